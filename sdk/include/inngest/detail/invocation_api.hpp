@@ -1,0 +1,83 @@
+#pragma once
+
+// Template glue between `Step` (header-only templates) and the executor (compiled in sdk/src).
+// Not API: anything in inngest::detail may change without notice.
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <cstddef>
+#include <exception>
+#include <string_view>
+
+namespace inngest::detail {
+
+class Invocation;
+
+/// Unwinds user code when a step ends the invocation. Deliberately not a std::exception, so
+/// `catch (const std::exception&)` in user code lets it pass.
+struct Interrupt final {};
+
+/// What `Step::run` must do with a step it has just reached.
+struct RunSlot {
+    /// Memoized result; null pointer when the body must execute now.
+    const boost::json::value* memo = nullptr;
+    /// Index of the step in the invocation's list of reached steps.
+    std::size_t index = 0;
+};
+
+/// Reaches a run step: returns its memo, or a slot to execute. Throws `Interrupt` when the step
+/// is only planned (or not the targeted one) and `StepError` for a memoized failure.
+RunSlot open_run(Invocation& invocation, std::string_view id, std::string_view display_type);
+/// Records a successful step body and ends the invocation.
+[[noreturn]] void complete_run(Invocation& invocation,
+                               const RunSlot& slot,
+                               boost::json::value data);
+/// Records a failed step body (the current exception) and ends the invocation.
+[[noreturn]] void fail_run(Invocation& invocation, const RunSlot& slot, std::exception_ptr error);
+
+/// Marks the current thread as being inside a step body, so nested steps are refused.
+class StepBodyScope {
+public:
+    explicit StepBodyScope(Invocation& invocation);
+    ~StepBodyScope();
+    StepBodyScope(const StepBodyScope&) = delete;
+    StepBodyScope& operator=(const StepBodyScope&) = delete;
+
+private:
+    Invocation& invocation_;
+};
+
+/// Kinds of steps the server carries out (they always end the invocation when new).
+enum class AsyncOp { kSleep, kWaitForEvent, kInvokeFunction };
+
+/// Reaches an async step: returns its memo (possibly null), or records the op and throws
+/// `Interrupt`.
+const boost::json::value& open_async(Invocation& invocation,
+                                     std::string_view id,
+                                     AsyncOp op,
+                                     boost::json::object opts);
+
+/// Discovery of parallel branches: each branch runs until its first new step, which is
+/// planned rather than run; the scope then ends the invocation if any branch was pending.
+class ParallelScope {
+public:
+    explicit ParallelScope(Invocation& invocation);
+    ~ParallelScope();
+    ParallelScope(const ParallelScope&) = delete;
+    ParallelScope& operator=(const ParallelScope&) = delete;
+
+    /// True once a step has executed or the invocation is otherwise finished: skip branches.
+    bool sealed() const noexcept;
+    /// Called when a branch was interrupted by a new step.
+    void branch_pending() noexcept { ++pending_; }
+    /// Throws `Interrupt` when any branch is pending; otherwise returns.
+    void finish();
+
+private:
+    Invocation& invocation_;
+    int pending_ = 0;
+    bool finished_ = false;
+};
+
+}  // namespace inngest::detail

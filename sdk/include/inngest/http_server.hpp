@@ -1,0 +1,64 @@
+#pragma once
+
+/// @file
+/// @brief `HttpServer`: a ready Boost.Beast server for a `ServeHandler` (optional; any server
+/// can call `ServeHandler::handle` instead).
+
+#include <inngest/serve.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace inngest {
+
+struct HttpServerOptions {
+    std::string host = "127.0.0.1";
+    /// 0 picks a free port (see `HttpServer::port`).
+    unsigned short port = 3000;
+    /// Requests to this path go to the serve handler.
+    std::string serve_path = "/api/inngest";
+    /// Threads doing network I/O.
+    int io_threads = 1;
+    /// Threads running function bodies (0: max(2, hardware concurrency)).
+    int worker_threads = 0;
+    /// Requests over this size get 413.
+    std::size_t max_body_bytes = std::size_t{32} * 1024 * 1024;
+    /// A connection that sends nothing for this long is closed.
+    std::chrono::seconds read_timeout{60};
+    /// Past this many requests in flight the server answers 503 with Retry-After.
+    std::size_t max_in_flight = 1024;
+    /// Other routes of the same server: return a response, or nullopt for 404.
+    std::function<std::optional<HttpResponse>(const HttpRequest&)> routes{};
+};
+
+/// Serves a `ServeHandler` (and optional extra routes) over HTTP/1.1 with keep-alive.
+/// Function bodies run on a worker pool, never on the I/O threads.
+class HttpServer {
+public:
+    HttpServer(const ServeHandler& handler, HttpServerOptions options);
+    ~HttpServer();
+    HttpServer(const HttpServer&) = delete;
+    HttpServer& operator=(const HttpServer&) = delete;
+
+    /// Binds and starts serving in background threads. Throws `ConfigError` if it cannot bind.
+    void start();
+    /// The bound port (after `start`).
+    unsigned short port() const noexcept;
+    /// Stops accepting, lets requests in flight finish (up to `drain`), then stops.
+    void stop(std::chrono::milliseconds drain = std::chrono::milliseconds{5000});
+    /// `start` (unless already started), then block until SIGINT or SIGTERM, then `stop`.
+    /// Returns 0.
+    int run();
+
+    /// Implementation (not API).
+    class Impl;
+
+private:
+    std::unique_ptr<Impl> impl_{};
+};
+
+}  // namespace inngest

@@ -1,0 +1,38 @@
+#pragma once
+
+// The client's settings after resolving options, environment and defaults (protocol §2).
+
+#include "crypto/signing_key.hpp"
+
+#include <inngest/client.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+namespace inngest::detail {
+
+struct Settings {
+    std::string app_id;
+    bool dev = false;
+    std::string api_origin;
+    std::string event_origin;
+    std::optional<std::string> event_key;
+    std::optional<SigningKey> signing_key;
+    std::optional<SigningKey> signing_key_fallback;
+    std::optional<std::string> env;
+    std::optional<std::string> serve_origin;
+    std::optional<std::string> serve_path;
+    std::optional<std::string> app_version;
+    bool allow_in_band_sync = true;
+    std::chrono::milliseconds http_timeout{10000};
+    LogSink log_sink;
+};
+
+/// Resolves `options` against `environment`. Throws `ConfigError` for invalid values.
+Settings resolve_settings(const ClientOptions& options, const Environment& environment);
+
+/// The `X-Inngest-SDK` value, `inngest-cpp:v<version>`.
+const std::string& sdk_header_value();
+
+}  // namespace inngest::detail

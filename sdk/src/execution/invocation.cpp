@@ -1,0 +1,402 @@
+#include "execution/invocation.hpp"
+
+#include "crypto/crypto.hpp"
+#include "protocol/json_writer.hpp"
+
+#include <inngest/client.hpp>
+#include <inngest/context.hpp>
+#include <inngest/errors.hpp>
+
+#include <boost/json/serialize.hpp>
+
+#include <stdexcept>
+
+namespace inngest::detail {
+namespace {
+
+constexpr std::string_view kDiscovery = "step";
+
+boost::json::object error_object(std::string_view name, std::string_view message) {
+    return boost::json::object{{"name", name}, {"message", message}};
+}
+
+std::string error_body(std::string_view name, std::string_view message) {
+    return detail::to_json(error_object(name, message));
+}
+
+// Protocol §10.3: a value with only `error` is a failure; only `input` means "not done yet".
+bool only_key(const boost::json::value& value, std::string_view key) {
+    const auto* object = value.if_object();
+    return object != nullptr && object->size() == 1 && object->contains(key);
+}
+
+StepError step_error_from(std::string_view step_id, const boost::json::value& error) {
+    std::string name = "Error";
+    std::string message;
+    std::string stack;
+    boost::json::value data;
+    if (const auto* object = error.if_object()) {
+        if (const auto* v = object->if_contains("name"); v != nullptr && v->is_string()) {
+            name = v->get_string();
+        }
+        if (const auto* v = object->if_contains("message"); v != nullptr && v->is_string()) {
+            message = v->get_string();
+        }
+        if (const auto* v = object->if_contains("stack"); v != nullptr && v->is_string()) {
+            stack = v->get_string();
+        }
+        if (const auto* v = object->if_contains("data")) {
+            data = *v;
+        }
+    } else if (error.is_string()) {
+        message = error.get_string();
+    }
+    return StepError(std::string(step_id), std::move(name), message, std::move(stack),
+                     std::move(data));
+}
+
+const char* async_op_name(AsyncOp op) noexcept {
+    switch (op) {
+        case AsyncOp::kSleep:
+            return "Sleep";
+        case AsyncOp::kWaitForEvent:
+            return "WaitForEvent";
+        case AsyncOp::kInvokeFunction:
+            return "InvokeFunction";
+    }
+    return "Sleep";
+}
+
+}  // namespace
+
+Invocation::Invocation(const CallRequest& request,
+                       std::string_view target,
+                       int max_attempts,
+                       const Client* client)
+    : request_(request),
+      target_(target == kDiscovery ? std::string_view{} : target),
+      max_attempts_(max_attempts),
+      client_(client),
+      memo_size_(request.steps.size()) {}
+
+Invocation::Reached Invocation::reach(std::string_view id) {
+    if (in_step_body_) {
+        throw std::logic_error("step '" + std::string(id) +
+                               "' was called inside the body of another step; steps cannot "
+                               "be nested");
+    }
+    if (sealed_) {
+        interrupt();
+    }
+    std::string key(id);
+    int& seen = repeats_[key];
+    if (seen > 0) {
+        key += ':';
+        key += std::to_string(seen);
+    }
+    ++seen;
+    Reached reached{crypto::sha1_hex(key), nullptr};
+    if (const auto* memo = request_.steps.if_contains(reached.hashed_id);
+        memo != nullptr && !only_key(*memo, "input")) {
+        reached.memo = memo;
+        ++memo_hits_;
+    }
+    return reached;
+}
+
+void Invocation::interrupt() {
+    interrupted_ = true;
+    throw Interrupt{};
+}
+
+RunSlot Invocation::open_run(std::string_view id, std::string_view /*display_type*/) {
+    Reached reached = reach(id);
+    if (reached.memo != nullptr) {
+        if (only_key(*reached.memo, "data")) {
+            return RunSlot{&reached.memo->get_object().at("data"), 0};
+        }
+        if (only_key(*reached.memo, "error")) {
+            throw step_error_from(id, reached.memo->get_object().at("error"));
+        }
+        return RunSlot{reached.memo, 0};
+    }
+    reached_new_.push_back(reached.hashed_id);
+    const std::size_t index = step_names_.size();
+    if (!target_.empty()) {
+        // Targeted call (protocol §10.5): run only the named step, report nothing else.
+        if (reached.hashed_id != target_) {
+            interrupt();
+        }
+        step_names_.emplace_back(id);
+        ops_.push_back(
+            Op{"StepRun", std::move(reached.hashed_id), std::string(id), {}, nullptr, {}});
+        return RunSlot{nullptr, index};
+    }
+    // Discovery (protocol §10.4): run a lone step now unless parallelism forbids it.
+    if (parallel_depth_ > 0 || request_.disable_immediate_execution || !ops_.empty()) {
+        ops_.push_back(
+            Op{"StepPlanned", std::move(reached.hashed_id), std::string(id), {}, nullptr, {}});
+        if (parallel_depth_ == 0) {
+            sealed_ = true;
+        }
+        interrupt();
+    }
+    step_names_.emplace_back(id);
+    ops_.push_back(Op{"StepRun", std::move(reached.hashed_id), std::string(id), {}, nullptr, {}});
+    return RunSlot{nullptr, ops_.size() - 1};
+}
+
+void Invocation::complete_run(const RunSlot& slot, boost::json::value data) {
+    Op& op = target_.empty() ? ops_.at(slot.index) : ops_.back();
+    op.data = std::move(data);
+    target_ran_ = true;
+    sealed_ = true;
+    interrupt();
+}
+
+void Invocation::fail_run(const RunSlot& slot, std::exception_ptr error) {
+    Op& op = target_.empty() ? ops_.at(slot.index) : ops_.back();
+    std::string name = "Error";
+    std::string message = "unknown exception";
+    bool retriable = true;
+    try {
+        std::rethrow_exception(error);
+    } catch (const NonRetriableError& e) {
+        name = "NonRetriableError";
+        message = e.what();
+        retriable = false;
+    } catch (const RetryAfterError& e) {
+        name = "RetryAfterError";
+        message = e.what();
+        retry_after_ = e.header_value();
+    } catch (const StepError& e) {
+        name = e.name();
+        message = e.what();
+    } catch (const std::exception& e) {
+        message = e.what();
+    } catch (const Interrupt&) {
+        message = "a step ended the invocation from inside another step's body";
+    } catch (...) {
+        message = "step threw a non-standard exception";
+    }
+    const bool final_attempt = request_.attempt + 1 >= max_attempts_;
+    if (!retriable || final_attempt) {
+        op.op = "StepFailed";
+        no_retry_ = true;
+        retry_after_.reset();
+    } else {
+        op.op = "StepError";
+        no_retry_ = false;
+    }
+    op.data = nullptr;
+    op.error = error_object(name, message);
+    target_ran_ = true;
+    sealed_ = true;
+    interrupt();
+}
+
+const boost::json::value& Invocation::open_async(std::string_view id,
+                                                 AsyncOp op,
+                                                 boost::json::object opts) {
+    Reached reached = reach(id);
+    if (reached.memo != nullptr) {
+        return *reached.memo;
+    }
+    reached_new_.push_back(reached.hashed_id);
+    if (!target_.empty()) {
+        interrupt();
+    }
+    ops_.push_back(Op{async_op_name(op),
+                      std::move(reached.hashed_id),
+                      std::string(id),
+                      std::move(opts),
+                      nullptr,
+                      {}});
+    if (parallel_depth_ == 0) {
+        sealed_ = true;
+    }
+    interrupt();
+}
+
+void Invocation::enter_step_body() {
+    if (in_step_body_) {
+        throw std::logic_error("steps cannot be nested");
+    }
+    in_step_body_ = true;
+}
+
+void Invocation::interrupt_from_parallel() {
+    if (parallel_depth_ <= 1) {
+        sealed_ = true;
+    }
+    interrupt();
+}
+
+Outcome Invocation::step_not_found() const {
+    boost::json::array found;
+    for (const auto& id : reached_new_) {
+        found.emplace_back(id);
+    }
+    boost::json::object body{
+        {"name", "StepNotFoundError"},
+        {"message", "Could not find step " + target_ +
+                        " to run; the function's code may have changed since the run started"},
+        {"error", "Could not find step " + target_},
+        {"requestedStep", target_},
+        {"foundSteps", std::move(found)},
+    };
+    return Outcome{500, detail::to_json(body), false, std::nullopt};
+}
+
+Outcome Invocation::run(const Function& function, Context& context) {
+    const auto swallowed = [] {
+        return Outcome{400,
+                       error_body("InterruptSwallowedError",
+                                  "the function caught and swallowed the SDK's step interruption "
+                                  "(catch (...) without rethrow around a step); rethrow it"),
+                       true, std::nullopt};
+    };
+    try {
+        boost::json::value result = function.handler()(context);
+        if (interrupted_) {
+            return swallowed();
+        }
+        if (!target_.empty()) {
+            return step_not_found();
+        }
+        return Outcome{200, detail::to_json(result), std::nullopt, std::nullopt};
+    } catch (const Interrupt&) {
+        if (!target_.empty() && !target_ran_) {
+            return step_not_found();
+        }
+        if (ops_.empty()) {
+            return Outcome{500, error_body("Error", "invocation ended without reporting a step"),
+                           false, std::nullopt};
+        }
+        return Outcome{206, serialize_ops(ops_), no_retry_, retry_after_};
+    } catch (const StepError& e) {
+        if (interrupted_) {
+            return swallowed();
+        }
+        // A memoized step failure escaped the function: the run fails for good (§10.8).
+        return Outcome{400, error_body(e.name(), e.what()), true, std::nullopt};
+    } catch (const NonRetriableError& e) {
+        if (interrupted_) {
+            return swallowed();
+        }
+        return Outcome{400, error_body("NonRetriableError", e.what()), true, std::nullopt};
+    } catch (const RetryAfterError& e) {
+        if (interrupted_) {
+            return swallowed();
+        }
+        return Outcome{500, error_body("RetryAfterError", e.what()), false, e.header_value()};
+    } catch (const std::exception& e) {
+        if (interrupted_) {
+            return swallowed();
+        }
+        return Outcome{500, error_body("Error", e.what()), false, std::nullopt};
+    } catch (...) {
+        if (interrupted_) {
+            return swallowed();
+        }
+        return Outcome{500, error_body("Error", "function threw a non-standard exception"), false,
+                       std::nullopt};
+    }
+}
+
+std::string serialize_ops(const std::vector<Op>& ops) {
+    boost::json::array array;
+    array.reserve(ops.size());
+    for (const auto& op : ops) {
+        boost::json::object object;
+        object.reserve(7);
+        object["op"] = op.op;
+        object["id"] = op.id;
+        object["name"] = op.name;
+        object["displayName"] = op.name;
+        if (op.opts) {
+            object["opts"] = *op.opts;
+        }
+        object["data"] = op.data;
+        if (op.error) {
+            object["error"] = *op.error;
+        }
+        array.emplace_back(std::move(object));
+    }
+    return detail::to_json(array);
+}
+
+Outcome execute_call(const Function& function,
+                     const CallRequest& request,
+                     std::string_view target_step,
+                     const Client& client) {
+    const int max_attempts =
+        request.max_attempts > 0 ? static_cast<int>(request.max_attempts) : function.max_attempts();
+    Invocation invocation(request, target_step, max_attempts, &client);
+    Step step(invocation);
+    StepLogger logger(client.log_sink(), invocation);
+    RunInfo run{request.run_id, function.slug(), static_cast<int>(request.attempt), max_attempts};
+    Context context(request.event, request.events, run, step, logger);
+    return invocation.run(function, context);
+}
+
+// Entry points used by Step's templates.
+
+RunSlot open_run(Invocation& invocation, std::string_view id, std::string_view display_type) {
+    return invocation.open_run(id, display_type);
+}
+
+void complete_run(Invocation& invocation, const RunSlot& slot, boost::json::value data) {
+    invocation.complete_run(slot, std::move(data));
+}
+
+void fail_run(Invocation& invocation, const RunSlot& slot, std::exception_ptr error) {
+    invocation.fail_run(slot, std::move(error));
+}
+
+const boost::json::value& open_async(Invocation& invocation,
+                                     std::string_view id,
+                                     AsyncOp op,
+                                     boost::json::object opts) {
+    return invocation.open_async(id, op, std::move(opts));
+}
+
+StepBodyScope::StepBodyScope(Invocation& invocation) : invocation_(invocation) {
+    invocation_.enter_step_body();
+}
+
+StepBodyScope::~StepBodyScope() {
+    invocation_.leave_step_body();
+}
+
+ParallelScope::ParallelScope(Invocation& invocation) : invocation_(invocation) {
+    invocation_.enter_parallel();
+}
+
+ParallelScope::~ParallelScope() {
+    if (!finished_) {
+        invocation_.leave_parallel();
+    }
+}
+
+bool ParallelScope::sealed() const noexcept {
+    return invocation_.sealed();
+}
+
+void ParallelScope::finish() {
+    const bool pending = pending_ > 0;
+    if (pending) {
+        // Seal (if outermost) before leaving, so the depth check sees this scope.
+        try {
+            invocation_.interrupt_from_parallel();
+        } catch (...) {
+            finished_ = true;
+            invocation_.leave_parallel();
+            throw;
+        }
+    }
+    finished_ = true;
+    invocation_.leave_parallel();
+}
+
+}  // namespace inngest::detail

@@ -1,0 +1,115 @@
+#pragma once
+
+// One invocation of a function: replays memoized steps, finds new ones, and decides what to
+// report (protocol §10). The state here, not the interrupt exception, records the outcome.
+
+#include "protocol/call_request.hpp"
+
+#include <inngest/detail/invocation_api.hpp>
+#include <inngest/function.hpp>
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace inngest {
+class Client;
+class Context;
+}  // namespace inngest
+
+namespace inngest::detail {
+
+/// An op object of a 206 response (protocol §9.2).
+struct Op {
+    std::string op;
+    std::string id;
+    std::string name;
+    std::optional<boost::json::object> opts;
+    boost::json::value data;
+    std::optional<boost::json::object> error;
+};
+
+/// What the serve handler turns into an HTTP response.
+struct Outcome {
+    int status = 200;
+    std::string body;
+    /// `X-Inngest-No-Retry` when set.
+    std::optional<bool> no_retry;
+    /// `Retry-After` when set.
+    std::optional<std::string> retry_after;
+};
+
+class Invocation {
+public:
+    /// `target` is the `stepId` query value: empty or `step` for discovery, else a hash.
+    Invocation(const CallRequest& request,
+               std::string_view target,
+               int max_attempts,
+               const Client* client);
+
+    /// True while memoized steps remain ahead of the code (the step logger is muted).
+    bool replaying() const noexcept { return memo_hits_ < memo_size_; }
+
+    const Client* client() const noexcept { return client_; }
+
+    // Used by the detail:: entry points of invocation_api.hpp.
+    RunSlot open_run(std::string_view id, std::string_view display_type);
+    [[noreturn]] void complete_run(const RunSlot& slot, boost::json::value data);
+    [[noreturn]] void fail_run(const RunSlot& slot, std::exception_ptr error);
+    const boost::json::value& open_async(std::string_view id, AsyncOp op, boost::json::object opts);
+    void enter_step_body();
+    void leave_step_body() noexcept { in_step_body_ = false; }
+    void enter_parallel() noexcept { ++parallel_depth_; }
+    void leave_parallel() noexcept { --parallel_depth_; }
+    int parallel_depth() const noexcept { return parallel_depth_; }
+    bool sealed() const noexcept { return sealed_; }
+    /// Ends the invocation from a parallel scope.
+    [[noreturn]] void interrupt_from_parallel();
+
+    /// Runs `handler` for this invocation and decides the response.
+    Outcome run(const Function& function, Context& context);
+
+private:
+    struct Reached {
+        std::string hashed_id;
+        const boost::json::value* memo = nullptr;
+    };
+
+    Reached reach(std::string_view id);
+    [[noreturn]] void interrupt();
+    Outcome step_not_found() const;
+
+    const CallRequest& request_;
+    std::string target_;  // empty in discovery mode
+    int max_attempts_;
+    const Client* client_;
+    std::unordered_map<std::string, int> repeats_;
+    std::vector<Op> ops_;
+    std::vector<std::string> reached_new_;  // hashed ids of new steps seen (for diagnostics)
+    std::vector<std::string> step_names_;   // user ids by RunSlot index
+    std::size_t memo_hits_ = 0;
+    std::size_t memo_size_ = 0;
+    int parallel_depth_ = 0;
+    bool in_step_body_ = false;
+    bool sealed_ = false;
+    bool interrupted_ = false;
+    bool target_ran_ = false;
+    std::optional<bool> no_retry_;
+    std::optional<std::string> retry_after_;
+};
+
+/// The JSON of a 206 body.
+std::string serialize_ops(const std::vector<Op>& ops);
+
+/// Runs one call of `function` against `request` and decides the response.
+Outcome execute_call(const Function& function,
+                     const CallRequest& request,
+                     std::string_view target_step,
+                     const Client& client);
+
+}  // namespace inngest::detail

@@ -1,0 +1,34 @@
+#pragma once
+
+// A small blocking HTTP/1.1 client for SDK -> Inngest calls (register, events, runs API).
+// Plain HTTP only for now; every call has one overall deadline.
+
+#include <inngest/errors.hpp>
+
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace inngest::detail {
+
+struct OutboundRequest {
+    std::string method = "GET";
+    /// Absolute URL, `http://host[:port]/path?query`.
+    std::string url;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+    std::chrono::milliseconds timeout{10000};
+};
+
+struct InboundResponse {
+    int status = 0;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+};
+
+/// Sends one request. Connection failures and timeouts are `kNetwork` errors; any HTTP status
+/// is a successful result for the caller to judge.
+Result<InboundResponse> send_http(const OutboundRequest& request);
+
+}  // namespace inngest::detail

@@ -1,0 +1,314 @@
+#include <inngest/errors.hpp>
+#include <inngest/http_server.hpp>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace inngest {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+HttpResponse json_error(int status, std::string_view code, std::string_view message) {
+    HttpResponse response;
+    response.status = status;
+    response.headers = {{"Content-Type", "application/json"}};
+    response.body = std::string(R"({"code":")") + std::string(code) + R"(","message":")" +
+                    std::string(message) + R"("})";
+    return response;
+}
+
+}  // namespace
+
+class HttpServer::Impl {
+public:
+    Impl(const ServeHandler& handler, HttpServerOptions options)
+        : handler_(handler),
+          options_(std::move(options)),
+          acceptor_(io_),
+          workers_(static_cast<std::size_t>(
+              options_.worker_threads > 0 ? options_.worker_threads
+                                          : std::max(2U, std::thread::hardware_concurrency()))) {}
+
+    ~Impl() { stop(std::chrono::milliseconds(0)); }
+
+    bool started() const noexcept { return port_ != 0; }
+
+    void start() {
+        if (started()) {
+            return;
+        }
+        beast::error_code ec;
+        const auto address = asio::ip::make_address(options_.host, ec);
+        if (ec) {
+            throw ConfigError("invalid listen address '" + options_.host + "'");
+        }
+        const tcp::endpoint endpoint(address, options_.port);
+        acceptor_.open(endpoint.protocol(), ec);
+        if (!ec) {
+            acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+        }
+        if (!ec) {
+            acceptor_.bind(endpoint, ec);
+        }
+        if (!ec) {
+            acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+        }
+        if (ec) {
+            throw ConfigError("cannot listen on " + options_.host + ":" +
+                              std::to_string(options_.port) + ": " + ec.message());
+        }
+        port_ = acceptor_.local_endpoint().port();
+        accept();
+        const int io_threads = std::max(1, options_.io_threads);
+        for (int i = 0; i < io_threads; ++i) {
+            io_threads_.emplace_back([this] { io_.run(); });
+        }
+    }
+
+    unsigned short port() const noexcept { return port_; }
+
+    void stop(std::chrono::milliseconds drain) {
+        if (stopped_.exchange(true)) {
+            return;
+        }
+        asio::post(acceptor_.get_executor(), [this] {
+            beast::error_code ignored;
+            acceptor_.close(ignored);
+        });
+        {
+            std::unique_lock lock(drain_mutex_);
+            drained_.wait_for(lock, drain, [this] { return in_flight_.load() == 0; });
+        }
+        workers_.join();
+        io_.stop();
+        for (auto& thread : io_threads_) {
+            if (thread.joinable()) {
+                thread.join();
+            }
+        }
+    }
+
+    HttpResponse dispatch(const HttpRequest& request) const {
+        if (request.path == options_.serve_path) {
+            return handler_.handle(request);
+        }
+        if (options_.routes) {
+            try {
+                if (auto response = options_.routes(request)) {
+                    return std::move(*response);
+                }
+            } catch (const std::exception&) {
+                return json_error(500, "internal", "route handler failed");
+            }
+        }
+        return json_error(404, "not_found", "no route for this path");
+    }
+
+    bool try_begin_request() {
+        if (in_flight_.fetch_add(1) >= options_.max_in_flight) {
+            end_request();
+            return false;
+        }
+        return true;
+    }
+
+    void end_request() {
+        if (in_flight_.fetch_sub(1) == 1) {
+            const std::lock_guard lock(drain_mutex_);
+            drained_.notify_all();
+        }
+    }
+
+    asio::thread_pool& workers() noexcept { return workers_; }
+    const HttpServerOptions& options() const noexcept { return options_; }
+    bool stopping() const noexcept { return stopped_.load(); }
+
+private:
+    void accept();
+
+    const ServeHandler& handler_;
+    HttpServerOptions options_;
+    asio::io_context io_;
+    tcp::acceptor acceptor_;
+    asio::thread_pool workers_;
+    std::vector<std::thread> io_threads_;
+    unsigned short port_ = 0;
+    std::atomic<bool> stopped_{false};
+    std::atomic<std::size_t> in_flight_{0};
+    std::mutex drain_mutex_;
+    std::condition_variable drained_;
+};
+
+namespace {
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    Session(tcp::socket socket, HttpServer::Impl& server)
+        : stream_(std::move(socket)), server_(server) {}
+
+    void start() {
+        asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
+    }
+
+private:
+    void read() {
+        parser_.emplace();
+        parser_->body_limit(server_.options().max_body_bytes);
+        parser_->header_limit(64U * 1024U);
+        stream_.expires_after(server_.options().read_timeout);
+        http::async_read(
+            stream_, buffer_, *parser_,
+            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    }
+
+    void on_read(beast::error_code ec) {
+        if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+            ec == boost::asio::error::operation_aborted) {
+            return close();
+        }
+        if (ec == http::error::body_limit) {
+            keep_alive_ = false;
+            return write(json_error(413, "body_too_large", "request body is too large"), 11);
+        }
+        if (ec) {
+            keep_alive_ = false;
+            return write(json_error(400, "malformed_request", "malformed HTTP request"), 11);
+        }
+        auto message = parser_->release();
+        keep_alive_ = message.keep_alive() && !server_.stopping();
+        const unsigned version = message.version();
+        if (!server_.try_begin_request()) {
+            HttpResponse busy = json_error(503, "overloaded", "too many requests in flight");
+            busy.headers.emplace_back("Retry-After", "1");
+            return write(std::move(busy), version);
+        }
+        auto request = std::make_shared<HttpRequest>();
+        request->method = std::string(message.method_string());
+        const std::string_view target = message.target();
+        const std::size_t question = target.find('?');
+        request->path = std::string(target.substr(0, question));
+        if (question != std::string_view::npos) {
+            request->query = std::string(target.substr(question + 1));
+        }
+        request->headers.reserve(16);
+        for (const auto& field : message) {
+            request->headers.emplace_back(std::string(field.name_string()),
+                                          std::string(field.value()));
+        }
+        request->body = std::move(message.body());
+        // Function bodies block (databases, SMTP): run them on the worker pool.
+        asio::post(server_.workers(), [self = shared_from_this(), request, version] {
+            HttpResponse response = self->server_.dispatch(*request);
+            self->server_.end_request();
+            asio::dispatch(self->stream_.get_executor(),
+                           [self, response = std::move(response), version]() mutable {
+                               self->write(std::move(response), version);
+                           });
+        });
+    }
+
+    void write(HttpResponse response, unsigned version) {
+        response_.emplace();
+        response_->version(version);
+        response_->result(static_cast<unsigned>(response.status));
+        for (const auto& [name, value] : response.headers) {
+            response_->set(name, value);
+        }
+        response_->body() = std::move(response.body);
+        response_->keep_alive(keep_alive_);
+        response_->prepare_payload();
+        stream_.expires_after(std::chrono::seconds(60));
+        http::async_write(stream_, *response_,
+                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (ec || !self->keep_alive_) {
+                                  return self->close();
+                              }
+                              self->read();
+                          });
+    }
+
+    void close() {
+        beast::error_code ignored;
+        stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        stream_.close();
+    }
+
+    beast::tcp_stream stream_;
+    HttpServer::Impl& server_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+    std::optional<http::response<http::string_body>> response_;
+    bool keep_alive_ = true;
+};
+
+}  // namespace
+
+void HttpServer::Impl::accept() {
+    acceptor_.async_accept(
+        asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
+            if (ec) {
+                if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
+                    return;
+                }
+            } else {
+                std::make_shared<Session>(std::move(socket), *this)->start();
+            }
+            if (acceptor_.is_open()) {
+                accept();
+            }
+        });
+}
+
+HttpServer::HttpServer(const ServeHandler& handler, HttpServerOptions options)
+    : impl_(std::make_unique<Impl>(handler, std::move(options))) {}
+
+HttpServer::~HttpServer() = default;
+
+void HttpServer::start() {
+    impl_->start();
+}
+
+unsigned short HttpServer::port() const noexcept {
+    return impl_->port();
+}
+
+void HttpServer::stop(std::chrono::milliseconds drain) {
+    impl_->stop(drain);
+}
+
+int HttpServer::run() {
+    asio::io_context signals_io;
+    asio::signal_set signals(signals_io, SIGINT, SIGTERM);
+    signals.async_wait([](beast::error_code, int) {});
+    start();  // no-op when already started
+    signals_io.run();
+    stop();
+    return 0;
+}
+
+}  // namespace inngest

@@ -1,0 +1,434 @@
+// The executor, driven through ServeHandler::handle with executor-shaped call requests.
+
+#include "support/call_builder.hpp"
+
+#include <inngest/inngest.hpp>
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <mutex>
+
+using namespace std::chrono_literals;
+namespace json = boost::json;
+using inngest_test::CallBuilder;
+using inngest_test::step_hash;
+
+namespace {
+
+struct Harness {
+    Harness()
+        : client({.app_id = "app", .dev = true, .log_sink = sink()}, inngest::Environment::none()) {
+    }
+
+    inngest::LogSink sink() {
+        return [this](inngest::LogLevel, std::string_view message) {
+            const std::lock_guard lock(mutex);
+            logs.emplace_back(message);
+        };
+    }
+
+    inngest::HttpResponse call(const CallBuilder& builder) {
+        inngest::ServeHandler handler(client);
+        return handler.handle(builder.request());
+    }
+
+    CallBuilder builder(const std::string& id) {
+        CallBuilder b;
+        b.fn_slug = "app-" + id;
+        return b;
+    }
+
+    std::mutex mutex;
+    std::vector<std::string> logs;
+    inngest::Client client;
+};
+
+json::value body_of(const inngest::HttpResponse& response) {
+    return json::parse(response.body);
+}
+
+}  // namespace
+
+TEST_CASE("a function without steps answers 200 with its result", "[unit]") {
+    Harness h;
+    h.client.create_function({.id = "hello", .triggers = {inngest::EventTrigger{"x"}}},
+                             [](inngest::Context& ctx) {
+                                 return json::object{{"name", ctx.event.name}, {"body", "ok"}};
+                             });
+    auto call = h.builder("hello");
+    call.event = {{"name", "tests/function.test"}, {"data", {{"test", true}}}};
+    const auto response = h.call(call);
+    CHECK(response.status == 200);
+    CHECK(response.body == R"({"name":"tests/function.test","body":"ok"})");
+    CHECK(response.header("X-Inngest-SDK") == "inngest-cpp:v0.1.0");
+    CHECK(response.header("X-Inngest-Req-Version") == "2");
+    CHECK(response.header("Content-Type") == "application/json");
+}
+
+TEST_CASE("a lone new run step runs at once and is reported as StepRun", "[unit]") {
+    Harness h;
+    int executions = 0;
+    h.client.create_function({.id = "one", .triggers = {inngest::EventTrigger{"x"}}},
+                             [&](inngest::Context& ctx) {
+                                 const auto v = ctx.step.run("first step", [&] {
+                                     ++executions;
+                                     return std::string("first step");
+                                 });
+                                 return json::value(v);
+                             });
+    const auto first = h.call(h.builder("one"));
+    CHECK(first.status == 206);
+    CHECK(body_of(first) == json::parse(R"([{"op":"StepRun",
+        "id":"98bf98df193bcce7c33e6bc50927cf2ac21206cb","name":"first step",
+        "displayName":"first step","data":"first step"}])"));
+    CHECK(executions == 1);
+
+    auto replay = h.builder("one");
+    replay.data("first step", "first step");
+    const auto second = h.call(replay);
+    CHECK(second.status == 200);
+    CHECK(second.body == R"("first step")");
+    CHECK(executions == 1);  // memoized: the body never runs again
+}
+
+TEST_CASE("sleep, sleep_until, wait_for_event and invoke report their ops", "[unit]") {
+    Harness h;
+    h.client.create_function(
+        {.id = "async", .triggers = {inngest::EventTrigger{"x"}}}, [](inngest::Context& ctx) {
+            ctx.step.sleep("nap", 90s);
+            ctx.step.sleep_until("until", "2030-01-01T00:00:00Z");
+            const auto got = ctx.step.wait_for_event(
+                "wait", {.event = "test/resume", .timeout = 10s, .if_expression = "async.data.ok"});
+            const auto child = ctx.step.invoke(
+                "call", {.function_id = "async", .data = {{"n", 21}}, .timeout = 1h});
+            return json::object{{"got", got ? json::value(got->name) : json::value()},
+                                {"child", child}};
+        });
+    auto call = h.builder("async");
+    auto response = h.call(call);
+    REQUIRE(response.status == 206);
+    CHECK(body_of(response) == json::parse(R"([{"op":"Sleep","id":")" + step_hash("nap") +
+                                           R"(","name":"nap","displayName":"nap",
+        "opts":{"duration":"1m30s"},"data":null}])"));
+    CHECK(response.body.find(R"("data":null)") != std::string::npos);
+
+    call.memo("nap", nullptr);
+    response = h.call(call);
+    CHECK(body_of(response).at(0).at("opts") ==
+          json::parse(R"({"duration":"2030-01-01T00:00:00Z"})"));
+
+    call.memo("until", nullptr);
+    response = h.call(call);
+    const auto wait = body_of(response).at(0);
+    CHECK(wait.at("op") == "WaitForEvent");
+    CHECK(wait.at("name") == "wait");
+    CHECK(wait.at("opts") ==
+          json::parse(R"({"event":"test/resume","timeout":"10s","if":"async.data.ok"})"));
+
+    call.memo("wait",
+              json::object{{"name", "test/resume"}, {"data", {{"ok", true}}}, {"id", "e1"}});
+    response = h.call(call);
+    const auto invoke = body_of(response).at(0);
+    CHECK(invoke.at("op") == "InvokeFunction");
+    CHECK(invoke.at("opts") == json::parse(R"({"function_id":"app-async",
+        "payload":{"data":{"n":21}},"timeout":"1h"})"));
+
+    call.data("call", json::object{{"doubled", 42}});
+    response = h.call(call);
+    CHECK(response.status == 200);
+    CHECK(body_of(response) == json::parse(R"({"got":"test/resume","child":{"doubled":42}})"));
+}
+
+TEST_CASE("a timed-out wait_for_event returns nullopt", "[unit]") {
+    Harness h;
+    h.client.create_function(
+        {.id = "wait", .triggers = {inngest::EventTrigger{"x"}}}, [](inngest::Context& ctx) {
+            const auto got =
+                ctx.step.wait_for_event("w", {.event = "e", .timeout = 5s, .match = "data.id"});
+            return json::object{{"timed_out", !got}};
+        });
+    auto call = h.builder("wait");
+    const auto first = body_of(h.call(call)).at(0);
+    CHECK(first.at("opts").at("if") == "event.data.id == async.data.id");
+    call.memo("w", nullptr);
+    CHECK(h.call(call).body == R"({"timed_out":true})");
+}
+
+TEST_CASE("parallel branches are planned together, then run one targeted call each", "[unit]") {
+    Harness h;
+    std::atomic<int> runs{0};
+    h.client.create_function({.id = "par", .triggers = {inngest::EventTrigger{"x"}}},
+                             [&](inngest::Context& ctx) {
+                                 auto [a, b] = ctx.step.parallel(
+                                     [&] {
+                                         return ctx.step.run("a", [&] {
+                                             ++runs;
+                                             return std::string("A");
+                                         });
+                                     },
+                                     [&] {
+                                         return ctx.step.run("b", [&] {
+                                             ++runs;
+                                             return std::string("B");
+                                         });
+                                     });
+                                 return json::value(a + b);
+                             });
+    auto call = h.builder("par");
+    const auto planned = h.call(call);
+    REQUIRE(planned.status == 206);
+    CHECK(body_of(planned) == json::parse(R"([
+        {"op":"StepPlanned","id":")" + step_hash("a") +
+                                          R"(","name":"a","displayName":"a","data":null},
+        {"op":"StepPlanned","id":")" + step_hash("b") +
+                                          R"(","name":"b","displayName":"b","data":null}])"));
+    CHECK(runs == 0);
+
+    call.disable_immediate_execution = true;
+    call.step_id = step_hash("b");
+    const auto ran_b = h.call(call);
+    CHECK(body_of(ran_b) == json::parse(R"([{"op":"StepRun","id":")" + step_hash("b") +
+                                        R"(","name":"b","displayName":"b","data":"B"}])"));
+    CHECK(runs == 1);
+
+    call.step_id = step_hash("a");
+    call.data("b", "B");
+    CHECK(body_of(h.call(call)).at(0).at("data") == "A");
+    CHECK(runs == 2);
+
+    call.step_id = "step";
+    call.data("a", "A");
+    const auto done = h.call(call);
+    CHECK(done.status == 200);
+    CHECK(done.body == R"("AB")");
+    CHECK(runs == 2);
+}
+
+TEST_CASE("a targeted step that is never reached is a step-not-found error", "[unit]") {
+    Harness h;
+    h.client.create_function({.id = "t", .triggers = {inngest::EventTrigger{"x"}}},
+                             [](inngest::Context& ctx) {
+                                 ctx.step.run("only", [] { return 1; });
+                                 return json::value(nullptr);
+                             });
+    auto call = h.builder("t");
+    call.step_id = step_hash("renamed");
+    const auto response = h.call(call);
+    CHECK(response.status == 500);
+    CHECK(response.header("X-Inngest-No-Retry") == "false");
+    CHECK(body_of(response).at("requestedStep") == json::value(step_hash("renamed")));
+}
+
+TEST_CASE("repeated step ids hash with :N suffixes in order", "[unit]") {
+    Harness h;
+    h.client.create_function({.id = "rep", .triggers = {inngest::EventTrigger{"x"}}},
+                             [](inngest::Context& ctx) {
+                                 json::array items;
+                                 for (int i = 0; i < 3; ++i) {
+                                     items.emplace_back(ctx.step.run("item", [i] { return i; }));
+                                 }
+                                 return items;
+                             });
+    auto call = h.builder("rep");
+    CHECK(body_of(h.call(call)).at(0).at("id") == json::value(step_hash("item")));
+    call.data("item", 0);
+    CHECK(body_of(h.call(call)).at(0).at("id") == json::value(step_hash("item:1")));
+    call.data("item:1", 1);
+    CHECK(body_of(h.call(call)).at(0).at("id") == json::value(step_hash("item:2")));
+    call.data("item:2", 2);
+    CHECK(h.call(call).body == "[0,1,2]");
+}
+
+TEST_CASE("step failures map to StepError, StepFailed and their headers", "[unit]") {
+    Harness h;
+    h.client.create_function({.id = "f", .triggers = {inngest::EventTrigger{"x"}}, .retries = 2},
+                             [](inngest::Context& ctx) {
+                                 const auto kind = ctx.event.data.at("kind").as_string();
+                                 ctx.step.run("s", [&]() -> int {
+                                     if (kind == "plain") {
+                                         throw std::runtime_error("broken");
+                                     }
+                                     if (kind == "nr") {
+                                         throw inngest::NonRetriableError("stop");
+                                     }
+                                     throw inngest::RetryAfterError("later", 30s);
+                                 });
+                                 return json::value(nullptr);
+                             });
+    auto call = h.builder("f");
+    call.max_attempts = 3;
+    call.event = {{"name", "x"}, {"data", {{"kind", "plain"}}}};
+    auto response = h.call(call);
+    auto op = body_of(response).at(0);
+    CHECK(response.status == 206);
+    CHECK(op.at("op") == "StepError");
+    CHECK(op.at("error") == json::parse(R"({"name":"Error","message":"broken"})"));
+    CHECK(op.at("data").is_null());
+    CHECK(response.header("X-Inngest-No-Retry") == "false");
+
+    call.attempt = 2;  // the final attempt
+    response = h.call(call);
+    CHECK(body_of(response).at(0).at("op") == "StepFailed");
+    CHECK(response.header("X-Inngest-No-Retry") == "true");
+
+    call.attempt = 0;
+    call.event = {{"name", "x"}, {"data", {{"kind", "nr"}}}};
+    response = h.call(call);
+    CHECK(body_of(response).at(0).at("op") == "StepFailed");
+    CHECK(body_of(response).at(0).at("error").at("name") == "NonRetriableError");
+    CHECK(response.header("X-Inngest-No-Retry") == "true");
+
+    call.event = {{"name", "x"}, {"data", {{"kind", "later"}}}};
+    response = h.call(call);
+    CHECK(body_of(response).at(0).at("op") == "StepError");
+    CHECK(response.header("Retry-After") == "30");
+    CHECK(response.header("X-Inngest-No-Retry") == "false");
+}
+
+TEST_CASE("a memoized step error is thrown again as StepError", "[unit]") {
+    Harness h;
+    h.client.create_function({.id = "c", .triggers = {inngest::EventTrigger{"x"}}},
+                             [](inngest::Context& ctx) -> json::value {
+                                 try {
+                                     ctx.step.run("s", [] { return 1; });
+                                     return "not thrown";
+                                 } catch (const inngest::StepError& e) {
+                                     if (ctx.event.data.contains("rethrow")) {
+                                         throw;
+                                     }
+                                     return json::object{{"step", e.step_id()},
+                                                         {"name", e.name()},
+                                                         {"message", e.what()}};
+                                 }
+                             });
+    auto call = h.builder("c");
+    call.memo("s", json::object{{"error", {{"name", "Error"}, {"message", "nope"}}}});
+    CHECK(body_of(h.call(call)) == json::parse(R"({"step":"s","name":"Error","message":"nope"})"));
+
+    call.event = {{"name", "x"}, {"data", {{"rethrow", true}}}};
+    const auto failed = h.call(call);
+    CHECK(failed.status == 400);
+    CHECK(failed.header("X-Inngest-No-Retry") == "true");
+    CHECK(body_of(failed).at("message") == "nope");
+}
+
+TEST_CASE("function errors map to 500, 400 and Retry-After", "[unit]") {
+    Harness h;
+    h.client.create_function({.id = "e", .triggers = {inngest::EventTrigger{"x"}}},
+                             [](inngest::Context& ctx) -> json::value {
+                                 const auto kind = ctx.event.data.at("kind").as_string();
+                                 if (kind == "plain") {
+                                     throw std::runtime_error("broken func");
+                                 }
+                                 if (kind == "nr") {
+                                     throw inngest::NonRetriableError("do not retry me");
+                                 }
+                                 throw inngest::RetryAfterError("slow down", 7s);
+                             });
+    auto call = h.builder("e");
+    call.event = {{"name", "x"}, {"data", {{"kind", "plain"}}}};
+    auto response = h.call(call);
+    CHECK(response.status == 500);
+    CHECK(body_of(response) == json::parse(R"({"name":"Error","message":"broken func"})"));
+    CHECK(response.header("X-Inngest-No-Retry") == "false");
+    CHECK(response.header("X-Inngest-SDK") == "inngest-cpp:v0.1.0");
+
+    call.event = {{"name", "x"}, {"data", {{"kind", "nr"}}}};
+    response = h.call(call);
+    CHECK(response.status == 400);
+    CHECK(response.header("X-Inngest-No-Retry") == "true");
+
+    call.event = {{"name", "x"}, {"data", {{"kind", "later"}}}};
+    response = h.call(call);
+    CHECK(response.status == 500);
+    CHECK(response.header("Retry-After") == "7");
+}
+
+TEST_CASE("the attempt number and max attempts are visible to the function", "[unit]") {
+    Harness h;
+    h.client.create_function({.id = "a", .triggers = {inngest::EventTrigger{"x"}}},
+                             [](inngest::Context& ctx) {
+                                 return json::object{{"attempt", ctx.run.attempt},
+                                                     {"max", ctx.run.max_attempts},
+                                                     {"run", ctx.run.run_id}};
+                             });
+    auto call = h.builder("a");
+    call.attempt = 3;
+    call.max_attempts = 4;
+    CHECK(body_of(h.call(call)) ==
+          json::parse(R"({"attempt":3,"max":4,"run":")" + call.run_id + R"("})"));
+}
+
+TEST_CASE("swallowing the step interruption with catch (...) is reported, not mis-run", "[unit]") {
+    Harness h;
+    h.client.create_function({.id = "bad", .triggers = {inngest::EventTrigger{"x"}}},
+                             [](inngest::Context& ctx) {
+                                 try {
+                                     ctx.step.sleep("nap", 1s);
+                                 } catch (...) {  // the bug the SDK must catch
+                                 }
+                                 return json::value("finished anyway");
+                             });
+    const auto response = h.call(h.builder("bad"));
+    CHECK(response.status == 400);
+    CHECK(response.header("X-Inngest-No-Retry") == "true");
+    CHECK(body_of(response).at("name") == "InterruptSwallowedError");
+}
+
+TEST_CASE("steps called inside a step body fail that step", "[unit]") {
+    Harness h;
+    h.client.create_function(
+        {.id = "nested", .triggers = {inngest::EventTrigger{"x"}}}, [](inngest::Context& ctx) {
+            ctx.step.run("outer", [&] { return ctx.step.run("inner", [] { return 1; }); });
+            return json::value(nullptr);
+        });
+    const auto op = body_of(h.call(h.builder("nested"))).at(0);
+    CHECK(op.at("op") == "StepError");
+    CHECK(op.at("error").at("message").as_string().find("nested") != json::string::npos);
+}
+
+TEST_CASE("the step logger writes once per run, not on every replay", "[unit]") {
+    Harness h;
+    h.client.create_function({.id = "log", .triggers = {inngest::EventTrigger{"x"}}},
+                             [](inngest::Context& ctx) {
+                                 ctx.log.info("before first");
+                                 ctx.step.run("one", [] { return 1; });
+                                 ctx.log.info("between");
+                                 ctx.step.run("two", [] { return 2; });
+                                 return json::value(nullptr);
+                             });
+    auto call = h.builder("log");
+    h.call(call);
+    call.data("one", 1);
+    h.call(call);
+    call.data("two", 2);
+    h.call(call);
+    const auto count = [&](const std::string& line) {
+        return std::count(h.logs.begin(), h.logs.end(), line);
+    };
+    CHECK(count("before first") == 1);
+    CHECK(count("between") == 1);
+}
+
+TEST_CASE("typed step results round-trip through Boost.JSON", "[unit]") {
+    Harness h;
+    h.client.create_function(
+        {.id = "typed", .triggers = {inngest::EventTrigger{"x"}}}, [](inngest::Context& ctx) {
+            const std::vector<int> values = ctx.step.run("v", [] {
+                return std::vector<int>{1, 2, 3};
+            });
+            const double total = ctx.step.run("d", [] { return 2.5; });
+            ctx.step.run("void", [] {});
+            return json::object{{"values", json::value_from(values)}, {"total", total}};
+        });
+    auto call = h.builder("typed");
+    CHECK(body_of(h.call(call)).at(0).at("data") == json::parse("[1,2,3]"));
+    call.data("v", json::parse("[1,2,3]"));
+    CHECK(body_of(h.call(call)).at(0).at("data") == 2.5);
+    call.data("d", 2.5);
+    CHECK(body_of(h.call(call)).at(0).at("data").is_null());
+    call.data("void", nullptr);
+    CHECK(h.call(call).body == R"({"values":[1,2,3],"total":2.5})");
+}

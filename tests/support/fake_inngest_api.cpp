@@ -1,0 +1,92 @@
+#include "support/fake_inngest_api.hpp"
+
+#include <inngest/inngest.hpp>
+
+#include <boost/json.hpp>
+
+namespace inngest_test {
+
+struct FakeInngestApi::Server {
+    explicit Server(FakeInngestApi& owner)
+        : client({.app_id = "fake-inngest-api",
+                  .dev = true,
+                  .log_sink =
+                      [](auto, auto) {
+                      }},
+                 inngest::Environment::none()),
+          handler(client),
+          http(handler,
+               {.host = "127.0.0.1",
+                .port = 0,
+                .serve_path = "/__not_served",
+                .routes = [&owner](const inngest::HttpRequest& request)
+                    -> std::optional<inngest::HttpResponse> {
+                    return owner.answer(request);
+                }}) {}
+
+    inngest::Client client;
+    inngest::ServeHandler handler;
+    inngest::HttpServer http;
+};
+
+FakeInngestApi::FakeInngestApi() : server_(std::make_unique<Server>(*this)) {
+    server_->http.start();
+}
+
+FakeInngestApi::~FakeInngestApi() {
+    server_->http.stop(std::chrono::milliseconds(1000));
+}
+
+std::string FakeInngestApi::origin() const {
+    return "http://127.0.0.1:" + std::to_string(server_->http.port());
+}
+
+std::vector<inngest::HttpRequest> FakeInngestApi::requests() const {
+    const std::lock_guard lock(mutex_);
+    return requests_;
+}
+
+void FakeInngestApi::set_register_status(int status) {
+    const std::lock_guard lock(mutex_);
+    register_status_ = status;
+}
+
+void FakeInngestApi::reset_event_ids() {
+    const std::lock_guard lock(mutex_);
+    next_event_id_ = 0;
+}
+
+inngest::HttpResponse FakeInngestApi::answer(const inngest::HttpRequest& request) {
+    const std::lock_guard lock(mutex_);
+    requests_.push_back(request);
+    inngest::HttpResponse response;
+    response.headers = {{"Content-Type", "application/json"}};
+    if (request.method == "POST" && request.path.starts_with("/e/")) {
+        boost::system::error_code ec;
+        const auto body = boost::json::parse(request.body, ec);
+        if (ec) {
+            response.status = 400;
+            response.body = R"({"error":"invalid JSON","status":400})";
+            return response;
+        }
+        const std::size_t count = body.is_array() ? body.get_array().size() : 1;
+        boost::json::array ids;
+        for (std::size_t i = 0; i < count; ++i) {
+            ids.emplace_back("fixture-event-" + std::to_string(next_event_id_++));
+        }
+        response.body = boost::json::serialize(boost::json::object{{"ids", ids}, {"status", 200}});
+        return response;
+    }
+    if (request.method == "POST" && request.path == "/fn/register") {
+        response.status = register_status_;
+        response.body = register_status_ == 200
+                            ? R"({"ok":true,"modified":true,"app_id":"fake","sync_id":"fake"})"
+                            : R"({"error":"registration rejected by the fake","status":400})";
+        return response;
+    }
+    response.status = 404;
+    response.body = R"({"error":"not found"})";
+    return response;
+}
+
+}  // namespace inngest_test

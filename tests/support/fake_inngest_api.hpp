@@ -1,0 +1,41 @@
+#pragma once
+
+// FakeInngestApi: the Inngest server itself cannot run on these machines, so tests that need
+// its APIs (event ingest, function registration) talk to this named fake over real loopback
+// HTTP. It records every request and answers the way the protocol digest (§7.2, §12) says.
+
+#include <inngest/serve.hpp>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace inngest_test {
+
+class FakeInngestApi {
+public:
+    FakeInngestApi();
+    ~FakeInngestApi();
+
+    /// `http://127.0.0.1:<port>`.
+    std::string origin() const;
+    /// Requests received so far (copies).
+    std::vector<inngest::HttpRequest> requests() const;
+    /// The status the next `/fn/register` calls answer with (default 200).
+    void set_register_status(int status);
+    /// Restart event ids at `fixture-event-0`.
+    void reset_event_ids();
+
+private:
+    inngest::HttpResponse answer(const inngest::HttpRequest& request);
+
+    struct Server;
+    std::unique_ptr<Server> server_;
+    mutable std::mutex mutex_;
+    std::vector<inngest::HttpRequest> requests_;
+    int register_status_ = 200;
+    int next_event_id_ = 0;
+};
+
+}  // namespace inngest_test
