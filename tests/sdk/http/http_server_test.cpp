@@ -1,1 +1,298 @@
+// End to end over real loopback HTTP: the Beast server in process, and the conformance fixture
+// binary as a child process, driven through the protocol by a real HTTP client.
+
+#include "crypto/signing_key.hpp"
+#include "fixture_functions.hpp"
+#include "support/run_driver.hpp"
+#include "transport/http_client.hpp"
+
+#include <inngest/http_server.hpp>
+#include <inngest/inngest.hpp>
+
+#include <boost/json.hpp>
 #include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <future>
+#include <thread>
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+using namespace std::chrono_literals;
+namespace json = boost::json;
+using inngest::detail::OutboundRequest;
+using inngest::detail::send_http;
+
+extern char** environ;
+
+namespace {
+
+inngest::detail::InboundResponse request(
+    std::string method,
+    std::string url,
+    std::string body = {},
+    std::vector<std::pair<std::string, std::string>> headers = {}) {
+    OutboundRequest outbound;
+    outbound.method = std::move(method);
+    outbound.url = std::move(url);
+    outbound.body = std::move(body);
+    outbound.headers = std::move(headers);
+    outbound.timeout = 10s;
+    auto response = send_http(outbound);
+    REQUIRE(response.has_value());
+    return *response;
+}
+
+std::string_view header(const inngest::detail::InboundResponse& response, std::string_view name) {
+    for (const auto& [key, value] : response.headers) {
+        if (key.size() == name.size() &&
+            std::equal(key.begin(), key.end(), name.begin(), [](char a, char b) {
+                return std::tolower(static_cast<unsigned char>(a)) ==
+                       std::tolower(static_cast<unsigned char>(b));
+            })) {
+            return value;
+        }
+    }
+    return {};
+}
+
+struct InProcessServer {
+    explicit InProcessServer(inngest::HttpServerOptions options = {})
+        : client({.app_id = "conformance-fixture",
+                  .dev = true,
+                  .log_sink =
+                      [](auto, auto) {
+                      }},
+                 inngest::Environment::none()),
+          handler(client) {
+        inngest_fixture::register_fixture_functions(client);
+        client.create_function({.id = "slow", .triggers = {inngest::EventTrigger{"x"}}},
+                               [this](inngest::Context&) {
+                                   release.get_future().wait_for(10s);
+                                   return json::value("slow done");
+                               });
+        options.host = "127.0.0.1";
+        options.port = 0;
+        options.routes = [](const inngest::HttpRequest& r) -> std::optional<inngest::HttpResponse> {
+            if (r.path == "/health") {
+                return inngest::HttpResponse{200, {}, "ok"};
+            }
+            return std::nullopt;
+        };
+        server = std::make_unique<inngest::HttpServer>(handler, options);
+        server->start();
+    }
+    ~InProcessServer() { server->stop(2s); }
+
+    std::string url(std::string_view path = "/api/inngest") const {
+        return "http://127.0.0.1:" + std::to_string(server->port()) + std::string(path);
+    }
+
+    std::promise<void> release;
+    inngest::Client client;
+    inngest::ServeHandler handler;
+    std::unique_ptr<inngest::HttpServer> server;
+};
+
+// Starts the fixture binary with extra environment variables and stops it on destruction.
+class FixtureProcess {
+public:
+    FixtureProcess(int port, std::vector<std::string> env) : port_(port) {
+        env.push_back("PORT=" + std::to_string(port));
+        for (char** e = environ; *e != nullptr; ++e) {
+            const std::string_view entry(*e);
+            if (!entry.starts_with("INNGEST_") && !entry.starts_with("PORT=")) {
+                env.emplace_back(entry);
+            }
+        }
+        std::vector<char*> envp;
+        for (auto& entry : env) {
+            envp.push_back(entry.data());
+        }
+        envp.push_back(nullptr);
+        const std::string binary = FIXTURE_BINARY;
+        pid_ = fork();
+        REQUIRE(pid_ >= 0);
+        if (pid_ == 0) {
+            // The child dies with the test and never holds the test's output pipes open.
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+            const int log =
+                open("/tmp/inngest-conformance-fixture.log", O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (log >= 0) {
+                dup2(log, STDOUT_FILENO);
+                dup2(log, STDERR_FILENO);
+            }
+            char* argv[] = {const_cast<char*>(binary.c_str()), nullptr};
+            execve(binary.c_str(), argv, envp.data());
+            _exit(127);
+        }
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (std::chrono::steady_clock::now() < deadline) {
+            OutboundRequest health{"GET", url("/health"), {}, {}, 1s};
+            if (auto response = send_http(health); response && response->status == 200) {
+                return;
+            }
+            std::this_thread::sleep_for(20ms);
+        }
+        FAIL("fixture binary did not become healthy");
+    }
+    ~FixtureProcess() {
+        kill(pid_, SIGTERM);
+        int status = 0;
+        waitpid(pid_, &status, 0);
+    }
+    std::string url(std::string_view path = "/api/inngest") const {
+        return "http://127.0.0.1:" + std::to_string(port_) + std::string(path);
+    }
+
+private:
+    int port_;
+    pid_t pid_ = 0;
+};
+
+int free_port() {
+    static std::atomic<int> next{20000 + static_cast<int>(getpid() % 20000)};
+    return next.fetch_add(1);
+}
+
+}  // namespace
+
+TEST_CASE("the Beast server answers introspection and calls over loopback", "[http]") {
+    InProcessServer server;
+    const auto intro = request("GET", server.url());
+    CHECK(intro.status == 200);
+    CHECK(json::parse(intro.body).at("function_count") == server.client.functions().size());
+    CHECK(header(intro, "X-Inngest-SDK") == "inngest-cpp:v0.1.0");
+
+    const auto run =
+        inngest_test::drive_run(server.url(), "conformance-fixture-test-suite-step-test",
+                                {{"name", "tests/step.test"}, {"data", json::object{}}});
+    CHECK(run.final_status == 200);
+    CHECK(run.output == json::parse(R"({"name":"tests/step.test","body":"ok"})"));
+    CHECK(run.ops == std::vector<std::string>{"StepRun", "Sleep", "StepRun"});
+
+    CHECK(request("GET", server.url("/health")).body == "ok");
+    CHECK(request("GET", server.url("/nowhere")).status == 404);
+}
+
+TEST_CASE("oversized and malformed requests get JSON errors and the server keeps serving",
+          "[http]") {
+    InProcessServer server({.max_body_bytes = 4096});
+    const auto huge = request("POST", server.url() + "?fnId=x&stepId=step", std::string(8192, 'a'),
+                              {{"Content-Type", "application/json"}});
+    CHECK(huge.status == 413);
+    CHECK(json::parse(huge.body).at("code") == "body_too_large");
+    const auto bad =
+        request("POST", server.url() + "?fnId=conformance-fixture-test-suite-simple-fn",
+                "{\"event\":", {{"Content-Type", "application/json"}});
+    CHECK(bad.status == 400);
+    CHECK(request("GET", server.url()).status == 200);
+}
+
+TEST_CASE("a slow function does not block other requests", "[http]") {
+    InProcessServer server({.worker_threads = 2});
+    auto slow = std::async(std::launch::async, [&] {
+        return request("POST", server.url() + "?fnId=conformance-fixture-slow&stepId=step",
+                       R"({"event":{"name":"x","data":{}},"ctx":{"run_id":"r"}})");
+    });
+    std::this_thread::sleep_for(100ms);
+    const auto started = std::chrono::steady_clock::now();
+    CHECK(request("GET", server.url()).status == 200);
+    CHECK(std::chrono::steady_clock::now() - started < 2s);
+    server.release.set_value();
+    const auto done = slow.get();
+    CHECK(done.status == 200);
+    CHECK(done.body == R"("slow done")");
+}
+
+TEST_CASE("the server answers many concurrent requests", "[http]") {
+    InProcessServer server;
+    std::vector<std::future<int>> results;
+    for (int i = 0; i < 16; ++i) {
+        results.push_back(std::async(std::launch::async, [&] {
+            int ok = 0;
+            for (int j = 0; j < 10; ++j) {
+                const auto run = inngest_test::drive_run(
+                    server.url(), "conformance-fixture-repeated-steps",
+                    {{"name", "conformance/repeat.test"}, {"data", json::object{}}});
+                ok += run.output == json::parse(R"({"items":[0,1,2]})") ? 1 : 0;
+            }
+            return ok;
+        }));
+    }
+    int total = 0;
+    for (auto& result : results) {
+        total += result.get();
+    }
+    CHECK(total == 160);
+}
+
+TEST_CASE("the conformance fixture binary serves and runs its functions in dev mode", "[http]") {
+    FixtureProcess fixture(free_port(), {"INNGEST_DEV=1", "INNGEST_EVENT_KEY=test"});
+    const auto intro = json::parse(request("GET", fixture.url()).body);
+    CHECK(intro.at("mode") == "dev");
+    CHECK(intro.at("function_count").as_int64() >= 25);
+
+    auto run =
+        inngest_test::drive_run(fixture.url(), "conformance-fixture-parallel-steps",
+                                {{"name", "conformance/parallel.test"}, {"data", json::object{}}});
+    CHECK(run.final_status == 200);
+    CHECK(run.output == json::parse(R"({"results":["a","b","c"],"joined":"a+b+c"})"));
+
+    run = inngest_test::drive_run(fixture.url(), "conformance-fixture-test-suite-retry-test",
+                                  {{"name", "tests/retry.test"}, {"data", json::object{}}});
+    CHECK(run.final_status == 200);
+    CHECK(run.output == json::parse(R"({"name":"tests/retry.test","body":"ok"})"));
+    REQUIRE_FALSE(run.ops.empty());
+    CHECK(run.ops.front() == "StepError");
+
+    run =
+        inngest_test::drive_run(fixture.url(), "conformance-fixture-wait-for-event-timeout",
+                                {{"name", "conformance/waittimeout.test"}, {"data", {{"id", 1}}}});
+    CHECK(run.output == json::parse(R"({"timed_out":true})"));
+
+    run = inngest_test::drive_run(
+        fixture.url(), "conformance-fixture-non-retriable",
+        {{"name", "conformance/nonretriable.test"}, {"data", json::object{}}});
+    CHECK(run.final_status == 400);
+    CHECK(run.output.at("message") == "do not retry me");
+}
+
+TEST_CASE("the fixture binary in cloud mode demands signatures and syncs in band", "[http]") {
+    const std::string key = "signkey-test-7468697320697320612074657374206b6579";
+    FixtureProcess fixture(free_port(), {"INNGEST_SIGNING_KEY=" + key, "INNGEST_EVENT_KEY=test",
+                                         "CONFORMANCE_CANARY=canary-Zq83Xv0Lr5"});
+    CHECK(request("GET", fixture.url()).status == 401);
+    CHECK(request("POST", fixture.url() + "?fnId=conformance-fixture-test-suite-simple-fn",
+                  R"({"event":{"name":"tests/function.test"}})")
+              .status == 401);
+
+    const std::string body = R"({"url":"http://127.0.0.1:9999/api/inngest"})";
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    const auto signature =
+        inngest::detail::sign_body(inngest::detail::SigningKey::parse(key), body, now);
+    const auto synced = request("PUT", fixture.url(), body,
+                                {{"Content-Type", "application/json"},
+                                 {"X-Inngest-Sync-Kind", "in_band"},
+                                 {"X-Inngest-Signature", signature}});
+    REQUIRE(synced.status == 200);
+    CHECK(header(synced, "X-Inngest-Sync-Kind") == "in_band");
+    const auto reply = json::parse(synced.body);
+    CHECK(reply.at("url") == "http://127.0.0.1:9999/api/inngest");
+    CHECK(reply.at("functions").as_array().size() ==
+          static_cast<std::size_t>(reply.at("inspection").at("function_count").as_int64()));
+    CHECK(synced.body.find("7468697320697320612074657374206b6579") == std::string::npos);
+    CHECK(synced.body.find("canary-Zq83Xv0Lr5") == std::string::npos);
+
+    const auto unsigned_sync =
+        request("PUT", fixture.url(), body, {{"X-Inngest-Sync-Kind", "in_band"}});
+    CHECK(unsigned_sync.status == 401);
+    CHECK(unsigned_sync.body.find("functions") == std::string::npos);
+}
