@@ -12,6 +12,7 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/value_to.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -441,9 +442,13 @@ private:
             return error(parsed.error().code, parsed.error().message);
         }
         if (parsed->use_api) {
-            return error(ErrorCode::kInternal,
-                         "the call request asks to load its state from the API (use_api), which "
-                         "this SDK version does not support yet");
+            if (auto loaded = load_state_from_api(*parsed); !loaded) {
+                log(LogLevel::kError, "loading run state for " + parsed->run_id +
+                                          " failed: " + loaded.error().message);
+                return error(ErrorCode::kRemoteRejected,
+                             "could not load the run's state from the Inngest API: " +
+                                 loaded.error().message);
+            }
         }
         const std::string step_id = query_param(request_.query, "stepId").value_or("step");
         const detail::Outcome outcome = detail::execute_call(*function, *parsed, step_id, client_);
@@ -461,6 +466,75 @@ private:
                                      std::to_string(outcome.status) + ")");
         }
         return response;
+    }
+
+    // Protocol §11: state too large to inline is fetched from the API with the hashed key.
+    Result<boost::json::value> api_get(const std::string& path) const {
+        detail::OutboundRequest outbound;
+        outbound.method = "GET";
+        outbound.url = settings_.api_origin + path;
+        outbound.timeout = settings_.http_timeout;
+        outbound.headers = {{"X-Inngest-SDK", detail::sdk_header_value()},
+                            {"User-Agent", detail::sdk_header_value()}};
+        if (settings_.env) {
+            outbound.headers.emplace_back("X-Inngest-Env", *settings_.env);
+        }
+        auto response =
+            register_with(outbound, settings_.signing_key ? &*settings_.signing_key : nullptr);
+        if (response && (response->status == 401 || response->status == 403) &&
+            settings_.signing_key_fallback) {
+            response = register_with(outbound, &*settings_.signing_key_fallback);
+        }
+        if (!response) {
+            return response.error();
+        }
+        if (response->status != 200) {
+            return Error{ErrorCode::kRemoteRejected,
+                         "GET " + path + " answered " + std::to_string(response->status)};
+        }
+        boost::system::error_code ec;
+        boost::json::value body = boost::json::parse(response->body, ec);
+        if (ec) {
+            return Error{ErrorCode::kRemoteRejected, "GET " + path + " answered invalid JSON"};
+        }
+        return body;
+    }
+
+    Result<void> load_state_from_api(detail::CallRequest& request) const {
+        if (request.run_id.empty()) {
+            return Error{ErrorCode::kMalformedRequest, "use_api without ctx.run_id"};
+        }
+        auto batch = api_get("/v0/runs/" + request.run_id + "/batch");
+        if (!batch) {
+            return batch.error();
+        }
+        auto actions = api_get("/v0/runs/" + request.run_id + "/actions");
+        if (!actions) {
+            return actions.error();
+        }
+        if (!batch->is_array() || !actions->is_object()) {
+            return Error{ErrorCode::kRemoteRejected, "unexpected run state shape"};
+        }
+        try {
+            std::vector<Event> events;
+            for (const auto& event : batch->get_array()) {
+                events.push_back(boost::json::value_to<Event>(event));
+            }
+            if (!events.empty()) {
+                request.event = events.front();
+                request.events = std::move(events);
+            }
+        } catch (const std::exception& e) {
+            return Error{ErrorCode::kRemoteRejected,
+                         std::string("invalid batch event: ") + e.what()};
+        }
+        request.steps = std::move(actions->get_object());
+        if (request.stack.empty()) {
+            for (const auto& entry : request.steps) {
+                request.stack.emplace_back(entry.key());
+            }
+        }
+        return {};
     }
 
     HttpResponse json_response(int status, std::string body, std::string_view sync_kind = {}) {

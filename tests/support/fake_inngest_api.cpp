@@ -56,6 +56,13 @@ void FakeInngestApi::reset_event_ids() {
     next_event_id_ = 0;
 }
 
+void FakeInngestApi::set_run_state(const std::string& run_id,
+                                   std::string batch_json,
+                                   std::string actions_json) {
+    const std::lock_guard lock(mutex_);
+    run_state_[run_id] = {std::move(batch_json), std::move(actions_json)};
+}
+
 inngest::HttpResponse FakeInngestApi::answer(const inngest::HttpRequest& request) {
     const std::lock_guard lock(mutex_);
     requests_.push_back(request);
@@ -82,6 +89,22 @@ inngest::HttpResponse FakeInngestApi::answer(const inngest::HttpRequest& request
         response.body = register_status_ == 200
                             ? R"({"ok":true,"modified":true,"app_id":"fake","sync_id":"fake"})"
                             : R"({"error":"registration rejected by the fake","status":400})";
+        return response;
+    }
+    constexpr std::string_view kRuns = "/v0/runs/";
+    if (request.method == "GET" && request.path.starts_with(kRuns)) {
+        const std::string rest = request.path.substr(kRuns.size());
+        const std::size_t slash = rest.find('/');
+        const auto it = run_state_.find(rest.substr(0, slash));
+        if (it != run_state_.end() && slash != std::string::npos) {
+            const std::string what = rest.substr(slash + 1);
+            if (what == "batch" || what == "actions") {
+                response.body = what == "batch" ? it->second.first : it->second.second;
+                return response;
+            }
+        }
+        response.status = 410;
+        response.body = R"({"error":"runtime state is no longer available","status":410})";
         return response;
     }
     response.status = 404;

@@ -6,6 +6,7 @@
 
 #include <inngest/serve.hpp>
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -26,6 +27,8 @@ public:
     void set_register_status(int status);
     /// Restart event ids at `fixture-event-0`.
     void reset_event_ids();
+    /// What `GET /v0/runs/{run_id}/batch` and `/actions` answer (protocol §11).
+    void set_run_state(const std::string& run_id, std::string batch_json, std::string actions_json);
 
 private:
     inngest::HttpResponse answer(const inngest::HttpRequest& request);
@@ -36,6 +39,7 @@ private:
     std::vector<inngest::HttpRequest> requests_;
     int register_status_ = 200;
     int next_event_id_ = 0;
+    std::map<std::string, std::pair<std::string, std::string>> run_state_;
 };
 
 }  // namespace inngest_test

@@ -305,3 +305,44 @@ TEST_CASE("out-of-band sync registers with the server's API", "[unit]") {
     CHECK(json::parse(response.body).at("message").as_string().find("rejected by the fake") !=
           json::string::npos);
 }
+
+TEST_CASE("a use_api call loads events and step state from the API", "[unit]") {
+    inngest_test::FakeInngestApi api;
+    Logs logs;
+    auto client_owner = make_client(true, logs, api.origin());
+    auto& client = *client_owner;
+    client.create_function(
+        {.id = "big", .triggers = {inngest::EventTrigger{"big"}}}, [](inngest::Context& ctx) {
+            const std::string a = ctx.step.run("a", [] { return std::string("x"); });
+            return json::object{
+                {"a", a}, {"events", ctx.events.size()}, {"marker", ctx.event.data.at("marker")}};
+        });
+    const std::string run_id = "01JUSEAPIRUN00000000000000";
+    api.set_run_state(run_id,
+                      R"([{"name":"big","data":{"marker":7}},{"name":"big","data":{"marker":8}}])",
+                      R"({")" + inngest_test::step_hash("a") + R"(":{"data":"from-api"}})");
+    inngest_test::CallBuilder call;
+    call.fn_slug = "app-big";
+    call.run_id = run_id;
+    auto request = call.request();
+    // What the executor sends when the state is too large: no events, no steps, use_api set.
+    request.body =
+        R"({"ctx":{"run_id":")" + run_id +
+        R"(","attempt":0,"use_api":true,"stack":{"stack":[]}},"event":{"name":"big","data":{"marker":7}},"events":[],"steps":{},"use_api":true,"version":2})";
+    const auto response = inngest::ServeHandler(client).handle(request);
+    REQUIRE(response.status == 200);
+    CHECK(json::parse(response.body) == json::parse(R"({"a":"from-api","events":2,"marker":7})"));
+    const auto requests = api.requests();
+    REQUIRE(requests.size() == 2);
+    CHECK(requests[0].path == "/v0/runs/" + run_id + "/batch");
+    CHECK(requests[1].path == "/v0/runs/" + run_id + "/actions");
+    CHECK(requests[0].header("Authorization") ==
+          "Bearer " + inngest::detail::SigningKey::parse(kKey).hashed());
+
+    call.run_id = "01JGONE00000000000000000000";
+    request.body =
+        R"({"ctx":{"run_id":"01JGONE00000000000000000000","use_api":true},"event":{"name":"big"},"use_api":true})";
+    const auto gone = inngest::ServeHandler(client).handle(request);
+    CHECK(gone.status == 502);
+    CHECK(json::parse(gone.body).at("message").as_string().find("410") != json::string::npos);
+}
