@@ -145,6 +145,19 @@ private:
         }
         auth.check = detail::verify_signature(header, request_.body, *settings_.signing_key,
                                               settings_.signing_key_fallback, now_seconds());
+        if (auth.check == SignatureCheck::kMismatch && !request_.body.empty()) {
+            // Some server paths sign the JCS form but send another encoding (protocol §5.2.6).
+            boost::system::error_code ec;
+            const boost::json::value parsed = boost::json::parse(request_.body, ec);
+            if (!ec) {
+                const std::string canonical = detail::to_canonical_json(parsed);
+                if (canonical != request_.body) {
+                    auth.check =
+                        detail::verify_signature(header, canonical, *settings_.signing_key,
+                                                 settings_.signing_key_fallback, now_seconds());
+                }
+            }
+        }
         if (auth.check == SignatureCheck::kPrimary) {
             auth.verified = true;
             auth.key = &*settings_.signing_key;

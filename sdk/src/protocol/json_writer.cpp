@@ -1,9 +1,13 @@
 #include "protocol/json_writer.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 namespace inngest::detail {
 namespace {
@@ -162,6 +166,89 @@ void write_json(std::string& out, const boost::json::value& value) {
             return;
         }
     }
+}
+
+namespace {
+
+std::u16string utf16_of(std::string_view utf8) {
+    std::u16string out;
+    out.reserve(utf8.size());
+    for (std::size_t i = 0; i < utf8.size();) {
+        const auto c = static_cast<unsigned char>(utf8[i]);
+        char32_t code = c;
+        std::size_t length = 1;
+        if (c >= 0xF0 && i + 3 < utf8.size()) {
+            code = ((c & 0x07U) << 18U) |
+                   ((static_cast<unsigned char>(utf8[i + 1]) & 0x3FU) << 12U) |
+                   ((static_cast<unsigned char>(utf8[i + 2]) & 0x3FU) << 6U) |
+                   (static_cast<unsigned char>(utf8[i + 3]) & 0x3FU);
+            length = 4;
+        } else if (c >= 0xE0 && i + 2 < utf8.size()) {
+            code = ((c & 0x0FU) << 12U) |
+                   ((static_cast<unsigned char>(utf8[i + 1]) & 0x3FU) << 6U) |
+                   (static_cast<unsigned char>(utf8[i + 2]) & 0x3FU);
+            length = 3;
+        } else if (c >= 0xC0 && i + 1 < utf8.size()) {
+            code = ((c & 0x1FU) << 6U) | (static_cast<unsigned char>(utf8[i + 1]) & 0x3FU);
+            length = 2;
+        }
+        if (code >= 0x10000) {
+            code -= 0x10000;
+            out.push_back(static_cast<char16_t>(0xD800 + (code >> 10U)));
+            out.push_back(static_cast<char16_t>(0xDC00 + (code & 0x3FFU)));
+        } else {
+            out.push_back(static_cast<char16_t>(code));
+        }
+        i += length;
+    }
+    return out;
+}
+
+void write_canonical(std::string& out, const boost::json::value& value) {
+    if (const auto* object = value.if_object()) {
+        std::vector<std::pair<std::u16string, const boost::json::key_value_pair*>> entries;
+        entries.reserve(object->size());
+        for (const auto& entry : *object) {
+            entries.emplace_back(utf16_of(entry.key()), &entry);
+        }
+        std::sort(entries.begin(), entries.end(),
+                  [](const auto& a, const auto& b) { return a.first < b.first; });
+        out.push_back('{');
+        bool first = true;
+        for (const auto& [key, entry] : entries) {
+            if (!first) {
+                out.push_back(',');
+            }
+            first = false;
+            write_string(out, entry->key());
+            out.push_back(':');
+            write_canonical(out, entry->value());
+        }
+        out.push_back('}');
+        return;
+    }
+    if (const auto* array = value.if_array()) {
+        out.push_back('[');
+        bool first = true;
+        for (const auto& item : *array) {
+            if (!first) {
+                out.push_back(',');
+            }
+            first = false;
+            write_canonical(out, item);
+        }
+        out.push_back(']');
+        return;
+    }
+    write_json(out, value);
+}
+
+}  // namespace
+
+std::string to_canonical_json(const boost::json::value& value) {
+    std::string out;
+    write_canonical(out, value);
+    return out;
 }
 
 std::string to_json(const boost::json::value& value) {

@@ -152,7 +152,8 @@ TEST_CASE("cloud mode rejects unsigned, expired, tampered and foreign-key reques
     bad.push_back(expired);
     auto tampered = call.request();
     sign(tampered);
-    tampered.body += " ";
+    // Whitespace-only changes still verify through the JCS fallback; content changes must not.
+    tampered.body.replace(tampered.body.find("test/event"), 10, "test/evil!");
     bad.push_back(tampered);
     auto foreign = call.request();
     sign(foreign, "signkey-test-00112233");
@@ -345,4 +346,30 @@ TEST_CASE("a use_api call loads events and step state from the API", "[unit]") {
     const auto gone = inngest::ServeHandler(client).handle(request);
     CHECK(gone.status == 502);
     CHECK(json::parse(gone.body).at("message").as_string().find("410") != json::string::npos);
+}
+
+TEST_CASE("JCS output sorts keys by UTF-16 code units and writes numbers as ECMAScript", "[unit]") {
+    CHECK(
+        inngest::detail::to_canonical_json(json::parse(
+            R"({"b":1,"a":{"z":[3.0,1e21,0.5],"y":"<&>"},"\u00e9":true,"\ud83d\ude00":0,"\uffff":1})")) ==
+        "{\"a\":{\"y\":\"<&>\",\"z\":[3,1e+21,0.5]},\"b\":1,\"\u00e9\":true,"
+        "\"\U0001F600\":0,\"\uffff\":1}");
+}
+
+TEST_CASE("a signature over the JCS form verifies when the body was sent differently", "[unit]") {
+    Logs logs;
+    auto client_owner = make_client(false, logs);
+    auto& client = *client_owner;
+    inngest::HttpRequest request{"PUT",
+                                 "/api/inngest",
+                                 "",
+                                 {{"X-Inngest-Sync-Kind", "in_band"}},
+                                 R"({ "url" : "http://127.0.0.1:4000/api/inngest?a=1\u0026b=2" })"};
+    const std::string canonical = R"({"url":"http://127.0.0.1:4000/api/inngest?a=1&b=2"})";
+    request.headers.emplace_back(
+        "X-Inngest-Signature",
+        inngest::detail::sign_body(inngest::detail::SigningKey::parse(kKey), canonical, now()));
+    const auto response = inngest::ServeHandler(client).handle(request);
+    CHECK(response.status == 200);
+    CHECK(response.header("X-Inngest-Sync-Kind") == "in_band");
 }
