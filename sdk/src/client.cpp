@@ -162,6 +162,11 @@ Result<SendEventResult> Client::send(const std::vector<Event>& events) const {
     return last;
 }
 
+std::future<Result<SendEventResult>> Client::send_async(std::vector<Event> events) const {
+    return std::async(std::launch::async,
+                      [this, events = std::move(events)] { return send(events); });
+}
+
 const std::string& Client::app_id() const noexcept {
     return settings_->app_id;
 }

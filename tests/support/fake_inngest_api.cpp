@@ -56,6 +56,12 @@ void FakeInngestApi::reset_event_ids() {
     next_event_id_ = 0;
 }
 
+void FakeInngestApi::fail_next_sends(int count, int status) {
+    const std::lock_guard lock(mutex_);
+    failing_sends_ = count;
+    failing_status_ = status;
+}
+
 void FakeInngestApi::set_run_state(const std::string& run_id,
                                    std::string batch_json,
                                    std::string actions_json) {
@@ -69,6 +75,13 @@ inngest::HttpResponse FakeInngestApi::answer(const inngest::HttpRequest& request
     inngest::HttpResponse response;
     response.headers = {{"Content-Type", "application/json"}};
     if (request.method == "POST" && request.path.starts_with("/e/")) {
+        if (failing_sends_ > 0) {
+            --failing_sends_;
+            response.status = failing_status_;
+            response.body =
+                R"({"error":"injected failure","status":)" + std::to_string(failing_status_) + "}";
+            return response;
+        }
         boost::system::error_code ec;
         const auto body = boost::json::parse(request.body, ec);
         if (ec) {

@@ -27,6 +27,8 @@ public:
     void set_register_status(int status);
     /// Restart event ids at `fixture-event-0`.
     void reset_event_ids();
+    /// The next `count` event sends answer `status` (with an error body) before succeeding.
+    void fail_next_sends(int count, int status);
     /// What `GET /v0/runs/{run_id}/batch` and `/actions` answer (protocol §11).
     void set_run_state(const std::string& run_id, std::string batch_json, std::string actions_json);
 
@@ -39,6 +41,8 @@ private:
     std::vector<inngest::HttpRequest> requests_;
     int register_status_ = 200;
     int next_event_id_ = 0;
+    int failing_sends_ = 0;
+    int failing_status_ = 500;
     std::map<std::string, std::pair<std::string, std::string>> run_state_;
 };
 

@@ -13,6 +13,7 @@
 #include <boost/json/value_from.hpp>
 
 #include <chrono>
+#include <future>
 #include <initializer_list>
 #include <map>
 #include <memory>
@@ -125,6 +126,9 @@ public:
     Result<SendEventResult> send(const Event& event) const;
     /// Sends several events in one request (at most 5000).
     Result<SendEventResult> send(const std::vector<Event>& events) const;
+
+    /// `send` on a background thread: the caller's thread never blocks on the network.
+    std::future<Result<SendEventResult>> send_async(std::vector<Event> events) const;
 
     const std::string& app_id() const noexcept;
     /// True in dev mode.
