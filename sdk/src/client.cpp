@@ -113,6 +113,7 @@ Result<SendEventResult> Client::send(const std::vector<Event>& events) const {
     request.url = settings_->event_origin + "/e/" + event_key;
     request.body = detail::to_json(payload);
     request.timeout = settings_->http_timeout;
+    request.ca_file = settings_->tls_ca_file;
     request.headers = {{"Content-Type", "application/json"},
                        {"X-Inngest-SDK", detail::sdk_header_value()},
                        {"User-Agent", detail::sdk_header_value()},

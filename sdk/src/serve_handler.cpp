@@ -365,6 +365,7 @@ private:
         }
         outbound.body = detail::to_json(payload);
         outbound.timeout = settings_.http_timeout;
+        outbound.ca_file = settings_.tls_ca_file;
         outbound.headers = {{"Content-Type", "application/json"},
                             {"X-Inngest-SDK", detail::sdk_header_value()},
                             {"User-Agent", detail::sdk_header_value()},
@@ -487,6 +488,7 @@ private:
         outbound.method = "GET";
         outbound.url = settings_.api_origin + path;
         outbound.timeout = settings_.http_timeout;
+        outbound.ca_file = settings_.tls_ca_file;
         outbound.headers = {{"X-Inngest-SDK", detail::sdk_header_value()},
                             {"User-Agent", detail::sdk_header_value()}};
         if (settings_.env) {

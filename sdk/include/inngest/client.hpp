@@ -75,6 +75,9 @@ struct ClientOptions {
     std::optional<std::string> app_version{};
     /// `INNGEST_ALLOW_IN_BAND_SYNC` (default true).
     std::optional<bool> allow_in_band_sync{};
+    /// Extra PEM CA bundle trusted for HTTPS, on top of the system store (for a self-hosted
+    /// Inngest behind a private CA).
+    std::optional<std::string> tls_ca_file{};
     /// Timeout of each outbound HTTP request (event API, registration).
     std::chrono::milliseconds http_timeout{10000};
     /// Where SDK log lines go; default: JSON lines on stderr, level from `INNGEST_LOG_LEVEL`.

@@ -162,6 +162,7 @@ Settings resolve_settings(const ClientOptions& options, const Environment& envir
         parse_bool(environment.get("INNGEST_ALLOW_IN_BAND_SYNC"), "INNGEST_ALLOW_IN_BAND_SYNC")
             .value_or(true));
     settings.http_timeout = options.http_timeout;
+    settings.tls_ca_file = options.tls_ca_file;
     settings.log_sink = options.log_sink
                             ? options.log_sink
                             : stderr_log_sink(parse_log_level(

@@ -3,11 +3,14 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <charconv>
 
@@ -17,25 +20,28 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 
 struct ParsedUrl {
+    bool tls = false;
     std::string host;
     std::string port;
     std::string target;
 };
 
 Result<ParsedUrl> parse_url(std::string_view url) {
-    constexpr std::string_view kHttp = "http://";
+    ParsedUrl parsed;
     if (url.starts_with("https://")) {
-        return Error{ErrorCode::kNetwork, "HTTPS endpoints are not supported by this build"};
+        parsed.tls = true;
+        url.remove_prefix(8);
+    } else if (url.starts_with("http://")) {
+        url.remove_prefix(7);
+    } else {
+        return Error{ErrorCode::kInvalidArgument, "URL must start with http:// or https://"};
     }
-    if (!url.starts_with(kHttp)) {
-        return Error{ErrorCode::kInvalidArgument, "URL must start with http://"};
-    }
-    url.remove_prefix(kHttp.size());
+    const char* default_port = parsed.tls ? "443" : "80";
     const std::size_t slash = url.find_first_of("/?");
     std::string_view authority = url.substr(0, slash);
-    ParsedUrl parsed;
     parsed.target = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
     if (!parsed.target.empty() && parsed.target.front() == '?') {
         parsed.target.insert(parsed.target.begin(), '/');
@@ -47,17 +53,72 @@ Result<ParsedUrl> parse_url(std::string_view url) {
         }
         parsed.host = std::string(authority.substr(1, close - 1));
         authority.remove_prefix(close + 1);
-        parsed.port = authority.starts_with(":") ? std::string(authority.substr(1)) : "80";
+        parsed.port = authority.starts_with(":") ? std::string(authority.substr(1)) : default_port;
     } else {
         const std::size_t colon = authority.rfind(':');
         parsed.host = std::string(authority.substr(0, colon));
-        parsed.port =
-            colon == std::string_view::npos ? "80" : std::string(authority.substr(colon + 1));
+        parsed.port = colon == std::string_view::npos ? default_port
+                                                      : std::string(authority.substr(colon + 1));
     }
     if (parsed.host.empty()) {
         return Error{ErrorCode::kInvalidArgument, "URL has no host"};
     }
     return parsed;
+}
+
+// Resolve, connect, handshake (TLS only), write, read: one chain under one deadline.
+template <class Stream, class Handshake>
+beast::error_code exchange(asio::io_context& io,
+                           Stream& stream,
+                           const ParsedUrl& url,
+                           http::request<http::string_body>& message,
+                           http::response_parser<http::string_body>& parser,
+                           std::chrono::milliseconds timeout,
+                           Handshake handshake,
+                           bool& timed_out) {
+    auto& lowest = beast::get_lowest_layer(stream);
+    asio::ip::tcp::resolver resolver(io);
+    beast::flat_buffer buffer;
+    beast::error_code failure;
+    lowest.expires_after(timeout);
+    resolver.async_resolve(
+        url.host, url.port,
+        [&](beast::error_code ec, const asio::ip::tcp::resolver::results_type& results) {
+            if (ec) {
+                failure = ec;
+                return;
+            }
+            lowest.async_connect(results, [&](beast::error_code ec2, const auto&) {
+                if (ec2) {
+                    failure = ec2;
+                    return;
+                }
+                handshake([&](beast::error_code ec3) {
+                    if (ec3) {
+                        failure = ec3;
+                        return;
+                    }
+                    http::async_write(stream, message, [&](beast::error_code ec4, std::size_t) {
+                        if (ec4) {
+                            failure = ec4;
+                            return;
+                        }
+                        http::async_read(
+                            stream, buffer, parser,
+                            [&](beast::error_code ec5, std::size_t) { failure = ec5; });
+                    });
+                });
+            });
+        });
+    io.run_for(timeout + std::chrono::milliseconds(100));
+    timed_out = !io.stopped();
+    return failure;
+}
+
+bool is_ip_address(const std::string& host) {
+    beast::error_code ec;
+    asio::ip::make_address(host, ec);
+    return !ec;
 }
 
 }  // namespace
@@ -67,8 +128,6 @@ Result<InboundResponse> send_http(const OutboundRequest& request) {
     if (!parsed) {
         return parsed.error();
     }
-    asio::io_context io;
-    beast::tcp_stream stream(io);
     http::request<http::string_body> message;
     message.method_string(request.method);
     message.target(parsed->target);
@@ -80,45 +139,48 @@ Result<InboundResponse> send_http(const OutboundRequest& request) {
     message.body() = request.body;
     message.prepare_payload();
 
-    beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
     parser.body_limit(64U * 1024U * 1024U);
+    asio::io_context io;
+    bool timed_out = false;
     beast::error_code failure;
-    asio::ip::tcp::resolver resolver(io);
-
-    stream.expires_after(request.timeout);
-    resolver.async_resolve(
-        parsed->host, parsed->port,
-        [&](beast::error_code ec, const asio::ip::tcp::resolver::results_type& results) {
+    if (parsed->tls) {
+        ssl::context context(ssl::context::tls_client);
+        beast::error_code ec;
+        context.set_default_verify_paths(ec);
+        if (request.ca_file) {
+            context.load_verify_file(*request.ca_file, ec);
             if (ec) {
-                failure = ec;
-                return;
+                return Error{ErrorCode::kInvalidArgument,
+                             "cannot load the CA file: " + ec.message()};
             }
-            stream.async_connect(results, [&](beast::error_code ec2, const auto&) {
-                if (ec2) {
-                    failure = ec2;
-                    return;
-                }
-                http::async_write(stream, message, [&](beast::error_code ec3, std::size_t) {
-                    if (ec3) {
-                        failure = ec3;
-                        return;
-                    }
-                    http::async_read(stream, buffer, parser,
-                                     [&](beast::error_code ec4, std::size_t) { failure = ec4; });
-                });
-            });
-        });
-    io.run_for(request.timeout + std::chrono::milliseconds(100));
-    if (!io.stopped()) {
+        }
+        context.set_verify_mode(ssl::verify_peer);
+        beast::ssl_stream<beast::tcp_stream> stream(io, context);
+        if (!is_ip_address(parsed->host)) {
+            // SNI: servers that host several names pick the certificate from it.
+            SSL_set_tlsext_host_name(stream.native_handle(), parsed->host.c_str());
+        }
+        stream.set_verify_callback(ssl::host_name_verification(parsed->host));
+        failure = exchange(
+            io, stream, *parsed, message, parser, request.timeout,
+            [&](auto&& next) { stream.async_handshake(ssl::stream_base::client, next); },
+            timed_out);
+    } else {
+        beast::tcp_stream stream(io);
+        failure = exchange(
+            io, stream, *parsed, message, parser, request.timeout,
+            [](auto&& next) { next(beast::error_code{}); }, timed_out);
+        beast::error_code ignored;
+        stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    }
+    if (timed_out) {
         return Error{ErrorCode::kNetwork, "request to " + parsed->host + " timed out"};
     }
     if (failure) {
         return Error{ErrorCode::kNetwork, "request to " + parsed->host + ":" + parsed->port +
                                               " failed: " + failure.message()};
     }
-    beast::error_code ignored;
-    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
     auto response = parser.release();
     InboundResponse out;
     out.status = static_cast<int>(response.result_int());

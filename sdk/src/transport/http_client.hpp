@@ -1,11 +1,13 @@
 #pragma once
 
 // A small blocking HTTP/1.1 client for SDK -> Inngest calls (register, events, runs API).
-// Plain HTTP only for now; every call has one overall deadline.
+// HTTPS verifies the server against the system trust store (plus an optional CA file) and
+// its host name; plain HTTP is for the dev server. Every call has one overall deadline.
 
 #include <inngest/errors.hpp>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,11 +16,13 @@ namespace inngest::detail {
 
 struct OutboundRequest {
     std::string method = "GET";
-    /// Absolute URL, `http://host[:port]/path?query`.
+    /// Absolute URL, `http[s]://host[:port]/path?query`.
     std::string url;
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
     std::chrono::milliseconds timeout{10000};
+    /// Extra PEM CA bundle to trust for HTTPS (a private CA of a self-hosted server).
+    std::optional<std::string> ca_file;
 };
 
 struct InboundResponse {

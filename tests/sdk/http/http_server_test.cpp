@@ -133,7 +133,7 @@ public:
         }
         const auto deadline = std::chrono::steady_clock::now() + 10s;
         while (std::chrono::steady_clock::now() < deadline) {
-            OutboundRequest health{"GET", url("/health"), {}, {}, 1s};
+            OutboundRequest health{"GET", url("/health"), {}, {}, 1s, std::nullopt};
             if (auto response = send_http(health); response && response->status == 200) {
                 return;
             }
