@@ -96,8 +96,13 @@ TEST_CASE("no response, log line or API request of a run contains a secret", "[u
     CHECK(call({"POST", "/api/inngest", "fnId=nope", {}, "{}"}, key).status == 404);
 
     for (const auto& request : api.requests()) {
-        std::string text =
-            request.method + " " + request.path + "?" + request.query + " " + request.body;
+        // The event key belongs in the event API's path (protocol §12), and only there.
+        const bool event_send = request.path.starts_with("/e/");
+        if (event_send) {
+            CHECK(request.path == std::string("/e/") + kEventKey);
+        }
+        std::string text = request.method + " " + (event_send ? "/e/<key>" : request.path) + "?" +
+                           request.query + " " + request.body;
         for (const auto& [name, value] : request.headers) {
             if (name != "Authorization") {
                 text += "\n" + name + ": " + value;
