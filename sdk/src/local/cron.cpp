@@ -37,8 +37,9 @@ int parse_value(std::string_view text, int offset_names, bool months) {
             }
         }
     }
-    if (text.empty() || !std::all_of(text.begin(), text.end(),
-                                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+    if (text.empty() || !std::all_of(text.begin(), text.end(), [](char c) {
+            return std::isdigit(static_cast<unsigned char>(c));
+        })) {
         throw CronError{"'" + std::string(text) + "' is not a number or name"};
     }
     return std::atoi(std::string(text).c_str());
@@ -46,13 +47,14 @@ int parse_value(std::string_view text, int offset_names, bool months) {
 
 // Parses one field into `bits` over [low, high]; returns whether it was restricted (not `*`).
 template <std::size_t N>
-bool parse_field(std::string_view field, int low, int high, std::bitset<N>& bits, bool months,
-                 bool weekdays) {
+bool parse_field(
+    std::string_view field, int low, int high, std::bitset<N>& bits, bool months, bool weekdays) {
     bool restricted = false;
     std::size_t start = 0;
     while (start <= field.size()) {
         const std::size_t comma = field.find(',', start);
-        std::string_view part = field.substr(start, comma == std::string_view::npos ? field.npos : comma - start);
+        std::string_view part =
+            field.substr(start, comma == std::string_view::npos ? field.npos : comma - start);
         start = comma == std::string_view::npos ? field.size() + 1 : comma + 1;
         int step = 1;
         if (const std::size_t slash = part.find('/'); slash != std::string_view::npos) {
@@ -76,8 +78,11 @@ bool parse_field(std::string_view field, int low, int high, std::bitset<N>& bits
                      : parse_value(part.substr(dash + 1), offset, months);
         }
         if (weekdays && to == 7) {
-            to = 6;
             bits.set(0);  // 7 is Sunday too
+            if (from == 7) {
+                continue;
+            }
+            to = 6;
         }
         if (from < low || to > high || from > to) {
             throw CronError{"value out of range in '" + std::string(field) + "'"};
@@ -136,7 +141,8 @@ Result<CronSchedule> CronSchedule::parse(std::string_view expression) {
                 fields.push_back(expression.substr(start, i - start));
             }
         }
-        if (!fields.empty() && (fields[0].starts_with("TZ=") || fields[0].starts_with("CRON_TZ="))) {
+        if (!fields.empty() &&
+            (fields[0].starts_with("TZ=") || fields[0].starts_with("CRON_TZ="))) {
             schedule.zone_ = std::string(fields[0].substr(fields[0].find('=') + 1));
             fields.erase(fields.begin());
             const bool known = schedule.zone_ == "UTC" ||
@@ -156,7 +162,8 @@ Result<CronSchedule> CronSchedule::parse(std::string_view expression) {
         parse_field(fields[1], 0, 23, schedule.hours_, false, false);
         schedule.days_restricted_ = parse_field(fields[2], 1, 31, schedule.days_, false, false);
         parse_field(fields[3], 1, 12, schedule.months_, true, false);
-        schedule.weekdays_restricted_ = parse_field(fields[4], 0, 6, schedule.weekdays_, false, true);
+        schedule.weekdays_restricted_ =
+            parse_field(fields[4], 0, 6, schedule.weekdays_, false, true);
     } catch (const CronError& error) {
         return Error{ErrorCode::kInvalidArgument,
                      "cron '" + std::string(expression) + "': " + error.message};
@@ -207,7 +214,8 @@ std::optional<CronSchedule::TimePoint> CronSchedule::next_after(TimePoint after)
         if (matches_local(local)) {
             // The same wall-clock minute seen one hour earlier (DST fall-back): fire once.
             const std::tm earlier = to_local(t - 3600, zone_);
-            const bool repeated = earlier.tm_hour == local.tm_hour && earlier.tm_min == local.tm_min &&
+            const bool repeated = earlier.tm_hour == local.tm_hour &&
+                                  earlier.tm_min == local.tm_min &&
                                   earlier.tm_mday == local.tm_mday;
             if (!repeated) {
                 return candidate;

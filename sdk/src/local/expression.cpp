@@ -1,5 +1,8 @@
 #include <inngest/local/expression.hpp>
 
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <optional>
@@ -11,15 +14,15 @@ struct Expression::Node {
     enum class Kind {
         kLiteral,
         kVariable,
-        kField,     // children[0].name
-        kIndex,     // children[0][children[1]]
-        kUnary,     // op children[0]
-        kBinary,    // children[0] op children[1]
-        kTernary,   // children[0] ? children[1] : children[2]
-        kCall,      // name(children...)
-        kMethod,    // children[0].name(children[1..])
+        kField,    // children[0].name
+        kIndex,    // children[0][children[1]]
+        kUnary,    // op children[0]
+        kBinary,   // children[0] op children[1]
+        kTernary,  // children[0] ? children[1] : children[2]
+        kCall,     // name(children...)
+        kMethod,   // children[0].name(children[1..])
         kList,
-        kMap,       // children alternate key, value
+        kMap,  // children alternate key, value
     };
     Kind kind = Kind::kLiteral;
     std::string name;  // variable, field, operator or function name
@@ -56,7 +59,8 @@ private:
     }
 
     void skip_space() {
-        while (pos_ < source_.size() && std::isspace(static_cast<unsigned char>(source_[pos_])) != 0) {
+        while (pos_ < source_.size() &&
+               std::isspace(static_cast<unsigned char>(source_[pos_])) != 0) {
             ++pos_;
         }
     }
@@ -169,7 +173,8 @@ private:
         skip_space();
         const std::size_t start = pos_;
         while (pos_ < source_.size() &&
-               (std::isalnum(static_cast<unsigned char>(source_[pos_])) != 0 || source_[pos_] == '_')) {
+               (std::isalnum(static_cast<unsigned char>(source_[pos_])) != 0 ||
+                source_[pos_] == '_')) {
             ++pos_;
         }
         if (start == pos_ || std::isdigit(static_cast<unsigned char>(source_[start])) != 0) {
@@ -260,8 +265,8 @@ private:
         const std::size_t start = pos_;
         bool is_double = false;
         while (pos_ < source_.size() &&
-               (std::isdigit(static_cast<unsigned char>(source_[pos_])) != 0 || source_[pos_] == '.' ||
-                source_[pos_] == 'e' || source_[pos_] == 'E')) {
+               (std::isdigit(static_cast<unsigned char>(source_[pos_])) != 0 ||
+                source_[pos_] == '.' || source_[pos_] == 'e' || source_[pos_] == 'E')) {
             is_double = is_double || !std::isdigit(static_cast<unsigned char>(source_[pos_]));
             ++pos_;
         }
@@ -325,8 +330,8 @@ private:
             return literal(json::value(nullptr));
         }
         if (accept("(")) {
-            static const std::vector<std::string> kFunctions{"size", "int", "uint", "double",
-                                                             "string", "has"};
+            static const std::vector<std::string> kFunctions{"size",   "int",    "uint",
+                                                             "double", "string", "has"};
             if (std::find(kFunctions.begin(), kFunctions.end(), name) == kFunctions.end()) {
                 fail("unsupported function '" + name + "'");
             }
@@ -353,7 +358,9 @@ struct EvalError {
     std::string message;
 };
 
-bool is_number(const json::value& v) { return v.is_int64() || v.is_uint64() || v.is_double(); }
+bool is_number(const json::value& v) {
+    return v.is_int64() || v.is_uint64() || v.is_double();
+}
 
 double as_double(const json::value& v) {
     if (v.is_int64()) {
@@ -586,7 +593,8 @@ private:
             }
             if (arg.is_string()) {
                 try {
-                    return json::value(static_cast<std::int64_t>(std::stoll(std::string(arg.get_string()))));
+                    return json::value(
+                        static_cast<std::int64_t>(std::stoll(std::string(arg.get_string()))));
                 } catch (const std::exception&) {
                     throw EvalError{"int(): not a number"};
                 }
@@ -673,6 +681,8 @@ bool Expression::matches(const boost::json::object& variables) const {
     return result.has_value() && result->is_bool() && result->get_bool();
 }
 
-const std::string& Expression::source() const noexcept { return *source_; }
+const std::string& Expression::source() const noexcept {
+    return *source_;
+}
 
 }  // namespace inngest::local
