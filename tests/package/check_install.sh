@@ -32,7 +32,7 @@ cmake -S "$source_dir/examples" -B "$work/examples" -G Ninja \
     -DCMAKE_BUILD_TYPE="$build_type" -DCMAKE_PREFIX_PATH="$work/prefix" \
     -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="${sanitize:+-fsanitize=$sanitize}" \
     -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
-cmake --build "$work/examples" -j 2 >/dev/null
+cmake --build "$work/examples" -j 2 >"$work/build.log" 2>&1 || { tail -40 "$work/build.log"; exit 1; }
 
 # pkg-config consumer.
 cat > "$work/consumer.cpp" <<'CPP'

@@ -40,6 +40,8 @@ struct HttpServerOptions {
 class HttpServer {
 public:
     HttpServer(const ServeHandler& handler, HttpServerOptions options);
+    /// A server of `options.routes` only (no serve handler).
+    explicit HttpServer(HttpServerOptions options);
     ~HttpServer();
     HttpServer(const HttpServer&) = delete;
     HttpServer& operator=(const HttpServer&) = delete;

@@ -46,7 +46,7 @@ HttpResponse json_error(int status, std::string_view code, std::string_view mess
 
 class HttpServer::Impl {
 public:
-    Impl(const ServeHandler& handler, HttpServerOptions options)
+    Impl(const ServeHandler* handler, HttpServerOptions options)
         : handler_(handler),
           options_(std::move(options)),
           acceptor_(io_),
@@ -114,8 +114,8 @@ public:
     }
 
     HttpResponse dispatch(const HttpRequest& request) const {
-        if (request.path == options_.serve_path) {
-            return handler_.handle(request);
+        if (handler_ != nullptr && request.path == options_.serve_path) {
+            return handler_->handle(request);
         }
         if (options_.routes) {
             try {
@@ -151,7 +151,7 @@ public:
 private:
     void accept();
 
-    const ServeHandler& handler_;
+    const ServeHandler* handler_;
     HttpServerOptions options_;
     asio::io_context io_;
     tcp::acceptor acceptor_;
@@ -285,7 +285,10 @@ void HttpServer::Impl::accept() {
 }
 
 HttpServer::HttpServer(const ServeHandler& handler, HttpServerOptions options)
-    : impl_(std::make_unique<Impl>(handler, std::move(options))) {}
+    : impl_(std::make_unique<Impl>(&handler, std::move(options))) {}
+
+HttpServer::HttpServer(HttpServerOptions options)
+    : impl_(std::make_unique<Impl>(nullptr, std::move(options))) {}
 
 HttpServer::~HttpServer() = default;
 

@@ -1,0 +1,171 @@
+#pragma once
+
+/// @file
+/// @brief `inngest::local::Executor`: plays the Inngest server's side of the protocol over real
+/// HTTP (event API, registration, the call loop, timers, waits, invokes, retries, cron), against
+/// any SDK's serve endpoint. For tests, offline development and embedding; use the real Inngest
+/// dev server or Cloud at scale.
+
+#include <inngest/errors.hpp>
+#include <inngest/logger.hpp>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace inngest::local {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+/// Where the executor reads time. Tests use `ManualClock` to fast-forward sleeps and cron.
+class Clock {
+public:
+    virtual ~Clock() = default;
+    virtual TimePoint now() const = 0;
+};
+
+/// The real clock.
+class SystemClock final : public Clock {
+public:
+    TimePoint now() const override { return std::chrono::system_clock::now(); }
+};
+
+/// A clock that moves only when told to. Thread-safe.
+class ManualClock final : public Clock {
+public:
+    explicit ManualClock(TimePoint start = std::chrono::system_clock::now());
+    TimePoint now() const override;
+    void advance(std::chrono::milliseconds by);
+
+private:
+    mutable std::mutex mutex_;
+    TimePoint now_;
+};
+
+enum class RunStatus { kRunning, kCompleted, kFailed, kCancelled };
+
+/// `Running`, `Completed`, `Failed` or `Cancelled`.
+const char* run_status_name(RunStatus status) noexcept;
+
+/// One entry of a run's step history.
+struct StepRecord {
+    std::string hashed_id{};
+    std::string name{};
+    /// The op as reported (`StepRun`, `Sleep`, ...), or `Resumed`/`TimedOut` for waits.
+    std::string op{};
+    boost::json::value data{};
+    boost::json::value error{};
+    int attempt = 0;
+};
+
+/// A run as the inspection API shows it.
+struct RunSnapshot {
+    std::string run_id{};
+    std::string function_id{};
+    RunStatus status = RunStatus::kRunning;
+    boost::json::object event{};
+    boost::json::array events{};
+    boost::json::value output{};
+    boost::json::value error{};
+    std::vector<StepRecord> history{};
+    /// Calls made to the SDK so far.
+    int calls = 0;
+};
+
+/// Stores runs. In memory by default; an application may keep them elsewhere.
+class RunStore {
+public:
+    virtual ~RunStore() = default;
+    virtual void save(const RunSnapshot& run) = 0;
+    virtual std::optional<RunSnapshot> find(const std::string& run_id) const = 0;
+    /// Runs of one function (all when empty), oldest first.
+    virtual std::vector<RunSnapshot> list(const std::string& function_id) const = 0;
+};
+
+/// The default `RunStore`.
+std::unique_ptr<RunStore> make_memory_run_store();
+
+struct ExecutorOptions {
+    std::string host = "127.0.0.1";
+    /// 0 picks a free port.
+    unsigned short port = 8288;
+    /// When set, every call is signed and the API routes require the (hashed) key as bearer.
+    std::optional<std::string> signing_key{};
+    /// Accepted event keys; empty accepts any key (like `inngest dev`).
+    std::vector<std::string> event_keys{};
+    /// Defaults to the system clock.
+    std::shared_ptr<Clock> clock{};
+    /// Defaults to memory.
+    std::shared_ptr<RunStore> store{};
+    /// Threads making calls to SDKs.
+    int workers = 4;
+    /// Delay before retry `attempt` (1-based); default 1s, 2s, 4s ... capped at 1 min.
+    std::function<std::chrono::milliseconds(int attempt)> retry_backoff{};
+    /// Timeout of one call to an SDK.
+    std::chrono::milliseconds call_timeout{60000};
+    /// Call bodies larger than this send `use_api` and serve the state from the API instead.
+    std::size_t max_inline_state_bytes = std::size_t{4} * 1024 * 1024;
+    LogSink log_sink{};
+};
+
+/// The executor. Start it, sync apps (`sync_app`), send events (`send` or `POST /e/{key}`),
+/// then inspect runs.
+///
+/// @par Thread safety
+/// Every member function is thread-safe.
+class Executor {
+public:
+    explicit Executor(ExecutorOptions options = {});
+    ~Executor();
+    Executor(const Executor&) = delete;
+    Executor& operator=(const Executor&) = delete;
+
+    /// Binds and starts the HTTP API and the workers.
+    void start();
+    void stop();
+    unsigned short port() const noexcept;
+    /// `http://127.0.0.1:<port>`: the base URL SDKs use (`INNGEST_BASE_URL`).
+    std::string url() const;
+
+    /// Registers the app served at `serve_url`, like `inngest dev -u URL`: a signed in-band
+    /// sync when the SDK supports it, else the SDK registers itself at `/fn/register`.
+    /// Returns the number of functions registered.
+    Result<std::size_t> sync_app(const std::string& serve_url);
+
+    /// Ingests events (an object or an array of objects) as `POST /e/{key}` does; returns ids.
+    Result<std::vector<std::string>> send(const boost::json::value& events);
+
+    std::optional<RunSnapshot> run(const std::string& run_id) const;
+    /// Runs of a function (its synced id); all runs when empty.
+    std::vector<RunSnapshot> runs(const std::string& function_id = {}) const;
+    /// Waits (real time) until the run ends; returns its final snapshot, or nullopt on timeout.
+    std::optional<RunSnapshot> wait_for_run(const std::string& run_id,
+                                            std::chrono::milliseconds timeout) const;
+    /// Waits (real time) until `function_id` has at least `count` runs; returns their ids.
+    std::vector<std::string> wait_for_runs(const std::string& function_id,
+                                           std::size_t count,
+                                           std::chrono::milliseconds timeout) const;
+    /// Waits (real time) until nothing is due now: no call in flight, no queued work before the
+    /// clock's current time. With a `ManualClock`, call after `advance`.
+    bool wait_idle(std::chrono::milliseconds timeout) const;
+    /// Wakes the scheduler (after a `ManualClock` moved).
+    void poke();
+
+    /// The synced function configs.
+    boost::json::array functions() const;
+
+    class Impl;
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace inngest::local

@@ -1,0 +1,1643 @@
+#include "crypto/crypto.hpp"
+#include "crypto/signing_key.hpp"
+#include "protocol/json_writer.hpp"
+#include "time_format.hpp"
+#include "transport/http_client.hpp"
+
+#include <inngest/http_server.hpp>
+#include <inngest/local/cron.hpp>
+#include <inngest/local/executor.hpp>
+#include <inngest/local/expression.hpp>
+
+#include <boost/json/parse.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+namespace inngest::local {
+
+ManualClock::ManualClock(TimePoint start) : now_(start) {}
+
+TimePoint ManualClock::now() const {
+    const std::lock_guard lock(mutex_);
+    return now_;
+}
+
+void ManualClock::advance(std::chrono::milliseconds by) {
+    const std::lock_guard lock(mutex_);
+    now_ += by;
+}
+
+const char* run_status_name(RunStatus status) noexcept {
+    switch (status) {
+        case RunStatus::kRunning:
+            return "Running";
+        case RunStatus::kCompleted:
+            return "Completed";
+        case RunStatus::kFailed:
+            return "Failed";
+        case RunStatus::kCancelled:
+            return "Cancelled";
+    }
+    return "Running";
+}
+
+namespace {
+
+namespace json = boost::json;
+using std::chrono::milliseconds;
+
+class MemoryRunStore final : public RunStore {
+public:
+    void save(const RunSnapshot& run) override {
+        const std::lock_guard lock(mutex_);
+        auto [it, inserted] = runs_.try_emplace(run.run_id, run);
+        if (inserted) {
+            order_.push_back(run.run_id);
+        } else {
+            it->second = run;
+        }
+    }
+    std::optional<RunSnapshot> find(const std::string& run_id) const override {
+        const std::lock_guard lock(mutex_);
+        const auto it = runs_.find(run_id);
+        if (it == runs_.end()) {
+            return std::nullopt;
+        }
+        return it->second;
+    }
+    std::vector<RunSnapshot> list(const std::string& function_id) const override {
+        const std::lock_guard lock(mutex_);
+        std::vector<RunSnapshot> out;
+        for (const auto& id : order_) {
+            const auto& run = runs_.at(id);
+            if (function_id.empty() || run.function_id == function_id) {
+                out.push_back(run);
+            }
+        }
+        return out;
+    }
+
+private:
+    mutable std::mutex mutex_;
+    std::map<std::string, RunSnapshot> runs_;
+    std::vector<std::string> order_;
+};
+
+std::int64_t to_millis(TimePoint t) {
+    return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
+}
+
+// Inngest time strings: "1m30s", "2s", "1.5h", "1d", "1w" (protocol §7.4).
+std::optional<milliseconds> parse_time_string(std::string_view text) {
+    if (text.empty()) {
+        return std::nullopt;
+    }
+    double total = 0;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        const std::size_t start = i;
+        while (i < text.size() &&
+               (std::isdigit(static_cast<unsigned char>(text[i])) != 0 || text[i] == '.')) {
+            ++i;
+        }
+        if (start == i) {
+            return std::nullopt;
+        }
+        const double number =
+            std::strtod(std::string(text.substr(start, i - start)).c_str(), nullptr);
+        const std::size_t unit_start = i;
+        while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i])) != 0) {
+            ++i;
+        }
+        const std::string_view unit = text.substr(unit_start, i - unit_start);
+        double scale = 0;
+        if (unit == "ms") {
+            scale = 1;
+        } else if (unit == "s") {
+            scale = 1e3;
+        } else if (unit == "m") {
+            scale = 60e3;
+        } else if (unit == "h") {
+            scale = 3600e3;
+        } else if (unit == "d") {
+            scale = 86400e3;
+        } else if (unit == "w") {
+            scale = 604800e3;
+        } else if (unit == "us" || unit == "ns") {
+            scale = unit == "us" ? 1e-3 : 1e-6;
+        } else {
+            return std::nullopt;
+        }
+        total += number * scale;
+    }
+    return milliseconds(static_cast<std::int64_t>(total));
+}
+
+// A time string or an RFC 3339 instant, relative to `now`.
+std::optional<TimePoint> parse_deadline(const json::value& value, TimePoint now) {
+    if (!value.is_string()) {
+        return std::nullopt;
+    }
+    const std::string_view text = value.get_string();
+    if (text.size() >= 10) {
+        if (const auto instant = detail::parse_rfc3339(text)) {
+            return std::chrono::time_point_cast<TimePoint::duration>(*instant);
+        }
+    }
+    if (const auto duration = parse_time_string(text)) {
+        return now + *duration;
+    }
+    return std::nullopt;
+}
+
+std::string lower(std::string_view text) {
+    std::string out(text);
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
+}
+
+std::string header_of(const detail::InboundResponse& response, std::string_view name) {
+    for (const auto& [key, value] : response.headers) {
+        if (lower(key) == lower(name)) {
+            return value;
+        }
+    }
+    return {};
+}
+
+class IdGenerator {
+public:
+    // ULID-shaped ids: 10 characters of milliseconds, 16 of randomness (Crockford base32).
+    std::string next(TimePoint now) {
+        static constexpr char kAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+        std::string id(26, '0');
+        auto ms = static_cast<std::uint64_t>(to_millis(now));
+        for (int i = 9; i >= 0; --i) {
+            id[static_cast<std::size_t>(i)] = kAlphabet[ms % 32];
+            ms /= 32;
+        }
+        const std::lock_guard lock(mutex_);
+        for (std::size_t i = 10; i < 26; ++i) {
+            id[i] = kAlphabet[random_() % 32];
+        }
+        return id;
+    }
+
+private:
+    std::mutex mutex_;
+    std::mt19937_64 random_{std::random_device{}()};
+};
+
+bool event_name_matches(std::string_view pattern, std::string_view name) {
+    if (pattern == name) {
+        return true;
+    }
+    // Wildcards as Inngest allows them: a trailing `*` segment, `prefix/*` or `prefix.*`.
+    if (pattern.ends_with("*")) {
+        const std::string_view prefix = pattern.substr(0, pattern.size() - 1);
+        return name.starts_with(prefix) && name.size() > prefix.size();
+    }
+    return false;
+}
+
+}  // namespace
+
+class Executor::Impl {
+public:
+    explicit Impl(ExecutorOptions options) : options_(std::move(options)) {
+        if (!options_.clock) {
+            options_.clock = std::make_shared<SystemClock>();
+        }
+        if (!options_.store) {
+            options_.store = make_memory_run_store();
+        }
+        if (!options_.retry_backoff) {
+            options_.retry_backoff = [](int attempt) {
+                return std::min(milliseconds(1000LL << std::min(attempt - 1, 6)),
+                                milliseconds(60000));
+            };
+        }
+        if (options_.signing_key) {
+            key_ = detail::SigningKey::parse(*options_.signing_key);
+            std::string normalized = *options_.signing_key;
+            if (const auto dash = normalized.rfind('-');
+                normalized.starts_with("signkey-") && dash != std::string::npos) {
+                normalized = normalized.substr(dash + 1);
+            }
+            raw_key_ = normalized;
+        }
+    }
+
+    ~Impl() { stop(); }
+
+    void start() {
+        server_ = std::make_unique<HttpServer>(HttpServerOptions{
+            .host = options_.host,
+            .port = options_.port,
+            .serve_path = "/__none",
+            .worker_threads = 2,
+            .routes = [this](const HttpRequest& request) -> std::optional<HttpResponse> {
+                return route(request);
+            }});
+        server_->start();
+        for (int i = 0; i < std::max(1, options_.workers); ++i) {
+            workers_.emplace_back([this] { work(); });
+        }
+        log(LogLevel::kInfo, "local executor listening on " + url());
+    }
+
+    void stop() {
+        {
+            const std::lock_guard lock(mutex_);
+            if (stopping_) {
+                return;
+            }
+            stopping_ = true;
+        }
+        changed_.notify_all();
+        for (auto& worker : workers_) {
+            if (worker.joinable()) {
+                worker.join();
+            }
+        }
+        if (server_) {
+            server_->stop(milliseconds(1000));
+        }
+    }
+
+    unsigned short port() const noexcept { return server_ ? server_->port() : 0; }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port()); }
+
+    // ---- public API --------------------------------------------------------------------
+
+    Result<std::size_t> sync_app(const std::string& serve_url) {
+        const std::string body = detail::to_json(json::object{{"url", serve_url}});
+        detail::OutboundRequest request{"PUT", serve_url,           {},
+                                        body,  milliseconds(30000), std::nullopt};
+        request.headers = {{"Content-Type", "application/json"},
+                           {"X-Inngest-Server-Kind", options_.signing_key ? "cloud" : "dev"},
+                           {"X-Inngest-Sync-Kind", "in_band"}};
+        if (key_) {
+            request.headers.emplace_back("X-Inngest-Signature",
+                                         detail::sign_body(*key_, body, real_now_seconds()));
+        }
+        const std::size_t before = registrations_;
+        auto response = detail::send_http(request);
+        if (!response) {
+            return response.error();
+        }
+        if (response->status != 200) {
+            return Error{ErrorCode::kSyncFailed, "sync of " + serve_url + " answered " +
+                                                     std::to_string(response->status) + ": " +
+                                                     response->body.substr(0, 300)};
+        }
+        if (lower(header_of(*response, "X-Inngest-Sync-Kind")) == "in_band") {
+            boost::system::error_code ec;
+            const json::value reply = json::parse(response->body, ec);
+            if (ec || !reply.is_object() || !reply.at("functions").is_array()) {
+                return Error{ErrorCode::kSyncFailed, "in-band sync answered without functions"};
+            }
+            auto registered = register_functions(reply.at("functions").get_array(),
+                                                 std::string(reply.at("app_id").as_string()));
+            if (!registered) {
+                return registered.error();
+            }
+            return *registered;
+        }
+        // Out of band: the SDK has called /fn/register before answering the PUT.
+        const std::lock_guard lock(mutex_);
+        if (registrations_ == before) {
+            return Error{ErrorCode::kSyncFailed,
+                         "the app answered the sync but never registered at " + url() +
+                             "/fn/register (is its INNGEST_BASE_URL pointing here?)"};
+        }
+        return last_registered_count_;
+    }
+
+    Result<std::vector<std::string>> send(const json::value& events) {
+        std::vector<std::string> ids;
+        const auto ingest_one = [&](const json::value& event) -> std::optional<Error> {
+            auto id = ingest(event);
+            if (!id) {
+                return id.error();
+            }
+            ids.push_back(*id);
+            return std::nullopt;
+        };
+        if (events.is_array()) {
+            for (const auto& event : events.get_array()) {
+                if (auto error = ingest_one(event)) {
+                    return *error;
+                }
+            }
+        } else if (auto error = ingest_one(events)) {
+            return *error;
+        }
+        return ids;
+    }
+
+    std::optional<RunSnapshot> run(const std::string& run_id) const {
+        return options_.store->find(run_id);
+    }
+
+    std::vector<RunSnapshot> runs(const std::string& function_id) const {
+        return options_.store->list(function_id);
+    }
+
+    std::optional<RunSnapshot> wait_for_run(const std::string& run_id, milliseconds timeout) const {
+        std::unique_lock lock(mutex_);
+        const bool done = changed_.wait_for(lock, timeout, [&] {
+            const auto it = runs_.find(run_id);
+            return it != runs_.end() && it->second.snapshot.status != RunStatus::kRunning;
+        });
+        if (!done) {
+            return std::nullopt;
+        }
+        return runs_.at(run_id).snapshot;
+    }
+
+    std::vector<std::string> wait_for_runs(const std::string& function_id,
+                                           std::size_t count,
+                                           milliseconds timeout) const {
+        std::unique_lock lock(mutex_);
+        std::vector<std::string> ids;
+        changed_.wait_for(lock, timeout, [&] {
+            ids.clear();
+            for (const auto& id : run_order_) {
+                if (runs_.at(id).snapshot.function_id == function_id) {
+                    ids.push_back(id);
+                }
+            }
+            return ids.size() >= count;
+        });
+        return ids;
+    }
+
+    bool wait_idle(milliseconds timeout) const {
+        std::unique_lock lock(mutex_);
+        return changed_.wait_for(lock, timeout, [&] {
+            if (in_flight_ > 0) {
+                return false;
+            }
+            const TimePoint now = options_.clock->now();
+            return jobs_.empty() || jobs_.begin()->first > now;
+        });
+    }
+
+    void poke() { changed_.notify_all(); }
+
+    json::array functions() const {
+        const std::lock_guard lock(mutex_);
+        json::array out;
+        for (const auto& [slug, fn] : functions_) {
+            out.push_back(fn.config);
+        }
+        return out;
+    }
+
+private:
+    struct Trigger {
+        std::string event;
+        std::optional<Expression> expression;
+        std::optional<CronSchedule> cron;
+    };
+
+    struct CancelRule {
+        std::string event;
+        std::optional<Expression> condition;
+    };
+
+    struct FunctionEntry {
+        std::string slug;
+        std::string app_id;
+        std::string url;
+        json::object config;
+        std::vector<Trigger> triggers;
+        std::vector<CancelRule> cancels;
+        std::optional<Expression> idempotency;
+        int max_attempts = 5;
+        int concurrency_limit = 0;
+        std::optional<Expression> concurrency_key;
+    };
+
+    struct Wait {
+        std::string event;
+        std::optional<Expression> condition;
+        std::string name;
+    };
+
+    struct Run {
+        RunSnapshot snapshot;
+        json::object steps;
+        std::vector<std::string> stack;
+        std::set<std::string>
+            pending;  // hashes awaiting resolution (planned, timers, waits, invokes)
+        std::map<std::string, Wait> waits;
+        std::set<std::string> invokes;  // hashes waiting for a child run
+        bool disable_immediate_execution = false;
+        int version = -1;
+        TimePoint started;
+        std::string parent_run;
+        std::string parent_hash;
+        std::string concurrency_key;
+        int calls_in_flight = 0;
+    };
+
+    enum class JobKind { kCall, kTimer, kWaitTimeout, kInvokeTimeout, kCron, kDelayedEvent };
+
+    struct Job {
+        JobKind kind = JobKind::kCall;
+        std::string run_id;
+        std::string step_id = "step";
+        int attempt = 0;
+        std::string hash;
+        std::string slug;
+        json::value event;
+        TimePoint scheduled;
+    };
+
+    // ---- HTTP API ----------------------------------------------------------------------
+
+    static HttpResponse reply(int status, const json::value& body) {
+        return HttpResponse{status, {{"Content-Type", "application/json"}}, detail::to_json(body)};
+    }
+
+    bool authorized(const HttpRequest& request) const {
+        if (!key_) {
+            return true;
+        }
+        std::string bearer(request.header("Authorization"));
+        if (!bearer.starts_with("Bearer ")) {
+            return false;
+        }
+        bearer = bearer.substr(7);
+        // Accept the hashed key (what SDKs send) or the plain key, prefix optional (§5.4).
+        const auto strip = [](std::string value) {
+            if (value.starts_with("signkey-")) {
+                const auto dash = value.find('-', 8);
+                if (dash != std::string::npos) {
+                    value = value.substr(dash + 1);
+                }
+            }
+            return value;
+        };
+        const std::string given = strip(bearer);
+        return detail::crypto::constant_time_equal(given, strip(key_->hashed())) ||
+               detail::crypto::constant_time_equal(given, raw_key_);
+    }
+
+    std::optional<HttpResponse> route(const HttpRequest& request) {
+        const std::string& path = request.path;
+        if (request.method == "GET" && path == "/health") {
+            return reply(200, json::object{{"ok", true}});
+        }
+        if (request.method == "POST" && path.starts_with("/e/")) {
+            const std::string key = path.substr(3);
+            if (!options_.event_keys.empty() &&
+                std::find(options_.event_keys.begin(), options_.event_keys.end(), key) ==
+                    options_.event_keys.end()) {
+                return reply(401, json::object{{"error", "unknown event key"}, {"status", 401}});
+            }
+            boost::system::error_code ec;
+            const json::value body = json::parse(request.body, ec);
+            if (ec) {
+                return reply(400,
+                             json::object{{"error", "request body is not JSON"}, {"status", 400}});
+            }
+            auto ids = send(body);
+            if (!ids) {
+                return reply(400, json::object{{"error", ids.error().message}, {"status", 400}});
+            }
+            json::array out;
+            for (const auto& id : *ids) {
+                out.emplace_back(id);
+            }
+            return reply(200, json::object{{"ids", out}, {"status", 200}});
+        }
+        const bool api_route =
+            path == "/fn/register" || path.starts_with("/v0/") || path.starts_with("/v1/");
+        if (api_route && !authorized(request)) {
+            return reply(401, json::object{{"error", "unauthorized"}, {"status", 401}});
+        }
+        if (request.method == "POST" && path == "/fn/register") {
+            boost::system::error_code ec;
+            const json::value body = json::parse(request.body, ec);
+            if (ec || !body.is_object() || !body.as_object().contains("functions") ||
+                !body.at("functions").is_array()) {
+                return reply(
+                    400, json::object{{"error", "invalid registration payload"}, {"status", 400}});
+            }
+            const auto* app = body.as_object().if_contains("appName");
+            auto registered = register_functions(
+                body.at("functions").get_array(),
+                app != nullptr && app->is_string() ? std::string(app->get_string()) : "app");
+            if (!registered) {
+                return reply(400,
+                             json::object{{"error", registered.error().message}, {"status", 400}});
+            }
+            return reply(200, json::object{{"ok", true}, {"modified", true}});
+        }
+        if (request.method == "GET" && path.starts_with("/v0/runs/")) {
+            return run_state(path.substr(9));
+        }
+        if (request.method == "POST" && path.starts_with("/v1/checkpoint/")) {
+            return checkpoint(path.substr(15), request.body);
+        }
+        if (request.method == "GET" && path.starts_with("/v1/runs/")) {
+            const auto found = run(path.substr(9));
+            if (!found) {
+                return reply(404, json::object{{"error", "run not found"}});
+            }
+            return reply(200, snapshot_json(*found));
+        }
+        return std::nullopt;
+    }
+
+    HttpResponse run_state(const std::string& rest) {
+        const auto slash = rest.find('/');
+        const std::string run_id = rest.substr(0, slash);
+        const std::string what = slash == std::string::npos ? "" : rest.substr(slash + 1);
+        const std::lock_guard lock(mutex_);
+        const auto it = runs_.find(run_id);
+        if (it == runs_.end()) {
+            return reply(410, json::object{{"error", "runtime state is no longer available"},
+                                           {"status", 410}});
+        }
+        if (what == "batch") {
+            return reply(200, it->second.snapshot.events);
+        }
+        if (what == "actions") {
+            return reply(200, it->second.steps);
+        }
+        return reply(404, json::object{{"error", "not found"}});
+    }
+
+    // Checkpointing SDKs report finished steps here while they keep running (protocol §17).
+    HttpResponse checkpoint(const std::string& rest, const std::string& body_text) {
+        const std::string run_id = rest.substr(0, rest.find('/'));
+        boost::system::error_code ec;
+        const json::value body = json::parse(body_text, ec);
+        if (ec || !body.is_object()) {
+            return reply(400, json::object{{"error", "invalid checkpoint body"}});
+        }
+        const std::lock_guard lock(mutex_);
+        const auto it = runs_.find(run_id);
+        if (it == runs_.end() || it->second.snapshot.status != RunStatus::kRunning) {
+            return reply(404, json::object{{"error", "run not found"}});
+        }
+        Run& run = it->second;
+        if (const auto* steps = body.as_object().if_contains("steps");
+            steps != nullptr && steps->is_array()) {
+            for (const auto& op : steps->get_array()) {
+                if (!op.is_object()) {
+                    continue;
+                }
+                const std::string kind = lower(
+                    op.as_object().contains("op") ? std::string(op.at("op").as_string()) : "");
+                const std::string hash(op.at("id").as_string());
+                if (kind == "steprun") {
+                    memoize(run, hash,
+                            json::object{{"data", op.as_object().contains("data") ? op.at("data")
+                                                                                  : json::value()}},
+                            op_name(op.as_object()), "StepRun", json::value());
+                } else if (kind == "runcomplete") {
+                    complete(run, op.as_object().contains("data") ? op.at("data") : json::value());
+                }
+            }
+        }
+        save(run);
+        return reply(200, json::object{});
+    }
+
+    static std::string op_name(const json::object& op) {
+        for (const char* key : {"displayName", "name"}) {
+            if (const auto* v = op.if_contains(key); v != nullptr && v->is_string()) {
+                return std::string(v->get_string());
+            }
+        }
+        return {};
+    }
+
+    static json::value snapshot_json(const RunSnapshot& run) {
+        json::array history;
+        for (const auto& step : run.history) {
+            history.push_back(json::object{{"id", step.hashed_id},
+                                           {"name", step.name},
+                                           {"op", step.op},
+                                           {"data", step.data},
+                                           {"error", step.error},
+                                           {"attempt", step.attempt}});
+        }
+        return json::object{{"run_id", run.run_id},
+                            {"function_id", run.function_id},
+                            {"status", run_status_name(run.status)},
+                            {"event", run.event},
+                            {"output", run.output},
+                            {"error", run.error},
+                            {"history", history},
+                            {"calls", run.calls}};
+    }
+
+    // ---- registration ------------------------------------------------------------------
+
+    Result<std::size_t> register_functions(const json::array& configs, const std::string& app_id) {
+        std::vector<FunctionEntry> entries;
+        for (const auto& value : configs) {
+            if (!value.is_object()) {
+                return Error{ErrorCode::kInvalidArgument, "a function config must be an object"};
+            }
+            const auto& config = value.get_object();
+            FunctionEntry fn;
+            fn.config = config;
+            fn.app_id = app_id;
+            const auto* id = config.if_contains("id");
+            const auto* name = config.if_contains("name");
+            if (id == nullptr || !id->is_string() || id->get_string().empty()) {
+                return Error{ErrorCode::kInvalidArgument, "a function needs an id"};
+            }
+            fn.slug = id->get_string();
+            if (name == nullptr || !name->is_string() || name->get_string().empty()) {
+                return Error{ErrorCode::kInvalidArgument,
+                             "A function name is required (" + fn.slug + ")"};
+            }
+            const json::value* step_url = nullptr;
+            if (const auto* steps = config.if_contains("steps");
+                steps != nullptr && steps->is_object() && steps->get_object().size() == 1) {
+                const auto& step = steps->get_object().begin()->value();
+                if (step.is_object()) {
+                    if (const auto* runtime = step.get_object().if_contains("runtime");
+                        runtime != nullptr && runtime->is_object()) {
+                        step_url = runtime->get_object().if_contains("url");
+                    }
+                    if (const auto* retries = step.get_object().if_contains("retries");
+                        retries != nullptr && retries->is_object()) {
+                        if (const auto* attempts = retries->get_object().if_contains("attempts");
+                            attempts != nullptr && attempts->is_int64()) {
+                            fn.max_attempts = static_cast<int>(std::clamp<std::int64_t>(
+                                                  attempts->get_int64(), 0, 20)) +
+                                              1;
+                        }
+                    }
+                }
+            }
+            if (step_url == nullptr || !step_url->is_string() ||
+                !(step_url->get_string().starts_with("http://") ||
+                  step_url->get_string().starts_with("https://"))) {
+                return Error{
+                    ErrorCode::kInvalidArgument,
+                    fn.slug + ": exactly one step with an http(s) runtime url is required"};
+            }
+            fn.url = step_url->get_string();
+            if (const auto* triggers = config.if_contains("triggers");
+                triggers != nullptr && triggers->is_array()) {
+                for (const auto& t : triggers->get_array()) {
+                    Trigger trigger;
+                    const auto& object = t.as_object();
+                    if (const auto* event = object.if_contains("event");
+                        event != nullptr && event->is_string()) {
+                        trigger.event = event->get_string();
+                        if (const auto* expr = object.if_contains("expression");
+                            expr != nullptr && expr->is_string()) {
+                            auto compiled = Expression::compile(expr->get_string());
+                            if (!compiled) {
+                                return Error{ErrorCode::kInvalidArgument,
+                                             fn.slug + ": " + compiled.error().message};
+                            }
+                            trigger.expression = std::move(*compiled);
+                        }
+                    } else if (const auto* cron = object.if_contains("cron");
+                               cron != nullptr && cron->is_string()) {
+                        auto schedule = CronSchedule::parse(cron->get_string());
+                        if (!schedule) {
+                            return Error{ErrorCode::kInvalidArgument,
+                                         fn.slug + ": " + schedule.error().message};
+                        }
+                        trigger.cron = std::move(*schedule);
+                    } else {
+                        return Error{ErrorCode::kInvalidArgument,
+                                     fn.slug + ": a trigger needs an event or a cron"};
+                    }
+                    fn.triggers.push_back(std::move(trigger));
+                }
+            }
+            if (const auto* cancels = config.if_contains("cancel");
+                cancels != nullptr && cancels->is_array()) {
+                for (const auto& c : cancels->get_array()) {
+                    CancelRule rule;
+                    rule.event = c.at("event").as_string();
+                    if (const auto* cond = c.as_object().if_contains("if");
+                        cond != nullptr && cond->is_string()) {
+                        auto compiled = Expression::compile(cond->get_string());
+                        if (!compiled) {
+                            return Error{ErrorCode::kInvalidArgument,
+                                         fn.slug + ": " + compiled.error().message};
+                        }
+                        rule.condition = std::move(*compiled);
+                    }
+                    fn.cancels.push_back(std::move(rule));
+                }
+            }
+            if (const auto* key = config.if_contains("idempotency");
+                key != nullptr && key->is_string()) {
+                auto compiled = Expression::compile(key->get_string());
+                if (!compiled) {
+                    return Error{ErrorCode::kInvalidArgument,
+                                 fn.slug + ": " + compiled.error().message};
+                }
+                fn.idempotency = std::move(*compiled);
+            }
+            if (const auto* limits = config.if_contains("concurrency"); limits != nullptr) {
+                const json::value* first = limits->is_array() && !limits->get_array().empty()
+                                               ? &limits->get_array()[0]
+                                               : (limits->is_object() ? limits : nullptr);
+                if (first != nullptr && first->is_object()) {
+                    if (const auto* limit = first->get_object().if_contains("limit");
+                        limit != nullptr && limit->is_int64()) {
+                        fn.concurrency_limit = static_cast<int>(limit->get_int64());
+                    }
+                    if (const auto* key = first->get_object().if_contains("key");
+                        key != nullptr && key->is_string()) {
+                        auto compiled = Expression::compile(key->get_string());
+                        if (compiled) {
+                            fn.concurrency_key = std::move(*compiled);
+                        }
+                    }
+                } else if (limits->is_int64()) {
+                    fn.concurrency_limit = static_cast<int>(limits->get_int64());
+                }
+            }
+            entries.push_back(std::move(fn));
+        }
+        const std::lock_guard lock(mutex_);
+        // A sync replaces the app's previous functions.
+        for (auto it = functions_.begin(); it != functions_.end();) {
+            it = it->second.app_id == app_id ? functions_.erase(it) : std::next(it);
+        }
+        const TimePoint now = options_.clock->now();
+        for (auto& fn : entries) {
+            for (const auto& trigger : fn.triggers) {
+                if (trigger.cron) {
+                    if (const auto next = trigger.cron->next_after(now)) {
+                        Job job;
+                        job.kind = JobKind::kCron;
+                        job.slug = fn.slug;
+                        job.scheduled = *next;
+                        job.event = json::value(trigger.cron->expression());
+                        jobs_.emplace(*next, std::move(job));
+                    }
+                }
+            }
+            functions_[fn.slug] = std::move(fn);
+        }
+        ++registrations_;
+        last_registered_count_ = entries.size();
+        changed_.notify_all();
+        log(LogLevel::kInfo,
+            "registered " + std::to_string(entries.size()) + " functions of " + app_id);
+        return entries.size();
+    }
+
+    // ---- events ------------------------------------------------------------------------
+
+    Result<std::string> ingest(const json::value& raw) {
+        if (!raw.is_object()) {
+            return Error{ErrorCode::kInvalidArgument, "an event must be an object"};
+        }
+        json::object event = raw.get_object();
+        const auto* name = event.if_contains("name");
+        if (name == nullptr || !name->is_string() || name->get_string().empty()) {
+            return Error{ErrorCode::kInvalidArgument, "an event needs a name"};
+        }
+        if (const auto* data = event.if_contains("data"); data == nullptr || data->is_null()) {
+            event["data"] = json::object{};
+        } else if (!data->is_object()) {
+            return Error{ErrorCode::kInvalidArgument, "event data must be an object"};
+        }
+        if (!event.contains("user") || !event.at("user").is_object()) {
+            event["user"] = json::object{};
+        }
+        const TimePoint now = options_.clock->now();
+        const std::string internal_id = ids_.next(now);
+        if (!event.contains("id") || !event.at("id").is_string() ||
+            event.at("id").get_string().empty()) {
+            event["id"] = internal_id;
+        }
+        std::int64_t ts = to_millis(now);
+        if (const auto* given = event.if_contains("ts");
+            given != nullptr && given->is_number() && given->to_number<double>() > 0) {
+            ts = static_cast<std::int64_t>(given->to_number<double>());
+        }
+        event["ts"] = ts;
+        const std::lock_guard lock(mutex_);
+        if (ts > to_millis(now) + 1000) {
+            // A future ts starts its runs at that time.
+            Job job;
+            job.kind = JobKind::kDelayedEvent;
+            job.event = std::move(event);
+            jobs_.emplace(TimePoint(milliseconds(ts)), std::move(job));
+            changed_.notify_all();
+            return internal_id;
+        }
+        dispatch(event, now);
+        return internal_id;
+    }
+
+    // With mutex_ held.
+    void dispatch(const json::object& event, TimePoint now) {
+        const std::string name(event.at("name").as_string());
+        // Resume waits and cancel runs first: only runs that existed before this event count.
+        std::vector<std::string> to_cancel;
+        for (auto& [run_id, run] : runs_) {
+            if (run.snapshot.status != RunStatus::kRunning) {
+                continue;
+            }
+            const json::object vars{{"event", run.snapshot.event}, {"async", event}};
+            for (auto it = run.waits.begin(); it != run.waits.end();) {
+                const Wait& wait = it->second;
+                if (wait.event == name && (!wait.condition || wait.condition->matches(vars))) {
+                    const std::string hash = it->first;
+                    const std::string step_name = wait.name;
+                    it = run.waits.erase(it);
+                    memoize(run, hash, event, step_name, "Resumed", json::value());
+                    resolve(run, hash, now);
+                } else {
+                    ++it;
+                }
+            }
+            const auto fn = functions_.find(run.snapshot.function_id);
+            if (fn != functions_.end()) {
+                for (const auto& rule : fn->second.cancels) {
+                    if (event_name_matches(rule.event, name) &&
+                        (!rule.condition || rule.condition->matches(vars))) {
+                        to_cancel.push_back(run_id);
+                        break;
+                    }
+                }
+            }
+        }
+        for (const auto& run_id : to_cancel) {
+            cancel(runs_.at(run_id), now);
+        }
+
+        if (name == "inngest/function.invoked") {
+            const auto* meta = event.at("data").as_object().if_contains("_inngest");
+            if (meta != nullptr && meta->is_object()) {
+                const auto* target = meta->get_object().if_contains("fn_id");
+                if (target != nullptr && target->is_string()) {
+                    const auto fn = functions_.find(std::string(target->get_string()));
+                    if (fn != functions_.end()) {
+                        start_run(fn->second, event, json::array{event}, now);
+                    }
+                }
+            }
+            return;
+        }
+        for (auto& [slug, fn] : functions_) {
+            const json::object vars{{"event", event}};
+            const bool triggered =
+                std::any_of(fn.triggers.begin(), fn.triggers.end(), [&](const Trigger& t) {
+                    return !t.cron && event_name_matches(t.event, name) &&
+                           (!t.expression || t.expression->matches(vars));
+                });
+            if (!triggered) {
+                continue;
+            }
+            // An event id already seen by this function within 24 h starts no second run.
+            const std::string dedupe = slug + "\n" + std::string(event.at("id").as_string());
+            if (!remember(dedupe, now)) {
+                continue;
+            }
+            if (fn.idempotency) {
+                const auto key = fn.idempotency->evaluate(vars);
+                if (key && !remember(slug + "\nidempotency\n" + detail::to_json(*key), now)) {
+                    continue;
+                }
+            }
+            start_run(fn, event, json::array{event}, now);
+        }
+    }
+
+    bool remember(const std::string& key, TimePoint now) {
+        const auto it = seen_.find(key);
+        if (it != seen_.end() && now - it->second < std::chrono::hours(24)) {
+            return false;
+        }
+        seen_[key] = now;
+        return true;
+    }
+
+    // ---- runs --------------------------------------------------------------------------
+
+    std::string start_run(const FunctionEntry& fn,
+                          const json::object& event,
+                          json::array events,
+                          TimePoint now,
+                          std::string parent_run = {},
+                          std::string parent_hash = {}) {
+        Run run;
+        run.snapshot.run_id = ids_.next(now);
+        run.snapshot.function_id = fn.slug;
+        run.snapshot.event = event;
+        run.snapshot.events = std::move(events);
+        run.started = now;
+        run.parent_run = std::move(parent_run);
+        run.parent_hash = std::move(parent_hash);
+        if (fn.concurrency_key) {
+            if (const auto key = fn.concurrency_key->evaluate(json::object{{"event", event}})) {
+                run.concurrency_key = detail::to_json(*key);
+            }
+        }
+        if (event.at("name") == "inngest/function.invoked") {
+            if (const auto* meta = event.at("data").as_object().if_contains("_inngest")) {
+                if (const auto* correlation = meta->as_object().if_contains("correlation_id");
+                    correlation != nullptr && correlation->is_string()) {
+                    const std::string text(correlation->get_string());
+                    const auto dot = text.find('.');
+                    run.parent_run = text.substr(0, dot);
+                    run.parent_hash = dot == std::string::npos ? "" : text.substr(dot + 1);
+                }
+            }
+        }
+        const std::string id = run.snapshot.run_id;
+        run_order_.push_back(id);
+        auto& stored = runs_.emplace(id, std::move(run)).first->second;
+        save(stored);
+        schedule_call(id, "step", 0, now);
+        log(LogLevel::kDebug, "run " + id + " of " + fn.slug + " started");
+        return id;
+    }
+
+    void schedule_call(const std::string& run_id,
+                       const std::string& step_id,
+                       int attempt,
+                       TimePoint at) {
+        Job job;
+        job.kind = JobKind::kCall;
+        job.run_id = run_id;
+        job.step_id = step_id;
+        job.attempt = attempt;
+        jobs_.emplace(at, std::move(job));
+        changed_.notify_all();
+    }
+
+    void save(const Run& run) { options_.store->save(run.snapshot); }
+
+    void memoize(Run& run,
+                 const std::string& hash,
+                 json::value value,
+                 const std::string& name,
+                 const std::string& op,
+                 json::value error,
+                 int attempt = 0) {
+        if (run.steps.contains(hash)) {
+            return;
+        }
+        StepRecord record{hash, name, op, json::value(), std::move(error), attempt};
+        if (const auto* object = value.if_object();
+            object != nullptr && object->contains("data") && object->size() == 1) {
+            record.data = object->at("data");
+        } else if (op != "StepFailed") {
+            record.data = value;
+        }
+        run.steps[hash] = std::move(value);
+        run.stack.push_back(hash);
+        run.snapshot.history.push_back(std::move(record));
+    }
+
+    // A pending step got its result: when nothing else is pending, rediscover.
+    void resolve(Run& run, const std::string& hash, TimePoint now) {
+        run.pending.erase(hash);
+        if (run.pending.empty() && run.snapshot.status == RunStatus::kRunning) {
+            if (run.version >= 2) {
+                run.disable_immediate_execution = false;
+            }
+            schedule_call(run.snapshot.run_id, "step", 0, now);
+        }
+        save(run);
+    }
+
+    void finish(Run& run, RunStatus status, TimePoint now) {
+        run.snapshot.status = status;
+        run.waits.clear();
+        run.pending.clear();
+        save(run);
+        const std::string& slug = run.snapshot.function_id;
+        json::object data{{"function_id", slug},
+                          {"run_id", run.snapshot.run_id},
+                          {"event", run.snapshot.event},
+                          {"events", run.snapshot.events}};
+        if (status == RunStatus::kCompleted) {
+            data["result"] = run.snapshot.output;
+        } else {
+            data["error"] = run.snapshot.error;
+        }
+        if (!run.parent_run.empty()) {
+            data["correlation_id"] = run.parent_run + "." + run.parent_hash;
+        }
+        data["_inngest"] = json::object{{"status", run_status_name(status)}};
+        std::vector<json::object> emitted;
+        emitted.push_back(json::object{{"name", "inngest/function.finished"},
+                                       {"data", data},
+                                       {"id", ids_.next(now)},
+                                       {"ts", to_millis(now)},
+                                       {"user", json::object{}}});
+        if (status == RunStatus::kFailed) {
+            emitted.push_back(json::object{{"name", "inngest/function.failed"},
+                                           {"data", data},
+                                           {"id", run.snapshot.run_id},
+                                           {"ts", to_millis(now)},
+                                           {"user", json::object{}}});
+        } else if (status == RunStatus::kCancelled) {
+            emitted.push_back(json::object{{"name", "inngest/function.cancelled"},
+                                           {"data", data},
+                                           {"id", ids_.next(now)},
+                                           {"ts", to_millis(now)},
+                                           {"user", json::object{}}});
+        }
+        // Resume an invoking parent.
+        if (!run.parent_run.empty()) {
+            const auto parent = runs_.find(run.parent_run);
+            if (parent != runs_.end() && parent->second.invokes.erase(run.parent_hash) == 1 &&
+                parent->second.snapshot.status == RunStatus::kRunning) {
+                json::value result = status == RunStatus::kCompleted
+                                         ? json::value(json::object{{"data", run.snapshot.output}})
+                                         : json::value(json::object{{"error", run.snapshot.error}});
+                memoize(parent->second, run.parent_hash, std::move(result), "invoke",
+                        "InvokeResult", json::value());
+                resolve(parent->second, run.parent_hash, now);
+            }
+        }
+        for (auto& event : emitted) {
+            dispatch(event, now);
+        }
+        changed_.notify_all();
+    }
+
+    void complete(Run& run, json::value output) {
+        if (run.snapshot.status != RunStatus::kRunning) {
+            return;
+        }
+        run.snapshot.output = std::move(output);
+        finish(run, RunStatus::kCompleted, options_.clock->now());
+    }
+
+    void fail(Run& run, const json::value& error) {
+        if (run.snapshot.status != RunStatus::kRunning) {
+            return;
+        }
+        json::object standard{
+            {"error", "Error"}, {"name", "Error"}, {"message", ""}, {"stack", ""}};
+        if (const auto* object = error.if_object()) {
+            for (const char* key : {"name", "message", "stack"}) {
+                if (const auto* v = object->if_contains(key); v != nullptr && v->is_string()) {
+                    standard[key] = *v;
+                }
+            }
+            standard["error"] = object->contains("error") ? object->at("error") : standard["name"];
+        } else if (error.is_string()) {
+            standard["message"] = error;
+        }
+        run.snapshot.error = std::move(standard);
+        finish(run, RunStatus::kFailed, options_.clock->now());
+    }
+
+    void cancel(Run& run, TimePoint now) {
+        if (run.snapshot.status != RunStatus::kRunning) {
+            return;
+        }
+        log(LogLevel::kInfo, "run " + run.snapshot.run_id + " cancelled");
+        finish(run, RunStatus::kCancelled, now);
+    }
+
+    // ---- the call loop -----------------------------------------------------------------
+
+    void work() {
+        std::unique_lock lock(mutex_);
+        while (!stopping_) {
+            const TimePoint now = options_.clock->now();
+            auto due = jobs_.begin();
+            if (due == jobs_.end() || due->first > now) {
+                changed_.wait_for(lock, milliseconds(20));
+                continue;
+            }
+            Job job = std::move(due->second);
+            const TimePoint at = due->first;
+            jobs_.erase(due);
+            ++in_flight_;
+            execute(job, at, lock);
+            --in_flight_;
+            changed_.notify_all();
+        }
+    }
+
+    void execute(Job& job, TimePoint at, std::unique_lock<std::mutex>& lock) {
+        const TimePoint now = options_.clock->now();
+        switch (job.kind) {
+            case JobKind::kCall:
+                call(job, lock);
+                return;
+            case JobKind::kDelayedEvent:
+                dispatch(job.event.as_object(), now);
+                return;
+            case JobKind::kCron: {
+                const auto fn = functions_.find(job.slug);
+                if (fn == functions_.end()) {
+                    return;
+                }
+                const std::string expression(job.event.as_string());
+                const std::string scheduled = detail::format_rfc3339(job.scheduled);
+                json::object event{
+                    {"name", "inngest/scheduled.timer"},
+                    {"data",
+                     {{"cron", expression}, {"scheduledAt", scheduled}, {"fireAt", scheduled}}},
+                    {"id", fn->first + ":" + scheduled},
+                    {"ts", to_millis(now)},
+                    {"user", json::object{}}};
+                start_run(fn->second, event, json::array{event}, now);
+                for (const auto& trigger : fn->second.triggers) {
+                    if (trigger.cron && trigger.cron->expression() == expression) {
+                        if (const auto next = trigger.cron->next_after(job.scheduled)) {
+                            Job again = job;
+                            again.scheduled = *next;
+                            jobs_.emplace(*next, std::move(again));
+                        }
+                    }
+                }
+                return;
+            }
+            default:
+                break;
+        }
+        const auto it = runs_.find(job.run_id);
+        if (it == runs_.end() || it->second.snapshot.status != RunStatus::kRunning) {
+            return;
+        }
+        Run& run = it->second;
+        if (job.kind == JobKind::kTimer) {
+            if (run.pending.count(job.hash) != 0) {
+                memoize(run, job.hash, json::value(nullptr), job.slug, "Sleep", json::value());
+                resolve(run, job.hash, now);
+            }
+        } else if (job.kind == JobKind::kWaitTimeout) {
+            if (run.waits.erase(job.hash) == 1) {
+                memoize(run, job.hash, json::value(nullptr), job.slug, "TimedOut", json::value());
+                resolve(run, job.hash, now);
+            }
+        } else if (job.kind == JobKind::kInvokeTimeout) {
+            if (run.invokes.erase(job.hash) == 1) {
+                json::object error{
+                    {"name", "InngestInvokeTimeoutError"},
+                    {"message", "Timed out waiting for invoked function to complete"}};
+                memoize(run, job.hash, json::object{{"error", error}}, job.slug, "InvokeTimedOut",
+                        error);
+                resolve(run, job.hash, now);
+            }
+        }
+        (void)at;
+    }
+
+    std::string call_url(const FunctionEntry& fn, const std::string& step_id) const {
+        std::string url = fn.url;
+        const auto pos = url.find("stepId=");
+        if (pos != std::string::npos) {
+            const auto end = url.find('&', pos);
+            url.replace(pos, end == std::string::npos ? std::string::npos : end - pos,
+                        "stepId=" + step_id);
+        } else {
+            url +=
+                (url.find('?') == std::string::npos ? "?" : "&") + std::string("stepId=") + step_id;
+        }
+        return url;
+    }
+
+    std::string call_body(const Run& run,
+                          const FunctionEntry& fn,
+                          const std::string& step_id,
+                          int attempt,
+                          bool use_api) const {
+        json::array stack;
+        for (const auto& id : run.stack) {
+            stack.emplace_back(id);
+        }
+        const json::object ctx{
+            {"attempt", attempt},
+            {"disable_immediate_execution", run.disable_immediate_execution},
+            {"env", ""},
+            {"fn_id", fn.slug},
+            {"max_attempts", fn.max_attempts},
+            {"qi_id", run.snapshot.run_id + ":" + step_id},
+            {"request_id", run.snapshot.run_id + ":" + std::to_string(run.snapshot.calls)},
+            {"run_id", run.snapshot.run_id},
+            {"stack", {{"current", run.stack.size()}, {"stack", stack}}},
+            {"step_id", "step"},
+            {"use_api", use_api}};
+        const json::object body{{"ctx", ctx},
+                                {"event", run.snapshot.event},
+                                {"events", use_api ? json::array{} : run.snapshot.events},
+                                {"steps", use_api ? json::object{} : run.steps},
+                                {"use_api", use_api},
+                                {"version", run.version}};
+        return detail::to_canonical_json(body);
+    }
+
+    void call(const Job& job, std::unique_lock<std::mutex>& lock) {
+        const auto it = runs_.find(job.run_id);
+        if (it == runs_.end() || it->second.snapshot.status != RunStatus::kRunning) {
+            return;
+        }
+        Run& run = it->second;
+        const auto fn_it = functions_.find(run.snapshot.function_id);
+        if (fn_it == functions_.end()) {
+            fail(run,
+                 json::object{{"name", "Error"}, {"message", "function is no longer registered"}});
+            return;
+        }
+        const FunctionEntry fn = fn_it->second;
+        if (fn.concurrency_limit > 0 && run.calls_in_flight == 0) {
+            int busy = 0;
+            for (const auto& [id, other] : runs_) {
+                if (other.snapshot.function_id == fn.slug && other.calls_in_flight > 0 &&
+                    other.concurrency_key == run.concurrency_key) {
+                    ++busy;
+                }
+            }
+            if (busy >= fn.concurrency_limit) {
+                // At the limit: try again once something finishes (workers re-check often).
+                jobs_.emplace(options_.clock->now() + milliseconds(1), job);
+                changed_.wait_for(lock, milliseconds(5));
+                return;
+            }
+        }
+        std::string body = call_body(run, fn, job.step_id, job.attempt, false);
+        if (body.size() > options_.max_inline_state_bytes) {
+            body = call_body(run, fn, job.step_id, job.attempt, true);
+        }
+        detail::OutboundRequest request{"POST",          call_url(fn, job.step_id), {},
+                                        std::move(body), options_.call_timeout,     std::nullopt};
+        request.headers = {{"Content-Type", "application/json"},
+                           {"X-Run-ID", run.snapshot.run_id},
+                           {"X-Inngest-Step-ID", job.step_id},
+                           {"x-inngest-req-version", std::to_string(run.version)}};
+        if (key_) {
+            request.headers.emplace_back(
+                "X-Inngest-Signature", detail::sign_body(*key_, request.body, real_now_seconds()));
+        }
+        ++run.snapshot.calls;
+        ++run.calls_in_flight;
+        const std::string run_id = run.snapshot.run_id;
+        lock.unlock();
+        const auto response = detail::send_http(request);
+        lock.lock();
+        const auto again = runs_.find(run_id);
+        if (again == runs_.end()) {
+            return;
+        }
+        Run& current = again->second;
+        --current.calls_in_flight;
+        if (current.snapshot.status != RunStatus::kRunning) {
+            return;  // cancelled meanwhile: discard what the call did
+        }
+        handle_response(current, fn, job, response);
+        save(current);
+    }
+
+    void retry_or_fail(Run& run,
+                       const FunctionEntry& fn,
+                       const Job& job,
+                       const json::value& error,
+                       bool no_retry,
+                       const std::string& retry_after) {
+        const TimePoint now = options_.clock->now();
+        if (!no_retry && job.attempt + 1 < fn.max_attempts) {
+            TimePoint at = now + options_.retry_backoff(job.attempt + 1);
+            if (!retry_after.empty()) {
+                if (const auto seconds = parse_time_string(retry_after + "s")) {
+                    at = now + std::clamp(*seconds, milliseconds(1000), milliseconds(86400000));
+                } else if (const auto instant = detail::parse_rfc3339(retry_after)) {
+                    at = std::chrono::time_point_cast<TimePoint::duration>(*instant);
+                }
+            }
+            schedule_call(run.snapshot.run_id, job.step_id, job.attempt + 1, at);
+            return;
+        }
+        fail(run, error);
+    }
+
+    void handle_response(Run& run,
+                         const FunctionEntry& fn,
+                         const Job& job,
+                         const Result<detail::InboundResponse>& response) {
+        const TimePoint now = options_.clock->now();
+        if (!response) {
+            log(LogLevel::kWarn, "call to " + fn.slug + " failed: " + response.error().message);
+            retry_or_fail(run, fn, job,
+                          json::object{{"name", "Error"}, {"message", response.error().message}},
+                          false, {});
+            return;
+        }
+        boost::system::error_code ec;
+        json::value body = json::parse(response->body, ec);
+        if (ec) {
+            body = json::value(response->body);
+        }
+        const std::string no_retry = lower(header_of(*response, "X-Inngest-No-Retry"));
+        const std::string retry_after = header_of(*response, "Retry-After");
+        const bool from_sdk = !header_of(*response, "X-Inngest-SDK").empty();
+        if (const std::string version = header_of(*response, "X-Inngest-Req-Version");
+            !version.empty() && run.version < 0) {
+            run.version = std::atoi(version.c_str());
+        }
+        const int status = response->status;
+        if ((status == 200 || status == 206) && !from_sdk) {
+            retry_or_fail(
+                run, fn, job,
+                json::object{{"name", "Error"}, {"message", "response did not come from an SDK"}},
+                false, {});
+            return;
+        }
+        if (status == 200) {
+            complete(run, std::move(body));
+            return;
+        }
+        if (status == 206) {
+            json::array ops;
+            if (body.is_array()) {
+                ops = body.get_array();
+            } else if (body.is_object()) {
+                ops.push_back(body);
+            }
+            handle_ops(run, fn, job, ops, no_retry == "true", retry_after, now);
+            return;
+        }
+        retry_or_fail(run, fn, job, body, no_retry == "true", retry_after);
+    }
+
+    void handle_ops(Run& run,
+                    const FunctionEntry& fn,
+                    const Job& job,
+                    const json::array& ops,
+                    bool no_retry,
+                    const std::string& retry_after,
+                    TimePoint now) {
+        if (ops.empty()) {
+            schedule_call(run.snapshot.run_id, "step", 0, now);  // nothing happened: rediscover
+            return;
+        }
+        if (ops.size() > 1) {
+            run.disable_immediate_execution = true;
+        }
+        const bool targeted = job.step_id != "step";
+        bool progressed = false;
+        for (const auto& value : ops) {
+            if (!value.is_object()) {
+                continue;
+            }
+            const auto& op = value.get_object();
+            const std::string kind =
+                op.contains("op") && op.at("op").is_string() ? lower(op.at("op").get_string()) : "";
+            const std::string hash = op.contains("id") && op.at("id").is_string()
+                                         ? std::string(op.at("id").get_string())
+                                         : "";
+            const std::string name = op_name(op);
+            const json::object* opts = op.contains("opts") ? op.at("opts").if_object() : nullptr;
+            const auto opt = [&](const char* key) -> json::value {
+                if (opts != nullptr) {
+                    if (const auto* v = opts->if_contains(key)) {
+                        return *v;
+                    }
+                }
+                return nullptr;
+            };
+            if (kind == "steprun") {
+                memoize(run, hash,
+                        json::object{{"data", op.contains("data") ? op.at("data") : json::value()}},
+                        name, "StepRun", json::value(), job.attempt);
+                progressed = true;
+                if (targeted) {
+                    run.pending.erase(hash);
+                }
+            } else if (kind == "steperror" || kind == "stepfailed") {
+                const json::value error = op.contains("error") ? op.at("error") : json::value();
+                if (kind == "steperror" && !no_retry && job.attempt + 1 < fn.max_attempts) {
+                    run.snapshot.history.push_back(
+                        StepRecord{hash, name, "StepError", json::value(), error, job.attempt});
+                    retry_or_fail(run, fn, job, error, false, retry_after);
+                    return;
+                }
+                memoize(run, hash, json::object{{"error", error}}, name, "StepFailed", error,
+                        job.attempt);
+                progressed = true;
+                if (targeted) {
+                    run.pending.erase(hash);
+                }
+            } else if (kind == "stepplanned") {
+                if (!run.steps.contains(hash) && run.pending.insert(hash).second) {
+                    schedule_call(run.snapshot.run_id, hash, 0, now);
+                }
+            } else if (kind == "sleep") {
+                json::value duration = opt("duration");
+                if (duration.is_null()) {
+                    duration = op.contains("name") ? op.at("name") : json::value();
+                }
+                const auto until = parse_deadline(duration, now);
+                if (!until) {
+                    fail(run,
+                         json::object{{"name", "Error"}, {"message", "invalid sleep duration"}});
+                    return;
+                }
+                run.pending.insert(hash);
+                Job timer;
+                timer.kind = JobKind::kTimer;
+                timer.run_id = run.snapshot.run_id;
+                timer.hash = hash;
+                timer.slug = name;
+                jobs_.emplace(*until, std::move(timer));
+            } else if (kind == "waitforevent") {
+                Wait wait;
+                json::value event_name = opt("event");
+                if (event_name.is_null()) {
+                    event_name = op.contains("name") ? op.at("name") : json::value();
+                }
+                if (!event_name.is_string()) {
+                    fail(run, json::object{{"name", "Error"},
+                                           {"message", "WaitForEvent without an event name"}});
+                    return;
+                }
+                wait.event = event_name.get_string();
+                wait.name = op.contains("displayName") && op.at("displayName").is_string()
+                                ? std::string(op.at("displayName").get_string())
+                                : wait.event;
+                if (const json::value condition = opt("if");
+                    condition.is_string() && !condition.get_string().empty()) {
+                    auto compiled = Expression::compile(condition.get_string());
+                    if (!compiled) {
+                        fail(run, json::object{{"name", "Error"},
+                                               {"message", compiled.error().message}});
+                        return;
+                    }
+                    wait.condition = std::move(*compiled);
+                }
+                const auto expires = parse_deadline(opt("timeout"), now).value_or(now);
+                run.pending.insert(hash);
+                run.waits[hash] = std::move(wait);
+                Job timeout;
+                timeout.kind = JobKind::kWaitTimeout;
+                timeout.run_id = run.snapshot.run_id;
+                timeout.hash = hash;
+                timeout.slug = name;
+                jobs_.emplace(expires, std::move(timeout));
+            } else if (kind == "invokefunction") {
+                const json::value target = opt("function_id");
+                const auto target_fn = target.is_string()
+                                           ? functions_.find(std::string(target.get_string()))
+                                           : functions_.end();
+                run.pending.insert(hash);
+                if (target_fn == functions_.end()) {
+                    json::object error{{"name", "Error"},
+                                       {"message", "invoked function not found"}};
+                    memoize(run, hash, json::object{{"error", error}}, name, "InvokeFunction",
+                            error);
+                    progressed = true;
+                    run.pending.erase(hash);
+                    continue;
+                }
+                json::object data;
+                const json::value payload = opt("payload");
+                if (payload.is_object()) {
+                    if (const auto* d = payload.get_object().if_contains("data");
+                        d != nullptr && d->is_object()) {
+                        data = d->get_object();
+                    }
+                }
+                data["_inngest"] =
+                    json::object{{"fn_id", target_fn->first},
+                                 {"correlation_id", run.snapshot.run_id + "." + hash},
+                                 {"name", name},
+                                 {"source_fn_id", fn.slug}};
+                const json::object event{{"name", "inngest/function.invoked"},
+                                         {"data", data},
+                                         {"id", ids_.next(now)},
+                                         {"ts", to_millis(now)},
+                                         {"user", json::object{}}};
+                run.invokes.insert(hash);
+                const auto deadline = parse_deadline(opt("timeout"), now);
+                if (deadline) {
+                    Job timeout;
+                    timeout.kind = JobKind::kInvokeTimeout;
+                    timeout.run_id = run.snapshot.run_id;
+                    timeout.hash = hash;
+                    timeout.slug = name;
+                    jobs_.emplace(*deadline, std::move(timeout));
+                }
+                start_run(target_fn->second, event, json::array{event}, now, run.snapshot.run_id,
+                          hash);
+            } else if (kind == "runcomplete") {
+                complete(run, op.contains("data") ? op.at("data") : json::value());
+                return;
+            } else if (kind == "discoveryrequest") {
+                progressed = true;
+            } else {
+                fail(run,
+                     json::object{{"name", "Error"}, {"message", "unknown op '" + kind + "'"}});
+                return;
+            }
+        }
+        if (progressed && run.pending.empty()) {
+            if (run.version >= 2 && ops.size() == 1) {
+                run.disable_immediate_execution = false;
+            }
+            schedule_call(run.snapshot.run_id, "step", 0, now);
+        }
+        changed_.notify_all();
+    }
+
+    // ---- helpers -----------------------------------------------------------------------
+
+    static std::int64_t real_now_seconds() {
+        return std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    }
+
+    void log(LogLevel level, const std::string& message) const {
+        if (options_.log_sink) {
+            options_.log_sink(level, message);
+        }
+    }
+
+    ExecutorOptions options_;
+    std::optional<detail::SigningKey> key_;
+    std::string raw_key_;
+    std::unique_ptr<HttpServer> server_;
+    std::vector<std::thread> workers_;
+    mutable std::mutex mutex_;
+    mutable std::condition_variable changed_;
+    bool stopping_ = false;
+    int in_flight_ = 0;
+    std::multimap<TimePoint, Job> jobs_;
+    std::map<std::string, FunctionEntry> functions_;
+    std::map<std::string, Run> runs_;
+    std::vector<std::string> run_order_;
+    std::map<std::string, TimePoint> seen_;
+    std::size_t registrations_ = 0;
+    std::size_t last_registered_count_ = 0;
+    IdGenerator ids_;
+};
+
+std::unique_ptr<RunStore> make_memory_run_store() {
+    return std::make_unique<MemoryRunStore>();
+}
+
+Executor::Executor(ExecutorOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Executor::~Executor() = default;
+void Executor::start() {
+    impl_->start();
+}
+void Executor::stop() {
+    impl_->stop();
+}
+unsigned short Executor::port() const noexcept {
+    return impl_->port();
+}
+std::string Executor::url() const {
+    return impl_->url();
+}
+Result<std::size_t> Executor::sync_app(const std::string& serve_url) {
+    return impl_->sync_app(serve_url);
+}
+Result<std::vector<std::string>> Executor::send(const boost::json::value& events) {
+    return impl_->send(events);
+}
+std::optional<RunSnapshot> Executor::run(const std::string& run_id) const {
+    return impl_->run(run_id);
+}
+std::vector<RunSnapshot> Executor::runs(const std::string& function_id) const {
+    return impl_->runs(function_id);
+}
+std::optional<RunSnapshot> Executor::wait_for_run(const std::string& run_id,
+                                                  std::chrono::milliseconds timeout) const {
+    return impl_->wait_for_run(run_id, timeout);
+}
+std::vector<std::string> Executor::wait_for_runs(const std::string& function_id,
+                                                 std::size_t count,
+                                                 std::chrono::milliseconds timeout) const {
+    return impl_->wait_for_runs(function_id, count, timeout);
+}
+bool Executor::wait_idle(std::chrono::milliseconds timeout) const {
+    return impl_->wait_idle(timeout);
+}
+void Executor::poke() {
+    impl_->poke();
+}
+boost::json::array Executor::functions() const {
+    return impl_->functions();
+}
+
+}  // namespace inngest::local
