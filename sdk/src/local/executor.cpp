@@ -393,6 +393,14 @@ public:
 
     void poke() { changed_.notify_all(); }
 
+    std::optional<TimePoint> next_due() const {
+        const std::lock_guard lock(mutex_);
+        if (jobs_.empty()) {
+            return std::nullopt;
+        }
+        return jobs_.begin()->first;
+    }
+
     json::array functions() const {
         const std::lock_guard lock(mutex_);
         json::array out;
@@ -1635,6 +1643,10 @@ bool Executor::wait_idle(std::chrono::milliseconds timeout) const {
 }
 void Executor::poke() {
     impl_->poke();
+}
+
+std::optional<TimePoint> Executor::next_due() const {
+    return impl_->next_due();
 }
 boost::json::array Executor::functions() const {
     return impl_->functions();

@@ -80,6 +80,10 @@ Result<CallRequest> parse_call_request(std::string_view body) {
     } catch (const std::exception& error) {
         return malformed(std::string("'event'/'events': ") + error.what());
     }
+    if (request.event.name.empty() && request.events.empty()) {
+        // Nothing to run the function with: not a call request an executor would send.
+        return malformed("the call request carries no 'event'");
+    }
     if (request.events.empty() && !request.event.name.empty()) {
         request.events.push_back(request.event);
     } else if (request.event.name.empty() && !request.events.empty()) {

@@ -42,6 +42,8 @@ TEST_CASE("malformed call requests are errors that name the problem", "[unit]") 
         "not json",
         "[]",
         "null",
+        "{}",
+        R"({"ctx":{"attempt":0}})",
         R"({"event":"x"})",
         R"({"event":{"name":1}})",
         R"({"events":{}})",

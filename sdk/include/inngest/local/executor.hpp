@@ -156,6 +156,8 @@ public:
     /// Waits (real time) until nothing is due now: no call in flight, no queued work before the
     /// clock's current time. With a `ManualClock`, call after `advance`.
     bool wait_idle(std::chrono::milliseconds timeout) const;
+    /// When the earliest queued work is due (timers, retries, cron), if any.
+    std::optional<TimePoint> next_due() const;
     /// Wakes the scheduler (after a `ManualClock` moved).
     void poke();
 
