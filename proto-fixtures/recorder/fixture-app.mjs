@@ -28,7 +28,9 @@ export const SERVE_PATH = "/api/inngest";
  *   http://127.0.0.1:8288 so it can never reach a real Inngest host.
  */
 export function createClient({ appId = process.env.FIXTURE_APP_ID || DEFAULT_APP_ID } = {}) {
-  const opts = { id: appId, checkpointing: false };
+  // FIXTURE_CHECKPOINTING=1 keeps the SDK's default (checkpointing on), for executor tests.
+  const opts = { id: appId, checkpointing: process.env.FIXTURE_CHECKPOINTING === "1" ? undefined : false };
+  if (opts.checkpointing === undefined) delete opts.checkpointing;
   const env = process.env;
   if (!env.INNGEST_BASE_URL && !env.INNGEST_API_BASE_URL && !env.INNGEST_EVENT_API_BASE_URL) {
     opts.baseUrl = "http://127.0.0.1:8288";

@@ -42,7 +42,7 @@ constexpr const char* kEventKey = "conformance-test-event-key";
 constexpr const char* kCanary = "conformance-canary-Zq83Xv0Lr5";
 constexpr const char* kApp = "conformance-fixture-";
 
-enum class Sdk { kCpp, kTypeScript };
+enum class Sdk { kCpp, kTypeScript, kTypeScriptCheckpointing };
 
 std::chrono::system_clock::time_point start_time() {
     // Ten minutes before a new year, so the cron scenario's yearly tick is near.
@@ -93,6 +93,9 @@ public:
             app_ = std::make_unique<inngest_test::ChildProcess>(
                 std::vector<std::string>{CPP_FIXTURE_BINARY}, env, log);
         } else {
+            if (sdk_ == Sdk::kTypeScriptCheckpointing) {
+                env.emplace_back("FIXTURE_CHECKPOINTING=1");
+            }
             app_ = std::make_unique<inngest_test::ChildProcess>(
                 std::vector<std::string>{"node", "fixture-app.mjs"}, env, log, TS_FIXTURE_DIR);
         }
@@ -102,8 +105,10 @@ public:
     ~World() { executor_->stop(); }
 
     std::string name() const {
-        return std::string(sdk_ == Sdk::kCpp ? "cpp" : "typescript") +
-               (signed_ ? "-signed" : "-dev");
+        const char* sdk = sdk_ == Sdk::kCpp          ? "cpp"
+                          : sdk_ == Sdk::kTypeScript ? "typescript"
+                                                     : "typescript-checkpointing";
+        return std::string(sdk) + (signed_ ? "-signed" : "-dev");
     }
     std::string serve_url() const {
         return "http://127.0.0.1:" + std::to_string(port_) + "/api/inngest";
@@ -491,6 +496,12 @@ std::vector<Scenario> scenarios() {
              REQUIRE(rejected.has_value());
              SCHECK(rejected->status == 401);
          }},
+        {"checkpointing",
+         [](World& w) {
+             // A checkpointing SDK reports finished steps through the API while it runs on.
+             const bool checkpointed = w.executor_log().find("checkpoint:") != std::string::npos;
+             SCHECK(checkpointed == (w.sdk() == Sdk::kTypeScriptCheckpointing));
+         }},
         {"secret-redaction",
          [](World& w) {
              // Everything the app wrote, and everything the executor logged, after all scenarios.
@@ -531,4 +542,8 @@ TEST_CASE("conformance scenarios: TypeScript fixture in dev mode", "[conformance
 }
 TEST_CASE("conformance scenarios: TypeScript fixture in signed mode", "[conformance]") {
     run_suite(Sdk::kTypeScript, true);
+}
+TEST_CASE("conformance scenarios: TypeScript fixture with checkpointing in dev mode",
+          "[conformance]") {
+    run_suite(Sdk::kTypeScriptCheckpointing, false);
 }

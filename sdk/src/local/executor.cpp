@@ -601,6 +601,7 @@ private:
             return reply(404, json::object{{"error", "run not found"}});
         }
         Run& run = it->second;
+        log(LogLevel::kDebug, "checkpoint: run " + run_id + " reported steps while running");
         if (const auto* steps = body.as_object().if_contains("steps");
             steps != nullptr && steps->is_array()) {
             for (const auto& op : steps->get_array()) {
