@@ -1278,9 +1278,8 @@ private:
                 }
             }
             if (busy >= fn.concurrency_limit) {
-                // At the limit: try again once something finishes (workers re-check often).
-                jobs_.emplace(options_.clock->now() + milliseconds(1), job);
-                changed_.wait_for(lock, milliseconds(5));
+                // At the limit: held back until one of the function's calls finishes.
+                blocked_.push_back(job);
                 return;
             }
         }
@@ -1310,6 +1309,10 @@ private:
         }
         Run& current = again->second;
         --current.calls_in_flight;
+        for (auto& held : blocked_) {
+            jobs_.emplace(options_.clock->now(), std::move(held));
+        }
+        blocked_.clear();
         if (current.snapshot.status != RunStatus::kRunning) {
             return;  // cancelled meanwhile: discard what the call did
         }
@@ -1591,6 +1594,7 @@ private:
     bool stopping_ = false;
     int in_flight_ = 0;
     std::multimap<TimePoint, Job> jobs_;
+    std::vector<Job> blocked_;  // calls waiting for a concurrency slot
     std::map<std::string, FunctionEntry> functions_;
     std::map<std::string, Run> runs_;
     std::vector<std::string> run_order_;

@@ -1,0 +1,252 @@
+// The local executor's own rules (event ingest, matching, dedupe, limits, API auth), driven with
+// an in-process C++ app over loopback HTTP.
+
+#include "transport/http_client.hpp"
+
+#include <inngest/inngest.hpp>
+#include <inngest/local/executor.hpp>
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <thread>
+
+using namespace std::chrono_literals;
+namespace json = boost::json;
+using inngest::local::Executor;
+using inngest::local::ManualClock;
+using inngest::local::RunStatus;
+
+namespace {
+
+struct Harness {
+    explicit Harness(std::optional<std::string> key = std::nullopt)
+        : clock(std::make_shared<ManualClock>()),
+          executor(make_executor(key)),
+          client(make_client(key)),
+          handler(*client),
+          server(handler, {.host = "127.0.0.1", .port = 0}) {}
+
+    Executor make_executor(const std::optional<std::string>& key) {
+        inngest::local::ExecutorOptions options;
+        options.port = 0;
+        options.clock = clock;
+        options.signing_key = key;
+        options.event_keys = {"good-key"};
+        options.retry_backoff = [](int) {
+            return 10ms;
+        };
+        return Executor(std::move(options));
+    }
+
+    std::unique_ptr<inngest::Client> make_client(const std::optional<std::string>& key) {
+        executor.start();
+        inngest::ClientOptions options{.app_id = "t",
+                                       .event_key = "good-key",
+                                       .base_url = executor.url(),
+                                       .log_sink = [](auto, auto) {
+                                       }};
+        if (key) {
+            options.signing_key = *key;
+        } else {
+            options.dev = true;
+        }
+        return std::make_unique<inngest::Client>(options, inngest::Environment::none());
+    }
+
+    void sync() {
+        server.start();
+        const auto synced =
+            executor.sync_app("http://127.0.0.1:" + std::to_string(server.port()) + "/api/inngest");
+        REQUIRE(synced.has_value());
+    }
+
+    void settle() { REQUIRE(executor.wait_idle(10s)); }
+
+    std::size_t runs(const std::string& id) { return executor.runs("t-" + id).size(); }
+
+    std::shared_ptr<ManualClock> clock;
+    Executor executor;
+    std::unique_ptr<inngest::Client> client;
+    inngest::ServeHandler handler;
+    inngest::HttpServer server;
+};
+
+json::value ev(const char* name, json::object data = {}) {
+    return json::object{{"name", name}, {"data", std::move(data)}};
+}
+
+}  // namespace
+
+TEST_CASE("wildcard names and trigger expressions select the runs", "[unit]") {
+    Harness h;
+    h.client->create_function(
+        {.id = "any-order", .triggers = {inngest::EventTrigger{"shop/order.*"}}},
+        [](inngest::Context& ctx) { return ctx.event.name; });
+    h.client->create_function(
+        {.id = "big-order",
+         .triggers = {inngest::EventTrigger{"shop/order.placed", "event.data.total > 100"}}},
+        [](inngest::Context&) { return 1; });
+    h.sync();
+    h.executor.send(ev("shop/order.placed", {{"total", 50}}));
+    h.executor.send(ev("shop/order.paid", {{"total", 500}}));
+    h.executor.send(ev("shop/order.placed", {{"total", 500}}));
+    h.executor.send(ev("shop/refund", {{"total", 500}}));
+    h.settle();
+    CHECK(h.runs("any-order") == 3);
+    CHECK(h.runs("big-order") == 1);
+}
+
+TEST_CASE("an event id seen before starts no second run; idempotency keys too", "[unit]") {
+    Harness h;
+    h.client->create_function({.id = "once", .triggers = {inngest::EventTrigger{"a"}}},
+                              [](inngest::Context&) { return 1; });
+    h.client->create_function(
+        {.id = "idem", .triggers = {inngest::EventTrigger{"b"}}, .idempotency = "event.data.order"},
+        [](inngest::Context&) { return 1; });
+    h.sync();
+    const json::value a = json::object{{"name", "a"}, {"id", "dup-1"}, {"data", json::object{}}};
+    h.executor.send(a);
+    h.executor.send(a);
+    h.executor.send(ev("b", {{"order", 7}}));
+    h.executor.send(ev("b", {{"order", 7}}));
+    h.executor.send(ev("b", {{"order", 8}}));
+    h.settle();
+    CHECK(h.runs("once") == 1);
+    CHECK(h.runs("idem") == 2);
+    h.clock->advance(25h);  // the window is 24 hours
+    h.executor.send(a);
+    h.executor.poke();
+    h.settle();
+    CHECK(h.runs("once") == 2);
+}
+
+TEST_CASE("an event with a future ts starts its run at that time", "[unit]") {
+    Harness h;
+    h.client->create_function({.id = "later", .triggers = {inngest::EventTrigger{"later"}}},
+                              [](inngest::Context&) { return 1; });
+    h.sync();
+    const auto at = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        (h.clock->now() + 1h).time_since_epoch())
+                        .count();
+    h.executor.send(json::object{{"name", "later"}, {"ts", at}, {"data", json::object{}}});
+    h.settle();
+    CHECK(h.runs("later") == 0);
+    h.clock->advance(1h);
+    h.executor.poke();
+    h.settle();
+    CHECK(h.runs("later") == 1);
+}
+
+TEST_CASE("the event API checks keys and answers ids; bad bodies get 400", "[unit]") {
+    Harness h;
+    h.sync();
+    inngest::detail::OutboundRequest send{"POST", h.executor.url() + "/e/good-key",
+                                          {},     R"([{"name":"x"},{"name":"y","data":{}}])",
+                                          5s,     std::nullopt};
+    auto response = inngest::detail::send_http(send);
+    REQUIRE(response.has_value());
+    CHECK(response->status == 200);
+    CHECK(json::parse(response->body).at("ids").as_array().size() == 2);
+    send.url = h.executor.url() + "/e/wrong-key";
+    CHECK(inngest::detail::send_http(send)->status == 401);
+    send.url = h.executor.url() + "/e/good-key";
+    send.body = "{oops";
+    CHECK(inngest::detail::send_http(send)->status == 400);
+    send.body = R"({"data":{}})";
+    CHECK(inngest::detail::send_http(send)->status == 400);
+}
+
+TEST_CASE("in signed mode the API demands the hashed signing key", "[unit]") {
+    Harness h("signkey-test-00112233");
+    h.client->create_function({.id = "f", .triggers = {inngest::EventTrigger{"x"}}},
+                              [](inngest::Context&) { return 1; });
+    h.sync();  // in-band, signed
+    inngest::detail::OutboundRequest reg{"POST", h.executor.url() + "/fn/register",
+                                         {},     R"({"appName":"evil","functions":[]})",
+                                         5s,     std::nullopt};
+    CHECK(inngest::detail::send_http(reg)->status == 401);
+    reg.headers = {{"Authorization", "Bearer signkey-test-wrong"}};
+    CHECK(inngest::detail::send_http(reg)->status == 401);
+    h.executor.send(ev("x"));
+    h.settle();
+    const auto runs = h.executor.runs("t-f");
+    REQUIRE(runs.size() == 1);
+    CHECK(runs[0].status == RunStatus::kCompleted);
+    const inngest::detail::OutboundRequest inspect{
+        "GET", h.executor.url() + "/v1/runs/" + runs[0].run_id, {}, {}, 5s, std::nullopt};
+    CHECK(inngest::detail::send_http(inspect)->status == 401);
+}
+
+TEST_CASE("registration rejects invalid function configs with a reason", "[unit]") {
+    Harness h;
+    h.sync();
+    const auto reject = [&](const char* functions) {
+        inngest::detail::OutboundRequest reg{
+            "POST", h.executor.url() + "/fn/register",
+            {},     std::string(R"({"appName":"x","functions":)") + functions + "}",
+            5s,     std::nullopt};
+        const auto response = inngest::detail::send_http(reg);
+        REQUIRE(response.has_value());
+        CHECK(response->status == 400);
+        CHECK_FALSE(json::parse(response->body).at("error").as_string().empty());
+    };
+    reject(
+        R"([{"id":"a","triggers":[{"event":"x"}],"steps":{"step":{"runtime":{"url":"http://h/"}}}}])");
+    reject(R"([{"id":"a","name":"A","triggers":[{"event":"x"}],"steps":{}}])");
+    reject(
+        R"([{"id":"a","name":"A","triggers":[{"cron":"@daily"}],"steps":{"step":{"runtime":{"url":"http://h/"}}}}])");
+    reject(
+        R"([{"id":"a","name":"A","triggers":[{"event":"x","expression":"event.data.x ==="}],"steps":{"step":{"runtime":{"url":"http://h/"}}}}])");
+}
+
+TEST_CASE("the inspection API shows a run's steps, output and status", "[unit]") {
+    Harness h;
+    h.client->create_function({.id = "two", .triggers = {inngest::EventTrigger{"go"}}},
+                              [](inngest::Context& ctx) {
+                                  const int a = ctx.step.run("a", [] { return 20; });
+                                  const int b = ctx.step.run("b", [&] { return a + 22; });
+                                  return b;
+                              });
+    h.sync();
+    h.executor.send(ev("go"));
+    h.settle();
+    const auto runs = h.executor.runs("t-two");
+    REQUIRE(runs.size() == 1);
+    const inngest::detail::OutboundRequest inspect{
+        "GET", h.executor.url() + "/v1/runs/" + runs[0].run_id, {}, {}, 5s, std::nullopt};
+    const auto response = inngest::detail::send_http(inspect);
+    REQUIRE(response.has_value());
+    const auto body = json::parse(response->body);
+    CHECK(body.at("status") == "Completed");
+    CHECK(body.at("output") == 42);
+    CHECK(body.at("history").as_array().size() == 2);
+    CHECK(body.at("history").at(1).at("data") == 42);
+    CHECK(body.at("calls") == 3);
+}
+
+TEST_CASE("a concurrency limit holds runs back until a slot frees", "[unit]") {
+    Harness h;
+    std::atomic<int> running{0};
+    std::atomic<int> peak{0};
+    h.client->create_function({.id = "limited",
+                               .triggers = {inngest::EventTrigger{"work"}},
+                               .concurrency = {{.limit = 1}}},
+                              [&](inngest::Context&) {
+                                  const int now = ++running;
+                                  peak = std::max(peak.load(), now);
+                                  std::this_thread::sleep_for(50ms);
+                                  --running;
+                                  return 1;
+                              });
+    h.sync();
+    for (int i = 0; i < 4; ++i) {
+        h.executor.send(ev("work"));
+    }
+    const auto ids = h.executor.wait_for_runs("t-limited", 4, 5s);
+    for (const auto& id : ids) {
+        REQUIRE(h.executor.wait_for_run(id, 10s).has_value());
+    }
+    CHECK(peak == 1);
+}
