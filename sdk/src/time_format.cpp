@@ -34,9 +34,11 @@ std::string format_rfc3339(std::chrono::system_clock::time_point when) {
     std::size_t length = std::strftime(text.data(), text.size(), "%Y-%m-%dT%H:%M:%S", &utc);
     std::string out(text.data(), length);
     if (millis != 0) {
-        std::array<char, 8> fraction{};
-        std::snprintf(fraction.data(), fraction.size(), ".%03lld", static_cast<long long>(millis));
-        out += fraction.data();
+        const auto fraction = static_cast<int>(millis);  // 1..999
+        out += '.';
+        out += static_cast<char>('0' + fraction / 100);
+        out += static_cast<char>('0' + fraction / 10 % 10);
+        out += static_cast<char>('0' + fraction % 10);
     }
     out += 'Z';
     return out;

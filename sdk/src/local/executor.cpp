@@ -195,6 +195,19 @@ private:
     std::mt19937_64 random_{std::random_device{}()};
 };
 
+std::string query_value(std::string_view query, std::string_view name) {
+    while (!query.empty()) {
+        const auto amp = query.find('&');
+        const std::string_view pair = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+        const auto eq = pair.find('=');
+        if (pair.substr(0, eq) == name && eq != std::string_view::npos) {
+            return std::string(pair.substr(eq + 1));
+        }
+    }
+    return {};
+}
+
 bool event_name_matches(std::string_view pattern, std::string_view name) {
     if (pattern == name) {
         return true;
@@ -551,6 +564,32 @@ private:
                              json::object{{"error", registered.error().message}, {"status", 400}});
             }
             return reply(200, json::object{{"ok", true}, {"modified", true}});
+        }
+        if (request.method == "POST" && path == "/v1/apps") {
+            // Re-sync an app on demand, like the dev server's "sync" button.
+            boost::system::error_code ec;
+            const json::value body = json::parse(request.body, ec);
+            const json::value* url =
+                !ec && body.is_object() ? body.as_object().if_contains("url") : nullptr;
+            if (url == nullptr || !url->is_string()) {
+                return reply(400,
+                             json::object{{"error", "body must be {\"url\": \"<serve url>\"}"}});
+            }
+            auto synced = sync_app(std::string(url->get_string()));
+            if (!synced) {
+                return reply(502, json::object{{"error", synced.error().message}});
+            }
+            return reply(200, json::object{{"ok", true}, {"functions", *synced}});
+        }
+        if (request.method == "GET" && path == "/v1/runs") {
+            json::array out;
+            for (const auto& run : runs(query_value(request.query, "function_id"))) {
+                const std::string status = query_value(request.query, "status");
+                if (status.empty() || status == run_status_name(run.status)) {
+                    out.push_back(snapshot_json(run));
+                }
+            }
+            return reply(200, out);
         }
         if (request.method == "GET" && path.starts_with("/v0/runs/")) {
             return run_state(path.substr(9));
