@@ -1,0 +1,133 @@
+#include "app.hpp"
+
+#include "core/app_context.hpp"
+#include "core/http/openapi.hpp"
+#include "core/log/logger.hpp"
+#include "modules/messages/module.hpp"
+
+#include <inngest/inngest.hpp>
+#include <inngest/local/executor.hpp>
+
+namespace riveredge {
+
+class App::Impl {
+public:
+    explicit Impl(core::Settings settings)
+        : settings_(std::move(settings)),
+          pool_(settings_.database_url, settings_.database_pool_size),
+          router_(settings_.jwt_secret, settings_.cors_origins) {}
+
+    void start() {
+        const auto applied = core::db::migrate(pool_, migrations());
+        for (const auto& name : applied) {
+            core::log(core::LogLevel::kInfo, "migration applied", {{"migration", name}});
+        }
+        inngest::ClientOptions options{.app_id = "riveredge-flow"};
+        if (!settings_.inngest_dev && !settings_.inngest_cloud) {
+            inngest::local::ExecutorOptions executor_options;
+            executor_options.port = settings_.executor_port;
+            executor_options.log_sink = [](inngest::LogLevel level, std::string_view line) {
+                if (level >= inngest::LogLevel::kWarn) {
+                    core::log(core::LogLevel::kWarn, line, {{"component", "executor"}});
+                }
+            };
+            executor_ = std::make_unique<inngest::local::Executor>(executor_options);
+            executor_->start();
+            options.dev = true;
+            options.base_url = executor_->url();
+        }
+        options.log_sink = [](inngest::LogLevel level, std::string_view line) {
+            core::log(level >= inngest::LogLevel::kWarn ? core::LogLevel::kWarn : core::LogLevel::kDebug,
+                      line, {{"component", "inngest"}});
+        };
+        client_ = std::make_unique<inngest::Client>(options);
+        serve_ = std::make_unique<inngest::ServeHandler>(*client_);
+
+        core::AppContext context{settings_, pool_, *client_, router_};
+        messages_ = messages::make_messages_module(context);
+
+        router_.mount("/api/inngest", [this](const inngest::HttpRequest& request) {
+            return serve_->handle(request);
+        });
+        router_.add("GET", "/healthz",
+                    [](const inngest::HttpRequest&, core::RequestContext&) {
+                        return core::json_response(200, boost::json::object{{"status", "ok"}});
+                    },
+                    false, "Liveness");
+        router_.add("GET", "/readyz",
+                    [this](const inngest::HttpRequest&, core::RequestContext&) {
+                        try {
+                            auto connection = pool_.acquire();
+                            const auto rows = connection->exec("SELECT count(*) AS n FROM schema_migrations");
+                            const bool migrated = rows.integer(0, "n") >= static_cast<std::int64_t>(migrations().size());
+                            return core::json_response(migrated ? 200 : 503,
+                                                       boost::json::object{{"database", "ok"}, {"migrated", migrated}});
+                        } catch (const std::exception&) {
+                            return core::json_response(503, boost::json::object{{"database", "unreachable"}});
+                        }
+                    },
+                    false, "Readiness: database reachable and migrated");
+        router_.add("GET", "/api/openapi.json",
+                    [this](const inngest::HttpRequest&, core::RequestContext&) {
+                        return core::json_response(200, core::openapi_document(router_));
+                    },
+                    false, "This API's OpenAPI 3 document");
+
+        server_ = std::make_unique<inngest::HttpServer>(inngest::HttpServerOptions{
+            .host = settings_.host,
+            .port = settings_.port,
+            .serve_path = "/__unused",
+            .max_body_bytes = settings_.max_body_bytes,
+            .routes = [this](const inngest::HttpRequest& request) -> std::optional<inngest::HttpResponse> {
+                return router_.dispatch(request);
+            }});
+        server_->start();
+        if (executor_) {
+            const auto synced = executor_->sync_app("http://127.0.0.1:" + std::to_string(server_->port()) + "/api/inngest");
+            if (!synced) {
+                throw std::runtime_error("syncing with the embedded executor failed: " + synced.error().message);
+            }
+        }
+        core::log(core::LogLevel::kInfo, "riveredge-flow started",
+                  {{"port", server_->port()}, {"settings", settings_.describe()}});
+    }
+
+    void stop() {
+        if (server_) {
+            server_->stop(std::chrono::milliseconds(5000));
+        }
+        if (executor_) {
+            executor_->stop();
+        }
+    }
+
+    unsigned short port() const { return server_ ? server_->port() : 0; }
+    std::string executor_url() const { return executor_ ? executor_->url() : std::string(); }
+    std::vector<std::string> routes() const {
+        std::vector<std::string> out;
+        for (const auto& route : router_.routes()) {
+            out.push_back(route.method + " " + route.pattern);
+        }
+        return out;
+    }
+
+private:
+    core::Settings settings_;
+    core::db::Pool pool_;
+    core::Router router_;
+    std::unique_ptr<inngest::local::Executor> executor_;
+    std::unique_ptr<inngest::Client> client_;
+    std::unique_ptr<inngest::ServeHandler> serve_;
+    std::shared_ptr<messages::Module> messages_;
+    std::unique_ptr<inngest::HttpServer> server_;
+};
+
+App::App(core::Settings settings) : impl_(std::make_unique<Impl>(std::move(settings))) {}
+App::~App() { impl_->stop(); }
+void App::start() { impl_->start(); }
+void App::stop() { impl_->stop(); }
+unsigned short App::port() const { return impl_->port(); }
+std::string App::executor_url() const { return impl_->executor_url(); }
+std::vector<std::string> App::routes() const { return impl_->routes(); }
+
+}  // namespace riveredge

@@ -1,0 +1,39 @@
+#pragma once
+
+// The composition root as a class, so tests can start the whole app in process.
+
+#include "core/config/settings.hpp"
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace riveredge {
+
+class App {
+public:
+    explicit App(core::Settings settings);
+    ~App();
+    App(const App&) = delete;
+    App& operator=(const App&) = delete;
+
+    /// Migrates, starts the HTTP server (and the embedded executor), syncs the functions.
+    void start();
+    void stop();
+    unsigned short port() const;
+    /// The embedded executor's URL, empty with an external Inngest.
+    std::string executor_url() const;
+    /// Every registered route as "METHOD /pattern".
+    std::vector<std::string> routes() const;
+
+    class Impl;
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+/// The SQL migrations compiled into the binary, in order.
+const std::vector<std::pair<std::string, std::string>>& migrations();
+
+}  // namespace riveredge

@@ -1,0 +1,23 @@
+#pragma once
+
+// HS256 bearer tokens carrying tenant_id, sub and roles.
+
+#include "core/auth/principal.hpp"
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace riveredge::core {
+
+/// A signed token for `principal`, valid for `lifetime`.
+std::string issue_token(const Principal& principal,
+                        std::string_view secret,
+                        std::chrono::seconds lifetime = std::chrono::hours(12));
+
+/// The principal of a valid token: HS256, signature checked in constant time, not expired, and
+/// carrying a non-empty tenant_id and sub. nullopt otherwise.
+std::optional<Principal> verify_token(std::string_view token, std::string_view secret);
+
+}  // namespace riveredge::core

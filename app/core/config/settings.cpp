@@ -1,0 +1,127 @@
+#include "core/config/settings.hpp"
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+extern char** environ;
+
+namespace riveredge::core {
+namespace {
+
+std::map<std::string, std::string> read_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) {
+        throw std::invalid_argument("RIVEREDGE_CONFIG_FILE: cannot read " + path);
+    }
+    std::map<std::string, std::string> values;
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.empty() || line[0] == '#') {
+            continue;
+        }
+        const auto eq = line.find('=');
+        if (eq != std::string::npos) {
+            values[line.substr(0, eq)] = line.substr(eq + 1);
+        }
+    }
+    return values;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> process_environment() {
+    std::map<std::string, std::string> env;
+    for (char** e = environ; *e != nullptr; ++e) {
+        const std::string entry(*e);
+        const auto eq = entry.find('=');
+        if (eq != std::string::npos) {
+            env[entry.substr(0, eq)] = entry.substr(eq + 1);
+        }
+    }
+    return env;
+}
+
+Settings load_settings(const std::map<std::string, std::string>& environment) {
+    std::map<std::string, std::string> env = environment;
+    if (const auto file = env.find("RIVEREDGE_CONFIG_FILE"); file != env.end()) {
+        for (const auto& [key, value] : read_file(file->second)) {
+            env.emplace(key, value);  // the environment wins
+        }
+    }
+    const auto get = [&](const char* name) -> std::optional<std::string> {
+        const auto it = env.find(name);
+        if (it == env.end() || it->second.empty()) {
+            return std::nullopt;
+        }
+        return it->second;
+    };
+    Settings settings;
+    std::vector<std::string> problems;
+    const auto number = [&](const char* name, int low, int high, int fallback) {
+        const auto text = get(name);
+        if (!text) {
+            return fallback;
+        }
+        try {
+            std::size_t used = 0;
+            const int value = std::stoi(*text, &used);
+            if (used != text->size() || value < low || value > high) {
+                throw std::out_of_range(name);
+            }
+            return value;
+        } catch (const std::exception&) {
+            problems.push_back(std::string(name) + " must be a number between " +
+                               std::to_string(low) + " and " + std::to_string(high));
+            return fallback;
+        }
+    };
+    settings.host = get("RIVEREDGE_HOST").value_or(settings.host);
+    settings.port = static_cast<unsigned short>(number("RIVEREDGE_PORT", 1, 65535, settings.port));
+    settings.database_pool_size = number("RIVEREDGE_DB_POOL_SIZE", 1, 256, settings.database_pool_size);
+    settings.executor_port = static_cast<unsigned short>(number("RIVEREDGE_EXECUTOR_PORT", 0, 65535, 0));
+    if (const auto url = get("RIVEREDGE_DATABASE_URL")) {
+        settings.database_url = *url;
+    } else {
+        problems.emplace_back("RIVEREDGE_DATABASE_URL is required (a libpq connection string)");
+    }
+    if (const auto secret = get("RIVEREDGE_JWT_SECRET")) {
+        settings.jwt_secret = *secret;
+        if (secret->size() < 32) {
+            problems.emplace_back("RIVEREDGE_JWT_SECRET must be at least 32 characters");
+        }
+    } else {
+        problems.emplace_back("RIVEREDGE_JWT_SECRET is required");
+    }
+    if (const auto origins = get("RIVEREDGE_CORS_ORIGINS")) {
+        settings.cors_origins.clear();
+        std::stringstream list(*origins);
+        std::string origin;
+        while (std::getline(list, origin, ',')) {
+            if (!origin.empty()) {
+                settings.cors_origins.push_back(origin);
+            }
+        }
+    }
+    settings.inngest_dev = get("INNGEST_DEV");
+    settings.inngest_cloud = get("INNGEST_SIGNING_KEY").has_value() && !settings.inngest_dev;
+    settings.log_level = get("LOG_LEVEL").value_or("info");
+    if (!problems.empty()) {
+        std::string message = "invalid configuration:";
+        for (const auto& problem : problems) {
+            message += "\n  - " + problem;
+        }
+        throw std::invalid_argument(message);
+    }
+    return settings;
+}
+
+std::string Settings::describe() const {
+    std::string inngest = inngest_dev ? "external dev server " + *inngest_dev
+                          : inngest_cloud ? "Inngest Cloud"
+                                          : "embedded local executor";
+    return "listening on " + host + ":" + std::to_string(port) + ", database pool " +
+           std::to_string(database_pool_size) + ", Inngest: " + inngest;
+}
+
+}  // namespace riveredge::core

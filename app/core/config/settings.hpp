@@ -1,0 +1,43 @@
+#pragma once
+
+// The app's settings: environment variables (and an optional KEY=VALUE file), validated once at
+// start-up. Secrets are kept out of `describe()`.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace riveredge::core {
+
+struct Settings {
+    std::string host = "127.0.0.1";
+    unsigned short port = 8200;
+    /// libpq connection string, e.g. `host=127.0.0.1 port=5433 dbname=riveredge user=postgres`.
+    std::string database_url;
+    int database_pool_size = 8;
+    /// HS256 secret for bearer tokens (at least 32 bytes).
+    std::string jwt_secret;
+    /// Origins allowed by CORS (the React frontend).
+    std::vector<std::string> cors_origins{"http://localhost:5173", "http://127.0.0.1:5173"};
+    std::size_t max_body_bytes = std::size_t{8} * 1024 * 1024;
+    /// Empty: embedded local executor. Else the external Inngest (`INNGEST_DEV` URL or Cloud).
+    std::optional<std::string> inngest_dev;
+    bool inngest_cloud = false;
+    /// Port of the embedded executor (0: any free port).
+    unsigned short executor_port = 0;
+    std::string log_level = "info";
+
+    /// A printable summary without secrets.
+    std::string describe() const;
+};
+
+/// Reads `RIVEREDGE_*`/`INNGEST_*` variables from `env` (and `RIVEREDGE_CONFIG_FILE`, a file of
+/// KEY=VALUE lines, for values the environment does not set). Throws `std::invalid_argument`
+/// with every problem listed.
+Settings load_settings(const std::map<std::string, std::string>& env);
+
+/// The process environment as a map.
+std::map<std::string, std::string> process_environment();
+
+}  // namespace riveredge::core

@@ -1,0 +1,199 @@
+#include "core/db/database.hpp"
+
+#include <libpq-fe.h>
+
+#include <cstdlib>
+
+namespace riveredge::core::db {
+namespace {
+
+[[noreturn]] void throw_result_error(PGresult* result, PGconn* conn) {
+    const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+    std::string message = result != nullptr ? PQresultErrorMessage(result) : PQerrorMessage(conn);
+    if (result != nullptr) {
+        PQclear(result);
+    }
+    throw DbError(state != nullptr ? state : "08000", message);
+}
+
+}  // namespace
+
+Rows::Rows(PGresult* result) : result_(result) {}
+Rows::~Rows() {
+    if (result_ != nullptr) {
+        PQclear(result_);
+    }
+}
+Rows::Rows(Rows&& other) noexcept : result_(other.result_) { other.result_ = nullptr; }
+
+int Rows::size() const noexcept { return PQntuples(result_); }
+
+int Rows::column(std::string_view name) const {
+    const int index = PQfnumber(result_, std::string(name).c_str());
+    if (index < 0) {
+        throw DbError("42703", "no column " + std::string(name) + " in result");
+    }
+    return index;
+}
+
+bool Rows::is_null(int row, std::string_view name) const {
+    return PQgetisnull(result_, row, column(name)) == 1;
+}
+
+std::string Rows::text(int row, std::string_view name) const {
+    const int col = column(name);
+    return std::string(PQgetvalue(result_, row, col),
+                       static_cast<std::size_t>(PQgetlength(result_, row, col)));
+}
+
+std::int64_t Rows::integer(int row, std::string_view name) const {
+    return std::strtoll(PQgetvalue(result_, row, column(name)), nullptr, 10);
+}
+
+bool Rows::boolean(int row, std::string_view name) const {
+    return PQgetvalue(result_, row, column(name))[0] == 't';
+}
+
+std::int64_t Rows::affected() const { return std::strtoll(PQcmdTuples(result_), nullptr, 10); }
+
+Connection::Connection(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
+    if (PQstatus(conn_) != CONNECTION_OK) {
+        const std::string message = PQerrorMessage(conn_);
+        PQfinish(conn_);
+        throw DbError("08001", "cannot connect to the database: " + message);
+    }
+}
+
+Connection::~Connection() { PQfinish(conn_); }
+
+bool Connection::healthy() const { return PQstatus(conn_) == CONNECTION_OK; }
+
+Rows Connection::exec(std::string_view sql, const std::vector<Param>& params) {
+    std::vector<const char*> values;
+    values.reserve(params.size());
+    for (const auto& param : params) {
+        values.push_back(param ? param->c_str() : nullptr);
+    }
+    PGresult* result = PQexecParams(conn_, std::string(sql).c_str(), static_cast<int>(params.size()),
+                                    nullptr, values.data(), nullptr, nullptr, 0);
+    const auto status = result != nullptr ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+        throw_result_error(result, conn_);
+    }
+    return Rows(result);
+}
+
+void Connection::exec_script(const std::string& sql) {
+    PGresult* result = PQexec(conn_, sql.c_str());
+    const auto status = result != nullptr ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+        throw_result_error(result, conn_);
+    }
+    PQclear(result);
+}
+
+PooledConnection::PooledConnection(Pool& pool, std::unique_ptr<Connection> connection)
+    : pool_(&pool), connection_(std::move(connection)) {}
+
+PooledConnection::~PooledConnection() {
+    if (connection_) {
+        pool_->release(std::move(connection_));
+    }
+}
+
+Pool::Pool(std::string url, int size) : url_(std::move(url)), size_(size) {}
+
+PooledConnection Pool::acquire() {
+    std::unique_lock lock(mutex_);
+    available_.wait(lock, [&] { return !idle_.empty() || created_ < size_; });
+    if (!idle_.empty()) {
+        auto connection = std::move(idle_.back());
+        idle_.pop_back();
+        if (connection->healthy()) {
+            return PooledConnection(*this, std::move(connection));
+        }
+        --created_;  // broken: replace it below
+    }
+    ++created_;
+    lock.unlock();
+    try {
+        return PooledConnection(*this, std::make_unique<Connection>(url_));
+    } catch (...) {
+        const std::lock_guard relock(mutex_);
+        --created_;
+        available_.notify_one();
+        throw;
+    }
+}
+
+void Pool::release(std::unique_ptr<Connection> connection) {
+    const std::lock_guard lock(mutex_);
+    idle_.push_back(std::move(connection));
+    available_.notify_one();
+}
+
+Transaction::Transaction(Pool& pool, const std::optional<TenantId>& tenant)
+    : connection_(pool.acquire()) {
+    connection_->exec("BEGIN");
+    try {
+        connection_->exec("SELECT set_config('app.tenant_id', $1, true)",
+                          {tenant ? Param(tenant->value()) : Param("")});
+    } catch (...) {
+        connection_->exec("ROLLBACK");
+        throw;
+    }
+}
+
+Transaction::~Transaction() {
+    if (!done_) {
+        try {
+            connection_->exec("ROLLBACK");
+        } catch (...) {
+            // The connection is broken; the pool replaces it on next use.
+        }
+    }
+}
+
+Rows Transaction::exec(std::string_view sql, const std::vector<Param>& params) {
+    return connection_->exec(sql, params);
+}
+
+void Transaction::commit() {
+    connection_->exec("COMMIT");
+    done_ = true;
+}
+
+std::vector<std::string> migrate(Pool& pool,
+                                 const std::vector<std::pair<std::string, std::string>>& migrations) {
+    auto connection = pool.acquire();
+    // One process at a time, across every app instance sharing the database.
+    connection->exec("SELECT pg_advisory_lock(727274)");
+    std::vector<std::string> applied;
+    try {
+        connection->exec(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, "
+            "applied_at timestamptz NOT NULL DEFAULT now())");
+        for (const auto& [name, sql] : migrations) {
+            if (!connection->exec("SELECT 1 FROM schema_migrations WHERE name = $1", {name}).empty()) {
+                continue;
+            }
+            connection->exec("BEGIN");
+            try {
+                connection->exec_script(sql);
+                connection->exec("INSERT INTO schema_migrations (name) VALUES ($1)", {name});
+                connection->exec("COMMIT");
+            } catch (...) {
+                connection->exec("ROLLBACK");
+                throw;
+            }
+            applied.push_back(name);
+        }
+    } catch (...) {
+        connection->exec("SELECT pg_advisory_unlock(727274)");
+        throw;
+    }
+    connection->exec("SELECT pg_advisory_unlock(727274)");
+    return applied;
+}
+
+}  // namespace riveredge::core::db

@@ -1,0 +1,134 @@
+#pragma once
+
+// PostgreSQL through libpq: a connection pool, parameterised queries only, transactions that
+// roll back unless committed, and the per-transaction tenant setting row-level security reads.
+
+#include "core/auth/principal.hpp"
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct pg_conn;
+struct pg_result;
+
+namespace riveredge::core::db {
+
+/// A failed statement; `sqlstate` is PostgreSQL's five-character code ("23505" ...).
+class DbError : public std::runtime_error {
+public:
+    DbError(std::string sqlstate, const std::string& message)
+        : std::runtime_error(message), sqlstate_(std::move(sqlstate)) {}
+    const std::string& sqlstate() const noexcept { return sqlstate_; }
+
+private:
+    std::string sqlstate_;
+};
+
+/// A parameter: text, or SQL NULL.
+using Param = std::optional<std::string>;
+
+/// The rows of a result, read as text or typed.
+class Rows {
+public:
+    explicit Rows(pg_result* result);
+    ~Rows();
+    Rows(Rows&& other) noexcept;
+    Rows& operator=(Rows&&) = delete;
+    Rows(const Rows&) = delete;
+
+    int size() const noexcept;
+    bool empty() const noexcept { return size() == 0; }
+    bool is_null(int row, std::string_view column) const;
+    std::string text(int row, std::string_view column) const;
+    std::int64_t integer(int row, std::string_view column) const;
+    bool boolean(int row, std::string_view column) const;
+    /// Rows affected by an UPDATE/DELETE/INSERT.
+    std::int64_t affected() const;
+
+private:
+    int column(std::string_view name) const;
+    pg_result* result_;
+};
+
+class Connection {
+public:
+    explicit Connection(const std::string& url);
+    ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    /// Runs one parameterised statement ($1, $2, ...). Throws `DbError`.
+    Rows exec(std::string_view sql, const std::vector<Param>& params = {});
+    /// Runs a script of several statements with no parameters: for migrations (our own files)
+    /// only, never for anything built from input.
+    void exec_script(const std::string& sql);
+    bool healthy() const;
+
+private:
+    pg_conn* conn_;
+};
+
+class Pool;
+
+/// A connection borrowed from the pool; returned on destruction.
+class PooledConnection {
+public:
+    PooledConnection(Pool& pool, std::unique_ptr<Connection> connection);
+    ~PooledConnection();
+    PooledConnection(PooledConnection&&) noexcept = default;
+    PooledConnection& operator=(PooledConnection&&) = delete;
+    Connection& operator*() { return *connection_; }
+    Connection* operator->() { return connection_.get(); }
+
+private:
+    Pool* pool_;
+    std::unique_ptr<Connection> connection_;
+};
+
+class Pool {
+public:
+    Pool(std::string url, int size);
+    /// Waits for a free connection (reconnecting a broken one).
+    PooledConnection acquire();
+    void release(std::unique_ptr<Connection> connection);
+
+private:
+    std::string url_;
+    int size_;
+    int created_ = 0;
+    std::mutex mutex_;
+    std::condition_variable available_;
+    std::vector<std::unique_ptr<Connection>> idle_;
+};
+
+/// BEGIN ... COMMIT on one pooled connection; rolls back in its destructor unless committed.
+/// With a tenant, sets `app.tenant_id` for this transaction only, which the row-level security
+/// policies read.
+class Transaction {
+public:
+    Transaction(Pool& pool, const std::optional<TenantId>& tenant);
+    ~Transaction();
+    Transaction(const Transaction&) = delete;
+    Transaction& operator=(const Transaction&) = delete;
+
+    Rows exec(std::string_view sql, const std::vector<Param>& params = {});
+    void commit();
+
+private:
+    PooledConnection connection_;
+    bool done_ = false;
+};
+
+/// Applies `migrations` (name, SQL) in order under an advisory lock, each once, recording them
+/// in `schema_migrations`. Returns the names applied now.
+std::vector<std::string> migrate(Pool& pool,
+                                 const std::vector<std::pair<std::string, std::string>>& migrations);
+
+}  // namespace riveredge::core::db

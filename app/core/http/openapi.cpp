@@ -1,0 +1,60 @@
+#include "core/http/openapi.hpp"
+
+#include <boost/json/parse.hpp>
+
+#include <algorithm>
+#include <cctype>
+
+namespace riveredge::core {
+
+boost::json::object openapi_document(const Router& router) {
+    const boost::json::value error_schema = boost::json::parse(
+        R"({"type":"object","properties":{"error":{"type":"object","properties":{
+            "code":{"type":"string"},"message":{"type":"string"},"details":{}}}}})");
+    boost::json::object paths;
+    for (const auto& route : router.routes()) {
+        boost::json::array parameters;
+        std::size_t pos = 0;
+        while ((pos = route.pattern.find('{', pos)) != std::string::npos) {
+            const auto end = route.pattern.find('}', pos);
+            parameters.push_back(boost::json::object{{"name", route.pattern.substr(pos + 1, end - pos - 1)},
+                                                     {"in", "path"},
+                                                     {"required", true},
+                                                     {"schema", {{"type", "string"}}}});
+            pos = end;
+        }
+        boost::json::object operation;
+        operation["summary"] = route.summary;
+        operation["parameters"] = parameters;
+        operation["responses"] = boost::json::parse(R"({
+            "200":{"description":"success","content":{"application/json":{"schema":{"type":"object"}}}},
+            "default":{"description":"error","content":{"application/json":{"schema":{"$ref":"#/components/schemas/Error"}}}}})");
+        if (route.authenticated) {
+            operation["security"] = boost::json::array{boost::json::object{{"bearer", boost::json::array{}}}};
+        }
+        if (route.method == "POST" || route.method == "PUT" || route.method == "PATCH") {
+            operation["requestBody"] = boost::json::parse(
+                R"({"content":{"application/json":{"schema":{"type":"object"}}}})");
+        }
+        std::string method = route.method;
+        std::transform(method.begin(), method.end(), method.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        auto& entry = paths[route.pattern];
+        if (!entry.is_object()) {
+            entry.emplace_object();
+        }
+        entry.as_object()[method] = std::move(operation);
+    }
+    boost::json::object document;
+    document["openapi"] = "3.0.3";
+    document["info"] = boost::json::parse(R"({"title":"riveredge-flow","version":"0.1.0"})");
+    document["paths"] = std::move(paths);
+    boost::json::object components = boost::json::parse(
+        R"({"securitySchemes":{"bearer":{"type":"http","scheme":"bearer","bearerFormat":"JWT"}}})")
+                                         .as_object();
+    components["schemas"] = boost::json::object{{"Error", error_schema}};
+    document["components"] = std::move(components);
+    return document;
+}
+
+}  // namespace riveredge::core

@@ -1,0 +1,239 @@
+#include "core/http/router.hpp"
+
+#include "core/auth/jwt.hpp"
+#include "core/db/database.hpp"
+#include "core/log/logger.hpp"
+
+#include <boost/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <random>
+
+namespace riveredge::core {
+namespace {
+
+std::vector<std::string> split_path(std::string_view path) {
+    std::vector<std::string> segments;
+    std::size_t start = 0;
+    while (start < path.size()) {
+        if (path[start] == '/') {
+            ++start;
+            continue;
+        }
+        const std::size_t end = path.find('/', start);
+        segments.emplace_back(path.substr(start, end == std::string_view::npos ? end : end - start));
+        start = end == std::string_view::npos ? path.size() : end;
+    }
+    return segments;
+}
+
+std::string decode(std::string_view text) {
+    std::string out;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] == '+') {
+            out.push_back(' ');
+        } else if (text[i] == '%' && i + 2 < text.size()) {
+            out.push_back(static_cast<char>(std::strtol(std::string(text.substr(i + 1, 2)).c_str(), nullptr, 16)));
+            i += 2;
+        } else {
+            out.push_back(text[i]);
+        }
+    }
+    return out;
+}
+
+std::string new_request_id() {
+    static std::atomic<std::uint64_t> counter{0};
+    static const std::uint64_t base = std::random_device{}();
+    return "req-" + std::to_string(base % 1000000) + "-" + std::to_string(++counter);
+}
+
+// PostgreSQL errors mapped once: unique/foreign-key violations are conflicts, bad input is 400.
+ApiError from_db_error(const db::DbError& error) {
+    const std::string& state = error.sqlstate();
+    if (state == "23505") {
+        return ApiError(409, "conflict", "the resource already exists", nullptr, error.what());
+    }
+    if (state == "23503") {
+        return ApiError(409, "conflict", "the resource is still referenced or refers to a missing one",
+                        nullptr, error.what());
+    }
+    if (state == "22P02" || state == "22001" || state == "22003" || state == "23514" || state == "23502") {
+        return ApiError(400, "bad_request", "a value is malformed or out of range", nullptr, error.what());
+    }
+    return ApiError(500, "internal", "internal error", nullptr, error.what());
+}
+
+}  // namespace
+
+ApiError ApiError::validation(boost::json::object fields) {
+    return ApiError(422, "validation_failed", "some fields are invalid",
+                    boost::json::object{{"fields", std::move(fields)}});
+}
+
+const Principal& RequestContext::who() const {
+    if (!principal) {
+        throw ApiError::unauthorized();
+    }
+    return *principal;
+}
+
+boost::json::object RequestContext::json_body(const inngest::HttpRequest& request) const {
+    boost::system::error_code ec;
+    auto value = boost::json::parse(request.body, ec);
+    if (ec) {
+        throw ApiError::bad_request("the request body is not valid JSON: " + ec.message());
+    }
+    if (!value.is_object()) {
+        throw ApiError::bad_request("the request body must be a JSON object");
+    }
+    return std::move(value.as_object());
+}
+
+inngest::HttpResponse json_response(int status, const boost::json::value& body) {
+    return inngest::HttpResponse{status, {{"Content-Type", "application/json"}}, boost::json::serialize(body)};
+}
+
+std::map<std::string, std::string> parse_query(std::string_view query) {
+    std::map<std::string, std::string> out;
+    while (!query.empty()) {
+        const auto amp = query.find('&');
+        const std::string_view pair = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+        const auto eq = pair.find('=');
+        out[decode(pair.substr(0, eq))] = eq == std::string_view::npos ? "" : decode(pair.substr(eq + 1));
+    }
+    return out;
+}
+
+Router::Router(std::string jwt_secret, std::vector<std::string> cors_origins)
+    : jwt_secret_(std::move(jwt_secret)), cors_origins_(std::move(cors_origins)) {}
+
+void Router::add(std::string method, std::string pattern, RouteHandler handler, bool authenticated,
+                 std::string summary) {
+    Route route{{method, pattern, authenticated, std::move(summary)}, split_path(pattern), std::move(handler)};
+    infos_.push_back(route.info);
+    routes_.push_back(std::move(route));
+}
+
+void Router::mount(std::string prefix, std::function<inngest::HttpResponse(const inngest::HttpRequest&)> handler) {
+    mounts_.emplace_back(std::move(prefix), std::move(handler));
+}
+
+void Router::add_cors(const inngest::HttpRequest& request, inngest::HttpResponse& response) const {
+    const std::string origin(request.header("Origin"));
+    if (!origin.empty() && std::find(cors_origins_.begin(), cors_origins_.end(), origin) != cors_origins_.end()) {
+        response.headers.emplace_back("Access-Control-Allow-Origin", origin);
+        response.headers.emplace_back("Vary", "Origin");
+        response.headers.emplace_back("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id");
+        response.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS");
+    }
+}
+
+inngest::HttpResponse Router::route(const inngest::HttpRequest& request, RequestContext& context) const {
+    for (const auto& [prefix, handler] : mounts_) {
+        if (request.path == prefix || request.path.starts_with(prefix + "/")) {
+            return handler(request);
+        }
+    }
+    const auto segments = split_path(request.path);
+    bool path_matched = false;
+    for (const auto& route : routes_) {
+        if (route.segments.size() != segments.size()) {
+            continue;
+        }
+        std::map<std::string, std::string> params;
+        bool match = true;
+        for (std::size_t i = 0; i < segments.size() && match; ++i) {
+            const auto& pattern = route.segments[i];
+            if (pattern.size() > 2 && pattern.front() == '{' && pattern.back() == '}') {
+                params[pattern.substr(1, pattern.size() - 2)] = decode(segments[i]);
+            } else {
+                match = pattern == segments[i];
+            }
+        }
+        if (!match) {
+            continue;
+        }
+        path_matched = true;
+        if (route.info.method != request.method) {
+            continue;
+        }
+        context.params = std::move(params);
+        context.query = parse_query(request.query);
+        if (route.info.authenticated) {
+            const std::string_view header = request.header("Authorization");
+            if (!header.starts_with("Bearer ")) {
+                throw ApiError::unauthorized();
+            }
+            context.principal = verify_token(header.substr(7), jwt_secret_);
+            if (!context.principal) {
+                throw ApiError::unauthorized();
+            }
+        }
+        return route.handler(request, context);
+    }
+    if (path_matched) {
+        throw ApiError(405, "method_not_allowed", "method " + request.method + " is not allowed here");
+    }
+    throw ApiError(404, "not_found", "no route for " + request.path);
+}
+
+inngest::HttpResponse Router::dispatch(const inngest::HttpRequest& request) const {
+    const auto started = std::chrono::steady_clock::now();
+    RequestContext context;
+    context.request_id = std::string(request.header("X-Request-Id"));
+    if (context.request_id.empty() || context.request_id.size() > 128) {
+        context.request_id = new_request_id();
+    }
+    inngest::HttpResponse response;
+    boost::json::object log_fields{{"request_id", context.request_id},
+                                   {"method", request.method},
+                                   {"path", request.path}};
+    if (request.method == "OPTIONS") {
+        response = inngest::HttpResponse{204, {}, ""};
+    } else {
+        try {
+            response = route(request, context);
+        } catch (const ApiError& error) {
+            response = json_response(error.status(),
+                                     boost::json::object{{"error", {{"code", error.code()},
+                                                                    {"message", error.what()},
+                                                                    {"details", error.details()}}}});
+            if (!error.internal().empty() || error.status() >= 500) {
+                log_fields["internal"] = error.internal();
+            }
+            log_fields["error"] = error.code();
+        } catch (const db::DbError& error) {
+            const ApiError mapped = from_db_error(error);
+            response = json_response(mapped.status(),
+                                     boost::json::object{{"error", {{"code", mapped.code()},
+                                                                    {"message", mapped.what()},
+                                                                    {"details", nullptr}}}});
+            log_fields["error"] = mapped.code();
+            log_fields["sqlstate"] = error.sqlstate();
+            log_fields["internal"] = error.what();
+        } catch (const std::exception& error) {
+            response = json_response(500, boost::json::object{{"error", {{"code", "internal"},
+                                                                         {"message", "internal error"},
+                                                                         {"details", nullptr}}}});
+            log_fields["error"] = "internal";
+            log_fields["internal"] = error.what();
+        }
+    }
+    if (context.principal) {
+        log_fields["tenant_id"] = context.principal->tenant.value();
+        log_fields["user_id"] = context.principal->user_id;
+    }
+    response.headers.emplace_back("X-Request-Id", context.request_id);
+    add_cors(request, response);
+    log_fields["status"] = response.status;
+    log_fields["ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now() - started)
+                           .count();
+    log(response.status >= 500 ? LogLevel::kError : LogLevel::kInfo, "http", log_fields);
+    return response;
+}
+
+}  // namespace riveredge::core

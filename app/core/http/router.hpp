@@ -1,0 +1,76 @@
+#pragma once
+
+// A small router over inngest::HttpRequest/HttpResponse: method + path with `{params}`, bearer
+// authentication, request ids, CORS, an access log, and one place where errors become JSON.
+
+#include "core/auth/principal.hpp"
+#include "core/http/api_error.hpp"
+
+#include <inngest/serve.hpp>
+
+#include <boost/json/value.hpp>
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace riveredge::core {
+
+struct RequestContext {
+    std::string request_id;
+    /// Set for authenticated routes.
+    std::optional<Principal> principal;
+    std::map<std::string, std::string> params;
+    std::map<std::string, std::string> query;
+
+    const Principal& who() const;
+    /// The JSON body as an object; `ApiError` 400 when it is not one.
+    boost::json::object json_body(const inngest::HttpRequest& request) const;
+};
+
+using RouteHandler = std::function<inngest::HttpResponse(const inngest::HttpRequest&, RequestContext&)>;
+
+/// A JSON response.
+inngest::HttpResponse json_response(int status, const boost::json::value& body);
+
+struct RouteInfo {
+    std::string method;
+    std::string pattern;
+    bool authenticated = true;
+    std::string summary;
+};
+
+class Router {
+public:
+    Router(std::string jwt_secret, std::vector<std::string> cors_origins);
+
+    void add(std::string method, std::string pattern, RouteHandler handler,
+             bool authenticated = true, std::string summary = {});
+    /// Requests under `prefix` go to `handler` untouched (the Inngest serve endpoint).
+    void mount(std::string prefix, std::function<inngest::HttpResponse(const inngest::HttpRequest&)> handler);
+
+    inngest::HttpResponse dispatch(const inngest::HttpRequest& request) const;
+    const std::vector<RouteInfo>& routes() const noexcept { return infos_; }
+
+private:
+    struct Route {
+        RouteInfo info;
+        std::vector<std::string> segments;
+        RouteHandler handler;
+    };
+    inngest::HttpResponse route(const inngest::HttpRequest& request, RequestContext& context) const;
+    void add_cors(const inngest::HttpRequest& request, inngest::HttpResponse& response) const;
+
+    std::string jwt_secret_;
+    std::vector<std::string> cors_origins_;
+    std::vector<Route> routes_;
+    std::vector<RouteInfo> infos_;
+    std::vector<std::pair<std::string, std::function<inngest::HttpResponse(const inngest::HttpRequest&)>>> mounts_;
+};
+
+/// Query parameters, percent-decoded.
+std::map<std::string, std::string> parse_query(std::string_view query);
+
+}  // namespace riveredge::core

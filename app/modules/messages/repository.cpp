@@ -1,0 +1,142 @@
+#include "modules/messages/repository.hpp"
+
+namespace riveredge::messages {
+namespace {
+
+using core::db::Param;
+using core::db::Transaction;
+
+constexpr const char* kFindByKey =
+    "SELECT id FROM messages WHERE tenant_id = $1 AND idempotency_key = $2";
+constexpr const char* kInsertMessage =
+    "INSERT INTO messages (tenant_id, sender_id, subject, body, idempotency_key) "
+    "VALUES ($1, $2, $3, $4, $5) RETURNING id";
+constexpr const char* kInsertDelivery =
+    "INSERT INTO message_deliveries (tenant_id, message_id, channel, recipient) "
+    "VALUES ($1, $2, $3, $4)";
+constexpr const char* kDeliveries =
+    "SELECT id, channel, recipient, status, attempts FROM message_deliveries "
+    "WHERE tenant_id = $1 AND message_id = $2 ORDER BY id";
+constexpr const char* kInsertInboxItem =
+    "INSERT INTO inbox_items (tenant_id, user_id, message_id, delivery_id, subject, body) "
+    "SELECT d.tenant_id, d.recipient, d.message_id, d.id, m.subject, m.body "
+    "FROM message_deliveries d JOIN messages m ON m.id = d.message_id "
+    "WHERE d.tenant_id = $1 AND d.id = $2 AND d.channel = 'in_app' "
+    "ON CONFLICT (delivery_id) DO NOTHING";
+constexpr const char* kMarkSent =
+    "UPDATE message_deliveries SET status = 'sent', attempts = attempts + 1, updated_at = now() "
+    "WHERE tenant_id = $1 AND id = $2 AND status <> 'sent'";
+constexpr const char* kInbox =
+    "SELECT id, message_id, subject, body, read_at IS NOT NULL AS read, "
+    "archived_at IS NOT NULL AS archived, to_char(created_at AT TIME ZONE 'UTC', "
+    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS created_at FROM inbox_items "
+    "WHERE tenant_id = $1 AND user_id = $2 AND ("
+    " ($3 = 'all' AND archived_at IS NULL) OR ($3 = 'unread' AND read_at IS NULL AND archived_at IS NULL)"
+    " OR ($3 = 'read' AND read_at IS NOT NULL AND archived_at IS NULL) OR ($3 = 'archived' AND archived_at IS NOT NULL)) "
+    "ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5";
+constexpr const char* kUnread =
+    "SELECT count(*) AS n FROM inbox_items WHERE tenant_id = $1 AND user_id = $2 "
+    "AND read_at IS NULL AND archived_at IS NULL";
+constexpr const char* kMarkRead =
+    "UPDATE inbox_items SET read_at = coalesce(read_at, now()) "
+    "WHERE tenant_id = $1 AND user_id = $2 AND id = $3";
+constexpr const char* kMarkAllRead =
+    "UPDATE inbox_items SET read_at = now() WHERE tenant_id = $1 AND user_id = $2 AND read_at IS NULL";
+constexpr const char* kArchive =
+    "UPDATE inbox_items SET archived_at = coalesce(archived_at, now()) "
+    "WHERE tenant_id = $1 AND user_id = $2 AND id = $3";
+
+}  // namespace
+
+std::optional<std::int64_t> Repository::find_by_idempotency_key(const core::TenantId& tenant,
+                                                                const std::string& key) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(kFindByKey, {tenant.value(), key});
+    tx.commit();
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return rows.integer(0, "id");
+}
+
+std::int64_t Repository::create_message(const core::TenantId& tenant, const std::string& sender,
+                                        const std::string& subject, const std::string& body,
+                                        const std::optional<std::string>& idempotency_key,
+                                        const std::vector<NewDelivery>& deliveries) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(kInsertMessage, {tenant.value(), sender, subject, body, idempotency_key});
+    const std::int64_t id = rows.integer(0, "id");
+    for (const auto& delivery : deliveries) {
+        tx.exec(kInsertDelivery, {tenant.value(), std::to_string(id), delivery.channel, delivery.recipient});
+    }
+    tx.commit();
+    return id;
+}
+
+std::vector<Delivery> Repository::deliveries(const core::TenantId& tenant, std::int64_t message_id) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(kDeliveries, {tenant.value(), std::to_string(message_id)});
+    tx.commit();
+    std::vector<Delivery> out;
+    for (int i = 0; i < rows.size(); ++i) {
+        out.push_back({rows.integer(i, "id"), rows.text(i, "channel"), rows.text(i, "recipient"),
+                       rows.text(i, "status"), static_cast<int>(rows.integer(i, "attempts"))});
+    }
+    return out;
+}
+
+bool Repository::deliver_in_app(const core::TenantId& tenant, std::int64_t delivery_id) {
+    Transaction tx(pool_, tenant);
+    tx.exec(kInsertInboxItem, {tenant.value(), std::to_string(delivery_id)});
+    const bool changed = tx.exec(kMarkSent, {tenant.value(), std::to_string(delivery_id)}).affected() == 1;
+    tx.commit();
+    return changed;
+}
+
+boost::json::array Repository::inbox(const core::TenantId& tenant, const std::string& user,
+                                     const std::string& filter, int limit, int offset) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(kInbox, {tenant.value(), user, filter, std::to_string(limit), std::to_string(offset)});
+    tx.commit();
+    boost::json::array out;
+    for (int i = 0; i < rows.size(); ++i) {
+        out.push_back(boost::json::object{{"id", rows.integer(i, "id")},
+                                          {"message_id", rows.integer(i, "message_id")},
+                                          {"subject", rows.text(i, "subject")},
+                                          {"body", rows.text(i, "body")},
+                                          {"read", rows.boolean(i, "read")},
+                                          {"archived", rows.boolean(i, "archived")},
+                                          {"created_at", rows.text(i, "created_at")}});
+    }
+    return out;
+}
+
+std::int64_t Repository::unread_count(const core::TenantId& tenant, const std::string& user) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(kUnread, {tenant.value(), user});
+    tx.commit();
+    return rows.integer(0, "n");
+}
+
+bool Repository::mark_read(const core::TenantId& tenant, const std::string& user, std::int64_t item) {
+    Transaction tx(pool_, tenant);
+    const bool found = tx.exec(kMarkRead, {tenant.value(), user, std::to_string(item)}).affected() == 1;
+    tx.commit();
+    return found;
+}
+
+std::int64_t Repository::mark_all_read(const core::TenantId& tenant, const std::string& user) {
+    Transaction tx(pool_, tenant);
+    const auto changed = tx.exec(kMarkAllRead, {tenant.value(), user}).affected();
+    tx.commit();
+    return changed;
+}
+
+bool Repository::archive(const core::TenantId& tenant, const std::string& user, std::int64_t item) {
+    Transaction tx(pool_, tenant);
+    const bool found = tx.exec(kArchive, {tenant.value(), user, std::to_string(item)}).affected() == 1;
+    tx.commit();
+    return found;
+}
+
+}  // namespace riveredge::messages

@@ -1,0 +1,58 @@
+#pragma once
+
+// All SQL of the messages module. Every method takes the tenant first and runs inside a
+// transaction that sets it, so row-level security applies too.
+
+#include "core/auth/principal.hpp"
+#include "core/db/database.hpp"
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace riveredge::messages {
+
+struct NewDelivery {
+    std::string channel;
+    std::string recipient;
+};
+
+struct Delivery {
+    std::int64_t id = 0;
+    std::string channel;
+    std::string recipient;
+    std::string status;
+    int attempts = 0;
+};
+
+class Repository {
+public:
+    explicit Repository(core::db::Pool& pool) : pool_(pool) {}
+
+    /// Message id of an earlier send with this idempotency key.
+    std::optional<std::int64_t> find_by_idempotency_key(const core::TenantId& tenant, const std::string& key);
+    /// Inserts the message and its deliveries in one transaction.
+    std::int64_t create_message(const core::TenantId& tenant, const std::string& sender,
+                                const std::string& subject, const std::string& body,
+                                const std::optional<std::string>& idempotency_key,
+                                const std::vector<NewDelivery>& deliveries);
+    std::vector<Delivery> deliveries(const core::TenantId& tenant, std::int64_t message_id);
+    /// Delivers an in-app delivery: the inbox item and the `sent` state, once.
+    bool deliver_in_app(const core::TenantId& tenant, std::int64_t delivery_id);
+
+    boost::json::array inbox(const core::TenantId& tenant, const std::string& user,
+                             const std::string& filter, int limit, int offset);
+    std::int64_t unread_count(const core::TenantId& tenant, const std::string& user);
+    bool mark_read(const core::TenantId& tenant, const std::string& user, std::int64_t item);
+    std::int64_t mark_all_read(const core::TenantId& tenant, const std::string& user);
+    bool archive(const core::TenantId& tenant, const std::string& user, std::int64_t item);
+
+private:
+    core::db::Pool& pool_;
+};
+
+}  // namespace riveredge::messages

@@ -1,0 +1,49 @@
+#pragma once
+
+// Business rules of the messages module: validation, idempotent sends, the inbox.
+
+#include "core/auth/principal.hpp"
+#include "modules/messages/repository.hpp"
+
+#include <boost/json/object.hpp>
+
+namespace inngest {
+class Client;
+}
+
+namespace riveredge::messages {
+
+/// The Inngest event that asks for a message's deliveries to be made.
+inline constexpr const char* kMessageRequested = "messages/message.requested";
+
+class Service {
+public:
+    Service(Repository& repository, inngest::Client& inngest)
+        : repository_(repository), inngest_(inngest) {}
+
+    /// Validates and records a message with one delivery per (channel, recipient), then emits
+    /// `messages/message.requested`. The same idempotency key returns the first message.
+    boost::json::object send(const core::Principal& sender, const boost::json::object& request);
+
+    /// What another module calls to notify users in the app (approvals, schedules ...).
+    std::int64_t notify(const core::TenantId& tenant, const std::string& sender,
+                        const std::vector<std::string>& user_ids, const std::string& subject,
+                        const std::string& body, const std::optional<std::string>& idempotency_key);
+
+    /// Delivers one delivery (called from the Inngest function, once per delivery step).
+    boost::json::object deliver(const core::TenantId& tenant, std::int64_t delivery_id,
+                                const std::string& channel);
+
+    Repository& repository() noexcept { return repository_; }
+
+private:
+    std::int64_t record_and_emit(const core::TenantId& tenant, const std::string& sender,
+                                 const std::string& subject, const std::string& body,
+                                 const std::optional<std::string>& idempotency_key,
+                                 const std::vector<NewDelivery>& deliveries, bool& created);
+
+    Repository& repository_;
+    inngest::Client& inngest_;
+};
+
+}  // namespace riveredge::messages

@@ -1,0 +1,242 @@
+// The app end to end: real PostgreSQL, the app in process with its embedded executor, real HTTP.
+
+#include "app.hpp"
+#include "core/auth/jwt.hpp"
+#include "core/db/database.hpp"
+#include "core/log/logger.hpp"
+#include "support/temp_postgres.hpp"
+#include "transport/http_client.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include <thread>
+
+using namespace std::chrono_literals;
+namespace json = boost::json;
+using riveredge::core::Principal;
+using riveredge::core::TenantId;
+
+namespace {
+
+constexpr const char* kSecret = "test-secret-0123456789abcdef0123456789";
+
+struct Response {
+    int status = 0;
+    json::value body;
+};
+
+class AppUnderTest {
+public:
+    AppUnderTest() {
+        riveredge::core::set_log_level(riveredge::core::LogLevel::kWarn);
+        settings_.port = 0;
+        settings_.executor_port = 0;
+        settings_.database_url = inngest_test::shared_postgres().fresh_database();
+        settings_.jwt_secret = kSecret;
+        settings_.database_pool_size = 4;
+        app_ = std::make_unique<riveredge::App>(settings_);
+        app_->start();
+    }
+
+    std::string token(const std::string& tenant, const std::string& user) const {
+        return riveredge::core::issue_token(Principal{TenantId::trusted(tenant), user, {}}, kSecret);
+    }
+
+    Response call(const std::string& method, const std::string& path, const std::string& token = {},
+                  const std::string& body = {}) const {
+        inngest::detail::OutboundRequest request{
+            method, "http://127.0.0.1:" + std::to_string(app_->port()) + path, {}, body, 10s, std::nullopt};
+        request.headers = {{"Content-Type", "application/json"}};
+        if (!token.empty()) {
+            request.headers.emplace_back("Authorization", "Bearer " + token);
+        }
+        auto response = inngest::detail::send_http(request);
+        REQUIRE(response.has_value());
+        boost::system::error_code ec;
+        auto parsed = json::parse(response->body, ec);
+        return {response->status, ec ? json::value(response->body) : parsed};
+    }
+
+    // Waits until `user` has `count` unread items (the delivery runs through Inngest).
+    bool wait_unread(const std::string& token, std::int64_t count) const {
+        for (int i = 0; i < 200; ++i) {
+            const auto r = call("GET", "/api/v1/messages/inbox/unread-count", token);
+            if (r.status == 200 && r.body.at("unread") == count) {
+                return true;
+            }
+            std::this_thread::sleep_for(25ms);
+        }
+        return false;
+    }
+
+    riveredge::App& app() { return *app_; }
+    const riveredge::core::Settings& settings() const { return settings_; }
+
+private:
+    riveredge::core::Settings settings_;
+    std::unique_ptr<riveredge::App> app_;
+};
+
+std::string send_body(const std::string& recipients, const std::string& key = {}) {
+    std::string body = R"({"subject":"审批通知: 采购单 PO-1","body":"请在今天审批。","channels":["in_app"],"recipients":)" +
+                       recipients;
+    if (!key.empty()) {
+        body += R"(,"idempotency_key":")" + key + "\"";
+    }
+    return body + "}";
+}
+
+}  // namespace
+
+TEST_CASE("health, readiness and the OpenAPI document", "[app]") {
+    AppUnderTest t;
+    CHECK(t.call("GET", "/healthz").status == 200);
+    const auto ready = t.call("GET", "/readyz");
+    CHECK(ready.status == 200);
+    CHECK(ready.body.at("migrated") == true);
+    const auto doc = t.call("GET", "/api/openapi.json");
+    REQUIRE(doc.status == 200);
+    CHECK(doc.body.at("openapi") == "3.0.3");
+    const auto& paths = doc.body.at("paths").as_object();
+    for (const auto& route : t.app().routes()) {
+        CAPTURE(route);
+        const auto space = route.find(' ');
+        std::string method = route.substr(0, space);
+        std::transform(method.begin(), method.end(), method.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        const auto* path = paths.if_contains(route.substr(space + 1));
+        REQUIRE(path != nullptr);
+        CHECK(path->as_object().contains(method));
+    }
+}
+
+TEST_CASE("a message is delivered durably to each recipient's inbox", "[app]") {
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice");
+    const auto bob = t.token("acme", "bob");
+    const auto carol = t.token("acme", "carol");
+    const auto sent = t.call("POST", "/api/v1/messages/send", alice, send_body(R"(["bob","carol","bob"])", "po-1"));
+    REQUIRE(sent.status == 201);
+    CHECK(sent.body.at("deliveries") == 2);
+    REQUIRE(t.wait_unread(bob, 1));
+    REQUIRE(t.wait_unread(carol, 1));
+
+    const auto inbox = t.call("GET", "/api/v1/messages/inbox", bob);
+    REQUIRE(inbox.status == 200);
+    const auto& items = inbox.body.at("items").as_array();
+    REQUIRE(items.size() == 1);
+    CHECK(items[0].at("subject") == "审批通知: 采购单 PO-1");
+    CHECK(items[0].at("read") == false);
+
+    const auto message_id = sent.body.at("message_id").as_int64();
+    const auto log = t.call("GET", "/api/v1/messages/" + std::to_string(message_id) + "/deliveries", alice);
+    REQUIRE(log.status == 200);
+    for (const auto& delivery : log.body.at("deliveries").as_array()) {
+        CHECK(delivery.at("status") == "sent");
+        CHECK(delivery.at("attempts") == 1);
+    }
+
+    // The same idempotency key: the first message, no second delivery.
+    const auto again = t.call("POST", "/api/v1/messages/send", alice, send_body(R"(["bob"])", "po-1"));
+    CHECK(again.status == 200);
+    CHECK(again.body.at("message_id") == message_id);
+    CHECK(again.body.at("created") == false);
+    std::this_thread::sleep_for(200ms);
+    CHECK(t.call("GET", "/api/v1/messages/inbox", bob).body.at("items").as_array().size() == 1);
+}
+
+TEST_CASE("the inbox marks read, reads all and archives", "[app]") {
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice");
+    const auto bob = t.token("acme", "bob");
+    REQUIRE(t.call("POST", "/api/v1/messages/send", alice, send_body(R"(["bob"])")).status == 201);
+    REQUIRE(t.call("POST", "/api/v1/messages/send", alice, send_body(R"(["bob"])")).status == 201);
+    REQUIRE(t.wait_unread(bob, 2));
+    const auto items = t.call("GET", "/api/v1/messages/inbox?status=unread", bob).body.at("items").as_array();
+    REQUIRE(items.size() == 2);
+    const auto first = std::to_string(items[0].at("id").as_int64());
+    CHECK(t.call("POST", "/api/v1/messages/inbox/" + first + "/read", bob).status == 200);
+    CHECK(t.wait_unread(bob, 1));
+    CHECK(t.call("GET", "/api/v1/messages/inbox?status=read", bob).body.at("items").as_array().size() == 1);
+    CHECK(t.call("POST", "/api/v1/messages/inbox/read-all", bob).body.at("marked") == 1);
+    CHECK(t.wait_unread(bob, 0));
+    CHECK(t.call("POST", "/api/v1/messages/inbox/" + first + "/archive", bob).status == 200);
+    CHECK(t.call("GET", "/api/v1/messages/inbox?status=archived", bob).body.at("items").as_array().size() == 1);
+    CHECK(t.call("GET", "/api/v1/messages/inbox", bob).body.at("items").as_array().size() == 1);
+    CHECK(t.call("GET", "/api/v1/messages/inbox?page=1&page_size=1", bob).body.at("items").as_array().size() == 1);
+}
+
+TEST_CASE("one tenant cannot read, change or detect another tenant's messages", "[app]") {
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice");
+    const auto bob = t.token("acme", "bob");
+    const auto other_bob = t.token("globex", "bob");  // same user id, other tenant
+    const auto other_alice = t.token("globex", "alice");
+    const auto sent = t.call("POST", "/api/v1/messages/send", alice, send_body(R"(["bob"])", "shared-key"));
+    REQUIRE(sent.status == 201);
+    REQUIRE(t.wait_unread(bob, 1));
+    const auto item = t.call("GET", "/api/v1/messages/inbox", bob).body.at("items").at(0).at("id").as_int64();
+    const auto message = sent.body.at("message_id").as_int64();
+
+    CHECK(t.call("GET", "/api/v1/messages/inbox", other_bob).body.at("items").as_array().empty());
+    CHECK(t.call("GET", "/api/v1/messages/inbox/unread-count", other_bob).body.at("unread") == 0);
+    CHECK(t.call("POST", "/api/v1/messages/inbox/" + std::to_string(item) + "/read", other_bob).status == 404);
+    CHECK(t.call("POST", "/api/v1/messages/inbox/" + std::to_string(item) + "/archive", other_bob).status == 404);
+    CHECK(t.call("POST", "/api/v1/messages/inbox/read-all", other_bob).body.at("marked") == 0);
+    CHECK(t.call("GET", "/api/v1/messages/" + std::to_string(message) + "/deliveries", other_alice).status == 404);
+    // The same idempotency key in another tenant is another message.
+    const auto theirs = t.call("POST", "/api/v1/messages/send", other_alice, send_body(R"(["bob"])", "shared-key"));
+    CHECK(theirs.status == 201);
+    CHECK(theirs.body.at("message_id") != message);
+    // And acme's bob still has exactly his one unread item.
+    CHECK(t.wait_unread(bob, 1));
+
+    // Defence in depth: a query that forgets its tenant filter still sees only its tenant's rows.
+    riveredge::core::db::Pool pool(t.settings().database_url, 1);
+    {
+        riveredge::core::db::Transaction tx(pool, TenantId::trusted("globex"));
+        const auto rows = tx.exec("SELECT tenant_id FROM messages");
+        REQUIRE(rows.size() == 1);
+        CHECK(rows.text(0, "tenant_id") == "globex");
+    }
+    riveredge::core::db::Transaction none(pool, std::nullopt);
+    CHECK(none.exec("SELECT id FROM inbox_items").empty());
+}
+
+TEST_CASE("bad input gets precise 4xx answers and changes nothing", "[app]") {
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice");
+    const auto code = [](const Response& r) { return std::string(r.body.at("error").at("code").as_string()); };
+    CHECK(t.call("GET", "/api/v1/messages/inbox").status == 401);
+    CHECK(t.call("GET", "/api/v1/messages/inbox", "not.a.token").status == 401);
+    CHECK(t.call("GET", "/api/v1/messages/inbox", riveredge::core::issue_token(
+                                                        Principal{TenantId::trusted("acme"), "alice", {}},
+                                                        "another-secret-0123456789abcdef0123"))
+              .status == 401);
+    auto r = t.call("POST", "/api/v1/messages/send", alice, "{not json");
+    CHECK(r.status == 400);
+    CHECK(code(r) == "bad_request");
+    r = t.call("POST", "/api/v1/messages/send", alice, "[]");
+    CHECK(r.status == 400);
+    r = t.call("POST", "/api/v1/messages/send", alice, R"({"subject":"","channels":["fax"],"recipients":[1]})");
+    CHECK(r.status == 422);
+    CHECK(r.body.at("error").at("details").at("fields").as_object().contains("channels"));
+    CHECK(r.body.at("error").at("details").at("fields").as_object().contains("recipients"));
+    CHECK(r.body.at("error").at("details").at("fields").as_object().contains("body"));
+    CHECK(t.call("POST", "/api/v1/messages/inbox/abc/read", alice).status == 422);
+    CHECK(t.call("POST", "/api/v1/messages/inbox/999999/read", alice).status == 404);
+    CHECK(t.call("GET", "/api/v1/messages/inbox?status=bogus", alice).status == 422);
+    CHECK(t.call("GET", "/api/v1/messages/inbox?page_size=100000", alice).status == 422);
+    CHECK(t.call("DELETE", "/api/v1/messages/inbox/read-all", alice).status == 405);
+    CHECK(t.call("GET", "/nowhere", alice).status == 404);
+    // SQL metacharacters are data, nothing else.
+    const std::string evil = R"(["x'); DROP TABLE messages; --"])";
+    CHECK(t.call("POST", "/api/v1/messages/send", alice, send_body(evil)).status == 201);
+    CHECK(t.call("GET", "/readyz").status == 200);
+    const auto evil_user = t.token("acme", "x'); DROP TABLE messages; --");
+    CHECK(t.wait_unread(evil_user, 1));
+    // None of the rejected requests left a message behind.
+    riveredge::core::db::Pool pool(t.settings().database_url, 1);
+    riveredge::core::db::Transaction tx(pool, TenantId::trusted("acme"));
+    CHECK(tx.exec("SELECT id FROM messages").size() == 1);
+}

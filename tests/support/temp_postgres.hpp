@@ -1,0 +1,30 @@
+#pragma once
+
+// A real PostgreSQL for tests: a private cluster (scripts/pg-cluster) in a temporary folder on
+// a free loopback port, with a fresh database per test.
+
+#include <string>
+
+namespace inngest_test {
+
+class TempPostgres {
+public:
+    TempPostgres();
+    ~TempPostgres();
+    TempPostgres(const TempPostgres&) = delete;
+    TempPostgres& operator=(const TempPostgres&) = delete;
+
+    /// A new empty database owned by the app's (non-superuser) role; its libpq URL.
+    std::string fresh_database();
+    int port() const noexcept { return port_; }
+
+private:
+    std::string dir_;
+    int port_ = 0;
+    int databases_ = 0;
+};
+
+/// One cluster per test process, started on first use.
+TempPostgres& shared_postgres();
+
+}  // namespace inngest_test
