@@ -37,8 +37,9 @@ public:
             options.base_url = executor_->url();
         }
         options.log_sink = [](inngest::LogLevel level, std::string_view line) {
-            core::log(level >= inngest::LogLevel::kWarn ? core::LogLevel::kWarn : core::LogLevel::kDebug,
-                      line, {{"component", "inngest"}});
+            core::log(
+                level >= inngest::LogLevel::kWarn ? core::LogLevel::kWarn : core::LogLevel::kDebug,
+                line, {{"component", "inngest"}});
         };
         client_ = std::make_unique<inngest::Client>(options);
         serve_ = std::make_unique<inngest::ServeHandler>(*client_);
@@ -49,43 +50,53 @@ public:
         router_.mount("/api/inngest", [this](const inngest::HttpRequest& request) {
             return serve_->handle(request);
         });
-        router_.add("GET", "/healthz",
-                    [](const inngest::HttpRequest&, core::RequestContext&) {
-                        return core::json_response(200, boost::json::object{{"status", "ok"}});
-                    },
-                    false, "Liveness");
-        router_.add("GET", "/readyz",
-                    [this](const inngest::HttpRequest&, core::RequestContext&) {
-                        try {
-                            auto connection = pool_.acquire();
-                            const auto rows = connection->exec("SELECT count(*) AS n FROM schema_migrations");
-                            const bool migrated = rows.integer(0, "n") >= static_cast<std::int64_t>(migrations().size());
-                            return core::json_response(migrated ? 200 : 503,
-                                                       boost::json::object{{"database", "ok"}, {"migrated", migrated}});
-                        } catch (const std::exception&) {
-                            return core::json_response(503, boost::json::object{{"database", "unreachable"}});
-                        }
-                    },
-                    false, "Readiness: database reachable and migrated");
-        router_.add("GET", "/api/openapi.json",
-                    [this](const inngest::HttpRequest&, core::RequestContext&) {
-                        return core::json_response(200, core::openapi_document(router_));
-                    },
-                    false, "This API's OpenAPI 3 document");
+        router_.add(
+            "GET", "/healthz",
+            [](const inngest::HttpRequest&, core::RequestContext&) {
+                return core::json_response(200, boost::json::object{{"status", "ok"}});
+            },
+            false, "Liveness");
+        router_.add(
+            "GET", "/readyz",
+            [this](const inngest::HttpRequest&, core::RequestContext&) {
+                try {
+                    auto connection = pool_.acquire();
+                    const auto rows =
+                        connection->exec("SELECT count(*) AS n FROM schema_migrations");
+                    const bool migrated =
+                        rows.integer(0, "n") >= static_cast<std::int64_t>(migrations().size());
+                    return core::json_response(
+                        migrated ? 200 : 503,
+                        boost::json::object{{"database", "ok"}, {"migrated", migrated}});
+                } catch (const std::exception&) {
+                    return core::json_response(503,
+                                               boost::json::object{{"database", "unreachable"}});
+                }
+            },
+            false, "Readiness: database reachable and migrated");
+        router_.add(
+            "GET", "/api/openapi.json",
+            [this](const inngest::HttpRequest&, core::RequestContext&) {
+                return core::json_response(200, core::openapi_document(router_));
+            },
+            false, "This API's OpenAPI 3 document");
 
-        server_ = std::make_unique<inngest::HttpServer>(inngest::HttpServerOptions{
-            .host = settings_.host,
-            .port = settings_.port,
-            .serve_path = "/__unused",
-            .max_body_bytes = settings_.max_body_bytes,
-            .routes = [this](const inngest::HttpRequest& request) -> std::optional<inngest::HttpResponse> {
-                return router_.dispatch(request);
-            }});
+        server_ = std::make_unique<inngest::HttpServer>(
+            inngest::HttpServerOptions{.host = settings_.host,
+                                       .port = settings_.port,
+                                       .serve_path = "/__unused",
+                                       .max_body_bytes = settings_.max_body_bytes,
+                                       .routes = [this](const inngest::HttpRequest& request)
+                                           -> std::optional<inngest::HttpResponse> {
+                                           return router_.dispatch(request);
+                                       }});
         server_->start();
         if (executor_) {
-            const auto synced = executor_->sync_app("http://127.0.0.1:" + std::to_string(server_->port()) + "/api/inngest");
+            const auto synced = executor_->sync_app(
+                "http://127.0.0.1:" + std::to_string(server_->port()) + "/api/inngest");
             if (!synced) {
-                throw std::runtime_error("syncing with the embedded executor failed: " + synced.error().message);
+                throw std::runtime_error("syncing with the embedded executor failed: " +
+                                         synced.error().message);
             }
         }
         core::log(core::LogLevel::kInfo, "riveredge-flow started",
@@ -123,11 +134,23 @@ private:
 };
 
 App::App(core::Settings settings) : impl_(std::make_unique<Impl>(std::move(settings))) {}
-App::~App() { impl_->stop(); }
-void App::start() { impl_->start(); }
-void App::stop() { impl_->stop(); }
-unsigned short App::port() const { return impl_->port(); }
-std::string App::executor_url() const { return impl_->executor_url(); }
-std::vector<std::string> App::routes() const { return impl_->routes(); }
+App::~App() {
+    impl_->stop();
+}
+void App::start() {
+    impl_->start();
+}
+void App::stop() {
+    impl_->stop();
+}
+unsigned short App::port() const {
+    return impl_->port();
+}
+std::string App::executor_url() const {
+    return impl_->executor_url();
+}
+std::vector<std::string> App::routes() const {
+    return impl_->routes();
+}
 
 }  // namespace riveredge

@@ -41,8 +41,8 @@ int print_token(int argc, char** argv, const riveredge::core::Settings& settings
         return 2;
     }
     std::cout << riveredge::core::issue_token(
-                     {riveredge::core::TenantId::trusted(tenant), user, roles},
-                     settings.jwt_secret, std::chrono::hours(hours))
+                     {riveredge::core::TenantId::trusted(tenant), user, roles}, settings.jwt_secret,
+                     std::chrono::hours(hours))
               << "\n";
     return 0;
 }
@@ -51,7 +51,8 @@ int print_token(int argc, char** argv, const riveredge::core::Settings& settings
 
 int main(int argc, char** argv) {
     try {
-        const auto settings = riveredge::core::load_settings(riveredge::core::process_environment());
+        const auto settings =
+            riveredge::core::load_settings(riveredge::core::process_environment());
         if (settings.log_level == "debug") {
             riveredge::core::set_log_level(riveredge::core::LogLevel::kDebug);
         }
@@ -60,7 +61,8 @@ int main(int argc, char** argv) {
             return print_token(argc, argv, settings);
         }
         if (command != "serve") {
-            std::cerr << "usage: riveredge-flow [serve | token --tenant T --user U [--roles a,b]]\n";
+            std::cerr
+                << "usage: riveredge-flow [serve | token --tenant T --user U [--roles a,b]]\n";
             return 2;
         }
         riveredge::App app(settings);

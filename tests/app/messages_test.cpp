@@ -4,13 +4,19 @@
 #include "core/auth/jwt.hpp"
 #include "core/db/database.hpp"
 #include "core/log/logger.hpp"
+#include "support/child_process.hpp"
 #include "support/temp_postgres.hpp"
 #include "transport/http_client.hpp"
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
+
+#include <unistd.h>
 
 using namespace std::chrono_literals;
 namespace json = boost::json;
@@ -40,13 +46,17 @@ public:
     }
 
     std::string token(const std::string& tenant, const std::string& user) const {
-        return riveredge::core::issue_token(Principal{TenantId::trusted(tenant), user, {}}, kSecret);
+        return riveredge::core::issue_token(Principal{TenantId::trusted(tenant), user, {}},
+                                            kSecret);
     }
 
-    Response call(const std::string& method, const std::string& path, const std::string& token = {},
+    Response call(const std::string& method,
+                  const std::string& path,
+                  const std::string& token = {},
                   const std::string& body = {}) const {
         inngest::detail::OutboundRequest request{
-            method, "http://127.0.0.1:" + std::to_string(app_->port()) + path, {}, body, 10s, std::nullopt};
+            method,      "http://127.0.0.1:" + std::to_string(app_->port()) + path, {}, body, 10s,
+            std::nullopt};
         request.headers = {{"Content-Type", "application/json"}};
         if (!token.empty()) {
             request.headers.emplace_back("Authorization", "Bearer " + token);
@@ -79,8 +89,9 @@ private:
 };
 
 std::string send_body(const std::string& recipients, const std::string& key = {}) {
-    std::string body = R"({"subject":"审批通知: 采购单 PO-1","body":"请在今天审批。","channels":["in_app"],"recipients":)" +
-                       recipients;
+    std::string body =
+        R"({"subject":"审批通知: 采购单 PO-1","body":"请在今天审批。","channels":["in_app"],"recipients":)" +
+        recipients;
     if (!key.empty()) {
         body += R"(,"idempotency_key":")" + key + "\"";
     }
@@ -103,7 +114,8 @@ TEST_CASE("health, readiness and the OpenAPI document", "[app]") {
         CAPTURE(route);
         const auto space = route.find(' ');
         std::string method = route.substr(0, space);
-        std::transform(method.begin(), method.end(), method.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        std::transform(method.begin(), method.end(), method.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
         const auto* path = paths.if_contains(route.substr(space + 1));
         REQUIRE(path != nullptr);
         CHECK(path->as_object().contains(method));
@@ -115,7 +127,8 @@ TEST_CASE("a message is delivered durably to each recipient's inbox", "[app]") {
     const auto alice = t.token("acme", "alice");
     const auto bob = t.token("acme", "bob");
     const auto carol = t.token("acme", "carol");
-    const auto sent = t.call("POST", "/api/v1/messages/send", alice, send_body(R"(["bob","carol","bob"])", "po-1"));
+    const auto sent = t.call("POST", "/api/v1/messages/send", alice,
+                             send_body(R"(["bob","carol","bob"])", "po-1"));
     REQUIRE(sent.status == 201);
     CHECK(sent.body.at("deliveries") == 2);
     REQUIRE(t.wait_unread(bob, 1));
@@ -129,7 +142,8 @@ TEST_CASE("a message is delivered durably to each recipient's inbox", "[app]") {
     CHECK(items[0].at("read") == false);
 
     const auto message_id = sent.body.at("message_id").as_int64();
-    const auto log = t.call("GET", "/api/v1/messages/" + std::to_string(message_id) + "/deliveries", alice);
+    const auto log =
+        t.call("GET", "/api/v1/messages/" + std::to_string(message_id) + "/deliveries", alice);
     REQUIRE(log.status == 200);
     for (const auto& delivery : log.body.at("deliveries").as_array()) {
         CHECK(delivery.at("status") == "sent");
@@ -137,7 +151,8 @@ TEST_CASE("a message is delivered durably to each recipient's inbox", "[app]") {
     }
 
     // The same idempotency key: the first message, no second delivery.
-    const auto again = t.call("POST", "/api/v1/messages/send", alice, send_body(R"(["bob"])", "po-1"));
+    const auto again =
+        t.call("POST", "/api/v1/messages/send", alice, send_body(R"(["bob"])", "po-1"));
     CHECK(again.status == 200);
     CHECK(again.body.at("message_id") == message_id);
     CHECK(again.body.at("created") == false);
@@ -152,18 +167,28 @@ TEST_CASE("the inbox marks read, reads all and archives", "[app]") {
     REQUIRE(t.call("POST", "/api/v1/messages/send", alice, send_body(R"(["bob"])")).status == 201);
     REQUIRE(t.call("POST", "/api/v1/messages/send", alice, send_body(R"(["bob"])")).status == 201);
     REQUIRE(t.wait_unread(bob, 2));
-    const auto items = t.call("GET", "/api/v1/messages/inbox?status=unread", bob).body.at("items").as_array();
+    const auto items =
+        t.call("GET", "/api/v1/messages/inbox?status=unread", bob).body.at("items").as_array();
     REQUIRE(items.size() == 2);
     const auto first = std::to_string(items[0].at("id").as_int64());
     CHECK(t.call("POST", "/api/v1/messages/inbox/" + first + "/read", bob).status == 200);
     CHECK(t.wait_unread(bob, 1));
-    CHECK(t.call("GET", "/api/v1/messages/inbox?status=read", bob).body.at("items").as_array().size() == 1);
+    CHECK(t.call("GET", "/api/v1/messages/inbox?status=read", bob)
+              .body.at("items")
+              .as_array()
+              .size() == 1);
     CHECK(t.call("POST", "/api/v1/messages/inbox/read-all", bob).body.at("marked") == 1);
     CHECK(t.wait_unread(bob, 0));
     CHECK(t.call("POST", "/api/v1/messages/inbox/" + first + "/archive", bob).status == 200);
-    CHECK(t.call("GET", "/api/v1/messages/inbox?status=archived", bob).body.at("items").as_array().size() == 1);
+    CHECK(t.call("GET", "/api/v1/messages/inbox?status=archived", bob)
+              .body.at("items")
+              .as_array()
+              .size() == 1);
     CHECK(t.call("GET", "/api/v1/messages/inbox", bob).body.at("items").as_array().size() == 1);
-    CHECK(t.call("GET", "/api/v1/messages/inbox?page=1&page_size=1", bob).body.at("items").as_array().size() == 1);
+    CHECK(t.call("GET", "/api/v1/messages/inbox?page=1&page_size=1", bob)
+              .body.at("items")
+              .as_array()
+              .size() == 1);
 }
 
 TEST_CASE("one tenant cannot read, change or detect another tenant's messages", "[app]") {
@@ -172,20 +197,26 @@ TEST_CASE("one tenant cannot read, change or detect another tenant's messages", 
     const auto bob = t.token("acme", "bob");
     const auto other_bob = t.token("globex", "bob");  // same user id, other tenant
     const auto other_alice = t.token("globex", "alice");
-    const auto sent = t.call("POST", "/api/v1/messages/send", alice, send_body(R"(["bob"])", "shared-key"));
+    const auto sent =
+        t.call("POST", "/api/v1/messages/send", alice, send_body(R"(["bob"])", "shared-key"));
     REQUIRE(sent.status == 201);
     REQUIRE(t.wait_unread(bob, 1));
-    const auto item = t.call("GET", "/api/v1/messages/inbox", bob).body.at("items").at(0).at("id").as_int64();
+    const auto item =
+        t.call("GET", "/api/v1/messages/inbox", bob).body.at("items").at(0).at("id").as_int64();
     const auto message = sent.body.at("message_id").as_int64();
 
     CHECK(t.call("GET", "/api/v1/messages/inbox", other_bob).body.at("items").as_array().empty());
     CHECK(t.call("GET", "/api/v1/messages/inbox/unread-count", other_bob).body.at("unread") == 0);
-    CHECK(t.call("POST", "/api/v1/messages/inbox/" + std::to_string(item) + "/read", other_bob).status == 404);
-    CHECK(t.call("POST", "/api/v1/messages/inbox/" + std::to_string(item) + "/archive", other_bob).status == 404);
+    CHECK(t.call("POST", "/api/v1/messages/inbox/" + std::to_string(item) + "/read", other_bob)
+              .status == 404);
+    CHECK(t.call("POST", "/api/v1/messages/inbox/" + std::to_string(item) + "/archive", other_bob)
+              .status == 404);
     CHECK(t.call("POST", "/api/v1/messages/inbox/read-all", other_bob).body.at("marked") == 0);
-    CHECK(t.call("GET", "/api/v1/messages/" + std::to_string(message) + "/deliveries", other_alice).status == 404);
+    CHECK(t.call("GET", "/api/v1/messages/" + std::to_string(message) + "/deliveries", other_alice)
+              .status == 404);
     // The same idempotency key in another tenant is another message.
-    const auto theirs = t.call("POST", "/api/v1/messages/send", other_alice, send_body(R"(["bob"])", "shared-key"));
+    const auto theirs =
+        t.call("POST", "/api/v1/messages/send", other_alice, send_body(R"(["bob"])", "shared-key"));
     CHECK(theirs.status == 201);
     CHECK(theirs.body.at("message_id") != message);
     // And acme's bob still has exactly his one unread item.
@@ -206,19 +237,22 @@ TEST_CASE("one tenant cannot read, change or detect another tenant's messages", 
 TEST_CASE("bad input gets precise 4xx answers and changes nothing", "[app]") {
     AppUnderTest t;
     const auto alice = t.token("acme", "alice");
-    const auto code = [](const Response& r) { return std::string(r.body.at("error").at("code").as_string()); };
+    const auto code = [](const Response& r) {
+        return std::string(r.body.at("error").at("code").as_string());
+    };
     CHECK(t.call("GET", "/api/v1/messages/inbox").status == 401);
     CHECK(t.call("GET", "/api/v1/messages/inbox", "not.a.token").status == 401);
-    CHECK(t.call("GET", "/api/v1/messages/inbox", riveredge::core::issue_token(
-                                                        Principal{TenantId::trusted("acme"), "alice", {}},
-                                                        "another-secret-0123456789abcdef0123"))
+    CHECK(t.call("GET", "/api/v1/messages/inbox",
+                 riveredge::core::issue_token(Principal{TenantId::trusted("acme"), "alice", {}},
+                                              "another-secret-0123456789abcdef0123"))
               .status == 401);
     auto r = t.call("POST", "/api/v1/messages/send", alice, "{not json");
     CHECK(r.status == 400);
     CHECK(code(r) == "bad_request");
     r = t.call("POST", "/api/v1/messages/send", alice, "[]");
     CHECK(r.status == 400);
-    r = t.call("POST", "/api/v1/messages/send", alice, R"({"subject":"","channels":["fax"],"recipients":[1]})");
+    r = t.call("POST", "/api/v1/messages/send", alice,
+               R"({"subject":"","channels":["fax"],"recipients":[1]})");
     CHECK(r.status == 422);
     CHECK(r.body.at("error").at("details").at("fields").as_object().contains("channels"));
     CHECK(r.body.at("error").at("details").at("fields").as_object().contains("recipients"));
@@ -239,4 +273,147 @@ TEST_CASE("bad input gets precise 4xx answers and changes nothing", "[app]") {
     riveredge::core::db::Pool pool(t.settings().database_url, 1);
     riveredge::core::db::Transaction tx(pool, TenantId::trusted("acme"));
     CHECK(tx.exec("SELECT id FROM messages").size() == 1);
+}
+
+namespace {
+
+std::string base64_decode(const std::string& text) {
+    std::string out;
+    unsigned buffer = 0;
+    int bits = 0;
+    for (const char c : text) {
+        int value = -1;
+        if (c >= 'A' && c <= 'Z')
+            value = c - 'A';
+        else if (c >= 'a' && c <= 'z')
+            value = c - 'a' + 26;
+        else if (c >= '0' && c <= '9')
+            value = c - '0' + 52;
+        else if (c == '+')
+            value = 62;
+        else if (c == '/')
+            value = 63;
+        if (value < 0)
+            continue;
+        buffer = (buffer << 6U) | static_cast<unsigned>(value);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out.push_back(static_cast<char>((buffer >> static_cast<unsigned>(bits)) & 0xFFU));
+        }
+    }
+    return out;
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+json::value delivery_of(const AppUnderTest& t,
+                        const std::string& token,
+                        std::int64_t message,
+                        const std::string& status) {
+    for (int i = 0; i < 400; ++i) {
+        const auto log =
+            t.call("GET", "/api/v1/messages/" + std::to_string(message) + "/deliveries", token);
+        if (log.status == 200 &&
+            log.body.at("deliveries").at(0).at("status") == json::value(status)) {
+            return log.body.at("deliveries").at(0);
+        }
+        std::this_thread::sleep_for(25ms);
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("email reaches a real SMTP server intact, with retries on 4xx and none on 5xx",
+          "[app][smtp]") {
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice");
+    const int smtp_port = inngest_test::free_port();
+    const std::string maildir = "/tmp/riveredge-mail-" + std::to_string(getpid());
+    std::filesystem::remove_all(maildir);
+    inngest_test::ChildProcess smtp(
+        {"/usr/bin/python3", std::string(PROJECT_SOURCE_DIR) + "/tests/support/smtp_server.py",
+         std::to_string(smtp_port), maildir},
+        {}, maildir + ".log");
+    for (int i = 0; i < 100 && smtp.log().find("smtp server") == std::string::npos; ++i) {
+        std::this_thread::sleep_for(50ms);
+    }
+    REQUIRE(smtp.log().find("smtp server") != std::string::npos);
+
+    // Settings: the password is stored but never comes back.
+    auto settings = t.call(
+        "PUT", "/api/v1/messages/settings/smtp", alice,
+        R"({"host":"127.0.0.1","port":)" + std::to_string(smtp_port) +
+            R"(,"tls_mode":"none","username":null,"password":"s3cret-pw","from_address":"noreply@acme.example","from_name":"河流 审批"})");
+    REQUIRE(settings.status == 200);
+    CHECK(settings.body.at("has_password") == true);
+    CHECK(json::serialize(settings.body).find("s3cret-pw") == std::string::npos);
+    CHECK(t.call("GET", "/api/v1/messages/settings/smtp", t.token("globex", "x")).status == 404);
+    CHECK(t.call("PUT", "/api/v1/messages/settings/smtp", alice, R"({"host":"","port":70000})")
+              .status == 422);
+
+    // A Chinese message arrives intact.
+    const auto sent = t.call(
+        "POST", "/api/v1/messages/send", alice,
+        R"({"subject":"审批通知：采购单 PO-7 待您处理","body":"您好，\n请审批采购单 PO-7。谢谢！","channels":["email"],"recipients":["bob@example.com"]})");
+    REQUIRE(sent.status == 201);
+    const auto message = sent.body.at("message_id").as_int64();
+    const auto delivered = delivery_of(t, alice, message, "sent");
+    REQUIRE(delivered.is_object());
+    CHECK(delivered.at("attempts") == 1);
+    const std::string eml = read_file(maildir + "/1.eml");
+    REQUIRE_FALSE(eml.empty());
+    CHECK(eml.find("To: <bob@example.com>") != std::string::npos);
+    CHECK(eml.find("Message-ID: <delivery-" + std::to_string(delivered.at("id").as_int64()) +
+                   ".acme@riveredge-flow>") != std::string::npos);
+    CHECK(eml.find("Content-Type: text/plain; charset=UTF-8") != std::string::npos);
+    const auto subject_at = eml.find("Subject: ");
+    REQUIRE(subject_at != std::string::npos);
+    std::string subject;
+    std::size_t pos = subject_at;
+    while ((pos = eml.find("=?UTF-8?B?", pos)) != std::string::npos && pos < eml.find("Date:")) {
+        const auto end = eml.find("?=", pos + 10);
+        subject += base64_decode(eml.substr(pos + 10, end - pos - 10));
+        pos = end;
+    }
+    CHECK(subject == "审批通知：采购单 PO-7 待您处理");
+    const auto body_start = eml.find("\r\n\r\n");
+    REQUIRE(body_start != std::string::npos);
+    CHECK(base64_decode(eml.substr(body_start + 4)) == "您好，\n请审批采购单 PO-7。谢谢！");
+
+    // 451 first: retried by the durable function, then sent; 2 attempts.
+    const auto flaky = t.call(
+        "POST", "/api/v1/messages/send", alice,
+        R"({"subject":"retry","body":"x","channels":["email"],"recipients":["flaky@example.com"]})");
+    REQUIRE(flaky.status == 201);
+    const auto retried = delivery_of(t, alice, flaky.body.at("message_id").as_int64(), "sent");
+    REQUIRE(retried.is_object());
+    CHECK(retried.at("attempts") == 2);
+
+    // 550: failed for good after one attempt.
+    const auto rejected = t.call(
+        "POST", "/api/v1/messages/send", alice,
+        R"({"subject":"nope","body":"x","channels":["email"],"recipients":["reject@example.com"]})");
+    REQUIRE(rejected.status == 201);
+    const auto failed = delivery_of(t, alice, rejected.body.at("message_id").as_int64(), "failed");
+    REQUIRE(failed.is_object());
+    CHECK(failed.at("attempts") == 1);
+    std::this_thread::sleep_for(1500ms);
+    CHECK(
+        delivery_of(t, alice, rejected.body.at("message_id").as_int64(), "failed").at("attempts") ==
+        1);
+
+    // Header injection through an address is refused before anything is stored.
+    CHECK(
+        t.call(
+             "POST", "/api/v1/messages/send", alice,
+             R"({"subject":"x","body":"x","channels":["email"],"recipients":["a@b.c>\r\nBcc: evil@x.y"]})")
+            .status == 422);
+    std::filesystem::remove_all(maildir);
 }

@@ -13,18 +13,20 @@
 namespace inngest_test {
 
 TempPostgres::TempPostgres() {
-    dir_ = (std::filesystem::temp_directory_path() / ("riveredge-pg-" + std::to_string(getpid()))).string();
+    dir_ = (std::filesystem::temp_directory_path() / ("riveredge-pg-" + std::to_string(getpid())))
+               .string();
     std::filesystem::remove_all(dir_);
     port_ = free_port();
-    const std::string command = std::string(PROJECT_SOURCE_DIR) + "/scripts/pg-cluster start '" + dir_ +
-                                "' " + std::to_string(port_) + " >/dev/null";
+    const std::string command = std::string(PROJECT_SOURCE_DIR) + "/scripts/pg-cluster start '" +
+                                dir_ + "' " + std::to_string(port_) + " >/dev/null";
     if (std::system(command.c_str()) != 0) {
         throw std::runtime_error("could not start PostgreSQL for the tests");
     }
 }
 
 TempPostgres::~TempPostgres() {
-    const std::string command = std::string(PROJECT_SOURCE_DIR) + "/scripts/pg-cluster stop '" + dir_ + "'";
+    const std::string command =
+        std::string(PROJECT_SOURCE_DIR) + "/scripts/pg-cluster stop '" + dir_ + "'";
     (void)std::system(command.c_str());
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);
@@ -32,7 +34,8 @@ TempPostgres::~TempPostgres() {
 
 std::string TempPostgres::fresh_database() {
     const std::string name = "test_" + std::to_string(++databases_);
-    const std::string admin = "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=postgres user=postgres";
+    const std::string admin =
+        "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=postgres user=postgres";
     PGconn* conn = PQconnectdb(admin.c_str());
     if (PQstatus(conn) != CONNECTION_OK) {
         PQfinish(conn);

@@ -83,7 +83,8 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
     }
     unsigned char diff = 0;
     for (std::size_t i = 0; i < a.size(); ++i) {
-        diff = static_cast<unsigned char>(diff | (static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i])));
+        diff = static_cast<unsigned char>(
+            diff | (static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i])));
     }
     return diff == 0;
 }
@@ -100,19 +101,20 @@ bool Principal::has_role(const std::string& role) const {
     return std::find(roles.begin(), roles.end(), role) != roles.end();
 }
 
-std::string issue_token(const Principal& principal, std::string_view secret,
+std::string issue_token(const Principal& principal,
+                        std::string_view secret,
                         std::chrono::seconds lifetime) {
     boost::json::array roles;
     for (const auto& role : principal.roles) {
         roles.emplace_back(role);
     }
     const std::string header = base64url(R"({"alg":"HS256","typ":"JWT"})");
-    const std::string payload = base64url(boost::json::serialize(boost::json::object{
-        {"tenant_id", principal.tenant.value()},
-        {"sub", principal.user_id},
-        {"roles", roles},
-        {"iat", now_seconds()},
-        {"exp", now_seconds() + lifetime.count()}}));
+    const std::string payload = base64url(
+        boost::json::serialize(boost::json::object{{"tenant_id", principal.tenant.value()},
+                                                   {"sub", principal.user_id},
+                                                   {"roles", roles},
+                                                   {"iat", now_seconds()},
+                                                   {"exp", now_seconds() + lifetime.count()}}));
     const std::string signing_input = header + "." + payload;
     return signing_input + "." + base64url(hmac_sha256(secret, signing_input));
 }
@@ -138,8 +140,8 @@ std::optional<Principal> verify_token(std::string_view token, std::string_view s
             return std::nullopt;  // no "none", no algorithm confusion
         }
         const auto claims = boost::json::parse(*payload).as_object();
-        if (const auto* exp = claims.if_contains("exp"); exp == nullptr || !exp->is_int64() ||
-                                                        exp->get_int64() < now_seconds()) {
+        if (const auto* exp = claims.if_contains("exp");
+            exp == nullptr || !exp->is_int64() || exp->get_int64() < now_seconds()) {
             return std::nullopt;
         }
         const auto& tenant = claims.at("tenant_id").as_string();
@@ -148,7 +150,8 @@ std::optional<Principal> verify_token(std::string_view token, std::string_view s
             return std::nullopt;
         }
         Principal principal{TenantId::trusted(std::string(tenant)), std::string(sub), {}};
-        if (const auto* roles = claims.if_contains("roles"); roles != nullptr && roles->is_array()) {
+        if (const auto* roles = claims.if_contains("roles");
+            roles != nullptr && roles->is_array()) {
             for (const auto& role : roles->get_array()) {
                 if (role.is_string()) {
                     principal.roles.emplace_back(role.get_string());

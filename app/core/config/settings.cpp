@@ -78,8 +78,10 @@ Settings load_settings(const std::map<std::string, std::string>& environment) {
     };
     settings.host = get("RIVEREDGE_HOST").value_or(settings.host);
     settings.port = static_cast<unsigned short>(number("RIVEREDGE_PORT", 1, 65535, settings.port));
-    settings.database_pool_size = number("RIVEREDGE_DB_POOL_SIZE", 1, 256, settings.database_pool_size);
-    settings.executor_port = static_cast<unsigned short>(number("RIVEREDGE_EXECUTOR_PORT", 0, 65535, 0));
+    settings.database_pool_size =
+        number("RIVEREDGE_DB_POOL_SIZE", 1, 256, settings.database_pool_size);
+    settings.executor_port =
+        static_cast<unsigned short>(number("RIVEREDGE_EXECUTOR_PORT", 0, 65535, 0));
     if (const auto url = get("RIVEREDGE_DATABASE_URL")) {
         settings.database_url = *url;
     } else {
@@ -117,7 +119,7 @@ Settings load_settings(const std::map<std::string, std::string>& environment) {
 }
 
 std::string Settings::describe() const {
-    std::string inngest = inngest_dev ? "external dev server " + *inngest_dev
+    std::string inngest = inngest_dev     ? "external dev server " + *inngest_dev
                           : inngest_cloud ? "Inngest Cloud"
                                           : "embedded local executor";
     return "listening on " + host + ":" + std::to_string(port) + ", database pool " +

@@ -24,9 +24,13 @@ Rows::~Rows() {
         PQclear(result_);
     }
 }
-Rows::Rows(Rows&& other) noexcept : result_(other.result_) { other.result_ = nullptr; }
+Rows::Rows(Rows&& other) noexcept : result_(other.result_) {
+    other.result_ = nullptr;
+}
 
-int Rows::size() const noexcept { return PQntuples(result_); }
+int Rows::size() const noexcept {
+    return PQntuples(result_);
+}
 
 int Rows::column(std::string_view name) const {
     const int index = PQfnumber(result_, std::string(name).c_str());
@@ -54,7 +58,9 @@ bool Rows::boolean(int row, std::string_view name) const {
     return PQgetvalue(result_, row, column(name))[0] == 't';
 }
 
-std::int64_t Rows::affected() const { return std::strtoll(PQcmdTuples(result_), nullptr, 10); }
+std::int64_t Rows::affected() const {
+    return std::strtoll(PQcmdTuples(result_), nullptr, 10);
+}
 
 Connection::Connection(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
     if (PQstatus(conn_) != CONNECTION_OK) {
@@ -64,9 +70,13 @@ Connection::Connection(const std::string& url) : conn_(PQconnectdb(url.c_str()))
     }
 }
 
-Connection::~Connection() { PQfinish(conn_); }
+Connection::~Connection() {
+    PQfinish(conn_);
+}
 
-bool Connection::healthy() const { return PQstatus(conn_) == CONNECTION_OK; }
+bool Connection::healthy() const {
+    return PQstatus(conn_) == CONNECTION_OK;
+}
 
 Rows Connection::exec(std::string_view sql, const std::vector<Param>& params) {
     std::vector<const char*> values;
@@ -74,8 +84,9 @@ Rows Connection::exec(std::string_view sql, const std::vector<Param>& params) {
     for (const auto& param : params) {
         values.push_back(param ? param->c_str() : nullptr);
     }
-    PGresult* result = PQexecParams(conn_, std::string(sql).c_str(), static_cast<int>(params.size()),
-                                    nullptr, values.data(), nullptr, nullptr, 0);
+    PGresult* result =
+        PQexecParams(conn_, std::string(sql).c_str(), static_cast<int>(params.size()), nullptr,
+                     values.data(), nullptr, nullptr, 0);
     const auto status = result != nullptr ? PQresultStatus(result) : PGRES_FATAL_ERROR;
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
         throw_result_error(result, conn_);
@@ -163,8 +174,8 @@ void Transaction::commit() {
     done_ = true;
 }
 
-std::vector<std::string> migrate(Pool& pool,
-                                 const std::vector<std::pair<std::string, std::string>>& migrations) {
+std::vector<std::string> migrate(
+    Pool& pool, const std::vector<std::pair<std::string, std::string>>& migrations) {
     auto connection = pool.acquire();
     // One process at a time, across every app instance sharing the database.
     connection->exec("SELECT pg_advisory_lock(727274)");
@@ -174,7 +185,8 @@ std::vector<std::string> migrate(Pool& pool,
             "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, "
             "applied_at timestamptz NOT NULL DEFAULT now())");
         for (const auto& [name, sql] : migrations) {
-            if (!connection->exec("SELECT 1 FROM schema_migrations WHERE name = $1", {name}).empty()) {
+            if (!connection->exec("SELECT 1 FROM schema_migrations WHERE name = $1", {name})
+                     .empty()) {
                 continue;
             }
             connection->exec("BEGIN");

@@ -128,7 +128,7 @@ private:
 
 /// Applies `migrations` (name, SQL) in order under an advisory lock, each once, recording them
 /// in `schema_migrations`. Returns the names applied now.
-std::vector<std::string> migrate(Pool& pool,
-                                 const std::vector<std::pair<std::string, std::string>>& migrations);
+std::vector<std::string> migrate(
+    Pool& pool, const std::vector<std::pair<std::string, std::string>>& migrations);
 
 }  // namespace riveredge::core::db

@@ -12,8 +12,11 @@ namespace riveredge::core {
 
 class ApiError : public std::runtime_error {
 public:
-    ApiError(int status, std::string code, const std::string& message,
-             boost::json::value details = nullptr, std::string internal = {})
+    ApiError(int status,
+             std::string code,
+             const std::string& message,
+             boost::json::value details = nullptr,
+             std::string internal = {})
         : std::runtime_error(message),
           status_(status),
           code_(std::move(code)),

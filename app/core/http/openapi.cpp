@@ -17,10 +17,11 @@ boost::json::object openapi_document(const Router& router) {
         std::size_t pos = 0;
         while ((pos = route.pattern.find('{', pos)) != std::string::npos) {
             const auto end = route.pattern.find('}', pos);
-            parameters.push_back(boost::json::object{{"name", route.pattern.substr(pos + 1, end - pos - 1)},
-                                                     {"in", "path"},
-                                                     {"required", true},
-                                                     {"schema", {{"type", "string"}}}});
+            parameters.push_back(
+                boost::json::object{{"name", route.pattern.substr(pos + 1, end - pos - 1)},
+                                    {"in", "path"},
+                                    {"required", true},
+                                    {"schema", {{"type", "string"}}}});
             pos = end;
         }
         boost::json::object operation;
@@ -30,7 +31,8 @@ boost::json::object openapi_document(const Router& router) {
             "200":{"description":"success","content":{"application/json":{"schema":{"type":"object"}}}},
             "default":{"description":"error","content":{"application/json":{"schema":{"$ref":"#/components/schemas/Error"}}}}})");
         if (route.authenticated) {
-            operation["security"] = boost::json::array{boost::json::object{{"bearer", boost::json::array{}}}};
+            operation["security"] =
+                boost::json::array{boost::json::object{{"bearer", boost::json::array{}}}};
         }
         if (route.method == "POST" || route.method == "PUT" || route.method == "PATCH") {
             operation["requestBody"] = boost::json::parse(
@@ -49,9 +51,10 @@ boost::json::object openapi_document(const Router& router) {
     document["openapi"] = "3.0.3";
     document["info"] = boost::json::parse(R"({"title":"riveredge-flow","version":"0.1.0"})");
     document["paths"] = std::move(paths);
-    boost::json::object components = boost::json::parse(
-        R"({"securitySchemes":{"bearer":{"type":"http","scheme":"bearer","bearerFormat":"JWT"}}})")
-                                         .as_object();
+    boost::json::object components =
+        boost::json::parse(
+            R"({"securitySchemes":{"bearer":{"type":"http","scheme":"bearer","bearerFormat":"JWT"}}})")
+            .as_object();
     components["schemas"] = boost::json::object{{"Error", error_schema}};
     document["components"] = std::move(components);
     return document;

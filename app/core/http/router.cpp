@@ -22,7 +22,8 @@ std::vector<std::string> split_path(std::string_view path) {
             continue;
         }
         const std::size_t end = path.find('/', start);
-        segments.emplace_back(path.substr(start, end == std::string_view::npos ? end : end - start));
+        segments.emplace_back(
+            path.substr(start, end == std::string_view::npos ? end : end - start));
         start = end == std::string_view::npos ? path.size() : end;
     }
     return segments;
@@ -34,7 +35,8 @@ std::string decode(std::string_view text) {
         if (text[i] == '+') {
             out.push_back(' ');
         } else if (text[i] == '%' && i + 2 < text.size()) {
-            out.push_back(static_cast<char>(std::strtol(std::string(text.substr(i + 1, 2)).c_str(), nullptr, 16)));
+            out.push_back(static_cast<char>(
+                std::strtol(std::string(text.substr(i + 1, 2)).c_str(), nullptr, 16)));
             i += 2;
         } else {
             out.push_back(text[i]);
@@ -56,11 +58,14 @@ ApiError from_db_error(const db::DbError& error) {
         return ApiError(409, "conflict", "the resource already exists", nullptr, error.what());
     }
     if (state == "23503") {
-        return ApiError(409, "conflict", "the resource is still referenced or refers to a missing one",
-                        nullptr, error.what());
+        return ApiError(409, "conflict",
+                        "the resource is still referenced or refers to a missing one", nullptr,
+                        error.what());
     }
-    if (state == "22P02" || state == "22001" || state == "22003" || state == "23514" || state == "23502") {
-        return ApiError(400, "bad_request", "a value is malformed or out of range", nullptr, error.what());
+    if (state == "22P02" || state == "22001" || state == "22003" || state == "23514" ||
+        state == "23502") {
+        return ApiError(400, "bad_request", "a value is malformed or out of range", nullptr,
+                        error.what());
     }
     return ApiError(500, "internal", "internal error", nullptr, error.what());
 }
@@ -92,7 +97,8 @@ boost::json::object RequestContext::json_body(const inngest::HttpRequest& reques
 }
 
 inngest::HttpResponse json_response(int status, const boost::json::value& body) {
-    return inngest::HttpResponse{status, {{"Content-Type", "application/json"}}, boost::json::serialize(body)};
+    return inngest::HttpResponse{
+        status, {{"Content-Type", "application/json"}}, boost::json::serialize(body)};
 }
 
 std::map<std::string, std::string> parse_query(std::string_view query) {
@@ -102,7 +108,8 @@ std::map<std::string, std::string> parse_query(std::string_view query) {
         const std::string_view pair = query.substr(0, amp);
         query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
         const auto eq = pair.find('=');
-        out[decode(pair.substr(0, eq))] = eq == std::string_view::npos ? "" : decode(pair.substr(eq + 1));
+        out[decode(pair.substr(0, eq))] =
+            eq == std::string_view::npos ? "" : decode(pair.substr(eq + 1));
     }
     return out;
 }
@@ -110,28 +117,38 @@ std::map<std::string, std::string> parse_query(std::string_view query) {
 Router::Router(std::string jwt_secret, std::vector<std::string> cors_origins)
     : jwt_secret_(std::move(jwt_secret)), cors_origins_(std::move(cors_origins)) {}
 
-void Router::add(std::string method, std::string pattern, RouteHandler handler, bool authenticated,
+void Router::add(std::string method,
+                 std::string pattern,
+                 RouteHandler handler,
+                 bool authenticated,
                  std::string summary) {
-    Route route{{method, pattern, authenticated, std::move(summary)}, split_path(pattern), std::move(handler)};
+    Route route{{method, pattern, authenticated, std::move(summary)},
+                split_path(pattern),
+                std::move(handler)};
     infos_.push_back(route.info);
     routes_.push_back(std::move(route));
 }
 
-void Router::mount(std::string prefix, std::function<inngest::HttpResponse(const inngest::HttpRequest&)> handler) {
+void Router::mount(std::string prefix,
+                   std::function<inngest::HttpResponse(const inngest::HttpRequest&)> handler) {
     mounts_.emplace_back(std::move(prefix), std::move(handler));
 }
 
 void Router::add_cors(const inngest::HttpRequest& request, inngest::HttpResponse& response) const {
     const std::string origin(request.header("Origin"));
-    if (!origin.empty() && std::find(cors_origins_.begin(), cors_origins_.end(), origin) != cors_origins_.end()) {
+    if (!origin.empty() &&
+        std::find(cors_origins_.begin(), cors_origins_.end(), origin) != cors_origins_.end()) {
         response.headers.emplace_back("Access-Control-Allow-Origin", origin);
         response.headers.emplace_back("Vary", "Origin");
-        response.headers.emplace_back("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id");
-        response.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS");
+        response.headers.emplace_back("Access-Control-Allow-Headers",
+                                      "Authorization, Content-Type, X-Request-Id");
+        response.headers.emplace_back("Access-Control-Allow-Methods",
+                                      "GET, POST, PUT, PATCH, DELETE, OPTIONS");
     }
 }
 
-inngest::HttpResponse Router::route(const inngest::HttpRequest& request, RequestContext& context) const {
+inngest::HttpResponse Router::route(const inngest::HttpRequest& request,
+                                    RequestContext& context) const {
     for (const auto& [prefix, handler] : mounts_) {
         if (request.path == prefix || request.path.starts_with(prefix + "/")) {
             return handler(request);
@@ -175,7 +192,8 @@ inngest::HttpResponse Router::route(const inngest::HttpRequest& request, Request
         return route.handler(request, context);
     }
     if (path_matched) {
-        throw ApiError(405, "method_not_allowed", "method " + request.method + " is not allowed here");
+        throw ApiError(405, "method_not_allowed",
+                       "method " + request.method + " is not allowed here");
     }
     throw ApiError(404, "not_found", "no route for " + request.path);
 }
@@ -188,9 +206,8 @@ inngest::HttpResponse Router::dispatch(const inngest::HttpRequest& request) cons
         context.request_id = new_request_id();
     }
     inngest::HttpResponse response;
-    boost::json::object log_fields{{"request_id", context.request_id},
-                                   {"method", request.method},
-                                   {"path", request.path}};
+    boost::json::object log_fields{
+        {"request_id", context.request_id}, {"method", request.method}, {"path", request.path}};
     if (request.method == "OPTIONS") {
         response = inngest::HttpResponse{204, {}, ""};
     } else {
@@ -198,26 +215,30 @@ inngest::HttpResponse Router::dispatch(const inngest::HttpRequest& request) cons
             response = route(request, context);
         } catch (const ApiError& error) {
             response = json_response(error.status(),
-                                     boost::json::object{{"error", {{"code", error.code()},
-                                                                    {"message", error.what()},
-                                                                    {"details", error.details()}}}});
+                                     boost::json::object{{"error",
+                                                          {{"code", error.code()},
+                                                           {"message", error.what()},
+                                                           {"details", error.details()}}}});
             if (!error.internal().empty() || error.status() >= 500) {
                 log_fields["internal"] = error.internal();
             }
             log_fields["error"] = error.code();
         } catch (const db::DbError& error) {
             const ApiError mapped = from_db_error(error);
-            response = json_response(mapped.status(),
-                                     boost::json::object{{"error", {{"code", mapped.code()},
-                                                                    {"message", mapped.what()},
-                                                                    {"details", nullptr}}}});
+            response = json_response(
+                mapped.status(),
+                boost::json::object{
+                    {"error",
+                     {{"code", mapped.code()}, {"message", mapped.what()}, {"details", nullptr}}}});
             log_fields["error"] = mapped.code();
             log_fields["sqlstate"] = error.sqlstate();
             log_fields["internal"] = error.what();
         } catch (const std::exception& error) {
-            response = json_response(500, boost::json::object{{"error", {{"code", "internal"},
-                                                                         {"message", "internal error"},
-                                                                         {"details", nullptr}}}});
+            response = json_response(
+                500,
+                boost::json::object{
+                    {"error",
+                     {{"code", "internal"}, {"message", "internal error"}, {"details", nullptr}}}});
             log_fields["error"] = "internal";
             log_fields["internal"] = error.what();
         }

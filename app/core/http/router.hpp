@@ -30,7 +30,8 @@ struct RequestContext {
     boost::json::object json_body(const inngest::HttpRequest& request) const;
 };
 
-using RouteHandler = std::function<inngest::HttpResponse(const inngest::HttpRequest&, RequestContext&)>;
+using RouteHandler =
+    std::function<inngest::HttpResponse(const inngest::HttpRequest&, RequestContext&)>;
 
 /// A JSON response.
 inngest::HttpResponse json_response(int status, const boost::json::value& body);
@@ -46,10 +47,14 @@ class Router {
 public:
     Router(std::string jwt_secret, std::vector<std::string> cors_origins);
 
-    void add(std::string method, std::string pattern, RouteHandler handler,
-             bool authenticated = true, std::string summary = {});
+    void add(std::string method,
+             std::string pattern,
+             RouteHandler handler,
+             bool authenticated = true,
+             std::string summary = {});
     /// Requests under `prefix` go to `handler` untouched (the Inngest serve endpoint).
-    void mount(std::string prefix, std::function<inngest::HttpResponse(const inngest::HttpRequest&)> handler);
+    void mount(std::string prefix,
+               std::function<inngest::HttpResponse(const inngest::HttpRequest&)> handler);
 
     inngest::HttpResponse dispatch(const inngest::HttpRequest& request) const;
     const std::vector<RouteInfo>& routes() const noexcept { return infos_; }
@@ -67,7 +72,9 @@ private:
     std::vector<std::string> cors_origins_;
     std::vector<Route> routes_;
     std::vector<RouteInfo> infos_;
-    std::vector<std::pair<std::string, std::function<inngest::HttpResponse(const inngest::HttpRequest&)>>> mounts_;
+    std::vector<
+        std::pair<std::string, std::function<inngest::HttpResponse(const inngest::HttpRequest&)>>>
+        mounts_;
 };
 
 /// Query parameters, percent-decoded.

@@ -28,7 +28,9 @@ const char* name(LogLevel level) {
 
 }  // namespace
 
-void set_log_level(LogLevel level) { g_level = level; }
+void set_log_level(LogLevel level) {
+    g_level = level;
+}
 
 void log(LogLevel level, std::string_view message, const boost::json::object& fields) {
     if (level < g_level.load()) {

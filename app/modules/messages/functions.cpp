@@ -15,8 +15,10 @@ void register_functions(inngest::Client& client, Service& service) {
          .concurrency = {{.limit = 20, .key = "event.data.tenant_id"}}},
         [&service](inngest::Context& ctx) {
             // The event comes from our own service, which put the authenticated tenant in it.
-            const auto tenant = core::TenantId::trusted(std::string(ctx.event.data.at("tenant_id").as_string()));
-            const std::int64_t message_id = ctx.event.data.at("message_id").to_number<std::int64_t>();
+            const auto tenant =
+                core::TenantId::trusted(std::string(ctx.event.data.at("tenant_id").as_string()));
+            const std::int64_t message_id =
+                ctx.event.data.at("message_id").to_number<std::int64_t>();
             const auto deliveries = ctx.step.run("load-deliveries", [&] {
                 boost::json::array out;
                 for (const auto& d : service.repository().deliveries(tenant, message_id)) {

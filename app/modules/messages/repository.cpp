@@ -31,8 +31,10 @@ constexpr const char* kInbox =
     "archived_at IS NOT NULL AS archived, to_char(created_at AT TIME ZONE 'UTC', "
     "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS created_at FROM inbox_items "
     "WHERE tenant_id = $1 AND user_id = $2 AND ("
-    " ($3 = 'all' AND archived_at IS NULL) OR ($3 = 'unread' AND read_at IS NULL AND archived_at IS NULL)"
-    " OR ($3 = 'read' AND read_at IS NOT NULL AND archived_at IS NULL) OR ($3 = 'archived' AND archived_at IS NOT NULL)) "
+    " ($3 = 'all' AND archived_at IS NULL) OR ($3 = 'unread' AND read_at IS NULL AND archived_at "
+    "IS NULL)"
+    " OR ($3 = 'read' AND read_at IS NOT NULL AND archived_at IS NULL) OR ($3 = 'archived' AND "
+    "archived_at IS NOT NULL)) "
     "ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5";
 constexpr const char* kUnread =
     "SELECT count(*) AS n FROM inbox_items WHERE tenant_id = $1 AND user_id = $2 "
@@ -41,12 +43,86 @@ constexpr const char* kMarkRead =
     "UPDATE inbox_items SET read_at = coalesce(read_at, now()) "
     "WHERE tenant_id = $1 AND user_id = $2 AND id = $3";
 constexpr const char* kMarkAllRead =
-    "UPDATE inbox_items SET read_at = now() WHERE tenant_id = $1 AND user_id = $2 AND read_at IS NULL";
+    "UPDATE inbox_items SET read_at = now() WHERE tenant_id = $1 AND user_id = $2 AND read_at IS "
+    "NULL";
 constexpr const char* kArchive =
     "UPDATE inbox_items SET archived_at = coalesce(archived_at, now()) "
     "WHERE tenant_id = $1 AND user_id = $2 AND id = $3";
 
+constexpr const char* kDelivery =
+    "SELECT d.channel, d.recipient, d.status, d.attempts, m.subject, m.body "
+    "FROM message_deliveries d JOIN messages m ON m.id = d.message_id "
+    "WHERE d.tenant_id = $1 AND d.id = $2";
+constexpr const char* kUpdateDelivery =
+    "UPDATE message_deliveries SET status = $3, provider_reply = $4, "
+    "attempts = attempts + $5::int, updated_at = now() WHERE tenant_id = $1 AND id = $2";
+constexpr const char* kSaveSmtp =
+    "INSERT INTO messages_smtp_settings (tenant_id, host, port, tls_mode, username, password, "
+    "from_address, from_name) VALUES ($1, $2, $3::int, $4, $5, $6, $7, $8) "
+    "ON CONFLICT (tenant_id) DO UPDATE SET host = $2, port = $3::int, tls_mode = $4, username = "
+    "$5, "
+    "password = coalesce($6, messages_smtp_settings.password), from_address = $7, from_name = $8, "
+    "updated_at = now()";
+constexpr const char* kSmtp =
+    "SELECT host, port, tls_mode, username, password, from_address, from_name "
+    "FROM messages_smtp_settings WHERE tenant_id = $1";
+
+std::optional<std::string> optional_text(const core::db::Rows& rows, const char* column) {
+    if (rows.is_null(0, column)) {
+        return std::nullopt;
+    }
+    return rows.text(0, column);
+}
+
 }  // namespace
+
+std::optional<DeliveryDetail> Repository::delivery(const core::TenantId& tenant,
+                                                   std::int64_t delivery_id) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(kDelivery, {tenant.value(), std::to_string(delivery_id)});
+    tx.commit();
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return DeliveryDetail{rows.text(0, "channel"), rows.text(0, "recipient"),
+                          rows.text(0, "status"),  rows.text(0, "subject"),
+                          rows.text(0, "body"),    static_cast<int>(rows.integer(0, "attempts"))};
+}
+
+void Repository::update_delivery(const core::TenantId& tenant,
+                                 std::int64_t delivery_id,
+                                 const std::string& status,
+                                 const std::string& reply,
+                                 bool attempted) {
+    Transaction tx(pool_, tenant);
+    tx.exec(kUpdateDelivery,
+            {tenant.value(), std::to_string(delivery_id), status, reply, attempted ? "1" : "0"});
+    tx.commit();
+}
+
+void Repository::save_smtp_settings(const core::TenantId& tenant, const SmtpSettings& settings) {
+    Transaction tx(pool_, tenant);
+    tx.exec(kSaveSmtp,
+            {tenant.value(), settings.host, std::to_string(settings.port), settings.tls_mode,
+             settings.username, settings.password, settings.from_address, settings.from_name});
+    tx.commit();
+}
+
+std::optional<SmtpSettings> Repository::smtp_settings(const core::TenantId& tenant) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(kSmtp, {tenant.value()});
+    tx.commit();
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return SmtpSettings{rows.text(0, "host"),
+                        static_cast<int>(rows.integer(0, "port")),
+                        rows.text(0, "tls_mode"),
+                        optional_text(rows, "username"),
+                        optional_text(rows, "password"),
+                        rows.text(0, "from_address"),
+                        optional_text(rows, "from_name")};
+}
 
 std::optional<std::int64_t> Repository::find_by_idempotency_key(const core::TenantId& tenant,
                                                                 const std::string& key) {
@@ -59,21 +135,26 @@ std::optional<std::int64_t> Repository::find_by_idempotency_key(const core::Tena
     return rows.integer(0, "id");
 }
 
-std::int64_t Repository::create_message(const core::TenantId& tenant, const std::string& sender,
-                                        const std::string& subject, const std::string& body,
+std::int64_t Repository::create_message(const core::TenantId& tenant,
+                                        const std::string& sender,
+                                        const std::string& subject,
+                                        const std::string& body,
                                         const std::optional<std::string>& idempotency_key,
                                         const std::vector<NewDelivery>& deliveries) {
     Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(kInsertMessage, {tenant.value(), sender, subject, body, idempotency_key});
+    const auto rows =
+        tx.exec(kInsertMessage, {tenant.value(), sender, subject, body, idempotency_key});
     const std::int64_t id = rows.integer(0, "id");
     for (const auto& delivery : deliveries) {
-        tx.exec(kInsertDelivery, {tenant.value(), std::to_string(id), delivery.channel, delivery.recipient});
+        tx.exec(kInsertDelivery,
+                {tenant.value(), std::to_string(id), delivery.channel, delivery.recipient});
     }
     tx.commit();
     return id;
 }
 
-std::vector<Delivery> Repository::deliveries(const core::TenantId& tenant, std::int64_t message_id) {
+std::vector<Delivery> Repository::deliveries(const core::TenantId& tenant,
+                                             std::int64_t message_id) {
     Transaction tx(pool_, tenant);
     const auto rows = tx.exec(kDeliveries, {tenant.value(), std::to_string(message_id)});
     tx.commit();
@@ -88,15 +169,20 @@ std::vector<Delivery> Repository::deliveries(const core::TenantId& tenant, std::
 bool Repository::deliver_in_app(const core::TenantId& tenant, std::int64_t delivery_id) {
     Transaction tx(pool_, tenant);
     tx.exec(kInsertInboxItem, {tenant.value(), std::to_string(delivery_id)});
-    const bool changed = tx.exec(kMarkSent, {tenant.value(), std::to_string(delivery_id)}).affected() == 1;
+    const bool changed =
+        tx.exec(kMarkSent, {tenant.value(), std::to_string(delivery_id)}).affected() == 1;
     tx.commit();
     return changed;
 }
 
-boost::json::array Repository::inbox(const core::TenantId& tenant, const std::string& user,
-                                     const std::string& filter, int limit, int offset) {
+boost::json::array Repository::inbox(const core::TenantId& tenant,
+                                     const std::string& user,
+                                     const std::string& filter,
+                                     int limit,
+                                     int offset) {
     Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(kInbox, {tenant.value(), user, filter, std::to_string(limit), std::to_string(offset)});
+    const auto rows = tx.exec(
+        kInbox, {tenant.value(), user, filter, std::to_string(limit), std::to_string(offset)});
     tx.commit();
     boost::json::array out;
     for (int i = 0; i < rows.size(); ++i) {
@@ -118,9 +204,12 @@ std::int64_t Repository::unread_count(const core::TenantId& tenant, const std::s
     return rows.integer(0, "n");
 }
 
-bool Repository::mark_read(const core::TenantId& tenant, const std::string& user, std::int64_t item) {
+bool Repository::mark_read(const core::TenantId& tenant,
+                           const std::string& user,
+                           std::int64_t item) {
     Transaction tx(pool_, tenant);
-    const bool found = tx.exec(kMarkRead, {tenant.value(), user, std::to_string(item)}).affected() == 1;
+    const bool found =
+        tx.exec(kMarkRead, {tenant.value(), user, std::to_string(item)}).affected() == 1;
     tx.commit();
     return found;
 }
@@ -134,7 +223,8 @@ std::int64_t Repository::mark_all_read(const core::TenantId& tenant, const std::
 
 bool Repository::archive(const core::TenantId& tenant, const std::string& user, std::int64_t item) {
     Transaction tx(pool_, tenant);
-    const bool found = tx.exec(kArchive, {tenant.value(), user, std::to_string(item)}).affected() == 1;
+    const bool found =
+        tx.exec(kArchive, {tenant.value(), user, std::to_string(item)}).affected() == 1;
     tx.commit();
     return found;
 }

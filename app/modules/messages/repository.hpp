@@ -5,6 +5,7 @@
 
 #include "core/auth/principal.hpp"
 #include "core/db/database.hpp"
+#include "modules/messages/channels/smtp_channel.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -21,6 +22,15 @@ struct NewDelivery {
     std::string recipient;
 };
 
+struct DeliveryDetail {
+    std::string channel;
+    std::string recipient;
+    std::string status;
+    std::string subject;
+    std::string body;
+    int attempts = 0;
+};
+
 struct Delivery {
     std::int64_t id = 0;
     std::string channel;
@@ -34,18 +44,34 @@ public:
     explicit Repository(core::db::Pool& pool) : pool_(pool) {}
 
     /// Message id of an earlier send with this idempotency key.
-    std::optional<std::int64_t> find_by_idempotency_key(const core::TenantId& tenant, const std::string& key);
+    std::optional<std::int64_t> find_by_idempotency_key(const core::TenantId& tenant,
+                                                        const std::string& key);
     /// Inserts the message and its deliveries in one transaction.
-    std::int64_t create_message(const core::TenantId& tenant, const std::string& sender,
-                                const std::string& subject, const std::string& body,
+    std::int64_t create_message(const core::TenantId& tenant,
+                                const std::string& sender,
+                                const std::string& subject,
+                                const std::string& body,
                                 const std::optional<std::string>& idempotency_key,
                                 const std::vector<NewDelivery>& deliveries);
     std::vector<Delivery> deliveries(const core::TenantId& tenant, std::int64_t message_id);
     /// Delivers an in-app delivery: the inbox item and the `sent` state, once.
     bool deliver_in_app(const core::TenantId& tenant, std::int64_t delivery_id);
 
-    boost::json::array inbox(const core::TenantId& tenant, const std::string& user,
-                             const std::string& filter, int limit, int offset);
+    std::optional<DeliveryDetail> delivery(const core::TenantId& tenant, std::int64_t delivery_id);
+    /// Sets a delivery's state and provider reply; `attempted` counts one more attempt.
+    void update_delivery(const core::TenantId& tenant,
+                         std::int64_t delivery_id,
+                         const std::string& status,
+                         const std::string& reply,
+                         bool attempted);
+    void save_smtp_settings(const core::TenantId& tenant, const SmtpSettings& settings);
+    std::optional<SmtpSettings> smtp_settings(const core::TenantId& tenant);
+
+    boost::json::array inbox(const core::TenantId& tenant,
+                             const std::string& user,
+                             const std::string& filter,
+                             int limit,
+                             int offset);
     std::int64_t unread_count(const core::TenantId& tenant, const std::string& user);
     bool mark_read(const core::TenantId& tenant, const std::string& user, std::int64_t item);
     std::int64_t mark_all_read(const core::TenantId& tenant, const std::string& user);

@@ -29,8 +29,10 @@ int int_query(const RequestContext& context, const char* name, int fallback, int
         return fallback;
     }
     int value = 0;
-    const auto [ptr, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), value);
-    if (ec != std::errc() || ptr != it->second.data() + it->second.size() || value < low || value > high) {
+    const auto [ptr, ec] =
+        std::from_chars(it->second.data(), it->second.data() + it->second.size(), value);
+    if (ec != std::errc() || ptr != it->second.data() + it->second.size() || value < low ||
+        value > high) {
         throw ApiError::validation(boost::json::object{
             {name, "an integer between " + std::to_string(low) + " and " + std::to_string(high)}});
     }
@@ -40,80 +42,113 @@ int int_query(const RequestContext& context, const char* name, int fallback, int
 }  // namespace
 
 void register_routes(core::Router& router, Service& service) {
-    router.add("POST", "/api/v1/messages/send",
-               [&service](const HttpRequest& request, RequestContext& context) {
-                   const auto result = service.send(context.who(), context.json_body(request));
-                   return json_response(result.at("created").as_bool() ? 201 : 200, result);
-               },
-               true, "Send a message to users (in-app), idempotent by key");
+    router.add(
+        "POST", "/api/v1/messages/send",
+        [&service](const HttpRequest& request, RequestContext& context) {
+            const auto result = service.send(context.who(), context.json_body(request));
+            return json_response(result.at("created").as_bool() ? 201 : 200, result);
+        },
+        true, "Send a message to users (in-app), idempotent by key");
 
-    router.add("GET", "/api/v1/messages/inbox",
-               [&service](const HttpRequest&, RequestContext& context) {
-                   const auto& who = context.who();
-                   std::string filter = "all";
-                   if (const auto it = context.query.find("status"); it != context.query.end()) {
-                       filter = it->second;
-                   }
-                   if (filter != "all" && filter != "unread" && filter != "read" && filter != "archived") {
-                       throw ApiError::validation(boost::json::object{{"status", "all, unread, read or archived"}});
-                   }
-                   const int page = int_query(context, "page", 1, 1, 100000);
-                   const int size = int_query(context, "page_size", 20, 1, 200);
-                   auto items = service.repository().inbox(who.tenant, who.user_id, filter, size, (page - 1) * size);
-                   return json_response(200, boost::json::object{{"items", std::move(items)}, {"page", page}, {"page_size", size}});
-               },
-               true, "List the caller's inbox (status=all|unread|read|archived, page, page_size)");
+    router.add(
+        "PUT", "/api/v1/messages/settings/smtp",
+        [&service](const HttpRequest& request, RequestContext& context) {
+            service.save_smtp_settings(context.who().tenant, context.json_body(request));
+            return json_response(200, service.smtp_settings(context.who().tenant));
+        },
+        true, "Set the tenant's SMTP settings (the password is never returned)");
 
-    router.add("GET", "/api/v1/messages/inbox/unread-count",
-               [&service](const HttpRequest&, RequestContext& context) {
-                   const auto& who = context.who();
-                   return json_response(200, boost::json::object{{"unread", service.repository().unread_count(who.tenant, who.user_id)}});
-               },
-               true, "Count the caller's unread inbox items");
+    router.add(
+        "GET", "/api/v1/messages/settings/smtp",
+        [&service](const HttpRequest&, RequestContext& context) {
+            return json_response(200, service.smtp_settings(context.who().tenant));
+        },
+        true, "The tenant's SMTP settings, without the password");
 
-    router.add("POST", "/api/v1/messages/inbox/read-all",
-               [&service](const HttpRequest&, RequestContext& context) {
-                   const auto& who = context.who();
-                   return json_response(200, boost::json::object{{"marked", service.repository().mark_all_read(who.tenant, who.user_id)}});
-               },
-               true, "Mark every inbox item read");
+    router.add(
+        "GET", "/api/v1/messages/inbox",
+        [&service](const HttpRequest&, RequestContext& context) {
+            const auto& who = context.who();
+            std::string filter = "all";
+            if (const auto it = context.query.find("status"); it != context.query.end()) {
+                filter = it->second;
+            }
+            if (filter != "all" && filter != "unread" && filter != "read" && filter != "archived") {
+                throw ApiError::validation(
+                    boost::json::object{{"status", "all, unread, read or archived"}});
+            }
+            const int page = int_query(context, "page", 1, 1, 100000);
+            const int size = int_query(context, "page_size", 20, 1, 200);
+            auto items = service.repository().inbox(who.tenant, who.user_id, filter, size,
+                                                    (page - 1) * size);
+            return json_response(
+                200, boost::json::object{
+                         {"items", std::move(items)}, {"page", page}, {"page_size", size}});
+        },
+        true, "List the caller's inbox (status=all|unread|read|archived, page, page_size)");
 
-    router.add("POST", "/api/v1/messages/inbox/{id}/read",
-               [&service](const HttpRequest&, RequestContext& context) {
-                   const auto& who = context.who();
-                   if (!service.repository().mark_read(who.tenant, who.user_id, id_param(context, "id"))) {
-                       throw ApiError::not_found("inbox item");
-                   }
-                   return json_response(200, boost::json::object{{"read", true}});
-               },
-               true, "Mark one inbox item read");
+    router.add(
+        "GET", "/api/v1/messages/inbox/unread-count",
+        [&service](const HttpRequest&, RequestContext& context) {
+            const auto& who = context.who();
+            return json_response(
+                200, boost::json::object{
+                         {"unread", service.repository().unread_count(who.tenant, who.user_id)}});
+        },
+        true, "Count the caller's unread inbox items");
 
-    router.add("POST", "/api/v1/messages/inbox/{id}/archive",
-               [&service](const HttpRequest&, RequestContext& context) {
-                   const auto& who = context.who();
-                   if (!service.repository().archive(who.tenant, who.user_id, id_param(context, "id"))) {
-                       throw ApiError::not_found("inbox item");
-                   }
-                   return json_response(200, boost::json::object{{"archived", true}});
-               },
-               true, "Archive one inbox item");
+    router.add(
+        "POST", "/api/v1/messages/inbox/read-all",
+        [&service](const HttpRequest&, RequestContext& context) {
+            const auto& who = context.who();
+            return json_response(
+                200, boost::json::object{
+                         {"marked", service.repository().mark_all_read(who.tenant, who.user_id)}});
+        },
+        true, "Mark every inbox item read");
 
-    router.add("GET", "/api/v1/messages/{id}/deliveries",
-               [&service](const HttpRequest&, RequestContext& context) {
-                   const auto& who = context.who();
-                   const auto deliveries = service.repository().deliveries(who.tenant, id_param(context, "id"));
-                   if (deliveries.empty()) {
-                       throw ApiError::not_found("message");
-                   }
-                   boost::json::array out;
-                   for (const auto& d : deliveries) {
-                       out.push_back(boost::json::object{{"id", d.id}, {"channel", d.channel},
-                                                         {"recipient", d.recipient}, {"status", d.status},
-                                                         {"attempts", d.attempts}});
-                   }
-                   return json_response(200, boost::json::object{{"deliveries", std::move(out)}});
-               },
-               true, "The delivery log of one message");
+    router.add(
+        "POST", "/api/v1/messages/inbox/{id}/read",
+        [&service](const HttpRequest&, RequestContext& context) {
+            const auto& who = context.who();
+            if (!service.repository().mark_read(who.tenant, who.user_id, id_param(context, "id"))) {
+                throw ApiError::not_found("inbox item");
+            }
+            return json_response(200, boost::json::object{{"read", true}});
+        },
+        true, "Mark one inbox item read");
+
+    router.add(
+        "POST", "/api/v1/messages/inbox/{id}/archive",
+        [&service](const HttpRequest&, RequestContext& context) {
+            const auto& who = context.who();
+            if (!service.repository().archive(who.tenant, who.user_id, id_param(context, "id"))) {
+                throw ApiError::not_found("inbox item");
+            }
+            return json_response(200, boost::json::object{{"archived", true}});
+        },
+        true, "Archive one inbox item");
+
+    router.add(
+        "GET", "/api/v1/messages/{id}/deliveries",
+        [&service](const HttpRequest&, RequestContext& context) {
+            const auto& who = context.who();
+            const auto deliveries =
+                service.repository().deliveries(who.tenant, id_param(context, "id"));
+            if (deliveries.empty()) {
+                throw ApiError::not_found("message");
+            }
+            boost::json::array out;
+            for (const auto& d : deliveries) {
+                out.push_back(boost::json::object{{"id", d.id},
+                                                  {"channel", d.channel},
+                                                  {"recipient", d.recipient},
+                                                  {"status", d.status},
+                                                  {"attempts", d.attempts}});
+            }
+            return json_response(200, boost::json::object{{"deliveries", std::move(out)}});
+        },
+        true, "The delivery log of one message");
 }
 
 }  // namespace riveredge::messages

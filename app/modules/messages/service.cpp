@@ -4,6 +4,7 @@
 #include "core/log/logger.hpp"
 
 #include <inngest/client.hpp>
+#include <inngest/errors.hpp>
 
 #include <set>
 
@@ -14,7 +15,9 @@ constexpr std::size_t kMaxSubject = 500;
 constexpr std::size_t kMaxBody = 64 * 1024;
 constexpr std::size_t kMaxRecipients = 1000;
 
-std::string required_text(const boost::json::object& request, const char* field, std::size_t max,
+std::string required_text(const boost::json::object& request,
+                          const char* field,
+                          std::size_t max,
                           boost::json::object& problems) {
     const auto* value = request.if_contains(field);
     if (value == nullptr || !value->is_string() || value->get_string().empty()) {
@@ -28,21 +31,41 @@ std::string required_text(const boost::json::object& request, const char* field,
     return std::string(value->get_string());
 }
 
+// A deliberately strict address check: one @, no spaces, no angle brackets or line breaks, so
+// an address can never inject SMTP commands or headers.
+bool valid_address(const std::string& address) {
+    const auto at = address.find('@');
+    if (at == 0 || at == std::string::npos || address.find('@', at + 1) != std::string::npos ||
+        at + 1 >= address.size() || address.size() > 254) {
+        return false;
+    }
+    for (const char c : address) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u <= 0x20 || c == '<' || c == '>' || c == ',' || c == ';' || c == '"' || c == '\\' ||
+            u == 0x7F) {
+            return false;
+        }
+    }
+    return address.find('.', at) != std::string::npos;
+}
+
 }  // namespace
 
-boost::json::object Service::send(const core::Principal& sender, const boost::json::object& request) {
+boost::json::object Service::send(const core::Principal& sender,
+                                  const boost::json::object& request) {
     boost::json::object problems;
     const std::string subject = required_text(request, "subject", kMaxSubject, problems);
     const std::string body = required_text(request, "body", kMaxBody, problems);
     std::vector<NewDelivery> deliveries;
     std::set<std::string> channels;
-    if (const auto* list = request.if_contains("channels"); list == nullptr || !list->is_array() ||
-                                                            list->get_array().empty()) {
+    if (const auto* list = request.if_contains("channels");
+        list == nullptr || !list->is_array() || list->get_array().empty()) {
         problems["channels"] = "required, a non-empty array";
     } else {
         for (const auto& channel : list->get_array()) {
-            if (!channel.is_string() || channel.get_string() != "in_app") {
-                problems["channels"] = "supported channels: in_app";
+            if (!channel.is_string() ||
+                (channel.get_string() != "in_app" && channel.get_string() != "email")) {
+                problems["channels"] = "supported channels: in_app, email";
                 break;
             }
             channels.insert(std::string(channel.get_string()));
@@ -60,33 +83,53 @@ boost::json::object Service::send(const core::Principal& sender, const boost::js
                 problems["recipients"] = "each recipient is a user id (1 to 200 characters)";
                 break;
             }
-            if (seen.insert(std::string(recipient.get_string())).second) {
-                for (const auto& channel : channels) {
-                    deliveries.push_back({channel, std::string(recipient.get_string())});
-                }
+            const std::string address(recipient.get_string());
+            if (!seen.insert(address).second) {
+                continue;
+            }
+            // An address goes to the email channel, a user id to the in-app inbox.
+            const bool is_email = address.find('@') != std::string::npos;
+            if (is_email && !valid_address(address)) {
+                problems["recipients"] = "'" + address + "' is not a valid email address";
+                break;
+            }
+            const std::string channel = is_email ? "email" : "in_app";
+            if (channels.count(channel) != 0) {
+                deliveries.push_back({channel, address});
             }
         }
     }
     std::optional<std::string> key;
-    if (const auto* given = request.if_contains("idempotency_key"); given != nullptr && !given->is_null()) {
-        if (!given->is_string() || given->get_string().empty() || given->get_string().size() > 200) {
+    if (const auto* given = request.if_contains("idempotency_key");
+        given != nullptr && !given->is_null()) {
+        if (!given->is_string() || given->get_string().empty() ||
+            given->get_string().size() > 200) {
             problems["idempotency_key"] = "a string of 1 to 200 characters";
         } else {
             key = std::string(given->get_string());
         }
     }
+    if (problems.empty() && deliveries.empty()) {
+        problems["recipients"] =
+            "no recipient matches the channels (user ids: in_app, addresses: email)";
+    }
     if (!problems.empty()) {
         throw core::ApiError::validation(std::move(problems));
     }
     bool created = false;
-    const std::int64_t id = record_and_emit(sender.tenant, sender.user_id, subject, body, key, deliveries, created);
-    return boost::json::object{{"message_id", id}, {"created", created},
+    const std::int64_t id =
+        record_and_emit(sender.tenant, sender.user_id, subject, body, key, deliveries, created);
+    return boost::json::object{{"message_id", id},
+                               {"created", created},
                                {"deliveries", static_cast<std::int64_t>(deliveries.size())}};
 }
 
-std::int64_t Service::notify(const core::TenantId& tenant, const std::string& sender,
-                             const std::vector<std::string>& user_ids, const std::string& subject,
-                             const std::string& body, const std::optional<std::string>& idempotency_key) {
+std::int64_t Service::notify(const core::TenantId& tenant,
+                             const std::string& sender,
+                             const std::vector<std::string>& user_ids,
+                             const std::string& subject,
+                             const std::string& body,
+                             const std::optional<std::string>& idempotency_key) {
     std::vector<NewDelivery> deliveries;
     for (const auto& user : user_ids) {
         deliveries.push_back({"in_app", user});
@@ -95,10 +138,13 @@ std::int64_t Service::notify(const core::TenantId& tenant, const std::string& se
     return record_and_emit(tenant, sender, subject, body, idempotency_key, deliveries, created);
 }
 
-std::int64_t Service::record_and_emit(const core::TenantId& tenant, const std::string& sender,
-                                      const std::string& subject, const std::string& body,
+std::int64_t Service::record_and_emit(const core::TenantId& tenant,
+                                      const std::string& sender,
+                                      const std::string& subject,
+                                      const std::string& body,
                                       const std::optional<std::string>& idempotency_key,
-                                      const std::vector<NewDelivery>& deliveries, bool& created) {
+                                      const std::vector<NewDelivery>& deliveries,
+                                      bool& created) {
     if (idempotency_key) {
         if (const auto existing = repository_.find_by_idempotency_key(tenant, *idempotency_key)) {
             created = false;
@@ -111,7 +157,8 @@ std::int64_t Service::record_and_emit(const core::TenantId& tenant, const std::s
     } catch (const core::db::DbError& error) {
         // Two concurrent sends with one key: the loser answers with the winner's message.
         if (error.sqlstate() == "23505" && idempotency_key) {
-            if (const auto existing = repository_.find_by_idempotency_key(tenant, *idempotency_key)) {
+            if (const auto existing =
+                    repository_.find_by_idempotency_key(tenant, *idempotency_key)) {
                 created = false;
                 return *existing;
             }
@@ -120,25 +167,125 @@ std::int64_t Service::record_and_emit(const core::TenantId& tenant, const std::s
     }
     created = true;
     // The event id makes a repeated emit (after a crash) start no second run.
-    const auto sent = inngest_.send(inngest::Event{
-        .name = kMessageRequested,
-        .data = {{"tenant_id", tenant.value()}, {"message_id", id}},
-        .id = "message-" + tenant.value() + "-" + std::to_string(id)});
+    const auto sent =
+        inngest_.send(inngest::Event{.name = kMessageRequested,
+                                     .data = {{"tenant_id", tenant.value()}, {"message_id", id}},
+                                     .id = "message-" + tenant.value() + "-" + std::to_string(id)});
     if (!sent) {
-        core::log(core::LogLevel::kError, "could not emit messages/message.requested",
-                  {{"tenant_id", tenant.value()}, {"message_id", id}, {"error", sent.error().message}});
-        throw core::ApiError(503, "unavailable", "the message was recorded but could not be queued yet");
+        core::log(
+            core::LogLevel::kError, "could not emit messages/message.requested",
+            {{"tenant_id", tenant.value()}, {"message_id", id}, {"error", sent.error().message}});
+        throw core::ApiError(503, "unavailable",
+                             "the message was recorded but could not be queued yet");
     }
     return id;
 }
 
-boost::json::object Service::deliver(const core::TenantId& tenant, std::int64_t delivery_id,
+boost::json::object Service::deliver(const core::TenantId& tenant,
+                                     std::int64_t delivery_id,
                                      const std::string& channel) {
-    if (channel != "in_app") {
-        throw std::runtime_error("channel " + channel + " is not deliverable yet");
+    if (channel == "in_app") {
+        const bool changed = repository_.deliver_in_app(tenant, delivery_id);
+        return boost::json::object{
+            {"delivery_id", delivery_id}, {"status", "sent"}, {"changed", changed}};
     }
-    const bool changed = repository_.deliver_in_app(tenant, delivery_id);
-    return boost::json::object{{"delivery_id", delivery_id}, {"status", "sent"}, {"changed", changed}};
+    if (channel != "email") {
+        throw inngest::NonRetriableError("channel " + channel + " is not deliverable");
+    }
+    const auto delivery = repository_.delivery(tenant, delivery_id);
+    if (!delivery) {
+        throw inngest::NonRetriableError("delivery " + std::to_string(delivery_id) +
+                                         " does not exist");
+    }
+    if (delivery->status == "sent") {
+        return boost::json::object{
+            {"delivery_id", delivery_id}, {"status", "sent"}, {"changed", false}};
+    }
+    const auto smtp = repository_.smtp_settings(tenant);
+    if (!smtp) {
+        repository_.update_delivery(tenant, delivery_id, "failed",
+                                    "no SMTP settings for this tenant", false);
+        throw inngest::NonRetriableError("no SMTP settings for this tenant");
+    }
+    repository_.update_delivery(tenant, delivery_id, "sending", "", true);
+    const Email email{
+        delivery->recipient, delivery->subject, delivery->body,
+        "delivery-" + std::to_string(delivery_id) + "." + tenant.value() + "@riveredge-flow"};
+    const SmtpResult result = send_email(*smtp, email);
+    if (result.sent) {
+        repository_.update_delivery(tenant, delivery_id, "sent", result.reply, false);
+        return boost::json::object{
+            {"delivery_id", delivery_id}, {"status", "sent"}, {"reply", result.reply}};
+    }
+    if (result.retriable) {
+        repository_.update_delivery(tenant, delivery_id, "queued", result.reply, false);
+        throw std::runtime_error("SMTP delivery will be retried: " + result.reply);
+    }
+    repository_.update_delivery(tenant, delivery_id, "failed", result.reply, false);
+    throw inngest::NonRetriableError("SMTP refused the message: " + result.reply);
+}
+
+void Service::save_smtp_settings(const core::TenantId& tenant, const boost::json::object& request) {
+    boost::json::object problems;
+    SmtpSettings settings;
+    settings.host = required_text(request, "host", 253, problems);
+    settings.from_address = required_text(request, "from_address", 254, problems);
+    if (!settings.from_address.empty() && !valid_address(settings.from_address)) {
+        problems["from_address"] = "a valid email address";
+    }
+    const auto* port = request.if_contains("port");
+    if (port == nullptr || !port->is_int64() || port->get_int64() < 1 ||
+        port->get_int64() > 65535) {
+        problems["port"] = "an integer between 1 and 65535";
+    } else {
+        settings.port = static_cast<int>(port->get_int64());
+    }
+    const auto* tls = request.if_contains("tls_mode");
+    if (tls == nullptr || !tls->is_string() ||
+        (tls->get_string() != "none" && tls->get_string() != "starttls" &&
+         tls->get_string() != "smtps")) {
+        problems["tls_mode"] = "none, starttls or smtps";
+    } else {
+        settings.tls_mode = tls->get_string();
+    }
+    for (const auto* field : {"username", "password", "from_name"}) {
+        const auto* value = request.if_contains(field);
+        if (value != nullptr && !value->is_null() &&
+            (!value->is_string() || value->get_string().size() > 500)) {
+            problems[field] = "a string of at most 500 bytes";
+        }
+    }
+    const auto text = [&](const char* field) -> std::optional<std::string> {
+        const auto* value = request.if_contains(field);
+        if (value == nullptr || !value->is_string() || value->get_string().empty()) {
+            return std::nullopt;
+        }
+        return std::string(value->get_string());
+    };
+    settings.username = text("username");
+    settings.password = text("password");
+    settings.from_name = text("from_name");
+    if (!problems.empty()) {
+        throw core::ApiError::validation(std::move(problems));
+    }
+    repository_.save_smtp_settings(tenant, settings);
+}
+
+boost::json::object Service::smtp_settings(const core::TenantId& tenant) {
+    const auto settings = repository_.smtp_settings(tenant);
+    if (!settings) {
+        throw core::ApiError::not_found("SMTP settings");
+    }
+    const auto or_null = [](const std::optional<std::string>& value) {
+        return value ? boost::json::value(*value) : boost::json::value(nullptr);
+    };
+    return boost::json::object{{"host", settings->host},
+                               {"port", settings->port},
+                               {"tls_mode", settings->tls_mode},
+                               {"username", or_null(settings->username)},
+                               {"has_password", settings->password.has_value()},
+                               {"from_address", settings->from_address},
+                               {"from_name", or_null(settings->from_name)}};
 }
 
 }  // namespace riveredge::messages

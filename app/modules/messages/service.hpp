@@ -26,21 +26,33 @@ public:
     boost::json::object send(const core::Principal& sender, const boost::json::object& request);
 
     /// What another module calls to notify users in the app (approvals, schedules ...).
-    std::int64_t notify(const core::TenantId& tenant, const std::string& sender,
-                        const std::vector<std::string>& user_ids, const std::string& subject,
-                        const std::string& body, const std::optional<std::string>& idempotency_key);
+    std::int64_t notify(const core::TenantId& tenant,
+                        const std::string& sender,
+                        const std::vector<std::string>& user_ids,
+                        const std::string& subject,
+                        const std::string& body,
+                        const std::optional<std::string>& idempotency_key);
 
     /// Delivers one delivery (called from the Inngest function, once per delivery step).
-    boost::json::object deliver(const core::TenantId& tenant, std::int64_t delivery_id,
+    boost::json::object deliver(const core::TenantId& tenant,
+                                std::int64_t delivery_id,
                                 const std::string& channel);
+
+    /// Stores the tenant's SMTP settings (the password is kept when omitted).
+    void save_smtp_settings(const core::TenantId& tenant, const boost::json::object& request);
+    /// The settings without the password: `has_password` says whether one is stored.
+    boost::json::object smtp_settings(const core::TenantId& tenant);
 
     Repository& repository() noexcept { return repository_; }
 
 private:
-    std::int64_t record_and_emit(const core::TenantId& tenant, const std::string& sender,
-                                 const std::string& subject, const std::string& body,
+    std::int64_t record_and_emit(const core::TenantId& tenant,
+                                 const std::string& sender,
+                                 const std::string& subject,
+                                 const std::string& body,
                                  const std::optional<std::string>& idempotency_key,
-                                 const std::vector<NewDelivery>& deliveries, bool& created);
+                                 const std::vector<NewDelivery>& deliveries,
+                                 bool& created);
 
     Repository& repository_;
     inngest::Client& inngest_;

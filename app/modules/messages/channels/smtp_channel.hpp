@@ -1,0 +1,45 @@
+#pragma once
+
+// Email through libcurl's SMTP client: STARTTLS or SMTPS, AUTH, UTF-8 headers as RFC 2047 words.
+
+#include <optional>
+#include <string>
+
+namespace riveredge::messages {
+
+struct SmtpSettings {
+    std::string host;
+    int port = 25;
+    std::string tls_mode = "none";  // none | starttls | smtps
+    std::optional<std::string> username;
+    std::optional<std::string> password;
+    std::string from_address;
+    std::optional<std::string> from_name;
+};
+
+struct Email {
+    std::string to;
+    std::string subject;
+    std::string text;
+    /// Stable per delivery, so a resent copy is recognisably the same message.
+    std::string message_id;
+};
+
+struct SmtpResult {
+    bool sent = false;
+    /// The server's last reply code (0 when no reply: connection failure).
+    long code = 0;
+    std::string reply;
+    /// 4xx and connection failures may succeed later; 5xx will not.
+    bool retriable = false;
+};
+
+/// `=?UTF-8?B?...?=` for text that is not plain ASCII, else the text itself.
+std::string encode_header_word(const std::string& text);
+
+/// The RFC 5322 message (headers and body, CRLF line ends).
+std::string render_email(const SmtpSettings& settings, const Email& email);
+
+SmtpResult send_email(const SmtpSettings& settings, const Email& email);
+
+}  // namespace riveredge::messages
