@@ -417,3 +417,56 @@ TEST_CASE("email reaches a real SMTP server intact, with retries on 4xx and none
             .status == 422);
     std::filesystem::remove_all(maildir);
 }
+
+TEST_CASE("templates are versioned, previewed and used to send", "[app]") {
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice");
+    const auto bob = t.token("acme", "bob");
+    auto created = t.call(
+        "POST", "/api/v1/messages/templates", alice,
+        R"({"key":"approval.pending","channel":"in_app","locale":"zh-CN","subject":"待审批：{{title}}","body":"{{applicant}} 提交了 {{title}}，金额 {{amount}} 元。"})");
+    REQUIRE(created.status == 201);
+    CHECK(created.body.at("version") == 1);
+    created = t.call(
+        "POST", "/api/v1/messages/templates", alice,
+        R"({"key":"approval.pending","channel":"in_app","locale":"zh-CN","subject":"【待审批】{{title}}","body":"{{applicant}} 提交了 {{title}}（{{amount}} 元）"})");
+    CHECK(created.body.at("version") == 2);
+    CHECK(t.call("POST", "/api/v1/messages/templates", alice,
+                 R"({"key":"broken","channel":"in_app","subject":"{{#open}}","body":"x"})")
+              .status == 422);
+    const auto listed =
+        t.call("GET", "/api/v1/messages/templates", alice).body.at("templates").as_array();
+    REQUIRE(listed.size() == 1);
+    CHECK(listed[0].at("version") == 2);
+    CHECK(t.call("GET", "/api/v1/messages/templates", t.token("globex", "x"))
+              .body.at("templates")
+              .as_array()
+              .empty());
+
+    const auto preview = t.call(
+        "POST", "/api/v1/messages/templates/preview", alice,
+        R"({"key":"approval.pending","channel":"in_app","variables":{"title":"采购单 <PO-9>","applicant":"张三","amount":1234.5}})");
+    REQUIRE(preview.status == 200);
+    CHECK(preview.body.at("subject") == "【待审批】采购单 <PO-9>");
+    CHECK(preview.body.at("body") == "张三 提交了 采购单 <PO-9>（1234.5 元）");
+    const auto html = t.call(
+        "POST", "/api/v1/messages/templates/preview", alice,
+        R"({"subject":"s","body":"<p>{{name}}</p>","channel":"email","variables":{"name":"<b>x</b>"}})");
+    CHECK(html.status == 200);
+    const auto inline_preview =
+        t.call("POST", "/api/v1/messages/templates/preview", alice,
+               R"({"subject":"Hi {{name}}","body":"Body","variables":{"name":"Ada"}})");
+    CHECK(inline_preview.body.at("subject") == "Hi Ada");
+
+    const auto sent = t.call(
+        "POST", "/api/v1/messages/send", alice,
+        R"({"template_key":"approval.pending","variables":{"title":"报销单","applicant":"李四","amount":88},"channels":["in_app"],"recipients":["bob"]})");
+    REQUIRE(sent.status == 201);
+    REQUIRE(t.wait_unread(bob, 1));
+    const auto item = t.call("GET", "/api/v1/messages/inbox", bob).body.at("items").at(0);
+    CHECK(item.at("subject") == "【待审批】报销单");
+    CHECK(item.at("body") == "李四 提交了 报销单（88 元）");
+    CHECK(t.call("POST", "/api/v1/messages/send", alice,
+                 R"({"template_key":"missing","channels":["in_app"],"recipients":["bob"]})")
+              .status == 404);
+}

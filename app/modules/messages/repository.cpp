@@ -67,6 +67,27 @@ constexpr const char* kSmtp =
     "SELECT host, port, tls_mode, username, password, from_address, from_name "
     "FROM messages_smtp_settings WHERE tenant_id = $1";
 
+constexpr const char* kAddTemplate =
+    "INSERT INTO message_templates (tenant_id, key, channel, locale, version, subject, body, "
+    "created_by) "
+    "SELECT $1, $2, $3, $4, coalesce(max(version), 0) + 1, $5, $6, $7 FROM message_templates "
+    "WHERE tenant_id = $1 AND key = $2 AND channel = $3 AND locale = $4 RETURNING id, version";
+constexpr const char* kLatestTemplate =
+    "SELECT id, key, channel, locale, version, subject, body FROM message_templates "
+    "WHERE tenant_id = $1 AND key = $2 AND channel = $3 AND locale = $4 ORDER BY version DESC "
+    "LIMIT 1";
+constexpr const char* kTemplates =
+    "SELECT DISTINCT ON (key, channel, locale) id, key, channel, locale, version, subject, body "
+    "FROM message_templates WHERE tenant_id = $1 ORDER BY key, channel, locale, version DESC";
+
+boost::json::object template_row(const core::db::Rows& rows, int i) {
+    return boost::json::object{
+        {"id", rows.integer(i, "id")},           {"key", rows.text(i, "key")},
+        {"channel", rows.text(i, "channel")},    {"locale", rows.text(i, "locale")},
+        {"version", rows.integer(i, "version")}, {"subject", rows.text(i, "subject")},
+        {"body", rows.text(i, "body")}};
+}
+
 std::optional<std::string> optional_text(const core::db::Rows& rows, const char* column) {
     if (rows.is_null(0, column)) {
         return std::nullopt;
@@ -173,6 +194,46 @@ bool Repository::deliver_in_app(const core::TenantId& tenant, std::int64_t deliv
         tx.exec(kMarkSent, {tenant.value(), std::to_string(delivery_id)}).affected() == 1;
     tx.commit();
     return changed;
+}
+
+std::pair<std::int64_t, int> Repository::add_template(const core::TenantId& tenant,
+                                                      const std::string& key,
+                                                      const std::string& channel,
+                                                      const std::string& locale,
+                                                      const std::string& subject,
+                                                      const std::string& body,
+                                                      const std::string& author) {
+    Transaction tx(pool_, tenant);
+    // Serialise versioning of one template key within the tenant.
+    tx.exec("SELECT pg_advisory_xact_lock(hashtext($1))", {tenant.value() + "/" + key});
+    const auto rows =
+        tx.exec(kAddTemplate, {tenant.value(), key, channel, locale, subject, body, author});
+    tx.commit();
+    return {rows.integer(0, "id"), static_cast<int>(rows.integer(0, "version"))};
+}
+
+std::optional<boost::json::object> Repository::latest_template(const core::TenantId& tenant,
+                                                               const std::string& key,
+                                                               const std::string& channel,
+                                                               const std::string& locale) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(kLatestTemplate, {tenant.value(), key, channel, locale});
+    tx.commit();
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return template_row(rows, 0);
+}
+
+boost::json::array Repository::templates(const core::TenantId& tenant) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(kTemplates, {tenant.value()});
+    tx.commit();
+    boost::json::array out;
+    for (int i = 0; i < rows.size(); ++i) {
+        out.push_back(template_row(rows, i));
+    }
+    return out;
 }
 
 boost::json::array Repository::inbox(const core::TenantId& tenant,

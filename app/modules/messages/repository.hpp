@@ -67,6 +67,22 @@ public:
     void save_smtp_settings(const core::TenantId& tenant, const SmtpSettings& settings);
     std::optional<SmtpSettings> smtp_settings(const core::TenantId& tenant);
 
+    /// Stores a new version of a template; returns (id, version).
+    std::pair<std::int64_t, int> add_template(const core::TenantId& tenant,
+                                              const std::string& key,
+                                              const std::string& channel,
+                                              const std::string& locale,
+                                              const std::string& subject,
+                                              const std::string& body,
+                                              const std::string& author);
+    /// The latest version of a template: {id, key, channel, locale, version, subject, body}.
+    std::optional<boost::json::object> latest_template(const core::TenantId& tenant,
+                                                       const std::string& key,
+                                                       const std::string& channel,
+                                                       const std::string& locale);
+    /// The latest version of every template.
+    boost::json::array templates(const core::TenantId& tenant);
+
     boost::json::array inbox(const core::TenantId& tenant,
                              const std::string& user,
                              const std::string& filter,

@@ -66,6 +66,31 @@ void register_routes(core::Router& router, Service& service) {
         true, "The tenant's SMTP settings, without the password");
 
     router.add(
+        "POST", "/api/v1/messages/templates",
+        [&service](const HttpRequest& request, RequestContext& context) {
+            return json_response(201,
+                                 service.add_template(context.who(), context.json_body(request)));
+        },
+        true, "Add a template version (key, channel, locale, subject, body; Mustache)");
+
+    router.add(
+        "GET", "/api/v1/messages/templates",
+        [&service](const HttpRequest&, RequestContext& context) {
+            return json_response(
+                200, boost::json::object{
+                         {"templates", service.repository().templates(context.who().tenant)}});
+        },
+        true, "The latest version of every template");
+
+    router.add(
+        "POST", "/api/v1/messages/templates/preview",
+        [&service](const HttpRequest& request, RequestContext& context) {
+            return json_response(200,
+                                 service.preview(context.who().tenant, context.json_body(request)));
+        },
+        true, "Render a stored or inline template with sample variables");
+
+    router.add(
         "GET", "/api/v1/messages/inbox",
         [&service](const HttpRequest&, RequestContext& context) {
             const auto& who = context.who();

@@ -2,6 +2,7 @@
 
 #include "core/http/api_error.hpp"
 #include "core/log/logger.hpp"
+#include "modules/messages/templates.hpp"
 
 #include <inngest/client.hpp>
 #include <inngest/errors.hpp>
@@ -54,8 +55,29 @@ bool valid_address(const std::string& address) {
 boost::json::object Service::send(const core::Principal& sender,
                                   const boost::json::object& request) {
     boost::json::object problems;
-    const std::string subject = required_text(request, "subject", kMaxSubject, problems);
-    const std::string body = required_text(request, "body", kMaxBody, problems);
+    std::string subject;
+    std::string body;
+    if (const auto* key = request.if_contains("template_key"); key != nullptr && !key->is_null()) {
+        // Rendered once, with the in-app template of the locale (plain text, no HTML escaping).
+        boost::json::object preview_request{{"key", *key}};
+        for (const char* field : {"locale", "variables"}) {
+            if (const auto* value = request.if_contains(field)) {
+                preview_request[field] = *value;
+            }
+        }
+        preview_request["channel"] = "in_app";
+        if (const auto* channels_value = request.if_contains("channels");
+            channels_value != nullptr && channels_value->is_array() &&
+            !channels_value->get_array().empty() && channels_value->get_array()[0].is_string()) {
+            preview_request["channel"] = channels_value->get_array()[0];
+        }
+        const auto rendered = preview(sender.tenant, preview_request);
+        subject = std::string(rendered.at("subject").as_string());
+        body = std::string(rendered.at("body").as_string());
+    } else {
+        subject = required_text(request, "subject", kMaxSubject, problems);
+        body = required_text(request, "body", kMaxBody, problems);
+    }
     std::vector<NewDelivery> deliveries;
     std::set<std::string> channels;
     if (const auto* list = request.if_contains("channels");
@@ -223,6 +245,93 @@ boost::json::object Service::deliver(const core::TenantId& tenant,
     }
     repository_.update_delivery(tenant, delivery_id, "failed", result.reply, false);
     throw inngest::NonRetriableError("SMTP refused the message: " + result.reply);
+}
+
+boost::json::object Service::add_template(const core::Principal& author,
+                                          const boost::json::object& request) {
+    boost::json::object problems;
+    const std::string key = required_text(request, "key", 100, problems);
+    const std::string channel = required_text(request, "channel", 20, problems);
+    if (!channel.empty() && channel != "in_app" && channel != "email" && channel != "sms" &&
+        channel != "push") {
+        problems["channel"] = "in_app, email, sms or push";
+    }
+    std::string locale = "zh-CN";
+    if (const auto* value = request.if_contains("locale"); value != nullptr && !value->is_null()) {
+        locale = required_text(request, "locale", 20, problems);
+    }
+    const std::string subject = required_text(request, "subject", kMaxSubject, problems);
+    const std::string body = required_text(request, "body", kMaxBody, problems);
+    for (const auto& [field, source] : {std::pair{"subject", subject}, std::pair{"body", body}}) {
+        if (!source.empty()) {
+            if (const auto error = template_error(source)) {
+                problems[field] = "template does not compile: " + *error;
+            }
+        }
+    }
+    if (!problems.empty()) {
+        throw core::ApiError::validation(std::move(problems));
+    }
+    const auto [id, version] = repository_.add_template(author.tenant, key, channel, locale,
+                                                        subject, body, author.user_id);
+    return boost::json::object{
+        {"id", id}, {"key", key}, {"channel", channel}, {"locale", locale}, {"version", version}};
+}
+
+boost::json::object Service::preview(const core::TenantId& tenant,
+                                     const boost::json::object& request) {
+    boost::json::object variables;
+    if (const auto* value = request.if_contains("variables");
+        value != nullptr && !value->is_null()) {
+        if (!value->is_object()) {
+            throw core::ApiError::validation(boost::json::object{{"variables", "an object"}});
+        }
+        variables = value->get_object();
+    }
+    std::string subject_source;
+    std::string body_source;
+    std::string channel = "in_app";
+    boost::json::value version = nullptr;
+    if (const auto* key = request.if_contains("key"); key != nullptr && !key->is_null()) {
+        boost::json::object problems;
+        const std::string key_text = required_text(request, "key", 100, problems);
+        if (const auto* value = request.if_contains("channel");
+            value != nullptr && value->is_string()) {
+            channel = value->get_string();
+        }
+        std::string locale = "zh-CN";
+        if (const auto* value = request.if_contains("locale");
+            value != nullptr && value->is_string()) {
+            locale = value->get_string();
+        }
+        if (!problems.empty()) {
+            throw core::ApiError::validation(std::move(problems));
+        }
+        const auto stored = repository_.latest_template(tenant, key_text, channel, locale);
+        if (!stored) {
+            throw core::ApiError::not_found("template " + key_text + " (" + channel + ", " +
+                                            locale + ")");
+        }
+        subject_source = stored->at("subject").as_string();
+        body_source = stored->at("body").as_string();
+        version = stored->at("version");
+    } else {
+        boost::json::object problems;
+        subject_source = required_text(request, "subject", kMaxSubject, problems);
+        body_source = required_text(request, "body", kMaxBody, problems);
+        if (!problems.empty()) {
+            throw core::ApiError::validation(std::move(problems));
+        }
+    }
+    try {
+        // Only an HTML mail body escapes values; subjects and text channels take them as they are.
+        const bool html = channel == "email" && body_source.find('<') != std::string::npos;
+        return boost::json::object{{"subject", render_template(subject_source, variables, false)},
+                                   {"body", render_template(body_source, variables, html)},
+                                   {"version", version}};
+    } catch (const std::invalid_argument& error) {
+        throw core::ApiError::validation(boost::json::object{{"template", error.what()}});
+    }
 }
 
 void Service::save_smtp_settings(const core::TenantId& tenant, const boost::json::object& request) {

@@ -43,6 +43,12 @@ public:
     /// The settings without the password: `has_password` says whether one is stored.
     boost::json::object smtp_settings(const core::TenantId& tenant);
 
+    /// A new version of a template (the source must compile).
+    boost::json::object add_template(const core::Principal& author,
+                                     const boost::json::object& request);
+    /// Renders a stored template (`key`, `channel`, `locale`) or inline `subject`/`body`.
+    boost::json::object preview(const core::TenantId& tenant, const boost::json::object& request);
+
     Repository& repository() noexcept { return repository_; }
 
 private:
