@@ -470,3 +470,37 @@ TEST_CASE("templates are versioned, previewed and used to send", "[app]") {
                  R"({"template_key":"missing","channels":["in_app"],"recipients":["bob"]})")
               .status == 404);
 }
+
+TEST_CASE("the delivery log filters by status, channel, recipient and time", "[app]") {
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice");
+    REQUIRE(
+        t.call("POST", "/api/v1/messages/send", alice, send_body(R"(["bob","carol"])")).status ==
+        201);
+    REQUIRE(t.wait_unread(t.token("acme", "bob"), 1));
+    REQUIRE(t.wait_unread(t.token("acme", "carol"), 1));
+    auto log = t.call("GET", "/api/v1/messages/deliveries?status=sent&channel=in_app", alice);
+    REQUIRE(log.status == 200);
+    CHECK(log.body.at("items").as_array().size() == 2);
+    log = t.call("GET", "/api/v1/messages/deliveries?recipient=bob", alice);
+    REQUIRE(log.body.at("items").as_array().size() == 1);
+    CHECK(log.body.at("items").at(0).at("subject") == "审批通知: 采购单 PO-1");
+    CHECK(t.call("GET", "/api/v1/messages/deliveries?status=queued", alice)
+              .body.at("items")
+              .as_array()
+              .empty());
+    CHECK(t.call("GET", "/api/v1/messages/deliveries?since=2999-01-01T00:00:00Z", alice)
+              .body.at("items")
+              .as_array()
+              .empty());
+    CHECK(t.call("GET", "/api/v1/messages/deliveries?until=2999-01-01T00:00:00Z", alice)
+              .body.at("items")
+              .as_array()
+              .size() == 2);
+    CHECK(t.call("GET", "/api/v1/messages/deliveries?since=yesterday-ish", alice).status == 400);
+    CHECK(t.call("GET", "/api/v1/messages/deliveries?status=lost", alice).status == 422);
+    CHECK(t.call("GET", "/api/v1/messages/deliveries", t.token("globex", "alice"))
+              .body.at("items")
+              .as_array()
+              .empty());
+}

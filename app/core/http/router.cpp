@@ -62,8 +62,8 @@ ApiError from_db_error(const db::DbError& error) {
                         "the resource is still referenced or refers to a missing one", nullptr,
                         error.what());
     }
-    if (state == "22P02" || state == "22001" || state == "22003" || state == "23514" ||
-        state == "23502") {
+    if (state == "22P02" || state == "22007" || state == "22008" || state == "22001" ||
+        state == "22003" || state == "23514" || state == "23502") {
         return ApiError(400, "bad_request", "a value is malformed or out of range", nullptr,
                         error.what());
     }

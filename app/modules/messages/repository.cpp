@@ -80,6 +80,17 @@ constexpr const char* kTemplates =
     "SELECT DISTINCT ON (key, channel, locale) id, key, channel, locale, version, subject, body "
     "FROM message_templates WHERE tenant_id = $1 ORDER BY key, channel, locale, version DESC";
 
+constexpr const char* kDeliveryLog =
+    "SELECT d.id, d.message_id, d.channel, d.recipient, d.status, d.attempts, d.provider_reply, "
+    "m.subject, to_char(d.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS "
+    "updated_at "
+    "FROM message_deliveries d JOIN messages m ON m.id = d.message_id WHERE d.tenant_id = $1 "
+    "AND ($2::text IS NULL OR d.status = $2) AND ($3::text IS NULL OR d.channel = $3) "
+    "AND ($4::text IS NULL OR d.recipient = $4) AND ($5::timestamptz IS NULL OR d.updated_at >= "
+    "$5) "
+    "AND ($6::timestamptz IS NULL OR d.updated_at < $6) ORDER BY d.updated_at DESC, d.id DESC "
+    "LIMIT $7 OFFSET $8";
+
 boost::json::object template_row(const core::db::Rows& rows, int i) {
     return boost::json::object{
         {"id", rows.integer(i, "id")},           {"key", rows.text(i, "key")},
@@ -232,6 +243,36 @@ boost::json::array Repository::templates(const core::TenantId& tenant) {
     boost::json::array out;
     for (int i = 0; i < rows.size(); ++i) {
         out.push_back(template_row(rows, i));
+    }
+    return out;
+}
+
+boost::json::array Repository::delivery_log(const core::TenantId& tenant,
+                                            const core::db::Param& status,
+                                            const core::db::Param& channel,
+                                            const core::db::Param& recipient,
+                                            const core::db::Param& since,
+                                            const core::db::Param& until,
+                                            int limit,
+                                            int offset) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(kDeliveryLog, {tenant.value(), status, channel, recipient, since,
+                                             until, std::to_string(limit), std::to_string(offset)});
+    tx.commit();
+    boost::json::array out;
+    for (int i = 0; i < rows.size(); ++i) {
+        out.push_back(boost::json::object{
+            {"id", rows.integer(i, "id")},
+            {"message_id", rows.integer(i, "message_id")},
+            {"channel", rows.text(i, "channel")},
+            {"recipient", rows.text(i, "recipient")},
+            {"status", rows.text(i, "status")},
+            {"attempts", rows.integer(i, "attempts")},
+            {"provider_reply", rows.is_null(i, "provider_reply")
+                                   ? boost::json::value(nullptr)
+                                   : boost::json::value(rows.text(i, "provider_reply"))},
+            {"subject", rows.text(i, "subject")},
+            {"updated_at", rows.text(i, "updated_at")}});
     }
     return out;
 }

@@ -83,6 +83,16 @@ public:
     /// The latest version of every template.
     boost::json::array templates(const core::TenantId& tenant);
 
+    /// The delivery log, filtered (empty filters match everything), newest first.
+    boost::json::array delivery_log(const core::TenantId& tenant,
+                                    const core::db::Param& status,
+                                    const core::db::Param& channel,
+                                    const core::db::Param& recipient,
+                                    const core::db::Param& since,
+                                    const core::db::Param& until,
+                                    int limit,
+                                    int offset);
+
     boost::json::array inbox(const core::TenantId& tenant,
                              const std::string& user,
                              const std::string& filter,

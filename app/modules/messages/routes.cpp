@@ -66,6 +66,41 @@ void register_routes(core::Router& router, Service& service) {
         true, "The tenant's SMTP settings, without the password");
 
     router.add(
+        "GET", "/api/v1/messages/deliveries",
+        [&service](const HttpRequest&, RequestContext& context) {
+            const auto& who = context.who();
+            const auto filter = [&](const char* name) -> core::db::Param {
+                const auto it = context.query.find(name);
+                if (it == context.query.end() || it->second.empty()) {
+                    return std::nullopt;
+                }
+                return it->second;
+            };
+            const auto status = filter("status");
+            if (status && *status != "queued" && *status != "sending" && *status != "sent" &&
+                *status != "failed") {
+                throw ApiError::validation(
+                    boost::json::object{{"status", "queued, sending, sent or failed"}});
+            }
+            const auto channel = filter("channel");
+            if (channel && *channel != "in_app" && *channel != "email" && *channel != "sms" &&
+                *channel != "push") {
+                throw ApiError::validation(
+                    boost::json::object{{"channel", "in_app, email, sms or push"}});
+            }
+            const int page = int_query(context, "page", 1, 1, 100000);
+            const int size = int_query(context, "page_size", 50, 1, 500);
+            // since/until are cast by PostgreSQL; a malformed one is a 400 (SQLSTATE 22007).
+            auto items = service.repository().delivery_log(
+                who.tenant, status, channel, filter("recipient"), filter("since"), filter("until"),
+                size, (page - 1) * size);
+            return json_response(
+                200, boost::json::object{
+                         {"items", std::move(items)}, {"page", page}, {"page_size", size}});
+        },
+        true, "The delivery log: filter by status, channel, recipient, since, until (RFC 3339)");
+
+    router.add(
         "POST", "/api/v1/messages/templates",
         [&service](const HttpRequest& request, RequestContext& context) {
             return json_response(201,
