@@ -15,7 +15,8 @@ public:
     explicit Impl(core::Settings settings)
         : settings_(std::move(settings)),
           pool_(settings_.database_url, settings_.database_pool_size),
-          router_(settings_.jwt_secret, settings_.cors_origins) {}
+          router_(settings_.jwt_secret, settings_.cors_origins),
+          hub_(settings_.jwt_secret) {}
 
     void start() {
         const auto applied = core::db::migrate(pool_, migrations());
@@ -44,7 +45,7 @@ public:
         client_ = std::make_unique<inngest::Client>(options);
         serve_ = std::make_unique<inngest::ServeHandler>(*client_);
 
-        core::AppContext context{settings_, pool_, *client_, router_};
+        core::AppContext context{settings_, pool_, *client_, router_, hub_};
         messages_ = messages::make_messages_module(context);
 
         router_.mount("/api/inngest", [this](const inngest::HttpRequest& request) {
@@ -81,15 +82,21 @@ public:
             },
             false, "This API's OpenAPI 3 document");
 
-        server_ = std::make_unique<inngest::HttpServer>(
-            inngest::HttpServerOptions{.host = settings_.host,
-                                       .port = settings_.port,
-                                       .serve_path = "/__unused",
-                                       .max_body_bytes = settings_.max_body_bytes,
-                                       .routes = [this](const inngest::HttpRequest& request)
-                                           -> std::optional<inngest::HttpResponse> {
-                                           return router_.dispatch(request);
-                                       }});
+        server_ = std::make_unique<inngest::HttpServer>(inngest::HttpServerOptions{
+            .host = settings_.host,
+            .port = settings_.port,
+            .serve_path = "/__unused",
+            .max_body_bytes = settings_.max_body_bytes,
+            .routes = [this](const inngest::HttpRequest& request)
+                -> std::optional<inngest::HttpResponse> { return router_.dispatch(request); },
+            .accepts_upgrade =
+                [](const inngest::HttpRequest& request) {
+                    return request.path == "/api/v1/messages/ws";
+                },
+            .on_upgrade =
+                [this](inngest::HttpRequest request, int socket) {
+                    hub_.adopt(request, socket);
+                }});
         server_->start();
         if (executor_) {
             const auto synced = executor_->sync_app(
@@ -126,6 +133,7 @@ private:
     core::Settings settings_;
     core::db::Pool pool_;
     core::Router router_;
+    core::WebSocketHub hub_;
     std::unique_ptr<inngest::local::Executor> executor_;
     std::unique_ptr<inngest::Client> client_;
     std::unique_ptr<inngest::ServeHandler> serve_;

@@ -5,6 +5,7 @@
 #include "core/config/settings.hpp"
 #include "core/db/database.hpp"
 #include "core/http/router.hpp"
+#include "core/http/websocket_hub.hpp"
 
 namespace inngest {
 class Client;
@@ -17,6 +18,7 @@ struct AppContext {
     db::Pool& db;
     inngest::Client& inngest;
     Router& router;
+    WebSocketHub& hub;
 };
 
 }  // namespace riveredge::core

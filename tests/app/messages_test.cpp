@@ -8,14 +8,20 @@
 #include "support/temp_postgres.hpp"
 #include "transport/http_client.hpp"
 
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <sstream>
 #include <thread>
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 using namespace std::chrono_literals;
@@ -503,4 +509,56 @@ TEST_CASE("the delivery log filters by status, channel, recipient and time", "[a
               .body.at("items")
               .as_array()
               .empty());
+}
+
+namespace {
+
+// A real WebSocket client (Boost.Beast) with a receive timeout.
+class WsClient {
+public:
+    WsClient(unsigned short port, const std::string& token) : ws_(io_) {
+        boost::asio::ip::tcp::resolver resolver(io_);
+        boost::asio::connect(ws_.next_layer(), resolver.resolve("127.0.0.1", std::to_string(port)));
+        ws_.handshake("127.0.0.1:" + std::to_string(port), "/api/v1/messages/ws?token=" + token);
+    }
+    // The next text frame, or nullopt after `timeout` (the connection is then shut down).
+    std::optional<std::string> receive(std::chrono::milliseconds timeout) {
+        auto pending = std::async(std::launch::async, [this]() -> std::optional<std::string> {
+            boost::beast::flat_buffer buffer;
+            boost::beast::error_code ec;
+            ws_.read(buffer, ec);
+            if (ec) {
+                return std::nullopt;
+            }
+            return boost::beast::buffers_to_string(buffer.data());
+        });
+        if (pending.wait_for(timeout) != std::future_status::ready) {
+            ::shutdown(ws_.next_layer().native_handle(), SHUT_RDWR);
+        }
+        return pending.get();
+    }
+
+private:
+    boost::asio::io_context io_;
+    boost::beast::websocket::stream<boost::asio::ip::tcp::socket> ws_;
+};
+
+}  // namespace
+
+TEST_CASE("a new inbox item is pushed at once to the recipient's open WebSocket", "[app]") {
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice");
+    WsClient bob(t.app().port(), t.token("acme", "bob"));
+    WsClient other_bob(t.app().port(), t.token("globex", "bob"));
+    CHECK_THROWS(WsClient(t.app().port(), "invalid-token"));
+    CHECK(t.call("GET", "/api/v1/messages/ws").status == 426);
+
+    REQUIRE(t.call("POST", "/api/v1/messages/send", alice, send_body(R"(["bob"])")).status == 201);
+    const auto pushed = bob.receive(5s);
+    REQUIRE(pushed.has_value());
+    const auto note = json::parse(*pushed);
+    CHECK(note.at("type") == "inbox.item");
+    CHECK(note.at("user_id") == "bob");
+    CHECK(note.at("item").at("subject") == "审批通知: 采购单 PO-1");
+    CHECK_FALSE(other_bob.receive(500ms).has_value());  // same user id, other tenant: nothing
 }

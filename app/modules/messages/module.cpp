@@ -1,7 +1,10 @@
 #include "modules/messages/module.hpp"
 
+#include "core/db/listener.hpp"
 #include "modules/messages/repository.hpp"
 #include "modules/messages/service.hpp"
+
+#include <boost/json/parse.hpp>
 
 namespace riveredge::messages {
 
@@ -11,7 +14,17 @@ void register_functions(inngest::Client& client, Service& service);
 class Module {
 public:
     explicit Module(core::AppContext& context)
-        : repository_(context.db), service_(repository_, context.inngest) {
+        : repository_(context.db),
+          service_(repository_, context.inngest),
+          // Every process listens, so a socket on any process hears about every new item.
+          listener_(context.settings.database_url,
+                    kInboxChannel,
+                    [&hub = context.hub](const std::string& payload) {
+                        const auto note = boost::json::parse(payload).as_object();
+                        hub.publish(
+                            core::TenantId::trusted(std::string(note.at("tenant_id").as_string())),
+                            std::string(note.at("user_id").as_string()), payload);
+                    }) {
         register_routes(context.router, service_);
         register_functions(context.inngest, service_);
     }
@@ -19,6 +32,7 @@ public:
 private:
     Repository repository_;
     Service service_;
+    core::db::Listener listener_;
 };
 
 std::shared_ptr<Module> make_messages_module(core::AppContext& context) {

@@ -22,7 +22,10 @@ constexpr const char* kInsertInboxItem =
     "SELECT d.tenant_id, d.recipient, d.message_id, d.id, m.subject, m.body "
     "FROM message_deliveries d JOIN messages m ON m.id = d.message_id "
     "WHERE d.tenant_id = $1 AND d.id = $2 AND d.channel = 'in_app' "
-    "ON CONFLICT (delivery_id) DO NOTHING";
+    "ON CONFLICT (delivery_id) DO NOTHING "
+    "RETURNING json_build_object('type', 'inbox.item', 'tenant_id', tenant_id, 'user_id', user_id, "
+    "'item', json_build_object('id', id, 'message_id', message_id, 'subject', subject, 'body', "
+    "body))::text AS note";
 constexpr const char* kMarkSent =
     "UPDATE message_deliveries SET status = 'sent', attempts = attempts + 1, updated_at = now() "
     "WHERE tenant_id = $1 AND id = $2 AND status <> 'sent'";
@@ -200,7 +203,11 @@ std::vector<Delivery> Repository::deliveries(const core::TenantId& tenant,
 
 bool Repository::deliver_in_app(const core::TenantId& tenant, std::int64_t delivery_id) {
     Transaction tx(pool_, tenant);
-    tx.exec(kInsertInboxItem, {tenant.value(), std::to_string(delivery_id)});
+    const auto inserted = tx.exec(kInsertInboxItem, {tenant.value(), std::to_string(delivery_id)});
+    if (!inserted.empty()) {
+        // Delivered with the commit: sockets hear of the item only once it is really there.
+        tx.exec("SELECT pg_notify($1, $2)", {std::string(kInboxChannel), inserted.text(0, "note")});
+    }
     const bool changed =
         tx.exec(kMarkSent, {tenant.value(), std::to_string(delivery_id)}).affected() == 1;
     tx.commit();

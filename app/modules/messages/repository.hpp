@@ -17,6 +17,9 @@
 
 namespace riveredge::messages {
 
+/// PostgreSQL NOTIFY channel announcing new inbox items: {"tenant_id","user_id","item"}.
+inline constexpr const char* kInboxChannel = "riveredge_inbox";
+
 struct NewDelivery {
     std::string channel;
     std::string recipient;

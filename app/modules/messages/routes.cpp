@@ -101,6 +101,17 @@ void register_routes(core::Router& router, Service& service) {
         true, "The delivery log: filter by status, channel, recipient, since, until (RFC 3339)");
 
     router.add(
+        "GET", "/api/v1/messages/ws",
+        [](const HttpRequest&, RequestContext&) -> inngest::HttpResponse {
+            // Reached only without an Upgrade header: the socket itself is taken over before
+            // routing (core/http/websocket_hub).
+            throw ApiError(426, "upgrade_required",
+                           "open a WebSocket here (token in Authorization or ?token=); new inbox "
+                           "items are pushed as JSON");
+        },
+        false, "WebSocket: real-time push of new inbox items");
+
+    router.add(
         "POST", "/api/v1/messages/templates",
         [&service](const HttpRequest& request, RequestContext& context) {
             return json_response(201,

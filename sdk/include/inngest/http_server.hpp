@@ -33,6 +33,10 @@ struct HttpServerOptions {
     std::size_t max_in_flight = 1024;
     /// Other routes of the same server: return a response, or nullopt for 404.
     std::function<std::optional<HttpResponse>(const HttpRequest&)> routes{};
+    /// Upgrade requests (`Upgrade: websocket`) for which this returns true are handed over to
+    /// `on_upgrade` with the connected socket's file descriptor, which it then owns.
+    std::function<bool(const HttpRequest&)> accepts_upgrade{};
+    std::function<void(HttpRequest request, int native_socket)> on_upgrade{};
 };
 
 /// Serves a `ServeHandler` (and optional extra routes) over HTTP/1.1 with keep-alive.

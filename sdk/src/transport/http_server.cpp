@@ -10,6 +10,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -202,25 +203,26 @@ private:
         auto message = parser_->release();
         keep_alive_ = message.keep_alive() && !server_.stopping();
         const unsigned version = message.version();
+        if (server_.options().accepts_upgrade && server_.options().on_upgrade &&
+            beast::iequals(message[http::field::upgrade], "websocket")) {
+            auto upgrade = std::make_shared<HttpRequest>(to_request(message));
+            if (server_.options().accepts_upgrade(*upgrade)) {
+                beast::error_code release_error;
+                const int fd = stream_.release_socket().release(release_error);
+                if (!release_error) {
+                    asio::post(server_.workers(), [&server = server_, upgrade, fd] {
+                        server.options().on_upgrade(std::move(*upgrade), fd);
+                    });
+                }
+                return;
+            }
+        }
         if (!server_.try_begin_request()) {
             HttpResponse busy = json_error(503, "overloaded", "too many requests in flight");
             busy.headers.emplace_back("Retry-After", "1");
             return write(std::move(busy), version);
         }
-        auto request = std::make_shared<HttpRequest>();
-        request->method = std::string(message.method_string());
-        const std::string_view target = message.target();
-        const std::size_t question = target.find('?');
-        request->path = std::string(target.substr(0, question));
-        if (question != std::string_view::npos) {
-            request->query = std::string(target.substr(question + 1));
-        }
-        request->headers.reserve(16);
-        for (const auto& field : message) {
-            request->headers.emplace_back(std::string(field.name_string()),
-                                          std::string(field.value()));
-        }
-        request->body = std::move(message.body());
+        auto request = std::make_shared<HttpRequest>(to_request(message));
         // Function bodies block (databases, SMTP): run them on the worker pool.
         asio::post(server_.workers(), [self = shared_from_this(), request, version] {
             HttpResponse response = self->server_.dispatch(*request);
@@ -230,6 +232,24 @@ private:
                                self->write(std::move(response), version);
                            });
         });
+    }
+
+    static HttpRequest to_request(http::request<http::string_body>& message) {
+        HttpRequest request;
+        request.method = std::string(message.method_string());
+        const std::string_view target = message.target();
+        const std::size_t question = target.find('?');
+        request.path = std::string(target.substr(0, question));
+        if (question != std::string_view::npos) {
+            request.query = std::string(target.substr(question + 1));
+        }
+        request.headers.reserve(16);
+        for (const auto& field : message) {
+            request.headers.emplace_back(std::string(field.name_string()),
+                                         std::string(field.value()));
+        }
+        request.body = std::move(message.body());
+        return request;
     }
 
     void write(HttpResponse response, unsigned version) {

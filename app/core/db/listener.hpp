@@ -1,0 +1,32 @@
+#pragma once
+
+// PostgreSQL LISTEN on one channel in a background thread: every app process sees every
+// notification, so pushes reach sockets connected to any process.
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <thread>
+
+namespace riveredge::core::db {
+
+class Listener {
+public:
+    Listener(std::string url,
+             std::string channel,
+             std::function<void(const std::string& payload)> on_notify);
+    ~Listener();
+    Listener(const Listener&) = delete;
+    Listener& operator=(const Listener&) = delete;
+
+private:
+    void run();
+
+    std::string url_;
+    std::string channel_;
+    std::function<void(const std::string&)> on_notify_;
+    std::atomic<bool> stopping_{false};
+    std::thread thread_;
+};
+
+}  // namespace riveredge::core::db

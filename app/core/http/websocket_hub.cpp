@@ -1,0 +1,207 @@
+#include "core/http/websocket_hub.hpp"
+
+#include "core/auth/jwt.hpp"
+#include "core/http/router.hpp"
+#include "core/log/logger.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <unistd.h>
+
+namespace riveredge::core {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+
+}  // namespace
+
+class WebSocketHub::Impl {
+public:
+    class Session : public std::enable_shared_from_this<Session> {
+    public:
+        Session(Impl& hub, tcp::socket socket, Principal who)
+            : hub_(hub), ws_(std::move(socket)), who_(std::move(who)) {}
+
+        void start(http::request<http::string_body> request) {
+            ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+            ws_.async_accept(request, [self = shared_from_this()](beast::error_code ec) {
+                if (ec) {
+                    return;
+                }
+                self->hub_.add(self);
+                self->read();
+            });
+        }
+
+        void send(std::string text) {
+            asio::post(ws_.get_executor(),
+                       [self = shared_from_this(), text = std::move(text)]() mutable {
+                           self->queue_.push_back(std::move(text));
+                           if (self->queue_.size() == 1) {
+                               self->write();
+                           }
+                       });
+        }
+
+        const Principal& who() const noexcept { return who_; }
+
+    private:
+        void read() {
+            ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                if (ec) {
+                    self->hub_.remove(self);
+                    return;
+                }
+                self->buffer_.clear();  // clients have nothing to say; keep the connection alive
+                self->read();
+            });
+        }
+
+        void write() {
+            ws_.text(true);
+            ws_.async_write(asio::buffer(queue_.front()),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                if (ec) {
+                                    self->hub_.remove(self);
+                                    return;
+                                }
+                                self->queue_.pop_front();
+                                if (!self->queue_.empty()) {
+                                    self->write();
+                                }
+                            });
+        }
+
+        Impl& hub_;
+        websocket::stream<tcp::socket> ws_;
+        beast::flat_buffer buffer_;
+        std::deque<std::string> queue_;
+        Principal who_;
+    };
+
+    explicit Impl(std::string secret)
+        : secret_(std::move(secret)),
+          guard_(asio::make_work_guard(io_)),
+          thread_([this] { io_.run(); }) {}
+
+    ~Impl() {
+        guard_.reset();
+        io_.stop();
+        if (thread_.joinable()) {
+            thread_.join();
+        }
+    }
+
+    void adopt(const inngest::HttpRequest& request, int fd) {
+        tcp::socket socket(asio::make_strand(io_));
+        beast::error_code ec;
+        socket.assign(tcp::v4(), fd, ec);
+        if (ec) {
+            ::close(fd);
+            return;
+        }
+        std::string token;
+        if (const auto header = request.header("Authorization"); header.starts_with("Bearer ")) {
+            token = std::string(header.substr(7));
+        } else {
+            const auto query = parse_query(request.query);
+            if (const auto it = query.find("token"); it != query.end()) {
+                token = it->second;
+            }
+        }
+        auto who = verify_token(token, secret_);
+        if (!who) {
+            const std::string body =
+                R"({"error":{"code":"unauthorized","message":"a valid token is required","details":null}})";
+            const std::string refusal =
+                "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nConnection: "
+                "close\r\n"
+                "Content-Length: " +
+                std::to_string(body.size()) + "\r\n\r\n" + body;
+            asio::write(socket, asio::buffer(refusal), ec);
+            socket.close(ec);
+            return;
+        }
+        http::request<http::string_body> handshake;
+        handshake.method_string(request.method);
+        handshake.target(request.path + (request.query.empty() ? "" : "?" + request.query));
+        handshake.version(11);
+        for (const auto& [name, value] : request.headers) {
+            handshake.insert(name, value);
+        }
+        std::make_shared<Session>(*this, std::move(socket), std::move(*who))
+            ->start(std::move(handshake));
+    }
+
+    void add(const std::shared_ptr<Session>& session) {
+        const std::lock_guard lock(mutex_);
+        sessions_.insert(session);
+    }
+
+    void remove(const std::shared_ptr<Session>& session) {
+        const std::lock_guard lock(mutex_);
+        sessions_.erase(session);
+    }
+
+    void publish(const TenantId& tenant, const std::string& user, const std::string& text) {
+        std::vector<std::shared_ptr<Session>> targets;
+        {
+            const std::lock_guard lock(mutex_);
+            for (const auto& session : sessions_) {
+                if (session->who().tenant == tenant && session->who().user_id == user) {
+                    targets.push_back(session);
+                }
+            }
+        }
+        for (const auto& session : targets) {
+            session->send(text);
+        }
+    }
+
+    std::size_t connections() const {
+        const std::lock_guard lock(mutex_);
+        return sessions_.size();
+    }
+
+private:
+    std::string secret_;
+    asio::io_context io_;
+    asio::executor_work_guard<asio::io_context::executor_type> guard_;
+    mutable std::mutex mutex_;
+    std::set<std::shared_ptr<Session>> sessions_;
+    std::thread thread_;
+};
+
+WebSocketHub::WebSocketHub(std::string jwt_secret)
+    : impl_(std::make_unique<Impl>(std::move(jwt_secret))) {}
+WebSocketHub::~WebSocketHub() = default;
+void WebSocketHub::adopt(const inngest::HttpRequest& request, int native_socket) {
+    impl_->adopt(request, native_socket);
+}
+void WebSocketHub::publish(const TenantId& tenant,
+                           const std::string& user_id,
+                           const std::string& text) {
+    impl_->publish(tenant, user_id, text);
+}
+std::size_t WebSocketHub::connections() const {
+    return impl_->connections();
+}
+
+}  // namespace riveredge::core
