@@ -8,6 +8,8 @@
 #include "support/temp_postgres.hpp"
 #include "transport/http_client.hpp"
 
+#include <inngest/http_server.hpp>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -18,6 +20,8 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -561,4 +565,97 @@ TEST_CASE("a new inbox item is pushed at once to the recipient's open WebSocket"
     CHECK(note.at("user_id") == "bob");
     CHECK(note.at("item").at("subject") == "审批通知: 采购单 PO-1");
     CHECK_FALSE(other_bob.receive(500ms).has_value());  // same user id, other tenant: nothing
+}
+
+namespace {
+
+// FakeSmsGateway: a stand-in for a commercial SMS gateway (none is reachable here), over real
+// loopback HTTP. It records requests; "...429" numbers are throttled once, "...400" refused.
+class FakeSmsGateway {
+public:
+    FakeSmsGateway()
+        : server_({.host = "127.0.0.1",
+                   .port = 0,
+                   .routes = [this](const inngest::HttpRequest& request)
+                       -> std::optional<inngest::HttpResponse> {
+                       const std::lock_guard lock(mutex_);
+                       requests_.push_back(request);
+                       const auto phone =
+                           std::string(json::parse(request.body).at("phone").as_string());
+                       if (phone.ends_with("429") && throttled_.insert(phone).second) {
+                           return inngest::HttpResponse{429, {}, R"({"code":"Throttling"})"};
+                       }
+                       if (phone.ends_with("400")) {
+                           return inngest::HttpResponse{400, {}, R"({"code":"InvalidPhone"})"};
+                       }
+                       return inngest::HttpResponse{200, {}, R"({"code":"OK"})"};
+                   }}) {
+        server_.start();
+    }
+    std::string url() const {
+        return "http://127.0.0.1:" + std::to_string(server_.port()) + "/sms/send";
+    }
+    std::vector<inngest::HttpRequest> requests() {
+        const std::lock_guard lock(mutex_);
+        return requests_;
+    }
+
+private:
+    std::mutex mutex_;
+    std::vector<inngest::HttpRequest> requests_;
+    std::set<std::string> throttled_;
+    inngest::HttpServer server_;
+};
+
+}  // namespace
+
+TEST_CASE("SMS goes through the tenant's gateway with sign name and template, retrying throttles",
+          "[app]") {
+    AppUnderTest t;
+    FakeSmsGateway gateway;
+    const auto alice = t.token("acme", "alice");
+    const auto settings =
+        t.call("PUT", "/api/v1/messages/settings/sms", alice,
+               R"({"endpoint":")" + gateway.url() +
+                   R"(","api_key":"sms-key-123","sign_name":"河流科技","template_id":"SMS_1001"})");
+    REQUIRE(settings.status == 200);
+    CHECK(settings.body.at("has_api_key") == true);
+    CHECK(json::serialize(settings.body).find("sms-key-123") == std::string::npos);
+    CHECK(
+        t.call("PUT", "/api/v1/messages/settings/sms", alice, R"({"endpoint":"ftp://x"})").status ==
+        422);
+
+    const auto sent = t.call(
+        "POST", "/api/v1/messages/send", alice,
+        R"({"subject":"验证码","body":"您的验证码是 123456","channels":["sms"],"recipients":["+8613800000001","13800000002"]})");
+    REQUIRE(sent.status == 201);
+    CHECK(sent.body.at("deliveries") == 2);
+    const auto id = sent.body.at("message_id").as_int64();
+    REQUIRE(delivery_of(t, alice, id, "sent").is_object());
+    auto log = t.call("GET", "/api/v1/messages/deliveries?channel=sms&status=sent", alice);
+    REQUIRE(log.body.at("items").as_array().size() == 2);
+    const auto requests = gateway.requests();
+    REQUIRE(requests.size() == 2);
+    CHECK(requests[0].header("Authorization") == "Bearer sms-key-123");
+    const auto payload = json::parse(requests[0].body);
+    CHECK(payload.at("sign_name") == "河流科技");
+    CHECK(payload.at("template_id") == "SMS_1001");
+    CHECK(payload.at("params").at("body") == "您的验证码是 123456");
+
+    const auto throttled =
+        t.call("POST", "/api/v1/messages/send", alice,
+               R"({"subject":"s","body":"b","channels":["sms"],"recipients":["+8613800000429"]})");
+    const auto retried = delivery_of(t, alice, throttled.body.at("message_id").as_int64(), "sent");
+    REQUIRE(retried.is_object());
+    CHECK(retried.at("attempts") == 2);
+
+    const auto refused =
+        t.call("POST", "/api/v1/messages/send", alice,
+               R"({"subject":"s","body":"b","channels":["sms"],"recipients":["+8613800000400"]})");
+    const auto failed = delivery_of(t, alice, refused.body.at("message_id").as_int64(), "failed");
+    REQUIRE(failed.is_object());
+    CHECK(failed.at("attempts") == 1);
+    CHECK(t.call("POST", "/api/v1/messages/send", alice,
+                 R"({"subject":"s","body":"b","channels":["sms"],"recipients":["12345"]})")
+              .status == 422);
 }

@@ -102,6 +102,15 @@ boost::json::object template_row(const core::db::Rows& rows, int i) {
         {"body", rows.text(i, "body")}};
 }
 
+constexpr const char* kSaveSms =
+    "INSERT INTO messages_sms_settings (tenant_id, endpoint, api_key, sign_name, template_id) "
+    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id) DO UPDATE SET endpoint = $2, "
+    "api_key = coalesce($3, messages_sms_settings.api_key), sign_name = $4, template_id = $5, "
+    "updated_at = now()";
+constexpr const char* kSms =
+    "SELECT endpoint, api_key, sign_name, template_id FROM messages_sms_settings WHERE tenant_id = "
+    "$1";
+
 std::optional<std::string> optional_text(const core::db::Rows& rows, const char* column) {
     if (rows.is_null(0, column)) {
         return std::nullopt;
@@ -157,6 +166,24 @@ std::optional<SmtpSettings> Repository::smtp_settings(const core::TenantId& tena
                         optional_text(rows, "password"),
                         rows.text(0, "from_address"),
                         optional_text(rows, "from_name")};
+}
+
+void Repository::save_sms_settings(const core::TenantId& tenant, const SmsSettings& settings) {
+    Transaction tx(pool_, tenant);
+    tx.exec(kSaveSms, {tenant.value(), settings.endpoint, settings.api_key, settings.sign_name,
+                       settings.template_id});
+    tx.commit();
+}
+
+std::optional<SmsSettings> Repository::sms_settings(const core::TenantId& tenant) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(kSms, {tenant.value()});
+    tx.commit();
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return SmsSettings{rows.text(0, "endpoint"), optional_text(rows, "api_key"),
+                       rows.text(0, "sign_name"), rows.text(0, "template_id")};
 }
 
 std::optional<std::int64_t> Repository::find_by_idempotency_key(const core::TenantId& tenant,

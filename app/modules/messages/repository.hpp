@@ -5,6 +5,7 @@
 
 #include "core/auth/principal.hpp"
 #include "core/db/database.hpp"
+#include "modules/messages/channels/sms_channel.hpp"
 #include "modules/messages/channels/smtp_channel.hpp"
 
 #include <boost/json/array.hpp>
@@ -69,6 +70,8 @@ public:
                          bool attempted);
     void save_smtp_settings(const core::TenantId& tenant, const SmtpSettings& settings);
     std::optional<SmtpSettings> smtp_settings(const core::TenantId& tenant);
+    void save_sms_settings(const core::TenantId& tenant, const SmsSettings& settings);
+    std::optional<SmsSettings> sms_settings(const core::TenantId& tenant);
 
     /// Stores a new version of a template; returns (id, version).
     std::pair<std::int64_t, int> add_template(const core::TenantId& tenant,

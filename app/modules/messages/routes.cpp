@@ -112,6 +112,21 @@ void register_routes(core::Router& router, Service& service) {
         false, "WebSocket: real-time push of new inbox items");
 
     router.add(
+        "PUT", "/api/v1/messages/settings/sms",
+        [&service](const HttpRequest& request, RequestContext& context) {
+            service.save_sms_settings(context.who().tenant, context.json_body(request));
+            return json_response(200, service.sms_settings(context.who().tenant));
+        },
+        true, "Set the tenant's SMS gateway (endpoint, api_key, sign_name, template_id)");
+
+    router.add(
+        "GET", "/api/v1/messages/settings/sms",
+        [&service](const HttpRequest&, RequestContext& context) {
+            return json_response(200, service.sms_settings(context.who().tenant));
+        },
+        true, "The tenant's SMS gateway settings, without the API key");
+
+    router.add(
         "POST", "/api/v1/messages/templates",
         [&service](const HttpRequest& request, RequestContext& context) {
             return json_response(201,

@@ -86,8 +86,9 @@ boost::json::object Service::send(const core::Principal& sender,
     } else {
         for (const auto& channel : list->get_array()) {
             if (!channel.is_string() ||
-                (channel.get_string() != "in_app" && channel.get_string() != "email")) {
-                problems["channels"] = "supported channels: in_app, email";
+                (channel.get_string() != "in_app" && channel.get_string() != "email" &&
+                 channel.get_string() != "sms")) {
+                problems["channels"] = "supported channels: in_app, email, sms";
                 break;
             }
             channels.insert(std::string(channel.get_string()));
@@ -115,7 +116,8 @@ boost::json::object Service::send(const core::Principal& sender,
                 problems["recipients"] = "'" + address + "' is not a valid email address";
                 break;
             }
-            const std::string channel = is_email ? "email" : "in_app";
+            const bool is_phone = !is_email && valid_phone(address);
+            const std::string channel = is_email ? "email" : (is_phone ? "sms" : "in_app");
             if (channels.count(channel) != 0) {
                 deliveries.push_back({channel, address});
             }
@@ -133,7 +135,8 @@ boost::json::object Service::send(const core::Principal& sender,
     }
     if (problems.empty() && deliveries.empty()) {
         problems["recipients"] =
-            "no recipient matches the channels (user ids: in_app, addresses: email)";
+            "no recipient matches the channels (user ids: in_app, addresses: email, phone numbers: "
+            "sms)";
     }
     if (!problems.empty()) {
         throw core::ApiError::validation(std::move(problems));
@@ -210,6 +213,9 @@ boost::json::object Service::deliver(const core::TenantId& tenant,
         const bool changed = repository_.deliver_in_app(tenant, delivery_id);
         return boost::json::object{
             {"delivery_id", delivery_id}, {"status", "sent"}, {"changed", changed}};
+    }
+    if (channel == "sms") {
+        return deliver_sms(tenant, delivery_id);
     }
     if (channel != "email") {
         throw inngest::NonRetriableError("channel " + channel + " is not deliverable");
@@ -332,6 +338,70 @@ boost::json::object Service::preview(const core::TenantId& tenant,
     } catch (const std::invalid_argument& error) {
         throw core::ApiError::validation(boost::json::object{{"template", error.what()}});
     }
+}
+
+boost::json::object Service::deliver_sms(const core::TenantId& tenant, std::int64_t delivery_id) {
+    const auto delivery = repository_.delivery(tenant, delivery_id);
+    if (!delivery) {
+        throw inngest::NonRetriableError("delivery " + std::to_string(delivery_id) +
+                                         " does not exist");
+    }
+    if (delivery->status == "sent") {
+        return boost::json::object{
+            {"delivery_id", delivery_id}, {"status", "sent"}, {"changed", false}};
+    }
+    const auto sms = repository_.sms_settings(tenant);
+    if (!sms) {
+        repository_.update_delivery(tenant, delivery_id, "failed",
+                                    "no SMS settings for this tenant", false);
+        throw inngest::NonRetriableError("no SMS settings for this tenant");
+    }
+    repository_.update_delivery(tenant, delivery_id, "sending", "", true);
+    const SmsResult result = send_sms(*sms, delivery->recipient, delivery->subject, delivery->body);
+    if (result.sent) {
+        repository_.update_delivery(tenant, delivery_id, "sent", result.reply, false);
+        return boost::json::object{{"delivery_id", delivery_id}, {"status", "sent"}};
+    }
+    if (result.retriable) {
+        repository_.update_delivery(tenant, delivery_id, "queued", result.reply, false);
+        throw std::runtime_error("SMS delivery will be retried: " + result.reply);
+    }
+    repository_.update_delivery(tenant, delivery_id, "failed", result.reply, false);
+    throw inngest::NonRetriableError("the SMS gateway refused the message: " + result.reply);
+}
+
+void Service::save_sms_settings(const core::TenantId& tenant, const boost::json::object& request) {
+    boost::json::object problems;
+    SmsSettings settings;
+    settings.endpoint = required_text(request, "endpoint", 500, problems);
+    if (!settings.endpoint.empty() && !settings.endpoint.starts_with("http://") &&
+        !settings.endpoint.starts_with("https://")) {
+        problems["endpoint"] = "an http(s) URL";
+    }
+    settings.sign_name = required_text(request, "sign_name", 100, problems);
+    settings.template_id = required_text(request, "template_id", 100, problems);
+    if (const auto* key = request.if_contains("api_key"); key != nullptr && !key->is_null()) {
+        if (!key->is_string() || key->get_string().size() > 500) {
+            problems["api_key"] = "a string of at most 500 bytes";
+        } else if (!key->get_string().empty()) {
+            settings.api_key = std::string(key->get_string());
+        }
+    }
+    if (!problems.empty()) {
+        throw core::ApiError::validation(std::move(problems));
+    }
+    repository_.save_sms_settings(tenant, settings);
+}
+
+boost::json::object Service::sms_settings(const core::TenantId& tenant) {
+    const auto settings = repository_.sms_settings(tenant);
+    if (!settings) {
+        throw core::ApiError::not_found("SMS settings");
+    }
+    return boost::json::object{{"endpoint", settings->endpoint},
+                               {"has_api_key", settings->api_key.has_value()},
+                               {"sign_name", settings->sign_name},
+                               {"template_id", settings->template_id}};
 }
 
 void Service::save_smtp_settings(const core::TenantId& tenant, const boost::json::object& request) {

@@ -49,9 +49,15 @@ public:
     /// Renders a stored template (`key`, `channel`, `locale`) or inline `subject`/`body`.
     boost::json::object preview(const core::TenantId& tenant, const boost::json::object& request);
 
+    /// Stores the tenant's SMS gateway settings (the API key is kept when omitted).
+    void save_sms_settings(const core::TenantId& tenant, const boost::json::object& request);
+    /// The SMS settings without the API key: `has_api_key` says whether one is stored.
+    boost::json::object sms_settings(const core::TenantId& tenant);
+
     Repository& repository() noexcept { return repository_; }
 
 private:
+    boost::json::object deliver_sms(const core::TenantId& tenant, std::int64_t delivery_id);
     std::int64_t record_and_emit(const core::TenantId& tenant,
                                  const std::string& sender,
                                  const std::string& subject,

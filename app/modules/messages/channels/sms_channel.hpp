@@ -1,0 +1,33 @@
+#pragma once
+
+// SMS through an HTTP gateway: POST JSON {phone, sign_name, template_id, params} with a bearer
+// API key. 2xx is sent; 429, 5xx and connection failures retry; other 4xx are permanent.
+
+#include <optional>
+#include <string>
+
+namespace riveredge::messages {
+
+struct SmsSettings {
+    std::string endpoint;
+    std::optional<std::string> api_key;
+    std::string sign_name;
+    std::string template_id;
+};
+
+struct SmsResult {
+    bool sent = false;
+    long status = 0;
+    std::string reply;
+    bool retriable = false;
+};
+
+/// Mainland or international numbers: `+` and 8-15 digits, or 11 digits starting with 1.
+bool valid_phone(const std::string& phone);
+
+SmsResult send_sms(const SmsSettings& settings,
+                   const std::string& phone,
+                   const std::string& subject,
+                   const std::string& body);
+
+}  // namespace riveredge::messages
