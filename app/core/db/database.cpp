@@ -8,12 +8,15 @@ namespace riveredge::core::db {
 namespace {
 
 [[noreturn]] void throw_result_error(PGresult* result, PGconn* conn) {
-    const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+    // Copy what the result holds before PQclear frees it.
+    const char* state_field =
+        result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+    std::string state = state_field != nullptr ? state_field : "08000";
     std::string message = result != nullptr ? PQresultErrorMessage(result) : PQerrorMessage(conn);
     if (result != nullptr) {
         PQclear(result);
     }
-    throw DbError(state != nullptr ? state : "08000", message);
+    throw DbError(std::move(state), message);
 }
 
 }  // namespace
