@@ -85,7 +85,6 @@ public:
         server_ = std::make_unique<inngest::HttpServer>(inngest::HttpServerOptions{
             .host = settings_.host,
             .port = settings_.port,
-            .serve_path = "/__unused",
             .max_body_bytes = settings_.max_body_bytes,
             .routes = [this](const inngest::HttpRequest& request)
                 -> std::optional<inngest::HttpResponse> { return router_.dispatch(request); },

@@ -211,6 +211,11 @@ private:
         if (!settings_.dev && !auth_.verified) {
             return unauthorized();
         }
+        return json_response(200, detail::to_json(introspection_body()));
+    }
+
+    // The introspection body (protocol §6): authenticated fields only for a verified request.
+    boost::json::object introspection_body() const {
         boost::json::object body;
         body["schema_version"] = kSchemaVersion;
         body["mode"] = settings_.dev ? "dev" : "cloud";
@@ -227,7 +232,7 @@ private:
             add_authenticated_fields(body);
         }
         body["extra"] = boost::json::object{};
-        return json_response(200, detail::to_json(body));
+        return body;
     }
 
     void add_authenticated_fields(boost::json::object& body) const {
@@ -309,16 +314,6 @@ private:
             return error(ErrorCode::kMalformedRequest, "in-band sync needs a non-empty 'url'");
         }
         const std::string serve_url = own_url(url->get_string());
-        boost::json::object inspection;
-        inspection["schema_version"] = kSchemaVersion;
-        inspection["mode"] = settings_.dev ? "dev" : "cloud";
-        inspection["function_count"] = client_.functions().size();
-        inspection["has_event_key"] = settings_.event_key.has_value();
-        inspection["has_signing_key"] = settings_.signing_key.has_value();
-        inspection["has_signing_key_fallback"] = settings_.signing_key_fallback.has_value();
-        inspection["authentication_succeeded"] = true;
-        add_authenticated_fields(inspection);
-        inspection["extra"] = boost::json::object{};
 
         boost::json::object reply;
         reply["app_id"] = settings_.app_id;
@@ -332,7 +327,7 @@ private:
         reply["env"] = optional_string(settings_.env);
         reply["appVersion"] = optional_string(settings_.app_version);
         reply["capabilities"] = capabilities();
-        reply["inspection"] = std::move(inspection);
+        reply["inspection"] = introspection_body();  // in-band sync is always verified
         reply["functions"] = detail::function_configs(client_.functions(), serve_url);
         HttpResponse response = json_response(200, detail::to_json(reply));
         response.headers.emplace_back("X-Inngest-Sync-Kind", "in_band");

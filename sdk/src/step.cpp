@@ -91,7 +91,7 @@ SendEventResult Step::send_event(std::string_view id, const Event& event) {
 }
 
 SendEventResult Step::send_event(std::string_view id, const std::vector<Event>& events) {
-    const detail::RunSlot slot = detail::open_run(*invocation_, id, "step.sendEvent");
+    const detail::RunSlot slot = detail::open_run(*invocation_, id);
     if (slot.memo != nullptr) {
         return boost::json::value_to<SendEventResult>(*slot.memo);
     }
@@ -110,9 +110,9 @@ SendEventResult Step::send_event(std::string_view id, const std::vector<Event>& 
         }
         data = boost::json::value_from(*sent);
     } catch (...) {
-        detail::fail_run(*invocation_, slot, std::current_exception());
+        detail::fail_run(*invocation_, std::current_exception());
     }
-    detail::complete_run(*invocation_, slot, std::move(data));
+    detail::complete_run(*invocation_, std::move(data));
 }
 
 boost::json::value Step::invoke(std::string_view id, const InvokeOptions& options) {

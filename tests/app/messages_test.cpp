@@ -632,7 +632,15 @@ TEST_CASE("SMS goes through the tenant's gateway with sign name and template, re
     CHECK(sent.body.at("deliveries") == 2);
     const auto id = sent.body.at("message_id").as_int64();
     REQUIRE(delivery_of(t, alice, id, "sent").is_object());
-    auto log = t.call("GET", "/api/v1/messages/deliveries?channel=sms&status=sent", alice);
+    // Both deliveries run as separate steps: wait until the second one is sent too.
+    Response log;
+    for (int i = 0; i < 400; ++i) {
+        log = t.call("GET", "/api/v1/messages/deliveries?channel=sms&status=sent", alice);
+        if (log.body.at("items").as_array().size() == 2) {
+            break;
+        }
+        std::this_thread::sleep_for(25ms);
+    }
     REQUIRE(log.body.at("items").as_array().size() == 2);
     const auto requests = gateway.requests();
     REQUIRE(requests.size() == 2);

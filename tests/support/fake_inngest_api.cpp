@@ -8,24 +8,13 @@ namespace inngest_test {
 
 struct FakeInngestApi::Server {
     explicit Server(FakeInngestApi& owner)
-        : client({.app_id = "fake-inngest-api",
-                  .dev = true,
-                  .log_sink =
-                      [](auto, auto) {
-                      }},
-                 inngest::Environment::none()),
-          handler(client),
-          http(handler,
-               {.host = "127.0.0.1",
+        : http({.host = "127.0.0.1",
                 .port = 0,
-                .serve_path = "/__not_served",
                 .routes = [&owner](const inngest::HttpRequest& request)
                     -> std::optional<inngest::HttpResponse> {
                     return owner.answer(request);
                 }}) {}
 
-    inngest::Client client;
-    inngest::ServeHandler handler;
     inngest::HttpServer http;
 };
 

@@ -50,6 +50,46 @@ bool valid_address(const std::string& address) {
     return address.find('.', at) != std::string::npos;
 }
 
+// Delivery through an outside provider (SMTP, SMS gateway), the same for every channel: an
+// already sent delivery is not sent again, a tenant without settings fails for good, each try
+// counts as an attempt, and the provider's answer decides between sent, retry and failure.
+template <class LoadSettings, class Send>
+boost::json::object deliver_through_provider(Repository& repository,
+                                             const core::TenantId& tenant,
+                                             std::int64_t delivery_id,
+                                             const std::string& provider,
+                                             LoadSettings load_settings,
+                                             Send send) {
+    const auto delivery = repository.delivery(tenant, delivery_id);
+    if (!delivery) {
+        throw inngest::NonRetriableError("delivery " + std::to_string(delivery_id) +
+                                         " does not exist");
+    }
+    if (delivery->status == "sent") {
+        return boost::json::object{
+            {"delivery_id", delivery_id}, {"status", "sent"}, {"changed", false}};
+    }
+    const auto settings = load_settings();
+    if (!settings) {
+        const std::string reason = "no " + provider + " settings for this tenant";
+        repository.update_delivery(tenant, delivery_id, "failed", reason, false);
+        throw inngest::NonRetriableError(reason);
+    }
+    repository.update_delivery(tenant, delivery_id, "sending", "", true);
+    const auto result = send(*settings, *delivery);
+    if (result.sent) {
+        repository.update_delivery(tenant, delivery_id, "sent", result.reply, false);
+        return boost::json::object{
+            {"delivery_id", delivery_id}, {"status", "sent"}, {"reply", result.reply}};
+    }
+    if (result.retriable) {
+        repository.update_delivery(tenant, delivery_id, "queued", result.reply, false);
+        throw std::runtime_error(provider + " delivery will be retried: " + result.reply);
+    }
+    repository.update_delivery(tenant, delivery_id, "failed", result.reply, false);
+    throw inngest::NonRetriableError(provider + " refused the message: " + result.reply);
+}
+
 }  // namespace
 
 boost::json::object Service::send(const core::Principal& sender,
@@ -220,37 +260,13 @@ boost::json::object Service::deliver(const core::TenantId& tenant,
     if (channel != "email") {
         throw inngest::NonRetriableError("channel " + channel + " is not deliverable");
     }
-    const auto delivery = repository_.delivery(tenant, delivery_id);
-    if (!delivery) {
-        throw inngest::NonRetriableError("delivery " + std::to_string(delivery_id) +
-                                         " does not exist");
-    }
-    if (delivery->status == "sent") {
-        return boost::json::object{
-            {"delivery_id", delivery_id}, {"status", "sent"}, {"changed", false}};
-    }
-    const auto smtp = repository_.smtp_settings(tenant);
-    if (!smtp) {
-        repository_.update_delivery(tenant, delivery_id, "failed",
-                                    "no SMTP settings for this tenant", false);
-        throw inngest::NonRetriableError("no SMTP settings for this tenant");
-    }
-    repository_.update_delivery(tenant, delivery_id, "sending", "", true);
-    const Email email{
-        delivery->recipient, delivery->subject, delivery->body,
-        "delivery-" + std::to_string(delivery_id) + "." + tenant.value() + "@riveredge-flow"};
-    const SmtpResult result = send_email(*smtp, email);
-    if (result.sent) {
-        repository_.update_delivery(tenant, delivery_id, "sent", result.reply, false);
-        return boost::json::object{
-            {"delivery_id", delivery_id}, {"status", "sent"}, {"reply", result.reply}};
-    }
-    if (result.retriable) {
-        repository_.update_delivery(tenant, delivery_id, "queued", result.reply, false);
-        throw std::runtime_error("SMTP delivery will be retried: " + result.reply);
-    }
-    repository_.update_delivery(tenant, delivery_id, "failed", result.reply, false);
-    throw inngest::NonRetriableError("SMTP refused the message: " + result.reply);
+    return deliver_through_provider(
+        repository_, tenant, delivery_id, "SMTP", [&] { return repository_.smtp_settings(tenant); },
+        [&](const SmtpSettings& smtp, const DeliveryDetail& delivery) {
+            return send_email(smtp, Email{delivery.recipient, delivery.subject, delivery.body,
+                                          "delivery-" + std::to_string(delivery_id) + "." +
+                                              tenant.value() + "@riveredge-flow"});
+        });
 }
 
 boost::json::object Service::add_template(const core::Principal& author,
@@ -341,33 +357,11 @@ boost::json::object Service::preview(const core::TenantId& tenant,
 }
 
 boost::json::object Service::deliver_sms(const core::TenantId& tenant, std::int64_t delivery_id) {
-    const auto delivery = repository_.delivery(tenant, delivery_id);
-    if (!delivery) {
-        throw inngest::NonRetriableError("delivery " + std::to_string(delivery_id) +
-                                         " does not exist");
-    }
-    if (delivery->status == "sent") {
-        return boost::json::object{
-            {"delivery_id", delivery_id}, {"status", "sent"}, {"changed", false}};
-    }
-    const auto sms = repository_.sms_settings(tenant);
-    if (!sms) {
-        repository_.update_delivery(tenant, delivery_id, "failed",
-                                    "no SMS settings for this tenant", false);
-        throw inngest::NonRetriableError("no SMS settings for this tenant");
-    }
-    repository_.update_delivery(tenant, delivery_id, "sending", "", true);
-    const SmsResult result = send_sms(*sms, delivery->recipient, delivery->subject, delivery->body);
-    if (result.sent) {
-        repository_.update_delivery(tenant, delivery_id, "sent", result.reply, false);
-        return boost::json::object{{"delivery_id", delivery_id}, {"status", "sent"}};
-    }
-    if (result.retriable) {
-        repository_.update_delivery(tenant, delivery_id, "queued", result.reply, false);
-        throw std::runtime_error("SMS delivery will be retried: " + result.reply);
-    }
-    repository_.update_delivery(tenant, delivery_id, "failed", result.reply, false);
-    throw inngest::NonRetriableError("the SMS gateway refused the message: " + result.reply);
+    return deliver_through_provider(
+        repository_, tenant, delivery_id, "SMS", [&] { return repository_.sms_settings(tenant); },
+        [](const SmsSettings& sms, const DeliveryDetail& delivery) {
+            return send_sms(sms, delivery.recipient, delivery.subject, delivery.body);
+        });
 }
 
 void Service::save_sms_settings(const core::TenantId& tenant, const boost::json::object& request) {

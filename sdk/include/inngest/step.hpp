@@ -145,7 +145,7 @@ private:
 template <class Fn>
 auto Step::run(std::string_view id, Fn&& fn) -> std::invoke_result_t<Fn&> {
     using T = std::invoke_result_t<Fn&>;
-    const detail::RunSlot slot = detail::open_run(*invocation_, id, "step.run");
+    const detail::RunSlot slot = detail::open_run(*invocation_, id);
     if (slot.memo != nullptr) {
         if constexpr (std::is_void_v<T>) {
             return;
@@ -162,9 +162,9 @@ auto Step::run(std::string_view id, Fn&& fn) -> std::invoke_result_t<Fn&> {
             data = boost::json::value_from(fn());
         }
     } catch (...) {
-        detail::fail_run(*invocation_, slot, std::current_exception());
+        detail::fail_run(*invocation_, std::current_exception());
     }
-    detail::complete_run(*invocation_, slot, std::move(data));
+    detail::complete_run(*invocation_, std::move(data));
 }
 
 template <class... Branches>

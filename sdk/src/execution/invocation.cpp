@@ -109,28 +109,26 @@ void Invocation::interrupt() {
     throw Interrupt{};
 }
 
-RunSlot Invocation::open_run(std::string_view id, std::string_view /*display_type*/) {
+RunSlot Invocation::open_run(std::string_view id) {
     Reached reached = reach(id);
     if (reached.memo != nullptr) {
         if (only_key(*reached.memo, "data")) {
-            return RunSlot{&reached.memo->get_object().at("data"), 0};
+            return RunSlot{&reached.memo->get_object().at("data")};
         }
         if (only_key(*reached.memo, "error")) {
             throw step_error_from(id, reached.memo->get_object().at("error"));
         }
-        return RunSlot{reached.memo, 0};
+        return RunSlot{reached.memo};
     }
     reached_new_.push_back(reached.hashed_id);
-    const std::size_t index = step_names_.size();
     if (!target_.empty()) {
         // Targeted call (protocol §10.5): run only the named step, report nothing else.
         if (reached.hashed_id != target_) {
             interrupt();
         }
-        step_names_.emplace_back(id);
         ops_.push_back(
             Op{"StepRun", std::move(reached.hashed_id), std::string(id), {}, nullptr, {}});
-        return RunSlot{nullptr, index};
+        return RunSlot{};
     }
     // Discovery (protocol §10.4): run a lone step now unless parallelism forbids it.
     if (parallel_depth_ > 0 || request_.disable_immediate_execution || !ops_.empty()) {
@@ -141,21 +139,21 @@ RunSlot Invocation::open_run(std::string_view id, std::string_view /*display_typ
         }
         interrupt();
     }
-    step_names_.emplace_back(id);
     ops_.push_back(Op{"StepRun", std::move(reached.hashed_id), std::string(id), {}, nullptr, {}});
-    return RunSlot{nullptr, ops_.size() - 1};
+    return RunSlot{};
 }
 
-void Invocation::complete_run(const RunSlot& slot, boost::json::value data) {
-    Op& op = target_.empty() ? ops_.at(slot.index) : ops_.back();
+void Invocation::complete_run(boost::json::value data) {
+    // The step being executed is always the last op reached.
+    Op& op = ops_.back();
     op.data = std::move(data);
     target_ran_ = true;
     sealed_ = true;
     interrupt();
 }
 
-void Invocation::fail_run(const RunSlot& slot, std::exception_ptr error) {
-    Op& op = target_.empty() ? ops_.at(slot.index) : ops_.back();
+void Invocation::fail_run(std::exception_ptr error) {
+    Op& op = ops_.back();
     std::string name = "Error";
     std::string message = "unknown exception";
     bool retriable = true;
@@ -342,16 +340,16 @@ Outcome execute_call(const Function& function,
 
 // Entry points used by Step's templates.
 
-RunSlot open_run(Invocation& invocation, std::string_view id, std::string_view display_type) {
-    return invocation.open_run(id, display_type);
+RunSlot open_run(Invocation& invocation, std::string_view id) {
+    return invocation.open_run(id);
 }
 
-void complete_run(Invocation& invocation, const RunSlot& slot, boost::json::value data) {
-    invocation.complete_run(slot, std::move(data));
+void complete_run(Invocation& invocation, boost::json::value data) {
+    invocation.complete_run(std::move(data));
 }
 
-void fail_run(Invocation& invocation, const RunSlot& slot, std::exception_ptr error) {
-    invocation.fail_run(slot, std::move(error));
+void fail_run(Invocation& invocation, std::exception_ptr error) {
+    invocation.fail_run(std::move(error));
 }
 
 const boost::json::value& open_async(Invocation& invocation,

@@ -58,9 +58,9 @@ public:
     const Client* client() const noexcept { return client_; }
 
     // Used by the detail:: entry points of invocation_api.hpp.
-    RunSlot open_run(std::string_view id, std::string_view display_type);
-    [[noreturn]] void complete_run(const RunSlot& slot, boost::json::value data);
-    [[noreturn]] void fail_run(const RunSlot& slot, std::exception_ptr error);
+    RunSlot open_run(std::string_view id);
+    [[noreturn]] void complete_run(boost::json::value data);
+    [[noreturn]] void fail_run(std::exception_ptr error);
     const boost::json::value& open_async(std::string_view id, AsyncOp op, boost::json::object opts);
     void enter_step_body();
     void leave_step_body() noexcept { in_step_body_ = false; }
@@ -91,7 +91,6 @@ private:
     std::unordered_map<std::string, int> repeats_;
     std::vector<Op> ops_;
     std::vector<std::string> reached_new_;  // hashed ids of new steps seen (for diagnostics)
-    std::vector<std::string> step_names_;   // user ids by RunSlot index
     std::size_t memo_hits_ = 0;
     std::size_t memo_size_ = 0;
     int parallel_depth_ = 0;

@@ -192,7 +192,6 @@ std::optional<CronSchedule::TimePoint> CronSchedule::next_after(TimePoint after)
     // Walk UTC minutes and test their local time; skip whole hours and days that cannot match.
     // Walking real instants makes a skipped local time never match and a repeated one match
     // twice; the second is dropped below.
-    std::optional<std::tm> last_local;
     while (candidate < limit) {
         const std::time_t t = std::chrono::system_clock::to_time_t(candidate);
         const std::tm local = to_local(t, zone_);
@@ -221,7 +220,6 @@ std::optional<CronSchedule::TimePoint> CronSchedule::next_after(TimePoint after)
                 return candidate;
             }
         }
-        last_local = local;
         candidate += minutes(1);
     }
     return std::nullopt;

@@ -254,7 +254,6 @@ public:
         server_ = std::make_unique<HttpServer>(HttpServerOptions{
             .host = options_.host,
             .port = options_.port,
-            .serve_path = "/__none",
             .worker_threads = 2,
             .routes = [this](const HttpRequest& request) -> std::optional<HttpResponse> {
                 return route(request);
@@ -418,7 +417,7 @@ public:
         const std::lock_guard lock(mutex_);
         json::array out;
         for (const auto& [slug, fn] : functions_) {
-            out.push_back(fn.config);
+            out.push_back(fn->config);
         }
         return out;
     }
@@ -826,7 +825,7 @@ private:
         const std::lock_guard lock(mutex_);
         // A sync replaces the app's previous functions.
         for (auto it = functions_.begin(); it != functions_.end();) {
-            it = it->second.app_id == app_id ? functions_.erase(it) : std::next(it);
+            it = it->second->app_id == app_id ? functions_.erase(it) : std::next(it);
         }
         const TimePoint now = options_.clock->now();
         for (auto& fn : entries) {
@@ -842,7 +841,8 @@ private:
                     }
                 }
             }
-            functions_[fn.slug] = std::move(fn);
+            const std::string slug = fn.slug;
+            functions_[slug] = std::make_shared<const FunctionEntry>(std::move(fn));
         }
         ++registrations_;
         last_registered_count_ = entries.size();
@@ -921,7 +921,7 @@ private:
             }
             const auto fn = functions_.find(run.snapshot.function_id);
             if (fn != functions_.end()) {
-                for (const auto& rule : fn->second.cancels) {
+                for (const auto& rule : fn->second->cancels) {
                     if (event_name_matches(rule.event, name) &&
                         (!rule.condition || rule.condition->matches(vars))) {
                         to_cancel.push_back(run_id);
@@ -941,13 +941,14 @@ private:
                 if (target != nullptr && target->is_string()) {
                     const auto fn = functions_.find(std::string(target->get_string()));
                     if (fn != functions_.end()) {
-                        start_run(fn->second, event, json::array{event}, now);
+                        start_run(*fn->second, event, json::array{event}, now);
                     }
                 }
             }
             return;
         }
-        for (auto& [slug, fn] : functions_) {
+        for (const auto& [slug, entry] : functions_) {
+            const FunctionEntry& fn = *entry;
             const json::object vars{{"event", event}};
             const bool triggered =
                 std::any_of(fn.triggers.begin(), fn.triggers.end(), [&](const Trigger& t) {
@@ -1176,16 +1177,15 @@ private:
                 continue;
             }
             Job job = std::move(due->second);
-            const TimePoint at = due->first;
             jobs_.erase(due);
             ++in_flight_;
-            execute(job, at, lock);
+            execute(job, lock);
             --in_flight_;
             changed_.notify_all();
         }
     }
 
-    void execute(Job& job, TimePoint at, std::unique_lock<std::mutex>& lock) {
+    void execute(Job& job, std::unique_lock<std::mutex>& lock) {
         const TimePoint now = options_.clock->now();
         switch (job.kind) {
             case JobKind::kCall:
@@ -1208,8 +1208,8 @@ private:
                     {"id", fn->first + ":" + scheduled},
                     {"ts", to_millis(now)},
                     {"user", json::object{}}};
-                start_run(fn->second, event, json::array{event}, now);
-                for (const auto& trigger : fn->second.triggers) {
+                start_run(*fn->second, event, json::array{event}, now);
+                for (const auto& trigger : fn->second->triggers) {
                     if (trigger.cron && trigger.cron->expression() == expression) {
                         if (const auto next = trigger.cron->next_after(job.scheduled)) {
                             Job again = job;
@@ -1248,7 +1248,6 @@ private:
                 resolve(run, job.hash, now);
             }
         }
-        (void)at;
     }
 
     std::string call_url(const FunctionEntry& fn, const std::string& step_id) const {
@@ -1307,7 +1306,9 @@ private:
                  json::object{{"name", "Error"}, {"message", "function is no longer registered"}});
             return;
         }
-        const FunctionEntry fn = fn_it->second;
+        // Shared, not copied: a re-sync may replace the entry while the call is in flight.
+        const std::shared_ptr<const FunctionEntry> entry = fn_it->second;
+        const FunctionEntry& fn = *entry;
         if (fn.concurrency_limit > 0 && run.calls_in_flight == 0) {
             int busy = 0;
             for (const auto& [id, other] : runs_) {
@@ -1587,7 +1588,7 @@ private:
                     timeout.slug = name;
                     jobs_.emplace(*deadline, std::move(timeout));
                 }
-                start_run(target_fn->second, event, json::array{event}, now, run.snapshot.run_id,
+                start_run(*target_fn->second, event, json::array{event}, now, run.snapshot.run_id,
                           hash);
             } else if (kind == "runcomplete") {
                 complete(run, op.contains("data") ? op.at("data") : json::value());
@@ -1634,7 +1635,7 @@ private:
     int in_flight_ = 0;
     std::multimap<TimePoint, Job> jobs_;
     std::vector<Job> blocked_;  // calls waiting for a concurrency slot
-    std::map<std::string, FunctionEntry> functions_;
+    std::map<std::string, std::shared_ptr<const FunctionEntry>> functions_;
     std::map<std::string, Run> runs_;
     std::vector<std::string> run_order_;
     std::map<std::string, TimePoint> seen_;

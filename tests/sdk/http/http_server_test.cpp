@@ -3,6 +3,7 @@
 
 #include "crypto/signing_key.hpp"
 #include "fixture_functions.hpp"
+#include "support/child_process.hpp"
 #include "support/run_driver.hpp"
 #include "transport/http_client.hpp"
 
@@ -14,21 +15,15 @@
 
 #include <atomic>
 #include <chrono>
-#include <csignal>
 #include <future>
 #include <thread>
 
-#include <fcntl.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 using namespace std::chrono_literals;
 namespace json = boost::json;
 using inngest::detail::OutboundRequest;
 using inngest::detail::send_http;
-
-extern char** environ;
 
 namespace {
 
@@ -99,66 +94,29 @@ struct InProcessServer {
     std::unique_ptr<inngest::HttpServer> server;
 };
 
-// Starts the fixture binary with extra environment variables and stops it on destruction.
+// The fixture binary with extra environment variables, healthy before the test goes on.
 class FixtureProcess {
 public:
-    FixtureProcess(int port, std::vector<std::string> env) : port_(port) {
-        env.push_back("PORT=" + std::to_string(port));
-        for (char** e = environ; *e != nullptr; ++e) {
-            const std::string_view entry(*e);
-            if (!entry.starts_with("INNGEST_") && !entry.starts_with("PORT=")) {
-                env.emplace_back(entry);
-            }
-        }
-        std::vector<char*> envp;
-        for (auto& entry : env) {
-            envp.push_back(entry.data());
-        }
-        envp.push_back(nullptr);
-        const std::string binary = FIXTURE_BINARY;
-        pid_ = fork();
-        REQUIRE(pid_ >= 0);
-        if (pid_ == 0) {
-            // The child dies with the test and never holds the test's output pipes open.
-            prctl(PR_SET_PDEATHSIG, SIGTERM);
-            const int log =
-                open("/tmp/inngest-conformance-fixture.log", O_WRONLY | O_CREAT | O_APPEND, 0644);
-            if (log >= 0) {
-                dup2(log, STDOUT_FILENO);
-                dup2(log, STDERR_FILENO);
-            }
-            char* argv[] = {const_cast<char*>(binary.c_str()), nullptr};
-            execve(binary.c_str(), argv, envp.data());
-            _exit(127);
-        }
-        const auto deadline = std::chrono::steady_clock::now() + 10s;
-        while (std::chrono::steady_clock::now() < deadline) {
-            OutboundRequest health{"GET", url("/health"), {}, {}, 1s, std::nullopt};
-            if (auto response = send_http(health); response && response->status == 200) {
-                return;
-            }
-            std::this_thread::sleep_for(20ms);
-        }
-        FAIL("fixture binary did not become healthy");
-    }
-    ~FixtureProcess() {
-        kill(pid_, SIGTERM);
-        int status = 0;
-        waitpid(pid_, &status, 0);
+    FixtureProcess(std::vector<std::string> env)
+        : port_(inngest_test::free_port()),
+          process_({FIXTURE_BINARY},
+                   with_port(std::move(env), port_),
+                   "/tmp/inngest-conformance-fixture-" + std::to_string(getpid()) + ".log") {
+        REQUIRE(process_.wait_healthy(url("/health"), 10s));
     }
     std::string url(std::string_view path = "/api/inngest") const {
         return "http://127.0.0.1:" + std::to_string(port_) + std::string(path);
     }
 
 private:
-    int port_;
-    pid_t pid_ = 0;
-};
+    static std::vector<std::string> with_port(std::vector<std::string> env, int port) {
+        env.push_back("PORT=" + std::to_string(port));
+        return env;
+    }
 
-int free_port() {
-    static std::atomic<int> next{20000 + static_cast<int>(getpid() % 20000)};
-    return next.fetch_add(1);
-}
+    int port_;
+    inngest_test::ChildProcess process_;
+};
 
 }  // namespace
 
@@ -233,7 +191,7 @@ TEST_CASE("the server answers many concurrent requests", "[http]") {
 }
 
 TEST_CASE("the conformance fixture binary serves and runs its functions in dev mode", "[http]") {
-    FixtureProcess fixture(free_port(), {"INNGEST_DEV=1", "INNGEST_EVENT_KEY=test"});
+    FixtureProcess fixture({"INNGEST_DEV=1", "INNGEST_EVENT_KEY=test"});
     const auto intro = json::parse(request("GET", fixture.url()).body);
     CHECK(intro.at("mode") == "dev");
     CHECK(intro.at("function_count").as_int64() >= 25);
@@ -265,8 +223,8 @@ TEST_CASE("the conformance fixture binary serves and runs its functions in dev m
 
 TEST_CASE("the fixture binary in cloud mode demands signatures and syncs in band", "[http]") {
     const std::string key = "signkey-test-7468697320697320612074657374206b6579";
-    FixtureProcess fixture(free_port(), {"INNGEST_SIGNING_KEY=" + key, "INNGEST_EVENT_KEY=test",
-                                         "CONFORMANCE_CANARY=canary-Zq83Xv0Lr5"});
+    FixtureProcess fixture({"INNGEST_SIGNING_KEY=" + key, "INNGEST_EVENT_KEY=test",
+                            "CONFORMANCE_CANARY=canary-Zq83Xv0Lr5"});
     CHECK(request("GET", fixture.url()).status == 401);
     CHECK(request("POST", fixture.url() + "?fnId=conformance-fixture-test-suite-simple-fn",
                   R"({"event":{"name":"tests/function.test"}})")

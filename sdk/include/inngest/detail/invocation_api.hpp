@@ -22,19 +22,15 @@ struct Interrupt final {};
 struct RunSlot {
     /// Memoized result; null pointer when the body must execute now.
     const boost::json::value* memo = nullptr;
-    /// Index of the step in the invocation's list of reached steps.
-    std::size_t index = 0;
 };
 
 /// Reaches a run step: returns its memo, or a slot to execute. Throws `Interrupt` when the step
 /// is only planned (or not the targeted one) and `StepError` for a memoized failure.
-RunSlot open_run(Invocation& invocation, std::string_view id, std::string_view display_type);
+RunSlot open_run(Invocation& invocation, std::string_view id);
 /// Records a successful step body and ends the invocation.
-[[noreturn]] void complete_run(Invocation& invocation,
-                               const RunSlot& slot,
-                               boost::json::value data);
+[[noreturn]] void complete_run(Invocation& invocation, boost::json::value data);
 /// Records a failed step body (the current exception) and ends the invocation.
-[[noreturn]] void fail_run(Invocation& invocation, const RunSlot& slot, std::exception_ptr error);
+[[noreturn]] void fail_run(Invocation& invocation, std::exception_ptr error);
 
 /// Marks the current thread as being inside a step body, so nested steps are refused.
 class StepBodyScope {
