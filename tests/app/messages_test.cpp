@@ -4,6 +4,7 @@
 #include "core/auth/jwt.hpp"
 #include "core/db/database.hpp"
 #include "core/log/logger.hpp"
+#include "support/call_builder.hpp"
 #include "support/child_process.hpp"
 #include "support/temp_postgres.hpp"
 #include "transport/http_client.hpp"
@@ -44,13 +45,14 @@ struct Response {
 
 class AppUnderTest {
 public:
-    AppUnderTest() {
+    explicit AppUnderTest(std::optional<std::string> smtp_ca_file = std::nullopt) {
         riveredge::core::set_log_level(riveredge::core::LogLevel::kWarn);
         settings_.port = 0;
         settings_.executor_port = 0;
         settings_.database_url = inngest_test::shared_postgres().fresh_database();
         settings_.jwt_secret = kSecret;
         settings_.database_pool_size = 4;
+        settings_.smtp_ca_file = std::move(smtp_ca_file);
         app_ = std::make_unique<riveredge::App>(settings_);
         app_->start();
     }
@@ -91,6 +93,7 @@ public:
     }
 
     riveredge::App& app() { return *app_; }
+    unsigned short port() const { return app_->port(); }
     const riveredge::core::Settings& settings() const { return settings_; }
 
 private:
@@ -130,6 +133,15 @@ TEST_CASE("health, readiness and the OpenAPI document", "[app]") {
         REQUIRE(path != nullptr);
         CHECK(path->as_object().contains(method));
     }
+    // Documented routes carry their real schemas, not a generic object.
+    const auto& send = paths.at("/api/v1/messages/send").at("post");
+    CHECK(send.at("requestBody")
+              .at("content")
+              .at("application/json")
+              .at("schema")
+              .at("properties")
+              .as_object()
+              .contains("idempotency_key"));
 }
 
 TEST_CASE("a message is delivered durably to each recipient's inbox", "[app]") {
@@ -338,23 +350,77 @@ json::value delivery_of(const AppUnderTest& t,
     return nullptr;
 }
 
+// The test SMTP server (aiosmtpd) in a child process, with its own mail folder.
+struct SmtpServer {
+    explicit SmtpServer(std::vector<std::string> options = {})
+        : port(inngest_test::free_port()),
+          maildir("/tmp/riveredge-mail-" + std::to_string(getpid()) + "-" + std::to_string(port)) {
+        std::filesystem::remove_all(maildir);
+        std::vector<std::string> command{
+            "/usr/bin/python3", std::string(PROJECT_SOURCE_DIR) + "/tests/support/smtp_server.py",
+            std::to_string(port), maildir};
+        command.insert(command.end(), options.begin(), options.end());
+        process = std::make_unique<inngest_test::ChildProcess>(command, std::vector<std::string>{},
+                                                               maildir + ".log");
+        for (int i = 0; i < 100 && process->log().find("smtp server") == std::string::npos; ++i) {
+            std::this_thread::sleep_for(50ms);
+        }
+        REQUIRE(process->log().find("smtp server") != std::string::npos);
+    }
+    ~SmtpServer() {
+        process.reset();
+        std::filesystem::remove_all(maildir);
+        std::filesystem::remove(maildir + ".log");
+    }
+    SmtpServer(const SmtpServer&) = delete;
+    SmtpServer& operator=(const SmtpServer&) = delete;
+
+    std::size_t mail_count() const {
+        std::size_t n = 0;
+        if (std::filesystem::exists(maildir)) {
+            for (const auto& entry : std::filesystem::directory_iterator(maildir)) {
+                n += entry.path().extension() == ".eml" ? 1 : 0;
+            }
+        }
+        return n;
+    }
+
+    int port;
+    std::string maildir;
+    std::unique_ptr<inngest_test::ChildProcess> process;
+};
+
+// A self-signed certificate for 127.0.0.1 (cert.pem, key.pem in `dir`).
+void make_certificate(const std::string& dir) {
+    std::filesystem::create_directories(dir);
+    const std::string command =
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+        "-subj /CN=smtp-test -addext subjectAltName=IP:127.0.0.1 -keyout '" +
+        dir + "/key.pem' -out '" + dir + "/cert.pem' >/dev/null 2>&1";
+    REQUIRE(std::system(command.c_str()) == 0);
+}
+
+// The decoded content of the MIME part of `eml` with this content type.
+std::string mime_part(const std::string& eml, const std::string& content_type) {
+    const auto header = eml.find("Content-Type: " + content_type + "; charset=UTF-8");
+    if (header == std::string::npos) {
+        return {};
+    }
+    const auto start = eml.find("\r\n\r\n", header);
+    const auto end = eml.find("\r\n--", start);
+    return base64_decode(
+        eml.substr(start + 4, end == std::string::npos ? std::string::npos : end - start - 4));
+}
+
 }  // namespace
 
 TEST_CASE("email reaches a real SMTP server intact, with retries on 4xx and none on 5xx",
           "[app][smtp]") {
     AppUnderTest t;
     const auto alice = t.token("acme", "alice");
-    const int smtp_port = inngest_test::free_port();
-    const std::string maildir = "/tmp/riveredge-mail-" + std::to_string(getpid());
-    std::filesystem::remove_all(maildir);
-    inngest_test::ChildProcess smtp(
-        {"/usr/bin/python3", std::string(PROJECT_SOURCE_DIR) + "/tests/support/smtp_server.py",
-         std::to_string(smtp_port), maildir},
-        {}, maildir + ".log");
-    for (int i = 0; i < 100 && smtp.log().find("smtp server") == std::string::npos; ++i) {
-        std::this_thread::sleep_for(50ms);
-    }
-    REQUIRE(smtp.log().find("smtp server") != std::string::npos);
+    SmtpServer smtp;
+    const int smtp_port = smtp.port;
+    const std::string& maildir = smtp.maildir;
 
     // Settings: the password is stored but never comes back.
     auto settings = t.call(
@@ -426,6 +492,145 @@ TEST_CASE("email reaches a real SMTP server intact, with retries on 4xx and none
              R"({"subject":"x","body":"x","channels":["email"],"recipients":["a@b.c>\r\nBcc: evil@x.y"]})")
             .status == 422);
     std::filesystem::remove_all(maildir);
+}
+
+TEST_CASE("HTML mail goes as multipart/alternative with the text part", "[app][smtp]") {
+    AppUnderTest t;
+    SmtpServer smtp;
+    const auto alice = t.token("acme", "alice");
+    REQUIRE(t.call("PUT", "/api/v1/messages/settings/smtp", alice,
+                   R"({"host":"127.0.0.1","port":)" + std::to_string(smtp.port) +
+                       R"(,"tls_mode":"none","from_address":"noreply@acme.example"})")
+                .status == 200);
+    const auto sent = t.call(
+        "POST", "/api/v1/messages/send", alice,
+        R"({"subject":"月报","body":"纯文本：本月共 3 单。","html":"<h1>月报</h1><p>本月共 <b>3</b> 单。</p>","channels":["email"],"recipients":["carol@example.com"]})");
+    REQUIRE(sent.status == 201);
+    REQUIRE(delivery_of(t, alice, sent.body.at("message_id").as_int64(), "sent").is_object());
+    const std::string eml = read_file(smtp.maildir + "/1.eml");
+    CHECK(eml.find("Content-Type: multipart/alternative; boundary=\"=_riveredge_") !=
+          std::string::npos);
+    CHECK(mime_part(eml, "text/plain") == "纯文本：本月共 3 单。");
+    CHECK(mime_part(eml, "text/html") == "<h1>月报</h1><p>本月共 <b>3</b> 单。</p>");
+
+    // An email template's HTML body escapes variables; its text body does not.
+    REQUIRE(
+        t.call(
+             "POST", "/api/v1/messages/templates", alice,
+             R"({"key":"report","channel":"email","subject":"Report for {{who}}","body":"Hello {{who}}","html_body":"<p>Hello {{who}}</p>"})")
+            .status == 201);
+    CHECK(
+        t.call("POST", "/api/v1/messages/templates", alice,
+               R"({"key":"x","channel":"in_app","subject":"s","body":"b","html_body":"<p>b</p>"})")
+            .status == 422);
+    const auto templated = t.call(
+        "POST", "/api/v1/messages/send", alice,
+        R"({"template_key":"report","channels":["email"],"variables":{"who":"A&B <Ltd>"},"recipients":["dave@example.com"]})");
+    REQUIRE(templated.status == 201);
+    REQUIRE(delivery_of(t, alice, templated.body.at("message_id").as_int64(), "sent").is_object());
+    const std::string second = read_file(smtp.maildir + "/2.eml");
+    CHECK(mime_part(second, "text/plain") == "Hello A&B <Ltd>");
+    CHECK(mime_part(second, "text/html") == "<p>Hello A&amp;B &lt;Ltd&gt;</p>");
+}
+
+TEST_CASE("STARTTLS and SMTPS with AUTH: right credentials deliver and wrong ones fail for good",
+          "[app][smtp]") {
+    const std::string certs = "/tmp/riveredge-smtp-certs-" + std::to_string(getpid());
+    make_certificate(certs);
+    AppUnderTest t(certs + "/cert.pem");
+    const auto alice = t.token("acme", "alice");
+    const auto bob = t.token("beta", "bob");
+    SmtpServer starttls(
+        {"--starttls", certs + "/cert.pem", certs + "/key.pem", "--auth", "mailer:correct horse"});
+    SmtpServer smtps(
+        {"--smtps", certs + "/cert.pem", certs + "/key.pem", "--auth", "mailer:correct horse"});
+    const auto configure = [&](const std::string& token, int port, const std::string& mode,
+                               const std::string& password) {
+        REQUIRE(t.call("PUT", "/api/v1/messages/settings/smtp", token,
+                       R"({"host":"127.0.0.1","port":)" + std::to_string(port) +
+                           R"(,"tls_mode":")" + mode + R"(","username":"mailer","password":")" +
+                           password + R"(","from_address":"noreply@example.com"})")
+                    .status == 200);
+    };
+    const auto send = [&](const std::string& token, const std::string& to) {
+        const auto sent = t.call("POST", "/api/v1/messages/send", token,
+                                 R"({"subject":"tls","body":"secret body","channels":["email"],)"
+                                 R"("recipients":[")" +
+                                     to + R"("]})");
+        REQUIRE(sent.status == 201);
+        return sent.body.at("message_id").as_int64();
+    };
+
+    configure(alice, starttls.port, "starttls", "correct horse");
+    REQUIRE(delivery_of(t, alice, send(alice, "x@example.com"), "sent").is_object());
+    CHECK(starttls.mail_count() == 1);
+    CHECK(mime_part(read_file(starttls.maildir + "/1.eml"), "text/plain") == "secret body");
+
+    configure(bob, smtps.port, "smtps", "correct horse");
+    REQUIRE(delivery_of(t, bob, send(bob, "y@example.com"), "sent").is_object());
+    CHECK(smtps.mail_count() == 1);
+
+    // A wrong password is a 535: permanent, one attempt, nothing delivered.
+    configure(alice, starttls.port, "starttls", "wrong");
+    const auto refused = delivery_of(t, alice, send(alice, "z@example.com"), "failed");
+    REQUIRE(refused.is_object());
+    CHECK(refused.at("attempts") == 1);
+    CHECK(starttls.mail_count() == 1);
+
+    // Plain SMTP to a server that insists on STARTTLS never sends the password in the clear.
+    configure(alice, starttls.port, "none", "correct horse");
+    const auto plain = delivery_of(t, alice, send(alice, "w@example.com"), "failed");
+    REQUIRE(plain.is_object());
+    CHECK(starttls.mail_count() == 1);
+    std::filesystem::remove_all(certs);
+}
+
+TEST_CASE("a delivery step re-run after a lost answer does not send the email twice",
+          "[app][smtp]") {
+    AppUnderTest t;
+    SmtpServer smtp;
+    const auto alice = t.token("acme", "alice");
+    REQUIRE(t.call("PUT", "/api/v1/messages/settings/smtp", alice,
+                   R"({"host":"127.0.0.1","port":)" + std::to_string(smtp.port) +
+                       R"(,"tls_mode":"none","from_address":"noreply@acme.example"})")
+                .status == 200);
+    const auto sent =
+        t.call("POST", "/api/v1/messages/send", alice,
+               R"({"subject":"once","body":"x","channels":["email"],"recipients":["e@x.org"]})");
+    REQUIRE(sent.status == 201);
+    const auto message = sent.body.at("message_id").as_int64();
+    const auto delivery = delivery_of(t, alice, message, "sent");
+    REQUIRE(delivery.is_object());
+    REQUIRE(smtp.mail_count() == 1);
+
+    // What Inngest does when the process died after sending but before its answer arrived: it
+    // calls the function again with the state it had, where the delivery step is not memoized.
+    inngest_test::CallBuilder call;
+    call.fn_slug = "riveredge-flow-messages-deliver";
+    call.event =
+        json::object{{"name", "messages/message.requested"},
+                     {"data", json::object{{"tenant_id", "acme"}, {"message_id", message}}}};
+    call.data("load-deliveries",
+              json::array{json::object{{"id", delivery.at("id")}, {"channel", "email"}}});
+    inngest::detail::OutboundRequest request{
+        "POST",
+        "http://127.0.0.1:" + std::to_string(t.port()) +
+            "/api/inngest?fnId=riveredge-flow-messages-deliver&stepId=step",
+        {{"Content-Type", "application/json"}},
+        call.body(),
+        10s,
+        std::nullopt};
+    const auto replayed = inngest::detail::send_http(request);
+    REQUIRE(replayed.has_value());
+    REQUIRE(replayed->status == 206);
+    const auto ops = json::parse(replayed->body).as_array();
+    REQUIRE(ops.size() == 1);
+    CHECK(ops[0].at("op") == "StepRun");
+    CHECK(ops[0].at("data").at("status") == "sent");
+    CHECK(ops[0].at("data").at("changed") == false);
+    std::this_thread::sleep_for(300ms);
+    CHECK(smtp.mail_count() == 1);
+    CHECK(delivery_of(t, alice, message, "sent").at("attempts") == 1);
 }
 
 TEST_CASE("templates are versioned, previewed and used to send", "[app]") {

@@ -27,6 +27,8 @@ struct Settings {
     /// Port of the embedded executor (0: any free port).
     unsigned short executor_port = 0;
     std::string log_level = "info";
+    /// An extra CA bundle for SMTP relays with a private CA (system trust store otherwise).
+    std::optional<std::string> smtp_ca_file;
 
     /// A printable summary without secrets.
     std::string describe() const;

@@ -27,16 +27,24 @@ boost::json::object openapi_document(const Router& router) {
         boost::json::object operation;
         operation["summary"] = route.summary;
         operation["parameters"] = parameters;
+        const auto schema = [](const std::string& text) {
+            return text.empty() ? boost::json::value{{"type", "object"}} : boost::json::parse(text);
+        };
         operation["responses"] = boost::json::parse(R"({
             "200":{"description":"success","content":{"application/json":{"schema":{"type":"object"}}}},
             "default":{"description":"error","content":{"application/json":{"schema":{"$ref":"#/components/schemas/Error"}}}}})");
+        operation["responses"]
+            .as_object()["200"]
+            .as_object()["content"]
+            .as_object()["application/json"]
+            .as_object()["schema"] = schema(route.response_schema);
         if (route.authenticated) {
             operation["security"] =
                 boost::json::array{boost::json::object{{"bearer", boost::json::array{}}}};
         }
         if (route.method == "POST" || route.method == "PUT" || route.method == "PATCH") {
-            operation["requestBody"] = boost::json::parse(
-                R"({"content":{"application/json":{"schema":{"type":"object"}}}})");
+            operation["requestBody"] = boost::json::object{
+                {"content", {{"application/json", {{"schema", schema(route.request_schema)}}}}}};
         }
         std::string method = route.method;
         std::transform(method.begin(), method.end(), method.begin(),

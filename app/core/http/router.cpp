@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <random>
+#include <stdexcept>
 
 namespace riveredge::core {
 namespace {
@@ -122,11 +123,25 @@ void Router::add(std::string method,
                  RouteHandler handler,
                  bool authenticated,
                  std::string summary) {
-    Route route{{method, pattern, authenticated, std::move(summary)},
+    Route route{{method, pattern, authenticated, std::move(summary), {}, {}},
                 split_path(pattern),
                 std::move(handler)};
     infos_.push_back(route.info);
     routes_.push_back(std::move(route));
+}
+
+void Router::document(const std::string& method,
+                      const std::string& pattern,
+                      std::string request_schema,
+                      std::string response_schema) {
+    for (auto& info : infos_) {
+        if (info.method == method && info.pattern == pattern) {
+            info.request_schema = std::move(request_schema);
+            info.response_schema = std::move(response_schema);
+            return;
+        }
+    }
+    throw std::logic_error("document(): no route " + method + " " + pattern);
 }
 
 void Router::mount(std::string prefix,

@@ -41,6 +41,9 @@ struct RouteInfo {
     std::string pattern;
     bool authenticated = true;
     std::string summary;
+    /// JSON Schema texts for the OpenAPI document (empty: a generic object).
+    std::string request_schema;
+    std::string response_schema;
 };
 
 class Router {
@@ -52,6 +55,11 @@ public:
              RouteHandler handler,
              bool authenticated = true,
              std::string summary = {});
+    /// Attaches request and response JSON Schemas (as JSON text) to an added route.
+    void document(const std::string& method,
+                  const std::string& pattern,
+                  std::string request_schema,
+                  std::string response_schema);
     /// Requests under `prefix` go to `handler` untouched (the Inngest serve endpoint).
     void mount(std::string prefix,
                std::function<inngest::HttpResponse(const inngest::HttpRequest&)> handler);

@@ -9,8 +9,8 @@ using core::db::Transaction;
 constexpr const char* kFindByKey =
     "SELECT id FROM messages WHERE tenant_id = $1 AND idempotency_key = $2";
 constexpr const char* kInsertMessage =
-    "INSERT INTO messages (tenant_id, sender_id, subject, body, idempotency_key) "
-    "VALUES ($1, $2, $3, $4, $5) RETURNING id";
+    "INSERT INTO messages (tenant_id, sender_id, subject, body, html_body, idempotency_key) "
+    "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
 constexpr const char* kInsertDelivery =
     "INSERT INTO message_deliveries (tenant_id, message_id, channel, recipient) "
     "VALUES ($1, $2, $3, $4)";
@@ -53,7 +53,7 @@ constexpr const char* kArchive =
     "WHERE tenant_id = $1 AND user_id = $2 AND id = $3";
 
 constexpr const char* kDelivery =
-    "SELECT d.channel, d.recipient, d.status, d.attempts, m.subject, m.body "
+    "SELECT d.channel, d.recipient, d.status, d.attempts, m.subject, m.body, m.html_body "
     "FROM message_deliveries d JOIN messages m ON m.id = d.message_id "
     "WHERE d.tenant_id = $1 AND d.id = $2";
 constexpr const char* kUpdateDelivery =
@@ -72,16 +72,17 @@ constexpr const char* kSmtp =
 
 constexpr const char* kAddTemplate =
     "INSERT INTO message_templates (tenant_id, key, channel, locale, version, subject, body, "
-    "created_by) "
-    "SELECT $1, $2, $3, $4, coalesce(max(version), 0) + 1, $5, $6, $7 FROM message_templates "
+    "html_body, created_by) "
+    "SELECT $1, $2, $3, $4, coalesce(max(version), 0) + 1, $5, $6, $8, $7 FROM message_templates "
     "WHERE tenant_id = $1 AND key = $2 AND channel = $3 AND locale = $4 RETURNING id, version";
 constexpr const char* kLatestTemplate =
-    "SELECT id, key, channel, locale, version, subject, body FROM message_templates "
+    "SELECT id, key, channel, locale, version, subject, body, html_body FROM message_templates "
     "WHERE tenant_id = $1 AND key = $2 AND channel = $3 AND locale = $4 ORDER BY version DESC "
     "LIMIT 1";
 constexpr const char* kTemplates =
-    "SELECT DISTINCT ON (key, channel, locale) id, key, channel, locale, version, subject, body "
-    "FROM message_templates WHERE tenant_id = $1 ORDER BY key, channel, locale, version DESC";
+    "SELECT DISTINCT ON (key, channel, locale) id, key, channel, locale, version, subject, body, "
+    "html_body FROM message_templates WHERE tenant_id = $1 ORDER BY key, channel, locale, version "
+    "DESC";
 
 constexpr const char* kDeliveryLog =
     "SELECT d.id, d.message_id, d.channel, d.recipient, d.status, d.attempts, d.provider_reply, "
@@ -95,11 +96,16 @@ constexpr const char* kDeliveryLog =
     "LIMIT $7 OFFSET $8";
 
 boost::json::object template_row(const core::db::Rows& rows, int i) {
-    return boost::json::object{
-        {"id", rows.integer(i, "id")},           {"key", rows.text(i, "key")},
-        {"channel", rows.text(i, "channel")},    {"locale", rows.text(i, "locale")},
-        {"version", rows.integer(i, "version")}, {"subject", rows.text(i, "subject")},
-        {"body", rows.text(i, "body")}};
+    return boost::json::object{{"id", rows.integer(i, "id")},
+                               {"key", rows.text(i, "key")},
+                               {"channel", rows.text(i, "channel")},
+                               {"locale", rows.text(i, "locale")},
+                               {"version", rows.integer(i, "version")},
+                               {"subject", rows.text(i, "subject")},
+                               {"body", rows.text(i, "body")},
+                               {"html_body", rows.is_null(i, "html_body")
+                                                 ? boost::json::value(nullptr)
+                                                 : boost::json::value(rows.text(i, "html_body"))}};
 }
 
 constexpr const char* kSaveSms =
@@ -128,9 +134,13 @@ std::optional<DeliveryDetail> Repository::delivery(const core::TenantId& tenant,
     if (rows.empty()) {
         return std::nullopt;
     }
-    return DeliveryDetail{rows.text(0, "channel"), rows.text(0, "recipient"),
-                          rows.text(0, "status"),  rows.text(0, "subject"),
-                          rows.text(0, "body"),    static_cast<int>(rows.integer(0, "attempts"))};
+    return DeliveryDetail{rows.text(0, "channel"),
+                          rows.text(0, "recipient"),
+                          rows.text(0, "status"),
+                          rows.text(0, "subject"),
+                          rows.text(0, "body"),
+                          static_cast<int>(rows.integer(0, "attempts")),
+                          optional_text(rows, "html_body")};
 }
 
 void Repository::update_delivery(const core::TenantId& tenant,
@@ -165,7 +175,8 @@ std::optional<SmtpSettings> Repository::smtp_settings(const core::TenantId& tena
                         optional_text(rows, "username"),
                         optional_text(rows, "password"),
                         rows.text(0, "from_address"),
-                        optional_text(rows, "from_name")};
+                        optional_text(rows, "from_name"),
+                        std::nullopt};
 }
 
 void Repository::save_sms_settings(const core::TenantId& tenant, const SmsSettings& settings) {
@@ -199,13 +210,12 @@ std::optional<std::int64_t> Repository::find_by_idempotency_key(const core::Tena
 
 std::int64_t Repository::create_message(const core::TenantId& tenant,
                                         const std::string& sender,
-                                        const std::string& subject,
-                                        const std::string& body,
+                                        const MessageContent& content,
                                         const std::optional<std::string>& idempotency_key,
                                         const std::vector<NewDelivery>& deliveries) {
     Transaction tx(pool_, tenant);
-    const auto rows =
-        tx.exec(kInsertMessage, {tenant.value(), sender, subject, body, idempotency_key});
+    const auto rows = tx.exec(kInsertMessage, {tenant.value(), sender, content.subject,
+                                               content.body, content.html_body, idempotency_key});
     const std::int64_t id = rows.integer(0, "id");
     for (const auto& delivery : deliveries) {
         tx.exec(kInsertDelivery,
@@ -245,14 +255,13 @@ std::pair<std::int64_t, int> Repository::add_template(const core::TenantId& tena
                                                       const std::string& key,
                                                       const std::string& channel,
                                                       const std::string& locale,
-                                                      const std::string& subject,
-                                                      const std::string& body,
+                                                      const MessageContent& content,
                                                       const std::string& author) {
     Transaction tx(pool_, tenant);
     // Serialise versioning of one template key within the tenant.
     tx.exec("SELECT pg_advisory_xact_lock(hashtext($1))", {tenant.value() + "/" + key});
-    const auto rows =
-        tx.exec(kAddTemplate, {tenant.value(), key, channel, locale, subject, body, author});
+    const auto rows = tx.exec(kAddTemplate, {tenant.value(), key, channel, locale, content.subject,
+                                             content.body, author, content.html_body});
     tx.commit();
     return {rows.integer(0, "id"), static_cast<int>(rows.integer(0, "version"))};
 }

@@ -26,6 +26,13 @@ struct NewDelivery {
     std::string recipient;
 };
 
+/// What a message or template says: a subject, a text body and, for mail, an HTML body.
+struct MessageContent {
+    std::string subject;
+    std::string body;
+    std::optional<std::string> html_body;
+};
+
 struct DeliveryDetail {
     std::string channel;
     std::string recipient;
@@ -33,6 +40,7 @@ struct DeliveryDetail {
     std::string subject;
     std::string body;
     int attempts = 0;
+    std::optional<std::string> html_body;
 };
 
 struct Delivery {
@@ -53,8 +61,7 @@ public:
     /// Inserts the message and its deliveries in one transaction.
     std::int64_t create_message(const core::TenantId& tenant,
                                 const std::string& sender,
-                                const std::string& subject,
-                                const std::string& body,
+                                const MessageContent& content,
                                 const std::optional<std::string>& idempotency_key,
                                 const std::vector<NewDelivery>& deliveries);
     std::vector<Delivery> deliveries(const core::TenantId& tenant, std::int64_t message_id);
@@ -78,10 +85,10 @@ public:
                                               const std::string& key,
                                               const std::string& channel,
                                               const std::string& locale,
-                                              const std::string& subject,
-                                              const std::string& body,
+                                              const MessageContent& content,
                                               const std::string& author);
-    /// The latest version of a template: {id, key, channel, locale, version, subject, body}.
+    /// The latest version of a template: {id, key, channel, locale, version, subject, body,
+    /// html_body (null when none)}.
     std::optional<boost::json::object> latest_template(const core::TenantId& tenant,
                                                        const std::string& key,
                                                        const std::string& channel,

@@ -49,6 +49,16 @@ void register_routes(core::Router& router, Service& service) {
             return json_response(result.at("created").as_bool() ? 201 : 200, result);
         },
         true, "Send a message to users (in-app), idempotent by key");
+    router.document("POST", "/api/v1/messages/send", R"({"type":"object",
+        "required":["channels","recipients"],"properties":{
+        "template_key":{"type":"string"},"locale":{"type":"string"},"variables":{"type":"object"},
+        "subject":{"type":"string","maxLength":500},"body":{"type":"string"},
+        "html":{"type":"string","description":"HTML body: email goes as multipart/alternative"},
+        "channels":{"type":"array","items":{"enum":["in_app","email","sms"]}},
+        "recipients":{"type":"array","items":{"type":"string"},"maxItems":1000},
+        "idempotency_key":{"type":"string","maxLength":200}}})",
+                    R"({"type":"object","properties":{"message_id":{"type":"integer"},
+        "created":{"type":"boolean"},"deliveries":{"type":"integer"}}})");
 
     router.add(
         "PUT", "/api/v1/messages/settings/smtp",

@@ -32,6 +32,22 @@ std::string required_text(const boost::json::object& request,
     return std::string(value->get_string());
 }
 
+// An optional string field: absent or null gives nullopt; anything else must be a bounded string.
+std::optional<std::string> optional_text(const boost::json::object& request,
+                                         const char* field,
+                                         std::size_t max,
+                                         boost::json::object& problems) {
+    const auto* value = request.if_contains(field);
+    if (value == nullptr || value->is_null()) {
+        return std::nullopt;
+    }
+    if (!value->is_string() || value->get_string().size() > max) {
+        problems[field] = "a string of at most " + std::to_string(max) + " bytes, or null";
+        return std::nullopt;
+    }
+    return std::string(value->get_string());
+}
+
 // A deliberately strict address check: one @, no spaces, no angle brackets or line breaks, so
 // an address can never inject SMTP commands or headers.
 bool valid_address(const std::string& address) {
@@ -95,8 +111,7 @@ boost::json::object deliver_through_provider(Repository& repository,
 boost::json::object Service::send(const core::Principal& sender,
                                   const boost::json::object& request) {
     boost::json::object problems;
-    std::string subject;
-    std::string body;
+    MessageContent content;
     if (const auto* key = request.if_contains("template_key"); key != nullptr && !key->is_null()) {
         // Rendered once, with the in-app template of the locale (plain text, no HTML escaping).
         boost::json::object preview_request{{"key", *key}};
@@ -112,11 +127,15 @@ boost::json::object Service::send(const core::Principal& sender,
             preview_request["channel"] = channels_value->get_array()[0];
         }
         const auto rendered = preview(sender.tenant, preview_request);
-        subject = std::string(rendered.at("subject").as_string());
-        body = std::string(rendered.at("body").as_string());
+        content.subject = std::string(rendered.at("subject").as_string());
+        content.body = std::string(rendered.at("body").as_string());
+        if (rendered.at("html_body").is_string()) {
+            content.html_body = std::string(rendered.at("html_body").as_string());
+        }
     } else {
-        subject = required_text(request, "subject", kMaxSubject, problems);
-        body = required_text(request, "body", kMaxBody, problems);
+        content.subject = required_text(request, "subject", kMaxSubject, problems);
+        content.body = required_text(request, "body", kMaxBody, problems);
+        content.html_body = optional_text(request, "html", kMaxBody, problems);
     }
     std::vector<NewDelivery> deliveries;
     std::set<std::string> channels;
@@ -183,7 +202,7 @@ boost::json::object Service::send(const core::Principal& sender,
     }
     bool created = false;
     const std::int64_t id =
-        record_and_emit(sender.tenant, sender.user_id, subject, body, key, deliveries, created);
+        record_and_emit(sender.tenant, sender.user_id, content, key, deliveries, created);
     return boost::json::object{{"message_id", id},
                                {"created", created},
                                {"deliveries", static_cast<std::int64_t>(deliveries.size())}};
@@ -200,13 +219,13 @@ std::int64_t Service::notify(const core::TenantId& tenant,
         deliveries.push_back({"in_app", user});
     }
     bool created = false;
-    return record_and_emit(tenant, sender, subject, body, idempotency_key, deliveries, created);
+    return record_and_emit(tenant, sender, MessageContent{subject, body, std::nullopt},
+                           idempotency_key, deliveries, created);
 }
 
 std::int64_t Service::record_and_emit(const core::TenantId& tenant,
                                       const std::string& sender,
-                                      const std::string& subject,
-                                      const std::string& body,
+                                      const MessageContent& content,
                                       const std::optional<std::string>& idempotency_key,
                                       const std::vector<NewDelivery>& deliveries,
                                       bool& created) {
@@ -218,7 +237,7 @@ std::int64_t Service::record_and_emit(const core::TenantId& tenant,
     }
     std::int64_t id = 0;
     try {
-        id = repository_.create_message(tenant, sender, subject, body, idempotency_key, deliveries);
+        id = repository_.create_message(tenant, sender, content, idempotency_key, deliveries);
     } catch (const core::db::DbError& error) {
         // Two concurrent sends with one key: the loser answers with the winner's message.
         if (error.sqlstate() == "23505" && idempotency_key) {
@@ -263,9 +282,12 @@ boost::json::object Service::deliver(const core::TenantId& tenant,
     return deliver_through_provider(
         repository_, tenant, delivery_id, "SMTP", [&] { return repository_.smtp_settings(tenant); },
         [&](const SmtpSettings& smtp, const DeliveryDetail& delivery) {
-            return send_email(smtp, Email{delivery.recipient, delivery.subject, delivery.body,
-                                          "delivery-" + std::to_string(delivery_id) + "." +
-                                              tenant.value() + "@riveredge-flow"});
+            SmtpSettings settings = smtp;
+            settings.ca_file = smtp_ca_file_;
+            return send_email(settings, Email{delivery.recipient, delivery.subject, delivery.body,
+                                              delivery.html_body,
+                                              "delivery-" + std::to_string(delivery_id) + "." +
+                                                  tenant.value() + "@riveredge-flow"});
         });
 }
 
@@ -284,7 +306,13 @@ boost::json::object Service::add_template(const core::Principal& author,
     }
     const std::string subject = required_text(request, "subject", kMaxSubject, problems);
     const std::string body = required_text(request, "body", kMaxBody, problems);
-    for (const auto& [field, source] : {std::pair{"subject", subject}, std::pair{"body", body}}) {
+    const auto html_body = optional_text(request, "html_body", kMaxBody, problems);
+    if (html_body && channel != "email") {
+        problems["html_body"] = "only email templates have an HTML body";
+    }
+    for (const auto& [field, source] :
+         {std::pair{"subject", subject}, std::pair{"body", body},
+          std::pair{"html_body", html_body.value_or(std::string())}}) {
         if (!source.empty()) {
             if (const auto error = template_error(source)) {
                 problems[field] = "template does not compile: " + *error;
@@ -294,8 +322,9 @@ boost::json::object Service::add_template(const core::Principal& author,
     if (!problems.empty()) {
         throw core::ApiError::validation(std::move(problems));
     }
-    const auto [id, version] = repository_.add_template(author.tenant, key, channel, locale,
-                                                        subject, body, author.user_id);
+    const auto [id, version] =
+        repository_.add_template(author.tenant, key, channel, locale,
+                                 MessageContent{subject, body, html_body}, author.user_id);
     return boost::json::object{
         {"id", id}, {"key", key}, {"channel", channel}, {"locale", locale}, {"version", version}};
 }
@@ -312,6 +341,7 @@ boost::json::object Service::preview(const core::TenantId& tenant,
     }
     std::string subject_source;
     std::string body_source;
+    std::optional<std::string> html_source;
     std::string channel = "in_app";
     boost::json::value version = nullptr;
     if (const auto* key = request.if_contains("key"); key != nullptr && !key->is_null()) {
@@ -336,11 +366,15 @@ boost::json::object Service::preview(const core::TenantId& tenant,
         }
         subject_source = stored->at("subject").as_string();
         body_source = stored->at("body").as_string();
+        if (stored->at("html_body").is_string()) {
+            html_source = std::string(stored->at("html_body").as_string());
+        }
         version = stored->at("version");
     } else {
         boost::json::object problems;
         subject_source = required_text(request, "subject", kMaxSubject, problems);
         body_source = required_text(request, "body", kMaxBody, problems);
+        html_source = optional_text(request, "html_body", kMaxBody, problems);
         if (!problems.empty()) {
             throw core::ApiError::validation(std::move(problems));
         }
@@ -348,8 +382,13 @@ boost::json::object Service::preview(const core::TenantId& tenant,
     try {
         // Only an HTML mail body escapes values; subjects and text channels take them as they are.
         const bool html = channel == "email" && body_source.find('<') != std::string::npos;
+        boost::json::value html_body = nullptr;
+        if (html_source) {
+            html_body = render_template(*html_source, variables, true);
+        }
         return boost::json::object{{"subject", render_template(subject_source, variables, false)},
                                    {"body", render_template(body_source, variables, html)},
+                                   {"html_body", std::move(html_body)},
                                    {"version", version}};
     } catch (const std::invalid_argument& error) {
         throw core::ApiError::validation(boost::json::object{{"template", error.what()}});

@@ -18,8 +18,11 @@ inline constexpr const char* kMessageRequested = "messages/message.requested";
 
 class Service {
 public:
-    Service(Repository& repository, inngest::Client& inngest)
-        : repository_(repository), inngest_(inngest) {}
+    /// `smtp_ca_file`: an extra CA bundle trusted for every tenant's SMTP relay.
+    Service(Repository& repository,
+            inngest::Client& inngest,
+            std::optional<std::string> smtp_ca_file = std::nullopt)
+        : repository_(repository), inngest_(inngest), smtp_ca_file_(std::move(smtp_ca_file)) {}
 
     /// Validates and records a message with one delivery per (channel, recipient), then emits
     /// `messages/message.requested`. The same idempotency key returns the first message.
@@ -60,14 +63,14 @@ private:
     boost::json::object deliver_sms(const core::TenantId& tenant, std::int64_t delivery_id);
     std::int64_t record_and_emit(const core::TenantId& tenant,
                                  const std::string& sender,
-                                 const std::string& subject,
-                                 const std::string& body,
+                                 const MessageContent& content,
                                  const std::optional<std::string>& idempotency_key,
                                  const std::vector<NewDelivery>& deliveries,
                                  bool& created);
 
     Repository& repository_;
     inngest::Client& inngest_;
+    std::optional<std::string> smtp_ca_file_;
 };
 
 }  // namespace riveredge::messages

@@ -88,6 +88,17 @@ void global_init() {
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+// One UTF-8 body as base64 in 76-column lines, with its Content-Type header.
+std::string part_headers_and_body(const char* content_type, const std::string& content) {
+    std::string part = std::string("Content-Type: ") + content_type + "; charset=UTF-8\r\n";
+    part += "Content-Transfer-Encoding: base64\r\n\r\n";
+    const std::string encoded = base64(content);
+    for (std::size_t i = 0; i < encoded.size(); i += 76) {
+        part += encoded.substr(i, 76) + "\r\n";
+    }
+    return part;
+}
+
 }  // namespace
 
 std::string encode_header_word(const std::string& text) {
@@ -116,12 +127,16 @@ std::string render_email(const SmtpSettings& settings, const Email& email) {
     message += "Date: " + date_header() + "\r\n";
     message += "Message-ID: <" + email.message_id + ">\r\n";
     message += "MIME-Version: 1.0\r\n";
-    message += "Content-Type: text/plain; charset=UTF-8\r\n";
-    message += "Content-Transfer-Encoding: base64\r\n\r\n";
-    const std::string body = base64(email.text);
-    for (std::size_t i = 0; i < body.size(); i += 76) {
-        message += body.substr(i, 76) + "\r\n";
+    if (!email.html) {
+        message += part_headers_and_body("text/plain", email.text);
+        return message;
     }
+    // "=_" never occurs in base64, so the boundary cannot collide with a part's content.
+    const std::string boundary = "=_riveredge_" + base64(email.message_id).substr(0, 24);
+    message += "Content-Type: multipart/alternative; boundary=\"" + boundary + "\"\r\n\r\n";
+    message += "--" + boundary + "\r\n" + part_headers_and_body("text/plain", email.text);
+    message += "--" + boundary + "\r\n" + part_headers_and_body("text/html", *email.html);
+    message += "--" + boundary + "--\r\n";
     return message;
 }
 
@@ -149,6 +164,9 @@ SmtpResult send_email(const SmtpSettings& settings, const Email& email) {
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     if (settings.tls_mode == "starttls") {
         curl_easy_setopt(curl, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_ALL));
+    }
+    if (settings.ca_file) {
+        curl_easy_setopt(curl, CURLOPT_CAINFO, settings.ca_file->c_str());
     }
     if (settings.username) {
         curl_easy_setopt(curl, CURLOPT_USERNAME, settings.username->c_str());

@@ -15,12 +15,16 @@ struct SmtpSettings {
     std::optional<std::string> password;
     std::string from_address;
     std::optional<std::string> from_name;
+    /// Extra CA bundle for relays with a private CA (a process setting, not a tenant's).
+    std::optional<std::string> ca_file;
 };
 
 struct Email {
     std::string to;
     std::string subject;
     std::string text;
+    /// With an HTML part the message is multipart/alternative: `text` for plain clients.
+    std::optional<std::string> html;
     /// Stable per delivery, so a resent copy is recognisably the same message.
     std::string message_id;
 };
