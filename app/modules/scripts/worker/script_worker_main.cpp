@@ -1,0 +1,544 @@
+// riveredge-script-worker: runs one untrusted script in Duktape and exits.
+//
+// The Debian build of Duktape has no execution-timeout hook (DUK_USE_EXEC_TIMEOUT_CHECK is off),
+// so an endless loop cannot be stopped inside the engine. Each script therefore runs in this
+// separate process: the parent (ScriptRunner) kills it at the deadline, the OS limits set here
+// are a backstop, and the heap budget below stops an allocation bomb precisely.
+//
+// stdin: one JSON request {mode: "run"|"validate", code, arguments, context, http_allow_list,
+// limits: {memory_bytes, console_bytes, output_bytes, timeout_ms, http_calls}}.
+// stdout: one JSON outcome {status, result, console, console_truncated, error, memory_bytes}.
+
+#include <boost/json.hpp>
+#include <duktape.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <iterator>
+#include <string>
+#include <string_view>
+
+#include <curl/curl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+namespace json = boost::json;
+
+namespace {
+
+// Allocation accounting: every block carries its size in a header so frees can be credited.
+struct HeapBudget {
+    std::size_t limit = 0;
+    std::size_t used = 0;
+    std::size_t peak = 0;
+    bool exceeded = false;
+};
+
+constexpr std::size_t kHeader = alignof(std::max_align_t);
+
+void* budget_alloc(void* user, duk_size_t size) {
+    auto* budget = static_cast<HeapBudget*>(user);
+    if (size == 0) {
+        return nullptr;
+    }
+    if (budget->used + size > budget->limit) {
+        budget->exceeded = true;
+        return nullptr;
+    }
+    auto* block = static_cast<unsigned char*>(std::malloc(size + kHeader));
+    if (block == nullptr) {
+        return nullptr;
+    }
+    std::memcpy(block, &size, sizeof size);
+    budget->used += size;
+    budget->peak = std::max(budget->peak, budget->used);
+    return block + kHeader;
+}
+
+void budget_free(void* user, void* pointer) {
+    if (pointer == nullptr) {
+        return;
+    }
+    auto* budget = static_cast<HeapBudget*>(user);
+    auto* block = static_cast<unsigned char*>(pointer) - kHeader;
+    duk_size_t size = 0;
+    std::memcpy(&size, block, sizeof size);
+    budget->used -= size;
+    std::free(block);
+}
+
+void* budget_realloc(void* user, void* pointer, duk_size_t size) {
+    auto* budget = static_cast<HeapBudget*>(user);
+    if (pointer == nullptr) {
+        return budget_alloc(user, size);
+    }
+    if (size == 0) {
+        budget_free(user, pointer);
+        return nullptr;
+    }
+    auto* block = static_cast<unsigned char*>(pointer) - kHeader;
+    duk_size_t old_size = 0;
+    std::memcpy(&old_size, block, sizeof old_size);
+    if (size > old_size && budget->used + (size - old_size) > budget->limit) {
+        budget->exceeded = true;
+        return nullptr;
+    }
+    auto* grown = static_cast<unsigned char*>(std::realloc(block, size + kHeader));
+    if (grown == nullptr) {
+        return nullptr;
+    }
+    std::memcpy(grown, &size, sizeof size);
+    budget->used = budget->used - old_size + size;
+    budget->peak = std::max(budget->peak, budget->used);
+    return grown + kHeader;
+}
+
+HeapBudget g_budget;
+
+void write_outcome(const json::object& outcome) {
+    const std::string text = json::serialize(outcome);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+}
+
+// Duktape calls this for errors it cannot throw (outside any protected call, or out of memory
+// in a critical section). The process is about to end; report and leave.
+void fatal_handler(void*, const char* message) {
+    const bool memory = g_budget.exceeded;
+    write_outcome(json::object{
+        {"status", memory ? "memory_exceeded" : "failed"},
+        {"error", json::object{{"message", memory ? "the script exceeded its memory limit"
+                                                  : std::string("engine failure: ") +
+                                                        (message ? message : "unknown")}}},
+        {"memory_bytes", g_budget.peak}});
+    std::_Exit(3);
+}
+
+struct RunState {
+    json::array console;
+    std::size_t console_bytes = 0;
+    std::size_t console_limit = 0;
+    bool console_truncated = false;
+    std::vector<std::string> http_allow_list;
+    int http_calls_left = 0;
+    std::chrono::steady_clock::time_point deadline;
+};
+
+RunState g_state;
+
+// Duktape reports errors with longjmp, which skips C++ destructors. So the native functions
+// below keep non-trivial C++ objects either in these globals or in helpers that finish before
+// any Duktape call that can throw.
+std::string g_line;
+std::string g_http_body;
+std::string g_http_error;
+long g_http_status = 0;
+
+// Arguments as one console line into g_line: strings as they are, everything else as JSON.
+// Runs under duk_safe_call, since JSON encoding throws for cyclic values.
+duk_ret_t format_arguments(duk_context* ctx, void*) {
+    const duk_idx_t count = duk_get_top(ctx);
+    for (duk_idx_t i = 0; i < count; ++i) {
+        if (i > 0) {
+            g_line += ' ';
+        }
+        if (duk_is_string(ctx, i)) {
+            g_line += duk_get_string(ctx, i);
+        } else if (duk_is_undefined(ctx, i) || duk_is_function(ctx, i)) {
+            g_line += duk_safe_to_string(ctx, i);
+        } else {
+            duk_dup(ctx, i);
+            const char* encoded = duk_json_encode(ctx, -1);
+            g_line += encoded != nullptr ? encoded : "undefined";
+            duk_pop(ctx);
+        }
+    }
+    return 0;
+}
+
+void append_console(const char* level, const std::string& line) {
+    if (g_state.console_truncated) {
+        return;
+    }
+    if (g_state.console_bytes + line.size() > g_state.console_limit) {
+        g_state.console_truncated = true;
+        return;
+    }
+    g_state.console_bytes += line.size();
+    g_state.console.push_back(json::object{{"level", level}, {"message", line}});
+}
+
+void capture_line(duk_context* ctx, const char* level) {
+    g_line.clear();
+    if (duk_safe_call(ctx, format_arguments, nullptr, duk_get_top(ctx), 0) != DUK_EXEC_SUCCESS) {
+        g_line = "[unprintable value]";
+    }
+    append_console(level, g_line);
+}
+
+duk_ret_t console_write(duk_context* ctx) {
+    duk_push_current_function(ctx);
+    duk_get_prop_string(ctx, -1,
+                        "\xff"
+                        "level");
+    char level[16] = {};
+    std::strncpy(level, duk_get_string(ctx, -1), sizeof level - 1);
+    duk_pop_2(ctx);
+    capture_line(ctx, level);
+    return 0;
+}
+
+duk_ret_t host_log(duk_context* ctx) {
+    capture_line(ctx, "info");
+    return 0;
+}
+
+std::string lower(std::string text) {
+    std::transform(text.begin(), text.end(), text.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return text;
+}
+
+// "api.example.com" matches itself; "*.example.com" matches any subdomain of example.com.
+bool host_allowed(const std::string& host) {
+    const std::string wanted = lower(host);
+    for (const auto& entry : g_state.http_allow_list) {
+        const std::string allowed = lower(entry);
+        if (allowed == wanted) {
+            return true;
+        }
+        const std::string suffix = allowed.rfind("*.", 0) == 0 ? allowed.substr(1) : "";
+        if (!suffix.empty() && wanted.size() > suffix.size() &&
+            wanted.compare(wanted.size() - suffix.size(), std::string::npos, suffix) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+std::size_t collect_body(char* data, std::size_t size, std::size_t count, void*) {
+    constexpr std::size_t kMaxResponse = 1024 * 1024;
+    if (g_http_body.size() + size * count > kMaxResponse) {
+        return 0;  // aborts the transfer
+    }
+    g_http_body.append(data, size * count);
+    return size * count;
+}
+
+// The C++ half of ctx.http: no Duktape calls; results in g_http_*.
+void perform_http(const char* url, const char* method, const char* body, const char* header_lines) {
+    g_http_body.clear();
+    g_http_error.clear();
+    g_http_status = 0;
+    CURLU* parsed = curl_url();
+    char* host = nullptr;
+    char* scheme = nullptr;
+    const bool ok = curl_url_set(parsed, CURLUPART_URL, url, 0) == CURLUE_OK &&
+                    curl_url_get(parsed, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+                    curl_url_get(parsed, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK;
+    const std::string host_text = ok ? host : "";
+    const std::string scheme_text = ok ? lower(scheme) : "";
+    curl_free(host);
+    curl_free(scheme);
+    curl_url_cleanup(parsed);
+    if (!ok || (scheme_text != "http" && scheme_text != "https")) {
+        g_http_error = "ctx.http needs an http(s) URL";
+        return;
+    }
+    if (!host_allowed(host_text)) {
+        g_http_error = "host " + host_text + " is not on this tenant's allow-list";
+        return;
+    }
+    curl_slist* headers = nullptr;
+    std::string lines = header_lines;
+    std::size_t start = 0;
+    while (start < lines.size()) {
+        const std::size_t end = std::min(lines.find('\n', start), lines.size());
+        headers = curl_slist_append(headers, lines.substr(start, end - start).c_str());
+        start = end + 1;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        g_state.deadline - std::chrono::steady_clock::now());
+    CURL* curl = curl_easy_init();
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<long>(1, left.count())));
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect_body);
+    if (body != nullptr) {
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(std::strlen(body)));
+    }
+    const CURLcode status = curl_easy_perform(curl);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &g_http_status);
+    curl_easy_cleanup(curl);
+    curl_slist_free_all(headers);
+    if (status != CURLE_OK) {
+        g_http_error = std::string("ctx.http failed: ") + curl_easy_strerror(status);
+    }
+}
+
+// ctx.http({method, url, headers, body}) -> {status, body}; only hosts on the tenant's list.
+duk_ret_t host_http(duk_context* ctx) {
+    if (g_state.http_allow_list.empty()) {
+        return duk_error(ctx, DUK_ERR_ERROR, "ctx.http is off for this tenant (empty allow-list)");
+    }
+    if (g_state.http_calls_left-- <= 0) {
+        return duk_error(ctx, DUK_ERR_RANGE_ERROR, "too many ctx.http calls in one run");
+    }
+    duk_require_object(ctx, 0);
+    duk_get_prop_string(ctx, 0, "url");  // index 1
+    const char* url = duk_require_string(ctx, 1);
+    duk_get_prop_string(ctx, 0, "method");  // index 2
+    const char* method = duk_is_string(ctx, 2) ? duk_get_string(ctx, 2) : "GET";
+    duk_get_prop_string(ctx, 0, "body");  // index 3
+    const char* body = nullptr;
+    if (duk_is_string(ctx, 3)) {
+        body = duk_get_string(ctx, 3);
+    } else if (!duk_is_undefined(ctx, 3) && !duk_is_null(ctx, 3)) {
+        body = duk_json_encode(ctx, 3);
+    }
+    // Headers as "Name: value" lines joined by newlines (index 4); lines with CR/LF are dropped.
+    duk_push_string(ctx, "\n");
+    duk_idx_t header_count = 0;
+    duk_get_prop_string(ctx, 0, "headers");
+    if (duk_is_object(ctx, -1)) {
+        duk_enum(ctx, -1, DUK_ENUM_OWN_PROPERTIES_ONLY);
+        while (duk_next(ctx, -1, 1)) {
+            duk_push_sprintf(ctx, "%s: %s", duk_safe_to_string(ctx, -2),
+                             duk_safe_to_string(ctx, -2 + 1));
+            if (std::strpbrk(duk_get_string(ctx, -1), "\r\n") == nullptr) {
+                duk_insert(ctx, 5 + header_count);
+                ++header_count;
+            } else {
+                duk_pop(ctx);
+            }
+            duk_pop_2(ctx);
+        }
+        duk_pop(ctx);
+    }
+    duk_pop(ctx);
+    duk_join(ctx, header_count);
+    perform_http(url, method, body, duk_get_string(ctx, 4));
+    if (!g_http_error.empty()) {
+        return duk_error(ctx, DUK_ERR_ERROR, "%s", g_http_error.c_str());
+    }
+    duk_push_object(ctx);
+    duk_push_int(ctx, static_cast<duk_int_t>(g_http_status));
+    duk_put_prop_string(ctx, -2, "status");
+    duk_push_lstring(ctx, g_http_body.data(), g_http_body.size());
+    duk_put_prop_string(ctx, -2, "body");
+    return 1;
+}
+
+void install_console(duk_context* ctx) {
+    duk_push_object(ctx);
+    for (const char* level : {"log", "info", "warn", "error", "debug"}) {
+        duk_push_c_function(ctx, console_write, DUK_VARARGS);
+        duk_push_string(ctx, level);
+        duk_put_prop_string(ctx, -2,
+                            "\xff"
+                            "level");
+        duk_put_prop_string(ctx, -2, level);
+    }
+    duk_put_global_string(ctx, "console");
+}
+
+// What the engine offers beyond ECMAScript and is not for scripts: the Duktape object (internals,
+// finalizers, error hooks) and anything that could reach the host.
+void remove_host_globals(duk_context* ctx) {
+    for (const char* name : {"Duktape", "print", "alert", "require", "module", "exports"}) {
+        duk_push_global_object(ctx);
+        duk_del_prop_string(ctx, -1, name);
+        duk_pop(ctx);
+    }
+}
+
+// {message, line, stack} from the error value on top of the stack.
+json::object error_of(duk_context* ctx, duk_idx_t index) {
+    index = duk_normalize_index(ctx, index);
+    json::object error;
+    if (duk_is_error(ctx, index)) {
+        duk_get_prop_string(ctx, index, "lineNumber");
+        if (duk_is_number(ctx, -1)) {
+            error["line"] = static_cast<std::int64_t>(duk_get_int(ctx, -1));
+        }
+        duk_pop(ctx);
+        duk_get_prop_string(ctx, index, "stack");
+        if (duk_is_string(ctx, -1)) {
+            // Frames inside the engine's own C code say nothing to the script's author.
+            std::string stack;
+            std::string_view text = duk_get_string(ctx, -1);
+            while (!text.empty()) {
+                const auto end = std::min(text.find('\n'), text.size());
+                const auto line = text.substr(0, end);
+                if (line.size() < 9 || line.substr(line.size() - 9) != " internal") {
+                    stack += std::string(stack.empty() ? "" : "\n") + std::string(line);
+                }
+                text.remove_prefix(std::min(end + 1, text.size()));
+            }
+            error["stack"] = stack;
+        }
+        duk_pop(ctx);
+    }
+    duk_dup(ctx, index);
+    error["message"] = duk_safe_to_string(ctx, -1);
+    duk_pop(ctx);
+    return error;
+}
+
+std::size_t number_or(const json::object& object, const char* key, std::size_t fallback) {
+    const auto* value = object.if_contains(key);
+    return value != nullptr && value->is_number() ? value->to_number<std::size_t>() : fallback;
+}
+
+void set_os_limits(std::size_t memory_bytes, std::size_t timeout_ms) {
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    const auto limit = [](int resource, rlim_t value) {
+        rlimit r{value, value};
+        setrlimit(resource, &r);
+    };
+    limit(RLIMIT_CORE, 0);
+    limit(RLIMIT_FSIZE, 0);
+    limit(RLIMIT_NOFILE, 32);
+    // CPU seconds: a backstop should the parent fail to kill us at the deadline.
+    limit(RLIMIT_CPU, static_cast<rlim_t>(timeout_ms / 1000 + 2));
+#if !defined(__SANITIZE_ADDRESS__)
+    // Address space: the heap budget is the precise cap; this bounds everything else. (Not under
+    // AddressSanitizer, whose shadow memory needs terabytes of address space.)
+    limit(RLIMIT_AS, static_cast<rlim_t>(memory_bytes + std::size_t{512} * 1024 * 1024));
+#else
+    (void)memory_bytes;
+#endif
+}
+
+}  // namespace
+
+int main() {
+    const std::string input{std::istreambuf_iterator<char>(std::cin),
+                            std::istreambuf_iterator<char>()};
+    boost::system::error_code ec;
+    const json::value parsed = json::parse(input, ec);
+    if (ec || !parsed.is_object()) {
+        write_outcome(json::object{{"status", "failed"},
+                                   {"error", json::object{{"message", "bad worker request"}}}});
+        return 2;
+    }
+    const json::object& request = parsed.as_object();
+    const json::object limits = request.if_contains("limits") && request.at("limits").is_object()
+                                    ? request.at("limits").as_object()
+                                    : json::object{};
+    const std::size_t timeout_ms = number_or(limits, "timeout_ms", 1000);
+    g_budget.limit = number_or(limits, "memory_bytes", std::size_t{32} * 1024 * 1024);
+    g_state.console_limit = number_or(limits, "console_bytes", 16 * 1024);
+    g_state.http_calls_left = static_cast<int>(number_or(limits, "http_calls", 20));
+    const std::size_t output_limit = number_or(limits, "output_bytes", 64 * 1024);
+    g_state.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    if (const auto* list = request.if_contains("http_allow_list"); list && list->is_array()) {
+        for (const auto& host : list->as_array()) {
+            if (host.is_string()) {
+                g_state.http_allow_list.emplace_back(host.as_string());
+            }
+        }
+    }
+    set_os_limits(g_budget.limit, timeout_ms);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    duk_context* ctx =
+        duk_create_heap(budget_alloc, budget_realloc, budget_free, &g_budget, fatal_handler);
+    if (ctx == nullptr) {
+        write_outcome(json::object{{"status", "failed"},
+                                   {"error", json::object{{"message", "no engine heap"}}}});
+        return 2;
+    }
+    remove_host_globals(ctx);
+    install_console(ctx);
+
+    json::object outcome;
+    const std::string code = request.if_contains("code") && request.at("code").is_string()
+                                 ? std::string(request.at("code").as_string())
+                                 : std::string();
+    const bool validate_only = request.if_contains("mode") && request.at("mode") == "validate";
+
+    duk_push_string(ctx, "script.js");
+    if (duk_pcompile_lstring_filename(ctx, 0, code.data(), code.size()) != 0) {
+        outcome["status"] = "syntax_error";
+        outcome["error"] = error_of(ctx, -1);
+    } else if (validate_only) {
+        outcome["status"] = "valid";
+    } else if (duk_pcall(ctx, 0) != DUK_EXEC_SUCCESS) {
+        outcome["status"] = g_budget.exceeded ? "memory_exceeded" : "failed";
+        outcome["error"] = error_of(ctx, -1);
+    } else {
+        duk_pop(ctx);
+        if (!duk_get_global_string(ctx, "main") || !duk_is_function(ctx, -1)) {
+            outcome["status"] = "failed";
+            outcome["error"] =
+                json::object{{"message", "the script must define function main(args, ctx)"}};
+        } else {
+            const json::value arguments =
+                request.if_contains("arguments") ? request.at("arguments") : json::object{};
+            duk_push_string(ctx, json::serialize(arguments).c_str());
+            duk_json_decode(ctx, -1);
+            const json::value context =
+                request.if_contains("context") ? request.at("context") : json::object{};
+            duk_push_string(ctx, json::serialize(context).c_str());
+            duk_json_decode(ctx, -1);
+            duk_push_c_function(ctx, host_log, DUK_VARARGS);
+            duk_put_prop_string(ctx, -2, "log");
+            duk_push_c_function(ctx, host_http, 1);
+            duk_put_prop_string(ctx, -2, "http");
+            if (duk_pcall(ctx, 2) != DUK_EXEC_SUCCESS) {
+                outcome["status"] = g_budget.exceeded ? "memory_exceeded" : "failed";
+                outcome["error"] = error_of(ctx, -1);
+                if (g_budget.exceeded) {
+                    outcome["error"].as_object()["message"] =
+                        "the script exceeded its memory limit";
+                }
+            } else {
+                // Encoding may throw (a cyclic value): protected.
+                std::string encoded;
+                const duk_int_t rc = duk_safe_call(
+                    ctx,
+                    [](duk_context* inner, void* udata) -> duk_ret_t {
+                        const char* text = duk_json_encode(inner, -1);
+                        *static_cast<std::string*>(udata) = text != nullptr ? text : "null";
+                        return 0;
+                    },
+                    &encoded, 1, 1);
+                if (rc != DUK_EXEC_SUCCESS) {
+                    outcome["status"] = "failed";
+                    outcome["error"] = json::object{
+                        {"message", std::string("the result is not JSON-serialisable: ") +
+                                        duk_safe_to_string(ctx, -1)}};
+                } else if (encoded.size() > output_limit) {
+                    outcome["status"] = "output_exceeded";
+                    outcome["error"] =
+                        json::object{{"message", "the result is " + std::to_string(encoded.size()) +
+                                                     " bytes, over the limit of " +
+                                                     std::to_string(output_limit)}};
+                } else {
+                    outcome["status"] = "succeeded";
+                    // `undefined` encodes to nothing: a script that returns nothing yields null.
+                    outcome["result"] =
+                        encoded.empty() ? json::value(nullptr) : json::parse(encoded);
+                }
+            }
+        }
+    }
+    outcome["console"] = std::move(g_state.console);
+    outcome["console_truncated"] = g_state.console_truncated;
+    outcome["memory_bytes"] = g_budget.peak;
+    duk_destroy_heap(ctx);
+    curl_global_cleanup();
+    write_outcome(outcome);
+    return 0;
+}

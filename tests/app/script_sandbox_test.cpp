@@ -1,0 +1,275 @@
+// The script sandbox on its own: the real worker process and the real Duktape, no database.
+
+#include "modules/scripts/script_runner.hpp"
+
+#include <inngest/http_server.hpp>
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include <dirent.h>
+#include <sys/wait.h>
+
+using namespace std::chrono_literals;
+namespace json = boost::json;
+using riveredge::scripts::ScriptLimits;
+using riveredge::scripts::ScriptOutcome;
+using riveredge::scripts::ScriptRequest;
+using riveredge::scripts::ScriptRunner;
+using riveredge::scripts::ScriptStatus;
+
+namespace {
+
+const ScriptRunner& runner() {
+    static const ScriptRunner instance(SCRIPT_WORKER_PATH);
+    return instance;
+}
+
+ScriptOutcome run(const std::string& code,
+                  json::value arguments = json::object{},
+                  ScriptLimits limits = {}) {
+    ScriptRequest request;
+    request.code = code;
+    request.arguments = std::move(arguments);
+    request.context = {{"tenant_id", "acme"}, {"run_id", 42}};
+    request.limits = limits;
+    return runner().run(request);
+}
+
+int open_descriptors() {
+    int count = 0;
+    DIR* dir = opendir("/proc/self/fd");
+    while (readdir(dir) != nullptr) {
+        ++count;
+    }
+    closedir(dir);
+    return count;
+}
+
+}  // namespace
+
+TEST_CASE("main gets its arguments and context and returns JSON", "[scripts]") {
+    const auto outcome =
+        run(R"(
+        function main(args, ctx) {
+            var total = 0;
+            args.lines.forEach(function (l) { total += l.qty * l.price; });
+            return { tenant: ctx.tenant_id, run: ctx.run_id, total: total, tags: ["a", "b"] };
+        })",
+            json::parse(R"({"lines":[{"qty":2,"price":3.5},{"qty":1,"price":10}]})"));
+    REQUIRE(outcome.status == ScriptStatus::kSucceeded);
+    CHECK(outcome.result ==
+          json::parse(R"({"tenant":"acme","run":42,"total":17,"tags":["a","b"]})"));
+    CHECK(outcome.memory_bytes > 0);
+    CHECK_FALSE(outcome.error.has_value());
+}
+
+TEST_CASE("a script that returns nothing yields null and a missing main is an error", "[scripts]") {
+    CHECK(run("function main() {}").result.is_null());
+    const auto missing = run("var x = 1;");
+    CHECK(missing.status == ScriptStatus::kFailed);
+    CHECK(missing.error->message.find("main(args, ctx)") != std::string::npos);
+}
+
+TEST_CASE("console output and ctx.log are captured in order and bounded", "[scripts]") {
+    const auto outcome = run(R"(
+        function main(args, ctx) {
+            console.log("hello", 1, {a: [1, 2]});
+            console.warn("careful");
+            ctx.log("from ctx");
+            console.error("bad", null);
+            var cyclic = {}; cyclic.self = cyclic;
+            console.log(cyclic);
+            return 1;
+        })");
+    REQUIRE(outcome.status == ScriptStatus::kSucceeded);
+    REQUIRE(outcome.console.size() == 5);
+    CHECK(outcome.console[0] ==
+          json::parse(R"({"level":"log","message":"hello 1 {\"a\":[1,2]}"})"));
+    CHECK(outcome.console[1].at("level") == "warn");
+    CHECK(outcome.console[2] == json::parse(R"({"level":"info","message":"from ctx"})"));
+    CHECK(outcome.console[3].at("message") == "bad null");
+    CHECK(outcome.console[4].at("message") == "[unprintable value]");
+    CHECK_FALSE(outcome.console_truncated);
+
+    ScriptLimits limits;
+    limits.console_bytes = 1000;
+    const auto flood =
+        run("function main() { for (var i = 0; i < 100000; i++) console.log('line ' + i); return "
+            "'done'; }",
+            json::object{}, limits);
+    REQUIRE(flood.status == ScriptStatus::kSucceeded);
+    CHECK(flood.result == "done");
+    CHECK(flood.console_truncated);
+    std::size_t bytes = 0;
+    for (const auto& line : flood.console) {
+        bytes += line.at("message").as_string().size();
+    }
+    CHECK(bytes <= 1000);
+    CHECK(flood.console.size() > 10);
+}
+
+TEST_CASE("syntax errors are reported with their line without running anything", "[scripts]") {
+    const auto check = runner().validate("function main() {\n  var a = 1;\n  return a +;\n}\n");
+    CHECK_FALSE(check.valid);
+    REQUIRE(check.error.has_value());
+    CHECK(check.error->message.find("SyntaxError") != std::string::npos);
+    REQUIRE(check.error->line.has_value());
+    CHECK(*check.error->line == 3);
+    CHECK(runner().validate("function main() { while (true) {} }").valid);
+
+    const auto outcome = run("function main() {\n return 1 +;\n}");
+    CHECK(outcome.status == ScriptStatus::kSyntaxError);
+    CHECK(outcome.error->line == 2);
+}
+
+TEST_CASE("runtime errors carry message line and stack", "[scripts]") {
+    const auto outcome =
+        run("function helper(x) {\n  return x.missing.field;\n}\n"
+            "function main() {\n  return helper({});\n}\n");
+    REQUIRE(outcome.status == ScriptStatus::kFailed);
+    REQUIRE(outcome.error.has_value());
+    CHECK(outcome.error->message.find("TypeError") != std::string::npos);
+    CHECK(outcome.error->line == 2);
+    REQUIRE(outcome.error->stack.has_value());
+    CHECK(outcome.error->stack->find("helper") != std::string::npos);
+
+    const auto thrown = run("function main() { throw new Error('invoice 7 has no lines'); }");
+    CHECK(thrown.status == ScriptStatus::kFailed);
+    CHECK(thrown.error->message == "Error: invoice 7 has no lines");
+}
+
+TEST_CASE("an endless loop is stopped at the time limit", "[scripts]") {
+    ScriptLimits limits;
+    limits.timeout = 300ms;
+    const auto started = std::chrono::steady_clock::now();
+    const auto outcome = run("function main() { while (true) {} }", json::object{}, limits);
+    const auto took = std::chrono::steady_clock::now() - started;
+    CHECK(outcome.status == ScriptStatus::kTimedOut);
+    CHECK(outcome.error->message.find("300 ms") != std::string::npos);
+    CHECK(took >= 300ms);
+    CHECK(took < 2s);
+    // The top-level code is under the same clock as main.
+    CHECK(run("for (;;) {}", json::object{}, limits).status == ScriptStatus::kTimedOut);
+}
+
+TEST_CASE("an allocation bomb is stopped by the memory cap and the host survives", "[scripts]") {
+    ScriptLimits limits;
+    limits.memory_bytes = 8 * 1024 * 1024;
+    const auto outcome = run(R"(
+        function main() {
+            var hoard = [];
+            for (;;) { hoard.push(new Array(100000).join("x") + hoard.length); }
+        })",
+                             json::object{}, limits);
+    CHECK(outcome.status == ScriptStatus::kMemoryExceeded);
+    CHECK(outcome.memory_bytes <= limits.memory_bytes);
+    CHECK(outcome.memory_bytes > limits.memory_bytes / 2);
+    // A string doubling bomb too.
+    const auto doubling =
+        run("function main() { var s = 'x'; for (;;) { s = s + s; } }", json::object{}, limits);
+    CHECK(doubling.status == ScriptStatus::kMemoryExceeded);
+    // And the next script runs normally.
+    CHECK(run("function main() { return 2 + 2; }").result == 4);
+}
+
+TEST_CASE("deep recursion is stopped by the engine", "[scripts]") {
+    const auto outcome =
+        run("function down(n) { return down(n + 1) + 1; }\n"
+            "function main() { return down(0); }");
+    CHECK(outcome.status == ScriptStatus::kFailed);
+    CHECK(outcome.error->message.find("RangeError") != std::string::npos);
+    // Bounded recursion well below the limit works.
+    CHECK(run("function f(n) { return n === 0 ? 0 : 1 + f(n - 1); }\n"
+              "function main() { return f(500); }")
+              .result == 500);
+}
+
+TEST_CASE("a huge result is refused by the output cap", "[scripts]") {
+    ScriptLimits limits;
+    limits.output_bytes = 10000;
+    const auto outcome =
+        run("function main() { return new Array(20000).join('y'); }", json::object{}, limits);
+    CHECK(outcome.status == ScriptStatus::kOutputExceeded);
+    CHECK(outcome.result.is_null());
+    CHECK(run("function main() { return new Array(200).join('y'); }", json::object{}, limits)
+              .status == ScriptStatus::kSucceeded);
+    const auto cyclic = run("function main() { var a = {}; a.a = a; return a; }");
+    CHECK(cyclic.status == ScriptStatus::kFailed);
+    CAPTURE(cyclic.error->message);
+    CHECK(cyclic.error->message.find("JSON") != std::string::npos);
+}
+
+TEST_CASE("the script's world holds no host objects", "[scripts]") {
+    const auto outcome = run(R"(
+        function main() {
+            var names = ["Duktape", "require", "module", "exports", "process", "print", "alert",
+                         "setTimeout", "XMLHttpRequest", "fetch", "Packages", "java", "os", "fs"];
+            var present = [];
+            names.forEach(function (n) { if (typeof this[n] !== "undefined") present.push(n); }, this);
+            var global = new Function("return this")();
+            names.forEach(function (n) { if (typeof global[n] !== "undefined") present.push("global." + n); });
+            return present;
+        })");
+    REQUIRE(outcome.status == ScriptStatus::kSucceeded);
+    CHECK(outcome.result == json::array{});
+    // eval is plain ECMAScript on the same sandboxed global: nothing of the host comes back.
+    CHECK(run("function main() { return eval('typeof Duktape'); }").result == "undefined");
+    // ctx.http is off without an allow-list.
+    const auto http =
+        run("function main(a, ctx) { return ctx.http({url: 'http://127.0.0.1:1/'}); }");
+    CHECK(http.status == ScriptStatus::kFailed);
+    CHECK(http.error->message.find("allow-list") != std::string::npos);
+}
+
+TEST_CASE("ctx.http reaches only hosts on the allow-list", "[scripts]") {
+    inngest::HttpServerOptions options;
+    options.port = 0;
+    options.routes =
+        [](const inngest::HttpRequest& request) -> std::optional<inngest::HttpResponse> {
+        inngest::HttpResponse response;
+        response.status = 200;
+        response.body = "{\"method\":\"" + request.method + "\",\"got\":" +
+                        (request.body.empty() ? std::string("null") : request.body) + "}";
+        return response;
+    };
+    inngest::HttpServer server(options);
+    server.start();
+    const std::string base = "http://127.0.0.1:" + std::to_string(server.port());
+    ScriptRequest request;
+    request.code = R"(
+        function main(args, ctx) {
+            var r = ctx.http({method: "POST", url: args.url, headers: {"Content-Type": "application/json"},
+                              body: {order: 7}});
+            return {status: r.status, body: JSON.parse(r.body)};
+        })";
+    request.arguments = {{"url", base + "/hook"}};
+    request.http_allow_list = {"127.0.0.1"};
+    const auto allowed = runner().run(request);
+    REQUIRE(allowed.status == ScriptStatus::kSucceeded);
+    CHECK(allowed.result.at("status") == 200);
+    CHECK(allowed.result.at("body") == json::parse(R"({"method":"POST","got":{"order":7}})"));
+
+    request.http_allow_list = {"api.example.com", "*.example.org"};
+    const auto refused = runner().run(request);
+    CHECK(refused.status == ScriptStatus::kFailed);
+    CHECK(refused.error->message.find("127.0.0.1 is not on this tenant's allow-list") !=
+          std::string::npos);
+    request.arguments = {{"url", "file:///etc/passwd"}};
+    request.http_allow_list = {"127.0.0.1"};
+    CHECK(runner().run(request).error->message.find("http(s)") != std::string::npos);
+    server.stop();
+}
+
+TEST_CASE("runs leak no descriptors or processes in the host", "[scripts]") {
+    const int before = open_descriptors();
+    ScriptLimits limits;
+    limits.timeout = 100ms;
+    for (int i = 0; i < 20; ++i) {
+        run(i % 2 == 0 ? "function main() { return 1; }" : "function main() { for (;;) {} }",
+            json::object{}, limits);
+    }
+    CHECK(open_descriptors() == before);
+    // Every worker was reaped: no child is left for waitpid.
+    CHECK(waitpid(-1, nullptr, WNOHANG) == -1);
+}
