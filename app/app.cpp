@@ -4,6 +4,7 @@
 #include "core/http/openapi.hpp"
 #include "core/log/logger.hpp"
 #include "modules/messages/module.hpp"
+#include "modules/scripts/module.hpp"
 
 #include <inngest/inngest.hpp>
 #include <inngest/local/executor.hpp>
@@ -47,6 +48,7 @@ public:
 
         core::AppContext context{settings_, pool_, *client_, router_, hub_};
         messages_ = messages::make_messages_module(context);
+        scripts_ = scripts::make_scripts_module(context);
 
         router_.mount("/api/inngest", [this](const inngest::HttpRequest& request) {
             return serve_->handle(request);
@@ -137,6 +139,7 @@ private:
     std::unique_ptr<inngest::Client> client_;
     std::unique_ptr<inngest::ServeHandler> serve_;
     std::shared_ptr<messages::Module> messages_;
+    std::shared_ptr<scripts::Module> scripts_;
     std::unique_ptr<inngest::HttpServer> server_;
 };
 

@@ -29,6 +29,8 @@ struct Settings {
     std::string log_level = "info";
     /// An extra CA bundle for SMTP relays with a private CA (system trust store otherwise).
     std::optional<std::string> smtp_ca_file;
+    /// The script sandbox's worker executable (empty: next to the running executable).
+    std::string script_worker;
 
     /// A printable summary without secrets.
     std::string describe() const;

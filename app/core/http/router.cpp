@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <random>
 #include <stdexcept>
@@ -270,6 +271,32 @@ inngest::HttpResponse Router::dispatch(const inngest::HttpRequest& request) cons
                            .count();
     log(response.status >= 500 ? LogLevel::kError : LogLevel::kInfo, "http", log_fields);
     return response;
+}
+
+std::int64_t id_param(const RequestContext& context, const char* name) {
+    const std::string& text = context.params.at(name);
+    std::int64_t value = 0;
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || ptr != text.data() + text.size() || value <= 0) {
+        throw ApiError::validation(boost::json::object{{name, "a positive integer"}});
+    }
+    return value;
+}
+
+int int_query(const RequestContext& context, const char* name, int fallback, int low, int high) {
+    const auto it = context.query.find(name);
+    if (it == context.query.end()) {
+        return fallback;
+    }
+    int value = 0;
+    const auto [ptr, ec] =
+        std::from_chars(it->second.data(), it->second.data() + it->second.size(), value);
+    if (ec != std::errc() || ptr != it->second.data() + it->second.size() || value < low ||
+        value > high) {
+        throw ApiError::validation(boost::json::object{
+            {name, "an integer between " + std::to_string(low) + " and " + std::to_string(high)}});
+    }
+    return value;
 }
 
 }  // namespace riveredge::core

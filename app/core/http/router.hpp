@@ -85,6 +85,12 @@ private:
         mounts_;
 };
 
+/// The path parameter `name` as a positive integer; a validation ApiError otherwise.
+std::int64_t id_param(const RequestContext& context, const char* name);
+
+/// The query parameter `name` as an integer in [low, high], or `fallback` when absent.
+int int_query(const RequestContext& context, const char* name, int fallback, int low, int high);
+
 /// Query parameters, percent-decoded.
 std::map<std::string, std::string> parse_query(std::string_view query);
 

@@ -9,35 +9,11 @@ namespace riveredge::messages {
 namespace {
 
 using core::ApiError;
+using core::id_param;
+using core::int_query;
 using core::json_response;
 using core::RequestContext;
 using inngest::HttpRequest;
-
-std::int64_t id_param(const RequestContext& context, const char* name) {
-    const std::string& text = context.params.at(name);
-    std::int64_t value = 0;
-    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || ptr != text.data() + text.size() || value <= 0) {
-        throw ApiError::validation(boost::json::object{{name, "a positive integer"}});
-    }
-    return value;
-}
-
-int int_query(const RequestContext& context, const char* name, int fallback, int low, int high) {
-    const auto it = context.query.find(name);
-    if (it == context.query.end()) {
-        return fallback;
-    }
-    int value = 0;
-    const auto [ptr, ec] =
-        std::from_chars(it->second.data(), it->second.data() + it->second.size(), value);
-    if (ec != std::errc() || ptr != it->second.data() + it->second.size() || value < low ||
-        value > high) {
-        throw ApiError::validation(boost::json::object{
-            {name, "an integer between " + std::to_string(low) + " and " + std::to_string(high)}});
-    }
-    return value;
-}
 
 }  // namespace
 

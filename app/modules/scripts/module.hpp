@@ -1,0 +1,18 @@
+#pragma once
+
+#include "core/app_context.hpp"
+
+#include <memory>
+
+namespace riveredge::scripts {
+
+class Module;
+class ScriptRunner;
+
+/// Registers the scripts module's routes and Inngest functions.
+std::shared_ptr<Module> make_scripts_module(core::AppContext& context);
+
+/// The module's sandbox, for other modules (schedules, approval script tasks).
+const ScriptRunner& script_runner(const Module& module);
+
+}  // namespace riveredge::scripts

@@ -1,0 +1,306 @@
+#include "modules/scripts/repository.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+namespace riveredge::scripts {
+namespace {
+
+namespace json = boost::json;
+using core::db::Transaction;
+
+// Rows come back as one JSON object each, built by PostgreSQL; timestamps in UTC, ISO 8601.
+#define ISO(column) "to_char(" column " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+constexpr const char* kScriptJson =
+    "json_build_object('id', s.id, 'name', s.name, 'description', s.description, 'language', "
+    "s.language, 'enabled', s.enabled, 'latest_version', s.latest_version, 'created_by', "
+    "s.created_by, 'created_at', " ISO("s.created_at") ", 'updated_at', " ISO("s.updated_at") ")";
+
+constexpr const char* kVersionJson =
+    "json_build_object('version', v.version, 'code', v.code, 'parameters', v.parameters, "
+    "'timeout_ms', v.timeout_ms, 'memory_limit_mb', v.memory_limit_mb, 'created_by', "
+    "v.created_by, 'created_at', " ISO("v.created_at") ")";
+
+constexpr const char* kRunJson =
+    "json_build_object('id', r.id, 'script_id', r.script_id, 'version', r.version, 'mode', "
+    "r.mode, 'trigger', r.trigger, 'status', r.status, 'arguments', r.arguments, 'result', "
+    "r.result, 'console', r.console, 'console_truncated', r.console_truncated, 'error', r.error, "
+    "'duration_ms', r.duration_ms, 'memory_bytes', r.memory_bytes, 'run_by', r.run_by, "
+    "'created_at', " ISO("r.created_at") ", 'started_at', " ISO("r.started_at") ", "
+    "'finished_at', " ISO("r.finished_at") ")";
+
+#undef ISO
+
+json::object object_of(const core::db::Rows& rows, int i) {
+    return json::parse(rows.text(i, "row")).as_object();
+}
+
+json::array objects_of(const core::db::Rows& rows) {
+    json::array out;
+    for (int i = 0; i < rows.size(); ++i) {
+        out.push_back(object_of(rows, i));
+    }
+    return out;
+}
+
+void insert_version(Transaction& tx,
+                    const core::TenantId& tenant,
+                    std::int64_t script_id,
+                    int number,
+                    const ScriptVersion& version,
+                    const std::string& author) {
+    tx.exec(
+        "INSERT INTO script_versions (tenant_id, script_id, version, code, parameters, "
+        "timeout_ms, memory_limit_mb, created_by) VALUES ($1, $2, $3::int, $4, $5::jsonb, "
+        "$6::int, $7::int, $8)",
+        {tenant.value(), std::to_string(script_id), std::to_string(number), version.code,
+         json::serialize(version.parameters), std::to_string(version.timeout_ms),
+         std::to_string(version.memory_limit_mb), author});
+}
+
+}  // namespace
+
+std::optional<std::int64_t> Repository::create(const core::TenantId& tenant,
+                                               const std::string& name,
+                                               const std::string& description,
+                                               bool enabled,
+                                               const ScriptVersion& version,
+                                               const std::string& author) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(
+        "INSERT INTO scripts (tenant_id, name, description, enabled, created_by) "
+        "VALUES ($1, $2, $3, $4::boolean, $5) ON CONFLICT (tenant_id, name) DO NOTHING "
+        "RETURNING id",
+        {tenant.value(), name, description, enabled ? "true" : "false", author});
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    const std::int64_t id = rows.integer(0, "id");
+    insert_version(tx, tenant, id, 1, version, author);
+    tx.commit();
+    return id;
+}
+
+bool Repository::update(const core::TenantId& tenant,
+                        std::int64_t script_id,
+                        const std::optional<std::string>& name,
+                        const std::optional<std::string>& description,
+                        const std::optional<bool>& enabled,
+                        const std::optional<ScriptVersion>& version,
+                        const std::string& author) {
+    Transaction tx(pool_, tenant);
+    // The row lock orders concurrent saves, so version numbers never collide.
+    const auto rows = tx.exec(
+        "UPDATE scripts SET name = coalesce($3, name), description = coalesce($4, description), "
+        "enabled = coalesce($5::boolean, enabled), latest_version = latest_version + $6::int, "
+        "updated_at = now() WHERE tenant_id = $1 AND id = $2 RETURNING latest_version",
+        {tenant.value(), std::to_string(script_id), name, description,
+         enabled ? core::db::Param(*enabled ? "true" : "false") : std::nullopt,
+         version ? "1" : "0"});
+    if (rows.empty()) {
+        return false;
+    }
+    if (version) {
+        insert_version(tx, tenant, script_id, static_cast<int>(rows.integer(0, "latest_version")),
+                       *version, author);
+    }
+    tx.commit();
+    return true;
+}
+
+std::optional<boost::json::object> Repository::find(const core::TenantId& tenant,
+                                                    std::int64_t script_id) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(std::string("SELECT ") + kScriptJson + "::jsonb || " + kVersionJson +
+                                  "::jsonb AS row FROM scripts s JOIN script_versions v ON "
+                                  "v.script_id = s.id AND v.version = s.latest_version "
+                                  "WHERE s.tenant_id = $1 AND s.id = $2",
+                              {tenant.value(), std::to_string(script_id)});
+    tx.commit();
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return object_of(rows, 0);
+}
+
+boost::json::array Repository::list(const core::TenantId& tenant,
+                                    const core::db::Param& enabled,
+                                    const core::db::Param& name_contains,
+                                    int limit,
+                                    int offset) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(
+        std::string("SELECT ") + kScriptJson +
+            "::text AS row FROM scripts s WHERE s.tenant_id = $1 "
+            "AND ($2::boolean IS NULL OR s.enabled = $2::boolean) "
+            "AND ($3::text IS NULL OR strpos(lower(s.name), lower($3)) > 0) "
+            "ORDER BY s.name LIMIT $4::int OFFSET $5::int",
+        {tenant.value(), enabled, name_contains, std::to_string(limit), std::to_string(offset)});
+    tx.commit();
+    return objects_of(rows);
+}
+
+boost::json::array Repository::versions(const core::TenantId& tenant, std::int64_t script_id) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(
+        "SELECT json_build_object('version', v.version, 'created_by', v.created_by, "
+        "'created_at', to_char(v.created_at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))::text AS row FROM script_versions v "
+        "WHERE v.tenant_id = $1 AND v.script_id = $2 ORDER BY v.version DESC",
+        {tenant.value(), std::to_string(script_id)});
+    tx.commit();
+    return objects_of(rows);
+}
+
+std::optional<boost::json::object> Repository::version(const core::TenantId& tenant,
+                                                       std::int64_t script_id,
+                                                       int version) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(std::string("SELECT ") + kVersionJson +
+                                  "::text AS row FROM script_versions v WHERE v.tenant_id = $1 "
+                                  "AND v.script_id = $2 AND v.version = $3::int",
+                              {tenant.value(), std::to_string(script_id), std::to_string(version)});
+    tx.commit();
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return object_of(rows, 0);
+}
+
+std::optional<ScriptVersion> Repository::runnable_version(const core::TenantId& tenant,
+                                                          std::int64_t script_id,
+                                                          int number) {
+    const auto found = version(tenant, script_id, number);
+    if (!found) {
+        return std::nullopt;
+    }
+    return ScriptVersion{std::string(found->at("code").as_string()),
+                         found->at("parameters").as_array(),
+                         static_cast<int>(found->at("timeout_ms").to_number<std::int64_t>()),
+                         static_cast<int>(found->at("memory_limit_mb").to_number<std::int64_t>())};
+}
+
+std::int64_t Repository::create_run(const core::TenantId& tenant,
+                                    const NewRun& run,
+                                    const std::string& status) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(
+        "INSERT INTO script_runs (tenant_id, script_id, version, mode, trigger, status, arguments, "
+        "run_by, started_at) VALUES ($1, $2, $3::int, $4, $5, $6, $7::jsonb, $8, "
+        "CASE WHEN $6 = 'running' THEN now() END) RETURNING id",
+        {tenant.value(), std::to_string(run.script_id), std::to_string(run.version), run.mode,
+         run.trigger, status, json::serialize(run.arguments), run.run_by});
+    tx.commit();
+    return rows.integer(0, "id");
+}
+
+std::optional<RunPlan> Repository::run_plan(const core::TenantId& tenant, std::int64_t run_id) {
+    const auto stored = run(tenant, run_id);
+    if (!stored) {
+        return std::nullopt;
+    }
+    auto version =
+        runnable_version(tenant, stored->at("script_id").to_number<std::int64_t>(),
+                         static_cast<int>(stored->at("version").to_number<std::int64_t>()));
+    if (!version) {
+        return std::nullopt;
+    }
+    return RunPlan{std::string(stored->at("status").as_string()), std::move(*version),
+                   stored->at("arguments"), *stored};
+}
+
+bool Repository::start_run(const core::TenantId& tenant, std::int64_t run_id) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(
+        "UPDATE script_runs SET status = 'running', started_at = now() "
+        "WHERE tenant_id = $1 AND id = $2 AND status IN ('queued', 'running')",
+        {tenant.value(), std::to_string(run_id)});
+    tx.commit();
+    return rows.affected() == 1;
+}
+
+void Repository::finish_run(const core::TenantId& tenant,
+                            std::int64_t run_id,
+                            const boost::json::object& outcome) {
+    Transaction tx(pool_, tenant);
+    tx.exec(
+        "UPDATE script_runs SET status = $3, result = $4::jsonb, console = $5::jsonb, "
+        "console_truncated = $6::boolean, error = $7::jsonb, duration_ms = $8::int, "
+        "memory_bytes = $9::bigint, finished_at = now() WHERE tenant_id = $1 AND id = $2",
+        {tenant.value(), std::to_string(run_id), std::string(outcome.at("status").as_string()),
+         json::serialize(outcome.at("result")), json::serialize(outcome.at("console")),
+         outcome.at("console_truncated").as_bool() ? "true" : "false",
+         json::serialize(outcome.at("error")), json::serialize(outcome.at("duration_ms")),
+         json::serialize(outcome.at("memory_bytes"))});
+    tx.commit();
+}
+
+std::optional<boost::json::object> Repository::run(const core::TenantId& tenant,
+                                                   std::int64_t run_id) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(std::string("SELECT ") + kRunJson +
+                                  "::text AS row FROM script_runs r WHERE r.tenant_id = $1 AND "
+                                  "r.id = $2",
+                              {tenant.value(), std::to_string(run_id)});
+    tx.commit();
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return object_of(rows, 0);
+}
+
+boost::json::array Repository::runs(const core::TenantId& tenant,
+                                    std::int64_t script_id,
+                                    const core::db::Param& status,
+                                    int limit,
+                                    int offset) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(
+        std::string("SELECT ") + kRunJson +
+            "::text AS row FROM script_runs r WHERE r.tenant_id = $1 AND r.script_id = $2 "
+            "AND ($3::text IS NULL OR r.status = $3) ORDER BY r.id DESC LIMIT $4::int OFFSET "
+            "$5::int",
+        {tenant.value(), std::to_string(script_id), status, std::to_string(limit),
+         std::to_string(offset)});
+    tx.commit();
+    return objects_of(rows);
+}
+
+TenantScriptSettings Repository::settings(const core::TenantId& tenant) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(
+        "SELECT array_to_json(http_allow_list)::text AS hosts, max_timeout_ms, max_memory_mb "
+        "FROM scripts_settings WHERE tenant_id = $1",
+        {tenant.value()});
+    tx.commit();
+    TenantScriptSettings settings;
+    if (!rows.empty()) {
+        const json::value hosts = json::parse(rows.text(0, "hosts"));
+        for (const auto& host : hosts.as_array()) {
+            settings.http_allow_list.emplace_back(host.as_string());
+        }
+        settings.max_timeout_ms = static_cast<int>(rows.integer(0, "max_timeout_ms"));
+        settings.max_memory_mb = static_cast<int>(rows.integer(0, "max_memory_mb"));
+    }
+    return settings;
+}
+
+void Repository::save_settings(const core::TenantId& tenant, const TenantScriptSettings& settings) {
+    json::array hosts;
+    for (const auto& host : settings.http_allow_list) {
+        hosts.emplace_back(host);
+    }
+    Transaction tx(pool_, tenant);
+    tx.exec(
+        "INSERT INTO scripts_settings (tenant_id, http_allow_list, max_timeout_ms, max_memory_mb) "
+        "VALUES ($1, ARRAY(SELECT jsonb_array_elements_text($2::jsonb)), $3::int, $4::int) "
+        "ON CONFLICT (tenant_id) DO UPDATE SET http_allow_list = EXCLUDED.http_allow_list, "
+        "max_timeout_ms = EXCLUDED.max_timeout_ms, max_memory_mb = EXCLUDED.max_memory_mb, "
+        "updated_at = now()",
+        {tenant.value(), json::serialize(hosts), std::to_string(settings.max_timeout_ms),
+         std::to_string(settings.max_memory_mb)});
+    tx.commit();
+}
+
+}  // namespace riveredge::scripts

@@ -1,0 +1,112 @@
+#pragma once
+
+// The scripts module's tables: scripts, their immutable versions, runs and tenant settings.
+// Every call takes the tenant and runs in a transaction bound to it (row-level security).
+
+#include "core/auth/principal.hpp"
+#include "core/db/database.hpp"
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace riveredge::scripts {
+
+/// What a saved version holds: the code and how it may run.
+struct ScriptVersion {
+    std::string code;
+    boost::json::array parameters;
+    int timeout_ms = 5000;
+    int memory_limit_mb = 32;
+};
+
+struct TenantScriptSettings {
+    std::vector<std::string> http_allow_list;
+    int max_timeout_ms = 30000;
+    int max_memory_mb = 64;
+};
+
+/// A run as it starts: which version, with what.
+struct NewRun {
+    std::int64_t script_id = 0;
+    int version = 0;
+    std::string mode;
+    std::string trigger;
+    boost::json::value arguments;
+    std::string run_by;
+};
+
+/// What the executor needs to carry out a recorded run.
+struct RunPlan {
+    std::string status;
+    ScriptVersion version;
+    boost::json::value arguments;
+    boost::json::object stored;  // the run as the API shows it
+};
+
+class Repository {
+public:
+    explicit Repository(core::db::Pool& pool) : pool_(pool) {}
+
+    /// Inserts the script and its version 1; nullopt when the name is taken.
+    std::optional<std::int64_t> create(const core::TenantId& tenant,
+                                       const std::string& name,
+                                       const std::string& description,
+                                       bool enabled,
+                                       const ScriptVersion& version,
+                                       const std::string& author);
+    /// Updates name/description/enabled (when given) and, with `version`, saves a new version.
+    /// Returns false when the script does not exist; throws DbError 23505 for a taken name.
+    bool update(const core::TenantId& tenant,
+                std::int64_t script_id,
+                const std::optional<std::string>& name,
+                const std::optional<std::string>& description,
+                const std::optional<bool>& enabled,
+                const std::optional<ScriptVersion>& version,
+                const std::string& author);
+
+    /// The script with its latest version's code, parameters and limits.
+    std::optional<boost::json::object> find(const core::TenantId& tenant, std::int64_t script_id);
+    boost::json::array list(const core::TenantId& tenant,
+                            const core::db::Param& enabled,
+                            const core::db::Param& name_contains,
+                            int limit,
+                            int offset);
+    boost::json::array versions(const core::TenantId& tenant, std::int64_t script_id);
+    std::optional<boost::json::object> version(const core::TenantId& tenant,
+                                               std::int64_t script_id,
+                                               int version);
+    std::optional<ScriptVersion> runnable_version(const core::TenantId& tenant,
+                                                  std::int64_t script_id,
+                                                  int version);
+
+    /// Records a run in state `status` (queued or running); returns its id.
+    std::int64_t create_run(const core::TenantId& tenant,
+                            const NewRun& run,
+                            const std::string& status);
+    /// The run and the version it names.
+    std::optional<RunPlan> run_plan(const core::TenantId& tenant, std::int64_t run_id);
+    /// queued -> running; false when the run is already finished.
+    bool start_run(const core::TenantId& tenant, std::int64_t run_id);
+    void finish_run(const core::TenantId& tenant,
+                    std::int64_t run_id,
+                    const boost::json::object& outcome);
+    std::optional<boost::json::object> run(const core::TenantId& tenant, std::int64_t run_id);
+    boost::json::array runs(const core::TenantId& tenant,
+                            std::int64_t script_id,
+                            const core::db::Param& status,
+                            int limit,
+                            int offset);
+
+    TenantScriptSettings settings(const core::TenantId& tenant);
+    void save_settings(const core::TenantId& tenant, const TenantScriptSettings& settings);
+
+private:
+    core::db::Pool& pool_;
+};
+
+}  // namespace riveredge::scripts

@@ -1,0 +1,206 @@
+// HTTP in and out for the scripts module: parse, call the service, write JSON.
+
+#include "core/http/router.hpp"
+#include "modules/scripts/service.hpp"
+
+namespace riveredge::scripts {
+namespace {
+
+using core::ApiError;
+using core::id_param;
+using core::int_query;
+using core::json_response;
+using core::RequestContext;
+using inngest::HttpRequest;
+
+constexpr const char* kScriptSchema = R"({"type":"object","properties":{
+    "id":{"type":"integer"},"name":{"type":"string"},"description":{"type":"string"},
+    "language":{"enum":["javascript"]},"enabled":{"type":"boolean"},
+    "latest_version":{"type":"integer"},"version":{"type":"integer"},"code":{"type":"string"},
+    "parameters":{"type":"array","items":{"type":"object"}},
+    "timeout_ms":{"type":"integer"},"memory_limit_mb":{"type":"integer"},
+    "created_by":{"type":"string"},"created_at":{"type":"string","format":"date-time"},
+    "updated_at":{"type":"string","format":"date-time"}}})";
+
+constexpr const char* kSaveSchema = R"json({"type":"object","properties":{
+    "name":{"type":"string","maxLength":100},"description":{"type":"string","maxLength":2000},
+    "language":{"enum":["javascript"]},"enabled":{"type":"boolean"},
+    "code":{"type":"string","description":"defines function main(args, ctx)"},
+    "parameters":{"type":"array","maxItems":50,"items":{"type":"object","required":["name","type"],
+      "properties":{"name":{"type":"string"},"type":{"enum":["string","number","integer","boolean","object","array"]},
+      "required":{"type":"boolean"},"default":{},"description":{"type":"string"}}}},
+    "timeout_ms":{"type":"integer","minimum":10},"memory_limit_mb":{"type":"integer","minimum":1}}})json";
+
+constexpr const char* kRunSchema = R"({"type":"object","properties":{
+    "id":{"type":"integer"},"script_id":{"type":"integer"},"version":{"type":"integer"},
+    "mode":{"enum":["sync","async"]},"trigger":{"type":"string"},
+    "status":{"enum":["queued","running","succeeded","failed","syntax_error","timed_out","memory_exceeded","output_exceeded"]},
+    "arguments":{"type":"object"},"result":{},
+    "console":{"type":"array","items":{"type":"object","properties":{"level":{"type":"string"},"message":{"type":"string"}}}},
+    "console_truncated":{"type":"boolean"},
+    "error":{"type":"object","nullable":true,"properties":{"message":{"type":"string"},"line":{"type":"integer","nullable":true},"stack":{"type":"string","nullable":true}}},
+    "duration_ms":{"type":"integer"},"memory_bytes":{"type":"integer"},"run_by":{"type":"string"},
+    "created_at":{"type":"string"},"started_at":{"type":"string"},"finished_at":{"type":"string"}}})";
+
+core::db::Param query_filter(const RequestContext& context, const char* name) {
+    const auto it = context.query.find(name);
+    if (it == context.query.end() || it->second.empty()) {
+        return std::nullopt;
+    }
+    return it->second;
+}
+
+}  // namespace
+
+void register_routes(core::Router& router, Service& service) {
+    // Literal paths before /scripts/{id}, which would otherwise take them.
+    router.add(
+        "POST", "/api/v1/scripts/validate",
+        [&service](const HttpRequest& request, RequestContext& context) {
+            return json_response(200, service.validate(context.json_body(request)));
+        },
+        true, "Compile a script without running it; syntax errors with their line");
+    router.document(
+        "POST", "/api/v1/scripts/validate",
+        R"({"type":"object","required":["code"],"properties":{"code":{"type":"string"}}})",
+        R"({"type":"object","properties":{"valid":{"type":"boolean"},
+        "error":{"type":"object","nullable":true,"properties":{"message":{"type":"string"},
+        "line":{"type":"integer","nullable":true},"column":{"type":"integer","nullable":true}}}}})");
+
+    router.add(
+        "GET", "/api/v1/scripts/settings",
+        [&service](const HttpRequest&, RequestContext& context) {
+            return json_response(200, service.settings(context.who().tenant));
+        },
+        true, "The tenant's sandbox settings: ctx.http allow-list and limit maxima");
+    router.add(
+        "PUT", "/api/v1/scripts/settings",
+        [&service](const HttpRequest& request, RequestContext& context) {
+            return json_response(200,
+                                 service.save_settings(context.who(), context.json_body(request)));
+        },
+        true, "Change the tenant's sandbox settings (role admin)");
+    const char* settings_schema = R"({"type":"object","properties":{
+        "http_allow_list":{"type":"array","items":{"type":"string"},"maxItems":100},
+        "max_timeout_ms":{"type":"integer","minimum":10,"maximum":300000},
+        "max_memory_mb":{"type":"integer","minimum":1,"maximum":1024}}})";
+    router.document("GET", "/api/v1/scripts/settings", "", settings_schema);
+    router.document("PUT", "/api/v1/scripts/settings", settings_schema, settings_schema);
+
+    router.add(
+        "POST", "/api/v1/scripts",
+        [&service](const HttpRequest& request, RequestContext& context) {
+            return json_response(201, service.create(context.who(), context.json_body(request)));
+        },
+        true, "Create a script (version 1); the code must compile");
+    router.document("POST", "/api/v1/scripts", kSaveSchema, kScriptSchema);
+
+    router.add(
+        "GET", "/api/v1/scripts",
+        [&service](const HttpRequest&, RequestContext& context) {
+            const auto enabled = query_filter(context, "enabled");
+            if (enabled && *enabled != "true" && *enabled != "false") {
+                throw ApiError::validation(boost::json::object{{"enabled", "true or false"}});
+            }
+            const int page = int_query(context, "page", 1, 1, 100000);
+            const int size = int_query(context, "page_size", 50, 1, 500);
+            return json_response(
+                200, boost::json::object{
+                         {"scripts", service.repository().list(context.who().tenant, enabled,
+                                                               query_filter(context, "q"), size,
+                                                               (page - 1) * size)},
+                         {"page", page},
+                         {"page_size", size}});
+        },
+        true, "List scripts (filters: enabled, q in the name; paged)");
+
+    router.add(
+        "GET", "/api/v1/scripts/{id}",
+        [&service](const HttpRequest&, RequestContext& context) {
+            return json_response(200, service.get(context.who().tenant, id_param(context, "id")));
+        },
+        true, "A script with its latest version's code, parameters and limits");
+    router.document("GET", "/api/v1/scripts/{id}", "", kScriptSchema);
+
+    router.add(
+        "PUT", "/api/v1/scripts/{id}",
+        [&service](const HttpRequest& request, RequestContext& context) {
+            return json_response(200, service.update(context.who(), id_param(context, "id"),
+                                                     context.json_body(request)));
+        },
+        true, "Save a script: a change to code, parameters or limits makes a new version");
+    router.document("PUT", "/api/v1/scripts/{id}", kSaveSchema, kScriptSchema);
+
+    router.add(
+        "GET", "/api/v1/scripts/{id}/versions",
+        [&service](const HttpRequest&, RequestContext& context) {
+            const auto& tenant = context.who().tenant;
+            const auto id = id_param(context, "id");
+            service.get(tenant, id);  // 404 for another tenant's or a missing script
+            return json_response(
+                200, boost::json::object{{"versions", service.repository().versions(tenant, id)}});
+        },
+        true, "The versions of a script, newest first");
+
+    router.add(
+        "GET", "/api/v1/scripts/{id}/versions/{version}",
+        [&service](const HttpRequest&, RequestContext& context) {
+            const auto id = id_param(context, "id");
+            const auto number = id_param(context, "version");
+            auto found = service.repository().version(
+                context.who().tenant, id,
+                static_cast<int>(std::min<std::int64_t>(number, 1 << 30)));
+            if (!found) {
+                throw ApiError::not_found("version " + std::to_string(number) + " of script " +
+                                          std::to_string(id));
+            }
+            return json_response(200, *found);
+        },
+        true, "One immutable version of a script");
+
+    router.add(
+        "POST", "/api/v1/scripts/{id}/run",
+        [&service](const HttpRequest& request, RequestContext& context) {
+            const auto run = service.start_run(context.who(), id_param(context, "id"),
+                                               context.json_body(request));
+            return json_response(run.at("mode") == "async" ? 202 : 200, run);
+        },
+        true,
+        "Run a script: mode=sync answers with the finished run, mode=async with the queued run");
+    router.document("POST", "/api/v1/scripts/{id}/run", R"({"type":"object","properties":{
+        "arguments":{"type":"object"},"mode":{"enum":["sync","async"],"default":"sync"},
+        "version":{"type":"integer","description":"a saved version; the latest by default"}}})",
+                    kRunSchema);
+
+    router.add(
+        "GET", "/api/v1/scripts/{id}/runs",
+        [&service](const HttpRequest&, RequestContext& context) {
+            const auto& tenant = context.who().tenant;
+            const auto id = id_param(context, "id");
+            service.get(tenant, id);
+            const int page = int_query(context, "page", 1, 1, 100000);
+            const int size = int_query(context, "page_size", 20, 1, 200);
+            return json_response(
+                200, boost::json::object{{"runs", service.repository().runs(
+                                                      tenant, id, query_filter(context, "status"),
+                                                      size, (page - 1) * size)},
+                                         {"page", page},
+                                         {"page_size", size}});
+        },
+        true, "Runs of a script, newest first (filter: status; paged)");
+
+    router.add(
+        "GET", "/api/v1/script-runs/{run_id}",
+        [&service](const HttpRequest&, RequestContext& context) {
+            const auto id = id_param(context, "run_id");
+            auto found = service.repository().run(context.who().tenant, id);
+            if (!found) {
+                throw ApiError::not_found("script run " + std::to_string(id));
+            }
+            return json_response(200, *found);
+        },
+        true, "One run: arguments, status, result, console, error, duration, memory");
+    router.document("GET", "/api/v1/script-runs/{run_id}", "", kRunSchema);
+}
+
+}  // namespace riveredge::scripts

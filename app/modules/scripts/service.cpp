@@ -1,0 +1,494 @@
+#include "modules/scripts/service.hpp"
+
+#include "core/http/api_error.hpp"
+#include "core/log/logger.hpp"
+
+#include <inngest/client.hpp>
+#include <inngest/errors.hpp>
+
+#include <cmath>
+#include <regex>
+#include <set>
+
+namespace riveredge::scripts {
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::size_t kMaxCode = 256 * 1024;
+constexpr std::size_t kMaxParameters = 50;
+constexpr int kMaxSyncRuns = 8;
+constexpr int kDefaultTimeoutMs = 5000;
+constexpr int kDefaultMemoryMb = 32;
+constexpr int kMinTimeoutMs = 10;
+
+const std::set<std::string>& parameter_types() {
+    static const std::set<std::string> types{"string",  "number", "integer",
+                                             "boolean", "object", "array"};
+    return types;
+}
+
+bool has_type(const json::value& value, const std::string& type) {
+    if (type == "string")
+        return value.is_string();
+    if (type == "number")
+        return value.is_number();
+    if (type == "integer") {
+        return value.is_int64() || value.is_uint64() ||
+               (value.is_double() && std::trunc(value.as_double()) == value.as_double());
+    }
+    if (type == "boolean")
+        return value.is_bool();
+    if (type == "object")
+        return value.is_object();
+    if (type == "array")
+        return value.is_array();
+    return false;
+}
+
+std::optional<std::string> text_field(const json::object& request,
+                                      const char* field,
+                                      std::size_t max,
+                                      bool required,
+                                      json::object& problems) {
+    const auto* value = request.if_contains(field);
+    if (value == nullptr || value->is_null()) {
+        if (required) {
+            problems[field] = "required";
+        }
+        return std::nullopt;
+    }
+    if (!value->is_string() || (required && value->get_string().empty()) ||
+        value->get_string().size() > max) {
+        problems[field] = std::string(required ? "a non-empty string" : "a string") +
+                          " of at most " + std::to_string(max) + " bytes";
+        return std::nullopt;
+    }
+    return std::string(value->get_string());
+}
+
+std::optional<int> int_field(
+    const json::object& request, const char* field, int low, int high, json::object& problems) {
+    const auto* value = request.if_contains(field);
+    if (value == nullptr || value->is_null()) {
+        return std::nullopt;
+    }
+    if (!value->is_int64() || value->as_int64() < low || value->as_int64() > high) {
+        problems[field] = "an integer from " + std::to_string(low) + " to " + std::to_string(high);
+        return std::nullopt;
+    }
+    return static_cast<int>(value->as_int64());
+}
+
+std::optional<bool> bool_field(const json::object& request,
+                               const char* field,
+                               json::object& problems) {
+    const auto* value = request.if_contains(field);
+    if (value == nullptr || value->is_null()) {
+        return std::nullopt;
+    }
+    if (!value->is_bool()) {
+        problems[field] = "true or false";
+        return std::nullopt;
+    }
+    return value->as_bool();
+}
+
+// Declared parameters, checked: names are identifiers, types known, defaults of their type.
+json::array checked_parameters(const json::value& value, json::object& problems) {
+    if (!value.is_array() || value.as_array().size() > kMaxParameters) {
+        problems["parameters"] = "an array of at most 50 parameter declarations";
+        return {};
+    }
+    static const std::regex identifier("[A-Za-z_][A-Za-z0-9_]{0,63}");
+    std::set<std::string> seen;
+    json::array out;
+    for (std::size_t i = 0; i < value.as_array().size(); ++i) {
+        const auto& entry = value.as_array()[i];
+        const std::string where = "parameters[" + std::to_string(i) + "]";
+        if (!entry.is_object()) {
+            problems[where] = "an object {name, type, required, default, description}";
+            continue;
+        }
+        const auto& p = entry.as_object();
+        const auto* name = p.if_contains("name");
+        if (name == nullptr || !name->is_string() ||
+            !std::regex_match(std::string(name->as_string()), identifier)) {
+            problems[where + ".name"] = "an identifier (letters, digits, _)";
+            continue;
+        }
+        if (!seen.insert(std::string(name->as_string())).second) {
+            problems[where + ".name"] = "declared twice";
+            continue;
+        }
+        const auto* type = p.if_contains("type");
+        if (type == nullptr || !type->is_string() ||
+            parameter_types().count(std::string(type->as_string())) == 0) {
+            problems[where + ".type"] = "string, number, integer, boolean, object or array";
+            continue;
+        }
+        json::object declared{{"name", *name}, {"type", *type}, {"required", false}};
+        if (const auto* required = p.if_contains("required"); required && !required->is_null()) {
+            if (!required->is_bool()) {
+                problems[where + ".required"] = "true or false";
+                continue;
+            }
+            declared["required"] = *required;
+        }
+        if (const auto* fallback = p.if_contains("default"); fallback && !fallback->is_null()) {
+            if (!has_type(*fallback, std::string(type->as_string()))) {
+                problems[where + ".default"] = "must be of type " + std::string(type->as_string());
+                continue;
+            }
+            declared["default"] = *fallback;
+        }
+        if (const auto* description = p.if_contains("description");
+            description && description->is_string()) {
+            declared["description"] = *description;
+        }
+        out.push_back(std::move(declared));
+    }
+    return out;
+}
+
+json::object error_json(const std::optional<ScriptError>& error) {
+    if (!error) {
+        return {};
+    }
+    return json::object{{"message", error->message},
+                        {"line", error->line ? json::value(*error->line) : json::value(nullptr)},
+                        // Duktape reports the line of a syntax error but not the column.
+                        {"column", nullptr}};
+}
+
+std::string where_text(const ScriptError& error) {
+    return error.message;
+}
+
+}  // namespace
+
+boost::json::object bind_arguments(const boost::json::array& parameters,
+                                   const boost::json::value& arguments,
+                                   boost::json::object& problems) {
+    if (!arguments.is_null() && !arguments.is_object()) {
+        problems["arguments"] = "an object of named arguments";
+        return {};
+    }
+    const json::object given = arguments.is_object() ? arguments.as_object() : json::object{};
+    json::object bound;
+    std::set<std::string> declared;
+    for (const auto& entry : parameters) {
+        const auto& p = entry.as_object();
+        const std::string name(p.at("name").as_string());
+        const std::string type(p.at("type").as_string());
+        declared.insert(name);
+        const auto* value = given.if_contains(name);
+        if (value == nullptr || value->is_null()) {
+            if (const auto* fallback = p.if_contains("default")) {
+                bound[name] = *fallback;
+            } else if (p.at("required").as_bool()) {
+                problems[name] = "required (" + type + ")";
+            }
+            continue;
+        }
+        if (!has_type(*value, type)) {
+            problems[name] = "must be of type " + type;
+            continue;
+        }
+        bound[name] = *value;
+    }
+    for (const auto& [name, value] : given) {
+        if (declared.count(std::string(name)) == 0) {
+            problems[name] = "is not a declared parameter";
+        }
+    }
+    return bound;
+}
+
+ScriptVersion Service::version_from(const core::TenantId& tenant,
+                                    const boost::json::object& request,
+                                    const std::optional<ScriptVersion>& base,
+                                    boost::json::object& problems) const {
+    const auto limits = repository_.settings(tenant);
+    ScriptVersion version =
+        base.value_or(ScriptVersion{"",
+                                    {},
+                                    std::min(kDefaultTimeoutMs, limits.max_timeout_ms),
+                                    std::min(kDefaultMemoryMb, limits.max_memory_mb)});
+    if (const auto code = text_field(request, "code", kMaxCode, !base, problems)) {
+        version.code = *code;
+        const auto check = runner_.validate(version.code);
+        if (!check.valid) {
+            problems["code"] = check.error ? where_text(*check.error) : "does not compile";
+        }
+    }
+    if (const auto* parameters = request.if_contains("parameters");
+        parameters != nullptr && !parameters->is_null()) {
+        version.parameters = checked_parameters(*parameters, problems);
+    }
+    if (const auto timeout =
+            int_field(request, "timeout_ms", kMinTimeoutMs, limits.max_timeout_ms, problems)) {
+        version.timeout_ms = *timeout;
+    }
+    if (const auto memory =
+            int_field(request, "memory_limit_mb", 1, limits.max_memory_mb, problems)) {
+        version.memory_limit_mb = *memory;
+    }
+    return version;
+}
+
+boost::json::object Service::create(const core::Principal& author,
+                                    const boost::json::object& request) {
+    json::object problems;
+    const auto name = text_field(request, "name", 100, true, problems);
+    const auto description = text_field(request, "description", 2000, false, problems);
+    const auto enabled = bool_field(request, "enabled", problems);
+    if (const auto* language = request.if_contains("language");
+        language != nullptr && !language->is_null() && *language != "javascript") {
+        problems["language"] = "javascript is the only language";
+    }
+    const auto version = version_from(author.tenant, request, std::nullopt, problems);
+    if (!problems.empty()) {
+        throw core::ApiError::validation(std::move(problems));
+    }
+    const auto id = repository_.create(author.tenant, *name, description.value_or(""),
+                                       enabled.value_or(true), version, author.user_id);
+    if (!id) {
+        throw core::ApiError::conflict("a script named '" + *name + "' exists already");
+    }
+    return get(author.tenant, *id);
+}
+
+boost::json::object Service::update(const core::Principal& author,
+                                    std::int64_t script_id,
+                                    const boost::json::object& request) {
+    const auto current = repository_.find(author.tenant, script_id);
+    if (!current) {
+        throw core::ApiError::not_found("script " + std::to_string(script_id));
+    }
+    json::object problems;
+    const auto name = text_field(request, "name", 100, false, problems);
+    if (name && name->empty()) {
+        problems["name"] = "a non-empty string";
+    }
+    const auto description = text_field(request, "description", 2000, false, problems);
+    const auto enabled = bool_field(request, "enabled", problems);
+    const ScriptVersion base{
+        std::string(current->at("code").as_string()), current->at("parameters").as_array(),
+        static_cast<int>(current->at("timeout_ms").to_number<std::int64_t>()),
+        static_cast<int>(current->at("memory_limit_mb").to_number<std::int64_t>())};
+    const auto version = version_from(author.tenant, request, base, problems);
+    if (!problems.empty()) {
+        throw core::ApiError::validation(std::move(problems));
+    }
+    // Only a change to what runs makes a version; renaming or disabling does not.
+    const bool changed = version.code != base.code || version.parameters != base.parameters ||
+                         version.timeout_ms != base.timeout_ms ||
+                         version.memory_limit_mb != base.memory_limit_mb;
+    try {
+        repository_.update(author.tenant, script_id, name, description, enabled,
+                           changed ? std::optional<ScriptVersion>(version) : std::nullopt,
+                           author.user_id);
+    } catch (const core::db::DbError& error) {
+        if (error.sqlstate() == "23505") {
+            throw core::ApiError::conflict("a script named '" + name.value_or("") +
+                                           "' exists already");
+        }
+        throw;
+    }
+    return get(author.tenant, script_id);
+}
+
+boost::json::object Service::get(const core::TenantId& tenant, std::int64_t script_id) {
+    auto found = repository_.find(tenant, script_id);
+    if (!found) {
+        throw core::ApiError::not_found("script " + std::to_string(script_id));
+    }
+    return std::move(*found);
+}
+
+boost::json::object Service::validate(const boost::json::object& request) const {
+    json::object problems;
+    const auto code = text_field(request, "code", kMaxCode, true, problems);
+    if (!problems.empty()) {
+        throw core::ApiError::validation(std::move(problems));
+    }
+    const auto check = runner_.validate(*code);
+    json::object out{{"valid", check.valid}};
+    out["error"] = check.valid ? json::value(nullptr) : json::value(error_json(check.error));
+    return out;
+}
+
+boost::json::object Service::start_run(const core::Principal& who,
+                                       std::int64_t script_id,
+                                       const boost::json::object& request,
+                                       const std::string& trigger) {
+    json::object problems;
+    std::string mode = "sync";
+    if (const auto* given = request.if_contains("mode"); given != nullptr && !given->is_null()) {
+        if (*given != "sync" && *given != "async") {
+            problems["mode"] = "sync or async";
+        } else {
+            mode = given->as_string();
+        }
+    }
+    const auto pinned = int_field(request, "version", 1, 1 << 30, problems);
+    if (!problems.empty()) {
+        throw core::ApiError::validation(std::move(problems));
+    }
+    const auto script = repository_.find(who.tenant, script_id);
+    if (!script) {
+        throw core::ApiError::not_found("script " + std::to_string(script_id));
+    }
+    if (!script->at("enabled").as_bool()) {
+        throw core::ApiError::conflict("script " + std::to_string(script_id) + " is disabled");
+    }
+    const int number =
+        pinned.value_or(static_cast<int>(script->at("latest_version").to_number<std::int64_t>()));
+    const auto version = repository_.runnable_version(who.tenant, script_id, number);
+    if (!version) {
+        throw core::ApiError::not_found("version " + std::to_string(number) + " of script " +
+                                        std::to_string(script_id));
+    }
+    const json::value given_arguments =
+        request.if_contains("arguments") ? request.at("arguments") : json::value(nullptr);
+    json::object argument_problems;
+    const auto arguments = bind_arguments(version->parameters, given_arguments, argument_problems);
+    if (!argument_problems.empty()) {
+        json::object fields;
+        for (const auto& [name, reason] : argument_problems) {
+            fields["arguments." + std::string(name)] = reason;
+        }
+        throw core::ApiError::validation(std::move(fields));
+    }
+    const NewRun run{script_id, number, mode, trigger, arguments, who.user_id};
+    if (mode == "async") {
+        const auto run_id = repository_.create_run(who.tenant, run, "queued");
+        const auto sent = inngest_.send(inngest::Event{
+            .name = kRunRequested,
+            .data = {{"tenant_id", who.tenant.value()}, {"run_id", run_id}},
+            .id = "script-run-" + who.tenant.value() + "-" + std::to_string(run_id)});
+        if (!sent) {
+            core::log(core::LogLevel::kError, "could not emit scripts/run.requested",
+                      {{"tenant_id", who.tenant.value()},
+                       {"run_id", run_id},
+                       {"error", sent.error().message}});
+            repository_.finish_run(who.tenant, run_id,
+                                   ScriptOutcome{ScriptStatus::kFailed,
+                                                 nullptr,
+                                                 {},
+                                                 false,
+                                                 ScriptError{"the run could not be queued",
+                                                             std::nullopt, std::nullopt},
+                                                 std::chrono::milliseconds(0),
+                                                 0}
+                                       .to_json());
+            throw core::ApiError(503, "unavailable", "the run could not be queued; try again");
+        }
+        return *repository_.run(who.tenant, run_id);
+    }
+    if (sync_runs_.fetch_add(1) >= kMaxSyncRuns) {
+        sync_runs_.fetch_sub(1);
+        throw core::ApiError(429, "too_many_runs",
+                             "too many synchronous script runs in progress; retry, or use "
+                             "mode=async");
+    }
+    struct Release {
+        std::atomic<int>& count;
+        ~Release() { count.fetch_sub(1); }
+    } release{sync_runs_};
+    const auto run_id = repository_.create_run(who.tenant, run, "running");
+    return run_now(who.tenant, run_id, *version, arguments);
+}
+
+boost::json::object Service::run_now(const core::TenantId& tenant,
+                                     std::int64_t run_id,
+                                     const ScriptVersion& version,
+                                     const boost::json::value& arguments) {
+    const auto settings = repository_.settings(tenant);
+    ScriptRequest request;
+    request.code = version.code;
+    request.arguments = arguments;
+    request.context = {{"tenant_id", tenant.value()}, {"run_id", run_id}};
+    request.http_allow_list = settings.http_allow_list;
+    // A maximum lowered after the script was saved applies from the next run on.
+    request.limits.timeout =
+        std::chrono::milliseconds(std::min(version.timeout_ms, settings.max_timeout_ms));
+    request.limits.memory_bytes =
+        static_cast<std::size_t>(std::min(version.memory_limit_mb, settings.max_memory_mb)) * 1024 *
+        1024;
+    const auto outcome = runner_.run(request);
+    repository_.finish_run(tenant, run_id, outcome.to_json());
+    core::log(core::LogLevel::kInfo, "script run finished",
+              {{"tenant_id", tenant.value()},
+               {"run_id", run_id},
+               {"status", to_string(outcome.status)},
+               {"duration_ms", static_cast<std::int64_t>(outcome.duration.count())}});
+    return *repository_.run(tenant, run_id);
+}
+
+boost::json::object Service::execute_run(const core::TenantId& tenant, std::int64_t run_id) {
+    const auto plan = repository_.run_plan(tenant, run_id);
+    if (!plan) {
+        throw inngest::NonRetriableError("script run " + std::to_string(run_id) +
+                                         " does not exist");
+    }
+    if (!repository_.start_run(tenant, run_id)) {
+        return plan->stored;  // finished before: never run twice
+    }
+    return run_now(tenant, run_id, plan->version, plan->arguments);
+}
+
+boost::json::object Service::settings(const core::TenantId& tenant) {
+    const auto settings = repository_.settings(tenant);
+    json::array hosts;
+    for (const auto& host : settings.http_allow_list) {
+        hosts.emplace_back(host);
+    }
+    return json::object{{"http_allow_list", std::move(hosts)},
+                        {"max_timeout_ms", settings.max_timeout_ms},
+                        {"max_memory_mb", settings.max_memory_mb}};
+}
+
+boost::json::object Service::save_settings(const core::Principal& who,
+                                           const boost::json::object& request) {
+    if (!who.has_role("admin")) {
+        throw core::ApiError::forbidden("only a tenant admin changes script settings");
+    }
+    json::object problems;
+    TenantScriptSettings settings = repository_.settings(who.tenant);
+    if (const auto* hosts = request.if_contains("http_allow_list");
+        hosts != nullptr && !hosts->is_null()) {
+        static const std::regex host_pattern(
+            R"((\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)");
+        settings.http_allow_list.clear();
+        if (!hosts->is_array() || hosts->as_array().size() > 100) {
+            problems["http_allow_list"] = "an array of at most 100 host names";
+        } else {
+            for (const auto& host : hosts->as_array()) {
+                if (!host.is_string() || host.as_string().size() > 253 ||
+                    !std::regex_match(std::string(host.as_string()), host_pattern)) {
+                    problems["http_allow_list"] =
+                        "host names only (api.example.com or *.example.com), no schemes, "
+                        "ports or paths";
+                    break;
+                }
+                settings.http_allow_list.emplace_back(host.as_string());
+            }
+        }
+    }
+    if (const auto timeout =
+            int_field(request, "max_timeout_ms", kMinTimeoutMs, 300000, problems)) {
+        settings.max_timeout_ms = *timeout;
+    }
+    if (const auto memory = int_field(request, "max_memory_mb", 1, 1024, problems)) {
+        settings.max_memory_mb = *memory;
+    }
+    if (!problems.empty()) {
+        throw core::ApiError::validation(std::move(problems));
+    }
+    repository_.save_settings(who.tenant, settings);
+    return this->settings(who.tenant);
+}
+
+}  // namespace riveredge::scripts

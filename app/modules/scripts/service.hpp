@@ -1,0 +1,79 @@
+#pragma once
+
+// Business rules of the scripts module: validation of scripts and arguments, versions, runs in
+// the sandbox (now, or durably through Inngest), tenant limits.
+
+#include "core/auth/principal.hpp"
+#include "modules/scripts/repository.hpp"
+#include "modules/scripts/script_runner.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <atomic>
+
+namespace inngest {
+class Client;
+}
+
+namespace riveredge::scripts {
+
+/// The Inngest event that asks for a recorded (async) run to be carried out.
+inline constexpr const char* kRunRequested = "scripts/run.requested";
+
+class Service {
+public:
+    Service(Repository& repository, inngest::Client& inngest, const ScriptRunner& runner)
+        : repository_(repository), inngest_(inngest), runner_(runner) {}
+
+    boost::json::object create(const core::Principal& author, const boost::json::object& request);
+    /// Metadata changes in place; code, parameters or limits make a new version.
+    boost::json::object update(const core::Principal& author,
+                               std::int64_t script_id,
+                               const boost::json::object& request);
+    boost::json::object get(const core::TenantId& tenant, std::int64_t script_id);
+
+    /// {valid, error: {message, line, column}}; column is null (Duktape reports lines only).
+    boost::json::object validate(const boost::json::object& request) const;
+
+    /// `mode`: "sync" runs now and answers with the finished run; "async" records the run,
+    /// emits `scripts/run.requested` and answers with the queued run.
+    boost::json::object start_run(const core::Principal& who,
+                                  std::int64_t script_id,
+                                  const boost::json::object& request,
+                                  const std::string& trigger = "api");
+
+    /// Carries out a recorded run once (the Inngest function's step). A run already finished
+    /// is returned as it is, so a retried step never runs the script twice after it finished.
+    boost::json::object execute_run(const core::TenantId& tenant, std::int64_t run_id);
+
+    boost::json::object settings(const core::TenantId& tenant);
+    /// Admins only: the ctx.http allow-list and the maxima for per-script limits.
+    boost::json::object save_settings(const core::Principal& who,
+                                      const boost::json::object& request);
+
+    Repository& repository() noexcept { return repository_; }
+
+private:
+    ScriptVersion version_from(const core::TenantId& tenant,
+                               const boost::json::object& request,
+                               const std::optional<ScriptVersion>& base,
+                               boost::json::object& problems) const;
+    boost::json::object run_now(const core::TenantId& tenant,
+                                std::int64_t run_id,
+                                const ScriptVersion& version,
+                                const boost::json::value& arguments);
+
+    Repository& repository_;
+    inngest::Client& inngest_;
+    const ScriptRunner& runner_;
+    /// Synchronous runs hold a request thread each: bounded, so a burst cannot take them all.
+    std::atomic<int> sync_runs_{0};
+};
+
+/// Checks `arguments` against declared `parameters` ([{name, type, required, default}]) and
+/// fills defaults. Problems are keyed by argument name.
+boost::json::object bind_arguments(const boost::json::array& parameters,
+                                   const boost::json::value& arguments,
+                                   boost::json::object& problems);
+
+}  // namespace riveredge::scripts

@@ -1,0 +1,96 @@
+#pragma once
+
+// The app in process for end-to-end tests: a fresh database on the shared test PostgreSQL, the
+// embedded executor, real HTTP on a free port, and helpers to call it as a tenant's user.
+
+#include "app.hpp"
+#include "core/auth/jwt.hpp"
+#include "core/log/logger.hpp"
+#include "support/temp_postgres.hpp"
+#include "transport/http_client.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+namespace riveredge_test {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using riveredge::core::Principal;
+using riveredge::core::TenantId;
+
+inline constexpr const char* kSecret = "test-secret-0123456789abcdef0123456789";
+
+struct Response {
+    int status = 0;
+    json::value body;
+};
+
+class AppUnderTest {
+public:
+    explicit AppUnderTest(std::optional<std::string> smtp_ca_file = std::nullopt) {
+        settings_.script_worker = SCRIPT_WORKER_PATH;
+        riveredge::core::set_log_level(riveredge::core::LogLevel::kWarn);
+        settings_.port = 0;
+        settings_.executor_port = 0;
+        settings_.database_url = inngest_test::shared_postgres().fresh_database();
+        settings_.jwt_secret = kSecret;
+        settings_.database_pool_size = 4;
+        settings_.smtp_ca_file = std::move(smtp_ca_file);
+        app_ = std::make_unique<riveredge::App>(settings_);
+        app_->start();
+    }
+
+    std::string token(const std::string& tenant,
+                      const std::string& user,
+                      std::vector<std::string> roles = {}) const {
+        return riveredge::core::issue_token(
+            Principal{TenantId::trusted(tenant), user, std::move(roles)}, kSecret);
+    }
+
+    Response call(const std::string& method,
+                  const std::string& path,
+                  const std::string& token = {},
+                  const std::string& body = {}) const {
+        inngest::detail::OutboundRequest request{
+            method,      "http://127.0.0.1:" + std::to_string(app_->port()) + path, {}, body, 10s,
+            std::nullopt};
+        request.headers = {{"Content-Type", "application/json"}};
+        if (!token.empty()) {
+            request.headers.emplace_back("Authorization", "Bearer " + token);
+        }
+        auto response = inngest::detail::send_http(request);
+        REQUIRE(response.has_value());
+        boost::system::error_code ec;
+        auto parsed = json::parse(response->body, ec);
+        return {response->status, ec ? json::value(response->body) : parsed};
+    }
+
+    // Waits until `user` has `count` unread items (the delivery runs through Inngest).
+    bool wait_unread(const std::string& token, std::int64_t count) const {
+        for (int i = 0; i < 200; ++i) {
+            const auto r = call("GET", "/api/v1/messages/inbox/unread-count", token);
+            if (r.status == 200 && r.body.at("unread") == count) {
+                return true;
+            }
+            std::this_thread::sleep_for(25ms);
+        }
+        return false;
+    }
+
+    riveredge::App& app() { return *app_; }
+    unsigned short port() const { return app_->port(); }
+    const riveredge::core::Settings& settings() const { return settings_; }
+
+private:
+    riveredge::core::Settings settings_;
+    std::unique_ptr<riveredge::App> app_;
+};
+
+}  // namespace riveredge_test

@@ -1,0 +1,385 @@
+// The scripts module end to end: REST over real HTTP, a real PostgreSQL, the embedded executor
+// for async runs and the real sandbox worker.
+
+#include "app/app_under_test.hpp"
+#include "core/db/database.hpp"
+
+#include <inngest/http_server.hpp>
+
+using riveredge_test::AppUnderTest;
+using riveredge_test::Response;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kInvoiceTotal = R"(function main(args, ctx) {
+  console.log("pricing", args.lines.length, "lines");
+  var total = 0;
+  args.lines.forEach(function (l) { total += l.qty * l.price; });
+  return { total: total * (1 - args.discount), tenant: ctx.tenant_id };
+})";
+
+std::string create_body(const std::string& name,
+                        const std::string& code,
+                        const std::string& extra = "") {
+    json::object body{{"name", name}, {"code", code}};
+    std::string text = json::serialize(body);
+    if (!extra.empty()) {
+        text.pop_back();
+        text += "," + extra + "}";
+    }
+    return text;
+}
+
+std::int64_t create_invoice_script(const AppUnderTest& t, const std::string& token) {
+    const auto created = t.call("POST", "/api/v1/scripts", token,
+                                create_body("invoice-total", kInvoiceTotal,
+                                            R"("description":"Sums invoice lines","parameters":[
+                {"name":"lines","type":"array","required":true},
+                {"name":"discount","type":"number","default":0}])"));
+    REQUIRE(created.status == 201);
+    return created.body.at("id").as_int64();
+}
+
+json::value wait_run(const AppUnderTest& t, const std::string& token, std::int64_t run_id) {
+    for (int i = 0; i < 400; ++i) {
+        const auto run = t.call("GET", "/api/v1/script-runs/" + std::to_string(run_id), token);
+        if (run.status == 200 && run.body.at("status") != "queued" &&
+            run.body.at("status") != "running") {
+            return run.body;
+        }
+        std::this_thread::sleep_for(25ms);
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("scripts are saved as immutable versions and run synchronously", "[app][scripts]") {
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice");
+    const auto id = create_invoice_script(t, alice);
+    const auto path = "/api/v1/scripts/" + std::to_string(id);
+
+    auto script = t.call("GET", path, alice);
+    REQUIRE(script.status == 200);
+    CHECK(script.body.at("latest_version") == 1);
+    CHECK(script.body.at("language") == "javascript");
+    CHECK(script.body.at("parameters").as_array().size() == 2);
+    CHECK(script.body.at("timeout_ms") == 5000);
+
+    const auto run =
+        t.call("POST", path + "/run", alice,
+               R"({"arguments":{"lines":[{"qty":2,"price":5},{"qty":1,"price":10}]}})");
+    REQUIRE(run.status == 200);
+    CHECK(run.body.at("status") == "succeeded");
+    CHECK(run.body.at("result") == json::parse(R"({"total":20,"tenant":"acme"})"));
+    CHECK(run.body.at("version") == 1);
+    CHECK(run.body.at("run_by") == "alice");
+    CHECK(run.body.at("arguments") ==
+          json::parse(R"({"lines":[{"qty":2,"price":5},{"qty":1,"price":10}],"discount":0})"));
+    CHECK(run.body.at("console").at(0).at("message") == "pricing 2 lines");
+    CHECK(run.body.at("duration_ms").as_int64() >= 0);
+    CHECK(run.body.at("memory_bytes").as_int64() > 0);
+    CHECK(run.body.at("finished_at").is_string());
+
+    // A code change is version 2; a rename alone is not a version.
+    auto saved =
+        t.call("PUT", path, alice, R"({"code":"function main(args) { return {total: -1}; }"})");
+    REQUIRE(saved.status == 200);
+    CHECK(saved.body.at("latest_version") == 2);
+    saved = t.call("PUT", path, alice, R"({"name":"invoice-total-v2","enabled":true})");
+    CHECK(saved.body.at("latest_version") == 2);
+    CHECK(saved.body.at("name") == "invoice-total-v2");
+    const auto versions = t.call("GET", path + "/versions", alice);
+    REQUIRE(versions.body.at("versions").as_array().size() == 2);
+    CHECK(versions.body.at("versions").at(0).at("version") == 2);
+    const auto first = t.call("GET", path + "/versions/1", alice);
+    REQUIRE(first.status == 200);
+    CHECK(first.body.at("code") == kInvoiceTotal);
+    CHECK(t.call("GET", path + "/versions/3", alice).status == 404);
+
+    // Runs name their version; a pinned older version still runs as it was.
+    const auto latest = t.call("POST", path + "/run", alice, R"({"arguments":{"lines":[]}})");
+    CHECK(latest.body.at("version") == 2);
+    CHECK(latest.body.at("result").at("total") == -1);
+    const auto pinned =
+        t.call("POST", path + "/run", alice,
+               R"({"version":1,"arguments":{"lines":[{"qty":1,"price":8}],"discount":0.5}})");
+    CHECK(pinned.body.at("version") == 1);
+    CHECK(pinned.body.at("result").at("total") == 4);
+    const auto runs = t.call("GET", path + "/runs", alice);
+    REQUIRE(runs.body.at("runs").as_array().size() == 3);
+    CHECK(runs.body.at("runs").at(0).at("id") == pinned.body.at("id"));
+    CHECK(t.call("GET", path + "/runs?status=failed", alice).body.at("runs").as_array().empty());
+
+    // The database refuses to change a saved version, even if code tried.
+    riveredge::core::db::Pool pool(t.settings().database_url, 1);
+    riveredge::core::db::Transaction tx(pool, riveredge::core::TenantId::trusted("acme"));
+    CHECK_THROWS_AS(tx.exec("UPDATE script_versions SET code = 'x'"), riveredge::core::db::DbError);
+}
+
+TEST_CASE("async runs are carried out durably and fetched later", "[app][scripts]") {
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice");
+    const auto id = create_invoice_script(t, alice);
+    const auto queued = t.call("POST", "/api/v1/scripts/" + std::to_string(id) + "/run", alice,
+                               R"({"mode":"async","arguments":{"lines":[{"qty":3,"price":3}]}})");
+    REQUIRE(queued.status == 202);
+    CHECK(queued.body.at("mode") == "async");
+    CHECK((queued.body.at("status") == "queued" || queued.body.at("status") == "running" ||
+           queued.body.at("status") == "succeeded"));
+    const auto finished = wait_run(t, alice, queued.body.at("id").as_int64());
+    REQUIRE(finished.is_object());
+    CHECK(finished.at("status") == "succeeded");
+    CHECK(finished.at("result").at("total") == 9);
+
+    // An async run that fails is recorded as failed, with the script's error, and not retried.
+    const auto broken = t.call("POST", "/api/v1/scripts", alice,
+                               create_body("broken", "function main() {\n  null.x;\n}"));
+    REQUIRE(broken.status == 201);
+    const auto failing = t.call(
+        "POST", "/api/v1/scripts/" + std::to_string(broken.body.at("id").as_int64()) + "/run",
+        alice, R"({"mode":"async"})");
+    const auto failed = wait_run(t, alice, failing.body.at("id").as_int64());
+    REQUIRE(failed.is_object());
+    CHECK(failed.at("status") == "failed");
+    CHECK(failed.at("error").at("line") == 2);
+    CHECK(failed.at("error").at("message").as_string().find("TypeError") != json::string::npos);
+}
+
+TEST_CASE("the sandbox limits hold through the API and runs are recorded", "[app][scripts]") {
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice");
+    const auto admin = t.token("acme", "root", {"admin"});
+    const auto loop =
+        t.call("POST", "/api/v1/scripts", alice,
+               create_body("loop", "function main() { for (;;) {} }", R"("timeout_ms":200)"));
+    REQUIRE(loop.status == 201);
+    const auto started = std::chrono::steady_clock::now();
+    const auto stopped =
+        t.call("POST", "/api/v1/scripts/" + std::to_string(loop.body.at("id").as_int64()) + "/run",
+               alice, "{}");
+    CHECK(std::chrono::steady_clock::now() - started < 3s);
+    REQUIRE(stopped.status == 200);
+    CHECK(stopped.body.at("status") == "timed_out");
+    CHECK(stopped.body.at("error").at("message").as_string().find("200 ms") != json::string::npos);
+
+    const auto bomb = t.call(
+        "POST", "/api/v1/scripts", alice,
+        create_body(
+            "bomb",
+            "function main() { var a = []; for (;;) a.push(new Array(1e5).join('x') + a.length); }",
+            R"("memory_limit_mb":4)"));
+    REQUIRE(bomb.status == 201);
+    const auto refused =
+        t.call("POST", "/api/v1/scripts/" + std::to_string(bomb.body.at("id").as_int64()) + "/run",
+               alice, "{}");
+    CHECK(refused.body.at("status") == "memory_exceeded");
+    CHECK(refused.body.at("memory_bytes").as_int64() <= 4 * 1024 * 1024);
+    CHECK(t.call("GET", "/healthz").status == 200);  // the service is unharmed
+
+    // Per-script limits stay within the tenant's maxima.
+    CHECK(t.call("POST", "/api/v1/scripts", alice,
+                 create_body("slow", "function main() {}", R"("timeout_ms":600000)"))
+              .body.at("error")
+              .at("details")
+              .at("fields")
+              .as_object()
+              .contains("timeout_ms"));
+    REQUIRE(t.call("PUT", "/api/v1/scripts/settings", admin, R"({"max_timeout_ms":100})").status ==
+            200);
+    CHECK(t.call("POST", "/api/v1/scripts", alice,
+                 create_body("slow2", "function main() {}", R"("timeout_ms":200)"))
+              .status == 422);
+}
+
+TEST_CASE("validate reports syntax errors with their line and saving refuses them",
+          "[app][scripts]") {
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice");
+    const auto good = t.call("POST", "/api/v1/scripts/validate", alice,
+                             R"({"code":"function main() { return 1; }"})");
+    REQUIRE(good.status == 200);
+    CHECK(good.body.at("valid") == true);
+    CHECK(good.body.at("error").is_null());
+    const auto bad = t.call("POST", "/api/v1/scripts/validate", alice,
+                            R"({"code":"function main() {\n  var x = ;\n}"})");
+    REQUIRE(bad.status == 200);
+    CHECK(bad.body.at("valid") == false);
+    CHECK(bad.body.at("error").at("line") == 2);
+    CHECK(bad.body.at("error").at("message").as_string().find("SyntaxError") != json::string::npos);
+    // Validating never runs the code: an endless loop validates at once.
+    const auto started = std::chrono::steady_clock::now();
+    CHECK(t.call("POST", "/api/v1/scripts/validate", alice, R"({"code":"for(;;){}"})")
+              .body.at("valid") == true);
+    CHECK(std::chrono::steady_clock::now() - started < 2s);
+
+    const auto refused = t.call("POST", "/api/v1/scripts", alice,
+                                create_body("bad", "function main() {\n  return 1 +;\n}"));
+    REQUIRE(refused.status == 422);
+    CHECK(refused.body.at("error").at("details").at("fields").at("code").as_string().find(
+              "line 2") != json::string::npos);
+    CHECK(t.call("GET", "/api/v1/scripts", alice).body.at("scripts").as_array().empty());
+}
+
+TEST_CASE("arguments are checked against the declared parameters", "[app][scripts]") {
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice");
+    const auto id = create_invoice_script(t, alice);
+    const auto run = [&](const std::string& body) {
+        return t.call("POST", "/api/v1/scripts/" + std::to_string(id) + "/run", alice, body);
+    };
+    auto r = run(R"({"arguments":{}})");
+    CHECK(r.status == 422);
+    CHECK(r.body.at("error").at("details").at("fields").as_object().contains("arguments.lines"));
+    r = run(R"({"arguments":{"lines":"nope"}})");
+    CHECK(r.body.at("error").at("details").at("fields").at("arguments.lines") ==
+          "must be of type array");
+    r = run(R"({"arguments":{"lines":[],"discnt":0.1}})");
+    CHECK(r.body.at("error").at("details").at("fields").at("arguments.discnt") ==
+          "is not a declared parameter");
+    CHECK(run(R"({"arguments":[1,2]})").status == 422);
+    // Nothing was recorded for refused runs.
+    CHECK(t.call("GET", "/api/v1/scripts/" + std::to_string(id) + "/runs", alice)
+              .body.at("runs")
+              .as_array()
+              .empty());
+    // Bad declarations are refused with the parameter named.
+    const auto bad_params = t.call(
+        "POST", "/api/v1/scripts", alice,
+        create_body(
+            "p", "function main() {}",
+            R"("parameters":[{"name":"ok","type":"string"},{"name":"1x","type":"string"},{"name":"n","type":"integer","default":"three"}])"));
+    REQUIRE(bad_params.status == 422);
+    const auto& fields = bad_params.body.at("error").at("details").at("fields").as_object();
+    CHECK(fields.contains("parameters[1].name"));
+    CHECK(fields.contains("parameters[2].default"));
+}
+
+TEST_CASE("one tenant cannot read, run or detect another tenant's scripts and runs",
+          "[app][scripts]") {
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice");
+    const auto mallory = t.token("globex", "mallory", {"admin"});
+    const auto id = create_invoice_script(t, alice);
+    const auto run = t.call("POST", "/api/v1/scripts/" + std::to_string(id) + "/run", alice,
+                            R"({"arguments":{"lines":[]}})");
+    REQUIRE(run.status == 200);
+    const auto path = "/api/v1/scripts/" + std::to_string(id);
+    for (const auto& [method, target, body] :
+         std::vector<std::tuple<std::string, std::string, std::string>>{
+             {"GET", path, ""},
+             {"PUT", path, R"({"code":"function main() { return 'owned'; }"})"},
+             {"GET", path + "/versions", ""},
+             {"GET", path + "/versions/1", ""},
+             {"POST", path + "/run", R"({"arguments":{"lines":[]}})"},
+             {"POST", path + "/run", R"({"mode":"async","arguments":{"lines":[]}})"},
+             {"GET", path + "/runs", ""},
+             {"GET", "/api/v1/script-runs/" + std::to_string(run.body.at("id").as_int64()), ""}}) {
+        CAPTURE(method, target);
+        const auto answer = t.call(method, target, mallory, body);
+        CHECK(answer.status == 404);
+        // Not even the existence shows: the same answer as for an id that never existed.
+        CHECK(json::serialize(answer.body).find("invoice") == std::string::npos);
+    }
+    CHECK(t.call("GET", "/api/v1/scripts", mallory).body.at("scripts").as_array().empty());
+    // The same name is free in another tenant.
+    CHECK(t.call("POST", "/api/v1/scripts", mallory,
+                 create_body("invoice-total", "function main() {}"))
+              .status == 201);
+    // Settings are per tenant.
+    REQUIRE(t.call("PUT", "/api/v1/scripts/settings", mallory,
+                   R"({"http_allow_list":["globex.example"]})")
+                .status == 200);
+    CHECK(t.call("GET", "/api/v1/scripts/settings", alice)
+              .body.at("http_allow_list")
+              .as_array()
+              .empty());
+    // acme's script is unchanged and still has one run.
+    CHECK(t.call("GET", path, alice).body.at("latest_version") == 1);
+    CHECK(t.call("GET", path + "/runs", alice).body.at("runs").as_array().size() == 1);
+}
+
+TEST_CASE("ctx.http follows the tenant allow-list that only admins set", "[app][scripts]") {
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice");
+    const auto admin = t.token("acme", "root", {"admin"});
+    inngest::HttpServerOptions options;
+    options.port = 0;
+    options.routes =
+        [](const inngest::HttpRequest& request) -> std::optional<inngest::HttpResponse> {
+        return inngest::HttpResponse{200, {}, "{\"echo\":\"" + request.path + "\"}"};
+    };
+    inngest::HttpServer hook(options);
+    hook.start();
+    const auto created = t.call(
+        "POST", "/api/v1/scripts", alice,
+        create_body(
+            "hook",
+            "function main(args, ctx) { return JSON.parse(ctx.http({url: args.url}).body); }",
+            R"("parameters":[{"name":"url","type":"string","required":true}])"));
+    REQUIRE(created.status == 201);
+    const auto run_path =
+        "/api/v1/scripts/" + std::to_string(created.body.at("id").as_int64()) + "/run";
+    const std::string args =
+        R"({"arguments":{"url":"http://127.0.0.1:)" + std::to_string(hook.port()) + R"(/ping"}})";
+
+    auto off = t.call("POST", run_path, alice, args);
+    CHECK(off.body.at("status") == "failed");
+    CHECK(off.body.at("error").at("message").as_string().find("allow-list") != json::string::npos);
+
+    CHECK(t.call("PUT", "/api/v1/scripts/settings", alice, R"({"http_allow_list":["127.0.0.1"]})")
+              .status == 403);
+    CHECK(t.call("PUT", "/api/v1/scripts/settings", admin,
+                 R"({"http_allow_list":["http://127.0.0.1:80/x"]})")
+              .status == 422);
+    REQUIRE(t.call("PUT", "/api/v1/scripts/settings", admin, R"({"http_allow_list":["127.0.0.1"]})")
+                .status == 200);
+    const auto on = t.call("POST", run_path, alice, args);
+    CHECK(on.body.at("status") == "succeeded");
+    CHECK(on.body.at("result") == json::parse(R"({"echo":"/ping"})"));
+    hook.stop();
+}
+
+TEST_CASE("bad script requests get precise 4xx answers and change nothing", "[app][scripts]") {
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice");
+    CHECK(t.call("POST", "/api/v1/scripts", alice, "{not json").status == 400);
+    CHECK(t.call("POST", "/api/v1/scripts", alice, R"({"name":"x"})").status == 422);
+    CHECK(t.call("POST", "/api/v1/scripts", alice,
+                 create_body("x", "function main() {}", R"("language":"python")"))
+              .status == 422);
+    CHECK(t.call("GET", "/api/v1/scripts/abc", alice).status == 422);
+    CHECK(t.call("GET", "/api/v1/scripts/999999", alice).status == 404);
+    CHECK(t.call("POST", "/api/v1/scripts/999999/run", alice, "{}").status == 404);
+    CHECK(t.call("GET", "/api/v1/scripts?page_size=100000", alice).status == 422);
+    CHECK(t.call("GET", "/api/v1/scripts", "").status == 401);
+
+    // A name full of SQL is just a name.
+    const std::string sql_name = "x'; DROP TABLE scripts; --";
+    const auto odd = t.call("POST", "/api/v1/scripts", alice,
+                            create_body(sql_name, "function main() { return 1; }"));
+    REQUIRE(odd.status == 201);
+    CHECK(odd.body.at("name") == json::value(sql_name));
+    CHECK(t.call("POST", "/api/v1/scripts", alice, create_body(sql_name, "function main() {}"))
+              .status == 409);
+    const auto id = odd.body.at("id").as_int64();
+    CHECK(t.call("POST", "/api/v1/scripts/" + std::to_string(id) + "/run", alice,
+                 R"({"mode":"later"})")
+              .status == 422);
+    REQUIRE(t.call("PUT", "/api/v1/scripts/" + std::to_string(id), alice, R"({"enabled":false})")
+                .status == 200);
+    const auto disabled =
+        t.call("POST", "/api/v1/scripts/" + std::to_string(id) + "/run", alice, "{}");
+    CHECK(disabled.status == 409);
+    CHECK(t.call("GET", "/api/v1/scripts?enabled=false", alice)
+              .body.at("scripts")
+              .as_array()
+              .size() == 1);
+    CHECK(t.call("GET", "/api/v1/scripts/" + std::to_string(id) + "/runs", alice)
+              .body.at("runs")
+              .as_array()
+              .empty());
+}
