@@ -185,6 +185,24 @@ bool CronSchedule::matches_local(const std::tm& local) const {
     return day && weekday;
 }
 
+bool CronSchedule::matches_day(int day_of_month, int month, int weekday) const {
+    if (day_of_month < 1 || day_of_month > 31 || month < 1 || month > 12 || weekday < 0 ||
+        weekday > 6 || !months_.test(static_cast<std::size_t>(month))) {
+        return false;
+    }
+    const bool day = days_.test(static_cast<std::size_t>(day_of_month));
+    const bool week = weekdays_.test(static_cast<std::size_t>(weekday));
+    return days_restricted_ && weekdays_restricted_ ? (day || week) : (day && week);
+}
+
+bool CronSchedule::matches_hour(int hour) const {
+    return hour >= 0 && hour < 24 && hours_.test(static_cast<std::size_t>(hour));
+}
+
+bool CronSchedule::matches_minute(int minute) const {
+    return minute >= 0 && minute < 60 && minutes_.test(static_cast<std::size_t>(minute));
+}
+
 std::optional<CronSchedule::TimePoint> CronSchedule::next_after(TimePoint after) const {
     using std::chrono::minutes;
     auto candidate = std::chrono::floor<minutes>(after) + minutes(1);

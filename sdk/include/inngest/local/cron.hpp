@@ -31,6 +31,12 @@ public:
     /// five years.
     std::optional<TimePoint> next_after(TimePoint after) const;
 
+    /// Field tests on a local (wall-clock) time, for callers that walk time in their own zone
+    /// library. `month` is 1-12, `weekday` 0-6 from Sunday.
+    bool matches_day(int day_of_month, int month, int weekday) const;
+    bool matches_hour(int hour) const;
+    bool matches_minute(int minute) const;
+
     /// The IANA zone, or "UTC".
     const std::string& time_zone() const noexcept { return zone_; }
     const std::string& expression() const noexcept { return expression_; }

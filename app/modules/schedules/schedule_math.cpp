@@ -1,0 +1,197 @@
+#include "modules/schedules/schedule_math.hpp"
+
+#include <inngest/local/cron.hpp>
+
+#include <regex>
+
+#include <date/tz.h>
+
+namespace riveredge::schedules {
+namespace {
+
+using std::chrono::days;
+using std::chrono::hours;
+using std::chrono::milliseconds;
+using std::chrono::minutes;
+
+const date::time_zone* zone_of(std::string_view name) {
+    try {
+        return date::locate_zone(std::string(name));
+    } catch (const std::exception&) {
+        return nullptr;
+    }
+}
+
+std::optional<TimePoint> next_cron(const inngest::local::CronSchedule& cron,
+                                   const date::time_zone& zone,
+                                   TimePoint after) {
+    // Walk wall-clock minutes in the zone, skipping whole days and hours that cannot match,
+    // and map each matching local minute back to an instant.
+    auto local = date::floor<minutes>(zone.to_local(after)) + minutes(1);
+    const auto limit = local + days(366 * 5);
+    while (local < limit) {
+        const auto day = date::floor<days>(local);
+        const date::year_month_day ymd{day};
+        const date::weekday weekday{day};
+        if (!cron.matches_day(static_cast<int>(static_cast<unsigned>(ymd.day())),
+                              static_cast<int>(static_cast<unsigned>(ymd.month())),
+                              static_cast<int>(weekday.c_encoding()))) {
+            local = day + days(1);
+            continue;
+        }
+        const auto since_midnight = local - day;
+        const auto hour = date::floor<hours>(since_midnight);
+        if (!cron.matches_hour(static_cast<int>(hour.count()))) {
+            local = day + hour + hours(1);
+            continue;
+        }
+        const auto minute = date::floor<minutes>(since_midnight - hour);
+        if (cron.matches_minute(static_cast<int>(minute.count()))) {
+            const auto info = zone.get_info(local);
+            if (info.result != date::local_info::nonexistent) {
+                // Unique, or the first of two occurrences; the second is the repeat and
+                // never fires on its own.
+                const TimePoint instant{local.time_since_epoch() - info.first.offset};
+                if (instant > after) {
+                    return instant;
+                }
+            }
+        }
+        local += minutes(1);
+    }
+    return std::nullopt;
+}
+
+std::optional<TimePoint> unbounded_next(const Trigger& trigger, TimePoint after) {
+    switch (trigger.kind) {
+        case TriggerKind::kOnce:
+            return trigger.once_at > after ? std::optional(trigger.once_at) : std::nullopt;
+        case TriggerKind::kInterval: {
+            if (trigger.every.count() <= 0) {
+                return std::nullopt;
+            }
+            if (after < trigger.anchor) {
+                return trigger.anchor;
+            }
+            const auto step = std::chrono::duration_cast<milliseconds>(trigger.every);
+            const auto periods = (after - trigger.anchor) / step + 1;
+            return trigger.anchor + periods * step;
+        }
+        case TriggerKind::kCron: {
+            const auto cron = inngest::local::CronSchedule::parse(trigger.cron);
+            const auto* zone = zone_of(trigger.time_zone);
+            if (!cron || zone == nullptr) {
+                return std::nullopt;
+            }
+            return next_cron(*cron, *zone, after);
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+bool known_zone(std::string_view zone) {
+    return zone_of(zone) != nullptr;
+}
+
+std::optional<TriggerProblem> check_trigger(const Trigger& trigger) {
+    if (!known_zone(trigger.time_zone)) {
+        return TriggerProblem{"time_zone",
+                              "unknown time zone '" + trigger.time_zone + "' (IANA names)"};
+    }
+    switch (trigger.kind) {
+        case TriggerKind::kCron: {
+            if (trigger.cron.find('=') != std::string::npos) {
+                return TriggerProblem{"cron", "give the zone in time_zone, not as a TZ= prefix"};
+            }
+            const auto cron = inngest::local::CronSchedule::parse(trigger.cron);
+            if (!cron) {
+                return TriggerProblem{"cron", cron.error().message};
+            }
+            break;
+        }
+        case TriggerKind::kInterval:
+            if (trigger.every < std::chrono::seconds(1) ||
+                trigger.every > std::chrono::seconds(366LL * 24 * 3600)) {
+                return TriggerProblem{"every_seconds", "from 1 second to 366 days"};
+            }
+            break;
+        case TriggerKind::kOnce:
+            break;
+    }
+    if (trigger.start_at && trigger.end_at && *trigger.end_at <= *trigger.start_at) {
+        return TriggerProblem{"end_at", "must be after start_at"};
+    }
+    return std::nullopt;
+}
+
+std::optional<TimePoint> next_fire(const Trigger& trigger, TimePoint after) {
+    if (trigger.start_at && after < *trigger.start_at) {
+        after = *trigger.start_at - milliseconds(1);
+    }
+    const auto next = unbounded_next(trigger, after);
+    if (!next || (trigger.end_at && *next > *trigger.end_at)) {
+        return std::nullopt;
+    }
+    return next;
+}
+
+std::vector<TimePoint> upcoming_fires(const Trigger& trigger, TimePoint after, int count) {
+    std::vector<TimePoint> out;
+    for (int i = 0; i < count; ++i) {
+        const auto next = next_fire(trigger, after);
+        if (!next) {
+            break;
+        }
+        out.push_back(*next);
+        after = *next;
+    }
+    return out;
+}
+
+std::string format_utc(TimePoint time) {
+    const auto whole = date::floor<std::chrono::seconds>(time);
+    return date::format("%FT%TZ", whole);
+}
+
+std::string format_local(TimePoint time, std::string_view zone) {
+    const auto* z = zone_of(zone);
+    if (z == nullptr) {
+        return format_utc(time);
+    }
+    const date::zoned_time<std::chrono::seconds> zoned{z, date::floor<std::chrono::seconds>(time)};
+    return date::format("%FT%T%Ez", zoned);
+}
+
+std::optional<TimePoint> parse_time(std::string_view text) {
+    static const std::regex pattern(
+        R"((\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|([+-])(\d{2}):(\d{2})))");
+    std::cmatch m;
+    if (!std::regex_match(text.begin(), text.end(), m, pattern)) {
+        return std::nullopt;
+    }
+    const auto number = [&](int i) {
+        return std::stoi(m[i].str());
+    };
+    const date::year_month_day ymd{date::year{number(1)},
+                                   date::month{static_cast<unsigned>(number(2))},
+                                   date::day{static_cast<unsigned>(number(3))}};
+    if (!ymd.ok() || number(4) > 23 || number(5) > 59 || number(6) > 59) {
+        return std::nullopt;
+    }
+    TimePoint time = date::sys_days{ymd} + hours(number(4)) + minutes(number(5)) +
+                     std::chrono::seconds(number(6));
+    if (m[7].matched) {
+        std::string fraction = m[7].str();
+        fraction.resize(3, '0');
+        time += milliseconds(std::stoi(fraction));
+    }
+    if (m[9].matched) {
+        const auto offset = hours(number(10)) + minutes(number(11));
+        time -= m[9].str() == "+" ? offset : -offset;
+    }
+    return time;
+}
+
+}  // namespace riveredge::schedules
