@@ -4,6 +4,7 @@
 #include "core/http/openapi.hpp"
 #include "core/log/logger.hpp"
 #include "modules/messages/module.hpp"
+#include "modules/schedules/module.hpp"
 #include "modules/scripts/module.hpp"
 
 #include <inngest/inngest.hpp>
@@ -13,8 +14,9 @@ namespace riveredge {
 
 class App::Impl {
 public:
-    explicit Impl(core::Settings settings)
+    Impl(core::Settings settings, std::shared_ptr<inngest::local::Clock> clock)
         : settings_(std::move(settings)),
+          clock_(clock ? std::move(clock) : std::make_shared<inngest::local::SystemClock>()),
           pool_(settings_.database_url, settings_.database_pool_size),
           router_(settings_.jwt_secret, settings_.cors_origins),
           hub_(settings_.jwt_secret) {}
@@ -28,6 +30,7 @@ public:
         if (!settings_.inngest_dev && !settings_.inngest_cloud) {
             inngest::local::ExecutorOptions executor_options;
             executor_options.port = settings_.executor_port;
+            executor_options.clock = clock_;
             executor_options.log_sink = [](inngest::LogLevel level, std::string_view line) {
                 if (level >= inngest::LogLevel::kWarn) {
                     core::log(core::LogLevel::kWarn, line, {{"component", "executor"}});
@@ -43,12 +46,18 @@ public:
                 level >= inngest::LogLevel::kWarn ? core::LogLevel::kWarn : core::LogLevel::kDebug,
                 line, {{"component", "inngest"}});
         };
+        options.clock = [clock = clock_] {
+            return clock->now();
+        };
         client_ = std::make_unique<inngest::Client>(options);
         serve_ = std::make_unique<inngest::ServeHandler>(*client_);
 
-        core::AppContext context{settings_, pool_, *client_, router_, hub_};
+        core::AppContext context{settings_, pool_, *client_, router_, hub_, [clock = clock_] {
+                                     return clock->now();
+                                 }};
         messages_ = messages::make_messages_module(context);
         scripts_ = scripts::make_scripts_module(context);
+        schedules_ = schedules::make_schedules_module(context, *messages_, *scripts_);
 
         router_.mount("/api/inngest", [this](const inngest::HttpRequest& request) {
             return serve_->handle(request);
@@ -121,6 +130,7 @@ public:
     }
 
     unsigned short port() const { return server_ ? server_->port() : 0; }
+    inngest::local::Executor* executor() { return executor_.get(); }
     std::string executor_url() const { return executor_ ? executor_->url() : std::string(); }
     std::vector<std::string> routes() const {
         std::vector<std::string> out;
@@ -132,6 +142,7 @@ public:
 
 private:
     core::Settings settings_;
+    std::shared_ptr<inngest::local::Clock> clock_;
     core::db::Pool pool_;
     core::Router router_;
     core::WebSocketHub hub_;
@@ -140,10 +151,15 @@ private:
     std::unique_ptr<inngest::ServeHandler> serve_;
     std::shared_ptr<messages::Module> messages_;
     std::shared_ptr<scripts::Module> scripts_;
+    std::shared_ptr<schedules::Module> schedules_;
     std::unique_ptr<inngest::HttpServer> server_;
 };
 
-App::App(core::Settings settings) : impl_(std::make_unique<Impl>(std::move(settings))) {}
+App::App(core::Settings settings, std::shared_ptr<inngest::local::Clock> clock)
+    : impl_(std::make_unique<Impl>(std::move(settings), std::move(clock))) {}
+inngest::local::Executor* App::executor() {
+    return impl_->executor();
+}
 App::~App() {
     impl_->stop();
 }

@@ -9,11 +9,18 @@
 #include <utility>
 #include <vector>
 
+namespace inngest::local {
+class Clock;
+class Executor;
+}  // namespace inngest::local
+
 namespace riveredge {
 
 class App {
 public:
-    explicit App(core::Settings settings);
+    /// `clock`: where the embedded executor and the modules read time (tests fast-forward a
+    /// `ManualClock`); the system clock when null.
+    explicit App(core::Settings settings, std::shared_ptr<inngest::local::Clock> clock = nullptr);
     ~App();
     App(const App&) = delete;
     App& operator=(const App&) = delete;
@@ -24,6 +31,8 @@ public:
     unsigned short port() const;
     /// The embedded executor's URL, empty with an external Inngest.
     std::string executor_url() const;
+    /// The embedded executor (null with an external Inngest).
+    inngest::local::Executor* executor();
     /// Every registered route as "METHOD /pattern".
     std::vector<std::string> routes() const;
 

@@ -7,6 +7,9 @@
 #include "core/http/router.hpp"
 #include "core/http/websocket_hub.hpp"
 
+#include <chrono>
+#include <functional>
+
 namespace inngest {
 class Client;
 }
@@ -19,6 +22,8 @@ struct AppContext {
     inngest::Client& inngest;
     Router& router;
     WebSocketHub& hub;
+    /// The app's clock (the embedded executor's): modules that schedule read time here.
+    std::function<std::chrono::system_clock::time_point()> now;
 };
 
 }  // namespace riveredge::core

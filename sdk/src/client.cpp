@@ -92,7 +92,11 @@ Result<SendEventResult> Client::send(const std::vector<Event>& events) const {
     }
     boost::json::array payload;
     payload.reserve(events.size());
-    const std::int64_t now = now_millis();
+    const std::int64_t now = settings_->clock
+                                 ? std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       settings_->clock().time_since_epoch())
+                                       .count()
+                                 : now_millis();
     for (const auto& event : events) {
         if (event.name.empty()) {
             return Error{ErrorCode::kInvalidArgument, "an event needs a name"};

@@ -9,6 +9,8 @@
 #include "support/temp_postgres.hpp"
 #include "transport/http_client.hpp"
 
+#include <inngest/local/executor.hpp>
+
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
@@ -32,18 +34,31 @@ struct Response {
     json::value body;
 };
 
+struct AppUnderTestOptions {
+    std::optional<std::string> smtp_ca_file;
+    /// The embedded executor's and the modules' clock (a ManualClock to fast-forward).
+    std::shared_ptr<inngest::local::Clock> clock;
+    /// Reuse a database (a restart); a fresh one when empty.
+    std::string database_url;
+};
+
 class AppUnderTest {
 public:
-    explicit AppUnderTest(std::optional<std::string> smtp_ca_file = std::nullopt) {
+    explicit AppUnderTest(std::optional<std::string> smtp_ca_file = std::nullopt)
+        : AppUnderTest(AppUnderTestOptions{std::move(smtp_ca_file), nullptr, {}}) {}
+
+    explicit AppUnderTest(AppUnderTestOptions options) {
         settings_.script_worker = SCRIPT_WORKER_PATH;
         riveredge::core::set_log_level(riveredge::core::LogLevel::kWarn);
         settings_.port = 0;
         settings_.executor_port = 0;
-        settings_.database_url = inngest_test::shared_postgres().fresh_database();
+        settings_.database_url = options.database_url.empty()
+                                     ? inngest_test::shared_postgres().fresh_database()
+                                     : options.database_url;
         settings_.jwt_secret = kSecret;
         settings_.database_pool_size = 4;
-        settings_.smtp_ca_file = std::move(smtp_ca_file);
-        app_ = std::make_unique<riveredge::App>(settings_);
+        settings_.smtp_ca_file = std::move(options.smtp_ca_file);
+        app_ = std::make_unique<riveredge::App>(settings_, std::move(options.clock));
         app_->start();
     }
 

@@ -171,7 +171,7 @@ TEST_CASE("the sandbox limits hold through the API and runs are recorded", "[app
         create_body(
             "bomb",
             "function main() { var a = []; for (;;) a.push(new Array(1e5).join('x') + a.length); }",
-            R"("memory_limit_mb":4)"));
+            R"("memory_limit_mb":4,"timeout_ms":30000)"));
     REQUIRE(bomb.status == 201);
     const auto refused =
         t.call("POST", "/api/v1/scripts/" + std::to_string(bomb.body.at("id").as_int64()) + "/run",

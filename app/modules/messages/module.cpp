@@ -29,6 +29,8 @@ public:
         register_functions(context.inngest, service_);
     }
 
+    Service& service() noexcept { return service_; }
+
 private:
     Repository repository_;
     Service service_;
@@ -37,6 +39,10 @@ private:
 
 std::shared_ptr<Module> make_messages_module(core::AppContext& context) {
     return std::make_shared<Module>(context);
+}
+
+Service& service_of(Module& module) {
+    return module.service();
 }
 
 }  // namespace riveredge::messages

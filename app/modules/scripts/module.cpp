@@ -21,6 +21,7 @@ public:
     }
 
     const ScriptRunner& runner() const noexcept { return runner_; }
+    Service& service() noexcept { return service_; }
 
 private:
     ScriptRunner runner_;
@@ -34,6 +35,10 @@ std::shared_ptr<Module> make_scripts_module(core::AppContext& context) {
 
 const ScriptRunner& script_runner(const Module& module) {
     return module.runner();
+}
+
+Service& service_of(Module& module) {
+    return module.service();
 }
 
 }  // namespace riveredge::scripts

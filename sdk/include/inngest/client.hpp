@@ -13,6 +13,7 @@
 #include <boost/json/value_from.hpp>
 
 #include <chrono>
+#include <functional>
 #include <future>
 #include <initializer_list>
 #include <map>
@@ -82,6 +83,9 @@ struct ClientOptions {
     std::chrono::milliseconds http_timeout{10000};
     /// Where SDK log lines go; default: JSON lines on stderr, level from `INNGEST_LOG_LEVEL`.
     LogSink log_sink{};
+    /// Where the client reads the time it stamps on sent events (`ts`); the system clock when
+    /// empty. Tests that fast-forward a local executor's clock pass the same clock here.
+    std::function<std::chrono::system_clock::time_point()> clock{};
 };
 
 namespace detail {

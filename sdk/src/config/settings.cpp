@@ -163,6 +163,7 @@ Settings resolve_settings(const ClientOptions& options, const Environment& envir
             .value_or(true));
     settings.http_timeout = options.http_timeout;
     settings.tls_ca_file = options.tls_ca_file;
+    settings.clock = options.clock;
     settings.log_sink = options.log_sink
                             ? options.log_sink
                             : stderr_log_sink(parse_log_level(

@@ -7,6 +7,7 @@
 #include <inngest/client.hpp>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -28,6 +29,7 @@ struct Settings {
     std::chrono::milliseconds http_timeout{10000};
     std::optional<std::string> tls_ca_file;
     LogSink log_sink;
+    std::function<std::chrono::system_clock::time_point()> clock;
 };
 
 /// Resolves `options` against `environment`. Throws `ConfigError` for invalid values.

@@ -1,0 +1,66 @@
+// The schedules module's Inngest functions: the fire function, the reconciler and housekeeping.
+
+#include "modules/schedules/service.hpp"
+
+#include <inngest/inngest.hpp>
+
+namespace riveredge::schedules {
+
+using namespace std::chrono_literals;
+
+void register_functions(inngest::Client& client, Service& service) {
+    client.create_function(
+        {.id = "schedules-fire",
+         .name = "Fire a schedule",
+         .triggers = {inngest::EventTrigger{kFireDue}},
+         // A schedule's own retries (0-10) are applied inside; this is the ceiling.
+         .retries = 10},
+        [&service](inngest::Context& ctx) {
+            const auto& data = ctx.event.data;
+            // The event comes from our own service, which put the authenticated tenant in it.
+            const auto tenant =
+                core::TenantId::trusted(std::string(data.at("tenant_id").as_string()));
+            auto claim = ctx.step.run("claim", [&] {
+                return service.claim(tenant, data.at("schedule_id").to_number<std::int64_t>(),
+                                     data.at("scheduled_for").to_number<std::int64_t>(),
+                                     data.at("version").to_number<int>(),
+                                     std::string(data.at("kind").as_string()));
+            });
+            const std::int64_t fire_id = claim.at("fire_id").to_number<std::int64_t>();
+            std::string decision(claim.at("decision").as_string());
+            // Queued behind a running fire (overlap policy queue_one): look again now and then.
+            for (int i = 0; decision == "wait" && i < 500; ++i) {
+                ctx.step.sleep("overlap-wait-" + std::to_string(i), 5s);
+                const auto again = ctx.step.run("overlap-check-" + std::to_string(i), [&] {
+                    return service.retry_waiting(tenant, fire_id);
+                });
+                decision = std::string(again.at("decision").as_string());
+            }
+            if (decision != "run") {
+                return boost::json::object{{"fire_id", fire_id}, {"decision", decision}};
+            }
+            return ctx.step.run("action", [&] {
+                return service.perform(tenant, fire_id, ctx.run.attempt, ctx.run.max_attempts);
+            });
+        });
+
+    client.create_function({.id = "schedules-reconcile",
+                            .name = "Re-arm overdue schedules",
+                            .triggers = {inngest::CronTrigger{"* * * * *"}},
+                            .concurrency = {{.limit = 1}}},
+                           [&service](inngest::Context& ctx) {
+                               return ctx.step.run("reconcile",
+                                                   [&] { return service.reconcile(); });
+                           });
+
+    client.create_function({.id = "schedules-prune-history",
+                            .name = "Prune old schedule fires",
+                            .triggers = {inngest::CronTrigger{"TZ=UTC 30 3 * * *"}}},
+                           [&service](inngest::Context& ctx) {
+                               return ctx.step.run("prune", [&] {
+                                   return service.prune(std::chrono::hours(24 * 90));
+                               });
+                           });
+}
+
+}  // namespace riveredge::schedules

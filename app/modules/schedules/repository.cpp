@@ -1,0 +1,475 @@
+#include "modules/schedules/repository.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <date/date.h>
+
+namespace riveredge::schedules {
+namespace {
+
+namespace json = boost::json;
+using core::db::Param;
+using core::db::Rows;
+using core::db::Transaction;
+
+#define MS(column) "(extract(epoch from " column ") * 1000)::bigint"
+#define ISO(column) "to_char(" column " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+constexpr const char* kScheduleSelect =
+    "SELECT s.id, s.name, s.code, s.trigger_kind, s.cron, s.time_zone, s.every_seconds, "
+    MS("s.anchor_at") " AS anchor_ms, " MS("s.once_at") " AS once_ms, " MS("s.start_at")
+    " AS start_ms, " MS("s.end_at") " AS end_ms, s.enabled, s.paused_reason, s.overlap_policy, "
+    "s.misfire_policy, s.misfire_window_seconds, s.timeout_seconds, s.retries, s.action::text "
+    "AS action, s.version, " MS("s.next_fire_at") " AS next_ms, s.deleted_at IS NOT NULL AS "
+    "deleted, s.created_by, " ISO("s.created_at") " AS created_at, " ISO("s.updated_at")
+    " AS updated_at FROM schedules s ";
+
+constexpr const char* kFireSelect =
+    "SELECT f.id, f.schedule_id, " MS("f.scheduled_for") " AS scheduled_ms, f.kind, "
+    "f.schedule_version, f.status, f.attempt, " MS("f.started_at") " AS started_ms "
+    "FROM schedule_fires f ";
+
+constexpr const char* kFireJson =
+    "json_build_object('id', f.id, 'schedule_id', f.schedule_id, 'scheduled_for', "
+    ISO("f.scheduled_for") ", 'kind', f.kind, 'schedule_version', f.schedule_version, "
+    "'status', f.status, 'reason', f.reason, 'attempt', f.attempt, 'started_at', "
+    ISO("f.started_at") ", 'finished_at', " ISO("f.finished_at") ", 'duration_ms', "
+    "(extract(epoch from (f.finished_at - f.started_at)) * 1000)::bigint, 'output', f.output, "
+    "'error', f.error)";
+
+#undef MS
+#undef ISO
+
+std::optional<TimePoint> time_of(const Rows& rows, int i, const char* column) {
+    if (rows.is_null(i, column)) {
+        return std::nullopt;
+    }
+    return TimePoint{std::chrono::milliseconds(rows.integer(i, column))};
+}
+
+std::optional<std::string> text_of(const Rows& rows, int i, const char* column) {
+    if (rows.is_null(i, column)) {
+        return std::nullopt;
+    }
+    return rows.text(i, column);
+}
+
+json::value time_json(const std::optional<TimePoint>& time) {
+    return time ? json::value(format_utc(*time)) : json::value(nullptr);
+}
+
+Schedule schedule_of(const Rows& rows, int i) {
+    Schedule s;
+    s.id = rows.integer(i, "id");
+    auto& d = s.definition;
+    d.name = rows.text(i, "name");
+    d.code = rows.text(i, "code");
+    const std::string kind = rows.text(i, "trigger_kind");
+    d.trigger.kind = kind == "cron"       ? TriggerKind::kCron
+                     : kind == "interval" ? TriggerKind::kInterval
+                                          : TriggerKind::kOnce;
+    d.trigger.cron = text_of(rows, i, "cron").value_or("");
+    d.trigger.time_zone = rows.text(i, "time_zone");
+    if (!rows.is_null(i, "every_seconds")) {
+        d.trigger.every = std::chrono::seconds(rows.integer(i, "every_seconds"));
+    }
+    d.trigger.anchor = time_of(rows, i, "anchor_ms").value_or(TimePoint{});
+    d.trigger.once_at = time_of(rows, i, "once_ms").value_or(TimePoint{});
+    d.trigger.start_at = time_of(rows, i, "start_ms");
+    d.trigger.end_at = time_of(rows, i, "end_ms");
+    d.overlap_policy = rows.text(i, "overlap_policy");
+    d.misfire_policy = rows.text(i, "misfire_policy");
+    d.misfire_window_seconds = static_cast<int>(rows.integer(i, "misfire_window_seconds"));
+    d.timeout_seconds = static_cast<int>(rows.integer(i, "timeout_seconds"));
+    d.retries = static_cast<int>(rows.integer(i, "retries"));
+    d.action = json::parse(rows.text(i, "action")).as_object();
+    s.enabled = rows.boolean(i, "enabled");
+    s.paused_reason = text_of(rows, i, "paused_reason");
+    s.version = static_cast<int>(rows.integer(i, "version"));
+    s.next_fire_at = time_of(rows, i, "next_ms");
+    s.deleted = rows.boolean(i, "deleted");
+
+    json::object trigger{{"kind", kind}, {"time_zone", d.trigger.time_zone}};
+    if (d.trigger.kind == TriggerKind::kCron) {
+        trigger["cron"] = d.trigger.cron;
+    } else if (d.trigger.kind == TriggerKind::kInterval) {
+        trigger["every_seconds"] = d.trigger.every.count();
+        trigger["anchor_at"] = format_utc(d.trigger.anchor);
+    } else {
+        trigger["at"] = format_utc(d.trigger.once_at);
+    }
+    trigger["start_at"] = time_json(d.trigger.start_at);
+    trigger["end_at"] = time_json(d.trigger.end_at);
+    s.json = json::object{
+        {"id", s.id},
+        {"name", d.name},
+        {"code", d.code},
+        {"trigger", std::move(trigger)},
+        {"enabled", s.enabled},
+        {"paused_reason", s.paused_reason ? json::value(*s.paused_reason) : json::value(nullptr)},
+        {"overlap_policy", d.overlap_policy},
+        {"misfire_policy", d.misfire_policy},
+        {"misfire_window_seconds", d.misfire_window_seconds},
+        {"timeout_seconds", d.timeout_seconds},
+        {"retries", d.retries},
+        {"action", d.action},
+        {"version", s.version},
+        {"next_fire_at", time_json(s.next_fire_at)},
+        {"next_fire_local", s.next_fire_at
+                                ? json::value(format_local(*s.next_fire_at, d.trigger.time_zone))
+                                : json::value(nullptr)},
+        {"created_by", rows.text(i, "created_by")},
+        {"created_at", rows.text(i, "created_at")},
+        {"updated_at", rows.text(i, "updated_at")}};
+    return s;
+}
+
+Fire fire_of(const Rows& rows, int i) {
+    return Fire{rows.integer(i, "id"),
+                rows.integer(i, "schedule_id"),
+                *time_of(rows, i, "scheduled_ms"),
+                rows.text(i, "kind"),
+                static_cast<int>(rows.integer(i, "schedule_version")),
+                rows.text(i, "status"),
+                static_cast<int>(rows.integer(i, "attempt")),
+                time_of(rows, i, "started_ms")};
+}
+
+Param optional_time(const std::optional<TimePoint>& time) {
+    return time ? Param(sql_time(*time)) : std::nullopt;
+}
+
+std::vector<Param> definition_params(const ScheduleDefinition& d) {
+    const auto& t = d.trigger;
+    const char* kind = t.kind == TriggerKind::kCron       ? "cron"
+                       : t.kind == TriggerKind::kInterval ? "interval"
+                                                          : "once";
+    return {
+        d.name,
+        d.code,
+        std::string(kind),
+        t.kind == TriggerKind::kCron ? Param(t.cron) : std::nullopt,
+        t.time_zone,
+        t.kind == TriggerKind::kInterval ? Param(std::to_string(t.every.count())) : std::nullopt,
+        t.kind == TriggerKind::kInterval ? Param(sql_time(t.anchor)) : std::nullopt,
+        t.kind == TriggerKind::kOnce ? Param(sql_time(t.once_at)) : std::nullopt,
+        optional_time(t.start_at),
+        optional_time(t.end_at),
+        d.overlap_policy,
+        d.misfire_policy,
+        std::to_string(d.misfire_window_seconds),
+        std::to_string(d.timeout_seconds),
+        std::to_string(d.retries),
+        json::serialize(d.action)};
+}
+
+// Runs `sql` across tenants, in the scheduler scope the RLS policies allow.
+Rows scheduler_query(core::db::Pool& pool,
+                     const std::string& sql,
+                     const std::vector<Param>& params) {
+    Transaction tx(pool, std::nullopt);
+    tx.exec("SELECT set_config('app.scope', 'scheduler', true)");
+    auto rows = tx.exec(sql, params);
+    tx.commit();
+    return rows;
+}
+
+}  // namespace
+
+std::string sql_time(TimePoint time) {
+    return date::format("%FT%TZ", time);
+}
+
+std::optional<std::int64_t> Repository::insert(Transaction& tx,
+                                               const core::TenantId& tenant,
+                                               const ScheduleDefinition& definition,
+                                               bool enabled,
+                                               const std::string& author) {
+    auto params = definition_params(definition);
+    params.insert(params.begin(), tenant.value());
+    params.push_back(enabled ? "true" : "false");
+    params.push_back(author);
+    const auto rows = tx.exec(
+        "INSERT INTO schedules (tenant_id, name, code, trigger_kind, cron, time_zone, "
+        "every_seconds, anchor_at, once_at, start_at, end_at, overlap_policy, misfire_policy, "
+        "misfire_window_seconds, timeout_seconds, retries, action, enabled, created_by) VALUES "
+        "($1, $2, $3, $4, $5, $6, $7::bigint, $8::timestamptz, $9::timestamptz, $10::timestamptz, "
+        "$11::timestamptz, $12, $13, $14::int, $15::int, $16::int, $17::jsonb, $18::boolean, $19) "
+        "ON CONFLICT (tenant_id, code) WHERE deleted_at IS NULL DO NOTHING RETURNING id",
+        params);
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return rows.integer(0, "id");
+}
+
+bool Repository::replace(Transaction& tx,
+                         const core::TenantId& tenant,
+                         std::int64_t id,
+                         const ScheduleDefinition& definition) {
+    auto params = definition_params(definition);
+    params.insert(params.begin(), std::to_string(id));
+    params.insert(params.begin(), tenant.value());
+    const auto rows = tx.exec(
+        "UPDATE schedules SET name = $3, code = $4, trigger_kind = $5, cron = $6, time_zone = $7, "
+        "every_seconds = $8::bigint, anchor_at = $9::timestamptz, once_at = $10::timestamptz, "
+        "start_at = $11::timestamptz, end_at = $12::timestamptz, overlap_policy = $13, "
+        "misfire_policy = $14, misfire_window_seconds = $15::int, timeout_seconds = $16::int, "
+        "retries = $17::int, action = $18::jsonb, version = version + 1, updated_at = now() "
+        "WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
+        params);
+    return rows.affected() == 1;
+}
+
+void Repository::set_enabled(Transaction& tx,
+                             const core::TenantId& tenant,
+                             std::int64_t id,
+                             bool enabled,
+                             const std::optional<std::string>& reason) {
+    tx.exec(
+        "UPDATE schedules SET enabled = $3::boolean, paused_reason = $4, version = version + 1, "
+        "updated_at = now() WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
+        {tenant.value(), std::to_string(id), enabled ? "true" : "false", reason});
+}
+
+void Repository::mark_deleted(Transaction& tx, const core::TenantId& tenant, std::int64_t id) {
+    tx.exec(
+        "UPDATE schedules SET deleted_at = now(), next_fire_at = NULL, version = version + 1, "
+        "updated_at = now() WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
+        {tenant.value(), std::to_string(id)});
+    tx.exec(
+        "UPDATE schedule_fires SET status = 'cancelled', reason = 'schedule deleted' "
+        "WHERE tenant_id = $1 AND schedule_id = $2 AND status IN ('armed', 'waiting')",
+        {tenant.value(), std::to_string(id)});
+}
+
+std::optional<Schedule> Repository::find(Transaction& tx,
+                                         const core::TenantId& tenant,
+                                         std::int64_t id,
+                                         bool lock,
+                                         bool include_deleted) {
+    const auto rows = tx.exec(
+        std::string(kScheduleSelect) + "WHERE s.tenant_id = $1 AND s.id = $2" +
+            (include_deleted ? "" : " AND s.deleted_at IS NULL") + (lock ? " FOR UPDATE" : ""),
+        {tenant.value(), std::to_string(id)});
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return schedule_of(rows, 0);
+}
+
+boost::json::array Repository::list(const core::TenantId& tenant,
+                                    const Param& enabled,
+                                    const Param& name_contains,
+                                    int limit,
+                                    int offset) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(
+        std::string(kScheduleSelect) +
+            "WHERE s.tenant_id = $1 AND s.deleted_at IS NULL AND ($2::boolean IS NULL OR "
+            "s.enabled = $2::boolean) AND ($3::text IS NULL OR strpos(lower(s.name), lower($3)) "
+            "> 0 OR strpos(lower(s.code), lower($3)) > 0) ORDER BY s.code LIMIT $4::int OFFSET "
+            "$5::int",
+        {tenant.value(), enabled, name_contains, std::to_string(limit), std::to_string(offset)});
+    tx.commit();
+    json::array out;
+    for (int i = 0; i < rows.size(); ++i) {
+        out.push_back(schedule_of(rows, i).json);
+    }
+    return out;
+}
+
+void Repository::arm(Transaction& tx,
+                     const core::TenantId& tenant,
+                     std::int64_t id,
+                     const std::optional<TimePoint>& next,
+                     int version) {
+    tx.exec("UPDATE schedules SET next_fire_at = $3::timestamptz WHERE tenant_id = $1 AND id = $2",
+            {tenant.value(), std::to_string(id), optional_time(next)});
+    // Armed fires at other times belong to an older timing: they will not run.
+    tx.exec(
+        "UPDATE schedule_fires SET status = 'cancelled', reason = 'rescheduled' WHERE tenant_id = "
+        "$1 AND schedule_id = $2 AND kind = 'scheduled' AND status = 'armed' AND "
+        "($3::timestamptz IS NULL OR scheduled_for <> $3::timestamptz)",
+        {tenant.value(), std::to_string(id), optional_time(next)});
+    if (next) {
+        tx.exec(
+            "INSERT INTO schedule_fires (tenant_id, schedule_id, scheduled_for, kind, "
+            "schedule_version) VALUES ($1, $2, $3::timestamptz, 'scheduled', $4::int) "
+            "ON CONFLICT (schedule_id, scheduled_for, kind) DO UPDATE SET schedule_version = "
+            "$4::int, status = CASE WHEN schedule_fires.status = 'cancelled' THEN 'armed' ELSE "
+            "schedule_fires.status END, reason = NULL",
+            {tenant.value(), std::to_string(id), sql_time(*next), std::to_string(version)});
+    }
+}
+
+std::optional<Fire> Repository::fire(Transaction& tx,
+                                     const core::TenantId& tenant,
+                                     std::int64_t schedule_id,
+                                     TimePoint scheduled_for,
+                                     const std::string& kind,
+                                     bool lock) {
+    const auto rows =
+        tx.exec(std::string(kFireSelect) +
+                    "WHERE f.tenant_id = $1 AND f.schedule_id = $2 AND "
+                    "f.scheduled_for = $3::timestamptz AND f.kind = $4" +
+                    (lock ? " FOR UPDATE" : ""),
+                {tenant.value(), std::to_string(schedule_id), sql_time(scheduled_for), kind});
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return fire_of(rows, 0);
+}
+
+std::optional<Fire> Repository::fire_by_id(Transaction& tx,
+                                           const core::TenantId& tenant,
+                                           std::int64_t fire_id,
+                                           bool lock) {
+    const auto rows = tx.exec(std::string(kFireSelect) + "WHERE f.tenant_id = $1 AND f.id = $2" +
+                                  (lock ? " FOR UPDATE" : ""),
+                              {tenant.value(), std::to_string(fire_id)});
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return fire_of(rows, 0);
+}
+
+std::int64_t Repository::insert_manual_fire(Transaction& tx,
+                                            const core::TenantId& tenant,
+                                            std::int64_t schedule_id,
+                                            TimePoint at,
+                                            int version) {
+    return tx
+        .exec(
+            "INSERT INTO schedule_fires (tenant_id, schedule_id, scheduled_for, kind, "
+            "schedule_version, status) VALUES ($1, $2, $3::timestamptz, 'manual', $4::int, "
+            "'armed') RETURNING id",
+            {tenant.value(), std::to_string(schedule_id), sql_time(at), std::to_string(version)})
+        .integer(0, "id");
+}
+
+void Repository::set_fire_status(Transaction& tx,
+                                 const core::TenantId& tenant,
+                                 std::int64_t fire_id,
+                                 const std::string& status,
+                                 const std::optional<std::string>& reason,
+                                 const std::optional<TimePoint>& now) {
+    tx.exec(
+        "UPDATE schedule_fires SET status = $3, reason = $4, finished_at = "
+        "coalesce($5::timestamptz, "
+        "finished_at) WHERE tenant_id = $1 AND id = $2",
+        {tenant.value(), std::to_string(fire_id), status, reason, optional_time(now)});
+}
+
+void Repository::start_fire(Transaction& tx,
+                            const core::TenantId& tenant,
+                            std::int64_t fire_id,
+                            TimePoint now) {
+    tx.exec(
+        "UPDATE schedule_fires SET status = 'running', started_at = $3::timestamptz, attempt = 1 "
+        "WHERE tenant_id = $1 AND id = $2",
+        {tenant.value(), std::to_string(fire_id), sql_time(now)});
+}
+
+void Repository::finish_fire(Transaction& tx,
+                             const core::TenantId& tenant,
+                             std::int64_t fire_id,
+                             const std::string& status,
+                             const boost::json::value& output,
+                             const std::optional<std::string>& error,
+                             int attempt,
+                             TimePoint now) {
+    tx.exec(
+        "UPDATE schedule_fires SET status = $3, output = $4::jsonb, error = $5, attempt = "
+        "$6::int, finished_at = $7::timestamptz WHERE tenant_id = $1 AND id = $2",
+        {tenant.value(), std::to_string(fire_id), status, json::serialize(output), error,
+         std::to_string(attempt), sql_time(now)});
+}
+
+int Repository::running_fires(Transaction& tx,
+                              const core::TenantId& tenant,
+                              std::int64_t schedule_id,
+                              std::int64_t except_fire,
+                              TimePoint now,
+                              int timeout_seconds) {
+    return static_cast<int>(
+        tx.exec("SELECT count(*) AS n FROM schedule_fires WHERE tenant_id = $1 AND schedule_id = "
+                "$2 AND id <> $3 AND status = 'running' AND started_at > $4::timestamptz - "
+                "make_interval(secs => $5::int)",
+                {tenant.value(), std::to_string(schedule_id), std::to_string(except_fire),
+                 sql_time(now), std::to_string(timeout_seconds)})
+            .integer(0, "n"));
+}
+
+int Repository::waiting_fires(Transaction& tx,
+                              const core::TenantId& tenant,
+                              std::int64_t schedule_id,
+                              std::int64_t except_fire) {
+    return static_cast<int>(
+        tx.exec("SELECT count(*) AS n FROM schedule_fires WHERE tenant_id = $1 AND schedule_id = "
+                "$2 AND id <> $3 AND status = 'waiting'",
+                {tenant.value(), std::to_string(schedule_id), std::to_string(except_fire)})
+            .integer(0, "n"));
+}
+
+boost::json::array Repository::fires(const core::TenantId& tenant,
+                                     std::int64_t schedule_id,
+                                     const Param& status,
+                                     const Param& since,
+                                     const Param& until,
+                                     int limit,
+                                     int offset) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(
+        std::string("SELECT ") + kFireJson +
+            "::text AS row FROM schedule_fires f WHERE f.tenant_id = $1 AND f.schedule_id = $2 "
+            "AND ($3::text IS NULL OR f.status = $3) AND ($4::timestamptz IS NULL OR "
+            "f.scheduled_for >= $4::timestamptz) AND ($5::timestamptz IS NULL OR f.scheduled_for "
+            "< $5::timestamptz) ORDER BY f.scheduled_for DESC, f.id DESC LIMIT $6::int OFFSET "
+            "$7::int",
+        {tenant.value(), std::to_string(schedule_id), status, since, until, std::to_string(limit),
+         std::to_string(offset)});
+    tx.commit();
+    json::array out;
+    for (int i = 0; i < rows.size(); ++i) {
+        out.push_back(json::parse(rows.text(i, "row")));
+    }
+    return out;
+}
+
+std::vector<DueSchedule> Repository::due_before(TimePoint before) {
+    const auto rows = scheduler_query(
+        pool_,
+        "SELECT tenant_id, id FROM schedules WHERE deleted_at IS NULL AND enabled AND "
+        "next_fire_at < $1::timestamptz ORDER BY next_fire_at LIMIT 1000",
+        {sql_time(before)});
+    std::vector<DueSchedule> out;
+    for (int i = 0; i < rows.size(); ++i) {
+        out.push_back({rows.text(i, "tenant_id"), rows.integer(i, "id")});
+    }
+    return out;
+}
+
+std::vector<DueSchedule> Repository::armed() {
+    const auto rows = scheduler_query(
+        pool_,
+        "SELECT tenant_id, id FROM schedules WHERE deleted_at IS NULL AND enabled AND "
+        "next_fire_at IS NOT NULL ORDER BY next_fire_at",
+        {});
+    std::vector<DueSchedule> out;
+    for (int i = 0; i < rows.size(); ++i) {
+        out.push_back({rows.text(i, "tenant_id"), rows.integer(i, "id")});
+    }
+    return out;
+}
+
+std::int64_t Repository::prune_fires(TimePoint before) {
+    return scheduler_query(pool_,
+                           "DELETE FROM schedule_fires WHERE finished_at < $1::timestamptz AND "
+                           "status IN ('succeeded', 'failed', 'skipped', 'missed', 'cancelled')",
+                           {sql_time(before)})
+        .affected();
+}
+
+}  // namespace riveredge::schedules

@@ -1,0 +1,175 @@
+#pragma once
+
+// The schedules module's tables. Functions that take a Transaction compose into one unit of work
+// (the service decides, in one transaction, what a fire or an edit changes).
+
+#include "core/auth/principal.hpp"
+#include "core/db/database.hpp"
+#include "modules/schedules/schedule_math.hpp"
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace riveredge::schedules {
+
+/// A schedule's definition, as stored and as the API gives it.
+struct ScheduleDefinition {
+    std::string name;
+    std::string code;
+    Trigger trigger;
+    std::string overlap_policy = "skip";
+    std::string misfire_policy = "skip";
+    int misfire_window_seconds = 3600;
+    int timeout_seconds = 300;
+    int retries = 0;
+    boost::json::object action;
+};
+
+struct Schedule {
+    std::int64_t id = 0;
+    ScheduleDefinition definition;
+    bool enabled = true;
+    std::optional<std::string> paused_reason;
+    int version = 1;
+    std::optional<TimePoint> next_fire_at;
+    bool deleted = false;
+    /// The API's view.
+    boost::json::object json;
+};
+
+struct Fire {
+    std::int64_t id = 0;
+    std::int64_t schedule_id = 0;
+    TimePoint scheduled_for{};
+    std::string kind;
+    int schedule_version = 0;
+    std::string status;
+    int attempt = 0;
+    std::optional<TimePoint> started_at;
+};
+
+/// A schedule the reconciler looks at: overdue (its armed fire should have started) or armed.
+struct DueSchedule {
+    std::string tenant_id;
+    std::int64_t schedule_id = 0;
+};
+
+class Repository {
+public:
+    explicit Repository(core::db::Pool& pool) : pool_(pool) {}
+
+    core::db::Pool& pool() noexcept { return pool_; }
+
+    /// Inserts; nullopt when the code is taken by a live schedule of the tenant.
+    std::optional<std::int64_t> insert(core::db::Transaction& tx,
+                                       const core::TenantId& tenant,
+                                       const ScheduleDefinition& definition,
+                                       bool enabled,
+                                       const std::string& author);
+    /// Replaces the definition and bumps the version; false when missing or deleted.
+    bool replace(core::db::Transaction& tx,
+                 const core::TenantId& tenant,
+                 std::int64_t id,
+                 const ScheduleDefinition& definition);
+    /// Sets enabled/paused_reason and bumps the version.
+    void set_enabled(core::db::Transaction& tx,
+                     const core::TenantId& tenant,
+                     std::int64_t id,
+                     bool enabled,
+                     const std::optional<std::string>& reason);
+    void mark_deleted(core::db::Transaction& tx, const core::TenantId& tenant, std::int64_t id);
+
+    /// The live schedule (FOR UPDATE when `lock`); deleted ones only with `include_deleted`.
+    std::optional<Schedule> find(core::db::Transaction& tx,
+                                 const core::TenantId& tenant,
+                                 std::int64_t id,
+                                 bool lock,
+                                 bool include_deleted = false);
+    boost::json::array list(const core::TenantId& tenant,
+                            const core::db::Param& enabled,
+                            const core::db::Param& name_contains,
+                            int limit,
+                            int offset);
+
+    /// Sets next_fire_at and, when there is one, upserts its armed fire row for the current
+    /// version (an edit that keeps the time re-owns the row). Cancels other armed fires.
+    void arm(core::db::Transaction& tx,
+             const core::TenantId& tenant,
+             std::int64_t id,
+             const std::optional<TimePoint>& next,
+             int version);
+
+    std::optional<Fire> fire(core::db::Transaction& tx,
+                             const core::TenantId& tenant,
+                             std::int64_t schedule_id,
+                             TimePoint scheduled_for,
+                             const std::string& kind,
+                             bool lock);
+    std::optional<Fire> fire_by_id(core::db::Transaction& tx,
+                                   const core::TenantId& tenant,
+                                   std::int64_t fire_id,
+                                   bool lock);
+    /// A manual fire (run now), running at once.
+    std::int64_t insert_manual_fire(core::db::Transaction& tx,
+                                    const core::TenantId& tenant,
+                                    std::int64_t schedule_id,
+                                    TimePoint at,
+                                    int version);
+    void set_fire_status(core::db::Transaction& tx,
+                         const core::TenantId& tenant,
+                         std::int64_t fire_id,
+                         const std::string& status,
+                         const std::optional<std::string>& reason,
+                         const std::optional<TimePoint>& now);
+    void start_fire(core::db::Transaction& tx,
+                    const core::TenantId& tenant,
+                    std::int64_t fire_id,
+                    TimePoint now);
+    void finish_fire(core::db::Transaction& tx,
+                     const core::TenantId& tenant,
+                     std::int64_t fire_id,
+                     const std::string& status,
+                     const boost::json::value& output,
+                     const std::optional<std::string>& error,
+                     int attempt,
+                     TimePoint now);
+    /// Fires of the schedule that hold the overlap lease: running and started within timeout.
+    int running_fires(core::db::Transaction& tx,
+                      const core::TenantId& tenant,
+                      std::int64_t schedule_id,
+                      std::int64_t except_fire,
+                      TimePoint now,
+                      int timeout_seconds);
+    int waiting_fires(core::db::Transaction& tx,
+                      const core::TenantId& tenant,
+                      std::int64_t schedule_id,
+                      std::int64_t except_fire);
+    boost::json::array fires(const core::TenantId& tenant,
+                             std::int64_t schedule_id,
+                             const core::db::Param& status,
+                             const core::db::Param& since,
+                             const core::db::Param& until,
+                             int limit,
+                             int offset);
+
+    /// Across tenants (scheduler scope): live, enabled schedules whose next fire is before
+    /// `before`.
+    std::vector<DueSchedule> due_before(TimePoint before);
+    /// Across tenants: every live, enabled schedule with an armed next fire.
+    std::vector<DueSchedule> armed();
+    /// Across tenants: deletes finished fires older than `before`; returns how many.
+    std::int64_t prune_fires(TimePoint before);
+
+private:
+    core::db::Pool& pool_;
+};
+
+/// Milliseconds since the epoch as a timestamptz parameter.
+std::string sql_time(TimePoint time);
+
+}  // namespace riveredge::schedules

@@ -1,0 +1,777 @@
+#include "modules/schedules/service.hpp"
+
+#include "core/http/api_error.hpp"
+#include "core/log/logger.hpp"
+#include "modules/messages/service.hpp"
+#include "modules/scripts/service.hpp"
+
+#include <inngest/client.hpp>
+#include <inngest/errors.hpp>
+
+#include <boost/json/serialize.hpp>
+
+#include <regex>
+#include <set>
+
+#include <curl/curl.h>
+
+namespace riveredge::schedules {
+namespace {
+
+namespace json = boost::json;
+using core::ApiError;
+using core::db::Transaction;
+
+constexpr std::chrono::seconds kReconcileGrace{60};
+constexpr std::size_t kMaxOutputBytes = 16 * 1024;
+
+std::string text(const json::object& o, const char* field) {
+    const auto* v = o.if_contains(field);
+    return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+std::optional<TimePoint> time_field(const json::object& o,
+                                    const std::string& field,
+                                    const std::string& name,
+                                    json::object& problems) {
+    const auto* v = o.if_contains(field);
+    if (v == nullptr || v->is_null()) {
+        return std::nullopt;
+    }
+    const auto parsed = v->is_string() ? parse_time(v->as_string()) : std::nullopt;
+    if (!parsed) {
+        problems[name] = "an RFC 3339 time, e.g. 2026-12-01T09:00:00+08:00";
+    }
+    return parsed;
+}
+
+int bounded_int(const json::object& o,
+                const char* field,
+                int fallback,
+                int low,
+                int high,
+                json::object& problems) {
+    const auto* v = o.if_contains(field);
+    if (v == nullptr || v->is_null()) {
+        return fallback;
+    }
+    if (!v->is_int64() || v->as_int64() < low || v->as_int64() > high) {
+        problems[field] = "an integer from " + std::to_string(low) + " to " + std::to_string(high);
+        return fallback;
+    }
+    return static_cast<int>(v->as_int64());
+}
+
+std::string one_of(const json::object& o,
+                   const char* field,
+                   const std::string& fallback,
+                   std::initializer_list<const char*> allowed,
+                   json::object& problems) {
+    const auto* v = o.if_contains(field);
+    if (v == nullptr || v->is_null()) {
+        return fallback;
+    }
+    std::string names;
+    for (const char* a : allowed) {
+        if (v->is_string() && v->as_string() == a) {
+            return a;
+        }
+        names += names.empty() ? a : std::string(", ") + a;
+    }
+    problems[field] = "one of " + names;
+    return fallback;
+}
+
+Trigger trigger_from(const json::value* given, TimePoint now, json::object& problems) {
+    Trigger trigger;
+    if (given == nullptr || !given->is_object()) {
+        problems["trigger"] = "required: {kind: cron|interval|once, ...}";
+        return trigger;
+    }
+    const auto& t = given->as_object();
+    const std::string kind = text(t, "kind");
+    if (const auto* zone = t.if_contains("time_zone"); zone != nullptr && !zone->is_null()) {
+        trigger.time_zone = zone->is_string() ? std::string(zone->as_string()) : "";
+    }
+    if (kind == "cron") {
+        trigger.kind = TriggerKind::kCron;
+        trigger.cron = text(t, "cron");
+        if (trigger.cron.empty()) {
+            problems["trigger.cron"] = "required: 5 fields (minute hour day month weekday)";
+        }
+    } else if (kind == "interval") {
+        trigger.kind = TriggerKind::kInterval;
+        const auto* every = t.if_contains("every_seconds");
+        if (every == nullptr || !every->is_int64()) {
+            problems["trigger.every_seconds"] = "required, an integer number of seconds";
+        } else {
+            trigger.every = std::chrono::seconds(every->as_int64());
+        }
+        trigger.anchor = time_field(t, "anchor_at", "trigger.anchor_at", problems).value_or(now);
+    } else if (kind == "once") {
+        trigger.kind = TriggerKind::kOnce;
+        const auto at = time_field(t, "at", "trigger.at", problems);
+        if (!at && !t.contains("at")) {
+            problems["trigger.at"] = "required, an RFC 3339 time";
+        }
+        trigger.once_at = at.value_or(TimePoint{});
+    } else {
+        problems["trigger.kind"] = "cron, interval or once";
+        return trigger;
+    }
+    trigger.start_at = time_field(t, "start_at", "trigger.start_at", problems);
+    trigger.end_at = time_field(t, "end_at", "trigger.end_at", problems);
+    if (problems.empty()) {
+        if (const auto problem = check_trigger(trigger)) {
+            problems["trigger." + problem->field] = problem->message;
+        }
+    }
+    return trigger;
+}
+
+std::string lower(std::string s) {
+    for (auto& c : s) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return s;
+}
+
+// The host of an http(s) URL, lower-cased; empty when the URL is not http(s).
+std::string http_host(const std::string& url) {
+    static const std::regex pattern(R"(^(https?)://([^/:?#@]+)(:\d+)?([/?#].*)?$)",
+                                    std::regex::icase);
+    std::smatch m;
+    return std::regex_match(url, m, pattern) ? lower(m[2].str()) : std::string();
+}
+
+bool host_allowed(const std::string& host, const std::vector<std::string>& allow_list) {
+    for (const auto& entry : allow_list) {
+        const std::string allowed = lower(entry);
+        if (allowed == host) {
+            return true;
+        }
+        if (allowed.rfind("*.", 0) == 0 && host.size() > allowed.size() - 1 &&
+            host.compare(host.size() - (allowed.size() - 1), std::string::npos,
+                         allowed.substr(1)) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+std::size_t collect(char* data, std::size_t size, std::size_t count, void* user) {
+    auto* body = static_cast<std::string*>(user);
+    const std::size_t n = size * count;
+    if (body->size() < kMaxOutputBytes) {
+        body->append(data, std::min(n, kMaxOutputBytes - body->size()));
+    }
+    return n;
+}
+
+// One HTTP call of an `http` action: {status, body (capped)}; throws on transport errors.
+json::object call_http(const json::object& action, int timeout_seconds) {
+    const std::string url = text(action, "url");
+    const std::string method = text(action, "method").empty() ? "POST" : text(action, "method");
+    std::string body;
+    if (const auto* b = action.if_contains("body"); b != nullptr && !b->is_null()) {
+        body = b->is_string() ? std::string(b->as_string()) : json::serialize(*b);
+    }
+    CURL* curl = curl_easy_init();
+    curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
+    std::string response;
+    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, static_cast<long>(timeout_seconds));
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
+    if (method != "GET" && method != "DELETE") {
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+    }
+    const CURLcode status = curl_easy_perform(curl);
+    long code = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    if (status != CURLE_OK) {
+        throw std::runtime_error(std::string("HTTP call failed: ") + curl_easy_strerror(status));
+    }
+    json::object out{{"status", code}, {"body", response}};
+    if (code >= 400) {
+        throw std::runtime_error("HTTP call answered " + std::to_string(code));
+    }
+    return out;
+}
+
+json::value capped(json::value output) {
+    if (json::serialize(output).size() <= kMaxOutputBytes) {
+        return output;
+    }
+    return json::object{{"truncated", true},
+                        {"preview", json::serialize(output).substr(0, kMaxOutputBytes / 2)}};
+}
+
+}  // namespace
+
+TimePoint Service::now() const {
+    return std::chrono::time_point_cast<std::chrono::milliseconds>(with_.now());
+}
+
+ScheduleDefinition Service::definition_from(const core::TenantId& tenant,
+                                            const boost::json::object& request) const {
+    json::object problems;
+    ScheduleDefinition d;
+    for (const auto& [field, max] : {std::pair{"name", 200}, std::pair{"code", 100}}) {
+        const auto* v = request.if_contains(field);
+        if (v == nullptr || !v->is_string() || v->as_string().empty() ||
+            v->as_string().size() > static_cast<std::size_t>(max)) {
+            problems[field] = "required, 1 to " + std::to_string(max) + " characters";
+        }
+    }
+    d.name = text(request, "name");
+    d.code = text(request, "code");
+    d.trigger = trigger_from(request.if_contains("trigger"), now(), problems);
+    d.overlap_policy =
+        one_of(request, "overlap_policy", "skip", {"skip", "queue_one", "allow"}, problems);
+    d.misfire_policy = one_of(request, "misfire_policy", "skip", {"skip", "fire_once"}, problems);
+    d.misfire_window_seconds =
+        bounded_int(request, "misfire_window_seconds", 3600, 60, 7 * 24 * 3600, problems);
+    d.timeout_seconds = bounded_int(request, "timeout_seconds", 300, 1, 24 * 3600, problems);
+    d.retries = bounded_int(request, "retries", 0, 0, 10, problems);
+
+    const auto* action = request.if_contains("action");
+    if (action == nullptr || !action->is_object()) {
+        problems["action"] = "required: {type: message|script|event|http, ...}";
+    } else {
+        const auto& a = action->as_object();
+        const std::string type = text(a, "type");
+        if (type == "message") {
+            const auto* recipients = a.if_contains("recipients");
+            if (recipients == nullptr || !recipients->is_array() ||
+                recipients->as_array().empty() || recipients->as_array().size() > 1000) {
+                problems["action.recipients"] = "1 to 1000 user ids";
+            } else {
+                for (const auto& r : recipients->as_array()) {
+                    if (!r.is_string() || r.as_string().empty()) {
+                        problems["action.recipients"] = "user ids (strings)";
+                    }
+                }
+            }
+            for (const char* f : {"subject", "body"}) {
+                if (text(a, f).empty()) {
+                    problems[std::string("action.") + f] = "required, a non-empty string";
+                }
+            }
+        } else if (type == "script") {
+            const auto* script = a.if_contains("script_id");
+            if (script == nullptr || !script->is_int64() || script->as_int64() <= 0) {
+                problems["action.script_id"] = "required, a script id";
+            } else {
+                try {
+                    with_.scripts.get(tenant, script->as_int64());
+                } catch (const ApiError&) {
+                    problems["action.script_id"] = "no such script";
+                }
+            }
+            if (const auto* args = a.if_contains("arguments");
+                args != nullptr && !args->is_null() && !args->is_object()) {
+                problems["action.arguments"] = "an object";
+            }
+        } else if (type == "event") {
+            const std::string name = text(a, "name");
+            if (name.empty() || name.size() > 200 || name.rfind("inngest/", 0) == 0) {
+                problems["action.name"] = "required, an event name (not inngest/...)";
+            }
+            if (const auto* data = a.if_contains("data");
+                data != nullptr && !data->is_null() && !data->is_object()) {
+                problems["action.data"] = "an object";
+            }
+        } else if (type == "http") {
+            const std::string host = http_host(text(a, "url"));
+            if (host.empty()) {
+                problems["action.url"] = "an http(s) URL";
+            } else if (!host_allowed(host,
+                                     with_.scripts.repository().settings(tenant).http_allow_list)) {
+                problems["action.url"] = "host " + host +
+                                         " is not on the tenant's allow-list "
+                                         "(PUT /api/v1/scripts/settings)";
+            }
+            const std::string method = text(a, "method");
+            if (!method.empty() && method != "GET" && method != "POST" && method != "PUT" &&
+                method != "PATCH" && method != "DELETE") {
+                problems["action.method"] = "GET, POST, PUT, PATCH or DELETE";
+            }
+        } else {
+            problems["action.type"] = "message, script, event or http";
+        }
+        if (json::serialize(a).size() > 64 * 1024) {
+            problems["action"] = "at most 64 KiB";
+        }
+        d.action = a;
+    }
+    if (!problems.empty()) {
+        throw ApiError::validation(std::move(problems));
+    }
+    return d;
+}
+
+bool Service::emit(const core::TenantId& tenant,
+                   std::int64_t schedule_id,
+                   TimePoint when,
+                   int version,
+                   const std::string& kind,
+                   const std::string& id_suffix) {
+    const std::int64_t ms = when.time_since_epoch().count();
+    const auto sent = with_.inngest.send(
+        inngest::Event{.name = kFireDue,
+                       .data = {{"tenant_id", tenant.value()},
+                                {"schedule_id", schedule_id},
+                                {"scheduled_for", ms},
+                                {"version", version},
+                                {"kind", kind}},
+                       .id = "sched:" + tenant.value() + ":" + std::to_string(schedule_id) + ":" +
+                             std::to_string(ms) + ":v" + std::to_string(version) + id_suffix,
+                       .ts = ms});
+    if (!sent) {
+        core::log(core::LogLevel::kWarn, "could not arm a schedule fire; the reconciler will",
+                  {{"tenant_id", tenant.value()},
+                   {"schedule_id", schedule_id},
+                   {"error", sent.error().message}});
+        return false;
+    }
+    return true;
+}
+
+boost::json::object Service::create(const core::Principal& author,
+                                    const boost::json::object& request) {
+    const auto definition = definition_from(author.tenant, request);
+    bool enabled = true;
+    if (const auto* e = request.if_contains("enabled"); e != nullptr && !e->is_null()) {
+        if (!e->is_bool()) {
+            throw ApiError::validation(json::object{{"enabled", "true or false"}});
+        }
+        enabled = e->as_bool();
+    }
+    Transaction tx(repository_.pool(), author.tenant);
+    const auto id = repository_.insert(tx, author.tenant, definition, enabled, author.user_id);
+    if (!id) {
+        throw ApiError::conflict("a schedule with code '" + definition.code + "' exists already");
+    }
+    const auto next = enabled ? next_fire(definition.trigger, now()) : std::nullopt;
+    repository_.arm(tx, author.tenant, *id, next, 1);
+    tx.commit();
+    if (next) {
+        emit(author.tenant, *id, *next, 1, "scheduled");
+    }
+    return get(author.tenant, *id);
+}
+
+boost::json::object Service::update(const core::Principal& author,
+                                    std::int64_t id,
+                                    const boost::json::object& request) {
+    const auto definition = definition_from(author.tenant, request);
+    Transaction tx(repository_.pool(), author.tenant);
+    const auto current = repository_.find(tx, author.tenant, id, true);
+    if (!current) {
+        throw ApiError::not_found("schedule " + std::to_string(id));
+    }
+    try {
+        repository_.replace(tx, author.tenant, id, definition);
+    } catch (const core::db::DbError& error) {
+        if (error.sqlstate() == "23505") {
+            throw ApiError::conflict("a schedule with code '" + definition.code +
+                                     "' exists already");
+        }
+        throw;
+    }
+    const int version = current->version + 1;
+    const auto next = current->enabled ? next_fire(definition.trigger, now()) : std::nullopt;
+    repository_.arm(tx, author.tenant, id, next, version);
+    tx.commit();
+    if (next) {
+        emit(author.tenant, id, *next, version, "scheduled");
+    }
+    return get(author.tenant, id);
+}
+
+void Service::remove(const core::Principal& who, std::int64_t id) {
+    Transaction tx(repository_.pool(), who.tenant);
+    if (!repository_.find(tx, who.tenant, id, true)) {
+        throw ApiError::not_found("schedule " + std::to_string(id));
+    }
+    repository_.mark_deleted(tx, who.tenant, id);
+    tx.commit();
+}
+
+boost::json::object Service::get(const core::TenantId& tenant, std::int64_t id) {
+    Transaction tx(repository_.pool(), tenant);
+    const auto found = repository_.find(tx, tenant, id, false);
+    tx.commit();
+    if (!found) {
+        throw ApiError::not_found("schedule " + std::to_string(id));
+    }
+    return found->json;
+}
+
+boost::json::object Service::pause(const core::Principal& who,
+                                   std::int64_t id,
+                                   const boost::json::object& request) {
+    std::string reason = "paused by " + who.user_id;
+    if (const auto* r = request.if_contains("reason"); r != nullptr && !r->is_null()) {
+        if (!r->is_string() || r->as_string().size() > 500) {
+            throw ApiError::validation(json::object{{"reason", "a string of at most 500 bytes"}});
+        }
+        reason = r->as_string();
+    }
+    Transaction tx(repository_.pool(), who.tenant);
+    const auto current = repository_.find(tx, who.tenant, id, true);
+    if (!current) {
+        throw ApiError::not_found("schedule " + std::to_string(id));
+    }
+    repository_.set_enabled(tx, who.tenant, id, false, reason);
+    repository_.arm(tx, who.tenant, id, std::nullopt, current->version + 1);
+    tx.commit();
+    return get(who.tenant, id);
+}
+
+boost::json::object Service::resume(const core::Principal& who, std::int64_t id) {
+    Transaction tx(repository_.pool(), who.tenant);
+    const auto current = repository_.find(tx, who.tenant, id, true);
+    if (!current) {
+        throw ApiError::not_found("schedule " + std::to_string(id));
+    }
+    const int version = current->version + 1;
+    repository_.set_enabled(tx, who.tenant, id, true, std::nullopt);
+    // From now on: fires missed while paused are not made up.
+    const auto next = next_fire(current->definition.trigger, now());
+    repository_.arm(tx, who.tenant, id, next, version);
+    tx.commit();
+    if (next) {
+        emit(who.tenant, id, *next, version, "scheduled");
+    }
+    return get(who.tenant, id);
+}
+
+boost::json::object Service::run_now(const core::Principal& who, std::int64_t id) {
+    const auto at = now();
+    Transaction tx(repository_.pool(), who.tenant);
+    const auto current = repository_.find(tx, who.tenant, id, true);
+    if (!current) {
+        throw ApiError::not_found("schedule " + std::to_string(id));
+    }
+    std::int64_t fire_id = 0;
+    try {
+        fire_id = repository_.insert_manual_fire(tx, who.tenant, id, at, current->version);
+    } catch (const core::db::DbError& error) {
+        if (error.sqlstate() == "23505") {
+            throw ApiError::conflict("a manual fire of this schedule at this instant exists");
+        }
+        throw;
+    }
+    tx.commit();
+    emit(who.tenant, id, at, current->version, "manual", ":manual-" + std::to_string(fire_id));
+    return json::object{{"fire_id", fire_id}, {"scheduled_for", format_utc(at)}};
+}
+
+boost::json::object Service::preview(const core::TenantId& tenant, std::int64_t id, int count) {
+    Transaction tx(repository_.pool(), tenant);
+    const auto found = repository_.find(tx, tenant, id, false);
+    tx.commit();
+    if (!found) {
+        throw ApiError::not_found("schedule " + std::to_string(id));
+    }
+    json::array fires;
+    for (const auto& t : upcoming_fires(found->definition.trigger, now(), count)) {
+        fires.push_back(
+            json::object{{"utc", format_utc(t)},
+                         {"local", format_local(t, found->definition.trigger.time_zone)}});
+    }
+    return json::object{{"time_zone", found->definition.trigger.time_zone},
+                        {"fires", std::move(fires)}};
+}
+
+boost::json::object Service::preview_trigger(const boost::json::object& request, int count) {
+    json::object problems;
+    const auto trigger = trigger_from(request.if_contains("trigger"), now(), problems);
+    if (!problems.empty()) {
+        throw ApiError::validation(std::move(problems));
+    }
+    json::array fires;
+    for (const auto& t : upcoming_fires(trigger, now(), count)) {
+        fires.push_back(
+            json::object{{"utc", format_utc(t)}, {"local", format_local(t, trigger.time_zone)}});
+    }
+    return json::object{{"time_zone", trigger.time_zone}, {"fires", std::move(fires)}};
+}
+
+boost::json::object Service::claim(const core::TenantId& tenant,
+                                   std::int64_t schedule_id,
+                                   std::int64_t scheduled_for_ms,
+                                   int version,
+                                   const std::string& kind) {
+    const TimePoint when{std::chrono::milliseconds(scheduled_for_ms)};
+    const auto at = now();
+    const auto skip = [](const std::string& reason, std::int64_t fire_id = 0) {
+        return json::object{{"decision", "skip"}, {"fire_id", fire_id}, {"reason", reason}};
+    };
+    Transaction tx(repository_.pool(), tenant);
+    const auto schedule = repository_.find(tx, tenant, schedule_id, true, true);
+    const auto fire = repository_.fire(tx, tenant, schedule_id, when, kind, true);
+    if (!fire) {
+        return skip("no such fire");
+    }
+    if (fire->status != "armed") {
+        return skip("already " + fire->status, fire->id);  // a repeated delivery
+    }
+    if (fire->schedule_version != version) {
+        return skip("stale: armed by an older version", fire->id);
+    }
+    const auto cancel = [&](const std::string& reason) {
+        repository_.set_fire_status(tx, tenant, fire->id, "cancelled", reason, at);
+        tx.commit();
+        return skip(reason, fire->id);
+    };
+    if (!schedule || schedule->deleted) {
+        return cancel("schedule deleted");
+    }
+    if (!schedule->enabled) {
+        return cancel("schedule paused");
+    }
+    if (kind == "scheduled" &&
+        (schedule->version != version || schedule->next_fire_at != std::optional(when))) {
+        return cancel("stale: the schedule changed");
+    }
+    // Arm the next fire before this one runs, so a slow or failing action never stops the chain.
+    std::optional<TimePoint> next;
+    if (kind == "scheduled") {
+        next = next_fire(schedule->definition.trigger, std::max(when, at));
+        repository_.arm(tx, tenant, schedule_id, next, schedule->version);
+    }
+    const auto& d = schedule->definition;
+    std::string decision = "run";
+    std::string reason;
+    if (d.overlap_policy != "allow" &&
+        repository_.running_fires(tx, tenant, schedule_id, fire->id, at, d.timeout_seconds) > 0) {
+        if (d.overlap_policy == "queue_one" &&
+            repository_.waiting_fires(tx, tenant, schedule_id, fire->id) == 0) {
+            decision = "wait";
+            repository_.set_fire_status(tx, tenant, fire->id, "waiting",
+                                        "queued behind a running fire", std::nullopt);
+        } else {
+            decision = "skip";
+            reason = "overlap: the previous fire is still running";
+            repository_.set_fire_status(tx, tenant, fire->id, "skipped", reason, at);
+        }
+    } else {
+        repository_.start_fire(tx, tenant, fire->id, at);
+    }
+    tx.commit();
+    if (next) {
+        emit(tenant, schedule_id, *next, schedule->version, "scheduled");
+    }
+    return json::object{{"decision", decision}, {"fire_id", fire->id}, {"reason", reason}};
+}
+
+boost::json::object Service::retry_waiting(const core::TenantId& tenant, std::int64_t fire_id) {
+    const auto at = now();
+    Transaction tx(repository_.pool(), tenant);
+    const auto fire = repository_.fire_by_id(tx, tenant, fire_id, true);
+    if (!fire || fire->status != "waiting") {
+        return json::object{{"decision", "skip"}};
+    }
+    const auto schedule = repository_.find(tx, tenant, fire->schedule_id, false, true);
+    if (!schedule || schedule->deleted || !schedule->enabled) {
+        repository_.set_fire_status(tx, tenant, fire_id, "cancelled", "schedule paused or deleted",
+                                    at);
+        tx.commit();
+        return json::object{{"decision", "skip"}};
+    }
+    const int timeout = schedule->definition.timeout_seconds;
+    if (repository_.running_fires(tx, tenant, fire->schedule_id, fire_id, at, timeout) == 0) {
+        repository_.start_fire(tx, tenant, fire_id, at);
+        tx.commit();
+        return json::object{{"decision", "run"}};
+    }
+    if (at - fire->scheduled_for > std::chrono::seconds(timeout)) {
+        repository_.set_fire_status(tx, tenant, fire_id, "skipped",
+                                    "overlap: waited longer than the timeout", at);
+        tx.commit();
+        return json::object{{"decision", "skip"}};
+    }
+    return json::object{{"decision", "wait"}};
+}
+
+boost::json::object Service::run_action(const core::TenantId& tenant,
+                                        std::int64_t schedule_id,
+                                        std::int64_t fire_id,
+                                        const ScheduleDefinition& definition) {
+    const auto& a = definition.action;
+    const std::string type = text(a, "type");
+    const std::string origin = "schedule:" + std::to_string(schedule_id);
+    // Idempotency keys tie a retried action to its fire: a retry sends no second message.
+    const std::string key = "schedule-fire-" + std::to_string(fire_id);
+    if (type == "message") {
+        std::vector<std::string> users;
+        for (const auto& r : a.at("recipients").as_array()) {
+            users.emplace_back(r.as_string());
+        }
+        const auto message =
+            with_.messages.notify(tenant, origin, users, text(a, "subject"), text(a, "body"), key);
+        return json::object{{"message_id", message}};
+    }
+    if (type == "script") {
+        json::object request{{"mode", "sync"}};
+        if (const auto* args = a.if_contains("arguments"); args != nullptr && !args->is_null()) {
+            request["arguments"] = *args;
+        }
+        const auto run = with_.scripts.start_run(core::Principal{tenant, origin, {}},
+                                                 a.at("script_id").as_int64(), request, "schedule");
+        if (run.at("status") != "succeeded") {
+            const auto* error = run.if_contains("error");
+            throw std::runtime_error("script run " + std::to_string(run.at("id").as_int64()) + " " +
+                                     std::string(run.at("status").as_string()) +
+                                     (error != nullptr && error->is_object()
+                                          ? ": " + std::string(error->at("message").as_string())
+                                          : std::string()));
+        }
+        return json::object{{"script_run_id", run.at("id")}, {"result", run.at("result")}};
+    }
+    if (type == "event") {
+        json::object data;
+        if (const auto* d = a.if_contains("data"); d != nullptr && d->is_object()) {
+            data = d->as_object();
+        }
+        const auto sent = with_.inngest.send(
+            inngest::Event{.name = text(a, "name"), .data = std::move(data), .id = key});
+        if (!sent) {
+            throw std::runtime_error("could not send the event: " + sent.error().message);
+        }
+        json::array ids;
+        for (const auto& id : sent->ids) {
+            ids.emplace_back(id);
+        }
+        return json::object{{"event_ids", std::move(ids)}};
+    }
+    if (type == "http") {
+        // The allow-list may have changed since the schedule was saved.
+        if (!host_allowed(http_host(text(a, "url")),
+                          with_.scripts.repository().settings(tenant).http_allow_list)) {
+            throw inngest::NonRetriableError("the URL's host is no longer on the allow-list");
+        }
+        return call_http(a, definition.timeout_seconds);
+    }
+    throw inngest::NonRetriableError("unknown action type " + type);
+}
+
+boost::json::object Service::perform(const core::TenantId& tenant,
+                                     std::int64_t fire_id,
+                                     int attempt,
+                                     int max_attempts) {
+    std::optional<Fire> fire;
+    std::optional<Schedule> schedule;
+    {
+        Transaction tx(repository_.pool(), tenant);
+        fire = repository_.fire_by_id(tx, tenant, fire_id, false);
+        if (fire) {
+            schedule = repository_.find(tx, tenant, fire->schedule_id, false, true);
+        }
+        tx.commit();
+    }
+    if (!fire || !schedule) {
+        throw inngest::NonRetriableError("fire " + std::to_string(fire_id) + " does not exist");
+    }
+    if (fire->status != "running") {
+        return json::object{{"fire_id", fire_id}, {"status", fire->status}};
+    }
+    json::value output = nullptr;
+    std::optional<std::string> error;
+    bool final_failure = false;
+    try {
+        output = capped(run_action(tenant, schedule->id, fire_id, schedule->definition));
+    } catch (const inngest::NonRetriableError& e) {
+        error = e.what();
+        final_failure = true;
+    } catch (const std::exception& e) {
+        error = e.what();
+    }
+    const int tries = std::min(schedule->definition.retries + 1, max_attempts);
+    if (error && !final_failure && attempt + 1 < tries) {
+        Transaction tx(repository_.pool(), tenant);
+        repository_.finish_fire(tx, tenant, fire_id, "running", nullptr, error, attempt + 1, now());
+        tx.commit();
+        throw std::runtime_error(*error);  // Inngest retries the step
+    }
+    const std::string status = error ? "failed" : "succeeded";
+    Transaction tx(repository_.pool(), tenant);
+    repository_.finish_fire(tx, tenant, fire_id, status, output, error, attempt + 1, now());
+    tx.commit();
+    return json::object{{"fire_id", fire_id}, {"status", status}};
+}
+
+boost::json::object Service::reconcile() {
+    const auto at = now();
+    int rearmed = 0;
+    int missed = 0;
+    int refired = 0;
+    if (!rearmed_after_start_.exchange(true)) {
+        // Same ids as before: an executor that still has them drops them, one that lost them
+        // (a restart of the embedded executor) gets them back.
+        for (const auto& due : repository_.armed()) {
+            const auto tenant = core::TenantId::trusted(due.tenant_id);
+            Transaction tx(repository_.pool(), tenant);
+            const auto s = repository_.find(tx, tenant, due.schedule_id, false);
+            tx.commit();
+            if (s && s->next_fire_at && *s->next_fire_at >= at - kReconcileGrace) {
+                rearmed += emit(tenant, s->id, *s->next_fire_at, s->version, "scheduled") ? 1 : 0;
+            }
+        }
+    }
+    for (const auto& due : repository_.due_before(at - kReconcileGrace)) {
+        const auto tenant = core::TenantId::trusted(due.tenant_id);
+        Transaction tx(repository_.pool(), tenant);
+        const auto s = repository_.find(tx, tenant, due.schedule_id, true);
+        if (!s || !s->enabled || !s->next_fire_at || *s->next_fire_at >= at - kReconcileGrace) {
+            continue;
+        }
+        const auto fire = repository_.fire(tx, tenant, s->id, *s->next_fire_at, "scheduled", true);
+        if (fire && fire->status != "armed") {
+            continue;  // it ran; the claim moved next_fire_at on
+        }
+        const auto& d = s->definition;
+        if (d.misfire_policy == "fire_once" &&
+            at - *s->next_fire_at <= std::chrono::seconds(d.misfire_window_seconds)) {
+            tx.commit();
+            // A new id: the lost event's id may still be remembered by a recovered executor.
+            const auto minute =
+                std::chrono::duration_cast<std::chrono::minutes>(at.time_since_epoch()).count();
+            refired += emit(tenant, s->id, *s->next_fire_at, s->version, "scheduled",
+                            ":r" + std::to_string(minute))
+                           ? 1
+                           : 0;
+            continue;
+        }
+        if (fire) {
+            repository_.set_fire_status(
+                tx, tenant, fire->id, "missed",
+                "missed: not delivered at its time (misfire policy " + d.misfire_policy + ")", at);
+        }
+        const auto next = next_fire(d.trigger, at);
+        repository_.arm(tx, tenant, s->id, next, s->version);
+        tx.commit();
+        ++missed;
+        if (next) {
+            emit(tenant, s->id, *next, s->version, "scheduled");
+        }
+    }
+    return json::object{{"rearmed", rearmed}, {"missed", missed}, {"refired", refired}};
+}
+
+boost::json::object Service::prune(std::chrono::hours keep) {
+    return json::object{{"deleted", repository_.prune_fires(now() - keep)}};
+}
+
+}  // namespace riveredge::schedules

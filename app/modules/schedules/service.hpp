@@ -1,0 +1,104 @@
+#pragma once
+
+// Business rules of scheduled tasks. The database holds the truth; each fire is an Inngest event
+// with a future `ts` and a deduplicating id, the fire function re-checks the row before it acts,
+// and a once-a-minute reconciler re-arms what an outage or a restart lost (see README.md).
+
+#include "core/auth/principal.hpp"
+#include "modules/schedules/repository.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+
+namespace inngest {
+class Client;
+}
+namespace riveredge::messages {
+class Service;
+}
+namespace riveredge::scripts {
+class Service;
+}
+
+namespace riveredge::schedules {
+
+/// The event each fire is: data {tenant_id, schedule_id, scheduled_for (ms), version, kind}.
+inline constexpr const char* kFireDue = "schedules/fire.due";
+
+struct Collaborators {
+    messages::Service& messages;
+    scripts::Service& scripts;
+    inngest::Client& inngest;
+    std::function<std::chrono::system_clock::time_point()> now;
+};
+
+class Service {
+public:
+    Service(Repository& repository, Collaborators collaborators)
+        : repository_(repository), with_(std::move(collaborators)) {}
+
+    boost::json::object create(const core::Principal& author, const boost::json::object& request);
+    /// Replaces the definition: a new version, re-armed; fires armed before become no-ops.
+    boost::json::object update(const core::Principal& author,
+                               std::int64_t id,
+                               const boost::json::object& request);
+    void remove(const core::Principal& who, std::int64_t id);
+    boost::json::object get(const core::TenantId& tenant, std::int64_t id);
+    boost::json::object pause(const core::Principal& who,
+                              std::int64_t id,
+                              const boost::json::object& request);
+    boost::json::object resume(const core::Principal& who, std::int64_t id);
+    /// A manual fire now, beside the schedule's own timing.
+    boost::json::object run_now(const core::Principal& who, std::int64_t id);
+    /// The next `count` fire times of a stored schedule, or of a trigger not saved yet.
+    boost::json::object preview(const core::TenantId& tenant, std::int64_t id, int count);
+    boost::json::object preview_trigger(const boost::json::object& request, int count);
+
+    // The fire function's steps.
+    /// Decides whether a delivered fire runs: {decision: run|wait|skip, fire_id, reason}.
+    boost::json::object claim(const core::TenantId& tenant,
+                              std::int64_t schedule_id,
+                              std::int64_t scheduled_for_ms,
+                              int version,
+                              const std::string& kind);
+    /// For a queued fire: {decision: run|wait|skip}.
+    boost::json::object retry_waiting(const core::TenantId& tenant, std::int64_t fire_id);
+    /// Runs the action; throws to have Inngest retry while attempts remain.
+    boost::json::object perform(const core::TenantId& tenant,
+                                std::int64_t fire_id,
+                                int attempt,
+                                int max_attempts);
+
+    /// Re-arms overdue schedules per their misfire policy (and, on its first call in a process,
+    /// re-sends every armed fire, which restores what an executor restart lost).
+    boost::json::object reconcile();
+    /// Deletes finished fires older than `keep`.
+    boost::json::object prune(std::chrono::hours keep);
+
+    Repository& repository() noexcept { return repository_; }
+
+private:
+    ScheduleDefinition definition_from(const core::TenantId& tenant,
+                                       const boost::json::object& request) const;
+    TimePoint now() const;
+    /// Sends the fire event; false (logged) when Inngest is unreachable: the reconciler retries.
+    bool emit(const core::TenantId& tenant,
+              std::int64_t schedule_id,
+              TimePoint when,
+              int version,
+              const std::string& kind,
+              const std::string& id_suffix = {});
+    boost::json::object run_action(const core::TenantId& tenant,
+                                   std::int64_t schedule_id,
+                                   std::int64_t fire_id,
+                                   const ScheduleDefinition& definition);
+
+    Repository& repository_;
+    Collaborators with_;
+    std::atomic<bool> rearmed_after_start_{false};
+};
+
+}  // namespace riveredge::schedules

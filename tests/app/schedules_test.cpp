@@ -1,0 +1,381 @@
+// Scheduled tasks end to end: a real PostgreSQL, the embedded executor on a ManualClock (minutes
+// pass in milliseconds), REST over real HTTP.
+
+#include "app/app_under_test.hpp"
+#include "core/db/database.hpp"
+#include "modules/schedules/schedule_math.hpp"
+
+#include <inngest/http_server.hpp>
+
+#include <condition_variable>
+
+using riveredge_test::AppUnderTest;
+using riveredge_test::AppUnderTestOptions;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using riveredge::schedules::format_utc;
+using riveredge::schedules::parse_time;
+
+namespace {
+
+std::shared_ptr<inngest::local::ManualClock> clock_at(const char* rfc3339) {
+    return std::make_shared<inngest::local::ManualClock>(
+        std::chrono::system_clock::time_point(parse_time(rfc3339)->time_since_epoch()));
+}
+
+// Moves the clock on in steps of at most a minute, letting the executor finish what each step
+// makes due (fires, the reconciler's ticks) before the next.
+void advance(AppUnderTest& t, inngest::local::ManualClock& clock, std::chrono::seconds by) {
+    while (by.count() > 0) {
+        const auto step = std::min<std::chrono::seconds>(by, 60s);
+        clock.advance(step);
+        t.app().executor()->poke();
+        REQUIRE(t.app().executor()->wait_idle(20s));
+        by -= step;
+    }
+}
+
+std::string schedule_body(
+    const std::string& code,
+    const std::string& trigger,
+    const std::string& extra = "",
+    const std::string& action =
+        R"({"type":"message","recipients":["bob"],"subject":"Daily report","body":"It is ready."})") {
+    return R"({"name":"Schedule )" + code + R"(","code":")" + code + R"(","trigger":)" + trigger +
+           R"(,"action":)" + action + (extra.empty() ? "" : "," + extra) + "}";
+}
+
+json::array fires(const AppUnderTest& t,
+                  const std::string& token,
+                  std::int64_t id,
+                  const std::string& query = "") {
+    const auto r =
+        t.call("GET", "/api/v1/schedules/" + std::to_string(id) + "/fires" + query, token);
+    REQUIRE(r.status == 200);
+    return r.body.at("fires").as_array();
+}
+
+std::vector<std::string> fired_times(const AppUnderTest& t,
+                                     const std::string& token,
+                                     std::int64_t id) {
+    std::vector<std::string> out;
+    for (const auto& fire : fires(t, token, id, "?status=succeeded")) {
+        out.emplace_back(fire.at("scheduled_for").as_string());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("a schedule fires on time through Inngest and its history grows", "[app][schedules]") {
+    auto clock = clock_at("2026-11-23T10:00:30Z");
+    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}});
+    const auto alice = t.token("acme", "alice");
+    const auto bob = t.token("acme", "bob");
+    const auto created =
+        t.call("POST", "/api/v1/schedules", alice,
+               schedule_body("every-minute", R"({"kind":"cron","cron":"* * * * *"})"));
+    REQUIRE(created.status == 201);
+    const auto id = created.body.at("id").as_int64();
+    CHECK(created.body.at("next_fire_at") == "2026-11-23T10:01:00Z");
+    CHECK(created.body.at("version") == 1);
+
+    advance(t, *clock, 29s);  // 10:00:59: not yet
+    CHECK(fired_times(t, alice, id).empty());
+    advance(t, *clock, 1s);
+    CHECK(fired_times(t, alice, id) == std::vector<std::string>{"2026-11-23T10:01:00Z"});
+    REQUIRE(t.wait_unread(bob, 1));
+    advance(t, *clock, 120s);
+    CHECK(fired_times(t, alice, id) == std::vector<std::string>{"2026-11-23T10:01:00Z",
+                                                                "2026-11-23T10:02:00Z",
+                                                                "2026-11-23T10:03:00Z"});
+    REQUIRE(t.wait_unread(bob, 3));
+    const auto history = fires(t, alice, id);
+    CHECK(history.at(0).at("status") == "armed");  // the next one, 10:04
+    const auto& latest = history.at(1).as_object();
+    CHECK(latest.at("status") == "succeeded");
+    CHECK(latest.at("attempt") == 1);
+    CHECK(latest.at("started_at") == "2026-11-23T10:03:00Z");
+    CHECK(latest.at("output").at("message_id").is_int64());
+    CHECK(t.call("GET", "/api/v1/schedules/" + std::to_string(id), alice).body.at("next_fire_at") ==
+          "2026-11-23T10:04:00Z");
+
+    // Run now: a manual fire beside the schedule's own.
+    REQUIRE(t.call("POST", "/api/v1/schedules/" + std::to_string(id) + "/run", alice).status ==
+            202);
+    advance(t, *clock, 1s);
+    CHECK(fires(t, alice, id, "?status=succeeded").size() == 4);
+    REQUIRE(t.wait_unread(bob, 4));
+
+    // Preview in the zone and in UTC, for a saved schedule and for a trigger not saved yet.
+    const auto preview = t.call(
+        "POST", "/api/v1/schedules/preview?count=3", alice,
+        R"({"trigger":{"kind":"cron","cron":"0 9 * * MON-FRI","time_zone":"Asia/Shanghai"}})");
+    REQUIRE(preview.status == 200);
+    CHECK(preview.body.at("fires").at(0) ==
+          json::parse(R"({"utc":"2026-11-24T01:00:00Z","local":"2026-11-24T09:00:00+08:00"})"));
+    CHECK(preview.body.at("fires").as_array().size() == 3);
+    CHECK(t.call("GET", "/api/v1/schedules/" + std::to_string(id) + "/preview?count=2", alice)
+              .body.at("fires")
+              .as_array()
+              .size() == 2);
+}
+
+TEST_CASE("an edit stops the old timing and pause, resume and delete take effect at once",
+          "[app][schedules]") {
+    auto clock = clock_at("2026-11-23T10:00:30Z");
+    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}});
+    const auto alice = t.token("acme", "alice");
+    const auto id = t.call("POST", "/api/v1/schedules", alice,
+                           schedule_body("report", R"({"kind":"cron","cron":"* * * * *"})"))
+                        .body.at("id")
+                        .as_int64();
+    const auto path = "/api/v1/schedules/" + std::to_string(id);
+    // Every 5 minutes instead: the fire armed for 10:01 must not run.
+    const auto edited = t.call("PUT", path, alice,
+                               schedule_body("report", R"({"kind":"cron","cron":"*/5 * * * *"})"));
+    REQUIRE(edited.status == 200);
+    CHECK(edited.body.at("version") == 2);
+    CHECK(edited.body.at("next_fire_at") == "2026-11-23T10:05:00Z");
+    advance(t, *clock, 270s);  // to 10:05:00
+    CHECK(fired_times(t, alice, id) == std::vector<std::string>{"2026-11-23T10:05:00Z"});
+    CHECK(fires(t, alice, id, "?status=cancelled").size() == 1);  // the 10:01 one
+
+    const auto paused = t.call("POST", path + "/pause", alice, R"({"reason":"month-end freeze"})");
+    REQUIRE(paused.status == 200);
+    CHECK(paused.body.at("enabled") == false);
+    CHECK(paused.body.at("paused_reason") == "month-end freeze");
+    CHECK(paused.body.at("next_fire_at").is_null());
+    advance(t, *clock, 600s);  // to 10:15: 10:10 and 10:15 pass while paused
+    CHECK(fired_times(t, alice, id).size() == 1);
+
+    const auto resumed = t.call("POST", path + "/resume", alice);
+    CHECK(resumed.body.at("next_fire_at") == "2026-11-23T10:20:00Z");
+    advance(t, *clock, 300s);
+    CHECK(fired_times(t, alice, id).back() == "2026-11-23T10:20:00Z");
+    CHECK(fired_times(t, alice, id).size() == 2);
+
+    REQUIRE(t.call("DELETE", path, alice).status == 200);
+    advance(t, *clock, 600s);
+    CHECK(t.call("GET", path, alice).status == 404);
+    CHECK(t.call("GET", "/api/v1/schedules", alice).body.at("schedules").as_array().empty());
+    // No fire ran after the delete: every fire recorded is from before it.
+    riveredge::core::db::Pool pool(t.settings().database_url, 1);
+    riveredge::core::db::Transaction tx(pool, riveredge::core::TenantId::trusted("acme"));
+    const auto late = tx.exec(
+        "SELECT count(*) AS n FROM schedule_fires WHERE status = 'succeeded' AND scheduled_for > "
+        "'2026-11-23T10:20:00Z'");
+    CHECK(late.integer(0, "n") == 0);
+    // The code is free again.
+    CHECK(t.call("POST", "/api/v1/schedules", alice,
+                 schedule_body("report", R"({"kind":"cron","cron":"0 * * * *"})"))
+              .status == 201);
+}
+
+TEST_CASE("after an outage the reconciler applies the misfire policy and nothing runs twice",
+          "[app][schedules]") {
+    auto clock = clock_at("2026-11-23T10:00:30Z");
+    std::string database;
+    std::int64_t skip_id = 0;
+    std::int64_t once_id = 0;
+    std::int64_t future_id = 0;
+    {
+        AppUnderTest first(AppUnderTestOptions{std::nullopt, clock, {}});
+        database = first.settings().database_url;
+        const auto alice = first.token("acme", "alice");
+        skip_id = first
+                      .call("POST", "/api/v1/schedules", alice,
+                            schedule_body("skipper", R"({"kind":"cron","cron":"*/5 * * * *"})"))
+                      .body.at("id")
+                      .as_int64();
+        once_id =
+            first
+                .call("POST", "/api/v1/schedules", alice,
+                      schedule_body("catcher", R"({"kind":"cron","cron":"*/5 * * * *"})",
+                                    R"("misfire_policy":"fire_once","misfire_window_seconds":900)"))
+                .body.at("id")
+                .as_int64();
+        future_id =
+            first
+                .call("POST", "/api/v1/schedules", alice,
+                      schedule_body("later", R"({"kind":"once","at":"2026-11-23T10:30:00Z"})"))
+                .body.at("id")
+                .as_int64();
+    }  // the process and its embedded executor go away with the armed events
+
+    clock->advance(std::chrono::minutes(8));  // 10:08:30: the 10:05 fires were missed
+    AppUnderTest second(AppUnderTestOptions{std::nullopt, clock, database});
+    const auto alice = second.token("acme", "alice");
+    advance(second, *clock, 90s);  // reconciler ticks at 10:09 and 10:10 (and the 10:10 fires)
+
+    CHECK(fired_times(second, alice, skip_id) == std::vector<std::string>{"2026-11-23T10:10:00Z"});
+    CHECK(fires(second, alice, skip_id, "?status=missed").size() == 1);
+    CHECK(fires(second, alice, skip_id, "?status=missed").at(0).at("scheduled_for") ==
+          "2026-11-23T10:05:00Z");
+    // fire_once: the missed 10:05 ran once, late, then the regular 10:10.
+    CHECK(fired_times(second, alice, once_id) ==
+          std::vector<std::string>{"2026-11-23T10:05:00Z", "2026-11-23T10:10:00Z"});
+    // An armed fire still in the future was re-sent after the restart and runs on time.
+    advance(second, *clock, 20 * 60s);
+    CHECK(fired_times(second, alice, future_id) ==
+          std::vector<std::string>{"2026-11-23T10:30:00Z"});
+    CHECK(second.call("GET", "/api/v1/schedules/" + std::to_string(future_id), alice)
+              .body.at("next_fire_at")
+              .is_null());
+    // Every (schedule, time) ran at most once.
+    riveredge::core::db::Pool pool(database, 1);
+    riveredge::core::db::Transaction tx(pool, riveredge::core::TenantId::trusted("acme"));
+    CHECK(tx.exec("SELECT count(*) AS n FROM (SELECT schedule_id, scheduled_for FROM "
+                  "schedule_fires WHERE status = 'succeeded' GROUP BY 1, 2 HAVING count(*) > 1) d")
+              .integer(0, "n") == 0);
+}
+
+TEST_CASE("overlap skip: a fire does not start while the previous one still runs",
+          "[app][schedules]") {
+    auto clock = clock_at("2026-11-23T10:00:30Z");
+    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}});
+    const auto alice = t.token("acme", "alice");
+    const auto admin = t.token("acme", "root", {"admin"});
+    std::mutex mutex;
+    std::condition_variable released;
+    bool release = false;
+    int calls = 0;
+    inngest::HttpServerOptions options;
+    options.port = 0;
+    options.routes = [&](const inngest::HttpRequest&) -> std::optional<inngest::HttpResponse> {
+        std::unique_lock lock(mutex);
+        ++calls;
+        released.wait_for(lock, 20s, [&] { return release; });
+        return inngest::HttpResponse{200, {}, "{\"ok\":true}"};
+    };
+    inngest::HttpServer hook(options);
+    hook.start();
+    REQUIRE(t.call("PUT", "/api/v1/scripts/settings", admin, R"({"http_allow_list":["127.0.0.1"]})")
+                .status == 200);
+    const auto created = t.call(
+        "POST", "/api/v1/schedules", alice,
+        schedule_body("slow", R"({"kind":"cron","cron":"* * * * *"})", R"("timeout_seconds":600)",
+                      R"({"type":"http","url":"http://127.0.0.1:)" + std::to_string(hook.port()) +
+                          R"(/slow","method":"POST","body":{"x":1}})"));
+    REQUIRE(created.status == 201);
+    const auto id = created.body.at("id").as_int64();
+    const auto wait_for = [&](const std::string& status, std::size_t count) {
+        for (int i = 0; i < 400; ++i) {
+            if (fires(t, alice, id, "?status=" + status).size() >= count) {
+                return true;
+            }
+            std::this_thread::sleep_for(25ms);
+        }
+        return false;
+    };
+    clock->advance(30s);  // 10:01: the first fire starts and hangs in its HTTP call
+    t.app().executor()->poke();
+    REQUIRE(wait_for("running", 1));
+    clock->advance(60s);  // 10:02: the second finds the first still running
+    t.app().executor()->poke();
+    REQUIRE(wait_for("skipped", 1));
+    CHECK(fires(t, alice, id, "?status=skipped").at(0).at("reason").as_string().find("overlap") !=
+          json::string::npos);
+    {
+        std::lock_guard lock(mutex);
+        release = true;
+    }
+    released.notify_all();
+    REQUIRE(wait_for("succeeded", 1));
+    CHECK(calls == 1);
+    hook.stop();
+}
+
+TEST_CASE("DST through the API: the repeated hour fires once and the skipped hour not at all",
+          "[app][schedules]") {
+    auto clock = clock_at("2026-11-01T05:25:00Z");  // 01:25 EDT, the night New York falls back
+    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}});
+    const auto alice = t.token("acme", "alice");
+    const auto id =
+        t.call(
+             "POST", "/api/v1/schedules", alice,
+             schedule_body("night",
+                           R"({"kind":"cron","cron":"30 1 * * *","time_zone":"America/New_York"})"))
+            .body.at("id")
+            .as_int64();
+    advance(t, *clock, 6 * 60s);
+    CHECK(fired_times(t, alice, id) == std::vector<std::string>{"2026-11-01T05:30:00Z"});
+    advance(t, *clock, 65 * 60s);  // through 06:30Z, which is 01:30 again (EST)
+    CHECK(fired_times(t, alice, id).size() == 1);
+    const auto schedule = t.call("GET", "/api/v1/schedules/" + std::to_string(id), alice);
+    CHECK(schedule.body.at("next_fire_at") == "2026-11-02T06:30:00Z");
+    CHECK(schedule.body.at("next_fire_local") == "2026-11-02T01:30:00-05:00");
+
+    // Spring: 02:30 does not exist in New York on 2027-03-14; the first fire is the 15th.
+    const auto spring = t.call(
+        "POST", "/api/v1/schedules/preview?count=2", alice,
+        R"({"trigger":{"kind":"cron","cron":"30 2 * * *","time_zone":"America/New_York","start_at":"2027-03-14T00:00:00Z"}})");
+    CHECK(spring.body.at("fires").at(0).at("utc") == "2027-03-15T06:30:00Z");
+}
+
+TEST_CASE("schedules: field-level errors and tenant isolation", "[app][schedules]") {
+    auto clock = clock_at("2026-11-23T10:00:30Z");
+    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}});
+    const auto alice = t.token("acme", "alice");
+    const auto mallory = t.token("globex", "mallory", {"admin"});
+    const auto field_errors = [&](const std::string& body) {
+        const auto r = t.call("POST", "/api/v1/schedules", alice, body);
+        CHECK(r.status == 422);
+        return r.body.at("error").at("details").at("fields").as_object();
+    };
+    CHECK(field_errors(schedule_body("a", R"({"kind":"cron","cron":"61 * * * *"})"))
+              .contains("trigger.cron"));
+    CHECK(field_errors(
+              schedule_body("a", R"({"kind":"cron","cron":"0 * * * *","time_zone":"Mars/Base"})"))
+              .contains("trigger.time_zone"));
+    CHECK(
+        field_errors(
+            schedule_body(
+                "a",
+                R"({"kind":"interval","every_seconds":60,"start_at":"2026-12-01T00:00:00Z","end_at":"2026-11-01T00:00:00Z"})"))
+            .contains("trigger.end_at"));
+    CHECK(field_errors(schedule_body("a", R"({"kind":"once","at":"tomorrow"})"))
+              .contains("trigger.at"));
+    CHECK(field_errors(schedule_body("a", R"({"kind":"weekly"})")).contains("trigger.kind"));
+    CHECK(field_errors(schedule_body("a", R"({"kind":"cron","cron":"0 * * * *"})",
+                                     R"("overlap_policy":"cancel")"))
+              .contains("overlap_policy"));
+    CHECK(field_errors(schedule_body("a", R"({"kind":"cron","cron":"0 * * * *"})", "",
+                                     R"({"type":"http","url":"http://internal.example/x"})"))
+              .contains("action.url"));
+    CHECK(field_errors(schedule_body("a", R"({"kind":"cron","cron":"0 * * * *"})", "",
+                                     R"({"type":"script","script_id":12345})"))
+              .contains("action.script_id"));
+    CHECK(t.call("POST", "/api/v1/schedules", alice, "[1,2").status == 400);
+    CHECK(t.call("GET", "/api/v1/schedules", alice).body.at("schedules").as_array().empty());
+
+    const auto id = t.call("POST", "/api/v1/schedules", alice,
+                           schedule_body("mine", R"({"kind":"cron","cron":"* * * * *"})"))
+                        .body.at("id")
+                        .as_int64();
+    CHECK(t.call("POST", "/api/v1/schedules", alice,
+                 schedule_body("mine", R"({"kind":"cron","cron":"* * * * *"})"))
+              .status == 409);
+    advance(t, *clock, 30s);
+    const auto path = "/api/v1/schedules/" + std::to_string(id);
+    for (const auto& [method, target, body] :
+         std::vector<std::tuple<std::string, std::string, std::string>>{
+             {"GET", path, ""},
+             {"PUT", path, schedule_body("stolen", R"({"kind":"cron","cron":"* * * * *"})")},
+             {"DELETE", path, ""},
+             {"POST", path + "/pause", "{}"},
+             {"POST", path + "/resume", ""},
+             {"POST", path + "/run", ""},
+             {"GET", path + "/preview", ""},
+             {"GET", path + "/fires", ""}}) {
+        CAPTURE(method, target);
+        CHECK(t.call(method, target, mallory, body).status == 404);
+    }
+    CHECK(t.call("GET", "/api/v1/schedules", mallory).body.at("schedules").as_array().empty());
+    // acme's schedule is untouched and kept firing.
+    const auto mine = t.call("GET", path, alice);
+    CHECK(mine.body.at("enabled") == true);
+    CHECK(mine.body.at("version") == 1);
+    CHECK(fired_times(t, alice, id).size() == 1);
+}
