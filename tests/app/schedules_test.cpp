@@ -7,6 +7,7 @@
 
 #include <inngest/http_server.hpp>
 
+#include <atomic>
 #include <condition_variable>
 
 using riveredge_test::AppUnderTest;
@@ -284,6 +285,57 @@ TEST_CASE("overlap skip: a fire does not start while the previous one still runs
     released.notify_all();
     REQUIRE(wait_for("succeeded", 1));
     CHECK(calls == 1);
+    hook.stop();
+}
+
+TEST_CASE("a failing action is retried as often as the schedule says and then recorded failed",
+          "[app][schedules]") {
+    auto clock = clock_at("2026-11-23T10:00:30Z");
+    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}});
+    const auto alice = t.token("acme", "alice");
+    const auto admin = t.token("acme", "root", {"admin"});
+    std::atomic<int> calls{0};
+    inngest::HttpServerOptions options;
+    options.port = 0;
+    // The first call of each pair fails: a retry succeeds, no retry means failure.
+    options.routes =
+        [&](const inngest::HttpRequest& request) -> std::optional<inngest::HttpResponse> {
+        const int n = ++calls;
+        if (request.path == "/always-down" || n % 2 == 1) {
+            return inngest::HttpResponse{503, {}, "{\"error\":\"busy\"}"};
+        }
+        return inngest::HttpResponse{200, {}, "{\"ok\":true}"};
+    };
+    inngest::HttpServer hook(options);
+    hook.start();
+    REQUIRE(t.call("PUT", "/api/v1/scripts/settings", admin, R"({"http_allow_list":["127.0.0.1"]})")
+                .status == 200);
+    const auto url = "http://127.0.0.1:" + std::to_string(hook.port());
+    const auto retried =
+        t.call("POST", "/api/v1/schedules", alice,
+               schedule_body("retried", R"({"kind":"once","at":"2026-11-23T10:01:00Z"})",
+                             R"("retries":2)", R"({"type":"http","url":")" + url + R"(/flaky"})"));
+    REQUIRE(retried.status == 201);
+    advance(t, *clock, 30s);
+    advance(t, *clock, 60s);  // the executor's retry backoff runs on the same clock
+    const auto ok = fires(t, alice, retried.body.at("id").as_int64()).at(0);
+    CHECK(ok.at("status") == "succeeded");
+    CHECK(ok.at("attempt") == 2);
+    CHECK(ok.at("output").at("status") == 200);
+
+    const auto down = t.call(
+        "POST", "/api/v1/schedules", alice,
+        schedule_body("down", R"({"kind":"once","at":"2026-11-23T10:03:00Z"})", R"("retries":1)",
+                      R"({"type":"http","url":")" + url + R"(/always-down"})"));
+    REQUIRE(down.status == 201);
+    const int before = calls;
+    advance(t, *clock, 120s);
+    advance(t, *clock, 120s);
+    const auto failed = fires(t, alice, down.body.at("id").as_int64()).at(0);
+    CHECK(failed.at("status") == "failed");
+    CHECK(failed.at("attempt") == 2);
+    CHECK(failed.at("error").as_string().find("503") != json::string::npos);
+    CHECK(calls - before == 2);
     hook.stop();
 }
 
