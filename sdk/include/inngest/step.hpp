@@ -117,7 +117,8 @@ public:
     /// Inngest concurrently. Returns every branch's result (`std::monostate` for `void`) once
     /// all are memoized.
     template <class... Branches>
-    auto parallel(Branches&&... branches);
+    requires(sizeof...(Branches) > 0 &&
+             (std::is_invocable_v<Branches&> && ...)) auto parallel(Branches&&... branches);
 
     /// Dynamic fan-out: like the variadic `parallel`, for a run-time list of branches.
     template <class T>
@@ -168,7 +169,8 @@ auto Step::run(std::string_view id, Fn&& fn) -> std::invoke_result_t<Fn&> {
 }
 
 template <class... Branches>
-auto Step::parallel(Branches&&... branches) {
+requires(sizeof...(Branches) > 0 &&
+         (std::is_invocable_v<Branches&> && ...)) auto Step::parallel(Branches&&... branches) {
     detail::ParallelScope scope(*invocation_);
     std::tuple<std::optional<BranchResult<Branches>>...> partial{};
     auto run_branch = [&](auto& branch, auto& slot) {
