@@ -4,6 +4,9 @@
 //
 // usage: inngest-bench-load --url http://127.0.0.1:PORT/path?query [--method POST]
 //                           [--body FILE] [--connections 4] [--duration 5] [--warmup 1]
+//                           [--min-requests 3] [--max-duration 120]
+// A slow endpoint is measured past --duration until --min-requests have completed (at most
+// --max-duration seconds), so very slow workloads still get a figure.
 
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
@@ -38,6 +41,8 @@ struct Options {
     int connections = 4;
     double duration = 5;
     double warmup = 1;
+    std::int64_t min_requests = 3;
+    double max_duration = 120;
 };
 
 Options parse(int argc, char** argv) {
@@ -66,6 +71,10 @@ Options parse(int argc, char** argv) {
             o.duration = std::stod(value);
         } else if (flag == "--warmup") {
             o.warmup = std::stod(value);
+        } else if (flag == "--min-requests") {
+            o.min_requests = std::stoll(value);
+        } else if (flag == "--max-duration") {
+            o.max_duration = std::stod(value);
         }
     }
     return o;
@@ -81,6 +90,7 @@ int main(int argc, char** argv) {
     std::vector<double> latencies_us;
     std::map<int, std::int64_t> statuses;
     std::int64_t errors = 0;
+    std::atomic<std::int64_t> completed{0};
 
     std::vector<std::thread> workers;
     for (int c = 0; c < o.connections; ++c) {
@@ -113,6 +123,7 @@ int main(int argc, char** argv) {
                     http::read(stream, buffer, parser);
                     const auto took = Clock::now() - started;
                     if (measuring) {
+                        ++completed;
                         mine.push_back(std::chrono::duration<double, std::micro>(took).count());
                         ++my_statuses[parser.get().result_int()];
                     }
@@ -140,6 +151,10 @@ int main(int argc, char** argv) {
     measuring = true;
     const auto started = Clock::now();
     std::this_thread::sleep_for(std::chrono::duration<double>(o.duration));
+    while (completed < o.min_requests &&
+           std::chrono::duration<double>(Clock::now() - started).count() < o.max_duration) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     measuring = false;
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
     stop = true;
