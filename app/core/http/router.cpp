@@ -283,6 +283,14 @@ std::int64_t id_param(const RequestContext& context, const char* name) {
     return value;
 }
 
+std::optional<std::string> query_filter(const RequestContext& context, const char* name) {
+    const auto it = context.query.find(name);
+    if (it == context.query.end() || it->second.empty()) {
+        return std::nullopt;
+    }
+    return it->second;
+}
+
 int int_query(const RequestContext& context, const char* name, int fallback, int low, int high) {
     const auto it = context.query.find(name);
     if (it == context.query.end()) {

@@ -91,6 +91,9 @@ std::int64_t id_param(const RequestContext& context, const char* name);
 /// The query parameter `name` as an integer in [low, high], or `fallback` when absent.
 int int_query(const RequestContext& context, const char* name, int fallback, int low, int high);
 
+/// The query parameter `name` when present and not empty, else nullopt (a SQL NULL filter).
+std::optional<std::string> query_filter(const RequestContext& context, const char* name);
+
 /// Query parameters, percent-decoded.
 std::map<std::string, std::string> parse_query(std::string_view query);
 

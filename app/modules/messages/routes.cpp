@@ -55,12 +55,8 @@ void register_routes(core::Router& router, Service& service) {
         "GET", "/api/v1/messages/deliveries",
         [&service](const HttpRequest&, RequestContext& context) {
             const auto& who = context.who();
-            const auto filter = [&](const char* name) -> core::db::Param {
-                const auto it = context.query.find(name);
-                if (it == context.query.end() || it->second.empty()) {
-                    return std::nullopt;
-                }
-                return it->second;
+            const auto filter = [&](const char* name) {
+                return core::query_filter(context, name);
             };
             const auto status = filter("status");
             if (status && *status != "queued" && *status != "sending" && *status != "sent" &&

@@ -12,6 +12,7 @@ using core::ApiError;
 using core::id_param;
 using core::int_query;
 using core::json_response;
+using core::query_filter;
 using core::RequestContext;
 using inngest::HttpRequest;
 
@@ -49,14 +50,6 @@ constexpr const char* kScheduleSchema = R"json({"type":"object","properties":{
 constexpr const char* kPreviewSchema = R"json({"type":"object","properties":{
   "time_zone":{"type":"string"},"fires":{"type":"array","items":{"type":"object","properties":{
   "utc":{"type":"string"},"local":{"type":"string"}}}}}})json";
-
-core::db::Param query_filter(const RequestContext& context, const char* name) {
-    const auto it = context.query.find(name);
-    if (it == context.query.end() || it->second.empty()) {
-        return std::nullopt;
-    }
-    return it->second;
-}
 
 core::db::Param time_filter(const RequestContext& context, const char* name) {
     const auto value = query_filter(context, name);

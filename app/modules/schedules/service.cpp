@@ -1,6 +1,7 @@
 #include "modules/schedules/service.hpp"
 
 #include "core/http/api_error.hpp"
+#include "core/http/host_allow_list.hpp"
 #include "core/log/logger.hpp"
 #include "modules/messages/service.hpp"
 #include "modules/scripts/service.hpp"
@@ -129,34 +130,12 @@ Trigger trigger_from(const json::value* given, TimePoint now, json::object& prob
     return trigger;
 }
 
-std::string lower(std::string s) {
-    for (auto& c : s) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    return s;
-}
-
 // The host of an http(s) URL, lower-cased; empty when the URL is not http(s).
 std::string http_host(const std::string& url) {
     static const std::regex pattern(R"(^(https?)://([^/:?#@]+)(:\d+)?([/?#].*)?$)",
                                     std::regex::icase);
     std::smatch m;
-    return std::regex_match(url, m, pattern) ? lower(m[2].str()) : std::string();
-}
-
-bool host_allowed(const std::string& host, const std::vector<std::string>& allow_list) {
-    for (const auto& entry : allow_list) {
-        const std::string allowed = lower(entry);
-        if (allowed == host) {
-            return true;
-        }
-        if (allowed.rfind("*.", 0) == 0 && host.size() > allowed.size() - 1 &&
-            host.compare(host.size() - (allowed.size() - 1), std::string::npos,
-                         allowed.substr(1)) == 0) {
-            return true;
-        }
-    }
-    return false;
+    return std::regex_match(url, m, pattern) ? core::lower_ascii(m[2].str()) : std::string();
 }
 
 std::size_t collect(char* data, std::size_t size, std::size_t count, void* user) {
@@ -294,8 +273,8 @@ ScheduleDefinition Service::definition_from(const core::TenantId& tenant,
             const std::string host = http_host(text(a, "url"));
             if (host.empty()) {
                 problems["action.url"] = "an http(s) URL";
-            } else if (!host_allowed(host,
-                                     with_.scripts.repository().settings(tenant).http_allow_list)) {
+            } else if (!core::host_allowed(
+                           host, with_.scripts.repository().settings(tenant).http_allow_list)) {
                 problems["action.url"] = "host " + host +
                                          " is not on the tenant's allow-list "
                                          "(PUT /api/v1/scripts/settings)";
@@ -658,8 +637,8 @@ boost::json::object Service::run_action(const core::TenantId& tenant,
     }
     if (type == "http") {
         // The allow-list may have changed since the schedule was saved.
-        if (!host_allowed(http_host(text(a, "url")),
-                          with_.scripts.repository().settings(tenant).http_allow_list)) {
+        if (!core::host_allowed(http_host(text(a, "url")),
+                                with_.scripts.repository().settings(tenant).http_allow_list)) {
             throw inngest::NonRetriableError("the URL's host is no longer on the allow-list");
         }
         return call_http(a, definition.timeout_seconds);

@@ -10,6 +10,7 @@ using core::ApiError;
 using core::id_param;
 using core::int_query;
 using core::json_response;
+using core::query_filter;
 using core::RequestContext;
 using inngest::HttpRequest;
 
@@ -41,14 +42,6 @@ constexpr const char* kRunSchema = R"({"type":"object","properties":{
     "error":{"type":"object","nullable":true,"properties":{"message":{"type":"string"},"line":{"type":"integer","nullable":true},"stack":{"type":"string","nullable":true}}},
     "duration_ms":{"type":"integer"},"memory_bytes":{"type":"integer"},"run_by":{"type":"string"},
     "created_at":{"type":"string"},"started_at":{"type":"string"},"finished_at":{"type":"string"}}})";
-
-core::db::Param query_filter(const RequestContext& context, const char* name) {
-    const auto it = context.query.find(name);
-    if (it == context.query.end() || it->second.empty()) {
-        return std::nullopt;
-    }
-    return it->second;
-}
 
 }  // namespace
 

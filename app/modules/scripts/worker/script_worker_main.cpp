@@ -9,6 +9,8 @@
 // limits: {memory_bytes, console_bytes, output_bytes, timeout_ms, http_calls}}.
 // stdout: one JSON outcome {status, result, console, console_truncated, error, memory_bytes}.
 
+#include "core/http/host_allow_list.hpp"
+
 #include <boost/json.hpp>
 #include <duktape.h>
 
@@ -198,29 +200,6 @@ duk_ret_t host_log(duk_context* ctx) {
     return 0;
 }
 
-std::string lower(std::string text) {
-    std::transform(text.begin(), text.end(), text.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return text;
-}
-
-// "api.example.com" matches itself; "*.example.com" matches any subdomain of example.com.
-bool host_allowed(const std::string& host) {
-    const std::string wanted = lower(host);
-    for (const auto& entry : g_state.http_allow_list) {
-        const std::string allowed = lower(entry);
-        if (allowed == wanted) {
-            return true;
-        }
-        const std::string suffix = allowed.rfind("*.", 0) == 0 ? allowed.substr(1) : "";
-        if (!suffix.empty() && wanted.size() > suffix.size() &&
-            wanted.compare(wanted.size() - suffix.size(), std::string::npos, suffix) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
 std::size_t collect_body(char* data, std::size_t size, std::size_t count, void*) {
     constexpr std::size_t kMaxResponse = 1024 * 1024;
     if (g_http_body.size() + size * count > kMaxResponse) {
@@ -242,7 +221,7 @@ void perform_http(const char* url, const char* method, const char* body, const c
                     curl_url_get(parsed, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
                     curl_url_get(parsed, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK;
     const std::string host_text = ok ? host : "";
-    const std::string scheme_text = ok ? lower(scheme) : "";
+    const std::string scheme_text = ok ? riveredge::core::lower_ascii(scheme) : "";
     curl_free(host);
     curl_free(scheme);
     curl_url_cleanup(parsed);
@@ -250,7 +229,7 @@ void perform_http(const char* url, const char* method, const char* body, const c
         g_http_error = "ctx.http needs an http(s) URL";
         return;
     }
-    if (!host_allowed(host_text)) {
+    if (!riveredge::core::host_allowed(host_text, g_state.http_allow_list)) {
         g_http_error = "host " + host_text + " is not on this tenant's allow-list";
         return;
     }
