@@ -1,0 +1,623 @@
+#include "modules/approvals/definition.hpp"
+
+#include <inngest/local/expression.hpp>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <regex>
+#include <set>
+
+namespace riveredge::approvals {
+namespace {
+
+namespace json = boost::json;
+
+std::string text_of(const json::object& o, const char* key) {
+    const auto* v = o.if_contains(key);
+    return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+const json::object* object_at(const json::object& o, const char* key) {
+    const auto* v = o.if_contains(key);
+    return v != nullptr && v->is_object() ? &v->as_object() : nullptr;
+}
+
+bool flag_of(const json::object& o, std::initializer_list<const char*> keys) {
+    for (const char* key : keys) {
+        if (const auto* v = o.if_contains(key); v != nullptr && v->is_bool() && v->as_bool()) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// A ProFlow collection: a React Flow array, or the editor's flattened {id: item} map.
+std::vector<std::pair<std::string, const json::object*>> items(const json::value* collection,
+                                                               const char* what) {
+    std::vector<std::pair<std::string, const json::object*>> out;
+    if (collection == nullptr || collection->is_null()) {
+        return out;
+    }
+    if (collection->is_array()) {
+        for (const auto& item : collection->as_array()) {
+            if (!item.is_object()) {
+                throw ImportError{std::string(what) + " must be objects"};
+            }
+            out.emplace_back(text_of(item.as_object(), "id"), &item.as_object());
+        }
+    } else if (collection->is_object()) {
+        for (const auto& [key, item] : collection->as_object()) {
+            if (!item.is_object()) {
+                throw ImportError{std::string(what) + " must be objects"};
+            }
+            const std::string id = text_of(item.as_object(), "id");
+            out.emplace_back(id.empty() ? std::string(key) : id, &item.as_object());
+        }
+    } else {
+        throw ImportError{std::string(what) + " must be an array or an {id: item} map"};
+    }
+    return out;
+}
+
+ProcessDefinition import_proflow(const json::object& source) {
+    ProcessDefinition d;
+    d.key = text_of(source, "key");
+    d.name = text_of(source, "name");
+    const auto* nodes = source.if_contains("nodes") ? source.if_contains("nodes")
+                                                    : source.if_contains("flattenNodes");
+    const auto* edges = source.if_contains("edges") ? source.if_contains("edges")
+                                                    : source.if_contains("flattenEdges");
+    if (nodes == nullptr) {
+        throw ImportError{"a ProFlow definition has nodes (or flattenNodes)"};
+    }
+    for (const auto& [id, node] : items(nodes, "nodes")) {
+        FlowNode n;
+        n.id = id;
+        n.type = text_of(*node, "type");
+        const json::object empty;
+        const auto* data = object_at(*node, "data");
+        const auto& data_ref = data != nullptr ? *data : empty;
+        if (const auto* bpmn = object_at(data_ref, "bpmn")) {
+            n.config = *bpmn;
+        }
+        // The name shown in the designer, wherever this editor keeps it.
+        const auto* meta = object_at(data_ref, "meta");
+        for (const std::string& candidate :
+             {text_of(n.config, "name"), meta != nullptr ? text_of(*meta, "title") : std::string(),
+              text_of(data_ref, "title"), text_of(data_ref, "label"), text_of(*node, "label")}) {
+            if (!candidate.empty()) {
+                n.name = candidate;
+                break;
+            }
+        }
+        if (n.name.empty()) {
+            n.name = n.id;
+        }
+        d.nodes.push_back(std::move(n));
+    }
+    for (const auto& [id, edge] : items(edges, "edges")) {
+        FlowEdge e;
+        e.id = id;
+        e.source = text_of(*edge, "source");
+        e.target = text_of(*edge, "target");
+        if (const auto* data = object_at(*edge, "data")) {
+            if (const auto condition = text_of(*data, "condition"); !condition.empty()) {
+                e.condition = condition;
+            }
+            if (const auto* priority = data->if_contains("priority");
+                priority != nullptr && priority->is_int64()) {
+                e.priority = static_cast<int>(priority->as_int64());
+            }
+            e.is_default = flag_of(*data, {"isDefault", "default", "is_default"});
+            e.is_return = flag_of(*data, {"isReturn", "return", "is_return"});
+        }
+        d.edges.push_back(std::move(e));
+    }
+    return d;
+}
+
+std::string normalised_type(const std::string& type, const json::object& config) {
+    if (type == "intermediateCatchEvent") {
+        if (config.contains("signal_ref") || config.contains("signal")) {
+            return "signalCatchEvent";
+        }
+        if (config.contains("duration") || config.contains("date") || config.contains("timer")) {
+            return "timerCatchEvent";
+        }
+    }
+    return type;
+}
+
+ProcessDefinition import_seed(const json::object& source) {
+    ProcessDefinition d;
+    if (const auto* process = object_at(source, "process")) {
+        d.key =
+            text_of(*process, "key").empty() ? text_of(*process, "id") : text_of(*process, "key");
+        d.name = text_of(*process, "name");
+    }
+    const auto* elements = source.if_contains("elements");
+    if (elements == nullptr || !elements->is_array()) {
+        throw ImportError{"a process definition has an elements array"};
+    }
+    std::map<std::string, const json::object*> by_id;
+    for (const auto& element : elements->as_array()) {
+        if (!element.is_object()) {
+            throw ImportError{"elements must be objects"};
+        }
+        const auto& e = element.as_object();
+        by_id[text_of(e, "id")] = &e;
+    }
+    for (const auto& element : elements->as_array()) {
+        const auto& e = element.as_object();
+        const json::object empty;
+        const auto* config = object_at(e, "config");
+        const auto& config_ref = config != nullptr ? *config : empty;
+        if (text_of(e, "type") == "sequenceFlow") {
+            FlowEdge edge;
+            edge.id = text_of(e, "id");
+            edge.source = text_of(e, "source");
+            edge.target = text_of(e, "target");
+            if (const auto condition = text_of(config_ref, "condition"); !condition.empty()) {
+                edge.condition = condition;
+            }
+            d.edges.push_back(std::move(edge));
+            continue;
+        }
+        FlowNode node;
+        node.id = text_of(e, "id");
+        node.type = normalised_type(text_of(e, "type"), config_ref);
+        node.name = text_of(e, "name").empty() ? node.id : text_of(e, "name");
+        node.config = config_ref;
+        d.nodes.push_back(std::move(node));
+    }
+    // `outgoing` names either a sequenceFlow or, for a plain connection, the next element.
+    for (const auto& element : elements->as_array()) {
+        const auto& e = element.as_object();
+        const std::string id = text_of(e, "id");
+        const auto* outgoing = e.if_contains("outgoing");
+        if (text_of(e, "type") == "sequenceFlow" || outgoing == nullptr || !outgoing->is_array()) {
+            continue;
+        }
+        int order = 0;
+        for (const auto& target : outgoing->as_array()) {
+            const std::string name = target.is_string() ? std::string(target.as_string()) : "";
+            const auto known = by_id.find(name);
+            if (known != by_id.end() && text_of(*known->second, "type") == "sequenceFlow") {
+                for (auto& edge : d.edges) {
+                    if (edge.id == name && edge.source == id) {
+                        edge.priority = order;
+                    }
+                }
+            } else {
+                const bool exists = std::any_of(d.edges.begin(), d.edges.end(), [&](const auto& x) {
+                    return x.source == id && x.target == name;
+                });
+                if (!exists) {
+                    d.edges.push_back(
+                        FlowEdge{id + "->" + name, id, name, std::nullopt, order, false, false});
+                }
+            }
+            ++order;
+        }
+    }
+    for (const auto& node : d.nodes) {
+        if (const auto flow = text_of(node.config, "default_flow"); !flow.empty()) {
+            for (auto& edge : d.edges) {
+                if (edge.id == flow) {
+                    edge.is_default = true;
+                }
+            }
+        }
+    }
+    return d;
+}
+
+bool is_gateway(const std::string& type) {
+    return type == "exclusiveGateway" || type == "parallelGateway" || type == "inclusiveGateway";
+}
+
+bool valid_rfc3339(const std::string& text) {
+    static const std::regex pattern(
+        R"(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|z|[+-]\d{2}:\d{2}))");
+    return std::regex_match(text, pattern);
+}
+
+void check_user_task(const FlowNode& node, std::vector<DefinitionProblem>& problems) {
+    const auto& c = node.config;
+    const auto problem = [&](std::string message) {
+        problems.push_back({node.id, std::nullopt, std::move(message)});
+    };
+    bool has_source = !text_of(c, "assignee").empty();
+    for (const char* key : {"approvers", "candidate_users", "candidate_groups"}) {
+        if (const auto* list = c.if_contains(key);
+            list != nullptr && list->is_array() && !list->as_array().empty()) {
+            has_source = true;
+        }
+    }
+    if (!has_source) {
+        problem("a user task needs approvers (or an assignee)");
+    }
+    static const std::set<std::string> sources{"user", "role", "initiator", "manager",
+                                               "form_field"};
+    if (const auto* approvers = c.if_contains("approvers"); approvers && approvers->is_array()) {
+        for (const auto& a : approvers->as_array()) {
+            if (!a.is_object() || sources.count(text_of(a.as_object(), "type")) == 0) {
+                problem("approvers are {type: user|role|initiator|manager|form_field, value}");
+                break;
+            }
+            const std::string type = text_of(a.as_object(), "type");
+            if ((type == "user" || type == "role" || type == "form_field") &&
+                text_of(a.as_object(), "value").empty()) {
+                problem("approver of type " + type + " needs a value");
+                break;
+            }
+        }
+    }
+    const std::string mode = text_of(c, "mode").empty() ? "any" : text_of(c, "mode");
+    if (mode != "any" && mode != "all" && mode != "sequential" && mode != "ratio") {
+        problem("mode is any, all, sequential or ratio");
+    }
+    if (mode == "ratio") {
+        const auto* ratio = c.if_contains("ratio");
+        if (ratio == nullptr || !ratio->is_number() || ratio->to_number<double>() <= 0 ||
+            ratio->to_number<double>() > 1) {
+            problem("mode ratio needs a ratio in (0, 1]");
+        }
+    }
+    if (const auto* deadline = object_at(c, "deadline")) {
+        if (!valid_iso_duration(text_of(*deadline, "duration"))) {
+            problem("deadline.duration must be an ISO 8601 duration such as P2D or PT4H");
+        }
+        const std::string action = text_of(*deadline, "action");
+        if (!action.empty() && action != "remind" && action != "approve" && action != "reject" &&
+            action != "escalate" && action != "transfer") {
+            problem("deadline.action is remind, approve, reject, escalate or transfer");
+        }
+    }
+    if (const auto due = text_of(c, "due_date"); !due.empty() && !valid_iso_duration(due)) {
+        problem("due_date must be an ISO 8601 duration");
+    }
+}
+
+}  // namespace
+
+const FlowNode* ProcessDefinition::node(const std::string& id) const {
+    for (const auto& n : nodes) {
+        if (n.id == id) {
+            return &n;
+        }
+    }
+    return nullptr;
+}
+
+boost::json::object ProcessDefinition::to_json() const {
+    json::array node_list;
+    for (const auto& n : nodes) {
+        node_list.push_back(
+            json::object{{"id", n.id}, {"type", n.type}, {"name", n.name}, {"config", n.config}});
+    }
+    json::array edge_list;
+    for (const auto& e : edges) {
+        edge_list.push_back(json::object{
+            {"id", e.id},
+            {"source", e.source},
+            {"target", e.target},
+            {"condition", e.condition ? json::value(*e.condition) : json::value(nullptr)},
+            {"priority", e.priority},
+            {"default", e.is_default},
+            {"return", e.is_return}});
+    }
+    return json::object{{"key", key},
+                        {"name", name},
+                        {"nodes", std::move(node_list)},
+                        {"edges", std::move(edge_list)}};
+}
+
+ProcessDefinition ProcessDefinition::from_json(const boost::json::object& json_object) {
+    ProcessDefinition d;
+    d.key = text_of(json_object, "key");
+    d.name = text_of(json_object, "name");
+    for (const auto& n : json_object.at("nodes").as_array()) {
+        const auto& o = n.as_object();
+        d.nodes.push_back(
+            {text_of(o, "id"), text_of(o, "type"), text_of(o, "name"), o.at("config").as_object()});
+    }
+    for (const auto& e : json_object.at("edges").as_array()) {
+        const auto& o = e.as_object();
+        FlowEdge edge{text_of(o, "id"),
+                      text_of(o, "source"),
+                      text_of(o, "target"),
+                      std::nullopt,
+                      0,
+                      false,
+                      false};
+        if (o.at("condition").is_string()) {
+            edge.condition = std::string(o.at("condition").as_string());
+        }
+        edge.priority = static_cast<int>(o.at("priority").to_number<std::int64_t>());
+        edge.is_default = o.at("default").as_bool();
+        edge.is_return = o.at("return").as_bool();
+        d.edges.push_back(std::move(edge));
+    }
+    return d;
+}
+
+boost::json::object DefinitionProblem::to_json() const {
+    return json::object{{"node", node ? json::value(*node) : json::value(nullptr)},
+                        {"edge", edge ? json::value(*edge) : json::value(nullptr)},
+                        {"message", message}};
+}
+
+ProcessDefinition import_definition(const boost::json::value& source, const std::string& format) {
+    if (!source.is_object()) {
+        throw ImportError{"a definition is a JSON object"};
+    }
+    const auto& o = source.as_object();
+    std::string chosen = format;
+    if (chosen.empty() || chosen == "auto") {
+        chosen = o.contains("elements") ? "seed" : "proflow";
+    }
+    if (chosen == "seed") {
+        return import_seed(o);
+    }
+    if (chosen == "proflow") {
+        return import_proflow(o);
+    }
+    throw ImportError{"format is proflow, seed or auto"};
+}
+
+std::string unwrap_expression(const std::string& condition) {
+    const auto first = condition.find_first_not_of(" \t\n");
+    const auto last = condition.find_last_not_of(" \t\n");
+    if (first == std::string::npos) {
+        return {};
+    }
+    std::string text = condition.substr(first, last - first + 1);
+    if (text.size() >= 3 && text.rfind("${", 0) == 0 && text.back() == '}') {
+        text = text.substr(2, text.size() - 3);
+    }
+    return text;
+}
+
+bool valid_iso_duration(const std::string& text) {
+    static const std::regex pattern(
+        R"(P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?)");
+    return std::regex_match(text, pattern);
+}
+
+std::vector<DefinitionProblem> validate(const ProcessDefinition& d) {
+    std::vector<DefinitionProblem> problems;
+    const auto on_node = [&](const std::string& id, std::string message) {
+        problems.push_back({id, std::nullopt, std::move(message)});
+    };
+    const auto on_edge = [&](const std::string& id, std::string message) {
+        problems.push_back({std::nullopt, id, std::move(message)});
+    };
+    const std::set<std::string> known(std::begin(kElementTypes), std::end(kElementTypes));
+    std::set<std::string> node_ids;
+    std::vector<std::string> starts;
+    int ends = 0;
+    for (const auto& n : d.nodes) {
+        if (n.id.empty()) {
+            problems.push_back({std::nullopt, std::nullopt, "a node has no id"});
+            continue;
+        }
+        if (!node_ids.insert(n.id).second) {
+            on_node(n.id, "the node id is used twice");
+        }
+        if (known.count(n.type) == 0) {
+            on_node(n.id, "unknown element type '" + n.type + "'");
+        }
+        if (n.type == "startEvent") {
+            starts.push_back(n.id);
+        }
+        ends += n.type == "endEvent" ? 1 : 0;
+    }
+    if (starts.size() != 1) {
+        problems.push_back({starts.size() > 1 ? std::optional(starts[1]) : std::nullopt,
+                            std::nullopt,
+                            "a process has exactly one start event (found " +
+                                std::to_string(starts.size()) + ")"});
+    }
+    if (ends == 0) {
+        problems.push_back({std::nullopt, std::nullopt, "a process has at least one end event"});
+    }
+
+    std::map<std::string, std::vector<const FlowEdge*>> out;
+    std::map<std::string, std::vector<const FlowEdge*>> in;
+    std::set<std::string> edge_ids;
+    for (const auto& e : d.edges) {
+        if (!edge_ids.insert(e.id).second) {
+            on_edge(e.id, "the edge id is used twice");
+        }
+        if (node_ids.count(e.source) == 0) {
+            on_edge(e.id, "dangling: its source '" + e.source + "' is not a node");
+            continue;
+        }
+        if (node_ids.count(e.target) == 0) {
+            on_edge(e.id, "dangling: its target '" + e.target + "' is not a node");
+            continue;
+        }
+        out[e.source].push_back(&e);
+        in[e.target].push_back(&e);
+        if (e.condition) {
+            const auto compiled =
+                inngest::local::Expression::compile(unwrap_expression(*e.condition));
+            if (!compiled) {
+                on_edge(e.id, "condition does not compile: " + compiled.error().message);
+            }
+        }
+    }
+
+    for (const auto& n : d.nodes) {
+        const auto& outs = out[n.id];
+        const auto& ins = in[n.id];
+        if (n.type == "startEvent" && !ins.empty()) {
+            on_node(n.id, "a start event has no incoming flow");
+        }
+        if (n.type == "endEvent" && !outs.empty()) {
+            on_node(n.id, "an end event has no outgoing flow");
+        }
+        if (n.type != "endEvent" && outs.empty()) {
+            on_node(n.id, "has no outgoing flow");
+        }
+        if (n.type != "startEvent" && ins.empty()) {
+            on_node(n.id, "has no incoming flow");
+        }
+        if (!is_gateway(n.type) && n.type != "endEvent" && outs.size() > 1) {
+            on_node(n.id, "only gateways branch: route several flows through a gateway");
+        }
+        if (n.type == "exclusiveGateway" || n.type == "inclusiveGateway") {
+            int defaults = 0;
+            for (const auto* e : outs) {
+                defaults += e->is_default ? 1 : 0;
+                if (!e->is_default && !e->condition && outs.size() > 1) {
+                    on_edge(e->id, "a flow out of " + n.type + " '" + n.id +
+                                       "' needs a condition, or must be its default flow");
+                }
+            }
+            if (defaults > 1) {
+                on_node(n.id, "has more than one default flow");
+            }
+        }
+        if (n.type == "parallelGateway") {
+            for (const auto* e : outs) {
+                if (e->condition) {
+                    on_edge(e->id, "flows out of a parallel gateway take no condition");
+                }
+            }
+        }
+        if (n.type == "userTask") {
+            check_user_task(n, problems);
+        }
+        if (n.type == "timerCatchEvent") {
+            const std::string duration = text_of(n.config, "duration");
+            const std::string date = text_of(n.config, "date");
+            if (!(duration.empty() ? valid_rfc3339(date) : valid_iso_duration(duration))) {
+                on_node(n.id, "a timer needs an ISO 8601 duration (PT30M) or an RFC 3339 date");
+            }
+        }
+        if (n.type == "signalCatchEvent" && text_of(n.config, "signal").empty() &&
+            text_of(n.config, "signal_ref").empty()) {
+            on_node(n.id, "a signal catch event names its signal");
+        }
+        if (n.type == "scriptTask") {
+            const auto* script = n.config.if_contains("script_id");
+            if (script == nullptr || !script->is_int64()) {
+                on_node(n.id, "a script task names its script_id");
+            }
+        }
+        if (n.type == "serviceTask" && !n.config.contains("url") && !n.config.contains("action") &&
+            !n.config.contains("implementation")) {
+            on_node(n.id, "a service task has a url, an action or an implementation");
+        }
+    }
+
+    // Reachability: every node from the start, and an end from every node.
+    if (starts.size() == 1) {
+        std::set<std::string> seen{starts[0]};
+        std::vector<std::string> queue{starts[0]};
+        while (!queue.empty()) {
+            const auto id = queue.back();
+            queue.pop_back();
+            for (const auto* e : out[id]) {
+                if (seen.insert(e->target).second) {
+                    queue.push_back(e->target);
+                }
+            }
+        }
+        for (const auto& n : d.nodes) {
+            if (!n.id.empty() && seen.count(n.id) == 0) {
+                on_node(n.id, "cannot be reached from the start event");
+            }
+        }
+    }
+    std::set<std::string> reaches_end;
+    std::vector<std::string> queue;
+    for (const auto& n : d.nodes) {
+        if (n.type == "endEvent") {
+            reaches_end.insert(n.id);
+            queue.push_back(n.id);
+        }
+    }
+    while (!queue.empty()) {
+        const auto id = queue.back();
+        queue.pop_back();
+        for (const auto* e : in[id]) {
+            if (reaches_end.insert(e->source).second) {
+                queue.push_back(e->source);
+            }
+        }
+    }
+    for (const auto& n : d.nodes) {
+        if (!n.id.empty() && n.type != "endEvent" && reaches_end.count(n.id) == 0) {
+            on_node(n.id, "no path leads from here to an end event");
+        }
+    }
+
+    // Cycles are allowed only through edges marked as return paths.
+    std::map<std::string, int> state;  // 0 new, 1 on the path, 2 done
+    std::set<std::string> reported;
+    const std::function<void(const std::string&)> visit = [&](const std::string& id) {
+        state[id] = 1;
+        for (const auto* e : out[id]) {
+            if (e->is_return) {
+                continue;
+            }
+            if (state[e->target] == 1 && reported.insert(e->id).second) {
+                on_edge(e->id,
+                        "closes a cycle: mark it as a return path (data.isReturn) or remove it");
+            } else if (state[e->target] == 0) {
+                visit(e->target);
+            }
+        }
+        state[id] = 2;
+    };
+    for (const auto& n : d.nodes) {
+        if (state[n.id] == 0) {
+            visit(n.id);
+        }
+    }
+
+    // Forks meet again: every branch of a parallel or inclusive fork reaches a join of its kind.
+    for (const auto& n : d.nodes) {
+        if ((n.type != "parallelGateway" && n.type != "inclusiveGateway") || out[n.id].size() < 2) {
+            continue;
+        }
+        std::optional<std::set<std::string>> common;
+        for (const auto* branch : out[n.id]) {
+            std::set<std::string> joins;
+            std::set<std::string> seen{branch->target};
+            std::vector<std::string> todo{branch->target};
+            while (!todo.empty()) {
+                const auto id = todo.back();
+                todo.pop_back();
+                const auto* node = d.node(id);
+                if (node != nullptr && node->type == n.type && in[id].size() > 1) {
+                    joins.insert(id);
+                    continue;
+                }
+                for (const auto* e : out[id]) {
+                    if (!e->is_return && seen.insert(e->target).second) {
+                        todo.push_back(e->target);
+                    }
+                }
+            }
+            if (!common) {
+                common = joins;
+            } else {
+                std::set<std::string> both;
+                std::set_intersection(common->begin(), common->end(), joins.begin(), joins.end(),
+                                      std::inserter(both, both.begin()));
+                common = both;
+            }
+        }
+        if (!common || common->empty()) {
+            on_node(n.id, "the branches of this " + n.type + " never meet at a matching join");
+        }
+    }
+    return problems;
+}
+
+}  // namespace riveredge::approvals

@@ -1,0 +1,82 @@
+#pragma once
+
+// Process definitions: one internal model for what the ProFlow designer draws and for the JSON
+// process format of the user's planning documents (seed 003, section 5.1), the importers of
+// both, and the checks a definition passes before it is published.
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace riveredge::approvals {
+
+/// The BPMN elements the engine knows.
+inline constexpr const char* kElementTypes[] = {
+    "startEvent",      "endEvent",         "userTask",        "serviceTask",
+    "scriptTask",      "exclusiveGateway", "parallelGateway", "inclusiveGateway",
+    "timerCatchEvent", "signalCatchEvent"};
+
+struct FlowNode {
+    std::string id;
+    std::string type;
+    std::string name;
+    /// The element's settings (approvers, mode, deadline, timer, signal, script ...).
+    boost::json::object config;
+};
+
+struct FlowEdge {
+    std::string id;
+    std::string source;
+    std::string target;
+    /// `${...}` or a bare expression over process variables; none for unconditional flows.
+    std::optional<std::string> condition;
+    int priority = 0;
+    bool is_default = false;
+    /// An explicit return path (back to an earlier node): the only edges allowed in a cycle.
+    bool is_return = false;
+};
+
+struct ProcessDefinition {
+    std::string key;
+    std::string name;
+    std::vector<FlowNode> nodes;
+    std::vector<FlowEdge> edges;
+
+    const FlowNode* node(const std::string& id) const;
+    boost::json::object to_json() const;
+    static ProcessDefinition from_json(const boost::json::object& json);
+};
+
+/// A problem that names where it is: a node, an edge, or the whole definition.
+struct DefinitionProblem {
+    std::optional<std::string> node;
+    std::optional<std::string> edge;
+    std::string message;
+
+    boost::json::object to_json() const;
+};
+
+/// Thrown by the importers for input that is not a definition at all (wrong shape).
+struct ImportError {
+    std::string message;
+};
+
+/// `format`: "proflow" (React Flow `{nodes, edges}` arrays, or the editor's flattened
+/// `{id: node}` maps, as `nodes`/`edges` or `flattenNodes`/`flattenEdges`), "seed" (`process` +
+/// `elements`), or "auto" (decided by the shape). Throws `ImportError`.
+ProcessDefinition import_definition(const boost::json::value& source, const std::string& format);
+
+/// Everything wrong with a definition, in a stable order; empty when it can be published.
+std::vector<DefinitionProblem> validate(const ProcessDefinition& definition);
+
+/// The expression inside `${...}` (or the text itself without the wrapper).
+std::string unwrap_expression(const std::string& condition);
+
+/// True for an ISO 8601 duration such as PT1H, P2DT3H, P1W.
+bool valid_iso_duration(const std::string& text);
+
+}  // namespace riveredge::approvals

@@ -1,0 +1,214 @@
+// Process definitions: both import formats into one model, and validation that names the node
+// or edge at fault.
+
+#include "modules/approvals/definition.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+
+using namespace riveredge::approvals;
+namespace json = boost::json;
+
+namespace {
+
+json::value fixture(const std::string& name) {
+    std::ifstream in(std::string(PROJECT_SOURCE_DIR) + "/tests/app/fixtures/" + name);
+    std::stringstream text;
+    text << in.rdbuf();
+    return json::parse(text.str());
+}
+
+// The problems as "node:<id>: message" / "edge:<id>: message" lines.
+std::vector<std::string> problems_of(const ProcessDefinition& d) {
+    std::vector<std::string> out;
+    for (const auto& p : validate(d)) {
+        out.push_back(p.node   ? "node:" + *p.node + ": " + p.message
+                      : p.edge ? "edge:" + *p.edge + ": " + p.message
+                               : p.message);
+    }
+    return out;
+}
+
+bool mentions(const std::vector<std::string>& problems,
+              const std::string& where,
+              const std::string& words) {
+    for (const auto& p : problems) {
+        if (p.rfind(where, 0) == 0 && p.find(words) != std::string::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
+json::value leave_request() {
+    return fixture("proflow_leave_request.json");
+}
+
+}  // namespace
+
+TEST_CASE("the process format of the planning documents imports and validates", "[approvals]") {
+    const auto d = import_definition(fixture("seed_user_registration.json"), "auto");
+    CHECK(d.key == "userRegistration");
+    CHECK(d.nodes.size() == 8);
+    CHECK(d.edges.size() == 8);
+    CHECK(d.node("wait_verification_event")->type == "signalCatchEvent");
+    const auto* reject = &d.edges[0];
+    for (const auto& e : d.edges) {
+        if (e.id == "reject_path") {
+            reject = &e;
+        }
+    }
+    CHECK(reject->is_default);
+    CHECK(reject->source == "email_gateway");
+    CAPTURE(problems_of(d));
+    CHECK(validate(d).empty());
+}
+
+TEST_CASE("ProFlow arrays and the editor's flattened maps import to the same definition",
+          "[approvals]") {
+    const auto arrays = import_definition(leave_request(), "proflow");
+    CHECK(arrays.node("manager_approval")->name == "直属经理审批");
+    CHECK(arrays.nodes.size() == 5);
+    CHECK(validate(arrays).empty());
+    // The editor's store: {id: node} maps, ids as keys.
+    json::object flattened{{"key", "leave-request"}, {"name", "请假申请"}};
+    const auto source = leave_request();
+    json::object nodes;
+    for (const auto& n : source.at("nodes").as_array()) {
+        nodes[n.at("id").as_string()] = n;
+    }
+    json::object edges;
+    for (const auto& e : source.at("edges").as_array()) {
+        edges[e.at("id").as_string()] = e;
+    }
+    flattened["flattenNodes"] = nodes;
+    flattened["flattenEdges"] = edges;
+    const auto from_maps = import_definition(flattened, "auto");
+    // Map order may differ; compare node and edge sets.
+    const auto sorted = [](ProcessDefinition d) {
+        std::sort(d.nodes.begin(), d.nodes.end(), [](auto& a, auto& b) { return a.id < b.id; });
+        std::sort(d.edges.begin(), d.edges.end(), [](auto& a, auto& b) { return a.id < b.id; });
+        return json::serialize(d.to_json());
+    };
+    CHECK(sorted(arrays) == sorted(from_maps));
+    // The UI fields are gone; the model round-trips through its JSON.
+    CHECK(json::serialize(arrays.to_json()).find("position") == std::string::npos);
+    CHECK(json::serialize(ProcessDefinition::from_json(arrays.to_json()).to_json()) ==
+          json::serialize(arrays.to_json()));
+}
+
+TEST_CASE("invalid definitions are refused with the node or edge named", "[approvals]") {
+    const auto broken = [](const std::function<void(json::object&)>& edit) {
+        auto source = leave_request().as_object();
+        edit(source);
+        return problems_of(import_definition(source, "proflow"));
+    };
+    const auto node_data = [](json::object& s, const std::string& id) -> json::object& {
+        for (auto& n : s["nodes"].as_array()) {
+            if (n.at("id") == json::value(id)) {
+                return n.as_object()["data"].as_object()["bpmn"].as_object();
+            }
+        }
+        throw std::logic_error("no node " + id);
+    };
+    const auto edge = [](json::object& s, const std::string& id) -> json::object& {
+        for (auto& e : s["edges"].as_array()) {
+            if (e.at("id") == json::value(id)) {
+                return e.as_object();
+            }
+        }
+        throw std::logic_error("no edge " + id);
+    };
+
+    CHECK(mentions(broken([](json::object& s) {
+                       s["nodes"].as_array().push_back(json::parse(
+                           R"({"id":"start2","type":"startEvent","data":{"bpmn":{}}})"));
+                   }),
+                   "node:start2", "exactly one start event"));
+    CHECK(mentions(broken([&](json::object& s) { edge(s, "e5")["target"] = "nowhere"; }), "edge:e5",
+                   "dangling"));
+    CHECK(mentions(broken([&](json::object& s) { edge(s, "e3").erase("data"); }), "edge:e3",
+                   "needs a condition"));
+    CHECK(mentions(broken([&](json::object& s) {
+                       edge(s, "e3")["data"] = json::parse(R"({"condition":"${amount >= }"})");
+                   }),
+                   "edge:e3", "does not compile"));
+    CHECK(mentions(
+        broken([&](json::object& s) { node_data(s, "finance_approval").erase("approvers"); }),
+        "node:finance_approval", "needs approvers"));
+    CHECK(mentions(broken([&](json::object& s) {
+                       node_data(s, "manager_approval")["deadline"] =
+                           json::parse(R"({"duration":"2 days"})");
+                   }),
+                   "node:manager_approval", "ISO 8601"));
+    CHECK(mentions(
+        broken([&](json::object& s) { node_data(s, "finance_approval")["mode"] = "ratio"; }),
+        "node:finance_approval", "ratio"));
+    CHECK(mentions(
+        broken([&](json::object& s) {
+            s["nodes"].as_array().push_back(json::parse(
+                R"({"id":"orphan","type":"userTask","data":{"bpmn":{"approvers":[{"type":"initiator"}]}}})"));
+            s["edges"].as_array().push_back(
+                json::parse(R"({"id":"e9","source":"orphan","target":"end"})"));
+        }),
+        "node:orphan", "cannot be reached"));
+    CHECK(mentions(broken([](json::object& s) {
+                       s["nodes"].as_array().push_back(
+                           json::parse(R"({"id":"x","type":"sendTask","data":{}})"));
+                   }),
+                   "node:x", "unknown element type"));
+
+    // A way back to the manager: a cycle, allowed only as an explicit return path.
+    const auto loop = [&](bool marked) {
+        return broken([&](json::object& s) {
+            edge(s, "e5")["target"] = "amount_gateway";
+            edge(s, "e3")["data"] =
+                json::parse(R"({"condition":"${amount >= 1000}","priority":1})");
+            s["edges"].as_array().push_back(json::parse(
+                R"({"id":"back","source":"amount_gateway","target":"manager_approval","data":{"condition":"${returned == true}","priority":0}})"));
+            if (marked) {
+                edge(s, "back")["data"].as_object()["isReturn"] = true;
+            }
+        });
+    };
+    const auto unmarked = loop(false);
+    CHECK(std::any_of(unmarked.begin(), unmarked.end(), [](const std::string& p) {
+        return p.find("closes a cycle") != std::string::npos;
+    }));
+    const auto marked = loop(true);
+    CAPTURE(marked);
+    CHECK(std::none_of(marked.begin(), marked.end(),
+                       [](const std::string& p) { return p.find("cycle") != std::string::npos; }));
+
+    // A parallel fork whose branches never meet again.
+    const auto fork = import_definition(json::parse(R"({"nodes":[
+        {"id":"s","type":"startEvent"},{"id":"f","type":"parallelGateway"},
+        {"id":"a","type":"userTask","data":{"bpmn":{"approvers":[{"type":"initiator"}]}}},
+        {"id":"b","type":"userTask","data":{"bpmn":{"approvers":[{"type":"initiator"}]}}},
+        {"id":"e1","type":"endEvent"},{"id":"e2","type":"endEvent"}],
+      "edges":[{"id":"1","source":"s","target":"f"},{"id":"2","source":"f","target":"a"},
+        {"id":"3","source":"f","target":"b"},{"id":"4","source":"a","target":"e1"},
+        {"id":"5","source":"b","target":"e2"}]})"),
+                                        "proflow");
+    CHECK(mentions(problems_of(fork), "node:f", "never meet"));
+
+    CHECK_THROWS_AS(import_definition(json::parse("[1,2]"), "auto"), ImportError);
+    CHECK_THROWS_AS(import_definition(json::parse(R"({"nodes":7})"), "proflow"), ImportError);
+    CHECK_THROWS_AS(import_definition(json::parse(R"({"elements":{}})"), "seed"), ImportError);
+}
+
+TEST_CASE("ISO 8601 durations", "[approvals]") {
+    for (const char* ok : {"PT1H", "P2D", "P1W", "PT30M", "P1DT12H", "PT0.5S", "P1Y2M"}) {
+        CAPTURE(ok);
+        CHECK(valid_iso_duration(ok));
+    }
+    for (const char* bad : {"P", "PT", "1H", "P1H", "PT1D", "2 days", ""}) {
+        CAPTURE(bad);
+        CHECK_FALSE(valid_iso_duration(bad));
+    }
+    CHECK(unwrap_expression(" ${amount > 1} ") == "amount > 1");
+    CHECK(unwrap_expression("amount > 1") == "amount > 1");
+}
