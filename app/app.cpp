@@ -3,6 +3,7 @@
 #include "core/app_context.hpp"
 #include "core/http/openapi.hpp"
 #include "core/log/logger.hpp"
+#include "modules/approvals/module.hpp"
 #include "modules/messages/module.hpp"
 #include "modules/schedules/module.hpp"
 #include "modules/scripts/module.hpp"
@@ -58,6 +59,7 @@ public:
         messages_ = messages::make_messages_module(context);
         scripts_ = scripts::make_scripts_module(context);
         schedules_ = schedules::make_schedules_module(context, *messages_, *scripts_);
+        approvals_ = approvals::make_approvals_module(context);
 
         router_.mount("/api/inngest", [this](const inngest::HttpRequest& request) {
             return serve_->handle(request);
@@ -152,6 +154,7 @@ private:
     std::shared_ptr<messages::Module> messages_;
     std::shared_ptr<scripts::Module> scripts_;
     std::shared_ptr<schedules::Module> schedules_;
+    std::shared_ptr<approvals::Module> approvals_;
     std::unique_ptr<inngest::HttpServer> server_;
 };
 

@@ -1,0 +1,146 @@
+#include "modules/approvals/repository.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+namespace riveredge::approvals {
+namespace {
+
+namespace json = boost::json;
+using core::db::Transaction;
+
+#define ISO(column) "to_char(" column " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+constexpr const char* kDefinitionJson =
+    "json_build_object('id', d.id, 'key', d.key, 'name', d.name, 'format', d.format, 'draft', "
+    "d.draft, 'latest_version', d.latest_version, 'created_by', d.created_by, 'created_at', " ISO(
+        "d.created_at") ", 'updated_at', " ISO("d.updated_at") ")";
+
+constexpr const char* kVersionJson =
+    "json_build_object('version', v.version, 'compiled', v.compiled, 'source', v.source, "
+    "'content_hash', v.content_hash, 'published_by', v.published_by, 'published_at', " ISO(
+        "v.published_at") ")";
+
+#undef ISO
+
+json::array rows_json(const core::db::Rows& rows) {
+    json::array out;
+    for (int i = 0; i < rows.size(); ++i) {
+        out.push_back(json::parse(rows.text(i, "row")));
+    }
+    return out;
+}
+
+}  // namespace
+
+std::optional<std::int64_t> Repository::create(const core::TenantId& tenant,
+                                               const NewDefinition& definition,
+                                               const std::string& author) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(
+        "INSERT INTO approval_definitions (tenant_id, key, name, format, draft, created_by) "
+        "VALUES ($1, $2, $3, $4, $5::jsonb, $6) ON CONFLICT (tenant_id, key) DO NOTHING "
+        "RETURNING id",
+        {tenant.value(), definition.key, definition.name, definition.format,
+         json::serialize(definition.draft), author});
+    tx.commit();
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return rows.integer(0, "id");
+}
+
+bool Repository::update_draft(const core::TenantId& tenant,
+                              std::int64_t id,
+                              const std::string& name,
+                              const std::string& format,
+                              const boost::json::value& draft) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(
+        "UPDATE approval_definitions SET name = $3, format = $4, draft = $5::jsonb, updated_at = "
+        "now() WHERE tenant_id = $1 AND id = $2",
+        {tenant.value(), std::to_string(id), name, format, json::serialize(draft)});
+    tx.commit();
+    return rows.affected() == 1;
+}
+
+std::optional<boost::json::object> Repository::find(const core::TenantId& tenant, std::int64_t id) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(std::string("SELECT ") + kDefinitionJson +
+                                  "::text AS row FROM approval_definitions d WHERE d.tenant_id = "
+                                  "$1 AND d.id = $2",
+                              {tenant.value(), std::to_string(id)});
+    tx.commit();
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return json::parse(rows.text(0, "row")).as_object();
+}
+
+boost::json::array Repository::list(const core::TenantId& tenant,
+                                    const core::db::Param& name_contains,
+                                    int limit,
+                                    int offset) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(
+        "SELECT json_build_object('id', d.id, 'key', d.key, 'name', d.name, 'format', d.format, "
+        "'latest_version', d.latest_version)::text AS row FROM approval_definitions d WHERE "
+        "d.tenant_id = $1 AND ($2::text IS NULL OR strpos(lower(d.name), lower($2)) > 0 OR "
+        "strpos(lower(d.key), lower($2)) > 0) ORDER BY d.key LIMIT $3::int OFFSET $4::int",
+        {tenant.value(), name_contains, std::to_string(limit), std::to_string(offset)});
+    tx.commit();
+    return rows_json(rows);
+}
+
+int Repository::publish(const core::TenantId& tenant,
+                        std::int64_t id,
+                        const boost::json::object& compiled,
+                        const boost::json::value& source,
+                        const std::string& content_hash,
+                        const std::string& author) {
+    Transaction tx(pool_, tenant);
+    // The row lock orders concurrent publishes: version numbers never collide.
+    const auto rows = tx.exec(
+        "UPDATE approval_definitions SET latest_version = latest_version + 1, updated_at = now() "
+        "WHERE tenant_id = $1 AND id = $2 RETURNING latest_version",
+        {tenant.value(), std::to_string(id)});
+    const int version = static_cast<int>(rows.integer(0, "latest_version"));
+    tx.exec(
+        "INSERT INTO approval_definition_versions (tenant_id, definition_id, version, compiled, "
+        "source, content_hash, published_by) VALUES ($1, $2, $3::int, $4::jsonb, $5::jsonb, $6, "
+        "$7)",
+        {tenant.value(), std::to_string(id), std::to_string(version), json::serialize(compiled),
+         json::serialize(source), content_hash, author});
+    tx.commit();
+    return version;
+}
+
+boost::json::array Repository::versions(const core::TenantId& tenant, std::int64_t id) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(
+        "SELECT json_build_object('version', v.version, 'content_hash', v.content_hash, "
+        "'published_by', v.published_by, 'published_at', to_char(v.published_at AT TIME ZONE "
+        "'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text AS row FROM approval_definition_versions "
+        "v WHERE v.tenant_id = $1 AND v.definition_id = $2 ORDER BY v.version DESC",
+        {tenant.value(), std::to_string(id)});
+    tx.commit();
+    return rows_json(rows);
+}
+
+std::optional<boost::json::object> Repository::version(const core::TenantId& tenant,
+                                                       std::int64_t id,
+                                                       int version) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(std::string("SELECT ") + kVersionJson +
+                                  "::text AS row FROM approval_definition_versions v WHERE "
+                                  "v.tenant_id = $1 AND v.definition_id = $2 AND v.version = "
+                                  "$3::int",
+                              {tenant.value(), std::to_string(id), std::to_string(version)});
+    tx.commit();
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return json::parse(rows.text(0, "row")).as_object();
+}
+
+}  // namespace riveredge::approvals

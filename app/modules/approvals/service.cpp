@@ -1,0 +1,155 @@
+#include "modules/approvals/service.hpp"
+
+#include "core/http/api_error.hpp"
+#include "modules/approvals/definition.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <openssl/evp.h>
+
+#include <array>
+
+namespace riveredge::approvals {
+namespace {
+
+namespace json = boost::json;
+using core::ApiError;
+
+struct Imported {
+    std::string format;
+    ProcessDefinition definition;
+};
+
+// The source and its format from a request {format?, source}; 422 when it is not a definition.
+Imported import_from(const json::object& request) {
+    const auto* source = request.if_contains("source");
+    if (source == nullptr || !source->is_object()) {
+        throw ApiError::validation(json::object{{"source", "required: the definition JSON"}});
+    }
+    std::string format = "auto";
+    if (const auto* f = request.if_contains("format"); f != nullptr && !f->is_null()) {
+        if (!f->is_string() || (*f != "proflow" && *f != "seed" && *f != "auto")) {
+            throw ApiError::validation(json::object{{"format", "proflow, seed or auto"}});
+        }
+        format = f->as_string();
+    }
+    if (format == "auto") {
+        format = source->as_object().contains("elements") ? "seed" : "proflow";
+    }
+    try {
+        return Imported{format, import_definition(*source, format)};
+    } catch (const ImportError& error) {
+        throw ApiError::validation(json::object{{"source", error.message}});
+    }
+}
+
+json::array problems_json(const ProcessDefinition& definition) {
+    json::array out;
+    for (const auto& problem : validate(definition)) {
+        out.push_back(problem.to_json());
+    }
+    return out;
+}
+
+std::string sha256_hex(const std::string& text) {
+    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+    unsigned int length = 0;
+    EVP_Digest(text.data(), text.size(), digest.data(), &length, EVP_sha256(), nullptr);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < length; ++i) {
+        out += kHex[digest[i] >> 4U];
+        out += kHex[digest[i] & 15U];
+    }
+    return out;
+}
+
+std::string required(const json::object& request,
+                     const char* field,
+                     const std::string& fallback,
+                     std::size_t max) {
+    const auto* v = request.if_contains(field);
+    if (v == nullptr || v->is_null()) {
+        if (fallback.empty()) {
+            throw ApiError::validation(json::object{{field, "required"}});
+        }
+        return fallback.substr(0, max);
+    }
+    if (!v->is_string() || v->as_string().empty() || v->as_string().size() > max) {
+        throw ApiError::validation(
+            json::object{{field, "a string of 1 to " + std::to_string(max) + " characters"}});
+    }
+    return std::string(v->as_string());
+}
+
+}  // namespace
+
+boost::json::object Service::validate(const boost::json::object& request) const {
+    const auto imported = import_from(request);
+    auto problems = problems_json(imported.definition);
+    return json::object{{"valid", problems.empty()},
+                        {"format", imported.format},
+                        {"problems", std::move(problems)},
+                        {"definition", imported.definition.to_json()}};
+}
+
+boost::json::object Service::create(const core::Principal& author,
+                                    const boost::json::object& request) {
+    const auto imported = import_from(request);
+    const std::string key = required(request, "key", imported.definition.key, 100);
+    const std::string name = required(
+        request, "name", imported.definition.name.empty() ? key : imported.definition.name, 200);
+    const auto id = repository_.create(
+        author.tenant, NewDefinition{key, name, imported.format, request.at("source")},
+        author.user_id);
+    if (!id) {
+        throw ApiError::conflict("a process definition with key '" + key + "' exists already");
+    }
+    return get(author.tenant, *id);
+}
+
+boost::json::object Service::update(const core::Principal& author,
+                                    std::int64_t id,
+                                    const boost::json::object& request) {
+    const auto current = repository_.find(author.tenant, id);
+    if (!current) {
+        throw ApiError::not_found("process definition " + std::to_string(id));
+    }
+    const auto imported = import_from(request);
+    const std::string name =
+        required(request, "name", std::string(current->at("name").as_string()), 200);
+    repository_.update_draft(author.tenant, id, name, imported.format, request.at("source"));
+    return get(author.tenant, id);
+}
+
+boost::json::object Service::get(const core::TenantId& tenant, std::int64_t id) {
+    auto found = repository_.find(tenant, id);
+    if (!found) {
+        throw ApiError::not_found("process definition " + std::to_string(id));
+    }
+    const auto definition =
+        import_definition(found->at("draft"), std::string(found->at("format").as_string()));
+    auto problems = problems_json(definition);
+    (*found)["valid"] = problems.empty();
+    (*found)["problems"] = std::move(problems);
+    return std::move(*found);
+}
+
+boost::json::object Service::publish(const core::Principal& who, std::int64_t id) {
+    const auto found = repository_.find(who.tenant, id);
+    if (!found) {
+        throw ApiError::not_found("process definition " + std::to_string(id));
+    }
+    const auto definition =
+        import_definition(found->at("draft"), std::string(found->at("format").as_string()));
+    auto problems = problems_json(definition);
+    if (!problems.empty()) {
+        throw ApiError(422, "invalid_definition", "the definition has problems; nothing published",
+                       json::object{{"problems", std::move(problems)}});
+    }
+    const auto compiled = definition.to_json();
+    const int version = repository_.publish(who.tenant, id, compiled, found->at("draft"),
+                                            sha256_hex(json::serialize(compiled)), who.user_id);
+    return *repository_.version(who.tenant, id, version);
+}
+
+}  // namespace riveredge::approvals
