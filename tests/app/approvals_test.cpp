@@ -5,11 +5,14 @@
 #include "core/db/database.hpp"
 
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
+#include <thread>
 
 using riveredge_test::AppUnderTest;
 namespace json = boost::json;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -138,4 +141,194 @@ TEST_CASE("definition validation over REST names nodes and edges and isolates te
                  import_body(fixture("proflow_leave_request.json")))
               .status == 201);
     CHECK(t.call("GET", path, alice).body.at("latest_version") == 0);
+}
+
+namespace {
+
+constexpr const char* kExpenseProcess = R"({"key":"expense","name":"报销","nodes":[
+  {"id":"start","type":"startEvent"},
+  {"id":"manager","type":"userTask","data":{"bpmn":{"name":"经理审批","approvers":[{"type":"user","value":"bob"},{"type":"user","value":"erin"}],"mode":"any"}}},
+  {"id":"amount","type":"exclusiveGateway"},
+  {"id":"finance","type":"userTask","data":{"bpmn":{"approvers":[{"type":"role","value":"finance"}]}}},
+  {"id":"end","type":"endEvent"}],
+ "edges":[{"id":"1","source":"start","target":"manager"},{"id":"2","source":"manager","target":"amount"},
+  {"id":"big","source":"amount","target":"finance","data":{"condition":"${amount >= 1000 && dept == 'R&D'}","priority":1}},
+  {"id":"small","source":"amount","target":"end","data":{"isDefault":true}},
+  {"id":"3","source":"finance","target":"end"}]})";
+
+struct Flow {
+    AppUnderTest& t;
+    inngest::local::ManualClock& clock;
+
+    // Waits for `predicate` on the instance; if it does not hold soon, moves the clock past the
+    // instance's re-check interval (a decision that beat the wait) and waits again.
+    json::value wait_instance(const std::string& token,
+                              std::int64_t id,
+                              const std::function<bool(const json::value&)>& predicate) {
+        for (int round = 0; round < 3; ++round) {
+            for (int i = 0; i < 80; ++i) {
+                const auto r =
+                    t.call("GET", "/api/v1/approvals/instances/" + std::to_string(id), token);
+                if (r.status == 200 && predicate(r.body)) {
+                    return r.body;
+                }
+                std::this_thread::sleep_for(25ms);
+            }
+            clock.advance(std::chrono::minutes(16));
+            t.app().executor()->poke();
+        }
+        return nullptr;
+    }
+
+    std::int64_t pending_task(const json::value& instance,
+                              const std::string& node,
+                              const std::string& assignee = {}) {
+        for (const auto& task : instance.at("tasks").as_array()) {
+            if (task.at("node_id") == json::value(node) && task.at("status") == "pending" &&
+                (assignee.empty() || task.at("assignee") == json::value(assignee))) {
+                return task.at("id").as_int64();
+            }
+        }
+        return 0;
+    }
+};
+
+bool has_pending(const json::value& instance, const std::string& node) {
+    for (const auto& task : instance.at("tasks").as_array()) {
+        if (task.at("node_id") == json::value(node) && task.at("status") == "pending") {
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE("instances run durably: branch on amount, approve, reject, one outcome for two deciders",
+          "[app][approvals]") {
+    auto clock = std::make_shared<inngest::local::ManualClock>();
+    AppUnderTest t(riveredge_test::AppUnderTestOptions{std::nullopt, clock, {}});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice");
+    const auto bob = t.token("acme", "bob");
+    const auto erin = t.token("acme", "erin");
+    const auto carol = t.token("acme", "carol", {"finance"});
+    const auto dave = t.token("acme", "dave");
+    const auto mallory = t.token("globex", "mallory", {"finance"});
+    const auto created =
+        t.call("POST", "/api/v1/approvals/definitions", alice, import_body(kExpenseProcess));
+    REQUIRE(created.status == 201);
+    const auto definition = created.body.at("id").as_int64();
+    const auto start = [&](const std::string& variables) {
+        const auto r = t.call("POST", "/api/v1/approvals/instances", alice,
+                              R"({"definition_id":)" + std::to_string(definition) +
+                                  R"(,"variables":)" + variables + "}");
+        return r;
+    };
+    CHECK(start(R"({"amount":1})").status == 409);  // nothing published yet
+    REQUIRE(t.call("POST",
+                   "/api/v1/approvals/definitions/" + std::to_string(definition) + "/publish",
+                   alice)
+                .status == 201);
+
+    // Small amount: the manager step only. bob and erin decide at the same moment: one wins.
+    const auto small = start(R"({"amount":500,"dept":"R&D"})");
+    REQUIRE(small.status == 201);
+    const auto small_id = small.body.at("id").as_int64();
+    auto seen = flow.wait_instance(alice, small_id,
+                                   [](const json::value& i) { return has_pending(i, "manager"); });
+    REQUIRE(seen.is_object());
+    std::vector<std::int64_t> manager_tasks;
+    for (const auto& task : seen.at("tasks").as_array()) {
+        manager_tasks.push_back(task.at("id").as_int64());
+    }
+    REQUIRE(manager_tasks.size() == 2);
+    CHECK(t.call("GET", "/api/v1/approvals/tasks", bob).body.at("tasks").as_array().size() == 1);
+    CHECK(t.call("POST", "/api/v1/approvals/tasks/" + std::to_string(manager_tasks[0]) + "/approve",
+                 dave, "{}")
+              .status == 403);
+    std::vector<int> statuses(2);
+    std::thread first([&] {
+        statuses[0] =
+            t.call("POST",
+                   "/api/v1/approvals/tasks/" + std::to_string(manager_tasks[0]) + "/approve", bob,
+                   R"({"comment":"同意"})")
+                .status;
+    });
+    std::thread second([&] {
+        statuses[1] =
+            t.call("POST",
+                   "/api/v1/approvals/tasks/" + std::to_string(manager_tasks[1]) + "/reject", erin,
+                   R"({"comment":"不同意"})")
+                .status;
+    });
+    first.join();
+    second.join();
+    std::sort(statuses.begin(), statuses.end());
+    CHECK(statuses == std::vector<int>{200, 409});
+    const auto small_done = flow.wait_instance(
+        alice, small_id, [](const json::value& i) { return i.at("status") != "running"; });
+    REQUIRE(small_done.is_object());
+    // Whichever decision won decided the instance.
+    const bool bob_won = t.call("GET", "/api/v1/approvals/tasks?status=approved", bob)
+                             .body.at("tasks")
+                             .as_array()
+                             .size() == 1;
+    CHECK(small_done.at("status") == (bob_won ? "completed" : "rejected"));
+
+    // Large amount in R&D: manager, then finance (a group task for the role).
+    const auto large = start(R"({"amount":5000,"dept":"R&D"})");
+    const auto large_id = large.body.at("id").as_int64();
+    seen = flow.wait_instance(alice, large_id,
+                              [](const json::value& i) { return has_pending(i, "manager"); });
+    REQUIRE(seen.is_object());
+    REQUIRE(t.call("POST",
+                   "/api/v1/approvals/tasks/" + std::to_string(flow.pending_task(seen, "manager")) +
+                       "/approve",
+                   bob, "{}")
+                .status == 200);
+    seen = flow.wait_instance(alice, large_id,
+                              [](const json::value& i) { return has_pending(i, "finance"); });
+    REQUIRE(seen.is_object());
+    CHECK(seen.at("current_nodes") == json::array{"finance"});
+    const auto finance_task = flow.pending_task(seen, "finance");
+    CHECK(t.call("GET", "/api/v1/approvals/tasks", carol).body.at("tasks").as_array().size() == 1);
+    CHECK(t.call("GET", "/api/v1/approvals/tasks", mallory).body.at("tasks").as_array().empty());
+    CHECK(t.call("POST", "/api/v1/approvals/tasks/" + std::to_string(finance_task) + "/approve",
+                 mallory, "{}")
+              .status == 404);
+    REQUIRE(t.call("POST", "/api/v1/approvals/tasks/" + std::to_string(finance_task) + "/approve",
+                   carol, R"({"comment":"ok"})")
+                .status == 200);
+    const auto large_done = flow.wait_instance(
+        alice, large_id, [](const json::value& i) { return i.at("status") != "running"; });
+    REQUIRE(large_done.is_object());
+    CHECK(large_done.at("status") == "completed");
+    std::vector<std::string> actions;
+    const auto timeline = t.call(
+        "GET", "/api/v1/approvals/instances/" + std::to_string(large_id) + "/timeline", alice);
+    for (const auto& entry : timeline.body.at("timeline").as_array()) {
+        actions.emplace_back(entry.at("action").as_string());
+    }
+    CHECK(actions == std::vector<std::string>{"started", "task_created", "approved", "task_created",
+                                              "approved", "completed"});
+
+    // Small amount outside R&D, rejected: the instance ends rejected.
+    const auto rejected = start(R"({"amount":20000,"dept":"Sales"})");
+    const auto rejected_id = rejected.body.at("id").as_int64();
+    seen = flow.wait_instance(alice, rejected_id,
+                              [](const json::value& i) { return has_pending(i, "manager"); });
+    REQUIRE(seen.is_object());
+    REQUIRE(t.call("POST",
+                   "/api/v1/approvals/tasks/" +
+                       std::to_string(flow.pending_task(seen, "manager", "erin")) + "/reject",
+                   erin, R"({"comment":"预算不足"})")
+                .status == 200);
+    const auto rejected_done = flow.wait_instance(
+        alice, rejected_id, [](const json::value& i) { return i.at("status") != "running"; });
+    REQUIRE(rejected_done.is_object());
+    CHECK(rejected_done.at("status") == "rejected");
+    CHECK(t.call("GET", "/api/v1/approvals/tasks", erin).body.at("tasks").as_array().empty());
+    CHECK(t.call("GET", "/api/v1/approvals/instances/" + std::to_string(rejected_id), mallory)
+              .status == 404);
 }

@@ -1,6 +1,7 @@
 // HTTP in and out for approval definitions: parse, call the service, write JSON.
 
 #include "core/http/router.hpp"
+#include "modules/approvals/engine.hpp"
 #include "modules/approvals/service.hpp"
 
 namespace riveredge::approvals {
@@ -117,6 +118,97 @@ void register_routes(core::Router& router, Service& service) {
             return json_response(200, *found);
         },
         true, "One published version: the compiled definition and its source");
+}
+
+}  // namespace riveredge::approvals
+
+namespace riveredge::approvals {
+
+void register_instance_routes(core::Router& router, Engine& engine) {
+    using core::id_param;
+    using core::int_query;
+    using core::json_response;
+    using core::query_filter;
+    using core::RequestContext;
+    using inngest::HttpRequest;
+
+    router.add(
+        "POST", "/api/v1/approvals/instances",
+        [&engine](const HttpRequest& request, RequestContext& context) {
+            return json_response(201, engine.start(context.who(), context.json_body(request)));
+        },
+        true, "Start an instance of a definition's latest published version with form data");
+    router.document("POST", "/api/v1/approvals/instances",
+                    R"json({"type":"object","required":["definition_id"],"properties":{
+  "definition_id":{"type":"integer"},"business_key":{"type":"string"},"variables":{"type":"object"}}})json",
+                    "");
+
+    router.add(
+        "GET", "/api/v1/approvals/instances",
+        [&engine](const HttpRequest&, RequestContext& context) {
+            const auto status = query_filter(context, "status");
+            const bool mine = query_filter(context, "started_by").value_or("") == "me";
+            const int page = int_query(context, "page", 1, 1, 100000);
+            const int size = int_query(context, "page_size", 50, 1, 500);
+            return json_response(
+                200,
+                boost::json::object{
+                    {"instances", engine.instances().list(
+                                      context.who().tenant, status,
+                                      mine ? core::db::Param(context.who().user_id) : std::nullopt,
+                                      size, (page - 1) * size)},
+                    {"page", page},
+                    {"page_size", size}});
+        },
+        true, "Instances (filters: status, started_by=me; paged)");
+
+    router.add(
+        "GET", "/api/v1/approvals/instances/{id}",
+        [&engine](const HttpRequest&, RequestContext& context) {
+            return json_response(200, engine.get(context.who().tenant, id_param(context, "id")));
+        },
+        true, "An instance with its status, current nodes and tasks");
+
+    router.add(
+        "GET", "/api/v1/approvals/instances/{id}/timeline",
+        [&engine](const HttpRequest&, RequestContext& context) {
+            const auto& tenant = context.who().tenant;
+            const auto id = id_param(context, "id");
+            engine.get(tenant, id);
+            return json_response(
+                200, boost::json::object{{"timeline", engine.instances().timeline(tenant, id)}});
+        },
+        true, "The instance's immutable timeline");
+
+    router.add(
+        "GET", "/api/v1/approvals/tasks",
+        [&engine](const HttpRequest&, RequestContext& context) {
+            const std::string status = query_filter(context, "status").value_or("pending");
+            if (status != "pending" && status != "approved" && status != "rejected" &&
+                status != "cancelled") {
+                throw core::ApiError::validation(
+                    boost::json::object{{"status", "pending, approved, rejected or cancelled"}});
+            }
+            return json_response(200, boost::json::object{{"tasks", engine.instances().tasks_for(
+                                                                        context.who(), status)}});
+        },
+        true, "My tasks (assigned to me or my roles), by status (default pending: to do)");
+
+    for (const bool approve : {true, false}) {
+        const std::string path =
+            std::string("/api/v1/approvals/tasks/{id}/") + (approve ? "approve" : "reject");
+        router.add(
+            "POST", path,
+            [&engine, approve](const HttpRequest& request, RequestContext& context) {
+                const auto body =
+                    request.body.empty() ? boost::json::object{} : context.json_body(request);
+                return json_response(
+                    200, engine.decide(context.who(), id_param(context, "id"), approve, body));
+            },
+            true,
+            approve ? "Approve a task (with an optional comment)"
+                    : "Reject a task: the instance ends rejected");
+    }
 }
 
 }  // namespace riveredge::approvals
