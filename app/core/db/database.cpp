@@ -1,5 +1,8 @@
 #include "core/db/database.hpp"
 
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
 #include <libpq-fe.h>
 
 #include <cstdlib>
@@ -209,6 +212,19 @@ std::vector<std::string> migrate(
     }
     connection->exec("SELECT pg_advisory_unlock(727274)");
     return applied;
+}
+
+boost::json::array json_rows(const Rows& rows, std::string_view column) {
+    boost::json::array out;
+    out.reserve(static_cast<std::size_t>(rows.size()));
+    for (int i = 0; i < rows.size(); ++i) {
+        out.push_back(boost::json::parse(rows.text(i, column)));
+    }
+    return out;
+}
+
+boost::json::object json_row(const Rows& rows, int row, std::string_view column) {
+    return boost::json::parse(rows.text(row, column)).as_object();
 }
 
 }  // namespace riveredge::core::db

@@ -5,6 +5,8 @@
 
 #include "core/auth/principal.hpp"
 
+#include <boost/json/fwd.hpp>
+
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -56,6 +58,12 @@ private:
     int column(std::string_view name) const;
     pg_result* result_;
 };
+
+/// For queries that build each row as JSON (`json_build_object(...)::text AS row`): the rows,
+/// each parsed.
+boost::json::array json_rows(const Rows& rows, std::string_view column = "row");
+/// One such row, parsed (it must be an object).
+boost::json::object json_row(const Rows& rows, int row = 0, std::string_view column = "row");
 
 class Connection {
 public:

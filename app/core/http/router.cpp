@@ -283,12 +283,30 @@ std::int64_t id_param(const RequestContext& context, const char* name) {
     return value;
 }
 
+Page page_query(const RequestContext& context, int default_size, int max_size) {
+    return Page{int_query(context, "page", 1, 1, 100000),
+                int_query(context, "page_size", default_size, 1, max_size)};
+}
+
+boost::json::object paged(const char* name, boost::json::array items, const Page& page) {
+    return boost::json::object{
+        {name, std::move(items)}, {"page", page.number}, {"page_size", page.size}};
+}
+
 std::optional<std::string> query_filter(const RequestContext& context, const char* name) {
     const auto it = context.query.find(name);
     if (it == context.query.end() || it->second.empty()) {
         return std::nullopt;
     }
     return it->second;
+}
+
+std::optional<std::string> boolean_filter(const RequestContext& context, const char* name) {
+    auto value = query_filter(context, name);
+    if (value && *value != "true" && *value != "false") {
+        throw ApiError::validation(boost::json::object{{name, "true or false"}});
+    }
+    return value;
 }
 
 int int_query(const RequestContext& context, const char* name, int fallback, int low, int high) {

@@ -91,8 +91,22 @@ std::int64_t id_param(const RequestContext& context, const char* name);
 /// The query parameter `name` as an integer in [low, high], or `fallback` when absent.
 int int_query(const RequestContext& context, const char* name, int fallback, int low, int high);
 
+/// A page of a list: `page` (from 1) and `page_size` from the query, validated.
+struct Page {
+    int number = 1;
+    int size = 50;
+    int offset() const noexcept { return (number - 1) * size; }
+};
+Page page_query(const RequestContext& context, int default_size, int max_size);
+
+/// The one shape of a paged list: {<name>: items, page, page_size}.
+boost::json::object paged(const char* name, boost::json::array items, const Page& page);
+
 /// The query parameter `name` when present and not empty, else nullopt (a SQL NULL filter).
 std::optional<std::string> query_filter(const RequestContext& context, const char* name);
+
+/// Like `query_filter`, for a flag: "true" or "false", else a validation ApiError.
+std::optional<std::string> boolean_filter(const RequestContext& context, const char* name);
 
 /// Query parameters, percent-decoded.
 std::map<std::string, std::string> parse_query(std::string_view query);

@@ -1,5 +1,7 @@
 #include "modules/approvals/definition.hpp"
 
+#include "core/json/fields.hpp"
+
 #include <inngest/local/expression.hpp>
 
 #include <algorithm>
@@ -12,11 +14,6 @@ namespace riveredge::approvals {
 namespace {
 
 namespace json = boost::json;
-
-std::string text_of(const json::object& o, const char* key) {
-    const auto* v = o.if_contains(key);
-    return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
-}
 
 const json::object* object_at(const json::object& o, const char* key) {
     const auto* v = o.if_contains(key);
@@ -44,14 +41,14 @@ std::vector<std::pair<std::string, const json::object*>> items(const json::value
             if (!item.is_object()) {
                 throw ImportError{std::string(what) + " must be objects"};
             }
-            out.emplace_back(text_of(item.as_object(), "id"), &item.as_object());
+            out.emplace_back(core::string_field(item.as_object(), "id"), &item.as_object());
         }
     } else if (collection->is_object()) {
         for (const auto& [key, item] : collection->as_object()) {
             if (!item.is_object()) {
                 throw ImportError{std::string(what) + " must be objects"};
             }
-            const std::string id = text_of(item.as_object(), "id");
+            const std::string id = core::string_field(item.as_object(), "id");
             out.emplace_back(id.empty() ? std::string(key) : id, &item.as_object());
         }
     } else {
@@ -62,8 +59,8 @@ std::vector<std::pair<std::string, const json::object*>> items(const json::value
 
 ProcessDefinition import_proflow(const json::object& source) {
     ProcessDefinition d;
-    d.key = text_of(source, "key");
-    d.name = text_of(source, "name");
+    d.key = core::string_field(source, "key");
+    d.name = core::string_field(source, "name");
     const auto* nodes = source.if_contains("nodes") ? source.if_contains("nodes")
                                                     : source.if_contains("flattenNodes");
     const auto* edges = source.if_contains("edges") ? source.if_contains("edges")
@@ -74,7 +71,7 @@ ProcessDefinition import_proflow(const json::object& source) {
     for (const auto& [id, node] : items(nodes, "nodes")) {
         FlowNode n;
         n.id = id;
-        n.type = text_of(*node, "type");
+        n.type = core::string_field(*node, "type");
         const json::object empty;
         const auto* data = object_at(*node, "data");
         const auto& data_ref = data != nullptr ? *data : empty;
@@ -84,8 +81,10 @@ ProcessDefinition import_proflow(const json::object& source) {
         // The name shown in the designer, wherever this editor keeps it.
         const auto* meta = object_at(data_ref, "meta");
         for (const std::string& candidate :
-             {text_of(n.config, "name"), meta != nullptr ? text_of(*meta, "title") : std::string(),
-              text_of(data_ref, "title"), text_of(data_ref, "label"), text_of(*node, "label")}) {
+             {core::string_field(n.config, "name"),
+              meta != nullptr ? core::string_field(*meta, "title") : std::string(),
+              core::string_field(data_ref, "title"), core::string_field(data_ref, "label"),
+              core::string_field(*node, "label")}) {
             if (!candidate.empty()) {
                 n.name = candidate;
                 break;
@@ -99,10 +98,10 @@ ProcessDefinition import_proflow(const json::object& source) {
     for (const auto& [id, edge] : items(edges, "edges")) {
         FlowEdge e;
         e.id = id;
-        e.source = text_of(*edge, "source");
-        e.target = text_of(*edge, "target");
+        e.source = core::string_field(*edge, "source");
+        e.target = core::string_field(*edge, "target");
         if (const auto* data = object_at(*edge, "data")) {
-            if (const auto condition = text_of(*data, "condition"); !condition.empty()) {
+            if (const auto condition = core::string_field(*data, "condition"); !condition.empty()) {
                 e.condition = condition;
             }
             if (const auto* priority = data->if_contains("priority");
@@ -132,9 +131,9 @@ std::string normalised_type(const std::string& type, const json::object& config)
 ProcessDefinition import_seed(const json::object& source) {
     ProcessDefinition d;
     if (const auto* process = object_at(source, "process")) {
-        d.key =
-            text_of(*process, "key").empty() ? text_of(*process, "id") : text_of(*process, "key");
-        d.name = text_of(*process, "name");
+        d.key = core::string_field(*process, "key").empty() ? core::string_field(*process, "id")
+                                                            : core::string_field(*process, "key");
+        d.name = core::string_field(*process, "name");
     }
     const auto* elements = source.if_contains("elements");
     if (elements == nullptr || !elements->is_array()) {
@@ -146,44 +145,47 @@ ProcessDefinition import_seed(const json::object& source) {
             throw ImportError{"elements must be objects"};
         }
         const auto& e = element.as_object();
-        by_id[text_of(e, "id")] = &e;
+        by_id[core::string_field(e, "id")] = &e;
     }
     for (const auto& element : elements->as_array()) {
         const auto& e = element.as_object();
         const json::object empty;
         const auto* config = object_at(e, "config");
         const auto& config_ref = config != nullptr ? *config : empty;
-        if (text_of(e, "type") == "sequenceFlow") {
+        if (core::string_field(e, "type") == "sequenceFlow") {
             FlowEdge edge;
-            edge.id = text_of(e, "id");
-            edge.source = text_of(e, "source");
-            edge.target = text_of(e, "target");
-            if (const auto condition = text_of(config_ref, "condition"); !condition.empty()) {
+            edge.id = core::string_field(e, "id");
+            edge.source = core::string_field(e, "source");
+            edge.target = core::string_field(e, "target");
+            if (const auto condition = core::string_field(config_ref, "condition");
+                !condition.empty()) {
                 edge.condition = condition;
             }
             d.edges.push_back(std::move(edge));
             continue;
         }
         FlowNode node;
-        node.id = text_of(e, "id");
-        node.type = normalised_type(text_of(e, "type"), config_ref);
-        node.name = text_of(e, "name").empty() ? node.id : text_of(e, "name");
+        node.id = core::string_field(e, "id");
+        node.type = normalised_type(core::string_field(e, "type"), config_ref);
+        node.name = core::string_field(e, "name").empty() ? node.id : core::string_field(e, "name");
         node.config = config_ref;
         d.nodes.push_back(std::move(node));
     }
     // `outgoing` names either a sequenceFlow or, for a plain connection, the next element.
     for (const auto& element : elements->as_array()) {
         const auto& e = element.as_object();
-        const std::string id = text_of(e, "id");
+        const std::string id = core::string_field(e, "id");
         const auto* outgoing = e.if_contains("outgoing");
-        if (text_of(e, "type") == "sequenceFlow" || outgoing == nullptr || !outgoing->is_array()) {
+        if (core::string_field(e, "type") == "sequenceFlow" || outgoing == nullptr ||
+            !outgoing->is_array()) {
             continue;
         }
         int order = 0;
         for (const auto& target : outgoing->as_array()) {
             const std::string name = target.is_string() ? std::string(target.as_string()) : "";
             const auto known = by_id.find(name);
-            if (known != by_id.end() && text_of(*known->second, "type") == "sequenceFlow") {
+            if (known != by_id.end() &&
+                core::string_field(*known->second, "type") == "sequenceFlow") {
                 for (auto& edge : d.edges) {
                     if (edge.id == name && edge.source == id) {
                         edge.priority = order;
@@ -202,7 +204,7 @@ ProcessDefinition import_seed(const json::object& source) {
         }
     }
     for (const auto& node : d.nodes) {
-        if (const auto flow = text_of(node.config, "default_flow"); !flow.empty()) {
+        if (const auto flow = core::string_field(node.config, "default_flow"); !flow.empty()) {
             for (auto& edge : d.edges) {
                 if (edge.id == flow) {
                     edge.is_default = true;
@@ -228,7 +230,7 @@ void check_user_task(const FlowNode& node, std::vector<DefinitionProblem>& probl
     const auto problem = [&](std::string message) {
         problems.push_back({node.id, std::nullopt, std::move(message)});
     };
-    bool has_source = !text_of(c, "assignee").empty();
+    bool has_source = !core::string_field(c, "assignee").empty();
     for (const char* key : {"approvers", "candidate_users", "candidate_groups"}) {
         if (const auto* list = c.if_contains(key);
             list != nullptr && list->is_array() && !list->as_array().empty()) {
@@ -242,19 +244,20 @@ void check_user_task(const FlowNode& node, std::vector<DefinitionProblem>& probl
                                                "form_field"};
     if (const auto* approvers = c.if_contains("approvers"); approvers && approvers->is_array()) {
         for (const auto& a : approvers->as_array()) {
-            if (!a.is_object() || sources.count(text_of(a.as_object(), "type")) == 0) {
+            if (!a.is_object() || sources.count(core::string_field(a.as_object(), "type")) == 0) {
                 problem("approvers are {type: user|role|initiator|manager|form_field, value}");
                 break;
             }
-            const std::string type = text_of(a.as_object(), "type");
+            const std::string type = core::string_field(a.as_object(), "type");
             if ((type == "user" || type == "role" || type == "form_field") &&
-                text_of(a.as_object(), "value").empty()) {
+                core::string_field(a.as_object(), "value").empty()) {
                 problem("approver of type " + type + " needs a value");
                 break;
             }
         }
     }
-    const std::string mode = text_of(c, "mode").empty() ? "any" : text_of(c, "mode");
+    const std::string mode =
+        core::string_field(c, "mode").empty() ? "any" : core::string_field(c, "mode");
     if (mode != "any" && mode != "all" && mode != "sequential" && mode != "ratio") {
         problem("mode is any, all, sequential or ratio");
     }
@@ -266,16 +269,17 @@ void check_user_task(const FlowNode& node, std::vector<DefinitionProblem>& probl
         }
     }
     if (const auto* deadline = object_at(c, "deadline")) {
-        if (!valid_iso_duration(text_of(*deadline, "duration"))) {
+        if (!valid_iso_duration(core::string_field(*deadline, "duration"))) {
             problem("deadline.duration must be an ISO 8601 duration such as P2D or PT4H");
         }
-        const std::string action = text_of(*deadline, "action");
+        const std::string action = core::string_field(*deadline, "action");
         if (!action.empty() && action != "remind" && action != "approve" && action != "reject" &&
             action != "escalate" && action != "transfer") {
             problem("deadline.action is remind, approve, reject, escalate or transfer");
         }
     }
-    if (const auto due = text_of(c, "due_date"); !due.empty() && !valid_iso_duration(due)) {
+    if (const auto due = core::string_field(c, "due_date");
+        !due.empty() && !valid_iso_duration(due)) {
         problem("due_date must be an ISO 8601 duration");
     }
 }
@@ -316,18 +320,18 @@ boost::json::object ProcessDefinition::to_json() const {
 
 ProcessDefinition ProcessDefinition::from_json(const boost::json::object& json_object) {
     ProcessDefinition d;
-    d.key = text_of(json_object, "key");
-    d.name = text_of(json_object, "name");
+    d.key = core::string_field(json_object, "key");
+    d.name = core::string_field(json_object, "name");
     for (const auto& n : json_object.at("nodes").as_array()) {
         const auto& o = n.as_object();
-        d.nodes.push_back(
-            {text_of(o, "id"), text_of(o, "type"), text_of(o, "name"), o.at("config").as_object()});
+        d.nodes.push_back({core::string_field(o, "id"), core::string_field(o, "type"),
+                           core::string_field(o, "name"), o.at("config").as_object()});
     }
     for (const auto& e : json_object.at("edges").as_array()) {
         const auto& o = e.as_object();
-        FlowEdge edge{text_of(o, "id"),
-                      text_of(o, "source"),
-                      text_of(o, "target"),
+        FlowEdge edge{core::string_field(o, "id"),
+                      core::string_field(o, "source"),
+                      core::string_field(o, "target"),
                       std::nullopt,
                       0,
                       false,
@@ -492,14 +496,14 @@ std::vector<DefinitionProblem> validate(const ProcessDefinition& d) {
             check_user_task(n, problems);
         }
         if (n.type == "timerCatchEvent") {
-            const std::string duration = text_of(n.config, "duration");
-            const std::string date = text_of(n.config, "date");
+            const std::string duration = core::string_field(n.config, "duration");
+            const std::string date = core::string_field(n.config, "date");
             if (!(duration.empty() ? valid_rfc3339(date) : valid_iso_duration(duration))) {
                 on_node(n.id, "a timer needs an ISO 8601 duration (PT30M) or an RFC 3339 date");
             }
         }
-        if (n.type == "signalCatchEvent" && text_of(n.config, "signal").empty() &&
-            text_of(n.config, "signal_ref").empty()) {
+        if (n.type == "signalCatchEvent" && core::string_field(n.config, "signal").empty() &&
+            core::string_field(n.config, "signal_ref").empty()) {
             on_node(n.id, "a signal catch event names its signal");
         }
         if (n.type == "scriptTask") {

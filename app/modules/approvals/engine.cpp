@@ -1,6 +1,7 @@
 #include "modules/approvals/engine.hpp"
 
 #include "core/http/api_error.hpp"
+#include "core/json/fields.hpp"
 
 #include <inngest/client.hpp>
 #include <inngest/errors.hpp>
@@ -14,11 +15,6 @@ namespace {
 
 namespace json = boost::json;
 using core::ApiError;
-
-std::string text_of(const json::object& o, const char* key) {
-    const auto* v = o.if_contains(key);
-    return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
-}
 
 // "${initiator}" or "${field}" from the variables; anything else is a user id.
 std::string expand(const std::string& value,
@@ -47,14 +43,14 @@ std::vector<std::string> resolve_assignees(const FlowNode& node,
         }
     };
     const auto& c = node.config;
-    if (const auto assignee = text_of(c, "assignee"); !assignee.empty()) {
+    if (const auto assignee = core::string_field(c, "assignee"); !assignee.empty()) {
         add(expand(assignee, variables, initiator));
     }
     if (const auto* approvers = c.if_contains("approvers"); approvers && approvers->is_array()) {
         for (const auto& a : approvers->as_array()) {
             const auto& o = a.as_object();
-            const std::string type = text_of(o, "type");
-            const std::string value = text_of(o, "value");
+            const std::string type = core::string_field(o, "type");
+            const std::string value = core::string_field(o, "value");
             if (type == "user") {
                 add(value);
             } else if (type == "initiator") {
@@ -133,7 +129,7 @@ boost::json::object Engine::start(const core::Principal& initiator,
         .data = {{"tenant_id", initiator.tenant.value()}, {"instance_id", *instance}},
         .id = "approval-instance-" + initiator.tenant.value() + "-" + std::to_string(*instance)});
     if (!sent) {
-        instances_.finish(initiator.tenant, *instance, "failed");
+        instances_.finish(initiator.tenant, *instance, "failed", std::nullopt, std::nullopt);
         throw ApiError(503, "unavailable", "the instance could not be started; try again");
     }
     return get(initiator.tenant, *instance);
@@ -198,15 +194,12 @@ boost::json::object Engine::enter_user_task(const core::TenantId& tenant,
     if (assignees.empty()) {
         throw inngest::NonRetriableError("user task '" + node.id + "' resolved to no approver");
     }
-    instances_.create_tasks(tenant, id, node.id, visit, assignees);
-    instances_.set_current(tenant, id, json::array{json::value(node.id)});
+    instances_.open_node(tenant, id, node.id, visit, assignees,
+                         "enter:" + node.id + "#" + std::to_string(visit));
     json::array who;
     for (const auto& a : assignees) {
         who.emplace_back(a);
     }
-    instances_.add_timeline(tenant, id, "system", "task_created", node.id,
-                            json::object{{"assignees", who}, {"visit", visit}},
-                            "enter:" + node.id + "#" + std::to_string(visit));
     return json::object{{"assignees", std::move(who)}};
 }
 
@@ -256,8 +249,7 @@ boost::json::object Engine::finish(const core::TenantId& tenant,
                                    const std::string& status,
                                    const std::string& node_id,
                                    const std::string& step_key) {
-    instances_.finish(tenant, id, status);
-    instances_.add_timeline(tenant, id, "system", status, node_id, json::object{}, step_key);
+    instances_.finish(tenant, id, status, node_id, step_key);
     return json::object{{"instance_id", id}, {"status", status}};
 }
 

@@ -26,12 +26,21 @@ constexpr const char* kTaskJson =
 
 #undef ISO
 
-json::array rows_json(const core::db::Rows& rows) {
-    json::array out;
-    for (int i = 0; i < rows.size(); ++i) {
-        out.push_back(json::parse(rows.text(i, "row")));
-    }
-    return out;
+// One timeline entry, in the caller's transaction; `step_key` makes an engine step's entry
+// idempotent (a retried step writes none).
+void append_timeline(Transaction& tx,
+                     const core::TenantId& tenant,
+                     std::int64_t instance_id,
+                     const std::string& actor,
+                     const std::string& action,
+                     const std::optional<std::string>& node_id,
+                     const json::object& detail,
+                     const std::optional<std::string>& step_key) {
+    tx.exec(
+        "INSERT INTO approval_timeline (tenant_id, instance_id, actor, action, node_id, detail, "
+        "step_key) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) ON CONFLICT DO NOTHING",
+        {tenant.value(), std::to_string(instance_id), actor, action, node_id,
+         json::serialize(detail), step_key});
 }
 
 std::string roles_json(const core::Principal& who) {
@@ -62,11 +71,8 @@ std::optional<std::int64_t> InstanceRepository::create(
         return std::nullopt;
     }
     const auto id = rows.integer(0, "id");
-    tx.exec(
-        "INSERT INTO approval_timeline (tenant_id, instance_id, actor, action, detail) VALUES ($1, "
-        "$2, $3, 'started', $4::jsonb)",
-        {tenant.value(), std::to_string(id), initiator,
-         json::serialize(json::object{{"version", version}})});
+    append_timeline(tx, tenant, id, initiator, "started", std::nullopt,
+                    json::object{{"version", version}}, std::nullopt);
     tx.commit();
     return id;
 }
@@ -82,7 +88,7 @@ std::optional<boost::json::object> InstanceRepository::find(const core::TenantId
     if (rows.empty()) {
         return std::nullopt;
     }
-    return json::parse(rows.text(0, "row")).as_object();
+    return core::db::json_row(rows);
 }
 
 boost::json::array InstanceRepository::list(const core::TenantId& tenant,
@@ -98,22 +104,14 @@ boost::json::array InstanceRepository::list(const core::TenantId& tenant,
             "LIMIT $4::int OFFSET $5::int",
         {tenant.value(), status, initiator, std::to_string(limit), std::to_string(offset)});
     tx.commit();
-    return rows_json(rows);
-}
-
-void InstanceRepository::set_current(const core::TenantId& tenant,
-                                     std::int64_t id,
-                                     const boost::json::array& nodes) {
-    Transaction tx(pool_, tenant);
-    tx.exec(
-        "UPDATE approval_instances SET current_nodes = $3::jsonb WHERE tenant_id = $1 AND id = $2",
-        {tenant.value(), std::to_string(id), json::serialize(nodes)});
-    tx.commit();
+    return core::db::json_rows(rows);
 }
 
 void InstanceRepository::finish(const core::TenantId& tenant,
                                 std::int64_t id,
-                                const std::string& status) {
+                                const std::string& status,
+                                const std::optional<std::string>& node_id,
+                                const std::optional<std::string>& step_key) {
     Transaction tx(pool_, tenant);
     tx.exec(
         "UPDATE approval_instances SET status = $3, current_nodes = '[]', ended_at = "
@@ -123,22 +121,34 @@ void InstanceRepository::finish(const core::TenantId& tenant,
         "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND instance_id = $2 "
         "AND status = 'pending'",
         {tenant.value(), std::to_string(id)});
+    if (step_key) {
+        append_timeline(tx, tenant, id, "system", status, node_id, json::object{}, step_key);
+    }
     tx.commit();
 }
 
-void InstanceRepository::create_tasks(const core::TenantId& tenant,
-                                      std::int64_t instance_id,
-                                      const std::string& node_id,
-                                      int visit,
-                                      const std::vector<std::string>& assignees) {
+void InstanceRepository::open_node(const core::TenantId& tenant,
+                                   std::int64_t instance_id,
+                                   const std::string& node_id,
+                                   int visit,
+                                   const std::vector<std::string>& assignees,
+                                   const std::string& step_key) {
     Transaction tx(pool_, tenant);
+    json::array who;
     for (const auto& assignee : assignees) {
         tx.exec(
             "INSERT INTO approval_tasks (tenant_id, instance_id, node_id, visit, assignee) VALUES "
             "($1, $2, $3, $4::int, $5) ON CONFLICT DO NOTHING",
             {tenant.value(), std::to_string(instance_id), node_id, std::to_string(visit),
              assignee});
+        who.emplace_back(assignee);
     }
+    tx.exec(
+        "UPDATE approval_instances SET current_nodes = $3::jsonb WHERE tenant_id = $1 AND id = $2",
+        {tenant.value(), std::to_string(instance_id),
+         json::serialize(json::array{json::value(node_id)})});
+    append_timeline(tx, tenant, instance_id, "system", "task_created", node_id,
+                    json::object{{"assignees", std::move(who)}, {"visit", visit}}, step_key);
     tx.commit();
 }
 
@@ -206,14 +216,11 @@ Decision InstanceRepository::decide(const core::Principal& who,
         "AND node_id = $3 AND visit = $4::int AND status = 'pending'",
         {who.tenant.value(), std::to_string(decision.instance_id), decision.node_id,
          std::to_string(decision.visit)});
-    tx.exec(
-        "INSERT INTO approval_timeline (tenant_id, instance_id, actor, action, node_id, detail) "
-        "VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
-        {who.tenant.value(), std::to_string(decision.instance_id), who.user_id, outcome,
-         decision.node_id,
-         json::serialize(
-             json::object{{"task_id", task_id},
-                          {"comment", comment ? json::value(*comment) : json::value(nullptr)}})});
+    append_timeline(
+        tx, who.tenant, decision.instance_id, who.user_id, outcome, decision.node_id,
+        json::object{{"task_id", task_id},
+                     {"comment", comment ? json::value(*comment) : json::value(nullptr)}},
+        std::nullopt);
     tx.commit();
     return decision;
 }
@@ -228,7 +235,7 @@ boost::json::array InstanceRepository::tasks_for(const core::Principal& who,
             "ORDER BY t.id",
         {who.tenant.value(), status, who.user_id, roles_json(who)});
     tx.commit();
-    return rows_json(rows);
+    return core::db::json_rows(rows);
 }
 
 boost::json::array InstanceRepository::tasks_of(const core::TenantId& tenant,
@@ -239,23 +246,7 @@ boost::json::array InstanceRepository::tasks_of(const core::TenantId& tenant,
                                   "t.instance_id = $2 ORDER BY t.id",
                               {tenant.value(), std::to_string(instance_id)});
     tx.commit();
-    return rows_json(rows);
-}
-
-void InstanceRepository::add_timeline(const core::TenantId& tenant,
-                                      std::int64_t instance_id,
-                                      const std::string& actor,
-                                      const std::string& action,
-                                      const std::optional<std::string>& node_id,
-                                      const boost::json::object& detail,
-                                      const std::optional<std::string>& step_key) {
-    Transaction tx(pool_, tenant);
-    tx.exec(
-        "INSERT INTO approval_timeline (tenant_id, instance_id, actor, action, node_id, detail, "
-        "step_key) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) ON CONFLICT DO NOTHING",
-        {tenant.value(), std::to_string(instance_id), actor, action, node_id,
-         json::serialize(detail), step_key});
-    tx.commit();
+    return core::db::json_rows(rows);
 }
 
 boost::json::array InstanceRepository::timeline(const core::TenantId& tenant,
@@ -268,7 +259,7 @@ boost::json::array InstanceRepository::timeline(const core::TenantId& tenant,
         "$1 AND l.instance_id = $2 ORDER BY l.id",
         {tenant.value(), std::to_string(instance_id)});
     tx.commit();
-    return rows_json(rows);
+    return core::db::json_rows(rows);
 }
 
 }  // namespace riveredge::approvals

@@ -39,17 +39,21 @@ public:
                             const core::db::Param& initiator,
                             int limit,
                             int offset);
-    void set_current(const core::TenantId& tenant,
-                     std::int64_t id,
-                     const boost::json::array& nodes);
-    void finish(const core::TenantId& tenant, std::int64_t id, const std::string& status);
+    /// Ends a running instance (open tasks close); with `step_key`, records it on the timeline.
+    void finish(const core::TenantId& tenant,
+                std::int64_t id,
+                const std::string& status,
+                const std::optional<std::string>& node_id,
+                const std::optional<std::string>& step_key);
 
-    /// Creates the pending tasks of a node visit once (a retried step adds none).
-    void create_tasks(const core::TenantId& tenant,
-                      std::int64_t instance_id,
-                      const std::string& node_id,
-                      int visit,
-                      const std::vector<std::string>& assignees);
+    /// Enters a user task's visit in one transaction: its pending tasks, the current node and
+    /// the timeline entry, each once (a retried step adds nothing).
+    void open_node(const core::TenantId& tenant,
+                   std::int64_t instance_id,
+                   const std::string& node_id,
+                   int visit,
+                   const std::vector<std::string>& assignees,
+                   const std::string& step_key);
     /// pending, approved or rejected: the node visit's outcome so far.
     std::string node_outcome(const core::TenantId& tenant,
                              std::int64_t instance_id,
@@ -67,14 +71,6 @@ public:
     boost::json::array tasks_for(const core::Principal& who, const std::string& status);
     boost::json::array tasks_of(const core::TenantId& tenant, std::int64_t instance_id);
 
-    /// Appends to the timeline; `step_key` makes an engine step's entry idempotent.
-    void add_timeline(const core::TenantId& tenant,
-                      std::int64_t instance_id,
-                      const std::string& actor,
-                      const std::string& action,
-                      const std::optional<std::string>& node_id,
-                      const boost::json::object& detail,
-                      const std::optional<std::string>& step_key);
     boost::json::array timeline(const core::TenantId& tenant, std::int64_t instance_id);
 
 private:

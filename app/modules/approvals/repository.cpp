@@ -23,14 +23,6 @@ constexpr const char* kVersionJson =
 
 #undef ISO
 
-json::array rows_json(const core::db::Rows& rows) {
-    json::array out;
-    for (int i = 0; i < rows.size(); ++i) {
-        out.push_back(json::parse(rows.text(i, "row")));
-    }
-    return out;
-}
-
 }  // namespace
 
 std::optional<std::int64_t> Repository::create(const core::TenantId& tenant,
@@ -74,7 +66,7 @@ std::optional<boost::json::object> Repository::find(const core::TenantId& tenant
     if (rows.empty()) {
         return std::nullopt;
     }
-    return json::parse(rows.text(0, "row")).as_object();
+    return core::db::json_row(rows);
 }
 
 boost::json::array Repository::list(const core::TenantId& tenant,
@@ -89,7 +81,7 @@ boost::json::array Repository::list(const core::TenantId& tenant,
         "strpos(lower(d.key), lower($2)) > 0) ORDER BY d.key LIMIT $3::int OFFSET $4::int",
         {tenant.value(), name_contains, std::to_string(limit), std::to_string(offset)});
     tx.commit();
-    return rows_json(rows);
+    return core::db::json_rows(rows);
 }
 
 int Repository::publish(const core::TenantId& tenant,
@@ -124,7 +116,7 @@ boost::json::array Repository::versions(const core::TenantId& tenant, std::int64
         "v WHERE v.tenant_id = $1 AND v.definition_id = $2 ORDER BY v.version DESC",
         {tenant.value(), std::to_string(id)});
     tx.commit();
-    return rows_json(rows);
+    return core::db::json_rows(rows);
 }
 
 std::optional<boost::json::object> Repository::version(const core::TenantId& tenant,
@@ -140,7 +132,7 @@ std::optional<boost::json::object> Repository::version(const core::TenantId& ten
     if (rows.empty()) {
         return std::nullopt;
     }
-    return json::parse(rows.text(0, "row")).as_object();
+    return core::db::json_row(rows);
 }
 
 }  // namespace riveredge::approvals

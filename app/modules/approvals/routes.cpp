@@ -9,7 +9,6 @@ namespace {
 
 using core::ApiError;
 using core::id_param;
-using core::int_query;
 using core::json_response;
 using core::query_filter;
 using core::RequestContext;
@@ -56,15 +55,13 @@ void register_routes(core::Router& router, Service& service) {
     router.add(
         "GET", "/api/v1/approvals/definitions",
         [&service](const HttpRequest&, RequestContext& context) {
-            const int page = int_query(context, "page", 1, 1, 100000);
-            const int size = int_query(context, "page_size", 50, 1, 500);
+            const auto page = core::page_query(context, 50, 500);
             return json_response(
-                200, boost::json::object{
-                         {"definitions", service.repository().list(context.who().tenant,
-                                                                   query_filter(context, "q"), size,
-                                                                   (page - 1) * size)},
-                         {"page", page},
-                         {"page_size", size}});
+                200, core::paged(
+                         "definitions",
+                         service.repository().list(context.who().tenant, query_filter(context, "q"),
+                                                   page.size, page.offset()),
+                         page));
         },
         true, "List process definitions (q in key or name; paged)");
 
@@ -126,7 +123,6 @@ namespace riveredge::approvals {
 
 void register_instance_routes(core::Router& router, Engine& engine) {
     using core::id_param;
-    using core::int_query;
     using core::json_response;
     using core::query_filter;
     using core::RequestContext;
@@ -148,17 +144,14 @@ void register_instance_routes(core::Router& router, Engine& engine) {
         [&engine](const HttpRequest&, RequestContext& context) {
             const auto status = query_filter(context, "status");
             const bool mine = query_filter(context, "started_by").value_or("") == "me";
-            const int page = int_query(context, "page", 1, 1, 100000);
-            const int size = int_query(context, "page_size", 50, 1, 500);
+            const auto page = core::page_query(context, 50, 500);
             return json_response(
-                200,
-                boost::json::object{
-                    {"instances", engine.instances().list(
-                                      context.who().tenant, status,
-                                      mine ? core::db::Param(context.who().user_id) : std::nullopt,
-                                      size, (page - 1) * size)},
-                    {"page", page},
-                    {"page_size", size}});
+                200, core::paged("instances",
+                                 engine.instances().list(
+                                     context.who().tenant, status,
+                                     mine ? core::db::Param(context.who().user_id) : std::nullopt,
+                                     page.size, page.offset()),
+                                 page));
         },
         true, "Instances (filters: status, started_by=me; paged)");
 

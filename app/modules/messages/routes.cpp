@@ -10,7 +10,6 @@ namespace {
 
 using core::ApiError;
 using core::id_param;
-using core::int_query;
 using core::json_response;
 using core::RequestContext;
 using inngest::HttpRequest;
@@ -70,15 +69,12 @@ void register_routes(core::Router& router, Service& service) {
                 throw ApiError::validation(
                     boost::json::object{{"channel", "in_app, email, sms or push"}});
             }
-            const int page = int_query(context, "page", 1, 1, 100000);
-            const int size = int_query(context, "page_size", 50, 1, 500);
+            const auto page = core::page_query(context, 50, 500);
             // since/until are cast by PostgreSQL; a malformed one is a 400 (SQLSTATE 22007).
             auto items = service.repository().delivery_log(
                 who.tenant, status, channel, filter("recipient"), filter("since"), filter("until"),
-                size, (page - 1) * size);
-            return json_response(
-                200, boost::json::object{
-                         {"items", std::move(items)}, {"page", page}, {"page_size", size}});
+                page.size, page.offset());
+            return json_response(200, core::paged("items", std::move(items), page));
         },
         true, "The delivery log: filter by status, channel, recipient, since, until (RFC 3339)");
 
@@ -145,13 +141,10 @@ void register_routes(core::Router& router, Service& service) {
                 throw ApiError::validation(
                     boost::json::object{{"status", "all, unread, read or archived"}});
             }
-            const int page = int_query(context, "page", 1, 1, 100000);
-            const int size = int_query(context, "page_size", 20, 1, 200);
-            auto items = service.repository().inbox(who.tenant, who.user_id, filter, size,
-                                                    (page - 1) * size);
-            return json_response(
-                200, boost::json::object{
-                         {"items", std::move(items)}, {"page", page}, {"page_size", size}});
+            const auto page = core::page_query(context, 20, 200);
+            auto items = service.repository().inbox(who.tenant, who.user_id, filter, page.size,
+                                                    page.offset());
+            return json_response(200, core::paged("items", std::move(items), page));
         },
         true, "List the caller's inbox (status=all|unread|read|archived, page, page_size)");
 

@@ -431,37 +431,40 @@ boost::json::array Repository::fires(const core::TenantId& tenant,
         {tenant.value(), std::to_string(schedule_id), status, since, until, std::to_string(limit),
          std::to_string(offset)});
     tx.commit();
-    json::array out;
+    return core::db::json_rows(rows);
+}
+
+namespace {
+
+// The scheduler-scope rows (tenant_id, id, next_ms, version) as DueSchedule entries.
+std::vector<DueSchedule> due_schedules(const core::db::Rows& rows) {
+    std::vector<DueSchedule> out;
     for (int i = 0; i < rows.size(); ++i) {
-        out.push_back(json::parse(rows.text(i, "row")));
+        out.push_back({rows.text(i, "tenant_id"), rows.integer(i, "id"),
+                       TimePoint{std::chrono::milliseconds(rows.integer(i, "next_ms"))},
+                       static_cast<int>(rows.integer(i, "version"))});
     }
     return out;
 }
+
+}  // namespace
 
 std::vector<DueSchedule> Repository::due_before(TimePoint before) {
-    const auto rows = scheduler_query(
+    return due_schedules(scheduler_query(
         pool_,
-        "SELECT tenant_id, id FROM schedules WHERE deleted_at IS NULL AND enabled AND "
-        "next_fire_at < $1::timestamptz ORDER BY next_fire_at LIMIT 1000",
-        {sql_time(before)});
-    std::vector<DueSchedule> out;
-    for (int i = 0; i < rows.size(); ++i) {
-        out.push_back({rows.text(i, "tenant_id"), rows.integer(i, "id")});
-    }
-    return out;
+        "SELECT tenant_id, id, (extract(epoch from next_fire_at) * 1000)::bigint AS next_ms, "
+        "version FROM schedules WHERE deleted_at IS NULL AND enabled AND next_fire_at < "
+        "$1::timestamptz ORDER BY next_fire_at LIMIT 1000",
+        {sql_time(before)}));
 }
 
-std::vector<DueSchedule> Repository::armed() {
-    const auto rows = scheduler_query(
+std::vector<DueSchedule> Repository::armed_from(TimePoint from) {
+    return due_schedules(scheduler_query(
         pool_,
-        "SELECT tenant_id, id FROM schedules WHERE deleted_at IS NULL AND enabled AND "
-        "next_fire_at IS NOT NULL ORDER BY next_fire_at",
-        {});
-    std::vector<DueSchedule> out;
-    for (int i = 0; i < rows.size(); ++i) {
-        out.push_back({rows.text(i, "tenant_id"), rows.integer(i, "id")});
-    }
-    return out;
+        "SELECT tenant_id, id, (extract(epoch from next_fire_at) * 1000)::bigint AS next_ms, "
+        "version FROM schedules WHERE deleted_at IS NULL AND enabled AND next_fire_at >= "
+        "$1::timestamptz ORDER BY next_fire_at",
+        {sql_time(from)}));
 }
 
 std::int64_t Repository::prune_fires(TimePoint before) {

@@ -57,6 +57,8 @@ struct Fire {
 struct DueSchedule {
     std::string tenant_id;
     std::int64_t schedule_id = 0;
+    TimePoint next_fire_at{};
+    int version = 0;
 };
 
 class Repository {
@@ -160,8 +162,8 @@ public:
     /// Across tenants (scheduler scope): live, enabled schedules whose next fire is before
     /// `before`.
     std::vector<DueSchedule> due_before(TimePoint before);
-    /// Across tenants: every live, enabled schedule with an armed next fire.
-    std::vector<DueSchedule> armed();
+    /// Across tenants: every live, enabled schedule whose armed next fire is at or after `from`.
+    std::vector<DueSchedule> armed_from(TimePoint from);
     /// Across tenants: deletes finished fires older than `before`; returns how many.
     std::int64_t prune_fires(TimePoint before);
 

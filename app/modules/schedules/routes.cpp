@@ -85,19 +85,14 @@ void register_routes(core::Router& router, Service& service) {
     router.add(
         "GET", "/api/v1/schedules",
         [&service](const HttpRequest&, RequestContext& context) {
-            const auto enabled = query_filter(context, "enabled");
-            if (enabled && *enabled != "true" && *enabled != "false") {
-                throw ApiError::validation(boost::json::object{{"enabled", "true or false"}});
-            }
-            const int page = int_query(context, "page", 1, 1, 100000);
-            const int size = int_query(context, "page_size", 50, 1, 500);
+            const auto enabled = core::boolean_filter(context, "enabled");
+            const auto page = core::page_query(context, 50, 500);
             return json_response(
-                200, boost::json::object{
-                         {"schedules", service.repository().list(context.who().tenant, enabled,
-                                                                 query_filter(context, "q"), size,
-                                                                 (page - 1) * size)},
-                         {"page", page},
-                         {"page_size", size}});
+                200, core::paged("schedules",
+                                 service.repository().list(context.who().tenant, enabled,
+                                                           query_filter(context, "q"), page.size,
+                                                           page.offset()),
+                                 page));
         },
         true, "List schedules (filters: enabled, q in name or code; paged)");
 
@@ -176,15 +171,13 @@ void register_routes(core::Router& router, Service& service) {
                     {"status",
                      "armed, waiting, running, succeeded, failed, skipped, missed or cancelled"}});
             }
-            const int page = int_query(context, "page", 1, 1, 100000);
-            const int size = int_query(context, "page_size", 50, 1, 500);
+            const auto page = core::page_query(context, 50, 500);
             return json_response(
-                200, boost::json::object{
-                         {"fires", service.repository().fires(
-                                       tenant, id, status, time_filter(context, "since"),
-                                       time_filter(context, "until"), size, (page - 1) * size)},
-                         {"page", page},
-                         {"page_size", size}});
+                200, core::paged("fires",
+                                 service.repository().fires(
+                                     tenant, id, status, time_filter(context, "since"),
+                                     time_filter(context, "until"), page.size, page.offset()),
+                                 page));
         },
         true, "Run history: scheduled time, start, end, status, attempt, output or error");
 }

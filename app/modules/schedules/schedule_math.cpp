@@ -62,7 +62,26 @@ std::optional<TimePoint> next_cron(const inngest::local::CronSchedule& cron,
     return std::nullopt;
 }
 
-std::optional<TimePoint> unbounded_next(const Trigger& trigger, TimePoint after) {
+// A trigger's parsed cron and zone, so a run of fire times parses and looks them up once.
+struct ParsedTrigger {
+    std::optional<inngest::local::CronSchedule> cron;
+    const date::time_zone* zone = nullptr;
+};
+
+ParsedTrigger parse(const Trigger& trigger) {
+    ParsedTrigger parsed;
+    if (trigger.kind == TriggerKind::kCron) {
+        if (auto cron = inngest::local::CronSchedule::parse(trigger.cron)) {
+            parsed.cron = std::move(*cron);
+        }
+        parsed.zone = zone_of(trigger.time_zone);
+    }
+    return parsed;
+}
+
+std::optional<TimePoint> unbounded_next(const Trigger& trigger,
+                                        const ParsedTrigger& parsed,
+                                        TimePoint after) {
     switch (trigger.kind) {
         case TriggerKind::kOnce:
             return trigger.once_at > after ? std::optional(trigger.once_at) : std::nullopt;
@@ -77,16 +96,26 @@ std::optional<TimePoint> unbounded_next(const Trigger& trigger, TimePoint after)
             const auto periods = (after - trigger.anchor) / step + 1;
             return trigger.anchor + periods * step;
         }
-        case TriggerKind::kCron: {
-            const auto cron = inngest::local::CronSchedule::parse(trigger.cron);
-            const auto* zone = zone_of(trigger.time_zone);
-            if (!cron || zone == nullptr) {
+        case TriggerKind::kCron:
+            if (!parsed.cron || parsed.zone == nullptr) {
                 return std::nullopt;
             }
-            return next_cron(*cron, *zone, after);
-        }
+            return next_cron(*parsed.cron, *parsed.zone, after);
     }
     return std::nullopt;
+}
+
+std::optional<TimePoint> bounded_next(const Trigger& trigger,
+                                      const ParsedTrigger& parsed,
+                                      TimePoint after) {
+    if (trigger.start_at && after < *trigger.start_at) {
+        after = *trigger.start_at - milliseconds(1);
+    }
+    const auto next = unbounded_next(trigger, parsed, after);
+    if (!next || (trigger.end_at && *next > *trigger.end_at)) {
+        return std::nullopt;
+    }
+    return next;
 }
 
 }  // namespace
@@ -127,20 +156,14 @@ std::optional<TriggerProblem> check_trigger(const Trigger& trigger) {
 }
 
 std::optional<TimePoint> next_fire(const Trigger& trigger, TimePoint after) {
-    if (trigger.start_at && after < *trigger.start_at) {
-        after = *trigger.start_at - milliseconds(1);
-    }
-    const auto next = unbounded_next(trigger, after);
-    if (!next || (trigger.end_at && *next > *trigger.end_at)) {
-        return std::nullopt;
-    }
-    return next;
+    return bounded_next(trigger, parse(trigger), after);
 }
 
 std::vector<TimePoint> upcoming_fires(const Trigger& trigger, TimePoint after, int count) {
+    const auto parsed = parse(trigger);
     std::vector<TimePoint> out;
     for (int i = 0; i < count; ++i) {
-        const auto next = next_fire(trigger, after);
+        const auto next = bounded_next(trigger, parsed, after);
         if (!next) {
             break;
         }

@@ -2,6 +2,7 @@
 
 #include "core/http/api_error.hpp"
 #include "core/http/host_allow_list.hpp"
+#include "core/json/fields.hpp"
 #include "core/log/logger.hpp"
 #include "modules/messages/service.hpp"
 #include "modules/scripts/service.hpp"
@@ -25,11 +26,6 @@ using core::db::Transaction;
 
 constexpr std::chrono::seconds kReconcileGrace{60};
 constexpr std::size_t kMaxOutputBytes = 16 * 1024;
-
-std::string text(const json::object& o, const char* field) {
-    const auto* v = o.if_contains(field);
-    return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
-}
 
 std::optional<TimePoint> time_field(const json::object& o,
                                     const std::string& field,
@@ -90,13 +86,13 @@ Trigger trigger_from(const json::value* given, TimePoint now, json::object& prob
         return trigger;
     }
     const auto& t = given->as_object();
-    const std::string kind = text(t, "kind");
+    const std::string kind = core::string_field(t, "kind");
     if (const auto* zone = t.if_contains("time_zone"); zone != nullptr && !zone->is_null()) {
         trigger.time_zone = zone->is_string() ? std::string(zone->as_string()) : "";
     }
     if (kind == "cron") {
         trigger.kind = TriggerKind::kCron;
-        trigger.cron = text(t, "cron");
+        trigger.cron = core::string_field(t, "cron");
         if (trigger.cron.empty()) {
             problems["trigger.cron"] = "required: 5 fields (minute hour day month weekday)";
         }
@@ -149,8 +145,10 @@ std::size_t collect(char* data, std::size_t size, std::size_t count, void* user)
 
 // One HTTP call of an `http` action: {status, body (capped)}; throws on transport errors.
 json::object call_http(const json::object& action, int timeout_seconds) {
-    const std::string url = text(action, "url");
-    const std::string method = text(action, "method").empty() ? "POST" : text(action, "method");
+    const std::string url = core::string_field(action, "url");
+    const std::string method = core::string_field(action, "method").empty()
+                                   ? "POST"
+                                   : core::string_field(action, "method");
     std::string body;
     if (const auto* b = action.if_contains("body"); b != nullptr && !b->is_null()) {
         body = b->is_string() ? std::string(b->as_string()) : json::serialize(*b);
@@ -211,8 +209,8 @@ ScheduleDefinition Service::definition_from(const core::TenantId& tenant,
             problems[field] = "required, 1 to " + std::to_string(max) + " characters";
         }
     }
-    d.name = text(request, "name");
-    d.code = text(request, "code");
+    d.name = core::string_field(request, "name");
+    d.code = core::string_field(request, "code");
     d.trigger = trigger_from(request.if_contains("trigger"), now(), problems);
     d.overlap_policy =
         one_of(request, "overlap_policy", "skip", {"skip", "queue_one", "allow"}, problems);
@@ -227,7 +225,7 @@ ScheduleDefinition Service::definition_from(const core::TenantId& tenant,
         problems["action"] = "required: {type: message|script|event|http, ...}";
     } else {
         const auto& a = action->as_object();
-        const std::string type = text(a, "type");
+        const std::string type = core::string_field(a, "type");
         if (type == "message") {
             const auto* recipients = a.if_contains("recipients");
             if (recipients == nullptr || !recipients->is_array() ||
@@ -241,7 +239,7 @@ ScheduleDefinition Service::definition_from(const core::TenantId& tenant,
                 }
             }
             for (const char* f : {"subject", "body"}) {
-                if (text(a, f).empty()) {
+                if (core::string_field(a, f).empty()) {
                     problems[std::string("action.") + f] = "required, a non-empty string";
                 }
             }
@@ -261,7 +259,7 @@ ScheduleDefinition Service::definition_from(const core::TenantId& tenant,
                 problems["action.arguments"] = "an object";
             }
         } else if (type == "event") {
-            const std::string name = text(a, "name");
+            const std::string name = core::string_field(a, "name");
             if (name.empty() || name.size() > 200 || name.rfind("inngest/", 0) == 0) {
                 problems["action.name"] = "required, an event name (not inngest/...)";
             }
@@ -270,7 +268,7 @@ ScheduleDefinition Service::definition_from(const core::TenantId& tenant,
                 problems["action.data"] = "an object";
             }
         } else if (type == "http") {
-            const std::string host = http_host(text(a, "url"));
+            const std::string host = http_host(core::string_field(a, "url"));
             if (host.empty()) {
                 problems["action.url"] = "an http(s) URL";
             } else if (!core::host_allowed(
@@ -279,7 +277,7 @@ ScheduleDefinition Service::definition_from(const core::TenantId& tenant,
                                          " is not on the tenant's allow-list "
                                          "(PUT /api/v1/scripts/settings)";
             }
-            const std::string method = text(a, "method");
+            const std::string method = core::string_field(a, "method");
             if (!method.empty() && method != "GET" && method != "POST" && method != "PUT" &&
                 method != "PATCH" && method != "DELETE") {
                 problems["action.method"] = "GET, POST, PUT, PATCH or DELETE";
@@ -589,7 +587,7 @@ boost::json::object Service::run_action(const core::TenantId& tenant,
                                         std::int64_t fire_id,
                                         const ScheduleDefinition& definition) {
     const auto& a = definition.action;
-    const std::string type = text(a, "type");
+    const std::string type = core::string_field(a, "type");
     const std::string origin = "schedule:" + std::to_string(schedule_id);
     // Idempotency keys tie a retried action to its fire: a retry sends no second message.
     const std::string key = "schedule-fire-" + std::to_string(fire_id);
@@ -599,7 +597,8 @@ boost::json::object Service::run_action(const core::TenantId& tenant,
             users.emplace_back(r.as_string());
         }
         const auto message =
-            with_.messages.notify(tenant, origin, users, text(a, "subject"), text(a, "body"), key);
+            with_.messages.notify(tenant, origin, users, core::string_field(a, "subject"),
+                                  core::string_field(a, "body"), key);
         return json::object{{"message_id", message}};
     }
     if (type == "script") {
@@ -624,8 +623,8 @@ boost::json::object Service::run_action(const core::TenantId& tenant,
         if (const auto* d = a.if_contains("data"); d != nullptr && d->is_object()) {
             data = d->as_object();
         }
-        const auto sent = with_.inngest.send(
-            inngest::Event{.name = text(a, "name"), .data = std::move(data), .id = key});
+        const auto sent = with_.inngest.send(inngest::Event{
+            .name = core::string_field(a, "name"), .data = std::move(data), .id = key});
         if (!sent) {
             throw std::runtime_error("could not send the event: " + sent.error().message);
         }
@@ -637,7 +636,7 @@ boost::json::object Service::run_action(const core::TenantId& tenant,
     }
     if (type == "http") {
         // The allow-list may have changed since the schedule was saved.
-        if (!core::host_allowed(http_host(text(a, "url")),
+        if (!core::host_allowed(http_host(core::string_field(a, "url")),
                                 with_.scripts.repository().settings(tenant).http_allow_list)) {
             throw inngest::NonRetriableError("the URL's host is no longer on the allow-list");
         }
@@ -699,14 +698,11 @@ boost::json::object Service::reconcile() {
     if (!rearmed_after_start_.exchange(true)) {
         // Same ids as before: an executor that still has them drops them, one that lost them
         // (a restart of the embedded executor) gets them back.
-        for (const auto& due : repository_.armed()) {
-            const auto tenant = core::TenantId::trusted(due.tenant_id);
-            Transaction tx(repository_.pool(), tenant);
-            const auto s = repository_.find(tx, tenant, due.schedule_id, false);
-            tx.commit();
-            if (s && s->next_fire_at && *s->next_fire_at >= at - kReconcileGrace) {
-                rearmed += emit(tenant, s->id, *s->next_fire_at, s->version, "scheduled") ? 1 : 0;
-            }
+        for (const auto& armed : repository_.armed_from(at - kReconcileGrace)) {
+            rearmed += emit(core::TenantId::trusted(armed.tenant_id), armed.schedule_id,
+                            armed.next_fire_at, armed.version, "scheduled")
+                           ? 1
+                           : 0;
         }
     }
     for (const auto& due : repository_.due_before(at - kReconcileGrace)) {

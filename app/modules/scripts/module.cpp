@@ -20,7 +20,6 @@ public:
         register_functions(context.inngest, service_);
     }
 
-    const ScriptRunner& runner() const noexcept { return runner_; }
     Service& service() noexcept { return service_; }
 
 private:
@@ -31,10 +30,6 @@ private:
 
 std::shared_ptr<Module> make_scripts_module(core::AppContext& context) {
     return std::make_shared<Module>(context);
-}
-
-const ScriptRunner& script_runner(const Module& module) {
-    return module.runner();
 }
 
 Service& service_of(Module& module) {

@@ -7,14 +7,10 @@
 namespace riveredge::scripts {
 
 class Module;
-class ScriptRunner;
 class Service;
 
 /// Registers the scripts module's routes and Inngest functions.
 std::shared_ptr<Module> make_scripts_module(core::AppContext& context);
-
-/// The module's sandbox, for other modules (schedules, approval script tasks).
-const ScriptRunner& script_runner(const Module& module);
 
 /// The module's service, for other modules (runs of stored scripts).
 Service& service_of(Module& module);

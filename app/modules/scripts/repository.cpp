@@ -32,18 +32,6 @@ constexpr const char* kRunJson =
 
 #undef ISO
 
-json::object object_of(const core::db::Rows& rows, int i) {
-    return json::parse(rows.text(i, "row")).as_object();
-}
-
-json::array objects_of(const core::db::Rows& rows) {
-    json::array out;
-    for (int i = 0; i < rows.size(); ++i) {
-        out.push_back(object_of(rows, i));
-    }
-    return out;
-}
-
 void insert_version(Transaction& tx,
                     const core::TenantId& tenant,
                     std::int64_t script_id,
@@ -121,7 +109,7 @@ std::optional<boost::json::object> Repository::find(const core::TenantId& tenant
     if (rows.empty()) {
         return std::nullopt;
     }
-    return object_of(rows, 0);
+    return core::db::json_row(rows);
 }
 
 boost::json::array Repository::list(const core::TenantId& tenant,
@@ -138,7 +126,7 @@ boost::json::array Repository::list(const core::TenantId& tenant,
             "ORDER BY s.name LIMIT $4::int OFFSET $5::int",
         {tenant.value(), enabled, name_contains, std::to_string(limit), std::to_string(offset)});
     tx.commit();
-    return objects_of(rows);
+    return core::db::json_rows(rows);
 }
 
 boost::json::array Repository::versions(const core::TenantId& tenant, std::int64_t script_id) {
@@ -150,7 +138,7 @@ boost::json::array Repository::versions(const core::TenantId& tenant, std::int64
         "WHERE v.tenant_id = $1 AND v.script_id = $2 ORDER BY v.version DESC",
         {tenant.value(), std::to_string(script_id)});
     tx.commit();
-    return objects_of(rows);
+    return core::db::json_rows(rows);
 }
 
 std::optional<boost::json::object> Repository::version(const core::TenantId& tenant,
@@ -165,7 +153,7 @@ std::optional<boost::json::object> Repository::version(const core::TenantId& ten
     if (rows.empty()) {
         return std::nullopt;
     }
-    return object_of(rows, 0);
+    return core::db::json_row(rows);
 }
 
 std::optional<ScriptVersion> Repository::runnable_version(const core::TenantId& tenant,
@@ -247,7 +235,7 @@ std::optional<boost::json::object> Repository::run(const core::TenantId& tenant,
     if (rows.empty()) {
         return std::nullopt;
     }
-    return object_of(rows, 0);
+    return core::db::json_row(rows);
 }
 
 boost::json::array Repository::runs(const core::TenantId& tenant,
@@ -264,7 +252,7 @@ boost::json::array Repository::runs(const core::TenantId& tenant,
         {tenant.value(), std::to_string(script_id), status, std::to_string(limit),
          std::to_string(offset)});
     tx.commit();
-    return objects_of(rows);
+    return core::db::json_rows(rows);
 }
 
 TenantScriptSettings Repository::settings(const core::TenantId& tenant) {

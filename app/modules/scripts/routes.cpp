@@ -8,7 +8,6 @@ namespace {
 
 using core::ApiError;
 using core::id_param;
-using core::int_query;
 using core::json_response;
 using core::query_filter;
 using core::RequestContext;
@@ -91,19 +90,14 @@ void register_routes(core::Router& router, Service& service) {
     router.add(
         "GET", "/api/v1/scripts",
         [&service](const HttpRequest&, RequestContext& context) {
-            const auto enabled = query_filter(context, "enabled");
-            if (enabled && *enabled != "true" && *enabled != "false") {
-                throw ApiError::validation(boost::json::object{{"enabled", "true or false"}});
-            }
-            const int page = int_query(context, "page", 1, 1, 100000);
-            const int size = int_query(context, "page_size", 50, 1, 500);
+            const auto enabled = core::boolean_filter(context, "enabled");
+            const auto page = core::page_query(context, 50, 500);
             return json_response(
-                200, boost::json::object{
-                         {"scripts", service.repository().list(context.who().tenant, enabled,
-                                                               query_filter(context, "q"), size,
-                                                               (page - 1) * size)},
-                         {"page", page},
-                         {"page_size", size}});
+                200, core::paged("scripts",
+                                 service.repository().list(context.who().tenant, enabled,
+                                                           query_filter(context, "q"), page.size,
+                                                           page.offset()),
+                                 page));
         },
         true, "List scripts (filters: enabled, q in the name; paged)");
 
@@ -171,14 +165,12 @@ void register_routes(core::Router& router, Service& service) {
             const auto& tenant = context.who().tenant;
             const auto id = id_param(context, "id");
             service.get(tenant, id);
-            const int page = int_query(context, "page", 1, 1, 100000);
-            const int size = int_query(context, "page_size", 20, 1, 200);
-            return json_response(
-                200, boost::json::object{{"runs", service.repository().runs(
+            const auto page = core::page_query(context, 20, 200);
+            return json_response(200, core::paged("runs",
+                                                  service.repository().runs(
                                                       tenant, id, query_filter(context, "status"),
-                                                      size, (page - 1) * size)},
-                                         {"page", page},
-                                         {"page_size", size}});
+                                                      page.size, page.offset()),
+                                                  page));
         },
         true, "Runs of a script, newest first (filter: status; paged)");
 

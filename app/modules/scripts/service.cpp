@@ -161,10 +161,6 @@ json::object error_json(const std::optional<ScriptError>& error) {
                         {"column", nullptr}};
 }
 
-std::string where_text(const ScriptError& error) {
-    return error.message;
-}
-
 }  // namespace
 
 boost::json::object bind_arguments(const boost::json::array& parameters,
@@ -219,7 +215,7 @@ ScriptVersion Service::version_from(const core::TenantId& tenant,
         version.code = *code;
         const auto check = runner_.validate(version.code);
         if (!check.valid) {
-            problems["code"] = check.error ? where_text(*check.error) : "does not compile";
+            problems["code"] = check.error ? check.error->message : "does not compile";
         }
     }
     if (const auto* parameters = request.if_contains("parameters");
