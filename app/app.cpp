@@ -59,7 +59,7 @@ public:
         messages_ = messages::make_messages_module(context);
         scripts_ = scripts::make_scripts_module(context);
         schedules_ = schedules::make_schedules_module(context, *messages_, *scripts_);
-        approvals_ = approvals::make_approvals_module(context);
+        approvals_ = approvals::make_approvals_module(context, *messages_, *scripts_);
 
         router_.mount("/api/inngest", [this](const inngest::HttpRequest& request) {
             return serve_->handle(request);
@@ -116,6 +116,12 @@ public:
             if (!synced) {
                 throw std::runtime_error("syncing with the embedded executor failed: " +
                                          synced.error().message);
+            }
+            // The embedded executor keeps runs in memory: approval instances that were waiting
+            // when the last process stopped continue from their stored state.
+            if (const int resumed = approvals::resume_running_instances(*approvals_); resumed > 0) {
+                core::log(core::LogLevel::kInfo, "approval instances resumed",
+                          {{"count", resumed}});
             }
         }
         core::log(core::LogLevel::kInfo, "riveredge-flow started",

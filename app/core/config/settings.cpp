@@ -112,6 +112,8 @@ Settings load_settings(const std::map<std::string, std::string>& environment) {
     settings.log_level = get("LOG_LEVEL").value_or("info");
     settings.smtp_ca_file = get("RIVEREDGE_SMTP_CA_FILE");
     settings.script_worker = get("RIVEREDGE_SCRIPT_WORKER").value_or("");
+    settings.approvals_step_budget =
+        number("RIVEREDGE_APPROVALS_STEP_BUDGET", 20, 950, settings.approvals_step_budget);
     if (settings.smtp_ca_file && access(settings.smtp_ca_file->c_str(), R_OK) != 0) {
         problems.emplace_back("RIVEREDGE_SMTP_CA_FILE is not a readable file: " +
                               *settings.smtp_ca_file);

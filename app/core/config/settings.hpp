@@ -31,6 +31,9 @@ struct Settings {
     std::optional<std::string> smtp_ca_file;
     /// The script sandbox's worker executable (empty: next to the running executable).
     std::string script_worker;
+    /// Steps an approval instance's run takes before it hands over to a fresh run (Inngest
+    /// caps a run at 1000 steps).
+    int approvals_step_budget = 800;
 
     /// A printable summary without secrets.
     std::string describe() const;

@@ -390,6 +390,72 @@ bool valid_iso_duration(const std::string& text) {
     return std::regex_match(text, pattern);
 }
 
+std::optional<std::chrono::milliseconds> iso_duration(const std::string& text) {
+    static const std::regex pattern(
+        R"(P(?!$)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?)");
+    std::smatch m;
+    if (!std::regex_match(text, m, pattern)) {
+        return std::nullopt;
+    }
+    const auto number = [&](int i) -> double {
+        return m[i].matched ? std::stod(m[i].str()) : 0.0;
+    };
+    const double seconds = number(1) * 365 * 86400 + number(2) * 30 * 86400 +
+                           number(3) * 7 * 86400 + number(4) * 86400 + number(5) * 3600 +
+                           number(6) * 60 + number(7);
+    return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
+}
+
+std::optional<std::string> matching_join(const ProcessDefinition& d, const std::string& fork) {
+    const FlowNode* node = d.node(fork);
+    if (node == nullptr) {
+        return std::nullopt;
+    }
+    std::map<std::string, std::vector<const FlowEdge*>> out;
+    std::map<std::string, int> incoming;
+    for (const auto& e : d.edges) {
+        out[e.source].push_back(&e);
+        incoming[e.target] += e.is_return ? 0 : 1;
+    }
+    // Breadth first from each branch: the joins it reaches, with their distance.
+    std::optional<std::map<std::string, int>> common;
+    for (const auto* branch : out[fork]) {
+        std::map<std::string, int> joins;
+        std::map<std::string, int> distance{{branch->target, 1}};
+        std::vector<std::string> todo{branch->target};
+        for (std::size_t i = 0; i < todo.size(); ++i) {
+            const auto id = todo[i];
+            const auto* at = d.node(id);
+            if (at != nullptr && at->type == node->type && incoming[id] > 1) {
+                joins[id] = distance[id];
+                continue;
+            }
+            for (const auto* e : out[id]) {
+                if (!e->is_return && distance.emplace(e->target, distance[id] + 1).second) {
+                    todo.push_back(e->target);
+                }
+            }
+        }
+        if (!common) {
+            common = joins;
+            continue;
+        }
+        std::map<std::string, int> both;
+        for (const auto& [id, far] : joins) {
+            if (const auto found = common->find(id); found != common->end()) {
+                both[id] = std::max(far, found->second);
+            }
+        }
+        common = both;
+    }
+    if (!common || common->empty()) {
+        return std::nullopt;
+    }
+    return std::min_element(common->begin(), common->end(),
+                            [](const auto& a, const auto& b) { return a.second < b.second; })
+        ->first;
+}
+
 std::vector<DefinitionProblem> validate(const ProcessDefinition& d) {
     std::vector<DefinitionProblem> problems;
     const auto on_node = [&](const std::string& id, std::string message) {
@@ -586,38 +652,8 @@ std::vector<DefinitionProblem> validate(const ProcessDefinition& d) {
 
     // Forks meet again: every branch of a parallel or inclusive fork reaches a join of its kind.
     for (const auto& n : d.nodes) {
-        if ((n.type != "parallelGateway" && n.type != "inclusiveGateway") || out[n.id].size() < 2) {
-            continue;
-        }
-        std::optional<std::set<std::string>> common;
-        for (const auto* branch : out[n.id]) {
-            std::set<std::string> joins;
-            std::set<std::string> seen{branch->target};
-            std::vector<std::string> todo{branch->target};
-            while (!todo.empty()) {
-                const auto id = todo.back();
-                todo.pop_back();
-                const auto* node = d.node(id);
-                if (node != nullptr && node->type == n.type && in[id].size() > 1) {
-                    joins.insert(id);
-                    continue;
-                }
-                for (const auto* e : out[id]) {
-                    if (!e->is_return && seen.insert(e->target).second) {
-                        todo.push_back(e->target);
-                    }
-                }
-            }
-            if (!common) {
-                common = joins;
-            } else {
-                std::set<std::string> both;
-                std::set_intersection(common->begin(), common->end(), joins.begin(), joins.end(),
-                                      std::inserter(both, both.begin()));
-                common = both;
-            }
-        }
-        if (!common || common->empty()) {
+        if ((n.type == "parallelGateway" || n.type == "inclusiveGateway") && out[n.id].size() > 1 &&
+            !matching_join(d, n.id)) {
             on_node(n.id, "the branches of this " + n.type + " never meet at a matching join");
         }
     }

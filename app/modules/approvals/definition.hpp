@@ -8,6 +8,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -78,5 +79,13 @@ std::string unwrap_expression(const std::string& condition);
 
 /// True for an ISO 8601 duration such as PT1H, P2DT3H, P1W.
 bool valid_iso_duration(const std::string& text);
+
+/// The length of an ISO 8601 duration (a year is 365 days, a month 30); nullopt if invalid.
+std::optional<std::chrono::milliseconds> iso_duration(const std::string& text);
+
+/// Where the branches of a parallel or inclusive fork meet again: the join of the same kind
+/// that every branch reaches, nearest to the fork first; nullopt when they never meet.
+std::optional<std::string> matching_join(const ProcessDefinition& definition,
+                                         const std::string& fork);
 
 }  // namespace riveredge::approvals

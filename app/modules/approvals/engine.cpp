@@ -1,85 +1,143 @@
 #include "modules/approvals/engine.hpp"
 
 #include "core/http/api_error.hpp"
+#include "core/http/host_allow_list.hpp"
+#include "core/http/outbound.hpp"
 #include "core/json/fields.hpp"
+#include "core/log/logger.hpp"
+#include "modules/messages/service.hpp"
+#include "modules/schedules/schedule_math.hpp"
+#include "modules/scripts/service.hpp"
 
 #include <inngest/client.hpp>
 #include <inngest/errors.hpp>
 #include <inngest/local/expression.hpp>
 
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
 #include <algorithm>
-#include <set>
+#include <cmath>
 
 namespace riveredge::approvals {
 namespace {
 
 namespace json = boost::json;
 using core::ApiError;
+using namespace std::chrono_literals;
 
-// "${initiator}" or "${field}" from the variables; anything else is a user id.
-std::string expand(const std::string& value,
-                   const json::object& variables,
-                   const std::string& initiator) {
-    const std::string inner = unwrap_expression(value);
-    if (inner == value) {
-        return value;
+// How long a wait lasts before the run re-reads the database anyway: bounds the latency of a
+// decision whose wake event arrived before the wait existed, against the run's step budget.
+constexpr auto kRecheck = std::chrono::milliseconds(15min);
+constexpr int kMaxReminders = 3;
+
+bool is_expression(const std::string& text) {
+    return text.size() >= 3 && text.rfind("${", 0) == 0 && text.back() == '}';
+}
+
+// Input and output mappings: "${expr}" strings are evaluated over `scope` without side
+// effects; other values are literals.
+json::value map_value(const json::value& value, const json::object& scope) {
+    if (value.is_string() && is_expression(std::string(value.as_string()))) {
+        const auto expression =
+            inngest::local::Expression::compile(unwrap_expression(std::string(value.as_string())));
+        if (!expression) {
+            throw inngest::NonRetriableError("mapping " + std::string(value.as_string()) +
+                                             " does not compile: " + expression.error().message);
+        }
+        const auto result = expression->evaluate(scope);
+        return result ? *result : json::value(nullptr);
     }
-    if (inner == "initiator") {
-        return initiator;
+    if (value.is_object()) {
+        json::object out;
+        for (const auto& [key, v] : value.as_object()) {
+            out[key] = map_value(v, scope);
+        }
+        return out;
     }
-    const auto* v = variables.if_contains(inner);
-    return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+    if (value.is_array()) {
+        json::array out;
+        for (const auto& v : value.as_array()) {
+            out.push_back(map_value(v, scope));
+        }
+        return out;
+    }
+    return value;
+}
+
+json::object scope_of(const json::object& variables, const std::string& initiator) {
+    json::object scope = variables;
+    scope["initiator"] = initiator;
+    return scope;
+}
+
+std::vector<const FlowEdge*> outgoing(const ProcessDefinition& definition,
+                                      const std::string& node) {
+    std::vector<const FlowEdge*> out;
+    for (const auto& e : definition.edges) {
+        if (e.source == node) {
+            out.push_back(&e);
+        }
+    }
+    std::stable_sort(out.begin(), out.end(), [](const FlowEdge* a, const FlowEdge* b) {
+        return a->priority < b->priority;
+    });
+    return out;
+}
+
+bool holds(const FlowEdge& edge, const json::object& scope) {
+    if (!edge.condition) {
+        return true;
+    }
+    const auto expression = inngest::local::Expression::compile(unwrap_expression(*edge.condition));
+    return expression && expression->matches(scope);
+}
+
+json::object next_of(std::vector<std::string> targets) {
+    json::array next;
+    for (auto& t : targets) {
+        next.emplace_back(std::move(t));
+    }
+    return json::object{{"next", std::move(next)}};
+}
+
+ApprovalRule rule_of(const json::object& config) {
+    ApprovalRule rule;
+    if (const auto mode = core::string_field(config, "mode"); !mode.empty()) {
+        rule.mode = mode;
+    }
+    if (const auto* ratio = config.if_contains("ratio"); ratio != nullptr && ratio->is_number()) {
+        rule.ratio = ratio->to_number<double>();
+    }
+    if (const auto* veto = config.if_contains("veto"); veto != nullptr) {
+        if (veto->is_bool() && veto->as_bool()) {
+            rule.veto.emplace_back("*");
+        } else if (veto->is_array()) {
+            for (const auto& v : veto->as_array()) {
+                if (v.is_string()) {
+                    rule.veto.emplace_back(v.as_string());
+                }
+            }
+        }
+    }
+    return rule;
+}
+
+std::string tag_of(const std::string& node, int visit) {
+    return node + "#" + std::to_string(visit);
+}
+
+TimePoint time_of(std::string_view text) {
+    const auto parsed = schedules::parse_time(text);
+    if (!parsed) {
+        throw inngest::NonRetriableError("not an RFC 3339 time: " + std::string(text));
+    }
+    return TimePoint(*parsed);
 }
 
 }  // namespace
 
-std::vector<std::string> resolve_assignees(const FlowNode& node,
-                                           const boost::json::object& variables,
-                                           const std::string& initiator) {
-    std::vector<std::string> out;
-    const auto add = [&](const std::string& who) {
-        if (!who.empty() && std::find(out.begin(), out.end(), who) == out.end()) {
-            out.push_back(who);
-        }
-    };
-    const auto& c = node.config;
-    if (const auto assignee = core::string_field(c, "assignee"); !assignee.empty()) {
-        add(expand(assignee, variables, initiator));
-    }
-    if (const auto* approvers = c.if_contains("approvers"); approvers && approvers->is_array()) {
-        for (const auto& a : approvers->as_array()) {
-            const auto& o = a.as_object();
-            const std::string type = core::string_field(o, "type");
-            const std::string value = core::string_field(o, "value");
-            if (type == "user") {
-                add(value);
-            } else if (type == "initiator") {
-                add(initiator);
-            } else if (type == "role") {
-                add("role:" + value);
-            } else if (type == "form_field") {
-                const auto* field = variables.if_contains(value);
-                if (field != nullptr && field->is_string()) {
-                    add(std::string(field->as_string()));
-                }
-            } else {
-                throw inngest::NonRetriableError("approver source '" + type +
-                                                 "' is not supported yet");
-            }
-        }
-    }
-    for (const char* key : {"candidate_users", "candidate_groups"}) {
-        if (const auto* list = c.if_contains(key); list && list->is_array()) {
-            for (const auto& v : list->as_array()) {
-                if (v.is_string()) {
-                    add((std::string(key) == "candidate_groups" ? "role:" : "") +
-                        std::string(v.as_string()));
-                }
-            }
-        }
-    }
-    return out;
-}
+// ---- REST ------------------------------------------------------------------------------
 
 boost::json::object Engine::start(const core::Principal& initiator,
                                   const boost::json::object& request) {
@@ -100,6 +158,8 @@ boost::json::object Engine::start(const core::Principal& initiator,
     if (const auto* v = request.if_contains("variables"); v && !v->is_null()) {
         if (!v->is_object()) {
             problems["variables"] = "an object of form fields";
+        } else if (json::serialize(*v).size() > 256 * 1024) {
+            problems["variables"] = "at most 256 KiB";
         } else {
             variables = v->as_object();
         }
@@ -108,7 +168,7 @@ boost::json::object Engine::start(const core::Principal& initiator,
         throw ApiError::validation(std::move(problems));
     }
     const auto id = definition_id->as_int64();
-    const auto definition = definitions_.find(initiator.tenant, id);
+    const auto definition = p_.definitions.find(initiator.tenant, id);
     if (!definition) {
         throw ApiError::not_found("process definition " + std::to_string(id));
     }
@@ -118,70 +178,309 @@ boost::json::object Engine::start(const core::Principal& initiator,
         throw ApiError::conflict("process definition " + std::to_string(id) +
                                  " has no published version");
     }
-    const auto instance = instances_.create(initiator.tenant, id, version, business_key, variables,
-                                            initiator.user_id);
+    const auto instance = p_.instances.create(initiator.tenant, id, version, business_key,
+                                              variables, initiator.user_id);
     if (!instance) {
         throw ApiError::conflict("an instance with business key '" + business_key.value_or("") +
                                  "' exists already");
     }
-    const auto sent = inngest_.send(inngest::Event{
+    const json::object data{
+        {"tenant_id", initiator.tenant.value()}, {"instance_id", *instance}, {"generation", 0}};
+    const auto sent = p_.inngest.send(inngest::Event{
         .name = kInstanceStarted,
-        .data = {{"tenant_id", initiator.tenant.value()}, {"instance_id", *instance}},
+        .data = data,
         .id = "approval-instance-" + initiator.tenant.value() + "-" + std::to_string(*instance)});
     if (!sent) {
-        instances_.finish(initiator.tenant, *instance, "failed", std::nullopt, std::nullopt);
+        p_.instances.finish(initiator.tenant, *instance, "failed", std::nullopt, std::nullopt,
+                            "the start event could not be sent");
         throw ApiError(503, "unavailable", "the instance could not be started; try again");
     }
+    p_.instances.log(initiator.tenant, *instance, kInstanceStarted, data);
     return get(initiator.tenant, *instance);
 }
 
 boost::json::object Engine::get(const core::TenantId& tenant, std::int64_t id) {
-    auto found = instances_.find(tenant, id);
+    auto found = p_.instances.find(tenant, id);
     if (!found) {
         throw ApiError::not_found("instance " + std::to_string(id));
     }
-    (*found)["tasks"] = instances_.tasks_of(tenant, id);
+    found->erase("engine_state");
+    (*found)["tasks"] = p_.tasks.tasks_of(tenant, id);
     return std::move(*found);
 }
 
-boost::json::object Engine::decide(const core::Principal& who,
-                                   std::int64_t task_id,
-                                   bool approve,
-                                   const boost::json::object& request) {
-    std::optional<std::string> comment;
-    if (const auto* c = request.if_contains("comment"); c && !c->is_null()) {
-        if (!c->is_string() || c->as_string().size() > 2000) {
-            throw ApiError::validation(json::object{{"comment", "a string of at most 2000 bytes"}});
+boost::json::object Engine::act(const core::Principal& who,
+                                std::int64_t task_id,
+                                const std::string& action,
+                                const boost::json::object& request) {
+    json::object problems;
+    const auto text = [&](const char* key, bool required, std::size_t max) {
+        std::optional<std::string> out;
+        const auto* v = request.if_contains(key);
+        if (v == nullptr || v->is_null()) {
+            if (required) {
+                problems[key] = "required";
+            }
+        } else if (!v->is_string() || v->as_string().empty() || v->as_string().size() > max) {
+            problems[key] = "a string of 1 to " + std::to_string(max) + " bytes";
+        } else {
+            out = std::string(v->as_string());
         }
-        comment = std::string(c->as_string());
+        return out;
+    };
+    const auto comment = text("comment", action == "comment", 2000);
+    json::object changes;
+    if (const auto* v = request.if_contains("variables"); v != nullptr && !v->is_null()) {
+        if (!v->is_object()) {
+            problems["variables"] = "an object of form fields";
+        } else {
+            changes = v->as_object();
+        }
     }
-    const auto decision = instances_.decide(who, task_id, approve, comment);
-    // The instance re-reads the database when it wakes; a lost or early event costs latency.
-    (void)inngest_.send(inngest::Event{.name = kTaskDecided,
-                                       .data = {{"tenant_id", who.tenant.value()},
-                                                {"instance_id", decision.instance_id},
-                                                {"node_id", decision.node_id},
-                                                {"visit", decision.visit}}});
+    std::optional<std::string> to;
+    if (action == "transfer" || action == "delegate") {
+        to = text("to", true, 200);
+    }
+    std::optional<std::string> return_to;
+    if (action == "return") {
+        return_to = text("return_to", true, 200);
+    }
+    std::optional<std::string> signer;
+    bool before = false;
+    if (action == "add-signer") {
+        signer = text("user", true, 200);
+        const auto position = core::string_field(request, "position");
+        if (position != "before" && position != "after") {
+            problems["position"] = "before or after";
+        }
+        before = position == "before";
+    }
+    if (!problems.empty()) {
+        throw ApiError::validation(std::move(problems));
+    }
+    ActionResult result;
+    if (action == "approve" || action == "reject" || action == "return") {
+        result = p_.tasks.decide(who, task_id, action, comment, return_to, changes, p_.now());
+    } else if (action == "transfer" || action == "delegate") {
+        result = p_.tasks.reassign(who, task_id, *to, action == "delegate", comment);
+    } else if (action == "resolve") {
+        result = p_.tasks.resolve(who, task_id, comment);
+    } else if (action == "add-signer") {
+        result = p_.tasks.add_signer(who, task_id, *signer, before, comment);
+    } else if (action == "claim") {
+        result = p_.tasks.claim(who, task_id);
+    } else if (action == "comment") {
+        result = p_.tasks.comment(who, task_id, *comment);
+    } else {
+        throw ApiError::not_found("task action " + action);
+    }
+    notify_tasks(who.tenant, result.instance_id, result.node_id, result.new_work,
+                 action == "approve" ? "it is your turn" : action);
+    if (result.visit_status != "active" || action == "approve") {
+        wake(who.tenant, result.instance_id, action);
+    }
     return json::object{{"task_id", task_id},
-                        {"instance_id", decision.instance_id},
-                        {"node_id", decision.node_id},
-                        {"decision", approve ? "approved" : "rejected"}};
+                        {"instance_id", result.instance_id},
+                        {"node_id", result.node_id},
+                        {"action", action},
+                        {"step_status", result.visit_status}};
 }
 
-boost::json::object Engine::load(const core::TenantId& tenant, std::int64_t id) {
-    const auto instance = instances_.find(tenant, id);
+void Engine::withdraw(const core::Principal& who, std::int64_t id) {
+    p_.instances.withdraw(who, id);
+    wake(who.tenant, id, "withdrawn");
+}
+
+void Engine::signal(const core::Principal& who,
+                    std::int64_t id,
+                    const boost::json::object& request) {
+    const auto name = core::string_field(request, "name");
+    json::object data;
+    json::object problems;
+    if (name.empty() || name.size() > 200) {
+        problems["name"] = "required, the signal's name";
+    }
+    if (const auto* d = request.if_contains("data"); d != nullptr && !d->is_null()) {
+        if (!d->is_object()) {
+            problems["data"] = "an object merged into the process variables";
+        } else {
+            data = d->as_object();
+        }
+    }
+    if (!problems.empty()) {
+        throw ApiError::validation(std::move(problems));
+    }
+    p_.instances.signal(who, id, name, data);
+    wake(who.tenant, id, "signal");
+}
+
+boost::json::object Engine::diagram(const core::TenantId& tenant, std::int64_t id) {
+    const auto instance = p_.instances.find(tenant, id);
+    if (!instance) {
+        throw ApiError::not_found("instance " + std::to_string(id));
+    }
+    const auto version =
+        p_.definitions.version(tenant, instance->at("definition_id").to_number<std::int64_t>(),
+                               static_cast<int>(instance->at("version").to_number<std::int64_t>()));
+    if (!version) {
+        throw ApiError::not_found("the instance's definition version");
+    }
+    std::map<std::string, std::pair<std::string, int>> latest;
+    const auto visits = p_.tasks.visits_of(tenant, id);
+    for (const auto& v : visits) {
+        auto& entry = latest[std::string(v.at("node_id").as_string())];
+        entry.first = std::string(v.at("status").as_string());
+        ++entry.second;
+    }
+    const auto definition = ProcessDefinition::from_json(version->at("compiled").as_object());
+    json::array nodes;
+    for (const auto& n : definition.nodes) {
+        const auto found = latest.find(n.id);
+        nodes.push_back(
+            json::object{{"id", n.id},
+                         {"type", n.type},
+                         {"name", n.name},
+                         {"status", found == latest.end() ? "pending" : found->second.first},
+                         {"visits", found == latest.end() ? 0 : found->second.second}});
+    }
+    return json::object{{"instance_id", id},
+                        {"status", instance->at("status")},
+                        {"current_nodes", instance->at("current_nodes")},
+                        {"nodes", std::move(nodes)},
+                        {"visits", visits},
+                        {"source", version->at("source")}};
+}
+
+// ---- Steps -----------------------------------------------------------------------------
+
+boost::json::object Engine::load(const core::TenantId& tenant, std::int64_t id, int generation) {
+    const auto instance = p_.instances.find(tenant, id);
     if (!instance) {
         throw inngest::NonRetriableError("instance " + std::to_string(id) + " does not exist");
     }
+    if (instance->at("status") != "running" || instance->at("generation") != generation) {
+        return json::object{{"stop", true}};
+    }
     const auto version =
-        definitions_.version(tenant, instance->at("definition_id").to_number<std::int64_t>(),
-                             static_cast<int>(instance->at("version").to_number<std::int64_t>()));
+        p_.definitions.version(tenant, instance->at("definition_id").to_number<std::int64_t>(),
+                               static_cast<int>(instance->at("version").to_number<std::int64_t>()));
     if (!version) {
         throw inngest::NonRetriableError("the instance's definition version is missing");
     }
     return json::object{{"definition", version->at("compiled")},
-                        {"variables", instance->at("variables")},
-                        {"initiator", instance->at("initiator")}};
+                        {"state", instance->at("engine_state")}};
+}
+
+boost::json::object Engine::visit(const core::TenantId& tenant,
+                                  std::int64_t id,
+                                  const ProcessDefinition& definition,
+                                  const boost::json::object& token) {
+    const std::string node_id(token.at("node").as_string());
+    const int visit = static_cast<int>(token.at("visit").to_number<std::int64_t>());
+    const FlowNode* node = definition.node(node_id);
+    if (node == nullptr) {
+        throw inngest::NonRetriableError("node " + node_id + " is not in the definition");
+    }
+    const auto instance = p_.instances.find(tenant, id);
+    if (!instance || instance->at("status") != "running") {
+        return json::object{{"end", instance ? instance->at("status") : json::value("missing")}};
+    }
+    const auto& variables = instance->at("variables").as_object();
+    const std::string initiator(instance->at("initiator").as_string());
+    const auto scope = scope_of(variables, initiator);
+    const auto now = p_.now();
+    const std::string tag = tag_of(node_id, visit);
+    const auto pass = [&](std::vector<std::string> next, const std::string& kind) {
+        p_.tasks.record_visit(tenant, id, node_id, visit, kind, "completed", now);
+        copy_to(tenant, id, *node, variables, initiator);
+        return next_of(std::move(next));
+    };
+    const auto single_next = [&] {
+        const auto out = outgoing(definition, node_id);
+        if (out.empty()) {
+            throw inngest::NonRetriableError("node '" + node_id + "' has no outgoing flow");
+        }
+        return std::vector<std::string>{out.front()->target};
+    };
+
+    if (node->type == "startEvent") {
+        if (visit == 1) {
+            return pass(single_next(), "event");
+        }
+        // Returned to the start: the initiator resubmits.
+        return enter_user_task(tenant, id, *node, visit, variables, initiator, true);
+    }
+    if (node->type == "endEvent") {
+        if (!token.at("last").as_bool()) {
+            return pass({}, "event");
+        }
+        p_.tasks.record_visit(tenant, id, node_id, visit, "event", "completed", now);
+        copy_to(tenant, id, *node, variables, initiator);
+        return finish(tenant, id, "completed", node_id, "finish:" + tag);
+    }
+    if (node->type == "exclusiveGateway") {
+        return pass({choose(definition, *node, scope)}, "gateway");
+    }
+    if (node->type == "parallelGateway" || node->type == "inclusiveGateway") {
+        const auto out = outgoing(definition, node_id);
+        std::vector<std::string> next;
+        const FlowEdge* fallback = nullptr;
+        for (const auto* e : out) {
+            if (e->is_default) {
+                fallback = e;
+            } else if (node->type == "parallelGateway" || holds(*e, scope)) {
+                next.push_back(e->target);
+            }
+        }
+        if (next.empty() && fallback != nullptr) {
+            next.push_back(fallback->target);
+        }
+        if (next.empty()) {
+            return finish(tenant, id, "failed", node_id, "failed:" + tag,
+                          "no flow out of gateway '" + node_id + "' holds and it has no default");
+        }
+        return pass(std::move(next), "gateway");
+    }
+    if (node->type == "userTask") {
+        return enter_user_task(tenant, id, *node, visit, variables, initiator, false);
+    }
+    if (node->type == "timerCatchEvent") {
+        const auto duration = core::string_field(node->config, "duration");
+        const TimePoint due = duration.empty() ? time_of(core::string_field(node->config, "date"))
+                                               : now + iso_duration(duration).value_or(0ms);
+        p_.tasks.open_visit(tenant, id,
+                            VisitOpening{node_id, visit, "timer", {}, {}, due, std::nullopt}, now,
+                            "enter:" + tag);
+        return json::object{{"wait", "timer"}};
+    }
+    if (node->type == "signalCatchEvent") {
+        std::optional<TimePoint> due;
+        if (const auto timeout = iso_duration(core::string_field(node->config, "timeout"))) {
+            due = now + *timeout;
+        }
+        p_.tasks.open_visit(tenant, id,
+                            VisitOpening{node_id, visit, "signal", {}, {}, due, std::nullopt}, now,
+                            "enter:" + tag);
+        return json::object{{"wait", "signal"}};
+    }
+    if (node->type == "serviceTask") {
+        const int attempt =
+            token.contains("attempt") ? static_cast<int>(token.at("attempt").as_int64()) : 1;
+        auto outcome = run_service(tenant, id, *node, visit, attempt);
+        if (outcome.contains("next")) {
+            outcome = pass(single_next(), "service");
+        }
+        return outcome;
+    }
+    if (node->type == "scriptTask") {
+        auto outcome = run_script(tenant, id, *node, visit);
+        if (outcome.contains("next")) {
+            outcome = pass(single_next(), "script");
+        }
+        return outcome;
+    }
+    return finish(tenant, id, "failed", node_id, "failed:" + tag,
+                  "element type " + node->type + " cannot run");
 }
 
 boost::json::object Engine::enter_user_task(const core::TenantId& tenant,
@@ -189,51 +488,419 @@ boost::json::object Engine::enter_user_task(const core::TenantId& tenant,
                                             const FlowNode& node,
                                             int visit,
                                             const boost::json::object& variables,
-                                            const std::string& initiator) {
-    const auto assignees = resolve_assignees(node, variables, initiator);
-    if (assignees.empty()) {
-        throw inngest::NonRetriableError("user task '" + node.id + "' resolved to no approver");
+                                            const std::string& initiator,
+                                            bool resubmit) {
+    const auto now = p_.now();
+    const std::string tag = tag_of(node.id, visit);
+    VisitOpening opening{node.id, visit, resubmit ? "resubmit" : "task", {}, {}, {}, {}};
+    if (resubmit) {
+        opening.assignees = {initiator};
+    } else {
+        opening.rule = rule_of(node.config);
+        opening.assignees = resolve_assignees(tenant, node, variables, initiator);
+        if (const auto* deadline = node.config.if_contains("deadline");
+            deadline != nullptr && deadline->is_object()) {
+            opening.deadline = deadline->as_object();
+            opening.due_at =
+                now + iso_duration(core::string_field(deadline->as_object(), "duration"))
+                          .value_or(std::chrono::milliseconds(24h));
+        } else if (const auto due = iso_duration(core::string_field(node.config, "due_date"))) {
+            opening.due_at = now + *due;  // shown to the assignee; no action when it passes
+        }
     }
-    instances_.open_node(tenant, id, node.id, visit, assignees,
-                         "enter:" + node.id + "#" + std::to_string(visit));
-    json::array who;
-    for (const auto& a : assignees) {
-        who.emplace_back(a);
+    if (opening.assignees.empty()) {
+        return finish(tenant, id, "failed", node.id, "failed:" + tag,
+                      "user task '" + node.id + "' resolved to no approver");
     }
-    return json::object{{"assignees", std::move(who)}};
+    const auto tasks = p_.tasks.open_visit(tenant, id, opening, now, "enter:" + tag);
+    std::vector<TaskRef> pending;
+    std::copy_if(tasks.begin(), tasks.end(), std::back_inserter(pending),
+                 [](const TaskRef& t) { return t.status == "pending"; });
+    notify_tasks(tenant, id, node.id, pending,
+                 resubmit ? "returned to you for resubmission" : "awaits your approval");
+    copy_to(tenant, id, node, variables, initiator);
+    return json::object{{"wait", "task"}};
 }
 
-std::string Engine::outcome(const core::TenantId& tenant,
+boost::json::object Engine::run_service(
+    const core::TenantId& tenant, std::int64_t id, const FlowNode& node, int visit, int attempt) {
+    const auto& c = node.config;
+    const auto instance = p_.instances.find(tenant, id);
+    const auto variables = instance->at("variables").as_object();
+    const auto scope = scope_of(variables, std::string(instance->at("initiator").as_string()));
+    json::value input = json::object{};
+    if (const auto* mapping = c.if_contains("input_mapping")) {
+        input = map_value(*mapping, scope);
+    } else if (const auto* body = c.if_contains("body")) {
+        input = map_value(*body, scope);
+    }
+    const int timeout = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::seconds>(
+            iso_duration(core::string_field(c, "timeout")).value_or(std::chrono::seconds(30)))
+            .count());
+    const auto call = [&](const json::object& target) {
+        const auto host = core::http_host(core::string_field(target, "url"));
+        if (host.empty() ||
+            !core::host_allowed(host, p_.scripts.repository().settings(tenant).http_allow_list)) {
+            throw inngest::NonRetriableError("host '" + host +
+                                             "' is not on the tenant's allow-list");
+        }
+        json::object request = target;
+        request["body"] = input;
+        auto response = core::call_http(request, std::max(1, timeout));
+        boost::system::error_code ec;
+        auto parsed = json::parse(response.at("body").as_string(), ec);
+        return ec ? response.at("body") : parsed;
+    };
+    json::value result;
+    std::string activity;
+    try {
+        if (c.contains("url")) {
+            activity = core::string_field(c, "url");
+            result = call(c);
+        } else {
+            activity = !core::string_field(c, "activity_name").empty()
+                           ? core::string_field(c, "activity_name")
+                           : core::string_field(c, "action");
+            if (activity == "set_variables") {
+                result = input;
+            } else if (activity == "notify") {
+                const auto& in = input.as_object();
+                std::vector<std::string> users;
+                if (const auto* r = in.if_contains("recipients"); r && r->is_array()) {
+                    for (const auto& u : r->as_array()) {
+                        users.emplace_back(u.as_string());
+                    }
+                }
+                notify(tenant, users, core::string_field(in, "subject"),
+                       core::string_field(in, "body"),
+                       "approval-" + std::to_string(id) + "-" + tag_of(node.id, visit));
+                result = json::object{{"notified", users.size()}};
+            } else if (const auto binding = p_.activities.find(tenant, activity)) {
+                if (binding->kind == "http") {
+                    result = call(binding->config);
+                } else {
+                    json::object request{{"mode", "sync"}, {"arguments", input}};
+                    const auto run = p_.scripts.start_run(
+                        core::Principal{tenant, "approvals", {}},
+                        binding->config.at("script_id").to_number<std::int64_t>(), request,
+                        "approval");
+                    if (run.at("status") != "succeeded") {
+                        throw std::runtime_error("script run " + json::serialize(run.at("id")) +
+                                                 " " + std::string(run.at("status").as_string()));
+                    }
+                    result = run.at("result");
+                }
+            } else {
+                throw inngest::NonRetriableError(
+                    "activity '" + activity + "' is not bound: PUT /api/v1/approvals/activities/" +
+                    activity);
+            }
+        }
+    } catch (const std::exception& error) {
+        const bool final = dynamic_cast<const inngest::NonRetriableError*>(&error) != nullptr;
+        json::object policy;
+        for (const char* key : {"retry_policy", "retry"}) {
+            if (const auto* p = c.if_contains(key); p != nullptr && p->is_object()) {
+                policy = p->as_object();
+            }
+        }
+        const auto* max = policy.if_contains("max_attempts");
+        const int max_attempts =
+            max != nullptr && max->is_int64() ? static_cast<int>(max->as_int64()) : 1;
+        p_.instances.log(tenant, id, "service_failed",
+                         json::object{{"node_id", node.id},
+                                      {"attempt", attempt},
+                                      {"activity", activity},
+                                      {"error", error.what()}});
+        if (!final && attempt < max_attempts) {
+            auto interval = iso_duration(core::string_field(policy, "initial_interval"))
+                                .value_or(iso_duration(core::string_field(policy, "interval"))
+                                              .value_or(std::chrono::milliseconds(1s)));
+            const auto* coefficient = policy.if_contains("backoff_coefficient");
+            const double factor = coefficient != nullptr && coefficient->is_number()
+                                      ? std::pow(coefficient->to_number<double>(), attempt - 1)
+                                      : 1.0;
+            auto delay = std::chrono::milliseconds(
+                static_cast<std::int64_t>(static_cast<double>(interval.count()) * factor));
+            if (const auto cap = iso_duration(core::string_field(policy, "maximum_interval"))) {
+                delay = std::min(delay, *cap);
+            }
+            return json::object{{"retry_in_ms", delay.count()}, {"attempt", attempt + 1}};
+        }
+        p_.tasks.record_visit(tenant, id, node.id, visit, "service", "failed", p_.now());
+        return finish(tenant, id, "failed", node.id, "failed:" + tag_of(node.id, visit),
+                      "service task '" + node.id + "' failed: " + error.what());
+    }
+    json::object changes;
+    if (const auto* outputs = c.if_contains("output_mapping"); outputs && outputs->is_object()) {
+        auto with_result = scope;
+        with_result["result"] = result;
+        for (const auto& [name, expression] : outputs->as_object()) {
+            changes[name] = map_value(expression, with_result);
+        }
+    } else if (const auto name = core::string_field(c, "result_variable"); !name.empty()) {
+        changes[name] = result;
+    }
+    p_.instances.merge(tenant, id, changes, "system", "service:" + tag_of(node.id, visit));
+    return json::object{{"next", json::array{}}};
+}
+
+boost::json::object Engine::run_script(const core::TenantId& tenant,
+                                       std::int64_t id,
+                                       const FlowNode& node,
+                                       int visit) {
+    const auto& c = node.config;
+    const auto instance = p_.instances.find(tenant, id);
+    const auto scope = scope_of(instance->at("variables").as_object(),
+                                std::string(instance->at("initiator").as_string()));
+    json::object request{{"mode", "sync"}};
+    if (const auto* args = c.if_contains("arguments")) {
+        request["arguments"] = map_value(*args, scope);
+    }
+    json::object run;
+    try {
+        run =
+            p_.scripts.start_run(core::Principal{tenant, "approvals", {}},
+                                 c.at("script_id").to_number<std::int64_t>(), request, "approval");
+    } catch (const ApiError& error) {
+        run = json::object{{"status", "rejected"}, {"error", error.what()}};
+    }
+    if (run.at("status") != "succeeded") {
+        p_.tasks.record_visit(tenant, id, node.id, visit, "script", "failed", p_.now());
+        return finish(tenant, id, "failed", node.id, "failed:" + tag_of(node.id, visit),
+                      "script task '" + node.id + "' " + json::serialize(run.at("status")) +
+                          (run.contains("error") ? ": " + json::serialize(run.at("error")) : ""));
+    }
+    if (const auto name = core::string_field(c, "result_variable"); !name.empty()) {
+        p_.instances.merge(tenant, id, json::object{{name, run.at("result")}}, "system",
+                           "script:" + tag_of(node.id, visit));
+    }
+    return json::object{{"next", json::array{}}};
+}
+
+boost::json::object Engine::park(const core::TenantId& tenant,
+                                 std::int64_t id,
+                                 int generation,
+                                 const boost::json::object& state) {
+    const auto& waiting = state.at("waiting").as_array();
+    json::array current;
+    for (const auto& w : waiting) {
+        current.push_back(w.at("node"));
+    }
+    if (!p_.instances.save_state(tenant, id, generation, state, current)) {
+        return json::object{{"stop", true}};
+    }
+    const auto now = p_.now();
+    std::optional<TimePoint> next_due;
+    json::array resolved;
+    for (std::size_t i = 0; i < waiting.size(); ++i) {
+        const auto& w = waiting[i].as_object();
+        const std::string node(w.at("node").as_string());
+        const int visit = static_cast<int>(w.at("visit").to_number<std::int64_t>());
+        const std::string kind(w.at("kind").as_string());
+        auto vs = p_.tasks.visit_state(tenant, id, node, visit);
+        if (!vs) {
+            continue;
+        }
+        const bool due = vs->status == "active" && vs->due_at && *vs->due_at <= now;
+        json::object entry{{"index", i}};
+        if (kind == "task") {
+            if (due && vs->deadline) {
+                apply_deadline(tenant, id, node, visit, *vs);
+                vs = p_.tasks.visit_state(tenant, id, node, visit);
+            }
+            if (vs->status == "active") {
+                if (vs->due_at && vs->deadline) {
+                    next_due = std::min(next_due.value_or(*vs->due_at), *vs->due_at);
+                }
+                continue;
+            }
+            entry["outcome"] = vs->status;
+            if (vs->return_target) {
+                entry["target"] = *vs->return_target;
+            }
+        } else if (kind == "timer") {
+            if (!due) {
+                next_due = std::min(next_due.value_or(*vs->due_at), *vs->due_at);
+                continue;
+            }
+            p_.tasks.close_visit(tenant, id, node, visit, "completed", now);
+            entry["outcome"] = "fired";
+        } else {
+            const auto* name = w.if_contains("signal");
+            const bool caught = name != nullptr && p_.instances.catch_signal(
+                                                       tenant, id, std::string(name->as_string()),
+                                                       tag_of(node, visit));
+            if (caught) {
+                p_.tasks.close_visit(tenant, id, node, visit, "completed", now);
+                entry["outcome"] = "signalled";
+            } else if (due) {
+                p_.tasks.close_visit(tenant, id, node, visit, "cancelled", now);
+                entry["outcome"] = "timeout";
+            } else {
+                if (vs->due_at) {
+                    next_due = std::min(next_due.value_or(*vs->due_at), *vs->due_at);
+                }
+                continue;
+            }
+        }
+        resolved.push_back(std::move(entry));
+    }
+    auto sleep = kRecheck;
+    if (next_due) {
+        sleep = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(*next_due - now),
+                           std::chrono::milliseconds(1000), kRecheck);
+    }
+    return json::object{{"resolved", std::move(resolved)}, {"sleep_ms", sleep.count()}};
+}
+
+void Engine::apply_deadline(const core::TenantId& tenant,
                             std::int64_t id,
                             const std::string& node_id,
-                            int visit) {
-    return instances_.node_outcome(tenant, id, node_id, visit);
+                            int visit,
+                            const VisitState& state) {
+    const auto& deadline = *state.deadline;
+    const std::string action = core::string_field(deadline, "action").empty()
+                                   ? "remind"
+                                   : core::string_field(deadline, "action");
+    p_.instances.log(tenant, id, "deadline",
+                     json::object{{"node_id", node_id}, {"visit", visit}, {"action", action}});
+    if (action == "approve" || action == "reject") {
+        p_.tasks.settle_by_system(tenant, id, node_id, visit,
+                                  action == "approve" ? "approved" : "rejected", "deadline passed",
+                                  p_.now());
+        return;
+    }
+    if (action == "remind") {
+        const auto pending = p_.tasks.pending_tasks(tenant, id, node_id, visit);
+        std::vector<std::string> users;
+        for (const auto& t : pending) {
+            users.push_back(t.assignee);
+        }
+        notify(tenant, users, "Reminder: approval request #" + std::to_string(id),
+               "An approval step (" + node_id + ") is waiting for you and is overdue.",
+               "approval-remind-" + std::to_string(state.id) + "-" +
+                   std::to_string(state.reminders + 1));
+        const auto every = iso_duration(core::string_field(deadline, "remind_every"))
+                               .value_or(iso_duration(core::string_field(deadline, "duration"))
+                                             .value_or(std::chrono::milliseconds(24h)));
+        const auto* max = deadline.if_contains("max_reminders");
+        const int limit =
+            max != nullptr && max->is_int64() ? static_cast<int>(max->as_int64()) : kMaxReminders;
+        p_.tasks.postpone(
+            tenant, state.id,
+            state.reminders + 1 < limit ? std::optional(*state.due_at + every) : std::nullopt,
+            true);
+        return;
+    }
+    std::string initiator;
+    if (const auto instance = p_.instances.find(tenant, id)) {
+        initiator = std::string(instance->at("initiator").as_string());
+    }
+    const auto moved = p_.tasks.reassign_pending(
+        tenant, id, node_id, visit,
+        [&](const std::string& assignee) -> std::optional<std::string> {
+            if (action == "transfer") {
+                const auto to = core::string_field(deadline, "transfer_to");
+                return to.empty() ? std::nullopt : std::optional(to);
+            }
+            // Escalate: the assignee's manager; a group task goes to the initiator's.
+            return p_.directory.manager_of(tenant,
+                                           assignee.rfind("role:", 0) == 0 ? initiator : assignee);
+        },
+        action == "transfer" ? "deadline_transferred" : "escalated");
+    notify_tasks(tenant, id, node_id, moved, "was escalated to you (deadline passed)");
+    p_.tasks.postpone(tenant, state.id, std::nullopt, false);
 }
+
+boost::json::object Engine::hand_over(const core::TenantId& tenant,
+                                      std::int64_t id,
+                                      int generation,
+                                      const boost::json::object& state) {
+    auto next = p_.instances.next_generation(tenant, id, generation, state);
+    if (!next) {
+        // A retried step: the hand-over happened, only the event may be missing.
+        const auto instance = p_.instances.find(tenant, id);
+        if (!instance || instance->at("status") != "running" ||
+            instance->at("generation") != generation + 1) {
+            return json::object{{"stop", true}};
+        }
+        next = generation + 1;
+    }
+    const json::object data{
+        {"tenant_id", tenant.value()}, {"instance_id", id}, {"generation", *next}};
+    const auto sent =
+        p_.inngest.send(inngest::Event{.name = kInstanceContinued,
+                                       .data = data,
+                                       .id = "approval-" + tenant.value() + "-" +
+                                             std::to_string(id) + "-g" + std::to_string(*next)});
+    if (!sent) {
+        throw std::runtime_error("the hand-over event could not be sent: " + sent.error().message);
+    }
+    p_.instances.log(tenant, id, kInstanceContinued, data);
+    return json::object{{"generation", *next}};
+}
+
+boost::json::object Engine::finish(const core::TenantId& tenant,
+                                   std::int64_t id,
+                                   const std::string& status,
+                                   const std::string& node_id,
+                                   const std::string& step_key,
+                                   const std::optional<std::string>& reason) {
+    p_.instances.finish(tenant, id, status, node_id, step_key, reason);
+    if (reason) {
+        core::log(core::LogLevel::kWarn, "approval instance ended",
+                  {{"tenant", tenant.value()},
+                   {"instance", id},
+                   {"status", status},
+                   {"reason", *reason}});
+    }
+    if (const auto instance = p_.instances.find(tenant, id)) {
+        notify(tenant, {std::string(instance->at("initiator").as_string())},
+               "Your approval request #" + std::to_string(id) + " is " + status,
+               reason ? *reason : "The process ended at " + node_id + ".",
+               "approval-finished-" + std::to_string(id));
+    }
+    return json::object{{"end", status}};
+}
+
+int Engine::resume_all() {
+    int resumed = 0;
+    for (const auto& [tenant_id, id] : p_.instances.running()) {
+        const auto tenant = core::TenantId::trusted(tenant_id);
+        const auto generation =
+            p_.instances.next_generation(tenant, id, std::nullopt, std::nullopt);
+        if (!generation) {
+            continue;
+        }
+        const json::object data{
+            {"tenant_id", tenant_id}, {"instance_id", id}, {"generation", *generation}};
+        const auto sent = p_.inngest.send(inngest::Event{.name = kInstanceContinued,
+                                                         .data = data,
+                                                         .id = "approval-" + tenant_id + "-" +
+                                                               std::to_string(id) + "-g" +
+                                                               std::to_string(*generation)});
+        if (sent) {
+            p_.instances.log(tenant, id, "resumed", data);
+            ++resumed;
+        }
+    }
+    return resumed;
+}
+
+// ---- Helpers ---------------------------------------------------------------------------
 
 std::string Engine::choose(const ProcessDefinition& definition,
                            const FlowNode& gateway,
                            const boost::json::object& variables) const {
-    std::vector<const FlowEdge*> out;
-    for (const auto& e : definition.edges) {
-        if (e.source == gateway.id) {
-            out.push_back(&e);
-        }
-    }
-    std::stable_sort(out.begin(), out.end(), [](const FlowEdge* a, const FlowEdge* b) {
-        return a->priority < b->priority;
-    });
     const FlowEdge* fallback = nullptr;
-    for (const auto* e : out) {
+    for (const auto* e : outgoing(definition, gateway.id)) {
         if (e->is_default) {
-            fallback = e;
-            continue;  // a default flow's own condition is not evaluated
+            fallback = e;  // a default flow's own condition is not evaluated
+            continue;
         }
-        if (!e->condition) {
-            return e->target;
-        }
-        const auto expression =
-            inngest::local::Expression::compile(unwrap_expression(*e->condition));
-        if (expression && expression->matches(variables)) {
+        if (holds(*e, variables)) {
             return e->target;
         }
     }
@@ -244,13 +911,133 @@ std::string Engine::choose(const ProcessDefinition& definition,
     return fallback->target;
 }
 
-boost::json::object Engine::finish(const core::TenantId& tenant,
-                                   std::int64_t id,
-                                   const std::string& status,
-                                   const std::string& node_id,
-                                   const std::string& step_key) {
-    instances_.finish(tenant, id, status, node_id, step_key);
-    return json::object{{"instance_id", id}, {"status", status}};
+std::vector<std::string> Engine::resolve_assignees(const core::TenantId& tenant,
+                                                   const FlowNode& node,
+                                                   const boost::json::object& variables,
+                                                   const std::string& initiator) {
+    std::vector<std::string> out;
+    const auto add = [&](const std::string& who) {
+        if (!who.empty() && std::find(out.begin(), out.end(), who) == out.end()) {
+            out.push_back(who);
+        }
+    };
+    const auto expand = [&](const std::string& value) -> std::string {
+        if (!is_expression(value)) {
+            return value;
+        }
+        const auto v = map_value(json::value(value), scope_of(variables, initiator));
+        return v.is_string() ? std::string(v.as_string()) : std::string();
+    };
+    const auto& c = node.config;
+    if (const auto assignee = core::string_field(c, "assignee"); !assignee.empty()) {
+        add(expand(assignee));
+    }
+    if (const auto* approvers = c.if_contains("approvers"); approvers && approvers->is_array()) {
+        for (const auto& a : approvers->as_array()) {
+            const auto& o = a.as_object();
+            const std::string type = core::string_field(o, "type");
+            const std::string value = core::string_field(o, "value");
+            if (type == "user") {
+                add(expand(value));
+            } else if (type == "initiator") {
+                add(initiator);
+            } else if (type == "role") {
+                add("role:" + value);
+            } else if (type == "form_field") {
+                const auto* field = variables.if_contains(value);
+                if (field != nullptr && field->is_string()) {
+                    add(std::string(field->as_string()));
+                } else if (field != nullptr && field->is_array()) {
+                    for (const auto& f : field->as_array()) {
+                        if (f.is_string()) {
+                            add(std::string(f.as_string()));
+                        }
+                    }
+                }
+            } else if (type == "manager") {
+                const int levels = value.empty() ? 1 : std::max(1, std::atoi(value.c_str()));
+                if (const auto manager = p_.directory.manager_of(tenant, initiator, levels)) {
+                    add(*manager);
+                }
+            }
+        }
+    }
+    for (const char* key : {"candidate_users", "candidate_groups"}) {
+        if (const auto* list = c.if_contains(key); list && list->is_array()) {
+            for (const auto& v : list->as_array()) {
+                if (v.is_string()) {
+                    add((std::string(key) == "candidate_groups" ? "role:" : "") +
+                        std::string(v.as_string()));
+                }
+            }
+        }
+    }
+    return out;
+}
+
+void Engine::copy_to(const core::TenantId& tenant,
+                     std::int64_t id,
+                     const FlowNode& node,
+                     const boost::json::object& variables,
+                     const std::string& initiator) {
+    const auto* cc = node.config.if_contains("cc");
+    if (cc == nullptr || !cc->is_array() || cc->as_array().empty()) {
+        return;
+    }
+    FlowNode sources{node.id, node.type, node.name, json::object{{"approvers", *cc}}};
+    std::vector<std::string> users;
+    for (auto& who : resolve_assignees(tenant, sources, variables, initiator)) {
+        if (who.rfind("role:", 0) != 0) {
+            users.push_back(std::move(who));
+        }
+    }
+    const auto added = p_.instances.add_cc(tenant, id, node.id, users);
+    notify(tenant, added, "Copied: approval request #" + std::to_string(id),
+           "You were copied on an approval request at step " + node.name + ".",
+           "approval-cc-" + std::to_string(id) + "-" + node.id);
+}
+
+void Engine::notify_tasks(const core::TenantId& tenant,
+                          std::int64_t id,
+                          const std::string& node_id,
+                          const std::vector<TaskRef>& tasks,
+                          const std::string& why) {
+    for (const auto& task : tasks) {
+        if (task.assignee.rfind("role:", 0) == 0) {
+            continue;  // group tasks show in the members' to-do lists
+        }
+        notify(tenant, {task.assignee}, "Approval request #" + std::to_string(id) + ": " + why,
+               "Task " + std::to_string(task.id) + " at step " + node_id + " " + why + ".",
+               "approval-task-" + std::to_string(task.id) + "-" + task.assignee);
+    }
+}
+
+void Engine::notify(const core::TenantId& tenant,
+                    const std::vector<std::string>& users,
+                    const std::string& subject,
+                    const std::string& body,
+                    const std::string& key) {
+    if (users.empty()) {
+        return;
+    }
+    // A notification is best effort: a failure is logged, never a reason to stop a process.
+    try {
+        p_.messages.notify(tenant, "approvals", users, subject, body, key);
+    } catch (const std::exception& error) {
+        core::log(core::LogLevel::kWarn, "approval notification failed",
+                  {{"tenant", tenant.value()}, {"error", error.what()}});
+    }
+}
+
+void Engine::wake(const core::TenantId& tenant, std::int64_t id, const std::string& why) {
+    const json::object data{{"tenant_id", tenant.value()}, {"instance_id", id}, {"why", why}};
+    // A lost wake costs latency, never correctness: the run re-reads the database on recheck.
+    const auto sent = p_.inngest.send(inngest::Event{.name = kInstanceWake, .data = data});
+    p_.instances.log(tenant, id, kInstanceWake, data);
+    if (!sent) {
+        core::log(core::LogLevel::kWarn, "approval wake event not sent",
+                  {{"tenant", tenant.value()}, {"instance", id}});
+    }
 }
 
 }  // namespace riveredge::approvals

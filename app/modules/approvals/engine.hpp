@@ -1,78 +1,158 @@
 #pragma once
 
-// Runs approval instances: what the generic Inngest function `approvals-instance` does at each
-// node visit, and the decisions users make. Every node visit is a memoized step with an id
-// built from the node id and its visit count, so replays and retries repeat no side effect.
-//
-// Supported so far: startEvent, endEvent, userTask (any one approver decides: 或签),
-// exclusiveGateway. Other elements fail the instance with a clear reason.
+// Runs approval instances. The generic Inngest function `approvals-instance` (functions.cpp)
+// interprets a pinned definition as tokens moving through nodes; each node visit is one call
+// here, made inside a memoized step whose id is the node id and visit count, so replays and
+// retries repeat no side effect. The database holds the truth: decisions are transactions,
+// and the function re-reads them whenever it wakes (`park`).
 
 #include "core/auth/principal.hpp"
 #include "modules/approvals/definition.hpp"
 #include "modules/approvals/instance_repository.hpp"
 #include "modules/approvals/repository.hpp"
+#include "modules/approvals/task_repository.hpp"
+#include "modules/approvals/tenant_setup.hpp"
 
 #include <boost/json/object.hpp>
 
+#include <functional>
+
 namespace inngest {
 class Client;
+}
+namespace riveredge::messages {
+class Service;
+}
+namespace riveredge::scripts {
+class Service;
 }
 
 namespace riveredge::approvals {
 
 inline constexpr const char* kInstanceStarted = "approvals/instance.started";
-inline constexpr const char* kTaskDecided = "approvals/task.decided";
+/// A hand-over to a fresh run (step budget) or a resume after a restart.
+inline constexpr const char* kInstanceContinued = "approvals/instance.continued";
+/// Something changed for a running instance (a decision, a signal, a withdrawal).
+inline constexpr const char* kInstanceWake = "approvals/instance.wake";
+
+struct EngineParts {
+    Repository& definitions;
+    InstanceRepository& instances;
+    TaskRepository& tasks;
+    Directory& directory;
+    ActivityBindings& activities;
+    messages::Service& messages;
+    scripts::Service& scripts;
+    inngest::Client& inngest;
+    std::function<TimePoint()> now;
+};
 
 class Engine {
 public:
-    Engine(Repository& definitions, InstanceRepository& instances, inngest::Client& inngest)
-        : definitions_(definitions), instances_(instances), inngest_(inngest) {}
+    explicit Engine(EngineParts parts) : p_(std::move(parts)) {}
 
-    /// Starts an instance of the latest published version (or `version`) with form data.
+    // What the REST routes call.
+    /// Starts an instance of the latest published version with form data and a business key.
     boost::json::object start(const core::Principal& initiator, const boost::json::object& request);
     boost::json::object get(const core::TenantId& tenant, std::int64_t id);
-    /// A user's decision on a task; wakes the instance.
-    boost::json::object decide(const core::Principal& who,
-                               std::int64_t task_id,
-                               bool approve,
-                               const boost::json::object& request);
+    /// approve, reject, return, transfer, delegate, resolve, add-signer, claim or comment.
+    boost::json::object act(const core::Principal& who,
+                            std::int64_t task_id,
+                            const std::string& action,
+                            const boost::json::object& request);
+    void withdraw(const core::Principal& who, std::int64_t id);
+    void signal(const core::Principal& who, std::int64_t id, const boost::json::object& request);
+    /// Per-node status for ProFlow's FlowView: every node of the pinned version with its
+    /// status (pending, active, completed, approved, rejected, returned, cancelled, failed).
+    boost::json::object diagram(const core::TenantId& tenant, std::int64_t id);
 
-    // Steps of the instance function.
-    /// {definition (compiled), variables, initiator}.
-    boost::json::object load(const core::TenantId& tenant, std::int64_t id);
-    /// Creates the node visit's tasks for its resolved approvers.
+    // The steps of `approvals-instance`.
+    /// {stop} when `generation` no longer owns the instance, else {definition, state}.
+    boost::json::object load(const core::TenantId& tenant, std::int64_t id, int generation);
+    /// One node visit. `token`: {node, visit, last (no other token is alive), attempt}. Answers
+    /// {next: [node ids]}, {wait: task|timer|signal}, {retry_in_ms, attempt} or {end: status}.
+    boost::json::object visit(const core::TenantId& tenant,
+                              std::int64_t id,
+                              const ProcessDefinition& definition,
+                              const boost::json::object& token);
+    /// Stores the state at a wait and settles what can be settled: deadlines, timers, signals,
+    /// decisions. Answers {stop} or {resolved: [{index, outcome, target?}], sleep_ms}.
+    boost::json::object park(const core::TenantId& tenant,
+                             std::int64_t id,
+                             int generation,
+                             const boost::json::object& state);
+    /// Hands the instance to a fresh run (before the platform's step limit).
+    boost::json::object hand_over(const core::TenantId& tenant,
+                                  std::int64_t id,
+                                  int generation,
+                                  const boost::json::object& state);
+    boost::json::object finish(const core::TenantId& tenant,
+                               std::int64_t id,
+                               const std::string& status,
+                               const std::string& node_id,
+                               const std::string& step_key,
+                               const std::optional<std::string>& reason = std::nullopt);
+
+    /// After a restart of the embedded executor (its runs are gone): every running instance
+    /// continues from its stored state in a new run.
+    int resume_all();
+
+    /// The exclusive gateway's flow: the first true condition by priority, else the default.
+    std::string choose(const ProcessDefinition& definition,
+                       const FlowNode& gateway,
+                       const boost::json::object& variables) const;
+    /// Who a user task is for: user ids, and `role:<name>` for group tasks.
+    std::vector<std::string> resolve_assignees(const core::TenantId& tenant,
+                                               const FlowNode& node,
+                                               const boost::json::object& variables,
+                                               const std::string& initiator);
+
+    InstanceRepository& instances() noexcept { return p_.instances; }
+    TaskRepository& tasks() noexcept { return p_.tasks; }
+    Directory& directory() noexcept { return p_.directory; }
+    ActivityBindings& activities() noexcept { return p_.activities; }
+
+private:
     boost::json::object enter_user_task(const core::TenantId& tenant,
                                         std::int64_t id,
                                         const FlowNode& node,
                                         int visit,
                                         const boost::json::object& variables,
-                                        const std::string& initiator);
-    std::string outcome(const core::TenantId& tenant,
+                                        const std::string& initiator,
+                                        bool resubmit);
+    boost::json::object run_service(const core::TenantId& tenant,
+                                    std::int64_t id,
+                                    const FlowNode& node,
+                                    int visit,
+                                    int attempt);
+    boost::json::object run_script(const core::TenantId& tenant,
+                                   std::int64_t id,
+                                   const FlowNode& node,
+                                   int visit);
+    /// A due deadline's action; true when it settled the visit.
+    void apply_deadline(const core::TenantId& tenant,
                         std::int64_t id,
                         const std::string& node_id,
-                        int visit);
-    /// The flow an exclusive gateway takes: the first true condition by priority, else the
-    /// default. Conditions run on the shared expression engine, without side effects.
-    std::string choose(const ProcessDefinition& definition,
-                       const FlowNode& gateway,
-                       const boost::json::object& variables) const;
-    boost::json::object finish(const core::TenantId& tenant,
-                               std::int64_t id,
-                               const std::string& status,
-                               const std::string& node_id,
-                               const std::string& step_key);
+                        int visit,
+                        const VisitState& state);
+    void copy_to(const core::TenantId& tenant,
+                 std::int64_t id,
+                 const FlowNode& node,
+                 const boost::json::object& variables,
+                 const std::string& initiator);
+    void notify_tasks(const core::TenantId& tenant,
+                      std::int64_t id,
+                      const std::string& node_id,
+                      const std::vector<TaskRef>& tasks,
+                      const std::string& why);
+    void notify(const core::TenantId& tenant,
+                const std::vector<std::string>& users,
+                const std::string& subject,
+                const std::string& body,
+                const std::string& key);
+    void wake(const core::TenantId& tenant, std::int64_t id, const std::string& why);
 
-    InstanceRepository& instances() noexcept { return instances_; }
-
-private:
-    Repository& definitions_;
-    InstanceRepository& instances_;
-    inngest::Client& inngest_;
+    EngineParts p_;
 };
-
-/// Who a user task is for: user ids, and `role:<name>` for group tasks.
-std::vector<std::string> resolve_assignees(const FlowNode& node,
-                                           const boost::json::object& variables,
-                                           const std::string& initiator);
 
 }  // namespace riveredge::approvals

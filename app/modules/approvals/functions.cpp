@@ -1,106 +1,311 @@
 // The approvals module's Inngest function: one generic interpreter of an instance's pinned
-// definition. Step ids are "<what>:<node>#<visit>" so replays, retries and revisits are exact.
+// definition. Tokens move through nodes; each node visit is a step "visit:<node>#<visit>", each
+// wait a pair "park:<round>" / "wake:<round>", so replays, retries and revisits are exact.
+// The interpreter's own state (tokens, visit counts, join counters) is rebuilt from memoized
+// step results on every call and stored at each wait, which a hand-over or resume continues.
 
+#include "core/json/fields.hpp"
 #include "modules/approvals/engine.hpp"
 
 #include <inngest/inngest.hpp>
 
+#include <deque>
 #include <map>
 
 namespace riveredge::approvals {
 
-using namespace std::chrono_literals;
-
 namespace {
 
-std::string single_next(const ProcessDefinition& definition, const std::string& node) {
-    for (const auto& e : definition.edges) {
-        if (e.source == node) {
-            return e.target;
+namespace json = boost::json;
+
+struct Token {
+    std::string node;
+    /// Direct resubmission: where the flow goes back once this returned-to node completes.
+    std::optional<std::string> resume_at;
+};
+
+struct Waiting {
+    std::string node;
+    int visit = 0;
+    std::string kind;
+    std::optional<std::string> resume_at;
+    std::optional<std::string> signal;
+};
+
+struct Join {
+    int arrived = 0;
+    int expected = 0;
+};
+
+struct RunState {
+    std::deque<Token> ready;
+    std::vector<Waiting> waiting;
+    std::map<std::string, int> visits;
+    std::map<std::string, Join> joins;
+    int round = 0;
+
+    json::object to_json() const {
+        json::array w;
+        for (const auto& item : waiting) {
+            json::object o{{"node", item.node}, {"visit", item.visit}, {"kind", item.kind}};
+            if (item.resume_at) {
+                o["resume_at"] = *item.resume_at;
+            }
+            if (item.signal) {
+                o["signal"] = *item.signal;
+            }
+            w.push_back(std::move(o));
         }
+        json::object v;
+        for (const auto& [node, count] : visits) {
+            v[node] = count;
+        }
+        json::object j;
+        for (const auto& [node, join] : joins) {
+            j[node] = json::object{{"arrived", join.arrived}, {"expected", join.expected}};
+        }
+        json::array r;
+        for (const auto& t : ready) {
+            r.push_back(json::object{{"node", t.node}});
+        }
+        return json::object{{"ready", std::move(r)},
+                            {"waiting", std::move(w)},
+                            {"visits", std::move(v)},
+                            {"joins", std::move(j)},
+                            {"round", round}};
     }
-    throw inngest::NonRetriableError("node '" + node + "' has no outgoing flow");
+
+    static std::optional<std::string> text(const json::object& o, const char* key) {
+        const auto* v = o.if_contains(key);
+        return v != nullptr && v->is_string() ? std::optional(std::string(v->as_string()))
+                                              : std::nullopt;
+    }
+
+    static RunState from_json(const json::object& o) {
+        RunState s;
+        for (const auto& t : o.at("ready").as_array()) {
+            s.ready.push_back({std::string(t.at("node").as_string()), std::nullopt});
+        }
+        for (const auto& item : o.at("waiting").as_array()) {
+            const auto& w = item.as_object();
+            s.waiting.push_back({std::string(w.at("node").as_string()),
+                                 static_cast<int>(w.at("visit").to_number<std::int64_t>()),
+                                 std::string(w.at("kind").as_string()), text(w, "resume_at"),
+                                 text(w, "signal")});
+        }
+        for (const auto& [node, count] : o.at("visits").as_object()) {
+            s.visits[node] = static_cast<int>(count.to_number<std::int64_t>());
+        }
+        for (const auto& [node, join] : o.at("joins").as_object()) {
+            s.joins[node] = {static_cast<int>(join.at("arrived").to_number<std::int64_t>()),
+                             static_cast<int>(join.at("expected").to_number<std::int64_t>())};
+        }
+        s.round = static_cast<int>(o.at("round").to_number<std::int64_t>());
+        return s;
+    }
+};
+
+int incoming_flows(const ProcessDefinition& definition, const std::string& node) {
+    int n = 0;
+    for (const auto& e : definition.edges) {
+        n += e.target == node && !e.is_return ? 1 : 0;
+    }
+    return n;
 }
 
-// How long a user task sleeps before it re-reads the database anyway: bounds the latency of a
-// decision whose event arrived before the wait existed, against the run's step budget.
-constexpr auto kDecisionRecheck = 15min;
+std::string first_next(const ProcessDefinition& definition, const std::string& node) {
+    const FlowEdge* best = nullptr;
+    for (const auto& e : definition.edges) {
+        if (e.source == node && (best == nullptr || e.priority < best->priority)) {
+            best = &e;
+        }
+    }
+    if (best == nullptr) {
+        throw inngest::NonRetriableError("node '" + node + "' has no outgoing flow");
+    }
+    return best->target;
+}
+
+bool is_join(const ProcessDefinition& definition, const FlowNode& node) {
+    return (node.type == "parallelGateway" || node.type == "inclusiveGateway") &&
+           incoming_flows(definition, node.id) > 1;
+}
 
 }  // namespace
 
-void register_functions(inngest::Client& client, Engine& engine) {
+void register_functions(inngest::Client& client, Engine& engine, int step_budget) {
     client.create_function(
         {.id = "approvals-instance",
          .name = "Run an approval instance",
-         .triggers = {inngest::EventTrigger{kInstanceStarted}},
+         .triggers = {inngest::EventTrigger{kInstanceStarted},
+                      inngest::EventTrigger{kInstanceContinued}},
          .retries = 5},
-        [&engine](inngest::Context& ctx) -> boost::json::value {
+        [&engine, step_budget](inngest::Context& ctx) -> boost::json::value {
             // The event comes from our own service, which put the authenticated tenant in it.
+            const auto& data = ctx.event.data;
             const auto tenant =
-                core::TenantId::trusted(std::string(ctx.event.data.at("tenant_id").as_string()));
-            const std::int64_t id = ctx.event.data.at("instance_id").to_number<std::int64_t>();
-            const auto plan = ctx.step.run("load", [&] { return engine.load(tenant, id); });
+                core::TenantId::trusted(std::string(data.at("tenant_id").as_string()));
+            const std::int64_t id = data.at("instance_id").to_number<std::int64_t>();
+            const int generation =
+                data.contains("generation")
+                    ? static_cast<int>(data.at("generation").to_number<std::int64_t>())
+                    : 0;
+            int steps = 1;
+            const auto plan =
+                ctx.step.run("load", [&] { return engine.load(tenant, id, generation); });
+            if (plan.contains("stop")) {
+                return json::object{{"stopped", true}};
+            }
             const auto definition = ProcessDefinition::from_json(plan.at("definition").as_object());
-            const auto& variables = plan.at("variables").as_object();
-            const std::string initiator(plan.at("initiator").as_string());
+            RunState state;
+            if (plan.at("state").is_object()) {
+                state = RunState::from_json(plan.at("state").as_object());
+            } else {
+                for (const auto& node : definition.nodes) {
+                    if (node.type == "startEvent") {
+                        state.ready.push_back({node.id, std::nullopt});
+                    }
+                }
+            }
 
-            std::string current;
-            for (const auto& node : definition.nodes) {
-                if (node.type == "startEvent") {
-                    current = node.id;
-                }
-            }
-            std::map<std::string, int> visits;
-            for (int hops = 0; hops < 500; ++hops) {
-                const FlowNode* node = definition.node(current);
-                const int visit = ++visits[current];
-                const std::string tag = current + "#" + std::to_string(visit);
-                if (node->type == "startEvent") {
-                    current = single_next(definition, current);
-                } else if (node->type == "endEvent") {
-                    return ctx.step.run("finish:" + tag, [&] {
-                        return engine.finish(tenant, id, "completed", node->id, "finish:" + tag);
+            const auto end = [&](const std::string& status, const Waiting& at) {
+                const std::string key =
+                    "finish:" + status + ":" + at.node + "#" + std::to_string(at.visit);
+                return ctx.step.run(
+                    key, [&] { return engine.finish(tenant, id, status, at.node, key); });
+            };
+
+            for (int hops = 0; hops < 100000; ++hops) {
+                while (!state.ready.empty()) {
+                    const Token token = state.ready.front();
+                    state.ready.pop_front();
+                    const FlowNode* node = definition.node(token.node);
+                    if (node == nullptr) {
+                        throw inngest::NonRetriableError("no node " + token.node);
+                    }
+                    if (is_join(definition, *node)) {
+                        auto& join = state.joins[node->id];
+                        ++join.arrived;
+                        const int expected = join.expected > 0
+                                                 ? join.expected
+                                                 : incoming_flows(definition, node->id);
+                        if (join.arrived < expected) {
+                            continue;  // wait for the other branches
+                        }
+                        state.joins.erase(node->id);
+                    }
+                    const int visit = ++state.visits[node->id];
+                    const std::string tag = node->id + "#" + std::to_string(visit);
+                    json::object token_json{{"node", node->id},
+                                            {"visit", visit},
+                                            {"last", state.ready.empty() && state.waiting.empty()}};
+                    ++steps;
+                    auto result = ctx.step.run("visit:" + tag, [&] {
+                        return engine.visit(tenant, id, definition, token_json);
                     });
-                } else if (node->type == "exclusiveGateway") {
-                    current = ctx.step.run("decide:" + tag, [&] {
-                        return engine.choose(definition, *node, variables);
-                    });
-                } else if (node->type == "userTask") {
-                    ctx.step.run("enter:" + tag, [&] {
-                        return engine.enter_user_task(tenant, id, *node, visit, variables,
-                                                      initiator);
-                    });
-                    std::string outcome = ctx.step.run("check:" + tag + ":0", [&] {
-                        return engine.outcome(tenant, id, node->id, visit);
-                    });
-                    for (int i = 1; outcome == "pending" && i < 300; ++i) {
-                        ctx.step.wait_for_event(
-                            "wait:" + tag + ":" + std::to_string(i),
-                            {.event = kTaskDecided,
-                             .timeout = kDecisionRecheck,
-                             .if_expression = "async.data.instance_id == " + std::to_string(id) +
-                                              " && async.data.node_id == '" + node->id + "'"});
-                        outcome = ctx.step.run("check:" + tag + ":" + std::to_string(i), [&] {
-                            return engine.outcome(tenant, id, node->id, visit);
+                    while (result.contains("retry_in_ms")) {
+                        const auto attempt = result.at("attempt").as_int64();
+                        const std::string suffix = ":" + std::to_string(attempt);
+                        ctx.step.sleep(
+                            "retry:" + tag + suffix,
+                            std::chrono::milliseconds(result.at("retry_in_ms").as_int64()));
+                        token_json["attempt"] = attempt;
+                        steps += 2;
+                        result = ctx.step.run("visit:" + tag + suffix, [&] {
+                            return engine.visit(tenant, id, definition, token_json);
                         });
                     }
+                    if (result.contains("end")) {
+                        return result;
+                    }
+                    if (const auto* wait = result.if_contains("wait")) {
+                        Waiting waiting{node->id, visit, std::string(wait->as_string()),
+                                        token.resume_at, std::nullopt};
+                        for (const char* key : {"signal", "signal_ref"}) {
+                            if (const auto* s = node->config.if_contains(key);
+                                s && s->is_string()) {
+                                waiting.signal = std::string(s->as_string());
+                            }
+                        }
+                        state.waiting.push_back(std::move(waiting));
+                        continue;
+                    }
+                    const auto& next = result.at("next").as_array();
+                    if (next.size() > 1) {
+                        if (const auto join = matching_join(definition, node->id)) {
+                            state.joins[*join].expected = static_cast<int>(next.size());
+                        }
+                    }
+                    for (const auto& n : next) {
+                        state.ready.push_back({std::string(n.as_string()), std::nullopt});
+                    }
+                }
+                if (state.waiting.empty()) {
+                    // Every token ended at an end event that was not the last one: done.
+                    return ctx.step.run("finish:completed", [&] {
+                        return engine.finish(tenant, id, "completed", "", "finish:completed");
+                    });
+                }
+                const auto snapshot = state.to_json();
+                const std::string round = std::to_string(state.round++);
+                if (steps >= step_budget) {
+                    return ctx.step.run("handover:" + round, [&] {
+                        return engine.hand_over(tenant, id, generation, snapshot);
+                    });
+                }
+                steps += 1;
+                const auto parked = ctx.step.run(
+                    "park:" + round, [&] { return engine.park(tenant, id, generation, snapshot); });
+                if (parked.contains("stop")) {
+                    return json::object{{"stopped", true}};
+                }
+                const auto& resolved = parked.at("resolved").as_array();
+                if (resolved.empty()) {
+                    steps += 1;
+                    ctx.step.wait_for_event(
+                        "wake:" + round,
+                        {.event = kInstanceWake,
+                         .timeout = std::chrono::milliseconds(parked.at("sleep_ms").as_int64()),
+                         .if_expression = "async.data.instance_id == " + std::to_string(id)});
+                    continue;
+                }
+                std::vector<std::size_t> done;
+                for (const auto& r : resolved) {
+                    const auto index =
+                        static_cast<std::size_t>(r.at("index").to_number<std::int64_t>());
+                    const Waiting at = state.waiting.at(index);
+                    done.push_back(index);
+                    const std::string outcome(r.at("outcome").as_string());
+                    const FlowNode* node = definition.node(at.node);
                     if (outcome == "rejected") {
-                        return ctx.step.run("finish:" + tag, [&] {
-                            return engine.finish(tenant, id, "rejected", node->id, "finish:" + tag);
-                        });
+                        return end("rejected", at);
                     }
-                    if (outcome != "approved") {
-                        break;
+                    if (outcome == "timeout" &&
+                        core::string_field(node->config, "timeout_action") == "cancel") {
+                        return end("cancelled", at);
                     }
-                    current = single_next(definition, current);
-                } else {
-                    return ctx.step.run("unsupported:" + tag, [&] {
-                        return engine.finish(tenant, id, "failed", node->id, "unsupported:" + tag);
-                    });
+                    if (outcome == "returned") {
+                        const bool direct =
+                            core::string_field(node->config, "return_policy") == "direct";
+                        state.ready.push_back({std::string(r.at("target").as_string()),
+                                               direct ? std::optional(at.node) : std::nullopt});
+                        continue;
+                    }
+                    if (outcome == "cancelled") {
+                        continue;
+                    }
+                    state.ready.push_back(
+                        {at.resume_at.value_or(first_next(definition, at.node)), std::nullopt});
+                }
+                std::sort(done.rbegin(), done.rend());
+                for (const auto index : done) {
+                    state.waiting.erase(state.waiting.begin() + static_cast<long>(index));
                 }
             }
-            return ctx.step.run(
-                "stalled", [&] { return engine.finish(tenant, id, "failed", current, "stalled"); });
+            return ctx.step.run("stalled", [&] {
+                return engine.finish(tenant, id, "failed", "", "stalled",
+                                     "the process did not settle");
+            });
         });
 }
 

@@ -1,6 +1,7 @@
 #include "modules/approvals/instance_repository.hpp"
 
 #include "core/http/api_error.hpp"
+#include "modules/approvals/records.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -16,40 +17,11 @@ using core::db::Transaction;
 constexpr const char* kInstanceJson =
     "json_build_object('id', i.id, 'definition_id', i.definition_id, 'version', i.version, "
     "'business_key', i.business_key, 'status', i.status, 'variables', i.variables, 'initiator', "
-    "i.initiator, 'current_nodes', i.current_nodes, 'started_at', " ISO(
+    "i.initiator, 'current_nodes', i.current_nodes, 'generation', i.generation, 'engine_state', "
+    "i.engine_state, 'status_reason', i.status_reason, 'started_at', " ISO(
         "i.started_at") ", 'ended_at', " ISO("i.ended_at") ")";
 
-constexpr const char* kTaskJson =
-    "json_build_object('id', t.id, 'instance_id', t.instance_id, 'node_id', t.node_id, 'visit', "
-    "t.visit, 'assignee', t.assignee, 'status', t.status, 'decided_by', t.decided_by, 'comment', "
-    "t.comment, 'created_at', " ISO("t.created_at") ", 'decided_at', " ISO("t.decided_at") ")";
-
 #undef ISO
-
-// One timeline entry, in the caller's transaction; `step_key` makes an engine step's entry
-// idempotent (a retried step writes none).
-void append_timeline(Transaction& tx,
-                     const core::TenantId& tenant,
-                     std::int64_t instance_id,
-                     const std::string& actor,
-                     const std::string& action,
-                     const std::optional<std::string>& node_id,
-                     const json::object& detail,
-                     const std::optional<std::string>& step_key) {
-    tx.exec(
-        "INSERT INTO approval_timeline (tenant_id, instance_id, actor, action, node_id, detail, "
-        "step_key) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) ON CONFLICT DO NOTHING",
-        {tenant.value(), std::to_string(instance_id), actor, action, node_id,
-         json::serialize(detail), step_key});
-}
-
-std::string roles_json(const core::Principal& who) {
-    json::array roles;
-    for (const auto& role : who.roles) {
-        roles.emplace_back("role:" + role);
-    }
-    return json::serialize(roles);
-}
 
 }  // namespace
 
@@ -107,144 +79,271 @@ boost::json::array InstanceRepository::list(const core::TenantId& tenant,
     return core::db::json_rows(rows);
 }
 
-void InstanceRepository::finish(const core::TenantId& tenant,
+bool InstanceRepository::finish(const core::TenantId& tenant,
                                 std::int64_t id,
                                 const std::string& status,
                                 const std::optional<std::string>& node_id,
-                                const std::optional<std::string>& step_key) {
+                                const std::optional<std::string>& step_key,
+                                const std::optional<std::string>& reason) {
     Transaction tx(pool_, tenant);
-    tx.exec(
-        "UPDATE approval_instances SET status = $3, current_nodes = '[]', ended_at = "
-        "coalesce(ended_at, now()) WHERE tenant_id = $1 AND id = $2 AND status = 'running'",
-        {tenant.value(), std::to_string(id), status});
+    const auto updated = tx.exec(
+        "UPDATE approval_instances SET status = $3, status_reason = $4, current_nodes = '[]', "
+        "ended_at = coalesce(ended_at, now()) WHERE tenant_id = $1 AND id = $2 AND status = "
+        "'running'",
+        {tenant.value(), std::to_string(id), status, reason});
     tx.exec(
         "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND instance_id = $2 "
-        "AND status = 'pending'",
+        "AND status IN ('pending', 'queued')",
+        {tenant.value(), std::to_string(id)});
+    tx.exec(
+        "UPDATE approval_node_visits SET status = 'cancelled', left_at = now() WHERE tenant_id = "
+        "$1 AND instance_id = $2 AND status = 'active'",
         {tenant.value(), std::to_string(id)});
     if (step_key) {
-        append_timeline(tx, tenant, id, "system", status, node_id, json::object{}, step_key);
+        json::object detail;
+        if (reason) {
+            detail["reason"] = *reason;
+        }
+        append_timeline(tx, tenant, id, "system", status, node_id, detail, step_key);
     }
     tx.commit();
+    return updated.affected() > 0;
 }
 
-void InstanceRepository::open_node(const core::TenantId& tenant,
-                                   std::int64_t instance_id,
-                                   const std::string& node_id,
-                                   int visit,
-                                   const std::vector<std::string>& assignees,
-                                   const std::string& step_key) {
-    Transaction tx(pool_, tenant);
-    json::array who;
-    for (const auto& assignee : assignees) {
-        tx.exec(
-            "INSERT INTO approval_tasks (tenant_id, instance_id, node_id, visit, assignee) VALUES "
-            "($1, $2, $3, $4::int, $5) ON CONFLICT DO NOTHING",
-            {tenant.value(), std::to_string(instance_id), node_id, std::to_string(visit),
-             assignee});
-        who.emplace_back(assignee);
-    }
-    tx.exec(
-        "UPDATE approval_instances SET current_nodes = $3::jsonb WHERE tenant_id = $1 AND id = $2",
-        {tenant.value(), std::to_string(instance_id),
-         json::serialize(json::array{json::value(node_id)})});
-    append_timeline(tx, tenant, instance_id, "system", "task_created", node_id,
-                    json::object{{"assignees", std::move(who)}, {"visit", visit}}, step_key);
-    tx.commit();
-}
-
-std::string InstanceRepository::node_outcome(const core::TenantId& tenant,
-                                             std::int64_t instance_id,
-                                             const std::string& node_id,
-                                             int visit) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
-        "SELECT coalesce(bool_or(status = 'rejected'), false) AS rejected, "
-        "coalesce(bool_or(status = 'approved'), false) AS approved FROM approval_tasks WHERE "
-        "tenant_id = $1 AND instance_id = $2 AND node_id = $3 AND visit = $4::int",
-        {tenant.value(), std::to_string(instance_id), node_id, std::to_string(visit)});
-    tx.commit();
-    if (rows.boolean(0, "rejected")) {
-        return "rejected";
-    }
-    return rows.boolean(0, "approved") ? "approved" : "pending";
-}
-
-Decision InstanceRepository::decide(const core::Principal& who,
-                                    std::int64_t task_id,
-                                    bool approve,
-                                    const std::optional<std::string>& comment) {
+void InstanceRepository::withdraw(const core::Principal& who, std::int64_t id) {
     Transaction tx(pool_, who.tenant);
-    const auto task = tx.exec(
-        "SELECT instance_id, node_id, visit, assignee, status FROM approval_tasks WHERE tenant_id "
-        "= $1 AND id = $2",
-        {who.tenant.value(), std::to_string(task_id)});
-    if (task.empty()) {
-        throw core::ApiError::not_found("task " + std::to_string(task_id));
+    const auto rows = tx.exec(
+        "SELECT status, initiator FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR "
+        "UPDATE",
+        {who.tenant.value(), std::to_string(id)});
+    if (rows.empty()) {
+        throw core::ApiError::not_found("instance " + std::to_string(id));
     }
-    Decision decision{task.integer(0, "instance_id"), task.text(0, "node_id"),
-                      static_cast<int>(task.integer(0, "visit"))};
-    const std::string assignee = task.text(0, "assignee");
-    const bool mine = assignee == who.user_id ||
-                      (assignee.rfind("role:", 0) == 0 && who.has_role(assignee.substr(5)));
-    if (!mine) {
-        throw core::ApiError::forbidden("this task is assigned to someone else");
+    if (rows.text(0, "initiator") != who.user_id) {
+        throw core::ApiError::forbidden("only the initiator withdraws an instance");
     }
-    // Lock every task of the node visit: concurrent deciders queue here, and the second finds
-    // the node settled.
-    const auto siblings = tx.exec(
-        "SELECT id, status FROM approval_tasks WHERE tenant_id = $1 AND instance_id = $2 AND "
-        "node_id = $3 AND visit = $4::int ORDER BY id FOR UPDATE",
-        {who.tenant.value(), std::to_string(decision.instance_id), decision.node_id,
-         std::to_string(decision.visit)});
-    for (int i = 0; i < siblings.size(); ++i) {
-        const auto status = siblings.text(i, "status");
-        if (status == "approved" || status == "rejected") {
-            throw core::ApiError::conflict("this step was already decided");
-        }
-        if (siblings.integer(i, "id") == task_id && status != "pending") {
-            throw core::ApiError::conflict("this task is " + status);
-        }
+    if (rows.text(0, "status") != "running") {
+        throw core::ApiError::conflict("the instance is " + rows.text(0, "status"));
     }
-    const std::string outcome = approve ? "approved" : "rejected";
+    const bool acted =
+        !tx.exec(
+               "SELECT 1 FROM approval_timeline WHERE tenant_id = $1 AND instance_id = $2 AND "
+               "actor NOT IN ('system', $3) LIMIT 1",
+               {who.tenant.value(), std::to_string(id), who.user_id})
+             .empty() ||
+        !tx.exec(
+               "SELECT 1 FROM approval_tasks WHERE tenant_id = $1 AND instance_id = $2 AND "
+               "decided_by IS NOT NULL AND decided_by <> $3 LIMIT 1",
+               {who.tenant.value(), std::to_string(id), who.user_id})
+             .empty();
+    if (acted) {
+        throw core::ApiError::conflict(
+            "an approver has acted already: it can no longer be withdrawn");
+    }
     tx.exec(
-        "UPDATE approval_tasks SET status = $3, decided_by = $4, comment = $5, decided_at = now() "
-        "WHERE tenant_id = $1 AND id = $2",
-        {who.tenant.value(), std::to_string(task_id), outcome, who.user_id, comment});
-    // Any one approver decides (或签): the others' tasks close.
+        "UPDATE approval_instances SET status = 'withdrawn', current_nodes = '[]', ended_at = "
+        "now() WHERE tenant_id = $1 AND id = $2",
+        {who.tenant.value(), std::to_string(id)});
     tx.exec(
         "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND instance_id = $2 "
-        "AND node_id = $3 AND visit = $4::int AND status = 'pending'",
-        {who.tenant.value(), std::to_string(decision.instance_id), decision.node_id,
-         std::to_string(decision.visit)});
-    append_timeline(
-        tx, who.tenant, decision.instance_id, who.user_id, outcome, decision.node_id,
-        json::object{{"task_id", task_id},
-                     {"comment", comment ? json::value(*comment) : json::value(nullptr)}},
-        std::nullopt);
+        "AND status IN ('pending', 'queued')",
+        {who.tenant.value(), std::to_string(id)});
+    tx.exec(
+        "UPDATE approval_node_visits SET status = 'cancelled', left_at = now() WHERE tenant_id = "
+        "$1 AND instance_id = $2 AND status = 'active'",
+        {who.tenant.value(), std::to_string(id)});
+    append_timeline(tx, who.tenant, id, who.user_id, "withdrawn", std::nullopt, json::object{});
     tx.commit();
-    return decision;
 }
 
-boost::json::array InstanceRepository::tasks_for(const core::Principal& who,
-                                                 const std::string& status) {
-    Transaction tx(pool_, who.tenant);
+bool InstanceRepository::save_state(const core::TenantId& tenant,
+                                    std::int64_t id,
+                                    int generation,
+                                    const boost::json::object& state,
+                                    const boost::json::array& current_nodes) {
+    Transaction tx(pool_, tenant);
+    const auto updated = tx.exec(
+        "UPDATE approval_instances SET engine_state = $4::jsonb, current_nodes = $5::jsonb WHERE "
+        "tenant_id = $1 AND id = $2 AND generation = $3::int AND status = 'running'",
+        {tenant.value(), std::to_string(id), std::to_string(generation), json::serialize(state),
+         json::serialize(current_nodes)});
+    tx.commit();
+    return updated.affected() > 0;
+}
+
+std::optional<int> InstanceRepository::next_generation(
+    const core::TenantId& tenant,
+    std::int64_t id,
+    std::optional<int> from,
+    const std::optional<boost::json::object>& state) {
+    Transaction tx(pool_, tenant);
     const auto rows = tx.exec(
-        std::string("SELECT ") + kTaskJson +
-            "::text AS row FROM approval_tasks t WHERE t.tenant_id = $1 AND t.status = $2 AND "
-            "(t.assignee = $3 OR t.assignee IN (SELECT jsonb_array_elements_text($4::jsonb))) "
-            "ORDER BY t.id",
-        {who.tenant.value(), status, who.user_id, roles_json(who)});
+        "UPDATE approval_instances SET generation = generation + 1, engine_state = "
+        "coalesce($4::jsonb, engine_state) WHERE tenant_id = $1 AND id = $2 AND status = "
+        "'running' AND ($3::int IS NULL OR generation = $3::int) RETURNING generation",
+        {tenant.value(), std::to_string(id),
+         from ? core::db::Param(std::to_string(*from)) : std::nullopt,
+         state ? core::db::Param(json::serialize(*state)) : std::nullopt});
+    tx.commit();
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return static_cast<int>(rows.integer(0, "generation"));
+}
+
+std::vector<std::pair<std::string, std::int64_t>> InstanceRepository::running() {
+    Transaction tx(pool_, std::nullopt);
+    tx.exec("SELECT set_config('app.scope', 'approvals', true)");
+    const auto rows = tx.exec(
+        "SELECT tenant_id, id FROM approval_instances WHERE status = 'running' ORDER BY id");
+    tx.commit();
+    std::vector<std::pair<std::string, std::int64_t>> out;
+    for (int i = 0; i < rows.size(); ++i) {
+        out.emplace_back(rows.text(i, "tenant_id"), rows.integer(i, "id"));
+    }
+    return out;
+}
+
+boost::json::object InstanceRepository::variables(const core::TenantId& tenant, std::int64_t id) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(
+        "SELECT variables::text AS v FROM approval_instances WHERE tenant_id = $1 AND id = $2",
+        {tenant.value(), std::to_string(id)});
+    tx.commit();
+    return rows.empty() ? json::object{} : json::parse(rows.text(0, "v")).as_object();
+}
+
+void InstanceRepository::merge(const core::TenantId& tenant,
+                               std::int64_t id,
+                               const boost::json::object& changes,
+                               const std::string& actor,
+                               const std::string& source) {
+    Transaction tx(pool_, tenant);
+    merge_variables(tx, tenant, id, changes, actor, source);
+    tx.commit();
+}
+
+boost::json::array InstanceRepository::variable_history(const core::TenantId& tenant,
+                                                        std::int64_t id) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(
+        "SELECT json_build_object('name', name, 'old_value', old_value, 'new_value', new_value, "
+        "'actor', actor, 'source', source, 'at', to_char(at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))::text AS row FROM approval_variable_changes WHERE "
+        "tenant_id = $1 AND instance_id = $2 ORDER BY id",
+        {tenant.value(), std::to_string(id)});
     tx.commit();
     return core::db::json_rows(rows);
 }
 
-boost::json::array InstanceRepository::tasks_of(const core::TenantId& tenant,
-                                                std::int64_t instance_id) {
+void InstanceRepository::signal(const core::Principal& who,
+                                std::int64_t id,
+                                const std::string& name,
+                                const boost::json::object& data) {
+    Transaction tx(pool_, who.tenant);
+    const auto rows =
+        tx.exec("SELECT status FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+                {who.tenant.value(), std::to_string(id)});
+    if (rows.empty()) {
+        throw core::ApiError::not_found("instance " + std::to_string(id));
+    }
+    if (rows.text(0, "status") != "running") {
+        throw core::ApiError::conflict("the instance is " + rows.text(0, "status"));
+    }
+    tx.exec(
+        "INSERT INTO approval_signals (tenant_id, instance_id, name, data, sent_by) VALUES ($1, "
+        "$2, $3, $4::jsonb, $5)",
+        {who.tenant.value(), std::to_string(id), name, json::serialize(data), who.user_id});
+    log_event(tx, who.tenant, id, "signal:" + name,
+              json::object{{"by", who.user_id}, {"data", data}});
+    tx.commit();
+}
+
+std::optional<boost::json::object> InstanceRepository::catch_signal(const core::TenantId& tenant,
+                                                                    std::int64_t id,
+                                                                    const std::string& name,
+                                                                    const std::string& by) {
     Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(std::string("SELECT ") + kTaskJson +
-                                  "::text AS row FROM approval_tasks t WHERE t.tenant_id = $1 AND "
-                                  "t.instance_id = $2 ORDER BY t.id",
-                              {tenant.value(), std::to_string(instance_id)});
+    // A retried step finds the signal it caught before.
+    const auto earlier = tx.exec(
+        "SELECT data::text AS data FROM approval_signals WHERE tenant_id = $1 AND instance_id = "
+        "$2 AND consumed_by = $3",
+        {tenant.value(), std::to_string(id), by});
+    const auto rows =
+        !earlier.empty()
+            ? tx.exec(
+                  "SELECT data::text AS data FROM approval_signals WHERE tenant_id = $1 AND "
+                  "instance_id = $2 AND consumed_by = $3",
+                  {tenant.value(), std::to_string(id), by})
+            : tx.exec(
+                  "UPDATE approval_signals SET consumed_by = $4 WHERE id = (SELECT id FROM "
+                  "approval_signals WHERE tenant_id = $1 AND instance_id = $2 AND name = $3 "
+                  "AND consumed_by IS NULL ORDER BY id LIMIT 1 FOR UPDATE) RETURNING "
+                  "data::text AS data",
+                  {tenant.value(), std::to_string(id), name, by});
+    if (rows.empty()) {
+        tx.commit();
+        return std::nullopt;
+    }
+    auto data = json::parse(rows.text(0, "data")).as_object();
+    merge_variables(tx, tenant, id, data, "system", "signal:" + name);
+    tx.commit();
+    return data;
+}
+
+std::vector<std::string> InstanceRepository::add_cc(const core::TenantId& tenant,
+                                                    std::int64_t id,
+                                                    const std::string& node_id,
+                                                    const std::vector<std::string>& users) {
+    Transaction tx(pool_, tenant);
+    std::vector<std::string> added;
+    for (const auto& user : users) {
+        if (!tx.exec("INSERT INTO approval_cc (tenant_id, instance_id, node_id, user_id) VALUES "
+                     "($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING id",
+                     {tenant.value(), std::to_string(id), node_id, user})
+                 .empty()) {
+            added.push_back(user);
+        }
+    }
+    if (!added.empty()) {
+        json::array who;
+        for (const auto& u : added) {
+            who.emplace_back(u);
+        }
+        append_timeline(tx, tenant, id, "system", "copied", node_id,
+                        json::object{{"users", std::move(who)}});
+    }
+    tx.commit();
+    return added;
+}
+
+boost::json::array InstanceRepository::copied_to(const core::Principal& who) {
+    Transaction tx(pool_, who.tenant);
+    const auto rows = tx.exec(std::string("SELECT ") + kInstanceJson +
+                                  "::text AS row FROM approval_instances i WHERE i.tenant_id = $1 "
+                                  "AND i.id IN (SELECT instance_id FROM approval_cc WHERE "
+                                  "tenant_id = $1 AND user_id = $2) ORDER BY i.id DESC",
+                              {who.tenant.value(), who.user_id});
+    tx.commit();
+    return core::db::json_rows(rows);
+}
+
+void InstanceRepository::log(const core::TenantId& tenant,
+                             std::int64_t id,
+                             const std::string& name,
+                             const boost::json::object& data) {
+    Transaction tx(pool_, tenant);
+    log_event(tx, tenant, id, name, data);
+    tx.commit();
+}
+
+boost::json::array InstanceRepository::events(const core::TenantId& tenant, std::int64_t id) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(
+        "SELECT json_build_object('name', name, 'data', data, 'at', to_char(at AT TIME ZONE "
+        "'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))::text AS row FROM approval_events WHERE "
+        "tenant_id = $1 AND instance_id = $2 ORDER BY id",
+        {tenant.value(), std::to_string(id)});
     tx.commit();
     return core::db::json_rows(rows);
 }

@@ -15,13 +15,6 @@
 
 namespace riveredge::approvals {
 
-/// Where a decision applies: the node visit it settled.
-struct Decision {
-    std::int64_t instance_id = 0;
-    std::string node_id;
-    int visit = 0;
-};
-
 class InstanceRepository {
 public:
     explicit InstanceRepository(core::db::Pool& pool) : pool_(pool) {}
@@ -39,39 +32,69 @@ public:
                             const core::db::Param& initiator,
                             int limit,
                             int offset);
-    /// Ends a running instance (open tasks close); with `step_key`, records it on the timeline.
-    void finish(const core::TenantId& tenant,
+    /// Ends a running instance (its open tasks and visits close) with a reason; with
+    /// `step_key`, records it on the timeline once. False when it was not running.
+    bool finish(const core::TenantId& tenant,
                 std::int64_t id,
                 const std::string& status,
                 const std::optional<std::string>& node_id,
-                const std::optional<std::string>& step_key);
+                const std::optional<std::string>& step_key,
+                const std::optional<std::string>& reason = std::nullopt);
+    /// The initiator withdraws while nobody has acted. Throws ApiError 404/403/409.
+    void withdraw(const core::Principal& who, std::int64_t id);
 
-    /// Enters a user task's visit in one transaction: its pending tasks, the current node and
-    /// the timeline entry, each once (a retried step adds nothing).
-    void open_node(const core::TenantId& tenant,
-                   std::int64_t instance_id,
-                   const std::string& node_id,
-                   int visit,
-                   const std::vector<std::string>& assignees,
-                   const std::string& step_key);
-    /// pending, approved or rejected: the node visit's outcome so far.
-    std::string node_outcome(const core::TenantId& tenant,
-                             std::int64_t instance_id,
-                             const std::string& node_id,
-                             int visit);
-    /// Records `who`'s decision on a pending task in one transaction that locks the node visit's
-    /// tasks, so two approvers deciding at once produce one outcome. Throws ApiError: 404 for
-    /// a task that is not there (or not this tenant's), 403 for someone not assigned, 409 for a
-    /// task already decided.
-    Decision decide(const core::Principal& who,
-                    std::int64_t task_id,
-                    bool approve,
-                    const std::optional<std::string>& comment);
-    /// Tasks for the user (assigned to them or to one of their roles), by status.
-    boost::json::array tasks_for(const core::Principal& who, const std::string& status);
-    boost::json::array tasks_of(const core::TenantId& tenant, std::int64_t instance_id);
+    /// Stores the interpreter's state at a wait (what a resume continues from) if `generation`
+    /// still owns the instance; false when it does not or the instance is not running.
+    bool save_state(const core::TenantId& tenant,
+                    std::int64_t id,
+                    int generation,
+                    const boost::json::object& state,
+                    const boost::json::array& current_nodes);
+    /// Moves the instance to the next generation (a hand-over or a resume); nullopt when it is
+    /// not running or `from` no longer owns it (any owner when `from` is empty).
+    std::optional<int> next_generation(const core::TenantId& tenant,
+                                       std::int64_t id,
+                                       std::optional<int> from,
+                                       const std::optional<boost::json::object>& state);
+    /// (tenant, id) of every running instance of every tenant.
+    std::vector<std::pair<std::string, std::int64_t>> running();
 
+    boost::json::object variables(const core::TenantId& tenant, std::int64_t id);
+    void merge(const core::TenantId& tenant,
+               std::int64_t id,
+               const boost::json::object& changes,
+               const std::string& actor,
+               const std::string& source);
+    boost::json::array variable_history(const core::TenantId& tenant, std::int64_t id);
+
+    /// Records a signal for a running instance; 404 when there is none.
+    void signal(const core::Principal& who,
+                std::int64_t id,
+                const std::string& name,
+                const boost::json::object& data);
+    /// Catches the oldest uncaught signal `name` for the node visit `by` ("node#visit"): its
+    /// data, merged into the variables; nullopt when none arrived.
+    std::optional<boost::json::object> catch_signal(const core::TenantId& tenant,
+                                                    std::int64_t id,
+                                                    const std::string& name,
+                                                    const std::string& by);
+
+    /// Copies the instance to `users` at `node_id` (once each); returns those added now.
+    std::vector<std::string> add_cc(const core::TenantId& tenant,
+                                    std::int64_t id,
+                                    const std::string& node_id,
+                                    const std::vector<std::string>& users);
+    /// Instances copied to the user, or started by them.
+    boost::json::array copied_to(const core::Principal& who);
+
+    void log(const core::TenantId& tenant,
+             std::int64_t id,
+             const std::string& name,
+             const boost::json::object& data);
+    boost::json::array events(const core::TenantId& tenant, std::int64_t id);
     boost::json::array timeline(const core::TenantId& tenant, std::int64_t instance_id);
+
+    core::db::Pool& pool() noexcept { return pool_; }
 
 private:
     core::db::Pool& pool_;

@@ -1,6 +1,8 @@
 // HTTP in and out for approval definitions: parse, call the service, write JSON.
 
+#include "core/http/outbound.hpp"
 #include "core/http/router.hpp"
+#include "core/json/fields.hpp"
 #include "modules/approvals/engine.hpp"
 #include "modules/approvals/service.hpp"
 
@@ -127,6 +129,30 @@ void register_instance_routes(core::Router& router, Engine& engine) {
     using core::query_filter;
     using core::RequestContext;
     using inngest::HttpRequest;
+    namespace json = boost::json;
+
+    static constexpr const char* kInstanceSchema = R"json({"type":"object","properties":{
+  "id":{"type":"integer"},"definition_id":{"type":"integer"},"version":{"type":"integer"},
+  "business_key":{"type":["string","null"]},
+  "status":{"enum":["running","completed","rejected","failed","withdrawn","cancelled"]},
+  "status_reason":{"type":["string","null"]},"variables":{"type":"object"},
+  "initiator":{"type":"string"},"current_nodes":{"type":"array","items":{"type":"string"}},
+  "generation":{"type":"integer"},"started_at":{"type":"string","format":"date-time"},
+  "ended_at":{"type":["string","null"],"format":"date-time"},
+  "tasks":{"type":"array","items":{"type":"object","description":"as in GET /api/v1/approvals/tasks"}}}})json";
+    static constexpr const char* kTaskSchema = R"json({"type":"object","properties":{
+  "id":{"type":"integer"},"instance_id":{"type":"integer"},"node_id":{"type":"string"},
+  "visit":{"type":"integer"},"kind":{"enum":["approval","added","resubmit"]},
+  "assignee":{"type":"string","description":"a user id, or role:<name> for a group task"},
+  "owner":{"type":["string","null"],"description":"while delegated: whom it comes back to"},
+  "status":{"enum":["pending","queued","approved","rejected","returned","cancelled","transferred"]},
+  "seq":{"type":"integer"},"decided_by":{"type":["string","null"]},
+  "comment":{"type":["string","null"]},"created_at":{"type":"string"},
+  "decided_at":{"type":["string","null"]}}})json";
+    static constexpr const char* kActionResult = R"json({"type":"object","properties":{
+  "task_id":{"type":"integer"},"instance_id":{"type":"integer"},"node_id":{"type":"string"},
+  "action":{"type":"string"},"step_status":{"type":"string",
+  "description":"active while the step waits for others; approved, rejected or returned once settled"}}})json";
 
     router.add(
         "POST", "/api/v1/approvals/instances",
@@ -137,13 +163,19 @@ void register_instance_routes(core::Router& router, Engine& engine) {
     router.document("POST", "/api/v1/approvals/instances",
                     R"json({"type":"object","required":["definition_id"],"properties":{
   "definition_id":{"type":"integer"},"business_key":{"type":"string"},"variables":{"type":"object"}}})json",
-                    "");
+                    kInstanceSchema);
 
     router.add(
         "GET", "/api/v1/approvals/instances",
         [&engine](const HttpRequest&, RequestContext& context) {
             const auto status = query_filter(context, "status");
-            const bool mine = query_filter(context, "started_by").value_or("") == "me";
+            const auto box = query_filter(context, "box").value_or("");
+            if (box == "cc") {
+                return json_response(
+                    200, json::object{{"instances", engine.instances().copied_to(context.who())}});
+            }
+            const bool mine =
+                query_filter(context, "started_by").value_or("") == "me" || box == "started";
             const auto page = core::page_query(context, 50, 500);
             return json_response(
                 200, core::paged("instances",
@@ -153,7 +185,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
                                      page.size, page.offset()),
                                  page));
         },
-        true, "Instances (filters: status, started_by=me; paged)");
+        true, "Instances (filters: status, started_by=me or box=started, box=cc; paged)");
 
     router.add(
         "GET", "/api/v1/approvals/instances/{id}",
@@ -161,47 +193,216 @@ void register_instance_routes(core::Router& router, Engine& engine) {
             return json_response(200, engine.get(context.who().tenant, id_param(context, "id")));
         },
         true, "An instance with its status, current nodes and tasks");
+    router.document("GET", "/api/v1/approvals/instances/{id}", "", kInstanceSchema);
 
     router.add(
-        "GET", "/api/v1/approvals/instances/{id}/timeline",
+        "POST", "/api/v1/approvals/instances/{id}/withdraw",
         [&engine](const HttpRequest&, RequestContext& context) {
-            const auto& tenant = context.who().tenant;
             const auto id = id_param(context, "id");
-            engine.get(tenant, id);
-            return json_response(
-                200, boost::json::object{{"timeline", engine.instances().timeline(tenant, id)}});
+            engine.withdraw(context.who(), id);
+            return json_response(200, engine.get(context.who().tenant, id));
         },
-        true, "The instance's immutable timeline");
+        true, "The initiator withdraws the instance while no approver has acted");
+    router.document("POST", "/api/v1/approvals/instances/{id}/withdraw", "", kInstanceSchema);
+
+    router.add(
+        "POST", "/api/v1/approvals/instances/{id}/signals",
+        [&engine](const HttpRequest& request, RequestContext& context) {
+            engine.signal(context.who(), id_param(context, "id"), context.json_body(request));
+            return json_response(202, json::object{{"accepted", true}});
+        },
+        true,
+        "Send a signal to an instance (caught by its signal catch events; data merged "
+        "into the variables)");
+    router.document("POST", "/api/v1/approvals/instances/{id}/signals",
+                    R"json({"type":"object","required":["name"],"properties":{
+  "name":{"type":"string"},"data":{"type":"object"}}})json",
+                    R"json({"type":"object","properties":{"accepted":{"type":"boolean"}}})json");
+
+    const auto read_only = [&router, &engine](const std::string& suffix, const char* what,
+                                              auto read) {
+        router.add(
+            "GET", "/api/v1/approvals/instances/{id}/" + suffix,
+            [&engine, read](const HttpRequest&, RequestContext& context) {
+                const auto& tenant = context.who().tenant;
+                const auto id = id_param(context, "id");
+                engine.get(tenant, id);  // 404 for another tenant's instance
+                return json_response(200, read(tenant, id));
+            },
+            true, what);
+    };
+    read_only("timeline", "The instance's immutable timeline",
+              [&engine](const core::TenantId& tenant, std::int64_t id) {
+                  return json::object{{"timeline", engine.instances().timeline(tenant, id)}};
+              });
+    read_only("variables", "The process variables and the history of every change",
+              [&engine](const core::TenantId& tenant, std::int64_t id) {
+                  return json::object{{"variables", engine.instances().variables(tenant, id)},
+                                      {"history", engine.instances().variable_history(tenant, id)}};
+              });
+    read_only("events", "The instance's event log (events sent for it, signals received)",
+              [&engine](const core::TenantId& tenant, std::int64_t id) {
+                  return json::object{{"events", engine.instances().events(tenant, id)}};
+              });
+    read_only("diagram",
+              "Per-node status for ProFlow's FlowView, with the version's source to draw",
+              [&engine](const core::TenantId& tenant, std::int64_t id) {
+                  return engine.diagram(tenant, id);
+              });
+    router.document("GET", "/api/v1/approvals/instances/{id}/diagram", "",
+                    R"json({"type":"object","properties":{
+  "instance_id":{"type":"integer"},"status":{"type":"string"},
+  "current_nodes":{"type":"array","items":{"type":"string"}},
+  "nodes":{"type":"array","items":{"type":"object","properties":{
+    "id":{"type":"string"},"type":{"type":"string"},"name":{"type":"string"},
+    "status":{"enum":["pending","active","completed","approved","rejected","returned","cancelled","failed"]},
+    "visits":{"type":"integer"}}}},
+  "visits":{"type":"array","items":{"type":"object"}},"source":{"type":"object"}}})json");
 
     router.add(
         "GET", "/api/v1/approvals/tasks",
         [&engine](const HttpRequest&, RequestContext& context) {
-            const std::string status = query_filter(context, "status").value_or("pending");
-            if (status != "pending" && status != "approved" && status != "rejected" &&
-                status != "cancelled") {
+            const std::string box = query_filter(context, "box").value_or("todo");
+            if (box != "todo" && box != "done") {
                 throw core::ApiError::validation(
-                    boost::json::object{{"status", "pending, approved, rejected or cancelled"}});
+                    json::object{{"box",
+                                  "todo or done (started and cc are instance lists: "
+                                  "GET /api/v1/approvals/instances?box=started|cc)"}});
             }
-            return json_response(200, boost::json::object{{"tasks", engine.instances().tasks_for(
-                                                                        context.who(), status)}});
+            return json_response(
+                200, json::object{{"tasks", engine.tasks().tasks_for(context.who(), box)}});
         },
-        true, "My tasks (assigned to me or my roles), by status (default pending: to do)");
+        true, "My tasks: box=todo (pending for me or my roles, the default) or box=done");
+    router.document(
+        "GET", "/api/v1/approvals/tasks", "",
+        std::string(R"json({"type":"object","properties":{"tasks":{"type":"array","items":)json") +
+            kTaskSchema + "}}}");
 
-    for (const bool approve : {true, false}) {
-        const std::string path =
-            std::string("/api/v1/approvals/tasks/{id}/") + (approve ? "approve" : "reject");
+    struct Action {
+        const char* name;
+        const char* summary;
+        const char* schema;
+    };
+    static constexpr Action kActions[] = {
+        {"approve", "Approve (optional comment; variables: form fields merged into the process)",
+         R"json({"type":"object","properties":{"comment":{"type":"string"},"variables":{"type":"object"}}})json"},
+        {"reject", "Reject: the instance ends rejected",
+         R"json({"type":"object","properties":{"comment":{"type":"string"}}})json"},
+        {"return", "Return to an earlier step (or the start: the initiator resubmits)",
+         R"json({"type":"object","required":["return_to"],"properties":{"return_to":{"type":"string"},"comment":{"type":"string"}}})json"},
+        {"transfer", "Hand the task to someone else for good",
+         R"json({"type":"object","required":["to"],"properties":{"to":{"type":"string"},"comment":{"type":"string"}}})json"},
+        {"delegate", "Ask someone's opinion: the task comes back when they resolve it",
+         R"json({"type":"object","required":["to"],"properties":{"to":{"type":"string"},"comment":{"type":"string"}}})json"},
+        {"resolve", "The delegate gives the task back with their opinion",
+         R"json({"type":"object","properties":{"comment":{"type":"string"}}})json"},
+        {"add-signer", "Add a signer before (acts first) or after (acts once I approve)",
+         R"json({"type":"object","required":["user","position"],"properties":{"user":{"type":"string"},"position":{"enum":["before","after"]},"comment":{"type":"string"}}})json"},
+        {"claim", "Take a group task (a member of its role)", ""},
+        {"comment", "Comment on the step",
+         R"json({"type":"object","required":["comment"],"properties":{"comment":{"type":"string"}}})json"},
+    };
+    for (const auto& action : kActions) {
+        const std::string path = std::string("/api/v1/approvals/tasks/{id}/") + action.name;
+        const std::string name = action.name;
         router.add(
             "POST", path,
-            [&engine, approve](const HttpRequest& request, RequestContext& context) {
+            [&engine, name](const HttpRequest& request, RequestContext& context) {
                 const auto body =
-                    request.body.empty() ? boost::json::object{} : context.json_body(request);
+                    request.body.empty() ? json::object{} : context.json_body(request);
                 return json_response(
-                    200, engine.decide(context.who(), id_param(context, "id"), approve, body));
+                    200, engine.act(context.who(), id_param(context, "id"), name, body));
             },
-            true,
-            approve ? "Approve a task (with an optional comment)"
-                    : "Reject a task: the instance ends rejected");
+            true, action.summary);
+        router.document("POST", path, action.schema, kActionResult);
     }
+
+    const auto admin = [](const RequestContext& context) {
+        if (!context.who().has_role("admin")) {
+            throw core::ApiError::forbidden("tenant administrators only");
+        }
+    };
+    router.add(
+        "GET", "/api/v1/approvals/directory",
+        [&engine](const HttpRequest&, RequestContext& context) {
+            return json_response(
+                200, json::object{{"users", engine.directory().list(context.who().tenant)}});
+        },
+        true, "The tenant's directory: each user's manager (approver source `manager`)");
+    router.add(
+        "PUT", "/api/v1/approvals/directory/{user}",
+        [&engine, admin](const HttpRequest& request, RequestContext& context) {
+            admin(context);
+            const auto body = context.json_body(request);
+            const auto user = context.params.at("user");
+            const auto manager = core::string_field(body, "manager_id");
+            const auto name = core::string_field(body, "display_name");
+            if (user.empty() || user.size() > 200 || manager.size() > 200 || name.size() > 200 ||
+                manager == user) {
+                throw core::ApiError::validation(
+                    json::object{{"manager_id", "another user id (at most 200 bytes)"}});
+            }
+            engine.directory().set(context.who().tenant, user,
+                                   manager.empty() ? std::nullopt : std::optional(manager),
+                                   name.empty() ? std::nullopt : std::optional(name));
+            return json_response(200, json::object{{"user_id", user}, {"manager_id", manager}});
+        },
+        true, "Set a user's manager (admin)");
+    router.document(
+        "PUT", "/api/v1/approvals/directory/{user}",
+        R"json({"type":"object","properties":{"manager_id":{"type":"string"},"display_name":{"type":"string"}}})json",
+        "");
+
+    router.add(
+        "GET", "/api/v1/approvals/activities",
+        [&engine](const HttpRequest&, RequestContext& context) {
+            return json_response(
+                200, json::object{{"activities", engine.activities().list(context.who().tenant)}});
+        },
+        true, "Service-task activities bound to an HTTP endpoint or a script");
+    router.add(
+        "PUT", "/api/v1/approvals/activities/{name}",
+        [&engine, admin](const HttpRequest& request, RequestContext& context) {
+            admin(context);
+            const auto body = context.json_body(request);
+            const auto name = context.params.at("name");
+            const auto kind = core::string_field(body, "kind");
+            json::object problems;
+            json::object config;
+            if (kind == "http") {
+                const auto url = core::string_field(body, "url");
+                if (core::http_host(url).empty()) {
+                    problems["url"] = "an http(s) URL";
+                }
+                const auto method = core::string_field(body, "method");
+                config = json::object{{"url", url}, {"method", method.empty() ? "POST" : method}};
+            } else if (kind == "script") {
+                const auto* script = body.if_contains("script_id");
+                if (script == nullptr || !script->is_int64()) {
+                    problems["script_id"] = "required, a script id";
+                } else {
+                    config = json::object{{"script_id", *script}};
+                }
+            } else {
+                problems["kind"] = "http or script";
+            }
+            if (name.empty() || name.size() > 200) {
+                problems["name"] = "1 to 200 bytes";
+            }
+            if (!problems.empty()) {
+                throw core::ApiError::validation(std::move(problems));
+            }
+            engine.activities().set(context.who(), name, ActivityBinding{kind, config});
+            return json_response(200,
+                                 json::object{{"name", name}, {"kind", kind}, {"config", config}});
+        },
+        true,
+        "Bind a service-task activity (activity_name) to an HTTP endpoint or a script (admin)");
+    router.document("PUT", "/api/v1/approvals/activities/{name}",
+                    R"json({"type":"object","required":["kind"],"properties":{
+  "kind":{"enum":["http","script"]},"url":{"type":"string"},"method":{"type":"string"},
+  "script_id":{"type":"integer"}}})json",
+                    "");
 }
 
 }  // namespace riveredge::approvals

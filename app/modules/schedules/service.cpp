@@ -2,6 +2,7 @@
 
 #include "core/http/api_error.hpp"
 #include "core/http/host_allow_list.hpp"
+#include "core/http/outbound.hpp"
 #include "core/json/fields.hpp"
 #include "core/log/logger.hpp"
 #include "modules/messages/service.hpp"
@@ -14,8 +15,6 @@
 
 #include <regex>
 #include <set>
-
-#include <curl/curl.h>
 
 namespace riveredge::schedules {
 namespace {
@@ -126,64 +125,6 @@ Trigger trigger_from(const json::value* given, TimePoint now, json::object& prob
     return trigger;
 }
 
-// The host of an http(s) URL, lower-cased; empty when the URL is not http(s).
-std::string http_host(const std::string& url) {
-    static const std::regex pattern(R"(^(https?)://([^/:?#@]+)(:\d+)?([/?#].*)?$)",
-                                    std::regex::icase);
-    std::smatch m;
-    return std::regex_match(url, m, pattern) ? core::lower_ascii(m[2].str()) : std::string();
-}
-
-std::size_t collect(char* data, std::size_t size, std::size_t count, void* user) {
-    auto* body = static_cast<std::string*>(user);
-    const std::size_t n = size * count;
-    if (body->size() < kMaxOutputBytes) {
-        body->append(data, std::min(n, kMaxOutputBytes - body->size()));
-    }
-    return n;
-}
-
-// One HTTP call of an `http` action: {status, body (capped)}; throws on transport errors.
-json::object call_http(const json::object& action, int timeout_seconds) {
-    const std::string url = core::string_field(action, "url");
-    const std::string method = core::string_field(action, "method").empty()
-                                   ? "POST"
-                                   : core::string_field(action, "method");
-    std::string body;
-    if (const auto* b = action.if_contains("body"); b != nullptr && !b->is_null()) {
-        body = b->is_string() ? std::string(b->as_string()) : json::serialize(*b);
-    }
-    CURL* curl = curl_easy_init();
-    curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
-    std::string response;
-    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, static_cast<long>(timeout_seconds));
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
-    if (method != "GET" && method != "DELETE") {
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-    }
-    const CURLcode status = curl_easy_perform(curl);
-    long code = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
-    if (status != CURLE_OK) {
-        throw std::runtime_error(std::string("HTTP call failed: ") + curl_easy_strerror(status));
-    }
-    json::object out{{"status", code}, {"body", response}};
-    if (code >= 400) {
-        throw std::runtime_error("HTTP call answered " + std::to_string(code));
-    }
-    return out;
-}
-
 json::value capped(json::value output) {
     if (json::serialize(output).size() <= kMaxOutputBytes) {
         return output;
@@ -268,7 +209,7 @@ ScheduleDefinition Service::definition_from(const core::TenantId& tenant,
                 problems["action.data"] = "an object";
             }
         } else if (type == "http") {
-            const std::string host = http_host(core::string_field(a, "url"));
+            const std::string host = core::http_host(core::string_field(a, "url"));
             if (host.empty()) {
                 problems["action.url"] = "an http(s) URL";
             } else if (!core::host_allowed(
@@ -636,11 +577,11 @@ boost::json::object Service::run_action(const core::TenantId& tenant,
     }
     if (type == "http") {
         // The allow-list may have changed since the schedule was saved.
-        if (!core::host_allowed(http_host(core::string_field(a, "url")),
+        if (!core::host_allowed(core::http_host(core::string_field(a, "url")),
                                 with_.scripts.repository().settings(tenant).http_allow_list)) {
             throw inngest::NonRetriableError("the URL's host is no longer on the allow-list");
         }
-        return call_http(a, definition.timeout_seconds);
+        return core::call_http(a, definition.timeout_seconds);
     }
     throw inngest::NonRetriableError("unknown action type " + type);
 }

@@ -1,0 +1,80 @@
+#include "core/http/outbound.hpp"
+
+#include "core/http/host_allow_list.hpp"
+#include "core/json/fields.hpp"
+
+#include <boost/json/serialize.hpp>
+
+#include <memory>
+#include <regex>
+#include <stdexcept>
+
+#include <curl/curl.h>
+
+namespace riveredge::core {
+namespace {
+
+struct Collected {
+    std::string body;
+    std::size_t limit = 0;
+};
+
+std::size_t collect(char* data, std::size_t size, std::size_t count, void* user) {
+    auto* out = static_cast<Collected*>(user);
+    const std::size_t n = size * count;
+    if (out->body.size() < out->limit) {
+        out->body.append(data, std::min(n, out->limit - out->body.size()));
+    }
+    return n;
+}
+
+}  // namespace
+
+std::string http_host(const std::string& url) {
+    static const std::regex pattern(R"(^(https?)://([^/:?#@]+)(:\d+)?([/?#].*)?$)",
+                                    std::regex::icase);
+    std::smatch m;
+    return std::regex_match(url, m, pattern) ? lower_ascii(m[2].str()) : std::string();
+}
+
+boost::json::object call_http(const boost::json::object& request,
+                              int timeout_seconds,
+                              std::size_t max_body_bytes) {
+    const std::string url = string_field(request, "url");
+    const std::string method =
+        string_field(request, "method").empty() ? "POST" : string_field(request, "method");
+    std::string body;
+    if (const auto* b = request.if_contains("body"); b != nullptr && !b->is_null()) {
+        body = b->is_string() ? std::string(b->as_string()) : boost::json::serialize(*b);
+    }
+    const std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(),
+                                                                   curl_easy_cleanup);
+    const std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(
+        curl_slist_append(nullptr, "Content-Type: application/json"), curl_slist_free_all);
+    Collected response{{}, max_body_bytes};
+    curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, method.c_str());
+    curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, static_cast<long>(timeout_seconds));
+    curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers.get());
+    curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &response);
+    if (method != "GET" && method != "DELETE") {
+        curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body.c_str());
+        curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+    }
+    const CURLcode status = curl_easy_perform(curl.get());
+    long code = 0;
+    curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &code);
+    if (status != CURLE_OK) {
+        throw std::runtime_error(std::string("HTTP call failed: ") + curl_easy_strerror(status));
+    }
+    if (code >= 400) {
+        throw std::runtime_error("HTTP call answered " + std::to_string(code));
+    }
+    return boost::json::object{{"status", code}, {"body", std::move(response.body)}};
+}
+
+}  // namespace riveredge::core

@@ -1,0 +1,711 @@
+#include "modules/approvals/task_repository.hpp"
+
+#include "core/http/api_error.hpp"
+#include "modules/schedules/schedule_math.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+namespace riveredge::approvals {
+namespace {
+
+namespace json = boost::json;
+using core::ApiError;
+using core::db::Transaction;
+
+#define ISO(column) "to_char(" column " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+constexpr const char* kTaskJson =
+    "json_build_object('id', t.id, 'instance_id', t.instance_id, 'node_id', t.node_id, 'visit', "
+    "t.visit, 'kind', t.kind, 'assignee', t.assignee, 'owner', t.owner, 'status', t.status, "
+    "'seq', t.seq, 'decided_by', t.decided_by, 'comment', t.comment, 'created_at', " ISO(
+        "t.created_at") ", 'decided_at', " ISO("t.decided_at") ")";
+
+#undef ISO
+
+struct TaskRow {
+    std::int64_t id = 0;
+    std::string assignee;
+    std::string status;
+    std::string kind;
+    std::optional<std::string> owner;
+    std::optional<std::string> decided_by;
+};
+
+struct Locked {
+    std::int64_t instance_id = 0;
+    std::string node_id;
+    int visit = 0;
+    std::int64_t visit_id = 0;
+    std::string mode;
+    double ratio = 1;
+    json::array veto;
+    TaskRow task;
+};
+
+bool assigned_to(const std::string& assignee, const core::Principal& who) {
+    return assignee == who.user_id ||
+           (assignee.rfind("role:", 0) == 0 && who.has_role(assignee.substr(5)));
+}
+
+std::vector<TaskRow> visit_tasks(Transaction& tx,
+                                 const core::TenantId& tenant,
+                                 std::int64_t instance_id,
+                                 const std::string& node_id,
+                                 int visit) {
+    const auto rows = tx.exec(
+        "SELECT id, assignee, status, kind, owner, decided_by FROM approval_tasks WHERE "
+        "tenant_id = $1 AND instance_id = $2 AND node_id = $3 AND visit = $4::int ORDER BY seq, id",
+        {tenant.value(), std::to_string(instance_id), node_id, std::to_string(visit)});
+    std::vector<TaskRow> out;
+    for (int i = 0; i < rows.size(); ++i) {
+        TaskRow row{rows.integer(i, "id"),  rows.text(i, "assignee"),
+                    rows.text(i, "status"), rows.text(i, "kind"),
+                    std::nullopt,           std::nullopt};
+        if (!rows.is_null(i, "owner")) {
+            row.owner = rows.text(i, "owner");
+        }
+        if (!rows.is_null(i, "decided_by")) {
+            row.decided_by = rows.text(i, "decided_by");
+        }
+        out.push_back(std::move(row));
+    }
+    return out;
+}
+
+// Locks the task's instance (serialising with withdraw) and its visit (serialising decisions),
+// and checks that both are still open and the task is `who`'s to act on.
+Locked lock_task(Transaction& tx, const core::Principal& who, std::int64_t task_id, bool as_owner) {
+    const auto task = tx.exec(
+        "SELECT instance_id, node_id, visit FROM approval_tasks WHERE tenant_id = $1 AND id = $2",
+        {who.tenant.value(), std::to_string(task_id)});
+    if (task.empty()) {
+        throw ApiError::not_found("task " + std::to_string(task_id));
+    }
+    Locked locked;
+    locked.instance_id = task.integer(0, "instance_id");
+    locked.node_id = task.text(0, "node_id");
+    locked.visit = static_cast<int>(task.integer(0, "visit"));
+    const auto instance =
+        tx.exec("SELECT status FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+                {who.tenant.value(), std::to_string(locked.instance_id)});
+    if (instance.empty() || instance.text(0, "status") != "running") {
+        throw ApiError::conflict("the instance is not running");
+    }
+    const auto visit = tx.exec(
+        "SELECT id, status, coalesce(mode, 'any') AS mode, coalesce(ratio, 1) AS ratio, "
+        "veto::text AS veto FROM approval_node_visits WHERE tenant_id = $1 AND instance_id = $2 "
+        "AND node_id = $3 AND visit = $4::int FOR UPDATE",
+        {who.tenant.value(), std::to_string(locked.instance_id), locked.node_id,
+         std::to_string(locked.visit)});
+    if (visit.empty() || visit.text(0, "status") != "active") {
+        throw ApiError::conflict("this step was already decided");
+    }
+    locked.visit_id = visit.integer(0, "id");
+    locked.mode = visit.text(0, "mode");
+    locked.ratio = std::stod(visit.text(0, "ratio"));
+    locked.veto = json::parse(visit.text(0, "veto")).as_array();
+    for (auto& row :
+         visit_tasks(tx, who.tenant, locked.instance_id, locked.node_id, locked.visit)) {
+        if (row.id == task_id) {
+            locked.task = std::move(row);
+        }
+    }
+    if (locked.task.status != "pending") {
+        throw ApiError::conflict("this task is " + locked.task.status);
+    }
+    if (!assigned_to(locked.task.assignee, who)) {
+        throw ApiError::forbidden("this task is assigned to someone else");
+    }
+    if (as_owner && locked.task.owner) {
+        throw ApiError::conflict("this task is delegated: the delegate resolves it first");
+    }
+    return locked;
+}
+
+// The visit's outcome under its rule: approved, rejected or pending.
+std::string evaluate(const Locked& rule, const std::vector<TaskRow>& tasks) {
+    int total = 0;
+    int approved = 0;
+    int rejected = 0;
+    bool vetoed = false;
+    bool added_open = false;
+    for (const auto& t : tasks) {
+        if (t.status == "cancelled" || t.status == "transferred") {
+            continue;
+        }
+        if (t.kind == "added") {
+            if (t.status == "rejected") {
+                return "rejected";
+            }
+            added_open = added_open || t.status != "approved";
+            continue;
+        }
+        ++total;
+        approved += t.status == "approved" ? 1 : 0;
+        if (t.status == "rejected") {
+            ++rejected;
+            for (const auto& v : rule.veto) {
+                const std::string who = v.is_string() ? std::string(v.as_string()) : "";
+                vetoed = vetoed || who == "*" || (t.decided_by && who == *t.decided_by);
+            }
+        }
+    }
+    const int needed = rule.mode == "ratio"
+                           ? std::max(1, static_cast<int>(std::ceil(rule.ratio * total - 1e-9)))
+                           : (rule.mode == "any" ? 1 : total);
+    if (rejected > 0 && (rule.mode != "ratio" || vetoed || total - rejected < needed)) {
+        return "rejected";
+    }
+    if (approved >= needed) {
+        return added_open ? "carried" : "approved";
+    }
+    return "pending";
+}
+
+// The node is no longer current once its visit settled.
+void leave_node(Transaction& tx,
+                const core::TenantId& tenant,
+                std::int64_t instance_id,
+                const std::string& node_id) {
+    tx.exec(
+        "UPDATE approval_instances SET current_nodes = current_nodes - $3 WHERE tenant_id = $1 "
+        "AND id = $2",
+        {tenant.value(), std::to_string(instance_id), node_id});
+}
+
+// Applies the rule after a decision: activates the tasks waiting on an approval, and settles
+// the visit when its outcome is known.
+std::string settle(Transaction& tx,
+                   const core::TenantId& tenant,
+                   const Locked& locked,
+                   std::optional<std::int64_t> approved_task,
+                   TimePoint now,
+                   std::vector<TaskRef>& new_work) {
+    if (approved_task) {
+        const auto activated = tx.exec(
+            "UPDATE approval_tasks SET status = 'pending' WHERE tenant_id = $1 AND blocked_by = $2 "
+            "AND status = 'queued' RETURNING id, assignee",
+            {tenant.value(), std::to_string(*approved_task)});
+        for (int i = 0; i < activated.size(); ++i) {
+            new_work.push_back(
+                {activated.integer(i, "id"), activated.text(i, "assignee"), "pending"});
+        }
+    }
+    const auto tasks = visit_tasks(tx, tenant, locked.instance_id, locked.node_id, locked.visit);
+    const std::string outcome = evaluate(locked, tasks);
+    if (outcome == "carried") {
+        // The approvers carried the node; only added signers remain.
+        tx.exec(
+            "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND instance_id = "
+            "$2 AND node_id = $3 AND visit = $4::int AND kind <> 'added' AND status IN "
+            "('pending', 'queued')",
+            {tenant.value(), std::to_string(locked.instance_id), locked.node_id,
+             std::to_string(locked.visit)});
+        return "active";
+    }
+    if (outcome == "pending") {
+        return "active";
+    }
+    tx.exec("UPDATE approval_node_visits SET status = $2, left_at = $3::timestamptz WHERE id = $1",
+            {std::to_string(locked.visit_id), outcome, sql_time(now)});
+    leave_node(tx, tenant, locked.instance_id, locked.node_id);
+    tx.exec(
+        "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND instance_id = $2 "
+        "AND node_id = $3 AND visit = $4::int AND status IN ('pending', 'queued')",
+        {tenant.value(), std::to_string(locked.instance_id), locked.node_id,
+         std::to_string(locked.visit)});
+    new_work.clear();
+    return outcome;
+}
+
+json::value optional_text(const std::optional<std::string>& text) {
+    return text ? json::value(*text) : json::value(nullptr);
+}
+
+std::int64_t insert_task(Transaction& tx,
+                         const core::TenantId& tenant,
+                         std::int64_t instance_id,
+                         const std::string& node_id,
+                         int visit,
+                         const std::string& assignee,
+                         const std::string& status,
+                         const std::string& kind,
+                         int seq,
+                         std::optional<std::int64_t> blocked_by) {
+    const auto rows = tx.exec(
+        "INSERT INTO approval_tasks (tenant_id, instance_id, node_id, visit, assignee, status, "
+        "kind, seq, blocked_by) VALUES ($1, $2, $3, $4::int, $5, $6, $7, $8::int, $9::bigint) ON "
+        "CONFLICT DO NOTHING RETURNING id",
+        {tenant.value(), std::to_string(instance_id), node_id, std::to_string(visit), assignee,
+         status, kind, std::to_string(seq),
+         blocked_by ? core::db::Param(std::to_string(*blocked_by)) : std::nullopt});
+    if (rows.empty()) {
+        throw ApiError::conflict(assignee + " already has a task on this step");
+    }
+    return rows.integer(0, "id");
+}
+
+ActionResult result_of(const Locked& locked, std::string status, std::vector<TaskRef> work) {
+    return ActionResult{locked.instance_id, locked.node_id, locked.visit, std::move(status),
+                        std::move(work)};
+}
+
+}  // namespace
+
+std::vector<TaskRef> TaskRepository::open_visit(const core::TenantId& tenant,
+                                                std::int64_t instance_id,
+                                                const VisitOpening& opening,
+                                                TimePoint now,
+                                                const std::string& step_key) {
+    Transaction tx(pool_, tenant);
+    json::array veto;
+    for (const auto& v : opening.rule.veto) {
+        veto.emplace_back(v);
+    }
+    const auto inserted = tx.exec(
+        "INSERT INTO approval_node_visits (tenant_id, instance_id, node_id, visit, kind, mode, "
+        "ratio, veto, due_at, deadline, entered_at) VALUES ($1, $2, $3, $4::int, $5, $6, "
+        "$7::float8, $8::jsonb, $9::timestamptz, $10::jsonb, $11::timestamptz) ON CONFLICT DO "
+        "NOTHING RETURNING id",
+        {tenant.value(), std::to_string(instance_id), opening.node_id,
+         std::to_string(opening.visit), opening.kind, opening.rule.mode,
+         std::to_string(opening.rule.ratio), json::serialize(veto),
+         opening.due_at ? core::db::Param(sql_time(*opening.due_at)) : std::nullopt,
+         opening.deadline ? core::db::Param(json::serialize(*opening.deadline)) : std::nullopt,
+         sql_time(now)});
+    if (!inserted.empty()) {
+        std::optional<std::int64_t> previous;
+        int seq = 0;
+        json::array who;
+        for (const auto& assignee : opening.assignees) {
+            const bool queued = opening.rule.mode == "sequential" && previous.has_value();
+            const auto id = insert_task(tx, tenant, instance_id, opening.node_id, opening.visit,
+                                        assignee, queued ? "queued" : "pending",
+                                        opening.kind == "resubmit" ? "resubmit" : "approval", seq++,
+                                        queued ? previous : std::nullopt);
+            previous = id;
+            who.emplace_back(assignee);
+        }
+        tx.exec(
+            "UPDATE approval_instances SET current_nodes = (SELECT coalesce(jsonb_agg(DISTINCT "
+            "n), '[]') FROM jsonb_array_elements_text(current_nodes || "
+            "jsonb_build_array($3::text)) "
+            "AS n) WHERE tenant_id = $1 AND id = $2",
+            {tenant.value(), std::to_string(instance_id), opening.node_id});
+        if (!opening.assignees.empty()) {
+            append_timeline(tx, tenant, instance_id, "system",
+                            opening.kind == "resubmit" ? "resubmission_requested" : "task_created",
+                            opening.node_id,
+                            json::object{{"assignees", std::move(who)},
+                                         {"visit", opening.visit},
+                                         {"mode", opening.rule.mode}},
+                            step_key);
+        }
+    }
+    const auto rows = tx.exec(
+        "SELECT id, assignee, status FROM approval_tasks WHERE tenant_id = $1 AND instance_id = $2 "
+        "AND node_id = $3 AND visit = $4::int ORDER BY seq, id",
+        {tenant.value(), std::to_string(instance_id), opening.node_id,
+         std::to_string(opening.visit)});
+    tx.commit();
+    std::vector<TaskRef> out;
+    for (int i = 0; i < rows.size(); ++i) {
+        out.push_back({rows.integer(i, "id"), rows.text(i, "assignee"), rows.text(i, "status")});
+    }
+    return out;
+}
+
+void TaskRepository::record_visit(const core::TenantId& tenant,
+                                  std::int64_t instance_id,
+                                  const std::string& node_id,
+                                  int visit,
+                                  const std::string& kind,
+                                  const std::string& status,
+                                  TimePoint now) {
+    Transaction tx(pool_, tenant);
+    tx.exec(
+        "INSERT INTO approval_node_visits (tenant_id, instance_id, node_id, visit, kind, status, "
+        "entered_at, left_at) VALUES ($1, $2, $3, $4::int, $5, $6, $7::timestamptz, "
+        "$7::timestamptz) ON CONFLICT DO NOTHING",
+        {tenant.value(), std::to_string(instance_id), node_id, std::to_string(visit), kind, status,
+         sql_time(now)});
+    tx.commit();
+}
+
+void TaskRepository::close_visit(const core::TenantId& tenant,
+                                 std::int64_t instance_id,
+                                 const std::string& node_id,
+                                 int visit,
+                                 const std::string& status,
+                                 TimePoint now) {
+    Transaction tx(pool_, tenant);
+    tx.exec(
+        "UPDATE approval_node_visits SET status = $5, left_at = $6::timestamptz WHERE tenant_id = "
+        "$1 AND instance_id = $2 AND node_id = $3 AND visit = $4::int AND status = 'active'",
+        {tenant.value(), std::to_string(instance_id), node_id, std::to_string(visit), status,
+         sql_time(now)});
+    leave_node(tx, tenant, instance_id, node_id);
+    tx.commit();
+}
+
+std::optional<VisitState> TaskRepository::visit_state(const core::TenantId& tenant,
+                                                      std::int64_t instance_id,
+                                                      const std::string& node_id,
+                                                      int visit) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(
+        "SELECT id, kind, status, return_target, to_char(due_at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS due_at, deadline::text AS deadline, reminders "
+        "FROM approval_node_visits WHERE tenant_id = $1 AND instance_id = $2 AND node_id = $3 AND "
+        "visit = $4::int",
+        {tenant.value(), std::to_string(instance_id), node_id, std::to_string(visit)});
+    tx.commit();
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    VisitState state{rows.integer(0, "id"),
+                     rows.text(0, "kind"),
+                     rows.text(0, "status"),
+                     std::nullopt,
+                     std::nullopt,
+                     std::nullopt,
+                     static_cast<int>(rows.integer(0, "reminders"))};
+    if (!rows.is_null(0, "return_target")) {
+        state.return_target = rows.text(0, "return_target");
+    }
+    if (!rows.is_null(0, "due_at")) {
+        if (const auto due = schedules::parse_time(rows.text(0, "due_at"))) {
+            state.due_at = TimePoint(*due);
+        }
+    }
+    if (!rows.is_null(0, "deadline")) {
+        state.deadline = json::parse(rows.text(0, "deadline")).as_object();
+    }
+    return state;
+}
+
+ActionResult TaskRepository::decide(const core::Principal& who,
+                                    std::int64_t task_id,
+                                    const std::string& action,
+                                    const std::optional<std::string>& comment,
+                                    const std::optional<std::string>& return_target,
+                                    const boost::json::object& changes,
+                                    TimePoint now) {
+    Transaction tx(pool_, who.tenant);
+    const auto locked = lock_task(tx, who, task_id, true);
+    if (action == "return") {
+        const auto earlier = tx.exec(
+            "SELECT 1 FROM approval_node_visits WHERE tenant_id = $1 AND instance_id = $2 AND "
+            "node_id = $3 AND (kind IN ('task', 'resubmit') OR node_id = (SELECT node_id FROM "
+            "approval_node_visits WHERE tenant_id = $1 AND instance_id = $2 ORDER BY id LIMIT 1)) "
+            "AND status IN ('approved', 'completed') LIMIT 1",
+            {who.tenant.value(), std::to_string(locked.instance_id), return_target.value_or("")});
+        if (!return_target || earlier.empty() || *return_target == locked.node_id) {
+            throw ApiError::validation(json::object{
+                {"return_to", "an earlier approval step or the start of this instance"}});
+        }
+    }
+    const std::string status = action == "approve"  ? "approved"
+                               : action == "reject" ? "rejected"
+                                                    : "returned";
+    tx.exec(
+        "UPDATE approval_tasks SET status = $3, decided_by = $4, comment = $5, decided_at = "
+        "$6::timestamptz WHERE tenant_id = $1 AND id = $2",
+        {who.tenant.value(), std::to_string(task_id), status, who.user_id, comment, sql_time(now)});
+    merge_variables(tx, who.tenant, locked.instance_id, changes, who.user_id,
+                    "task:" + std::to_string(task_id));
+    append_timeline(tx, who.tenant, locked.instance_id, who.user_id, status, locked.node_id,
+                    json::object{{"task_id", task_id},
+                                 {"comment", optional_text(comment)},
+                                 {"return_to", optional_text(return_target)}});
+    std::vector<TaskRef> work;
+    std::string visit_status;
+    if (action == "return") {
+        tx.exec(
+            "UPDATE approval_node_visits SET status = 'returned', return_target = $2, left_at = "
+            "$3::timestamptz WHERE id = $1",
+            {std::to_string(locked.visit_id), *return_target, sql_time(now)});
+        leave_node(tx, who.tenant, locked.instance_id, locked.node_id);
+        tx.exec(
+            "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND instance_id "
+            "= $2 AND node_id = $3 AND visit = $4::int AND status IN ('pending', 'queued')",
+            {who.tenant.value(), std::to_string(locked.instance_id), locked.node_id,
+             std::to_string(locked.visit)});
+        visit_status = "returned";
+    } else {
+        visit_status =
+            settle(tx, who.tenant, locked,
+                   action == "approve" ? std::optional(task_id) : std::nullopt, now, work);
+    }
+    tx.commit();
+    return result_of(locked, visit_status, std::move(work));
+}
+
+ActionResult TaskRepository::reassign(const core::Principal& who,
+                                      std::int64_t task_id,
+                                      const std::string& to,
+                                      bool delegate,
+                                      const std::optional<std::string>& comment) {
+    Transaction tx(pool_, who.tenant);
+    const auto locked = lock_task(tx, who, task_id, true);
+    if (to == who.user_id || to == locked.task.assignee) {
+        throw ApiError::validation(json::object{{"to", "someone other than the assignee"}});
+    }
+    std::vector<TaskRef> work;
+    if (delegate) {
+        const auto updated = tx.exec(
+            "UPDATE approval_tasks SET owner = $3, assignee = $4 WHERE tenant_id = $1 AND id = $2 "
+            "AND NOT EXISTS (SELECT 1 FROM approval_tasks o WHERE o.instance_id = "
+            "approval_tasks.instance_id AND o.node_id = approval_tasks.node_id AND o.visit = "
+            "approval_tasks.visit AND o.assignee = $4)",
+            {who.tenant.value(), std::to_string(task_id), who.user_id, to});
+        if (updated.affected() == 0) {
+            throw ApiError::conflict(to + " already has a task on this step");
+        }
+        work.push_back({task_id, to, "pending"});
+    } else {
+        tx.exec(
+            "UPDATE approval_tasks SET status = 'transferred', decided_by = $3, comment = $4 WHERE "
+            "tenant_id = $1 AND id = $2",
+            {who.tenant.value(), std::to_string(task_id), who.user_id, comment});
+        const auto id = insert_task(tx, who.tenant, locked.instance_id, locked.node_id,
+                                    locked.visit, to, "pending", locked.task.kind, 0, std::nullopt);
+        // Whoever waited on the old task now waits on the new one.
+        tx.exec(
+            "UPDATE approval_tasks SET blocked_by = $3 WHERE tenant_id = $1 AND blocked_by = $2",
+            {who.tenant.value(), std::to_string(task_id), std::to_string(id)});
+        work.push_back({id, to, "pending"});
+    }
+    append_timeline(
+        tx, who.tenant, locked.instance_id, who.user_id, delegate ? "delegated" : "transferred",
+        locked.node_id,
+        json::object{{"task_id", task_id}, {"to", to}, {"comment", optional_text(comment)}});
+    tx.commit();
+    return result_of(locked, "active", std::move(work));
+}
+
+ActionResult TaskRepository::resolve(const core::Principal& who,
+                                     std::int64_t task_id,
+                                     const std::optional<std::string>& comment) {
+    Transaction tx(pool_, who.tenant);
+    const auto locked = lock_task(tx, who, task_id, false);
+    if (!locked.task.owner) {
+        throw ApiError::conflict("this task is not delegated");
+    }
+    tx.exec(
+        "UPDATE approval_tasks SET assignee = owner, owner = NULL WHERE tenant_id = $1 AND id = $2",
+        {who.tenant.value(), std::to_string(task_id)});
+    append_timeline(tx, who.tenant, locked.instance_id, who.user_id, "resolved", locked.node_id,
+                    json::object{{"task_id", task_id},
+                                 {"back_to", *locked.task.owner},
+                                 {"comment", optional_text(comment)}});
+    tx.commit();
+    return result_of(locked, "active", {{task_id, *locked.task.owner, "pending"}});
+}
+
+ActionResult TaskRepository::add_signer(const core::Principal& who,
+                                        std::int64_t task_id,
+                                        const std::string& user,
+                                        bool before,
+                                        const std::optional<std::string>& comment) {
+    Transaction tx(pool_, who.tenant);
+    const auto locked = lock_task(tx, who, task_id, true);
+    std::vector<TaskRef> work;
+    if (before) {
+        const auto id = insert_task(tx, who.tenant, locked.instance_id, locked.node_id,
+                                    locked.visit, user, "pending", "added", 0, std::nullopt);
+        tx.exec(
+            "UPDATE approval_tasks SET status = 'queued', blocked_by = $3 WHERE tenant_id = $1 "
+            "AND id = $2",
+            {who.tenant.value(), std::to_string(task_id), std::to_string(id)});
+        work.push_back({id, user, "pending"});
+    } else {
+        insert_task(tx, who.tenant, locked.instance_id, locked.node_id, locked.visit, user,
+                    "queued", "added", 0, task_id);
+    }
+    append_timeline(tx, who.tenant, locked.instance_id, who.user_id, "signer_added", locked.node_id,
+                    json::object{{"task_id", task_id},
+                                 {"user", user},
+                                 {"position", before ? "before" : "after"},
+                                 {"comment", optional_text(comment)}});
+    tx.commit();
+    return result_of(locked, "active", std::move(work));
+}
+
+ActionResult TaskRepository::claim(const core::Principal& who, std::int64_t task_id) {
+    Transaction tx(pool_, who.tenant);
+    const auto locked = lock_task(tx, who, task_id, true);
+    if (locked.task.assignee.rfind("role:", 0) != 0) {
+        throw ApiError::conflict("only a group task can be claimed");
+    }
+    const auto updated = tx.exec(
+        "UPDATE approval_tasks SET assignee = $3, claimed_by = $3 WHERE tenant_id = $1 AND id = $2 "
+        "AND NOT EXISTS (SELECT 1 FROM approval_tasks o WHERE o.instance_id = "
+        "approval_tasks.instance_id AND o.node_id = approval_tasks.node_id AND o.visit = "
+        "approval_tasks.visit AND o.assignee = $3)",
+        {who.tenant.value(), std::to_string(task_id), who.user_id});
+    if (updated.affected() == 0) {
+        throw ApiError::conflict(who.user_id + " already has a task on this step");
+    }
+    append_timeline(tx, who.tenant, locked.instance_id, who.user_id, "claimed", locked.node_id,
+                    json::object{{"task_id", task_id}, {"group", locked.task.assignee}});
+    tx.commit();
+    return result_of(locked, "active", {});
+}
+
+ActionResult TaskRepository::comment(const core::Principal& who,
+                                     std::int64_t task_id,
+                                     const std::string& text) {
+    Transaction tx(pool_, who.tenant);
+    const auto locked = lock_task(tx, who, task_id, false);
+    append_timeline(tx, who.tenant, locked.instance_id, who.user_id, "commented", locked.node_id,
+                    json::object{{"task_id", task_id}, {"comment", text}});
+    tx.commit();
+    return result_of(locked, "active", {});
+}
+
+bool TaskRepository::settle_by_system(const core::TenantId& tenant,
+                                      std::int64_t instance_id,
+                                      const std::string& node_id,
+                                      int visit,
+                                      const std::string& outcome,
+                                      const std::string& reason,
+                                      TimePoint now) {
+    Transaction tx(pool_, tenant);
+    const auto updated = tx.exec(
+        "UPDATE approval_node_visits SET status = $5, left_at = $6::timestamptz WHERE tenant_id = "
+        "$1 AND instance_id = $2 AND node_id = $3 AND visit = $4::int AND status = 'active'",
+        {tenant.value(), std::to_string(instance_id), node_id, std::to_string(visit), outcome,
+         sql_time(now)});
+    if (updated.affected() == 0) {
+        return false;
+    }
+    leave_node(tx, tenant, instance_id, node_id);
+    tx.exec(
+        "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND instance_id = $2 "
+        "AND node_id = $3 AND visit = $4::int AND status IN ('pending', 'queued')",
+        {tenant.value(), std::to_string(instance_id), node_id, std::to_string(visit)});
+    append_timeline(tx, tenant, instance_id, "system", "auto_" + outcome, node_id,
+                    json::object{{"visit", visit}, {"reason", reason}},
+                    "auto:" + node_id + "#" + std::to_string(visit));
+    tx.commit();
+    return true;
+}
+
+std::vector<TaskRef> TaskRepository::reassign_pending(
+    const core::TenantId& tenant,
+    std::int64_t instance_id,
+    const std::string& node_id,
+    int visit,
+    const std::function<std::optional<std::string>(const std::string&)>& assignee_for,
+    const std::string& reason) {
+    Transaction tx(pool_, tenant);
+    std::vector<TaskRef> moved;
+    for (const auto& t : visit_tasks(tx, tenant, instance_id, node_id, visit)) {
+        if (t.status != "pending") {
+            continue;
+        }
+        const auto to = assignee_for(t.assignee);
+        if (!to || *to == t.assignee) {
+            continue;
+        }
+        tx.exec("UPDATE approval_tasks SET status = 'transferred' WHERE id = $1",
+                {std::to_string(t.id)});
+        const auto id =
+            insert_task(tx, tenant, instance_id, node_id, visit, *to, "pending", t.kind, 0, {});
+        tx.exec("UPDATE approval_tasks SET blocked_by = $2 WHERE blocked_by = $1",
+                {std::to_string(t.id), std::to_string(id)});
+        append_timeline(tx, tenant, instance_id, "system", reason, node_id,
+                        json::object{{"task_id", t.id}, {"from", t.assignee}, {"to", *to}});
+        moved.push_back({id, *to, "pending"});
+    }
+    tx.commit();
+    return moved;
+}
+
+void TaskRepository::postpone(const core::TenantId& tenant,
+                              std::int64_t visit_id,
+                              std::optional<TimePoint> due_at,
+                              bool reminded) {
+    Transaction tx(pool_, tenant);
+    tx.exec(
+        "UPDATE approval_node_visits SET due_at = $3::timestamptz, reminders = reminders + "
+        "$4::int WHERE tenant_id = $1 AND id = $2",
+        {tenant.value(), std::to_string(visit_id),
+         due_at ? core::db::Param(sql_time(*due_at)) : std::nullopt, reminded ? "1" : "0"});
+    tx.commit();
+}
+
+std::vector<TaskRef> TaskRepository::pending_tasks(const core::TenantId& tenant,
+                                                   std::int64_t instance_id,
+                                                   const std::string& node_id,
+                                                   int visit) {
+    Transaction tx(pool_, tenant);
+    std::vector<TaskRef> out;
+    for (const auto& t : visit_tasks(tx, tenant, instance_id, node_id, visit)) {
+        if (t.status == "pending") {
+            out.push_back({t.id, t.assignee, t.status});
+        }
+    }
+    tx.commit();
+    return out;
+}
+
+boost::json::array TaskRepository::tasks_for(const core::Principal& who, const std::string& box) {
+    json::array roles;
+    for (const auto& role : who.roles) {
+        roles.emplace_back("role:" + role);
+    }
+    Transaction tx(pool_, who.tenant);
+    const auto rows = tx.exec(
+        std::string("SELECT ") + kTaskJson +
+            "::text AS row FROM approval_tasks t WHERE t.tenant_id = $1 AND CASE WHEN $2 = 'todo' "
+            "THEN t.status = 'pending' AND (t.assignee = $3 OR t.assignee IN (SELECT "
+            "jsonb_array_elements_text($4::jsonb))) ELSE t.decided_by = $3 AND t.status IN "
+            "('approved', 'rejected', 'returned', 'transferred') END ORDER BY t.id",
+        {who.tenant.value(), box, who.user_id, json::serialize(roles)});
+    tx.commit();
+    return core::db::json_rows(rows);
+}
+
+boost::json::array TaskRepository::tasks_of(const core::TenantId& tenant,
+                                            std::int64_t instance_id) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(std::string("SELECT ") + kTaskJson +
+                                  "::text AS row FROM approval_tasks t WHERE t.tenant_id = $1 AND "
+                                  "t.instance_id = $2 ORDER BY t.id",
+                              {tenant.value(), std::to_string(instance_id)});
+    tx.commit();
+    return core::db::json_rows(rows);
+}
+
+boost::json::array TaskRepository::visits_of(const core::TenantId& tenant,
+                                             std::int64_t instance_id) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(
+        "SELECT json_build_object('node_id', node_id, 'visit', visit, 'kind', kind, 'status', "
+        "status, 'entered_at', to_char(entered_at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'left_at', to_char(left_at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'due_at', to_char(due_at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))::text AS row FROM approval_node_visits WHERE "
+        "tenant_id = $1 AND instance_id = $2 ORDER BY id",
+        {tenant.value(), std::to_string(instance_id)});
+    tx.commit();
+    return core::db::json_rows(rows);
+}
+
+bool TaskRepository::anyone_acted(core::db::Transaction& tx,
+                                  const core::TenantId& tenant,
+                                  std::int64_t instance_id) {
+    return !tx.exec(
+                  "SELECT 1 FROM approval_timeline WHERE tenant_id = $1 AND instance_id = $2 AND "
+                  "actor <> 'system' AND action <> 'started' LIMIT 1",
+                  {tenant.value(), std::to_string(instance_id)})
+                .empty();
+}
+
+}  // namespace riveredge::approvals

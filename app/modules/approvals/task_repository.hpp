@@ -1,0 +1,177 @@
+#pragma once
+
+// Node visits and the tasks of user-task visits. A visit is what one decision settles: every
+// action on a task locks its instance, then its visit, so two people acting at the same moment
+// produce exactly one outcome.
+
+#include "core/auth/principal.hpp"
+#include "core/db/database.hpp"
+#include "modules/approvals/records.hpp"
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace riveredge::approvals {
+
+/// How a user task's approvers decide.
+struct ApprovalRule {
+    /// any (或签), all (会签), sequential (依次) or ratio.
+    std::string mode = "any";
+    /// For ratio: the share of approvals that carries the node.
+    double ratio = 1.0;
+    /// Users whose single rejection rejects the node in ratio mode ("*": anyone).
+    std::vector<std::string> veto;
+};
+
+/// What opening a visit records.
+struct VisitOpening {
+    std::string node_id;
+    int visit = 0;
+    /// task, resubmit, timer, signal, service, script, gateway or event.
+    std::string kind;
+    ApprovalRule rule;
+    /// For task and resubmit visits: who acts, in order.
+    std::vector<std::string> assignees;
+    std::optional<TimePoint> due_at;
+    /// The user task's deadline settings ({duration, action, ...}).
+    std::optional<boost::json::object> deadline;
+};
+
+struct TaskRef {
+    std::int64_t id = 0;
+    std::string assignee;
+    std::string status;
+};
+
+/// Where an action applied, and who should hear of it.
+struct ActionResult {
+    std::int64_t instance_id = 0;
+    std::string node_id;
+    int visit = 0;
+    /// The visit's status after the action (active while it is still open).
+    std::string visit_status;
+    /// Tasks that became pending for someone through this action.
+    std::vector<TaskRef> new_work;
+};
+
+struct VisitState {
+    std::int64_t id = 0;
+    std::string kind;
+    std::string status;
+    std::optional<std::string> return_target;
+    std::optional<TimePoint> due_at;
+    std::optional<boost::json::object> deadline;
+    int reminders = 0;
+};
+
+class TaskRepository {
+public:
+    explicit TaskRepository(core::db::Pool& pool) : pool_(pool) {}
+
+    /// Opens a visit once (a retried step adds nothing) with its tasks: sequential visits queue
+    /// every approver behind the one before. Returns the visit's tasks.
+    std::vector<TaskRef> open_visit(const core::TenantId& tenant,
+                                    std::int64_t instance_id,
+                                    const VisitOpening& opening,
+                                    TimePoint now,
+                                    const std::string& step_key);
+    /// Records a visit that opens and closes at once (start, gateways, service and script
+    /// tasks, events) with `status` (completed or failed).
+    void record_visit(const core::TenantId& tenant,
+                      std::int64_t instance_id,
+                      const std::string& node_id,
+                      int visit,
+                      const std::string& kind,
+                      const std::string& status,
+                      TimePoint now);
+    /// Closes an open visit (a timer fired, a signal caught).
+    void close_visit(const core::TenantId& tenant,
+                     std::int64_t instance_id,
+                     const std::string& node_id,
+                     int visit,
+                     const std::string& status,
+                     TimePoint now);
+    std::optional<VisitState> visit_state(const core::TenantId& tenant,
+                                          std::int64_t instance_id,
+                                          const std::string& node_id,
+                                          int visit);
+
+    /// approve, reject or return (to `return_target`) a pending task of `who`'s. `changes`
+    /// are form fields merged into the process variables in the same transaction. Throws
+    /// ApiError: 404 no such task, 403 not `who`'s, 409 already settled, 422 bad return target.
+    ActionResult decide(const core::Principal& who,
+                        std::int64_t task_id,
+                        const std::string& action,
+                        const std::optional<std::string>& comment,
+                        const std::optional<std::string>& return_target,
+                        const boost::json::object& changes,
+                        TimePoint now);
+    /// Hands the task to `to` for good (transfer) or until they resolve it (delegate).
+    ActionResult reassign(const core::Principal& who,
+                          std::int64_t task_id,
+                          const std::string& to,
+                          bool delegate,
+                          const std::optional<std::string>& comment);
+    /// The delegate gives a delegated task back to its owner, with their opinion.
+    ActionResult resolve(const core::Principal& who,
+                         std::int64_t task_id,
+                         const std::optional<std::string>& comment);
+    /// Adds a signer before (they act first) or after (they act once this task is approved).
+    ActionResult add_signer(const core::Principal& who,
+                            std::int64_t task_id,
+                            const std::string& user,
+                            bool before,
+                            const std::optional<std::string>& comment);
+    /// A member of the task's role takes the group task.
+    ActionResult claim(const core::Principal& who, std::int64_t task_id);
+    /// A comment on the task's node, on the timeline.
+    ActionResult comment(const core::Principal& who, std::int64_t task_id, const std::string& text);
+
+    /// Settles an active visit for the system (a deadline's auto-approve or auto-reject).
+    bool settle_by_system(const core::TenantId& tenant,
+                          std::int64_t instance_id,
+                          const std::string& node_id,
+                          int visit,
+                          const std::string& outcome,
+                          const std::string& reason,
+                          TimePoint now);
+    /// Moves a visit's pending tasks to new assignees (a deadline's escalation or transfer);
+    /// `assignee_for` answers nullopt to leave a task where it is.
+    std::vector<TaskRef> reassign_pending(
+        const core::TenantId& tenant,
+        std::int64_t instance_id,
+        const std::string& node_id,
+        int visit,
+        const std::function<std::optional<std::string>(const std::string&)>& assignee_for,
+        const std::string& reason);
+    /// After a deadline action: the next due time (none to stop) and one more reminder.
+    void postpone(const core::TenantId& tenant,
+                  std::int64_t visit_id,
+                  std::optional<TimePoint> due_at,
+                  bool reminded);
+    std::vector<TaskRef> pending_tasks(const core::TenantId& tenant,
+                                       std::int64_t instance_id,
+                                       const std::string& node_id,
+                                       int visit);
+
+    /// A user's boxes: todo (pending for them or their roles), done (decided by them).
+    boost::json::array tasks_for(const core::Principal& who, const std::string& box);
+    boost::json::array tasks_of(const core::TenantId& tenant, std::int64_t instance_id);
+    /// Every visit of the instance, oldest first.
+    boost::json::array visits_of(const core::TenantId& tenant, std::int64_t instance_id);
+    /// Whether anyone but the system has acted on the instance's tasks.
+    bool anyone_acted(core::db::Transaction& tx,
+                      const core::TenantId& tenant,
+                      std::int64_t instance_id);
+
+private:
+    core::db::Pool& pool_;
+};
+
+}  // namespace riveredge::approvals

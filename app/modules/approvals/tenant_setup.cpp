@@ -1,0 +1,88 @@
+#include "modules/approvals/tenant_setup.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+namespace riveredge::approvals {
+
+namespace json = boost::json;
+using core::db::Transaction;
+
+void Directory::set(const core::TenantId& tenant,
+                    const std::string& user_id,
+                    const std::optional<std::string>& manager_id,
+                    const std::optional<std::string>& display_name) {
+    Transaction tx(pool_, tenant);
+    tx.exec(
+        "INSERT INTO approval_directory (tenant_id, user_id, manager_id, display_name) VALUES "
+        "($1, $2, $3, $4) ON CONFLICT (tenant_id, user_id) DO UPDATE SET manager_id = "
+        "EXCLUDED.manager_id, display_name = EXCLUDED.display_name, updated_at = now()",
+        {tenant.value(), user_id, manager_id, display_name});
+    tx.commit();
+}
+
+boost::json::array Directory::list(const core::TenantId& tenant) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(
+        "SELECT json_build_object('user_id', user_id, 'manager_id', manager_id, 'display_name', "
+        "display_name)::text AS row FROM approval_directory WHERE tenant_id = $1 ORDER BY user_id",
+        {tenant.value()});
+    tx.commit();
+    return core::db::json_rows(rows);
+}
+
+std::optional<std::string> Directory::manager_of(const core::TenantId& tenant,
+                                                 const std::string& user_id,
+                                                 int levels) {
+    Transaction tx(pool_, tenant);
+    std::optional<std::string> current = user_id;
+    // Bounded: a cycle in the directory cannot loop forever.
+    for (int i = 0; i < levels && i < 20 && current; ++i) {
+        const auto rows = tx.exec(
+            "SELECT manager_id FROM approval_directory WHERE tenant_id = $1 AND user_id = $2",
+            {tenant.value(), *current});
+        current = rows.empty() || rows.is_null(0, "manager_id")
+                      ? std::nullopt
+                      : std::optional(rows.text(0, "manager_id"));
+    }
+    tx.commit();
+    return current;
+}
+
+void ActivityBindings::set(const core::Principal& who,
+                           const std::string& name,
+                           const ActivityBinding& binding) {
+    Transaction tx(pool_, who.tenant);
+    tx.exec(
+        "INSERT INTO approval_activities (tenant_id, name, kind, config, updated_by) VALUES ($1, "
+        "$2, $3, $4::jsonb, $5) ON CONFLICT (tenant_id, name) DO UPDATE SET kind = EXCLUDED.kind, "
+        "config = EXCLUDED.config, updated_by = EXCLUDED.updated_by, updated_at = now()",
+        {who.tenant.value(), name, binding.kind, json::serialize(binding.config), who.user_id});
+    tx.commit();
+}
+
+boost::json::array ActivityBindings::list(const core::TenantId& tenant) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(
+        "SELECT json_build_object('name', name, 'kind', kind, 'config', config, 'updated_by', "
+        "updated_by)::text AS row FROM approval_activities WHERE tenant_id = $1 ORDER BY name",
+        {tenant.value()});
+    tx.commit();
+    return core::db::json_rows(rows);
+}
+
+std::optional<ActivityBinding> ActivityBindings::find(const core::TenantId& tenant,
+                                                      const std::string& name) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(
+        "SELECT kind, config::text AS config FROM approval_activities WHERE tenant_id = $1 AND "
+        "name = $2",
+        {tenant.value(), name});
+    tx.commit();
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return ActivityBinding{rows.text(0, "kind"), json::parse(rows.text(0, "config")).as_object()};
+}
+
+}  // namespace riveredge::approvals
