@@ -40,12 +40,14 @@ struct AppUnderTestOptions {
     std::shared_ptr<inngest::local::Clock> clock;
     /// Reuse a database (a restart); a fresh one when empty.
     std::string database_url;
+    /// Steps before an approval run hands over (0: the default).
+    int approvals_step_budget = 0;
 };
 
 class AppUnderTest {
 public:
     explicit AppUnderTest(std::optional<std::string> smtp_ca_file = std::nullopt)
-        : AppUnderTest(AppUnderTestOptions{std::move(smtp_ca_file), nullptr, {}}) {}
+        : AppUnderTest(AppUnderTestOptions{std::move(smtp_ca_file), nullptr, {}, 0}) {}
 
     explicit AppUnderTest(AppUnderTestOptions options) {
         settings_.script_worker = SCRIPT_WORKER_PATH;
@@ -58,6 +60,9 @@ public:
         settings_.jwt_secret = kSecret;
         settings_.database_pool_size = 4;
         settings_.smtp_ca_file = std::move(options.smtp_ca_file);
+        if (options.approvals_step_budget > 0) {
+            settings_.approvals_step_budget = options.approvals_step_budget;
+        }
         app_ = std::make_unique<riveredge::App>(settings_, std::move(options.clock));
         app_->start();
     }

@@ -1,7 +1,9 @@
-// Approval definitions over REST: import both formats, validate, publish immutable versions,
-// tenant isolation. (The engine that runs instances is not built yet.)
+// Approval definitions over REST (import both formats, validate, publish immutable versions,
+// tenant isolation) and a first run of instances: branches, a group task, rejection and two
+// deciders at the same moment. approvals_engine_test.cpp covers the rest of the engine.
 
 #include "app/app_under_test.hpp"
+#include "app/approvals_support.hpp"
 #include "core/db/database.hpp"
 
 #include <fstream>
@@ -11,23 +13,9 @@
 #include <thread>
 
 using riveredge_test::AppUnderTest;
+using namespace riveredge_test::approvals;
 namespace json = boost::json;
 using namespace std::chrono_literals;
-
-namespace {
-
-std::string fixture(const std::string& name) {
-    std::ifstream in(std::string(PROJECT_SOURCE_DIR) + "/tests/app/fixtures/" + name);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
-std::string import_body(const std::string& source, const std::string& extra = "") {
-    return R"({"source":)" + source + (extra.empty() ? "" : "," + extra) + "}";
-}
-
-}  // namespace
 
 TEST_CASE("definitions import from ProFlow and the process format and publish as versions",
           "[app][approvals]") {
@@ -156,58 +144,12 @@ constexpr const char* kExpenseProcess = R"({"key":"expense","name":"报销","nod
   {"id":"small","source":"amount","target":"end","data":{"isDefault":true}},
   {"id":"3","source":"finance","target":"end"}]})";
 
-struct Flow {
-    AppUnderTest& t;
-    inngest::local::ManualClock& clock;
-
-    // Waits for `predicate` on the instance; if it does not hold soon, moves the clock past the
-    // instance's re-check interval (a decision that beat the wait) and waits again.
-    json::value wait_instance(const std::string& token,
-                              std::int64_t id,
-                              const std::function<bool(const json::value&)>& predicate) {
-        for (int round = 0; round < 3; ++round) {
-            for (int i = 0; i < 80; ++i) {
-                const auto r =
-                    t.call("GET", "/api/v1/approvals/instances/" + std::to_string(id), token);
-                if (r.status == 200 && predicate(r.body)) {
-                    return r.body;
-                }
-                std::this_thread::sleep_for(25ms);
-            }
-            clock.advance(std::chrono::minutes(16));
-            t.app().executor()->poke();
-        }
-        return nullptr;
-    }
-
-    std::int64_t pending_task(const json::value& instance,
-                              const std::string& node,
-                              const std::string& assignee = {}) {
-        for (const auto& task : instance.at("tasks").as_array()) {
-            if (task.at("node_id") == json::value(node) && task.at("status") == "pending" &&
-                (assignee.empty() || task.at("assignee") == json::value(assignee))) {
-                return task.at("id").as_int64();
-            }
-        }
-        return 0;
-    }
-};
-
-bool has_pending(const json::value& instance, const std::string& node) {
-    for (const auto& task : instance.at("tasks").as_array()) {
-        if (task.at("node_id") == json::value(node) && task.at("status") == "pending") {
-            return true;
-        }
-    }
-    return false;
-}
-
 }  // namespace
 
 TEST_CASE("instances run durably: branch on amount, approve, reject, one outcome for two deciders",
           "[app][approvals]") {
     auto clock = std::make_shared<inngest::local::ManualClock>();
-    AppUnderTest t(riveredge_test::AppUnderTestOptions{std::nullopt, clock, {}});
+    AppUnderTest t(riveredge_test::AppUnderTestOptions{std::nullopt, clock, {}, 0});
     Flow flow{t, *clock};
     const auto alice = t.token("acme", "alice");
     const auto bob = t.token("acme", "bob");

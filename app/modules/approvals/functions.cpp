@@ -113,6 +113,14 @@ int incoming_flows(const ProcessDefinition& definition, const std::string& node)
     return n;
 }
 
+int outgoing_flows(const ProcessDefinition& definition, const std::string& node) {
+    int n = 0;
+    for (const auto& e : definition.edges) {
+        n += e.source == node ? 1 : 0;
+    }
+    return n;
+}
+
 std::string first_next(const ProcessDefinition& definition, const std::string& node) {
     const FlowEdge* best = nullptr;
     for (const auto& e : definition.edges) {
@@ -231,7 +239,10 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                         continue;
                     }
                     const auto& next = result.at("next").as_array();
-                    if (next.size() > 1) {
+                    // A fork tells its join how many branches it took (an inclusive fork may
+                    // take one).
+                    if ((node->type == "parallelGateway" || node->type == "inclusiveGateway") &&
+                        outgoing_flows(definition, node->id) > 1) {
                         if (const auto join = matching_join(definition, node->id)) {
                             state.joins[*join].expected = static_cast<int>(next.size());
                         }

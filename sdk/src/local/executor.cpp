@@ -1211,7 +1211,10 @@ private:
                 start_run(*fn->second, event, json::array{event}, now);
                 for (const auto& trigger : fn->second->triggers) {
                     if (trigger.cron && trigger.cron->expression() == expression) {
-                        if (const auto next = trigger.cron->next_after(job.scheduled)) {
+                        // Missed ticks (the clock jumped, or the process was down) fire once,
+                        // as on Inngest: the next tick is the first after now.
+                        if (const auto next =
+                                trigger.cron->next_after(std::max(job.scheduled, now))) {
                             Job again = job;
                             again.scheduled = *next;
                             jobs_.emplace(*next, std::move(again));

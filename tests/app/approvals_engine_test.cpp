@@ -1,0 +1,775 @@
+// The approvals engine end to end on real PostgreSQL and the embedded executor with a manual
+// clock: approval modes, parallel and inclusive joins, deadlines over virtual days, return and
+// resubmission, task actions, withdrawal, timers and signals, the seed's registration process,
+// a decision that beats the wait, a restart mid-instance, hand-over, and 200 instances at once.
+
+#include "app/app_under_test.hpp"
+#include "app/approvals_support.hpp"
+#include "core/db/database.hpp"
+#include "modules/approvals/task_repository.hpp"
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+using riveredge_test::AppUnderTest;
+using riveredge_test::AppUnderTestOptions;
+using namespace riveredge_test::approvals;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::shared_ptr<inngest::local::ManualClock> fresh_clock() {
+    return std::make_shared<inngest::local::ManualClock>();
+}
+
+bool contains(const std::vector<std::string>& list, const std::string& item) {
+    return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+// A list from a GET, copied out of the response (never iterate a temporary's member).
+json::array listed(AppUnderTest& t,
+                   const std::string& path,
+                   const std::string& token,
+                   const char* key) {
+    const auto response = t.call("GET", path, token);
+    return response.body.at(key).as_array();
+}
+
+std::vector<std::string> todo_nodes(AppUnderTest& t, const std::string& token) {
+    std::vector<std::string> nodes;
+    for (const auto& task : listed(t, "/api/v1/approvals/tasks", token, "tasks")) {
+        nodes.emplace_back(task.at("node_id").as_string());
+    }
+    return nodes;
+}
+
+// A linear process start -> <nodes> -> end, each node given as its ProFlow JSON.
+std::string linear(const std::string& key, const std::vector<std::string>& nodes) {
+    std::string out = R"({"key":")" + key + R"(","nodes":[{"id":"start","type":"startEvent"},)";
+    std::string edges;
+    std::string previous = "start";
+    int n = 0;
+    for (const auto& node : nodes) {
+        out += node + ",";
+        const auto id = json::parse(node).at("id").as_string();
+        edges += R"({"id":"e)" + std::to_string(n++) + R"(","source":")" + previous +
+                 R"(","target":")" + std::string(id) + R"("},)";
+        previous = std::string(id);
+    }
+    edges +=
+        R"({"id":"e)" + std::to_string(n) + R"(","source":")" + previous + R"(","target":"end"})";
+    return out + R"({"id":"end","type":"endEvent"}],"edges":[)" + edges + "]}";
+}
+
+std::string user_task(const std::string& id, const std::string& settings) {
+    return R"({"id":")" + id + R"(","type":"userTask","data":{"bpmn":)" + settings + "}}";
+}
+
+}  // namespace
+
+TEST_CASE("approval modes: all, sequential, ratio with a veto", "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice");
+    const auto bob = t.token("acme", "bob");
+    const auto erin = t.token("acme", "erin");
+    const auto frank = t.token("acme", "frank");
+    const auto gus = t.token("acme", "gus");
+    const auto modes = flow.publish(
+        alice,
+        linear(
+            "modes",
+            {user_task(
+                 "all",
+                 R"({"mode":"all","approvers":[{"type":"user","value":"bob"},{"type":"user","value":"erin"}]})"),
+             user_task(
+                 "seq",
+                 R"({"mode":"sequential","approvers":[{"type":"user","value":"bob"},{"type":"user","value":"erin"}]})"),
+             user_task(
+                 "ratio",
+                 R"({"mode":"ratio","ratio":0.5,"veto":["gus"],"approvers":[{"type":"user","value":"bob"},{"type":"user","value":"erin"},{"type":"user","value":"frank"},{"type":"user","value":"gus"}]})")}));
+
+    const auto id = flow.start(alice, modes);
+    auto seen = flow.wait_pending(alice, id, "all");
+    REQUIRE(seen.is_object());
+    // 会签: bob's approval alone does not carry the node.
+    REQUIRE(flow.act(bob, flow.pending_task(seen, "all", "bob"), "approve").status == 200);
+    seen = flow.wait_instance(alice, id, [](const json::value&) { return true; });
+    CHECK(has_pending(seen, "all"));
+    CHECK_FALSE(has_pending(seen, "seq"));
+    REQUIRE(flow.act(erin, flow.pending_task(seen, "all", "erin"), "approve").status == 200);
+    // 依次: erin's turn comes only after bob's.
+    seen = flow.wait_pending(alice, id, "seq");
+    REQUIRE(seen.is_object());
+    CHECK(flow.pending_task(seen, "seq", "erin") == 0);
+    CHECK(todo_nodes(t, erin).empty());
+    REQUIRE(flow.act(bob, flow.pending_task(seen, "seq", "bob"), "approve").status == 200);
+    seen = flow.wait_instance(
+        alice, id, [&](const json::value& i) { return flow.pending_task(i, "seq", "erin") != 0; });
+    REQUIRE(seen.is_object());
+    REQUIRE(flow.act(erin, flow.pending_task(seen, "seq", "erin"), "approve").status == 200);
+    // Ratio 1/2 of four: one rejection (not a veto) leaves it open; two approvals carry it.
+    seen = flow.wait_pending(alice, id, "ratio");
+    REQUIRE(seen.is_object());
+    REQUIRE(flow.act(bob, flow.pending_task(seen, "ratio", "bob"), "reject").status == 200);
+    REQUIRE(flow.act(erin, flow.pending_task(seen, "ratio", "erin"), "approve").status == 200);
+    CHECK(t.call("GET", "/api/v1/approvals/instances/" + std::to_string(id), alice)
+              .body.at("status") == "running");
+    REQUIRE(flow.act(frank, flow.pending_task(seen, "ratio", "frank"), "approve").status == 200);
+    const auto done = flow.wait_done(alice, id);
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "completed");
+    // gus never acted: his task closed with the node.
+    CHECK(flow.act(gus, flow.pending_task(seen, "ratio", "gus"), "approve").status == 409);
+
+    // 会签 rejected by one; and a veto rejects a ratio node at once.
+    const auto rejected = flow.start(alice, modes);
+    seen = flow.wait_pending(alice, rejected, "all");
+    REQUIRE(flow.act(erin, flow.pending_task(seen, "all", "erin"), "reject").status == 200);
+    CHECK(flow.wait_done(alice, rejected).at("status") == "rejected");
+
+    const auto vetoed_def = flow.publish(
+        alice,
+        linear(
+            "veto",
+            {user_task(
+                "ratio",
+                R"({"mode":"ratio","ratio":0.25,"veto":["gus"],"approvers":[{"type":"user","value":"bob"},{"type":"user","value":"gus"}]})")}));
+    const auto vetoed = flow.start(alice, vetoed_def);
+    seen = flow.wait_pending(alice, vetoed, "ratio");
+    REQUIRE(flow.act(gus, flow.pending_task(seen, "ratio", "gus"), "reject").status == 200);
+    CHECK(flow.wait_done(alice, vetoed).at("status") == "rejected");
+}
+
+TEST_CASE("parallel branches join; an inclusive join waits only for the branches taken",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice");
+    const auto bob = t.token("acme", "bob");
+    const auto erin = t.token("acme", "erin");
+    const auto frank = t.token("acme", "frank");
+    const auto definition = flow.publish(alice, R"({"key":"forks","nodes":[
+  {"id":"start","type":"startEvent"},
+  {"id":"fork","type":"parallelGateway"},
+  {"id":"legal","type":"userTask","data":{"bpmn":{"approvers":[{"type":"user","value":"bob"}]}}},
+  {"id":"finance","type":"userTask","data":{"bpmn":{"approvers":[{"type":"user","value":"erin"}]}}},
+  {"id":"join","type":"parallelGateway"},
+  {"id":"which","type":"inclusiveGateway"},
+  {"id":"it","type":"userTask","data":{"bpmn":{"approvers":[{"type":"user","value":"frank"}]}}},
+  {"id":"hr","type":"userTask","data":{"bpmn":{"approvers":[{"type":"user","value":"gus"}]}}},
+  {"id":"ops","type":"userTask","data":{"bpmn":{"approvers":[{"type":"user","value":"hank"}]}}},
+  {"id":"merge","type":"inclusiveGateway"},
+  {"id":"end","type":"endEvent"}],
+ "edges":[{"id":"1","source":"start","target":"fork"},
+  {"id":"2","source":"fork","target":"legal"},{"id":"3","source":"fork","target":"finance"},
+  {"id":"4","source":"legal","target":"join"},{"id":"5","source":"finance","target":"join"},
+  {"id":"6","source":"join","target":"which"},
+  {"id":"7","source":"which","target":"it","data":{"condition":"${amount > 100}","priority":1}},
+  {"id":"8","source":"which","target":"hr","data":{"condition":"${remote == true}","priority":2}},
+  {"id":"9","source":"which","target":"ops","data":{"isDefault":true}},
+  {"id":"10","source":"it","target":"merge"},{"id":"11","source":"hr","target":"merge"},
+  {"id":"12","source":"ops","target":"merge"},{"id":"13","source":"merge","target":"end"}]})");
+    const auto id = flow.start(alice, definition, R"({"amount":500,"remote":false})");
+    auto seen = flow.wait_instance(alice, id, [](const json::value& i) {
+        return has_pending(i, "legal") && has_pending(i, "finance");
+    });
+    REQUIRE(seen.is_object());
+    REQUIRE(flow.act(bob, flow.pending_task(seen, "legal"), "approve").status == 200);
+    // One branch done: the join holds until the other arrives.
+    seen = flow.wait_instance(alice, id, [](const json::value& i) {
+        return i.at("current_nodes") == json::array{"finance"};
+    });
+    REQUIRE(seen.is_object());
+    CHECK_FALSE(has_pending(seen, "it"));
+    REQUIRE(flow.act(erin, flow.pending_task(seen, "finance"), "approve").status == 200);
+    seen = flow.wait_pending(alice, id, "it");
+    REQUIRE(seen.is_object());
+    CHECK_FALSE(has_pending(seen, "hr"));
+    CHECK_FALSE(has_pending(seen, "ops"));
+    REQUIRE(flow.act(frank, flow.pending_task(seen, "it"), "approve").status == 200);
+    // Only one branch was taken, so the inclusive join goes on after it.
+    const auto done = flow.wait_done(alice, id);
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "completed");
+
+    // FlowView: every node with its status.
+    const auto diagram =
+        t.call("GET", "/api/v1/approvals/instances/" + std::to_string(id) + "/diagram", alice);
+    REQUIRE(diagram.status == 200);
+    std::map<std::string, std::string> status;
+    for (const auto& n : diagram.body.at("nodes").as_array()) {
+        status[std::string(n.at("id").as_string())] = std::string(n.at("status").as_string());
+    }
+    CHECK(status["legal"] == "approved");
+    CHECK(status["join"] == "completed");
+    CHECK(status["it"] == "approved");
+    CHECK(status["hr"] == "pending");
+    CHECK(status["ops"] == "pending");
+    CHECK(status["merge"] == "completed");
+    CHECK(status["end"] == "completed");
+    CHECK(diagram.body.at("source").at("nodes").as_array().size() == 11);
+
+    // Two branches taken: the inclusive join waits for both.
+    const auto both = flow.start(alice, definition, R"({"amount":500,"remote":true})");
+    seen = flow.wait_instance(alice, both, [](const json::value& i) {
+        return has_pending(i, "legal") && has_pending(i, "finance");
+    });
+    REQUIRE(flow.act(bob, flow.pending_task(seen, "legal"), "approve").status == 200);
+    REQUIRE(flow.act(erin, flow.pending_task(seen, "finance"), "approve").status == 200);
+    seen = flow.wait_instance(alice, both, [](const json::value& i) {
+        return has_pending(i, "it") && has_pending(i, "hr");
+    });
+    REQUIRE(seen.is_object());
+    REQUIRE(flow.act(frank, flow.pending_task(seen, "it"), "approve").status == 200);
+    seen = flow.wait_instance(alice, both, [](const json::value& i) {
+        return i.at("current_nodes") == json::array{"hr"};
+    });
+    REQUIRE(seen.is_object());
+    CHECK(seen.at("status") == "running");
+    REQUIRE(flow.act(t.token("acme", "gus"), flow.pending_task(seen, "hr"), "approve").status ==
+            200);
+    CHECK(flow.wait_done(alice, both).at("status") == "completed");
+}
+
+TEST_CASE("deadlines remind, escalate to the manager and auto-approve over virtual days",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto mgr = t.token("acme", "mgr");
+    const auto erin = t.token("acme", "erin");
+    CHECK(t.call("PUT", "/api/v1/approvals/directory/bob", t.token("acme", "bob"),
+                 R"({"manager_id":"mgr"})")
+              .status == 403);
+    REQUIRE(
+        t.call("PUT", "/api/v1/approvals/directory/bob", alice, R"({"manager_id":"mgr"})").status ==
+        200);
+    const auto definition = flow.publish(
+        alice,
+        linear(
+            "deadlines",
+            {user_task(
+                 "review",
+                 R"({"approvers":[{"type":"user","value":"bob"}],"deadline":{"duration":"P2D","action":"escalate"}})"),
+             user_task(
+                 "check",
+                 R"({"approvers":[{"type":"user","value":"erin"}],"deadline":{"duration":"P1D","action":"remind","max_reminders":2}})"),
+             user_task(
+                 "auto",
+                 R"({"approvers":[{"type":"user","value":"frank"}],"deadline":{"duration":"PT4H","action":"approve"}})")}));
+    const auto id = flow.start(alice, definition);
+    REQUIRE(flow.wait_pending(alice, id, "review").is_object());
+    const auto later = [&](std::chrono::milliseconds by) {
+        clock->advance(by);
+        t.app().executor()->poke();
+    };
+    later(std::chrono::hours(49));
+    auto seen = flow.wait_instance(alice, id, [&](const json::value& i) {
+        return flow.pending_task(i, "review", "mgr") != 0;
+    });
+    REQUIRE(seen.is_object());
+    CHECK(flow.pending_task(seen, "review", "bob") == 0);
+    CHECK(todo_nodes(t, mgr) == std::vector<std::string>{"review"});
+    CHECK(t.wait_unread(mgr, 1));  // told of the escalated task
+    REQUIRE(flow.act(mgr, flow.pending_task(seen, "review", "mgr"), "approve").status == 200);
+
+    REQUIRE(flow.wait_pending(alice, id, "check").is_object());
+    CHECK(t.wait_unread(erin, 1));
+    later(std::chrono::hours(25));
+    CHECK(t.wait_unread(erin, 2));
+    later(std::chrono::hours(25));
+    CHECK(t.wait_unread(erin, 3));
+    later(std::chrono::hours(25));  // max_reminders reached: no third reminder
+    std::this_thread::sleep_for(300ms);
+    CHECK(t.wait_unread(erin, 3));
+    seen = flow.wait_pending(alice, id, "check");
+    REQUIRE(flow.act(erin, flow.pending_task(seen, "check"), "approve").status == 200);
+
+    REQUIRE(flow.wait_pending(alice, id, "auto").is_object());
+    later(std::chrono::hours(5));
+    const auto done = flow.wait_done(alice, id);
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "completed");
+    const auto actions = flow.timeline_actions(alice, id);
+    CHECK(contains(actions, "escalated"));
+    CHECK(contains(actions, "auto_approved"));
+}
+
+TEST_CASE("return to an earlier step or to the initiator, who resubmits", "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice");
+    const auto bob = t.token("acme", "bob");
+    const auto erin = t.token("acme", "erin");
+    const auto definition = flow.publish(
+        alice,
+        linear(
+            "rework",
+            {user_task("first", R"({"approvers":[{"type":"user","value":"bob"}]})"),
+             user_task(
+                 "second",
+                 R"({"approvers":[{"type":"user","value":"erin"}],"return_policy":"direct"})")}));
+    const auto id = flow.start(alice, definition, R"({"amount":10})");
+    auto seen = flow.wait_pending(alice, id, "first");
+    REQUIRE(flow.act(bob, flow.pending_task(seen, "first"), "approve").status == 200);
+    seen = flow.wait_pending(alice, id, "second");
+    REQUIRE(seen.is_object());
+    const auto second = flow.pending_task(seen, "second");
+    // Only an earlier step (or the start) is a return target.
+    CHECK(flow.act(erin, second, "return", R"({"return_to":"end"})").status == 422);
+    CHECK(flow.act(erin, second, "return", R"({"return_to":"second"})").status == 422);
+    CHECK(flow.act(erin, second, "return", "{}").status == 422);
+    REQUIRE(flow.act(erin, second, "return", R"({"return_to":"first","comment":"fix"})").status ==
+            200);
+    seen = flow.wait_pending(alice, id, "first");
+    REQUIRE(seen.is_object());
+    REQUIRE(flow.act(bob, flow.pending_task(seen, "first"), "approve").status == 200);
+    // Direct policy: back to the step that returned it.
+    seen = flow.wait_pending(alice, id, "second");
+    REQUIRE(seen.is_object());
+    REQUIRE(flow.act(erin, flow.pending_task(seen, "second"), "return", R"({"return_to":"start"})")
+                .status == 200);
+    seen = flow.wait_pending(alice, id, "start");
+    REQUIRE(seen.is_object());
+    CHECK(todo_nodes(t, alice) == std::vector<std::string>{"start"});
+    REQUIRE(flow.act(alice, flow.pending_task(seen, "start"), "approve",
+                     R"({"variables":{"amount":12}})")
+                .status == 200);
+    seen = flow.wait_pending(alice, id, "second");
+    REQUIRE(seen.is_object());
+    REQUIRE(flow.act(erin, flow.pending_task(seen, "second"), "approve").status == 200);
+    CHECK(flow.wait_done(alice, id).at("status") == "completed");
+    const auto actions = flow.timeline_actions(alice, id);
+    CHECK(std::count(actions.begin(), actions.end(), "returned") == 2);
+    CHECK(contains(actions, "resubmission_requested"));
+    const auto variables =
+        t.call("GET", "/api/v1/approvals/instances/" + std::to_string(id) + "/variables", alice);
+    CHECK(variables.body.at("variables").at("amount") == 12);
+    const auto& history = variables.body.at("history").as_array();
+    REQUIRE(history.size() == 1);
+    CHECK(history[0].at("old_value") == 10);
+    CHECK(history[0].at("actor") == "alice");
+    // first ran twice (visit 1 and 2), second three times.
+    std::map<std::string, int> visits;
+    for (const auto& n : listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/diagram",
+                                alice, "nodes")) {
+        visits[std::string(n.at("id").as_string())] = static_cast<int>(n.at("visits").as_int64());
+    }
+    CHECK(visits["first"] == 2);
+    CHECK(visits["second"] == 3);
+    CHECK(visits["start"] == 2);
+}
+
+TEST_CASE("transfer, delegate, add signers, claim, CC and withdraw", "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice");
+    const auto bob = t.token("acme", "bob");
+    const auto erin = t.token("acme", "erin");
+    const auto frank = t.token("acme", "frank");
+    const auto gus = t.token("acme", "gus");
+    const auto carol = t.token("acme", "carol", {"finance"});
+    const auto dave = t.token("acme", "dave", {"finance"});
+    const auto zed = t.token("acme", "zed");
+    const auto definition = flow.publish(
+        alice,
+        linear(
+            "actions",
+            {user_task(
+                 "step",
+                 R"({"approvers":[{"type":"user","value":"bob"}],"cc":[{"type":"user","value":"zed"}]})"),
+             user_task("group", R"({"candidate_groups":["finance"]})")}));
+    const auto id = flow.start(alice, definition);
+    auto seen = flow.wait_pending(alice, id, "step");
+    REQUIRE(seen.is_object());
+    // CC: zed sees the instance and was told.
+    CHECK(t.wait_unread(zed, 1));
+    CHECK(t.call("GET", "/api/v1/approvals/instances?box=cc", zed)
+              .body.at("instances")
+              .as_array()
+              .size() == 1);
+    CHECK(t.wait_unread(bob, 1));
+
+    // Transfer bob -> erin; delegate erin -> frank, who resolves; erin adds gus after herself.
+    REQUIRE(flow.act(bob, flow.pending_task(seen, "step"), "transfer", R"({"to":"erin"})").status ==
+            200);
+    CHECK(todo_nodes(t, bob).empty());
+    CHECK(t.wait_unread(erin, 1));
+    seen = flow.wait_pending(alice, id, "step");
+    const auto erins = flow.pending_task(seen, "step", "erin");
+    REQUIRE(erins != 0);
+    REQUIRE(flow.act(erin, erins, "delegate", R"({"to":"frank"})").status == 200);
+    CHECK(flow.act(frank, erins, "approve").status == 409);  // a delegate resolves, not decides
+    CHECK(flow.act(erin, erins, "approve").status == 403);   // it is with frank now
+    REQUIRE(flow.act(frank, erins, "resolve", R"({"comment":"looks fine"})").status == 200);
+    REQUIRE(flow.act(erin, erins, "add-signer", R"({"user":"gus","position":"after"})").status ==
+            200);
+    const auto approved = flow.act(erin, erins, "approve");
+    REQUIRE(approved.status == 200);
+    CHECK(approved.body.at("step_status") == "active");  // gus still signs
+    seen = flow.wait_pending(alice, id, "step");
+    REQUIRE(flow.act(gus, flow.pending_task(seen, "step", "gus"), "approve").status == 200);
+
+    // Group task: carol claims it, then only she decides.
+    seen = flow.wait_pending(alice, id, "group");
+    REQUIRE(seen.is_object());
+    const auto group = flow.pending_task(seen, "group");
+    CHECK(todo_nodes(t, dave) == std::vector<std::string>{"group"});
+    REQUIRE(flow.act(carol, group, "claim").status == 200);
+    CHECK(todo_nodes(t, dave).empty());
+    CHECK(flow.act(dave, group, "approve").status == 403);
+    CHECK(flow.act(dave, group, "claim").status == 403);
+    REQUIRE(flow.act(carol, group, "approve").status == 200);
+    CHECK(flow.wait_done(alice, id).at("status") == "completed");
+    const auto actions = flow.timeline_actions(alice, id);
+    for (const char* action :
+         {"copied", "transferred", "delegated", "resolved", "signer_added", "claimed"}) {
+        CAPTURE(action);
+        CHECK(contains(actions, action));
+    }
+
+    // Withdraw: the initiator only, and only while nobody has acted.
+    const auto early = flow.start(alice, definition);
+    seen = flow.wait_pending(alice, early, "step");
+    CHECK(t.call("POST", "/api/v1/approvals/instances/" + std::to_string(early) + "/withdraw", bob)
+              .status == 403);
+    const auto withdrawn =
+        t.call("POST", "/api/v1/approvals/instances/" + std::to_string(early) + "/withdraw", alice);
+    REQUIRE(withdrawn.status == 200);
+    CHECK(withdrawn.body.at("status") == "withdrawn");
+    CHECK(flow.act(bob, flow.pending_task(seen, "step"), "approve").status == 409);
+
+    // A signer added before: bob waits for erin; then bob has acted and withdrawal is refused.
+    const auto late = flow.start(alice, definition);
+    seen = flow.wait_pending(alice, late, "step");
+    const auto bobs = flow.pending_task(seen, "step", "bob");
+    REQUIRE(flow.act(bob, bobs, "add-signer", R"({"user":"erin","position":"before"})").status ==
+            200);
+    CHECK(flow.act(bob, bobs, "approve").status == 409);
+    seen = flow.wait_pending(alice, late, "step");
+    REQUIRE(flow.act(erin, flow.pending_task(seen, "step", "erin"), "approve").status == 200);
+    CHECK(flow.act(bob, bobs, "approve").status == 200);
+    CHECK(t.call("POST", "/api/v1/approvals/instances/" + std::to_string(late) + "/withdraw", alice)
+              .status == 409);
+    CHECK(flow.wait_pending(alice, late, "group").is_object());
+}
+
+TEST_CASE("timers and signals; a decision that beats the wait costs latency only",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice");
+    const auto definition = flow.publish(
+        alice,
+        linear(
+            "waits",
+            {R"({"id":"cool","type":"timerCatchEvent","data":{"bpmn":{"duration":"PT2H"}}})",
+             R"({"id":"paid","type":"signalCatchEvent","data":{"bpmn":{"signal":"paid","timeout":"P1D"}}})"}));
+    const auto id = flow.start(alice, definition);
+    const auto at = [&](const std::string& node) {
+        return flow.wait_instance(
+            alice, id,
+            [&](const json::value& i) {
+                return i.at("current_nodes") == json::array{json::value(node)};
+            },
+            1);
+    };
+    REQUIRE(at("cool").is_object());
+    clock->advance(std::chrono::minutes(90));
+    t.app().executor()->poke();
+    std::this_thread::sleep_for(200ms);
+    CHECK(at("cool").is_object());  // not yet
+    clock->advance(std::chrono::minutes(31));
+    t.app().executor()->poke();
+    REQUIRE(at("paid").is_object());
+    CHECK(t.call("POST", "/api/v1/approvals/instances/" + std::to_string(id) + "/signals", alice,
+                 R"({"data":{}})")
+              .status == 422);
+    REQUIRE(t.call("POST", "/api/v1/approvals/instances/" + std::to_string(id) + "/signals", alice,
+                   R"({"name":"paid","data":{"receipt":"R-1"}})")
+                .status == 202);
+    const auto done = flow.wait_done(alice, id);
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "completed");
+    CHECK(done.at("variables").at("receipt") == "R-1");
+    CHECK(t.call("POST", "/api/v1/approvals/instances/" + std::to_string(id) + "/signals", alice,
+                 R"({"name":"paid"})")
+              .status == 409);
+
+    // A decision recorded with no wake event (as if it arrived before the wait existed): the
+    // instance notices at its next re-check, not before, and nothing is lost.
+    const auto task_def = flow.publish(
+        alice,
+        linear("quiet", {user_task("step", R"({"approvers":[{"type":"user","value":"bob"}]})")}));
+    const auto quiet = flow.start(alice, task_def);
+    const auto seen = flow.wait_pending(alice, quiet, "step");
+    REQUIRE(seen.is_object());
+    std::this_thread::sleep_for(500ms);  // the run parks right after it opened the task
+    riveredge::core::db::Pool pool(t.settings().database_url, 1);
+    riveredge::approvals::TaskRepository tasks(pool);
+    tasks.decide(riveredge::core::Principal{riveredge::core::TenantId::trusted("acme"), "bob", {}},
+                 flow.pending_task(seen, "step"), "approve", std::nullopt, std::nullopt,
+                 json::object{}, clock->now());
+    std::this_thread::sleep_for(500ms);
+    CHECK(t.call("GET", "/api/v1/approvals/instances/" + std::to_string(quiet), alice)
+              .body.at("status") == "running");
+    clock->advance(std::chrono::minutes(16));
+    t.app().executor()->poke();
+    const auto finished = flow.wait_instance(
+        alice, quiet, [](const json::value& i) { return i.at("status") != "running"; }, 1);
+    REQUIRE(finished.is_object());
+    CHECK(finished.at("status") == "completed");
+}
+
+TEST_CASE("the planning documents' registration process runs end to end", "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    Flow flow{t, *clock};
+    const auto admin = t.token("acme", "root", {"admin"});
+    const auto alice = t.token("acme", "alice");
+    // The seed's activities, bound to scripts in the sandbox.
+    const auto script = [&](const std::string& name, const std::string& code,
+                            const std::string& parameters) {
+        json::object body{{"name", name}, {"code", code}};
+        body["parameters"] = json::parse(parameters);
+        const auto created = t.call("POST", "/api/v1/scripts", admin, json::serialize(body));
+        REQUIRE(created.status == 201);
+        const auto bound = t.call("PUT", "/api/v1/approvals/activities/" + name, admin,
+                                  R"({"kind":"script","script_id":)" +
+                                      std::to_string(created.body.at("id").as_int64()) + "}");
+        REQUIRE(bound.status == 200);
+    };
+    script(
+        "SendEmailActivity",
+        "function main(a) { return { code: 'C-' + a.user_id, success: a.email.indexOf('@') > 0 }; "
+        "}",
+        R"([{"name":"email","type":"string"},{"name":"template","type":"string"},{"name":"user_id","type":"string"}])");
+    script(
+        "CompleteRegistrationActivity",
+        "function main(a) { return { id: 'REG-' + a.user_id + '-' + a.username, success: true }; }",
+        R"([{"name":"user_id","type":"string"},{"name":"email","type":"string"},{"name":"username","type":"string"}])");
+    script("RejectRegistrationActivity", "function main(a) { return { rejected: a.user_id }; }",
+           R"([{"name":"user_id","type":"string"},{"name":"reason","type":"string"}])");
+    CHECK(
+        t.call("PUT", "/api/v1/approvals/activities/X", alice, R"({"kind":"script","script_id":1})")
+            .status == 403);
+
+    const auto definition = flow.publish(alice, fixture("seed_user_registration.json"));
+    const auto id = flow.start(alice, definition,
+                               R"({"user_id":"u1","email":"new@example.com","username":"newbie"})");
+    // The initiator validates the data (assignee ${initiator}).
+    auto seen = flow.wait_pending(alice, id, "validate_user_task");
+    REQUIRE(seen.is_object());
+    REQUIRE(flow.act(alice, flow.pending_task(seen, "validate_user_task", "alice"), "approve",
+                     R"({"variables":{"userValid":true}})")
+                .status == 200);
+    seen = flow.wait_instance(alice, id, [](const json::value& i) {
+        return i.at("current_nodes") == json::array{"wait_verification_event"};
+    });
+    REQUIRE(seen.is_object());
+    CHECK(seen.at("variables").at("verification_code") == "C-u1");
+    CHECK(seen.at("variables").at("email_sent") == true);
+    REQUIRE(t.call("POST", "/api/v1/approvals/instances/" + std::to_string(id) + "/signals", alice,
+                   R"({"name":"email_verified"})")
+                .status == 202);
+    const auto done = flow.wait_done(alice, id);
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "completed");
+    CHECK(done.at("variables").at("registration_id") == "REG-u1-newbie");
+
+    // Invalid data takes the reject path; an unverified e-mail times out and cancels.
+    const auto invalid =
+        flow.start(alice, definition, R"({"user_id":"u2","email":"x@example.com","username":"x"})");
+    seen = flow.wait_pending(alice, invalid, "validate_user_task");
+    REQUIRE(flow.act(alice, flow.pending_task(seen, "validate_user_task"), "approve",
+                     R"({"variables":{"userValid":false}})")
+                .status == 200);
+    CHECK(flow.wait_done(alice, invalid).at("status") == "completed");
+    CHECK(contains(flow.timeline_actions(alice, invalid), "completed"));
+    std::map<std::string, std::string> status;
+    for (const auto& n :
+         listed(t, "/api/v1/approvals/instances/" + std::to_string(invalid) + "/diagram", alice,
+                "nodes")) {
+        status[std::string(n.at("id").as_string())] = std::string(n.at("status").as_string());
+    }
+    CHECK(status["reject_registration_task"] == "completed");
+    CHECK(status["send_email_task"] == "pending");
+
+    const auto unverified =
+        flow.start(alice, definition, R"({"user_id":"u3","email":"y@example.com","username":"y"})");
+    seen = flow.wait_pending(alice, unverified, "validate_user_task");
+    REQUIRE(flow.act(alice, flow.pending_task(seen, "validate_user_task"), "approve",
+                     R"({"variables":{"userValid":true}})")
+                .status == 200);
+    REQUIRE(flow.wait_instance(alice, unverified,
+                               [](const json::value& i) {
+                                   return i.at("current_nodes") ==
+                                          json::array{"wait_verification_event"};
+                               })
+                .is_object());
+    clock->advance(std::chrono::hours(3));
+    t.app().executor()->poke();
+    CHECK(flow.wait_done(alice, unverified).at("status") == "cancelled");
+}
+
+TEST_CASE("a restart mid-instance continues where it was; long runs hand over",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    std::string database;
+    std::int64_t id = 0;
+    std::int64_t definition = 0;
+    {
+        AppUnderTest first(AppUnderTestOptions{std::nullopt, clock, {}, 0});
+        database = first.settings().database_url;
+        Flow flow{first, *clock};
+        const auto alice = first.token("acme", "alice");
+        definition = flow.publish(
+            alice,
+            linear("two", {user_task("one", R"({"approvers":[{"type":"user","value":"bob"}]})"),
+                           user_task("two", R"({"approvers":[{"type":"user","value":"erin"}]})")}));
+        id = flow.start(alice, definition);
+        auto seen = flow.wait_pending(alice, id, "one");
+        REQUIRE(flow.act(first.token("acme", "bob"), flow.pending_task(seen, "one"), "approve")
+                    .status == 200);
+        REQUIRE(flow.wait_pending(alice, id, "two").is_object());
+    }  // the process and its embedded executor (with the run) are gone
+    AppUnderTest second(AppUnderTestOptions{std::nullopt, clock, database, 0});
+    Flow flow{second, *clock};
+    const auto alice = second.token("acme", "alice");
+    const auto seen = flow.wait_pending(alice, id, "two");
+    REQUIRE(seen.is_object());
+    REQUIRE(
+        flow.act(second.token("acme", "erin"), flow.pending_task(seen, "two"), "approve").status ==
+        200);
+    const auto done = flow.wait_done(alice, id);
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "completed");
+    CHECK(done.at("generation") == 1);
+    CHECK(flow.timeline_actions(alice, id) == std::vector<std::string>{"started", "task_created",
+                                                                       "approved", "task_created",
+                                                                       "approved", "completed"});
+}
+
+TEST_CASE("a long instance hands over to fresh runs before the step budget", "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 20});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice");
+    std::string approvers;
+    for (int i = 0; i < 12; ++i) {
+        approvers += std::string(i ? "," : "") + R"({"type":"user","value":"u)" +
+                     std::to_string(i) + R"("})";
+    }
+    const auto definition = flow.publish(
+        alice, linear("long", {user_task("chain", R"({"mode":"sequential","approvers":[)" +
+                                                      approvers + "]}")}));
+    const auto id = flow.start(alice, definition);
+    for (int i = 0; i < 12; ++i) {
+        const std::string user = "u" + std::to_string(i);
+        const auto seen = flow.wait_instance(alice, id, [&](const json::value& inst) {
+            return flow.pending_task(inst, "chain", user) != 0;
+        });
+        REQUIRE(seen.is_object());
+        REQUIRE(flow.act(t.token("acme", user), flow.pending_task(seen, "chain", user), "approve")
+                    .status == 200);
+    }
+    const auto done = flow.wait_done(alice, id);
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "completed");
+    CHECK(done.at("generation").as_int64() >= 1);
+    std::set<std::string> names;
+    for (const auto& e : listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/events",
+                                alice, "events")) {
+        names.insert(std::string(e.at("name").as_string()));
+    }
+    CHECK(names.count("approvals/instance.continued") == 1);
+}
+
+TEST_CASE("200 concurrent instances complete with no task lost or duplicated", "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice");
+    const auto bob = t.token("acme", "bob");
+    const auto definition = flow.publish(
+        alice,
+        linear("bulk", {user_task("step", R"({"approvers":[{"type":"user","value":"bob"}]})")}));
+    constexpr int kInstances = 200;
+    std::vector<std::int64_t> ids(kInstances);
+    std::atomic<int> failures{0};
+    const auto in_parallel = [&](const std::function<void(int)>& work) {
+        std::vector<std::thread> threads;
+        for (int w = 0; w < 4; ++w) {
+            threads.emplace_back([&, w] {
+                for (int i = w; i < kInstances; i += 4) {
+                    work(i);
+                }
+            });
+        }
+        for (auto& thread : threads) {
+            thread.join();
+        }
+    };
+    in_parallel([&](int i) {
+        const auto r = t.call("POST", "/api/v1/approvals/instances", alice,
+                              R"({"definition_id":)" + std::to_string(definition) +
+                                  R"(,"business_key":"bulk-)" + std::to_string(i) + R"("})");
+        if (r.status != 201) {
+            ++failures;
+            return;
+        }
+        ids[static_cast<std::size_t>(i)] = r.body.at("id").as_int64();
+    });
+    REQUIRE(failures == 0);
+    // Every instance reaches bob exactly once.
+    std::vector<std::int64_t> todo;
+    for (int round = 0; round < 400 && todo.size() < kInstances; ++round) {
+        todo.clear();
+        for (const auto& task : listed(t, "/api/v1/approvals/tasks", bob, "tasks")) {
+            todo.push_back(task.at("id").as_int64());
+        }
+        std::this_thread::sleep_for(50ms);
+    }
+    REQUIRE(todo.size() == kInstances);
+    in_parallel([&](int i) {
+        if (flow.act(bob, todo[static_cast<std::size_t>(i)], "approve").status != 200) {
+            ++failures;
+        }
+    });
+    CHECK(failures == 0);
+    riveredge::core::db::Pool pool(t.settings().database_url, 1);
+    const auto count = [&](const std::string& sql) {
+        riveredge::core::db::Transaction tx(pool, riveredge::core::TenantId::trusted("acme"));
+        const auto rows = tx.exec(sql);
+        tx.commit();
+        return rows.integer(0, "n");
+    };
+    for (int round = 0; round < 600; ++round) {
+        if (count("SELECT count(*) AS n FROM approval_instances WHERE status = 'completed'") ==
+            kInstances) {
+            break;
+        }
+        if (round % 100 == 99) {
+            clock->advance(std::chrono::minutes(16));
+            t.app().executor()->poke();
+        }
+        std::this_thread::sleep_for(50ms);
+    }
+    CHECK(count("SELECT count(*) AS n FROM approval_instances WHERE status = 'completed'") ==
+          kInstances);
+    CHECK(count("SELECT count(*) AS n FROM approval_tasks") == kInstances);
+    CHECK(count("SELECT count(*) AS n FROM approval_tasks WHERE status = 'approved'") ==
+          kInstances);
+    CHECK(count("SELECT count(DISTINCT instance_id) AS n FROM approval_tasks") == kInstances);
+    CHECK(count("SELECT count(*) AS n FROM approval_timeline WHERE action = 'completed'") ==
+          kInstances);
+}

@@ -1,0 +1,124 @@
+#pragma once
+
+// Helpers for the approvals tests: fixtures, publishing a definition, starting instances and
+// waiting on them while a manual clock stands still.
+
+#include "app/app_under_test.hpp"
+
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <thread>
+
+namespace riveredge_test::approvals {
+
+inline std::string fixture(const std::string& name) {
+    std::ifstream in(std::string(PROJECT_SOURCE_DIR) + "/tests/app/fixtures/" + name);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+inline std::string import_body(const std::string& source, const std::string& extra = "") {
+    return R"({"source":)" + source + (extra.empty() ? "" : "," + extra) + "}";
+}
+
+inline bool has_pending(const json::value& instance, const std::string& node) {
+    for (const auto& task : instance.at("tasks").as_array()) {
+        if (task.at("node_id") == json::value(node) && task.at("status") == "pending") {
+            return true;
+        }
+    }
+    return false;
+}
+
+struct Flow {
+    AppUnderTest& t;
+    inngest::local::ManualClock& clock;
+
+    // Waits for `predicate` on the instance; if it does not hold soon, moves the clock past the
+    // instance's re-check interval (a decision that beat the wait) and waits again.
+    json::value wait_instance(const std::string& token,
+                              std::int64_t id,
+                              const std::function<bool(const json::value&)>& predicate,
+                              int rounds = 3) {
+        for (int round = 0; round < rounds; ++round) {
+            for (int i = 0; i < 120; ++i) {
+                const auto r =
+                    t.call("GET", "/api/v1/approvals/instances/" + std::to_string(id), token);
+                if (r.status == 200 && predicate(r.body)) {
+                    return r.body;
+                }
+                std::this_thread::sleep_for(25ms);
+            }
+            clock.advance(std::chrono::minutes(16));
+            t.app().executor()->poke();
+        }
+        return nullptr;
+    }
+
+    json::value wait_pending(const std::string& token, std::int64_t id, const std::string& node) {
+        return wait_instance(token, id, [&](const json::value& i) { return has_pending(i, node); });
+    }
+
+    json::value wait_done(const std::string& token, std::int64_t id) {
+        return wait_instance(token, id,
+                             [](const json::value& i) { return i.at("status") != "running"; });
+    }
+
+    std::int64_t pending_task(const json::value& instance,
+                              const std::string& node,
+                              const std::string& assignee = {}) {
+        for (const auto& task : instance.at("tasks").as_array()) {
+            if (task.at("node_id") == json::value(node) && task.at("status") == "pending" &&
+                (assignee.empty() || task.at("assignee") == json::value(assignee))) {
+                return task.at("id").as_int64();
+            }
+        }
+        return 0;
+    }
+
+    /// Imports and publishes a ProFlow or seed-format source; returns the definition id.
+    std::int64_t publish(const std::string& token, const std::string& source) {
+        const auto created =
+            t.call("POST", "/api/v1/approvals/definitions", token, import_body(source));
+        REQUIRE(created.status == 201);
+        const auto id = created.body.at("id").as_int64();
+        const auto published = t.call(
+            "POST", "/api/v1/approvals/definitions/" + std::to_string(id) + "/publish", token);
+        INFO(json::serialize(published.body));
+        REQUIRE(published.status == 201);
+        return id;
+    }
+
+    std::int64_t start(const std::string& token,
+                       std::int64_t definition,
+                       const std::string& variables = "{}") {
+        const auto r = t.call("POST", "/api/v1/approvals/instances", token,
+                              R"({"definition_id":)" + std::to_string(definition) +
+                                  R"(,"variables":)" + variables + "}");
+        INFO(json::serialize(r.body));
+        REQUIRE(r.status == 201);
+        return r.body.at("id").as_int64();
+    }
+
+    Response act(const std::string& token,
+                 std::int64_t task,
+                 const std::string& action,
+                 const std::string& body = "{}") {
+        return t.call("POST", "/api/v1/approvals/tasks/" + std::to_string(task) + "/" + action,
+                      token, body);
+    }
+
+    std::vector<std::string> timeline_actions(const std::string& token, std::int64_t id) {
+        std::vector<std::string> actions;
+        const auto timeline =
+            t.call("GET", "/api/v1/approvals/instances/" + std::to_string(id) + "/timeline", token);
+        for (const auto& entry : timeline.body.at("timeline").as_array()) {
+            actions.emplace_back(entry.at("action").as_string());
+        }
+        return actions;
+    }
+};
+
+}  // namespace riveredge_test::approvals
