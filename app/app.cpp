@@ -129,11 +129,13 @@ public:
     }
 
     void stop() {
-        if (server_) {
-            server_->stop(std::chrono::milliseconds(5000));
-        }
+        // The executor first: its calls into our server finish while the server still answers
+        // (stopped the other way round, a call in flight waits out its timeout).
         if (executor_) {
             executor_->stop();
+        }
+        if (server_) {
+            server_->stop(std::chrono::milliseconds(5000));
         }
     }
 

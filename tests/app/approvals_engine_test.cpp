@@ -144,7 +144,7 @@ TEST_CASE("approval modes: all, sequential, ratio with a veto", "[app][approvals
     CHECK(flow.wait_done(alice, vetoed).at("status") == "rejected");
 }
 
-TEST_CASE("parallel branches join; an inclusive join waits only for the branches taken",
+TEST_CASE("parallel branches join and an inclusive join waits only for the branches taken",
           "[app][approvals]") {
     auto clock = fresh_clock();
     AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
@@ -196,6 +196,8 @@ TEST_CASE("parallel branches join; an inclusive join waits only for the branches
     const auto done = flow.wait_done(alice, id);
     REQUIRE(done.is_object());
     CHECK(done.at("status") == "completed");
+    CHECK(done.at("duration_seconds").is_number());
+    CHECK(done.at("current_nodes").as_array().empty());
 
     // FlowView: every node with its status.
     const auto diagram =
@@ -462,7 +464,7 @@ TEST_CASE("transfer, delegate, add signers, claim, CC and withdraw", "[app][appr
     CHECK(flow.wait_pending(alice, late, "group").is_object());
 }
 
-TEST_CASE("timers and signals; a decision that beats the wait costs latency only",
+TEST_CASE("timers and signals and a decision that beats the wait costs latency only",
           "[app][approvals]") {
     auto clock = fresh_clock();
     AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
@@ -621,8 +623,7 @@ TEST_CASE("the planning documents' registration process runs end to end", "[app]
     CHECK(flow.wait_done(alice, unverified).at("status") == "cancelled");
 }
 
-TEST_CASE("a restart mid-instance continues where it was; long runs hand over",
-          "[app][approvals]") {
+TEST_CASE("a restart mid-instance continues where it was", "[app][approvals]") {
     auto clock = fresh_clock();
     std::string database;
     std::int64_t id = 0;
@@ -692,6 +693,19 @@ TEST_CASE("a long instance hands over to fresh runs before the step budget", "[a
         names.insert(std::string(e.at("name").as_string()));
     }
     CHECK(names.count("approvals/instance.continued") == 1);
+
+    // Deleting archives: no new instances, the finished one and its version stay readable.
+    const auto path = "/api/v1/approvals/definitions/" + std::to_string(definition);
+    const auto archived = t.call("DELETE", path, alice);
+    REQUIRE(archived.status == 200);
+    CHECK_FALSE(archived.body.at("archived_at").is_null());
+    CHECK(t.call("DELETE", "/api/v1/approvals/definitions/999999", alice).status == 404);
+    CHECK(listed(t, "/api/v1/approvals/definitions", alice, "definitions").empty());
+    CHECK(t.call("POST", "/api/v1/approvals/instances", alice,
+                 R"({"definition_id":)" + std::to_string(definition) + "}")
+              .status == 409);
+    CHECK(t.call("GET", "/api/v1/approvals/instances/" + std::to_string(id) + "/diagram", alice)
+              .status == 200);
 }
 
 TEST_CASE("200 concurrent instances complete with no task lost or duplicated", "[app][approvals]") {

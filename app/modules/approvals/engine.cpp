@@ -172,6 +172,9 @@ boost::json::object Engine::start(const core::Principal& initiator,
     if (!definition) {
         throw ApiError::not_found("process definition " + std::to_string(id));
     }
+    if (!definition->at("archived_at").is_null()) {
+        throw ApiError::conflict("process definition " + std::to_string(id) + " is archived");
+    }
     const int version =
         static_cast<int>(definition->at("latest_version").to_number<std::int64_t>());
     if (version == 0) {

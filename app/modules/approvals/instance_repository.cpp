@@ -18,7 +18,8 @@ constexpr const char* kInstanceJson =
     "json_build_object('id', i.id, 'definition_id', i.definition_id, 'version', i.version, "
     "'business_key', i.business_key, 'status', i.status, 'variables', i.variables, 'initiator', "
     "i.initiator, 'current_nodes', i.current_nodes, 'generation', i.generation, 'engine_state', "
-    "i.engine_state, 'status_reason', i.status_reason, 'started_at', " ISO(
+    "i.engine_state, 'status_reason', i.status_reason, 'duration_seconds', round(extract(epoch "
+    "FROM i.ended_at - i.started_at)::numeric, 3), 'started_at', " ISO(
         "i.started_at") ", 'ended_at', " ISO("i.ended_at") ")";
 
 #undef ISO

@@ -13,8 +13,9 @@ using core::db::Transaction;
 
 constexpr const char* kDefinitionJson =
     "json_build_object('id', d.id, 'key', d.key, 'name', d.name, 'format', d.format, 'draft', "
-    "d.draft, 'latest_version', d.latest_version, 'created_by', d.created_by, 'created_at', " ISO(
-        "d.created_at") ", 'updated_at', " ISO("d.updated_at") ")";
+    "d.draft, 'latest_version', d.latest_version, 'created_by', d.created_by, "
+    "'created_at', " ISO("d.created_at") ", 'updated_at', " ISO(
+        "d.updated_at") ", 'archived_at', " ISO("d.archived_at") ")";
 
 constexpr const char* kVersionJson =
     "json_build_object('version', v.version, 'compiled', v.compiled, 'source', v.source, "
@@ -77,11 +78,22 @@ boost::json::array Repository::list(const core::TenantId& tenant,
     const auto rows = tx.exec(
         "SELECT json_build_object('id', d.id, 'key', d.key, 'name', d.name, 'format', d.format, "
         "'latest_version', d.latest_version)::text AS row FROM approval_definitions d WHERE "
-        "d.tenant_id = $1 AND ($2::text IS NULL OR strpos(lower(d.name), lower($2)) > 0 OR "
+        "d.tenant_id = $1 AND d.archived_at IS NULL AND ($2::text IS NULL OR strpos(lower(d.name), "
+        "lower($2)) > 0 OR "
         "strpos(lower(d.key), lower($2)) > 0) ORDER BY d.key LIMIT $3::int OFFSET $4::int",
         {tenant.value(), name_contains, std::to_string(limit), std::to_string(offset)});
     tx.commit();
     return core::db::json_rows(rows);
+}
+
+bool Repository::archive(const core::TenantId& tenant, std::int64_t id) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(
+        "UPDATE approval_definitions SET archived_at = coalesce(archived_at, now()) WHERE "
+        "tenant_id = $1 AND id = $2",
+        {tenant.value(), std::to_string(id)});
+    tx.commit();
+    return rows.affected() == 1;
 }
 
 int Repository::publish(const core::TenantId& tenant,

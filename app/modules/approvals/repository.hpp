@@ -41,6 +41,9 @@ public:
                             const core::db::Param& name_contains,
                             int limit,
                             int offset);
+    /// Hides the definition from lists and new instances; its versions stay for the instances
+    /// pinned to them. False when there is no such definition.
+    bool archive(const core::TenantId& tenant, std::int64_t id);
     /// The next version number, stored with its compiled definition and source.
     int publish(const core::TenantId& tenant,
                 std::int64_t id,

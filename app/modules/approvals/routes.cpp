@@ -85,6 +85,18 @@ void register_routes(core::Router& router, Service& service) {
     router.document("PUT", "/api/v1/approvals/definitions/{id}", kSourceSchema, definition_schema);
 
     router.add(
+        "DELETE", "/api/v1/approvals/definitions/{id}",
+        [&service](const HttpRequest&, RequestContext& context) {
+            const auto id = id_param(context, "id");
+            if (!service.repository().archive(context.who().tenant, id)) {
+                throw ApiError::not_found("process definition " + std::to_string(id));
+            }
+            return json_response(200, service.get(context.who().tenant, id));
+        },
+        true, "Archive a definition: no new instances; running ones finish on their version");
+    router.document("DELETE", "/api/v1/approvals/definitions/{id}", "", definition_schema);
+
+    router.add(
         "POST", "/api/v1/approvals/definitions/{id}/publish",
         [&service](const HttpRequest&, RequestContext& context) {
             return json_response(201, service.publish(context.who(), id_param(context, "id")));
