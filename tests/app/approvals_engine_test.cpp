@@ -786,4 +786,16 @@ TEST_CASE("200 concurrent instances complete with no task lost or duplicated", "
     CHECK(count("SELECT count(DISTINCT instance_id) AS n FROM approval_tasks") == kInstances);
     CHECK(count("SELECT count(*) AS n FROM approval_timeline WHERE action = 'completed'") ==
           kInstances);
+    // List filters: a business key finds its instance; the definition finds all of them.
+    const auto by_key =
+        listed(t, "/api/v1/approvals/instances?business_key=bulk-7", alice, "instances");
+    REQUIRE(by_key.size() == 1);
+    CHECK(by_key[0].at("id") == ids[7]);
+    CHECK(listed(t,
+                 "/api/v1/approvals/instances?page_size=500&definition_id=" +
+                     std::to_string(definition),
+                 alice, "instances")
+              .size() == kInstances);
+    CHECK(
+        listed(t, "/api/v1/approvals/instances?definition_id=999999", alice, "instances").empty());
 }

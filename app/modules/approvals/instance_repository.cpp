@@ -65,17 +65,18 @@ std::optional<boost::json::object> InstanceRepository::find(const core::TenantId
 }
 
 boost::json::array InstanceRepository::list(const core::TenantId& tenant,
-                                            const core::db::Param& status,
-                                            const core::db::Param& initiator,
+                                            const ListFilter& filter,
                                             int limit,
                                             int offset) {
     Transaction tx(pool_, tenant);
     const auto rows = tx.exec(
         std::string("SELECT ") + kInstanceJson +
             "::text AS row FROM approval_instances i WHERE i.tenant_id = $1 AND ($2::text IS NULL "
-            "OR i.status = $2) AND ($3::text IS NULL OR i.initiator = $3) ORDER BY i.id DESC "
-            "LIMIT $4::int OFFSET $5::int",
-        {tenant.value(), status, initiator, std::to_string(limit), std::to_string(offset)});
+            "OR i.status = $2) AND ($3::text IS NULL OR i.initiator = $3) AND ($4::bigint IS NULL "
+            "OR i.definition_id = $4::bigint) AND ($5::text IS NULL OR i.business_key = $5) ORDER "
+            "BY i.id DESC LIMIT $6::int OFFSET $7::int",
+        {tenant.value(), filter.status, filter.initiator, filter.definition_id, filter.business_key,
+         std::to_string(limit), std::to_string(offset)});
     tx.commit();
     return core::db::json_rows(rows);
 }

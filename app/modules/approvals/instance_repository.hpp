@@ -27,9 +27,15 @@ public:
                                        const boost::json::object& variables,
                                        const std::string& initiator);
     std::optional<boost::json::object> find(const core::TenantId& tenant, std::int64_t id);
+    /// Filters (null: any): who started it, its definition, its business key.
+    struct ListFilter {
+        core::db::Param status;
+        core::db::Param initiator;
+        core::db::Param definition_id;
+        core::db::Param business_key;
+    };
     boost::json::array list(const core::TenantId& tenant,
-                            const core::db::Param& status,
-                            const core::db::Param& initiator,
+                            const ListFilter& filter,
                             int limit,
                             int offset);
     /// Ends a running instance (its open tasks and visits close) with a reason; with

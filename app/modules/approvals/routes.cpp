@@ -6,6 +6,8 @@
 #include "modules/approvals/engine.hpp"
 #include "modules/approvals/service.hpp"
 
+#include <limits>
+
 namespace riveredge::approvals {
 namespace {
 
@@ -189,15 +191,23 @@ void register_instance_routes(core::Router& router, Engine& engine) {
             const bool mine =
                 query_filter(context, "started_by").value_or("") == "me" || box == "started";
             const auto page = core::page_query(context, 50, 500);
+            core::db::Param definition;
+            if (query_filter(context, "definition_id")) {
+                definition = std::to_string(core::int_query(context, "definition_id", 0, 1,
+                                                            std::numeric_limits<int>::max()));
+            }
+            const InstanceRepository::ListFilter filter{
+                status, mine ? core::db::Param(context.who().user_id) : std::nullopt, definition,
+                query_filter(context, "business_key")};
             return json_response(
                 200, core::paged("instances",
-                                 engine.instances().list(
-                                     context.who().tenant, status,
-                                     mine ? core::db::Param(context.who().user_id) : std::nullopt,
-                                     page.size, page.offset()),
+                                 engine.instances().list(context.who().tenant, filter, page.size,
+                                                         page.offset()),
                                  page));
         },
-        true, "Instances (filters: status, started_by=me or box=started, box=cc; paged)");
+        true,
+        "Instances (filters: status, definition_id, business_key, started_by=me or "
+        "box=started, box=cc; paged)");
 
     router.add(
         "GET", "/api/v1/approvals/instances/{id}",
