@@ -2,10 +2,12 @@
 #include <inngest/http_server.hpp>
 
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -170,7 +172,10 @@ namespace {
 class Session : public std::enable_shared_from_this<Session> {
 public:
     Session(tcp::socket socket, HttpServer::Impl& server)
-        : stream_(std::move(socket)), server_(server) {}
+        : stream_(std::move(socket)), server_(server) {
+        // Beast reads at most the buffer's free capacity at a time (at least 512 bytes).
+        buffer_.reserve(16U * 1024U);
+    }
 
     void start() {
         asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
@@ -181,10 +186,42 @@ private:
         parser_.emplace();
         parser_->body_limit(server_.options().max_body_bytes);
         parser_->header_limit(64U * 1024U);
+        body_.clear();
+        body_read_ = false;
         stream_.expires_after(server_.options().read_timeout);
-        http::async_read(
-            stream_, buffer_, *parser_,
-            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+        http::async_read_header(stream_, buffer_, *parser_,
+                                [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                    self->on_header(ec);
+                                });
+    }
+
+    // A body of known length is read straight from the socket into the request's string, in
+    // large reads (Beast's parser would copy it through the read buffer in small pieces).
+    void on_header(beast::error_code ec) {
+        if (ec || parser_->is_done()) {
+            return on_read(ec);
+        }
+        const auto length = parser_->content_length();
+        if (!length || parser_->chunked()) {
+            http::async_read(stream_, buffer_, *parser_,
+                             [self = shared_from_this()](beast::error_code read_ec, std::size_t) {
+                                 self->on_read(read_ec);
+                             });
+            return;
+        }
+        const auto size = static_cast<std::size_t>(*length);
+        body_.resize(size);
+        const std::size_t buffered = std::min(buffer_.size(), size);
+        asio::buffer_copy(asio::buffer(body_.data(), buffered), buffer_.data());
+        buffer_.consume(buffered);
+        body_read_ = true;
+        if (buffered == size) {
+            return on_read({});
+        }
+        asio::async_read(stream_, asio::buffer(body_.data() + buffered, size - buffered),
+                         [self = shared_from_this()](beast::error_code read_ec, std::size_t) {
+                             self->on_read(read_ec);
+                         });
     }
 
     void on_read(beast::error_code ec) {
@@ -201,6 +238,9 @@ private:
             return write(json_error(400, "malformed_request", "malformed HTTP request"), 11);
         }
         auto message = parser_->release();
+        if (!body_read_) {
+            body_ = std::move(message.body());
+        }
         keep_alive_ = message.keep_alive() && !server_.stopping();
         const unsigned version = message.version();
         if (server_.options().accepts_upgrade && server_.options().on_upgrade &&
@@ -234,7 +274,7 @@ private:
         });
     }
 
-    static HttpRequest to_request(http::request<http::string_body>& message) {
+    HttpRequest to_request(http::request<http::string_body>& message) {
         HttpRequest request;
         request.method = std::string(message.method_string());
         const std::string_view target = message.target();
@@ -248,7 +288,7 @@ private:
             request.headers.emplace_back(std::string(field.name_string()),
                                          std::string(field.value()));
         }
-        request.body = std::move(message.body());
+        request.body = std::move(body_);
         return request;
     }
 
@@ -283,25 +323,29 @@ private:
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::optional<http::response<http::string_body>> response_;
+    std::string body_;
+    bool body_read_ = false;  // body_ was read directly, not by the parser
     bool keep_alive_ = true;
 };
 
 }  // namespace
 
 void HttpServer::Impl::accept() {
-    acceptor_.async_accept(
-        asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
-            if (ec) {
-                if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
-                    return;
-                }
-            } else {
-                std::make_shared<Session>(std::move(socket), *this)->start();
+    // One I/O thread needs no strand (its executor is cheaper to copy on every operation).
+    const auto executor = options_.io_threads > 1 ? asio::any_io_executor(asio::make_strand(io_))
+                                                  : asio::any_io_executor(io_.get_executor());
+    acceptor_.async_accept(executor, [this](beast::error_code ec, tcp::socket socket) {
+        if (ec) {
+            if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
+                return;
             }
-            if (acceptor_.is_open()) {
-                accept();
-            }
-        });
+        } else {
+            std::make_shared<Session>(std::move(socket), *this)->start();
+        }
+        if (acceptor_.is_open()) {
+            accept();
+        }
+    });
 }
 
 HttpServer::HttpServer(const ServeHandler& handler, HttpServerOptions options)
