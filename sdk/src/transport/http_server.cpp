@@ -10,7 +10,6 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -23,6 +22,8 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -53,9 +54,10 @@ public:
         : handler_(handler),
           options_(std::move(options)),
           acceptor_(io_),
-          workers_(static_cast<std::size_t>(
-              options_.worker_threads > 0 ? options_.worker_threads
-                                          : std::max(2U, std::thread::hardware_concurrency()))) {}
+          handler_slots_(
+              options_.worker_threads > 0
+                  ? options_.worker_threads
+                  : static_cast<int>(std::max(2U, std::thread::hardware_concurrency()))) {}
 
     ~Impl() { stop(std::chrono::milliseconds(0)); }
 
@@ -87,9 +89,11 @@ public:
         }
         port_ = acceptor_.local_endpoint().port();
         accept();
-        const int io_threads = std::max(1, options_.io_threads);
-        for (int i = 0; i < io_threads; ++i) {
-            io_threads_.emplace_back([this] { io_.run(); });
+        // Every thread runs the I/O loop; at most `handler_slots_` of them are inside a handler at
+        // any time, so `io_threads` of them are always free for I/O.
+        const int threads = std::max(1, options_.io_threads) + handler_slots_;
+        for (int i = 0; i < threads; ++i) {
+            threads_.emplace_back([this] { io_.run(); });
         }
     }
 
@@ -107,9 +111,8 @@ public:
             std::unique_lock lock(drain_mutex_);
             drained_.wait_for(lock, drain, [this] { return in_flight_.load() == 0; });
         }
-        workers_.join();
         io_.stop();
-        for (auto& thread : io_threads_) {
+        for (auto& thread : threads_) {
             if (thread.joinable()) {
                 thread.join();
             }
@@ -147,19 +150,76 @@ public:
         }
     }
 
-    asio::thread_pool& workers() noexcept { return workers_; }
+    /// Runs `task` (a handler: user code that may block) on this thread when a handler slot is
+    /// free, else queues it for the next free slot. Never takes the last I/O threads.
+    void run_handler(std::function<void()> task) {
+        if (!try_take_slot()) {
+            {
+                const std::lock_guard lock(pending_mutex_);
+                pending_.push_back(std::move(task));
+            }
+            // A slot may have been freed before the task was queued.
+            return drain_one();
+        }
+        task();
+        release_slot();
+    }
     const HttpServerOptions& options() const noexcept { return options_; }
     bool stopping() const noexcept { return stopped_.load(); }
 
 private:
     void accept();
 
+    bool try_take_slot() noexcept {
+        int busy = busy_.load();
+        while (busy < handler_slots_) {
+            if (busy_.compare_exchange_weak(busy, busy + 1)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    void release_slot() {
+        busy_.fetch_sub(1);
+        bool waiting = false;
+        {
+            const std::lock_guard lock(pending_mutex_);
+            waiting = !pending_.empty();
+        }
+        if (waiting) {
+            asio::post(io_, [this] { drain_one(); });
+        }
+    }
+
+    // Runs the oldest queued handler if a slot is free.
+    void drain_one() {
+        if (!try_take_slot()) {
+            return;  // the handler holding the slot drains when it releases it
+        }
+        std::function<void()> task;
+        {
+            const std::lock_guard lock(pending_mutex_);
+            if (!pending_.empty()) {
+                task = std::move(pending_.front());
+                pending_.pop_front();
+            }
+        }
+        if (task) {
+            task();
+        }
+        release_slot();
+    }
+
     const ServeHandler* handler_;
     HttpServerOptions options_;
     asio::io_context io_;
     tcp::acceptor acceptor_;
-    asio::thread_pool workers_;
-    std::vector<std::thread> io_threads_;
+    int handler_slots_;
+    std::atomic<int> busy_{0};
+    std::mutex pending_mutex_;
+    std::deque<std::function<void()>> pending_;
+    std::vector<std::thread> threads_;
     unsigned short port_ = 0;
     std::atomic<bool> stopped_{false};
     std::atomic<std::size_t> in_flight_{0};
@@ -250,8 +310,10 @@ private:
                 beast::error_code release_error;
                 const int fd = stream_.release_socket().release(release_error);
                 if (!release_error) {
-                    asio::post(server_.workers(), [&server = server_, upgrade, fd] {
-                        server.options().on_upgrade(std::move(*upgrade), fd);
+                    asio::post(stream_.get_executor(), [&server = server_, upgrade, fd] {
+                        server.run_handler([&server, upgrade, fd] {
+                            server.options().on_upgrade(std::move(*upgrade), fd);
+                        });
                     });
                 }
                 return;
@@ -263,8 +325,9 @@ private:
             return write(std::move(busy), version);
         }
         auto request = std::make_shared<HttpRequest>(to_request(message));
-        // Function bodies block (databases, SMTP): run them on the worker pool.
-        asio::post(server_.workers(), [self = shared_from_this(), request, version] {
+        // Function bodies block (databases, SMTP): they run on this thread only while another
+        // thread is left for I/O (see run_handler), so no hand-off to a pool is needed.
+        server_.run_handler([self = shared_from_this(), request, version] {
             HttpResponse response = self->server_.dispatch(*request);
             self->server_.end_request();
             asio::dispatch(self->stream_.get_executor(),
@@ -331,21 +394,19 @@ private:
 }  // namespace
 
 void HttpServer::Impl::accept() {
-    // One I/O thread needs no strand (its executor is cheaper to copy on every operation).
-    const auto executor = options_.io_threads > 1 ? asio::any_io_executor(asio::make_strand(io_))
-                                                  : asio::any_io_executor(io_.get_executor());
-    acceptor_.async_accept(executor, [this](beast::error_code ec, tcp::socket socket) {
-        if (ec) {
-            if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
-                return;
+    acceptor_.async_accept(
+        asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
+            if (ec) {
+                if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
+                    return;
+                }
+            } else {
+                std::make_shared<Session>(std::move(socket), *this)->start();
             }
-        } else {
-            std::make_shared<Session>(std::move(socket), *this)->start();
-        }
-        if (acceptor_.is_open()) {
-            accept();
-        }
-    });
+            if (acceptor_.is_open()) {
+                accept();
+            }
+        });
 }
 
 HttpServer::HttpServer(const ServeHandler& handler, HttpServerOptions options)

@@ -72,7 +72,7 @@ struct InProcessServer {
         inngest_fixture::register_fixture_functions(client);
         client.create_function({.id = "slow", .triggers = {inngest::EventTrigger{"x"}}},
                                [this](inngest::Context&) {
-                                   release.get_future().wait_for(10s);
+                                   released.wait_for(10s);
                                    return json::value("slow done");
                                });
         options.host = "127.0.0.1";
@@ -93,6 +93,7 @@ struct InProcessServer {
     }
 
     std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
     inngest::Client client;
     inngest::ServeHandler handler;
     std::unique_ptr<inngest::HttpServer> server;
@@ -170,6 +171,27 @@ TEST_CASE("a slow function does not block other requests", "[http]") {
     const auto done = slow.get();
     CHECK(done.status == 200);
     CHECK(done.body == R"("slow done")");
+}
+
+TEST_CASE("with every handler slot taken, I/O goes on and queued calls run when one frees",
+          "[http]") {
+    // Handlers run on the I/O loop's threads, but never on the last `io_threads` of them.
+    InProcessServer server({.worker_threads = 1, .max_body_bytes = 4096});
+    const std::string slow_url = server.url() + "?fnId=conformance-fixture-slow&stepId=step";
+    const std::string body = R"({"event":{"name":"x","data":{}},"ctx":{"run_id":"r"}})";
+    auto first = std::async(std::launch::async, [&] { return request("POST", slow_url, body); });
+    std::this_thread::sleep_for(100ms);
+    auto queued = std::async(std::launch::async, [&] { return request("POST", slow_url, body); });
+    std::this_thread::sleep_for(100ms);
+    // The one slot is busy: the server still reads requests and answers those it answers
+    // without a handler.
+    const auto started = std::chrono::steady_clock::now();
+    CHECK(request("POST", slow_url, std::string(8192, 'a')).status == 413);
+    CHECK(std::chrono::steady_clock::now() - started < 2s);
+    CHECK(queued.wait_for(0ms) == std::future_status::timeout);
+    server.release.set_value();
+    CHECK(first.get().body == R"("slow done")");
+    CHECK(queued.get().body == R"("slow done")");
 }
 
 TEST_CASE("the server answers many concurrent requests", "[http]") {
