@@ -153,11 +153,15 @@ public:
     /// Runs `task` (a handler: user code that may block) on this thread when a handler slot is
     /// free, else queues it for the next free slot. Never takes the last I/O threads.
     void run_handler(std::function<void()> task) {
-        if (!try_take_slot()) {
-            {
-                const std::lock_guard lock(pending_mutex_);
+        {
+            const std::lock_guard lock(pending_mutex_);
+            // First come, first served: nothing jumps the queue for a slot just freed.
+            if (!pending_.empty() || !try_take_slot()) {
                 pending_.push_back(std::move(task));
+                task = nullptr;
             }
+        }
+        if (!task) {
             // A slot may have been freed before the task was queued.
             return drain_one();
         }
