@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <memory>
 
 namespace inngest {
 namespace {
@@ -479,6 +480,19 @@ private:
 
     // Protocol §11: state too large to inline is fetched from the API with the hashed key.
     Result<boost::json::value> api_get(const std::string& path) const {
+        auto text = api_get_text(path);
+        if (!text) {
+            return text.error();
+        }
+        boost::system::error_code ec;
+        boost::json::value body = boost::json::parse(*text, ec);
+        if (ec) {
+            return Error{ErrorCode::kRemoteRejected, "GET " + path + " answered invalid JSON"};
+        }
+        return body;
+    }
+
+    Result<std::string> api_get_text(const std::string& path) const {
         detail::OutboundRequest outbound;
         outbound.method = "GET";
         outbound.url = settings_.api_origin + path;
@@ -502,12 +516,7 @@ private:
             return Error{ErrorCode::kRemoteRejected,
                          "GET " + path + " answered " + std::to_string(response->status)};
         }
-        boost::system::error_code ec;
-        boost::json::value body = boost::json::parse(response->body, ec);
-        if (ec) {
-            return Error{ErrorCode::kRemoteRejected, "GET " + path + " answered invalid JSON"};
-        }
-        return body;
+        return std::move(response->body);
     }
 
     Result<void> load_state_from_api(detail::CallRequest& request) const {
@@ -518,11 +527,14 @@ private:
         if (!batch) {
             return batch.error();
         }
-        auto actions = api_get("/v0/runs/" + request.run_id + "/actions");
+        auto actions = api_get_text("/v0/runs/" + request.run_id + "/actions");
         if (!actions) {
             return actions.error();
         }
-        if (!batch->is_array() || !actions->is_object()) {
+        // The steps stay slices of the loaded text, as they are of a call body.
+        auto state_body = std::make_unique<std::string>(std::move(*actions));
+        detail::StepState steps;
+        if (!batch->is_array() || !steps.scan(*state_body)) {
             return Error{ErrorCode::kRemoteRejected, "unexpected run state shape"};
         }
         try {
@@ -538,10 +550,11 @@ private:
             return Error{ErrorCode::kRemoteRejected,
                          std::string("invalid batch event: ") + e.what()};
         }
-        request.steps = std::move(actions->get_object());
+        request.steps = std::move(steps);
+        request.state_body = std::move(state_body);
         if (request.stack.empty()) {
-            for (const auto& entry : request.steps) {
-                request.stack.emplace_back(entry.key());
+            for (const auto key : request.steps.keys()) {
+                request.stack.emplace_back(key);
             }
         }
         return {};

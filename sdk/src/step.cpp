@@ -92,8 +92,8 @@ SendEventResult Step::send_event(std::string_view id, const Event& event) {
 
 SendEventResult Step::send_event(std::string_view id, const std::vector<Event>& events) {
     const detail::RunSlot slot = detail::open_run(*invocation_, id);
-    if (slot.memo != nullptr) {
-        return boost::json::value_to<SendEventResult>(*slot.memo);
+    if (slot.memoized()) {
+        return boost::json::value_to<SendEventResult>(detail::read_memo(slot.memo));
     }
     boost::json::value data;
     try {

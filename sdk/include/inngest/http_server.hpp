@@ -21,9 +21,10 @@ struct HttpServerOptions {
     unsigned short port = 3000;
     /// Requests to this path go to the serve handler.
     std::string serve_path = "/api/inngest";
-    /// Threads doing network I/O.
+    /// Threads always left free for network I/O: handlers never occupy them.
     int io_threads = 1;
-    /// Threads running function bodies (0: max(2, hardware concurrency)).
+    /// Handlers (function bodies, routes) that may run at once (0: max(2, hardware
+    /// concurrency)). The server runs `io_threads + worker_threads` threads in all.
     int worker_threads = 0;
     /// Requests over this size get 413.
     std::size_t max_body_bytes = std::size_t{32} * 1024 * 1024;
@@ -40,7 +41,11 @@ struct HttpServerOptions {
 };
 
 /// Serves a `ServeHandler` (and optional extra routes) over HTTP/1.1 with keep-alive.
-/// Function bodies run on a worker pool, never on the I/O threads.
+///
+/// All `io_threads + worker_threads` threads run the I/O loop. A request's handler runs on the
+/// thread that read the request (no hand-off) while fewer than `worker_threads` handlers are
+/// running; otherwise it waits in a queue for the next free slot. So `io_threads` threads are
+/// always free for I/O: a slow function body never blocks reading, writing or accepting.
 class HttpServer {
 public:
     HttpServer(const ServeHandler& handler, HttpServerOptions options);

@@ -147,11 +147,13 @@ template <class Fn>
 auto Step::run(std::string_view id, Fn&& fn) -> std::invoke_result_t<Fn&> {
     using T = std::invoke_result_t<Fn&>;
     const detail::RunSlot slot = detail::open_run(*invocation_, id);
-    if (slot.memo != nullptr) {
+    if (slot.memoized()) {
         if constexpr (std::is_void_v<T>) {
             return;
+        } else if constexpr (std::is_same_v<std::remove_cvref_t<T>, std::string>) {
+            return detail::read_memo_string(slot.memo);
         } else {
-            return boost::json::value_to<std::remove_cvref_t<T>>(*slot.memo);
+            return boost::json::value_to<std::remove_cvref_t<T>>(detail::read_memo(slot.memo));
         }
     }
     boost::json::value data{};

@@ -1,12 +1,14 @@
 #include "execution/invocation.hpp"
 
 #include "crypto/crypto.hpp"
+#include "protocol/json_scan.hpp"
 #include "protocol/json_writer.hpp"
 
 #include <inngest/client.hpp>
 #include <inngest/context.hpp>
 #include <inngest/errors.hpp>
 
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <stdexcept>
@@ -22,12 +24,6 @@ boost::json::object error_object(std::string_view name, std::string_view message
 
 std::string error_body(std::string_view name, std::string_view message) {
     return detail::to_json(error_object(name, message));
-}
-
-// Protocol §10.3: a value with only `error` is a failure; only `input` means "not done yet".
-bool only_key(const boost::json::value& value, std::string_view key) {
-    const auto* object = value.if_object();
-    return object != nullptr && object->size() == 1 && object->contains(key);
 }
 
 StepError step_error_from(std::string_view step_id, const boost::json::value& error) {
@@ -53,6 +49,19 @@ StepError step_error_from(std::string_view step_id, const boost::json::value& er
     }
     return StepError(std::string(step_id), std::move(name), message, std::move(stack),
                      std::move(data));
+}
+
+thread_local std::size_t memo_reads = 0;
+
+boost::json::value parse_memo(std::string_view memo) {
+    ++memo_reads;
+    boost::system::error_code ec;
+    boost::json::value value = boost::json::parse(memo, ec);
+    if (ec) {
+        // The scanner validated the slice: not reached.
+        throw std::runtime_error("memoized step state is not valid JSON: " + ec.message());
+    }
+    return value;
 }
 
 const char* async_op_name(AsyncOp op) noexcept {
@@ -96,8 +105,8 @@ Invocation::Reached Invocation::reach(std::string_view id) {
     }
     ++seen;
     Reached reached{crypto::sha1_hex(key), nullptr};
-    if (const auto* memo = request_.steps.if_contains(reached.hashed_id);
-        memo != nullptr && !only_key(*memo, "input")) {
+    if (const StepMemo* memo = request_.steps.find(reached.hashed_id);
+        memo != nullptr && memo->shape != StepMemo::Shape::kInput) {
         reached.memo = memo;
         ++memo_hits_;
     }
@@ -112,13 +121,15 @@ void Invocation::interrupt() {
 RunSlot Invocation::open_run(std::string_view id) {
     Reached reached = reach(id);
     if (reached.memo != nullptr) {
-        if (only_key(*reached.memo, "data")) {
-            return RunSlot{&reached.memo->get_object().at("data")};
+        // Not parsed here: the step's result is parsed only if the function reads it.
+        switch (reached.memo->shape) {
+            case StepMemo::Shape::kData:
+                return RunSlot{reached.memo->inner};
+            case StepMemo::Shape::kError:
+                throw step_error_from(id, parse_memo(reached.memo->inner));
+            default:
+                return RunSlot{reached.memo->raw};
         }
-        if (only_key(*reached.memo, "error")) {
-            throw step_error_from(id, reached.memo->get_object().at("error"));
-        }
-        return RunSlot{reached.memo};
     }
     reached_new_.push_back(reached.hashed_id);
     if (!target_.empty()) {
@@ -198,7 +209,7 @@ const boost::json::value& Invocation::open_async(std::string_view id,
                                                  boost::json::object opts) {
     Reached reached = reach(id);
     if (reached.memo != nullptr) {
-        return *reached.memo;
+        return async_memos_.emplace_back(parse_memo(reached.memo->raw));
     }
     reached_new_.push_back(reached.hashed_id);
     if (!target_.empty()) {
@@ -338,7 +349,25 @@ Outcome execute_call(const Function& function,
     return invocation.run(function, context);
 }
 
+std::size_t memo_reads_on_this_thread() noexcept {
+    return memo_reads;
+}
+
 // Entry points used by Step's templates.
+
+boost::json::value read_memo(std::string_view memo) {
+    return parse_memo(memo);
+}
+
+std::string read_memo_string(std::string_view memo) {
+    if (memo.front() != '"') {
+        return boost::json::value_to<std::string>(parse_memo(memo));
+    }
+    ++memo_reads;
+    std::string out;
+    decode_json_string(memo, out);
+    return out;
+}
 
 RunSlot open_run(Invocation& invocation, std::string_view id) {
     return invocation.open_run(id);

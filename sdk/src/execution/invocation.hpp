@@ -11,6 +11,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -77,7 +78,7 @@ public:
 private:
     struct Reached {
         std::string hashed_id;
-        const boost::json::value* memo = nullptr;
+        const StepMemo* memo = nullptr;
     };
 
     Reached reach(std::string_view id);
@@ -90,7 +91,8 @@ private:
     const Client* client_;
     std::unordered_map<std::string, int> repeats_;
     std::vector<Op> ops_;
-    std::vector<std::string> reached_new_;  // hashed ids of new steps seen (for diagnostics)
+    std::vector<std::string> reached_new_;        // hashed ids of new steps seen (for diagnostics)
+    std::deque<boost::json::value> async_memos_;  // parsed memos of async steps (stable)
     std::size_t memo_hits_ = 0;
     std::size_t memo_size_ = 0;
     int parallel_depth_ = 0;
@@ -101,6 +103,10 @@ private:
     std::optional<bool> no_retry_;
     std::optional<std::string> retry_after_;
 };
+
+/// How many memoized values this thread has parsed or decoded (to test that unread ones are
+/// not).
+std::size_t memo_reads_on_this_thread() noexcept;
 
 /// The JSON of a 206 body.
 std::string serialize_ops(const std::vector<Op>& ops);

@@ -1,7 +1,14 @@
 #include "protocol/call_request.hpp"
 
+#include "protocol/json_scan.hpp"
+
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value_to.hpp>
+
+#include <functional>
+#include <optional>
+#include <stdexcept>
 
 namespace inngest::detail {
 namespace {
@@ -50,30 +57,276 @@ bool read_string(const boost::json::object& object, std::string_view key, std::s
     return true;
 }
 
+bool is_null(std::string_view raw) noexcept {
+    return raw.empty() || raw == "null";
+}
+
+// A slice the scanner has validated: parsing it cannot fail.
+boost::json::value parse_slice(std::string_view raw, boost::json::storage_ptr storage) {
+    boost::system::error_code ec;
+    boost::json::value value = boost::json::parse(raw, ec, std::move(storage));
+    if (ec) {
+        throw std::runtime_error("invalid JSON slice: " + ec.message());
+    }
+    return value;
+}
+
+// Reads a member key; keys with escapes are decoded into `scratch`.
+bool read_key(JsonScanner& scanner, std::string_view& key, std::string& scratch) {
+    bool escaped = false;
+    std::string_view raw;
+    if (!scanner.string(raw, escaped) || !scanner.consume(':')) {
+        return false;
+    }
+    if (escaped) {
+        scratch.clear();
+        decode_json_string(raw, scratch);
+        key = scratch;
+    } else {
+        key = raw.substr(1, raw.size() - 2);
+    }
+    return true;
+}
+
+StepMemo::Shape shape_of(std::string_view key) noexcept {
+    if (key == "data") {
+        return StepMemo::Shape::kData;
+    }
+    if (key == "error") {
+        return StepMemo::Shape::kError;
+    }
+    if (key == "input") {
+        return StepMemo::Shape::kInput;
+    }
+    return StepMemo::Shape::kOther;
+}
+
+// Scans one step value at `depth` and notes whether it is an object with a single member.
+bool scan_memo(JsonScanner& scanner, int depth, StepMemo& memo) {
+    if (scanner.peek() != '{') {
+        return scanner.value(memo.raw, depth);
+    }
+    if (depth + 1 > kMaxJsonDepth) {
+        return false;
+    }
+    const char* start = scanner.position();
+    scanner.consume('{');
+    memo.shape = StepMemo::Shape::kOther;
+    if (!scanner.consume('}')) {
+        std::string scratch;
+        std::string first_key;
+        bool single = true;  // every member has the first member's key (a repeated key counts once)
+        bool first = true;
+        do {
+            std::string_view key;
+            std::string_view inner;
+            if (!read_key(scanner, key, scratch) || !scanner.value(inner, depth + 1)) {
+                return false;
+            }
+            if (first) {
+                first_key = key;
+                first = false;
+            } else if (key != first_key) {
+                single = false;
+            }
+            memo.inner = inner;  // the last one wins, as in a parsed object
+        } while (scanner.consume(','));
+        if (!scanner.consume('}')) {
+            return false;
+        }
+        if (single) {
+            memo.shape = shape_of(first_key);
+        }
+    }
+    if (memo.shape == StepMemo::Shape::kOther) {
+        memo.inner = {};
+    }
+    memo.raw = std::string_view(start, static_cast<std::size_t>(scanner.position() - start));
+    return true;
+}
+
 }  // namespace
 
-Result<CallRequest> parse_call_request(std::string_view body) {
-    boost::system::error_code ec;
-    boost::json::value root = boost::json::parse(body, ec);
-    if (ec) {
-        return malformed("request body is not valid JSON: " + ec.message());
+bool StepState::scan(std::string_view object_text, int depth) {
+    JsonScanner scanner(object_text);
+    return scan_from(scanner, depth) && scanner.at_end();
+}
+
+bool StepState::scan_from(JsonScanner& scanner, int depth) {
+    entries_.clear();
+    table_.clear();
+    decoded_keys_.clear();
+    size_ = 0;
+    if (depth + 1 > kMaxJsonDepth || !scanner.consume('{')) {
+        return false;
     }
-    auto* object = root.if_object();
-    if (object == nullptr) {
+    if (!scanner.consume('}')) {
+        std::string scratch;
+        do {
+            std::string_view key;
+            if (!read_key(scanner, key, scratch)) {
+                return false;
+            }
+            if (!scratch.empty() && key.data() == scratch.data()) {
+                decoded_keys_.push_back(std::make_unique<std::string>(std::move(scratch)));
+                key = *decoded_keys_.back();
+                scratch = std::string();
+            }
+            StepMemo memo;
+            if (!scan_memo(scanner, depth + 1, memo)) {
+                return false;
+            }
+            entries_.push_back(Entry{key, memo});
+        } while (scanner.consume(','));
+        if (!scanner.consume('}')) {
+            return false;
+        }
+    }
+    index();
+    return true;
+}
+
+void StepState::index() {
+    std::size_t capacity = 8;
+    while (capacity < entries_.size() * 2) {
+        capacity *= 2;
+    }
+    table_.assign(capacity, 0);
+    const std::size_t mask = capacity - 1;
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+        std::size_t slot = std::hash<std::string_view>{}(entries_[i].key) & mask;
+        for (;; slot = (slot + 1) & mask) {
+            if (table_[slot] == 0) {
+                table_[slot] = static_cast<std::uint32_t>(i + 1);
+                ++size_;
+                break;
+            }
+            if (entries_[table_[slot] - 1].key == entries_[i].key) {
+                table_[slot] = static_cast<std::uint32_t>(i + 1);  // the last one wins
+                break;
+            }
+        }
+    }
+}
+
+const StepMemo* StepState::find(std::string_view hashed_id) const noexcept {
+    if (table_.empty()) {
+        return nullptr;
+    }
+    const std::size_t mask = table_.size() - 1;
+    for (std::size_t slot = std::hash<std::string_view>{}(hashed_id)&mask;;
+         slot = (slot + 1) & mask) {
+        const std::uint32_t index = table_[slot];
+        if (index == 0) {
+            return nullptr;
+        }
+        if (entries_[index - 1].key == hashed_id) {
+            return &entries_[index - 1].memo;
+        }
+    }
+}
+
+std::vector<std::string_view> StepState::keys() const {
+    std::vector<std::string_view> keys;
+    keys.reserve(size_);
+    for (const auto& entry : entries_) {
+        if (find(entry.key) == &entry.memo) {
+            keys.push_back(entry.key);
+        }
+    }
+    return keys;
+}
+
+Result<CallRequest> parse_call_request(std::string_view body) {
+    CallRequest request;
+    JsonScanner scanner(body);
+    const auto not_json = [] {
+        return malformed("request body is not valid JSON");
+    };
+    if (scanner.peek() != '{') {
+        if (!is_valid_json(body)) {
+            return not_json();
+        }
         return malformed("request body must be a JSON object");
     }
-    CallRequest request;
-
-    try {
-        if (auto* event = object->if_contains("event"); event != nullptr && !event->is_null()) {
-            request.event = boost::json::value_to<Event>(*event);
+    // One pass over the body: known members are kept as slices (the last of a repeated key
+    // wins, as in a parsed object), `steps` is scanned into its slices on the way.
+    std::string_view event_raw;
+    std::string_view events_raw;
+    std::string_view ctx_raw;
+    std::string_view version_raw;
+    std::string_view use_api_raw;
+    std::optional<std::string> steps_error;
+    scanner.consume('{');
+    if (!scanner.consume('}')) {
+        std::string scratch;
+        do {
+            std::string_view key;
+            if (!read_key(scanner, key, scratch)) {
+                return not_json();
+            }
+            if (key == "steps") {
+                steps_error.reset();
+                const char next = scanner.peek();
+                if (next == '{') {
+                    if (!request.steps.scan_from(scanner, 1)) {
+                        return not_json();
+                    }
+                    continue;
+                }
+                request.steps = StepState();
+                std::string_view raw;
+                if (!scanner.value(raw, 1)) {
+                    return not_json();
+                }
+                if (!is_null(raw)) {
+                    steps_error = "'steps' must be an object";
+                }
+                continue;
+            }
+            std::string_view* slot = nullptr;
+            if (key == "event") {
+                slot = &event_raw;
+            } else if (key == "events") {
+                slot = &events_raw;
+            } else if (key == "ctx") {
+                slot = &ctx_raw;
+            } else if (key == "version") {
+                slot = &version_raw;
+            } else if (key == "use_api") {
+                slot = &use_api_raw;
+            }
+            std::string_view raw;
+            if (!scanner.value(raw, 1)) {
+                return not_json();
+            }
+            if (slot != nullptr) {
+                *slot = raw;
+            }
+        } while (scanner.consume(','));
+        if (!scanner.consume('}')) {
+            return not_json();
         }
-        if (auto* events = object->if_contains("events"); events != nullptr && !events->is_null()) {
-            if (!events->is_array()) {
+    }
+    if (!scanner.at_end()) {
+        return not_json();
+    }
+
+    // The small parts are parsed, on a per-request arena.
+    unsigned char buffer[4096];
+    boost::json::monotonic_resource arena(buffer, sizeof buffer);
+    const boost::json::storage_ptr storage(&arena);
+    try {
+        if (!is_null(event_raw)) {
+            request.event = boost::json::value_to<Event>(parse_slice(event_raw, storage));
+        }
+        if (!is_null(events_raw)) {
+            const boost::json::value events = parse_slice(events_raw, storage);
+            if (!events.is_array()) {
                 return malformed("'events' must be an array");
             }
-            request.events.reserve(events->get_array().size());
-            for (const auto& event : events->get_array()) {
+            request.events.reserve(events.get_array().size());
+            for (const auto& event : events.get_array()) {
                 request.events.push_back(boost::json::value_to<Event>(event));
             }
         }
@@ -90,22 +343,26 @@ Result<CallRequest> parse_call_request(std::string_view body) {
         request.event = request.events.front();
     }
 
-    if (auto* steps = object->if_contains("steps"); steps != nullptr && !steps->is_null()) {
-        if (!steps->is_object()) {
-            return malformed("'steps' must be an object");
-        }
-        request.steps = std::move(steps->get_object());
+    if (steps_error) {
+        return malformed(std::move(*steps_error));
     }
-    if (!read_int(*object, "version", request.version)) {
+    boost::json::object top;
+    if (!is_null(version_raw)) {
+        top["version"] = parse_slice(version_raw, storage);
+    }
+    if (!is_null(use_api_raw)) {
+        top["use_api"] = parse_slice(use_api_raw, storage);
+    }
+    if (!read_int(top, "version", request.version)) {
         return malformed("'version' must be an integer");
     }
-    if (!read_bool(*object, "use_api", request.use_api)) {
+    if (!read_bool(top, "use_api", request.use_api)) {
         return malformed("'use_api' must be a boolean");
     }
 
-    if (auto* ctx_value = object->if_contains("ctx");
-        ctx_value != nullptr && !ctx_value->is_null()) {
-        auto* ctx = ctx_value->if_object();
+    if (!is_null(ctx_raw)) {
+        const boost::json::value ctx_value = parse_slice(ctx_raw, storage);
+        const auto* ctx = ctx_value.if_object();
         if (ctx == nullptr) {
             return malformed("'ctx' must be an object");
         }

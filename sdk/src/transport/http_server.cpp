@@ -2,13 +2,14 @@
 #include <inngest/http_server.hpp>
 
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -21,6 +22,8 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -51,9 +54,10 @@ public:
         : handler_(handler),
           options_(std::move(options)),
           acceptor_(io_),
-          workers_(static_cast<std::size_t>(
-              options_.worker_threads > 0 ? options_.worker_threads
-                                          : std::max(2U, std::thread::hardware_concurrency()))) {}
+          handler_slots_(
+              options_.worker_threads > 0
+                  ? options_.worker_threads
+                  : static_cast<int>(std::max(2U, std::thread::hardware_concurrency()))) {}
 
     ~Impl() { stop(std::chrono::milliseconds(0)); }
 
@@ -85,9 +89,11 @@ public:
         }
         port_ = acceptor_.local_endpoint().port();
         accept();
-        const int io_threads = std::max(1, options_.io_threads);
-        for (int i = 0; i < io_threads; ++i) {
-            io_threads_.emplace_back([this] { io_.run(); });
+        // Every thread runs the I/O loop; at most `handler_slots_` of them are inside a handler at
+        // any time, so `io_threads` of them are always free for I/O.
+        const int threads = std::max(1, options_.io_threads) + handler_slots_;
+        for (int i = 0; i < threads; ++i) {
+            threads_.emplace_back([this] { io_.run(); });
         }
     }
 
@@ -105,9 +111,8 @@ public:
             std::unique_lock lock(drain_mutex_);
             drained_.wait_for(lock, drain, [this] { return in_flight_.load() == 0; });
         }
-        workers_.join();
         io_.stop();
-        for (auto& thread : io_threads_) {
+        for (auto& thread : threads_) {
             if (thread.joinable()) {
                 thread.join();
             }
@@ -145,19 +150,80 @@ public:
         }
     }
 
-    asio::thread_pool& workers() noexcept { return workers_; }
+    /// Runs `task` (a handler: user code that may block) on this thread when a handler slot is
+    /// free, else queues it for the next free slot. Never takes the last I/O threads.
+    void run_handler(std::function<void()> task) {
+        {
+            const std::lock_guard lock(pending_mutex_);
+            // First come, first served: nothing jumps the queue for a slot just freed.
+            if (!pending_.empty() || !try_take_slot()) {
+                pending_.push_back(std::move(task));
+                task = nullptr;
+            }
+        }
+        if (!task) {
+            // A slot may have been freed before the task was queued.
+            return drain_one();
+        }
+        task();
+        release_slot();
+    }
     const HttpServerOptions& options() const noexcept { return options_; }
     bool stopping() const noexcept { return stopped_.load(); }
 
 private:
     void accept();
 
+    bool try_take_slot() noexcept {
+        int busy = busy_.load();
+        while (busy < handler_slots_) {
+            if (busy_.compare_exchange_weak(busy, busy + 1)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    void release_slot() {
+        busy_.fetch_sub(1);
+        bool waiting = false;
+        {
+            const std::lock_guard lock(pending_mutex_);
+            waiting = !pending_.empty();
+        }
+        if (waiting) {
+            asio::post(io_, [this] { drain_one(); });
+        }
+    }
+
+    // Runs the oldest queued handler if a slot is free.
+    void drain_one() {
+        if (!try_take_slot()) {
+            return;  // the handler holding the slot drains when it releases it
+        }
+        std::function<void()> task;
+        {
+            const std::lock_guard lock(pending_mutex_);
+            if (!pending_.empty()) {
+                task = std::move(pending_.front());
+                pending_.pop_front();
+            }
+        }
+        if (task) {
+            task();
+        }
+        release_slot();
+    }
+
     const ServeHandler* handler_;
     HttpServerOptions options_;
     asio::io_context io_;
     tcp::acceptor acceptor_;
-    asio::thread_pool workers_;
-    std::vector<std::thread> io_threads_;
+    int handler_slots_;
+    std::atomic<int> busy_{0};
+    std::mutex pending_mutex_;
+    std::deque<std::function<void()>> pending_;
+    std::vector<std::thread> threads_;
     unsigned short port_ = 0;
     std::atomic<bool> stopped_{false};
     std::atomic<std::size_t> in_flight_{0};
@@ -170,7 +236,10 @@ namespace {
 class Session : public std::enable_shared_from_this<Session> {
 public:
     Session(tcp::socket socket, HttpServer::Impl& server)
-        : stream_(std::move(socket)), server_(server) {}
+        : stream_(std::move(socket)), server_(server) {
+        // Beast reads at most the buffer's free capacity at a time (at least 512 bytes).
+        buffer_.reserve(16U * 1024U);
+    }
 
     void start() {
         asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
@@ -181,10 +250,42 @@ private:
         parser_.emplace();
         parser_->body_limit(server_.options().max_body_bytes);
         parser_->header_limit(64U * 1024U);
+        body_.clear();
+        body_read_ = false;
         stream_.expires_after(server_.options().read_timeout);
-        http::async_read(
-            stream_, buffer_, *parser_,
-            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+        http::async_read_header(stream_, buffer_, *parser_,
+                                [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                    self->on_header(ec);
+                                });
+    }
+
+    // A body of known length is read straight from the socket into the request's string, in
+    // large reads (Beast's parser would copy it through the read buffer in small pieces).
+    void on_header(beast::error_code ec) {
+        if (ec || parser_->is_done()) {
+            return on_read(ec);
+        }
+        const auto length = parser_->content_length();
+        if (!length || parser_->chunked()) {
+            http::async_read(stream_, buffer_, *parser_,
+                             [self = shared_from_this()](beast::error_code read_ec, std::size_t) {
+                                 self->on_read(read_ec);
+                             });
+            return;
+        }
+        const auto size = static_cast<std::size_t>(*length);
+        body_.resize(size);
+        const std::size_t buffered = std::min(buffer_.size(), size);
+        asio::buffer_copy(asio::buffer(body_.data(), buffered), buffer_.data());
+        buffer_.consume(buffered);
+        body_read_ = true;
+        if (buffered == size) {
+            return on_read({});
+        }
+        asio::async_read(stream_, asio::buffer(body_.data() + buffered, size - buffered),
+                         [self = shared_from_this()](beast::error_code read_ec, std::size_t) {
+                             self->on_read(read_ec);
+                         });
     }
 
     void on_read(beast::error_code ec) {
@@ -201,6 +302,9 @@ private:
             return write(json_error(400, "malformed_request", "malformed HTTP request"), 11);
         }
         auto message = parser_->release();
+        if (!body_read_) {
+            body_ = std::move(message.body());
+        }
         keep_alive_ = message.keep_alive() && !server_.stopping();
         const unsigned version = message.version();
         if (server_.options().accepts_upgrade && server_.options().on_upgrade &&
@@ -210,8 +314,10 @@ private:
                 beast::error_code release_error;
                 const int fd = stream_.release_socket().release(release_error);
                 if (!release_error) {
-                    asio::post(server_.workers(), [&server = server_, upgrade, fd] {
-                        server.options().on_upgrade(std::move(*upgrade), fd);
+                    asio::post(stream_.get_executor(), [&server = server_, upgrade, fd] {
+                        server.run_handler([&server, upgrade, fd] {
+                            server.options().on_upgrade(std::move(*upgrade), fd);
+                        });
                     });
                 }
                 return;
@@ -223,8 +329,9 @@ private:
             return write(std::move(busy), version);
         }
         auto request = std::make_shared<HttpRequest>(to_request(message));
-        // Function bodies block (databases, SMTP): run them on the worker pool.
-        asio::post(server_.workers(), [self = shared_from_this(), request, version] {
+        // Function bodies block (databases, SMTP): they run on this thread only while another
+        // thread is left for I/O (see run_handler), so no hand-off to a pool is needed.
+        server_.run_handler([self = shared_from_this(), request, version] {
             HttpResponse response = self->server_.dispatch(*request);
             self->server_.end_request();
             asio::dispatch(self->stream_.get_executor(),
@@ -234,7 +341,7 @@ private:
         });
     }
 
-    static HttpRequest to_request(http::request<http::string_body>& message) {
+    HttpRequest to_request(http::request<http::string_body>& message) {
         HttpRequest request;
         request.method = std::string(message.method_string());
         const std::string_view target = message.target();
@@ -248,7 +355,7 @@ private:
             request.headers.emplace_back(std::string(field.name_string()),
                                          std::string(field.value()));
         }
-        request.body = std::move(message.body());
+        request.body = std::move(body_);
         return request;
     }
 
@@ -283,6 +390,8 @@ private:
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::optional<http::response<http::string_body>> response_;
+    std::string body_;
+    bool body_read_ = false;  // body_ was read directly, not by the parser
     bool keep_alive_ = true;
 };
 

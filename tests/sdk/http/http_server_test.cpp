@@ -16,8 +16,12 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <sstream>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 using namespace std::chrono_literals;
@@ -68,7 +72,7 @@ struct InProcessServer {
         inngest_fixture::register_fixture_functions(client);
         client.create_function({.id = "slow", .triggers = {inngest::EventTrigger{"x"}}},
                                [this](inngest::Context&) {
-                                   release.get_future().wait_for(10s);
+                                   released.wait_for(10s);
                                    return json::value("slow done");
                                });
         options.host = "127.0.0.1";
@@ -89,6 +93,7 @@ struct InProcessServer {
     }
 
     std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
     inngest::Client client;
     inngest::ServeHandler handler;
     std::unique_ptr<inngest::HttpServer> server;
@@ -166,6 +171,27 @@ TEST_CASE("a slow function does not block other requests", "[http]") {
     const auto done = slow.get();
     CHECK(done.status == 200);
     CHECK(done.body == R"("slow done")");
+}
+
+TEST_CASE("with every handler slot taken, I/O goes on and queued calls run when one frees",
+          "[http]") {
+    // Handlers run on the I/O loop's threads, but never on the last `io_threads` of them.
+    InProcessServer server({.worker_threads = 1, .max_body_bytes = 4096});
+    const std::string slow_url = server.url() + "?fnId=conformance-fixture-slow&stepId=step";
+    const std::string body = R"({"event":{"name":"x","data":{}},"ctx":{"run_id":"r"}})";
+    auto first = std::async(std::launch::async, [&] { return request("POST", slow_url, body); });
+    std::this_thread::sleep_for(100ms);
+    auto queued = std::async(std::launch::async, [&] { return request("POST", slow_url, body); });
+    std::this_thread::sleep_for(100ms);
+    // The one slot is busy: the server still reads requests and answers those it answers
+    // without a handler.
+    const auto started = std::chrono::steady_clock::now();
+    CHECK(request("POST", slow_url, std::string(8192, 'a')).status == 413);
+    CHECK(std::chrono::steady_clock::now() - started < 2s);
+    CHECK(queued.wait_for(0ms) == std::future_status::timeout);
+    server.release.set_value();
+    CHECK(first.get().body == R"("slow done")");
+    CHECK(queued.get().body == R"("slow done")");
 }
 
 TEST_CASE("the server answers many concurrent requests", "[http]") {
@@ -253,4 +279,87 @@ TEST_CASE("the fixture binary in cloud mode demands signatures and syncs in band
         request("PUT", fixture.url(), body, {{"X-Inngest-Sync-Kind", "in_band"}});
     CHECK(unsigned_sync.status == 401);
     CHECK(unsigned_sync.body.find("functions") == std::string::npos);
+}
+
+namespace {
+
+// Writes `pieces` to a new connection (pausing between them), then reads until the server
+// closes it.
+std::string raw_exchange(unsigned short port, const std::vector<std::string>& pieces) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+    for (const auto& piece : pieces) {
+        std::size_t sent = 0;
+        while (sent < piece.size()) {
+            const ssize_t n = ::send(fd, piece.data() + sent, piece.size() - sent, MSG_NOSIGNAL);
+            REQUIRE(n > 0);
+            sent += static_cast<std::size_t>(n);
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+    std::string received;
+    char buffer[65536];
+    for (ssize_t n = 0; (n = ::recv(fd, buffer, sizeof buffer, 0)) > 0;) {
+        received.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return received;
+}
+
+std::size_t count(std::string_view text, std::string_view what) {
+    std::size_t found = 0;
+    for (std::size_t at = text.find(what); at != std::string_view::npos;
+         at = text.find(what, at + 1)) {
+        ++found;
+    }
+    return found;
+}
+
+}  // namespace
+
+TEST_CASE("bodies arriving in pieces, chunked bodies and pipelined requests are all read",
+          "[http]") {
+    InProcessServer server;
+    const std::string head =
+        "POST /api/inngest?fnId=conformance-fixture-test-suite-simple-fn&stepId=step HTTP/1.1\r\n"
+        "Host: localhost\r\nContent-Type: application/json\r\n";
+    const std::string body = R"({"event":{"name":"x","data":{"pad":")" +
+                             std::string(std::size_t{3} << 20, 'p') +
+                             R"("}},"ctx":{"run_id":"r"}})";
+    const std::string length = "Content-Length: " + std::to_string(body.size()) + "\r\n";
+
+    // A 3 MiB body in three writes, the first one with the header.
+    const std::string whole = head + length + "Connection: close\r\n\r\n" + body;
+    const auto pieces = raw_exchange(
+        server.server->port(),
+        {whole.substr(0, 1000), whole.substr(1000, 1 << 20), whole.substr(1000 + (1 << 20))});
+    CHECK(pieces.starts_with("HTTP/1.1 200"));
+    CHECK(count(pieces, "\"body\":\"ok\"") == 1);
+
+    // Chunked transfer encoding.
+    const std::string chunked = head + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+                                "10\r\n" + body.substr(0, 16) + "\r\n" +
+                                [&] {
+                                    std::ostringstream size;
+                                    size << std::hex << body.size() - 16;
+                                    return size.str();
+                                }() +
+                                "\r\n" + body.substr(16) + "\r\n0\r\n\r\n";
+    const auto chunks = raw_exchange(server.server->port(), {chunked});
+    CHECK(chunks.starts_with("HTTP/1.1 200"));
+    CHECK(count(chunks, "\"body\":\"ok\"") == 1);
+
+    // Two requests in one write: the second starts in the bytes read with the first.
+    const std::string small = R"({"event":{"name":"x","data":{}},"ctx":{"run_id":"r"}})";
+    const std::string small_length = "Content-Length: " + std::to_string(small.size()) + "\r\n";
+    const auto pipelined =
+        raw_exchange(server.server->port(), {head + small_length + "\r\n" + small + head +
+                                             small_length + "Connection: close\r\n\r\n" + small});
+    CHECK(count(pipelined, "HTTP/1.1 200") == 2);
+    CHECK(count(pipelined, "\"body\":\"ok\"") == 2);
 }

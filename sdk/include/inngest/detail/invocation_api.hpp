@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <exception>
+#include <string>
 #include <string_view>
 
 namespace inngest::detail {
@@ -20,9 +21,16 @@ struct Interrupt final {};
 
 /// What `Step::run` must do with a step it has just reached.
 struct RunSlot {
-    /// Memoized result; null pointer when the body must execute now.
-    const boost::json::value* memo = nullptr;
+    /// The memoized result as JSON text, not parsed yet; empty when the body must execute now.
+    std::string_view memo{};
+
+    bool memoized() const noexcept { return !memo.empty(); }
 };
+
+/// Parses a memoized result (on first use: a step whose result is never read is never parsed).
+boost::json::value read_memo(std::string_view memo);
+/// The same for a result read as a string: decoded straight from the JSON text.
+std::string read_memo_string(std::string_view memo);
 
 /// Reaches a run step: returns its memo, or a slot to execute. Throws `Interrupt` when the step
 /// is only planned (or not the targeted one) and `StepError` for a memoized failure.
