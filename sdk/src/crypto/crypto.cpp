@@ -24,19 +24,6 @@ std::string to_hex(const unsigned char* bytes, std::size_t length) {
     return out;
 }
 
-int hex_value(char c) noexcept {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 const unsigned char* bytes_of(std::string_view data) noexcept {
     return reinterpret_cast<const unsigned char*>(data.data());
 }
@@ -64,6 +51,19 @@ std::string digest_hex(const char* algorithm, std::string_view data) {
 }
 
 }  // namespace
+
+int hex_value(char c) noexcept {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
 
 std::string sha1_hex(std::string_view data) {
     return digest_hex("SHA1", data);

@@ -16,6 +16,8 @@ std::string sha256_hex(std::string_view data);
 std::string hmac_sha256_hex(std::string_view key, std::string_view data1, std::string_view data2);
 /// Constant-time equality; the length is not secret.
 bool constant_time_equal(std::string_view a, std::string_view b) noexcept;
+/// The value of one hex digit (either case), or -1.
+int hex_value(char c) noexcept;
 /// Decodes hex; returns false on odd length or a non-hex digit.
 bool hex_decode(std::string_view hex, std::string& out);
 /// Cryptographically random bytes.

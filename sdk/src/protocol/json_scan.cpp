@@ -1,5 +1,7 @@
 #include "protocol/json_scan.hpp"
 
+#include "crypto/crypto.hpp"
+
 #include <cstdint>
 #include <cstring>
 
@@ -18,19 +20,6 @@ constexpr bool is_digit(char c) noexcept {
     return c >= '0' && c <= '9';
 }
 
-int hex_value(char c) noexcept {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 // Reads the four hex digits after `\u` at `p` (which points at the backslash).
 bool read_u_escape(const char* p, const char* end, std::uint32_t& code) noexcept {
     if (end - p < 6 || p[0] != '\\' || p[1] != 'u') {
@@ -38,7 +27,7 @@ bool read_u_escape(const char* p, const char* end, std::uint32_t& code) noexcept
     }
     code = 0;
     for (int i = 2; i < 6; ++i) {
-        const int digit = hex_value(p[i]);
+        const int digit = crypto::hex_value(p[i]);
         if (digit < 0) {
             return false;
         }
