@@ -264,7 +264,7 @@ TEST_CASE("deadlines remind, escalate to the manager and auto-approve over virtu
                  R"({"approvers":[{"type":"user","value":"erin"}],"deadline":{"duration":"P1D","action":"remind","max_reminders":2}})"),
              user_task(
                  "auto",
-                 R"({"approvers":[{"type":"user","value":"frank"}],"deadline":{"duration":"PT4H","action":"approve"}})")}));
+                 R"({"approvers":[{"type":"user","value":"frank"}],"deadline":{"duration":"PT4H","action":"remind","max_reminders":1,"then":"approve"}})")}));
     const auto id = flow.start(alice, definition);
     REQUIRE(flow.wait_pending(alice, id, "review").is_object());
     const auto later = [&](std::chrono::milliseconds by) {
@@ -294,7 +294,12 @@ TEST_CASE("deadlines remind, escalate to the manager and auto-approve over virtu
     REQUIRE(flow.act(erin, flow.pending_task(seen, "check"), "approve").status == 200);
 
     REQUIRE(flow.wait_pending(alice, id, "auto").is_object());
-    later(std::chrono::hours(5));
+    const auto frank = t.token("acme", "frank");
+    CHECK(t.wait_unread(frank, 1));
+    later(std::chrono::hours(5));  // one reminder ...
+    CHECK(t.wait_unread(frank, 2));
+    CHECK(flow.wait_pending(alice, id, "auto").is_object());
+    later(std::chrono::hours(5));  // ... then it approves itself
     const auto done = flow.wait_done(alice, id);
     REQUIRE(done.is_object());
     CHECK(done.at("status") == "completed");

@@ -277,6 +277,11 @@ void check_user_task(const FlowNode& node, std::vector<DefinitionProblem>& probl
             action != "escalate" && action != "transfer") {
             problem("deadline.action is remind, approve, reject, escalate or transfer");
         }
+        const std::string then = core::string_field(*deadline, "then");
+        if (!then.empty() && then != "approve" && then != "reject" && then != "escalate" &&
+            then != "transfer") {
+            problem("deadline.then (after the reminders) is approve, reject, escalate or transfer");
+        }
     }
     if (const auto due = core::string_field(c, "due_date");
         !due.empty() && !valid_iso_duration(due)) {

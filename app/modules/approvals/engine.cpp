@@ -764,9 +764,17 @@ void Engine::apply_deadline(const core::TenantId& tenant,
                             int visit,
                             const VisitState& state) {
     const auto& deadline = *state.deadline;
-    const std::string action = core::string_field(deadline, "action").empty()
-                                   ? "remind"
-                                   : core::string_field(deadline, "action");
+    std::string action = core::string_field(deadline, "action").empty()
+                             ? "remind"
+                             : core::string_field(deadline, "action");
+    const auto* max = deadline.if_contains("max_reminders");
+    const int limit =
+        max != nullptr && max->is_int64() ? static_cast<int>(max->as_int64()) : kMaxReminders;
+    const std::string then = core::string_field(deadline, "then");
+    // Reminders, then (optionally) a final action once they are used up.
+    if (action == "remind" && state.reminders >= limit && !then.empty()) {
+        action = then;
+    }
     p_.instances.log(tenant, id, "deadline",
                      json::object{{"node_id", node_id}, {"visit", visit}, {"action", action}});
     if (action == "approve" || action == "reject") {
@@ -788,13 +796,9 @@ void Engine::apply_deadline(const core::TenantId& tenant,
         const auto every = iso_duration(core::string_field(deadline, "remind_every"))
                                .value_or(iso_duration(core::string_field(deadline, "duration"))
                                              .value_or(std::chrono::milliseconds(24h)));
-        const auto* max = deadline.if_contains("max_reminders");
-        const int limit =
-            max != nullptr && max->is_int64() ? static_cast<int>(max->as_int64()) : kMaxReminders;
-        p_.tasks.postpone(
-            tenant, state.id,
-            state.reminders + 1 < limit ? std::optional(*state.due_at + every) : std::nullopt,
-            true);
+        const bool more = state.reminders + 1 < limit || !then.empty();
+        p_.tasks.postpone(tenant, state.id,
+                          more ? std::optional(*state.due_at + every) : std::nullopt, true);
         return;
     }
     std::string initiator;
