@@ -300,6 +300,25 @@ const FlowNode* ProcessDefinition::node(const std::string& id) const {
     return nullptr;
 }
 
+std::vector<const FlowEdge*> ProcessDefinition::outgoing(const std::string& id) const {
+    std::vector<const FlowEdge*> out;
+    for (const auto& e : edges) {
+        if (e.source == id) {
+            out.push_back(&e);
+        }
+    }
+    std::stable_sort(out.begin(), out.end(), [](const FlowEdge* a, const FlowEdge* b) {
+        return a->priority < b->priority;
+    });
+    return out;
+}
+
+int ProcessDefinition::incoming(const std::string& id) const {
+    return static_cast<int>(std::count_if(edges.begin(), edges.end(), [&](const FlowEdge& e) {
+        return e.target == id && !e.is_return;
+    }));
+}
+
 boost::json::object ProcessDefinition::to_json() const {
     json::array node_list;
     for (const auto& n : nodes) {

@@ -48,6 +48,10 @@ struct ProcessDefinition {
     std::vector<FlowEdge> edges;
 
     const FlowNode* node(const std::string& id) const;
+    /// The flows out of a node, by priority (ties in the order drawn).
+    std::vector<const FlowEdge*> outgoing(const std::string& id) const;
+    /// How many flows come into a node, return paths not counted.
+    int incoming(const std::string& id) const;
     boost::json::object to_json() const;
     static ProcessDefinition from_json(const boost::json::object& json);
 };

@@ -71,20 +71,6 @@ json::object scope_of(const json::object& variables, const std::string& initiato
     return scope;
 }
 
-std::vector<const FlowEdge*> outgoing(const ProcessDefinition& definition,
-                                      const std::string& node) {
-    std::vector<const FlowEdge*> out;
-    for (const auto& e : definition.edges) {
-        if (e.source == node) {
-            out.push_back(&e);
-        }
-    }
-    std::stable_sort(out.begin(), out.end(), [](const FlowEdge* a, const FlowEdge* b) {
-        return a->priority < b->priority;
-    });
-    return out;
-}
-
 bool holds(const FlowEdge& edge, const json::object& scope) {
     if (!edge.condition) {
         return true;
@@ -399,7 +385,7 @@ boost::json::object Engine::visit(const core::TenantId& tenant,
         return next_of(std::move(next));
     };
     const auto single_next = [&] {
-        const auto out = outgoing(definition, node_id);
+        const auto out = definition.outgoing(node_id);
         if (out.empty()) {
             throw inngest::NonRetriableError("node '" + node_id + "' has no outgoing flow");
         }
@@ -425,7 +411,7 @@ boost::json::object Engine::visit(const core::TenantId& tenant,
         return pass({choose(definition, *node, scope)}, "gateway");
     }
     if (node->type == "parallelGateway" || node->type == "inclusiveGateway") {
-        const auto out = outgoing(definition, node_id);
+        const auto out = definition.outgoing(node_id);
         std::vector<std::string> next;
         const FlowEdge* fallback = nullptr;
         for (const auto* e : out) {
@@ -469,14 +455,14 @@ boost::json::object Engine::visit(const core::TenantId& tenant,
     if (node->type == "serviceTask") {
         const int attempt =
             token.contains("attempt") ? static_cast<int>(token.at("attempt").as_int64()) : 1;
-        auto outcome = run_service(tenant, id, *node, visit, attempt);
+        auto outcome = run_service(tenant, id, *node, visit, attempt, scope);
         if (outcome.contains("next")) {
             outcome = pass(single_next(), "service");
         }
         return outcome;
     }
     if (node->type == "scriptTask") {
-        auto outcome = run_script(tenant, id, *node, visit);
+        auto outcome = run_script(tenant, id, *node, visit, scope);
         if (outcome.contains("next")) {
             outcome = pass(single_next(), "script");
         }
@@ -525,12 +511,13 @@ boost::json::object Engine::enter_user_task(const core::TenantId& tenant,
     return json::object{{"wait", "task"}};
 }
 
-boost::json::object Engine::run_service(
-    const core::TenantId& tenant, std::int64_t id, const FlowNode& node, int visit, int attempt) {
+boost::json::object Engine::run_service(const core::TenantId& tenant,
+                                        std::int64_t id,
+                                        const FlowNode& node,
+                                        int visit,
+                                        int attempt,
+                                        const boost::json::object& scope) {
     const auto& c = node.config;
-    const auto instance = p_.instances.find(tenant, id);
-    const auto variables = instance->at("variables").as_object();
-    const auto scope = scope_of(variables, std::string(instance->at("initiator").as_string()));
     json::value input = json::object{};
     if (const auto* mapping = c.if_contains("input_mapping")) {
         input = map_value(*mapping, scope);
@@ -652,11 +639,9 @@ boost::json::object Engine::run_service(
 boost::json::object Engine::run_script(const core::TenantId& tenant,
                                        std::int64_t id,
                                        const FlowNode& node,
-                                       int visit) {
+                                       int visit,
+                                       const boost::json::object& scope) {
     const auto& c = node.config;
-    const auto instance = p_.instances.find(tenant, id);
-    const auto scope = scope_of(instance->at("variables").as_object(),
-                                std::string(instance->at("initiator").as_string()));
     json::object request{{"mode", "sync"}};
     if (const auto* args = c.if_contains("arguments")) {
         request["arguments"] = map_value(*args, scope);
@@ -902,7 +887,7 @@ std::string Engine::choose(const ProcessDefinition& definition,
                            const FlowNode& gateway,
                            const boost::json::object& variables) const {
     const FlowEdge* fallback = nullptr;
-    for (const auto* e : outgoing(definition, gateway.id)) {
+    for (const auto* e : definition.outgoing(gateway.id)) {
         if (e->is_default) {
             fallback = e;  // a default flow's own condition is not evaluated
             continue;

@@ -97,6 +97,12 @@ public:
     /// continues from its stored state in a new run.
     int resume_all();
 
+    InstanceRepository& instances() noexcept { return p_.instances; }
+    TaskRepository& tasks() noexcept { return p_.tasks; }
+    Directory& directory() noexcept { return p_.directory; }
+    ActivityBindings& activities() noexcept { return p_.activities; }
+
+private:
     /// The exclusive gateway's flow: the first true condition by priority, else the default.
     std::string choose(const ProcessDefinition& definition,
                        const FlowNode& gateway,
@@ -107,12 +113,6 @@ public:
                                                const boost::json::object& variables,
                                                const std::string& initiator);
 
-    InstanceRepository& instances() noexcept { return p_.instances; }
-    TaskRepository& tasks() noexcept { return p_.tasks; }
-    Directory& directory() noexcept { return p_.directory; }
-    ActivityBindings& activities() noexcept { return p_.activities; }
-
-private:
     boost::json::object enter_user_task(const core::TenantId& tenant,
                                         std::int64_t id,
                                         const FlowNode& node,
@@ -124,12 +124,15 @@ private:
                                     std::int64_t id,
                                     const FlowNode& node,
                                     int visit,
-                                    int attempt);
+                                    int attempt,
+                                    const boost::json::object& scope);
+    /// `scope`: the process variables and `initiator`, for the mappings.
     boost::json::object run_script(const core::TenantId& tenant,
                                    std::int64_t id,
                                    const FlowNode& node,
-                                   int visit);
-    /// A due deadline's action; true when it settled the visit.
+                                   int visit,
+                                   const boost::json::object& scope);
+    /// A due deadline's action (after it, the visit may be settled or reassigned).
     void apply_deadline(const core::TenantId& tenant,
                         std::int64_t id,
                         const std::string& node_id,

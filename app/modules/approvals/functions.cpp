@@ -38,6 +38,7 @@ struct Join {
 };
 
 struct RunState {
+    /// Tokens that can move now; always empty when the state is stored (at a wait).
     std::deque<Token> ready;
     std::vector<Waiting> waiting;
     std::map<std::string, int> visits;
@@ -64,12 +65,7 @@ struct RunState {
         for (const auto& [node, join] : joins) {
             j[node] = json::object{{"arrived", join.arrived}, {"expected", join.expected}};
         }
-        json::array r;
-        for (const auto& t : ready) {
-            r.push_back(json::object{{"node", t.node}});
-        }
-        return json::object{{"ready", std::move(r)},
-                            {"waiting", std::move(w)},
+        return json::object{{"waiting", std::move(w)},
                             {"visits", std::move(v)},
                             {"joins", std::move(j)},
                             {"round", round}};
@@ -83,9 +79,6 @@ struct RunState {
 
     static RunState from_json(const json::object& o) {
         RunState s;
-        for (const auto& t : o.at("ready").as_array()) {
-            s.ready.push_back({std::string(t.at("node").as_string()), std::nullopt});
-        }
         for (const auto& item : o.at("waiting").as_array()) {
             const auto& w = item.as_object();
             s.waiting.push_back({std::string(w.at("node").as_string()),
@@ -105,38 +98,17 @@ struct RunState {
     }
 };
 
-int incoming_flows(const ProcessDefinition& definition, const std::string& node) {
-    int n = 0;
-    for (const auto& e : definition.edges) {
-        n += e.target == node && !e.is_return ? 1 : 0;
-    }
-    return n;
-}
-
-int outgoing_flows(const ProcessDefinition& definition, const std::string& node) {
-    int n = 0;
-    for (const auto& e : definition.edges) {
-        n += e.source == node ? 1 : 0;
-    }
-    return n;
-}
-
 std::string first_next(const ProcessDefinition& definition, const std::string& node) {
-    const FlowEdge* best = nullptr;
-    for (const auto& e : definition.edges) {
-        if (e.source == node && (best == nullptr || e.priority < best->priority)) {
-            best = &e;
-        }
-    }
-    if (best == nullptr) {
+    const auto out = definition.outgoing(node);
+    if (out.empty()) {
         throw inngest::NonRetriableError("node '" + node + "' has no outgoing flow");
     }
-    return best->target;
+    return out.front()->target;
 }
 
 bool is_join(const ProcessDefinition& definition, const FlowNode& node) {
     return (node.type == "parallelGateway" || node.type == "inclusiveGateway") &&
-           incoming_flows(definition, node.id) > 1;
+           definition.incoming(node.id) > 1;
 }
 
 }  // namespace
@@ -194,9 +166,8 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                     if (is_join(definition, *node)) {
                         auto& join = state.joins[node->id];
                         ++join.arrived;
-                        const int expected = join.expected > 0
-                                                 ? join.expected
-                                                 : incoming_flows(definition, node->id);
+                        const int expected =
+                            join.expected > 0 ? join.expected : definition.incoming(node->id);
                         if (join.arrived < expected) {
                             continue;  // wait for the other branches
                         }
@@ -242,7 +213,7 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                     // A fork tells its join how many branches it took (an inclusive fork may
                     // take one).
                     if ((node->type == "parallelGateway" || node->type == "inclusiveGateway") &&
-                        outgoing_flows(definition, node->id) > 1) {
+                        definition.outgoing(node->id).size() > 1) {
                         if (const auto join = matching_join(definition, node->id)) {
                             state.joins[*join].expected = static_cast<int>(next.size());
                         }

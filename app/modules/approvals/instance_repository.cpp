@@ -266,17 +266,14 @@ std::optional<boost::json::object> InstanceRepository::catch_signal(const core::
                                                                     const std::string& name,
                                                                     const std::string& by) {
     Transaction tx(pool_, tenant);
-    // A retried step finds the signal it caught before.
-    const auto earlier = tx.exec(
+    // A retried step finds the signal it caught before; otherwise the oldest uncaught one.
+    auto earlier = tx.exec(
         "SELECT data::text AS data FROM approval_signals WHERE tenant_id = $1 AND instance_id = "
         "$2 AND consumed_by = $3",
         {tenant.value(), std::to_string(id), by});
     const auto rows =
         !earlier.empty()
-            ? tx.exec(
-                  "SELECT data::text AS data FROM approval_signals WHERE tenant_id = $1 AND "
-                  "instance_id = $2 AND consumed_by = $3",
-                  {tenant.value(), std::to_string(id), by})
+            ? std::move(earlier)
             : tx.exec(
                   "UPDATE approval_signals SET consumed_by = $4 WHERE id = (SELECT id FROM "
                   "approval_signals WHERE tenant_id = $1 AND instance_id = $2 AND name = $3 "

@@ -698,14 +698,4 @@ boost::json::array TaskRepository::visits_of(const core::TenantId& tenant,
     return core::db::json_rows(rows);
 }
 
-bool TaskRepository::anyone_acted(core::db::Transaction& tx,
-                                  const core::TenantId& tenant,
-                                  std::int64_t instance_id) {
-    return !tx.exec(
-                  "SELECT 1 FROM approval_timeline WHERE tenant_id = $1 AND instance_id = $2 AND "
-                  "actor <> 'system' AND action <> 'started' LIMIT 1",
-                  {tenant.value(), std::to_string(instance_id)})
-                .empty();
-}
-
 }  // namespace riveredge::approvals

@@ -165,10 +165,6 @@ public:
     boost::json::array tasks_of(const core::TenantId& tenant, std::int64_t instance_id);
     /// Every visit of the instance, oldest first.
     boost::json::array visits_of(const core::TenantId& tenant, std::int64_t instance_id);
-    /// Whether anyone but the system has acted on the instance's tasks.
-    bool anyone_acted(core::db::Transaction& tx,
-                      const core::TenantId& tenant,
-                      std::int64_t instance_id);
 
 private:
     core::db::Pool& pool_;
