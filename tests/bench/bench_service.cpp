@@ -45,11 +45,12 @@ int main() {
                 return static_cast<int>(results.size());
             });
 
-        // A large memoized value that the function passes over, then one new step.
+        // A large memoized value that the function passes over (run_lazy: never converted
+        // unless read), then one new step.
         client.create_function(
             {.id = "bench-large", .triggers = {inngest::EventTrigger{"bench/large"}}},
             [](inngest::Context& ctx) {
-                ctx.step.run("big", [] { return std::string(); });
+                ctx.step.run_lazy("big", [] { return std::string(); });
                 ctx.step.run("next", [] { return 1; });
                 return std::string("done");
             });
@@ -57,7 +58,9 @@ int main() {
         inngest::ServeHandler handler(client);
         inngest::HttpServer server(handler, {.host = "127.0.0.1",
                                              .port = static_cast<unsigned short>(port),
-                                             .max_body_bytes = std::size_t{64} * 1024 * 1024});
+                                             .max_body_bytes = std::size_t{64} * 1024 * 1024,
+                                             // One 10 MiB body at a time; four 1 MiB ones.
+                                             .max_buffered_body_bytes = std::size_t{16} << 20});
         server.start();
         std::cout << "inngest-bench-service listening on http://127.0.0.1:" << server.port()
                   << "/api/inngest" << std::endl;

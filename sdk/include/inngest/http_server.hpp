@@ -28,6 +28,12 @@ struct HttpServerOptions {
     int worker_threads = 0;
     /// Requests over this size get 413.
     std::size_t max_body_bytes = std::size_t{32} * 1024 * 1024;
+    /// Request bodies held in memory at once, over all connections. A body that would go over
+    /// waits unread (in the socket) until earlier ones are released; one body is always let in
+    /// when none is held, so a body up to `max_body_bytes` is never refused for this. Bodies
+    /// of 64 KiB or less are not counted and never wait; bodies sent chunked are counted once
+    /// read. 0: no budget.
+    std::size_t max_buffered_body_bytes = std::size_t{64} * 1024 * 1024;
     /// A connection that sends nothing for this long is closed.
     std::chrono::seconds read_timeout{60};
     /// Past this many requests in flight the server answers 503 with Retry-After.

@@ -60,6 +60,37 @@ void tag_invoke(const boost::json::value_from_tag&,
 SendEventResult tag_invoke(const boost::json::value_to_tag<SendEventResult>&,
                            const boost::json::value& json);
 
+/// A memoized step result that is converted on first use (returned by `Step::run_lazy`).
+///
+/// It refers to the call request's body, so it is valid only while the function runs: do not
+/// keep it (or a pointer into it) past the function's return. `get` converts the memoized JSON
+/// with `boost::json::value_to<T>` the first time and returns the same value afterwards.
+template <class T>
+class Lazy {
+public:
+    Lazy(Lazy&&) noexcept = default;
+    Lazy& operator=(Lazy&&) noexcept = default;
+    Lazy(const Lazy&) = delete;
+    Lazy& operator=(const Lazy&) = delete;
+    ~Lazy() = default;
+
+    /// The value, converted now if it has not been yet.
+    const T& get() const;
+    const T& operator*() const { return get(); }
+    const T* operator->() const { return &get(); }
+    /// The result exactly as memoized, as JSON text (never parsed).
+    std::string_view json() const noexcept { return memo_; }
+    /// Whether `get` has converted the value yet.
+    bool converted() const noexcept { return value_.has_value(); }
+
+private:
+    friend class Step;
+    explicit Lazy(std::string_view memo) noexcept : memo_(memo) {}
+
+    std::string_view memo_;
+    mutable std::optional<T> value_{};
+};
+
 /// The durable steps of one invocation. Reached through `Context::step`.
 ///
 /// Every invocation replays the function from the top. A step whose result is memoized returns
@@ -87,6 +118,13 @@ public:
     /// are exhausted, `StepError` is thrown here on the next invocation.
     template <class Fn>
     auto run(std::string_view id, Fn&& fn) -> std::invoke_result_t<Fn&>;
+
+    /// `run` for a result the function may not read: a replay returns a `Lazy` that converts
+    /// the memoized value only when `get` is called, so passing over a large result costs a
+    /// scan of the request, not a parse and a copy. `fn` must return a value (not `void`).
+    template <class Fn>
+    auto run_lazy(std::string_view id, Fn&& fn)
+        -> Lazy<std::remove_cvref_t<std::invoke_result_t<Fn&>>>;
 
     /// Pauses the run for `duration` (at most a year), without holding any thread.
     void sleep(std::string_view id, Duration duration);
@@ -125,6 +163,10 @@ public:
     std::vector<T> parallel(const std::vector<std::function<T()>>& branches);
 
 private:
+    /// Runs a new step's body and ends the invocation with its result or failure.
+    template <class Fn>
+    [[noreturn]] void execute(Fn& fn);
+
     template <class Fn>
     using BranchResult = std::conditional_t<std::is_void_v<std::invoke_result_t<Fn&>>,
                                             std::monostate,
@@ -143,6 +185,27 @@ private:
     detail::Invocation* invocation_;
 };
 
+namespace detail {
+
+template <class T>
+T convert_memo(std::string_view memo) {
+    if constexpr (std::is_same_v<T, std::string>) {
+        return read_memo_string(memo);
+    } else {
+        return boost::json::value_to<T>(read_memo(memo));
+    }
+}
+
+}  // namespace detail
+
+template <class T>
+const T& Lazy<T>::get() const {
+    if (!value_) {
+        value_.emplace(detail::convert_memo<T>(memo_));
+    }
+    return *value_;
+}
+
 template <class Fn>
 auto Step::run(std::string_view id, Fn&& fn) -> std::invoke_result_t<Fn&> {
     using T = std::invoke_result_t<Fn&>;
@@ -150,12 +213,16 @@ auto Step::run(std::string_view id, Fn&& fn) -> std::invoke_result_t<Fn&> {
     if (slot.memoized()) {
         if constexpr (std::is_void_v<T>) {
             return;
-        } else if constexpr (std::is_same_v<std::remove_cvref_t<T>, std::string>) {
-            return detail::read_memo_string(slot.memo);
         } else {
-            return boost::json::value_to<std::remove_cvref_t<T>>(detail::read_memo(slot.memo));
+            return detail::convert_memo<std::remove_cvref_t<T>>(slot.memo);
         }
     }
+    execute(fn);
+}
+
+template <class Fn>
+void Step::execute(Fn& fn) {
+    using T = std::invoke_result_t<Fn&>;
     boost::json::value data{};
     try {
         detail::StepBodyScope body(*invocation_);
@@ -168,6 +235,18 @@ auto Step::run(std::string_view id, Fn&& fn) -> std::invoke_result_t<Fn&> {
         detail::fail_run(*invocation_, std::current_exception());
     }
     detail::complete_run(*invocation_, std::move(data));
+}
+
+template <class Fn>
+auto Step::run_lazy(std::string_view id, Fn&& fn)
+    -> Lazy<std::remove_cvref_t<std::invoke_result_t<Fn&>>> {
+    using T = std::remove_cvref_t<std::invoke_result_t<Fn&>>;
+    static_assert(!std::is_void_v<T>, "run_lazy needs a step that returns a value; use run");
+    const detail::RunSlot slot = detail::open_run(*invocation_, id);
+    if (!slot.memoized()) {
+        execute(fn);  // ends the invocation
+    }
+    return Lazy<T>(slot.memo);
 }
 
 template <class... Branches>

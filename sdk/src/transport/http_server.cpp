@@ -27,6 +27,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace inngest {
@@ -47,6 +48,33 @@ HttpResponse json_error(int status, std::string_view code, std::string_view mess
 }
 
 }  // namespace
+
+/// A share of the server's body budget, returned when destroyed.
+class BodyReservation {
+public:
+    BodyReservation() = default;
+    BodyReservation(HttpServer::Impl* server, std::size_t bytes) noexcept
+        : server_(server), bytes_(bytes) {}
+    BodyReservation(BodyReservation&& other) noexcept
+        : server_(std::exchange(other.server_, nullptr)), bytes_(other.bytes_) {}
+    BodyReservation& operator=(BodyReservation&& other) noexcept {
+        if (this != &other) {
+            reset();
+            server_ = std::exchange(other.server_, nullptr);
+            bytes_ = other.bytes_;
+        }
+        return *this;
+    }
+    BodyReservation(const BodyReservation&) = delete;
+    BodyReservation& operator=(const BodyReservation&) = delete;
+    ~BodyReservation() { reset(); }
+
+    void reset() noexcept;
+
+private:
+    HttpServer::Impl* server_ = nullptr;
+    std::size_t bytes_ = 0;
+};
 
 class HttpServer::Impl {
 public:
@@ -171,7 +199,107 @@ public:
     const HttpServerOptions& options() const noexcept { return options_; }
     bool stopping() const noexcept { return stopped_.load(); }
 
+    using BodyGranted = std::function<void(BodyReservation)>;
+
+    /// Reserves `bytes` of the body budget: returns the reservation when they fit now (or
+    /// nothing else is held), else queues `granted` to be called with it, first come first
+    /// served, once enough is released.
+    std::optional<BodyReservation> reserve_body(std::size_t bytes, BodyGranted granted) {
+        if (bytes <= kUncountedBodyBytes) {
+            return BodyReservation();
+        }
+        const std::lock_guard lock(budget_mutex_);
+        if (budget_waiting_.empty() && fits(bytes)) {
+            body_bytes_held_ += bytes;
+            return BodyReservation(this, bytes);
+        }
+        budget_waiting_.push_back({bytes, std::move(granted)});
+        return std::nullopt;
+    }
+
+    /// Counts a body already read (sent chunked) against the budget.
+    BodyReservation hold_body(std::size_t bytes) {
+        if (bytes <= kUncountedBodyBytes) {
+            return BodyReservation();
+        }
+        const std::lock_guard lock(budget_mutex_);
+        body_bytes_held_ += bytes;
+        return BodyReservation(this, bytes);
+    }
+
+    void release_body(std::size_t bytes) {
+        std::vector<std::pair<BodyGranted, BodyReservation>> ready;
+        {
+            const std::lock_guard lock(budget_mutex_);
+            body_bytes_held_ -= bytes;
+            while (!budget_waiting_.empty() && fits(budget_waiting_.front().bytes)) {
+                auto& next = budget_waiting_.front();
+                body_bytes_held_ += next.bytes;
+                ready.emplace_back(std::move(next.granted), BodyReservation(this, next.bytes));
+                budget_waiting_.pop_front();
+            }
+        }
+        for (auto& [granted, reservation] : ready) {
+            granted(std::move(reservation));
+        }
+    }
+
+    /// A string to read a counted body of `bytes` into: a pooled one large enough when there is
+    /// one, so large bodies reuse memory instead of growing every thread's malloc arena.
+    std::string take_body_buffer(std::size_t bytes) {
+        std::string buffer;
+        if (bytes <= kUncountedBodyBytes) {
+            return buffer;
+        }
+        const std::lock_guard lock(budget_mutex_);
+        auto best = spare_bodies_.end();
+        for (auto it = spare_bodies_.begin(); it != spare_bodies_.end(); ++it) {
+            if (it->capacity() >= bytes &&
+                (best == spare_bodies_.end() || it->capacity() < best->capacity())) {
+                best = it;
+            }
+        }
+        if (best != spare_bodies_.end()) {
+            spare_body_bytes_ -= best->capacity();
+            buffer = std::move(*best);
+            spare_bodies_.erase(best);
+        }
+        return buffer;
+    }
+
+    /// Keeps a finished request's body for reuse while the spares stay within the budget.
+    void recycle_body_buffer(std::string&& body) {
+        const std::size_t capacity = body.capacity();
+        if (capacity <= kUncountedBodyBytes || options_.max_buffered_body_bytes == 0) {
+            return;
+        }
+        std::string dropped;
+        {
+            const std::lock_guard lock(budget_mutex_);
+            if (spare_body_bytes_ + capacity > options_.max_buffered_body_bytes) {
+                dropped = std::move(body);  // freed outside the lock
+            } else {
+                body.clear();
+                spare_body_bytes_ += capacity;
+                spare_bodies_.push_back(std::move(body));
+            }
+        }
+    }
+
 private:
+    // Small bodies (most calls, health checks) never wait behind large ones, and skip the lock.
+    static constexpr std::size_t kUncountedBodyBytes = 64U * 1024U;
+
+    struct BudgetWaiter {
+        std::size_t bytes;
+        BodyGranted granted;
+    };
+
+    bool fits(std::size_t bytes) const noexcept {
+        const std::size_t limit = options_.max_buffered_body_bytes;
+        return limit == 0 || body_bytes_held_ == 0 || body_bytes_held_ + bytes <= limit;
+    }
+
     void accept();
 
     bool try_take_slot() noexcept {
@@ -218,6 +346,13 @@ private:
     const ServeHandler* handler_;
     HttpServerOptions options_;
     asio::io_context io_;
+    // After io_ (sessions waiting for budget own sockets) and before pending_ (queued calls
+    // return their budget when destroyed).
+    std::mutex budget_mutex_;
+    std::size_t body_bytes_held_ = 0;
+    std::deque<BudgetWaiter> budget_waiting_;
+    std::vector<std::string> spare_bodies_;
+    std::size_t spare_body_bytes_ = 0;
     tcp::acceptor acceptor_;
     int handler_slots_;
     std::atomic<int> busy_{0};
@@ -230,6 +365,12 @@ private:
     std::mutex drain_mutex_;
     std::condition_variable drained_;
 };
+
+void BodyReservation::reset() noexcept {
+    if (auto* server = std::exchange(server_, nullptr)) {
+        server->release_body(bytes_);
+    }
+}
 
 namespace {
 
@@ -274,6 +415,22 @@ private:
             return;
         }
         const auto size = static_cast<std::size_t>(*length);
+        auto reservation =
+            server_.reserve_body(size, [self = shared_from_this(), size](BodyReservation granted) {
+                asio::post(self->stream_.get_executor(),
+                           [self, size, granted = std::move(granted)]() mutable {
+                               self->read_body(size, std::move(granted));
+                           });
+            });
+        if (reservation) {
+            read_body(size, std::move(*reservation));
+        }
+    }
+
+    void read_body(std::size_t size, BodyReservation reservation) {
+        reservation_ = std::move(reservation);
+        stream_.expires_after(server_.options().read_timeout);  // the wait for budget is not idle
+        body_ = server_.take_body_buffer(size);
         body_.resize(size);
         const std::size_t buffered = std::min(buffer_.size(), size);
         asio::buffer_copy(asio::buffer(body_.data(), buffered), buffer_.data());
@@ -304,6 +461,7 @@ private:
         auto message = parser_->release();
         if (!body_read_) {
             body_ = std::move(message.body());
+            reservation_ = server_.hold_body(body_.size());
         }
         keep_alive_ = message.keep_alive() && !server_.stopping();
         const unsigned version = message.version();
@@ -328,11 +486,14 @@ private:
             busy.headers.emplace_back("Retry-After", "1");
             return write(std::move(busy), version);
         }
-        auto request = std::make_shared<HttpRequest>(to_request(message));
+        auto call = std::make_shared<Call>(Call{to_request(message), std::move(reservation_)});
         // Function bodies block (databases, SMTP): they run on this thread only while another
         // thread is left for I/O (see run_handler), so no hand-off to a pool is needed.
-        server_.run_handler([self = shared_from_this(), request, version] {
-            HttpResponse response = self->server_.dispatch(*request);
+        server_.run_handler([self = shared_from_this(), call, version]() mutable {
+            HttpResponse response = self->server_.dispatch(call->request);
+            // The body goes back to the pool and its budget is returned before the write.
+            self->server_.recycle_body_buffer(std::move(call->request.body));
+            call.reset();
             self->server_.end_request();
             asio::dispatch(self->stream_.get_executor(),
                            [self, response = std::move(response), version]() mutable {
@@ -360,6 +521,9 @@ private:
     }
 
     void write(HttpResponse response, unsigned version) {
+        server_.recycle_body_buffer(std::move(body_));  // a refused request's body
+        body_ = std::string();
+        reservation_.reset();
         response_.emplace();
         response_->version(version);
         response_->result(static_cast<unsigned>(response.status));
@@ -390,7 +554,13 @@ private:
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::optional<http::response<http::string_body>> response_;
+    struct Call {
+        HttpRequest request;
+        BodyReservation reservation;
+    };
+
     std::string body_;
+    BodyReservation reservation_{};
     bool body_read_ = false;  // body_ was read directly, not by the parser
     bool keep_alive_ = true;
 };

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <sstream>
 #include <thread>
@@ -72,6 +73,7 @@ struct InProcessServer {
         inngest_fixture::register_fixture_functions(client);
         client.create_function({.id = "slow", .triggers = {inngest::EventTrigger{"x"}}},
                                [this](inngest::Context&) {
+                                   ++slow_started;
                                    released.wait_for(10s);
                                    return json::value("slow done");
                                });
@@ -80,6 +82,9 @@ struct InProcessServer {
         options.routes = [](const inngest::HttpRequest& r) -> std::optional<inngest::HttpResponse> {
             if (r.path == "/health") {
                 return inngest::HttpResponse{200, {}, "ok"};
+            }
+            if (r.path == "/echo") {
+                return inngest::HttpResponse{200, {}, r.body};
             }
             return std::nullopt;
         };
@@ -92,6 +97,7 @@ struct InProcessServer {
         return "http://127.0.0.1:" + std::to_string(server->port()) + std::string(path);
     }
 
+    std::atomic<int> slow_started{0};
     std::promise<void> release;
     std::shared_future<void> released = release.get_future().share();
     inngest::Client client;
@@ -192,6 +198,82 @@ TEST_CASE("with every handler slot taken, I/O goes on and queued calls run when 
     server.release.set_value();
     CHECK(first.get().body == R"("slow done")");
     CHECK(queued.get().body == R"("slow done")");
+}
+
+namespace {
+
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(5ms);
+    }
+    return true;
+}
+
+std::string padded_call(std::size_t pad) {
+    return R"({"event":{"name":"x","data":{"pad":")" + std::string(pad, 'p') +
+           R"("}},"ctx":{"run_id":"r"}})";
+}
+
+}  // namespace
+
+TEST_CASE("large bodies wait for the body budget, small ones and bodiless requests do not",
+          "[http]") {
+    const std::size_t budget = std::size_t{1} << 20;
+    InProcessServer server({.worker_threads = 4, .max_buffered_body_bytes = budget});
+    const std::string slow_url = server.url() + "?fnId=conformance-fixture-slow&stepId=step";
+    const std::string large = padded_call(600U * 1024U);
+    auto first = std::async(std::launch::async, [&] { return request("POST", slow_url, large); });
+    REQUIRE(wait_until([&] { return server.slow_started == 1; }, 5s));
+    // 600 KiB more would hold 1.2 MiB: the second body stays in the socket until the first
+    // call has finished.
+    auto second = std::async(std::launch::async, [&] { return request("POST", slow_url, large); });
+    std::this_thread::sleep_for(300ms);
+    CHECK(server.slow_started == 1);
+    CHECK(request("GET", server.url()).status == 200);
+    CHECK(request("POST", server.url("/health"), std::string(32U * 1024U, 'h')).status == 200);
+    CHECK(server.slow_started == 1);
+    server.release.set_value();
+    CHECK(first.get().body == R"("slow done")");
+    CHECK(second.get().body == R"("slow done")");
+    CHECK(server.slow_started == 2);
+
+    // A body over the whole budget is still served when it is the only one.
+    const auto alone = request("POST", slow_url, padded_call(std::size_t{3} << 20));
+    CHECK(alone.status == 200);
+    CHECK(alone.body == R"("slow done")");
+}
+
+TEST_CASE("large body buffers are reused without carrying bytes from one request to the next",
+          "[http]") {
+    InProcessServer server({.max_buffered_body_bytes = std::size_t{8} << 20});
+    for (const auto& [size, fill] :
+         std::vector<std::pair<std::size_t, char>>{{std::size_t{3} << 20, 'a'},
+                                                   {std::size_t{1} << 20, 'b'},
+                                                   {100000, 'c'},
+                                                   {std::size_t{2} << 20, 'd'}}) {
+        std::string body(size, fill);
+        body.back() = '!';
+        const auto echoed = request("POST", server.url("/echo"), body);
+        CHECK(echoed.status == 200);
+        CHECK(echoed.body.size() == size);
+        CHECK(echoed.body == body);
+    }
+}
+
+TEST_CASE("without a body budget, large bodies are read and handled at once", "[http]") {
+    InProcessServer server({.worker_threads = 4, .max_buffered_body_bytes = 0});
+    const std::string slow_url = server.url() + "?fnId=conformance-fixture-slow&stepId=step";
+    const std::string large = padded_call(600U * 1024U);
+    auto first = std::async(std::launch::async, [&] { return request("POST", slow_url, large); });
+    auto second = std::async(std::launch::async, [&] { return request("POST", slow_url, large); });
+    CHECK(wait_until([&] { return server.slow_started == 2; }, 5s));
+    server.release.set_value();
+    CHECK(first.get().body == R"("slow done")");
+    CHECK(second.get().body == R"("slow done")");
 }
 
 TEST_CASE("the server answers many concurrent requests", "[http]") {

@@ -247,3 +247,60 @@ TEST_CASE("a memoized string is decoded straight from the body when read", "[uni
     CHECK(response.status == 206);
     CHECK(seen == "line\n\"quoted\" caf\xc3\xa9 \xf0\x9f\x98\x80 \\ end");
 }
+
+TEST_CASE("run_lazy converts a memoized result only when it is read, and once", "[unit]") {
+    Harness h;
+    std::string raw;
+    bool converted_before_read = true;
+    std::vector<int> values;
+    h.client.create_function(
+        {.id = "deferred", .triggers = {inngest::EventTrigger{"x"}}}, [&](inngest::Context& ctx) {
+            const auto unread = ctx.step.run_lazy("big", [] { return std::string(); });
+            const auto list = ctx.step.run_lazy("list", [] { return std::vector<int>{}; });
+            raw = std::string(unread.json());
+            converted_before_read = list.converted();
+            values = *list;
+            values.push_back(static_cast<int>(list->size()));
+            ctx.step.run("next", [] { return 1; });
+            return 0;
+        });
+    CallBuilder call;
+    call.fn_slug = "app-deferred";
+    const std::string big(std::size_t{4} << 20, 'y');
+    call.data("big", json::string(big)).data("list", json::array{4, 5, 6});
+    const std::size_t before = inngest::detail::memo_reads_on_this_thread();
+    const auto response = h.call(call);
+    CHECK(inngest::detail::memo_reads_on_this_thread() - before == 1);  // "list", once
+    REQUIRE(response.status == 206);
+    CHECK(json::parse(response.body).at(0).at("id").as_string() == step_hash("next"));
+    CHECK_FALSE(converted_before_read);
+    CHECK(values == std::vector<int>{4, 5, 6, 3});
+    CHECK(raw == "\"" + big + "\"");
+}
+
+TEST_CASE("run_lazy runs a new step like run and reports its result", "[unit]") {
+    Harness h;
+    int bodies = 0;
+    h.client.create_function({.id = "fresh", .triggers = {inngest::EventTrigger{"x"}}},
+                             [&bodies](inngest::Context& ctx) {
+                                 const auto first = ctx.step.run_lazy("first", [&bodies] {
+                                     ++bodies;
+                                     return std::string("made");
+                                 });
+                                 return *first;
+                             });
+    CallBuilder call;
+    call.fn_slug = "app-fresh";
+    const auto planned = h.call(call);
+    REQUIRE(planned.status == 206);
+    const json::value ops = json::parse(planned.body);
+    CHECK(ops.at(0).at("id").as_string() == step_hash("first"));
+    CHECK(ops.at(0).at("data") == "made");
+    CHECK(bodies == 1);
+
+    call.data("first", "made");  // the next invocation replays it and returns it
+    const auto finished = h.call(call);
+    CHECK(finished.status == 200);
+    CHECK(json::parse(finished.body) == "made");
+    CHECK(bodies == 1);
+}
