@@ -267,23 +267,31 @@ public:
         return buffer;
     }
 
-    /// Keeps a finished request's body for reuse while the spares stay within the budget.
+    /// Keeps a finished request's body for reuse. The spares stay within the budget; smaller
+    /// ones make room for a larger one, which serves any body they could.
     void recycle_body_buffer(std::string&& body) {
         const std::size_t capacity = body.capacity();
-        if (capacity <= kUncountedBodyBytes || options_.max_buffered_body_bytes == 0) {
+        const std::size_t limit = options_.max_buffered_body_bytes;
+        if (capacity <= kUncountedBodyBytes || limit == 0 || capacity > limit) {
             return;
         }
-        std::string dropped;
-        {
-            const std::lock_guard lock(budget_mutex_);
-            if (spare_body_bytes_ + capacity > options_.max_buffered_body_bytes) {
-                dropped = std::move(body);  // freed outside the lock
-            } else {
-                body.clear();
-                spare_body_bytes_ += capacity;
-                spare_bodies_.push_back(std::move(body));
+        std::vector<std::string> dropped;  // freed outside the lock
+        const std::lock_guard lock(budget_mutex_);
+        while (!spare_bodies_.empty() && spare_body_bytes_ + capacity > limit) {
+            auto smallest = std::min_element(spare_bodies_.begin(), spare_bodies_.end(),
+                                             [](const std::string& a, const std::string& b) {
+                                                 return a.capacity() < b.capacity();
+                                             });
+            if (smallest->capacity() >= capacity) {
+                return;  // `body` is freed: the spares are at least as useful
             }
+            spare_body_bytes_ -= smallest->capacity();
+            dropped.push_back(std::move(*smallest));
+            spare_bodies_.erase(smallest);
         }
+        body.clear();
+        spare_body_bytes_ += capacity;
+        spare_bodies_.push_back(std::move(body));
     }
 
 private:
@@ -387,6 +395,12 @@ public:
     }
 
 private:
+    // A request handed to a handler, with its share of the body budget.
+    struct Call {
+        HttpRequest request;
+        BodyReservation reservation;
+    };
+
     void read() {
         parser_.emplace();
         parser_->body_limit(server_.options().max_body_bytes);
@@ -554,11 +568,6 @@ private:
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::optional<http::response<http::string_body>> response_;
-    struct Call {
-        HttpRequest request;
-        BodyReservation reservation;
-    };
-
     std::string body_;
     BodyReservation reservation_{};
     bool body_read_ = false;  // body_ was read directly, not by the parser
