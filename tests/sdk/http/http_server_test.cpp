@@ -17,6 +17,7 @@
 #include <chrono>
 #include <functional>
 #include <future>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -262,6 +263,69 @@ TEST_CASE("large body buffers are reused without carrying bytes from one request
         CHECK(echoed.body.size() == size);
         CHECK(echoed.body == body);
     }
+}
+
+namespace {
+
+// Connects, writes `sent`, then waits for the server to close; returns how long that took and
+// what the server sent (nullopt when it did not close within `limit`).
+std::optional<std::pair<std::chrono::milliseconds, std::string>> wait_for_close(
+    unsigned short port, const std::string& sent, std::chrono::seconds limit) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+    timeval wait{static_cast<time_t>(limit.count()), 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+    const auto started = std::chrono::steady_clock::now();
+    if (!sent.empty()) {
+        REQUIRE(::send(fd, sent.data(), sent.size(), MSG_NOSIGNAL) ==
+                static_cast<ssize_t>(sent.size()));
+    }
+    std::string received;
+    char buffer[4096];
+    ssize_t n = 0;
+    while ((n = ::recv(fd, buffer, sizeof buffer, 0)) > 0) {
+        received.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    if (n < 0) {
+        return std::nullopt;  // timed out on our side: the server kept the connection
+    }
+    return std::pair{std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::steady_clock::now() - started),
+                     received};
+}
+
+}  // namespace
+
+TEST_CASE("idle and stalled connections are closed after the read timeout, busy ones are not",
+          "[http]") {
+    InProcessServer server({.worker_threads = 2, .read_timeout = std::chrono::seconds(1)});
+    const unsigned short port = server.server->port();
+    // Nothing sent; half a header; a body that stops short of its Content-Length.
+    for (const std::string& sent :
+         {std::string(), std::string("POST /api/inngest HTTP/1.1\r\nHost: x\r\n"),
+          std::string("POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")}) {
+        const auto closed = wait_for_close(port, sent, std::chrono::seconds(5));
+        REQUIRE(closed.has_value());
+        CHECK(closed->first >= std::chrono::milliseconds(900));
+        CHECK(closed->first < std::chrono::milliseconds(2500));
+        CHECK(closed->second.empty());  // closed without a response
+    }
+    // A handler that runs past the read timeout is not cut off.
+    auto slow = std::async(std::launch::async, [&] {
+        return request("POST", server.url() + "?fnId=conformance-fixture-slow&stepId=step",
+                       R"({"event":{"name":"x","data":{}},"ctx":{"run_id":"r"}})");
+    });
+    std::this_thread::sleep_for(2500ms);
+    server.release.set_value();
+    const auto done = slow.get();
+    CHECK(done.status == 200);
+    CHECK(done.body == R"("slow done")");
 }
 
 TEST_CASE("without a body budget, large bodies are read and handled at once", "[http]") {
