@@ -386,6 +386,18 @@ TEST_CASE("transfer, delegate, add signers, claim, CC and withdraw", "[app][appr
     const auto carol = t.token("acme", "carol", {"finance"});
     const auto dave = t.token("acme", "dave", {"finance"});
     const auto zed = t.token("acme", "zed");
+    // The directory says who holds the finance role: a finance group task notifies them.
+    const auto root = t.token("acme", "root", {"admin"});
+    for (const char* member : {"carol", "dave"}) {
+        REQUIRE(t.call("PUT", std::string("/api/v1/approvals/directory/") + member, root,
+                       R"({"roles":["finance","audit"]})")
+                    .status == 200);
+    }
+    CHECK(t.call("PUT", "/api/v1/approvals/directory/zed", root, R"({"roles":"finance"})").status ==
+          422);
+    const auto listed_directory = t.call("GET", "/api/v1/approvals/directory", root).body;
+    REQUIRE(listed_directory.at("users").as_array().size() == 2);
+    CHECK(listed_directory.at("users").at(0).at("roles") == json::parse(R"(["finance","audit"])"));
     const auto definition = flow.publish(
         alice,
         linear(
@@ -430,6 +442,9 @@ TEST_CASE("transfer, delegate, add signers, claim, CC and withdraw", "[app][appr
     REQUIRE(seen.is_object());
     const auto group = flow.pending_task(seen, "group");
     CHECK(todo_nodes(t, dave) == std::vector<std::string>{"group"});
+    CHECK(t.wait_unread(carol, 1));
+    CHECK(t.wait_unread(dave, 1));
+    CHECK(t.wait_unread(zed, 1));  // only the CC: zed holds no finance role
     REQUIRE(flow.act(carol, group, "claim").status == 200);
     CHECK(todo_nodes(t, dave).empty());
     CHECK(flow.act(dave, group, "approve").status == 403);

@@ -770,11 +770,12 @@ void Engine::apply_deadline(const core::TenantId& tenant,
     }
     if (action == "remind") {
         const auto pending = p_.tasks.pending_tasks(tenant, id, node_id, visit);
-        std::vector<std::string> users;
+        std::vector<std::string> assignees;
         for (const auto& t : pending) {
-            users.push_back(t.assignee);
+            assignees.push_back(t.assignee);
         }
-        notify(tenant, users, "Reminder: approval request #" + std::to_string(id),
+        notify(tenant, recipients(tenant, assignees),
+               "Reminder: approval request #" + std::to_string(id),
                "An approval step (" + node_id + ") is waiting for you and is overdue.",
                "approval-remind-" + std::to_string(state.id) + "-" +
                    std::to_string(state.reminders + 1));
@@ -977,12 +978,7 @@ void Engine::copy_to(const core::TenantId& tenant,
         return;
     }
     FlowNode sources{node.id, node.type, node.name, json::object{{"approvers", *cc}}};
-    std::vector<std::string> users;
-    for (auto& who : resolve_assignees(tenant, sources, variables, initiator)) {
-        if (who.rfind("role:", 0) != 0) {
-            users.push_back(std::move(who));
-        }
-    }
+    const auto users = recipients(tenant, resolve_assignees(tenant, sources, variables, initiator));
     const auto added = p_.instances.add_cc(tenant, id, node.id, users);
     notify(tenant, added, "Copied: approval request #" + std::to_string(id),
            "You were copied on an approval request at step " + node.name + ".",
@@ -995,13 +991,34 @@ void Engine::notify_tasks(const core::TenantId& tenant,
                           const std::vector<TaskRef>& tasks,
                           const std::string& why) {
     for (const auto& task : tasks) {
-        if (task.assignee.rfind("role:", 0) == 0) {
-            continue;  // group tasks show in the members' to-do lists
+        // A group task goes to every member the directory lists; each key is per member, so a
+        // retried step notifies nobody twice.
+        for (const auto& user : recipients(tenant, {task.assignee})) {
+            notify(tenant, {user}, "Approval request #" + std::to_string(id) + ": " + why,
+                   "Task " + std::to_string(task.id) + " at step " + node_id + " " + why + ".",
+                   "approval-task-" + std::to_string(task.id) + "-" + user);
         }
-        notify(tenant, {task.assignee}, "Approval request #" + std::to_string(id) + ": " + why,
-               "Task " + std::to_string(task.id) + " at step " + node_id + " " + why + ".",
-               "approval-task-" + std::to_string(task.id) + "-" + task.assignee);
     }
+}
+
+std::vector<std::string> Engine::recipients(const core::TenantId& tenant,
+                                            const std::vector<std::string>& assignees) {
+    std::vector<std::string> users;
+    const auto add = [&users](const std::string& user) {
+        if (std::find(users.begin(), users.end(), user) == users.end()) {
+            users.push_back(user);
+        }
+    };
+    for (const auto& assignee : assignees) {
+        if (assignee.rfind("role:", 0) != 0) {
+            add(assignee);
+            continue;
+        }
+        for (const auto& member : p_.directory.members_of(tenant, assignee.substr(5))) {
+            add(member);
+        }
+    }
+    return users;
 }
 
 void Engine::notify(const core::TenantId& tenant,

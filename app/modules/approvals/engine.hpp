@@ -148,6 +148,10 @@ private:
                       const std::string& node_id,
                       const std::vector<TaskRef>& tasks,
                       const std::string& why);
+    /// Users to tell about work for `assignees`: a group (`role:<name>`) stands for the
+    /// directory's members of that role. Each user once, in order.
+    std::vector<std::string> recipients(const core::TenantId& tenant,
+                                        const std::vector<std::string>& assignees);
     void notify(const core::TenantId& tenant,
                 const std::vector<std::string>& users,
                 const std::string& subject,

@@ -350,7 +350,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
             return json_response(
                 200, json::object{{"users", engine.directory().list(context.who().tenant)}});
         },
-        true, "The tenant's directory: each user's manager (approver source `manager`)");
+        true, "The tenant's directory: each user's manager and roles");
     router.add(
         "PUT", "/api/v1/approvals/directory/{user}",
         [&engine, admin](const HttpRequest& request, RequestContext& context) {
@@ -364,15 +364,37 @@ void register_instance_routes(core::Router& router, Engine& engine) {
                 throw core::ApiError::validation(
                     json::object{{"manager_id", "another user id (at most 200 bytes)"}});
             }
+            std::vector<std::string> roles;
+            json::array role_list;
+            if (const auto* given = body.if_contains("roles")) {
+                const auto* list = given->if_array();
+                if (list == nullptr || list->size() > 50) {
+                    throw core::ApiError::validation(
+                        json::object{{"roles", "an array of at most 50 role names"}});
+                }
+                for (const auto& role : *list) {
+                    const auto* text = role.if_string();
+                    if (text == nullptr || text->empty() || text->size() > 100) {
+                        throw core::ApiError::validation(
+                            json::object{{"roles", "role names are strings of 1 to 100 bytes"}});
+                    }
+                    roles.emplace_back(*text);
+                    role_list.emplace_back(*text);
+                }
+            }
             engine.directory().set(context.who().tenant, user,
                                    manager.empty() ? std::nullopt : std::optional(manager),
-                                   name.empty() ? std::nullopt : std::optional(name));
-            return json_response(200, json::object{{"user_id", user}, {"manager_id", manager}});
+                                   name.empty() ? std::nullopt : std::optional(name), roles);
+            return json_response(200, json::object{{"user_id", user},
+                                                   {"manager_id", manager},
+                                                   {"roles", std::move(role_list)}});
         },
-        true, "Set a user's manager (admin)");
+        true,
+        "Set a user's manager and roles (admin): the manager is the approver source `manager`; "
+        "the roles say whom a group task notifies");
     router.document(
         "PUT", "/api/v1/approvals/directory/{user}",
-        R"json({"type":"object","properties":{"manager_id":{"type":"string"},"display_name":{"type":"string"}}})json",
+        R"json({"type":"object","properties":{"manager_id":{"type":"string"},"display_name":{"type":"string"},"roles":{"type":"array","items":{"type":"string"},"maxItems":50}}})json",
         "");
 
     router.add(

@@ -11,13 +11,19 @@ using core::db::Transaction;
 void Directory::set(const core::TenantId& tenant,
                     const std::string& user_id,
                     const std::optional<std::string>& manager_id,
-                    const std::optional<std::string>& display_name) {
+                    const std::optional<std::string>& display_name,
+                    const std::vector<std::string>& roles) {
+    json::array role_list;
+    for (const auto& role : roles) {
+        role_list.emplace_back(role);
+    }
     Transaction tx(pool_, tenant);
     tx.exec(
-        "INSERT INTO approval_directory (tenant_id, user_id, manager_id, display_name) VALUES "
-        "($1, $2, $3, $4) ON CONFLICT (tenant_id, user_id) DO UPDATE SET manager_id = "
-        "EXCLUDED.manager_id, display_name = EXCLUDED.display_name, updated_at = now()",
-        {tenant.value(), user_id, manager_id, display_name});
+        "INSERT INTO approval_directory (tenant_id, user_id, manager_id, display_name, roles) "
+        "VALUES ($1, $2, $3, $4, ARRAY(SELECT jsonb_array_elements_text($5::jsonb))) ON CONFLICT "
+        "(tenant_id, user_id) DO UPDATE SET manager_id = EXCLUDED.manager_id, display_name = "
+        "EXCLUDED.display_name, roles = EXCLUDED.roles, updated_at = now()",
+        {tenant.value(), user_id, manager_id, display_name, json::serialize(role_list)});
     tx.commit();
 }
 
@@ -25,7 +31,8 @@ boost::json::array Directory::list(const core::TenantId& tenant) {
     Transaction tx(pool_, tenant);
     const auto rows = tx.exec(
         "SELECT json_build_object('user_id', user_id, 'manager_id', manager_id, 'display_name', "
-        "display_name)::text AS row FROM approval_directory WHERE tenant_id = $1 ORDER BY user_id",
+        "display_name, 'roles', roles)::text AS row FROM approval_directory WHERE tenant_id = $1 "
+        "ORDER BY user_id",
         {tenant.value()});
     tx.commit();
     return core::db::json_rows(rows);
@@ -47,6 +54,22 @@ std::optional<std::string> Directory::manager_of(const core::TenantId& tenant,
     }
     tx.commit();
     return current;
+}
+
+std::vector<std::string> Directory::members_of(const core::TenantId& tenant,
+                                               const std::string& role) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(
+        "SELECT user_id FROM approval_directory WHERE tenant_id = $1 AND $2 = ANY (roles) ORDER "
+        "BY user_id",
+        {tenant.value(), role});
+    tx.commit();
+    std::vector<std::string> users;
+    users.reserve(static_cast<std::size_t>(rows.size()));
+    for (int i = 0; i < rows.size(); ++i) {
+        users.push_back(rows.text(i, "user_id"));
+    }
+    return users;
 }
 
 void ActivityBindings::set(const core::Principal& who,

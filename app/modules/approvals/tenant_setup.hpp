@@ -12,6 +12,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace riveredge::approvals {
 
@@ -22,12 +23,15 @@ public:
     void set(const core::TenantId& tenant,
              const std::string& user_id,
              const std::optional<std::string>& manager_id,
-             const std::optional<std::string>& display_name);
+             const std::optional<std::string>& display_name,
+             const std::vector<std::string>& roles);
     boost::json::array list(const core::TenantId& tenant);
     /// The manager `levels` up from `user_id` (1: the direct manager); nullopt past the top.
     std::optional<std::string> manager_of(const core::TenantId& tenant,
                                           const std::string& user_id,
                                           int levels = 1);
+    /// The users listed with `role`: whom a group task of that role notifies.
+    std::vector<std::string> members_of(const core::TenantId& tenant, const std::string& role);
 
 private:
     core::db::Pool& pool_;
