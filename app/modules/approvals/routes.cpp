@@ -365,8 +365,8 @@ void register_instance_routes(core::Router& router, Engine& engine) {
                     json::object{{"manager_id", "another user id (at most 200 bytes)"}});
             }
             std::vector<std::string> roles;
-            json::array role_list;
-            if (const auto* given = body.if_contains("roles")) {
+            const auto* given = body.if_contains("roles");
+            if (given != nullptr) {
                 const auto* list = given->if_array();
                 if (list == nullptr || list->size() > 50) {
                     throw core::ApiError::validation(
@@ -379,15 +379,15 @@ void register_instance_routes(core::Router& router, Engine& engine) {
                             json::object{{"roles", "role names are strings of 1 to 100 bytes"}});
                     }
                     roles.emplace_back(*text);
-                    role_list.emplace_back(*text);
                 }
             }
             engine.directory().set(context.who().tenant, user,
                                    manager.empty() ? std::nullopt : std::optional(manager),
                                    name.empty() ? std::nullopt : std::optional(name), roles);
-            return json_response(200, json::object{{"user_id", user},
-                                                   {"manager_id", manager},
-                                                   {"roles", std::move(role_list)}});
+            return json_response(
+                200, json::object{{"user_id", user},
+                                  {"manager_id", manager},
+                                  {"roles", given != nullptr ? *given : json::array{}}});
         },
         true,
         "Set a user's manager and roles (admin): the manager is the approver source `manager`; "

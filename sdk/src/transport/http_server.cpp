@@ -295,7 +295,7 @@ public:
                                                  return a.capacity() < b.capacity();
                                              });
             if (smallest->capacity() >= capacity) {
-                return;  // `body` is freed: the spares are at least as useful
+                return;  // not kept (the caller frees it): the spares are at least as useful
             }
             spare_body_bytes_ -= smallest->capacity();
             dropped.push_back(std::move(*smallest));
