@@ -799,8 +799,7 @@ void Engine::apply_deadline(const core::TenantId& tenant,
                 return to.empty() ? std::nullopt : std::optional(to);
             }
             // Escalate: the assignee's manager; a group task goes to the initiator's.
-            return p_.directory.manager_of(tenant,
-                                           assignee.rfind("role:", 0) == 0 ? initiator : assignee);
+            return p_.directory.manager_of(tenant, group_role(assignee) ? initiator : assignee);
         },
         action == "transfer" ? "deadline_transferred" : "escalated");
     notify_tasks(tenant, id, node_id, moved, "was escalated to you (deadline passed)");
@@ -935,7 +934,7 @@ std::vector<std::string> Engine::resolve_assignees(const core::TenantId& tenant,
             } else if (type == "initiator") {
                 add(initiator);
             } else if (type == "role") {
-                add("role:" + value);
+                add(group_assignee(value));
             } else if (type == "form_field") {
                 const auto* field = variables.if_contains(value);
                 if (field != nullptr && field->is_string()) {
@@ -959,8 +958,8 @@ std::vector<std::string> Engine::resolve_assignees(const core::TenantId& tenant,
         if (const auto* list = c.if_contains(key); list && list->is_array()) {
             for (const auto& v : list->as_array()) {
                 if (v.is_string()) {
-                    add((std::string(key) == "candidate_groups" ? "role:" : "") +
-                        std::string(v.as_string()));
+                    const std::string name(v.as_string());
+                    add(std::string(key) == "candidate_groups" ? group_assignee(name) : name);
                 }
             }
         }
@@ -1010,11 +1009,12 @@ std::vector<std::string> Engine::recipients(const core::TenantId& tenant,
         }
     };
     for (const auto& assignee : assignees) {
-        if (assignee.rfind("role:", 0) != 0) {
+        const auto role = group_role(assignee);
+        if (!role) {
             add(assignee);
             continue;
         }
-        for (const auto& member : p_.directory.members_of(tenant, assignee.substr(5))) {
+        for (const auto& member : p_.directory.members_of(tenant, *role)) {
             add(member);
         }
     }

@@ -12,11 +12,25 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace riveredge::approvals {
 
 using Clock = std::chrono::system_clock;
 using TimePoint = Clock::time_point;
+
+/// A group task's assignee is `role:<name>`: anyone holding the role may claim it.
+inline std::string group_assignee(const std::string& role) {
+    return "role:" + role;
+}
+/// The role of a group task's assignee; nullopt for a user.
+inline std::optional<std::string> group_role(const std::string& assignee) {
+    constexpr std::string_view prefix = "role:";
+    if (assignee.compare(0, prefix.size(), prefix) != 0) {
+        return std::nullopt;
+    }
+    return assignee.substr(prefix.size());
+}
 
 /// A time as a PostgreSQL timestamptz literal (UTC, milliseconds).
 std::string sql_time(TimePoint time);

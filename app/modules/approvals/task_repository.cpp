@@ -47,8 +47,8 @@ struct Locked {
 };
 
 bool assigned_to(const std::string& assignee, const core::Principal& who) {
-    return assignee == who.user_id ||
-           (assignee.rfind("role:", 0) == 0 && who.has_role(assignee.substr(5)));
+    const auto role = group_role(assignee);
+    return assignee == who.user_id || (role && who.has_role(*role));
 }
 
 std::vector<TaskRow> visit_tasks(Transaction& tx,
@@ -539,7 +539,7 @@ ActionResult TaskRepository::add_signer(const core::Principal& who,
 ActionResult TaskRepository::claim(const core::Principal& who, std::int64_t task_id) {
     Transaction tx(pool_, who.tenant);
     const auto locked = lock_task(tx, who, task_id, true);
-    if (locked.task.assignee.rfind("role:", 0) != 0) {
+    if (!group_role(locked.task.assignee)) {
         throw ApiError::conflict("only a group task can be claimed");
     }
     const auto updated = tx.exec(
@@ -658,7 +658,7 @@ std::vector<TaskRef> TaskRepository::pending_tasks(const core::TenantId& tenant,
 boost::json::array TaskRepository::tasks_for(const core::Principal& who, const std::string& box) {
     json::array roles;
     for (const auto& role : who.roles) {
-        roles.emplace_back("role:" + role);
+        roles.emplace_back(group_assignee(role));
     }
     Transaction tx(pool_, who.tenant);
     const auto rows = tx.exec(
