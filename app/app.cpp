@@ -11,7 +11,29 @@
 #include <inngest/inngest.hpp>
 #include <inngest/local/executor.hpp>
 
+#include <boost/algorithm/string/predicate.hpp>
+#include <openssl/rand.h>
+
+#include <stdexcept>
+
 namespace riveredge {
+namespace {
+
+std::string random_hex(std::size_t bytes) {
+    std::string raw(bytes, '\0');
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
+        throw std::runtime_error("no random bytes for the executor keys");
+    }
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string hex;
+    for (const unsigned char c : raw) {
+        hex.push_back(kDigits[c >> 4]);
+        hex.push_back(kDigits[c & 15]);
+    }
+    return hex;
+}
+
+}  // namespace
 
 class App::Impl {
 public:
@@ -29,8 +51,16 @@ public:
         }
         inngest::ClientOptions options{.app_id = "riveredge-flow"};
         if (!settings_.inngest_dev && !settings_.inngest_cloud) {
+            // Embedded mode is signed like Cloud: the executor signs every call and sync, our
+            // serve endpoint verifies them, and its API wants the same key (or the event key).
+            const std::string signing_key =
+                settings_.executor_signing_key.value_or("signkey-local-" + random_hex(32));
+            const std::string event_key = settings_.executor_event_key.value_or(random_hex(24));
             inngest::local::ExecutorOptions executor_options;
+            executor_options.host = settings_.executor_host;
             executor_options.port = settings_.executor_port;
+            executor_options.signing_key = signing_key;
+            executor_options.event_keys = {event_key};
             executor_options.clock = clock_;
             executor_options.log_sink = [](inngest::LogLevel level, std::string_view line) {
                 if (level >= inngest::LogLevel::kWarn) {
@@ -39,7 +69,9 @@ public:
             };
             executor_ = std::make_unique<inngest::local::Executor>(executor_options);
             executor_->start();
-            options.dev = true;
+            options.dev = false;
+            options.signing_key = signing_key;
+            options.event_key = event_key;
             options.base_url = executor_->url();
         }
         options.log_sink = [](inngest::LogLevel level, std::string_view line) {
@@ -62,14 +94,27 @@ public:
         approvals_ = approvals::make_approvals_module(context, *messages_, *scripts_);
 
         router_.mount("/api/inngest", [this](const inngest::HttpRequest& request) {
-            return serve_->handle(request);
+            if (request.method != "PUT") {
+                return serve_->handle(request);
+            }
+            // A sync registers the URL it derives from the Host header: pin it to our own
+            // address, so no caller can re-point the functions elsewhere
+            // (INNGEST_SERVE_ORIGIN, when set, still wins inside the SDK).
+            inngest::HttpRequest pinned = request;
+            std::erase_if(pinned.headers, [](const auto& header) {
+                return boost::iequals(header.first, "Host") ||
+                       boost::iequals(header.first, "X-Forwarded-Host") ||
+                       boost::iequals(header.first, "Forwarded");
+            });
+            pinned.headers.emplace_back("Host", own_authority());
+            return serve_->handle(pinned);
         });
         router_.add(
             "GET", "/healthz",
             [](const inngest::HttpRequest&, core::RequestContext&) {
                 return core::json_response(200, boost::json::object{{"status", "ok"}});
             },
-            false, "Liveness");
+            core::Access::kPublic, "Liveness");
         router_.add(
             "GET", "/readyz",
             [this](const inngest::HttpRequest&, core::RequestContext&) {
@@ -87,13 +132,13 @@ public:
                                                boost::json::object{{"database", "unreachable"}});
                 }
             },
-            false, "Readiness: database reachable and migrated");
+            core::Access::kPublic, "Readiness: database reachable and migrated");
         router_.add(
             "GET", "/api/openapi.json",
             [this](const inngest::HttpRequest&, core::RequestContext&) {
                 return core::json_response(200, core::openapi_document(router_));
             },
-            false, "This API's OpenAPI 3 document");
+            core::Access::kPublic, "This API's OpenAPI 3 document");
 
         server_ = std::make_unique<inngest::HttpServer>(inngest::HttpServerOptions{
             .host = settings_.host,
@@ -140,6 +185,15 @@ public:
     }
 
     unsigned short port() const { return server_ ? server_->port() : 0; }
+    std::string own_authority() const {
+        const bool any =
+            settings_.host == "0.0.0.0" || settings_.host == "::" || settings_.host.empty();
+        const std::string host = any ? "127.0.0.1"
+                                 : settings_.host.find(':') != std::string::npos
+                                     ? "[" + settings_.host + "]"
+                                     : settings_.host;
+        return host + ":" + std::to_string(port());
+    }
     inngest::local::Executor* executor() { return executor_.get(); }
     std::string executor_url() const { return executor_ ? executor_->url() : std::string(); }
     std::vector<std::string> routes() const {

@@ -14,11 +14,18 @@
 
 namespace {
 
-int print_token(int argc, char** argv, const riveredge::core::Settings& settings) {
+// Minting a token needs only the JWT secret, not the database or the rest of the settings.
+int print_token(int argc, char** argv) {
     std::string tenant;
     std::string user;
     std::vector<std::string> roles;
     long hours = 12;
+    const char* usage =
+        "usage: riveredge-flow token --tenant T --user U [--roles a,b] [--hours N]\n";
+    if (argc % 2 != 0) {
+        std::cerr << usage;
+        return 2;
+    }
     for (int i = 2; i + 1 < argc; i += 2) {
         const std::string flag = argv[i];
         const std::string value = argv[i + 1];
@@ -34,14 +41,19 @@ int print_token(int argc, char** argv, const riveredge::core::Settings& settings
             }
         } else if (flag == "--hours") {
             hours = std::stol(value);
+        } else {
+            std::cerr << usage;
+            return 2;
         }
     }
-    if (tenant.empty() || user.empty()) {
-        std::cerr << "usage: riveredge-flow token --tenant T --user U [--roles a,b] [--hours N]\n";
+    if (tenant.empty() || user.empty() || hours <= 0) {
+        std::cerr << usage;
         return 2;
     }
+    const std::string secret =
+        riveredge::core::load_jwt_secret(riveredge::core::process_environment());
     std::cout << riveredge::core::issue_token(
-                     {riveredge::core::TenantId::trusted(tenant), user, roles}, settings.jwt_secret,
+                     {riveredge::core::TenantId::trusted(tenant), user, roles}, secret,
                      std::chrono::hours(hours))
               << "\n";
     return 0;
@@ -51,14 +63,14 @@ int print_token(int argc, char** argv, const riveredge::core::Settings& settings
 
 int main(int argc, char** argv) {
     try {
+        const std::string command = argc > 1 ? argv[1] : "serve";
+        if (command == "token") {
+            return print_token(argc, argv);
+        }
         const auto settings =
             riveredge::core::load_settings(riveredge::core::process_environment());
         if (settings.log_level == "debug") {
             riveredge::core::set_log_level(riveredge::core::LogLevel::kDebug);
-        }
-        const std::string command = argc > 1 ? argv[1] : "serve";
-        if (command == "token") {
-            return print_token(argc, argv, settings);
         }
         if (command != "serve") {
             std::cerr

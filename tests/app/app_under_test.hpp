@@ -28,6 +28,9 @@ using riveredge::core::Principal;
 using riveredge::core::TenantId;
 
 inline constexpr const char* kSecret = "test-secret-0123456789abcdef0123456789";
+/// The embedded executor's signing key in these tests (calls to /api/inngest must carry it).
+inline constexpr const char* kExecutorKey =
+    "signkey-test-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 struct Response {
     int status = 0;
@@ -58,6 +61,7 @@ public:
                                      ? inngest_test::shared_postgres().fresh_database()
                                      : options.database_url;
         settings_.jwt_secret = kSecret;
+        settings_.executor_signing_key = kExecutorKey;
         settings_.database_pool_size = 4;
         settings_.smtp_ca_file = std::move(options.smtp_ca_file);
         if (options.approvals_step_budget > 0) {

@@ -73,7 +73,7 @@ TEST_CASE("approval modes: all, sequential, ratio with a veto", "[app][approvals
     auto clock = fresh_clock();
     AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
     Flow flow{t, *clock};
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto bob = t.token("acme", "bob");
     const auto erin = t.token("acme", "erin");
     const auto frank = t.token("acme", "frank");
@@ -149,7 +149,7 @@ TEST_CASE("parallel branches join and an inclusive join waits only for the branc
     auto clock = fresh_clock();
     AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
     Flow flow{t, *clock};
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto bob = t.token("acme", "bob");
     const auto erin = t.token("acme", "erin");
     const auto frank = t.token("acme", "frank");
@@ -312,7 +312,7 @@ TEST_CASE("return to an earlier step or to the initiator, who resubmits", "[app]
     auto clock = fresh_clock();
     AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
     Flow flow{t, *clock};
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto bob = t.token("acme", "bob");
     const auto erin = t.token("acme", "erin");
     const auto definition = flow.publish(
@@ -378,7 +378,7 @@ TEST_CASE("transfer, delegate, add signers, claim, CC and withdraw", "[app][appr
     auto clock = fresh_clock();
     AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
     Flow flow{t, *clock};
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto bob = t.token("acme", "bob");
     const auto erin = t.token("acme", "erin");
     const auto frank = t.token("acme", "frank");
@@ -489,7 +489,7 @@ TEST_CASE("timers and signals and a decision that beats the wait costs latency o
     auto clock = fresh_clock();
     AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
     Flow flow{t, *clock};
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto definition = flow.publish(
         alice,
         linear(
@@ -557,7 +557,7 @@ TEST_CASE("the planning documents' registration process runs end to end", "[app]
     AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
     Flow flow{t, *clock};
     const auto admin = t.token("acme", "root", {"admin"});
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     // The seed's activities, bound to scripts in the sandbox.
     const auto script = [&](const std::string& name, const std::string& code,
                             const std::string& parameters) {
@@ -582,7 +582,8 @@ TEST_CASE("the planning documents' registration process runs end to end", "[app]
     script("RejectRegistrationActivity", "function main(a) { return { rejected: a.user_id }; }",
            R"([{"name":"user_id","type":"string"},{"name":"reason","type":"string"}])");
     CHECK(
-        t.call("PUT", "/api/v1/approvals/activities/X", alice, R"({"kind":"script","script_id":1})")
+        t.call("PUT", "/api/v1/approvals/activities/X", t.token("acme", "bob"),
+               R"({"kind":"script","script_id":1})")
             .status == 403);
 
     const auto definition = flow.publish(alice, fixture("seed_user_registration.json"));
@@ -652,7 +653,7 @@ TEST_CASE("a restart mid-instance continues where it was", "[app][approvals]") {
         AppUnderTest first(AppUnderTestOptions{std::nullopt, clock, {}, 0});
         database = first.settings().database_url;
         Flow flow{first, *clock};
-        const auto alice = first.token("acme", "alice");
+        const auto alice = first.token("acme", "alice", {"admin"});
         definition = flow.publish(
             alice,
             linear("two", {user_task("one", R"({"approvers":[{"type":"user","value":"bob"}]})"),
@@ -665,7 +666,7 @@ TEST_CASE("a restart mid-instance continues where it was", "[app][approvals]") {
     }  // the process and its embedded executor (with the run) are gone
     AppUnderTest second(AppUnderTestOptions{std::nullopt, clock, database, 0});
     Flow flow{second, *clock};
-    const auto alice = second.token("acme", "alice");
+    const auto alice = second.token("acme", "alice", {"admin"});
     const auto seen = flow.wait_pending(alice, id, "two");
     REQUIRE(seen.is_object());
     REQUIRE(
@@ -684,7 +685,7 @@ TEST_CASE("a long instance hands over to fresh runs before the step budget", "[a
     auto clock = fresh_clock();
     AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 20});
     Flow flow{t, *clock};
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     std::string approvers;
     for (int i = 0; i < 12; ++i) {
         approvers += std::string(i ? "," : "") + R"({"type":"user","value":"u)" +
@@ -732,7 +733,7 @@ TEST_CASE("200 concurrent instances complete with no task lost or duplicated", "
     auto clock = fresh_clock();
     AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
     Flow flow{t, *clock};
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto bob = t.token("acme", "bob");
     const auto definition = flow.publish(
         alice,

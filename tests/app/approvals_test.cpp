@@ -20,7 +20,7 @@ using namespace std::chrono_literals;
 TEST_CASE("definitions import from ProFlow and the process format and publish as versions",
           "[app][approvals]") {
     AppUnderTest t;
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
 
     const auto seed = t.call("POST", "/api/v1/approvals/definitions", alice,
                              import_body(fixture("seed_user_registration.json")));
@@ -77,8 +77,8 @@ TEST_CASE("definitions import from ProFlow and the process format and publish as
 TEST_CASE("definition validation over REST names nodes and edges and isolates tenants",
           "[app][approvals]") {
     AppUnderTest t;
-    const auto alice = t.token("acme", "alice");
-    const auto mallory = t.token("globex", "mallory");
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto mallory = t.token("globex", "mallory", {"admin"});
     const auto checked =
         t.call("POST", "/api/v1/approvals/definitions/validate", alice,
                import_body(R"({"nodes":[{"id":"s","type":"startEvent"},{"id":"t","type":"userTask"},
@@ -151,12 +151,12 @@ TEST_CASE("instances run durably: branch on amount, approve, reject, one outcome
     auto clock = std::make_shared<inngest::local::ManualClock>();
     AppUnderTest t(riveredge_test::AppUnderTestOptions{std::nullopt, clock, {}, 0});
     Flow flow{t, *clock};
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto bob = t.token("acme", "bob");
     const auto erin = t.token("acme", "erin");
     const auto carol = t.token("acme", "carol", {"finance"});
     const auto dave = t.token("acme", "dave");
-    const auto mallory = t.token("globex", "mallory", {"finance"});
+    const auto mallory = t.token("globex", "mallory", {"finance", "admin"});
     const auto created =
         t.call("POST", "/api/v1/approvals/definitions", alice, import_body(kExpenseProcess));
     REQUIRE(created.status == 201);

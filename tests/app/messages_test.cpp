@@ -5,6 +5,7 @@
 #include "core/auth/jwt.hpp"
 #include "core/db/database.hpp"
 #include "core/log/logger.hpp"
+#include "crypto/signing_key.hpp"
 #include "support/call_builder.hpp"
 #include "support/child_process.hpp"
 #include "support/temp_postgres.hpp"
@@ -85,7 +86,7 @@ TEST_CASE("health, readiness and the OpenAPI document", "[app]") {
 
 TEST_CASE("a message is delivered durably to each recipient's inbox", "[app]") {
     AppUnderTest t;
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto bob = t.token("acme", "bob");
     const auto carol = t.token("acme", "carol");
     const auto sent = t.call("POST", "/api/v1/messages/send", alice,
@@ -123,7 +124,7 @@ TEST_CASE("a message is delivered durably to each recipient's inbox", "[app]") {
 
 TEST_CASE("the inbox marks read, reads all and archives", "[app]") {
     AppUnderTest t;
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto bob = t.token("acme", "bob");
     REQUIRE(t.call("POST", "/api/v1/messages/send", alice, send_body(R"(["bob"])")).status == 201);
     REQUIRE(t.call("POST", "/api/v1/messages/send", alice, send_body(R"(["bob"])")).status == 201);
@@ -154,10 +155,10 @@ TEST_CASE("the inbox marks read, reads all and archives", "[app]") {
 
 TEST_CASE("one tenant cannot read, change or detect another tenant's messages", "[app]") {
     AppUnderTest t;
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto bob = t.token("acme", "bob");
-    const auto other_bob = t.token("globex", "bob");  // same user id, other tenant
-    const auto other_alice = t.token("globex", "alice");
+    const auto other_bob = t.token("globex", "bob", {"admin"});  // same user id, other tenant
+    const auto other_alice = t.token("globex", "alice", {"admin"});
     const auto sent =
         t.call("POST", "/api/v1/messages/send", alice, send_body(R"(["bob"])", "shared-key"));
     REQUIRE(sent.status == 201);
@@ -197,7 +198,7 @@ TEST_CASE("one tenant cannot read, change or detect another tenant's messages", 
 
 TEST_CASE("bad input gets precise 4xx answers and changes nothing", "[app]") {
     AppUnderTest t;
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto code = [](const Response& r) {
         return std::string(r.body.at("error").at("code").as_string());
     };
@@ -356,7 +357,7 @@ std::string mime_part(const std::string& eml, const std::string& content_type) {
 TEST_CASE("email reaches a real SMTP server intact, with retries on 4xx and none on 5xx",
           "[app][smtp]") {
     AppUnderTest t;
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     SmtpServer smtp;
     const int smtp_port = smtp.port;
     const std::string& maildir = smtp.maildir;
@@ -369,7 +370,7 @@ TEST_CASE("email reaches a real SMTP server intact, with retries on 4xx and none
     REQUIRE(settings.status == 200);
     CHECK(settings.body.at("has_password") == true);
     CHECK(json::serialize(settings.body).find("s3cret-pw") == std::string::npos);
-    CHECK(t.call("GET", "/api/v1/messages/settings/smtp", t.token("globex", "x")).status == 404);
+    CHECK(t.call("GET", "/api/v1/messages/settings/smtp", t.token("globex", "x", {"admin"})).status == 404);
     CHECK(t.call("PUT", "/api/v1/messages/settings/smtp", alice, R"({"host":"","port":70000})")
               .status == 422);
 
@@ -436,7 +437,7 @@ TEST_CASE("email reaches a real SMTP server intact, with retries on 4xx and none
 TEST_CASE("HTML mail goes as multipart/alternative with the text part", "[app][smtp]") {
     AppUnderTest t;
     SmtpServer smtp;
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     REQUIRE(t.call("PUT", "/api/v1/messages/settings/smtp", alice,
                    R"({"host":"127.0.0.1","port":)" + std::to_string(smtp.port) +
                        R"(,"tls_mode":"none","from_address":"noreply@acme.example"})")
@@ -477,8 +478,8 @@ TEST_CASE("STARTTLS and SMTPS with AUTH: right credentials deliver and wrong one
     const std::string certs = "/tmp/riveredge-smtp-certs-" + std::to_string(getpid());
     make_certificate(certs);
     AppUnderTest t(certs + "/cert.pem");
-    const auto alice = t.token("acme", "alice");
-    const auto bob = t.token("beta", "bob");
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("beta", "bob", {"admin"});
     SmtpServer starttls(
         {"--starttls", certs + "/cert.pem", certs + "/key.pem", "--auth", "mailer:correct horse"});
     SmtpServer smtps(
@@ -528,7 +529,7 @@ TEST_CASE("a delivery step re-run after a lost answer does not send the email tw
           "[app][smtp]") {
     AppUnderTest t;
     SmtpServer smtp;
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     REQUIRE(t.call("PUT", "/api/v1/messages/settings/smtp", alice,
                    R"({"host":"127.0.0.1","port":)" + std::to_string(smtp.port) +
                        R"(,"tls_mode":"none","from_address":"noreply@acme.example"})")
@@ -559,6 +560,13 @@ TEST_CASE("a delivery step re-run after a lost answer does not send the email tw
         call.body(),
         10s,
         std::nullopt};
+    // Signed as the executor signs, with the key the app shares with it.
+    request.headers.emplace_back(
+        "X-Inngest-Signature",
+        inngest::detail::sign_body(inngest::detail::SigningKey::parse(riveredge_test::kExecutorKey), call.body(),
+                                   std::chrono::duration_cast<std::chrono::seconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count()));
     const auto replayed = inngest::detail::send_http(request);
     REQUIRE(replayed.has_value());
     REQUIRE(replayed->status == 206);
@@ -574,7 +582,7 @@ TEST_CASE("a delivery step re-run after a lost answer does not send the email tw
 
 TEST_CASE("templates are versioned, previewed and used to send", "[app]") {
     AppUnderTest t;
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto bob = t.token("acme", "bob");
     auto created = t.call(
         "POST", "/api/v1/messages/templates", alice,
@@ -592,7 +600,7 @@ TEST_CASE("templates are versioned, previewed and used to send", "[app]") {
         t.call("GET", "/api/v1/messages/templates", alice).body.at("templates").as_array();
     REQUIRE(listed.size() == 1);
     CHECK(listed[0].at("version") == 2);
-    CHECK(t.call("GET", "/api/v1/messages/templates", t.token("globex", "x"))
+    CHECK(t.call("GET", "/api/v1/messages/templates", t.token("globex", "x", {"admin"}))
               .body.at("templates")
               .as_array()
               .empty());
@@ -627,7 +635,7 @@ TEST_CASE("templates are versioned, previewed and used to send", "[app]") {
 
 TEST_CASE("the delivery log filters by status, channel, recipient and time", "[app]") {
     AppUnderTest t;
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     REQUIRE(
         t.call("POST", "/api/v1/messages/send", alice, send_body(R"(["bob","carol"])")).status ==
         201);
@@ -653,7 +661,7 @@ TEST_CASE("the delivery log filters by status, channel, recipient and time", "[a
               .size() == 2);
     CHECK(t.call("GET", "/api/v1/messages/deliveries?since=yesterday-ish", alice).status == 400);
     CHECK(t.call("GET", "/api/v1/messages/deliveries?status=lost", alice).status == 422);
-    CHECK(t.call("GET", "/api/v1/messages/deliveries", t.token("globex", "alice"))
+    CHECK(t.call("GET", "/api/v1/messages/deliveries", t.token("globex", "alice", {"admin"}))
               .body.at("items")
               .as_array()
               .empty());
@@ -695,9 +703,9 @@ private:
 
 TEST_CASE("a new inbox item is pushed at once to the recipient's open WebSocket", "[app]") {
     AppUnderTest t;
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     WsClient bob(t.app().port(), t.token("acme", "bob"));
-    WsClient other_bob(t.app().port(), t.token("globex", "bob"));
+    WsClient other_bob(t.app().port(), t.token("globex", "bob", {"admin"}));
     CHECK_THROWS(WsClient(t.app().port(), "invalid-token"));
     CHECK(t.call("GET", "/api/v1/messages/ws").status == 426);
 
@@ -757,7 +765,7 @@ TEST_CASE("SMS goes through the tenant's gateway with sign name and template, re
           "[app]") {
     AppUnderTest t;
     FakeSmsGateway gateway;
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto settings =
         t.call("PUT", "/api/v1/messages/settings/sms", alice,
                R"({"endpoint":")" + gateway.url() +

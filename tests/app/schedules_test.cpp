@@ -72,7 +72,7 @@ std::vector<std::string> fired_times(const AppUnderTest& t,
 TEST_CASE("a schedule fires on time through Inngest and its history grows", "[app][schedules]") {
     auto clock = clock_at("2026-11-23T10:00:30Z");
     AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto bob = t.token("acme", "bob");
     const auto created =
         t.call("POST", "/api/v1/schedules", alice,
@@ -127,7 +127,7 @@ TEST_CASE("an edit stops the old timing and pause, resume and delete take effect
           "[app][schedules]") {
     auto clock = clock_at("2026-11-23T10:00:30Z");
     AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto id = t.call("POST", "/api/v1/schedules", alice,
                            schedule_body("report", R"({"kind":"cron","cron":"* * * * *"})"))
                         .body.at("id")
@@ -184,7 +184,7 @@ TEST_CASE("after an outage the reconciler applies the misfire policy and nothing
     {
         AppUnderTest first(AppUnderTestOptions{std::nullopt, clock, {}, 0});
         database = first.settings().database_url;
-        const auto alice = first.token("acme", "alice");
+        const auto alice = first.token("acme", "alice", {"admin"});
         skip_id = first
                       .call("POST", "/api/v1/schedules", alice,
                             schedule_body("skipper", R"({"kind":"cron","cron":"*/5 * * * *"})"))
@@ -207,7 +207,7 @@ TEST_CASE("after an outage the reconciler applies the misfire policy and nothing
 
     clock->advance(std::chrono::minutes(8));  // 10:08:30: the 10:05 fires were missed
     AppUnderTest second(AppUnderTestOptions{std::nullopt, clock, database, 0});
-    const auto alice = second.token("acme", "alice");
+    const auto alice = second.token("acme", "alice", {"admin"});
     advance(second, *clock, 90s);  // reconciler ticks at 10:09 and 10:10 (and the 10:10 fires)
 
     CHECK(fired_times(second, alice, skip_id) == std::vector<std::string>{"2026-11-23T10:10:00Z"});
@@ -236,7 +236,7 @@ TEST_CASE("overlap skip: a fire does not start while the previous one still runs
           "[app][schedules]") {
     auto clock = clock_at("2026-11-23T10:00:30Z");
     AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto admin = t.token("acme", "root", {"admin"});
     std::mutex mutex;
     std::condition_variable released;
@@ -292,7 +292,7 @@ TEST_CASE("a failing action is retried as often as the schedule says and then re
           "[app][schedules]") {
     auto clock = clock_at("2026-11-23T10:00:30Z");
     AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto admin = t.token("acme", "root", {"admin"});
     std::atomic<int> calls{0};
     inngest::HttpServerOptions options;
@@ -343,7 +343,7 @@ TEST_CASE("DST through the API: the repeated hour fires once and the skipped hou
           "[app][schedules]") {
     auto clock = clock_at("2026-11-01T05:25:00Z");  // 01:25 EDT, the night New York falls back
     AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto id =
         t.call(
              "POST", "/api/v1/schedules", alice,
@@ -369,7 +369,7 @@ TEST_CASE("DST through the API: the repeated hour fires once and the skipped hou
 TEST_CASE("schedules: field-level errors and tenant isolation", "[app][schedules]") {
     auto clock = clock_at("2026-11-23T10:00:30Z");
     AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto mallory = t.token("globex", "mallory", {"admin"});
     const auto field_errors = [&](const std::string& body) {
         const auto r = t.call("POST", "/api/v1/schedules", alice, body);

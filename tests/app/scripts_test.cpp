@@ -58,7 +58,7 @@ json::value wait_run(const AppUnderTest& t, const std::string& token, std::int64
 
 TEST_CASE("scripts are saved as immutable versions and run synchronously", "[app][scripts]") {
     AppUnderTest t;
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto id = create_invoice_script(t, alice);
     const auto path = "/api/v1/scripts/" + std::to_string(id);
 
@@ -122,7 +122,7 @@ TEST_CASE("scripts are saved as immutable versions and run synchronously", "[app
 
 TEST_CASE("async runs are carried out durably and fetched later", "[app][scripts]") {
     AppUnderTest t;
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto id = create_invoice_script(t, alice);
     const auto queued = t.call("POST", "/api/v1/scripts/" + std::to_string(id) + "/run", alice,
                                R"({"mode":"async","arguments":{"lines":[{"qty":3,"price":3}]}})");
@@ -151,7 +151,7 @@ TEST_CASE("async runs are carried out durably and fetched later", "[app][scripts
 
 TEST_CASE("the sandbox limits hold through the API and runs are recorded", "[app][scripts]") {
     AppUnderTest t;
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto admin = t.token("acme", "root", {"admin"});
     const auto loop =
         t.call("POST", "/api/v1/scripts", alice,
@@ -198,7 +198,7 @@ TEST_CASE("the sandbox limits hold through the API and runs are recorded", "[app
 TEST_CASE("validate reports syntax errors with their line and saving refuses them",
           "[app][scripts]") {
     AppUnderTest t;
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto good = t.call("POST", "/api/v1/scripts/validate", alice,
                              R"({"code":"function main() { return 1; }"})");
     REQUIRE(good.status == 200);
@@ -226,7 +226,7 @@ TEST_CASE("validate reports syntax errors with their line and saving refuses the
 
 TEST_CASE("arguments are checked against the declared parameters", "[app][scripts]") {
     AppUnderTest t;
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto id = create_invoice_script(t, alice);
     const auto run = [&](const std::string& body) {
         return t.call("POST", "/api/v1/scripts/" + std::to_string(id) + "/run", alice, body);
@@ -261,7 +261,7 @@ TEST_CASE("arguments are checked against the declared parameters", "[app][script
 TEST_CASE("one tenant cannot read, run or detect another tenant's scripts and runs",
           "[app][scripts]") {
     AppUnderTest t;
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto mallory = t.token("globex", "mallory", {"admin"});
     const auto id = create_invoice_script(t, alice);
     const auto run = t.call("POST", "/api/v1/scripts/" + std::to_string(id) + "/run", alice,
@@ -304,7 +304,7 @@ TEST_CASE("one tenant cannot read, run or detect another tenant's scripts and ru
 
 TEST_CASE("ctx.http follows the tenant allow-list that only admins set", "[app][scripts]") {
     AppUnderTest t;
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     const auto admin = t.token("acme", "root", {"admin"});
     inngest::HttpServerOptions options;
     options.port = 0;
@@ -330,7 +330,8 @@ TEST_CASE("ctx.http follows the tenant allow-list that only admins set", "[app][
     CHECK(off.body.at("status") == "failed");
     CHECK(off.body.at("error").at("message").as_string().find("allow-list") != json::string::npos);
 
-    CHECK(t.call("PUT", "/api/v1/scripts/settings", alice, R"({"http_allow_list":["127.0.0.1"]})")
+    CHECK(t.call("PUT", "/api/v1/scripts/settings", t.token("acme", "bob"),
+                 R"({"http_allow_list":["127.0.0.1"]})")
               .status == 403);
     CHECK(t.call("PUT", "/api/v1/scripts/settings", admin,
                  R"({"http_allow_list":["http://127.0.0.1:80/x"]})")
@@ -345,7 +346,7 @@ TEST_CASE("ctx.http follows the tenant allow-list that only admins set", "[app][
 
 TEST_CASE("bad script requests get precise 4xx answers and change nothing", "[app][scripts]") {
     AppUnderTest t;
-    const auto alice = t.token("acme", "alice");
+    const auto alice = t.token("acme", "alice", {"admin"});
     CHECK(t.call("POST", "/api/v1/scripts", alice, "{not json").status == 400);
     CHECK(t.call("POST", "/api/v1/scripts", alice, R"({"name":"x"})").status == 422);
     CHECK(t.call("POST", "/api/v1/scripts", alice,

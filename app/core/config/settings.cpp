@@ -30,7 +30,47 @@ std::map<std::string, std::string> read_file(const std::string& path) {
     return values;
 }
 
+std::map<std::string, std::string> with_config_file(const std::map<std::string, std::string>& env) {
+    std::map<std::string, std::string> merged = env;
+    if (const auto file = env.find("RIVEREDGE_CONFIG_FILE"); file != env.end()) {
+        for (const auto& [key, value] : read_file(file->second)) {
+            merged.emplace(key, value);  // the environment wins
+        }
+    }
+    return merged;
+}
+
+// `signkey-<env>-<hex>` or bare hex, at least 32 bytes of key.
+bool valid_signing_key(const std::string& key) {
+    std::string hex = key;
+    if (hex.starts_with("signkey-")) {
+        const auto dash = hex.find('-', 8);
+        hex = dash == std::string::npos ? std::string() : hex.substr(dash + 1);
+    }
+    return hex.size() >= 64 && hex.size() % 2 == 0 &&
+           hex.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
+}
+
 }  // namespace
+
+bool is_loopback_host(const std::string& host) {
+    return host == "localhost" || host == "::1" || host == "[::1]" || host.starts_with("127.");
+}
+
+std::string load_jwt_secret(const std::map<std::string, std::string>& environment) {
+    const auto env = with_config_file(environment);
+    if (const auto it = env.find("RIVEREDGE_JWT_SECRET"); it != env.end() && !it->second.empty()) {
+        return it->second;
+    }
+    std::ifstream kept(".data/jwt_secret");
+    std::string secret;
+    if (kept && std::getline(kept, secret) && secret.size() >= 32) {
+        return secret;
+    }
+    throw std::invalid_argument(
+        "no JWT secret: set RIVEREDGE_JWT_SECRET, or run from the directory where scripts/dev "
+        "keeps .data/jwt_secret");
+}
 
 std::map<std::string, std::string> process_environment() {
     std::map<std::string, std::string> env;
@@ -45,12 +85,7 @@ std::map<std::string, std::string> process_environment() {
 }
 
 Settings load_settings(const std::map<std::string, std::string>& environment) {
-    std::map<std::string, std::string> env = environment;
-    if (const auto file = env.find("RIVEREDGE_CONFIG_FILE"); file != env.end()) {
-        for (const auto& [key, value] : read_file(file->second)) {
-            env.emplace(key, value);  // the environment wins
-        }
-    }
+    const std::map<std::string, std::string> env = with_config_file(environment);
     const auto get = [&](const char* name) -> std::optional<std::string> {
         const auto it = env.find(name);
         if (it == env.end() || it->second.empty()) {
@@ -107,7 +142,31 @@ Settings load_settings(const std::map<std::string, std::string>& environment) {
             }
         }
     }
+    settings.executor_host = get("RIVEREDGE_EXECUTOR_HOST").value_or(settings.executor_host);
+    settings.executor_signing_key = get("RIVEREDGE_EXECUTOR_SIGNING_KEY");
+    if (settings.executor_signing_key && !valid_signing_key(*settings.executor_signing_key)) {
+        problems.emplace_back(
+            "RIVEREDGE_EXECUTOR_SIGNING_KEY must be at least 64 hex characters, optionally "
+            "prefixed by signkey-<env>-");
+    }
+    settings.executor_event_key = get("RIVEREDGE_EXECUTOR_EVENT_KEY");
+    if (settings.executor_event_key && settings.executor_event_key->size() < 16) {
+        problems.emplace_back("RIVEREDGE_EXECUTOR_EVENT_KEY must be at least 16 characters");
+    }
     settings.inngest_dev = get("INNGEST_DEV");
+    if (settings.inngest_dev &&
+        (*settings.inngest_dev == "0" || *settings.inngest_dev == "false")) {
+        settings.inngest_dev.reset();  // INNGEST_DEV=0 means cloud mode, as in the SDKs
+    }
+    settings.allow_dev_mode_off_loopback =
+        get("RIVEREDGE_ALLOW_DEV_MODE_OFF_LOOPBACK").value_or("0") == "1";
+    if (settings.inngest_dev && !is_loopback_host(settings.host) &&
+        !settings.allow_dev_mode_off_loopback) {
+        problems.emplace_back(
+            "INNGEST_DEV runs functions for unsigned calls: RIVEREDGE_HOST must then be a loopback "
+            "address (127.0.0.1, ::1, localhost), or set RIVEREDGE_ALLOW_DEV_MODE_OFF_LOOPBACK=1 "
+            "to serve dev mode on a network on purpose");
+    }
     settings.inngest_cloud = get("INNGEST_SIGNING_KEY").has_value() && !settings.inngest_dev;
     settings.log_level = get("LOG_LEVEL").value_or("info");
     settings.smtp_ca_file = get("RIVEREDGE_SMTP_CA_FILE");

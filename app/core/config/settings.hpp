@@ -24,8 +24,17 @@ struct Settings {
     /// Empty: embedded local executor. Else the external Inngest (`INNGEST_DEV` URL or Cloud).
     std::optional<std::string> inngest_dev;
     bool inngest_cloud = false;
-    /// Port of the embedded executor (0: any free port).
+    /// Port of the embedded executor (0: any free port) and the address it binds.
     unsigned short executor_port = 0;
+    std::string executor_host = "127.0.0.1";
+    /// The key the embedded executor signs calls with and its API requires (bearer of the
+    /// hashed key, as Inngest's); random per process when not configured.
+    std::optional<std::string> executor_signing_key;
+    /// The event key the embedded executor's event API requires; random when not configured.
+    std::optional<std::string> executor_event_key;
+    /// Dev mode (`INNGEST_DEV`) serves unsigned calls: only on a loopback address unless this
+    /// is set explicitly (`RIVEREDGE_ALLOW_DEV_MODE_OFF_LOOPBACK=1`).
+    bool allow_dev_mode_off_loopback = false;
     std::string log_level = "info";
     /// An extra CA bundle for SMTP relays with a private CA (system trust store otherwise).
     std::optional<std::string> smtp_ca_file;
@@ -43,6 +52,14 @@ struct Settings {
 /// KEY=VALUE lines, for values the environment does not set). Throws `std::invalid_argument`
 /// with every problem listed.
 Settings load_settings(const std::map<std::string, std::string>& env);
+
+/// Only what minting a token needs: the JWT secret from `RIVEREDGE_JWT_SECRET`, the config file,
+/// or the file `scripts/dev` keeps it in (`.data/jwt_secret` under the working directory).
+/// Throws `std::invalid_argument` when none is found.
+std::string load_jwt_secret(const std::map<std::string, std::string>& env);
+
+/// True for 127.0.0.0/8, ::1 and localhost.
+bool is_loopback_host(const std::string& host);
 
 /// The process environment as a map.
 std::map<std::string, std::string> process_environment();

@@ -38,7 +38,8 @@ boost::json::object openapi_document(const Router& router) {
             .as_object()["content"]
             .as_object()["application/json"]
             .as_object()["schema"] = schema(route.response_schema);
-        if (route.authenticated) {
+        operation["x-permission"] = access_name(route.access);
+        if (route.access != Access::kPublic) {
             operation["security"] =
                 boost::json::array{boost::json::object{{"bearer", boost::json::array{}}}};
         }

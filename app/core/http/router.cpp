@@ -79,6 +79,29 @@ ApiError ApiError::validation(boost::json::object fields) {
                     boost::json::object{{"fields", std::move(fields)}});
 }
 
+const char* access_name(Access access) noexcept {
+    switch (access) {
+        case Access::kPublic:
+            return "public";
+        case Access::kUser:
+            return "user";
+        case Access::kAdmin:
+            return "admin";
+    }
+    return "user";
+}
+
+bool RequestContext::is_admin() const {
+    return principal && principal->has_role(kAdminRole);
+}
+
+void RequestContext::require_admin(const char* what) const {
+    if (!is_admin()) {
+        throw ApiError::forbidden(std::string(what) + " needs the tenant administrator role (" +
+                                  kAdminRole + ")");
+    }
+}
+
 const Principal& RequestContext::who() const {
     if (!principal) {
         throw ApiError::unauthorized();
@@ -122,9 +145,9 @@ Router::Router(std::string jwt_secret, std::vector<std::string> cors_origins)
 void Router::add(std::string method,
                  std::string pattern,
                  RouteHandler handler,
-                 bool authenticated,
+                 Access access,
                  std::string summary) {
-    Route route{{method, pattern, authenticated, std::move(summary), {}, {}},
+    Route route{{method, pattern, access, std::move(summary), {}, {}},
                 split_path(pattern),
                 std::move(handler)};
     infos_.push_back(route.info);
@@ -195,7 +218,7 @@ inngest::HttpResponse Router::route(const inngest::HttpRequest& request,
         }
         context.params = std::move(params);
         context.query = parse_query(request.query);
-        if (route.info.authenticated) {
+        if (route.info.access != Access::kPublic) {
             const std::string_view header = request.header("Authorization");
             if (!header.starts_with("Bearer ")) {
                 throw ApiError::unauthorized();
@@ -204,6 +227,9 @@ inngest::HttpResponse Router::route(const inngest::HttpRequest& request,
             if (!context.principal) {
                 throw ApiError::unauthorized();
             }
+        }
+        if (route.info.access == Access::kAdmin) {
+            context.require_admin("this route");
         }
         return route.handler(request, context);
     }

@@ -26,6 +26,10 @@ struct RequestContext {
     std::map<std::string, std::string> query;
 
     const Principal& who() const;
+    /// True when the caller holds the tenant administrator role.
+    bool is_admin() const;
+    /// 403 unless the caller is a tenant administrator (for checks inside a handler).
+    void require_admin(const char* what) const;
     /// The JSON body as an object; `ApiError` 400 when it is not one.
     boost::json::object json_body(const inngest::HttpRequest& request) const;
 };
@@ -36,10 +40,27 @@ using RouteHandler =
 /// A JSON response.
 inngest::HttpResponse json_response(int status, const boost::json::value& body);
 
+/// Who may call a route. Every route declares one; the router enforces it before the handler
+/// runs, and the OpenAPI document states it (`x-permission`).
+enum class Access {
+    /// No token (health, the API document, the Inngest endpoint, which checks signatures).
+    kPublic,
+    /// Any user of the token's tenant; the handler narrows further where rows have owners.
+    kUser,
+    /// Tenant administrators (role `admin`): configuration and what runs with tenant authority.
+    kAdmin,
+};
+
+/// `public`, `user` or `admin`.
+const char* access_name(Access access) noexcept;
+
+/// The role a token needs for `Access::kAdmin`.
+inline constexpr const char* kAdminRole = "admin";
+
 struct RouteInfo {
     std::string method;
     std::string pattern;
-    bool authenticated = true;
+    Access access = Access::kUser;
     std::string summary;
     /// JSON Schema texts for the OpenAPI document (empty: a generic object).
     std::string request_schema;
@@ -53,7 +74,7 @@ public:
     void add(std::string method,
              std::string pattern,
              RouteHandler handler,
-             bool authenticated = true,
+             Access access = Access::kUser,
              std::string summary = {});
     /// Attaches request and response JSON Schemas (as JSON text) to an added route.
     void document(const std::string& method,

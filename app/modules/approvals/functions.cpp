@@ -4,6 +4,7 @@
 // The interpreter's own state (tokens, visit counts, join counters) is rebuilt from memoized
 // step results on every call and stored at each wait, which a hand-over or resume continues.
 
+#include "core/events.hpp"
 #include "core/json/fields.hpp"
 #include "modules/approvals/engine.hpp"
 
@@ -121,10 +122,8 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                       inngest::EventTrigger{kInstanceContinued}},
          .retries = 5},
         [&engine, step_budget](inngest::Context& ctx) -> boost::json::value {
-            // The event comes from our own service, which put the authenticated tenant in it.
             const auto& data = ctx.event.data;
-            const auto tenant =
-                core::TenantId::trusted(std::string(data.at("tenant_id").as_string()));
+            const auto tenant = core::event_tenant(data);
             const std::int64_t id = data.at("instance_id").to_number<std::int64_t>();
             const int generation =
                 data.contains("generation")

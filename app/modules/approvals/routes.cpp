@@ -42,7 +42,7 @@ void register_routes(core::Router& router, Service& service) {
         [&service](const HttpRequest& request, RequestContext& context) {
             return json_response(200, service.validate(context.json_body(request)));
         },
-        true, "Import and check a definition without saving it");
+        core::Access::kUser, "Import and check a definition without saving it");
     router.document("POST", "/api/v1/approvals/definitions/validate", kSourceSchema,
                     std::string(R"json({"type":"object","properties":{"valid":{"type":"boolean"},
   "format":{"type":"string"},"definition":{"type":"object"},"problems":)json") +
@@ -53,7 +53,7 @@ void register_routes(core::Router& router, Service& service) {
         [&service](const HttpRequest& request, RequestContext& context) {
             return json_response(201, service.create(context.who(), context.json_body(request)));
         },
-        true, "Import a definition as a draft (ProFlow or the process format)");
+        core::Access::kAdmin, "Import a definition as a draft (ProFlow or the process format)");
     router.document("POST", "/api/v1/approvals/definitions", kSourceSchema, definition_schema);
 
     router.add(
@@ -67,14 +67,14 @@ void register_routes(core::Router& router, Service& service) {
                                                    page.size, page.offset()),
                          page));
         },
-        true, "List process definitions (q in key or name; paged)");
+        core::Access::kUser, "List process definitions (q in key or name; paged)");
 
     router.add(
         "GET", "/api/v1/approvals/definitions/{id}",
         [&service](const HttpRequest&, RequestContext& context) {
             return json_response(200, service.get(context.who().tenant, id_param(context, "id")));
         },
-        true, "A definition's draft (verbatim, for the designer) with its problems");
+        core::Access::kUser, "A definition's draft (verbatim, for the designer) with its problems");
     router.document("GET", "/api/v1/approvals/definitions/{id}", "", definition_schema);
 
     router.add(
@@ -83,7 +83,7 @@ void register_routes(core::Router& router, Service& service) {
             return json_response(200, service.update(context.who(), id_param(context, "id"),
                                                      context.json_body(request)));
         },
-        true, "Replace the draft (published versions are not touched)");
+        core::Access::kAdmin, "Replace the draft (published versions are not touched)");
     router.document("PUT", "/api/v1/approvals/definitions/{id}", kSourceSchema, definition_schema);
 
     router.add(
@@ -95,7 +95,8 @@ void register_routes(core::Router& router, Service& service) {
             }
             return json_response(200, service.get(context.who().tenant, id));
         },
-        true, "Archive a definition: no new instances; running ones finish on their version");
+        core::Access::kAdmin,
+        "Archive a definition: no new instances; running ones finish on their version");
     router.document("DELETE", "/api/v1/approvals/definitions/{id}", "", definition_schema);
 
     router.add(
@@ -103,7 +104,7 @@ void register_routes(core::Router& router, Service& service) {
         [&service](const HttpRequest&, RequestContext& context) {
             return json_response(201, service.publish(context.who(), id_param(context, "id")));
         },
-        true, "Validate the draft and publish it as the next immutable version");
+        core::Access::kAdmin, "Validate the draft and publish it as the next immutable version");
 
     router.add(
         "GET", "/api/v1/approvals/definitions/{id}/versions",
@@ -114,7 +115,7 @@ void register_routes(core::Router& router, Service& service) {
             return json_response(
                 200, boost::json::object{{"versions", service.repository().versions(tenant, id)}});
         },
-        true, "Published versions, newest first");
+        core::Access::kUser, "Published versions, newest first");
 
     router.add(
         "GET", "/api/v1/approvals/definitions/{id}/versions/{version}",
@@ -130,7 +131,7 @@ void register_routes(core::Router& router, Service& service) {
             }
             return json_response(200, *found);
         },
-        true, "One published version: the compiled definition and its source");
+        core::Access::kUser, "One published version: the compiled definition and its source");
 }
 
 }  // namespace riveredge::approvals
@@ -173,7 +174,8 @@ void register_instance_routes(core::Router& router, Engine& engine) {
         [&engine](const HttpRequest& request, RequestContext& context) {
             return json_response(201, engine.start(context.who(), context.json_body(request)));
         },
-        true, "Start an instance of a definition's latest published version with form data");
+        core::Access::kUser,
+        "Start an instance of a definition's latest published version with form data");
     router.document("POST", "/api/v1/approvals/instances",
                     R"json({"type":"object","required":["definition_id"],"properties":{
   "definition_id":{"type":"integer"},"business_key":{"type":"string"},"variables":{"type":"object"}}})json",
@@ -205,7 +207,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
                                                          page.offset()),
                                  page));
         },
-        true,
+        core::Access::kUser,
         "Instances (filters: status, definition_id, business_key, started_by=me or "
         "box=started, box=cc; paged)");
 
@@ -214,7 +216,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
         [&engine](const HttpRequest&, RequestContext& context) {
             return json_response(200, engine.get(context.who().tenant, id_param(context, "id")));
         },
-        true, "An instance with its status, current nodes and tasks");
+        core::Access::kUser, "An instance with its status, current nodes and tasks");
     router.document("GET", "/api/v1/approvals/instances/{id}", "", kInstanceSchema);
 
     router.add(
@@ -224,7 +226,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
             engine.withdraw(context.who(), id);
             return json_response(200, engine.get(context.who().tenant, id));
         },
-        true, "The initiator withdraws the instance while no approver has acted");
+        core::Access::kUser, "The initiator withdraws the instance while no approver has acted");
     router.document("POST", "/api/v1/approvals/instances/{id}/withdraw", "", kInstanceSchema);
 
     router.add(
@@ -233,7 +235,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
             engine.signal(context.who(), id_param(context, "id"), context.json_body(request));
             return json_response(202, json::object{{"accepted", true}});
         },
-        true,
+        core::Access::kUser,
         "Send a signal to an instance (caught by its signal catch events; data merged "
         "into the variables)");
     router.document("POST", "/api/v1/approvals/instances/{id}/signals",
@@ -251,7 +253,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
                 engine.get(tenant, id);  // 404 for another tenant's instance
                 return json_response(200, read(tenant, id));
             },
-            true, what);
+            core::Access::kUser, what);
     };
     read_only("timeline", "The instance's immutable timeline",
               [&engine](const core::TenantId& tenant, std::int64_t id) {
@@ -294,7 +296,8 @@ void register_instance_routes(core::Router& router, Engine& engine) {
             return json_response(
                 200, json::object{{"tasks", engine.tasks().tasks_for(context.who(), box)}});
         },
-        true, "My tasks: box=todo (pending for me or my roles, the default) or box=done");
+        core::Access::kUser,
+        "My tasks: box=todo (pending for me or my roles, the default) or box=done");
     router.document(
         "GET", "/api/v1/approvals/tasks", "",
         std::string(R"json({"type":"object","properties":{"tasks":{"type":"array","items":)json") +
@@ -335,7 +338,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
                 return json_response(
                     200, engine.act(context.who(), id_param(context, "id"), name, body));
             },
-            true, action.summary);
+            core::Access::kUser, action.summary);
         router.document("POST", path, action.schema, kActionResult);
     }
 
@@ -350,7 +353,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
             return json_response(
                 200, json::object{{"users", engine.directory().list(context.who().tenant)}});
         },
-        true, "The tenant's directory: each user's manager and roles");
+        core::Access::kUser, "The tenant's directory: each user's manager and roles");
     router.add(
         "PUT", "/api/v1/approvals/directory/{user}",
         [&engine, admin](const HttpRequest& request, RequestContext& context) {
@@ -389,7 +392,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
                                   {"manager_id", manager},
                                   {"roles", given != nullptr ? *given : json::array{}}});
         },
-        true,
+        core::Access::kAdmin,
         "Set a user's manager and roles (admin): the manager is the approver source `manager`; "
         "the roles say whom a group task notifies");
     router.document(
@@ -403,7 +406,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
             return json_response(
                 200, json::object{{"activities", engine.activities().list(context.who().tenant)}});
         },
-        true, "Service-task activities bound to an HTTP endpoint or a script");
+        core::Access::kAdmin, "Service-task activities bound to an HTTP endpoint or a script");
     router.add(
         "PUT", "/api/v1/approvals/activities/{name}",
         [&engine, admin](const HttpRequest& request, RequestContext& context) {
@@ -440,7 +443,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
             return json_response(200,
                                  json::object{{"name", name}, {"kind", kind}, {"config", config}});
         },
-        true,
+        core::Access::kAdmin,
         "Bind a service-task activity (activity_name) to an HTTP endpoint or a script (admin)");
     router.document("PUT", "/api/v1/approvals/activities/{name}",
                     R"json({"type":"object","required":["kind"],"properties":{

@@ -1,5 +1,6 @@
 // The messages module's Inngest functions: thin, one step per delivery.
 
+#include "core/events.hpp"
 #include "modules/messages/service.hpp"
 
 #include <inngest/inngest.hpp>
@@ -14,15 +15,19 @@ void register_functions(inngest::Client& client, Service& service) {
          .retries = 5,
          .concurrency = {{.limit = 20, .key = "event.data.tenant_id"}}},
         [&service](inngest::Context& ctx) {
-            // The event comes from our own service, which put the authenticated tenant in it.
-            const auto tenant =
-                core::TenantId::trusted(std::string(ctx.event.data.at("tenant_id").as_string()));
+            const auto tenant = core::event_tenant(ctx.event.data);
             const std::int64_t message_id =
                 ctx.event.data.at("message_id").to_number<std::int64_t>();
             const auto deliveries = ctx.step.run("load-deliveries", [&] {
                 boost::json::array out;
                 for (const auto& d : service.repository().deliveries(tenant, message_id)) {
                     out.push_back(boost::json::object{{"id", d.id}, {"channel", d.channel}});
+                }
+                if (out.empty()) {
+                    // Another tenant's message, or none: nothing here may touch it.
+                    throw inngest::NonRetriableError("message " + std::to_string(message_id) +
+                                                     " has no deliveries in tenant " +
+                                                     tenant.value());
                 }
                 return out;
             });

@@ -19,11 +19,15 @@ public:
           // Every process listens, so a socket on any process hears about every new item.
           listener_(context.settings.database_url,
                     kInboxChannel,
-                    [&hub = context.hub](const std::string& payload) {
-                        const auto note = boost::json::parse(payload).as_object();
-                        hub.publish(
-                            core::TenantId::trusted(std::string(note.at("tenant_id").as_string())),
-                            std::string(note.at("user_id").as_string()), payload);
+                    [this, &hub = context.hub](const std::string& payload) {
+                        // Only ids travel in the notification: the item is read in its tenant.
+                        const auto ids = boost::json::parse(payload).as_object();
+                        const auto tenant =
+                            core::TenantId::trusted(std::string(ids.at("tenant_id").as_string()));
+                        if (const auto note = repository_.inbox_note(
+                                tenant, ids.at("item_id").to_number<std::int64_t>())) {
+                            hub.publish(tenant, note->user_id, note->json);
+                        }
                     }) {
         register_routes(context.router, service_);
         register_functions(context.inngest, service_);

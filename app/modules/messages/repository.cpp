@@ -23,9 +23,11 @@ constexpr const char* kInsertInboxItem =
     "FROM message_deliveries d JOIN messages m ON m.id = d.message_id "
     "WHERE d.tenant_id = $1 AND d.id = $2 AND d.channel = 'in_app' "
     "ON CONFLICT (delivery_id) DO NOTHING "
-    "RETURNING json_build_object('type', 'inbox.item', 'tenant_id', tenant_id, 'user_id', user_id, "
-    "'item', json_build_object('id', id, 'message_id', message_id, 'subject', subject, 'body', "
-    "body))::text AS note";
+    "RETURNING json_build_object('tenant_id', tenant_id, 'item_id', id)::text AS note";
+constexpr const char* kInboxNote =
+    "SELECT user_id, json_build_object('type', 'inbox.item', 'tenant_id', tenant_id, 'user_id', "
+    "user_id, 'item', json_build_object('id', id, 'message_id', message_id, 'subject', subject, "
+    "'body', body))::text AS note FROM inbox_items WHERE tenant_id = $1 AND id = $2";
 constexpr const char* kMarkSent =
     "UPDATE message_deliveries SET status = 'sent', attempts = attempts + 1, updated_at = now() "
     "WHERE tenant_id = $1 AND id = $2 AND status <> 'sent'";
@@ -64,7 +66,12 @@ constexpr const char* kSaveSmtp =
     "from_address, from_name) VALUES ($1, $2, $3::int, $4, $5, $6, $7, $8) "
     "ON CONFLICT (tenant_id) DO UPDATE SET host = $2, port = $3::int, tls_mode = $4, username = "
     "$5, "
-    "password = coalesce($6, messages_smtp_settings.password), from_address = $7, from_name = $8, "
+    // A stored password follows only the exact server it was given for: a new host, port, TLS
+    // mode or user without the password again drops it (or the next mail would carry it there).
+    "password = CASE WHEN $6 IS NOT NULL THEN $6 WHEN messages_smtp_settings.host = $2 AND "
+    "messages_smtp_settings.port = $3::int AND messages_smtp_settings.tls_mode = $4 AND "
+    "messages_smtp_settings.username IS NOT DISTINCT FROM $5 THEN messages_smtp_settings.password "
+    "END, from_address = $7, from_name = $8, "
     "updated_at = now()";
 constexpr const char* kSmtp =
     "SELECT host, port, tls_mode, username, password, from_address, from_name "
@@ -111,7 +118,9 @@ boost::json::object template_row(const core::db::Rows& rows, int i) {
 constexpr const char* kSaveSms =
     "INSERT INTO messages_sms_settings (tenant_id, endpoint, api_key, sign_name, template_id) "
     "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id) DO UPDATE SET endpoint = $2, "
-    "api_key = coalesce($3, messages_sms_settings.api_key), sign_name = $4, template_id = $5, "
+    // Likewise the API key follows only the endpoint it was given for.
+    "api_key = CASE WHEN $3 IS NOT NULL THEN $3 WHEN messages_sms_settings.endpoint = $2 THEN "
+    "messages_sms_settings.api_key END, sign_name = $4, template_id = $5, "
     "updated_at = now()";
 constexpr const char* kSms =
     "SELECT endpoint, api_key, sign_name, template_id FROM messages_sms_settings WHERE tenant_id = "
@@ -243,12 +252,25 @@ bool Repository::deliver_in_app(const core::TenantId& tenant, std::int64_t deliv
     const auto inserted = tx.exec(kInsertInboxItem, {tenant.value(), std::to_string(delivery_id)});
     if (!inserted.empty()) {
         // Delivered with the commit: sockets hear of the item only once it is really there.
+        // The notification names the item only (NOTIFY payloads are capped at 8000 bytes and
+        // every process hears every tenant's); listeners read the item in its tenant.
         tx.exec("SELECT pg_notify($1, $2)", {std::string(kInboxChannel), inserted.text(0, "note")});
     }
     const bool changed =
         tx.exec(kMarkSent, {tenant.value(), std::to_string(delivery_id)}).affected() == 1;
     tx.commit();
     return changed;
+}
+
+std::optional<InboxNote> Repository::inbox_note(const core::TenantId& tenant,
+                                                std::int64_t item_id) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(kInboxNote, {tenant.value(), std::to_string(item_id)});
+    tx.commit();
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return InboxNote{rows.text(0, "user_id"), rows.text(0, "note")};
 }
 
 std::pair<std::int64_t, int> Repository::add_template(const core::TenantId& tenant,

@@ -18,8 +18,14 @@
 
 namespace riveredge::messages {
 
-/// PostgreSQL NOTIFY channel announcing new inbox items: {"tenant_id","user_id","item"}.
+/// PostgreSQL NOTIFY channel announcing new inbox items by id: {"tenant_id","item_id"}.
 inline constexpr const char* kInboxChannel = "riveredge_inbox";
+
+/// An inbox item as pushed to its user's sockets.
+struct InboxNote {
+    std::string user_id;
+    std::string json;
+};
 
 struct NewDelivery {
     std::string channel;
@@ -67,6 +73,8 @@ public:
     std::vector<Delivery> deliveries(const core::TenantId& tenant, std::int64_t message_id);
     /// Delivers an in-app delivery: the inbox item and the `sent` state, once.
     bool deliver_in_app(const core::TenantId& tenant, std::int64_t delivery_id);
+    /// What a socket of the item's user receives about it, if the item exists in `tenant`.
+    std::optional<InboxNote> inbox_note(const core::TenantId& tenant, std::int64_t item_id);
 
     std::optional<DeliveryDetail> delivery(const core::TenantId& tenant, std::int64_t delivery_id);
     /// Sets a delivery's state and provider reply; `attempted` counts one more attempt.

@@ -23,7 +23,7 @@ void register_routes(core::Router& router, Service& service) {
             const auto result = service.send(context.who(), context.json_body(request));
             return json_response(result.at("created").as_bool() ? 201 : 200, result);
         },
-        true, "Send a message to users (in-app), idempotent by key");
+        core::Access::kUser, "Send a message to users (in-app), idempotent by key");
     router.document("POST", "/api/v1/messages/send", R"({"type":"object",
         "required":["channels","recipients"],"properties":{
         "template_key":{"type":"string"},"locale":{"type":"string"},"variables":{"type":"object"},
@@ -41,14 +41,14 @@ void register_routes(core::Router& router, Service& service) {
             service.save_smtp_settings(context.who().tenant, context.json_body(request));
             return json_response(200, service.smtp_settings(context.who().tenant));
         },
-        true, "Set the tenant's SMTP settings (the password is never returned)");
+        core::Access::kAdmin, "Set the tenant's SMTP settings (the password is never returned)");
 
     router.add(
         "GET", "/api/v1/messages/settings/smtp",
         [&service](const HttpRequest&, RequestContext& context) {
             return json_response(200, service.smtp_settings(context.who().tenant));
         },
-        true, "The tenant's SMTP settings, without the password");
+        core::Access::kAdmin, "The tenant's SMTP settings, without the password");
 
     router.add(
         "GET", "/api/v1/messages/deliveries",
@@ -76,7 +76,8 @@ void register_routes(core::Router& router, Service& service) {
                 page.size, page.offset());
             return json_response(200, core::paged("items", std::move(items), page));
         },
-        true, "The delivery log: filter by status, channel, recipient, since, until (RFC 3339)");
+        core::Access::kAdmin,
+        "The delivery log: filter by status, channel, recipient, since, until (RFC 3339)");
 
     router.add(
         "GET", "/api/v1/messages/ws",
@@ -87,7 +88,7 @@ void register_routes(core::Router& router, Service& service) {
                            "open a WebSocket here (token in Authorization or ?token=); new inbox "
                            "items are pushed as JSON");
         },
-        false, "WebSocket: real-time push of new inbox items");
+        core::Access::kPublic, "WebSocket: real-time push of new inbox items");
 
     router.add(
         "PUT", "/api/v1/messages/settings/sms",
@@ -95,14 +96,15 @@ void register_routes(core::Router& router, Service& service) {
             service.save_sms_settings(context.who().tenant, context.json_body(request));
             return json_response(200, service.sms_settings(context.who().tenant));
         },
-        true, "Set the tenant's SMS gateway (endpoint, api_key, sign_name, template_id)");
+        core::Access::kAdmin,
+        "Set the tenant's SMS gateway (endpoint, api_key, sign_name, template_id)");
 
     router.add(
         "GET", "/api/v1/messages/settings/sms",
         [&service](const HttpRequest&, RequestContext& context) {
             return json_response(200, service.sms_settings(context.who().tenant));
         },
-        true, "The tenant's SMS gateway settings, without the API key");
+        core::Access::kAdmin, "The tenant's SMS gateway settings, without the API key");
 
     router.add(
         "POST", "/api/v1/messages/templates",
@@ -110,7 +112,8 @@ void register_routes(core::Router& router, Service& service) {
             return json_response(201,
                                  service.add_template(context.who(), context.json_body(request)));
         },
-        true, "Add a template version (key, channel, locale, subject, body; Mustache)");
+        core::Access::kAdmin,
+        "Add a template version (key, channel, locale, subject, body; Mustache)");
 
     router.add(
         "GET", "/api/v1/messages/templates",
@@ -119,7 +122,7 @@ void register_routes(core::Router& router, Service& service) {
                 200, boost::json::object{
                          {"templates", service.repository().templates(context.who().tenant)}});
         },
-        true, "The latest version of every template");
+        core::Access::kUser, "The latest version of every template");
 
     router.add(
         "POST", "/api/v1/messages/templates/preview",
@@ -127,7 +130,7 @@ void register_routes(core::Router& router, Service& service) {
             return json_response(200,
                                  service.preview(context.who().tenant, context.json_body(request)));
         },
-        true, "Render a stored or inline template with sample variables");
+        core::Access::kUser, "Render a stored or inline template with sample variables");
 
     router.add(
         "GET", "/api/v1/messages/inbox",
@@ -146,7 +149,8 @@ void register_routes(core::Router& router, Service& service) {
                                                     page.offset());
             return json_response(200, core::paged("items", std::move(items), page));
         },
-        true, "List the caller's inbox (status=all|unread|read|archived, page, page_size)");
+        core::Access::kUser,
+        "List the caller's inbox (status=all|unread|read|archived, page, page_size)");
 
     router.add(
         "GET", "/api/v1/messages/inbox/unread-count",
@@ -156,7 +160,7 @@ void register_routes(core::Router& router, Service& service) {
                 200, boost::json::object{
                          {"unread", service.repository().unread_count(who.tenant, who.user_id)}});
         },
-        true, "Count the caller's unread inbox items");
+        core::Access::kUser, "Count the caller's unread inbox items");
 
     router.add(
         "POST", "/api/v1/messages/inbox/read-all",
@@ -166,7 +170,7 @@ void register_routes(core::Router& router, Service& service) {
                 200, boost::json::object{
                          {"marked", service.repository().mark_all_read(who.tenant, who.user_id)}});
         },
-        true, "Mark every inbox item read");
+        core::Access::kUser, "Mark every inbox item read");
 
     router.add(
         "POST", "/api/v1/messages/inbox/{id}/read",
@@ -177,7 +181,7 @@ void register_routes(core::Router& router, Service& service) {
             }
             return json_response(200, boost::json::object{{"read", true}});
         },
-        true, "Mark one inbox item read");
+        core::Access::kUser, "Mark one inbox item read");
 
     router.add(
         "POST", "/api/v1/messages/inbox/{id}/archive",
@@ -188,7 +192,7 @@ void register_routes(core::Router& router, Service& service) {
             }
             return json_response(200, boost::json::object{{"archived", true}});
         },
-        true, "Archive one inbox item");
+        core::Access::kUser, "Archive one inbox item");
 
     router.add(
         "GET", "/api/v1/messages/{id}/deliveries",
@@ -209,7 +213,7 @@ void register_routes(core::Router& router, Service& service) {
             }
             return json_response(200, boost::json::object{{"deliveries", std::move(out)}});
         },
-        true, "The delivery log of one message");
+        core::Access::kUser, "The delivery log of one message");
 }
 
 }  // namespace riveredge::messages

@@ -1,5 +1,6 @@
 // The schedules module's Inngest functions: the fire function, the reconciler and housekeeping.
 
+#include "core/events.hpp"
 #include "modules/schedules/service.hpp"
 
 #include <inngest/inngest.hpp>
@@ -17,9 +18,7 @@ void register_functions(inngest::Client& client, Service& service) {
          .retries = 10},
         [&service](inngest::Context& ctx) {
             const auto& data = ctx.event.data;
-            // The event comes from our own service, which put the authenticated tenant in it.
-            const auto tenant =
-                core::TenantId::trusted(std::string(data.at("tenant_id").as_string()));
+            const auto tenant = core::event_tenant(data);
             auto claim = ctx.step.run("claim", [&] {
                 return service.claim(tenant, data.at("schedule_id").to_number<std::int64_t>(),
                                      data.at("scheduled_for").to_number<std::int64_t>(),

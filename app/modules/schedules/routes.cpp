@@ -69,7 +69,7 @@ void register_routes(core::Router& router, Service& service) {
                                  service.preview_trigger(context.json_body(request),
                                                          int_query(context, "count", 5, 1, 100)));
         },
-        true, "The next fire times of a trigger before it is saved (?count=1..100)");
+        core::Access::kUser, "The next fire times of a trigger before it is saved (?count=1..100)");
     router.document("POST", "/api/v1/schedules/preview",
                     R"json({"type":"object","properties":{"trigger":{"type":"object"}}})json",
                     kPreviewSchema);
@@ -79,7 +79,7 @@ void register_routes(core::Router& router, Service& service) {
         [&service](const HttpRequest& request, RequestContext& context) {
             return json_response(201, service.create(context.who(), context.json_body(request)));
         },
-        true, "Create a schedule; it is armed at once");
+        core::Access::kAdmin, "Create a schedule; it is armed at once");
     router.document("POST", "/api/v1/schedules", kDefinitionSchema, kScheduleSchema);
 
     router.add(
@@ -94,14 +94,14 @@ void register_routes(core::Router& router, Service& service) {
                                                            page.offset()),
                                  page));
         },
-        true, "List schedules (filters: enabled, q in name or code; paged)");
+        core::Access::kAdmin, "List schedules (filters: enabled, q in name or code; paged)");
 
     router.add(
         "GET", "/api/v1/schedules/{id}",
         [&service](const HttpRequest&, RequestContext& context) {
             return json_response(200, service.get(context.who().tenant, id_param(context, "id")));
         },
-        true, "A schedule with its next fire time");
+        core::Access::kAdmin, "A schedule with its next fire time");
     router.document("GET", "/api/v1/schedules/{id}", "", kScheduleSchema);
 
     router.add(
@@ -110,7 +110,7 @@ void register_routes(core::Router& router, Service& service) {
             return json_response(200, service.update(context.who(), id_param(context, "id"),
                                                      context.json_body(request)));
         },
-        true, "Replace a schedule's definition; fires armed before are dropped");
+        core::Access::kAdmin, "Replace a schedule's definition; fires armed before are dropped");
     router.document("PUT", "/api/v1/schedules/{id}", kDefinitionSchema, kScheduleSchema);
 
     router.add(
@@ -119,7 +119,7 @@ void register_routes(core::Router& router, Service& service) {
             service.remove(context.who(), id_param(context, "id"));
             return json_response(200, boost::json::object{{"deleted", true}});
         },
-        true, "Delete a schedule (its history stays)");
+        core::Access::kAdmin, "Delete a schedule (its history stays)");
 
     router.add(
         "POST", "/api/v1/schedules/{id}/pause",
@@ -128,7 +128,7 @@ void register_routes(core::Router& router, Service& service) {
                 request.body.empty() ? boost::json::object{} : context.json_body(request);
             return json_response(200, service.pause(context.who(), id_param(context, "id"), body));
         },
-        true, "Pause with a reason; no fire runs while paused");
+        core::Access::kAdmin, "Pause with a reason; no fire runs while paused");
     router.document("POST", "/api/v1/schedules/{id}/pause",
                     R"json({"type":"object","properties":{"reason":{"type":"string"}}})json",
                     kScheduleSchema);
@@ -138,14 +138,14 @@ void register_routes(core::Router& router, Service& service) {
         [&service](const HttpRequest&, RequestContext& context) {
             return json_response(200, service.resume(context.who(), id_param(context, "id")));
         },
-        true, "Resume from now on (missed fires are not made up)");
+        core::Access::kAdmin, "Resume from now on (missed fires are not made up)");
 
     router.add(
         "POST", "/api/v1/schedules/{id}/run",
         [&service](const HttpRequest&, RequestContext& context) {
             return json_response(202, service.run_now(context.who(), id_param(context, "id")));
         },
-        true, "Fire now, beside the schedule's own timing");
+        core::Access::kAdmin, "Fire now, beside the schedule's own timing");
 
     router.add(
         "GET", "/api/v1/schedules/{id}/preview",
@@ -153,7 +153,8 @@ void register_routes(core::Router& router, Service& service) {
             return json_response(200, service.preview(context.who().tenant, id_param(context, "id"),
                                                       int_query(context, "count", 5, 1, 100)));
         },
-        true, "The next fire times in the schedule's zone and in UTC (?count=1..100)");
+        core::Access::kUser,
+        "The next fire times in the schedule's zone and in UTC (?count=1..100)");
     router.document("GET", "/api/v1/schedules/{id}/preview", "", kPreviewSchema);
 
     router.add(
@@ -179,7 +180,8 @@ void register_routes(core::Router& router, Service& service) {
                                      time_filter(context, "until"), page.size, page.offset()),
                                  page));
         },
-        true, "Run history: scheduled time, start, end, status, attempt, output or error");
+        core::Access::kAdmin,
+        "Run history: scheduled time, start, end, status, attempt, output or error");
 }
 
 }  // namespace riveredge::schedules

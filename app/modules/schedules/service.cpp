@@ -1,5 +1,6 @@
 #include "modules/schedules/service.hpp"
 
+#include "core/events.hpp"
 #include "core/http/api_error.hpp"
 #include "core/http/host_allow_list.hpp"
 #include "core/http/outbound.hpp"
@@ -201,8 +202,13 @@ ScheduleDefinition Service::definition_from(const core::TenantId& tenant,
             }
         } else if (type == "event") {
             const std::string name = core::string_field(a, "name");
-            if (name.empty() || name.size() > 200 || name.rfind("inngest/", 0) == 0) {
-                problems["action.name"] = "required, an event name (not inngest/...)";
+            if (name.empty() || name.size() > 200) {
+                problems["action.name"] = "required, an event name of at most 200 bytes";
+            } else if (core::is_reserved_event_name(name)) {
+                problems["action.name"] =
+                    "names under messages/, schedules/, scripts/, approvals/, records/, print/, "
+                    "inngest/, riveredge/ and tenants/ are the app's own; the event is sent as "
+                    "tenants/<your tenant>/<name>";
             }
             if (const auto* data = a.if_contains("data");
                 data != nullptr && !data->is_null() && !data->is_object()) {
@@ -564,8 +570,12 @@ boost::json::object Service::run_action(const core::TenantId& tenant,
         if (const auto* d = a.if_contains("data"); d != nullptr && d->is_object()) {
             data = d->as_object();
         }
-        const auto sent = with_.inngest.send(inngest::Event{
-            .name = core::string_field(a, "name"), .data = std::move(data), .id = key});
+        // The tenant comes from the schedule, never from the data the author wrote.
+        data["tenant_id"] = tenant.value();
+        const auto sent = with_.inngest.send(
+            inngest::Event{.name = core::tenant_event_name(tenant, core::string_field(a, "name")),
+                           .data = std::move(data),
+                           .id = key});
         if (!sent) {
             throw std::runtime_error("could not send the event: " + sent.error().message);
         }

@@ -1,5 +1,6 @@
 // The scripts module's Inngest function: one durable step per async run.
 
+#include "core/events.hpp"
 #include "modules/scripts/service.hpp"
 
 #include <inngest/inngest.hpp>
@@ -16,9 +17,7 @@ void register_functions(inngest::Client& client, Service& service) {
          .retries = 3,
          .concurrency = {{.limit = 4, .key = "event.data.tenant_id"}}},
         [&service](inngest::Context& ctx) {
-            // The event comes from our own service, which put the authenticated tenant in it.
-            const auto tenant =
-                core::TenantId::trusted(std::string(ctx.event.data.at("tenant_id").as_string()));
+            const auto tenant = core::event_tenant(ctx.event.data);
             const std::int64_t run_id = ctx.event.data.at("run_id").to_number<std::int64_t>();
             const auto run = ctx.step.run("execute", [&] {
                 const auto finished = service.execute_run(tenant, run_id);

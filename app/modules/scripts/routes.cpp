@@ -51,7 +51,7 @@ void register_routes(core::Router& router, Service& service) {
         [&service](const HttpRequest& request, RequestContext& context) {
             return json_response(200, service.validate(context.json_body(request)));
         },
-        true, "Compile a script without running it; syntax errors with their line");
+        core::Access::kUser, "Compile a script without running it; syntax errors with their line");
     router.document(
         "POST", "/api/v1/scripts/validate",
         R"({"type":"object","required":["code"],"properties":{"code":{"type":"string"}}})",
@@ -64,14 +64,14 @@ void register_routes(core::Router& router, Service& service) {
         [&service](const HttpRequest&, RequestContext& context) {
             return json_response(200, service.settings(context.who().tenant));
         },
-        true, "The tenant's sandbox settings: ctx.http allow-list and limit maxima");
+        core::Access::kUser, "The tenant's sandbox settings: ctx.http allow-list and limit maxima");
     router.add(
         "PUT", "/api/v1/scripts/settings",
         [&service](const HttpRequest& request, RequestContext& context) {
             return json_response(200,
                                  service.save_settings(context.who(), context.json_body(request)));
         },
-        true, "Change the tenant's sandbox settings (role admin)");
+        core::Access::kAdmin, "Change the tenant's sandbox settings (role admin)");
     const char* settings_schema = R"({"type":"object","properties":{
         "http_allow_list":{"type":"array","items":{"type":"string"},"maxItems":100},
         "max_timeout_ms":{"type":"integer","minimum":10,"maximum":300000},
@@ -84,7 +84,7 @@ void register_routes(core::Router& router, Service& service) {
         [&service](const HttpRequest& request, RequestContext& context) {
             return json_response(201, service.create(context.who(), context.json_body(request)));
         },
-        true, "Create a script (version 1); the code must compile");
+        core::Access::kAdmin, "Create a script (version 1); the code must compile");
     router.document("POST", "/api/v1/scripts", kSaveSchema, kScriptSchema);
 
     router.add(
@@ -99,14 +99,14 @@ void register_routes(core::Router& router, Service& service) {
                                                            page.offset()),
                                  page));
         },
-        true, "List scripts (filters: enabled, q in the name; paged)");
+        core::Access::kUser, "List scripts (filters: enabled, q in the name; paged)");
 
     router.add(
         "GET", "/api/v1/scripts/{id}",
         [&service](const HttpRequest&, RequestContext& context) {
             return json_response(200, service.get(context.who().tenant, id_param(context, "id")));
         },
-        true, "A script with its latest version's code, parameters and limits");
+        core::Access::kUser, "A script with its latest version's code, parameters and limits");
     router.document("GET", "/api/v1/scripts/{id}", "", kScriptSchema);
 
     router.add(
@@ -115,7 +115,8 @@ void register_routes(core::Router& router, Service& service) {
             return json_response(200, service.update(context.who(), id_param(context, "id"),
                                                      context.json_body(request)));
         },
-        true, "Save a script: a change to code, parameters or limits makes a new version");
+        core::Access::kAdmin,
+        "Save a script: a change to code, parameters or limits makes a new version");
     router.document("PUT", "/api/v1/scripts/{id}", kSaveSchema, kScriptSchema);
 
     router.add(
@@ -127,7 +128,7 @@ void register_routes(core::Router& router, Service& service) {
             return json_response(
                 200, boost::json::object{{"versions", service.repository().versions(tenant, id)}});
         },
-        true, "The versions of a script, newest first");
+        core::Access::kUser, "The versions of a script, newest first");
 
     router.add(
         "GET", "/api/v1/scripts/{id}/versions/{version}",
@@ -143,7 +144,7 @@ void register_routes(core::Router& router, Service& service) {
             }
             return json_response(200, *found);
         },
-        true, "One immutable version of a script");
+        core::Access::kUser, "One immutable version of a script");
 
     router.add(
         "POST", "/api/v1/scripts/{id}/run",
@@ -152,7 +153,7 @@ void register_routes(core::Router& router, Service& service) {
                                                context.json_body(request));
             return json_response(run.at("mode") == "async" ? 202 : 200, run);
         },
-        true,
+        core::Access::kUser,
         "Run a script: mode=sync answers with the finished run, mode=async with the queued run");
     router.document("POST", "/api/v1/scripts/{id}/run", R"({"type":"object","properties":{
         "arguments":{"type":"object"},"mode":{"enum":["sync","async"],"default":"sync"},
@@ -172,7 +173,7 @@ void register_routes(core::Router& router, Service& service) {
                                                       page.size, page.offset()),
                                                   page));
         },
-        true, "Runs of a script, newest first (filter: status; paged)");
+        core::Access::kUser, "Runs of a script, newest first (filter: status; paged)");
 
     router.add(
         "GET", "/api/v1/script-runs/{run_id}",
@@ -184,7 +185,8 @@ void register_routes(core::Router& router, Service& service) {
             }
             return json_response(200, *found);
         },
-        true, "One run: arguments, status, result, console, error, duration, memory");
+        core::Access::kUser,
+        "One run: arguments, status, result, console, error, duration, memory");
     router.document("GET", "/api/v1/script-runs/{run_id}", "", kRunSchema);
 }
 
