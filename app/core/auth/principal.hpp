@@ -21,6 +21,9 @@ private:
     std::string value_;
 };
 
+/// The role of tenant administrators.
+inline constexpr const char* kAdminRole = "admin";
+
 struct Principal {
     TenantId tenant;
     std::string user_id;

@@ -54,9 +54,6 @@ enum class Access {
 /// `public`, `user` or `admin`.
 const char* access_name(Access access) noexcept;
 
-/// The role a token needs for `Access::kAdmin`.
-inline constexpr const char* kAdminRole = "admin";
-
 struct RouteInfo {
     std::string method;
     std::string pattern;

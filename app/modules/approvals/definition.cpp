@@ -287,6 +287,19 @@ void check_user_task(const FlowNode& node, std::vector<DefinitionProblem>& probl
         !due.empty() && !valid_iso_duration(due)) {
         problem("due_date must be an ISO 8601 duration");
     }
+    if (const auto* fields = c.if_contains("editable_fields"); fields != nullptr) {
+        const auto* list = fields->if_array();
+        bool valid = list != nullptr && list->size() <= 200;
+        for (std::size_t i = 0; valid && i < list->size(); ++i) {
+            const auto* name = (*list)[i].if_string();
+            valid = name != nullptr && !name->empty() && name->size() <= 200;
+        }
+        if (!valid) {
+            problem(
+                "editable_fields is an array of form field names (the variables an approver "
+                "may change)");
+        }
+    }
 }
 
 }  // namespace

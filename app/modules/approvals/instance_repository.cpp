@@ -24,7 +24,47 @@ constexpr const char* kInstanceJson =
 
 #undef ISO
 
+// Whether the user $<user> (holding the token roles $<roles>, a JSON array) takes part in
+// instance i: its initiator, a task's assignee (directly or through a role), owner, decider
+// or claimer, a delegate, or a CC recipient.
+std::string participates_sql(int user, int roles) {
+    const std::string u = "$" + std::to_string(user);
+    const std::string r = "$" + std::to_string(roles);
+    return "(i.initiator = " + u +
+           " OR EXISTS (SELECT 1 FROM approval_tasks t WHERE t.tenant_id = i.tenant_id AND "
+           "t.instance_id = i.id AND (" +
+           u +
+           " IN (t.assignee, t.owner, t.decided_by, t.claimed_by) OR t.assignee IN (SELECT "
+           "'role:' || role FROM jsonb_array_elements_text(" +
+           r +
+           "::jsonb) role))) OR EXISTS (SELECT 1 FROM approval_cc c WHERE c.tenant_id = "
+           "i.tenant_id AND c.instance_id = i.id AND c.user_id = " +
+           u +
+           ") OR EXISTS (SELECT 1 FROM approval_timeline l WHERE l.tenant_id = i.tenant_id AND "
+           "l.instance_id = i.id AND l.action = 'delegated' AND l.detail->>'to' = " +
+           u + "))";
+}
+
+std::string roles_json(const core::Principal& who) {
+    json::array roles;
+    for (const auto& role : who.roles) {
+        roles.emplace_back(role);
+    }
+    return json::serialize(roles);
+}
+
 }  // namespace
+
+bool InstanceRepository::participates(const core::Principal& who, std::int64_t id) {
+    Transaction tx(pool_, who.tenant);
+    const auto rows = tx.exec(
+        "SELECT 1 FROM approval_instances i WHERE i.tenant_id = $1 AND "
+        "i.id = $2 AND " +
+            participates_sql(3, 4),
+        {who.tenant.value(), std::to_string(id), who.user_id, roles_json(who)});
+    tx.commit();
+    return !rows.empty();
+}
 
 std::optional<std::int64_t> InstanceRepository::create(
     const core::TenantId& tenant,
@@ -73,12 +113,20 @@ boost::json::array InstanceRepository::list(const core::TenantId& tenant,
         std::string("SELECT ") + kInstanceJson +
             "::text AS row FROM approval_instances i WHERE i.tenant_id = $1 AND ($2::text IS NULL "
             "OR i.status = $2) AND ($3::text IS NULL OR i.initiator = $3) AND ($4::bigint IS NULL "
-            "OR i.definition_id = $4::bigint) AND ($5::text IS NULL OR i.business_key = $5) ORDER "
-            "BY i.id DESC LIMIT $6::int OFFSET $7::int",
+            "OR i.definition_id = $4::bigint) AND ($5::text IS NULL OR i.business_key = $5) AND "
+            "($8::text IS NULL OR " +
+            participates_sql(8, 9) + ") ORDER BY i.id DESC LIMIT $6::int OFFSET $7::int",
         {tenant.value(), filter.status, filter.initiator, filter.definition_id, filter.business_key,
-         std::to_string(limit), std::to_string(offset)});
+         std::to_string(limit), std::to_string(offset),
+         filter.participant ? core::db::Param(filter.participant->user_id) : std::nullopt,
+         filter.participant ? core::db::Param(roles_json(*filter.participant))
+                            : core::db::Param("[]")});
     tx.commit();
-    return core::db::json_rows(rows);
+    auto out = core::db::json_rows(rows);
+    for (auto& row : out) {
+        row.as_object().erase("engine_state");  // the interpreter's, not the caller's
+    }
+    return out;
 }
 
 bool InstanceRepository::finish(const core::TenantId& tenant,
@@ -243,11 +291,16 @@ void InstanceRepository::signal(const core::Principal& who,
                                 const std::string& name,
                                 const boost::json::object& data) {
     Transaction tx(pool_, who.tenant);
-    const auto rows =
-        tx.exec("SELECT status FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-                {who.tenant.value(), std::to_string(id)});
+    const auto rows = tx.exec(
+        "SELECT status, initiator FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR "
+        "UPDATE",
+        {who.tenant.value(), std::to_string(id)});
     if (rows.empty()) {
         throw core::ApiError::not_found("instance " + std::to_string(id));
+    }
+    if (rows.text(0, "initiator") != who.user_id && !who.has_role(core::kAdminRole)) {
+        throw core::ApiError::forbidden(
+            "signals come from the instance's initiator or a tenant administrator");
     }
     if (rows.text(0, "status") != "running") {
         throw core::ApiError::conflict("the instance is " + rows.text(0, "status"));

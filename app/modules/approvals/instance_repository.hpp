@@ -27,12 +27,16 @@ public:
                                        const boost::json::object& variables,
                                        const std::string& initiator);
     std::optional<boost::json::object> find(const core::TenantId& tenant, std::int64_t id);
+    /// True when `who` initiated, was assigned, decided, delegated or was CC'd on instance `id`.
+    bool participates(const core::Principal& who, std::int64_t id);
     /// Filters (null: any): who started it, its definition, its business key.
     struct ListFilter {
         core::db::Param status;
         core::db::Param initiator;
         core::db::Param definition_id;
         core::db::Param business_key;
+        /// Only instances this user takes part in (non-administrators); all when null.
+        std::optional<core::Principal> participant;
     };
     boost::json::array list(const core::TenantId& tenant,
                             const ListFilter& filter,

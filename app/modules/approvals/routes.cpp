@@ -200,7 +200,8 @@ void register_instance_routes(core::Router& router, Engine& engine) {
             }
             const InstanceRepository::ListFilter filter{
                 status, mine ? core::db::Param(context.who().user_id) : std::nullopt, definition,
-                query_filter(context, "business_key")};
+                query_filter(context, "business_key"),
+                context.is_admin() ? std::nullopt : std::optional(context.who())};
             return json_response(
                 200, core::paged("instances",
                                  engine.instances().list(context.who().tenant, filter, page.size,
@@ -208,13 +209,23 @@ void register_instance_routes(core::Router& router, Engine& engine) {
                                  page));
         },
         core::Access::kUser,
-        "Instances (filters: status, definition_id, business_key, started_by=me or "
-        "box=started, box=cc; paged)");
+        "Instances the caller takes part in, all of them for administrators (filters: status, "
+        "definition_id, business_key, started_by=me or box=started, box=cc; paged)");
+
+    // An instance's form data and history are for its participants and administrators.
+    const auto visible = [&engine](const RequestContext& context, std::int64_t id) {
+        auto instance = engine.get(context.who().tenant, id);  // 404 for another tenant's
+        if (!context.is_admin() && !engine.instances().participates(context.who(), id)) {
+            throw core::ApiError::forbidden(
+                "only the instance's participants and tenant administrators see it");
+        }
+        return instance;
+    };
 
     router.add(
         "GET", "/api/v1/approvals/instances/{id}",
-        [&engine](const HttpRequest&, RequestContext& context) {
-            return json_response(200, engine.get(context.who().tenant, id_param(context, "id")));
+        [visible](const HttpRequest&, RequestContext& context) {
+            return json_response(200, visible(context, id_param(context, "id")));
         },
         core::Access::kUser, "An instance with its status, current nodes and tasks");
     router.document("GET", "/api/v1/approvals/instances/{id}", "", kInstanceSchema);
@@ -243,15 +254,14 @@ void register_instance_routes(core::Router& router, Engine& engine) {
   "name":{"type":"string"},"data":{"type":"object"}}})json",
                     R"json({"type":"object","properties":{"accepted":{"type":"boolean"}}})json");
 
-    const auto read_only = [&router, &engine](const std::string& suffix, const char* what,
+    const auto read_only = [&router, visible](const std::string& suffix, const char* what,
                                               auto read) {
         router.add(
             "GET", "/api/v1/approvals/instances/{id}/" + suffix,
-            [&engine, read](const HttpRequest&, RequestContext& context) {
-                const auto& tenant = context.who().tenant;
+            [visible, read](const HttpRequest&, RequestContext& context) {
                 const auto id = id_param(context, "id");
-                engine.get(tenant, id);  // 404 for another tenant's instance
-                return json_response(200, read(tenant, id));
+                visible(context, id);
+                return json_response(200, read(context.who().tenant, id));
             },
             core::Access::kUser, what);
     };
@@ -342,11 +352,6 @@ void register_instance_routes(core::Router& router, Engine& engine) {
         router.document("POST", path, action.schema, kActionResult);
     }
 
-    const auto admin = [](const RequestContext& context) {
-        if (!context.who().has_role("admin")) {
-            throw core::ApiError::forbidden("tenant administrators only");
-        }
-    };
     router.add(
         "GET", "/api/v1/approvals/directory",
         [&engine](const HttpRequest&, RequestContext& context) {
@@ -356,8 +361,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
         core::Access::kUser, "The tenant's directory: each user's manager and roles");
     router.add(
         "PUT", "/api/v1/approvals/directory/{user}",
-        [&engine, admin](const HttpRequest& request, RequestContext& context) {
-            admin(context);
+        [&engine](const HttpRequest& request, RequestContext& context) {
             const auto body = context.json_body(request);
             const auto user = context.params.at("user");
             const auto manager = core::string_field(body, "manager_id");
@@ -409,8 +413,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
         core::Access::kAdmin, "Service-task activities bound to an HTTP endpoint or a script");
     router.add(
         "PUT", "/api/v1/approvals/activities/{name}",
-        [&engine, admin](const HttpRequest& request, RequestContext& context) {
-            admin(context);
+        [&engine](const HttpRequest& request, RequestContext& context) {
             const auto body = context.json_body(request);
             const auto name = context.params.at("name");
             const auto kind = core::string_field(body, "kind");

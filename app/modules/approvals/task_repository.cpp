@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 namespace riveredge::approvals {
 namespace {
@@ -34,6 +35,40 @@ struct TaskRow {
     std::optional<std::string> owner;
     std::optional<std::string> decided_by;
 };
+
+// An approver changes only the form fields its node declares editable (`editable_fields`);
+// the initiator resubmitting at the start edits the whole form.
+void check_editable(Transaction& tx,
+                    const core::TenantId& tenant,
+                    std::int64_t instance_id,
+                    const std::string& node_id,
+                    const json::object& changes) {
+    const auto rows = tx.exec(
+        "SELECT coalesce(n->'config'->'editable_fields', '[]')::text AS fields FROM "
+        "approval_instances i JOIN approval_definition_versions v ON v.tenant_id = i.tenant_id "
+        "AND v.definition_id = i.definition_id AND v.version = i.version, "
+        "jsonb_array_elements(v.compiled->'nodes') n WHERE i.tenant_id = $1 AND i.id = $2 AND "
+        "n->>'id' = $3",
+        {tenant.value(), std::to_string(instance_id), node_id});
+    std::set<std::string> editable;
+    if (!rows.empty()) {
+        const json::value fields = json::parse(rows.text(0, "fields"));
+        for (const auto& field : fields.as_array()) {
+            if (field.is_string()) {
+                editable.emplace(field.get_string());
+            }
+        }
+    }
+    json::object refused;
+    for (const auto& change : changes) {
+        if (editable.count(std::string(change.key())) == 0) {
+            refused["variables." + std::string(change.key())] = "not editable at step " + node_id;
+        }
+    }
+    if (!refused.empty()) {
+        throw ApiError::validation(std::move(refused));
+    }
+}
 
 struct Locked {
     std::int64_t instance_id = 0;
@@ -408,6 +443,9 @@ ActionResult TaskRepository::decide(const core::Principal& who,
             throw ApiError::validation(json::object{
                 {"return_to", "an earlier approval step or the start of this instance"}});
         }
+    }
+    if (!changes.empty() && locked.task.kind != "resubmit") {
+        check_editable(tx, who.tenant, locked.instance_id, locked.node_id, changes);
     }
     const std::string status = action == "approve"  ? "approved"
                                : action == "reject" ? "rejected"
