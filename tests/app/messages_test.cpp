@@ -370,7 +370,9 @@ TEST_CASE("email reaches a real SMTP server intact, with retries on 4xx and none
     REQUIRE(settings.status == 200);
     CHECK(settings.body.at("has_password") == true);
     CHECK(json::serialize(settings.body).find("s3cret-pw") == std::string::npos);
-    CHECK(t.call("GET", "/api/v1/messages/settings/smtp", t.token("globex", "x", {"admin"})).status == 404);
+    CHECK(
+        t.call("GET", "/api/v1/messages/settings/smtp", t.token("globex", "x", {"admin"})).status ==
+        404);
     CHECK(t.call("PUT", "/api/v1/messages/settings/smtp", alice, R"({"host":"","port":70000})")
               .status == 422);
 
@@ -563,7 +565,8 @@ TEST_CASE("a delivery step re-run after a lost answer does not send the email tw
     // Signed as the executor signs, with the key the app shares with it.
     request.headers.emplace_back(
         "X-Inngest-Signature",
-        inngest::detail::sign_body(inngest::detail::SigningKey::parse(riveredge_test::kExecutorKey), call.body(),
+        inngest::detail::sign_body(inngest::detail::SigningKey::parse(riveredge_test::kExecutorKey),
+                                   call.body(),
                                    std::chrono::duration_cast<std::chrono::seconds>(
                                        std::chrono::system_clock::now().time_since_epoch())
                                        .count()));
@@ -717,6 +720,30 @@ TEST_CASE("a new inbox item is pushed at once to the recipient's open WebSocket"
     CHECK(note.at("user_id") == "bob");
     CHECK(note.at("item").at("subject") == "审批通知: 采购单 PO-1");
     CHECK_FALSE(other_bob.receive(500ms).has_value());  // same user id, other tenant: nothing
+}
+
+TEST_CASE("an in-app message over NOTIFY's 8000-byte cap is delivered and pushed", "[app]") {
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice");
+    const auto bob = t.token("acme", "bob");
+    WsClient socket(t.app().port(), bob);
+    std::string body;
+    while (body.size() < 10000) {
+        body += "审批";  // 3 bytes a character
+    }
+    REQUIRE(t.call("POST", "/api/v1/messages/send", alice,
+                   json::serialize(json::object{{"subject", "长消息"},
+                                                {"body", body},
+                                                {"channels", json::array{"in_app"}},
+                                                {"recipients", json::array{"bob"}}}))
+                .status == 201);
+    const auto pushed = socket.receive(5s);
+    REQUIRE(pushed.has_value());
+    CHECK(json::parse(*pushed).at("item").at("body") == body.c_str());
+    REQUIRE(t.wait_unread(bob, 1));
+    const auto inbox = t.call("GET", "/api/v1/messages/inbox", bob);
+    REQUIRE(inbox.status == 200);
+    CHECK(inbox.body.at("items").at(0).at("body") == body.c_str());
 }
 
 namespace {

@@ -1,0 +1,375 @@
+// The trust boundaries end to end: signed calls into the serve endpoint, the embedded executor's
+// closed API, events no tenant can forge, route permissions, secrets that follow their server,
+// approval participants, and the settings that keep dev mode off the network.
+
+#include "app/app_under_test.hpp"
+#include "app/approvals_support.hpp"
+#include "core/auth/jwt.hpp"
+#include "core/config/settings.hpp"
+#include "crypto/signing_key.hpp"
+#include "support/call_builder.hpp"
+#include "transport/http_client.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <cstdio>
+#include <string>
+
+using namespace riveredge_test;
+using riveredge_test::approvals::Flow;
+using riveredge_test::approvals::has_pending;
+using riveredge_test::approvals::import_body;
+
+namespace {
+
+std::int64_t now_seconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+inngest::detail::InboundResponse raw(const std::string& method,
+                                     const std::string& url,
+                                     std::vector<std::pair<std::string, std::string>> headers,
+                                     const std::string& body = {}) {
+    inngest::detail::OutboundRequest request{method, url, std::move(headers),
+                                             body,   10s, std::nullopt};
+    request.headers.emplace_back("Content-Type", "application/json");
+    auto response = inngest::detail::send_http(request);
+    REQUIRE(response.has_value());
+    return *response;
+}
+
+std::string signature(const std::string& key, const std::string& body, std::int64_t at) {
+    return inngest::detail::sign_body(inngest::detail::SigningKey::parse(key), body, at);
+}
+
+constexpr const char* kOtherKey =
+    "signkey-test-ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
+
+}  // namespace
+
+TEST_CASE("the serve endpoint runs nothing for unsigned or wrongly signed calls and syncs",
+          "[app][security]") {
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice");
+    const auto sent =
+        t.call("POST", "/api/v1/messages/send", alice,
+               R"({"subject":"s","body":"b","channels":["in_app"],"recipients":["bob"]})");
+    REQUIRE(sent.status == 201);
+    REQUIRE(t.wait_unread(t.token("acme", "bob"), 1));
+
+    inngest_test::CallBuilder call;
+    call.fn_slug = "riveredge-flow-messages-deliver";
+    call.event = json::object{
+        {"name", "messages/message.requested"},
+        {"data", json::object{{"tenant_id", "acme"}, {"message_id", sent.body.at("message_id")}}}};
+    const std::string body = call.body();
+    const std::string url = "http://127.0.0.1:" + std::to_string(t.port()) +
+                            "/api/inngest?fnId=riveredge-flow-messages-deliver&stepId=step";
+
+    // The control: the executor's own signature gets the step run (206 with its result).
+    const auto signed_call = raw(
+        "POST", url, {{"X-Inngest-Signature", signature(kExecutorKey, body, now_seconds())}}, body);
+    CHECK(signed_call.status == 206);
+
+    const auto unsigned_call = raw("POST", url, {}, body);
+    CHECK(unsigned_call.status == 401);
+    CHECK(json::parse(unsigned_call.body).at("code") == "unauthorized");
+    CHECK(
+        raw("POST", url, {{"X-Inngest-Signature", signature(kOtherKey, body, now_seconds())}}, body)
+            .status == 401);
+    CHECK(raw("POST", url,
+              {{"X-Inngest-Signature", signature(kExecutorKey, body, now_seconds() - 3600)}}, body)
+              .status == 401);
+    CHECK(unsigned_call.body.find("deliver") == std::string::npos);
+
+    // Introspection and in-band sync want the signature too.
+    const std::string serve = "http://127.0.0.1:" + std::to_string(t.port()) + "/api/inngest";
+    CHECK(raw("GET", serve, {}).status == 401);
+    CHECK(raw("PUT", serve, {{"X-Inngest-Sync-Kind", "in_band"}},
+              R"({"url":"http://evil.example/api/inngest"})")
+              .status == 401);
+
+    // An unsigned out-of-band sync with a chosen Host registers our own address, not theirs.
+    raw("PUT", serve, {{"Host", "evil.example:80"}, {"X-Forwarded-Host", "evil.example"}});
+    const std::string functions = json::serialize(t.app().executor()->functions());
+    CHECK(functions.find("evil.example") == std::string::npos);
+    CHECK(functions.find("127.0.0.1:" + std::to_string(t.port()) + "/api/inngest") !=
+          std::string::npos);
+}
+
+TEST_CASE("the embedded executor's API answers only to its keys", "[app][security]") {
+    AppUnderTest t;
+    const std::string base = t.app().executor_url();
+    const std::array<std::pair<const char*, const char*>, 8> routes{{
+        {"GET", "/v1/runs"},
+        {"GET", "/v1/runs/01ABC"},
+        {"GET", "/v0/runs/01ABC/actions"},
+        {"GET", "/v0/runs/01ABC/batch"},
+        {"POST", "/fn/register"},
+        {"POST", "/v1/apps"},
+        {"POST", "/v1/checkpoint/01ABC/steps"},
+        {"POST", "/v1/checkpoint/01ABC/async"},
+    }};
+    const std::string hashed = inngest::detail::SigningKey::parse(kExecutorKey).hashed();
+    const std::string wrong = inngest::detail::SigningKey::parse(kOtherKey).hashed();
+    for (const auto& [method, path] : routes) {
+        INFO(method << " " << path);
+        const std::string body = R"({"url":"http://127.0.0.1:1/","functions":[]})";
+        CHECK(raw(method, base + path, {}, body).status == 401);
+        CHECK(raw(method, base + path, {{"Authorization", "Bearer " + wrong}}, body).status == 401);
+    }
+    // The runs hold every tenant's data: only the key's holder lists them.
+    const auto listed = raw("GET", base + "/v1/runs", {{"Authorization", "Bearer " + hashed}});
+    CHECK(listed.status == 200);
+    CHECK(json::parse(listed.body).is_array());
+
+    // Events need the event key: a guessed one starts nothing.
+    const auto before = t.app().executor()->runs().size();
+    const auto forged =
+        raw("POST", base + "/e/guess", {},
+            R"({"name":"messages/message.requested","data":{"tenant_id":"acme","message_id":1}})");
+    CHECK(forged.status == 401);
+    CHECK(t.app().executor()->runs().size() == before);
+}
+
+TEST_CASE("a schedule cannot send the app's own events or speak for another tenant",
+          "[app][security]") {
+    AppUnderTest t;
+    const auto admin = t.token("globex", "root", {"admin"});
+    const auto schedule = [&](const std::string& name) {
+        return t.call("POST", "/api/v1/schedules", admin,
+                      json::serialize(json::object{
+                          {"name", "forge"},
+                          {"code", "forge-" + std::to_string(std::hash<std::string>{}(name))},
+                          {"trigger", {{"kind", "cron"}, {"cron", "* * * * *"}}},
+                          {"action",
+                           {{"type", "event"},
+                            {"name", name},
+                            {"data", {{"tenant_id", "acme"}, {"message_id", 1}}}}}}));
+    };
+    for (const char* name :
+         {"messages/message.requested", "approvals/instance.started", "scripts/run.requested",
+          "schedules/fire.due", "inngest/function.failed", "tenants/acme/order.created"}) {
+        INFO(name);
+        const auto refused = schedule(name);
+        CHECK(refused.status == 422);
+        CHECK(refused.body.at("error").at("details").at("fields").as_object().contains(
+            "action.name"));
+    }
+    CHECK(schedule("order.created").status == 201);
+    CHECK(t.call("GET", "/api/v1/schedules", admin).body.at("schedules").as_array().size() == 1);
+}
+
+TEST_CASE("every route declares who may call it, and each refusal holds", "[app][security]") {
+    AppUnderTest t;
+    const auto document = t.call("GET", "/api/openapi.json");
+    REQUIRE(document.status == 200);
+    const auto user = t.token("acme", "bob");
+    const auto forged = riveredge::core::issue_token(
+        Principal{TenantId::trusted("acme"), "bob", {"admin"}}, "another-secret-0123456789abcdef");
+    int admin_routes = 0;
+    int user_routes = 0;
+    for (const auto& [pattern, operations] : document.body.at("paths").as_object()) {
+        std::string path(pattern);
+        for (const auto& [param, value] :
+             std::vector<std::pair<std::string, std::string>>{{"{id}", "1"},
+                                                              {"{version}", "1"},
+                                                              {"{run_id}", "1"},
+                                                              {"{user}", "bob"},
+                                                              {"{name}", "X"}}) {
+            for (auto at = path.find(param); at != std::string::npos; at = path.find(param)) {
+                path.replace(at, param.size(), value);
+            }
+        }
+        for (const auto& [method_key, operation] : operations.as_object()) {
+            std::string method(method_key);
+            for (auto& c : method) {
+                c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+            }
+            INFO(method << " " << path);
+            const auto* permission = operation.as_object().if_contains("x-permission");
+            REQUIRE(permission != nullptr);
+            const std::string access(permission->as_string());
+            REQUIRE((access == "public" || access == "user" || access == "admin"));
+            if (access == "public") {
+                continue;
+            }
+            CHECK(t.call(method, path, "", "{}").status == 401);
+            CHECK(t.call(method, path, forged, "{}").status == 401);
+            if (access == "admin") {
+                ++admin_routes;
+                const auto refused = t.call(method, path, user, "{}");
+                CHECK(refused.status == 403);
+                CHECK(refused.body.at("error").at("code") == "forbidden");
+            } else {
+                ++user_routes;
+            }
+        }
+    }
+    // Configuration is admin-only: messages settings and templates, schedules, script saving and
+    // settings, definitions, the directory and activity bindings.
+    CHECK(admin_routes >= 25);
+    CHECK(user_routes >= 25);
+}
+
+TEST_CASE("a stored SMTP password or SMS key follows only the server it was given for",
+          "[app][security]") {
+    AppUnderTest t;
+    const auto admin = t.token("acme", "alice", {"admin"});
+    const auto smtp = [&](const std::string& host, int port, const std::string& extra = {}) {
+        return t.call(
+            "PUT", "/api/v1/messages/settings/smtp", admin,
+            R"({"host":")" + host + R"(","port":)" + std::to_string(port) +
+                R"(,"tls_mode":"starttls","username":"mailer","from_address":"a@acme.example")" +
+                extra + "}");
+    };
+    const auto has_password = [&] {
+        const auto r = t.call("GET", "/api/v1/messages/settings/smtp", admin);
+        REQUIRE(r.status == 200);
+        CHECK(r.body.as_object().find("password") == r.body.as_object().end());
+        return r.body.at("has_password").as_bool();
+    };
+    REQUIRE(smtp("mail.acme.example", 587, R"(,"password":"s3cret")").status == 200);
+    CHECK(has_password());
+    REQUIRE(smtp("mail.acme.example", 587).status == 200);  // same server: kept
+    CHECK(has_password());
+    REQUIRE(smtp("attacker.example", 587).status == 200);  // new host, no password: dropped
+    CHECK_FALSE(has_password());
+    REQUIRE(smtp("mail.acme.example", 587, R"(,"password":"s3cret")").status == 200);
+    REQUIRE(smtp("mail.acme.example", 2525).status == 200);  // new port: dropped
+    CHECK_FALSE(has_password());
+    REQUIRE(smtp("mail.acme.example", 587, R"(,"password":"s3cret")").status == 200);
+    REQUIRE(
+        t.call(
+             "PUT", "/api/v1/messages/settings/smtp", admin,
+             R"({"host":"mail.acme.example","port":587,"tls_mode":"none","username":"mailer","from_address":"a@acme.example"})")
+            .status == 200);  // TLS dropped: the password would travel in clear
+    CHECK_FALSE(has_password());
+
+    const auto sms = [&](const std::string& endpoint, const std::string& extra = {}) {
+        return t.call("PUT", "/api/v1/messages/settings/sms", admin,
+                      R"({"endpoint":")" + endpoint + R"(","sign_name":"acme","template_id":"T1")" +
+                          extra + "}");
+    };
+    const auto has_key = [&] {
+        const auto r = t.call("GET", "/api/v1/messages/settings/sms", admin);
+        REQUIRE(r.status == 200);
+        CHECK(r.body.as_object().find("api_key") == r.body.as_object().end());
+        return r.body.at("has_api_key").as_bool();
+    };
+    REQUIRE(sms("https://sms.acme.example/send", R"(,"api_key":"k-123")").status == 200);
+    CHECK(has_key());
+    REQUIRE(sms("https://sms.acme.example/send").status == 200);
+    CHECK(has_key());
+    REQUIRE(sms("https://attacker.example/send").status == 200);
+    CHECK_FALSE(has_key());
+}
+
+TEST_CASE("instance data is for participants, and signals come from the initiator or an admin",
+          "[app][security][approvals]") {
+    auto clock = std::make_shared<inngest::local::ManualClock>();
+    AppUnderTest t(riveredge_test::AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    Flow flow{t, *clock};
+    const auto admin = t.token("acme", "root", {"admin"});
+    const auto ivan = t.token("acme", "ivan");
+    const auto bob = t.token("acme", "bob");
+    const auto nosy = t.token("acme", "nosy");
+    const auto definition = flow.publish(admin, R"({"key":"purchase","name":"采购","nodes":[
+  {"id":"start","type":"startEvent"},
+  {"id":"review","type":"userTask","data":{"bpmn":{"approvers":[{"type":"user","value":"bob"}],"editable_fields":["note"]}}},
+  {"id":"end","type":"endEvent"}],
+ "edges":[{"id":"1","source":"start","target":"review"},{"id":"2","source":"review","target":"end"}]})");
+    const auto id = flow.start(ivan, definition, R"({"amount":900,"note":""})");
+    const auto seen = flow.wait_pending(ivan, id, "review");
+    REQUIRE(seen.is_object());
+    const std::string path = "/api/v1/approvals/instances/" + std::to_string(id);
+
+    // The initiator, the approver and an administrator see it; another user of the tenant not.
+    CHECK(t.call("GET", path, bob).status == 200);
+    CHECK(t.call("GET", path, admin).status == 200);
+    for (const char* suffix : {"", "/variables", "/timeline", "/events", "/diagram"}) {
+        INFO(suffix);
+        CHECK(t.call("GET", path + suffix, nosy).status == 403);
+        CHECK(t.call("GET", path + suffix, ivan).status == 200);
+    }
+    CHECK(
+        t.call("GET", "/api/v1/approvals/instances", nosy).body.at("instances").as_array().empty());
+    CHECK(
+        t.call("GET", "/api/v1/approvals/instances", bob).body.at("instances").as_array().size() ==
+        1);
+
+    // Signals: the initiator or an administrator, not the approver or a bystander.
+    const std::string signal = R"({"name":"ping","data":{"amount":1}})";
+    CHECK(t.call("POST", path + "/signals", nosy, signal).status == 403);
+    CHECK(t.call("POST", path + "/signals", bob, signal).status == 403);
+    CHECK(t.call("POST", path + "/signals", ivan, signal).status == 202);
+    CHECK(t.call("POST", path + "/signals", admin, signal).status == 202);
+
+    // The approver changes only the fields the step declares editable.
+    const auto task = flow.pending_task(seen, "review");
+    const auto refused = flow.act(bob, task, "approve", R"({"variables":{"amount":1}})");
+    CHECK(refused.status == 422);
+    CHECK(refused.body.at("error").at("details").at("fields").as_object().contains(
+        "variables.amount"));
+    REQUIRE(flow.act(bob, task, "approve", R"({"variables":{"note":"ok"}})").status == 200);
+    const auto done = flow.wait_done(ivan, id);
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "completed");
+    CHECK(done.at("variables").at("note") == "ok");
+    CHECK(done.at("variables").at("amount") == 900);
+}
+
+TEST_CASE("dev mode stays on loopback unless allowed, and keys are checked at start-up",
+          "[app][security]") {
+    std::map<std::string, std::string> env{
+        {"RIVEREDGE_DATABASE_URL", "host=127.0.0.1"},
+        {"RIVEREDGE_JWT_SECRET", "0123456789abcdef0123456789abcdef"},
+        {"INNGEST_DEV", "http://127.0.0.1:8288"},
+        {"RIVEREDGE_HOST", "0.0.0.0"}};
+    CHECK_THROWS_WITH(riveredge::core::load_settings(env),
+                      Catch::Contains("RIVEREDGE_ALLOW_DEV_MODE_OFF_LOOPBACK"));
+    env["RIVEREDGE_ALLOW_DEV_MODE_OFF_LOOPBACK"] = "1";
+    CHECK(riveredge::core::load_settings(env).inngest_dev.has_value());
+    env.erase("RIVEREDGE_ALLOW_DEV_MODE_OFF_LOOPBACK");
+    env["RIVEREDGE_HOST"] = "127.0.0.1";
+    CHECK_NOTHROW(riveredge::core::load_settings(env));
+    env["INNGEST_DEV"] = "0";  // cloud mode, as in the SDKs: no dev-mode restriction applies
+    env["RIVEREDGE_HOST"] = "0.0.0.0";
+    CHECK_FALSE(riveredge::core::load_settings(env).inngest_dev.has_value());
+
+    env["RIVEREDGE_EXECUTOR_SIGNING_KEY"] = "signkey-local-abc";
+    CHECK_THROWS_WITH(riveredge::core::load_settings(env),
+                      Catch::Contains("RIVEREDGE_EXECUTOR_SIGNING_KEY"));
+}
+
+TEST_CASE("a token for any user and role is one command that needs only the JWT secret",
+          "[app][security]") {
+    const std::string command = std::string("env -i RIVEREDGE_JWT_SECRET=") + kSecret + " " +
+                                RIVEREDGE_FLOW_PATH +
+                                " token --tenant demo --user bob --roles admin,finance 2>&1";
+    FILE* pipe = popen(command.c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    std::string output;
+    std::array<char, 512> buffer{};
+    while (fgets(buffer.data(), buffer.size(), pipe) != nullptr) {
+        output += buffer.data();
+    }
+    REQUIRE(pclose(pipe) == 0);
+    while (!output.empty() && (output.back() == '\n' || output.back() == '\r')) {
+        output.pop_back();
+    }
+    const auto principal = riveredge::core::verify_token(output, kSecret);
+    REQUIRE(principal.has_value());
+    CHECK(principal->tenant.value() == "demo");
+    CHECK(principal->user_id == "bob");
+    CHECK(principal->has_role("admin"));
+    CHECK(principal->has_role("finance"));
+
+    const std::string bad = std::string("env -i ") + RIVEREDGE_FLOW_PATH +
+                            " token --tenant demo --user bob --role admin >/dev/null 2>&1";
+    CHECK(std::system(bad.c_str()) != 0);
+}
