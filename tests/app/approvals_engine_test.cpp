@@ -268,6 +268,9 @@ TEST_CASE("deadlines remind, escalate to the manager and auto-approve over virtu
     const auto id = flow.start(alice, definition);
     REQUIRE(flow.wait_pending(alice, id, "review").is_object());
     const auto later = [&](std::chrono::milliseconds by) {
+        // Let the run park at its deadline sleep first: a sleep reported after the clock moved
+        // would count from the new time, and the reminder under test would never come.
+        REQUIRE(t.app().executor()->wait_idle(10s));
         clock->advance(by);
         t.app().executor()->poke();
     };
@@ -581,10 +584,9 @@ TEST_CASE("the planning documents' registration process runs end to end", "[app]
         R"([{"name":"user_id","type":"string"},{"name":"email","type":"string"},{"name":"username","type":"string"}])");
     script("RejectRegistrationActivity", "function main(a) { return { rejected: a.user_id }; }",
            R"([{"name":"user_id","type":"string"},{"name":"reason","type":"string"}])");
-    CHECK(
-        t.call("PUT", "/api/v1/approvals/activities/X", t.token("acme", "bob"),
-               R"({"kind":"script","script_id":1})")
-            .status == 403);
+    CHECK(t.call("PUT", "/api/v1/approvals/activities/X", t.token("acme", "bob"),
+                 R"({"kind":"script","script_id":1})")
+              .status == 403);
 
     const auto definition = flow.publish(alice, fixture("seed_user_registration.json"));
     const auto id = flow.start(alice, definition,

@@ -75,6 +75,12 @@ TEST_CASE("the serve endpoint runs nothing for unsigned or wrongly signed calls 
         "POST", url, {{"X-Inngest-Signature", signature(kExecutorKey, body, now_seconds())}}, body);
     CHECK(signed_call.status == 206);
 
+    // Recipients and delivery states are the sender's (and administrators') to see.
+    const std::string deliveries =
+        "/api/v1/messages/" + std::to_string(sent.body.at("message_id").as_int64()) + "/deliveries";
+    CHECK(t.call("GET", deliveries, t.token("acme", "bob")).status == 403);
+    CHECK(t.call("GET", deliveries, alice).status == 200);
+
     const auto unsigned_call = raw("POST", url, {}, body);
     CHECK(unsigned_call.status == 401);
     CHECK(json::parse(unsigned_call.body).at("code") == "unauthorized");

@@ -39,6 +39,11 @@ void Listener::run() {
         PQfreemem(quoted);
         const bool listening = PQresultStatus(listen) == PGRES_COMMAND_OK;
         PQclear(listen);
+        {
+            const std::lock_guard lock(mutex_);
+            listening_ = listening;
+        }
+        listening_changed_.notify_all();
         while (listening && !stopping_ && PQstatus(conn) == CONNECTION_OK) {
             const int fd = PQsocket(conn);
             fd_set read_set;
@@ -61,8 +66,17 @@ void Listener::run() {
                 }
             }
         }
+        {
+            const std::lock_guard lock(mutex_);
+            listening_ = false;
+        }
         PQfinish(conn);
     }
+}
+
+bool Listener::wait_listening(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return listening_changed_.wait_for(lock, timeout, [this] { return listening_; });
 }
 
 }  // namespace riveredge::core::db

@@ -4,7 +4,10 @@
 // notification, so pushes reach sockets connected to any process.
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -19,6 +22,10 @@ public:
     Listener(const Listener&) = delete;
     Listener& operator=(const Listener&) = delete;
 
+    /// Waits until the LISTEN is in place (notifications sent before it are never heard);
+    /// false after `timeout`.
+    bool wait_listening(std::chrono::milliseconds timeout);
+
 private:
     void run();
 
@@ -26,6 +33,9 @@ private:
     std::string channel_;
     std::function<void(const std::string&)> on_notify_;
     std::atomic<bool> stopping_{false};
+    std::mutex mutex_;
+    std::condition_variable listening_changed_;
+    bool listening_ = false;
     std::thread thread_;
 };
 

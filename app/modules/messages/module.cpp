@@ -1,6 +1,7 @@
 #include "modules/messages/module.hpp"
 
 #include "core/db/listener.hpp"
+#include "core/log/logger.hpp"
 #include "modules/messages/repository.hpp"
 #include "modules/messages/service.hpp"
 
@@ -29,6 +30,11 @@ public:
                             hub.publish(tenant, note->user_id, note->json);
                         }
                     }) {
+        if (!listener_.wait_listening(std::chrono::seconds(10))) {
+            core::log(
+                core::LogLevel::kWarn,
+                "inbox notifications are not heard yet; WebSocket pushes start once they are");
+        }
         register_routes(context.router, service_);
         register_functions(context.inngest, service_);
     }

@@ -262,6 +262,15 @@ bool Repository::deliver_in_app(const core::TenantId& tenant, std::int64_t deliv
     return changed;
 }
 
+std::optional<std::string> Repository::sender_of(const core::TenantId& tenant,
+                                                 std::int64_t message_id) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec("SELECT sender_id FROM messages WHERE tenant_id = $1 AND id = $2",
+                              {tenant.value(), std::to_string(message_id)});
+    tx.commit();
+    return rows.empty() ? std::nullopt : std::optional(rows.text(0, "sender_id"));
+}
+
 std::optional<InboxNote> Repository::inbox_note(const core::TenantId& tenant,
                                                 std::int64_t item_id) {
     Transaction tx(pool_, tenant);

@@ -73,6 +73,8 @@ public:
     std::vector<Delivery> deliveries(const core::TenantId& tenant, std::int64_t message_id);
     /// Delivers an in-app delivery: the inbox item and the `sent` state, once.
     bool deliver_in_app(const core::TenantId& tenant, std::int64_t delivery_id);
+    /// Who sent message `message_id`, if it is `tenant`'s.
+    std::optional<std::string> sender_of(const core::TenantId& tenant, std::int64_t message_id);
     /// What a socket of the item's user receives about it, if the item exists in `tenant`.
     std::optional<InboxNote> inbox_note(const core::TenantId& tenant, std::int64_t item_id);
 

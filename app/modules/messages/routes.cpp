@@ -198,11 +198,16 @@ void register_routes(core::Router& router, Service& service) {
         "GET", "/api/v1/messages/{id}/deliveries",
         [&service](const HttpRequest&, RequestContext& context) {
             const auto& who = context.who();
-            const auto deliveries =
-                service.repository().deliveries(who.tenant, id_param(context, "id"));
-            if (deliveries.empty()) {
+            const auto id = id_param(context, "id");
+            const auto sender = service.repository().sender_of(who.tenant, id);
+            if (!sender) {
                 throw ApiError::not_found("message");
             }
+            if (*sender != who.user_id && !context.is_admin()) {
+                throw ApiError::forbidden(
+                    "a message's deliveries are for its sender and tenant administrators");
+            }
+            const auto deliveries = service.repository().deliveries(who.tenant, id);
             boost::json::array out;
             for (const auto& d : deliveries) {
                 out.push_back(boost::json::object{{"id", d.id},
@@ -213,7 +218,7 @@ void register_routes(core::Router& router, Service& service) {
             }
             return json_response(200, boost::json::object{{"deliveries", std::move(out)}});
         },
-        core::Access::kUser, "The delivery log of one message");
+        core::Access::kUser, "The delivery log of one message (its sender or an administrator)");
 }
 
 }  // namespace riveredge::messages
