@@ -291,7 +291,7 @@ TEST_CASE("deadlines remind, escalate to the manager and auto-approve over virtu
     later(std::chrono::hours(25));
     CHECK(t.wait_unread(erin, 3));
     later(std::chrono::hours(25));  // max_reminders reached: no third reminder
-    std::this_thread::sleep_for(300ms);
+    REQUIRE(t.app().executor()->wait_idle(10s));
     CHECK(t.wait_unread(erin, 3));
     seen = flow.wait_pending(alice, id, "check");
     REQUIRE(flow.act(erin, flow.pending_task(seen, "check"), "approve").status == 200);
@@ -511,7 +511,7 @@ TEST_CASE("timers and signals and a decision that beats the wait costs latency o
     REQUIRE(at("cool").is_object());
     clock->advance(std::chrono::minutes(90));
     t.app().executor()->poke();
-    std::this_thread::sleep_for(200ms);
+    REQUIRE(t.app().executor()->wait_idle(10s));
     CHECK(at("cool").is_object());  // not yet
     clock->advance(std::chrono::minutes(31));
     t.app().executor()->poke();
@@ -538,13 +538,13 @@ TEST_CASE("timers and signals and a decision that beats the wait costs latency o
     const auto quiet = flow.start(alice, task_def);
     const auto seen = flow.wait_pending(alice, quiet, "step");
     REQUIRE(seen.is_object());
-    std::this_thread::sleep_for(500ms);  // the run parks right after it opened the task
+    REQUIRE(t.app().executor()->wait_idle(10s));  // the run parks right after it opened the task
     riveredge::core::db::Pool pool(t.settings().database_url, 1);
     riveredge::approvals::TaskRepository tasks(pool);
     tasks.decide(riveredge::core::Principal{riveredge::core::TenantId::trusted("acme"), "bob", {}},
                  flow.pending_task(seen, "step"), "approve", std::nullopt, std::nullopt,
                  json::object{}, clock->now());
-    std::this_thread::sleep_for(500ms);
+    REQUIRE(t.app().executor()->wait_idle(10s));
     CHECK(t.call("GET", "/api/v1/approvals/instances/" + std::to_string(quiet), alice)
               .body.at("status") == "running");
     clock->advance(std::chrono::minutes(16));

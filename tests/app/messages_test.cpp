@@ -118,7 +118,7 @@ TEST_CASE("a message is delivered durably to each recipient's inbox", "[app]") {
     CHECK(again.status == 200);
     CHECK(again.body.at("message_id") == message_id);
     CHECK(again.body.at("created") == false);
-    std::this_thread::sleep_for(200ms);
+    REQUIRE(t.app().executor()->wait_idle(10s));
     CHECK(t.call("GET", "/api/v1/messages/inbox", bob).body.at("items").as_array().size() == 1);
 }
 
@@ -578,7 +578,7 @@ TEST_CASE("a delivery step re-run after a lost answer does not send the email tw
     CHECK(ops[0].at("op") == "StepRun");
     CHECK(ops[0].at("data").at("status") == "sent");
     CHECK(ops[0].at("data").at("changed") == false);
-    std::this_thread::sleep_for(300ms);
+    REQUIRE(t.app().executor()->wait_idle(10s));
     CHECK(smtp.mail_count() == 1);
     CHECK(delivery_of(t, alice, message, "sent").at("attempts") == 1);
 }

@@ -15,6 +15,7 @@
 
 #include <array>
 #include <cstdio>
+#include <fstream>
 #include <string>
 
 using namespace riveredge_test;
@@ -378,4 +379,29 @@ TEST_CASE("a token for any user and role is one command that needs only the JWT 
     const std::string bad = std::string("env -i ") + RIVEREDGE_FLOW_PATH +
                             " token --tenant demo --user bob --role admin >/dev/null 2>&1";
     CHECK(std::system(bad.c_str()) != 0);
+}
+
+// Run by ctest after the validator's npm install (hidden from test discovery: see CMakeLists).
+TEST_CASE("the OpenAPI document is valid OpenAPI 3.0 for a standard validator", "[.][openapi]") {
+    AppUnderTest t;
+    const auto document = t.call("GET", "/api/openapi.json");
+    REQUIRE(document.status == 200);
+    const std::string file = std::string(OPENAPI_VALIDATOR_DIR) + "/riveredge-openapi.json";
+    {
+        std::ofstream out(file);
+        out << json::serialize(document.body);
+    }
+    const std::string command =
+        std::string("node ") + OPENAPI_VALIDATOR_DIR + "/validate.mjs " + file + " 2>&1";
+    FILE* pipe = popen(command.c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    std::string output;
+    std::array<char, 4096> buffer{};
+    while (fgets(buffer.data(), buffer.size(), pipe) != nullptr) {
+        output += buffer.data();
+    }
+    const int status = pclose(pipe);
+    INFO(output);
+    CHECK(status == 0);
+    CHECK(output.find("valid OpenAPI 3.0") != std::string::npos);
 }

@@ -6,6 +6,52 @@
 #include <cctype>
 
 namespace riveredge::core {
+namespace {
+
+// Route schemas may be written in JSON Schema's own way (`"type": ["string", "null"]`, as in
+// OpenAPI 3.1); the document is 3.0, where that is `"type": "string", "nullable": true`.
+void to_openapi_30(boost::json::value& schema) {
+    if (auto* array = schema.if_array()) {
+        for (auto& item : *array) {
+            to_openapi_30(item);
+        }
+        return;
+    }
+    auto* object = schema.if_object();
+    if (object == nullptr) {
+        return;
+    }
+    if (auto* type = object->if_contains("type"); type != nullptr && type->is_array()) {
+        boost::json::array kept;
+        bool nullable = false;
+        for (const auto& name : type->get_array()) {
+            if (name == "null") {
+                nullable = true;
+            } else {
+                kept.push_back(name);
+            }
+        }
+        if (kept.size() == 1) {
+            *type = kept.front();
+        } else {
+            object->erase("type");
+            boost::json::array any_of;
+            for (const auto& name : kept) {
+                any_of.push_back(boost::json::object{{"type", name}});
+            }
+            (*object)["anyOf"] = std::move(any_of);
+        }
+        if (nullable) {
+            (*object)["nullable"] = true;
+        }
+    }
+    for (auto& [key, value] : *object) {
+        (void)key;
+        to_openapi_30(value);
+    }
+}
+
+}  // namespace
 
 boost::json::object openapi_document(const Router& router) {
     const boost::json::value error_schema = boost::json::parse(
@@ -28,7 +74,12 @@ boost::json::object openapi_document(const Router& router) {
         operation["summary"] = route.summary;
         operation["parameters"] = parameters;
         const auto schema = [](const std::string& text) {
-            return text.empty() ? boost::json::value{{"type", "object"}} : boost::json::parse(text);
+            if (text.empty()) {
+                return boost::json::value{{"type", "object"}};
+            }
+            auto parsed = boost::json::parse(text);
+            to_openapi_30(parsed);
+            return parsed;
         };
         operation["responses"] = boost::json::parse(R"({
             "200":{"description":"success","content":{"application/json":{"schema":{"type":"object"}}}},
@@ -39,6 +90,10 @@ boost::json::object openapi_document(const Router& router) {
             .as_object()["application/json"]
             .as_object()["schema"] = schema(route.response_schema);
         operation["x-permission"] = access_name(route.access);
+        operation["description"] =
+            route.access == Access::kAdmin  ? "Permission: tenant administrators (role admin)."
+            : route.access == Access::kUser ? "Permission: any user of the token's tenant."
+                                            : "Permission: public.";
         if (route.access != Access::kPublic) {
             operation["security"] =
                 boost::json::array{boost::json::object{{"bearer", boost::json::array{}}}};
