@@ -85,13 +85,16 @@ public:
         client_ = std::make_unique<inngest::Client>(options);
         serve_ = std::make_unique<inngest::ServeHandler>(*client_);
 
-        core::AppContext context{settings_, pool_, *client_, router_, hub_, [clock = clock_] {
-                                     return clock->now();
-                                 }};
-        messages_ = messages::make_messages_module(context);
-        scripts_ = scripts::make_scripts_module(context);
-        schedules_ = schedules::make_schedules_module(context, *messages_, *scripts_);
-        approvals_ = approvals::make_approvals_module(context, *messages_, *scripts_);
+        core::AppContext context{
+            settings_, pool_, *client_, router_, hub_, capabilities_, [clock = clock_] {
+                return clock->now();
+            }};
+        // The module list: a module that provides a capability comes before its users.
+        for (const auto make :
+             {messages::make_messages_module, scripts::make_scripts_module,
+              schedules::make_schedules_module, approvals::make_approvals_module}) {
+            modules_.push_back(make(context));
+        }
 
         router_.mount("/api/inngest", [this](const inngest::HttpRequest& request) {
             if (request.method != "PUT") {
@@ -162,11 +165,12 @@ public:
                 throw std::runtime_error("syncing with the embedded executor failed: " +
                                          synced.error().message);
             }
-            // The embedded executor keeps runs in memory: approval instances that were waiting
-            // when the last process stopped continue from their stored state.
-            if (const int resumed = approvals::resume_running_instances(*approvals_); resumed > 0) {
-                core::log(core::LogLevel::kInfo, "approval instances resumed",
-                          {{"count", resumed}});
+        }
+        for (const auto& module : modules_) {
+            // A fresh embedded executor lost the last process's runs; an external one did not.
+            if (const int resumed = module->started(executor_ != nullptr); resumed > 0) {
+                core::log(core::LogLevel::kInfo, "durable work resumed",
+                          {{"module", std::string(module->name())}, {"count", resumed}});
             }
         }
         core::log(core::LogLevel::kInfo, "riveredge-flow started",
@@ -213,10 +217,8 @@ private:
     std::unique_ptr<inngest::local::Executor> executor_;
     std::unique_ptr<inngest::Client> client_;
     std::unique_ptr<inngest::ServeHandler> serve_;
-    std::shared_ptr<messages::Module> messages_;
-    std::shared_ptr<scripts::Module> scripts_;
-    std::shared_ptr<schedules::Module> schedules_;
-    std::shared_ptr<approvals::Module> approvals_;
+    core::Capabilities capabilities_;
+    std::vector<std::unique_ptr<core::Module>> modules_;
     std::unique_ptr<inngest::HttpServer> server_;
 };
 

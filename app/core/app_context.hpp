@@ -1,11 +1,13 @@
 #pragma once
 
-// What every module receives: settings, the database pool, the Inngest client and the router.
+// What every module receives: settings, the database pool, the Inngest client, the router, the
+// WebSocket hub and the capabilities other modules offer.
 
 #include "core/config/settings.hpp"
 #include "core/db/database.hpp"
 #include "core/http/router.hpp"
 #include "core/http/websocket_hub.hpp"
+#include "core/module.hpp"
 
 #include <chrono>
 #include <functional>
@@ -22,6 +24,8 @@ struct AppContext {
     inngest::Client& inngest;
     Router& router;
     WebSocketHub& hub;
+    /// What modules offer each other (a module listed earlier provides, later ones use).
+    Capabilities& capabilities;
     /// The app's clock (the embedded executor's): modules that schedule read time here.
     std::function<std::chrono::system_clock::time_point()> now;
 };

@@ -5,9 +5,7 @@
 #include "core/http/outbound.hpp"
 #include "core/json/fields.hpp"
 #include "core/log/logger.hpp"
-#include "modules/messages/service.hpp"
 #include "modules/schedules/schedule_math.hpp"
-#include "modules/scripts/service.hpp"
 
 #include <inngest/client.hpp>
 #include <inngest/errors.hpp>
@@ -530,8 +528,7 @@ boost::json::object Engine::run_service(const core::TenantId& tenant,
             .count());
     const auto call = [&](const json::object& target) {
         const auto host = core::http_host(core::string_field(target, "url"));
-        if (host.empty() ||
-            !core::host_allowed(host, p_.scripts.repository().settings(tenant).http_allow_list)) {
+        if (host.empty() || !core::host_allowed(host, p_.scripts.http_allow_list(tenant))) {
             throw inngest::NonRetriableError("host '" + host +
                                              "' is not on the tenant's allow-list");
         }
@@ -1031,7 +1028,7 @@ void Engine::notify(const core::TenantId& tenant,
     }
     // A notification is best effort: a failure is logged, never a reason to stop a process.
     try {
-        p_.messages.notify(tenant, "approvals", users, subject, body, key);
+        p_.notifier.notify(tenant, "approvals", users, subject, body, key);
     } catch (const std::exception& error) {
         core::log(core::LogLevel::kWarn, "approval notification failed",
                   {{"tenant", tenant.value()}, {"error", error.what()}});

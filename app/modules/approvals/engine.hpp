@@ -7,6 +7,7 @@
 // and the function re-reads them whenever it wakes (`park`).
 
 #include "core/auth/principal.hpp"
+#include "core/module.hpp"
 #include "modules/approvals/definition.hpp"
 #include "modules/approvals/instance_repository.hpp"
 #include "modules/approvals/repository.hpp"
@@ -19,12 +20,6 @@
 
 namespace inngest {
 class Client;
-}
-namespace riveredge::messages {
-class Service;
-}
-namespace riveredge::scripts {
-class Service;
 }
 
 namespace riveredge::approvals {
@@ -41,8 +36,8 @@ struct EngineParts {
     TaskRepository& tasks;
     Directory& directory;
     ActivityBindings& activities;
-    messages::Service& messages;
-    scripts::Service& scripts;
+    core::Notifier& notifier;
+    core::StoredScripts& scripts;
     inngest::Client& inngest;
     std::function<TimePoint()> now;
 };

@@ -6,8 +6,6 @@
 #include "modules/approvals/service.hpp"
 #include "modules/approvals/task_repository.hpp"
 #include "modules/approvals/tenant_setup.hpp"
-#include "modules/messages/module.hpp"
-#include "modules/scripts/module.hpp"
 
 namespace riveredge::approvals {
 
@@ -15,9 +13,9 @@ void register_routes(core::Router& router, Service& service);
 void register_instance_routes(core::Router& router, Engine& engine);
 void register_functions(inngest::Client& client, Engine& engine, int step_budget);
 
-class Module {
+class Module final : public core::Module {
 public:
-    Module(core::AppContext& context, messages::Module& messages, scripts::Module& scripts)
+    explicit Module(core::AppContext& context)
         : repository_(context.db),
           instances_(context.db),
           tasks_(context.db),
@@ -25,7 +23,7 @@ public:
           activities_(context.db),
           service_(repository_),
           engine_(EngineParts{repository_, instances_, tasks_, directory_, activities_,
-                              messages::service_of(messages), scripts::service_of(scripts),
+                              context.capabilities.notifier(), context.capabilities.scripts(),
                               context.inngest, [now = context.now] {
                                   return now();
                               }}) {
@@ -34,7 +32,13 @@ public:
         register_functions(context.inngest, engine_, context.settings.approvals_step_budget);
     }
 
-    Engine& engine() noexcept { return engine_; }
+    std::string_view name() const noexcept override { return "approvals"; }
+
+    // The embedded executor keeps runs in memory: instances that were waiting when the last
+    // process stopped continue from their stored state.
+    int started(bool executor_restarted) override {
+        return executor_restarted ? engine_.resume_all() : 0;
+    }
 
 private:
     Repository repository_;
@@ -46,14 +50,8 @@ private:
     Engine engine_;
 };
 
-std::shared_ptr<Module> make_approvals_module(core::AppContext& context,
-                                              messages::Module& messages,
-                                              scripts::Module& scripts) {
-    return std::make_shared<Module>(context, messages, scripts);
-}
-
-int resume_running_instances(Module& module) {
-    return module.engine().resume_all();
+std::unique_ptr<core::Module> make_approvals_module(core::AppContext& context) {
+    return std::make_unique<Module>(context);
 }
 
 }  // namespace riveredge::approvals

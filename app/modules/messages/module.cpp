@@ -12,7 +12,7 @@ namespace riveredge::messages {
 void register_routes(core::Router& router, Service& service);
 void register_functions(inngest::Client& client, Service& service);
 
-class Module {
+class Module final : public core::Module, public core::Notifier {
 public:
     explicit Module(core::AppContext& context)
         : repository_(context.db),
@@ -37,9 +37,19 @@ public:
         }
         register_routes(context.router, service_);
         register_functions(context.inngest, service_);
+        context.capabilities.provide(static_cast<core::Notifier&>(*this));
     }
 
-    Service& service() noexcept { return service_; }
+    std::string_view name() const noexcept override { return "messages"; }
+
+    std::int64_t notify(const core::TenantId& tenant,
+                        const std::string& sender,
+                        const std::vector<std::string>& user_ids,
+                        const std::string& subject,
+                        const std::string& body,
+                        const std::optional<std::string>& idempotency_key) override {
+        return service_.notify(tenant, sender, user_ids, subject, body, idempotency_key);
+    }
 
 private:
     Repository repository_;
@@ -47,12 +57,8 @@ private:
     core::db::Listener listener_;
 };
 
-std::shared_ptr<Module> make_messages_module(core::AppContext& context) {
-    return std::make_shared<Module>(context);
-}
-
-Service& service_of(Module& module) {
-    return module.service();
+std::unique_ptr<core::Module> make_messages_module(core::AppContext& context) {
+    return std::make_unique<Module>(context);
 }
 
 }  // namespace riveredge::messages

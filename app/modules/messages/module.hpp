@@ -6,13 +6,7 @@
 
 namespace riveredge::messages {
 
-class Module;
-class Service;
-
-/// Registers the messages module's routes and Inngest functions.
-std::shared_ptr<Module> make_messages_module(core::AppContext& context);
-
-/// The module's service, for other modules (`notify`).
-Service& service_of(Module& module);
+/// The messages module: its routes and Inngest functions; provides the `core::Notifier`.
+std::unique_ptr<core::Module> make_messages_module(core::AppContext& context);
 
 }  // namespace riveredge::messages

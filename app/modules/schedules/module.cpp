@@ -1,35 +1,33 @@
 #include "modules/schedules/module.hpp"
 
-#include "modules/messages/module.hpp"
 #include "modules/schedules/repository.hpp"
 #include "modules/schedules/service.hpp"
-#include "modules/scripts/module.hpp"
 
 namespace riveredge::schedules {
 
 void register_routes(core::Router& router, Service& service);
 void register_functions(inngest::Client& client, Service& service);
 
-class Module {
+class Module final : public core::Module {
 public:
-    Module(core::AppContext& context, messages::Module& messages, scripts::Module& scripts)
+    explicit Module(core::AppContext& context)
         : repository_(context.db),
           service_(repository_,
-                   Collaborators{messages::service_of(messages), scripts::service_of(scripts),
+                   Collaborators{context.capabilities.notifier(), context.capabilities.scripts(),
                                  context.inngest, context.now}) {
         register_routes(context.router, service_);
         register_functions(context.inngest, service_);
     }
+
+    std::string_view name() const noexcept override { return "schedules"; }
 
 private:
     Repository repository_;
     Service service_;
 };
 
-std::shared_ptr<Module> make_schedules_module(core::AppContext& context,
-                                              messages::Module& messages,
-                                              scripts::Module& scripts) {
-    return std::make_shared<Module>(context, messages, scripts);
+std::unique_ptr<core::Module> make_schedules_module(core::AppContext& context) {
+    return std::make_unique<Module>(context);
 }
 
 }  // namespace riveredge::schedules

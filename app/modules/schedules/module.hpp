@@ -4,21 +4,10 @@
 
 #include <memory>
 
-namespace riveredge::messages {
-class Module;
-}
-namespace riveredge::scripts {
-class Module;
-}
-
 namespace riveredge::schedules {
 
-class Module;
-
-/// Registers the scheduled-tasks module's routes and Inngest functions. Its actions send
-/// messages and run scripts through those modules.
-std::shared_ptr<Module> make_schedules_module(core::AppContext& context,
-                                              messages::Module& messages,
-                                              scripts::Module& scripts);
+/// The scheduled-tasks module: its routes and Inngest functions. Its actions notify and run
+/// scripts through the capabilities of the messages and scripts modules.
+std::unique_ptr<core::Module> make_schedules_module(core::AppContext& context);
 
 }  // namespace riveredge::schedules

@@ -6,8 +6,6 @@
 #include "core/http/outbound.hpp"
 #include "core/json/fields.hpp"
 #include "core/log/logger.hpp"
-#include "modules/messages/service.hpp"
-#include "modules/scripts/service.hpp"
 
 #include <inngest/client.hpp>
 #include <inngest/errors.hpp>
@@ -218,8 +216,7 @@ ScheduleDefinition Service::definition_from(const core::TenantId& tenant,
             const std::string host = core::http_host(core::string_field(a, "url"));
             if (host.empty()) {
                 problems["action.url"] = "an http(s) URL";
-            } else if (!core::host_allowed(
-                           host, with_.scripts.repository().settings(tenant).http_allow_list)) {
+            } else if (!core::host_allowed(host, with_.scripts.http_allow_list(tenant))) {
                 problems["action.url"] = "host " + host +
                                          " is not on the tenant's allow-list "
                                          "(PUT /api/v1/scripts/settings)";
@@ -544,7 +541,7 @@ boost::json::object Service::run_action(const core::TenantId& tenant,
             users.emplace_back(r.as_string());
         }
         const auto message =
-            with_.messages.notify(tenant, origin, users, core::string_field(a, "subject"),
+            with_.notifier.notify(tenant, origin, users, core::string_field(a, "subject"),
                                   core::string_field(a, "body"), key);
         return json::object{{"message_id", message}};
     }
@@ -588,7 +585,7 @@ boost::json::object Service::run_action(const core::TenantId& tenant,
     if (type == "http") {
         // The allow-list may have changed since the schedule was saved.
         if (!core::host_allowed(core::http_host(core::string_field(a, "url")),
-                                with_.scripts.repository().settings(tenant).http_allow_list)) {
+                                with_.scripts.http_allow_list(tenant))) {
             throw inngest::NonRetriableError("the URL's host is no longer on the allow-list");
         }
         return core::call_http(a, definition.timeout_seconds);

@@ -5,6 +5,7 @@
 // and a once-a-minute reconciler re-arms what an outage or a restart lost (see README.md).
 
 #include "core/auth/principal.hpp"
+#include "core/module.hpp"
 #include "modules/schedules/repository.hpp"
 
 #include <boost/json/object.hpp>
@@ -16,12 +17,6 @@
 namespace inngest {
 class Client;
 }
-namespace riveredge::messages {
-class Service;
-}
-namespace riveredge::scripts {
-class Service;
-}
 
 namespace riveredge::schedules {
 
@@ -29,8 +24,8 @@ namespace riveredge::schedules {
 inline constexpr const char* kFireDue = "schedules/fire.due";
 
 struct Collaborators {
-    messages::Service& messages;
-    scripts::Service& scripts;
+    core::Notifier& notifier;
+    core::StoredScripts& scripts;
     inngest::Client& inngest;
     std::function<std::chrono::system_clock::time_point()> now;
 };

@@ -9,7 +9,7 @@ namespace riveredge::scripts {
 void register_routes(core::Router& router, Service& service);
 void register_functions(inngest::Client& client, Service& service);
 
-class Module {
+class Module final : public core::Module, public core::StoredScripts {
 public:
     explicit Module(core::AppContext& context)
         : runner_(context.settings.script_worker.empty() ? default_worker_path()
@@ -18,9 +18,23 @@ public:
           service_(repository_, context.inngest, runner_) {
         register_routes(context.router, service_);
         register_functions(context.inngest, service_);
+        context.capabilities.provide(static_cast<core::StoredScripts&>(*this));
     }
 
-    Service& service() noexcept { return service_; }
+    std::string_view name() const noexcept override { return "scripts"; }
+
+    boost::json::object get(const core::TenantId& tenant, std::int64_t script_id) override {
+        return service_.get(tenant, script_id);
+    }
+    boost::json::object start_run(const core::Principal& who,
+                                  std::int64_t script_id,
+                                  const boost::json::object& request,
+                                  const std::string& trigger) override {
+        return service_.start_run(who, script_id, request, trigger);
+    }
+    std::vector<std::string> http_allow_list(const core::TenantId& tenant) override {
+        return repository_.settings(tenant).http_allow_list;
+    }
 
 private:
     ScriptRunner runner_;
@@ -28,12 +42,8 @@ private:
     Service service_;
 };
 
-std::shared_ptr<Module> make_scripts_module(core::AppContext& context) {
-    return std::make_shared<Module>(context);
-}
-
-Service& service_of(Module& module) {
-    return module.service();
+std::unique_ptr<core::Module> make_scripts_module(core::AppContext& context) {
+    return std::make_unique<Module>(context);
 }
 
 }  // namespace riveredge::scripts

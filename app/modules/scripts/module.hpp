@@ -6,13 +6,7 @@
 
 namespace riveredge::scripts {
 
-class Module;
-class Service;
-
-/// Registers the scripts module's routes and Inngest functions.
-std::shared_ptr<Module> make_scripts_module(core::AppContext& context);
-
-/// The module's service, for other modules (runs of stored scripts).
-Service& service_of(Module& module);
+/// The scripts module: its routes and Inngest functions; provides `core::StoredScripts`.
+std::unique_ptr<core::Module> make_scripts_module(core::AppContext& context);
 
 }  // namespace riveredge::scripts

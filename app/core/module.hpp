@@ -1,0 +1,87 @@
+#pragma once
+
+// The one shape of a module: it declares its name, registers its routes and Inngest functions
+// when built from the AppContext, and may pick up durable work after a restart. Modules never
+// include each other: what one offers the others is a narrow interface declared here, which
+// the providing module publishes in `Capabilities` and the using module looks up.
+
+#include "core/auth/principal.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace riveredge::core {
+
+/// In-app notifications to users of a tenant (the messages module).
+class Notifier {
+public:
+    virtual ~Notifier() = default;
+    /// Sends `subject`/`body` to `user_ids`' inboxes, once per `idempotency_key`; the message id.
+    virtual std::int64_t notify(const TenantId& tenant,
+                                const std::string& sender,
+                                const std::vector<std::string>& user_ids,
+                                const std::string& subject,
+                                const std::string& body,
+                                const std::optional<std::string>& idempotency_key) = 0;
+};
+
+/// A tenant's stored scripts and its outbound allow-list (the scripts module).
+class StoredScripts {
+public:
+    virtual ~StoredScripts() = default;
+    /// The script with its latest version; ApiError 404 when the tenant has none with this id.
+    virtual boost::json::object get(const TenantId& tenant, std::int64_t script_id) = 0;
+    /// Runs a stored script as `who` (synchronously unless the request says async) and returns
+    /// the run record.
+    virtual boost::json::object start_run(const Principal& who,
+                                          std::int64_t script_id,
+                                          const boost::json::object& request,
+                                          const std::string& trigger) = 0;
+    /// The hosts the tenant allows outbound HTTP to (scripts, schedules, service tasks).
+    virtual std::vector<std::string> http_allow_list(const TenantId& tenant) = 0;
+};
+
+/// What modules offer each other, published while the app builds its modules in order.
+class Capabilities {
+public:
+    void provide(Notifier& notifier) { notifier_ = &notifier; }
+    void provide(StoredScripts& scripts) { scripts_ = &scripts; }
+
+    Notifier& notifier() const { return required(notifier_, "a notifier (the messages module)"); }
+    StoredScripts& scripts() const {
+        return required(scripts_, "stored scripts (the scripts module)");
+    }
+
+private:
+    template <class T>
+    static T& required(T* provided, const char* what) {
+        if (provided == nullptr) {
+            throw std::logic_error(std::string("no module provides ") + what +
+                                   ": list its module before the modules that use it");
+        }
+        return *provided;
+    }
+    Notifier* notifier_ = nullptr;
+    StoredScripts* scripts_ = nullptr;
+};
+
+class Module {
+public:
+    virtual ~Module() = default;
+    virtual std::string_view name() const noexcept = 0;
+    /// Called once the app serves and its functions are synced. `executor_restarted`: the
+    /// embedded executor started afresh, so runs of the last process are gone and durable work
+    /// must be picked up from the module's own state. Returns how many items it resumed.
+    virtual int started(bool executor_restarted) {
+        (void)executor_restarted;
+        return 0;
+    }
+};
+
+}  // namespace riveredge::core
