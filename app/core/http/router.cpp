@@ -2,6 +2,7 @@
 
 #include "core/auth/jwt.hpp"
 #include "core/db/database.hpp"
+#include "core/json/text.hpp"
 #include "core/log/logger.hpp"
 
 #include <boost/json.hpp>
@@ -123,7 +124,7 @@ boost::json::object RequestContext::json_body(const inngest::HttpRequest& reques
 
 inngest::HttpResponse json_response(int status, const boost::json::value& body) {
     return inngest::HttpResponse{
-        status, {{"Content-Type", "application/json"}}, boost::json::serialize(body)};
+        status, {{"Content-Type", "application/json"}}, to_json_text(body)};
 }
 
 std::map<std::string, std::string> parse_query(std::string_view query) {
