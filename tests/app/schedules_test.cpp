@@ -70,7 +70,7 @@ std::vector<std::string> fired_times(const AppUnderTest& t,
 }  // namespace
 
 TEST_CASE("a schedule fires on time through Inngest and its history grows", "[app][schedules]") {
-    auto clock = clock_at("2026-11-23T10:00:30Z");
+    auto clock = clock_at("2026-11-23T10:00:30.000Z");
     AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
     const auto alice = t.token("acme", "alice", {"admin"});
     const auto bob = t.token("acme", "bob");
@@ -79,28 +79,28 @@ TEST_CASE("a schedule fires on time through Inngest and its history grows", "[ap
                schedule_body("every-minute", R"({"kind":"cron","cron":"* * * * *"})"));
     REQUIRE(created.status == 201);
     const auto id = created.body.at("id").as_int64();
-    CHECK(created.body.at("next_fire_at") == "2026-11-23T10:01:00Z");
+    CHECK(created.body.at("next_fire_at") == "2026-11-23T10:01:00.000Z");
     CHECK(created.body.at("version") == 1);
 
     advance(t, *clock, 29s);  // 10:00:59: not yet
     CHECK(fired_times(t, alice, id).empty());
     advance(t, *clock, 1s);
-    CHECK(fired_times(t, alice, id) == std::vector<std::string>{"2026-11-23T10:01:00Z"});
+    CHECK(fired_times(t, alice, id) == std::vector<std::string>{"2026-11-23T10:01:00.000Z"});
     REQUIRE(t.wait_unread(bob, 1));
     advance(t, *clock, 120s);
-    CHECK(fired_times(t, alice, id) == std::vector<std::string>{"2026-11-23T10:01:00Z",
-                                                                "2026-11-23T10:02:00Z",
-                                                                "2026-11-23T10:03:00Z"});
+    CHECK(fired_times(t, alice, id) == std::vector<std::string>{"2026-11-23T10:01:00.000Z",
+                                                                "2026-11-23T10:02:00.000Z",
+                                                                "2026-11-23T10:03:00.000Z"});
     REQUIRE(t.wait_unread(bob, 3));
     const auto history = fires(t, alice, id);
     CHECK(history.at(0).at("status") == "armed");  // the next one, 10:04
     const auto& latest = history.at(1).as_object();
     CHECK(latest.at("status") == "succeeded");
     CHECK(latest.at("attempt") == 1);
-    CHECK(latest.at("started_at") == "2026-11-23T10:03:00Z");
+    CHECK(latest.at("started_at") == "2026-11-23T10:03:00.000Z");
     CHECK(latest.at("output").at("message_id").is_int64());
     CHECK(t.call("GET", "/api/v1/schedules/" + std::to_string(id), alice).body.at("next_fire_at") ==
-          "2026-11-23T10:04:00Z");
+          "2026-11-23T10:04:00.000Z");
 
     // Run now: a manual fire beside the schedule's own.
     REQUIRE(t.call("POST", "/api/v1/schedules/" + std::to_string(id) + "/run", alice).status ==
@@ -115,7 +115,8 @@ TEST_CASE("a schedule fires on time through Inngest and its history grows", "[ap
         R"({"trigger":{"kind":"cron","cron":"0 9 * * MON-FRI","time_zone":"Asia/Shanghai"}})");
     REQUIRE(preview.status == 200);
     CHECK(preview.body.at("fires").at(0) ==
-          json::parse(R"({"utc":"2026-11-24T01:00:00Z","local":"2026-11-24T09:00:00+08:00"})"));
+          json::parse(
+              R"({"utc":"2026-11-24T01:00:00.000Z","local":"2026-11-24T09:00:00.000+08:00"})"));
     CHECK(preview.body.at("fires").as_array().size() == 3);
     CHECK(t.call("GET", "/api/v1/schedules/" + std::to_string(id) + "/preview?count=2", alice)
               .body.at("fires")
@@ -125,7 +126,7 @@ TEST_CASE("a schedule fires on time through Inngest and its history grows", "[ap
 
 TEST_CASE("an edit stops the old timing and pause, resume and delete take effect at once",
           "[app][schedules]") {
-    auto clock = clock_at("2026-11-23T10:00:30Z");
+    auto clock = clock_at("2026-11-23T10:00:30.000Z");
     AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
     const auto alice = t.token("acme", "alice", {"admin"});
     const auto id = t.call("POST", "/api/v1/schedules", alice,
@@ -138,9 +139,9 @@ TEST_CASE("an edit stops the old timing and pause, resume and delete take effect
                                schedule_body("report", R"({"kind":"cron","cron":"*/5 * * * *"})"));
     REQUIRE(edited.status == 200);
     CHECK(edited.body.at("version") == 2);
-    CHECK(edited.body.at("next_fire_at") == "2026-11-23T10:05:00Z");
+    CHECK(edited.body.at("next_fire_at") == "2026-11-23T10:05:00.000Z");
     advance(t, *clock, 270s);  // to 10:05:00
-    CHECK(fired_times(t, alice, id) == std::vector<std::string>{"2026-11-23T10:05:00Z"});
+    CHECK(fired_times(t, alice, id) == std::vector<std::string>{"2026-11-23T10:05:00.000Z"});
     CHECK(fires(t, alice, id, "?status=cancelled").size() == 1);  // the 10:01 one
 
     const auto paused = t.call("POST", path + "/pause", alice, R"({"reason":"month-end freeze"})");
@@ -152,9 +153,9 @@ TEST_CASE("an edit stops the old timing and pause, resume and delete take effect
     CHECK(fired_times(t, alice, id).size() == 1);
 
     const auto resumed = t.call("POST", path + "/resume", alice);
-    CHECK(resumed.body.at("next_fire_at") == "2026-11-23T10:20:00Z");
+    CHECK(resumed.body.at("next_fire_at") == "2026-11-23T10:20:00.000Z");
     advance(t, *clock, 300s);
-    CHECK(fired_times(t, alice, id).back() == "2026-11-23T10:20:00Z");
+    CHECK(fired_times(t, alice, id).back() == "2026-11-23T10:20:00.000Z");
     CHECK(fired_times(t, alice, id).size() == 2);
 
     REQUIRE(t.call("DELETE", path, alice).status == 200);
@@ -176,7 +177,7 @@ TEST_CASE("an edit stops the old timing and pause, resume and delete take effect
 
 TEST_CASE("after an outage the reconciler applies the misfire policy and nothing runs twice",
           "[app][schedules]") {
-    auto clock = clock_at("2026-11-23T10:00:30Z");
+    auto clock = clock_at("2026-11-23T10:00:30.000Z");
     std::string database;
     std::int64_t skip_id = 0;
     std::int64_t once_id = 0;
@@ -200,7 +201,7 @@ TEST_CASE("after an outage the reconciler applies the misfire policy and nothing
         future_id =
             first
                 .call("POST", "/api/v1/schedules", alice,
-                      schedule_body("later", R"({"kind":"once","at":"2026-11-23T10:30:00Z"})"))
+                      schedule_body("later", R"({"kind":"once","at":"2026-11-23T10:30:00.000Z"})"))
                 .body.at("id")
                 .as_int64();
     }  // the process and its embedded executor go away with the armed events
@@ -210,17 +211,18 @@ TEST_CASE("after an outage the reconciler applies the misfire policy and nothing
     const auto alice = second.token("acme", "alice", {"admin"});
     advance(second, *clock, 90s);  // reconciler ticks at 10:09 and 10:10 (and the 10:10 fires)
 
-    CHECK(fired_times(second, alice, skip_id) == std::vector<std::string>{"2026-11-23T10:10:00Z"});
+    CHECK(fired_times(second, alice, skip_id) ==
+          std::vector<std::string>{"2026-11-23T10:10:00.000Z"});
     CHECK(fires(second, alice, skip_id, "?status=missed").size() == 1);
     CHECK(fires(second, alice, skip_id, "?status=missed").at(0).at("scheduled_for") ==
-          "2026-11-23T10:05:00Z");
+          "2026-11-23T10:05:00.000Z");
     // fire_once: the missed 10:05 ran once, late, then the regular 10:10.
     CHECK(fired_times(second, alice, once_id) ==
-          std::vector<std::string>{"2026-11-23T10:05:00Z", "2026-11-23T10:10:00Z"});
+          std::vector<std::string>{"2026-11-23T10:05:00.000Z", "2026-11-23T10:10:00.000Z"});
     // An armed fire still in the future was re-sent after the restart and runs on time.
     advance(second, *clock, 20 * 60s);
     CHECK(fired_times(second, alice, future_id) ==
-          std::vector<std::string>{"2026-11-23T10:30:00Z"});
+          std::vector<std::string>{"2026-11-23T10:30:00.000Z"});
     CHECK(second.call("GET", "/api/v1/schedules/" + std::to_string(future_id), alice)
               .body.at("next_fire_at")
               .is_null());
@@ -234,7 +236,7 @@ TEST_CASE("after an outage the reconciler applies the misfire policy and nothing
 
 TEST_CASE("overlap skip: a fire does not start while the previous one still runs",
           "[app][schedules]") {
-    auto clock = clock_at("2026-11-23T10:00:30Z");
+    auto clock = clock_at("2026-11-23T10:00:30.000Z");
     AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
     const auto alice = t.token("acme", "alice", {"admin"});
     const auto admin = t.token("acme", "root", {"admin"});
@@ -290,7 +292,7 @@ TEST_CASE("overlap skip: a fire does not start while the previous one still runs
 
 TEST_CASE("a failing action is retried as often as the schedule says and then recorded failed",
           "[app][schedules]") {
-    auto clock = clock_at("2026-11-23T10:00:30Z");
+    auto clock = clock_at("2026-11-23T10:00:30.000Z");
     AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
     const auto alice = t.token("acme", "alice", {"admin"});
     const auto admin = t.token("acme", "root", {"admin"});
@@ -313,7 +315,7 @@ TEST_CASE("a failing action is retried as often as the schedule says and then re
     const auto url = "http://127.0.0.1:" + std::to_string(hook.port());
     const auto retried =
         t.call("POST", "/api/v1/schedules", alice,
-               schedule_body("retried", R"({"kind":"once","at":"2026-11-23T10:01:00Z"})",
+               schedule_body("retried", R"({"kind":"once","at":"2026-11-23T10:01:00.000Z"})",
                              R"("retries":2)", R"({"type":"http","url":")" + url + R"(/flaky"})"));
     REQUIRE(retried.status == 201);
     advance(t, *clock, 30s);
@@ -325,8 +327,8 @@ TEST_CASE("a failing action is retried as often as the schedule says and then re
 
     const auto down = t.call(
         "POST", "/api/v1/schedules", alice,
-        schedule_body("down", R"({"kind":"once","at":"2026-11-23T10:03:00Z"})", R"("retries":1)",
-                      R"({"type":"http","url":")" + url + R"(/always-down"})"));
+        schedule_body("down", R"({"kind":"once","at":"2026-11-23T10:03:00.000Z"})",
+                      R"("retries":1)", R"({"type":"http","url":")" + url + R"(/always-down"})"));
     REQUIRE(down.status == 201);
     const int before = calls;
     advance(t, *clock, 120s);
@@ -341,7 +343,7 @@ TEST_CASE("a failing action is retried as often as the schedule says and then re
 
 TEST_CASE("DST through the API: the repeated hour fires once and the skipped hour not at all",
           "[app][schedules]") {
-    auto clock = clock_at("2026-11-01T05:25:00Z");  // 01:25 EDT, the night New York falls back
+    auto clock = clock_at("2026-11-01T05:25:00.000Z");  // 01:25 EDT, the night New York falls back
     AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
     const auto alice = t.token("acme", "alice", {"admin"});
     const auto id =
@@ -352,22 +354,22 @@ TEST_CASE("DST through the API: the repeated hour fires once and the skipped hou
             .body.at("id")
             .as_int64();
     advance(t, *clock, 6 * 60s);
-    CHECK(fired_times(t, alice, id) == std::vector<std::string>{"2026-11-01T05:30:00Z"});
+    CHECK(fired_times(t, alice, id) == std::vector<std::string>{"2026-11-01T05:30:00.000Z"});
     advance(t, *clock, 65 * 60s);  // through 06:30Z, which is 01:30 again (EST)
     CHECK(fired_times(t, alice, id).size() == 1);
     const auto schedule = t.call("GET", "/api/v1/schedules/" + std::to_string(id), alice);
-    CHECK(schedule.body.at("next_fire_at") == "2026-11-02T06:30:00Z");
-    CHECK(schedule.body.at("next_fire_local") == "2026-11-02T01:30:00-05:00");
+    CHECK(schedule.body.at("next_fire_at") == "2026-11-02T06:30:00.000Z");
+    CHECK(schedule.body.at("next_fire_local") == "2026-11-02T01:30:00.000-05:00");
 
     // Spring: 02:30 does not exist in New York on 2027-03-14; the first fire is the 15th.
     const auto spring = t.call(
         "POST", "/api/v1/schedules/preview?count=2", alice,
-        R"({"trigger":{"kind":"cron","cron":"30 2 * * *","time_zone":"America/New_York","start_at":"2027-03-14T00:00:00Z"}})");
-    CHECK(spring.body.at("fires").at(0).at("utc") == "2027-03-15T06:30:00Z");
+        R"({"trigger":{"kind":"cron","cron":"30 2 * * *","time_zone":"America/New_York","start_at":"2027-03-14T00:00:00.000Z"}})");
+    CHECK(spring.body.at("fires").at(0).at("utc") == "2027-03-15T06:30:00.000Z");
 }
 
 TEST_CASE("schedules: field-level errors and tenant isolation", "[app][schedules]") {
-    auto clock = clock_at("2026-11-23T10:00:30Z");
+    auto clock = clock_at("2026-11-23T10:00:30.000Z");
     AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
     const auto alice = t.token("acme", "alice", {"admin"});
     const auto mallory = t.token("globex", "mallory", {"admin"});
@@ -385,7 +387,7 @@ TEST_CASE("schedules: field-level errors and tenant isolation", "[app][schedules
         field_errors(
             schedule_body(
                 "a",
-                R"({"kind":"interval","every_seconds":60,"start_at":"2026-12-01T00:00:00Z","end_at":"2026-11-01T00:00:00Z"})"))
+                R"({"kind":"interval","every_seconds":60,"start_at":"2026-12-01T00:00:00.000Z","end_at":"2026-11-01T00:00:00.000Z"})"))
             .contains("trigger.end_at"));
     CHECK(field_errors(schedule_body("a", R"({"kind":"once","at":"tomorrow"})"))
               .contains("trigger.at"));

@@ -1,5 +1,6 @@
 #include "modules/approvals/instance_repository.hpp"
 
+#include "core/db/sql_time.hpp"
 #include "core/http/api_error.hpp"
 #include "modules/approvals/records.hpp"
 
@@ -12,17 +13,13 @@ namespace {
 namespace json = boost::json;
 using core::db::Transaction;
 
-#define ISO(column) "to_char(" column " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-
 constexpr const char* kInstanceJson =
     "json_build_object('id', i.id, 'definition_id', i.definition_id, 'version', i.version, "
     "'business_key', i.business_key, 'status', i.status, 'variables', i.variables, 'initiator', "
     "i.initiator, 'current_nodes', i.current_nodes, 'generation', i.generation, 'engine_state', "
     "i.engine_state, 'status_reason', i.status_reason, 'duration_seconds', round(extract(epoch "
-    "FROM i.ended_at - i.started_at)::numeric, 3), 'started_at', " ISO(
-        "i.started_at") ", 'ended_at', " ISO("i.ended_at") ")";
-
-#undef ISO
+    "FROM i.ended_at - i.started_at)::numeric, 3), 'started_at', " SQL_UTC_TIME(
+        "i.started_at") ", 'ended_at', " SQL_UTC_TIME("i.ended_at") ")";
 
 // Whether the user $<user> (holding the token roles $<roles>, a JSON array) takes part in
 // instance i: its initiator, a task's assignee (directly or through a role), owner, decider

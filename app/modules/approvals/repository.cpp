@@ -1,5 +1,7 @@
 #include "modules/approvals/repository.hpp"
 
+#include "core/db/sql_time.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -9,20 +11,16 @@ namespace {
 namespace json = boost::json;
 using core::db::Transaction;
 
-#define ISO(column) "to_char(" column " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-
 constexpr const char* kDefinitionJson =
     "json_build_object('id', d.id, 'key', d.key, 'name', d.name, 'format', d.format, 'draft', "
     "d.draft, 'latest_version', d.latest_version, 'created_by', d.created_by, "
-    "'created_at', " ISO("d.created_at") ", 'updated_at', " ISO(
-        "d.updated_at") ", 'archived_at', " ISO("d.archived_at") ")";
+    "'created_at', " SQL_UTC_TIME("d.created_at") ", 'updated_at', " SQL_UTC_TIME(
+        "d.updated_at") ", 'archived_at', " SQL_UTC_TIME("d.archived_at") ")";
 
 constexpr const char* kVersionJson =
     "json_build_object('version', v.version, 'compiled', v.compiled, 'source', v.source, "
-    "'content_hash', v.content_hash, 'published_by', v.published_by, 'published_at', " ISO(
+    "'content_hash', v.content_hash, 'published_by', v.published_by, 'published_at', " SQL_UTC_TIME(
         "v.published_at") ")";
-
-#undef ISO
 
 }  // namespace
 
@@ -124,7 +122,8 @@ boost::json::array Repository::versions(const core::TenantId& tenant, std::int64
     const auto rows = tx.exec(
         "SELECT json_build_object('version', v.version, 'content_hash', v.content_hash, "
         "'published_by', v.published_by, 'published_at', to_char(v.published_at AT TIME ZONE "
-        "'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text AS row FROM approval_definition_versions "
+        "'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))::text AS row FROM "
+        "approval_definition_versions "
         "v WHERE v.tenant_id = $1 AND v.definition_id = $2 ORDER BY v.version DESC",
         {tenant.value(), std::to_string(id)});
     tx.commit();

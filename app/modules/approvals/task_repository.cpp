@@ -1,5 +1,6 @@
 #include "modules/approvals/task_repository.hpp"
 
+#include "core/db/sql_time.hpp"
 #include "core/http/api_error.hpp"
 #include "modules/schedules/schedule_math.hpp"
 
@@ -17,15 +18,11 @@ namespace json = boost::json;
 using core::ApiError;
 using core::db::Transaction;
 
-#define ISO(column) "to_char(" column " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-
 constexpr const char* kTaskJson =
     "json_build_object('id', t.id, 'instance_id', t.instance_id, 'node_id', t.node_id, 'visit', "
     "t.visit, 'kind', t.kind, 'assignee', t.assignee, 'owner', t.owner, 'status', t.status, "
-    "'seq', t.seq, 'decided_by', t.decided_by, 'comment', t.comment, 'created_at', " ISO(
-        "t.created_at") ", 'decided_at', " ISO("t.decided_at") ")";
-
-#undef ISO
+    "'seq', t.seq, 'decided_by', t.decided_by, 'comment', t.comment, 'created_at', " SQL_UTC_TIME(
+        "t.created_at") ", 'decided_at', " SQL_UTC_TIME("t.decided_at") ")";
 
 struct TaskRow {
     std::int64_t id = 0;

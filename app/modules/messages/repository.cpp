@@ -34,7 +34,7 @@ constexpr const char* kMarkSent =
 constexpr const char* kInbox =
     "SELECT id, message_id, subject, body, read_at IS NOT NULL AS read, "
     "archived_at IS NOT NULL AS archived, to_char(created_at AT TIME ZONE 'UTC', "
-    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS created_at FROM inbox_items "
+    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS created_at FROM inbox_items "
     "WHERE tenant_id = $1 AND user_id = $2 AND ("
     " ($3 = 'all' AND archived_at IS NULL) OR ($3 = 'unread' AND read_at IS NULL AND archived_at "
     "IS NULL)"
@@ -93,7 +93,7 @@ constexpr const char* kTemplates =
 
 constexpr const char* kDeliveryLog =
     "SELECT d.id, d.message_id, d.channel, d.recipient, d.status, d.attempts, d.provider_reply, "
-    "m.subject, to_char(d.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS "
+    "m.subject, to_char(d.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS "
     "updated_at "
     "FROM message_deliveries d JOIN messages m ON m.id = d.message_id WHERE d.tenant_id = $1 "
     "AND ($2::text IS NULL OR d.status = $2) AND ($3::text IS NULL OR d.channel = $3) "

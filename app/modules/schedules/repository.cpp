@@ -1,5 +1,7 @@
 #include "modules/schedules/repository.hpp"
 
+#include "core/db/sql_time.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -14,15 +16,13 @@ using core::db::Rows;
 using core::db::Transaction;
 
 #define MS(column) "(extract(epoch from " column ") * 1000)::bigint"
-#define ISO(column) "to_char(" column " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-
 constexpr const char* kScheduleSelect =
     "SELECT s.id, s.name, s.code, s.trigger_kind, s.cron, s.time_zone, s.every_seconds, "
     MS("s.anchor_at") " AS anchor_ms, " MS("s.once_at") " AS once_ms, " MS("s.start_at")
     " AS start_ms, " MS("s.end_at") " AS end_ms, s.enabled, s.paused_reason, s.overlap_policy, "
     "s.misfire_policy, s.misfire_window_seconds, s.timeout_seconds, s.retries, s.action::text "
     "AS action, s.version, " MS("s.next_fire_at") " AS next_ms, s.deleted_at IS NOT NULL AS "
-    "deleted, s.created_by, " ISO("s.created_at") " AS created_at, " ISO("s.updated_at")
+    "deleted, s.created_by, " SQL_UTC_TIME("s.created_at") " AS created_at, " SQL_UTC_TIME("s.updated_at")
     " AS updated_at FROM schedules s ";
 
 constexpr const char* kFireSelect =
@@ -32,14 +32,13 @@ constexpr const char* kFireSelect =
 
 constexpr const char* kFireJson =
     "json_build_object('id', f.id, 'schedule_id', f.schedule_id, 'scheduled_for', "
-    ISO("f.scheduled_for") ", 'kind', f.kind, 'schedule_version', f.schedule_version, "
+    SQL_UTC_TIME("f.scheduled_for") ", 'kind', f.kind, 'schedule_version', f.schedule_version, "
     "'status', f.status, 'reason', f.reason, 'attempt', f.attempt, 'started_at', "
-    ISO("f.started_at") ", 'finished_at', " ISO("f.finished_at") ", 'duration_ms', "
+    SQL_UTC_TIME("f.started_at") ", 'finished_at', " SQL_UTC_TIME("f.finished_at") ", 'duration_ms', "
     "(extract(epoch from (f.finished_at - f.started_at)) * 1000)::bigint, 'output', f.output, "
     "'error', f.error)";
 
 #undef MS
-#undef ISO
 
 std::optional<TimePoint> time_of(const Rows& rows, int i, const char* column) {
     if (rows.is_null(i, column)) {

@@ -174,8 +174,7 @@ std::vector<TimePoint> upcoming_fires(const Trigger& trigger, TimePoint after, i
 }
 
 std::string format_utc(TimePoint time) {
-    const auto whole = date::floor<std::chrono::seconds>(time);
-    return date::format("%FT%TZ", whole);
+    return date::format("%FT%TZ", date::floor<std::chrono::milliseconds>(time));
 }
 
 std::string format_local(TimePoint time, std::string_view zone) {
@@ -183,7 +182,8 @@ std::string format_local(TimePoint time, std::string_view zone) {
     if (z == nullptr) {
         return format_utc(time);
     }
-    const date::zoned_time<std::chrono::seconds> zoned{z, date::floor<std::chrono::seconds>(time)};
+    const date::zoned_time<std::chrono::milliseconds> zoned{
+        z, date::floor<std::chrono::milliseconds>(time)};
     return date::format("%FT%T%Ez", zoned);
 }
 

@@ -50,9 +50,9 @@ std::optional<TimePoint> next_fire(const Trigger& trigger, TimePoint after);
 /// The next `count` fires after `after`.
 std::vector<TimePoint> upcoming_fires(const Trigger& trigger, TimePoint after, int count);
 
-/// `2026-03-08T03:00:00Z`.
+/// `2026-03-08T03:00:00.000Z` (RFC 3339, UTC, milliseconds: the API's one format).
 std::string format_utc(TimePoint time);
-/// `2026-03-08T03:00:00-04:00`: the wall-clock time in `zone` with its offset.
+/// `2026-03-08T03:00:00.000-04:00`: the wall-clock time in `zone` with its offset.
 std::string format_local(TimePoint time, std::string_view zone);
 /// RFC 3339 (`Z` or an offset, optional fraction); nullopt if malformed.
 std::optional<TimePoint> parse_time(std::string_view text);

@@ -1,5 +1,7 @@
 #include "modules/scripts/repository.hpp"
 
+#include "core/db/sql_time.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -10,27 +12,24 @@ namespace json = boost::json;
 using core::db::Transaction;
 
 // Rows come back as one JSON object each, built by PostgreSQL; timestamps in UTC, ISO 8601.
-#define ISO(column) "to_char(" column " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-
 constexpr const char* kScriptJson =
     "json_build_object('id', s.id, 'name', s.name, 'description', s.description, 'language', "
     "s.language, 'enabled', s.enabled, 'latest_version', s.latest_version, 'created_by', "
-    "s.created_by, 'created_at', " ISO("s.created_at") ", 'updated_at', " ISO("s.updated_at") ")";
+    "s.created_by, 'created_at', " SQL_UTC_TIME("s.created_at") ", 'updated_at', " SQL_UTC_TIME(
+        "s.updated_at") ")";
 
 constexpr const char* kVersionJson =
     "json_build_object('version', v.version, 'code', v.code, 'parameters', v.parameters, "
     "'timeout_ms', v.timeout_ms, 'memory_limit_mb', v.memory_limit_mb, 'created_by', "
-    "v.created_by, 'created_at', " ISO("v.created_at") ")";
+    "v.created_by, 'created_at', " SQL_UTC_TIME("v.created_at") ")";
 
 constexpr const char* kRunJson =
     "json_build_object('id', r.id, 'script_id', r.script_id, 'version', r.version, 'mode', "
     "r.mode, 'trigger', r.trigger, 'status', r.status, 'arguments', r.arguments, 'result', "
     "r.result, 'console', r.console, 'console_truncated', r.console_truncated, 'error', r.error, "
     "'duration_ms', r.duration_ms, 'memory_bytes', r.memory_bytes, 'run_by', r.run_by, "
-    "'created_at', " ISO("r.created_at") ", 'started_at', " ISO("r.started_at") ", "
-    "'finished_at', " ISO("r.finished_at") ")";
-
-#undef ISO
+    "'created_at', " SQL_UTC_TIME("r.created_at") ", 'started_at', " SQL_UTC_TIME("r.started_at") ", "
+    "'finished_at', " SQL_UTC_TIME("r.finished_at") ")";
 
 void insert_version(Transaction& tx,
                     const core::TenantId& tenant,
