@@ -42,6 +42,15 @@ std::string participates_sql(int user, int roles) {
            u + "))";
 }
 
+// Instances as lists show them: the interpreter's stored state is its own, not the caller's.
+json::array listed(const core::db::Rows& rows) {
+    auto out = core::db::json_rows(rows);
+    for (auto& row : out) {
+        row.as_object().erase("engine_state");
+    }
+    return out;
+}
+
 std::string roles_json(const core::Principal& who) {
     json::array roles;
     for (const auto& role : who.roles) {
@@ -119,11 +128,7 @@ boost::json::array InstanceRepository::list(const core::TenantId& tenant,
          filter.participant ? core::db::Param(roles_json(*filter.participant))
                             : core::db::Param("[]")});
     tx.commit();
-    auto out = core::db::json_rows(rows);
-    for (auto& row : out) {
-        row.as_object().erase("engine_state");  // the interpreter's, not the caller's
-    }
-    return out;
+    return listed(rows);
 }
 
 bool InstanceRepository::finish(const core::TenantId& tenant,
@@ -374,7 +379,7 @@ boost::json::array InstanceRepository::copied_to(const core::Principal& who) {
                                   "tenant_id = $1 AND user_id = $2) ORDER BY i.id DESC",
                               {who.tenant.value(), who.user_id});
     tx.commit();
-    return core::db::json_rows(rows);
+    return listed(rows);
 }
 
 void InstanceRepository::log(const core::TenantId& tenant,
