@@ -112,36 +112,39 @@ public:
             pinned.headers.emplace_back("Host", own_authority());
             return serve_->handle(pinned);
         });
-        router_.add(
-            "GET", "/healthz",
-            [](const inngest::HttpRequest&, core::RequestContext&) {
-                return core::json_response(200, boost::json::object{{"status", "ok"}});
-            },
-            core::Access::kPublic, "Liveness");
-        router_.add(
-            "GET", "/readyz",
-            [this](const inngest::HttpRequest&, core::RequestContext&) {
-                try {
-                    auto connection = pool_.acquire();
-                    const auto rows =
-                        connection->exec("SELECT count(*) AS n FROM schema_migrations");
-                    const bool migrated =
-                        rows.integer(0, "n") >= static_cast<std::int64_t>(migrations().size());
-                    return core::json_response(
-                        migrated ? 200 : 503,
-                        boost::json::object{{"database", "ok"}, {"migrated", migrated}});
-                } catch (const std::exception&) {
-                    return core::json_response(503,
-                                               boost::json::object{{"database", "unreachable"}});
-                }
-            },
-            core::Access::kPublic, "Readiness: database reachable and migrated");
-        router_.add(
-            "GET", "/api/openapi.json",
-            [this](const inngest::HttpRequest&, core::RequestContext&) {
-                return core::json_response(200, core::openapi_document(router_));
-            },
-            core::Access::kPublic, "This API's OpenAPI 3 document");
+        router_.add(core::RouteSpec{.method = "GET",
+                                    .pattern = "/healthz",
+                                    .access = core::Access::kPublic,
+                                    .summary = "Liveness"},
+                    [](const inngest::HttpRequest&, core::RequestContext&) {
+                        return core::json_response(200, boost::json::object{{"status", "ok"}});
+                    });
+        router_.add(core::RouteSpec{.method = "GET",
+                                    .pattern = "/readyz",
+                                    .access = core::Access::kPublic,
+                                    .summary = "Readiness: database reachable and migrated"},
+                    [this](const inngest::HttpRequest&, core::RequestContext&) {
+                        try {
+                            auto connection = pool_.acquire();
+                            const auto rows =
+                                connection->exec("SELECT count(*) AS n FROM schema_migrations");
+                            const bool migrated = rows.integer(0, "n") >=
+                                                  static_cast<std::int64_t>(migrations().size());
+                            return core::json_response(
+                                migrated ? 200 : 503,
+                                boost::json::object{{"database", "ok"}, {"migrated", migrated}});
+                        } catch (const std::exception&) {
+                            return core::json_response(
+                                503, boost::json::object{{"database", "unreachable"}});
+                        }
+                    });
+        router_.add(core::RouteSpec{.method = "GET",
+                                    .pattern = "/api/openapi.json",
+                                    .access = core::Access::kPublic,
+                                    .summary = "This API's OpenAPI 3 document"},
+                    [this](const inngest::HttpRequest&, core::RequestContext&) {
+                        return core::json_response(200, core::openapi_document(router_));
+                    });
 
         server_ = std::make_unique<inngest::HttpServer>(inngest::HttpServerOptions{
             .host = settings_.host,

@@ -143,30 +143,22 @@ std::map<std::string, std::string> parse_query(std::string_view query) {
 Router::Router(std::string jwt_secret, std::vector<std::string> cors_origins)
     : jwt_secret_(std::move(jwt_secret)), cors_origins_(std::move(cors_origins)) {}
 
-void Router::add(std::string method,
-                 std::string pattern,
-                 RouteHandler handler,
-                 Access access,
-                 std::string summary) {
-    Route route{{method, pattern, access, std::move(summary), {}, {}},
-                split_path(pattern),
-                std::move(handler)};
-    infos_.push_back(route.info);
-    routes_.push_back(std::move(route));
-}
-
-void Router::document(const std::string& method,
-                      const std::string& pattern,
-                      std::string request_schema,
-                      std::string response_schema) {
-    for (auto& info : infos_) {
-        if (info.method == method && info.pattern == pattern) {
-            info.request_schema = std::move(request_schema);
-            info.response_schema = std::move(response_schema);
-            return;
+void Router::add(RouteSpec spec, RouteHandler handler) {
+    for (const auto& existing : infos_) {
+        if (existing.method == spec.method && existing.pattern == spec.pattern) {
+            throw std::logic_error("route declared twice: " + spec.method + " " + spec.pattern);
         }
     }
-    throw std::logic_error("document(): no route " + method + " " + pattern);
+    for (const auto* schema : {&spec.request_schema, &spec.response_schema}) {
+        boost::system::error_code ec;
+        if (!schema->empty() && (boost::json::parse(*schema, ec), ec)) {
+            throw std::logic_error("route " + spec.method + " " + spec.pattern +
+                                   ": a schema is not JSON");
+        }
+    }
+    Route route{spec, split_path(spec.pattern), std::move(handler)};
+    infos_.push_back(std::move(spec));
+    routes_.push_back(std::move(route));
 }
 
 void Router::mount(std::string prefix,

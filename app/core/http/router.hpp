@@ -54,30 +54,27 @@ enum class Access {
 /// `public`, `user` or `admin`.
 const char* access_name(Access access) noexcept;
 
-struct RouteInfo {
+/// One route as declared: what the router dispatches on and enforces, and what the OpenAPI
+/// document says of it, in one place so the two cannot drift.
+struct RouteSpec {
     std::string method;
+    /// `/api/v1/things/{id}`: `{name}` segments become path parameters.
     std::string pattern;
     Access access = Access::kUser;
     std::string summary;
     /// JSON Schema texts for the OpenAPI document (empty: a generic object).
-    std::string request_schema;
-    std::string response_schema;
+    std::string request_schema{};
+    std::string response_schema{};
 };
+using RouteInfo = RouteSpec;
 
 class Router {
 public:
     Router(std::string jwt_secret, std::vector<std::string> cors_origins);
 
-    void add(std::string method,
-             std::string pattern,
-             RouteHandler handler,
-             Access access = Access::kUser,
-             std::string summary = {});
-    /// Attaches request and response JSON Schemas (as JSON text) to an added route.
-    void document(const std::string& method,
-                  const std::string& pattern,
-                  std::string request_schema,
-                  std::string response_schema);
+    /// Declares a route: dispatch, permission and documentation together. Throws
+    /// `std::logic_error` for a method and pattern declared twice or schemas that are not JSON.
+    void add(RouteSpec spec, RouteHandler handler);
     /// Requests under `prefix` go to `handler` untouched (the Inngest serve endpoint).
     void mount(std::string prefix,
                std::function<inngest::HttpResponse(const inngest::HttpRequest&)> handler);

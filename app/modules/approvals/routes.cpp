@@ -38,87 +38,111 @@ void register_routes(core::Router& router, Service& service) {
         kProblemsSchema + "}}";
 
     router.add(
-        "POST", "/api/v1/approvals/definitions/validate",
+        core::RouteSpec{
+            .method = "POST",
+            .pattern = "/api/v1/approvals/definitions/validate",
+            .access = core::Access::kUser,
+            .summary = "Import and check a definition without saving it",
+            .request_schema = kSourceSchema,
+            .response_schema =
+                std::string(R"json({"type":"object","properties":{"valid":{"type":"boolean"},
+  "format":{"type":"string"},"definition":{"type":"object"},"problems":)json") +
+                kProblemsSchema + "}}"},
         [&service](const HttpRequest& request, RequestContext& context) {
             return json_response(200, service.validate(context.json_body(request)));
-        },
-        core::Access::kUser, "Import and check a definition without saving it");
-    router.document("POST", "/api/v1/approvals/definitions/validate", kSourceSchema,
-                    std::string(R"json({"type":"object","properties":{"valid":{"type":"boolean"},
-  "format":{"type":"string"},"definition":{"type":"object"},"problems":)json") +
-                        kProblemsSchema + "}}");
+        });
 
     router.add(
-        "POST", "/api/v1/approvals/definitions",
+        core::RouteSpec{.method = "POST",
+                        .pattern = "/api/v1/approvals/definitions",
+                        .access = core::Access::kAdmin,
+                        .summary = "Import a definition as a draft (ProFlow or the process format)",
+                        .request_schema = kSourceSchema,
+                        .response_schema = definition_schema},
         [&service](const HttpRequest& request, RequestContext& context) {
             return json_response(201, service.create(context.who(), context.json_body(request)));
-        },
-        core::Access::kAdmin, "Import a definition as a draft (ProFlow or the process format)");
-    router.document("POST", "/api/v1/approvals/definitions", kSourceSchema, definition_schema);
+        });
+
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/approvals/definitions",
+                               .access = core::Access::kUser,
+                               .summary = "List process definitions (q in key or name; paged)"},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   const auto page = core::page_query(context, 50, 500);
+                   return json_response(
+                       200, core::paged("definitions",
+                                        service.repository().list(context.who().tenant,
+                                                                  query_filter(context, "q"),
+                                                                  page.size, page.offset()),
+                                        page));
+               });
 
     router.add(
-        "GET", "/api/v1/approvals/definitions",
-        [&service](const HttpRequest&, RequestContext& context) {
-            const auto page = core::page_query(context, 50, 500);
-            return json_response(
-                200, core::paged(
-                         "definitions",
-                         service.repository().list(context.who().tenant, query_filter(context, "q"),
-                                                   page.size, page.offset()),
-                         page));
-        },
-        core::Access::kUser, "List process definitions (q in key or name; paged)");
-
-    router.add(
-        "GET", "/api/v1/approvals/definitions/{id}",
+        core::RouteSpec{
+            .method = "GET",
+            .pattern = "/api/v1/approvals/definitions/{id}",
+            .access = core::Access::kUser,
+            .summary = "A definition's draft (verbatim, for the designer) with its problems",
+            .response_schema = definition_schema},
         [&service](const HttpRequest&, RequestContext& context) {
             return json_response(200, service.get(context.who().tenant, id_param(context, "id")));
-        },
-        core::Access::kUser, "A definition's draft (verbatim, for the designer) with its problems");
-    router.document("GET", "/api/v1/approvals/definitions/{id}", "", definition_schema);
+        });
+
+    router.add(core::RouteSpec{.method = "PUT",
+                               .pattern = "/api/v1/approvals/definitions/{id}",
+                               .access = core::Access::kAdmin,
+                               .summary = "Replace the draft (published versions are not touched)",
+                               .request_schema = kSourceSchema,
+                               .response_schema = definition_schema},
+               [&service](const HttpRequest& request, RequestContext& context) {
+                   return json_response(200, service.update(context.who(), id_param(context, "id"),
+                                                            context.json_body(request)));
+               });
 
     router.add(
-        "PUT", "/api/v1/approvals/definitions/{id}",
-        [&service](const HttpRequest& request, RequestContext& context) {
-            return json_response(200, service.update(context.who(), id_param(context, "id"),
-                                                     context.json_body(request)));
-        },
-        core::Access::kAdmin, "Replace the draft (published versions are not touched)");
-    router.document("PUT", "/api/v1/approvals/definitions/{id}", kSourceSchema, definition_schema);
-
-    router.add(
-        "DELETE", "/api/v1/approvals/definitions/{id}",
+        core::RouteSpec{
+            .method = "DELETE",
+            .pattern = "/api/v1/approvals/definitions/{id}",
+            .access = core::Access::kAdmin,
+            .summary =
+                "Archive a definition: no new instances; running ones finish on their version",
+            .response_schema = definition_schema},
         [&service](const HttpRequest&, RequestContext& context) {
             const auto id = id_param(context, "id");
             if (!service.repository().archive(context.who().tenant, id)) {
                 throw ApiError::not_found("process definition " + std::to_string(id));
             }
             return json_response(200, service.get(context.who().tenant, id));
-        },
-        core::Access::kAdmin,
-        "Archive a definition: no new instances; running ones finish on their version");
-    router.document("DELETE", "/api/v1/approvals/definitions/{id}", "", definition_schema);
+        });
 
     router.add(
-        "POST", "/api/v1/approvals/definitions/{id}/publish",
+        core::RouteSpec{
+            .method = "POST",
+            .pattern = "/api/v1/approvals/definitions/{id}/publish",
+            .access = core::Access::kAdmin,
+            .summary = "Validate the draft and publish it as the next immutable version"},
         [&service](const HttpRequest&, RequestContext& context) {
             return json_response(201, service.publish(context.who(), id_param(context, "id")));
-        },
-        core::Access::kAdmin, "Validate the draft and publish it as the next immutable version");
+        });
 
     router.add(
-        "GET", "/api/v1/approvals/definitions/{id}/versions",
+        core::RouteSpec{.method = "GET",
+                        .pattern = "/api/v1/approvals/definitions/{id}/versions",
+                        .access = core::Access::kUser,
+                        .summary = "Published versions, newest first"},
         [&service](const HttpRequest&, RequestContext& context) {
             const auto& tenant = context.who().tenant;
             const auto id = id_param(context, "id");
             service.get(tenant, id);  // 404 for a missing or another tenant's definition
             return json_response(
                 200, boost::json::object{{"versions", service.repository().versions(tenant, id)}});
-        },
-        core::Access::kUser, "Published versions, newest first");
+        });
 
     router.add(
-        "GET", "/api/v1/approvals/definitions/{id}/versions/{version}",
+        core::RouteSpec{.method = "GET",
+                        .pattern = "/api/v1/approvals/definitions/{id}/versions/{version}",
+                        .access = core::Access::kUser,
+                        .summary = "One published version: the compiled definition and its source"},
         [&service](const HttpRequest&, RequestContext& context) {
             const auto id = id_param(context, "id");
             const auto number = id_param(context, "version");
@@ -130,8 +154,7 @@ void register_routes(core::Router& router, Service& service) {
                                           " of process definition " + std::to_string(id));
             }
             return json_response(200, *found);
-        },
-        core::Access::kUser, "One published version: the compiled definition and its source");
+        });
 }
 
 }  // namespace riveredge::approvals
@@ -170,19 +193,27 @@ void register_instance_routes(core::Router& router, Engine& engine) {
   "description":"active while the step waits for others; approved, rejected or returned once settled"}}})json";
 
     router.add(
-        "POST", "/api/v1/approvals/instances",
+        core::RouteSpec{
+            .method = "POST",
+            .pattern = "/api/v1/approvals/instances",
+            .access = core::Access::kUser,
+            .summary =
+                "Start an instance of a definition's latest published version with form data",
+            .request_schema = R"json({"type":"object","required":["definition_id"],"properties":{
+  "definition_id":{"type":"integer"},"business_key":{"type":"string"},"variables":{"type":"object"}}})json",
+            .response_schema = kInstanceSchema},
         [&engine](const HttpRequest& request, RequestContext& context) {
             return json_response(201, engine.start(context.who(), context.json_body(request)));
-        },
-        core::Access::kUser,
-        "Start an instance of a definition's latest published version with form data");
-    router.document("POST", "/api/v1/approvals/instances",
-                    R"json({"type":"object","required":["definition_id"],"properties":{
-  "definition_id":{"type":"integer"},"business_key":{"type":"string"},"variables":{"type":"object"}}})json",
-                    kInstanceSchema);
+        });
 
     router.add(
-        "GET", "/api/v1/approvals/instances",
+        core::RouteSpec{
+            .method = "GET",
+            .pattern = "/api/v1/approvals/instances",
+            .access = core::Access::kUser,
+            .summary = "Instances the caller takes part in, all of them for administrators "
+                       "(filters: status, "
+                       "definition_id, business_key, started_by=me or box=started, box=cc; paged)"},
         [&engine](const HttpRequest&, RequestContext& context) {
             const auto status = query_filter(context, "status");
             const auto box = query_filter(context, "box").value_or("");
@@ -207,10 +238,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
                                  engine.instances().list(context.who().tenant, filter, page.size,
                                                          page.offset()),
                                  page));
-        },
-        core::Access::kUser,
-        "Instances the caller takes part in, all of them for administrators (filters: status, "
-        "definition_id, business_key, started_by=me or box=started, box=cc; paged)");
+        });
 
     // An instance's form data and history are for its participants and administrators.
     const auto visible = [&engine](const RequestContext& context, std::int64_t id) {
@@ -222,48 +250,57 @@ void register_instance_routes(core::Router& router, Engine& engine) {
         return instance;
     };
 
-    router.add(
-        "GET", "/api/v1/approvals/instances/{id}",
-        [visible](const HttpRequest&, RequestContext& context) {
-            return json_response(200, visible(context, id_param(context, "id")));
-        },
-        core::Access::kUser, "An instance with its status, current nodes and tasks");
-    router.document("GET", "/api/v1/approvals/instances/{id}", "", kInstanceSchema);
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/approvals/instances/{id}",
+                               .access = core::Access::kUser,
+                               .summary = "An instance with its status, current nodes and tasks",
+                               .response_schema = kInstanceSchema},
+               [visible](const HttpRequest&, RequestContext& context) {
+                   return json_response(200, visible(context, id_param(context, "id")));
+               });
 
     router.add(
-        "POST", "/api/v1/approvals/instances/{id}/withdraw",
+        core::RouteSpec{
+            .method = "POST",
+            .pattern = "/api/v1/approvals/instances/{id}/withdraw",
+            .access = core::Access::kUser,
+            .summary = "The initiator withdraws the instance while no approver has acted",
+            .response_schema = kInstanceSchema},
         [&engine](const HttpRequest&, RequestContext& context) {
             const auto id = id_param(context, "id");
             engine.withdraw(context.who(), id);
             return json_response(200, engine.get(context.who().tenant, id));
-        },
-        core::Access::kUser, "The initiator withdraws the instance while no approver has acted");
-    router.document("POST", "/api/v1/approvals/instances/{id}/withdraw", "", kInstanceSchema);
+        });
 
     router.add(
-        "POST", "/api/v1/approvals/instances/{id}/signals",
+        core::RouteSpec{
+            .method = "POST",
+            .pattern = "/api/v1/approvals/instances/{id}/signals",
+            .access = core::Access::kUser,
+            .summary =
+                "Send a signal to an instance (caught by its signal catch events; data merged "
+                "into the variables)",
+            .request_schema = R"json({"type":"object","required":["name"],"properties":{
+  "name":{"type":"string"},"data":{"type":"object"}}})json",
+            .response_schema =
+                R"json({"type":"object","properties":{"accepted":{"type":"boolean"}}})json"},
         [&engine](const HttpRequest& request, RequestContext& context) {
             engine.signal(context.who(), id_param(context, "id"), context.json_body(request));
             return json_response(202, json::object{{"accepted", true}});
-        },
-        core::Access::kUser,
-        "Send a signal to an instance (caught by its signal catch events; data merged "
-        "into the variables)");
-    router.document("POST", "/api/v1/approvals/instances/{id}/signals",
-                    R"json({"type":"object","required":["name"],"properties":{
-  "name":{"type":"string"},"data":{"type":"object"}}})json",
-                    R"json({"type":"object","properties":{"accepted":{"type":"boolean"}}})json");
+        });
 
     const auto read_only = [&router, visible](const std::string& suffix, const char* what,
-                                              auto read) {
-        router.add(
-            "GET", "/api/v1/approvals/instances/{id}/" + suffix,
-            [visible, read](const HttpRequest&, RequestContext& context) {
-                const auto id = id_param(context, "id");
-                visible(context, id);
-                return json_response(200, read(context.who().tenant, id));
-            },
-            core::Access::kUser, what);
+                                              auto read, std::string response_schema = {}) {
+        router.add(core::RouteSpec{.method = "GET",
+                                   .pattern = "/api/v1/approvals/instances/{id}/" + suffix,
+                                   .access = core::Access::kUser,
+                                   .summary = what,
+                                   .response_schema = std::move(response_schema)},
+                   [visible, read](const HttpRequest&, RequestContext& context) {
+                       const auto id = id_param(context, "id");
+                       visible(context, id);
+                       return json_response(200, read(context.who().tenant, id));
+                   });
     };
     read_only("timeline", "The instance's immutable timeline",
               [&engine](const core::TenantId& tenant, std::int64_t id) {
@@ -278,13 +315,12 @@ void register_instance_routes(core::Router& router, Engine& engine) {
               [&engine](const core::TenantId& tenant, std::int64_t id) {
                   return json::object{{"events", engine.instances().events(tenant, id)}};
               });
-    read_only("diagram",
-              "Per-node status for ProFlow's FlowView, with the version's source to draw",
-              [&engine](const core::TenantId& tenant, std::int64_t id) {
-                  return engine.diagram(tenant, id);
-              });
-    router.document("GET", "/api/v1/approvals/instances/{id}/diagram", "",
-                    R"json({"type":"object","properties":{
+    read_only(
+        "diagram", "Per-node status for ProFlow's FlowView, with the version's source to draw",
+        [&engine](const core::TenantId& tenant, std::int64_t id) {
+            return engine.diagram(tenant, id);
+        },
+        R"json({"type":"object","properties":{
   "instance_id":{"type":"integer"},"status":{"type":"string"},
   "current_nodes":{"type":"array","items":{"type":"string"}},
   "nodes":{"type":"array","items":{"type":"object","properties":{
@@ -294,7 +330,15 @@ void register_instance_routes(core::Router& router, Engine& engine) {
   "visits":{"type":"array","items":{"type":"object"}},"source":{"type":"object"}}})json");
 
     router.add(
-        "GET", "/api/v1/approvals/tasks",
+        core::RouteSpec{
+            .method = "GET",
+            .pattern = "/api/v1/approvals/tasks",
+            .access = core::Access::kUser,
+            .summary = "My tasks: box=todo (pending for me or my roles, the default) or box=done",
+            .response_schema =
+                std::string(
+                    R"json({"type":"object","properties":{"tasks":{"type":"array","items":)json") +
+                kTaskSchema + "}}}"},
         [&engine](const HttpRequest&, RequestContext& context) {
             const std::string box = query_filter(context, "box").value_or("todo");
             if (box != "todo" && box != "done") {
@@ -305,13 +349,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
             }
             return json_response(
                 200, json::object{{"tasks", engine.tasks().tasks_for(context.who(), box)}});
-        },
-        core::Access::kUser,
-        "My tasks: box=todo (pending for me or my roles, the default) or box=done");
-    router.document(
-        "GET", "/api/v1/approvals/tasks", "",
-        std::string(R"json({"type":"object","properties":{"tasks":{"type":"array","items":)json") +
-            kTaskSchema + "}}}");
+        });
 
     struct Action {
         const char* name;
@@ -340,27 +378,38 @@ void register_instance_routes(core::Router& router, Engine& engine) {
     for (const auto& action : kActions) {
         const std::string path = std::string("/api/v1/approvals/tasks/{id}/") + action.name;
         const std::string name = action.name;
-        router.add(
-            "POST", path,
-            [&engine, name](const HttpRequest& request, RequestContext& context) {
-                const auto body =
-                    request.body.empty() ? json::object{} : context.json_body(request);
-                return json_response(
-                    200, engine.act(context.who(), id_param(context, "id"), name, body));
-            },
-            core::Access::kUser, action.summary);
-        router.document("POST", path, action.schema, kActionResult);
+        router.add(core::RouteSpec{.method = "POST",
+                                   .pattern = path,
+                                   .access = core::Access::kUser,
+                                   .summary = action.summary,
+                                   .request_schema = action.schema,
+                                   .response_schema = kActionResult},
+                   [&engine, name](const HttpRequest& request, RequestContext& context) {
+                       const auto body =
+                           request.body.empty() ? json::object{} : context.json_body(request);
+                       return json_response(
+                           200, engine.act(context.who(), id_param(context, "id"), name, body));
+                   });
     }
 
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/approvals/directory",
+                               .access = core::Access::kUser,
+                               .summary = "The tenant's directory: each user's manager and roles"},
+               [&engine](const HttpRequest&, RequestContext& context) {
+                   return json_response(
+                       200, json::object{{"users", engine.directory().list(context.who().tenant)}});
+               });
     router.add(
-        "GET", "/api/v1/approvals/directory",
-        [&engine](const HttpRequest&, RequestContext& context) {
-            return json_response(
-                200, json::object{{"users", engine.directory().list(context.who().tenant)}});
-        },
-        core::Access::kUser, "The tenant's directory: each user's manager and roles");
-    router.add(
-        "PUT", "/api/v1/approvals/directory/{user}",
+        core::RouteSpec{
+            .method = "PUT",
+            .pattern = "/api/v1/approvals/directory/{user}",
+            .access = core::Access::kAdmin,
+            .summary = "Set a user's manager and roles (admin): the manager is the approver source "
+                       "`manager`; "
+                       "the roles say whom a group task notifies",
+            .request_schema =
+                R"json({"type":"object","properties":{"manager_id":{"type":"string"},"display_name":{"type":"string"},"roles":{"type":"array","items":{"type":"string"},"maxItems":50}}})json"},
         [&engine](const HttpRequest& request, RequestContext& context) {
             const auto body = context.json_body(request);
             const auto user = context.params.at("user");
@@ -395,24 +444,26 @@ void register_instance_routes(core::Router& router, Engine& engine) {
                 200, json::object{{"user_id", user},
                                   {"manager_id", manager},
                                   {"roles", given != nullptr ? *given : json::array{}}});
-        },
-        core::Access::kAdmin,
-        "Set a user's manager and roles (admin): the manager is the approver source `manager`; "
-        "the roles say whom a group task notifies");
-    router.document(
-        "PUT", "/api/v1/approvals/directory/{user}",
-        R"json({"type":"object","properties":{"manager_id":{"type":"string"},"display_name":{"type":"string"},"roles":{"type":"array","items":{"type":"string"},"maxItems":50}}})json",
-        "");
+        });
 
     router.add(
-        "GET", "/api/v1/approvals/activities",
+        core::RouteSpec{.method = "GET",
+                        .pattern = "/api/v1/approvals/activities",
+                        .access = core::Access::kAdmin,
+                        .summary = "Service-task activities bound to an HTTP endpoint or a script"},
         [&engine](const HttpRequest&, RequestContext& context) {
             return json_response(
                 200, json::object{{"activities", engine.activities().list(context.who().tenant)}});
-        },
-        core::Access::kAdmin, "Service-task activities bound to an HTTP endpoint or a script");
+        });
     router.add(
-        "PUT", "/api/v1/approvals/activities/{name}",
+        core::RouteSpec{.method = "PUT",
+                        .pattern = "/api/v1/approvals/activities/{name}",
+                        .access = core::Access::kAdmin,
+                        .summary = "Bind a service-task activity (activity_name) to an HTTP "
+                                   "endpoint or a script (admin)",
+                        .request_schema = R"json({"type":"object","required":["kind"],"properties":{
+  "kind":{"enum":["http","script"]},"url":{"type":"string"},"method":{"type":"string"},
+  "script_id":{"type":"integer"}}})json"},
         [&engine](const HttpRequest& request, RequestContext& context) {
             const auto body = context.json_body(request);
             const auto name = context.params.at("name");
@@ -445,14 +496,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
             engine.activities().set(context.who(), name, ActivityBinding{kind, config});
             return json_response(200,
                                  json::object{{"name", name}, {"kind", kind}, {"config", config}});
-        },
-        core::Access::kAdmin,
-        "Bind a service-task activity (activity_name) to an HTTP endpoint or a script (admin)");
-    router.document("PUT", "/api/v1/approvals/activities/{name}",
-                    R"json({"type":"object","required":["kind"],"properties":{
-  "kind":{"enum":["http","script"]},"url":{"type":"string"},"method":{"type":"string"},
-  "script_id":{"type":"integer"}}})json",
-                    "");
+        });
 }
 
 }  // namespace riveredge::approvals

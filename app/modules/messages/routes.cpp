@@ -18,13 +18,12 @@ using inngest::HttpRequest;
 
 void register_routes(core::Router& router, Service& service) {
     router.add(
-        "POST", "/api/v1/messages/send",
-        [&service](const HttpRequest& request, RequestContext& context) {
-            const auto result = service.send(context.who(), context.json_body(request));
-            return json_response(result.at("created").as_bool() ? 201 : 200, result);
-        },
-        core::Access::kUser, "Send a message to users (in-app), idempotent by key");
-    router.document("POST", "/api/v1/messages/send", R"({"type":"object",
+        core::RouteSpec{
+            .method = "POST",
+            .pattern = "/api/v1/messages/send",
+            .access = core::Access::kUser,
+            .summary = "Send a message to users (in-app), idempotent by key",
+            .request_schema = R"({"type":"object",
         "required":["channels","recipients"],"properties":{
         "template_key":{"type":"string"},"locale":{"type":"string"},"variables":{"type":"object"},
         "subject":{"type":"string","maxLength":500},"body":{"type":"string"},
@@ -32,26 +31,39 @@ void register_routes(core::Router& router, Service& service) {
         "channels":{"type":"array","items":{"enum":["in_app","email","sms"]}},
         "recipients":{"type":"array","items":{"type":"string"},"maxItems":1000},
         "idempotency_key":{"type":"string","maxLength":200}}})",
-                    R"({"type":"object","properties":{"message_id":{"type":"integer"},
-        "created":{"type":"boolean"},"deliveries":{"type":"integer"}}})");
+            .response_schema = R"({"type":"object","properties":{"message_id":{"type":"integer"},
+        "created":{"type":"boolean"},"deliveries":{"type":"integer"}}})"},
+        [&service](const HttpRequest& request, RequestContext& context) {
+            const auto result = service.send(context.who(), context.json_body(request));
+            return json_response(result.at("created").as_bool() ? 201 : 200, result);
+        });
 
     router.add(
-        "PUT", "/api/v1/messages/settings/smtp",
+        core::RouteSpec{
+            .method = "PUT",
+            .pattern = "/api/v1/messages/settings/smtp",
+            .access = core::Access::kAdmin,
+            .summary = "Set the tenant's SMTP settings (the password is never returned)"},
         [&service](const HttpRequest& request, RequestContext& context) {
             service.save_smtp_settings(context.who().tenant, context.json_body(request));
             return json_response(200, service.smtp_settings(context.who().tenant));
-        },
-        core::Access::kAdmin, "Set the tenant's SMTP settings (the password is never returned)");
+        });
+
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/messages/settings/smtp",
+                               .access = core::Access::kAdmin,
+                               .summary = "The tenant's SMTP settings, without the password"},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   return json_response(200, service.smtp_settings(context.who().tenant));
+               });
 
     router.add(
-        "GET", "/api/v1/messages/settings/smtp",
-        [&service](const HttpRequest&, RequestContext& context) {
-            return json_response(200, service.smtp_settings(context.who().tenant));
-        },
-        core::Access::kAdmin, "The tenant's SMTP settings, without the password");
-
-    router.add(
-        "GET", "/api/v1/messages/deliveries",
+        core::RouteSpec{
+            .method = "GET",
+            .pattern = "/api/v1/messages/deliveries",
+            .access = core::Access::kAdmin,
+            .summary =
+                "The delivery log: filter by status, channel, recipient, since, until (RFC 3339)"},
         [&service](const HttpRequest&, RequestContext& context) {
             const auto& who = context.who();
             const auto filter = [&](const char* name) {
@@ -75,65 +87,78 @@ void register_routes(core::Router& router, Service& service) {
                 who.tenant, status, channel, filter("recipient"), filter("since"), filter("until"),
                 page.size, page.offset());
             return json_response(200, core::paged("items", std::move(items), page));
-        },
-        core::Access::kAdmin,
-        "The delivery log: filter by status, channel, recipient, since, until (RFC 3339)");
+        });
+
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/messages/ws",
+                               .access = core::Access::kPublic,
+                               .summary = "WebSocket: real-time push of new inbox items"},
+               [](const HttpRequest&, RequestContext&) -> inngest::HttpResponse {
+                   // Reached only without an Upgrade header: the socket itself is taken over before
+                   // routing (core/http/websocket_hub).
+                   throw ApiError(
+                       426, "upgrade_required",
+                       "open a WebSocket here (token in Authorization or ?token=); new inbox "
+                       "items are pushed as JSON");
+               });
 
     router.add(
-        "GET", "/api/v1/messages/ws",
-        [](const HttpRequest&, RequestContext&) -> inngest::HttpResponse {
-            // Reached only without an Upgrade header: the socket itself is taken over before
-            // routing (core/http/websocket_hub).
-            throw ApiError(426, "upgrade_required",
-                           "open a WebSocket here (token in Authorization or ?token=); new inbox "
-                           "items are pushed as JSON");
-        },
-        core::Access::kPublic, "WebSocket: real-time push of new inbox items");
-
-    router.add(
-        "PUT", "/api/v1/messages/settings/sms",
+        core::RouteSpec{
+            .method = "PUT",
+            .pattern = "/api/v1/messages/settings/sms",
+            .access = core::Access::kAdmin,
+            .summary = "Set the tenant's SMS gateway (endpoint, api_key, sign_name, template_id)"},
         [&service](const HttpRequest& request, RequestContext& context) {
             service.save_sms_settings(context.who().tenant, context.json_body(request));
             return json_response(200, service.sms_settings(context.who().tenant));
-        },
-        core::Access::kAdmin,
-        "Set the tenant's SMS gateway (endpoint, api_key, sign_name, template_id)");
+        });
+
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/messages/settings/sms",
+                               .access = core::Access::kAdmin,
+                               .summary = "The tenant's SMS gateway settings, without the API key"},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   return json_response(200, service.sms_settings(context.who().tenant));
+               });
 
     router.add(
-        "GET", "/api/v1/messages/settings/sms",
-        [&service](const HttpRequest&, RequestContext& context) {
-            return json_response(200, service.sms_settings(context.who().tenant));
-        },
-        core::Access::kAdmin, "The tenant's SMS gateway settings, without the API key");
-
-    router.add(
-        "POST", "/api/v1/messages/templates",
+        core::RouteSpec{
+            .method = "POST",
+            .pattern = "/api/v1/messages/templates",
+            .access = core::Access::kAdmin,
+            .summary = "Add a template version (key, channel, locale, subject, body; Mustache)"},
         [&service](const HttpRequest& request, RequestContext& context) {
             return json_response(201,
                                  service.add_template(context.who(), context.json_body(request)));
-        },
-        core::Access::kAdmin,
-        "Add a template version (key, channel, locale, subject, body; Mustache)");
+        });
+
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/messages/templates",
+                               .access = core::Access::kUser,
+                               .summary = "The latest version of every template"},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   return json_response(
+                       200, boost::json::object{{"templates", service.repository().templates(
+                                                                  context.who().tenant)}});
+               });
 
     router.add(
-        "GET", "/api/v1/messages/templates",
-        [&service](const HttpRequest&, RequestContext& context) {
-            return json_response(
-                200, boost::json::object{
-                         {"templates", service.repository().templates(context.who().tenant)}});
-        },
-        core::Access::kUser, "The latest version of every template");
-
-    router.add(
-        "POST", "/api/v1/messages/templates/preview",
+        core::RouteSpec{.method = "POST",
+                        .pattern = "/api/v1/messages/templates/preview",
+                        .access = core::Access::kUser,
+                        .summary = "Render a stored or inline template with sample variables"},
         [&service](const HttpRequest& request, RequestContext& context) {
             return json_response(200,
                                  service.preview(context.who().tenant, context.json_body(request)));
-        },
-        core::Access::kUser, "Render a stored or inline template with sample variables");
+        });
 
     router.add(
-        "GET", "/api/v1/messages/inbox",
+        core::RouteSpec{
+            .method = "GET",
+            .pattern = "/api/v1/messages/inbox",
+            .access = core::Access::kUser,
+            .summary =
+                "List the caller's inbox (status=all|unread|read|archived, page, page_size)"},
         [&service](const HttpRequest&, RequestContext& context) {
             const auto& who = context.who();
             std::string filter = "all";
@@ -148,54 +173,62 @@ void register_routes(core::Router& router, Service& service) {
             auto items = service.repository().inbox(who.tenant, who.user_id, filter, page.size,
                                                     page.offset());
             return json_response(200, core::paged("items", std::move(items), page));
-        },
-        core::Access::kUser,
-        "List the caller's inbox (status=all|unread|read|archived, page, page_size)");
+        });
+
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/messages/inbox/unread-count",
+                               .access = core::Access::kUser,
+                               .summary = "Count the caller's unread inbox items"},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   const auto& who = context.who();
+                   return json_response(
+                       200, boost::json::object{{"unread", service.repository().unread_count(
+                                                               who.tenant, who.user_id)}});
+               });
+
+    router.add(core::RouteSpec{.method = "POST",
+                               .pattern = "/api/v1/messages/inbox/read-all",
+                               .access = core::Access::kUser,
+                               .summary = "Mark every inbox item read"},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   const auto& who = context.who();
+                   return json_response(
+                       200, boost::json::object{{"marked", service.repository().mark_all_read(
+                                                               who.tenant, who.user_id)}});
+               });
 
     router.add(
-        "GET", "/api/v1/messages/inbox/unread-count",
-        [&service](const HttpRequest&, RequestContext& context) {
-            const auto& who = context.who();
-            return json_response(
-                200, boost::json::object{
-                         {"unread", service.repository().unread_count(who.tenant, who.user_id)}});
-        },
-        core::Access::kUser, "Count the caller's unread inbox items");
-
-    router.add(
-        "POST", "/api/v1/messages/inbox/read-all",
-        [&service](const HttpRequest&, RequestContext& context) {
-            const auto& who = context.who();
-            return json_response(
-                200, boost::json::object{
-                         {"marked", service.repository().mark_all_read(who.tenant, who.user_id)}});
-        },
-        core::Access::kUser, "Mark every inbox item read");
-
-    router.add(
-        "POST", "/api/v1/messages/inbox/{id}/read",
+        core::RouteSpec{.method = "POST",
+                        .pattern = "/api/v1/messages/inbox/{id}/read",
+                        .access = core::Access::kUser,
+                        .summary = "Mark one inbox item read"},
         [&service](const HttpRequest&, RequestContext& context) {
             const auto& who = context.who();
             if (!service.repository().mark_read(who.tenant, who.user_id, id_param(context, "id"))) {
                 throw ApiError::not_found("inbox item");
             }
             return json_response(200, boost::json::object{{"read", true}});
-        },
-        core::Access::kUser, "Mark one inbox item read");
+        });
 
     router.add(
-        "POST", "/api/v1/messages/inbox/{id}/archive",
+        core::RouteSpec{.method = "POST",
+                        .pattern = "/api/v1/messages/inbox/{id}/archive",
+                        .access = core::Access::kUser,
+                        .summary = "Archive one inbox item"},
         [&service](const HttpRequest&, RequestContext& context) {
             const auto& who = context.who();
             if (!service.repository().archive(who.tenant, who.user_id, id_param(context, "id"))) {
                 throw ApiError::not_found("inbox item");
             }
             return json_response(200, boost::json::object{{"archived", true}});
-        },
-        core::Access::kUser, "Archive one inbox item");
+        });
 
     router.add(
-        "GET", "/api/v1/messages/{id}/deliveries",
+        core::RouteSpec{
+            .method = "GET",
+            .pattern = "/api/v1/messages/{id}/deliveries",
+            .access = core::Access::kUser,
+            .summary = "The delivery log of one message (its sender or an administrator)"},
         [&service](const HttpRequest&, RequestContext& context) {
             const auto& who = context.who();
             const auto id = id_param(context, "id");
@@ -217,8 +250,7 @@ void register_routes(core::Router& router, Service& service) {
                                                   {"attempts", d.attempts}});
             }
             return json_response(200, boost::json::object{{"deliveries", std::move(out)}});
-        },
-        core::Access::kUser, "The delivery log of one message (its sender or an administrator)");
+        });
 }
 
 }  // namespace riveredge::messages

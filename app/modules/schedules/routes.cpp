@@ -63,27 +63,36 @@ core::db::Param time_filter(const RequestContext& context, const char* name) {
 
 void register_routes(core::Router& router, Service& service) {
     router.add(
-        "POST", "/api/v1/schedules/preview",
+        core::RouteSpec{
+            .method = "POST",
+            .pattern = "/api/v1/schedules/preview",
+            .access = core::Access::kUser,
+            .summary = "The next fire times of a trigger before it is saved (?count=1..100)",
+            .request_schema =
+                R"json({"type":"object","properties":{"trigger":{"type":"object"}}})json",
+            .response_schema = kPreviewSchema},
         [&service](const HttpRequest& request, RequestContext& context) {
             return json_response(200,
                                  service.preview_trigger(context.json_body(request),
                                                          int_query(context, "count", 5, 1, 100)));
-        },
-        core::Access::kUser, "The next fire times of a trigger before it is saved (?count=1..100)");
-    router.document("POST", "/api/v1/schedules/preview",
-                    R"json({"type":"object","properties":{"trigger":{"type":"object"}}})json",
-                    kPreviewSchema);
+        });
+
+    router.add(core::RouteSpec{.method = "POST",
+                               .pattern = "/api/v1/schedules",
+                               .access = core::Access::kAdmin,
+                               .summary = "Create a schedule; it is armed at once",
+                               .request_schema = kDefinitionSchema,
+                               .response_schema = kScheduleSchema},
+               [&service](const HttpRequest& request, RequestContext& context) {
+                   return json_response(201,
+                                        service.create(context.who(), context.json_body(request)));
+               });
 
     router.add(
-        "POST", "/api/v1/schedules",
-        [&service](const HttpRequest& request, RequestContext& context) {
-            return json_response(201, service.create(context.who(), context.json_body(request)));
-        },
-        core::Access::kAdmin, "Create a schedule; it is armed at once");
-    router.document("POST", "/api/v1/schedules", kDefinitionSchema, kScheduleSchema);
-
-    router.add(
-        "GET", "/api/v1/schedules",
+        core::RouteSpec{.method = "GET",
+                        .pattern = "/api/v1/schedules",
+                        .access = core::Access::kAdmin,
+                        .summary = "List schedules (filters: enabled, q in name or code; paged)"},
         [&service](const HttpRequest&, RequestContext& context) {
             const auto enabled = core::boolean_filter(context, "enabled");
             const auto page = core::page_query(context, 50, 500);
@@ -93,72 +102,91 @@ void register_routes(core::Router& router, Service& service) {
                                                            query_filter(context, "q"), page.size,
                                                            page.offset()),
                                  page));
-        },
-        core::Access::kAdmin, "List schedules (filters: enabled, q in name or code; paged)");
+        });
+
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/schedules/{id}",
+                               .access = core::Access::kAdmin,
+                               .summary = "A schedule with its next fire time",
+                               .response_schema = kScheduleSchema},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   return json_response(200,
+                                        service.get(context.who().tenant, id_param(context, "id")));
+               });
 
     router.add(
-        "GET", "/api/v1/schedules/{id}",
-        [&service](const HttpRequest&, RequestContext& context) {
-            return json_response(200, service.get(context.who().tenant, id_param(context, "id")));
-        },
-        core::Access::kAdmin, "A schedule with its next fire time");
-    router.document("GET", "/api/v1/schedules/{id}", "", kScheduleSchema);
-
-    router.add(
-        "PUT", "/api/v1/schedules/{id}",
+        core::RouteSpec{
+            .method = "PUT",
+            .pattern = "/api/v1/schedules/{id}",
+            .access = core::Access::kAdmin,
+            .summary = "Replace a schedule's definition; fires armed before are dropped",
+            .request_schema = kDefinitionSchema,
+            .response_schema = kScheduleSchema},
         [&service](const HttpRequest& request, RequestContext& context) {
             return json_response(200, service.update(context.who(), id_param(context, "id"),
                                                      context.json_body(request)));
-        },
-        core::Access::kAdmin, "Replace a schedule's definition; fires armed before are dropped");
-    router.document("PUT", "/api/v1/schedules/{id}", kDefinitionSchema, kScheduleSchema);
+        });
+
+    router.add(core::RouteSpec{.method = "DELETE",
+                               .pattern = "/api/v1/schedules/{id}",
+                               .access = core::Access::kAdmin,
+                               .summary = "Delete a schedule (its history stays)"},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   service.remove(context.who(), id_param(context, "id"));
+                   return json_response(200, boost::json::object{{"deleted", true}});
+               });
 
     router.add(
-        "DELETE", "/api/v1/schedules/{id}",
-        [&service](const HttpRequest&, RequestContext& context) {
-            service.remove(context.who(), id_param(context, "id"));
-            return json_response(200, boost::json::object{{"deleted", true}});
-        },
-        core::Access::kAdmin, "Delete a schedule (its history stays)");
-
-    router.add(
-        "POST", "/api/v1/schedules/{id}/pause",
+        core::RouteSpec{
+            .method = "POST",
+            .pattern = "/api/v1/schedules/{id}/pause",
+            .access = core::Access::kAdmin,
+            .summary = "Pause with a reason; no fire runs while paused",
+            .request_schema =
+                R"json({"type":"object","properties":{"reason":{"type":"string"}}})json",
+            .response_schema = kScheduleSchema},
         [&service](const HttpRequest& request, RequestContext& context) {
             const auto body =
                 request.body.empty() ? boost::json::object{} : context.json_body(request);
             return json_response(200, service.pause(context.who(), id_param(context, "id"), body));
-        },
-        core::Access::kAdmin, "Pause with a reason; no fire runs while paused");
-    router.document("POST", "/api/v1/schedules/{id}/pause",
-                    R"json({"type":"object","properties":{"reason":{"type":"string"}}})json",
-                    kScheduleSchema);
+        });
+
+    router.add(core::RouteSpec{.method = "POST",
+                               .pattern = "/api/v1/schedules/{id}/resume",
+                               .access = core::Access::kAdmin,
+                               .summary = "Resume from now on (missed fires are not made up)"},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   return json_response(200,
+                                        service.resume(context.who(), id_param(context, "id")));
+               });
+
+    router.add(core::RouteSpec{.method = "POST",
+                               .pattern = "/api/v1/schedules/{id}/run",
+                               .access = core::Access::kAdmin,
+                               .summary = "Fire now, beside the schedule's own timing"},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   return json_response(202,
+                                        service.run_now(context.who(), id_param(context, "id")));
+               });
 
     router.add(
-        "POST", "/api/v1/schedules/{id}/resume",
-        [&service](const HttpRequest&, RequestContext& context) {
-            return json_response(200, service.resume(context.who(), id_param(context, "id")));
-        },
-        core::Access::kAdmin, "Resume from now on (missed fires are not made up)");
-
-    router.add(
-        "POST", "/api/v1/schedules/{id}/run",
-        [&service](const HttpRequest&, RequestContext& context) {
-            return json_response(202, service.run_now(context.who(), id_param(context, "id")));
-        },
-        core::Access::kAdmin, "Fire now, beside the schedule's own timing");
-
-    router.add(
-        "GET", "/api/v1/schedules/{id}/preview",
+        core::RouteSpec{
+            .method = "GET",
+            .pattern = "/api/v1/schedules/{id}/preview",
+            .access = core::Access::kUser,
+            .summary = "The next fire times in the schedule's zone and in UTC (?count=1..100)",
+            .response_schema = kPreviewSchema},
         [&service](const HttpRequest&, RequestContext& context) {
             return json_response(200, service.preview(context.who().tenant, id_param(context, "id"),
                                                       int_query(context, "count", 5, 1, 100)));
-        },
-        core::Access::kUser,
-        "The next fire times in the schedule's zone and in UTC (?count=1..100)");
-    router.document("GET", "/api/v1/schedules/{id}/preview", "", kPreviewSchema);
+        });
 
     router.add(
-        "GET", "/api/v1/schedules/{id}/fires",
+        core::RouteSpec{
+            .method = "GET",
+            .pattern = "/api/v1/schedules/{id}/fires",
+            .access = core::Access::kAdmin,
+            .summary = "Run history: scheduled time, start, end, status, attempt, output or error"},
         [&service](const HttpRequest&, RequestContext& context) {
             const auto& tenant = context.who().tenant;
             const auto id = id_param(context, "id");
@@ -179,9 +207,7 @@ void register_routes(core::Router& router, Service& service) {
                                      tenant, id, status, time_filter(context, "since"),
                                      time_filter(context, "until"), page.size, page.offset()),
                                  page));
-        },
-        core::Access::kAdmin,
-        "Run history: scheduled time, start, end, status, attempt, output or error");
+        });
 }
 
 }  // namespace riveredge::schedules

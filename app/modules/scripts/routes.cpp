@@ -47,136 +47,163 @@ constexpr const char* kRunSchema = R"({"type":"object","properties":{
 void register_routes(core::Router& router, Service& service) {
     // Literal paths before /scripts/{id}, which would otherwise take them.
     router.add(
-        "POST", "/api/v1/scripts/validate",
+        core::RouteSpec{
+            .method = "POST",
+            .pattern = "/api/v1/scripts/validate",
+            .access = core::Access::kUser,
+            .summary = "Compile a script without running it; syntax errors with their line",
+            .request_schema =
+                R"({"type":"object","required":["code"],"properties":{"code":{"type":"string"}}})",
+            .response_schema = R"({"type":"object","properties":{"valid":{"type":"boolean"},
+        "error":{"type":"object","nullable":true,"properties":{"message":{"type":"string"},
+        "line":{"type":"integer","nullable":true},"column":{"type":"integer","nullable":true}}}}})"},
         [&service](const HttpRequest& request, RequestContext& context) {
             return json_response(200, service.validate(context.json_body(request)));
-        },
-        core::Access::kUser, "Compile a script without running it; syntax errors with their line");
-    router.document(
-        "POST", "/api/v1/scripts/validate",
-        R"({"type":"object","required":["code"],"properties":{"code":{"type":"string"}}})",
-        R"({"type":"object","properties":{"valid":{"type":"boolean"},
-        "error":{"type":"object","nullable":true,"properties":{"message":{"type":"string"},
-        "line":{"type":"integer","nullable":true},"column":{"type":"integer","nullable":true}}}}})");
+        });
 
-    router.add(
-        "GET", "/api/v1/scripts/settings",
-        [&service](const HttpRequest&, RequestContext& context) {
-            return json_response(200, service.settings(context.who().tenant));
-        },
-        core::Access::kUser, "The tenant's sandbox settings: ctx.http allow-list and limit maxima");
-    router.add(
-        "PUT", "/api/v1/scripts/settings",
-        [&service](const HttpRequest& request, RequestContext& context) {
-            return json_response(200,
-                                 service.save_settings(context.who(), context.json_body(request)));
-        },
-        core::Access::kAdmin, "Change the tenant's sandbox settings (role admin)");
     const char* settings_schema = R"({"type":"object","properties":{
         "http_allow_list":{"type":"array","items":{"type":"string"},"maxItems":100},
         "max_timeout_ms":{"type":"integer","minimum":10,"maximum":300000},
         "max_memory_mb":{"type":"integer","minimum":1,"maximum":1024}}})";
-    router.document("GET", "/api/v1/scripts/settings", "", settings_schema);
-    router.document("PUT", "/api/v1/scripts/settings", settings_schema, settings_schema);
-
     router.add(
-        "POST", "/api/v1/scripts",
-        [&service](const HttpRequest& request, RequestContext& context) {
-            return json_response(201, service.create(context.who(), context.json_body(request)));
-        },
-        core::Access::kAdmin, "Create a script (version 1); the code must compile");
-    router.document("POST", "/api/v1/scripts", kSaveSchema, kScriptSchema);
-
-    router.add(
-        "GET", "/api/v1/scripts",
+        core::RouteSpec{
+            .method = "GET",
+            .pattern = "/api/v1/scripts/settings",
+            .access = core::Access::kUser,
+            .summary = "The tenant's sandbox settings: ctx.http allow-list and limit maxima",
+            .response_schema = settings_schema},
         [&service](const HttpRequest&, RequestContext& context) {
-            const auto enabled = core::boolean_filter(context, "enabled");
-            const auto page = core::page_query(context, 50, 500);
-            return json_response(
-                200, core::paged("scripts",
-                                 service.repository().list(context.who().tenant, enabled,
-                                                           query_filter(context, "q"), page.size,
-                                                           page.offset()),
-                                 page));
-        },
-        core::Access::kUser, "List scripts (filters: enabled, q in the name; paged)");
+            return json_response(200, service.settings(context.who().tenant));
+        });
+    router.add(core::RouteSpec{.method = "PUT",
+                               .pattern = "/api/v1/scripts/settings",
+                               .access = core::Access::kAdmin,
+                               .summary = "Change the tenant's sandbox settings (role admin)",
+                               .request_schema = settings_schema,
+                               .response_schema = settings_schema},
+               [&service](const HttpRequest& request, RequestContext& context) {
+                   return json_response(
+                       200, service.save_settings(context.who(), context.json_body(request)));
+               });
+
+    router.add(core::RouteSpec{.method = "POST",
+                               .pattern = "/api/v1/scripts",
+                               .access = core::Access::kAdmin,
+                               .summary = "Create a script (version 1); the code must compile",
+                               .request_schema = kSaveSchema,
+                               .response_schema = kScriptSchema},
+               [&service](const HttpRequest& request, RequestContext& context) {
+                   return json_response(201,
+                                        service.create(context.who(), context.json_body(request)));
+               });
+
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/scripts",
+                               .access = core::Access::kUser,
+                               .summary = "List scripts (filters: enabled, q in the name; paged)"},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   const auto enabled = core::boolean_filter(context, "enabled");
+                   const auto page = core::page_query(context, 50, 500);
+                   return json_response(
+                       200, core::paged("scripts",
+                                        service.repository().list(context.who().tenant, enabled,
+                                                                  query_filter(context, "q"),
+                                                                  page.size, page.offset()),
+                                        page));
+               });
 
     router.add(
-        "GET", "/api/v1/scripts/{id}",
+        core::RouteSpec{.method = "GET",
+                        .pattern = "/api/v1/scripts/{id}",
+                        .access = core::Access::kUser,
+                        .summary = "A script with its latest version's code, parameters and limits",
+                        .response_schema = kScriptSchema},
         [&service](const HttpRequest&, RequestContext& context) {
             return json_response(200, service.get(context.who().tenant, id_param(context, "id")));
-        },
-        core::Access::kUser, "A script with its latest version's code, parameters and limits");
-    router.document("GET", "/api/v1/scripts/{id}", "", kScriptSchema);
+        });
 
     router.add(
-        "PUT", "/api/v1/scripts/{id}",
+        core::RouteSpec{
+            .method = "PUT",
+            .pattern = "/api/v1/scripts/{id}",
+            .access = core::Access::kAdmin,
+            .summary = "Save a script: a change to code, parameters or limits makes a new version",
+            .request_schema = kSaveSchema,
+            .response_schema = kScriptSchema},
         [&service](const HttpRequest& request, RequestContext& context) {
             return json_response(200, service.update(context.who(), id_param(context, "id"),
                                                      context.json_body(request)));
-        },
-        core::Access::kAdmin,
-        "Save a script: a change to code, parameters or limits makes a new version");
-    router.document("PUT", "/api/v1/scripts/{id}", kSaveSchema, kScriptSchema);
+        });
 
     router.add(
-        "GET", "/api/v1/scripts/{id}/versions",
+        core::RouteSpec{.method = "GET",
+                        .pattern = "/api/v1/scripts/{id}/versions",
+                        .access = core::Access::kUser,
+                        .summary = "The versions of a script, newest first"},
         [&service](const HttpRequest&, RequestContext& context) {
             const auto& tenant = context.who().tenant;
             const auto id = id_param(context, "id");
             service.get(tenant, id);  // 404 for another tenant's or a missing script
             return json_response(
                 200, boost::json::object{{"versions", service.repository().versions(tenant, id)}});
-        },
-        core::Access::kUser, "The versions of a script, newest first");
+        });
 
-    router.add(
-        "GET", "/api/v1/scripts/{id}/versions/{version}",
-        [&service](const HttpRequest&, RequestContext& context) {
-            const auto id = id_param(context, "id");
-            const auto number = id_param(context, "version");
-            auto found = service.repository().version(
-                context.who().tenant, id,
-                static_cast<int>(std::min<std::int64_t>(number, 1 << 30)));
-            if (!found) {
-                throw ApiError::not_found("version " + std::to_string(number) + " of script " +
-                                          std::to_string(id));
-            }
-            return json_response(200, *found);
-        },
-        core::Access::kUser, "One immutable version of a script");
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/scripts/{id}/versions/{version}",
+                               .access = core::Access::kUser,
+                               .summary = "One immutable version of a script"},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   const auto id = id_param(context, "id");
+                   const auto number = id_param(context, "version");
+                   auto found = service.repository().version(
+                       context.who().tenant, id,
+                       static_cast<int>(std::min<std::int64_t>(number, 1 << 30)));
+                   if (!found) {
+                       throw ApiError::not_found("version " + std::to_string(number) +
+                                                 " of script " + std::to_string(id));
+                   }
+                   return json_response(200, *found);
+               });
 
-    router.add(
-        "POST", "/api/v1/scripts/{id}/run",
-        [&service](const HttpRequest& request, RequestContext& context) {
-            const auto run = service.start_run(context.who(), id_param(context, "id"),
-                                               context.json_body(request));
-            return json_response(run.at("mode") == "async" ? 202 : 200, run);
-        },
-        core::Access::kUser,
-        "Run a script: mode=sync answers with the finished run, mode=async with the queued run");
-    router.document("POST", "/api/v1/scripts/{id}/run", R"({"type":"object","properties":{
+    router.add(core::RouteSpec{.method = "POST",
+                               .pattern = "/api/v1/scripts/{id}/run",
+                               .access = core::Access::kUser,
+                               .summary = "Run a script: mode=sync answers with the finished run, "
+                                          "mode=async with the queued run",
+                               .request_schema = R"({"type":"object","properties":{
         "arguments":{"type":"object"},"mode":{"enum":["sync","async"],"default":"sync"},
         "version":{"type":"integer","description":"a saved version; the latest by default"}}})",
-                    kRunSchema);
+                               .response_schema = kRunSchema},
+               [&service](const HttpRequest& request, RequestContext& context) {
+                   const auto run = service.start_run(context.who(), id_param(context, "id"),
+                                                      context.json_body(request));
+                   return json_response(run.at("mode") == "async" ? 202 : 200, run);
+               });
+
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/scripts/{id}/runs",
+                               .access = core::Access::kUser,
+                               .summary = "Runs of a script, newest first (filter: status; paged)"},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   const auto& tenant = context.who().tenant;
+                   const auto id = id_param(context, "id");
+                   service.get(tenant, id);
+                   const auto page = core::page_query(context, 20, 200);
+                   return json_response(
+                       200, core::paged("runs",
+                                        service.repository().runs(tenant, id,
+                                                                  query_filter(context, "status"),
+                                                                  page.size, page.offset()),
+                                        page));
+               });
 
     router.add(
-        "GET", "/api/v1/scripts/{id}/runs",
-        [&service](const HttpRequest&, RequestContext& context) {
-            const auto& tenant = context.who().tenant;
-            const auto id = id_param(context, "id");
-            service.get(tenant, id);
-            const auto page = core::page_query(context, 20, 200);
-            return json_response(200, core::paged("runs",
-                                                  service.repository().runs(
-                                                      tenant, id, query_filter(context, "status"),
-                                                      page.size, page.offset()),
-                                                  page));
-        },
-        core::Access::kUser, "Runs of a script, newest first (filter: status; paged)");
-
-    router.add(
-        "GET", "/api/v1/script-runs/{run_id}",
+        core::RouteSpec{
+            .method = "GET",
+            .pattern = "/api/v1/script-runs/{run_id}",
+            .access = core::Access::kUser,
+            .summary = "One run: arguments, status, result, console, error, duration, memory",
+            .response_schema = kRunSchema},
         [&service](const HttpRequest&, RequestContext& context) {
             const auto id = id_param(context, "run_id");
             auto found = service.repository().run(context.who().tenant, id);
@@ -184,10 +211,7 @@ void register_routes(core::Router& router, Service& service) {
                 throw ApiError::not_found("script run " + std::to_string(id));
             }
             return json_response(200, *found);
-        },
-        core::Access::kUser,
-        "One run: arguments, status, result, console, error, duration, memory");
-    router.document("GET", "/api/v1/script-runs/{run_id}", "", kRunSchema);
+        });
 }
 
 }  // namespace riveredge::scripts
