@@ -35,7 +35,7 @@ public:
 class StoredScripts {
 public:
     virtual ~StoredScripts() = default;
-    /// The script with its latest version; ApiError 404 when the tenant has none with this id.
+    /// The script with its latest version; DomainError 404 when the tenant has none with this id.
     virtual boost::json::object get(const TenantId& tenant, std::int64_t script_id) = 0;
     /// Runs a stored script as `who` (synchronously unless the request says async) and returns
     /// the run record.

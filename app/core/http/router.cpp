@@ -55,29 +55,52 @@ std::string new_request_id() {
 }
 
 // PostgreSQL errors mapped once: unique/foreign-key violations are conflicts, bad input is 400.
-ApiError from_db_error(const db::DbError& error) {
+DomainError from_db_error(const db::DbError& error) {
     const std::string& state = error.sqlstate();
     if (state == "23505") {
-        return ApiError(409, "conflict", "the resource already exists", nullptr, error.what());
+        return DomainError(DomainError::Kind::kConflict, "conflict", "the resource already exists",
+                           nullptr, error.what());
     }
     if (state == "23503") {
-        return ApiError(409, "conflict",
-                        "the resource is still referenced or refers to a missing one", nullptr,
-                        error.what());
+        return DomainError(DomainError::Kind::kConflict, "conflict",
+                           "the resource is still referenced or refers to a missing one", nullptr,
+                           error.what());
     }
     if (state == "22P02" || state == "22007" || state == "22008" || state == "22001" ||
         state == "22003" || state == "23514" || state == "23502") {
-        return ApiError(400, "bad_request", "a value is malformed or out of range", nullptr,
-                        error.what());
+        return DomainError(DomainError::Kind::kBadRequest, "bad_request",
+                           "a value is malformed or out of range", nullptr, error.what());
     }
-    return ApiError(500, "internal", "internal error", nullptr, error.what());
+    return DomainError(DomainError::Kind::kInternal, "internal", "internal error", nullptr,
+                       error.what());
 }
 
 }  // namespace
 
-ApiError ApiError::validation(boost::json::object fields) {
-    return ApiError(422, "validation_failed", "some fields are invalid",
-                    boost::json::object{{"fields", std::move(fields)}});
+int http_status(const DomainError& error) noexcept {
+    switch (error.kind()) {
+        case DomainError::Kind::kBadRequest:
+            return 400;
+        case DomainError::Kind::kUnauthorized:
+            return 401;
+        case DomainError::Kind::kForbidden:
+            return 403;
+        case DomainError::Kind::kNotFound:
+            return 404;
+        case DomainError::Kind::kConflict:
+            return 409;
+        case DomainError::Kind::kInvalid:
+            return 422;
+        case DomainError::Kind::kTooMany:
+            return 429;
+        case DomainError::Kind::kUnavailable:
+            return 503;
+        case DomainError::Kind::kUnsupported:
+            return error.code() == "upgrade_required" ? 426 : 405;
+        case DomainError::Kind::kInternal:
+            return 500;
+    }
+    return 500;
 }
 
 const char* access_name(Access access) noexcept {
@@ -98,14 +121,14 @@ bool RequestContext::is_admin() const {
 
 void RequestContext::require_admin(const char* what) const {
     if (!is_admin()) {
-        throw ApiError::forbidden(std::string(what) + " needs the tenant administrator role (" +
-                                  kAdminRole + ")");
+        throw DomainError::forbidden(std::string(what) + " needs the tenant administrator role (" +
+                                     kAdminRole + ")");
     }
 }
 
 const Principal& RequestContext::who() const {
     if (!principal) {
-        throw ApiError::unauthorized();
+        throw DomainError::unauthorized();
     }
     return *principal;
 }
@@ -114,10 +137,10 @@ boost::json::object RequestContext::json_body(const inngest::HttpRequest& reques
     boost::system::error_code ec;
     auto value = boost::json::parse(request.body, ec);
     if (ec) {
-        throw ApiError::bad_request("the request body is not valid JSON: " + ec.message());
+        throw DomainError::bad_request("the request body is not valid JSON: " + ec.message());
     }
     if (!value.is_object()) {
-        throw ApiError::bad_request("the request body must be a JSON object");
+        throw DomainError::bad_request("the request body must be a JSON object");
     }
     return std::move(value.as_object());
 }
@@ -214,11 +237,11 @@ inngest::HttpResponse Router::route(const inngest::HttpRequest& request,
         if (route.info.access != Access::kPublic) {
             const std::string_view header = request.header("Authorization");
             if (!header.starts_with("Bearer ")) {
-                throw ApiError::unauthorized();
+                throw DomainError::unauthorized();
             }
             context.principal = verify_token(header.substr(7), jwt_secret_);
             if (!context.principal) {
-                throw ApiError::unauthorized();
+                throw DomainError::unauthorized();
             }
         }
         if (route.info.access == Access::kAdmin) {
@@ -227,10 +250,10 @@ inngest::HttpResponse Router::route(const inngest::HttpRequest& request,
         return route.handler(request, context);
     }
     if (path_matched) {
-        throw ApiError(405, "method_not_allowed",
-                       "method " + request.method + " is not allowed here");
+        throw DomainError(DomainError::Kind::kUnsupported, "method_not_allowed",
+                          "method " + request.method + " is not allowed here");
     }
-    throw ApiError(404, "not_found", "no route for " + request.path);
+    throw DomainError(DomainError::Kind::kNotFound, "not_found", "no route for " + request.path);
 }
 
 inngest::HttpResponse Router::dispatch(const inngest::HttpRequest& request) const {
@@ -248,20 +271,20 @@ inngest::HttpResponse Router::dispatch(const inngest::HttpRequest& request) cons
     } else {
         try {
             response = route(request, context);
-        } catch (const ApiError& error) {
-            response = json_response(error.status(),
+        } catch (const DomainError& error) {
+            response = json_response(http_status(error),
                                      boost::json::object{{"error",
                                                           {{"code", error.code()},
                                                            {"message", error.what()},
                                                            {"details", error.details()}}}});
-            if (!error.internal().empty() || error.status() >= 500) {
+            if (!error.internal().empty() || http_status(error) >= 500) {
                 log_fields["internal"] = error.internal();
             }
             log_fields["error"] = error.code();
         } catch (const db::DbError& error) {
-            const ApiError mapped = from_db_error(error);
+            const DomainError mapped = from_db_error(error);
             response = json_response(
-                mapped.status(),
+                http_status(mapped),
                 boost::json::object{
                     {"error",
                      {{"code", mapped.code()}, {"message", mapped.what()}, {"details", nullptr}}}});
@@ -297,7 +320,7 @@ std::int64_t id_param(const RequestContext& context, const char* name) {
     std::int64_t value = 0;
     const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (ec != std::errc() || ptr != text.data() + text.size() || value <= 0) {
-        throw ApiError::validation(boost::json::object{{name, "a positive integer"}});
+        throw DomainError::validation(boost::json::object{{name, "a positive integer"}});
     }
     return value;
 }
@@ -323,7 +346,7 @@ std::optional<std::string> query_filter(const RequestContext& context, const cha
 std::optional<std::string> boolean_filter(const RequestContext& context, const char* name) {
     auto value = query_filter(context, name);
     if (value && *value != "true" && *value != "false") {
-        throw ApiError::validation(boost::json::object{{name, "true or false"}});
+        throw DomainError::validation(boost::json::object{{name, "true or false"}});
     }
     return value;
 }
@@ -338,7 +361,7 @@ int int_query(const RequestContext& context, const char* name, int fallback, int
         std::from_chars(it->second.data(), it->second.data() + it->second.size(), value);
     if (ec != std::errc() || ptr != it->second.data() + it->second.size() || value < low ||
         value > high) {
-        throw ApiError::validation(boost::json::object{
+        throw DomainError::validation(boost::json::object{
             {name, "an integer between " + std::to_string(low) + " and " + std::to_string(high)}});
     }
     return value;

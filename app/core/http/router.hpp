@@ -4,7 +4,7 @@
 // authentication, request ids, CORS, an access log, and one place where errors become JSON.
 
 #include "core/auth/principal.hpp"
-#include "core/http/api_error.hpp"
+#include "core/errors.hpp"
 
 #include <inngest/serve.hpp>
 
@@ -30,7 +30,7 @@ struct RequestContext {
     bool is_admin() const;
     /// 403 unless the caller is a tenant administrator (for checks inside a handler).
     void require_admin(const char* what) const;
-    /// The JSON body as an object; `ApiError` 400 when it is not one.
+    /// The JSON body as an object; `DomainError` 400 when it is not one.
     boost::json::object json_body(const inngest::HttpRequest& request) const;
 };
 
@@ -100,7 +100,7 @@ private:
         mounts_;
 };
 
-/// The path parameter `name` as a positive integer; a validation ApiError otherwise.
+/// The path parameter `name` as a positive integer; a validation DomainError otherwise.
 std::int64_t id_param(const RequestContext& context, const char* name);
 
 /// The query parameter `name` as an integer in [low, high], or `fallback` when absent.
@@ -120,7 +120,7 @@ boost::json::object paged(const char* name, boost::json::array items, const Page
 /// The query parameter `name` when present and not empty, else nullopt (a SQL NULL filter).
 std::optional<std::string> query_filter(const RequestContext& context, const char* name);
 
-/// Like `query_filter`, for a flag: "true" or "false", else a validation ApiError.
+/// Like `query_filter`, for a flag: "true" or "false", else a validation DomainError.
 std::optional<std::string> boolean_filter(const RequestContext& context, const char* name);
 
 /// Query parameters, percent-decoded.

@@ -1,6 +1,6 @@
 #include "modules/approvals/engine.hpp"
 
-#include "core/http/api_error.hpp"
+#include "core/errors.hpp"
 #include "core/http/host_allow_list.hpp"
 #include "core/http/outbound.hpp"
 #include "core/json/fields.hpp"
@@ -21,7 +21,7 @@ namespace riveredge::approvals {
 namespace {
 
 namespace json = boost::json;
-using core::ApiError;
+using core::DomainError;
 using namespace std::chrono_literals;
 
 // How long a wait lasts before the run re-reads the database anyway: bounds the latency of a
@@ -149,27 +149,27 @@ boost::json::object Engine::start(const core::Principal& initiator,
         }
     }
     if (!problems.empty()) {
-        throw ApiError::validation(std::move(problems));
+        throw DomainError::validation(std::move(problems));
     }
     const auto id = definition_id->as_int64();
     const auto definition = p_.definitions.find(initiator.tenant, id);
     if (!definition) {
-        throw ApiError::not_found("process definition " + std::to_string(id));
+        throw DomainError::not_found("process definition " + std::to_string(id));
     }
     if (!definition->at("archived_at").is_null()) {
-        throw ApiError::conflict("process definition " + std::to_string(id) + " is archived");
+        throw DomainError::conflict("process definition " + std::to_string(id) + " is archived");
     }
     const int version =
         static_cast<int>(definition->at("latest_version").to_number<std::int64_t>());
     if (version == 0) {
-        throw ApiError::conflict("process definition " + std::to_string(id) +
-                                 " has no published version");
+        throw DomainError::conflict("process definition " + std::to_string(id) +
+                                    " has no published version");
     }
     const auto instance = p_.instances.create(initiator.tenant, id, version, business_key,
                                               variables, initiator.user_id);
     if (!instance) {
-        throw ApiError::conflict("an instance with business key '" + business_key.value_or("") +
-                                 "' exists already");
+        throw DomainError::conflict("an instance with business key '" + business_key.value_or("") +
+                                    "' exists already");
     }
     const json::object data{
         {"tenant_id", initiator.tenant.value()}, {"instance_id", *instance}, {"generation", 0}};
@@ -180,7 +180,8 @@ boost::json::object Engine::start(const core::Principal& initiator,
     if (!sent) {
         p_.instances.finish(initiator.tenant, *instance, "failed", std::nullopt, std::nullopt,
                             "the start event could not be sent");
-        throw ApiError(503, "unavailable", "the instance could not be started; try again");
+        throw DomainError(DomainError::Kind::kUnavailable, "unavailable",
+                          "the instance could not be started; try again");
     }
     p_.instances.log(initiator.tenant, *instance, kInstanceStarted, data);
     return get(initiator.tenant, *instance);
@@ -189,7 +190,7 @@ boost::json::object Engine::start(const core::Principal& initiator,
 boost::json::object Engine::get(const core::TenantId& tenant, std::int64_t id) {
     auto found = p_.instances.find(tenant, id);
     if (!found) {
-        throw ApiError::not_found("instance " + std::to_string(id));
+        throw DomainError::not_found("instance " + std::to_string(id));
     }
     found->erase("engine_state");
     (*found)["tasks"] = p_.tasks.tasks_of(tenant, id);
@@ -243,7 +244,7 @@ boost::json::object Engine::act(const core::Principal& who,
         before = position == "before";
     }
     if (!problems.empty()) {
-        throw ApiError::validation(std::move(problems));
+        throw DomainError::validation(std::move(problems));
     }
     ActionResult result;
     if (action == "approve" || action == "reject" || action == "return") {
@@ -259,7 +260,7 @@ boost::json::object Engine::act(const core::Principal& who,
     } else if (action == "comment") {
         result = p_.tasks.comment(who, task_id, *comment);
     } else {
-        throw ApiError::not_found("task action " + action);
+        throw DomainError::not_found("task action " + action);
     }
     notify_tasks(who.tenant, result.instance_id, result.node_id, result.new_work,
                  action == "approve" ? "it is your turn" : action);
@@ -295,7 +296,7 @@ void Engine::signal(const core::Principal& who,
         }
     }
     if (!problems.empty()) {
-        throw ApiError::validation(std::move(problems));
+        throw DomainError::validation(std::move(problems));
     }
     p_.instances.signal(who, id, name, data);
     wake(who.tenant, id, "signal");
@@ -304,13 +305,13 @@ void Engine::signal(const core::Principal& who,
 boost::json::object Engine::diagram(const core::TenantId& tenant, std::int64_t id) {
     const auto instance = p_.instances.find(tenant, id);
     if (!instance) {
-        throw ApiError::not_found("instance " + std::to_string(id));
+        throw DomainError::not_found("instance " + std::to_string(id));
     }
     const auto version =
         p_.definitions.version(tenant, instance->at("definition_id").to_number<std::int64_t>(),
                                static_cast<int>(instance->at("version").to_number<std::int64_t>()));
     if (!version) {
-        throw ApiError::not_found("the instance's definition version");
+        throw DomainError::not_found("the instance's definition version");
     }
     std::map<std::string, std::pair<std::string, int>> latest;
     const auto visits = p_.tasks.visits_of(tenant, id);
@@ -648,7 +649,7 @@ boost::json::object Engine::run_script(const core::TenantId& tenant,
         run =
             p_.scripts.start_run(core::Principal{tenant, "approvals", {}},
                                  c.at("script_id").to_number<std::int64_t>(), request, "approval");
-    } catch (const ApiError& error) {
+    } catch (const DomainError& error) {
         run = json::object{{"status", "rejected"}, {"error", error.what()}};
     }
     if (run.at("status") != "succeeded") {

@@ -1,7 +1,7 @@
 #include "modules/approvals/instance_repository.hpp"
 
 #include "core/db/sql_time.hpp"
-#include "core/http/api_error.hpp"
+#include "core/errors.hpp"
 #include "modules/approvals/records.hpp"
 
 #include <boost/json/parse.hpp>
@@ -169,13 +169,13 @@ void InstanceRepository::withdraw(const core::Principal& who, std::int64_t id) {
         "UPDATE",
         {who.tenant.value(), std::to_string(id)});
     if (rows.empty()) {
-        throw core::ApiError::not_found("instance " + std::to_string(id));
+        throw core::DomainError::not_found("instance " + std::to_string(id));
     }
     if (rows.text(0, "initiator") != who.user_id) {
-        throw core::ApiError::forbidden("only the initiator withdraws an instance");
+        throw core::DomainError::forbidden("only the initiator withdraws an instance");
     }
     if (rows.text(0, "status") != "running") {
-        throw core::ApiError::conflict("the instance is " + rows.text(0, "status"));
+        throw core::DomainError::conflict("the instance is " + rows.text(0, "status"));
     }
     const bool acted =
         !tx.exec(
@@ -189,7 +189,7 @@ void InstanceRepository::withdraw(const core::Principal& who, std::int64_t id) {
                {who.tenant.value(), std::to_string(id), who.user_id})
              .empty();
     if (acted) {
-        throw core::ApiError::conflict(
+        throw core::DomainError::conflict(
             "an approver has acted already: it can no longer be withdrawn");
     }
     tx.exec(
@@ -298,14 +298,14 @@ void InstanceRepository::signal(const core::Principal& who,
         "UPDATE",
         {who.tenant.value(), std::to_string(id)});
     if (rows.empty()) {
-        throw core::ApiError::not_found("instance " + std::to_string(id));
+        throw core::DomainError::not_found("instance " + std::to_string(id));
     }
     if (rows.text(0, "initiator") != who.user_id && !who.has_role(core::kAdminRole)) {
-        throw core::ApiError::forbidden(
+        throw core::DomainError::forbidden(
             "signals come from the instance's initiator or a tenant administrator");
     }
     if (rows.text(0, "status") != "running") {
-        throw core::ApiError::conflict("the instance is " + rows.text(0, "status"));
+        throw core::DomainError::conflict("the instance is " + rows.text(0, "status"));
     }
     tx.exec(
         "INSERT INTO approval_signals (tenant_id, instance_id, name, data, sent_by) VALUES ($1, "

@@ -50,7 +50,7 @@ public:
                 const std::optional<std::string>& node_id,
                 const std::optional<std::string>& step_key,
                 const std::optional<std::string>& reason = std::nullopt);
-    /// The initiator withdraws while nobody has acted. Throws ApiError 404/403/409.
+    /// The initiator withdraws while nobody has acted. Throws DomainError 404/403/409.
     void withdraw(const core::Principal& who, std::int64_t id);
 
     /// Stores the interpreter's state at a wait (what a resume continues from) if `generation`

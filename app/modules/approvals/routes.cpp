@@ -11,7 +11,7 @@
 namespace riveredge::approvals {
 namespace {
 
-using core::ApiError;
+using core::DomainError;
 using core::id_param;
 using core::json_response;
 using core::query_filter;
@@ -110,7 +110,7 @@ void register_routes(core::Router& router, Service& service) {
         [&service](const HttpRequest&, RequestContext& context) {
             const auto id = id_param(context, "id");
             if (!service.repository().archive(context.who().tenant, id)) {
-                throw ApiError::not_found("process definition " + std::to_string(id));
+                throw DomainError::not_found("process definition " + std::to_string(id));
             }
             return json_response(200, service.get(context.who().tenant, id));
         });
@@ -150,8 +150,8 @@ void register_routes(core::Router& router, Service& service) {
                 context.who().tenant, id,
                 static_cast<int>(std::min<std::int64_t>(number, 1 << 30)));
             if (!found) {
-                throw ApiError::not_found("version " + std::to_string(number) +
-                                          " of process definition " + std::to_string(id));
+                throw DomainError::not_found("version " + std::to_string(number) +
+                                             " of process definition " + std::to_string(id));
             }
             return json_response(200, *found);
         });
@@ -244,7 +244,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
     const auto visible = [&engine](const RequestContext& context, std::int64_t id) {
         auto instance = engine.get(context.who().tenant, id);  // 404 for another tenant's
         if (!context.is_admin() && !engine.instances().participates(context.who(), id)) {
-            throw core::ApiError::forbidden(
+            throw core::DomainError::forbidden(
                 "only the instance's participants and tenant administrators see it");
         }
         return instance;
@@ -342,7 +342,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
         [&engine](const HttpRequest&, RequestContext& context) {
             const std::string box = query_filter(context, "box").value_or("todo");
             if (box != "todo" && box != "done") {
-                throw core::ApiError::validation(
+                throw core::DomainError::validation(
                     json::object{{"box",
                                   "todo or done (started and cc are instance lists: "
                                   "GET /api/v1/approvals/instances?box=started|cc)"}});
@@ -417,7 +417,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
             const auto name = core::string_field(body, "display_name");
             if (user.empty() || user.size() > 200 || manager.size() > 200 || name.size() > 200 ||
                 manager == user) {
-                throw core::ApiError::validation(
+                throw core::DomainError::validation(
                     json::object{{"manager_id", "another user id (at most 200 bytes)"}});
             }
             std::vector<std::string> roles;
@@ -425,13 +425,13 @@ void register_instance_routes(core::Router& router, Engine& engine) {
             if (given != nullptr) {
                 const auto* list = given->if_array();
                 if (list == nullptr || list->size() > 50) {
-                    throw core::ApiError::validation(
+                    throw core::DomainError::validation(
                         json::object{{"roles", "an array of at most 50 role names"}});
                 }
                 for (const auto& role : *list) {
                     const auto* text = role.if_string();
                     if (text == nullptr || text->empty() || text->size() > 100) {
-                        throw core::ApiError::validation(
+                        throw core::DomainError::validation(
                             json::object{{"roles", "role names are strings of 1 to 100 bytes"}});
                     }
                     roles.emplace_back(*text);
@@ -491,7 +491,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
                 problems["name"] = "1 to 200 bytes";
             }
             if (!problems.empty()) {
-                throw core::ApiError::validation(std::move(problems));
+                throw core::DomainError::validation(std::move(problems));
             }
             engine.activities().set(context.who(), name, ActivityBinding{kind, config});
             return json_response(200,

@@ -1,6 +1,6 @@
 #include "modules/approvals/service.hpp"
 
-#include "core/http/api_error.hpp"
+#include "core/errors.hpp"
 #include "modules/approvals/definition.hpp"
 
 #include <boost/json/serialize.hpp>
@@ -12,7 +12,7 @@ namespace riveredge::approvals {
 namespace {
 
 namespace json = boost::json;
-using core::ApiError;
+using core::DomainError;
 
 struct Imported {
     std::string format;
@@ -23,12 +23,12 @@ struct Imported {
 Imported import_from(const json::object& request) {
     const auto* source = request.if_contains("source");
     if (source == nullptr || !source->is_object()) {
-        throw ApiError::validation(json::object{{"source", "required: the definition JSON"}});
+        throw DomainError::validation(json::object{{"source", "required: the definition JSON"}});
     }
     std::string format = "auto";
     if (const auto* f = request.if_contains("format"); f != nullptr && !f->is_null()) {
         if (!f->is_string() || (*f != "proflow" && *f != "seed" && *f != "auto")) {
-            throw ApiError::validation(json::object{{"format", "proflow, seed or auto"}});
+            throw DomainError::validation(json::object{{"format", "proflow, seed or auto"}});
         }
         format = f->as_string();
     }
@@ -38,7 +38,7 @@ Imported import_from(const json::object& request) {
     try {
         return Imported{format, import_definition(*source, format)};
     } catch (const ImportError& error) {
-        throw ApiError::validation(json::object{{"source", error.message}});
+        throw DomainError::validation(json::object{{"source", error.message}});
     }
 }
 
@@ -70,12 +70,12 @@ std::string required(const json::object& request,
     const auto* v = request.if_contains(field);
     if (v == nullptr || v->is_null()) {
         if (fallback.empty()) {
-            throw ApiError::validation(json::object{{field, "required"}});
+            throw DomainError::validation(json::object{{field, "required"}});
         }
         return fallback.substr(0, max);
     }
     if (!v->is_string() || v->as_string().empty() || v->as_string().size() > max) {
-        throw ApiError::validation(
+        throw DomainError::validation(
             json::object{{field, "a string of 1 to " + std::to_string(max) + " characters"}});
     }
     return std::string(v->as_string());
@@ -102,7 +102,7 @@ boost::json::object Service::create(const core::Principal& author,
         author.tenant, NewDefinition{key, name, imported.format, request.at("source")},
         author.user_id);
     if (!id) {
-        throw ApiError::conflict("a process definition with key '" + key + "' exists already");
+        throw DomainError::conflict("a process definition with key '" + key + "' exists already");
     }
     return get(author.tenant, *id);
 }
@@ -112,7 +112,7 @@ boost::json::object Service::update(const core::Principal& author,
                                     const boost::json::object& request) {
     const auto current = repository_.find(author.tenant, id);
     if (!current) {
-        throw ApiError::not_found("process definition " + std::to_string(id));
+        throw DomainError::not_found("process definition " + std::to_string(id));
     }
     const auto imported = import_from(request);
     const std::string name =
@@ -124,7 +124,7 @@ boost::json::object Service::update(const core::Principal& author,
 boost::json::object Service::get(const core::TenantId& tenant, std::int64_t id) {
     auto found = repository_.find(tenant, id);
     if (!found) {
-        throw ApiError::not_found("process definition " + std::to_string(id));
+        throw DomainError::not_found("process definition " + std::to_string(id));
     }
     const auto definition =
         import_definition(found->at("draft"), std::string(found->at("format").as_string()));
@@ -137,14 +137,15 @@ boost::json::object Service::get(const core::TenantId& tenant, std::int64_t id) 
 boost::json::object Service::publish(const core::Principal& who, std::int64_t id) {
     const auto found = repository_.find(who.tenant, id);
     if (!found) {
-        throw ApiError::not_found("process definition " + std::to_string(id));
+        throw DomainError::not_found("process definition " + std::to_string(id));
     }
     const auto definition =
         import_definition(found->at("draft"), std::string(found->at("format").as_string()));
     auto problems = problems_json(definition);
     if (!problems.empty()) {
-        throw ApiError(422, "invalid_definition", "the definition has problems; nothing published",
-                       json::object{{"problems", std::move(problems)}});
+        throw DomainError(DomainError::Kind::kInvalid, "invalid_definition",
+                          "the definition has problems; nothing published",
+                          json::object{{"problems", std::move(problems)}});
     }
     const auto compiled = definition.to_json();
     const int version = repository_.publish(who.tenant, id, compiled, found->at("draft"),

@@ -1,7 +1,7 @@
 #include "modules/approvals/task_repository.hpp"
 
 #include "core/db/sql_time.hpp"
-#include "core/http/api_error.hpp"
+#include "core/errors.hpp"
 #include "modules/schedules/schedule_math.hpp"
 
 #include <boost/json/parse.hpp>
@@ -15,7 +15,7 @@ namespace riveredge::approvals {
 namespace {
 
 namespace json = boost::json;
-using core::ApiError;
+using core::DomainError;
 using core::db::Transaction;
 
 constexpr const char* kTaskJson =
@@ -63,7 +63,7 @@ void check_editable(Transaction& tx,
         }
     }
     if (!refused.empty()) {
-        throw ApiError::validation(std::move(refused));
+        throw DomainError::validation(std::move(refused));
     }
 }
 
@@ -115,7 +115,7 @@ Locked lock_task(Transaction& tx, const core::Principal& who, std::int64_t task_
         "SELECT instance_id, node_id, visit FROM approval_tasks WHERE tenant_id = $1 AND id = $2",
         {who.tenant.value(), std::to_string(task_id)});
     if (task.empty()) {
-        throw ApiError::not_found("task " + std::to_string(task_id));
+        throw DomainError::not_found("task " + std::to_string(task_id));
     }
     Locked locked;
     locked.instance_id = task.integer(0, "instance_id");
@@ -125,7 +125,7 @@ Locked lock_task(Transaction& tx, const core::Principal& who, std::int64_t task_
         tx.exec("SELECT status FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
                 {who.tenant.value(), std::to_string(locked.instance_id)});
     if (instance.empty() || instance.text(0, "status") != "running") {
-        throw ApiError::conflict("the instance is not running");
+        throw DomainError::conflict("the instance is not running");
     }
     const auto visit = tx.exec(
         "SELECT id, status, coalesce(mode, 'any') AS mode, coalesce(ratio, 1) AS ratio, "
@@ -134,7 +134,7 @@ Locked lock_task(Transaction& tx, const core::Principal& who, std::int64_t task_
         {who.tenant.value(), std::to_string(locked.instance_id), locked.node_id,
          std::to_string(locked.visit)});
     if (visit.empty() || visit.text(0, "status") != "active") {
-        throw ApiError::conflict("this step was already decided");
+        throw DomainError::conflict("this step was already decided");
     }
     locked.visit_id = visit.integer(0, "id");
     locked.mode = visit.text(0, "mode");
@@ -147,13 +147,13 @@ Locked lock_task(Transaction& tx, const core::Principal& who, std::int64_t task_
         }
     }
     if (locked.task.status != "pending") {
-        throw ApiError::conflict("this task is " + locked.task.status);
+        throw DomainError::conflict("this task is " + locked.task.status);
     }
     if (!assigned_to(locked.task.assignee, who)) {
-        throw ApiError::forbidden("this task is assigned to someone else");
+        throw DomainError::forbidden("this task is assigned to someone else");
     }
     if (as_owner && locked.task.owner) {
-        throw ApiError::conflict("this task is delegated: the delegate resolves it first");
+        throw DomainError::conflict("this task is delegated: the delegate resolves it first");
     }
     return locked;
 }
@@ -276,7 +276,7 @@ std::int64_t insert_task(Transaction& tx,
          status, kind, std::to_string(seq),
          blocked_by ? core::db::Param(std::to_string(*blocked_by)) : std::nullopt});
     if (rows.empty()) {
-        throw ApiError::conflict(assignee + " already has a task on this step");
+        throw DomainError::conflict(assignee + " already has a task on this step");
     }
     return rows.integer(0, "id");
 }
@@ -437,7 +437,7 @@ ActionResult TaskRepository::decide(const core::Principal& who,
             "AND status IN ('approved', 'completed') LIMIT 1",
             {who.tenant.value(), std::to_string(locked.instance_id), return_target.value_or("")});
         if (!return_target || earlier.empty() || *return_target == locked.node_id) {
-            throw ApiError::validation(json::object{
+            throw DomainError::validation(json::object{
                 {"return_to", "an earlier approval step or the start of this instance"}});
         }
     }
@@ -488,7 +488,7 @@ ActionResult TaskRepository::reassign(const core::Principal& who,
     Transaction tx(pool_, who.tenant);
     const auto locked = lock_task(tx, who, task_id, true);
     if (to == who.user_id || to == locked.task.assignee) {
-        throw ApiError::validation(json::object{{"to", "someone other than the assignee"}});
+        throw DomainError::validation(json::object{{"to", "someone other than the assignee"}});
     }
     std::vector<TaskRef> work;
     if (delegate) {
@@ -499,7 +499,7 @@ ActionResult TaskRepository::reassign(const core::Principal& who,
             "approval_tasks.visit AND o.assignee = $4)",
             {who.tenant.value(), std::to_string(task_id), who.user_id, to});
         if (updated.affected() == 0) {
-            throw ApiError::conflict(to + " already has a task on this step");
+            throw DomainError::conflict(to + " already has a task on this step");
         }
         work.push_back({task_id, to, "pending"});
     } else {
@@ -529,7 +529,7 @@ ActionResult TaskRepository::resolve(const core::Principal& who,
     Transaction tx(pool_, who.tenant);
     const auto locked = lock_task(tx, who, task_id, false);
     if (!locked.task.owner) {
-        throw ApiError::conflict("this task is not delegated");
+        throw DomainError::conflict("this task is not delegated");
     }
     tx.exec(
         "UPDATE approval_tasks SET assignee = owner, owner = NULL WHERE tenant_id = $1 AND id = $2",
@@ -575,7 +575,7 @@ ActionResult TaskRepository::claim(const core::Principal& who, std::int64_t task
     Transaction tx(pool_, who.tenant);
     const auto locked = lock_task(tx, who, task_id, true);
     if (!group_role(locked.task.assignee)) {
-        throw ApiError::conflict("only a group task can be claimed");
+        throw DomainError::conflict("only a group task can be claimed");
     }
     const auto updated = tx.exec(
         "UPDATE approval_tasks SET assignee = $3, claimed_by = $3 WHERE tenant_id = $1 AND id = $2 "
@@ -584,7 +584,7 @@ ActionResult TaskRepository::claim(const core::Principal& who, std::int64_t task
         "approval_tasks.visit AND o.assignee = $3)",
         {who.tenant.value(), std::to_string(task_id), who.user_id});
     if (updated.affected() == 0) {
-        throw ApiError::conflict(who.user_id + " already has a task on this step");
+        throw DomainError::conflict(who.user_id + " already has a task on this step");
     }
     append_timeline(tx, who.tenant, locked.instance_id, who.user_id, "claimed", locked.node_id,
                     json::object{{"task_id", task_id}, {"group", locked.task.assignee}});

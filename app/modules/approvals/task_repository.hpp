@@ -104,7 +104,7 @@ public:
 
     /// approve, reject or return (to `return_target`) a pending task of `who`'s. `changes`
     /// are form fields merged into the process variables in the same transaction. Throws
-    /// ApiError: 404 no such task, 403 not `who`'s, 409 already settled, 422 bad return target.
+    /// DomainError: 404 no such task, 403 not `who`'s, 409 already settled, 422 bad return target.
     ActionResult decide(const core::Principal& who,
                         std::int64_t task_id,
                         const std::string& action,

@@ -8,7 +8,7 @@
 namespace riveredge::messages {
 namespace {
 
-using core::ApiError;
+using core::DomainError;
 using core::id_param;
 using core::json_response;
 using core::RequestContext;
@@ -72,13 +72,13 @@ void register_routes(core::Router& router, Service& service) {
             const auto status = filter("status");
             if (status && *status != "queued" && *status != "sending" && *status != "sent" &&
                 *status != "failed") {
-                throw ApiError::validation(
+                throw DomainError::validation(
                     boost::json::object{{"status", "queued, sending, sent or failed"}});
             }
             const auto channel = filter("channel");
             if (channel && *channel != "in_app" && *channel != "email" && *channel != "sms" &&
                 *channel != "push") {
-                throw ApiError::validation(
+                throw DomainError::validation(
                     boost::json::object{{"channel", "in_app, email, sms or push"}});
             }
             const auto page = core::page_query(context, 50, 500);
@@ -96,8 +96,8 @@ void register_routes(core::Router& router, Service& service) {
                [](const HttpRequest&, RequestContext&) -> inngest::HttpResponse {
                    // Reached only without an Upgrade header: the socket itself is taken over before
                    // routing (core/http/websocket_hub).
-                   throw ApiError(
-                       426, "upgrade_required",
+                   throw DomainError(
+                       core::DomainError::Kind::kUnsupported, "upgrade_required",
                        "open a WebSocket here (token in Authorization or ?token=); new inbox "
                        "items are pushed as JSON");
                });
@@ -166,7 +166,7 @@ void register_routes(core::Router& router, Service& service) {
                 filter = it->second;
             }
             if (filter != "all" && filter != "unread" && filter != "read" && filter != "archived") {
-                throw ApiError::validation(
+                throw DomainError::validation(
                     boost::json::object{{"status", "all, unread, read or archived"}});
             }
             const auto page = core::page_query(context, 20, 200);
@@ -205,7 +205,7 @@ void register_routes(core::Router& router, Service& service) {
         [&service](const HttpRequest&, RequestContext& context) {
             const auto& who = context.who();
             if (!service.repository().mark_read(who.tenant, who.user_id, id_param(context, "id"))) {
-                throw ApiError::not_found("inbox item");
+                throw DomainError::not_found("inbox item");
             }
             return json_response(200, boost::json::object{{"read", true}});
         });
@@ -218,7 +218,7 @@ void register_routes(core::Router& router, Service& service) {
         [&service](const HttpRequest&, RequestContext& context) {
             const auto& who = context.who();
             if (!service.repository().archive(who.tenant, who.user_id, id_param(context, "id"))) {
-                throw ApiError::not_found("inbox item");
+                throw DomainError::not_found("inbox item");
             }
             return json_response(200, boost::json::object{{"archived", true}});
         });
@@ -234,10 +234,10 @@ void register_routes(core::Router& router, Service& service) {
             const auto id = id_param(context, "id");
             const auto sender = service.repository().sender_of(who.tenant, id);
             if (!sender) {
-                throw ApiError::not_found("message");
+                throw DomainError::not_found("message");
             }
             if (*sender != who.user_id && !context.is_admin()) {
-                throw ApiError::forbidden(
+                throw DomainError::forbidden(
                     "a message's deliveries are for its sender and tenant administrators");
             }
             const auto deliveries = service.repository().deliveries(who.tenant, id);

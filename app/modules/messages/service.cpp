@@ -1,6 +1,6 @@
 #include "modules/messages/service.hpp"
 
-#include "core/http/api_error.hpp"
+#include "core/errors.hpp"
 #include "core/log/logger.hpp"
 #include "modules/messages/templates.hpp"
 
@@ -198,7 +198,7 @@ boost::json::object Service::send(const core::Principal& sender,
             "sms)";
     }
     if (!problems.empty()) {
-        throw core::ApiError::validation(std::move(problems));
+        throw core::DomainError::validation(std::move(problems));
     }
     bool created = false;
     const std::int64_t id =
@@ -259,8 +259,8 @@ std::int64_t Service::record_and_emit(const core::TenantId& tenant,
         core::log(
             core::LogLevel::kError, "could not emit messages/message.requested",
             {{"tenant_id", tenant.value()}, {"message_id", id}, {"error", sent.error().message}});
-        throw core::ApiError(503, "unavailable",
-                             "the message was recorded but could not be queued yet");
+        throw core::DomainError(core::DomainError::Kind::kUnavailable, "unavailable",
+                                "the message was recorded but could not be queued yet");
     }
     return id;
 }
@@ -320,7 +320,7 @@ boost::json::object Service::add_template(const core::Principal& author,
         }
     }
     if (!problems.empty()) {
-        throw core::ApiError::validation(std::move(problems));
+        throw core::DomainError::validation(std::move(problems));
     }
     const auto [id, version] =
         repository_.add_template(author.tenant, key, channel, locale,
@@ -335,7 +335,7 @@ boost::json::object Service::preview(const core::TenantId& tenant,
     if (const auto* value = request.if_contains("variables");
         value != nullptr && !value->is_null()) {
         if (!value->is_object()) {
-            throw core::ApiError::validation(boost::json::object{{"variables", "an object"}});
+            throw core::DomainError::validation(boost::json::object{{"variables", "an object"}});
         }
         variables = value->get_object();
     }
@@ -357,12 +357,12 @@ boost::json::object Service::preview(const core::TenantId& tenant,
             locale = value->get_string();
         }
         if (!problems.empty()) {
-            throw core::ApiError::validation(std::move(problems));
+            throw core::DomainError::validation(std::move(problems));
         }
         const auto stored = repository_.latest_template(tenant, key_text, channel, locale);
         if (!stored) {
-            throw core::ApiError::not_found("template " + key_text + " (" + channel + ", " +
-                                            locale + ")");
+            throw core::DomainError::not_found("template " + key_text + " (" + channel + ", " +
+                                               locale + ")");
         }
         subject_source = stored->at("subject").as_string();
         body_source = stored->at("body").as_string();
@@ -376,7 +376,7 @@ boost::json::object Service::preview(const core::TenantId& tenant,
         body_source = required_text(request, "body", kMaxBody, problems);
         html_source = optional_text(request, "html_body", kMaxBody, problems);
         if (!problems.empty()) {
-            throw core::ApiError::validation(std::move(problems));
+            throw core::DomainError::validation(std::move(problems));
         }
     }
     try {
@@ -391,7 +391,7 @@ boost::json::object Service::preview(const core::TenantId& tenant,
                                    {"html_body", std::move(html_body)},
                                    {"version", version}};
     } catch (const std::invalid_argument& error) {
-        throw core::ApiError::validation(boost::json::object{{"template", error.what()}});
+        throw core::DomainError::validation(boost::json::object{{"template", error.what()}});
     }
 }
 
@@ -421,7 +421,7 @@ void Service::save_sms_settings(const core::TenantId& tenant, const boost::json:
         }
     }
     if (!problems.empty()) {
-        throw core::ApiError::validation(std::move(problems));
+        throw core::DomainError::validation(std::move(problems));
     }
     repository_.save_sms_settings(tenant, settings);
 }
@@ -429,7 +429,7 @@ void Service::save_sms_settings(const core::TenantId& tenant, const boost::json:
 boost::json::object Service::sms_settings(const core::TenantId& tenant) {
     const auto settings = repository_.sms_settings(tenant);
     if (!settings) {
-        throw core::ApiError::not_found("SMS settings");
+        throw core::DomainError::not_found("SMS settings");
     }
     return boost::json::object{{"endpoint", settings->endpoint},
                                {"has_api_key", settings->api_key.has_value()},
@@ -478,7 +478,7 @@ void Service::save_smtp_settings(const core::TenantId& tenant, const boost::json
     settings.password = text("password");
     settings.from_name = text("from_name");
     if (!problems.empty()) {
-        throw core::ApiError::validation(std::move(problems));
+        throw core::DomainError::validation(std::move(problems));
     }
     repository_.save_smtp_settings(tenant, settings);
 }
@@ -486,7 +486,7 @@ void Service::save_smtp_settings(const core::TenantId& tenant, const boost::json
 boost::json::object Service::smtp_settings(const core::TenantId& tenant) {
     const auto settings = repository_.smtp_settings(tenant);
     if (!settings) {
-        throw core::ApiError::not_found("SMTP settings");
+        throw core::DomainError::not_found("SMTP settings");
     }
     const auto or_null = [](const std::optional<std::string>& value) {
         return value ? boost::json::value(*value) : boost::json::value(nullptr);

@@ -8,7 +8,7 @@
 namespace riveredge::schedules {
 namespace {
 
-using core::ApiError;
+using core::DomainError;
 using core::id_param;
 using core::int_query;
 using core::json_response;
@@ -54,7 +54,7 @@ constexpr const char* kPreviewSchema = R"json({"type":"object","properties":{
 core::db::Param time_filter(const RequestContext& context, const char* name) {
     const auto value = query_filter(context, name);
     if (value && !parse_time(*value)) {
-        throw ApiError::validation(boost::json::object{{name, "an RFC 3339 time"}});
+        throw DomainError::validation(boost::json::object{{name, "an RFC 3339 time"}});
     }
     return value;
 }
@@ -196,7 +196,7 @@ void register_routes(core::Router& router, Service& service) {
                                                         "succeeded", "failed",   "skipped",
                                                         "missed",    "cancelled"};
             if (status && statuses.count(*status) == 0) {
-                throw ApiError::validation(boost::json::object{
+                throw DomainError::validation(boost::json::object{
                     {"status",
                      "armed, waiting, running, succeeded, failed, skipped, missed or cancelled"}});
             }

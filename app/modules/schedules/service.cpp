@@ -1,7 +1,7 @@
 #include "modules/schedules/service.hpp"
 
+#include "core/errors.hpp"
 #include "core/events.hpp"
-#include "core/http/api_error.hpp"
 #include "core/http/host_allow_list.hpp"
 #include "core/http/outbound.hpp"
 #include "core/json/fields.hpp"
@@ -19,7 +19,7 @@ namespace riveredge::schedules {
 namespace {
 
 namespace json = boost::json;
-using core::ApiError;
+using core::DomainError;
 using core::db::Transaction;
 
 constexpr std::chrono::seconds kReconcileGrace{60};
@@ -190,7 +190,7 @@ ScheduleDefinition Service::definition_from(const core::TenantId& tenant,
             } else {
                 try {
                     with_.scripts.get(tenant, script->as_int64());
-                } catch (const ApiError&) {
+                } catch (const DomainError&) {
                     problems["action.script_id"] = "no such script";
                 }
             }
@@ -235,7 +235,7 @@ ScheduleDefinition Service::definition_from(const core::TenantId& tenant,
         d.action = a;
     }
     if (!problems.empty()) {
-        throw ApiError::validation(std::move(problems));
+        throw DomainError::validation(std::move(problems));
     }
     return d;
 }
@@ -273,14 +273,15 @@ boost::json::object Service::create(const core::Principal& author,
     bool enabled = true;
     if (const auto* e = request.if_contains("enabled"); e != nullptr && !e->is_null()) {
         if (!e->is_bool()) {
-            throw ApiError::validation(json::object{{"enabled", "true or false"}});
+            throw DomainError::validation(json::object{{"enabled", "true or false"}});
         }
         enabled = e->as_bool();
     }
     Transaction tx(repository_.pool(), author.tenant);
     const auto id = repository_.insert(tx, author.tenant, definition, enabled, author.user_id);
     if (!id) {
-        throw ApiError::conflict("a schedule with code '" + definition.code + "' exists already");
+        throw DomainError::conflict("a schedule with code '" + definition.code +
+                                    "' exists already");
     }
     const auto next = enabled ? next_fire(definition.trigger, now()) : std::nullopt;
     repository_.arm(tx, author.tenant, *id, next, 1);
@@ -298,14 +299,14 @@ boost::json::object Service::update(const core::Principal& author,
     Transaction tx(repository_.pool(), author.tenant);
     const auto current = repository_.find(tx, author.tenant, id, true);
     if (!current) {
-        throw ApiError::not_found("schedule " + std::to_string(id));
+        throw DomainError::not_found("schedule " + std::to_string(id));
     }
     try {
         repository_.replace(tx, author.tenant, id, definition);
     } catch (const core::db::DbError& error) {
         if (error.sqlstate() == "23505") {
-            throw ApiError::conflict("a schedule with code '" + definition.code +
-                                     "' exists already");
+            throw DomainError::conflict("a schedule with code '" + definition.code +
+                                        "' exists already");
         }
         throw;
     }
@@ -322,7 +323,7 @@ boost::json::object Service::update(const core::Principal& author,
 void Service::remove(const core::Principal& who, std::int64_t id) {
     Transaction tx(repository_.pool(), who.tenant);
     if (!repository_.find(tx, who.tenant, id, true)) {
-        throw ApiError::not_found("schedule " + std::to_string(id));
+        throw DomainError::not_found("schedule " + std::to_string(id));
     }
     repository_.mark_deleted(tx, who.tenant, id);
     tx.commit();
@@ -333,7 +334,7 @@ boost::json::object Service::get(const core::TenantId& tenant, std::int64_t id) 
     const auto found = repository_.find(tx, tenant, id, false);
     tx.commit();
     if (!found) {
-        throw ApiError::not_found("schedule " + std::to_string(id));
+        throw DomainError::not_found("schedule " + std::to_string(id));
     }
     return found->json;
 }
@@ -344,14 +345,15 @@ boost::json::object Service::pause(const core::Principal& who,
     std::string reason = "paused by " + who.user_id;
     if (const auto* r = request.if_contains("reason"); r != nullptr && !r->is_null()) {
         if (!r->is_string() || r->as_string().size() > 500) {
-            throw ApiError::validation(json::object{{"reason", "a string of at most 500 bytes"}});
+            throw DomainError::validation(
+                json::object{{"reason", "a string of at most 500 bytes"}});
         }
         reason = r->as_string();
     }
     Transaction tx(repository_.pool(), who.tenant);
     const auto current = repository_.find(tx, who.tenant, id, true);
     if (!current) {
-        throw ApiError::not_found("schedule " + std::to_string(id));
+        throw DomainError::not_found("schedule " + std::to_string(id));
     }
     repository_.set_enabled(tx, who.tenant, id, false, reason);
     repository_.arm(tx, who.tenant, id, std::nullopt, current->version + 1);
@@ -363,7 +365,7 @@ boost::json::object Service::resume(const core::Principal& who, std::int64_t id)
     Transaction tx(repository_.pool(), who.tenant);
     const auto current = repository_.find(tx, who.tenant, id, true);
     if (!current) {
-        throw ApiError::not_found("schedule " + std::to_string(id));
+        throw DomainError::not_found("schedule " + std::to_string(id));
     }
     const int version = current->version + 1;
     repository_.set_enabled(tx, who.tenant, id, true, std::nullopt);
@@ -382,14 +384,14 @@ boost::json::object Service::run_now(const core::Principal& who, std::int64_t id
     Transaction tx(repository_.pool(), who.tenant);
     const auto current = repository_.find(tx, who.tenant, id, true);
     if (!current) {
-        throw ApiError::not_found("schedule " + std::to_string(id));
+        throw DomainError::not_found("schedule " + std::to_string(id));
     }
     std::int64_t fire_id = 0;
     try {
         fire_id = repository_.insert_manual_fire(tx, who.tenant, id, at, current->version);
     } catch (const core::db::DbError& error) {
         if (error.sqlstate() == "23505") {
-            throw ApiError::conflict("a manual fire of this schedule at this instant exists");
+            throw DomainError::conflict("a manual fire of this schedule at this instant exists");
         }
         throw;
     }
@@ -403,7 +405,7 @@ boost::json::object Service::preview(const core::TenantId& tenant, std::int64_t 
     const auto found = repository_.find(tx, tenant, id, false);
     tx.commit();
     if (!found) {
-        throw ApiError::not_found("schedule " + std::to_string(id));
+        throw DomainError::not_found("schedule " + std::to_string(id));
     }
     json::array fires;
     for (const auto& t : upcoming_fires(found->definition.trigger, now(), count)) {
@@ -419,7 +421,7 @@ boost::json::object Service::preview_trigger(const boost::json::object& request,
     json::object problems;
     const auto trigger = trigger_from(request.if_contains("trigger"), now(), problems);
     if (!problems.empty()) {
-        throw ApiError::validation(std::move(problems));
+        throw DomainError::validation(std::move(problems));
     }
     json::array fires;
     for (const auto& t : upcoming_fires(trigger, now(), count)) {

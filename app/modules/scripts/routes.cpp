@@ -6,7 +6,7 @@
 namespace riveredge::scripts {
 namespace {
 
-using core::ApiError;
+using core::DomainError;
 using core::id_param;
 using core::json_response;
 using core::query_filter;
@@ -159,8 +159,8 @@ void register_routes(core::Router& router, Service& service) {
                        context.who().tenant, id,
                        static_cast<int>(std::min<std::int64_t>(number, 1 << 30)));
                    if (!found) {
-                       throw ApiError::not_found("version " + std::to_string(number) +
-                                                 " of script " + std::to_string(id));
+                       throw DomainError::not_found("version " + std::to_string(number) +
+                                                    " of script " + std::to_string(id));
                    }
                    return json_response(200, *found);
                });
@@ -208,7 +208,7 @@ void register_routes(core::Router& router, Service& service) {
             const auto id = id_param(context, "run_id");
             auto found = service.repository().run(context.who().tenant, id);
             if (!found) {
-                throw ApiError::not_found("script run " + std::to_string(id));
+                throw DomainError::not_found("script run " + std::to_string(id));
             }
             return json_response(200, *found);
         });

@@ -1,6 +1,6 @@
 #include "modules/scripts/service.hpp"
 
-#include "core/http/api_error.hpp"
+#include "core/errors.hpp"
 #include "core/log/logger.hpp"
 
 #include <inngest/client.hpp>
@@ -245,12 +245,12 @@ boost::json::object Service::create(const core::Principal& author,
     }
     const auto version = version_from(author.tenant, request, std::nullopt, problems);
     if (!problems.empty()) {
-        throw core::ApiError::validation(std::move(problems));
+        throw core::DomainError::validation(std::move(problems));
     }
     const auto id = repository_.create(author.tenant, *name, description.value_or(""),
                                        enabled.value_or(true), version, author.user_id);
     if (!id) {
-        throw core::ApiError::conflict("a script named '" + *name + "' exists already");
+        throw core::DomainError::conflict("a script named '" + *name + "' exists already");
     }
     return get(author.tenant, *id);
 }
@@ -260,7 +260,7 @@ boost::json::object Service::update(const core::Principal& author,
                                     const boost::json::object& request) {
     const auto current = repository_.find(author.tenant, script_id);
     if (!current) {
-        throw core::ApiError::not_found("script " + std::to_string(script_id));
+        throw core::DomainError::not_found("script " + std::to_string(script_id));
     }
     json::object problems;
     const auto name = text_field(request, "name", 100, false, problems);
@@ -275,7 +275,7 @@ boost::json::object Service::update(const core::Principal& author,
         static_cast<int>(current->at("memory_limit_mb").to_number<std::int64_t>())};
     const auto version = version_from(author.tenant, request, base, problems);
     if (!problems.empty()) {
-        throw core::ApiError::validation(std::move(problems));
+        throw core::DomainError::validation(std::move(problems));
     }
     // Only a change to what runs makes a version; renaming or disabling does not.
     const bool changed = version.code != base.code || version.parameters != base.parameters ||
@@ -287,8 +287,8 @@ boost::json::object Service::update(const core::Principal& author,
                            author.user_id);
     } catch (const core::db::DbError& error) {
         if (error.sqlstate() == "23505") {
-            throw core::ApiError::conflict("a script named '" + name.value_or("") +
-                                           "' exists already");
+            throw core::DomainError::conflict("a script named '" + name.value_or("") +
+                                              "' exists already");
         }
         throw;
     }
@@ -298,7 +298,7 @@ boost::json::object Service::update(const core::Principal& author,
 boost::json::object Service::get(const core::TenantId& tenant, std::int64_t script_id) {
     auto found = repository_.find(tenant, script_id);
     if (!found) {
-        throw core::ApiError::not_found("script " + std::to_string(script_id));
+        throw core::DomainError::not_found("script " + std::to_string(script_id));
     }
     return std::move(*found);
 }
@@ -307,7 +307,7 @@ boost::json::object Service::validate(const boost::json::object& request) const 
     json::object problems;
     const auto code = text_field(request, "code", kMaxCode, true, problems);
     if (!problems.empty()) {
-        throw core::ApiError::validation(std::move(problems));
+        throw core::DomainError::validation(std::move(problems));
     }
     const auto check = runner_.validate(*code);
     json::object out{{"valid", check.valid}};
@@ -330,21 +330,21 @@ boost::json::object Service::start_run(const core::Principal& who,
     }
     const auto pinned = int_field(request, "version", 1, 1 << 30, problems);
     if (!problems.empty()) {
-        throw core::ApiError::validation(std::move(problems));
+        throw core::DomainError::validation(std::move(problems));
     }
     const auto script = repository_.find(who.tenant, script_id);
     if (!script) {
-        throw core::ApiError::not_found("script " + std::to_string(script_id));
+        throw core::DomainError::not_found("script " + std::to_string(script_id));
     }
     if (!script->at("enabled").as_bool()) {
-        throw core::ApiError::conflict("script " + std::to_string(script_id) + " is disabled");
+        throw core::DomainError::conflict("script " + std::to_string(script_id) + " is disabled");
     }
     const int number =
         pinned.value_or(static_cast<int>(script->at("latest_version").to_number<std::int64_t>()));
     const auto version = repository_.runnable_version(who.tenant, script_id, number);
     if (!version) {
-        throw core::ApiError::not_found("version " + std::to_string(number) + " of script " +
-                                        std::to_string(script_id));
+        throw core::DomainError::not_found("version " + std::to_string(number) + " of script " +
+                                           std::to_string(script_id));
     }
     const json::value given_arguments =
         request.if_contains("arguments") ? request.at("arguments") : json::value(nullptr);
@@ -355,7 +355,7 @@ boost::json::object Service::start_run(const core::Principal& who,
         for (const auto& [name, reason] : argument_problems) {
             fields["arguments." + std::string(name)] = reason;
         }
-        throw core::ApiError::validation(std::move(fields));
+        throw core::DomainError::validation(std::move(fields));
     }
     const NewRun run{script_id, number, mode, trigger, arguments, who.user_id};
     if (mode == "async") {
@@ -379,15 +379,16 @@ boost::json::object Service::start_run(const core::Principal& who,
                                                  std::chrono::milliseconds(0),
                                                  0}
                                        .to_json());
-            throw core::ApiError(503, "unavailable", "the run could not be queued; try again");
+            throw core::DomainError(core::DomainError::Kind::kUnavailable, "unavailable",
+                                    "the run could not be queued; try again");
         }
         return *repository_.run(who.tenant, run_id);
     }
     if (sync_runs_.fetch_add(1) >= kMaxSyncRuns) {
         sync_runs_.fetch_sub(1);
-        throw core::ApiError(429, "too_many_runs",
-                             "too many synchronous script runs in progress; retry, or use "
-                             "mode=async");
+        throw core::DomainError(core::DomainError::Kind::kTooMany, "too_many_runs",
+                                "too many synchronous script runs in progress; retry, or use "
+                                "mode=async");
     }
     struct Release {
         std::atomic<int>& count;
@@ -449,7 +450,7 @@ boost::json::object Service::settings(const core::TenantId& tenant) {
 boost::json::object Service::save_settings(const core::Principal& who,
                                            const boost::json::object& request) {
     if (!who.has_role("admin")) {
-        throw core::ApiError::forbidden("only a tenant admin changes script settings");
+        throw core::DomainError::forbidden("only a tenant admin changes script settings");
     }
     json::object problems;
     TenantScriptSettings settings = repository_.settings(who.tenant);
@@ -481,7 +482,7 @@ boost::json::object Service::save_settings(const core::Principal& who,
         settings.max_memory_mb = *memory;
     }
     if (!problems.empty()) {
-        throw core::ApiError::validation(std::move(problems));
+        throw core::DomainError::validation(std::move(problems));
     }
     repository_.save_settings(who.tenant, settings);
     return this->settings(who.tenant);
