@@ -227,4 +227,14 @@ boost::json::object json_row(const Rows& rows, int row, std::string_view column)
     return boost::json::parse(rows.text(row, column)).as_object();
 }
 
+Rows exec_once(Pool& pool,
+               const std::optional<TenantId>& tenant,
+               std::string_view sql,
+               const std::vector<Param>& params) {
+    Transaction tx(pool, tenant);
+    auto rows = tx.exec(sql, params);
+    tx.commit();
+    return rows;
+}
+
 }  // namespace riveredge::core::db

@@ -134,6 +134,13 @@ private:
     bool done_ = false;
 };
 
+/// One statement in a transaction of its own in `tenant` (null: no tenant scope), committed:
+/// the shape of most reads and single-row writes.
+Rows exec_once(Pool& pool,
+               const std::optional<TenantId>& tenant,
+               std::string_view sql,
+               const std::vector<Param>& params = {});
+
 /// Applies `migrations` (name, SQL) in order under an advisory lock, each once, recording them
 /// in `schema_migrations`. Returns the names applied now.
 std::vector<std::string> migrate(

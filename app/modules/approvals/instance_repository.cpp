@@ -62,13 +62,12 @@ std::string roles_json(const core::Principal& who) {
 }  // namespace
 
 bool InstanceRepository::participates(const core::Principal& who, std::int64_t id) {
-    Transaction tx(pool_, who.tenant);
-    const auto rows = tx.exec(
-        "SELECT 1 FROM approval_instances i WHERE i.tenant_id = $1 AND "
-        "i.id = $2 AND " +
-            participates_sql(3, 4),
-        {who.tenant.value(), std::to_string(id), who.user_id, roles_json(who)});
-    tx.commit();
+    const auto rows =
+        core::db::exec_once(pool_, who.tenant,
+                            "SELECT 1 FROM approval_instances i WHERE i.tenant_id = $1 AND "
+                            "i.id = $2 AND " +
+                                participates_sql(3, 4),
+                            {who.tenant.value(), std::to_string(id), who.user_id, roles_json(who)});
     return !rows.empty();
 }
 
@@ -98,12 +97,12 @@ std::optional<std::int64_t> InstanceRepository::create(
 
 std::optional<boost::json::object> InstanceRepository::find(const core::TenantId& tenant,
                                                             std::int64_t id) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(std::string("SELECT ") + kInstanceJson +
-                                  "::text AS row FROM approval_instances i WHERE i.tenant_id = $1 "
-                                  "AND i.id = $2",
-                              {tenant.value(), std::to_string(id)});
-    tx.commit();
+    const auto rows =
+        core::db::exec_once(pool_, tenant,
+                            std::string("SELECT ") + kInstanceJson +
+                                "::text AS row FROM approval_instances i WHERE i.tenant_id = $1 "
+                                "AND i.id = $2",
+                            {tenant.value(), std::to_string(id)});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -114,8 +113,8 @@ boost::json::array InstanceRepository::list(const core::TenantId& tenant,
                                             const ListFilter& filter,
                                             int limit,
                                             int offset) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
         std::string("SELECT ") + kInstanceJson +
             "::text AS row FROM approval_instances i WHERE i.tenant_id = $1 AND ($2::text IS NULL "
             "OR i.status = $2) AND ($3::text IS NULL OR i.initiator = $3) AND ($4::bigint IS NULL "
@@ -127,7 +126,6 @@ boost::json::array InstanceRepository::list(const core::TenantId& tenant,
          filter.participant ? core::db::Param(filter.participant->user_id) : std::nullopt,
          filter.participant ? core::db::Param(roles_json(*filter.participant))
                             : core::db::Param("[]")});
-    tx.commit();
     return listed(rows);
 }
 
@@ -213,13 +211,12 @@ bool InstanceRepository::save_state(const core::TenantId& tenant,
                                     int generation,
                                     const boost::json::object& state,
                                     const boost::json::array& current_nodes) {
-    Transaction tx(pool_, tenant);
-    const auto updated = tx.exec(
+    const auto updated = core::db::exec_once(
+        pool_, tenant,
         "UPDATE approval_instances SET engine_state = $4::jsonb, current_nodes = $5::jsonb WHERE "
         "tenant_id = $1 AND id = $2 AND generation = $3::int AND status = 'running'",
         {tenant.value(), std::to_string(id), std::to_string(generation), json::serialize(state),
          json::serialize(current_nodes)});
-    tx.commit();
     return updated.affected() > 0;
 }
 
@@ -228,15 +225,14 @@ std::optional<int> InstanceRepository::next_generation(
     std::int64_t id,
     std::optional<int> from,
     const std::optional<boost::json::object>& state) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
         "UPDATE approval_instances SET generation = generation + 1, engine_state = "
         "coalesce($4::jsonb, engine_state) WHERE tenant_id = $1 AND id = $2 AND status = "
         "'running' AND ($3::int IS NULL OR generation = $3::int) RETURNING generation",
         {tenant.value(), std::to_string(id),
          from ? core::db::Param(std::to_string(*from)) : std::nullopt,
          state ? core::db::Param(json::serialize(*state)) : std::nullopt});
-    tx.commit();
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -257,11 +253,10 @@ std::vector<std::pair<std::string, std::int64_t>> InstanceRepository::running() 
 }
 
 boost::json::object InstanceRepository::variables(const core::TenantId& tenant, std::int64_t id) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
         "SELECT variables::text AS v FROM approval_instances WHERE tenant_id = $1 AND id = $2",
         {tenant.value(), std::to_string(id)});
-    tx.commit();
     return rows.empty() ? json::object{} : json::parse(rows.text(0, "v")).as_object();
 }
 
@@ -277,14 +272,13 @@ void InstanceRepository::merge(const core::TenantId& tenant,
 
 boost::json::array InstanceRepository::variable_history(const core::TenantId& tenant,
                                                         std::int64_t id) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
         "SELECT json_build_object('name', name, 'old_value', old_value, 'new_value', new_value, "
         "'actor', actor, 'source', source, 'at', to_char(at AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))::text AS row FROM approval_variable_changes WHERE "
         "tenant_id = $1 AND instance_id = $2 ORDER BY id",
         {tenant.value(), std::to_string(id)});
-    tx.commit();
     return core::db::json_rows(rows);
 }
 
@@ -372,13 +366,13 @@ std::vector<std::string> InstanceRepository::add_cc(const core::TenantId& tenant
 }
 
 boost::json::array InstanceRepository::copied_to(const core::Principal& who) {
-    Transaction tx(pool_, who.tenant);
-    const auto rows = tx.exec(std::string("SELECT ") + kInstanceJson +
-                                  "::text AS row FROM approval_instances i WHERE i.tenant_id = $1 "
-                                  "AND i.id IN (SELECT instance_id FROM approval_cc WHERE "
-                                  "tenant_id = $1 AND user_id = $2) ORDER BY i.id DESC",
-                              {who.tenant.value(), who.user_id});
-    tx.commit();
+    const auto rows =
+        core::db::exec_once(pool_, who.tenant,
+                            std::string("SELECT ") + kInstanceJson +
+                                "::text AS row FROM approval_instances i WHERE i.tenant_id = $1 "
+                                "AND i.id IN (SELECT instance_id FROM approval_cc WHERE "
+                                "tenant_id = $1 AND user_id = $2) ORDER BY i.id DESC",
+                            {who.tenant.value(), who.user_id});
     return listed(rows);
 }
 
@@ -392,26 +386,24 @@ void InstanceRepository::log(const core::TenantId& tenant,
 }
 
 boost::json::array InstanceRepository::events(const core::TenantId& tenant, std::int64_t id) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
         "SELECT json_build_object('name', name, 'data', data, 'at', to_char(at AT TIME ZONE "
         "'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))::text AS row FROM approval_events WHERE "
         "tenant_id = $1 AND instance_id = $2 ORDER BY id",
         {tenant.value(), std::to_string(id)});
-    tx.commit();
     return core::db::json_rows(rows);
 }
 
 boost::json::array InstanceRepository::timeline(const core::TenantId& tenant,
                                                 std::int64_t instance_id) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
         "SELECT json_build_object('at', to_char(l.at AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'actor', l.actor, 'action', l.action, 'node_id', "
         "l.node_id, 'detail', l.detail)::text AS row FROM approval_timeline l WHERE l.tenant_id = "
         "$1 AND l.instance_id = $2 ORDER BY l.id",
         {tenant.value(), std::to_string(instance_id)});
-    tx.commit();
     return core::db::json_rows(rows);
 }
 

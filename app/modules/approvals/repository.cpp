@@ -27,14 +27,13 @@ constexpr const char* kVersionJson =
 std::optional<std::int64_t> Repository::create(const core::TenantId& tenant,
                                                const NewDefinition& definition,
                                                const std::string& author) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
         "INSERT INTO approval_definitions (tenant_id, key, name, format, draft, created_by) "
         "VALUES ($1, $2, $3, $4, $5::jsonb, $6) ON CONFLICT (tenant_id, key) DO NOTHING "
         "RETURNING id",
         {tenant.value(), definition.key, definition.name, definition.format,
          json::serialize(definition.draft), author});
-    tx.commit();
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -46,22 +45,21 @@ bool Repository::update_draft(const core::TenantId& tenant,
                               const std::string& name,
                               const std::string& format,
                               const boost::json::value& draft) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
         "UPDATE approval_definitions SET name = $3, format = $4, draft = $5::jsonb, updated_at = "
         "now() WHERE tenant_id = $1 AND id = $2",
         {tenant.value(), std::to_string(id), name, format, json::serialize(draft)});
-    tx.commit();
     return rows.affected() == 1;
 }
 
 std::optional<boost::json::object> Repository::find(const core::TenantId& tenant, std::int64_t id) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(std::string("SELECT ") + kDefinitionJson +
-                                  "::text AS row FROM approval_definitions d WHERE d.tenant_id = "
-                                  "$1 AND d.id = $2",
-                              {tenant.value(), std::to_string(id)});
-    tx.commit();
+    const auto rows =
+        core::db::exec_once(pool_, tenant,
+                            std::string("SELECT ") + kDefinitionJson +
+                                "::text AS row FROM approval_definitions d WHERE d.tenant_id = "
+                                "$1 AND d.id = $2",
+                            {tenant.value(), std::to_string(id)});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -72,25 +70,23 @@ boost::json::array Repository::list(const core::TenantId& tenant,
                                     const core::db::Param& name_contains,
                                     int limit,
                                     int offset) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
         "SELECT json_build_object('id', d.id, 'key', d.key, 'name', d.name, 'format', d.format, "
         "'latest_version', d.latest_version)::text AS row FROM approval_definitions d WHERE "
         "d.tenant_id = $1 AND d.archived_at IS NULL AND ($2::text IS NULL OR strpos(lower(d.name), "
         "lower($2)) > 0 OR "
         "strpos(lower(d.key), lower($2)) > 0) ORDER BY d.key LIMIT $3::int OFFSET $4::int",
         {tenant.value(), name_contains, std::to_string(limit), std::to_string(offset)});
-    tx.commit();
     return core::db::json_rows(rows);
 }
 
 bool Repository::archive(const core::TenantId& tenant, std::int64_t id) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
         "UPDATE approval_definitions SET archived_at = coalesce(archived_at, now()) WHERE "
         "tenant_id = $1 AND id = $2",
         {tenant.value(), std::to_string(id)});
-    tx.commit();
     return rows.affected() == 1;
 }
 
@@ -118,28 +114,27 @@ int Repository::publish(const core::TenantId& tenant,
 }
 
 boost::json::array Repository::versions(const core::TenantId& tenant, std::int64_t id) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
         "SELECT json_build_object('version', v.version, 'content_hash', v.content_hash, "
         "'published_by', v.published_by, 'published_at', to_char(v.published_at AT TIME ZONE "
         "'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))::text AS row FROM "
         "approval_definition_versions "
         "v WHERE v.tenant_id = $1 AND v.definition_id = $2 ORDER BY v.version DESC",
         {tenant.value(), std::to_string(id)});
-    tx.commit();
     return core::db::json_rows(rows);
 }
 
 std::optional<boost::json::object> Repository::version(const core::TenantId& tenant,
                                                        std::int64_t id,
                                                        int version) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(std::string("SELECT ") + kVersionJson +
-                                  "::text AS row FROM approval_definition_versions v WHERE "
-                                  "v.tenant_id = $1 AND v.definition_id = $2 AND v.version = "
-                                  "$3::int",
-                              {tenant.value(), std::to_string(id), std::to_string(version)});
-    tx.commit();
+    const auto rows =
+        core::db::exec_once(pool_, tenant,
+                            std::string("SELECT ") + kVersionJson +
+                                "::text AS row FROM approval_definition_versions v WHERE "
+                                "v.tenant_id = $1 AND v.definition_id = $2 AND v.version = "
+                                "$3::int",
+                            {tenant.value(), std::to_string(id), std::to_string(version)});
     if (rows.empty()) {
         return std::nullopt;
     }

@@ -358,14 +358,13 @@ void TaskRepository::record_visit(const core::TenantId& tenant,
                                   const std::string& kind,
                                   const std::string& status,
                                   TimePoint now) {
-    Transaction tx(pool_, tenant);
-    tx.exec(
+    core::db::exec_once(
+        pool_, tenant,
         "INSERT INTO approval_node_visits (tenant_id, instance_id, node_id, visit, kind, status, "
         "entered_at, left_at) VALUES ($1, $2, $3, $4::int, $5, $6, $7::timestamptz, "
         "$7::timestamptz) ON CONFLICT DO NOTHING",
         {tenant.value(), std::to_string(instance_id), node_id, std::to_string(visit), kind, status,
          sql_time(now)});
-    tx.commit();
 }
 
 void TaskRepository::close_visit(const core::TenantId& tenant,
@@ -388,14 +387,13 @@ std::optional<VisitState> TaskRepository::visit_state(const core::TenantId& tena
                                                       std::int64_t instance_id,
                                                       const std::string& node_id,
                                                       int visit) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
         "SELECT id, kind, status, return_target, to_char(due_at AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS due_at, deadline::text AS deadline, reminders "
         "FROM approval_node_visits WHERE tenant_id = $1 AND instance_id = $2 AND node_id = $3 AND "
         "visit = $4::int",
         {tenant.value(), std::to_string(instance_id), node_id, std::to_string(visit)});
-    tx.commit();
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -666,13 +664,12 @@ void TaskRepository::postpone(const core::TenantId& tenant,
                               std::int64_t visit_id,
                               std::optional<TimePoint> due_at,
                               bool reminded) {
-    Transaction tx(pool_, tenant);
-    tx.exec(
+    core::db::exec_once(
+        pool_, tenant,
         "UPDATE approval_node_visits SET due_at = $3::timestamptz, reminders = reminders + "
         "$4::int WHERE tenant_id = $1 AND id = $2",
         {tenant.value(), std::to_string(visit_id),
          due_at ? core::db::Param(sql_time(*due_at)) : std::nullopt, reminded ? "1" : "0"});
-    tx.commit();
 }
 
 std::vector<TaskRef> TaskRepository::pending_tasks(const core::TenantId& tenant,
@@ -695,33 +692,32 @@ boost::json::array TaskRepository::tasks_for(const core::Principal& who, const s
     for (const auto& role : who.roles) {
         roles.emplace_back(group_assignee(role));
     }
-    Transaction tx(pool_, who.tenant);
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_once(
+        pool_, who.tenant,
         std::string("SELECT ") + kTaskJson +
             "::text AS row FROM approval_tasks t WHERE t.tenant_id = $1 AND CASE WHEN $2 = 'todo' "
             "THEN t.status = 'pending' AND (t.assignee = $3 OR t.assignee IN (SELECT "
             "jsonb_array_elements_text($4::jsonb))) ELSE t.decided_by = $3 AND t.status IN "
             "('approved', 'rejected', 'returned', 'transferred') END ORDER BY t.id",
         {who.tenant.value(), box, who.user_id, json::serialize(roles)});
-    tx.commit();
     return core::db::json_rows(rows);
 }
 
 boost::json::array TaskRepository::tasks_of(const core::TenantId& tenant,
                                             std::int64_t instance_id) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(std::string("SELECT ") + kTaskJson +
-                                  "::text AS row FROM approval_tasks t WHERE t.tenant_id = $1 AND "
-                                  "t.instance_id = $2 ORDER BY t.id",
-                              {tenant.value(), std::to_string(instance_id)});
-    tx.commit();
+    const auto rows =
+        core::db::exec_once(pool_, tenant,
+                            std::string("SELECT ") + kTaskJson +
+                                "::text AS row FROM approval_tasks t WHERE t.tenant_id = $1 AND "
+                                "t.instance_id = $2 ORDER BY t.id",
+                            {tenant.value(), std::to_string(instance_id)});
     return core::db::json_rows(rows);
 }
 
 boost::json::array TaskRepository::visits_of(const core::TenantId& tenant,
                                              std::int64_t instance_id) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
         "SELECT json_build_object('node_id', node_id, 'visit', visit, 'kind', kind, 'status', "
         "status, 'entered_at', to_char(entered_at AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'left_at', to_char(left_at AT TIME ZONE 'UTC', "
@@ -729,7 +725,6 @@ boost::json::array TaskRepository::visits_of(const core::TenantId& tenant,
         "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))::text AS row FROM approval_node_visits WHERE "
         "tenant_id = $1 AND instance_id = $2 ORDER BY id",
         {tenant.value(), std::to_string(instance_id)});
-    tx.commit();
     return core::db::json_rows(rows);
 }
 

@@ -17,24 +17,22 @@ void Directory::set(const core::TenantId& tenant,
     for (const auto& role : roles) {
         role_list.emplace_back(role);
     }
-    Transaction tx(pool_, tenant);
-    tx.exec(
+    core::db::exec_once(
+        pool_, tenant,
         "INSERT INTO approval_directory (tenant_id, user_id, manager_id, display_name, roles) "
         "VALUES ($1, $2, $3, $4, ARRAY(SELECT jsonb_array_elements_text($5::jsonb))) ON CONFLICT "
         "(tenant_id, user_id) DO UPDATE SET manager_id = EXCLUDED.manager_id, display_name = "
         "EXCLUDED.display_name, roles = EXCLUDED.roles, updated_at = now()",
         {tenant.value(), user_id, manager_id, display_name, json::serialize(role_list)});
-    tx.commit();
 }
 
 boost::json::array Directory::list(const core::TenantId& tenant) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
         "SELECT json_build_object('user_id', user_id, 'manager_id', manager_id, 'display_name', "
         "display_name, 'roles', roles)::text AS row FROM approval_directory WHERE tenant_id = $1 "
         "ORDER BY user_id",
         {tenant.value()});
-    tx.commit();
     return core::db::json_rows(rows);
 }
 
@@ -58,12 +56,11 @@ std::optional<std::string> Directory::manager_of(const core::TenantId& tenant,
 
 std::vector<std::string> Directory::members_of(const core::TenantId& tenant,
                                                const std::string& role) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
         "SELECT user_id FROM approval_directory WHERE tenant_id = $1 AND $2 = ANY (roles) ORDER "
         "BY user_id",
         {tenant.value(), role});
-    tx.commit();
     std::vector<std::string> users;
     users.reserve(static_cast<std::size_t>(rows.size()));
     for (int i = 0; i < rows.size(); ++i) {
@@ -75,33 +72,30 @@ std::vector<std::string> Directory::members_of(const core::TenantId& tenant,
 void ActivityBindings::set(const core::Principal& who,
                            const std::string& name,
                            const ActivityBinding& binding) {
-    Transaction tx(pool_, who.tenant);
-    tx.exec(
+    core::db::exec_once(
+        pool_, who.tenant,
         "INSERT INTO approval_activities (tenant_id, name, kind, config, updated_by) VALUES ($1, "
         "$2, $3, $4::jsonb, $5) ON CONFLICT (tenant_id, name) DO UPDATE SET kind = EXCLUDED.kind, "
         "config = EXCLUDED.config, updated_by = EXCLUDED.updated_by, updated_at = now()",
         {who.tenant.value(), name, binding.kind, json::serialize(binding.config), who.user_id});
-    tx.commit();
 }
 
 boost::json::array ActivityBindings::list(const core::TenantId& tenant) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
         "SELECT json_build_object('name', name, 'kind', kind, 'config', config, 'updated_by', "
         "updated_by)::text AS row FROM approval_activities WHERE tenant_id = $1 ORDER BY name",
         {tenant.value()});
-    tx.commit();
     return core::db::json_rows(rows);
 }
 
 std::optional<ActivityBinding> ActivityBindings::find(const core::TenantId& tenant,
                                                       const std::string& name) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
         "SELECT kind, config::text AS config FROM approval_activities WHERE tenant_id = $1 AND "
         "name = $2",
         {tenant.value(), name});
-    tx.commit();
     if (rows.empty()) {
         return std::nullopt;
     }

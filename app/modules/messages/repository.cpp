@@ -137,9 +137,8 @@ std::optional<std::string> optional_text(const core::db::Rows& rows, const char*
 
 std::optional<DeliveryDetail> Repository::delivery(const core::TenantId& tenant,
                                                    std::int64_t delivery_id) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(kDelivery, {tenant.value(), std::to_string(delivery_id)});
-    tx.commit();
+    const auto rows = core::db::exec_once(pool_, tenant, kDelivery,
+                                          {tenant.value(), std::to_string(delivery_id)});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -157,24 +156,20 @@ void Repository::update_delivery(const core::TenantId& tenant,
                                  const std::string& status,
                                  const std::string& reply,
                                  bool attempted) {
-    Transaction tx(pool_, tenant);
-    tx.exec(kUpdateDelivery,
-            {tenant.value(), std::to_string(delivery_id), status, reply, attempted ? "1" : "0"});
-    tx.commit();
+    core::db::exec_once(
+        pool_, tenant, kUpdateDelivery,
+        {tenant.value(), std::to_string(delivery_id), status, reply, attempted ? "1" : "0"});
 }
 
 void Repository::save_smtp_settings(const core::TenantId& tenant, const SmtpSettings& settings) {
-    Transaction tx(pool_, tenant);
-    tx.exec(kSaveSmtp,
-            {tenant.value(), settings.host, std::to_string(settings.port), settings.tls_mode,
-             settings.username, settings.password, settings.from_address, settings.from_name});
-    tx.commit();
+    core::db::exec_once(
+        pool_, tenant, kSaveSmtp,
+        {tenant.value(), settings.host, std::to_string(settings.port), settings.tls_mode,
+         settings.username, settings.password, settings.from_address, settings.from_name});
 }
 
 std::optional<SmtpSettings> Repository::smtp_settings(const core::TenantId& tenant) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(kSmtp, {tenant.value()});
-    tx.commit();
+    const auto rows = core::db::exec_once(pool_, tenant, kSmtp, {tenant.value()});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -189,16 +184,13 @@ std::optional<SmtpSettings> Repository::smtp_settings(const core::TenantId& tena
 }
 
 void Repository::save_sms_settings(const core::TenantId& tenant, const SmsSettings& settings) {
-    Transaction tx(pool_, tenant);
-    tx.exec(kSaveSms, {tenant.value(), settings.endpoint, settings.api_key, settings.sign_name,
-                       settings.template_id});
-    tx.commit();
+    core::db::exec_once(pool_, tenant, kSaveSms,
+                        {tenant.value(), settings.endpoint, settings.api_key, settings.sign_name,
+                         settings.template_id});
 }
 
 std::optional<SmsSettings> Repository::sms_settings(const core::TenantId& tenant) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(kSms, {tenant.value()});
-    tx.commit();
+    const auto rows = core::db::exec_once(pool_, tenant, kSms, {tenant.value()});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -208,9 +200,7 @@ std::optional<SmsSettings> Repository::sms_settings(const core::TenantId& tenant
 
 std::optional<std::int64_t> Repository::find_by_idempotency_key(const core::TenantId& tenant,
                                                                 const std::string& key) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(kFindByKey, {tenant.value(), key});
-    tx.commit();
+    const auto rows = core::db::exec_once(pool_, tenant, kFindByKey, {tenant.value(), key});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -236,9 +226,8 @@ std::int64_t Repository::create_message(const core::TenantId& tenant,
 
 std::vector<Delivery> Repository::deliveries(const core::TenantId& tenant,
                                              std::int64_t message_id) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(kDeliveries, {tenant.value(), std::to_string(message_id)});
-    tx.commit();
+    const auto rows = core::db::exec_once(pool_, tenant, kDeliveries,
+                                          {tenant.value(), std::to_string(message_id)});
     std::vector<Delivery> out;
     for (int i = 0; i < rows.size(); ++i) {
         out.push_back({rows.integer(i, "id"), rows.text(i, "channel"), rows.text(i, "recipient"),
@@ -264,18 +253,16 @@ bool Repository::deliver_in_app(const core::TenantId& tenant, std::int64_t deliv
 
 std::optional<std::string> Repository::sender_of(const core::TenantId& tenant,
                                                  std::int64_t message_id) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec("SELECT sender_id FROM messages WHERE tenant_id = $1 AND id = $2",
-                              {tenant.value(), std::to_string(message_id)});
-    tx.commit();
+    const auto rows = core::db::exec_once(
+        pool_, tenant, "SELECT sender_id FROM messages WHERE tenant_id = $1 AND id = $2",
+        {tenant.value(), std::to_string(message_id)});
     return rows.empty() ? std::nullopt : std::optional(rows.text(0, "sender_id"));
 }
 
 std::optional<InboxNote> Repository::inbox_note(const core::TenantId& tenant,
                                                 std::int64_t item_id) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(kInboxNote, {tenant.value(), std::to_string(item_id)});
-    tx.commit();
+    const auto rows =
+        core::db::exec_once(pool_, tenant, kInboxNote, {tenant.value(), std::to_string(item_id)});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -301,9 +288,8 @@ std::optional<boost::json::object> Repository::latest_template(const core::Tenan
                                                                const std::string& key,
                                                                const std::string& channel,
                                                                const std::string& locale) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(kLatestTemplate, {tenant.value(), key, channel, locale});
-    tx.commit();
+    const auto rows =
+        core::db::exec_once(pool_, tenant, kLatestTemplate, {tenant.value(), key, channel, locale});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -311,9 +297,7 @@ std::optional<boost::json::object> Repository::latest_template(const core::Tenan
 }
 
 boost::json::array Repository::templates(const core::TenantId& tenant) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(kTemplates, {tenant.value()});
-    tx.commit();
+    const auto rows = core::db::exec_once(pool_, tenant, kTemplates, {tenant.value()});
     boost::json::array out;
     for (int i = 0; i < rows.size(); ++i) {
         out.push_back(template_row(rows, i));
@@ -329,10 +313,9 @@ boost::json::array Repository::delivery_log(const core::TenantId& tenant,
                                             const core::db::Param& until,
                                             int limit,
                                             int offset) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(kDeliveryLog, {tenant.value(), status, channel, recipient, since,
-                                             until, std::to_string(limit), std::to_string(offset)});
-    tx.commit();
+    const auto rows = core::db::exec_once(pool_, tenant, kDeliveryLog,
+                                          {tenant.value(), status, channel, recipient, since, until,
+                                           std::to_string(limit), std::to_string(offset)});
     boost::json::array out;
     for (int i = 0; i < rows.size(); ++i) {
         out.push_back(boost::json::object{
@@ -356,10 +339,9 @@ boost::json::array Repository::inbox(const core::TenantId& tenant,
                                      const std::string& filter,
                                      int limit,
                                      int offset) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
-        kInbox, {tenant.value(), user, filter, std::to_string(limit), std::to_string(offset)});
-    tx.commit();
+    const auto rows = core::db::exec_once(
+        pool_, tenant, kInbox,
+        {tenant.value(), user, filter, std::to_string(limit), std::to_string(offset)});
     boost::json::array out;
     for (int i = 0; i < rows.size(); ++i) {
         out.push_back(boost::json::object{{"id", rows.integer(i, "id")},
@@ -374,9 +356,7 @@ boost::json::array Repository::inbox(const core::TenantId& tenant,
 }
 
 std::int64_t Repository::unread_count(const core::TenantId& tenant, const std::string& user) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(kUnread, {tenant.value(), user});
-    tx.commit();
+    const auto rows = core::db::exec_once(pool_, tenant, kUnread, {tenant.value(), user});
     return rows.integer(0, "n");
 }
 

@@ -263,15 +263,14 @@ boost::json::array Repository::list(const core::TenantId& tenant,
                                     const Param& name_contains,
                                     int limit,
                                     int offset) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
         std::string(kScheduleSelect) +
             "WHERE s.tenant_id = $1 AND s.deleted_at IS NULL AND ($2::boolean IS NULL OR "
             "s.enabled = $2::boolean) AND ($3::text IS NULL OR strpos(lower(s.name), lower($3)) "
             "> 0 OR strpos(lower(s.code), lower($3)) > 0) ORDER BY s.code LIMIT $4::int OFFSET "
             "$5::int",
         {tenant.value(), enabled, name_contains, std::to_string(limit), std::to_string(offset)});
-    tx.commit();
     json::array out;
     for (int i = 0; i < rows.size(); ++i) {
         out.push_back(schedule_of(rows, i).json);
@@ -419,8 +418,8 @@ boost::json::array Repository::fires(const core::TenantId& tenant,
                                      const Param& until,
                                      int limit,
                                      int offset) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
         std::string("SELECT ") + kFireJson +
             "::text AS row FROM schedule_fires f WHERE f.tenant_id = $1 AND f.schedule_id = $2 "
             "AND ($3::text IS NULL OR f.status = $3) AND ($4::timestamptz IS NULL OR "
@@ -429,7 +428,6 @@ boost::json::array Repository::fires(const core::TenantId& tenant,
             "$7::int",
         {tenant.value(), std::to_string(schedule_id), status, since, until, std::to_string(limit),
          std::to_string(offset)});
-    tx.commit();
     return core::db::json_rows(rows);
 }
 

@@ -98,13 +98,13 @@ bool Repository::update(const core::TenantId& tenant,
 
 std::optional<boost::json::object> Repository::find(const core::TenantId& tenant,
                                                     std::int64_t script_id) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(std::string("SELECT ") + kScriptJson + "::jsonb || " + kVersionJson +
-                                  "::jsonb AS row FROM scripts s JOIN script_versions v ON "
-                                  "v.script_id = s.id AND v.version = s.latest_version "
-                                  "WHERE s.tenant_id = $1 AND s.id = $2",
-                              {tenant.value(), std::to_string(script_id)});
-    tx.commit();
+    const auto rows =
+        core::db::exec_once(pool_, tenant,
+                            std::string("SELECT ") + kScriptJson + "::jsonb || " + kVersionJson +
+                                "::jsonb AS row FROM scripts s JOIN script_versions v ON "
+                                "v.script_id = s.id AND v.version = s.latest_version "
+                                "WHERE s.tenant_id = $1 AND s.id = $2",
+                            {tenant.value(), std::to_string(script_id)});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -116,39 +116,37 @@ boost::json::array Repository::list(const core::TenantId& tenant,
                                     const core::db::Param& name_contains,
                                     int limit,
                                     int offset) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
         std::string("SELECT ") + kScriptJson +
             "::text AS row FROM scripts s WHERE s.tenant_id = $1 "
             "AND ($2::boolean IS NULL OR s.enabled = $2::boolean) "
             "AND ($3::text IS NULL OR strpos(lower(s.name), lower($3)) > 0) "
             "ORDER BY s.name LIMIT $4::int OFFSET $5::int",
         {tenant.value(), enabled, name_contains, std::to_string(limit), std::to_string(offset)});
-    tx.commit();
     return core::db::json_rows(rows);
 }
 
 boost::json::array Repository::versions(const core::TenantId& tenant, std::int64_t script_id) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
         "SELECT json_build_object('version', v.version, 'created_by', v.created_by, "
         "'created_at', to_char(v.created_at AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))::text AS row FROM script_versions v "
         "WHERE v.tenant_id = $1 AND v.script_id = $2 ORDER BY v.version DESC",
         {tenant.value(), std::to_string(script_id)});
-    tx.commit();
     return core::db::json_rows(rows);
 }
 
 std::optional<boost::json::object> Repository::version(const core::TenantId& tenant,
                                                        std::int64_t script_id,
                                                        int version) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(std::string("SELECT ") + kVersionJson +
-                                  "::text AS row FROM script_versions v WHERE v.tenant_id = $1 "
-                                  "AND v.script_id = $2 AND v.version = $3::int",
-                              {tenant.value(), std::to_string(script_id), std::to_string(version)});
-    tx.commit();
+    const auto rows =
+        core::db::exec_once(pool_, tenant,
+                            std::string("SELECT ") + kVersionJson +
+                                "::text AS row FROM script_versions v WHERE v.tenant_id = $1 "
+                                "AND v.script_id = $2 AND v.version = $3::int",
+                            {tenant.value(), std::to_string(script_id), std::to_string(version)});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -171,14 +169,13 @@ std::optional<ScriptVersion> Repository::runnable_version(const core::TenantId& 
 std::int64_t Repository::create_run(const core::TenantId& tenant,
                                     const NewRun& run,
                                     const std::string& status) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
         "INSERT INTO script_runs (tenant_id, script_id, version, mode, trigger, status, arguments, "
         "run_by, started_at) VALUES ($1, $2, $3::int, $4, $5, $6, $7::jsonb, $8, "
         "CASE WHEN $6 = 'running' THEN now() END) RETURNING id",
         {tenant.value(), std::to_string(run.script_id), std::to_string(run.version), run.mode,
          run.trigger, status, json::serialize(run.arguments), run.run_by});
-    tx.commit();
     return rows.integer(0, "id");
 }
 
@@ -198,20 +195,19 @@ std::optional<RunPlan> Repository::run_plan(const core::TenantId& tenant, std::i
 }
 
 bool Repository::start_run(const core::TenantId& tenant, std::int64_t run_id) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
-        "UPDATE script_runs SET status = 'running', started_at = now() "
-        "WHERE tenant_id = $1 AND id = $2 AND status IN ('queued', 'running')",
-        {tenant.value(), std::to_string(run_id)});
-    tx.commit();
+    const auto rows =
+        core::db::exec_once(pool_, tenant,
+                            "UPDATE script_runs SET status = 'running', started_at = now() "
+                            "WHERE tenant_id = $1 AND id = $2 AND status IN ('queued', 'running')",
+                            {tenant.value(), std::to_string(run_id)});
     return rows.affected() == 1;
 }
 
 void Repository::finish_run(const core::TenantId& tenant,
                             std::int64_t run_id,
                             const boost::json::object& outcome) {
-    Transaction tx(pool_, tenant);
-    tx.exec(
+    core::db::exec_once(
+        pool_, tenant,
         "UPDATE script_runs SET status = $3, result = $4::jsonb, console = $5::jsonb, "
         "console_truncated = $6::boolean, error = $7::jsonb, duration_ms = $8::int, "
         "memory_bytes = $9::bigint, finished_at = now() WHERE tenant_id = $1 AND id = $2",
@@ -220,17 +216,16 @@ void Repository::finish_run(const core::TenantId& tenant,
          outcome.at("console_truncated").as_bool() ? "true" : "false",
          json::serialize(outcome.at("error")), json::serialize(outcome.at("duration_ms")),
          json::serialize(outcome.at("memory_bytes"))});
-    tx.commit();
 }
 
 std::optional<boost::json::object> Repository::run(const core::TenantId& tenant,
                                                    std::int64_t run_id) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(std::string("SELECT ") + kRunJson +
-                                  "::text AS row FROM script_runs r WHERE r.tenant_id = $1 AND "
-                                  "r.id = $2",
-                              {tenant.value(), std::to_string(run_id)});
-    tx.commit();
+    const auto rows =
+        core::db::exec_once(pool_, tenant,
+                            std::string("SELECT ") + kRunJson +
+                                "::text AS row FROM script_runs r WHERE r.tenant_id = $1 AND "
+                                "r.id = $2",
+                            {tenant.value(), std::to_string(run_id)});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -242,25 +237,23 @@ boost::json::array Repository::runs(const core::TenantId& tenant,
                                     const core::db::Param& status,
                                     int limit,
                                     int offset) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
         std::string("SELECT ") + kRunJson +
             "::text AS row FROM script_runs r WHERE r.tenant_id = $1 AND r.script_id = $2 "
             "AND ($3::text IS NULL OR r.status = $3) ORDER BY r.id DESC LIMIT $4::int OFFSET "
             "$5::int",
         {tenant.value(), std::to_string(script_id), status, std::to_string(limit),
          std::to_string(offset)});
-    tx.commit();
     return core::db::json_rows(rows);
 }
 
 TenantScriptSettings Repository::settings(const core::TenantId& tenant) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
         "SELECT array_to_json(http_allow_list)::text AS hosts, max_timeout_ms, max_memory_mb "
         "FROM scripts_settings WHERE tenant_id = $1",
         {tenant.value()});
-    tx.commit();
     TenantScriptSettings settings;
     if (!rows.empty()) {
         const json::value hosts = json::parse(rows.text(0, "hosts"));
@@ -278,8 +271,8 @@ void Repository::save_settings(const core::TenantId& tenant, const TenantScriptS
     for (const auto& host : settings.http_allow_list) {
         hosts.emplace_back(host);
     }
-    Transaction tx(pool_, tenant);
-    tx.exec(
+    core::db::exec_once(
+        pool_, tenant,
         "INSERT INTO scripts_settings (tenant_id, http_allow_list, max_timeout_ms, max_memory_mb) "
         "VALUES ($1, ARRAY(SELECT jsonb_array_elements_text($2::jsonb)), $3::int, $4::int) "
         "ON CONFLICT (tenant_id) DO UPDATE SET http_allow_list = EXCLUDED.http_allow_list, "
@@ -287,7 +280,6 @@ void Repository::save_settings(const core::TenantId& tenant, const TenantScriptS
         "updated_at = now()",
         {tenant.value(), json::serialize(hosts), std::to_string(settings.max_timeout_ms),
          std::to_string(settings.max_memory_mb)});
-    tx.commit();
 }
 
 }  // namespace riveredge::scripts
