@@ -16,16 +16,17 @@ namespace riveredge::core {
 class DomainError : public std::runtime_error {
 public:
     enum class Kind {
-        kBadRequest,    ///< the request cannot be read (400)
-        kUnauthorized,  ///< no valid credential (401)
-        kForbidden,     ///< the caller may not do this (403)
-        kNotFound,      ///< nothing of that id in the caller's tenant (404)
-        kConflict,      ///< the state forbids it now (409)
-        kInvalid,       ///< fields or a document with problems, in `details` (422)
-        kTooMany,       ///< a limit on concurrent work was reached (429)
-        kUnavailable,   ///< recorded or refused for now; try again (503)
-        kUnsupported,   ///< the wrong method or protocol for this resource (405, 426)
-        kInternal,      ///< a fault of ours (500)
+        kBadRequest,        ///< the request cannot be read (400)
+        kUnauthorized,      ///< no valid credential (401)
+        kForbidden,         ///< the caller may not do this (403)
+        kNotFound,          ///< nothing of that id in the caller's tenant (404)
+        kConflict,          ///< the state forbids it now (409)
+        kInvalid,           ///< fields or a document with problems, in `details` (422)
+        kTooMany,           ///< a limit on concurrent work was reached (429)
+        kUnavailable,       ///< recorded or refused for now; try again (503)
+        kMethodNotAllowed,  ///< the resource does not take this method (405)
+        kUpgradeRequired,   ///< the resource speaks another protocol (426)
+        kInternal,          ///< a fault of ours (500)
     };
 
     DomainError(Kind kind,
@@ -75,8 +76,5 @@ private:
     boost::json::value details_;
     std::string internal_;
 };
-
-/// The HTTP status of a domain error (`unsupported`: 405, or 426 for code upgrade_required).
-int http_status(const DomainError& error) noexcept;
 
 }  // namespace riveredge::core

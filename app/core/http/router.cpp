@@ -54,6 +54,35 @@ std::string new_request_id() {
     return "req-" + std::to_string(base % 1000000) + "-" + std::to_string(++counter);
 }
 
+// The one place a domain error becomes an HTTP status.
+int http_status(const DomainError& error) noexcept {
+    switch (error.kind()) {
+        case DomainError::Kind::kBadRequest:
+            return 400;
+        case DomainError::Kind::kUnauthorized:
+            return 401;
+        case DomainError::Kind::kForbidden:
+            return 403;
+        case DomainError::Kind::kNotFound:
+            return 404;
+        case DomainError::Kind::kConflict:
+            return 409;
+        case DomainError::Kind::kInvalid:
+            return 422;
+        case DomainError::Kind::kTooMany:
+            return 429;
+        case DomainError::Kind::kUnavailable:
+            return 503;
+        case DomainError::Kind::kMethodNotAllowed:
+            return 405;
+        case DomainError::Kind::kUpgradeRequired:
+            return 426;
+        case DomainError::Kind::kInternal:
+            return 500;
+    }
+    return 500;
+}
+
 // PostgreSQL errors mapped once: unique/foreign-key violations are conflicts, bad input is 400.
 DomainError from_db_error(const db::DbError& error) {
     const std::string& state = error.sqlstate();
@@ -76,32 +105,6 @@ DomainError from_db_error(const db::DbError& error) {
 }
 
 }  // namespace
-
-int http_status(const DomainError& error) noexcept {
-    switch (error.kind()) {
-        case DomainError::Kind::kBadRequest:
-            return 400;
-        case DomainError::Kind::kUnauthorized:
-            return 401;
-        case DomainError::Kind::kForbidden:
-            return 403;
-        case DomainError::Kind::kNotFound:
-            return 404;
-        case DomainError::Kind::kConflict:
-            return 409;
-        case DomainError::Kind::kInvalid:
-            return 422;
-        case DomainError::Kind::kTooMany:
-            return 429;
-        case DomainError::Kind::kUnavailable:
-            return 503;
-        case DomainError::Kind::kUnsupported:
-            return error.code() == "upgrade_required" ? 426 : 405;
-        case DomainError::Kind::kInternal:
-            return 500;
-    }
-    return 500;
-}
 
 const char* access_name(Access access) noexcept {
     switch (access) {
@@ -250,7 +253,7 @@ inngest::HttpResponse Router::route(const inngest::HttpRequest& request,
         return route.handler(request, context);
     }
     if (path_matched) {
-        throw DomainError(DomainError::Kind::kUnsupported, "method_not_allowed",
+        throw DomainError(DomainError::Kind::kMethodNotAllowed, "method_not_allowed",
                           "method " + request.method + " is not allowed here");
     }
     throw DomainError(DomainError::Kind::kNotFound, "not_found", "no route for " + request.path);

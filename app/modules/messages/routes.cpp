@@ -97,7 +97,7 @@ void register_routes(core::Router& router, Service& service) {
                    // Reached only without an Upgrade header: the socket itself is taken over before
                    // routing (core/http/websocket_hub).
                    throw DomainError(
-                       core::DomainError::Kind::kUnsupported, "upgrade_required",
+                       core::DomainError::Kind::kUpgradeRequired, "upgrade_required",
                        "open a WebSocket here (token in Authorization or ?token=); new inbox "
                        "items are pushed as JSON");
                });
