@@ -100,6 +100,7 @@ TEST_CASE("HTTPS succeeds when the certificate chains to a trusted CA and names 
     CHECK(response->status == 200);
     request.url = server.url("localhost");
     response = send_http(request);
+    INFO((response ? std::string("ok") : response.error().message));
     REQUIRE(response.has_value());
     CHECK(response->status == 200);
 }
