@@ -39,7 +39,7 @@ json::array listed(AppUnderTest& t,
 
 std::vector<std::string> todo_nodes(AppUnderTest& t, const std::string& token) {
     std::vector<std::string> nodes;
-    for (const auto& task : listed(t, "/api/v1/approvals/tasks", token, "tasks")) {
+    for (const auto& task : listed(t, "/api/v1/approvals/tasks", token, "items")) {
         nodes.emplace_back(task.at("node_id").as_string());
     }
     return nodes;
@@ -415,7 +415,7 @@ TEST_CASE("transfer, delegate, add signers, claim, CC and withdraw", "[app][appr
     // CC: zed sees the instance and was told.
     CHECK(t.wait_unread(zed, 1));
     CHECK(t.call("GET", "/api/v1/approvals/instances?box=cc", zed)
-              .body.at("instances")
+              .body.at("items")
               .as_array()
               .size() == 1);
     CHECK(t.wait_unread(bob, 1));
@@ -723,7 +723,7 @@ TEST_CASE("a long instance hands over to fresh runs before the step budget", "[a
     REQUIRE(archived.status == 200);
     CHECK_FALSE(archived.body.at("archived_at").is_null());
     CHECK(t.call("DELETE", "/api/v1/approvals/definitions/999999", alice).status == 404);
-    CHECK(listed(t, "/api/v1/approvals/definitions", alice, "definitions").empty());
+    CHECK(listed(t, "/api/v1/approvals/definitions", alice, "items").empty());
     CHECK(t.call("POST", "/api/v1/approvals/instances", alice,
                  R"({"definition_id":)" + std::to_string(definition) + "}")
               .status == 409);
@@ -771,7 +771,7 @@ TEST_CASE("200 concurrent instances complete with no task lost or duplicated", "
     std::vector<std::int64_t> todo;
     for (int round = 0; round < 400 && todo.size() < kInstances; ++round) {
         todo.clear();
-        for (const auto& task : listed(t, "/api/v1/approvals/tasks", bob, "tasks")) {
+        for (const auto& task : listed(t, "/api/v1/approvals/tasks?page_size=500", bob, "items")) {
             todo.push_back(task.at("id").as_int64());
         }
         std::this_thread::sleep_for(50ms);
@@ -811,14 +811,13 @@ TEST_CASE("200 concurrent instances complete with no task lost or duplicated", "
           kInstances);
     // List filters: a business key finds its instance; the definition finds all of them.
     const auto by_key =
-        listed(t, "/api/v1/approvals/instances?business_key=bulk-7", alice, "instances");
+        listed(t, "/api/v1/approvals/instances?business_key=bulk-7", alice, "items");
     REQUIRE(by_key.size() == 1);
     CHECK(by_key[0].at("id") == ids[7]);
     CHECK(listed(t,
                  "/api/v1/approvals/instances?page_size=500&definition_id=" +
                      std::to_string(definition),
-                 alice, "instances")
+                 alice, "items")
               .size() == kInstances);
-    CHECK(
-        listed(t, "/api/v1/approvals/instances?definition_id=999999", alice, "instances").empty());
+    CHECK(listed(t, "/api/v1/approvals/instances?definition_id=999999", alice, "items").empty());
 }

@@ -121,7 +121,7 @@ TEST_CASE("definition validation over REST names nodes and edges and isolates te
                   .status == 404);
     }
     CHECK(t.call("GET", "/api/v1/approvals/definitions", mallory)
-              .body.at("definitions")
+              .body.at("items")
               .as_array()
               .empty());
     // The same key is free in another tenant.
@@ -185,7 +185,7 @@ TEST_CASE("instances run durably: branch on amount, approve, reject, one outcome
         manager_tasks.push_back(task.at("id").as_int64());
     }
     REQUIRE(manager_tasks.size() == 2);
-    CHECK(t.call("GET", "/api/v1/approvals/tasks", bob).body.at("tasks").as_array().size() == 1);
+    CHECK(t.call("GET", "/api/v1/approvals/tasks", bob).body.at("items").as_array().size() == 1);
     CHECK(t.call("POST", "/api/v1/approvals/tasks/" + std::to_string(manager_tasks[0]) + "/approve",
                  dave, "{}")
               .status == 403);
@@ -213,7 +213,7 @@ TEST_CASE("instances run durably: branch on amount, approve, reject, one outcome
     REQUIRE(small_done.is_object());
     // Whichever decision won decided the instance.
     const bool bob_won =
-        t.call("GET", "/api/v1/approvals/tasks?box=done", bob).body.at("tasks").as_array().size() ==
+        t.call("GET", "/api/v1/approvals/tasks?box=done", bob).body.at("items").as_array().size() ==
         1;
     CHECK(small_done.at("status") == (bob_won ? "completed" : "rejected"));
 
@@ -235,8 +235,8 @@ TEST_CASE("instances run durably: branch on amount, approve, reject, one outcome
     });
     REQUIRE(seen.is_object());
     const auto finance_task = flow.pending_task(seen, "finance");
-    CHECK(t.call("GET", "/api/v1/approvals/tasks", carol).body.at("tasks").as_array().size() == 1);
-    CHECK(t.call("GET", "/api/v1/approvals/tasks", mallory).body.at("tasks").as_array().empty());
+    CHECK(t.call("GET", "/api/v1/approvals/tasks", carol).body.at("items").as_array().size() == 1);
+    CHECK(t.call("GET", "/api/v1/approvals/tasks", mallory).body.at("items").as_array().empty());
     CHECK(t.call("POST", "/api/v1/approvals/tasks/" + std::to_string(finance_task) + "/approve",
                  mallory, "{}")
               .status == 404);
@@ -271,7 +271,7 @@ TEST_CASE("instances run durably: branch on amount, approve, reject, one outcome
         alice, rejected_id, [](const json::value& i) { return i.at("status") != "running"; });
     REQUIRE(rejected_done.is_object());
     CHECK(rejected_done.at("status") == "rejected");
-    CHECK(t.call("GET", "/api/v1/approvals/tasks", erin).body.at("tasks").as_array().empty());
+    CHECK(t.call("GET", "/api/v1/approvals/tasks", erin).body.at("items").as_array().empty());
     CHECK(t.call("GET", "/api/v1/approvals/instances/" + std::to_string(rejected_id), mallory)
               .status == 404);
 }

@@ -53,7 +53,7 @@ json::array fires(const AppUnderTest& t,
     const auto r =
         t.call("GET", "/api/v1/schedules/" + std::to_string(id) + "/fires" + query, token);
     REQUIRE(r.status == 200);
-    return r.body.at("fires").as_array();
+    return r.body.at("items").as_array();
 }
 
 std::vector<std::string> fired_times(const AppUnderTest& t,
@@ -161,7 +161,7 @@ TEST_CASE("an edit stops the old timing and pause, resume and delete take effect
     REQUIRE(t.call("DELETE", path, alice).status == 200);
     advance(t, *clock, 600s);
     CHECK(t.call("GET", path, alice).status == 404);
-    CHECK(t.call("GET", "/api/v1/schedules", alice).body.at("schedules").as_array().empty());
+    CHECK(t.call("GET", "/api/v1/schedules", alice).body.at("items").as_array().empty());
     // No fire ran after the delete: every fire recorded is from before it.
     riveredge::core::db::Pool pool(t.settings().database_url, 1);
     riveredge::core::db::Transaction tx(pool, riveredge::core::TenantId::trusted("acme"));
@@ -402,7 +402,7 @@ TEST_CASE("schedules: field-level errors and tenant isolation", "[app][schedules
                                      R"({"type":"script","script_id":12345})"))
               .contains("action.script_id"));
     CHECK(t.call("POST", "/api/v1/schedules", alice, "[1,2").status == 400);
-    CHECK(t.call("GET", "/api/v1/schedules", alice).body.at("schedules").as_array().empty());
+    CHECK(t.call("GET", "/api/v1/schedules", alice).body.at("items").as_array().empty());
 
     const auto id = t.call("POST", "/api/v1/schedules", alice,
                            schedule_body("mine", R"({"kind":"cron","cron":"* * * * *"})"))
@@ -426,7 +426,7 @@ TEST_CASE("schedules: field-level errors and tenant isolation", "[app][schedules
         CAPTURE(method, target);
         CHECK(t.call(method, target, mallory, body).status == 404);
     }
-    CHECK(t.call("GET", "/api/v1/schedules", mallory).body.at("schedules").as_array().empty());
+    CHECK(t.call("GET", "/api/v1/schedules", mallory).body.at("items").as_array().empty());
     // acme's schedule is untouched and kept firing.
     const auto mine = t.call("GET", path, alice);
     CHECK(mine.body.at("enabled") == true);

@@ -110,9 +110,9 @@ TEST_CASE("scripts are saved as immutable versions and run synchronously", "[app
     CHECK(pinned.body.at("version") == 1);
     CHECK(pinned.body.at("result").at("total") == 4);
     const auto runs = t.call("GET", path + "/runs", alice);
-    REQUIRE(runs.body.at("runs").as_array().size() == 3);
-    CHECK(runs.body.at("runs").at(0).at("id") == pinned.body.at("id"));
-    CHECK(t.call("GET", path + "/runs?status=failed", alice).body.at("runs").as_array().empty());
+    REQUIRE(runs.body.at("items").as_array().size() == 3);
+    CHECK(runs.body.at("items").at(0).at("id") == pinned.body.at("id"));
+    CHECK(t.call("GET", path + "/runs?status=failed", alice).body.at("items").as_array().empty());
 
     // The database refuses to change a saved version, even if code tried.
     riveredge::core::db::Pool pool(t.settings().database_url, 1);
@@ -221,7 +221,7 @@ TEST_CASE("validate reports syntax errors with their line and saving refuses the
     REQUIRE(refused.status == 422);
     CHECK(refused.body.at("error").at("details").at("fields").at("code").as_string().find(
               "line 2") != json::string::npos);
-    CHECK(t.call("GET", "/api/v1/scripts", alice).body.at("scripts").as_array().empty());
+    CHECK(t.call("GET", "/api/v1/scripts", alice).body.at("items").as_array().empty());
 }
 
 TEST_CASE("arguments are checked against the declared parameters", "[app][scripts]") {
@@ -243,7 +243,7 @@ TEST_CASE("arguments are checked against the declared parameters", "[app][script
     CHECK(run(R"({"arguments":[1,2]})").status == 422);
     // Nothing was recorded for refused runs.
     CHECK(t.call("GET", "/api/v1/scripts/" + std::to_string(id) + "/runs", alice)
-              .body.at("runs")
+              .body.at("items")
               .as_array()
               .empty());
     // Bad declarations are refused with the parameter named.
@@ -284,7 +284,7 @@ TEST_CASE("one tenant cannot read, run or detect another tenant's scripts and ru
         // Not even the existence shows: the same answer as for an id that never existed.
         CHECK(json::serialize(answer.body).find("invoice") == std::string::npos);
     }
-    CHECK(t.call("GET", "/api/v1/scripts", mallory).body.at("scripts").as_array().empty());
+    CHECK(t.call("GET", "/api/v1/scripts", mallory).body.at("items").as_array().empty());
     // The same name is free in another tenant.
     CHECK(t.call("POST", "/api/v1/scripts", mallory,
                  create_body("invoice-total", "function main() {}"))
@@ -299,7 +299,7 @@ TEST_CASE("one tenant cannot read, run or detect another tenant's scripts and ru
               .empty());
     // acme's script is unchanged and still has one run.
     CHECK(t.call("GET", path, alice).body.at("latest_version") == 1);
-    CHECK(t.call("GET", path + "/runs", alice).body.at("runs").as_array().size() == 1);
+    CHECK(t.call("GET", path + "/runs", alice).body.at("items").as_array().size() == 1);
 }
 
 TEST_CASE("ctx.http follows the tenant allow-list that only admins set", "[app][scripts]") {
@@ -375,12 +375,11 @@ TEST_CASE("bad script requests get precise 4xx answers and change nothing", "[ap
     const auto disabled =
         t.call("POST", "/api/v1/scripts/" + std::to_string(id) + "/run", alice, "{}");
     CHECK(disabled.status == 409);
-    CHECK(t.call("GET", "/api/v1/scripts?enabled=false", alice)
-              .body.at("scripts")
-              .as_array()
-              .size() == 1);
+    CHECK(
+        t.call("GET", "/api/v1/scripts?enabled=false", alice).body.at("items").as_array().size() ==
+        1);
     CHECK(t.call("GET", "/api/v1/scripts/" + std::to_string(id) + "/runs", alice)
-              .body.at("runs")
+              .body.at("items")
               .as_array()
               .empty());
 }

@@ -168,7 +168,7 @@ TEST_CASE("a schedule cannot send the app's own events or speak for another tena
             "action.name"));
     }
     CHECK(schedule("order.created").status == 201);
-    CHECK(t.call("GET", "/api/v1/schedules", admin).body.at("schedules").as_array().size() == 1);
+    CHECK(t.call("GET", "/api/v1/schedules", admin).body.at("items").as_array().size() == 1);
 }
 
 TEST_CASE("every route declares who may call it, and each refusal holds", "[app][security]") {
@@ -303,11 +303,9 @@ TEST_CASE("instance data is for participants, and signals come from the initiato
         CHECK(t.call("GET", path + suffix, nosy).status == 403);
         CHECK(t.call("GET", path + suffix, ivan).status == 200);
     }
-    CHECK(
-        t.call("GET", "/api/v1/approvals/instances", nosy).body.at("instances").as_array().empty());
-    CHECK(
-        t.call("GET", "/api/v1/approvals/instances", bob).body.at("instances").as_array().size() ==
-        1);
+    CHECK(t.call("GET", "/api/v1/approvals/instances", nosy).body.at("items").as_array().empty());
+    CHECK(t.call("GET", "/api/v1/approvals/instances", bob).body.at("items").as_array().size() ==
+          1);
 
     // Signals: the initiator or an administrator, not the approver or a bystander.
     const std::string signal = R"({"name":"ping","data":{"amount":1}})";

@@ -51,6 +51,54 @@ void to_openapi_30(boost::json::value& schema) {
     }
 }
 
+void add_list_parameters(const db::ListSpec& spec, boost::json::array& parameters) {
+    std::string fields;
+    for (const auto& field : spec.sort_fields) {
+        fields += (fields.empty() ? "" : ", ") + field.name;
+    }
+    parameters.push_back(boost::json::object{
+        {"name", "page"},
+        {"in", "query"},
+        {"description", "Page number, from 1."},
+        {"schema", {{"type", "integer"}, {"minimum", 1}, {"maximum", 100000}, {"default", 1}}}});
+    parameters.push_back(boost::json::object{{"name", "page_size"},
+                                             {"in", "query"},
+                                             {"description", "Items per page."},
+                                             {"schema",
+                                              {{"type", "integer"},
+                                               {"minimum", 1},
+                                               {"maximum", spec.max_page_size},
+                                               {"default", spec.default_page_size}}}});
+    parameters.push_back(boost::json::object{
+        {"name", "sort"},
+        {"in", "query"},
+        {"description",
+         "Comma-separated fields, '-' before a field for descending. Fields: " + fields + "."},
+        {"schema", {{"type", "string"}, {"default", spec.default_sort}}}});
+    for (const auto& filter : spec.filters) {
+        boost::json::value filter_schema = boost::json::object{{"type", "string"}};
+        if (!filter.schema.empty()) {
+            filter_schema = boost::json::parse(filter.schema);
+        }
+        parameters.push_back(boost::json::object{{"name", filter.name},
+                                                 {"in", "query"},
+                                                 {"description", filter.description},
+                                                 {"schema", std::move(filter_schema)}});
+    }
+}
+
+boost::json::value list_schema(boost::json::value item) {
+    return boost::json::object{
+        {"type", "object"},
+        {"required", boost::json::array{"items", "total", "page", "page_size", "sort"}},
+        {"properties",
+         {{"items", {{"type", "array"}, {"items", std::move(item)}}},
+          {"total", {{"type", "integer"}, {"description", "items matching, over all pages"}}},
+          {"page", {{"type", "integer"}}},
+          {"page_size", {{"type", "integer"}}},
+          {"sort", {{"type", "string"}}}}}};
+}
+
 }  // namespace
 
 boost::json::object openapi_document(const Router& router) {
@@ -70,6 +118,9 @@ boost::json::object openapi_document(const Router& router) {
                                     {"schema", {{"type", "string"}}}});
             pos = end;
         }
+        if (route.list != nullptr) {
+            add_list_parameters(*route.list, parameters);
+        }
         boost::json::object operation;
         operation["summary"] = route.summary;
         operation["parameters"] = parameters;
@@ -88,7 +139,9 @@ boost::json::object openapi_document(const Router& router) {
             .as_object()["200"]
             .as_object()["content"]
             .as_object()["application/json"]
-            .as_object()["schema"] = schema(route.response_schema);
+            .as_object()["schema"] = route.list != nullptr
+                                         ? list_schema(schema(route.response_schema))
+                                         : schema(route.response_schema);
         operation["x-permission"] = access_name(route.access);
         operation["description"] =
             route.access == Access::kAdmin  ? "Permission: tenant administrators (role admin)."

@@ -175,7 +175,13 @@ void Router::add(RouteSpec spec, RouteHandler handler) {
             throw std::logic_error("route declared twice: " + spec.method + " " + spec.pattern);
         }
     }
-    for (const auto* schema : {&spec.request_schema, &spec.response_schema}) {
+    std::vector<const std::string*> schemas{&spec.request_schema, &spec.response_schema};
+    if (spec.list != nullptr) {
+        for (const auto& filter : spec.list->filters) {
+            schemas.push_back(&filter.schema);
+        }
+    }
+    for (const auto* schema : schemas) {
         boost::system::error_code ec;
         if (!schema->empty() && (boost::json::parse(*schema, ec), ec)) {
             throw std::logic_error("route " + spec.method + " " + spec.pattern +
@@ -249,6 +255,18 @@ inngest::HttpResponse Router::route(const inngest::HttpRequest& request,
         }
         if (route.info.access == Access::kAdmin) {
             context.require_admin("this route");
+        }
+        if (route.info.list != nullptr) {
+            const auto value = [&context](const char* name) -> std::optional<std::string> {
+                const auto it = context.query.find(name);
+                return it == context.query.end() ? std::nullopt : std::optional(it->second);
+            };
+            if (const auto problem =
+                    db::parse_list_request(*route.info.list, value("page"), value("page_size"),
+                                           value("sort"), context.list)) {
+                throw DomainError::validation(
+                    boost::json::object{{problem->field, problem->reason}});
+            }
         }
         return route.handler(request, context);
     }
@@ -328,14 +346,14 @@ std::int64_t id_param(const RequestContext& context, const char* name) {
     return value;
 }
 
-Page page_query(const RequestContext& context, int default_size, int max_size) {
-    return Page{int_query(context, "page", 1, 1, 100000),
-                int_query(context, "page_size", default_size, 1, max_size)};
-}
-
-boost::json::object paged(const char* name, boost::json::array items, const Page& page) {
-    return boost::json::object{
-        {name, std::move(items)}, {"page", page.number}, {"page_size", page.size}};
+inngest::HttpResponse list_response(const RequestContext& context,
+                                    boost::json::array items,
+                                    std::int64_t total) {
+    return json_response(200, boost::json::object{{"items", std::move(items)},
+                                                  {"total", total},
+                                                  {"page", context.list.page},
+                                                  {"page_size", context.list.page_size},
+                                                  {"sort", context.list.sort}});
 }
 
 std::optional<std::string> query_filter(const RequestContext& context, const char* name) {

@@ -4,6 +4,7 @@
 // authentication, request ids, CORS, an access log, and one place where errors become JSON.
 
 #include "core/auth/principal.hpp"
+#include "core/db/list.hpp"
 #include "core/errors.hpp"
 
 #include <inngest/serve.hpp>
@@ -24,6 +25,8 @@ struct RequestContext {
     std::optional<Principal> principal;
     std::map<std::string, std::string> params;
     std::map<std::string, std::string> query;
+    /// For list routes: the page and sort asked for, validated against the route's ListSpec.
+    db::ListRequest list;
 
     const Principal& who() const;
     /// True when the caller holds the tenant administrator role.
@@ -64,7 +67,11 @@ struct RouteSpec {
     std::string summary;
     /// JSON Schema texts for the OpenAPI document (empty: a generic object).
     std::string request_schema{};
+    /// For a list route, the schema of one item; the document wraps it in the list shape.
     std::string response_schema{};
+    /// Set for a paged, sortable list: the router validates `page`, `page_size` and `sort`
+    /// against it into `RequestContext::list`, and the document lists its sort fields and filters.
+    const db::ListSpec* list = nullptr;
 };
 using RouteInfo = RouteSpec;
 
@@ -106,16 +113,10 @@ std::int64_t id_param(const RequestContext& context, const char* name);
 /// The query parameter `name` as an integer in [low, high], or `fallback` when absent.
 int int_query(const RequestContext& context, const char* name, int fallback, int low, int high);
 
-/// A page of a list: `page` (from 1) and `page_size` from the query, validated.
-struct Page {
-    int number = 1;
-    int size = 50;
-    int offset() const noexcept { return (number - 1) * size; }
-};
-Page page_query(const RequestContext& context, int default_size, int max_size);
-
-/// The one shape of a paged list: {<name>: items, page, page_size}.
-boost::json::object paged(const char* name, boost::json::array items, const Page& page);
+/// The one shape of every list: {items, total, page, page_size, sort}.
+inngest::HttpResponse list_response(const RequestContext& context,
+                                    boost::json::array items,
+                                    std::int64_t total);
 
 /// The query parameter `name` when present and not empty, else nullopt (a SQL NULL filter).
 std::optional<std::string> query_filter(const RequestContext& context, const char* name);

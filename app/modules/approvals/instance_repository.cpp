@@ -109,24 +109,38 @@ std::optional<boost::json::object> InstanceRepository::find(const core::TenantId
     return core::db::json_row(rows);
 }
 
-boost::json::array InstanceRepository::list(const core::TenantId& tenant,
+const core::db::ListSpec kInstanceList{
+    .sort_fields = {{"started_at", "i.started_at"},
+                    {"ended_at", "i.ended_at"},
+                    {"status", "i.status"},
+                    {"business_key", "i.business_key"}},
+    .default_sort = "-started_at",
+    .tiebreak_sql = "i.id",
+    .filters = {{"status", "running, completed, rejected or failed"},
+                {"definition_id", "instances of this definition", R"({"type":"integer"})"},
+                {"business_key", "instances with this business key"},
+                {"started_by", "me: instances I started"},
+                {"box", "started (as started_by=me) or cc (copied to me)",
+                 R"({"enum":["started","cc"]})"}}};
+
+core::db::JsonPage InstanceRepository::list(const core::TenantId& tenant,
                                             const ListFilter& filter,
-                                            int limit,
-                                            int offset) {
-    const auto rows = core::db::exec_once(
-        pool_, tenant,
-        std::string("SELECT ") + kInstanceJson +
-            "::text AS row FROM approval_instances i WHERE i.tenant_id = $1 AND ($2::text IS NULL "
-            "OR i.status = $2) AND ($3::text IS NULL OR i.initiator = $3) AND ($4::bigint IS NULL "
-            "OR i.definition_id = $4::bigint) AND ($5::text IS NULL OR i.business_key = $5) AND "
-            "($8::text IS NULL OR " +
-            participates_sql(8, 9) + ") ORDER BY i.id DESC LIMIT $6::int OFFSET $7::int",
+                                            const core::db::ListRequest& page) {
+    const auto found = core::db::select_page(
+        pool_, tenant, std::string(kInstanceJson) + "::text AS row",
+        "FROM approval_instances i WHERE i.tenant_id = $1 AND ($2::text IS NULL OR i.status = "
+        "$2) AND ($3::text IS NULL OR i.initiator = $3) AND ($4::bigint IS NULL OR "
+        "i.definition_id = $4::bigint) AND ($5::text IS NULL OR i.business_key = $5) AND "
+        "($8::text IS NULL OR i.id IN (SELECT instance_id FROM approval_cc WHERE tenant_id = $1 "
+        "AND user_id = $8)) AND ($6::text IS NULL OR " +
+            participates_sql(6, 7) + ")",
         {tenant.value(), filter.status, filter.initiator, filter.definition_id, filter.business_key,
-         std::to_string(limit), std::to_string(offset),
          filter.participant ? core::db::Param(filter.participant->user_id) : std::nullopt,
          filter.participant ? core::db::Param(roles_json(*filter.participant))
-                            : core::db::Param("[]")});
-    return listed(rows);
+                            : core::db::Param("[]"),
+         filter.copied_to},
+        page);
+    return {listed(found.rows), found.total};
 }
 
 bool InstanceRepository::finish(const core::TenantId& tenant,
@@ -363,17 +377,6 @@ std::vector<std::string> InstanceRepository::add_cc(const core::TenantId& tenant
     }
     tx.commit();
     return added;
-}
-
-boost::json::array InstanceRepository::copied_to(const core::Principal& who) {
-    const auto rows =
-        core::db::exec_once(pool_, who.tenant,
-                            std::string("SELECT ") + kInstanceJson +
-                                "::text AS row FROM approval_instances i WHERE i.tenant_id = $1 "
-                                "AND i.id IN (SELECT instance_id FROM approval_cc WHERE "
-                                "tenant_id = $1 AND user_id = $2) ORDER BY i.id DESC",
-                            {who.tenant.value(), who.user_id});
-    return listed(rows);
 }
 
 void InstanceRepository::log(const core::TenantId& tenant,

@@ -4,6 +4,7 @@
 
 #include "core/auth/principal.hpp"
 #include "core/db/database.hpp"
+#include "core/db/list.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -14,6 +15,9 @@
 #include <vector>
 
 namespace riveredge::approvals {
+
+/// The instance list's sort fields and filters.
+extern const core::db::ListSpec kInstanceList;
 
 class InstanceRepository {
 public:
@@ -37,11 +41,17 @@ public:
         core::db::Param business_key;
         /// Only instances this user takes part in (non-administrators); all when null.
         std::optional<core::Principal> participant;
+        /// Only instances copied (CC) to this user.
+        core::db::Param copied_to;
     };
-    boost::json::array list(const core::TenantId& tenant,
+    core::db::JsonPage list(const core::TenantId& tenant,
                             const ListFilter& filter,
-                            int limit,
-                            int offset);
+                            const core::db::ListRequest& page);
+    /// Copies the instance to `users` at `node_id` (once each); returns those added now.
+    std::vector<std::string> add_cc(const core::TenantId& tenant,
+                                    std::int64_t id,
+                                    const std::string& node_id,
+                                    const std::vector<std::string>& users);
     /// Ends a running instance (its open tasks and visits close) with a reason; with
     /// `step_key`, records it on the timeline once. False when it was not running.
     bool finish(const core::TenantId& tenant,
@@ -88,14 +98,6 @@ public:
                                                     std::int64_t id,
                                                     const std::string& name,
                                                     const std::string& by);
-
-    /// Copies the instance to `users` at `node_id` (once each); returns those added now.
-    std::vector<std::string> add_cc(const core::TenantId& tenant,
-                                    std::int64_t id,
-                                    const std::string& node_id,
-                                    const std::vector<std::string>& users);
-    /// Instances copied to the user, or started by them.
-    boost::json::array copied_to(const core::Principal& who);
 
     void log(const core::TenantId& tenant,
              std::int64_t id,

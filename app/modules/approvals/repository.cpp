@@ -66,19 +66,24 @@ std::optional<boost::json::object> Repository::find(const core::TenantId& tenant
     return core::db::json_row(rows);
 }
 
-boost::json::array Repository::list(const core::TenantId& tenant,
+const core::db::ListSpec kDefinitionList{
+    .sort_fields = {{"key", "d.key"}, {"name", "d.name"}, {"updated_at", "d.updated_at"}},
+    .default_sort = "key",
+    .tiebreak_sql = "d.id",
+    .filters = {{"q", "text contained in the key or the name (any case)"}}};
+
+core::db::JsonPage Repository::list(const core::TenantId& tenant,
                                     const core::db::Param& name_contains,
-                                    int limit,
-                                    int offset) {
-    const auto rows = core::db::exec_once(
+                                    const core::db::ListRequest& page) {
+    const auto found = core::db::select_page(
         pool_, tenant,
-        "SELECT json_build_object('id', d.id, 'key', d.key, 'name', d.name, 'format', d.format, "
-        "'latest_version', d.latest_version)::text AS row FROM approval_definitions d WHERE "
-        "d.tenant_id = $1 AND d.archived_at IS NULL AND ($2::text IS NULL OR strpos(lower(d.name), "
-        "lower($2)) > 0 OR "
-        "strpos(lower(d.key), lower($2)) > 0) ORDER BY d.key LIMIT $3::int OFFSET $4::int",
-        {tenant.value(), name_contains, std::to_string(limit), std::to_string(offset)});
-    return core::db::json_rows(rows);
+        "json_build_object('id', d.id, 'key', d.key, 'name', d.name, 'format', d.format, "
+        "'latest_version', d.latest_version)::text AS row",
+        "FROM approval_definitions d WHERE d.tenant_id = $1 AND d.archived_at IS NULL AND "
+        "($2::text IS NULL OR strpos(lower(d.name), lower($2)) > 0 OR strpos(lower(d.key), "
+        "lower($2)) > 0)",
+        {tenant.value(), name_contains}, page);
+    return {core::db::json_rows(found.rows), found.total};
 }
 
 bool Repository::archive(const core::TenantId& tenant, std::int64_t id) {

@@ -5,6 +5,7 @@
 
 #include "core/auth/principal.hpp"
 #include "core/db/database.hpp"
+#include "core/db/list.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -22,6 +23,9 @@ struct NewDefinition {
     boost::json::value draft;
 };
 
+/// The definition list's sort fields and filters.
+extern const core::db::ListSpec kDefinitionList;
+
 class Repository {
 public:
     explicit Repository(core::db::Pool& pool) : pool_(pool) {}
@@ -37,10 +41,9 @@ public:
                       const boost::json::value& draft);
     /// {id, key, name, format, draft, latest_version, created_by, created_at, updated_at}.
     std::optional<boost::json::object> find(const core::TenantId& tenant, std::int64_t id);
-    boost::json::array list(const core::TenantId& tenant,
+    core::db::JsonPage list(const core::TenantId& tenant,
                             const core::db::Param& name_contains,
-                            int limit,
-                            int offset);
+                            const core::db::ListRequest& page);
     /// Hides the definition from lists and new instances; its versions stay for the instances
     /// pinned to them. False when there is no such definition.
     bool archive(const core::TenantId& tenant, std::int64_t id);

@@ -66,15 +66,12 @@ void register_routes(core::Router& router, Service& service) {
     router.add(core::RouteSpec{.method = "GET",
                                .pattern = "/api/v1/approvals/definitions",
                                .access = core::Access::kUser,
-                               .summary = "List process definitions (q in key or name; paged)"},
+                               .summary = "List process definitions",
+                               .list = &kDefinitionList},
                [&service](const HttpRequest&, RequestContext& context) {
-                   const auto page = core::page_query(context, 50, 500);
-                   return json_response(
-                       200, core::paged("definitions",
-                                        service.repository().list(context.who().tenant,
-                                                                  query_filter(context, "q"),
-                                                                  page.size, page.offset()),
-                                        page));
+                   auto page = service.repository().list(context.who().tenant,
+                                                         query_filter(context, "q"), context.list);
+                   return core::list_response(context, std::move(page.items), page.total);
                });
 
     router.add(
@@ -211,33 +208,34 @@ void register_instance_routes(core::Router& router, Engine& engine) {
             .method = "GET",
             .pattern = "/api/v1/approvals/instances",
             .access = core::Access::kUser,
-            .summary = "Instances the caller takes part in, all of them for administrators "
-                       "(filters: status, "
-                       "definition_id, business_key, started_by=me or box=started, box=cc; paged)"},
+            .summary = "Instances the caller takes part in, all of them for administrators",
+            .response_schema = kInstanceSchema,
+            .list = &kInstanceList},
         [&engine](const HttpRequest&, RequestContext& context) {
-            const auto status = query_filter(context, "status");
             const auto box = query_filter(context, "box").value_or("");
-            if (box == "cc") {
-                return json_response(
-                    200, json::object{{"instances", engine.instances().copied_to(context.who())}});
+            if (!box.empty() && box != "started" && box != "cc") {
+                throw core::DomainError::validation(json::object{{"box", "started or cc"}});
             }
-            const bool mine =
-                query_filter(context, "started_by").value_or("") == "me" || box == "started";
-            const auto page = core::page_query(context, 50, 500);
+            const auto started_by = query_filter(context, "started_by");
+            if (started_by && *started_by != "me") {
+                throw core::DomainError::validation(json::object{{"started_by", "me"}});
+            }
+            const bool mine = started_by.has_value() || box == "started";
             core::db::Param definition;
             if (query_filter(context, "definition_id")) {
                 definition = std::to_string(core::int_query(context, "definition_id", 0, 1,
                                                             std::numeric_limits<int>::max()));
             }
+            const auto& who = context.who();
             const InstanceRepository::ListFilter filter{
-                status, mine ? core::db::Param(context.who().user_id) : std::nullopt, definition,
+                query_filter(context, "status"),
+                mine ? core::db::Param(who.user_id) : std::nullopt,
+                definition,
                 query_filter(context, "business_key"),
-                context.is_admin() ? std::nullopt : std::optional(context.who())};
-            return json_response(
-                200, core::paged("instances",
-                                 engine.instances().list(context.who().tenant, filter, page.size,
-                                                         page.offset()),
-                                 page));
+                context.is_admin() ? std::nullopt : std::optional(who),
+                box == "cc" ? core::db::Param(who.user_id) : std::nullopt};
+            auto page = engine.instances().list(who.tenant, filter, context.list);
+            return core::list_response(context, std::move(page.items), page.total);
         });
 
     // An instance's form data and history are for its participants and administrators.
@@ -335,10 +333,8 @@ void register_instance_routes(core::Router& router, Engine& engine) {
             .pattern = "/api/v1/approvals/tasks",
             .access = core::Access::kUser,
             .summary = "My tasks: box=todo (pending for me or my roles, the default) or box=done",
-            .response_schema =
-                std::string(
-                    R"json({"type":"object","properties":{"tasks":{"type":"array","items":)json") +
-                kTaskSchema + "}}}"},
+            .response_schema = kTaskSchema,
+            .list = &kTaskList},
         [&engine](const HttpRequest&, RequestContext& context) {
             const std::string box = query_filter(context, "box").value_or("todo");
             if (box != "todo" && box != "done") {
@@ -347,8 +343,8 @@ void register_instance_routes(core::Router& router, Engine& engine) {
                                   "todo or done (started and cc are instance lists: "
                                   "GET /api/v1/approvals/instances?box=started|cc)"}});
             }
-            return json_response(
-                200, json::object{{"tasks", engine.tasks().tasks_for(context.who(), box)}});
+            auto page = engine.tasks().tasks_for(context.who(), box, context.list);
+            return core::list_response(context, std::move(page.items), page.total);
         });
 
     struct Action {

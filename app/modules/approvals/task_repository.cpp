@@ -24,6 +24,19 @@ constexpr const char* kTaskJson =
     "'seq', t.seq, 'decided_by', t.decided_by, 'comment', t.comment, 'created_at', " SQL_UTC_TIME(
         "t.created_at") ", 'decided_at', " SQL_UTC_TIME("t.decided_at") ")";
 
+}  // namespace
+
+const core::db::ListSpec kTaskList{
+    .sort_fields = {{"created_at", "t.created_at"},
+                    {"decided_at", "t.decided_at"},
+                    {"instance_id", "t.instance_id"}},
+    .default_sort = "created_at",
+    .tiebreak_sql = "t.id",
+    .filters = {{"box", "todo (pending for me or my roles, the default) or done (decided by me)",
+                 R"({"enum":["todo","done"]})"}}};
+
+namespace {
+
 struct TaskRow {
     std::int64_t id = 0;
     std::string assignee;
@@ -687,20 +700,21 @@ std::vector<TaskRef> TaskRepository::pending_tasks(const core::TenantId& tenant,
     return out;
 }
 
-boost::json::array TaskRepository::tasks_for(const core::Principal& who, const std::string& box) {
+core::db::JsonPage TaskRepository::tasks_for(const core::Principal& who,
+                                             const std::string& box,
+                                             const core::db::ListRequest& page) {
     json::array roles;
     for (const auto& role : who.roles) {
         roles.emplace_back(group_assignee(role));
     }
-    const auto rows = core::db::exec_once(
-        pool_, who.tenant,
-        std::string("SELECT ") + kTaskJson +
-            "::text AS row FROM approval_tasks t WHERE t.tenant_id = $1 AND CASE WHEN $2 = 'todo' "
-            "THEN t.status = 'pending' AND (t.assignee = $3 OR t.assignee IN (SELECT "
-            "jsonb_array_elements_text($4::jsonb))) ELSE t.decided_by = $3 AND t.status IN "
-            "('approved', 'rejected', 'returned', 'transferred') END ORDER BY t.id",
-        {who.tenant.value(), box, who.user_id, json::serialize(roles)});
-    return core::db::json_rows(rows);
+    const auto found = core::db::select_page(
+        pool_, who.tenant, std::string(kTaskJson) + "::text AS row",
+        "FROM approval_tasks t WHERE t.tenant_id = $1 AND CASE WHEN $2 = 'todo' THEN t.status = "
+        "'pending' AND (t.assignee = $3 OR t.assignee IN (SELECT jsonb_array_elements_text("
+        "$4::jsonb))) ELSE t.decided_by = $3 AND t.status IN ('approved', 'rejected', "
+        "'returned', 'transferred') END",
+        {who.tenant.value(), box, who.user_id, json::serialize(roles)}, page);
+    return {core::db::json_rows(found.rows), found.total};
 }
 
 boost::json::array TaskRepository::tasks_of(const core::TenantId& tenant,

@@ -6,6 +6,7 @@
 
 #include "core/auth/principal.hpp"
 #include "core/db/database.hpp"
+#include "core/db/list.hpp"
 #include "modules/approvals/records.hpp"
 
 #include <boost/json/array.hpp>
@@ -69,6 +70,9 @@ struct VisitState {
     std::optional<boost::json::object> deadline;
     int reminders = 0;
 };
+
+/// The task boxes' sort fields and filters.
+extern const core::db::ListSpec kTaskList;
 
 class TaskRepository {
 public:
@@ -161,7 +165,9 @@ public:
                                        int visit);
 
     /// A user's boxes: todo (pending for them or their roles), done (decided by them).
-    boost::json::array tasks_for(const core::Principal& who, const std::string& box);
+    core::db::JsonPage tasks_for(const core::Principal& who,
+                                 const std::string& box,
+                                 const core::db::ListRequest& page);
     boost::json::array tasks_of(const core::TenantId& tenant, std::int64_t instance_id);
     /// Every visit of the instance, oldest first.
     boost::json::array visits_of(const core::TenantId& tenant, std::int64_t instance_id);

@@ -1,5 +1,7 @@
 #include "modules/messages/repository.hpp"
 
+#include "core/db/sql_time.hpp"
+
 namespace riveredge::messages {
 namespace {
 
@@ -31,16 +33,14 @@ constexpr const char* kInboxNote =
 constexpr const char* kMarkSent =
     "UPDATE message_deliveries SET status = 'sent', attempts = attempts + 1, updated_at = now() "
     "WHERE tenant_id = $1 AND id = $2 AND status <> 'sent'";
-constexpr const char* kInbox =
-    "SELECT id, message_id, subject, body, read_at IS NOT NULL AS read, "
-    "archived_at IS NOT NULL AS archived, to_char(created_at AT TIME ZONE 'UTC', "
-    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS created_at FROM inbox_items "
-    "WHERE tenant_id = $1 AND user_id = $2 AND ("
-    " ($3 = 'all' AND archived_at IS NULL) OR ($3 = 'unread' AND read_at IS NULL AND archived_at "
-    "IS NULL)"
-    " OR ($3 = 'read' AND read_at IS NOT NULL AND archived_at IS NULL) OR ($3 = 'archived' AND "
-    "archived_at IS NOT NULL)) "
-    "ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5";
+constexpr const char* kInboxColumns =
+    "i.id, i.message_id, i.subject, i.body, i.read_at IS NOT NULL AS read, "
+    "i.archived_at IS NOT NULL AS archived, " SQL_UTC_TIME("i.created_at") " AS created_at";
+constexpr const char* kInboxFrom =
+    "FROM inbox_items i WHERE i.tenant_id = $1 AND i.user_id = $2 AND ("
+    " ($3 = 'all' AND i.archived_at IS NULL) OR ($3 = 'unread' AND i.read_at IS NULL AND "
+    "i.archived_at IS NULL) OR ($3 = 'read' AND i.read_at IS NOT NULL AND i.archived_at IS NULL) "
+    "OR ($3 = 'archived' AND i.archived_at IS NOT NULL))";
 constexpr const char* kUnread =
     "SELECT count(*) AS n FROM inbox_items WHERE tenant_id = $1 AND user_id = $2 "
     "AND read_at IS NULL AND archived_at IS NULL";
@@ -91,16 +91,42 @@ constexpr const char* kTemplates =
     "html_body FROM message_templates WHERE tenant_id = $1 ORDER BY key, channel, locale, version "
     "DESC";
 
-constexpr const char* kDeliveryLog =
-    "SELECT d.id, d.message_id, d.channel, d.recipient, d.status, d.attempts, d.provider_reply, "
-    "m.subject, to_char(d.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS "
-    "updated_at "
+constexpr const char* kDeliveryLogColumns =
+    "d.id, d.message_id, d.channel, d.recipient, d.status, d.attempts, d.provider_reply, "
+    "m.subject, " SQL_UTC_TIME("d.updated_at") " AS updated_at";
+constexpr const char* kDeliveryLogFrom =
     "FROM message_deliveries d JOIN messages m ON m.id = d.message_id WHERE d.tenant_id = $1 "
     "AND ($2::text IS NULL OR d.status = $2) AND ($3::text IS NULL OR d.channel = $3) "
     "AND ($4::text IS NULL OR d.recipient = $4) AND ($5::timestamptz IS NULL OR d.updated_at >= "
-    "$5) "
-    "AND ($6::timestamptz IS NULL OR d.updated_at < $6) ORDER BY d.updated_at DESC, d.id DESC "
-    "LIMIT $7 OFFSET $8";
+    "$5) AND ($6::timestamptz IS NULL OR d.updated_at < $6)";
+
+}  // namespace
+
+const core::db::ListSpec kDeliveryLogList{
+    .sort_fields = {{"updated_at", "d.updated_at"},
+                    {"status", "d.status"},
+                    {"channel", "d.channel"},
+                    {"recipient", "d.recipient"}},
+    .default_sort = "-updated_at",
+    .tiebreak_sql = "d.id",
+    .filters = {{"status", "queued, sending, sent or failed"},
+                {"channel", "in_app, email, sms or push"},
+                {"recipient", "this recipient exactly"},
+                {"since", "updated at or after this RFC 3339 time",
+                 R"({"type":"string","format":"date-time"})"},
+                {"until", "updated before this RFC 3339 time",
+                 R"({"type":"string","format":"date-time"})"}}};
+
+const core::db::ListSpec kInboxList{
+    .sort_fields = {{"created_at", "i.created_at"}},
+    .default_sort = "-created_at",
+    .tiebreak_sql = "i.id",
+    .filters = {{"status", "all (not archived, the default), unread, read or archived",
+                 R"({"enum":["all","unread","read","archived"]})"}},
+    .default_page_size = 20,
+    .max_page_size = 200};
+
+namespace {
 
 boost::json::object template_row(const core::db::Rows& rows, int i) {
     return boost::json::object{{"id", rows.integer(i, "id")},
@@ -305,20 +331,20 @@ boost::json::array Repository::templates(const core::TenantId& tenant) {
     return out;
 }
 
-boost::json::array Repository::delivery_log(const core::TenantId& tenant,
+core::db::JsonPage Repository::delivery_log(const core::TenantId& tenant,
                                             const core::db::Param& status,
                                             const core::db::Param& channel,
                                             const core::db::Param& recipient,
                                             const core::db::Param& since,
                                             const core::db::Param& until,
-                                            int limit,
-                                            int offset) {
-    const auto rows = core::db::exec_once(pool_, tenant, kDeliveryLog,
-                                          {tenant.value(), status, channel, recipient, since, until,
-                                           std::to_string(limit), std::to_string(offset)});
-    boost::json::array out;
+                                            const core::db::ListRequest& page) {
+    const auto found =
+        core::db::select_page(pool_, tenant, kDeliveryLogColumns, kDeliveryLogFrom,
+                              {tenant.value(), status, channel, recipient, since, until}, page);
+    const auto& rows = found.rows;
+    core::db::JsonPage out{{}, found.total};
     for (int i = 0; i < rows.size(); ++i) {
-        out.push_back(boost::json::object{
+        out.items.push_back(boost::json::object{
             {"id", rows.integer(i, "id")},
             {"message_id", rows.integer(i, "message_id")},
             {"channel", rows.text(i, "channel")},
@@ -334,23 +360,22 @@ boost::json::array Repository::delivery_log(const core::TenantId& tenant,
     return out;
 }
 
-boost::json::array Repository::inbox(const core::TenantId& tenant,
+core::db::JsonPage Repository::inbox(const core::TenantId& tenant,
                                      const std::string& user,
                                      const std::string& filter,
-                                     int limit,
-                                     int offset) {
-    const auto rows = core::db::exec_once(
-        pool_, tenant, kInbox,
-        {tenant.value(), user, filter, std::to_string(limit), std::to_string(offset)});
-    boost::json::array out;
+                                     const core::db::ListRequest& page) {
+    const auto found = core::db::select_page(pool_, tenant, kInboxColumns, kInboxFrom,
+                                             {tenant.value(), user, filter}, page);
+    const auto& rows = found.rows;
+    core::db::JsonPage out{{}, found.total};
     for (int i = 0; i < rows.size(); ++i) {
-        out.push_back(boost::json::object{{"id", rows.integer(i, "id")},
-                                          {"message_id", rows.integer(i, "message_id")},
-                                          {"subject", rows.text(i, "subject")},
-                                          {"body", rows.text(i, "body")},
-                                          {"read", rows.boolean(i, "read")},
-                                          {"archived", rows.boolean(i, "archived")},
-                                          {"created_at", rows.text(i, "created_at")}});
+        out.items.push_back(boost::json::object{{"id", rows.integer(i, "id")},
+                                                {"message_id", rows.integer(i, "message_id")},
+                                                {"subject", rows.text(i, "subject")},
+                                                {"body", rows.text(i, "body")},
+                                                {"read", rows.boolean(i, "read")},
+                                                {"archived", rows.boolean(i, "archived")},
+                                                {"created_at", rows.text(i, "created_at")}});
     }
     return out;
 }

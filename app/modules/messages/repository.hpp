@@ -5,6 +5,7 @@
 
 #include "core/auth/principal.hpp"
 #include "core/db/database.hpp"
+#include "core/db/list.hpp"
 #include "modules/messages/channels/sms_channel.hpp"
 #include "modules/messages/channels/smtp_channel.hpp"
 
@@ -57,6 +58,10 @@ struct Delivery {
     int attempts = 0;
 };
 
+/// The delivery log's and the inbox's sort fields and filters.
+extern const core::db::ListSpec kDeliveryLogList;
+extern const core::db::ListSpec kInboxList;
+
 class Repository {
 public:
     explicit Repository(core::db::Pool& pool) : pool_(pool) {}
@@ -106,21 +111,19 @@ public:
     /// The latest version of every template.
     boost::json::array templates(const core::TenantId& tenant);
 
-    /// The delivery log, filtered (empty filters match everything), newest first.
-    boost::json::array delivery_log(const core::TenantId& tenant,
+    /// The delivery log, filtered (empty filters match everything).
+    core::db::JsonPage delivery_log(const core::TenantId& tenant,
                                     const core::db::Param& status,
                                     const core::db::Param& channel,
                                     const core::db::Param& recipient,
                                     const core::db::Param& since,
                                     const core::db::Param& until,
-                                    int limit,
-                                    int offset);
+                                    const core::db::ListRequest& page);
 
-    boost::json::array inbox(const core::TenantId& tenant,
+    core::db::JsonPage inbox(const core::TenantId& tenant,
                              const std::string& user,
                              const std::string& filter,
-                             int limit,
-                             int offset);
+                             const core::db::ListRequest& page);
     std::int64_t unread_count(const core::TenantId& tenant, const std::string& user);
     bool mark_read(const core::TenantId& tenant, const std::string& user, std::int64_t item);
     std::int64_t mark_all_read(const core::TenantId& tenant, const std::string& user);

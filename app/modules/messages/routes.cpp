@@ -57,37 +57,34 @@ void register_routes(core::Router& router, Service& service) {
                    return json_response(200, service.smtp_settings(context.who().tenant));
                });
 
-    router.add(
-        core::RouteSpec{
-            .method = "GET",
-            .pattern = "/api/v1/messages/deliveries",
-            .access = core::Access::kAdmin,
-            .summary =
-                "The delivery log: filter by status, channel, recipient, since, until (RFC 3339)"},
-        [&service](const HttpRequest&, RequestContext& context) {
-            const auto& who = context.who();
-            const auto filter = [&](const char* name) {
-                return core::query_filter(context, name);
-            };
-            const auto status = filter("status");
-            if (status && *status != "queued" && *status != "sending" && *status != "sent" &&
-                *status != "failed") {
-                throw DomainError::validation(
-                    boost::json::object{{"status", "queued, sending, sent or failed"}});
-            }
-            const auto channel = filter("channel");
-            if (channel && *channel != "in_app" && *channel != "email" && *channel != "sms" &&
-                *channel != "push") {
-                throw DomainError::validation(
-                    boost::json::object{{"channel", "in_app, email, sms or push"}});
-            }
-            const auto page = core::page_query(context, 50, 500);
-            // since/until are cast by PostgreSQL; a malformed one is a 400 (SQLSTATE 22007).
-            auto items = service.repository().delivery_log(
-                who.tenant, status, channel, filter("recipient"), filter("since"), filter("until"),
-                page.size, page.offset());
-            return json_response(200, core::paged("items", std::move(items), page));
-        });
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/messages/deliveries",
+                               .access = core::Access::kAdmin,
+                               .summary = "The delivery log",
+                               .list = &kDeliveryLogList},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   const auto& who = context.who();
+                   const auto filter = [&](const char* name) {
+                       return core::query_filter(context, name);
+                   };
+                   const auto status = filter("status");
+                   if (status && *status != "queued" && *status != "sending" && *status != "sent" &&
+                       *status != "failed") {
+                       throw DomainError::validation(
+                           boost::json::object{{"status", "queued, sending, sent or failed"}});
+                   }
+                   const auto channel = filter("channel");
+                   if (channel && *channel != "in_app" && *channel != "email" &&
+                       *channel != "sms" && *channel != "push") {
+                       throw DomainError::validation(
+                           boost::json::object{{"channel", "in_app, email, sms or push"}});
+                   }
+                   // since/until are cast by PostgreSQL; a malformed one is a 400 (SQLSTATE 22007).
+                   auto page = service.repository().delivery_log(
+                       who.tenant, status, channel, filter("recipient"), filter("since"),
+                       filter("until"), context.list);
+                   return core::list_response(context, std::move(page.items), page.total);
+               });
 
     router.add(core::RouteSpec{.method = "GET",
                                .pattern = "/api/v1/messages/ws",
@@ -153,12 +150,11 @@ void register_routes(core::Router& router, Service& service) {
         });
 
     router.add(
-        core::RouteSpec{
-            .method = "GET",
-            .pattern = "/api/v1/messages/inbox",
-            .access = core::Access::kUser,
-            .summary =
-                "List the caller's inbox (status=all|unread|read|archived, page, page_size)"},
+        core::RouteSpec{.method = "GET",
+                        .pattern = "/api/v1/messages/inbox",
+                        .access = core::Access::kUser,
+                        .summary = "The caller's inbox",
+                        .list = &kInboxList},
         [&service](const HttpRequest&, RequestContext& context) {
             const auto& who = context.who();
             std::string filter = "all";
@@ -169,10 +165,8 @@ void register_routes(core::Router& router, Service& service) {
                 throw DomainError::validation(
                     boost::json::object{{"status", "all, unread, read or archived"}});
             }
-            const auto page = core::page_query(context, 20, 200);
-            auto items = service.repository().inbox(who.tenant, who.user_id, filter, page.size,
-                                                    page.offset());
-            return json_response(200, core::paged("items", std::move(items), page));
+            auto page = service.repository().inbox(who.tenant, who.user_id, filter, context.list);
+            return core::list_response(context, std::move(page.items), page.total);
         });
 
     router.add(core::RouteSpec{.method = "GET",

@@ -16,14 +16,15 @@ using core::db::Rows;
 using core::db::Transaction;
 
 #define MS(column) "(extract(epoch from " column ") * 1000)::bigint"
-constexpr const char* kScheduleSelect =
-    "SELECT s.id, s.name, s.code, s.trigger_kind, s.cron, s.time_zone, s.every_seconds, "
+constexpr const char* kScheduleColumns =
+    "s.id, s.name, s.code, s.trigger_kind, s.cron, s.time_zone, s.every_seconds, "
     MS("s.anchor_at") " AS anchor_ms, " MS("s.once_at") " AS once_ms, " MS("s.start_at")
     " AS start_ms, " MS("s.end_at") " AS end_ms, s.enabled, s.paused_reason, s.overlap_policy, "
     "s.misfire_policy, s.misfire_window_seconds, s.timeout_seconds, s.retries, s.action::text "
     "AS action, s.version, " MS("s.next_fire_at") " AS next_ms, s.deleted_at IS NOT NULL AS "
     "deleted, s.created_by, " SQL_UTC_TIME("s.created_at") " AS created_at, " SQL_UTC_TIME("s.updated_at")
-    " AS updated_at FROM schedules s ";
+    " AS updated_at ";
+const std::string kScheduleSelect = std::string("SELECT ") + kScheduleColumns + "FROM schedules s ";
 
 constexpr const char* kFireSelect =
     "SELECT f.id, f.schedule_id, " MS("f.scheduled_for") " AS scheduled_ms, f.kind, "
@@ -258,22 +259,19 @@ std::optional<Schedule> Repository::find(Transaction& tx,
     return schedule_of(rows, 0);
 }
 
-boost::json::array Repository::list(const core::TenantId& tenant,
+core::db::JsonPage Repository::list(const core::TenantId& tenant,
                                     const Param& enabled,
                                     const Param& name_contains,
-                                    int limit,
-                                    int offset) {
-    const auto rows = core::db::exec_once(
-        pool_, tenant,
-        std::string(kScheduleSelect) +
-            "WHERE s.tenant_id = $1 AND s.deleted_at IS NULL AND ($2::boolean IS NULL OR "
-            "s.enabled = $2::boolean) AND ($3::text IS NULL OR strpos(lower(s.name), lower($3)) "
-            "> 0 OR strpos(lower(s.code), lower($3)) > 0) ORDER BY s.code LIMIT $4::int OFFSET "
-            "$5::int",
-        {tenant.value(), enabled, name_contains, std::to_string(limit), std::to_string(offset)});
-    json::array out;
-    for (int i = 0; i < rows.size(); ++i) {
-        out.push_back(schedule_of(rows, i).json);
+                                    const core::db::ListRequest& page) {
+    const auto found = core::db::select_page(
+        pool_, tenant, kScheduleColumns,
+        "FROM schedules s WHERE s.tenant_id = $1 AND s.deleted_at IS NULL AND ($2::boolean IS "
+        "NULL OR s.enabled = $2::boolean) AND ($3::text IS NULL OR strpos(lower(s.name), "
+        "lower($3)) > 0 OR strpos(lower(s.code), lower($3)) > 0)",
+        {tenant.value(), enabled, name_contains}, page);
+    core::db::JsonPage out{{}, found.total};
+    for (int i = 0; i < found.rows.size(); ++i) {
+        out.items.push_back(schedule_of(found.rows, i).json);
     }
     return out;
 }
@@ -411,25 +409,44 @@ int Repository::waiting_fires(Transaction& tx,
             .integer(0, "n"));
 }
 
-boost::json::array Repository::fires(const core::TenantId& tenant,
+core::db::JsonPage Repository::fires(const core::TenantId& tenant,
                                      std::int64_t schedule_id,
                                      const Param& status,
                                      const Param& since,
                                      const Param& until,
-                                     int limit,
-                                     int offset) {
-    const auto rows = core::db::exec_once(
-        pool_, tenant,
-        std::string("SELECT ") + kFireJson +
-            "::text AS row FROM schedule_fires f WHERE f.tenant_id = $1 AND f.schedule_id = $2 "
-            "AND ($3::text IS NULL OR f.status = $3) AND ($4::timestamptz IS NULL OR "
-            "f.scheduled_for >= $4::timestamptz) AND ($5::timestamptz IS NULL OR f.scheduled_for "
-            "< $5::timestamptz) ORDER BY f.scheduled_for DESC, f.id DESC LIMIT $6::int OFFSET "
-            "$7::int",
-        {tenant.value(), std::to_string(schedule_id), status, since, until, std::to_string(limit),
-         std::to_string(offset)});
-    return core::db::json_rows(rows);
+                                     const core::db::ListRequest& page) {
+    const auto found = core::db::select_page(
+        pool_, tenant, std::string(kFireJson) + "::text AS row",
+        "FROM schedule_fires f WHERE f.tenant_id = $1 AND f.schedule_id = $2 AND ($3::text IS "
+        "NULL OR f.status = $3) AND ($4::timestamptz IS NULL OR f.scheduled_for >= "
+        "$4::timestamptz) AND ($5::timestamptz IS NULL OR f.scheduled_for < $5::timestamptz)",
+        {tenant.value(), std::to_string(schedule_id), status, since, until}, page);
+    return {core::db::json_rows(found.rows), found.total};
 }
+
+const core::db::ListSpec kScheduleList{
+    .sort_fields = {{"code", "s.code"},
+                    {"name", "s.name"},
+                    {"next_fire_at", "s.next_fire_at"},
+                    {"created_at", "s.created_at"},
+                    {"updated_at", "s.updated_at"}},
+    .default_sort = "code",
+    .tiebreak_sql = "s.id",
+    .filters = {{"enabled", "true or false", R"({"type":"boolean"})"},
+                {"q", "text contained in the name or the code (any case)"}}};
+
+const core::db::ListSpec kFireList{
+    .sort_fields = {{"scheduled_for", "f.scheduled_for"},
+                    {"started_at", "f.started_at"},
+                    {"status", "f.status"}},
+    .default_sort = "-scheduled_for",
+    .tiebreak_sql = "f.id",
+    .filters = {
+        {"status", "armed, waiting, running, succeeded, failed, skipped, missed or cancelled"},
+        {"since", "scheduled at or after this RFC 3339 time",
+         R"({"type":"string","format":"date-time"})"},
+        {"until", "scheduled before this RFC 3339 time",
+         R"({"type":"string","format":"date-time"})"}}};
 
 namespace {
 

@@ -5,6 +5,7 @@
 
 #include "core/auth/principal.hpp"
 #include "core/db/database.hpp"
+#include "core/db/list.hpp"
 #include "modules/schedules/schedule_math.hpp"
 
 #include <boost/json/array.hpp>
@@ -61,6 +62,10 @@ struct DueSchedule {
     int version = 0;
 };
 
+/// The schedule list and a schedule's fire history: their sort fields and filters.
+extern const core::db::ListSpec kScheduleList;
+extern const core::db::ListSpec kFireList;
+
 class Repository {
 public:
     explicit Repository(core::db::Pool& pool) : pool_(pool) {}
@@ -92,11 +97,10 @@ public:
                                  std::int64_t id,
                                  bool lock,
                                  bool include_deleted = false);
-    boost::json::array list(const core::TenantId& tenant,
+    core::db::JsonPage list(const core::TenantId& tenant,
                             const core::db::Param& enabled,
                             const core::db::Param& name_contains,
-                            int limit,
-                            int offset);
+                            const core::db::ListRequest& page);
 
     /// Sets next_fire_at and, when there is one, upserts its armed fire row for the current
     /// version (an edit that keeps the time re-owns the row). Cancels other armed fires.
@@ -151,13 +155,12 @@ public:
                       const core::TenantId& tenant,
                       std::int64_t schedule_id,
                       std::int64_t except_fire);
-    boost::json::array fires(const core::TenantId& tenant,
+    core::db::JsonPage fires(const core::TenantId& tenant,
                              std::int64_t schedule_id,
                              const core::db::Param& status,
                              const core::db::Param& since,
                              const core::db::Param& until,
-                             int limit,
-                             int offset);
+                             const core::db::ListRequest& page);
 
     /// Across tenants (scheduler scope): live, enabled schedules whose next fire is before
     /// `before`.

@@ -88,21 +88,18 @@ void register_routes(core::Router& router, Service& service) {
                                         service.create(context.who(), context.json_body(request)));
                });
 
-    router.add(
-        core::RouteSpec{.method = "GET",
-                        .pattern = "/api/v1/schedules",
-                        .access = core::Access::kAdmin,
-                        .summary = "List schedules (filters: enabled, q in name or code; paged)"},
-        [&service](const HttpRequest&, RequestContext& context) {
-            const auto enabled = core::boolean_filter(context, "enabled");
-            const auto page = core::page_query(context, 50, 500);
-            return json_response(
-                200, core::paged("schedules",
-                                 service.repository().list(context.who().tenant, enabled,
-                                                           query_filter(context, "q"), page.size,
-                                                           page.offset()),
-                                 page));
-        });
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/schedules",
+                               .access = core::Access::kAdmin,
+                               .summary = "List schedules",
+                               .response_schema = kScheduleSchema,
+                               .list = &kScheduleList},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   const auto enabled = core::boolean_filter(context, "enabled");
+                   auto page = service.repository().list(context.who().tenant, enabled,
+                                                         query_filter(context, "q"), context.list);
+                   return core::list_response(context, std::move(page.items), page.total);
+               });
 
     router.add(core::RouteSpec{.method = "GET",
                                .pattern = "/api/v1/schedules/{id}",
@@ -186,7 +183,8 @@ void register_routes(core::Router& router, Service& service) {
             .method = "GET",
             .pattern = "/api/v1/schedules/{id}/fires",
             .access = core::Access::kAdmin,
-            .summary = "Run history: scheduled time, start, end, status, attempt, output or error"},
+            .summary = "Run history: scheduled time, start, end, status, attempt, output or error",
+            .list = &kFireList},
         [&service](const HttpRequest&, RequestContext& context) {
             const auto& tenant = context.who().tenant;
             const auto id = id_param(context, "id");
@@ -200,13 +198,10 @@ void register_routes(core::Router& router, Service& service) {
                     {"status",
                      "armed, waiting, running, succeeded, failed, skipped, missed or cancelled"}});
             }
-            const auto page = core::page_query(context, 50, 500);
-            return json_response(
-                200, core::paged("fires",
-                                 service.repository().fires(
-                                     tenant, id, status, time_filter(context, "since"),
-                                     time_filter(context, "until"), page.size, page.offset()),
-                                 page));
+            auto page =
+                service.repository().fires(tenant, id, status, time_filter(context, "since"),
+                                           time_filter(context, "until"), context.list);
+            return core::list_response(context, std::move(page.items), page.total);
         });
 }
 

@@ -31,6 +31,31 @@ constexpr const char* kRunJson =
     "'created_at', " SQL_UTC_TIME("r.created_at") ", 'started_at', " SQL_UTC_TIME("r.started_at") ", "
     "'finished_at', " SQL_UTC_TIME("r.finished_at") ")";
 
+}  // namespace
+
+const core::db::ListSpec kScriptList{
+    .sort_fields = {{"name", "s.name"},
+                    {"created_at", "s.created_at"},
+                    {"updated_at", "s.updated_at"}},
+    .default_sort = "name",
+    .tiebreak_sql = "s.id",
+    .filters = {{"enabled", "true or false", R"({"type":"boolean"})"},
+                {"q", "text contained in the name (any case)"}}};
+
+const core::db::ListSpec kRunList{
+    .sort_fields = {{"created_at", "r.created_at"},
+                    {"duration_ms", "r.duration_ms"},
+                    {"status", "r.status"}},
+    .default_sort = "-created_at",
+    .tiebreak_sql = "r.id",
+    .filters = {{"status",
+                 "queued, running, succeeded, failed, syntax_error, timed_out, "
+                 "memory_exceeded or output_exceeded"}},
+    .default_page_size = 20,
+    .max_page_size = 200};
+
+namespace {
+
 void insert_version(Transaction& tx,
                     const core::TenantId& tenant,
                     std::int64_t script_id,
@@ -111,20 +136,16 @@ std::optional<boost::json::object> Repository::find(const core::TenantId& tenant
     return core::db::json_row(rows);
 }
 
-boost::json::array Repository::list(const core::TenantId& tenant,
+core::db::JsonPage Repository::list(const core::TenantId& tenant,
                                     const core::db::Param& enabled,
                                     const core::db::Param& name_contains,
-                                    int limit,
-                                    int offset) {
-    const auto rows = core::db::exec_once(
-        pool_, tenant,
-        std::string("SELECT ") + kScriptJson +
-            "::text AS row FROM scripts s WHERE s.tenant_id = $1 "
-            "AND ($2::boolean IS NULL OR s.enabled = $2::boolean) "
-            "AND ($3::text IS NULL OR strpos(lower(s.name), lower($3)) > 0) "
-            "ORDER BY s.name LIMIT $4::int OFFSET $5::int",
-        {tenant.value(), enabled, name_contains, std::to_string(limit), std::to_string(offset)});
-    return core::db::json_rows(rows);
+                                    const core::db::ListRequest& page) {
+    const auto found = core::db::select_page(
+        pool_, tenant, std::string(kScriptJson) + "::text AS row",
+        "FROM scripts s WHERE s.tenant_id = $1 AND ($2::boolean IS NULL OR s.enabled = "
+        "$2::boolean) AND ($3::text IS NULL OR strpos(lower(s.name), lower($3)) > 0)",
+        {tenant.value(), enabled, name_contains}, page);
+    return {core::db::json_rows(found.rows), found.total};
 }
 
 boost::json::array Repository::versions(const core::TenantId& tenant, std::int64_t script_id) {
@@ -232,20 +253,16 @@ std::optional<boost::json::object> Repository::run(const core::TenantId& tenant,
     return core::db::json_row(rows);
 }
 
-boost::json::array Repository::runs(const core::TenantId& tenant,
+core::db::JsonPage Repository::runs(const core::TenantId& tenant,
                                     std::int64_t script_id,
                                     const core::db::Param& status,
-                                    int limit,
-                                    int offset) {
-    const auto rows = core::db::exec_once(
-        pool_, tenant,
-        std::string("SELECT ") + kRunJson +
-            "::text AS row FROM script_runs r WHERE r.tenant_id = $1 AND r.script_id = $2 "
-            "AND ($3::text IS NULL OR r.status = $3) ORDER BY r.id DESC LIMIT $4::int OFFSET "
-            "$5::int",
-        {tenant.value(), std::to_string(script_id), status, std::to_string(limit),
-         std::to_string(offset)});
-    return core::db::json_rows(rows);
+                                    const core::db::ListRequest& page) {
+    const auto found = core::db::select_page(
+        pool_, tenant, std::string(kRunJson) + "::text AS row",
+        "FROM script_runs r WHERE r.tenant_id = $1 AND r.script_id = $2 AND ($3::text IS NULL OR "
+        "r.status = $3)",
+        {tenant.value(), std::to_string(script_id), status}, page);
+    return {core::db::json_rows(found.rows), found.total};
 }
 
 TenantScriptSettings Repository::settings(const core::TenantId& tenant) {

@@ -5,6 +5,7 @@
 
 #include "core/auth/principal.hpp"
 #include "core/db/database.hpp"
+#include "core/db/list.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -48,6 +49,10 @@ struct RunPlan {
     boost::json::object stored;  // the run as the API shows it
 };
 
+/// The script list and a script's run history: their sort fields and filters.
+extern const core::db::ListSpec kScriptList;
+extern const core::db::ListSpec kRunList;
+
 class Repository {
 public:
     explicit Repository(core::db::Pool& pool) : pool_(pool) {}
@@ -71,11 +76,10 @@ public:
 
     /// The script with its latest version's code, parameters and limits.
     std::optional<boost::json::object> find(const core::TenantId& tenant, std::int64_t script_id);
-    boost::json::array list(const core::TenantId& tenant,
+    core::db::JsonPage list(const core::TenantId& tenant,
                             const core::db::Param& enabled,
                             const core::db::Param& name_contains,
-                            int limit,
-                            int offset);
+                            const core::db::ListRequest& page);
     boost::json::array versions(const core::TenantId& tenant, std::int64_t script_id);
     std::optional<boost::json::object> version(const core::TenantId& tenant,
                                                std::int64_t script_id,
@@ -96,11 +100,10 @@ public:
                     std::int64_t run_id,
                     const boost::json::object& outcome);
     std::optional<boost::json::object> run(const core::TenantId& tenant, std::int64_t run_id);
-    boost::json::array runs(const core::TenantId& tenant,
+    core::db::JsonPage runs(const core::TenantId& tenant,
                             std::int64_t script_id,
                             const core::db::Param& status,
-                            int limit,
-                            int offset);
+                            const core::db::ListRequest& page);
 
     TenantScriptSettings settings(const core::TenantId& tenant);
     void save_settings(const core::TenantId& tenant, const TenantScriptSettings& settings);

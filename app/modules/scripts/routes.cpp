@@ -100,16 +100,14 @@ void register_routes(core::Router& router, Service& service) {
     router.add(core::RouteSpec{.method = "GET",
                                .pattern = "/api/v1/scripts",
                                .access = core::Access::kUser,
-                               .summary = "List scripts (filters: enabled, q in the name; paged)"},
+                               .summary = "List scripts",
+                               .response_schema = kScriptSchema,
+                               .list = &kScriptList},
                [&service](const HttpRequest&, RequestContext& context) {
                    const auto enabled = core::boolean_filter(context, "enabled");
-                   const auto page = core::page_query(context, 50, 500);
-                   return json_response(
-                       200, core::paged("scripts",
-                                        service.repository().list(context.who().tenant, enabled,
-                                                                  query_filter(context, "q"),
-                                                                  page.size, page.offset()),
-                                        page));
+                   auto page = service.repository().list(context.who().tenant, enabled,
+                                                         query_filter(context, "q"), context.list);
+                   return core::list_response(context, std::move(page.items), page.total);
                });
 
     router.add(
@@ -183,18 +181,15 @@ void register_routes(core::Router& router, Service& service) {
     router.add(core::RouteSpec{.method = "GET",
                                .pattern = "/api/v1/scripts/{id}/runs",
                                .access = core::Access::kUser,
-                               .summary = "Runs of a script, newest first (filter: status; paged)"},
+                               .summary = "Runs of a script, newest first",
+                               .list = &kRunList},
                [&service](const HttpRequest&, RequestContext& context) {
                    const auto& tenant = context.who().tenant;
                    const auto id = id_param(context, "id");
                    service.get(tenant, id);
-                   const auto page = core::page_query(context, 20, 200);
-                   return json_response(
-                       200, core::paged("runs",
-                                        service.repository().runs(tenant, id,
-                                                                  query_filter(context, "status"),
-                                                                  page.size, page.offset()),
-                                        page));
+                   auto page = service.repository().runs(
+                       tenant, id, query_filter(context, "status"), context.list);
+                   return core::list_response(context, std::move(page.items), page.total);
                });
 
     router.add(

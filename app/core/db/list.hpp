@@ -1,0 +1,93 @@
+#pragma once
+
+// Paged, sortable lists in one shape. A repository declares a `ListSpec` next to its query (the
+// public sort names and the SQL each stands for, written by us); the router parses `page`,
+// `page_size` and `sort` against it into a `ListRequest`; `select_page` runs the query with a
+// whitelisted ORDER BY and returns one page of rows with the total count.
+
+#include "core/auth/principal.hpp"
+#include "core/db/database.hpp"
+
+#include <boost/json/array.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace riveredge::core::db {
+
+/// A field a client may sort by: its public name and our SQL expression for it.
+struct SortField {
+    std::string name;
+    std::string sql;
+};
+
+/// A filter the list understands, for the API document.
+struct ListFilter {
+    std::string name;
+    std::string description;
+    /// JSON Schema of the value ({"type":"string"} when empty).
+    std::string schema{};
+};
+
+struct ListSpec {
+    std::vector<SortField> sort_fields;
+    /// `name` or `-name` (descending), comma-separated; used when the client sends none.
+    std::string default_sort;
+    /// A unique column appended to every ORDER BY so pages never overlap (`s.id`).
+    std::string tiebreak_sql;
+    std::vector<ListFilter> filters{};
+    int default_page_size = 50;
+    int max_page_size = 500;
+};
+
+/// One validated page request.
+struct ListRequest {
+    int page = 1;
+    int page_size = 50;
+    /// The sort as the client may send it back (`-created_at,name`).
+    std::string sort;
+    /// The ORDER BY expression list built from whitelisted SQL only.
+    std::string order_by;
+    std::int64_t offset() const noexcept { return static_cast<std::int64_t>(page - 1) * page_size; }
+};
+
+/// Field problems found while reading a page request: {"sort": "...", ...}.
+struct ListRequestError {
+    std::string field;
+    std::string reason;
+};
+
+/// Parses `page`, `page_size` and `sort` (absent: the spec's defaults). Returns the problem
+/// instead when one is invalid.
+std::optional<ListRequestError> parse_list_request(const ListSpec& spec,
+                                                   const std::optional<std::string>& page,
+                                                   const std::optional<std::string>& page_size,
+                                                   const std::optional<std::string>& sort,
+                                                   ListRequest& out);
+
+/// One page of rows and how many rows match in all.
+struct PageRows {
+    Rows rows;
+    std::int64_t total = 0;
+};
+
+/// A page as the route edge returns it.
+struct JsonPage {
+    boost::json::array items;
+    std::int64_t total = 0;
+};
+
+/// Runs `SELECT <columns> <from_where> ORDER BY <request> LIMIT/OFFSET` in the tenant's
+/// transaction, counting every match in the same statement. `from_where` starts with FROM and
+/// uses `params` as $1..$n.
+PageRows select_page(Pool& pool,
+                     const std::optional<TenantId>& tenant,
+                     std::string_view columns,
+                     std::string_view from_where,
+                     std::vector<Param> params,
+                     const ListRequest& request);
+
+}  // namespace riveredge::core::db

@@ -1,0 +1,155 @@
+// The one list shape every collection route returns ({items, total, page, page_size, sort}),
+// its paging and sorting, the refusals of bad page and sort values, and its API documentation.
+
+#include "app/app_under_test.hpp"
+
+#include <algorithm>
+#include <set>
+
+using riveredge_test::AppUnderTest;
+namespace json = boost::json;
+
+namespace {
+
+std::vector<std::string> names_of(const json::value& body) {
+    std::vector<std::string> names;
+    for (const auto& item : body.at("items").as_array()) {
+        names.emplace_back(item.at("name").as_string());
+    }
+    return names;
+}
+
+void create_scripts(const AppUnderTest& t, const std::string& admin, int count) {
+    for (int i = 0; i < count; ++i) {
+        // Names out of creation order, so sorting by name and by time differ.
+        const std::string name = "report-" + std::string(1, static_cast<char>('g' - i));
+        const auto created =
+            t.call("POST", "/api/v1/scripts", admin,
+                   json::serialize(json::object{{"name", name},
+                                                {"code", "function main(a, c) { return 1; }"}}));
+        REQUIRE(created.status == 201);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("lists page and sort, and count every match", "[app][lists]") {
+    AppUnderTest t;
+    const auto admin = t.token("acme", "alice", {"admin"});
+    create_scripts(t, admin, 7);  // report-g ... report-a
+
+    const auto first = t.call("GET", "/api/v1/scripts?page_size=3", admin);
+    REQUIRE(first.status == 200);
+    CHECK(first.body.at("total") == 7);
+    CHECK(first.body.at("page") == 1);
+    CHECK(first.body.at("page_size") == 3);
+    CHECK(first.body.at("sort") == "name");
+    CHECK(names_of(first.body) == std::vector<std::string>{"report-a", "report-b", "report-c"});
+
+    const auto third = t.call("GET", "/api/v1/scripts?page_size=3&page=3", admin);
+    CHECK(third.body.at("total") == 7);
+    CHECK(names_of(third.body) == std::vector<std::string>{"report-g"});
+
+    // Past the last page: no items, and still the total.
+    const auto past = t.call("GET", "/api/v1/scripts?page_size=3&page=9", admin);
+    REQUIRE(past.status == 200);
+    CHECK(past.body.at("items").as_array().empty());
+    CHECK(past.body.at("total") == 7);
+
+    const auto descending = t.call("GET", "/api/v1/scripts?sort=-name&page_size=2", admin);
+    CHECK(descending.body.at("sort") == "-name");
+    CHECK(names_of(descending.body) == std::vector<std::string>{"report-g", "report-f"});
+
+    // Created g first: by creation time, oldest first, g leads; the newest is a.
+    const auto by_time = t.call("GET", "/api/v1/scripts?sort=-created_at&page_size=1", admin);
+    CHECK(names_of(by_time.body) == std::vector<std::string>{"report-a"});
+
+    // Filters narrow the total too.
+    const auto filtered = t.call("GET", "/api/v1/scripts?q=REPORT-B", admin);
+    CHECK(filtered.body.at("total") == 1);
+
+    // Paging through every page by name visits each item exactly once.
+    std::set<std::string> seen;
+    for (int page = 1; page <= 4; ++page) {
+        const auto part = t.call(
+            "GET", "/api/v1/scripts?sort=created_at&page_size=2&page=" + std::to_string(page),
+            admin);
+        for (const auto& name : names_of(part.body)) {
+            CHECK(seen.insert(name).second);
+        }
+    }
+    CHECK(seen.size() == 7);
+
+    // Another tenant counts nothing of acme's.
+    const auto other = t.call("GET", "/api/v1/scripts", t.token("globex", "gina", {"admin"}));
+    CHECK(other.body.at("total") == 0);
+}
+
+TEST_CASE("bad page and sort values are refused with the field named", "[app][lists]") {
+    AppUnderTest t;
+    const auto admin = t.token("acme", "alice", {"admin"});
+    create_scripts(t, admin, 1);
+    const auto refused = [&](const std::string& query, const char* field) {
+        const auto r = t.call("GET", "/api/v1/scripts?" + query, admin);
+        INFO(query << " -> " << r.status << " " << json::serialize(r.body));
+        CHECK(r.status == 422);
+        CHECK(r.body.at("error").at("details").at("fields").as_object().contains(field));
+    };
+    refused("sort=code", "sort");                              // not a sort field here
+    refused("sort=name%3BDROP%20TABLE%20scripts", "sort");     // SQL is never taken from input
+    refused("sort=name,-name", "sort");                        // a field twice
+    refused("sort=created_at)%20desc%2C(select%201", "sort");  // an expression
+    refused("page=0", "page");
+    refused("page=abc", "page");
+    refused("page_size=501", "page_size");
+    refused("page_size=-1", "page_size");
+    // The table is intact after the attempts.
+    CHECK(t.call("GET", "/api/v1/scripts", admin).body.at("total") == 1);
+    // The refusal names the fields a client may use.
+    const auto r = t.call("GET", "/api/v1/scripts?sort=bogus", admin);
+    const std::string reason(r.body.at("error").at("details").at("fields").at("sort").as_string());
+    CHECK(reason.find("created_at") != std::string::npos);
+}
+
+TEST_CASE("every list route documents its paging, sort fields and filters", "[app][lists]") {
+    AppUnderTest t;
+    const auto document = t.call("GET", "/api/openapi.json");
+    REQUIRE(document.status == 200);
+    const std::vector<std::string> lists{"/api/v1/messages/inbox",
+                                         "/api/v1/messages/deliveries",
+                                         "/api/v1/schedules",
+                                         "/api/v1/schedules/{id}/fires",
+                                         "/api/v1/scripts",
+                                         "/api/v1/scripts/{id}/runs",
+                                         "/api/v1/approvals/definitions",
+                                         "/api/v1/approvals/instances",
+                                         "/api/v1/approvals/tasks"};
+    int documented = 0;
+    for (const auto& [path, item] : document.body.at("paths").as_object()) {
+        const auto* get = item.as_object().if_contains("get");
+        if (get == nullptr) {
+            continue;
+        }
+        const auto& schema =
+            get->at("responses").at("200").at("content").at("application/json").at("schema");
+        const bool is_list = schema.as_object().contains("properties") &&
+                             schema.at("properties").as_object().contains("total");
+        const bool expected =
+            std::find(lists.begin(), lists.end(), std::string(path)) != lists.end();
+        INFO(std::string(path));
+        CHECK(is_list == expected);
+        if (!is_list) {
+            continue;
+        }
+        ++documented;
+        std::set<std::string> parameters;
+        for (const auto& p : get->at("parameters").as_array()) {
+            parameters.emplace(p.at("name").as_string());
+        }
+        CHECK(parameters.count("page") == 1);
+        CHECK(parameters.count("page_size") == 1);
+        CHECK(parameters.count("sort") == 1);
+        CHECK(parameters.size() > 3);  // at least one documented filter
+    }
+    CHECK(documented == static_cast<int>(lists.size()));
+}
