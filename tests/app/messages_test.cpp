@@ -422,7 +422,14 @@ TEST_CASE("email reaches a real SMTP server intact, with retries on 4xx and none
     const auto failed = delivery_of(t, alice, rejected.body.at("message_id").as_int64(), "failed");
     REQUIRE(failed.is_object());
     CHECK(failed.at("attempts") == 1);
-    std::this_thread::sleep_for(1500ms);
+    // No retry is pending: every delivery run has ended (a scheduled retry would keep its run
+    // running), and the attempt count stayed at one.
+    REQUIRE(t.app().executor()->wait_idle(10s));
+    const auto deliveries = t.app().executor()->runs("riveredge-flow-messages-deliver");
+    REQUIRE(deliveries.size() == 3);
+    for (const auto& run : deliveries) {
+        CHECK(run.status != inngest::local::RunStatus::kRunning);
+    }
     CHECK(
         delivery_of(t, alice, rejected.body.at("message_id").as_int64(), "failed").at("attempts") ==
         1);

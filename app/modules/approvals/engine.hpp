@@ -9,8 +9,8 @@
 #include "core/auth/principal.hpp"
 #include "core/module.hpp"
 #include "modules/approvals/definition.hpp"
+#include "modules/approvals/definition_repository.hpp"
 #include "modules/approvals/instance_repository.hpp"
-#include "modules/approvals/repository.hpp"
 #include "modules/approvals/task_repository.hpp"
 #include "modules/approvals/tenant_setup.hpp"
 
@@ -31,7 +31,7 @@ inline constexpr const char* kInstanceContinued = "approvals/instance.continued"
 inline constexpr const char* kInstanceWake = "approvals/instance.wake";
 
 struct EngineParts {
-    Repository& definitions;
+    DefinitionRepository& definitions;
     InstanceRepository& instances;
     TaskRepository& tasks;
     Directory& directory;

@@ -2,7 +2,7 @@
 
 #include "core/db/sql_time.hpp"
 #include "core/errors.hpp"
-#include "modules/approvals/records.hpp"
+#include "modules/approvals/history.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>

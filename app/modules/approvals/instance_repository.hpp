@@ -1,6 +1,7 @@
 #pragma once
 
-// Running approval instances: the instance rows, their tasks and the append-only timeline.
+// Running approval instances: the instance rows, their stored interpreter state, variables,
+// signals and CC (tasks are in task_repository; the timeline writes in history).
 
 #include "core/auth/principal.hpp"
 #include "core/db/database.hpp"

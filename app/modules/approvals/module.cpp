@@ -1,15 +1,15 @@
 #include "modules/approvals/module.hpp"
 
+#include "modules/approvals/definition_repository.hpp"
+#include "modules/approvals/definition_service.hpp"
 #include "modules/approvals/engine.hpp"
 #include "modules/approvals/instance_repository.hpp"
-#include "modules/approvals/repository.hpp"
-#include "modules/approvals/service.hpp"
 #include "modules/approvals/task_repository.hpp"
 #include "modules/approvals/tenant_setup.hpp"
 
 namespace riveredge::approvals {
 
-void register_routes(core::Router& router, Service& service);
+void register_routes(core::Router& router, DefinitionService& service);
 void register_instance_routes(core::Router& router, Engine& engine);
 void register_functions(inngest::Client& client, Engine& engine, int step_budget);
 
@@ -41,12 +41,12 @@ public:
     }
 
 private:
-    Repository repository_;
+    DefinitionRepository repository_;
     InstanceRepository instances_;
     TaskRepository tasks_;
     Directory directory_;
     ActivityBindings activities_;
-    Service service_;
+    DefinitionService service_;
     Engine engine_;
 };
 

@@ -3,8 +3,8 @@
 #include "core/http/outbound.hpp"
 #include "core/http/router.hpp"
 #include "core/json/fields.hpp"
+#include "modules/approvals/definition_service.hpp"
 #include "modules/approvals/engine.hpp"
-#include "modules/approvals/service.hpp"
 
 #include <limits>
 
@@ -30,7 +30,7 @@ constexpr const char* kProblemsSchema =
 
 }  // namespace
 
-void register_routes(core::Router& router, Service& service) {
+void register_routes(core::Router& router, DefinitionService& service) {
     const std::string definition_schema =
         std::string(R"json({"type":"object","properties":{"id":{"type":"integer"},
   "key":{"type":"string"},"name":{"type":"string"},"format":{"type":"string"},"draft":{"type":"object"},

@@ -7,7 +7,7 @@
 #include "core/auth/principal.hpp"
 #include "core/db/database.hpp"
 #include "core/db/list.hpp"
-#include "modules/approvals/records.hpp"
+#include "modules/approvals/history.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>

@@ -1,4 +1,4 @@
-#include "modules/approvals/service.hpp"
+#include "modules/approvals/definition_service.hpp"
 
 #include "core/errors.hpp"
 #include "modules/approvals/definition.hpp"
@@ -83,7 +83,7 @@ std::string required(const json::object& request,
 
 }  // namespace
 
-boost::json::object Service::validate(const boost::json::object& request) const {
+boost::json::object DefinitionService::validate(const boost::json::object& request) const {
     const auto imported = import_from(request);
     auto problems = problems_json(imported.definition);
     return json::object{{"valid", problems.empty()},
@@ -92,8 +92,8 @@ boost::json::object Service::validate(const boost::json::object& request) const 
                         {"definition", imported.definition.to_json()}};
 }
 
-boost::json::object Service::create(const core::Principal& author,
-                                    const boost::json::object& request) {
+boost::json::object DefinitionService::create(const core::Principal& author,
+                                              const boost::json::object& request) {
     const auto imported = import_from(request);
     const std::string key = required(request, "key", imported.definition.key, 100);
     const std::string name = required(
@@ -107,9 +107,9 @@ boost::json::object Service::create(const core::Principal& author,
     return get(author.tenant, *id);
 }
 
-boost::json::object Service::update(const core::Principal& author,
-                                    std::int64_t id,
-                                    const boost::json::object& request) {
+boost::json::object DefinitionService::update(const core::Principal& author,
+                                              std::int64_t id,
+                                              const boost::json::object& request) {
     const auto current = repository_.find(author.tenant, id);
     if (!current) {
         throw DomainError::not_found("process definition " + std::to_string(id));
@@ -121,7 +121,7 @@ boost::json::object Service::update(const core::Principal& author,
     return get(author.tenant, id);
 }
 
-boost::json::object Service::get(const core::TenantId& tenant, std::int64_t id) {
+boost::json::object DefinitionService::get(const core::TenantId& tenant, std::int64_t id) {
     auto found = repository_.find(tenant, id);
     if (!found) {
         throw DomainError::not_found("process definition " + std::to_string(id));
@@ -134,7 +134,7 @@ boost::json::object Service::get(const core::TenantId& tenant, std::int64_t id) 
     return std::move(*found);
 }
 
-boost::json::object Service::publish(const core::Principal& who, std::int64_t id) {
+boost::json::object DefinitionService::publish(const core::Principal& who, std::int64_t id) {
     const auto found = repository_.find(who.tenant, id);
     if (!found) {
         throw DomainError::not_found("process definition " + std::to_string(id));

@@ -1,4 +1,4 @@
-#include "modules/approvals/repository.hpp"
+#include "modules/approvals/definition_repository.hpp"
 
 #include "core/db/sql_time.hpp"
 
@@ -24,9 +24,9 @@ constexpr const char* kVersionJson =
 
 }  // namespace
 
-std::optional<std::int64_t> Repository::create(const core::TenantId& tenant,
-                                               const NewDefinition& definition,
-                                               const std::string& author) {
+std::optional<std::int64_t> DefinitionRepository::create(const core::TenantId& tenant,
+                                                         const NewDefinition& definition,
+                                                         const std::string& author) {
     const auto rows = core::db::exec_once(
         pool_, tenant,
         "INSERT INTO approval_definitions (tenant_id, key, name, format, draft, created_by) "
@@ -40,11 +40,11 @@ std::optional<std::int64_t> Repository::create(const core::TenantId& tenant,
     return rows.integer(0, "id");
 }
 
-bool Repository::update_draft(const core::TenantId& tenant,
-                              std::int64_t id,
-                              const std::string& name,
-                              const std::string& format,
-                              const boost::json::value& draft) {
+bool DefinitionRepository::update_draft(const core::TenantId& tenant,
+                                        std::int64_t id,
+                                        const std::string& name,
+                                        const std::string& format,
+                                        const boost::json::value& draft) {
     const auto rows = core::db::exec_once(
         pool_, tenant,
         "UPDATE approval_definitions SET name = $3, format = $4, draft = $5::jsonb, updated_at = "
@@ -53,7 +53,8 @@ bool Repository::update_draft(const core::TenantId& tenant,
     return rows.affected() == 1;
 }
 
-std::optional<boost::json::object> Repository::find(const core::TenantId& tenant, std::int64_t id) {
+std::optional<boost::json::object> DefinitionRepository::find(const core::TenantId& tenant,
+                                                              std::int64_t id) {
     const auto rows =
         core::db::exec_once(pool_, tenant,
                             std::string("SELECT ") + kDefinitionJson +
@@ -72,9 +73,9 @@ const core::db::ListSpec kDefinitionList{
     .tiebreak_sql = "d.id",
     .filters = {{"q", "text contained in the key or the name (any case)"}}};
 
-core::db::JsonPage Repository::list(const core::TenantId& tenant,
-                                    const core::db::Param& name_contains,
-                                    const core::db::ListRequest& page) {
+core::db::JsonPage DefinitionRepository::list(const core::TenantId& tenant,
+                                              const core::db::Param& name_contains,
+                                              const core::db::ListRequest& page) {
     const auto found = core::db::select_page(
         pool_, tenant,
         "json_build_object('id', d.id, 'key', d.key, 'name', d.name, 'format', d.format, "
@@ -86,7 +87,7 @@ core::db::JsonPage Repository::list(const core::TenantId& tenant,
     return {core::db::json_rows(found.rows), found.total};
 }
 
-bool Repository::archive(const core::TenantId& tenant, std::int64_t id) {
+bool DefinitionRepository::archive(const core::TenantId& tenant, std::int64_t id) {
     const auto rows = core::db::exec_once(
         pool_, tenant,
         "UPDATE approval_definitions SET archived_at = coalesce(archived_at, now()) WHERE "
@@ -95,12 +96,12 @@ bool Repository::archive(const core::TenantId& tenant, std::int64_t id) {
     return rows.affected() == 1;
 }
 
-int Repository::publish(const core::TenantId& tenant,
-                        std::int64_t id,
-                        const boost::json::object& compiled,
-                        const boost::json::value& source,
-                        const std::string& content_hash,
-                        const std::string& author) {
+int DefinitionRepository::publish(const core::TenantId& tenant,
+                                  std::int64_t id,
+                                  const boost::json::object& compiled,
+                                  const boost::json::value& source,
+                                  const std::string& content_hash,
+                                  const std::string& author) {
     Transaction tx(pool_, tenant);
     // The row lock orders concurrent publishes: version numbers never collide.
     const auto rows = tx.exec(
@@ -118,7 +119,7 @@ int Repository::publish(const core::TenantId& tenant,
     return version;
 }
 
-boost::json::array Repository::versions(const core::TenantId& tenant, std::int64_t id) {
+boost::json::array DefinitionRepository::versions(const core::TenantId& tenant, std::int64_t id) {
     const auto rows = core::db::exec_once(
         pool_, tenant,
         "SELECT json_build_object('version', v.version, 'content_hash', v.content_hash, "
@@ -130,9 +131,9 @@ boost::json::array Repository::versions(const core::TenantId& tenant, std::int64
     return core::db::json_rows(rows);
 }
 
-std::optional<boost::json::object> Repository::version(const core::TenantId& tenant,
-                                                       std::int64_t id,
-                                                       int version) {
+std::optional<boost::json::object> DefinitionRepository::version(const core::TenantId& tenant,
+                                                                 std::int64_t id,
+                                                                 int version) {
     const auto rows =
         core::db::exec_once(pool_, tenant,
                             std::string("SELECT ") + kVersionJson +

@@ -1,6 +1,6 @@
 #pragma once
 
-// The approvals module's tables (definitions and their published versions so far). Every call
+// Process definitions' tables: drafts and their immutable published versions. Every call
 // takes the tenant and runs in a transaction bound to it (row-level security).
 
 #include "core/auth/principal.hpp"
@@ -26,9 +26,9 @@ struct NewDefinition {
 /// The definition list's sort fields and filters.
 extern const core::db::ListSpec kDefinitionList;
 
-class Repository {
+class DefinitionRepository {
 public:
-    explicit Repository(core::db::Pool& pool) : pool_(pool) {}
+    explicit DefinitionRepository(core::db::Pool& pool) : pool_(pool) {}
 
     /// nullopt when the key is taken in the tenant.
     std::optional<std::int64_t> create(const core::TenantId& tenant,

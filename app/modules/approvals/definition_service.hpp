@@ -4,15 +4,15 @@
 // names nodes and edges, drafts kept verbatim for the designer, immutable published versions.
 
 #include "core/auth/principal.hpp"
-#include "modules/approvals/repository.hpp"
+#include "modules/approvals/definition_repository.hpp"
 
 #include <boost/json/object.hpp>
 
 namespace riveredge::approvals {
 
-class Service {
+class DefinitionService {
 public:
-    explicit Service(Repository& repository) : repository_(repository) {}
+    explicit DefinitionService(DefinitionRepository& repository) : repository_(repository) {}
 
     /// {valid, problems: [{node, edge, message}], definition} for a source not saved yet.
     boost::json::object validate(const boost::json::object& request) const;
@@ -26,10 +26,10 @@ public:
     /// Validates the draft and stores it as the next immutable version; 422 with the problems.
     boost::json::object publish(const core::Principal& who, std::int64_t id);
 
-    Repository& repository() noexcept { return repository_; }
+    DefinitionRepository& repository() noexcept { return repository_; }
 
 private:
-    Repository& repository_;
+    DefinitionRepository& repository_;
 };
 
 }  // namespace riveredge::approvals

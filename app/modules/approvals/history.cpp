@@ -1,4 +1,4 @@
-#include "modules/approvals/records.hpp"
+#include "modules/approvals/history.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
