@@ -2,6 +2,7 @@
 
 #include "core/http/outbound.hpp"
 #include "core/http/router.hpp"
+#include "core/http/version_routes.hpp"
 #include "core/json/fields.hpp"
 #include "modules/approvals/definition_service.hpp"
 #include "modules/approvals/engine.hpp"
@@ -122,36 +123,20 @@ void register_routes(core::Router& router, DefinitionService& service) {
             return json_response(201, service.publish(context.who(), id_param(context, "id")));
         });
 
-    router.add(
-        core::RouteSpec{.method = "GET",
-                        .pattern = "/api/v1/approvals/definitions/{id}/versions",
-                        .access = core::Access::kUser,
-                        .summary = "Published versions, newest first"},
-        [&service](const HttpRequest&, RequestContext& context) {
-            const auto& tenant = context.who().tenant;
-            const auto id = id_param(context, "id");
-            service.get(tenant, id);  // 404 for a missing or another tenant's definition
-            return json_response(
-                200, boost::json::object{{"versions", service.repository().versions(tenant, id)}});
-        });
-
-    router.add(
-        core::RouteSpec{.method = "GET",
-                        .pattern = "/api/v1/approvals/definitions/{id}/versions/{version}",
-                        .access = core::Access::kUser,
-                        .summary = "One published version: the compiled definition and its source"},
-        [&service](const HttpRequest&, RequestContext& context) {
-            const auto id = id_param(context, "id");
-            const auto number = id_param(context, "version");
-            auto found = service.repository().version(
-                context.who().tenant, id,
-                static_cast<int>(std::min<std::int64_t>(number, 1 << 30)));
-            if (!found) {
-                throw DomainError::not_found("version " + std::to_string(number) +
-                                             " of process definition " + std::to_string(id));
-            }
-            return json_response(200, *found);
-        });
+    core::add_version_routes(
+        router, {.item_pattern = "/api/v1/approvals/definitions/{id}",
+                 .noun = "process definition",
+                 .access = core::Access::kUser,
+                 .require_item = [&service](const core::TenantId& tenant,
+                                            std::int64_t id) { service.get(tenant, id); },
+                 .versions =
+                     [&service](const core::TenantId& tenant, std::int64_t id) {
+                         return service.repository().versions(tenant, id);
+                     },
+                 .version =
+                     [&service](const core::TenantId& tenant, std::int64_t id, int number) {
+                         return service.repository().version(tenant, id, number);
+                     }});
 }
 
 }  // namespace riveredge::approvals

@@ -1,6 +1,7 @@
 // HTTP in and out for the scripts module: parse, call the service, write JSON.
 
 #include "core/http/router.hpp"
+#include "core/http/version_routes.hpp"
 #include "modules/scripts/service.hpp"
 
 namespace riveredge::scripts {
@@ -133,35 +134,20 @@ void register_routes(core::Router& router, Service& service) {
                                                      context.json_body(request)));
         });
 
-    router.add(
-        core::RouteSpec{.method = "GET",
-                        .pattern = "/api/v1/scripts/{id}/versions",
-                        .access = core::Access::kUser,
-                        .summary = "The versions of a script, newest first"},
-        [&service](const HttpRequest&, RequestContext& context) {
-            const auto& tenant = context.who().tenant;
-            const auto id = id_param(context, "id");
-            service.get(tenant, id);  // 404 for another tenant's or a missing script
-            return json_response(
-                200, boost::json::object{{"versions", service.repository().versions(tenant, id)}});
-        });
-
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/scripts/{id}/versions/{version}",
-                               .access = core::Access::kUser,
-                               .summary = "One immutable version of a script"},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   const auto id = id_param(context, "id");
-                   const auto number = id_param(context, "version");
-                   auto found = service.repository().version(
-                       context.who().tenant, id,
-                       static_cast<int>(std::min<std::int64_t>(number, 1 << 30)));
-                   if (!found) {
-                       throw DomainError::not_found("version " + std::to_string(number) +
-                                                    " of script " + std::to_string(id));
-                   }
-                   return json_response(200, *found);
-               });
+    core::add_version_routes(
+        router, {.item_pattern = "/api/v1/scripts/{id}",
+                 .noun = "script",
+                 .access = core::Access::kUser,
+                 .require_item = [&service](const core::TenantId& tenant,
+                                            std::int64_t id) { service.get(tenant, id); },
+                 .versions =
+                     [&service](const core::TenantId& tenant, std::int64_t id) {
+                         return service.repository().versions(tenant, id);
+                     },
+                 .version =
+                     [&service](const core::TenantId& tenant, std::int64_t id, int number) {
+                         return service.repository().version(tenant, id, number);
+                     }});
 
     router.add(core::RouteSpec{.method = "POST",
                                .pattern = "/api/v1/scripts/{id}/run",
