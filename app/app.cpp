@@ -10,6 +10,7 @@
 
 #include <inngest/inngest.hpp>
 #include <inngest/local/executor.hpp>
+#include <inngest/local/postgres_state_store.hpp>
 
 #include <boost/algorithm/string/predicate.hpp>
 #include <openssl/rand.h>
@@ -62,6 +63,10 @@ public:
             executor_options.signing_key = signing_key;
             executor_options.event_keys = {event_key};
             executor_options.clock = clock_;
+            // Runs, queued work and dedupe keys live in the app's database: after a crash the
+            // executor resumes them, and a second process on the database cannot run them twice.
+            executor_options.state =
+                inngest::local::make_postgres_state_store({.url = settings_.database_url});
             executor_options.log_sink = [](inngest::LogLevel level, std::string_view line) {
                 if (level >= inngest::LogLevel::kWarn) {
                     core::log(core::LogLevel::kWarn, line, {{"component", "executor"}});
@@ -167,13 +172,6 @@ public:
             if (!synced) {
                 throw std::runtime_error("syncing with the embedded executor failed: " +
                                          synced.error().message);
-            }
-        }
-        for (const auto& module : modules_) {
-            // A fresh embedded executor lost the last process's runs; an external one did not.
-            if (const int resumed = module->started(executor_ != nullptr); resumed > 0) {
-                core::log(core::LogLevel::kInfo, "durable work resumed",
-                          {{"module", std::string(module->name())}, {"count", resumed}});
             }
         }
         core::log(core::LogLevel::kInfo, "riveredge-flow started",

@@ -75,13 +75,6 @@ class Module {
 public:
     virtual ~Module() = default;
     virtual std::string_view name() const noexcept = 0;
-    /// Called once the app serves and its functions are synced. `executor_restarted`: the
-    /// embedded executor started afresh, so runs of the last process are gone and durable work
-    /// must be picked up from the module's own state. Returns how many items it resumed.
-    virtual int started(bool executor_restarted) {
-        (void)executor_restarted;
-        return 0;
-    }
 };
 
 }  // namespace riveredge::core

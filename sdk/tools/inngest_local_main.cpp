@@ -2,16 +2,21 @@
 // machines without the Inngest dev server.
 //
 //   inngest-local -u http://127.0.0.1:3000/api/inngest [-u URL ...] [--port 8288]
-//                 [--signing-key KEY] [--event-key KEY]
+//                 [--signing-key KEY] [--event-key KEY] [--database-url URL]
+//
+// With --database-url (or INNGEST_LOCAL_DATABASE_URL) runs, queued work and dedupe keys live in
+// PostgreSQL: a restarted executor resumes them.
 //
 // Apps are synced at start (retried until they answer) and again on `POST /v1/apps
 // {"url": ...}`. Events go to `POST /e/{key}`; runs are listed at `GET /v1/runs`.
 
 #include <inngest/local/executor.hpp>
+#include <inngest/local/postgres_state_store.hpp>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -19,6 +24,10 @@
 
 int main(int argc, char** argv) {
     inngest::local::ExecutorOptions options;
+    std::string database_url;
+    if (const char* env = std::getenv("INNGEST_LOCAL_DATABASE_URL"); env != nullptr) {
+        database_url = env;
+    }
     std::vector<std::string> apps;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
@@ -39,9 +48,11 @@ int main(int argc, char** argv) {
             options.signing_key = value();
         } else if (arg == "--event-key") {
             options.event_keys.push_back(value());
+        } else if (arg == "--database-url") {
+            database_url = value();
         } else {
             std::cerr << "usage: inngest-local -u SERVE_URL [-u ...] [--port 8288] [--host H] "
-                         "[--signing-key KEY] [--event-key KEY]\n";
+                         "[--signing-key KEY] [--event-key KEY] [--database-url URL]\n";
             return 2;
         }
     }
@@ -51,6 +62,9 @@ int main(int argc, char** argv) {
         }
     };
     try {
+        if (!database_url.empty()) {
+            options.state = inngest::local::make_postgres_state_store({.url = database_url});
+        }
         inngest::local::Executor executor(options);
         executor.start();
         std::cout << "inngest-local: executor at " << executor.url()

@@ -665,7 +665,7 @@ TEST_CASE("a restart mid-instance continues where it was", "[app][approvals]") {
         REQUIRE(flow.act(first.token("acme", "bob"), flow.pending_task(seen, "one"), "approve")
                     .status == 200);
         REQUIRE(flow.wait_pending(alice, id, "two").is_object());
-    }  // the process and its embedded executor (with the run) are gone
+    }  // the process is gone; its embedded executor's run is stored in the database
     AppUnderTest second(AppUnderTestOptions{std::nullopt, clock, database, 0});
     Flow flow{second, *clock};
     const auto alice = second.token("acme", "alice", {"admin"});
@@ -677,7 +677,11 @@ TEST_CASE("a restart mid-instance continues where it was", "[app][approvals]") {
     const auto done = flow.wait_done(alice, id);
     REQUIRE(done.is_object());
     CHECK(done.at("status") == "completed");
-    CHECK(done.at("generation") == 1);
+    // The stored run itself went on (no hand-over to a new run was needed) and ended once.
+    CHECK(done.at("generation") == 0);
+    const auto runs = second.app().executor()->runs("riveredge-flow-approvals-instance");
+    REQUIRE(runs.size() == 1);
+    CHECK(runs[0].status == inngest::local::RunStatus::kCompleted);
     CHECK(flow.timeline_actions(alice, id) == std::vector<std::string>{"started", "task_created",
                                                                        "approved", "task_created",
                                                                        "approved", "completed"});

@@ -855,30 +855,6 @@ boost::json::object Engine::finish(const core::TenantId& tenant,
     return json::object{{"end", status}};
 }
 
-int Engine::resume_all() {
-    int resumed = 0;
-    for (const auto& [tenant_id, id] : p_.instances.running()) {
-        const auto tenant = core::TenantId::trusted(tenant_id);
-        const auto generation =
-            p_.instances.next_generation(tenant, id, std::nullopt, std::nullopt);
-        if (!generation) {
-            continue;
-        }
-        const json::object data{
-            {"tenant_id", tenant_id}, {"instance_id", id}, {"generation", *generation}};
-        const auto sent = p_.inngest.send(inngest::Event{.name = kInstanceContinued,
-                                                         .data = data,
-                                                         .id = "approval-" + tenant_id + "-" +
-                                                               std::to_string(id) + "-g" +
-                                                               std::to_string(*generation)});
-        if (sent) {
-            p_.instances.log(tenant, id, "resumed", data);
-            ++resumed;
-        }
-    }
-    return resumed;
-}
-
 // ---- Helpers ---------------------------------------------------------------------------
 
 std::string Engine::choose(const ProcessDefinition& definition,

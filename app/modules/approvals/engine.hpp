@@ -88,10 +88,6 @@ public:
                                const std::string& step_key,
                                const std::optional<std::string>& reason = std::nullopt);
 
-    /// After a restart of the embedded executor (its runs are gone): every running instance
-    /// continues from its stored state in a new run.
-    int resume_all();
-
     InstanceRepository& instances() noexcept { return p_.instances; }
     TaskRepository& tasks() noexcept { return p_.tasks; }
     Directory& directory() noexcept { return p_.directory; }

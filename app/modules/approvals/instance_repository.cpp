@@ -253,19 +253,6 @@ std::optional<int> InstanceRepository::next_generation(
     return static_cast<int>(rows.integer(0, "generation"));
 }
 
-std::vector<std::pair<std::string, std::int64_t>> InstanceRepository::running() {
-    Transaction tx(pool_, std::nullopt);
-    tx.exec("SELECT set_config('app.scope', 'approvals', true)");
-    const auto rows = tx.exec(
-        "SELECT tenant_id, id FROM approval_instances WHERE status = 'running' ORDER BY id");
-    tx.commit();
-    std::vector<std::pair<std::string, std::int64_t>> out;
-    for (int i = 0; i < rows.size(); ++i) {
-        out.emplace_back(rows.text(i, "tenant_id"), rows.integer(i, "id"));
-    }
-    return out;
-}
-
 boost::json::object InstanceRepository::variables(const core::TenantId& tenant, std::int64_t id) {
     const auto rows = core::db::exec_once(
         pool_, tenant,

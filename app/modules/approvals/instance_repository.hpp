@@ -77,8 +77,6 @@ public:
                                        std::int64_t id,
                                        std::optional<int> from,
                                        const std::optional<boost::json::object>& state);
-    /// (tenant, id) of every running instance of every tenant.
-    std::vector<std::pair<std::string, std::int64_t>> running();
 
     boost::json::object variables(const core::TenantId& tenant, std::int64_t id);
     void merge(const core::TenantId& tenant,

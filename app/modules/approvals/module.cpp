@@ -34,12 +34,6 @@ public:
 
     std::string_view name() const noexcept override { return "approvals"; }
 
-    // The embedded executor keeps runs in memory: instances that were waiting when the last
-    // process stopped continue from their stored state.
-    int started(bool executor_restarted) override {
-        return executor_restarted ? engine_.resume_all() : 0;
-    }
-
 private:
     DefinitionRepository repository_;
     InstanceRepository instances_;

@@ -8,6 +8,7 @@
 #include <inngest/local/cron.hpp>
 #include <inngest/local/executor.hpp>
 #include <inngest/local/expression.hpp>
+#include <inngest/local/state_store.hpp>
 
 #include <boost/json/parse.hpp>
 
@@ -258,6 +259,10 @@ public:
             .routes = [this](const HttpRequest& request) -> std::optional<HttpResponse> {
                 return route(request);
             }});
+        if (options_.state) {
+            // Before the API answers and the workers run: resume exactly what was stored.
+            restore(options_.state->load());
+        }
         server_->start();
         for (int i = 0; i < std::max(1, options_.workers); ++i) {
             workers_.emplace_back([this] { work(); });
@@ -445,6 +450,8 @@ private:
         int max_attempts = 5;
         int concurrency_limit = 0;
         std::optional<Expression> concurrency_key;
+        /// Loaded from the state store and not synced since: its URL may be stale.
+        bool restored = false;
     };
 
     struct Wait {
@@ -468,6 +475,8 @@ private:
         std::string parent_hash;
         std::string concurrency_key;
         int calls_in_flight = 0;
+        /// Start order (kept across restarts).
+        std::int64_t sequence = 0;
     };
 
     enum class JobKind { kCall, kTimer, kWaitTimeout, kInvokeTimeout, kCron, kDelayedEvent };
@@ -533,7 +542,9 @@ private:
             }
             auto ids = send(body);
             if (!ids) {
-                return reply(400, json::object{{"error", ids.error().message}, {"status", 400}});
+                const int status = error_code_status(ids.error().code);
+                return reply(status,
+                             json::object{{"error", ids.error().message}, {"status", status}});
             }
             json::array out;
             for (const auto& id : *ids) {
@@ -694,143 +705,182 @@ private:
 
     // ---- registration ------------------------------------------------------------------
 
+    // A function config as synced, compiled: triggers, cancellation, flow control.
+    static Result<FunctionEntry> compile_function(const json::object& config,
+                                                  const std::string& app_id) {
+        FunctionEntry fn;
+        fn.config = config;
+        fn.app_id = app_id;
+        const auto* id = config.if_contains("id");
+        const auto* name = config.if_contains("name");
+        if (id == nullptr || !id->is_string() || id->get_string().empty()) {
+            return Error{ErrorCode::kInvalidArgument, "a function needs an id"};
+        }
+        fn.slug = id->get_string();
+        if (name == nullptr || !name->is_string() || name->get_string().empty()) {
+            return Error{ErrorCode::kInvalidArgument,
+                         "A function name is required (" + fn.slug + ")"};
+        }
+        const json::value* step_url = nullptr;
+        if (const auto* steps = config.if_contains("steps");
+            steps != nullptr && steps->is_object() && steps->get_object().size() == 1) {
+            const auto& step = steps->get_object().begin()->value();
+            if (step.is_object()) {
+                if (const auto* runtime = step.get_object().if_contains("runtime");
+                    runtime != nullptr && runtime->is_object()) {
+                    step_url = runtime->get_object().if_contains("url");
+                }
+                if (const auto* retries = step.get_object().if_contains("retries");
+                    retries != nullptr && retries->is_object()) {
+                    if (const auto* attempts = retries->get_object().if_contains("attempts");
+                        attempts != nullptr && attempts->is_int64()) {
+                        fn.max_attempts = static_cast<int>(std::clamp<std::int64_t>(
+                                              attempts->get_int64(), 0, 20)) +
+                                          1;
+                    }
+                }
+            }
+        }
+        if (step_url == nullptr || !step_url->is_string() ||
+            !(step_url->get_string().starts_with("http://") ||
+              step_url->get_string().starts_with("https://"))) {
+            return Error{ErrorCode::kInvalidArgument,
+                         fn.slug + ": exactly one step with an http(s) runtime url is required"};
+        }
+        fn.url = step_url->get_string();
+        if (const auto* triggers = config.if_contains("triggers");
+            triggers != nullptr && triggers->is_array()) {
+            for (const auto& t : triggers->get_array()) {
+                Trigger trigger;
+                const auto& object = t.as_object();
+                if (const auto* event = object.if_contains("event");
+                    event != nullptr && event->is_string()) {
+                    trigger.event = event->get_string();
+                    if (const auto* expr = object.if_contains("expression");
+                        expr != nullptr && expr->is_string()) {
+                        auto compiled = Expression::compile(expr->get_string());
+                        if (!compiled) {
+                            return Error{ErrorCode::kInvalidArgument,
+                                         fn.slug + ": " + compiled.error().message};
+                        }
+                        trigger.expression = std::move(*compiled);
+                    }
+                } else if (const auto* cron = object.if_contains("cron");
+                           cron != nullptr && cron->is_string()) {
+                    auto schedule = CronSchedule::parse(cron->get_string());
+                    if (!schedule) {
+                        return Error{ErrorCode::kInvalidArgument,
+                                     fn.slug + ": " + schedule.error().message};
+                    }
+                    trigger.cron = std::move(*schedule);
+                } else {
+                    return Error{ErrorCode::kInvalidArgument,
+                                 fn.slug + ": a trigger needs an event or a cron"};
+                }
+                fn.triggers.push_back(std::move(trigger));
+            }
+        }
+        if (const auto* cancels = config.if_contains("cancel");
+            cancels != nullptr && cancels->is_array()) {
+            for (const auto& c : cancels->get_array()) {
+                CancelRule rule;
+                rule.event = c.at("event").as_string();
+                if (const auto* cond = c.as_object().if_contains("if");
+                    cond != nullptr && cond->is_string()) {
+                    auto compiled = Expression::compile(cond->get_string());
+                    if (!compiled) {
+                        return Error{ErrorCode::kInvalidArgument,
+                                     fn.slug + ": " + compiled.error().message};
+                    }
+                    rule.condition = std::move(*compiled);
+                }
+                fn.cancels.push_back(std::move(rule));
+            }
+        }
+        if (const auto* key = config.if_contains("idempotency");
+            key != nullptr && key->is_string()) {
+            auto compiled = Expression::compile(key->get_string());
+            if (!compiled) {
+                return Error{ErrorCode::kInvalidArgument,
+                             fn.slug + ": " + compiled.error().message};
+            }
+            fn.idempotency = std::move(*compiled);
+        }
+        if (const auto* limits = config.if_contains("concurrency"); limits != nullptr) {
+            const json::value* first = limits->is_array() && !limits->get_array().empty()
+                                           ? &limits->get_array()[0]
+                                           : (limits->is_object() ? limits : nullptr);
+            if (first != nullptr && first->is_object()) {
+                if (const auto* limit = first->get_object().if_contains("limit");
+                    limit != nullptr && limit->is_int64()) {
+                    fn.concurrency_limit = static_cast<int>(limit->get_int64());
+                }
+                if (const auto* key = first->get_object().if_contains("key");
+                    key != nullptr && key->is_string()) {
+                    auto compiled = Expression::compile(key->get_string());
+                    if (compiled) {
+                        fn.concurrency_key = std::move(*compiled);
+                    }
+                }
+            } else if (limits->is_int64()) {
+                fn.concurrency_limit = static_cast<int>(limits->get_int64());
+            }
+        }
+        return fn;
+    }
+
     Result<std::size_t> register_functions(const json::array& configs, const std::string& app_id) {
         std::vector<FunctionEntry> entries;
         for (const auto& value : configs) {
             if (!value.is_object()) {
                 return Error{ErrorCode::kInvalidArgument, "a function config must be an object"};
             }
-            const auto& config = value.get_object();
-            FunctionEntry fn;
-            fn.config = config;
-            fn.app_id = app_id;
-            const auto* id = config.if_contains("id");
-            const auto* name = config.if_contains("name");
-            if (id == nullptr || !id->is_string() || id->get_string().empty()) {
-                return Error{ErrorCode::kInvalidArgument, "a function needs an id"};
+            auto fn = compile_function(value.get_object(), app_id);
+            if (!fn) {
+                return fn.error();
             }
-            fn.slug = id->get_string();
-            if (name == nullptr || !name->is_string() || name->get_string().empty()) {
-                return Error{ErrorCode::kInvalidArgument,
-                             "A function name is required (" + fn.slug + ")"};
-            }
-            const json::value* step_url = nullptr;
-            if (const auto* steps = config.if_contains("steps");
-                steps != nullptr && steps->is_object() && steps->get_object().size() == 1) {
-                const auto& step = steps->get_object().begin()->value();
-                if (step.is_object()) {
-                    if (const auto* runtime = step.get_object().if_contains("runtime");
-                        runtime != nullptr && runtime->is_object()) {
-                        step_url = runtime->get_object().if_contains("url");
-                    }
-                    if (const auto* retries = step.get_object().if_contains("retries");
-                        retries != nullptr && retries->is_object()) {
-                        if (const auto* attempts = retries->get_object().if_contains("attempts");
-                            attempts != nullptr && attempts->is_int64()) {
-                            fn.max_attempts = static_cast<int>(std::clamp<std::int64_t>(
-                                                  attempts->get_int64(), 0, 20)) +
-                                              1;
-                        }
-                    }
-                }
-            }
-            if (step_url == nullptr || !step_url->is_string() ||
-                !(step_url->get_string().starts_with("http://") ||
-                  step_url->get_string().starts_with("https://"))) {
-                return Error{
-                    ErrorCode::kInvalidArgument,
-                    fn.slug + ": exactly one step with an http(s) runtime url is required"};
-            }
-            fn.url = step_url->get_string();
-            if (const auto* triggers = config.if_contains("triggers");
-                triggers != nullptr && triggers->is_array()) {
-                for (const auto& t : triggers->get_array()) {
-                    Trigger trigger;
-                    const auto& object = t.as_object();
-                    if (const auto* event = object.if_contains("event");
-                        event != nullptr && event->is_string()) {
-                        trigger.event = event->get_string();
-                        if (const auto* expr = object.if_contains("expression");
-                            expr != nullptr && expr->is_string()) {
-                            auto compiled = Expression::compile(expr->get_string());
-                            if (!compiled) {
-                                return Error{ErrorCode::kInvalidArgument,
-                                             fn.slug + ": " + compiled.error().message};
-                            }
-                            trigger.expression = std::move(*compiled);
-                        }
-                    } else if (const auto* cron = object.if_contains("cron");
-                               cron != nullptr && cron->is_string()) {
-                        auto schedule = CronSchedule::parse(cron->get_string());
-                        if (!schedule) {
-                            return Error{ErrorCode::kInvalidArgument,
-                                         fn.slug + ": " + schedule.error().message};
-                        }
-                        trigger.cron = std::move(*schedule);
-                    } else {
-                        return Error{ErrorCode::kInvalidArgument,
-                                     fn.slug + ": a trigger needs an event or a cron"};
-                    }
-                    fn.triggers.push_back(std::move(trigger));
-                }
-            }
-            if (const auto* cancels = config.if_contains("cancel");
-                cancels != nullptr && cancels->is_array()) {
-                for (const auto& c : cancels->get_array()) {
-                    CancelRule rule;
-                    rule.event = c.at("event").as_string();
-                    if (const auto* cond = c.as_object().if_contains("if");
-                        cond != nullptr && cond->is_string()) {
-                        auto compiled = Expression::compile(cond->get_string());
-                        if (!compiled) {
-                            return Error{ErrorCode::kInvalidArgument,
-                                         fn.slug + ": " + compiled.error().message};
-                        }
-                        rule.condition = std::move(*compiled);
-                    }
-                    fn.cancels.push_back(std::move(rule));
-                }
-            }
-            if (const auto* key = config.if_contains("idempotency");
-                key != nullptr && key->is_string()) {
-                auto compiled = Expression::compile(key->get_string());
-                if (!compiled) {
-                    return Error{ErrorCode::kInvalidArgument,
-                                 fn.slug + ": " + compiled.error().message};
-                }
-                fn.idempotency = std::move(*compiled);
-            }
-            if (const auto* limits = config.if_contains("concurrency"); limits != nullptr) {
-                const json::value* first = limits->is_array() && !limits->get_array().empty()
-                                               ? &limits->get_array()[0]
-                                               : (limits->is_object() ? limits : nullptr);
-                if (first != nullptr && first->is_object()) {
-                    if (const auto* limit = first->get_object().if_contains("limit");
-                        limit != nullptr && limit->is_int64()) {
-                        fn.concurrency_limit = static_cast<int>(limit->get_int64());
-                    }
-                    if (const auto* key = first->get_object().if_contains("key");
-                        key != nullptr && key->is_string()) {
-                        auto compiled = Expression::compile(key->get_string());
-                        if (compiled) {
-                            fn.concurrency_key = std::move(*compiled);
-                        }
-                    }
-                } else if (limits->is_int64()) {
-                    fn.concurrency_limit = static_cast<int>(limits->get_int64());
-                }
-            }
-            entries.push_back(std::move(fn));
+            entries.push_back(std::move(*fn));
         }
         const std::lock_guard lock(mutex_);
         // A sync replaces the app's previous functions.
+        std::set<std::string> slugs;
         for (auto it = functions_.begin(); it != functions_.end();) {
-            it = it->second->app_id == app_id ? functions_.erase(it) : std::next(it);
+            if (it->second->app_id == app_id) {
+                slugs.insert(it->first);
+                it = functions_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        // An armed cron tick of a trigger that still exists stays (a restored tick that is
+        // already due fires once); ticks of removed triggers go.
+        std::set<std::pair<std::string, std::string>> armed;
+        for (const auto& fn : entries) {
+            slugs.insert(fn.slug);
+        }
+        for (auto it = jobs_.begin(); it != jobs_.end();) {
+            const Job& job = it->second;
+            if (job.kind != JobKind::kCron || slugs.count(job.slug) == 0) {
+                ++it;
+                continue;
+            }
+            const std::string expression(job.event.as_string());
+            const bool kept = std::any_of(entries.begin(), entries.end(), [&](const auto& fn) {
+                return fn.slug == job.slug &&
+                       std::any_of(fn.triggers.begin(), fn.triggers.end(), [&](const Trigger& t) {
+                           return t.cron && t.cron->expression() == expression;
+                       });
+            });
+            if (kept && armed.emplace(job.slug, expression).second) {
+                ++it;
+            } else {
+                it = jobs_.erase(it);
+            }
         }
         const TimePoint now = options_.clock->now();
         for (auto& fn : entries) {
             for (const auto& trigger : fn.triggers) {
-                if (trigger.cron) {
+                if (trigger.cron && armed.count({fn.slug, trigger.cron->expression()}) == 0) {
                     if (const auto next = trigger.cron->next_after(now)) {
                         Job job;
                         job.kind = JobKind::kCron;
@@ -846,6 +896,10 @@ private:
         }
         ++registrations_;
         last_registered_count_ = entries.size();
+        functions_dirty_ = true;
+        if (!persist()) {
+            return Error{ErrorCode::kInternal, "the executor could not store the functions"};
+        }
         changed_.notify_all();
         log(LogLevel::kInfo,
             "registered " + std::to_string(entries.size()) + " functions of " + app_id);
@@ -890,10 +944,14 @@ private:
             job.kind = JobKind::kDelayedEvent;
             job.event = std::move(event);
             jobs_.emplace(TimePoint(milliseconds(ts)), std::move(job));
-            changed_.notify_all();
-            return internal_id;
+        } else {
+            dispatch(event, now);
         }
-        dispatch(event, now);
+        // Stored before the id is returned: an acknowledged event is never lost.
+        if (!persist()) {
+            return Error{ErrorCode::kInternal, "the executor could not store the event"};
+        }
+        changed_.notify_all();
         return internal_id;
     }
 
@@ -979,6 +1037,7 @@ private:
             return false;
         }
         seen_[key] = now;
+        seen_dirty_.insert(key);
         return true;
     }
 
@@ -1015,6 +1074,7 @@ private:
             }
         }
         const std::string id = run.snapshot.run_id;
+        run.sequence = next_sequence_++;
         run_order_.push_back(id);
         auto& stored = runs_.emplace(id, std::move(run)).first->second;
         save(stored);
@@ -1036,7 +1096,10 @@ private:
         changed_.notify_all();
     }
 
-    void save(const Run& run) { options_.store->save(run.snapshot); }
+    void save(const Run& run) {
+        options_.store->save(run.snapshot);
+        dirty_runs_.insert(run.snapshot.run_id);
+    }
 
     void memoize(Run& run,
                  const std::string& hash,
@@ -1057,6 +1120,7 @@ private:
         }
         run.steps[hash] = std::move(value);
         run.stack.push_back(hash);
+        dirty_runs_.insert(run.snapshot.run_id);
         run.snapshot.history.push_back(std::move(record));
     }
 
@@ -1177,10 +1241,20 @@ private:
                 continue;
             }
             Job job = std::move(due->second);
+            const TimePoint due_at = due->first;
             jobs_.erase(due);
+            // Until its effects are stored, the job stays stored: a crash redoes it.
+            const std::string key = job_key(job, due_at);
+            in_flight_keys_.insert(key);
             ++in_flight_;
             execute(job, lock);
             --in_flight_;
+            in_flight_keys_.erase(in_flight_keys_.find(key));
+            if (!job.run_id.empty()) {
+                dirty_runs_.insert(job.run_id);
+            }
+            persist();
+            maybe_prune(now);
             changed_.notify_all();
         }
     }
@@ -1312,6 +1386,11 @@ private:
         // Shared, not copied: a re-sync may replace the entry while the call is in flight.
         const std::shared_ptr<const FunctionEntry> entry = fn_it->second;
         const FunctionEntry& fn = *entry;
+        if (fn.restored && std::chrono::steady_clock::now() < wait_for_sync_until_) {
+            // The stored URL may name a dead process's port: give the app time to sync.
+            jobs_.emplace(options_.clock->now() + milliseconds(200), job);
+            return;
+        }
         if (fn.concurrency_limit > 0 && run.calls_in_flight == 0) {
             int busy = 0;
             for (const auto& [id, other] : runs_) {
@@ -1341,6 +1420,13 @@ private:
                 "X-Inngest-Signature", detail::sign_body(*key_, request.body, real_now_seconds()));
         }
         ++run.snapshot.calls;
+        dirty_runs_.insert(run.snapshot.run_id);
+        // Write before act: the SDK is only called on stored state.
+        if (!persist()) {
+            --run.snapshot.calls;
+            jobs_.emplace(options_.clock->now() + milliseconds(1000), job);
+            return;
+        }
         ++run.calls_in_flight;
         const std::string run_id = run.snapshot.run_id;
         lock.unlock();
@@ -1613,6 +1699,337 @@ private:
         changed_.notify_all();
     }
 
+    // ---- durability ---------------------------------------------------------------------
+    // With a StateStore, every transition is written before anything acts on it: before an
+    // event is acknowledged, before an SDK is called, after each job's effects. Memory stays the
+    // scheduler; the store is what a restarted executor resumes from.
+
+    static const char* job_kind_name(JobKind kind) {
+        switch (kind) {
+            case JobKind::kCall:
+                return "call";
+            case JobKind::kTimer:
+                return "timer";
+            case JobKind::kWaitTimeout:
+                return "wait_timeout";
+            case JobKind::kInvokeTimeout:
+                return "invoke_timeout";
+            case JobKind::kCron:
+                return "cron";
+            case JobKind::kDelayedEvent:
+                return "delayed_event";
+        }
+        return "call";
+    }
+
+    static std::optional<JobKind> job_kind_of(std::string_view name) {
+        for (const JobKind kind :
+             {JobKind::kCall, JobKind::kTimer, JobKind::kWaitTimeout, JobKind::kInvokeTimeout,
+              JobKind::kCron, JobKind::kDelayedEvent}) {
+            if (name == job_kind_name(kind)) {
+                return kind;
+            }
+        }
+        return std::nullopt;
+    }
+
+    // The same job (kind, target, attempt, due time) always has the same key.
+    static std::string job_key(const Job& job, TimePoint due) {
+        std::string key = std::string(job_kind_name(job.kind)) + "|" + job.run_id + "|" +
+                          job.step_id + "|" + std::to_string(job.attempt) + "|" + job.hash + "|" +
+                          job.slug + "|" + std::to_string(to_millis(due));
+        if (job.kind == JobKind::kCron && job.event.is_string()) {
+            key += "|" + std::string(job.event.get_string());
+        } else if (job.kind == JobKind::kDelayedEvent && job.event.is_object()) {
+            if (const auto* id = job.event.get_object().if_contains("id"); id && id->is_string()) {
+                key += "|" + std::string(id->get_string());
+            }
+        }
+        return key;
+    }
+
+    static json::object job_document(const Job& job) {
+        return json::object{{"kind", job_kind_name(job.kind)},
+                            {"run_id", job.run_id},
+                            {"step_id", job.step_id},
+                            {"attempt", job.attempt},
+                            {"hash", job.hash},
+                            {"slug", job.slug},
+                            {"event", job.event},
+                            {"scheduled", to_millis(job.scheduled)}};
+    }
+
+    static std::optional<Job> job_from(const json::object& doc) {
+        const auto kind = job_kind_of(doc.at("kind").as_string());
+        if (!kind) {
+            return std::nullopt;
+        }
+        Job job;
+        job.kind = *kind;
+        job.run_id = doc.at("run_id").as_string();
+        job.step_id = doc.at("step_id").as_string();
+        job.attempt = static_cast<int>(doc.at("attempt").to_number<std::int64_t>());
+        job.hash = doc.at("hash").as_string();
+        job.slug = doc.at("slug").as_string();
+        job.event = doc.at("event");
+        job.scheduled = TimePoint(milliseconds(doc.at("scheduled").to_number<std::int64_t>()));
+        return job;
+    }
+
+    static json::array string_array(const auto& strings) {
+        json::array out;
+        for (const auto& text : strings) {
+            out.emplace_back(text);
+        }
+        return out;
+    }
+
+    static json::object run_document(const Run& run) {
+        json::array history;
+        for (const auto& step : run.snapshot.history) {
+            history.push_back(json::object{{"id", step.hashed_id},
+                                           {"name", step.name},
+                                           {"op", step.op},
+                                           {"data", step.data},
+                                           {"error", step.error},
+                                           {"attempt", step.attempt}});
+        }
+        json::object waits;
+        for (const auto& [hash, wait] : run.waits) {
+            waits[hash] = json::object{
+                {"event", wait.event},
+                {"if", wait.condition ? json::value(wait.condition->source()) : json::value()},
+                {"name", wait.name}};
+        }
+        return json::object{{"run_id", run.snapshot.run_id},
+                            {"function_id", run.snapshot.function_id},
+                            {"status", run_status_name(run.snapshot.status)},
+                            {"event", run.snapshot.event},
+                            {"events", run.snapshot.events},
+                            {"output", run.snapshot.output},
+                            {"error", run.snapshot.error},
+                            {"history", std::move(history)},
+                            {"calls", run.snapshot.calls},
+                            {"steps", run.steps},
+                            {"stack", string_array(run.stack)},
+                            {"pending", string_array(run.pending)},
+                            {"waits", std::move(waits)},
+                            {"invokes", string_array(run.invokes)},
+                            {"no_immediate", run.disable_immediate_execution},
+                            {"version", run.version},
+                            {"started", to_millis(run.started)},
+                            {"parent_run", run.parent_run},
+                            {"parent_hash", run.parent_hash},
+                            {"concurrency_key", run.concurrency_key},
+                            {"sequence", run.sequence}};
+    }
+
+    static Run run_from(const json::object& doc) {
+        const auto text = [&doc](const char* key) {
+            return std::string(doc.at(key).as_string());
+        };
+        const auto integer = [&doc](const char* key) {
+            return doc.at(key).to_number<std::int64_t>();
+        };
+        Run run;
+        run.snapshot.run_id = text("run_id");
+        run.snapshot.function_id = text("function_id");
+        const std::string status = text("status");
+        run.snapshot.status = status == "Completed"   ? RunStatus::kCompleted
+                              : status == "Failed"    ? RunStatus::kFailed
+                              : status == "Cancelled" ? RunStatus::kCancelled
+                                                      : RunStatus::kRunning;
+        run.snapshot.event = doc.at("event").as_object();
+        run.snapshot.events = doc.at("events").as_array();
+        run.snapshot.output = doc.at("output");
+        run.snapshot.error = doc.at("error");
+        for (const auto& value : doc.at("history").as_array()) {
+            const auto& step = value.as_object();
+            run.snapshot.history.push_back(StepRecord{
+                std::string(step.at("id").as_string()), std::string(step.at("name").as_string()),
+                std::string(step.at("op").as_string()), step.at("data"), step.at("error"),
+                static_cast<int>(step.at("attempt").to_number<std::int64_t>())});
+        }
+        run.snapshot.calls = static_cast<int>(integer("calls"));
+        run.steps = doc.at("steps").as_object();
+        for (const auto& id : doc.at("stack").as_array()) {
+            run.stack.emplace_back(id.as_string());
+        }
+        for (const auto& hash : doc.at("pending").as_array()) {
+            run.pending.emplace(hash.as_string());
+        }
+        for (const auto& [hash, value] : doc.at("waits").as_object()) {
+            Wait wait;
+            wait.event = value.at("event").as_string();
+            wait.name = value.at("name").as_string();
+            if (const auto& condition = value.at("if"); condition.is_string()) {
+                if (auto compiled = Expression::compile(condition.get_string())) {
+                    wait.condition = std::move(*compiled);
+                }
+            }
+            run.waits.emplace(std::string(hash), std::move(wait));
+        }
+        for (const auto& hash : doc.at("invokes").as_array()) {
+            run.invokes.emplace(hash.as_string());
+        }
+        run.disable_immediate_execution = doc.at("no_immediate").as_bool();
+        run.version = static_cast<int>(integer("version"));
+        run.started = TimePoint(milliseconds(integer("started")));
+        run.parent_run = text("parent_run");
+        run.parent_hash = text("parent_hash");
+        run.concurrency_key = text("concurrency_key");
+        run.sequence = integer("sequence");
+        return run;
+    }
+
+    // With mutex_ held: writes what changed since the last successful write. False when the
+    // store failed; the changes stay marked and the next call writes them.
+    bool persist() {
+        if (!options_.state) {
+            dirty_runs_.clear();
+            seen_dirty_.clear();
+            return true;
+        }
+        StateChanges changes;
+        if (functions_dirty_) {
+            changes.replace_functions = true;
+            for (const auto& [slug, fn] : functions_) {
+                changes.functions.push_back(
+                    {slug, detail::to_json(
+                               json::object{{"app_id", fn->app_id}, {"config", fn->config}})});
+            }
+        }
+        for (const auto& id : dirty_runs_) {
+            const auto it = runs_.find(id);
+            if (it != runs_.end()) {
+                const Run& run = it->second;
+                changes.runs.push_back({id, run.snapshot.function_id,
+                                        run_status_name(run.snapshot.status), run.sequence,
+                                        detail::to_json(run_document(run))});
+            }
+        }
+        std::set<std::string> live(in_flight_keys_.begin(), in_flight_keys_.end());
+        const auto note_job = [&](const Job& job, TimePoint due) {
+            std::string key = job_key(job, due);
+            if (stored_jobs_.count(key) == 0 && live.count(key) == 0) {
+                changes.jobs.push_back({key, to_millis(due), detail::to_json(job_document(job))});
+            }
+            live.insert(std::move(key));
+        };
+        for (const auto& [due, job] : jobs_) {
+            note_job(job, due);
+        }
+        for (const auto& job : blocked_) {
+            note_job(job, job.scheduled);
+        }
+        for (const auto& key : stored_jobs_) {
+            if (live.count(key) == 0) {
+                changes.removed_jobs.push_back(key);
+            }
+        }
+        for (const auto& key : seen_dirty_) {
+            if (const auto it = seen_.find(key); it != seen_.end()) {
+                changes.seen.push_back({key, to_millis(it->second)});
+            } else {
+                changes.forgotten.push_back(key);
+            }
+        }
+        if (changes.empty()) {
+            return true;
+        }
+        try {
+            options_.state->apply(changes);
+        } catch (const std::exception& error) {
+            log(LogLevel::kError, std::string("state store write failed: ") + error.what());
+            return false;
+        }
+        for (const auto& job : changes.jobs) {
+            stored_jobs_.insert(job.key);
+        }
+        for (const auto& key : changes.removed_jobs) {
+            stored_jobs_.erase(key);
+        }
+        functions_dirty_ = false;
+        dirty_runs_.clear();
+        seen_dirty_.clear();
+        return true;
+    }
+
+    void restore(const StoredState& state) {
+        const std::lock_guard lock(mutex_);
+        for (const auto& stored : state.functions) {
+            boost::system::error_code ec;
+            const json::value doc = json::parse(stored.document, ec);
+            if (ec || !doc.is_object()) {
+                continue;
+            }
+            auto fn = compile_function(doc.at("config").as_object(),
+                                       std::string(doc.at("app_id").as_string()));
+            if (!fn) {
+                log(LogLevel::kWarn,
+                    "stored function " + stored.slug + " skipped: " + fn.error().message);
+                continue;
+            }
+            fn->restored = true;
+            functions_[stored.slug] = std::make_shared<const FunctionEntry>(std::move(*fn));
+        }
+        for (const auto& stored : state.runs) {
+            boost::system::error_code ec;
+            const json::value doc = json::parse(stored.document, ec);
+            if (ec || !doc.is_object()) {
+                log(LogLevel::kError, "stored run " + stored.run_id + " is unreadable");
+                continue;
+            }
+            Run run = run_from(doc.get_object());
+            next_sequence_ = std::max(next_sequence_, run.sequence + 1);
+            const std::string id = run.snapshot.run_id;
+            run_order_.push_back(id);
+            options_.store->save(run.snapshot);
+            runs_.emplace(id, std::move(run));
+        }
+        for (const auto& stored : state.jobs) {
+            boost::system::error_code ec;
+            const json::value doc = json::parse(stored.document, ec);
+            if (ec || !doc.is_object()) {
+                continue;
+            }
+            if (auto job = job_from(doc.get_object())) {
+                jobs_.emplace(TimePoint(milliseconds(stored.due_ms)), std::move(*job));
+                stored_jobs_.insert(stored.key);
+            }
+        }
+        for (const auto& seen : state.seen) {
+            seen_[seen.key] = TimePoint(milliseconds(seen.seen_ms));
+        }
+        wait_for_sync_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        log(LogLevel::kInfo, "resumed " + std::to_string(state.runs.size()) + " runs and " +
+                                 std::to_string(state.jobs.size()) + " queued jobs from the store");
+    }
+
+    // With mutex_ held, at most once a minute: forget expired dedupe keys, prune old runs.
+    void maybe_prune(TimePoint now) {
+        if (now < next_prune_) {
+            return;
+        }
+        next_prune_ = now + std::chrono::minutes(1);
+        for (auto it = seen_.begin(); it != seen_.end();) {
+            if (now - it->second >= std::chrono::hours(24)) {
+                seen_dirty_.insert(it->first);
+                it = seen_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        if (options_.state) {
+            try {
+                options_.state->prune_finished(to_millis(now - options_.finished_run_retention));
+            } catch (const std::exception& error) {
+                log(LogLevel::kWarn, std::string("pruning finished runs failed: ") + error.what());
+            }
+        }
+        persist();
+    }
+
     // ---- helpers -----------------------------------------------------------------------
 
     static std::int64_t real_now_seconds() {
@@ -1645,6 +2062,15 @@ private:
     std::size_t registrations_ = 0;
     std::size_t last_registered_count_ = 0;
     IdGenerator ids_;
+    // Durability (see persist()).
+    std::int64_t next_sequence_ = 1;
+    bool functions_dirty_ = false;
+    std::set<std::string> dirty_runs_;
+    std::set<std::string> seen_dirty_;
+    std::set<std::string> stored_jobs_;
+    std::multiset<std::string> in_flight_keys_;
+    std::chrono::steady_clock::time_point wait_for_sync_until_{};
+    TimePoint next_prune_{};
 };
 
 std::unique_ptr<RunStore> make_memory_run_store() {

@@ -7,6 +7,7 @@
 /// dev server or Cloud at scale.
 
 #include <inngest/errors.hpp>
+#include <inngest/local/state_store.hpp>
 #include <inngest/logger.hpp>
 
 #include <boost/json/array.hpp>
@@ -105,6 +106,11 @@ struct ExecutorOptions {
     std::shared_ptr<Clock> clock{};
     /// Defaults to memory.
     std::shared_ptr<RunStore> store{};
+    /// Where runs, queued work, functions and dedupe keys are kept so that a restarted executor
+    /// resumes them (see `StateStore`); none keeps them in memory only.
+    std::shared_ptr<StateStore> state{};
+    /// How long finished runs stay in the state store.
+    std::chrono::hours finished_run_retention{24 * 7};
     /// Threads making calls to SDKs.
     int workers = 4;
     /// Delay before retry `attempt` (1-based); default 1s, 2s, 4s ... capped at 1 min.

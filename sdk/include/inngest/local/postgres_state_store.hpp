@@ -1,0 +1,26 @@
+#pragma once
+
+/// @file
+/// @brief A `StateStore` in PostgreSQL (target `inngest::local_postgres`, which links libpq; the
+/// SDK and `inngest::local` never do).
+
+#include <inngest/local/state_store.hpp>
+
+#include <memory>
+#include <string>
+
+namespace inngest::local {
+
+struct PostgresStateStoreOptions {
+    /// A libpq connection string (`postgresql://user@host:5432/db` or `host=... dbname=...`).
+    std::string url;
+    /// Tables are `<prefix>_functions`, `_runs`, `_jobs` and `_seen`, created when missing.
+    std::string table_prefix = "inngest_executor";
+};
+
+/// Connects, creates the tables when missing and takes the database's executor lock (a session
+/// advisory lock): one active executor per database. Throws `std::runtime_error` when the
+/// database cannot be reached or another executor holds the lock.
+std::shared_ptr<StateStore> make_postgres_state_store(const PostgresStateStoreOptions& options);
+
+}  // namespace inngest::local

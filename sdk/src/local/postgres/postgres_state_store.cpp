@@ -1,0 +1,275 @@
+#include <inngest/local/postgres_state_store.hpp>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <libpq-fe.h>
+
+#include <cctype>
+#include <mutex>
+#include <stdexcept>
+#include <vector>
+
+namespace inngest::local {
+namespace {
+
+namespace json = boost::json;
+
+class Result {
+public:
+    explicit Result(PGresult* result) : result_(result) {}
+    ~Result() { PQclear(result_); }
+    Result(const Result&) = delete;
+    Result& operator=(const Result&) = delete;
+    int rows() const { return PQntuples(result_); }
+    std::string text(int row, int column) const {
+        return std::string(PQgetvalue(result_, row, column),
+                           static_cast<std::size_t>(PQgetlength(result_, row, column)));
+    }
+    std::int64_t integer(int row, int column) const { return std::stoll(text(row, column)); }
+    std::size_t affected() const {
+        const char* count = PQcmdTuples(result_);
+        return *count == '\0' ? 0 : static_cast<std::size_t>(std::stoull(count));
+    }
+
+private:
+    PGresult* result_;
+};
+
+class PostgresStateStore final : public StateStore {
+public:
+    explicit PostgresStateStore(PostgresStateStoreOptions options) : options_(std::move(options)) {
+        for (const char c : options_.table_prefix) {
+            // The prefix is written into SQL: letters, digits and underscores only.
+            if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) {
+                throw std::invalid_argument("table prefix must be letters, digits or '_'");
+            }
+        }
+        connect();
+    }
+
+    ~PostgresStateStore() override {
+        if (conn_ != nullptr) {
+            PQfinish(conn_);  // also releases the session's advisory lock
+        }
+    }
+
+    StoredState load() override {
+        const std::lock_guard lock(mutex_);
+        StoredState state;
+        {
+            const Result rows = exec("SELECT slug, document FROM " + table("functions"), {});
+            for (int i = 0; i < rows.rows(); ++i) {
+                state.functions.push_back({rows.text(i, 0), rows.text(i, 1)});
+            }
+        }
+        {
+            const Result rows =
+                exec("SELECT run_id, function_id, status, sequence, document FROM " +
+                         table("runs") + " WHERE status = 'Running' ORDER BY sequence",
+                     {});
+            for (int i = 0; i < rows.rows(); ++i) {
+                state.runs.push_back({rows.text(i, 0), rows.text(i, 1), rows.text(i, 2),
+                                      rows.integer(i, 3), rows.text(i, 4)});
+            }
+        }
+        {
+            const Result rows = exec("SELECT job_key, due_ms, document FROM " + table("jobs"), {});
+            for (int i = 0; i < rows.rows(); ++i) {
+                state.jobs.push_back({rows.text(i, 0), rows.integer(i, 1), rows.text(i, 2)});
+            }
+        }
+        {
+            const Result rows = exec("SELECT key, seen_ms FROM " + table("seen"), {});
+            for (int i = 0; i < rows.rows(); ++i) {
+                state.seen.push_back({rows.text(i, 0), rows.integer(i, 1)});
+            }
+        }
+        return state;
+    }
+
+    void apply(const StateChanges& changes) override {
+        const std::lock_guard lock(mutex_);
+        if (PQstatus(conn_) != CONNECTION_OK) {
+            reconnect();
+        }
+        // Each kind of change is one statement over a JSON array of rows, whatever its size.
+        exec("BEGIN", {});
+        try {
+            if (changes.replace_functions) {
+                json::array rows;
+                for (const auto& fn : changes.functions) {
+                    rows.push_back(json::object{{"slug", fn.slug}, {"document", fn.document}});
+                }
+                exec("DELETE FROM " + table("functions"), {});
+                exec("INSERT INTO " + table("functions") +
+                         " (slug, document) SELECT slug, document FROM "
+                         "jsonb_to_recordset($1::jsonb) "
+                         "AS r(slug text, document text)",
+                     {json::serialize(rows)});
+            }
+            if (!changes.runs.empty()) {
+                json::array rows;
+                for (const auto& run : changes.runs) {
+                    rows.push_back(json::object{{"run_id", run.run_id},
+                                                {"function_id", run.function_id},
+                                                {"status", run.status},
+                                                {"sequence", run.sequence},
+                                                {"document", run.document}});
+                }
+                exec("INSERT INTO " + table("runs") +
+                         " (run_id, function_id, status, sequence, document, finished_at) SELECT "
+                         "run_id, function_id, status, sequence, document, CASE WHEN status <> "
+                         "'Running' THEN now() END FROM jsonb_to_recordset($1::jsonb) AS r(run_id "
+                         "text, function_id text, status text, sequence bigint, document text) ON "
+                         "CONFLICT (run_id) DO UPDATE SET status = excluded.status, document = "
+                         "excluded.document, finished_at = CASE WHEN excluded.status <> 'Running' "
+                         "THEN coalesce(" +
+                         table("runs") + ".finished_at, now()) END",
+                     {json::serialize(rows)});
+            }
+            if (!changes.removed_jobs.empty()) {
+                exec("DELETE FROM " + table("jobs") +
+                         " WHERE job_key IN (SELECT jsonb_array_elements_text($1::jsonb))",
+                     {json::serialize(strings(changes.removed_jobs))});
+            }
+            if (!changes.jobs.empty()) {
+                json::array rows;
+                for (const auto& job : changes.jobs) {
+                    rows.push_back(json::object{
+                        {"job_key", job.key}, {"due_ms", job.due_ms}, {"document", job.document}});
+                }
+                exec("INSERT INTO " + table("jobs") +
+                         " (job_key, due_ms, document) SELECT job_key, due_ms, document FROM "
+                         "jsonb_to_recordset($1::jsonb) AS r(job_key text, due_ms bigint, document "
+                         "text) ON CONFLICT (job_key) DO UPDATE SET due_ms = excluded.due_ms, "
+                         "document = excluded.document",
+                     {json::serialize(rows)});
+            }
+            if (!changes.forgotten.empty()) {
+                exec("DELETE FROM " + table("seen") +
+                         " WHERE key IN (SELECT jsonb_array_elements_text($1::jsonb))",
+                     {json::serialize(strings(changes.forgotten))});
+            }
+            if (!changes.seen.empty()) {
+                json::array rows;
+                for (const auto& seen : changes.seen) {
+                    rows.push_back(json::object{{"key", seen.key}, {"seen_ms", seen.seen_ms}});
+                }
+                exec(
+                    "INSERT INTO " + table("seen") +
+                        " (key, seen_ms) SELECT key, seen_ms FROM jsonb_to_recordset($1::jsonb) AS "
+                        "r(key text, seen_ms bigint) ON CONFLICT (key) DO UPDATE SET seen_ms = "
+                        "excluded.seen_ms",
+                    {json::serialize(rows)});
+            }
+            exec("COMMIT", {});
+        } catch (...) {
+            if (PQstatus(conn_) == CONNECTION_OK) {
+                PQclear(PQexec(conn_, "ROLLBACK"));
+            }
+            throw;
+        }
+    }
+
+    std::size_t prune_finished(std::int64_t before_ms) override {
+        const std::lock_guard lock(mutex_);
+        const Result deleted = exec("DELETE FROM " + table("runs") +
+                                        " WHERE ctid IN (SELECT ctid FROM " + table("runs") +
+                                        " WHERE finished_at < to_timestamp($1::bigint / 1000.0) "
+                                        "LIMIT 5000)",
+                                    {std::to_string(before_ms)});
+        return deleted.affected();
+    }
+
+private:
+    static json::array strings(const std::vector<std::string>& values) {
+        json::array out;
+        for (const auto& value : values) {
+            out.emplace_back(value);
+        }
+        return out;
+    }
+
+    std::string table(const char* name) const { return options_.table_prefix + "_" + name; }
+
+    void connect() {
+        conn_ = PQconnectdb(options_.url.c_str());
+        if (PQstatus(conn_) != CONNECTION_OK) {
+            const std::string message = PQerrorMessage(conn_);
+            PQfinish(conn_);
+            conn_ = nullptr;
+            throw std::runtime_error("state store: cannot connect: " + message);
+        }
+        exec("SET client_min_messages = warning", {});
+        exec("CREATE TABLE IF NOT EXISTS " + table("functions") +
+                 " (slug text PRIMARY KEY, document text NOT NULL)",
+             {});
+        exec("CREATE TABLE IF NOT EXISTS " + table("runs") +
+                 " (run_id text PRIMARY KEY, function_id text NOT NULL, status text NOT NULL, "
+                 "sequence bigint NOT NULL, document text NOT NULL, finished_at timestamptz)",
+             {});
+        exec("CREATE INDEX IF NOT EXISTS " + table("runs_running") + " ON " + table("runs") +
+                 " (sequence) WHERE status = 'Running'",
+             {});
+        exec("CREATE INDEX IF NOT EXISTS " + table("runs_finished") + " ON " + table("runs") +
+                 " (finished_at) WHERE finished_at IS NOT NULL",
+             {});
+        exec("CREATE TABLE IF NOT EXISTS " + table("jobs") +
+                 " (job_key text PRIMARY KEY, due_ms bigint NOT NULL, document text NOT NULL)",
+             {});
+        exec("CREATE TABLE IF NOT EXISTS " + table("seen") +
+                 " (key text PRIMARY KEY, seen_ms bigint NOT NULL)",
+             {});
+        lock_executor();
+    }
+
+    // One active executor per database and table prefix: a second one would run everything
+    // twice. The session lock goes with the connection, so a killed process frees it at once.
+    void lock_executor() {
+        const Result locked = exec("SELECT pg_try_advisory_lock(hashtext($1))",
+                                   {"inngest-executor:" + options_.table_prefix});
+        if (locked.text(0, 0) != "t") {
+            throw std::runtime_error("state store: another executor is active on this database (" +
+                                     options_.table_prefix + ")");
+        }
+    }
+
+    // The connection dropped (a PostgreSQL restart): reconnect and take the lock again.
+    void reconnect() {
+        PQreset(conn_);
+        if (PQstatus(conn_) != CONNECTION_OK) {
+            throw std::runtime_error(std::string("state store: reconnect failed: ") +
+                                     PQerrorMessage(conn_));
+        }
+        lock_executor();
+    }
+
+    Result exec(const std::string& sql, const std::vector<std::string>& params) {
+        std::vector<const char*> values;
+        for (const auto& param : params) {
+            values.push_back(param.c_str());
+        }
+        PGresult* result = PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()),
+                                        nullptr, values.data(), nullptr, nullptr, 0);
+        const auto status = PQresultStatus(result);
+        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+            const std::string message = PQresultErrorMessage(result);
+            PQclear(result);
+            throw std::runtime_error("state store: " + message);
+        }
+        return Result(result);
+    }
+
+    PostgresStateStoreOptions options_;
+    std::mutex mutex_;
+    PGconn* conn_ = nullptr;
+};
+
+}  // namespace
+
+std::shared_ptr<StateStore> make_postgres_state_store(const PostgresStateStoreOptions& options) {
+    return std::make_shared<PostgresStateStore>(options);
+}
+
+}  // namespace inngest::local
