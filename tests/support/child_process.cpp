@@ -72,6 +72,15 @@ ChildProcess::~ChildProcess() {
     }
 }
 
+void ChildProcess::kill_now() {
+    if (pid_ > 0) {
+        kill(pid_, SIGKILL);
+        int status = 0;
+        waitpid(pid_, &status, 0);
+        pid_ = 0;
+    }
+}
+
 bool ChildProcess::running() const {
     int status = 0;
     return pid_ > 0 && waitpid(pid_, &status, WNOHANG) == 0;
