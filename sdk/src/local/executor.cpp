@@ -490,6 +490,8 @@ private:
         std::string slug;
         json::value event;
         TimePoint scheduled;
+        /// Its row in the state store (see enqueue).
+        std::string key;
     };
 
     // ---- HTTP API ----------------------------------------------------------------------
@@ -874,6 +876,7 @@ private:
             if (kept && armed.emplace(job.slug, expression).second) {
                 ++it;
             } else {
+                retire(it->second);
                 it = jobs_.erase(it);
             }
         }
@@ -887,7 +890,7 @@ private:
                         job.slug = fn.slug;
                         job.scheduled = *next;
                         job.event = json::value(trigger.cron->expression());
-                        jobs_.emplace(*next, std::move(job));
+                        enqueue(*next, std::move(job));
                     }
                 }
             }
@@ -943,7 +946,7 @@ private:
             Job job;
             job.kind = JobKind::kDelayedEvent;
             job.event = std::move(event);
-            jobs_.emplace(TimePoint(milliseconds(ts)), std::move(job));
+            enqueue(TimePoint(milliseconds(ts)), std::move(job));
         } else {
             dispatch(event, now);
         }
@@ -1092,7 +1095,7 @@ private:
         job.run_id = run_id;
         job.step_id = step_id;
         job.attempt = attempt;
-        jobs_.emplace(at, std::move(job));
+        enqueue(at, std::move(job));
         changed_.notify_all();
     }
 
@@ -1241,15 +1244,15 @@ private:
                 continue;
             }
             Job job = std::move(due->second);
-            const TimePoint due_at = due->first;
             jobs_.erase(due);
-            // Until its effects are stored, the job stays stored: a crash redoes it.
-            const std::string key = job_key(job, due_at);
-            in_flight_keys_.insert(key);
             ++in_flight_;
             execute(job, lock);
             --in_flight_;
-            in_flight_keys_.erase(in_flight_keys_.find(key));
+            // The job's row goes in the same write as its effects: a crash before it redoes it.
+            if (std::none_of(blocked_.begin(), blocked_.end(),
+                             [&job](const Job& held) { return held.key == job.key; })) {
+                retire(job);
+            }
             if (!job.run_id.empty()) {
                 dirty_runs_.insert(job.run_id);
             }
@@ -1291,7 +1294,7 @@ private:
                                 trigger.cron->next_after(std::max(job.scheduled, now))) {
                             Job again = job;
                             again.scheduled = *next;
-                            jobs_.emplace(*next, std::move(again));
+                            enqueue(*next, std::move(again));
                         }
                     }
                 }
@@ -1388,7 +1391,7 @@ private:
         const FunctionEntry& fn = *entry;
         if (fn.restored && std::chrono::steady_clock::now() < wait_for_sync_until_) {
             // The stored URL may name a dead process's port: give the app time to sync.
-            jobs_.emplace(options_.clock->now() + milliseconds(200), job);
+            enqueue(options_.clock->now() + milliseconds(200), job);
             return;
         }
         if (fn.concurrency_limit > 0 && run.calls_in_flight == 0) {
@@ -1424,7 +1427,7 @@ private:
         // Write before act: the SDK is only called on stored state.
         if (!persist()) {
             --run.snapshot.calls;
-            jobs_.emplace(options_.clock->now() + milliseconds(1000), job);
+            enqueue(options_.clock->now() + milliseconds(1000), job);
             return;
         }
         ++run.calls_in_flight;
@@ -1439,7 +1442,8 @@ private:
         Run& current = again->second;
         --current.calls_in_flight;
         for (auto& held : blocked_) {
-            jobs_.emplace(options_.clock->now(), std::move(held));
+            retire(held);
+            enqueue(options_.clock->now(), std::move(held));
         }
         blocked_.clear();
         if (current.snapshot.status != RunStatus::kRunning) {
@@ -1599,7 +1603,7 @@ private:
                 timer.run_id = run.snapshot.run_id;
                 timer.hash = hash;
                 timer.slug = name;
-                jobs_.emplace(*until, std::move(timer));
+                enqueue(*until, std::move(timer));
             } else if (kind == "waitforevent") {
                 Wait wait;
                 json::value event_name = opt("event");
@@ -1633,7 +1637,7 @@ private:
                 timeout.run_id = run.snapshot.run_id;
                 timeout.hash = hash;
                 timeout.slug = name;
-                jobs_.emplace(expires, std::move(timeout));
+                enqueue(expires, std::move(timeout));
             } else if (kind == "invokefunction") {
                 const json::value target = opt("function_id");
                 const auto target_fn = target.is_string()
@@ -1675,7 +1679,7 @@ private:
                     timeout.run_id = run.snapshot.run_id;
                     timeout.hash = hash;
                     timeout.slug = name;
-                    jobs_.emplace(*deadline, std::move(timeout));
+                    enqueue(*deadline, std::move(timeout));
                 }
                 start_run(*target_fn->second, event, json::array{event}, now, run.snapshot.run_id,
                           hash);
@@ -1882,6 +1886,27 @@ private:
         return run;
     }
 
+    // With mutex_ held: queues `job` at `at` and notes its row for the next write.
+    void enqueue(TimePoint at, Job job) {
+        job.key = job_key(job, at);
+        if (options_.state) {
+            job_removals_.erase(job.key);
+            job_writes_[job.key] = {to_millis(at), detail::to_json(job_document(job))};
+        }
+        jobs_.emplace(at, std::move(job));
+    }
+
+    // With mutex_ held: `job` is done (or replaced); its row goes at the next write.
+    void retire(const Job& job) {
+        if (!options_.state || job.key.empty()) {
+            return;
+        }
+        job_writes_.erase(job.key);
+        if (stored_jobs_.count(job.key) != 0) {
+            job_removals_.insert(job.key);
+        }
+    }
+
     // With mutex_ held: writes what changed since the last successful write. False when the
     // store failed; the changes stay marked and the next call writes them.
     bool persist() {
@@ -1908,25 +1933,10 @@ private:
                                         detail::to_json(run_document(run))});
             }
         }
-        std::set<std::string> live(in_flight_keys_.begin(), in_flight_keys_.end());
-        const auto note_job = [&](const Job& job, TimePoint due) {
-            std::string key = job_key(job, due);
-            if (stored_jobs_.count(key) == 0 && live.count(key) == 0) {
-                changes.jobs.push_back({key, to_millis(due), detail::to_json(job_document(job))});
-            }
-            live.insert(std::move(key));
-        };
-        for (const auto& [due, job] : jobs_) {
-            note_job(job, due);
+        for (const auto& [key, write] : job_writes_) {
+            changes.jobs.push_back({key, write.first, write.second});
         }
-        for (const auto& job : blocked_) {
-            note_job(job, job.scheduled);
-        }
-        for (const auto& key : stored_jobs_) {
-            if (live.count(key) == 0) {
-                changes.removed_jobs.push_back(key);
-            }
-        }
+        changes.removed_jobs.assign(job_removals_.begin(), job_removals_.end());
         for (const auto& key : seen_dirty_) {
             if (const auto it = seen_.find(key); it != seen_.end()) {
                 changes.seen.push_back({key, to_millis(it->second)});
@@ -1949,6 +1959,8 @@ private:
         for (const auto& key : changes.removed_jobs) {
             stored_jobs_.erase(key);
         }
+        job_writes_.clear();
+        job_removals_.clear();
         functions_dirty_ = false;
         dirty_runs_.clear();
         seen_dirty_.clear();
@@ -1994,6 +2006,7 @@ private:
                 continue;
             }
             if (auto job = job_from(doc.get_object())) {
+                job->key = stored.key;
                 jobs_.emplace(TimePoint(milliseconds(stored.due_ms)), std::move(*job));
                 stored_jobs_.insert(stored.key);
             }
@@ -2068,7 +2081,9 @@ private:
     std::set<std::string> dirty_runs_;
     std::set<std::string> seen_dirty_;
     std::set<std::string> stored_jobs_;
-    std::multiset<std::string> in_flight_keys_;
+    /// Job rows to write and to delete at the next persist (key -> due ms, document).
+    std::map<std::string, std::pair<std::int64_t, std::string>> job_writes_;
+    std::set<std::string> job_removals_;
     std::chrono::steady_clock::time_point wait_for_sync_until_{};
     TimePoint next_prune_{};
 };
