@@ -681,7 +681,9 @@ TEST_CASE("a restart mid-instance continues where it was", "[app][approvals]") {
     CHECK(done.at("generation") == 0);
     const auto runs = second.app().executor()->runs("riveredge-flow-approvals-instance");
     REQUIRE(runs.size() == 1);
-    CHECK(runs[0].status == inngest::local::RunStatus::kCompleted);
+    const auto ended = second.app().executor()->wait_for_run(runs[0].run_id, 10s);
+    REQUIRE(ended.has_value());
+    CHECK(ended->status == inngest::local::RunStatus::kCompleted);
     CHECK(flow.timeline_actions(alice, id) == std::vector<std::string>{"started", "task_created",
                                                                        "approved", "task_created",
                                                                        "approved", "completed"});

@@ -250,3 +250,22 @@ TEST_CASE("a concurrency limit holds runs back until a slot frees", "[unit]") {
     }
     CHECK(peak == 1);
 }
+
+TEST_CASE("the memory run store keeps running runs and only the latest finished ones", "[unit]") {
+    auto store = inngest::local::make_memory_run_store(3);
+    for (int i = 0; i < 6; ++i) {
+        store->save({.run_id = "r" + std::to_string(i), .function_id = "f"});
+    }
+    for (int i = 0; i < 5; ++i) {  // r0..r4 finish in order; r5 keeps running
+        store->save({.run_id = "r" + std::to_string(i),
+                     .function_id = "f",
+                     .status = RunStatus::kCompleted});
+    }
+    std::vector<std::string> ids;
+    for (const auto& run : store->list("f")) {
+        ids.push_back(run.run_id);
+    }
+    CHECK(ids == std::vector<std::string>{"r2", "r3", "r4", "r5"});
+    CHECK_FALSE(store->find("r0").has_value());
+    CHECK(store->find("r5")->status == RunStatus::kRunning);
+}

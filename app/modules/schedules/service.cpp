@@ -475,6 +475,20 @@ boost::json::object Service::claim(const core::TenantId& tenant,
         repository_.arm(tx, tenant, schedule_id, next, schedule->version);
     }
     const auto& d = schedule->definition;
+    if (kind == "scheduled" && at - when > kReconcileGrace &&
+        (d.misfire_policy != "fire_once" ||
+         at - when > std::chrono::seconds(d.misfire_window_seconds))) {
+        // Delivered late (the process was down at its time and the executor resumed it): the
+        // misfire policy decides, as the reconciler does for a delivery that never came.
+        const std::string reason =
+            "missed: delivered late (misfire policy " + d.misfire_policy + ")";
+        repository_.set_fire_status(tx, tenant, fire->id, "missed", reason, at);
+        tx.commit();
+        if (next) {
+            emit(tenant, schedule_id, *next, schedule->version, "scheduled");
+        }
+        return skip(reason, fire->id);
+    }
     std::string decision = "run";
     std::string reason;
     if (d.overlap_policy != "allow" &&

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <random>
 #include <set>
@@ -53,15 +54,30 @@ namespace {
 namespace json = boost::json;
 using std::chrono::milliseconds;
 
+// Keeps every running run and the latest `keep_finished` finished ones.
 class MemoryRunStore final : public RunStore {
 public:
+    explicit MemoryRunStore(std::size_t keep_finished) : keep_finished_(keep_finished) {}
+
     void save(const RunSnapshot& run) override {
         const std::lock_guard lock(mutex_);
-        auto [it, inserted] = runs_.try_emplace(run.run_id, run);
+        auto [it, inserted] = runs_.try_emplace(run.run_id, Entry{next_++, run});
         if (inserted) {
-            order_.push_back(run.run_id);
+            order_.emplace(it->second.order, run.run_id);
         } else {
-            it->second = run;
+            const bool was_running = it->second.run.status == RunStatus::kRunning;
+            it->second.run = run;
+            if (was_running && run.status != RunStatus::kRunning) {
+                finished_.push_back(run.run_id);
+            }
+        }
+        while (finished_.size() > keep_finished_) {
+            const auto oldest = runs_.find(finished_.front());
+            if (oldest != runs_.end()) {
+                order_.erase(oldest->second.order);
+                runs_.erase(oldest);
+            }
+            finished_.pop_front();
         }
     }
     std::optional<RunSnapshot> find(const std::string& run_id) const override {
@@ -70,13 +86,13 @@ public:
         if (it == runs_.end()) {
             return std::nullopt;
         }
-        return it->second;
+        return it->second.run;
     }
     std::vector<RunSnapshot> list(const std::string& function_id) const override {
         const std::lock_guard lock(mutex_);
         std::vector<RunSnapshot> out;
-        for (const auto& id : order_) {
-            const auto& run = runs_.at(id);
+        for (const auto& [order, id] : order_) {
+            const auto& run = runs_.at(id).run;
             if (function_id.empty() || run.function_id == function_id) {
                 out.push_back(run);
             }
@@ -85,9 +101,16 @@ public:
     }
 
 private:
+    struct Entry {
+        std::uint64_t order;
+        RunSnapshot run;
+    };
+    std::size_t keep_finished_;
     mutable std::mutex mutex_;
-    std::map<std::string, RunSnapshot> runs_;
-    std::vector<std::string> order_;
+    std::uint64_t next_ = 0;
+    std::map<std::string, Entry> runs_;
+    std::map<std::uint64_t, std::string> order_;
+    std::deque<std::string> finished_;
 };
 
 std::int64_t to_millis(TimePoint t) {
@@ -264,6 +287,9 @@ public:
             restore(options_.state->load());
         }
         server_->start();
+        if (options_.state) {
+            writer_ = std::thread([this] { write_loop(); });
+        }
         for (int i = 0; i < std::max(1, options_.workers); ++i) {
             workers_.emplace_back([this] { work(); });
         }
@@ -283,6 +309,15 @@ public:
             if (worker.joinable()) {
                 worker.join();
             }
+        }
+        {
+            // The writer stores what is queued, then stops.
+            const std::lock_guard lock(mutex_);
+            writer_stopping_ = true;
+        }
+        writer_wake_.notify_all();
+        if (writer_.joinable()) {
+            writer_.join();
         }
         if (server_) {
             server_->stop(milliseconds(1000));
@@ -370,14 +405,15 @@ public:
 
     std::optional<RunSnapshot> wait_for_run(const std::string& run_id, milliseconds timeout) const {
         std::unique_lock lock(mutex_);
+        std::optional<RunSnapshot> found;
         const bool done = changed_.wait_for(lock, timeout, [&] {
-            const auto it = runs_.find(run_id);
-            return it != runs_.end() && it->second.snapshot.status != RunStatus::kRunning;
+            found = options_.store->find(run_id);
+            return found && found->status != RunStatus::kRunning;
         });
         if (!done) {
             return std::nullopt;
         }
-        return runs_.at(run_id).snapshot;
+        return found;
     }
 
     std::vector<std::string> wait_for_runs(const std::string& function_id,
@@ -387,10 +423,8 @@ public:
         std::vector<std::string> ids;
         changed_.wait_for(lock, timeout, [&] {
             ids.clear();
-            for (const auto& id : run_order_) {
-                if (runs_.at(id).snapshot.function_id == function_id) {
-                    ids.push_back(id);
-                }
+            for (const auto& run : options_.store->list(function_id)) {
+                ids.push_back(run.run_id);
             }
             return ids.size() >= count;
         });
@@ -843,7 +877,7 @@ private:
             }
             entries.push_back(std::move(*fn));
         }
-        const std::lock_guard lock(mutex_);
+        std::unique_lock lock(mutex_);
         // A sync replaces the app's previous functions.
         std::set<std::string> slugs;
         for (auto it = functions_.begin(); it != functions_.end();) {
@@ -899,8 +933,9 @@ private:
         }
         ++registrations_;
         last_registered_count_ = entries.size();
+        release_awaiting_sync();
         functions_dirty_ = true;
-        if (!persist()) {
+        if (!persist(lock)) {
             return Error{ErrorCode::kInternal, "the executor could not store the functions"};
         }
         changed_.notify_all();
@@ -940,7 +975,7 @@ private:
             ts = static_cast<std::int64_t>(given->to_number<double>());
         }
         event["ts"] = ts;
-        const std::lock_guard lock(mutex_);
+        std::unique_lock lock(mutex_);
         if (ts > to_millis(now) + 1000) {
             // A future ts starts its runs at that time.
             Job job;
@@ -951,7 +986,7 @@ private:
             dispatch(event, now);
         }
         // Stored before the id is returned: an acknowledged event is never lost.
-        if (!persist()) {
+        if (!persist(lock)) {
             return Error{ErrorCode::kInternal, "the executor could not store the event"};
         }
         changed_.notify_all();
@@ -1078,7 +1113,6 @@ private:
         }
         const std::string id = run.snapshot.run_id;
         run.sequence = next_sequence_++;
-        run_order_.push_back(id);
         auto& stored = runs_.emplace(id, std::move(run)).first->second;
         save(stored);
         schedule_call(id, "step", 0, now);
@@ -1141,6 +1175,7 @@ private:
 
     void finish(Run& run, RunStatus status, TimePoint now) {
         run.snapshot.status = status;
+        finished_.push_back(run.snapshot.run_id);
         run.waits.clear();
         run.pending.clear();
         save(run);
@@ -1238,6 +1273,10 @@ private:
         std::unique_lock lock(mutex_);
         while (!stopping_) {
             const TimePoint now = options_.clock->now();
+            if (!awaiting_sync_.empty() &&
+                std::chrono::steady_clock::now() >= wait_for_sync_until_) {
+                release_awaiting_sync();  // no sync came: try the stored URLs
+            }
             auto due = jobs_.begin();
             if (due == jobs_.end() || due->first > now) {
                 changed_.wait_for(lock, milliseconds(20));
@@ -1249,15 +1288,19 @@ private:
             execute(job, lock);
             --in_flight_;
             // The job's row goes in the same write as its effects: a crash before it redoes it.
-            if (std::none_of(blocked_.begin(), blocked_.end(),
-                             [&job](const Job& held) { return held.key == job.key; })) {
+            const auto held_back = [&job](const Job& held) {
+                return held.key == job.key;
+            };
+            if (std::none_of(blocked_.begin(), blocked_.end(), held_back) &&
+                std::none_of(awaiting_sync_.begin(), awaiting_sync_.end(), held_back)) {
                 retire(job);
             }
             if (!job.run_id.empty()) {
                 dirty_runs_.insert(job.run_id);
             }
-            persist();
-            maybe_prune(now);
+            persist(lock, false);  // queued; the next act waits for it
+            evict_finished();
+            maybe_prune(now, lock);
             changed_.notify_all();
         }
     }
@@ -1390,8 +1433,8 @@ private:
         const std::shared_ptr<const FunctionEntry> entry = fn_it->second;
         const FunctionEntry& fn = *entry;
         if (fn.restored && std::chrono::steady_clock::now() < wait_for_sync_until_) {
-            // The stored URL may name a dead process's port: give the app time to sync.
-            enqueue(options_.clock->now() + milliseconds(200), job);
+            // The stored URL may name a dead process's port: held until the app syncs.
+            awaiting_sync_.push_back(job);
             return;
         }
         if (fn.concurrency_limit > 0 && run.calls_in_flight == 0) {
@@ -1423,15 +1466,19 @@ private:
                 "X-Inngest-Signature", detail::sign_body(*key_, request.body, real_now_seconds()));
         }
         ++run.snapshot.calls;
+        ++run.calls_in_flight;  // counted while waiting too: the concurrency limit holds
         dirty_runs_.insert(run.snapshot.run_id);
-        // Write before act: the SDK is only called on stored state.
-        if (!persist()) {
-            --run.snapshot.calls;
-            enqueue(options_.clock->now() + milliseconds(1000), job);
+        const std::string run_id = run.snapshot.run_id;
+        // Write before act: the SDK is only called on stored state. Runs are never erased, so
+        // the reference survives the wait.
+        const bool stored = persist(lock);
+        if (!stored || run.snapshot.status != RunStatus::kRunning) {
+            --run.calls_in_flight;
+            if (!stored) {
+                enqueue(options_.clock->now() + milliseconds(1000), job);
+            }
             return;
         }
-        ++run.calls_in_flight;
-        const std::string run_id = run.snapshot.run_id;
         lock.unlock();
         const auto response = detail::send_http(request);
         lock.lock();
@@ -1886,6 +1933,36 @@ private:
         return run;
     }
 
+    // With mutex_ held, after a persist: finished runs leave memory (the inspection store and
+    // the state store keep them), so a long-lived executor does not grow with every run.
+    void evict_finished() {
+        std::vector<std::string> kept;
+        for (const auto& id : finished_) {
+            const auto it = runs_.find(id);
+            if (it == runs_.end()) {
+                continue;
+            }
+            if (it->second.calls_in_flight > 0 || dirty_runs_.count(id) != 0) {
+                kept.push_back(
+                    id);  // a call still returns into it, or its last write is not queued
+                continue;
+            }
+            runs_.erase(it);
+        }
+        finished_ = std::move(kept);
+    }
+
+    // With mutex_ held: calls held for a sync go back to the queue, due now.
+    void release_awaiting_sync() {
+        const TimePoint now = options_.clock->now();
+        for (auto& held : awaiting_sync_) {
+            retire(held);
+            enqueue(now, std::move(held));
+        }
+        awaiting_sync_.clear();
+        changed_.notify_all();
+    }
+
     // With mutex_ held: queues `job` at `at` and notes its row for the next write.
     void enqueue(TimePoint at, Job job) {
         job.key = job_key(job, at);
@@ -1901,20 +1978,13 @@ private:
         if (!options_.state || job.key.empty()) {
             return;
         }
+        // A row that may be stored or queued for writing is deleted; deleting none is harmless.
         job_writes_.erase(job.key);
-        if (stored_jobs_.count(job.key) != 0) {
-            job_removals_.insert(job.key);
-        }
+        job_removals_.insert(job.key);
     }
 
-    // With mutex_ held: writes what changed since the last successful write. False when the
-    // store failed; the changes stay marked and the next call writes them.
-    bool persist() {
-        if (!options_.state) {
-            dirty_runs_.clear();
-            seen_dirty_.clear();
-            return true;
-        }
+    // With mutex_ held: what changed since the last call, as one batch (and the marks cleared).
+    StateChanges collect() {
         StateChanges changes;
         if (functions_dirty_) {
             changes.replace_functions = true;
@@ -1933,8 +2003,8 @@ private:
                                         detail::to_json(run_document(run))});
             }
         }
-        for (const auto& [key, write] : job_writes_) {
-            changes.jobs.push_back({key, write.first, write.second});
+        for (auto& [key, write] : job_writes_) {
+            changes.jobs.push_back({key, write.first, std::move(write.second)});
         }
         changes.removed_jobs.assign(job_removals_.begin(), job_removals_.end());
         for (const auto& key : seen_dirty_) {
@@ -1944,27 +2014,123 @@ private:
                 changes.forgotten.push_back(key);
             }
         }
-        if (changes.empty()) {
-            return true;
-        }
-        try {
-            options_.state->apply(changes);
-        } catch (const std::exception& error) {
-            log(LogLevel::kError, std::string("state store write failed: ") + error.what());
-            return false;
-        }
-        for (const auto& job : changes.jobs) {
-            stored_jobs_.insert(job.key);
-        }
-        for (const auto& key : changes.removed_jobs) {
-            stored_jobs_.erase(key);
-        }
         job_writes_.clear();
         job_removals_.clear();
         functions_dirty_ = false;
         dirty_runs_.clear();
         seen_dirty_.clear();
-        return true;
+        return changes;
+    }
+
+    // With `lock` on mutex_: queues what changed for the writer and, with `wait`, waits (the
+    // lock released meanwhile) until it and everything queued before it is stored. False when
+    // the store failed: the caller must not act on it (the batch stays queued and is retried).
+    bool persist(std::unique_lock<std::mutex>& lock, bool wait = true) {
+        if (!options_.state) {
+            dirty_runs_.clear();
+            seen_dirty_.clear();
+            return true;
+        }
+        StateChanges changes = collect();
+        if (!changes.empty()) {
+            write_queue_.push_back(std::move(changes));
+            ++queued_seq_;
+            writer_wake_.notify_one();
+        }
+        if (!wait || durable_seq_ >= queued_seq_) {
+            return true;
+        }
+        const std::uint64_t mine = queued_seq_;
+        durable_.wait(
+            lock, [&] { return durable_seq_ >= mine || failed_seq_ >= mine || writer_stopped_; });
+        return durable_seq_ >= mine;
+    }
+
+    // Group commit: the writer takes every queued batch, merges them (a later document of the
+    // same run or job wins) and writes them in one store call, then wakes whoever waits.
+    void write_loop() {
+        std::unique_lock lock(mutex_);
+        while (true) {
+            writer_wake_.wait(lock, [&] { return !write_queue_.empty() || writer_stopping_; });
+            if (write_queue_.empty()) {
+                break;
+            }
+            const std::uint64_t upto = queued_seq_;
+            StateChanges merged = merge(std::move(write_queue_));
+            write_queue_.clear();
+            lock.unlock();
+            bool stored = true;
+            try {
+                options_.state->apply(merged);
+            } catch (const std::exception& error) {
+                stored = false;
+                log(LogLevel::kError, std::string("state store write failed: ") + error.what());
+            }
+            lock.lock();
+            if (stored) {
+                durable_seq_ = upto;
+            } else {
+                failed_seq_ = upto;
+                write_queue_.push_front(std::move(merged));  // retried, before anything newer
+            }
+            durable_.notify_all();
+            if (!stored && !writer_stopping_) {
+                writer_wake_.wait_for(lock, milliseconds(500), [&] { return writer_stopping_; });
+            } else if (!stored) {
+                break;  // stopping with the store down: what is not stored is lost with us
+            }
+        }
+        writer_stopped_ = true;
+        durable_.notify_all();
+    }
+
+    static StateChanges merge(std::deque<StateChanges> batches) {
+        if (batches.size() == 1) {
+            return std::move(batches.front());
+        }
+        StateChanges out;
+        std::map<std::string, StateChanges::Run> runs;
+        std::map<std::string, StateChanges::Job> jobs;
+        std::set<std::string> removed;
+        std::map<std::string, std::int64_t> seen;
+        std::set<std::string> forgotten;
+        for (auto& batch : batches) {
+            if (batch.replace_functions) {
+                out.replace_functions = true;
+                out.functions = std::move(batch.functions);
+            }
+            for (auto& run : batch.runs) {
+                runs[run.run_id] = std::move(run);
+            }
+            for (auto& key : batch.removed_jobs) {
+                jobs.erase(key);
+                removed.insert(std::move(key));
+            }
+            for (auto& job : batch.jobs) {
+                removed.erase(job.key);
+                jobs[job.key] = std::move(job);
+            }
+            for (auto& key : batch.forgotten) {
+                seen.erase(key);
+                forgotten.insert(std::move(key));
+            }
+            for (auto& key : batch.seen) {
+                forgotten.erase(key.key);
+                seen[key.key] = key.seen_ms;
+            }
+        }
+        for (auto& [id, run] : runs) {
+            out.runs.push_back(std::move(run));
+        }
+        for (auto& [key, job] : jobs) {
+            out.jobs.push_back(std::move(job));
+        }
+        out.removed_jobs.assign(removed.begin(), removed.end());
+        for (const auto& [key, ms] : seen) {
+            out.seen.push_back({key, ms});
+        }
+        out.forgotten.assign(forgotten.begin(), forgotten.end());
+        return out;
     }
 
     void restore(const StoredState& state) {
@@ -1995,7 +2161,6 @@ private:
             Run run = run_from(doc.get_object());
             next_sequence_ = std::max(next_sequence_, run.sequence + 1);
             const std::string id = run.snapshot.run_id;
-            run_order_.push_back(id);
             options_.store->save(run.snapshot);
             runs_.emplace(id, std::move(run));
         }
@@ -2008,7 +2173,6 @@ private:
             if (auto job = job_from(doc.get_object())) {
                 job->key = stored.key;
                 jobs_.emplace(TimePoint(milliseconds(stored.due_ms)), std::move(*job));
-                stored_jobs_.insert(stored.key);
             }
         }
         for (const auto& seen : state.seen) {
@@ -2020,7 +2184,7 @@ private:
     }
 
     // With mutex_ held, at most once a minute: forget expired dedupe keys, prune old runs.
-    void maybe_prune(TimePoint now) {
+    void maybe_prune(TimePoint now, std::unique_lock<std::mutex>& lock) {
         if (now < next_prune_) {
             return;
         }
@@ -2040,7 +2204,7 @@ private:
                 log(LogLevel::kWarn, std::string("pruning finished runs failed: ") + error.what());
             }
         }
-        persist();
+        persist(lock, false);
     }
 
     // ---- helpers -----------------------------------------------------------------------
@@ -2067,10 +2231,12 @@ private:
     bool stopping_ = false;
     int in_flight_ = 0;
     std::multimap<TimePoint, Job> jobs_;
-    std::vector<Job> blocked_;  // calls waiting for a concurrency slot
+    std::vector<Job> blocked_;        // calls waiting for a concurrency slot
+    std::vector<Job> awaiting_sync_;  // calls of restored functions, until the app syncs
     std::map<std::string, std::shared_ptr<const FunctionEntry>> functions_;
     std::map<std::string, Run> runs_;
-    std::vector<std::string> run_order_;
+    /// Finished runs still in `runs_`; dropped once their last write is queued (see work()).
+    std::vector<std::string> finished_;
     std::map<std::string, TimePoint> seen_;
     std::size_t registrations_ = 0;
     std::size_t last_registered_count_ = 0;
@@ -2080,7 +2246,16 @@ private:
     bool functions_dirty_ = false;
     std::set<std::string> dirty_runs_;
     std::set<std::string> seen_dirty_;
-    std::set<std::string> stored_jobs_;
+    // The writer (see write_loop): batches queued, and how far they are stored.
+    std::deque<StateChanges> write_queue_;
+    std::uint64_t queued_seq_ = 0;
+    std::uint64_t durable_seq_ = 0;
+    std::uint64_t failed_seq_ = 0;
+    bool writer_stopping_ = false;
+    bool writer_stopped_ = false;
+    std::condition_variable writer_wake_;
+    std::condition_variable durable_;
+    std::thread writer_;
     /// Job rows to write and to delete at the next persist (key -> due ms, document).
     std::map<std::string, std::pair<std::int64_t, std::string>> job_writes_;
     std::set<std::string> job_removals_;
@@ -2088,8 +2263,8 @@ private:
     TimePoint next_prune_{};
 };
 
-std::unique_ptr<RunStore> make_memory_run_store() {
-    return std::make_unique<MemoryRunStore>();
+std::unique_ptr<RunStore> make_memory_run_store(std::size_t keep_finished) {
+    return std::make_unique<MemoryRunStore>(keep_finished);
 }
 
 Executor::Executor(ExecutorOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}

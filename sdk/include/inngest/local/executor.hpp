@@ -91,8 +91,8 @@ public:
     virtual std::vector<RunSnapshot> list(const std::string& function_id) const = 0;
 };
 
-/// The default `RunStore`.
-std::unique_ptr<RunStore> make_memory_run_store();
+/// The default `RunStore`: every running run and the latest `keep_finished` finished ones.
+std::unique_ptr<RunStore> make_memory_run_store(std::size_t keep_finished = 10000);
 
 struct ExecutorOptions {
     std::string host = "127.0.0.1";

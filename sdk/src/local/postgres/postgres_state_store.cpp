@@ -93,83 +93,30 @@ public:
         if (PQstatus(conn_) != CONNECTION_OK) {
             reconnect();
         }
-        // Each kind of change is one statement over a JSON array of rows, whatever its size.
-        exec("BEGIN", {});
-        try {
-            if (changes.replace_functions) {
-                json::array rows;
-                for (const auto& fn : changes.functions) {
-                    rows.push_back(json::object{{"slug", fn.slug}, {"document", fn.document}});
-                }
+        if (changes.replace_functions) {
+            json::array rows;
+            for (const auto& fn : changes.functions) {
+                rows.push_back(json::object{{"slug", fn.slug}, {"document", fn.document}});
+            }
+            exec("BEGIN", {});
+            try {
                 exec("DELETE FROM " + table("functions"), {});
                 exec("INSERT INTO " + table("functions") +
                          " (slug, document) SELECT slug, document FROM "
-                         "jsonb_to_recordset($1::jsonb) "
-                         "AS r(slug text, document text)",
+                         "jsonb_to_recordset($1::jsonb) AS r(slug text, document text)",
                      {json::serialize(rows)});
-            }
-            if (!changes.runs.empty()) {
-                json::array rows;
-                for (const auto& run : changes.runs) {
-                    rows.push_back(json::object{{"run_id", run.run_id},
-                                                {"function_id", run.function_id},
-                                                {"status", run.status},
-                                                {"sequence", run.sequence},
-                                                {"document", run.document}});
+                write_rows(changes);
+                exec("COMMIT", {});
+            } catch (...) {
+                if (PQstatus(conn_) == CONNECTION_OK) {
+                    PQclear(PQexec(conn_, "ROLLBACK"));
                 }
-                exec("INSERT INTO " + table("runs") +
-                         " (run_id, function_id, status, sequence, document, finished_at) SELECT "
-                         "run_id, function_id, status, sequence, document, CASE WHEN status <> "
-                         "'Running' THEN now() END FROM jsonb_to_recordset($1::jsonb) AS r(run_id "
-                         "text, function_id text, status text, sequence bigint, document text) ON "
-                         "CONFLICT (run_id) DO UPDATE SET status = excluded.status, document = "
-                         "excluded.document, finished_at = CASE WHEN excluded.status <> 'Running' "
-                         "THEN coalesce(" +
-                         table("runs") + ".finished_at, now()) END",
-                     {json::serialize(rows)});
+                throw;
             }
-            if (!changes.removed_jobs.empty()) {
-                exec("DELETE FROM " + table("jobs") +
-                         " WHERE job_key IN (SELECT jsonb_array_elements_text($1::jsonb))",
-                     {json::serialize(strings(changes.removed_jobs))});
-            }
-            if (!changes.jobs.empty()) {
-                json::array rows;
-                for (const auto& job : changes.jobs) {
-                    rows.push_back(json::object{
-                        {"job_key", job.key}, {"due_ms", job.due_ms}, {"document", job.document}});
-                }
-                exec("INSERT INTO " + table("jobs") +
-                         " (job_key, due_ms, document) SELECT job_key, due_ms, document FROM "
-                         "jsonb_to_recordset($1::jsonb) AS r(job_key text, due_ms bigint, document "
-                         "text) ON CONFLICT (job_key) DO UPDATE SET due_ms = excluded.due_ms, "
-                         "document = excluded.document",
-                     {json::serialize(rows)});
-            }
-            if (!changes.forgotten.empty()) {
-                exec("DELETE FROM " + table("seen") +
-                         " WHERE key IN (SELECT jsonb_array_elements_text($1::jsonb))",
-                     {json::serialize(strings(changes.forgotten))});
-            }
-            if (!changes.seen.empty()) {
-                json::array rows;
-                for (const auto& seen : changes.seen) {
-                    rows.push_back(json::object{{"key", seen.key}, {"seen_ms", seen.seen_ms}});
-                }
-                exec(
-                    "INSERT INTO " + table("seen") +
-                        " (key, seen_ms) SELECT key, seen_ms FROM jsonb_to_recordset($1::jsonb) AS "
-                        "r(key text, seen_ms bigint) ON CONFLICT (key) DO UPDATE SET seen_ms = "
-                        "excluded.seen_ms",
-                    {json::serialize(rows)});
-            }
-            exec("COMMIT", {});
-        } catch (...) {
-            if (PQstatus(conn_) == CONNECTION_OK) {
-                PQclear(PQexec(conn_, "ROLLBACK"));
-            }
-            throw;
+            return;
         }
+        // The common batch (a run's step, its jobs) is one statement: one round trip, atomic.
+        write_rows(changes);
     }
 
     std::size_t prune_finished(std::int64_t before_ms) override {
@@ -183,6 +130,61 @@ public:
     }
 
 private:
+    // Runs, jobs and dedupe keys in one statement of data-modifying CTEs over JSON arrays. The
+    // executor never deletes and writes the same job key in one batch.
+    void write_rows(const StateChanges& changes) {
+        json::array runs;
+        for (const auto& run : changes.runs) {
+            runs.push_back(json::object{{"run_id", run.run_id},
+                                        {"function_id", run.function_id},
+                                        {"status", run.status},
+                                        {"sequence", run.sequence},
+                                        {"document", run.document}});
+        }
+        json::array jobs;
+        for (const auto& job : changes.jobs) {
+            jobs.push_back(json::object{
+                {"job_key", job.key}, {"due_ms", job.due_ms}, {"document", job.document}});
+        }
+        json::array seen;
+        for (const auto& key : changes.seen) {
+            seen.push_back(json::object{{"key", key.key}, {"seen_ms", key.seen_ms}});
+        }
+        const std::string runs_table = table("runs");
+        exec("WITH written_runs AS (INSERT INTO " + runs_table +
+                 " (run_id, function_id, status, sequence, document, finished_at) SELECT run_id, "
+                 "function_id, status, sequence, document, CASE WHEN status <> 'Running' THEN "
+                 "now() END FROM jsonb_to_recordset($1::jsonb) AS r(run_id text, function_id "
+                 "text, status text, sequence bigint, document text) ON CONFLICT (run_id) DO "
+                 "UPDATE SET status = excluded.status, document = excluded.document, finished_at "
+                 "= CASE WHEN excluded.status <> 'Running' THEN coalesce(" +
+                 runs_table +
+                 ".finished_at, now()) END RETURNING 1), "
+                 "removed_jobs AS (DELETE FROM " +
+                 table("jobs") +
+                 " WHERE job_key IN (SELECT jsonb_array_elements_text($2::jsonb)) RETURNING 1), "
+                 "written_jobs AS (INSERT INTO " +
+                 table("jobs") +
+                 " (job_key, due_ms, document) SELECT job_key, due_ms, document FROM "
+                 "jsonb_to_recordset($3::jsonb) AS r(job_key text, due_ms bigint, document text) "
+                 "ON CONFLICT (job_key) DO UPDATE SET due_ms = excluded.due_ms, document = "
+                 "excluded.document RETURNING 1), "
+                 "forgotten AS (DELETE FROM " +
+                 table("seen") +
+                 " WHERE key IN (SELECT jsonb_array_elements_text($4::jsonb)) RETURNING 1), "
+                 "written_seen AS (INSERT INTO " +
+                 table("seen") +
+                 " (key, seen_ms) SELECT key, seen_ms FROM jsonb_to_recordset($5::jsonb) AS "
+                 "r(key text, seen_ms bigint) ON CONFLICT (key) DO UPDATE SET seen_ms = "
+                 "excluded.seen_ms RETURNING 1) "
+                 "SELECT (SELECT count(*) FROM written_runs) + (SELECT count(*) FROM "
+                 "removed_jobs) + (SELECT count(*) FROM written_jobs) + (SELECT count(*) FROM "
+                 "forgotten) + (SELECT count(*) FROM written_seen)",
+             {json::serialize(runs), json::serialize(strings(changes.removed_jobs)),
+              json::serialize(jobs), json::serialize(strings(changes.forgotten)),
+              json::serialize(seen)});
+    }
+
     static json::array strings(const std::vector<std::string>& values) {
         json::array out;
         for (const auto& value : values) {
