@@ -853,3 +853,34 @@ TEST_CASE("SMS goes through the tenant's gateway with sign name and template, re
                  R"({"subject":"s","body":"b","channels":["sms"],"recipients":["12345"]})")
               .status == 422);
 }
+
+TEST_CASE("an email whose server stays unreachable is failed after the last attempt, not queued",
+          "[app][smtp]") {
+    auto clock = std::make_shared<inngest::local::ManualClock>();
+    AppUnderTest t(riveredge_test::AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    const auto alice = t.token("acme", "alice", {"admin"});
+    REQUIRE(t.call("PUT", "/api/v1/messages/settings/smtp", alice,
+                   R"({"host":"127.0.0.1","port":)" + std::to_string(inngest_test::free_port()) +
+                       R"(,"tls_mode":"none","from_address":"noreply@acme.example"})")
+                .status == 200);
+    const auto sent = t.call(
+        "POST", "/api/v1/messages/send", alice,
+        R"({"subject":"s","body":"b","channels":["email"],"recipients":["bob@example.com"]})");
+    REQUIRE(sent.status == 201);
+    const auto id = sent.body.at("message_id").as_int64();
+    // Six attempts (five retries), each backoff under a minute of the executor's clock.
+    for (int i = 0; i < 8; ++i) {
+        REQUIRE(t.app().executor()->wait_idle(10s));
+        clock->advance(std::chrono::minutes(1));
+        t.app().executor()->poke();
+    }
+    REQUIRE(t.app().executor()->wait_idle(10s));
+    const auto delivery = delivery_of(t, alice, id, "failed");
+    REQUIRE(delivery.is_object());
+    CHECK(delivery.at("attempts") == 6);
+    const auto log = t.call("GET", "/api/v1/messages/deliveries", alice).body.at("items").at(0);
+    CHECK(std::string(log.at("provider_reply").as_string()).find("gave up") != std::string::npos);
+    const auto runs = t.app().executor()->runs("riveredge-flow-messages-deliver");
+    REQUIRE(runs.size() == 1);
+    CHECK(runs[0].status == inngest::local::RunStatus::kFailed);
+}

@@ -36,8 +36,10 @@ void register_functions(inngest::Client& client, Service& service) {
                 const std::int64_t id = delivery.at("id").to_number<std::int64_t>();
                 const std::string channel(delivery.at("channel").as_string());
                 // One step per delivery: a retry never repeats a delivery that already succeeded.
-                ctx.step.run("deliver-" + std::to_string(id),
-                             [&] { return service.deliver(tenant, id, channel); });
+                ctx.step.run("deliver-" + std::to_string(id), [&] {
+                    return service.deliver(tenant, id, channel,
+                                           ctx.run.attempt + 1 >= ctx.run.max_attempts);
+                });
                 ++delivered;
             }
             return boost::json::object{{"message_id", message_id}, {"delivered", delivered}};

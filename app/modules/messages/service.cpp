@@ -74,6 +74,7 @@ boost::json::object deliver_through_provider(Repository& repository,
                                              const core::TenantId& tenant,
                                              std::int64_t delivery_id,
                                              const std::string& provider,
+                                             bool last_attempt,
                                              LoadSettings load_settings,
                                              Send send) {
     const auto delivery = repository.delivery(tenant, delivery_id);
@@ -98,9 +99,15 @@ boost::json::object deliver_through_provider(Repository& repository,
         return boost::json::object{
             {"delivery_id", delivery_id}, {"status", "sent"}, {"reply", result.reply}};
     }
-    if (result.retriable) {
+    if (result.retriable && !last_attempt) {
         repository.update_delivery(tenant, delivery_id, "queued", result.reply, false);
         throw std::runtime_error(provider + " delivery will be retried: " + result.reply);
+    }
+    if (result.retriable) {
+        // No retry is left: the delivery must not look queued forever.
+        const std::string reason = "gave up after the last attempt: " + result.reply;
+        repository.update_delivery(tenant, delivery_id, "failed", reason, false);
+        throw inngest::NonRetriableError(provider + " " + reason);
     }
     repository.update_delivery(tenant, delivery_id, "failed", result.reply, false);
     throw inngest::NonRetriableError(provider + " refused the message: " + result.reply);
@@ -267,20 +274,22 @@ std::int64_t Service::record_and_emit(const core::TenantId& tenant,
 
 boost::json::object Service::deliver(const core::TenantId& tenant,
                                      std::int64_t delivery_id,
-                                     const std::string& channel) {
+                                     const std::string& channel,
+                                     bool last_attempt) {
     if (channel == "in_app") {
         const bool changed = repository_.deliver_in_app(tenant, delivery_id);
         return boost::json::object{
             {"delivery_id", delivery_id}, {"status", "sent"}, {"changed", changed}};
     }
     if (channel == "sms") {
-        return deliver_sms(tenant, delivery_id);
+        return deliver_sms(tenant, delivery_id, last_attempt);
     }
     if (channel != "email") {
         throw inngest::NonRetriableError("channel " + channel + " is not deliverable");
     }
     return deliver_through_provider(
-        repository_, tenant, delivery_id, "SMTP", [&] { return repository_.smtp_settings(tenant); },
+        repository_, tenant, delivery_id, "SMTP", last_attempt,
+        [&] { return repository_.smtp_settings(tenant); },
         [&](const SmtpSettings& smtp, const DeliveryDetail& delivery) {
             SmtpSettings settings = smtp;
             settings.ca_file = smtp_ca_file_;
@@ -395,9 +404,12 @@ boost::json::object Service::preview(const core::TenantId& tenant,
     }
 }
 
-boost::json::object Service::deliver_sms(const core::TenantId& tenant, std::int64_t delivery_id) {
+boost::json::object Service::deliver_sms(const core::TenantId& tenant,
+                                         std::int64_t delivery_id,
+                                         bool last_attempt) {
     return deliver_through_provider(
-        repository_, tenant, delivery_id, "SMS", [&] { return repository_.sms_settings(tenant); },
+        repository_, tenant, delivery_id, "SMS", last_attempt,
+        [&] { return repository_.sms_settings(tenant); },
         [](const SmsSettings& sms, const DeliveryDetail& delivery) {
             return send_sms(sms, delivery.recipient, delivery.subject, delivery.body);
         });

@@ -36,10 +36,12 @@ public:
                         const std::string& body,
                         const std::optional<std::string>& idempotency_key);
 
-    /// Delivers one delivery (called from the Inngest function, once per delivery step).
+    /// Delivers one delivery (called from the Inngest function, once per delivery step). On
+    /// the `last_attempt` a failure the provider calls temporary is recorded as failed.
     boost::json::object deliver(const core::TenantId& tenant,
                                 std::int64_t delivery_id,
-                                const std::string& channel);
+                                const std::string& channel,
+                                bool last_attempt);
 
     /// Stores the tenant's SMTP settings (the password is kept when omitted).
     void save_smtp_settings(const core::TenantId& tenant, const boost::json::object& request);
@@ -60,7 +62,9 @@ public:
     Repository& repository() noexcept { return repository_; }
 
 private:
-    boost::json::object deliver_sms(const core::TenantId& tenant, std::int64_t delivery_id);
+    boost::json::object deliver_sms(const core::TenantId& tenant,
+                                    std::int64_t delivery_id,
+                                    bool last_attempt);
     std::int64_t record_and_emit(const core::TenantId& tenant,
                                  const std::string& sender,
                                  const MessageContent& content,
