@@ -4,8 +4,10 @@
 
 #include "app/app_under_test.hpp"
 #include "support/child_process.hpp"
+#include "time_format.hpp"
 
 #include <filesystem>
+#include <map>
 
 using riveredge_test::kExecutorKey;
 using riveredge_test::kSecret;
@@ -160,5 +162,134 @@ TEST_CASE("an email retrying when the app is killed -9 is delivered once after t
     CHECK(mails_in(maildir) == 1);
     std::filesystem::remove_all(maildir);
     std::filesystem::remove(maildir + ".log");
+    std::filesystem::remove(log);
+}
+
+TEST_CASE("an approval waiting, an armed schedule fire and an async script survive kill -9",
+          "[app][durability]") {
+    const std::string database = inngest_test::shared_postgres().fresh_database();
+    const std::string log = "/tmp/riveredge-durability-2-" + std::to_string(getpid()) + ".log";
+    AppProcess app(database, inngest_test::free_port(), inngest_test::free_port(), log);
+    app.start();
+    const auto token = [](const char* user, std::vector<std::string> roles = {}) {
+        return riveredge::core::issue_token(
+            riveredge::core::Principal{riveredge::core::TenantId::trusted("acme"), user,
+                                       std::move(roles)},
+            kSecret);
+    };
+    const auto alice = token("alice", {"admin"});
+    const auto bob = token("bob");
+
+    // An approval waits for bob.
+    const std::string definition_source =
+        R"({"key":"one","nodes":[{"id":"start","type":"startEvent"},{"id":"ok","type":"userTask","data":{"bpmn":{"approvers":[{"type":"user","value":"bob"}]}}},{"id":"end","type":"endEvent"}],"edges":[{"id":"e0","source":"start","target":"ok"},{"id":"e1","source":"ok","target":"end"}]})";
+    const auto created = app.api("POST", "/api/v1/approvals/definitions", alice,
+                                 R"({"source":)" + definition_source + "}");
+    REQUIRE(created.status == 201);
+    const auto definition = created.body.at("id").as_int64();
+    REQUIRE(app.api("POST",
+                    "/api/v1/approvals/definitions/" + std::to_string(definition) + "/publish",
+                    alice)
+                .status == 201);
+    const auto instance = app.api("POST", "/api/v1/approvals/instances", alice,
+                                  R"({"definition_id":)" + std::to_string(definition) + "}");
+    REQUIRE(instance.status == 201);
+    const auto instance_id = instance.body.at("id").as_int64();
+    json::array tasks;
+    for (int i = 0; i < 400 && tasks.empty(); ++i) {
+        tasks = app.api("GET", "/api/v1/approvals/tasks", bob).body.at("items").as_array();
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(tasks.size() == 1);
+
+    // A schedule fires once, 6 s from now: after the restart.
+    const auto at = std::chrono::system_clock::now() + 6s;
+    const auto at_text = inngest::detail::format_rfc3339(at);
+    const auto schedule = app.api(
+        "POST", "/api/v1/schedules", alice,
+        R"({"name":"Once","code":"once","trigger":{"kind":"once","at":")" + at_text +
+            R"("},"action":{"type":"message","recipients":["bob"],"subject":"scheduled","body":"b"}})");
+    INFO(json::serialize(schedule.body));
+    REQUIRE(schedule.status == 201);
+    const auto schedule_id = schedule.body.at("id").as_int64();
+
+    // An async script run, queued just before the kill.
+    const auto script = app.api(
+        "POST", "/api/v1/scripts", alice,
+        R"({"name":"sum","code":"function main(a) { return a.x + 1; }","parameters":[{"name":"x","type":"number","required":true}]})");
+    REQUIRE(script.status == 201);
+    const auto run = app.api(
+        "POST", "/api/v1/scripts/" + std::to_string(script.body.at("id").as_int64()) + "/run",
+        alice, R"({"mode":"async","arguments":{"x":41}})");
+    REQUIRE(run.status == 202);
+    app.kill_now();
+    app.start();
+
+    // The approval goes on where it was: bob approves, the instance completes once.
+    tasks = app.api("GET", "/api/v1/approvals/tasks", bob).body.at("items").as_array();
+    REQUIRE(tasks.size() == 1);
+    REQUIRE(app.api("POST",
+                    "/api/v1/approvals/tasks/" + std::to_string(tasks[0].at("id").as_int64()) +
+                        "/approve",
+                    bob, "{}")
+                .status == 200);
+    json::value done;
+    for (int i = 0; i < 400; ++i) {
+        done = app.api("GET", "/api/v1/approvals/instances/" + std::to_string(instance_id), alice)
+                   .body;
+        if (done.at("status") != "running") {
+            break;
+        }
+        std::this_thread::sleep_for(25ms);
+    }
+    CHECK(done.at("status") == "completed");
+    CHECK(done.at("generation") == 0);  // the stored run went on; no hand-over was needed
+
+    // The async script ran, once.
+    json::value script_run;
+    for (int i = 0; i < 400; ++i) {
+        script_run =
+            app.api("GET", "/api/v1/script-runs/" + std::to_string(run.body.at("id").as_int64()),
+                    alice)
+                .body;
+        if (script_run.at("status") == "succeeded" || script_run.at("status") == "failed") {
+            break;
+        }
+        std::this_thread::sleep_for(25ms);
+    }
+    CHECK(script_run.at("status") == "succeeded");
+    CHECK(script_run.at("result") == 42);
+
+    // The schedule fired at its time, once: one succeeded fire and one message to bob.
+    json::array fires;
+    for (int i = 0; i < 600; ++i) {
+        fires = app.api("GET", "/api/v1/schedules/" + std::to_string(schedule_id) + "/fires", alice)
+                    .body.at("items")
+                    .as_array();
+        if (!fires.empty() && fires[0].at("status") == "succeeded") {
+            break;
+        }
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(fires.size() == 1);
+    CHECK(fires[0].at("status") == "succeeded");
+    // bob's inbox: the task notification once, the scheduled message once.
+    std::map<std::string, int> subjects;
+    for (int i = 0; i < 400 && subjects.count("scheduled") == 0; ++i) {
+        subjects.clear();
+        const auto inbox = app.api("GET", "/api/v1/messages/inbox", bob);
+        for (const auto& item : inbox.body.at("items").as_array()) {
+            ++subjects[std::string(item.at("subject").as_string())];
+        }
+        std::this_thread::sleep_for(25ms);
+    }
+    CHECK(subjects["scheduled"] == 1);
+    CHECK(subjects.size() == 2);
+    for (const auto& [subject, count] : subjects) {
+        INFO(subject);
+        CHECK(count == 1);
+    }
+    const auto instance_runs = app.executor_runs("riveredge-flow-approvals-instance");
+    CHECK(instance_runs.size() == 1);
     std::filesystem::remove(log);
 }
