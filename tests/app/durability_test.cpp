@@ -293,3 +293,34 @@ TEST_CASE("an approval waiting, an armed schedule fire and an async script survi
     CHECK(instance_runs.size() == 1);
     std::filesystem::remove(log);
 }
+
+TEST_CASE("PostgreSQL restarted under a running app: no request fails and work goes on",
+          "[app][durability]") {
+    riveredge_test::AppUnderTest t;
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    const auto send = [&](const std::string& subject) {
+        return t.call("POST", "/api/v1/messages/send", alice,
+                      R"({"subject":")" + subject +
+                          R"(","body":"b","channels":["in_app"],"recipients":["bob"]})");
+    };
+    REQUIRE(send("before").status == 201);
+    REQUIRE(t.wait_unread(bob, 1));
+    // Warm every pooled connection, so each of them is broken by the restart.
+    for (int i = 0; i < 12; ++i) {
+        REQUIRE(t.call("GET", "/api/v1/messages/inbox", bob).status == 200);
+    }
+
+    inngest_test::shared_postgres().restart();
+
+    for (int i = 0; i < 12; ++i) {
+        const auto r = t.call("GET", "/api/v1/messages/inbox", bob);
+        INFO(json::serialize(r.body));
+        REQUIRE(r.status == 200);
+    }
+    // The executor's store reconnects too: a new message is stored, run and delivered.
+    const auto after = send("after");
+    INFO(json::serialize(after.body));
+    REQUIRE(after.status == 201);
+    REQUIRE(t.wait_unread(bob, 2));
+}

@@ -32,6 +32,16 @@ TempPostgres::~TempPostgres() {
     std::filesystem::remove_all(dir_, ignored);
 }
 
+void TempPostgres::restart() {
+    const std::string script = std::string(PROJECT_SOURCE_DIR) + "/scripts/pg-cluster";
+    const std::string stop = script + " stop '" + dir_ + "' >/dev/null";
+    const std::string start =
+        script + " start '" + dir_ + "' " + std::to_string(port_) + " >/dev/null";
+    if (std::system(stop.c_str()) != 0 || std::system(start.c_str()) != 0) {
+        throw std::runtime_error("could not restart the test PostgreSQL");
+    }
+}
+
 std::string TempPostgres::fresh_database() {
     const std::string name = "test_" + std::to_string(++databases_);
     const std::string admin =

@@ -17,6 +17,8 @@ public:
     /// A new empty database owned by the app's (non-superuser) role; its libpq URL.
     std::string fresh_database();
     int port() const noexcept { return port_; }
+    /// Stops the server and starts it again on the same data and port (every connection drops).
+    void restart();
 
 private:
     std::string dir_;

@@ -112,6 +112,10 @@ void Connection::exec_script(const std::string& sql) {
 PooledConnection::PooledConnection(Pool& pool, std::unique_ptr<Connection> connection)
     : pool_(&pool), connection_(std::move(connection)) {}
 
+void PooledConnection::reconnect() {
+    connection_ = pool_->connect();
+}
+
 PooledConnection::~PooledConnection() {
     if (connection_) {
         pool_->release(std::move(connection_));
@@ -143,6 +147,10 @@ PooledConnection Pool::acquire() {
     }
 }
 
+std::unique_ptr<Connection> Pool::connect() const {
+    return std::make_unique<Connection>(url_);
+}
+
 void Pool::release(std::unique_ptr<Connection> connection) {
     const std::lock_guard lock(mutex_);
     idle_.push_back(std::move(connection));
@@ -151,7 +159,17 @@ void Pool::release(std::unique_ptr<Connection> connection) {
 
 Transaction::Transaction(Pool& pool, const std::optional<TenantId>& tenant)
     : connection_(pool.acquire()) {
-    connection_->exec("BEGIN");
+    try {
+        connection_->exec("BEGIN");
+    } catch (const DbError&) {
+        if (connection_->healthy()) {
+            throw;
+        }
+        // The connection died while idle (PostgreSQL restarted): nothing was done on it, so a
+        // new one is safe and the request does not fail.
+        connection_.reconnect();
+        connection_->exec("BEGIN");
+    }
     try {
         connection_->exec("SELECT set_config('app.tenant_id', $1, true)",
                           {tenant ? Param(tenant->value()) : Param("")});

@@ -93,6 +93,8 @@ public:
     PooledConnection(PooledConnection&&) noexcept = default;
     PooledConnection& operator=(PooledConnection&&) = delete;
     Connection& operator*() { return *connection_; }
+    /// Swaps in a new connection for one that broke (the pool's URL).
+    void reconnect();
     Connection* operator->() { return connection_.get(); }
 
 private:
@@ -105,6 +107,8 @@ public:
     Pool(std::string url, int size);
     /// Waits for a free connection (reconnecting a broken one).
     PooledConnection acquire();
+    /// A new connection to the pool's database (not counted: it replaces a broken one).
+    std::unique_ptr<Connection> connect() const;
     void release(std::unique_ptr<Connection> connection);
 
 private:

@@ -93,6 +93,31 @@ public:
         if (PQstatus(conn_) != CONNECTION_OK) {
             reconnect();
         }
+        try {
+            write(changes);
+        } catch (const std::exception&) {
+            if (PQstatus(conn_) == CONNECTION_OK) {
+                throw;
+            }
+            // The connection died (PostgreSQL restarted); a batch is all or nothing, so once
+            // more on a new connection.
+            reconnect();
+            write(changes);
+        }
+    }
+
+    std::size_t prune_finished(std::int64_t before_ms) override {
+        const std::lock_guard lock(mutex_);
+        const Result deleted = exec("DELETE FROM " + table("runs") +
+                                        " WHERE ctid IN (SELECT ctid FROM " + table("runs") +
+                                        " WHERE finished_at < to_timestamp($1::bigint / 1000.0) "
+                                        "LIMIT 5000)",
+                                    {std::to_string(before_ms)});
+        return deleted.affected();
+    }
+
+private:
+    void write(const StateChanges& changes) {
         if (changes.replace_functions) {
             json::array rows;
             for (const auto& fn : changes.functions) {
@@ -119,17 +144,6 @@ public:
         write_rows(changes);
     }
 
-    std::size_t prune_finished(std::int64_t before_ms) override {
-        const std::lock_guard lock(mutex_);
-        const Result deleted = exec("DELETE FROM " + table("runs") +
-                                        " WHERE ctid IN (SELECT ctid FROM " + table("runs") +
-                                        " WHERE finished_at < to_timestamp($1::bigint / 1000.0) "
-                                        "LIMIT 5000)",
-                                    {std::to_string(before_ms)});
-        return deleted.affected();
-    }
-
-private:
     // Runs, jobs and dedupe keys in one statement of data-modifying CTEs over JSON arrays. The
     // executor never deletes and writes the same job key in one batch.
     void write_rows(const StateChanges& changes) {
