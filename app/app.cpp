@@ -65,8 +65,16 @@ public:
             executor_options.clock = clock_;
             // Runs, queued work and dedupe keys live in the app's database: after a crash the
             // executor resumes them, and a second process on the database cannot run them twice.
-            executor_options.state =
-                inngest::local::make_postgres_state_store({.url = settings_.database_url});
+            try {
+                executor_options.state =
+                    inngest::local::make_postgres_state_store({.url = settings_.database_url});
+            } catch (const std::exception& error) {
+                throw std::runtime_error(
+                    std::string(error.what()) +
+                    ": another riveredge-flow runs the embedded executor on this database, and a "
+                    "second one would run its work twice. Stop it, or run every process beside "
+                    "an external Inngest (INNGEST_DEV or INNGEST_SIGNING_KEY)");
+            }
             executor_options.log_sink = [](inngest::LogLevel level, std::string_view line) {
                 if (level >= inngest::LogLevel::kWarn) {
                     core::log(core::LogLevel::kWarn, line, {{"component", "executor"}});

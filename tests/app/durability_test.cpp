@@ -324,3 +324,28 @@ TEST_CASE("PostgreSQL restarted under a running app: no request fails and work g
     REQUIRE(after.status == 201);
     REQUIRE(t.wait_unread(bob, 2));
 }
+
+TEST_CASE("a second app process on the same database refuses to start a second executor",
+          "[app][durability]") {
+    const std::string database = inngest_test::shared_postgres().fresh_database();
+    const std::string log = "/tmp/riveredge-durability-3-" + std::to_string(getpid());
+    AppProcess first(database, inngest_test::free_port(), inngest_test::free_port(), log + ".a");
+    first.start();
+    const int port = inngest_test::free_port();
+    inngest_test::ChildProcess second(
+        {RIVEREDGE_FLOW_PATH},
+        {"RIVEREDGE_DATABASE_URL=" + database, std::string("RIVEREDGE_JWT_SECRET=") + kSecret,
+         "RIVEREDGE_PORT=" + std::to_string(port),
+         "RIVEREDGE_EXECUTOR_PORT=" + std::to_string(inngest_test::free_port()),
+         std::string("RIVEREDGE_SCRIPT_WORKER=") + SCRIPT_WORKER_PATH},
+        log + ".b");
+    for (int i = 0; i < 400 && second.running(); ++i) {
+        std::this_thread::sleep_for(25ms);
+    }
+    CHECK_FALSE(second.running());
+    CHECK(second.log().find("another executor is active") != std::string::npos);
+    // The first one still serves.
+    CHECK(first.call("GET", first.url("/healthz"), "").status == 200);
+    std::filesystem::remove(log + ".a");
+    std::filesystem::remove(log + ".b");
+}
