@@ -2032,6 +2032,24 @@ private:
             return true;
         }
         StateChanges changes = collect();
+        if (!writer_.joinable() || writer_stopped_) {
+            // Before start() or after stop(): no writer, so write here (nothing else runs).
+            if (changes.empty() && write_queue_.empty()) {
+                return true;
+            }
+            write_queue_.push_back(std::move(changes));
+            StateChanges merged = merge(std::move(write_queue_));
+            write_queue_.clear();
+            try {
+                options_.state->apply(merged);
+            } catch (const std::exception& error) {
+                log(LogLevel::kError, std::string("state store write failed: ") + error.what());
+                write_queue_.push_front(std::move(merged));  // kept for the next write
+                return false;
+            }
+            durable_seq_ = queued_seq_;
+            return true;
+        }
         if (!changes.empty()) {
             write_queue_.push_back(std::move(changes));
             ++queued_seq_;
