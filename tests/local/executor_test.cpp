@@ -269,3 +269,41 @@ TEST_CASE("the memory run store keeps running runs and only the latest finished 
     CHECK_FALSE(store->find("r0").has_value());
     CHECK(store->find("r5")->status == RunStatus::kRunning);
 }
+
+TEST_CASE("the run list pages with offset and limit and counts every match", "[unit]") {
+    Harness h;
+    h.client->create_function({.id = "many", .triggers = {inngest::EventTrigger{"go"}}},
+                              [](inngest::Context&) { return 1; });
+    h.sync();
+    for (int i = 0; i < 5; ++i) {
+        h.executor.send(ev("go", {{"i", i}}));
+    }
+    h.settle();
+    const auto get = [&](const std::string& query) {
+        const inngest::detail::OutboundRequest list{
+            "GET", h.executor.url() + "/v1/runs?" + query, {}, {}, 5s, std::nullopt};
+        auto response = inngest::detail::send_http(list);
+        REQUIRE(response.has_value());
+        return *response;
+    };
+    const auto all = h.executor.runs("t-many");
+    REQUIRE(all.size() == 5);
+    const auto page = get("function_id=t-many&offset=1&limit=2");
+    REQUIRE(page.status == 200);
+    const auto body = json::parse(page.body).as_array();
+    REQUIRE(body.size() == 2);
+    CHECK(body[0].at("run_id") == json::value(all[1].run_id));
+    CHECK(body[1].at("run_id") == json::value(all[2].run_id));
+    bool counted = false;
+    for (const auto& [name, value] : page.headers) {
+        if (name == "X-Total-Count" || name == "x-total-count") {
+            counted = value == "5";
+        }
+    }
+    CHECK(counted);
+    CHECK(get("limit=0").status == 400);
+    CHECK(get("limit=1001").status == 400);
+    CHECK(get("offset=-1").status == 400);
+    CHECK(get("limit=2x").status == 400);
+    CHECK(json::parse(get("function_id=t-many&status=Failed").body).as_array().empty());
+}

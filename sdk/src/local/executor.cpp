@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <map>
 #include <random>
@@ -628,14 +629,38 @@ private:
             return reply(200, json::object{{"ok", true}, {"functions", *synced}});
         }
         if (request.method == "GET" && path == "/v1/runs") {
+            // Oldest first; `offset` and `limit` (1..1000, default 1000) page through the
+            // matches, whose count is in X-Total-Count.
+            const auto number = [&request](const char* name, long fallback, long high) {
+                const std::string text = query_value(request.query, name);
+                char* end = nullptr;
+                const long value = text.empty() ? fallback : std::strtol(text.c_str(), &end, 10);
+                return (text.empty() || (end != nullptr && *end == '\0')) && value >= 0 &&
+                               value <= high
+                           ? std::optional<long>(value)
+                           : std::nullopt;
+            };
+            const auto limit = number("limit", 1000, 1000);
+            const auto offset = number("offset", 0, 1L << 40);
+            if (!limit || *limit == 0 || !offset) {
+                return reply(400, json::object{{"error", "limit is 1 to 1000, offset 0 or more"},
+                                               {"status", 400}});
+            }
+            const std::string status = query_value(request.query, "status");
             json::array out;
+            long matched = 0;
             for (const auto& run : runs(query_value(request.query, "function_id"))) {
-                const std::string status = query_value(request.query, "status");
-                if (status.empty() || status == run_status_name(run.status)) {
+                if (!status.empty() && status != run_status_name(run.status)) {
+                    continue;
+                }
+                if (matched >= *offset && matched - *offset < *limit) {
                     out.push_back(snapshot_json(run));
                 }
+                ++matched;
             }
-            return reply(200, out);
+            auto response = reply(200, out);
+            response.headers.emplace_back("X-Total-Count", std::to_string(matched));
+            return response;
         }
         if (request.method == "GET" && path.starts_with("/v0/runs/")) {
             return run_state(path.substr(9));
