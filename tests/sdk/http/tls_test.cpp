@@ -1,6 +1,7 @@
 // HTTPS to Inngest Cloud: certificates are verified against the trust store and the host name.
 // The server here is `openssl s_server` on loopback with certificates made for the test.
 
+#include "support/child_process.hpp"
 #include "transport/http_client.hpp"
 
 #include <catch2/catch.hpp>
@@ -36,7 +37,21 @@ public:
             san + "' -keyout '" + (dir_ / "key.pem").string() + "' -out '" + cert() +
             "' >/dev/null 2>&1";
         REQUIRE(std::system(command.c_str()) == 0);
-        port_ = 30000 + static_cast<int>(getpid() % 10000) + counter_;
+        // A port the kernel just handed out, and a check that s_server really bound it: under
+        // load another test can take a port first, and a probe answered by that other process
+        // used to pass for a ready TLS server (the flake where the first request failed fast).
+        for (int attempt = 0; attempt < 5 && !ready_; ++attempt) {
+            port_ = inngest_test::free_port();
+            start_server();
+            ready_ = wait_ready();
+            if (!ready_) {
+                stop_server();
+            }
+        }
+        REQUIRE(ready_);
+    }
+
+    void start_server() {
         pid_ = fork();
         REQUIRE(pid_ >= 0);
         if (pid_ == 0) {
@@ -53,22 +68,40 @@ public:
                    static_cast<char*>(nullptr));
             _exit(127);
         }
-        // Ready once it accepts TCP connections (a plain-HTTP probe fails, but not "refused").
-        for (int i = 0; i < 100; ++i) {
+    }
+
+    // Ready once it accepts TCP connections (a plain-HTTP probe fails, but not "refused") and
+    // is still alive (it exits when it cannot bind the port).
+    bool wait_ready() {
+        for (int i = 0; i < 200; ++i) {
+            int status = 0;
+            if (waitpid(pid_, &status, WNOHANG) == pid_) {
+                pid_ = 0;
+                return false;  // it exited: the port was taken
+            }
             const OutboundRequest probe{"GET", "http://127.0.0.1:" + std::to_string(port_) + "/",
                                         {},    {},
                                         500ms, std::nullopt};
             const auto response = send_http(probe);
             if (response || response.error().message.find("refused") == std::string::npos) {
-                return;
+                return waitpid(pid_, &status, WNOHANG) == 0;
             }
             std::this_thread::sleep_for(50ms);
         }
+        return false;
     }
+
+    void stop_server() {
+        if (pid_ > 0) {
+            kill(pid_, SIGTERM);
+            int status = 0;
+            waitpid(pid_, &status, 0);
+            pid_ = 0;
+        }
+    }
+
     ~TlsServer() {
-        kill(pid_, SIGTERM);
-        int status = 0;
-        waitpid(pid_, &status, 0);
+        stop_server();
         std::error_code ignored;
         fs::remove_all(dir_, ignored);
     }
@@ -82,6 +115,7 @@ private:
     fs::path dir_;
     int port_ = 0;
     pid_t pid_ = 0;
+    bool ready_ = false;
 };
 
 }  // namespace
@@ -96,6 +130,7 @@ TEST_CASE("HTTPS succeeds when the certificate chains to a trusted CA and names 
     TlsServer server("IP:127.0.0.1,DNS:localhost");
     OutboundRequest request{"GET", server.url(), {}, {}, kPatience, server.cert()};
     auto response = send_http(request);
+    INFO((response ? std::string("ok") : response.error().message));
     REQUIRE(response.has_value());
     CHECK(response->status == 200);
     request.url = server.url("localhost");
