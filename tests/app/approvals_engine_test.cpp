@@ -665,8 +665,15 @@ TEST_CASE("a restart mid-instance continues where it was", "[app][approvals]") {
         REQUIRE(flow.act(first.token("acme", "bob"), flow.pending_task(seen, "one"), "approve")
                     .status == 200);
         REQUIRE(flow.wait_pending(alice, id, "two").is_object());
+        // Parked on its wait (a decision before the wait exists is noticed at the next
+        // re-check only, which this test's clock never reaches).
+        REQUIRE(first.app().executor()->wait_idle(10s));
     }  // the process is gone; its embedded executor's run is stored in the database
     AppUnderTest second(AppUnderTestOptions{std::nullopt, clock, database, 0});
+    REQUIRE(second.app().executor()->wait_idle(10s));
+    const auto resumed = second.app().executor()->runs("riveredge-flow-approvals-instance");
+    REQUIRE(resumed.size() == 1);
+    CHECK(resumed[0].waiting_for == std::vector<std::string>{"approvals/instance.wake"});
     Flow flow{second, *clock};
     const auto alice = second.token("acme", "alice", {"admin"});
     const auto seen = flow.wait_pending(alice, id, "two");

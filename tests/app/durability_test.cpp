@@ -63,6 +63,17 @@ public:
                                  const std::string& body = {}) const {
         return call(method, url(path), token, body);
     }
+    // Waits until the function's only run waits for `event` (step.wait_for_event is in place).
+    bool wait_parked(const std::string& function_id, const std::string& event) const {
+        for (int i = 0; i < 800; ++i) {
+            const auto runs = executor_runs(function_id);
+            if (runs.size() == 1 && runs[0].at("waiting_for") == json::array{json::value(event)}) {
+                return true;
+            }
+            std::this_thread::sleep_for(25ms);
+        }
+        return false;
+    }
     json::array executor_runs(const std::string& function_id) const {
         const auto r = call("GET",
                             "http://127.0.0.1:" + std::to_string(executor_port_) +
@@ -222,8 +233,12 @@ TEST_CASE("an approval waiting, an armed schedule fire and an async script survi
         "POST", "/api/v1/scripts/" + std::to_string(script.body.at("id").as_int64()) + "/run",
         alice, R"({"mode":"async","arguments":{"x":41}})");
     REQUIRE(run.status == 202);
+    // The approval run has parked on its wait (a decision made before a wait exists is noticed
+    // only at the next re-check, minutes later; that case has its own test).
+    REQUIRE(app.wait_parked("riveredge-flow-approvals-instance", "approvals/instance.wake"));
     app.kill_now();
     app.start();
+    REQUIRE(app.wait_parked("riveredge-flow-approvals-instance", "approvals/instance.wake"));
 
     // The approval goes on where it was: bob approves, the instance completes once.
     tasks = app.api("GET", "/api/v1/approvals/tasks", bob).body.at("items").as_array();

@@ -761,7 +761,8 @@ private:
                             {"output", run.output},
                             {"error", run.error},
                             {"history", history},
-                            {"calls", run.calls}};
+                            {"calls", run.calls},
+                            {"waiting_for", string_array(run.waiting_for)}};
     }
 
     // ---- registration ------------------------------------------------------------------
@@ -1158,7 +1159,11 @@ private:
         changed_.notify_all();
     }
 
-    void save(const Run& run) {
+    void save(Run& run) {
+        run.snapshot.waiting_for.clear();
+        for (const auto& [hash, wait] : run.waits) {
+            run.snapshot.waiting_for.push_back(wait.event);
+        }
         options_.store->save(run.snapshot);
         dirty_runs_.insert(run.snapshot.run_id);
     }
@@ -2204,8 +2209,7 @@ private:
             Run run = run_from(doc.get_object());
             next_sequence_ = std::max(next_sequence_, run.sequence + 1);
             const std::string id = run.snapshot.run_id;
-            options_.store->save(run.snapshot);
-            runs_.emplace(id, std::move(run));
+            save(runs_.emplace(id, std::move(run)).first->second);
         }
         for (const auto& stored : state.jobs) {
             boost::system::error_code ec;

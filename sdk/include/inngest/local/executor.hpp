@@ -79,6 +79,8 @@ struct RunSnapshot {
     std::vector<StepRecord> history{};
     /// Calls made to the SDK so far.
     int calls = 0;
+    /// Event names the run waits for now (`step.wait_for_event`), in step order.
+    std::vector<std::string> waiting_for{};
 };
 
 /// Stores runs. In memory by default; an application may keep them elsewhere.

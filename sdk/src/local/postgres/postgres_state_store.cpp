@@ -217,6 +217,17 @@ private:
             conn_ = nullptr;
             throw std::runtime_error("state store: cannot connect: " + message);
         }
+        try {
+            prepare();
+        } catch (...) {
+            PQfinish(conn_);  // a constructor that throws runs no destructor
+            conn_ = nullptr;
+            throw;
+        }
+    }
+
+    // Tables when missing, then the executor lock.
+    void prepare() {
         exec("SET client_min_messages = warning", {});
         exec("CREATE TABLE IF NOT EXISTS " + table("functions") +
                  " (slug text PRIMARY KEY, document text NOT NULL)",
