@@ -47,6 +47,24 @@ struct AppUnderTestOptions {
     int approvals_step_budget = 0;
 };
 
+/// One JSON request over loopback HTTP, with a bearer token when given; a body that is not JSON
+/// comes back as a string.
+inline Response call_url(const std::string& method,
+                         const std::string& url,
+                         const std::string& token = {},
+                         const std::string& body = {}) {
+    inngest::detail::OutboundRequest request{method, url, {}, body, 10s, std::nullopt};
+    request.headers = {{"Content-Type", "application/json"}};
+    if (!token.empty()) {
+        request.headers.emplace_back("Authorization", "Bearer " + token);
+    }
+    auto response = inngest::detail::send_http(request);
+    REQUIRE(response.has_value());
+    boost::system::error_code ec;
+    auto parsed = json::parse(response->body, ec);
+    return {response->status, ec ? json::value(response->body) : parsed};
+}
+
 class AppUnderTest {
 public:
     explicit AppUnderTest(std::optional<std::string> smtp_ca_file = std::nullopt)
@@ -82,18 +100,8 @@ public:
                   const std::string& path,
                   const std::string& token = {},
                   const std::string& body = {}) const {
-        inngest::detail::OutboundRequest request{
-            method,      "http://127.0.0.1:" + std::to_string(app_->port()) + path, {}, body, 10s,
-            std::nullopt};
-        request.headers = {{"Content-Type", "application/json"}};
-        if (!token.empty()) {
-            request.headers.emplace_back("Authorization", "Bearer " + token);
-        }
-        auto response = inngest::detail::send_http(request);
-        REQUIRE(response.has_value());
-        boost::system::error_code ec;
-        auto parsed = json::parse(response->body, ec);
-        return {response->status, ec ? json::value(response->body) : parsed};
+        return call_url(method, "http://127.0.0.1:" + std::to_string(app_->port()) + path, token,
+                        body);
     }
 
     // Waits until `user` has `count` unread items (the delivery runs through Inngest).

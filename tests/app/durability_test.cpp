@@ -48,14 +48,7 @@ public:
                                   const std::string& url,
                                   const std::string& bearer,
                                   const std::string& body = {}) const {
-        inngest::detail::OutboundRequest request{method, url, {}, body, 10s, std::nullopt};
-        request.headers = {{"Content-Type", "application/json"},
-                           {"Authorization", "Bearer " + bearer}};
-        auto response = inngest::detail::send_http(request);
-        REQUIRE(response.has_value());
-        boost::system::error_code ec;
-        auto parsed = json::parse(response->body, ec);
-        return {response->status, ec ? json::value(response->body) : parsed};
+        return riveredge_test::call_url(method, url, bearer, body);
     }
     riveredge_test::Response api(const std::string& method,
                                  const std::string& path,

@@ -767,6 +767,15 @@ private:
 
     // ---- registration ------------------------------------------------------------------
 
+    // `source` compiled, or the error naming the function it belongs to.
+    static Result<Expression> compile_for(const std::string& slug, std::string_view source) {
+        auto compiled = Expression::compile(source);
+        if (!compiled) {
+            return Error{ErrorCode::kInvalidArgument, slug + ": " + compiled.error().message};
+        }
+        return compiled;
+    }
+
     // A function config as synced, compiled: triggers, cancellation, flow control.
     static Result<FunctionEntry> compile_function(const json::object& config,
                                                   const std::string& app_id) {
@@ -820,10 +829,9 @@ private:
                     trigger.event = event->get_string();
                     if (const auto* expr = object.if_contains("expression");
                         expr != nullptr && expr->is_string()) {
-                        auto compiled = Expression::compile(expr->get_string());
+                        auto compiled = compile_for(fn.slug, expr->get_string());
                         if (!compiled) {
-                            return Error{ErrorCode::kInvalidArgument,
-                                         fn.slug + ": " + compiled.error().message};
+                            return compiled.error();
                         }
                         trigger.expression = std::move(*compiled);
                     }
@@ -849,10 +857,9 @@ private:
                 rule.event = c.at("event").as_string();
                 if (const auto* cond = c.as_object().if_contains("if");
                     cond != nullptr && cond->is_string()) {
-                    auto compiled = Expression::compile(cond->get_string());
+                    auto compiled = compile_for(fn.slug, cond->get_string());
                     if (!compiled) {
-                        return Error{ErrorCode::kInvalidArgument,
-                                     fn.slug + ": " + compiled.error().message};
+                        return compiled.error();
                     }
                     rule.condition = std::move(*compiled);
                 }
@@ -861,10 +868,9 @@ private:
         }
         if (const auto* key = config.if_contains("idempotency");
             key != nullptr && key->is_string()) {
-            auto compiled = Expression::compile(key->get_string());
+            auto compiled = compile_for(fn.slug, key->get_string());
             if (!compiled) {
-                return Error{ErrorCode::kInvalidArgument,
-                             fn.slug + ": " + compiled.error().message};
+                return compiled.error();
             }
             fn.idempotency = std::move(*compiled);
         }
@@ -2099,7 +2105,23 @@ private:
     void write_loop() {
         std::unique_lock lock(mutex_);
         while (true) {
-            writer_wake_.wait(lock, [&] { return !write_queue_.empty() || writer_stopping_; });
+            writer_wake_.wait(lock, [&] {
+                return !write_queue_.empty() || prune_before_ms_ || writer_stopping_;
+            });
+            if (prune_before_ms_) {
+                // Pruning is the writer's too: its I/O never holds the executor's lock.
+                const std::int64_t before = *prune_before_ms_;
+                prune_before_ms_.reset();
+                lock.unlock();
+                try {
+                    options_.state->prune_finished(before);
+                } catch (const std::exception& error) {
+                    log(LogLevel::kWarn,
+                        std::string("pruning finished runs failed: ") + error.what());
+                }
+                lock.lock();
+                continue;
+            }
             if (write_queue_.empty()) {
                 break;
             }
@@ -2244,12 +2266,9 @@ private:
                 ++it;
             }
         }
-        if (options_.state) {
-            try {
-                options_.state->prune_finished(to_millis(now - options_.finished_run_retention));
-            } catch (const std::exception& error) {
-                log(LogLevel::kWarn, std::string("pruning finished runs failed: ") + error.what());
-            }
+        if (options_.state && writer_.joinable()) {
+            prune_before_ms_ = to_millis(now - options_.finished_run_retention);
+            writer_wake_.notify_one();
         }
         persist(lock, false);
     }
@@ -2299,6 +2318,8 @@ private:
     std::uint64_t durable_seq_ = 0;
     std::uint64_t failed_seq_ = 0;
     bool writer_stopping_ = false;
+    /// Set once a minute: the writer deletes finished runs that ended before it.
+    std::optional<std::int64_t> prune_before_ms_;
     bool writer_stopped_ = false;
     std::condition_variable writer_wake_;
     std::condition_variable durable_;
