@@ -3,6 +3,7 @@
 #include "core/app_context.hpp"
 #include "core/http/openapi.hpp"
 #include "core/log/logger.hpp"
+#include "core/outbox/outbox.hpp"
 #include "modules/approvals/module.hpp"
 #include "modules/messages/module.hpp"
 #include "modules/schedules/module.hpp"
@@ -15,7 +16,9 @@
 #include <boost/algorithm/string/predicate.hpp>
 #include <openssl/rand.h>
 
+#include <cstdlib>
 #include <stdexcept>
+#include <thread>
 
 namespace riveredge {
 namespace {
@@ -64,17 +67,22 @@ public:
             executor_options.event_keys = {event_key};
             executor_options.clock = clock_;
             // Runs, queued work and dedupe keys live in the app's database: after a crash the
-            // executor resumes them, and a second process on the database cannot run them twice.
-            try {
-                executor_options.state =
-                    inngest::local::make_postgres_state_store({.url = settings_.database_url});
-            } catch (const std::exception& error) {
-                throw std::runtime_error(
-                    std::string(error.what()) +
-                    ": another riveredge-flow runs the embedded executor on this database, and a "
-                    "second one would run its work twice. Stop it, or run every process beside "
-                    "an external Inngest (INNGEST_DEV or INNGEST_SIGNING_KEY)");
-            }
+            // executor resumes them. One executor per database is active; in a second process
+            // it stands by (the REST API still serves) and takes over when the first one dies.
+            executor_options.open_state = [url = settings_.database_url] {
+                return inngest::local::make_postgres_state_store({.url = url});
+            };
+            executor_options.on_active = [this] {
+                executor_became_active();
+            };
+            executor_options.on_replaced = [](const std::string& why) {
+                // Another process holds the database's executor now; acting on would run work
+                // twice. Exit for the supervisor to restart us, as a standby.
+                core::log(core::LogLevel::kError,
+                          "embedded executor replaced by another process; exiting",
+                          {{"reason", why}});
+                std::_Exit(75);
+            };
             executor_options.log_sink = [](inngest::LogLevel level, std::string_view line) {
                 if (level >= inngest::LogLevel::kWarn) {
                     core::log(core::LogLevel::kWarn, line, {{"component", "executor"}});
@@ -132,25 +140,34 @@ public:
                     [](const inngest::HttpRequest&, core::RequestContext&) {
                         return core::json_response(200, boost::json::object{{"status", "ok"}});
                     });
-        router_.add(core::RouteSpec{.method = "GET",
-                                    .pattern = "/readyz",
-                                    .access = core::Access::kPublic,
-                                    .summary = "Readiness: database reachable and migrated"},
-                    [this](const inngest::HttpRequest&, core::RequestContext&) {
-                        try {
-                            auto connection = pool_.acquire();
-                            const auto rows =
-                                connection->exec("SELECT count(*) AS n FROM schema_migrations");
-                            const bool migrated = rows.integer(0, "n") >=
-                                                  static_cast<std::int64_t>(migrations().size());
-                            return core::json_response(
-                                migrated ? 200 : 503,
-                                boost::json::object{{"database", "ok"}, {"migrated", migrated}});
-                        } catch (const std::exception&) {
-                            return core::json_response(
-                                503, boost::json::object{{"database", "unreachable"}});
-                        }
-                    });
+        router_.add(
+            core::RouteSpec{.method = "GET",
+                            .pattern = "/readyz",
+                            .access = core::Access::kPublic,
+                            .summary = "Readiness: database reachable and migrated; the "
+                                       "embedded executor's role (active, standby or "
+                                       "external) and the outbox backlog"},
+            [this](const inngest::HttpRequest&, core::RequestContext&) {
+                try {
+                    auto connection = pool_.acquire();
+                    const auto rows =
+                        connection->exec("SELECT count(*) AS n FROM schema_migrations");
+                    const bool migrated =
+                        rows.integer(0, "n") >= static_cast<std::int64_t>(migrations().size());
+                    const auto backlog = core::outbox::backlog(pool_);
+                    return core::json_response(
+                        migrated ? 200 : 503,
+                        boost::json::object{{"database", "ok"},
+                                            {"migrated", migrated},
+                                            {"executor", executor_role()},
+                                            {"outbox",
+                                             {{"unsent", backlog.unsent},
+                                              {"oldest_seconds", backlog.oldest_seconds}}}});
+                } catch (const std::exception&) {
+                    return core::json_response(503,
+                                               boost::json::object{{"database", "unreachable"}});
+                }
+            });
         router_.add(core::RouteSpec{.method = "GET",
                                     .pattern = "/api/openapi.json",
                                     .access = core::Access::kPublic,
@@ -174,21 +191,66 @@ public:
                     hub_.adopt(request, socket);
                 }});
         server_->start();
-        if (executor_) {
-            const auto synced = executor_->sync_app(
-                "http://127.0.0.1:" + std::to_string(server_->port()) + "/api/inngest");
-            if (!synced) {
-                throw std::runtime_error("syncing with the embedded executor failed: " +
-                                         synced.error().message);
+        relay_ = std::make_unique<core::outbox::Relay>(settings_.database_url, *client_);
+        if (!executor_) {
+            relay_->start();  // an external Inngest takes events from every process
+        } else {
+            std::unique_lock lock(takeover_mutex_);
+            serving_ = true;
+            if (executor_active_) {
+                take_over(lock);
             }
         }
         core::log(core::LogLevel::kInfo, "riveredge-flow started",
-                  {{"port", server_->port()}, {"settings", settings_.describe()}});
+                  {{"port", server_->port()},
+                   {"executor", executor_role()},
+                   {"settings", settings_.describe()}});
+    }
+
+    // The embedded executor is active (at start, or a standby took over): sync our functions
+    // with it and relay the outbox into it. Standbys relay nothing: their events wait in the
+    // outbox for the active process.
+    void executor_became_active() {
+        std::unique_lock lock(takeover_mutex_);
+        executor_active_ = true;
+        if (serving_) {
+            take_over(lock);
+        }
+    }
+
+    void take_over(std::unique_lock<std::mutex>& lock) {
+        if (took_over_) {
+            return;
+        }
+        took_over_ = true;
+        lock.unlock();
+        const auto synced = executor_->sync_app(
+            "http://127.0.0.1:" + std::to_string(server_->port()) + "/api/inngest");
+        if (!synced) {
+            // Our own loopback server refused: nothing here can run; let the supervisor retry.
+            core::log(core::LogLevel::kError, "syncing with the embedded executor failed",
+                      {{"error", synced.error().message}});
+            std::_Exit(75);
+        }
+        relay_->start();
+        core::log(core::LogLevel::kInfo, "embedded executor active",
+                  {{"functions", static_cast<std::int64_t>(*synced)}});
+    }
+
+    std::string executor_role() const {
+        if (!executor_) {
+            return "external";
+        }
+        return executor_->active() ? "active" : "standby";
     }
 
     void stop() {
-        // The executor first: its calls into our server finish while the server still answers
-        // (stopped the other way round, a call in flight waits out its timeout).
+        // The relay first (it sends through the executor), then the executor: its calls into our
+        // server finish while the server still answers (stopped the other way round, a call in
+        // flight waits out its timeout).
+        if (relay_) {
+            relay_->stop();
+        }
         if (executor_) {
             executor_->stop();
         }
@@ -209,6 +271,27 @@ public:
     }
     inngest::local::Executor* executor() { return executor_.get(); }
     std::string executor_url() const { return executor_ ? executor_->url() : std::string(); }
+    bool wait_settled(std::chrono::milliseconds timeout) {
+        const auto until = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < until) {
+            const auto relayed = relay_ ? relay_->relayed() : 0;
+            if (core::outbox::backlog(pool_).unsent > 0) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                continue;
+            }
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                until - std::chrono::steady_clock::now());
+            if (executor_ && !executor_->wait_idle(left)) {
+                return false;
+            }
+            // Idle with nothing relayed meanwhile: no run is left to add to the outbox.
+            if ((relay_ ? relay_->relayed() : 0) == relayed &&
+                core::outbox::backlog(pool_).unsent == 0) {
+                return true;
+            }
+        }
+        return false;
+    }
     std::vector<std::string> routes() const {
         std::vector<std::string> out;
         for (const auto& route : router_.routes()) {
@@ -229,6 +312,12 @@ private:
     core::Capabilities capabilities_;
     std::vector<std::unique_ptr<core::Module>> modules_;
     std::unique_ptr<inngest::HttpServer> server_;
+    std::unique_ptr<core::outbox::Relay> relay_;
+    // Takeover happens once both the executor is active and our server answers (see take_over).
+    std::mutex takeover_mutex_;
+    bool serving_ = false;
+    bool executor_active_ = false;
+    bool took_over_ = false;
 };
 
 App::App(core::Settings settings, std::shared_ptr<inngest::local::Clock> clock)
@@ -250,6 +339,9 @@ unsigned short App::port() const {
 }
 std::string App::executor_url() const {
     return impl_->executor_url();
+}
+bool App::wait_settled(std::chrono::milliseconds timeout) {
+    return impl_->wait_settled(timeout);
 }
 std::vector<std::string> App::routes() const {
     return impl_->routes();

@@ -4,6 +4,7 @@
 
 #include "core/config/settings.hpp"
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <utility>
@@ -33,6 +34,9 @@ public:
     std::string executor_url() const;
     /// The embedded executor (null with an external Inngest).
     inngest::local::Executor* executor();
+    /// Waits (real time) until the outbox is relayed and the embedded executor is idle, with
+    /// nothing relayed meanwhile: what tests call after an action whose effects run in functions.
+    bool wait_settled(std::chrono::milliseconds timeout);
     /// Every registered route as "METHOD /pattern".
     std::vector<std::string> routes() const;
 

@@ -5,7 +5,9 @@
 //                 [--signing-key KEY] [--event-key KEY] [--database-url URL]
 //
 // With --database-url (or INNGEST_LOCAL_DATABASE_URL) runs, queued work and dedupe keys live in
-// PostgreSQL: a restarted executor resumes them.
+// PostgreSQL: a restarted executor resumes them. A second inngest-local on the same database
+// stands by (its API answers 503) and takes over when the active one dies; an executor that
+// finds itself replaced exits with status 75, to be restarted as a standby.
 //
 // Apps are synced at start (retried until they answer) and again on `POST /v1/apps
 // {"url": ...}`. Events go to `POST /e/{key}`; runs are listed at `GET /v1/runs`.
@@ -14,6 +16,7 @@
 #include <inngest/local/postgres_state_store.hpp>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include <cstdlib>
@@ -61,31 +64,46 @@ int main(int argc, char** argv) {
             std::cerr << "inngest-local: " << line << "\n";
         }
     };
+    inngest::local::Executor* running = nullptr;
+    boost::asio::io_context io;
+    // Apps are synced on the main thread once the executor is active: at start, or when a
+    // standby takes over.
+    options.on_active = [&io, &apps, &running] {
+        boost::asio::post(io, [&apps, &running] {
+            for (const auto& app : apps) {
+                for (int attempt = 0;; ++attempt) {
+                    auto synced = running->sync_app(app);
+                    if (synced) {
+                        std::cout << "inngest-local: synced " << *synced << " functions from "
+                                  << app << std::endl;
+                        break;
+                    }
+                    if (attempt == 0 || attempt % 10 == 0) {
+                        std::cerr << "inngest-local: waiting for " << app << ": "
+                                  << synced.error().message << "\n";
+                    }
+                    std::this_thread::sleep_for(std::chrono::seconds(1));
+                }
+            }
+        });
+    };
+    options.on_replaced = [](const std::string& why) {
+        std::cerr << "inngest-local: " << why << "; exiting\n";
+        std::_Exit(75);
+    };
     try {
         if (!database_url.empty()) {
-            options.state = inngest::local::make_postgres_state_store({.url = database_url});
+            options.open_state = [database_url] {
+                return inngest::local::make_postgres_state_store({.url = database_url});
+            };
         }
         inngest::local::Executor executor(options);
+        running = &executor;
         executor.start();
         std::cout << "inngest-local: executor at " << executor.url()
+                  << (executor.active() ? "" : ", standing by")
                   << " (point SDKs at it with INNGEST_BASE_URL=" << executor.url() << ")"
                   << std::endl;
-        for (const auto& app : apps) {
-            for (int attempt = 0;; ++attempt) {
-                auto synced = executor.sync_app(app);
-                if (synced) {
-                    std::cout << "inngest-local: synced " << *synced << " functions from " << app
-                              << std::endl;
-                    break;
-                }
-                if (attempt == 0 || attempt % 10 == 0) {
-                    std::cerr << "inngest-local: waiting for " << app << ": "
-                              << synced.error().message << "\n";
-                }
-                std::this_thread::sleep_for(std::chrono::seconds(1));
-            }
-        }
-        boost::asio::io_context io;
         boost::asio::signal_set signals(io, SIGINT, SIGTERM);
         signals.async_wait([](const boost::system::error_code&, int) {});
         io.run();

@@ -270,7 +270,7 @@ TEST_CASE("deadlines remind, escalate to the manager and auto-approve over virtu
     const auto later = [&](std::chrono::milliseconds by) {
         // Let the run park at its deadline sleep first: a sleep reported after the clock moved
         // would count from the new time, and the reminder under test would never come.
-        REQUIRE(t.app().executor()->wait_idle(10s));
+        REQUIRE(t.app().wait_settled(10s));
         clock->advance(by);
         t.app().executor()->poke();
     };
@@ -291,7 +291,7 @@ TEST_CASE("deadlines remind, escalate to the manager and auto-approve over virtu
     later(std::chrono::hours(25));
     CHECK(t.wait_unread(erin, 3));
     later(std::chrono::hours(25));  // max_reminders reached: no third reminder
-    REQUIRE(t.app().executor()->wait_idle(10s));
+    REQUIRE(t.app().wait_settled(10s));
     CHECK(t.wait_unread(erin, 3));
     seen = flow.wait_pending(alice, id, "check");
     REQUIRE(flow.act(erin, flow.pending_task(seen, "check"), "approve").status == 200);
@@ -511,7 +511,7 @@ TEST_CASE("timers and signals and a decision that beats the wait costs latency o
     REQUIRE(at("cool").is_object());
     clock->advance(std::chrono::minutes(90));
     t.app().executor()->poke();
-    REQUIRE(t.app().executor()->wait_idle(10s));
+    REQUIRE(t.app().wait_settled(10s));
     CHECK(at("cool").is_object());  // not yet
     clock->advance(std::chrono::minutes(31));
     t.app().executor()->poke();
@@ -538,13 +538,13 @@ TEST_CASE("timers and signals and a decision that beats the wait costs latency o
     const auto quiet = flow.start(alice, task_def);
     const auto seen = flow.wait_pending(alice, quiet, "step");
     REQUIRE(seen.is_object());
-    REQUIRE(t.app().executor()->wait_idle(10s));  // the run parks right after it opened the task
+    REQUIRE(t.app().wait_settled(10s));  // the run parks right after it opened the task
     riveredge::core::db::Pool pool(t.settings().database_url, 1);
     riveredge::approvals::TaskRepository tasks(pool);
     tasks.decide(riveredge::core::Principal{riveredge::core::TenantId::trusted("acme"), "bob", {}},
                  flow.pending_task(seen, "step"), "approve", std::nullopt, std::nullopt,
                  json::object{}, clock->now());
-    REQUIRE(t.app().executor()->wait_idle(10s));
+    REQUIRE(t.app().wait_settled(10s));
     CHECK(t.call("GET", "/api/v1/approvals/instances/" + std::to_string(quiet), alice)
               .body.at("status") == "running");
     clock->advance(std::chrono::minutes(16));
@@ -667,10 +667,10 @@ TEST_CASE("a restart mid-instance continues where it was", "[app][approvals]") {
         REQUIRE(flow.wait_pending(alice, id, "two").is_object());
         // Parked on its wait (a decision before the wait exists is noticed at the next
         // re-check only, which this test's clock never reaches).
-        REQUIRE(first.app().executor()->wait_idle(10s));
+        REQUIRE(first.app().wait_settled(10s));
     }  // the process is gone; its embedded executor's run is stored in the database
     AppUnderTest second(AppUnderTestOptions{std::nullopt, clock, database, 0});
-    REQUIRE(second.app().executor()->wait_idle(10s));
+    REQUIRE(second.app().wait_settled(10s));
     const auto resumed = second.app().executor()->runs("riveredge-flow-approvals-instance");
     REQUIRE(resumed.size() == 1);
     CHECK(resumed[0].waiting_for == std::vector<std::string>{"approvals/instance.wake"});
@@ -716,6 +716,9 @@ TEST_CASE("a long instance hands over to fresh runs before the step budget", "[a
             return flow.pending_task(inst, "chain", user) != 0;
         });
         REQUIRE(seen.is_object());
+        // The run is parked on its wake before each decision, so it sees every one (a wake that
+        // lands while the run is between waits is noticed at the next re-check instead).
+        REQUIRE(t.app().wait_settled(10s));
         REQUIRE(flow.act(t.token("acme", user), flow.pending_task(seen, "chain", user), "approve")
                     .status == 200);
     }

@@ -19,22 +19,27 @@ namespace {
 // The app as its own process, as scripts/dev runs it.
 class AppProcess {
 public:
-    AppProcess(std::string database, int port, int executor_port, std::string log)
+    AppProcess(std::string database,
+               int port,
+               int executor_port,
+               std::string log,
+               std::vector<std::string> extra_env = {})
         : database_(std::move(database)),
           port_(port),
           executor_port_(executor_port),
-          log_(std::move(log)) {}
+          log_(std::move(log)),
+          extra_env_(std::move(extra_env)) {}
 
     void start() {
-        process_ = std::make_unique<inngest_test::ChildProcess>(
-            std::vector<std::string>{RIVEREDGE_FLOW_PATH},
-            std::vector<std::string>{"RIVEREDGE_DATABASE_URL=" + database_,
+        std::vector<std::string> env{"RIVEREDGE_DATABASE_URL=" + database_,
                                      std::string("RIVEREDGE_JWT_SECRET=") + kSecret,
                                      "RIVEREDGE_PORT=" + std::to_string(port_),
                                      "RIVEREDGE_EXECUTOR_PORT=" + std::to_string(executor_port_),
                                      std::string("RIVEREDGE_EXECUTOR_SIGNING_KEY=") + kExecutorKey,
-                                     std::string("RIVEREDGE_SCRIPT_WORKER=") + SCRIPT_WORKER_PATH},
-            log_);
+                                     std::string("RIVEREDGE_SCRIPT_WORKER=") + SCRIPT_WORKER_PATH};
+        env.insert(env.end(), extra_env_.begin(), extra_env_.end());
+        process_ = std::make_unique<inngest_test::ChildProcess>(
+            std::vector<std::string>{RIVEREDGE_FLOW_PATH}, env, log_);
         REQUIRE(process_->wait_healthy(url("/healthz"), 60s));
     }
     void kill_now() { process_->kill_now(); }
@@ -81,6 +86,7 @@ private:
     int port_;
     int executor_port_;
     std::string log_;
+    std::vector<std::string> extra_env_;
     std::unique_ptr<inngest_test::ChildProcess> process_;
 };
 
@@ -333,27 +339,171 @@ TEST_CASE("PostgreSQL restarted under a running app: no request fails and work g
     REQUIRE(t.wait_unread(bob, 2));
 }
 
-TEST_CASE("a second app process on the same database refuses to start a second executor",
-          "[app][durability]") {
+TEST_CASE(
+    "two app processes on one database: the standby serves REST, takes over after kill -9, "
+    "and nothing runs twice",
+    "[app][durability]") {
     const std::string database = inngest_test::shared_postgres().fresh_database();
     const std::string log = "/tmp/riveredge-durability-3-" + std::to_string(getpid());
     AppProcess first(database, inngest_test::free_port(), inngest_test::free_port(), log + ".a");
     first.start();
-    const int port = inngest_test::free_port();
-    inngest_test::ChildProcess second(
-        {RIVEREDGE_FLOW_PATH},
-        {"RIVEREDGE_DATABASE_URL=" + database, std::string("RIVEREDGE_JWT_SECRET=") + kSecret,
-         "RIVEREDGE_PORT=" + std::to_string(port),
-         "RIVEREDGE_EXECUTOR_PORT=" + std::to_string(inngest_test::free_port()),
-         std::string("RIVEREDGE_SCRIPT_WORKER=") + SCRIPT_WORKER_PATH},
-        log + ".b");
-    for (int i = 0; i < 400 && second.running(); ++i) {
+    AppProcess second(database, inngest_test::free_port(), inngest_test::free_port(), log + ".b");
+    second.start();
+    const auto role = [](const AppProcess& app) {
+        const auto ready = app.call("GET", app.url("/readyz"), "");
+        return ready.status == 200 ? std::string(ready.body.at("executor").as_string())
+                                   : "status " + std::to_string(ready.status);
+    };
+    CHECK(role(first) == "active");
+    CHECK(role(second) == "standby");
+    const std::string alice = riveredge::core::issue_token(
+        riveredge::core::Principal{riveredge::core::TenantId::trusted("acme"), "alice", {"admin"}},
+        kSecret);
+    const std::string bob = riveredge::core::issue_token(
+        riveredge::core::Principal{riveredge::core::TenantId::trusted("acme"), "bob", {}}, kSecret);
+    const auto unread = [&](const AppProcess& app) {
+        return app.api("GET", "/api/v1/messages/inbox/unread-count", bob)
+            .body.at("unread")
+            .as_int64();
+    };
+    const auto wait_unread = [&](const AppProcess& app, std::int64_t n) {
+        for (int i = 0; i < 600 && unread(app) < n; ++i) {
+            std::this_thread::sleep_for(25ms);
+        }
+        return unread(app) == n;
+    };
+
+    // A message sent through the standby: its event waits in the outbox, the active process
+    // relays and runs it.
+    REQUIRE(
+        second
+            .api(
+                "POST", "/api/v1/messages/send", alice,
+                R"({"subject":"via standby","body":"b","channels":["in_app"],"recipients":["bob"]})")
+            .status == 201);
+    REQUIRE(wait_unread(second, 1));
+
+    // An email through the standby, to an SMTP server that is not up: the active one retries.
+    const int smtp_port = inngest_test::free_port();
+    REQUIRE(second
+                .api("PUT", "/api/v1/messages/settings/smtp", alice,
+                     R"({"host":"127.0.0.1","port":)" + std::to_string(smtp_port) +
+                         R"(,"tls_mode":"none","from_address":"noreply@acme.example"})")
+                .status == 200);
+    const auto sent = second.api(
+        "POST", "/api/v1/messages/send", alice,
+        R"({"subject":"failover","body":"once","channels":["email"],"recipients":["bob@example.com"]})");
+    REQUIRE(sent.status == 201);
+    const std::string deliveries =
+        "/api/v1/messages/" + std::to_string(sent.body.at("message_id").as_int64()) + "/deliveries";
+    json::value delivery;
+    for (int i = 0; i < 400; ++i) {
+        delivery = second.api("GET", deliveries, alice).body.at("deliveries").at(0);
+        if (delivery.at("attempts").as_int64() >= 1) {
+            break;
+        }
         std::this_thread::sleep_for(25ms);
     }
-    CHECK_FALSE(second.running());
-    CHECK(second.log().find("another executor is active") != std::string::npos);
-    // The first one still serves.
-    CHECK(first.call("GET", first.url("/healthz"), "").status == 200);
+    REQUIRE(delivery.at("attempts").as_int64() >= 1);
+
+    // The active process dies; the SMTP server comes up; the standby takes over.
+    first.kill_now();
+    const std::string maildir = "/tmp/riveredge-failover-mail-" + std::to_string(getpid());
+    std::filesystem::remove_all(maildir);
+    inngest_test::ChildProcess smtp(
+        {"/usr/bin/python3", std::string(PROJECT_SOURCE_DIR) + "/tests/support/smtp_server.py",
+         std::to_string(smtp_port), maildir},
+        {}, maildir + ".log");
+    for (int i = 0; i < 400 && role(second) != "active"; ++i) {
+        std::this_thread::sleep_for(25ms);
+    }
+    INFO(second.log());
+    REQUIRE(role(second) == "active");
+
+    // The retry the dead process had queued is delivered by the new one, once, by the same run.
+    for (int i = 0; i < 1200 && mails_in(maildir) == 0; ++i) {
+        std::this_thread::sleep_for(50ms);
+    }
+    REQUIRE(mails_in(maildir) == 1);
+    json::array runs;
+    for (int i = 0; i < 400; ++i) {
+        runs = second.executor_runs("riveredge-flow-messages-deliver");
+        bool finished = !runs.empty();
+        for (const auto& run : runs) {
+            finished = finished && run.at("status") != "Running";
+        }
+        if (finished) {
+            break;
+        }
+        std::this_thread::sleep_for(25ms);
+    }
+    // The email's run, resumed from the store (the finished in-app run stayed with the dead
+    // process's memory); no second run was started for it.
+    REQUIRE(runs.size() == 1);
+    CHECK(runs[0].at("status") == "Completed");
+    // New work runs on the new active process; the killed one comes back as the standby.
+    REQUIRE(second
+                .api("POST", "/api/v1/messages/send", alice,
+                     R"({"subject":"after","body":"b","channels":["in_app"],"recipients":["bob"]})")
+                .status == 201);
+    REQUIRE(wait_unread(second, 2));
+    first.start();
+    CHECK(role(first) == "standby");
+    CHECK(mails_in(maildir) == 1);
+    CHECK(second.api("GET", deliveries, alice).body.at("deliveries").at(0).at("status") == "sent");
+    std::filesystem::remove_all(maildir);
+    std::filesystem::remove(maildir + ".log");
     std::filesystem::remove(log + ".a");
     std::filesystem::remove(log + ".b");
+}
+
+TEST_CASE("with Inngest down, a send is accepted and its event relayed from the outbox later",
+          "[app][durability]") {
+    const std::string database = inngest_test::shared_postgres().fresh_database();
+    const std::string log = "/tmp/riveredge-durability-4-" + std::to_string(getpid()) + ".log";
+    const int inngest_port = inngest_test::free_port();
+    AppProcess app(database, inngest_test::free_port(), inngest_test::free_port(), log,
+                   {"INNGEST_DEV=http://127.0.0.1:" + std::to_string(inngest_port)});
+    app.start();
+    const auto ready = [&app] {
+        return app.call("GET", app.url("/readyz"), "").body;
+    };
+    CHECK(ready().at("executor") == "external");
+    const auto alice = riveredge::core::issue_token(
+        riveredge::core::Principal{riveredge::core::TenantId::trusted("acme"), "alice", {"admin"}},
+        kSecret);
+    const auto bob = riveredge::core::issue_token(
+        riveredge::core::Principal{riveredge::core::TenantId::trusted("acme"), "bob", {}}, kSecret);
+
+    // Nothing listens where Inngest should be: the message is still accepted, its event kept.
+    REQUIRE(app.api("POST", "/api/v1/messages/send", alice,
+                    R"({"subject":"kept","body":"b","channels":["in_app"],"recipients":["bob"]})")
+                .status == 201);
+    for (int i = 0; i < 400 && app.log().find("outbox relay: send failed") == std::string::npos;
+         ++i) {
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(app.log().find("outbox relay: send failed") != std::string::npos);
+    CHECK(ready().at("outbox").at("unsent") == 1);
+
+    // Inngest comes up (the local executor in dev mode, standing in for `inngest dev`) and
+    // syncs the app: the relay's next attempt delivers the event, and the message its item.
+    inngest::local::ExecutorOptions options;
+    options.port = static_cast<unsigned short>(inngest_port);
+    inngest::local::Executor inngest(options);
+    inngest.start();
+    REQUIRE(inngest.sync_app(app.url("/api/inngest")).has_value());
+    std::int64_t unread = 0;
+    for (int i = 0; i < 1200 && unread == 0; ++i) {
+        unread =
+            app.api("GET", "/api/v1/messages/inbox/unread-count", bob).body.at("unread").as_int64();
+        std::this_thread::sleep_for(25ms);
+    }
+    INFO(app.log());
+    CHECK(unread == 1);
+    CHECK(ready().at("outbox").at("unsent") == 0);
+    REQUIRE(inngest.wait_idle(10s));
+    CHECK(inngest.runs("riveredge-flow-messages-deliver").size() == 1);
+    inngest.stop();
+    std::filesystem::remove(log);
 }

@@ -118,7 +118,7 @@ TEST_CASE("a message is delivered durably to each recipient's inbox", "[app]") {
     CHECK(again.status == 200);
     CHECK(again.body.at("message_id") == message_id);
     CHECK(again.body.at("created") == false);
-    REQUIRE(t.app().executor()->wait_idle(10s));
+    REQUIRE(t.app().wait_settled(10s));
     CHECK(t.call("GET", "/api/v1/messages/inbox", bob).body.at("items").as_array().size() == 1);
 }
 
@@ -424,7 +424,7 @@ TEST_CASE("email reaches a real SMTP server intact, with retries on 4xx and none
     CHECK(failed.at("attempts") == 1);
     // No retry is pending: every delivery run has ended (a scheduled retry would keep its run
     // running), and the attempt count stayed at one.
-    REQUIRE(t.app().executor()->wait_idle(10s));
+    REQUIRE(t.app().wait_settled(10s));
     const auto deliveries = t.app().executor()->runs("riveredge-flow-messages-deliver");
     REQUIRE(deliveries.size() == 3);
     for (const auto& run : deliveries) {
@@ -585,7 +585,7 @@ TEST_CASE("a delivery step re-run after a lost answer does not send the email tw
     CHECK(ops[0].at("op") == "StepRun");
     CHECK(ops[0].at("data").at("status") == "sent");
     CHECK(ops[0].at("data").at("changed") == false);
-    REQUIRE(t.app().executor()->wait_idle(10s));
+    REQUIRE(t.app().wait_settled(10s));
     CHECK(smtp.mail_count() == 1);
     CHECK(delivery_of(t, alice, message, "sent").at("attempts") == 1);
 }
@@ -870,11 +870,11 @@ TEST_CASE("an email whose server stays unreachable is failed after the last atte
     const auto id = sent.body.at("message_id").as_int64();
     // Six attempts (five retries), each backoff under a minute of the executor's clock.
     for (int i = 0; i < 8; ++i) {
-        REQUIRE(t.app().executor()->wait_idle(10s));
+        REQUIRE(t.app().wait_settled(10s));
         clock->advance(std::chrono::minutes(1));
         t.app().executor()->poke();
     }
-    REQUIRE(t.app().executor()->wait_idle(10s));
+    REQUIRE(t.app().wait_settled(10s));
     const auto delivery = delivery_of(t, alice, id, "failed");
     REQUIRE(delivery.is_object());
     CHECK(delivery.at("attempts") == 6);

@@ -31,7 +31,7 @@ void advance(AppUnderTest& t, inngest::local::ManualClock& clock, std::chrono::s
         const auto step = std::min<std::chrono::seconds>(by, 60s);
         clock.advance(step);
         t.app().executor()->poke();
-        REQUIRE(t.app().executor()->wait_idle(20s));
+        REQUIRE(t.app().wait_settled(20s));
         by -= step;
     }
 }

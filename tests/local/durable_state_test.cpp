@@ -3,6 +3,7 @@
 
 #include "support/child_process.hpp"
 #include "support/temp_postgres.hpp"
+#include "transport/http_client.hpp"
 
 #include <inngest/inngest.hpp>
 #include <inngest/local/executor.hpp>
@@ -10,6 +11,7 @@
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+#include <libpq-fe.h>
 
 #include <atomic>
 
@@ -174,4 +176,160 @@ TEST_CASE("a cron function synced again keeps one armed tick", "[local][postgres
     d.clock->advance(5min);
     REQUIRE(again->wait_idle(10s));
     CHECK(ticks == 2);
+}
+
+namespace {
+
+constexpr const char* kStandbyKey =
+    "signkey-test-00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+// A signed app (so any executor with the key syncs it in band, whatever its port) and
+// executors that open the store themselves: a second one stands by.
+struct Standby {
+    Standby()
+        : database(inngest_test::shared_postgres().fresh_database()),
+          clock(std::make_shared<ManualClock>()),
+          client(inngest::ClientOptions{.app_id = "s",
+                                        .signing_key = kStandbyKey,
+                                        .dev = false,
+                                        .base_url = "http://127.0.0.1:1",
+                                        .log_sink =
+                                            [](auto, auto) {
+                                            }},
+                 inngest::Environment::none()),
+          handler(client),
+          server(handler, {.host = "127.0.0.1", .port = 0}) {}
+
+    std::unique_ptr<Executor> make_executor(std::atomic<bool>* active = nullptr,
+                                            std::atomic<bool>* replaced = nullptr) {
+        inngest::local::ExecutorOptions options;
+        options.port = 0;
+        options.clock = clock;
+        options.signing_key = kStandbyKey;
+        options.standby_retry = 100ms;
+        options.open_state = [url = database] {
+            return inngest::local::make_postgres_state_store({.url = url});
+        };
+        options.on_active = [active] {
+            if (active != nullptr) {
+                *active = true;
+            }
+        };
+        options.on_replaced = [replaced](const std::string&) {
+            if (replaced != nullptr) {
+                *replaced = true;
+            }
+        };
+        return std::make_unique<Executor>(std::move(options));
+    }
+    std::string serve_url() const {
+        return "http://127.0.0.1:" + std::to_string(server.port()) + "/api/inngest";
+    }
+
+    std::string database;
+    std::shared_ptr<ManualClock> clock;
+    inngest::Client client;
+    inngest::ServeHandler handler;
+    inngest::HttpServer server;
+};
+
+bool eventually(const std::atomic<bool>& flag, std::chrono::milliseconds limit = 10s) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (!flag && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(20ms);
+    }
+    return flag;
+}
+
+}  // namespace
+
+TEST_CASE("a standby executor answers 503, then takes over and resumes the runs once",
+          "[local][postgres]") {
+    Standby s;
+    std::atomic<int> before{0};
+    std::atomic<int> after{0};
+    s.client.create_function({.id = "nap", .triggers = {inngest::EventTrigger{"nap"}}},
+                             [&](inngest::Context& ctx) {
+                                 const int n = ctx.step.run("before", [&] { return ++before; });
+                                 ctx.step.sleep("rest", 1h);
+                                 ctx.step.run("after", [&] { return ++after; });
+                                 return n;
+                             });
+    s.server.start();
+    std::atomic<bool> first_active{false};
+    auto first = s.make_executor(&first_active);
+    first->start();
+    REQUIRE(first->active());
+    CHECK(first_active);
+    REQUIRE(first->sync_app(s.serve_url()).has_value());
+    REQUIRE(first->send(event("nap", "evt-1")).has_value());
+    REQUIRE(first->wait_idle(10s));
+    const std::string run_id = first->runs("s-nap").at(0).run_id;
+
+    std::atomic<bool> second_active{false};
+    auto second = s.make_executor(&second_active);
+    second->start();
+    CHECK_FALSE(second->active());
+    // Standing by, it runs nothing and says so.
+    inngest::detail::OutboundRequest request{"POST",      second->url() + "/e/any", {}, "{}", 5s,
+                                             std::nullopt};
+    const auto refused = inngest::detail::send_http(request);
+    REQUIRE(refused.has_value());
+    CHECK(refused->status == 503);
+    CHECK(refused->body.find("stands by") != std::string::npos);
+    CHECK_FALSE(second->send(event("nap", "evt-2")).has_value());
+    CHECK_FALSE(second->sync_app(s.serve_url()).has_value());
+    std::this_thread::sleep_for(300ms);  // three retries, all refused while the first lives
+    CHECK_FALSE(second_active);
+
+    first.reset();  // the active one goes away, and its lock with it
+    REQUIRE(eventually(second_active));
+    CHECK(second->active());
+    REQUIRE(second->sync_app(s.serve_url()).has_value());
+    REQUIRE(second->run(run_id).has_value());
+    s.clock->advance(61min);
+    const auto done = second->wait_for_run(run_id, 10s);
+    REQUIRE(done.has_value());
+    CHECK(done->status == RunStatus::kCompleted);
+    CHECK(before == 1);
+    CHECK(after == 1);
+}
+
+TEST_CASE("an executor that lost its database session to a standby stops acting",
+          "[local][postgres]") {
+    Standby s;
+    std::atomic<int> calls{0};
+    s.client.create_function({.id = "count", .triggers = {inngest::EventTrigger{"count"}}},
+                             [&](inngest::Context&) { return ++calls; });
+    s.server.start();
+    std::atomic<bool> replaced{false};
+    auto first = s.make_executor(nullptr, &replaced);
+    first->start();
+    REQUIRE(first->sync_app(s.serve_url()).has_value());
+    std::atomic<bool> second_active{false};
+    auto second = s.make_executor(&second_active);
+    second->start();
+    REQUIRE_FALSE(second->active());
+
+    // Cut the first executor's session (what a network partition or a failover does): its
+    // advisory lock goes with it, and the standby takes the database.
+    PGconn* admin = PQconnectdb(s.database.c_str());
+    REQUIRE(PQstatus(admin) == CONNECTION_OK);
+    PGresult* cut = PQexec(admin,
+                           "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                           "WHERE locktype = 'advisory' AND granted");
+    CHECK(PQresultStatus(cut) == PGRES_TUPLES_OK);
+    CHECK(PQntuples(cut) == 1);
+    PQclear(cut);
+    PQfinish(admin);
+    REQUIRE(eventually(second_active));
+
+    // The first learns it was replaced (at its next write or idle check) and stops acting.
+    REQUIRE(eventually(replaced));
+    CHECK_FALSE(first->active());
+    CHECK_FALSE(first->send(event("count", "c-1")).has_value());
+    REQUIRE(second->sync_app(s.serve_url()).has_value());
+    REQUIRE(second->send(event("count", "c-2")).has_value());
+    REQUIRE(second->wait_idle(10s));
+    CHECK(calls == 1);
 }

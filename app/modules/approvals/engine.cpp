@@ -165,25 +165,22 @@ boost::json::object Engine::start(const core::Principal& initiator,
         throw DomainError::conflict("process definition " + std::to_string(id) +
                                     " has no published version");
     }
-    const auto instance = p_.instances.create(initiator.tenant, id, version, business_key,
-                                              variables, initiator.user_id);
+    // The instance and its start event in one transaction (the outbox): a started instance
+    // always runs.
+    const auto instance = p_.instances.create(
+        initiator.tenant, id, version, business_key, variables, initiator.user_id,
+        [&initiator](std::int64_t instance_id) {
+            return inngest::Event{.name = kInstanceStarted,
+                                  .data = {{"tenant_id", initiator.tenant.value()},
+                                           {"instance_id", instance_id},
+                                           {"generation", 0}},
+                                  .id = "approval-instance-" + initiator.tenant.value() + "-" +
+                                        std::to_string(instance_id)};
+        });
     if (!instance) {
         throw DomainError::conflict("an instance with business key '" + business_key.value_or("") +
                                     "' exists already");
     }
-    const json::object data{
-        {"tenant_id", initiator.tenant.value()}, {"instance_id", *instance}, {"generation", 0}};
-    const auto sent = p_.inngest.send(inngest::Event{
-        .name = kInstanceStarted,
-        .data = data,
-        .id = "approval-instance-" + initiator.tenant.value() + "-" + std::to_string(*instance)});
-    if (!sent) {
-        p_.instances.finish(initiator.tenant, *instance, "failed", std::nullopt, std::nullopt,
-                            "the start event could not be sent");
-        throw DomainError(DomainError::Kind::kUnavailable, "unavailable",
-                          "the instance could not be started; try again");
-    }
-    p_.instances.log(initiator.tenant, *instance, kInstanceStarted, data);
     return get(initiator.tenant, *instance);
 }
 
@@ -808,9 +805,18 @@ boost::json::object Engine::hand_over(const core::TenantId& tenant,
                                       std::int64_t id,
                                       int generation,
                                       const boost::json::object& state) {
-    auto next = p_.instances.next_generation(tenant, id, generation, state);
+    // The next generation and the event that continues it commit together (the outbox).
+    auto next = p_.instances.next_generation(
+        tenant, id, generation, state, [&tenant, id](std::int64_t next_generation) {
+            return inngest::Event{.name = kInstanceContinued,
+                                  .data = {{"tenant_id", tenant.value()},
+                                           {"instance_id", id},
+                                           {"generation", next_generation}},
+                                  .id = "approval-" + tenant.value() + "-" + std::to_string(id) +
+                                        "-g" + std::to_string(next_generation)};
+        });
     if (!next) {
-        // A retried step: the hand-over happened, only the event may be missing.
+        // A retried step whose hand-over committed: its event went with it.
         const auto instance = p_.instances.find(tenant, id);
         if (!instance || instance->at("status") != "running" ||
             instance->at("generation") != generation + 1) {
@@ -818,17 +824,6 @@ boost::json::object Engine::hand_over(const core::TenantId& tenant,
         }
         next = generation + 1;
     }
-    const json::object data{
-        {"tenant_id", tenant.value()}, {"instance_id", id}, {"generation", *next}};
-    const auto sent =
-        p_.inngest.send(inngest::Event{.name = kInstanceContinued,
-                                       .data = data,
-                                       .id = "approval-" + tenant.value() + "-" +
-                                             std::to_string(id) + "-g" + std::to_string(*next)});
-    if (!sent) {
-        throw std::runtime_error("the hand-over event could not be sent: " + sent.error().message);
-    }
-    p_.instances.log(tenant, id, kInstanceContinued, data);
     return json::object{{"generation", *next}};
 }
 
@@ -1013,14 +1008,12 @@ void Engine::notify(const core::TenantId& tenant,
 }
 
 void Engine::wake(const core::TenantId& tenant, std::int64_t id, const std::string& why) {
-    const json::object data{{"tenant_id", tenant.value()}, {"instance_id", id}, {"why", why}};
-    // A lost wake costs latency, never correctness: the run re-reads the database on recheck.
-    const auto sent = p_.inngest.send(inngest::Event{.name = kInstanceWake, .data = data});
-    p_.instances.log(tenant, id, kInstanceWake, data);
-    if (!sent) {
-        core::log(core::LogLevel::kWarn, "approval wake event not sent",
-                  {{"tenant", tenant.value()}, {"instance", id}});
-    }
+    // Through the outbox like every announcement; even a lost wake would cost only latency (the
+    // run re-reads the database on recheck).
+    p_.instances.announce(
+        tenant, id,
+        inngest::Event{.name = kInstanceWake,
+                       .data = {{"tenant_id", tenant.value()}, {"instance_id", id}, {"why", why}}});
 }
 
 }  // namespace riveredge::approvals

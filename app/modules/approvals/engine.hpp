@@ -38,7 +38,6 @@ struct EngineParts {
     ActivityBindings& activities;
     core::Notifier& notifier;
     core::StoredScripts& scripts;
-    inngest::Client& inngest;
     std::function<TimePoint()> now;
 };
 

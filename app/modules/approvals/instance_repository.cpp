@@ -4,6 +4,8 @@
 #include "core/errors.hpp"
 #include "modules/approvals/history.hpp"
 
+#include <inngest/event.hpp>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -77,7 +79,8 @@ std::optional<std::int64_t> InstanceRepository::create(
     int version,
     const std::optional<std::string>& business_key,
     const boost::json::object& variables,
-    const std::string& initiator) {
+    const std::string& initiator,
+    const core::outbox::Announcement& announce) {
     Transaction tx(pool_, tenant);
     const auto rows = tx.exec(
         "INSERT INTO approval_instances (tenant_id, definition_id, version, business_key, "
@@ -91,6 +94,9 @@ std::optional<std::int64_t> InstanceRepository::create(
     const auto id = rows.integer(0, "id");
     append_timeline(tx, tenant, id, initiator, "started", std::nullopt,
                     json::object{{"version", version}}, std::nullopt);
+    const auto event = announce(id);
+    core::outbox::add(tx, tenant, event);
+    log_event(tx, tenant, id, event.name, event.data);
     tx.commit();
     return id;
 }
@@ -238,9 +244,10 @@ std::optional<int> InstanceRepository::next_generation(
     const core::TenantId& tenant,
     std::int64_t id,
     std::optional<int> from,
-    const std::optional<boost::json::object>& state) {
-    const auto rows = core::db::exec_once(
-        pool_, tenant,
+    const std::optional<boost::json::object>& state,
+    const core::outbox::Announcement& announce) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(
         "UPDATE approval_instances SET generation = generation + 1, engine_state = "
         "coalesce($4::jsonb, engine_state) WHERE tenant_id = $1 AND id = $2 AND status = "
         "'running' AND ($3::int IS NULL OR generation = $3::int) RETURNING generation",
@@ -250,7 +257,14 @@ std::optional<int> InstanceRepository::next_generation(
     if (rows.empty()) {
         return std::nullopt;
     }
-    return static_cast<int>(rows.integer(0, "generation"));
+    const auto generation = static_cast<int>(rows.integer(0, "generation"));
+    if (announce) {
+        const auto event = announce(generation);
+        core::outbox::add(tx, tenant, event);
+        log_event(tx, tenant, id, event.name, event.data);
+    }
+    tx.commit();
+    return generation;
 }
 
 boost::json::object InstanceRepository::variables(const core::TenantId& tenant, std::int64_t id) {
@@ -364,6 +378,15 @@ std::vector<std::string> InstanceRepository::add_cc(const core::TenantId& tenant
     }
     tx.commit();
     return added;
+}
+
+void InstanceRepository::announce(const core::TenantId& tenant,
+                                  std::int64_t id,
+                                  const inngest::Event& event) {
+    Transaction tx(pool_, tenant);
+    core::outbox::add(tx, tenant, event);
+    log_event(tx, tenant, id, event.name, event.data);
+    tx.commit();
 }
 
 void InstanceRepository::log(const core::TenantId& tenant,

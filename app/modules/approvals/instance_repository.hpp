@@ -6,6 +6,7 @@
 #include "core/auth/principal.hpp"
 #include "core/db/database.hpp"
 #include "core/db/list.hpp"
+#include "core/outbox/outbox.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -30,7 +31,8 @@ public:
                                        int version,
                                        const std::optional<std::string>& business_key,
                                        const boost::json::object& variables,
-                                       const std::string& initiator);
+                                       const std::string& initiator,
+                                       const core::outbox::Announcement& announce);
     std::optional<boost::json::object> find(const core::TenantId& tenant, std::int64_t id);
     /// True when `who` initiated, was assigned, decided, delegated or was CC'd on instance `id`.
     bool participates(const core::Principal& who, std::int64_t id);
@@ -76,7 +78,8 @@ public:
     std::optional<int> next_generation(const core::TenantId& tenant,
                                        std::int64_t id,
                                        std::optional<int> from,
-                                       const std::optional<boost::json::object>& state);
+                                       const std::optional<boost::json::object>& state,
+                                       const core::outbox::Announcement& announce = {});
 
     boost::json::object variables(const core::TenantId& tenant, std::int64_t id);
     void merge(const core::TenantId& tenant,
@@ -98,6 +101,9 @@ public:
                                                     const std::string& name,
                                                     const std::string& by);
 
+    /// Sends `event` through the outbox and records it in the instance's event log, in one
+    /// transaction.
+    void announce(const core::TenantId& tenant, std::int64_t id, const inngest::Event& event);
     void log(const core::TenantId& tenant,
              std::int64_t id,
              const std::string& name,

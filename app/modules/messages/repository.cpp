@@ -2,6 +2,8 @@
 
 #include "core/db/sql_time.hpp"
 
+#include <inngest/event.hpp>
+
 namespace riveredge::messages {
 namespace {
 
@@ -237,7 +239,8 @@ std::int64_t Repository::create_message(const core::TenantId& tenant,
                                         const std::string& sender,
                                         const MessageContent& content,
                                         const std::optional<std::string>& idempotency_key,
-                                        const std::vector<NewDelivery>& deliveries) {
+                                        const std::vector<NewDelivery>& deliveries,
+                                        const core::outbox::Announcement& announce) {
     Transaction tx(pool_, tenant);
     const auto rows = tx.exec(kInsertMessage, {tenant.value(), sender, content.subject,
                                                content.body, content.html_body, idempotency_key});
@@ -246,6 +249,7 @@ std::int64_t Repository::create_message(const core::TenantId& tenant,
         tx.exec(kInsertDelivery,
                 {tenant.value(), std::to_string(id), delivery.channel, delivery.recipient});
     }
+    core::outbox::add(tx, tenant, announce(id));
     tx.commit();
     return id;
 }

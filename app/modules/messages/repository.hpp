@@ -6,6 +6,7 @@
 #include "core/auth/principal.hpp"
 #include "core/db/database.hpp"
 #include "core/db/list.hpp"
+#include "core/outbox/outbox.hpp"
 #include "modules/messages/channels/sms_channel.hpp"
 #include "modules/messages/channels/smtp_channel.hpp"
 
@@ -69,12 +70,14 @@ public:
     /// Message id of an earlier send with this idempotency key.
     std::optional<std::int64_t> find_by_idempotency_key(const core::TenantId& tenant,
                                                         const std::string& key);
-    /// Inserts the message and its deliveries in one transaction.
+    /// Inserts the message, its deliveries and the event `announce` makes of its id in one
+    /// transaction.
     std::int64_t create_message(const core::TenantId& tenant,
                                 const std::string& sender,
                                 const MessageContent& content,
                                 const std::optional<std::string>& idempotency_key,
-                                const std::vector<NewDelivery>& deliveries);
+                                const std::vector<NewDelivery>& deliveries,
+                                const core::outbox::Announcement& announce);
     std::vector<Delivery> deliveries(const core::TenantId& tenant, std::int64_t message_id);
     /// Delivers an in-app delivery: the inbox item and the `sent` state, once.
     bool deliver_in_app(const core::TenantId& tenant, std::int64_t delivery_id);

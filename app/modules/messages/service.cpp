@@ -209,7 +209,7 @@ boost::json::object Service::send(const core::Principal& sender,
     }
     bool created = false;
     const std::int64_t id =
-        record_and_emit(sender.tenant, sender.user_id, content, key, deliveries, created);
+        record(sender.tenant, sender.user_id, content, key, deliveries, created);
     return boost::json::object{{"message_id", id},
                                {"created", created},
                                {"deliveries", static_cast<std::int64_t>(deliveries.size())}};
@@ -226,25 +226,33 @@ std::int64_t Service::notify(const core::TenantId& tenant,
         deliveries.push_back({"in_app", user});
     }
     bool created = false;
-    return record_and_emit(tenant, sender, MessageContent{subject, body, std::nullopt},
-                           idempotency_key, deliveries, created);
+    return record(tenant, sender, MessageContent{subject, body, std::nullopt}, idempotency_key,
+                  deliveries, created);
 }
 
-std::int64_t Service::record_and_emit(const core::TenantId& tenant,
-                                      const std::string& sender,
-                                      const MessageContent& content,
-                                      const std::optional<std::string>& idempotency_key,
-                                      const std::vector<NewDelivery>& deliveries,
-                                      bool& created) {
+std::int64_t Service::record(const core::TenantId& tenant,
+                             const std::string& sender,
+                             const MessageContent& content,
+                             const std::optional<std::string>& idempotency_key,
+                             const std::vector<NewDelivery>& deliveries,
+                             bool& created) {
     if (idempotency_key) {
         if (const auto existing = repository_.find_by_idempotency_key(tenant, *idempotency_key)) {
             created = false;
             return *existing;
         }
     }
+    // The event goes out with the rows (the outbox): its id makes a repeated relay (after a
+    // crash) start no second run.
+    const auto announce = [&tenant](std::int64_t id) {
+        return inngest::Event{.name = kMessageRequested,
+                              .data = {{"tenant_id", tenant.value()}, {"message_id", id}},
+                              .id = "message-" + tenant.value() + "-" + std::to_string(id)};
+    };
     std::int64_t id = 0;
     try {
-        id = repository_.create_message(tenant, sender, content, idempotency_key, deliveries);
+        id = repository_.create_message(tenant, sender, content, idempotency_key, deliveries,
+                                        announce);
     } catch (const core::db::DbError& error) {
         // Two concurrent sends with one key: the loser answers with the winner's message.
         if (error.sqlstate() == "23505" && idempotency_key) {
@@ -257,18 +265,6 @@ std::int64_t Service::record_and_emit(const core::TenantId& tenant,
         throw;
     }
     created = true;
-    // The event id makes a repeated emit (after a crash) start no second run.
-    const auto sent =
-        inngest_.send(inngest::Event{.name = kMessageRequested,
-                                     .data = {{"tenant_id", tenant.value()}, {"message_id", id}},
-                                     .id = "message-" + tenant.value() + "-" + std::to_string(id)});
-    if (!sent) {
-        core::log(
-            core::LogLevel::kError, "could not emit messages/message.requested",
-            {{"tenant_id", tenant.value()}, {"message_id", id}, {"error", sent.error().message}});
-        throw core::DomainError(core::DomainError::Kind::kUnavailable, "unavailable",
-                                "the message was recorded but could not be queued yet");
-    }
     return id;
 }
 

@@ -19,12 +19,11 @@ inline constexpr const char* kMessageRequested = "messages/message.requested";
 class Service {
 public:
     /// `smtp_ca_file`: an extra CA bundle trusted for every tenant's SMTP relay.
-    Service(Repository& repository,
-            inngest::Client& inngest,
-            std::optional<std::string> smtp_ca_file = std::nullopt)
-        : repository_(repository), inngest_(inngest), smtp_ca_file_(std::move(smtp_ca_file)) {}
+    explicit Service(Repository& repository, std::optional<std::string> smtp_ca_file = std::nullopt)
+        : repository_(repository), smtp_ca_file_(std::move(smtp_ca_file)) {}
 
-    /// Validates and records a message with one delivery per (channel, recipient), then emits
+    /// Validates and records a message with one delivery per (channel, recipient) and, in the same
+    /// transaction, its announcement through the outbox:
     /// `messages/message.requested`. The same idempotency key returns the first message.
     boost::json::object send(const core::Principal& sender, const boost::json::object& request);
 
@@ -65,15 +64,14 @@ private:
     boost::json::object deliver_sms(const core::TenantId& tenant,
                                     std::int64_t delivery_id,
                                     bool last_attempt);
-    std::int64_t record_and_emit(const core::TenantId& tenant,
-                                 const std::string& sender,
-                                 const MessageContent& content,
-                                 const std::optional<std::string>& idempotency_key,
-                                 const std::vector<NewDelivery>& deliveries,
-                                 bool& created);
+    std::int64_t record(const core::TenantId& tenant,
+                        const std::string& sender,
+                        const MessageContent& content,
+                        const std::optional<std::string>& idempotency_key,
+                        const std::vector<NewDelivery>& deliveries,
+                        bool& created);
 
     Repository& repository_;
-    inngest::Client& inngest_;
     std::optional<std::string> smtp_ca_file_;
 };
 

@@ -6,6 +6,7 @@
 #include "core/http/outbound.hpp"
 #include "core/json/fields.hpp"
 #include "core/log/logger.hpp"
+#include "core/outbox/outbox.hpp"
 
 #include <inngest/client.hpp>
 #include <inngest/errors.hpp>
@@ -240,25 +241,47 @@ ScheduleDefinition Service::definition_from(const core::TenantId& tenant,
     return d;
 }
 
-bool Service::emit(const core::TenantId& tenant,
-                   std::int64_t schedule_id,
-                   TimePoint when,
-                   int version,
-                   const std::string& kind,
-                   const std::string& id_suffix) {
+namespace {
+
+inngest::Event fire_event(const core::TenantId& tenant,
+                          std::int64_t schedule_id,
+                          TimePoint when,
+                          int version,
+                          const std::string& kind,
+                          const std::string& id_suffix) {
     const std::int64_t ms = when.time_since_epoch().count();
-    const auto sent = with_.inngest.send(
-        inngest::Event{.name = kFireDue,
-                       .data = {{"tenant_id", tenant.value()},
-                                {"schedule_id", schedule_id},
-                                {"scheduled_for", ms},
-                                {"version", version},
-                                {"kind", kind}},
-                       .id = "sched:" + tenant.value() + ":" + std::to_string(schedule_id) + ":" +
-                             std::to_string(ms) + ":v" + std::to_string(version) + id_suffix,
-                       .ts = ms});
+    return inngest::Event{.name = kFireDue,
+                          .data = {{"tenant_id", tenant.value()},
+                                   {"schedule_id", schedule_id},
+                                   {"scheduled_for", ms},
+                                   {"version", version},
+                                   {"kind", kind}},
+                          .id = "sched:" + tenant.value() + ":" + std::to_string(schedule_id) +
+                                ":" + std::to_string(ms) + ":v" + std::to_string(version) +
+                                id_suffix,
+                          .ts = ms};
+}
+
+}  // namespace
+
+void Service::arm_fire(Transaction& tx,
+                       const core::TenantId& tenant,
+                       std::int64_t schedule_id,
+                       TimePoint when,
+                       int version,
+                       const std::string& kind,
+                       const std::string& id_suffix) {
+    core::outbox::add(tx, tenant, fire_event(tenant, schedule_id, when, version, kind, id_suffix));
+}
+
+bool Service::resend_fire(const core::TenantId& tenant,
+                          std::int64_t schedule_id,
+                          TimePoint when,
+                          int version) {
+    const auto sent =
+        with_.inngest.send(fire_event(tenant, schedule_id, when, version, "scheduled", {}));
     if (!sent) {
-        core::log(core::LogLevel::kWarn, "could not arm a schedule fire; the reconciler will",
+        core::log(core::LogLevel::kWarn, "could not re-send a schedule fire",
                   {{"tenant_id", tenant.value()},
                    {"schedule_id", schedule_id},
                    {"error", sent.error().message}});
@@ -285,10 +308,10 @@ boost::json::object Service::create(const core::Principal& author,
     }
     const auto next = enabled ? next_fire(definition.trigger, now()) : std::nullopt;
     repository_.arm(tx, author.tenant, *id, next, 1);
-    tx.commit();
     if (next) {
-        emit(author.tenant, *id, *next, 1, "scheduled");
+        arm_fire(tx, author.tenant, *id, *next, 1, "scheduled");
     }
+    tx.commit();
     return get(author.tenant, *id);
 }
 
@@ -313,10 +336,10 @@ boost::json::object Service::update(const core::Principal& author,
     const int version = current->version + 1;
     const auto next = current->enabled ? next_fire(definition.trigger, now()) : std::nullopt;
     repository_.arm(tx, author.tenant, id, next, version);
-    tx.commit();
     if (next) {
-        emit(author.tenant, id, *next, version, "scheduled");
+        arm_fire(tx, author.tenant, id, *next, version, "scheduled");
     }
+    tx.commit();
     return get(author.tenant, id);
 }
 
@@ -372,10 +395,10 @@ boost::json::object Service::resume(const core::Principal& who, std::int64_t id)
     // From now on: fires missed while paused are not made up.
     const auto next = next_fire(current->definition.trigger, now());
     repository_.arm(tx, who.tenant, id, next, version);
-    tx.commit();
     if (next) {
-        emit(who.tenant, id, *next, version, "scheduled");
+        arm_fire(tx, who.tenant, id, *next, version, "scheduled");
     }
+    tx.commit();
     return get(who.tenant, id);
 }
 
@@ -395,8 +418,9 @@ boost::json::object Service::run_now(const core::Principal& who, std::int64_t id
         }
         throw;
     }
+    arm_fire(tx, who.tenant, id, at, current->version, "manual",
+             ":manual-" + std::to_string(fire_id));
     tx.commit();
-    emit(who.tenant, id, at, current->version, "manual", ":manual-" + std::to_string(fire_id));
     return json::object{{"fire_id", fire_id}, {"scheduled_for", format_utc(at)}};
 }
 
@@ -483,10 +507,10 @@ boost::json::object Service::claim(const core::TenantId& tenant,
         const std::string reason =
             "missed: delivered late (misfire policy " + d.misfire_policy + ")";
         repository_.set_fire_status(tx, tenant, fire->id, "missed", reason, at);
-        tx.commit();
         if (next) {
-            emit(tenant, schedule_id, *next, schedule->version, "scheduled");
+            arm_fire(tx, tenant, schedule_id, *next, schedule->version, "scheduled");
         }
+        tx.commit();
         return skip(reason, fire->id);
     }
     std::string decision = "run";
@@ -506,10 +530,10 @@ boost::json::object Service::claim(const core::TenantId& tenant,
     } else {
         repository_.start_fire(tx, tenant, fire->id, at);
     }
-    tx.commit();
     if (next) {
-        emit(tenant, schedule_id, *next, schedule->version, "scheduled");
+        arm_fire(tx, tenant, schedule_id, *next, schedule->version, "scheduled");
     }
+    tx.commit();
     return json::object{{"decision", decision}, {"fire_id", fire->id}, {"reason", reason}};
 }
 
@@ -663,8 +687,8 @@ boost::json::object Service::reconcile() {
         // Same ids as before: an executor that still has them drops them, one that lost them
         // (a restart of the embedded executor) gets them back.
         for (const auto& armed : repository_.armed_from(at - kReconcileGrace)) {
-            rearmed += emit(core::TenantId::trusted(armed.tenant_id), armed.schedule_id,
-                            armed.next_fire_at, armed.version, "scheduled")
+            rearmed += resend_fire(core::TenantId::trusted(armed.tenant_id), armed.schedule_id,
+                                   armed.next_fire_at, armed.version)
                            ? 1
                            : 0;
         }
@@ -683,14 +707,13 @@ boost::json::object Service::reconcile() {
         const auto& d = s->definition;
         if (d.misfire_policy == "fire_once" &&
             at - *s->next_fire_at <= std::chrono::seconds(d.misfire_window_seconds)) {
-            tx.commit();
             // A new id: the lost event's id may still be remembered by a recovered executor.
             const auto minute =
                 std::chrono::duration_cast<std::chrono::minutes>(at.time_since_epoch()).count();
-            refired += emit(tenant, s->id, *s->next_fire_at, s->version, "scheduled",
-                            ":r" + std::to_string(minute))
-                           ? 1
-                           : 0;
+            arm_fire(tx, tenant, s->id, *s->next_fire_at, s->version, "scheduled",
+                     ":r" + std::to_string(minute));
+            tx.commit();
+            ++refired;
             continue;
         }
         if (fire) {
@@ -700,11 +723,11 @@ boost::json::object Service::reconcile() {
         }
         const auto next = next_fire(d.trigger, at);
         repository_.arm(tx, tenant, s->id, next, s->version);
+        if (next) {
+            arm_fire(tx, tenant, s->id, *next, s->version, "scheduled");
+        }
         tx.commit();
         ++missed;
-        if (next) {
-            emit(tenant, s->id, *next, s->version, "scheduled");
-        }
     }
     return json::object{{"rearmed", rearmed}, {"missed", missed}, {"refired", refired}};
 }

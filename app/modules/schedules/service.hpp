@@ -79,13 +79,21 @@ private:
     ScheduleDefinition definition_from(const core::TenantId& tenant,
                                        const boost::json::object& request) const;
     TimePoint now() const;
-    /// Sends the fire event; false (logged) when Inngest is unreachable: the reconciler retries.
-    bool emit(const core::TenantId& tenant,
-              std::int64_t schedule_id,
-              TimePoint when,
-              int version,
-              const std::string& kind,
-              const std::string& id_suffix = {});
+    /// Arms a fire: its event, delayed to `when`, goes into the outbox inside `tx`, so it is
+    /// sent once the schedule's row commits, and only then.
+    void arm_fire(core::db::Transaction& tx,
+                  const core::TenantId& tenant,
+                  std::int64_t schedule_id,
+                  TimePoint when,
+                  int version,
+                  const std::string& kind,
+                  const std::string& id_suffix = {});
+    /// Sends an armed fire's event again, straight to Inngest (the reconciler's repair for an
+    /// Inngest that lost it); false (logged) when Inngest is unreachable.
+    bool resend_fire(const core::TenantId& tenant,
+                     std::int64_t schedule_id,
+                     TimePoint when,
+                     int version);
     boost::json::object run_action(const core::TenantId& tenant,
                                    std::int64_t schedule_id,
                                    std::int64_t fire_id,

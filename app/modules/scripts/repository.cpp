@@ -189,15 +189,21 @@ std::optional<ScriptVersion> Repository::runnable_version(const core::TenantId& 
 
 std::int64_t Repository::create_run(const core::TenantId& tenant,
                                     const NewRun& run,
-                                    const std::string& status) {
-    const auto rows = core::db::exec_once(
-        pool_, tenant,
+                                    const std::string& status,
+                                    const core::outbox::Announcement& announce) {
+    Transaction tx(pool_, tenant);
+    const auto rows = tx.exec(
         "INSERT INTO script_runs (tenant_id, script_id, version, mode, trigger, status, arguments, "
         "run_by, started_at) VALUES ($1, $2, $3::int, $4, $5, $6, $7::jsonb, $8, "
         "CASE WHEN $6 = 'running' THEN now() END) RETURNING id",
         {tenant.value(), std::to_string(run.script_id), std::to_string(run.version), run.mode,
          run.trigger, status, json::serialize(run.arguments), run.run_by});
-    return rows.integer(0, "id");
+    const std::int64_t id = rows.integer(0, "id");
+    if (announce) {
+        core::outbox::add(tx, tenant, announce(id));
+    }
+    tx.commit();
+    return id;
 }
 
 std::optional<RunPlan> Repository::run_plan(const core::TenantId& tenant, std::int64_t run_id) {

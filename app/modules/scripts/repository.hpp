@@ -6,6 +6,7 @@
 #include "core/auth/principal.hpp"
 #include "core/db/database.hpp"
 #include "core/db/list.hpp"
+#include "core/outbox/outbox.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -88,10 +89,12 @@ public:
                                                   std::int64_t script_id,
                                                   int version);
 
-    /// Records a run in state `status` (queued or running); returns its id.
+    /// Records a run in state `status` (queued or running), with the event `announce` makes of
+    /// its id when given, in one transaction; returns its id.
     std::int64_t create_run(const core::TenantId& tenant,
                             const NewRun& run,
-                            const std::string& status);
+                            const std::string& status,
+                            const core::outbox::Announcement& announce = {});
     /// The run and the version it names.
     std::optional<RunPlan> run_plan(const core::TenantId& tenant, std::int64_t run_id);
     /// queued -> running; false when the run is already finished.

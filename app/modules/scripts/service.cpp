@@ -359,29 +359,14 @@ boost::json::object Service::start_run(const core::Principal& who,
     }
     const NewRun run{script_id, number, mode, trigger, arguments, who.user_id};
     if (mode == "async") {
-        const auto run_id = repository_.create_run(who.tenant, run, "queued");
-        const auto sent = inngest_.send(inngest::Event{
-            .name = kRunRequested,
-            .data = {{"tenant_id", who.tenant.value()}, {"run_id", run_id}},
-            .id = "script-run-" + who.tenant.value() + "-" + std::to_string(run_id)});
-        if (!sent) {
-            core::log(core::LogLevel::kError, "could not emit scripts/run.requested",
-                      {{"tenant_id", who.tenant.value()},
-                       {"run_id", run_id},
-                       {"error", sent.error().message}});
-            repository_.finish_run(who.tenant, run_id,
-                                   ScriptOutcome{ScriptStatus::kFailed,
-                                                 nullptr,
-                                                 {},
-                                                 false,
-                                                 ScriptError{"the run could not be queued",
-                                                             std::nullopt, std::nullopt},
-                                                 std::chrono::milliseconds(0),
-                                                 0}
-                                       .to_json());
-            throw core::DomainError(core::DomainError::Kind::kUnavailable, "unavailable",
-                                    "the run could not be queued; try again");
-        }
+        // Queued and announced in one transaction (the outbox): a queued run always runs.
+        const auto run_id =
+            repository_.create_run(who.tenant, run, "queued", [&who](std::int64_t id) {
+                return inngest::Event{
+                    .name = kRunRequested,
+                    .data = {{"tenant_id", who.tenant.value()}, {"run_id", id}},
+                    .id = "script-run-" + who.tenant.value() + "-" + std::to_string(id)};
+            });
         return *repository_.run(who.tenant, run_id);
     }
     if (sync_runs_.fetch_add(1) >= kMaxSyncRuns) {

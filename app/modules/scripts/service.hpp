@@ -22,8 +22,8 @@ inline constexpr const char* kRunRequested = "scripts/run.requested";
 
 class Service {
 public:
-    Service(Repository& repository, inngest::Client& inngest, const ScriptRunner& runner)
-        : repository_(repository), inngest_(inngest), runner_(runner) {}
+    Service(Repository& repository, const ScriptRunner& runner)
+        : repository_(repository), runner_(runner) {}
 
     boost::json::object create(const core::Principal& author, const boost::json::object& request);
     /// Metadata changes in place; code, parameters or limits make a new version.
@@ -64,7 +64,6 @@ private:
                                 const boost::json::value& arguments);
 
     Repository& repository_;
-    inngest::Client& inngest_;
     const ScriptRunner& runner_;
     /// Synchronous runs hold a request thread each: bounded, so a burst cannot take them all.
     std::atomic<int> sync_runs_{0};

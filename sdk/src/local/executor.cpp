@@ -283,18 +283,94 @@ public:
             .routes = [this](const HttpRequest& request) -> std::optional<HttpResponse> {
                 return route(request);
             }});
+        bool standing_by = false;
+        if (!options_.state && options_.open_state) {
+            try {
+                options_.state = options_.open_state();
+            } catch (const StateStoreBusy& busy) {
+                standing_by = true;
+                log(LogLevel::kInfo, std::string("standing by: ") + busy.what());
+            }
+        }
+        if (standing_by) {
+            server_->start();  // answers 503 until this executor takes over
+            standby_ = std::thread([this] { stand_by(); });
+            log(LogLevel::kInfo, "local executor standing by on " + url());
+            return;
+        }
         if (options_.state) {
             // Before the API answers and the workers run: resume exactly what was stored.
             restore(options_.state->load());
         }
         server_->start();
+        begin_work();
+        log(LogLevel::kInfo, "local executor listening on " + url());
+        if (options_.on_active) {
+            options_.on_active();
+        }
+    }
+
+    // The store's writer and the workers; from then on the executor is active.
+    void begin_work() {
         if (options_.state) {
             writer_ = std::thread([this] { write_loop(); });
         }
         for (int i = 0; i < std::max(1, options_.workers); ++i) {
             workers_.emplace_back([this] { work(); });
         }
-        log(LogLevel::kInfo, "local executor listening on " + url());
+        active_ = true;
+    }
+
+    // Tries to open the store until the active executor is gone (its lock freed), then resumes
+    // what it stored. Nothing runs here meanwhile: the API answers 503.
+    void stand_by() {
+        std::shared_ptr<StateStore> store;
+        {
+            std::unique_lock lock(mutex_);
+            while (!store) {
+                if (changed_.wait_for(lock, options_.standby_retry, [&] { return stopping_; })) {
+                    return;
+                }
+                lock.unlock();
+                try {
+                    store = options_.open_state();
+                } catch (const StateStoreBusy&) {
+                    // still held: keep standing by
+                } catch (const std::exception& error) {
+                    log(LogLevel::kWarn,
+                        std::string("standby: the store cannot be opened: ") + error.what());
+                }
+                lock.lock();
+                if (store && stopping_) {
+                    return;
+                }
+            }
+            options_.state = store;
+        }
+        try {
+            restore(options_.state->load());
+        } catch (const std::exception& error) {
+            // Taking over half-loaded would lose work: give the store up and stand by again.
+            log(LogLevel::kError,
+                std::string("standby: loading the store failed: ") + error.what());
+            {
+                const std::lock_guard lock(mutex_);
+                options_.state.reset();
+            }
+            stand_by();
+            return;
+        }
+        {
+            const std::lock_guard lock(mutex_);
+            if (stopping_) {
+                return;
+            }
+            begin_work();
+        }
+        log(LogLevel::kInfo, "local executor took over on " + url());
+        if (options_.on_active) {
+            options_.on_active();
+        }
     }
 
     void stop() {
@@ -306,6 +382,9 @@ public:
             stopping_ = true;
         }
         changed_.notify_all();
+        if (standby_.joinable()) {
+            standby_.join();
+        }
         for (auto& worker : workers_) {
             if (worker.joinable()) {
                 worker.join();
@@ -326,11 +405,15 @@ public:
     }
 
     unsigned short port() const noexcept { return server_ ? server_->port() : 0; }
+    bool active() const noexcept { return active_ && !replaced_; }
     std::string url() const { return "http://127.0.0.1:" + std::to_string(port()); }
 
     // ---- public API --------------------------------------------------------------------
 
     Result<std::size_t> sync_app(const std::string& serve_url) {
+        if (!active()) {
+            return Error{ErrorCode::kSyncFailed, "this executor is not active (standing by)"};
+        }
         const std::string body = detail::to_json(json::object{{"url", serve_url}});
         detail::OutboundRequest request{"PUT", serve_url,           {},
                                         body,  milliseconds(30000), std::nullopt};
@@ -375,6 +458,9 @@ public:
     }
 
     Result<std::vector<std::string>> send(const json::value& events) {
+        if (!active()) {
+            return Error{ErrorCode::kRemoteRejected, "this executor is not active (standing by)"};
+        }
         std::vector<std::string> ids;
         const auto ingest_one = [&](const json::value& event) -> std::optional<Error> {
             auto id = ingest(event);
@@ -562,7 +648,14 @@ private:
     std::optional<HttpResponse> route(const HttpRequest& request) {
         const std::string& path = request.path;
         if (request.method == "GET" && path == "/health") {
-            return reply(200, json::object{{"ok", true}});
+            return reply(200, json::object{{"ok", true}, {"active", active()}});
+        }
+        if (!active()) {
+            return reply(503,
+                         json::object{{"error", replaced_ ? "this executor was replaced by another"
+                                                          : "this executor stands by; another "
+                                                            "one is active on its database"},
+                                      {"status", 503}});
         }
         if (request.method == "POST" && path.starts_with("/e/")) {
             const std::string key = path.substr(3);
@@ -1307,7 +1400,7 @@ private:
 
     void work() {
         std::unique_lock lock(mutex_);
-        while (!stopping_) {
+        while (!stopping_ && !replaced_) {
             const TimePoint now = options_.clock->now();
             if (!awaiting_sync_.empty() &&
                 std::chrono::steady_clock::now() >= wait_for_sync_until_) {
@@ -2062,6 +2155,9 @@ private:
     // lock released meanwhile) until it and everything queued before it is stored. False when
     // the store failed: the caller must not act on it (the batch stays queued and is retried).
     bool persist(std::unique_lock<std::mutex>& lock, bool wait = true) {
+        if (replaced_) {
+            return false;  // another executor owns the store: nothing here may act any more
+        }
         if (!options_.state) {
             dirty_runs_.clear();
             seen_dirty_.clear();
@@ -2105,9 +2201,28 @@ private:
     void write_loop() {
         std::unique_lock lock(mutex_);
         while (true) {
-            writer_wake_.wait(lock, [&] {
+            const bool woken = writer_wake_.wait_for(lock, milliseconds(1000), [&] {
                 return !write_queue_.empty() || prune_before_ms_ || writer_stopping_;
             });
+            if (!woken) {
+                // Idle: make sure the store is still ours, so a replaced executor stops even
+                // when it has nothing to write.
+                lock.unlock();
+                std::string replaced_by;
+                try {
+                    options_.state->check();
+                } catch (const StateStoreBusy& busy) {
+                    replaced_by = busy.what();
+                } catch (const std::exception& error) {
+                    log(LogLevel::kWarn, std::string("state store unreachable: ") + error.what());
+                }
+                lock.lock();
+                if (!replaced_by.empty()) {
+                    on_replaced(lock, replaced_by);
+                    break;
+                }
+                continue;
+            }
             if (prune_before_ms_) {
                 // Pruning is the writer's too: its I/O never holds the executor's lock.
                 const std::int64_t before = *prune_before_ms_;
@@ -2130,13 +2245,21 @@ private:
             write_queue_.clear();
             lock.unlock();
             bool stored = true;
+            std::string replaced_by;
             try {
                 options_.state->apply(merged);
+            } catch (const StateStoreBusy& busy) {
+                stored = false;
+                replaced_by = busy.what();
             } catch (const std::exception& error) {
                 stored = false;
                 log(LogLevel::kError, std::string("state store write failed: ") + error.what());
             }
             lock.lock();
+            if (!replaced_by.empty()) {
+                on_replaced(lock, replaced_by);
+                break;
+            }
             if (stored) {
                 durable_seq_ = upto;
             } else {
@@ -2152,6 +2275,21 @@ private:
         }
         writer_stopped_ = true;
         durable_.notify_all();
+    }
+
+    // With `lock` held, on the writer thread: another executor owns the store now. Nothing
+    // queued can be stored, so nothing more may be acted on: the workers stop, waiters learn
+    // their batch failed, the API answers 503.
+    void on_replaced(std::unique_lock<std::mutex>& lock, const std::string& why) {
+        replaced_ = true;
+        write_queue_.clear();
+        changed_.notify_all();
+        log(LogLevel::kError, "replaced by another executor; this one stops acting: " + why);
+        if (options_.on_replaced) {
+            lock.unlock();
+            options_.on_replaced(why);
+            lock.lock();
+        }
     }
 
     static StateChanges merge(std::deque<StateChanges> batches) {
@@ -2292,6 +2430,10 @@ private:
     std::string raw_key_;
     std::unique_ptr<HttpServer> server_;
     std::vector<std::thread> workers_;
+    std::thread standby_;
+    /// Set once work runs (see begin_work); `replaced_` once the store went to another executor.
+    std::atomic<bool> active_{false};
+    std::atomic<bool> replaced_{false};
     mutable std::mutex mutex_;
     mutable std::condition_variable changed_;
     bool stopping_ = false;
@@ -2345,6 +2487,9 @@ void Executor::stop() {
 }
 unsigned short Executor::port() const noexcept {
     return impl_->port();
+}
+bool Executor::active() const noexcept {
+    return impl_->active();
 }
 std::string Executor::url() const {
     return impl_->url();

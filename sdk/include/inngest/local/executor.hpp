@@ -111,6 +111,19 @@ struct ExecutorOptions {
     /// Where runs, queued work, functions and dedupe keys are kept so that a restarted executor
     /// resumes them (see `StateStore`); none keeps them in memory only.
     std::shared_ptr<StateStore> state{};
+    /// Opens the state store when `state` is not set. When it throws `StateStoreBusy` (another
+    /// executor holds the database) this executor stands by: its API answers 503, it runs
+    /// nothing, and every `standby_retry` it tries again; once it gets the store it resumes what
+    /// was stored, becomes active and calls `on_active`.
+    std::function<std::shared_ptr<StateStore>()> open_state{};
+    std::chrono::milliseconds standby_retry{1000};
+    /// Called once the executor is active: from `start()`, or from the standby thread when it
+    /// takes over.
+    std::function<void()> on_active{};
+    /// Called (from the writer thread) when the store reports that another executor took the
+    /// database over, for example after this process lost its database session. The executor
+    /// has stopped running work by then and never acts again; the process should restart.
+    std::function<void(const std::string& why)> on_replaced{};
     /// How long finished runs stay in the state store.
     std::chrono::hours finished_run_retention{24 * 7};
     /// Threads making calls to SDKs.
@@ -140,6 +153,9 @@ public:
     void start();
     void stop();
     unsigned short port() const noexcept;
+    /// True once the executor runs work: at start, or after a standby took over (see
+    /// `ExecutorOptions::open_state`); false again once it was replaced.
+    bool active() const noexcept;
     /// `http://127.0.0.1:<port>`: the base URL SDKs use (`INNGEST_BASE_URL`).
     std::string url() const;
 

@@ -19,8 +19,10 @@ struct PostgresStateStoreOptions {
 };
 
 /// Connects, creates the tables when missing and takes the database's executor lock (a session
-/// advisory lock): one active executor per database. Throws `std::runtime_error` when the
-/// database cannot be reached or another executor holds the lock.
+/// advisory lock): one active executor per database. Throws `StateStoreBusy` when another
+/// executor holds the lock, `std::runtime_error` when the database cannot be reached. A store
+/// whose lock was lost (its session ended and another executor took the lock) throws
+/// `StateStoreBusy` from then on and never writes again.
 std::shared_ptr<StateStore> make_postgres_state_store(const PostgresStateStoreOptions& options);
 
 }  // namespace inngest::local

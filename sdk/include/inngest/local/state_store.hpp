@@ -4,6 +4,7 @@
 /// @brief Where the local executor keeps what it needs to resume after a crash.
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,13 @@ struct StoredState {
     std::vector<StateChanges::SeenKey> seen;
 };
 
+/// Thrown by a store that another executor holds. When opening it (`ExecutorOptions::open_state`)
+/// this executor stands by; later (a reconnect found the lock taken) it has been replaced.
+class StateStoreBusy : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
 /// Durable executor state. The executor writes a batch before it acts on it (answers an event,
 /// calls an SDK, fires a timer), so a crash loses only work nobody was told about.
 ///
@@ -74,6 +82,10 @@ public:
     virtual void apply(const StateChanges& changes) = 0;
     /// Deletes finished runs that ended before `before_ms`; returns how many.
     virtual std::size_t prune_finished(std::int64_t before_ms) = 0;
+    /// Confirms the store is still this executor's (reconnecting when needed); called when the
+    /// executor is idle, about once a second. Throws `StateStoreBusy` once another executor took
+    /// over, any other exception while the store cannot be reached.
+    virtual void check() {}
 };
 
 }  // namespace inngest::local

@@ -56,6 +56,7 @@ public:
 
     StoredState load() override {
         const std::lock_guard lock(mutex_);
+        ensure_ours();
         StoredState state;
         {
             const Result rows = exec("SELECT slug, document FROM " + table("functions"), {});
@@ -90,6 +91,7 @@ public:
 
     void apply(const StateChanges& changes) override {
         const std::lock_guard lock(mutex_);
+        ensure_ours();
         if (PQstatus(conn_) != CONNECTION_OK) {
             reconnect();
         }
@@ -106,8 +108,26 @@ public:
         }
     }
 
+    void check() override {
+        const std::lock_guard lock(mutex_);
+        ensure_ours();
+        if (PQstatus(conn_) == CONNECTION_OK) {
+            try {
+                exec("SELECT 1", {});
+                return;
+            } catch (const std::exception&) {
+                if (PQstatus(conn_) == CONNECTION_OK) {
+                    throw;
+                }
+            }
+        }
+        // The session, and with it the lock, is gone: take both again or learn who has them.
+        reconnect();
+    }
+
     std::size_t prune_finished(std::int64_t before_ms) override {
         const std::lock_guard lock(mutex_);
+        ensure_ours();
         const Result deleted = exec("DELETE FROM " + table("runs") +
                                         " WHERE ctid IN (SELECT ctid FROM " + table("runs") +
                                         " WHERE finished_at < to_timestamp($1::bigint / 1000.0) "
@@ -257,8 +277,9 @@ private:
         const Result locked = exec("SELECT pg_try_advisory_lock(hashtext($1))",
                                    {"inngest-executor:" + options_.table_prefix});
         if (locked.text(0, 0) != "t") {
-            throw std::runtime_error("state store: another executor is active on this database (" +
-                                     options_.table_prefix + ")");
+            replaced_ = true;  // for good: this connection must never write without the lock
+            throw StateStoreBusy("state store: another executor is active on this database (" +
+                                 options_.table_prefix + ")");
         }
     }
 
@@ -288,8 +309,16 @@ private:
         return Result(result);
     }
 
+    void ensure_ours() const {
+        if (replaced_) {
+            throw StateStoreBusy("state store: another executor took over this database (" +
+                                 options_.table_prefix + ")");
+        }
+    }
+
     PostgresStateStoreOptions options_;
     std::mutex mutex_;
+    bool replaced_ = false;
     PGconn* conn_ = nullptr;
 };
 
