@@ -6,6 +6,7 @@
 #include "core/outbox/outbox.hpp"
 #include "modules/approvals/module.hpp"
 #include "modules/messages/module.hpp"
+#include "modules/records/module.hpp"
 #include "modules/schedules/module.hpp"
 #include "modules/scripts/module.hpp"
 
@@ -111,9 +112,9 @@ public:
                 return clock->now();
             }};
         // The module list: a module that provides a capability comes before its users.
-        for (const auto make :
-             {messages::make_messages_module, scripts::make_scripts_module,
-              schedules::make_schedules_module, approvals::make_approvals_module}) {
+        for (const auto make : {messages::make_messages_module, scripts::make_scripts_module,
+                                schedules::make_schedules_module, approvals::make_approvals_module,
+                                records::make_records_module}) {
             modules_.push_back(make(context));
         }
 

@@ -1,7 +1,8 @@
 #pragma once
 
-// The one shape of a module: it declares its name, registers its routes and Inngest functions
-// when built from the AppContext, and may pick up durable work after a restart. Modules never
+// The one shape of a module: it declares its name and registers its routes and Inngest functions
+// when built from the AppContext (durable work needs no restart code: the executor resumes it,
+// and the outbox relays what was announced). Modules never
 // include each other: what one offers the others is a narrow interface declared here, which
 // the providing module publishes in `Capabilities` and the using module looks up.
 

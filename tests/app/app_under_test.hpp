@@ -38,13 +38,15 @@ struct Response {
 };
 
 struct AppUnderTestOptions {
-    std::optional<std::string> smtp_ca_file;
+    std::optional<std::string> smtp_ca_file{};
     /// The embedded executor's and the modules' clock (a ManualClock to fast-forward).
-    std::shared_ptr<inngest::local::Clock> clock;
+    std::shared_ptr<inngest::local::Clock> clock{};
     /// Reuse a database (a restart); a fresh one when empty.
-    std::string database_url;
+    std::string database_url{};
     /// Steps before an approval run hands over (0: the default).
     int approvals_step_budget = 0;
+    /// The electronic-records seal key (an Ed25519 PEM file); signing is off without one.
+    std::optional<std::string> records_seal_key_file{};
 };
 
 /// One JSON request over loopback HTTP, with a bearer token when given; a body that is not JSON
@@ -68,7 +70,7 @@ inline Response call_url(const std::string& method,
 class AppUnderTest {
 public:
     explicit AppUnderTest(std::optional<std::string> smtp_ca_file = std::nullopt)
-        : AppUnderTest(AppUnderTestOptions{std::move(smtp_ca_file), nullptr, {}, 0}) {}
+        : AppUnderTest(AppUnderTestOptions{.smtp_ca_file = std::move(smtp_ca_file)}) {}
 
     explicit AppUnderTest(AppUnderTestOptions options) {
         settings_.script_worker = SCRIPT_WORKER_PATH;
@@ -82,6 +84,7 @@ public:
         settings_.executor_signing_key = kExecutorKey;
         settings_.database_pool_size = 4;
         settings_.smtp_ca_file = std::move(options.smtp_ca_file);
+        settings_.records_seal_key_file = std::move(options.records_seal_key_file);
         if (options.approvals_step_budget > 0) {
             settings_.approvals_step_budget = options.approvals_step_budget;
         }

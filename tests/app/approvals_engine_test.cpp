@@ -71,7 +71,7 @@ std::string user_task(const std::string& id, const std::string& settings) {
 
 TEST_CASE("approval modes: all, sequential, ratio with a veto", "[app][approvals]") {
     auto clock = fresh_clock();
-    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
     Flow flow{t, *clock};
     const auto alice = t.token("acme", "alice", {"admin"});
     const auto bob = t.token("acme", "bob");
@@ -147,7 +147,7 @@ TEST_CASE("approval modes: all, sequential, ratio with a veto", "[app][approvals
 TEST_CASE("parallel branches join and an inclusive join waits only for the branches taken",
           "[app][approvals]") {
     auto clock = fresh_clock();
-    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
     Flow flow{t, *clock};
     const auto alice = t.token("acme", "alice", {"admin"});
     const auto bob = t.token("acme", "bob");
@@ -241,7 +241,7 @@ TEST_CASE("parallel branches join and an inclusive join waits only for the branc
 TEST_CASE("deadlines remind, escalate to the manager and auto-approve over virtual days",
           "[app][approvals]") {
     auto clock = fresh_clock();
-    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
     Flow flow{t, *clock};
     const auto alice = t.token("acme", "alice", {"admin"});
     const auto mgr = t.token("acme", "mgr");
@@ -313,7 +313,7 @@ TEST_CASE("deadlines remind, escalate to the manager and auto-approve over virtu
 
 TEST_CASE("return to an earlier step or to the initiator, who resubmits", "[app][approvals]") {
     auto clock = fresh_clock();
-    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
     Flow flow{t, *clock};
     const auto alice = t.token("acme", "alice", {"admin"});
     const auto bob = t.token("acme", "bob");
@@ -379,7 +379,7 @@ TEST_CASE("return to an earlier step or to the initiator, who resubmits", "[app]
 
 TEST_CASE("transfer, delegate, add signers, claim, CC and withdraw", "[app][approvals]") {
     auto clock = fresh_clock();
-    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
     Flow flow{t, *clock};
     const auto alice = t.token("acme", "alice", {"admin"});
     const auto bob = t.token("acme", "bob");
@@ -490,7 +490,7 @@ TEST_CASE("transfer, delegate, add signers, claim, CC and withdraw", "[app][appr
 TEST_CASE("timers and signals and a decision that beats the wait costs latency only",
           "[app][approvals]") {
     auto clock = fresh_clock();
-    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
     Flow flow{t, *clock};
     const auto alice = t.token("acme", "alice", {"admin"});
     const auto definition = flow.publish(
@@ -557,7 +557,7 @@ TEST_CASE("timers and signals and a decision that beats the wait costs latency o
 
 TEST_CASE("the planning documents' registration process runs end to end", "[app][approvals]") {
     auto clock = fresh_clock();
-    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
     Flow flow{t, *clock};
     const auto admin = t.token("acme", "root", {"admin"});
     const auto alice = t.token("acme", "alice", {"admin"});
@@ -652,7 +652,7 @@ TEST_CASE("a restart mid-instance continues where it was", "[app][approvals]") {
     std::int64_t id = 0;
     std::int64_t definition = 0;
     {
-        AppUnderTest first(AppUnderTestOptions{std::nullopt, clock, {}, 0});
+        AppUnderTest first(AppUnderTestOptions{.clock = clock});
         database = first.settings().database_url;
         Flow flow{first, *clock};
         const auto alice = first.token("acme", "alice", {"admin"});
@@ -669,7 +669,7 @@ TEST_CASE("a restart mid-instance continues where it was", "[app][approvals]") {
         // re-check only, which this test's clock never reaches).
         REQUIRE(first.app().wait_settled(10s));
     }  // the process is gone; its embedded executor's run is stored in the database
-    AppUnderTest second(AppUnderTestOptions{std::nullopt, clock, database, 0});
+    AppUnderTest second(AppUnderTestOptions{.clock = clock, .database_url = database});
     REQUIRE(second.app().wait_settled(10s));
     const auto resumed = second.app().executor()->runs("riveredge-flow-approvals-instance");
     REQUIRE(resumed.size() == 1);
@@ -698,7 +698,7 @@ TEST_CASE("a restart mid-instance continues where it was", "[app][approvals]") {
 
 TEST_CASE("a long instance hands over to fresh runs before the step budget", "[app][approvals]") {
     auto clock = fresh_clock();
-    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 20});
+    AppUnderTest t(AppUnderTestOptions{.clock = clock, .approvals_step_budget = 20});
     Flow flow{t, *clock};
     const auto alice = t.token("acme", "alice", {"admin"});
     std::string approvers;
@@ -749,7 +749,7 @@ TEST_CASE("a long instance hands over to fresh runs before the step budget", "[a
 
 TEST_CASE("200 concurrent instances complete with no task lost or duplicated", "[app][approvals]") {
     auto clock = fresh_clock();
-    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
     Flow flow{t, *clock};
     const auto alice = t.token("acme", "alice", {"admin"});
     const auto bob = t.token("acme", "bob");

@@ -149,7 +149,7 @@ constexpr const char* kExpenseProcess = R"({"key":"expense","name":"报销","nod
 TEST_CASE("instances run durably: branch on amount, approve, reject, one outcome for two deciders",
           "[app][approvals]") {
     auto clock = std::make_shared<inngest::local::ManualClock>();
-    AppUnderTest t(riveredge_test::AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    AppUnderTest t(riveredge_test::AppUnderTestOptions{.clock = clock});
     Flow flow{t, *clock};
     const auto alice = t.token("acme", "alice", {"admin"});
     const auto bob = t.token("acme", "bob");

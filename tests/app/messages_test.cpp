@@ -857,7 +857,7 @@ TEST_CASE("SMS goes through the tenant's gateway with sign name and template, re
 TEST_CASE("an email whose server stays unreachable is failed after the last attempt, not queued",
           "[app][smtp]") {
     auto clock = std::make_shared<inngest::local::ManualClock>();
-    AppUnderTest t(riveredge_test::AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    AppUnderTest t(riveredge_test::AppUnderTestOptions{.clock = clock});
     const auto alice = t.token("acme", "alice", {"admin"});
     REQUIRE(t.call("PUT", "/api/v1/messages/settings/smtp", alice,
                    R"({"host":"127.0.0.1","port":)" + std::to_string(inngest_test::free_port()) +

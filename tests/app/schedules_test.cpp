@@ -71,7 +71,7 @@ std::vector<std::string> fired_times(const AppUnderTest& t,
 
 TEST_CASE("a schedule fires on time through Inngest and its history grows", "[app][schedules]") {
     auto clock = clock_at("2026-11-23T10:00:30.000Z");
-    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
     const auto alice = t.token("acme", "alice", {"admin"});
     const auto bob = t.token("acme", "bob");
     const auto created =
@@ -127,7 +127,7 @@ TEST_CASE("a schedule fires on time through Inngest and its history grows", "[ap
 TEST_CASE("an edit stops the old timing and pause, resume and delete take effect at once",
           "[app][schedules]") {
     auto clock = clock_at("2026-11-23T10:00:30.000Z");
-    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
     const auto alice = t.token("acme", "alice", {"admin"});
     const auto id = t.call("POST", "/api/v1/schedules", alice,
                            schedule_body("report", R"({"kind":"cron","cron":"* * * * *"})"))
@@ -183,7 +183,7 @@ TEST_CASE("after an outage the reconciler applies the misfire policy and nothing
     std::int64_t once_id = 0;
     std::int64_t future_id = 0;
     {
-        AppUnderTest first(AppUnderTestOptions{std::nullopt, clock, {}, 0});
+        AppUnderTest first(AppUnderTestOptions{.clock = clock});
         database = first.settings().database_url;
         const auto alice = first.token("acme", "alice", {"admin"});
         skip_id = first
@@ -207,7 +207,7 @@ TEST_CASE("after an outage the reconciler applies the misfire policy and nothing
     }  // the process and its embedded executor go away with the armed events
 
     clock->advance(std::chrono::minutes(8));  // 10:08:30: the 10:05 fires were missed
-    AppUnderTest second(AppUnderTestOptions{std::nullopt, clock, database, 0});
+    AppUnderTest second(AppUnderTestOptions{.clock = clock, .database_url = database});
     const auto alice = second.token("acme", "alice", {"admin"});
     advance(second, *clock, 90s);  // reconciler ticks at 10:09 and 10:10 (and the 10:10 fires)
 
@@ -237,7 +237,7 @@ TEST_CASE("after an outage the reconciler applies the misfire policy and nothing
 TEST_CASE("overlap skip: a fire does not start while the previous one still runs",
           "[app][schedules]") {
     auto clock = clock_at("2026-11-23T10:00:30.000Z");
-    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
     const auto alice = t.token("acme", "alice", {"admin"});
     const auto admin = t.token("acme", "root", {"admin"});
     std::mutex mutex;
@@ -293,7 +293,7 @@ TEST_CASE("overlap skip: a fire does not start while the previous one still runs
 TEST_CASE("a failing action is retried as often as the schedule says and then recorded failed",
           "[app][schedules]") {
     auto clock = clock_at("2026-11-23T10:00:30.000Z");
-    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
     const auto alice = t.token("acme", "alice", {"admin"});
     const auto admin = t.token("acme", "root", {"admin"});
     std::atomic<int> calls{0};
@@ -344,7 +344,7 @@ TEST_CASE("a failing action is retried as often as the schedule says and then re
 TEST_CASE("DST through the API: the repeated hour fires once and the skipped hour not at all",
           "[app][schedules]") {
     auto clock = clock_at("2026-11-01T05:25:00.000Z");  // 01:25 EDT, the night New York falls back
-    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
     const auto alice = t.token("acme", "alice", {"admin"});
     const auto id =
         t.call(
@@ -370,7 +370,7 @@ TEST_CASE("DST through the API: the repeated hour fires once and the skipped hou
 
 TEST_CASE("schedules: field-level errors and tenant isolation", "[app][schedules]") {
     auto clock = clock_at("2026-11-23T10:00:30.000Z");
-    AppUnderTest t(AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
     const auto alice = t.token("acme", "alice", {"admin"});
     const auto mallory = t.token("globex", "mallory", {"admin"});
     const auto field_errors = [&](const std::string& body) {

@@ -279,7 +279,7 @@ TEST_CASE("a stored SMTP password or SMS key follows only the server it was give
 TEST_CASE("instance data is for participants, and signals come from the initiator or an admin",
           "[app][security][approvals]") {
     auto clock = std::make_shared<inngest::local::ManualClock>();
-    AppUnderTest t(riveredge_test::AppUnderTestOptions{std::nullopt, clock, {}, 0});
+    AppUnderTest t(riveredge_test::AppUnderTestOptions{.clock = clock});
     Flow flow{t, *clock};
     const auto admin = t.token("acme", "root", {"admin"});
     const auto ivan = t.token("acme", "ivan");

@@ -173,6 +173,12 @@ Settings load_settings(const std::map<std::string, std::string>& environment) {
     settings.script_worker = get("RIVEREDGE_SCRIPT_WORKER").value_or("");
     settings.approvals_step_budget =
         number("RIVEREDGE_APPROVALS_STEP_BUDGET", 20, 950, settings.approvals_step_budget);
+    settings.records_seal_key_file = get("RIVEREDGE_RECORDS_SEAL_KEY");
+    if (settings.records_seal_key_file &&
+        access(settings.records_seal_key_file->c_str(), R_OK) != 0) {
+        problems.emplace_back("RIVEREDGE_RECORDS_SEAL_KEY is not a readable file: " +
+                              *settings.records_seal_key_file);
+    }
     if (settings.smtp_ca_file && access(settings.smtp_ca_file->c_str(), R_OK) != 0) {
         problems.emplace_back("RIVEREDGE_SMTP_CA_FILE is not a readable file: " +
                               *settings.smtp_ca_file);

@@ -43,6 +43,9 @@ struct Settings {
     /// Steps an approval instance's run takes before it hands over to a fresh run (Inngest
     /// caps a run at 1000 steps).
     int approvals_step_budget = 800;
+    /// The Ed25519 private key (PEM file) that seals electronic signatures; signing answers 503
+    /// without one. `RIVEREDGE_RECORDS_SEAL_KEY`.
+    std::optional<std::string> records_seal_key_file;
 
     /// A printable summary without secrets.
     std::string describe() const;

@@ -1,7 +1,8 @@
 #include "core/db/list.hpp"
 
+#include "core/text/integers.hpp"
+
 #include <algorithm>
-#include <charconv>
 
 namespace riveredge::core::db {
 namespace {
@@ -13,12 +14,7 @@ std::optional<int> bounded(const std::optional<std::string>& text,
     if (!text || text->empty()) {
         return fallback;
     }
-    int value = 0;
-    const auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-    if (ec != std::errc() || ptr != text->data() + text->size() || value < low || value > high) {
-        return std::nullopt;
-    }
-    return value;
+    return parse_integer_in(*text, low, high);
 }
 
 std::string sort_names(const ListSpec& spec) {

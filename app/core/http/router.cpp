@@ -4,12 +4,13 @@
 #include "core/db/database.hpp"
 #include "core/json/text.hpp"
 #include "core/log/logger.hpp"
+#include "core/text/integers.hpp"
 
 #include <boost/json.hpp>
 
 #include <atomic>
-#include <charconv>
 #include <chrono>
+#include <limits>
 #include <random>
 #include <stdexcept>
 
@@ -337,13 +338,12 @@ inngest::HttpResponse Router::dispatch(const inngest::HttpRequest& request) cons
 }
 
 std::int64_t id_param(const RequestContext& context, const char* name) {
-    const std::string& text = context.params.at(name);
-    std::int64_t value = 0;
-    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || ptr != text.data() + text.size() || value <= 0) {
+    const auto value = parse_integer_in<std::int64_t>(context.params.at(name), 1,
+                                                      std::numeric_limits<std::int64_t>::max());
+    if (!value) {
         throw DomainError::validation(boost::json::object{{name, "a positive integer"}});
     }
-    return value;
+    return *value;
 }
 
 inngest::HttpResponse list_response(const RequestContext& context,
@@ -377,15 +377,12 @@ int int_query(const RequestContext& context, const char* name, int fallback, int
     if (it == context.query.end()) {
         return fallback;
     }
-    int value = 0;
-    const auto [ptr, ec] =
-        std::from_chars(it->second.data(), it->second.data() + it->second.size(), value);
-    if (ec != std::errc() || ptr != it->second.data() + it->second.size() || value < low ||
-        value > high) {
+    const auto value = parse_integer_in(it->second, low, high);
+    if (!value) {
         throw DomainError::validation(boost::json::object{
             {name, "an integer between " + std::to_string(low) + " and " + std::to_string(high)}});
     }
-    return value;
+    return *value;
 }
 
 }  // namespace riveredge::core

@@ -130,7 +130,7 @@ const core::db::ListSpec kInstanceList{
                  R"({"enum":["started","cc"]})"}}};
 
 core::db::JsonPage InstanceRepository::list(const core::TenantId& tenant,
-                                            const ListFilter& filter,
+                                            const InstanceFilter& filter,
                                             const core::db::ListRequest& page) {
     const auto found = core::db::select_page(
         pool_, tenant, std::string(kInstanceJson) + "::text AS row",

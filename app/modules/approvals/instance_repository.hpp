@@ -37,7 +37,7 @@ public:
     /// True when `who` initiated, was assigned, decided, delegated or was CC'd on instance `id`.
     bool participates(const core::Principal& who, std::int64_t id);
     /// Filters (null: any): who started it, its definition, its business key.
-    struct ListFilter {
+    struct InstanceFilter {
         core::db::Param status;
         core::db::Param initiator;
         core::db::Param definition_id;
@@ -48,7 +48,7 @@ public:
         core::db::Param copied_to;
     };
     core::db::JsonPage list(const core::TenantId& tenant,
-                            const ListFilter& filter,
+                            const InstanceFilter& filter,
                             const core::db::ListRequest& page);
     /// Copies the instance to `users` at `node_id` (once each); returns those added now.
     std::vector<std::string> add_cc(const core::TenantId& tenant,

@@ -212,7 +212,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
                                                             std::numeric_limits<int>::max()));
             }
             const auto& who = context.who();
-            const InstanceRepository::ListFilter filter{
+            const InstanceRepository::InstanceFilter filter{
                 query_filter(context, "status"),
                 mine ? core::db::Param(who.user_id) : std::nullopt,
                 definition,

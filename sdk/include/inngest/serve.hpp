@@ -24,6 +24,8 @@ struct HttpRequest {
     std::string query{};
     std::vector<std::pair<std::string, std::string>> headers{};
     std::string body{};
+    /// The peer's IP address, as `HttpServer` accepted the connection (empty elsewhere).
+    std::string remote_address{};
 
     /// The first header with this name (case-insensitive), or empty.
     std::string_view header(std::string_view name) const noexcept;

@@ -439,9 +439,15 @@ namespace {
 class Session : public TimedConnection, public std::enable_shared_from_this<Session> {
 public:
     Session(tcp::socket socket, HttpServer::Impl& server)
-        : stream_(std::move(socket)), server_(server) {
+        : remote_address_(peer_address(socket)), stream_(std::move(socket)), server_(server) {
         // Beast reads at most the buffer's free capacity at a time (at least 512 bytes).
         buffer_.reserve(16U * 1024U);
+    }
+
+    static std::string peer_address(const tcp::socket& socket) {
+        boost::system::error_code ec;
+        const auto endpoint = socket.remote_endpoint(ec);
+        return ec ? std::string() : endpoint.address().to_string();
     }
 
     void start() {
@@ -612,6 +618,7 @@ private:
                                          std::string(field.value()));
         }
         request.body = std::move(body_);
+        request.remote_address = remote_address_;
         return request;
     }
 
@@ -646,6 +653,7 @@ private:
 
     static constexpr std::chrono::seconds kWriteTimeout{60};
 
+    std::string remote_address_;  // before stream_, which takes the socket
     beast::tcp_stream stream_;
     HttpServer::Impl& server_;
     std::atomic<std::chrono::steady_clock::rep> deadline_{0};

@@ -1,0 +1,43 @@
+#include "modules/records/module.hpp"
+
+#include "core/log/logger.hpp"
+#include "modules/records/repository.hpp"
+#include "modules/records/service.hpp"
+
+namespace riveredge::records {
+
+void register_routes(core::Router& router, Service& service);
+
+namespace {
+
+std::optional<SealKey> load_seal_key(const core::Settings& settings) {
+    if (!settings.records_seal_key_file) {
+        core::log(core::LogLevel::kWarn,
+                  "electronic signing is off: RIVEREDGE_RECORDS_SEAL_KEY names no key");
+        return std::nullopt;
+    }
+    return SealKey::from_pem_file(*settings.records_seal_key_file);
+}
+
+class Module final : public core::Module {
+public:
+    explicit Module(core::AppContext& context)
+        : repository_(context.db),
+          service_(repository_, context.capabilities.notifier(), load_seal_key(context.settings)) {
+        register_routes(context.router, service_);
+    }
+
+    std::string_view name() const noexcept override { return "records"; }
+
+private:
+    Repository repository_;
+    Service service_;
+};
+
+}  // namespace
+
+std::unique_ptr<core::Module> make_records_module(core::AppContext& context) {
+    return std::make_unique<Module>(context);
+}
+
+}  // namespace riveredge::records

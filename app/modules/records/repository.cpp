@@ -1,0 +1,399 @@
+#include "modules/records/repository.hpp"
+
+#include "core/db/sql_time.hpp"
+#include "core/json/canonical.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+namespace riveredge::records {
+namespace {
+
+namespace json = boost::json;
+using core::db::Param;
+using core::db::Rows;
+using core::db::Transaction;
+
+// to_char of NULL is NULL: an unset time stays null.
+constexpr const char* kRecordColumns =
+    "r.id, r.type, r.business_key, r.title, r.state, r.latest_version, r.state_reason, "
+    SQL_UTC_TIME("r.retain_until") " AS retain_until, r.created_by, "
+    SQL_UTC_TIME("r.created_at") " AS created_at, "
+    SQL_UTC_TIME("r.updated_at") " AS updated_at";
+
+constexpr const char* kSignatureColumns =
+    "s.id, s.record_id, s.version, s.signer_id, s.printed_name, s.meaning, s.reason, " SQL_UTC_TIME(
+        "s.signed_at") " AS signed_at, s.content_hash, s.key_id, s.seal, s.step_key";
+
+std::optional<std::string> optional_text(const Rows& rows, int i, const char* column) {
+    return rows.is_null(i, column) ? std::nullopt : std::optional(rows.text(i, column));
+}
+
+Record record_at(const Rows& rows, int i) {
+    return Record{rows.integer(i, "id"),
+                  rows.text(i, "type"),
+                  rows.text(i, "business_key"),
+                  rows.text(i, "title"),
+                  rows.text(i, "state"),
+                  static_cast<int>(rows.integer(i, "latest_version")),
+                  optional_text(rows, i, "state_reason"),
+                  optional_text(rows, i, "retain_until"),
+                  rows.text(i, "created_by"),
+                  rows.text(i, "created_at"),
+                  rows.text(i, "updated_at")};
+}
+
+Signature signature_at(const Rows& rows, int i) {
+    return Signature{rows.integer(i, "id"),
+                     rows.integer(i, "record_id"),
+                     static_cast<int>(rows.integer(i, "version")),
+                     rows.text(i, "signer_id"),
+                     rows.text(i, "printed_name"),
+                     rows.text(i, "meaning"),
+                     rows.text(i, "reason"),
+                     rows.text(i, "signed_at"),
+                     rows.text(i, "content_hash"),
+                     rows.text(i, "key_id"),
+                     rows.text(i, "seal"),
+                     rows.text(i, "step_key")};
+}
+
+json::value nullable(const std::optional<std::string>& text) {
+    return text ? json::value(*text) : json::value(nullptr);
+}
+
+std::vector<std::string> strings(const json::value& value) {
+    std::vector<std::string> out;
+    for (const auto& item : value.as_array()) {
+        out.emplace_back(item.as_string());
+    }
+    return out;
+}
+
+json::array to_array(const std::vector<std::string>& items) {
+    json::array out;
+    for (const auto& item : items) {
+        out.emplace_back(item);
+    }
+    return out;
+}
+
+}  // namespace
+
+const core::db::ListSpec kRecordList{
+    .sort_fields = {{"id", "r.id"},
+                    {"title", "r.title"},
+                    {"type", "r.type"},
+                    {"state", "r.state"},
+                    {"updated_at", "r.updated_at"}},
+    .default_sort = "-id",
+    .tiebreak_sql = "r.id",
+    .filters = {{"type", "the record type"},
+                {"state", "draft, in_review, effective, superseded, obsolete, archived or deleted"},
+                {"business_key", "the business key"}}};
+
+json::object Record::to_json() const {
+    return json::object{{"id", id},
+                        {"type", type},
+                        {"business_key", business_key},
+                        {"title", title},
+                        {"state", state},
+                        {"latest_version", latest_version},
+                        {"state_reason", nullable(state_reason)},
+                        {"retain_until", nullable(retain_until)},
+                        {"created_by", created_by},
+                        {"created_at", created_at},
+                        {"updated_at", updated_at}};
+}
+
+json::object RecordVersion::to_json() const {
+    return json::object{{"record_id", record_id},
+                        {"version", version},
+                        {"title", title},
+                        {"content", content},
+                        {"canonicalization", canonicalization},
+                        {"content_hash", content_hash},
+                        {"change_reason", nullable(change_reason)},
+                        {"created_by", created_by},
+                        {"created_at", created_at}};
+}
+
+json::object Signature::to_json() const {
+    return json::object{{"id", id},
+                        {"record_id", record_id},
+                        {"version", version},
+                        {"signer_id", signer_id},
+                        {"printed_name", printed_name},
+                        {"meaning", meaning},
+                        {"reason", reason},
+                        {"signed_at", signed_at},
+                        {"content_hash", content_hash},
+                        {"key_id", key_id}};
+}
+
+std::string Signature::sealed_message(const core::TenantId& tenant) const {
+    return core::canonical_json(json::object{{"tenant_id", tenant.value()},
+                                             {"record_id", record_id},
+                                             {"version", version},
+                                             {"content_hash", content_hash},
+                                             {"signer_id", signer_id},
+                                             {"printed_name", printed_name},
+                                             {"meaning", meaning},
+                                             {"reason", reason},
+                                             {"signed_at", signed_at},
+                                             {"step_key", step_key}});
+}
+
+json::object Settings::to_json() const {
+    return json::object{{"custom_meanings", to_array(custom_meanings)},
+                        {"security_contacts", to_array(security_contacts)},
+                        {"retention_days", retention_days}};
+}
+
+std::optional<std::int64_t> Repository::create(Transaction& tx,
+                                               const core::TenantId& tenant,
+                                               const NewRecord& record,
+                                               const std::string& canonical_hash,
+                                               const std::string& author) {
+    const auto rows = tx.exec(
+        "INSERT INTO records (tenant_id, type, business_key, title, created_by) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, type, business_key) DO NOTHING "
+        "RETURNING id",
+        {tenant.value(), record.type, record.business_key, record.title, author});
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    const auto id = rows.integer(0, "id");
+    tx.exec(
+        "INSERT INTO record_versions (tenant_id, record_id, version, title, content, "
+        "canonicalization, content_hash, created_by) VALUES ($1, $2, 1, $3, $4::jsonb, $5, $6, "
+        "$7)",
+        {tenant.value(), std::to_string(id), record.title, json::serialize(record.content),
+         core::kCanonicalization, canonical_hash, author});
+    return id;
+}
+
+std::optional<Record> Repository::find(Transaction& tx,
+                                       const core::TenantId& tenant,
+                                       std::int64_t id,
+                                       bool for_update) {
+    const auto rows = tx.exec(std::string("SELECT ") + kRecordColumns +
+                                  " FROM records r WHERE r.tenant_id = $1 AND r.id = $2" +
+                                  (for_update ? " FOR UPDATE" : ""),
+                              {tenant.value(), std::to_string(id)});
+    return rows.empty() ? std::nullopt : std::optional(record_at(rows, 0));
+}
+
+std::optional<RecordVersion> Repository::version(Transaction& tx,
+                                                 const core::TenantId& tenant,
+                                                 std::int64_t id,
+                                                 int number) {
+    const auto rows = tx.exec(
+        "SELECT v.record_id, v.version, v.title, v.content::text AS content, v.canonicalization, "
+        "v.content_hash, v.change_reason, v.created_by, " SQL_UTC_TIME(
+            "v.created_at") " AS created_at FROM record_versions v WHERE v.tenant_id = $1 AND "
+                            "v.record_id = $2 AND v.version = $3::int",
+        {tenant.value(), std::to_string(id), std::to_string(number)});
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return RecordVersion{rows.integer(0, "record_id"),
+                         static_cast<int>(rows.integer(0, "version")),
+                         rows.text(0, "title"),
+                         json::parse(rows.text(0, "content")),
+                         rows.text(0, "canonicalization"),
+                         rows.text(0, "content_hash"),
+                         optional_text(rows, 0, "change_reason"),
+                         rows.text(0, "created_by"),
+                         rows.text(0, "created_at")};
+}
+
+json::array Repository::version_summaries(const core::TenantId& tenant, std::int64_t id) {
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
+        "SELECT v.version, v.title, v.content_hash, v.change_reason, v.created_by, " SQL_UTC_TIME(
+            "v.created_at") " AS created_at FROM record_versions v WHERE v.tenant_id = $1 AND "
+                            "v.record_id = $2 ORDER BY v.version DESC",
+        {tenant.value(), std::to_string(id)});
+    json::array out;
+    for (int i = 0; i < rows.size(); ++i) {
+        out.push_back(
+            json::object{{"version", rows.integer(i, "version")},
+                         {"title", rows.text(i, "title")},
+                         {"content_hash", rows.text(i, "content_hash")},
+                         {"change_reason", nullable(optional_text(rows, i, "change_reason"))},
+                         {"created_by", rows.text(i, "created_by")},
+                         {"created_at", rows.text(i, "created_at")}});
+    }
+    return out;
+}
+
+void Repository::add_version(Transaction& tx,
+                             const core::TenantId& tenant,
+                             std::int64_t id,
+                             int number,
+                             const std::string& title,
+                             const json::value& content,
+                             const std::string& content_hash,
+                             const std::string& reason,
+                             const std::string& author) {
+    tx.exec(
+        "INSERT INTO record_versions (tenant_id, record_id, version, title, content, "
+        "canonicalization, content_hash, change_reason, created_by) VALUES ($1, $2, $3::int, $4, "
+        "$5::jsonb, $6, $7, $8, $9)",
+        {tenant.value(), std::to_string(id), std::to_string(number), title,
+         json::serialize(content), core::kCanonicalization, content_hash, reason, author});
+    tx.exec(
+        "UPDATE records SET latest_version = $3::int, title = $4, updated_at = now() "
+        "WHERE tenant_id = $1 AND id = $2",
+        {tenant.value(), std::to_string(id), std::to_string(number), title});
+}
+
+void Repository::set_state(Transaction& tx,
+                           const core::TenantId& tenant,
+                           std::int64_t id,
+                           const std::string& state,
+                           const std::optional<std::string>& reason,
+                           std::optional<int> retain_days) {
+    tx.exec(
+        "UPDATE records SET state = $3, state_reason = $4, updated_at = now(), retain_until = "
+        "CASE WHEN $5::int IS NULL THEN retain_until ELSE now() + $5::int * interval '1 day' END "
+        "WHERE tenant_id = $1 AND id = $2",
+        {tenant.value(), std::to_string(id), state, reason,
+         retain_days ? Param(std::to_string(*retain_days)) : std::nullopt});
+}
+
+void Repository::purge(Transaction& tx, const core::TenantId& tenant, std::int64_t id) {
+    const std::vector<Param> params{tenant.value(), std::to_string(id)};
+    tx.exec("DELETE FROM record_signatures WHERE tenant_id = $1 AND record_id = $2", params);
+    tx.exec("DELETE FROM record_versions WHERE tenant_id = $1 AND record_id = $2", params);
+    tx.exec("DELETE FROM records WHERE tenant_id = $1 AND id = $2", params);
+}
+
+Repository::RecordPage Repository::list(const core::TenantId& tenant,
+                                        const Param& type,
+                                        const Param& state,
+                                        const Param& business_key,
+                                        const core::db::ListRequest& page) {
+    const auto found = core::db::select_page(
+        pool_, tenant, kRecordColumns,
+        "FROM records r WHERE r.tenant_id = $1 AND ($2::text IS NULL OR r.type = $2) AND "
+        "($3::text IS NULL OR r.state = $3) AND ($4::text IS NULL OR r.business_key = $4)",
+        {tenant.value(), type, state, business_key}, page);
+    RecordPage out{{}, found.total};
+    for (int i = 0; i < found.rows.size(); ++i) {
+        out.items.push_back(record_at(found.rows, i));
+    }
+    return out;
+}
+
+std::vector<Signature> Repository::signatures(Transaction& tx,
+                                              const core::TenantId& tenant,
+                                              std::int64_t record_id) {
+    const auto rows = tx.exec(std::string("SELECT ") + kSignatureColumns +
+                                  " FROM record_signatures s WHERE s.tenant_id = $1 AND "
+                                  "s.record_id = $2 ORDER BY s.id",
+                              {tenant.value(), std::to_string(record_id)});
+    std::vector<Signature> out;
+    for (int i = 0; i < rows.size(); ++i) {
+        out.push_back(signature_at(rows, i));
+    }
+    return out;
+}
+
+std::optional<std::int64_t> Repository::insert_signature(Transaction& tx,
+                                                         const core::TenantId& tenant,
+                                                         const Signature& s) {
+    const auto rows = tx.exec(
+        "INSERT INTO record_signatures (tenant_id, record_id, version, signer_id, printed_name, "
+        "meaning, reason, signed_at, content_hash, key_id, seal, step_key) VALUES ($1, $2, "
+        "$3::int, $4, $5, $6, $7, $8::timestamptz, $9, $10, $11, $12) ON CONFLICT (tenant_id, "
+        "record_id, version, signer_id, meaning, step_key) DO NOTHING RETURNING id",
+        {tenant.value(), std::to_string(s.record_id), std::to_string(s.version), s.signer_id,
+         s.printed_name, s.meaning, s.reason, s.signed_at, s.content_hash, s.key_id, s.seal,
+         s.step_key});
+    return rows.empty() ? std::nullopt : std::optional(rows.integer(0, "id"));
+}
+
+std::optional<Credential> Repository::credential(Transaction& tx,
+                                                 const core::TenantId& tenant,
+                                                 const std::string& user_id) {
+    const auto rows = tx.exec(
+        "SELECT printed_name, password_hash, failed_attempts, "
+        "coalesce(locked_until > now(), false) AS locked, "
+        "coalesce(session_until > now(), false) AS in_session "
+        "FROM record_signing_credentials WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE",
+        {tenant.value(), user_id});
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return Credential{rows.text(0, "printed_name"), rows.text(0, "password_hash"),
+                      static_cast<int>(rows.integer(0, "failed_attempts")),
+                      rows.boolean(0, "locked"), rows.boolean(0, "in_session")};
+}
+
+void Repository::save_credential(Transaction& tx,
+                                 const core::TenantId& tenant,
+                                 const std::string& user_id,
+                                 const std::string& printed_name,
+                                 const std::string& password_hash) {
+    tx.exec(
+        "INSERT INTO record_signing_credentials (tenant_id, user_id, printed_name, "
+        "password_hash) VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, user_id) DO UPDATE SET "
+        "printed_name = excluded.printed_name, password_hash = excluded.password_hash, "
+        "failed_attempts = 0, locked_until = NULL, session_until = NULL, updated_at = now()",
+        {tenant.value(), user_id, printed_name, password_hash});
+}
+
+int Repository::signing_failed(Transaction& tx,
+                               const core::TenantId& tenant,
+                               const std::string& user_id,
+                               int lock_after,
+                               int lock_minutes) {
+    const auto rows = tx.exec(
+        "UPDATE record_signing_credentials SET failed_attempts = failed_attempts + 1, "
+        "session_until = NULL, locked_until = CASE WHEN failed_attempts + 1 >= $3::int THEN "
+        "now() + $4::int * interval '1 minute' ELSE locked_until END, updated_at = now() "
+        "WHERE tenant_id = $1 AND user_id = $2 RETURNING failed_attempts",
+        {tenant.value(), user_id, std::to_string(lock_after), std::to_string(lock_minutes)});
+    return rows.empty() ? 0 : static_cast<int>(rows.integer(0, "failed_attempts"));
+}
+
+void Repository::signing_succeeded(Transaction& tx,
+                                   const core::TenantId& tenant,
+                                   const std::string& user_id,
+                                   int session_minutes) {
+    tx.exec(
+        "UPDATE record_signing_credentials SET failed_attempts = 0, locked_until = NULL, "
+        "session_until = now() + $3::int * interval '1 minute', updated_at = now() "
+        "WHERE tenant_id = $1 AND user_id = $2",
+        {tenant.value(), user_id, std::to_string(session_minutes)});
+}
+
+Settings Repository::settings(Transaction& tx, const core::TenantId& tenant) {
+    const auto rows = tx.exec(
+        "SELECT custom_meanings::text AS custom_meanings, security_contacts::text AS "
+        "security_contacts, retention_days FROM record_settings WHERE tenant_id = $1",
+        {tenant.value()});
+    if (rows.empty()) {
+        return Settings{};
+    }
+    return Settings{strings(json::parse(rows.text(0, "custom_meanings"))),
+                    strings(json::parse(rows.text(0, "security_contacts"))),
+                    static_cast<int>(rows.integer(0, "retention_days"))};
+}
+
+void Repository::save_settings(Transaction& tx,
+                               const core::TenantId& tenant,
+                               const Settings& settings) {
+    tx.exec(
+        "INSERT INTO record_settings (tenant_id, custom_meanings, security_contacts, "
+        "retention_days) VALUES ($1, $2::jsonb, $3::jsonb, $4::int) ON CONFLICT (tenant_id) DO "
+        "UPDATE SET custom_meanings = excluded.custom_meanings, security_contacts = "
+        "excluded.security_contacts, retention_days = excluded.retention_days",
+        {tenant.value(), json::serialize(to_array(settings.custom_meanings)),
+         json::serialize(to_array(settings.security_contacts)),
+         std::to_string(settings.retention_days)});
+}
+
+}  // namespace riveredge::records

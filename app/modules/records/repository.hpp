@@ -1,0 +1,186 @@
+#pragma once
+
+// Electronic records in PostgreSQL: records, their immutable versions, sealed signatures, the
+// signers' credentials and the tenant's settings, as typed rows. JSON is made at the route edge.
+
+#include "core/auth/principal.hpp"
+#include "core/db/database.hpp"
+#include "core/db/list.hpp"
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace riveredge::records {
+
+struct Record {
+    std::int64_t id = 0;
+    std::string type;
+    std::string business_key;
+    std::string title;
+    std::string state;
+    int latest_version = 1;
+    std::optional<std::string> state_reason;
+    std::optional<std::string> retain_until;
+    std::string created_by;
+    std::string created_at;
+    std::string updated_at;
+
+    boost::json::object to_json() const;
+};
+
+struct RecordVersion {
+    std::int64_t record_id = 0;
+    int version = 0;
+    std::string title;
+    boost::json::value content;
+    std::string canonicalization;
+    std::string content_hash;
+    std::optional<std::string> change_reason;
+    std::string created_by;
+    std::string created_at;
+
+    boost::json::object to_json() const;
+};
+
+struct Signature {
+    std::int64_t id = 0;
+    std::int64_t record_id = 0;
+    int version = 0;
+    std::string signer_id;
+    std::string printed_name;
+    std::string meaning;
+    std::string reason;
+    std::string signed_at;
+    std::string content_hash;
+    std::string key_id;
+    std::string seal;
+    std::string step_key;
+
+    /// The manifestation (Part 11.50): printed name, UTC time, meaning, reason.
+    boost::json::object to_json() const;
+    /// What the seal covers, canonical: tenant, record, version, content hash, signer, printed
+    /// name, meaning, reason, time and step.
+    std::string sealed_message(const core::TenantId& tenant) const;
+};
+
+struct Credential {
+    std::string printed_name;
+    std::string password_hash;
+    int failed_attempts = 0;
+    bool locked = false;
+    bool in_session = false;
+};
+
+struct Settings {
+    std::vector<std::string> custom_meanings;
+    std::vector<std::string> security_contacts;
+    int retention_days = 3650;
+
+    boost::json::object to_json() const;
+};
+
+/// A record's first version as created.
+struct NewRecord {
+    std::string type;
+    std::string business_key;
+    std::string title;
+    boost::json::value content;
+};
+
+extern const core::db::ListSpec kRecordList;
+
+class Repository {
+public:
+    explicit Repository(core::db::Pool& pool) : pool_(pool) {}
+    core::db::Pool& pool() noexcept { return pool_; }
+
+    /// Inserts the record and version 1; nullopt when (type, business key) exists already.
+    std::optional<std::int64_t> create(core::db::Transaction& tx,
+                                       const core::TenantId& tenant,
+                                       const NewRecord& record,
+                                       const std::string& canonical_hash,
+                                       const std::string& author);
+    std::optional<Record> find(core::db::Transaction& tx,
+                               const core::TenantId& tenant,
+                               std::int64_t id,
+                               bool for_update);
+    std::optional<RecordVersion> version(core::db::Transaction& tx,
+                                         const core::TenantId& tenant,
+                                         std::int64_t id,
+                                         int number);
+    /// Every version's summary, newest first (the version routes).
+    boost::json::array version_summaries(const core::TenantId& tenant, std::int64_t id);
+    void add_version(core::db::Transaction& tx,
+                     const core::TenantId& tenant,
+                     std::int64_t id,
+                     int number,
+                     const std::string& title,
+                     const boost::json::value& content,
+                     const std::string& content_hash,
+                     const std::string& reason,
+                     const std::string& author);
+    void set_state(core::db::Transaction& tx,
+                   const core::TenantId& tenant,
+                   std::int64_t id,
+                   const std::string& state,
+                   const std::optional<std::string>& reason,
+                   std::optional<int> retain_days);
+    /// Deletes the record with its versions and signatures; the database refuses unless it is
+    /// deleted and its retention has passed.
+    void purge(core::db::Transaction& tx, const core::TenantId& tenant, std::int64_t id);
+
+    struct RecordPage {
+        std::vector<Record> items;
+        std::int64_t total = 0;
+    };
+    RecordPage list(const core::TenantId& tenant,
+                    const core::db::Param& type,
+                    const core::db::Param& state,
+                    const core::db::Param& business_key,
+                    const core::db::ListRequest& page);
+
+    std::vector<Signature> signatures(core::db::Transaction& tx,
+                                      const core::TenantId& tenant,
+                                      std::int64_t record_id);
+    /// Inserts a signature; nullopt when this signer already signed this version with this
+    /// meaning in this step.
+    std::optional<std::int64_t> insert_signature(core::db::Transaction& tx,
+                                                 const core::TenantId& tenant,
+                                                 const Signature& signature);
+
+    std::optional<Credential> credential(core::db::Transaction& tx,
+                                         const core::TenantId& tenant,
+                                         const std::string& user_id);
+    void save_credential(core::db::Transaction& tx,
+                         const core::TenantId& tenant,
+                         const std::string& user_id,
+                         const std::string& printed_name,
+                         const std::string& password_hash);
+    /// Counts a failed signing; returns the count, locking the credential at `lock_after`.
+    int signing_failed(core::db::Transaction& tx,
+                       const core::TenantId& tenant,
+                       const std::string& user_id,
+                       int lock_after,
+                       int lock_minutes);
+    /// A successful signing: failures reset, the signing session (re)starts.
+    void signing_succeeded(core::db::Transaction& tx,
+                           const core::TenantId& tenant,
+                           const std::string& user_id,
+                           int session_minutes);
+
+    Settings settings(core::db::Transaction& tx, const core::TenantId& tenant);
+    void save_settings(core::db::Transaction& tx,
+                       const core::TenantId& tenant,
+                       const Settings& settings);
+
+private:
+    core::db::Pool& pool_;
+};
+
+}  // namespace riveredge::records

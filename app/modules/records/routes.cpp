@@ -1,0 +1,248 @@
+// HTTP in and out for electronic records: parse, call the service, write JSON.
+
+#include "core/http/router.hpp"
+#include "core/http/version_routes.hpp"
+#include "modules/records/service.hpp"
+
+namespace riveredge::records {
+namespace {
+
+using core::id_param;
+using core::json_response;
+using core::query_filter;
+using core::RequestContext;
+using inngest::HttpRequest;
+
+constexpr const char* kRecordSchema = R"({"type":"object","properties":{
+    "id":{"type":"integer"},"type":{"type":"string"},"business_key":{"type":"string"},
+    "title":{"type":"string"},
+    "state":{"enum":["draft","in_review","effective","superseded","obsolete","archived","deleted"]},
+    "latest_version":{"type":"integer"},"state_reason":{"type":"string","nullable":true},
+    "retain_until":{"type":"string","format":"date-time","nullable":true},
+    "created_by":{"type":"string"},"created_at":{"type":"string","format":"date-time"},
+    "updated_at":{"type":"string","format":"date-time"},"content":{"type":"object"},
+    "content_hash":{"type":"string","description":"SHA-256 of the content's RFC 8785 form"},
+    "signatures":{"type":"array","items":{"type":"object"}},"signatures_valid":{"type":"boolean"}}})";
+
+constexpr const char* kSignatureSchema = R"({"type":"object","properties":{
+    "id":{"type":"integer"},"record_id":{"type":"integer"},"version":{"type":"integer"},
+    "signer_id":{"type":"string"},"printed_name":{"type":"string"},"meaning":{"type":"string"},
+    "reason":{"type":"string"},"signed_at":{"type":"string","format":"date-time"},
+    "content_hash":{"type":"string"},"key_id":{"type":"string"},"valid":{"type":"boolean"},
+    "problem":{"type":"string","nullable":true}}})";
+
+constexpr const char* kSettingsSchema = R"({"type":"object","properties":{
+    "custom_meanings":{"type":"array","items":{"type":"string"},"maxItems":50},
+    "security_contacts":{"type":"array","items":{"type":"string"},"maxItems":50,
+      "description":"users told when a signer is locked out"},
+    "retention_days":{"type":"integer","minimum":0,"maximum":36500,
+      "description":"how long a deleted record is kept before it may be purged"}}})";
+
+// Who acts and from where, for the audit trail.
+Actor actor_of(Service& service, const HttpRequest& request, const RequestContext& context) {
+    return service.actor(context.who(), request.remote_address,
+                         std::string(request.header("User-Agent").substr(0, 300)));
+}
+
+}  // namespace
+
+void register_routes(core::Router& router, Service& service) {
+    // Literal paths before /records/{id}, which would otherwise take them.
+    router.add(
+        core::RouteSpec{
+            .method = "PUT",
+            .pattern = "/api/v1/records/signing-password",
+            .access = core::Access::kUser,
+            .summary = "Set (or, with the current one, change) the caller's signing password and "
+                       "printed name",
+            .request_schema = R"({"type":"object","required":["password","printed_name"],
+        "properties":{"password":{"type":"string","minLength":10},
+        "printed_name":{"type":"string"},"current_password":{"type":"string"}}})"},
+        [&service](const HttpRequest& request, RequestContext& context) {
+            return json_response(200,
+                                 service.set_signing_password(actor_of(service, request, context),
+                                                              context.json_body(request)));
+        });
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/records/settings",
+                               .access = core::Access::kUser,
+                               .summary = "The tenant's signature meanings, security contacts "
+                                          "and retention",
+                               .response_schema = kSettingsSchema},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   return json_response(200, service.settings(context.who().tenant));
+               });
+    router.add(core::RouteSpec{.method = "PUT",
+                               .pattern = "/api/v1/records/settings",
+                               .access = core::Access::kAdmin,
+                               .summary = "Change the records settings (role admin; audited)",
+                               .request_schema = kSettingsSchema,
+                               .response_schema = kSettingsSchema},
+               [&service](const HttpRequest& request, RequestContext& context) {
+                   return json_response(200,
+                                        service.save_settings(actor_of(service, request, context),
+                                                              context.json_body(request)));
+               });
+    router.add(
+        core::RouteSpec{
+            .method = "GET",
+            .pattern = "/api/v1/records/audit/verify",
+            .access = core::Access::kAdmin,
+            .summary = "Walk the tenant's audit hash chain; names the first broken row",
+            .response_schema = R"({"type":"object","properties":{"valid":{"type":"boolean"},
+        "rows":{"type":"integer"},"first_broken":{"type":"object","properties":{
+        "seq":{"type":"integer"},"id":{"type":"integer"},"problem":{"type":"string"}}}}})"},
+        [&service](const HttpRequest& request, RequestContext& context) {
+            return json_response(200, service.verify_chain(actor_of(service, request, context)));
+        });
+
+    router.add(core::RouteSpec{.method = "POST",
+                               .pattern = "/api/v1/records",
+                               .access = core::Access::kUser,
+                               .summary = "Create a record as a draft (version 1)",
+                               .request_schema = R"({"type":"object",
+        "required":["type","business_key","title","content"],"properties":{
+        "type":{"type":"string","maxLength":100},"business_key":{"type":"string","maxLength":200},
+        "title":{"type":"string","maxLength":500},"content":{"type":"object"}}})",
+                               .response_schema = kRecordSchema},
+               [&service](const HttpRequest& request, RequestContext& context) {
+                   return json_response(201, service.create(actor_of(service, request, context),
+                                                            context.json_body(request)));
+               });
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/records",
+                               .access = core::Access::kUser,
+                               .summary = "List records",
+                               .response_schema = kRecordSchema,
+                               .list = &kRecordList},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   const auto page = service.repository().list(
+                       context.who().tenant, query_filter(context, "type"),
+                       query_filter(context, "state"), query_filter(context, "business_key"),
+                       context.list);
+                   boost::json::array items;
+                   for (const auto& record : page.items) {
+                       items.push_back(record.to_json());
+                   }
+                   return core::list_response(context, std::move(items), page.total);
+               });
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/records/{id}",
+                               .access = core::Access::kUser,
+                               .summary = "A record with its latest content and every "
+                                          "signature's manifestation, verified",
+                               .response_schema = kRecordSchema},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   return json_response(200,
+                                        service.get(context.who().tenant, id_param(context, "id")));
+               });
+    router.add(
+        core::RouteSpec{
+            .method = "PUT",
+            .pattern = "/api/v1/records/{id}",
+            .access = core::Access::kUser,
+            .summary = "Change a draft's content: a new immutable version, with a reason",
+            .request_schema = R"({"type":"object","required":["content","reason"],
+        "properties":{"title":{"type":"string"},"content":{"type":"object"},
+        "reason":{"type":"string","maxLength":1000}}})",
+            .response_schema = kRecordSchema},
+        [&service](const HttpRequest& request, RequestContext& context) {
+            return json_response(
+                200, service.update(actor_of(service, request, context), id_param(context, "id"),
+                                    context.json_body(request)));
+        });
+    router.add(
+        core::RouteSpec{
+            .method = "POST",
+            .pattern = "/api/v1/records/{id}/transitions",
+            .access = core::Access::kUser,
+            .summary = "Move a record: submit, return (reason), make_effective (admin, after an "
+                       "approval signature), supersede, obsolete, archive, delete (admin, reason)",
+            .request_schema = R"({"type":"object","required":["action"],"properties":{
+        "action":{"enum":["submit","return","make_effective","supersede","obsolete","archive","delete"]},
+        "reason":{"type":"string","maxLength":1000}}})",
+            .response_schema = kRecordSchema},
+        [&service](const HttpRequest& request, RequestContext& context) {
+            return json_response(
+                200, service.transition(actor_of(service, request, context),
+                                        id_param(context, "id"), context.json_body(request)));
+        });
+    router.add(core::RouteSpec{.method = "POST",
+                               .pattern = "/api/v1/records/{id}/purge",
+                               .access = core::Access::kAdmin,
+                               .summary = "Remove a deleted record whose retention has passed "
+                                          "(409 before; the trail keeps the purge)"},
+               [&service](const HttpRequest& request, RequestContext& context) {
+                   service.purge(actor_of(service, request, context), id_param(context, "id"));
+                   return json_response(200, boost::json::object{{"purged", true}});
+               });
+    router.add(
+        core::RouteSpec{
+            .method = "POST",
+            .pattern = "/api/v1/records/{id}/signatures",
+            .access = core::Access::kUser,
+            .summary = "Sign the latest version: user_id and signing password (the password "
+                       "alone within a 15-minute signing session); five wrong passwords lock "
+                       "signing for 30 minutes",
+            .request_schema = R"({"type":"object","required":["meaning","reason","password"],
+        "properties":{"meaning":{"type":"string",
+        "description":"authorship, review, approval, responsibility or a tenant-defined meaning"},
+        "reason":{"type":"string","maxLength":1000},"password":{"type":"string"},
+        "user_id":{"type":"string"}}})",
+            .response_schema = kSignatureSchema},
+        [&service](const HttpRequest& request, RequestContext& context) {
+            return json_response(
+                201, service.sign(actor_of(service, request, context), id_param(context, "id"),
+                                  context.json_body(request)));
+        });
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/records/{id}/signatures/verify",
+                               .access = core::Access::kUser,
+                               .summary = "Verify each signature against the content it sealed",
+                               .response_schema = R"({"type":"object","properties":{
+        "record_id":{"type":"integer"},"valid":{"type":"boolean"},
+        "signatures":{"type":"array","items":)" + std::string(kSignatureSchema) +
+                                                  "}}}"},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   return json_response(200, service.verify_signatures(context.who().tenant,
+                                                                       id_param(context, "id")));
+               });
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/records/{id}/audit",
+                               .access = core::Access::kUser,
+                               .summary = "The record's audit trail, oldest first (reading it "
+                                          "is audited)"},
+               [&service](const HttpRequest& request, RequestContext& context) {
+                   return json_response(200, service.trail(actor_of(service, request, context),
+                                                           id_param(context, "id")));
+               });
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/records/{id}/export",
+                               .access = core::Access::kUser,
+                               .summary = "The record, its versions, verified signatures and "
+                                          "audit trail as one JSON document (audited)"},
+               [&service](const HttpRequest& request, RequestContext& context) {
+                   return json_response(200,
+                                        service.export_record(actor_of(service, request, context),
+                                                              id_param(context, "id")));
+               });
+    core::add_version_routes(
+        router, {.item_pattern = "/api/v1/records/{id}",
+                 .noun = "record",
+                 .access = core::Access::kUser,
+                 .require_item = [&service](const core::TenantId& tenant,
+                                            std::int64_t id) { service.get(tenant, id); },
+                 .versions =
+                     [&service](const core::TenantId& tenant, std::int64_t id) {
+                         return service.repository().version_summaries(tenant, id);
+                     },
+                 .version = [&service](const core::TenantId& tenant, std::int64_t id,
+                                       int number) -> std::optional<boost::json::object> {
+                     core::db::Transaction tx(service.repository().pool(), tenant);
+                     auto found = service.repository().version(tx, tenant, id, number);
+                     tx.commit();
+                     return found ? std::optional(found->to_json()) : std::nullopt;
+                 }});
+}
+
+}  // namespace riveredge::records

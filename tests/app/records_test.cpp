@@ -1,0 +1,547 @@
+// Electronic records against a real PostgreSQL: signatures sealed with a real Ed25519 key and
+// re-authenticated with a signing password, a lifecycle that refuses what it must, retention, and
+// an audit trail whose hash chain finds a row changed behind the app's back.
+
+#include "app/app_under_test.hpp"
+#include "core/json/canonical.hpp"
+
+#include <libpq-fe.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+
+using namespace riveredge_test;
+
+namespace {
+
+// One Ed25519 key for the whole run, made by the openssl command line as an operator would.
+const std::string& seal_key_file() {
+    static const std::string path = [] {
+        const std::string file = "/tmp/riveredge-records-seal-" + std::to_string(getpid()) + ".pem";
+        const std::string command =
+            "openssl genpkey -algorithm ed25519 -out " + file + " 2>/dev/null";
+        REQUIRE(std::system(command.c_str()) == 0);
+        return file;
+    }();
+    return path;
+}
+
+AppUnderTest records_app() {
+    AppUnderTestOptions options;
+    options.records_seal_key_file = seal_key_file();
+    return AppUnderTest(std::move(options));
+}
+
+// SQL as the cluster's superuser, on the app's database: what a DBA could do.
+void as_superuser(const AppUnderTest& t, const std::string& sql) {
+    std::string url = t.settings().database_url;
+    url.replace(url.find("user=riveredge"), 14, "user=postgres");
+    PGconn* conn = PQconnectdb(url.c_str());
+    REQUIRE(PQstatus(conn) == CONNECTION_OK);
+    PGresult* result = PQexec(conn, sql.c_str());
+    INFO(PQresultErrorMessage(result));
+    CHECK(
+        (PQresultStatus(result) == PGRES_COMMAND_OK || PQresultStatus(result) == PGRES_TUPLES_OK));
+    PQclear(result);
+    PQfinish(conn);
+}
+
+// SQL as the app's own database role; returns the SQLSTATE of a failure ("" on success).
+std::string as_app_role(const AppUnderTest& t, const std::string& sql) {
+    PGconn* conn = PQconnectdb(t.settings().database_url.c_str());
+    REQUIRE(PQstatus(conn) == CONNECTION_OK);
+    // In the tenant's scope, as the app's transactions are (row-level security applies).
+    PGresult* scope = PQexec(conn, "SELECT set_config('app.tenant_id', 'acme', false)");
+    PQclear(scope);
+    PGresult* result = PQexec(conn, sql.c_str());
+    const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+    std::string out = state != nullptr ? state : "";
+    PQclear(result);
+    PQfinish(conn);
+    return out;
+}
+
+struct People {
+    std::string alice;  // admin
+    std::string bob;
+    std::string carol;
+};
+
+People people(const AppUnderTest& t, const std::string& tenant = "acme") {
+    return {t.token(tenant, "alice", {"admin"}), t.token(tenant, "bob"), t.token(tenant, "carol")};
+}
+
+void set_password(const AppUnderTest& t,
+                  const std::string& token,
+                  const std::string& name,
+                  const std::string& password = "correct horse battery") {
+    const auto r = t.call("PUT", "/api/v1/records/signing-password", token,
+                          R"({"password":")" + password + R"(","printed_name":")" + name + "\"}");
+    INFO(json::serialize(r.body));
+    REQUIRE(r.status == 200);
+}
+
+std::int64_t create_record(const AppUnderTest& t,
+                           const std::string& token,
+                           const std::string& key = "BR-001",
+                           const std::string& content = R"({"lot":"A7","yield":98.5})") {
+    const auto r = t.call("POST", "/api/v1/records", token,
+                          R"({"type":"batch_record","business_key":")" + key +
+                              R"(","title":"Batch A7","content":)" + content + "}");
+    INFO(json::serialize(r.body));
+    REQUIRE(r.status == 201);
+    return r.body.at("id").as_int64();
+}
+
+Response sign(const AppUnderTest& t,
+              const std::string& token,
+              std::int64_t id,
+              const std::string& user,
+              const std::string& meaning,
+              const std::string& password = "correct horse battery") {
+    json::object body{
+        {"meaning", meaning}, {"reason", "checked against the batch"}, {"password", password}};
+    if (!user.empty()) {
+        body["user_id"] = user;
+    }
+    return t.call("POST", "/api/v1/records/" + std::to_string(id) + "/signatures", token,
+                  json::serialize(body));
+}
+
+Response move(const AppUnderTest& t,
+              const std::string& token,
+              std::int64_t id,
+              const std::string& action,
+              const std::string& reason = {}) {
+    json::object body{{"action", action}};
+    if (!reason.empty()) {
+        body["reason"] = reason;
+    }
+    return t.call("POST", "/api/v1/records/" + std::to_string(id) + "/transitions", token,
+                  json::serialize(body));
+}
+
+std::string path(std::int64_t id, const std::string& rest = {}) {
+    return "/api/v1/records/" + std::to_string(id) + rest;
+}
+
+}  // namespace
+
+TEST_CASE("JCS: RFC 8785's own examples canonicalise byte for byte", "[app][records][unit]") {
+    using riveredge::core::canonical_json;
+    // Numbers as C++ doubles: Boost.JSON 1.81's parser may round a 17-digit decimal's last
+    // bit differently (consistent within the app, which parses the same text when it signs and
+    // when it verifies), while RFC 8785's vectors assume correctly rounded doubles.
+    const json::value sample = json::object{
+        {"numbers",
+         json::array{333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001}},
+        {"string", "\u20ac$\x0f\nA'B\"\\\\\"/"},
+        {"literals", json::array{nullptr, true, false}}};
+    CHECK(canonical_json(sample) ==
+          "{\"literals\":[null,true,false],\"numbers\":[333333333.3333333,1e+30,4.5,0.002,1e-27],"
+          "\"string\":\"\xE2\x82\xAC$\\u000f\\nA'B\\\"\\\\\\\\\\\"/\"}");
+    // Member names sort by UTF-16 code units: the emoji (a surrogate pair) before U+FB33.
+    const auto sorting = json::parse(
+        R"({"\u20ac":"Euro Sign","\r":"Carriage Return","\ufb33":"Hebrew Letter Dalet With Dagesh","1":"One","\ud83d\ude00":"Emoji: Grinning Face","\u0080":"Control","\u00f6":"Latin Small Letter O With Diaeresis"})");
+    const auto text = canonical_json(sorting);
+    std::vector<std::string> order;
+    for (const auto& value :
+         {"Carriage Return", "One", "Control", "Latin Small", "Euro Sign", "Emoji", "Hebrew"}) {
+        order.push_back(value);
+    }
+    std::size_t at = 0;
+    for (const auto& name : order) {
+        const auto found = text.find(name, at);
+        INFO(name);
+        REQUIRE(found != std::string::npos);
+        at = found;
+    }
+    // ECMAScript number forms.
+    const auto number = [](const char* json_text) {
+        return canonical_json(json::parse(json_text));
+    };
+    CHECK(number("1e21") == "1e+21");
+    CHECK(number("1e20") == "100000000000000000000");
+    CHECK(number("1e-7") == "1e-7");
+    CHECK(number("0.000001") == "0.000001");
+    CHECK(number("-0.0") == "0");
+    CHECK(number("5e-324") == "5e-324");
+    CHECK(number("1.7976931348623157e308") == "1.7976931348623157e+308");
+    CHECK(number("9007199254740992") == "9007199254740992");
+    CHECK(number("-1.5") == "-1.5");
+    CHECK(number("123.456e5") == "12345600");
+    CHECK_THROWS_AS(canonical_json(json::value("\xC3")), riveredge::core::CanonicalJsonError);
+}
+
+TEST_CASE("records: draft, review, two signatures, effective, verified signatures and chain",
+          "[app][records]") {
+    auto t = records_app();
+    const auto p = people(t);
+    set_password(t, p.alice, "Alice Admin");
+    set_password(t, p.bob, "Bob Reviewer");
+    const auto id = create_record(t, p.bob);
+
+    // bob writes, then submits for review.
+    const auto signed_by_bob = sign(t, p.bob, id, "bob", "authorship");
+    INFO(json::serialize(signed_by_bob.body));
+    REQUIRE(signed_by_bob.status == 201);
+    CHECK(signed_by_bob.body.at("printed_name") == "Bob Reviewer");
+    CHECK(signed_by_bob.body.at("meaning") == "authorship");
+    CHECK(signed_by_bob.body.at("version") == 1);
+    CHECK(signed_by_bob.body.at("signed_at").as_string().size() == 24);  // RFC 3339 UTC, ms
+    REQUIRE(move(t, p.bob, id, "submit").status == 200);
+    // Not effective without an approval signature.
+    CHECK(move(t, p.alice, id, "make_effective").status == 409);
+    const auto approved = sign(t, p.alice, id, "alice", "approval");
+    REQUIRE(approved.status == 201);
+    const auto effective = move(t, p.alice, id, "make_effective");
+    REQUIRE(effective.status == 200);
+    CHECK(effective.body.at("state") == "effective");
+    CHECK(effective.body.at("signatures_valid") == true);
+    REQUIRE(effective.body.at("signatures").as_array().size() == 2);
+
+    const auto verified = t.call("GET", path(id, "/signatures/verify"), p.carol);
+    REQUIRE(verified.status == 200);
+    CHECK(verified.body.at("valid") == true);
+    for (const auto& s : verified.body.at("signatures").as_array()) {
+        CHECK(s.at("valid") == true);
+        CHECK(s.at("content_hash") == effective.body.at("content_hash"));
+    }
+    // The content hash is the SHA-256 of the content's canonical form.
+    CHECK(effective.body.at("content_hash").as_string() ==
+          riveredge::core::sha256_hex(R"({"lot":"A7","yield":98.5})"));
+
+    // The trail: who did what, in order, with the printed names; reading it is audited.
+    const auto trail = t.call("GET", path(id, "/audit"), p.carol);
+    REQUIRE(trail.status == 200);
+    std::vector<std::string> actions;
+    for (const auto& entry : trail.body.at("entries").as_array()) {
+        actions.emplace_back(entry.at("action").as_string());
+    }
+    CHECK(actions == std::vector<std::string>{"created", "signed", "state_changed", "signed",
+                                              "state_changed", "trail_viewed"});
+    const auto& first = trail.body.at("entries").at(0);
+    CHECK(first.at("actor_id") == "bob");
+    CHECK(first.at("printed_name") == "Bob Reviewer");
+    CHECK(first.at("address") == "127.0.0.1");
+    const auto chain = t.call("GET", "/api/v1/records/audit/verify", p.alice);
+    REQUIRE(chain.status == 200);
+    CHECK(chain.body.at("valid") == true);
+    CHECK(chain.body.at("rows").as_int64() >= 8);  // two passwords set, six record entries
+    CHECK(t.call("GET", "/api/v1/records/audit/verify", p.bob).status == 403);
+
+    // The export carries everything, and is audited itself.
+    const auto exported = t.call("GET", path(id, "/export"), p.carol);
+    REQUIRE(exported.status == 200);
+    CHECK(exported.body.at("signatures_valid") == true);
+    CHECK(exported.body.at("versions").as_array().size() == 1);
+    const auto again = t.call("GET", path(id, "/audit"), p.carol);
+    CHECK(again.body.at("entries").as_array().back().at("action") == "trail_viewed");
+    CHECK(again.body.at("entries").as_array().at(6).at("action") == "exported");
+}
+
+TEST_CASE("records: a content change shows the signature invalid", "[app][records]") {
+    auto t = records_app();
+    const auto p = people(t);
+    set_password(t, p.bob, "Bob");
+    const auto id = create_record(t, p.bob);
+    REQUIRE(sign(t, p.bob, id, "bob", "authorship").status == 201);
+
+    // Through the API a draft's change is a new version; the signature stays on version 1.
+    const auto changed =
+        t.call("PUT", path(id), p.bob, R"({"content":{"lot":"A7","yield":97.0},"reason":"typo"})");
+    REQUIRE(changed.status == 200);
+    CHECK(changed.body.at("latest_version") == 2);
+    CHECK(changed.body.at("signatures").at(0).at("version") == 1);
+    CHECK(changed.body.at("signatures").at(0).at("valid") == true);
+    CHECK(t.call("PUT", path(id), p.bob, R"({"content":{"a":1}})").status == 422);  // no reason
+    const auto versions = t.call("GET", path(id, "/versions"), p.bob);
+    REQUIRE(versions.status == 200);
+    CHECK(versions.body.at("versions").as_array().size() == 2);
+
+    // The app's role cannot change a version, the trail or a signature...
+    CHECK(as_app_role(t, "UPDATE record_versions SET content = '{\"lot\":\"B9\"}'") == "42501");
+    CHECK(as_app_role(t, "UPDATE record_audit SET reason = 'x'") == "42501");
+    CHECK(as_app_role(t, "DELETE FROM record_audit") == "42501");
+    CHECK(as_app_role(t, "DELETE FROM record_signatures") == "42501");
+    // ...but a superuser can: the signature then shows invalid, naming why.
+    as_superuser(t,
+                 "SET session_replication_role = replica; UPDATE record_versions SET content = "
+                 "'{\"lot\":\"A7\",\"yield\":99.9}' WHERE version = 1");
+    const auto verified = t.call("GET", path(id, "/signatures/verify"), p.bob);
+    REQUIRE(verified.status == 200);
+    CHECK(verified.body.at("valid") == false);
+    CHECK(verified.body.at("signatures").at(0).at("valid") == false);
+    CHECK(verified.body.at("signatures").at(0).at("problem").as_string().find("content changed") !=
+          json::string::npos);
+}
+
+TEST_CASE("records: a row of the audit trail changed or removed by SQL is found where it is",
+          "[app][records]") {
+    auto t = records_app();
+    const auto p = people(t);
+    const auto id = create_record(t, p.bob);
+    REQUIRE(move(t, p.bob, id, "submit").status == 200);
+    REQUIRE(move(t, p.bob, id, "return", "needs the yield").status == 200);
+    REQUIRE(move(t, p.bob, id, "submit").status == 200);
+    const auto ok = t.call("GET", "/api/v1/records/audit/verify", p.alice);
+    REQUIRE(ok.body.at("valid") == true);
+    CHECK(ok.body.at("rows") == 4);
+
+    as_superuser(t,
+                 "SET session_replication_role = replica; UPDATE record_audit SET reason = "
+                 "'approved by the director' WHERE seq = 3");
+    const auto changed = t.call("GET", "/api/v1/records/audit/verify", p.alice);
+    REQUIRE(changed.status == 200);
+    CHECK(changed.body.at("valid") == false);
+    CHECK(changed.body.at("first_broken").at("seq") == 3);
+    CHECK(changed.body.at("first_broken").at("problem").as_string().find("was changed") !=
+          json::string::npos);
+    // Recomputing that row's hash does not help: the next row no longer follows it.
+    as_superuser(t,
+                 "SET session_replication_role = replica; UPDATE record_audit SET reason = "
+                 "'needs the yield' WHERE seq = 3");
+    CHECK(t.call("GET", "/api/v1/records/audit/verify", p.alice).body.at("valid") == true);
+    as_superuser(t,
+                 "SET session_replication_role = replica; DELETE FROM record_audit WHERE seq = 2");
+    const auto removed = t.call("GET", "/api/v1/records/audit/verify", p.alice);
+    CHECK(removed.body.at("valid") == false);
+    CHECK(removed.body.at("first_broken").at("seq") == 3);
+    CHECK(removed.body.at("first_broken").at("problem").as_string().find("missing") !=
+          json::string::npos);
+}
+
+TEST_CASE("records: signing re-authenticates; wrong passwords lock out and notify",
+          "[app][records]") {
+    auto t = records_app();
+    const auto p = people(t);
+    set_password(t, p.bob, "Bob");
+    REQUIRE(t.call("PUT", "/api/v1/records/settings", p.alice,
+                   R"({"security_contacts":["alice"],"custom_meanings":["verified by QA"]})")
+                .status == 200);
+    const auto id = create_record(t, p.bob);
+
+    // Never the token alone, never as someone else, and the first signing needs the user id.
+    CHECK(t.call("POST", path(id, "/signatures"), p.bob, R"({"meaning":"review","reason":"r"})")
+              .status == 422);
+    CHECK(sign(t, p.bob, id, "carol", "review").status == 403);
+    const auto first = sign(t, p.bob, id, "", "review");
+    CHECK(first.status == 422);
+    CHECK(first.body.at("error").at("details").at("fields").as_object().contains("user_id"));
+    CHECK(sign(t, p.carol, id, "carol", "review").status == 409);  // no signing password yet
+    // Within the session that a full signing opens, the password alone.
+    REQUIRE(sign(t, p.bob, id, "bob", "review").status == 201);
+    CHECK(sign(t, p.bob, id, "", "verified by QA").status == 201);
+    CHECK(sign(t, p.bob, id, "", "approval", "wrong password 1").status == 403);
+    // A wrong password ended the session: the user id is needed again.
+    CHECK(sign(t, p.bob, id, "", "approval").status == 422);
+    for (int i = 2; i <= 5; ++i) {
+        const auto wrong = sign(t, p.bob, id, "bob", "approval", "wrong password");
+        CHECK(wrong.status == 403);
+        CHECK(wrong.body.at("error").at("message") == "wrong signing password");
+    }
+    const auto locked = sign(t, p.bob, id, "bob", "approval");
+    CHECK(locked.status == 403);
+    CHECK(locked.body.at("error").at("message").as_string().find("locked") != json::string::npos);
+    // bob and the tenant's security contact are told, in their inboxes.
+    CHECK(t.wait_unread(p.bob, 1));
+    CHECK(t.wait_unread(p.alice, 1));
+    const auto inbox = t.call("GET", "/api/v1/messages/inbox", p.alice);
+    CHECK(inbox.body.at("items").at(0).at("subject") == "Electronic signing locked");
+    std::size_t failures = 0;
+    const auto trail = t.call("GET", path(id, "/audit"), p.bob);  // kept: iterated below
+    for (const auto& e : trail.body.at("entries").as_array()) {
+        failures += e.at("action") == "signing_failed" ? 1 : 0;
+    }
+    CHECK(failures == 5);
+    CHECK(t.call("GET", "/api/v1/records/audit/verify", p.alice).body.at("valid") == true);
+}
+
+TEST_CASE("records: two signings of one version at once make one signature", "[app][records]") {
+    auto t = records_app();
+    const auto p = people(t);
+    set_password(t, p.bob, "Bob");
+    const auto id = create_record(t, p.bob);
+    std::atomic<int> created{0};
+    std::atomic<int> conflicts{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 4; ++i) {
+        threads.emplace_back([&] {
+            const auto r = sign(t, p.bob, id, "bob", "authorship");
+            (r.status == 201 ? created : conflicts) += r.status == 201 || r.status == 409 ? 1 : 0;
+        });
+    }
+    for (auto& thread : threads) {
+        thread.join();
+    }
+    CHECK(created == 1);
+    CHECK(conflicts == 3);
+    CHECK(t.call("GET", path(id), p.bob).body.at("signatures").as_array().size() == 1);
+}
+
+TEST_CASE("records: every forbidden lifecycle move is refused", "[app][records]") {
+    auto t = records_app();
+    const auto p = people(t);
+    set_password(t, p.alice, "Alice");
+    const std::vector<std::string> actions{"submit",   "return",  "make_effective", "supersede",
+                                           "obsolete", "archive", "delete"};
+    // The allowed moves, from each state.
+    const std::map<std::string, std::set<std::string>> allowed{
+        {"draft", {"submit", "delete"}},
+        {"in_review", {"return", "make_effective", "delete"}},
+        {"effective", {"supersede", "obsolete", "delete"}},
+        {"superseded", {"archive", "delete"}},
+        {"obsolete", {"archive", "delete"}},
+        {"archived", {"delete"}},
+        {"deleted", {}}};
+    // A record brought to `state` by allowed moves.
+    int n = 0;
+    const auto record_in = [&](const std::string& state) {
+        const auto id = create_record(t, p.alice, "K-" + std::to_string(++n));
+        const auto go = [&](const std::string& action) {
+            REQUIRE(move(t, p.alice, id, action, "because").status == 200);
+        };
+        if (state == "draft") {
+            return id;
+        }
+        if (state == "deleted") {
+            go("delete");
+            return id;
+        }
+        go("submit");
+        if (state == "in_review") {
+            return id;
+        }
+        REQUIRE(sign(t, p.alice, id, "alice", "approval").status == 201);
+        go("make_effective");
+        if (state == "effective") {
+            return id;
+        }
+        go(state == "obsolete" ? "obsolete" : "supersede");
+        if (state == "archived") {
+            go("archive");
+        }
+        return id;
+    };
+    for (const auto& [state, ok] : allowed) {
+        const auto id = record_in(state);
+        for (const auto& action : actions) {
+            if (ok.count(action) != 0) {
+                continue;
+            }
+            const auto r = move(t, p.alice, id, action, "because");
+            INFO(state << " -> " << action << ": " << json::serialize(r.body));
+            CHECK(r.status == 409);
+        }
+        CHECK(t.call("GET", path(id), p.alice).body.at("state").as_string() == state);
+    }
+    // Administrators only, and reasons where the move needs one.
+    const auto id = record_in("in_review");
+    CHECK(move(t, p.bob, id, "make_effective").status == 403);
+    CHECK(move(t, p.bob, id, "return").status == 422);
+    CHECK(move(t, p.alice, id, "delete").status == 422);
+    CHECK(move(t, p.alice, id, "explode", "why not").status == 422);
+}
+
+TEST_CASE("records: a deleted record is kept for its retention; the purge waits for it",
+          "[app][records]") {
+    auto t = records_app();
+    const auto p = people(t);
+    const auto kept = create_record(t, p.alice, "KEEP");
+    REQUIRE(move(t, p.alice, kept, "delete", "entered twice").status == 200);
+    const auto deleted = t.call("GET", path(kept), p.alice);
+    CHECK(deleted.body.at("state") == "deleted");
+    CHECK(deleted.body.at("state_reason") == "entered twice");
+    CHECK(deleted.body.at("retain_until").is_string());
+    const auto refused = t.call("POST", path(kept, "/purge"), p.alice);
+    CHECK(refused.status == 409);
+    CHECK(refused.body.at("error").at("message").as_string().find("kept until") !=
+          json::string::npos);
+    CHECK(t.call("POST", path(kept, "/purge"), p.bob).status == 403);
+    // Nor can the app's role remove it behind the API.
+    CHECK(as_app_role(t, "DELETE FROM records") == "42501");
+
+    // With no retention, the purge goes through; the trail keeps the purge.
+    REQUIRE(t.call("PUT", "/api/v1/records/settings", p.alice, R"({"retention_days":0})").status ==
+            200);
+    const auto gone = create_record(t, p.alice, "GONE");
+    REQUIRE(move(t, p.alice, gone, "delete", "test data").status == 200);
+    std::this_thread::sleep_for(10ms);
+    const auto purged = t.call("POST", path(gone, "/purge"), p.alice);
+    INFO(json::serialize(purged.body));
+    REQUIRE(purged.status == 200);
+    CHECK(t.call("GET", path(gone), p.alice).status == 404);
+    CHECK(t.call("GET", path(kept), p.alice).status == 200);
+    const auto chain = t.call("GET", "/api/v1/records/audit/verify", p.alice);
+    CHECK(chain.body.at("valid") == true);
+}
+
+TEST_CASE("records: one tenant never sees or signs another's records", "[app][records]") {
+    auto t = records_app();
+    const auto acme = people(t, "acme");
+    const auto other = people(t, "globex");
+    set_password(t, other.bob, "Other Bob");
+    const auto id = create_record(t, acme.bob);
+    CHECK(t.call("GET", path(id), other.bob).status == 404);
+    CHECK(t.call("GET", path(id, "/audit"), other.bob).status == 404);
+    CHECK(t.call("GET", path(id, "/versions"), other.bob).status == 404);
+    CHECK(sign(t, other.bob, id, "bob", "review").status == 404);
+    CHECK(move(t, other.alice, id, "delete", "x").status == 404);
+    CHECK(t.call("GET", "/api/v1/records", other.bob).body.at("total") == 0);
+    CHECK(t.call("GET", "/api/v1/records", acme.bob).body.at("total") == 1);
+    // Same business key in another tenant is another record.
+    CHECK(create_record(t, other.bob) != id);
+    CHECK(t.call("GET", "/api/v1/records/audit/verify", other.alice).body.at("valid") == true);
+}
+
+TEST_CASE("records: bad input gets a precise 4xx and writes nothing", "[app][records]") {
+    auto t = records_app();
+    const auto p = people(t);
+    set_password(t, p.bob, "Bob");
+    const auto id = create_record(t, p.bob);
+    const auto audit_rows = [&] {
+        return t.call("GET", "/api/v1/records/audit/verify", p.alice).body.at("rows").as_int64();
+    };
+    const auto before = audit_rows();
+
+    const auto unknown = sign(t, p.bob, id, "bob", "vibes");
+    CHECK(unknown.status == 422);
+    CHECK(unknown.body.at("error").at("details").at("fields").as_object().contains("meaning"));
+    const auto no_reason = t.call("POST", path(id, "/signatures"), p.bob,
+                                  R"({"meaning":"review","password":"x","user_id":"bob"})");
+    CHECK(no_reason.status == 422);
+    CHECK(no_reason.body.at("error").at("details").at("fields").as_object().contains("reason"));
+    const auto bad_content =
+        t.call("POST", "/api/v1/records", p.bob,
+               R"({"type":"t","business_key":"k","title":"x","content":"not an object"})");
+    CHECK(bad_content.status == 422);
+    CHECK(bad_content.body.at("error").at("details").at("fields").as_object().contains("content"));
+    CHECK(t.call("POST", "/api/v1/records", p.bob, R"({"type":)").status == 400);
+    CHECK(t.call("POST", "/api/v1/records", p.bob,
+                 R"({"type":"batch_record","business_key":"BR-001","title":"t","content":{}})")
+              .status == 409);
+    CHECK(
+        t.call(
+             "POST", "/api/v1/records", p.bob,
+             R"({"type":"x'; DROP TABLE records; --","business_key":"k","title":"t","content":{}})")
+            .status == 201);
+    CHECK(t.call("GET", path(999999), p.bob).status == 404);
+    CHECK(t.call("GET", "/api/v1/records/abc", p.bob).status == 422);
+    CHECK(t.call("GET", "/api/v1/records?state=draft", p.bob).body.at("total") == 2);
+    CHECK(audit_rows() == before + 1);  // only the record that was created
+}
+
+TEST_CASE("records: without a seal key signing answers 503 and nothing is signed",
+          "[app][records]") {
+    AppUnderTest t;
+    const auto p = people(t);
+    set_password(t, p.bob, "Bob");
+    const auto id = create_record(t, p.bob);
+    const auto r = sign(t, p.bob, id, "bob", "authorship");
+    CHECK(r.status == 503);
+    CHECK(r.body.at("error").at("message").as_string().find("RIVEREDGE_RECORDS_SEAL_KEY") !=
+          json::string::npos);
+    CHECK(t.call("GET", path(id), p.bob).body.at("signatures").as_array().empty());
+}
