@@ -545,3 +545,41 @@ TEST_CASE("records: without a seal key signing answers 503 and nothing is signed
           json::string::npos);
     CHECK(t.call("GET", path(id), p.bob).body.at("signatures").as_array().empty());
 }
+
+TEST_CASE("records: the nightly re-verification tells the security contacts of a broken trail",
+          "[app][records]") {
+    // 01:59:30 UTC: the check runs at 02:00.
+    auto clock = std::make_shared<inngest::local::ManualClock>(
+        std::chrono::system_clock::time_point(std::chrono::seconds(1796522370)));
+    AppUnderTestOptions options;
+    options.clock = clock;
+    options.records_seal_key_file = seal_key_file();
+    AppUnderTest t(std::move(options));
+    const auto acme = people(t, "acme");
+    const auto globex = people(t, "globex");
+    for (const auto* tenant : {&acme, &globex}) {
+        REQUIRE(t.call("PUT", "/api/v1/records/settings", tenant->alice,
+                       R"({"security_contacts":["alice"]})")
+                    .status == 200);
+        const auto id = create_record(t, tenant->bob);
+        REQUIRE(move(t, tenant->bob, id, "submit").status == 200);
+    }
+    // Someone with database access rewrites one of acme's rows.
+    as_superuser(t,
+                 "SET session_replication_role = replica; UPDATE record_audit SET actor_id = "
+                 "'mallory' WHERE tenant_id = 'acme' AND seq = 2");
+    clock->advance(std::chrono::seconds(45));
+    t.app().executor()->poke();
+    REQUIRE(t.app().wait_settled(20s));
+    REQUIRE(t.wait_unread(acme.alice, 1));
+    const auto inbox = t.call("GET", "/api/v1/messages/inbox", acme.alice);
+    const auto& item = inbox.body.at("items").at(0);
+    CHECK(item.at("subject") == "Electronic records integrity check failed");
+    CHECK(item.at("body").as_string().find("row 2") != json::string::npos);
+    // The other tenant's trail is intact: nothing for its contact.
+    CHECK(t.call("GET", "/api/v1/messages/inbox/unread-count", globex.alice).body.at("unread") ==
+          0);
+    const auto runs = t.app().executor()->runs("riveredge-flow-records-verify-integrity");
+    REQUIRE(runs.size() == 1);
+    CHECK(runs[0].output.at("failed") == json::array{json::value("acme")});
+}

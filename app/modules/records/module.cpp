@@ -7,6 +7,7 @@
 namespace riveredge::records {
 
 void register_routes(core::Router& router, Service& service);
+void register_functions(inngest::Client& client, Service& service);
 
 namespace {
 
@@ -25,6 +26,7 @@ public:
         : repository_(context.db),
           service_(repository_, context.capabilities.notifier(), load_seal_key(context.settings)) {
         register_routes(context.router, service_);
+        register_functions(context.inngest, service_);
     }
 
     std::string_view name() const noexcept override { return "records"; }

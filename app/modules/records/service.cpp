@@ -455,6 +455,66 @@ json::object Service::verify_chain(const Actor& actor) {
     return AuditTrail::verify(repository_.pool(), actor.who.tenant).to_json();
 }
 
+std::vector<std::string> Service::tenants_with_trail() {
+    Transaction tx(repository_.pool(), std::nullopt);
+    tx.exec("SELECT set_config('app.scope', 'records_verifier', true)");
+    const auto rows = tx.exec("SELECT DISTINCT tenant_id FROM record_audit ORDER BY tenant_id");
+    tx.commit();
+    std::vector<std::string> out;
+    for (int i = 0; i < rows.size(); ++i) {
+        out.push_back(rows.text(i, "tenant_id"));
+    }
+    return out;
+}
+
+json::object Service::check_integrity(const core::TenantId& tenant) {
+    const auto chain = AuditTrail::verify(repository_.pool(), tenant);
+    json::array broken_records;
+    std::vector<std::string> contacts;
+    {
+        Transaction tx(repository_.pool(), tenant);
+        const auto ids =
+            tx.exec("SELECT id FROM records WHERE tenant_id = $1 ORDER BY id", {tenant.value()});
+        for (int i = 0; i < ids.size(); ++i) {
+            bool valid = true;
+            checked_signatures(tx, tenant, ids.integer(i, "id"), valid);
+            if (!valid) {
+                broken_records.emplace_back(ids.integer(i, "id"));
+            }
+        }
+        contacts = repository_.settings(tx, tenant).security_contacts;
+        tx.commit();
+    }
+    const bool intact = chain.valid && broken_records.empty();
+    if (!intact) {
+        std::string body = "The periodic check of electronic records found: ";
+        if (!chain.valid) {
+            body += "the audit trail breaks at row " +
+                    std::to_string(chain.broken_seq.value_or(0)) + " (" + chain.problem + "). ";
+        }
+        if (!broken_records.empty()) {
+            body += std::to_string(broken_records.size()) +
+                    " record(s) with a signature that no longer verifies: " +
+                    json::serialize(broken_records) + ".";
+        }
+        core::log(core::LogLevel::kError, "records integrity check failed",
+                  {{"tenant", tenant.value()}, {"detail", body}});
+        if (!contacts.empty()) {
+            const auto day = std::chrono::duration_cast<std::chrono::hours>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count() /
+                             24;
+            notifier_.notify(tenant, "records", contacts,
+                             "Electronic records integrity check failed", body,
+                             "records-integrity-" + std::to_string(day));
+        }
+    }
+    return json::object{{"tenant_id", tenant.value()},
+                        {"intact", intact},
+                        {"audit_chain", chain.to_json()},
+                        {"records_with_invalid_signatures", std::move(broken_records)}};
+}
+
 json::object Service::settings(const core::TenantId& tenant) {
     Transaction tx(repository_.pool(), tenant);
     auto out = repository_.settings(tx, tenant).to_json();

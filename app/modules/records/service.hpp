@@ -12,6 +12,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace riveredge::records {
 
@@ -57,6 +58,11 @@ public:
     /// Record, versions, signatures (verified) and trail as one JSON document; audited.
     boost::json::object export_record(const Actor& actor, std::int64_t id);
     boost::json::object verify_chain(const Actor& actor);
+    /// The tenants that have an audit trail (the periodic check's list).
+    std::vector<std::string> tenants_with_trail();
+    /// The periodic integrity check of one tenant: its audit chain and every signature. Tells
+    /// the tenant's security contacts (once a day) when anything is broken.
+    boost::json::object check_integrity(const core::TenantId& tenant);
 
     boost::json::object settings(const core::TenantId& tenant);
     boost::json::object save_settings(const Actor& actor, const boost::json::object& request);
