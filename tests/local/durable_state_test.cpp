@@ -333,3 +333,36 @@ TEST_CASE("an executor that lost its database session to a standby stops acting"
     REQUIRE(second->wait_idle(10s));
     CHECK(calls == 1);
 }
+
+TEST_CASE("an event id older than the in-memory window is still deduplicated, by the store",
+          "[local][postgres]") {
+    Durable d;
+    std::atomic<int> calls{0};
+    d.client.create_function({.id = "once", .triggers = {inngest::EventTrigger{"once"}}},
+                             [&](inngest::Context&) { return ++calls; });
+    auto executor = d.start_executor();
+    REQUIRE(executor->send(event("once", "evt-old")).has_value());
+    REQUIRE(executor->wait_idle(10s));
+    // Minutes later the key has left memory (the executor prunes once a minute)...
+    for (int i = 0; i < 3; ++i) {
+        d.clock->advance(std::chrono::minutes(1));
+        executor->poke();
+        REQUIRE(executor->wait_idle(10s));
+    }
+    REQUIRE(executor->send(event("once", "evt-old")).has_value());
+    REQUIRE(executor->wait_idle(10s));
+    CHECK(calls == 1);
+    // ...and after a restart too.
+    executor.reset();
+    executor = d.start_executor();
+    REQUIRE(executor->send(event("once", "evt-old")).has_value());
+    REQUIRE(executor->wait_idle(10s));
+    CHECK(calls == 1);
+    // A day later the id is new again.
+    d.clock->advance(std::chrono::hours(24));
+    executor->poke();
+    REQUIRE(executor->wait_idle(10s));
+    REQUIRE(executor->send(event("once", "evt-old")).has_value());
+    REQUIRE(executor->wait_idle(10s));
+    CHECK(calls == 2);
+}

@@ -1,5 +1,6 @@
 #include "crypto/crypto.hpp"
 #include "crypto/signing_key.hpp"
+#include "local/seen_keys.hpp"
 #include "protocol/json_writer.hpp"
 #include "time_format.hpp"
 #include "transport/http_client.hpp"
@@ -51,6 +52,10 @@ const char* run_status_name(RunStatus status) noexcept {
 }
 
 namespace {
+
+// Dedupe keys stay exactly in memory this long; after it the store answers for them (see
+// SeenKeys), so memory follows the event rate of a minute, not of a day.
+constexpr std::chrono::minutes kRecentDedupe{1};
 
 namespace json = boost::json;
 using std::chrono::milliseconds;
@@ -1195,11 +1200,20 @@ private:
     }
 
     bool remember(const std::string& key, TimePoint now) {
-        const auto it = seen_.find(key);
-        if (it != seen_.end() && now - it->second < std::chrono::hours(24)) {
+        const auto lookup = [this](const std::string& old_key, std::int64_t since_ms) {
+            try {
+                return options_.state && options_.state->seen_since(old_key, since_ms);
+            } catch (const std::exception& error) {
+                // Unconfirmed, it counts as new: refusing it could lose an event; the store's
+                // writes fail too then, and the caller hears of that.
+                log(LogLevel::kWarn, std::string("dedupe lookup failed: ") + error.what());
+                return false;
+            }
+        };
+        if (seen_.seen(key, now, lookup)) {
             return false;
         }
-        seen_[key] = now;
+        seen_.insert(key, now);
         seen_dirty_.insert(key);
         return true;
     }
@@ -2137,8 +2151,8 @@ private:
         }
         changes.removed_jobs.assign(job_removals_.begin(), job_removals_.end());
         for (const auto& key : seen_dirty_) {
-            if (const auto it = seen_.find(key); it != seen_.end()) {
-                changes.seen.push_back({key, to_millis(it->second)});
+            if (const auto at = seen_.recent_time(key)) {
+                changes.seen.push_back({key, to_millis(*at)});
             } else {
                 changes.forgotten.push_back(key);
             }
@@ -2226,10 +2240,15 @@ private:
             if (prune_before_ms_) {
                 // Pruning is the writer's too: its I/O never holds the executor's lock.
                 const std::int64_t before = *prune_before_ms_;
+                const auto seen_before = prune_seen_before_ms_;
                 prune_before_ms_.reset();
+                prune_seen_before_ms_.reset();
                 lock.unlock();
                 try {
                     options_.state->prune_finished(before);
+                    if (seen_before) {
+                        options_.state->prune_seen(*seen_before);
+                    }
                 } catch (const std::exception& error) {
                     log(LogLevel::kWarn,
                         std::string("pruning finished runs failed: ") + error.what());
@@ -2382,9 +2401,15 @@ private:
                 jobs_.emplace(TimePoint(milliseconds(stored.due_ms)), std::move(*job));
             }
         }
-        for (const auto& seen : state.seen) {
-            seen_[seen.key] = TimePoint(milliseconds(seen.seen_ms));
+        // Oldest first, so that the recent window and the filters see them in time order.
+        auto seen = state.seen;
+        std::sort(seen.begin(), seen.end(),
+                  [](const auto& a, const auto& b) { return a.seen_ms < b.seen_ms; });
+        for (const auto& key : seen) {
+            seen_.insert(key.key, TimePoint(milliseconds(key.seen_ms)));
         }
+        const TimePoint now = options_.clock->now();
+        seen_.move_to_filters(now - kRecentDedupe, now);
         wait_for_sync_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(30);
         log(LogLevel::kInfo, "resumed " + std::to_string(state.runs.size()) + " runs and " +
                                  std::to_string(state.jobs.size()) + " queued jobs from the store");
@@ -2396,16 +2421,17 @@ private:
             return;
         }
         next_prune_ = now + std::chrono::minutes(1);
-        for (auto it = seen_.begin(); it != seen_.end();) {
-            if (now - it->second >= std::chrono::hours(24)) {
-                seen_dirty_.insert(it->first);
-                it = seen_.erase(it);
-            } else {
-                ++it;
+        if (!options_.state) {
+            for (auto& key : seen_.expire(now)) {
+                seen_dirty_.insert(std::move(key));
             }
+        } else if (write_queue_.empty() && failed_seq_ <= durable_seq_) {
+            // Only keys whose writes are stored leave memory: the store then answers for them.
+            seen_.move_to_filters(now - kRecentDedupe, now);
         }
         if (options_.state && writer_.joinable()) {
             prune_before_ms_ = to_millis(now - options_.finished_run_retention);
+            prune_seen_before_ms_ = to_millis(now - internal::SeenKeys::kWindow);
             writer_wake_.notify_one();
         }
         persist(lock, false);
@@ -2445,7 +2471,7 @@ private:
     std::map<std::string, Run> runs_;
     /// Finished runs still in `runs_`; dropped once their last write is queued (see work()).
     std::vector<std::string> finished_;
-    std::map<std::string, TimePoint> seen_;
+    internal::SeenKeys seen_;
     std::size_t registrations_ = 0;
     std::size_t last_registered_count_ = 0;
     IdGenerator ids_;
@@ -2462,6 +2488,7 @@ private:
     bool writer_stopping_ = false;
     /// Set once a minute: the writer deletes finished runs that ended before it.
     std::optional<std::int64_t> prune_before_ms_;
+    std::optional<std::int64_t> prune_seen_before_ms_;
     bool writer_stopped_ = false;
     std::condition_variable writer_wake_;
     std::condition_variable durable_;

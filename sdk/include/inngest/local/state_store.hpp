@@ -86,6 +86,19 @@ public:
     /// executor is idle, about once a second. Throws `StateStoreBusy` once another executor took
     /// over, any other exception while the store cannot be reached.
     virtual void check() {}
+    /// True when the store has dedupe key `key` seen at or after `since_ms`. The executor keeps
+    /// only recent keys in memory and asks here for older ones (a store that keeps `seen` keys
+    /// must answer).
+    virtual bool seen_since(const std::string& key, std::int64_t since_ms) {
+        (void)key;
+        (void)since_ms;
+        return false;
+    }
+    /// Deletes dedupe keys seen before `before_ms`; returns how many.
+    virtual std::size_t prune_seen(std::int64_t before_ms) {
+        (void)before_ms;
+        return 0;
+    }
 };
 
 }  // namespace inngest::local

@@ -125,6 +125,28 @@ public:
         reconnect();
     }
 
+    bool seen_since(const std::string& key, std::int64_t since_ms) override {
+        const std::lock_guard lock(mutex_);
+        ensure_ours();
+        if (PQstatus(conn_) != CONNECTION_OK) {
+            reconnect();
+        }
+        const Result found =
+            exec("SELECT 1 FROM " + table("seen") + " WHERE key = $1 AND seen_ms >= $2::bigint",
+                 {key, std::to_string(since_ms)});
+        return found.rows() > 0;
+    }
+
+    std::size_t prune_seen(std::int64_t before_ms) override {
+        const std::lock_guard lock(mutex_);
+        ensure_ours();
+        const Result deleted =
+            exec("DELETE FROM " + table("seen") + " WHERE ctid IN (SELECT ctid FROM " +
+                     table("seen") + " WHERE seen_ms < $1::bigint LIMIT 5000)",
+                 {std::to_string(before_ms)});
+        return deleted.affected();
+    }
+
     std::size_t prune_finished(std::int64_t before_ms) override {
         const std::lock_guard lock(mutex_);
         ensure_ours();
