@@ -313,7 +313,7 @@ TEST_CASE("records: a row of the audit trail changed or removed by SQL is found 
           json::string::npos);
 }
 
-TEST_CASE("records: signing re-authenticates; wrong passwords lock out and notify",
+TEST_CASE("records: signing re-authenticates, and wrong passwords lock out and notify",
           "[app][records]") {
     auto t = records_app();
     const auto p = people(t);
@@ -445,7 +445,7 @@ TEST_CASE("records: every forbidden lifecycle move is refused", "[app][records]"
     CHECK(move(t, p.alice, id, "explode", "why not").status == 422);
 }
 
-TEST_CASE("records: a deleted record is kept for its retention; the purge waits for it",
+TEST_CASE("records: a deleted record is kept for its retention, and the purge waits for it",
           "[app][records]") {
     auto t = records_app();
     const auto p = people(t);

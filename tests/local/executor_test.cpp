@@ -98,7 +98,7 @@ TEST_CASE("wildcard names and trigger expressions select the runs", "[unit]") {
     CHECK(h.runs("big-order") == 1);
 }
 
-TEST_CASE("an event id seen before starts no second run; idempotency keys too", "[unit]") {
+TEST_CASE("an event id seen before starts no second run, and idempotency keys too", "[unit]") {
     Harness h;
     h.client->create_function({.id = "once", .triggers = {inngest::EventTrigger{"a"}}},
                               [](inngest::Context&) { return 1; });
@@ -139,7 +139,7 @@ TEST_CASE("an event with a future ts starts its run at that time", "[unit]") {
     CHECK(h.runs("later") == 1);
 }
 
-TEST_CASE("the event API checks keys and answers ids; bad bodies get 400", "[unit]") {
+TEST_CASE("the event API checks keys and answers ids, and bad bodies get 400", "[unit]") {
     Harness h;
     h.sync();
     inngest::detail::OutboundRequest send{"POST", h.executor.url() + "/e/good-key",

@@ -32,8 +32,9 @@ void register_functions(inngest::Client& client, Service& service) {
                                        failed.emplace_back(id);
                                    }
                                }
-                               return boost::json::object{{"tenants", static_cast<std::int64_t>(tenants.size())},
-                                                          {"failed", std::move(failed)}};
+                               return boost::json::object{
+                                   {"tenants", static_cast<std::int64_t>(tenants.size())},
+                                   {"failed", std::move(failed)}};
                            });
 }
 

@@ -2199,6 +2199,7 @@ private:
         if (!changes.empty()) {
             write_queue_.push_back(std::move(changes));
             ++queued_seq_;
+            batch_times_.emplace_back(queued_seq_, options_.clock->now());
             writer_wake_.notify_one();
         }
         if (!wait || durable_seq_ >= queued_seq_) {
@@ -2281,6 +2282,9 @@ private:
             }
             if (stored) {
                 durable_seq_ = upto;
+                while (!batch_times_.empty() && batch_times_.front().first <= upto) {
+                    batch_times_.pop_front();
+                }
             } else {
                 failed_seq_ = upto;
                 write_queue_.push_front(std::move(merged));  // retried, before anything newer
@@ -2425,9 +2429,15 @@ private:
             for (auto& key : seen_.expire(now)) {
                 seen_dirty_.insert(std::move(key));
             }
-        } else if (write_queue_.empty() && failed_seq_ <= durable_seq_) {
-            // Only keys whose writes are stored leave memory: the store then answers for them.
-            seen_.move_to_filters(now - kRecentDedupe, now);
+        } else if (seen_dirty_.empty()) {
+            // Only keys whose writes are stored leave memory (the store then answers for them):
+            // a key is collected into a batch right when it is added, so keys older than the
+            // oldest unstored batch by the window are stored.
+            TimePoint cutoff = now - kRecentDedupe;
+            if (!batch_times_.empty()) {
+                cutoff = std::min(cutoff, batch_times_.front().second - kRecentDedupe);
+            }
+            seen_.move_to_filters(cutoff, now);
         }
         if (options_.state && writer_.joinable()) {
             prune_before_ms_ = to_millis(now - options_.finished_run_retention);
@@ -2484,6 +2494,8 @@ private:
     std::deque<StateChanges> write_queue_;
     std::uint64_t queued_seq_ = 0;
     std::uint64_t durable_seq_ = 0;
+    /// When each unstored batch was queued (seq, clock time), oldest first.
+    std::deque<std::pair<std::uint64_t, TimePoint>> batch_times_;
     std::uint64_t failed_seq_ = 0;
     bool writer_stopping_ = false;
     /// Set once a minute: the writer deletes finished runs that ended before it.

@@ -55,8 +55,14 @@ bool SeenKeys::seen(const std::string& key, TimePoint now, const Lookup& lookup)
 }
 
 void SeenKeys::insert(const std::string& key, TimePoint at) {
-    recent_[key] = at;
-    order_.emplace_back(at, key);
+    const auto [it, added] = recent_.try_emplace(key, at);
+    if (!added) {
+        if (it->second == at) {
+            return;  // one entry per (key, time): popping it is what erases the key
+        }
+        it->second = at;
+    }
+    order_.emplace_back(at, &it->first);
 }
 
 std::optional<TimePoint> SeenKeys::recent_time(const std::string& key) const {
@@ -67,7 +73,7 @@ std::optional<TimePoint> SeenKeys::recent_time(const std::string& key) const {
 std::vector<std::string> SeenKeys::expire(TimePoint now) {
     std::vector<std::string> gone;
     while (!order_.empty() && now - order_.front().first >= kWindow) {
-        const auto it = recent_.find(order_.front().second);
+        const auto it = recent_.find(*order_.front().second);
         if (it != recent_.end() && it->second == order_.front().first) {
             gone.push_back(it->first);
             recent_.erase(it);
@@ -79,8 +85,8 @@ std::vector<std::string> SeenKeys::expire(TimePoint now) {
 
 void SeenKeys::move_to_filters(TimePoint before, TimePoint now) {
     while (!order_.empty() && order_.front().first < before) {
-        const auto& [at, key] = order_.front();
-        const auto it = recent_.find(key);
+        const auto [at, key] = order_.front();
+        const auto it = recent_.find(*key);
         if (it != recent_.end() && it->second == at) {
             if (now - at < kWindow) {
                 // One filter per hour of moves, so whole filters can be dropped as they age.
@@ -88,7 +94,7 @@ void SeenKeys::move_to_filters(TimePoint before, TimePoint now) {
                     filters_.push_back(
                         Filter{now, at, std::vector<std::uint64_t>(kFilterBits / 64)});
                 }
-                add(filters_.back(), key);
+                add(filters_.back(), *key);
                 filters_.back().newest = std::max(filters_.back().newest, at);
             }
             recent_.erase(it);

@@ -57,8 +57,10 @@ private:
     static bool may_hold(const Filter& filter, const std::string& key);
 
     std::unordered_map<std::string, TimePoint> recent_;
-    std::deque<std::pair<TimePoint, std::string>> order_;  // recent keys, oldest first
-    std::deque<Filter> filters_;                           // oldest first
+    // Recent keys, oldest first, pointing at the keys in `recent_` (an unordered_map never moves
+    // its nodes; a node is erased only when its own entry here is popped).
+    std::deque<std::pair<TimePoint, const std::string*>> order_;
+    std::deque<Filter> filters_;  // oldest first
 };
 
 }  // namespace inngest::local::internal

@@ -189,7 +189,7 @@ TEST_CASE("step values with escaped quotes and brackets are sliced right", "[uni
     CHECK(inngest::detail::read_memo_string(parsed->steps.find("h7")->raw) == "A\xf0\x9f\x98\x80");
 }
 
-TEST_CASE("a step present with null differs from an absent one; a repeated key: last wins",
+TEST_CASE("a step present with null differs from an absent one, and a repeated key: last wins",
           "[unit]") {
     const std::string body = call_body(R"({"n":null,"d":{"data":1},"d":{"data":2}})");
     const auto parsed = parse_call_request(body);
