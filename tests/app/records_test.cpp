@@ -173,6 +173,12 @@ TEST_CASE("JCS: RFC 8785's own examples canonicalise byte for byte", "[app][reco
     CHECK(number("-1.5") == "-1.5");
     CHECK(number("123.456e5") == "12345600");
     CHECK_THROWS_AS(canonical_json(json::value("\xC3")), riveredge::core::CanonicalJsonError);
+    // Integers a double cannot hold exactly would share a form (and a hash) with a neighbour.
+    CHECK(number("9007199254740992") == "9007199254740992");
+    CHECK_THROWS_AS(canonical_json(json::parse("9007199254740993")),
+                    riveredge::core::CanonicalJsonError);
+    CHECK_THROWS_AS(canonical_json(json::parse("18446744073709551615")),
+                    riveredge::core::CanonicalJsonError);
 }
 
 TEST_CASE("records: draft, review, two signatures, effective, verified signatures and chain",
@@ -359,6 +365,32 @@ TEST_CASE("records: signing re-authenticates, and wrong passwords lock out and n
     CHECK(t.call("GET", "/api/v1/records/audit/verify", p.alice).body.at("valid") == true);
 }
 
+TEST_CASE("records: guessing the current signing password counts towards the lockout",
+          "[app][records]") {
+    auto t = records_app();
+    const auto p = people(t);
+    set_password(t, p.bob, "Bob");
+    const auto change = [&](const std::string& current) {
+        return t.call("PUT", "/api/v1/records/signing-password", p.bob,
+                      R"({"password":"a new password 1","printed_name":"Bob",)"
+                      R"("current_password":")" +
+                          current + "\"}");
+    };
+    CHECK(t.call("PUT", "/api/v1/records/signing-password", p.bob,
+                 R"({"password":"a new password 1","printed_name":"Bob"})")
+              .status == 422);  // the current one is required
+    for (int i = 0; i < 5; ++i) {
+        CHECK(change("guess " + std::to_string(i)).status == 403);
+    }
+    // Locked now: neither the right current password nor a signing gets through.
+    const auto locked = change("correct horse battery");
+    CHECK(locked.status == 403);
+    CHECK(locked.body.at("error").at("message").as_string().find("locked") != json::string::npos);
+    const auto id = create_record(t, p.bob);
+    CHECK(sign(t, p.bob, id, "bob", "authorship").status == 403);
+    CHECK(t.wait_unread(p.bob, 1));  // the lockout notice
+}
+
 TEST_CASE("records: two signings of one version at once make one signature", "[app][records]") {
     auto t = records_app();
     const auto p = people(t);
@@ -518,6 +550,10 @@ TEST_CASE("records: bad input gets a precise 4xx and writes nothing", "[app][rec
                R"({"type":"t","business_key":"k","title":"x","content":"not an object"})");
     CHECK(bad_content.status == 422);
     CHECK(bad_content.body.at("error").at("details").at("fields").as_object().contains("content"));
+    const auto huge =
+        t.call("POST", "/api/v1/records", p.bob,
+               R"({"type":"t","business_key":"big","title":"x","content":{"n":9007199254740993}})");
+    CHECK(huge.status == 422);
     CHECK(t.call("POST", "/api/v1/records", p.bob, R"({"type":)").status == 400);
     CHECK(t.call("POST", "/api/v1/records", p.bob,
                  R"({"type":"batch_record","business_key":"BR-001","title":"t","content":{}})")

@@ -12,6 +12,8 @@
 namespace riveredge::core {
 namespace {
 
+constexpr std::int64_t kMaxExactInteger = std::int64_t{1} << 53;
+
 // The UTF-16 code units of a UTF-8 name: JCS sorts member names by them.
 std::u16string utf16(std::string_view text) {
     std::u16string out;
@@ -156,9 +158,17 @@ void write(const boost::json::value& value, std::string& out) {
             out += value.get_bool() ? "true" : "false";
             return;
         case boost::json::kind::int64:
+            // Beyond 2^53 a double would merge neighbouring integers into one form, and with it
+            // different contents into one hash: refused, as I-JSON advises.
+            if (value.get_int64() > kMaxExactInteger || value.get_int64() < -kMaxExactInteger) {
+                throw CanonicalJsonError("integers beyond 2^53 have no exact canonical form");
+            }
             write_number(static_cast<double>(value.get_int64()), out);
             return;
         case boost::json::kind::uint64:
+            if (value.get_uint64() > static_cast<std::uint64_t>(kMaxExactInteger)) {
+                throw CanonicalJsonError("integers beyond 2^53 have no exact canonical form");
+            }
             write_number(static_cast<double>(value.get_uint64()), out);
             return;
         case boost::json::kind::double_:

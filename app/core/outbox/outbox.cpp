@@ -99,12 +99,17 @@ Relay::~Relay() {
 }
 
 void Relay::start() {
+    // Under the lock throughout: a takeover may start the relay while the app stops it.
+    const std::lock_guard lock(mutex_);
+    if (stopping_ || thread_.joinable()) {
+        return;  // stopped already, or started
+    }
     // A connection of its own: a send holds its rows locked for as long as the call takes, and
     // must never wait for (or hold) one of the request handlers' connections.
     pool_ = std::make_unique<db::Pool>(database_url_, 1);
     listener_ = std::make_unique<db::Listener>(database_url_, kChannel, [this](const std::string&) {
         {
-            const std::lock_guard lock(mutex_);
+            const std::lock_guard wake_lock(mutex_);
             woken_ = true;
         }
         wake_.notify_one();
@@ -179,7 +184,11 @@ bool Relay::relay_batch() {
              {"error", sent.error().message}});
     };
     const auto sent = client_.send(events);
-    if (sent || sent.error().code != inngest::ErrorCode::kRemoteRejected || events.size() == 1) {
+    // Only a refusal of the request itself (4xx) is worth one event at a time; an unreachable
+    // or failing server (5xx, network) fails the whole batch, retried with backoff.
+    const bool refused = !sent && sent.error().code == inngest::ErrorCode::kRemoteRejected &&
+                         sent.error().message.starts_with("event API answered 4");
+    if (sent || !refused || events.size() == 1) {
         mark(0, rows.size(), sent);
     } else {
         // Refused as a batch: one at a time, so one bad event holds up only itself.

@@ -351,10 +351,13 @@ int Repository::signing_failed(Transaction& tx,
                                int lock_after,
                                int lock_minutes) {
     const auto rows = tx.exec(
-        "UPDATE record_signing_credentials SET failed_attempts = failed_attempts + 1, "
-        "session_until = NULL, locked_until = CASE WHEN failed_attempts + 1 >= $3::int THEN "
-        "now() + $4::int * interval '1 minute' ELSE locked_until END, updated_at = now() "
-        "WHERE tenant_id = $1 AND user_id = $2 RETURNING failed_attempts",
+        // After a lock has run out, counting starts again: every lockout takes the full count.
+        "UPDATE record_signing_credentials SET failed_attempts = CASE WHEN locked_until <= now() "
+        "THEN 1 ELSE failed_attempts + 1 END, session_until = NULL, locked_until = CASE WHEN "
+        "(CASE WHEN locked_until <= now() THEN 1 ELSE failed_attempts + 1 END) >= $3::int THEN "
+        "now() + $4::int * interval '1 minute' WHEN locked_until <= now() THEN NULL ELSE "
+        "locked_until END, updated_at = now() WHERE tenant_id = $1 AND user_id = $2 "
+        "RETURNING failed_attempts",
         {tenant.value(), user_id, std::to_string(lock_after), std::to_string(lock_minutes)});
     return rows.empty() ? 0 : static_cast<int>(rows.integer(0, "failed_attempts"));
 }

@@ -271,8 +271,18 @@ json::object Service::set_signing_password(const Actor& actor, const json::objec
     const auto& tenant = actor.who.tenant;
     Transaction tx(repository_.pool(), tenant);
     const auto existing = repository_.credential(tx, tenant, actor.who.user_id);
-    if (existing && (!current || !password_matches(*current, existing->password_hash))) {
-        throw DomainError::forbidden("changing a signing password needs the current one");
+    if (existing && existing->locked) {
+        throw DomainError::forbidden("signing is locked after " +
+                                     std::to_string(kLockAfterFailures) +
+                                     " failed attempts; try again later");
+    }
+    if (existing && !current) {
+        throw DomainError::validation(
+            json::object{{"current_password", "required to change a signing password"}});
+    }
+    if (existing && !password_matches(*current, existing->password_hash)) {
+        // A guess at the current password counts like a failed signing.
+        refuse_wrong_password(tx, actor, std::nullopt);
     }
     repository_.save_credential(tx, tenant, actor.who.user_id, *printed_name,
                                 hash_password(*password));
@@ -331,20 +341,7 @@ json::object Service::sign(const Actor& actor, std::int64_t id, const json::obje
                           "signing password"}});
     }
     if (!password_matches(*password, credential->password_hash)) {
-        const int failures = repository_.signing_failed(tx, tenant, actor.who.user_id,
-                                                        kLockAfterFailures, kLockMinutes);
-        AuditTrail::append(tx, tenant, actor,
-                           {id, "signing_failed", nullptr,
-                            json::object{{"failed_attempts", failures}}, std::nullopt});
-        tx.commit();
-        core::log(core::LogLevel::kWarn, "signing refused: wrong signing password",
-                  {{"tenant", tenant.value()},
-                   {"user", actor.who.user_id},
-                   {"failed_attempts", failures}});
-        if (failures == kLockAfterFailures) {
-            notify_lockout(tenant, actor.who.user_id);
-        }
-        throw DomainError::forbidden("wrong signing password");
+        refuse_wrong_password(tx, actor, id);
     }
     const auto record = require(tx, tenant, id, true);
     if (record.state != "draft" && record.state != "in_review" && record.state != "effective") {
@@ -564,6 +561,25 @@ json::object Service::save_settings(const Actor& actor, const json::object& requ
         {std::nullopt, "settings_changed", before.to_json(), after.to_json(), std::nullopt});
     tx.commit();
     return after.to_json();
+}
+
+void Service::refuse_wrong_password(Transaction& tx,
+                                    const Actor& actor,
+                                    std::optional<std::int64_t> record_id) {
+    const auto& tenant = actor.who.tenant;
+    const int failures =
+        repository_.signing_failed(tx, tenant, actor.who.user_id, kLockAfterFailures, kLockMinutes);
+    AuditTrail::append(tx, tenant, actor,
+                       {record_id, "signing_failed", nullptr,
+                        json::object{{"failed_attempts", failures}}, std::nullopt});
+    tx.commit();
+    core::log(
+        core::LogLevel::kWarn, "signing refused: wrong signing password",
+        {{"tenant", tenant.value()}, {"user", actor.who.user_id}, {"failed_attempts", failures}});
+    if (failures == kLockAfterFailures) {
+        notify_lockout(tenant, actor.who.user_id);
+    }
+    throw DomainError::forbidden("wrong signing password");
 }
 
 void Service::notify_lockout(const core::TenantId& tenant, const std::string& user_id) {

@@ -78,6 +78,11 @@ private:
                                           const core::TenantId& tenant,
                                           std::int64_t id,
                                           bool& all_valid);
+    /// Counts a wrong signing password (committing `tx`), locks and notifies at the limit, and
+    /// throws 403.
+    [[noreturn]] void refuse_wrong_password(core::db::Transaction& tx,
+                                            const Actor& actor,
+                                            std::optional<std::int64_t> record_id);
     void notify_lockout(const core::TenantId& tenant, const std::string& user_id);
 
     Repository& repository_;

@@ -329,41 +329,50 @@ public:
     // Tries to open the store until the active executor is gone (its lock freed), then resumes
     // what it stored. Nothing runs here meanwhile: the API answers 503.
     void stand_by() {
-        std::shared_ptr<StateStore> store;
-        {
-            std::unique_lock lock(mutex_);
-            while (!store) {
-                if (changed_.wait_for(lock, options_.standby_retry, [&] { return stopping_; })) {
-                    return;
-                }
-                lock.unlock();
-                try {
-                    store = options_.open_state();
-                } catch (const StateStoreBusy&) {
-                    // still held: keep standing by
-                } catch (const std::exception& error) {
-                    log(LogLevel::kWarn,
-                        std::string("standby: the store cannot be opened: ") + error.what());
-                }
-                lock.lock();
-                if (store && stopping_) {
-                    return;
-                }
-            }
-            options_.state = store;
-        }
-        try {
-            restore(options_.state->load());
-        } catch (const std::exception& error) {
-            // Taking over half-loaded would lose work: give the store up and stand by again.
-            log(LogLevel::kError,
-                std::string("standby: loading the store failed: ") + error.what());
+        while (true) {
+            std::shared_ptr<StateStore> store;
             {
+                std::unique_lock lock(mutex_);
+                while (!store) {
+                    if (changed_.wait_for(lock, options_.standby_retry,
+                                          [&] { return stopping_; })) {
+                        return;
+                    }
+                    lock.unlock();
+                    try {
+                        store = options_.open_state();
+                    } catch (const StateStoreBusy&) {
+                        // still held: keep standing by
+                    } catch (const std::exception& error) {
+                        log(LogLevel::kWarn,
+                            std::string("standby: the store cannot be opened: ") + error.what());
+                    }
+                    lock.lock();
+                    if (store && stopping_) {
+                        return;
+                    }
+                }
+                options_.state = store;
+            }
+            try {
+                restore(options_.state->load());
+                break;
+            } catch (const std::exception& error) {
+                // Taking over half-loaded would lose work: drop what was loaded, give the
+                // store (and its lock) up, and stand by again.
+                log(LogLevel::kError,
+                    std::string("standby: loading the store failed: ") + error.what());
                 const std::lock_guard lock(mutex_);
+                functions_.clear();
+                runs_.clear();
+                jobs_.clear();
+                seen_ = internal::SeenKeys();
+                dirty_runs_.clear();
+                seen_dirty_.clear();
+                job_writes_.clear();
+                job_removals_.clear();
                 options_.state.reset();
             }
-            stand_by();
-            return;
         }
         {
             const std::lock_guard lock(mutex_);
@@ -2247,8 +2256,10 @@ private:
                 lock.unlock();
                 try {
                     options_.state->prune_finished(before);
-                    if (seen_before) {
-                        options_.state->prune_seen(*seen_before);
+                    // In slices of the store's size, so that deletions keep up with the key rate.
+                    for (int slice = 0; seen_before && slice < 50 &&
+                                        options_.state->prune_seen(*seen_before) >= 5000;
+                         ++slice) {
                     }
                 } catch (const std::exception& error) {
                     log(LogLevel::kWarn,

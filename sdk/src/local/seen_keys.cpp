@@ -90,11 +90,14 @@ void SeenKeys::move_to_filters(TimePoint before, TimePoint now) {
         if (it != recent_.end() && it->second == at) {
             if (now - at < kWindow) {
                 // One filter per hour of moves, so whole filters can be dropped as they age.
-                if (filters_.empty() || now - filters_.back().opened >= std::chrono::hours(1)) {
+                // And a new one when it is full: a restore moves a whole day of keys at once.
+                if (filters_.empty() || now - filters_.back().opened >= std::chrono::hours(1) ||
+                    filters_.back().keys >= kFilterKeys) {
                     filters_.push_back(
-                        Filter{now, at, std::vector<std::uint64_t>(kFilterBits / 64)});
+                        Filter{now, at, 0, std::vector<std::uint64_t>(kFilterBits / 64)});
                 }
                 add(filters_.back(), *key);
+                ++filters_.back().keys;
                 filters_.back().newest = std::max(filters_.back().newest, at);
             }
             recent_.erase(it);

@@ -48,10 +48,13 @@ private:
     struct Filter {
         TimePoint opened{};
         TimePoint newest{};
+        std::size_t keys = 0;
         std::vector<std::uint64_t> bits;
     };
     static constexpr std::size_t kFilterBits = std::size_t{1} << 20;  // 128 KiB, ~110k keys at 1%
     static constexpr int kHashes = 7;
+    /// Keys per filter before the next one opens (about 1% false positives at this fill).
+    static constexpr std::size_t kFilterKeys = 100000;
 
     static void add(Filter& filter, const std::string& key);
     static bool may_hold(const Filter& filter, const std::string& key);

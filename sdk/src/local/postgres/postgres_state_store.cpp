@@ -268,9 +268,11 @@ private:
         }
     }
 
-    // Tables when missing, then the executor lock.
+    // The executor lock first (a standby that is refused takes no table lock with DDL), then
+    // the tables when missing.
     void prepare() {
         exec("SET client_min_messages = warning", {});
+        lock_executor();
         exec("CREATE TABLE IF NOT EXISTS " + table("functions") +
                  " (slug text PRIMARY KEY, document text NOT NULL)",
              {});
@@ -290,7 +292,6 @@ private:
         exec("CREATE TABLE IF NOT EXISTS " + table("seen") +
                  " (key text PRIMARY KEY, seen_ms bigint NOT NULL)",
              {});
-        lock_executor();
     }
 
     // One active executor per database and table prefix: a second one would run everything
