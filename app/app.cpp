@@ -4,6 +4,7 @@
 #include "core/http/openapi.hpp"
 #include "core/log/logger.hpp"
 #include "core/outbox/outbox.hpp"
+#include "core/text/hex.hpp"
 #include "modules/approvals/module.hpp"
 #include "modules/messages/module.hpp"
 #include "modules/records/module.hpp"
@@ -15,30 +16,12 @@
 #include <inngest/local/postgres_state_store.hpp>
 
 #include <boost/algorithm/string/predicate.hpp>
-#include <openssl/rand.h>
 
 #include <cstdlib>
 #include <stdexcept>
 #include <thread>
 
 namespace riveredge {
-namespace {
-
-std::string random_hex(std::size_t bytes) {
-    std::string raw(bytes, '\0');
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
-        throw std::runtime_error("no random bytes for the executor keys");
-    }
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string hex;
-    for (const unsigned char c : raw) {
-        hex.push_back(kDigits[c >> 4]);
-        hex.push_back(kDigits[c & 15]);
-    }
-    return hex;
-}
-
-}  // namespace
 
 class App::Impl {
 public:
@@ -59,8 +42,9 @@ public:
             // Embedded mode is signed like Cloud: the executor signs every call and sync, our
             // serve endpoint verifies them, and its API wants the same key (or the event key).
             const std::string signing_key =
-                settings_.executor_signing_key.value_or("signkey-local-" + random_hex(32));
-            const std::string event_key = settings_.executor_event_key.value_or(random_hex(24));
+                settings_.executor_signing_key.value_or("signkey-local-" + core::random_hex(32));
+            const std::string event_key =
+                settings_.executor_event_key.value_or(core::random_hex(24));
             inngest::local::ExecutorOptions executor_options;
             executor_options.host = settings_.executor_host;
             executor_options.port = settings_.executor_port;

@@ -1,5 +1,7 @@
 #include "core/json/canonical.hpp"
 
+#include "core/text/hex.hpp"
+
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -229,13 +231,7 @@ std::string sha256_hex(const std::string& bytes) {
         1) {
         throw std::runtime_error("SHA-256 failed");
     }
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string hex;
-    for (unsigned int i = 0; i < length; ++i) {
-        hex.push_back(kHex[digest[i] >> 4]);
-        hex.push_back(kHex[digest[i] & 15]);
-    }
-    return hex;
+    return to_hex(digest.data(), length);
 }
 
 }  // namespace riveredge::core

@@ -3,12 +3,12 @@
 #include "core/db/database.hpp"
 #include "core/db/listener.hpp"
 #include "core/log/logger.hpp"
+#include "core/text/hex.hpp"
 
 #include <inngest/client.hpp>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <openssl/rand.h>
 
 #include <stdexcept>
 #include <vector>
@@ -43,17 +43,7 @@ constexpr const char* kBacklog =
     "AS oldest FROM app_outbox WHERE sent_at IS NULL";
 
 std::string random_event_id() {
-    unsigned char raw[16];
-    if (RAND_bytes(raw, sizeof raw) != 1) {
-        throw std::runtime_error("no random bytes for an event id");
-    }
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string id = "outbox-";
-    for (const unsigned char c : raw) {
-        id.push_back(kDigits[c >> 4]);
-        id.push_back(kDigits[c & 15]);
-    }
-    return id;
+    return "outbox-" + random_hex(16);
 }
 
 // The relay's transactions see every tenant's rows (the `relay` policy), nothing else.
