@@ -19,6 +19,43 @@
 
 namespace riveredge::core {
 
+namespace db {
+class Transaction;
+}
+
+/// Where a request came from, for audit trails (Annex 11 §12.4).
+struct RequestOrigin {
+    std::string address;
+    std::string user_agent;
+};
+
+/// Electronic signatures on records (the records module), for workflows whose decision is a
+/// signature. Signing is two calls so that the slow, counted re-authentication runs outside the
+/// caller's transaction and the signature commits with the caller's decision or not at all.
+class RecordSigner {
+public:
+    /// A signer who has just re-authenticated.
+    struct Signer {
+        Principal who;
+        std::string printed_name;
+        RequestOrigin from;
+    };
+    virtual ~RecordSigner() = default;
+    /// Re-authenticates `who` (Part 11.200) from `credentials` {password, user_id} in a
+    /// transaction of its own: a wrong password counts towards the lockout. Throws DomainError.
+    virtual Signer authenticate(const Principal& who,
+                                const RequestOrigin& from,
+                                const boost::json::object& credentials) = 0;
+    /// Signs the record's latest version inside `tx`, once per version, signer, meaning and
+    /// `step_key`; the signature's manifestation. Throws DomainError (404, 409, 422).
+    virtual boost::json::object sign(db::Transaction& tx,
+                                     const Signer& signer,
+                                     std::int64_t record_id,
+                                     const std::string& meaning,
+                                     const std::string& reason,
+                                     const std::string& step_key) = 0;
+};
+
 /// In-app notifications to users of a tenant (the messages module).
 class Notifier {
 public:
@@ -53,10 +90,14 @@ class Capabilities {
 public:
     void provide(Notifier& notifier) { notifier_ = &notifier; }
     void provide(StoredScripts& scripts) { scripts_ = &scripts; }
+    void provide(RecordSigner& signer) { signer_ = &signer; }
 
     Notifier& notifier() const { return required(notifier_, "a notifier (the messages module)"); }
     StoredScripts& scripts() const {
         return required(scripts_, "stored scripts (the scripts module)");
+    }
+    RecordSigner& record_signer() const {
+        return required(signer_, "electronic signatures (the records module)");
     }
 
 private:
@@ -70,6 +111,7 @@ private:
     }
     Notifier* notifier_ = nullptr;
     StoredScripts* scripts_ = nullptr;
+    RecordSigner* signer_ = nullptr;
 };
 
 class Module {

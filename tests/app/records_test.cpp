@@ -2,7 +2,7 @@
 // re-authenticated with a signing password, a lifecycle that refuses what it must, retention, and
 // an audit trail whose hash chain finds a row changed behind the app's back.
 
-#include "app/app_under_test.hpp"
+#include "app/records_support.hpp"
 #include "core/json/canonical.hpp"
 
 #include <libpq-fe.h>
@@ -11,123 +11,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <set>
+#include <thread>
 
 using namespace riveredge_test;
-
-namespace {
-
-// One Ed25519 key for the whole run, made by the openssl command line as an operator would.
-const std::string& seal_key_file() {
-    static const std::string path = [] {
-        const std::string file = "/tmp/riveredge-records-seal-" + std::to_string(getpid()) + ".pem";
-        const std::string command =
-            "openssl genpkey -algorithm ed25519 -out " + file + " 2>/dev/null";
-        REQUIRE(std::system(command.c_str()) == 0);
-        return file;
-    }();
-    return path;
-}
-
-AppUnderTest records_app() {
-    AppUnderTestOptions options;
-    options.records_seal_key_file = seal_key_file();
-    return AppUnderTest(std::move(options));
-}
-
-// SQL as the cluster's superuser, on the app's database: what a DBA could do.
-void as_superuser(const AppUnderTest& t, const std::string& sql) {
-    std::string url = t.settings().database_url;
-    url.replace(url.find("user=riveredge"), 14, "user=postgres");
-    PGconn* conn = PQconnectdb(url.c_str());
-    REQUIRE(PQstatus(conn) == CONNECTION_OK);
-    PGresult* result = PQexec(conn, sql.c_str());
-    INFO(PQresultErrorMessage(result));
-    CHECK(
-        (PQresultStatus(result) == PGRES_COMMAND_OK || PQresultStatus(result) == PGRES_TUPLES_OK));
-    PQclear(result);
-    PQfinish(conn);
-}
-
-// SQL as the app's own database role; returns the SQLSTATE of a failure ("" on success).
-std::string as_app_role(const AppUnderTest& t, const std::string& sql) {
-    PGconn* conn = PQconnectdb(t.settings().database_url.c_str());
-    REQUIRE(PQstatus(conn) == CONNECTION_OK);
-    // In the tenant's scope, as the app's transactions are (row-level security applies).
-    PGresult* scope = PQexec(conn, "SELECT set_config('app.tenant_id', 'acme', false)");
-    PQclear(scope);
-    PGresult* result = PQexec(conn, sql.c_str());
-    const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
-    std::string out = state != nullptr ? state : "";
-    PQclear(result);
-    PQfinish(conn);
-    return out;
-}
-
-struct People {
-    std::string alice;  // admin
-    std::string bob;
-    std::string carol;
-};
-
-People people(const AppUnderTest& t, const std::string& tenant = "acme") {
-    return {t.token(tenant, "alice", {"admin"}), t.token(tenant, "bob"), t.token(tenant, "carol")};
-}
-
-void set_password(const AppUnderTest& t,
-                  const std::string& token,
-                  const std::string& name,
-                  const std::string& password = "correct horse battery") {
-    const auto r = t.call("PUT", "/api/v1/records/signing-password", token,
-                          R"({"password":")" + password + R"(","printed_name":")" + name + "\"}");
-    INFO(json::serialize(r.body));
-    REQUIRE(r.status == 200);
-}
-
-std::int64_t create_record(const AppUnderTest& t,
-                           const std::string& token,
-                           const std::string& key = "BR-001",
-                           const std::string& content = R"({"lot":"A7","yield":98.5})") {
-    const auto r = t.call("POST", "/api/v1/records", token,
-                          R"({"type":"batch_record","business_key":")" + key +
-                              R"(","title":"Batch A7","content":)" + content + "}");
-    INFO(json::serialize(r.body));
-    REQUIRE(r.status == 201);
-    return r.body.at("id").as_int64();
-}
-
-Response sign(const AppUnderTest& t,
-              const std::string& token,
-              std::int64_t id,
-              const std::string& user,
-              const std::string& meaning,
-              const std::string& password = "correct horse battery") {
-    json::object body{
-        {"meaning", meaning}, {"reason", "checked against the batch"}, {"password", password}};
-    if (!user.empty()) {
-        body["user_id"] = user;
-    }
-    return t.call("POST", "/api/v1/records/" + std::to_string(id) + "/signatures", token,
-                  json::serialize(body));
-}
-
-Response move(const AppUnderTest& t,
-              const std::string& token,
-              std::int64_t id,
-              const std::string& action,
-              const std::string& reason = {}) {
-    json::object body{{"action", action}};
-    if (!reason.empty()) {
-        body["reason"] = reason;
-    }
-    return t.call("POST", "/api/v1/records/" + std::to_string(id) + "/transitions", token,
-                  json::serialize(body));
-}
-
-std::string path(std::int64_t id, const std::string& rest = {}) {
-    return "/api/v1/records/" + std::to_string(id) + rest;
-}
-
-}  // namespace
+using namespace riveredge_test::records;
 
 TEST_CASE("JCS: RFC 8785's own examples canonicalise byte for byte", "[app][records][unit]") {
     using riveredge::core::canonical_json;
@@ -453,7 +340,8 @@ TEST_CASE("records: every forbidden lifecycle move is refused", "[app][records]"
         }
         go(state == "obsolete" ? "obsolete" : "supersede");
         if (state == "archived") {
-            go("archive");
+            REQUIRE(move(t, p.alice, id, "archive").status == 202);
+            REQUIRE(wait_state(t, p.alice, id, "archived"));
         }
         return id;
     };

@@ -22,6 +22,27 @@ inline std::string to_hex(const unsigned char* data, std::size_t size) {
     return hex;
 }
 
+/// The bytes of lowercase or uppercase `hex`; throws `std::invalid_argument` on anything else.
+inline std::string from_hex(const std::string& hex) {
+    const auto digit = [](char c) {
+        if (c >= '0' && c <= '9')
+            return c - '0';
+        if (c >= 'a' && c <= 'f')
+            return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+            return c - 'A' + 10;
+        throw std::invalid_argument("not a hex digit");
+    };
+    if (hex.size() % 2 != 0) {
+        throw std::invalid_argument("hex of odd length");
+    }
+    std::string out(hex.size() / 2, '\0');
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        out[i] = static_cast<char>(digit(hex[2 * i]) * 16 + digit(hex[2 * i + 1]));
+    }
+    return out;
+}
+
 /// `bytes` random bytes from OpenSSL, as hex; throws when none are available.
 inline std::string random_hex(std::size_t bytes) {
     std::vector<unsigned char> raw(bytes);

@@ -287,6 +287,22 @@ void check_user_task(const FlowNode& node, std::vector<DefinitionProblem>& probl
         !due.empty() && !valid_iso_duration(due)) {
         problem("due_date must be an ISO 8601 duration");
     }
+    if (const auto* signature = c.if_contains("signature"); signature != nullptr) {
+        // The approval is an electronic signature of the record the instance names.
+        const auto* spec = signature->if_object();
+        const auto* meaning = spec != nullptr ? spec->if_contains("meaning") : nullptr;
+        const auto* variable = spec != nullptr ? spec->if_contains("record_variable") : nullptr;
+        if (meaning == nullptr || !meaning->is_string() || meaning->get_string().empty() ||
+            meaning->get_string().size() > 100) {
+            problem(
+                "signature.meaning is what signing means here: authorship, review, approval, "
+                "responsibility or one of the tenant's own meanings");
+        }
+        if (variable != nullptr && (!variable->is_string() || variable->get_string().empty() ||
+                                    variable->get_string().size() > 200)) {
+            problem("signature.record_variable names the variable that holds the record id");
+        }
+    }
     if (const auto* fields = c.if_contains("editable_fields"); fields != nullptr) {
         const auto* list = fields->if_array();
         bool valid = list != nullptr && list->size() <= 200;

@@ -195,6 +195,7 @@ boost::json::object Engine::get(const core::TenantId& tenant, std::int64_t id) {
 }
 
 boost::json::object Engine::act(const core::Principal& who,
+                                const core::RequestOrigin& from,
                                 std::int64_t task_id,
                                 const std::string& action,
                                 const boost::json::object& request) {
@@ -240,11 +241,35 @@ boost::json::object Engine::act(const core::Principal& who,
         }
         before = position == "before";
     }
+    const json::object* signature = nullptr;
+    std::optional<std::string> signing_reason;
+    if (const auto* v = request.if_contains("signature"); v != nullptr && !v->is_null()) {
+        signature = v->if_object();
+        if (action != "approve" || signature == nullptr) {
+            problems["signature"] =
+                "an object {password, user_id, reason}, given when approving a signing step";
+        } else if (const auto* reason = signature->if_contains("reason");
+                   reason == nullptr || !reason->is_string() || reason->get_string().empty() ||
+                   reason->get_string().size() > 1000) {
+            problems["signature.reason"] = "required: why you sign, 1 to 1000 bytes";
+        } else {
+            signing_reason = std::string(reason->get_string());
+        }
+    }
     if (!problems.empty()) {
         throw DomainError::validation(std::move(problems));
     }
     ActionResult result;
-    if (action == "approve" || action == "reject" || action == "return") {
+    if (action == "approve" && signature != nullptr) {
+        // Re-authentication first, in its own transaction (a wrong password is counted even
+        // though nothing is decided); the seal then commits with the decision.
+        const auto authenticated = p_.signer.authenticate(who, from, *signature);
+        result = p_.tasks.decide(who, task_id, action, comment, return_to, changes, p_.now(),
+                                 [&](core::db::Transaction& tx, const SignatureStep& step) {
+                                     p_.signer.sign(tx, authenticated, step.record_id, step.meaning,
+                                                    *signing_reason, step.step_key);
+                                 });
+    } else if (action == "approve" || action == "reject" || action == "return") {
         result = p_.tasks.decide(who, task_id, action, comment, return_to, changes, p_.now());
     } else if (action == "transfer" || action == "delegate") {
         result = p_.tasks.reassign(who, task_id, *to, action == "delegate", comment);

@@ -38,6 +38,7 @@ struct EngineParts {
     ActivityBindings& activities;
     core::Notifier& notifier;
     core::StoredScripts& scripts;
+    core::RecordSigner& signer;
     std::function<TimePoint()> now;
 };
 
@@ -50,7 +51,9 @@ public:
     boost::json::object start(const core::Principal& initiator, const boost::json::object& request);
     boost::json::object get(const core::TenantId& tenant, std::int64_t id);
     /// approve, reject, return, transfer, delegate, resolve, add-signer, claim or comment.
+    /// Approving a signing step takes `signature` {password, user_id, reason}.
     boost::json::object act(const core::Principal& who,
+                            const core::RequestOrigin& from,
                             std::int64_t task_id,
                             const std::string& action,
                             const boost::json::object& request);

@@ -24,7 +24,7 @@ public:
           service_(repository_),
           engine_(EngineParts{repository_, instances_, tasks_, directory_, activities_,
                               context.capabilities.notifier(), context.capabilities.scripts(),
-                              [now = context.now] {
+                              context.capabilities.record_signer(), [now = context.now] {
                                   return now();
                               }}) {
         register_routes(context.router, service_);

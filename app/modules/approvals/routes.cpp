@@ -338,8 +338,11 @@ void register_instance_routes(core::Router& router, Engine& engine) {
         const char* schema;
     };
     static constexpr Action kActions[] = {
-        {"approve", "Approve (optional comment; variables: form fields merged into the process)",
-         R"json({"type":"object","properties":{"comment":{"type":"string"},"variables":{"type":"object"}}})json"},
+        {"approve",
+         "Approve (optional comment; variables: form fields merged into the process). At a signing "
+         "step (config signature) the approval is an electronic signature of the instance's "
+         "record: signature {password, user_id, reason}, sealed with the decision",
+         R"json({"type":"object","properties":{"comment":{"type":"string"},"variables":{"type":"object"},"signature":{"type":"object","required":["password","reason"],"properties":{"password":{"type":"string"},"user_id":{"type":"string"},"reason":{"type":"string","maxLength":1000}}}}})json"},
         {"reject", "Reject: the instance ends rejected",
          R"json({"type":"object","properties":{"comment":{"type":"string"}}})json"},
         {"return", "Return to an earlier step (or the start: the initiator resubmits)",
@@ -368,8 +371,11 @@ void register_instance_routes(core::Router& router, Engine& engine) {
                    [&engine, name](const HttpRequest& request, RequestContext& context) {
                        const auto body =
                            request.body.empty() ? json::object{} : context.json_body(request);
-                       return json_response(
-                           200, engine.act(context.who(), id_param(context, "id"), name, body));
+                       const core::RequestOrigin from{
+                           request.remote_address,
+                           std::string(request.header("User-Agent").substr(0, 300))};
+                       return json_response(200, engine.act(context.who(), from,
+                                                            id_param(context, "id"), name, body));
                    });
     }
 

@@ -2,6 +2,7 @@
 
 #include "core/db/sql_time.hpp"
 #include "core/errors.hpp"
+#include "core/text/integers.hpp"
 #include "modules/schedules/schedule_math.hpp"
 
 #include <boost/json/parse.hpp>
@@ -9,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
 
 namespace riveredge::approvals {
@@ -78,6 +80,46 @@ void check_editable(Transaction& tx,
     if (!refused.empty()) {
         throw DomainError::validation(std::move(refused));
     }
+}
+
+// The signature a step's approval is, from its config `signature` {meaning, record_variable}:
+// nullopt at a step that takes none. 409 when the instance names no record.
+std::optional<SignatureStep> signature_step(Transaction& tx,
+                                            const core::TenantId& tenant,
+                                            std::int64_t instance_id,
+                                            const std::string& node_id,
+                                            int visit) {
+    const auto rows = tx.exec(
+        "SELECT (n->'config'->'signature')::text AS signature, i.variables::text AS variables "
+        "FROM approval_instances i JOIN approval_definition_versions v ON v.tenant_id = "
+        "i.tenant_id AND v.definition_id = i.definition_id AND v.version = i.version, "
+        "jsonb_array_elements(v.compiled->'nodes') n WHERE i.tenant_id = $1 AND i.id = $2 AND "
+        "n->>'id' = $3 AND jsonb_typeof(n->'config'->'signature') = 'object'",
+        {tenant.value(), std::to_string(instance_id), node_id});
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    const auto config = json::parse(rows.text(0, "signature")).as_object();
+    const auto variables = json::parse(rows.text(0, "variables")).as_object();
+    const std::string variable = config.contains("record_variable")
+                                     ? std::string(config.at("record_variable").as_string())
+                                     : "record_id";
+    SignatureStep step{
+        0, std::string(config.at("meaning").as_string()),
+        "approvals:" + std::to_string(instance_id) + ":" + node_id + "#" + std::to_string(visit)};
+    const auto* record = variables.if_contains(variable);
+    if (record != nullptr && record->is_int64() && record->get_int64() > 0) {
+        step.record_id = record->get_int64();
+    } else if (record != nullptr && record->is_string()) {
+        step.record_id = core::parse_integer_in<std::int64_t>(
+                             record->get_string(), 1, std::numeric_limits<std::int64_t>::max())
+                             .value_or(0);
+    }
+    if (step.record_id == 0) {
+        throw DomainError::conflict("step " + node_id + " signs the record named by variable '" +
+                                    variable + "', which the instance does not hold");
+    }
+    return step;
 }
 
 struct Locked {
@@ -437,7 +479,8 @@ ActionResult TaskRepository::decide(const core::Principal& who,
                                     const std::optional<std::string>& comment,
                                     const std::optional<std::string>& return_target,
                                     const boost::json::object& changes,
-                                    TimePoint now) {
+                                    TimePoint now,
+                                    const SignatureHook& sign) {
     Transaction tx(pool_, who.tenant);
     const auto locked = lock_task(tx, who, task_id, true);
     if (action == "return") {
@@ -454,6 +497,23 @@ ActionResult TaskRepository::decide(const core::Principal& who,
     }
     if (!changes.empty() && locked.task.kind != "resubmit") {
         check_editable(tx, who.tenant, locked.instance_id, locked.node_id, changes);
+    }
+    if (action == "approve") {
+        const auto step =
+            signature_step(tx, who.tenant, locked.instance_id, locked.node_id, locked.visit);
+        if (step && !sign) {
+            throw DomainError::validation(json::object{
+                {"signature",
+                 "step " + locked.node_id +
+                     " is approved by an electronic signature: {password, user_id, reason}"}});
+        }
+        if (!step && sign) {
+            throw DomainError::validation(
+                json::object{{"signature", "step " + locked.node_id + " takes no signature"}});
+        }
+        if (step) {
+            sign(tx, *step);
+        }
     }
     const std::string status = action == "approve"  ? "approved"
                                : action == "reject" ? "rejected"

@@ -20,6 +20,15 @@
 
 namespace riveredge::approvals {
 
+/// What a signing step signs: the record its instance names, the step's meaning, and a key
+/// unique to this visit (a signature is made once per version, signer, meaning and step).
+struct SignatureStep {
+    std::int64_t record_id = 0;
+    std::string meaning;
+    std::string step_key;
+};
+using SignatureHook = std::function<void(core::db::Transaction&, const SignatureStep&)>;
+
 /// How a user task's approvers decide.
 struct ApprovalRule {
     /// any (或签), all (会签), sequential (依次) or ratio.
@@ -107,15 +116,18 @@ public:
                                           int visit);
 
     /// approve, reject or return (to `return_target`) a pending task of `who`'s. `changes`
-    /// are form fields merged into the process variables in the same transaction. Throws
-    /// DomainError: 404 no such task, 403 not `who`'s, 409 already settled, 422 bad return target.
+    /// are form fields merged into the process variables in the same transaction. At a step
+    /// whose approval is an electronic signature (`signature` in its config), `sign` seals it
+    /// inside the decision's transaction: both commit, or neither. Throws DomainError: 404 no
+    /// such task, 403 not `who`'s, 409 already settled, 422 bad return target or signature.
     ActionResult decide(const core::Principal& who,
                         std::int64_t task_id,
                         const std::string& action,
                         const std::optional<std::string>& comment,
                         const std::optional<std::string>& return_target,
                         const boost::json::object& changes,
-                        TimePoint now);
+                        TimePoint now,
+                        const SignatureHook& sign = {});
     /// Hands the task to `to` for good (transfer) or until they resolve it (delegate).
     ActionResult reassign(const core::Principal& who,
                           std::int64_t task_id,

@@ -111,18 +111,54 @@ std::string SealKey::seal(const std::string& message) const {
     return base64(signature, size);
 }
 
-bool SealKey::verify(const std::string& message, const std::string& seal) const {
+namespace {
+
+bool verify_with(EVP_PKEY* key, const std::string& message, const std::string& seal) {
     const auto signature = unbase64(seal);
     if (!signature) {
         return false;
     }
     EVP_MD_CTX* context = EVP_MD_CTX_new();
     const bool ok = context != nullptr &&
-                    EVP_DigestVerifyInit(context, nullptr, nullptr, nullptr, key_->pkey) == 1 &&
+                    EVP_DigestVerifyInit(context, nullptr, nullptr, nullptr, key) == 1 &&
                     EVP_DigestVerify(context, signature->data(), signature->size(),
                                      reinterpret_cast<const unsigned char*>(message.data()),
                                      message.size()) == 1;
     EVP_MD_CTX_free(context);
+    return ok;
+}
+
+}  // namespace
+
+bool SealKey::verify(const std::string& message, const std::string& seal) const {
+    return verify_with(key_->pkey, message, seal);
+}
+
+std::string SealKey::public_key() const {
+    unsigned char raw[32];
+    std::size_t size = sizeof raw;
+    if (EVP_PKEY_get_raw_public_key(key_->pkey, raw, &size) != 1) {
+        throw std::runtime_error("the seal key has no Ed25519 public key");
+    }
+    return base64(raw, size);
+}
+
+bool verify_seal(const std::string& public_key,
+                 const std::string& key_id,
+                 const std::string& message,
+                 const std::string& seal) {
+    const auto raw = unbase64(public_key);
+    if (!raw || raw->size() != 32 ||
+        core::sha256_hex(std::string(raw->begin(), raw->end())).substr(0, 16) != key_id) {
+        return false;  // not the key the id names
+    }
+    EVP_PKEY* key =
+        EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, raw->data(), raw->size());
+    if (key == nullptr) {
+        return false;
+    }
+    const bool ok = verify_with(key, message, seal);
+    EVP_PKEY_free(key);
     return ok;
 }
 

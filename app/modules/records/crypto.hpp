@@ -24,6 +24,8 @@ public:
     std::string seal(const std::string& message) const;
     /// True when `seal` (base64) is this key's seal of `message`.
     bool verify(const std::string& message, const std::string& seal) const;
+    /// The raw Ed25519 public key, base64: what verifies this key's seals after it rotates.
+    std::string public_key() const;
 
 private:
     struct Key;
@@ -31,6 +33,13 @@ private:
     std::unique_ptr<Key> key_;
     std::string id_;
 };
+
+/// True when `seal` is the seal of `message` by the Ed25519 `public_key` (raw, base64) and that
+/// key is the one `key_id` names.
+bool verify_seal(const std::string& public_key,
+                 const std::string& key_id,
+                 const std::string& message,
+                 const std::string& seal);
 
 /// A scrypt hash of `password` with a fresh salt, in the self-describing form
 /// `scrypt$N$r$p$salt$hash` (base64 parts).

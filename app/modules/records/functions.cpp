@@ -1,11 +1,33 @@
-// The records module's Inngest function: the periodic integrity re-verification (Annex 11 §17:
-// archived data checked for accessibility, readability and integrity).
+// The records module's Inngest functions: the periodic integrity re-verification (Annex 11 §17:
+// archived data checked for accessibility, readability and integrity) and the archive.
 
+#include "core/errors.hpp"
 #include "modules/records/service.hpp"
 
 #include <inngest/inngest.hpp>
 
 namespace riveredge::records {
+namespace {
+
+// Archives one record in one step: the package, its seal and the state change are one
+// transaction, so a retried step finds the record archived and answers what was stored.
+boost::json::value archive_step(inngest::Context& ctx,
+                                Service& service,
+                                const std::string& tenant,
+                                std::int64_t record_id) {
+    return ctx.step.run("archive:" + tenant + ":" + std::to_string(record_id), [&] {
+        try {
+            return service.archive(core::TenantId::trusted(tenant), record_id);
+        } catch (const core::DomainError& error) {
+            if (error.kind() == core::DomainError::Kind::kNotFound) {
+                throw inngest::NonRetriableError(error.what());  // purged since it was asked
+            }
+            throw;
+        }
+    });
+}
+
+}  // namespace
 
 void register_functions(inngest::Client& client, Service& service) {
     client.create_function({.id = "records-verify-integrity",
@@ -36,6 +58,69 @@ void register_functions(inngest::Client& client, Service& service) {
                                    {"tenants", static_cast<std::int64_t>(tenants.size())},
                                    {"failed", std::move(failed)}};
                            });
+
+    client.create_function(
+        {.id = "records-lockout-notice",
+         .name = "Tell a locked-out signer and the security contacts",
+         .triggers = {inngest::EventTrigger{kSigningLocked}}},
+        [&service](inngest::Context& ctx) {
+            const auto* tenant = ctx.event.data.if_contains("tenant_id");
+            const auto* user = ctx.event.data.if_contains("user_id");
+            const auto* notice = ctx.event.data.if_contains("notice_id");
+            if (tenant == nullptr || !tenant->is_string() || user == nullptr ||
+                !user->is_string() || notice == nullptr || !notice->is_string()) {
+                throw inngest::NonRetriableError(
+                    "records/signing.locked needs tenant_id, user_id and "
+                    "notice_id");
+            }
+            return ctx.step.run("notify", [&] {
+                return service.notify_lockout(
+                    core::TenantId::trusted(std::string(tenant->get_string())),
+                    std::string(user->get_string()), std::string(notice->get_string()));
+            });
+        });
+
+    // An administrator's request (an event written with the request, through the outbox), or
+    // the nightly pass over what is due: asked for and not done, or superseded or obsolete
+    // longer than the tenant's `archive_after_days`.
+    client.create_function(
+        {.id = "records-archive",
+         .name = "Archive electronic records: a sealed package of record, signatures and trail",
+         .triggers = {inngest::EventTrigger{kArchiveRequested},
+                      inngest::CronTrigger{"TZ=UTC 30 2 * * *"}},
+         .concurrency = {{.limit = 2}}},
+        [&service](inngest::Context& ctx) {
+            const auto& data = ctx.event.data;
+            if (ctx.event.name == kArchiveRequested) {
+                const auto* tenant = data.if_contains("tenant_id");
+                const auto* record = data.if_contains("record_id");
+                if (tenant == nullptr || !tenant->is_string() || record == nullptr ||
+                    !record->is_int64()) {
+                    throw inngest::NonRetriableError(
+                        "records/archive.requested needs tenant_id and record_id");
+                }
+                return archive_step(ctx, service, std::string(tenant->get_string()),
+                                    record->get_int64());
+            }
+            const auto due = ctx.step.run("due", [&] {
+                boost::json::array out;
+                for (const auto& [tenant, id] : service.due_archives(500)) {
+                    out.push_back(boost::json::object{{"tenant_id", tenant}, {"record_id", id}});
+                }
+                return out;
+            });
+            boost::json::array archived;
+            for (const auto& item : due) {
+                const auto& entry = item.as_object();
+                const auto result =
+                    archive_step(ctx, service, std::string(entry.at("tenant_id").as_string()),
+                                 entry.at("record_id").as_int64());
+                if (result.at("archived").as_bool()) {
+                    archived.push_back(item);
+                }
+            }
+            return boost::json::value(boost::json::object{{"archived", std::move(archived)}});
+        });
 }
 
 }  // namespace riveredge::records

@@ -2,6 +2,7 @@
 
 #include "core/db/sql_time.hpp"
 #include "core/json/canonical.hpp"
+#include "core/text/hex.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -119,16 +120,18 @@ json::object RecordVersion::to_json() const {
 }
 
 json::object Signature::to_json() const {
-    return json::object{{"id", id},
-                        {"record_id", record_id},
-                        {"version", version},
-                        {"signer_id", signer_id},
-                        {"printed_name", printed_name},
-                        {"meaning", meaning},
-                        {"reason", reason},
-                        {"signed_at", signed_at},
-                        {"content_hash", content_hash},
-                        {"key_id", key_id}};
+    return json::object{
+        {"id", id},
+        {"record_id", record_id},
+        {"version", version},
+        {"signer_id", signer_id},
+        {"printed_name", printed_name},
+        {"meaning", meaning},
+        {"reason", reason},
+        {"signed_at", signed_at},
+        {"content_hash", content_hash},
+        {"key_id", key_id},
+        {"step_key", step_key.empty() ? json::value(nullptr) : json::value(step_key)}};
 }
 
 std::string Signature::sealed_message(const core::TenantId& tenant) const {
@@ -147,7 +150,9 @@ std::string Signature::sealed_message(const core::TenantId& tenant) const {
 json::object Settings::to_json() const {
     return json::object{{"custom_meanings", to_array(custom_meanings)},
                         {"security_contacts", to_array(security_contacts)},
-                        {"retention_days", retention_days}};
+                        {"retention_days", retention_days},
+                        {"archive_after_days", archive_after_days ? json::value(*archive_after_days)
+                                                                  : json::value(nullptr)}};
 }
 
 std::optional<std::int64_t> Repository::create(Transaction& tx,
@@ -265,6 +270,20 @@ void Repository::set_state(Transaction& tx,
 
 void Repository::purge(Transaction& tx, const core::TenantId& tenant, std::int64_t id) {
     const std::vector<Param> params{tenant.value(), std::to_string(id)};
+    // The attachments only this record used go with it.
+    const auto hashes = tx.exec(
+        "SELECT DISTINCT sha256 FROM record_version_attachments WHERE tenant_id = $1 AND "
+        "record_id = $2",
+        params);
+    tx.exec("DELETE FROM record_version_attachments WHERE tenant_id = $1 AND record_id = $2",
+            params);
+    for (int i = 0; i < hashes.size(); ++i) {
+        tx.exec(
+            "DELETE FROM record_attachments a WHERE tenant_id = $1 AND sha256 = $2 AND NOT EXISTS "
+            "(SELECT 1 FROM record_version_attachments l WHERE l.tenant_id = $1 AND l.sha256 = $2)",
+            {tenant.value(), hashes.text(i, "sha256")});
+    }
+    tx.exec("DELETE FROM record_archives WHERE tenant_id = $1 AND record_id = $2", params);
     tx.exec("DELETE FROM record_signatures WHERE tenant_id = $1 AND record_id = $2", params);
     tx.exec("DELETE FROM record_versions WHERE tenant_id = $1 AND record_id = $2", params);
     tx.exec("DELETE FROM records WHERE tenant_id = $1 AND id = $2", params);
@@ -373,17 +392,187 @@ void Repository::signing_succeeded(Transaction& tx,
         {tenant.value(), user_id, std::to_string(session_minutes)});
 }
 
+bool Repository::register_seal_key(Transaction& tx,
+                                   const core::TenantId& tenant,
+                                   const std::string& key_id,
+                                   const std::string& public_key) {
+    return tx.exec(
+                 "INSERT INTO record_seal_keys (tenant_id, key_id, public_key) VALUES ($1, $2, "
+                 "$3) ON CONFLICT DO NOTHING",
+                 {tenant.value(), key_id, public_key})
+               .affected() == 1;
+}
+
+std::map<std::string, std::string> Repository::seal_keys(Transaction& tx,
+                                                         const core::TenantId& tenant) {
+    const auto rows = tx.exec(
+        "SELECT key_id, public_key FROM record_seal_keys WHERE tenant_id = $1", {tenant.value()});
+    std::map<std::string, std::string> out;
+    for (int i = 0; i < rows.size(); ++i) {
+        out.emplace(rows.text(i, "key_id"), rows.text(i, "public_key"));
+    }
+    return out;
+}
+
+bool Repository::store_attachment(Transaction& tx,
+                                  const core::TenantId& tenant,
+                                  const Attachment& attachment,
+                                  const std::string& uploaded_by) {
+    const auto& bytes = attachment.bytes;
+    return tx.exec(
+                 "INSERT INTO record_attachments (tenant_id, sha256, media_type, size, content, "
+                 "uploaded_by) VALUES ($1, $2, $3, $4::bigint, decode($5, 'hex'), $6) ON "
+                 "CONFLICT DO NOTHING",
+                 {tenant.value(), attachment.sha256, attachment.media_type,
+                  std::to_string(bytes.size()),
+                  core::to_hex(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()),
+                  uploaded_by})
+               .affected() == 1;
+}
+
+std::vector<std::string> Repository::missing_attachments(Transaction& tx,
+                                                         const core::TenantId& tenant,
+                                                         const std::vector<std::string>& hashes) {
+    std::vector<std::string> missing;
+    for (const auto& hash : hashes) {
+        if (tx.exec("SELECT 1 FROM record_attachments WHERE tenant_id = $1 AND sha256 = $2",
+                    {tenant.value(), hash})
+                .empty()) {
+            missing.push_back(hash);
+        }
+    }
+    return missing;
+}
+
+void Repository::link_attachments(Transaction& tx,
+                                  const core::TenantId& tenant,
+                                  std::int64_t id,
+                                  int version,
+                                  const std::vector<AttachmentRef>& refs) {
+    for (const auto& ref : refs) {
+        tx.exec(
+            "INSERT INTO record_version_attachments (tenant_id, record_id, version, name, sha256) "
+            "VALUES ($1, $2, $3::int, $4, $5)",
+            {tenant.value(), std::to_string(id), std::to_string(version), ref.name, ref.sha256});
+    }
+}
+
+std::optional<Attachment> Repository::attachment_of(Transaction& tx,
+                                                    const core::TenantId& tenant,
+                                                    std::int64_t id,
+                                                    const std::string& sha256) {
+    const auto rows = tx.exec(
+        "SELECT a.media_type, a.size, encode(a.content, 'hex') AS content FROM "
+        "record_attachments a WHERE a.tenant_id = $1 AND a.sha256 = $3 AND EXISTS (SELECT 1 FROM "
+        "record_version_attachments l WHERE l.tenant_id = $1 AND l.record_id = $2 AND l.sha256 = "
+        "$3)",
+        {tenant.value(), std::to_string(id), sha256});
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return Attachment{sha256, rows.text(0, "media_type"), rows.integer(0, "size"),
+                      core::from_hex(rows.text(0, "content"))};
+}
+
+std::vector<std::pair<int, AttachmentRef>> Repository::attachment_refs(Transaction& tx,
+                                                                       const core::TenantId& tenant,
+                                                                       std::int64_t id) {
+    const auto rows = tx.exec(
+        "SELECT version, name, sha256 FROM record_version_attachments WHERE tenant_id = $1 AND "
+        "record_id = $2 ORDER BY version, name",
+        {tenant.value(), std::to_string(id)});
+    std::vector<std::pair<int, AttachmentRef>> out;
+    for (int i = 0; i < rows.size(); ++i) {
+        out.emplace_back(static_cast<int>(rows.integer(i, "version")),
+                         AttachmentRef{rows.text(i, "name"), rows.text(i, "sha256")});
+    }
+    return out;
+}
+
+std::vector<std::string> Repository::corrupt_attachments(Transaction& tx,
+                                                         const core::TenantId& tenant) {
+    const auto rows = tx.exec(
+        "SELECT sha256 FROM record_attachments WHERE tenant_id = $1 AND "
+        "encode(sha256(content), 'hex') <> sha256 ORDER BY sha256",
+        {tenant.value()});
+    std::vector<std::string> out;
+    for (int i = 0; i < rows.size(); ++i) {
+        out.push_back(rows.text(i, "sha256"));
+    }
+    return out;
+}
+
+void Repository::request_archive(Transaction& tx, const core::TenantId& tenant, std::int64_t id) {
+    tx.exec(
+        "UPDATE records SET archive_requested_at = coalesce(archive_requested_at, now()) WHERE "
+        "tenant_id = $1 AND id = $2",
+        {tenant.value(), std::to_string(id)});
+}
+
+bool Repository::store_archive(Transaction& tx,
+                               const core::TenantId& tenant,
+                               const Archive& archive) {
+    return tx.exec(
+                 "INSERT INTO record_archives (tenant_id, record_id, package, package_hash, "
+                 "key_id, seal, archived_at) VALUES ($1, $2, $3::jsonb, $4, $5, $6, "
+                 "$7::timestamptz) ON CONFLICT DO NOTHING",
+                 {tenant.value(), std::to_string(archive.record_id),
+                  json::serialize(archive.package), archive.package_hash, archive.key_id,
+                  archive.seal, archive.archived_at})
+               .affected() == 1;
+}
+
+std::optional<Archive> Repository::archive(Transaction& tx,
+                                           const core::TenantId& tenant,
+                                           std::int64_t id) {
+    const auto rows = tx.exec(
+        "SELECT package::text AS package, package_hash, key_id, seal, " SQL_UTC_TIME(
+            "archived_at") " AS archived_at FROM record_archives WHERE tenant_id = $1 AND "
+                           "record_id = $2",
+        {tenant.value(), std::to_string(id)});
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return Archive{id,
+                   json::parse(rows.text(0, "package")),
+                   rows.text(0, "package_hash"),
+                   rows.text(0, "key_id"),
+                   rows.text(0, "seal"),
+                   rows.text(0, "archived_at")};
+}
+
+std::vector<std::pair<std::string, std::int64_t>> Repository::due_archives(int limit) {
+    Transaction tx(pool_, std::nullopt);
+    tx.exec("SELECT set_config('app.scope', 'records_archiver', true)");
+    const auto rows = tx.exec(
+        "SELECT r.tenant_id, r.id FROM records r LEFT JOIN record_settings s ON s.tenant_id = "
+        "r.tenant_id WHERE r.state IN ('superseded', 'obsolete') AND (r.archive_requested_at IS "
+        "NOT NULL OR (s.archive_after_days IS NOT NULL AND r.updated_at < now() - "
+        "s.archive_after_days * interval '1 day')) ORDER BY r.tenant_id, r.id LIMIT $1::int",
+        {std::to_string(limit)});
+    tx.commit();
+    std::vector<std::pair<std::string, std::int64_t>> out;
+    for (int i = 0; i < rows.size(); ++i) {
+        out.emplace_back(rows.text(i, "tenant_id"), rows.integer(i, "id"));
+    }
+    return out;
+}
+
 Settings Repository::settings(Transaction& tx, const core::TenantId& tenant) {
     const auto rows = tx.exec(
         "SELECT custom_meanings::text AS custom_meanings, security_contacts::text AS "
-        "security_contacts, retention_days FROM record_settings WHERE tenant_id = $1",
+        "security_contacts, retention_days, archive_after_days FROM record_settings WHERE "
+        "tenant_id = $1",
         {tenant.value()});
     if (rows.empty()) {
         return Settings{};
     }
     return Settings{strings(json::parse(rows.text(0, "custom_meanings"))),
                     strings(json::parse(rows.text(0, "security_contacts"))),
-                    static_cast<int>(rows.integer(0, "retention_days"))};
+                    static_cast<int>(rows.integer(0, "retention_days")),
+                    rows.is_null(0, "archive_after_days")
+                        ? std::nullopt
+                        : std::optional(static_cast<int>(rows.integer(0, "archive_after_days")))};
 }
 
 void Repository::save_settings(Transaction& tx,
@@ -391,12 +580,15 @@ void Repository::save_settings(Transaction& tx,
                                const Settings& settings) {
     tx.exec(
         "INSERT INTO record_settings (tenant_id, custom_meanings, security_contacts, "
-        "retention_days) VALUES ($1, $2::jsonb, $3::jsonb, $4::int) ON CONFLICT (tenant_id) DO "
-        "UPDATE SET custom_meanings = excluded.custom_meanings, security_contacts = "
-        "excluded.security_contacts, retention_days = excluded.retention_days",
+        "retention_days, archive_after_days) VALUES ($1, $2::jsonb, $3::jsonb, $4::int, $5::int) "
+        "ON CONFLICT (tenant_id) DO UPDATE SET custom_meanings = excluded.custom_meanings, "
+        "security_contacts = excluded.security_contacts, retention_days = "
+        "excluded.retention_days, archive_after_days = excluded.archive_after_days",
         {tenant.value(), json::serialize(to_array(settings.custom_meanings)),
          json::serialize(to_array(settings.security_contacts)),
-         std::to_string(settings.retention_days)});
+         std::to_string(settings.retention_days),
+         settings.archive_after_days ? Param(std::to_string(*settings.archive_after_days))
+                                     : std::nullopt});
 }
 
 }  // namespace riveredge::records

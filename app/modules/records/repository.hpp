@@ -12,6 +12,7 @@
 #include <boost/json/value.hpp>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -69,6 +70,29 @@ struct Signature {
     std::string sealed_message(const core::TenantId& tenant) const;
 };
 
+/// A version's reference to attachment bytes, by name (unique in the version) and SHA-256.
+struct AttachmentRef {
+    std::string name;
+    std::string sha256;
+};
+
+struct Attachment {
+    std::string sha256;
+    std::string media_type;
+    std::int64_t size = 0;
+    std::string bytes;
+};
+
+/// A sealed archive package.
+struct Archive {
+    std::int64_t record_id = 0;
+    boost::json::value package;
+    std::string package_hash;
+    std::string key_id;
+    std::string seal;
+    std::string archived_at;
+};
+
 struct Credential {
     std::string printed_name;
     std::string password_hash;
@@ -81,6 +105,8 @@ struct Settings {
     std::vector<std::string> custom_meanings;
     std::vector<std::string> security_contacts;
     int retention_days = 3650;
+    /// Superseded and obsolete records are archived this many days after their last change.
+    std::optional<int> archive_after_days;
 
     boost::json::object to_json() const;
 };
@@ -173,6 +199,54 @@ public:
                            const core::TenantId& tenant,
                            const std::string& user_id,
                            int session_minutes);
+
+    /// Adds a public key to the tenant's key register; false when it is there already.
+    bool register_seal_key(core::db::Transaction& tx,
+                           const core::TenantId& tenant,
+                           const std::string& key_id,
+                           const std::string& public_key);
+    /// key id -> public key (raw Ed25519, base64).
+    std::map<std::string, std::string> seal_keys(core::db::Transaction& tx,
+                                                 const core::TenantId& tenant);
+
+    /// Stores attachment bytes under their SHA-256 (once per tenant); false when present.
+    bool store_attachment(core::db::Transaction& tx,
+                          const core::TenantId& tenant,
+                          const Attachment& attachment,
+                          const std::string& uploaded_by);
+    /// Which of `hashes` the tenant has no bytes for.
+    std::vector<std::string> missing_attachments(core::db::Transaction& tx,
+                                                 const core::TenantId& tenant,
+                                                 const std::vector<std::string>& hashes);
+    void link_attachments(core::db::Transaction& tx,
+                          const core::TenantId& tenant,
+                          std::int64_t id,
+                          int version,
+                          const std::vector<AttachmentRef>& refs);
+    /// The bytes of `sha256` when a version of record `id` uses them.
+    std::optional<Attachment> attachment_of(core::db::Transaction& tx,
+                                            const core::TenantId& tenant,
+                                            std::int64_t id,
+                                            const std::string& sha256);
+    /// Every version's attachments of record `id`, oldest version first.
+    std::vector<std::pair<int, AttachmentRef>> attachment_refs(core::db::Transaction& tx,
+                                                               const core::TenantId& tenant,
+                                                               std::int64_t id);
+    /// Stored attachments whose bytes no longer hash to their name.
+    std::vector<std::string> corrupt_attachments(core::db::Transaction& tx,
+                                                 const core::TenantId& tenant);
+
+    /// Marks an archive as asked for; false when the record is not superseded or obsolete.
+    void request_archive(core::db::Transaction& tx, const core::TenantId& tenant, std::int64_t id);
+    bool store_archive(core::db::Transaction& tx,
+                       const core::TenantId& tenant,
+                       const Archive& archive);
+    std::optional<Archive> archive(core::db::Transaction& tx,
+                                   const core::TenantId& tenant,
+                                   std::int64_t id);
+    /// Records due for archiving, across tenants: asked for, or superseded or obsolete longer
+    /// than their tenant's `archive_after_days`. (tenant, record id) pairs, at most `limit`.
+    std::vector<std::pair<std::string, std::int64_t>> due_archives(int limit);
 
     Settings settings(core::db::Transaction& tx, const core::TenantId& tenant);
     void save_settings(core::db::Transaction& tx,

@@ -3,6 +3,8 @@
 #include "core/errors.hpp"
 #include "core/json/canonical.hpp"
 #include "core/log/logger.hpp"
+#include "core/outbox/outbox.hpp"
+#include "core/text/hex.hpp"
 
 #include <boost/json/serialize.hpp>
 
@@ -92,7 +94,70 @@ std::string content_hash(const json::value& content) {
     }
 }
 
+// The attachments a content names: an optional `attachments` array of objects with a `name`
+// (unique) and the `sha256` of bytes uploaded before; problems name the member at fault.
+std::vector<AttachmentRef> attachments_in(const json::value& content, json::object& problems) {
+    std::vector<AttachmentRef> refs;
+    const auto* list = content.as_object().if_contains("attachments");
+    if (list == nullptr) {
+        return refs;
+    }
+    if (!list->is_array() || list->get_array().size() > 100) {
+        problems["content.attachments"] = "an array of at most 100 {name, sha256} objects";
+        return refs;
+    }
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < list->get_array().size(); ++i) {
+        const std::string at = "content.attachments[" + std::to_string(i) + "]";
+        const auto* item = list->get_array()[i].if_object();
+        const auto* name = item != nullptr ? item->if_contains("name") : nullptr;
+        const auto* hash = item != nullptr ? item->if_contains("sha256") : nullptr;
+        if (name == nullptr || !name->is_string() || name->get_string().empty() ||
+            name->get_string().size() > 255) {
+            problems[at + ".name"] = "a file name of 1 to 255 bytes";
+            continue;
+        }
+        if (hash == nullptr || !hash->is_string() || hash->get_string().size() != 64 ||
+            hash->get_string().find_first_not_of("0123456789abcdef") != json::string::npos) {
+            problems[at + ".sha256"] = "the lowercase hex SHA-256 of an uploaded attachment";
+            continue;
+        }
+        if (!names.emplace(name->get_string()).second) {
+            problems[at + ".name"] = "names are unique within a version";
+            continue;
+        }
+        refs.push_back({std::string(name->get_string()), std::string(hash->get_string())});
+    }
+    return refs;
+}
+
+const core::Principal& archiver() {
+    static const core::Principal system{core::TenantId::trusted(""), "system:records-archive", {}};
+    return system;
+}
+
 }  // namespace
+
+void Service::require_attachments(Transaction& tx,
+                                  const core::TenantId& tenant,
+                                  const std::vector<AttachmentRef>& refs) {
+    std::vector<std::string> hashes;
+    for (const auto& ref : refs) {
+        hashes.push_back(ref.sha256);
+    }
+    const auto missing = repository_.missing_attachments(tx, tenant, hashes);
+    if (missing.empty()) {
+        return;
+    }
+    json::object problems;
+    for (std::size_t i = 0; i < refs.size(); ++i) {
+        if (std::find(missing.begin(), missing.end(), refs[i].sha256) != missing.end()) {
+            problems["content.attachments[" + std::to_string(i) + "].sha256"] =
+                "no attachment with this SHA-256 was uploaded (POST /api/v1/records/attachments)";
+        }
+    }
+    throw DomainError::validation(std::move(problems));
+}
 
 Actor Service::actor(const core::Principal& who, std::string address, std::string user_agent) {
     Transaction tx(repository_.pool(), who.tenant);
@@ -119,17 +184,21 @@ json::object Service::create(const Actor& actor, const json::object& request) {
     const auto key = text_field(request, "business_key", 200, true, problems);
     const auto title = text_field(request, "title", 500, true, problems);
     const auto* content = content_field(request, problems);
+    const auto attachments =
+        content != nullptr ? attachments_in(*content, problems) : std::vector<AttachmentRef>{};
     if (!problems.empty()) {
         throw DomainError::validation(std::move(problems));
     }
     const std::string hash = content_hash(*content);
     Transaction tx(repository_.pool(), actor.who.tenant);
+    require_attachments(tx, actor.who.tenant, attachments);
     const auto id = repository_.create(tx, actor.who.tenant, {*type, *key, *title, *content}, hash,
                                        actor.who.user_id);
     if (!id) {
         throw DomainError::conflict("a record of type '" + *type + "' with business key '" + *key +
                                     "' exists already");
     }
+    repository_.link_attachments(tx, actor.who.tenant, *id, 1, attachments);
     AuditTrail::append(tx, actor.who.tenant, actor,
                        {*id, "created", nullptr,
                         json::object{{"type", *type},
@@ -161,12 +230,15 @@ json::object Service::update(const Actor& actor, std::int64_t id, const json::ob
     const auto reason = text_field(request, "reason", 1000, true, problems);
     const auto title = text_field(request, "title", 500, false, problems);
     const auto* content = content_field(request, problems);
+    const auto attachments =
+        content != nullptr ? attachments_in(*content, problems) : std::vector<AttachmentRef>{};
     if (!problems.empty()) {
         throw DomainError::validation(std::move(problems));
     }
     const std::string hash = content_hash(*content);
     const auto& tenant = actor.who.tenant;
     Transaction tx(repository_.pool(), tenant);
+    require_attachments(tx, tenant, attachments);
     const auto record = require(tx, tenant, id, true);
     if (record.state != "draft") {
         throw DomainError::conflict("only a draft's content changes; this record is " +
@@ -177,6 +249,7 @@ json::object Service::update(const Actor& actor, std::int64_t id, const json::ob
     const std::string new_title = title.value_or(record.title);
     repository_.add_version(tx, tenant, id, number, new_title, *content, hash, *reason,
                             actor.who.user_id);
+    repository_.link_attachments(tx, tenant, id, number, attachments);
     AuditTrail::append(
         tx, tenant, actor,
         {id, "content_changed",
@@ -222,6 +295,22 @@ json::object Service::transition(const Actor& actor, std::int64_t id, const json
             throw DomainError::conflict("version " + std::to_string(record.latest_version) +
                                         " has no approval signature yet");
         }
+    }
+    if (*action == "archive") {
+        // Archiving builds and seals a package: the records-archive function does it, durably.
+        repository_.request_archive(tx, tenant, id);
+        AuditTrail::append(
+            tx, tenant, actor,
+            {id, "archive_requested", nullptr, json::object{{"state", record.state}}, reason});
+        core::outbox::add(
+            tx, tenant,
+            inngest::Event{.name = kArchiveRequested,
+                           .data = json::object{{"tenant_id", tenant.value()}, {"record_id", id}},
+                           .id = "records-archive-" + tenant.value() + "-" + std::to_string(id)});
+        tx.commit();
+        auto out = get(tenant, id);
+        out["archive"] = "requested";
+        return out;
     }
     std::optional<int> retain_days;
     if (move.to == "deleted") {
@@ -297,15 +386,44 @@ json::object Service::set_signing_password(const Actor& actor, const json::objec
 }
 
 json::object Service::sign(const Actor& actor, std::int64_t id, const json::object& request) {
+    json::object problems;
+    const auto meaning = text_field(request, "meaning", 100, true, problems);
+    const auto reason = text_field(request, "reason", 1000, true, problems);
+    if (!problems.empty()) {
+        throw DomainError::validation(std::move(problems));
+    }
+    const auto signer = authenticate(actor, request, id, *meaning);
+    Transaction tx(repository_.pool(), actor.who.tenant);
+    auto out = seal(tx, signer, id, *meaning, *reason, "");
+    tx.commit();
+    return out;
+}
+
+void Service::check_meaning(Transaction& tx,
+                            const core::TenantId& tenant,
+                            const std::string& meaning) {
+    const auto settings = repository_.settings(tx, tenant);
+    if (std::find(kMeanings.begin(), kMeanings.end(), meaning) == kMeanings.end() &&
+        std::find(settings.custom_meanings.begin(), settings.custom_meanings.end(), meaning) ==
+            settings.custom_meanings.end()) {
+        throw DomainError::validation(
+            json::object{{"meaning",
+                          "authorship, review, approval, responsibility or one of the tenant's "
+                          "own meanings"}});
+    }
+}
+
+Actor Service::authenticate(const Actor& actor,
+                            const json::object& credentials,
+                            std::optional<std::int64_t> record_id,
+                            const std::optional<std::string>& meaning) {
     if (!seal_key_) {
         throw DomainError::unavailable(
             "signing is not configured on this server (RIVEREDGE_RECORDS_SEAL_KEY)");
     }
     json::object problems;
-    const auto meaning = text_field(request, "meaning", 100, true, problems);
-    const auto reason = text_field(request, "reason", 1000, true, problems);
-    const auto password = text_field(request, "password", 200, true, problems);
-    const auto user_id = text_field(request, "user_id", 200, false, problems);
+    const auto password = text_field(credentials, "password", 200, true, problems);
+    const auto user_id = text_field(credentials, "user_id", 200, false, problems);
     if (!problems.empty()) {
         throw DomainError::validation(std::move(problems));
     }
@@ -314,14 +432,8 @@ json::object Service::sign(const Actor& actor, std::int64_t id, const json::obje
         throw DomainError::forbidden("a user signs only as themselves");
     }
     Transaction tx(repository_.pool(), tenant);
-    const auto settings = repository_.settings(tx, tenant);
-    if (std::find(kMeanings.begin(), kMeanings.end(), *meaning) == kMeanings.end() &&
-        std::find(settings.custom_meanings.begin(), settings.custom_meanings.end(), *meaning) ==
-            settings.custom_meanings.end()) {
-        throw DomainError::validation(
-            json::object{{"meaning",
-                          "authorship, review, approval, responsibility or one of the tenant's "
-                          "own meanings"}});
+    if (meaning) {
+        check_meaning(tx, tenant, *meaning);
     }
     // The credential row is locked: one signer's attempts are counted one after the other.
     const auto credential = repository_.credential(tx, tenant, actor.who.user_id);
@@ -341,8 +453,26 @@ json::object Service::sign(const Actor& actor, std::int64_t id, const json::obje
                           "signing password"}});
     }
     if (!password_matches(*password, credential->password_hash)) {
-        refuse_wrong_password(tx, actor, id);
+        refuse_wrong_password(tx, actor, record_id);
     }
+    tx.commit();
+    Actor signer = actor;
+    signer.printed_name = credential->printed_name;
+    return signer;
+}
+
+json::object Service::seal(Transaction& tx,
+                           const Actor& signer,
+                           std::int64_t id,
+                           const std::string& meaning,
+                           const std::string& reason,
+                           const std::string& step_key) {
+    if (!seal_key_) {
+        throw DomainError::unavailable(
+            "signing is not configured on this server (RIVEREDGE_RECORDS_SEAL_KEY)");
+    }
+    const auto& tenant = signer.who.tenant;
+    check_meaning(tx, tenant, meaning);
     const auto record = require(tx, tenant, id, true);
     if (record.state != "draft" && record.state != "in_review" && record.state != "effective") {
         throw DomainError::conflict("a record that is " + record.state + " is not signed");
@@ -351,30 +481,43 @@ json::object Service::sign(const Actor& actor, std::int64_t id, const json::obje
     if (!version || content_hash(version->content) != version->content_hash) {
         throw DomainError::conflict("the latest version's content does not match its hash");
     }
+    register_seal_key(tx, signer);
     Signature signature{
-        0,        id,      version->version, actor.who.user_id,     credential->printed_name,
-        *meaning, *reason, now_text(),       version->content_hash, seal_key_->id(),
-        {},       ""};
+        0,       id,      version->version, signer.who.user_id,    signer.printed_name,
+        meaning, reason,  now_text(),       version->content_hash, seal_key_->id(),
+        {},      step_key};
     signature.seal = seal_key_->seal(signature.sealed_message(tenant));
     const auto signature_id = repository_.insert_signature(tx, tenant, signature);
     if (!signature_id) {
-        throw DomainError::conflict(actor.who.user_id + " has signed version " +
-                                    std::to_string(version->version) + " as " + *meaning +
-                                    " already");
+        throw DomainError::conflict(signer.who.user_id + " has signed version " +
+                                    std::to_string(version->version) + " as " + meaning +
+                                    (step_key.empty() ? "" : " at " + step_key) + " already");
     }
     signature.id = *signature_id;
-    repository_.signing_succeeded(tx, tenant, actor.who.user_id, kSigningSessionMinutes);
-    AuditTrail::append(tx, tenant, actor,
-                       {id, "signed", nullptr,
-                        json::object{{"signature_id", *signature_id},
-                                     {"version", version->version},
-                                     {"meaning", *meaning},
-                                     {"content_hash", version->content_hash}},
-                        *reason});
-    tx.commit();
+    repository_.signing_succeeded(tx, tenant, signer.who.user_id, kSigningSessionMinutes);
+    json::object audited{{"signature_id", *signature_id},
+                         {"version", version->version},
+                         {"meaning", meaning},
+                         {"content_hash", version->content_hash}};
+    if (!step_key.empty()) {
+        audited["step"] = step_key;
+    }
+    AuditTrail::append(tx, tenant, signer, {id, "signed", nullptr, std::move(audited), reason});
     auto out = signature.to_json();
     out["valid"] = true;
     return out;
+}
+
+bool Service::seal_verifies(const std::map<std::string, std::string>& keys,
+                            const core::TenantId& tenant,
+                            const Signature& signature) const {
+    const auto message = signature.sealed_message(tenant);
+    if (const auto key = keys.find(signature.key_id); key != keys.end()) {
+        return verify_seal(key->second, signature.key_id, message, signature.seal);
+    }
+    // Seals made before the tenant's key register existed: only this server's own key.
+    return seal_key_ && signature.key_id == seal_key_->id() &&
+           seal_key_->verify(message, signature.seal);
 }
 
 json::array Service::checked_signatures(Transaction& tx,
@@ -382,6 +525,7 @@ json::array Service::checked_signatures(Transaction& tx,
                                         std::int64_t id,
                                         bool& all_valid) {
     json::array out;
+    const auto keys = repository_.seal_keys(tx, tenant);
     std::map<int, std::optional<std::string>> hashes;  // version -> hash of its content now
     for (const auto& s : repository_.signatures(tx, tenant, id)) {
         if (hashes.count(s.version) == 0) {
@@ -393,9 +537,7 @@ json::array Service::checked_signatures(Transaction& tx,
         std::string problem;
         if (hashes[s.version] != s.content_hash) {
             problem = "the version's content changed after it was signed";
-        } else if (!seal_key_ || s.key_id != seal_key_->id()) {
-            problem = "sealed with key " + s.key_id + ", which this server does not hold";
-        } else if (!seal_key_->verify(s.sealed_message(tenant), s.seal)) {
+        } else if (!seal_verifies(keys, tenant, s)) {
             problem = "the seal does not match what was signed";
         }
         auto entry = s.to_json();
@@ -427,25 +569,172 @@ json::object Service::trail(const Actor& actor, std::int64_t id) {
     return json::object{{"record_id", id}, {"entries", std::move(entries)}};
 }
 
-json::object Service::export_record(const Actor& actor, std::int64_t id) {
-    const auto& tenant = actor.who.tenant;
-    Transaction tx(repository_.pool(), tenant);
-    const auto record = require(tx, tenant, id, false);
-    AuditTrail::append(tx, tenant, actor, {id, "exported", nullptr, nullptr, std::nullopt});
+json::object Service::package(Transaction& tx, const core::TenantId& tenant, const Record& record) {
+    const auto id = record.id;
     json::array versions;
     for (int n = 1; n <= record.latest_version; ++n) {
         if (const auto version = repository_.version(tx, tenant, id, n)) {
             versions.push_back(version->to_json());
         }
     }
+    json::array attachments;
+    for (const auto& [version, ref] : repository_.attachment_refs(tx, tenant, id)) {
+        attachments.push_back(
+            json::object{{"version", version}, {"name", ref.name}, {"sha256", ref.sha256}});
+    }
     bool all_valid = true;
     auto signatures = checked_signatures(tx, tenant, id, all_valid);
-    auto trail = AuditTrail::entries(tx, tenant, id);
+    return json::object{{"record", record.to_json()},
+                        {"versions", std::move(versions)},
+                        {"attachments", std::move(attachments)},
+                        {"signatures", std::move(signatures)},
+                        {"signatures_valid", all_valid},
+                        {"audit_trail", AuditTrail::entries(tx, tenant, id)}};
+}
+
+json::object Service::export_record(const Actor& actor, std::int64_t id) {
+    const auto& tenant = actor.who.tenant;
+    Transaction tx(repository_.pool(), tenant);
+    const auto record = require(tx, tenant, id, false);
+    AuditTrail::append(tx, tenant, actor, {id, "exported", nullptr, nullptr, std::nullopt});
+    auto out = package(tx, tenant, record);
     tx.commit();
-    return json::object{{"record", record.to_json()},          {"versions", std::move(versions)},
-                        {"signatures", std::move(signatures)}, {"signatures_valid", all_valid},
-                        {"audit_trail", std::move(trail)},     {"exported_at", now_text()},
-                        {"exported_by", actor.who.user_id}};
+    out["exported_at"] = now_text();
+    out["exported_by"] = actor.who.user_id;
+    return out;
+}
+
+json::object Service::archive(const core::TenantId& tenant, std::int64_t id) {
+    if (!seal_key_) {
+        throw DomainError::unavailable(
+            "archives are sealed: this server has no seal key (RIVEREDGE_RECORDS_SEAL_KEY)");
+    }
+    Transaction tx(repository_.pool(), tenant);
+    const auto record = require(tx, tenant, id, true);
+    if (record.state == "archived") {
+        // A retried step: the package was stored with the state change.
+        const auto stored = repository_.archive(tx, tenant, id);
+        tx.commit();
+        return json::object{
+            {"record_id", id},
+            {"archived", true},
+            {"package_hash", stored ? json::value(stored->package_hash) : json::value(nullptr)}};
+    }
+    if (record.state != "superseded" && record.state != "obsolete") {
+        tx.commit();
+        return json::object{
+            {"record_id", id}, {"archived", false}, {"reason", "the record is " + record.state}};
+    }
+    const Actor system{archiver(), "records archive", "", ""};
+    Archive archive{id, {}, "", seal_key_->id(), "", now_text()};
+    archive.package = package(tx, tenant, record);
+    archive.package.as_object()["archived_at"] = archive.archived_at;
+    const std::string canonical = core::canonical_json(archive.package);
+    archive.package_hash = core::sha256_hex(canonical);
+    archive.seal = seal_key_->seal(canonical);
+    Actor acting = system;
+    acting.who.tenant = tenant;
+    register_seal_key(tx, acting);
+    repository_.store_archive(tx, tenant, archive);
+    repository_.set_state(tx, tenant, id, "archived", std::nullopt, std::nullopt);
+    AuditTrail::append(tx, tenant, acting,
+                       {id, "state_changed", json::object{{"state", record.state}},
+                        json::object{{"state", "archived"},
+                                     {"action", "archive"},
+                                     {"package_hash", archive.package_hash},
+                                     {"key_id", archive.key_id}},
+                        std::nullopt});
+    tx.commit();
+    core::log(core::LogLevel::kInfo, "record archived",
+              {{"tenant", tenant.value()}, {"record", id}, {"package_hash", archive.package_hash}});
+    return json::object{
+        {"record_id", id}, {"archived", true}, {"package_hash", archive.package_hash}};
+}
+
+std::vector<std::pair<std::string, std::int64_t>> Service::due_archives(int limit) {
+    return repository_.due_archives(limit);
+}
+
+json::object Service::read_archive(const Actor& actor, std::int64_t id) {
+    const auto& tenant = actor.who.tenant;
+    Transaction tx(repository_.pool(), tenant);
+    require(tx, tenant, id, false);
+    const auto stored = repository_.archive(tx, tenant, id);
+    if (!stored) {
+        throw DomainError::not_found("an archive of record " + std::to_string(id));
+    }
+    const auto keys = repository_.seal_keys(tx, tenant);
+    AuditTrail::append(tx, tenant, actor,
+                       {id, "archive_read", nullptr,
+                        json::object{{"package_hash", stored->package_hash}}, std::nullopt});
+    tx.commit();
+    const std::string canonical = core::canonical_json(stored->package);
+    std::string problem;
+    if (core::sha256_hex(canonical) != stored->package_hash) {
+        problem = "the package changed after it was archived";
+    } else if (const auto key = keys.find(stored->key_id);
+               key == keys.end() ||
+               !verify_seal(key->second, stored->key_id, canonical, stored->seal)) {
+        problem = "the package's seal does not verify";
+    }
+    return json::object{{"record_id", id},
+                        {"archived_at", stored->archived_at},
+                        {"package_hash", stored->package_hash},
+                        {"key_id", stored->key_id},
+                        {"valid", problem.empty()},
+                        {"problem", problem.empty() ? json::value(nullptr) : json::value(problem)},
+                        {"package", stored->package}};
+}
+
+json::object Service::upload_attachment(const Actor& actor,
+                                        const std::string& media_type,
+                                        std::string bytes) {
+    if (bytes.empty()) {
+        throw DomainError::validation(json::object{{"body", "the attachment's bytes (not empty)"}});
+    }
+    if (media_type.empty() || media_type.size() > 200 ||
+        media_type.find('/') == std::string::npos) {
+        throw DomainError::validation(
+            json::object{{"Content-Type", "the attachment's media type, such as application/pdf"}});
+    }
+    Attachment attachment{core::sha256_hex(bytes), media_type,
+                          static_cast<std::int64_t>(bytes.size()), std::move(bytes)};
+    Transaction tx(repository_.pool(), actor.who.tenant);
+    const bool stored =
+        repository_.store_attachment(tx, actor.who.tenant, attachment, actor.who.user_id);
+    tx.commit();
+    return json::object{{"sha256", attachment.sha256},
+                        {"size", attachment.size},
+                        {"media_type", attachment.media_type},
+                        {"stored", stored ? "new" : "already kept"}};
+}
+
+Attachment Service::download_attachment(const core::TenantId& tenant,
+                                        std::int64_t id,
+                                        const std::string& sha256) {
+    Transaction tx(repository_.pool(), tenant);
+    require(tx, tenant, id, false);
+    auto attachment = repository_.attachment_of(tx, tenant, id, sha256);
+    tx.commit();
+    if (!attachment) {
+        throw DomainError::not_found("attachment " + sha256 + " of record " + std::to_string(id));
+    }
+    if (core::sha256_hex(attachment->bytes) != sha256) {
+        throw DomainError::conflict("the stored bytes of attachment " + sha256 +
+                                    " no longer match their hash");
+    }
+    return std::move(*attachment);
+}
+
+void Service::register_seal_key(Transaction& tx, const Actor& actor) {
+    if (repository_.register_seal_key(tx, actor.who.tenant, seal_key_->id(),
+                                      seal_key_->public_key())) {
+        AuditTrail::append(
+            tx, actor.who.tenant, actor,
+            {std::nullopt, "seal_key_registered", nullptr,
+             json::object{{"key_id", seal_key_->id()}, {"public_key", seal_key_->public_key()}},
+             std::nullopt});
+    }
 }
 
 json::object Service::verify_chain(const Actor& actor) {
@@ -467,6 +756,7 @@ std::vector<std::string> Service::tenants_with_trail() {
 json::object Service::check_integrity(const core::TenantId& tenant) {
     const auto chain = AuditTrail::verify(repository_.pool(), tenant);
     json::array broken_records;
+    json::array corrupt_attachments;
     std::vector<std::string> contacts;
     {
         Transaction tx(repository_.pool(), tenant);
@@ -479,10 +769,13 @@ json::object Service::check_integrity(const core::TenantId& tenant) {
                 broken_records.emplace_back(ids.integer(i, "id"));
             }
         }
+        for (const auto& hash : repository_.corrupt_attachments(tx, tenant)) {
+            corrupt_attachments.emplace_back(hash);
+        }
         contacts = repository_.settings(tx, tenant).security_contacts;
         tx.commit();
     }
-    const bool intact = chain.valid && broken_records.empty();
+    const bool intact = chain.valid && broken_records.empty() && corrupt_attachments.empty();
     if (!intact) {
         std::string body = "The periodic check of electronic records found: ";
         if (!chain.valid) {
@@ -492,7 +785,12 @@ json::object Service::check_integrity(const core::TenantId& tenant) {
         if (!broken_records.empty()) {
             body += std::to_string(broken_records.size()) +
                     " record(s) with a signature that no longer verifies: " +
-                    json::serialize(broken_records) + ".";
+                    json::serialize(broken_records) + ". ";
+        }
+        if (!corrupt_attachments.empty()) {
+            body += std::to_string(corrupt_attachments.size()) +
+                    " attachment(s) whose bytes no longer match their SHA-256: " +
+                    json::serialize(corrupt_attachments) + ".";
         }
         core::log(core::LogLevel::kError, "records integrity check failed",
                   {{"tenant", tenant.value()}, {"detail", body}});
@@ -509,7 +807,8 @@ json::object Service::check_integrity(const core::TenantId& tenant) {
     return json::object{{"tenant_id", tenant.value()},
                         {"intact", intact},
                         {"audit_chain", chain.to_json()},
-                        {"records_with_invalid_signatures", std::move(broken_records)}};
+                        {"records_with_invalid_signatures", std::move(broken_records)},
+                        {"corrupt_attachments", std::move(corrupt_attachments)}};
 }
 
 json::object Service::settings(const core::TenantId& tenant) {
@@ -552,6 +851,15 @@ json::object Service::save_settings(const Actor& actor, const json::object& requ
             after.retention_days = static_cast<int>(days->get_int64());
         }
     }
+    if (const auto* days = request.if_contains("archive_after_days"); days != nullptr) {
+        if (days->is_null()) {
+            after.archive_after_days.reset();
+        } else if (!days->is_int64() || days->get_int64() < 0 || days->get_int64() > 36500) {
+            problems["archive_after_days"] = "null (never) or an integer from 0 to 36500";
+        } else {
+            after.archive_after_days = static_cast<int>(days->get_int64());
+        }
+    }
     if (!problems.empty()) {
         throw DomainError::validation(std::move(problems));
     }
@@ -572,17 +880,27 @@ void Service::refuse_wrong_password(Transaction& tx,
     AuditTrail::append(tx, tenant, actor,
                        {record_id, "signing_failed", nullptr,
                         json::object{{"failed_attempts", failures}}, std::nullopt});
+    if (failures == kLockAfterFailures) {
+        // The notice is written with the lockout (the outbox), so a crash cannot lose it; the
+        // records-lockout-notice function delivers it once.
+        const std::string notice = "records-lockout-" + core::random_hex(12);
+        core::outbox::add(tx, tenant,
+                          inngest::Event{.name = kSigningLocked,
+                                         .data = json::object{{"tenant_id", tenant.value()},
+                                                              {"user_id", actor.who.user_id},
+                                                              {"notice_id", notice}},
+                                         .id = notice});
+    }
     tx.commit();
     core::log(
         core::LogLevel::kWarn, "signing refused: wrong signing password",
         {{"tenant", tenant.value()}, {"user", actor.who.user_id}, {"failed_attempts", failures}});
-    if (failures == kLockAfterFailures) {
-        notify_lockout(tenant, actor.who.user_id);
-    }
     throw DomainError::forbidden("wrong signing password");
 }
 
-void Service::notify_lockout(const core::TenantId& tenant, const std::string& user_id) {
+json::object Service::notify_lockout(const core::TenantId& tenant,
+                                     const std::string& user_id,
+                                     const std::string& notice_id) {
     std::vector<std::string> recipients{user_id};
     {
         Transaction tx(repository_.pool(), tenant);
@@ -593,21 +911,17 @@ void Service::notify_lockout(const core::TenantId& tenant, const std::string& us
         }
         tx.commit();
     }
-    const auto minute = std::chrono::duration_cast<std::chrono::minutes>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
-    try {
-        notifier_.notify(tenant, "records", recipients, "Electronic signing locked",
-                         "Signing by " + user_id + " is locked for " +
-                             std::to_string(kLockMinutes) + " minutes after " +
-                             std::to_string(kLockAfterFailures) +
-                             " wrong signing passwords in a row.",
-                         "records-lockout-" + user_id + "-" + std::to_string(minute));
-    } catch (const std::exception& error) {
-        // The lockout itself holds; the notice is best effort (and logged).
-        core::log(core::LogLevel::kError, "signing lockout notification failed",
-                  {{"tenant", tenant.value()}, {"user", user_id}, {"error", error.what()}});
+    const auto message = notifier_.notify(
+        tenant, "records", recipients, "Electronic signing locked",
+        "Signing by " + user_id + " is locked for " + std::to_string(kLockMinutes) +
+            " minutes after " + std::to_string(kLockAfterFailures) +
+            " wrong signing passwords in a row.",
+        notice_id);
+    json::array to;
+    for (const auto& recipient : recipients) {
+        to.emplace_back(recipient);
     }
+    return json::object{{"message_id", message}, {"recipients", std::move(to)}};
 }
 
 }  // namespace riveredge::records
