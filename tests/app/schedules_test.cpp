@@ -27,6 +27,8 @@ std::shared_ptr<inngest::local::ManualClock> clock_at(const char* rfc3339) {
 // Moves the clock on in steps of at most a minute, letting the executor finish what each step
 // makes due (fires, the reconciler's ticks) before the next.
 void advance(AppUnderTest& t, inngest::local::ManualClock& clock, std::chrono::seconds by) {
+    // What was announced before the clock moves reaches the executor first.
+    REQUIRE(t.app().wait_settled(20s));
     while (by.count() > 0) {
         const auto step = std::min<std::chrono::seconds>(by, 60s);
         clock.advance(step);

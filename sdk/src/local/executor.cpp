@@ -1115,7 +1115,7 @@ private:
         }
         event["ts"] = ts;
         std::unique_lock lock(mutex_);
-        if (ts > to_millis(now) + 1000) {
+        if (ts > to_millis(now)) {
             // A future ts starts its runs at that time.
             Job job;
             job.kind = JobKind::kDelayedEvent;
