@@ -7,6 +7,7 @@
 #include "core/text/hex.hpp"
 #include "modules/approvals/module.hpp"
 #include "modules/messages/module.hpp"
+#include "modules/print_templates/module.hpp"
 #include "modules/records/module.hpp"
 #include "modules/schedules/module.hpp"
 #include "modules/scripts/module.hpp"
@@ -96,9 +97,10 @@ public:
                 return clock->now();
             }};
         // The module list: a module that provides a capability comes before its users.
-        for (const auto make : {messages::make_messages_module, scripts::make_scripts_module,
-                                schedules::make_schedules_module, records::make_records_module,
-                                approvals::make_approvals_module}) {
+        for (const auto make :
+             {messages::make_messages_module, scripts::make_scripts_module,
+              schedules::make_schedules_module, records::make_records_module,
+              approvals::make_approvals_module, print::make_print_templates_module}) {
             modules_.push_back(make(context));
         }
 

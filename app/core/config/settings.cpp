@@ -174,6 +174,8 @@ Settings load_settings(const std::map<std::string, std::string>& environment) {
     settings.approvals_step_budget =
         number("RIVEREDGE_APPROVALS_STEP_BUDGET", 20, 950, settings.approvals_step_budget);
     settings.records_seal_key_file = get("RIVEREDGE_RECORDS_SEAL_KEY");
+    settings.font_cache_dir =
+        get("RIVEREDGE_FONT_CACHE").value_or("/tmp/riveredge-fonts-" + std::to_string(getuid()));
     if (settings.records_seal_key_file &&
         access(settings.records_seal_key_file->c_str(), R_OK) != 0) {
         problems.emplace_back("RIVEREDGE_RECORDS_SEAL_KEY is not a readable file: " +

@@ -46,6 +46,9 @@ struct Settings {
     /// The Ed25519 private key (PEM file) that seals electronic signatures; signing answers 503
     /// without one. `RIVEREDGE_RECORDS_SEAL_KEY`.
     std::optional<std::string> records_seal_key_file;
+    /// Where fonts prepared for PDF output are kept (the CJK face taken out of its collection);
+    /// empty: /tmp/riveredge-fonts-<uid>.
+    std::string font_cache_dir;
 
     /// A printable summary without secrets.
     std::string describe() const;

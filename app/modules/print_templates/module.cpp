@@ -1,0 +1,43 @@
+#include "modules/print_templates/module.hpp"
+
+#include "core/log/logger.hpp"
+#include "modules/print_templates/repository.hpp"
+#include "modules/print_templates/service.hpp"
+
+#include <unistd.h>
+
+namespace riveredge::print {
+
+void register_routes(core::Router& router, Service& service);
+void register_functions(inngest::Client& client, Service& service);
+
+namespace {
+
+std::string font_cache(const core::Settings& settings) {
+    return settings.font_cache_dir.empty() ? "/tmp/riveredge-fonts-" + std::to_string(getuid())
+                                           : settings.font_cache_dir;
+}
+
+class Module final : public core::Module {
+public:
+    explicit Module(core::AppContext& context)
+        : repository_(context.db),
+          service_(repository_, FontChain::from_system(font_cache(context.settings))) {
+        register_routes(context.router, service_);
+        register_functions(context.inngest, service_);
+    }
+
+    std::string_view name() const noexcept override { return "print_templates"; }
+
+private:
+    Repository repository_;
+    Service service_;
+};
+
+}  // namespace
+
+std::unique_ptr<core::Module> make_print_templates_module(core::AppContext& context) {
+    return std::make_unique<Module>(context);
+}
+
+}  // namespace riveredge::print

@@ -1,0 +1,60 @@
+#pragma once
+
+// Draws bound print templates into a PDF with PoDoFo: fonts embedded as subsets (Identity-H
+// with a ToUnicode map, so text extracts and searches), each character in the first face of the
+// chain that has it, text wrapped, shrunk or clipped to its box.
+
+#include "modules/print_templates/fonts.hpp"
+#include "modules/print_templates/template_model.hpp"
+
+#include <boost/json/value.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace riveredge::print {
+
+struct RenderedPdf {
+    std::string bytes;
+    int pages = 0;
+    /// What the reader should know: characters no font has, characters outside the Basic
+    /// Multilingual Plane (PoDoFo 0.9.8 cannot draw them), text cut to fit.
+    std::vector<std::string> warnings;
+};
+
+class PdfRenderer {
+public:
+    explicit PdfRenderer(std::shared_ptr<const FontChain> fonts) : fonts_(std::move(fonts)) {}
+
+    /// One page per data item; `{{page}}` and `{{pages}}` count them. Throws `BindingError`
+    /// (wrapped by the caller into a 422 naming the element) when the data does not fit.
+    RenderedPdf render(const PrintTemplate& layout,
+                       const std::vector<boost::json::value>& items) const;
+
+private:
+    std::shared_ptr<const FontChain> fonts_;
+};
+
+/// A binding problem of one element: which element, and the BindingError's message.
+class ElementBindingError : public std::runtime_error {
+public:
+    ElementBindingError(std::size_t item,
+                        std::size_t element,
+                        std::string placeholder,
+                        const std::string& message)
+        : std::runtime_error(message),
+          item_(item),
+          element_(element),
+          placeholder_(std::move(placeholder)) {}
+    std::size_t item() const noexcept { return item_; }
+    std::size_t element() const noexcept { return element_; }
+    const std::string& placeholder() const noexcept { return placeholder_; }
+
+private:
+    std::size_t item_;
+    std::size_t element_;
+    std::string placeholder_;
+};
+
+}  // namespace riveredge::print

@@ -1,0 +1,273 @@
+#include "modules/print_templates/repository.hpp"
+
+#include "core/db/sql_time.hpp"
+#include "core/text/hex.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+namespace riveredge::print {
+namespace {
+
+namespace json = boost::json;
+using core::db::Param;
+using core::db::Rows;
+using core::db::Transaction;
+
+constexpr const char* kTemplateColumns =
+    "id, key, name, draft::text AS draft, latest_version, created_by, " SQL_UTC_TIME(
+        "created_at") " AS created_at, " SQL_UTC_TIME("updated_at") " AS updated_at";
+
+TemplateRow template_row(const Rows& rows, int i) {
+    return TemplateRow{rows.integer(i, "id"),
+                       rows.text(i, "key"),
+                       rows.text(i, "name"),
+                       json::parse(rows.text(i, "draft")),
+                       static_cast<int>(rows.integer(i, "latest_version")),
+                       rows.text(i, "created_by"),
+                       rows.text(i, "created_at"),
+                       rows.text(i, "updated_at")};
+}
+
+std::optional<std::string> optional_text(const Rows& rows, int i, const char* column) {
+    return rows.is_null(i, column) ? std::nullopt : std::optional(rows.text(i, column));
+}
+
+}  // namespace
+
+json::object TemplateRow::to_json() const {
+    return json::object{{"id", id},
+                        {"key", key},
+                        {"name", name},
+                        {"template", draft},
+                        {"latest_version", latest_version},
+                        {"created_by", created_by},
+                        {"created_at", created_at},
+                        {"updated_at", updated_at}};
+}
+
+json::object RenderRow::to_json() const {
+    const auto optional = [](const std::optional<std::string>& v) {
+        return v ? json::value(*v) : json::value(nullptr);
+    };
+    return json::object{
+        {"id", id},
+        {"template_id", template_id},
+        {"version", version},
+        {"items", items.is_array() ? static_cast<std::int64_t>(items.get_array().size()) : 0},
+        {"status", status},
+        {"output_sha256", optional(output_sha256)},
+        {"pages", pages ? json::value(*pages) : json::value(nullptr)},
+        {"warnings", warnings},
+        {"error", optional(error)},
+        {"requested_by", requested_by},
+        {"created_at", created_at},
+        {"finished_at", optional(finished_at)}};
+}
+
+std::optional<std::int64_t> Repository::create(const core::TenantId& tenant,
+                                               const std::string& key,
+                                               const std::string& name,
+                                               const json::value& draft,
+                                               const std::string& author) {
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
+        "INSERT INTO print_templates (tenant_id, key, name, draft, created_by) VALUES ($1, $2, "
+        "$3, $4::jsonb, $5) ON CONFLICT (tenant_id, key) DO NOTHING RETURNING id",
+        {tenant.value(), key, name, json::serialize(draft), author});
+    return rows.empty() ? std::nullopt : std::optional(rows.integer(0, "id"));
+}
+
+std::optional<TemplateRow> Repository::find(Transaction& tx,
+                                            const core::TenantId& tenant,
+                                            std::int64_t id,
+                                            bool for_update) {
+    const auto rows = tx.exec(std::string("SELECT ") + kTemplateColumns +
+                                  " FROM print_templates WHERE tenant_id = $1 AND id = $2" +
+                                  (for_update ? " FOR UPDATE" : ""),
+                              {tenant.value(), std::to_string(id)});
+    return rows.empty() ? std::nullopt : std::optional(template_row(rows, 0));
+}
+
+std::vector<TemplateRow> Repository::list(const core::TenantId& tenant) {
+    const auto rows =
+        core::db::exec_once(pool_, tenant,
+                            std::string("SELECT ") + kTemplateColumns +
+                                " FROM print_templates WHERE tenant_id = $1 ORDER BY key",
+                            {tenant.value()});
+    std::vector<TemplateRow> out;
+    for (int i = 0; i < rows.size(); ++i) {
+        out.push_back(template_row(rows, i));
+    }
+    return out;
+}
+
+void Repository::save_draft(Transaction& tx,
+                            const core::TenantId& tenant,
+                            std::int64_t id,
+                            const std::optional<std::string>& name,
+                            const json::value& draft) {
+    tx.exec(
+        "UPDATE print_templates SET draft = $3::jsonb, name = coalesce($4, name), updated_at = "
+        "now() WHERE tenant_id = $1 AND id = $2",
+        {tenant.value(), std::to_string(id), json::serialize(draft), name});
+}
+
+void Repository::add_version(Transaction& tx,
+                             const core::TenantId& tenant,
+                             std::int64_t id,
+                             int version,
+                             const json::value& source,
+                             const std::string& content_hash,
+                             const std::string& author) {
+    tx.exec(
+        "INSERT INTO print_template_versions (tenant_id, template_id, version, source, "
+        "content_hash, published_by) VALUES ($1, $2, $3::int, $4::jsonb, $5, $6)",
+        {tenant.value(), std::to_string(id), std::to_string(version), json::serialize(source),
+         content_hash, author});
+    tx.exec(
+        "UPDATE print_templates SET latest_version = $3::int, updated_at = now() WHERE tenant_id "
+        "= $1 AND id = $2",
+        {tenant.value(), std::to_string(id), std::to_string(version)});
+}
+
+std::optional<json::value> Repository::version_source(Transaction& tx,
+                                                      const core::TenantId& tenant,
+                                                      std::int64_t id,
+                                                      int version) {
+    const auto rows = tx.exec(
+        "SELECT source::text AS source FROM print_template_versions WHERE tenant_id = $1 AND "
+        "template_id = $2 AND version = $3::int",
+        {tenant.value(), std::to_string(id), std::to_string(version)});
+    return rows.empty() ? std::nullopt : std::optional(json::parse(rows.text(0, "source")));
+}
+
+json::array Repository::version_summaries(const core::TenantId& tenant, std::int64_t id) {
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
+        "SELECT version, content_hash, published_by, " SQL_UTC_TIME(
+            "published_at") " AS published_at FROM print_template_versions WHERE tenant_id = $1 "
+                            "AND template_id = $2 ORDER BY version DESC",
+        {tenant.value(), std::to_string(id)});
+    json::array out;
+    for (int i = 0; i < rows.size(); ++i) {
+        out.push_back(json::object{{"version", rows.integer(i, "version")},
+                                   {"content_hash", rows.text(i, "content_hash")},
+                                   {"published_by", rows.text(i, "published_by")},
+                                   {"published_at", rows.text(i, "published_at")}});
+    }
+    return out;
+}
+
+std::optional<json::object> Repository::version(const core::TenantId& tenant,
+                                                std::int64_t id,
+                                                int version) {
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
+        "SELECT version, source::text AS source, content_hash, published_by, " SQL_UTC_TIME(
+            "published_at") " AS published_at FROM print_template_versions WHERE tenant_id = $1 "
+                            "AND template_id = $2 AND version = $3::int",
+        {tenant.value(), std::to_string(id), std::to_string(version)});
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return json::object{{"version", rows.integer(0, "version")},
+                        {"template", json::parse(rows.text(0, "source"))},
+                        {"content_hash", rows.text(0, "content_hash")},
+                        {"published_by", rows.text(0, "published_by")},
+                        {"published_at", rows.text(0, "published_at")}};
+}
+
+std::pair<std::int64_t, bool> Repository::add_render(Transaction& tx,
+                                                     const core::TenantId& tenant,
+                                                     std::int64_t template_id,
+                                                     int version,
+                                                     const json::value& items,
+                                                     const std::string& requested_by,
+                                                     const std::optional<std::string>& key) {
+    const auto rows = tx.exec(
+        "INSERT INTO print_renders (tenant_id, template_id, version, items, requested_by, "
+        "idempotency_key) VALUES ($1, $2, $3::int, $4::jsonb, $5, $6) ON CONFLICT (tenant_id, "
+        "idempotency_key) DO NOTHING RETURNING id",
+        {tenant.value(), std::to_string(template_id), std::to_string(version),
+         json::serialize(items), requested_by, key});
+    if (!rows.empty()) {
+        return {rows.integer(0, "id"), true};
+    }
+    const auto existing =
+        tx.exec("SELECT id FROM print_renders WHERE tenant_id = $1 AND idempotency_key = $2",
+                {tenant.value(), key});
+    return {existing.integer(0, "id"), false};
+}
+
+std::optional<RenderRow> Repository::render(Transaction& tx,
+                                            const core::TenantId& tenant,
+                                            std::int64_t id,
+                                            bool for_update) {
+    const auto rows = tx.exec(
+        std::string("SELECT id, template_id, version, items::text AS items, status, "
+                    "output_sha256, pages, warnings::text AS warnings, error, requested_by, ") +
+            SQL_UTC_TIME("created_at") " AS created_at, " SQL_UTC_TIME(
+                "finished_at") " AS finished_at FROM print_renders WHERE tenant_id = $1 AND id = "
+                               "$2" +
+            (for_update ? " FOR UPDATE" : ""),
+        {tenant.value(), std::to_string(id)});
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    RenderRow row;
+    row.id = rows.integer(0, "id");
+    row.template_id = rows.integer(0, "template_id");
+    row.version = static_cast<int>(rows.integer(0, "version"));
+    row.items = json::parse(rows.text(0, "items"));
+    row.status = rows.text(0, "status");
+    row.output_sha256 = optional_text(rows, 0, "output_sha256");
+    if (!rows.is_null(0, "pages")) {
+        row.pages = static_cast<int>(rows.integer(0, "pages"));
+    }
+    row.warnings = json::parse(rows.text(0, "warnings"));
+    row.error = optional_text(rows, 0, "error");
+    row.requested_by = rows.text(0, "requested_by");
+    row.created_at = rows.text(0, "created_at");
+    row.finished_at = optional_text(rows, 0, "finished_at");
+    return row;
+}
+
+void Repository::finish_render(Transaction& tx,
+                               const core::TenantId& tenant,
+                               std::int64_t id,
+                               const std::optional<Output>& output,
+                               const json::array& warnings,
+                               const std::optional<std::string>& error) {
+    if (output) {
+        tx.exec(
+            "INSERT INTO print_outputs (tenant_id, sha256, content, size, pages) VALUES ($1, $2, "
+            "decode($3, 'hex'), $4::bigint, $5::int) ON CONFLICT DO NOTHING",
+            {tenant.value(), output->sha256,
+             core::to_hex(reinterpret_cast<const unsigned char*>(output->bytes.data()),
+                          output->bytes.size()),
+             std::to_string(output->bytes.size()), std::to_string(output->pages)});
+    }
+    tx.exec(
+        "UPDATE print_renders SET status = $3, output_sha256 = $4, pages = $5::int, warnings = "
+        "$6::jsonb, error = $7, finished_at = now() WHERE tenant_id = $1 AND id = $2",
+        {tenant.value(), std::to_string(id), output ? "done" : "failed",
+         output ? Param(output->sha256) : std::nullopt,
+         output ? Param(std::to_string(output->pages)) : std::nullopt, json::serialize(warnings),
+         error});
+}
+
+std::optional<Output> Repository::output(const core::TenantId& tenant, const std::string& sha256) {
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
+        "SELECT encode(content, 'hex') AS content, pages FROM print_outputs WHERE tenant_id = $1 "
+        "AND sha256 = $2",
+        {tenant.value(), sha256});
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return Output{sha256, core::from_hex(rows.text(0, "content")),
+                  static_cast<int>(rows.integer(0, "pages"))};
+}
+
+}  // namespace riveredge::print

@@ -1,0 +1,118 @@
+#pragma once
+
+// Print templates' rows: templates with their draft, immutable versions, renders and the PDFs
+// they produced (kept once per tenant and SHA-256), as typed rows.
+
+#include "core/auth/principal.hpp"
+#include "core/db/database.hpp"
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace riveredge::print {
+
+struct TemplateRow {
+    std::int64_t id = 0;
+    std::string key;
+    std::string name;
+    boost::json::value draft;
+    int latest_version = 0;
+    std::string created_by;
+    std::string created_at;
+    std::string updated_at;
+
+    boost::json::object to_json() const;
+};
+
+struct RenderRow {
+    std::int64_t id = 0;
+    std::int64_t template_id = 0;
+    int version = 0;
+    boost::json::value items;
+    std::string status;
+    std::optional<std::string> output_sha256;
+    std::optional<int> pages;
+    boost::json::value warnings;
+    std::optional<std::string> error;
+    std::string requested_by;
+    std::string created_at;
+    std::optional<std::string> finished_at;
+
+    /// Without the items (they can be large); `items` counts them.
+    boost::json::object to_json() const;
+};
+
+struct Output {
+    std::string sha256;
+    std::string bytes;
+    int pages = 0;
+};
+
+class Repository {
+public:
+    explicit Repository(core::db::Pool& pool) : pool_(pool) {}
+    core::db::Pool& pool() noexcept { return pool_; }
+
+    /// nullopt when the key is taken.
+    std::optional<std::int64_t> create(const core::TenantId& tenant,
+                                       const std::string& key,
+                                       const std::string& name,
+                                       const boost::json::value& draft,
+                                       const std::string& author);
+    std::optional<TemplateRow> find(core::db::Transaction& tx,
+                                    const core::TenantId& tenant,
+                                    std::int64_t id,
+                                    bool for_update);
+    std::vector<TemplateRow> list(const core::TenantId& tenant);
+    void save_draft(core::db::Transaction& tx,
+                    const core::TenantId& tenant,
+                    std::int64_t id,
+                    const std::optional<std::string>& name,
+                    const boost::json::value& draft);
+    void add_version(core::db::Transaction& tx,
+                     const core::TenantId& tenant,
+                     std::int64_t id,
+                     int version,
+                     const boost::json::value& source,
+                     const std::string& content_hash,
+                     const std::string& author);
+    std::optional<boost::json::value> version_source(core::db::Transaction& tx,
+                                                     const core::TenantId& tenant,
+                                                     std::int64_t id,
+                                                     int version);
+    boost::json::array version_summaries(const core::TenantId& tenant, std::int64_t id);
+    std::optional<boost::json::object> version(const core::TenantId& tenant,
+                                               std::int64_t id,
+                                               int version);
+
+    /// A render asked for; the existing id when the idempotency key was used before.
+    std::pair<std::int64_t, bool> add_render(core::db::Transaction& tx,
+                                             const core::TenantId& tenant,
+                                             std::int64_t template_id,
+                                             int version,
+                                             const boost::json::value& items,
+                                             const std::string& requested_by,
+                                             const std::optional<std::string>& idempotency_key);
+    std::optional<RenderRow> render(core::db::Transaction& tx,
+                                    const core::TenantId& tenant,
+                                    std::int64_t id,
+                                    bool for_update);
+    void finish_render(core::db::Transaction& tx,
+                       const core::TenantId& tenant,
+                       std::int64_t id,
+                       const std::optional<Output>& output,
+                       const boost::json::array& warnings,
+                       const std::optional<std::string>& error);
+    std::optional<Output> output(const core::TenantId& tenant, const std::string& sha256);
+
+private:
+    core::db::Pool& pool_;
+};
+
+}  // namespace riveredge::print

@@ -1,0 +1,196 @@
+// HTTP in and out for print templates: parse, call the service, write JSON or the PDF.
+
+#include "core/http/router.hpp"
+#include "core/http/version_routes.hpp"
+#include "modules/print_templates/service.hpp"
+
+#include <openssl/evp.h>
+
+namespace riveredge::print {
+namespace {
+
+namespace json = boost::json;
+using core::id_param;
+using core::json_response;
+using core::RequestContext;
+using inngest::HttpRequest;
+using inngest::HttpResponse;
+
+constexpr const char* kTemplateSchema = R"({"type":"object","properties":{
+    "id":{"type":"integer"},"key":{"type":"string"},"name":{"type":"string"},
+    "template":{"type":"object","description":"page {size|width,height (mm), orientation} and elements [{type text|line|box, x, y, width, height (mm), text with {{path | formatter}}, font_size, align, overflow wrap|shrink|clip, stroke_width, stroke_color, fill_color, visible_if}]"},
+    "latest_version":{"type":"integer"},"created_by":{"type":"string"},
+    "created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}}})";
+
+constexpr const char* kRenderSchema = R"({"type":"object","properties":{
+    "id":{"type":"integer"},"template_id":{"type":"integer"},"version":{"type":"integer"},
+    "items":{"type":"integer"},"status":{"enum":["queued","done","failed"]},
+    "output_sha256":{"type":"string","nullable":true},"pages":{"type":"integer","nullable":true},
+    "warnings":{"type":"array","items":{"type":"string"}},"error":{"type":"string","nullable":true},
+    "requested_by":{"type":"string"},"created_at":{"type":"string","format":"date-time"},
+    "finished_at":{"type":"string","format":"date-time","nullable":true}}})";
+
+constexpr const char* kPreviewRequest = R"({"type":"object","properties":{
+    "template":{"type":"object"},"version":{"type":"integer"},"data":{"type":"object"},
+    "items":{"type":"array","items":{"type":"object"},"maxItems":500}}})";
+
+std::string base64(const std::string& bytes) {
+    std::string out(4 * ((bytes.size() + 2) / 3), '\0');
+    const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                        reinterpret_cast<const unsigned char*>(bytes.data()),
+                                        static_cast<int>(bytes.size()));
+    out.resize(static_cast<std::size_t>(written));
+    return out;
+}
+
+HttpResponse pdf_response(std::string bytes, int pages, std::size_t warnings) {
+    HttpResponse response;
+    response.status = 200;
+    response.headers = {{"Content-Type", "application/pdf"},
+                        {"X-Content-Type-Options", "nosniff"},
+                        {"X-Pages", std::to_string(pages)},
+                        {"X-Print-Warnings", std::to_string(warnings)}};
+    response.body = std::move(bytes);
+    return response;
+}
+
+// The PDF itself, or (Accept: application/json) its pages, warnings and bytes in base64 for a
+// designer that shows the warnings beside the preview.
+HttpResponse preview_response(const HttpRequest& request, RenderedPdf pdf) {
+    if (request.header("Accept").find("application/json") != std::string_view::npos) {
+        json::array warnings(pdf.warnings.begin(), pdf.warnings.end());
+        return json_response(200,
+                             json::object{{"pages", pdf.pages},
+                                          {"size", static_cast<std::int64_t>(pdf.bytes.size())},
+                                          {"warnings", std::move(warnings)},
+                                          {"pdf_base64", base64(pdf.bytes)}});
+    }
+    const auto warnings = pdf.warnings.size();
+    return pdf_response(std::move(pdf.bytes), pdf.pages, warnings);
+}
+
+}  // namespace
+
+void register_routes(core::Router& router, Service& service) {
+    router.add(
+        core::RouteSpec{.method = "POST",
+                        .pattern = "/api/v1/print/templates",
+                        .access = core::Access::kAdmin,
+                        .summary = "Create a print template (its draft; validation names "
+                                   "the element and field at fault)",
+                        .request_schema = R"({"type":"object","required":["key","name","template"],
+        "properties":{"key":{"type":"string"},"name":{"type":"string"},"template":{"type":"object"}}})",
+                        .response_schema = kTemplateSchema},
+        [&service](const HttpRequest& request, RequestContext& context) {
+            return json_response(201, service.create(context.who(), context.json_body(request)));
+        });
+    router.add(
+        core::RouteSpec{.method = "GET",
+                        .pattern = "/api/v1/print/templates",
+                        .access = core::Access::kUser,
+                        .summary = "The tenant's print templates"},
+        [&service](const HttpRequest&, RequestContext& context) {
+            return json_response(200, json::object{{"items", service.list(context.who().tenant)}});
+        });
+    router.add(core::RouteSpec{.method = "POST",
+                               .pattern = "/api/v1/print/preview",
+                               .access = core::Access::kUser,
+                               .summary = "Draw an unsaved design over sample data at once: the "
+                                          "PDF (or, with Accept: application/json, its pages, "
+                                          "warnings and base64 bytes)",
+                               .request_schema = kPreviewRequest},
+               [&service](const HttpRequest& request, RequestContext& context) {
+                   return preview_response(request,
+                                           service.preview(context.who().tenant, std::nullopt,
+                                                           context.json_body(request)));
+               });
+    router.add(core::RouteSpec{.method = "POST",
+                               .pattern = "/api/v1/print/renders",
+                               .access = core::Access::kUser,
+                               .summary = "Render a published version over data items, durably "
+                                          "(202; the print-render function draws it)",
+                               .request_schema = R"({"type":"object","required":["template_id"],
+        "properties":{"template_id":{"type":"integer"},"version":{"type":"integer"},
+        "data":{"type":"object"},"items":{"type":"array","items":{"type":"object"},"maxItems":500},
+        "idempotency_key":{"type":"string"}}})",
+                               .response_schema = kRenderSchema},
+               [&service](const HttpRequest& request, RequestContext& context) {
+                   return json_response(
+                       202, service.request_render(context.who(), context.json_body(request)));
+               });
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/print/renders/{id}",
+                               .access = core::Access::kUser,
+                               .summary = "A render's status, pages, warnings and output hash",
+                               .response_schema = kRenderSchema},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   return json_response(
+                       200, service.render_status(context.who().tenant, id_param(context, "id")));
+               });
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/print/renders/{id}/pdf",
+                               .access = core::Access::kUser,
+                               .summary = "The PDF a render produced (409 until it is done)"},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   auto output =
+                       service.render_output(context.who().tenant, id_param(context, "id"));
+                   auto response = pdf_response(std::move(output.bytes), output.pages, 0);
+                   response.headers.emplace_back("X-Content-SHA256", output.sha256);
+                   return response;
+               });
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/print/templates/{id}",
+                               .access = core::Access::kUser,
+                               .summary = "A print template with its draft",
+                               .response_schema = kTemplateSchema},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   return json_response(200,
+                                        service.get(context.who().tenant, id_param(context, "id")));
+               });
+    router.add(core::RouteSpec{.method = "PUT",
+                               .pattern = "/api/v1/print/templates/{id}",
+                               .access = core::Access::kAdmin,
+                               .summary = "Replace the draft (validated)",
+                               .request_schema = R"({"type":"object","required":["template"],
+        "properties":{"name":{"type":"string"},"template":{"type":"object"}}})",
+                               .response_schema = kTemplateSchema},
+               [&service](const HttpRequest& request, RequestContext& context) {
+                   return json_response(200, service.update(context.who(), id_param(context, "id"),
+                                                            context.json_body(request)));
+               });
+    router.add(core::RouteSpec{.method = "POST",
+                               .pattern = "/api/v1/print/templates/{id}/publish",
+                               .access = core::Access::kAdmin,
+                               .summary = "The draft becomes the next immutable version"},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   return json_response(201,
+                                        service.publish(context.who(), id_param(context, "id")));
+               });
+    router.add(
+        core::RouteSpec{.method = "POST",
+                        .pattern = "/api/v1/print/templates/{id}/preview",
+                        .access = core::Access::kUser,
+                        .summary = "Draw the draft (or `version`) over sample data at once",
+                        .request_schema = kPreviewRequest},
+        [&service](const HttpRequest& request, RequestContext& context) {
+            const auto body = request.body.empty() ? json::object{} : context.json_body(request);
+            return preview_response(
+                request, service.preview(context.who().tenant, id_param(context, "id"), body));
+        });
+    core::add_version_routes(
+        router, {.item_pattern = "/api/v1/print/templates/{id}",
+                 .noun = "print template",
+                 .access = core::Access::kUser,
+                 .require_item = [&service](const core::TenantId& tenant,
+                                            std::int64_t id) { service.get(tenant, id); },
+                 .versions =
+                     [&service](const core::TenantId& tenant, std::int64_t id) {
+                         return service.repository().version_summaries(tenant, id);
+                     },
+                 .version =
+                     [&service](const core::TenantId& tenant, std::int64_t id, int number) {
+                         return service.repository().version(tenant, id, number);
+                     }});
+}
+
+}  // namespace riveredge::print

@@ -1,0 +1,325 @@
+#include "modules/print_templates/service.hpp"
+
+#include "core/errors.hpp"
+#include "core/json/canonical.hpp"
+#include "core/log/logger.hpp"
+#include "core/outbox/outbox.hpp"
+#include "modules/print_templates/text_binding.hpp"
+
+#include <inngest/event.hpp>
+
+namespace riveredge::print {
+namespace {
+
+namespace json = boost::json;
+using core::DomainError;
+using core::db::Transaction;
+
+std::string required_text(const json::object& request,
+                          const char* key,
+                          std::size_t max,
+                          json::object& problems) {
+    const auto* value = request.if_contains(key);
+    if (value == nullptr || !value->is_string() || value->get_string().empty() ||
+        value->get_string().size() > max) {
+        problems[key] = "required: a string of 1 to " + std::to_string(max) + " bytes";
+        return {};
+    }
+    return std::string(value->get_string());
+}
+
+// The data items of a request: `items` (an array of objects) or `data` (one object).
+std::vector<json::value> items_of(const json::object& request) {
+    std::vector<json::value> items;
+    if (const auto* list = request.if_contains("items"); list != nullptr && !list->is_null()) {
+        if (!list->is_array() || list->get_array().empty() ||
+            list->get_array().size() > kMaxItems) {
+            throw DomainError::validation(json::object{
+                {"items", "an array of 1 to " + std::to_string(kMaxItems) + " data objects"}});
+        }
+        for (std::size_t i = 0; i < list->get_array().size(); ++i) {
+            if (!list->get_array()[i].is_object()) {
+                throw DomainError::validation(
+                    json::object{{"items[" + std::to_string(i) + "]", "a data object"}});
+            }
+            items.push_back(list->get_array()[i]);
+        }
+        return items;
+    }
+    const auto* data = request.if_contains("data");
+    if (data != nullptr && !data->is_null() && !data->is_object()) {
+        throw DomainError::validation(json::object{{"data", "a data object"}});
+    }
+    items.push_back(data != nullptr && data->is_object() ? *data : json::value(json::object{}));
+    return items;
+}
+
+// A binding problem as a 422 that names the item, the element and the placeholder.
+[[noreturn]] void refuse_binding(const ElementBindingError& error, bool several) {
+    const std::string at =
+        (several ? "items[" + std::to_string(error.item()) + "]." : std::string("data.")) +
+        error.placeholder();
+    throw DomainError::validation(
+        json::object{{at, "elements[" + std::to_string(error.element()) + "]: " + error.what()}});
+}
+
+// Every placeholder of every item, bound without drawing.
+void check_binding(const PrintTemplate& layout, const std::vector<json::value>& items) {
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        json::value data = items[i];
+        data.as_object()["page"] = static_cast<std::int64_t>(i + 1);
+        data.as_object()["pages"] = static_cast<std::int64_t>(items.size());
+        for (std::size_t e = 0; e < layout.elements.size(); ++e) {
+            const auto& element = layout.elements[e];
+            if (element.kind != ElementKind::kText ||
+                (element.visible_if && !truthy(data, *element.visible_if))) {
+                continue;
+            }
+            try {
+                bind_text(element.text, data);
+            } catch (const BindingError& error) {
+                refuse_binding(ElementBindingError(i, e, error.placeholder(), error.what()),
+                               items.size() > 1);
+            }
+        }
+    }
+}
+
+TemplateRow require(Repository& repository,
+                    Transaction& tx,
+                    const core::TenantId& tenant,
+                    std::int64_t id,
+                    bool for_update) {
+    auto row = repository.find(tx, tenant, id, for_update);
+    if (!row) {
+        throw DomainError::not_found("print template " + std::to_string(id));
+    }
+    return std::move(*row);
+}
+
+}  // namespace
+
+json::object Service::create(const core::Principal& who, const json::object& request) {
+    json::object problems;
+    const auto key = required_text(request, "key", 100, problems);
+    const auto name = required_text(request, "name", 200, problems);
+    if (!problems.empty()) {
+        throw DomainError::validation(std::move(problems));
+    }
+    const auto* source = request.if_contains("template");
+    if (source == nullptr) {
+        throw DomainError::validation(json::object{{"template", "required: the design"}});
+    }
+    parse_template(*source);
+    const auto id = repository_.create(who.tenant, key, name, *source, who.user_id);
+    if (!id) {
+        throw DomainError::conflict("a print template with key '" + key + "' exists already");
+    }
+    return get(who.tenant, *id);
+}
+
+json::object Service::get(const core::TenantId& tenant, std::int64_t id) {
+    Transaction tx(repository_.pool(), tenant);
+    auto row = require(repository_, tx, tenant, id, false);
+    tx.commit();
+    return row.to_json();
+}
+
+json::array Service::list(const core::TenantId& tenant) {
+    json::array out;
+    for (const auto& row : repository_.list(tenant)) {
+        out.push_back(row.to_json());
+    }
+    return out;
+}
+
+json::object Service::update(const core::Principal& who,
+                             std::int64_t id,
+                             const json::object& request) {
+    std::optional<std::string> name;
+    if (const auto* n = request.if_contains("name"); n != nullptr && !n->is_null()) {
+        if (!n->is_string() || n->get_string().empty() || n->get_string().size() > 200) {
+            throw DomainError::validation(json::object{{"name", "a string of 1 to 200 bytes"}});
+        }
+        name = std::string(n->get_string());
+    }
+    const auto* source = request.if_contains("template");
+    if (source == nullptr) {
+        throw DomainError::validation(json::object{{"template", "required: the design"}});
+    }
+    parse_template(*source);
+    Transaction tx(repository_.pool(), who.tenant);
+    require(repository_, tx, who.tenant, id, true);
+    repository_.save_draft(tx, who.tenant, id, name, *source);
+    auto row = require(repository_, tx, who.tenant, id, false);
+    tx.commit();
+    return row.to_json();
+}
+
+json::object Service::publish(const core::Principal& who, std::int64_t id) {
+    Transaction tx(repository_.pool(), who.tenant);
+    const auto row = require(repository_, tx, who.tenant, id, true);
+    parse_template(row.draft);
+    const int version = row.latest_version + 1;
+    const auto hash = core::sha256_hex(core::canonical_json(row.draft));
+    repository_.add_version(tx, who.tenant, id, version, row.draft, hash, who.user_id);
+    tx.commit();
+    return json::object{{"template_id", id}, {"version", version}, {"content_hash", hash}};
+}
+
+RenderedPdf Service::preview(const core::TenantId& tenant,
+                             std::optional<std::int64_t> id,
+                             const json::object& request) {
+    json::value source;
+    if (id) {
+        Transaction tx(repository_.pool(), tenant);
+        const auto row = require(repository_, tx, tenant, *id, false);
+        source = row.draft;
+        if (const auto* v = request.if_contains("version"); v != nullptr && !v->is_null()) {
+            if (!v->is_int64()) {
+                throw DomainError::validation(
+                    json::object{{"version", "a published version number"}});
+            }
+            auto stored =
+                repository_.version_source(tx, tenant, *id, static_cast<int>(v->get_int64()));
+            if (!stored) {
+                throw DomainError::not_found("version " + std::to_string(v->get_int64()) +
+                                             " of print template " + std::to_string(*id));
+            }
+            source = std::move(*stored);
+        }
+        tx.commit();
+    } else {
+        const auto* given = request.if_contains("template");
+        if (given == nullptr) {
+            throw DomainError::validation(
+                json::object{{"template", "required: the design to preview"}});
+        }
+        source = *given;
+    }
+    const auto layout = parse_template(source);
+    const auto items = items_of(request);
+    check_binding(layout, items);
+    try {
+        return renderer_.render(layout, items);
+    } catch (const ElementBindingError& error) {
+        refuse_binding(error, items.size() > 1);
+    }
+}
+
+json::object Service::request_render(const core::Principal& who, const json::object& request) {
+    const auto* template_id = request.if_contains("template_id");
+    if (template_id == nullptr || !template_id->is_int64()) {
+        throw DomainError::validation(json::object{{"template_id", "required: the template's id"}});
+    }
+    std::optional<std::string> key;
+    if (const auto* k = request.if_contains("idempotency_key"); k != nullptr && !k->is_null()) {
+        if (!k->is_string() || k->get_string().empty() || k->get_string().size() > 200) {
+            throw DomainError::validation(
+                json::object{{"idempotency_key", "a string of 1 to 200 bytes"}});
+        }
+        key = std::string(k->get_string());
+    }
+    const auto items = items_of(request);
+    Transaction tx(repository_.pool(), who.tenant);
+    const auto row = require(repository_, tx, who.tenant, template_id->get_int64(), false);
+    int version = row.latest_version;
+    if (const auto* v = request.if_contains("version"); v != nullptr && !v->is_null()) {
+        if (!v->is_int64()) {
+            throw DomainError::validation(json::object{{"version", "a published version number"}});
+        }
+        version = static_cast<int>(v->get_int64());
+    }
+    if (version == 0) {
+        throw DomainError::conflict("print template " + std::to_string(row.id) +
+                                    " has no published version; publish it first");
+    }
+    const auto source = repository_.version_source(tx, who.tenant, row.id, version);
+    if (!source) {
+        throw DomainError::not_found("version " + std::to_string(version) + " of print template " +
+                                     std::to_string(row.id));
+    }
+    check_binding(parse_template(*source), items);
+    json::array stored(items.begin(), items.end());
+    const auto [render_id, fresh] =
+        repository_.add_render(tx, who.tenant, row.id, version, stored, who.user_id, key);
+    if (fresh) {
+        core::outbox::add(
+            tx, who.tenant,
+            inngest::Event{
+                .name = kRenderRequested,
+                .data = json::object{{"tenant_id", who.tenant.value()}, {"render_id", render_id}},
+                .id = "print-render-" + who.tenant.value() + "-" + std::to_string(render_id)});
+    }
+    auto render = repository_.render(tx, who.tenant, render_id, false);
+    tx.commit();
+    return render->to_json();
+}
+
+json::object Service::run_render(const core::TenantId& tenant, std::int64_t render_id) {
+    Transaction tx(repository_.pool(), tenant);
+    const auto render = repository_.render(tx, tenant, render_id, true);
+    if (!render) {
+        throw DomainError::not_found("render " + std::to_string(render_id));
+    }
+    if (render->status != "queued") {
+        // A retried step: the render was finished in the same transaction as its output.
+        tx.commit();
+        return json::object{{"render_id", render_id}, {"status", render->status}};
+    }
+    const auto source =
+        repository_.version_source(tx, tenant, render->template_id, render->version);
+    std::vector<json::value> items(render->items.as_array().begin(),
+                                   render->items.as_array().end());
+    std::optional<Output> output;
+    json::array warnings;
+    std::optional<std::string> error;
+    try {
+        const auto pdf = renderer_.render(parse_template(*source), items);
+        output = Output{core::sha256_hex(pdf.bytes), pdf.bytes, pdf.pages};
+        for (const auto& warning : pdf.warnings) {
+            warnings.emplace_back(warning);
+        }
+    } catch (const ElementBindingError& failure) {
+        error = "items[" + std::to_string(failure.item()) + "] elements[" +
+                std::to_string(failure.element()) + "]: " + failure.what();
+    } catch (const DomainError& failure) {
+        error = failure.what();
+    }
+    repository_.finish_render(tx, tenant, render_id, output, warnings, error);
+    tx.commit();
+    core::log(output ? core::LogLevel::kInfo : core::LogLevel::kWarn,
+              output ? "print render done" : "print render failed",
+              {{"tenant", tenant.value()}, {"render", render_id}, {"error", error.value_or("")}});
+    return json::object{
+        {"render_id", render_id},
+        {"status", output ? "done" : "failed"},
+        {"output_sha256", output ? json::value(output->sha256) : json::value(nullptr)},
+        {"pages", output ? json::value(output->pages) : json::value(nullptr)}};
+}
+
+json::object Service::render_status(const core::TenantId& tenant, std::int64_t render_id) {
+    Transaction tx(repository_.pool(), tenant);
+    const auto render = repository_.render(tx, tenant, render_id, false);
+    tx.commit();
+    if (!render) {
+        throw DomainError::not_found("render " + std::to_string(render_id));
+    }
+    return render->to_json();
+}
+
+Output Service::render_output(const core::TenantId& tenant, std::int64_t render_id) {
+    const auto status = render_status(tenant, render_id);
+    if (status.at("status") != "done") {
+        throw DomainError::conflict("render " + std::to_string(render_id) + " is " +
+                                    std::string(status.at("status").as_string()) +
+                                    "; its PDF is not there");
+    }
+    auto output = repository_.output(tenant, std::string(status.at("output_sha256").as_string()));
+    if (!output) {
+        throw DomainError::not_found("the PDF of render " + std::to_string(render_id));
+    }
+    return std::move(*output);
+}
+
+}  // namespace riveredge::print

@@ -1,0 +1,197 @@
+#include "modules/print_templates/template_model.hpp"
+
+#include "core/errors.hpp"
+
+#include <map>
+
+namespace riveredge::print {
+namespace {
+
+namespace json = boost::json;
+
+// Named page sizes in mm (portrait); labels give their own width and height.
+const std::map<std::string, Page>& page_sizes() {
+    static const std::map<std::string, Page> sizes{{"A3", {297, 420}}, {"A4", {210, 297}},
+                                                   {"A5", {148, 210}}, {"A6", {105, 148}},
+                                                   {"B5", {176, 250}}, {"Letter", {215.9, 279.4}}};
+    return sizes;
+}
+
+class Reader {
+public:
+    Reader(const json::object& object, std::string at, json::object& problems)
+        : object_(object), at_(std::move(at)), problems_(problems) {}
+
+    double number(const char* key, double fallback, double low, double high, bool required) {
+        const auto* value = object_.if_contains(key);
+        if (value == nullptr || value->is_null()) {
+            if (required) {
+                problem(key, "required");
+            }
+            return fallback;
+        }
+        if (!value->is_number() || value->to_number<double>() < low ||
+            value->to_number<double>() > high) {
+            problem(key, "a number from " + trim(low) + " to " + trim(high));
+            return fallback;
+        }
+        return value->to_number<double>();
+    }
+
+    std::optional<std::string> text(const char* key, std::size_t max) {
+        const auto* value = object_.if_contains(key);
+        if (value == nullptr || value->is_null()) {
+            return std::nullopt;
+        }
+        if (!value->is_string() || value->get_string().size() > max) {
+            problem(key, "a string of at most " + std::to_string(max) + " bytes");
+            return std::nullopt;
+        }
+        return std::string(value->get_string());
+    }
+
+    std::optional<std::string> color(const char* key) {
+        auto value = text(key, 7);
+        if (value && (value->size() != 7 || (*value)[0] != '#' ||
+                      value->find_first_not_of("0123456789abcdefABCDEF", 1) != std::string::npos)) {
+            problem(key, "a colour #rrggbb");
+            return std::nullopt;
+        }
+        return value;
+    }
+
+    template <class Enum>
+    Enum choice(const char* key, const std::map<std::string, Enum>& options, Enum fallback) {
+        const auto value = text(key, 20);
+        if (!value) {
+            return fallback;
+        }
+        const auto found = options.find(*value);
+        if (found == options.end()) {
+            std::string names;
+            for (const auto& [name, unused] : options) {
+                names += (names.empty() ? "" : ", ") + name;
+            }
+            problem(key, "one of " + names);
+            return fallback;
+        }
+        return found->second;
+    }
+
+    void problem(const std::string& key, const std::string& message) {
+        problems_[at_ + key] = message;
+    }
+
+private:
+    static std::string trim(double value) {
+        auto text = std::to_string(value);
+        text.erase(text.find_last_not_of('0') + 1);
+        if (!text.empty() && text.back() == '.') {
+            text.pop_back();
+        }
+        return text;
+    }
+
+    const json::object& object_;
+    std::string at_;
+    json::object& problems_;
+};
+
+}  // namespace
+
+PrintTemplate parse_template(const json::value& source) {
+    json::object problems;
+    PrintTemplate out;
+    const auto* root = source.if_object();
+    if (root == nullptr) {
+        throw core::DomainError::validation(json::object{{"template", "a JSON object"}});
+    }
+    if (const auto* page = root->if_contains("page"); page == nullptr || !page->is_object()) {
+        problems["page"] = "required: {size} (A4, A5, …) or {width, height} in mm";
+    } else {
+        Reader reader(page->get_object(), "page.", problems);
+        if (const auto size = reader.text("size", 20)) {
+            const auto found = page_sizes().find(*size);
+            if (found == page_sizes().end()) {
+                reader.problem("size", "A3, A4, A5, A6, B5 or Letter (or give width and height)");
+            } else {
+                out.page = found->second;
+            }
+            if (reader.text("orientation", 20) == std::optional<std::string>("landscape")) {
+                std::swap(out.page.width_mm, out.page.height_mm);
+            }
+        } else {
+            out.page.width_mm = reader.number("width", 210, 10, 2000, true);
+            out.page.height_mm = reader.number("height", 297, 10, 2000, true);
+        }
+    }
+    const auto* elements = root->if_contains("elements");
+    if (elements == nullptr || !elements->is_array() || elements->get_array().size() > 2000) {
+        problems["elements"] = "required: an array of at most 2000 elements";
+    } else {
+        const auto& list = elements->get_array();
+        for (std::size_t i = 0; i < list.size(); ++i) {
+            const std::string at = "elements[" + std::to_string(i) + "].";
+            const auto* object = list[i].if_object();
+            if (object == nullptr) {
+                problems["elements[" + std::to_string(i) + "]"] = "an object";
+                continue;
+            }
+            Reader reader(*object, at, problems);
+            Element element;
+            element.kind = reader.choice<ElementKind>("type",
+                                                      {{"text", ElementKind::kText},
+                                                       {"line", ElementKind::kLine},
+                                                       {"box", ElementKind::kBox}},
+                                                      ElementKind::kText);
+            if (!object->contains("type")) {
+                reader.problem("type", "required: text, line or box");
+            }
+            const double w = out.page.width_mm;
+            const double h = out.page.height_mm;
+            element.x = reader.number("x", 0, 0, w, true);
+            element.y = reader.number("y", 0, 0, h, true);
+            if (element.kind == ElementKind::kLine) {
+                element.x2 = reader.number("x2", 0, 0, w, true);
+                element.y2 = reader.number("y2", 0, 0, h, true);
+            } else {
+                element.width = reader.number("width", 0, 0.1, w, true);
+                element.height = reader.number("height", 0, 0.1, h, true);
+                if (element.x + element.width > w + 0.001 ||
+                    element.y + element.height > h + 0.001) {
+                    reader.problem("width", "the element reaches beyond the page");
+                }
+            }
+            if (element.kind == ElementKind::kText) {
+                const auto text = reader.text("text", 20000);
+                if (!text) {
+                    reader.problem("text", "required: the text, with {{path}} placeholders");
+                } else {
+                    element.text = *text;
+                }
+                element.font_size = reader.number("font_size", 10, 4, 200, false);
+                element.line_height = reader.number("line_height", 1.2, 0.8, 4, false);
+                element.align = reader.choice<Align>(
+                    "align",
+                    {{"left", Align::kLeft}, {"center", Align::kCenter}, {"right", Align::kRight}},
+                    Align::kLeft);
+                element.overflow = reader.choice<Overflow>("overflow",
+                                                           {{"wrap", Overflow::kWrap},
+                                                            {"shrink", Overflow::kShrink},
+                                                            {"clip", Overflow::kClip}},
+                                                           Overflow::kWrap);
+            }
+            element.stroke_width = reader.number("stroke_width", 0.5, 0, 20, false);
+            element.stroke_color = reader.color("stroke_color");
+            element.fill_color = reader.color("fill_color");
+            element.visible_if = reader.text("visible_if", 200);
+            out.elements.push_back(std::move(element));
+        }
+    }
+    if (!problems.empty()) {
+        throw core::DomainError::validation(std::move(problems));
+    }
+    return out;
+}
+
+}  // namespace riveredge::print

@@ -1,0 +1,58 @@
+#pragma once
+
+// A print template as the frontend designer sends it: a page in millimetres and absolutely
+// positioned elements. Parsing validates everything once and names the element and field at
+// fault, so rendering never meets a malformed template.
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace riveredge::print {
+
+struct Page {
+    double width_mm = 210;  // A4 portrait
+    double height_mm = 297;
+};
+
+enum class ElementKind { kText, kLine, kBox };
+enum class Align { kLeft, kCenter, kRight };
+/// What a text does when it does not fit its box.
+enum class Overflow { kWrap, kShrink, kClip };
+
+struct Element {
+    ElementKind kind = ElementKind::kText;
+    // Position and size in mm from the page's top-left corner; a line runs (x, y) -> (x2, y2).
+    double x = 0;
+    double y = 0;
+    double width = 0;
+    double height = 0;
+    double x2 = 0;
+    double y2 = 0;
+    // Text: `{{path | formatter:argument}}` placeholders bound to the data.
+    std::string text;
+    double font_size = 10;  // pt
+    double line_height = 1.2;
+    Align align = Align::kLeft;
+    Overflow overflow = Overflow::kWrap;
+    // Lines and boxes.
+    double stroke_width = 0.5;                // pt
+    std::optional<std::string> stroke_color;  // #rrggbb
+    std::optional<std::string> fill_color;
+    /// Drawn only when this data path holds a truthy value.
+    std::optional<std::string> visible_if;
+};
+
+struct PrintTemplate {
+    Page page;
+    std::vector<Element> elements;
+};
+
+/// Parses and validates a template; throws `core::DomainError` 422 whose fields name each
+/// problem (`elements[2].font_size`).
+PrintTemplate parse_template(const boost::json::value& source);
+
+}  // namespace riveredge::print

@@ -1,0 +1,358 @@
+#include "modules/print_templates/text_binding.hpp"
+
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <vector>
+
+namespace riveredge::print {
+namespace {
+
+namespace json = boost::json;
+
+std::string trim(std::string text) {
+    const auto first = text.find_first_not_of(" \t");
+    const auto last = text.find_last_not_of(" \t");
+    return first == std::string::npos ? "" : text.substr(first, last - first + 1);
+}
+
+std::string plain(const json::value& value) {
+    if (value.is_string()) {
+        return std::string(value.get_string());
+    }
+    if (value.is_null()) {
+        return "";
+    }
+    return json::serialize(value);
+}
+
+// A number from a JSON number or a numeric string; nullopt otherwise.
+std::optional<double> number_of(const json::value& value) {
+    if (value.is_number()) {
+        return value.to_number<double>();
+    }
+    if (value.is_string()) {
+        const std::string text(value.get_string());
+        char* end = nullptr;
+        const double parsed = std::strtod(text.c_str(), &end);
+        if (!text.empty() && end == text.c_str() + text.size() && std::isfinite(parsed)) {
+            return parsed;
+        }
+    }
+    return std::nullopt;
+}
+
+std::string grouped(double value, int decimals) {
+    char buffer[64];
+    std::snprintf(buffer, sizeof buffer, "%.*f", decimals, std::fabs(value));
+    std::string digits(buffer);
+    const auto point = digits.find('.');
+    std::string whole = digits.substr(0, point);
+    const std::string fraction = point == std::string::npos ? "" : digits.substr(point);
+    for (int i = static_cast<int>(whole.size()) - 3; i > 0; i -= 3) {
+        whole.insert(static_cast<std::size_t>(i), ",");
+    }
+    const bool negative = value < 0 && std::round(value * std::pow(10, decimals)) != 0;
+    return (negative ? "-" : "") + whole + fraction;
+}
+
+// YYYY-MM-DD[THH:MM[:SS]] -> its parts; nullopt when the text is not a date.
+std::optional<std::array<int, 6>> date_parts(const std::string& text) {
+    std::array<int, 6> parts{0, 0, 0, 0, 0, 0};
+    int consumed = 0;
+    if (std::sscanf(text.c_str(), "%4d-%2d-%2d%n", &parts[0], &parts[1], &parts[2], &consumed) !=
+            3 ||
+        consumed != 10 || parts[1] < 1 || parts[1] > 12 || parts[2] < 1 || parts[2] > 31) {
+        return std::nullopt;
+    }
+    if (text.size() > 10 && (text[10] == 'T' || text[10] == ' ')) {
+        std::sscanf(text.c_str() + 11, "%2d:%2d:%2d", &parts[3], &parts[4], &parts[5]);
+    }
+    return parts;
+}
+
+std::string two(int value) {
+    return (value < 10 ? "0" : "") + std::to_string(value);
+}
+
+std::string format_date(const std::array<int, 6>& d, const std::string& pattern) {
+    std::string out;
+    for (std::size_t i = 0; i < pattern.size();) {
+        const auto take = [&](const char* token) {
+            const std::size_t n = std::char_traits<char>::length(token);
+            if (pattern.compare(i, n, token) == 0) {
+                i += n;
+                return true;
+            }
+            return false;
+        };
+        if (take("YYYY")) {
+            out += std::to_string(d[0]);
+        } else if (take("MM")) {
+            out += two(d[1]);
+        } else if (take("DD")) {
+            out += two(d[2]);
+        } else if (take("HH")) {
+            out += two(d[3]);
+        } else if (take("mm")) {
+            out += two(d[4]);
+        } else if (take("ss")) {
+            out += two(d[5]);
+        } else {
+            out += pattern[i++];
+        }
+    }
+    return out;
+}
+
+std::string apply(const std::string& placeholder,
+                  const std::string& formatter,
+                  const std::string& argument,
+                  const json::value& value) {
+    const auto need_number = [&]() {
+        const auto n = number_of(value);
+        if (!n) {
+            throw BindingError(placeholder, "formatter " + formatter + " needs a number, got " +
+                                                json::serialize(value));
+        }
+        return *n;
+    };
+    const auto need_date = [&]() {
+        const auto d =
+            value.is_string() ? date_parts(std::string(value.get_string())) : std::nullopt;
+        if (!d) {
+            throw BindingError(placeholder, "formatter " + formatter +
+                                                " needs a date such as 2026-12-06, got " +
+                                                json::serialize(value));
+        }
+        return *d;
+    };
+    if (formatter == "number") {
+        const int decimals = argument.empty() ? 2 : std::clamp(std::atoi(argument.c_str()), 0, 10);
+        return grouped(need_number(), decimals);
+    }
+    if (formatter == "currency") {
+        static const std::array<std::pair<const char*, const char*>, 5> symbols{
+            {{"CNY", "¥"}, {"USD", "$"}, {"EUR", "€"}, {"JPY", "¥"}, {"GBP", "£"}}};
+        const std::string code = argument.empty() ? "CNY" : argument;
+        for (const auto& [name, symbol] : symbols) {
+            if (code == name) {
+                const double amount = need_number();
+                const std::string text = grouped(amount, code == "JPY" ? 0 : 2);
+                return text[0] == '-' ? "-" + std::string(symbol) + text.substr(1) : symbol + text;
+            }
+        }
+        throw BindingError(placeholder, "currency is CNY, USD, EUR, JPY or GBP");
+    }
+    if (formatter == "cn_amount") {
+        const double amount = need_number();
+        if (std::fabs(amount) >= 1e15) {
+            throw BindingError(placeholder, "cn_amount takes amounts below 10^15");
+        }
+        return chinese_capital_amount(std::llround(amount * 100));
+    }
+    if (formatter == "date") {
+        return format_date(need_date(), argument.empty() ? "YYYY-MM-DD" : argument);
+    }
+    if (formatter == "cn_date") {
+        const auto d = need_date();
+        return std::to_string(d[0]) + "年" + std::to_string(d[1]) + "月" + std::to_string(d[2]) +
+               "日";
+    }
+    if (formatter == "upper") {
+        std::string text = plain(value);
+        for (auto& c : text) {
+            c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        }
+        return text;
+    }
+    throw BindingError(placeholder, "unknown formatter " + formatter +
+                                        " (number, currency, cn_amount, date, cn_date, upper, "
+                                        "default)");
+}
+
+}  // namespace
+
+const json::value* value_at(const json::value& data, const std::string& path) {
+    const json::value* at = &data;
+    std::size_t i = 0;
+    while (i < path.size() && at != nullptr) {
+        if (path[i] == '[') {
+            const auto close = path.find(']', i);
+            if (close == std::string::npos || !at->is_array()) {
+                return nullptr;
+            }
+            const std::string index = path.substr(i + 1, close - i - 1);
+            if (index.empty() || index.find_first_not_of("0123456789") != std::string::npos ||
+                index.size() > 9) {
+                return nullptr;
+            }
+            const auto n = static_cast<std::size_t>(std::stoul(index));
+            at = n < at->get_array().size() ? &at->get_array()[n] : nullptr;
+            i = close + 1;
+        } else {
+            if (path[i] == '.') {
+                ++i;
+            }
+            const auto end = path.find_first_of(".[", i);
+            const std::string key = path.substr(i, end == std::string::npos ? end : end - i);
+            if (key.empty() || !at->is_object()) {
+                return nullptr;
+            }
+            at = at->get_object().if_contains(key);
+            i = end == std::string::npos ? path.size() : end;
+        }
+    }
+    return at;
+}
+
+bool truthy(const json::value& data, const std::string& path) {
+    const auto* value = value_at(data, path);
+    if (value == nullptr || value->is_null()) {
+        return false;
+    }
+    if (value->is_bool()) {
+        return value->get_bool();
+    }
+    if (value->is_number()) {
+        return value->to_number<double>() != 0;
+    }
+    if (value->is_string()) {
+        return !value->get_string().empty();
+    }
+    if (value->is_array()) {
+        return !value->get_array().empty();
+    }
+    return true;
+}
+
+std::string bind_text(const std::string& text, const json::value& data) {
+    std::string out;
+    std::size_t at = 0;
+    while (true) {
+        const auto open = text.find("{{", at);
+        if (open == std::string::npos) {
+            out.append(text, at);
+            return out;
+        }
+        const auto close = text.find("}}", open + 2);
+        if (close == std::string::npos) {
+            throw BindingError(text.substr(open, 40), "a {{ without its }}");
+        }
+        out.append(text, at, open - at);
+        const std::string placeholder = text.substr(open + 2, close - open - 2);
+        std::vector<std::string> parts;
+        std::size_t from = 0;
+        while (true) {
+            const auto bar = placeholder.find('|', from);
+            parts.push_back(
+                trim(placeholder.substr(from, bar == std::string::npos ? bar : bar - from)));
+            if (bar == std::string::npos) {
+                break;
+            }
+            from = bar + 1;
+        }
+        const std::string& path = parts[0];
+        if (path.empty()) {
+            throw BindingError(placeholder, "an empty placeholder");
+        }
+        const json::value* value = value_at(data, path);
+        std::optional<std::string> fallback;
+        for (std::size_t i = 1; i < parts.size(); ++i) {
+            if (parts[i].rfind("default:", 0) == 0) {
+                fallback = parts[i].substr(8);
+            }
+        }
+        if (value == nullptr || value->is_null()) {
+            if (!fallback) {
+                throw BindingError(
+                    path, "no value at " + path + " in the data (add | default:… to allow it)");
+            }
+            out += *fallback;
+        } else {
+            std::string piece = plain(*value);
+            const json::value* current = value;
+            json::value formatted;
+            for (std::size_t i = 1; i < parts.size(); ++i) {
+                if (parts[i].rfind("default:", 0) == 0) {
+                    continue;
+                }
+                const auto colon = parts[i].find(':');
+                const std::string name = trim(parts[i].substr(0, colon));
+                const std::string argument =
+                    colon == std::string::npos ? "" : trim(parts[i].substr(colon + 1));
+                piece = apply(path, name, argument, *current);
+                formatted = json::value(piece);
+                current = &formatted;
+            }
+            out += piece;
+        }
+        at = close + 2;
+    }
+}
+
+std::string chinese_capital_amount(std::int64_t cents) {
+    static const std::array<const char*, 10> digits{"零", "壹", "贰", "叁", "肆",
+                                                    "伍", "陆", "柒", "捌", "玖"};
+    static const std::array<const char*, 4> small{"", "拾", "佰", "仟"};
+    static const std::array<const char*, 4> big{"", "万", "亿", "万亿"};
+    std::string out = cents < 0 ? "负" : "";
+    const std::uint64_t total =
+        cents < 0 ? static_cast<std::uint64_t>(-cents) : static_cast<std::uint64_t>(cents);
+    std::uint64_t yuan = total / 100;
+    const int jiao = static_cast<int>(total / 10 % 10);
+    const int fen = static_cast<int>(total % 10);
+    if (yuan > 0) {
+        // Groups of four digits, highest first; a run of zeros inside is read as one 零.
+        std::vector<int> groups;
+        for (; yuan > 0; yuan /= 10000) {
+            groups.push_back(static_cast<int>(yuan % 10000));
+        }
+        bool zero_pending = false;
+        bool started = false;
+        for (std::size_t g = groups.size(); g-- > 0;) {
+            const int group = groups[g];
+            if (group == 0) {
+                zero_pending = started;
+                continue;
+            }
+            for (int position = 3; position >= 0; --position) {
+                const int digit = group / static_cast<int>(std::pow(10, position)) % 10;
+                if (digit == 0) {
+                    zero_pending = started;
+                    continue;
+                }
+                if (zero_pending) {
+                    out += digits[0];
+                    zero_pending = false;
+                }
+                out += digits[static_cast<std::size_t>(digit)];
+                out += small[static_cast<std::size_t>(position)];
+                started = true;
+            }
+            out += big[g];
+        }
+        out += "元";
+    }
+    if (jiao == 0 && fen == 0) {
+        return (total == 0 ? std::string("零元") : out) + "整";
+    }
+    if (jiao > 0) {
+        out += std::string(digits[static_cast<std::size_t>(jiao)]) + "角";
+    } else if (total >= 100) {
+        out += digits[0];  // 壹拾元零伍分
+    }
+    if (fen > 0) {
+        out += std::string(digits[static_cast<std::size_t>(fen)]) + "分";
+    } else {
+        out += "整";
+    }
+    return out;
+}
+
+}  // namespace riveredge::print

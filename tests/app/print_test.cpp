@@ -1,0 +1,208 @@
+// Print templates over REST against a real PostgreSQL and the embedded executor: a design
+// validated with the field at fault, a preview with Chinese that poppler reads back, a durable
+// render whose PDF is stored by its hash (never in a step's output), and the refusals.
+
+#include "app/records_support.hpp"
+#include "core/json/canonical.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+using namespace riveredge_test;
+using namespace riveredge_test::records;
+
+namespace {
+
+const char* kInvoice = R"({"page":{"size":"A5","orientation":"landscape"},"elements":[
+  {"type":"text","x":10,"y":8,"width":190,"height":10,"text":"销售发票 {{number}}","font_size":16,"align":"center"},
+  {"type":"line","x":10,"y":20,"x2":200,"y2":20},
+  {"type":"text","x":10,"y":24,"width":190,"height":8,"text":"客户：{{customer}}"},
+  {"type":"text","x":10,"y":34,"width":190,"height":8,"text":"金额：{{total | currency}}（{{total | cn_amount}}）"},
+  {"type":"text","x":10,"y":44,"width":190,"height":8,"text":"日期：{{date | cn_date}}"},
+  {"type":"text","x":150,"y":135,"width":50,"height":6,"text":"第 {{page}} 页 共 {{pages}} 页","font_size":8,"align":"right"}]})";
+
+std::string pdf_text(const std::string& pdf) {
+    const std::string file = "/tmp/riveredge-print-test-" + std::to_string(getpid()) + ".pdf";
+    {
+        std::ofstream out(file, std::ios::binary);
+        out.write(pdf.data(), static_cast<std::streamsize>(pdf.size()));
+    }
+    std::string text;
+    FILE* pipe = popen(("pdftotext " + file + " - 2>&1").c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    std::array<char, 4096> buffer{};
+    while (const auto n = fread(buffer.data(), 1, buffer.size(), pipe)) {
+        text.append(buffer.data(), n);
+    }
+    pclose(pipe);
+    text.erase(std::remove(text.begin(), text.end(), ' '), text.end());
+    return text;
+}
+
+std::string header(const inngest::detail::InboundResponse& r, const std::string& name) {
+    for (const auto& [key, value] : r.headers) {
+        if (key == name) {
+            return value;
+        }
+    }
+    return {};
+}
+
+std::int64_t create_template(const AppUnderTest& t,
+                             const std::string& admin,
+                             const std::string& key = "invoice") {
+    const auto r =
+        t.call("POST", "/api/v1/print/templates", admin,
+               R"({"key":")" + key + R"(","name":"销售发票","template":)" + kInvoice + "}");
+    INFO(json::serialize(r.body));
+    REQUIRE(r.status == 201);
+    return r.body.at("id").as_int64();
+}
+
+json::value wait_render(const AppUnderTest& t, const std::string& token, std::int64_t id) {
+    for (int i = 0; i < 400; ++i) {
+        const auto r = t.call("GET", "/api/v1/print/renders/" + std::to_string(id), token);
+        if (r.status == 200 && r.body.at("status") != "queued") {
+            return r.body;
+        }
+        std::this_thread::sleep_for(25ms);
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("print: a template previews with Chinese data and validation names the field",
+          "[app][print]") {
+    AppUnderTest t;
+    const auto admin = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    const auto id = create_template(t, admin);
+    // Only administrators design; a bad design names the element and field.
+    CHECK(t.call("POST", "/api/v1/print/templates", bob,
+                 R"({"key":"x","name":"x","template":)" + std::string(kInvoice) + "}")
+              .status == 403);
+    const auto bad = t.call(
+        "POST", "/api/v1/print/templates", admin,
+        R"({"key":"bad","name":"bad","template":{"page":{"size":"A4"},"elements":[{"type":"text","x":10,"y":10,"width":50,"height":10,"text":"x","font_size":999}]}})");
+    CHECK(bad.status == 422);
+    CHECK(bad.body.at("error").at("details").at("fields").as_object().contains(
+        "elements[0].font_size"));
+    CHECK(t.call("POST", "/api/v1/print/templates", admin,
+                 R"({"key":"invoice","name":"again","template":)" + std::string(kInvoice) + "}")
+              .status == 409);
+
+    const std::string data =
+        R"({"data":{"number":"INV-2026-0042","customer":"华东精密机械有限公司","total":98765.4,"date":"2026-12-06"}})";
+    const auto preview =
+        raw_call(t, "POST", "/api/v1/print/templates/" + std::to_string(id) + "/preview", bob,
+                 "application/json", data);
+    REQUIRE(preview.status == 200);
+    CHECK(header(preview, "Content-Type") == "application/pdf");
+    CHECK(preview.body.rfind("%PDF-", 0) == 0);
+    const auto text = pdf_text(preview.body);
+    INFO(text);
+    CHECK(text.find("销售发票INV-2026-0042") != std::string::npos);
+    CHECK(text.find("华东精密机械有限公司") != std::string::npos);
+    CHECK(text.find("¥98,765.40") != std::string::npos);
+    CHECK(text.find("玖万捌仟柒佰陆拾伍元肆角整") != std::string::npos);
+    CHECK(text.find("2026年12月6日") != std::string::npos);
+
+    // An unsaved design, answered as JSON for a designer that shows the warnings.
+    auto json_preview = raw_call(
+        t, "POST", "/api/v1/print/preview", bob, "application/json",
+        R"({"template":{"page":{"width":60,"height":40},"elements":[{"type":"text","x":2,"y":2,"width":56,"height":10,"text":"{{name}}"}]},"data":{"name":"吉𠮷"}})");
+    CHECK(json_preview.status == 200);
+    CHECK(header(json_preview, "X-Print-Warnings") == "1");  // 𠮷 is outside the BMP
+    CHECK(pdf_text(json_preview.body).find("吉") != std::string::npos);
+
+    // A missing value is a 422 naming the placeholder and the element; nothing is drawn.
+    const auto missing =
+        t.call("POST", "/api/v1/print/templates/" + std::to_string(id) + "/preview", bob,
+               R"({"data":{"number":"1","total":1,"date":"2026-12-06"}})");
+    CHECK(missing.status == 422);
+    INFO(json::serialize(missing.body));
+    CHECK(
+        missing.body.at("error").at("details").at("fields").as_object().contains("data.customer"));
+    CHECK(t.call("POST", "/api/v1/print/preview", bob, R"({"template":{"page":{}}})").status ==
+          422);
+    CHECK(t.call("POST", "/api/v1/print/preview", bob, "{oops").status == 400);
+}
+
+TEST_CASE("print: a render is drawn durably and its PDF is kept by its hash", "[app][print]") {
+    AppUnderTest t;
+    const auto admin = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    const auto id = create_template(t, admin);
+    const std::string items = R"("items":[
+        {"number":"INV-1","customer":"华东精密","total":100,"date":"2026-12-01"},
+        {"number":"INV-2","customer":"Acme GmbH","total":2500.5,"date":"2026-12-02"}])";
+    // Renders take published versions only.
+    CHECK(t.call("POST", "/api/v1/print/renders", bob,
+                 R"({"template_id":)" + std::to_string(id) + "," + items + "}")
+              .status == 409);
+    const auto published =
+        t.call("POST", "/api/v1/print/templates/" + std::to_string(id) + "/publish", admin);
+    REQUIRE(published.status == 201);
+    CHECK(published.body.at("version") == 1);
+    CHECK(
+        t.call("POST", "/api/v1/print/templates/" + std::to_string(id) + "/publish", bob).status ==
+        403);
+
+    // A missing value in the second item: 422 naming it, and no render is recorded.
+    const auto refused = t.call(
+        "POST", "/api/v1/print/renders", bob,
+        R"({"template_id":)" + std::to_string(id) +
+            R"(,"items":[{"number":"1","customer":"x","total":1,"date":"2026-12-01"},{"number":"2","total":1,"date":"2026-12-01"}]})");
+    CHECK(refused.status == 422);
+    CHECK(refused.body.at("error").at("details").at("fields").as_object().contains(
+        "items[1].customer"));
+
+    const auto asked = t.call("POST", "/api/v1/print/renders", bob,
+                              R"({"template_id":)" + std::to_string(id) + "," + items +
+                                  R"(,"idempotency_key":"batch-7"})");
+    INFO(json::serialize(asked.body));
+    REQUIRE(asked.status == 202);
+    const auto render_id = asked.body.at("id").as_int64();
+    CHECK(render_id == 1);  // the refused request recorded nothing
+    // The same key again: the same render.
+    CHECK(t.call("POST", "/api/v1/print/renders", bob,
+                 R"({"template_id":)" + std::to_string(id) + "," + items +
+                     R"(,"idempotency_key":"batch-7"})")
+              .body.at("id") == render_id);
+    const auto done = wait_render(t, bob, render_id);
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "done");
+    CHECK(done.at("pages") == 2);
+
+    const auto pdf =
+        raw_call(t, "GET", "/api/v1/print/renders/" + std::to_string(render_id) + "/pdf", bob);
+    REQUIRE(pdf.status == 200);
+    CHECK(header(pdf, "X-Content-SHA256") == riveredge::core::sha256_hex(pdf.body));
+    CHECK(done.at("output_sha256") == json::value(riveredge::core::sha256_hex(pdf.body)));
+    const auto text = pdf_text(pdf.body);
+    CHECK(text.find("销售发票INV-1") != std::string::npos);
+    CHECK(text.find("AcmeGmbH") != std::string::npos);
+    CHECK(text.find("第2页共2页") != std::string::npos);
+    // The run's output names the PDF; it never carries it.
+    REQUIRE(t.app().wait_settled(20s));
+    const auto runs = t.app().executor()->runs("riveredge-flow-print-render");
+    REQUIRE(runs.size() == 1);
+    const auto output = json::serialize(runs[0].output);
+    CHECK(output.find("%PDF") == std::string::npos);
+    CHECK(output.find(riveredge::core::sha256_hex(pdf.body)) != std::string::npos);
+
+    // Another tenant sees none of it.
+    const auto globex = t.token("globex", "bob");
+    CHECK(t.call("GET", "/api/v1/print/templates/" + std::to_string(id), globex).status == 404);
+    CHECK(t.call("GET", "/api/v1/print/renders/" + std::to_string(render_id), globex).status ==
+          404);
+    CHECK(raw_call(t, "GET", "/api/v1/print/renders/" + std::to_string(render_id) + "/pdf", globex)
+              .status == 404);
+    CHECK(t.call("POST", "/api/v1/print/renders", globex,
+                 R"({"template_id":)" + std::to_string(id) + "," + items + "}")
+              .status == 404);
+}
