@@ -18,6 +18,9 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
 
 #include <unistd.h>
 
@@ -204,4 +207,98 @@ TEST_CASE("a missing value names the element, the item and the path", "[print][u
         CHECK(error.element() == 1);
         CHECK(error.placeholder() == "customer.name");
     }
+}
+
+namespace {
+
+// The amount after the first ¥ in `line` (commas dropped); nullopt when there is none.
+std::optional<double> amount_in(const std::string& line) {
+    const auto at = line.find("¥");
+    if (at == std::string::npos) {
+        return std::nullopt;
+    }
+    std::string digits;
+    for (std::size_t i = at + std::string("¥").size(); i < line.size(); ++i) {
+        if (std::isdigit(static_cast<unsigned char>(line[i])) || line[i] == '.') {
+            digits.push_back(line[i]);
+        } else if (line[i] != ',') {
+            break;
+        }
+    }
+    return digits.empty() ? std::nullopt : std::optional(std::stod(digits));
+}
+
+}  // namespace
+
+TEST_CASE("a table flows over pages with its header repeated and a subtotal on each page",
+          "[print]") {
+    const auto layout = parse_template(json::parse(R"({"page":{"size":"A5"},"elements":[
+        {"type":"text","x":10,"y":8,"width":128,"height":8,"text":"出库单 {{number}}","font_size":14,"align":"center"},
+        {"type":"table","x":10,"y":20,"width":128,"height":150,"rows":"lines","font_size":9,"header_fill":"#e0e0e0",
+         "columns":[{"header":"序号","text":"{{_row}}","width":14,"align":"right"},
+                    {"header":"品名","text":"精密轴承 批次 {{lot}}","width":74},
+                    {"header":"金额","text":"{{amount | currency}}","width":40,"align":"right"}],
+         "subtotal":{"label":"本页小计","column":2,"path":"amount","format":"currency"}},
+        {"type":"text","x":10,"y":175,"width":128,"height":8,"text":"合计 {{total | currency}}","align":"right","show_on":"last"},
+        {"type":"text","x":10,"y":195,"width":128,"height":6,"text":"第 {{doc_page}} 页 共 {{doc_pages}} 页","font_size":8,"align":"center"}]})"));
+    json::array lines;
+    for (int i = 1; i <= 45; ++i) {
+        lines.push_back(
+            json::object{{"lot", "L" + std::to_string(1000 + i)}, {"amount", 10.0 * i}});
+    }
+    json::object data{{"number", "OUT-7"}, {"lines", lines}, {"total", 10350.0}};
+    PdfRenderer renderer(fonts());
+    const auto pdf = renderer.render(layout, {data});
+    REQUIRE(pdf.pages >= 2);
+    INFO(pdf.pages << " pages");
+
+    double total = 0;
+    std::set<std::string> lots;
+    for (int page = 1; page <= pdf.pages; ++page) {
+        const auto text =
+            poppler("pdftotext", pdf.bytes,
+                    "-layout -f " + std::to_string(page) + " -l " + std::to_string(page));
+        INFO(text);
+        std::string packed = text;
+        packed.erase(std::remove(packed.begin(), packed.end(), ' '), packed.end());
+        CHECK(packed.find("品名") != std::string::npos);  // the header on every page
+        CHECK(packed.find("第" + std::to_string(page) + "页共" + std::to_string(pdf.pages) +
+                          "页") != std::string::npos);
+        CHECK((packed.find("合计¥10,350.00") != std::string::npos) == (page == pdf.pages));
+        double rows = 0;
+        std::optional<double> subtotal;
+        std::istringstream in(text);
+        for (std::string line; std::getline(in, line);) {
+            if (line.find("本页小计") != std::string::npos) {
+                subtotal = amount_in(line);
+            } else if (const auto lot = line.find("批次 L"); lot != std::string::npos) {
+                lots.insert(line.substr(lot, 12));
+                rows += amount_in(line).value_or(0);
+            }
+        }
+        REQUIRE(subtotal);
+        CHECK(*subtotal == Approx(rows));
+        total += *subtotal;
+    }
+    CHECK(lots.size() == 45);  // every row once
+    CHECK(total == Approx(10350.0));
+}
+
+TEST_CASE("a table row with a missing value names the row", "[print][unit]") {
+    const auto layout = parse_template(json::parse(R"({"page":{"size":"A6"},"elements":[
+        {"type":"table","x":5,"y":5,"width":90,"height":100,"rows":"lines",
+         "columns":[{"header":"品名","text":"{{name}}","width":90}]}]})"));
+    PdfRenderer renderer(fonts());
+    try {
+        renderer.render(layout, {json::parse(R"({"lines":[{"name":"a"},{"nom":"b"}]})")});
+        FAIL("row 2 has no name");
+    } catch (const ElementBindingError& error) {
+        CHECK(error.placeholder() == "lines[1].name");
+    }
+    CHECK_THROWS_AS(renderer.render(layout, {json::parse(R"({"lines":"none"})")}),
+                    ElementBindingError);
+    CHECK_THROWS_AS(parse_template(json::parse(R"({"page":{"size":"A6"},"elements":[
+        {"type":"table","x":5,"y":5,"width":90,"height":100,"rows":"lines",
+         "columns":[{"header":"a","text":"{{a}}","width":80},{"header":"b","text":"{{b}}","width":20}]}]})")),
+                    riveredge::core::DomainError);  // wider than the table
 }

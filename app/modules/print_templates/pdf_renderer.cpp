@@ -17,6 +17,7 @@ namespace json = boost::json;
 using namespace PoDoFo;
 
 constexpr double kPointsPerMm = 72.0 / 25.4;
+constexpr double kCellPaddingMm = 1.0;
 
 double pt(double mm) {
     return mm * kPointsPerMm;
@@ -30,18 +31,44 @@ void parse_color(const std::string& hex, double& r, double& g, double& b) {
     b = (value & 0xff) / 255.0;
 }
 
+bool is_cjk(char32_t c) {
+    return c >= 0x2E80;
+}
+
+// Text split into characters, each with the face that draws it.
+struct Shaped {
+    std::u32string chars;
+    std::vector<std::size_t> faces;
+};
+
 // A run of characters drawn with one face.
 struct Run {
     std::size_t face = 0;
     std::u32string text;
     double width = 0;  // pt
 };
-
 using Line = std::vector<Run>;
 
-class Document {
+class Warnings {
 public:
-    explicit Document(const FontChain& chain) : chain_(chain) {}
+    explicit Warnings(std::vector<std::string>& out) : out_(out) {}
+    void add(const std::string& message) {
+        if (seen_.insert(message).second) {
+            out_.push_back(message);
+        }
+    }
+
+private:
+    std::vector<std::string>& out_;
+    std::set<std::string> seen_;
+};
+
+// One PoDoFo document, its subset fonts and the text layout that measures with them.
+class Canvas {
+public:
+    Canvas(const FontChain& chain, Warnings& warnings) : chain_(chain), warnings_(warnings) {}
+
+    PdfMemDocument& doc() { return doc_; }
 
     PdfFont* font(std::size_t face) {
         if (fonts_.size() <= face) {
@@ -59,21 +86,249 @@ public:
         return fonts_[face];
     }
 
-    double width_of(std::size_t face, const std::u32string& text, double size) {
+    double width_of(std::size_t face, char32_t c, double size) {
         PdfFont* f = font(face);
         f->SetFontSize(static_cast<float>(size));
-        const std::string utf8 = encode_utf8(text);
+        const std::string utf8 = encode_utf8(std::u32string(1, c));
         return f->GetFontMetrics()->StringWidth(
             PdfString(reinterpret_cast<const pdf_utf8*>(utf8.c_str())));
     }
 
-    PdfMemDocument& doc() { return doc_; }
+    // Each character in the first face that has it; the others are named in a warning.
+    Shaped shape(const std::string& text) {
+        Shaped out;
+        for (char32_t c : decode_utf8(text)) {
+            if (c == U'\r' || c == U'\t') {
+                c = U' ';
+            }
+            if (c > 0xFFFF) {
+                char hex[16];
+                std::snprintf(hex, sizeof hex, "%X", static_cast<unsigned>(c));
+                warnings_.add(
+                    "U+" + std::string(hex) + " (" + encode_utf8(std::u32string(1, c)) +
+                    ") is outside the Basic Multilingual Plane, which PoDoFo 0.9.8 cannot "
+                    "draw; it is shown as □");
+                c = U'□';
+            }
+            std::optional<std::size_t> face =
+                c == U'\n' ? std::optional<std::size_t>(0) : chain_.face_for(c);
+            if (!face) {
+                warnings_.add(encode_utf8(std::u32string(1, c)) +
+                              " has no glyph in any font; it is shown as □");
+                c = U'□';
+                face = chain_.face_for(c).value_or(0);
+            }
+            out.chars.push_back(c);
+            out.faces.push_back(*face);
+        }
+        return out;
+    }
+
+    // Lines of `text` at `size` within `width` pt: breaks at newlines, before a Latin word that
+    // would overflow (unless it fills the line alone), or between any two CJK characters.
+    std::vector<Line> lay_out(const Shaped& text, double width, double size, bool wrap) {
+        std::vector<Line> lines(1);
+        std::vector<std::pair<char32_t, std::size_t>> current;
+        std::vector<double> widths;
+        double line_width = 0;
+        const auto flush = [&](std::size_t count) {
+            Line line;
+            for (std::size_t i = 0; i < count; ++i) {
+                if (line.empty() || line.back().face != current[i].second) {
+                    line.push_back(Run{current[i].second, {}, 0});
+                }
+                line.back().text.push_back(current[i].first);
+                line.back().width += widths[i];
+            }
+            lines.back() = std::move(line);
+        };
+        for (std::size_t i = 0; i < text.chars.size(); ++i) {
+            const char32_t c = text.chars[i];
+            if (c == U'\n') {
+                flush(current.size());
+                lines.emplace_back();
+                current.clear();
+                widths.clear();
+                line_width = 0;
+                continue;
+            }
+            const double w = width_of(text.faces[i], c, size);
+            if (wrap && line_width + w > width && !current.empty()) {
+                std::size_t cut = current.size();
+                if (c != U' ' && !is_cjk(c)) {
+                    std::size_t start = current.size();
+                    while (start > 0 && current[start - 1].first != U' ' &&
+                           !is_cjk(current[start - 1].first)) {
+                        --start;
+                    }
+                    if (start > 0) {
+                        cut = start;  // the word moves to the next line whole
+                    }
+                }
+                std::vector<std::pair<char32_t, std::size_t>> rest(
+                    current.begin() + static_cast<std::ptrdiff_t>(cut), current.end());
+                std::vector<double> rest_widths(widths.begin() + static_cast<std::ptrdiff_t>(cut),
+                                                widths.end());
+                flush(cut);
+                lines.emplace_back();
+                current = std::move(rest);
+                widths = std::move(rest_widths);
+                line_width = 0;
+                for (const double x : widths) {
+                    line_width += x;
+                }
+                if (c == U' ' && current.empty()) {
+                    continue;  // no leading space on a wrapped line
+                }
+            }
+            current.emplace_back(c, text.faces[i]);
+            widths.push_back(w);
+            line_width += w;
+        }
+        flush(current.size());
+        return lines;
+    }
 
 private:
     const FontChain& chain_;
+    Warnings& warnings_;
     PdfMemDocument doc_;
     std::vector<PdfFont*> fonts_;
 };
+
+struct Box {
+    double x = 0;    // pt, left
+    double top = 0;  // pt, PDF coordinates (from the bottom)
+    double width = 0;
+    double height = 0;
+};
+
+struct TextStyle {
+    double size = 10;
+    double line_height = 1.2;
+    Align align = Align::kLeft;
+    Overflow overflow = Overflow::kWrap;
+    std::string color = "#000000";
+};
+
+void fill_rect(PdfPainter& painter,
+               const Box& box,
+               const std::optional<std::string>& fill,
+               double stroke) {
+    double r = 0;
+    double g = 0;
+    double b = 0;
+    painter.Rectangle(box.x, box.top - box.height, box.width, box.height);
+    if (fill) {
+        parse_color(*fill, r, g, b);
+        painter.SetColor(r, g, b);
+    }
+    if (stroke > 0) {
+        painter.SetStrokingColor(0, 0, 0);
+        painter.SetStrokeWidth(stroke);
+    }
+    if (fill && stroke > 0) {
+        painter.FillAndStroke();
+    } else if (fill) {
+        painter.Fill();
+    } else {
+        painter.Stroke();
+    }
+}
+
+// Draws text into a box under its style; what does not fit is cut and reported as `where`.
+void draw_text(PdfPainter& painter,
+               Canvas& canvas,
+               const std::string& text,
+               const Box& box,
+               TextStyle style,
+               Warnings& warnings,
+               const std::string& where) {
+    const Shaped shaped = canvas.shape(text);
+    const bool wrap = style.overflow != Overflow::kClip;
+    auto lines = canvas.lay_out(shaped, box.width, style.size, wrap);
+    const auto height_of = [&](double size) {
+        return static_cast<double>(lines.size()) * size * style.line_height;
+    };
+    if (style.overflow == Overflow::kShrink) {
+        while (height_of(style.size) > box.height + 0.01 && style.size > 4) {
+            style.size = std::max(4.0, style.size * 0.9);
+            lines = canvas.lay_out(shaped, box.width, style.size, true);
+        }
+    }
+    const std::size_t fit = std::max<std::size_t>(
+        1, static_cast<std::size_t>(
+               std::floor((box.height + 0.01) / (style.size * style.line_height))));
+    if (lines.size() > fit) {
+        warnings.add(where + ": the text does not fit its box; " +
+                     std::to_string(lines.size() - fit) + " line(s) are cut");
+        lines.resize(fit);
+    }
+    double r = 0;
+    double g = 0;
+    double b = 0;
+    parse_color(style.color, r, g, b);
+    painter.SetColor(r, g, b);
+    if (!wrap) {
+        painter.Save();
+        painter.SetClipRect(box.x, box.top - box.height, box.width, box.height);
+    }
+    for (std::size_t l = 0; l < lines.size(); ++l) {
+        double width = 0;
+        for (const auto& run : lines[l]) {
+            width += run.width;
+        }
+        double x = box.x;
+        if (style.align == Align::kCenter) {
+            x += (box.width - width) / 2;
+        } else if (style.align == Align::kRight) {
+            x += box.width - width;
+        }
+        // Baseline: the line's top minus the ascent (about 0.85 of the size).
+        const double baseline =
+            box.top - static_cast<double>(l) * style.size * style.line_height - style.size * 0.85;
+        for (const auto& run : lines[l]) {
+            PdfFont* f = canvas.font(run.face);
+            f->SetFontSize(static_cast<float>(style.size));
+            painter.SetFont(f);
+            const std::string utf8 = encode_utf8(run.text);
+            painter.DrawText(x, baseline,
+                             PdfString(reinterpret_cast<const pdf_utf8*>(utf8.c_str())));
+            x += run.width;
+        }
+    }
+    if (!wrap) {
+        painter.Restore();
+    }
+}
+
+// A bound table row: each cell's text and the row's height (pt).
+struct TableRow {
+    std::vector<std::string> cells;
+    double height = 0;
+    json::value source;
+};
+
+// One document (data item) laid out: how many pages, and which table rows go on each.
+struct DocumentPlan {
+    json::value data;
+    std::vector<TableRow> rows;
+    std::vector<std::pair<std::size_t, std::size_t>> pages;  // [first, last) table rows per page
+    double header_height = 0;
+    double subtotal_height = 0;
+};
+
+std::string bind_in(const std::string& text,
+                    const json::value& data,
+                    std::size_t item,
+                    std::size_t element,
+                    const std::string& prefix = {}) {
+    try {
+        return bind_text(text, data);
+    } catch (const BindingError& error) {
+        throw ElementBindingError(item, element, prefix + error.placeholder(), error.what());
+    }
+}
 
 }  // namespace
 
@@ -84,234 +339,221 @@ RenderedPdf PdfRenderer::render(const PrintTemplate& layout,
     static std::mutex podofo;
     std::lock_guard lock(podofo);
     RenderedPdf out;
-    Document document(*fonts_);
+    Warnings warnings(out.warnings);
+    Canvas canvas(*fonts_, warnings);
     const double page_w = pt(layout.page.width_mm);
     const double page_h = pt(layout.page.height_mm);
-    std::set<std::string> warned;
-    const auto warn = [&](const std::string& message) {
-        if (warned.insert(message).second) {
-            out.warnings.push_back(message);
+    const Element* table = nullptr;
+    std::size_t table_index = 0;
+    for (std::size_t e = 0; e < layout.elements.size(); ++e) {
+        if (layout.elements[e].kind == ElementKind::kTable) {
+            table = &layout.elements[e];
+            table_index = e;
         }
-    };
+    }
+
+    // Pass 1: bind and measure every table row, and cut the rows into pages, so that every
+    // page can say how many pages there are.
+    std::vector<DocumentPlan> plans;
+    std::size_t total_pages = 0;
     for (std::size_t item = 0; item < items.size(); ++item) {
-        json::value data = items[item];
-        if (data.is_object()) {
-            data.as_object()["page"] = static_cast<std::int64_t>(item + 1);
-            data.as_object()["pages"] = static_cast<std::int64_t>(items.size());
-        }
-        PdfPage* page = document.doc().CreatePage(PdfRect(0, 0, page_w, page_h));
-        PdfPainter painter;
-        painter.SetPage(page);
-        try {
-            for (std::size_t e = 0; e < layout.elements.size(); ++e) {
-                const auto& element = layout.elements[e];
-                if (element.visible_if && !truthy(data, *element.visible_if)) {
-                    continue;
+        DocumentPlan plan;
+        plan.data = items[item];
+        if (table != nullptr && !(table->visible_if && !truthy(plan.data, *table->visible_if))) {
+            const double size = table->font_size;
+            const double padding = pt(kCellPaddingMm);
+            const auto height_for = [&](const std::vector<std::string>& cells) {
+                std::size_t lines = 1;
+                for (std::size_t c = 0; c < cells.size(); ++c) {
+                    const double width = pt(table->columns[c].width) - 2 * padding;
+                    lines = std::max(
+                        lines, canvas.lay_out(canvas.shape(cells[c]), width, size, true).size());
                 }
-                double r = 0;
-                double g = 0;
-                double b = 0;
-                if (element.kind == ElementKind::kLine) {
-                    painter.SetStrokeWidth(element.stroke_width);
-                    parse_color(element.stroke_color.value_or("#000000"), r, g, b);
-                    painter.SetStrokingColor(r, g, b);
-                    painter.DrawLine(pt(element.x), page_h - pt(element.y), pt(element.x2),
-                                     page_h - pt(element.y2));
-                    continue;
-                }
-                if (element.kind == ElementKind::kBox) {
-                    painter.Rectangle(pt(element.x), page_h - pt(element.y + element.height),
-                                      pt(element.width), pt(element.height));
-                    if (element.fill_color) {
-                        parse_color(*element.fill_color, r, g, b);
-                        painter.SetColor(r, g, b);
-                    }
-                    if (element.stroke_width > 0) {
-                        parse_color(element.stroke_color.value_or("#000000"), r, g, b);
-                        painter.SetStrokingColor(r, g, b);
-                        painter.SetStrokeWidth(element.stroke_width);
-                    }
-                    if (element.fill_color && element.stroke_width > 0) {
-                        painter.FillAndStroke();
-                    } else if (element.fill_color) {
-                        painter.Fill();
-                    } else {
-                        painter.Stroke();
-                    }
-                    continue;
-                }
-                std::string text;
-                try {
-                    text = bind_text(element.text, data);
-                } catch (const BindingError& error) {
-                    throw ElementBindingError(item, e, error.placeholder(), error.what());
-                }
-                // Each character in the first face that has it; the rest are named in a warning.
-                std::u32string chars;
-                std::vector<std::size_t> faces;
-                for (char32_t c : decode_utf8(text)) {
-                    if (c == U'\r' || c == U'\t') {
-                        c = U' ';
-                    }
-                    if (c > 0xFFFF) {
-                        warn("U+" +
-                             [&] {
-                                 char hex[16];
-                                 std::snprintf(hex, sizeof hex, "%X", static_cast<unsigned>(c));
-                                 return std::string(hex);
-                             }() +
-                             " (" + encode_utf8(std::u32string(1, c)) +
-                             ") is outside the Basic Multilingual Plane, which PoDoFo 0.9.8 cannot "
-                             "draw; it is shown as □");
-                        c = U'□';
-                    }
-                    std::optional<std::size_t> face =
-                        c == U'\n' ? std::optional<std::size_t>(0) : fonts_->face_for(c);
-                    if (!face) {
-                        warn(encode_utf8(std::u32string(1, c)) +
-                             " has no glyph in any font; it is shown as □");
-                        c = U'□';
-                        face = fonts_->face_for(c).value_or(0);
-                    }
-                    chars.push_back(c);
-                    faces.push_back(*face);
-                }
-                const double box_w = pt(element.width);
-                const double box_h = pt(element.height);
-                double size = element.font_size;
-                std::vector<Line> lines;
-                // Lays the text out at `size`: breaks at newlines, at a space before an overflowing
-                // Latin word, or between any two CJK characters.
-                const auto lay_out = [&](double font_size) {
-                    lines.assign(1, Line{});
-                    double line_width = 0;
-                    std::vector<std::pair<char32_t, std::size_t>> current;
-                    std::vector<double> widths;
-                    const auto flush = [&](std::size_t count) {
-                        Line line;
-                        for (std::size_t i = 0; i < count; ++i) {
-                            if (line.empty() || line.back().face != current[i].second) {
-                                line.push_back(Run{current[i].second, {}, 0});
-                            }
-                            line.back().text.push_back(current[i].first);
-                            line.back().width += widths[i];
-                        }
-                        lines.back() = std::move(line);
-                    };
-                    for (std::size_t i = 0; i < chars.size(); ++i) {
-                        if (chars[i] == U'\n') {
-                            flush(current.size());
-                            lines.emplace_back();
-                            current.clear();
-                            widths.clear();
-                            line_width = 0;
-                            continue;
-                        }
-                        const double w =
-                            document.width_of(faces[i], std::u32string(1, chars[i]), font_size);
-                        if (element.overflow != Overflow::kClip && line_width + w > box_w &&
-                            !current.empty()) {
-                            // A Latin word (a run without spaces or CJK) moves to the next line
-                            // whole, unless it fills the line alone; CJK breaks anywhere.
-                            std::size_t cut = current.size();
-                            if (chars[i] != U' ' && chars[i] < 0x2E80) {
-                                std::size_t start = current.size();
-                                while (start > 0 && current[start - 1].first != U' ' &&
-                                       current[start - 1].first < 0x2E80) {
-                                    --start;
-                                }
-                                if (start > 0) {
-                                    cut = start;
-                                }
-                            }
-                            std::vector<std::pair<char32_t, std::size_t>> rest(
-                                current.begin() + static_cast<std::ptrdiff_t>(cut), current.end());
-                            std::vector<double> rest_widths(
-                                widths.begin() + static_cast<std::ptrdiff_t>(cut), widths.end());
-                            flush(cut);
-                            lines.emplace_back();
-                            current = std::move(rest);
-                            widths = std::move(rest_widths);
-                            line_width = 0;
-                            for (const double x : widths) {
-                                line_width += x;
-                            }
-                            if (chars[i] == U' ' && current.empty()) {
-                                continue;  // no leading space on a wrapped line
-                            }
-                        }
-                        current.emplace_back(chars[i], faces[i]);
-                        widths.push_back(w);
-                        line_width += w;
-                    }
-                    flush(current.size());
-                };
-                lay_out(size);
-                const auto height_of = [&](double font_size) {
-                    return static_cast<double>(lines.size()) * font_size * element.line_height;
-                };
-                if (element.overflow == Overflow::kShrink) {
-                    while (height_of(size) > box_h + 0.01 && size > 4) {
-                        size = std::max(4.0, size * 0.9);
-                        lay_out(size);
-                    }
-                }
-                const std::size_t fit = static_cast<std::size_t>(
-                    std::floor((box_h + 0.01) / (size * element.line_height)));
-                if (lines.size() > std::max<std::size_t>(fit, 1)) {
-                    warn("elements[" + std::to_string(e) + "]: the text does not fit its box; " +
-                         std::to_string(lines.size() - std::max<std::size_t>(fit, 1)) +
-                         " line(s) are cut");
-                    lines.resize(std::max<std::size_t>(fit, 1));
-                }
-                parse_color(element.fill_color.value_or("#000000"), r, g, b);
-                painter.SetColor(r, g, b);
-                const double top = page_h - pt(element.y);
-                for (std::size_t l = 0; l < lines.size(); ++l) {
-                    double width = 0;
-                    for (const auto& run : lines[l]) {
-                        width += run.width;
-                    }
-                    double x = pt(element.x);
-                    if (element.align == Align::kCenter) {
-                        x += (box_w - width) / 2;
-                    } else if (element.align == Align::kRight) {
-                        x += box_w - width;
-                    }
-                    // Baseline: the line's box top minus the ascent (about 0.8 of the size).
-                    const double baseline =
-                        top - static_cast<double>(l) * size * element.line_height - size * 0.85;
-                    if (element.overflow == Overflow::kClip) {
-                        painter.Save();
-                        painter.SetClipRect(pt(element.x), page_h - pt(element.y + element.height),
-                                            box_w, box_h);
-                    }
-                    for (const auto& run : lines[l]) {
-                        PdfFont* f = document.font(run.face);
-                        f->SetFontSize(static_cast<float>(size));
-                        painter.SetFont(f);
-                        const std::string utf8 = encode_utf8(run.text);
-                        painter.DrawText(
-                            x, baseline,
-                            PdfString(reinterpret_cast<const pdf_utf8*>(utf8.c_str())));
-                        x += run.width;
-                    }
-                    if (element.overflow == Overflow::kClip) {
-                        painter.Restore();
-                    }
-                }
+                return static_cast<double>(lines) * size * table->line_height + 2 * padding;
+            };
+            std::vector<std::string> headers;
+            for (const auto& column : table->columns) {
+                headers.push_back(column.header);
             }
-        } catch (...) {
-            painter.FinishPage();  // PoDoFo insists, even on the way out
-            throw;
+            plan.header_height = height_for(headers);
+            plan.subtotal_height = table->subtotal ? size * table->line_height + 2 * padding : 0;
+            const auto* rows = value_at(plan.data, table->rows);
+            if (rows == nullptr || !rows->is_array()) {
+                throw ElementBindingError(item, table_index, table->rows,
+                                          "no array of rows at " + table->rows + " in the data");
+            }
+            for (std::size_t r = 0; r < rows->get_array().size(); ++r) {
+                json::value row = rows->get_array()[r].is_object()
+                                      ? rows->get_array()[r]
+                                      : json::value(json::object{{"value", rows->get_array()[r]}});
+                row.as_object()["_row"] = static_cast<std::int64_t>(r + 1);
+                TableRow bound;
+                for (const auto& column : table->columns) {
+                    bound.cells.push_back(bind_in(column.text, row, item, table_index,
+                                                  table->rows + "[" + std::to_string(r) + "]."));
+                }
+                bound.height = height_for(bound.cells);
+                bound.source = std::move(row);
+                plan.rows.push_back(std::move(bound));
+            }
+            const double room = pt(table->height) - plan.header_height - plan.subtotal_height;
+            std::size_t first = 0;
+            while (first < plan.rows.size() || plan.pages.empty()) {
+                std::size_t last = first;
+                double used = 0;
+                while (last < plan.rows.size() &&
+                       (last == first || used + plan.rows[last].height <= room)) {
+                    if (plan.rows[last].height > room) {
+                        warnings.add("elements[" + std::to_string(table_index) + "]: row " +
+                                     std::to_string(last + 1) +
+                                     " is taller than the table; it is cut");
+                    }
+                    used += plan.rows[last].height;
+                    ++last;
+                }
+                plan.pages.emplace_back(first, last);
+                first = last;
+            }
+        } else {
+            plan.pages.emplace_back(0, 0);
         }
-        painter.FinishPage();
+        total_pages += plan.pages.size();
+        plans.push_back(std::move(plan));
+    }
+
+    // Pass 2: draw.
+    std::size_t page_number = 0;
+    for (std::size_t item = 0; item < plans.size(); ++item) {
+        auto& plan = plans[item];
+        for (std::size_t p = 0; p < plan.pages.size(); ++p) {
+            ++page_number;
+            json::value data = plan.data;
+            if (data.is_object()) {
+                auto& object = data.as_object();
+                object["page"] = static_cast<std::int64_t>(page_number);
+                object["pages"] = static_cast<std::int64_t>(total_pages);
+                object["doc_page"] = static_cast<std::int64_t>(p + 1);
+                object["doc_pages"] = static_cast<std::int64_t>(plan.pages.size());
+            }
+            PdfPage* page = canvas.doc().CreatePage(PdfRect(0, 0, page_w, page_h));
+            PdfPainter painter;
+            painter.SetPage(page);
+            try {
+                for (std::size_t e = 0; e < layout.elements.size(); ++e) {
+                    const auto& element = layout.elements[e];
+                    if ((element.visible_if && !truthy(data, *element.visible_if)) ||
+                        (element.show_on == ShowOn::kFirst && p != 0) ||
+                        (element.show_on == ShowOn::kLast && p + 1 != plan.pages.size())) {
+                        continue;
+                    }
+                    double r = 0;
+                    double g = 0;
+                    double b = 0;
+                    const Box box{pt(element.x), page_h - pt(element.y), pt(element.width),
+                                  pt(element.height)};
+                    switch (element.kind) {
+                        case ElementKind::kLine:
+                            painter.SetStrokeWidth(element.stroke_width);
+                            parse_color(element.stroke_color.value_or("#000000"), r, g, b);
+                            painter.SetStrokingColor(r, g, b);
+                            painter.DrawLine(pt(element.x), page_h - pt(element.y), pt(element.x2),
+                                             page_h - pt(element.y2));
+                            break;
+                        case ElementKind::kBox:
+                            if (element.stroke_color) {
+                                parse_color(*element.stroke_color, r, g, b);
+                                painter.SetStrokingColor(r, g, b);
+                            }
+                            fill_rect(painter, box, element.fill_color, element.stroke_width);
+                            break;
+                        case ElementKind::kText:
+                            draw_text(painter, canvas, bind_in(element.text, data, item, e), box,
+                                      {element.font_size, element.line_height, element.align,
+                                       element.overflow, element.fill_color.value_or("#000000")},
+                                      warnings, "elements[" + std::to_string(e) + "]");
+                            break;
+                        case ElementKind::kTable: {
+                            const double padding = pt(kCellPaddingMm);
+                            const TextStyle cell_style{element.font_size, element.line_height,
+                                                       Align::kLeft, Overflow::kWrap, "#000000"};
+                            // A row of cells; the first `span` columns share one cell (the
+                            // subtotal's label).
+                            const auto draw_row = [&](const std::vector<std::string>& cells,
+                                                      double top, double height,
+                                                      const std::optional<std::string>& fill,
+                                                      std::size_t span = 1) {
+                                double x = box.x;
+                                for (std::size_t c = 0; c < element.columns.size();) {
+                                    const std::size_t columns =
+                                        c == 0 ? std::max<std::size_t>(span, 1) : 1;
+                                    double width = 0;
+                                    for (std::size_t k = c; k < c + columns; ++k) {
+                                        width += pt(element.columns[k].width);
+                                    }
+                                    fill_rect(painter, Box{x, top, width, height}, fill,
+                                              element.stroke_width);
+                                    TextStyle style = cell_style;
+                                    style.align = element.columns[c].align;
+                                    draw_text(painter, canvas, cells[c],
+                                              Box{x + padding, top - padding, width - 2 * padding,
+                                                  height - 2 * padding},
+                                              style, warnings,
+                                              "elements[" + std::to_string(e) + "].columns[" +
+                                                  std::to_string(c) + "]");
+                                    x += width;
+                                    c += columns;
+                                }
+                            };
+                            std::vector<std::string> headers;
+                            for (const auto& column : element.columns) {
+                                headers.push_back(column.header);
+                            }
+                            double top = box.top;
+                            draw_row(headers, top, plan.header_height, element.header_fill);
+                            top -= plan.header_height;
+                            double sum = 0;
+                            for (std::size_t row = plan.pages[p].first; row < plan.pages[p].second;
+                                 ++row) {
+                                const double height =
+                                    std::min(plan.rows[row].height, top - (box.top - box.height));
+                                draw_row(plan.rows[row].cells, top, height, std::nullopt);
+                                top -= height;
+                                if (element.subtotal) {
+                                    const auto* value =
+                                        value_at(plan.rows[row].source, element.subtotal->path);
+                                    if (value != nullptr && value->is_number()) {
+                                        sum += value->to_number<double>();
+                                    } else if (value != nullptr && value->is_string()) {
+                                        sum += std::strtod(std::string(value->get_string()).c_str(),
+                                                           nullptr);
+                                    }
+                                }
+                            }
+                            if (element.subtotal) {
+                                std::vector<std::string> cells(element.columns.size());
+                                cells[0] = element.subtotal->label;
+                                cells[element.subtotal->column] = bind_in(
+                                    "{{sum | " + element.subtotal->format + "}}",
+                                    json::value(json::object{{"sum", sum}}), item, e, "subtotal.");
+                                draw_row(cells, top, plan.subtotal_height, element.header_fill,
+                                         element.subtotal->column);
+                            }
+                            break;
+                        }
+                    }
+                }
+            } catch (...) {
+                painter.FinishPage();  // PoDoFo insists, even on the way out
+                throw;
+            }
+            painter.FinishPage();
+        }
     }
     PdfRefCountedBuffer buffer;
     PdfOutputDevice device(&buffer);
-    document.doc().Write(&device);
+    canvas.doc().Write(&device);
     out.bytes.assign(buffer.GetBuffer(), device.GetLength());
-    out.pages = static_cast<int>(items.size());
+    out.pages = static_cast<int>(total_pages);
     return out;
 }
 

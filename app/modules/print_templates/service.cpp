@@ -69,17 +69,47 @@ void check_binding(const PrintTemplate& layout, const std::vector<json::value>& 
         json::value data = items[i];
         data.as_object()["page"] = static_cast<std::int64_t>(i + 1);
         data.as_object()["pages"] = static_cast<std::int64_t>(items.size());
+        data.as_object()["doc_page"] = 1;
+        data.as_object()["doc_pages"] = 1;
         for (std::size_t e = 0; e < layout.elements.size(); ++e) {
             const auto& element = layout.elements[e];
-            if (element.kind != ElementKind::kText ||
+            if ((element.kind != ElementKind::kText && element.kind != ElementKind::kTable) ||
                 (element.visible_if && !truthy(data, *element.visible_if))) {
                 continue;
             }
-            try {
-                bind_text(element.text, data);
-            } catch (const BindingError& error) {
-                refuse_binding(ElementBindingError(i, e, error.placeholder(), error.what()),
-                               items.size() > 1);
+            if (element.kind == ElementKind::kText) {
+                try {
+                    bind_text(element.text, data);
+                } catch (const BindingError& error) {
+                    refuse_binding(ElementBindingError(i, e, error.placeholder(), error.what()),
+                                   items.size() > 1);
+                }
+                continue;
+            }
+            // A table: its rows' array, and every cell of every row.
+            const auto* rows = value_at(data, element.rows);
+            if (rows == nullptr || !rows->is_array()) {
+                refuse_binding(
+                    ElementBindingError(i, e, element.rows,
+                                        "no array of rows at " + element.rows + " in the data"),
+                    items.size() > 1);
+            }
+            for (std::size_t r = 0; r < rows->get_array().size(); ++r) {
+                json::value row = rows->get_array()[r].is_object()
+                                      ? rows->get_array()[r]
+                                      : json::value(json::object{{"value", rows->get_array()[r]}});
+                row.as_object()["_row"] = static_cast<std::int64_t>(r + 1);
+                for (const auto& column : element.columns) {
+                    try {
+                        bind_text(column.text, row);
+                    } catch (const BindingError& error) {
+                        refuse_binding(ElementBindingError(i, e,
+                                                           element.rows + "[" + std::to_string(r) +
+                                                               "]." + error.placeholder(),
+                                                           error.what()),
+                                       items.size() > 1);
+                    }
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
 #include "modules/print_templates/template_model.hpp"
 
 #include "core/errors.hpp"
+#include "modules/print_templates/text_binding.hpp"
 
 #include <map>
 
@@ -97,6 +98,80 @@ private:
     json::object& problems_;
 };
 
+void parse_table(const json::object& object,
+                 const std::string& at,
+                 Element& element,
+                 json::object& problems) {
+    Reader reader(object, at, problems);
+    const auto rows = reader.text("rows", 200);
+    if (!rows || rows->empty()) {
+        reader.problem("rows", "required: the data path of the rows' array");
+    } else {
+        element.rows = *rows;
+    }
+    element.header_fill = reader.color("header_fill");
+    const auto* columns = object.if_contains("columns");
+    if (columns == nullptr || !columns->is_array() || columns->get_array().empty() ||
+        columns->get_array().size() > 30) {
+        reader.problem("columns", "required: 1 to 30 columns {header, text, width, align}");
+        return;
+    }
+    double total = 0;
+    for (std::size_t c = 0; c < columns->get_array().size(); ++c) {
+        const std::string column_at = at + "columns[" + std::to_string(c) + "].";
+        const auto* column = columns->get_array()[c].if_object();
+        if (column == nullptr) {
+            problems[column_at.substr(0, column_at.size() - 1)] =
+                "an object {header, text, width, align}";
+            continue;
+        }
+        Reader cell(*column, column_at, problems);
+        Column out;
+        out.header = cell.text("header", 200).value_or("");
+        const auto text = cell.text("text", 2000);
+        if (!text) {
+            cell.problem("text", "required: the cell's text, such as {{name}}");
+        } else {
+            out.text = *text;
+        }
+        out.width = cell.number("width", 20, 1, 2000, true);
+        out.align = cell.choice<Align>(
+            "align", {{"left", Align::kLeft}, {"center", Align::kCenter}, {"right", Align::kRight}},
+            Align::kLeft);
+        total += out.width;
+        element.columns.push_back(std::move(out));
+    }
+    if (total > element.width + 0.001 && element.width > 0) {
+        reader.problem("columns", "the columns are wider than the table");
+    }
+    if (const auto* subtotal = object.if_contains("subtotal");
+        subtotal != nullptr && !subtotal->is_null()) {
+        const auto* spec = subtotal->if_object();
+        if (spec == nullptr) {
+            reader.problem("subtotal", "an object {label, column, path, format}");
+            return;
+        }
+        Reader sub(*spec, at + "subtotal.", problems);
+        Subtotal out;
+        out.label = sub.text("label", 100).value_or("");
+        out.column = static_cast<std::size_t>(sub.number("column", 0, 0, 29, true));
+        out.path = sub.text("path", 200).value_or("");
+        out.format = sub.text("format", 50).value_or("number:2");
+        if (out.path.empty()) {
+            sub.problem("path", "required: the row field to add up");
+        }
+        if (out.column >= element.columns.size()) {
+            sub.problem("column", "the index of a column");
+        }
+        try {
+            bind_text("{{sum | " + out.format + "}}", json::value(json::object{{"sum", 1}}));
+        } catch (const BindingError& error) {
+            sub.problem("format", error.what());
+        }
+        element.subtotal = std::move(out);
+    }
+}
+
 }  // namespace
 
 PrintTemplate parse_template(const json::value& source) {
@@ -125,6 +200,7 @@ PrintTemplate parse_template(const json::value& source) {
             out.page.height_mm = reader.number("height", 297, 10, 2000, true);
         }
     }
+    int tables = 0;
     const auto* elements = root->if_contains("elements");
     if (elements == nullptr || !elements->is_array() || elements->get_array().size() > 2000) {
         problems["elements"] = "required: an array of at most 2000 elements";
@@ -142,10 +218,11 @@ PrintTemplate parse_template(const json::value& source) {
             element.kind = reader.choice<ElementKind>("type",
                                                       {{"text", ElementKind::kText},
                                                        {"line", ElementKind::kLine},
-                                                       {"box", ElementKind::kBox}},
+                                                       {"box", ElementKind::kBox},
+                                                       {"table", ElementKind::kTable}},
                                                       ElementKind::kText);
             if (!object->contains("type")) {
-                reader.problem("type", "required: text, line or box");
+                reader.problem("type", "required: text, line, box or table");
             }
             const double w = out.page.width_mm;
             const double h = out.page.height_mm;
@@ -162,6 +239,17 @@ PrintTemplate parse_template(const json::value& source) {
                     reader.problem("width", "the element reaches beyond the page");
                 }
             }
+            if (element.kind == ElementKind::kTable) {
+                if (++tables > 1) {
+                    reader.problem("type", "one table per template (it flows over the pages)");
+                }
+                parse_table(*object, at, element, problems);
+            }
+            if (element.kind == ElementKind::kText || element.kind == ElementKind::kTable) {
+                element.font_size = reader.number(
+                    "font_size", element.kind == ElementKind::kTable ? 9 : 10, 4, 200, false);
+                element.line_height = reader.number("line_height", 1.2, 0.8, 4, false);
+            }
             if (element.kind == ElementKind::kText) {
                 const auto text = reader.text("text", 20000);
                 if (!text) {
@@ -169,8 +257,6 @@ PrintTemplate parse_template(const json::value& source) {
                 } else {
                     element.text = *text;
                 }
-                element.font_size = reader.number("font_size", 10, 4, 200, false);
-                element.line_height = reader.number("line_height", 1.2, 0.8, 4, false);
                 element.align = reader.choice<Align>(
                     "align",
                     {{"left", Align::kLeft}, {"center", Align::kCenter}, {"right", Align::kRight}},
@@ -185,6 +271,10 @@ PrintTemplate parse_template(const json::value& source) {
             element.stroke_color = reader.color("stroke_color");
             element.fill_color = reader.color("fill_color");
             element.visible_if = reader.text("visible_if", 200);
+            element.show_on = reader.choice<ShowOn>(
+                "show_on",
+                {{"all", ShowOn::kAll}, {"first", ShowOn::kFirst}, {"last", ShowOn::kLast}},
+                ShowOn::kAll);
             out.elements.push_back(std::move(element));
         }
     }

@@ -18,10 +18,29 @@ struct Page {
     double height_mm = 297;
 };
 
-enum class ElementKind { kText, kLine, kBox };
+enum class ElementKind { kText, kLine, kBox, kTable };
 enum class Align { kLeft, kCenter, kRight };
 /// What a text does when it does not fit its box.
 enum class Overflow { kWrap, kShrink, kClip };
+/// Which pages of a document an element is drawn on.
+enum class ShowOn { kAll, kFirst, kLast };
+
+struct Column {
+    std::string header;
+    /// Bound against the row (an object; `_row` is its 1-based number).
+    std::string text;
+    double width = 20;  // mm
+    Align align = Align::kLeft;
+};
+
+/// A page's running total of one numeric row field, in the last row of each page.
+struct Subtotal {
+    std::string label;
+    std::size_t column = 0;
+    std::string path;
+    /// A formatter for the sum: `currency`, `number:2`…
+    std::string format;
+};
 
 struct Element {
     ElementKind kind = ElementKind::kText;
@@ -44,6 +63,13 @@ struct Element {
     std::optional<std::string> fill_color;
     /// Drawn only when this data path holds a truthy value.
     std::optional<std::string> visible_if;
+    ShowOn show_on = ShowOn::kAll;
+    // Table: rows from an array in the data, flowing over as many pages as they need inside the
+    // element's box, the header repeated on each page.
+    std::string rows;
+    std::vector<Column> columns;
+    std::optional<std::string> header_fill;
+    std::optional<Subtotal> subtotal;
 };
 
 struct PrintTemplate {
