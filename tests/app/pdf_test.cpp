@@ -302,3 +302,93 @@ TEST_CASE("a table row with a missing value names the row", "[print][unit]") {
          "columns":[{"header":"a","text":"{{a}}","width":80},{"header":"b","text":"{{b}}","width":20}]}]})")),
                     riveredge::core::DomainError);  // wider than the table
 }
+
+namespace {
+
+// Draws the PDF's first page at 200 dpi and reads every barcode on it with zbar.
+std::string scan_barcodes(const std::string& pdf) {
+    const std::string base = "/tmp/riveredge-scan-" + std::to_string(getpid());
+    {
+        std::ofstream out(base + ".pdf", std::ios::binary);
+        out.write(pdf.data(), static_cast<std::streamsize>(pdf.size()));
+    }
+    const std::string command = "pdftoppm -r 200 -f 1 -l 1 -png -singlefile " + base + ".pdf " +
+                                base + " && zbarimg --quiet " + base + ".png 2>&1";
+    std::string output;
+    FILE* pipe = popen(command.c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    std::array<char, 4096> buffer{};
+    while (const auto n = fread(buffer.data(), 1, buffer.size(), pipe)) {
+        output.append(buffer.data(), n);
+    }
+    pclose(pipe);
+    return output;
+}
+
+// A 1×1 PNG.
+constexpr const char* kPixelPng =
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+"
+    "M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+
+}  // namespace
+
+TEST_CASE("barcodes are drawn as vectors that a scanner reads back", "[print]") {
+    const auto layout = parse_template(json::parse(R"({"page":{"size":"A6"},"elements":[
+        {"type":"barcode","symbology":"qr","x":10,"y":10,"width":30,"height":30,"data":"{{serial}}"},
+        {"type":"barcode","symbology":"code128","x":10,"y":50,"width":80,"height":15,"data":"{{order}}"},
+        {"type":"barcode","symbology":"datamatrix","x":50,"y":10,"width":20,"height":20,"data":"{{serial}}"}]})"));
+    PdfRenderer renderer(fonts());
+    const auto pdf = renderer.render(
+        layout, {json::parse(R"({"serial":"SN-2026-0001 批次A","order":"INV-0042"})")});
+    const auto scanned = scan_barcodes(pdf.bytes);
+    INFO(scanned);
+    CHECK(scanned.find("QR-Code:SN-2026-0001 批次A") != std::string::npos);
+    CHECK(scanned.find("CODE-128:INV-0042") != std::string::npos);
+    // No raster inside: the symbols are paths (pdfimages lists its two header lines only).
+    const auto listed = poppler("pdfimages", pdf.bytes, "-list");
+    CHECK(std::count(listed.begin(), listed.end(), '\n') == 2);
+
+    // Code 128 cannot carry Chinese: the element and its data are named.
+    const auto refused = parse_template(json::parse(R"({"page":{"size":"A6"},"elements":[
+        {"type":"barcode","symbology":"code128","x":10,"y":50,"width":80,"height":15,"data":"{{order}}"}]})"));
+    try {
+        renderer.render(refused, {json::parse(R"({"order":"订单"})")});
+        FAIL("Code 128 has no Chinese");
+    } catch (const ElementBindingError& error) {
+        CHECK(error.element() == 0);
+        CHECK(std::string(error.what()).find("订单") != std::string::npos);
+    }
+}
+
+TEST_CASE("images from data URIs are embedded, and anything else is refused by name", "[print]") {
+    PdfRenderer renderer(fonts());
+    const auto layout = parse_template(json::parse(
+        std::string(
+            R"({"page":{"size":"A6"},"elements":[{"type":"image","x":10,"y":10,"width":20,"height":10,"src":")") +
+        kPixelPng +
+        R"("},{"type":"image","x":10,"y":30,"width":20,"height":20,"src":"{{signature}}"}]})"));
+    const auto pdf = renderer.render(layout, {json::value(json::object{{"signature", kPixelPng}})});
+    const auto images = poppler("pdfimages", pdf.bytes, "-list");
+    INFO(images);
+    // Both placements draw the one image object (loaded once per document).
+    std::size_t placements = 0;
+    for (std::size_t at = images.find("  rgb "); at != std::string::npos;
+         at = images.find("  rgb ", at + 1)) {
+        ++placements;
+    }
+    CHECK(placements == 2);
+    CHECK(pdf.bytes.size() < 60 * 1024);
+    try {
+        renderer.render(
+            layout,
+            {json::value(json::object{{"signature", "data:image/png;base64,bm90IGFuIGltYWdl"}})});
+        FAIL("not an image");
+    } catch (const ElementBindingError& error) {
+        CHECK(error.element() == 1);
+    }
+    CHECK(
+        field_problems(
+            R"({"page":{"size":"A6"},"elements":[{"type":"image","x":1,"y":1,"width":5,"height":5,"src":"http://example.com/logo.png"}]})")
+            .find("elements[0].src") != std::string::npos);
+}

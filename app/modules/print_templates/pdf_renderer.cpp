@@ -2,13 +2,19 @@
 
 #include "modules/print_templates/text_binding.hpp"
 
+#include <openssl/evp.h>
 #include <podofo/podofo.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
+
+#include <zint.h>
 
 namespace riveredge::print {
 namespace {
@@ -69,6 +75,24 @@ public:
     Canvas(const FontChain& chain, Warnings& warnings) : chain_(chain), warnings_(warnings) {}
 
     PdfMemDocument& doc() { return doc_; }
+
+    /// The image of these bytes, loaded once per document; nullptr when they are not a PNG or
+    /// JPEG PoDoFo can read.
+    PdfImage* image(const std::string& bytes) {
+        auto& slot = images_[bytes];
+        if (!slot) {
+            auto loaded = std::make_unique<PdfImage>(&doc_);
+            try {
+                loaded->LoadFromData(reinterpret_cast<const unsigned char*>(bytes.data()),
+                                     static_cast<pdf_long>(bytes.size()));
+            } catch (const PdfError&) {
+                images_.erase(bytes);
+                return nullptr;
+            }
+            slot = std::move(loaded);
+        }
+        return slot.get();
+    }
 
     PdfFont* font(std::size_t face) {
         if (fonts_.size() <= face) {
@@ -194,6 +218,7 @@ private:
     Warnings& warnings_;
     PdfMemDocument doc_;
     std::vector<PdfFont*> fonts_;
+    std::map<std::string, std::unique_ptr<PdfImage>> images_;
 };
 
 struct Box {
@@ -300,6 +325,80 @@ void draw_text(PdfPainter& painter,
     if (!wrap) {
         painter.Restore();
     }
+}
+
+// The bytes of a `data:image/…;base64,` URI; nullopt when it is not one (or over 2 MiB).
+std::optional<std::string> data_uri_bytes(const std::string& uri) {
+    const auto comma = uri.find(";base64,");
+    if (uri.rfind("data:image/", 0) != 0 || comma == std::string::npos) {
+        return std::nullopt;
+    }
+    std::string text = uri.substr(comma + 8);
+    text.erase(
+        std::remove_if(text.begin(), text.end(),
+                       [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }),
+        text.end());
+    if (text.empty() || text.size() % 4 != 0 || text.size() > std::size_t{3} * 1024 * 1024) {
+        return std::nullopt;
+    }
+    std::string bytes(text.size() / 4 * 3, '\0');
+    const int written = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(bytes.data()),
+                                        reinterpret_cast<const unsigned char*>(text.data()),
+                                        static_cast<int>(text.size()));
+    if (written < 0) {
+        return std::nullopt;
+    }
+    std::size_t size = static_cast<std::size_t>(written);
+    for (std::size_t i = text.size(); i > 0 && text[i - 1] == '='; --i) {
+        --size;  // EVP_DecodeBlock counts padding as zero bytes
+    }
+    bytes.resize(size);
+    return bytes;
+}
+
+// Draws a barcode as vector rectangles from zint; 2D symbols keep their proportions, linear
+// ones stretch to the box. An error names what zint refused.
+std::optional<std::string> draw_barcode(PdfPainter& painter,
+                                        Symbology symbology,
+                                        const std::string& data,
+                                        const Box& box) {
+    zint_symbol* symbol = ZBarcode_Create();
+    if (symbol == nullptr) {
+        return "zint could not start";
+    }
+    symbol->symbology = symbology == Symbology::kQr        ? BARCODE_QRCODE
+                        : symbology == Symbology::kCode128 ? BARCODE_CODE128
+                                                           : BARCODE_DATAMATRIX;
+    symbol->input_mode = UNICODE_MODE;
+    symbol->show_hrt = 0;
+    const int status = ZBarcode_Encode_and_Buffer_Vector(
+        symbol, reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()),
+        0);
+    if (status >= ZINT_ERROR || symbol->vector == nullptr || symbol->vector->width <= 0 ||
+        symbol->vector->height <= 0) {
+        std::string message = symbol->errtxt;
+        ZBarcode_Delete(symbol);
+        return message.empty() ? "the barcode could not be made" : message;
+    }
+    const double vector_w = symbol->vector->width;
+    const double vector_h = symbol->vector->height;
+    double sx = box.width / vector_w;
+    double sy = box.height / vector_h;
+    if (symbology != Symbology::kCode128) {
+        sx = sy = std::min(sx, sy);
+    }
+    const double left = box.x + (box.width - vector_w * sx) / 2;
+    const double top = box.top - (box.height - vector_h * sy) / 2;
+    for (const auto* r = symbol->vector->rectangles; r != nullptr; r = r->next) {
+        if (r->colour == -1) {
+            painter.Rectangle(left + r->x * sx, top - (r->y + r->height) * sy, r->width * sx,
+                              r->height * sy);
+        }
+    }
+    painter.SetColor(0, 0, 0);
+    painter.Fill();
+    ZBarcode_Delete(symbol);
+    return std::nullopt;
 }
 
 // A bound table row: each cell's text and the row's height (pt).
@@ -472,6 +571,33 @@ RenderedPdf PdfRenderer::render(const PrintTemplate& layout,
                                        element.overflow, element.fill_color.value_or("#000000")},
                                       warnings, "elements[" + std::to_string(e) + "]");
                             break;
+                        case ElementKind::kImage: {
+                            const std::string src = bind_in(element.src, data, item, e);
+                            const auto bytes = data_uri_bytes(src);
+                            PdfImage* image = bytes ? canvas.image(*bytes) : nullptr;
+                            if (image == nullptr) {
+                                throw ElementBindingError(
+                                    item, e, "src", "not a PNG or JPEG data URI of at most 2 MiB");
+                            }
+                            const double scale = std::min(box.width / image->GetWidth(),
+                                                          box.height / image->GetHeight());
+                            const double w = image->GetWidth() * scale;
+                            const double h = image->GetHeight() * scale;
+                            painter.DrawImage(box.x + (box.width - w) / 2,
+                                              box.top - box.height + (box.height - h) / 2, image,
+                                              scale, scale);
+                            break;
+                        }
+                        case ElementKind::kBarcode: {
+                            const std::string value = bind_in(element.data, data, item, e);
+                            if (const auto problem =
+                                    draw_barcode(painter, element.symbology, value, box)) {
+                                throw ElementBindingError(
+                                    item, e, "data",
+                                    "the barcode cannot encode '" + value + "': " + *problem);
+                            }
+                            break;
+                        }
                         case ElementKind::kTable: {
                             const double padding = pt(kCellPaddingMm);
                             const TextStyle cell_style{element.font_size, element.line_height,

@@ -73,13 +73,16 @@ void check_binding(const PrintTemplate& layout, const std::vector<json::value>& 
         data.as_object()["doc_pages"] = 1;
         for (std::size_t e = 0; e < layout.elements.size(); ++e) {
             const auto& element = layout.elements[e];
-            if ((element.kind != ElementKind::kText && element.kind != ElementKind::kTable) ||
+            if (element.kind == ElementKind::kLine || element.kind == ElementKind::kBox ||
                 (element.visible_if && !truthy(data, *element.visible_if))) {
                 continue;
             }
-            if (element.kind == ElementKind::kText) {
+            if (element.kind != ElementKind::kTable) {
+                const std::string& text = element.kind == ElementKind::kText    ? element.text
+                                          : element.kind == ElementKind::kImage ? element.src
+                                                                                : element.data;
                 try {
-                    bind_text(element.text, data);
+                    bind_text(text, data);
                 } catch (const BindingError& error) {
                     refuse_binding(ElementBindingError(i, e, error.placeholder(), error.what()),
                                    items.size() > 1);

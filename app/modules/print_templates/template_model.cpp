@@ -219,10 +219,12 @@ PrintTemplate parse_template(const json::value& source) {
                                                       {{"text", ElementKind::kText},
                                                        {"line", ElementKind::kLine},
                                                        {"box", ElementKind::kBox},
-                                                       {"table", ElementKind::kTable}},
+                                                       {"table", ElementKind::kTable},
+                                                       {"image", ElementKind::kImage},
+                                                       {"barcode", ElementKind::kBarcode}},
                                                       ElementKind::kText);
             if (!object->contains("type")) {
-                reader.problem("type", "required: text, line, box or table");
+                reader.problem("type", "required: text, line, box, table, image or barcode");
             }
             const double w = out.page.width_mm;
             const double h = out.page.height_mm;
@@ -244,6 +246,31 @@ PrintTemplate parse_template(const json::value& source) {
                     reader.problem("type", "one table per template (it flows over the pages)");
                 }
                 parse_table(*object, at, element, problems);
+            }
+            if (element.kind == ElementKind::kImage) {
+                const auto src = reader.text("src", std::size_t{3} * 1024 * 1024);
+                if (!src || (src->rfind("data:image/", 0) != 0 && src->rfind("{{", 0) != 0)) {
+                    reader.problem("src",
+                                   "required: a PNG or JPEG as data:image/png;base64,… or a "
+                                   "{{path}} to one in the data");
+                } else {
+                    element.src = *src;
+                }
+            }
+            if (element.kind == ElementKind::kBarcode) {
+                element.symbology =
+                    reader.choice<Symbology>("symbology",
+                                             {{"qr", Symbology::kQr},
+                                              {"code128", Symbology::kCode128},
+                                              {"datamatrix", Symbology::kDataMatrix}},
+                                             Symbology::kQr);
+                const auto data = reader.text("data", 4000);
+                if (!data || data->empty()) {
+                    reader.problem("data",
+                                   "required: what the barcode encodes, such as {{serial}}");
+                } else {
+                    element.data = *data;
+                }
             }
             if (element.kind == ElementKind::kText || element.kind == ElementKind::kTable) {
                 element.font_size = reader.number(

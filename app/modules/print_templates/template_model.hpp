@@ -18,7 +18,8 @@ struct Page {
     double height_mm = 297;
 };
 
-enum class ElementKind { kText, kLine, kBox, kTable };
+enum class ElementKind { kText, kLine, kBox, kTable, kImage, kBarcode };
+enum class Symbology { kQr, kCode128, kDataMatrix };
 enum class Align { kLeft, kCenter, kRight };
 /// What a text does when it does not fit its box.
 enum class Overflow { kWrap, kShrink, kClip };
@@ -70,6 +71,12 @@ struct Element {
     std::vector<Column> columns;
     std::optional<std::string> header_fill;
     std::optional<Subtotal> subtotal;
+    // Image: a PNG or JPEG as a data URI (`data:image/png;base64,…`), given or bound
+    // (`{{logo}}`), fitted into the box keeping its proportions.
+    std::string src;
+    // Barcode: the data to encode (placeholders allowed), drawn as vector rectangles.
+    Symbology symbology = Symbology::kQr;
+    std::string data;
 };
 
 struct PrintTemplate {
