@@ -99,8 +99,8 @@ public:
         // The module list: a module that provides a capability comes before its users.
         for (const auto make :
              {messages::make_messages_module, scripts::make_scripts_module,
-              schedules::make_schedules_module, records::make_records_module,
-              approvals::make_approvals_module, print::make_print_templates_module}) {
+              schedules::make_schedules_module, print::make_print_templates_module,
+              records::make_records_module, approvals::make_approvals_module}) {
             modules_.push_back(make(context));
         }
 

@@ -9,6 +9,7 @@
 #include "core/auth/principal.hpp"
 
 #include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -85,16 +86,35 @@ public:
     virtual std::vector<std::string> http_allow_list(const TenantId& tenant) = 0;
 };
 
+/// PDF output from print-template designs (the print templates module).
+class PdfPrinter {
+public:
+    struct Pdf {
+        std::string bytes;
+        int pages = 0;
+        std::vector<std::string> warnings;
+    };
+    virtual ~PdfPrinter() = default;
+    /// Draws `design` (a print template's JSON) over `items`, one document each; DomainError 422
+    /// when the design or the data do not fit.
+    virtual Pdf print(const boost::json::value& design,
+                      const std::vector<boost::json::value>& items) = 0;
+};
+
 /// What modules offer each other, published while the app builds its modules in order.
 class Capabilities {
 public:
     void provide(Notifier& notifier) { notifier_ = &notifier; }
     void provide(StoredScripts& scripts) { scripts_ = &scripts; }
     void provide(RecordSigner& signer) { signer_ = &signer; }
+    void provide(PdfPrinter& printer) { printer_ = &printer; }
 
     Notifier& notifier() const { return required(notifier_, "a notifier (the messages module)"); }
     StoredScripts& scripts() const {
         return required(scripts_, "stored scripts (the scripts module)");
+    }
+    PdfPrinter& pdf_printer() const {
+        return required(printer_, "PDF output (the print templates module)");
     }
     RecordSigner& record_signer() const {
         return required(signer_, "electronic signatures (the records module)");
@@ -112,6 +132,7 @@ private:
     Notifier* notifier_ = nullptr;
     StoredScripts* scripts_ = nullptr;
     RecordSigner* signer_ = nullptr;
+    PdfPrinter* printer_ = nullptr;
 };
 
 class Module {

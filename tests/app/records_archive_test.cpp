@@ -7,6 +7,9 @@
 #include "core/json/canonical.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cstdio>
+#include <fstream>
 #include <set>
 
 using namespace riveredge_test;
@@ -375,4 +378,54 @@ TEST_CASE(
     CHECK(approvals::has_pending(
         t.call("GET", "/api/v1/approvals/instances/" + std::to_string(orphan), p.bob).body,
         "review"));
+}
+
+TEST_CASE("records: the PDF export shows each signature's manifestation and the trail",
+          "[app][records][print]") {
+    auto t = records_app();
+    const auto p = people(t);
+    set_password(t, p.alice, "Alice Admin");
+    set_password(t, p.carol, "Carol QA");
+    const auto id =
+        create_record(t, p.carol, "BR-PDF", R"({"lot":"A7","yield":98.5,"operator":"张伟"})");
+    REQUIRE(move(t, p.carol, id, "submit").status == 200);
+    REQUIRE(sign(t, p.carol, id, "carol", "review").status == 201);
+    REQUIRE(sign(t, p.alice, id, "alice", "approval").status == 201);
+    const auto pdf = raw_call(t, "GET", path(id, "/export/pdf"), p.bob);
+    REQUIRE(pdf.status == 200);
+    REQUIRE(pdf.body.rfind("%PDF-", 0) == 0);
+    const std::string file = "/tmp/riveredge-records-export-" + std::to_string(getpid()) + ".pdf";
+    {
+        std::ofstream out(file, std::ios::binary);
+        out.write(pdf.body.data(), static_cast<std::streamsize>(pdf.body.size()));
+    }
+    std::string text;
+    FILE* pipe = popen(("pdftotext " + file + " - 2>&1").c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    std::array<char, 4096> buffer{};
+    while (const auto n = fread(buffer.data(), 1, buffer.size(), pipe)) {
+        text.append(buffer.data(), n);
+    }
+    pclose(pipe);
+    INFO(text);
+    CHECK(text.find("BR-PDF") != std::string::npos);
+    CHECK(text.find("张伟") != std::string::npos);
+    // The manifestation (Part 11.50): printed name, meaning, time, reason, verification.
+    CHECK(text.find("Carol QA (carol)") != std::string::npos);
+    CHECK(text.find("Alice Admin (alice)") != std::string::npos);
+    CHECK(text.find("approval") != std::string::npos);
+    CHECK(text.find("checked against the batch") != std::string::npos);
+    CHECK(text.find("valid") != std::string::npos);
+    CHECK(text.find("INVALID") == std::string::npos);
+    CHECK(text.find("signed") != std::string::npos);  // the trail
+    // The export is in the trail.
+    const auto trail = t.call("GET", path(id, "/audit"), p.alice);
+    bool audited = false;
+    for (const auto& entry : trail.body.at("entries").as_array()) {
+        audited =
+            audited || (entry.at("action") == "exported" && entry.at("new_value").is_object() &&
+                        entry.at("new_value").at("format") == "pdf");
+    }
+    CHECK(audited);
+    CHECK(raw_call(t, "GET", path(id, "/export/pdf"), t.token("globex", "bob")).status == 404);
 }

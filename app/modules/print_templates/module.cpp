@@ -18,13 +18,20 @@ std::string font_cache(const core::Settings& settings) {
                                            : settings.font_cache_dir;
 }
 
-class Module final : public core::Module {
+class Module final : public core::Module, public core::PdfPrinter {
 public:
     explicit Module(core::AppContext& context)
         : repository_(context.db),
           service_(repository_, FontChain::from_system(font_cache(context.settings))) {
         register_routes(context.router, service_);
         register_functions(context.inngest, service_);
+        context.capabilities.provide(static_cast<core::PdfPrinter&>(*this));
+    }
+
+    Pdf print(const boost::json::value& design,
+              const std::vector<boost::json::value>& items) override {
+        auto pdf = service_.draw(design, items);
+        return Pdf{std::move(pdf.bytes), pdf.pages, std::move(pdf.warnings)};
     }
 
     std::string_view name() const noexcept override { return "print_templates"; }

@@ -240,6 +240,16 @@ RenderedPdf Service::preview(const core::TenantId& tenant,
     }
 }
 
+RenderedPdf Service::draw(const json::value& design, const std::vector<json::value>& items) {
+    const auto layout = parse_template(design);
+    check_binding(layout, items);
+    try {
+        return renderer_.render(layout, items);
+    } catch (const ElementBindingError& error) {
+        refuse_binding(error, items.size() > 1);
+    }
+}
+
 json::object Service::request_render(const core::Principal& who, const json::object& request) {
     const auto* template_id = request.if_contains("template_id");
     if (template_id == nullptr || !template_id->is_int64()) {

@@ -24,7 +24,10 @@ class Module final : public core::Module, public core::RecordSigner {
 public:
     explicit Module(core::AppContext& context)
         : repository_(context.db),
-          service_(repository_, context.capabilities.notifier(), load_seal_key(context.settings)) {
+          service_(repository_,
+                   context.capabilities.notifier(),
+                   context.capabilities.pdf_printer(),
+                   load_seal_key(context.settings)) {
         register_routes(context.router, service_);
         register_functions(context.inngest, service_);
         context.capabilities.provide(static_cast<core::RecordSigner&>(*this));

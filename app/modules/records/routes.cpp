@@ -229,6 +229,24 @@ void register_routes(core::Router& router, Service& service) {
                                         service.export_record(actor_of(service, request, context),
                                                               id_param(context, "id")));
                });
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/records/{id}/export/pdf",
+                               .access = core::Access::kUser,
+                               .summary = "The record as a printable PDF: content, attachments, "
+                                          "each signature's manifestation (printed name, meaning, "
+                                          "UTC time, reason, verified) and the audit trail "
+                                          "(audited)"},
+               [&service](const HttpRequest& request, RequestContext& context) {
+                   auto pdf = service.export_pdf(actor_of(service, request, context),
+                                                 id_param(context, "id"));
+                   inngest::HttpResponse response;
+                   response.status = 200;
+                   response.headers = {{"Content-Type", "application/pdf"},
+                                       {"X-Content-Type-Options", "nosniff"},
+                                       {"X-Pages", std::to_string(pdf.pages)}};
+                   response.body = std::move(pdf.bytes);
+                   return response;
+               });
     router.add(
         core::RouteSpec{
             .method = "POST",

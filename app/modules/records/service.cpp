@@ -2,10 +2,12 @@
 
 #include "core/errors.hpp"
 #include "core/json/canonical.hpp"
+#include "core/json/text.hpp"
 #include "core/log/logger.hpp"
 #include "core/outbox/outbox.hpp"
 #include "core/text/hex.hpp"
 
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
@@ -602,6 +604,98 @@ json::object Service::export_record(const Actor& actor, std::int64_t id) {
     out["exported_at"] = now_text();
     out["exported_by"] = actor.who.user_id;
     return out;
+}
+
+namespace {
+
+// The printed form of a record: one table of sections (content, signatures, trail) that flows
+// over as many pages as it needs, its header repeated, "page X of Y" at the foot.
+const json::value& export_design() {
+    static const json::value design = json::parse(R"design({"page":{"size":"A4"},"elements":[
+      {"type":"text","x":15,"y":12,"width":180,"height":8,"font_size":14,"align":"center",
+       "text":"电子记录 Electronic record {{type}} / {{business_key}}"},
+      {"type":"text","x":15,"y":22,"width":180,"height":10,"font_size":9,
+       "text":"{{title}} — state {{state}}, version {{version}}, content SHA-256 {{content_hash}}"},
+      {"type":"line","x":15,"y":33,"x2":195,"y2":33,"stroke_width":0.5},
+      {"type":"table","x":15,"y":36,"width":180,"height":240,"rows":"rows","font_size":8,
+       "header_fill":"#e6e6e6",
+       "columns":[{"header":"Section","text":"{{section}}","width":26},
+                  {"header":"Item","text":"{{item}}","width":50},
+                  {"header":"Detail","text":"{{detail}}","width":104}]},
+      {"type":"text","x":15,"y":280,"width":180,"height":5,"font_size":7,
+       "text":"Exported {{exported_at}} by {{exported_by}} — signatures verified {{signatures_valid}}"},
+      {"type":"text","x":15,"y":285,"width":180,"height":5,"font_size":7,"align":"right",
+       "text":"第 {{doc_page}} 页 / 共 {{doc_pages}} 页 (page {{doc_page}} of {{doc_pages}})"}]})design");
+    return design;
+}
+
+std::string text_of(const json::value& value) {
+    return value.is_string() ? std::string(value.get_string()) : core::to_json_text(value);
+}
+
+}  // namespace
+
+core::PdfPrinter::Pdf Service::export_pdf(const Actor& actor, std::int64_t id) {
+    const auto& tenant = actor.who.tenant;
+    Transaction tx(repository_.pool(), tenant);
+    const auto record = require(tx, tenant, id, false);
+    const auto latest = repository_.version(tx, tenant, id, record.latest_version);
+    AuditTrail::append(tx, tenant, actor,
+                       {id, "exported", nullptr, json::object{{"format", "pdf"}}, std::nullopt});
+    const auto exported = package(tx, tenant, record);
+    tx.commit();
+    json::array rows;
+    if (latest && latest->content.is_object()) {
+        for (const auto& [key, value] : latest->content.get_object()) {
+            rows.push_back(json::object{{"section", "内容 Content"},
+                                        {"item", std::string(key)},
+                                        {"detail", text_of(value)}});
+        }
+    }
+    for (const auto& attachment : exported.at("attachments").as_array()) {
+        rows.push_back(
+            json::object{{"section", "附件 Attachment"},
+                         {"item", attachment.at("name")},
+                         {"detail", "SHA-256 " + text_of(attachment.at("sha256")) + " (version " +
+                                        text_of(attachment.at("version")) + ")"}});
+    }
+    for (const auto& s : exported.at("signatures").as_array()) {
+        // The manifestation (Part 11.50): printed name, UTC time, meaning, and our verification.
+        rows.push_back(json::object{
+            {"section", "签名 Signature"},
+            {"item", text_of(s.at("printed_name")) + " (" + text_of(s.at("signer_id")) + ")"},
+            {"detail", text_of(s.at("meaning")) + " — " + text_of(s.at("signed_at")) + " UTC — " +
+                           text_of(s.at("reason")) + " — version " + text_of(s.at("version")) +
+                           (s.at("valid").as_bool() ? " — valid"
+                                                    : " — INVALID: " + text_of(s.at("problem")))}});
+    }
+    for (const auto& entry : exported.at("audit_trail").as_array()) {
+        std::string detail = text_of(entry.at("at")) + " — " + text_of(entry.at("actor_id"));
+        if (const auto* reason = entry.as_object().if_contains("reason");
+            reason != nullptr && !reason->is_null()) {
+            detail += " — " + text_of(*reason);
+        }
+        if (const auto* value = entry.as_object().if_contains("new_value");
+            value != nullptr && !value->is_null()) {
+            detail += " — " + core::to_json_text(*value);
+        }
+        rows.push_back(json::object{
+            {"section", "审计 Audit"},
+            {"item", "#" + text_of(entry.at("seq")) + " " + text_of(entry.at("action"))},
+            {"detail", detail}});
+    }
+    json::object data{
+        {"type", record.type},
+        {"business_key", record.business_key},
+        {"title", record.title},
+        {"state", record.state},
+        {"version", record.latest_version},
+        {"content_hash", latest ? latest->content_hash : std::string()},
+        {"signatures_valid", exported.at("signatures_valid").as_bool() ? "yes" : "NO"},
+        {"exported_at", now_text()},
+        {"exported_by", actor.printed_name},
+        {"rows", std::move(rows)}};
+    return printer_.print(export_design(), {json::value(std::move(data))});
 }
 
 json::object Service::archive(const core::TenantId& tenant, std::int64_t id) {

@@ -29,8 +29,14 @@ inline constexpr const char* kSigningLocked = "records/signing.locked";
 
 class Service {
 public:
-    Service(Repository& repository, core::Notifier& notifier, std::optional<SealKey> seal_key)
-        : repository_(repository), notifier_(notifier), seal_key_(std::move(seal_key)) {}
+    Service(Repository& repository,
+            core::Notifier& notifier,
+            core::PdfPrinter& printer,
+            std::optional<SealKey> seal_key)
+        : repository_(repository),
+          notifier_(notifier),
+          printer_(printer),
+          seal_key_(std::move(seal_key)) {}
 
     /// Who acts: the token's principal with the printed name of their signing credential.
     Actor actor(const core::Principal& who, std::string address, std::string user_agent);
@@ -93,6 +99,9 @@ public:
     boost::json::object trail(const Actor& actor, std::int64_t id);
     /// Record, versions, signatures (verified) and trail as one JSON document; audited.
     boost::json::object export_record(const Actor& actor, std::int64_t id);
+    /// The same as a printable PDF: the content, each signature's manifestation (printed name,
+    /// meaning, UTC time, reason, verified) and the trail, page X of Y; audited.
+    core::PdfPrinter::Pdf export_pdf(const Actor& actor, std::int64_t id);
     boost::json::object verify_chain(const Actor& actor);
     /// Tells the signer and the tenant's security contacts that signing is locked, once per
     /// `notice_id` (the records-lockout-notice function).
@@ -143,6 +152,7 @@ private:
 
     Repository& repository_;
     core::Notifier& notifier_;
+    core::PdfPrinter& printer_;
     std::optional<SealKey> seal_key_;
 };
 
