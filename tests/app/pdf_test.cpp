@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -391,4 +392,77 @@ TEST_CASE("images from data URIs are embedded, and anything else is refused by n
         field_problems(
             R"({"page":{"size":"A6"},"elements":[{"type":"image","x":1,"y":1,"width":5,"height":5,"src":"http://example.com/logo.png"}]})")
             .find("elements[0].src") != std::string::npos);
+}
+
+namespace {
+
+struct GrayImage {
+    int width = 0;
+    int height = 0;
+    std::string pixels;
+};
+
+// A binary PGM (what `pdftoppm -gray` writes).
+GrayImage read_pgm(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::string magic;
+    GrayImage image;
+    int maximum = 0;
+    in >> magic >> image.width >> image.height >> maximum;
+    in.get();
+    REQUIRE(magic == "P5");
+    REQUIRE(maximum == 255);
+    image.pixels.resize(static_cast<std::size_t>(image.width) *
+                        static_cast<std::size_t>(image.height));
+    in.read(image.pixels.data(), static_cast<std::streamsize>(image.pixels.size()));
+    REQUIRE(in.gcount() == static_cast<std::streamsize>(image.pixels.size()));
+    return image;
+}
+
+}  // namespace
+
+TEST_CASE("a rendered label matches its reference image within a tolerance", "[print]") {
+    // A 60×40 mm product label: Chinese and Latin text, a box, a line, a QR code.
+    const auto layout = parse_template(json::parse(R"({"page":{"width":60,"height":40},"elements":[
+        {"type":"box","x":1,"y":1,"width":58,"height":38,"stroke_width":0.8},
+        {"type":"text","x":3,"y":3,"width":34,"height":7,"text":"{{name}}","font_size":11},
+        {"type":"text","x":3,"y":11,"width":34,"height":5,"text":"批号 Lot {{lot}}","font_size":7},
+        {"type":"text","x":3,"y":16,"width":34,"height":5,"text":"数量 {{qty | number:0}} 件","font_size":7},
+        {"type":"line","x":3,"y":23,"x2":37,"y2":23,"stroke_width":0.4},
+        {"type":"text","x":3,"y":25,"width":34,"height":12,"text":"有效期至 {{expiry | cn_date}}","font_size":7},
+        {"type":"barcode","symbology":"qr","x":39,"y":4,"width":18,"height":18,"data":"{{lot}}"}]})"));
+    PdfRenderer renderer(fonts());
+    const auto pdf = renderer.render(
+        layout,
+        {json::parse(
+            R"({"name":"精密轴承 6204","lot":"L-2026-1206","qty":1200,"expiry":"2028-12-31"})")});
+    const std::string base = "/tmp/riveredge-label-" + std::to_string(getpid());
+    {
+        std::ofstream out(base + ".pdf", std::ios::binary);
+        out.write(pdf.bytes.data(), static_cast<std::streamsize>(pdf.bytes.size()));
+    }
+    REQUIRE(std::system(("pdftoppm -gray -r 150 -singlefile " + base + ".pdf " + base).c_str()) ==
+            0);
+    const auto actual = read_pgm(base + ".pgm");
+    const std::string reference_path =
+        std::string(PROJECT_SOURCE_DIR) + "/tests/app/fixtures/print_label_reference.pgm";
+    INFO("this render: " << base << ".pgm; reference: " << reference_path);
+    REQUIRE(std::filesystem::exists(reference_path));
+    const auto reference = read_pgm(reference_path);
+    REQUIRE(actual.width == reference.width);
+    REQUIRE(actual.height == reference.height);
+    double total = 0;
+    std::size_t far = 0;
+    std::size_t ink = 0;
+    for (std::size_t i = 0; i < actual.pixels.size(); ++i) {
+        const int a = static_cast<unsigned char>(actual.pixels[i]);
+        const int b = static_cast<unsigned char>(reference.pixels[i]);
+        total += std::abs(a - b);
+        far += std::abs(a - b) > 64 ? 1 : 0;
+        ink += b < 128 ? 1 : 0;
+    }
+    const double pixels = static_cast<double>(actual.pixels.size());
+    CHECK(ink > actual.pixels.size() / 50);  // the reference is not blank
+    CHECK(total / pixels < 2.0);             // mean difference, of 255
+    CHECK(static_cast<double>(far) / pixels < 0.005);
 }

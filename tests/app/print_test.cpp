@@ -206,3 +206,29 @@ TEST_CASE("print: a render is drawn durably and its PDF is kept by its hash", "[
                  R"({"template_id":)" + std::to_string(id) + "," + items + "}")
               .status == 404);
 }
+
+TEST_CASE("print: the designer gets a page of the preview as a PNG", "[app][print]") {
+    AppUnderTest t;
+    const auto bob = t.token("acme", "bob");
+    const std::string body =
+        R"({"template":{"page":{"width":60,"height":40},"elements":[{"type":"text","x":2,"y":2,"width":56,"height":10,"text":"标签 {{n}}"}]},"items":[{"n":1},{"n":2}]})";
+    const auto png = raw_call(t, "POST", "/api/v1/print/preview?format=png&page=2&dpi=72", bob,
+                              "application/json", body);
+    REQUIRE(png.status == 200);
+    CHECK(header(png, "Content-Type") == "image/png");
+    CHECK(header(png, "X-Pages") == "2");
+    REQUIRE(png.body.size() > 8);
+    CHECK(png.body.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0);
+    // 60 mm at 72 dpi is 170 pixels wide (the IHDR width, big-endian at byte 16).
+    const auto width =
+        (static_cast<unsigned char>(png.body[18]) << 8) | static_cast<unsigned char>(png.body[19]);
+    CHECK(width == 170);
+    CHECK(raw_call(t, "POST", "/api/v1/print/preview?format=png&page=3", bob, "application/json",
+                   body)
+              .status == 404);
+    CHECK(raw_call(t, "POST", "/api/v1/print/preview?format=gif", bob, "application/json", body)
+              .status == 422);
+    CHECK(raw_call(t, "POST", "/api/v1/print/preview?format=png&dpi=5000", bob, "application/json",
+                   body)
+              .status == 422);
+}

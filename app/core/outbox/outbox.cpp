@@ -55,7 +55,10 @@ db::Rows relay_exec(db::Transaction& tx, const char* sql, const std::vector<db::
 std::string id_array(const db::Rows& rows, int from, int to) {
     std::string out = "{";
     for (int i = from; i < to; ++i) {
-        out += (i > from ? "," : "") + rows.text(i, "id");
+        if (i > from) {
+            out += ',';
+        }
+        out += rows.text(i, "id");
     }
     return out + "}";
 }

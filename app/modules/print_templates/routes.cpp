@@ -1,7 +1,10 @@
 // HTTP in and out for print templates: parse, call the service, write JSON or the PDF.
 
+#include "core/errors.hpp"
 #include "core/http/router.hpp"
 #include "core/http/version_routes.hpp"
+#include "core/text/integers.hpp"
+#include "modules/print_templates/png_preview.hpp"
 #include "modules/print_templates/service.hpp"
 
 #include <openssl/evp.h>
@@ -54,9 +57,47 @@ HttpResponse pdf_response(std::string bytes, int pages, std::size_t warnings) {
     return response;
 }
 
-// The PDF itself, or (Accept: application/json) its pages, warnings and bytes in base64 for a
-// designer that shows the warnings beside the preview.
-HttpResponse preview_response(const HttpRequest& request, RenderedPdf pdf) {
+// The PDF itself; `?format=png&page=N&dpi=D` one page as a PNG for the designer; or (Accept:
+// application/json) its pages, warnings and bytes in base64 for a designer that shows the
+// warnings beside the preview.
+HttpResponse preview_response(const HttpRequest& request,
+                              const RequestContext& context,
+                              RenderedPdf pdf) {
+    if (const auto format = context.query.find("format");
+        format != context.query.end() && format->second != "pdf") {
+        if (format->second != "png") {
+            throw core::DomainError::validation(json::object{{"format", "pdf or png"}});
+        }
+        const auto number = [&](const char* name, int fallback, int low, int high) {
+            const auto found = context.query.find(name);
+            if (found == context.query.end()) {
+                return fallback;
+            }
+            const auto value = core::parse_integer_in<int>(found->second, low, high);
+            if (!value) {
+                throw core::DomainError::validation(
+                    json::object{{name, "an integer from " + std::to_string(low) + " to " +
+                                            std::to_string(high)}});
+            }
+            return *value;
+        };
+        const int page = number("page", 1, 1, 100000);
+        const int dpi = number("dpi", 96, 36, 300);
+        auto png = pdf_page_png(pdf.bytes, page, dpi);
+        if (!png) {
+            throw core::DomainError::not_found("page " + std::to_string(page) +
+                                               " (the preview has " + std::to_string(pdf.pages) +
+                                               ")");
+        }
+        HttpResponse response;
+        response.status = 200;
+        response.headers = {{"Content-Type", "image/png"},
+                            {"X-Content-Type-Options", "nosniff"},
+                            {"X-Pages", std::to_string(pdf.pages)},
+                            {"X-Print-Warnings", std::to_string(pdf.warnings.size())}};
+        response.body = std::move(*png);
+        return response;
+    }
     if (request.header("Accept").find("application/json") != std::string_view::npos) {
         json::array warnings(pdf.warnings.begin(), pdf.warnings.end());
         return json_response(200,
@@ -96,11 +137,12 @@ void register_routes(core::Router& router, Service& service) {
                                .pattern = "/api/v1/print/preview",
                                .access = core::Access::kUser,
                                .summary = "Draw an unsaved design over sample data at once: the "
-                                          "PDF (or, with Accept: application/json, its pages, "
-                                          "warnings and base64 bytes)",
+                                          "PDF, one page as a PNG (?format=png&page=1&dpi=96), "
+                                          "or with Accept: application/json its pages, warnings "
+                                          "and base64 bytes",
                                .request_schema = kPreviewRequest},
                [&service](const HttpRequest& request, RequestContext& context) {
-                   return preview_response(request,
+                   return preview_response(request, context,
                                            service.preview(context.who().tenant, std::nullopt,
                                                            context.json_body(request)));
                });
@@ -166,17 +208,18 @@ void register_routes(core::Router& router, Service& service) {
                    return json_response(201,
                                         service.publish(context.who(), id_param(context, "id")));
                });
-    router.add(
-        core::RouteSpec{.method = "POST",
-                        .pattern = "/api/v1/print/templates/{id}/preview",
-                        .access = core::Access::kUser,
-                        .summary = "Draw the draft (or `version`) over sample data at once",
-                        .request_schema = kPreviewRequest},
-        [&service](const HttpRequest& request, RequestContext& context) {
-            const auto body = request.body.empty() ? json::object{} : context.json_body(request);
-            return preview_response(
-                request, service.preview(context.who().tenant, id_param(context, "id"), body));
-        });
+    router.add(core::RouteSpec{.method = "POST",
+                               .pattern = "/api/v1/print/templates/{id}/preview",
+                               .access = core::Access::kUser,
+                               .summary = "Draw the draft (or `version`) over sample data at once",
+                               .request_schema = kPreviewRequest},
+               [&service](const HttpRequest& request, RequestContext& context) {
+                   const auto body =
+                       request.body.empty() ? json::object{} : context.json_body(request);
+                   return preview_response(
+                       request, context,
+                       service.preview(context.who().tenant, id_param(context, "id"), body));
+               });
     core::add_version_routes(
         router, {.item_pattern = "/api/v1/print/templates/{id}",
                  .noun = "print template",
