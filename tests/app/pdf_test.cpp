@@ -466,3 +466,28 @@ TEST_CASE("a rendered label matches its reference image within a tolerance", "[p
     CHECK(total / pixels < 2.0);             // mean difference, of 255
     CHECK(static_cast<double>(far) / pixels < 0.005);
 }
+
+TEST_CASE("margins move the printable area and bound where elements may go", "[print]") {
+    const auto layout = parse_template(json::parse(R"({"page":{"width":100,"height":50,
+        "margins":{"top":10,"left":20,"right":5,"bottom":5}},"elements":[
+        {"type":"text","x":0,"y":0,"width":40,"height":8,"text":"MARGIN","font_size":10}]})"));
+    PdfRenderer renderer(fonts());
+    const auto pdf = renderer.render(layout, {json::parse("{}")});
+    const auto boxes = poppler("pdftotext", pdf.bytes, "-bbox");
+    INFO(boxes);
+    const auto word = boxes.find(">MARGIN<");
+    REQUIRE(word != std::string::npos);
+    const auto line = boxes.substr(boxes.rfind("<word", word), word - boxes.rfind("<word", word));
+    double x_min = 0;
+    double y_min = 0;
+    REQUIRE(std::sscanf(line.c_str(), "<word xMin=\"%lf\" yMin=\"%lf\"", &x_min, &y_min) == 2);
+    CHECK(x_min == Approx(20 * 72 / 25.4).margin(1.5));  // 20 mm from the left edge
+    CHECK(y_min == Approx(10 * 72 / 25.4).margin(3.0));  // 10 mm from the top
+    // The printable area is 75 × 35 mm: an element may not leave it, and the margins must
+    // leave room.
+    CHECK(field_problems(R"({"page":{"width":100,"height":50,"margins":{"left":20,"right":5}},
+        "elements":[{"type":"box","x":50,"y":0,"width":30,"height":5}]})")
+              .find("elements[0].width") != std::string::npos);
+    CHECK(field_problems(R"({"page":{"width":100,"height":50,"margins":60},"elements":[]})")
+              .find("page.margins") != std::string::npos);
+}

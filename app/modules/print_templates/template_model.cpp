@@ -199,6 +199,28 @@ PrintTemplate parse_template(const json::value& source) {
             out.page.width_mm = reader.number("width", 210, 10, 2000, true);
             out.page.height_mm = reader.number("height", 297, 10, 2000, true);
         }
+        // Margins: the printable area; element positions are measured from its top-left.
+        if (const auto* margins = page->get_object().if_contains("margins");
+            margins != nullptr && !margins->is_null()) {
+            if (margins->is_number()) {
+                const double all = margins->to_number<double>();
+                out.page.margins = {all, all, all, all};
+            } else if (margins->is_object()) {
+                Reader margin(margins->get_object(), "page.margins.", problems);
+                out.page.margins = {margin.number("top", 0, 0, 500, false),
+                                    margin.number("right", 0, 0, 500, false),
+                                    margin.number("bottom", 0, 0, 500, false),
+                                    margin.number("left", 0, 0, 500, false)};
+            } else {
+                reader.problem("margins", "mm for all four sides, or {top, right, bottom, left}");
+            }
+            const auto& m = out.page.margins;
+            if (m[0] < 0 || m[1] < 0 || m[2] < 0 || m[3] < 0 || m[1] + m[3] >= out.page.width_mm ||
+                m[0] + m[2] >= out.page.height_mm) {
+                reader.problem("margins", "non-negative, and leaving room on the page");
+                out.page.margins = {0, 0, 0, 0};
+            }
+        }
     }
     int tables = 0;
     const auto* elements = root->if_contains("elements");
@@ -226,8 +248,10 @@ PrintTemplate parse_template(const json::value& source) {
             if (!object->contains("type")) {
                 reader.problem("type", "required: text, line, box, table, image or barcode");
             }
-            const double w = out.page.width_mm;
-            const double h = out.page.height_mm;
+            // The printable area inside the margins; positions are checked against it, then
+            // moved onto the page.
+            const double w = out.page.width_mm - out.page.margins[1] - out.page.margins[3];
+            const double h = out.page.height_mm - out.page.margins[0] - out.page.margins[2];
             element.x = reader.number("x", 0, 0, w, true);
             element.y = reader.number("y", 0, 0, h, true);
             if (element.kind == ElementKind::kLine) {
@@ -238,7 +262,7 @@ PrintTemplate parse_template(const json::value& source) {
                 element.height = reader.number("height", 0, 0.1, h, true);
                 if (element.x + element.width > w + 0.001 ||
                     element.y + element.height > h + 0.001) {
-                    reader.problem("width", "the element reaches beyond the page");
+                    reader.problem("width", "the element reaches beyond the printable area");
                 }
             }
             if (element.kind == ElementKind::kTable) {
@@ -302,6 +326,10 @@ PrintTemplate parse_template(const json::value& source) {
                 "show_on",
                 {{"all", ShowOn::kAll}, {"first", ShowOn::kFirst}, {"last", ShowOn::kLast}},
                 ShowOn::kAll);
+            element.x += out.page.margins[3];
+            element.x2 += out.page.margins[3];
+            element.y += out.page.margins[0];
+            element.y2 += out.page.margins[0];
             out.elements.push_back(std::move(element));
         }
     }

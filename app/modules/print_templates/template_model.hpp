@@ -7,6 +7,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include <array>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +17,8 @@ namespace riveredge::print {
 struct Page {
     double width_mm = 210;  // A4 portrait
     double height_mm = 297;
+    /// top, right, bottom, left in mm.
+    std::array<double, 4> margins{0, 0, 0, 0};
 };
 
 enum class ElementKind { kText, kLine, kBox, kTable, kImage, kBarcode };
