@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -22,6 +23,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 
 #include <unistd.h>
 
@@ -490,4 +492,70 @@ TEST_CASE("margins move the printable area and bound where elements may go", "[p
               .find("elements[0].width") != std::string::npos);
     CHECK(field_problems(R"({"page":{"width":100,"height":50,"margins":60},"elements":[]})")
               .find("page.margins") != std::string::npos);
+}
+
+TEST_CASE("bad dates, huge numbers and huge images are refused, not printed wrong",
+          "[print][unit]") {
+    const auto data = json::parse(
+        R"({"feb31":"2026-02-31","hour25":"2026-12-06T25:00","junk":"2026-12-06xyz",
+            "offset":"2026-12-06T09:30:00.123+08:00","leap":"2028-02-29","big":1e60,"trillion":1e12})");
+    CHECK_THROWS_AS(bind_text("{{feb31 | cn_date}}", data), BindingError);
+    CHECK_THROWS_AS(bind_text("{{hour25 | date}}", data), BindingError);
+    CHECK_THROWS_AS(bind_text("{{junk | date}}", data), BindingError);
+    CHECK(bind_text("{{offset | date:YYYY-MM-DD HH:mm}}", data) == "2026-12-06 09:30");
+    CHECK(bind_text("{{leap | cn_date}}", data) == "2028年2月29日");
+    CHECK_THROWS_AS(bind_text("{{big | number}}", data), BindingError);
+    CHECK_THROWS_AS(bind_text("{{big | currency}}", data), BindingError);
+    CHECK_THROWS_AS(bind_text("{{trillion | cn_amount}}", data), BindingError);
+    CHECK(chinese_capital_amount(99999999999999) ==
+          "玖仟玖佰玖拾玖亿玖仟玖佰玖拾玖万玖仟玖佰玖拾玖元玖角玖分");
+    CHECK_THROWS_AS(chinese_capital_amount(100000000000000), std::out_of_range);
+
+    // A PNG that declares 20000 × 20000 pixels is refused before anything is decoded.
+    std::string png("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\x4e\x20\0\0\x4e\x20\x08\x06\0\0\0", 29);
+    png += std::string(64, '\0');
+    std::string base64;
+    {
+        static const char* digits =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        for (std::size_t i = 0; i < png.size(); i += 3) {
+            const std::uint32_t n =
+                (static_cast<unsigned char>(png[i]) << 16) |
+                (i + 1 < png.size() ? static_cast<unsigned char>(png[i + 1]) << 8 : 0) |
+                (i + 2 < png.size() ? static_cast<unsigned char>(png[i + 2]) : 0);
+            base64 += digits[(n >> 18) & 63];
+            base64 += digits[(n >> 12) & 63];
+            base64 += i + 1 < png.size() ? digits[(n >> 6) & 63] : '=';
+            base64 += i + 2 < png.size() ? digits[n & 63] : '=';
+        }
+    }
+    const auto layout = parse_template(json::parse(
+        R"({"page":{"size":"A6"},"elements":[{"type":"image","x":1,"y":1,"width":50,"height":50,"src":"{{img}}"}]})"));
+    PdfRenderer renderer(fonts());
+    CHECK_THROWS_AS(
+        renderer.render(layout,
+                        {json::value(json::object{{"img", "data:image/png;base64," + base64}})}),
+        ElementBindingError);
+}
+
+TEST_CASE("a page subtotal refuses rows without a number, and tables flow on every page",
+          "[print][unit]") {
+    const auto layout = parse_template(json::parse(R"({"page":{"size":"A6"},"elements":[
+        {"type":"table","x":5,"y":5,"width":90,"height":100,"rows":"lines",
+         "columns":[{"header":"a","text":"{{name}}","width":60},{"header":"b","text":"{{amount}}","width":30}],
+         "subtotal":{"label":"小计","column":1,"path":"amount","format":"number:2"}}]})"));
+    PdfRenderer renderer(fonts());
+    try {
+        renderer.render(
+            layout,
+            {json::parse(
+                R"({"lines":[{"name":"a","amount":1},{"name":"b","amount":"1,234.50"}]})")});
+        FAIL("'1,234.50' is not a number to add");
+    } catch (const ElementBindingError& error) {
+        CHECK(error.placeholder() == "lines[1].amount");
+    }
+    CHECK(field_problems(R"({"page":{"size":"A6"},"elements":[
+        {"type":"table","x":5,"y":5,"width":90,"height":100,"rows":"lines","show_on":"first",
+         "columns":[{"header":"a","text":"{{a}}","width":90}]}]})")
+              .find("elements[0].show_on") != std::string::npos);
 }

@@ -168,6 +168,13 @@ TEST_CASE("print: a render is drawn durably and its PDF is kept by its hash", "[
     REQUIRE(asked.status == 202);
     const auto render_id = asked.body.at("id").as_int64();
     CHECK(render_id == 1);  // the refused request recorded nothing
+    // The same key for other items: refused.
+    CHECK(
+        t.call(
+             "POST", "/api/v1/print/renders", bob,
+             R"({"template_id":)" + std::to_string(id) +
+                 R"(,"items":[{"number":"X","customer":"x","total":1,"date":"2026-12-01"}],"idempotency_key":"batch-7"})")
+            .status == 409);
     // The same key again: the same render.
     CHECK(t.call("POST", "/api/v1/print/renders", bob,
                  R"({"template_id":)" + std::to_string(id) + "," + items +

@@ -287,6 +287,14 @@ TEST_CASE(
   {"id":"approve","type":"userTask","data":{"bpmn":{"approvers":[{"type":"user","value":"carol"},{"type":"user","value":"dave"}],"mode":"all","signature":{"meaning":"approval","record_variable":"batch_record"}}}},
   {"id":"end","type":"endEvent"}],
  "edges":[{"id":"1","source":"start","target":"review"},{"id":"2","source":"review","target":"approve"},{"id":"3","source":"approve","target":"end"}]})");
+    // A deadline never signs for the signer.
+    const auto auto_approve = t.call(
+        "POST", "/api/v1/approvals/definitions/validate", p.alice,
+        approvals::import_body(
+            R"({"nodes":[{"id":"s","type":"startEvent"},)"
+            R"({"id":"u","type":"userTask","data":{"bpmn":{"approvers":[{"type":"user","value":"bob"}],"signature":{"meaning":"approval"},"deadline":{"duration":"P1D","action":"approve"}}}},)"
+            R"({"id":"e","type":"endEvent"}],"edges":[{"id":"1","source":"s","target":"u"},{"id":"2","source":"u","target":"e"}]})"));
+    CHECK(auto_approve.body.at("valid") == false);
     // A signing step names what signing means there.
     const auto checked = t.call(
         "POST", "/api/v1/approvals/definitions/validate", p.alice,
@@ -386,12 +394,20 @@ TEST_CASE("records: the PDF export shows each signature's manifestation and the 
     const auto p = people(t);
     set_password(t, p.alice, "Alice Admin");
     set_password(t, p.carol, "Carol QA");
+    // A long field (longer than a page) is printed whole, over several rows.
+    std::string notes;
+    for (int i = 0; i < 400; ++i) {
+        notes += "批记录复核第" + std::to_string(i) + "项；";
+    }
+    notes += "END-OF-NOTES";
     const auto id =
-        create_record(t, p.carol, "BR-PDF", R"({"lot":"A7","yield":98.5,"operator":"张伟"})");
+        create_record(t, p.carol, "BR-PDF",
+                      R"({"lot":"A7","yield":98.5,"operator":"张伟","notes":")" + notes + R"("})");
     REQUIRE(move(t, p.carol, id, "submit").status == 200);
     REQUIRE(sign(t, p.carol, id, "carol", "review").status == 201);
     REQUIRE(sign(t, p.alice, id, "alice", "approval").status == 201);
     const auto pdf = raw_call(t, "GET", path(id, "/export/pdf"), p.bob);
+    INFO(pdf.body.substr(0, 400));
     REQUIRE(pdf.status == 200);
     REQUIRE(pdf.body.rfind("%PDF-", 0) == 0);
     const std::string file = "/tmp/riveredge-records-export-" + std::to_string(getpid()) + ".pdf";
@@ -418,6 +434,8 @@ TEST_CASE("records: the PDF export shows each signature's manifestation and the 
     CHECK(text.find("valid") != std::string::npos);
     CHECK(text.find("INVALID") == std::string::npos);
     CHECK(text.find("signed") != std::string::npos);  // the trail
+    CHECK(text.find("END-OF-NOTES") != std::string::npos);
+    CHECK(text.find("(continued)") != std::string::npos);
     // The export is in the trail.
     const auto trail = t.call("GET", path(id, "/audit"), p.alice);
     bool audited = false;

@@ -302,6 +302,12 @@ void check_user_task(const FlowNode& node, std::vector<DefinitionProblem>& probl
                                     variable->get_string().size() > 200)) {
             problem("signature.record_variable names the variable that holds the record id");
         }
+        // Only a person signs: a deadline may remind, escalate, transfer or reject, never approve.
+        if (const auto* deadline = object_at(c, "deadline");
+            deadline != nullptr && (core::string_field(*deadline, "action") == "approve" ||
+                                    core::string_field(*deadline, "then") == "approve")) {
+            problem("a signing step's deadline cannot approve it (a signature needs its signer)");
+        }
     }
     if (const auto* fields = c.if_contains("editable_fields"); fields != nullptr) {
         const auto* list = fields->if_array();

@@ -10,6 +10,7 @@
 #include <iterator>
 #include <stdexcept>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace riveredge::print {
@@ -117,7 +118,16 @@ std::shared_ptr<const FontChain> FontChain::from_system(const std::string& cache
     std::vector<FontFace> faces;
     const std::string collection = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc";
     if (std::filesystem::exists(collection)) {
+        // The cache holds a font the renderer trusts: a directory of our own that nobody else
+        // can write into (a predictable /tmp path could be planted by another local user).
         std::filesystem::create_directories(cache_dir);
+        struct stat info {};
+        if (::lstat(cache_dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode) ||
+            info.st_uid != ::geteuid()) {
+            throw std::runtime_error("the font cache " + cache_dir +
+                                     " is not a directory of this user's (RIVEREDGE_FONT_CACHE)");
+        }
+        ::chmod(cache_dir.c_str(), 0700);
         const std::string face = cache_dir + "/wqy-microhei-0.ttf";
         if (!std::filesystem::exists(face) ||
             std::filesystem::last_write_time(face) < std::filesystem::last_write_time(collection)) {

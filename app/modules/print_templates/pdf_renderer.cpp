@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -24,6 +25,8 @@ using namespace PoDoFo;
 
 constexpr double kPointsPerMm = 72.0 / 25.4;
 constexpr double kCellPaddingMm = 1.0;
+/// Images decode to width × height × 4 bytes: at most 25 megapixels (100 MB) each.
+constexpr std::uint64_t kMaxImagePixels = 25'000'000;
 
 double pt(double mm) {
     return mm * kPointsPerMm;
@@ -356,6 +359,35 @@ std::optional<std::string> data_uri_bytes(const std::string& uri) {
     return bytes;
 }
 
+// The pixel size a PNG or JPEG declares in its header; nullopt when neither can be read. Checked
+// before decoding, so a small file that declares a huge image is refused rather than decoded.
+std::optional<std::pair<std::uint32_t, std::uint32_t>> declared_size(const std::string& bytes) {
+    const auto byte = [&](std::size_t i) {
+        return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i]));
+    };
+    if (bytes.size() >= 24 && bytes.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0) {
+        return std::pair{(byte(16) << 24) | (byte(17) << 16) | (byte(18) << 8) | byte(19),
+                         (byte(20) << 24) | (byte(21) << 16) | (byte(22) << 8) | byte(23)};
+    }
+    if (bytes.size() >= 4 && byte(0) == 0xFF && byte(1) == 0xD8) {
+        for (std::size_t at = 2; at + 9 < bytes.size();) {
+            if (byte(at) != 0xFF) {
+                return std::nullopt;
+            }
+            const auto marker = byte(at + 1);
+            const auto length = (byte(at + 2) << 8) | byte(at + 3);
+            const bool frame = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 &&
+                               marker != 0xC8 && marker != 0xCC;
+            if (frame) {
+                return std::pair{(byte(at + 7) << 8) | byte(at + 8),
+                                 (byte(at + 5) << 8) | byte(at + 6)};
+            }
+            at += 2 + length;
+        }
+    }
+    return std::nullopt;
+}
+
 // Draws a barcode as vector rectangles from zint; 2D symbols keep their proportions, linear
 // ones stretch to the box. An error names what zint refused.
 std::optional<std::string> draw_barcode(PdfPainter& painter,
@@ -491,6 +523,15 @@ RenderedPdf PdfRenderer::render(const PrintTemplate& layout,
                     bound.cells.push_back(bind_in(column.text, row, item, table_index,
                                                   table->rows + "[" + std::to_string(r) + "]."));
                 }
+                if (table->subtotal) {
+                    const auto* value = value_at(row, table->subtotal->path);
+                    if (value == nullptr || !number_value(*value)) {
+                        throw ElementBindingError(
+                            item, table_index,
+                            table->rows + "[" + std::to_string(r) + "]." + table->subtotal->path,
+                            "the page subtotal adds up numbers; this row has none there");
+                    }
+                }
                 bound.height = height_for(bound.cells);
                 bound.source = std::move(row);
                 plan.rows.push_back(std::move(bound));
@@ -573,7 +614,12 @@ RenderedPdf PdfRenderer::render(const PrintTemplate& layout,
                             break;
                         case ElementKind::kImage: {
                             const std::string src = bind_in(element.src, data, item, e);
-                            const auto bytes = data_uri_bytes(src);
+                            auto bytes = data_uri_bytes(src);
+                            const auto size = bytes ? declared_size(*bytes) : std::nullopt;
+                            if (!size || size->first == 0 || size->second == 0 ||
+                                std::uint64_t{size->first} * size->second > kMaxImagePixels) {
+                                bytes.reset();  // not an image we can read, or too large to decode
+                            }
                             PdfImage* image = bytes ? canvas.image(*bytes) : nullptr;
                             if (image == nullptr) {
                                 throw ElementBindingError(
@@ -647,12 +693,8 @@ RenderedPdf PdfRenderer::render(const PrintTemplate& layout,
                                 if (element.subtotal) {
                                     const auto* value =
                                         value_at(plan.rows[row].source, element.subtotal->path);
-                                    if (value != nullptr && value->is_number()) {
-                                        sum += value->to_number<double>();
-                                    } else if (value != nullptr && value->is_string()) {
-                                        sum += std::strtod(std::string(value->get_string()).c_str(),
-                                                           nullptr);
-                                    }
+                                    // Checked to be a number when the rows were bound.
+                                    sum += value != nullptr ? number_value(*value).value_or(0) : 0;
                                 }
                             }
                             if (element.subtotal) {
@@ -680,6 +722,8 @@ RenderedPdf PdfRenderer::render(const PrintTemplate& layout,
     canvas.doc().Write(&device);
     out.bytes.assign(buffer.GetBuffer(), device.GetLength());
     out.pages = static_cast<int>(total_pages);
+    out.width_mm = layout.page.width_mm;
+    out.height_mm = layout.page.height_mm;
     return out;
 }
 

@@ -18,6 +18,9 @@ namespace riveredge::print {
 struct RenderedPdf {
     std::string bytes;
     int pages = 0;
+    /// The page size (every page of a render has it).
+    double width_mm = 0;
+    double height_mm = 0;
     /// What the reader should know: characters no font has, characters outside the Basic
     /// Multilingual Plane (PoDoFo 0.9.8 cannot draw them), text cut to fit.
     std::vector<std::string> warnings;

@@ -83,6 +83,13 @@ HttpResponse preview_response(const HttpRequest& request,
         };
         const int page = number("page", 1, 1, 100000);
         const int dpi = number("dpi", 96, 36, 300);
+        // A page may be up to 2 m square: the raster is capped, not the request refused blindly.
+        const double pixels = (pdf.width_mm / 25.4 * dpi) * (pdf.height_mm / 25.4 * dpi);
+        if (pixels > 40e6) {
+            throw core::DomainError::validation(
+                json::object{{"dpi", "this page at " + std::to_string(dpi) +
+                                         " dpi would be over 40 megapixels; ask for a lower dpi"}});
+        }
         auto png = pdf_page_png(pdf.bytes, page, dpi);
         if (!png) {
             throw core::DomainError::not_found("page " + std::to_string(page) +

@@ -102,6 +102,18 @@ void check_binding(const PrintTemplate& layout, const std::vector<json::value>& 
                                       ? rows->get_array()[r]
                                       : json::value(json::object{{"value", rows->get_array()[r]}});
                 row.as_object()["_row"] = static_cast<std::int64_t>(r + 1);
+                if (element.subtotal) {
+                    const auto* value = value_at(row, element.subtotal->path);
+                    if (value == nullptr || !number_value(*value)) {
+                        refuse_binding(
+                            ElementBindingError(i, e,
+                                                element.rows + "[" + std::to_string(r) + "]." +
+                                                    element.subtotal->path,
+                                                "the page subtotal adds up numbers; this row has "
+                                                "none there"),
+                            items.size() > 1);
+                    }
+                }
                 for (const auto& column : element.columns) {
                     try {
                         bind_text(column.text, row);
@@ -268,7 +280,7 @@ json::object Service::request_render(const core::Principal& who, const json::obj
     const auto row = require(repository_, tx, who.tenant, template_id->get_int64(), false);
     int version = row.latest_version;
     if (const auto* v = request.if_contains("version"); v != nullptr && !v->is_null()) {
-        if (!v->is_int64()) {
+        if (!v->is_int64() || v->get_int64() < 1 || v->get_int64() > 1000000) {
             throw DomainError::validation(json::object{{"version", "a published version number"}});
         }
         version = static_cast<int>(v->get_int64());
@@ -295,6 +307,12 @@ json::object Service::request_render(const core::Principal& who, const json::obj
                 .id = "print-render-" + who.tenant.value() + "-" + std::to_string(render_id)});
     }
     auto render = repository_.render(tx, who.tenant, render_id, false);
+    if (!fresh && (render->template_id != row.id || render->version != version ||
+                   render->items != json::value(stored))) {
+        throw DomainError::conflict("idempotency key '" + key.value_or("") +
+                                    "' was used for a different render (" +
+                                    std::to_string(render_id) + ")");
+    }
     tx.commit();
     return render->to_json();
 }
@@ -328,6 +346,11 @@ json::object Service::run_render(const core::TenantId& tenant, std::int64_t rend
                 std::to_string(failure.element()) + "]: " + failure.what();
     } catch (const DomainError& failure) {
         error = failure.what();
+    } catch (const std::bad_alloc&) {
+        throw;  // the process is in trouble: let the step retry elsewhere or later
+    } catch (const std::exception& failure) {
+        // PoDoFo, a font, zint: the same input fails the same way again; record it.
+        error = std::string("the PDF could not be drawn: ") + failure.what();
     }
     repository_.finish_render(tx, tenant, render_id, output, warnings, error);
     tx.commit();

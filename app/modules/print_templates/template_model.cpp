@@ -326,6 +326,9 @@ PrintTemplate parse_template(const json::value& source) {
                 "show_on",
                 {{"all", ShowOn::kAll}, {"first", ShowOn::kFirst}, {"last", ShowOn::kLast}},
                 ShowOn::kAll);
+            if (element.kind == ElementKind::kTable && element.show_on != ShowOn::kAll) {
+                reader.problem("show_on", "a table flows over every page of its document");
+            }
             element.x += out.page.margins[3];
             element.x2 += out.page.margins[3];
             element.y += out.page.margins[0];

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -31,8 +32,9 @@ std::string plain(const json::value& value) {
     return json::serialize(value);
 }
 
-// A number from a JSON number or a numeric string; nullopt otherwise.
-std::optional<double> number_of(const json::value& value) {
+}  // namespace
+
+std::optional<double> number_value(const json::value& value) {
     if (value.is_number()) {
         return value.to_number<double>();
     }
@@ -45,6 +47,12 @@ std::optional<double> number_of(const json::value& value) {
         }
     }
     return std::nullopt;
+}
+
+namespace {
+
+std::optional<double> number_of(const json::value& value) {
+    return number_value(value);
 }
 
 std::string grouped(double value, int decimals) {
@@ -61,19 +69,52 @@ std::string grouped(double value, int decimals) {
     return (negative ? "-" : "") + whole + fraction;
 }
 
-// YYYY-MM-DD[THH:MM[:SS]] -> its parts; nullopt when the text is not a date.
+// YYYY-MM-DD, optionally followed by THH:MM[:SS[.fff]] and Z or ±HH:MM -> its parts as written
+// (no zone conversion); nullopt when the text is not such a date or names no real day.
 std::optional<std::array<int, 6>> date_parts(const std::string& text) {
     std::array<int, 6> parts{0, 0, 0, 0, 0, 0};
     int consumed = 0;
     if (std::sscanf(text.c_str(), "%4d-%2d-%2d%n", &parts[0], &parts[1], &parts[2], &consumed) !=
             3 ||
-        consumed != 10 || parts[1] < 1 || parts[1] > 12 || parts[2] < 1 || parts[2] > 31) {
+        consumed != 10 || parts[1] < 1 || parts[1] > 12 || parts[2] < 1) {
         return std::nullopt;
     }
-    if (text.size() > 10 && (text[10] == 'T' || text[10] == ' ')) {
-        std::sscanf(text.c_str() + 11, "%2d:%2d:%2d", &parts[3], &parts[4], &parts[5]);
+    static constexpr std::array<int, 12> kDays{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    const int year = parts[0];
+    const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    if (parts[2] >
+        kDays[static_cast<std::size_t>(parts[1] - 1)] + (parts[1] == 2 && leap ? 1 : 0)) {
+        return std::nullopt;
     }
-    return parts;
+    std::size_t at = 10;
+    if (at < text.size() && (text[at] == 'T' || text[at] == ' ')) {
+        int used = 0;
+        if (std::sscanf(text.c_str() + at + 1, "%2d:%2d%n", &parts[3], &parts[4], &used) != 2 ||
+            used != 5 || parts[3] > 23 || parts[4] > 59) {
+            return std::nullopt;
+        }
+        at += 1 + 5;
+        if (at < text.size() && text[at] == ':') {
+            if (std::sscanf(text.c_str() + at + 1, "%2d%n", &parts[5], &used) != 1 || used != 2 ||
+                parts[5] > 60) {
+                return std::nullopt;
+            }
+            at += 3;
+            if (at < text.size() && text[at] == '.') {
+                ++at;
+                while (at < text.size() && std::isdigit(static_cast<unsigned char>(text[at]))) {
+                    ++at;
+                }
+            }
+        }
+        if (at < text.size() && text[at] == 'Z') {
+            ++at;
+        } else if (at + 6 == text.size() && (text[at] == '+' || text[at] == '-') &&
+                   text[at + 3] == ':') {
+            at += 6;
+        }
+    }
+    return at == text.size() ? std::optional(parts) : std::nullopt;
 }
 
 std::string two(int value) {
@@ -132,9 +173,17 @@ std::string apply(const std::string& placeholder,
         }
         return *d;
     };
+    const auto need_bounded = [&]() {
+        const double n = need_number();
+        if (std::fabs(n) >= 1e15) {
+            throw BindingError(placeholder,
+                               "formatter " + formatter + " takes numbers below 10^15");
+        }
+        return n;
+    };
     if (formatter == "number") {
         const int decimals = argument.empty() ? 2 : std::clamp(std::atoi(argument.c_str()), 0, 10);
-        return grouped(need_number(), decimals);
+        return grouped(need_bounded(), decimals);
     }
     if (formatter == "currency") {
         static const std::array<std::pair<const char*, const char*>, 5> symbols{
@@ -142,7 +191,7 @@ std::string apply(const std::string& placeholder,
         const std::string code = argument.empty() ? "CNY" : argument;
         for (const auto& [name, symbol] : symbols) {
             if (code == name) {
-                const double amount = need_number();
+                const double amount = need_bounded();
                 const std::string text = grouped(amount, code == "JPY" ? 0 : 2);
                 return text[0] == '-' ? "-" + std::string(symbol) + text.substr(1) : symbol + text;
             }
@@ -151,8 +200,8 @@ std::string apply(const std::string& placeholder,
     }
     if (formatter == "cn_amount") {
         const double amount = need_number();
-        if (std::fabs(amount) >= 1e15) {
-            throw BindingError(placeholder, "cn_amount takes amounts below 10^15");
+        if (std::fabs(amount) >= 1e12) {
+            throw BindingError(placeholder, "cn_amount takes amounts below 1万亿 (10^12)");
         }
         return chinese_capital_amount(std::llround(amount * 100));
     }
@@ -300,7 +349,7 @@ std::string chinese_capital_amount(std::int64_t cents) {
     static const std::array<const char*, 10> digits{"零", "壹", "贰", "叁", "肆",
                                                     "伍", "陆", "柒", "捌", "玖"};
     static const std::array<const char*, 4> small{"", "拾", "佰", "仟"};
-    static const std::array<const char*, 4> big{"", "万", "亿", "万亿"};
+    static const std::array<const char*, 3> big{"", "万", "亿"};  // amounts stay below 10^12
     std::string out = cents < 0 ? "负" : "";
     const std::uint64_t total =
         cents < 0 ? static_cast<std::uint64_t>(-cents) : static_cast<std::uint64_t>(cents);
@@ -312,6 +361,9 @@ std::string chinese_capital_amount(std::int64_t cents) {
         std::vector<int> groups;
         for (; yuan > 0; yuan /= 10000) {
             groups.push_back(static_cast<int>(yuan % 10000));
+        }
+        if (groups.size() > big.size()) {
+            throw std::out_of_range("chinese_capital_amount takes amounts below 10^12 yuan");
         }
         bool zero_pending = false;
         bool started = false;

@@ -7,6 +7,7 @@
 #include <boost/json/value.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -33,8 +34,11 @@ const boost::json::value* value_at(const boost::json::value& data, const std::st
 /// Whether the value at `path` is present and not false, 0, "" or an empty array.
 bool truthy(const boost::json::value& data, const std::string& path);
 
+/// A number from a JSON number or a whole numeric string ("12.5"); nullopt otherwise.
+std::optional<double> number_value(const boost::json::value& value);
+
 /// An amount in Chinese capital numerals for cheques and invoices (大写金额): 1234.5 ->
-/// 壹仟贰佰叁拾肆元伍角整. `cents` is the amount in fen.
+/// 壹仟贰佰叁拾肆元伍角整. `cents` is the amount in fen, below 10^14 (1万亿 yuan).
 std::string chinese_capital_amount(std::int64_t cents);
 
 }  // namespace riveredge::print

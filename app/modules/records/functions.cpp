@@ -10,15 +10,22 @@ namespace riveredge::records {
 namespace {
 
 // Archives one record in one step: the package, its seal and the state change are one
-// transaction, so a retried step finds the record archived and answers what was stored.
+// transaction, so a retried step finds the record archived and answers what was stored. In the
+// nightly pass (`tolerant`) a record that cannot be archived is reported and the pass goes on,
+// so one bad record never stops the others.
 boost::json::value archive_step(inngest::Context& ctx,
                                 Service& service,
                                 const std::string& tenant,
-                                std::int64_t record_id) {
+                                std::int64_t record_id,
+                                bool tolerant) {
     return ctx.step.run("archive:" + tenant + ":" + std::to_string(record_id), [&] {
         try {
             return service.archive(core::TenantId::trusted(tenant), record_id);
         } catch (const core::DomainError& error) {
+            if (tolerant) {
+                return boost::json::object{
+                    {"record_id", record_id}, {"archived", false}, {"error", error.what()}};
+            }
             if (error.kind() == core::DomainError::Kind::kNotFound) {
                 throw inngest::NonRetriableError(error.what());  // purged since it was asked
             }
@@ -100,7 +107,7 @@ void register_functions(inngest::Client& client, Service& service) {
                         "records/archive.requested needs tenant_id and record_id");
                 }
                 return archive_step(ctx, service, std::string(tenant->get_string()),
-                                    record->get_int64());
+                                    record->get_int64(), false);
             }
             const auto due = ctx.step.run("due", [&] {
                 boost::json::array out;
@@ -114,7 +121,7 @@ void register_functions(inngest::Client& client, Service& service) {
                 const auto& entry = item.as_object();
                 const auto result =
                     archive_step(ctx, service, std::string(entry.at("tenant_id").as_string()),
-                                 entry.at("record_id").as_int64());
+                                 entry.at("record_id").as_int64(), true);
                 if (result.at("archived").as_bool()) {
                     archived.push_back(item);
                 }

@@ -548,7 +548,8 @@ std::vector<std::pair<std::string, std::int64_t>> Repository::due_archives(int l
         "SELECT r.tenant_id, r.id FROM records r LEFT JOIN record_settings s ON s.tenant_id = "
         "r.tenant_id WHERE r.state IN ('superseded', 'obsolete') AND (r.archive_requested_at IS "
         "NOT NULL OR (s.archive_after_days IS NOT NULL AND r.updated_at < now() - "
-        "s.archive_after_days * interval '1 day')) ORDER BY r.tenant_id, r.id LIMIT $1::int",
+        "s.archive_after_days * interval '1 day')) ORDER BY r.archive_requested_at NULLS LAST, "
+        "r.updated_at, r.id LIMIT $1::int",
         {std::to_string(limit)});
     tx.commit();
     std::vector<std::pair<std::string, std::int64_t>> out;

@@ -640,34 +640,45 @@ core::PdfPrinter::Pdf Service::export_pdf(const Actor& actor, std::int64_t id) {
     Transaction tx(repository_.pool(), tenant);
     const auto record = require(tx, tenant, id, false);
     const auto latest = repository_.version(tx, tenant, id, record.latest_version);
-    AuditTrail::append(tx, tenant, actor,
-                       {id, "exported", nullptr, json::object{{"format", "pdf"}}, std::nullopt});
     const auto exported = package(tx, tenant, record);
     tx.commit();
     json::array rows;
+    // A long value continues over several rows (none may be taller than a page: a printed copy
+    // must be complete), cut between characters.
+    const auto add_row = [&rows](const std::string& section, const std::string& item,
+                                 const std::string& detail) {
+        constexpr std::size_t kPiece = 1200;
+        std::size_t at = 0;
+        do {
+            std::size_t end = std::min(detail.size(), at + kPiece);
+            while (end < detail.size() &&
+                   (static_cast<unsigned char>(detail[end]) & 0xC0) == 0x80) {
+                --end;  // not inside a UTF-8 character
+            }
+            rows.push_back(json::object{{"section", section},
+                                        {"item", at == 0 ? item : item + " (continued)"},
+                                        {"detail", detail.substr(at, end - at)}});
+            at = end;
+        } while (at < detail.size());
+    };
     if (latest && latest->content.is_object()) {
         for (const auto& [key, value] : latest->content.get_object()) {
-            rows.push_back(json::object{{"section", "内容 Content"},
-                                        {"item", std::string(key)},
-                                        {"detail", text_of(value)}});
+            add_row("内容 Content", std::string(key), text_of(value));
         }
     }
     for (const auto& attachment : exported.at("attachments").as_array()) {
-        rows.push_back(
-            json::object{{"section", "附件 Attachment"},
-                         {"item", attachment.at("name")},
-                         {"detail", "SHA-256 " + text_of(attachment.at("sha256")) + " (version " +
-                                        text_of(attachment.at("version")) + ")"}});
+        add_row("附件 Attachment", text_of(attachment.at("name")),
+                "SHA-256 " + text_of(attachment.at("sha256")) + " (version " +
+                    text_of(attachment.at("version")) + ")");
     }
     for (const auto& s : exported.at("signatures").as_array()) {
         // The manifestation (Part 11.50): printed name, UTC time, meaning, and our verification.
-        rows.push_back(json::object{
-            {"section", "签名 Signature"},
-            {"item", text_of(s.at("printed_name")) + " (" + text_of(s.at("signer_id")) + ")"},
-            {"detail", text_of(s.at("meaning")) + " — " + text_of(s.at("signed_at")) + " UTC — " +
-                           text_of(s.at("reason")) + " — version " + text_of(s.at("version")) +
-                           (s.at("valid").as_bool() ? " — valid"
-                                                    : " — INVALID: " + text_of(s.at("problem")))}});
+        add_row(
+            "签名 Signature",
+            text_of(s.at("printed_name")) + " (" + text_of(s.at("signer_id")) + ")",
+            text_of(s.at("meaning")) + " — " + text_of(s.at("signed_at")) + " UTC — " +
+                text_of(s.at("reason")) + " — version " + text_of(s.at("version")) +
+                (s.at("valid").as_bool() ? " — valid" : " — INVALID: " + text_of(s.at("problem"))));
     }
     for (const auto& entry : exported.at("audit_trail").as_array()) {
         std::string detail = text_of(entry.at("at")) + " — " + text_of(entry.at("actor_id"));
@@ -679,10 +690,8 @@ core::PdfPrinter::Pdf Service::export_pdf(const Actor& actor, std::int64_t id) {
             value != nullptr && !value->is_null()) {
             detail += " — " + core::to_json_text(*value);
         }
-        rows.push_back(json::object{
-            {"section", "审计 Audit"},
-            {"item", "#" + text_of(entry.at("seq")) + " " + text_of(entry.at("action"))},
-            {"detail", detail}});
+        add_row("审计 Audit", "#" + text_of(entry.at("seq")) + " " + text_of(entry.at("action")),
+                detail);
     }
     json::object data{
         {"type", record.type},
@@ -695,7 +704,21 @@ core::PdfPrinter::Pdf Service::export_pdf(const Actor& actor, std::int64_t id) {
         {"exported_at", now_text()},
         {"exported_by", actor.printed_name},
         {"rows", std::move(rows)}};
-    return printer_.print(export_design(), {json::value(std::move(data))});
+    auto pdf = printer_.print(export_design(), {json::value(std::move(data))});
+    for (const auto& warning : pdf.warnings) {
+        if (warning.find("cut") != std::string::npos) {
+            // A printed copy that left something out is no copy: refuse rather than mislead.
+            throw DomainError(DomainError::Kind::kInternal, "export_incomplete",
+                              "the record does not fit the printed form: " + warning);
+        }
+    }
+    // The export is audited once it exists.
+    Transaction audit(repository_.pool(), tenant);
+    AuditTrail::append(audit, tenant, actor,
+                       {id, "exported", nullptr,
+                        json::object{{"format", "pdf"}, {"pages", pdf.pages}}, std::nullopt});
+    audit.commit();
+    return pdf;
 }
 
 json::object Service::archive(const core::TenantId& tenant, std::int64_t id) {
