@@ -2,6 +2,7 @@
 // reading the PDF back: Chinese text that extracts as it was written, fonts embedded as subsets
 // with Identity-H, the formatters (大写金额 above all), and validation that names the field.
 
+#include "app/command_output.hpp"
 #include "core/errors.hpp"
 #include "modules/print_templates/fonts.hpp"
 #include "modules/print_templates/pdf_renderer.hpp"
@@ -44,21 +45,9 @@ const std::shared_ptr<const FontChain>& fonts() {
 // Runs a poppler tool on the PDF and returns what it printed.
 std::string poppler(const std::string& tool, const std::string& pdf, const std::string& args = "") {
     const std::string file = "/tmp/riveredge-pdf-test-" + std::to_string(getpid()) + ".pdf";
-    {
-        std::ofstream out(file, std::ios::binary);
-        out.write(pdf.data(), static_cast<std::streamsize>(pdf.size()));
-    }
-    const std::string command =
-        tool + " " + args + " " + file + (tool == "pdftotext" ? " -" : "") + " 2>&1";
-    std::string output;
-    FILE* pipe = popen(command.c_str(), "r");
-    REQUIRE(pipe != nullptr);
-    std::array<char, 4096> buffer{};
-    while (const auto n = fread(buffer.data(), 1, buffer.size(), pipe)) {
-        output.append(buffer.data(), n);
-    }
-    pclose(pipe);
-    return output;
+    riveredge_test::write_file(file, pdf);
+    return riveredge_test::command_output(tool + " " + args + " " + file +
+                                          (tool == "pdftotext" ? " -" : ""));
 }
 
 std::string field_problems(const std::string& source) {
@@ -311,21 +300,9 @@ namespace {
 // Draws the PDF's first page at 200 dpi and reads every barcode on it with zbar.
 std::string scan_barcodes(const std::string& pdf) {
     const std::string base = "/tmp/riveredge-scan-" + std::to_string(getpid());
-    {
-        std::ofstream out(base + ".pdf", std::ios::binary);
-        out.write(pdf.data(), static_cast<std::streamsize>(pdf.size()));
-    }
-    const std::string command = "pdftoppm -r 200 -f 1 -l 1 -png -singlefile " + base + ".pdf " +
-                                base + " && zbarimg --quiet " + base + ".png 2>&1";
-    std::string output;
-    FILE* pipe = popen(command.c_str(), "r");
-    REQUIRE(pipe != nullptr);
-    std::array<char, 4096> buffer{};
-    while (const auto n = fread(buffer.data(), 1, buffer.size(), pipe)) {
-        output.append(buffer.data(), n);
-    }
-    pclose(pipe);
-    return output;
+    riveredge_test::write_file(base + ".pdf", pdf);
+    return riveredge_test::command_output("pdftoppm -r 200 -f 1 -l 1 -png -singlefile " + base +
+                                          ".pdf " + base + " && zbarimg --quiet " + base + ".png");
 }
 
 // A 1×1 PNG.

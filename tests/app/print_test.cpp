@@ -2,6 +2,7 @@
 // validated with the field at fault, a preview with Chinese that poppler reads back, a durable
 // render whose PDF is stored by its hash (never in a step's output), and the refusals.
 
+#include "app/command_output.hpp"
 #include "app/records_support.hpp"
 #include "core/json/canonical.hpp"
 
@@ -24,20 +25,10 @@ const char* kInvoice = R"({"page":{"size":"A5","orientation":"landscape"},"eleme
   {"type":"text","x":10,"y":44,"width":190,"height":8,"text":"日期：{{date | cn_date}}"},
   {"type":"text","x":150,"y":135,"width":50,"height":6,"text":"第 {{page}} 页 共 {{pages}} 页","font_size":8,"align":"right"}]})";
 
-std::string pdf_text(const std::string& pdf) {
-    const std::string file = "/tmp/riveredge-print-test-" + std::to_string(getpid()) + ".pdf";
-    {
-        std::ofstream out(file, std::ios::binary);
-        out.write(pdf.data(), static_cast<std::streamsize>(pdf.size()));
-    }
-    std::string text;
-    FILE* pipe = popen(("pdftotext " + file + " - 2>&1").c_str(), "r");
-    REQUIRE(pipe != nullptr);
-    std::array<char, 4096> buffer{};
-    while (const auto n = fread(buffer.data(), 1, buffer.size(), pipe)) {
-        text.append(buffer.data(), n);
-    }
-    pclose(pipe);
+// The PDF's text without spaces (pdftotext drops or adds them between CJK and digits).
+std::string packed_text(const std::string& pdf) {
+    auto text = riveredge_test::pdf_text(
+        pdf, "/tmp/riveredge-print-test-" + std::to_string(getpid()) + ".pdf");
     text.erase(std::remove(text.begin(), text.end(), ' '), text.end());
     return text;
 }
@@ -103,7 +94,7 @@ TEST_CASE("print: a template previews with Chinese data and validation names the
     REQUIRE(preview.status == 200);
     CHECK(header(preview, "Content-Type") == "application/pdf");
     CHECK(preview.body.rfind("%PDF-", 0) == 0);
-    const auto text = pdf_text(preview.body);
+    const auto text = packed_text(preview.body);
     INFO(text);
     CHECK(text.find("销售发票INV-2026-0042") != std::string::npos);
     CHECK(text.find("华东精密机械有限公司") != std::string::npos);
@@ -117,7 +108,7 @@ TEST_CASE("print: a template previews with Chinese data and validation names the
         R"({"template":{"page":{"width":60,"height":40},"elements":[{"type":"text","x":2,"y":2,"width":56,"height":10,"text":"{{name}}"}]},"data":{"name":"吉𠮷"}})");
     CHECK(json_preview.status == 200);
     CHECK(header(json_preview, "X-Print-Warnings") == "1");  // 𠮷 is outside the BMP
-    CHECK(pdf_text(json_preview.body).find("吉") != std::string::npos);
+    CHECK(packed_text(json_preview.body).find("吉") != std::string::npos);
 
     // A missing value is a 422 naming the placeholder and the element; nothing is drawn.
     const auto missing =
@@ -190,7 +181,7 @@ TEST_CASE("print: a render is drawn durably and its PDF is kept by its hash", "[
     REQUIRE(pdf.status == 200);
     CHECK(header(pdf, "X-Content-SHA256") == riveredge::core::sha256_hex(pdf.body));
     CHECK(done.at("output_sha256") == json::value(riveredge::core::sha256_hex(pdf.body)));
-    const auto text = pdf_text(pdf.body);
+    const auto text = packed_text(pdf.body);
     CHECK(text.find("销售发票INV-1") != std::string::npos);
     CHECK(text.find("AcmeGmbH") != std::string::npos);
     CHECK(text.find("第2页共2页") != std::string::npos);

@@ -3,6 +3,7 @@
 // verify after the server key rotates, and signing workflows on the approval engine.
 
 #include "app/approvals_support.hpp"
+#include "app/command_output.hpp"
 #include "app/records_support.hpp"
 #include "core/json/canonical.hpp"
 
@@ -410,19 +411,8 @@ TEST_CASE("records: the PDF export shows each signature's manifestation and the 
     INFO(pdf.body.substr(0, 400));
     REQUIRE(pdf.status == 200);
     REQUIRE(pdf.body.rfind("%PDF-", 0) == 0);
-    const std::string file = "/tmp/riveredge-records-export-" + std::to_string(getpid()) + ".pdf";
-    {
-        std::ofstream out(file, std::ios::binary);
-        out.write(pdf.body.data(), static_cast<std::streamsize>(pdf.body.size()));
-    }
-    std::string text;
-    FILE* pipe = popen(("pdftotext " + file + " - 2>&1").c_str(), "r");
-    REQUIRE(pipe != nullptr);
-    std::array<char, 4096> buffer{};
-    while (const auto n = fread(buffer.data(), 1, buffer.size(), pipe)) {
-        text.append(buffer.data(), n);
-    }
-    pclose(pipe);
+    const std::string text =
+        pdf_text(pdf.body, "/tmp/riveredge-records-export-" + std::to_string(getpid()) + ".pdf");
     INFO(text);
     CHECK(text.find("BR-PDF") != std::string::npos);
     CHECK(text.find("张伟") != std::string::npos);

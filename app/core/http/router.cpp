@@ -154,6 +154,14 @@ inngest::HttpResponse json_response(int status, const boost::json::value& body) 
         status, {{"Content-Type", "application/json"}}, to_json_text(body)};
 }
 
+inngest::HttpResponse bytes_response(const std::string& content_type,
+                                     std::string body,
+                                     std::vector<std::pair<std::string, std::string>> headers) {
+    headers.insert(headers.begin(),
+                   {{"Content-Type", content_type}, {"X-Content-Type-Options", "nosniff"}});
+    return inngest::HttpResponse{200, std::move(headers), std::move(body)};
+}
+
 std::map<std::string, std::string> parse_query(std::string_view query) {
     std::map<std::string, std::string> out;
     while (!query.empty()) {

@@ -42,6 +42,10 @@ using RouteHandler =
 
 /// A JSON response.
 inngest::HttpResponse json_response(int status, const boost::json::value& body);
+/// 200 with bytes of `content_type` (never sniffed as anything else) and `headers` besides.
+inngest::HttpResponse bytes_response(const std::string& content_type,
+                                     std::string body,
+                                     std::vector<std::pair<std::string, std::string>> headers = {});
 
 /// Who may call a route. Every route declares one; the router enforces it before the handler
 /// runs, and the OpenAPI document states it (`x-permission`).

@@ -48,6 +48,26 @@ struct TaskRow {
     std::optional<std::string> decided_by;
 };
 
+// The node's config in the instance's pinned version, with the instance's variables (both
+// JSON objects); nullopt when the version has no such node.
+std::optional<std::pair<json::object, json::object>> node_config(Transaction& tx,
+                                                                 const core::TenantId& tenant,
+                                                                 std::int64_t instance_id,
+                                                                 const std::string& node_id) {
+    const auto rows = tx.exec(
+        "SELECT coalesce(n->'config', '{}')::text AS config, i.variables::text AS variables FROM "
+        "approval_instances i JOIN approval_definition_versions v ON v.tenant_id = i.tenant_id "
+        "AND v.definition_id = i.definition_id AND v.version = i.version, "
+        "jsonb_array_elements(v.compiled->'nodes') n WHERE i.tenant_id = $1 AND i.id = $2 AND "
+        "n->>'id' = $3",
+        {tenant.value(), std::to_string(instance_id), node_id});
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return std::pair{json::parse(rows.text(0, "config")).as_object(),
+                     json::parse(rows.text(0, "variables")).as_object()};
+}
+
 // An approver changes only the form fields its node declares editable (`editable_fields`);
 // the initiator resubmitting at the start edits the whole form.
 void check_editable(Transaction& tx,
@@ -55,19 +75,14 @@ void check_editable(Transaction& tx,
                     std::int64_t instance_id,
                     const std::string& node_id,
                     const json::object& changes) {
-    const auto rows = tx.exec(
-        "SELECT coalesce(n->'config'->'editable_fields', '[]')::text AS fields FROM "
-        "approval_instances i JOIN approval_definition_versions v ON v.tenant_id = i.tenant_id "
-        "AND v.definition_id = i.definition_id AND v.version = i.version, "
-        "jsonb_array_elements(v.compiled->'nodes') n WHERE i.tenant_id = $1 AND i.id = $2 AND "
-        "n->>'id' = $3",
-        {tenant.value(), std::to_string(instance_id), node_id});
     std::set<std::string> editable;
-    if (!rows.empty()) {
-        const json::value fields = json::parse(rows.text(0, "fields"));
-        for (const auto& field : fields.as_array()) {
-            if (field.is_string()) {
-                editable.emplace(field.get_string());
+    if (const auto node = node_config(tx, tenant, instance_id, node_id)) {
+        if (const auto* fields = node->first.if_contains("editable_fields");
+            fields != nullptr && fields->is_array()) {
+            for (const auto& field : fields->get_array()) {
+                if (field.is_string()) {
+                    editable.emplace(field.get_string());
+                }
             }
         }
     }
@@ -89,18 +104,13 @@ std::optional<SignatureStep> signature_step(Transaction& tx,
                                             std::int64_t instance_id,
                                             const std::string& node_id,
                                             int visit) {
-    const auto rows = tx.exec(
-        "SELECT (n->'config'->'signature')::text AS signature, i.variables::text AS variables "
-        "FROM approval_instances i JOIN approval_definition_versions v ON v.tenant_id = "
-        "i.tenant_id AND v.definition_id = i.definition_id AND v.version = i.version, "
-        "jsonb_array_elements(v.compiled->'nodes') n WHERE i.tenant_id = $1 AND i.id = $2 AND "
-        "n->>'id' = $3 AND jsonb_typeof(n->'config'->'signature') = 'object'",
-        {tenant.value(), std::to_string(instance_id), node_id});
-    if (rows.empty()) {
+    const auto node = node_config(tx, tenant, instance_id, node_id);
+    const auto* signature = node ? node->first.if_contains("signature") : nullptr;
+    if (signature == nullptr || !signature->is_object()) {
         return std::nullopt;
     }
-    const auto config = json::parse(rows.text(0, "signature")).as_object();
-    const auto variables = json::parse(rows.text(0, "variables")).as_object();
+    const auto& config = signature->get_object();
+    const auto& variables = node->second;
     const std::string variable = config.contains("record_variable")
                                      ? std::string(config.at("record_variable").as_string())
                                      : "record_id";

@@ -1,8 +1,8 @@
 #include "modules/print_templates/pdf_renderer.hpp"
 
+#include "core/text/base64.hpp"
 #include "modules/print_templates/text_binding.hpp"
 
-#include <openssl/evp.h>
 #include <podofo/podofo.h>
 
 #include <algorithm>
@@ -341,22 +341,10 @@ std::optional<std::string> data_uri_bytes(const std::string& uri) {
         std::remove_if(text.begin(), text.end(),
                        [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }),
         text.end());
-    if (text.empty() || text.size() % 4 != 0 || text.size() > std::size_t{3} * 1024 * 1024) {
+    if (text.size() > std::size_t{3} * 1024 * 1024) {
         return std::nullopt;
     }
-    std::string bytes(text.size() / 4 * 3, '\0');
-    const int written = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(bytes.data()),
-                                        reinterpret_cast<const unsigned char*>(text.data()),
-                                        static_cast<int>(text.size()));
-    if (written < 0) {
-        return std::nullopt;
-    }
-    std::size_t size = static_cast<std::size_t>(written);
-    for (std::size_t i = text.size(); i > 0 && text[i - 1] == '='; --i) {
-        --size;  // EVP_DecodeBlock counts padding as zero bytes
-    }
-    bytes.resize(size);
-    return bytes;
+    return core::from_base64(text);
 }
 
 // The pixel size a PNG or JPEG declares in its header; nullopt when neither can be read. Checked

@@ -3,11 +3,10 @@
 #include "core/errors.hpp"
 #include "core/http/router.hpp"
 #include "core/http/version_routes.hpp"
+#include "core/text/base64.hpp"
 #include "core/text/integers.hpp"
 #include "modules/print_templates/png_preview.hpp"
 #include "modules/print_templates/service.hpp"
-
-#include <openssl/evp.h>
 
 namespace riveredge::print {
 namespace {
@@ -37,24 +36,14 @@ constexpr const char* kPreviewRequest = R"({"type":"object","properties":{
     "template":{"type":"object"},"version":{"type":"integer"},"data":{"type":"object"},
     "items":{"type":"array","items":{"type":"object"},"maxItems":500}}})";
 
-std::string base64(const std::string& bytes) {
-    std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-    const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                        reinterpret_cast<const unsigned char*>(bytes.data()),
-                                        static_cast<int>(bytes.size()));
-    out.resize(static_cast<std::size_t>(written));
-    return out;
-}
-
-HttpResponse pdf_response(std::string bytes, int pages, std::size_t warnings) {
-    HttpResponse response;
-    response.status = 200;
-    response.headers = {{"Content-Type", "application/pdf"},
-                        {"X-Content-Type-Options", "nosniff"},
-                        {"X-Pages", std::to_string(pages)},
-                        {"X-Print-Warnings", std::to_string(warnings)}};
-    response.body = std::move(bytes);
-    return response;
+// A PDF or a page image, with how many pages and warnings the drawing had.
+HttpResponse drawn_response(const std::string& content_type,
+                            std::string bytes,
+                            int pages,
+                            std::size_t warnings) {
+    return core::bytes_response(
+        content_type, std::move(bytes),
+        {{"X-Pages", std::to_string(pages)}, {"X-Print-Warnings", std::to_string(warnings)}});
 }
 
 // The PDF itself; `?format=png&page=N&dpi=D` one page as a PNG for the designer; or (Accept:
@@ -96,14 +85,7 @@ HttpResponse preview_response(const HttpRequest& request,
                                                " (the preview has " + std::to_string(pdf.pages) +
                                                ")");
         }
-        HttpResponse response;
-        response.status = 200;
-        response.headers = {{"Content-Type", "image/png"},
-                            {"X-Content-Type-Options", "nosniff"},
-                            {"X-Pages", std::to_string(pdf.pages)},
-                            {"X-Print-Warnings", std::to_string(pdf.warnings.size())}};
-        response.body = std::move(*png);
-        return response;
+        return drawn_response("image/png", std::move(*png), pdf.pages, pdf.warnings.size());
     }
     if (request.header("Accept").find("application/json") != std::string_view::npos) {
         json::array warnings(pdf.warnings.begin(), pdf.warnings.end());
@@ -111,10 +93,10 @@ HttpResponse preview_response(const HttpRequest& request,
                              json::object{{"pages", pdf.pages},
                                           {"size", static_cast<std::int64_t>(pdf.bytes.size())},
                                           {"warnings", std::move(warnings)},
-                                          {"pdf_base64", base64(pdf.bytes)}});
+                                          {"pdf_base64", core::to_base64(pdf.bytes)}});
     }
     const auto warnings = pdf.warnings.size();
-    return pdf_response(std::move(pdf.bytes), pdf.pages, warnings);
+    return drawn_response("application/pdf", std::move(pdf.bytes), pdf.pages, warnings);
 }
 
 }  // namespace
@@ -183,7 +165,8 @@ void register_routes(core::Router& router, Service& service) {
                [&service](const HttpRequest&, RequestContext& context) {
                    auto output =
                        service.render_output(context.who().tenant, id_param(context, "id"));
-                   auto response = pdf_response(std::move(output.bytes), output.pages, 0);
+                   auto response =
+                       drawn_response("application/pdf", std::move(output.bytes), output.pages, 0);
                    response.headers.emplace_back("X-Content-SHA256", output.sha256);
                    return response;
                });

@@ -1,6 +1,7 @@
 #include "modules/records/crypto.hpp"
 
 #include "core/json/canonical.hpp"
+#include "core/text/base64.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -15,31 +16,15 @@
 namespace riveredge::records {
 namespace {
 
-std::string base64(const unsigned char* data, std::size_t size) {
-    std::string out(4 * ((size + 2) / 3), '\0');
-    const int written =
-        EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(size));
-    out.resize(static_cast<std::size_t>(written));
-    return out;
-}
+using core::to_base64;
 
+// Bytes as OpenSSL's signing and key calls take them.
 std::optional<std::vector<unsigned char>> unbase64(const std::string& text) {
-    if (text.empty() || text.size() % 4 != 0) {
+    const auto bytes = core::from_base64(text);
+    if (!bytes) {
         return std::nullopt;
     }
-    std::vector<unsigned char> out(text.size() / 4 * 3);
-    const int written =
-        EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(text.data()),
-                        static_cast<int>(text.size()));
-    if (written < 0) {
-        return std::nullopt;
-    }
-    std::size_t size = static_cast<std::size_t>(written);
-    for (std::size_t i = text.size(); i > 0 && text[i - 1] == '='; --i) {
-        --size;  // EVP_DecodeBlock counts padding as zero bytes
-    }
-    out.resize(size);
-    return out;
+    return std::vector<unsigned char>(bytes->begin(), bytes->end());
 }
 
 // scrypt: N = 2^15, r = 8, p = 1 (32 MiB, tens of milliseconds per attempt).
@@ -108,7 +93,7 @@ std::string SealKey::seal(const std::string& message) const {
     if (!ok) {
         throw std::runtime_error("sealing failed");
     }
-    return base64(signature, size);
+    return to_base64(signature, size);
 }
 
 namespace {
@@ -140,7 +125,7 @@ std::string SealKey::public_key() const {
     if (EVP_PKEY_get_raw_public_key(key_->pkey, raw, &size) != 1) {
         throw std::runtime_error("the seal key has no Ed25519 public key");
     }
-    return base64(raw, size);
+    return to_base64(raw, size);
 }
 
 bool verify_seal(const std::string& public_key,
@@ -169,7 +154,7 @@ std::string hash_password(const std::string& password) {
     }
     const auto hash = scrypt(password, salt, kN, kR, kP);
     return "scrypt$" + std::to_string(kN) + "$" + std::to_string(kR) + "$" + std::to_string(kP) +
-           "$" + base64(salt.data(), salt.size()) + "$" + base64(hash.data(), hash.size());
+           "$" + to_base64(salt.data(), salt.size()) + "$" + to_base64(hash.data(), hash.size());
 }
 
 bool password_matches(const std::string& password, const std::string& stored) {

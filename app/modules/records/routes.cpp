@@ -239,13 +239,8 @@ void register_routes(core::Router& router, Service& service) {
                [&service](const HttpRequest& request, RequestContext& context) {
                    auto pdf = service.export_pdf(actor_of(service, request, context),
                                                  id_param(context, "id"));
-                   inngest::HttpResponse response;
-                   response.status = 200;
-                   response.headers = {{"Content-Type", "application/pdf"},
-                                       {"X-Content-Type-Options", "nosniff"},
-                                       {"X-Pages", std::to_string(pdf.pages)}};
-                   response.body = std::move(pdf.bytes);
-                   return response;
+                   return core::bytes_response("application/pdf", std::move(pdf.bytes),
+                                               {{"X-Pages", std::to_string(pdf.pages)}});
                });
     router.add(
         core::RouteSpec{
@@ -273,14 +268,9 @@ void register_routes(core::Router& router, Service& service) {
                [&service](const HttpRequest&, RequestContext& context) {
                    auto attachment = service.download_attachment(
                        context.who().tenant, id_param(context, "id"), context.params.at("sha256"));
-                   inngest::HttpResponse response;
-                   response.status = 200;
-                   response.headers = {{"Content-Type", attachment.media_type},
-                                       {"Content-Disposition", "attachment"},
-                                       {"X-Content-Type-Options", "nosniff"},
-                                       {"X-Content-SHA256", attachment.sha256}};
-                   response.body = std::move(attachment.bytes);
-                   return response;
+                   return core::bytes_response(attachment.media_type, std::move(attachment.bytes),
+                                               {{"Content-Disposition", "attachment"},
+                                                {"X-Content-SHA256", attachment.sha256}});
                });
     router.add(core::RouteSpec{.method = "GET",
                                .pattern = "/api/v1/records/{id}/archive",
