@@ -7,6 +7,7 @@
 #include "core/text/hex.hpp"
 #include "modules/approvals/module.hpp"
 #include "modules/messages/module.hpp"
+#include "modules/print_devices/module.hpp"
 #include "modules/print_templates/module.hpp"
 #include "modules/records/module.hpp"
 #include "modules/schedules/module.hpp"
@@ -100,7 +101,8 @@ public:
         for (const auto make :
              {messages::make_messages_module, scripts::make_scripts_module,
               schedules::make_schedules_module, print::make_print_templates_module,
-              records::make_records_module, approvals::make_approvals_module}) {
+              devices::make_print_devices_module, records::make_records_module,
+              approvals::make_approvals_module}) {
             modules_.push_back(make(context));
         }
 

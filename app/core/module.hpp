@@ -99,6 +99,9 @@ public:
     /// when the design or the data do not fit.
     virtual Pdf print(const boost::json::value& design,
                       const std::vector<boost::json::value>& items) = 0;
+    /// The PDF a durable render of the tenant produced; DomainError 404 when the tenant has no
+    /// such render, 409 until it is done.
+    virtual Pdf rendered(const TenantId& tenant, std::int64_t render_id) = 0;
 };
 
 /// What modules offer each other, published while the app builds its modules in order.

@@ -47,6 +47,8 @@ struct AppUnderTestOptions {
     int approvals_step_budget = 0;
     /// The electronic-records seal key (an Ed25519 PEM file); signing is off without one.
     std::optional<std::string> records_seal_key_file{};
+    /// The CUPS server print devices use (a socket path); libcups' default when empty.
+    std::string cups_server{};
 };
 
 /// One JSON request over loopback HTTP, with a bearer token when given; a body that is not JSON
@@ -85,6 +87,7 @@ public:
         settings_.database_pool_size = 4;
         settings_.smtp_ca_file = std::move(options.smtp_ca_file);
         settings_.records_seal_key_file = std::move(options.records_seal_key_file);
+        settings_.cups_server = std::move(options.cups_server);
         if (options.approvals_step_budget > 0) {
             settings_.approvals_step_budget = options.approvals_step_budget;
         }

@@ -174,6 +174,17 @@ Settings load_settings(const std::map<std::string, std::string>& environment) {
     settings.approvals_step_budget =
         number("RIVEREDGE_APPROVALS_STEP_BUDGET", 20, 950, settings.approvals_step_budget);
     settings.records_seal_key_file = get("RIVEREDGE_RECORDS_SEAL_KEY");
+    settings.cups_server = get("RIVEREDGE_CUPS_SERVER").value_or(get("CUPS_SERVER").value_or(""));
+    if (const auto failpoints = get("RIVEREDGE_FAILPOINTS")) {
+        std::string_view rest = *failpoints;
+        while (!rest.empty()) {
+            const auto comma = rest.find(',');
+            if (const auto name = rest.substr(0, comma); !name.empty()) {
+                settings.failpoints.emplace_back(name);
+            }
+            rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+        }
+    }
     settings.font_cache_dir =
         get("RIVEREDGE_FONT_CACHE").value_or("/tmp/riveredge-fonts-" + std::to_string(getuid()));
     if (settings.records_seal_key_file &&

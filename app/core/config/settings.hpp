@@ -49,6 +49,12 @@ struct Settings {
     /// Where fonts prepared for PDF output are kept (the CJK face taken out of its collection);
     /// empty: /tmp/riveredge-fonts-<uid>.
     std::string font_cache_dir;
+    /// The CUPS server print devices use: a socket path, `host` or `host:port`
+    /// (`RIVEREDGE_CUPS_SERVER`, else `CUPS_SERVER`); empty: libcups' default.
+    std::string cups_server;
+    /// Named points where the process stops at once, as if killed (`RIVEREDGE_FAILPOINTS`,
+    /// comma-separated): for crash tests only, never set in a deployment.
+    std::vector<std::string> failpoints;
 
     /// A printable summary without secrets.
     std::string describe() const;

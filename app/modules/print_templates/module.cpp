@@ -34,6 +34,11 @@ public:
         return Pdf{std::move(pdf.bytes), pdf.pages, std::move(pdf.warnings)};
     }
 
+    Pdf rendered(const core::TenantId& tenant, std::int64_t render_id) override {
+        auto output = service_.render_output(tenant, render_id);
+        return Pdf{std::move(output.bytes), output.pages, {}};
+    }
+
     std::string_view name() const noexcept override { return "print_templates"; }
 
 private:

@@ -1,0 +1,430 @@
+#include "modules/print_devices/repository.hpp"
+
+#include "core/db/sql_time.hpp"
+#include "core/errors.hpp"
+#include "core/text/hex.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+namespace riveredge::devices {
+namespace {
+
+namespace json = boost::json;
+using core::DomainError;
+using core::db::Param;
+using core::db::Rows;
+using core::db::Transaction;
+
+constexpr const char* kPrinterColumns =
+    "p.id, p.name, p.site, p.kind, p.transport, p.cups_queue, p.ipp_uri, p.agent_id, "
+    "p.defaults::text AS defaults, p.capabilities::text AS capabilities, p.owners::text AS "
+    "owners, p.health, p.health_reasons::text AS health_reasons, p.health_message, "
+    "p.health_version, " SQL_UTC_TIME("p.health_checked_at") " AS health_checked_at, " SQL_UTC_TIME(
+        "p.health_changed_at") " AS health_changed_at, p.created_by, " SQL_UTC_TIME("p.created_at") " AS "
+                               "created_at, " SQL_UTC_TIME("p.updated_at") " AS updated_at";
+
+constexpr const char* kJobColumns =
+    "j.id, j.printer_id, j.source, j.render_id, j.format, j.title, j.document_type, "
+    "j.document_id, j.options::text AS options, j.token, j.status, j.cups_job_id, "
+    "j.state_reasons::text AS state_reasons, j.printer_message, j.impressions, j.error, "
+    "j.cancel_requested, " SQL_UTC_TIME("j.deadline_at") " AS deadline_at, j.deadline_at <= now() "
+                                                         "AS deadline_passed, greatest(0, ceil(extract(epoch FROM j.deadline_at - now())))::int AS seconds_left, j.submit_attempts, "
+                                                         "j.reprint_of, j.requested_by, " SQL_UTC_TIME(
+                                                             "j.created_at") " AS created_at, " SQL_UTC_TIME("j.submitted_at") " AS "
+                                                                                                                               "submitted_at, " SQL_UTC_TIME(
+                                                                                                                                   "j.finished_at") " AS finished_at";
+
+std::optional<std::string> optional_text(const Rows& rows, int i, const char* column) {
+    return rows.is_null(i, column) ? std::nullopt : std::optional(rows.text(i, column));
+}
+
+std::optional<std::int64_t> optional_integer(const Rows& rows, int i, const char* column) {
+    return rows.is_null(i, column) ? std::nullopt : std::optional(rows.integer(i, column));
+}
+
+json::value optional_json(const std::optional<std::string>& value) {
+    return value ? json::value(*value) : json::value(nullptr);
+}
+
+PrinterRow printer_at(const Rows& rows, int i) {
+    PrinterRow row;
+    row.id = rows.integer(i, "id");
+    row.name = rows.text(i, "name");
+    row.site = rows.text(i, "site");
+    row.kind = rows.text(i, "kind");
+    row.transport = rows.text(i, "transport");
+    row.cups_queue = optional_text(rows, i, "cups_queue");
+    row.ipp_uri = optional_text(rows, i, "ipp_uri");
+    row.agent_id = optional_text(rows, i, "agent_id");
+    row.defaults = json::parse(rows.text(i, "defaults")).as_object();
+    row.capabilities = json::parse(rows.text(i, "capabilities")).as_object();
+    const auto owners = json::parse(rows.text(i, "owners"));
+    for (const auto& owner : owners.as_array()) {
+        row.owners.emplace_back(owner.as_string());
+    }
+    row.health = rows.text(i, "health");
+    row.health_reasons = json::parse(rows.text(i, "health_reasons")).as_array();
+    row.health_message = rows.text(i, "health_message");
+    row.health_version = static_cast<int>(rows.integer(i, "health_version"));
+    row.health_checked_at = optional_text(rows, i, "health_checked_at");
+    row.health_changed_at = optional_text(rows, i, "health_changed_at");
+    row.created_by = rows.text(i, "created_by");
+    row.created_at = rows.text(i, "created_at");
+    row.updated_at = rows.text(i, "updated_at");
+    return row;
+}
+
+JobRow job_at(const Rows& rows, int i) {
+    JobRow row;
+    row.id = rows.integer(i, "id");
+    row.printer_id = rows.integer(i, "printer_id");
+    row.source = rows.text(i, "source");
+    row.render_id = optional_integer(rows, i, "render_id");
+    row.format = rows.text(i, "format");
+    row.title = rows.text(i, "title");
+    row.document_type = optional_text(rows, i, "document_type");
+    row.document_id = optional_text(rows, i, "document_id");
+    row.options = json::parse(rows.text(i, "options")).as_object();
+    row.token = rows.text(i, "token");
+    row.status = rows.text(i, "status");
+    if (const auto id = optional_integer(rows, i, "cups_job_id")) {
+        row.cups_job_id = static_cast<int>(*id);
+    }
+    row.state_reasons = json::parse(rows.text(i, "state_reasons")).as_array();
+    row.printer_message = rows.text(i, "printer_message");
+    if (const auto n = optional_integer(rows, i, "impressions")) {
+        row.impressions = static_cast<int>(*n);
+    }
+    row.error = optional_text(rows, i, "error");
+    row.cancel_requested = rows.boolean(i, "cancel_requested");
+    row.deadline_at = rows.text(i, "deadline_at");
+    row.deadline_passed = rows.boolean(i, "deadline_passed");
+    row.seconds_left = static_cast<int>(rows.integer(i, "seconds_left"));
+    row.submit_attempts = static_cast<int>(rows.integer(i, "submit_attempts"));
+    row.reprint_of = optional_integer(rows, i, "reprint_of");
+    row.requested_by = rows.text(i, "requested_by");
+    row.created_at = rows.text(i, "created_at");
+    row.submitted_at = optional_text(rows, i, "submitted_at");
+    row.finished_at = optional_text(rows, i, "finished_at");
+    return row;
+}
+
+std::string owners_json(const std::vector<std::string>& owners) {
+    return json::serialize(json::array(owners.begin(), owners.end()));
+}
+
+}  // namespace
+
+const core::db::ListSpec kPrinterList{
+    .sort_fields = {{"id", "p.id"}, {"name", "p.name"}, {"site", "p.site"}, {"health", "p.health"}},
+    .default_sort = "name",
+    .tiebreak_sql = "p.id",
+    .filters = {{"site", "the site"},
+                {"kind", "office or label"},
+                {"health", "unknown, ready, paused, offline, media_empty, error or missing"}}};
+
+const core::db::ListSpec kJobList{
+    .sort_fields = {{"id", "j.id"}, {"status", "j.status"}, {"created_at", "j.created_at"}},
+    .default_sort = "-id",
+    .tiebreak_sql = "j.id",
+    .filters = {{"printer_id", "the printer's id", R"({"type":"integer"})"},
+                {"document_type", "the business document's type (with document_id)"},
+                {"document_id", "the business document's id"},
+                {"status",
+                 "queued, submitting, pending, held, processing, stopped, completed, "
+                 "canceled, aborted or failed"}}};
+
+json::object PrinterRow::to_json() const {
+    return json::object{{"id", id},
+                        {"name", name},
+                        {"site", site},
+                        {"kind", kind},
+                        {"transport", transport},
+                        {"cups_queue", optional_json(cups_queue)},
+                        {"ipp_uri", optional_json(ipp_uri)},
+                        {"agent_id", optional_json(agent_id)},
+                        {"defaults", defaults},
+                        {"capabilities", capabilities},
+                        {"owners", json::array(owners.begin(), owners.end())},
+                        {"health", json::object{{"state", health},
+                                                {"reasons", health_reasons},
+                                                {"message", health_message},
+                                                {"checked_at", optional_json(health_checked_at)},
+                                                {"changed_at", optional_json(health_changed_at)}}},
+                        {"created_by", created_by},
+                        {"created_at", created_at},
+                        {"updated_at", updated_at}};
+}
+
+bool JobRow::finished() const {
+    return status == "completed" || status == "canceled" || status == "aborted" ||
+           status == "failed";
+}
+
+json::object JobRow::to_json() const {
+    return json::object{
+        {"id", id},
+        {"printer_id", printer_id},
+        {"source", source},
+        {"render_id", render_id ? json::value(*render_id) : json::value(nullptr)},
+        {"format", format},
+        {"title", title},
+        {"document", document_type ? json::value(json::object{{"type", *document_type},
+                                                              {"id", document_id.value_or("")}})
+                                   : json::value(nullptr)},
+        {"options", options},
+        {"status", status},
+        {"cups_job_id", cups_job_id ? json::value(*cups_job_id) : json::value(nullptr)},
+        {"state_reasons", state_reasons},
+        {"printer_message", printer_message},
+        {"impressions", impressions ? json::value(*impressions) : json::value(nullptr)},
+        {"error", optional_json(error)},
+        {"cancel_requested", cancel_requested},
+        {"deadline_at", deadline_at},
+        {"reprint_of", reprint_of ? json::value(*reprint_of) : json::value(nullptr)},
+        {"requested_by", requested_by},
+        {"created_at", created_at},
+        {"submitted_at", optional_json(submitted_at)},
+        {"finished_at", optional_json(finished_at)}};
+}
+
+std::int64_t Repository::add_printer(const core::TenantId& tenant,
+                                     const PrinterFields& fields,
+                                     const std::string& author) {
+    try {
+        const auto rows = core::db::exec_once(
+            pool_, tenant,
+            "INSERT INTO print_printers (tenant_id, name, site, kind, transport, cups_queue, "
+            "ipp_uri, agent_id, defaults, owners, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+            "$8, $9::jsonb, $10::jsonb, $11) RETURNING id",
+            {tenant.value(), fields.name, fields.site, fields.kind, fields.transport,
+             fields.cups_queue, fields.ipp_uri, fields.agent_id, json::serialize(fields.defaults),
+             owners_json(fields.owners), author});
+        return rows.integer(0, "id");
+    } catch (const core::db::DbError& error) {
+        if (error.sqlstate() != "23505") {
+            throw;
+        }
+        if (std::string_view(error.what()).find("cups_queue") != std::string_view::npos) {
+            throw DomainError::conflict("CUPS queue '" + fields.cups_queue.value_or("") +
+                                        "' is registered already");
+        }
+        throw DomainError::conflict("a printer named '" + fields.name + "' exists already");
+    }
+}
+
+void Repository::update_printer(Transaction& tx,
+                                const core::TenantId& tenant,
+                                std::int64_t id,
+                                const PrinterFields& fields) {
+    try {
+        tx.exec(
+            "UPDATE print_printers SET name = $3, site = $4, kind = $5, transport = $6, "
+            "cups_queue = $7, ipp_uri = $8, agent_id = $9, defaults = $10::jsonb, owners = "
+            "$11::jsonb, updated_at = now() WHERE tenant_id = $1 AND id = $2",
+            {tenant.value(), std::to_string(id), fields.name, fields.site, fields.kind,
+             fields.transport, fields.cups_queue, fields.ipp_uri, fields.agent_id,
+             json::serialize(fields.defaults), owners_json(fields.owners)});
+    } catch (const core::db::DbError& error) {
+        if (error.sqlstate() != "23505") {
+            throw;
+        }
+        throw DomainError::conflict("the name or the CUPS queue is another printer's");
+    }
+}
+
+std::optional<PrinterRow> Repository::printer(Transaction& tx,
+                                              const core::TenantId& tenant,
+                                              std::int64_t id,
+                                              bool for_update) {
+    const auto rows = tx.exec(std::string("SELECT ") + kPrinterColumns +
+                                  " FROM print_printers p WHERE p.tenant_id = $1 AND p.id = $2" +
+                                  (for_update ? " FOR UPDATE" : ""),
+                              {tenant.value(), std::to_string(id)});
+    return rows.empty() ? std::nullopt : std::optional(printer_at(rows, 0));
+}
+
+std::vector<PrinterRow> Repository::printers(const core::TenantId& tenant) {
+    const auto rows =
+        core::db::exec_once(pool_, tenant,
+                            std::string("SELECT ") + kPrinterColumns +
+                                " FROM print_printers p WHERE p.tenant_id = $1 ORDER BY p.id",
+                            {tenant.value()});
+    std::vector<PrinterRow> out;
+    for (int i = 0; i < rows.size(); ++i) {
+        out.push_back(printer_at(rows, i));
+    }
+    return out;
+}
+
+Repository::PrinterPage Repository::list_printers(const core::TenantId& tenant,
+                                                  const Param& site,
+                                                  const Param& kind,
+                                                  const Param& health,
+                                                  const core::db::ListRequest& page) {
+    const auto found = core::db::select_page(
+        pool_, tenant, kPrinterColumns,
+        "FROM print_printers p WHERE p.tenant_id = $1 AND ($2::text IS NULL OR p.site = $2) AND "
+        "($3::text IS NULL OR p.kind = $3) AND ($4::text IS NULL OR p.health = $4)",
+        {tenant.value(), site, kind, health}, page);
+    PrinterPage out{{}, found.total};
+    for (int i = 0; i < found.rows.size(); ++i) {
+        out.items.push_back(printer_at(found.rows, i));
+    }
+    return out;
+}
+
+bool Repository::delete_printer(const core::TenantId& tenant, std::int64_t id) {
+    try {
+        core::db::exec_once(pool_, tenant,
+                            "DELETE FROM print_printers WHERE tenant_id = $1 AND id = $2",
+                            {tenant.value(), std::to_string(id)});
+        return true;
+    } catch (const core::db::DbError& error) {
+        if (error.sqlstate() == "23503") {
+            return false;
+        }
+        throw;
+    }
+}
+
+void Repository::record_health(Transaction& tx,
+                               const core::TenantId& tenant,
+                               std::int64_t id,
+                               const Health& health,
+                               bool changed) {
+    tx.exec(
+        "UPDATE print_printers SET health = $3, health_reasons = $4::jsonb, health_message = $5, "
+        "capabilities = CASE WHEN $6::jsonb = '{}'::jsonb THEN capabilities ELSE $6::jsonb END, "
+        "health_checked_at = now(), health_version = health_version + CASE WHEN $7::bool THEN 1 "
+        "ELSE 0 END, health_changed_at = CASE WHEN $7::bool THEN now() ELSE health_changed_at END "
+        "WHERE tenant_id = $1 AND id = $2",
+        {tenant.value(), std::to_string(id), health.state, json::serialize(health.reasons),
+         health.message, json::serialize(health.capabilities), changed ? "true" : "false"});
+}
+
+std::vector<std::string> Repository::tenants_with_printers() {
+    Transaction tx(pool_, std::nullopt);
+    tx.exec("SELECT set_config('app.scope', 'print_reconciler', true)");
+    const auto rows = tx.exec("SELECT DISTINCT tenant_id FROM print_printers ORDER BY tenant_id");
+    tx.commit();
+    std::vector<std::string> out;
+    for (int i = 0; i < rows.size(); ++i) {
+        out.push_back(rows.text(i, "tenant_id"));
+    }
+    return out;
+}
+
+std::pair<std::int64_t, bool> Repository::add_job(Transaction& tx,
+                                                  const core::TenantId& tenant,
+                                                  const NewJob& job,
+                                                  const std::string& token) {
+    const auto rows = tx.exec(
+        "INSERT INTO print_jobs (tenant_id, printer_id, source, render_id, payload, format, title, "
+        "document_type, document_id, options, token, deadline_at, reprint_of, requested_by, "
+        "idempotency_key) VALUES ($1, $2, $3, $4::bigint, decode($5, 'hex'), $6, $7, $8, $9, "
+        "$10::jsonb, $11, now() + make_interval(secs => $12::int), $13::bigint, $14, $15) ON "
+        "CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING id",
+        {tenant.value(), std::to_string(job.printer_id), job.source,
+         job.render_id ? Param(std::to_string(*job.render_id)) : std::nullopt,
+         job.payload
+             ? Param(core::to_hex(reinterpret_cast<const unsigned char*>(job.payload->data()),
+                                  job.payload->size()))
+             : std::nullopt,
+         job.format, job.title, job.document_type, job.document_id, json::serialize(job.options),
+         token, std::to_string(job.deadline_seconds),
+         job.reprint_of ? Param(std::to_string(*job.reprint_of)) : std::nullopt, job.requested_by,
+         job.idempotency_key});
+    if (!rows.empty()) {
+        return {rows.integer(0, "id"), true};
+    }
+    const auto existing =
+        tx.exec("SELECT id FROM print_jobs WHERE tenant_id = $1 AND idempotency_key = $2",
+                {tenant.value(), job.idempotency_key});
+    return {existing.integer(0, "id"), false};
+}
+
+std::optional<JobRow> Repository::job(Transaction& tx,
+                                      const core::TenantId& tenant,
+                                      std::int64_t id,
+                                      bool for_update) {
+    const auto rows = tx.exec(std::string("SELECT ") + kJobColumns +
+                                  " FROM print_jobs j WHERE j.tenant_id = $1 AND j.id = $2" +
+                                  (for_update ? " FOR UPDATE" : ""),
+                              {tenant.value(), std::to_string(id)});
+    return rows.empty() ? std::nullopt : std::optional(job_at(rows, 0));
+}
+
+std::optional<std::string> Repository::payload(Transaction& tx,
+                                               const core::TenantId& tenant,
+                                               std::int64_t id) {
+    const auto rows = tx.exec(
+        "SELECT encode(payload, 'hex') AS payload FROM print_jobs WHERE tenant_id = $1 AND id = "
+        "$2 AND payload IS NOT NULL",
+        {tenant.value(), std::to_string(id)});
+    return rows.empty() ? std::nullopt : std::optional(core::from_hex(rows.text(0, "payload")));
+}
+
+Repository::JobPage Repository::list_jobs(const core::TenantId& tenant,
+                                          const Param& printer_id,
+                                          const Param& document_type,
+                                          const Param& document_id,
+                                          const Param& status,
+                                          const core::db::ListRequest& page) {
+    const auto found = core::db::select_page(
+        pool_, tenant, kJobColumns,
+        "FROM print_jobs j WHERE j.tenant_id = $1 AND ($2::bigint IS NULL OR j.printer_id = "
+        "$2::bigint) AND ($3::text IS NULL OR j.document_type = $3) AND ($4::text IS NULL OR "
+        "j.document_id = $4) AND ($5::text IS NULL OR j.status = $5)",
+        {tenant.value(), printer_id, document_type, document_id, status}, page);
+    JobPage out{{}, found.total};
+    for (int i = 0; i < found.rows.size(); ++i) {
+        out.items.push_back(job_at(found.rows, i));
+    }
+    return out;
+}
+
+void Repository::mark_submitting(Transaction& tx, const core::TenantId& tenant, std::int64_t id) {
+    tx.exec(
+        "UPDATE print_jobs SET status = 'submitting', submit_attempts = submit_attempts + 1, "
+        "updated_at = now() WHERE tenant_id = $1 AND id = $2",
+        {tenant.value(), std::to_string(id)});
+}
+
+void Repository::record_submitted(Transaction& tx,
+                                  const core::TenantId& tenant,
+                                  std::int64_t id,
+                                  int cups_job_id,
+                                  const std::string& status) {
+    tx.exec(
+        "UPDATE print_jobs SET cups_job_id = $3::int, status = $4, submitted_at = now(), "
+        "updated_at = now() WHERE tenant_id = $1 AND id = $2",
+        {tenant.value(), std::to_string(id), std::to_string(cups_job_id), status});
+}
+
+void Repository::record_state(Transaction& tx,
+                              const core::TenantId& tenant,
+                              std::int64_t id,
+                              const std::string& status,
+                              const json::array& reasons,
+                              const std::string& printer_message,
+                              std::optional<int> impressions,
+                              const std::optional<std::string>& error) {
+    tx.exec(
+        "UPDATE print_jobs SET status = $3, state_reasons = $4::jsonb, printer_message = $5, "
+        "impressions = coalesce($6::int, impressions), error = coalesce($7, error), updated_at = "
+        "now(), finished_at = CASE WHEN $3 IN ('completed', 'canceled', 'aborted', 'failed') THEN "
+        "coalesce(finished_at, now()) END WHERE tenant_id = $1 AND id = $2",
+        {tenant.value(), std::to_string(id), status, json::serialize(reasons), printer_message,
+         impressions ? Param(std::to_string(*impressions)) : std::nullopt, error});
+}
+
+void Repository::request_cancel(Transaction& tx, const core::TenantId& tenant, std::int64_t id) {
+    tx.exec(
+        "UPDATE print_jobs SET cancel_requested = true, updated_at = now() WHERE tenant_id = $1 "
+        "AND id = $2",
+        {tenant.value(), std::to_string(id)});
+}
+
+}  // namespace riveredge::devices

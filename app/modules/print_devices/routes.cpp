@@ -1,0 +1,206 @@
+// HTTP in and out for print devices: printers (administrators register them), print jobs,
+// cancel and reprint.
+
+#include "core/errors.hpp"
+#include "core/http/router.hpp"
+#include "modules/print_devices/service.hpp"
+
+namespace riveredge::devices {
+namespace {
+
+namespace json = boost::json;
+using core::id_param;
+using core::json_response;
+using core::query_filter;
+using core::RequestContext;
+using inngest::HttpRequest;
+
+constexpr const char* kOptionsSchema = R"({"type":"object","properties":{
+    "media":{"type":"string","example":"iso_a4_210x297mm"},
+    "duplex":{"enum":["one-sided","two-sided-long-edge","two-sided-short-edge"]},
+    "copies":{"type":"integer","minimum":1,"maximum":100}}})";
+
+constexpr const char* kPrinterRequest = R"({"type":"object","required":["name"],"properties":{
+    "name":{"type":"string","maxLength":100},"site":{"type":"string","maxLength":100},
+    "kind":{"enum":["office","label"],"default":"office"},
+    "transport":{"enum":["cups","ipp","agent"],"default":"cups","description":"cups prints now; ipp and agent are registered for later"},
+    "cups_queue":{"type":"string","description":"<tenant>-<name>: the CUPS queue, which must exist"},
+    "ipp_uri":{"type":"string"},"agent_id":{"type":"string"},
+    "defaults":{"type":"object","description":"media, duplex, copies"},
+    "owners":{"type":"array","items":{"type":"string"},"description":"user ids told about health changes and failed jobs; default the registering user"}}})";
+
+constexpr const char* kPrinterSchema = R"({"type":"object","properties":{
+    "id":{"type":"integer"},"name":{"type":"string"},"site":{"type":"string"},
+    "kind":{"enum":["office","label"]},"transport":{"enum":["cups","ipp","agent"]},
+    "cups_queue":{"type":"string","nullable":true},"ipp_uri":{"type":"string","nullable":true},
+    "agent_id":{"type":"string","nullable":true},"defaults":{"type":"object"},
+    "capabilities":{"type":"object","description":"make_and_model, media_supported, media_default, sides_supported, document_formats, as CUPS reports them"},
+    "owners":{"type":"array","items":{"type":"string"}},
+    "health":{"type":"object","properties":{
+        "state":{"enum":["unknown","ready","paused","offline","media_empty","error","missing"]},
+        "reasons":{"type":"array","items":{"type":"string"}},"message":{"type":"string"},
+        "checked_at":{"type":"string","format":"date-time","nullable":true},
+        "changed_at":{"type":"string","format":"date-time","nullable":true}}},
+    "created_by":{"type":"string"},"created_at":{"type":"string","format":"date-time"},
+    "updated_at":{"type":"string","format":"date-time"}}})";
+
+constexpr const char* kJobSchema = R"({"type":"object","properties":{
+    "id":{"type":"integer"},"printer_id":{"type":"integer"},"source":{"enum":["render","raw"]},
+    "render_id":{"type":"integer","nullable":true},"format":{"type":"string"},
+    "title":{"type":"string"},
+    "document":{"type":"object","nullable":true,"properties":{"type":{"type":"string"},"id":{"type":"string"}}},
+    "options":{"type":"object"},
+    "status":{"enum":["queued","submitting","pending","held","processing","stopped","completed","canceled","aborted","failed"]},
+    "cups_job_id":{"type":"integer","nullable":true},
+    "state_reasons":{"type":"array","items":{"type":"string"}},
+    "printer_message":{"type":"string"},"impressions":{"type":"integer","nullable":true},
+    "error":{"type":"string","nullable":true},"cancel_requested":{"type":"boolean"},
+    "deadline_at":{"type":"string","format":"date-time"},
+    "reprint_of":{"type":"integer","nullable":true},"requested_by":{"type":"string"},
+    "created_at":{"type":"string","format":"date-time"},
+    "submitted_at":{"type":"string","format":"date-time","nullable":true},
+    "finished_at":{"type":"string","format":"date-time","nullable":true}}})";
+
+constexpr const char* kJobRequest = R"({"type":"object","required":["printer_id"],"properties":{
+    "printer_id":{"type":"integer"},
+    "render_id":{"type":"integer","description":"a done render of the print templates module, whose PDF is printed"},
+    "raw_base64":{"type":"string","description":"raw bytes for the printer, such as ZPL for label printers, up to 1 MiB; exactly one of render_id and raw_base64"},
+    "title":{"type":"string","maxLength":200},
+    "document":{"type":"object","properties":{"type":{"type":"string"},"id":{"type":"string"}},"description":"the business document printed, for its job history"},
+    "options":{"type":"object","description":"media, duplex, copies over the printer's defaults"},
+    "deadline_seconds":{"type":"integer","minimum":5,"maximum":7200,"default":600,"description":"not printed by then: cancelled and failed, owners told"},
+    "idempotency_key":{"type":"string","maxLength":200}}})";
+
+}  // namespace
+
+void register_routes(core::Router& router, Service& service) {
+    router.add(core::RouteSpec{.method = "POST",
+                               .pattern = "/api/v1/print/printers",
+                               .access = core::Access::kAdmin,
+                               .summary = "Register a printer (its CUPS queue must exist and be "
+                                          "named after the tenant)",
+                               .request_schema = kPrinterRequest,
+                               .response_schema = kPrinterSchema},
+               [&service](const HttpRequest& request, RequestContext& context) {
+                   return json_response(
+                       201, service.add_printer(context.who(), context.json_body(request)));
+               });
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/print/printers",
+                               .access = core::Access::kUser,
+                               .summary = "The tenant's printers with their health",
+                               .response_schema = kPrinterSchema,
+                               .list = &kPrinterList},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   const auto page = service.repository().list_printers(
+                       context.who().tenant, query_filter(context, "site"),
+                       query_filter(context, "kind"), query_filter(context, "health"),
+                       context.list);
+                   json::array items;
+                   for (const auto& printer : page.items) {
+                       items.push_back(printer.to_json());
+                   }
+                   return core::list_response(context, std::move(items), page.total);
+               });
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/print/printers/{id}",
+                               .access = core::Access::kUser,
+                               .summary = "A printer with its capabilities and health",
+                               .response_schema = kPrinterSchema},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   return json_response(
+                       200, service.printer(context.who().tenant, id_param(context, "id")));
+               });
+    router.add(core::RouteSpec{.method = "PUT",
+                               .pattern = "/api/v1/print/printers/{id}",
+                               .access = core::Access::kAdmin,
+                               .summary = "Change a printer (members given replace the old)",
+                               .request_schema = kPrinterRequest,
+                               .response_schema = kPrinterSchema},
+               [&service](const HttpRequest& request, RequestContext& context) {
+                   return json_response(
+                       200, service.update_printer(context.who(), id_param(context, "id"),
+                                                   context.json_body(request)));
+               });
+    router.add(core::RouteSpec{.method = "DELETE",
+                               .pattern = "/api/v1/print/printers/{id}",
+                               .access = core::Access::kAdmin,
+                               .summary = "Remove a printer without print jobs (409 otherwise)"},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   service.delete_printer(context.who(), id_param(context, "id"));
+                   return json_response(200, json::object{{"deleted", true}});
+               });
+    router.add(core::RouteSpec{.method = "POST",
+                               .pattern = "/api/v1/print/printers/{id}/check",
+                               .access = core::Access::kAdmin,
+                               .summary = "Read the printer's health from CUPS now (owners are "
+                                          "told about a change)",
+                               .response_schema = kPrinterSchema},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   return json_response(
+                       200, service.check_printer(context.who().tenant, id_param(context, "id")));
+               });
+    router.add(core::RouteSpec{.method = "POST",
+                               .pattern = "/api/v1/print/jobs",
+                               .access = core::Access::kUser,
+                               .summary = "Print a done render or raw bytes (202; the print-job "
+                                          "function sends it at most once and follows it)",
+                               .request_schema = kJobRequest,
+                               .response_schema = kJobSchema},
+               [&service](const HttpRequest& request, RequestContext& context) {
+                   return json_response(
+                       202, service.request_job(context.who(), context.json_body(request)));
+               });
+    router.add(
+        core::RouteSpec{.method = "GET",
+                        .pattern = "/api/v1/print/jobs",
+                        .access = core::Access::kUser,
+                        .summary = "Print job history, by printer, business document or "
+                                   "status",
+                        .response_schema = kJobSchema,
+                        .list = &kJobList},
+        [&service](const HttpRequest&, RequestContext& context) {
+            const auto printer_id = query_filter(context, "printer_id");
+            if (printer_id && printer_id->find_first_not_of("0123456789") != std::string::npos) {
+                throw core::DomainError::validation(json::object{{"printer_id", "a printer's id"}});
+            }
+            const auto page = service.repository().list_jobs(
+                context.who().tenant, printer_id, query_filter(context, "document_type"),
+                query_filter(context, "document_id"), query_filter(context, "status"),
+                context.list);
+            json::array items;
+            for (const auto& job : page.items) {
+                items.push_back(job.to_json());
+            }
+            return core::list_response(context, std::move(items), page.total);
+        });
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/print/jobs/{id}",
+                               .access = core::Access::kUser,
+                               .summary = "A print job and its state in CUPS",
+                               .response_schema = kJobSchema},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   return json_response(200,
+                                        service.job(context.who().tenant, id_param(context, "id")));
+               });
+    router.add(core::RouteSpec{.method = "POST",
+                               .pattern = "/api/v1/print/jobs/{id}/cancel",
+                               .access = core::Access::kUser,
+                               .summary = "Cancel a job (its requester or an administrator)",
+                               .response_schema = kJobSchema},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   return json_response(200,
+                                        service.cancel_job(context.who(), id_param(context, "id")));
+               });
+    router.add(core::RouteSpec{.method = "POST",
+                               .pattern = "/api/v1/print/jobs/{id}/reprint",
+                               .access = core::Access::kUser,
+                               .summary = "Print a finished job again, as a new job (202)",
+                               .response_schema = kJobSchema},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   return json_response(202,
+                                        service.reprint(context.who(), id_param(context, "id")));
+               });
+}
+
+}  // namespace riveredge::devices

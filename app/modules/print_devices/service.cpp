@@ -1,0 +1,836 @@
+#include "modules/print_devices/service.hpp"
+
+#include "core/errors.hpp"
+#include "core/log/logger.hpp"
+#include "core/module.hpp"
+#include "core/outbox/outbox.hpp"
+#include "core/text/base64.hpp"
+#include "core/text/hex.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <regex>
+#include <set>
+
+namespace riveredge::devices {
+namespace {
+
+namespace json = boost::json;
+using core::DomainError;
+using core::db::Transaction;
+
+constexpr const char* kRawFormat = "application/vnd.cups-raw";
+constexpr const char* kPdfFormat = "application/pdf";
+constexpr int kMinDeadlineSeconds = 5;
+constexpr int kMaxDeadlineSeconds = 2 * 60 * 60;
+
+bool is_problem(const std::string& health) {
+    return health != "ready" && health != "unknown";
+}
+
+bool has_reason(const std::vector<std::string>& reasons, std::string_view prefix) {
+    return std::any_of(reasons.begin(), reasons.end(),
+                       [&](const std::string& reason) { return reason.rfind(prefix, 0) == 0; });
+}
+
+// A string member: absent gives `fallback`; present must be a string of `min`..`max` bytes.
+std::optional<std::string> text_field(const json::object& body,
+                                      const char* name,
+                                      std::size_t min,
+                                      std::size_t max,
+                                      json::object& problems) {
+    const auto* value = body.if_contains(name);
+    if (value == nullptr || value->is_null()) {
+        return std::nullopt;
+    }
+    if (!value->is_string() || value->get_string().size() < min ||
+        value->get_string().size() > max) {
+        problems[name] =
+            "a string of " + std::to_string(min) + " to " + std::to_string(max) + " bytes";
+        return std::nullopt;
+    }
+    const std::string text(value->get_string());
+    if (std::any_of(text.begin(), text.end(),
+                    [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
+        problems[name] = "no control characters";
+        return std::nullopt;
+    }
+    return text;
+}
+
+const std::regex kMediaName("^[A-Za-z0-9_.-]{1,64}$");
+const std::set<std::string> kDuplex{"one-sided", "two-sided-long-edge", "two-sided-short-edge"};
+
+// {media, duplex, copies}: the printer's defaults, or a job's options over them.
+json::object print_options(const json::value* given,
+                           const char* field,
+                           const json::object& capabilities,
+                           json::object& problems) {
+    json::object out;
+    if (given == nullptr || given->is_null()) {
+        return out;
+    }
+    if (!given->is_object()) {
+        problems[field] = "an object with media, duplex and copies";
+        return out;
+    }
+    for (const auto& [key, value] : given->get_object()) {
+        const std::string at = std::string(field) + "." + std::string(key);
+        if (key == "copies") {
+            if (!value.is_int64() || value.get_int64() < 1 || value.get_int64() > 100) {
+                problems[at] = "an integer from 1 to 100";
+                continue;
+            }
+        } else if (key == "duplex") {
+            if (!value.is_string() || kDuplex.count(std::string(value.get_string())) == 0) {
+                problems[at] = "one-sided, two-sided-long-edge or two-sided-short-edge";
+                continue;
+            }
+        } else if (key == "media") {
+            if (!value.is_string() ||
+                !std::regex_match(std::string(value.get_string()), kMediaName)) {
+                problems[at] = "a media name such as iso_a4_210x297mm";
+                continue;
+            }
+            const auto* supported = capabilities.if_contains("media_supported");
+            if (supported != nullptr && supported->is_array() && !supported->get_array().empty() &&
+                std::find(supported->get_array().begin(), supported->get_array().end(), value) ==
+                    supported->get_array().end()) {
+                problems[at] = "not a media this printer supports (see its capabilities)";
+                continue;
+            }
+        } else {
+            problems[at] = "unknown option (media, duplex, copies)";
+            continue;
+        }
+        out[key] = value;
+    }
+    return out;
+}
+
+JobOptions cups_options(const json::object& options) {
+    JobOptions out;
+    if (const auto* copies = options.if_contains("copies")) {
+        out.copies = static_cast<int>(copies->as_int64());
+    }
+    if (const auto* media = options.if_contains("media")) {
+        out.media = std::string(media->as_string());
+    }
+    if (const auto* duplex = options.if_contains("duplex")) {
+        out.sides = std::string(duplex->as_string());
+    }
+    return out;
+}
+
+std::int64_t id_member(const json::object& body, const char* name, json::object& problems) {
+    const auto* value = body.if_contains(name);
+    if (value == nullptr || !value->is_int64() || value->get_int64() < 1) {
+        problems[name] = "required: a positive integer id";
+        return 0;
+    }
+    return value->get_int64();
+}
+
+}  // namespace
+
+Health health_of(const std::optional<CupsPrinter>& printer) {
+    Health health;
+    if (!printer) {
+        health.state = "missing";
+        health.message = "CUPS has no such queue";
+        return health;
+    }
+    for (const auto& reason : printer->reasons) {
+        if (reason != "none") {
+            health.reasons.emplace_back(reason);
+        }
+    }
+    health.message = printer->message;
+    const auto& reasons = printer->reasons;
+    if (has_reason(reasons, "media-empty") || has_reason(reasons, "media-needed")) {
+        health.state = "media_empty";
+    } else if (has_reason(reasons, "offline") || has_reason(reasons, "connecting-to-device") ||
+               has_reason(reasons, "timed-out") || has_reason(reasons, "shutdown")) {
+        health.state = "offline";
+    } else if (printer->state == PrinterState::kStopped || has_reason(reasons, "paused") ||
+               !printer->accepting_jobs) {
+        health.state = "paused";
+    } else if (std::any_of(reasons.begin(), reasons.end(), [](const std::string& reason) {
+                   return reason.size() > 6 && reason.compare(reason.size() - 6, 6, "-error") == 0;
+               })) {
+        health.state = "error";
+    } else {
+        health.state = "ready";
+    }
+    health.capabilities = json::object{
+        {"make_and_model", printer->make_and_model},
+        {"media_supported",
+         json::array(printer->media_supported.begin(), printer->media_supported.end())},
+        {"media_default", printer->media_default},
+        {"sides_supported",
+         json::array(printer->sides_supported.begin(), printer->sides_supported.end())},
+        {"document_formats",
+         json::array(printer->document_formats.begin(), printer->document_formats.end())}};
+    return health;
+}
+
+Service::Service(Repository& repository,
+                 CupsClient& cups,
+                 core::Capabilities& capabilities,
+                 std::vector<std::string> failpoints)
+    : repository_(repository),
+      cups_(cups),
+      capabilities_(capabilities),
+      failpoints_(std::move(failpoints)) {}
+
+void Service::failpoint(const char* name) const {
+    if (std::find(failpoints_.begin(), failpoints_.end(), name) != failpoints_.end()) {
+        core::log(core::LogLevel::kError, "failpoint reached: stopping as if killed",
+                  {{"failpoint", name}});
+        std::_Exit(137);
+    }
+}
+
+// --- The registry -------------------------------------------------------------------------------
+
+PrinterFields Service::printer_fields(const core::Principal& who,
+                                      const json::object& body,
+                                      const std::optional<PrinterRow>& existing) {
+    json::object problems;
+    PrinterFields fields;
+    fields.name = text_field(body, "name", 1, 100, problems)
+                      .value_or(existing ? existing->name : std::string());
+    if (fields.name.empty() && !problems.contains("name")) {
+        problems["name"] = "required: 1 to 100 bytes";
+    }
+    fields.site =
+        text_field(body, "site", 0, 100, problems).value_or(existing ? existing->site : "");
+    fields.kind =
+        text_field(body, "kind", 1, 20, problems).value_or(existing ? existing->kind : "office");
+    if (fields.kind != "office" && fields.kind != "label") {
+        problems["kind"] = "office or label";
+    }
+    fields.transport = text_field(body, "transport", 1, 20, problems)
+                           .value_or(existing ? existing->transport : "cups");
+    const auto keep = [&](const char* name, const std::optional<std::string>& old) {
+        return body.contains(name) ? text_field(body, name, 1, 300, problems) : old;
+    };
+    fields.cups_queue = keep("cups_queue", existing ? existing->cups_queue : std::nullopt);
+    fields.ipp_uri = keep("ipp_uri", existing ? existing->ipp_uri : std::nullopt);
+    fields.agent_id = keep("agent_id", existing ? existing->agent_id : std::nullopt);
+    if (fields.transport == "cups") {
+        // Queues are the tenant's own by name: "<tenant>-<name>", the name without '-', so a
+        // queue name reads as exactly one tenant's and no tenant can claim another's.
+        const std::string prefix = who.tenant.value() + "-";
+        static const std::regex kTenantChars("^[A-Za-z0-9_.]{1,60}$");
+        static const std::regex kQueueName("^[A-Za-z0-9_]{1,60}$");
+        if (!std::regex_match(who.tenant.value(), kTenantChars)) {
+            problems["cups_queue"] =
+                "this tenant's id cannot prefix a CUPS queue name (letters, digits, _ and . only)";
+        } else if (!fields.cups_queue || fields.cups_queue->rfind(prefix, 0) != 0 ||
+                   !std::regex_match(fields.cups_queue->substr(prefix.size()), kQueueName)) {
+            problems["cups_queue"] = "required: the CUPS queue, named " + prefix +
+                                     "<name> with letters, digits and _ in <name>";
+        }
+        fields.ipp_uri.reset();
+        fields.agent_id.reset();
+    } else if (fields.transport == "ipp") {
+        static const std::regex kIppUri("^ipps?://[A-Za-z0-9.:\\[\\]-]+(:[0-9]{1,5})?(/[^\\s]*)?$");
+        if (!fields.ipp_uri || !std::regex_match(*fields.ipp_uri, kIppUri)) {
+            problems["ipp_uri"] = "required: an ipp:// or ipps:// URI";
+        }
+        fields.cups_queue.reset();
+        fields.agent_id.reset();
+    } else if (fields.transport == "agent") {
+        if (!fields.agent_id) {
+            problems["agent_id"] = "required: the site agent's id";
+        }
+        fields.cups_queue.reset();
+        fields.ipp_uri.reset();
+    } else {
+        problems["transport"] = "cups, ipp or agent";
+    }
+    const json::object capabilities = existing ? existing->capabilities : json::object{};
+    if (body.contains("defaults")) {
+        fields.defaults =
+            print_options(body.if_contains("defaults"), "defaults", capabilities, problems);
+    } else if (existing) {
+        fields.defaults = existing->defaults;
+    }
+    if (const auto* owners = body.if_contains("owners"); owners != nullptr && !owners->is_null()) {
+        if (!owners->is_array() || owners->get_array().empty() || owners->get_array().size() > 20 ||
+            !std::all_of(
+                owners->get_array().begin(), owners->get_array().end(), [](const json::value& v) {
+                    return v.is_string() && !v.get_string().empty() && v.get_string().size() <= 200;
+                })) {
+            problems["owners"] = "1 to 20 user ids";
+        } else {
+            for (const auto& owner : owners->get_array()) {
+                fields.owners.emplace_back(owner.get_string());
+            }
+        }
+    } else {
+        fields.owners = existing ? existing->owners : std::vector<std::string>{who.user_id};
+    }
+    if (!problems.empty()) {
+        throw DomainError::validation(std::move(problems));
+    }
+    return fields;
+}
+
+json::object Service::add_printer(const core::Principal& who, const json::object& body) {
+    auto fields = printer_fields(who, body, std::nullopt);
+    std::optional<Health> health;
+    if (fields.transport == "cups") {
+        // A queue must exist in CUPS to be registered; its capabilities come with it.
+        std::optional<CupsPrinter> found;
+        try {
+            found = cups_.printer(*fields.cups_queue);
+        } catch (const CupsError& error) {
+            throw DomainError::unavailable(error.what());
+        }
+        if (!found) {
+            throw DomainError::validation(json::object{
+                {"cups_queue", "CUPS has no queue named '" + *fields.cups_queue + "'"}});
+        }
+        health = health_of(found);
+        if (!fields.defaults.empty()) {
+            json::object problems;
+            fields.defaults = print_options(body.if_contains("defaults"), "defaults",
+                                            health->capabilities, problems);
+            if (!problems.empty()) {
+                throw DomainError::validation(std::move(problems));
+            }
+        }
+    }
+    const auto id = repository_.add_printer(who.tenant, fields, who.user_id);
+    if (health) {
+        Transaction tx(repository_.pool(), who.tenant);
+        repository_.record_health(tx, who.tenant, id, *health, true);
+        tx.commit();
+    }
+    core::log(core::LogLevel::kInfo, "printer registered",
+              {{"tenant", who.tenant.value()}, {"printer_id", id}, {"by", who.user_id}});
+    return printer(who.tenant, id);
+}
+
+json::object Service::update_printer(const core::Principal& who,
+                                     std::int64_t id,
+                                     const json::object& body) {
+    Transaction tx(repository_.pool(), who.tenant);
+    const auto existing = repository_.printer(tx, who.tenant, id, true);
+    if (!existing) {
+        throw DomainError::not_found("printer " + std::to_string(id));
+    }
+    auto fields = printer_fields(who, body, existing);
+    if (fields.cups_queue && fields.cups_queue != existing->cups_queue) {
+        std::optional<CupsPrinter> found;
+        try {
+            found = cups_.printer(*fields.cups_queue);
+        } catch (const CupsError& error) {
+            throw DomainError::unavailable(error.what());
+        }
+        if (!found) {
+            throw DomainError::validation(json::object{
+                {"cups_queue", "CUPS has no queue named '" + *fields.cups_queue + "'"}});
+        }
+    }
+    repository_.update_printer(tx, who.tenant, id, fields);
+    tx.commit();
+    return printer(who.tenant, id);
+}
+
+json::object Service::printer(const core::TenantId& tenant, std::int64_t id) {
+    Transaction tx(repository_.pool(), tenant);
+    const auto row = repository_.printer(tx, tenant, id, false);
+    if (!row) {
+        throw DomainError::not_found("printer " + std::to_string(id));
+    }
+    tx.commit();
+    return row->to_json();
+}
+
+void Service::delete_printer(const core::Principal& who, std::int64_t id) {
+    printer(who.tenant, id);
+    if (!repository_.delete_printer(who.tenant, id)) {
+        throw DomainError::conflict("printer " + std::to_string(id) +
+                                    " has print jobs in its history; it cannot be deleted");
+    }
+}
+
+json::object Service::check_printer(const core::TenantId& tenant, std::int64_t id) {
+    PrinterRow row;
+    {
+        Transaction tx(repository_.pool(), tenant);
+        auto found = repository_.printer(tx, tenant, id, false);
+        if (!found) {
+            throw DomainError::not_found("printer " + std::to_string(id));
+        }
+        row = std::move(*found);
+    }
+    if (row.transport != "cups") {
+        return row.to_json();
+    }
+    Health health;
+    try {
+        health = health_of(cups_.printer(*row.cups_queue));
+    } catch (const CupsError& error) {
+        health.state = "offline";
+        health.message = error.what();
+    }
+    const bool changed = health.state != row.health;
+    if (changed && (is_problem(health.state) || is_problem(row.health)) &&
+        row.health != "unknown") {
+        // Notified before the change is recorded, under a key naming the change: a retry after
+        // a crash in between sends the same notice, which the notifier keeps once.
+        const std::string subject = is_problem(health.state)
+                                        ? "Printer " + row.name + " is " + health.state +
+                                              (health.message.empty() ? "" : ": " + health.message)
+                                        : "Printer " + row.name + " is ready again";
+        capabilities_.notifier().notify(tenant, "print-devices", row.owners, subject,
+                                        "Printer " + row.name + " (" + row.site + ", queue " +
+                                            row.cups_queue.value_or("") + ") went from " +
+                                            row.health + " to " + health.state + ".",
+                                        "print-health:" + std::to_string(row.id) + ":" +
+                                            std::to_string(row.health_version + 1));
+    }
+    Transaction tx(repository_.pool(), tenant);
+    repository_.record_health(tx, tenant, id, health, changed);
+    tx.commit();
+    if (changed) {
+        core::log(core::LogLevel::kInfo, "printer health changed",
+                  {{"tenant", tenant.value()},
+                   {"printer_id", id},
+                   {"from", row.health},
+                   {"to", health.state}});
+    }
+    return printer(tenant, id);
+}
+
+int Service::check_tenant(const core::TenantId& tenant) {
+    int changed = 0;
+    for (const auto& row : repository_.printers(tenant)) {
+        const auto after = check_printer(tenant, row.id);
+        changed += after.at("health").at("state") != json::value(row.health) ? 1 : 0;
+    }
+    return changed;
+}
+
+// --- Jobs ---------------------------------------------------------------------------------------
+
+JobRow Service::require_job(Transaction& tx,
+                            const core::TenantId& tenant,
+                            std::int64_t id,
+                            bool for_update) {
+    auto row = repository_.job(tx, tenant, id, for_update);
+    if (!row) {
+        throw DomainError::not_found("print job " + std::to_string(id));
+    }
+    return std::move(*row);
+}
+
+json::object Service::request_job(const core::Principal& who, const json::object& body) {
+    json::object problems;
+    NewJob job;
+    job.printer_id = id_member(body, "printer_id", problems);
+    job.requested_by = who.user_id;
+    job.title = text_field(body, "title", 1, 200, problems).value_or("print job");
+    job.idempotency_key = text_field(body, "idempotency_key", 1, 200, problems);
+    const bool has_render = body.contains("render_id");
+    const bool has_raw = body.contains("raw_base64");
+    if (has_render == has_raw) {
+        problems["render_id"] = "exactly one of render_id (a done render) and raw_base64";
+    } else if (has_render) {
+        job.source = "render";
+        job.render_id = id_member(body, "render_id", problems);
+        job.format = kPdfFormat;
+    } else {
+        job.source = "raw";
+        job.format = kRawFormat;
+        const auto* raw = body.if_contains("raw_base64");
+        std::optional<std::string> bytes;
+        if (raw->is_string()) {
+            bytes = core::from_base64(std::string(raw->get_string()));
+        }
+        if (!bytes || bytes->empty() || bytes->size() > kMaxRawBytes) {
+            problems["raw_base64"] = "base64 of 1 byte to 1 MiB";
+        } else {
+            job.payload = std::move(bytes);
+        }
+    }
+    if (const auto* document = body.if_contains("document");
+        document != nullptr && !document->is_null()) {
+        if (!document->is_object()) {
+            problems["document"] = "{type, id} of the business document printed";
+        } else {
+            job.document_type = text_field(document->get_object(), "type", 1, 100, problems);
+            job.document_id = text_field(document->get_object(), "id", 1, 200, problems);
+            if (!job.document_type || !job.document_id) {
+                problems["document"] = "{type, id}: both strings";
+            }
+        }
+    }
+    if (const auto* deadline = body.if_contains("deadline_seconds");
+        deadline != nullptr && !deadline->is_null()) {
+        if (!deadline->is_int64() || deadline->get_int64() < kMinDeadlineSeconds ||
+            deadline->get_int64() > kMaxDeadlineSeconds) {
+            problems["deadline_seconds"] = "an integer from 5 to 7200";
+        } else {
+            job.deadline_seconds = static_cast<int>(deadline->get_int64());
+        }
+    }
+    // The options are checked against the printer's capabilities, so the printer is read
+    // before all the problems are answered together.
+    Transaction tx(repository_.pool(), who.tenant);
+    const auto printer = job.printer_id > 0
+                             ? repository_.printer(tx, who.tenant, job.printer_id, false)
+                             : std::nullopt;
+    if (!printer && !problems.contains("printer_id")) {
+        throw DomainError::not_found("printer " + std::to_string(job.printer_id));
+    }
+    if (!printer) {
+        throw DomainError::validation(std::move(problems));
+    }
+    if (printer->transport != "cups") {
+        throw DomainError::validation(json::object{
+            {"printer_id", "printer " + std::to_string(printer->id) + " is reached through " +
+                               printer->transport +
+                               ", which is registered for later but cannot print yet"}});
+    }
+    json::object options = printer->defaults;
+    for (auto& [key, value] :
+         print_options(body.if_contains("options"), "options", printer->capabilities, problems)) {
+        options[key] = value;
+    }
+    if (!problems.empty()) {
+        throw DomainError::validation(std::move(problems));
+    }
+    job.options = std::move(options);
+    if (job.render_id) {
+        // Checked now so that a render not done is a 409 here, not a failed job later.
+        capabilities_.pdf_printer().rendered(who.tenant, *job.render_id);
+    }
+    const auto [id, fresh] = repository_.add_job(tx, who.tenant, job, "rv-" + core::random_hex(12));
+    auto row = require_job(tx, who.tenant, id, false);
+    if (!fresh && (row.printer_id != job.printer_id || row.render_id != job.render_id ||
+                   row.title != job.title)) {
+        throw DomainError::conflict("idempotency key '" + job.idempotency_key.value_or("") +
+                                    "' was used for a different print job (" + std::to_string(id) +
+                                    ")");
+    }
+    if (fresh) {
+        core::outbox::add(
+            tx, who.tenant,
+            inngest::Event{.name = kJobRequested,
+                           .data = json::object{{"tenant_id", who.tenant.value()}, {"job_id", id}},
+                           .id = "print-job-" + who.tenant.value() + "-" + std::to_string(id)});
+    }
+    tx.commit();
+    return row.to_json();
+}
+
+json::object Service::job(const core::TenantId& tenant, std::int64_t id) {
+    Transaction tx(repository_.pool(), tenant);
+    auto row = require_job(tx, tenant, id, false);
+    tx.commit();
+    return row.to_json();
+}
+
+json::object Service::cancel_job(const core::Principal& who, std::int64_t id) {
+    JobRow row;
+    std::string queue;
+    {
+        Transaction tx(repository_.pool(), who.tenant);
+        row = require_job(tx, who.tenant, id, true);
+        if (row.requested_by != who.user_id && !who.has_role(core::kAdminRole)) {
+            throw DomainError::forbidden(
+                "only the job's requester or an administrator may "
+                "cancel print job " +
+                std::to_string(id));
+        }
+        if (row.finished()) {
+            throw DomainError::conflict("print job " + std::to_string(id) + " is " + row.status +
+                                        " already");
+        }
+        repository_.request_cancel(tx, who.tenant, id);
+        queue = repository_.printer(tx, who.tenant, row.printer_id, false)->cups_queue.value_or("");
+        tx.commit();
+    }
+    core::log(core::LogLevel::kInfo, "print job cancel requested",
+              {{"tenant", who.tenant.value()}, {"job_id", id}, {"by", who.user_id}});
+    // Sent jobs are cancelled in CUPS at once; unsent ones are never sent (the function sees
+    // the request). If CUPS cannot be reached now, the function's next poll cancels.
+    if (row.cups_job_id) {
+        try {
+            cups_.cancel(queue, *row.cups_job_id);
+            if (const auto seen = cups_.job(*row.cups_job_id)) {
+                row.cancel_requested = true;
+                record_cups_state(who.tenant, row, *seen);
+            }
+        } catch (const CupsError& error) {
+            core::log(core::LogLevel::kWarn, "print job cancel: CUPS did not answer",
+                      {{"job_id", id}, {"error", error.what()}});
+        }
+    }
+    return job(who.tenant, id);
+}
+
+json::object Service::reprint(const core::Principal& who, std::int64_t id) {
+    Transaction tx(repository_.pool(), who.tenant);
+    const auto original = require_job(tx, who.tenant, id, false);
+    if (!original.finished()) {
+        throw DomainError::conflict("print job " + std::to_string(id) + " is " + original.status +
+                                    "; reprint it once it has finished (or cancel it)");
+    }
+    NewJob job;
+    job.printer_id = original.printer_id;
+    job.source = original.source;
+    job.render_id = original.render_id;
+    if (original.source == "raw") {
+        job.payload = repository_.payload(tx, who.tenant, id);
+    }
+    job.format = original.format;
+    job.title = original.title;
+    job.document_type = original.document_type;
+    job.document_id = original.document_id;
+    job.options = original.options;
+    job.reprint_of = original.id;
+    job.requested_by = who.user_id;
+    const auto [new_id, fresh] =
+        repository_.add_job(tx, who.tenant, job, "rv-" + core::random_hex(12));
+    core::outbox::add(
+        tx, who.tenant,
+        inngest::Event{.name = kJobRequested,
+                       .data = json::object{{"tenant_id", who.tenant.value()}, {"job_id", new_id}},
+                       .id = "print-job-" + who.tenant.value() + "-" + std::to_string(new_id)});
+    auto row = require_job(tx, who.tenant, new_id, false);
+    tx.commit();
+    return row.to_json();
+}
+
+// --- The print-job function's steps -------------------------------------------------------------
+
+std::string Service::load_document(const core::TenantId& tenant, const JobRow& job) {
+    if (job.source == "render") {
+        return capabilities_.pdf_printer().rendered(tenant, *job.render_id).bytes;
+    }
+    Transaction tx(repository_.pool(), tenant);
+    auto bytes = repository_.payload(tx, tenant, job.id);
+    tx.commit();
+    if (!bytes) {
+        throw DomainError::not_found("the bytes of print job " + std::to_string(job.id));
+    }
+    return std::move(*bytes);
+}
+
+json::object Service::submit_step(const core::TenantId& tenant, std::int64_t id) {
+    JobRow job;
+    std::string queue;
+    bool earlier_attempt = false;
+    {
+        Transaction tx(repository_.pool(), tenant);
+        job = require_job(tx, tenant, id, true);
+        if (job.finished() || job.cups_job_id) {
+            return job.to_json();
+        }
+        queue = repository_.printer(tx, tenant, job.printer_id, false)->cups_queue.value_or("");
+        earlier_attempt = job.status == "submitting";
+        if (!earlier_attempt) {
+            if (job.cancel_requested) {
+                repository_.record_state(tx, tenant, id, "canceled", {}, "", std::nullopt,
+                                         "cancelled before it was sent to the printer");
+                tx.commit();
+                return this->job(tenant, id);
+            }
+            if (job.deadline_passed) {
+                tx.commit();
+                finish_failed(tenant, job, "its deadline passed before it could be sent");
+                return this->job(tenant, id);
+            }
+        }
+        // Written before CUPS is called: whoever runs this step next knows CUPS may have it.
+        repository_.mark_submitting(tx, tenant, id);
+        tx.commit();
+    }
+    if (earlier_attempt) {
+        if (const auto found = cups_.find_job(queue, job.token + " ")) {
+            core::log(core::LogLevel::kInfo,
+                      "print job found in CUPS from an earlier attempt; not sent again",
+                      {{"tenant", tenant.value()}, {"job_id", id}, {"cups_job_id", found->id}});
+            Transaction tx(repository_.pool(), tenant);
+            repository_.record_submitted(tx, tenant, id, found->id, to_string(found->state));
+            tx.commit();
+            job.cups_job_id = found->id;
+            return record_cups_state(tenant, job, *found).to_json();
+        }
+        if (job.cancel_requested) {
+            Transaction tx(repository_.pool(), tenant);
+            repository_.record_state(tx, tenant, id, "canceled", {}, "", std::nullopt,
+                                     "cancelled before it was sent to the printer");
+            tx.commit();
+            return this->job(tenant, id);
+        }
+    }
+    const std::string document = load_document(tenant, job);
+    int cups_job_id = 0;
+    try {
+        cups_job_id = cups_.submit(queue, job.token + " " + job.title, document, job.format,
+                                   cups_options(job.options));
+    } catch (const CupsError& error) {
+        if (!error.permanent()) {
+            throw;  // the step is retried, and the retry searches CUPS first
+        }
+        finish_failed(tenant, job, error.what());
+        return this->job(tenant, id);
+    }
+    failpoint("print.after_submit");
+    Transaction tx(repository_.pool(), tenant);
+    repository_.record_submitted(tx, tenant, id, cups_job_id, "pending");
+    tx.commit();
+    core::log(core::LogLevel::kInfo, "print job sent to CUPS",
+              {{"tenant", tenant.value()},
+               {"job_id", id},
+               {"queue", queue},
+               {"cups_job_id", cups_job_id}});
+    return this->job(tenant, id);
+}
+
+JobRow Service::record_cups_state(const core::TenantId& tenant,
+                                  const JobRow& job,
+                                  const CupsJob& seen) {
+    json::array reasons;
+    for (const auto& reason : seen.reasons) {
+        if (reason != "none") {
+            reasons.emplace_back(reason);
+        }
+    }
+    std::optional<std::string> error;
+    if (seen.state == JobState::kAborted) {
+        error = "CUPS aborted the job" + (seen.message.empty() ? "" : ": " + seen.message);
+    } else if (seen.state == JobState::kCanceled && !job.cancel_requested) {
+        error = "cancelled in CUPS, not through this API";
+    }
+    Transaction tx(repository_.pool(), tenant);
+    repository_.record_state(tx, tenant, job.id, to_string(seen.state), reasons, seen.message,
+                             seen.impressions_completed, error);
+    auto row = require_job(tx, tenant, job.id, false);
+    tx.commit();
+    if (seen.state == JobState::kAborted || (error && seen.state == JobState::kCanceled)) {
+        notify_job(tenant, row, row.status, *error);
+    }
+    return row;
+}
+
+json::object Service::poll_step(const core::TenantId& tenant, std::int64_t id) {
+    JobRow job;
+    std::string queue;
+    {
+        Transaction tx(repository_.pool(), tenant);
+        job = require_job(tx, tenant, id, false);
+        queue = repository_.printer(tx, tenant, job.printer_id, false)->cups_queue.value_or("");
+        tx.commit();
+    }
+    const auto state = [&](const JobRow& row) {
+        const bool finished = row.finished() || !row.cups_job_id;
+        return json::object{
+            {"status", row.status}, {"finished", finished}, {"seconds_left", row.seconds_left}};
+    };
+    const auto reread = [&] {
+        Transaction tx(repository_.pool(), tenant);
+        auto row = require_job(tx, tenant, id, false);
+        tx.commit();
+        return row;
+    };
+    if (job.finished() || !job.cups_job_id) {
+        return state(job);
+    }
+    auto seen = cups_.job(*job.cups_job_id);
+    if (!seen) {
+        finish_failed(tenant, job, "CUPS no longer knows job " + std::to_string(*job.cups_job_id));
+        return state(reread());
+    }
+    if (!is_final(seen->state) && (job.cancel_requested || job.deadline_passed)) {
+        cups_.cancel(queue, *job.cups_job_id);
+        if (job.deadline_passed && !job.cancel_requested) {
+            finish_failed(tenant, job,
+                          "not printed by its deadline (" + job.deadline_at + "); the printer " +
+                              (seen->message.empty() ? "said nothing" : "said: " + seen->message) +
+                              "; cancelled in CUPS");
+            return state(reread());
+        }
+        seen = cups_.job(*job.cups_job_id);
+        if (!seen) {
+            finish_failed(tenant, job, "CUPS lost the job while cancelling it");
+            return state(reread());
+        }
+    }
+    return state(record_cups_state(tenant, job, *seen));
+}
+
+void Service::finish_failed(const core::TenantId& tenant,
+                            const JobRow& job,
+                            const std::string& why) {
+    {
+        Transaction tx(repository_.pool(), tenant);
+        repository_.record_state(tx, tenant, job.id, "failed", job.state_reasons,
+                                 job.printer_message, std::nullopt, why);
+        tx.commit();
+    }
+    core::log(core::LogLevel::kWarn, "print job failed",
+              {{"tenant", tenant.value()}, {"job_id", job.id}, {"reason", why}});
+    notify_job(tenant, job, "failed", why);
+}
+
+void Service::fail_step(const core::TenantId& tenant, std::int64_t id, const std::string& why) {
+    JobRow job;
+    std::string queue;
+    {
+        Transaction tx(repository_.pool(), tenant);
+        auto found = repository_.job(tx, tenant, id, false);
+        if (!found || found->finished()) {
+            return;
+        }
+        job = std::move(*found);
+        queue = repository_.printer(tx, tenant, job.printer_id, false)->cups_queue.value_or("");
+    }
+    // Reported failed, it must not print later: find it in CUPS (it may have got there) and
+    // cancel it. CUPS out of reach: the failure is still recorded.
+    try {
+        if (!job.cups_job_id) {
+            if (const auto found = cups_.find_job(queue, job.token + " ")) {
+                job.cups_job_id = found->id;
+            }
+        }
+        if (job.cups_job_id) {
+            cups_.cancel(queue, *job.cups_job_id);
+        }
+    } catch (const CupsError& error) {
+        core::log(core::LogLevel::kWarn, "print job failure: CUPS did not answer the cancel",
+                  {{"job_id", id}, {"error", error.what()}});
+    }
+    finish_failed(tenant, job, why);
+}
+
+void Service::notify_job(const core::TenantId& tenant,
+                         const JobRow& job,
+                         const std::string& what,
+                         const std::string& body) {
+    std::vector<std::string> to{job.requested_by};
+    {
+        Transaction tx(repository_.pool(), tenant);
+        if (const auto printer = repository_.printer(tx, tenant, job.printer_id, false)) {
+            for (const auto& owner : printer->owners) {
+                if (std::find(to.begin(), to.end(), owner) == to.end()) {
+                    to.push_back(owner);
+                }
+            }
+        }
+        tx.commit();
+    }
+    capabilities_.notifier().notify(
+        tenant, "print-devices", to, "Print job " + std::to_string(job.id) + " " + what,
+        "Print job " + std::to_string(job.id) + " (" + job.title + ") " + what + ": " + body,
+        "print-job:" + std::to_string(job.id) + ":" + what);
+}
+
+}  // namespace riveredge::devices

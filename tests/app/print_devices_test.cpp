@@ -1,0 +1,418 @@
+// Print devices against a real cupsd (a private scheduler per test process, scripts/cups-server):
+// a rendered template printed on the virtual PDF printer and read back, ZPL bytes caught on a
+// loopback "label printer" port, a paused queue, an unreachable printer cancelled at its
+// deadline, health changes told to the owners, tenant isolation and bad input.
+
+#include "app/app_under_test.hpp"
+#include "app/command_output.hpp"
+#include "core/text/base64.hpp"
+#include "support/child_process.hpp"
+#include "support/temp_cups.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+using namespace riveredge_test;
+using inngest_test::RawPrinterListener;
+using inngest_test::shared_cups;
+
+namespace {
+
+constexpr std::size_t kMaxRawBytesForTest = 1024 * 1024;
+
+const char* kLabel = R"({"page":{"width":100,"height":60},"elements":[
+  {"type":"text","x":5,"y":5,"width":90,"height":10,"text":"SHIP {{order}}","font_size":14}]})";
+
+AppUnderTestOptions with_cups() {
+    return AppUnderTestOptions{.cups_server = shared_cups().server()};
+}
+
+// A unique queue name per test for the tenant (queues outlive one test's app).
+std::string queue_for(const std::string& tenant, const std::string& what) {
+    static int counter = 0;
+    return tenant + "-" + what + std::to_string(getpid()) + "_" + std::to_string(++counter);
+}
+
+std::int64_t add_printer(const AppUnderTest& t,
+                         const std::string& admin,
+                         const std::string& name,
+                         const std::string& queue,
+                         const std::string& extra = {}) {
+    const auto r = t.call("POST", "/api/v1/print/printers", admin,
+                          R"({"name":")" + name + R"(","site":"plant-1","cups_queue":")" + queue +
+                              "\"" + extra + "}");
+    INFO(json::serialize(r.body));
+    REQUIRE(r.status == 201);
+    return r.body.at("id").as_int64();
+}
+
+json::value wait_job(const AppUnderTest& t,
+                     const std::string& token,
+                     std::int64_t id,
+                     const std::function<bool(const json::value&)>& done,
+                     std::chrono::seconds timeout = 30s) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    json::value last;
+    while (std::chrono::steady_clock::now() < until) {
+        const auto r = t.call("GET", "/api/v1/print/jobs/" + std::to_string(id), token);
+        REQUIRE(r.status == 200);
+        last = r.body;
+        if (done(last)) {
+            return last;
+        }
+        std::this_thread::sleep_for(50ms);
+    }
+    INFO("last seen: " << json::serialize(last));
+    FAIL("the print job did not get there in time");
+    return last;
+}
+
+bool has_status(const json::value& job, const char* status) {
+    return job.at("status") == status;
+}
+
+std::string raw_job(std::int64_t printer, const std::string& bytes, const std::string& more = {}) {
+    return R"({"printer_id":)" + std::to_string(printer) + R"(,"raw_base64":")" +
+           riveredge::core::to_base64(bytes) + "\"" + more + "}";
+}
+
+std::int64_t published_render(const AppUnderTest& t,
+                              const std::string& admin,
+                              const std::string& order) {
+    auto r = t.call("POST", "/api/v1/print/templates", admin,
+                    R"({"key":"label","name":"Label","template":)" + std::string(kLabel) + "}");
+    REQUIRE(r.status == 201);
+    const auto template_id = r.body.at("id").as_int64();
+    REQUIRE(
+        t.call("POST", "/api/v1/print/templates/" + std::to_string(template_id) + "/publish", admin)
+            .status == 201);
+    r = t.call("POST", "/api/v1/print/renders", admin,
+               R"({"template_id":)" + std::to_string(template_id) + R"(,"data":{"order":")" +
+                   order + R"("}})");
+    REQUIRE(r.status == 202);
+    const auto render_id = r.body.at("id").as_int64();
+    for (int i = 0; i < 400; ++i) {
+        const auto s = t.call("GET", "/api/v1/print/renders/" + std::to_string(render_id), admin);
+        if (s.body.at("status") == "done") {
+            return render_id;
+        }
+        std::this_thread::sleep_for(25ms);
+    }
+    FAIL("the render did not finish");
+    return 0;
+}
+
+}  // namespace
+
+TEST_CASE("print devices: a rendered template prints on the virtual PDF printer",
+          "[app][print_devices]") {
+    AppUnderTest t(with_cups());
+    const auto admin = t.token("acme", "alice", {"admin"});
+    const auto queue = queue_for("acme", "pdf");
+    shared_cups().add_pdf_queue(queue);
+
+    const auto printer = add_printer(t, admin, "Office PDF", queue, R"(,"defaults":{"copies":1})");
+    const auto described =
+        t.call("GET", "/api/v1/print/printers/" + std::to_string(printer), admin);
+    CHECK(described.body.at("health").at("state") == "ready");
+    CHECK(described.body.at("capabilities").at("make_and_model").as_string().find("PDF") !=
+          json::string::npos);
+    CHECK(!described.body.at("capabilities").at("media_supported").as_array().empty());
+
+    const auto render_id = published_render(t, admin, "SO-4711");
+    const auto asked = t.call(
+        "POST", "/api/v1/print/jobs", admin,
+        R"({"printer_id":)" + std::to_string(printer) + R"(,"render_id":)" +
+            std::to_string(render_id) +
+            R"(,"title":"shipping label","document":{"type":"sales_order","id":"SO-4711"}})");
+    INFO(json::serialize(asked.body));
+    REQUIRE(asked.status == 202);
+    const auto job_id = asked.body.at("id").as_int64();
+    const auto done = wait_job(t, admin, job_id, [](const json::value& job) {
+        return has_status(job, "completed") || has_status(job, "failed");
+    });
+    REQUIRE(done.at("status") == "completed");
+    CHECK(done.at("cups_job_id").is_int64());
+    CHECK(done.at("finished_at").is_string());
+
+    // The virtual printer wrote one PDF for this job (named after its CUPS job), with our text.
+    std::vector<std::string> files;
+    for (int i = 0; i < 100 && files.empty(); ++i) {
+        files = shared_cups().pdfs_containing(
+            "job_" + std::to_string(done.at("cups_job_id").as_int64()) + ".pdf");
+        std::this_thread::sleep_for(50ms);
+    }
+    REQUIRE(files.size() == 1);
+    // cups-pdf prints through PostScript and Ghostscript, which turns the text into Type 3
+    // glyphs that pdftotext cannot read: the page is checked for its title and for ink instead.
+    const auto info = command_output("pdfinfo '" + files[0] + "'");
+    CHECK(info.find("shipping label") != std::string::npos);
+    CHECK(info.find("Pages:           1") != std::string::npos);
+    const auto page = files[0] + ".pgm";
+    command_output("pdftoppm -r 50 -gray -singlefile '" + files[0] + "' '" + files[0] + "'");
+    std::ifstream image(page, std::ios::binary);
+    std::string magic;
+    int width = 0;
+    int height = 0;
+    int max = 0;
+    image >> magic >> width >> height >> max;
+    image.get();
+    std::string pixels(static_cast<std::size_t>(width) * height, '\0');
+    image.read(pixels.data(), static_cast<std::streamsize>(pixels.size()));
+    REQUIRE(magic == "P5");
+    const auto dark = std::count_if(pixels.begin(), pixels.end(),
+                                    [](char c) { return static_cast<unsigned char>(c) < 128; });
+    // "SHIP SO-4711" at 14 pt is a few hundred dark pixels at 50 dpi; a blank page has none.
+    CHECK(dark > 50);
+    CHECK(dark < 5000);
+
+    // Job history per business document and per printer.
+    const auto by_document =
+        t.call("GET", "/api/v1/print/jobs?document_type=sales_order&document_id=SO-4711", admin);
+    REQUIRE(by_document.status == 200);
+    CHECK(by_document.body.at("total") == 1);
+    CHECK(by_document.body.at("items").at(0).at("id") == job_id);
+    CHECK(t.call("GET", "/api/v1/print/jobs?printer_id=" + std::to_string(printer), admin)
+              .body.at("total") == 1);
+    CHECK(t.call("GET", "/api/v1/print/jobs?document_type=sales_order&document_id=SO-1", admin)
+              .body.at("total") == 0);
+}
+
+TEST_CASE("print devices: ZPL reaches a raw label printer byte for byte, and reprints",
+          "[app][print_devices]") {
+    RawPrinterListener label_printer;
+    AppUnderTest t(with_cups());
+    const auto admin = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    const auto queue = queue_for("acme", "zpl");
+    shared_cups().add_raw_queue(queue,
+                                "socket://127.0.0.1:" + std::to_string(label_printer.port()));
+    const auto printer = add_printer(t, admin, "Label 1", queue, R"(,"kind":"label")");
+
+    // Every byte value, so nothing on the way may treat the document as text.
+    std::string zpl = "^XA^FO50,50^A0N,40,40^FDSO-4711^FS^XZ\n";
+    for (int byte = 0; byte < 256; ++byte) {
+        zpl.push_back(static_cast<char>(byte));
+    }
+    const auto asked = t.call("POST", "/api/v1/print/jobs", bob, raw_job(printer, zpl));
+    INFO(json::serialize(asked.body));
+    REQUIRE(asked.status == 202);
+    const auto job_id = asked.body.at("id").as_int64();
+    const auto done = wait_job(t, bob, job_id, [](const json::value& job) {
+        return has_status(job, "completed") || has_status(job, "failed");
+    });
+    REQUIRE(done.at("status") == "completed");
+    const auto received = label_printer.wait_for(1, 10s);
+    REQUIRE(received.size() == 1);
+    CHECK(received[0] == zpl);
+
+    // A reprint is a new job with the same bytes; the original is untouched.
+    const auto again =
+        t.call("POST", "/api/v1/print/jobs/" + std::to_string(job_id) + "/reprint", bob);
+    REQUIRE(again.status == 202);
+    CHECK(again.body.at("reprint_of") == job_id);
+    const auto second = again.body.at("id").as_int64();
+    CHECK(second != job_id);
+    wait_job(t, bob, second, [](const json::value& job) { return has_status(job, "completed"); });
+    const auto both = label_printer.wait_for(2, 10s);
+    REQUIRE(both.size() == 2);
+    CHECK(both[1] == zpl);
+    // Finished jobs cannot be cancelled; running jobs cannot be reprinted.
+    CHECK(t.call("POST", "/api/v1/print/jobs/" + std::to_string(job_id) + "/cancel", bob).status ==
+          409);
+}
+
+TEST_CASE(
+    "print devices: a paused queue keeps the job pending, tells the owners, and prints "
+    "on resume",
+    "[app][print_devices]") {
+    RawPrinterListener label_printer;
+    AppUnderTest t(with_cups());
+    const auto admin = t.token("acme", "alice", {"admin"});
+    const auto carol = t.token("acme", "carol");
+    const auto queue = queue_for("acme", "paused");
+    shared_cups().add_raw_queue(queue,
+                                "socket://127.0.0.1:" + std::to_string(label_printer.port()));
+    const auto printer =
+        add_printer(t, admin, "Label 2", queue, R"(,"owners":["carol"],"kind":"label")");
+
+    shared_cups().pause(queue);
+    // A health check finds the printer paused and tells its owner, once.
+    const auto checked =
+        t.call("POST", "/api/v1/print/printers/" + std::to_string(printer) + "/check", admin);
+    REQUIRE(checked.status == 200);
+    CHECK(checked.body.at("health").at("state") == "paused");
+    CHECK(t.wait_unread(carol, 1));
+    CHECK(t.call("POST", "/api/v1/print/printers/" + std::to_string(printer) + "/check", admin)
+              .body.at("health")
+              .at("state") == "paused");
+    std::this_thread::sleep_for(200ms);
+    CHECK(t.call("GET", "/api/v1/messages/inbox/unread-count", carol).body.at("unread") == 1);
+
+    const auto asked = t.call("POST", "/api/v1/print/jobs", carol, raw_job(printer, "^XA^XZ"));
+    REQUIRE(asked.status == 202);
+    const auto job_id = asked.body.at("id").as_int64();
+    const auto pending = wait_job(
+        t, carol, job_id, [](const json::value& job) { return has_status(job, "pending"); });
+    CHECK(pending.at("cups_job_id").is_int64());
+    std::this_thread::sleep_for(1500ms);
+    CHECK(t.call("GET", "/api/v1/print/jobs/" + std::to_string(job_id), carol).body.at("status") ==
+          "pending");
+    CHECK(label_printer.received().empty());
+
+    shared_cups().resume(queue);
+    wait_job(t, carol, job_id, [](const json::value& job) { return has_status(job, "completed"); });
+    CHECK(label_printer.wait_for(1, 10s).size() == 1);
+    CHECK(t.call("POST", "/api/v1/print/printers/" + std::to_string(printer) + "/check", admin)
+              .body.at("health")
+              .at("state") == "ready");
+    CHECK(t.wait_unread(carol, 2));
+}
+
+TEST_CASE(
+    "print devices: a printer that cannot be reached is cancelled at the job's deadline "
+    "and its owners are told",
+    "[app][print_devices]") {
+    AppUnderTest t(with_cups());
+    const auto admin = t.token("acme", "alice", {"admin"});
+    const auto dave = t.token("acme", "dave");
+    const auto queue = queue_for("acme", "gone");
+    // Nothing listens there: CUPS' backend retries for ever and the job stays "processing".
+    const int closed_port = inngest_test::free_port();
+    shared_cups().add_raw_queue(queue, "socket://127.0.0.1:" + std::to_string(closed_port));
+    const auto printer = add_printer(t, admin, "Warehouse", queue, R"(,"owners":["alice"])");
+
+    const auto asked = t.call("POST", "/api/v1/print/jobs", dave,
+                              raw_job(printer, "^XA^XZ", R"(,"deadline_seconds":6)"));
+    REQUIRE(asked.status == 202);
+    const auto job_id = asked.body.at("id").as_int64();
+    const auto failed = wait_job(
+        t, dave, job_id, [](const json::value& job) { return has_status(job, "failed"); }, 40s);
+    CHECK(failed.at("error").as_string().find("deadline") != json::string::npos);
+    CHECK(failed.at("error").as_string().find("cancelled in CUPS") != json::string::npos);
+    REQUIRE(failed.at("cups_job_id").is_int64());
+    // CUPS itself has the job cancelled, so it can never print late.
+    const auto lines = shared_cups().job_lines(queue);
+    REQUIRE(lines.size() == 1);
+    const auto cups_state = command_output("lpstat -h '" + shared_cups().server() +
+                                           "' -W not-completed -o '" + queue + "'");
+    CHECK(cups_state.find(queue) == std::string::npos);
+    // The requester and the printer's owner are told.
+    CHECK(t.wait_unread(dave, 1));
+    CHECK(t.wait_unread(admin, 1));
+}
+
+TEST_CASE("print devices: tenants, roles and bad input are refused precisely",
+          "[app][print_devices]") {
+    AppUnderTest t(with_cups());
+    const auto admin = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    const auto globex = t.token("globex", "gina", {"admin"});
+    const auto queue = queue_for("acme", "iso");
+    shared_cups().add_raw_queue(queue, "socket://127.0.0.1:9");
+    const auto printer = add_printer(t, admin, "Iso", queue);
+
+    // Registering: administrators only, the tenant's own queue names, queues CUPS has.
+    CHECK(t.call("POST", "/api/v1/print/printers", bob,
+                 R"({"name":"x","cups_queue":")" + queue + "\"}")
+              .status == 403);
+    auto r = t.call("POST", "/api/v1/print/printers", globex,
+                    R"({"name":"stolen","cups_queue":")" + queue + "\"}");
+    CHECK(r.status == 422);
+    CHECK(r.body.at("error").at("details").at("fields").as_object().contains("cups_queue"));
+    r = t.call("POST", "/api/v1/print/printers", admin,
+               R"({"name":"nowhere","cups_queue":"acme-not_there"})");
+    CHECK(r.status == 422);
+    CHECK(r.body.at("error")
+              .at("details")
+              .at("fields")
+              .at("cups_queue")
+              .as_string()
+              .find("no queue") != json::string::npos);
+    r = t.call("POST", "/api/v1/print/printers", admin,
+               R"({"name":"Iso","cups_queue":")" + queue + "\"}");
+    CHECK(r.status == 409);
+    r = t.call(
+        "POST", "/api/v1/print/printers", admin,
+        R"({"name":"bad","kind":"plotter","transport":"fax","defaults":{"copies":0,"staple":true}})");
+    CHECK(r.status == 422);
+    const auto& fields = r.body.at("error").at("details").at("fields").as_object();
+    CHECK(fields.contains("kind"));
+    CHECK(fields.contains("transport"));
+    CHECK(fields.contains("defaults.copies"));
+    CHECK(fields.contains("defaults.staple"));
+    // A site agent is modelled: it registers, but cannot print yet.
+    r = t.call("POST", "/api/v1/print/printers", admin,
+               R"({"name":"Remote","transport":"agent","agent_id":"plant-2-agent"})");
+    REQUIRE(r.status == 201);
+    const auto agent_printer = r.body.at("id").as_int64();
+    CHECK(t.call("POST", "/api/v1/print/jobs", bob, raw_job(agent_printer, "x")).status == 422);
+    CHECK(t.call("POST", "/api/v1/print/printers", admin, "{not json").status == 400);
+
+    // Another tenant sees nothing of ours and cannot print on it.
+    CHECK(t.call("GET", "/api/v1/print/printers/" + std::to_string(printer), globex).status == 404);
+    CHECK(t.call("GET", "/api/v1/print/printers", globex).body.at("total") == 0);
+    CHECK(t.call("POST", "/api/v1/print/jobs", globex, raw_job(printer, "x")).status == 404);
+
+    // Jobs: exactly one document, sizes, deadlines, options, render state.
+    r = t.call("POST", "/api/v1/print/jobs", bob,
+               R"({"printer_id":)" + std::to_string(printer) + "}");
+    CHECK(r.status == 422);
+    CHECK(t.call("POST", "/api/v1/print/jobs", bob,
+                 R"({"printer_id":)" + std::to_string(printer) +
+                     R"(,"render_id":1,"raw_base64":"eA=="})")
+              .status == 422);
+    CHECK(t.call("POST", "/api/v1/print/jobs", bob,
+                 raw_job(printer, std::string(kMaxRawBytesForTest + 1, 'x')))
+              .status == 422);
+    CHECK(t.call("POST", "/api/v1/print/jobs", bob,
+                 R"({"printer_id":)" + std::to_string(printer) + R"(,"raw_base64":"%%%"})")
+              .status == 422);
+    r = t.call("POST", "/api/v1/print/jobs", bob,
+               raw_job(printer, "x",
+                       R"(,"deadline_seconds":1,"options":{"copies":1000,"duplex":"maybe"})"));
+    CHECK(r.status == 422);
+    const auto& job_fields = r.body.at("error").at("details").at("fields").as_object();
+    CHECK(job_fields.contains("deadline_seconds"));
+    CHECK(job_fields.contains("options.copies"));
+    CHECK(job_fields.contains("options.duplex"));
+    CHECK(t.call("POST", "/api/v1/print/jobs", bob,
+                 R"({"printer_id":)" + std::to_string(printer) + R"(,"render_id":999})")
+              .status == 404);
+    CHECK(t.call("GET", "/api/v1/print/jobs?printer_id=1%27%3B", bob).status == 422);
+    // Nothing refused left a job behind.
+    CHECK(t.call("GET", "/api/v1/print/jobs", admin).body.at("total") == 0);
+
+    // A job of bob's: globex cannot see it, carol cannot cancel it, an administrator can.
+    r = t.call("POST", "/api/v1/print/jobs", bob,
+               raw_job(printer, "x", R"(,"idempotency_key":"order-1")"));
+    REQUIRE(r.status == 202);
+    const auto job_id = r.body.at("id").as_int64();
+    CHECK(t.call("POST", "/api/v1/print/jobs", bob,
+                 raw_job(printer, "x", R"(,"idempotency_key":"order-1")"))
+              .body.at("id") == job_id);
+    CHECK(t.call("GET", "/api/v1/print/jobs/" + std::to_string(job_id), globex).status == 404);
+    CHECK(
+        t.call("POST", "/api/v1/print/jobs/" + std::to_string(job_id) + "/cancel", globex).status ==
+        404);
+    const auto carol = t.token("acme", "carol");
+    CHECK(
+        t.call("POST", "/api/v1/print/jobs/" + std::to_string(job_id) + "/cancel", carol).status ==
+        403);
+    CHECK(t.call("POST", "/api/v1/print/jobs/" + std::to_string(job_id) + "/reprint", bob).status ==
+          409);
+    const auto cancelled =
+        t.call("POST", "/api/v1/print/jobs/" + std::to_string(job_id) + "/cancel", admin);
+    REQUIRE(cancelled.status == 200);
+    wait_job(t, bob, job_id, [](const json::value& job) { return has_status(job, "canceled"); });
+    // A printer with jobs in its history stays.
+    CHECK(t.call("DELETE", "/api/v1/print/printers/" + std::to_string(printer), admin).status ==
+          409);
+    CHECK(t.call("DELETE", "/api/v1/print/printers/" + std::to_string(agent_printer), bob).status ==
+          403);
+    CHECK(
+        t.call("DELETE", "/api/v1/print/printers/" + std::to_string(agent_printer), admin).status ==
+        200);
+}
