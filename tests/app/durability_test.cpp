@@ -3,7 +3,9 @@
 // executor keeps runs, queued retries and dedupe keys in PostgreSQL.
 
 #include "app/app_under_test.hpp"
+#include "core/text/base64.hpp"
 #include "support/child_process.hpp"
+#include "support/temp_cups.hpp"
 #include "time_format.hpp"
 
 #include <filesystem>
@@ -43,6 +45,7 @@ public:
         REQUIRE(process_->wait_healthy(url("/healthz"), 60s));
     }
     void kill_now() { process_->kill_now(); }
+    bool running() const { return process_ && process_->running(); }
     std::string log() const { return process_ ? process_->log() : std::string(); }
 
     std::string url(const std::string& path) const {
@@ -506,4 +509,68 @@ TEST_CASE("with Inngest down, a send is accepted and its event relayed from the 
     CHECK(inngest.runs("riveredge-flow-messages-deliver").size() == 1);
     inngest.stop();
     std::filesystem::remove(log);
+}
+
+TEST_CASE(
+    "a print job whose process dies between CUPS taking it and the job recording it "
+    "prints once after the restart",
+    "[app][durability][print_devices]") {
+    inngest_test::RawPrinterListener label_printer;
+    auto& cups = inngest_test::shared_cups();
+    const std::string queue = "acme-crash" + std::to_string(getpid());
+    cups.add_raw_queue(queue, "socket://127.0.0.1:" + std::to_string(label_printer.port()));
+    const std::string database = inngest_test::shared_postgres().fresh_database();
+    const std::string log = "/tmp/riveredge-print-crash-" + std::to_string(getpid()) + ".log";
+    const int port = inngest_test::free_port();
+    const int executor_port = inngest_test::free_port();
+    const std::string cups_server = "RIVEREDGE_CUPS_SERVER=" + cups.server();
+    // The first process stops dead right after CUPS has taken the job (a failpoint, as kill -9
+    // at that line would), before the CUPS job id is recorded.
+    AppProcess first(database, port, executor_port, log,
+                     {cups_server, "RIVEREDGE_FAILPOINTS=print.after_submit"});
+    first.start();
+    const std::string alice = riveredge::core::issue_token(
+        riveredge::core::Principal{riveredge::core::TenantId::trusted("acme"), "alice", {"admin"}},
+        kSecret);
+    const auto printer =
+        first.api("POST", "/api/v1/print/printers", alice,
+                  R"({"name":"Label","kind":"label","cups_queue":")" + queue + "\"}");
+    REQUIRE(printer.status == 201);
+    const std::string zpl = "^XA^FO20,20^A0N,30,30^FDcrash-test^FS^XZ";
+    const auto asked =
+        first.api("POST", "/api/v1/print/jobs", alice,
+                  R"({"printer_id":)" + std::to_string(printer.body.at("id").as_int64()) +
+                      R"(,"raw_base64":")" + riveredge::core::to_base64(zpl) + "\"}");
+    REQUIRE(asked.status == 202);
+    const auto job_path = "/api/v1/print/jobs/" + std::to_string(asked.body.at("id").as_int64());
+    for (int i = 0; i < 400 && first.running(); ++i) {
+        std::this_thread::sleep_for(25ms);
+    }
+    INFO(first.log());
+    REQUIRE_FALSE(first.running());
+    REQUIRE(first.log().find("failpoint reached") != std::string::npos);
+    REQUIRE(cups.job_lines(queue).size() == 1);
+
+    AppProcess second(database, port, executor_port, log + ".2", {cups_server});
+    second.start();
+    json::value job;
+    for (int i = 0; i < 600; ++i) {
+        job = second.api("GET", job_path, alice).body;
+        if (job.at("status") == "completed" || job.at("status") == "failed") {
+            break;
+        }
+        std::this_thread::sleep_for(50ms);
+    }
+    INFO(second.log());
+    REQUIRE(job.at("status") == "completed");
+    CHECK(second.log().find("found in CUPS from an earlier attempt") != std::string::npos);
+    // One job in CUPS, one printout: the retry found the first submission by its token.
+    CHECK(cups.job_lines(queue).size() == 1);
+    CHECK(label_printer.wait_for(1, 10s).size() == 1);
+    std::this_thread::sleep_for(1s);
+    const auto printed = label_printer.received();
+    REQUIRE(printed.size() == 1);
+    CHECK(printed[0] == zpl);
+    std::filesystem::remove(log);
+    std::filesystem::remove(log + ".2");
 }
