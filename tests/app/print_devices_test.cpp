@@ -239,11 +239,17 @@ TEST_CASE(
         add_printer(t, admin, "Label 2", queue, R"(,"owners":["carol"],"kind":"label")");
 
     shared_cups().pause(queue);
-    // A health check finds the printer paused and tells its owner, once.
-    const auto checked =
-        t.call("POST", "/api/v1/print/printers/" + std::to_string(printer) + "/check", admin);
+    // The reconciler (asked through its event, as its cron does each minute) finds the printer
+    // paused and tells its owner, once.
+    const auto sent = t.app().executor()->send(json::array{
+        json::object{{"name", "print/printers.check-requested"}, {"data", json::object{}}}});
+    REQUIRE(sent.has_value());
+    REQUIRE(t.app().wait_settled(20s));
+    const auto checked = t.call("GET", "/api/v1/print/printers/" + std::to_string(printer), admin);
     REQUIRE(checked.status == 200);
     CHECK(checked.body.at("health").at("state") == "paused");
+    const auto& reasons = checked.body.at("health").at("reasons").as_array();
+    CHECK(std::find(reasons.begin(), reasons.end(), json::value("paused")) != reasons.end());
     CHECK(t.wait_unread(carol, 1));
     CHECK(t.call("POST", "/api/v1/print/printers/" + std::to_string(printer) + "/check", admin)
               .body.at("health")
