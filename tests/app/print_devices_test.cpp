@@ -294,6 +294,14 @@ TEST_CASE(
                               raw_job(printer, "^XA^XZ", R"(,"deadline_seconds":6)"));
     REQUIRE(asked.status == 202);
     const auto job_id = asked.body.at("id").as_int64();
+    wait_job(t, dave, job_id, [](const json::value& job) { return has_status(job, "processing"); });
+    // While CUPS retries, the printer shows as offline and its owner is told.
+    const auto checked =
+        t.call("POST", "/api/v1/print/printers/" + std::to_string(printer) + "/check", admin);
+    CHECK(checked.body.at("health").at("state") == "offline");
+    CHECK(checked.body.at("health").at("message").as_string().find("unavailable") !=
+          json::string::npos);
+    CHECK(t.wait_unread(admin, 1));
     const auto failed = wait_job(
         t, dave, job_id, [](const json::value& job) { return has_status(job, "failed"); }, 40s);
     CHECK(failed.at("error").as_string().find("deadline") != json::string::npos);
@@ -307,7 +315,7 @@ TEST_CASE(
     CHECK(cups_state.find(queue) == std::string::npos);
     // The requester and the printer's owner are told.
     CHECK(t.wait_unread(dave, 1));
-    CHECK(t.wait_unread(admin, 1));
+    CHECK(t.wait_unread(admin, 2));
 }
 
 TEST_CASE("print devices: tenants, roles and bad input are refused precisely",
@@ -421,4 +429,16 @@ TEST_CASE("print devices: tenants, roles and bad input are refused precisely",
     CHECK(
         t.call("DELETE", "/api/v1/print/printers/" + std::to_string(agent_printer), admin).status ==
         200);
+}
+
+TEST_CASE("print devices: CUPS out of reach is a 503 that does not show where CUPS is",
+          "[app][print_devices]") {
+    const std::string nowhere = "/tmp/riveredge-no-cups-" + std::to_string(getpid()) + ".sock";
+    AppUnderTest t(AppUnderTestOptions{.cups_server = nowhere});
+    const auto admin = t.token("acme", "alice", {"admin"});
+    const auto r = t.call("POST", "/api/v1/print/printers", admin,
+                          R"({"name":"Office","cups_queue":"acme-office"})");
+    CHECK(r.status == 503);
+    CHECK(json::serialize(r.body).find(nowhere) == std::string::npos);
+    CHECK(t.call("GET", "/api/v1/print/printers", admin).body.at("total") == 0);
 }

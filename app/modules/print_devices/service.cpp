@@ -131,6 +131,18 @@ std::int64_t id_member(const json::object& body, const char* name, json::object&
     return value->get_int64();
 }
 
+// CUPS' network backends (socket, ipp, lpd) retry a printer they cannot reach with no state
+// reason, only one of these messages.
+bool unreachable_message(const std::string& message) {
+    static constexpr std::string_view kMessages[] = {
+        "The printer may not exist or is unavailable", "The printer is unreachable",
+        "The printer is not responding", "Unable to connect to printer",
+        "Unable to locate printer"};
+    return std::any_of(std::begin(kMessages), std::end(kMessages), [&](std::string_view text) {
+        return message.find(text) != std::string::npos;
+    });
+}
+
 }  // namespace
 
 Health health_of(const std::optional<CupsPrinter>& printer) {
@@ -150,7 +162,8 @@ Health health_of(const std::optional<CupsPrinter>& printer) {
     if (has_reason(reasons, "media-empty") || has_reason(reasons, "media-needed")) {
         health.state = "media_empty";
     } else if (has_reason(reasons, "offline") || has_reason(reasons, "connecting-to-device") ||
-               has_reason(reasons, "timed-out") || has_reason(reasons, "shutdown")) {
+               has_reason(reasons, "timed-out") || has_reason(reasons, "shutdown") ||
+               unreachable_message(printer->message)) {
         health.state = "offline";
     } else if (printer->state == PrinterState::kStopped || has_reason(reasons, "paused") ||
                !printer->accepting_jobs) {
@@ -287,7 +300,9 @@ json::object Service::add_printer(const core::Principal& who, const json::object
         try {
             found = cups_.printer(*fields.cups_queue);
         } catch (const CupsError& error) {
-            throw DomainError::unavailable(error.what());
+            core::log(core::LogLevel::kWarn, "printer registry: CUPS did not answer",
+                      {{"error", error.what()}});
+            throw DomainError::unavailable("CUPS cannot be reached now; try again later");
         }
         if (!found) {
             throw DomainError::validation(json::object{
@@ -328,7 +343,9 @@ json::object Service::update_printer(const core::Principal& who,
         try {
             found = cups_.printer(*fields.cups_queue);
         } catch (const CupsError& error) {
-            throw DomainError::unavailable(error.what());
+            core::log(core::LogLevel::kWarn, "printer registry: CUPS did not answer",
+                      {{"error", error.what()}});
+            throw DomainError::unavailable("CUPS cannot be reached now; try again later");
         }
         if (!found) {
             throw DomainError::validation(json::object{
@@ -744,27 +761,47 @@ json::object Service::poll_step(const core::TenantId& tenant, std::int64_t id) {
     if (job.finished() || !job.cups_job_id) {
         return state(job);
     }
-    auto seen = cups_.job(*job.cups_job_id);
-    if (!seen) {
-        finish_failed(tenant, job, "CUPS no longer knows job " + std::to_string(*job.cups_job_id));
+    try {
+        auto seen = cups_.job(*job.cups_job_id);
+        if (!seen) {
+            finish_failed(tenant, job,
+                          "CUPS no longer knows job " + std::to_string(*job.cups_job_id));
+            return state(reread());
+        }
+        if (!is_final(seen->state) && (job.cancel_requested || job.deadline_passed)) {
+            cups_.cancel(queue, *job.cups_job_id);
+            if (job.deadline_passed && !job.cancel_requested) {
+                finish_failed(
+                    tenant, job,
+                    "not printed by its deadline (" + job.deadline_at + "); the printer " +
+                        (seen->message.empty() ? "said nothing" : "said: " + seen->message) +
+                        "; cancelled in CUPS");
+                return state(reread());
+            }
+            seen = cups_.job(*job.cups_job_id);
+            if (!seen) {
+                finish_failed(tenant, job, "CUPS lost the job while cancelling it");
+                return state(reread());
+            }
+        }
+        return state(record_cups_state(tenant, job, *seen));
+    } catch (const CupsError& error) {
+        if (error.permanent()) {
+            throw;
+        }
+        // CUPS out of reach for a while must not fail a job it may still print: polling goes
+        // on until the deadline, and only then is the job given up, saying so.
+        core::log(core::LogLevel::kWarn, "print job poll: CUPS did not answer",
+                  {{"tenant", tenant.value()}, {"job_id", id}, {"error", error.what()}});
+        if (!job.deadline_passed) {
+            return state(job);
+        }
+        finish_failed(tenant, job,
+                      "not confirmed by its deadline (" + job.deadline_at +
+                          "): CUPS could not be reached to follow or cancel it, so it may still "
+                          "print when CUPS is back");
         return state(reread());
     }
-    if (!is_final(seen->state) && (job.cancel_requested || job.deadline_passed)) {
-        cups_.cancel(queue, *job.cups_job_id);
-        if (job.deadline_passed && !job.cancel_requested) {
-            finish_failed(tenant, job,
-                          "not printed by its deadline (" + job.deadline_at + "); the printer " +
-                              (seen->message.empty() ? "said nothing" : "said: " + seen->message) +
-                              "; cancelled in CUPS");
-            return state(reread());
-        }
-        seen = cups_.job(*job.cups_job_id);
-        if (!seen) {
-            finish_failed(tenant, job, "CUPS lost the job while cancelling it");
-            return state(reread());
-        }
-    }
-    return state(record_cups_state(tenant, job, *seen));
 }
 
 void Service::finish_failed(const core::TenantId& tenant,
