@@ -48,6 +48,21 @@ std::int64_t add_printer(const AppUnderTest& t,
     return r.body.at("id").as_int64();
 }
 
+// A raw queue to `listener` (a label printer), registered for acme as a label printer.
+struct LabelPrinter {
+    std::int64_t id;
+    std::string queue;
+};
+LabelPrinter label_printer_on(const AppUnderTest& t,
+                              const std::string& admin,
+                              const RawPrinterListener& listener,
+                              const std::string& name,
+                              const std::string& extra = {}) {
+    const auto queue = queue_for("acme", "zpl");
+    shared_cups().add_raw_queue(queue, "socket://127.0.0.1:" + std::to_string(listener.port()));
+    return {add_printer(t, admin, name, queue, R"(,"kind":"label")" + extra), queue};
+}
+
 json::value wait_job(const AppUnderTest& t,
                      const std::string& token,
                      std::int64_t id,
@@ -186,10 +201,7 @@ TEST_CASE("print devices: ZPL reaches a raw label printer byte for byte, and rep
     AppUnderTest t(with_cups());
     const auto admin = t.token("acme", "alice", {"admin"});
     const auto bob = t.token("acme", "bob");
-    const auto queue = queue_for("acme", "zpl");
-    shared_cups().add_raw_queue(queue,
-                                "socket://127.0.0.1:" + std::to_string(label_printer.port()));
-    const auto printer = add_printer(t, admin, "Label 1", queue, R"(,"kind":"label")");
+    const auto printer = label_printer_on(t, admin, label_printer, "Label 1").id;
 
     // Every byte value, so nothing on the way may treat the document as text.
     std::string zpl = "^XA^FO50,50^A0N,40,40^FDSO-4711^FS^XZ\n";
@@ -232,11 +244,8 @@ TEST_CASE(
     AppUnderTest t(with_cups());
     const auto admin = t.token("acme", "alice", {"admin"});
     const auto carol = t.token("acme", "carol");
-    const auto queue = queue_for("acme", "paused");
-    shared_cups().add_raw_queue(queue,
-                                "socket://127.0.0.1:" + std::to_string(label_printer.port()));
-    const auto printer =
-        add_printer(t, admin, "Label 2", queue, R"(,"owners":["carol"],"kind":"label")");
+    const auto [printer, queue] =
+        label_printer_on(t, admin, label_printer, "Label 2", R"(,"owners":["carol"])");
 
     shared_cups().pause(queue);
     // The reconciler (asked through its event, as its cron does each minute) finds the printer

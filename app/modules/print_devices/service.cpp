@@ -291,24 +291,28 @@ PrinterFields Service::printer_fields(const core::Principal& who,
     return fields;
 }
 
+Health Service::queue_health(const std::string& queue) {
+    // A queue must exist in CUPS to be registered; its capabilities come with it.
+    std::optional<CupsPrinter> found;
+    try {
+        found = cups_.printer(queue);
+    } catch (const CupsError& error) {
+        core::log(core::LogLevel::kWarn, "printer registry: CUPS did not answer",
+                  {{"error", error.what()}});
+        throw DomainError::unavailable("CUPS cannot be reached now; try again later");
+    }
+    if (!found) {
+        throw DomainError::validation(
+            json::object{{"cups_queue", "CUPS has no queue named '" + queue + "'"}});
+    }
+    return health_of(found);
+}
+
 json::object Service::add_printer(const core::Principal& who, const json::object& body) {
     auto fields = printer_fields(who, body, std::nullopt);
     std::optional<Health> health;
     if (fields.transport == "cups") {
-        // A queue must exist in CUPS to be registered; its capabilities come with it.
-        std::optional<CupsPrinter> found;
-        try {
-            found = cups_.printer(*fields.cups_queue);
-        } catch (const CupsError& error) {
-            core::log(core::LogLevel::kWarn, "printer registry: CUPS did not answer",
-                      {{"error", error.what()}});
-            throw DomainError::unavailable("CUPS cannot be reached now; try again later");
-        }
-        if (!found) {
-            throw DomainError::validation(json::object{
-                {"cups_queue", "CUPS has no queue named '" + *fields.cups_queue + "'"}});
-        }
-        health = health_of(found);
+        health = queue_health(*fields.cups_queue);
         if (!fields.defaults.empty()) {
             json::object problems;
             fields.defaults = print_options(body.if_contains("defaults"), "defaults",
@@ -339,18 +343,7 @@ json::object Service::update_printer(const core::Principal& who,
     }
     auto fields = printer_fields(who, body, existing);
     if (fields.cups_queue && fields.cups_queue != existing->cups_queue) {
-        std::optional<CupsPrinter> found;
-        try {
-            found = cups_.printer(*fields.cups_queue);
-        } catch (const CupsError& error) {
-            core::log(core::LogLevel::kWarn, "printer registry: CUPS did not answer",
-                      {{"error", error.what()}});
-            throw DomainError::unavailable("CUPS cannot be reached now; try again later");
-        }
-        if (!found) {
-            throw DomainError::validation(json::object{
-                {"cups_queue", "CUPS has no queue named '" + *fields.cups_queue + "'"}});
-        }
+        queue_health(*fields.cups_queue);
     }
     repository_.update_printer(tx, who.tenant, id, fields);
     tx.commit();

@@ -76,6 +76,9 @@ private:
     PrinterFields printer_fields(const core::Principal& who,
                                  const boost::json::object& body,
                                  const std::optional<PrinterRow>& existing);
+    /// The health of a queue being registered: DomainError 422 when CUPS has no such queue,
+    /// 503 when CUPS cannot be reached.
+    Health queue_health(const std::string& queue);
     std::string load_document(const core::TenantId& tenant, const JobRow& job);
     /// Records CUPS' view of the job; the job as recorded.
     JobRow record_cups_state(const core::TenantId& tenant, const JobRow& job, const CupsJob& seen);
