@@ -29,8 +29,9 @@ CREATE TABLE print_printers (
     CHECK ((transport = 'ipp') = (ipp_uri IS NOT NULL)),
     CHECK ((transport = 'agent') = (agent_id IS NOT NULL))
 );
--- A CUPS queue belongs to one tenant: the index sees every tenant's rows.
-CREATE UNIQUE INDEX print_printers_cups_queue ON print_printers (cups_queue)
+-- A CUPS queue belongs to one tenant: the index sees every tenant's rows, and compares names
+-- as CUPS does, ignoring case.
+CREATE UNIQUE INDEX print_printers_cups_queue ON print_printers (lower(cups_queue))
     WHERE cups_queue IS NOT NULL;
 
 CREATE TABLE print_jobs (

@@ -35,7 +35,7 @@ TempCups::TempCups() {
     dir_ =
         (std::filesystem::temp_directory_path() / ("rv-cups-" + std::to_string(getpid()))).string();
     std::filesystem::remove_all(dir_);
-    socket_ = dir_ + "/cups.sock";
+    socket_ = dir_ + "/sock/cups.sock";
     run(std::string(PROJECT_SOURCE_DIR) + "/scripts/cups-server start '" + dir_ + "'");
 }
 

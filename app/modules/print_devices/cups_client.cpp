@@ -55,7 +55,7 @@ Connection connect(const std::string& server) {
     if (!http) {
         throw CupsError("cannot reach the CUPS server" +
                             (server.empty() ? std::string() : " at " + server) + ": " +
-                            cupsLastErrorString(),
+                            std::strerror(errno),
                         false);
     }
     httpSetTimeout(http.get(), kReplyTimeoutSeconds, give_up, nullptr);
@@ -120,16 +120,17 @@ CupsJob job_from(ipp_t* response, ipp_attribute_t* first) {
     for (ipp_attribute_t* a = first; a != nullptr && ippGetName(a) != nullptr;
          a = ippNextAttribute(response)) {
         const std::string name = ippGetName(a);
+        const char* text = ippGetString(a, 0, nullptr);
         if (name == "job-id") {
             job.id = ippGetInteger(a, 0);
         } else if (name == "job-name") {
-            job.name = ippGetString(a, 0, nullptr);
+            job.name = text != nullptr ? text : "";
         } else if (name == "job-state") {
             job.state = static_cast<JobState>(ippGetInteger(a, 0));
         } else if (name == "job-state-reasons") {
             job.reasons = strings(a);
         } else if (name == "job-printer-state-message") {
-            job.message = ippGetString(a, 0, nullptr);
+            job.message = text != nullptr ? text : "";
         } else if (name == "job-impressions-completed") {
             job.impressions_completed = ippGetInteger(a, 0);
         }
@@ -324,6 +325,13 @@ std::optional<CupsJob> CupsClient::find_job(const std::string& queue,
                 continue;
             }
             CupsJob job = job_from(r, a);
+            if (job.name.empty()) {
+                // CUPS hides job names from whoever does not own the job: searching blind
+                // could send a job twice, so this is an error, not "not found".
+                throw CupsError("CUPS does not show the names of queue " + queue +
+                                    "'s jobs to this user; set JobPrivateValues so it does",
+                                false);
+            }
             if (job.name.rfind(name_prefix, 0) == 0) {
                 out = std::move(job);
                 return;

@@ -398,12 +398,13 @@ void Repository::record_submitted(Transaction& tx,
                                   int cups_job_id,
                                   const std::string& status) {
     tx.exec(
-        "UPDATE print_jobs SET cups_job_id = $3::int, status = $4, submitted_at = now(), "
-        "updated_at = now() WHERE tenant_id = $1 AND id = $2",
+        "UPDATE print_jobs SET cups_job_id = $3::int, status = CASE WHEN finished_at IS NULL "
+        "THEN $4 ELSE status END, submitted_at = now(), updated_at = now() WHERE tenant_id = $1 "
+        "AND id = $2",
         {tenant.value(), std::to_string(id), std::to_string(cups_job_id), status});
 }
 
-void Repository::record_state(Transaction& tx,
+bool Repository::record_state(Transaction& tx,
                               const core::TenantId& tenant,
                               std::int64_t id,
                               const std::string& status,
@@ -411,13 +412,26 @@ void Repository::record_state(Transaction& tx,
                               const std::string& printer_message,
                               std::optional<int> impressions,
                               const std::optional<std::string>& error) {
-    tx.exec(
-        "UPDATE print_jobs SET status = $3, state_reasons = $4::jsonb, printer_message = $5, "
-        "impressions = coalesce($6::int, impressions), error = coalesce($7, error), updated_at = "
-        "now(), finished_at = CASE WHEN $3 IN ('completed', 'canceled', 'aborted', 'failed') THEN "
-        "coalesce(finished_at, now()) END WHERE tenant_id = $1 AND id = $2",
-        {tenant.value(), std::to_string(id), status, json::serialize(reasons), printer_message,
-         impressions ? Param(std::to_string(*impressions)) : std::nullopt, error});
+    return tx.exec(
+                 "UPDATE print_jobs SET status = $3, state_reasons = $4::jsonb, printer_message "
+                 "= $5, impressions = coalesce($6::int, impressions), error = coalesce($7, "
+                 "error), updated_at = now(), finished_at = CASE WHEN $3 IN ('completed', "
+                 "'canceled', 'aborted', 'failed') THEN now() END WHERE tenant_id = $1 AND id "
+                 "= $2 AND finished_at IS NULL",
+                 {tenant.value(), std::to_string(id), status, json::serialize(reasons),
+                  printer_message, impressions ? Param(std::to_string(*impressions)) : std::nullopt,
+                  error})
+               .affected() == 1;
+}
+
+bool Repository::has_unfinished_jobs(Transaction& tx,
+                                     const core::TenantId& tenant,
+                                     std::int64_t printer_id) {
+    return !tx.exec(
+                  "SELECT 1 FROM print_jobs WHERE tenant_id = $1 AND printer_id = $2 AND "
+                  "finished_at IS NULL LIMIT 1",
+                  {tenant.value(), std::to_string(printer_id)})
+                .empty();
 }
 
 void Repository::request_cancel(Transaction& tx, const core::TenantId& tenant, std::int64_t id) {

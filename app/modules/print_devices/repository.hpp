@@ -186,8 +186,9 @@ public:
                           std::int64_t id,
                           int cups_job_id,
                           const std::string& status);
-    /// A poll's result; a final status also sets `finished_at`.
-    void record_state(core::db::Transaction& tx,
+    /// A poll's result; a final status also sets `finished_at`. Only a job not finished yet
+    /// changes (a finished job's end stands); false when it had finished.
+    bool record_state(core::db::Transaction& tx,
                       const core::TenantId& tenant,
                       std::int64_t id,
                       const std::string& status,
@@ -196,6 +197,9 @@ public:
                       std::optional<int> impressions,
                       const std::optional<std::string>& error);
     void request_cancel(core::db::Transaction& tx, const core::TenantId& tenant, std::int64_t id);
+    bool has_unfinished_jobs(core::db::Transaction& tx,
+                             const core::TenantId& tenant,
+                             std::int64_t printer_id);
 
 private:
     core::db::Pool& pool_;

@@ -7,6 +7,8 @@
 #include "core/text/base64.hpp"
 #include "core/text/hex.hpp"
 
+#include <boost/algorithm/string/predicate.hpp>
+
 #include <algorithm>
 #include <cstdlib>
 #include <regex>
@@ -240,7 +242,8 @@ PrinterFields Service::printer_fields(const core::Principal& who,
         if (!std::regex_match(who.tenant.value(), kTenantChars)) {
             problems["cups_queue"] =
                 "this tenant's id cannot prefix a CUPS queue name (letters, digits, _ and . only)";
-        } else if (!fields.cups_queue || fields.cups_queue->rfind(prefix, 0) != 0 ||
+        } else if (!fields.cups_queue ||
+                   !boost::algorithm::istarts_with(*fields.cups_queue, prefix) ||
                    !std::regex_match(fields.cups_queue->substr(prefix.size()), kQueueName)) {
             problems["cups_queue"] = "required: the CUPS queue, named " + prefix +
                                      "<name> with letters, digits and _ in <name>";
@@ -336,14 +339,30 @@ json::object Service::add_printer(const core::Principal& who, const json::object
 json::object Service::update_printer(const core::Principal& who,
                                      std::int64_t id,
                                      const json::object& body) {
-    Transaction tx(repository_.pool(), who.tenant);
-    const auto existing = repository_.printer(tx, who.tenant, id, true);
+    std::optional<PrinterRow> existing;
+    {
+        Transaction read(repository_.pool(), who.tenant);
+        existing = repository_.printer(read, who.tenant, id, false);
+        read.commit();
+    }
     if (!existing) {
         throw DomainError::not_found("printer " + std::to_string(id));
     }
     auto fields = printer_fields(who, body, existing);
-    if (fields.cups_queue && fields.cups_queue != existing->cups_queue) {
-        queue_health(*fields.cups_queue);
+    const bool moved =
+        fields.cups_queue != existing->cups_queue || fields.transport != existing->transport;
+    if (fields.cups_queue && moved) {
+        queue_health(*fields.cups_queue);  // CUPS is asked before any row is locked
+    }
+    Transaction tx(repository_.pool(), who.tenant);
+    if (!repository_.printer(tx, who.tenant, id, true)) {
+        throw DomainError::not_found("printer " + std::to_string(id));
+    }
+    // Unfinished jobs are followed (and, after a crash, searched for) on the printer's queue:
+    // moving it under them could send a job twice.
+    if (moved && repository_.has_unfinished_jobs(tx, who.tenant, id)) {
+        throw DomainError::conflict("printer " + std::to_string(id) +
+                                    " has unfinished print jobs; change its queue once they end");
     }
     repository_.update_printer(tx, who.tenant, id, fields);
     tx.commit();
@@ -491,10 +510,12 @@ json::object Service::request_job(const core::Principal& who, const json::object
     }
     // The options are checked against the printer's capabilities, so the printer is read
     // before all the problems are answered together.
-    Transaction tx(repository_.pool(), who.tenant);
-    const auto printer = job.printer_id > 0
-                             ? repository_.printer(tx, who.tenant, job.printer_id, false)
-                             : std::nullopt;
+    std::optional<PrinterRow> printer;
+    if (job.printer_id > 0) {
+        Transaction read(repository_.pool(), who.tenant);
+        printer = repository_.printer(read, who.tenant, job.printer_id, false);
+        read.commit();
+    }
     if (!printer && !problems.contains("printer_id")) {
         throw DomainError::not_found("printer " + std::to_string(job.printer_id));
     }
@@ -517,13 +538,17 @@ json::object Service::request_job(const core::Principal& who, const json::object
     }
     job.options = std::move(options);
     if (job.render_id) {
-        // Checked now so that a render not done is a 409 here, not a failed job later.
+        // Checked now so that a render not done is a 409 here, not a failed job later (and
+        // before a transaction is open: the check takes connections of its own).
         capabilities_.pdf_printer().rendered(who.tenant, *job.render_id);
     }
+    Transaction tx(repository_.pool(), who.tenant);
     const auto [id, fresh] = repository_.add_job(tx, who.tenant, job, "rv-" + core::random_hex(12));
     auto row = require_job(tx, who.tenant, id, false);
     if (!fresh && (row.printer_id != job.printer_id || row.render_id != job.render_id ||
-                   row.title != job.title)) {
+                   row.title != job.title || row.options != job.options ||
+                   row.document_type != job.document_type || row.document_id != job.document_id ||
+                   (job.payload && repository_.payload(tx, who.tenant, id) != job.payload))) {
         throw DomainError::conflict("idempotency key '" + job.idempotency_key.value_or("") +
                                     "' was used for a different print job (" + std::to_string(id) +
                                     ")");
@@ -554,8 +579,7 @@ json::object Service::cancel_job(const core::Principal& who, std::int64_t id) {
         row = require_job(tx, who.tenant, id, true);
         if (row.requested_by != who.user_id && !who.has_role(core::kAdminRole)) {
             throw DomainError::forbidden(
-                "only the job's requester or an administrator may "
-                "cancel print job " +
+                "only the job's requester or an administrator may cancel print job " +
                 std::to_string(id));
         }
         if (row.finished()) {
@@ -568,13 +592,15 @@ json::object Service::cancel_job(const core::Principal& who, std::int64_t id) {
     }
     core::log(core::LogLevel::kInfo, "print job cancel requested",
               {{"tenant", who.tenant.value()}, {"job_id", id}, {"by", who.user_id}});
-    // Sent jobs are cancelled in CUPS at once; unsent ones are never sent (the function sees
-    // the request). If CUPS cannot be reached now, the function's next poll cancels.
+    // A sent job is cancelled in CUPS at once, and its end recorded if CUPS has it cancelled
+    // already (a final state; anything earlier is left to the function, whose polls follow it).
+    // An unsent one is never sent: the submit step sees the request. CUPS out of reach: the
+    // function's next poll cancels.
     if (row.cups_job_id) {
         try {
             cups_.cancel(queue, *row.cups_job_id);
-            if (const auto seen = cups_.job(*row.cups_job_id)) {
-                row.cancel_requested = true;
+            if (const auto seen = cups_.job(*row.cups_job_id);
+                seen && seen->name.rfind(row.token + " ", 0) == 0 && is_final(seen->state)) {
                 record_cups_state(who.tenant, row, *seen);
             }
         } catch (const CupsError& error) {
@@ -615,6 +641,8 @@ json::object Service::reprint(const core::Principal& who, std::int64_t id) {
                        .id = "print-job-" + who.tenant.value() + "-" + std::to_string(new_id)});
     auto row = require_job(tx, who.tenant, new_id, false);
     tx.commit();
+    core::log(core::LogLevel::kInfo, "print job reprinted",
+              {{"tenant", who.tenant.value()}, {"job_id", new_id}, {"reprint_of", id}});
     return row.to_json();
 }
 
@@ -633,53 +661,84 @@ std::string Service::load_document(const core::TenantId& tenant, const JobRow& j
     return std::move(*bytes);
 }
 
+json::object Service::progress(const JobRow& row) {
+    // A job CUPS has no id for is over: it was never sent (cancelled, failed) or is done.
+    const bool finished = row.finished() || !row.cups_job_id;
+    return json::object{
+        {"status", row.status}, {"finished", finished}, {"seconds_left", row.seconds_left}};
+}
+
+JobRow Service::current(const core::TenantId& tenant, std::int64_t id) {
+    Transaction tx(repository_.pool(), tenant);
+    auto row = require_job(tx, tenant, id, false);
+    tx.commit();
+    return row;
+}
+
 json::object Service::submit_step(const core::TenantId& tenant, std::int64_t id) {
+    // One attempt at a time talks to CUPS for a job: an attempt the executor gave up on may
+    // still be running, and two would both send. The fence is a session lock on a connection
+    // of its own, so a process that dies lets go of it at once.
+    const auto fence = repository_.pool().connect();
+    if (!fence
+             ->exec("SELECT pg_try_advisory_lock(hashtextextended('riveredge.print_job.' || $1, "
+                    "0)) AS locked",
+                    {std::to_string(id)})
+             .boolean(0, "locked")) {
+        throw DomainError::unavailable("another attempt is sending print job " +
+                                       std::to_string(id));
+    }
     JobRow job;
     std::string queue;
+    enum class Then { kReturn, kCancelled, kTooLate, kSend };
+    Then then = Then::kSend;
     bool earlier_attempt = false;
     {
         Transaction tx(repository_.pool(), tenant);
         job = require_job(tx, tenant, id, true);
-        if (job.finished() || job.cups_job_id) {
-            return job.to_json();
-        }
         queue = repository_.printer(tx, tenant, job.printer_id, false)->cups_queue.value_or("");
         earlier_attempt = job.status == "submitting";
-        if (!earlier_attempt) {
-            if (job.cancel_requested) {
-                repository_.record_state(tx, tenant, id, "canceled", {}, "", std::nullopt,
-                                         "cancelled before it was sent to the printer");
-                tx.commit();
-                return this->job(tenant, id);
-            }
-            if (job.deadline_passed) {
-                tx.commit();
-                finish_failed(tenant, job, "its deadline passed before it could be sent");
-                return this->job(tenant, id);
-            }
+        if (job.finished() || job.cups_job_id) {
+            then = Then::kReturn;
+        } else if (!earlier_attempt && job.cancel_requested) {
+            then = Then::kCancelled;
+        } else if (!earlier_attempt && job.deadline_passed) {
+            then = Then::kTooLate;
+        } else {
+            // Written before CUPS is called: whoever comes next knows CUPS may have the job.
+            repository_.mark_submitting(tx, tenant, id);
         }
-        // Written before CUPS is called: whoever runs this step next knows CUPS may have it.
-        repository_.mark_submitting(tx, tenant, id);
         tx.commit();
     }
-    if (earlier_attempt) {
+    if (then == Then::kSend && earlier_attempt) {
         if (const auto found = cups_.find_job(queue, job.token + " ")) {
             core::log(core::LogLevel::kInfo,
                       "print job found in CUPS from an earlier attempt; not sent again",
                       {{"tenant", tenant.value()}, {"job_id", id}, {"cups_job_id", found->id}});
-            Transaction tx(repository_.pool(), tenant);
-            repository_.record_submitted(tx, tenant, id, found->id, to_string(found->state));
-            tx.commit();
+            {
+                Transaction tx(repository_.pool(), tenant);
+                repository_.record_submitted(tx, tenant, id, found->id, to_string(found->state));
+                tx.commit();
+            }
             job.cups_job_id = found->id;
-            return record_cups_state(tenant, job, *found).to_json();
+            record_cups_state(tenant, job, *found);
+            return progress(current(tenant, id));
         }
-        if (job.cancel_requested) {
-            Transaction tx(repository_.pool(), tenant);
-            repository_.record_state(tx, tenant, id, "canceled", {}, "", std::nullopt,
-                                     "cancelled before it was sent to the printer");
-            tx.commit();
-            return this->job(tenant, id);
-        }
+        // Not in CUPS: sending now is the first time. Unless it is no longer wanted.
+        then = job.cancel_requested  ? Then::kCancelled
+               : job.deadline_passed ? Then::kTooLate
+                                     : Then::kSend;
+    }
+    if (then == Then::kCancelled) {
+        Transaction tx(repository_.pool(), tenant);
+        repository_.record_state(tx, tenant, id, "canceled", {}, "", std::nullopt,
+                                 "cancelled before it was sent to the printer");
+        tx.commit();
+    } else if (then == Then::kTooLate) {
+        finish_failed(tenant, job, "its deadline passed before it could be sent");
+    }
+    if (then != Then::kSend) {
+        return progress(current(tenant, id));
     }
     const std::string document = load_document(tenant, job);
     int cups_job_id = 0;
@@ -691,18 +750,20 @@ json::object Service::submit_step(const core::TenantId& tenant, std::int64_t id)
             throw;  // the step is retried, and the retry searches CUPS first
         }
         finish_failed(tenant, job, error.what());
-        return this->job(tenant, id);
+        return progress(current(tenant, id));
     }
     failpoint("print.after_submit");
-    Transaction tx(repository_.pool(), tenant);
-    repository_.record_submitted(tx, tenant, id, cups_job_id, "pending");
-    tx.commit();
+    {
+        Transaction tx(repository_.pool(), tenant);
+        repository_.record_submitted(tx, tenant, id, cups_job_id, "pending");
+        tx.commit();
+    }
     core::log(core::LogLevel::kInfo, "print job sent to CUPS",
               {{"tenant", tenant.value()},
                {"job_id", id},
                {"queue", queue},
                {"cups_job_id", cups_job_id}});
-    return this->job(tenant, id);
+    return progress(current(tenant, id));
 }
 
 JobRow Service::record_cups_state(const core::TenantId& tenant,
@@ -715,17 +776,24 @@ JobRow Service::record_cups_state(const core::TenantId& tenant,
         }
     }
     std::optional<std::string> error;
-    if (seen.state == JobState::kAborted) {
-        error = "CUPS aborted the job" + (seen.message.empty() ? "" : ": " + seen.message);
-    } else if (seen.state == JobState::kCanceled && !job.cancel_requested) {
-        error = "cancelled in CUPS, not through this API";
+    bool recorded = false;
+    JobRow row;
+    {
+        Transaction tx(repository_.pool(), tenant);
+        // Read under the row's lock: whether a cancel was asked for decides what a cancelled
+        // job means, and a cancel may have come since the caller read the job.
+        const auto locked = require_job(tx, tenant, job.id, true);
+        if (seen.state == JobState::kAborted) {
+            error = "CUPS aborted the job" + (seen.message.empty() ? "" : ": " + seen.message);
+        } else if (seen.state == JobState::kCanceled && !locked.cancel_requested) {
+            error = "cancelled in CUPS, not through this API";
+        }
+        recorded = repository_.record_state(tx, tenant, job.id, to_string(seen.state), reasons,
+                                            seen.message, seen.impressions_completed, error);
+        row = require_job(tx, tenant, job.id, false);
+        tx.commit();
     }
-    Transaction tx(repository_.pool(), tenant);
-    repository_.record_state(tx, tenant, job.id, to_string(seen.state), reasons, seen.message,
-                             seen.impressions_completed, error);
-    auto row = require_job(tx, tenant, job.id, false);
-    tx.commit();
-    if (seen.state == JobState::kAborted || (error && seen.state == JobState::kCanceled)) {
+    if (recorded && error) {
         notify_job(tenant, row, row.status, *error);
     }
     return row;
@@ -740,41 +808,39 @@ json::object Service::poll_step(const core::TenantId& tenant, std::int64_t id) {
         queue = repository_.printer(tx, tenant, job.printer_id, false)->cups_queue.value_or("");
         tx.commit();
     }
-    const auto state = [&](const JobRow& row) {
-        const bool finished = row.finished() || !row.cups_job_id;
-        return json::object{
-            {"status", row.status}, {"finished", finished}, {"seconds_left", row.seconds_left}};
-    };
-    const auto reread = [&] {
-        Transaction tx(repository_.pool(), tenant);
-        auto row = require_job(tx, tenant, id, false);
-        tx.commit();
-        return row;
+    const auto state = [](const JobRow& row) {
+        return progress(row);
     };
     if (job.finished() || !job.cups_job_id) {
         return state(job);
     }
+    // Job ids are the CUPS server's; the token in the name makes sure it is still our job.
+    const auto ours = [&](const std::optional<CupsJob>& seen) {
+        return seen && seen->name.rfind(job.token + " ", 0) == 0 ? seen : std::nullopt;
+    };
     try {
-        auto seen = cups_.job(*job.cups_job_id);
+        auto seen = ours(cups_.job(*job.cups_job_id));
         if (!seen) {
             finish_failed(tenant, job,
                           "CUPS no longer knows job " + std::to_string(*job.cups_job_id));
-            return state(reread());
+            return state(current(tenant, id));
         }
         if (!is_final(seen->state) && (job.cancel_requested || job.deadline_passed)) {
+            const std::string said = seen->message;
             cups_.cancel(queue, *job.cups_job_id);
-            if (job.deadline_passed && !job.cancel_requested) {
+            // It may have ended meanwhile: what CUPS says after the cancel is what happened.
+            seen = ours(cups_.job(*job.cups_job_id));
+            if (!seen) {
+                finish_failed(tenant, job, "CUPS lost the job while cancelling it");
+                return state(current(tenant, id));
+            }
+            if (job.deadline_passed && !job.cancel_requested &&
+                seen->state != JobState::kCompleted) {
                 finish_failed(
                     tenant, job,
                     "not printed by its deadline (" + job.deadline_at + "); the printer " +
-                        (seen->message.empty() ? "said nothing" : "said: " + seen->message) +
-                        "; cancelled in CUPS");
-                return state(reread());
-            }
-            seen = cups_.job(*job.cups_job_id);
-            if (!seen) {
-                finish_failed(tenant, job, "CUPS lost the job while cancelling it");
-                return state(reread());
+                        (said.empty() ? "said nothing" : "said: " + said) + "; cancelled in CUPS");
+                return state(current(tenant, id));
             }
         }
         return state(record_cups_state(tenant, job, *seen));
@@ -793,18 +859,22 @@ json::object Service::poll_step(const core::TenantId& tenant, std::int64_t id) {
                       "not confirmed by its deadline (" + job.deadline_at +
                           "): CUPS could not be reached to follow or cancel it, so it may still "
                           "print when CUPS is back");
-        return state(reread());
+        return state(current(tenant, id));
     }
 }
 
 void Service::finish_failed(const core::TenantId& tenant,
                             const JobRow& job,
                             const std::string& why) {
+    bool recorded = false;
     {
         Transaction tx(repository_.pool(), tenant);
-        repository_.record_state(tx, tenant, job.id, "failed", job.state_reasons,
-                                 job.printer_message, std::nullopt, why);
+        recorded = repository_.record_state(tx, tenant, job.id, "failed", job.state_reasons,
+                                            job.printer_message, std::nullopt, why);
         tx.commit();
+    }
+    if (!recorded) {
+        return;  // it had ended meanwhile (completed, cancelled): that stands
     }
     core::log(core::LogLevel::kWarn, "print job failed",
               {{"tenant", tenant.value()}, {"job_id", job.id}, {"reason", why}});
@@ -822,21 +892,18 @@ void Service::fail_step(const core::TenantId& tenant, std::int64_t id, const std
         }
         job = std::move(*found);
         queue = repository_.printer(tx, tenant, job.printer_id, false)->cups_queue.value_or("");
+        tx.commit();
     }
     // Reported failed, it must not print later: find it in CUPS (it may have got there) and
-    // cancel it. CUPS out of reach: the failure is still recorded.
-    try {
-        if (!job.cups_job_id) {
-            if (const auto found = cups_.find_job(queue, job.token + " ")) {
-                job.cups_job_id = found->id;
-            }
+    // cancel it. CUPS out of reach: this step fails and is retried, rather than report a job
+    // failed that may still print.
+    if (!job.cups_job_id) {
+        if (const auto found = cups_.find_job(queue, job.token + " ")) {
+            job.cups_job_id = found->id;
         }
-        if (job.cups_job_id) {
-            cups_.cancel(queue, *job.cups_job_id);
-        }
-    } catch (const CupsError& error) {
-        core::log(core::LogLevel::kWarn, "print job failure: CUPS did not answer the cancel",
-                  {{"job_id", id}, {"error", error.what()}});
+    }
+    if (job.cups_job_id) {
+        cups_.cancel(queue, *job.cups_job_id);
     }
     finish_failed(tenant, job, why);
 }

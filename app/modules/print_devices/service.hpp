@@ -58,12 +58,16 @@ public:
     // The print-job function's steps.
     /// Sends the job to CUPS at most once: the job is marked `submitting` before CUPS is called,
     /// and a later attempt searches CUPS for the job's token before it sends anything again.
+    /// {status, finished, seconds_left}, as `poll_step`.
     boost::json::object submit_step(const core::TenantId& tenant, std::int64_t id);
     /// Reads the job's state from CUPS and records it; cancels it in CUPS when a cancel was asked
     /// for or its deadline passed. {status, finished, seconds_left}.
     boost::json::object poll_step(const core::TenantId& tenant, std::int64_t id);
     /// The function failed for good: the job is marked failed (and cancelled in CUPS if there).
     void fail_step(const core::TenantId& tenant, std::int64_t id, const std::string& why);
+
+    /// What the function's loop needs of a job: {status, finished, seconds_left}.
+    static boost::json::object progress(const JobRow& row);
 
     Repository& repository() noexcept { return repository_; }
     CupsClient& cups() noexcept { return cups_; }
@@ -79,6 +83,8 @@ private:
     /// The health of a queue being registered: DomainError 422 when CUPS has no such queue,
     /// 503 when CUPS cannot be reached.
     Health queue_health(const std::string& queue);
+    /// The job as it is now, read in a transaction of its own.
+    JobRow current(const core::TenantId& tenant, std::int64_t id);
     std::string load_document(const core::TenantId& tenant, const JobRow& job);
     /// Records CUPS' view of the job; the job as recorded.
     JobRow record_cups_state(const core::TenantId& tenant, const JobRow& job, const CupsJob& seen);
