@@ -157,6 +157,10 @@ Settings resolve_settings(const ClientOptions& options, const Environment& envir
         check_origin(*settings.serve_origin, "the serve origin");
     }
     settings.serve_path = first_of(options.serve_path, environment.get("INNGEST_SERVE_PATH"));
+    if (settings.serve_path && !settings.serve_path->empty() &&
+        settings.serve_path->front() != '/') {
+        settings.serve_path = "/" + *settings.serve_path;  // "api/inngest" means the path
+    }
     settings.app_version = options.app_version;
     settings.allow_in_band_sync = options.allow_in_band_sync.value_or(
         parse_bool(environment.get("INNGEST_ALLOW_IN_BAND_SYNC"), "INNGEST_ALLOW_IN_BAND_SYNC")

@@ -4,6 +4,7 @@
 #include "protocol/json_writer.hpp"
 #include "time_format.hpp"
 #include "transport/http_client.hpp"
+#include "transport/url.hpp"
 
 #include <inngest/http_server.hpp>
 #include <inngest/local/cron.hpp>
@@ -1531,10 +1532,10 @@ private:
         if (pos != std::string::npos) {
             const auto end = url.find('&', pos);
             url.replace(pos, end == std::string::npos ? std::string::npos : end - pos,
-                        "stepId=" + step_id);
+                        "stepId=" + detail::percent_encode(step_id));
         } else {
-            url +=
-                (url.find('?') == std::string::npos ? "?" : "&") + std::string("stepId=") + step_id;
+            url += (url.find('?') == std::string::npos ? "?" : "&") + std::string("stepId=") +
+                   detail::percent_encode(step_id);
         }
         return url;
     }

@@ -1,5 +1,7 @@
 #include "protocol/function_config.hpp"
 
+#include "transport/url.hpp"
+
 #include <inngest/errors.hpp>
 
 #include <algorithm>
@@ -215,7 +217,7 @@ std::string step_url(std::string_view serve_url, std::string_view slug) {
     std::string url(serve_url);
     url += url.find('?') == std::string::npos ? '?' : '&';
     url += "fnId=";
-    url += slug;
+    url += percent_encode(slug);
     url += "&stepId=step";
     return url;
 }

@@ -161,3 +161,10 @@ TEST_CASE("invalid function options are rejected at registration", "[unit]") {
     rejects({.id = "once", .triggers = {inngest::EventTrigger{"x"}}});
     CHECK(client.functions().size() == 1);
 }
+
+TEST_CASE("the step URL percent-encodes the function's id", "[unit]") {
+    CHECK(inngest::detail::step_url("http://h/api/inngest", "my app-fn a&b=c#d") ==
+          "http://h/api/inngest?fnId=my%20app-fn%20a%26b%3Dc%23d&stepId=step");
+    CHECK(inngest::detail::step_url("http://h/api/inngest?x=1", "app-fn") ==
+          "http://h/api/inngest?x=1&fnId=app-fn&stepId=step");
+}

@@ -75,3 +75,11 @@ TEST_CASE("invalid settings are configuration errors", "[unit]") {
     CHECK_THROWS_AS(resolve_settings({.app_id = "a", .base_url = "ftp://x"}, Environment::none()),
                     inngest::ConfigError);
 }
+
+TEST_CASE("INNGEST_SERVE_PATH without its leading slash still names the path", "[unit]") {
+    CHECK(resolve_settings({.app_id = "a"}, Environment({{"INNGEST_SERVE_PATH", "api/inngest"}}))
+              .serve_path == "/api/inngest");
+    CHECK(resolve_settings({.app_id = "a"}, Environment({{"INNGEST_SERVE_PATH", "/x/y"}}))
+              .serve_path == "/x/y");
+    CHECK_FALSE(resolve_settings({.app_id = "a"}, Environment::none()).serve_path.has_value());
+}
