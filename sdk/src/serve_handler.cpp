@@ -250,14 +250,25 @@ private:
             settings_.event_key
                 ? boost::json::value(detail::crypto::sha256_hex(*settings_.event_key))
                 : boost::json::value(nullptr);
-        body["signing_key_hash"] = settings_.signing_key
-                                       ? boost::json::value(settings_.signing_key->hashed())
-                                       : boost::json::value(nullptr);
-        body["signing_key_fallback_hash"] =
-            settings_.signing_key_fallback
-                ? boost::json::value(settings_.signing_key_fallback->hashed())
-                : boost::json::value(nullptr);
+        body["signing_key_hash"] = short_key_hash(settings_.signing_key);
+        body["signing_key_fallback_hash"] = short_key_hash(settings_.signing_key_fallback);
         body["capabilities"] = capabilities();
+    }
+
+    // As the TS SDK shows them: 12 hex digits of the hashed key, without its `signkey-<env>-`
+    // prefix. Enough to tell keys apart; the hashed key itself is the API's bearer.
+    template <class Key>
+    static boost::json::value short_key_hash(const std::optional<Key>& key) {
+        if (!key) {
+            return nullptr;
+        }
+        std::string hashed = key->hashed();
+        if (hashed.rfind("signkey-", 0) == 0) {
+            if (const auto dash = hashed.find('-', 8); dash != std::string::npos) {
+                hashed.erase(0, dash + 1);
+            }
+        }
+        return boost::json::value(hashed.substr(0, 12));
     }
 
     static boost::json::object capabilities() {
@@ -319,7 +330,7 @@ private:
         boost::json::object reply;
         reply["app_id"] = settings_.app_id;
         reply["url"] = serve_url;
-        reply["sdk"] = detail::sdk_header_value();
+        reply["sdk"] = detail::sdk_sync_value();
         reply["sdk_language"] = kSdkLanguage;
         reply["sdk_version"] = kSdkVersion;
         reply["sdk_author"] = "inngest-cpp";
@@ -343,7 +354,7 @@ private:
         payload["url"] = serve_url;
         payload["deployType"] = "ping";
         payload["appName"] = settings_.app_id;
-        payload["sdk"] = detail::sdk_header_value();
+        payload["sdk"] = detail::sdk_sync_value();
         payload["v"] = "0.1";
         payload["framework"] = options_.framework;
         if (settings_.app_version) {

@@ -180,5 +180,10 @@ const std::string& sdk_header_value() {
     return value;
 }
 
+const std::string& sdk_sync_value() {
+    static const std::string value = std::string(kSdkLanguage) + ":v" + kSdkVersion;
+    return value;
+}
+
 }  // namespace detail
 }  // namespace inngest

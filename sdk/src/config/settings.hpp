@@ -37,5 +37,8 @@ Settings resolve_settings(const ClientOptions& options, const Environment& envir
 
 /// The `X-Inngest-SDK` value, `inngest-cpp:v<version>`.
 const std::string& sdk_header_value();
+/// The `sdk` of a sync, `cpp:v<version>`: the server takes the app's language from the text
+/// before the colon (the TS SDK likewise sends `inngest-js:v…` as header, `js:v…` here).
+const std::string& sdk_sync_value();
 
 }  // namespace inngest::detail

@@ -130,8 +130,11 @@ TEST_CASE("signed introspection adds the authenticated fields, hashes only", "[u
     CHECK(body.at("mode") == "cloud");
     CHECK(body.at("app_id") == "app");
     CHECK(body.at("sdk_language") == "cpp");
-    CHECK(body.at("signing_key_hash") ==
-          json::value(inngest::detail::SigningKey::parse(kKey).hashed()));
+    // As the TS SDK: 12 hex digits of the hashed key, never the bearer value itself.
+    const std::string hashed = inngest::detail::SigningKey::parse(kKey).hashed();
+    const std::string hex = hashed.substr(hashed.rfind('-') + 1);
+    CHECK(body.at("signing_key_hash") == json::value(hex.substr(0, 12)));
+    CHECK(response.body.find(hex) == std::string::npos);
     CHECK(body.at("capabilities") == json::parse(R"({"in_band_sync":"v1","trust_probe":"v1"})"));
     CHECK_FALSE(response.header("X-Inngest-Signature").empty());
     expect_no_secret(response);
@@ -257,7 +260,10 @@ TEST_CASE("in-band sync answers with the function configs when signed", "[unit]"
     const auto body = json::parse(response.body);
     CHECK(body.at("app_id") == "app");
     CHECK(body.at("url") == "http://127.0.0.1:4000/api/inngest");
-    CHECK(body.at("sdk") == "inngest-cpp:v0.1.0");
+    // As the TS SDK: the language before the colon in a sync's `sdk`, the SDK's name in headers.
+    CHECK(body.at("sdk") == "cpp:v0.1.0");
+    CHECK(body.at("sdk_language") == "cpp");
+    CHECK(response.header("X-Inngest-SDK") == "inngest-cpp:v0.1.0");
     const auto& functions = body.at("functions").as_array();
     REQUIRE(functions.size() == 1);
     CHECK(functions[0].at("steps").at("step").at("runtime").at("url") ==
@@ -296,6 +302,8 @@ TEST_CASE("out-of-band sync registers with the server's API", "[unit]") {
     CHECK(payload.at("deployType") == "ping");
     CHECK(payload.at("appName") == "app");
     CHECK(payload.at("v") == "0.1");
+    CHECK(payload.at("sdk") == "cpp:v0.1.0");
+    CHECK(reg.header("X-Inngest-SDK") == "inngest-cpp:v0.1.0");
     CHECK(payload.at("functions").as_array().size() == 1);
     CHECK(reg.body.find("7468697320697320612074657374206b6579") == std::string::npos);
 
