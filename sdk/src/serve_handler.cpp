@@ -306,7 +306,9 @@ private:
             return unauthorized();
         }
         const bool wants_in_band = iequals(request_.header("X-Inngest-Sync-Kind"), "in_band");
-        if (wants_in_band && settings_.allow_in_band_sync && auth_.verified) {
+        // As the TS SDK: in dev mode an in-band sync needs no signature (the dev server's own
+        // conformance runner relies on it); in cloud mode only a verified one is answered.
+        if (wants_in_band && settings_.allow_in_band_sync && (auth_.verified || settings_.dev)) {
             return sync_in_band();
         }
         if (!settings_.dev && !auth_.verified && wants_in_band) {
@@ -339,7 +341,7 @@ private:
         reply["env"] = optional_string(settings_.env);
         reply["appVersion"] = optional_string(settings_.app_version);
         reply["capabilities"] = capabilities();
-        reply["inspection"] = introspection_body();  // in-band sync is always verified
+        reply["inspection"] = introspection_body();  // authenticated fields only when verified
         reply["functions"] = detail::function_configs(client_.functions(), serve_url);
         HttpResponse response = json_response(200, detail::to_json(reply));
         response.headers.emplace_back("X-Inngest-Sync-Kind", "in_band");

@@ -242,6 +242,28 @@ TEST_CASE("a bare function id is accepted as well as the composite one", "[unit]
     CHECK(inngest::ServeHandler(client).handle(call.request()).status == 200);
 }
 
+TEST_CASE("in dev mode an unsigned in-band sync is answered in-band, as the TS SDK does",
+          "[unit]") {
+    Logs logs;
+    auto client_owner = make_client(true, logs);
+    auto& client = *client_owner;
+    const inngest::HttpRequest request{"PUT",
+                                       "/api/inngest",
+                                       "",
+                                       {{"Content-Type", "application/json"},
+                                        {"Host", "127.0.0.1:4000"},
+                                        {"X-Inngest-Sync-Kind", "in_band"}},
+                                       R"({"url":"http://127.0.0.1:4000/api/inngest"})"};
+    const auto response = inngest::ServeHandler(client).handle(request);
+    REQUIRE(response.status == 200);
+    CHECK(response.header("X-Inngest-Sync-Kind") == "in_band");
+    const auto body = json::parse(response.body);
+    CHECK(body.at("functions").as_array().size() == 1);
+    // Unverified: the inspection carries no authenticated fields.
+    CHECK_FALSE(body.at("inspection").as_object().contains("signing_key_hash"));
+    expect_no_secret(response);
+}
+
 TEST_CASE("in-band sync answers with the function configs when signed", "[unit]") {
     Logs logs;
     auto client_owner = make_client(true, logs);
