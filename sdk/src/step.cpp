@@ -119,12 +119,14 @@ boost::json::value Step::invoke(std::string_view id, const InvokeOptions& option
     if (options.function_id.empty()) {
         throw std::invalid_argument("invoke needs a function_id");
     }
+    // As the TS SDK's referenceFunction: an id is a function of `app_id`, or of this app when
+    // none is given. This app's full slug is accepted as it is.
     std::string target = options.function_id;
-    if (const Client* client = invocation_->client()) {
-        const std::string local = client->app_id() + "-" + options.function_id;
-        if (client->find_function(local) != nullptr) {
-            target = local;
-        }
+    if (options.app_id) {
+        target = *options.app_id + "-" + options.function_id;
+    } else if (const Client* client = invocation_->client();
+               client != nullptr && client->find_function(options.function_id) == nullptr) {
+        target = client->app_id() + "-" + options.function_id;
     }
     boost::json::object payload{{"data", options.data}};
     if (options.user) {

@@ -39,8 +39,11 @@ struct WaitForEventOptions {
 
 /// Options of `Step::invoke`.
 struct InvokeOptions {
-    /// The function to call: an id of this app's functions, or another app's full slug.
+    /// The function to call: its id within `app_id` (this app when unset, as the TS SDK's
+    /// `referenceFunction`), or this app's full slug.
     std::string function_id{};
+    /// Another app's id, to call one of its functions.
+    std::optional<std::string> app_id{};
     /// The payload the invoked function receives as `event.data`.
     boost::json::object data{};
     /// Optional `event.user` for the invoked function.

@@ -141,6 +141,26 @@ TEST_CASE("sleep, sleep_until, wait_for_event and invoke report their ops", "[un
     CHECK(body_of(response) == json::parse(R"({"got":"test/resume","child":{"doubled":42}})"));
 }
 
+TEST_CASE("invoke targets this app unless another app is named, as the TS SDK", "[unit]") {
+    Harness h;
+    h.client.create_function(
+        {.id = "caller", .triggers = {inngest::EventTrigger{"x"}}}, [](inngest::Context& ctx) {
+            ctx.step.invoke("unknown", {.function_id = "not-registered-here"});
+            ctx.step.invoke("full", {.function_id = "app-caller"});
+            ctx.step.invoke("other", {.function_id = "charge", .app_id = "billing"});
+            return nullptr;
+        });
+    auto call = h.builder("caller");
+    auto target = [&] {
+        return body_of(h.call(call)).at(0).at("opts").at("function_id");
+    };
+    CHECK(target() == "app-not-registered-here");
+    call.data("unknown", nullptr);
+    CHECK(target() == "app-caller");
+    call.data("full", nullptr);
+    CHECK(target() == "billing-charge");
+}
+
 TEST_CASE("a timed-out wait_for_event returns nullopt", "[unit]") {
     Harness h;
     h.client.create_function(
