@@ -77,10 +77,19 @@ DevSetting parse_dev(const std::optional<std::string>& raw) {
     if (value == "0" || value == "false" || value == "no" || value == "off") {
         return {false, std::nullopt};
     }
-    if (looks_like_url(*raw)) {
-        return {true, trim_trailing_slash(*raw)};
+    if (value.empty() || value == "undefined") {
+        return {};
     }
-    throw ConfigError("INNGEST_DEV must be 1, 0, true, false or a URL");
+    // As the TS SDK: any other value is the dev server's URL, `http://` assumed when it names
+    // no scheme ("localhost:8288"); a value that makes no URL leaves the mode unset (cloud).
+    const std::string url = raw->find("://") == std::string::npos ? "http://" + *raw : *raw;
+    const auto host_start = url.find("://") + 3;
+    const bool usable = host_start < url.size() && url[host_start] != '/' &&
+                        url.find_first_of(" \t\r\n") == std::string::npos;
+    if (usable) {
+        return {true, trim_trailing_slash(url)};
+    }
+    return {};
 }
 
 std::optional<bool> parse_bool(const std::optional<std::string>& raw, std::string_view name) {
@@ -120,22 +129,22 @@ Settings resolve_settings(const ClientOptions& options, const Environment& envir
     const DevSetting dev_env = parse_dev(environment.get("INNGEST_DEV"));
     settings.dev = options.dev.value_or(dev_env.dev.value_or(false));
 
-    const auto base_url = first_of(options.base_url, environment.get("INNGEST_BASE_URL"));
+    // As the TS SDK: what the code says beats the environment (ClientOptions.base_url over
+    // INNGEST_API_BASE_URL), the specific over the general, then the dev URL or the defaults.
     std::string default_origin = settings.dev ? "http://localhost:8288" : "https://api.inngest.com";
     std::string default_event_origin = settings.dev ? "http://localhost:8288" : "https://inn.gs";
-    if (settings.dev && dev_env.url) {
+    if (dev_env.url) {
         default_origin = *dev_env.url;
         default_event_origin = *dev_env.url;
     }
-    if (base_url) {
-        default_origin = trim_trailing_slash(*base_url);
-        default_event_origin = default_origin;
-    }
+    const auto env_base = environment.get("INNGEST_BASE_URL");
     settings.api_origin =
-        trim_trailing_slash(first_of(options.api_base_url, environment.get("INNGEST_API_BASE_URL"))
+        trim_trailing_slash(first_of(first_of(options.api_base_url, options.base_url),
+                                     first_of(environment.get("INNGEST_API_BASE_URL"), env_base))
                                 .value_or(default_origin));
     settings.event_origin = trim_trailing_slash(
-        first_of(options.event_api_base_url, environment.get("INNGEST_EVENT_API_BASE_URL"))
+        first_of(first_of(options.event_api_base_url, options.base_url),
+                 first_of(environment.get("INNGEST_EVENT_API_BASE_URL"), env_base))
             .value_or(default_event_origin));
     check_origin(settings.api_origin, "the API base URL");
     check_origin(settings.event_origin, "the event API base URL");

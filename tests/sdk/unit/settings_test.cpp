@@ -26,8 +26,30 @@ TEST_CASE("INNGEST_DEV follows the TypeScript rules", "[unit]") {
     CHECK(url.event_origin == "http://127.0.0.1:9999");
     CHECK(resolve_settings({.app_id = "a"}, Environment({{"INNGEST_DEV", "1"}})).api_origin ==
           "http://localhost:8288");
-    CHECK_THROWS_AS(resolve_settings({.app_id = "a"}, Environment({{"INNGEST_DEV", "maybe"}})),
-                    inngest::ConfigError);
+    // Any other value is the dev server's URL, http:// assumed (as the TS SDK's new URL()).
+    const auto host_only =
+        resolve_settings({.app_id = "a"}, Environment({{"INNGEST_DEV", "localhost:9999"}}));
+    CHECK(host_only.dev);
+    CHECK(host_only.api_origin == "http://localhost:9999");
+    CHECK(resolve_settings({.app_id = "a"}, Environment({{"INNGEST_DEV", "devbox"}})).api_origin ==
+          "http://devbox");
+    // No URL to be made of it, or "undefined": the mode stays unset, which is cloud.
+    CHECK_FALSE(resolve_settings({.app_id = "a"}, Environment({{"INNGEST_DEV", "a b"}})).dev);
+    CHECK_FALSE(resolve_settings({.app_id = "a"}, Environment({{"INNGEST_DEV", "undefined"}})).dev);
+}
+
+TEST_CASE("ClientOptions.base_url wins over the environment's URLs, as in the TS SDK", "[unit]") {
+    const Environment env({{"INNGEST_API_BASE_URL", "http://api-env:1"},
+                           {"INNGEST_EVENT_API_BASE_URL", "http://events-env:2"},
+                           {"INNGEST_BASE_URL", "http://base-env:3"}});
+    const auto settings = resolve_settings({.app_id = "a", .base_url = "http://code:4/"}, env);
+    CHECK(settings.api_origin == "http://code:4");
+    CHECK(settings.event_origin == "http://code:4");
+    // The specific option still beats the general one.
+    CHECK(
+        resolve_settings(
+            {.app_id = "a", .base_url = "http://code:4", .api_base_url = "http://api-code:5"}, env)
+            .api_origin == "http://api-code:5");
 }
 
 TEST_CASE("origin precedence: option > specific variable > base URL > dev URL", "[unit]") {
