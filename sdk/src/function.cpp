@@ -12,6 +12,11 @@ std::string format_duration(Duration duration) {
     if (ms <= 0) {
         return "0s";
     }
+    // Durable waits resolve to whole seconds: as the TS SDK, a wait under a second is one second
+    // (not "500ms", which would read as no wait at all at that resolution).
+    if (ms < 1000) {
+        return "1s";
+    }
     struct Unit {
         const char* suffix;
         long long ms;

@@ -32,6 +32,9 @@ TEST_CASE("durations format as Inngest time strings", "[unit]") {
     CHECK(inngest::format_duration(24h) == "1d");
     CHECK(inngest::format_duration(7 * 24h + 1h) == "1w1h");
     CHECK(inngest::format_duration(1500ms) == "1s500ms");
+    // Under a second rounds up to one, as the TS SDK.
+    CHECK(inngest::format_duration(1ms) == "1s");
+    CHECK(inngest::format_duration(999ms) == "1s");
     CHECK(inngest::detail::format_go_duration(48h) == "48h");
 }
 
