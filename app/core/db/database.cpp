@@ -255,4 +255,15 @@ Rows exec_once(Pool& pool,
     return rows;
 }
 
+Rows exec_in_scope(Pool& pool,
+                   std::string_view scope,
+                   std::string_view sql,
+                   const std::vector<Param>& params) {
+    Transaction tx(pool, std::nullopt);
+    tx.exec("SELECT set_config('app.scope', $1, true)", {std::string(scope)});
+    auto rows = tx.exec(sql, params);
+    tx.commit();
+    return rows;
+}
+
 }  // namespace riveredge::core::db

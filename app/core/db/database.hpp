@@ -145,6 +145,14 @@ Rows exec_once(Pool& pool,
                std::string_view sql,
                const std::vector<Param>& params = {});
 
+/// One statement outside any tenant, committed, in a named scope (`app.scope`) whose row-level
+/// security policies let background work read across tenants (the scheduler, the records
+/// verifier, the printer reconciler). Request handlers never set a scope.
+Rows exec_in_scope(Pool& pool,
+                   std::string_view scope,
+                   std::string_view sql,
+                   const std::vector<Param>& params = {});
+
 /// Applies `migrations` (name, SQL) in order under an advisory lock, each once, recording them
 /// in `schema_migrations`. Returns the names applied now.
 std::vector<std::string> migrate(

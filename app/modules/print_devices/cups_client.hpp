@@ -87,9 +87,6 @@ public:
     CupsClient(const CupsClient&) = delete;
     CupsClient& operator=(const CupsClient&) = delete;
 
-    /// The server as configured (for messages; never holds a secret).
-    const std::string& server() const noexcept { return server_; }
-
     /// The queue's state and capabilities; nullopt when CUPS has no such queue.
     std::optional<CupsPrinter> printer(const std::string& queue);
     /// Print-Job of `document` (MIME `format`) named `job_name`; the CUPS job id.

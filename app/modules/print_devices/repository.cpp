@@ -305,10 +305,9 @@ void Repository::record_health(Transaction& tx,
 }
 
 std::vector<std::string> Repository::tenants_with_printers() {
-    Transaction tx(pool_, std::nullopt);
-    tx.exec("SELECT set_config('app.scope', 'print_reconciler', true)");
-    const auto rows = tx.exec("SELECT DISTINCT tenant_id FROM print_printers ORDER BY tenant_id");
-    tx.commit();
+    const auto rows =
+        core::db::exec_in_scope(pool_, "print_reconciler",
+                                "SELECT DISTINCT tenant_id FROM print_printers ORDER BY tenant_id");
     std::vector<std::string> out;
     for (int i = 0; i < rows.size(); ++i) {
         out.push_back(rows.text(i, "tenant_id"));

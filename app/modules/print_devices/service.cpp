@@ -388,17 +388,30 @@ void Service::delete_printer(const core::Principal& who, std::int64_t id) {
 }
 
 json::object Service::check_printer(const core::TenantId& tenant, std::int64_t id) {
-    PrinterRow row;
+    std::optional<PrinterRow> row;
     {
         Transaction tx(repository_.pool(), tenant);
-        auto found = repository_.printer(tx, tenant, id, false);
-        if (!found) {
-            throw DomainError::not_found("printer " + std::to_string(id));
-        }
-        row = std::move(*found);
+        row = repository_.printer(tx, tenant, id, false);
+        tx.commit();
     }
+    if (!row) {
+        throw DomainError::not_found("printer " + std::to_string(id));
+    }
+    refresh_health(tenant, *row);
+    return printer(tenant, id);
+}
+
+int Service::check_tenant(const core::TenantId& tenant) {
+    int changed = 0;
+    for (const auto& row : repository_.printers(tenant)) {
+        changed += refresh_health(tenant, row) ? 1 : 0;
+    }
+    return changed;
+}
+
+bool Service::refresh_health(const core::TenantId& tenant, const PrinterRow& row) {
     if (row.transport != "cups") {
-        return row.to_json();
+        return false;
     }
     Health health;
     try {
@@ -424,23 +437,14 @@ json::object Service::check_printer(const core::TenantId& tenant, std::int64_t i
                                             std::to_string(row.health_version + 1));
     }
     Transaction tx(repository_.pool(), tenant);
-    repository_.record_health(tx, tenant, id, health, changed);
+    repository_.record_health(tx, tenant, row.id, health, changed);
     tx.commit();
     if (changed) {
         core::log(core::LogLevel::kInfo, "printer health changed",
                   {{"tenant", tenant.value()},
-                   {"printer_id", id},
+                   {"printer_id", row.id},
                    {"from", row.health},
                    {"to", health.state}});
-    }
-    return printer(tenant, id);
-}
-
-int Service::check_tenant(const core::TenantId& tenant) {
-    int changed = 0;
-    for (const auto& row : repository_.printers(tenant)) {
-        const auto after = check_printer(tenant, row.id);
-        changed += after.at("health").at("state") != json::value(row.health) ? 1 : 0;
     }
     return changed;
 }

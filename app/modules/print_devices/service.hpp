@@ -73,6 +73,9 @@ public:
     CupsClient& cups() noexcept { return cups_; }
 
 private:
+    /// Reads one printer's state from CUPS, records it, and tells the owners of a change to or
+    /// from a problem; whether the state changed.
+    bool refresh_health(const core::TenantId& tenant, const PrinterRow& row);
     JobRow require_job(core::db::Transaction& tx,
                        const core::TenantId& tenant,
                        std::int64_t id,

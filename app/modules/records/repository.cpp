@@ -542,16 +542,14 @@ std::optional<Archive> Repository::archive(Transaction& tx,
 }
 
 std::vector<std::pair<std::string, std::int64_t>> Repository::due_archives(int limit) {
-    Transaction tx(pool_, std::nullopt);
-    tx.exec("SELECT set_config('app.scope', 'records_archiver', true)");
-    const auto rows = tx.exec(
+    const auto rows = core::db::exec_in_scope(
+        pool_, "records_archiver",
         "SELECT r.tenant_id, r.id FROM records r LEFT JOIN record_settings s ON s.tenant_id = "
         "r.tenant_id WHERE r.state IN ('superseded', 'obsolete') AND (r.archive_requested_at IS "
         "NOT NULL OR (s.archive_after_days IS NOT NULL AND r.updated_at < now() - "
         "s.archive_after_days * interval '1 day')) ORDER BY r.archive_requested_at NULLS LAST, "
         "r.updated_at, r.id LIMIT $1::int",
         {std::to_string(limit)});
-    tx.commit();
     std::vector<std::pair<std::string, std::int64_t>> out;
     for (int i = 0; i < rows.size(); ++i) {
         out.emplace_back(rows.text(i, "tenant_id"), rows.integer(i, "id"));

@@ -859,10 +859,9 @@ json::object Service::verify_chain(const Actor& actor) {
 }
 
 std::vector<std::string> Service::tenants_with_trail() {
-    Transaction tx(repository_.pool(), std::nullopt);
-    tx.exec("SELECT set_config('app.scope', 'records_verifier', true)");
-    const auto rows = tx.exec("SELECT DISTINCT tenant_id FROM record_audit ORDER BY tenant_id");
-    tx.commit();
+    const auto rows =
+        core::db::exec_in_scope(repository_.pool(), "records_verifier",
+                                "SELECT DISTINCT tenant_id FROM record_audit ORDER BY tenant_id");
     std::vector<std::string> out;
     for (int i = 0; i < rows.size(); ++i) {
         out.push_back(rows.text(i, "tenant_id"));

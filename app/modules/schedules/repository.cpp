@@ -168,11 +168,7 @@ std::vector<Param> definition_params(const ScheduleDefinition& d) {
 Rows scheduler_query(core::db::Pool& pool,
                      const std::string& sql,
                      const std::vector<Param>& params) {
-    Transaction tx(pool, std::nullopt);
-    tx.exec("SELECT set_config('app.scope', 'scheduler', true)");
-    auto rows = tx.exec(sql, params);
-    tx.commit();
-    return rows;
+    return core::db::exec_in_scope(pool, "scheduler", sql, params);
 }
 
 }  // namespace
