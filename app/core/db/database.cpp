@@ -1,11 +1,14 @@
 #include "core/db/database.hpp"
 
+#include "core/db/row.hpp"
+
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <libpq-fe.h>
 
 #include <cstdlib>
+#include <limits>
 
 namespace riveredge::core::db {
 namespace {
@@ -231,6 +234,54 @@ std::vector<std::string> migrate(
     connection->exec("SELECT pg_advisory_unlock(727274)");
     return applied;
 }
+
+namespace column {
+
+void read(const Rows& rows, int row, std::string_view name, std::string& out) {
+    out = rows.text(row, name);
+}
+
+void read(const Rows& rows, int row, std::string_view name, std::int64_t& out) {
+    out = rows.integer(row, name);
+}
+
+void read(const Rows& rows, int row, std::string_view name, int& out) {
+    const auto value = rows.integer(row, name);
+    if (value < std::numeric_limits<int>::min() || value > std::numeric_limits<int>::max()) {
+        throw DbError("22003", "column " + std::string(name) + " does not fit an int");
+    }
+    out = static_cast<int>(value);
+}
+
+void read(const Rows& rows, int row, std::string_view name, bool& out) {
+    out = rows.boolean(row, name);
+}
+
+void read(const Rows& rows, int row, std::string_view name, double& out) {
+    out = std::strtod(rows.text(row, name).c_str(), nullptr);
+}
+
+void read(const Rows& rows, int row, std::string_view name, boost::json::value& out) {
+    out = boost::json::parse(rows.text(row, name));
+}
+
+void read(const Rows& rows, int row, std::string_view name, boost::json::object& out) {
+    out = boost::json::parse(rows.text(row, name)).as_object();
+}
+
+void read(const Rows& rows, int row, std::string_view name, boost::json::array& out) {
+    out = boost::json::parse(rows.text(row, name)).as_array();
+}
+
+void read(const Rows& rows, int row, std::string_view name, std::vector<std::string>& out) {
+    const auto parsed = boost::json::parse(rows.text(row, name));
+    out.clear();
+    for (const auto& item : parsed.as_array()) {
+        out.emplace_back(item.as_string());
+    }
+}
+
+}  // namespace column
 
 boost::json::array json_rows(const Rows& rows, std::string_view column) {
     boost::json::array out;

@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 struct pg_conn;
@@ -137,6 +138,21 @@ private:
     PooledConnection connection_;
     bool done_ = false;
 };
+
+/// The one way a unit of work owns a transaction: runs `work(tx)` in a transaction in `tenant`,
+/// commits when it returns and rolls back when it throws; returns what `work` returns.
+template <class Work>
+auto transact(Pool& pool, const std::optional<TenantId>& tenant, Work&& work) {
+    Transaction tx(pool, tenant);
+    if constexpr (std::is_void_v<std::invoke_result_t<Work&, Transaction&>>) {
+        work(tx);
+        tx.commit();
+    } else {
+        auto result = work(tx);
+        tx.commit();
+        return result;
+    }
+}
 
 /// One statement in a transaction of its own in `tenant` (null: no tenant scope), committed:
 /// the shape of most reads and single-row writes.

@@ -80,6 +80,13 @@ struct JsonPage {
     std::int64_t total = 0;
 };
 
+/// A page of typed rows (`row_as`) and how many rows match in all.
+template <class T>
+struct Page {
+    std::vector<T> items;
+    std::int64_t total = 0;
+};
+
 /// Runs `SELECT <columns> <from_where> ORDER BY <request> LIMIT/OFFSET` in the tenant's
 /// transaction, counting every match in the same statement. `from_where` starts with FROM and
 /// uses `params` as $1..$n.

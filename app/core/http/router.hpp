@@ -9,6 +9,8 @@
 
 #include <inngest/serve.hpp>
 
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
 #include <functional>
@@ -121,6 +123,17 @@ int int_query(const RequestContext& context, const char* name, int fallback, int
 inngest::HttpResponse list_response(const RequestContext& context,
                                     boost::json::array items,
                                     std::int64_t total);
+
+/// The same for a page of typed rows, each shown by its `to_json()`.
+template <class T>
+inngest::HttpResponse list_response(const RequestContext& context, const db::Page<T>& page) {
+    boost::json::array items;
+    items.reserve(page.items.size());
+    for (const auto& item : page.items) {
+        items.emplace_back(item.to_json());
+    }
+    return list_response(context, std::move(items), page.total);
+}
 
 /// The query parameter `name` when present and not empty, else nullopt (a SQL NULL filter).
 std::optional<std::string> query_filter(const RequestContext& context, const char* name);

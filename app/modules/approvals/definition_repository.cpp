@@ -11,16 +11,23 @@ namespace {
 namespace json = boost::json;
 using core::db::Transaction;
 
-constexpr const char* kDefinitionJson =
-    "json_build_object('id', d.id, 'key', d.key, 'name', d.name, 'format', d.format, 'draft', "
-    "d.draft, 'latest_version', d.latest_version, 'created_by', d.created_by, "
-    "'created_at', " SQL_UTC_TIME("d.created_at") ", 'updated_at', " SQL_UTC_TIME(
-        "d.updated_at") ", 'archived_at', " SQL_UTC_TIME("d.archived_at") ")";
+constexpr const char* kDefinitionColumns =
+    "d.id, d.key, d.name, d.format, d.draft::text AS draft, d.latest_version, "
+    "d.created_by, " SQL_UTC_TIME("d.created_at") " AS created_at, " SQL_UTC_TIME(
+        "d.updated_at") " AS updated_at, " SQL_UTC_TIME("d.archived_at") " AS archived_at";
 
-constexpr const char* kVersionJson =
-    "json_build_object('version', v.version, 'compiled', v.compiled, 'source', v.source, "
-    "'content_hash', v.content_hash, 'published_by', v.published_by, 'published_at', " SQL_UTC_TIME(
-        "v.published_at") ")";
+constexpr const char* kVersionColumns =
+    "v.version, v.compiled::text AS compiled, v.source::text AS source, v.content_hash, "
+    "v.published_by, " SQL_UTC_TIME("v.published_at") " AS published_at";
+
+// A version as listed, without the definition itself.
+struct VersionSummary {
+    int version = 0;
+    std::string content_hash;
+    std::string published_by;
+    std::string published_at;
+};
+BOOST_DESCRIBE_STRUCT(VersionSummary, (), (version, content_hash, published_by, published_at))
 
 }  // namespace
 
@@ -53,18 +60,14 @@ bool DefinitionRepository::update_draft(const core::TenantId& tenant,
     return rows.affected() == 1;
 }
 
-std::optional<boost::json::object> DefinitionRepository::find(const core::TenantId& tenant,
-                                                              std::int64_t id) {
+std::optional<DefinitionRow> DefinitionRepository::find(const core::TenantId& tenant,
+                                                        std::int64_t id) {
     const auto rows =
         core::db::exec_once(pool_, tenant,
-                            std::string("SELECT ") + kDefinitionJson +
-                                "::text AS row FROM approval_definitions d WHERE d.tenant_id = "
-                                "$1 AND d.id = $2",
+                            std::string("SELECT ") + kDefinitionColumns +
+                                " FROM approval_definitions d WHERE d.tenant_id = $1 AND d.id = $2",
                             {tenant.value(), std::to_string(id)});
-    if (rows.empty()) {
-        return std::nullopt;
-    }
-    return core::db::json_row(rows);
+    return core::db::first_as<DefinitionRow>(rows);
 }
 
 const core::db::ListSpec kDefinitionList{
@@ -73,18 +76,16 @@ const core::db::ListSpec kDefinitionList{
     .tiebreak_sql = "d.id",
     .filters = {{"q", "text contained in the key or the name (any case)"}}};
 
-core::db::JsonPage DefinitionRepository::list(const core::TenantId& tenant,
-                                              const core::db::Param& name_contains,
-                                              const core::db::ListRequest& page) {
+core::db::Page<DefinitionSummary> DefinitionRepository::list(const core::TenantId& tenant,
+                                                             const core::db::Param& name_contains,
+                                                             const core::db::ListRequest& page) {
     const auto found = core::db::select_page(
-        pool_, tenant,
-        "json_build_object('id', d.id, 'key', d.key, 'name', d.name, 'format', d.format, "
-        "'latest_version', d.latest_version)::text AS row",
+        pool_, tenant, "d.id, d.key, d.name, d.format, d.latest_version",
         "FROM approval_definitions d WHERE d.tenant_id = $1 AND d.archived_at IS NULL AND "
         "($2::text IS NULL OR strpos(lower(d.name), lower($2)) > 0 OR strpos(lower(d.key), "
         "lower($2)) > 0)",
         {tenant.value(), name_contains}, page);
-    return {core::db::json_rows(found.rows), found.total};
+    return core::db::page_as<DefinitionSummary>(found);
 }
 
 bool DefinitionRepository::archive(const core::TenantId& tenant, std::int64_t id) {
@@ -122,29 +123,23 @@ int DefinitionRepository::publish(const core::TenantId& tenant,
 boost::json::array DefinitionRepository::versions(const core::TenantId& tenant, std::int64_t id) {
     const auto rows = core::db::exec_once(
         pool_, tenant,
-        "SELECT json_build_object('version', v.version, 'content_hash', v.content_hash, "
-        "'published_by', v.published_by, 'published_at', to_char(v.published_at AT TIME ZONE "
-        "'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))::text AS row FROM "
-        "approval_definition_versions "
-        "v WHERE v.tenant_id = $1 AND v.definition_id = $2 ORDER BY v.version DESC",
+        "SELECT v.version, v.content_hash, v.published_by, " SQL_UTC_TIME("v.published_at") " AS "
+        "published_at FROM approval_definition_versions v WHERE v.tenant_id = $1 AND "
+        "v.definition_id = $2 ORDER BY v.version DESC",
         {tenant.value(), std::to_string(id)});
-    return core::db::json_rows(rows);
+    return core::db::rows_json<VersionSummary>(rows);
 }
 
-std::optional<boost::json::object> DefinitionRepository::version(const core::TenantId& tenant,
-                                                                 std::int64_t id,
-                                                                 int version) {
-    const auto rows =
-        core::db::exec_once(pool_, tenant,
-                            std::string("SELECT ") + kVersionJson +
-                                "::text AS row FROM approval_definition_versions v WHERE "
-                                "v.tenant_id = $1 AND v.definition_id = $2 AND v.version = "
-                                "$3::int",
-                            {tenant.value(), std::to_string(id), std::to_string(version)});
-    if (rows.empty()) {
-        return std::nullopt;
-    }
-    return core::db::json_row(rows);
+std::optional<DefinitionVersionRow> DefinitionRepository::version(const core::TenantId& tenant,
+                                                                  std::int64_t id,
+                                                                  int version) {
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
+        std::string("SELECT ") + kVersionColumns +
+            " FROM approval_definition_versions v WHERE v.tenant_id = $1 AND v.definition_id = $2 "
+            "AND v.version = $3::int",
+        {tenant.value(), std::to_string(id), std::to_string(version)});
+    return core::db::first_as<DefinitionVersionRow>(rows);
 }
 
 }  // namespace riveredge::approvals

@@ -6,6 +6,7 @@
 #include "core/auth/principal.hpp"
 #include "core/db/database.hpp"
 #include "core/db/list.hpp"
+#include "core/db/row.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -23,6 +24,53 @@ struct NewDefinition {
     boost::json::value draft;
 };
 
+/// A definition: its draft and how far it is published.
+struct DefinitionRow {
+    std::int64_t id = 0;
+    std::string key;
+    std::string name;
+    std::string format;
+    boost::json::value draft;
+    int latest_version = 0;
+    std::string created_by;
+    std::string created_at;
+    std::string updated_at;
+    std::optional<std::string> archived_at;
+
+    boost::json::object to_json() const { return core::db::row_json(*this); }
+};
+BOOST_DESCRIBE_STRUCT(
+    DefinitionRow,
+    (),
+    (id, key, name, format, draft, latest_version, created_by, created_at, updated_at, archived_at))
+
+/// A definition as lists show it.
+struct DefinitionSummary {
+    std::int64_t id = 0;
+    std::string key;
+    std::string name;
+    std::string format;
+    int latest_version = 0;
+
+    boost::json::object to_json() const { return core::db::row_json(*this); }
+};
+BOOST_DESCRIBE_STRUCT(DefinitionSummary, (), (id, key, name, format, latest_version))
+
+/// A published, immutable version: the compiled definition and the source it came from.
+struct DefinitionVersionRow {
+    int version = 0;
+    boost::json::object compiled;
+    boost::json::value source;
+    std::string content_hash;
+    std::string published_by;
+    std::string published_at;
+
+    boost::json::object to_json() const { return core::db::row_json(*this); }
+};
+BOOST_DESCRIBE_STRUCT(DefinitionVersionRow,
+                      (),
+                      (version, compiled, source, content_hash, published_by, published_at))
+
 /// The definition list's sort fields and filters.
 extern const core::db::ListSpec kDefinitionList;
 
@@ -39,11 +87,10 @@ public:
                       const std::string& name,
                       const std::string& format,
                       const boost::json::value& draft);
-    /// {id, key, name, format, draft, latest_version, created_by, created_at, updated_at}.
-    std::optional<boost::json::object> find(const core::TenantId& tenant, std::int64_t id);
-    core::db::JsonPage list(const core::TenantId& tenant,
-                            const core::db::Param& name_contains,
-                            const core::db::ListRequest& page);
+    std::optional<DefinitionRow> find(const core::TenantId& tenant, std::int64_t id);
+    core::db::Page<DefinitionSummary> list(const core::TenantId& tenant,
+                                           const core::db::Param& name_contains,
+                                           const core::db::ListRequest& page);
     /// Hides the definition from lists and new instances; its versions stay for the instances
     /// pinned to them. False when there is no such definition.
     bool archive(const core::TenantId& tenant, std::int64_t id);
@@ -55,9 +102,9 @@ public:
                 const std::string& content_hash,
                 const std::string& author);
     boost::json::array versions(const core::TenantId& tenant, std::int64_t id);
-    std::optional<boost::json::object> version(const core::TenantId& tenant,
-                                               std::int64_t id,
-                                               int version);
+    std::optional<DefinitionVersionRow> version(const core::TenantId& tenant,
+                                                std::int64_t id,
+                                                int version);
 
 private:
     core::db::Pool& pool_;

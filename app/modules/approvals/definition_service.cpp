@@ -115,23 +115,21 @@ boost::json::object DefinitionService::update(const core::Principal& author,
         throw DomainError::not_found("process definition " + std::to_string(id));
     }
     const auto imported = import_from(request);
-    const std::string name =
-        required(request, "name", std::string(current->at("name").as_string()), 200);
+    const std::string name = required(request, "name", current->name, 200);
     repository_.update_draft(author.tenant, id, name, imported.format, request.at("source"));
     return get(author.tenant, id);
 }
 
 boost::json::object DefinitionService::get(const core::TenantId& tenant, std::int64_t id) {
-    auto found = repository_.find(tenant, id);
+    const auto found = repository_.find(tenant, id);
     if (!found) {
         throw DomainError::not_found("process definition " + std::to_string(id));
     }
-    const auto definition =
-        import_definition(found->at("draft"), std::string(found->at("format").as_string()));
-    auto problems = problems_json(definition);
-    (*found)["valid"] = problems.empty();
-    (*found)["problems"] = std::move(problems);
-    return std::move(*found);
+    auto problems = problems_json(import_definition(found->draft, found->format));
+    auto out = found->to_json();
+    out["valid"] = problems.empty();
+    out["problems"] = std::move(problems);
+    return out;
 }
 
 boost::json::object DefinitionService::publish(const core::Principal& who, std::int64_t id) {
@@ -139,8 +137,7 @@ boost::json::object DefinitionService::publish(const core::Principal& who, std::
     if (!found) {
         throw DomainError::not_found("process definition " + std::to_string(id));
     }
-    const auto definition =
-        import_definition(found->at("draft"), std::string(found->at("format").as_string()));
+    const auto definition = import_definition(found->draft, found->format);
     auto problems = problems_json(definition);
     if (!problems.empty()) {
         throw DomainError(DomainError::Kind::kInvalid, "invalid_definition",
@@ -148,9 +145,9 @@ boost::json::object DefinitionService::publish(const core::Principal& who, std::
                           json::object{{"problems", std::move(problems)}});
     }
     const auto compiled = definition.to_json();
-    const int version = repository_.publish(who.tenant, id, compiled, found->at("draft"),
+    const int version = repository_.publish(who.tenant, id, compiled, found->draft,
                                             sha256_hex(json::serialize(compiled)), who.user_id);
-    return *repository_.version(who.tenant, id, version);
+    return repository_.version(who.tenant, id, version)->to_json();
 }
 
 }  // namespace riveredge::approvals

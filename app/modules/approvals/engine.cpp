@@ -156,11 +156,10 @@ boost::json::object Engine::start(const core::Principal& initiator,
     if (!definition) {
         throw DomainError::not_found("process definition " + std::to_string(id));
     }
-    if (!definition->at("archived_at").is_null()) {
+    if (definition->archived_at) {
         throw DomainError::conflict("process definition " + std::to_string(id) + " is archived");
     }
-    const int version =
-        static_cast<int>(definition->at("latest_version").to_number<std::int64_t>());
+    const int version = definition->latest_version;
     if (version == 0) {
         throw DomainError::conflict("process definition " + std::to_string(id) +
                                     " has no published version");
@@ -185,13 +184,13 @@ boost::json::object Engine::start(const core::Principal& initiator,
 }
 
 boost::json::object Engine::get(const core::TenantId& tenant, std::int64_t id) {
-    auto found = p_.instances.find(tenant, id);
+    const auto found = p_.instances.find(tenant, id);
     if (!found) {
         throw DomainError::not_found("instance " + std::to_string(id));
     }
-    found->erase("engine_state");
-    (*found)["tasks"] = p_.tasks.tasks_of(tenant, id);
-    return std::move(*found);
+    auto out = found->to_json();
+    out["tasks"] = p_.tasks.tasks_of(tenant, id);
+    return out;
 }
 
 boost::json::object Engine::act(const core::Principal& who,
@@ -329,20 +328,20 @@ boost::json::object Engine::diagram(const core::TenantId& tenant, std::int64_t i
     if (!instance) {
         throw DomainError::not_found("instance " + std::to_string(id));
     }
-    const auto version =
-        p_.definitions.version(tenant, instance->at("definition_id").to_number<std::int64_t>(),
-                               static_cast<int>(instance->at("version").to_number<std::int64_t>()));
+    const auto version = p_.definitions.version(tenant, instance->definition_id, instance->version);
     if (!version) {
         throw DomainError::not_found("the instance's definition version");
     }
     std::map<std::string, std::pair<std::string, int>> latest;
     const auto visits = p_.tasks.visits_of(tenant, id);
+    json::array visits_json;
     for (const auto& v : visits) {
-        auto& entry = latest[std::string(v.at("node_id").as_string())];
-        entry.first = std::string(v.at("status").as_string());
+        auto& entry = latest[v.node_id];
+        entry.first = v.status;
         ++entry.second;
+        visits_json.push_back(v.to_json());
     }
-    const auto definition = ProcessDefinition::from_json(version->at("compiled").as_object());
+    const auto definition = ProcessDefinition::from_json(version->compiled);
     json::array nodes;
     for (const auto& n : definition.nodes) {
         const auto found = latest.find(n.id);
@@ -354,11 +353,11 @@ boost::json::object Engine::diagram(const core::TenantId& tenant, std::int64_t i
                          {"visits", found == latest.end() ? 0 : found->second.second}});
     }
     return json::object{{"instance_id", id},
-                        {"status", instance->at("status")},
-                        {"current_nodes", instance->at("current_nodes")},
+                        {"status", instance->status},
+                        {"current_nodes", instance->current_nodes},
                         {"nodes", std::move(nodes)},
-                        {"visits", visits},
-                        {"source", version->at("source")}};
+                        {"visits", std::move(visits_json)},
+                        {"source", version->source}};
 }
 
 // ---- Steps -----------------------------------------------------------------------------
@@ -368,17 +367,15 @@ boost::json::object Engine::load(const core::TenantId& tenant, std::int64_t id, 
     if (!instance) {
         throw inngest::NonRetriableError("instance " + std::to_string(id) + " does not exist");
     }
-    if (instance->at("status") != "running" || instance->at("generation") != generation) {
+    if (instance->status != "running" || instance->generation != generation) {
         return json::object{{"stop", true}};
     }
-    const auto version =
-        p_.definitions.version(tenant, instance->at("definition_id").to_number<std::int64_t>(),
-                               static_cast<int>(instance->at("version").to_number<std::int64_t>()));
+    const auto version = p_.definitions.version(tenant, instance->definition_id, instance->version);
     if (!version) {
         throw inngest::NonRetriableError("the instance's definition version is missing");
     }
-    return json::object{{"definition", version->at("compiled")},
-                        {"state", instance->at("engine_state")}};
+    return json::object{{"definition", version->compiled},
+                        {"state", json::value_from(instance->engine_state)}};
 }
 
 boost::json::object Engine::visit(const core::TenantId& tenant,
@@ -392,11 +389,11 @@ boost::json::object Engine::visit(const core::TenantId& tenant,
         throw inngest::NonRetriableError("node " + node_id + " is not in the definition");
     }
     const auto instance = p_.instances.find(tenant, id);
-    if (!instance || instance->at("status") != "running") {
-        return json::object{{"end", instance ? instance->at("status") : json::value("missing")}};
+    if (!instance || instance->status != "running") {
+        return json::object{{"end", instance ? instance->status : std::string("missing")}};
     }
-    const auto& variables = instance->at("variables").as_object();
-    const std::string initiator(instance->at("initiator").as_string());
+    const auto& variables = instance->variables;
+    const std::string& initiator = instance->initiator;
     const auto scope = scope_of(variables, initiator);
     const auto now = p_.now();
     const std::string tag = tag_of(node_id, visit);
@@ -809,7 +806,7 @@ void Engine::apply_deadline(const core::TenantId& tenant,
     }
     std::string initiator;
     if (const auto instance = p_.instances.find(tenant, id)) {
-        initiator = std::string(instance->at("initiator").as_string());
+        initiator = instance->initiator;
     }
     const auto moved = p_.tasks.reassign_pending(
         tenant, id, node_id, visit,
@@ -843,8 +840,7 @@ boost::json::object Engine::hand_over(const core::TenantId& tenant,
     if (!next) {
         // A retried step whose hand-over committed: its event went with it.
         const auto instance = p_.instances.find(tenant, id);
-        if (!instance || instance->at("status") != "running" ||
-            instance->at("generation") != generation + 1) {
+        if (!instance || instance->status != "running" || instance->generation != generation + 1) {
             return json::object{{"stop", true}};
         }
         next = generation + 1;
@@ -867,7 +863,7 @@ boost::json::object Engine::finish(const core::TenantId& tenant,
                    {"reason", *reason}});
     }
     if (const auto instance = p_.instances.find(tenant, id)) {
-        notify(tenant, {std::string(instance->at("initiator").as_string())},
+        notify(tenant, {instance->initiator},
                "Your approval request #" + std::to_string(id) + " is " + status,
                reason ? *reason : "The process ended at " + node_id + ".",
                "approval-finished-" + std::to_string(id));

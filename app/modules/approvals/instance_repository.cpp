@@ -15,13 +15,12 @@ namespace {
 namespace json = boost::json;
 using core::db::Transaction;
 
-constexpr const char* kInstanceJson =
-    "json_build_object('id', i.id, 'definition_id', i.definition_id, 'version', i.version, "
-    "'business_key', i.business_key, 'status', i.status, 'variables', i.variables, 'initiator', "
-    "i.initiator, 'current_nodes', i.current_nodes, 'generation', i.generation, 'engine_state', "
-    "i.engine_state, 'status_reason', i.status_reason, 'duration_seconds', round(extract(epoch "
-    "FROM i.ended_at - i.started_at)::numeric, 3), 'started_at', " SQL_UTC_TIME(
-        "i.started_at") ", 'ended_at', " SQL_UTC_TIME("i.ended_at") ")";
+constexpr const char* kInstanceColumns =
+    "i.id, i.definition_id, i.version, i.business_key, i.status, i.variables::text AS variables, "
+    "i.initiator, i.current_nodes::text AS current_nodes, i.generation, i.engine_state::text AS "
+    "engine_state, i.status_reason, round(extract(epoch FROM i.ended_at - i.started_at)::numeric, "
+    "3) AS duration_seconds, " SQL_UTC_TIME("i.started_at") " AS started_at, " SQL_UTC_TIME(
+        "i.ended_at") " AS ended_at";
 
 // Whether the user $<user> (holding the token roles $<roles>, a JSON array) takes part in
 // instance i: its initiator, a task's assignee (directly or through a role), owner, decider
@@ -44,15 +43,6 @@ std::string participates_sql(int user, int roles) {
            u + "))";
 }
 
-// Instances as lists show them: the interpreter's stored state is its own, not the caller's.
-json::array listed(const core::db::Rows& rows) {
-    auto out = core::db::json_rows(rows);
-    for (auto& row : out) {
-        row.as_object().erase("engine_state");
-    }
-    return out;
-}
-
 std::string roles_json(const core::Principal& who) {
     json::array roles;
     for (const auto& role : who.roles) {
@@ -60,6 +50,35 @@ std::string roles_json(const core::Principal& who) {
     }
     return json::serialize(roles);
 }
+
+// A variable's change, as the history shows it.
+struct VariableChange {
+    std::string name;
+    std::optional<json::value> old_value;
+    std::optional<json::value> new_value;
+    std::string actor;
+    std::string source;
+    std::string at;
+};
+BOOST_DESCRIBE_STRUCT(VariableChange, (), (name, old_value, new_value, actor, source, at))
+
+// An event the instance sent or received.
+struct LoggedEvent {
+    std::string name;
+    json::value data;
+    std::string at;
+};
+BOOST_DESCRIBE_STRUCT(LoggedEvent, (), (name, data, at))
+
+// One line of the timeline: who did what, where.
+struct TimelineEntry {
+    std::string at;
+    std::string actor;
+    std::string action;
+    std::optional<std::string> node_id;
+    json::value detail;
+};
+BOOST_DESCRIBE_STRUCT(TimelineEntry, (), (at, actor, action, node_id, detail))
 
 }  // namespace
 
@@ -101,18 +120,19 @@ std::optional<std::int64_t> InstanceRepository::create(
     return id;
 }
 
-std::optional<boost::json::object> InstanceRepository::find(const core::TenantId& tenant,
-                                                            std::int64_t id) {
+json::object InstanceRow::to_json() const {
+    auto out = core::db::row_json(*this);
+    out.erase("engine_state");
+    return out;
+}
+
+std::optional<InstanceRow> InstanceRepository::find(const core::TenantId& tenant, std::int64_t id) {
     const auto rows =
         core::db::exec_once(pool_, tenant,
-                            std::string("SELECT ") + kInstanceJson +
-                                "::text AS row FROM approval_instances i WHERE i.tenant_id = $1 "
-                                "AND i.id = $2",
+                            std::string("SELECT ") + kInstanceColumns +
+                                " FROM approval_instances i WHERE i.tenant_id = $1 AND i.id = $2",
                             {tenant.value(), std::to_string(id)});
-    if (rows.empty()) {
-        return std::nullopt;
-    }
-    return core::db::json_row(rows);
+    return core::db::first_as<InstanceRow>(rows);
 }
 
 const core::db::ListSpec kInstanceList{
@@ -129,11 +149,11 @@ const core::db::ListSpec kInstanceList{
                 {"box", "started (as started_by=me) or cc (copied to me)",
                  R"({"enum":["started","cc"]})"}}};
 
-core::db::JsonPage InstanceRepository::list(const core::TenantId& tenant,
-                                            const InstanceFilter& filter,
-                                            const core::db::ListRequest& page) {
+core::db::Page<InstanceRow> InstanceRepository::list(const core::TenantId& tenant,
+                                                     const InstanceFilter& filter,
+                                                     const core::db::ListRequest& page) {
     const auto found = core::db::select_page(
-        pool_, tenant, std::string(kInstanceJson) + "::text AS row",
+        pool_, tenant, kInstanceColumns,
         "FROM approval_instances i WHERE i.tenant_id = $1 AND ($2::text IS NULL OR i.status = "
         "$2) AND ($3::text IS NULL OR i.initiator = $3) AND ($4::bigint IS NULL OR "
         "i.definition_id = $4::bigint) AND ($5::text IS NULL OR i.business_key = $5) AND "
@@ -146,7 +166,7 @@ core::db::JsonPage InstanceRepository::list(const core::TenantId& tenant,
                             : core::db::Param("[]"),
          filter.copied_to},
         page);
-    return {listed(found.rows), found.total};
+    return core::db::page_as<InstanceRow>(found);
 }
 
 bool InstanceRepository::finish(const core::TenantId& tenant,
@@ -280,21 +300,20 @@ void InstanceRepository::merge(const core::TenantId& tenant,
                                const boost::json::object& changes,
                                const std::string& actor,
                                const std::string& source) {
-    Transaction tx(pool_, tenant);
-    merge_variables(tx, tenant, id, changes, actor, source);
-    tx.commit();
+    core::db::transact(pool_, tenant, [&](Transaction& tx) {
+        merge_variables(tx, tenant, id, changes, actor, source);
+    });
 }
 
 boost::json::array InstanceRepository::variable_history(const core::TenantId& tenant,
                                                         std::int64_t id) {
     const auto rows = core::db::exec_once(
         pool_, tenant,
-        "SELECT json_build_object('name', name, 'old_value', old_value, 'new_value', new_value, "
-        "'actor', actor, 'source', source, 'at', to_char(at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))::text AS row FROM approval_variable_changes WHERE "
-        "tenant_id = $1 AND instance_id = $2 ORDER BY id",
+        "SELECT name, old_value::text AS old_value, new_value::text AS new_value, actor, source, "
+        SQL_UTC_TIME("at") " AS at FROM approval_variable_changes WHERE tenant_id = $1 AND "
+        "instance_id = $2 ORDER BY id",
         {tenant.value(), std::to_string(id)});
-    return core::db::json_rows(rows);
+    return core::db::rows_json<VariableChange>(rows);
 }
 
 void InstanceRepository::signal(const core::Principal& who,
@@ -393,31 +412,28 @@ void InstanceRepository::log(const core::TenantId& tenant,
                              std::int64_t id,
                              const std::string& name,
                              const boost::json::object& data) {
-    Transaction tx(pool_, tenant);
-    log_event(tx, tenant, id, name, data);
-    tx.commit();
+    core::db::transact(pool_, tenant,
+                       [&](Transaction& tx) { log_event(tx, tenant, id, name, data); });
 }
 
 boost::json::array InstanceRepository::events(const core::TenantId& tenant, std::int64_t id) {
     const auto rows = core::db::exec_once(
         pool_, tenant,
-        "SELECT json_build_object('name', name, 'data', data, 'at', to_char(at AT TIME ZONE "
-        "'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))::text AS row FROM approval_events WHERE "
-        "tenant_id = $1 AND instance_id = $2 ORDER BY id",
+        "SELECT name, data::text AS data, " SQL_UTC_TIME("at") " AS at FROM approval_events "
+        "WHERE tenant_id = $1 AND instance_id = $2 ORDER BY id",
         {tenant.value(), std::to_string(id)});
-    return core::db::json_rows(rows);
+    return core::db::rows_json<LoggedEvent>(rows);
 }
 
 boost::json::array InstanceRepository::timeline(const core::TenantId& tenant,
                                                 std::int64_t instance_id) {
     const auto rows = core::db::exec_once(
         pool_, tenant,
-        "SELECT json_build_object('at', to_char(l.at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'actor', l.actor, 'action', l.action, 'node_id', "
-        "l.node_id, 'detail', l.detail)::text AS row FROM approval_timeline l WHERE l.tenant_id = "
-        "$1 AND l.instance_id = $2 ORDER BY l.id",
+        "SELECT " SQL_UTC_TIME("l.at") " AS at, l.actor, l.action, l.node_id, l.detail::text AS "
+        "detail FROM approval_timeline l WHERE l.tenant_id = $1 AND l.instance_id = $2 ORDER BY "
+        "l.id",
         {tenant.value(), std::to_string(instance_id)});
-    return core::db::json_rows(rows);
+    return core::db::rows_json<TimelineEntry>(rows);
 }
 
 }  // namespace riveredge::approvals

@@ -6,6 +6,7 @@
 #include "core/auth/principal.hpp"
 #include "core/db/database.hpp"
 #include "core/db/list.hpp"
+#include "core/db/row.hpp"
 #include "core/outbox/outbox.hpp"
 
 #include <boost/json/array.hpp>
@@ -17,6 +18,44 @@
 #include <vector>
 
 namespace riveredge::approvals {
+
+/// An instance: where it runs, on what, and the interpreter's stored state (its own, never
+/// shown to callers).
+struct InstanceRow {
+    std::int64_t id = 0;
+    std::int64_t definition_id = 0;
+    int version = 0;
+    std::optional<std::string> business_key;
+    std::string status;
+    boost::json::object variables;
+    std::string initiator;
+    boost::json::array current_nodes;
+    std::int64_t generation = 0;
+    std::optional<boost::json::value> engine_state;
+    std::optional<std::string> status_reason;
+    std::optional<double> duration_seconds;
+    std::string started_at;
+    std::optional<std::string> ended_at;
+
+    /// As the API shows it: without the interpreter's state.
+    boost::json::object to_json() const;
+};
+BOOST_DESCRIBE_STRUCT(InstanceRow,
+                      (),
+                      (id,
+                       definition_id,
+                       version,
+                       business_key,
+                       status,
+                       variables,
+                       initiator,
+                       current_nodes,
+                       generation,
+                       engine_state,
+                       status_reason,
+                       duration_seconds,
+                       started_at,
+                       ended_at))
 
 /// The instance list's sort fields and filters.
 extern const core::db::ListSpec kInstanceList;
@@ -33,7 +72,7 @@ public:
                                        const boost::json::object& variables,
                                        const std::string& initiator,
                                        const core::outbox::Announcement& announce);
-    std::optional<boost::json::object> find(const core::TenantId& tenant, std::int64_t id);
+    std::optional<InstanceRow> find(const core::TenantId& tenant, std::int64_t id);
     /// True when `who` initiated, was assigned, decided, delegated or was CC'd on instance `id`.
     bool participates(const core::Principal& who, std::int64_t id);
     /// Filters (null: any): who started it, its definition, its business key.
@@ -47,9 +86,9 @@ public:
         /// Only instances copied (CC) to this user.
         core::db::Param copied_to;
     };
-    core::db::JsonPage list(const core::TenantId& tenant,
-                            const InstanceFilter& filter,
-                            const core::db::ListRequest& page);
+    core::db::Page<InstanceRow> list(const core::TenantId& tenant,
+                                     const InstanceFilter& filter,
+                                     const core::db::ListRequest& page);
     /// Copies the instance to `users` at `node_id` (once each); returns those added now.
     std::vector<std::string> add_cc(const core::TenantId& tenant,
                                     std::int64_t id,

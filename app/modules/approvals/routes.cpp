@@ -70,9 +70,9 @@ void register_routes(core::Router& router, DefinitionService& service) {
                                .summary = "List process definitions",
                                .list = &kDefinitionList},
                [&service](const HttpRequest&, RequestContext& context) {
-                   auto page = service.repository().list(context.who().tenant,
-                                                         query_filter(context, "q"), context.list);
-                   return core::list_response(context, std::move(page.items), page.total);
+                   const auto page = service.repository().list(
+                       context.who().tenant, query_filter(context, "q"), context.list);
+                   return core::list_response(context, page);
                });
 
     router.add(
@@ -123,20 +123,8 @@ void register_routes(core::Router& router, DefinitionService& service) {
             return json_response(201, service.publish(context.who(), id_param(context, "id")));
         });
 
-    core::add_version_routes(
-        router, {.item_pattern = "/api/v1/approvals/definitions/{id}",
-                 .noun = "process definition",
-                 .access = core::Access::kUser,
-                 .require_item = [&service](const core::TenantId& tenant,
-                                            std::int64_t id) { service.get(tenant, id); },
-                 .versions =
-                     [&service](const core::TenantId& tenant, std::int64_t id) {
-                         return service.repository().versions(tenant, id);
-                     },
-                 .version =
-                     [&service](const core::TenantId& tenant, std::int64_t id, int number) {
-                         return service.repository().version(tenant, id, number);
-                     }});
+    core::add_version_routes(router, {"/api/v1/approvals/definitions/{id}", "process definition"},
+                             service);
 }
 
 }  // namespace riveredge::approvals
@@ -219,8 +207,8 @@ void register_instance_routes(core::Router& router, Engine& engine) {
                 query_filter(context, "business_key"),
                 context.is_admin() ? std::nullopt : std::optional(who),
                 box == "cc" ? core::db::Param(who.user_id) : std::nullopt};
-            auto page = engine.instances().list(who.tenant, filter, context.list);
-            return core::list_response(context, std::move(page.items), page.total);
+            const auto page = engine.instances().list(who.tenant, filter, context.list);
+            return core::list_response(context, page);
         });
 
     // An instance's form data and history are for its participants and administrators.
@@ -328,8 +316,8 @@ void register_instance_routes(core::Router& router, Engine& engine) {
                                   "todo or done (started and cc are instance lists: "
                                   "GET /api/v1/approvals/instances?box=started|cc)"}});
             }
-            auto page = engine.tasks().tasks_for(context.who(), box, context.list);
-            return core::list_response(context, std::move(page.items), page.total);
+            const auto page = engine.tasks().tasks_for(context.who(), box, context.list);
+            return core::list_response(context, page);
         });
 
     struct Action {

@@ -20,11 +20,10 @@ namespace json = boost::json;
 using core::DomainError;
 using core::db::Transaction;
 
-constexpr const char* kTaskJson =
-    "json_build_object('id', t.id, 'instance_id', t.instance_id, 'node_id', t.node_id, 'visit', "
-    "t.visit, 'kind', t.kind, 'assignee', t.assignee, 'owner', t.owner, 'status', t.status, "
-    "'seq', t.seq, 'decided_by', t.decided_by, 'comment', t.comment, 'created_at', " SQL_UTC_TIME(
-        "t.created_at") ", 'decided_at', " SQL_UTC_TIME("t.decided_at") ")";
+constexpr const char* kTaskColumns =
+    "t.id, t.instance_id, t.node_id, t.visit, t.kind, t.assignee, t.owner, t.status, t.seq, "
+    "t.decided_by, t.comment, " SQL_UTC_TIME("t.created_at") " AS created_at, " SQL_UTC_TIME(
+        "t.decided_at") " AS decided_at";
 
 }  // namespace
 
@@ -770,46 +769,42 @@ std::vector<TaskRef> TaskRepository::pending_tasks(const core::TenantId& tenant,
     return out;
 }
 
-core::db::JsonPage TaskRepository::tasks_for(const core::Principal& who,
-                                             const std::string& box,
-                                             const core::db::ListRequest& page) {
+core::db::Page<TaskView> TaskRepository::tasks_for(const core::Principal& who,
+                                                   const std::string& box,
+                                                   const core::db::ListRequest& page) {
     json::array roles;
     for (const auto& role : who.roles) {
         roles.emplace_back(group_assignee(role));
     }
     const auto found = core::db::select_page(
-        pool_, who.tenant, std::string(kTaskJson) + "::text AS row",
+        pool_, who.tenant, kTaskColumns,
         "FROM approval_tasks t WHERE t.tenant_id = $1 AND CASE WHEN $2 = 'todo' THEN t.status = "
         "'pending' AND (t.assignee = $3 OR t.assignee IN (SELECT jsonb_array_elements_text("
         "$4::jsonb))) ELSE t.decided_by = $3 AND t.status IN ('approved', 'rejected', "
         "'returned', 'transferred') END",
         {who.tenant.value(), box, who.user_id, json::serialize(roles)}, page);
-    return {core::db::json_rows(found.rows), found.total};
+    return core::db::page_as<TaskView>(found);
 }
 
 boost::json::array TaskRepository::tasks_of(const core::TenantId& tenant,
                                             std::int64_t instance_id) {
-    const auto rows =
-        core::db::exec_once(pool_, tenant,
-                            std::string("SELECT ") + kTaskJson +
-                                "::text AS row FROM approval_tasks t WHERE t.tenant_id = $1 AND "
-                                "t.instance_id = $2 ORDER BY t.id",
-                            {tenant.value(), std::to_string(instance_id)});
-    return core::db::json_rows(rows);
+    const auto rows = core::db::exec_once(pool_, tenant,
+                                          std::string("SELECT ") + kTaskColumns +
+                                              " FROM approval_tasks t WHERE t.tenant_id = $1 AND "
+                                              "t.instance_id = $2 ORDER BY t.id",
+                                          {tenant.value(), std::to_string(instance_id)});
+    return core::db::rows_json<TaskView>(rows);
 }
 
-boost::json::array TaskRepository::visits_of(const core::TenantId& tenant,
-                                             std::int64_t instance_id) {
+std::vector<NodeVisit> TaskRepository::visits_of(const core::TenantId& tenant,
+                                                 std::int64_t instance_id) {
     const auto rows = core::db::exec_once(
         pool_, tenant,
-        "SELECT json_build_object('node_id', node_id, 'visit', visit, 'kind', kind, 'status', "
-        "status, 'entered_at', to_char(entered_at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'left_at', to_char(left_at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'due_at', to_char(due_at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))::text AS row FROM approval_node_visits WHERE "
-        "tenant_id = $1 AND instance_id = $2 ORDER BY id",
+        "SELECT node_id, visit, kind, status, " SQL_UTC_TIME("entered_at") " AS entered_at, "
+        SQL_UTC_TIME("left_at") " AS left_at, " SQL_UTC_TIME("due_at") " AS due_at FROM "
+        "approval_node_visits WHERE tenant_id = $1 AND instance_id = $2 ORDER BY id",
         {tenant.value(), std::to_string(instance_id)});
-    return core::db::json_rows(rows);
+    return core::db::rows_as<NodeVisit>(rows);
 }
 
 }  // namespace riveredge::approvals

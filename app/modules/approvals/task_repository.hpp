@@ -7,6 +7,7 @@
 #include "core/auth/principal.hpp"
 #include "core/db/database.hpp"
 #include "core/db/list.hpp"
+#include "core/db/row.hpp"
 #include "modules/approvals/history.hpp"
 
 #include <boost/json/array.hpp>
@@ -82,6 +83,54 @@ struct VisitState {
 
 /// The task boxes' sort fields and filters.
 extern const core::db::ListSpec kTaskList;
+
+/// A task as its lists and its instance show it.
+struct TaskView {
+    std::int64_t id = 0;
+    std::int64_t instance_id = 0;
+    std::string node_id;
+    int visit = 0;
+    std::string kind;
+    std::string assignee;
+    std::optional<std::string> owner;
+    std::string status;
+    int seq = 0;
+    std::optional<std::string> decided_by;
+    std::optional<std::string> comment;
+    std::string created_at;
+    std::optional<std::string> decided_at;
+
+    boost::json::object to_json() const { return core::db::row_json(*this); }
+};
+BOOST_DESCRIBE_STRUCT(TaskView,
+                      (),
+                      (id,
+                       instance_id,
+                       node_id,
+                       visit,
+                       kind,
+                       assignee,
+                       owner,
+                       status,
+                       seq,
+                       decided_by,
+                       comment,
+                       created_at,
+                       decided_at))
+
+/// A visit of a node: when the token entered and left it, and how it ended.
+struct NodeVisit {
+    std::string node_id;
+    int visit = 0;
+    std::string kind;
+    std::string status;
+    std::string entered_at;
+    std::optional<std::string> left_at;
+    std::optional<std::string> due_at;
+
+    boost::json::object to_json() const { return core::db::row_json(*this); }
+};
+BOOST_DESCRIBE_STRUCT(NodeVisit, (), (node_id, visit, kind, status, entered_at, left_at, due_at))
 
 class TaskRepository {
 public:
@@ -177,12 +226,12 @@ public:
                                        int visit);
 
     /// A user's boxes: todo (pending for them or their roles), done (decided by them).
-    core::db::JsonPage tasks_for(const core::Principal& who,
-                                 const std::string& box,
-                                 const core::db::ListRequest& page);
+    core::db::Page<TaskView> tasks_for(const core::Principal& who,
+                                       const std::string& box,
+                                       const core::db::ListRequest& page);
     boost::json::array tasks_of(const core::TenantId& tenant, std::int64_t instance_id);
     /// Every visit of the instance, oldest first.
-    boost::json::array visits_of(const core::TenantId& tenant, std::int64_t instance_id);
+    std::vector<NodeVisit> visits_of(const core::TenantId& tenant, std::int64_t instance_id);
 
 private:
     core::db::Pool& pool_;

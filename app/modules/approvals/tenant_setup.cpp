@@ -1,5 +1,7 @@
 #include "modules/approvals/tenant_setup.hpp"
 
+#include "core/db/row.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -7,6 +9,28 @@ namespace riveredge::approvals {
 
 namespace json = boost::json;
 using core::db::Transaction;
+
+namespace {
+
+// A person in the tenant's directory, as the list shows them.
+struct DirectoryEntry {
+    std::string user_id;
+    std::optional<std::string> manager_id;
+    std::optional<std::string> display_name;
+    std::vector<std::string> roles;
+};
+BOOST_DESCRIBE_STRUCT(DirectoryEntry, (), (user_id, manager_id, display_name, roles))
+
+// A named activity binding, as the list shows it.
+struct ActivityEntry {
+    std::string name;
+    std::string kind;
+    json::value config;
+    std::string updated_by;
+};
+BOOST_DESCRIBE_STRUCT(ActivityEntry, (), (name, kind, config, updated_by))
+
+}  // namespace
 
 void Directory::set(const core::TenantId& tenant,
                     const std::string& user_id,
@@ -29,11 +53,11 @@ void Directory::set(const core::TenantId& tenant,
 boost::json::array Directory::list(const core::TenantId& tenant) {
     const auto rows = core::db::exec_once(
         pool_, tenant,
-        "SELECT json_build_object('user_id', user_id, 'manager_id', manager_id, 'display_name', "
-        "display_name, 'roles', roles)::text AS row FROM approval_directory WHERE tenant_id = $1 "
-        "ORDER BY user_id",
+        "SELECT user_id, manager_id, display_name, to_json(roles)::text AS roles FROM "
+        "approval_directory "
+        "WHERE tenant_id = $1 ORDER BY user_id",
         {tenant.value()});
-    return core::db::json_rows(rows);
+    return core::db::rows_json<DirectoryEntry>(rows);
 }
 
 std::optional<std::string> Directory::manager_of(const core::TenantId& tenant,
@@ -83,10 +107,10 @@ void ActivityBindings::set(const core::Principal& who,
 boost::json::array ActivityBindings::list(const core::TenantId& tenant) {
     const auto rows = core::db::exec_once(
         pool_, tenant,
-        "SELECT json_build_object('name', name, 'kind', kind, 'config', config, 'updated_by', "
-        "updated_by)::text AS row FROM approval_activities WHERE tenant_id = $1 ORDER BY name",
+        "SELECT name, kind, config::text AS config, updated_by FROM approval_activities WHERE "
+        "tenant_id = $1 ORDER BY name",
         {tenant.value()});
-    return core::db::json_rows(rows);
+    return core::db::rows_json<ActivityEntry>(rows);
 }
 
 std::optional<ActivityBinding> ActivityBindings::find(const core::TenantId& tenant,

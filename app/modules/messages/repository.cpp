@@ -1,5 +1,6 @@
 #include "modules/messages/repository.hpp"
 
+#include "core/db/row.hpp"
 #include "core/db/sql_time.hpp"
 
 #include <inngest/event.hpp>
@@ -130,19 +131,6 @@ const core::db::ListSpec kInboxList{
 
 namespace {
 
-boost::json::object template_row(const core::db::Rows& rows, int i) {
-    return boost::json::object{{"id", rows.integer(i, "id")},
-                               {"key", rows.text(i, "key")},
-                               {"channel", rows.text(i, "channel")},
-                               {"locale", rows.text(i, "locale")},
-                               {"version", rows.integer(i, "version")},
-                               {"subject", rows.text(i, "subject")},
-                               {"body", rows.text(i, "body")},
-                               {"html_body", rows.is_null(i, "html_body")
-                                                 ? boost::json::value(nullptr)
-                                                 : boost::json::value(rows.text(i, "html_body"))}};
-}
-
 constexpr const char* kSaveSms =
     "INSERT INTO messages_sms_settings (tenant_id, endpoint, api_key, sign_name, template_id) "
     "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id) DO UPDATE SET endpoint = $2, "
@@ -154,29 +142,66 @@ constexpr const char* kSms =
     "SELECT endpoint, api_key, sign_name, template_id FROM messages_sms_settings WHERE tenant_id = "
     "$1";
 
-std::optional<std::string> optional_text(const core::db::Rows& rows, const char* column) {
-    if (rows.is_null(0, column)) {
-        return std::nullopt;
-    }
-    return rows.text(0, column);
-}
+// A delivery as the log shows it.
+struct DeliveryLogEntry {
+    std::int64_t id = 0;
+    std::int64_t message_id = 0;
+    std::string channel;
+    std::string recipient;
+    std::string status;
+    int attempts = 0;
+    std::optional<std::string> provider_reply;
+    std::string subject;
+    std::string updated_at;
+};
+BOOST_DESCRIBE_STRUCT(
+    DeliveryLogEntry,
+    (),
+    (id, message_id, channel, recipient, status, attempts, provider_reply, subject, updated_at))
+
+struct InboxEntry {
+    std::int64_t id = 0;
+    std::int64_t message_id = 0;
+    std::string subject;
+    std::string body;
+    bool read = false;
+    bool archived = false;
+    std::string created_at;
+};
+BOOST_DESCRIBE_STRUCT(InboxEntry, (), (id, message_id, subject, body, read, archived, created_at))
+
+struct TemplateEntry {
+    std::int64_t id = 0;
+    std::string key;
+    std::string channel;
+    std::string locale;
+    int version = 0;
+    std::string subject;
+    std::string body;
+    std::optional<std::string> html_body;
+};
+BOOST_DESCRIBE_STRUCT(TemplateEntry,
+                      (),
+                      (id, key, channel, locale, version, subject, body, html_body))
 
 }  // namespace
+
+// What the channels need, read from their rows (the channels themselves know no database; the
+// CA file is a process setting, never stored).
+BOOST_DESCRIBE_STRUCT(DeliveryDetail,
+                      (),
+                      (channel, recipient, status, subject, body, attempts, html_body))
+BOOST_DESCRIBE_STRUCT(Delivery, (), (id, channel, recipient, status, attempts))
+BOOST_DESCRIBE_STRUCT(SmtpSettings,
+                      (),
+                      (host, port, tls_mode, username, password, from_address, from_name))
+BOOST_DESCRIBE_STRUCT(SmsSettings, (), (endpoint, api_key, sign_name, template_id))
 
 std::optional<DeliveryDetail> Repository::delivery(const core::TenantId& tenant,
                                                    std::int64_t delivery_id) {
     const auto rows = core::db::exec_once(pool_, tenant, kDelivery,
                                           {tenant.value(), std::to_string(delivery_id)});
-    if (rows.empty()) {
-        return std::nullopt;
-    }
-    return DeliveryDetail{rows.text(0, "channel"),
-                          rows.text(0, "recipient"),
-                          rows.text(0, "status"),
-                          rows.text(0, "subject"),
-                          rows.text(0, "body"),
-                          static_cast<int>(rows.integer(0, "attempts")),
-                          optional_text(rows, "html_body")};
+    return core::db::first_as<DeliveryDetail>(rows);
 }
 
 void Repository::update_delivery(const core::TenantId& tenant,
@@ -198,17 +223,7 @@ void Repository::save_smtp_settings(const core::TenantId& tenant, const SmtpSett
 
 std::optional<SmtpSettings> Repository::smtp_settings(const core::TenantId& tenant) {
     const auto rows = core::db::exec_once(pool_, tenant, kSmtp, {tenant.value()});
-    if (rows.empty()) {
-        return std::nullopt;
-    }
-    return SmtpSettings{rows.text(0, "host"),
-                        static_cast<int>(rows.integer(0, "port")),
-                        rows.text(0, "tls_mode"),
-                        optional_text(rows, "username"),
-                        optional_text(rows, "password"),
-                        rows.text(0, "from_address"),
-                        optional_text(rows, "from_name"),
-                        std::nullopt};
+    return core::db::first_as<SmtpSettings>(rows);
 }
 
 void Repository::save_sms_settings(const core::TenantId& tenant, const SmsSettings& settings) {
@@ -219,11 +234,7 @@ void Repository::save_sms_settings(const core::TenantId& tenant, const SmsSettin
 
 std::optional<SmsSettings> Repository::sms_settings(const core::TenantId& tenant) {
     const auto rows = core::db::exec_once(pool_, tenant, kSms, {tenant.value()});
-    if (rows.empty()) {
-        return std::nullopt;
-    }
-    return SmsSettings{rows.text(0, "endpoint"), optional_text(rows, "api_key"),
-                       rows.text(0, "sign_name"), rows.text(0, "template_id")};
+    return core::db::first_as<SmsSettings>(rows);
 }
 
 std::optional<std::int64_t> Repository::find_by_idempotency_key(const core::TenantId& tenant,
@@ -258,12 +269,7 @@ std::vector<Delivery> Repository::deliveries(const core::TenantId& tenant,
                                              std::int64_t message_id) {
     const auto rows = core::db::exec_once(pool_, tenant, kDeliveries,
                                           {tenant.value(), std::to_string(message_id)});
-    std::vector<Delivery> out;
-    for (int i = 0; i < rows.size(); ++i) {
-        out.push_back({rows.integer(i, "id"), rows.text(i, "channel"), rows.text(i, "recipient"),
-                       rows.text(i, "status"), static_cast<int>(rows.integer(i, "attempts"))});
-    }
-    return out;
+    return core::db::rows_as<Delivery>(rows);
 }
 
 bool Repository::deliver_in_app(const core::TenantId& tenant, std::int64_t delivery_id) {
@@ -323,16 +329,12 @@ std::optional<boost::json::object> Repository::latest_template(const core::Tenan
     if (rows.empty()) {
         return std::nullopt;
     }
-    return template_row(rows, 0);
+    return core::db::row_json(core::db::row_as<TemplateEntry>(rows, 0));
 }
 
 boost::json::array Repository::templates(const core::TenantId& tenant) {
     const auto rows = core::db::exec_once(pool_, tenant, kTemplates, {tenant.value()});
-    boost::json::array out;
-    for (int i = 0; i < rows.size(); ++i) {
-        out.push_back(template_row(rows, i));
-    }
-    return out;
+    return core::db::rows_json<TemplateEntry>(rows);
 }
 
 core::db::JsonPage Repository::delivery_log(const core::TenantId& tenant,
@@ -345,23 +347,7 @@ core::db::JsonPage Repository::delivery_log(const core::TenantId& tenant,
     const auto found =
         core::db::select_page(pool_, tenant, kDeliveryLogColumns, kDeliveryLogFrom,
                               {tenant.value(), status, channel, recipient, since, until}, page);
-    const auto& rows = found.rows;
-    core::db::JsonPage out{{}, found.total};
-    for (int i = 0; i < rows.size(); ++i) {
-        out.items.push_back(boost::json::object{
-            {"id", rows.integer(i, "id")},
-            {"message_id", rows.integer(i, "message_id")},
-            {"channel", rows.text(i, "channel")},
-            {"recipient", rows.text(i, "recipient")},
-            {"status", rows.text(i, "status")},
-            {"attempts", rows.integer(i, "attempts")},
-            {"provider_reply", rows.is_null(i, "provider_reply")
-                                   ? boost::json::value(nullptr)
-                                   : boost::json::value(rows.text(i, "provider_reply"))},
-            {"subject", rows.text(i, "subject")},
-            {"updated_at", rows.text(i, "updated_at")}});
-    }
-    return out;
+    return {core::db::rows_json<DeliveryLogEntry>(found.rows), found.total};
 }
 
 core::db::JsonPage Repository::inbox(const core::TenantId& tenant,
@@ -370,18 +356,7 @@ core::db::JsonPage Repository::inbox(const core::TenantId& tenant,
                                      const core::db::ListRequest& page) {
     const auto found = core::db::select_page(pool_, tenant, kInboxColumns, kInboxFrom,
                                              {tenant.value(), user, filter}, page);
-    const auto& rows = found.rows;
-    core::db::JsonPage out{{}, found.total};
-    for (int i = 0; i < rows.size(); ++i) {
-        out.items.push_back(boost::json::object{{"id", rows.integer(i, "id")},
-                                                {"message_id", rows.integer(i, "message_id")},
-                                                {"subject", rows.text(i, "subject")},
-                                                {"body", rows.text(i, "body")},
-                                                {"read", rows.boolean(i, "read")},
-                                                {"archived", rows.boolean(i, "archived")},
-                                                {"created_at", rows.text(i, "created_at")}});
-    }
-    return out;
+    return {core::db::rows_json<InboxEntry>(found.rows), found.total};
 }
 
 std::int64_t Repository::unread_count(const core::TenantId& tenant, const std::string& user) {
@@ -400,9 +375,9 @@ bool Repository::mark_read(const core::TenantId& tenant,
 }
 
 std::int64_t Repository::mark_all_read(const core::TenantId& tenant, const std::string& user) {
-    Transaction tx(pool_, tenant);
-    const auto changed = tx.exec(kMarkAllRead, {tenant.value(), user}).affected();
-    tx.commit();
+    auto changed = core::db::transact(pool_, tenant, [&](Transaction& tx) {
+        return tx.exec(kMarkAllRead, {tenant.value(), user}).affected();
+    });
     return changed;
 }
 

@@ -1,5 +1,6 @@
 #include "modules/print_devices/repository.hpp"
 
+#include "core/db/row.hpp"
 #include "core/db/sql_time.hpp"
 #include "core/errors.hpp"
 #include "core/text/hex.hpp"
@@ -35,79 +36,8 @@ constexpr const char* kJobColumns =
                                                                                                                                "submitted_at, " SQL_UTC_TIME(
                                                                                                                                    "j.finished_at") " AS finished_at";
 
-std::optional<std::string> optional_text(const Rows& rows, int i, const char* column) {
-    return rows.is_null(i, column) ? std::nullopt : std::optional(rows.text(i, column));
-}
-
-std::optional<std::int64_t> optional_integer(const Rows& rows, int i, const char* column) {
-    return rows.is_null(i, column) ? std::nullopt : std::optional(rows.integer(i, column));
-}
-
 json::value optional_json(const std::optional<std::string>& value) {
     return value ? json::value(*value) : json::value(nullptr);
-}
-
-PrinterRow printer_at(const Rows& rows, int i) {
-    PrinterRow row;
-    row.id = rows.integer(i, "id");
-    row.name = rows.text(i, "name");
-    row.site = rows.text(i, "site");
-    row.kind = rows.text(i, "kind");
-    row.transport = rows.text(i, "transport");
-    row.cups_queue = optional_text(rows, i, "cups_queue");
-    row.ipp_uri = optional_text(rows, i, "ipp_uri");
-    row.agent_id = optional_text(rows, i, "agent_id");
-    row.defaults = json::parse(rows.text(i, "defaults")).as_object();
-    row.capabilities = json::parse(rows.text(i, "capabilities")).as_object();
-    const auto owners = json::parse(rows.text(i, "owners"));
-    for (const auto& owner : owners.as_array()) {
-        row.owners.emplace_back(owner.as_string());
-    }
-    row.health = rows.text(i, "health");
-    row.health_reasons = json::parse(rows.text(i, "health_reasons")).as_array();
-    row.health_message = rows.text(i, "health_message");
-    row.health_version = static_cast<int>(rows.integer(i, "health_version"));
-    row.health_checked_at = optional_text(rows, i, "health_checked_at");
-    row.health_changed_at = optional_text(rows, i, "health_changed_at");
-    row.created_by = rows.text(i, "created_by");
-    row.created_at = rows.text(i, "created_at");
-    row.updated_at = rows.text(i, "updated_at");
-    return row;
-}
-
-JobRow job_at(const Rows& rows, int i) {
-    JobRow row;
-    row.id = rows.integer(i, "id");
-    row.printer_id = rows.integer(i, "printer_id");
-    row.source = rows.text(i, "source");
-    row.render_id = optional_integer(rows, i, "render_id");
-    row.format = rows.text(i, "format");
-    row.title = rows.text(i, "title");
-    row.document_type = optional_text(rows, i, "document_type");
-    row.document_id = optional_text(rows, i, "document_id");
-    row.options = json::parse(rows.text(i, "options")).as_object();
-    row.token = rows.text(i, "token");
-    row.status = rows.text(i, "status");
-    if (const auto id = optional_integer(rows, i, "cups_job_id")) {
-        row.cups_job_id = static_cast<int>(*id);
-    }
-    row.state_reasons = json::parse(rows.text(i, "state_reasons")).as_array();
-    row.printer_message = rows.text(i, "printer_message");
-    if (const auto n = optional_integer(rows, i, "impressions")) {
-        row.impressions = static_cast<int>(*n);
-    }
-    row.error = optional_text(rows, i, "error");
-    row.cancel_requested = rows.boolean(i, "cancel_requested");
-    row.deadline_at = rows.text(i, "deadline_at");
-    row.deadline_passed = rows.boolean(i, "deadline_passed");
-    row.seconds_left = static_cast<int>(rows.integer(i, "seconds_left"));
-    row.submit_attempts = static_cast<int>(rows.integer(i, "submit_attempts"));
-    row.reprint_of = optional_integer(rows, i, "reprint_of");
-    row.requested_by = rows.text(i, "requested_by");
-    row.created_at = rows.text(i, "created_at");
-    row.submitted_at = optional_text(rows, i, "submitted_at");
-    row.finished_at = optional_text(rows, i, "finished_at");
-    return row;
 }
 
 std::string owners_json(const std::vector<std::string>& owners) {
@@ -242,7 +172,7 @@ std::optional<PrinterRow> Repository::printer(Transaction& tx,
                                   " FROM print_printers p WHERE p.tenant_id = $1 AND p.id = $2" +
                                   (for_update ? " FOR UPDATE" : ""),
                               {tenant.value(), std::to_string(id)});
-    return rows.empty() ? std::nullopt : std::optional(printer_at(rows, 0));
+    return core::db::first_as<PrinterRow>(rows);
 }
 
 std::vector<PrinterRow> Repository::printers(const core::TenantId& tenant) {
@@ -251,28 +181,20 @@ std::vector<PrinterRow> Repository::printers(const core::TenantId& tenant) {
                             std::string("SELECT ") + kPrinterColumns +
                                 " FROM print_printers p WHERE p.tenant_id = $1 ORDER BY p.id",
                             {tenant.value()});
-    std::vector<PrinterRow> out;
-    for (int i = 0; i < rows.size(); ++i) {
-        out.push_back(printer_at(rows, i));
-    }
-    return out;
+    return core::db::rows_as<PrinterRow>(rows);
 }
 
-Repository::PrinterPage Repository::list_printers(const core::TenantId& tenant,
-                                                  const Param& site,
-                                                  const Param& kind,
-                                                  const Param& health,
-                                                  const core::db::ListRequest& page) {
+core::db::Page<PrinterRow> Repository::list_printers(const core::TenantId& tenant,
+                                                     const Param& site,
+                                                     const Param& kind,
+                                                     const Param& health,
+                                                     const core::db::ListRequest& page) {
     const auto found = core::db::select_page(
         pool_, tenant, kPrinterColumns,
         "FROM print_printers p WHERE p.tenant_id = $1 AND ($2::text IS NULL OR p.site = $2) AND "
         "($3::text IS NULL OR p.kind = $3) AND ($4::text IS NULL OR p.health = $4)",
         {tenant.value(), site, kind, health}, page);
-    PrinterPage out{{}, found.total};
-    for (int i = 0; i < found.rows.size(); ++i) {
-        out.items.push_back(printer_at(found.rows, i));
-    }
-    return out;
+    return core::db::page_as<PrinterRow>(found);
 }
 
 bool Repository::delete_printer(const core::TenantId& tenant, std::int64_t id) {
@@ -352,7 +274,7 @@ std::optional<JobRow> Repository::job(Transaction& tx,
                                   " FROM print_jobs j WHERE j.tenant_id = $1 AND j.id = $2" +
                                   (for_update ? " FOR UPDATE" : ""),
                               {tenant.value(), std::to_string(id)});
-    return rows.empty() ? std::nullopt : std::optional(job_at(rows, 0));
+    return core::db::first_as<JobRow>(rows);
 }
 
 std::optional<std::string> Repository::payload(Transaction& tx,
@@ -365,23 +287,19 @@ std::optional<std::string> Repository::payload(Transaction& tx,
     return rows.empty() ? std::nullopt : std::optional(core::from_hex(rows.text(0, "payload")));
 }
 
-Repository::JobPage Repository::list_jobs(const core::TenantId& tenant,
-                                          const Param& printer_id,
-                                          const Param& document_type,
-                                          const Param& document_id,
-                                          const Param& status,
-                                          const core::db::ListRequest& page) {
+core::db::Page<JobRow> Repository::list_jobs(const core::TenantId& tenant,
+                                             const Param& printer_id,
+                                             const Param& document_type,
+                                             const Param& document_id,
+                                             const Param& status,
+                                             const core::db::ListRequest& page) {
     const auto found = core::db::select_page(
         pool_, tenant, kJobColumns,
         "FROM print_jobs j WHERE j.tenant_id = $1 AND ($2::bigint IS NULL OR j.printer_id = "
         "$2::bigint) AND ($3::text IS NULL OR j.document_type = $3) AND ($4::text IS NULL OR "
         "j.document_id = $4) AND ($5::text IS NULL OR j.status = $5)",
         {tenant.value(), printer_id, document_type, document_id, status}, page);
-    JobPage out{{}, found.total};
-    for (int i = 0; i < found.rows.size(); ++i) {
-        out.items.push_back(job_at(found.rows, i));
-    }
-    return out;
+    return core::db::page_as<JobRow>(found);
 }
 
 void Repository::mark_submitting(Transaction& tx, const core::TenantId& tenant, std::int64_t id) {

@@ -5,6 +5,7 @@
 #include "core/auth/principal.hpp"
 #include "core/db/database.hpp"
 #include "core/db/list.hpp"
+#include "core/db/row.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -41,6 +42,28 @@ struct PrinterRow {
 
     boost::json::object to_json() const;
 };
+BOOST_DESCRIBE_STRUCT(PrinterRow,
+                      (),
+                      (id,
+                       name,
+                       site,
+                       kind,
+                       transport,
+                       cups_queue,
+                       ipp_uri,
+                       agent_id,
+                       defaults,
+                       capabilities,
+                       owners,
+                       health,
+                       health_reasons,
+                       health_message,
+                       health_version,
+                       health_checked_at,
+                       health_changed_at,
+                       created_by,
+                       created_at,
+                       updated_at))
 
 /// A printer as registered or edited (validated by the service).
 struct PrinterFields {
@@ -94,6 +117,34 @@ struct JobRow {
     bool finished() const;
     boost::json::object to_json() const;
 };
+BOOST_DESCRIBE_STRUCT(JobRow,
+                      (),
+                      (id,
+                       printer_id,
+                       source,
+                       render_id,
+                       format,
+                       title,
+                       document_type,
+                       document_id,
+                       options,
+                       token,
+                       status,
+                       cups_job_id,
+                       state_reasons,
+                       printer_message,
+                       impressions,
+                       error,
+                       cancel_requested,
+                       deadline_at,
+                       deadline_passed,
+                       seconds_left,
+                       submit_attempts,
+                       reprint_of,
+                       requested_by,
+                       created_at,
+                       submitted_at,
+                       finished_at))
 
 /// A job asked for (validated by the service).
 struct NewJob {
@@ -135,15 +186,11 @@ public:
                                       std::int64_t id,
                                       bool for_update);
     std::vector<PrinterRow> printers(const core::TenantId& tenant);
-    struct PrinterPage {
-        std::vector<PrinterRow> items;
-        std::int64_t total = 0;
-    };
-    PrinterPage list_printers(const core::TenantId& tenant,
-                              const core::db::Param& site,
-                              const core::db::Param& kind,
-                              const core::db::Param& health,
-                              const core::db::ListRequest& page);
+    core::db::Page<PrinterRow> list_printers(const core::TenantId& tenant,
+                                             const core::db::Param& site,
+                                             const core::db::Param& kind,
+                                             const core::db::Param& health,
+                                             const core::db::ListRequest& page);
     /// False when jobs still refer to the printer.
     bool delete_printer(const core::TenantId& tenant, std::int64_t id);
     /// Records a health check; a changed state bumps `health_version` and `health_changed_at`.
@@ -168,16 +215,12 @@ public:
     std::optional<std::string> payload(core::db::Transaction& tx,
                                        const core::TenantId& tenant,
                                        std::int64_t id);
-    struct JobPage {
-        std::vector<JobRow> items;
-        std::int64_t total = 0;
-    };
-    JobPage list_jobs(const core::TenantId& tenant,
-                      const core::db::Param& printer_id,
-                      const core::db::Param& document_type,
-                      const core::db::Param& document_id,
-                      const core::db::Param& status,
-                      const core::db::ListRequest& page);
+    core::db::Page<JobRow> list_jobs(const core::TenantId& tenant,
+                                     const core::db::Param& printer_id,
+                                     const core::db::Param& document_type,
+                                     const core::db::Param& document_id,
+                                     const core::db::Param& status,
+                                     const core::db::ListRequest& page);
 
     void mark_submitting(core::db::Transaction& tx, const core::TenantId& tenant, std::int64_t id);
     /// The CUPS job id as soon as it is known, with the state CUPS reported.

@@ -96,11 +96,7 @@ void register_routes(core::Router& router, Service& service) {
                        context.who().tenant, query_filter(context, "site"),
                        query_filter(context, "kind"), query_filter(context, "health"),
                        context.list);
-                   json::array items;
-                   for (const auto& printer : page.items) {
-                       items.push_back(printer.to_json());
-                   }
-                   return core::list_response(context, std::move(items), page.total);
+                   return core::list_response(context, page);
                });
     router.add(core::RouteSpec{.method = "GET",
                                .pattern = "/api/v1/print/printers/{id}",
@@ -168,11 +164,7 @@ void register_routes(core::Router& router, Service& service) {
                 context.who().tenant, printer_id, query_filter(context, "document_type"),
                 query_filter(context, "document_id"), query_filter(context, "status"),
                 context.list);
-            json::array items;
-            for (const auto& job : page.items) {
-                items.push_back(job.to_json());
-            }
-            return core::list_response(context, std::move(items), page.total);
+            return core::list_response(context, page);
         });
     router.add(core::RouteSpec{.method = "GET",
                                .pattern = "/api/v1/print/jobs/{id}",

@@ -327,9 +327,9 @@ json::object Service::add_printer(const core::Principal& who, const json::object
     }
     const auto id = repository_.add_printer(who.tenant, fields, who.user_id);
     if (health) {
-        Transaction tx(repository_.pool(), who.tenant);
-        repository_.record_health(tx, who.tenant, id, *health, true);
-        tx.commit();
+        core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
+            repository_.record_health(tx, who.tenant, id, *health, true);
+        });
     }
     core::log(core::LogLevel::kInfo, "printer registered",
               {{"tenant", who.tenant.value()}, {"printer_id", id}, {"by", who.user_id}});
@@ -390,9 +390,9 @@ void Service::delete_printer(const core::Principal& who, std::int64_t id) {
 json::object Service::check_printer(const core::TenantId& tenant, std::int64_t id) {
     std::optional<PrinterRow> row;
     {
-        Transaction tx(repository_.pool(), tenant);
-        row = repository_.printer(tx, tenant, id, false);
-        tx.commit();
+        row = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+            return repository_.printer(tx, tenant, id, false);
+        });
     }
     if (!row) {
         throw DomainError::not_found("printer " + std::to_string(id));
@@ -436,9 +436,9 @@ bool Service::refresh_health(const core::TenantId& tenant, const PrinterRow& row
                                         "print-health:" + std::to_string(row.id) + ":" +
                                             std::to_string(row.health_version + 1));
     }
-    Transaction tx(repository_.pool(), tenant);
-    repository_.record_health(tx, tenant, row.id, health, changed);
-    tx.commit();
+    core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        repository_.record_health(tx, tenant, row.id, health, changed);
+    });
     if (changed) {
         core::log(core::LogLevel::kInfo, "printer health changed",
                   {{"tenant", tenant.value()},
@@ -569,9 +569,9 @@ json::object Service::request_job(const core::Principal& who, const json::object
 }
 
 json::object Service::job(const core::TenantId& tenant, std::int64_t id) {
-    Transaction tx(repository_.pool(), tenant);
-    auto row = require_job(tx, tenant, id, false);
-    tx.commit();
+    auto row = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        return require_job(tx, tenant, id, false);
+    });
     return row.to_json();
 }
 
@@ -656,9 +656,9 @@ std::string Service::load_document(const core::TenantId& tenant, const JobRow& j
     if (job.source == "render") {
         return capabilities_.pdf_printer().rendered(tenant, *job.render_id).bytes;
     }
-    Transaction tx(repository_.pool(), tenant);
-    auto bytes = repository_.payload(tx, tenant, job.id);
-    tx.commit();
+    auto bytes = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        return repository_.payload(tx, tenant, job.id);
+    });
     if (!bytes) {
         throw DomainError::not_found("the bytes of print job " + std::to_string(job.id));
     }
@@ -673,9 +673,9 @@ json::object Service::progress(const JobRow& row) {
 }
 
 JobRow Service::current(const core::TenantId& tenant, std::int64_t id) {
-    Transaction tx(repository_.pool(), tenant);
-    auto row = require_job(tx, tenant, id, false);
-    tx.commit();
+    auto row = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        return require_job(tx, tenant, id, false);
+    });
     return row;
 }
 
@@ -720,9 +720,10 @@ json::object Service::submit_step(const core::TenantId& tenant, std::int64_t id)
                       "print job found in CUPS from an earlier attempt; not sent again",
                       {{"tenant", tenant.value()}, {"job_id", id}, {"cups_job_id", found->id}});
             {
-                Transaction tx(repository_.pool(), tenant);
-                repository_.record_submitted(tx, tenant, id, found->id, to_string(found->state));
-                tx.commit();
+                core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+                    repository_.record_submitted(tx, tenant, id, found->id,
+                                                 to_string(found->state));
+                });
             }
             job.cups_job_id = found->id;
             record_cups_state(tenant, job, *found);
@@ -758,9 +759,9 @@ json::object Service::submit_step(const core::TenantId& tenant, std::int64_t id)
     }
     failpoint("print.after_submit");
     {
-        Transaction tx(repository_.pool(), tenant);
-        repository_.record_submitted(tx, tenant, id, cups_job_id, "pending");
-        tx.commit();
+        core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+            repository_.record_submitted(tx, tenant, id, cups_job_id, "pending");
+        });
     }
     core::log(core::LogLevel::kInfo, "print job sent to CUPS",
               {{"tenant", tenant.value()},

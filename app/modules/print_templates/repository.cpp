@@ -18,21 +18,6 @@ constexpr const char* kTemplateColumns =
     "id, key, name, draft::text AS draft, latest_version, created_by, " SQL_UTC_TIME(
         "created_at") " AS created_at, " SQL_UTC_TIME("updated_at") " AS updated_at";
 
-TemplateRow template_row(const Rows& rows, int i) {
-    return TemplateRow{rows.integer(i, "id"),
-                       rows.text(i, "key"),
-                       rows.text(i, "name"),
-                       json::parse(rows.text(i, "draft")),
-                       static_cast<int>(rows.integer(i, "latest_version")),
-                       rows.text(i, "created_by"),
-                       rows.text(i, "created_at"),
-                       rows.text(i, "updated_at")};
-}
-
-std::optional<std::string> optional_text(const Rows& rows, int i, const char* column) {
-    return rows.is_null(i, column) ? std::nullopt : std::optional(rows.text(i, column));
-}
-
 }  // namespace
 
 json::object TemplateRow::to_json() const {
@@ -47,22 +32,19 @@ json::object TemplateRow::to_json() const {
 }
 
 json::object RenderRow::to_json() const {
-    const auto optional = [](const std::optional<std::string>& v) {
-        return v ? json::value(*v) : json::value(nullptr);
-    };
     return json::object{
         {"id", id},
         {"template_id", template_id},
         {"version", version},
         {"items", items.is_array() ? static_cast<std::int64_t>(items.get_array().size()) : 0},
         {"status", status},
-        {"output_sha256", optional(output_sha256)},
-        {"pages", pages ? json::value(*pages) : json::value(nullptr)},
+        {"output_sha256", json::value_from(output_sha256)},
+        {"pages", json::value_from(pages)},
         {"warnings", warnings},
-        {"error", optional(error)},
+        {"error", json::value_from(error)},
         {"requested_by", requested_by},
         {"created_at", created_at},
-        {"finished_at", optional(finished_at)}};
+        {"finished_at", json::value_from(finished_at)}};
 }
 
 std::optional<std::int64_t> Repository::create(const core::TenantId& tenant,
@@ -86,7 +68,7 @@ std::optional<TemplateRow> Repository::find(Transaction& tx,
                                   " FROM print_templates WHERE tenant_id = $1 AND id = $2" +
                                   (for_update ? " FOR UPDATE" : ""),
                               {tenant.value(), std::to_string(id)});
-    return rows.empty() ? std::nullopt : std::optional(template_row(rows, 0));
+    return core::db::first_as<TemplateRow>(rows);
 }
 
 std::vector<TemplateRow> Repository::list(const core::TenantId& tenant) {
@@ -95,11 +77,7 @@ std::vector<TemplateRow> Repository::list(const core::TenantId& tenant) {
                             std::string("SELECT ") + kTemplateColumns +
                                 " FROM print_templates WHERE tenant_id = $1 ORDER BY key",
                             {tenant.value()});
-    std::vector<TemplateRow> out;
-    for (int i = 0; i < rows.size(); ++i) {
-        out.push_back(template_row(rows, i));
-    }
-    return out;
+    return core::db::rows_as<TemplateRow>(rows);
 }
 
 void Repository::save_draft(Transaction& tx,
@@ -142,7 +120,7 @@ std::optional<json::value> Repository::version_source(Transaction& tx,
     return rows.empty() ? std::nullopt : std::optional(json::parse(rows.text(0, "source")));
 }
 
-json::array Repository::version_summaries(const core::TenantId& tenant, std::int64_t id) {
+json::array Repository::versions(const core::TenantId& tenant, std::int64_t id) {
     const auto rows = core::db::exec_once(
         pool_, tenant,
         "SELECT version, content_hash, published_by, " SQL_UTC_TIME(
@@ -212,25 +190,7 @@ std::optional<RenderRow> Repository::render(Transaction& tx,
                                "$2" +
             (for_update ? " FOR UPDATE" : ""),
         {tenant.value(), std::to_string(id)});
-    if (rows.empty()) {
-        return std::nullopt;
-    }
-    RenderRow row;
-    row.id = rows.integer(0, "id");
-    row.template_id = rows.integer(0, "template_id");
-    row.version = static_cast<int>(rows.integer(0, "version"));
-    row.items = json::parse(rows.text(0, "items"));
-    row.status = rows.text(0, "status");
-    row.output_sha256 = optional_text(rows, 0, "output_sha256");
-    if (!rows.is_null(0, "pages")) {
-        row.pages = static_cast<int>(rows.integer(0, "pages"));
-    }
-    row.warnings = json::parse(rows.text(0, "warnings"));
-    row.error = optional_text(rows, 0, "error");
-    row.requested_by = rows.text(0, "requested_by");
-    row.created_at = rows.text(0, "created_at");
-    row.finished_at = optional_text(rows, 0, "finished_at");
-    return row;
+    return core::db::first_as<RenderRow>(rows);
 }
 
 void Repository::finish_render(Transaction& tx,

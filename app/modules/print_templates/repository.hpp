@@ -5,6 +5,7 @@
 
 #include "core/auth/principal.hpp"
 #include "core/db/database.hpp"
+#include "core/db/row.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -29,6 +30,9 @@ struct TemplateRow {
 
     boost::json::object to_json() const;
 };
+BOOST_DESCRIBE_STRUCT(TemplateRow,
+                      (),
+                      (id, key, name, draft, latest_version, created_by, created_at, updated_at))
 
 struct RenderRow {
     std::int64_t id = 0;
@@ -47,6 +51,20 @@ struct RenderRow {
     /// Without the items (they can be large); `items` counts them.
     boost::json::object to_json() const;
 };
+BOOST_DESCRIBE_STRUCT(RenderRow,
+                      (),
+                      (id,
+                       template_id,
+                       version,
+                       items,
+                       status,
+                       output_sha256,
+                       pages,
+                       warnings,
+                       error,
+                       requested_by,
+                       created_at,
+                       finished_at))
 
 struct Output {
     std::string sha256;
@@ -86,7 +104,7 @@ public:
                                                      const core::TenantId& tenant,
                                                      std::int64_t id,
                                                      int version);
-    boost::json::array version_summaries(const core::TenantId& tenant, std::int64_t id);
+    boost::json::array versions(const core::TenantId& tenant, std::int64_t id);
     std::optional<boost::json::object> version(const core::TenantId& tenant,
                                                std::int64_t id,
                                                int version);

@@ -210,20 +210,7 @@ void register_routes(core::Router& router, Service& service) {
                        request, context,
                        service.preview(context.who().tenant, id_param(context, "id"), body));
                });
-    core::add_version_routes(
-        router, {.item_pattern = "/api/v1/print/templates/{id}",
-                 .noun = "print template",
-                 .access = core::Access::kUser,
-                 .require_item = [&service](const core::TenantId& tenant,
-                                            std::int64_t id) { service.get(tenant, id); },
-                 .versions =
-                     [&service](const core::TenantId& tenant, std::int64_t id) {
-                         return service.repository().version_summaries(tenant, id);
-                     },
-                 .version =
-                     [&service](const core::TenantId& tenant, std::int64_t id, int number) {
-                         return service.repository().version(tenant, id, number);
-                     }});
+    core::add_version_routes(router, {"/api/v1/print/templates/{id}", "print template"}, service);
 }
 
 }  // namespace riveredge::print

@@ -164,9 +164,9 @@ json::object Service::create(const core::Principal& who, const json::object& req
 }
 
 json::object Service::get(const core::TenantId& tenant, std::int64_t id) {
-    Transaction tx(repository_.pool(), tenant);
-    auto row = require(repository_, tx, tenant, id, false);
-    tx.commit();
+    auto row = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        return require(repository_, tx, tenant, id, false);
+    });
     return row.to_json();
 }
 
@@ -365,9 +365,9 @@ json::object Service::run_render(const core::TenantId& tenant, std::int64_t rend
 }
 
 json::object Service::render_status(const core::TenantId& tenant, std::int64_t render_id) {
-    Transaction tx(repository_.pool(), tenant);
-    const auto render = repository_.render(tx, tenant, render_id, false);
-    tx.commit();
+    auto render = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        return repository_.render(tx, tenant, render_id, false);
+    });
     if (!render) {
         throw DomainError::not_found("render " + std::to_string(render_id));
     }

@@ -26,58 +26,18 @@ constexpr const char* kSignatureColumns =
     "s.id, s.record_id, s.version, s.signer_id, s.printed_name, s.meaning, s.reason, " SQL_UTC_TIME(
         "s.signed_at") " AS signed_at, s.content_hash, s.key_id, s.seal, s.step_key";
 
-std::optional<std::string> optional_text(const Rows& rows, int i, const char* column) {
-    return rows.is_null(i, column) ? std::nullopt : std::optional(rows.text(i, column));
-}
-
-Record record_at(const Rows& rows, int i) {
-    return Record{rows.integer(i, "id"),
-                  rows.text(i, "type"),
-                  rows.text(i, "business_key"),
-                  rows.text(i, "title"),
-                  rows.text(i, "state"),
-                  static_cast<int>(rows.integer(i, "latest_version")),
-                  optional_text(rows, i, "state_reason"),
-                  optional_text(rows, i, "retain_until"),
-                  rows.text(i, "created_by"),
-                  rows.text(i, "created_at"),
-                  rows.text(i, "updated_at")};
-}
-
-Signature signature_at(const Rows& rows, int i) {
-    return Signature{rows.integer(i, "id"),
-                     rows.integer(i, "record_id"),
-                     static_cast<int>(rows.integer(i, "version")),
-                     rows.text(i, "signer_id"),
-                     rows.text(i, "printed_name"),
-                     rows.text(i, "meaning"),
-                     rows.text(i, "reason"),
-                     rows.text(i, "signed_at"),
-                     rows.text(i, "content_hash"),
-                     rows.text(i, "key_id"),
-                     rows.text(i, "seal"),
-                     rows.text(i, "step_key")};
-}
-
-json::value nullable(const std::optional<std::string>& text) {
-    return text ? json::value(*text) : json::value(nullptr);
-}
-
-std::vector<std::string> strings(const json::value& value) {
-    std::vector<std::string> out;
-    for (const auto& item : value.as_array()) {
-        out.emplace_back(item.as_string());
-    }
-    return out;
-}
-
-json::array to_array(const std::vector<std::string>& items) {
-    json::array out;
-    for (const auto& item : items) {
-        out.emplace_back(item);
-    }
-    return out;
-}
+// A version as listed: what changed, by whom and when, without its content.
+struct VersionSummary {
+    int version = 0;
+    std::string title;
+    std::string content_hash;
+    std::optional<std::string> change_reason;
+    std::string created_by;
+    std::string created_at;
+};
+BOOST_DESCRIBE_STRUCT(VersionSummary,
+                      (),
+                      (version, title, content_hash, change_reason, created_by, created_at))
 
 }  // namespace
 
@@ -94,29 +54,11 @@ const core::db::ListSpec kRecordList{
                 {"business_key", "the business key"}}};
 
 json::object Record::to_json() const {
-    return json::object{{"id", id},
-                        {"type", type},
-                        {"business_key", business_key},
-                        {"title", title},
-                        {"state", state},
-                        {"latest_version", latest_version},
-                        {"state_reason", nullable(state_reason)},
-                        {"retain_until", nullable(retain_until)},
-                        {"created_by", created_by},
-                        {"created_at", created_at},
-                        {"updated_at", updated_at}};
+    return core::db::row_json(*this);
 }
 
 json::object RecordVersion::to_json() const {
-    return json::object{{"record_id", record_id},
-                        {"version", version},
-                        {"title", title},
-                        {"content", content},
-                        {"canonicalization", canonicalization},
-                        {"content_hash", content_hash},
-                        {"change_reason", nullable(change_reason)},
-                        {"created_by", created_by},
-                        {"created_at", created_at}};
+    return core::db::row_json(*this);
 }
 
 json::object Signature::to_json() const {
@@ -148,11 +90,7 @@ std::string Signature::sealed_message(const core::TenantId& tenant) const {
 }
 
 json::object Settings::to_json() const {
-    return json::object{{"custom_meanings", to_array(custom_meanings)},
-                        {"security_contacts", to_array(security_contacts)},
-                        {"retention_days", retention_days},
-                        {"archive_after_days", archive_after_days ? json::value(*archive_after_days)
-                                                                  : json::value(nullptr)}};
+    return core::db::row_json(*this);
 }
 
 std::optional<std::int64_t> Repository::create(Transaction& tx,
@@ -186,7 +124,7 @@ std::optional<Record> Repository::find(Transaction& tx,
                                   " FROM records r WHERE r.tenant_id = $1 AND r.id = $2" +
                                   (for_update ? " FOR UPDATE" : ""),
                               {tenant.value(), std::to_string(id)});
-    return rows.empty() ? std::nullopt : std::optional(record_at(rows, 0));
+    return core::db::first_as<Record>(rows);
 }
 
 std::optional<RecordVersion> Repository::version(Transaction& tx,
@@ -199,38 +137,24 @@ std::optional<RecordVersion> Repository::version(Transaction& tx,
             "v.created_at") " AS created_at FROM record_versions v WHERE v.tenant_id = $1 AND "
                             "v.record_id = $2 AND v.version = $3::int",
         {tenant.value(), std::to_string(id), std::to_string(number)});
-    if (rows.empty()) {
-        return std::nullopt;
-    }
-    return RecordVersion{rows.integer(0, "record_id"),
-                         static_cast<int>(rows.integer(0, "version")),
-                         rows.text(0, "title"),
-                         json::parse(rows.text(0, "content")),
-                         rows.text(0, "canonicalization"),
-                         rows.text(0, "content_hash"),
-                         optional_text(rows, 0, "change_reason"),
-                         rows.text(0, "created_by"),
-                         rows.text(0, "created_at")};
+    return core::db::first_as<RecordVersion>(rows);
 }
 
-json::array Repository::version_summaries(const core::TenantId& tenant, std::int64_t id) {
+std::optional<RecordVersion> Repository::version(const core::TenantId& tenant,
+                                                 std::int64_t id,
+                                                 int number) {
+    return core::db::transact(pool_, tenant,
+                              [&](Transaction& tx) { return version(tx, tenant, id, number); });
+}
+
+json::array Repository::versions(const core::TenantId& tenant, std::int64_t id) {
     const auto rows = core::db::exec_once(
         pool_, tenant,
         "SELECT v.version, v.title, v.content_hash, v.change_reason, v.created_by, " SQL_UTC_TIME(
             "v.created_at") " AS created_at FROM record_versions v WHERE v.tenant_id = $1 AND "
                             "v.record_id = $2 ORDER BY v.version DESC",
         {tenant.value(), std::to_string(id)});
-    json::array out;
-    for (int i = 0; i < rows.size(); ++i) {
-        out.push_back(
-            json::object{{"version", rows.integer(i, "version")},
-                         {"title", rows.text(i, "title")},
-                         {"content_hash", rows.text(i, "content_hash")},
-                         {"change_reason", nullable(optional_text(rows, i, "change_reason"))},
-                         {"created_by", rows.text(i, "created_by")},
-                         {"created_at", rows.text(i, "created_at")}});
-    }
-    return out;
+    return core::db::rows_json<VersionSummary>(rows);
 }
 
 void Repository::add_version(Transaction& tx,
@@ -289,7 +213,7 @@ void Repository::purge(Transaction& tx, const core::TenantId& tenant, std::int64
     tx.exec("DELETE FROM records WHERE tenant_id = $1 AND id = $2", params);
 }
 
-Repository::RecordPage Repository::list(const core::TenantId& tenant,
+core::db::Page<Record> Repository::list(const core::TenantId& tenant,
                                         const Param& type,
                                         const Param& state,
                                         const Param& business_key,
@@ -299,11 +223,7 @@ Repository::RecordPage Repository::list(const core::TenantId& tenant,
         "FROM records r WHERE r.tenant_id = $1 AND ($2::text IS NULL OR r.type = $2) AND "
         "($3::text IS NULL OR r.state = $3) AND ($4::text IS NULL OR r.business_key = $4)",
         {tenant.value(), type, state, business_key}, page);
-    RecordPage out{{}, found.total};
-    for (int i = 0; i < found.rows.size(); ++i) {
-        out.items.push_back(record_at(found.rows, i));
-    }
-    return out;
+    return core::db::page_as<Record>(found);
 }
 
 std::vector<Signature> Repository::signatures(Transaction& tx,
@@ -313,11 +233,7 @@ std::vector<Signature> Repository::signatures(Transaction& tx,
                                   " FROM record_signatures s WHERE s.tenant_id = $1 AND "
                                   "s.record_id = $2 ORDER BY s.id",
                               {tenant.value(), std::to_string(record_id)});
-    std::vector<Signature> out;
-    for (int i = 0; i < rows.size(); ++i) {
-        out.push_back(signature_at(rows, i));
-    }
-    return out;
+    return core::db::rows_as<Signature>(rows);
 }
 
 std::optional<std::int64_t> Repository::insert_signature(Transaction& tx,
@@ -343,12 +259,7 @@ std::optional<Credential> Repository::credential(Transaction& tx,
         "coalesce(session_until > now(), false) AS in_session "
         "FROM record_signing_credentials WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE",
         {tenant.value(), user_id});
-    if (rows.empty()) {
-        return std::nullopt;
-    }
-    return Credential{rows.text(0, "printed_name"), rows.text(0, "password_hash"),
-                      static_cast<int>(rows.integer(0, "failed_attempts")),
-                      rows.boolean(0, "locked"), rows.boolean(0, "in_session")};
+    return core::db::first_as<Credential>(rows);
 }
 
 void Repository::save_credential(Transaction& tx,
@@ -563,15 +474,7 @@ Settings Repository::settings(Transaction& tx, const core::TenantId& tenant) {
         "security_contacts, retention_days, archive_after_days FROM record_settings WHERE "
         "tenant_id = $1",
         {tenant.value()});
-    if (rows.empty()) {
-        return Settings{};
-    }
-    return Settings{strings(json::parse(rows.text(0, "custom_meanings"))),
-                    strings(json::parse(rows.text(0, "security_contacts"))),
-                    static_cast<int>(rows.integer(0, "retention_days")),
-                    rows.is_null(0, "archive_after_days")
-                        ? std::nullopt
-                        : std::optional(static_cast<int>(rows.integer(0, "archive_after_days")))};
+    return core::db::first_as<Settings>(rows).value_or(Settings{});
 }
 
 void Repository::save_settings(Transaction& tx,
@@ -583,8 +486,8 @@ void Repository::save_settings(Transaction& tx,
         "ON CONFLICT (tenant_id) DO UPDATE SET custom_meanings = excluded.custom_meanings, "
         "security_contacts = excluded.security_contacts, retention_days = "
         "excluded.retention_days, archive_after_days = excluded.archive_after_days",
-        {tenant.value(), json::serialize(to_array(settings.custom_meanings)),
-         json::serialize(to_array(settings.security_contacts)),
+        {tenant.value(), json::serialize(json::value_from(settings.custom_meanings)),
+         json::serialize(json::value_from(settings.security_contacts)),
          std::to_string(settings.retention_days),
          settings.archive_after_days ? Param(std::to_string(*settings.archive_after_days))
                                      : std::nullopt});

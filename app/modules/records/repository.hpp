@@ -6,6 +6,7 @@
 #include "core/auth/principal.hpp"
 #include "core/db/database.hpp"
 #include "core/db/list.hpp"
+#include "core/db/row.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -34,6 +35,19 @@ struct Record {
 
     boost::json::object to_json() const;
 };
+BOOST_DESCRIBE_STRUCT(Record,
+                      (),
+                      (id,
+                       type,
+                       business_key,
+                       title,
+                       state,
+                       latest_version,
+                       state_reason,
+                       retain_until,
+                       created_by,
+                       created_at,
+                       updated_at))
 
 struct RecordVersion {
     std::int64_t record_id = 0;
@@ -48,6 +62,17 @@ struct RecordVersion {
 
     boost::json::object to_json() const;
 };
+BOOST_DESCRIBE_STRUCT(RecordVersion,
+                      (),
+                      (record_id,
+                       version,
+                       title,
+                       content,
+                       canonicalization,
+                       content_hash,
+                       change_reason,
+                       created_by,
+                       created_at))
 
 struct Signature {
     std::int64_t id = 0;
@@ -69,6 +94,20 @@ struct Signature {
     /// name, meaning, reason, time and step.
     std::string sealed_message(const core::TenantId& tenant) const;
 };
+BOOST_DESCRIBE_STRUCT(Signature,
+                      (),
+                      (id,
+                       record_id,
+                       version,
+                       signer_id,
+                       printed_name,
+                       meaning,
+                       reason,
+                       signed_at,
+                       content_hash,
+                       key_id,
+                       seal,
+                       step_key))
 
 /// A version's reference to attachment bytes, by name (unique in the version) and SHA-256.
 struct AttachmentRef {
@@ -100,6 +139,9 @@ struct Credential {
     bool locked = false;
     bool in_session = false;
 };
+BOOST_DESCRIBE_STRUCT(Credential,
+                      (),
+                      (printed_name, password_hash, failed_attempts, locked, in_session))
 
 struct Settings {
     std::vector<std::string> custom_meanings;
@@ -110,6 +152,9 @@ struct Settings {
 
     boost::json::object to_json() const;
 };
+BOOST_DESCRIBE_STRUCT(Settings,
+                      (),
+                      (custom_meanings, security_contacts, retention_days, archive_after_days))
 
 /// A record's first version as created.
 struct NewRecord {
@@ -141,7 +186,9 @@ public:
                                          std::int64_t id,
                                          int number);
     /// Every version's summary, newest first (the version routes).
-    boost::json::array version_summaries(const core::TenantId& tenant, std::int64_t id);
+    boost::json::array versions(const core::TenantId& tenant, std::int64_t id);
+    /// A version in a transaction of its own.
+    std::optional<RecordVersion> version(const core::TenantId& tenant, std::int64_t id, int number);
     void add_version(core::db::Transaction& tx,
                      const core::TenantId& tenant,
                      std::int64_t id,
@@ -161,15 +208,11 @@ public:
     /// deleted and its retention has passed.
     void purge(core::db::Transaction& tx, const core::TenantId& tenant, std::int64_t id);
 
-    struct RecordPage {
-        std::vector<Record> items;
-        std::int64_t total = 0;
-    };
-    RecordPage list(const core::TenantId& tenant,
-                    const core::db::Param& type,
-                    const core::db::Param& state,
-                    const core::db::Param& business_key,
-                    const core::db::ListRequest& page);
+    core::db::Page<Record> list(const core::TenantId& tenant,
+                                const core::db::Param& type,
+                                const core::db::Param& state,
+                                const core::db::Param& business_key,
+                                const core::db::ListRequest& page);
 
     std::vector<Signature> signatures(core::db::Transaction& tx,
                                       const core::TenantId& tenant,

@@ -122,11 +122,7 @@ void register_routes(core::Router& router, Service& service) {
                        context.who().tenant, query_filter(context, "type"),
                        query_filter(context, "state"), query_filter(context, "business_key"),
                        context.list);
-                   boost::json::array items;
-                   for (const auto& record : page.items) {
-                       items.push_back(record.to_json());
-                   }
-                   return core::list_response(context, std::move(items), page.total);
+                   return core::list_response(context, page);
                });
     router.add(core::RouteSpec{.method = "GET",
                                .pattern = "/api/v1/records/{id}",
@@ -282,23 +278,7 @@ void register_routes(core::Router& router, Service& service) {
                                         service.read_archive(actor_of(service, request, context),
                                                              id_param(context, "id")));
                });
-    core::add_version_routes(
-        router, {.item_pattern = "/api/v1/records/{id}",
-                 .noun = "record",
-                 .access = core::Access::kUser,
-                 .require_item = [&service](const core::TenantId& tenant,
-                                            std::int64_t id) { service.get(tenant, id); },
-                 .versions =
-                     [&service](const core::TenantId& tenant, std::int64_t id) {
-                         return service.repository().version_summaries(tenant, id);
-                     },
-                 .version = [&service](const core::TenantId& tenant, std::int64_t id,
-                                       int number) -> std::optional<boost::json::object> {
-                     core::db::Transaction tx(service.repository().pool(), tenant);
-                     auto found = service.repository().version(tx, tenant, id, number);
-                     tx.commit();
-                     return found ? std::optional(found->to_json()) : std::nullopt;
-                 }});
+    core::add_version_routes(router, {"/api/v1/records/{id}", "record"}, service);
 }
 
 }  // namespace riveredge::records

@@ -162,9 +162,9 @@ void Service::require_attachments(Transaction& tx,
 }
 
 Actor Service::actor(const core::Principal& who, std::string address, std::string user_agent) {
-    Transaction tx(repository_.pool(), who.tenant);
-    const auto credential = repository_.credential(tx, who.tenant, who.user_id);
-    tx.commit();
+    auto credential = core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
+        return repository_.credential(tx, who.tenant, who.user_id);
+    });
     return Actor{who, credential ? credential->printed_name : who.user_id, std::move(address),
                  std::move(user_agent)};
 }
@@ -395,9 +395,9 @@ json::object Service::sign(const Actor& actor, std::int64_t id, const json::obje
         throw DomainError::validation(std::move(problems));
     }
     const auto signer = authenticate(actor, request, id, *meaning);
-    Transaction tx(repository_.pool(), actor.who.tenant);
-    auto out = seal(tx, signer, id, *meaning, *reason, "");
-    tx.commit();
+    auto out = core::db::transact(repository_.pool(), actor.who.tenant, [&](Transaction& tx) {
+        return seal(tx, signer, id, *meaning, *reason, "");
+    });
     return out;
 }
 
@@ -928,9 +928,9 @@ json::object Service::check_integrity(const core::TenantId& tenant) {
 }
 
 json::object Service::settings(const core::TenantId& tenant) {
-    Transaction tx(repository_.pool(), tenant);
-    auto out = repository_.settings(tx, tenant).to_json();
-    tx.commit();
+    auto out = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        return repository_.settings(tx, tenant).to_json();
+    });
     return out;
 }
 

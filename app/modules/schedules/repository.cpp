@@ -1,5 +1,6 @@
 #include "modules/schedules/repository.hpp"
 
+#include "core/db/row.hpp"
 #include "core/db/sql_time.hpp"
 
 #include <boost/json/parse.hpp>
@@ -31,13 +32,44 @@ constexpr const char* kFireSelect =
     "f.schedule_version, f.status, f.attempt, " MS("f.started_at") " AS started_ms "
     "FROM schedule_fires f ";
 
-constexpr const char* kFireJson =
-    "json_build_object('id', f.id, 'schedule_id', f.schedule_id, 'scheduled_for', "
-    SQL_UTC_TIME("f.scheduled_for") ", 'kind', f.kind, 'schedule_version', f.schedule_version, "
-    "'status', f.status, 'reason', f.reason, 'attempt', f.attempt, 'started_at', "
-    SQL_UTC_TIME("f.started_at") ", 'finished_at', " SQL_UTC_TIME("f.finished_at") ", 'duration_ms', "
-    "(extract(epoch from (f.finished_at - f.started_at)) * 1000)::bigint, 'output', f.output, "
-    "'error', f.error)";
+constexpr const char* kFireViewColumns =
+    "f.id, f.schedule_id, " SQL_UTC_TIME("f.scheduled_for") " AS scheduled_for, f.kind, "
+    "f.schedule_version, f.status, f.reason, f.attempt, " SQL_UTC_TIME("f.started_at") " AS "
+    "started_at, " SQL_UTC_TIME("f.finished_at") " AS finished_at, (extract(epoch from "
+    "(f.finished_at - f.started_at)) * 1000)::bigint AS duration_ms, f.output::text AS output, "
+    "f.error";
+
+// A fire as its history shows it.
+struct FireView {
+    std::int64_t id = 0;
+    std::int64_t schedule_id = 0;
+    std::string scheduled_for;
+    std::string kind;
+    int schedule_version = 0;
+    std::string status;
+    std::optional<std::string> reason;
+    int attempt = 0;
+    std::optional<std::string> started_at;
+    std::optional<std::string> finished_at;
+    std::optional<std::int64_t> duration_ms;
+    std::optional<json::value> output;
+    std::optional<std::string> error;
+};
+BOOST_DESCRIBE_STRUCT(FireView,
+                      (),
+                      (id,
+                       schedule_id,
+                       scheduled_for,
+                       kind,
+                       schedule_version,
+                       status,
+                       reason,
+                       attempt,
+                       started_at,
+                       finished_at,
+                       duration_ms,
+                       output,
+                       error))
 
 #undef MS
 
@@ -412,12 +444,12 @@ core::db::JsonPage Repository::fires(const core::TenantId& tenant,
                                      const Param& until,
                                      const core::db::ListRequest& page) {
     const auto found = core::db::select_page(
-        pool_, tenant, std::string(kFireJson) + "::text AS row",
+        pool_, tenant, kFireViewColumns,
         "FROM schedule_fires f WHERE f.tenant_id = $1 AND f.schedule_id = $2 AND ($3::text IS "
         "NULL OR f.status = $3) AND ($4::timestamptz IS NULL OR f.scheduled_for >= "
         "$4::timestamptz) AND ($5::timestamptz IS NULL OR f.scheduled_for < $5::timestamptz)",
         {tenant.value(), std::to_string(schedule_id), status, since, until}, page);
-    return {core::db::json_rows(found.rows), found.total};
+    return {core::db::rows_json<FireView>(found.rows), found.total};
 }
 
 const core::db::ListSpec kScheduleList{

@@ -353,9 +353,9 @@ void Service::remove(const core::Principal& who, std::int64_t id) {
 }
 
 boost::json::object Service::get(const core::TenantId& tenant, std::int64_t id) {
-    Transaction tx(repository_.pool(), tenant);
-    const auto found = repository_.find(tx, tenant, id, false);
-    tx.commit();
+    auto found = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        return repository_.find(tx, tenant, id, false);
+    });
     if (!found) {
         throw DomainError::not_found("schedule " + std::to_string(id));
     }
@@ -425,9 +425,9 @@ boost::json::object Service::run_now(const core::Principal& who, std::int64_t id
 }
 
 boost::json::object Service::preview(const core::TenantId& tenant, std::int64_t id, int count) {
-    Transaction tx(repository_.pool(), tenant);
-    const auto found = repository_.find(tx, tenant, id, false);
-    tx.commit();
+    auto found = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        return repository_.find(tx, tenant, id, false);
+    });
     if (!found) {
         throw DomainError::not_found("schedule " + std::to_string(id));
     }
@@ -666,15 +666,16 @@ boost::json::object Service::perform(const core::TenantId& tenant,
     }
     const int tries = std::min(schedule->definition.retries + 1, max_attempts);
     if (error && !final_failure && attempt + 1 < tries) {
-        Transaction tx(repository_.pool(), tenant);
-        repository_.finish_fire(tx, tenant, fire_id, "running", nullptr, error, attempt + 1, now());
-        tx.commit();
+        core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+            repository_.finish_fire(tx, tenant, fire_id, "running", nullptr, error, attempt + 1,
+                                    now());
+        });
         throw std::runtime_error(*error);  // Inngest retries the step
     }
     const std::string status = error ? "failed" : "succeeded";
-    Transaction tx(repository_.pool(), tenant);
-    repository_.finish_fire(tx, tenant, fire_id, status, output, error, attempt + 1, now());
-    tx.commit();
+    core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        repository_.finish_fire(tx, tenant, fire_id, status, output, error, attempt + 1, now());
+    });
     return json::object{{"fire_id", fire_id}, {"status", status}};
 }
 

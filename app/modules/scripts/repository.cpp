@@ -11,25 +11,29 @@ namespace {
 namespace json = boost::json;
 using core::db::Transaction;
 
-// Rows come back as one JSON object each, built by PostgreSQL; timestamps in UTC, ISO 8601.
-constexpr const char* kScriptJson =
-    "json_build_object('id', s.id, 'name', s.name, 'description', s.description, 'language', "
-    "s.language, 'enabled', s.enabled, 'latest_version', s.latest_version, 'created_by', "
-    "s.created_by, 'created_at', " SQL_UTC_TIME("s.created_at") ", 'updated_at', " SQL_UTC_TIME(
-        "s.updated_at") ")";
+constexpr const char* kScriptColumns =
+    "s.id, s.name, s.description, s.language, s.enabled, s.latest_version, "
+    "s.created_by, " SQL_UTC_TIME("s.created_at") " AS created_at, " SQL_UTC_TIME(
+        "s.updated_at") " AS updated_at";
 
-constexpr const char* kVersionJson =
-    "json_build_object('version', v.version, 'code', v.code, 'parameters', v.parameters, "
-    "'timeout_ms', v.timeout_ms, 'memory_limit_mb', v.memory_limit_mb, 'created_by', "
-    "v.created_by, 'created_at', " SQL_UTC_TIME("v.created_at") ")";
+constexpr const char* kVersionColumns =
+    "v.version, v.code, v.parameters::text AS parameters, v.timeout_ms, v.memory_limit_mb, "
+    "v.created_by, " SQL_UTC_TIME("v.created_at") " AS created_at";
 
-constexpr const char* kRunJson =
-    "json_build_object('id', r.id, 'script_id', r.script_id, 'version', r.version, 'mode', "
-    "r.mode, 'trigger', r.trigger, 'status', r.status, 'arguments', r.arguments, 'result', "
-    "r.result, 'console', r.console, 'console_truncated', r.console_truncated, 'error', r.error, "
-    "'duration_ms', r.duration_ms, 'memory_bytes', r.memory_bytes, 'run_by', r.run_by, "
-    "'created_at', " SQL_UTC_TIME("r.created_at") ", 'started_at', " SQL_UTC_TIME("r.started_at") ", "
-    "'finished_at', " SQL_UTC_TIME("r.finished_at") ")";
+constexpr const char* kRunColumns =
+    "r.id, r.script_id, r.version, r.mode, r.trigger, r.status, r.arguments::text AS arguments, "
+    "r.result::text AS result, r.console::text AS console, r.console_truncated, r.error::text AS "
+    "error, r.duration_ms, r.memory_bytes, r.run_by, " SQL_UTC_TIME("r.created_at") " AS "
+    "created_at, " SQL_UTC_TIME("r.started_at") " AS started_at, " SQL_UTC_TIME("r.finished_at")
+    " AS finished_at";
+
+// A version as listed: who saved it and when.
+struct VersionSummary {
+    int version = 0;
+    std::string created_by;
+    std::string created_at;
+};
+BOOST_DESCRIBE_STRUCT(VersionSummary, (), (version, created_by, created_at))
 
 }  // namespace
 
@@ -121,70 +125,69 @@ bool Repository::update(const core::TenantId& tenant,
     return true;
 }
 
-std::optional<boost::json::object> Repository::find(const core::TenantId& tenant,
-                                                    std::int64_t script_id) {
-    const auto rows =
-        core::db::exec_once(pool_, tenant,
-                            std::string("SELECT ") + kScriptJson + "::jsonb || " + kVersionJson +
-                                "::jsonb AS row FROM scripts s JOIN script_versions v ON "
-                                "v.script_id = s.id AND v.version = s.latest_version "
-                                "WHERE s.tenant_id = $1 AND s.id = $2",
-                            {tenant.value(), std::to_string(script_id)});
-    if (rows.empty()) {
-        return std::nullopt;
+json::object Script::to_json() const {
+    auto out = row.to_json();
+    for (auto& [key, value] : latest.to_json()) {
+        out[key] = std::move(value);
     }
-    return core::db::json_row(rows);
+    return out;
 }
 
-core::db::JsonPage Repository::list(const core::TenantId& tenant,
-                                    const core::db::Param& enabled,
-                                    const core::db::Param& name_contains,
-                                    const core::db::ListRequest& page) {
+std::optional<Script> Repository::find(const core::TenantId& tenant, std::int64_t script_id) {
+    const auto rows =
+        core::db::exec_once(pool_, tenant,
+                            std::string("SELECT ") + kScriptColumns +
+                                " FROM scripts s WHERE s.tenant_id = $1 AND s.id = $2",
+                            {tenant.value(), std::to_string(script_id)});
+    auto row = core::db::first_as<ScriptRow>(rows);
+    if (!row) {
+        return std::nullopt;
+    }
+    auto latest = version(tenant, script_id, row->latest_version);
+    if (!latest) {
+        return std::nullopt;
+    }
+    return Script{std::move(*row), std::move(*latest)};
+}
+
+core::db::Page<ScriptRow> Repository::list(const core::TenantId& tenant,
+                                           const core::db::Param& enabled,
+                                           const core::db::Param& name_contains,
+                                           const core::db::ListRequest& page) {
     const auto found = core::db::select_page(
-        pool_, tenant, std::string(kScriptJson) + "::text AS row",
+        pool_, tenant, kScriptColumns,
         "FROM scripts s WHERE s.tenant_id = $1 AND ($2::boolean IS NULL OR s.enabled = "
         "$2::boolean) AND ($3::text IS NULL OR strpos(lower(s.name), lower($3)) > 0)",
         {tenant.value(), enabled, name_contains}, page);
-    return {core::db::json_rows(found.rows), found.total};
+    return core::db::page_as<ScriptRow>(found);
 }
 
 boost::json::array Repository::versions(const core::TenantId& tenant, std::int64_t script_id) {
     const auto rows = core::db::exec_once(
         pool_, tenant,
-        "SELECT json_build_object('version', v.version, 'created_by', v.created_by, "
-        "'created_at', to_char(v.created_at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))::text AS row FROM script_versions v "
-        "WHERE v.tenant_id = $1 AND v.script_id = $2 ORDER BY v.version DESC",
+        "SELECT v.version, v.created_by, " SQL_UTC_TIME("v.created_at") " AS created_at FROM "
+        "script_versions v WHERE v.tenant_id = $1 AND v.script_id = $2 ORDER BY v.version DESC",
         {tenant.value(), std::to_string(script_id)});
-    return core::db::json_rows(rows);
+    return core::db::rows_json<VersionSummary>(rows);
 }
 
-std::optional<boost::json::object> Repository::version(const core::TenantId& tenant,
-                                                       std::int64_t script_id,
-                                                       int version) {
+std::optional<ScriptVersionRow> Repository::version(const core::TenantId& tenant,
+                                                    std::int64_t script_id,
+                                                    int version) {
     const auto rows =
         core::db::exec_once(pool_, tenant,
-                            std::string("SELECT ") + kVersionJson +
-                                "::text AS row FROM script_versions v WHERE v.tenant_id = $1 "
-                                "AND v.script_id = $2 AND v.version = $3::int",
+                            std::string("SELECT ") + kVersionColumns +
+                                " FROM script_versions v WHERE v.tenant_id = $1 AND v.script_id = "
+                                "$2 AND v.version = $3::int",
                             {tenant.value(), std::to_string(script_id), std::to_string(version)});
-    if (rows.empty()) {
-        return std::nullopt;
-    }
-    return core::db::json_row(rows);
+    return core::db::first_as<ScriptVersionRow>(rows);
 }
 
 std::optional<ScriptVersion> Repository::runnable_version(const core::TenantId& tenant,
                                                           std::int64_t script_id,
                                                           int number) {
     const auto found = version(tenant, script_id, number);
-    if (!found) {
-        return std::nullopt;
-    }
-    return ScriptVersion{std::string(found->at("code").as_string()),
-                         found->at("parameters").as_array(),
-                         static_cast<int>(found->at("timeout_ms").to_number<std::int64_t>()),
-                         static_cast<int>(found->at("memory_limit_mb").to_number<std::int64_t>())};
+    return found ? std::optional(found->runnable()) : std::nullopt;
 }
 
 std::int64_t Repository::create_run(const core::TenantId& tenant,
@@ -211,14 +214,11 @@ std::optional<RunPlan> Repository::run_plan(const core::TenantId& tenant, std::i
     if (!stored) {
         return std::nullopt;
     }
-    auto version =
-        runnable_version(tenant, stored->at("script_id").to_number<std::int64_t>(),
-                         static_cast<int>(stored->at("version").to_number<std::int64_t>()));
+    auto version = runnable_version(tenant, stored->script_id, stored->version);
     if (!version) {
         return std::nullopt;
     }
-    return RunPlan{std::string(stored->at("status").as_string()), std::move(*version),
-                   stored->at("arguments"), *stored};
+    return RunPlan{std::move(*stored), std::move(*version)};
 }
 
 bool Repository::start_run(const core::TenantId& tenant, std::int64_t run_id) {
@@ -245,30 +245,25 @@ void Repository::finish_run(const core::TenantId& tenant,
          json::serialize(outcome.at("memory_bytes"))});
 }
 
-std::optional<boost::json::object> Repository::run(const core::TenantId& tenant,
-                                                   std::int64_t run_id) {
+std::optional<RunRow> Repository::run(const core::TenantId& tenant, std::int64_t run_id) {
     const auto rows =
         core::db::exec_once(pool_, tenant,
-                            std::string("SELECT ") + kRunJson +
-                                "::text AS row FROM script_runs r WHERE r.tenant_id = $1 AND "
-                                "r.id = $2",
+                            std::string("SELECT ") + kRunColumns +
+                                " FROM script_runs r WHERE r.tenant_id = $1 AND r.id = $2",
                             {tenant.value(), std::to_string(run_id)});
-    if (rows.empty()) {
-        return std::nullopt;
-    }
-    return core::db::json_row(rows);
+    return core::db::first_as<RunRow>(rows);
 }
 
-core::db::JsonPage Repository::runs(const core::TenantId& tenant,
-                                    std::int64_t script_id,
-                                    const core::db::Param& status,
-                                    const core::db::ListRequest& page) {
+core::db::Page<RunRow> Repository::runs(const core::TenantId& tenant,
+                                        std::int64_t script_id,
+                                        const core::db::Param& status,
+                                        const core::db::ListRequest& page) {
     const auto found = core::db::select_page(
-        pool_, tenant, std::string(kRunJson) + "::text AS row",
+        pool_, tenant, kRunColumns,
         "FROM script_runs r WHERE r.tenant_id = $1 AND r.script_id = $2 AND ($3::text IS NULL OR "
         "r.status = $3)",
         {tenant.value(), std::to_string(script_id), status}, page);
-    return {core::db::json_rows(found.rows), found.total};
+    return core::db::page_as<RunRow>(found);
 }
 
 TenantScriptSettings Repository::settings(const core::TenantId& tenant) {

@@ -6,6 +6,7 @@
 #include "core/auth/principal.hpp"
 #include "core/db/database.hpp"
 #include "core/db/list.hpp"
+#include "core/db/row.hpp"
 #include "core/outbox/outbox.hpp"
 
 #include <boost/json/array.hpp>
@@ -26,6 +27,94 @@ struct ScriptVersion {
     int memory_limit_mb = 32;
 };
 
+/// A script's row, without its code.
+struct ScriptRow {
+    std::int64_t id = 0;
+    std::string name;
+    std::string description;
+    std::string language;
+    bool enabled = true;
+    int latest_version = 1;
+    std::string created_by;
+    std::string created_at;
+    std::string updated_at;
+
+    boost::json::object to_json() const { return core::db::row_json(*this); }
+};
+BOOST_DESCRIBE_STRUCT(
+    ScriptRow,
+    (),
+    (id, name, description, language, enabled, latest_version, created_by, created_at, updated_at))
+
+/// A saved, immutable version.
+struct ScriptVersionRow {
+    int version = 0;
+    std::string code;
+    boost::json::array parameters;
+    int timeout_ms = 0;
+    int memory_limit_mb = 0;
+    std::string created_by;
+    std::string created_at;
+
+    ScriptVersion runnable() const { return {code, parameters, timeout_ms, memory_limit_mb}; }
+    boost::json::object to_json() const { return core::db::row_json(*this); }
+};
+BOOST_DESCRIBE_STRUCT(
+    ScriptVersionRow,
+    (),
+    (version, code, parameters, timeout_ms, memory_limit_mb, created_by, created_at))
+
+/// A script with its latest version, as the API shows it (the version's fields over the
+/// script's).
+struct Script {
+    ScriptRow row;
+    ScriptVersionRow latest;
+
+    boost::json::object to_json() const;
+};
+
+/// A run: what ran, with what, and how it ended.
+struct RunRow {
+    std::int64_t id = 0;
+    std::int64_t script_id = 0;
+    int version = 0;
+    std::string mode;
+    std::string trigger;
+    std::string status;
+    boost::json::value arguments;
+    std::optional<boost::json::value> result;
+    std::optional<boost::json::value> console;
+    std::optional<bool> console_truncated;
+    std::optional<boost::json::value> error;
+    std::optional<std::int64_t> duration_ms;
+    std::optional<std::int64_t> memory_bytes;
+    std::string run_by;
+    std::string created_at;
+    std::optional<std::string> started_at;
+    std::optional<std::string> finished_at;
+
+    boost::json::object to_json() const { return core::db::row_json(*this); }
+};
+BOOST_DESCRIBE_STRUCT(RunRow,
+                      (),
+                      (id,
+                       script_id,
+                       version,
+                       mode,
+                       trigger,
+                       status,
+                       arguments,
+                       result,
+                       console,
+                       console_truncated,
+                       error,
+                       duration_ms,
+                       memory_bytes,
+                       run_by,
+                       created_at,
+                       started_at,
+                       finished_at))
+
 struct TenantScriptSettings {
     std::vector<std::string> http_allow_list;
     int max_timeout_ms = 30000;
@@ -44,10 +133,8 @@ struct NewRun {
 
 /// What the executor needs to carry out a recorded run.
 struct RunPlan {
-    std::string status;
+    RunRow run;
     ScriptVersion version;
-    boost::json::value arguments;
-    boost::json::object stored;  // the run as the API shows it
 };
 
 /// The script list and a script's run history: their sort fields and filters.
@@ -76,15 +163,15 @@ public:
                 const std::string& author);
 
     /// The script with its latest version's code, parameters and limits.
-    std::optional<boost::json::object> find(const core::TenantId& tenant, std::int64_t script_id);
-    core::db::JsonPage list(const core::TenantId& tenant,
-                            const core::db::Param& enabled,
-                            const core::db::Param& name_contains,
-                            const core::db::ListRequest& page);
+    std::optional<Script> find(const core::TenantId& tenant, std::int64_t script_id);
+    core::db::Page<ScriptRow> list(const core::TenantId& tenant,
+                                   const core::db::Param& enabled,
+                                   const core::db::Param& name_contains,
+                                   const core::db::ListRequest& page);
     boost::json::array versions(const core::TenantId& tenant, std::int64_t script_id);
-    std::optional<boost::json::object> version(const core::TenantId& tenant,
-                                               std::int64_t script_id,
-                                               int version);
+    std::optional<ScriptVersionRow> version(const core::TenantId& tenant,
+                                            std::int64_t script_id,
+                                            int version);
     std::optional<ScriptVersion> runnable_version(const core::TenantId& tenant,
                                                   std::int64_t script_id,
                                                   int version);
@@ -102,11 +189,11 @@ public:
     void finish_run(const core::TenantId& tenant,
                     std::int64_t run_id,
                     const boost::json::object& outcome);
-    std::optional<boost::json::object> run(const core::TenantId& tenant, std::int64_t run_id);
-    core::db::JsonPage runs(const core::TenantId& tenant,
-                            std::int64_t script_id,
-                            const core::db::Param& status,
-                            const core::db::ListRequest& page);
+    std::optional<RunRow> run(const core::TenantId& tenant, std::int64_t run_id);
+    core::db::Page<RunRow> runs(const core::TenantId& tenant,
+                                std::int64_t script_id,
+                                const core::db::Param& status,
+                                const core::db::ListRequest& page);
 
     TenantScriptSettings settings(const core::TenantId& tenant);
     void save_settings(const core::TenantId& tenant, const TenantScriptSettings& settings);

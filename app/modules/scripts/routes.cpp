@@ -108,7 +108,7 @@ void register_routes(core::Router& router, Service& service) {
                    const auto enabled = core::boolean_filter(context, "enabled");
                    auto page = service.repository().list(context.who().tenant, enabled,
                                                          query_filter(context, "q"), context.list);
-                   return core::list_response(context, std::move(page.items), page.total);
+                   return core::list_response(context, page);
                });
 
     router.add(
@@ -134,20 +134,7 @@ void register_routes(core::Router& router, Service& service) {
                                                      context.json_body(request)));
         });
 
-    core::add_version_routes(
-        router, {.item_pattern = "/api/v1/scripts/{id}",
-                 .noun = "script",
-                 .access = core::Access::kUser,
-                 .require_item = [&service](const core::TenantId& tenant,
-                                            std::int64_t id) { service.get(tenant, id); },
-                 .versions =
-                     [&service](const core::TenantId& tenant, std::int64_t id) {
-                         return service.repository().versions(tenant, id);
-                     },
-                 .version =
-                     [&service](const core::TenantId& tenant, std::int64_t id, int number) {
-                         return service.repository().version(tenant, id, number);
-                     }});
+    core::add_version_routes(router, {"/api/v1/scripts/{id}", "script"}, service);
 
     router.add(core::RouteSpec{.method = "POST",
                                .pattern = "/api/v1/scripts/{id}/run",
@@ -175,7 +162,7 @@ void register_routes(core::Router& router, Service& service) {
                    service.get(tenant, id);
                    auto page = service.repository().runs(
                        tenant, id, query_filter(context, "status"), context.list);
-                   return core::list_response(context, std::move(page.items), page.total);
+                   return core::list_response(context, page);
                });
 
     router.add(
@@ -191,7 +178,7 @@ void register_routes(core::Router& router, Service& service) {
             if (!found) {
                 throw DomainError::not_found("script run " + std::to_string(id));
             }
-            return json_response(200, *found);
+            return json_response(200, found->to_json());
         });
 }
 

@@ -269,10 +269,7 @@ boost::json::object Service::update(const core::Principal& author,
     }
     const auto description = text_field(request, "description", 2000, false, problems);
     const auto enabled = bool_field(request, "enabled", problems);
-    const ScriptVersion base{
-        std::string(current->at("code").as_string()), current->at("parameters").as_array(),
-        static_cast<int>(current->at("timeout_ms").to_number<std::int64_t>()),
-        static_cast<int>(current->at("memory_limit_mb").to_number<std::int64_t>())};
+    const ScriptVersion base = current->latest.runnable();
     const auto version = version_from(author.tenant, request, base, problems);
     if (!problems.empty()) {
         throw core::DomainError::validation(std::move(problems));
@@ -296,11 +293,11 @@ boost::json::object Service::update(const core::Principal& author,
 }
 
 boost::json::object Service::get(const core::TenantId& tenant, std::int64_t script_id) {
-    auto found = repository_.find(tenant, script_id);
+    const auto found = repository_.find(tenant, script_id);
     if (!found) {
         throw core::DomainError::not_found("script " + std::to_string(script_id));
     }
-    return std::move(*found);
+    return found->to_json();
 }
 
 boost::json::object Service::validate(const boost::json::object& request) const {
@@ -336,11 +333,10 @@ boost::json::object Service::start_run(const core::Principal& who,
     if (!script) {
         throw core::DomainError::not_found("script " + std::to_string(script_id));
     }
-    if (!script->at("enabled").as_bool()) {
+    if (!script->row.enabled) {
         throw core::DomainError::conflict("script " + std::to_string(script_id) + " is disabled");
     }
-    const int number =
-        pinned.value_or(static_cast<int>(script->at("latest_version").to_number<std::int64_t>()));
+    const int number = pinned.value_or(script->row.latest_version);
     const auto version = repository_.runnable_version(who.tenant, script_id, number);
     if (!version) {
         throw core::DomainError::not_found("version " + std::to_string(number) + " of script " +
@@ -367,7 +363,7 @@ boost::json::object Service::start_run(const core::Principal& who,
                     .data = {{"tenant_id", who.tenant.value()}, {"run_id", id}},
                     .id = "script-run-" + who.tenant.value() + "-" + std::to_string(id)};
             });
-        return *repository_.run(who.tenant, run_id);
+        return repository_.run(who.tenant, run_id)->to_json();
     }
     if (sync_runs_.fetch_add(1) >= kMaxSyncRuns) {
         sync_runs_.fetch_sub(1);
@@ -406,7 +402,7 @@ boost::json::object Service::run_now(const core::TenantId& tenant,
                {"run_id", run_id},
                {"status", to_string(outcome.status)},
                {"duration_ms", static_cast<std::int64_t>(outcome.duration.count())}});
-    return *repository_.run(tenant, run_id);
+    return repository_.run(tenant, run_id)->to_json();
 }
 
 boost::json::object Service::execute_run(const core::TenantId& tenant, std::int64_t run_id) {
@@ -416,9 +412,9 @@ boost::json::object Service::execute_run(const core::TenantId& tenant, std::int6
                                          " does not exist");
     }
     if (!repository_.start_run(tenant, run_id)) {
-        return plan->stored;  // finished before: never run twice
+        return plan->run.to_json();  // finished before: never run twice
     }
-    return run_now(tenant, run_id, plan->version, plan->arguments);
+    return run_now(tenant, run_id, plan->version, plan->run.arguments);
 }
 
 boost::json::object Service::settings(const core::TenantId& tenant) {

@@ -1,0 +1,137 @@
+// Typed rows (core/db/row.hpp): a described struct read from a real PostgreSQL result, member by
+// member and type by type, and shown as JSON; a select list that misses a member or a value that
+// does not fit is an error, not a silent default.
+
+#include "core/db/database.hpp"
+#include "core/db/row.hpp"
+#include "support/temp_postgres.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <catch2/catch.hpp>
+
+namespace json = boost::json;
+using riveredge::core::db::DbError;
+using riveredge::core::db::Pool;
+
+namespace typed_rows_test {
+
+struct Sample {
+    std::int64_t id = 0;
+    int small = 0;
+    bool flag = false;
+    double ratio = 0;
+    std::string name;
+    std::optional<std::string> note;
+    std::optional<std::int64_t> count;
+    json::object settings;
+    json::array tags;
+    std::vector<std::string> owners;
+    std::optional<json::value> extra;
+};
+BOOST_DESCRIBE_STRUCT(Sample,
+                      (),
+                      (id, small, flag, ratio, name, note, count, settings, tags, owners, extra))
+
+struct JustId {
+    std::int64_t id = 0;
+    std::string missing;
+};
+BOOST_DESCRIBE_STRUCT(JustId, (), (id, missing))
+
+struct Narrow {
+    int small = 0;
+};
+BOOST_DESCRIBE_STRUCT(Narrow, (), (small))
+
+}  // namespace typed_rows_test
+
+using typed_rows_test::Sample;
+
+TEST_CASE("typed rows read every member from the column of its name", "[app][db]") {
+    Pool pool(inngest_test::shared_postgres().fresh_database(), 1);
+    const auto rows = riveredge::core::db::exec_once(
+        pool, std::nullopt,
+        "SELECT * FROM (VALUES "
+        "(9007199254740993::bigint, 7, true, 0.25::float8, 'a''b; DROP', NULL::text, NULL::bigint, "
+        "'{\"k\":1}', '[1,\"x\"]', '[\"u1\",\"u2\"]', NULL::text), "
+        "(2, -3, false, 1.5, 'two', 'noted', 42, '{}', '[]', '[]', '{\"deep\":[true]}')) "
+        "AS v(id, small, flag, ratio, name, note, count, settings, tags, owners, extra) "
+        "ORDER BY id DESC");
+    const auto all = riveredge::core::db::rows_as<Sample>(rows);
+    REQUIRE(all.size() == 2);
+
+    const auto& first = all[0];
+    CHECK(first.id == 9007199254740993);  // beyond 2^53: read as an integer, not a double
+    CHECK(first.small == 7);
+    CHECK(first.flag);
+    CHECK(first.ratio == 0.25);
+    CHECK(first.name == "a'b; DROP");
+    CHECK_FALSE(first.note.has_value());
+    CHECK_FALSE(first.count.has_value());
+    CHECK(first.settings.at("k") == 1);
+    CHECK(first.tags.size() == 2);
+    CHECK(first.owners == std::vector<std::string>{"u1", "u2"});
+    CHECK_FALSE(first.extra.has_value());
+
+    const auto& second = all[1];
+    CHECK(second.small == -3);
+    CHECK_FALSE(second.flag);
+    CHECK(second.note == std::optional<std::string>("noted"));
+    CHECK(second.count == std::optional<std::int64_t>(42));
+    REQUIRE(second.extra.has_value());
+    CHECK(second.extra->at("deep").as_array().at(0) == true);
+
+    // The JSON is the row member by member; an empty optional is null.
+    const auto shown = riveredge::core::db::row_json(first);
+    CHECK(shown.size() == 11);
+    CHECK(shown.at("note").is_null());
+    CHECK(shown.at("extra").is_null());
+    CHECK(shown.at("owners") == json::array{"u1", "u2"});
+    CHECK(riveredge::core::db::row_json(second).at("count") == 42);
+
+    CHECK(riveredge::core::db::first_as<Sample>(rows)->id == first.id);
+    const auto none =
+        riveredge::core::db::exec_once(pool, std::nullopt, "SELECT 1 AS id WHERE false");
+    CHECK_FALSE(riveredge::core::db::first_as<Sample>(none).has_value());
+}
+
+TEST_CASE("typed rows refuse a missing column and a value that does not fit", "[app][db]") {
+    Pool pool(inngest_test::shared_postgres().fresh_database(), 1);
+    const auto no_column =
+        riveredge::core::db::exec_once(pool, std::nullopt, "SELECT 1::bigint AS id");
+    try {
+        riveredge::core::db::row_as<typed_rows_test::JustId>(no_column);
+        FAIL("a described member without a column was read");
+    } catch (const DbError& error) {
+        CHECK(error.sqlstate() == "42703");
+        CHECK(std::string(error.what()).find("missing") != std::string::npos);
+    }
+    const auto too_big =
+        riveredge::core::db::exec_once(pool, std::nullopt, "SELECT 4294967296::bigint AS small");
+    try {
+        riveredge::core::db::row_as<typed_rows_test::Narrow>(too_big);
+        FAIL("a bigint beyond int was narrowed");
+    } catch (const DbError& error) {
+        CHECK(error.sqlstate() == "22003");
+    }
+}
+
+TEST_CASE("transact commits what its work did, or nothing when the work throws", "[app][db]") {
+    Pool pool(inngest_test::shared_postgres().fresh_database(), 2);
+    using riveredge::core::db::Transaction;
+    riveredge::core::db::exec_once(pool, std::nullopt, "CREATE TABLE t (v int)");
+    const auto inserted = riveredge::core::db::transact(pool, std::nullopt, [](Transaction& tx) {
+        tx.exec("INSERT INTO t VALUES (1)");
+        return tx.exec("INSERT INTO t VALUES (2)").affected();
+    });
+    CHECK(inserted == 1);
+    CHECK_THROWS_AS(riveredge::core::db::transact(pool, std::nullopt,
+                                                  [](Transaction& tx) {
+                                                      tx.exec("INSERT INTO t VALUES (3)");
+                                                      throw std::runtime_error("work failed");
+                                                  }),
+                    std::runtime_error);
+    const auto rows =
+        riveredge::core::db::exec_once(pool, std::nullopt, "SELECT count(*) AS n FROM t");
+    CHECK(rows.integer(0, "n") == 2);  // 1 and 2 committed; 3 rolled back
+}
