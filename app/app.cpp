@@ -18,12 +18,76 @@
 #include <inngest/local/postgres_state_store.hpp>
 
 #include <boost/algorithm/string/predicate.hpp>
+#include <libpq-fe.h>
 
 #include <cstdlib>
+#include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
 namespace riveredge {
+namespace {
+
+// Host and port of an http(s) URL ("http://127.0.0.1:8288" -> {"127.0.0.1", 8288}).
+std::optional<std::pair<std::string, int>> url_endpoint(const std::string& url) {
+    const auto scheme_end = url.find("://");
+    if (scheme_end == std::string::npos) {
+        return std::nullopt;
+    }
+    const std::string rest = url.substr(scheme_end + 3);
+    const std::string authority = rest.substr(0, rest.find_first_of("/?#"));
+    const auto colon = authority.rfind(':');
+    const bool has_port =
+        colon != std::string::npos && authority.find(']', colon) == std::string::npos;
+    const std::string host = has_port ? authority.substr(0, colon) : authority;
+    const int port = has_port ? std::atoi(authority.c_str() + colon + 1)
+                              : (url.rfind("https", 0) == 0 ? 443 : 80);
+    return std::pair{
+        host.size() > 2 && host.front() == '[' ? host.substr(1, host.size() - 2) : host, port};
+}
+
+// The app's own endpoints no tenant-configured call may reach: its database (every TCP host
+// of the connection string) and, when external, its Inngest server.
+void reserve_own_endpoints(core::OutboundPolicy& policy, const core::Settings& settings) {
+    char* error = nullptr;
+    PQconninfoOption* options = PQconninfoParse(settings.database_url.c_str(), &error);
+    if (error != nullptr) {
+        PQfreemem(error);
+    }
+    if (options != nullptr) {
+        std::string hosts = "localhost";
+        std::string ports = "5432";
+        for (const PQconninfoOption* option = options; option->keyword != nullptr; ++option) {
+            if (option->val != nullptr && std::string(option->keyword) == "host") {
+                hosts = option->val;
+            } else if (option->val != nullptr && std::string(option->keyword) == "port") {
+                ports = option->val;
+            }
+        }
+        PQconninfoFree(options);
+        std::stringstream host_list(hosts);
+        std::stringstream port_list(ports);
+        std::string host;
+        std::string port = "5432";
+        while (std::getline(host_list, host, ',')) {
+            std::string next_port;
+            if (std::getline(port_list, next_port, ',') && !next_port.empty()) {
+                port = next_port;
+            }
+            if (!host.empty() && host.front() != '/') {  // a Unix socket is not reachable by URL
+                policy.reserve(host, std::atoi(port.c_str()));
+            }
+        }
+    }
+    if (settings.inngest_dev) {
+        if (const auto endpoint = url_endpoint(*settings.inngest_dev)) {
+            policy.reserve(endpoint->first, endpoint->second);
+        }
+    }
+}
+
+}  // namespace
 
 class App::Impl {
 public:
@@ -32,7 +96,13 @@ public:
           clock_(clock ? std::move(clock) : std::make_shared<inngest::local::SystemClock>()),
           pool_(settings_.database_url, settings_.database_pool_size),
           router_(settings_.jwt_secret, settings_.cors_origins),
-          hub_(settings_.jwt_secret) {}
+          hub_(settings_.jwt_secret),
+          outbound_(settings_.outbound_networks, settings_.outbound_ports) {
+        reserve_own_endpoints(outbound_, settings_);
+        if (settings_.port != 0) {
+            outbound_.reserve(settings_.host, settings_.port);
+        }
+    }
 
     void start() {
         const auto applied = core::db::migrate(pool_, migrations());
@@ -77,6 +147,9 @@ public:
             };
             executor_ = std::make_unique<inngest::local::Executor>(executor_options);
             executor_->start();
+            if (const auto endpoint = url_endpoint(executor_->url())) {
+                outbound_.reserve(settings_.executor_host, endpoint->second);
+            }
             options.dev = false;
             options.signing_key = signing_key;
             options.event_key = event_key;
@@ -93,10 +166,14 @@ public:
         client_ = std::make_unique<inngest::Client>(options);
         serve_ = std::make_unique<inngest::ServeHandler>(*client_);
 
-        core::AppContext context{
-            settings_, pool_, *client_, router_, hub_, capabilities_, [clock = clock_] {
-                return clock->now();
-            }};
+        core::AppContext context{settings_,
+                                 pool_,
+                                 *client_,
+                                 router_,
+                                 hub_,
+                                 capabilities_,
+                                 [clock = clock_] { return clock->now(); },
+                                 outbound_};
         // The module list: a module that provides a capability comes before its users.
         for (const auto make :
              {messages::make_messages_module, scripts::make_scripts_module,
@@ -180,6 +257,7 @@ public:
                     hub_.adopt(request, socket);
                 }});
         server_->start();
+        outbound_.reserve(settings_.host, server_->port());
         relay_ = std::make_unique<core::outbox::Relay>(settings_.database_url, *client_);
         if (!executor_) {
             relay_->start();  // an external Inngest takes events from every process
@@ -295,6 +373,7 @@ private:
     core::db::Pool pool_;
     core::Router router_;
     core::WebSocketHub hub_;
+    core::OutboundPolicy outbound_;
     std::unique_ptr<inngest::local::Executor> executor_;
     std::unique_ptr<inngest::Client> client_;
     std::unique_ptr<inngest::ServeHandler> serve_;

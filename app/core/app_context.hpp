@@ -5,6 +5,7 @@
 
 #include "core/config/settings.hpp"
 #include "core/db/database.hpp"
+#include "core/http/outbound_policy.hpp"
 #include "core/http/router.hpp"
 #include "core/http/websocket_hub.hpp"
 #include "core/module.hpp"
@@ -28,6 +29,9 @@ struct AppContext {
     Capabilities& capabilities;
     /// The app's clock (the embedded executor's): modules that schedule read time here.
     std::function<std::chrono::system_clock::time_point()> now;
+    /// Where the calls tenants configure may go (the deployment's policy, the app's own
+    /// endpoints reserved).
+    const OutboundPolicy& outbound;
 };
 
 }  // namespace riveredge::core

@@ -49,6 +49,9 @@ struct AppUnderTestOptions {
     std::optional<std::string> records_seal_key_file{};
     /// The CUPS server print devices use (a socket path); libcups' default when empty.
     std::string cups_server{};
+    /// The production outbound policy (public addresses on the default ports) instead of the
+    /// development one the local SMTP and webhook servers of most tests need (loopback open).
+    bool production_outbound = false;
 };
 
 /// One JSON request over loopback HTTP, with a bearer token when given; a body that is not JSON
@@ -88,6 +91,10 @@ public:
         settings_.smtp_ca_file = std::move(options.smtp_ca_file);
         settings_.records_seal_key_file = std::move(options.records_seal_key_file);
         settings_.cups_server = std::move(options.cups_server);
+        if (!options.production_outbound) {
+            settings_.outbound_networks = {"127.0.0.0/8", "::1/128"};
+            settings_.outbound_ports = {"80", "443", "25", "465", "587", "1024-65535"};
+        }
         if (options.approvals_step_budget > 0) {
             settings_.approvals_step_budget = options.approvals_step_budget;
         }

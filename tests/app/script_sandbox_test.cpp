@@ -1,11 +1,14 @@
 // The script sandbox on its own: the real worker process and the real Duktape, no database.
 
+#include "core/http/outbound_policy.hpp"
 #include "modules/scripts/script_runner.hpp"
 
 #include <inngest/http_server.hpp>
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+
+#include <atomic>
 
 #include <dirent.h>
 #include <sys/wait.h>
@@ -247,6 +250,9 @@ TEST_CASE("ctx.http reaches only hosts on the allow-list", "[scripts]") {
         })";
     request.arguments = {{"url", base + "/hook"}};
     request.http_allow_list = {"127.0.0.1"};
+    // A development deployment's policy: loopback allowed, unprivileged ports open.
+    riveredge::core::OutboundPolicy dev_policy({"127.0.0.0/8", "::1/128"}, {"1024-65535"});
+    request.outbound_policy = dev_policy.to_text();
     const auto allowed = runner().run(request);
     REQUIRE(allowed.status == ScriptStatus::kSucceeded);
     CHECK(allowed.result.at("status") == 200);
@@ -260,6 +266,55 @@ TEST_CASE("ctx.http reaches only hosts on the allow-list", "[scripts]") {
     request.arguments = {{"url", "file:///etc/passwd"}};
     request.http_allow_list = {"127.0.0.1"};
     CHECK(runner().run(request).error->message.find("http(s)") != std::string::npos);
+    server.stop();
+}
+
+TEST_CASE("ctx.http passes the deployment's outbound policy as well as the allow-list",
+          "[scripts][security]") {
+    inngest::HttpServerOptions options;
+    options.port = 0;
+    std::atomic<int> reached{0};
+    options.routes =
+        [&reached](const inngest::HttpRequest&) -> std::optional<inngest::HttpResponse> {
+        ++reached;
+        return inngest::HttpResponse{200, {}, "{}"};
+    };
+    inngest::HttpServer server(options);
+    server.start();
+    ScriptRequest request;
+    request.code = R"(function main(args, ctx) {
+        return ctx.http({method: args.method || "GET", url: args.url}).status; })";
+    request.http_allow_list = {"127.0.0.1", "localhost", "169.254.169.254", "[::1]"};
+    const std::string url = "http://127.0.0.1:" + std::to_string(server.port()) + "/";
+
+    // The production default: a tenant's allow-list cannot open loopback or link-local.
+    for (const std::string& target :
+         {url, "http://localhost:" + std::to_string(server.port()) + "/",
+          std::string("http://169.254.169.254/latest/meta-data/"),
+          "http://[::1]:" + std::to_string(server.port()) + "/"}) {
+        request.arguments = {{"url", target}};
+        const auto refused = runner().run(request);
+        REQUIRE(refused.status == ScriptStatus::kFailed);
+        INFO(refused.error->message);
+        CHECK(refused.error->message.find("ctx.http refused") != std::string::npos);
+    }
+
+    riveredge::core::OutboundPolicy dev_policy({"127.0.0.0/8", "::1/128"}, {"1024-65535"});
+    request.outbound_policy = dev_policy.to_text();
+    request.arguments = {{"url", url}};
+    REQUIRE(runner().run(request).status == ScriptStatus::kSucceeded);
+    CHECK(reached == 1);
+    request.arguments = {{"url", url}, {"method", "TRACE"}};
+    CHECK(runner().run(request).error->message.find("does not send TRACE") != std::string::npos);
+
+    // The app's own endpoints stay closed even where loopback is open.
+    dev_policy.reserve("127.0.0.1", server.port());
+    request.outbound_policy = dev_policy.to_text();
+    request.arguments = {{"url", "http://localhost:" + std::to_string(server.port()) + "/"}};
+    const auto own = runner().run(request);
+    REQUIRE(own.status == ScriptStatus::kFailed);
+    CHECK(own.error->message.find("own endpoint") != std::string::npos);
+    CHECK(reached == 1);
     server.stop();
 }
 

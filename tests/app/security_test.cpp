@@ -6,14 +6,19 @@
 #include "app/approvals_support.hpp"
 #include "core/auth/jwt.hpp"
 #include "core/config/settings.hpp"
+#include "core/http/outbound_policy.hpp"
 #include "crypto/signing_key.hpp"
+#include "modules/messages/channels/smtp_channel.hpp"
 #include "support/call_builder.hpp"
 #include "transport/http_client.hpp"
+
+#include <inngest/http_server.hpp>
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -346,6 +351,18 @@ TEST_CASE("dev mode stays on loopback unless allowed, and keys are checked at st
     env["RIVEREDGE_HOST"] = "0.0.0.0";
     CHECK_FALSE(riveredge::core::load_settings(env).inngest_dev.has_value());
 
+    // The outbound policy: production opens no internal network; a bad entry stops the start.
+    CHECK(riveredge::core::load_settings(env).outbound_networks.empty());
+    env["RIVEREDGE_OUTBOUND_NETWORKS"] = "127.0.0.0/8, intranet";
+    CHECK_THROWS_WITH(riveredge::core::load_settings(env), Catch::Contains("intranet"));
+    env["RIVEREDGE_OUTBOUND_NETWORKS"] = "127.0.0.0/8, ::1/128";
+    env["RIVEREDGE_OUTBOUND_PORTS"] = "443,1024-65535";
+    const auto opened = riveredge::core::load_settings(env);
+    CHECK(opened.outbound_networks == std::vector<std::string>{"127.0.0.0/8", "::1/128"});
+    CHECK(opened.outbound_ports == std::vector<std::string>{"443", "1024-65535"});
+    env.erase("RIVEREDGE_OUTBOUND_NETWORKS");
+    env.erase("RIVEREDGE_OUTBOUND_PORTS");
+
     env["RIVEREDGE_EXECUTOR_SIGNING_KEY"] = "signkey-local-abc";
     CHECK_THROWS_WITH(riveredge::core::load_settings(env),
                       Catch::Contains("RIVEREDGE_EXECUTOR_SIGNING_KEY"));
@@ -402,4 +419,143 @@ TEST_CASE("the OpenAPI document is valid OpenAPI 3.0 for a standard validator", 
     INFO(output);
     CHECK(status == 0);
     CHECK(output.find("valid OpenAPI 3.0") != std::string::npos);
+}
+
+namespace {
+
+// A loopback webhook that counts what reaches it.
+struct CountingHook {
+    std::atomic<int> calls{0};
+    std::unique_ptr<inngest::HttpServer> server;
+    CountingHook() {
+        inngest::HttpServerOptions options;
+        options.port = 0;
+        options.routes =
+            [this](const inngest::HttpRequest&) -> std::optional<inngest::HttpResponse> {
+            ++calls;
+            return inngest::HttpResponse{200, {}, "{\"ok\":true}"};
+        };
+        server = std::make_unique<inngest::HttpServer>(options);
+        server->start();
+    }
+    ~CountingHook() { server->stop(); }
+    std::string url(const std::string& host = "127.0.0.1") const {
+        return "http://" + host + ":" + std::to_string(server->port()) + "/hook";
+    }
+};
+
+std::string random_suffix() {
+    static std::atomic<int> counter{0};
+    return std::to_string(++counter);
+}
+
+// A script that calls args.url and returns the status; its run record.
+json::value run_fetch(const AppUnderTest& t, const std::string& admin, const std::string& url) {
+    static const std::string code =
+        "function main(args, ctx) { return ctx.http({method: 'POST', url: args.url}).status; }";
+    auto created = t.call(
+        "POST", "/api/v1/scripts", admin,
+        json::serialize(json::object{
+            {"name", "fetch-" + random_suffix()},
+            {"code", code},
+            {"parameters", json::array{json::object{{"name", "url"}, {"type", "string"}}}}}));
+    REQUIRE(created.status == 201);
+    const auto id = created.body.at("id").as_int64();
+    const auto run = t.call("POST", "/api/v1/scripts/" + std::to_string(id) + "/run", admin,
+                            json::serialize(json::object{{"arguments", {{"url", url}}}}));
+    REQUIRE(run.status == 200);
+    return run.body;
+}
+
+}  // namespace
+
+TEST_CASE("outbound calls are refused on loopback and link-local unless the deployment allows them",
+          "[app][security]") {
+    CountingHook hook;
+    AppUnderTest t(AppUnderTestOptions{.production_outbound = true});
+    const auto admin = t.token("acme", "root", {"admin"});
+    // The tenant lists internal names; the deployment's policy still refuses them.
+    REQUIRE(t.call("PUT", "/api/v1/scripts/settings", admin,
+                   R"({"http_allow_list":["127.0.0.1","localhost","169.254.169.254"]})")
+                .status == 200);
+
+    for (const auto& url : {hook.url(), hook.url("localhost"),
+                            std::string("http://169.254.169.254/latest/meta-data/")}) {
+        const auto run = run_fetch(t, admin, url);
+        INFO(json::serialize(run));
+        CHECK(run.at("status") == "failed");
+        CHECK(std::string(run.at("error").at("message").as_string()).find("ctx.http refused") !=
+              std::string::npos);
+    }
+
+    // A schedule's HTTP action: refused once, not retried, the reason recorded.
+    const auto created =
+        t.call("POST", "/api/v1/schedules", admin,
+               json::serialize(json::object{
+                   {"name", "Hook"},
+                   {"code", "hook"},
+                   {"trigger", {{"kind", "cron"}, {"cron", "0 0 1 1 *"}}},
+                   {"retries", 3},
+                   {"action", {{"type", "http"}, {"url", hook.url()}, {"method", "POST"}}}}));
+    REQUIRE(created.status == 201);
+    const auto id = std::to_string(created.body.at("id").as_int64());
+    REQUIRE(t.call("POST", "/api/v1/schedules/" + id + "/run", admin).status == 202);
+    json::value fire;
+    for (int i = 0; i < 400; ++i) {
+        const auto fires = t.call("GET", "/api/v1/schedules/" + id + "/fires?status=failed", admin);
+        if (fires.status == 200 && !fires.body.at("items").as_array().empty()) {
+            fire = fires.body.at("items").as_array().at(0);
+            break;
+        }
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(fire.is_object());
+    CHECK(fire.at("attempt") == 1);
+    CHECK(std::string(fire.at("error").as_string()).find("a loopback address") !=
+          std::string::npos);
+    CHECK(hook.calls == 0);
+
+    // An SMTP relay on loopback: refused before any connection, and final.
+    riveredge::core::OutboundPolicy production;
+    riveredge::messages::SmtpSettings relay;
+    relay.host = "127.0.0.1";
+    relay.port = 2525;
+    relay.from_address = "flow@example.com";
+    const auto mail = riveredge::messages::send_email(
+        production, relay,
+        riveredge::messages::Email{"bob@example.com", "Hi", "Hello", std::nullopt, "m-1@test"});
+    CHECK_FALSE(mail.sent);
+    CHECK_FALSE(mail.retriable);
+    CHECK(mail.reply.find("loopback") != std::string::npos);
+}
+
+TEST_CASE(
+    "a tenant's allow-list entry of 127.0.0.1 or localhost cannot reach the executor, the "
+    "database or the API",
+    "[app][security]") {
+    CountingHook hook;
+    AppUnderTest t;  // a development deployment: loopback is open for the local test servers
+    const auto admin = t.token("acme", "root", {"admin"});
+    REQUIRE(t.call("PUT", "/api/v1/scripts/settings", admin,
+                   R"({"http_allow_list":["127.0.0.1","localhost"]})")
+                .status == 200);
+    const auto reached = run_fetch(t, admin, hook.url());
+    REQUIRE(reached.at("status") == "succeeded");
+    CHECK(reached.at("result") == 200);
+    CHECK(hook.calls == 1);
+
+    const std::string executor = t.app().executor_url();
+    const std::string executor_port = executor.substr(executor.rfind(':') + 1);
+    const std::string database_port = std::to_string(inngest_test::shared_postgres().port());
+    const std::string api_port = std::to_string(t.app().port());
+    for (const auto& url : {"http://127.0.0.1:" + executor_port + "/e/key",
+                            "http://localhost:" + executor_port + "/v1/runs",
+                            "http://localhost:" + database_port + "/",
+                            "http://127.0.0.1:" + api_port + "/api/v1/scripts"}) {
+        const auto run = run_fetch(t, admin, url);
+        INFO(url << " " << json::serialize(run));
+        CHECK(run.at("status") == "failed");
+        CHECK(std::string(run.at("error").at("message").as_string()).find("own endpoint") !=
+              std::string::npos);
+    }
 }

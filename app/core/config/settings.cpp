@@ -1,5 +1,7 @@
 #include "core/config/settings.hpp"
 
+#include "core/http/outbound_policy.hpp"
+
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -142,6 +144,30 @@ Settings load_settings(const std::map<std::string, std::string>& environment) {
             }
         }
     }
+    const auto comma_list = [](const std::string& text) {
+        std::vector<std::string> out;
+        std::stringstream list(text);
+        std::string item;
+        while (std::getline(list, item, ',')) {
+            item.erase(0, item.find_first_not_of(" \t"));
+            item.erase(item.find_last_not_of(" \t") + 1);
+            if (!item.empty()) {
+                out.push_back(item);
+            }
+        }
+        return out;
+    };
+    if (const auto networks = get("RIVEREDGE_OUTBOUND_NETWORKS")) {
+        settings.outbound_networks = comma_list(*networks);
+    }
+    if (const auto ports = get("RIVEREDGE_OUTBOUND_PORTS")) {
+        settings.outbound_ports = comma_list(*ports);
+    }
+    try {
+        OutboundPolicy(settings.outbound_networks, settings.outbound_ports);
+    } catch (const std::invalid_argument& error) {
+        problems.emplace_back(std::string("RIVEREDGE_OUTBOUND_*: ") + error.what());
+    }
     settings.executor_host = get("RIVEREDGE_EXECUTOR_HOST").value_or(settings.executor_host);
     settings.executor_signing_key = get("RIVEREDGE_EXECUTOR_SIGNING_KEY");
     if (settings.executor_signing_key && !valid_signing_key(*settings.executor_signing_key)) {
@@ -211,7 +237,8 @@ std::string Settings::describe() const {
                           : inngest_cloud ? "Inngest Cloud"
                                           : "embedded local executor";
     return "listening on " + host + ":" + std::to_string(port) + ", database pool " +
-           std::to_string(database_pool_size) + ", Inngest: " + inngest;
+           std::to_string(database_pool_size) + ", Inngest: " + inngest +
+           ", outbound: " + OutboundPolicy(outbound_networks, outbound_ports).describe();
 }
 
 }  // namespace riveredge::core

@@ -52,6 +52,12 @@ struct Settings {
     /// The CUPS server print devices use: a socket path, `host` or `host:port`
     /// (`RIVEREDGE_CUPS_SERVER`, else `CUPS_SERVER`); empty: libcups' default.
     std::string cups_server;
+    /// Networks (CIDR) the calls tenants configure may reach besides public addresses
+    /// (`RIVEREDGE_OUTBOUND_NETWORKS`, comma-separated; scripts/dev: loopback). Empty: public
+    /// addresses only, as in production.
+    std::vector<std::string> outbound_networks;
+    /// Ports those calls may use (`RIVEREDGE_OUTBOUND_PORTS`: ports and ranges, comma-separated).
+    std::vector<std::string> outbound_ports{"80", "443", "25", "465", "587"};
     /// Named points where the process stops at once, as if killed (`RIVEREDGE_FAILPOINTS`,
     /// comma-separated): for crash tests only, never set in a deployment.
     std::vector<std::string> failpoints;

@@ -37,12 +37,18 @@ std::string http_host(const std::string& url) {
     return std::regex_match(url, m, pattern) ? lower_ascii(m[2].str()) : std::string();
 }
 
-boost::json::object call_http(const boost::json::object& request,
+boost::json::object call_http(const OutboundPolicy& policy,
+                              const boost::json::object& request,
                               int timeout_seconds,
                               std::size_t max_body_bytes) {
     const std::string url = string_field(request, "url");
     const std::string method =
         string_field(request, "method").empty() ? "POST" : string_field(request, "method");
+    if (!OutboundPolicy::method_allowed(method)) {
+        throw OutboundRefused("the method '" + method +
+                              "' is not one of GET, POST, PUT, PATCH, DELETE");
+    }
+    const auto destination = check_url(policy, url, {"http", "https"});
     std::string body;
     if (const auto* b = request.if_contains("body"); b != nullptr && !b->is_null()) {
         body = b->is_string() ? std::string(b->as_string()) : boost::json::serialize(*b);
@@ -52,6 +58,7 @@ boost::json::object call_http(const boost::json::object& request,
     const std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(
         curl_slist_append(nullptr, "Content-Type: application/json"), curl_slist_free_all);
     Collected response{{}, max_body_bytes};
+    const CurlPin pin(curl.get(), destination);
     curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
     curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, method.c_str());
     curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "http,https");

@@ -1,7 +1,10 @@
 #pragma once
 
 // Outbound HTTP calls that tenants configure (schedule HTTP actions, approval service tasks).
-// Callers check the host against the tenant's allow-list first (host_allow_list.hpp).
+// Callers check the host against the tenant's allow-list first (host_allow_list.hpp); the
+// deployment's policy (outbound_policy.hpp) is checked here, on the resolved address.
+
+#include "core/http/outbound_policy.hpp"
 
 #include <boost/json/object.hpp>
 
@@ -13,10 +16,13 @@ namespace riveredge::core {
 /// The host of an http(s) URL, lower-cased; empty when the URL is not http(s).
 std::string http_host(const std::string& url);
 
-/// One call described by {url, method (POST by default), body (a string, or JSON sent
-/// serialised)}: {status, body (at most `max_body_bytes`)}. No redirects. Throws
-/// std::runtime_error on transport errors and on a status of 400 or more.
-boost::json::object call_http(const boost::json::object& request,
+/// One call described by {url, method (POST by default; GET, POST, PUT, PATCH or DELETE), body
+/// (a string, or JSON sent serialised)}: {status, body (at most `max_body_bytes`)}. Only to a
+/// destination `policy` allows, connected to the address it checked; no redirects. Throws
+/// OutboundRefused when the policy refuses, std::runtime_error on transport errors and on a
+/// status of 400 or more.
+boost::json::object call_http(const OutboundPolicy& policy,
+                              const boost::json::object& request,
                               int timeout_seconds,
                               std::size_t max_body_bytes = 16 * 1024);
 

@@ -554,7 +554,12 @@ boost::json::object Engine::run_service(const core::TenantId& tenant,
         }
         json::object request = target;
         request["body"] = input;
-        auto response = core::call_http(request, std::max(1, timeout));
+        json::object response;
+        try {
+            response = core::call_http(p_.outbound, request, std::max(1, timeout));
+        } catch (const core::OutboundRefused& refused) {
+            throw inngest::NonRetriableError(refused.what());  // no retry would pass
+        }
         boost::system::error_code ec;
         auto parsed = json::parse(response.at("body").as_string(), ec);
         return ec ? response.at("body") : parsed;

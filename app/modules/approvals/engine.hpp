@@ -7,6 +7,7 @@
 // and the function re-reads them whenever it wakes (`park`).
 
 #include "core/auth/principal.hpp"
+#include "core/http/outbound_policy.hpp"
 #include "core/module.hpp"
 #include "modules/approvals/definition.hpp"
 #include "modules/approvals/definition_repository.hpp"
@@ -40,6 +41,8 @@ struct EngineParts {
     core::StoredScripts& scripts;
     core::RecordSigner& signer;
     std::function<TimePoint()> now;
+    /// Where service tasks may call (the deployment's policy).
+    const core::OutboundPolicy& outbound;
 };
 
 class Engine {

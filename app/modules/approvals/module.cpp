@@ -24,9 +24,8 @@ public:
           service_(repository_),
           engine_(EngineParts{repository_, instances_, tasks_, directory_, activities_,
                               context.capabilities.notifier(), context.capabilities.scripts(),
-                              context.capabilities.record_signer(), [now = context.now] {
-                                  return now();
-                              }}) {
+                              context.capabilities.record_signer(),
+                              [now = context.now] { return now(); }, context.outbound}) {
         register_routes(context.router, service_);
         register_instance_routes(context.router, engine_);
         register_functions(context.inngest, engine_, context.settings.approvals_step_budget);

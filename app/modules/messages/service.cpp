@@ -289,10 +289,11 @@ boost::json::object Service::deliver(const core::TenantId& tenant,
         [&](const SmtpSettings& smtp, const DeliveryDetail& delivery) {
             SmtpSettings settings = smtp;
             settings.ca_file = smtp_ca_file_;
-            return send_email(settings, Email{delivery.recipient, delivery.subject, delivery.body,
-                                              delivery.html_body,
-                                              "delivery-" + std::to_string(delivery_id) + "." +
-                                                  tenant.value() + "@riveredge-flow"});
+            return send_email(
+                outbound_, settings,
+                Email{delivery.recipient, delivery.subject, delivery.body, delivery.html_body,
+                      "delivery-" + std::to_string(delivery_id) + "." + tenant.value() +
+                          "@riveredge-flow"});
         });
 }
 
@@ -406,8 +407,8 @@ boost::json::object Service::deliver_sms(const core::TenantId& tenant,
     return deliver_through_provider(
         repository_, tenant, delivery_id, "SMS", last_attempt,
         [&] { return repository_.sms_settings(tenant); },
-        [](const SmsSettings& sms, const DeliveryDetail& delivery) {
-            return send_sms(sms, delivery.recipient, delivery.subject, delivery.body);
+        [this](const SmsSettings& sms, const DeliveryDetail& delivery) {
+            return send_sms(outbound_, sms, delivery.recipient, delivery.subject, delivery.body);
         });
 }
 

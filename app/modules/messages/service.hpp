@@ -18,9 +18,12 @@ inline constexpr const char* kMessageRequested = "messages/message.requested";
 
 class Service {
 public:
-    /// `smtp_ca_file`: an extra CA bundle trusted for every tenant's SMTP relay.
-    explicit Service(Repository& repository, std::optional<std::string> smtp_ca_file = std::nullopt)
-        : repository_(repository), smtp_ca_file_(std::move(smtp_ca_file)) {}
+    /// `outbound`: where SMTP relays and SMS endpoints may be; `smtp_ca_file`: an extra CA
+    /// bundle trusted for every tenant's SMTP relay.
+    Service(Repository& repository,
+            const core::OutboundPolicy& outbound,
+            std::optional<std::string> smtp_ca_file = std::nullopt)
+        : repository_(repository), outbound_(outbound), smtp_ca_file_(std::move(smtp_ca_file)) {}
 
     /// Validates and records a message with one delivery per (channel, recipient) and, in the same
     /// transaction, its announcement through the outbox:
@@ -72,6 +75,7 @@ private:
                         bool& created);
 
     Repository& repository_;
+    const core::OutboundPolicy& outbound_;
     std::optional<std::string> smtp_ca_file_;
 };
 

@@ -14,7 +14,7 @@ public:
         : repository_(context.db),
           service_(repository_,
                    Collaborators{context.capabilities.notifier(), context.capabilities.scripts(),
-                                 context.inngest, context.now}) {
+                                 context.inngest, context.now, context.outbound}) {
         register_routes(context.router, service_);
         register_functions(context.inngest, service_);
     }

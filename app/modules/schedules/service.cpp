@@ -628,7 +628,11 @@ boost::json::object Service::run_action(const core::TenantId& tenant,
                                 with_.scripts.http_allow_list(tenant))) {
             throw inngest::NonRetriableError("the URL's host is no longer on the allow-list");
         }
-        return core::call_http(a, definition.timeout_seconds);
+        try {
+            return core::call_http(with_.outbound, a, definition.timeout_seconds);
+        } catch (const core::OutboundRefused& refused) {
+            throw inngest::NonRetriableError(refused.what());  // no retry would pass
+        }
     }
     throw inngest::NonRetriableError("unknown action type " + type);
 }

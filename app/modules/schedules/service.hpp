@@ -5,6 +5,7 @@
 // and a once-a-minute reconciler re-arms what an outage or a restart lost (see README.md).
 
 #include "core/auth/principal.hpp"
+#include "core/http/outbound_policy.hpp"
 #include "core/module.hpp"
 #include "modules/schedules/repository.hpp"
 
@@ -28,6 +29,8 @@ struct Collaborators {
     core::StoredScripts& scripts;
     inngest::Client& inngest;
     std::function<std::chrono::system_clock::time_point()> now;
+    /// Where HTTP actions may go (the deployment's policy).
+    const core::OutboundPolicy& outbound;
 };
 
 class Service {

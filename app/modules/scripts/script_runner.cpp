@@ -136,6 +136,7 @@ ScriptOutcome ScriptRunner::run(const ScriptRequest& request) const {
         {"arguments", request.arguments},
         {"context", request.context},
         {"http_allow_list", std::move(allow_list)},
+        {"outbound_policy", request.outbound_policy},
         {"limits",
          {{"timeout_ms", static_cast<std::int64_t>(limits.timeout.count())},
           {"memory_bytes", limits.memory_bytes},

@@ -36,6 +36,9 @@ struct ScriptRequest {
     boost::json::object context;
     /// Hosts `ctx.http` may reach ("api.example.com", "*.example.com"); empty: ctx.http is off.
     std::vector<std::string> http_allow_list;
+    /// The deployment's outbound policy (`core::OutboundPolicy::to_text`), which ctx.http calls
+    /// also pass; empty: public addresses on the default ports only.
+    std::string outbound_policy;
     ScriptLimits limits;
 };
 

@@ -389,6 +389,7 @@ boost::json::object Service::run_now(const core::TenantId& tenant,
     request.arguments = arguments;
     request.context = {{"tenant_id", tenant.value()}, {"run_id", run_id}};
     request.http_allow_list = settings.http_allow_list;
+    request.outbound_policy = outbound_.to_text();
     // A maximum lowered after the script was saved applies from the next run on.
     request.limits.timeout =
         std::chrono::milliseconds(std::min(version.timeout_ms, settings.max_timeout_ms));

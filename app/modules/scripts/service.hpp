@@ -4,6 +4,7 @@
 // the sandbox (now, or durably through Inngest), tenant limits.
 
 #include "core/auth/principal.hpp"
+#include "core/http/outbound_policy.hpp"
 #include "modules/scripts/repository.hpp"
 #include "modules/scripts/script_runner.hpp"
 
@@ -22,8 +23,10 @@ inline constexpr const char* kRunRequested = "scripts/run.requested";
 
 class Service {
 public:
-    Service(Repository& repository, const ScriptRunner& runner)
-        : repository_(repository), runner_(runner) {}
+    Service(Repository& repository,
+            const ScriptRunner& runner,
+            const core::OutboundPolicy& outbound)
+        : repository_(repository), runner_(runner), outbound_(outbound) {}
 
     boost::json::object create(const core::Principal& author, const boost::json::object& request);
     /// Metadata changes in place; code, parameters or limits make a new version.
@@ -65,6 +68,7 @@ private:
 
     Repository& repository_;
     const ScriptRunner& runner_;
+    const core::OutboundPolicy& outbound_;
     /// Synchronous runs hold a request thread each: bounded, so a burst cannot take them all.
     std::atomic<int> sync_runs_{0};
 };

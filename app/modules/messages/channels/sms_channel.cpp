@@ -32,10 +32,18 @@ bool valid_phone(const std::string& phone) {
                 : digits.size() == 11 && digits[0] == '1';
 }
 
-SmsResult send_sms(const SmsSettings& settings,
+SmsResult send_sms(const core::OutboundPolicy& policy,
+                   const SmsSettings& settings,
                    const std::string& phone,
                    const std::string& subject,
                    const std::string& body) {
+    std::optional<core::CheckedDestination> destination;
+    try {
+        destination = core::check_url(policy, settings.endpoint, {"http", "https"});
+    } catch (const std::exception& refused) {
+        // The deployment refuses the endpoint: no attempt would ever pass.
+        return {false, 0, std::string("not sent: ") + refused.what(), false};
+    }
     CURL* curl = curl_easy_init();
     if (curl == nullptr) {
         return {false, 0, "curl initialisation failed", true};
@@ -52,7 +60,9 @@ SmsResult send_sms(const SmsSettings& settings,
         headers = curl_slist_append(headers, authorization.c_str());
     }
     std::string response;
+    const core::CurlPin pin(curl, *destination);
     curl_easy_setopt(curl, CURLOPT_URL, settings.endpoint.c_str());
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload.c_str());
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(payload.size()));
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);

@@ -3,6 +3,8 @@
 // SMS through an HTTP gateway: POST JSON {phone, sign_name, template_id, params} with a bearer
 // API key. 2xx is sent; 429, 5xx and connection failures retry; other 4xx are permanent.
 
+#include "core/http/outbound_policy.hpp"
+
 #include <optional>
 #include <string>
 
@@ -25,7 +27,8 @@ struct SmsResult {
 /// Mainland or international numbers: `+` and 8-15 digits, or 11 digits starting with 1.
 bool valid_phone(const std::string& phone);
 
-SmsResult send_sms(const SmsSettings& settings,
+SmsResult send_sms(const core::OutboundPolicy& policy,
+                   const SmsSettings& settings,
                    const std::string& phone,
                    const std::string& subject,
                    const std::string& body);

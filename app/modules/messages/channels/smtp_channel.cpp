@@ -140,7 +140,16 @@ std::string render_email(const SmtpSettings& settings, const Email& email) {
     return message;
 }
 
-SmtpResult send_email(const SmtpSettings& settings, const Email& email) {
+SmtpResult send_email(const core::OutboundPolicy& policy,
+                      const SmtpSettings& settings,
+                      const Email& email) {
+    std::optional<core::CheckedDestination> destination;
+    try {
+        destination = policy.check(settings.host, settings.port);
+    } catch (const std::exception& refused) {
+        // The deployment refuses the relay: no attempt would ever pass.
+        return {false, 0, std::string("not sent: ") + refused.what(), false};
+    }
     global_init();
     CURL* curl = curl_easy_init();
     if (curl == nullptr) {
@@ -151,6 +160,7 @@ SmtpResult send_email(const SmtpSettings& settings, const Email& email) {
     const std::string message = render_email(settings, email);
     Upload upload{&message};
     curl_slist* recipients = curl_slist_append(nullptr, ("<" + email.to + ">").c_str());
+    const core::CurlPin pin(curl, *destination);
     const std::string from = "<" + settings.from_address + ">";
     curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
     curl_easy_setopt(curl, CURLOPT_MAIL_FROM, from.c_str());

@@ -2,6 +2,8 @@
 
 // Email through libcurl's SMTP client: STARTTLS or SMTPS, AUTH, UTF-8 headers as RFC 2047 words.
 
+#include "core/http/outbound_policy.hpp"
+
 #include <optional>
 #include <string>
 
@@ -44,6 +46,8 @@ std::string encode_header_word(const std::string& text);
 /// The RFC 5322 message (headers and body, CRLF line ends).
 std::string render_email(const SmtpSettings& settings, const Email& email);
 
-SmtpResult send_email(const SmtpSettings& settings, const Email& email);
+SmtpResult send_email(const core::OutboundPolicy& policy,
+                      const SmtpSettings& settings,
+                      const Email& email);
 
 }  // namespace riveredge::messages

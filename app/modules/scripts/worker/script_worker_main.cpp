@@ -10,6 +10,7 @@
 // stdout: one JSON outcome {status, result, console, console_truncated, error, memory_bytes}.
 
 #include "core/http/host_allow_list.hpp"
+#include "core/http/outbound_policy.hpp"
 
 #include <boost/json.hpp>
 #include <duktape.h>
@@ -21,6 +22,8 @@
 #include <cstring>
 #include <iostream>
 #include <iterator>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -127,6 +130,10 @@ struct RunState {
     std::size_t console_limit = 0;
     bool console_truncated = false;
     std::vector<std::string> http_allow_list;
+    // The deployment's outbound policy (public addresses on the default ports unless the
+    // request brings the app's).
+    std::unique_ptr<riveredge::core::OutboundPolicy> outbound =
+        std::make_unique<riveredge::core::OutboundPolicy>();
     int http_calls_left = 0;
     std::chrono::steady_clock::time_point deadline;
 };
@@ -233,6 +240,18 @@ void perform_http(const char* url, const char* method, const char* body, const c
         g_http_error = "host " + host_text + " is not on this tenant's allow-list";
         return;
     }
+    if (!riveredge::core::OutboundPolicy::method_allowed(method)) {
+        g_http_error =
+            std::string("ctx.http does not send ") + method + " (GET, POST, PUT, PATCH or DELETE)";
+        return;
+    }
+    std::optional<riveredge::core::CheckedDestination> destination;
+    try {
+        destination = riveredge::core::check_url(*g_state.outbound, url, {"http", "https"});
+    } catch (const std::exception& refused) {
+        g_http_error = std::string("ctx.http refused: ") + refused.what();
+        return;
+    }
     curl_slist* headers = nullptr;
     std::string lines = header_lines;
     std::size_t start = 0;
@@ -244,6 +263,7 @@ void perform_http(const char* url, const char* method, const char* body, const c
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         g_state.deadline - std::chrono::steady_clock::now());
     CURL* curl = curl_easy_init();
+    const riveredge::core::CurlPin pin(curl, *destination);
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -426,6 +446,17 @@ int main() {
             if (host.is_string()) {
                 g_state.http_allow_list.emplace_back(host.as_string());
             }
+        }
+    }
+    if (const auto* policy = request.if_contains("outbound_policy");
+        policy != nullptr && policy->is_string()) {
+        try {
+            g_state.outbound = std::make_unique<riveredge::core::OutboundPolicy>(
+                riveredge::core::OutboundPolicy::from_text(std::string(policy->as_string())));
+        } catch (const std::exception&) {
+            write_outcome(json::object{{"status", "failed"},
+                                       {"error", json::object{{"message", "bad worker request"}}}});
+            return 2;
         }
     }
     set_os_limits(g_budget.limit, timeout_ms);
