@@ -8,10 +8,18 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <thread>
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 using namespace std::chrono_literals;
 namespace json = boost::json;
@@ -329,4 +337,107 @@ TEST_CASE("runs leak no descriptors or processes in the host", "[scripts]") {
     CHECK(open_descriptors() == before);
     // Every worker was reaped: no child is left for waitpid.
     CHECK(waitpid(-1, nullptr, WNOHANG) == -1);
+}
+
+namespace {
+
+// The running worker this process spawned: its /proc entry, or empty.
+std::string find_worker() {
+    const std::string parent = std::to_string(::getpid());
+    DIR* proc = ::opendir("/proc");
+    std::string found;
+    while (dirent* entry = ::readdir(proc)) {
+        const std::string pid = entry->d_name;
+        if (pid.find_first_not_of("0123456789") != std::string::npos) {
+            continue;
+        }
+        std::ifstream status("/proc/" + pid + "/status");
+        std::string line;
+        bool worker = false;
+        bool ours = false;
+        while (std::getline(status, line)) {
+            worker = worker || line.rfind("Name:\triveredge-scrip", 0) == 0;
+            ours = ours || line == "PPid:\t" + parent;
+        }
+        if (worker && ours) {
+            found = "/proc/" + pid;
+        }
+    }
+    ::closedir(proc);
+    return found;
+}
+
+std::vector<std::string> descriptors_of(const std::string& process) {
+    std::vector<std::string> out;
+    DIR* fds = ::opendir((process + "/fd").c_str());
+    if (fds == nullptr) {
+        return out;
+    }
+    while (dirent* entry = ::readdir(fds)) {
+        if (entry->d_name[0] != '.') {
+            out.emplace_back(entry->d_name);
+        }
+    }
+    ::closedir(fds);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::string link_of(const std::string& path) {
+    char target[256] = {};
+    const auto n = ::readlink(path.c_str(), target, sizeof target - 1);
+    return n > 0 ? std::string(target, static_cast<std::size_t>(n)) : std::string();
+}
+
+struct WorkerView {
+    std::vector<std::string> descriptors;
+    std::string network;
+};
+
+// Runs a script that spins for a second and looks at its worker meanwhile.
+WorkerView watch_worker(const std::vector<std::string>& allow_list) {
+    ScriptRequest request;
+    request.code = "function main() { var end = Date.now() + 1200; while (Date.now() < end) {} }";
+    request.http_allow_list = allow_list;
+    request.limits.timeout = 5s;
+    std::thread running([&] { runner().run(request); });
+    WorkerView view;
+    for (int i = 0; i < 200 && view.network.empty(); ++i) {
+        std::this_thread::sleep_for(5ms);
+        const auto worker = find_worker();
+        if (!worker.empty()) {
+            std::this_thread::sleep_for(100ms);  // past its start-up
+            view.descriptors = descriptors_of(worker);
+            view.network = link_of(worker + "/ns/net");
+        }
+    }
+    running.join();
+    return view;
+}
+
+}  // namespace
+
+TEST_CASE("the worker inherits no descriptors, and has no network while ctx.http is off",
+          "[scripts][security]") {
+    // Descriptors a library might leave open without close-on-exec: a socket and a file.
+    const int socket = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int file = ::open("/dev/null", O_RDONLY);
+    REQUIRE(socket >= 0);
+    REQUIRE(file >= 0);
+
+    const auto isolated = watch_worker({});
+    REQUIRE_FALSE(isolated.network.empty());
+    CHECK(isolated.descriptors == std::vector<std::string>{"0", "1", "2"});
+    const bool user_namespaces = std::system("unshare --user --net true 2>/dev/null") == 0;
+    if (user_namespaces) {
+        CHECK(isolated.network != link_of("/proc/self/ns/net"));
+    } else {
+        WARN("this kernel allows no unprivileged user namespaces: the worker keeps the network");
+    }
+
+    const auto connected = watch_worker({"api.example.com"});
+    CHECK(connected.descriptors == std::vector<std::string>{"0", "1", "2"});
+    CHECK(connected.network == link_of("/proc/self/ns/net"));
+    ::close(socket);
+    ::close(file);
 }

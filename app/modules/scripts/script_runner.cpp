@@ -179,6 +179,9 @@ ScriptOutcome ScriptRunner::execute(const boost::json::object& worker_request,
     posix_spawn_file_actions_adddup2(&actions, theirs.get(), STDIN_FILENO);
     posix_spawn_file_actions_adddup2(&actions, theirs.get(), STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&actions, null_device.get(), STDERR_FILENO);
+    // Whatever else is open here (a listener or a client socket some library opened without
+    // close-on-exec) stays out of the sandbox.
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
     posix_spawnattr_t attributes;
     posix_spawnattr_init(&attributes);
     // A fresh process group, so the kill at the deadline reaches anything the worker started.
