@@ -17,8 +17,10 @@ TempPostgres::TempPostgres() {
                .string();
     std::filesystem::remove_all(dir_);
     port_ = free_port();
-    const std::string command = std::string(PROJECT_SOURCE_DIR) + "/scripts/pg-cluster start '" +
-                                dir_ + "' " + std::to_string(port_) + " >/dev/null";
+    // A throwaway cluster: fsync off (PG_CLUSTER_FSYNC=on in the environment keeps it on).
+    const std::string command = std::string("PG_CLUSTER_FSYNC=${PG_CLUSTER_FSYNC:-off} ") +
+                                PROJECT_SOURCE_DIR + "/scripts/pg-cluster start '" + dir_ + "' " +
+                                std::to_string(port_) + " >/dev/null";
     if (std::system(command.c_str()) != 0) {
         throw std::runtime_error("could not start PostgreSQL for the tests");
     }
@@ -35,8 +37,8 @@ TempPostgres::~TempPostgres() {
 void TempPostgres::restart() {
     const std::string script = std::string(PROJECT_SOURCE_DIR) + "/scripts/pg-cluster";
     const std::string stop = script + " stop '" + dir_ + "' >/dev/null";
-    const std::string start =
-        script + " start '" + dir_ + "' " + std::to_string(port_) + " >/dev/null";
+    const std::string start = "PG_CLUSTER_FSYNC=${PG_CLUSTER_FSYNC:-off} " + script + " start '" +
+                              dir_ + "' " + std::to_string(port_) + " >/dev/null";
     if (std::system(stop.c_str()) != 0 || std::system(start.c_str()) != 0) {
         throw std::runtime_error("could not restart the test PostgreSQL");
     }
