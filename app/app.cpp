@@ -245,6 +245,13 @@ public:
         server_ = std::make_unique<inngest::HttpServer>(inngest::HttpServerOptions{
             .host = settings_.host,
             .port = settings_.port,
+            // REST and function bodies (the serve endpoint) have handler slots of their own:
+            // slow steps (SMTP, HTTP, scripts) never stall REST, nor REST the steps; the
+            // liveness probe needs no slot at all.
+            .worker_threads = 8,
+            .isolated_prefixes = {"/api/inngest"},
+            .isolated_worker_threads = 8,
+            .inline_paths = {"/healthz"},
             .max_body_bytes = settings_.max_body_bytes,
             .routes = [this](const inngest::HttpRequest& request)
                 -> std::optional<inngest::HttpResponse> { return router_.dispatch(request); },

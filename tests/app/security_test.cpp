@@ -17,11 +17,13 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <thread>
 
 using namespace riveredge_test;
 using riveredge_test::approvals::Flow;
@@ -558,4 +560,58 @@ TEST_CASE(
         CHECK(std::string(run.at("error").at("message").as_string()).find("own endpoint") !=
               std::string::npos);
     }
+}
+
+TEST_CASE("spinning scripts leave health and REST answering, and no tenant takes every run",
+          "[app][security]") {
+    AppUnderTest t;
+    const auto acme = t.token("acme", "root", {"admin"});
+    const auto beta = t.token("beta", "root", {"admin"});
+    const auto create = [&](const std::string& token, const std::string& code) {
+        const auto created =
+            t.call("POST", "/api/v1/scripts", token,
+                   json::serialize(json::object{
+                       {"name", "s-" + random_suffix()}, {"code", code}, {"timeout_ms", 3000}}));
+        REQUIRE(created.status == 201);
+        return "/api/v1/scripts/" + std::to_string(created.body.at("id").as_int64()) + "/run";
+    };
+    const auto spin = create(acme, "function main() { for (;;) {} }");
+    const auto quick = create(beta, "function main() { return 7; }");
+
+    // Eight synchronous runs that spin to their limit, all at once, from one tenant.
+    std::vector<int> statuses(8);
+    std::vector<std::thread> runs;
+    for (std::size_t i = 0; i < statuses.size(); ++i) {
+        runs.emplace_back([&, i] { statuses[i] = t.call("POST", spin, acme, "{}").status; });
+    }
+    std::this_thread::sleep_for(500ms);  // the admitted ones are spinning now
+
+    std::vector<double> health_ms;
+    for (int i = 0; i < 20; ++i) {
+        const auto started = std::chrono::steady_clock::now();
+        REQUIRE(t.call("GET", "/healthz").status == 200);
+        health_ms.push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+                .count());
+        std::this_thread::sleep_for(20ms);
+    }
+    std::sort(health_ms.begin(), health_ms.end());
+    INFO("healthz median " << health_ms[10] << " ms, max " << health_ms.back() << " ms");
+    CHECK(health_ms[10] < 100);
+    CHECK(health_ms.back() < 500);
+
+    // REST still answers, and another tenant's script still runs.
+    const auto listed_at = std::chrono::steady_clock::now();
+    CHECK(t.call("GET", "/api/v1/scripts", acme).status == 200);
+    const auto other = t.call("POST", quick, beta, "{}");
+    CHECK(std::chrono::steady_clock::now() - listed_at < 2s);
+    CHECK(other.status == 200);
+    CHECK(other.body.at("result") == 7);
+
+    for (auto& run : runs) {
+        run.join();
+    }
+    // The tenant's cap admitted two; the others were told to retry at once.
+    CHECK(std::count(statuses.begin(), statuses.end(), 200) == 2);
+    CHECK(std::count(statuses.begin(), statuses.end(), 429) == 6);
 }

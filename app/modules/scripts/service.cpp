@@ -17,7 +17,10 @@ namespace json = boost::json;
 
 constexpr std::size_t kMaxCode = 256 * 1024;
 constexpr std::size_t kMaxParameters = 50;
-constexpr int kMaxSyncRuns = 8;
+// Synchronous runs hold a REST handler slot each (the app has 8): at most 4 at once per
+// process, and 2 per tenant, so REST always has free slots and no tenant takes them all.
+constexpr int kMaxSyncRuns = 4;
+constexpr int kMaxSyncRunsPerTenant = 2;
 constexpr int kDefaultTimeoutMs = 5000;
 constexpr int kDefaultMemoryMb = 32;
 constexpr int kMinTimeoutMs = 10;
@@ -365,16 +368,30 @@ boost::json::object Service::start_run(const core::Principal& who,
             });
         return repository_.run(who.tenant, run_id)->to_json();
     }
-    if (sync_runs_.fetch_add(1) >= kMaxSyncRuns) {
-        sync_runs_.fetch_sub(1);
-        throw core::DomainError(core::DomainError::Kind::kTooMany, "too_many_runs",
-                                "too many synchronous script runs in progress; retry, or use "
-                                "mode=async");
+    {
+        const std::lock_guard lock(sync_mutex_);
+        int& tenant_runs = sync_runs_by_tenant_[who.tenant.value()];
+        if (sync_runs_ >= kMaxSyncRuns || tenant_runs >= kMaxSyncRunsPerTenant) {
+            throw core::DomainError(
+                core::DomainError::Kind::kTooMany, "too_many_runs",
+                std::string("too many synchronous script runs in progress ") +
+                    (tenant_runs >= kMaxSyncRunsPerTenant ? "for this tenant" : "") +
+                    "; retry, or use mode=async");
+        }
+        ++sync_runs_;
+        ++tenant_runs;
     }
     struct Release {
-        std::atomic<int>& count;
-        ~Release() { count.fetch_sub(1); }
-    } release{sync_runs_};
+        Service& service;
+        const std::string& tenant;
+        ~Release() {
+            const std::lock_guard lock(service.sync_mutex_);
+            --service.sync_runs_;
+            if (--service.sync_runs_by_tenant_[tenant] == 0) {
+                service.sync_runs_by_tenant_.erase(tenant);
+            }
+        }
+    } release{*this, who.tenant.value()};
     const auto run_id = repository_.create_run(who.tenant, run, "running");
     return run_now(who.tenant, run_id, *version, arguments);
 }

@@ -11,6 +11,9 @@
 #include <boost/json/object.hpp>
 
 #include <atomic>
+#include <map>
+#include <mutex>
+#include <string>
 
 namespace inngest {
 class Client;
@@ -70,7 +73,9 @@ private:
     const ScriptRunner& runner_;
     const core::OutboundPolicy& outbound_;
     /// Synchronous runs hold a request thread each: bounded, so a burst cannot take them all.
-    std::atomic<int> sync_runs_{0};
+    std::mutex sync_mutex_;
+    int sync_runs_ = 0;
+    std::map<std::string, int> sync_runs_by_tenant_;
 };
 
 /// Checks `arguments` against declared `parameters` ([{name, type, required, default}]) and

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace inngest {
 
@@ -26,6 +27,15 @@ struct HttpServerOptions {
     /// Handlers (function bodies, routes) that may run at once (0: max(2, hardware
     /// concurrency)). The server runs `io_threads + worker_threads` threads in all.
     int worker_threads = 0;
+    /// Requests under these path prefixes (an app's serve endpoint, where function bodies run)
+    /// take handler slots of their own, `isolated_worker_threads` of them: slow work there never
+    /// takes a slot from the other routes, nor the other way round. Empty: one shared pool.
+    std::vector<std::string> isolated_prefixes{};
+    int isolated_worker_threads = 4;
+    /// Exact paths answered at once on the I/O thread that read them, without a handler slot:
+    /// only for cheap, non-blocking handlers (a liveness probe) that must answer while every
+    /// slot is busy.
+    std::vector<std::string> inline_paths{};
     /// Requests over this size get 413.
     std::size_t max_body_bytes = std::size_t{32} * 1024 * 1024;
     /// Request bodies held in memory at once, over all connections. A body that would go over
@@ -48,10 +58,11 @@ struct HttpServerOptions {
 
 /// Serves a `ServeHandler` (and optional extra routes) over HTTP/1.1 with keep-alive.
 ///
-/// All `io_threads + worker_threads` threads run the I/O loop. A request's handler runs on the
-/// thread that read the request (no hand-off) while fewer than `worker_threads` handlers are
-/// running; otherwise it waits in a queue for the next free slot. So `io_threads` threads are
-/// always free for I/O: a slow function body never blocks reading, writing or accepting.
+/// All `io_threads + worker_threads` (+ `isolated_worker_threads`) threads run the I/O loop. A
+/// request's handler runs on the thread that read the request (no hand-off) while fewer than
+/// `worker_threads` handlers are running; otherwise it waits in a queue for the next free slot. So
+/// `io_threads` threads are always free for I/O: a slow function body never blocks reading, writing
+/// or accepting.
 class HttpServer {
 public:
     HttpServer(const ServeHandler& handler, HttpServerOptions options);

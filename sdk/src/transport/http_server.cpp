@@ -89,13 +89,13 @@ private:
 class HttpServer::Impl {
 public:
     Impl(const ServeHandler* handler, HttpServerOptions options)
-        : handler_(handler),
-          options_(std::move(options)),
-          acceptor_(io_),
-          handler_slots_(
-              options_.worker_threads > 0
-                  ? options_.worker_threads
-                  : static_cast<int>(std::max(2U, std::thread::hardware_concurrency()))) {}
+        : handler_(handler), options_(std::move(options)), acceptor_(io_) {
+        general_.slots = options_.worker_threads > 0
+                             ? options_.worker_threads
+                             : static_cast<int>(std::max(2U, std::thread::hardware_concurrency()));
+        isolated_.slots =
+            options_.isolated_prefixes.empty() ? 0 : std::max(1, options_.isolated_worker_threads);
+    }
 
     ~Impl() { stop(std::chrono::milliseconds(0)); }
 
@@ -128,9 +128,9 @@ public:
         port_ = acceptor_.local_endpoint().port();
         accept();
         sweep();
-        // Every thread runs the I/O loop; at most `handler_slots_` of them are inside a handler at
+        // Every thread runs the I/O loop; at most one per handler slot is inside a handler at
         // any time, so `io_threads` of them are always free for I/O.
-        const int threads = std::max(1, options_.io_threads) + handler_slots_;
+        const int threads = std::max(1, options_.io_threads) + general_.slots + isolated_.slots;
         for (int i = 0; i < threads; ++i) {
             threads_.emplace_back([this] { io_.run(); });
         }
@@ -190,23 +190,47 @@ public:
         }
     }
 
-    /// Runs `task` (a handler: user code that may block) on this thread when a handler slot is
-    /// free, else queues it for the next free slot. Never takes the last I/O threads.
-    void run_handler(std::function<void()> task) {
+    /// Handler slots and the handlers waiting for one.
+    struct Lane {
+        int slots = 0;
+        std::atomic<int> busy{0};
+        std::mutex pending_mutex;
+        std::deque<std::function<void()>> pending;
+    };
+
+    /// The lane a request's handler runs in: its own for the isolated prefixes.
+    Lane& lane_of(std::string_view path) noexcept {
+        for (const auto& prefix : options_.isolated_prefixes) {
+            if (path.substr(0, prefix.size()) == prefix) {
+                return isolated_;
+            }
+        }
+        return general_;
+    }
+
+    bool answers_inline(std::string_view path) const noexcept {
+        return std::find(options_.inline_paths.begin(), options_.inline_paths.end(), path) !=
+               options_.inline_paths.end();
+    }
+
+    /// Runs `task` (a handler: user code that may block) on this thread when one of the lane's
+    /// handler slots is free, else queues it for the lane's next free slot. Never takes the
+    /// last I/O threads.
+    void run_handler(Lane& lane, std::function<void()> task) {
         {
-            const std::lock_guard lock(pending_mutex_);
+            const std::lock_guard lock(lane.pending_mutex);
             // First come, first served: nothing jumps the queue for a slot just freed.
-            if (!pending_.empty() || !try_take_slot()) {
-                pending_.push_back(std::move(task));
+            if (!lane.pending.empty() || !try_take_slot(lane)) {
+                lane.pending.push_back(std::move(task));
                 task = nullptr;
             }
         }
         if (!task) {
             // A slot may have been freed before the task was queued.
-            return drain_one();
+            return drain_one(lane);
         }
         task();
-        release_slot();
+        release_slot(lane);
     }
     const HttpServerOptions& options() const noexcept { return options_; }
     bool stopping() const noexcept { return stopped_.load(); }
@@ -361,51 +385,51 @@ private:
 
     void accept();
 
-    bool try_take_slot() noexcept {
-        int busy = busy_.load();
-        while (busy < handler_slots_) {
-            if (busy_.compare_exchange_weak(busy, busy + 1)) {
+    static bool try_take_slot(Lane& lane) noexcept {
+        int busy = lane.busy.load();
+        while (busy < lane.slots) {
+            if (lane.busy.compare_exchange_weak(busy, busy + 1)) {
                 return true;
             }
         }
         return false;
     }
 
-    void release_slot() {
-        busy_.fetch_sub(1);
+    void release_slot(Lane& lane) {
+        lane.busy.fetch_sub(1);
         bool waiting = false;
         {
-            const std::lock_guard lock(pending_mutex_);
-            waiting = !pending_.empty();
+            const std::lock_guard lock(lane.pending_mutex);
+            waiting = !lane.pending.empty();
         }
         if (waiting) {
-            asio::post(io_, [this] { drain_one(); });
+            asio::post(io_, [this, &lane] { drain_one(lane); });
         }
     }
 
-    // Runs the oldest queued handler if a slot is free.
-    void drain_one() {
-        if (!try_take_slot()) {
+    // Runs the lane's oldest queued handler if one of its slots is free.
+    void drain_one(Lane& lane) {
+        if (!try_take_slot(lane)) {
             return;  // the handler holding the slot drains when it releases it
         }
         std::function<void()> task;
         {
-            const std::lock_guard lock(pending_mutex_);
-            if (!pending_.empty()) {
-                task = std::move(pending_.front());
-                pending_.pop_front();
+            const std::lock_guard lock(lane.pending_mutex);
+            if (!lane.pending.empty()) {
+                task = std::move(lane.pending.front());
+                lane.pending.pop_front();
             }
         }
         if (task) {
             task();
         }
-        release_slot();
+        release_slot(lane);
     }
 
     const ServeHandler* handler_;
     HttpServerOptions options_;
     asio::io_context io_;
-    // After io_ (sessions waiting for budget own sockets) and before pending_ (queued calls
+    // After io_ (sessions waiting for budget own sockets) and before the lanes (queued calls
     // return their budget when destroyed).
     std::mutex budget_mutex_;
     std::size_t body_bytes_held_ = 0;
@@ -416,10 +440,8 @@ private:
     asio::steady_timer sweeper_{io_};
     std::mutex connections_mutex_;
     std::vector<std::weak_ptr<TimedConnection>> connections_;
-    int handler_slots_;
-    std::atomic<int> busy_{0};
-    std::mutex pending_mutex_;
-    std::deque<std::function<void()>> pending_;
+    Lane general_;
+    Lane isolated_;
     std::vector<std::thread> threads_;
     unsigned short port_ = 0;
     std::atomic<bool> stopped_{false};
@@ -574,7 +596,7 @@ private:
                 const int fd = stream_.release_socket().release(release_error);
                 if (!release_error) {
                     asio::post(stream_.get_executor(), [&server = server_, upgrade, fd] {
-                        server.run_handler([&server, upgrade, fd] {
+                        server.run_handler(server.lane_of(upgrade->path), [&server, upgrade, fd] {
                             server.options().on_upgrade(std::move(*upgrade), fd);
                         });
                     });
@@ -588,9 +610,16 @@ private:
             return write(std::move(busy), version);
         }
         auto call = std::make_shared<Call>(Call{to_request(message), std::move(reservation_)});
+        if (server_.answers_inline(call->request.path)) {
+            HttpResponse response = server_.dispatch(call->request);
+            call.reset();
+            server_.end_request();
+            return write(std::move(response), version);
+        }
         // Function bodies block (databases, SMTP): they run on this thread only while another
         // thread is left for I/O (see run_handler), so no hand-off to a pool is needed.
-        server_.run_handler([self = shared_from_this(), call, version]() mutable {
+        auto& lane = server_.lane_of(call->request.path);
+        server_.run_handler(lane, [self = shared_from_this(), call, version]() mutable {
             HttpResponse response = self->server_.dispatch(call->request);
             // The body goes back to the pool and its budget is returned before the write.
             self->server_.recycle_body_buffer(std::move(call->request.body));

@@ -201,6 +201,55 @@ TEST_CASE("with every handler slot taken, I/O goes on and queued calls run when 
     CHECK(queued.get().body == R"("slow done")");
 }
 
+TEST_CASE("isolated paths have handler slots of their own, and inline paths need none", "[http]") {
+    std::promise<void> open_general;
+    std::promise<void> open_isolated;
+    const auto general_gate = open_general.get_future().share();
+    const auto isolated_gate = open_isolated.get_future().share();
+    inngest::HttpServerOptions options;
+    options.port = 0;
+    options.worker_threads = 1;
+    options.isolated_prefixes = {"/api/inngest"};
+    options.isolated_worker_threads = 1;
+    options.inline_paths = {"/healthz"};
+    options.routes = [&](const inngest::HttpRequest& r) -> std::optional<inngest::HttpResponse> {
+        if (r.path == "/rest/block") {
+            general_gate.wait();
+        } else if (r.path.rfind("/api/inngest", 0) == 0) {
+            isolated_gate.wait();
+        }
+        return inngest::HttpResponse{200, {}, "\"" + r.path + "\""};
+    };
+    inngest::HttpServer server(options);
+    server.start();
+    const std::string base = "http://127.0.0.1:" + std::to_string(server.port());
+    const auto get = [&](const std::string& path) {
+        return std::async(std::launch::async, [&, path] { return request("GET", base + path); });
+    };
+    // Each lane's only slot is taken by a handler that blocks.
+    auto rest_blocked = get("/rest/block");
+    auto step_blocked = get("/api/inngest/one");
+    std::this_thread::sleep_for(150ms);
+    auto rest_queued = get("/rest/other");
+    auto step_queued = get("/api/inngest/two");
+    std::this_thread::sleep_for(150ms);
+    // The liveness probe answers at once: it needs no slot.
+    const auto started = std::chrono::steady_clock::now();
+    CHECK(request("GET", base + "/healthz").status == 200);
+    CHECK(std::chrono::steady_clock::now() - started < 1s);
+    CHECK(rest_queued.wait_for(0ms) == std::future_status::timeout);
+    CHECK(step_queued.wait_for(0ms) == std::future_status::timeout);
+    // Freeing REST's slot runs REST's queued call; the function lane stays as it was.
+    open_general.set_value();
+    CHECK(rest_blocked.get().status == 200);
+    CHECK(rest_queued.get().body == "\"/rest/other\"");
+    CHECK(step_queued.wait_for(200ms) == std::future_status::timeout);
+    open_isolated.set_value();
+    CHECK(step_blocked.get().status == 200);
+    CHECK(step_queued.get().body == "\"/api/inngest/two\"");
+    server.stop();
+}
+
 namespace {
 
 bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds limit) {
