@@ -4,6 +4,7 @@
 #include "app/app_under_test.hpp"
 #include "core/auth/jwt.hpp"
 #include "core/db/database.hpp"
+#include "core/http/websocket_hub.hpp"
 #include "core/log/logger.hpp"
 #include "crypto/signing_key.hpp"
 #include "support/call_builder.hpp"
@@ -727,6 +728,41 @@ TEST_CASE("a new inbox item is pushed at once to the recipient's open WebSocket"
     CHECK(note.at("user_id") == "bob");
     CHECK(note.at("item").at("subject") == "审批通知: 采购单 PO-1");
     CHECK_FALSE(other_bob.receive(500ms).has_value());  // same user id, other tenant: nothing
+}
+
+TEST_CASE("a WebSocket closes when its token expires, and a user's sockets are capped",
+          "[app][security]") {
+    AppUnderTest t;
+    const auto short_lived = riveredge::core::issue_token(
+        riveredge::core::Principal{riveredge::core::TenantId::trusted("acme"), "bob", {}},
+        riveredge_test::kSecret, std::chrono::seconds(2));
+    WsClient expiring(t.app().port(), short_lived);
+    const auto opened = std::chrono::steady_clock::now();
+    // Nothing is pushed: the read ends when the server closes the socket at the token's end.
+    CHECK_FALSE(expiring.receive(6s).has_value());
+    const auto lasted = std::chrono::steady_clock::now() - opened;
+    CHECK(lasted >= 1s);
+    CHECK(lasted < 5s);
+
+    const auto carol = t.token("acme", "carol");
+    std::vector<std::unique_ptr<WsClient>> sockets;
+    for (std::size_t i = 0; i < riveredge::core::WebSocketHub::kMaxConnectionsPerUser; ++i) {
+        sockets.push_back(std::make_unique<WsClient>(t.app().port(), carol));
+    }
+    CHECK_THROWS(WsClient(t.app().port(), carol));
+    WsClient dave(t.app().port(), t.token("acme", "dave"));  // other users are not affected
+    sockets.pop_back();
+    // The closed socket's place is free again once the server has seen it go.
+    bool reopened = false;
+    for (int i = 0; i < 100 && !reopened; ++i) {
+        try {
+            WsClient again(t.app().port(), carol);
+            reopened = true;
+        } catch (const std::exception&) {
+            std::this_thread::sleep_for(20ms);
+        }
+    }
+    CHECK(reopened);
 }
 
 TEST_CASE("an in-app message over NOTIFY's 8000-byte cap is delivered and pushed", "[app]") {

@@ -113,6 +113,11 @@ std::string issue_token(const Principal& principal,
 }
 
 std::optional<Principal> verify_token(std::string_view token, std::string_view secret) {
+    auto verified = verify_token_until(token, secret);
+    return verified ? std::optional(std::move(verified->who)) : std::nullopt;
+}
+
+std::optional<VerifiedToken> verify_token_until(std::string_view token, std::string_view secret) {
     const auto first = token.find('.');
     const auto second = first == std::string_view::npos ? first : token.find('.', first + 1);
     if (second == std::string_view::npos || token.find('.', second + 1) != std::string_view::npos) {
@@ -142,6 +147,8 @@ std::optional<Principal> verify_token(std::string_view token, std::string_view s
         if (tenant.empty() || sub.empty()) {
             return std::nullopt;
         }
+        const auto expires_at = std::chrono::system_clock::time_point(
+            std::chrono::seconds(claims.at("exp").as_int64()));
         Principal principal{TenantId::trusted(std::string(tenant)), std::string(sub), {}};
         if (const auto* roles = claims.if_contains("roles");
             roles != nullptr && roles->is_array()) {
@@ -151,7 +158,7 @@ std::optional<Principal> verify_token(std::string_view token, std::string_view s
                 }
             }
         }
-        return principal;
+        return VerifiedToken{std::move(principal), expires_at};
     } catch (const std::exception&) {
         return std::nullopt;
     }

@@ -20,4 +20,11 @@ std::string issue_token(const Principal& principal,
 /// carrying a non-empty tenant_id and sub. nullopt otherwise.
 std::optional<Principal> verify_token(std::string_view token, std::string_view secret);
 
+/// A valid token's principal and when it expires (for connections that outlive a request).
+struct VerifiedToken {
+    Principal who;
+    std::chrono::system_clock::time_point expires_at;
+};
+std::optional<VerifiedToken> verify_token_until(std::string_view token, std::string_view secret);
+
 }  // namespace riveredge::core

@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -37,17 +38,25 @@ public:
     class Session : public std::enable_shared_from_this<Session> {
     public:
         Session(Impl& hub, tcp::socket socket, Principal who)
-            : hub_(hub), ws_(std::move(socket)), who_(std::move(who)) {}
+            : hub_(hub),
+              ws_(std::move(socket)),
+              expiry_(ws_.get_executor()),
+              who_(std::move(who)) {}
 
-        void start(http::request<http::string_body> request) {
+        void start(http::request<http::string_body> request,
+                   std::chrono::system_clock::time_point expires_at) {
             ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-            ws_.async_accept(request, [self = shared_from_this()](beast::error_code ec) {
-                if (ec) {
-                    return;
-                }
-                self->hub_.add(self);
-                self->read();
-            });
+            // Each session counts against its user's cap from the handshake on.
+            ws_.async_accept(request,
+                             [self = shared_from_this(), expires_at](beast::error_code ec) {
+                                 if (ec) {
+                                     self->hub_.release(self->who_);
+                                     return;
+                                 }
+                                 self->hub_.add(self);
+                                 self->close_at(expires_at);
+                                 self->read();
+                             });
         }
 
         void send(std::string text) {
@@ -63,9 +72,24 @@ public:
         const Principal& who() const noexcept { return who_; }
 
     private:
+        // The token's end is the connection's end.
+        void close_at(std::chrono::system_clock::time_point expires_at) {
+            expiry_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                expires_at - std::chrono::system_clock::now()));
+            expiry_.async_wait([self = shared_from_this()](beast::error_code ec) {
+                if (ec) {
+                    return;  // cancelled: the session ended first
+                }
+                self->ws_.async_close(
+                    websocket::close_reason(websocket::close_code::policy_error, "token expired"),
+                    [self](beast::error_code) {});
+            });
+        }
+
         void read() {
             ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
                 if (ec) {
+                    self->expiry_.cancel();
                     self->hub_.remove(self);
                     return;
                 }
@@ -91,6 +115,7 @@ public:
 
         Impl& hub_;
         websocket::stream<tcp::socket> ws_;
+        asio::steady_timer expiry_;
         beast::flat_buffer buffer_;
         std::deque<std::string> queue_;
         Principal who_;
@@ -126,18 +151,23 @@ public:
                 token = it->second;
             }
         }
-        auto who = verify_token(token, secret_);
-        if (!who) {
-            const std::string body =
-                R"({"error":{"code":"unauthorized","message":"a valid token is required","details":null}})";
-            const std::string refusal =
-                "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nConnection: "
-                "close\r\n"
-                "Content-Length: " +
-                std::to_string(body.size()) + "\r\n\r\n" + body;
+        auto verified = verify_token_until(token, secret_);
+        const auto refuse = [&](const char* status, const char* code, const char* message) {
+            const std::string body = std::string(R"({"error":{"code":")") + code +
+                                     R"(","message":")" + message + R"(","details":null}})";
+            const std::string refusal = std::string("HTTP/1.1 ") + status +
+                                        "\r\nContent-Type: application/json\r\nConnection: "
+                                        "close\r\nContent-Length: " +
+                                        std::to_string(body.size()) + "\r\n\r\n" + body;
             asio::write(socket, asio::buffer(refusal), ec);
             socket.close(ec);
-            return;
+        };
+        if (!verified) {
+            return refuse("401 Unauthorized", "unauthorized", "a valid token is required");
+        }
+        if (!admit(verified->who)) {
+            return refuse("429 Too Many Requests", "too_many_connections",
+                          "this user has too many open connections");
         }
         http::request<http::string_body> handshake;
         handshake.method_string(request.method);
@@ -146,8 +176,28 @@ public:
         for (const auto& [name, value] : request.headers) {
             handshake.insert(name, value);
         }
-        std::make_shared<Session>(*this, std::move(socket), std::move(*who))
-            ->start(std::move(handshake));
+        const auto expires_at = verified->expires_at;
+        std::make_shared<Session>(*this, std::move(socket), std::move(verified->who))
+            ->start(std::move(handshake), expires_at);
+    }
+
+    // Counts a connection against its user's cap; false when the cap is reached.
+    bool admit(const Principal& who) {
+        const std::lock_guard lock(mutex_);
+        auto& count = per_user_[{who.tenant.value(), who.user_id}];
+        if (count >= kMaxConnectionsPerUser) {
+            return false;
+        }
+        ++count;
+        return true;
+    }
+
+    void release(const Principal& who) {
+        const std::lock_guard lock(mutex_);
+        const auto key = std::pair{who.tenant.value(), who.user_id};
+        if (const auto it = per_user_.find(key); it != per_user_.end() && --it->second == 0) {
+            per_user_.erase(it);
+        }
     }
 
     void add(const std::shared_ptr<Session>& session) {
@@ -156,8 +206,14 @@ public:
     }
 
     void remove(const std::shared_ptr<Session>& session) {
-        const std::lock_guard lock(mutex_);
-        sessions_.erase(session);
+        bool removed = false;
+        {
+            const std::lock_guard lock(mutex_);
+            removed = sessions_.erase(session) == 1;
+        }
+        if (removed) {
+            release(session->who());
+        }
     }
 
     void publish(const TenantId& tenant, const std::string& user, const std::string& text) {
@@ -186,6 +242,7 @@ private:
     asio::executor_work_guard<asio::io_context::executor_type> guard_;
     mutable std::mutex mutex_;
     std::set<std::shared_ptr<Session>> sessions_;
+    std::map<std::pair<std::string, std::string>, std::size_t> per_user_;
     std::thread thread_;
 };
 

@@ -7,6 +7,7 @@
 
 #include <inngest/serve.hpp>
 
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -19,9 +20,13 @@ public:
     WebSocketHub(const WebSocketHub&) = delete;
     WebSocketHub& operator=(const WebSocketHub&) = delete;
 
+    /// At most this many open sockets per user of a tenant; one more is refused with 429.
+    static constexpr std::size_t kMaxConnectionsPerUser = 8;
+
     /// Completes the handshake of an upgrade request on `native_socket` (owned from now on).
     /// The token comes from `Authorization: Bearer` or the `token` query parameter; without a
-    /// valid one the answer is 401 and the socket is closed.
+    /// valid one the answer is 401 and the socket is closed. The socket is closed (code 1008)
+    /// when the token expires: a connection never outlives its credential.
     void adopt(const inngest::HttpRequest& request, int native_socket);
     /// Sends `text` to every open socket of the user in the tenant.
     void publish(const TenantId& tenant, const std::string& user_id, const std::string& text);
