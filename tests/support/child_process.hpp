@@ -25,6 +25,7 @@ public:
     /// Polls `url` until it answers 200; false after `timeout`.
     bool wait_healthy(const std::string& url, std::chrono::milliseconds timeout) const;
     bool running() const;
+    pid_t pid() const noexcept { return pid_; }
     /// `kill -9` and reap: the process gets no chance to clean up.
     void kill_now();
     /// Everything the process wrote so far.

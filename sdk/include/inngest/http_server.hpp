@@ -44,6 +44,12 @@ struct HttpServerOptions {
     /// of 64 KiB or less are not counted and never wait; bodies sent chunked are counted once
     /// read. 0: no budget.
     std::size_t max_buffered_body_bytes = std::size_t{64} * 1024 * 1024;
+    /// A request whose body waited this long for the budget gets 503 (its connection closes).
+    std::chrono::seconds budget_wait_timeout{30};
+    /// Open connections at once, in all and from one address; past them a new connection gets
+    /// 503 and is closed.
+    std::size_t max_connections = 4096;
+    std::size_t max_connections_per_address = 512;
     /// A connection that sends nothing for this long is closed.
     std::chrono::seconds read_timeout{60};
     /// Past this many requests in flight the server answers 503 with Retry-After.

@@ -25,6 +25,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -146,7 +147,10 @@ public:
             beast::error_code ignored;
             acceptor_.close(ignored);
         });
-        asio::post(sweeper_.get_executor(), [this] { sweeper_.cancel(); });
+        asio::post(sweeper_.get_executor(), [this] {
+            sweeper_.cancel();
+            accept_retry_.cancel();
+        });
         {
             std::unique_lock lock(drain_mutex_);
             drained_.wait_for(lock, drain, [this] { return in_flight_.load() == 0; });
@@ -235,7 +239,8 @@ public:
     const HttpServerOptions& options() const noexcept { return options_; }
     bool stopping() const noexcept { return stopped_.load(); }
 
-    using BodyGranted = std::function<void(BodyReservation)>;
+    /// Called with the reservation, or with nothing when the wait timed out.
+    using BodyGranted = std::function<void(std::optional<BodyReservation>)>;
 
     /// Reserves `bytes` of the body budget: returns the reservation when they fit now (or
     /// nothing else is held), else queues `granted` to be called with it, first come first
@@ -249,7 +254,7 @@ public:
             body_bytes_held_ += bytes;
             return BodyReservation(this, bytes);
         }
-        budget_waiting_.push_back({bytes, std::move(granted)});
+        budget_waiting_.push_back({bytes, std::move(granted), std::chrono::steady_clock::now()});
         return std::nullopt;
     }
 
@@ -331,6 +336,40 @@ public:
     }
 
     /// Puts a new connection under the sweeper's watch (it drops out once destroyed).
+    /// Counts a new connection from `address`; false when the caps are reached.
+    bool admit(const std::string& address) {
+        const std::lock_guard lock(admission_mutex_);
+        if (open_connections_ >= options_.max_connections) {
+            return false;
+        }
+        auto& from_address = per_address_[address];
+        if (from_address >= options_.max_connections_per_address) {
+            return false;
+        }
+        ++from_address;
+        ++open_connections_;
+        return true;
+    }
+
+    void leave(const std::string& address) {
+        const std::lock_guard lock(admission_mutex_);
+        --open_connections_;
+        if (const auto it = per_address_.find(address);
+            it != per_address_.end() && --it->second == 0) {
+            per_address_.erase(it);
+        }
+    }
+
+    /// Accepts again after `delay` (when accepting failed: no file descriptors left, say).
+    void accept_later(std::chrono::milliseconds delay) {
+        accept_retry_.expires_after(delay);
+        accept_retry_.async_wait([this](beast::error_code ec) {
+            if (!ec && acceptor_.is_open() && !stopped_.load()) {
+                accept();
+            }
+        });
+    }
+
     void track(std::weak_ptr<TimedConnection> connection) {
         const std::lock_guard lock(connections_mutex_);
         connections_.push_back(std::move(connection));
@@ -366,8 +405,26 @@ private:
             for (const auto& connection : live) {
                 connection->close_if_expired(now);
             }
+            refuse_stale_budget_waiters(now);
             sweep();
         });
+    }
+
+    // Bodies that waited longer than the budget wait timeout are refused (oldest first: the
+    // queue is in arrival order).
+    void refuse_stale_budget_waiters(std::chrono::steady_clock::time_point now) {
+        std::vector<BodyGranted> refused;
+        {
+            const std::lock_guard lock(budget_mutex_);
+            while (!budget_waiting_.empty() &&
+                   now - budget_waiting_.front().since >= options_.budget_wait_timeout) {
+                refused.push_back(std::move(budget_waiting_.front().granted));
+                budget_waiting_.pop_front();
+            }
+        }
+        for (auto& granted : refused) {
+            granted(std::nullopt);
+        }
     }
 
     // Small bodies (most calls, health checks) never wait behind large ones, and skip the lock.
@@ -376,6 +433,7 @@ private:
     struct BudgetWaiter {
         std::size_t bytes;
         BodyGranted granted;
+        std::chrono::steady_clock::time_point since;
     };
 
     bool fits(std::size_t bytes) const noexcept {
@@ -428,6 +486,10 @@ private:
 
     const ServeHandler* handler_;
     HttpServerOptions options_;
+    // Before io_: sessions destroyed with it leave their admission.
+    std::mutex admission_mutex_;
+    std::size_t open_connections_ = 0;
+    std::map<std::string, std::size_t> per_address_;
     asio::io_context io_;
     // After io_ (sessions waiting for budget own sockets) and before the lanes (queued calls
     // return their budget when destroyed).
@@ -438,6 +500,7 @@ private:
     std::size_t spare_body_bytes_ = 0;
     tcp::acceptor acceptor_;
     asio::steady_timer sweeper_{io_};
+    asio::steady_timer accept_retry_{io_};
     std::mutex connections_mutex_;
     std::vector<std::weak_ptr<TimedConnection>> connections_;
     Lane general_;
@@ -460,11 +523,13 @@ namespace {
 
 class Session : public TimedConnection, public std::enable_shared_from_this<Session> {
 public:
-    Session(tcp::socket socket, HttpServer::Impl& server)
-        : remote_address_(peer_address(socket)), stream_(std::move(socket)), server_(server) {
+    /// A connection `server` admitted from `address` (see HttpServer::Impl::admit).
+    Session(tcp::socket socket, std::string address, HttpServer::Impl& server)
+        : remote_address_(std::move(address)), stream_(std::move(socket)), server_(server) {
         // Beast reads at most the buffer's free capacity at a time (at least 512 bytes).
         buffer_.reserve(16U * 1024U);
     }
+    ~Session() override { server_.leave(remote_address_); }
 
     static std::string peer_address(const tcp::socket& socket) {
         boost::system::error_code ec;
@@ -537,12 +602,20 @@ private:
         }
         const auto size = static_cast<std::size_t>(*length);
         disarm();  // waiting for the body budget is not the client's delay
-        auto reservation =
-            server_.reserve_body(size, [self = shared_from_this(), size](BodyReservation granted) {
-                asio::post(self->stream_.get_executor(),
-                           [self, size, granted = std::move(granted)]() mutable {
-                               self->read_body(size, std::move(granted));
-                           });
+        auto reservation = server_.reserve_body(
+            size, [self = shared_from_this(), size](std::optional<BodyReservation> granted) {
+                asio::post(self->stream_.get_executor(), [self, size,
+                                                          granted = std::move(granted)]() mutable {
+                    if (!granted) {
+                        // The body stays unread: answer and close.
+                        self->keep_alive_ = false;
+                        HttpResponse busy =
+                            json_error(503, "overloaded", "request bodies are waiting for memory");
+                        busy.headers.emplace_back("Retry-After", "5");
+                        return self->write(std::move(busy), self->parser_->get().version());
+                    }
+                    self->read_body(size, std::move(*granted));
+                });
             });
         if (reservation) {
             read_body(size, std::move(*reservation));
@@ -704,10 +777,26 @@ void HttpServer::Impl::accept() {
                 if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
                     return;
                 }
+                // Out of file descriptors (or memory): the connection waits in the backlog;
+                // accepting again at once would only spin.
+                return accept_later(std::chrono::milliseconds(100));
+            }
+            std::string address = Session::peer_address(socket);
+            if (!admit(address)) {
+                const HttpResponse busy =
+                    json_error(503, "too_many_connections", "too many open connections");
+                const std::string refusal =
+                    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                    "Retry-After: 1\r\nConnection: close\r\nContent-Length: " +
+                    std::to_string(busy.body.size()) + "\r\n\r\n" + busy.body;
+                beast::error_code ignored;
+                socket.non_blocking(true, ignored);  // never wait on a client that reads nothing
+                asio::write(socket, asio::buffer(refusal), ignored);
+                socket.close(ignored);
             } else {
                 beast::error_code ignored;  // responses are written whole: Nagle only delays them
                 socket.set_option(tcp::no_delay(true), ignored);
-                std::make_shared<Session>(std::move(socket), *this)->start();
+                std::make_shared<Session>(std::move(socket), std::move(address), *this)->start();
             }
             if (acceptor_.is_open()) {
                 accept();

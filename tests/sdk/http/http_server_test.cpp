@@ -15,8 +15,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <functional>
 #include <future>
+#include <iterator>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -557,4 +559,128 @@ TEST_CASE("bodies arriving in pieces, chunked bodies and pipelined requests are 
                                              small_length + "Connection: close\r\n\r\n" + small});
     CHECK(count(pipelined, "HTTP/1.1 200") == 2);
     CHECK(count(pipelined, "\"body\":\"ok\"") == 2);
+}
+
+namespace {
+
+int open_connection(unsigned short port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+    return fd;
+}
+
+}  // namespace
+
+TEST_CASE("connections past the caps get 503 and are closed, and their places come back",
+          "[http]") {
+    inngest::HttpServerOptions options;
+    options.port = 0;
+    options.max_connections_per_address = 2;
+    options.routes = [](const inngest::HttpRequest&) -> std::optional<inngest::HttpResponse> {
+        return inngest::HttpResponse{200, {}, "\"ok\""};
+    };
+    inngest::HttpServer server(options);
+    server.start();
+    const int first = open_connection(server.port());
+    const int second = open_connection(server.port());
+    std::this_thread::sleep_for(100ms);  // both accepted
+    const auto refused = wait_for_close(server.port(), "", 5s);
+    REQUIRE(refused.has_value());
+    CHECK(refused->second.rfind("HTTP/1.1 503", 0) == 0);
+    CHECK(refused->second.find("too_many_connections") != std::string::npos);
+
+    // One of the two leaves: a new connection is served again.
+    ::close(first);
+    bool served = false;
+    for (int i = 0; i < 100 && !served; ++i) {
+        std::this_thread::sleep_for(20ms);
+        served =
+            request("GET", "http://127.0.0.1:" + std::to_string(server.port()) + "/x").status ==
+            200;
+    }
+    CHECK(served);
+    ::close(second);
+    server.stop();
+}
+
+TEST_CASE("a body that waits too long for the budget gets 503 instead of waiting forever",
+          "[http]") {
+    std::promise<void> release;
+    auto released = release.get_future().share();
+    inngest::HttpServerOptions options;
+    options.port = 0;
+    options.max_buffered_body_bytes = 100 * 1024;
+    options.budget_wait_timeout = 1s;
+    options.read_timeout = 2s;  // the sweeper that enforces the wait runs every 500 ms
+    options.routes = [&](const inngest::HttpRequest& r) -> std::optional<inngest::HttpResponse> {
+        if (r.path == "/hold") {
+            released.wait();  // keeps its body, and its share of the budget, until released
+        }
+        return inngest::HttpResponse{200, {}, std::to_string(r.body.size())};
+    };
+    inngest::HttpServer server(options);
+    server.start();
+    const std::string base = "http://127.0.0.1:" + std::to_string(server.port());
+    auto holding = std::async(std::launch::async, [&] {
+        return request("POST", base + "/hold", std::string(90000, 'h'));
+    });
+    std::this_thread::sleep_for(200ms);
+    const auto started = std::chrono::steady_clock::now();
+    const auto waited = request("POST", base + "/other", std::string(90000, 'o'));
+    const auto took = std::chrono::steady_clock::now() - started;
+    CHECK(waited.status == 503);
+    CHECK(took >= 900ms);
+    CHECK(took < 4s);
+    release.set_value();
+    CHECK(holding.get().body == "90000");
+    CHECK(request("POST", base + "/other", std::string(90000, 'o')).body == "90000");
+    server.stop();
+}
+
+namespace {
+
+// CPU seconds (user + system) the process has used, from /proc.
+double cpu_seconds(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    std::istringstream fields(text.substr(text.rfind(')') + 2));
+    std::string field;
+    long ticks = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+        if (i == 14 || i == 15) {
+            ticks += std::stol(field);  // utime, stime
+        }
+    }
+    return static_cast<double>(ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+}  // namespace
+
+TEST_CASE("a server out of file descriptors waits instead of spinning, and recovers", "[http]") {
+    const int port = inngest_test::free_port();
+    // The fixture server with room for only a few connections.
+    inngest_test::ChildProcess fixture(
+        {"/usr/bin/prlimit", "--nofile=48", FIXTURE_BINARY}, {"PORT=" + std::to_string(port)},
+        "/tmp/inngest-fixture-emfile-" + std::to_string(getpid()) + ".log");
+    const std::string health = "http://127.0.0.1:" + std::to_string(port) + "/health";
+    REQUIRE(fixture.wait_healthy(health, 10s));
+    std::vector<int> held;
+    for (int i = 0; i < 64; ++i) {
+        held.push_back(open_connection(static_cast<unsigned short>(port)));
+    }
+    std::this_thread::sleep_for(300ms);  // the server has run out of descriptors by now
+    const double before = cpu_seconds(fixture.pid());
+    std::this_thread::sleep_for(1s);
+    const double used = cpu_seconds(fixture.pid()) - before;
+    INFO("CPU seconds over one second without descriptors: " << used);
+    CHECK(used < 0.3);  // a loop retrying accept at once would use the whole second
+    for (const int fd : held) {
+        ::close(fd);
+    }
+    CHECK(fixture.wait_healthy(health, 5s));
 }
