@@ -81,6 +81,8 @@ public:
     ~BodyReservation() { reset(); }
 
     void reset() noexcept;
+    /// Gives back what is over `bytes` (a chunked body turned out smaller than reserved).
+    void shrink_to(std::size_t bytes) noexcept;
 
 private:
     HttpServer::Impl* server_ = nullptr;
@@ -256,16 +258,6 @@ public:
         }
         budget_waiting_.push_back({bytes, std::move(granted), std::chrono::steady_clock::now()});
         return std::nullopt;
-    }
-
-    /// Counts a body already read (sent chunked) against the budget.
-    BodyReservation hold_body(std::size_t bytes) {
-        if (bytes <= kUncountedBodyBytes) {
-            return BodyReservation();
-        }
-        const std::lock_guard lock(budget_mutex_);
-        body_bytes_held_ += bytes;
-        return BodyReservation(this, bytes);
     }
 
     void release_body(std::size_t bytes) {
@@ -513,6 +505,13 @@ private:
     std::condition_variable drained_;
 };
 
+void BodyReservation::shrink_to(std::size_t bytes) noexcept {
+    if (server_ != nullptr && bytes < bytes_) {
+        server_->release_body(bytes_ - bytes);
+        bytes_ = bytes;
+    }
+}
+
 void BodyReservation::reset() noexcept {
     if (auto* server = std::exchange(server_, nullptr)) {
         server->release_body(bytes_);
@@ -594,32 +593,57 @@ private:
         }
         const auto length = parser_->content_length();
         if (!length || parser_->chunked()) {
-            http::async_read(stream_, buffer_, *parser_,
-                             [self = shared_from_this()](beast::error_code read_ec, std::size_t) {
-                                 self->on_read(read_ec);
-                             });
+            // A chunked body's size is known only once read: it counts as the largest allowed
+            // while it is read, and as what it was once read.
+            disarm();
+            const auto most = server_.options().max_body_bytes;
+            auto reservation = server_.reserve_body(
+                most, [self = shared_from_this()](std::optional<BodyReservation> granted) {
+                    asio::post(self->stream_.get_executor(),
+                               [self, granted = std::move(granted)]() mutable {
+                                   if (!granted) {
+                                       return self->refuse_unread_body();
+                                   }
+                                   self->read_chunked(std::move(*granted));
+                               });
+                });
+            if (reservation) {
+                read_chunked(std::move(*reservation));
+            }
             return;
         }
         const auto size = static_cast<std::size_t>(*length);
         disarm();  // waiting for the body budget is not the client's delay
         auto reservation = server_.reserve_body(
             size, [self = shared_from_this(), size](std::optional<BodyReservation> granted) {
-                asio::post(self->stream_.get_executor(), [self, size,
-                                                          granted = std::move(granted)]() mutable {
-                    if (!granted) {
-                        // The body stays unread: answer and close.
-                        self->keep_alive_ = false;
-                        HttpResponse busy =
-                            json_error(503, "overloaded", "request bodies are waiting for memory");
-                        busy.headers.emplace_back("Retry-After", "5");
-                        return self->write(std::move(busy), self->parser_->get().version());
-                    }
-                    self->read_body(size, std::move(*granted));
-                });
+                asio::post(self->stream_.get_executor(),
+                           [self, size, granted = std::move(granted)]() mutable {
+                               if (!granted) {
+                                   return self->refuse_unread_body();
+                               }
+                               self->read_body(size, std::move(*granted));
+                           });
             });
         if (reservation) {
             read_body(size, std::move(*reservation));
         }
+    }
+
+    // The body waited too long for the budget and stays unread: answer and close.
+    void refuse_unread_body() {
+        keep_alive_ = false;
+        HttpResponse busy = json_error(503, "overloaded", "request bodies are waiting for memory");
+        busy.headers.emplace_back("Retry-After", "5");
+        write(std::move(busy), parser_->get().version());
+    }
+
+    void read_chunked(BodyReservation reservation) {
+        reservation_ = std::move(reservation);
+        arm(server_.options().read_timeout);
+        http::async_read(stream_, buffer_, *parser_,
+                         [self = shared_from_this()](beast::error_code read_ec, std::size_t) {
+                             self->on_read(read_ec);
+                         });
     }
 
     void read_body(std::size_t size, BodyReservation reservation) {
@@ -657,7 +681,7 @@ private:
         auto message = parser_->release();
         if (!body_read_) {
             body_ = std::move(message.body());
-            reservation_ = server_.hold_body(body_.size());
+            reservation_.shrink_to(body_.size());  // a chunked body: what it really was
         }
         keep_alive_ = message.keep_alive() && !server_.stopping();
         const unsigned version = message.version();
