@@ -120,4 +120,23 @@ TEST_CASE("a bad network or port in the policy is refused with the entry named",
     CHECK_THROWS_WITH(OutboundPolicy({}, {"9000-80"}), Catch::Contains("9000-80"));
     CHECK_THROWS_WITH(OutboundPolicy({}, {"http"}), Catch::Contains("http"));
     CHECK_THROWS_AS(OutboundPolicy::from_text("allow everything\n"), std::invalid_argument);
+    // A policy text without ports (a worker request without one) means the default ports.
+    CHECK(OutboundPolicy::from_text("").check("93.184.215.14", 443).port == 443);
+}
+
+TEST_CASE("URLs are checked with their scheme, default port and host as connected",
+          "[unit][outbound]") {
+    const OutboundPolicy policy;
+    using riveredge::core::check_url;
+    CHECK(check_url(policy, "https://93.184.215.14/x", {"https"}).port == 443);
+    CHECK(check_url(policy, "http://93.184.215.14/x", {"http"}).port == 80);
+    CHECK_THROWS_WITH(check_url(policy, "ftp://93.184.215.14/", {"http", "https"}),
+                      Catch::Contains("scheme"));
+    CHECK_THROWS_WITH(check_url(policy, "http://user:pw@93.184.215.14/", {"http"}),
+                      Catch::Contains("credentials"));
+    // An IDN name is checked in one form and would be connected in another: refused.
+    CHECK_THROWS_WITH(check_url(policy, "http://b\xC3\xBC" "cher.example/", {"http"}),
+                      Catch::Contains("punycode"));
+    CHECK_THROWS_WITH(check_url(policy, "http://[::1]:8080/", {"http"}),
+                      Catch::Contains("loopback"));
 }

@@ -315,6 +315,20 @@ TEST_CASE("ctx.http passes the deployment's outbound policy as well as the allow
     request.arguments = {{"url", url}, {"method", "TRACE"}};
     CHECK(runner().run(request).error->message.find("does not send TRACE") != std::string::npos);
 
+    // An IPv6 literal is connected to as it is (no DNS pin is needed or written).
+    inngest::HttpServerOptions v6_options;
+    v6_options.host = "::1";
+    v6_options.port = 0;
+    v6_options.routes = options.routes;
+    inngest::HttpServer v6_server(v6_options);
+    v6_server.start();
+    request.arguments = {{"url", "http://[::1]:" + std::to_string(v6_server.port()) + "/"}};
+    const auto over_v6 = runner().run(request);
+    INFO((over_v6.error ? over_v6.error->message : std::string()));
+    CHECK(over_v6.status == ScriptStatus::kSucceeded);
+    CHECK(reached == 2);
+    v6_server.stop();
+
     // The app's own endpoints stay closed even where loopback is open.
     dev_policy.reserve("127.0.0.1", server.port());
     request.outbound_policy = dev_policy.to_text();
@@ -322,7 +336,7 @@ TEST_CASE("ctx.http passes the deployment's outbound policy as well as the allow
     const auto own = runner().run(request);
     REQUIRE(own.status == ScriptStatus::kFailed);
     CHECK(own.error->message.find("own endpoint") != std::string::npos);
-    CHECK(reached == 1);
+    CHECK(reached == 2);
     server.stop();
 }
 

@@ -529,6 +529,13 @@ TEST_CASE("outbound calls are refused on loopback and link-local unless the depl
     CHECK_FALSE(mail.sent);
     CHECK_FALSE(mail.retriable);
     CHECK(mail.reply.find("loopback") != std::string::npos);
+    // A name that does not resolve may resolve later: that failure is retried.
+    relay.host = "relay.name.invalid";
+    const auto unresolved = riveredge::messages::send_email(
+        production, relay,
+        riveredge::messages::Email{"bob@example.com", "Hi", "Hello", std::nullopt, "m-2@test"});
+    CHECK_FALSE(unresolved.sent);
+    CHECK(unresolved.retriable);
 }
 
 TEST_CASE(

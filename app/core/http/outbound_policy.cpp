@@ -321,8 +321,8 @@ CheckedDestination OutboundPolicy::check(const std::string& host, int port) cons
         }
         for (const auto& [network, what] : kSpecial) {
             if (network.contains(address)) {
-                throw OutboundRefused("host " + name + " resolves to " + address_text(address) + ", " +
-                                      what + " address this deployment does not allow");
+                throw OutboundRefused("host " + name + " resolves to " + address_text(address) +
+                                      ", " + what + " address this deployment does not allow");
             }
         }
     }
@@ -389,7 +389,7 @@ OutboundPolicy OutboundPolicy::from_text(const std::string& text) {
             throw std::invalid_argument("unknown outbound policy line '" + line + "'");
         }
     }
-    OutboundPolicy policy(networks, ports);
+    OutboundPolicy policy(networks, ports.empty() ? default_ports() : ports);
     policy.reserved_ = std::move(reserved);
     return policy;
 }
@@ -431,13 +431,37 @@ CheckedDestination check_url(const OutboundPolicy& policy,
     if (!part(CURLUPART_USER, 0).empty()) {
         throw OutboundRefused("credentials in the URL are not allowed");
     }
+    const std::string host = part(CURLUPART_HOST, 0);
+    // An IDN name would be checked in one form and connected in another (punycode).
+    if (std::any_of(host.begin(), host.end(), [](char c) { return (c & 0x80) != 0; })) {
+        throw OutboundRefused("host '" + host + "' is not ASCII; give its punycode form");
+    }
     const int port = std::atoi(part(CURLUPART_PORT, CURLU_DEFAULT_PORT).c_str());
-    return policy.check(part(CURLUPART_HOST, 0), port);
+    return policy.check(host, port);
 }
 
+namespace {
+
+// Fails the transfer closed when curl is about to talk to any address but the checked one.
+int connected_to_checked(void* checked, char* primary_ip, char*, int, int) {
+    const auto expected = parse_address(*static_cast<const std::string*>(checked));
+    const auto actual = parse_address(primary_ip != nullptr ? primary_ip : "");
+    return expected && actual && *expected == *actual ? CURL_PREREQFUNC_OK : CURL_PREREQFUNC_ABORT;
+}
+
+}  // namespace
+
 CurlPin::CurlPin(void* curl, const CheckedDestination& destination)
-    : list_(curl_slist_append(nullptr, destination.curl_resolve().c_str())) {
-    curl_easy_setopt(curl, CURLOPT_RESOLVE, list_);
+    : list_(nullptr), address_(destination.address) {
+    // A numeric host is not resolved at all; a name is resolved to the checked address only.
+    if (!parse_address(destination.host)) {
+        list_ = curl_slist_append(nullptr, destination.curl_resolve().c_str());
+        curl_easy_setopt(curl, CURLOPT_RESOLVE, list_);
+    }
+    // No proxy from the environment: it would resolve the name itself.
+    curl_easy_setopt(curl, CURLOPT_PROXY, "");
+    curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, connected_to_checked);
+    curl_easy_setopt(curl, CURLOPT_PREREQDATA, &address_);
 }
 
 CurlPin::~CurlPin() {

@@ -67,8 +67,8 @@ public:
     /// Whether `method` is one an outbound HTTP call may use (GET, POST, PUT, PATCH, DELETE).
     static bool method_allowed(const std::string& method);
 
-    /// The policy, reserved endpoints included, as one line of text and back: how the script
-    /// worker (a separate process) receives it.
+    /// The policy, reserved endpoints included, as text and back: how the script worker (a
+    /// separate process) receives it. Text without ports means the default ports.
     std::string to_text() const;
     static OutboundPolicy from_text(const std::string& text);
 
@@ -121,6 +121,7 @@ public:
 
 private:
     ::curl_slist* list_;
+    std::string address_;
 };
 
 }  // namespace riveredge::core

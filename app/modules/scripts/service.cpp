@@ -370,7 +370,8 @@ boost::json::object Service::start_run(const core::Principal& who,
     }
     {
         const std::lock_guard lock(sync_mutex_);
-        int& tenant_runs = sync_runs_by_tenant_[who.tenant.value()];
+        const auto found = sync_runs_by_tenant_.find(who.tenant.value());
+        const int tenant_runs = found == sync_runs_by_tenant_.end() ? 0 : found->second;
         if (sync_runs_ >= kMaxSyncRuns || tenant_runs >= kMaxSyncRunsPerTenant) {
             throw core::DomainError(
                 core::DomainError::Kind::kTooMany, "too_many_runs",
@@ -379,7 +380,7 @@ boost::json::object Service::start_run(const core::Principal& who,
                     "; retry, or use mode=async");
         }
         ++sync_runs_;
-        ++tenant_runs;
+        ++sync_runs_by_tenant_[who.tenant.value()];
     }
     struct Release {
         Service& service;

@@ -41,8 +41,9 @@ struct HttpServerOptions {
     /// Request bodies held in memory at once, over all connections. A body that would go over
     /// waits unread (in the socket) until earlier ones are released; one body is always let in
     /// when none is held, so a body up to `max_body_bytes` is never refused for this. Bodies
-    /// of 64 KiB or less are not counted and never wait; a body sent chunked counts as
-    /// `max_body_bytes` while it is read, then as its size. 0: no budget.
+    /// of 64 KiB or less are not counted and never wait; a body sent chunked is counted
+    /// chunk by chunk, and a chunk that does not fit at once ends the request with 503. 0: no
+    /// budget.
     std::size_t max_buffered_body_bytes = std::size_t{64} * 1024 * 1024;
     /// A request whose body waited this long for the budget gets 503 (its connection closes).
     std::chrono::seconds budget_wait_timeout{30};

@@ -81,8 +81,8 @@ public:
     ~BodyReservation() { reset(); }
 
     void reset() noexcept;
-    /// Gives back what is over `bytes` (a chunked body turned out smaller than reserved).
-    void shrink_to(std::size_t bytes) noexcept;
+    /// Adds `bytes` (a chunk about to be read) when they fit the budget now; false otherwise.
+    bool grow(std::size_t bytes) noexcept;
 
 private:
     HttpServer::Impl* server_ = nullptr;
@@ -100,7 +100,23 @@ public:
             options_.isolated_prefixes.empty() ? 0 : std::max(1, options_.isolated_worker_threads);
     }
 
-    ~Impl() { stop(std::chrono::milliseconds(0)); }
+    ~Impl() {
+        stop(std::chrono::milliseconds(0));
+        // Sessions in these queues own sockets: they go while io_ still lives.
+        std::deque<BudgetWaiter> waiting;
+        {
+            const std::lock_guard lock(budget_mutex_);
+            waiting.swap(budget_waiting_);
+        }
+        waiting.clear();
+        for (Lane* lane : {&general_, &isolated_}) {
+            std::deque<std::function<void()>> pending;
+            {
+                const std::lock_guard lock(lane->pending_mutex);
+                pending.swap(lane->pending);
+            }
+        }
+    }
 
     bool started() const noexcept { return port_ != 0; }
 
@@ -149,10 +165,7 @@ public:
             beast::error_code ignored;
             acceptor_.close(ignored);
         });
-        asio::post(sweeper_.get_executor(), [this] {
-            sweeper_.cancel();
-            accept_retry_.cancel();
-        });
+        asio::post(sweeper_.get_executor(), [this] { sweeper_.cancel(); });
         {
             std::unique_lock lock(drain_mutex_);
             drained_.wait_for(lock, drain, [this] { return in_flight_.load() == 0; });
@@ -260,11 +273,24 @@ public:
         return std::nullopt;
     }
 
+    /// Counts `bytes` more of a body being read when they fit now (never waits).
+    bool try_hold_body(std::size_t bytes) noexcept {
+        const std::lock_guard lock(budget_mutex_);
+        if (!budget_waiting_.empty() || !fits(bytes)) {
+            return false;
+        }
+        body_bytes_held_ += bytes;
+        return true;
+    }
+
     void release_body(std::size_t bytes) {
         std::vector<std::pair<BodyGranted, BodyReservation>> ready;
         {
             const std::lock_guard lock(budget_mutex_);
             body_bytes_held_ -= bytes;
+            if (stopped_.load()) {
+                return;  // nobody is let in any more
+            }
             while (!budget_waiting_.empty() && fits(budget_waiting_.front().bytes)) {
                 auto& next = budget_waiting_.front();
                 body_bytes_held_ += next.bytes;
@@ -478,18 +504,18 @@ private:
 
     const ServeHandler* handler_;
     HttpServerOptions options_;
-    // Before io_: sessions destroyed with it leave their admission.
+    // Before io_: sessions destroyed with it leave their admission and return their budget.
+    // (~Impl empties the queues that hold sessions, which own sockets, while io_ still lives.)
+    std::atomic<bool> stopped_{false};
     std::mutex admission_mutex_;
     std::size_t open_connections_ = 0;
     std::map<std::string, std::size_t> per_address_;
-    asio::io_context io_;
-    // After io_ (sessions waiting for budget own sockets) and before the lanes (queued calls
-    // return their budget when destroyed).
     std::mutex budget_mutex_;
     std::size_t body_bytes_held_ = 0;
     std::deque<BudgetWaiter> budget_waiting_;
     std::vector<std::string> spare_bodies_;
     std::size_t spare_body_bytes_ = 0;
+    asio::io_context io_;
     tcp::acceptor acceptor_;
     asio::steady_timer sweeper_{io_};
     asio::steady_timer accept_retry_{io_};
@@ -499,17 +525,17 @@ private:
     Lane isolated_;
     std::vector<std::thread> threads_;
     unsigned short port_ = 0;
-    std::atomic<bool> stopped_{false};
     std::atomic<std::size_t> in_flight_{0};
     std::mutex drain_mutex_;
     std::condition_variable drained_;
 };
 
-void BodyReservation::shrink_to(std::size_t bytes) noexcept {
-    if (server_ != nullptr && bytes < bytes_) {
-        server_->release_body(bytes_ - bytes);
-        bytes_ = bytes;
+bool BodyReservation::grow(std::size_t bytes) noexcept {
+    if (server_ == nullptr || !server_->try_hold_body(bytes)) {
+        return false;
     }
+    bytes_ += bytes;
+    return true;
 }
 
 void BodyReservation::reset() noexcept {
@@ -593,23 +619,15 @@ private:
         }
         const auto length = parser_->content_length();
         if (!length || parser_->chunked()) {
-            // A chunked body's size is known only once read: it counts as the largest allowed
-            // while it is read, and as what it was once read.
-            disarm();
-            const auto most = server_.options().max_body_bytes;
-            auto reservation = server_.reserve_body(
-                most, [self = shared_from_this()](std::optional<BodyReservation> granted) {
-                    asio::post(self->stream_.get_executor(),
-                               [self, granted = std::move(granted)]() mutable {
-                                   if (!granted) {
-                                       return self->refuse_unread_body();
-                                   }
-                                   self->read_chunked(std::move(*granted));
-                               });
-                });
-            if (reservation) {
-                read_chunked(std::move(*reservation));
-            }
+            // A chunked body's size is known chunk by chunk: each chunk is counted before it is
+            // read, and one that does not fit the budget now ends the request with 503.
+            reservation_ = BodyReservation(&server_, 0);
+            parser_->on_chunk_header(on_chunk_);
+            arm(server_.options().read_timeout);
+            http::async_read(stream_, buffer_, *parser_,
+                             [self = shared_from_this()](beast::error_code read_ec, std::size_t) {
+                                 self->on_read(read_ec);
+                             });
             return;
         }
         const auto size = static_cast<std::size_t>(*length);
@@ -637,15 +655,6 @@ private:
         write(std::move(busy), parser_->get().version());
     }
 
-    void read_chunked(BodyReservation reservation) {
-        reservation_ = std::move(reservation);
-        arm(server_.options().read_timeout);
-        http::async_read(stream_, buffer_, *parser_,
-                         [self = shared_from_this()](beast::error_code read_ec, std::size_t) {
-                             self->on_read(read_ec);
-                         });
-    }
-
     void read_body(std::size_t size, BodyReservation reservation) {
         reservation_ = std::move(reservation);
         arm(server_.options().read_timeout);
@@ -670,6 +679,9 @@ private:
             ec == boost::asio::error::bad_descriptor) {
             return close();
         }
+        if (ec == boost::asio::error::no_buffer_space) {
+            return refuse_unread_body();  // a chunk did not fit the body budget
+        }
         if (ec == http::error::body_limit) {
             keep_alive_ = false;
             return write(json_error(413, "body_too_large", "request body is too large"), 11);
@@ -681,7 +693,6 @@ private:
         auto message = parser_->release();
         if (!body_read_) {
             body_ = std::move(message.body());
-            reservation_.shrink_to(body_.size());  // a chunked body: what it really was
         }
         keep_alive_ = message.keep_alive() && !server_.stopping();
         const unsigned version = message.version();
@@ -788,6 +799,13 @@ private:
     std::optional<http::response<http::string_body>> response_;
     std::string body_;
     BodyReservation reservation_{};
+    // Counts each chunk of a chunked body against the budget before it is read.
+    std::function<void(std::uint64_t, beast::string_view, beast::error_code&)> on_chunk_ =
+        [this](std::uint64_t size, beast::string_view, beast::error_code& ec) {
+            if (!reservation_.grow(static_cast<std::size_t>(size))) {
+                ec = boost::asio::error::no_buffer_space;
+            }
+        };
     bool body_read_ = false;  // body_ was read directly, not by the parser
     bool keep_alive_ = true;
 };

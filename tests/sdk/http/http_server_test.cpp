@@ -685,15 +685,12 @@ TEST_CASE("a server out of file descriptors waits instead of spinning, and recov
     CHECK(fixture.wait_healthy(health, 5s));
 }
 
-TEST_CASE("a chunked body counts against the budget while it is read", "[http]") {
+TEST_CASE("a chunked body counts against the budget chunk by chunk", "[http]") {
     std::promise<void> release;
     auto released = release.get_future().share();
     inngest::HttpServerOptions options;
     options.port = 0;
-    options.max_body_bytes = 95 * 1024;
     options.max_buffered_body_bytes = 100 * 1024;
-    options.budget_wait_timeout = 1s;
-    options.read_timeout = 2s;
     options.routes = [&](const inngest::HttpRequest& r) -> std::optional<inngest::HttpResponse> {
         if (r.path == "/hold") {
             released.wait();
@@ -707,17 +704,22 @@ TEST_CASE("a chunked body counts against the budget while it is read", "[http]")
         return request("POST", base + "/hold", std::string(90000, 'h'));
     });
     std::this_thread::sleep_for(200ms);
-    // Small as it is, a chunked body may grow to max_body_bytes: it waits for that much.
-    const std::string chunked =
-        "POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: "
-        "close\r\n\r\n2800\r\n" +
-        std::string(0x2800, 'c') + "\r\n0\r\n\r\n";
-    const auto refused = raw_exchange(server.port(), {chunked});
+    const auto chunked = [](std::size_t size) {
+        std::ostringstream hex;
+        hex << std::hex << size;
+        return "POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: "
+               "close\r\n\r\n" +
+               hex.str() + "\r\n" + std::string(size, 'c') + "\r\n0\r\n\r\n";
+    };
+    // 90,000 bytes are held: a chunk of 4 KiB still fits the 100 KiB budget, one of 16 KiB not.
+    const auto small = raw_exchange(server.port(), {chunked(4096)});
+    CHECK(small.rfind("HTTP/1.1 200", 0) == 0);
+    const auto refused = raw_exchange(server.port(), {chunked(16384)});
     CHECK(refused.rfind("HTTP/1.1 503", 0) == 0);
     release.set_value();
     CHECK(holding.get().body == "90000");
-    const auto served = raw_exchange(server.port(), {chunked});
+    const auto served = raw_exchange(server.port(), {chunked(16384)});
     CHECK(served.rfind("HTTP/1.1 200", 0) == 0);
-    CHECK(served.find("\r\n\r\n10240") != std::string::npos);
+    CHECK(served.find("\r\n\r\n16384") != std::string::npos);
     server.stop();
 }

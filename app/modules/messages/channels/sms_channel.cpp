@@ -40,9 +40,12 @@ SmsResult send_sms(const core::OutboundPolicy& policy,
     std::optional<core::CheckedDestination> destination;
     try {
         destination = core::check_url(policy, settings.endpoint, {"http", "https"});
-    } catch (const std::exception& refused) {
+    } catch (const core::OutboundRefused& refused) {
         // The deployment refuses the endpoint: no attempt would ever pass.
         return {false, 0, std::string("not sent: ") + refused.what(), false};
+    } catch (const std::exception& unresolved) {
+        // The name did not resolve (DNS may be back later).
+        return {false, 0, std::string("not sent: ") + unresolved.what(), true};
     }
     CURL* curl = curl_easy_init();
     if (curl == nullptr) {

@@ -146,9 +146,12 @@ SmtpResult send_email(const core::OutboundPolicy& policy,
     std::optional<core::CheckedDestination> destination;
     try {
         destination = policy.check(settings.host, settings.port);
-    } catch (const std::exception& refused) {
+    } catch (const core::OutboundRefused& refused) {
         // The deployment refuses the relay: no attempt would ever pass.
         return {false, 0, std::string("not sent: ") + refused.what(), false};
+    } catch (const std::exception& unresolved) {
+        // The name did not resolve (DNS may be back later).
+        return {false, 0, std::string("not sent: ") + unresolved.what(), true};
     }
     global_init();
     CURL* curl = curl_easy_init();
