@@ -411,19 +411,21 @@ struct WorkerView {
 // Runs a script that spins for a second and looks at its worker meanwhile.
 WorkerView watch_worker(const std::vector<std::string>& allow_list) {
     ScriptRequest request;
-    request.code = "function main() { var end = Date.now() + 1200; while (Date.now() < end) {} }";
+    request.code = "function main() { var end = Date.now() + 3000; while (Date.now() < end) {} }";
     request.http_allow_list = allow_list;
-    request.limits.timeout = 5s;
+    request.limits.timeout = 10s;
     std::thread running([&] { runner().run(request); });
     WorkerView view;
-    for (int i = 0; i < 200 && view.network.empty(); ++i) {
-        std::this_thread::sleep_for(5ms);
-        const auto worker = find_worker();
-        if (!worker.empty()) {
-            std::this_thread::sleep_for(100ms);  // past its start-up
-            view.descriptors = descriptors_of(worker);
-            view.network = link_of(worker + "/ns/net");
-        }
+    std::string worker;
+    for (int i = 0; i < 500 && worker.empty(); ++i) {
+        std::this_thread::sleep_for(10ms);
+        worker = find_worker();
+    }
+    if (!worker.empty()) {
+        // Well past its start-up (slow under sanitizers and load): it is running the script.
+        std::this_thread::sleep_for(1500ms);
+        view.descriptors = descriptors_of(worker);
+        view.network = link_of(worker + "/ns/net");
     }
     running.join();
     return view;

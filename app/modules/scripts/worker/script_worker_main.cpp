@@ -422,8 +422,6 @@ void set_os_limits(std::size_t memory_bytes, std::size_t timeout_ms) {
         rlimit r{value, value};
         setrlimit(resource, &r);
     };
-    // Below the app's priority: spinning scripts leave the CPU to requests first.
-    setpriority(PRIO_PROCESS, 0, 10);
     limit(RLIMIT_CORE, 0);
     limit(RLIMIT_FSIZE, 0);
     limit(RLIMIT_NOFILE, 32);
