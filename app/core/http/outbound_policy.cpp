@@ -42,6 +42,17 @@ bool is_ipv4(const Address& address) {
     return std::equal(kMapped.begin(), kMapped.end(), address.begin());
 }
 
+// 127.0.0.0/8, ::1, 0.0.0.0 or ::: an address that means this machine itself.
+bool loopback_or_unspecified(const Address& address) {
+    if (is_ipv4(address)) {
+        return address[12] == 127 ||
+               (address[12] == 0 && address[13] == 0 && address[14] == 0 && address[15] == 0);
+    }
+    const bool zero_prefix = std::all_of(address.begin(), address.begin() + 15,
+                                         [](std::uint8_t byte) { return byte == 0; });
+    return zero_prefix && (address[15] == 0 || address[15] == 1);
+}
+
 std::string address_text(const Address& address) {
     char buffer[INET6_ADDRSTRLEN] = {};
     if (is_ipv4(address)) {
@@ -234,24 +245,16 @@ OutboundPolicy::OutboundPolicy(const OutboundPolicy& other)
       ports_(other.ports_) {
     const std::lock_guard lock(other.mutex_);
     reserved_ = other.reserved_;
-    reserved_texts_ = other.reserved_texts_;
 }
 
 void OutboundPolicy::reserve(const std::string& host, int port) {
     Reserved entry{port, {}, host.empty()};
     for (const auto& address : resolve(host.empty() ? "0.0.0.0" : host).addresses) {
         entry.addresses.insert(address);
-        static const Network kLoopback4{from_ipv4(in_addr{htonl(0x7f000000)}), 104};
-        const Address unspecified4 = from_ipv4(in_addr{0});
-        const Address loopback6 = *parse_address("::1");
-        if (kLoopback4.contains(address) || address == unspecified4 || address == Address{} ||
-            address == loopback6) {
-            entry.any_local = true;
-        }
+        entry.any_local = entry.any_local || loopback_or_unspecified(address);
     }
     const std::lock_guard lock(mutex_);
     reserved_.push_back(std::move(entry));
-    reserved_texts_.emplace_back(host, port);
 }
 
 bool OutboundPolicy::port_allowed(int port) const {
@@ -271,9 +274,7 @@ bool OutboundPolicy::reserved(const Address& address, int port) const {
             return true;
         }
         if (entry.any_local) {
-            static const Network kLoopback4{from_ipv4(in_addr{htonl(0x7f000000)}), 104};
-            if (kLoopback4.contains(address) || address == *parse_address("::1") ||
-                address == from_ipv4(in_addr{0}) || address == Address{}) {
+            if (loopback_or_unspecified(address)) {
                 return true;
             }
             if (!machine) {

@@ -101,7 +101,6 @@ private:
     std::vector<PortRange> ports_;
     mutable std::mutex mutex_;
     std::vector<Reserved> reserved_;
-    std::vector<std::pair<std::string, int>> reserved_texts_;
 };
 
 /// Parses `url` (its scheme one of `schemes`) and checks its host and port (the scheme's default

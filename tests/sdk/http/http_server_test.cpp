@@ -318,10 +318,8 @@ TEST_CASE("large body buffers are reused without carrying bytes from one request
 
 namespace {
 
-// Connects, writes `sent`, then waits for the server to close; returns how long that took and
-// what the server sent (nullopt when it did not close within `limit`).
-std::optional<std::pair<std::chrono::milliseconds, std::string>> wait_for_close(
-    unsigned short port, const std::string& sent, std::chrono::seconds limit) {
+// A raw TCP connection to the server on loopback.
+int open_connection(unsigned short port) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     REQUIRE(fd >= 0);
     sockaddr_in address{};
@@ -329,6 +327,14 @@ std::optional<std::pair<std::chrono::milliseconds, std::string>> wait_for_close(
     address.sin_port = htons(port);
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+    return fd;
+}
+
+// Connects, writes `sent`, then waits for the server to close; returns how long that took and
+// what the server sent (nullopt when it did not close within `limit`).
+std::optional<std::pair<std::chrono::milliseconds, std::string>> wait_for_close(
+    unsigned short port, const std::string& sent, std::chrono::seconds limit) {
+    const int fd = open_connection(port);
     timeval wait{static_cast<time_t>(limit.count()), 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
     const auto started = std::chrono::steady_clock::now();
@@ -483,13 +489,7 @@ namespace {
 // Writes `pieces` to a new connection (pausing between them), then reads until the server
 // closes it.
 std::string raw_exchange(unsigned short port, const std::vector<std::string>& pieces) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+    const int fd = open_connection(port);
     for (const auto& piece : pieces) {
         std::size_t sent = 0;
         while (sent < piece.size()) {
@@ -561,21 +561,6 @@ TEST_CASE("bodies arriving in pieces, chunked bodies and pipelined requests are 
     CHECK(count(pipelined, "\"body\":\"ok\"") == 2);
 }
 
-namespace {
-
-int open_connection(unsigned short port) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
-    return fd;
-}
-
-}  // namespace
-
 TEST_CASE("connections past the caps get 503 and are closed, and their places come back",
           "[http]") {
     inngest::HttpServerOptions options;
@@ -608,38 +593,69 @@ TEST_CASE("connections past the caps get 503 and are closed, and their places co
     server.stop();
 }
 
+namespace {
+
+// A server with a 100 KiB body budget, 90,000 bytes of it held by a /hold request whose handler
+// keeps its body until `release()`. Other paths answer with their body's size.
+class HeldBudgetServer {
+public:
+    explicit HeldBudgetServer(inngest::HttpServerOptions options) {
+        options.port = 0;
+        options.max_buffered_body_bytes = 100 * 1024;
+        options.routes =
+            [this](const inngest::HttpRequest& r) -> std::optional<inngest::HttpResponse> {
+            if (r.path == "/hold") {
+                released_.wait();  // keeps its body, and its share of the budget, until released
+            }
+            return inngest::HttpResponse{200, {}, std::to_string(r.body.size())};
+        };
+        server_ = std::make_unique<inngest::HttpServer>(options);
+        server_->start();
+        holding_ = std::async(std::launch::async, [this] {
+            return request("POST", url("/hold"), std::string(90000, 'h'));
+        });
+        std::this_thread::sleep_for(200ms);
+    }
+    ~HeldBudgetServer() {
+        if (holding_.valid()) {
+            release();  // a failed check must not leave the handler blocked
+        }
+        server_->stop();
+    }
+
+    std::string url(const std::string& path) const {
+        return "http://127.0.0.1:" + std::to_string(server_->port()) + path;
+    }
+    unsigned short port() const { return server_->port(); }
+    /// Lets the /hold handler finish; its response.
+    inngest::detail::InboundResponse release() {
+        release_.set_value();
+        return holding_.get();
+    }
+
+private:
+    std::promise<void> release_;
+    std::shared_future<void> released_ = release_.get_future().share();
+    std::unique_ptr<inngest::HttpServer> server_;
+    std::future<inngest::detail::InboundResponse> holding_;
+};
+
+}  // namespace
+
 TEST_CASE("a body that waits too long for the budget gets 503 instead of waiting forever",
           "[http]") {
-    std::promise<void> release;
-    auto released = release.get_future().share();
     inngest::HttpServerOptions options;
-    options.port = 0;
-    options.max_buffered_body_bytes = 100 * 1024;
     options.budget_wait_timeout = 1s;
     options.read_timeout = 2s;  // the sweeper that enforces the wait runs every 500 ms
-    options.routes = [&](const inngest::HttpRequest& r) -> std::optional<inngest::HttpResponse> {
-        if (r.path == "/hold") {
-            released.wait();  // keeps its body, and its share of the budget, until released
-        }
-        return inngest::HttpResponse{200, {}, std::to_string(r.body.size())};
-    };
-    inngest::HttpServer server(options);
-    server.start();
-    const std::string base = "http://127.0.0.1:" + std::to_string(server.port());
-    auto holding = std::async(std::launch::async, [&] {
-        return request("POST", base + "/hold", std::string(90000, 'h'));
-    });
-    std::this_thread::sleep_for(200ms);
+    HeldBudgetServer server(options);
     const auto started = std::chrono::steady_clock::now();
-    const auto waited = request("POST", base + "/other", std::string(90000, 'o'));
+    const auto waited = request("POST", server.url("/other"), std::string(90000, 'o'));
     const auto took = std::chrono::steady_clock::now() - started;
     CHECK(waited.status == 503);
     CHECK(took >= 900ms);
     CHECK(took < 4s);
-    release.set_value();
-    CHECK(holding.get().body == "90000");
-    CHECK(request("POST", base + "/other", std::string(90000, 'o')).body == "90000");
-    server.stop();
+    CHECK(server.release().body == "90000");
+    CHECK(request("POST", server.url("/other"), std::string(90000, 'o')).body == "90000");
 }
 
 namespace {
@@ -686,24 +702,7 @@ TEST_CASE("a server out of file descriptors waits instead of spinning, and recov
 }
 
 TEST_CASE("a chunked body counts against the budget chunk by chunk", "[http]") {
-    std::promise<void> release;
-    auto released = release.get_future().share();
-    inngest::HttpServerOptions options;
-    options.port = 0;
-    options.max_buffered_body_bytes = 100 * 1024;
-    options.routes = [&](const inngest::HttpRequest& r) -> std::optional<inngest::HttpResponse> {
-        if (r.path == "/hold") {
-            released.wait();
-        }
-        return inngest::HttpResponse{200, {}, std::to_string(r.body.size())};
-    };
-    inngest::HttpServer server(options);
-    server.start();
-    const std::string base = "http://127.0.0.1:" + std::to_string(server.port());
-    auto holding = std::async(std::launch::async, [&] {
-        return request("POST", base + "/hold", std::string(90000, 'h'));
-    });
-    std::this_thread::sleep_for(200ms);
+    HeldBudgetServer server({});
     const auto chunked = [](std::size_t size) {
         std::ostringstream hex;
         hex << std::hex << size;
@@ -716,10 +715,8 @@ TEST_CASE("a chunked body counts against the budget chunk by chunk", "[http]") {
     CHECK(small.rfind("HTTP/1.1 200", 0) == 0);
     const auto refused = raw_exchange(server.port(), {chunked(16384)});
     CHECK(refused.rfind("HTTP/1.1 503", 0) == 0);
-    release.set_value();
-    CHECK(holding.get().body == "90000");
+    CHECK(server.release().body == "90000");
     const auto served = raw_exchange(server.port(), {chunked(16384)});
     CHECK(served.rfind("HTTP/1.1 200", 0) == 0);
     CHECK(served.find("\r\n\r\n16384") != std::string::npos);
-    server.stop();
 }
