@@ -104,11 +104,45 @@ public:
         }
     }
 
-    void start() {
-        const auto applied = core::db::migrate(pool_, migrations());
+    // Migrations run as the owner role when one is configured; the runtime role then reads and
+    // writes rows only, so nothing it runs can change the schema or the security policies.
+    void prepare_database() {
+        if (!settings_.migration_database_url) {
+            log_migrations(core::db::migrate(pool_, migrations()));
+            core::log(core::LogLevel::kWarn,
+                      "no RIVEREDGE_MIGRATION_DATABASE_URL: the runtime role owns the tables");
+            return;
+        }
+        core::db::Pool owner(*settings_.migration_database_url, 1);
+        log_migrations(core::db::migrate(owner, migrations()));
+        if (embedded_executor()) {
+            inngest::local::create_postgres_state_tables(
+                {.url = *settings_.migration_database_url});
+        }
+        const auto access = core::db::grant_runtime_access(owner, pool_);
+        if (access.owner_role == access.runtime_role) {
+            core::log(core::LogLevel::kWarn,
+                      "the migration and runtime database roles are the same role: it owns the "
+                      "tables");
+        }
+        if (access.bypasses_row_security) {
+            core::log(core::LogLevel::kWarn,
+                      "the runtime database role bypasses row-level security (superuser or "
+                      "BYPASSRLS): tenant isolation rests on the queries alone",
+                      {{"role", access.runtime_role}});
+        }
+    }
+
+    static void log_migrations(const std::vector<std::string>& applied) {
         for (const auto& name : applied) {
             core::log(core::LogLevel::kInfo, "migration applied", {{"migration", name}});
         }
+    }
+
+    bool embedded_executor() const { return !settings_.inngest_dev && !settings_.inngest_cloud; }
+
+    void start() {
+        prepare_database();
         inngest::ClientOptions options{.app_id = "riveredge-flow"};
         if (!settings_.inngest_dev && !settings_.inngest_cloud) {
             // Embedded mode is signed like Cloud: the executor signs every call and sync, our
@@ -126,8 +160,12 @@ public:
             // Runs, queued work and dedupe keys live in the app's database: after a crash the
             // executor resumes them. One executor per database is active; in a second process
             // it stands by (the REST API still serves) and takes over when the first one dies.
-            executor_options.open_state = [url = settings_.database_url] {
-                return inngest::local::make_postgres_state_store({.url = url});
+            executor_options.open_state = [this] {
+                // With an owner role, its migrations created the tables and this role may
+                // not.
+                return inngest::local::make_postgres_state_store(
+                    {.url = settings_.database_url,
+                     .create_tables = !settings_.migration_database_url.has_value()});
             };
             executor_options.on_active = [this] {
                 executor_became_active();

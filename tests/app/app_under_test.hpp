@@ -41,7 +41,7 @@ struct AppUnderTestOptions {
     std::optional<std::string> smtp_ca_file{};
     /// The embedded executor's and the modules' clock (a ManualClock to fast-forward).
     std::shared_ptr<inngest::local::Clock> clock{};
-    /// Reuse a database (a restart); a fresh one when empty.
+    /// Reuse a database (a restart; any role's URL of it); a fresh one when empty.
     std::string database_url{};
     /// Steps before an approval run hands over (0: the default).
     int approvals_step_budget = 0;
@@ -82,9 +82,13 @@ public:
         riveredge::core::set_log_level(riveredge::core::LogLevel::kWarn);
         settings_.port = 0;
         settings_.executor_port = 0;
-        settings_.database_url = options.database_url.empty()
-                                     ? inngest_test::shared_postgres().fresh_database()
-                                     : options.database_url;
+        // Split roles, as scripts/dev runs the app: the owner migrates, the runtime role serves.
+        const std::string owner =
+            options.database_url.empty()
+                ? inngest_test::shared_postgres().fresh_database()
+                : inngest_test::as_role(options.database_url, "riveredge_owner");
+        settings_.migration_database_url = owner;
+        settings_.database_url = inngest_test::as_role(owner, "riveredge");
         settings_.jwt_secret = kSecret;
         settings_.executor_signing_key = kExecutorKey;
         settings_.database_pool_size = 4;

@@ -33,15 +33,18 @@ public:
           extra_env_(std::move(extra_env)) {}
 
     void start() {
-        std::vector<std::string> env{"RIVEREDGE_DATABASE_URL=" + database_,
-                                     std::string("RIVEREDGE_JWT_SECRET=") + kSecret,
-                                     "RIVEREDGE_PORT=" + std::to_string(port_),
-                                     "RIVEREDGE_EXECUTOR_PORT=" + std::to_string(executor_port_),
-                                     std::string("RIVEREDGE_EXECUTOR_SIGNING_KEY=") + kExecutorKey,
-                                     std::string("RIVEREDGE_SCRIPT_WORKER=") + SCRIPT_WORKER_PATH,
-                                     // as scripts/dev: the local SMTP server is on loopback
-                                     "RIVEREDGE_OUTBOUND_NETWORKS=127.0.0.0/8,::1/128",
-                                     "RIVEREDGE_OUTBOUND_PORTS=1024-65535"};
+        // Split roles, as scripts/dev runs it: the owner migrates, the runtime role serves.
+        std::vector<std::string> env{
+            "RIVEREDGE_DATABASE_URL=" + inngest_test::as_role(database_, "riveredge"),
+            "RIVEREDGE_MIGRATION_DATABASE_URL=" + database_,
+            std::string("RIVEREDGE_JWT_SECRET=") + kSecret,
+            "RIVEREDGE_PORT=" + std::to_string(port_),
+            "RIVEREDGE_EXECUTOR_PORT=" + std::to_string(executor_port_),
+            std::string("RIVEREDGE_EXECUTOR_SIGNING_KEY=") + kExecutorKey,
+            std::string("RIVEREDGE_SCRIPT_WORKER=") + SCRIPT_WORKER_PATH,
+            // as scripts/dev: the local SMTP server is on loopback
+            "RIVEREDGE_OUTBOUND_NETWORKS=127.0.0.0/8,::1/128",
+            "RIVEREDGE_OUTBOUND_PORTS=1024-65535"};
         env.insert(env.end(), extra_env_.begin(), extra_env_.end());
         process_ = std::make_unique<inngest_test::ChildProcess>(
             std::vector<std::string>{RIVEREDGE_FLOW_PATH}, env, log_);

@@ -60,8 +60,7 @@ inline AppUnderTest records_app() {
 
 // SQL as the cluster's superuser, on the app's database: what a DBA could do.
 inline void as_superuser(const AppUnderTest& t, const std::string& sql) {
-    std::string url = t.settings().database_url;
-    url.replace(url.find("user=riveredge"), 14, "user=postgres");
+    const std::string url = inngest_test::as_role(t.settings().database_url, "postgres");
     PGconn* conn = PQconnectdb(url.c_str());
     REQUIRE(PQstatus(conn) == CONNECTION_OK);
     PGresult* result = PQexec(conn, sql.c_str());

@@ -16,6 +16,7 @@
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+#include <libpq-fe.h>
 
 #include <algorithm>
 #include <array>
@@ -621,4 +622,83 @@ TEST_CASE("spinning scripts leave health and REST answering, and no tenant takes
     // The tenant's cap admitted two; the others were told to retry at once.
     CHECK(std::count(statuses.begin(), statuses.end(), 200) == 2);
     CHECK(std::count(statuses.begin(), statuses.end(), 429) == 6);
+}
+
+namespace {
+
+// One statement on its own connection; the SQLSTATE of a failure, "" on success.
+std::string sqlstate_of(const std::string& url, const std::string& sql) {
+    PGconn* conn = PQconnectdb(url.c_str());
+    REQUIRE(PQstatus(conn) == CONNECTION_OK);
+    PGresult* result = PQexec(conn, sql.c_str());
+    const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+    std::string out = state != nullptr ? state : "";
+    PQclear(result);
+    PQfinish(conn);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("the app's database role reads and writes rows only, and every login needs a password",
+          "[app][security]") {
+    AppUnderTest t;
+    const std::string runtime = t.settings().database_url;
+    REQUIRE(runtime.find("user=riveredge") != std::string::npos);
+    REQUIRE(t.settings().migration_database_url.has_value());
+
+    // The app works as that role (a message through the executor's tables and the module's).
+    const auto alice = t.token("acme", "alice", {"admin"});
+    REQUIRE(t.call("POST", "/api/v1/messages/send", alice,
+                   R"({"subject":"s","body":"b","channels":["in_app"],"recipients":["alice"]})")
+                .status == 201);
+    CHECK(t.wait_unread(alice, 1));
+
+    // It owns nothing, so it cannot change a table, a policy or a trigger...
+    PGconn* conn = PQconnectdb(runtime.c_str());
+    REQUIRE(PQstatus(conn) == CONNECTION_OK);
+    PGresult* owned =
+        PQexec(conn,
+               "SELECT (SELECT count(*) FROM pg_tables WHERE tableowner = current_user) + "
+               "(SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND NOT "
+               "has_table_privilege(format('%I.%I', schemaname, tablename), 'SELECT'))");
+    INFO(PQresultErrorMessage(owned));
+    REQUIRE(PQresultStatus(owned) == PGRES_TUPLES_OK);
+    CHECK(std::string(PQgetvalue(owned, 0, 0)) == "0");  // owns none, reads all
+    PQclear(owned);
+    PQfinish(conn);
+    CHECK(sqlstate_of(runtime, "CREATE TABLE intruder (a int)") == "42501");
+    CHECK(sqlstate_of(runtime, "ALTER TABLE messages DISABLE ROW LEVEL SECURITY") == "42501");
+    CHECK(sqlstate_of(runtime, "ALTER TABLE messages NO FORCE ROW LEVEL SECURITY") == "42501");
+    CHECK(sqlstate_of(runtime, "DROP TABLE inngest_executor_runs") == "42501");
+    CHECK(sqlstate_of(runtime, "ALTER TABLE record_audit DISABLE TRIGGER USER") == "42501");
+    CHECK(sqlstate_of(runtime, "DELETE FROM schema_migrations") == "42501");
+    CHECK(sqlstate_of(runtime, "SELECT count(*) FROM schema_migrations").empty());
+    // ...and what the owner withholds from itself (the append-only trail) it withholds from
+    // the app too: the privilege is missing, not only refused by a trigger.
+    PGconn* check = PQconnectdb(runtime.c_str());
+    PGresult* audit = PQexec(check,
+                             "SELECT has_table_privilege('record_audit', 'UPDATE')::text || "
+                             "has_table_privilege('record_audit', 'INSERT')::text");
+    CHECK(std::string(PQgetvalue(audit, 0, 0)) == "falsetrue");
+    PQclear(audit);
+    PQfinish(check);
+
+    // A restart grants again without piling up, and the role still cannot write the schema.
+    {
+        AppUnderTest again(AppUnderTestOptions{.database_url = runtime});
+        CHECK(again.call("GET", "/readyz").status == 200);
+        CHECK(sqlstate_of(runtime, "CREATE TABLE intruder (a int)") == "42501");
+    }
+
+    // Without the password file, no role gets in: the cluster authenticates every login.
+    for (const std::string role : {"riveredge", "riveredge_owner", "postgres"}) {
+        std::string url = inngest_test::as_role(runtime, role);
+        url.replace(url.find("passfile='"), std::string("passfile='").size(),
+                    "passfile='/nonexistent");
+        PGconn* refused = PQconnectdb(url.c_str());
+        CHECK(PQstatus(refused) == CONNECTION_BAD);
+        CHECK(std::string(PQerrorMessage(refused)).find("password") != std::string::npos);
+        PQfinish(refused);
+    }
 }

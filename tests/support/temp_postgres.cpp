@@ -46,22 +46,35 @@ void TempPostgres::restart() {
 
 std::string TempPostgres::fresh_database() {
     const std::string name = "test_" + std::to_string(++databases_);
-    const std::string admin =
-        "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=postgres user=postgres";
+    const std::string admin = as_role(url("postgres"), "postgres");
     PGconn* conn = PQconnectdb(admin.c_str());
     if (PQstatus(conn) != CONNECTION_OK) {
         PQfinish(conn);
         throw std::runtime_error("cannot connect to the test PostgreSQL");
     }
     // The name is ours (test_<n>), never input: safe to format.
-    PGresult* result = PQexec(conn, ("CREATE DATABASE " + name + " OWNER riveredge").c_str());
+    PGresult* result = PQexec(conn, ("CREATE DATABASE " + name + " OWNER riveredge_owner").c_str());
     const bool ok = PQresultStatus(result) == PGRES_COMMAND_OK;
     PQclear(result);
     PQfinish(conn);
     if (!ok) {
         throw std::runtime_error("cannot create a test database");
     }
-    return "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=" + name + " user=riveredge";
+    return as_role(url(name), "riveredge_owner");
+}
+
+// The user comes last, so that as_role can swap it.
+std::string TempPostgres::url(const std::string& database) const {
+    return "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=" + database + " passfile='" +
+           dir_ + "/pgpass' user=";
+}
+
+std::string as_role(const std::string& url, const std::string& role) {
+    const auto user = url.rfind(" user=");
+    if (user == std::string::npos) {
+        throw std::invalid_argument("not a TempPostgres URL: " + url);
+    }
+    return url.substr(0, user) + " user=" + role;
 }
 
 TempPostgres& shared_postgres() {

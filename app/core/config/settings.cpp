@@ -126,6 +126,7 @@ Settings load_settings(const std::map<std::string, std::string>& environment) {
     } else {
         problems.emplace_back("RIVEREDGE_DATABASE_URL is required (a libpq connection string)");
     }
+    settings.migration_database_url = get("RIVEREDGE_MIGRATION_DATABASE_URL");
     if (const auto secret = get("RIVEREDGE_JWT_SECRET")) {
         settings.jwt_secret = *secret;
         if (secret->size() < 32) {

@@ -15,6 +15,10 @@ struct Settings {
     unsigned short port = 8200;
     /// libpq connection string, e.g. `host=127.0.0.1 port=5433 dbname=riveredge user=postgres`.
     std::string database_url;
+    /// The connection string of the role that owns the tables (`RIVEREDGE_MIGRATION_DATABASE_URL`):
+    /// migrations run as it and grant the runtime role (`database_url`) only SELECT, INSERT,
+    /// UPDATE and DELETE. Unset: migrations run as the runtime role, which then owns the tables.
+    std::optional<std::string> migration_database_url;
     int database_pool_size = 8;
     /// HS256 secret for bearer tokens (at least 32 bytes).
     std::string jwt_secret;

@@ -235,6 +235,55 @@ std::vector<std::string> migrate(
     return applied;
 }
 
+RuntimeAccess grant_runtime_access(Pool& owner, Pool& runtime) {
+    RuntimeAccess access;
+    {
+        auto connection = runtime.acquire();
+        const Rows role = connection->exec(
+            "SELECT current_user AS name, rolsuper OR rolbypassrls AS bypasses FROM pg_roles "
+            "WHERE rolname = current_user");
+        access.runtime_role = role.text(0, "name");
+        access.bypasses_row_security = role.boolean(0, "bypasses");
+    }
+    auto connection = owner.acquire();
+    access.owner_role = connection->exec("SELECT current_user AS name").text(0, "name");
+    if (access.owner_role == access.runtime_role) {
+        return access;
+    }
+    // A role name cannot be a parameter: the server quotes it.
+    const std::string grantee =
+        connection->exec("SELECT quote_ident($1) AS name", {access.runtime_role}).text(0, "name");
+    connection->exec("BEGIN");
+    try {
+        // Serialised with migrations and other instances granting at start-up (concurrent
+        // changes to one table's privileges fail).
+        connection->exec("SELECT pg_advisory_xact_lock(727274)");
+        // Per table, the row privileges the owner itself keeps: a migration that revokes UPDATE
+        // and DELETE from its own role (an append-only trail) withholds them from the runtime too.
+        const Rows grants = connection->exec(
+            "SELECT format('GRANT %s ON TABLE public.%I TO %I', string_agg(privilege, ', '), "
+            "tablename, $1::text) AS statement "
+            "FROM pg_tables, unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS privilege "
+            "WHERE schemaname = 'public' "
+            "AND has_table_privilege(format('%I.%I', schemaname, tablename), privilege) "
+            "AND (tablename <> 'schema_migrations' OR privilege = 'SELECT') "
+            "GROUP BY tablename",
+            {access.runtime_role});
+        connection->exec("GRANT USAGE ON SCHEMA public TO " + grantee);
+        connection->exec("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM " + grantee);
+        for (int row = 0; row < grants.size(); ++row) {
+            connection->exec(grants.text(row, "statement"));
+        }
+        connection->exec("GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO " +
+                         grantee);
+        connection->exec("COMMIT");
+    } catch (...) {
+        connection->exec("ROLLBACK");
+        throw;
+    }
+    return access;
+}
+
 namespace column {
 
 void read(const Rows& rows, int row, std::string_view name, std::string& out) {

@@ -174,4 +174,18 @@ Rows exec_in_scope(Pool& pool,
 std::vector<std::string> migrate(
     Pool& pool, const std::vector<std::pair<std::string, std::string>>& migrations);
 
+/// What the runtime role may do once the owner role has migrated: read and write rows of every
+/// table and sequence in the schema, nothing else (no DDL; `schema_migrations` read-only).
+struct RuntimeAccess {
+    std::string runtime_role;
+    std::string owner_role;
+    /// The runtime role bypasses row-level security (a superuser or BYPASSRLS): tenant isolation
+    /// then rests on the queries alone.
+    bool bypasses_row_security = false;
+};
+
+/// Grants the runtime pool's role that access, as the owner pool's role; nothing is granted
+/// when both are the same role.
+RuntimeAccess grant_runtime_access(Pool& owner, Pool& runtime);
+
 }  // namespace riveredge::core::db

@@ -16,6 +16,10 @@ struct PostgresStateStoreOptions {
     std::string url;
     /// Tables are `<prefix>_functions`, `_runs`, `_jobs` and `_seen`, created when missing.
     std::string table_prefix = "inngest_executor";
+    /// Create the tables when missing. Turn off when a role that owns them created them
+    /// beforehand (`create_postgres_state_tables`), so the store's own role needs only
+    /// SELECT, INSERT, UPDATE and DELETE on them.
+    bool create_tables = true;
 };
 
 /// Connects, creates the tables when missing and takes the database's executor lock (a session
@@ -24,5 +28,10 @@ struct PostgresStateStoreOptions {
 /// whose lock was lost (its session ended and another executor took the lock) throws
 /// `StateStoreBusy` from then on and never writes again.
 std::shared_ptr<StateStore> make_postgres_state_store(const PostgresStateStoreOptions& options);
+
+/// Creates the store's tables when missing and disconnects, taking no executor lock: for a
+/// deployment whose schema is created by an owner role (migrations) and used by a runtime role
+/// that cannot create tables. Throws `std::runtime_error` when that fails.
+void create_postgres_state_tables(const PostgresStateStoreOptions& options);
 
 }  // namespace inngest::local

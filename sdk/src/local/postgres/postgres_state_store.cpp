@@ -22,6 +22,7 @@ public:
     Result(const Result&) = delete;
     Result& operator=(const Result&) = delete;
     int rows() const { return PQntuples(result_); }
+    ExecStatusType status() const { return PQresultStatus(result_); }
     std::string text(int row, int column) const {
         return std::string(PQgetvalue(result_, row, column),
                            static_cast<std::size_t>(PQgetlength(result_, row, column)));
@@ -36,15 +37,40 @@ private:
     PGresult* result_;
 };
 
+// The prefix is written into SQL: letters, digits and underscores only.
+void check_table_prefix(const std::string& prefix) {
+    for (const char c : prefix) {
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) {
+            throw std::invalid_argument("table prefix must be letters, digits or '_'");
+        }
+    }
+}
+
+std::vector<std::string> table_definitions(const std::string& prefix) {
+    const auto table = [&](const char* name) {
+        return prefix + "_" + name;
+    };
+    return {
+        "CREATE TABLE IF NOT EXISTS " + table("functions") +
+            " (slug text PRIMARY KEY, document text NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS " + table("runs") +
+            " (run_id text PRIMARY KEY, function_id text NOT NULL, status text NOT NULL, "
+            "sequence bigint NOT NULL, document text NOT NULL, finished_at timestamptz)",
+        "CREATE INDEX IF NOT EXISTS " + table("runs_running") + " ON " + table("runs") +
+            " (sequence) WHERE status = 'Running'",
+        "CREATE INDEX IF NOT EXISTS " + table("runs_finished") + " ON " + table("runs") +
+            " (finished_at) WHERE finished_at IS NOT NULL",
+        "CREATE TABLE IF NOT EXISTS " + table("jobs") +
+            " (job_key text PRIMARY KEY, due_ms bigint NOT NULL, document text NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS " + table("seen") +
+            " (key text PRIMARY KEY, seen_ms bigint NOT NULL)",
+    };
+}
+
 class PostgresStateStore final : public StateStore {
 public:
     explicit PostgresStateStore(PostgresStateStoreOptions options) : options_(std::move(options)) {
-        for (const char c : options_.table_prefix) {
-            // The prefix is written into SQL: letters, digits and underscores only.
-            if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) {
-                throw std::invalid_argument("table prefix must be letters, digits or '_'");
-            }
-        }
+        check_table_prefix(options_.table_prefix);
         connect();
     }
 
@@ -273,25 +299,11 @@ private:
     void prepare() {
         exec("SET client_min_messages = warning", {});
         lock_executor();
-        exec("CREATE TABLE IF NOT EXISTS " + table("functions") +
-                 " (slug text PRIMARY KEY, document text NOT NULL)",
-             {});
-        exec("CREATE TABLE IF NOT EXISTS " + table("runs") +
-                 " (run_id text PRIMARY KEY, function_id text NOT NULL, status text NOT NULL, "
-                 "sequence bigint NOT NULL, document text NOT NULL, finished_at timestamptz)",
-             {});
-        exec("CREATE INDEX IF NOT EXISTS " + table("runs_running") + " ON " + table("runs") +
-                 " (sequence) WHERE status = 'Running'",
-             {});
-        exec("CREATE INDEX IF NOT EXISTS " + table("runs_finished") + " ON " + table("runs") +
-                 " (finished_at) WHERE finished_at IS NOT NULL",
-             {});
-        exec("CREATE TABLE IF NOT EXISTS " + table("jobs") +
-                 " (job_key text PRIMARY KEY, due_ms bigint NOT NULL, document text NOT NULL)",
-             {});
-        exec("CREATE TABLE IF NOT EXISTS " + table("seen") +
-                 " (key text PRIMARY KEY, seen_ms bigint NOT NULL)",
-             {});
+        if (options_.create_tables) {
+            for (const auto& statement : table_definitions(options_.table_prefix)) {
+                exec(statement, {});
+            }
+        }
     }
 
     // One active executor per database and table prefix: a second one would run everything
@@ -349,6 +361,33 @@ private:
 
 std::shared_ptr<StateStore> make_postgres_state_store(const PostgresStateStoreOptions& options) {
     return std::make_shared<PostgresStateStore>(options);
+}
+
+void create_postgres_state_tables(const PostgresStateStoreOptions& options) {
+    check_table_prefix(options.table_prefix);
+    PGconn* conn = PQconnectdb(options.url.c_str());
+    const auto fail = [&](const std::string& what) {
+        const std::string message = what + PQerrorMessage(conn);
+        PQfinish(conn);
+        throw std::runtime_error(message);
+    };
+    if (PQstatus(conn) != CONNECTION_OK) {
+        fail("state store: cannot connect: ");
+    }
+    // One implicit transaction, under a lock: two processes creating the same tables at once
+    // would collide in the catalogue.
+    std::string script =
+        "SET LOCAL client_min_messages = warning; "
+        "SELECT pg_advisory_xact_lock(hashtext('inngest-executor-ddl:" +
+        options.table_prefix + "'))";
+    for (const auto& statement : table_definitions(options.table_prefix)) {
+        script += "; " + statement;
+    }
+    const Result result(PQexec(conn, script.c_str()));
+    if (result.status() != PGRES_COMMAND_OK) {
+        fail("state store: cannot create its tables: ");
+    }
+    PQfinish(conn);
 }
 
 }  // namespace inngest::local
