@@ -1,3 +1,5 @@
+#include "transport/connection_group.hpp"
+
 #include <inngest/errors.hpp>
 #include <inngest/http_server.hpp>
 
@@ -360,7 +362,7 @@ public:
         if (open_connections_ >= options_.max_connections) {
             return false;
         }
-        auto& from_address = per_address_[address];
+        auto& from_address = per_address_[detail::connection_group(address)];
         if (from_address >= options_.max_connections_per_address) {
             return false;
         }
@@ -372,7 +374,7 @@ public:
     void leave(const std::string& address) {
         const std::lock_guard lock(admission_mutex_);
         --open_connections_;
-        if (const auto it = per_address_.find(address);
+        if (const auto it = per_address_.find(detail::connection_group(address));
             it != per_address_.end() && --it->second == 0) {
             per_address_.erase(it);
         }

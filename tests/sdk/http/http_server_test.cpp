@@ -5,6 +5,7 @@
 #include "fixture_functions.hpp"
 #include "support/child_process.hpp"
 #include "support/run_driver.hpp"
+#include "transport/connection_group.hpp"
 #include "transport/http_client.hpp"
 
 #include <inngest/http_server.hpp>
@@ -591,6 +592,22 @@ TEST_CASE("connections past the caps get 503 and are closed, and their places co
     CHECK(served);
     ::close(second);
     server.stop();
+}
+
+TEST_CASE("the per-address cap counts an IPv6 /64 as one address, and mapped IPv4 as IPv4",
+          "[http]") {
+    using inngest::detail::connection_group;
+    // Two addresses of one /64 are one group (one host can use all of them)...
+    CHECK(connection_group("2001:db8:1:2::1") == "2001:db8:1:2::/64");
+    CHECK(connection_group("2001:db8:1:2:ffff:ffff:ffff:fffe") == "2001:db8:1:2::/64");
+    // ...another /64 is another group.
+    CHECK(connection_group("2001:db8:1:3::1") == "2001:db8:1:3::/64");
+    CHECK(connection_group("::1") == "::/64");
+    // A dual-stack socket's IPv4 client counts as that IPv4 address, like a plain one.
+    CHECK(connection_group("::ffff:192.0.2.7") == "192.0.2.7");
+    CHECK(connection_group("192.0.2.7") == "192.0.2.7");
+    CHECK(connection_group("192.0.2.8") == "192.0.2.8");
+    CHECK(connection_group("") == "");
 }
 
 namespace {
