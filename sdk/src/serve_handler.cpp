@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <memory>
 
 namespace inngest {
@@ -631,17 +632,40 @@ std::string_view HttpResponse::header(std::string_view name) const noexcept {
 ServeHandler::ServeHandler(const Client& client, ServeOptions options)
     : client_(&client), options_(std::move(options)) {}
 
-HttpResponse ServeHandler::handle(const HttpRequest& request) const {
+namespace {
+
+// Every response says the SDK handled it (also a 401, which carries nothing else of ours) and,
+// except on a 401, how long the handler took (`Server-Timing`, milliseconds).
+void mark_handled(HttpResponse& response, std::chrono::steady_clock::time_point started) {
+    const auto has = [&](std::string_view name) {
+        return std::any_of(response.headers.begin(), response.headers.end(),
+                           [&](const auto& header) { return header.first == name; });
+    };
+    if (!has("X-Inngest-SDK-Handled")) {
+        response.headers.emplace_back("X-Inngest-SDK-Handled", "true");
+    }
+    if (response.status != 401) {
+        const auto took =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started);
+        char timing[48];
+        std::snprintf(timing, sizeof timing, "handler;dur=%.3f", took.count());
+        response.headers.emplace_back("Server-Timing", timing);
+    }
+}
+
+HttpResponse handle_or_report(const Client& client,
+                              const ServeOptions& options,
+                              const HttpRequest& request) {
     try {
-        return RequestHandler(*client_, options_, request).handle();
+        return RequestHandler(client, options, request).handle();
     } catch (const std::exception& e) {
-        if (client_->log_sink()) {
-            client_->log_sink()(LogLevel::kError,
-                                std::string("serve handler internal error: ") + e.what());
+        if (client.log_sink()) {
+            client.log_sink()(LogLevel::kError,
+                              std::string("serve handler internal error: ") + e.what());
         }
     } catch (...) {
-        if (client_->log_sink()) {
-            client_->log_sink()(LogLevel::kError, "serve handler internal error");
+        if (client.log_sink()) {
+            client.log_sink()(LogLevel::kError, "serve handler internal error");
         }
     }
     HttpResponse response;
@@ -651,6 +675,15 @@ HttpResponse ServeHandler::handle(const HttpRequest& request) const {
                         {"X-Inngest-Req-Version", "2"},
                         {"X-Inngest-No-Retry", "false"}};
     response.body = R"({"code":"internal","message":"internal error in the serve handler"})";
+    return response;
+}
+
+}  // namespace
+
+HttpResponse ServeHandler::handle(const HttpRequest& request) const {
+    const auto started = std::chrono::steady_clock::now();
+    HttpResponse response = handle_or_report(*client_, options_, request);
+    mark_handled(response, started);
     return response;
 }
 

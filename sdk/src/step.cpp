@@ -91,7 +91,7 @@ SendEventResult Step::send_event(std::string_view id, const Event& event) {
 }
 
 SendEventResult Step::send_event(std::string_view id, const std::vector<Event>& events) {
-    const detail::RunSlot slot = detail::open_run(*invocation_, id);
+    const detail::RunSlot slot = detail::open_run(*invocation_, id, detail::RunKind::kSendEvent);
     if (slot.memoized()) {
         return boost::json::value_to<SendEventResult>(detail::read_memo(slot.memo));
     }

@@ -208,6 +208,7 @@ std::vector<std::string> migrate(
     connection->exec("SELECT pg_advisory_lock(727274)");
     std::vector<std::string> applied;
     try {
+        connection->exec("SET client_min_messages = warning");  // "already exists" is expected
         connection->exec(
             "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, "
             "applied_at timestamptz NOT NULL DEFAULT now())");

@@ -99,12 +99,13 @@ Invocation::Reached Invocation::reach(std::string_view id) {
     }
     std::string key(id);
     int& seen = repeats_[key];
+    const int index = seen;
     if (seen > 0) {
         key += ':';
         key += std::to_string(seen);
     }
     ++seen;
-    Reached reached{crypto::sha1_hex(key), nullptr};
+    Reached reached{crypto::sha1_hex(key), nullptr, index};
     if (const StepMemo* memo = request_.steps.find(reached.hashed_id);
         memo != nullptr && memo->shape != StepMemo::Shape::kInput) {
         reached.memo = memo;
@@ -118,7 +119,24 @@ void Invocation::interrupt() {
     throw Interrupt{};
 }
 
-RunSlot Invocation::open_run(std::string_view id) {
+Op Invocation::new_op(const char* op, Reached& reached, std::string_view id, RunKind kind) const {
+    Op out{op,
+           std::move(reached.hashed_id),
+           std::string(id),
+           {},
+           nullptr,
+           {},
+           std::string(id),
+           reached.index,
+           std::nullopt};
+    if (kind == RunKind::kSendEvent) {
+        out.name = "sendEvent";
+        out.opts = boost::json::object{{"type", "step.sendEvent"}};
+    }
+    return out;
+}
+
+RunSlot Invocation::open_run(std::string_view id, RunKind kind) {
     Reached reached = reach(id);
     if (reached.memo != nullptr) {
         // Not parsed here: the step's result is parsed only if the function reads it.
@@ -137,27 +155,40 @@ RunSlot Invocation::open_run(std::string_view id) {
         if (reached.hashed_id != target_) {
             interrupt();
         }
-        ops_.push_back(
-            Op{"StepRun", std::move(reached.hashed_id), std::string(id), {}, nullptr, {}});
+        ops_.push_back(new_op("StepRun", reached, id, kind));
+        body_started_ = std::chrono::system_clock::now();
+        body_started_steady_ = std::chrono::steady_clock::now();
         return RunSlot{};
     }
     // Discovery (protocol §10.4): run a lone step now unless parallelism forbids it.
     if (parallel_depth_ > 0 || request_.disable_immediate_execution || !ops_.empty()) {
-        ops_.push_back(
-            Op{"StepPlanned", std::move(reached.hashed_id), std::string(id), {}, nullptr, {}});
+        ops_.push_back(new_op("StepPlanned", reached, id, kind));
         if (parallel_depth_ == 0) {
             sealed_ = true;
         }
         interrupt();
     }
-    ops_.push_back(Op{"StepRun", std::move(reached.hashed_id), std::string(id), {}, nullptr, {}});
+    ops_.push_back(new_op("StepRun", reached, id, kind));
+    body_started_ = std::chrono::system_clock::now();
+    body_started_steady_ = std::chrono::steady_clock::now();
     return RunSlot{};
+}
+
+// The body's start and duration in nanoseconds, as the official SDKs report them.
+void Invocation::time_body(Op& op) const {
+    const auto since_epoch =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(body_started_.time_since_epoch());
+    const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::steady_clock::now() - body_started_steady_);
+    op.timing = std::pair{static_cast<std::int64_t>(since_epoch.count()),
+                          static_cast<std::int64_t>(took.count())};
 }
 
 void Invocation::complete_run(boost::json::value data) {
     // The step being executed is always the last op reached.
     Op& op = ops_.back();
     op.data = std::move(data);
+    time_body(op);
     target_ran_ = true;
     sealed_ = true;
     interrupt();
@@ -199,6 +230,7 @@ void Invocation::fail_run(std::exception_ptr error) {
     }
     op.data = nullptr;
     op.error = error_object(name, message);
+    time_body(op);
     target_ran_ = true;
     sealed_ = true;
     interrupt();
@@ -215,12 +247,9 @@ const boost::json::value& Invocation::open_async(std::string_view id,
     if (!target_.empty()) {
         interrupt();
     }
-    ops_.push_back(Op{async_op_name(op),
-                      std::move(reached.hashed_id),
-                      std::string(id),
-                      std::move(opts),
-                      nullptr,
-                      {}});
+    Op planned = new_op(async_op_name(op), reached, id, RunKind::kRun);
+    planned.opts = std::move(opts);
+    ops_.push_back(std::move(planned));
     if (parallel_depth_ == 0) {
         sealed_ = true;
     }
@@ -318,17 +347,25 @@ std::string serialize_ops(const std::vector<Op>& ops) {
     array.reserve(ops.size());
     for (const auto& op : ops) {
         boost::json::object object;
-        object.reserve(7);
+        object.reserve(9);
         object["op"] = op.op;
         object["id"] = op.id;
         object["name"] = op.name;
-        object["displayName"] = op.name;
+        object["displayName"] = op.user_id;
         if (op.opts) {
             object["opts"] = *op.opts;
         }
         object["data"] = op.data;
         if (op.error) {
             object["error"] = *op.error;
+        }
+        boost::json::object userland{{"id", op.user_id}};
+        if (op.index > 0) {
+            userland["index"] = op.index;
+        }
+        object["userland"] = std::move(userland);
+        if (op.timing) {
+            object["timing"] = {{"a", op.timing->first}, {"b", op.timing->second}};
         }
         array.emplace_back(std::move(object));
     }
@@ -369,8 +406,8 @@ std::string read_memo_string(std::string_view memo) {
     return out;
 }
 
-RunSlot open_run(Invocation& invocation, std::string_view id) {
-    return invocation.open_run(id);
+RunSlot open_run(Invocation& invocation, std::string_view id, RunKind kind) {
+    return invocation.open_run(id, kind);
 }
 
 void complete_run(Invocation& invocation, boost::json::value data) {

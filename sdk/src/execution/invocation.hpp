@@ -11,6 +11,8 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include <chrono>
+#include <cstdint>
 #include <deque>
 #include <optional>
 #include <string>
@@ -33,6 +35,12 @@ struct Op {
     std::optional<boost::json::object> opts;
     boost::json::value data;
     std::optional<boost::json::object> error;
+    /// The user's step id (`displayName`, `userland.id`) and its repeat index (`userland.index`,
+    /// sent when above 0).
+    std::string user_id;
+    int index = 0;
+    /// When the body ran: start (Unix ns) and duration (ns), as `timing: {a, b}`.
+    std::optional<std::pair<std::int64_t, std::int64_t>> timing;
 };
 
 /// What the serve handler turns into an HTTP response.
@@ -59,7 +67,7 @@ public:
     const Client* client() const noexcept { return client_; }
 
     // Used by the detail:: entry points of invocation_api.hpp.
-    RunSlot open_run(std::string_view id);
+    RunSlot open_run(std::string_view id, RunKind kind);
     [[noreturn]] void complete_run(boost::json::value data);
     [[noreturn]] void fail_run(std::exception_ptr error);
     const boost::json::value& open_async(std::string_view id, AsyncOp op, boost::json::object opts);
@@ -79,7 +87,11 @@ private:
     struct Reached {
         std::string hashed_id;
         const StepMemo* memo = nullptr;
+        int index = 0;  // the how-manieth time this id was reached in this call
     };
+
+    Op new_op(const char* op, Reached& reached, std::string_view id, RunKind kind) const;
+    void time_body(Op& op) const;
 
     Reached reach(std::string_view id);
     [[noreturn]] void interrupt();
@@ -102,6 +114,8 @@ private:
     bool target_ran_ = false;
     std::optional<bool> no_retry_;
     std::optional<std::string> retry_after_;
+    std::chrono::system_clock::time_point body_started_;
+    std::chrono::steady_clock::time_point body_started_steady_;
 };
 
 /// How many memoized values this thread has parsed or decoded (to test that unread ones are

@@ -8,7 +8,10 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <mutex>
+#include <thread>
 
 using namespace std::chrono_literals;
 namespace json = boost::json;
@@ -45,8 +48,37 @@ struct Harness {
     inngest::Client client;
 };
 
+// The body as JSON. In an op array, each op's trace fields are checked here and taken out, so
+// that the cases compare what the executor acts on: `userland` is the step id the user gave
+// (with its repeat index past the first), and `timing` ({a: start ns, b: duration ns}) is on
+// exactly the ops whose body ran here.
 json::value body_of(const inngest::HttpResponse& response) {
-    return json::parse(response.body);
+    json::value body = json::parse(response.body);
+    if (!body.is_array()) {
+        return body;
+    }
+    for (auto& item : body.as_array()) {
+        auto& op = item.as_object();
+        const auto* userland = op.if_contains("userland");
+        REQUIRE(userland != nullptr);
+        CHECK(userland->at("id") == op.at("displayName"));
+        if (const auto* index = userland->as_object().if_contains("index")) {
+            CHECK(index->as_int64() > 0);
+        }
+        const bool ran =
+            op.at("op") == "StepRun" || op.at("op") == "StepError" || op.at("op") == "StepFailed";
+        if (const auto* timing = op.if_contains("timing")) {
+            CHECK(ran);
+            CHECK(timing->at("a").as_int64() > std::int64_t{1'600'000'000} * 1'000'000'000);
+            CHECK(timing->at("b").as_int64() >= 0);
+            CHECK(timing->at("b").as_int64() < std::int64_t{60} * 1'000'000'000);
+        } else {
+            CHECK_FALSE(ran);
+        }
+        op.erase("userland");
+        op.erase("timing");
+    }
+    return body;
 }
 
 }  // namespace
@@ -451,4 +483,82 @@ TEST_CASE("typed step results round-trip through Boost.JSON", "[unit]") {
     CHECK(body_of(h.call(call)).at(0).at("data").is_null());
     call.data("void", nullptr);
     CHECK(h.call(call).body == R"({"values":[1,2,3],"total":2.5})");
+}
+
+TEST_CASE(
+    "ops carry the user's step id and repeat index, run steps their timing, and "
+    "send_event steps the official name",
+    "[unit]") {
+    inngest::Client client(
+        {.app_id = "app", .dev = true, .event_api_base_url = "http://127.0.0.1:1"},
+        inngest::Environment::none());
+    client.create_function({.id = "traced", .triggers = {inngest::EventTrigger{"x"}}},
+                           [](inngest::Context& ctx) {
+                               ctx.step.run("item", [] { return 1; });
+                               ctx.step.run("item", [] {
+                                   std::this_thread::sleep_for(20ms);
+                                   return 2;
+                               });
+                               ctx.step.send_event("notify", inngest::Event{.name = "y/z"});
+                               return json::value(nullptr);
+                           });
+    const inngest::ServeHandler handler(client);
+    CallBuilder call;
+    call.fn_slug = "app-traced";
+    call.data("item", 1);
+
+    // The repeat: userland names the id the user wrote and its index; its body's 20 ms show.
+    const auto started = std::chrono::system_clock::now();
+    auto response = handler.handle(call.request());
+    REQUIRE(response.status == 206);
+    auto op = json::parse(response.body).at(0).as_object();
+    CHECK(op.at("id") == json::value(step_hash("item:1")));
+    CHECK(op.at("displayName") == "item");
+    CHECK(op.at("userland") == json::parse(R"({"id":"item","index":1})"));
+    const auto start_ns = op.at("timing").at("a").as_int64();
+    const auto took_ns = op.at("timing").at("b").as_int64();
+    const auto started_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(started.time_since_epoch()).count();
+    CHECK(start_ns >= started_ns);
+    CHECK(start_ns < started_ns + std::int64_t{5} * 1'000'000'000);
+    CHECK(took_ns >= 20'000'000);
+    CHECK(took_ns < 5'000'000'000);
+
+    // Every response says the SDK handled it and how long that took.
+    CHECK(response.header("X-Inngest-SDK-Handled") == "true");
+    CHECK(response.header("Server-Timing").rfind("handler;dur=", 0) == 0);
+
+    // send_event: named and typed as the official SDKs report it, the user's id as display
+    // name. (The event API here refuses connections, so the step reports its error.)
+    call.data("item:1", 2);
+    response = handler.handle(call.request());
+    REQUIRE(response.status == 206);
+    op = json::parse(response.body).at(0).as_object();
+    CHECK(op.at("id") == json::value(step_hash("notify")));
+    CHECK(op.at("name") == "sendEvent");
+    CHECK(op.at("opts") == json::parse(R"({"type":"step.sendEvent"})"));
+    CHECK(op.at("displayName") == "notify");
+    CHECK(op.at("userland") == json::parse(R"({"id":"notify"})"));
+    CHECK(op.at("op") == "StepError");
+    CHECK(op.contains("timing"));
+}
+
+TEST_CASE("a 401 says only that the SDK handled it", "[unit]") {
+    inngest::Client client(
+        {.app_id = "app",
+         .signing_key =
+             "signkey-test-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+         .dev = false},
+        inngest::Environment::none());
+    client.create_function({.id = "f", .triggers = {inngest::EventTrigger{"x"}}},
+                           [](inngest::Context&) { return json::value(nullptr); });
+    const inngest::ServeHandler handler(client);
+    CallBuilder call;
+    call.fn_slug = "app-f";
+    const auto response = handler.handle(call.request());  // unsigned
+    REQUIRE(response.status == 401);
+    CHECK(response.header("X-Inngest-SDK-Handled") == "true");
+    CHECK(response.header("Server-Timing").empty());
+    CHECK(response.header("X-Inngest-SDK").empty());
+    CHECK(response.header("User-Agent").empty());
 }

@@ -32,9 +32,13 @@ boost::json::value read_memo(std::string_view memo);
 /// The same for a result read as a string: decoded straight from the JSON text.
 std::string read_memo_string(std::string_view memo);
 
+/// How a step whose body runs in the SDK is reported: `step.run` as itself, `send_event` as the
+/// official SDKs name it ("sendEvent", `opts.type` "step.sendEvent").
+enum class RunKind { kRun, kSendEvent };
+
 /// Reaches a run step: returns its memo, or a slot to execute. Throws `Interrupt` when the step
 /// is only planned (or not the targeted one) and `StepError` for a memoized failure.
-RunSlot open_run(Invocation& invocation, std::string_view id);
+RunSlot open_run(Invocation& invocation, std::string_view id, RunKind kind = RunKind::kRun);
 /// Records a successful step body and ends the invocation.
 [[noreturn]] void complete_run(Invocation& invocation, boost::json::value data);
 /// Records a failed step body (the current exception) and ends the invocation.
