@@ -29,6 +29,44 @@ std::size_t prefix_length(std::string_view raw) noexcept {
     return i + 1;
 }
 
+int hex_digit(char c) noexcept {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+// The key's bytes as the TypeScript SDK reads them for hashing, so that any key (not only a
+// hex one) gives the bearer value that SDK gives: letters and digits only, a leading '0' when
+// their count is odd, then each pair read as a base-16 number from its start (a pair that does
+// not start with a hex digit is 0; "1z" is 1). For a hex key this is plain hex decoding.
+std::string lenient_hex_bytes(std::string_view key) {
+    std::string kept;
+    for (const char c : key) {
+        if (std::isalnum(static_cast<unsigned char>(c)) != 0) {
+            kept += c;
+        }
+    }
+    if (kept.size() % 2 != 0) {
+        kept.insert(kept.begin(), '0');
+    }
+    std::string bytes;
+    bytes.reserve(kept.size() / 2);
+    for (std::size_t i = 0; i < kept.size(); i += 2) {
+        const int high = hex_digit(kept[i]);
+        const int low = hex_digit(kept[i + 1]);
+        const int value = high < 0 ? 0 : low < 0 ? high : high * 16 + low;
+        bytes += static_cast<char>(value);
+    }
+    return bytes;
+}
+
 bool parse_int(std::string_view text, std::int64_t& out) noexcept {
     if (text.empty()) {
         return false;
@@ -44,11 +82,11 @@ SigningKey SigningKey::parse(std::string_view raw) {
     const std::size_t prefix = prefix_length(raw);
     SigningKey key;
     key.normalized_ = std::string(raw.substr(prefix));
-    std::string decoded;
-    if (key.normalized_.empty() || !crypto::hex_decode(key.normalized_, decoded)) {
-        throw ConfigError("signing key must be hex, optionally prefixed by signkey-<env>-");
+    if (key.normalized_.empty()) {
+        throw ConfigError("signing key is empty (expected signkey-<env>-<hex>)");
     }
-    key.hashed_ = std::string(raw.substr(0, prefix)) + crypto::sha256_hex(decoded);
+    key.hashed_ =
+        std::string(raw.substr(0, prefix)) + crypto::sha256_hex(lenient_hex_bytes(key.normalized_));
     return key;
 }
 

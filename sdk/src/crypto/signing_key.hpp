@@ -11,12 +11,15 @@ namespace inngest::detail {
 /// A signing key. Never printed: `operator<<` writes a redacted fingerprint.
 class SigningKey {
 public:
-    /// Accepts `signkey-<env>-<hex>` or bare hex; throws `ConfigError` otherwise.
+    /// Accepts `signkey-<env>-<hex>` or bare hex, and, as the TypeScript SDK does, any other
+    /// non-empty text (signed with as it is, hashed as that SDK hashes it); throws
+    /// `ConfigError` for an empty key.
     static SigningKey parse(std::string_view raw);
 
     /// `X-Inngest-Signature`-style MAC: hex HMAC-SHA256(normalised key as ASCII, body || t).
     std::string mac(std::string_view body, std::string_view timestamp) const;
-    /// `Authorization: Bearer` value: prefix + hex(SHA-256(hex-decoded key)) (protocol §5.4).
+    /// `Authorization: Bearer` value: prefix + hex(SHA-256(hex-decoded key)) (protocol §5.4;
+    /// a key that is not hex is decoded leniently, as the TypeScript SDK does).
     const std::string& hashed() const noexcept { return hashed_; }
 
     friend std::ostream& operator<<(std::ostream& out, const SigningKey& key);

@@ -28,10 +28,31 @@ TEST_CASE("hashed signing keys match the protocol's test vectors", "[unit]") {
           "ed30c63423735b44011c49a38c01a8062833420cfb299072e0263c986242556a");
 }
 
-TEST_CASE("a signing key that is not hex is a configuration error", "[unit]") {
-    CHECK_THROWS_AS(SigningKey::parse("signkey-prod-xyz"), inngest::ConfigError);
-    CHECK_THROWS_AS(SigningKey::parse("abc"), inngest::ConfigError);
+TEST_CASE("a signing key that is not hex is hashed as the TypeScript SDK hashes it", "[unit]") {
+    // Expected values from inngest-js 4.24's hashSigningKey (hash.js, hex input), run in node.
+    CHECK(SigningKey::parse("signkey-prod-xyz").hashed() ==
+          "signkey-prod-96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7");
+    CHECK(SigningKey::parse("abc").hashed() ==
+          "1870348e36542f82a2bb6b134f9bda817cbc1f946dda37a0cce5b5221b9f0304");
+    CHECK(SigningKey::parse("ab-cd").hashed() ==
+          "123d4c7ef2d1600a1b3a0f6addc60a10f05a3495c9409f2ecbf4cc095d000a6b");
+    CHECK(SigningKey::parse("1z2y").hashed() ==
+          "a12871fee210fb8619291eaea194581cbd2531e4b23759d225f6806923f63222");
+    CHECK(SigningKey::parse("z1").hashed() ==
+          "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d");
+    CHECK(SigningKey::parse("ABCDEF").hashed() ==
+          "995da3cf545787d65f9ced52674e92ee8171c87c7a4008aa4349ec47d21609a7");
+    CHECK(SigningKey::parse("signkey-test-h\xc3\xa9llo w\xc3\xb6rld").hashed() ==
+          "signkey-test-df3f619804a92fdb4057192dc43dd748ea778adc52bc498ce80524c014b81119");
+    // Signing uses the key's text as it is, as that SDK's HMAC does.
+    const auto odd = SigningKey::parse("signkey-prod-not hex");
+    const auto same_text = SigningKey::parse("not hex");
+    CHECK(odd.mac("{}", "1700000000") == same_text.mac("{}", "1700000000"));
+    CHECK(odd.mac("{}", "1700000000") !=
+          SigningKey::parse("signkey-prod-nothex").mac("{}", "1700000000"));
+    // Only an empty key is refused.
     CHECK_THROWS_AS(SigningKey::parse(""), inngest::ConfigError);
+    CHECK_THROWS_AS(SigningKey::parse("signkey-prod-"), inngest::ConfigError);
 }
 
 TEST_CASE("a signing key never prints itself", "[unit]") {
