@@ -257,17 +257,31 @@ requires(sizeof...(Branches) > 0 &&
          (std::is_invocable_v<Branches&> && ...)) auto Step::parallel(Branches&&... branches) {
     detail::ParallelScope scope(*invocation_);
     std::tuple<std::optional<BranchResult<Branches>>...> partial{};
-    auto run_branch = [&](auto& branch, auto& slot) {
+    auto run_branch = [&](std::size_t index, auto& branch, auto& slot) {
         if (scope.sealed()) {
             return;
         }
+        scope.begin_branch(index);
         try {
             slot.emplace(call_branch(branch));
         } catch (const detail::Interrupt&) {
             scope.branch_pending();
         }
     };
-    std::apply([&](auto&... slots) { (run_branch(branches, slots), ...); }, partial);
+    std::apply(
+        [&](auto&... slots) {
+            std::size_t index = 0;
+            (run_branch(index++, branches, slots), ...);
+        },
+        partial);
+    if (const auto lone = scope.lone_step_branch()) {
+        std::apply(
+            [&](auto&... slots) {
+                std::size_t index = 0;
+                ((index++ == *lone ? run_branch(*lone, branches, slots) : void()), ...);
+            },
+            partial);
+    }
     scope.finish();
     return std::apply([](auto&... slots) { return std::make_tuple(std::move(*slots)...); },
                       partial);
@@ -277,12 +291,19 @@ template <class T>
 std::vector<T> Step::parallel(const std::vector<std::function<T()>>& branches) {
     detail::ParallelScope scope(*invocation_);
     std::vector<std::optional<T>> partial(branches.size());
-    for (std::size_t i = 0; i < branches.size() && !scope.sealed(); ++i) {
+    auto run_branch = [&](std::size_t i) {
+        scope.begin_branch(i);
         try {
             partial[i].emplace(branches[i]());
         } catch (const detail::Interrupt&) {
             scope.branch_pending();
         }
+    };
+    for (std::size_t i = 0; i < branches.size() && !scope.sealed(); ++i) {
+        run_branch(i);
+    }
+    if (const auto lone = scope.lone_step_branch()) {
+        run_branch(*lone);
     }
     scope.finish();
     std::vector<T> results{};

@@ -12,6 +12,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <stdexcept>
+#include <utility>
 
 namespace inngest::detail {
 namespace {
@@ -100,6 +101,9 @@ Invocation::Reached Invocation::reach(std::string_view id) {
     std::string key(id);
     int& seen = repeats_[key];
     const int index = seen;
+    if (parallel_depth_ > 0) {
+        reached_in_parallel_.push_back(key);
+    }
     if (seen > 0) {
         key += ':';
         key += std::to_string(seen);
@@ -161,7 +165,9 @@ RunSlot Invocation::open_run(std::string_view id, RunKind kind) {
         return RunSlot{};
     }
     // Discovery (protocol §10.4): run a lone step now unless parallelism forbids it.
-    if (parallel_depth_ > 0 || request_.disable_immediate_execution || !ops_.empty()) {
+    const bool run_now = std::exchange(run_lone_step_, false);
+    if ((parallel_depth_ > 0 && !run_now) || request_.disable_immediate_execution ||
+        !ops_.empty()) {
         ops_.push_back(new_op("StepPlanned", reached, id, kind));
         if (parallel_depth_ == 0) {
             sealed_ = true;
@@ -268,6 +274,28 @@ void Invocation::interrupt_from_parallel() {
         sealed_ = true;
     }
     interrupt();
+}
+
+BranchMark Invocation::mark_branch() const noexcept {
+    return BranchMark{reached_in_parallel_.size(), memo_hits_, reached_new_.size(), ops_.size()};
+}
+
+bool Invocation::rewind_for_lone_step(const BranchMark& mark) {
+    const bool lone = parallel_depth_ == 1 && target_.empty() &&
+                      !request_.disable_immediate_execution && mark.ops == 0 && ops_.size() == 1 &&
+                      ops_.front().op == "StepPlanned";
+    if (!lone) {
+        return false;
+    }
+    for (std::size_t i = mark.reached; i < reached_in_parallel_.size(); ++i) {
+        --repeats_[reached_in_parallel_[i]];
+    }
+    reached_in_parallel_.resize(mark.reached);
+    memo_hits_ = mark.memo_hits;
+    reached_new_.resize(mark.new_steps);
+    ops_.clear();
+    run_lone_step_ = true;
+    return true;
 }
 
 Outcome Invocation::step_not_found() const {
@@ -445,6 +473,28 @@ ParallelScope::~ParallelScope() {
 
 bool ParallelScope::sealed() const noexcept {
     return invocation_.sealed();
+}
+
+void ParallelScope::begin_branch(std::size_t index) noexcept {
+    current_ = index;
+    current_mark_ = invocation_.mark_branch();
+}
+
+void ParallelScope::branch_pending() noexcept {
+    if (++pending_ == 1) {
+        pending_branch_ = current_;
+        pending_mark_ = current_mark_;
+    }
+}
+
+std::optional<std::size_t> ParallelScope::lone_step_branch() {
+    if (pending_ != 1 || !invocation_.rewind_for_lone_step(pending_mark_)) {
+        return std::nullopt;
+    }
+    pending_ = 0;
+    current_ = pending_branch_;
+    current_mark_ = pending_mark_;
+    return pending_branch_;
 }
 
 void ParallelScope::finish() {

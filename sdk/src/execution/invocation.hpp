@@ -79,6 +79,12 @@ public:
     bool sealed() const noexcept { return sealed_; }
     /// Ends the invocation from a parallel scope.
     [[noreturn]] void interrupt_from_parallel();
+    /// Where a parallel branch begins.
+    BranchMark mark_branch() const noexcept;
+    /// When the one new step the branch marked by `mark` planned is the invocation's only op,
+    /// a run step that may run now: rewinds to `mark` and lets that step run when the branch
+    /// reaches it again.
+    bool rewind_for_lone_step(const BranchMark& mark);
 
     /// Runs `handler` for this invocation and decides the response.
     Outcome run(const Function& function, Context& context);
@@ -102,6 +108,9 @@ private:
     int max_attempts_;
     const Client* client_;
     std::unordered_map<std::string, int> repeats_;
+    // The ids reached inside parallel scopes, in order, to undo their counts on a rewind.
+    std::vector<std::string> reached_in_parallel_;
+    bool run_lone_step_ = false;
     std::vector<Op> ops_;
     std::vector<std::string> reached_new_;        // hashed ids of new steps seen (for diagnostics)
     std::deque<boost::json::value> async_memos_;  // parsed memos of async steps (stable)

@@ -562,3 +562,60 @@ TEST_CASE("a 401 says only that the SDK handled it", "[unit]") {
     CHECK(response.header("X-Inngest-SDK").empty());
     CHECK(response.header("User-Agent").empty());
 }
+
+TEST_CASE(
+    "a parallel group left with one new run step runs it at once, unless immediate "
+    "execution is off",
+    "[unit]") {
+    Harness h;
+    std::atomic<int> bodies{0};
+    std::atomic<int> branch_entries{0};
+    h.client.create_function(
+        {.id = "lone", .triggers = {inngest::EventTrigger{"x"}}}, [&](inngest::Context& ctx) {
+            auto [a, x, third] =
+                ctx.step.parallel([&] { return ctx.step.run("a", [] { return 1; }); },
+                                  [&] {
+                                      ++branch_entries;
+                                      ctx.step.run("x", [] { return 2; });
+                                      // The second "x" hashes as "x:1" however often the branch is
+                                      // entered.
+                                      return ctx.step.run("x", [&] {
+                                          ++bodies;
+                                          return 3;
+                                      });
+                                  },
+                                  [&] { return ctx.step.run("x", [] { return 4; }) * 0; });
+            return json::value(a + x + third);
+        });
+    auto call = h.builder("lone");
+    call.data("a", 1);
+    call.data("x", 2);
+    call.data("x:2", 0);  // the third branch's "x", reached after the second branch's two
+
+    const auto response = h.call(call);
+    REQUIRE(response.status == 206);
+    const auto ops = body_of(response);
+    REQUIRE(ops.as_array().size() == 1);
+    CHECK(ops.at(0).at("op") == "StepRun");
+    CHECK(ops.at(0).at("id") == json::value(step_hash("x:1")));
+    CHECK(ops.at(0).at("data") == 3);
+    CHECK(bodies == 1);
+    CHECK(branch_entries == 2);  // discovered, then entered again to run its step
+
+    // With immediate execution off (after an earlier parallel group) it is only planned.
+    call.disable_immediate_execution = true;
+    const auto planned = h.call(call);
+    REQUIRE(planned.status == 206);
+    CHECK(body_of(planned).at(0).at("op") == "StepPlanned");
+    CHECK(body_of(planned).at(0).at("id") == json::value(step_hash("x:1")));
+    CHECK(bodies == 1);
+
+    // Two new steps are both planned, as before.
+    auto two = h.builder("lone");
+    two.data("a", 1);
+    const auto both = h.call(two);
+    REQUIRE(both.status == 206);
+    CHECK(body_of(both).as_array().size() == 2);
+    CHECK(body_of(both).at(0).at("op") == "StepPlanned");
+    CHECK(bodies == 1);
+}

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -66,8 +67,18 @@ const boost::json::value& open_async(Invocation& invocation,
                                      AsyncOp op,
                                      boost::json::object opts);
 
+/// Where an invocation stood when a parallel branch began, so that it can be rewound there.
+struct BranchMark {
+    std::size_t reached = 0;
+    std::size_t memo_hits = 0;
+    std::size_t new_steps = 0;
+    std::size_t ops = 0;
+};
+
 /// Discovery of parallel branches: each branch runs until its first new step, which is
-/// planned rather than run; the scope then ends the invocation if any branch was pending.
+/// planned rather than run; the scope then ends the invocation if any branch was pending. When
+/// the branches reached only one new step, a run step, and immediate execution is allowed, that
+/// branch runs again and executes it at once, as the official SDKs do.
 class ParallelScope {
 public:
     explicit ParallelScope(Invocation& invocation);
@@ -77,8 +88,13 @@ public:
 
     /// True once a step has executed or the invocation is otherwise finished: skip branches.
     bool sealed() const noexcept;
+    /// Called before branch `index` runs.
+    void begin_branch(std::size_t index) noexcept;
     /// Called when a branch was interrupted by a new step.
-    void branch_pending() noexcept { ++pending_; }
+    void branch_pending() noexcept;
+    /// After every branch ran once: the branch to run again because its one new step runs now
+    /// (the invocation is rewound to where that branch began).
+    std::optional<std::size_t> lone_step_branch();
     /// Throws `Interrupt` when any branch is pending; otherwise returns.
     void finish();
 
@@ -86,6 +102,10 @@ private:
     Invocation& invocation_;
     int pending_ = 0;
     bool finished_ = false;
+    std::size_t current_ = 0;
+    BranchMark current_mark_{};
+    std::size_t pending_branch_ = 0;
+    BranchMark pending_mark_{};
 };
 
 }  // namespace inngest::detail
