@@ -97,11 +97,7 @@ SendEventResult Step::send_event(std::string_view id, const std::vector<Event>& 
     }
     boost::json::value data;
     try {
-        const Client* client = invocation_->client();
-        if (client == nullptr) {
-            throw std::logic_error("send_event needs a client");
-        }
-        Result<SendEventResult> sent = client->send(events);
+        Result<SendEventResult> sent = invocation_->send_events(events);
         if (!sent) {
             if (sent.error().code == ErrorCode::kInvalidArgument) {
                 throw NonRetriableError(sent.error().message);

@@ -13,5 +13,7 @@ namespace inngest::detail {
 std::string format_rfc3339(std::chrono::system_clock::time_point when);
 /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`; nullopt when malformed.
 std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text);
+/// An Inngest time string ("1m30s", "2s", "1.5h", "1d", "1w"; protocol §7.4).
+std::optional<std::chrono::milliseconds> parse_time_string(std::string_view text);
 
 }  // namespace inngest::detail

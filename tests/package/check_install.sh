@@ -37,11 +37,16 @@ cmake --build "$work/examples" -j 2 >"$work/build.log" 2>&1 || { tail -40 "$work
 # pkg-config consumer.
 cat > "$work/consumer.cpp" <<'CPP'
 #include <inngest/inngest.hpp>
+#include <inngest/testing.hpp>
 int main() {
     inngest::Client client({.app_id = "pc", .dev = true});
     client.create_function({.id = "f", .triggers = {inngest::EventTrigger{"x"}}},
-                           [](inngest::Context&) { return 1; });
-    return client.functions().size() == 1 ? 0 : 1;
+                           [](inngest::Context& ctx) {
+                               return ctx.step.run("one", [] { return 1; }) + 1;
+                           });
+    // The installed testing API runs it in process.
+    const auto run = inngest::testing::run(client, "f");
+    return client.functions().size() == 1 && run.output == 2 && run.steps.size() == 1 ? 0 : 1;
 }
 CPP
 PKG_CONFIG_PATH="$(dirname "$(find "$work/prefix" -name inngest.pc)")" \

@@ -276,6 +276,16 @@ void Invocation::interrupt_from_parallel() {
     interrupt();
 }
 
+Result<SendEventResult> Invocation::send_events(const std::vector<Event>& events) const {
+    if (event_sink_ != nullptr) {
+        return (*event_sink_)(events);
+    }
+    if (client_ == nullptr) {
+        throw std::logic_error("send_event needs a client");
+    }
+    return client_->send(events);
+}
+
 BranchMark Invocation::mark_branch() const noexcept {
     return BranchMark{reached_in_parallel_.size(), memo_hits_, reached_new_.size(), ops_.size()};
 }
@@ -403,10 +413,12 @@ std::string serialize_ops(const std::vector<Op>& ops) {
 Outcome execute_call(const Function& function,
                      const CallRequest& request,
                      std::string_view target_step,
-                     const Client& client) {
+                     const Client& client,
+                     const EventSink* sink) {
     const int max_attempts =
         request.max_attempts > 0 ? static_cast<int>(request.max_attempts) : function.max_attempts();
     Invocation invocation(request, target_step, max_attempts, &client);
+    invocation.set_event_sink(sink);
     Step step(invocation);
     StepLogger logger(client.log_sink(), invocation);
     RunInfo run{request.run_id, function.slug(), static_cast<int>(request.attempt), max_attempts};

@@ -7,6 +7,7 @@
 
 #include <inngest/detail/invocation_api.hpp>
 #include <inngest/function.hpp>
+#include <inngest/step.hpp>
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
@@ -14,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -53,6 +55,9 @@ struct Outcome {
     std::optional<std::string> retry_after;
 };
 
+/// Where `send_event` steps send: the client's event API, or (in tests) a function.
+using EventSink = std::function<Result<SendEventResult>(const std::vector<Event>&)>;
+
 class Invocation {
 public:
     /// `target` is the `stepId` query value: empty or `step` for discovery, else a hash.
@@ -65,6 +70,9 @@ public:
     bool replaying() const noexcept { return memo_hits_ < memo_size_; }
 
     const Client* client() const noexcept { return client_; }
+    /// Sends a `send_event` step's events: to `sink` when one is set, else the client.
+    Result<SendEventResult> send_events(const std::vector<Event>& events) const;
+    void set_event_sink(const EventSink* sink) noexcept { event_sink_ = sink; }
 
     // Used by the detail:: entry points of invocation_api.hpp.
     RunSlot open_run(std::string_view id, RunKind kind);
@@ -107,6 +115,7 @@ private:
     std::string target_;  // empty in discovery mode
     int max_attempts_;
     const Client* client_;
+    const EventSink* event_sink_ = nullptr;
     std::unordered_map<std::string, int> repeats_;
     // The ids reached inside parallel scopes, in order, to undo their counts on a rewind.
     std::vector<std::string> reached_in_parallel_;
@@ -135,9 +144,12 @@ std::size_t memo_reads_on_this_thread() noexcept;
 std::string serialize_ops(const std::vector<Op>& ops);
 
 /// Runs one call of `function` against `request` and decides the response.
+/// Runs one call of `function` against `request` and decides the response; `send_event` steps
+/// send to `sink` when given.
 Outcome execute_call(const Function& function,
                      const CallRequest& request,
                      std::string_view target_step,
-                     const Client& client);
+                     const Client& client,
+                     const EventSink* sink = nullptr);
 
 }  // namespace inngest::detail

@@ -124,50 +124,8 @@ std::int64_t to_millis(TimePoint t) {
     return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
 }
 
-// Inngest time strings: "1m30s", "2s", "1.5h", "1d", "1w" (protocol §7.4).
 std::optional<milliseconds> parse_time_string(std::string_view text) {
-    if (text.empty()) {
-        return std::nullopt;
-    }
-    double total = 0;
-    std::size_t i = 0;
-    while (i < text.size()) {
-        const std::size_t start = i;
-        while (i < text.size() &&
-               (std::isdigit(static_cast<unsigned char>(text[i])) != 0 || text[i] == '.')) {
-            ++i;
-        }
-        if (start == i) {
-            return std::nullopt;
-        }
-        const double number =
-            std::strtod(std::string(text.substr(start, i - start)).c_str(), nullptr);
-        const std::size_t unit_start = i;
-        while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i])) != 0) {
-            ++i;
-        }
-        const std::string_view unit = text.substr(unit_start, i - unit_start);
-        double scale = 0;
-        if (unit == "ms") {
-            scale = 1;
-        } else if (unit == "s") {
-            scale = 1e3;
-        } else if (unit == "m") {
-            scale = 60e3;
-        } else if (unit == "h") {
-            scale = 3600e3;
-        } else if (unit == "d") {
-            scale = 86400e3;
-        } else if (unit == "w") {
-            scale = 604800e3;
-        } else if (unit == "us" || unit == "ns") {
-            scale = unit == "us" ? 1e-3 : 1e-6;
-        } else {
-            return std::nullopt;
-        }
-        total += number * scale;
-    }
-    return milliseconds(static_cast<std::int64_t>(total));
+    return detail::parse_time_string(text);
 }
 
 // A time string or an RFC 3339 instant, relative to `now`.
