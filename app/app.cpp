@@ -201,7 +201,9 @@ public:
         options.clock = [clock = clock_] {
             return clock->now();
         };
-        client_ = std::make_unique<inngest::Client>(options);
+        // INNGEST_* from the environment or the config file, whichever gave them.
+        client_ = std::make_unique<inngest::Client>(
+            options, inngest::Environment::from_map(settings_.inngest_environment));
         serve_ = std::make_unique<inngest::ServeHandler>(*client_);
 
         core::AppContext context{settings_,

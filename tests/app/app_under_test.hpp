@@ -15,6 +15,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,6 +53,9 @@ struct AppUnderTestOptions {
     /// The production outbound policy (public addresses on the default ports) instead of the
     /// development one the local SMTP and webhook servers of most tests need (loopback open).
     bool production_outbound = false;
+    /// `INNGEST_*` settings for an external Inngest (`INNGEST_DEV`, or Cloud keys and
+    /// `INNGEST_BASE_URL`); empty: the embedded executor.
+    std::map<std::string, std::string> inngest_environment{};
 };
 
 /// One JSON request over loopback HTTP, with a bearer token when given; a body that is not JSON
@@ -98,6 +102,13 @@ public:
         if (!options.production_outbound) {
             settings_.outbound_networks = {"127.0.0.0/8", "::1/128"};
             settings_.outbound_ports = {"80", "443", "25", "465", "587", "1024-65535"};
+        }
+        settings_.inngest_environment = options.inngest_environment;
+        if (const auto dev = options.inngest_environment.find("INNGEST_DEV");
+            dev != options.inngest_environment.end() && dev->second != "0") {
+            settings_.inngest_dev = dev->second;
+        } else {
+            settings_.inngest_cloud = options.inngest_environment.contains("INNGEST_SIGNING_KEY");
         }
         if (options.approvals_step_budget > 0) {
             settings_.approvals_step_budget = options.approvals_step_budget;

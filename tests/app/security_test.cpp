@@ -26,6 +26,8 @@
 #include <string>
 #include <thread>
 
+#include <unistd.h>
+
 using namespace riveredge_test;
 using riveredge_test::approvals::Flow;
 using riveredge_test::approvals::has_pending;
@@ -369,6 +371,25 @@ TEST_CASE("dev mode stays on loopback unless allowed, and keys are checked at st
     env["RIVEREDGE_EXECUTOR_SIGNING_KEY"] = "signkey-local-abc";
     CHECK_THROWS_WITH(riveredge::core::load_settings(env),
                       Catch::Contains("RIVEREDGE_EXECUTOR_SIGNING_KEY"));
+    env.erase("RIVEREDGE_EXECUTOR_SIGNING_KEY");
+
+    // INNGEST_* values in the config file reach the SDK's client, the environment winning.
+    const std::string config = "/tmp/riveredge-config-" + std::to_string(getpid()) + ".env";
+    {
+        std::ofstream file(config);
+        file << "INNGEST_SIGNING_KEY=signkey-prod-aabb\nINNGEST_EVENT_KEY=from-file\n"
+                "INNGEST_BASE_URL=https://inngest.example.com\n";
+    }
+    env["RIVEREDGE_CONFIG_FILE"] = config;
+    env["INNGEST_EVENT_KEY"] = "from-environment";
+    env.erase("INNGEST_DEV");
+    const auto from_file = riveredge::core::load_settings(env);
+    std::remove(config.c_str());
+    CHECK(from_file.inngest_cloud);
+    CHECK(from_file.inngest_environment.at("INNGEST_SIGNING_KEY") == "signkey-prod-aabb");
+    CHECK(from_file.inngest_environment.at("INNGEST_BASE_URL") == "https://inngest.example.com");
+    CHECK(from_file.inngest_environment.at("INNGEST_EVENT_KEY") == "from-environment");
+    CHECK(from_file.describe().find("aabb") == std::string::npos);  // no secret in the summary
 }
 
 TEST_CASE("a token for any user and role is one command that needs only the JWT secret",

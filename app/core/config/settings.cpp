@@ -180,6 +180,11 @@ Settings load_settings(const std::map<std::string, std::string>& environment) {
     if (settings.executor_event_key && settings.executor_event_key->size() < 16) {
         problems.emplace_back("RIVEREDGE_EXECUTOR_EVENT_KEY must be at least 16 characters");
     }
+    for (const auto& [key, value] : env) {
+        if (key.rfind("INNGEST_", 0) == 0 && !value.empty()) {
+            settings.inngest_environment.emplace(key, value);
+        }
+    }
     settings.inngest_dev = get("INNGEST_DEV");
     if (settings.inngest_dev &&
         (*settings.inngest_dev == "0" || *settings.inngest_dev == "false")) {

@@ -28,6 +28,9 @@ struct Settings {
     /// Empty: embedded local executor. Else the external Inngest (`INNGEST_DEV` URL or Cloud).
     std::optional<std::string> inngest_dev;
     bool inngest_cloud = false;
+    /// Every `INNGEST_*` value, from the environment or the config file: the SDK's client reads
+    /// its settings from these (never from the process environment behind them).
+    std::map<std::string, std::string> inngest_environment;
     /// Port of the embedded executor (0: any free port) and the address it binds.
     unsigned short executor_port = 0;
     std::string executor_host = "127.0.0.1";

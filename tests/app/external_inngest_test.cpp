@@ -1,0 +1,188 @@
+// The app beside an Inngest of its own process, as users run it beside `inngest dev -u`: a
+// separate inngest-local, first as a dev server (unsigned, INNGEST_DEV), then as Inngest Cloud
+// would be (signing and event keys, INNGEST_BASE_URL, INNGEST_DEV=0). Every module whose work
+// runs through Inngest does one piece of it in both.
+
+#include "app/app_under_test.hpp"
+#include "support/child_process.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+using namespace riveredge_test;
+
+namespace {
+
+constexpr const char* kCloudSigningKey =
+    "signkey-prod-00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+constexpr const char* kCloudEventKey = "cloud-event-key-0123456789";
+
+// inngest-local as its own process.
+class ExternalInngest {
+public:
+    explicit ExternalInngest(bool cloud) : cloud_(cloud), port_(inngest_test::free_port()) {
+        std::vector<std::string> argv{INNGEST_LOCAL_PATH, "--port", std::to_string(port_)};
+        if (cloud) {
+            argv.insert(argv.end(),
+                        {"--signing-key", kCloudSigningKey, "--event-key", kCloudEventKey});
+        }
+        process_ = std::make_unique<inngest_test::ChildProcess>(
+            argv, std::vector<std::string>{},
+            "/tmp/riveredge-external-inngest-" + std::to_string(port_) + ".log");
+        REQUIRE(process_->wait_healthy(url() + "/health", 30s));
+    }
+
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+    // What a user sets for the app: the dev server's URL, or Cloud's keys and address.
+    std::map<std::string, std::string> app_environment() const {
+        if (!cloud_) {
+            return {{"INNGEST_DEV", url()}};
+        }
+        return {{"INNGEST_DEV", "0"},
+                {"INNGEST_SIGNING_KEY", kCloudSigningKey},
+                {"INNGEST_EVENT_KEY", kCloudEventKey},
+                {"INNGEST_BASE_URL", url()}};
+    }
+
+    // The dev server's "sync" (Cloud: the deploy's sync call), with the key Cloud's API wants.
+    json::value sync(const AppUnderTest& app) const {
+        const auto synced = call_url(
+            "POST", url() + "/v1/apps", cloud_ ? kCloudSigningKey : "",
+            R"({"url":"http://127.0.0.1:)" + std::to_string(app.port()) + R"(/api/inngest"})");
+        INFO(json::serialize(synced.body) << "\n" << process_->log());
+        REQUIRE(synced.status == 200);
+        return synced.body;
+    }
+
+    std::string log() const { return process_->log(); }
+
+private:
+    bool cloud_;
+    int port_;
+    std::unique_ptr<inngest_test::ChildProcess> process_;
+};
+
+json::value poll(const std::function<json::value()>& read, int tries = 400) {
+    for (int i = 0; i < tries; ++i) {
+        if (auto value = read(); !value.is_null()) {
+            return value;
+        }
+        std::this_thread::sleep_for(25ms);
+    }
+    return nullptr;
+}
+
+constexpr const char* kOneStepApproval = R"({"key":"buy","name":"Purchase","nodes":[
+  {"id":"start","type":"startEvent"},
+  {"id":"manager","type":"userTask","data":{"bpmn":{"approvers":[{"type":"user","value":"bob"}]}}},
+  {"id":"end","type":"endEvent"}],
+ "edges":[{"id":"1","source":"start","target":"manager"},{"id":"2","source":"manager","target":"end"}]})";
+
+// One piece of each module's Inngest-driven work.
+void walk_the_modules(const AppUnderTest& t, const ExternalInngest& inngest) {
+    INFO("external Inngest log:\n" << inngest.log());
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+
+    // Messages: an in-app message is delivered by the messages function.
+    REQUIRE(t.call("POST", "/api/v1/messages/send", alice,
+                   R"({"subject":"s","body":"b","channels":["in_app"],"recipients":["bob"]})")
+                .status == 201);
+    CHECK(t.wait_unread(bob, 1));
+
+    // Scripts: an asynchronous run is carried out by the scripts function.
+    const auto script = t.call(
+        "POST", "/api/v1/scripts", alice,
+        R"({"name":"double","code":"function main(args) { return args.n * 2; }","parameters":[{"name":"n","type":"number","required":true}],"timeout_ms":2000})");
+    REQUIRE(script.status == 201);
+    const std::string script_path =
+        "/api/v1/scripts/" + std::to_string(script.body.at("id").as_int64());
+    const auto queued =
+        t.call("POST", script_path + "/run", alice, R"({"mode":"async","arguments":{"n":21}})");
+    REQUIRE(queued.status == 202);
+    const auto run = poll([&]() -> json::value {
+        const auto r = t.call("GET", script_path + "/runs", alice);
+        const auto& first = r.body.at("items").at(0);
+        return first.at("status") == "succeeded" ? first : json::value();
+    });
+    REQUIRE(run.is_object());
+    CHECK(run.at("result") == 42);
+
+    // Schedules: "run now" fires through the schedules function and sends its message.
+    const auto schedule = t.call(
+        "POST", "/api/v1/schedules", alice,
+        R"({"name":"Nightly","code":"nightly","trigger":{"kind":"cron","cron":"0 3 * * *"},"action":{"type":"message","recipients":["bob"],"subject":"nightly","body":"ran"}})");
+    INFO(json::serialize(schedule.body));
+    REQUIRE(schedule.status == 201);
+    const std::string schedule_path =
+        "/api/v1/schedules/" + std::to_string(schedule.body.at("id").as_int64());
+    REQUIRE(t.call("POST", schedule_path + "/run", alice).status == 202);
+    const auto fired = poll([&]() -> json::value {
+        const auto r = t.call("GET", schedule_path + "/fires?status=succeeded", alice);
+        return r.body.at("items").as_array().empty() ? json::value() : r.body.at("items").at(0);
+    });
+    CHECK(fired.is_object());
+    CHECK(t.wait_unread(bob, 2));
+
+    // Approvals: an instance runs to bob's task, and his approval completes it.
+    const auto definition = t.call("POST", "/api/v1/approvals/definitions", alice,
+                                   std::string(R"({"source":)") + kOneStepApproval + "}");
+    REQUIRE(definition.status == 201);
+    const auto definition_id = definition.body.at("id").as_int64();
+    REQUIRE(t.call("POST",
+                   "/api/v1/approvals/definitions/" + std::to_string(definition_id) + "/publish",
+                   alice)
+                .status == 201);
+    const auto started =
+        t.call("POST", "/api/v1/approvals/instances", alice,
+               R"({"definition_id":)" + std::to_string(definition_id) + R"(,"variables":{}})");
+    REQUIRE(started.status == 201);
+    const std::string instance_path =
+        "/api/v1/approvals/instances/" + std::to_string(started.body.at("id").as_int64());
+    const auto task = poll([&]() -> json::value {
+        const auto r = t.call("GET", "/api/v1/approvals/tasks", bob);
+        const auto& items = r.body.at("items").as_array();
+        return items.empty() ? json::value() : items.at(0).at("id");
+    });
+    REQUIRE(task.is_int64());
+    REQUIRE(t.call("POST",
+                   "/api/v1/approvals/tasks/" + std::to_string(task.as_int64()) + "/approve", bob,
+                   R"({"comment":"ok"})")
+                .status == 200);
+    const auto done = poll([&]() -> json::value {
+        const auto r = t.call("GET", instance_path, alice);
+        return r.body.at("status") == "running" ? json::value() : r.body;
+    });
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "completed");
+}
+
+}  // namespace
+
+TEST_CASE("the app beside a separate dev server (INNGEST_DEV) runs every module's functions",
+          "[app][external]") {
+    const ExternalInngest inngest(false);
+    AppUnderTest t(AppUnderTestOptions{.inngest_environment = inngest.app_environment()});
+    CHECK(t.app().executor() == nullptr);
+    CHECK(t.call("GET", "/readyz").body.at("executor") == "external");
+    CHECK(inngest.sync(t).at("functions").as_int64() >= 10);
+    walk_the_modules(t, inngest);
+}
+
+TEST_CASE(
+    "the app beside Inngest in cloud mode (signing and event keys) runs every module's "
+    "functions",
+    "[app][external]") {
+    const ExternalInngest inngest(true);
+    AppUnderTest t(AppUnderTestOptions{.inngest_environment = inngest.app_environment()});
+    CHECK(t.app().executor() == nullptr);
+    // Cloud mode: unsigned calls are refused.
+    CHECK(t.call("POST", "/api/inngest?fnId=riveredge-flow-x&stepId=step", "", "{}").status == 401);
+    CHECK(inngest.sync(t).at("functions").as_int64() >= 10);
+    walk_the_modules(t, inngest);
+}
