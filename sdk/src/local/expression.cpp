@@ -472,7 +472,8 @@ private:
         }
         if (const auto* array = base.if_array(); array != nullptr && is_number(key)) {
             const double i = as_double(key);
-            if (i >= 0 && static_cast<std::size_t>(i) < array->size()) {
+            // Compared as doubles: converting an index past size_t (1e30) is undefined.
+            if (i >= 0 && i < static_cast<double>(array->size())) {
                 return (*array)[static_cast<std::size_t>(i)];
             }
         }
@@ -589,7 +590,12 @@ private:
         }
         if (node.name == "int" || node.name == "uint") {
             if (is_number(arg)) {
-                return json::value(static_cast<std::int64_t>(as_double(arg)));
+                // Converting a double past int64 is undefined: an error, as stoll's is below.
+                const double x = as_double(arg);
+                if (!(x > -9.2e18 && x < 9.2e18)) {
+                    throw EvalError{"int(): out of range"};
+                }
+                return json::value(static_cast<std::int64_t>(x));
             }
             if (arg.is_string()) {
                 try {
