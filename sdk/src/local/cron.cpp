@@ -7,6 +7,7 @@
 #include <ctime>
 #include <filesystem>
 #include <mutex>
+#include <system_error>
 #include <vector>
 
 namespace inngest::local {
@@ -151,11 +152,13 @@ Result<CronSchedule> CronSchedule::parse(std::string_view expression) {
             (fields[0].starts_with("TZ=") || fields[0].starts_with("CRON_TZ="))) {
             schedule.zone_ = std::string(fields[0].substr(fields[0].find('=') + 1));
             fields.erase(fields.begin());
-            // A zone file: "TZ=" or a folder such as "TZ=Europe" would silently mean UTC.
+            // A zone file: "TZ=" or a folder such as "TZ=Europe" would silently mean UTC. The
+            // error_code overload: a name too long for a path is unknown, not an exception.
+            std::error_code no_file;
             const bool known =
-                schedule.zone_ == "UTC" ||
-                (schedule.zone_.find("..") == std::string::npos &&
-                 std::filesystem::is_regular_file("/usr/share/zoneinfo/" + schedule.zone_));
+                schedule.zone_ == "UTC" || (schedule.zone_.find("..") == std::string::npos &&
+                                            std::filesystem::is_regular_file(
+                                                "/usr/share/zoneinfo/" + schedule.zone_, no_file));
             if (!known) {
                 throw CronError{"unknown time zone '" + schedule.zone_ + "'"};
             }
