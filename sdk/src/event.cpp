@@ -66,7 +66,9 @@ Event tag_invoke(const boost::json::value_to_tag<Event>&, const boost::json::val
             event.ts = ts->get_int64();
         } else if (ts->is_uint64()) {
             event.ts = static_cast<std::int64_t>(ts->get_uint64());
-        } else if (ts->is_double()) {
+        } else if (ts->is_double() && ts->get_double() > -9.2e18 && ts->get_double() < 9.2e18) {
+            // A double beyond int64 has no conversion (undefined behaviour): ignored, as a
+            // string is.
             event.ts = static_cast<std::int64_t>(ts->get_double());
         }
     }

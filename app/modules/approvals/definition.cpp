@@ -5,6 +5,7 @@
 #include <inngest/local/expression.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <regex>
@@ -444,9 +445,8 @@ std::string unwrap_expression(const std::string& condition) {
 }
 
 bool valid_iso_duration(const std::string& text) {
-    static const std::regex pattern(
-        R"(P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?)");
-    return std::regex_match(text, pattern);
+    // Valid exactly when the engine can use it: the same pattern, and a length that fits.
+    return iso_duration(text).has_value();
 }
 
 std::optional<std::chrono::milliseconds> iso_duration(const std::string& text) {
@@ -456,12 +456,17 @@ std::optional<std::chrono::milliseconds> iso_duration(const std::string& text) {
     if (!std::regex_match(text, m, pattern)) {
         return std::nullopt;
     }
+    // strtod, not stod: a number past double is infinity (refused below), not out_of_range.
     const auto number = [&](int i) -> double {
-        return m[i].matched ? std::stod(m[i].str()) : 0.0;
+        return m[i].matched ? std::strtod(m[i].str().c_str(), nullptr) : 0.0;
     };
     const double seconds = number(1) * 365 * 86400 + number(2) * 30 * 86400 +
                            number(3) * 7 * 86400 + number(4) * 86400 + number(5) * 3600 +
                            number(6) * 60 + number(7);
+    // Past int64 milliseconds (some 292 million years) the conversion would be undefined.
+    if (!(seconds * 1000 < 9.2e18)) {
+        return std::nullopt;
+    }
     return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
 }
 

@@ -81,7 +81,7 @@ std::vector<DefinitionProblem> validate(const ProcessDefinition& definition);
 /// The expression inside `${...}` (or the text itself without the wrapper).
 std::string unwrap_expression(const std::string& condition);
 
-/// True for an ISO 8601 duration such as PT1H, P2DT3H, P1W.
+/// True for an ISO 8601 duration such as PT1H, P2DT3H, P1W that `iso_duration` can measure.
 bool valid_iso_duration(const std::string& text);
 
 /// The length of an ISO 8601 duration (a year is 365 days, a month 30); nullopt if invalid.

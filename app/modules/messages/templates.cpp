@@ -48,6 +48,15 @@ mustache::data to_data(const boost::json::value& value) {
     }
 }
 
+// kainjow looks a partial ({{>name}}) up among the variables and renders a string variable as a
+// template: a value could expand other variables, or itself without end (a stack overflow,
+// found by fuzzing). Messages have no partials, so `{{>name}}` renders nothing.
+class NoPartials : public mustache::context<std::string> {
+public:
+    using mustache::context<std::string>::context;
+    const mustache::data* get_partial(const std::string&) const override { return nullptr; }
+};
+
 }  // namespace
 
 std::optional<std::string> template_error(const std::string& source) {
@@ -68,7 +77,9 @@ std::string render_template(const std::string& source,
     if (!html) {
         compiled.set_custom_escape([](const std::string& text) { return text; });
     }
-    return compiled.render(to_data(variables));
+    const mustache::data data = to_data(variables);
+    NoPartials context(&data);
+    return compiled.render(context);
 }
 
 }  // namespace riveredge::messages

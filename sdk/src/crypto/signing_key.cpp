@@ -134,8 +134,8 @@ SignatureCheck verify_signature(std::string_view header,
         return SignatureCheck::kMalformed;
     }
     constexpr std::int64_t kWindowSeconds = 5 * 60;
-    const std::int64_t skew = now_seconds - timestamp;
-    if (skew > kWindowSeconds || skew < -kWindowSeconds) {
+    // Bounds around now rather than now - t, which overflows for a t near the int64 limits.
+    if (timestamp < now_seconds - kWindowSeconds || timestamp > now_seconds + kWindowSeconds) {
         return SignatureCheck::kExpired;
     }
     if (crypto::constant_time_equal(primary.mac(body, t), s)) {

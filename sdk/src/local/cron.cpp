@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <mutex>
+#include <system_error>
 #include <vector>
 
 namespace inngest::local {
@@ -37,12 +39,15 @@ int parse_value(std::string_view text, int offset_names, bool months) {
             }
         }
     }
-    if (text.empty() || !std::all_of(text.begin(), text.end(), [](char c) {
-            return std::isdigit(static_cast<unsigned char>(c));
-        })) {
+    // from_chars, not atoi: a number past int is an error rather than undefined (glibc wraps
+    // "4294967301" to 5).
+    int value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || text.front() == '-' || error != std::errc() ||
+        end != text.data() + text.size()) {
         throw CronError{"'" + std::string(text) + "' is not a number or name"};
     }
-    return std::atoi(std::string(text).c_str());
+    return value;
 }
 
 // Parses one field into `bits` over [low, high]; returns whether it was restricted (not `*`).
@@ -87,6 +92,8 @@ bool parse_field(
         if (from < low || to > high || from > to) {
             throw CronError{"value out of range in '" + std::string(field) + "'"};
         }
+        // A step past the range sets `from` alone; capped, v + step cannot overflow.
+        step = std::min(step, high + 1);
         for (int v = from; v <= to; v += step) {
             bits.set(static_cast<std::size_t>(v));
         }
@@ -145,9 +152,13 @@ Result<CronSchedule> CronSchedule::parse(std::string_view expression) {
             (fields[0].starts_with("TZ=") || fields[0].starts_with("CRON_TZ="))) {
             schedule.zone_ = std::string(fields[0].substr(fields[0].find('=') + 1));
             fields.erase(fields.begin());
-            const bool known = schedule.zone_ == "UTC" ||
-                               (schedule.zone_.find("..") == std::string::npos &&
-                                std::filesystem::exists("/usr/share/zoneinfo/" + schedule.zone_));
+            // A zone file: "TZ=" or a folder such as "TZ=Europe" would silently mean UTC. The
+            // error_code overload: a name too long for a path is unknown, not an exception.
+            std::error_code no_file;
+            const bool known =
+                schedule.zone_ == "UTC" || (schedule.zone_.find("..") == std::string::npos &&
+                                            std::filesystem::is_regular_file(
+                                                "/usr/share/zoneinfo/" + schedule.zone_, no_file));
             if (!known) {
                 throw CronError{"unknown time zone '" + schedule.zone_ + "'"};
             }

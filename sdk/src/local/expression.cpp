@@ -28,6 +28,7 @@ struct Expression::Node {
     std::string name;  // variable, field, operator or function name
     boost::json::value literal;
     std::vector<std::shared_ptr<const Node>> children;
+    int depth = 1;  // levels of the tree from here down
 };
 
 namespace {
@@ -39,6 +40,11 @@ namespace json = boost::json;
 struct CompileError {
     std::string message;
 };
+
+// Parsing, evaluating and freeing an expression recurse once per level of nesting (brackets,
+// prefix operators) and of its tree (a + b + c ...): both are bounded, so a long expression is
+// an error instead of a stack overflow.
+constexpr int kMaxDepth = 200;
 
 class Parser {
 public:
@@ -54,6 +60,22 @@ public:
     }
 
 private:
+    // One level of nesting while it lives.
+    class Nested {
+    public:
+        explicit Nested(Parser& parser) : parser_(parser) {
+            if (++parser_.nesting_ > kMaxDepth) {
+                parser_.fail("expression nested too deeply");
+            }
+        }
+        ~Nested() { --parser_.nesting_; }
+        Nested(const Nested&) = delete;
+        Nested& operator=(const Nested&) = delete;
+
+    private:
+        Parser& parser_;
+    };
+
     [[noreturn]] void fail(const std::string& what) const {
         throw CompileError{what + " at position " + std::to_string(pos_ + 1)};
     }
@@ -86,15 +108,22 @@ private:
         }
     }
 
-    static NodePtr make(Node::Kind kind, std::string name, std::vector<NodePtr> children) {
+    NodePtr make(Node::Kind kind, std::string name, std::vector<NodePtr> children) const {
         auto node = std::make_shared<Node>();
         node->kind = kind;
         node->name = std::move(name);
+        for (const auto& child : children) {
+            node->depth = std::max(node->depth, child->depth + 1);
+        }
+        if (node->depth > kMaxDepth) {
+            fail("expression nested too deeply");
+        }
         node->children = std::move(children);
         return node;
     }
 
     NodePtr ternary() {
+        const Nested nested(*this);
         NodePtr condition = logical_or();
         if (accept("?")) {
             NodePtr then = ternary();
@@ -160,6 +189,7 @@ private:
     }
 
     NodePtr unary() {
+        const Nested nested(*this);
         if (accept("!")) {
             return make(Node::Kind::kUnary, "!", {unary()});
         }
@@ -352,6 +382,7 @@ private:
 
     std::string_view source_;
     std::size_t pos_ = 0;
+    int nesting_ = 0;
 };
 
 struct EvalError {
@@ -472,7 +503,8 @@ private:
         }
         if (const auto* array = base.if_array(); array != nullptr && is_number(key)) {
             const double i = as_double(key);
-            if (i >= 0 && static_cast<std::size_t>(i) < array->size()) {
+            // Compared as doubles: converting an index past size_t (1e30) is undefined.
+            if (i >= 0 && i < static_cast<double>(array->size())) {
                 return (*array)[static_cast<std::size_t>(i)];
             }
         }
@@ -589,7 +621,12 @@ private:
         }
         if (node.name == "int" || node.name == "uint") {
             if (is_number(arg)) {
-                return json::value(static_cast<std::int64_t>(as_double(arg)));
+                // Converting a double past int64 is undefined: an error, as stoll's is below.
+                const double x = as_double(arg);
+                if (!(x > -9.2e18 && x < 9.2e18)) {
+                    throw EvalError{"int(): out of range"};
+                }
+                return json::value(static_cast<std::int64_t>(x));
             }
             if (arg.is_string()) {
                 try {

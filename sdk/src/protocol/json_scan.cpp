@@ -2,8 +2,13 @@
 
 #include "crypto/crypto.hpp"
 
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/parse.hpp>
+
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -58,6 +63,22 @@ void append_utf8(std::string& out, std::uint32_t code) {
     }
 }
 
+// Boost.JSON refuses a number whose decimal exponent, adjusted by the mantissa's digits, leaves
+// int (error::exponent_overflow). Within the digit count of INT_MAX that depends on how it
+// counts the digits, so for that rare case it decides itself.
+constexpr std::uint64_t kExponentLimit = std::numeric_limits<int>::max();
+
+bool exponent_accepted(std::string_view token, std::uint64_t exponent) noexcept {
+    if (exponent > kExponentLimit) {
+        return false;
+    }
+    unsigned char buffer[256];
+    boost::json::monotonic_resource arena(buffer, sizeof buffer);
+    boost::system::error_code ec;
+    boost::json::parse(token, ec, &arena);
+    return !ec;
+}
+
 }  // namespace
 
 bool JsonScanner::skip_ws() noexcept {
@@ -85,12 +106,14 @@ bool JsonScanner::literal(std::string_view word) noexcept {
 }
 
 bool JsonScanner::number() noexcept {
+    const char* start = p_;
     if (p_ != end_ && *p_ == '-') {
         ++p_;
     }
     if (p_ == end_) {
         return false;
     }
+    const char* digits_start = p_;
     if (*p_ == '0') {
         ++p_;
     } else if (*p_ >= '1' && *p_ <= '9') {
@@ -109,6 +132,7 @@ bool JsonScanner::number() noexcept {
             ++p_;
         }
     }
+    const auto digits = static_cast<std::uint64_t>(p_ - digits_start);  // the point counted too
     if (p_ != end_ && (*p_ == 'e' || *p_ == 'E')) {
         ++p_;
         if (p_ != end_ && (*p_ == '+' || *p_ == '-')) {
@@ -117,8 +141,15 @@ bool JsonScanner::number() noexcept {
         if (p_ == end_ || !is_digit(*p_)) {
             return false;
         }
+        std::uint64_t exponent = 0;
         while (p_ != end_ && is_digit(*p_)) {
+            exponent = std::min<std::uint64_t>(exponent * 10 + static_cast<unsigned>(*p_ - '0'),
+                                               kExponentLimit + 1);
             ++p_;
+        }
+        if (exponent + digits > kExponentLimit) {
+            return exponent_accepted(std::string_view(start, static_cast<std::size_t>(p_ - start)),
+                                     exponent);
         }
     }
     return true;
