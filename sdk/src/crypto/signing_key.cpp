@@ -29,19 +29,6 @@ std::size_t prefix_length(std::string_view raw) noexcept {
     return i + 1;
 }
 
-int hex_digit(char c) noexcept {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 // The key's bytes as the TypeScript SDK reads them for hashing, so that any key (not only a
 // hex one) gives the bearer value that SDK gives: letters and digits only, a leading '0' when
 // their count is odd, then each pair read as a base-16 number from its start (a pair that does
@@ -59,8 +46,8 @@ std::string lenient_hex_bytes(std::string_view key) {
     std::string bytes;
     bytes.reserve(kept.size() / 2);
     for (std::size_t i = 0; i < kept.size(); i += 2) {
-        const int high = hex_digit(kept[i]);
-        const int low = hex_digit(kept[i + 1]);
+        const int high = crypto::hex_value(kept[i]);
+        const int low = crypto::hex_value(kept[i + 1]);
         const int value = high < 0 ? 0 : low < 0 ? high : high * 16 + low;
         bytes += static_cast<char>(value);
     }
