@@ -555,6 +555,63 @@ TEST_CASE("timers and signals and a decision that beats the wait costs latency o
     CHECK(finished.at("status") == "completed");
 }
 
+TEST_CASE("a decision's wake is sent now and again after 2 s and 15 s, each once",
+          "[app][approvals]") {
+    // Inngest drops a wake that arrives between the run's database read and its wait; the echoes
+    // make such a loss cost seconds instead of the 15-minute re-check.
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    const auto definition = flow.publish(
+        alice,
+        linear("echo", {user_task("step", R"({"approvers":[{"type":"user","value":"bob"}]})")}));
+    const auto id = flow.start(alice, definition);
+    const auto seen = flow.wait_pending(alice, id, "step");
+    REQUIRE(seen.is_object());
+    REQUIRE(t.call("POST",
+                   "/api/v1/approvals/tasks/" + std::to_string(flow.pending_task(seen, "step")) +
+                       "/approve",
+                   bob, R"({"comment":"ok"})")
+                .status == 200);
+    riveredge::core::db::Pool pool(t.settings().database_url, 1);
+    const auto wakes = [&] {
+        return riveredge::core::db::transact(
+            pool, std::nullopt, [&](riveredge::core::db::Transaction& tx) {
+                tx.exec("SELECT set_config('app.scope', 'outbox', true)");
+                return tx.exec(
+                    "SELECT event_id, round(extract(epoch FROM next_attempt_at - "
+                    "created_at))::bigint AS delay, sent_at IS NOT NULL AS sent FROM app_outbox "
+                    "WHERE name = 'approvals/instance.wake' AND (data->>'instance_id')::bigint = "
+                    "$1 AND data->>'why' = 'approve' ORDER BY next_attempt_at",
+                    {std::to_string(id)});
+            });
+    };
+    const auto rows = wakes();
+    REQUIRE(rows.size() == 3);
+    CHECK(rows.integer(0, "delay") == 0);
+    CHECK(rows.integer(1, "delay") == 2);
+    CHECK(rows.integer(2, "delay") == 15);
+    CHECK(std::set<std::string>{rows.text(0, "event_id"), rows.text(1, "event_id"),
+                                rows.text(2, "event_id")}
+              .size() == 3);
+    // The echo is held back until due, then relayed; the spare wake costs the run nothing.
+    CHECK(rows.text(1, "sent") == "f");
+    const auto done = flow.wait_done(alice, id);
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "completed");
+    bool echoed = false;
+    for (int i = 0; i < 200 && !echoed; ++i) {
+        echoed = wakes().text(1, "sent") == "t";
+        std::this_thread::sleep_for(25ms);
+    }
+    CHECK(echoed);
+    CHECK(wakes().text(2, "sent") == "f");
+    CHECK(flow.timeline_actions(alice, id) ==
+          std::vector<std::string>{"started", "task_created", "approved", "completed"});
+}
+
 TEST_CASE("the planning documents' registration process runs end to end", "[app][approvals]") {
     auto clock = fresh_clock();
     AppUnderTest t(AppUnderTestOptions{.clock = clock});

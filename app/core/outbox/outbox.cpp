@@ -10,6 +10,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <algorithm>
 #include <stdexcept>
 #include <vector>
 
@@ -21,8 +22,9 @@ constexpr const char* kChannel = "app_outbox";
 // One statement: the row, and (only when it is new) the wake-up the relay listens for, which
 // PostgreSQL delivers at commit and folds into one per transaction.
 constexpr const char* kAdd =
-    "WITH added AS (INSERT INTO app_outbox (tenant_id, event_id, name, data, ts) "
-    "VALUES ($1, $2, $3, $4::jsonb, $5::bigint) ON CONFLICT (event_id) DO NOTHING RETURNING id) "
+    "WITH added AS (INSERT INTO app_outbox (tenant_id, event_id, name, data, ts, "
+    "next_attempt_at) VALUES ($1, $2, $3, $4::jsonb, $5::bigint, now() + $6::bigint * "
+    "interval '1 millisecond') ON CONFLICT (event_id) DO NOTHING RETURNING id) "
     "SELECT pg_notify('app_outbox', '') FROM added";
 constexpr const char* kClaim =
     "SELECT id, event_id, name, data::text AS data, ts FROM app_outbox "
@@ -40,7 +42,8 @@ constexpr const char* kPrune =
     "WHERE sent_at < now() - $1::bigint * interval '1 hour' LIMIT 5000)";
 constexpr const char* kBacklog =
     "SELECT count(*) AS unsent, coalesce(extract(epoch FROM now() - min(created_at)), 0)::bigint "
-    "AS oldest FROM app_outbox WHERE sent_at IS NULL";
+    "AS oldest FROM app_outbox WHERE sent_at IS NULL AND (attempts > 0 OR next_attempt_at <= "
+    "now())";
 
 std::string random_event_id() {
     return "outbox-" + random_hex(16);
@@ -65,10 +68,14 @@ std::string id_array(const db::Rows& rows, int from, int to) {
 
 }  // namespace
 
-void add(db::Transaction& tx, const TenantId& tenant, const inngest::Event& event) {
+void add(db::Transaction& tx,
+         const TenantId& tenant,
+         const inngest::Event& event,
+         std::chrono::milliseconds after) {
     tx.exec(kAdd, {tenant.value(), event.id.value_or(random_event_id()), event.name,
                    boost::json::serialize(event.data),
-                   event.ts ? db::Param(std::to_string(*event.ts)) : std::nullopt});
+                   event.ts ? db::Param(std::to_string(*event.ts)) : std::nullopt,
+                   std::to_string(std::max<std::int64_t>(after.count(), 0))});
 }
 
 void add(db::Pool& pool, const TenantId& tenant, const inngest::Event& event) {

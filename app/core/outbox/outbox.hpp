@@ -37,11 +37,16 @@ using Announcement = std::function<inngest::Event(std::int64_t id)>;
 
 /// Adds `event` to the outbox inside `tx`, a transaction in `tenant`. The event id is its
 /// identity: the same id added twice is one row, and Inngest drops a re-send after a crash (it
-/// dedupes ids for 24 hours). An event without an id gets a random one.
-void add(db::Transaction& tx, const TenantId& tenant, const inngest::Event& event);
+/// dedupes ids for 24 hours). An event without an id gets a random one. With `after`, the relay
+/// sends it no sooner than that long after the commit.
+void add(db::Transaction& tx,
+         const TenantId& tenant,
+         const inngest::Event& event,
+         std::chrono::milliseconds after = {});
 /// `add` in a transaction of its own: for announcements that accompany no row.
 void add(db::Pool& pool, const TenantId& tenant, const inngest::Event& event);
 
+/// What is due and not yet accepted (an event added with `after` counts once it is due).
 struct Backlog {
     std::int64_t unsent = 0;
     /// Age of the oldest unsent event; 0 when none.

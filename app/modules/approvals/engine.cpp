@@ -24,8 +24,13 @@ namespace json = boost::json;
 using core::DomainError;
 using namespace std::chrono_literals;
 
-// How long a wait lasts before the run re-reads the database anyway: bounds the latency of a
-// decision whose wake event arrived before the wait existed, against the run's step budget.
+// A run reads the database (park) and then waits for a wake event; Inngest drops an event that
+// arrives between the two, as it keeps no events for waits that do not exist yet. So every wake
+// is sent again after each of these delays, longer than that gap, and a lost wake costs seconds;
+// a spare one costs the run one more park.
+const std::vector<std::chrono::milliseconds> kWakeEchoes{2s, 15s};
+// How long a wait lasts before the run re-reads the database anyway, should every wake be lost
+// (the executor stalled for longer than the echoes): weighed against the run's step budget.
 constexpr auto kRecheck = std::chrono::milliseconds(15min);
 constexpr int kMaxReminders = 3;
 
@@ -1034,12 +1039,12 @@ void Engine::notify(const core::TenantId& tenant,
 }
 
 void Engine::wake(const core::TenantId& tenant, std::int64_t id, const std::string& why) {
-    // Through the outbox like every announcement; even a lost wake would cost only latency (the
-    // run re-reads the database on recheck).
+    // Through the outbox like every announcement, with its echoes (see kWakeEchoes).
     p_.instances.announce(
         tenant, id,
         inngest::Event{.name = kInstanceWake,
-                       .data = {{"tenant_id", tenant.value()}, {"instance_id", id}, {"why", why}}});
+                       .data = {{"tenant_id", tenant.value()}, {"instance_id", id}, {"why", why}}},
+        kWakeEchoes);
 }
 
 }  // namespace riveredge::approvals

@@ -401,9 +401,15 @@ std::vector<std::string> InstanceRepository::add_cc(const core::TenantId& tenant
 
 void InstanceRepository::announce(const core::TenantId& tenant,
                                   std::int64_t id,
-                                  const inngest::Event& event) {
+                                  const inngest::Event& event,
+                                  const std::vector<std::chrono::milliseconds>& echoes) {
     Transaction tx(pool_, tenant);
     core::outbox::add(tx, tenant, event);
+    for (const auto after : echoes) {
+        auto echo = event;
+        echo.id.reset();
+        core::outbox::add(tx, tenant, echo, after);
+    }
     log_event(tx, tenant, id, event.name, event.data);
     tx.commit();
 }

@@ -141,8 +141,11 @@ public:
                                                     const std::string& by);
 
     /// Sends `event` through the outbox and records it in the instance's event log, in one
-    /// transaction.
-    void announce(const core::TenantId& tenant, std::int64_t id, const inngest::Event& event);
+    /// transaction; sends it again (unlogged, each with an id of its own) after each of `echoes`.
+    void announce(const core::TenantId& tenant,
+                  std::int64_t id,
+                  const inngest::Event& event,
+                  const std::vector<std::chrono::milliseconds>& echoes = {});
     void log(const core::TenantId& tenant,
              std::int64_t id,
              const std::string& name,
