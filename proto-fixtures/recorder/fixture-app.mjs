@@ -274,6 +274,103 @@ export function buildFunctions(inngest) {
     return { step: v, echo: event.data };
   });
 
+  // ---- flow control, driven by the executor ------------------------------
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  fn(
+    {
+      id: "debounce-fn",
+      triggers: [{ event: "conformance/debounce.test" }],
+      debounce: { period: "5s", key: "event.data.user", timeout: "20s" },
+    },
+    async ({ event, events }) => ({ n: event.data.n, count: events.length }),
+  );
+
+  fn(
+    {
+      id: "throttle-fn",
+      triggers: [{ event: "conformance/throttle.test" }],
+      throttle: { limit: 1, period: "10s", key: "event.data.user" },
+    },
+    async ({ event }) => ({ n: event.data.n }),
+  );
+
+  fn(
+    {
+      id: "ratelimit-fn",
+      triggers: [{ event: "conformance/ratelimit.test" }],
+      rateLimit: { limit: 2, period: "60s", key: "event.data.user" },
+    },
+    async ({ event }) => ({ n: event.data.n }),
+  );
+
+  fn(
+    {
+      id: "batch-keyed-fn",
+      triggers: [{ event: "conformance/batchkeyed.test" }],
+      batchEvents: { maxSize: 2, timeout: "5s", key: "event.data.user" },
+    },
+    async ({ events }) => ({ ns: events.map((e) => e.data.n) }),
+  );
+
+  fn(
+    {
+      id: "priority-fn",
+      triggers: [{ event: "conformance/priority.test" }],
+      concurrency: [{ limit: 1 }],
+      priority: { run: "event.data.vip == true ? 100 : 0" },
+    },
+    async ({ event, step }) => {
+      const at = await step.run("work", async () => {
+        await sleep(600);
+        return Date.now();
+      });
+      return { n: event.data.n, at };
+    },
+  );
+
+  for (const id of ["concurrency-env-a", "concurrency-env-b"]) {
+    fn(
+      {
+        id,
+        triggers: [{ event: "conformance/envlimit.test" }],
+        concurrency: [{ limit: 1, key: "event.data.group", scope: "env" }],
+      },
+      async ({ step }) =>
+        step.run("work", async () => {
+          const start = Date.now();
+          await sleep(400);
+          return { start, end: Date.now() };
+        }),
+    );
+  }
+
+  for (const [id, event, mode] of [
+    ["singleton-skip-fn", "conformance/singleton.skip", "skip"],
+    ["singleton-cancel-fn", "conformance/singleton.cancel", "cancel"],
+  ]) {
+    fn({ id, triggers: [{ event }], singleton: { key: "event.data.user", mode } }, async ({ event, step }) => {
+      await step.waitForEvent("release", {
+        event: "conformance/singleton.release",
+        timeout: "1h",
+        if: "async.data.user == event.data.user",
+      });
+      return { n: event.data.n };
+    });
+  }
+
+  fn(
+    {
+      id: "cancel-timeout-fn",
+      triggers: [{ event: "conformance/canceltimeout.test" }],
+      cancelOn: [{ event: "conformance/canceltimeout.stop", if: "async.data.id == event.data.id", timeout: "60s" }],
+    },
+    async ({ step }) => {
+      await step.sleep("nap", "1h");
+      return { woke: true };
+    },
+  );
+
   return fns;
 }
 

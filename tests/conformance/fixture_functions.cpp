@@ -8,6 +8,8 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <tuple>
 
 namespace inngest_fixture {
 namespace {
@@ -342,12 +344,123 @@ void register_parity(inngest::Client& client) {
         });
 }
 
+std::int64_t wall_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+json::value data_field(const Context& ctx, const char* name) {
+    const auto* value = ctx.event.data.if_contains(name);
+    return value != nullptr ? *value : json::value();
+}
+
+// Flow control, driven by the executor (conformance-fixture.md has the list; these extend it).
+void register_flow_control(inngest::Client& client) {
+    client.create_function(
+        {.id = "debounce-fn",
+         .triggers = {inngest::EventTrigger{"conformance/debounce.test"}},
+         .debounce = inngest::Debounce{.period = 5s, .key = "event.data.user", .timeout = 20s}},
+        [](Context& ctx) {
+            return json::object{{"n", data_field(ctx, "n")}, {"count", ctx.events.size()}};
+        });
+
+    client.create_function(
+        {.id = "throttle-fn",
+         .triggers = {inngest::EventTrigger{"conformance/throttle.test"}},
+         .throttle = inngest::Throttle{.limit = 1, .period = 10s, .key = "event.data.user"}},
+        [](Context& ctx) {
+            return json::object{{"n", data_field(ctx, "n")}};
+        });
+
+    client.create_function(
+        {.id = "ratelimit-fn",
+         .triggers = {inngest::EventTrigger{"conformance/ratelimit.test"}},
+         .rate_limit = inngest::RateLimit{.limit = 2, .period = 60s, .key = "event.data.user"}},
+        [](Context& ctx) {
+            return json::object{{"n", data_field(ctx, "n")}};
+        });
+
+    client.create_function(
+        {.id = "batch-keyed-fn",
+         .triggers = {inngest::EventTrigger{"conformance/batchkeyed.test"}},
+         .batch_events =
+             inngest::BatchEvents{.max_size = 2, .timeout = 5s, .key = "event.data.user"}},
+        [](Context& ctx) {
+            json::array ns;
+            for (const auto& event : ctx.events) {
+                const auto* n = event.data.if_contains("n");
+                ns.emplace_back(n ? *n : json::value());
+            }
+            return json::object{{"ns", std::move(ns)}};
+        });
+
+    client.create_function(
+        {.id = "priority-fn",
+         .triggers = {inngest::EventTrigger{"conformance/priority.test"}},
+         .concurrency = {inngest::Concurrency{.limit = 1}},
+         .priority = inngest::Priority{.run = "event.data.vip == true ? 100 : 0"}},
+        [](Context& ctx) {
+            const auto at = ctx.step.run("work", [] {
+                std::this_thread::sleep_for(600ms);
+                return wall_ms();
+            });
+            return json::object{{"n", data_field(ctx, "n")}, {"at", at}};
+        });
+
+    for (const char* id : {"concurrency-env-a", "concurrency-env-b"}) {
+        client.create_function({.id = id,
+                                .triggers = {inngest::EventTrigger{"conformance/envlimit.test"}},
+                                .concurrency = {inngest::Concurrency{
+                                    .limit = 1,
+                                    .key = "event.data.group",
+                                    .scope = inngest::ConcurrencyScope::kEnvironment}}},
+                               [](Context& ctx) {
+                                   return ctx.step.run("work", [] {
+                                       const auto start = wall_ms();
+                                       std::this_thread::sleep_for(400ms);
+                                       return json::object{{"start", start}, {"end", wall_ms()}};
+                                   });
+                               });
+    }
+
+    for (const auto& [id, event, mode] :
+         {std::tuple{"singleton-skip-fn", "conformance/singleton.skip",
+                     inngest::SingletonMode::kSkip},
+          std::tuple{"singleton-cancel-fn", "conformance/singleton.cancel",
+                     inngest::SingletonMode::kCancel}}) {
+        client.create_function(
+            {.id = id,
+             .triggers = {inngest::EventTrigger{event}},
+             .singleton = inngest::Singleton{.mode = mode, .key = "event.data.user"}},
+            [](Context& ctx) {
+                ctx.step.wait_for_event("release",
+                                        {.event = "conformance/singleton.release",
+                                         .timeout = 1h,
+                                         .if_expression = "async.data.user == event.data.user"});
+                return json::object{{"n", data_field(ctx, "n")}};
+            });
+    }
+
+    client.create_function(
+        {.id = "cancel-timeout-fn",
+         .triggers = {inngest::EventTrigger{"conformance/canceltimeout.test"}},
+         .cancel_on = {inngest::CancelOn{.event = "conformance/canceltimeout.stop",
+                                         .if_expression = "async.data.id == event.data.id",
+                                         .timeout = 60s}}},
+        [](Context& ctx) {
+            ctx.step.sleep("nap", 1h);
+            return json::object{{"woke", true}};
+        });
+}
+
 }  // namespace
 
 void register_fixture_functions(inngest::Client& client) {
     register_base(client);
     register_extras(client);
     register_parity(client);
+    register_flow_control(client);
 }
 
 }  // namespace inngest_fixture

@@ -12,9 +12,12 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <ctime>
 #include <functional>
 #include <iostream>
+#include <map>
+#include <set>
 #include <thread>
 
 using namespace std::chrono_literals;
@@ -212,6 +215,217 @@ inngest::detail::InboundResponse post_to_app(World& world,
 
 using Scenario = std::pair<const char*, std::function<void(World&)>>;
 
+// Moves the manual clock and lets the executor act on what came due.
+void move_clock(World& w, std::chrono::milliseconds by) {
+    w.clock().advance(by);
+    w.executor().poke();
+    REQUIRE(w.executor().wait_idle(30s));
+}
+
+json::value output_of(World& w, const std::string& run_id) {
+    const auto run = w.settle(run_id, false);
+    return run.status == RunStatus::kCompleted ? run.output : json::value();
+}
+
+// The runs of `function` after the first `known`, in start order.
+std::vector<RunSnapshot> runs_after(World& w, const std::string& function, std::size_t known) {
+    REQUIRE(w.executor().wait_idle(30s));
+    const auto runs = w.executor().runs(kApp + function);
+    return {runs.begin() + static_cast<long>(std::min(known, runs.size())), runs.end()};
+}
+
+std::vector<Scenario> flow_control_scenarios() {
+    return {
+        {"debounce",
+         [](World& w) {
+             const auto known = w.count("debounce-fn");
+             w.send(ev("conformance/debounce.test", {{"user", "u"}, {"n", 1}}));
+             move_clock(w, 3s);
+             w.send(ev("conformance/debounce.test", {{"user", "u"}, {"n", 2}}));
+             w.send(ev("conformance/debounce.test", {{"user", "v"}, {"n", 9}}));
+             move_clock(w, 3s);  // 6 s after the first event: the second one restarted the period
+             SCHECK(w.count("debounce-fn") == known);
+             move_clock(w, 3s);  // 5 s after the last event of each key: one run per key
+             auto runs = runs_after(w, "debounce-fn", known);
+             REQUIRE(runs.size() == 2);
+             std::set<std::int64_t> ns;
+             for (const auto& run : runs) {
+                 const auto output = output_of(w, run.run_id);
+                 REQUIRE(output.is_object());
+                 SCHECK(output.at("count") == 1);
+                 ns.insert(output.at("n").to_number<std::int64_t>());
+             }
+             SCHECK(ns == std::set<std::int64_t>{2, 9});
+             // Events every 4 s never leave 5 s of quiet; the 20 s timeout starts the run.
+             for (int n = 10; n <= 14; ++n) {
+                 w.send(ev("conformance/debounce.test", {{"user", "u"}, {"n", n}}));
+                 if (n < 14) {
+                     move_clock(w, 4s);
+                 }
+             }
+             move_clock(w, 3s);  // 19 s after the first
+             SCHECK(w.count("debounce-fn") == known + 2);
+             move_clock(w, 1s);
+             runs = runs_after(w, "debounce-fn", known + 2);
+             REQUIRE(runs.size() == 1);
+             SCHECK(output_of(w, runs[0].run_id) == json::parse(R"({"n":14,"count":1})"));
+         }},
+        {"throttle",
+         [](World& w) {
+             const auto known = w.count("throttle-fn");
+             for (int n = 1; n <= 3; ++n) {
+                 w.send(ev("conformance/throttle.test", {{"user", "u"}, {"n", n}}));
+             }
+             w.send(ev("conformance/throttle.test", {{"user", "v"}, {"n", 4}}));
+             auto runs = runs_after(w, "throttle-fn", known);
+             REQUIRE(runs.size() == 4);  // queued, not dropped
+             const auto completed = [&] {
+                 std::vector<std::int64_t> ns;
+                 for (const auto& run : runs_after(w, "throttle-fn", known)) {
+                     if (run.status == RunStatus::kCompleted) {
+                         ns.push_back(run.output.at("n").to_number<std::int64_t>());
+                     }
+                 }
+                 std::sort(ns.begin(), ns.end());
+                 return ns;
+             };
+             SCHECK(completed() == std::vector<std::int64_t>{1, 4});  // one per key at once
+             move_clock(w, 9s);
+             SCHECK(completed() == std::vector<std::int64_t>{1, 4});
+             move_clock(w, 1s);
+             SCHECK(completed() == std::vector<std::int64_t>{1, 2, 4});
+             move_clock(w, 10s);
+             SCHECK(completed() == std::vector<std::int64_t>{1, 2, 3, 4});
+         }},
+        {"rate-limit",
+         [](World& w) {
+             const auto known = w.count("ratelimit-fn");
+             for (int n = 1; n <= 3; ++n) {
+                 w.send(ev("conformance/ratelimit.test", {{"user", "u"}, {"n", n}}));
+             }
+             w.send(ev("conformance/ratelimit.test", {{"user", "v"}, {"n", 4}}));
+             SCHECK(runs_after(w, "ratelimit-fn", known).size() == 3);  // u's third dropped
+             move_clock(w, 30s);
+             w.send(ev("conformance/ratelimit.test", {{"user", "u"}, {"n", 5}}));
+             SCHECK(runs_after(w, "ratelimit-fn", known).size() == 3);
+             move_clock(w, 31s);  // the period, begun by u's first event, is over
+             w.send(ev("conformance/ratelimit.test", {{"user", "u"}, {"n", 6}}));
+             const auto runs = runs_after(w, "ratelimit-fn", known);
+             REQUIRE(runs.size() == 4);
+             SCHECK(output_of(w, runs.back().run_id) == json::parse(R"({"n":6})"));
+         }},
+        {"batch",
+         [](World& w) {
+             const auto known = w.count("batch-fn");
+             for (int n = 1; n <= 4; ++n) {
+                 w.send(ev("conformance/batch.test", {{"n", n}}));
+             }
+             auto runs = runs_after(w, "batch-fn", known);
+             REQUIRE(runs.size() == 1);  // full at three
+             SCHECK(output_of(w, runs[0].run_id) == json::parse(R"({"count":3,"ns":[1,2,3]})"));
+             move_clock(w, 4s);
+             SCHECK(w.count("batch-fn") == known + 1);
+             move_clock(w, 1s);  // the fourth event's batch times out
+             runs = runs_after(w, "batch-fn", known + 1);
+             REQUIRE(runs.size() == 1);
+             SCHECK(output_of(w, runs[0].run_id) == json::parse(R"({"count":1,"ns":[4]})"));
+
+             const auto keyed = w.count("batch-keyed-fn");
+             w.send(ev("conformance/batchkeyed.test", {{"user", "u"}, {"n", 1}}));
+             w.send(ev("conformance/batchkeyed.test", {{"user", "v"}, {"n", 2}}));
+             w.send(ev("conformance/batchkeyed.test", {{"user", "u"}, {"n", 3}}));
+             runs = runs_after(w, "batch-keyed-fn", keyed);
+             REQUIRE(runs.size() == 1);
+             SCHECK(output_of(w, runs[0].run_id) == json::parse(R"({"ns":[1,3]})"));
+             move_clock(w, 5s);
+             runs = runs_after(w, "batch-keyed-fn", keyed + 1);
+             REQUIRE(runs.size() == 1);
+             SCHECK(output_of(w, runs[0].run_id) == json::parse(R"({"ns":[2]})"));
+         }},
+        {"priority",
+         [](World& w) {
+             const auto known = w.count("priority-fn");
+             // Three runs at once: the first call takes the one slot, the other two wait for
+             // it, and the later, higher-priority one goes next.
+             w.send(json::array{ev("conformance/priority.test", {{"n", 0}}),
+                                ev("conformance/priority.test", {{"n", 1}}),
+                                ev("conformance/priority.test", {{"n", 2}, {"vip", true}})});
+             const auto runs = runs_after(w, "priority-fn", known);
+             REQUIRE(runs.size() == 3);
+             std::map<std::int64_t, std::int64_t> started;
+             for (const auto& run : runs) {
+                 const auto output = output_of(w, run.run_id);
+                 REQUIRE(output.is_object());
+                 started[output.at("n").to_number<std::int64_t>()] =
+                     output.at("at").to_number<std::int64_t>();
+             }
+             SCHECK(started.at(0) < started.at(2));
+             SCHECK(started.at(2) < started.at(1));
+         }},
+        {"concurrency-env-scope",
+         [](World& w) {
+             const auto a = w.count("concurrency-env-a");
+             const auto b = w.count("concurrency-env-b");
+             w.send(ev("conformance/envlimit.test", {{"group", "g"}}));
+             const auto first = output_of(w, w.run_of("concurrency-env-a", a));
+             const auto second = output_of(w, w.run_of("concurrency-env-b", b));
+             REQUIRE(first.is_object());
+             REQUIRE(second.is_object());
+             const auto span = [](const json::value& v, const char* k) {
+                 return v.at(k).to_number<std::int64_t>();
+             };
+             // Two functions, one environment-wide slot for the key: their steps never overlap.
+             SCHECK((span(first, "end") <= span(second, "start") ||
+                     span(second, "end") <= span(first, "start")));
+         }},
+        {"singleton",
+         [](World& w) {
+             const auto known = w.count("singleton-skip-fn");
+             w.send(ev("conformance/singleton.skip", {{"user", "u"}, {"n", 1}}));
+             w.send(ev("conformance/singleton.skip", {{"user", "u"}, {"n", 2}}));
+             w.send(ev("conformance/singleton.skip", {{"user", "v"}, {"n", 3}}));
+             auto runs = runs_after(w, "singleton-skip-fn", known);
+             SCHECK(runs.size() == 2);  // u's second was skipped while the first ran
+             w.send(ev("conformance/singleton.release", {{"user", "u"}}));
+             w.send(ev("conformance/singleton.release", {{"user", "v"}}));
+             std::set<std::int64_t> ns;
+             for (const auto& run : runs_after(w, "singleton-skip-fn", known)) {
+                 const auto output = output_of(w, run.run_id);
+                 REQUIRE(output.is_object());
+                 ns.insert(output.at("n").to_number<std::int64_t>());
+             }
+             SCHECK(ns == std::set<std::int64_t>{1, 3});
+
+             const auto cancelled = w.count("singleton-cancel-fn");
+             w.send(ev("conformance/singleton.cancel", {{"user", "u"}, {"n", 1}}));
+             const auto first = w.run_of("singleton-cancel-fn", cancelled);
+             w.settle(first, false);
+             w.send(ev("conformance/singleton.cancel", {{"user", "u"}, {"n", 2}}));
+             const auto second = w.run_of("singleton-cancel-fn", cancelled + 1);
+             SCHECK(w.settle(first, false).status == RunStatus::kCancelled);
+             w.settle(second, false);
+             w.send(ev("conformance/singleton.release", {{"user", "u"}}));
+             SCHECK(output_of(w, second) == json::parse(R"({"n":2})"));
+         }},
+        {"cancel-timeout",
+         [](World& w) {
+             const auto known = w.count("cancel-timeout-fn");
+             w.send(ev("conformance/canceltimeout.test", {{"id", "late"}}));
+             const auto late = w.run_of("cancel-timeout-fn", known);
+             w.send(ev("conformance/canceltimeout.test", {{"id", "early"}}));
+             const auto early = w.run_of("cancel-timeout-fn", known + 1);
+             move_clock(w, 30s);
+             w.send(ev("conformance/canceltimeout.stop", {{"id", "early"}}));
+             SCHECK(w.settle(early, false).status == RunStatus::kCancelled);
+             move_clock(w, 31s);  // past the rule's 60 s: the cancel event no longer counts
+             w.send(ev("conformance/canceltimeout.stop", {{"id", "late"}}));
+             const auto run = w.settle(late);
+             SCHECK(run.status == RunStatus::kCompleted);
+             SCHECK(run.output == json::parse(R"({"woke":true})"));
+         }},
+    };
+}
+
 std::vector<Scenario> scenarios() {
     return {
         {"serve-introspection",
@@ -230,7 +444,7 @@ std::vector<Scenario> scenarios() {
              }
              const auto synced = w.executor().sync_app(w.serve_url());
              REQUIRE(synced.has_value());
-             SCHECK(*synced == 27);  // 26 functions and one failure handler
+             SCHECK(*synced == 37);  // 36 functions and one failure handler
              bool cron_seen = false;
              for (const auto& fn : w.executor().functions()) {
                  if (fn.at("id") == "conformance-fixture-cron-fn") {
@@ -520,7 +734,11 @@ std::vector<Scenario> scenarios() {
 
 void run_suite(Sdk sdk, bool signed_mode) {
     World world(sdk, signed_mode);
-    for (const auto& [name, scenario] : scenarios()) {
+    auto all = scenarios();
+    // Flow control before the last two, which read what every scenario left behind.
+    const auto flow = flow_control_scenarios();
+    all.insert(all.end() - 2, flow.begin(), flow.end());
+    for (const auto& [name, scenario] : all) {
         INFO("scenario " << name << " against " << world.name());
         const int failed_before = g_failed_checks;
         scenario(world);

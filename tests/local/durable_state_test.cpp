@@ -14,6 +14,8 @@
 #include <libpq-fe.h>
 
 #include <atomic>
+#include <map>
+#include <mutex>
 
 using namespace std::chrono_literals;
 namespace json = boost::json;
@@ -365,4 +367,80 @@ TEST_CASE("an event id older than the in-memory window is still deduplicated, by
     REQUIRE(executor->send(event("once", "evt-old")).has_value());
     REQUIRE(executor->wait_idle(10s));
     CHECK(calls == 2);
+}
+
+TEST_CASE("debounce, batch, throttle and rate-limit state survives a replaced executor",
+          "[local][postgres]") {
+    Durable d;
+    std::mutex mutex;
+    std::map<std::string, std::vector<json::value>> seen;  // function -> what each run got
+    const auto record = [&](const char* name) {
+        return [&, name](inngest::Context& ctx) -> json::value {
+            json::array ns;
+            for (const auto& e : ctx.events) {
+                ns.push_back(e.data.at("n"));
+            }
+            const std::lock_guard lock(mutex);
+            seen[name].push_back(ns);
+            return ns;
+        };
+    };
+    d.client.create_function({.id = "debounced",
+                              .triggers = {inngest::EventTrigger{"debounced"}},
+                              .debounce = inngest::Debounce{.period = 10s}},
+                             record("debounced"));
+    d.client.create_function({.id = "batched",
+                              .triggers = {inngest::EventTrigger{"batched"}},
+                              .batch_events = inngest::BatchEvents{.max_size = 5, .timeout = 10s}},
+                             record("batched"));
+    d.client.create_function({.id = "throttled",
+                              .triggers = {inngest::EventTrigger{"throttled"}},
+                              .throttle = inngest::Throttle{.limit = 1, .period = 60s}},
+                             record("throttled"));
+    d.client.create_function({.id = "limited",
+                              .triggers = {inngest::EventTrigger{"limited"}},
+                              .rate_limit = inngest::RateLimit{.limit = 1, .period = 60s}},
+                             record("limited"));
+    const auto count = [&](const char* name) {
+        const std::lock_guard lock(mutex);
+        return seen[name].size();
+    };
+    {
+        auto first = d.start_executor();
+        REQUIRE(first
+                    ->send(json::array{
+                        event("debounced", "d1", {{"n", 1}}), event("debounced", "d2", {{"n", 2}}),
+                        event("batched", "b1", {{"n", 1}}), event("batched", "b2", {{"n", 2}}),
+                        event("throttled", "t1", {{"n", 1}}), event("throttled", "t2", {{"n", 2}}),
+                        event("limited", "l1", {{"n", 1}})})
+                    .has_value());
+        REQUIRE(first->wait_idle(10s));
+        CHECK(count("debounced") == 0);
+        CHECK(count("batched") == 0);
+        CHECK(count("throttled") == 1);  // the second waits for its slot
+        CHECK(count("limited") == 1);
+    }
+    auto second = d.start_executor();
+    REQUIRE(second
+                ->send(json::array{event("limited", "l2", {{"n", 2}}),
+                                   event("batched", "b3", {{"n", 3}})})
+                .has_value());
+    REQUIRE(second->wait_idle(10s));
+    CHECK(count("limited") == 1);  // the window the first executor opened still holds
+    d.clock->advance(11s);
+    second->poke();
+    REQUIRE(second->wait_idle(10s));
+    {
+        const std::lock_guard lock(mutex);
+        CHECK(seen["debounced"] == std::vector<json::value>{json::array{2}});
+        CHECK(seen["batched"] == std::vector<json::value>{json::array{1, 2, 3}});
+    }
+    CHECK(count("throttled") == 1);
+    d.clock->advance(50s);
+    second->poke();
+    REQUIRE(second->wait_idle(10s));
+    CHECK(count("throttled") == 2);
+    REQUIRE(second->send(event("limited", "l3", {{"n", 3}})).has_value());
+    REQUIRE(second->wait_idle(10s));
+    CHECK(count("limited") == 2);
 }

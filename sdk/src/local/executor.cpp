@@ -1,5 +1,6 @@
 #include "crypto/crypto.hpp"
 #include "crypto/signing_key.hpp"
+#include "local/flow_control.hpp"
 #include "local/seen_keys.hpp"
 #include "protocol/json_writer.hpp"
 #include "time_format.hpp"
@@ -325,6 +326,7 @@ public:
                 functions_.clear();
                 runs_.clear();
                 jobs_.clear();
+                flow_due_.clear();
                 seen_ = internal::SeenKeys();
                 dirty_runs_.clear();
                 seen_dirty_.clear();
@@ -531,6 +533,8 @@ private:
     struct CancelRule {
         std::string event;
         std::optional<Expression> condition;
+        /// How long after the run's start the rule listens (a time string or an instant).
+        json::value timeout;
     };
 
     struct FunctionEntry {
@@ -542,8 +546,7 @@ private:
         std::vector<CancelRule> cancels;
         std::optional<Expression> idempotency;
         int max_attempts = 5;
-        int concurrency_limit = 0;
-        std::optional<Expression> concurrency_key;
+        internal::FlowControl flow;
         /// Loaded from the state store and not synced since: its URL may be stale.
         bool restored = false;
     };
@@ -567,13 +570,32 @@ private:
         TimePoint started;
         std::string parent_run;
         std::string parent_hash;
-        std::string concurrency_key;
+        /// The concurrency buckets the run's calls count in (see concurrency_bucket).
+        std::vector<std::string> concurrency_buckets;
+        /// Seconds ahead of its arrival the run goes when calls wait for a slot.
+        std::int64_t priority = 0;
+        /// Set for a function with a singleton rule: the bucket the run holds.
+        std::optional<std::string> singleton;
         int calls_in_flight = 0;
         /// Start order (kept across restarts).
         std::int64_t sequence = 0;
     };
 
-    enum class JobKind { kCall, kTimer, kWaitTimeout, kInvokeTimeout, kCron, kDelayedEvent };
+    // Flow-control jobs (debounce, batch, throttle, rate_window) hold a bucket's state: `slug`
+    // the function, `hash` the bucket, `event` the state, `attempt` a revision (so each update
+    // is a row of its own); they are due when the bucket acts or its state expires.
+    enum class JobKind {
+        kCall,
+        kTimer,
+        kWaitTimeout,
+        kInvokeTimeout,
+        kCron,
+        kDelayedEvent,
+        kDebounce,
+        kBatch,
+        kThrottle,
+        kRateWindow
+    };
 
     struct Job {
         JobKind kind = JobKind::kCall;
@@ -929,6 +951,9 @@ private:
                     }
                     rule.condition = std::move(*compiled);
                 }
+                if (const auto* timeout = c.as_object().if_contains("timeout")) {
+                    rule.timeout = *timeout;
+                }
                 fn.cancels.push_back(std::move(rule));
             }
         }
@@ -940,26 +965,11 @@ private:
             }
             fn.idempotency = std::move(*compiled);
         }
-        if (const auto* limits = config.if_contains("concurrency"); limits != nullptr) {
-            const json::value* first = limits->is_array() && !limits->get_array().empty()
-                                           ? &limits->get_array()[0]
-                                           : (limits->is_object() ? limits : nullptr);
-            if (first != nullptr && first->is_object()) {
-                if (const auto* limit = first->get_object().if_contains("limit");
-                    limit != nullptr && limit->is_int64()) {
-                    fn.concurrency_limit = static_cast<int>(limit->get_int64());
-                }
-                if (const auto* key = first->get_object().if_contains("key");
-                    key != nullptr && key->is_string()) {
-                    auto compiled = Expression::compile(key->get_string());
-                    if (compiled) {
-                        fn.concurrency_key = std::move(*compiled);
-                    }
-                }
-            } else if (limits->is_int64()) {
-                fn.concurrency_limit = static_cast<int>(limits->get_int64());
-            }
+        auto flow = internal::compile_flow_control(fn.slug, config);
+        if (!flow) {
+            return flow.error();
         }
+        fn.flow = std::move(*flow);
         return fn;
     }
 
@@ -1116,7 +1126,8 @@ private:
             const auto fn = functions_.find(run.snapshot.function_id);
             if (fn != functions_.end()) {
                 for (const auto& rule : fn->second->cancels) {
-                    if (event_name_matches(rule.event, name) &&
+                    const auto until = parse_deadline(rule.timeout, run.started);
+                    if (event_name_matches(rule.event, name) && (!until || now <= *until) &&
                         (!rule.condition || rule.condition->matches(vars))) {
                         to_cancel.push_back(run_id);
                         break;
@@ -1163,8 +1174,184 @@ private:
                     continue;
                 }
             }
-            start_run(fn, event, json::array{event}, now);
+            admit(fn, event, now);
         }
+    }
+
+    // ---- flow control --------------------------------------------------------------------
+
+    static bool is_flow(JobKind kind) {
+        return kind == JobKind::kDebounce || kind == JobKind::kBatch ||
+               kind == JobKind::kThrottle || kind == JobKind::kRateWindow;
+    }
+
+    static std::string flow_index(JobKind kind,
+                                  const std::string& slug,
+                                  const std::string& bucket) {
+        return std::string(job_kind_name(kind)) + "\n" + slug + "\n" + bucket;
+    }
+
+    // Removes and returns the flow-control job of `kind` for bucket `bucket` of `slug`, if one
+    // is queued.
+    std::optional<Job> take_flow_job(JobKind kind,
+                                     const std::string& slug,
+                                     const std::string& bucket) {
+        const auto indexed = flow_due_.find(flow_index(kind, slug, bucket));
+        if (indexed == flow_due_.end()) {
+            return std::nullopt;
+        }
+        const auto [first, last] = jobs_.equal_range(indexed->second);
+        flow_due_.erase(indexed);
+        for (auto it = first; it != last; ++it) {
+            const Job& job = it->second;
+            if (job.kind == kind && job.slug == slug && job.hash == bucket) {
+                Job found = job;
+                retire(found);
+                jobs_.erase(it);
+                return found;
+            }
+        }
+        return std::nullopt;
+    }
+
+    void put_flow_job(JobKind kind,
+                      const std::string& slug,
+                      const std::string& bucket,
+                      int revision,
+                      json::value state,
+                      TimePoint due) {
+        Job job;
+        job.kind = kind;
+        job.slug = slug;
+        job.hash = bucket;
+        job.attempt = revision;
+        job.event = std::move(state);
+        job.scheduled = due;
+        flow_due_[flow_index(kind, slug, bucket)] = due;
+        enqueue(due, std::move(job));
+        changed_.notify_all();
+    }
+
+    // A triggering event, past dedupe: rate limit (drops), then batching or debounce (hold),
+    // else a run now.
+    void admit(const FunctionEntry& fn, const json::object& event, TimePoint now) {
+        const auto& flow = fn.flow;
+        if (flow.rate_limit) {
+            const std::string bucket = internal::key_of(flow.rate_limit->key, event);
+            auto window = take_flow_job(JobKind::kRateWindow, fn.slug, bucket);
+            const std::int64_t used =
+                window ? window->event.at("count").to_number<std::int64_t>() : 0;
+            const TimePoint ends = window ? window->scheduled : now + flow.rate_limit->period;
+            if (window && ends <= now) {
+                window.reset();  // expired, its job not run yet
+            }
+            if (window && used >= flow.rate_limit->limit) {
+                put_flow_job(JobKind::kRateWindow, fn.slug, bucket, window->attempt, window->event,
+                             ends);
+                log(LogLevel::kInfo, fn.slug + ": event " +
+                                         std::string(event.at("id").as_string()) +
+                                         " skipped by the rate limit");
+                return;
+            }
+            const std::int64_t count = window ? used + 1 : 1;
+            put_flow_job(JobKind::kRateWindow, fn.slug, bucket, static_cast<int>(count),
+                         json::object{{"count", count}},
+                         window ? ends : now + flow.rate_limit->period);
+        }
+        if (flow.batch && (!flow.batch->condition ||
+                           flow.batch->condition->matches(json::object{{"event", event}}))) {
+            const std::string bucket = internal::key_of(flow.batch->key, event);
+            auto held = take_flow_job(JobKind::kBatch, fn.slug, bucket);
+            json::array events = held ? held->event.at("events").as_array() : json::array{};
+            events.push_back(event);
+            if (static_cast<int>(events.size()) >= flow.batch->max_size) {
+                const json::object first = events.front().as_object();
+                begin_run(fn, first, std::move(events), now);
+                return;
+            }
+            const TimePoint due = held ? held->scheduled : now + flow.batch->timeout;
+            const int revision = static_cast<int>(events.size());
+            put_flow_job(JobKind::kBatch, fn.slug, bucket, revision,
+                         json::object{{"events", std::move(events)}}, due);
+            return;
+        }
+        if (flow.debounce) {
+            const std::string bucket = internal::key_of(flow.debounce->key, event);
+            auto held = take_flow_job(JobKind::kDebounce, fn.slug, bucket);
+            const TimePoint first =
+                held ? TimePoint(milliseconds(held->event.at("first").to_number<std::int64_t>()))
+                     : now;
+            TimePoint due = now + flow.debounce->period;
+            if (flow.debounce->timeout) {
+                due = std::min(due, first + *flow.debounce->timeout);
+            }
+            put_flow_job(JobKind::kDebounce, fn.slug, bucket, held ? held->attempt + 1 : 0,
+                         json::object{{"event", event}, {"first", to_millis(first)}}, due);
+            return;
+        }
+        begin_run(fn, event, json::array{event}, now);
+    }
+
+    // A run about to start: singleton (skip, or cancel the one running), then throttle (the
+    // first call waits for its slot).
+    void begin_run(const FunctionEntry& fn,
+                   const json::object& event,
+                   json::array events,
+                   TimePoint now) {
+        const auto& flow = fn.flow;
+        std::optional<std::string> singleton;
+        if (flow.singleton) {
+            singleton = internal::key_of(flow.singleton->key, event);
+            std::vector<std::string> running;
+            for (const auto& [id, other] : runs_) {
+                if (other.snapshot.function_id == fn.slug &&
+                    other.snapshot.status == RunStatus::kRunning && other.singleton == singleton) {
+                    running.push_back(id);
+                }
+            }
+            if (!running.empty() && !flow.singleton->cancel) {
+                log(LogLevel::kInfo,
+                    fn.slug + ": run skipped, singleton " + running.front() + " is running");
+                return;
+            }
+            for (const auto& id : running) {
+                cancel(runs_.at(id), now);
+            }
+        }
+        TimePoint start = now;
+        if (flow.throttle) {
+            const std::string bucket = internal::key_of(flow.throttle->key, event);
+            auto held = take_flow_job(JobKind::kThrottle, fn.slug, bucket);
+            std::optional<TimePoint> arrival;
+            if (held && held->scheduled > now) {
+                arrival = held->scheduled;
+            }
+            const auto slot = internal::throttle_slot(*flow.throttle, arrival, now);
+            start = slot.start;
+            put_flow_job(JobKind::kThrottle, fn.slug, bucket, held ? held->attempt + 1 : 0,
+                         json::object{}, slot.next_arrival);
+        }
+        const auto id = start_run(fn, event, std::move(events), now, {}, {}, start);
+        if (singleton) {
+            runs_.at(id).singleton = std::move(singleton);
+            save(runs_.at(id));
+        }
+    }
+
+    // A flow-control job came due.
+    void flow_job_due(const Job& job, TimePoint now) {
+        const auto fn = functions_.find(job.slug);
+        if (fn == functions_.end()) {
+            return;
+        }
+        if (job.kind == JobKind::kDebounce) {
+            begin_run(*fn->second, job.event.at("event").as_object(),
+                      json::array{job.event.at("event")}, now);
+        } else if (job.kind == JobKind::kBatch) {
+            const auto& events = job.event.at("events").as_array();
+            begin_run(*fn->second, events.front().as_object(), events, now);
+        }
+        // A throttle or rate window that expires leaves its bucket fresh: nothing to do.
     }
 
     bool remember(const std::string& key, TimePoint now) {
@@ -1193,7 +1380,8 @@ private:
                           json::array events,
                           TimePoint now,
                           std::string parent_run = {},
-                          std::string parent_hash = {}) {
+                          std::string parent_hash = {},
+                          std::optional<TimePoint> first_call = std::nullopt) {
         Run run;
         run.snapshot.run_id = ids_.next(now);
         run.snapshot.function_id = fn.slug;
@@ -1202,11 +1390,10 @@ private:
         run.started = now;
         run.parent_run = std::move(parent_run);
         run.parent_hash = std::move(parent_hash);
-        if (fn.concurrency_key) {
-            if (const auto key = fn.concurrency_key->evaluate(json::object{{"event", event}})) {
-                run.concurrency_key = detail::to_json(*key);
-            }
+        for (const auto& limit : fn.flow.concurrency) {
+            run.concurrency_buckets.push_back(internal::concurrency_bucket(fn.slug, limit, event));
         }
+        run.priority = internal::priority_of(fn.flow.priority, event);
         if (event.at("name") == "inngest/function.invoked") {
             if (const auto* meta = event.at("data").as_object().if_contains("_inngest")) {
                 if (const auto* correlation = meta->as_object().if_contains("correlation_id");
@@ -1222,7 +1409,7 @@ private:
         run.sequence = next_sequence_++;
         auto& stored = runs_.emplace(id, std::move(run)).first->second;
         save(stored);
-        schedule_call(id, "step", 0, now);
+        schedule_call(id, "step", 0, first_call.value_or(now));
         log(LogLevel::kDebug, "run " + id + " of " + fn.slug + " started");
         return id;
     }
@@ -1395,6 +1582,9 @@ private:
             }
             Job job = std::move(due->second);
             jobs_.erase(due);
+            if (is_flow(job.kind)) {
+                flow_due_.erase(flow_index(job.kind, job.slug, job.hash));
+            }
             ++in_flight_;
             execute(job, lock);
             --in_flight_;
@@ -1425,6 +1615,12 @@ private:
             case JobKind::kDelayedEvent:
                 dispatch(job.event.as_object(), now);
                 return;
+            case JobKind::kDebounce:
+            case JobKind::kBatch:
+            case JobKind::kThrottle:
+            case JobKind::kRateWindow:
+                flow_job_due(job, now);
+                return;
             case JobKind::kCron: {
                 const auto fn = functions_.find(job.slug);
                 if (fn == functions_.end()) {
@@ -1439,7 +1635,7 @@ private:
                     {"id", fn->first + ":" + scheduled},
                     {"ts", to_millis(now)},
                     {"user", json::object{}}};
-                start_run(*fn->second, event, json::array{event}, now);
+                begin_run(*fn->second, event, json::array{event}, now);
                 for (const auto& trigger : fn->second->triggers) {
                     if (trigger.cron && trigger.cron->expression() == expression) {
                         // Missed ticks (the clock jumped, or the process was down) fire once,
@@ -1548,19 +1744,10 @@ private:
             awaiting_sync_.push_back(job);
             return;
         }
-        if (fn.concurrency_limit > 0 && run.calls_in_flight == 0) {
-            int busy = 0;
-            for (const auto& [id, other] : runs_) {
-                if (other.snapshot.function_id == fn.slug && other.calls_in_flight > 0 &&
-                    other.concurrency_key == run.concurrency_key) {
-                    ++busy;
-                }
-            }
-            if (busy >= fn.concurrency_limit) {
-                // At the limit: held back until one of the function's calls finishes.
-                blocked_.push_back(job);
-                return;
-            }
+        if (run.calls_in_flight == 0 && at_concurrency_limit(fn, run)) {
+            // Held back until a call in one of its buckets finishes.
+            blocked_.push_back(job);
+            return;
         }
         std::string body = call_body(run, fn, job.step_id, job.attempt, false);
         if (body.size() > options_.max_inline_state_bytes) {
@@ -1599,16 +1786,52 @@ private:
         }
         Run& current = again->second;
         --current.calls_in_flight;
-        for (auto& held : blocked_) {
-            retire(held);
-            enqueue(options_.clock->now(), std::move(held));
-        }
-        blocked_.clear();
+        release_blocked();
         if (current.snapshot.status != RunStatus::kRunning) {
             return;  // cancelled meanwhile: discard what the call did
         }
         handle_response(current, fn, job, response);
         save(current);
+    }
+
+    // True when a bucket of the run's is full: its limit reached by runs with a call in flight,
+    // of any function that shares the bucket.
+    bool at_concurrency_limit(const FunctionEntry& fn, const Run& run) const {
+        for (std::size_t i = 0;
+             i < fn.flow.concurrency.size() && i < run.concurrency_buckets.size(); ++i) {
+            const std::string& bucket = run.concurrency_buckets[i];
+            int busy = 0;
+            for (const auto& [id, other] : runs_) {
+                if (other.calls_in_flight > 0 &&
+                    std::find(other.concurrency_buckets.begin(), other.concurrency_buckets.end(),
+                              bucket) != other.concurrency_buckets.end()) {
+                    ++busy;
+                }
+            }
+            if (busy >= fn.flow.concurrency[i].limit) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    // Calls waiting for a slot go again, higher priority first, then in the order their runs
+    // started (so a priority of N seconds beats runs up to N seconds older).
+    void release_blocked() {
+        const auto rank = [this](const Job& job) {
+            const auto it = runs_.find(job.run_id);
+            if (it == runs_.end()) {
+                return std::int64_t{0};
+            }
+            return to_millis(it->second.started) - it->second.priority * 1000;
+        };
+        std::stable_sort(blocked_.begin(), blocked_.end(),
+                         [&](const Job& a, const Job& b) { return rank(a) < rank(b); });
+        for (auto& held : blocked_) {
+            retire(held);
+            enqueue(options_.clock->now(), std::move(held));
+        }
+        blocked_.clear();
     }
 
     void retry_or_fail(Run& run,
@@ -1880,6 +2103,14 @@ private:
                 return "cron";
             case JobKind::kDelayedEvent:
                 return "delayed_event";
+            case JobKind::kDebounce:
+                return "debounce";
+            case JobKind::kBatch:
+                return "batch";
+            case JobKind::kThrottle:
+                return "throttle";
+            case JobKind::kRateWindow:
+                return "rate_window";
         }
         return "call";
     }
@@ -1887,7 +2118,8 @@ private:
     static std::optional<JobKind> job_kind_of(std::string_view name) {
         for (const JobKind kind :
              {JobKind::kCall, JobKind::kTimer, JobKind::kWaitTimeout, JobKind::kInvokeTimeout,
-              JobKind::kCron, JobKind::kDelayedEvent}) {
+              JobKind::kCron, JobKind::kDelayedEvent, JobKind::kDebounce, JobKind::kBatch,
+              JobKind::kThrottle, JobKind::kRateWindow}) {
             if (name == job_kind_name(kind)) {
                 return kind;
             }
@@ -1963,27 +2195,30 @@ private:
                 {"if", wait.condition ? json::value(wait.condition->source()) : json::value()},
                 {"name", wait.name}};
         }
-        return json::object{{"run_id", run.snapshot.run_id},
-                            {"function_id", run.snapshot.function_id},
-                            {"status", run_status_name(run.snapshot.status)},
-                            {"event", run.snapshot.event},
-                            {"events", run.snapshot.events},
-                            {"output", run.snapshot.output},
-                            {"error", run.snapshot.error},
-                            {"history", std::move(history)},
-                            {"calls", run.snapshot.calls},
-                            {"steps", run.steps},
-                            {"stack", string_array(run.stack)},
-                            {"pending", string_array(run.pending)},
-                            {"waits", std::move(waits)},
-                            {"invokes", string_array(run.invokes)},
-                            {"no_immediate", run.disable_immediate_execution},
-                            {"version", run.version},
-                            {"started", to_millis(run.started)},
-                            {"parent_run", run.parent_run},
-                            {"parent_hash", run.parent_hash},
-                            {"concurrency_key", run.concurrency_key},
-                            {"sequence", run.sequence}};
+        return json::object{
+            {"run_id", run.snapshot.run_id},
+            {"function_id", run.snapshot.function_id},
+            {"status", run_status_name(run.snapshot.status)},
+            {"event", run.snapshot.event},
+            {"events", run.snapshot.events},
+            {"output", run.snapshot.output},
+            {"error", run.snapshot.error},
+            {"history", std::move(history)},
+            {"calls", run.snapshot.calls},
+            {"steps", run.steps},
+            {"stack", string_array(run.stack)},
+            {"pending", string_array(run.pending)},
+            {"waits", std::move(waits)},
+            {"invokes", string_array(run.invokes)},
+            {"no_immediate", run.disable_immediate_execution},
+            {"version", run.version},
+            {"started", to_millis(run.started)},
+            {"parent_run", run.parent_run},
+            {"parent_hash", run.parent_hash},
+            {"concurrency_buckets", string_array(run.concurrency_buckets)},
+            {"priority", run.priority},
+            {"singleton", run.singleton ? json::value(*run.singleton) : json::value()},
+            {"sequence", run.sequence}};
     }
 
     static Run run_from(const json::object& doc) {
@@ -2039,7 +2274,19 @@ private:
         run.started = TimePoint(milliseconds(integer("started")));
         run.parent_run = text("parent_run");
         run.parent_hash = text("parent_hash");
-        run.concurrency_key = text("concurrency_key");
+        if (const auto* buckets = doc.if_contains("concurrency_buckets");
+            buckets && buckets->is_array()) {
+            for (const auto& bucket : buckets->get_array()) {
+                run.concurrency_buckets.emplace_back(bucket.as_string());
+            }
+        }
+        if (const auto* priority = doc.if_contains("priority"); priority && priority->is_number()) {
+            run.priority = priority->to_number<std::int64_t>();
+        }
+        if (const auto* singleton = doc.if_contains("singleton");
+            singleton && singleton->is_string()) {
+            run.singleton = std::string(singleton->get_string());
+        }
         run.sequence = integer("sequence");
         return run;
     }
@@ -2372,7 +2619,11 @@ private:
             }
             if (auto job = job_from(doc.get_object())) {
                 job->key = stored.key;
-                jobs_.emplace(TimePoint(milliseconds(stored.due_ms)), std::move(*job));
+                const TimePoint due(milliseconds(stored.due_ms));
+                if (is_flow(job->kind)) {
+                    flow_due_[flow_index(job->kind, job->slug, job->hash)] = due;
+                }
+                jobs_.emplace(due, std::move(*job));
             }
         }
         // Oldest first, so that the recent window and the filters see them in time order.
@@ -2445,6 +2696,8 @@ private:
     bool stopping_ = false;
     int in_flight_ = 0;
     std::multimap<TimePoint, Job> jobs_;
+    // When each flow-control job is due (see take_flow_job): found without a scan of jobs_.
+    std::map<std::string, TimePoint> flow_due_;
     std::vector<Job> blocked_;        // calls waiting for a concurrency slot
     std::vector<Job> awaiting_sync_;  // calls of restored functions, until the app syncs
     std::map<std::string, std::shared_ptr<const FunctionEntry>> functions_;
