@@ -4,7 +4,10 @@
 // runs through Inngest does one piece of it in both.
 
 #include "app/app_under_test.hpp"
+#include "app/records_support.hpp"
+#include "core/text/base64.hpp"
 #include "support/child_process.hpp"
+#include "support/temp_cups.hpp"
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
@@ -60,6 +63,7 @@ public:
     }
 
     std::string log() const { return process_->log(); }
+    int port() const { return port_; }
 
 private:
     bool cloud_;
@@ -160,6 +164,64 @@ void walk_the_modules(const AppUnderTest& t, const ExternalInngest& inngest) {
     });
     REQUIRE(done.is_object());
     CHECK(done.at("status") == "completed");
+
+    // Electronic records: an archive request is carried out by the records-archive function.
+    const auto people = records::people(t);
+    records::set_password(t, people.alice, "Alice");
+    const auto record = records::create_record(t, people.alice, "BR-EXT");
+    REQUIRE(records::move(t, people.alice, record, "submit").status == 200);
+    REQUIRE(records::sign(t, people.alice, record, "alice", "approval").status == 201);
+    REQUIRE(records::move(t, people.alice, record, "make_effective").status == 200);
+    REQUIRE(records::move(t, people.alice, record, "supersede", "replaced").status == 200);
+    REQUIRE(records::move(t, people.alice, record, "archive").status == 202);
+    REQUIRE(records::wait_state(t, people.alice, record, "archived"));
+    const auto archive = t.call("GET", records::path(record, "/archive"), people.alice);
+    REQUIRE(archive.status == 200);
+    CHECK(archive.body.at("valid").as_bool());
+
+    // Print templates: a render is made by the print-render function.
+    auto r = t.call(
+        "POST", "/api/v1/print/templates", alice,
+        R"({"key":"label","name":"Label","template":{"page":{"width":100,"height":60},"elements":[{"type":"text","x":5,"y":5,"width":90,"height":10,"text":"SHIP {{order}}","font_size":14}]}})");
+    REQUIRE(r.status == 201);
+    const auto template_id = std::to_string(r.body.at("id").as_int64());
+    REQUIRE(t.call("POST", "/api/v1/print/templates/" + template_id + "/publish", alice).status ==
+            201);
+    r = t.call("POST", "/api/v1/print/renders", alice,
+               R"({"template_id":)" + template_id + R"(,"data":{"order":"SO-1"}})");
+    REQUIRE(r.status == 202);
+    const std::string render_path =
+        "/api/v1/print/renders/" + std::to_string(r.body.at("id").as_int64());
+    const auto rendered = poll([&]() -> json::value {
+        const auto s = t.call("GET", render_path, alice);
+        return s.body.at("status") == "done" ? s.body : json::value();
+    });
+    CHECK(rendered.is_object());
+
+    // Print devices: a job reaches a raw label printer through CUPS, sent by the print-job
+    // function.
+    const inngest_test::RawPrinterListener label_printer;
+    const std::string queue =
+        "acme-external" + std::to_string(getpid()) + "_" + std::to_string(inngest.port());
+    inngest_test::shared_cups().add_raw_queue(
+        queue, "socket://127.0.0.1:" + std::to_string(label_printer.port()));
+    r = t.call("POST", "/api/v1/print/printers", alice,
+               R"({"name":"Label","site":"plant-1","kind":"label","cups_queue":")" + queue + "\"}");
+    REQUIRE(r.status == 201);
+    const std::string zpl = "^XA^FDEXTERNAL^FS^XZ\n";
+    r = t.call("POST", "/api/v1/print/jobs", alice,
+               R"({"printer_id":)" + std::to_string(r.body.at("id").as_int64()) +
+                   R"(,"raw_base64":")" + riveredge::core::to_base64(zpl) + "\"}");
+    REQUIRE(r.status == 202);
+    const auto received = label_printer.wait_for(1, 30s);
+    REQUIRE(received.size() == 1);
+    CHECK(received[0] == zpl);
+}
+
+AppUnderTestOptions beside(const ExternalInngest& inngest) {
+    return AppUnderTestOptions{.records_seal_key_file = records::seal_key_file(),
+                               .cups_server = inngest_test::shared_cups().server(),
+                               .inngest_environment = inngest.app_environment()};
 }
 
 }  // namespace
@@ -167,7 +229,7 @@ void walk_the_modules(const AppUnderTest& t, const ExternalInngest& inngest) {
 TEST_CASE("the app beside a separate dev server (INNGEST_DEV) runs every module's functions",
           "[app][external]") {
     const ExternalInngest inngest(false);
-    AppUnderTest t(AppUnderTestOptions{.inngest_environment = inngest.app_environment()});
+    AppUnderTest t(beside(inngest));
     CHECK(t.app().executor() == nullptr);
     CHECK(t.call("GET", "/readyz").body.at("executor") == "external");
     CHECK(inngest.sync(t).at("functions").as_int64() >= 10);
@@ -179,7 +241,7 @@ TEST_CASE(
     "functions",
     "[app][external]") {
     const ExternalInngest inngest(true);
-    AppUnderTest t(AppUnderTestOptions{.inngest_environment = inngest.app_environment()});
+    AppUnderTest t(beside(inngest));
     CHECK(t.app().executor() == nullptr);
     // Cloud mode: unsigned calls are refused.
     CHECK(t.call("POST", "/api/inngest?fnId=riveredge-flow-x&stepId=step", "", "{}").status == 401);
