@@ -122,38 +122,9 @@ Schedule schedule_of(const Rows& rows, int i) {
     s.next_fire_at = time_of(rows, i, "next_ms");
     s.deleted = rows.boolean(i, "deleted");
 
-    json::object trigger{{"kind", kind}, {"time_zone", d.trigger.time_zone}};
-    if (d.trigger.kind == TriggerKind::kCron) {
-        trigger["cron"] = d.trigger.cron;
-    } else if (d.trigger.kind == TriggerKind::kInterval) {
-        trigger["every_seconds"] = d.trigger.every.count();
-        trigger["anchor_at"] = format_utc(d.trigger.anchor);
-    } else {
-        trigger["at"] = format_utc(d.trigger.once_at);
-    }
-    trigger["start_at"] = time_json(d.trigger.start_at);
-    trigger["end_at"] = time_json(d.trigger.end_at);
-    s.json = json::object{
-        {"id", s.id},
-        {"name", d.name},
-        {"code", d.code},
-        {"trigger", std::move(trigger)},
-        {"enabled", s.enabled},
-        {"paused_reason", s.paused_reason ? json::value(*s.paused_reason) : json::value(nullptr)},
-        {"overlap_policy", d.overlap_policy},
-        {"misfire_policy", d.misfire_policy},
-        {"misfire_window_seconds", d.misfire_window_seconds},
-        {"timeout_seconds", d.timeout_seconds},
-        {"retries", d.retries},
-        {"action", d.action},
-        {"version", s.version},
-        {"next_fire_at", time_json(s.next_fire_at)},
-        {"next_fire_local", s.next_fire_at
-                                ? json::value(format_local(*s.next_fire_at, d.trigger.time_zone))
-                                : json::value(nullptr)},
-        {"created_by", rows.text(i, "created_by")},
-        {"created_at", rows.text(i, "created_at")},
-        {"updated_at", rows.text(i, "updated_at")}};
+    s.created_by = rows.text(i, "created_by");
+    s.created_at = rows.text(i, "created_at");
+    s.updated_at = rows.text(i, "updated_at");
     return s;
 }
 
@@ -287,19 +258,19 @@ std::optional<Schedule> Repository::find(Transaction& tx,
     return schedule_of(rows, 0);
 }
 
-core::db::JsonPage Repository::list(const core::TenantId& tenant,
-                                    const Param& enabled,
-                                    const Param& name_contains,
-                                    const core::db::ListRequest& page) {
+core::db::Page<Schedule> Repository::list(const core::TenantId& tenant,
+                                          const Param& enabled,
+                                          const Param& name_contains,
+                                          const core::db::ListRequest& page) {
     const auto found = core::db::select_page(
         pool_, tenant, kScheduleColumns,
         "FROM schedules s WHERE s.tenant_id = $1 AND s.deleted_at IS NULL AND ($2::boolean IS "
         "NULL OR s.enabled = $2::boolean) AND ($3::text IS NULL OR strpos(lower(s.name), "
         "lower($3)) > 0 OR strpos(lower(s.code), lower($3)) > 0)",
         {tenant.value(), enabled, name_contains}, page);
-    core::db::JsonPage out{{}, found.total};
+    core::db::Page<Schedule> out{{}, found.total};
     for (int i = 0; i < found.rows.size(); ++i) {
-        out.items.push_back(schedule_of(found.rows, i).json);
+        out.items.push_back(schedule_of(found.rows, i));
     }
     return out;
 }
@@ -515,6 +486,45 @@ std::int64_t Repository::prune_fires(TimePoint before) {
                            "status IN ('succeeded', 'failed', 'skipped', 'missed', 'cancelled')",
                            {sql_time(before)})
         .affected();
+}
+
+json::object Schedule::to_json() const {
+    const auto& d = definition;
+    const char* kind = d.trigger.kind == TriggerKind::kCron       ? "cron"
+                       : d.trigger.kind == TriggerKind::kInterval ? "interval"
+                                                                  : "once";
+    json::object trigger{{"kind", kind}, {"time_zone", d.trigger.time_zone}};
+    if (d.trigger.kind == TriggerKind::kCron) {
+        trigger["cron"] = d.trigger.cron;
+    } else if (d.trigger.kind == TriggerKind::kInterval) {
+        trigger["every_seconds"] = d.trigger.every.count();
+        trigger["anchor_at"] = format_utc(d.trigger.anchor);
+    } else {
+        trigger["at"] = format_utc(d.trigger.once_at);
+    }
+    trigger["start_at"] = time_json(d.trigger.start_at);
+    trigger["end_at"] = time_json(d.trigger.end_at);
+    return json::object{
+        {"id", id},
+        {"name", d.name},
+        {"code", d.code},
+        {"trigger", std::move(trigger)},
+        {"enabled", enabled},
+        {"paused_reason", paused_reason ? json::value(*paused_reason) : json::value(nullptr)},
+        {"overlap_policy", d.overlap_policy},
+        {"misfire_policy", d.misfire_policy},
+        {"misfire_window_seconds", d.misfire_window_seconds},
+        {"timeout_seconds", d.timeout_seconds},
+        {"retries", d.retries},
+        {"action", d.action},
+        {"version", version},
+        {"next_fire_at", time_json(next_fire_at)},
+        {"next_fire_local", next_fire_at
+                                ? json::value(format_local(*next_fire_at, d.trigger.time_zone))
+                                : json::value(nullptr)},
+        {"created_by", created_by},
+        {"created_at", created_at},
+        {"updated_at", updated_at}};
 }
 
 }  // namespace riveredge::schedules

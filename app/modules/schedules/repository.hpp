@@ -39,8 +39,12 @@ struct Schedule {
     int version = 1;
     std::optional<TimePoint> next_fire_at;
     bool deleted = false;
+    std::string created_by;
+    std::string created_at;
+    std::string updated_at;
+
     /// The API's view.
-    boost::json::object json;
+    boost::json::object to_json() const;
 };
 
 struct Fire {
@@ -97,10 +101,10 @@ public:
                                  std::int64_t id,
                                  bool lock,
                                  bool include_deleted = false);
-    core::db::JsonPage list(const core::TenantId& tenant,
-                            const core::db::Param& enabled,
-                            const core::db::Param& name_contains,
-                            const core::db::ListRequest& page);
+    core::db::Page<Schedule> list(const core::TenantId& tenant,
+                                  const core::db::Param& enabled,
+                                  const core::db::Param& name_contains,
+                                  const core::db::ListRequest& page);
 
     /// Sets next_fire_at and, when there is one, upserts its armed fire row for the current
     /// version (an edit that keeps the time re-owns the row). Cancels other armed fires.

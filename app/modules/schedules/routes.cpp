@@ -84,8 +84,8 @@ void register_routes(core::Router& router, Service& service) {
                                .request_schema = kDefinitionSchema,
                                .response_schema = kScheduleSchema},
                [&service](const HttpRequest& request, RequestContext& context) {
-                   return json_response(201,
-                                        service.create(context.who(), context.json_body(request)));
+                   return json_response(
+                       201, service.create(context.who(), context.json_body(request)).to_json());
                });
 
     router.add(core::RouteSpec{.method = "GET",
@@ -96,9 +96,9 @@ void register_routes(core::Router& router, Service& service) {
                                .list = &kScheduleList},
                [&service](const HttpRequest&, RequestContext& context) {
                    const auto enabled = core::boolean_filter(context, "enabled");
-                   auto page = service.repository().list(context.who().tenant, enabled,
-                                                         query_filter(context, "q"), context.list);
-                   return core::list_response(context, std::move(page.items), page.total);
+                   const auto page = service.repository().list(
+                       context.who().tenant, enabled, query_filter(context, "q"), context.list);
+                   return core::list_response(context, page);
                });
 
     router.add(core::RouteSpec{.method = "GET",
@@ -107,8 +107,8 @@ void register_routes(core::Router& router, Service& service) {
                                .summary = "A schedule with its next fire time",
                                .response_schema = kScheduleSchema},
                [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(200,
-                                        service.get(context.who().tenant, id_param(context, "id")));
+                   return json_response(
+                       200, service.get(context.who().tenant, id_param(context, "id")).to_json());
                });
 
     router.add(
@@ -120,8 +120,10 @@ void register_routes(core::Router& router, Service& service) {
             .request_schema = kDefinitionSchema,
             .response_schema = kScheduleSchema},
         [&service](const HttpRequest& request, RequestContext& context) {
-            return json_response(200, service.update(context.who(), id_param(context, "id"),
-                                                     context.json_body(request)));
+            return json_response(
+                200,
+                service.update(context.who(), id_param(context, "id"), context.json_body(request))
+                    .to_json());
         });
 
     router.add(core::RouteSpec{.method = "DELETE",
@@ -145,7 +147,8 @@ void register_routes(core::Router& router, Service& service) {
         [&service](const HttpRequest& request, RequestContext& context) {
             const auto body =
                 request.body.empty() ? boost::json::object{} : context.json_body(request);
-            return json_response(200, service.pause(context.who(), id_param(context, "id"), body));
+            return json_response(
+                200, service.pause(context.who(), id_param(context, "id"), body).to_json());
         });
 
     router.add(core::RouteSpec{.method = "POST",
@@ -153,8 +156,8 @@ void register_routes(core::Router& router, Service& service) {
                                .access = core::Access::kAdmin,
                                .summary = "Resume from now on (missed fires are not made up)"},
                [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(200,
-                                        service.resume(context.who(), id_param(context, "id")));
+                   return json_response(
+                       200, service.resume(context.who(), id_param(context, "id")).to_json());
                });
 
     router.add(core::RouteSpec{.method = "POST",

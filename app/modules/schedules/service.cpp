@@ -290,8 +290,7 @@ bool Service::resend_fire(const core::TenantId& tenant,
     return true;
 }
 
-boost::json::object Service::create(const core::Principal& author,
-                                    const boost::json::object& request) {
+Schedule Service::create(const core::Principal& author, const boost::json::object& request) {
     const auto definition = definition_from(author.tenant, request);
     bool enabled = true;
     if (const auto* e = request.if_contains("enabled"); e != nullptr && !e->is_null()) {
@@ -315,9 +314,9 @@ boost::json::object Service::create(const core::Principal& author,
     return get(author.tenant, *id);
 }
 
-boost::json::object Service::update(const core::Principal& author,
-                                    std::int64_t id,
-                                    const boost::json::object& request) {
+Schedule Service::update(const core::Principal& author,
+                         std::int64_t id,
+                         const boost::json::object& request) {
     const auto definition = definition_from(author.tenant, request);
     Transaction tx(repository_.pool(), author.tenant);
     const auto current = repository_.find(tx, author.tenant, id, true);
@@ -352,19 +351,19 @@ void Service::remove(const core::Principal& who, std::int64_t id) {
     tx.commit();
 }
 
-boost::json::object Service::get(const core::TenantId& tenant, std::int64_t id) {
+Schedule Service::get(const core::TenantId& tenant, std::int64_t id) {
     auto found = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
         return repository_.find(tx, tenant, id, false);
     });
     if (!found) {
         throw DomainError::not_found("schedule " + std::to_string(id));
     }
-    return found->json;
+    return std::move(*found);
 }
 
-boost::json::object Service::pause(const core::Principal& who,
-                                   std::int64_t id,
-                                   const boost::json::object& request) {
+Schedule Service::pause(const core::Principal& who,
+                        std::int64_t id,
+                        const boost::json::object& request) {
     std::string reason = "paused by " + who.user_id;
     if (const auto* r = request.if_contains("reason"); r != nullptr && !r->is_null()) {
         if (!r->is_string() || r->as_string().size() > 500) {
@@ -384,7 +383,7 @@ boost::json::object Service::pause(const core::Principal& who,
     return get(who.tenant, id);
 }
 
-boost::json::object Service::resume(const core::Principal& who, std::int64_t id) {
+Schedule Service::resume(const core::Principal& who, std::int64_t id) {
     Transaction tx(repository_.pool(), who.tenant);
     const auto current = repository_.find(tx, who.tenant, id, true);
     if (!current) {

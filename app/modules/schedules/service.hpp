@@ -38,17 +38,15 @@ public:
     Service(Repository& repository, Collaborators collaborators)
         : repository_(repository), with_(std::move(collaborators)) {}
 
-    boost::json::object create(const core::Principal& author, const boost::json::object& request);
+    Schedule create(const core::Principal& author, const boost::json::object& request);
     /// Replaces the definition: a new version, re-armed; fires armed before become no-ops.
-    boost::json::object update(const core::Principal& author,
-                               std::int64_t id,
-                               const boost::json::object& request);
+    Schedule update(const core::Principal& author,
+                    std::int64_t id,
+                    const boost::json::object& request);
     void remove(const core::Principal& who, std::int64_t id);
-    boost::json::object get(const core::TenantId& tenant, std::int64_t id);
-    boost::json::object pause(const core::Principal& who,
-                              std::int64_t id,
-                              const boost::json::object& request);
-    boost::json::object resume(const core::Principal& who, std::int64_t id);
+    Schedule get(const core::TenantId& tenant, std::int64_t id);
+    Schedule pause(const core::Principal& who, std::int64_t id, const boost::json::object& request);
+    Schedule resume(const core::Principal& who, std::int64_t id);
     /// A manual fire now, beside the schedule's own timing.
     boost::json::object run_now(const core::Principal& who, std::int64_t id);
     /// The next `count` fire times of a stored schedule, or of a trigger not saved yet.
