@@ -72,6 +72,19 @@ TEST_CASE("print: a template previews with Chinese data and validation names the
     const auto admin = t.token("acme", "alice", {"admin"});
     const auto bob = t.token("acme", "bob");
     const auto id = create_template(t, admin);
+    create_template(t, admin, "label");
+    // The list pages, sorts and filters like every list.
+    auto listed = t.call("GET", "/api/v1/print/templates?sort=-key&page_size=1", bob);
+    REQUIRE(listed.status == 200);
+    CHECK(listed.body.at("total") == 2);
+    CHECK(listed.body.at("items").as_array().size() == 1);
+    CHECK(listed.body.at("items").at(0).at("key") == "label");
+    listed = t.call("GET", "/api/v1/print/templates?q=VOI", bob);
+    CHECK(listed.body.at("total") == 1);
+    CHECK(listed.body.at("items").at(0).at("id") == id);
+    CHECK(t.call("GET", "/api/v1/print/templates?sort=bogus", bob).status == 422);
+    CHECK(t.call("GET", "/api/v1/print/templates", t.token("globex", "gina")).body.at("total") ==
+          0);
     // Only administrators design; a bad design names the element and field.
     CHECK(t.call("POST", "/api/v1/print/templates", bob,
                  R"({"key":"x","name":"x","template":)" + std::string(kInvoice) + "}")

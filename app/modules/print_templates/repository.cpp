@@ -71,13 +71,24 @@ std::optional<TemplateRow> Repository::find(Transaction& tx,
     return core::db::first_as<TemplateRow>(rows);
 }
 
-std::vector<TemplateRow> Repository::list(const core::TenantId& tenant) {
-    const auto rows =
-        core::db::exec_once(pool_, tenant,
-                            std::string("SELECT ") + kTemplateColumns +
-                                " FROM print_templates WHERE tenant_id = $1 ORDER BY key",
-                            {tenant.value()});
-    return core::db::rows_as<TemplateRow>(rows);
+const core::db::ListSpec kTemplateList{
+    .sort_fields = {{"key", "t.key"},
+                    {"name", "t.name"},
+                    {"created_at", "t.created_at"},
+                    {"updated_at", "t.updated_at"}},
+    .default_sort = "key",
+    .tiebreak_sql = "t.id",
+    .filters = {{"q", "text contained in the key or the name (any case)"}}};
+
+core::db::Page<TemplateRow> Repository::list(const core::TenantId& tenant,
+                                             const Param& name_contains,
+                                             const core::db::ListRequest& page) {
+    const auto found = core::db::select_page(
+        pool_, tenant, kTemplateColumns,
+        "FROM print_templates t WHERE t.tenant_id = $1 AND ($2::text IS NULL OR "
+        "strpos(lower(t.key), lower($2)) > 0 OR strpos(lower(t.name), lower($2)) > 0)",
+        {tenant.value(), name_contains}, page);
+    return core::db::page_as<TemplateRow>(found);
 }
 
 void Repository::save_draft(Transaction& tx,

@@ -5,6 +5,7 @@
 
 #include "core/auth/principal.hpp"
 #include "core/db/database.hpp"
+#include "core/db/list.hpp"
 #include "core/db/row.hpp"
 
 #include <boost/json/array.hpp>
@@ -72,6 +73,9 @@ struct Output {
     int pages = 0;
 };
 
+/// The template list: its sort fields and filter.
+extern const core::db::ListSpec kTemplateList;
+
 class Repository {
 public:
     explicit Repository(core::db::Pool& pool) : pool_(pool) {}
@@ -87,7 +91,9 @@ public:
                                     const core::TenantId& tenant,
                                     std::int64_t id,
                                     bool for_update);
-    std::vector<TemplateRow> list(const core::TenantId& tenant);
+    core::db::Page<TemplateRow> list(const core::TenantId& tenant,
+                                     const core::db::Param& name_contains,
+                                     const core::db::ListRequest& page);
     void save_draft(core::db::Transaction& tx,
                     const core::TenantId& tenant,
                     std::int64_t id,

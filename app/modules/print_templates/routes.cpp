@@ -112,16 +112,19 @@ void register_routes(core::Router& router, Service& service) {
         "properties":{"key":{"type":"string"},"name":{"type":"string"},"template":{"type":"object"}}})",
                         .response_schema = kTemplateSchema},
         [&service](const HttpRequest& request, RequestContext& context) {
-            return json_response(201, service.create(context.who(), context.json_body(request)));
+            return json_response(
+                201, service.create(context.who(), context.json_body(request)).to_json());
         });
-    router.add(
-        core::RouteSpec{.method = "GET",
-                        .pattern = "/api/v1/print/templates",
-                        .access = core::Access::kUser,
-                        .summary = "The tenant's print templates"},
-        [&service](const HttpRequest&, RequestContext& context) {
-            return json_response(200, json::object{{"items", service.list(context.who().tenant)}});
-        });
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/print/templates",
+                               .access = core::Access::kUser,
+                               .summary = "The tenant's print templates",
+                               .list = &kTemplateList},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   const auto page = service.repository().list(
+                       context.who().tenant, core::query_filter(context, "q"), context.list);
+                   return core::list_response(context, page);
+               });
     router.add(core::RouteSpec{.method = "POST",
                                .pattern = "/api/v1/print/preview",
                                .access = core::Access::kUser,
@@ -176,8 +179,8 @@ void register_routes(core::Router& router, Service& service) {
                                .summary = "A print template with its draft",
                                .response_schema = kTemplateSchema},
                [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(200,
-                                        service.get(context.who().tenant, id_param(context, "id")));
+                   return json_response(
+                       200, service.get(context.who().tenant, id_param(context, "id")).to_json());
                });
     router.add(core::RouteSpec{.method = "PUT",
                                .pattern = "/api/v1/print/templates/{id}",
@@ -187,8 +190,10 @@ void register_routes(core::Router& router, Service& service) {
         "properties":{"name":{"type":"string"},"template":{"type":"object"}}})",
                                .response_schema = kTemplateSchema},
                [&service](const HttpRequest& request, RequestContext& context) {
-                   return json_response(200, service.update(context.who(), id_param(context, "id"),
-                                                            context.json_body(request)));
+                   return json_response(200, service
+                                                 .update(context.who(), id_param(context, "id"),
+                                                         context.json_body(request))
+                                                 .to_json());
                });
     router.add(core::RouteSpec{.method = "POST",
                                .pattern = "/api/v1/print/templates/{id}/publish",

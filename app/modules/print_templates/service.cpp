@@ -144,7 +144,7 @@ TemplateRow require(Repository& repository,
 
 }  // namespace
 
-json::object Service::create(const core::Principal& who, const json::object& request) {
+TemplateRow Service::create(const core::Principal& who, const json::object& request) {
     json::object problems;
     const auto key = required_text(request, "key", 100, problems);
     const auto name = required_text(request, "name", 200, problems);
@@ -163,24 +163,15 @@ json::object Service::create(const core::Principal& who, const json::object& req
     return get(who.tenant, *id);
 }
 
-json::object Service::get(const core::TenantId& tenant, std::int64_t id) {
-    auto row = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+TemplateRow Service::get(const core::TenantId& tenant, std::int64_t id) {
+    return core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
         return require(repository_, tx, tenant, id, false);
     });
-    return row.to_json();
 }
 
-json::array Service::list(const core::TenantId& tenant) {
-    json::array out;
-    for (const auto& row : repository_.list(tenant)) {
-        out.push_back(row.to_json());
-    }
-    return out;
-}
-
-json::object Service::update(const core::Principal& who,
-                             std::int64_t id,
-                             const json::object& request) {
+TemplateRow Service::update(const core::Principal& who,
+                            std::int64_t id,
+                            const json::object& request) {
     std::optional<std::string> name;
     if (const auto* n = request.if_contains("name"); n != nullptr && !n->is_null()) {
         if (!n->is_string() || n->get_string().empty() || n->get_string().size() > 200) {
@@ -198,7 +189,7 @@ json::object Service::update(const core::Principal& who,
     repository_.save_draft(tx, who.tenant, id, name, *source);
     auto row = require(repository_, tx, who.tenant, id, false);
     tx.commit();
-    return row.to_json();
+    return row;
 }
 
 json::object Service::publish(const core::Principal& who, std::int64_t id) {

@@ -24,13 +24,12 @@ public:
     Service(Repository& repository, std::shared_ptr<const FontChain> fonts)
         : repository_(repository), renderer_(std::move(fonts)) {}
 
-    boost::json::object create(const core::Principal& who, const boost::json::object& request);
-    boost::json::object get(const core::TenantId& tenant, std::int64_t id);
-    boost::json::array list(const core::TenantId& tenant);
+    TemplateRow create(const core::Principal& who, const boost::json::object& request);
+    TemplateRow get(const core::TenantId& tenant, std::int64_t id);
     /// A new draft (and name); validated like a new template.
-    boost::json::object update(const core::Principal& who,
-                               std::int64_t id,
-                               const boost::json::object& request);
+    TemplateRow update(const core::Principal& who,
+                       std::int64_t id,
+                       const boost::json::object& request);
     /// The draft becomes the next immutable version.
     boost::json::object publish(const core::Principal& who, std::int64_t id);
 

@@ -24,7 +24,7 @@ public:
     std::string_view name() const noexcept override { return "scripts"; }
 
     boost::json::object get(const core::TenantId& tenant, std::int64_t script_id) override {
-        return service_.get(tenant, script_id);
+        return service_.get(tenant, script_id).to_json();
     }
     boost::json::object start_run(const core::Principal& who,
                                   std::int64_t script_id,

@@ -94,8 +94,8 @@ void register_routes(core::Router& router, Service& service) {
                                .request_schema = kSaveSchema,
                                .response_schema = kScriptSchema},
                [&service](const HttpRequest& request, RequestContext& context) {
-                   return json_response(201,
-                                        service.create(context.who(), context.json_body(request)));
+                   return json_response(
+                       201, service.create(context.who(), context.json_body(request)).to_json());
                });
 
     router.add(core::RouteSpec{.method = "GET",
@@ -118,7 +118,8 @@ void register_routes(core::Router& router, Service& service) {
                         .summary = "A script with its latest version's code, parameters and limits",
                         .response_schema = kScriptSchema},
         [&service](const HttpRequest&, RequestContext& context) {
-            return json_response(200, service.get(context.who().tenant, id_param(context, "id")));
+            return json_response(
+                200, service.get(context.who().tenant, id_param(context, "id")).to_json());
         });
 
     router.add(
@@ -130,8 +131,10 @@ void register_routes(core::Router& router, Service& service) {
             .request_schema = kSaveSchema,
             .response_schema = kScriptSchema},
         [&service](const HttpRequest& request, RequestContext& context) {
-            return json_response(200, service.update(context.who(), id_param(context, "id"),
-                                                     context.json_body(request)));
+            return json_response(
+                200,
+                service.update(context.who(), id_param(context, "id"), context.json_body(request))
+                    .to_json());
         });
 
     core::add_version_routes(router, {"/api/v1/scripts/{id}", "script"}, service);

@@ -236,8 +236,7 @@ ScriptVersion Service::version_from(const core::TenantId& tenant,
     return version;
 }
 
-boost::json::object Service::create(const core::Principal& author,
-                                    const boost::json::object& request) {
+Script Service::create(const core::Principal& author, const boost::json::object& request) {
     json::object problems;
     const auto name = text_field(request, "name", 100, true, problems);
     const auto description = text_field(request, "description", 2000, false, problems);
@@ -258,9 +257,9 @@ boost::json::object Service::create(const core::Principal& author,
     return get(author.tenant, *id);
 }
 
-boost::json::object Service::update(const core::Principal& author,
-                                    std::int64_t script_id,
-                                    const boost::json::object& request) {
+Script Service::update(const core::Principal& author,
+                       std::int64_t script_id,
+                       const boost::json::object& request) {
     const auto current = repository_.find(author.tenant, script_id);
     if (!current) {
         throw core::DomainError::not_found("script " + std::to_string(script_id));
@@ -295,12 +294,12 @@ boost::json::object Service::update(const core::Principal& author,
     return get(author.tenant, script_id);
 }
 
-boost::json::object Service::get(const core::TenantId& tenant, std::int64_t script_id) {
-    const auto found = repository_.find(tenant, script_id);
+Script Service::get(const core::TenantId& tenant, std::int64_t script_id) {
+    auto found = repository_.find(tenant, script_id);
     if (!found) {
         throw core::DomainError::not_found("script " + std::to_string(script_id));
     }
-    return found->to_json();
+    return std::move(*found);
 }
 
 boost::json::object Service::validate(const boost::json::object& request) const {

@@ -31,12 +31,12 @@ public:
             const core::OutboundPolicy& outbound)
         : repository_(repository), runner_(runner), outbound_(outbound) {}
 
-    boost::json::object create(const core::Principal& author, const boost::json::object& request);
+    Script create(const core::Principal& author, const boost::json::object& request);
     /// Metadata changes in place; code, parameters or limits make a new version.
-    boost::json::object update(const core::Principal& author,
-                               std::int64_t script_id,
-                               const boost::json::object& request);
-    boost::json::object get(const core::TenantId& tenant, std::int64_t script_id);
+    Script update(const core::Principal& author,
+                  std::int64_t script_id,
+                  const boost::json::object& request);
+    Script get(const core::TenantId& tenant, std::int64_t script_id);
 
     /// {valid, error: {message, line, column}}; column is null (Duktape reports lines only).
     boost::json::object validate(const boost::json::object& request) const;
