@@ -83,7 +83,8 @@ void register_routes(core::Router& router, Service& service) {
                                .response_schema = kPrinterSchema},
                [&service](const HttpRequest& request, RequestContext& context) {
                    return json_response(
-                       201, service.add_printer(context.who(), context.json_body(request)));
+                       201,
+                       service.add_printer(context.who(), context.json_body(request)).to_json());
                });
     router.add(core::RouteSpec{.method = "GET",
                                .pattern = "/api/v1/print/printers",
@@ -105,7 +106,8 @@ void register_routes(core::Router& router, Service& service) {
                                .response_schema = kPrinterSchema},
                [&service](const HttpRequest&, RequestContext& context) {
                    return json_response(
-                       200, service.printer(context.who().tenant, id_param(context, "id")));
+                       200,
+                       service.printer(context.who().tenant, id_param(context, "id")).to_json());
                });
     router.add(core::RouteSpec{.method = "PUT",
                                .pattern = "/api/v1/print/printers/{id}",
@@ -114,9 +116,11 @@ void register_routes(core::Router& router, Service& service) {
                                .request_schema = kPrinterRequest,
                                .response_schema = kPrinterSchema},
                [&service](const HttpRequest& request, RequestContext& context) {
-                   return json_response(
-                       200, service.update_printer(context.who(), id_param(context, "id"),
-                                                   context.json_body(request)));
+                   return json_response(200,
+                                        service
+                                            .update_printer(context.who(), id_param(context, "id"),
+                                                            context.json_body(request))
+                                            .to_json());
                });
     router.add(core::RouteSpec{.method = "DELETE",
                                .pattern = "/api/v1/print/printers/{id}",
@@ -126,16 +130,18 @@ void register_routes(core::Router& router, Service& service) {
                    service.delete_printer(context.who(), id_param(context, "id"));
                    return json_response(200, json::object{{"deleted", true}});
                });
-    router.add(core::RouteSpec{.method = "POST",
-                               .pattern = "/api/v1/print/printers/{id}/check",
-                               .access = core::Access::kAdmin,
-                               .summary = "Read the printer's health from CUPS now (owners are "
-                                          "told about a change)",
-                               .response_schema = kPrinterSchema},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(
-                       200, service.check_printer(context.who().tenant, id_param(context, "id")));
-               });
+    router.add(
+        core::RouteSpec{.method = "POST",
+                        .pattern = "/api/v1/print/printers/{id}/check",
+                        .access = core::Access::kAdmin,
+                        .summary = "Read the printer's health from CUPS now (owners are "
+                                   "told about a change)",
+                        .response_schema = kPrinterSchema},
+        [&service](const HttpRequest&, RequestContext& context) {
+            return json_response(
+                200,
+                service.check_printer(context.who().tenant, id_param(context, "id")).to_json());
+        });
     router.add(core::RouteSpec{.method = "POST",
                                .pattern = "/api/v1/print/jobs",
                                .access = core::Access::kUser,
@@ -145,7 +151,8 @@ void register_routes(core::Router& router, Service& service) {
                                .response_schema = kJobSchema},
                [&service](const HttpRequest& request, RequestContext& context) {
                    return json_response(
-                       202, service.request_job(context.who(), context.json_body(request)));
+                       202,
+                       service.request_job(context.who(), context.json_body(request)).to_json());
                });
     router.add(
         core::RouteSpec{.method = "GET",
@@ -172,8 +179,8 @@ void register_routes(core::Router& router, Service& service) {
                                .summary = "A print job and its state in CUPS",
                                .response_schema = kJobSchema},
                [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(200,
-                                        service.job(context.who().tenant, id_param(context, "id")));
+                   return json_response(
+                       200, service.job(context.who().tenant, id_param(context, "id")).to_json());
                });
     router.add(core::RouteSpec{.method = "POST",
                                .pattern = "/api/v1/print/jobs/{id}/cancel",
@@ -181,8 +188,8 @@ void register_routes(core::Router& router, Service& service) {
                                .summary = "Cancel a job (its requester or an administrator)",
                                .response_schema = kJobSchema},
                [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(200,
-                                        service.cancel_job(context.who(), id_param(context, "id")));
+                   return json_response(
+                       200, service.cancel_job(context.who(), id_param(context, "id")).to_json());
                });
     router.add(core::RouteSpec{.method = "POST",
                                .pattern = "/api/v1/print/jobs/{id}/reprint",
@@ -190,8 +197,8 @@ void register_routes(core::Router& router, Service& service) {
                                .summary = "Print a finished job again, as a new job (202)",
                                .response_schema = kJobSchema},
                [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(202,
-                                        service.reprint(context.who(), id_param(context, "id")));
+                   return json_response(
+                       202, service.reprint(context.who(), id_param(context, "id")).to_json());
                });
 }
 

@@ -311,7 +311,7 @@ Health Service::queue_health(const std::string& queue) {
     return health_of(found);
 }
 
-json::object Service::add_printer(const core::Principal& who, const json::object& body) {
+PrinterRow Service::add_printer(const core::Principal& who, const json::object& body) {
     auto fields = printer_fields(who, body, std::nullopt);
     std::optional<Health> health;
     if (fields.transport == "cups") {
@@ -336,9 +336,9 @@ json::object Service::add_printer(const core::Principal& who, const json::object
     return printer(who.tenant, id);
 }
 
-json::object Service::update_printer(const core::Principal& who,
-                                     std::int64_t id,
-                                     const json::object& body) {
+PrinterRow Service::update_printer(const core::Principal& who,
+                                   std::int64_t id,
+                                   const json::object& body) {
     std::optional<PrinterRow> existing;
     {
         Transaction read(repository_.pool(), who.tenant);
@@ -369,14 +369,14 @@ json::object Service::update_printer(const core::Principal& who,
     return printer(who.tenant, id);
 }
 
-json::object Service::printer(const core::TenantId& tenant, std::int64_t id) {
+PrinterRow Service::printer(const core::TenantId& tenant, std::int64_t id) {
     Transaction tx(repository_.pool(), tenant);
     const auto row = repository_.printer(tx, tenant, id, false);
     if (!row) {
         throw DomainError::not_found("printer " + std::to_string(id));
     }
     tx.commit();
-    return row->to_json();
+    return std::move(*row);
 }
 
 void Service::delete_printer(const core::Principal& who, std::int64_t id) {
@@ -387,7 +387,7 @@ void Service::delete_printer(const core::Principal& who, std::int64_t id) {
     }
 }
 
-json::object Service::check_printer(const core::TenantId& tenant, std::int64_t id) {
+PrinterRow Service::check_printer(const core::TenantId& tenant, std::int64_t id) {
     std::optional<PrinterRow> row;
     {
         row = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
@@ -462,7 +462,7 @@ JobRow Service::require_job(Transaction& tx,
     return std::move(*row);
 }
 
-json::object Service::request_job(const core::Principal& who, const json::object& body) {
+JobRow Service::request_job(const core::Principal& who, const json::object& body) {
     json::object problems;
     NewJob job;
     job.printer_id = id_member(body, "printer_id", problems);
@@ -565,17 +565,17 @@ json::object Service::request_job(const core::Principal& who, const json::object
                            .id = "print-job-" + who.tenant.value() + "-" + std::to_string(id)});
     }
     tx.commit();
-    return row.to_json();
+    return row;
 }
 
-json::object Service::job(const core::TenantId& tenant, std::int64_t id) {
+JobRow Service::job(const core::TenantId& tenant, std::int64_t id) {
     auto row = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
         return require_job(tx, tenant, id, false);
     });
-    return row.to_json();
+    return row;
 }
 
-json::object Service::cancel_job(const core::Principal& who, std::int64_t id) {
+JobRow Service::cancel_job(const core::Principal& who, std::int64_t id) {
     JobRow row;
     std::string queue;
     {
@@ -615,7 +615,7 @@ json::object Service::cancel_job(const core::Principal& who, std::int64_t id) {
     return job(who.tenant, id);
 }
 
-json::object Service::reprint(const core::Principal& who, std::int64_t id) {
+JobRow Service::reprint(const core::Principal& who, std::int64_t id) {
     Transaction tx(repository_.pool(), who.tenant);
     const auto original = require_job(tx, who.tenant, id, false);
     if (!original.finished()) {
@@ -647,7 +647,7 @@ json::object Service::reprint(const core::Principal& who, std::int64_t id) {
     tx.commit();
     core::log(core::LogLevel::kInfo, "print job reprinted",
               {{"tenant", who.tenant.value()}, {"job_id", new_id}, {"reprint_of", id}});
-    return row.to_json();
+    return row;
 }
 
 // --- The print-job function's steps -------------------------------------------------------------

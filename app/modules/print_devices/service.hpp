@@ -34,26 +34,26 @@ public:
             std::vector<std::string> failpoints);
 
     // The registry.
-    boost::json::object add_printer(const core::Principal& who, const boost::json::object& body);
-    boost::json::object update_printer(const core::Principal& who,
-                                       std::int64_t id,
-                                       const boost::json::object& body);
-    boost::json::object printer(const core::TenantId& tenant, std::int64_t id);
+    PrinterRow add_printer(const core::Principal& who, const boost::json::object& body);
+    PrinterRow update_printer(const core::Principal& who,
+                              std::int64_t id,
+                              const boost::json::object& body);
+    PrinterRow printer(const core::TenantId& tenant, std::int64_t id);
     void delete_printer(const core::Principal& who, std::int64_t id);
     /// Reads the printer's state from CUPS now, records it, and notifies the owners when it
     /// changed to or from a problem. The printer as it is now.
-    boost::json::object check_printer(const core::TenantId& tenant, std::int64_t id);
+    PrinterRow check_printer(const core::TenantId& tenant, std::int64_t id);
     /// The reconciler's work for one tenant: every printer checked; how many changed.
     int check_tenant(const core::TenantId& tenant);
 
     // Jobs.
     /// Records a job and announces it; the print-job function sends it. 202's body.
-    boost::json::object request_job(const core::Principal& who, const boost::json::object& body);
-    boost::json::object job(const core::TenantId& tenant, std::int64_t id);
+    JobRow request_job(const core::Principal& who, const boost::json::object& body);
+    JobRow job(const core::TenantId& tenant, std::int64_t id);
     /// The requester or an administrator: the job is cancelled in CUPS (or never sent).
-    boost::json::object cancel_job(const core::Principal& who, std::int64_t id);
+    JobRow cancel_job(const core::Principal& who, std::int64_t id);
     /// A finished job printed again, as a new job.
-    boost::json::object reprint(const core::Principal& who, std::int64_t id);
+    JobRow reprint(const core::Principal& who, std::int64_t id);
 
     // The print-job function's steps.
     /// Sends the job to CUPS at most once: the job is marked `submitting` before CUPS is called,
