@@ -1,6 +1,8 @@
 #include "app.hpp"
 
 #include "core/app_context.hpp"
+#include "core/auth/jwt.hpp"
+#include "core/errors.hpp"
 #include "core/http/openapi.hpp"
 #include "core/log/logger.hpp"
 #include "core/outbox/outbox.hpp"
@@ -99,6 +101,8 @@ public:
           hub_(settings_.jwt_secret),
           outbound_(settings_.outbound_networks, settings_.outbound_ports) {
         reserve_own_endpoints(outbound_, settings_);
+        describe_metrics();
+        router_.set_metrics(&metrics_);
         if (settings_.port != 0) {
             outbound_.reserve(settings_.host, settings_.port);
         }
@@ -213,7 +217,8 @@ public:
                                  hub_,
                                  capabilities_,
                                  [clock = clock_] { return clock->now(); },
-                                 outbound_};
+                                 outbound_,
+                                 metrics_};
         // The module list: a module that provides a capability comes before its users.
         for (const auto make :
              {messages::make_messages_module, scripts::make_scripts_module,
@@ -274,6 +279,14 @@ public:
                                                boost::json::object{{"database", "unreachable"}});
                 }
             });
+        router_.add(core::RouteSpec{.method = "GET",
+                                    .pattern = "/metrics",
+                                    .access = core::Access::kPublic,
+                                    .summary = "Prometheus metrics, for the deployment's scraper "
+                                               "(bearer: RIVEREDGE_METRICS_TOKEN; off when unset)"},
+                    [this](const inngest::HttpRequest& request, core::RequestContext&) {
+                        return metrics_response(request);
+                    });
         router_.add(core::RouteSpec{.method = "GET",
                                     .pattern = "/api/openapi.json",
                                     .access = core::Access::kPublic,
@@ -384,6 +397,49 @@ public:
         return host + ":" + std::to_string(port());
     }
     inngest::local::Executor* executor() { return executor_.get(); }
+
+    void describe_metrics() {
+        using inngest::MetricType;
+        metrics_.describe("riveredge_http_requests_total",
+                          "HTTP requests, by route pattern, method and status",
+                          MetricType::kCounter);
+        metrics_.describe("riveredge_http_request_duration_seconds",
+                          "HTTP request handling time, by route pattern and method",
+                          MetricType::kHistogram, inngest::Metrics::duration_buckets());
+        metrics_.describe("riveredge_db_pool_connections",
+                          "Database pool: size, open, in_use, and callers waiting",
+                          MetricType::kGauge);
+        metrics_.describe("riveredge_outbox_unsent", "Outbox events due and not yet accepted",
+                          MetricType::kGauge);
+        metrics_.describe("riveredge_script_runs_total", "Script runs ended, by outcome",
+                          MetricType::kCounter);
+        metrics_.describe("riveredge_message_deliveries_total",
+                          "Message deliveries attempted, by channel and result",
+                          MetricType::kCounter);
+    }
+
+    // Deployment-wide figures, for the operator's scraper only: no tenant token opens them, and
+    // without a configured token the route does not exist.
+    inngest::HttpResponse metrics_response(const inngest::HttpRequest& request) {
+        if (!settings_.metrics_token) {
+            throw core::DomainError::not_found("/metrics (set RIVEREDGE_METRICS_TOKEN)");
+        }
+        const std::string_view header = request.header("Authorization");
+        if (!header.starts_with("Bearer ") ||
+            !core::constant_time_equal(header.substr(7), *settings_.metrics_token)) {
+            throw core::DomainError::unauthorized();
+        }
+        const auto pool = pool_.usage();
+        for (const auto& [state, value] :
+             {std::pair{"size", pool.size}, std::pair{"open", pool.open},
+              std::pair{"in_use", pool.in_use}, std::pair{"waiting", pool.waiting}}) {
+            metrics_.set("riveredge_db_pool_connections", {{"state", state}}, value);
+        }
+        metrics_.set("riveredge_outbox_unsent", {},
+                     static_cast<double>(core::outbox::backlog(pool_).unsent));
+        return inngest::HttpResponse{
+            200, {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}}, metrics_.text()};
+    }
     std::string executor_url() const { return executor_ ? executor_->url() : std::string(); }
     bool wait_settled(std::chrono::milliseconds timeout) {
         const auto until = std::chrono::steady_clock::now() + timeout;
@@ -425,6 +481,7 @@ private:
     std::unique_ptr<inngest::Client> client_;
     std::unique_ptr<inngest::ServeHandler> serve_;
     core::Capabilities capabilities_;
+    inngest::Metrics metrics_;
     std::vector<std::unique_ptr<core::Module>> modules_;
     std::unique_ptr<inngest::HttpServer> server_;
     std::unique_ptr<core::outbox::Relay> relay_;

@@ -15,7 +15,8 @@
 
 namespace inngest {
 class Client;
-}
+class Metrics;
+}  // namespace inngest
 
 namespace riveredge::core {
 
@@ -32,6 +33,8 @@ struct AppContext {
     /// Where the calls tenants configure may go (the deployment's policy, the app's own
     /// endpoints reserved).
     const OutboundPolicy& outbound;
+    /// The app's metrics (`/metrics`): modules count their outcomes here.
+    inngest::Metrics& metrics;
 };
 
 }  // namespace riveredge::core

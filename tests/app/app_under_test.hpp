@@ -56,6 +56,8 @@ struct AppUnderTestOptions {
     /// `INNGEST_*` settings for an external Inngest (`INNGEST_DEV`, or Cloud keys and
     /// `INNGEST_BASE_URL`); empty: the embedded executor.
     std::map<std::string, std::string> inngest_environment{};
+    /// The bearer `/metrics` wants; off when unset.
+    std::optional<std::string> metrics_token{};
 };
 
 /// One JSON request over loopback HTTP, with a bearer token when given; a body that is not JSON
@@ -104,6 +106,7 @@ public:
             settings_.outbound_ports = {"80", "443", "25", "465", "587", "1024-65535"};
         }
         settings_.inngest_environment = options.inngest_environment;
+        settings_.metrics_token = options.metrics_token;
         if (const auto dev = options.inngest_environment.find("INNGEST_DEV");
             dev != options.inngest_environment.end() && dev->second != "0") {
             settings_.inngest_dev = dev->second;

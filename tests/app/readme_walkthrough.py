@@ -140,6 +140,7 @@ class Deployment:
             "RIVEREDGE_PORT": str(self.app_port),
             "RIVEREDGE_CUPS_SERVER": socket_path,
             "RIVEREDGE_RECORDS_SEAL_KEY": seal_key,
+            "RIVEREDGE_METRICS_TOKEN": self.secret("", 24),
             "RIVEREDGE_OUTBOUND_NETWORKS": "127.0.0.0/8,::1/128",
             "RIVEREDGE_OUTBOUND_PORTS": "80,443,25,465,587,1024-65535",
         })
@@ -245,13 +246,15 @@ def main():
         d.start()
         alice = d.token("alice", "admin")
         script = walkthrough_script(os.path.join(source, "README.md"))
-        script = (script.replace("127.0.0.1:8200", f"127.0.0.1:{d.app_port}")
+        # Scratch files first: the paths put in afterwards may lie under /tmp themselves.
+        script = (script.replace("/tmp/", f"{d.work}/")
+                  .replace("127.0.0.1:8200", f"127.0.0.1:{d.app_port}")
                   .replace("127.0.0.1:8288", d.executor_base)
                   .replace("build/dev/app/riveredge-flow", app_binary)
-                  .replace("/tmp/", f"{d.work}/")
                   .replace(".data/cups/pdf/", f"{d.work}/cups/pdf/"))
         env = dict(d.app_env)
-        env.update({"TOKEN": alice, "EXECUTOR_KEY": d.executor_key})
+        env.update({"TOKEN": alice, "EXECUTOR_KEY": d.executor_key,
+                    "METRICS_TOKEN": d.app_env["RIVEREDGE_METRICS_TOKEN"]})
         with open(os.path.join(d.work, "walkthrough.sh"), "w", encoding="utf-8") as out:
             out.write(PRELUDE + script)
         print(f"running the README walk-through ({mode}) from {d.work}/walkthrough.sh")

@@ -27,4 +27,7 @@ struct VerifiedToken {
 };
 std::optional<VerifiedToken> verify_token_until(std::string_view token, std::string_view secret);
 
+/// Equal without telling, by timing, how much of a secret matched.
+bool constant_time_equal(std::string_view a, std::string_view b);
+
 }  // namespace riveredge::core

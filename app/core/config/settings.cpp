@@ -176,6 +176,10 @@ Settings load_settings(const std::map<std::string, std::string>& environment) {
             "RIVEREDGE_EXECUTOR_SIGNING_KEY must be at least 64 hex characters, optionally "
             "prefixed by signkey-<env>-");
     }
+    settings.metrics_token = get("RIVEREDGE_METRICS_TOKEN");
+    if (settings.metrics_token && settings.metrics_token->size() < 16) {
+        problems.emplace_back("RIVEREDGE_METRICS_TOKEN must be at least 16 characters");
+    }
     settings.executor_event_key = get("RIVEREDGE_EXECUTOR_EVENT_KEY");
     if (settings.executor_event_key && settings.executor_event_key->size() < 16) {
         problems.emplace_back("RIVEREDGE_EXECUTOR_EVENT_KEY must be at least 16 characters");

@@ -39,6 +39,8 @@ struct Settings {
     std::optional<std::string> executor_signing_key;
     /// The event key the embedded executor's event API requires; random when not configured.
     std::optional<std::string> executor_event_key;
+    /// The bearer `/metrics` wants (`RIVEREDGE_METRICS_TOKEN`); unset, `/metrics` is off.
+    std::optional<std::string> metrics_token;
     /// Dev mode (`INNGEST_DEV`) serves unsigned calls: only on a loopback address unless this
     /// is set explicitly (`RIVEREDGE_ALLOW_DEV_MODE_OFF_LOOPBACK=1`).
     bool allow_dev_mode_off_loopback = false;

@@ -129,7 +129,9 @@ Pool::Pool(std::string url, int size) : url_(std::move(url)), size_(size) {}
 
 PooledConnection Pool::acquire() {
     std::unique_lock lock(mutex_);
+    ++waiting_;
     available_.wait(lock, [&] { return !idle_.empty() || created_ < size_; });
+    --waiting_;
     if (!idle_.empty()) {
         auto connection = std::move(idle_.back());
         idle_.pop_back();
@@ -152,6 +154,12 @@ PooledConnection Pool::acquire() {
 
 std::unique_ptr<Connection> Pool::connect() const {
     return std::make_unique<Connection>(url_);
+}
+
+Pool::Usage Pool::usage() {
+    const std::lock_guard lock(mutex_);
+    const int idle = static_cast<int>(idle_.size());
+    return {size_, created_, created_ - idle, waiting_};
 }
 
 void Pool::release(std::unique_ptr<Connection> connection) {

@@ -112,10 +112,20 @@ public:
     std::unique_ptr<Connection> connect() const;
     void release(std::unique_ptr<Connection> connection);
 
+    struct Usage {
+        int size = 0;
+        int open = 0;
+        int in_use = 0;
+        int waiting = 0;
+    };
+    /// For metrics: connections open and lent out, and callers waiting for one.
+    Usage usage();
+
 private:
     std::string url_;
     int size_;
     int created_ = 0;
+    int waiting_ = 0;
     std::mutex mutex_;
     std::condition_variable available_;
     std::vector<std::unique_ptr<Connection>> idle_;

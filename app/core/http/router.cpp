@@ -6,6 +6,8 @@
 #include "core/log/logger.hpp"
 #include "core/text/integers.hpp"
 
+#include <inngest/metrics.hpp>
+
 #include <boost/json.hpp>
 
 #include <atomic>
@@ -224,6 +226,7 @@ inngest::HttpResponse Router::route(const inngest::HttpRequest& request,
                                     RequestContext& context) const {
     for (const auto& [prefix, handler] : mounts_) {
         if (request.path == prefix || request.path.starts_with(prefix + "/")) {
+            context.route = prefix;
             return handler(request);
         }
     }
@@ -251,6 +254,7 @@ inngest::HttpResponse Router::route(const inngest::HttpRequest& request,
             continue;
         }
         context.params = std::move(params);
+        context.route = route.info.pattern;
         context.query = parse_query(request.query);
         if (route.info.access != Access::kPublic) {
             const std::string_view header = request.header("Authorization");
@@ -338,9 +342,19 @@ inngest::HttpResponse Router::dispatch(const inngest::HttpRequest& request) cons
     response.headers.emplace_back("X-Request-Id", context.request_id);
     add_cors(request, response);
     log_fields["status"] = response.status;
-    log_fields["ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
-                           std::chrono::steady_clock::now() - started)
-                           .count();
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    log_fields["ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
+    if (metrics_ != nullptr) {
+        // The pattern, never the raw path: one series per route, whatever ids are asked for.
+        const std::string label = context.route.empty() ? "unmatched" : context.route;
+        metrics_->add("riveredge_http_requests_total",
+                      {{"route", label},
+                       {"method", request.method},
+                       {"status", std::to_string(response.status)}});
+        metrics_->observe("riveredge_http_request_duration_seconds",
+                          {{"route", label}, {"method", request.method}},
+                          std::chrono::duration<double>(elapsed).count());
+    }
     log(response.status >= 500 ? LogLevel::kError : LogLevel::kInfo, "http", log_fields);
     return response;
 }

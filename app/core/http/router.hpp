@@ -19,6 +19,10 @@
 #include <string>
 #include <vector>
 
+namespace inngest {
+class Metrics;
+}  // namespace inngest
+
 namespace riveredge::core {
 
 struct RequestContext {
@@ -29,6 +33,8 @@ struct RequestContext {
     std::map<std::string, std::string> query;
     /// For list routes: the page and sort asked for, validated against the route's ListSpec.
     db::ListRequest list;
+    /// The pattern of the route that matched (metrics label; empty when none did).
+    std::string route;
 
     const Principal& who() const;
     /// True when the caller holds the tenant administrator role.
@@ -93,9 +99,13 @@ public:
                std::function<inngest::HttpResponse(const inngest::HttpRequest&)> handler);
 
     inngest::HttpResponse dispatch(const inngest::HttpRequest& request) const;
+    /// Counts every request in `metrics` (by route pattern, method and status, with its
+    /// duration); none when null.
+    void set_metrics(inngest::Metrics* metrics) noexcept { metrics_ = metrics; }
     const std::vector<RouteInfo>& routes() const noexcept { return infos_; }
 
 private:
+    inngest::Metrics* metrics_ = nullptr;
     struct Route {
         RouteInfo info;
         std::vector<std::string> segments;

@@ -16,7 +16,7 @@ class Module final : public core::Module, public core::Notifier {
 public:
     explicit Module(core::AppContext& context)
         : repository_(context.db),
-          service_(repository_, context.outbound, context.settings.smtp_ca_file),
+          service_(repository_, context.outbound, context.settings.smtp_ca_file, &context.metrics),
           // Every process listens, so a socket on any process hears about every new item.
           listener_(context.settings.database_url,
                     kInboxChannel,

@@ -6,6 +6,7 @@
 
 #include <inngest/client.hpp>
 #include <inngest/errors.hpp>
+#include <inngest/metrics.hpp>
 
 #include <set>
 
@@ -272,6 +273,29 @@ boost::json::object Service::deliver(const core::TenantId& tenant,
                                      std::int64_t delivery_id,
                                      const std::string& channel,
                                      bool last_attempt) {
+    const auto count = [&](const char* result) {
+        if (metrics_ != nullptr) {
+            metrics_->add("riveredge_message_deliveries_total",
+                          {{"channel", channel}, {"result", result}});
+        }
+    };
+    try {
+        auto delivered = deliver_on_channel(tenant, delivery_id, channel, last_attempt);
+        count("sent");
+        return delivered;
+    } catch (const inngest::NonRetriableError&) {
+        count("failed");
+        throw;
+    } catch (...) {
+        count("retry");
+        throw;
+    }
+}
+
+boost::json::object Service::deliver_on_channel(const core::TenantId& tenant,
+                                                std::int64_t delivery_id,
+                                                const std::string& channel,
+                                                bool last_attempt) {
     if (channel == "in_app") {
         const bool changed = repository_.deliver_in_app(tenant, delivery_id);
         return boost::json::object{

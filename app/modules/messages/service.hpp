@@ -11,6 +11,10 @@ namespace inngest {
 class Client;
 }
 
+namespace inngest {
+class Metrics;
+}  // namespace inngest
+
 namespace riveredge::messages {
 
 /// The Inngest event that asks for a message's deliveries to be made.
@@ -20,10 +24,15 @@ class Service {
 public:
     /// `outbound`: where SMTP relays and SMS endpoints may be; `smtp_ca_file`: an extra CA
     /// bundle trusted for every tenant's SMTP relay.
+    /// `metrics`: where delivery results are counted (none when null).
     Service(Repository& repository,
             const core::OutboundPolicy& outbound,
-            std::optional<std::string> smtp_ca_file = std::nullopt)
-        : repository_(repository), outbound_(outbound), smtp_ca_file_(std::move(smtp_ca_file)) {}
+            std::optional<std::string> smtp_ca_file = std::nullopt,
+            inngest::Metrics* metrics = nullptr)
+        : repository_(repository),
+          outbound_(outbound),
+          smtp_ca_file_(std::move(smtp_ca_file)),
+          metrics_(metrics) {}
 
     /// Validates and records a message with one delivery per (channel, recipient) and, in the same
     /// transaction, its announcement through the outbox:
@@ -64,6 +73,10 @@ public:
     Repository& repository() noexcept { return repository_; }
 
 private:
+    boost::json::object deliver_on_channel(const core::TenantId& tenant,
+                                           std::int64_t delivery_id,
+                                           const std::string& channel,
+                                           bool last_attempt);
     boost::json::object deliver_sms(const core::TenantId& tenant,
                                     std::int64_t delivery_id,
                                     bool last_attempt);
@@ -77,6 +90,7 @@ private:
     Repository& repository_;
     const core::OutboundPolicy& outbound_;
     std::optional<std::string> smtp_ca_file_;
+    inngest::Metrics* metrics_;
 };
 
 }  // namespace riveredge::messages

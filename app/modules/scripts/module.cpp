@@ -15,7 +15,7 @@ public:
         : runner_(context.settings.script_worker.empty() ? default_worker_path()
                                                          : context.settings.script_worker),
           repository_(context.db),
-          service_(repository_, runner_, context.outbound) {
+          service_(repository_, runner_, context.outbound, &context.metrics) {
         register_routes(context.router, service_);
         register_functions(context.inngest, service_);
         context.capabilities.provide(static_cast<core::StoredScripts&>(*this));

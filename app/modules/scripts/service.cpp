@@ -5,6 +5,7 @@
 
 #include <inngest/client.hpp>
 #include <inngest/errors.hpp>
+#include <inngest/metrics.hpp>
 
 #include <cmath>
 #include <regex>
@@ -415,6 +416,9 @@ boost::json::object Service::run_now(const core::TenantId& tenant,
         1024;
     const auto outcome = runner_.run(request);
     repository_.finish_run(tenant, run_id, outcome.to_json());
+    if (metrics_ != nullptr) {
+        metrics_->add("riveredge_script_runs_total", {{"outcome", to_string(outcome.status)}});
+    }
     core::log(core::LogLevel::kInfo, "script run finished",
               {{"tenant_id", tenant.value()},
                {"run_id", run_id},

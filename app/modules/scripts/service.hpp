@@ -19,6 +19,10 @@ namespace inngest {
 class Client;
 }
 
+namespace inngest {
+class Metrics;
+}  // namespace inngest
+
 namespace riveredge::scripts {
 
 /// The Inngest event that asks for a recorded (async) run to be carried out.
@@ -26,10 +30,12 @@ inline constexpr const char* kRunRequested = "scripts/run.requested";
 
 class Service {
 public:
+    /// `metrics`: where run outcomes are counted (none when null).
     Service(Repository& repository,
             const ScriptRunner& runner,
-            const core::OutboundPolicy& outbound)
-        : repository_(repository), runner_(runner), outbound_(outbound) {}
+            const core::OutboundPolicy& outbound,
+            inngest::Metrics* metrics = nullptr)
+        : repository_(repository), runner_(runner), outbound_(outbound), metrics_(metrics) {}
 
     Script create(const core::Principal& author, const boost::json::object& request);
     /// Metadata changes in place; code, parameters or limits make a new version.
@@ -72,6 +78,7 @@ private:
     Repository& repository_;
     const ScriptRunner& runner_;
     const core::OutboundPolicy& outbound_;
+    inngest::Metrics* metrics_;
     /// Synchronous runs hold a request thread each: bounded, so a burst cannot take them all.
     std::mutex sync_mutex_;
     int sync_runs_ = 0;

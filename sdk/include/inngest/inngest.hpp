@@ -10,6 +10,7 @@
 #include <inngest/function.hpp>
 #include <inngest/http_server.hpp>
 #include <inngest/logger.hpp>
+#include <inngest/metrics.hpp>
 #include <inngest/serve.hpp>
 #include <inngest/step.hpp>
 #include <inngest/version.hpp>

@@ -12,6 +12,7 @@
 #include <inngest/local/executor.hpp>
 #include <inngest/local/expression.hpp>
 #include <inngest/local/state_store.hpp>
+#include <inngest/metrics.hpp>
 
 #include <boost/json/parse.hpp>
 
@@ -215,6 +216,7 @@ bool event_name_matches(std::string_view pattern, std::string_view name) {
 class Executor::Impl {
 public:
     explicit Impl(ExecutorOptions options) : options_(std::move(options)) {
+        describe_metrics();
         if (!options_.clock) {
             options_.clock = std::make_shared<SystemClock>();
         }
@@ -676,6 +678,15 @@ private:
                 out.emplace_back(id);
             }
             return reply(200, json::object{{"ids", out}, {"status", 200}});
+        }
+        if (request.method == "GET" && path == "/metrics") {
+            // Function names and volumes are the operator's: the API key is required.
+            if (!authorized(request)) {
+                return reply(401, json::object{{"error", "unauthorized"}, {"status", 401}});
+            }
+            return HttpResponse{200,
+                                {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}},
+                                metrics_text()};
         }
         const bool api_route =
             path == "/fn/register" || path.starts_with("/v0/") || path.starts_with("/v1/");
@@ -1178,6 +1189,43 @@ private:
         }
     }
 
+    // ---- metrics -------------------------------------------------------------------------
+
+    void describe_metrics() {
+        metrics_.describe("inngest_executor_runs_started_total", "Runs started, by function",
+                          MetricType::kCounter);
+        metrics_.describe("inngest_executor_runs_finished_total",
+                          "Runs ended, by function and status (Completed, Failed, Cancelled)",
+                          MetricType::kCounter);
+        metrics_.describe("inngest_executor_call_duration_seconds",
+                          "Calls to a function's serve endpoint (each runs one step or more)",
+                          MetricType::kHistogram, Metrics::duration_buckets());
+        metrics_.describe("inngest_executor_events_skipped_total",
+                          "Triggering events that started no run (rate limit, singleton skip)",
+                          MetricType::kCounter);
+        metrics_.describe("inngest_executor_runs_running", "Runs not yet ended",
+                          MetricType::kGauge);
+        metrics_.describe("inngest_executor_queue_depth",
+                          "Queued work: calls, timers, timeouts, cron ticks, flow-control state",
+                          MetricType::kGauge);
+        metrics_.describe("inngest_executor_calls_waiting",
+                          "Calls held back by a full concurrency bucket", MetricType::kGauge);
+    }
+
+    std::string metrics_text() {
+        {
+            const std::lock_guard lock(mutex_);
+            const auto running = std::count_if(runs_.begin(), runs_.end(), [](const auto& entry) {
+                return entry.second.snapshot.status == RunStatus::kRunning;
+            });
+            metrics_.set("inngest_executor_runs_running", {}, static_cast<double>(running));
+            metrics_.set("inngest_executor_queue_depth", {}, static_cast<double>(jobs_.size()));
+            metrics_.set("inngest_executor_calls_waiting", {},
+                         static_cast<double>(blocked_.size()));
+        }
+        return metrics_.text();
+    }
+
     // ---- flow control --------------------------------------------------------------------
 
     static bool is_flow(JobKind kind) {
@@ -1251,6 +1299,8 @@ private:
                 log(LogLevel::kInfo, fn.slug + ": event " +
                                          std::string(event.at("id").as_string()) +
                                          " skipped by the rate limit");
+                metrics_.add("inngest_executor_events_skipped_total",
+                             {{"function", fn.slug}, {"reason", "rate_limit"}});
                 return;
             }
             const std::int64_t count = window ? used + 1 : 1;
@@ -1312,6 +1362,8 @@ private:
             if (!running.empty() && !flow.singleton->cancel) {
                 log(LogLevel::kInfo,
                     fn.slug + ": run skipped, singleton " + running.front() + " is running");
+                metrics_.add("inngest_executor_events_skipped_total",
+                             {{"function", fn.slug}, {"reason", "singleton"}});
                 return;
             }
             for (const auto& id : running) {
@@ -1410,6 +1462,7 @@ private:
         auto& stored = runs_.emplace(id, std::move(run)).first->second;
         save(stored);
         schedule_call(id, "step", 0, first_call.value_or(now));
+        metrics_.add("inngest_executor_runs_started_total", {{"function", fn.slug}});
         log(LogLevel::kDebug, "run " + id + " of " + fn.slug + " started");
         return id;
     }
@@ -1473,6 +1526,8 @@ private:
 
     void finish(Run& run, RunStatus status, TimePoint now) {
         run.snapshot.status = status;
+        metrics_.add("inngest_executor_runs_finished_total",
+                     {{"function", run.snapshot.function_id}, {"status", run_status_name(status)}});
         finished_.push_back(run.snapshot.run_id);
         run.waits.clear();
         run.pending.clear();
@@ -1778,7 +1833,11 @@ private:
             return;
         }
         lock.unlock();
+        const auto call_started = std::chrono::steady_clock::now();
         const auto response = detail::send_http(request);
+        metrics_.observe(
+            "inngest_executor_call_duration_seconds", {{"function", fn.slug}},
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - call_started).count());
         lock.lock();
         const auto again = runs_.find(run_id);
         if (again == runs_.end()) {
@@ -2698,6 +2757,7 @@ private:
     std::multimap<TimePoint, Job> jobs_;
     // When each flow-control job is due (see take_flow_job): found without a scan of jobs_.
     std::map<std::string, TimePoint> flow_due_;
+    Metrics metrics_;
     std::vector<Job> blocked_;        // calls waiting for a concurrency slot
     std::vector<Job> awaiting_sync_;  // calls of restored functions, until the app syncs
     std::map<std::string, std::shared_ptr<const FunctionEntry>> functions_;
