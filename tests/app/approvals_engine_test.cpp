@@ -9,6 +9,7 @@
 #include "modules/approvals/task_repository.hpp"
 
 #include <atomic>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -610,6 +611,75 @@ TEST_CASE("a decision's wake is sent now and again after 2 s and 15 s, each once
     CHECK(wakes().text(2, "sent") == "f");
     CHECK(flow.timeline_actions(alice, id) ==
           std::vector<std::string>{"started", "task_created", "approved", "completed"});
+}
+
+TEST_CASE("administrators reassign a stuck task and terminate an instance, with reasons",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    const auto carol = t.token("acme", "carol");
+    const auto other_admin = t.token("globex", "gina", {"admin"});
+    const auto definition = flow.publish(
+        alice,
+        linear("stuck", {user_task("first", R"({"approvers":[{"type":"user","value":"bob"}]})"),
+                         user_task("second", R"({"approvers":[{"type":"user","value":"bob"}]})")}));
+    const auto id = flow.start(alice, definition);
+    const auto seen = flow.wait_pending(alice, id, "first");
+    REQUIRE(seen.is_object());
+    const auto task = flow.pending_task(seen, "first");
+    const std::string reassign = "/api/v1/approvals/tasks/" + std::to_string(task) + "/reassign";
+
+    // Only a tenant administrator, with a reason and someone to take the task.
+    CHECK(t.call("POST", reassign, bob, R"({"to":"carol","reason":"bob is away"})").status == 403);
+    CHECK(t.call("POST", reassign, other_admin, R"({"to":"carol","reason":"x"})").status == 404);
+    const auto invalid = t.call("POST", reassign, alice, R"({"to":"carol"})");
+    CHECK(invalid.status == 422);
+    CHECK(invalid.body.at("error").at("details").at("fields").as_object().contains("reason"));
+    CHECK(t.call("POST", reassign, alice, R"({"to":"bob","reason":"x"})").status == 422);
+    REQUIRE(t.call("POST", reassign, alice, R"({"to":"carol","reason":"bob is away"})").status ==
+            200);
+    CHECK(todo_nodes(t, bob).empty());
+    CHECK(todo_nodes(t, carol) == std::vector<std::string>{"first"});
+    CHECK(t.wait_unread(carol, 1));
+    CHECK(t.call("POST", reassign, alice, R"({"to":"dave","reason":"again"})").status == 409);
+    const auto now_carols = flow.pending_task(flow.wait_pending(alice, id, "first"), "first");
+    REQUIRE(flow.act(carol, now_carols, "approve").status == 200);
+    REQUIRE(flow.wait_pending(alice, id, "second").is_object());
+
+    // Terminate: administrators only, with a reason; the open task goes, the run stops.
+    const std::string terminate =
+        "/api/v1/approvals/instances/" + std::to_string(id) + "/terminate";
+    CHECK(t.call("POST", terminate, bob, R"({"reason":"no longer needed"})").status == 403);
+    CHECK(t.call("POST", terminate, alice, "{}").status == 422);
+    CHECK(t.call("POST", terminate, other_admin, R"({"reason":"x"})").status == 404);
+    const auto ended = t.call("POST", terminate, alice, R"({"reason":"order cancelled"})");
+    REQUIRE(ended.status == 200);
+    CHECK(ended.body.at("status") == "cancelled");
+    CHECK(todo_nodes(t, bob).empty());
+    CHECK(t.call("POST", terminate, alice, R"({"reason":"twice"})").status == 409);
+    REQUIRE(t.app().wait_settled(20s));
+    const auto runs = t.app().executor()->runs("riveredge-flow-approvals-instance");
+    REQUIRE(!runs.empty());
+    CHECK(runs.back().status != inngest::local::RunStatus::kRunning);
+    CHECK(t.call("GET", "/api/v1/approvals/instances/" + std::to_string(id), alice)
+              .body.at("status") == "cancelled");
+
+    // Both are in the timeline with who did them and why.
+    const auto timeline =
+        t.call("GET", "/api/v1/approvals/instances/" + std::to_string(id) + "/timeline", alice);
+    std::map<std::string, json::value> by_action;
+    for (const auto& entry : timeline.body.at("timeline").as_array()) {
+        by_action[std::string(entry.at("action").as_string())] = entry;
+    }
+    REQUIRE(by_action.contains("reassigned"));
+    REQUIRE(by_action.contains("terminated"));
+    CHECK(by_action["reassigned"].at("actor") == "alice");
+    CHECK(json::serialize(by_action["reassigned"]).find("bob is away") != std::string::npos);
+    CHECK(by_action["terminated"].at("actor") == "alice");
+    CHECK(json::serialize(by_action["terminated"]).find("order cancelled") != std::string::npos);
 }
 
 TEST_CASE("the planning documents' registration process runs end to end", "[app][approvals]") {

@@ -305,6 +305,52 @@ void Engine::withdraw(const core::Principal& who, std::int64_t id) {
     wake(who.tenant, id, "withdrawn");
 }
 
+namespace {
+
+std::string required_reason(const boost::json::object& request, json::object& problems) {
+    const auto reason = core::string_field(request, "reason");
+    if (reason.empty() || reason.size() > 1000) {
+        problems["reason"] = "required: why, 1 to 1000 bytes";
+    }
+    return reason;
+}
+
+}  // namespace
+
+void Engine::terminate(const core::Principal& admin,
+                       std::int64_t id,
+                       const boost::json::object& request) {
+    json::object problems;
+    const auto reason = required_reason(request, problems);
+    if (!problems.empty()) {
+        throw DomainError::validation(std::move(problems));
+    }
+    p_.instances.terminate(admin, id, reason);
+    wake(admin.tenant, id, "terminated");
+}
+
+boost::json::object Engine::reassign(const core::Principal& admin,
+                                     std::int64_t task_id,
+                                     const boost::json::object& request) {
+    json::object problems;
+    const auto reason = required_reason(request, problems);
+    const auto to = core::string_field(request, "to");
+    if (to.empty() || to.size() > 200) {
+        problems["to"] = "required: the user who takes the task";
+    }
+    if (!problems.empty()) {
+        throw DomainError::validation(std::move(problems));
+    }
+    const auto result = p_.tasks.reassign_stuck(admin, task_id, to, reason);
+    notify_tasks(admin.tenant, result.instance_id, result.node_id, result.new_work,
+                 "reassigned to you");
+    return json::object{{"task_id", task_id},
+                        {"instance_id", result.instance_id},
+                        {"node_id", result.node_id},
+                        {"action", "reassign"},
+                        {"step_status", result.visit_status}};
+}
+
 void Engine::signal(const core::Principal& who,
                     std::int64_t id,
                     const boost::json::object& request) {

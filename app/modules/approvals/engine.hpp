@@ -61,6 +61,14 @@ public:
                             const std::string& action,
                             const boost::json::object& request);
     void withdraw(const core::Principal& who, std::int64_t id);
+    /// Administrator actions: end a running instance (cancelled), or hand a stuck task to
+    /// someone else; each with a reason, in the timeline.
+    void terminate(const core::Principal& admin,
+                   std::int64_t id,
+                   const boost::json::object& request);
+    boost::json::object reassign(const core::Principal& admin,
+                                 std::int64_t task_id,
+                                 const boost::json::object& request);
     void signal(const core::Principal& who, std::int64_t id, const boost::json::object& request);
     /// Per-node status for ProFlow's FlowView: every node of the pinned version with its
     /// status (pending, active, completed, approved, rejected, returned, cancelled, failed).

@@ -200,6 +200,29 @@ bool InstanceRepository::finish(const core::TenantId& tenant,
     return updated.affected() > 0;
 }
 
+namespace {
+
+// Ends a running instance as `status`: its open tasks and steps are cancelled.
+void close_open_work(Transaction& tx,
+                     const core::TenantId& tenant,
+                     std::int64_t id,
+                     const std::string& status) {
+    tx.exec(
+        "UPDATE approval_instances SET status = $3, current_nodes = '[]', ended_at = "
+        "now() WHERE tenant_id = $1 AND id = $2",
+        {tenant.value(), std::to_string(id), status});
+    tx.exec(
+        "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND instance_id = $2 "
+        "AND status IN ('pending', 'queued')",
+        {tenant.value(), std::to_string(id)});
+    tx.exec(
+        "UPDATE approval_node_visits SET status = 'cancelled', left_at = now() WHERE tenant_id = "
+        "$1 AND instance_id = $2 AND status = 'active'",
+        {tenant.value(), std::to_string(id)});
+}
+
+}  // namespace
+
 void InstanceRepository::withdraw(const core::Principal& who, std::int64_t id) {
     Transaction tx(pool_, who.tenant);
     const auto rows = tx.exec(
@@ -230,19 +253,27 @@ void InstanceRepository::withdraw(const core::Principal& who, std::int64_t id) {
         throw core::DomainError::conflict(
             "an approver has acted already: it can no longer be withdrawn");
     }
-    tx.exec(
-        "UPDATE approval_instances SET status = 'withdrawn', current_nodes = '[]', ended_at = "
-        "now() WHERE tenant_id = $1 AND id = $2",
-        {who.tenant.value(), std::to_string(id)});
-    tx.exec(
-        "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND instance_id = $2 "
-        "AND status IN ('pending', 'queued')",
-        {who.tenant.value(), std::to_string(id)});
-    tx.exec(
-        "UPDATE approval_node_visits SET status = 'cancelled', left_at = now() WHERE tenant_id = "
-        "$1 AND instance_id = $2 AND status = 'active'",
-        {who.tenant.value(), std::to_string(id)});
+    close_open_work(tx, who.tenant, id, "withdrawn");
     append_timeline(tx, who.tenant, id, who.user_id, "withdrawn", std::nullopt, json::object{});
+    tx.commit();
+}
+
+void InstanceRepository::terminate(const core::Principal& who,
+                                   std::int64_t id,
+                                   const std::string& reason) {
+    Transaction tx(pool_, who.tenant);
+    const auto rows =
+        tx.exec("SELECT status FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+                {who.tenant.value(), std::to_string(id)});
+    if (rows.empty()) {
+        throw core::DomainError::not_found("instance " + std::to_string(id));
+    }
+    if (rows.text(0, "status") != "running") {
+        throw core::DomainError::conflict("the instance is " + rows.text(0, "status"));
+    }
+    close_open_work(tx, who.tenant, id, "cancelled");
+    append_timeline(tx, who.tenant, id, who.user_id, "terminated", std::nullopt,
+                    json::object{{"reason", reason}});
     tx.commit();
 }
 

@@ -104,6 +104,9 @@ public:
                 const std::optional<std::string>& reason = std::nullopt);
     /// The initiator withdraws while nobody has acted. Throws DomainError 404/403/409.
     void withdraw(const core::Principal& who, std::int64_t id);
+    /// An administrator ends a running instance: cancelled, its open tasks and steps with it,
+    /// the reason in the timeline. Throws DomainError 404/409.
+    void terminate(const core::Principal& who, std::int64_t id, const std::string& reason);
 
     /// Stores the interpreter's state at a wait (what a resume continues from) if `generation`
     /// still owns the instance; false when it does not or the instance is not running.

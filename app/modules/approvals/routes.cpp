@@ -246,6 +246,35 @@ void register_instance_routes(core::Router& router, Engine& engine) {
     router.add(
         core::RouteSpec{
             .method = "POST",
+            .pattern = "/api/v1/approvals/instances/{id}/terminate",
+            .access = core::Access::kAdmin,
+            .summary = "An administrator ends a running instance (cancelled), with a reason",
+            .request_schema =
+                R"({"type":"object","required":["reason"],"properties":{"reason":{"type":"string","maxLength":1000}}})",
+            .response_schema = kInstanceSchema},
+        [&engine](const HttpRequest& request, RequestContext& context) {
+            const auto id = id_param(context, "id");
+            engine.terminate(context.who(), id, context.json_body(request));
+            return json_response(200, engine.get(context.who().tenant, id));
+        });
+
+    router.add(
+        core::RouteSpec{
+            .method = "POST",
+            .pattern = "/api/v1/approvals/tasks/{id}/reassign",
+            .access = core::Access::kAdmin,
+            .summary = "An administrator hands a stuck task to someone else, with a reason",
+            .request_schema =
+                R"({"type":"object","required":["to","reason"],"properties":{"to":{"type":"string"},"reason":{"type":"string","maxLength":1000}}})",
+            .response_schema = kActionResult},
+        [&engine](const HttpRequest& request, RequestContext& context) {
+            return json_response(200, engine.reassign(context.who(), id_param(context, "id"),
+                                                      context.json_body(request)));
+        });
+
+    router.add(
+        core::RouteSpec{
+            .method = "POST",
             .pattern = "/api/v1/approvals/instances/{id}/signals",
             .access = core::Access::kUser,
             .summary =

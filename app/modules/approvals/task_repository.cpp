@@ -174,7 +174,12 @@ std::vector<TaskRow> visit_tasks(Transaction& tx,
 
 // Locks the task's instance (serialising with withdraw) and its visit (serialising decisions),
 // and checks that both are still open and the task is `who`'s to act on.
-Locked lock_task(Transaction& tx, const core::Principal& who, std::int64_t task_id, bool as_owner) {
+// `administrator`: the caller acts for the tenant, whoever the task is assigned to.
+Locked lock_task(Transaction& tx,
+                 const core::Principal& who,
+                 std::int64_t task_id,
+                 bool as_owner,
+                 bool administrator = false) {
     const auto task = tx.exec(
         "SELECT instance_id, node_id, visit FROM approval_tasks WHERE tenant_id = $1 AND id = $2",
         {who.tenant.value(), std::to_string(task_id)});
@@ -212,6 +217,9 @@ Locked lock_task(Transaction& tx, const core::Principal& who, std::int64_t task_
     }
     if (locked.task.status != "pending") {
         throw DomainError::conflict("this task is " + locked.task.status);
+    }
+    if (administrator) {
+        return locked;
     }
     if (!assigned_to(locked.task.assignee, who)) {
         throw DomainError::forbidden("this task is assigned to someone else");
@@ -601,6 +609,31 @@ ActionResult TaskRepository::reassign(const core::Principal& who,
         json::object{{"task_id", task_id}, {"to", to}, {"comment", optional_text(comment)}});
     tx.commit();
     return result_of(locked, "active", std::move(work));
+}
+
+ActionResult TaskRepository::reassign_stuck(const core::Principal& admin,
+                                            std::int64_t task_id,
+                                            const std::string& to,
+                                            const std::string& reason) {
+    Transaction tx(pool_, admin.tenant);
+    const auto locked = lock_task(tx, admin, task_id, false, true);
+    if (to == locked.task.assignee) {
+        throw DomainError::validation(json::object{{"to", "someone other than the assignee"}});
+    }
+    tx.exec(
+        "UPDATE approval_tasks SET status = 'transferred', decided_by = $3, comment = $4 WHERE "
+        "tenant_id = $1 AND id = $2",
+        {admin.tenant.value(), std::to_string(task_id), admin.user_id, reason});
+    const auto id = insert_task(tx, admin.tenant, locked.instance_id, locked.node_id, locked.visit,
+                                to, "pending", locked.task.kind, 0, std::nullopt);
+    tx.exec("UPDATE approval_tasks SET blocked_by = $3 WHERE tenant_id = $1 AND blocked_by = $2",
+            {admin.tenant.value(), std::to_string(task_id), std::to_string(id)});
+    append_timeline(
+        tx, admin.tenant, locked.instance_id, admin.user_id, "reassigned", locked.node_id,
+        json::object{
+            {"task_id", task_id}, {"from", locked.task.assignee}, {"to", to}, {"reason", reason}});
+    tx.commit();
+    return result_of(locked, "active", {{id, to, "pending"}});
 }
 
 ActionResult TaskRepository::resolve(const core::Principal& who,

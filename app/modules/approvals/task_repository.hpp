@@ -183,6 +183,12 @@ public:
                           const std::string& to,
                           bool delegate,
                           const std::optional<std::string>& comment);
+    /// An administrator hands a pending task to `to` (whoever holds it, delegated or not),
+    /// with the reason in the timeline.
+    ActionResult reassign_stuck(const core::Principal& admin,
+                                std::int64_t task_id,
+                                const std::string& to,
+                                const std::string& reason);
     /// The delegate gives a delegated task back to its owner, with their opinion.
     ActionResult resolve(const core::Principal& who,
                          std::int64_t task_id,
