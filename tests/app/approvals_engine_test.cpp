@@ -658,6 +658,7 @@ TEST_CASE("administrators reassign a stuck task and terminate an instance, with 
     const auto ended = t.call("POST", terminate, alice, R"({"reason":"order cancelled"})");
     REQUIRE(ended.status == 200);
     CHECK(ended.body.at("status") == "cancelled");
+    CHECK(ended.body.at("status_reason") == "terminated: order cancelled");
     CHECK(todo_nodes(t, bob).empty());
     CHECK(t.call("POST", terminate, alice, R"({"reason":"twice"})").status == 409);
     REQUIRE(t.app().wait_settled(20s));

@@ -169,6 +169,35 @@ core::db::Page<InstanceRow> InstanceRepository::list(const core::TenantId& tenan
     return core::db::page_as<InstanceRow>(found);
 }
 
+namespace {
+
+// An instance that ends leaves no task open and no step active.
+void cancel_open_work(Transaction& tx, const core::TenantId& tenant, std::int64_t id) {
+    tx.exec(
+        "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND instance_id = $2 "
+        "AND status IN ('pending', 'queued')",
+        {tenant.value(), std::to_string(id)});
+    tx.exec(
+        "UPDATE approval_node_visits SET status = 'cancelled', left_at = now() WHERE tenant_id = "
+        "$1 AND instance_id = $2 AND status = 'active'",
+        {tenant.value(), std::to_string(id)});
+}
+
+// A person ends a running instance as `status` (withdrawn, or cancelled with a reason).
+void close_by_hand(Transaction& tx,
+                   const core::TenantId& tenant,
+                   std::int64_t id,
+                   const std::string& status,
+                   const std::optional<std::string>& reason) {
+    tx.exec(
+        "UPDATE approval_instances SET status = $3, status_reason = $4, current_nodes = '[]', "
+        "ended_at = now() WHERE tenant_id = $1 AND id = $2",
+        {tenant.value(), std::to_string(id), status, reason});
+    cancel_open_work(tx, tenant, id);
+}
+
+}  // namespace
+
 bool InstanceRepository::finish(const core::TenantId& tenant,
                                 std::int64_t id,
                                 const std::string& status,
@@ -181,14 +210,7 @@ bool InstanceRepository::finish(const core::TenantId& tenant,
         "ended_at = coalesce(ended_at, now()) WHERE tenant_id = $1 AND id = $2 AND status = "
         "'running'",
         {tenant.value(), std::to_string(id), status, reason});
-    tx.exec(
-        "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND instance_id = $2 "
-        "AND status IN ('pending', 'queued')",
-        {tenant.value(), std::to_string(id)});
-    tx.exec(
-        "UPDATE approval_node_visits SET status = 'cancelled', left_at = now() WHERE tenant_id = "
-        "$1 AND instance_id = $2 AND status = 'active'",
-        {tenant.value(), std::to_string(id)});
+    cancel_open_work(tx, tenant, id);
     if (step_key) {
         json::object detail;
         if (reason) {
@@ -199,29 +221,6 @@ bool InstanceRepository::finish(const core::TenantId& tenant,
     tx.commit();
     return updated.affected() > 0;
 }
-
-namespace {
-
-// Ends a running instance as `status`: its open tasks and steps are cancelled.
-void close_open_work(Transaction& tx,
-                     const core::TenantId& tenant,
-                     std::int64_t id,
-                     const std::string& status) {
-    tx.exec(
-        "UPDATE approval_instances SET status = $3, current_nodes = '[]', ended_at = "
-        "now() WHERE tenant_id = $1 AND id = $2",
-        {tenant.value(), std::to_string(id), status});
-    tx.exec(
-        "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND instance_id = $2 "
-        "AND status IN ('pending', 'queued')",
-        {tenant.value(), std::to_string(id)});
-    tx.exec(
-        "UPDATE approval_node_visits SET status = 'cancelled', left_at = now() WHERE tenant_id = "
-        "$1 AND instance_id = $2 AND status = 'active'",
-        {tenant.value(), std::to_string(id)});
-}
-
-}  // namespace
 
 void InstanceRepository::withdraw(const core::Principal& who, std::int64_t id) {
     Transaction tx(pool_, who.tenant);
@@ -253,7 +252,7 @@ void InstanceRepository::withdraw(const core::Principal& who, std::int64_t id) {
         throw core::DomainError::conflict(
             "an approver has acted already: it can no longer be withdrawn");
     }
-    close_open_work(tx, who.tenant, id, "withdrawn");
+    close_by_hand(tx, who.tenant, id, "withdrawn", std::nullopt);
     append_timeline(tx, who.tenant, id, who.user_id, "withdrawn", std::nullopt, json::object{});
     tx.commit();
 }
@@ -271,7 +270,7 @@ void InstanceRepository::terminate(const core::Principal& who,
     if (rows.text(0, "status") != "running") {
         throw core::DomainError::conflict("the instance is " + rows.text(0, "status"));
     }
-    close_open_work(tx, who.tenant, id, "cancelled");
+    close_by_hand(tx, who.tenant, id, "cancelled", "terminated: " + reason);
     append_timeline(tx, who.tenant, id, who.user_id, "terminated", std::nullopt,
                     json::object{{"reason", reason}});
     tx.commit();
