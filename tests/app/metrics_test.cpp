@@ -87,6 +87,10 @@ TEST_CASE("metrics: the app's and the executor's counters move with the work don
     }
     REQUIRE(t.wait_unread(bob, 2));
     CHECK(t.call("GET", "/api/v1/scripts/999", alice).status == 404);
+    // Made-up methods and paths share one series each, however many a client invents.
+    for (const char* method : {"BREW", "WHEN", "FOO"}) {
+        CHECK(t.call(method, std::string("/nowhere/") + method, alice).status >= 400);
+    }
     const auto script = t.call(
         "POST", "/api/v1/scripts", alice,
         R"({"name":"boom","code":"function main() { throw new Error('x'); }","timeout_ms":1000})");
@@ -115,6 +119,19 @@ TEST_CASE("metrics: the app's and the executor's counters move with the work don
             R"(riveredge_http_request_duration_seconds_count{method="POST",route="/api/v1/messages/send"})") ==
         2);
     CHECK(delta(R"(riveredge_message_deliveries_total{channel="in_app",result="sent"})") == 2);
+    std::size_t made_up = 0;
+    for (const auto& [series, count] : after) {
+        made_up += series.find("BREW") != std::string::npos ||
+                   series.find("/nowhere") != std::string::npos;
+    }
+    CHECK(made_up == 0);
+    CHECK(
+        delta(R"(riveredge_http_requests_total{method="other",route="unmatched",status="404"})") +
+            delta(
+                R"(riveredge_http_requests_total{method="other",route="unmatched",status="405"})") +
+            delta(
+                R"(riveredge_http_requests_total{method="other",route="unmatched",status="400"})") ==
+        3);
     CHECK(delta(R"(riveredge_script_runs_total{outcome="failed"})") == 1);
     CHECK(value(after, R"(riveredge_db_pool_connections{state="size"})") == 4);
     CHECK(value(after, R"(riveredge_db_pool_connections{state="open"})") >= 1);

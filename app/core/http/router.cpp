@@ -14,6 +14,7 @@
 #include <chrono>
 #include <limits>
 #include <random>
+#include <set>
 #include <stdexcept>
 
 namespace riveredge::core {
@@ -346,13 +347,16 @@ inngest::HttpResponse Router::dispatch(const inngest::HttpRequest& request) cons
     log_fields["ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
     if (metrics_ != nullptr) {
         // The pattern, never the raw path: one series per route, whatever ids are asked for.
+        // Nor a method a client made up: labels must not grow with what callers send.
         const std::string label = context.route.empty() ? "unmatched" : context.route;
-        metrics_->add("riveredge_http_requests_total",
-                      {{"route", label},
-                       {"method", request.method},
-                       {"status", std::to_string(response.status)}});
+        static const std::set<std::string, std::less<>> kMethods{"GET",   "HEAD",   "POST",   "PUT",
+                                                                 "PATCH", "DELETE", "OPTIONS"};
+        const std::string method = kMethods.contains(request.method) ? request.method : "other";
+        metrics_->add(
+            "riveredge_http_requests_total",
+            {{"route", label}, {"method", method}, {"status", std::to_string(response.status)}});
         metrics_->observe("riveredge_http_request_duration_seconds",
-                          {{"route", label}, {"method", request.method}},
+                          {{"route", label}, {"method", method}},
                           std::chrono::duration<double>(elapsed).count());
     }
     log(response.status >= 500 ? LogLevel::kError : LogLevel::kInfo, "http", log_fields);
