@@ -353,6 +353,23 @@ std::int64_t insert_task(Transaction& tx,
     return rows.integer(0, "id");
 }
 
+// A pending task handed to `to`: a new pending task on the same step, and whoever waited on the
+// old task now waits on the new one. The caller closes the old task (transferred) its own way.
+std::int64_t hand_task_to(Transaction& tx,
+                          const core::TenantId& tenant,
+                          std::int64_t old_id,
+                          std::int64_t instance_id,
+                          const std::string& node_id,
+                          int visit,
+                          const std::string& kind,
+                          const std::string& to) {
+    const auto id =
+        insert_task(tx, tenant, instance_id, node_id, visit, to, "pending", kind, 0, std::nullopt);
+    tx.exec("UPDATE approval_tasks SET blocked_by = $3 WHERE tenant_id = $1 AND blocked_by = $2",
+            {tenant.value(), std::to_string(old_id), std::to_string(id)});
+    return id;
+}
+
 ActionResult result_of(const Locked& locked, std::string status, std::vector<TaskRef> work) {
     return ActionResult{locked.instance_id, locked.node_id, locked.visit, std::move(status),
                         std::move(work)};
@@ -595,12 +612,8 @@ ActionResult TaskRepository::reassign(const core::Principal& who,
             "UPDATE approval_tasks SET status = 'transferred', decided_by = $3, comment = $4 WHERE "
             "tenant_id = $1 AND id = $2",
             {who.tenant.value(), std::to_string(task_id), who.user_id, comment});
-        const auto id = insert_task(tx, who.tenant, locked.instance_id, locked.node_id,
-                                    locked.visit, to, "pending", locked.task.kind, 0, std::nullopt);
-        // Whoever waited on the old task now waits on the new one.
-        tx.exec(
-            "UPDATE approval_tasks SET blocked_by = $3 WHERE tenant_id = $1 AND blocked_by = $2",
-            {who.tenant.value(), std::to_string(task_id), std::to_string(id)});
+        const auto id = hand_task_to(tx, who.tenant, task_id, locked.instance_id, locked.node_id,
+                                     locked.visit, locked.task.kind, to);
         work.push_back({id, to, "pending"});
     }
     append_timeline(
@@ -624,10 +637,8 @@ ActionResult TaskRepository::reassign_stuck(const core::Principal& admin,
         "UPDATE approval_tasks SET status = 'transferred', decided_by = $3, comment = $4 WHERE "
         "tenant_id = $1 AND id = $2",
         {admin.tenant.value(), std::to_string(task_id), admin.user_id, reason});
-    const auto id = insert_task(tx, admin.tenant, locked.instance_id, locked.node_id, locked.visit,
-                                to, "pending", locked.task.kind, 0, std::nullopt);
-    tx.exec("UPDATE approval_tasks SET blocked_by = $3 WHERE tenant_id = $1 AND blocked_by = $2",
-            {admin.tenant.value(), std::to_string(task_id), std::to_string(id)});
+    const auto id = hand_task_to(tx, admin.tenant, task_id, locked.instance_id, locked.node_id,
+                                 locked.visit, locked.task.kind, to);
     append_timeline(
         tx, admin.tenant, locked.instance_id, admin.user_id, "reassigned", locked.node_id,
         json::object{
@@ -763,10 +774,7 @@ std::vector<TaskRef> TaskRepository::reassign_pending(
         }
         tx.exec("UPDATE approval_tasks SET status = 'transferred' WHERE id = $1",
                 {std::to_string(t.id)});
-        const auto id =
-            insert_task(tx, tenant, instance_id, node_id, visit, *to, "pending", t.kind, 0, {});
-        tx.exec("UPDATE approval_tasks SET blocked_by = $2 WHERE blocked_by = $1",
-                {std::to_string(t.id), std::to_string(id)});
+        const auto id = hand_task_to(tx, tenant, t.id, instance_id, node_id, visit, t.kind, *to);
         append_timeline(tx, tenant, instance_id, "system", reason, node_id,
                         json::object{{"task_id", t.id}, {"from", t.assignee}, {"to", *to}});
         moved.push_back({id, *to, "pending"});

@@ -1287,13 +1287,13 @@ private:
         if (flow.rate_limit) {
             const std::string bucket = internal::key_of(flow.rate_limit->key, event);
             auto window = take_flow_job(JobKind::kRateWindow, fn.slug, bucket);
+            if (window && window->scheduled <= now) {
+                window.reset();  // expired, its job not run yet
+            }
             const std::int64_t used =
                 window ? window->event.at("count").to_number<std::int64_t>() : 0;
             const TimePoint ends = window ? window->scheduled : now + flow.rate_limit->period;
-            if (window && ends <= now) {
-                window.reset();  // expired, its job not run yet
-            }
-            if (window && used >= flow.rate_limit->limit) {
+            if (used >= flow.rate_limit->limit) {  // a full window: it stays as it is
                 put_flow_job(JobKind::kRateWindow, fn.slug, bucket, window->attempt, window->event,
                              ends);
                 log(LogLevel::kInfo, fn.slug + ": event " +
@@ -1303,10 +1303,8 @@ private:
                              {{"function", fn.slug}, {"reason", "rate_limit"}});
                 return;
             }
-            const std::int64_t count = window ? used + 1 : 1;
-            put_flow_job(JobKind::kRateWindow, fn.slug, bucket, static_cast<int>(count),
-                         json::object{{"count", count}},
-                         window ? ends : now + flow.rate_limit->period);
+            put_flow_job(JobKind::kRateWindow, fn.slug, bucket, static_cast<int>(used + 1),
+                         json::object{{"count", used + 1}}, ends);
         }
         if (flow.batch && (!flow.batch->condition ||
                            flow.batch->condition->matches(json::object{{"event", event}}))) {
