@@ -661,8 +661,17 @@ TEST_CASE("administrators reassign a stuck task and terminate an instance, with 
     CHECK(ended.body.at("status_reason") == "terminated: order cancelled");
     CHECK(todo_nodes(t, bob).empty());
     CHECK(t.call("POST", terminate, alice, R"({"reason":"twice"})").status == 409);
-    REQUIRE(t.app().wait_settled(20s));
-    const auto runs = t.app().executor()->runs("riveredge-flow-approvals-instance");
+    // The run stops at its next park. If the terminate's wake landed before the run waited,
+    // the wake's echo (2 s later, through the outbox) is what reaches it: wait for that too.
+    std::vector<inngest::local::RunSnapshot> runs;
+    for (int i = 0; i < 100; ++i) {
+        REQUIRE(t.app().wait_settled(20s));
+        runs = t.app().executor()->runs("riveredge-flow-approvals-instance");
+        if (!runs.empty() && runs.back().status != inngest::local::RunStatus::kRunning) {
+            break;
+        }
+        std::this_thread::sleep_for(100ms);
+    }
     REQUIRE(!runs.empty());
     CHECK(runs.back().status != inngest::local::RunStatus::kRunning);
     CHECK(t.call("GET", "/api/v1/approvals/instances/" + std::to_string(id), alice)
