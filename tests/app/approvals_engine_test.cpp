@@ -692,6 +692,147 @@ TEST_CASE("administrators reassign a stuck task and terminate an instance, with 
     CHECK(json::serialize(by_action["terminated"]).find("order cancelled") != std::string::npos);
 }
 
+TEST_CASE("administrators suspend, resume and retry an instance, with reasons",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    const auto other_admin = t.token("globex", "gina", {"admin"});
+    // A script that fails until an administrator mends it, bound as the activity "Charge".
+    const auto created = t.call("POST", "/api/v1/scripts", alice,
+                                R"({"name":"charge","code":"function main(a) { throw new )"
+                                R"(Error('card declined'); }"})");
+    REQUIRE(created.status == 201);
+    const auto script_id = std::to_string(created.body.at("id").as_int64());
+    REQUIRE(t.call("PUT", "/api/v1/approvals/activities/Charge", alice,
+                   R"({"kind":"script","script_id":)" + script_id + "}")
+                .status == 200);
+    const auto definition = flow.publish(
+        alice,
+        linear("held", {R"({"id":"charge","type":"serviceTask","data":{"bpmn":{"implementation":)"
+                        R"("temporal_activity","activity_name":"Charge","retry_policy":)"
+                        R"({"max_attempts":2,"initial_interval":"PT1M"}}}})",
+                        user_task("confirm", R"({"approvers":[{"type":"user","value":"bob"}]})")}));
+    const auto id = flow.start(alice, definition);
+    const std::string instance = "/api/v1/approvals/instances/" + std::to_string(id);
+    const auto failures = [&] {
+        int n = 0;
+        for (const auto& e : listed(t, instance + "/events", alice, "events")) {
+            n += e.at("name") == "service_failed" ? 1 : 0;
+        }
+        return n;
+    };
+    const auto status = [&] {
+        return std::string(t.call("GET", instance, alice).body.at("status").as_string());
+    };
+    const auto settle = [&] {
+        t.app().executor()->poke();
+        REQUIRE(t.app().wait_settled(20s));
+    };
+    settle();
+    REQUIRE(failures() == 1);  // attempt 1 failed; the run sleeps a minute before attempt 2
+
+    // Suspend: administrators only, with a reason, in the caller's tenant.
+    CHECK(t.call("POST", instance + "/suspend", bob, R"({"reason":"x"})").status == 403);
+    CHECK(t.call("POST", instance + "/suspend", alice, "{}").status == 422);
+    CHECK(t.call("POST", instance + "/suspend", other_admin, R"({"reason":"x"})").status == 404);
+    const auto suspended = t.call("POST", instance + "/suspend", alice, R"({"reason":"audit"})");
+    REQUIRE(suspended.status == 200);
+    CHECK(suspended.body.at("status") == "suspended");
+    CHECK(suspended.body.at("status_reason") == "suspended: audit");
+    CHECK(t.call("POST", instance + "/suspend", alice, R"({"reason":"x"})").status == 409);
+    CHECK(t.call("POST", instance + "/retry", alice, R"({"reason":"x"})").status == 409);
+    // Held: the sleep ends, but attempt 2 is not made, however long it waits.
+    clock->advance(std::chrono::minutes(2));
+    settle();
+    clock->advance(std::chrono::hours(2));
+    settle();
+    CHECK(failures() == 1);
+    CHECK(status() == "suspended");
+
+    // Resume: the task is visited afresh (attempt 1, then attempt 2), fails for good, and the
+    // instance turns failed with its token held at the task.
+    CHECK(t.call("POST", instance + "/resume", bob, R"({"reason":"x"})").status == 403);
+    REQUIRE(t.call("POST", instance + "/resume", alice, R"({"reason":"audit done"})").status ==
+            200);
+    for (int i = 0; i < 200 && failures() < 2; ++i) {
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(failures() == 2);
+    settle();
+    clock->advance(std::chrono::minutes(2));
+    settle();
+    CHECK(failures() == 3);
+    const auto failed = t.call("GET", instance, alice).body;
+    REQUIRE(failed.at("status") == "failed");
+    CHECK(std::string(failed.at("status_reason").as_string()).find("card declined") !=
+          std::string::npos);
+
+    // Retry: administrators only, with a reason; after the script is mended the task runs
+    // afresh and the instance goes on.
+    CHECK(t.call("POST", instance + "/retry", bob, R"({"reason":"x"})").status == 403);
+    CHECK(t.call("POST", instance + "/retry", alice, "{}").status == 422);
+    CHECK(t.call("POST", instance + "/resume", alice, R"({"reason":"x"})").status == 409);
+    REQUIRE(t.call("PUT", "/api/v1/scripts/" + script_id, alice,
+                   R"({"code":"function main(a) { return { charged: true }; }"})")
+                .status == 200);
+    const auto retried = t.call("POST", instance + "/retry", alice, R"({"reason":"card fixed"})");
+    REQUIRE(retried.status == 200);
+    CHECK(retried.body.at("status") == "running");
+    CHECK(retried.body.at("status_reason").is_null());
+    const auto confirm = flow.pending_task(flow.wait_pending(alice, id, "confirm"), "confirm");
+    REQUIRE(confirm != 0);
+    CHECK(failures() == 3);
+
+    // A suspended instance's tasks leave the todo box and refuse decisions until resumed.
+    REQUIRE(t.call("POST", instance + "/suspend", alice, R"({"reason":"hold on"})").status == 200);
+    CHECK(todo_nodes(t, bob).empty());
+    const auto refused = flow.act(bob, confirm, "approve");
+    CHECK(refused.status == 409);
+    CHECK(json::serialize(refused.body).find("suspended") != std::string::npos);
+    REQUIRE(t.call("POST", instance + "/resume", alice, R"({"reason":"go"})").status == 200);
+    CHECK(todo_nodes(t, bob) == std::vector<std::string>{"confirm"});
+    REQUIRE(flow.act(bob, confirm, "approve").status == 200);
+    CHECK(flow.wait_done(alice, id).at("status") == "completed");
+
+    // Each step is in the timeline with who did it and why.
+    const auto actions = flow.timeline_actions(alice, id);
+    for (const char* action : {"suspended", "resumed", "failed", "retried", "completed"}) {
+        CHECK(contains(actions, action));
+    }
+    const auto timeline = t.call("GET", instance + "/timeline", alice);
+    bool retried_by_alice = false;
+    for (const auto& entry : timeline.body.at("timeline").as_array()) {
+        if (entry.at("action") == "retried") {
+            retried_by_alice = entry.at("actor") == "alice" &&
+                               json::serialize(entry).find("card fixed") != std::string::npos;
+        }
+    }
+    CHECK(retried_by_alice);
+
+    // A script task that fails holds the same way; a terminate ends a failed instance.
+    const auto scripted = flow.publish(
+        alice, linear("scripted", {R"({"id":"compute","type":"scriptTask","data":{"bpmn":)"
+                                   R"({"script_id":)" +
+                                   script_id + "}}}"}));
+    REQUIRE(t.call("PUT", "/api/v1/scripts/" + script_id, alice,
+                   R"({"code":"function main(a) { throw new Error('broken again'); }"})")
+                .status == 200);
+    const auto second = flow.start(alice, scripted);
+    const std::string second_path = "/api/v1/approvals/instances/" + std::to_string(second);
+    const auto second_failed = flow.wait_instance(
+        alice, second, [](const json::value& i) { return i.at("status") == "failed"; });
+    REQUIRE(second_failed.is_object());
+    CHECK(std::string(second_failed.at("status_reason").as_string()).find("compute") !=
+          std::string::npos);
+    const auto ended = t.call("POST", second_path + "/terminate", alice, R"({"reason":"give up"})");
+    REQUIRE(ended.status == 200);
+    CHECK(ended.body.at("status") == "cancelled");
+    CHECK(t.call("POST", second_path + "/retry", alice, R"({"reason":"x"})").status == 409);
+}
+
 TEST_CASE("the planning documents' registration process runs end to end", "[app][approvals]") {
     auto clock = fresh_clock();
     AppUnderTest t(AppUnderTestOptions{.clock = clock});

@@ -32,6 +32,19 @@ const std::vector<std::chrono::milliseconds> kWakeEchoes{2s, 15s};
 // How long a wait lasts before the run re-reads the database anyway, should every wake be lost
 // (the executor stalled for longer than the echoes): weighed against the run's step budget.
 constexpr auto kRecheck = std::chrono::milliseconds(15min);
+/// A held instance waits for its resume's (or retry's) wake, and its echoes; a day bounds how
+/// long a lost one could hold it.
+constexpr auto kHeldRecheck = std::chrono::milliseconds(24h);
+
+/// Suspended by an administrator, or failed at a task and waiting for a retry.
+bool held(const std::string& status) {
+    return status == "suspended" || status == "failed";
+}
+
+bool alive(const std::string& status) {
+    return status == "running" || held(status);
+}
+
 constexpr int kMaxReminders = 3;
 
 bool is_expression(const std::string& text) {
@@ -329,6 +342,21 @@ void Engine::terminate(const core::Principal& admin,
     wake(admin.tenant, id, "terminated");
 }
 
+void Engine::change_hold(const core::Principal& admin,
+                         std::int64_t id,
+                         HoldChange change,
+                         const boost::json::object& request) {
+    json::object problems;
+    const auto reason = required_reason(request, problems);
+    if (!problems.empty()) {
+        throw DomainError::validation(std::move(problems));
+    }
+    p_.instances.change_hold(admin, id, change, reason);
+    if (change != HoldChange::kSuspend) {
+        wake(admin.tenant, id, change == HoldChange::kResume ? "resumed" : "retried");
+    }
+}
+
 boost::json::object Engine::reassign(const core::Principal& admin,
                                      std::int64_t task_id,
                                      const boost::json::object& request) {
@@ -418,7 +446,7 @@ boost::json::object Engine::load(const core::TenantId& tenant, std::int64_t id, 
     if (!instance) {
         throw inngest::NonRetriableError("instance " + std::to_string(id) + " does not exist");
     }
-    if (instance->status != "running" || instance->generation != generation) {
+    if (!alive(instance->status) || instance->generation != generation) {
         return json::object{{"stop", true}};
     }
     const auto version = p_.definitions.version(tenant, instance->definition_id, instance->version);
@@ -440,6 +468,11 @@ boost::json::object Engine::visit(const core::TenantId& tenant,
         throw inngest::NonRetriableError("node " + node_id + " is not in the definition");
     }
     const auto instance = p_.instances.find(tenant, id);
+    if (instance && held(instance->status)) {
+        // Nothing happens at a node while an administrator holds the instance: the token
+        // waits here and visits it afresh once the instance runs again.
+        return json::object{{"wait", "held"}};
+    }
     if (!instance || instance->status != "running") {
         return json::object{{"end", instance ? instance->status : std::string("missing")}};
     }
@@ -649,8 +682,15 @@ boost::json::object Engine::run_service(const core::TenantId& tenant,
                         binding->config.at("script_id").to_number<std::int64_t>(), request,
                         "approval");
                     if (run.at("status") != "succeeded") {
+                        // The script's own message says why, for whoever retries the task.
+                        std::string why;
+                        if (const auto* error = run.if_contains("error");
+                            error != nullptr && error->is_object()) {
+                            why = ": " + core::string_field(error->as_object(), "message");
+                        }
                         throw std::runtime_error("script run " + json::serialize(run.at("id")) +
-                                                 " " + std::string(run.at("status").as_string()));
+                                                 " " + std::string(run.at("status").as_string()) +
+                                                 why);
                     }
                     result = run.at("result");
                 }
@@ -691,9 +731,8 @@ boost::json::object Engine::run_service(const core::TenantId& tenant,
             }
             return json::object{{"retry_in_ms", delay.count()}, {"attempt", attempt + 1}};
         }
-        p_.tasks.record_visit(tenant, id, node.id, visit, "service", "failed", p_.now());
-        return finish(tenant, id, "failed", node.id, "failed:" + tag_of(node.id, visit),
-                      "service task '" + node.id + "' failed: " + error.what());
+        return fail_task(tenant, id, node, visit, "service",
+                         "service task '" + node.id + "' failed: " + error.what());
     }
     json::object changes;
     if (const auto* outputs = c.if_contains("output_mapping"); outputs && outputs->is_object()) {
@@ -728,16 +767,36 @@ boost::json::object Engine::run_script(const core::TenantId& tenant,
         run = json::object{{"status", "rejected"}, {"error", error.what()}};
     }
     if (run.at("status") != "succeeded") {
-        p_.tasks.record_visit(tenant, id, node.id, visit, "script", "failed", p_.now());
-        return finish(tenant, id, "failed", node.id, "failed:" + tag_of(node.id, visit),
-                      "script task '" + node.id + "' " + json::serialize(run.at("status")) +
-                          (run.contains("error") ? ": " + json::serialize(run.at("error")) : ""));
+        return fail_task(
+            tenant, id, node, visit, "script",
+            "script task '" + node.id + "' " + json::serialize(run.at("status")) +
+                (run.contains("error") ? ": " + json::serialize(run.at("error")) : ""));
     }
     if (const auto name = core::string_field(c, "result_variable"); !name.empty()) {
         p_.instances.merge(tenant, id, json::object{{name, run.at("result")}}, "system",
                            "script:" + tag_of(node.id, visit));
     }
     return json::object{{"next", json::array{}}};
+}
+
+boost::json::object Engine::fail_task(const core::TenantId& tenant,
+                                      std::int64_t id,
+                                      const FlowNode& node,
+                                      int visit,
+                                      const std::string& kind,
+                                      const std::string& reason) {
+    p_.tasks.record_visit(tenant, id, node.id, visit, kind, "failed", p_.now());
+    if (p_.instances.mark_failed(tenant, id, node.id, "failed:" + tag_of(node.id, visit), reason)) {
+        core::log(core::LogLevel::kWarn, "approval instance failed at a task",
+                  {{"tenant", tenant.value()}, {"instance", id}, {"reason", reason}});
+        if (const auto instance = p_.instances.find(tenant, id)) {
+            notify(tenant, {instance->initiator},
+                   "Your approval request #" + std::to_string(id) + " is failed",
+                   reason + " An administrator can retry it.",
+                   "approval-failed-" + std::to_string(id) + "-" + tag_of(node.id, visit));
+        }
+    }
+    return json::object{{"wait", "failed"}};
 }
 
 boost::json::object Engine::park(const core::TenantId& tenant,
@@ -752,6 +811,14 @@ boost::json::object Engine::park(const core::TenantId& tenant,
     if (!p_.instances.save_state(tenant, id, generation, state, current)) {
         return json::object{{"stop", true}};
     }
+    const auto instance = p_.instances.find(tenant, id);
+    if (!instance) {
+        return json::object{{"stop", true}};
+    }
+    if (held(instance->status)) {
+        // Held: deadlines, timers and signals wait too; a resume or retry wakes the run.
+        return json::object{{"resolved", json::array{}}, {"sleep_ms", kHeldRecheck.count()}};
+    }
     const auto now = p_.now();
     std::optional<TimePoint> next_due;
     json::array resolved;
@@ -760,6 +827,11 @@ boost::json::object Engine::park(const core::TenantId& tenant,
         const std::string node(w.at("node").as_string());
         const int visit = static_cast<int>(w.at("visit").to_number<std::int64_t>());
         const std::string kind(w.at("kind").as_string());
+        if (kind == "held" || kind == "failed") {
+            // The instance runs again: the node is visited afresh.
+            resolved.push_back(json::object{{"index", i}, {"outcome", "resume"}});
+            continue;
+        }
         auto vs = p_.tasks.visit_state(tenant, id, node, visit);
         if (!vs) {
             continue;
@@ -896,7 +968,7 @@ boost::json::object Engine::hand_over(const core::TenantId& tenant,
     if (!next) {
         // A retried step whose hand-over committed: its event went with it.
         const auto instance = p_.instances.find(tenant, id);
-        if (!instance || instance->status != "running" || instance->generation != generation + 1) {
+        if (!instance || !alive(instance->status) || instance->generation != generation + 1) {
             return json::object{{"stop", true}};
         }
         next = generation + 1;

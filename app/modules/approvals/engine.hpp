@@ -66,6 +66,13 @@ public:
     void terminate(const core::Principal& admin,
                    std::int64_t id,
                    const boost::json::object& request);
+    /// Administrator holds, each with a `reason` in the timeline: suspend a running instance
+    /// (it stops at its next node and settles nothing), resume it, or retry the service or
+    /// script task it failed at (from the task's first attempt).
+    void change_hold(const core::Principal& admin,
+                     std::int64_t id,
+                     HoldChange change,
+                     const boost::json::object& request);
     boost::json::object reassign(const core::Principal& admin,
                                  std::int64_t task_id,
                                  const boost::json::object& request);
@@ -136,6 +143,14 @@ private:
                                    const FlowNode& node,
                                    int visit,
                                    const boost::json::object& scope);
+    /// A service or script task failed for good: the instance turns `failed` and the token
+    /// is held at the task ({wait: failed}) for an administrator's retry.
+    boost::json::object fail_task(const core::TenantId& tenant,
+                                  std::int64_t id,
+                                  const FlowNode& node,
+                                  int visit,
+                                  const std::string& kind,
+                                  const std::string& reason);
     /// A due deadline's action (after it, the visit may be settled or reassigned).
     void apply_deadline(const core::TenantId& tenant,
                         std::int64_t id,

@@ -23,6 +23,8 @@ struct Token {
     std::string node;
     /// Direct resubmission: where the flow goes back once this returned-to node completes.
     std::optional<std::string> resume_at;
+    /// Already counted at its join (a token held there and resumed).
+    bool joined = false;
 };
 
 struct Waiting {
@@ -142,7 +144,7 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
             } else {
                 for (const auto& node : definition.nodes) {
                     if (node.type == "startEvent") {
-                        state.ready.push_back({node.id, std::nullopt});
+                        state.ready.push_back({node.id, std::nullopt, false});
                     }
                 }
             }
@@ -162,7 +164,7 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                     if (node == nullptr) {
                         throw inngest::NonRetriableError("no node " + token.node);
                     }
-                    if (is_join(definition, *node)) {
+                    if (!token.joined && is_join(definition, *node)) {
                         auto& join = state.joins[node->id];
                         ++join.arrived;
                         const int expected =
@@ -218,7 +220,7 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                         }
                     }
                     for (const auto& n : next) {
-                        state.ready.push_back({std::string(n.as_string()), std::nullopt});
+                        state.ready.push_back({std::string(n.as_string()), std::nullopt, false});
                     }
                 }
                 if (state.waiting.empty()) {
@@ -269,14 +271,20 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                         const bool direct =
                             core::string_field(node->config, "return_policy") == "direct";
                         state.ready.push_back({std::string(r.at("target").as_string()),
-                                               direct ? std::optional(at.node) : std::nullopt});
+                                               direct ? std::optional(at.node) : std::nullopt,
+                                               false});
                         continue;
                     }
                     if (outcome == "cancelled") {
                         continue;
                     }
-                    state.ready.push_back(
-                        {at.resume_at.value_or(first_next(definition, at.node)), std::nullopt});
+                    if (outcome == "resume") {
+                        // Held while suspended, or failed: the same node, visited afresh.
+                        state.ready.push_back({at.node, at.resume_at, true});
+                        continue;
+                    }
+                    state.ready.push_back({at.resume_at.value_or(first_next(definition, at.node)),
+                                           std::nullopt, false});
                 }
                 std::sort(done.rbegin(), done.rend());
                 for (const auto index : done) {

@@ -142,12 +142,13 @@ const core::db::ListSpec kInstanceList{
                     {"business_key", "i.business_key"}},
     .default_sort = "-started_at",
     .tiebreak_sql = "i.id",
-    .filters = {{"status", "running, completed, rejected or failed"},
-                {"definition_id", "instances of this definition", R"({"type":"integer"})"},
-                {"business_key", "instances with this business key"},
-                {"started_by", "me: instances I started"},
-                {"box", "started (as started_by=me) or cc (copied to me)",
-                 R"({"enum":["started","cc"]})"}}};
+    .filters = {
+        {"status", "running, suspended, completed, rejected, failed, withdrawn or cancelled"},
+        {"definition_id", "instances of this definition", R"({"type":"integer"})"},
+        {"business_key", "instances with this business key"},
+        {"started_by", "me: instances I started"},
+        {"box", "started (as started_by=me) or cc (copied to me)",
+         R"({"enum":["started","cc"]})"}}};
 
 core::db::Page<InstanceRow> InstanceRepository::list(const core::TenantId& tenant,
                                                      const InstanceFilter& filter,
@@ -267,13 +268,70 @@ void InstanceRepository::terminate(const core::Principal& who,
     if (rows.empty()) {
         throw core::DomainError::not_found("instance " + std::to_string(id));
     }
-    if (rows.text(0, "status") != "running") {
-        throw core::DomainError::conflict("the instance is " + rows.text(0, "status"));
+    const auto status = rows.text(0, "status");
+    if (status != "running" && status != "suspended" && status != "failed") {
+        throw core::DomainError::conflict("the instance is " + status);
     }
     close_by_hand(tx, who.tenant, id, "cancelled", "terminated: " + reason);
     append_timeline(tx, who.tenant, id, who.user_id, "terminated", std::nullopt,
                     json::object{{"reason", reason}});
     tx.commit();
+}
+
+void InstanceRepository::change_hold(const core::Principal& who,
+                                     std::int64_t id,
+                                     HoldChange change,
+                                     const std::string& reason) {
+    Transaction tx(pool_, who.tenant);
+    const auto rows = tx.exec(
+        "SELECT status, coalesce(engine_state -> 'waiting' @> '[{\"kind\": \"failed\"}]', false) "
+        "AS held_failure FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+        {who.tenant.value(), std::to_string(id)});
+    if (rows.empty()) {
+        throw core::DomainError::not_found("instance " + std::to_string(id));
+    }
+    const auto status = rows.text(0, "status");
+    const char* from = change == HoldChange::kSuspend  ? "running"
+                       : change == HoldChange::kResume ? "suspended"
+                                                       : "failed";
+    if (status != from) {
+        throw core::DomainError::conflict("the instance is " + status + ", not " + from);
+    }
+    if (change == HoldChange::kRetry && rows.text(0, "held_failure") != "t") {
+        // Failed before its token was stored at the task (a moment after the failure), or
+        // failed in a way no task retry mends (a broken definition, a run that gave up).
+        throw core::DomainError::conflict(
+            "no failed service or script task is held for a retry (if it failed just now, try "
+            "again in a few seconds)");
+    }
+    const bool suspend = change == HoldChange::kSuspend;
+    tx.exec(
+        "UPDATE approval_instances SET status = $3, status_reason = $4, ended_at = NULL WHERE "
+        "tenant_id = $1 AND id = $2",
+        {who.tenant.value(), std::to_string(id), suspend ? "suspended" : "running",
+         suspend ? core::db::Param("suspended: " + reason) : std::nullopt});
+    const char* action = suspend                         ? "suspended"
+                         : change == HoldChange::kResume ? "resumed"
+                                                         : "retried";
+    append_timeline(tx, who.tenant, id, who.user_id, action, std::nullopt,
+                    json::object{{"reason", reason}});
+    tx.commit();
+}
+
+bool InstanceRepository::mark_failed(const core::TenantId& tenant,
+                                     std::int64_t id,
+                                     const std::string& node_id,
+                                     const std::string& step_key,
+                                     const std::string& reason) {
+    Transaction tx(pool_, tenant);
+    const auto updated = tx.exec(
+        "UPDATE approval_instances SET status = 'failed', status_reason = $3, ended_at = "
+        "coalesce(ended_at, now()) WHERE tenant_id = $1 AND id = $2 AND status = 'running'",
+        {tenant.value(), std::to_string(id), reason});
+    append_timeline(tx, tenant, id, "system", "failed", node_id, json::object{{"reason", reason}},
+                    step_key);
+    tx.commit();
+    return updated.affected() > 0;
 }
 
 bool InstanceRepository::save_state(const core::TenantId& tenant,
@@ -284,7 +342,8 @@ bool InstanceRepository::save_state(const core::TenantId& tenant,
     const auto updated = core::db::exec_once(
         pool_, tenant,
         "UPDATE approval_instances SET engine_state = $4::jsonb, current_nodes = $5::jsonb WHERE "
-        "tenant_id = $1 AND id = $2 AND generation = $3::int AND status = 'running'",
+        "tenant_id = $1 AND id = $2 AND generation = $3::int AND status IN " +
+            std::string(kAliveStatuses),
         {tenant.value(), std::to_string(id), std::to_string(generation), json::serialize(state),
          json::serialize(current_nodes)});
     return updated.affected() > 0;
@@ -299,8 +358,9 @@ std::optional<int> InstanceRepository::next_generation(
     Transaction tx(pool_, tenant);
     const auto rows = tx.exec(
         "UPDATE approval_instances SET generation = generation + 1, engine_state = "
-        "coalesce($4::jsonb, engine_state) WHERE tenant_id = $1 AND id = $2 AND status = "
-        "'running' AND ($3::int IS NULL OR generation = $3::int) RETURNING generation",
+        "coalesce($4::jsonb, engine_state) WHERE tenant_id = $1 AND id = $2 AND status IN " +
+            std::string(kAliveStatuses) +
+            " AND ($3::int IS NULL OR generation = $3::int) RETURNING generation",
         {tenant.value(), std::to_string(id),
          from ? core::db::Param(std::to_string(*from)) : std::nullopt,
          state ? core::db::Param(json::serialize(*state)) : std::nullopt});

@@ -60,6 +60,13 @@ BOOST_DESCRIBE_STRUCT(InstanceRow,
 /// The instance list's sort fields and filters.
 extern const core::db::ListSpec kInstanceList;
 
+/// What an administrator does to a running or held instance.
+enum class HoldChange { kSuspend, kResume, kRetry };
+
+/// Statuses in which an instance is alive: its run goes on (running) or holds (suspended;
+/// failed at a task, waiting for a retry). SQL list, for the statements that accept them.
+inline constexpr const char* kAliveStatuses = "('running', 'suspended', 'failed')";
+
 class InstanceRepository {
 public:
     explicit InstanceRepository(core::db::Pool& pool) : pool_(pool) {}
@@ -104,12 +111,28 @@ public:
                 const std::optional<std::string>& reason = std::nullopt);
     /// The initiator withdraws while nobody has acted. Throws DomainError 404/403/409.
     void withdraw(const core::Principal& who, std::int64_t id);
-    /// An administrator ends a running instance: cancelled, its open tasks and steps with it,
-    /// the reason in the timeline. Throws DomainError 404/409.
+    /// An administrator ends a running, suspended or failed instance: cancelled, its open tasks
+    /// and steps with it, the reason in the timeline. Throws DomainError 404/409.
     void terminate(const core::Principal& who, std::int64_t id, const std::string& reason);
+    /// An administrator's hold on an instance, with the reason in the timeline: suspend
+    /// (running → suspended), resume (suspended → running), retry (failed at a service or
+    /// script task whose token is held → running). Throws DomainError 404/409.
+    void change_hold(const core::Principal& who,
+                     std::int64_t id,
+                     HoldChange change,
+                     const std::string& reason);
+    /// A service or script task failed for good: the instance turns `failed` with the reason,
+    /// its open tasks stay (frozen) so a retry can go on; the timeline records it once under
+    /// `step_key`. False when the instance was not running.
+    bool mark_failed(const core::TenantId& tenant,
+                     std::int64_t id,
+                     const std::string& node_id,
+                     const std::string& step_key,
+                     const std::string& reason);
 
     /// Stores the interpreter's state at a wait (what a resume continues from) if `generation`
-    /// still owns the instance; false when it does not or the instance is not running.
+    /// still owns the instance; false when it does not or the instance has ended. A held
+    /// instance (suspended, or failed at a task) still stores its state.
     bool save_state(const core::TenantId& tenant,
                     std::int64_t id,
                     int generation,

@@ -142,7 +142,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
     static constexpr const char* kInstanceSchema = R"json({"type":"object","properties":{
   "id":{"type":"integer"},"definition_id":{"type":"integer"},"version":{"type":"integer"},
   "business_key":{"type":["string","null"]},
-  "status":{"enum":["running","completed","rejected","failed","withdrawn","cancelled"]},
+  "status":{"enum":["running","suspended","completed","rejected","failed","withdrawn","cancelled"]},
   "status_reason":{"type":["string","null"]},"variables":{"type":"object"},
   "initiator":{"type":"string"},"current_nodes":{"type":"array","items":{"type":"string"}},
   "generation":{"type":"integer"},"started_at":{"type":"string","format":"date-time"},
@@ -248,7 +248,8 @@ void register_instance_routes(core::Router& router, Engine& engine) {
             .method = "POST",
             .pattern = "/api/v1/approvals/instances/{id}/terminate",
             .access = core::Access::kAdmin,
-            .summary = "An administrator ends a running instance (cancelled), with a reason",
+            .summary = "An administrator ends a running, suspended or failed instance (cancelled), "
+                       "with a reason",
             .request_schema =
                 R"({"type":"object","required":["reason"],"properties":{"reason":{"type":"string","maxLength":1000}}})",
             .response_schema = kInstanceSchema},
@@ -257,6 +258,36 @@ void register_instance_routes(core::Router& router, Engine& engine) {
             engine.terminate(context.who(), id, context.json_body(request));
             return json_response(200, engine.get(context.who().tenant, id));
         });
+
+    struct Hold {
+        const char* verb;
+        HoldChange change;
+        const char* summary;
+    };
+    for (const Hold& hold :
+         {Hold{"suspend", HoldChange::kSuspend,
+               "An administrator suspends a running instance, with a reason: it stops at its "
+               "next node, its tasks refuse decisions, and deadlines, timers and signals wait"},
+          Hold{"resume", HoldChange::kResume,
+               "An administrator resumes a suspended instance, with a reason"},
+          Hold{"retry", HoldChange::kRetry,
+               "An administrator retries the service or script task a failed instance stopped "
+               "at (from its first attempt), with a reason"}}) {
+        router.add(
+            core::RouteSpec{
+                .method = "POST",
+                .pattern = std::string("/api/v1/approvals/instances/{id}/") + hold.verb,
+                .access = core::Access::kAdmin,
+                .summary = hold.summary,
+                .request_schema =
+                    R"({"type":"object","required":["reason"],"properties":{"reason":{"type":"string","maxLength":1000}}})",
+                .response_schema = kInstanceSchema},
+            [&engine, change = hold.change](const HttpRequest& request, RequestContext& context) {
+                const auto id = id_param(context, "id");
+                engine.change_hold(context.who(), id, change, context.json_body(request));
+                return json_response(200, engine.get(context.who().tenant, id));
+            });
+    }
 
     router.add(
         core::RouteSpec{

@@ -33,7 +33,9 @@ const core::db::ListSpec kTaskList{
                     {"instance_id", "t.instance_id"}},
     .default_sort = "created_at",
     .tiebreak_sql = "t.id",
-    .filters = {{"box", "todo (pending for me or my roles, the default) or done (decided by me)",
+    .filters = {{"box",
+                 "todo (pending for me or my roles in running instances, the default) or done "
+                 "(decided by me)",
                  R"({"enum":["todo","done"]})"}}};
 
 namespace {
@@ -194,7 +196,9 @@ Locked lock_task(Transaction& tx,
         tx.exec("SELECT status FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
                 {who.tenant.value(), std::to_string(locked.instance_id)});
     if (instance.empty() || instance.text(0, "status") != "running") {
-        throw DomainError::conflict("the instance is not running");
+        throw DomainError::conflict("the instance is " +
+                                    (instance.empty() ? "gone" : instance.text(0, "status")) +
+                                    ", not running");
     }
     const auto visit = tx.exec(
         "SELECT id, status, coalesce(mode, 'any') AS mode, coalesce(ratio, 1) AS ratio, "
@@ -821,7 +825,9 @@ core::db::Page<TaskView> TaskRepository::tasks_for(const core::Principal& who,
         pool_, who.tenant, kTaskColumns,
         "FROM approval_tasks t WHERE t.tenant_id = $1 AND CASE WHEN $2 = 'todo' THEN t.status = "
         "'pending' AND (t.assignee = $3 OR t.assignee IN (SELECT jsonb_array_elements_text("
-        "$4::jsonb))) ELSE t.decided_by = $3 AND t.status IN ('approved', 'rejected', "
+        "$4::jsonb))) AND EXISTS (SELECT 1 FROM approval_instances i WHERE i.tenant_id = "
+        "t.tenant_id AND i.id = t.instance_id AND i.status = 'running') ELSE t.decided_by = $3 AND "
+        "t.status IN ('approved', 'rejected', "
         "'returned', 'transferred') END",
         {who.tenant.value(), box, who.user_id, json::serialize(roles)}, page);
     return core::db::page_as<TaskView>(found);
