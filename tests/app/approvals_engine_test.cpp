@@ -833,6 +833,111 @@ TEST_CASE("administrators suspend, resume and retry an instance, with reasons",
     CHECK(t.call("POST", second_path + "/retry", alice, R"({"reason":"x"})").status == 409);
 }
 
+TEST_CASE("boundary timers interrupt a task or start a path beside it, error boundaries catch",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    const auto carol = t.token("acme", "carol");
+    const auto for_user = [](const std::string& user) {
+        return R"({"approvers":[{"type":"user","value":")" + user + R"("}]})";
+    };
+    // review (bob): after 30 minutes carol is nudged beside it (non-interrupting); after an hour
+    // the review is taken from bob and escalated to carol (interrupting).
+    const auto timers = flow.publish(
+        alice,
+        R"({"key":"timers","nodes":[{"id":"start","type":"startEvent"},)" +
+            user_task("review", for_user("bob")) + "," + user_task("nudged", for_user("carol")) +
+            "," + user_task("escalated", for_user("carol")) +
+            R"(,{"id":"nudge","type":"boundaryEvent","data":{"bpmn":{"attached_to":"review",)"
+            R"("duration":"PT30M","cancel_activity":false}}},)"
+            R"({"id":"late","type":"boundaryEvent","data":{"bpmn":{"attached_to":"review",)"
+            R"("duration":"PT1H"}}},)"
+            R"({"id":"end","type":"endEvent"},{"id":"end2","type":"endEvent"},)"
+            R"({"id":"end3","type":"endEvent"}],"edges":[)"
+            R"({"id":"1","source":"start","target":"review"},)"
+            R"({"id":"2","source":"review","target":"end"},)"
+            R"({"id":"3","source":"nudge","target":"nudged"},)"
+            R"({"id":"4","source":"nudged","target":"end2"},)"
+            R"({"id":"5","source":"late","target":"escalated"},)"
+            R"({"id":"6","source":"escalated","target":"end3"}]})");
+    const auto id = flow.start(alice, timers);
+    const std::string instance = "/api/v1/approvals/instances/" + std::to_string(id);
+    const auto settle = [&] {
+        t.app().executor()->poke();
+        REQUIRE(t.app().wait_settled(20s));
+    };
+    const auto timer_events = [&] {
+        int n = 0;
+        for (const auto& e : listed(t, instance + "/events", alice, "events")) {
+            n += e.at("name") == "boundary_timer" ? 1 : 0;
+        }
+        return n;
+    };
+    REQUIRE(flow.wait_pending(alice, id, "review").is_object());
+    clock->advance(std::chrono::minutes(20));
+    settle();
+    CHECK(todo_nodes(t, carol).empty());  // not yet
+    clock->advance(std::chrono::minutes(15));
+    settle();
+    CHECK(todo_nodes(t, carol) == std::vector<std::string>{"nudged"});
+    CHECK(todo_nodes(t, bob) == std::vector<std::string>{"review"});  // still bob's
+    CHECK(timer_events() == 1);
+    clock->advance(std::chrono::minutes(30));
+    settle();
+    CHECK(todo_nodes(t, bob).empty());  // taken from bob
+    auto carols = todo_nodes(t, carol);
+    std::sort(carols.begin(), carols.end());
+    CHECK(carols == std::vector<std::string>{"escalated", "nudged"});
+    CHECK(timer_events() == 1);  // the nudge fired once
+    const auto seen = t.call("GET", instance, alice).body;
+    for (const char* node : {"nudged", "escalated"}) {
+        REQUIRE(flow.act(carol, flow.pending_task(seen, node), "approve").status == 200);
+    }
+    const auto done = flow.wait_done(alice, id);
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "completed");
+    std::map<std::string, std::string> status;
+    for (const auto& n : listed(t, instance + "/diagram", alice, "nodes")) {
+        status[std::string(n.at("id").as_string())] = std::string(n.at("status").as_string());
+    }
+    CHECK(status["review"] == "cancelled");
+    CHECK(status["late"] == "completed");
+    CHECK(status["end"] == "pending");
+
+    // An error boundary on a service task: the failure takes its path, not the instance down.
+    const auto created = t.call("POST", "/api/v1/scripts", alice,
+                                R"({"name":"charge","code":"function main(a) { throw new )"
+                                R"(Error('card declined'); }"})");
+    REQUIRE(created.status == 201);
+    REQUIRE(t.call("PUT", "/api/v1/approvals/activities/Charge", alice,
+                   R"({"kind":"script","script_id":)" +
+                       std::to_string(created.body.at("id").as_int64()) + "}")
+                .status == 200);
+    const auto caught = flow.publish(
+        alice, R"({"key":"caught","nodes":[{"id":"start","type":"startEvent"},)"
+               R"({"id":"charge","type":"serviceTask","data":{"bpmn":{"implementation":)"
+               R"("temporal_activity","activity_name":"Charge"}}},)"
+               R"({"id":"declined","type":"boundaryEvent","data":{"bpmn":{"attached_to":"charge",)"
+               R"("event":"error","error_variable":"charge_error"}}},)" +
+                   user_task("fix", for_user("bob")) +
+                   R"(,{"id":"end","type":"endEvent"},{"id":"end2","type":"endEvent"}],"edges":[)"
+                   R"({"id":"1","source":"start","target":"charge"},)"
+                   R"({"id":"2","source":"charge","target":"end"},)"
+                   R"({"id":"3","source":"declined","target":"fix"},)"
+                   R"({"id":"4","source":"fix","target":"end2"}]})");
+    const auto second = flow.start(alice, caught);
+    const auto at_fix = flow.wait_pending(alice, second, "fix");
+    REQUIRE(at_fix.is_object());
+    CHECK(at_fix.at("status") == "running");
+    CHECK(std::string(at_fix.at("variables").at("charge_error").at("message").as_string())
+              .find("card declined") != std::string::npos);
+    REQUIRE(flow.act(bob, flow.pending_task(at_fix, "fix"), "approve").status == 200);
+    CHECK(flow.wait_done(alice, second).at("status") == "completed");
+}
+
 TEST_CASE("the planning documents' registration process runs end to end", "[app][approvals]") {
     auto clock = fresh_clock();
     AppUnderTest t(AppUnderTestOptions{.clock = clock});

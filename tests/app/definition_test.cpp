@@ -197,6 +197,65 @@ TEST_CASE("invalid definitions are refused with the node or edge named", "[appro
     CHECK_THROWS_AS(import_definition(json::parse(R"({"elements":{}})"), "seed"), ImportError);
 }
 
+TEST_CASE("boundary events: attached to the right task, started by it, named when misused",
+          "[approvals]") {
+    // review (a user task) has a timer boundary; charge (a service task) an error boundary.
+    const auto with = [](const std::string& extra_nodes, const std::string& extra_edges) {
+        return problems_of(import_definition(json::parse(R"({"nodes":[
+        {"id":"s","type":"startEvent"},
+        {"id":"review","type":"userTask","data":{"bpmn":{"approvers":[{"type":"initiator"}]}}},
+        {"id":"charge","type":"serviceTask","data":{"bpmn":{"implementation":"temporal_activity",
+          "activity_name":"Charge"}}},
+        {"id":"fix","type":"userTask","data":{"bpmn":{"approvers":[{"type":"initiator"}]}}},
+        {"id":"e","type":"endEvent"}, {"id":"e2","type":"endEvent"})" +
+                                                         extra_nodes + R"(],
+      "edges":[{"id":"1","source":"s","target":"review"},{"id":"2","source":"review",
+        "target":"charge"},{"id":"3","source":"charge","target":"e"},
+        {"id":"4","source":"fix","target":"e2"})" + extra_edges +
+                                                         "]}"),
+                                             "proflow"));
+    };
+    const std::string late =
+        R"(,{"id":"late","type":"boundaryEvent","data":{"bpmn":{"attached_to":"review",)"
+        R"("duration":"PT1H"}}},{"id":"declined","type":"boundaryEvent","data":{"bpmn":)"
+        R"({"attached_to":"charge","event":"error"}}})";
+    const std::string late_edges =
+        R"(,{"id":"5","source":"late","target":"fix"},{"id":"6","source":"declined","target":"e"})";
+    // Valid: a boundary has no incoming flow, and what follows it is reached through its task.
+    const auto valid = with(late, late_edges);
+    CAPTURE(valid);
+    CHECK(valid.empty());
+
+    CHECK(mentions(with(R"(,{"id":"b","type":"boundaryEvent","data":{"bpmn":{"attached_to":)"
+                        R"("nowhere","duration":"PT1H"}}})",
+                        R"(,{"id":"5","source":"b","target":"fix"})"),
+                   "node:b", "attached to a task of this process"));
+    CHECK(mentions(with(late, late_edges + R"(,{"id":"7","source":"s","target":"late"})"),
+                   "node:late", "no incoming flow"));
+    CHECK(mentions(with(R"(,{"id":"b","type":"boundaryEvent","data":{"bpmn":{"attached_to":)"
+                        R"("charge","duration":"PT1H"}}})",
+                        R"(,{"id":"5","source":"b","target":"fix"})"),
+                   "node:b", "timer boundary event is attached to a user task"));
+    CHECK(mentions(with(R"(,{"id":"b","type":"boundaryEvent","data":{"bpmn":{"attached_to":)"
+                        R"("review","duration":"soon"}}})",
+                        R"(,{"id":"5","source":"b","target":"fix"})"),
+                   "node:b", "ISO 8601"));
+    CHECK(mentions(with(R"(,{"id":"b","type":"boundaryEvent","data":{"bpmn":{"attached_to":)"
+                        R"("review","event":"error"}}})",
+                        R"(,{"id":"5","source":"b","target":"fix"})"),
+                   "node:b", "service or script task"));
+    CHECK(mentions(with(R"(,{"id":"b","type":"boundaryEvent","data":{"bpmn":{"attached_to":)"
+                        R"("charge","event":"error","cancel_activity":false}}})",
+                        R"(,{"id":"5","source":"b","target":"fix"})"),
+                   "node:b", "always interrupts"));
+    CHECK(mentions(with(R"(,{"id":"b","type":"boundaryEvent","data":{"bpmn":{"attached_to":)"
+                        R"("review","event":"message"}}})",
+                        R"(,{"id":"5","source":"b","target":"fix"})"),
+                   "node:b", "a timer or an error"));
+    // Without the boundary, what it led to is unreachable.
+    CHECK(mentions(with("", ""), "node:fix", "cannot be reached"));
+}
+
 TEST_CASE("ISO 8601 durations", "[approvals]") {
     for (const char* ok : {"PT1H", "P2D", "P1W", "PT30M", "P1DT12H", "PT0.5S", "P1Y2M"}) {
         CAPTURE(ok);

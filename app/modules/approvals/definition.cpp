@@ -226,6 +226,51 @@ bool valid_rfc3339(const std::string& text) {
     return std::regex_match(text, pattern);
 }
 
+void check_boundary(const ProcessDefinition& d,
+                    const FlowNode& node,
+                    std::size_t incoming,
+                    std::vector<DefinitionProblem>& problems) {
+    const auto problem = [&](std::string message) {
+        problems.push_back({node.id, std::nullopt, std::move(message)});
+    };
+    if (incoming > 0) {
+        problem("a boundary event has no incoming flow: its task starts it");
+    }
+    const auto b = boundary_of(node);
+    const FlowNode* host = b.attached_to.empty() ? nullptr : d.node(b.attached_to);
+    if (host == nullptr) {
+        problem("a boundary event is attached to a task of this process (attached_to)");
+        return;
+    }
+    if (b.kind == "timer") {
+        if (host->type != "userTask") {
+            problem("a timer boundary event is attached to a user task, not a " + host->type);
+        }
+        if (!b.duration) {
+            problem("a timer boundary event needs an ISO 8601 duration (PT30M)");
+        }
+    } else if (b.kind == "error") {
+        if (host->type != "serviceTask" && host->type != "scriptTask") {
+            problem("an error boundary event is attached to a service or script task, not a " +
+                    host->type);
+        }
+        if (!b.interrupting) {
+            problem("an error boundary event always interrupts its task (cancel_activity)");
+        }
+        if (d.boundaries(host->id).size() > 1) {
+            int errors = 0;
+            for (const auto* other : d.boundaries(host->id)) {
+                errors += boundary_of(*other).kind == "error" ? 1 : 0;
+            }
+            if (errors > 1) {
+                problem("a task has at most one error boundary event");
+            }
+        }
+    } else {
+        problem("a boundary event catches a timer or an error, not '" + b.kind + "'");
+    }
+}
+
 void check_user_task(const FlowNode& node, std::vector<DefinitionProblem>& problems) {
     const auto& c = node.config;
     const auto problem = [&](std::string message) {
@@ -353,6 +398,38 @@ int ProcessDefinition::incoming(const std::string& id) const {
     return static_cast<int>(std::count_if(edges.begin(), edges.end(), [&](const FlowEdge& e) {
         return e.target == id && !e.is_return;
     }));
+}
+
+std::vector<const FlowNode*> ProcessDefinition::boundaries(const std::string& task) const {
+    std::vector<const FlowNode*> found;
+    for (const auto& n : nodes) {
+        if (n.type == "boundaryEvent" && boundary_of(n).attached_to == task) {
+            found.push_back(&n);
+        }
+    }
+    return found;
+}
+
+Boundary boundary_of(const FlowNode& node) {
+    Boundary b;
+    for (const char* key : {"attached_to", "attachedToRef", "attachedTo"}) {
+        if (const auto id = core::string_field(node.config, key); !id.empty()) {
+            b.attached_to = id;
+            break;
+        }
+    }
+    const auto duration = core::string_field(node.config, "duration");
+    b.kind = core::string_field(node.config, "event");
+    if (b.kind.empty()) {
+        b.kind = duration.empty() ? "error" : "timer";
+    }
+    b.duration = iso_duration(duration);
+    for (const char* key : {"cancel_activity", "cancelActivity", "interrupting"}) {
+        if (const auto* flag = node.config.if_contains(key); flag != nullptr && flag->is_bool()) {
+            b.interrupting = flag->as_bool();
+        }
+    }
+    return b;
 }
 
 boost::json::object ProcessDefinition::to_json() const {
@@ -596,7 +673,9 @@ std::vector<DefinitionProblem> validate(const ProcessDefinition& d) {
         if (n.type != "endEvent" && outs.empty()) {
             on_node(n.id, "has no outgoing flow");
         }
-        if (n.type != "startEvent" && ins.empty()) {
+        if (n.type == "boundaryEvent") {
+            check_boundary(d, n, ins.size(), problems);
+        } else if (n.type != "startEvent" && ins.empty()) {
             on_node(n.id, "has no incoming flow");
         }
         if (!is_gateway(n.type) && n.type != "endEvent" && outs.size() > 1) {
@@ -658,6 +737,11 @@ std::vector<DefinitionProblem> validate(const ProcessDefinition& d) {
             for (const auto* e : out[id]) {
                 if (seen.insert(e->target).second) {
                     queue.push_back(e->target);
+                }
+            }
+            for (const auto* boundary : d.boundaries(id)) {
+                if (seen.insert(boundary->id).second) {
+                    queue.push_back(boundary->id);
                 }
             }
         }

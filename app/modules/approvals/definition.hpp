@@ -19,7 +19,7 @@ namespace riveredge::approvals {
 inline constexpr const char* kElementTypes[] = {
     "startEvent",      "endEvent",         "userTask",        "serviceTask",
     "scriptTask",      "exclusiveGateway", "parallelGateway", "inclusiveGateway",
-    "timerCatchEvent", "signalCatchEvent"};
+    "timerCatchEvent", "signalCatchEvent", "boundaryEvent"};
 
 struct FlowNode {
     std::string id;
@@ -52,6 +52,8 @@ struct ProcessDefinition {
     std::vector<const FlowEdge*> outgoing(const std::string& id) const;
     /// How many flows come into a node, return paths not counted.
     int incoming(const std::string& id) const;
+    /// The boundary events attached to a task, in the order drawn.
+    std::vector<const FlowNode*> boundaries(const std::string& task) const;
     boost::json::object to_json() const;
     static ProcessDefinition from_json(const boost::json::object& json);
 };
@@ -77,6 +79,18 @@ ProcessDefinition import_definition(const boost::json::value& source, const std:
 
 /// Everything wrong with a definition, in a stable order; empty when it can be published.
 std::vector<DefinitionProblem> validate(const ProcessDefinition& definition);
+
+/// A boundary event's settings: the task it is attached to (`attached_to`, or BPMN's
+/// `attachedToRef`), what it catches (`timer` with a `duration`, or `error` from a service or
+/// script task), and whether it interrupts the task (`cancel_activity`, default true; a timer
+/// may leave the task open and start a second path beside it).
+struct Boundary {
+    std::string attached_to;
+    std::string kind;
+    bool interrupting = true;
+    std::optional<std::chrono::milliseconds> duration;
+};
+Boundary boundary_of(const FlowNode& node);
 
 /// The expression inside `${...}` (or the text itself without the wrapper).
 std::string unwrap_expression(const std::string& condition);

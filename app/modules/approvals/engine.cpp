@@ -45,6 +45,16 @@ bool alive(const std::string& status) {
     return status == "running" || held(status);
 }
 
+/// The error boundary event attached to a service or script task, if any.
+const FlowNode* error_boundary(const ProcessDefinition& definition, const std::string& task) {
+    for (const auto* b : definition.boundaries(task)) {
+        if (boundary_of(*b).kind == "error") {
+            return b;
+        }
+    }
+    return nullptr;
+}
+
 constexpr int kMaxReminders = 3;
 
 bool is_expression(const std::string& text) {
@@ -512,6 +522,9 @@ boost::json::object Engine::visit(const core::TenantId& tenant,
     if (node->type == "exclusiveGateway") {
         return pass({choose(definition, *node, scope)}, "gateway");
     }
+    if (node->type == "boundaryEvent") {
+        return pass(single_next(), "event");
+    }
     if (node->type == "parallelGateway" || node->type == "inclusiveGateway") {
         const auto out = definition.outgoing(node_id);
         std::vector<std::string> next;
@@ -557,15 +570,17 @@ boost::json::object Engine::visit(const core::TenantId& tenant,
     if (node->type == "serviceTask") {
         const int attempt =
             token.contains("attempt") ? static_cast<int>(token.at("attempt").as_int64()) : 1;
-        auto outcome = run_service(tenant, id, *node, visit, attempt, scope);
-        if (outcome.contains("next")) {
+        auto outcome = run_service(tenant, id, *node, visit, attempt, scope,
+                                   error_boundary(definition, node_id));
+        if (outcome.contains("next") && !outcome.contains("caught")) {
             outcome = pass(single_next(), "service");
         }
         return outcome;
     }
     if (node->type == "scriptTask") {
-        auto outcome = run_script(tenant, id, *node, visit, scope);
-        if (outcome.contains("next")) {
+        auto outcome =
+            run_script(tenant, id, *node, visit, scope, error_boundary(definition, node_id));
+        if (outcome.contains("next") && !outcome.contains("caught")) {
             outcome = pass(single_next(), "script");
         }
         return outcome;
@@ -618,7 +633,8 @@ boost::json::object Engine::run_service(const core::TenantId& tenant,
                                         const FlowNode& node,
                                         int visit,
                                         int attempt,
-                                        const boost::json::object& scope) {
+                                        const boost::json::object& scope,
+                                        const FlowNode* on_error) {
     const auto& c = node.config;
     json::value input = json::object{};
     if (const auto* mapping = c.if_contains("input_mapping")) {
@@ -732,7 +748,7 @@ boost::json::object Engine::run_service(const core::TenantId& tenant,
             return json::object{{"retry_in_ms", delay.count()}, {"attempt", attempt + 1}};
         }
         return fail_task(tenant, id, node, visit, "service",
-                         "service task '" + node.id + "' failed: " + error.what());
+                         "service task '" + node.id + "' failed: " + error.what(), on_error);
     }
     json::object changes;
     if (const auto* outputs = c.if_contains("output_mapping"); outputs && outputs->is_object()) {
@@ -752,7 +768,8 @@ boost::json::object Engine::run_script(const core::TenantId& tenant,
                                        std::int64_t id,
                                        const FlowNode& node,
                                        int visit,
-                                       const boost::json::object& scope) {
+                                       const boost::json::object& scope,
+                                       const FlowNode* on_error) {
     const auto& c = node.config;
     json::object request{{"mode", "sync"}};
     if (const auto* args = c.if_contains("arguments")) {
@@ -767,10 +784,10 @@ boost::json::object Engine::run_script(const core::TenantId& tenant,
         run = json::object{{"status", "rejected"}, {"error", error.what()}};
     }
     if (run.at("status") != "succeeded") {
-        return fail_task(
-            tenant, id, node, visit, "script",
-            "script task '" + node.id + "' " + json::serialize(run.at("status")) +
-                (run.contains("error") ? ": " + json::serialize(run.at("error")) : ""));
+        return fail_task(tenant, id, node, visit, "script",
+                         "script task '" + node.id + "' " + json::serialize(run.at("status")) +
+                             (run.contains("error") ? ": " + json::serialize(run.at("error")) : ""),
+                         on_error);
     }
     if (const auto name = core::string_field(c, "result_variable"); !name.empty()) {
         p_.instances.merge(tenant, id, json::object{{name, run.at("result")}}, "system",
@@ -784,8 +801,23 @@ boost::json::object Engine::fail_task(const core::TenantId& tenant,
                                       const FlowNode& node,
                                       int visit,
                                       const std::string& kind,
-                                      const std::string& reason) {
+                                      const std::string& reason,
+                                      const FlowNode* on_error) {
     p_.tasks.record_visit(tenant, id, node.id, visit, kind, "failed", p_.now());
+    if (on_error != nullptr) {
+        // Caught: the token leaves through the error boundary, the error in a variable.
+        const auto variable = core::string_field(on_error->config, "error_variable");
+        p_.instances.merge(tenant, id,
+                           json::object{{variable.empty() ? "error" : variable,
+                                         json::object{{"node_id", node.id}, {"message", reason}}}},
+                           "system", "error:" + tag_of(node.id, visit));
+        p_.instances.log(tenant, id, "error_caught",
+                         json::object{{"node_id", node.id},
+                                      {"visit", visit},
+                                      {"boundary", on_error->id},
+                                      {"error", reason}});
+        return json::object{{"next", json::array{json::value(on_error->id)}}, {"caught", true}};
+    }
     if (p_.instances.mark_failed(tenant, id, node.id, "failed:" + tag_of(node.id, visit), reason)) {
         core::log(core::LogLevel::kWarn, "approval instance failed at a task",
                   {{"tenant", tenant.value()}, {"instance", id}, {"reason", reason}});
@@ -822,6 +854,16 @@ boost::json::object Engine::park(const core::TenantId& tenant,
     const auto now = p_.now();
     std::optional<TimePoint> next_due;
     json::array resolved;
+    std::optional<ProcessDefinition> definition;  // read when a task may have boundary timers
+    const auto boundaries_of = [&](const std::string& node) {
+        if (!definition) {
+            const auto version =
+                p_.definitions.version(tenant, instance->definition_id, instance->version);
+            definition =
+                version ? ProcessDefinition::from_json(version->compiled) : ProcessDefinition{};
+        }
+        return definition->boundaries(node);
+    };
     for (std::size_t i = 0; i < waiting.size(); ++i) {
         const auto& w = waiting[i].as_object();
         const std::string node(w.at("node").as_string());
@@ -846,6 +888,39 @@ boost::json::object Engine::park(const core::TenantId& tenant,
             if (vs->status == "active") {
                 if (vs->due_at && vs->deadline) {
                     next_due = std::min(next_due.value_or(*vs->due_at), *vs->due_at);
+                }
+                const auto* fired = w.if_contains("fired");
+                for (const auto* b : boundaries_of(node)) {
+                    const auto boundary = boundary_of(*b);
+                    if (boundary.kind != "timer" || !boundary.duration || !vs->entered_at) {
+                        continue;
+                    }
+                    if (!boundary.interrupting && fired != nullptr && fired->is_array() &&
+                        std::find(fired->as_array().begin(), fired->as_array().end(),
+                                  json::value(b->id)) != fired->as_array().end()) {
+                        continue;  // a non-interrupting timer fires once per visit
+                    }
+                    const auto at = *vs->entered_at + *boundary.duration;
+                    if (at > now) {
+                        next_due = std::min(next_due.value_or(at), at);
+                        continue;
+                    }
+                    if (boundary.interrupting) {
+                        // The task is cancelled and the token leaves through the boundary.
+                        p_.tasks.settle_by_system(tenant, id, node, visit, "cancelled",
+                                                  "boundary timer '" + b->id + "' fired", now);
+                        resolved.push_back(
+                            json::object{{"index", i}, {"outcome", "boundary"}, {"target", b->id}});
+                        break;
+                    }
+                    // The task stays open; a second token starts on the boundary's path.
+                    p_.instances.log(tenant, id, "boundary_timer",
+                                     json::object{{"node_id", node},
+                                                  {"visit", visit},
+                                                  {"boundary", b->id},
+                                                  {"interrupting", false}});
+                    resolved.push_back(
+                        json::object{{"index", i}, {"outcome", "spawn"}, {"target", b->id}});
                 }
                 continue;
             }

@@ -136,21 +136,25 @@ private:
                                     const FlowNode& node,
                                     int visit,
                                     int attempt,
-                                    const boost::json::object& scope);
+                                    const boost::json::object& scope,
+                                    const FlowNode* on_error);
     /// `scope`: the process variables and `initiator`, for the mappings.
     boost::json::object run_script(const core::TenantId& tenant,
                                    std::int64_t id,
                                    const FlowNode& node,
                                    int visit,
-                                   const boost::json::object& scope);
-    /// A service or script task failed for good: the instance turns `failed` and the token
-    /// is held at the task ({wait: failed}) for an administrator's retry.
+                                   const boost::json::object& scope,
+                                   const FlowNode* on_error);
+    /// A service or script task failed for good. With an error boundary event (`on_error`)
+    /// the token leaves through it ({next: [boundary]}); without, the instance turns `failed`
+    /// and the token is held at the task ({wait: failed}) for an administrator's retry.
     boost::json::object fail_task(const core::TenantId& tenant,
                                   std::int64_t id,
                                   const FlowNode& node,
                                   int visit,
                                   const std::string& kind,
-                                  const std::string& reason);
+                                  const std::string& reason,
+                                  const FlowNode* on_error);
     /// A due deadline's action (after it, the visit may be settled or reassigned).
     void apply_deadline(const core::TenantId& tenant,
                         std::int64_t id,

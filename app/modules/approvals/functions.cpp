@@ -33,6 +33,8 @@ struct Waiting {
     std::string kind;
     std::optional<std::string> resume_at;
     std::optional<std::string> signal;
+    /// Non-interrupting boundary timers that have fired for this visit (each fires once).
+    std::vector<std::string> fired;
 };
 
 struct Join {
@@ -57,6 +59,13 @@ struct RunState {
             }
             if (item.signal) {
                 o["signal"] = *item.signal;
+            }
+            if (!item.fired.empty()) {
+                json::array fired;
+                for (const auto& b : item.fired) {
+                    fired.emplace_back(b);
+                }
+                o["fired"] = std::move(fired);
             }
             w.push_back(std::move(o));
         }
@@ -84,10 +93,18 @@ struct RunState {
         RunState s;
         for (const auto& item : o.at("waiting").as_array()) {
             const auto& w = item.as_object();
-            s.waiting.push_back({std::string(w.at("node").as_string()),
-                                 static_cast<int>(w.at("visit").to_number<std::int64_t>()),
-                                 std::string(w.at("kind").as_string()), text(w, "resume_at"),
-                                 text(w, "signal")});
+            Waiting waiting{std::string(w.at("node").as_string()),
+                            static_cast<int>(w.at("visit").to_number<std::int64_t>()),
+                            std::string(w.at("kind").as_string()),
+                            text(w, "resume_at"),
+                            text(w, "signal"),
+                            {}};
+            if (const auto* fired = w.if_contains("fired"); fired != nullptr && fired->is_array()) {
+                for (const auto& b : fired->as_array()) {
+                    waiting.fired.emplace_back(b.as_string());
+                }
+            }
+            s.waiting.push_back(std::move(waiting));
         }
         for (const auto& [node, count] : o.at("visits").as_object()) {
             s.visits[node] = static_cast<int>(count.to_number<std::int64_t>());
@@ -199,8 +216,9 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                         return result;
                     }
                     if (const auto* wait = result.if_contains("wait")) {
-                        Waiting waiting{node->id, visit, std::string(wait->as_string()),
-                                        token.resume_at, std::nullopt};
+                        Waiting waiting{
+                            node->id,        visit,        std::string(wait->as_string()),
+                            token.resume_at, std::nullopt, {}};
                         for (const char* key : {"signal", "signal_ref"}) {
                             if (const auto* s = node->config.if_contains(key);
                                 s && s->is_string()) {
@@ -276,6 +294,20 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                         continue;
                     }
                     if (outcome == "cancelled") {
+                        continue;
+                    }
+                    if (outcome == "boundary") {
+                        // An interrupting boundary timer: the task is gone, the token leaves.
+                        state.ready.push_back(
+                            {std::string(r.at("target").as_string()), std::nullopt, false});
+                        continue;
+                    }
+                    if (outcome == "spawn") {
+                        // A non-interrupting one: the task stays, a second token starts.
+                        done.pop_back();
+                        state.waiting.at(index).fired.emplace_back(r.at("target").as_string());
+                        state.ready.push_back(
+                            {std::string(r.at("target").as_string()), std::nullopt, false});
                         continue;
                     }
                     if (outcome == "resume") {

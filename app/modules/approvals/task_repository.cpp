@@ -483,8 +483,10 @@ std::optional<VisitState> TaskRepository::visit_state(const core::TenantId& tena
     const auto rows = core::db::exec_once(
         pool_, tenant,
         "SELECT id, kind, status, return_target, to_char(due_at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS due_at, deadline::text AS deadline, reminders "
-        "FROM approval_node_visits WHERE tenant_id = $1 AND instance_id = $2 AND node_id = $3 AND "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS due_at, to_char(entered_at AT TIME ZONE "
+        "'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS entered_at, deadline::text AS deadline, "
+        "reminders FROM approval_node_visits WHERE tenant_id = $1 AND instance_id = $2 AND node_id "
+        "= $3 AND "
         "visit = $4::int",
         {tenant.value(), std::to_string(instance_id), node_id, std::to_string(visit)});
     if (rows.empty()) {
@@ -496,7 +498,8 @@ std::optional<VisitState> TaskRepository::visit_state(const core::TenantId& tena
                      std::nullopt,
                      std::nullopt,
                      std::nullopt,
-                     static_cast<int>(rows.integer(0, "reminders"))};
+                     static_cast<int>(rows.integer(0, "reminders")),
+                     std::nullopt};
     if (!rows.is_null(0, "return_target")) {
         state.return_target = rows.text(0, "return_target");
     }
@@ -507,6 +510,9 @@ std::optional<VisitState> TaskRepository::visit_state(const core::TenantId& tena
     }
     if (!rows.is_null(0, "deadline")) {
         state.deadline = json::parse(rows.text(0, "deadline")).as_object();
+    }
+    if (const auto entered = schedules::parse_time(rows.text(0, "entered_at"))) {
+        state.entered_at = TimePoint(*entered);
     }
     return state;
 }

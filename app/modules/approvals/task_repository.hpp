@@ -79,6 +79,8 @@ struct VisitState {
     std::optional<TimePoint> due_at;
     std::optional<boost::json::object> deadline;
     int reminders = 0;
+    /// When the token entered the node (a boundary timer counts from it).
+    std::optional<TimePoint> entered_at;
 };
 
 /// The task boxes' sort fields and filters.
