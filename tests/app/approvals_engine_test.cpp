@@ -938,6 +938,171 @@ TEST_CASE("boundary timers interrupt a task or start a path beside it, error bou
     CHECK(flow.wait_done(alice, second).at("status") == "completed");
 }
 
+TEST_CASE("messages by business key, thrown signals and messages, and event-based gateways",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    const auto gina = t.token("globex", "gina", {"admin"});
+    const auto settle = [&] {
+        t.app().executor()->poke();
+        REQUIRE(t.app().wait_settled(20s));
+    };
+    const auto start_keyed = [&](std::int64_t definition, const std::string& key,
+                                 const std::string& variables = "{}") {
+        const auto r =
+            t.call("POST", "/api/v1/approvals/instances", alice,
+                   R"({"definition_id":)" + std::to_string(definition) + R"(,"business_key":")" +
+                       key + R"(","variables":)" + variables + "}");
+        INFO(json::serialize(r.body));
+        REQUIRE(r.status == 201);
+        return r.body.at("id").as_int64();
+    };
+    const auto status_of = [&](std::int64_t id) {
+        return std::string(t.call("GET", "/api/v1/approvals/instances/" + std::to_string(id), alice)
+                               .body.at("status")
+                               .as_string());
+    };
+    const auto edges = [](const std::vector<std::pair<std::string, std::string>>& pairs) {
+        std::string out;
+        int n = 0;
+        for (const auto& [from, to] : pairs) {
+            out += std::string(n == 0 ? "" : ",") + R"({"id":"f)" + std::to_string(n) +
+                   R"(","source":")" + from + R"(","target":")" + to + R"("})";
+            ++n;
+        }
+        return out;
+    };
+
+    // A receive task waits for "payment.received" for its business key, from REST or from an
+    // event of the tenant's namespace.
+    const auto order =
+        flow.publish(alice, R"({"key":"order","nodes":[{"id":"start","type":"startEvent"},)"
+                            R"({"id":"paid","type":"receiveTask","data":{"bpmn":{"message":)"
+                            R"("payment.received"}}},{"id":"end","type":"endEvent"}],"edges":[)" +
+                                edges({{"start", "paid"}, {"paid", "end"}}) + "]}");
+    const auto first = start_keyed(order, "ORD-1");
+    settle();
+    const std::string messages = "/api/v1/approvals/messages";
+    CHECK(t.call("POST", messages, bob, R"({"name":"payment.received","business_key":"ORD-1"})")
+              .status == 403);
+    CHECK(t.call("POST", messages, alice, R"({"name":"payment.received"})").status == 422);
+    CHECK(t.call("POST", messages, gina, R"({"name":"payment.received","business_key":"ORD-1"})")
+              .status == 404);  // another tenant's key does not exist for gina
+    CHECK(t.call("POST", messages, alice, R"({"name":"payment.received","business_key":"ORD-9"})")
+              .status == 404);
+    const auto sent = t.call("POST", messages, alice,
+                             R"({"name":"payment.received","business_key":"ORD-1",)"
+                             R"("data":{"amount":42},"message_id":"m-1"})");
+    REQUIRE(sent.status == 202);
+    CHECK(sent.body.at("delivered") == json::array{first});
+    const auto repeat = t.call("POST", messages, alice,
+                               R"({"name":"payment.received","business_key":"ORD-1",)"
+                               R"("data":{"amount":42},"message_id":"m-1"})");
+    CHECK(repeat.status == 202);
+    CHECK(repeat.body.at("delivered").as_array().empty());
+    const auto done = flow.wait_done(alice, first);
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "completed");
+    CHECK(done.at("variables").at("amount") == 42);
+
+    // From an event of the tenant's namespace; another tenant's event with the same key does
+    // not reach it.
+    const auto second = start_keyed(order, "ORD-2");
+    settle();
+    const auto send_event = [&](const std::string& name) {
+        REQUIRE(t.app()
+                    .executor()
+                    ->send(json::array{json::object{
+                        {"name", name},
+                        {"data", json::object{{"business_key", "ORD-2"},
+                                              {"data", json::object{{"via", "event"}}}}}}})
+                    .has_value());
+        settle();
+    };
+    send_event("tenants/globex/payment.received");
+    CHECK(status_of(second) == "running");
+    send_event("tenants/acme/payment.received");
+    CHECK(status_of(second) == "completed");
+
+    // A message throw event correlates to another instance by key; a signal throw event reaches
+    // the instances waiting for that signal now.
+    const auto waiter = flow.publish(
+        alice, R"({"key":"waiter","nodes":[{"id":"start","type":"startEvent"},)"
+               R"({"id":"go","type":"intermediateCatchEvent","data":{"bpmn":{"message":"go"}}},)"
+               R"({"id":"alarm","type":"signalCatchEvent","data":{"bpmn":{"signal":"alarm"}}},)"
+               R"({"id":"end","type":"endEvent"}],"edges":[)" +
+                   edges({{"start", "go"}, {"go", "alarm"}, {"alarm", "end"}}) + "]}");
+    const auto thrower = flow.publish(
+        alice, R"({"key":"thrower","nodes":[{"id":"start","type":"startEvent"},)"
+               R"({"id":"send_go","type":"intermediateThrowEvent","data":{"bpmn":{"message":"go",)"
+               R"("business_key":"${target}","data":{"from":"${initiator}"}}}},)"
+               R"({"id":"raise","type":"signalThrowEvent","data":{"bpmn":{"signal":"alarm"}}},)"
+               R"({"id":"end","type":"endEvent"}],"edges":[)" +
+                   edges({{"start", "send_go"}, {"send_go", "raise"}, {"raise", "end"}}) + "]}");
+    const auto receiver = start_keyed(waiter, "W-1");
+    settle();
+    const auto sender = start_keyed(thrower, "T-1", R"({"target":"W-1"})");
+    settle();
+    CHECK(status_of(sender) == "completed");
+    // The message moved the receiver to its signal catch; the signal was thrown before it
+    // waited there, so it is still waiting: a second thrower finishes it.
+    const auto moved = flow.wait_instance(alice, receiver, [](const json::value& i) {
+        return i.at("current_nodes") == json::array{"alarm"} || i.at("status") != "running";
+    });
+    REQUIRE(moved.is_object());
+    CHECK(moved.at("variables").at("from") == "alice");
+    if (moved.at("status") == "running") {
+        start_keyed(thrower, "T-2", R"({"target":"nobody"})");
+        settle();
+    }
+    CHECK(flow.wait_done(alice, receiver).at("status") == "completed");
+
+    // An event-based gateway: the first event wins and the others are withdrawn.
+    const auto race = flow.publish(
+        alice, R"({"key":"race","nodes":[{"id":"start","type":"startEvent"},)"
+               R"({"id":"gw","type":"eventBasedGateway"},)"
+               R"({"id":"answer","type":"messageCatchEvent","data":{"bpmn":{"message":"answer"}}},)"
+               R"({"id":"hour","type":"timerCatchEvent","data":{"bpmn":{"duration":"PT1H"}}},)" +
+                   user_task("chase", R"({"approvers":[{"type":"user","value":"bob"}]})") +
+                   R"(,{"id":"end","type":"endEvent"},{"id":"end2","type":"endEvent"}],"edges":[)" +
+                   edges({{"start", "gw"},
+                          {"gw", "answer"},
+                          {"gw", "hour"},
+                          {"answer", "end"},
+                          {"hour", "chase"},
+                          {"chase", "end2"}}) +
+                   "]}");
+    const auto answered = start_keyed(race, "R-1");
+    const auto timed_out = start_keyed(race, "R-2");
+    settle();
+    REQUIRE(t.call("POST", messages, alice, R"({"name":"answer","business_key":"R-1"})").status ==
+            202);
+    settle();
+    CHECK(status_of(answered) == "completed");
+    CHECK(status_of(timed_out) == "running");
+    clock->advance(std::chrono::minutes(61));
+    settle();
+    CHECK(todo_nodes(t, bob) == std::vector<std::string>{"chase"});
+    // A late answer finds the race over: the instance stays where the timer took it.
+    REQUIRE(t.call("POST", messages, alice, R"({"name":"answer","business_key":"R-2"})").status ==
+            202);
+    settle();
+    const auto late =
+        t.call("GET", "/api/v1/approvals/instances/" + std::to_string(timed_out), alice);
+    CHECK(late.body.at("current_nodes") == json::array{"chase"});
+    std::map<std::string, std::string> diagram;
+    for (const auto& n :
+         listed(t, "/api/v1/approvals/instances/" + std::to_string(timed_out) + "/diagram", alice,
+                "nodes")) {
+        diagram[std::string(n.at("id").as_string())] = std::string(n.at("status").as_string());
+    }
+    CHECK(diagram["hour"] == "completed");
+    CHECK(diagram["answer"] == "pending");
+}
+
 TEST_CASE("the planning documents' registration process runs end to end", "[app][approvals]") {
     auto clock = fresh_clock();
     AppUnderTest t(AppUnderTestOptions{.clock = clock});

@@ -58,6 +58,8 @@ std::vector<std::pair<std::string, const json::object*>> items(const json::value
     return out;
 }
 
+std::string normalised_type(const std::string& type, const json::object& config);
+
 ProcessDefinition import_proflow(const json::object& source) {
     ProcessDefinition d;
     d.key = core::string_field(source, "key");
@@ -79,6 +81,7 @@ ProcessDefinition import_proflow(const json::object& source) {
         if (const auto* bpmn = object_at(data_ref, "bpmn")) {
             n.config = *bpmn;
         }
+        n.type = normalised_type(n.type, n.config);
         // The name shown in the designer, wherever this editor keeps it.
         const auto* meta = object_at(data_ref, "meta");
         for (const std::string& candidate :
@@ -118,7 +121,18 @@ ProcessDefinition import_proflow(const json::object& source) {
 }
 
 std::string normalised_type(const std::string& type, const json::object& config) {
+    if (type == "intermediateThrowEvent") {
+        if (config.contains("message_ref") || config.contains("message")) {
+            return "messageThrowEvent";
+        }
+        if (config.contains("signal_ref") || config.contains("signal")) {
+            return "signalThrowEvent";
+        }
+    }
     if (type == "intermediateCatchEvent") {
+        if (config.contains("message_ref") || config.contains("message")) {
+            return "messageCatchEvent";
+        }
         if (config.contains("signal_ref") || config.contains("signal")) {
             return "signalCatchEvent";
         }
@@ -217,7 +231,8 @@ ProcessDefinition import_seed(const json::object& source) {
 }
 
 bool is_gateway(const std::string& type) {
-    return type == "exclusiveGateway" || type == "parallelGateway" || type == "inclusiveGateway";
+    return type == "exclusiveGateway" || type == "parallelGateway" || type == "inclusiveGateway" ||
+           type == "eventBasedGateway";
 }
 
 bool valid_rfc3339(const std::string& text) {
@@ -398,6 +413,21 @@ int ProcessDefinition::incoming(const std::string& id) const {
     return static_cast<int>(std::count_if(edges.begin(), edges.end(), [&](const FlowEdge& e) {
         return e.target == id && !e.is_return;
     }));
+}
+
+std::string awaited_signal(const FlowNode& node) {
+    const auto named = [&](const char* key, const char* ref) {
+        const auto name = core::string_field(node.config, key);
+        return name.empty() ? core::string_field(node.config, ref) : name;
+    };
+    if (node.type == "signalCatchEvent") {
+        return named("signal", "signal_ref");
+    }
+    if (node.type == "messageCatchEvent" || node.type == "receiveTask") {
+        const auto name = named("message", "message_ref");
+        return name.empty() ? std::string() : "message:" + name;
+    }
+    return {};
 }
 
 std::vector<const FlowNode*> ProcessDefinition::boundaries(const std::string& task) const {
@@ -711,9 +741,38 @@ std::vector<DefinitionProblem> validate(const ProcessDefinition& d) {
                 on_node(n.id, "a timer needs an ISO 8601 duration (PT30M) or an RFC 3339 date");
             }
         }
-        if (n.type == "signalCatchEvent" && core::string_field(n.config, "signal").empty() &&
-            core::string_field(n.config, "signal_ref").empty()) {
+        if (n.type == "signalCatchEvent" && awaited_signal(n).empty()) {
             on_node(n.id, "a signal catch event names its signal");
+        }
+        if ((n.type == "messageCatchEvent" || n.type == "receiveTask") &&
+            awaited_signal(n).empty()) {
+            on_node(n.id, "a " + n.type + " names its message");
+        }
+        if (n.type == "signalThrowEvent" && core::string_field(n.config, "signal").empty()) {
+            on_node(n.id, "a signal throw event names its signal");
+        }
+        if (n.type == "messageThrowEvent" &&
+            (core::string_field(n.config, "message").empty() ||
+             core::string_field(n.config, "business_key").empty())) {
+            on_node(n.id,
+                    "a message throw event names its message and the business_key it goes to");
+        }
+        if (n.type == "eventBasedGateway") {
+            if (outs.size() < 2) {
+                on_node(n.id, "an event-based gateway waits for two or more events");
+            }
+            for (const auto* e : outs) {
+                const FlowNode* target = d.node(e->target);
+                if (e->condition) {
+                    on_edge(e->id, "flows out of an event-based gateway take no condition");
+                }
+                if (target != nullptr && target->type != "timerCatchEvent" &&
+                    target->type != "signalCatchEvent" && target->type != "messageCatchEvent" &&
+                    target->type != "receiveTask") {
+                    on_edge(e->id, "an event-based gateway leads to catch events only, not a " +
+                                       target->type);
+                }
+            }
         }
         if (n.type == "scriptTask") {
             const auto* script = n.config.if_contains("script_id");

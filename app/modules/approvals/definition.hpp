@@ -17,9 +17,10 @@ namespace riveredge::approvals {
 
 /// The BPMN elements the engine knows.
 inline constexpr const char* kElementTypes[] = {
-    "startEvent",      "endEvent",         "userTask",        "serviceTask",
-    "scriptTask",      "exclusiveGateway", "parallelGateway", "inclusiveGateway",
-    "timerCatchEvent", "signalCatchEvent", "boundaryEvent"};
+    "startEvent",      "endEvent",         "userTask",          "serviceTask",
+    "scriptTask",      "exclusiveGateway", "parallelGateway",   "inclusiveGateway",
+    "timerCatchEvent", "signalCatchEvent", "boundaryEvent",     "messageCatchEvent",
+    "receiveTask",     "signalThrowEvent", "messageThrowEvent", "eventBasedGateway"};
 
 struct FlowNode {
     std::string id;
@@ -91,6 +92,10 @@ struct Boundary {
     std::optional<std::chrono::milliseconds> duration;
 };
 Boundary boundary_of(const FlowNode& node);
+
+/// What a catch element waits for in the signal store: the signal's name, or `message:<name>`
+/// for a message catch event or receive task; empty for anything else.
+std::string awaited_signal(const FlowNode& node);
 
 /// The expression inside `${...}` (or the text itself without the wrapper).
 std::string unwrap_expression(const std::string& condition);

@@ -548,6 +548,33 @@ boost::json::object Engine::visit(const core::TenantId& tenant,
     if (node->type == "userTask") {
         return enter_user_task(tenant, id, *node, visit, variables, initiator, false);
     }
+    const bool catcher = node->type == "timerCatchEvent" || node->type == "signalCatchEvent" ||
+                         node->type == "messageCatchEvent" || node->type == "receiveTask";
+    if (catcher && token.contains("caught")) {
+        // Won an event-based gateway's race: its event has happened already.
+        return pass(single_next(), "event");
+    }
+    if (node->type == "eventBasedGateway") {
+        std::optional<TimePoint> due;  // the first of its timers, shown on the visit
+        for (const auto* e : definition.outgoing(node_id)) {
+            const FlowNode* target = definition.node(e->target);
+            if (target == nullptr || target->type != "timerCatchEvent") {
+                continue;
+            }
+            const auto duration = core::string_field(target->config, "duration");
+            const TimePoint at = duration.empty()
+                                     ? time_of(core::string_field(target->config, "date"))
+                                     : now + iso_duration(duration).value_or(0ms);
+            due = std::min(due.value_or(at), at);
+        }
+        p_.tasks.open_visit(tenant, id, VisitOpening{node_id, visit, "race", {}, {}, due, {}}, now,
+                            "enter:" + tag);
+        return json::object{{"wait", "race"}};
+    }
+    if (node->type == "signalThrowEvent" || node->type == "messageThrowEvent") {
+        throw_event(tenant, id, *node, visit, scope);
+        return pass(single_next(), "event");
+    }
     if (node->type == "timerCatchEvent") {
         const auto duration = core::string_field(node->config, "duration");
         const TimePoint due = duration.empty() ? time_of(core::string_field(node->config, "date"))
@@ -557,7 +584,8 @@ boost::json::object Engine::visit(const core::TenantId& tenant,
                             "enter:" + tag);
         return json::object{{"wait", "timer"}};
     }
-    if (node->type == "signalCatchEvent") {
+    if (node->type == "signalCatchEvent" || node->type == "messageCatchEvent" ||
+        node->type == "receiveTask") {
         std::optional<TimePoint> due;
         if (const auto timeout = iso_duration(core::string_field(node->config, "timeout"))) {
             due = now + *timeout;
@@ -796,6 +824,85 @@ boost::json::object Engine::run_script(const core::TenantId& tenant,
     return json::object{{"next", json::array{}}};
 }
 
+void Engine::throw_event(const core::TenantId& tenant,
+                         std::int64_t id,
+                         const FlowNode& node,
+                         int visit,
+                         const boost::json::object& scope) {
+    json::object data;
+    if (const auto* mapped = node.config.if_contains("data")) {
+        const auto value = map_value(*mapped, scope);
+        if (value.is_object()) {
+            data = value.as_object();
+        }
+    }
+    const std::string sender = "approval:" + std::to_string(id);
+    // Once per throwing visit: a retried step delivers nothing again.
+    const std::string once = "throw:" + std::to_string(id) + ":" + tag_of(node.id, visit);
+    std::vector<std::int64_t> reached;
+    if (node.type == "signalThrowEvent") {
+        reached = p_.instances.broadcast_signal(tenant, core::string_field(node.config, "signal"),
+                                                data, sender, once);
+    } else {
+        const auto key =
+            map_value(json::value(core::string_field(node.config, "business_key")), scope);
+        reached = p_.instances
+                      .deliver_message(
+                          tenant, core::string_field(node.config, "message"),
+                          key.is_string() ? std::string(key.as_string()) : json::serialize(key),
+                          data, sender, once)
+                      .reached;
+    }
+    json::array reached_json;
+    for (const auto other : reached) {
+        reached_json.emplace_back(other);
+    }
+    p_.instances.log(tenant, id,
+                     node.type == "signalThrowEvent" ? "signal_thrown" : "message_thrown",
+                     json::object{{"node_id", node.id}, {"reached", std::move(reached_json)}});
+    for (const auto other : reached) {
+        wake(tenant, other, node.type == "signalThrowEvent" ? "signal" : "message");
+    }
+}
+
+boost::json::object Engine::correlate(const core::TenantId& tenant,
+                                      const std::string& sender,
+                                      const boost::json::object& request) {
+    json::object problems;
+    const auto name = core::string_field(request, "name");
+    const auto key = core::string_field(request, "business_key");
+    const auto message_id = core::string_field(request, "message_id");
+    if (name.empty() || name.size() > 200) {
+        problems["name"] = "required, the message's name";
+    }
+    if (key.empty() || key.size() > 200) {
+        problems["business_key"] = "required, the business key of the instances it is for";
+    }
+    if (message_id.size() > 200) {
+        problems["message_id"] = "at most 200 bytes";
+    }
+    json::object data;
+    if (const auto* d = request.if_contains("data"); d != nullptr && !d->is_null()) {
+        if (!d->is_object()) {
+            problems["data"] = "an object merged into the process variables";
+        } else {
+            data = d->as_object();
+        }
+    }
+    if (!problems.empty()) {
+        throw DomainError::validation(std::move(problems));
+    }
+    const auto delivery = p_.instances.deliver_message(
+        tenant, name, key, data, sender,
+        message_id.empty() ? std::nullopt : std::optional("message:" + message_id));
+    json::array delivered;
+    for (const auto id : delivery.reached) {
+        delivered.emplace_back(id);
+        wake(tenant, id, "message");
+    }
+    return json::object{{"matched", delivery.matched}, {"delivered", std::move(delivered)}};
+}
+
 boost::json::object Engine::fail_task(const core::TenantId& tenant,
                                       std::int64_t id,
                                       const FlowNode& node,
@@ -854,15 +961,19 @@ boost::json::object Engine::park(const core::TenantId& tenant,
     const auto now = p_.now();
     std::optional<TimePoint> next_due;
     json::array resolved;
-    std::optional<ProcessDefinition> definition;  // read when a task may have boundary timers
-    const auto boundaries_of = [&](const std::string& node) {
+    // Read when a task may have boundary timers, or a gateway races events.
+    std::optional<ProcessDefinition> definition;
+    const auto definition_of = [&]() -> const ProcessDefinition& {
         if (!definition) {
             const auto version =
                 p_.definitions.version(tenant, instance->definition_id, instance->version);
             definition =
                 version ? ProcessDefinition::from_json(version->compiled) : ProcessDefinition{};
         }
-        return definition->boundaries(node);
+        return *definition;
+    };
+    const auto boundaries_of = [&](const std::string& node) {
+        return definition_of().boundaries(node);
     };
     for (std::size_t i = 0; i < waiting.size(); ++i) {
         const auto& w = waiting[i].as_object();
@@ -928,6 +1039,16 @@ boost::json::object Engine::park(const core::TenantId& tenant,
             if (vs->return_target) {
                 entry["target"] = *vs->return_target;
             }
+        } else if (kind == "race") {
+            // An event-based gateway: the first of its events wins, the others are withdrawn.
+            const auto winner =
+                race_winner(tenant, id, definition_of(), node, visit, *vs, now, next_due);
+            if (!winner) {
+                continue;
+            }
+            p_.tasks.close_visit(tenant, id, node, visit, "completed", now);
+            entry["outcome"] = "race";
+            entry["target"] = *winner;
         } else if (kind == "timer") {
             if (!due) {
                 next_due = std::min(next_due.value_or(*vs->due_at), *vs->due_at);
@@ -961,6 +1082,45 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                            std::chrono::milliseconds(1000), kRecheck);
     }
     return json::object{{"resolved", std::move(resolved)}, {"sleep_ms", sleep.count()}};
+}
+
+std::optional<std::string> Engine::race_winner(const core::TenantId& tenant,
+                                               std::int64_t id,
+                                               const ProcessDefinition& definition,
+                                               const std::string& gateway,
+                                               int visit,
+                                               const VisitState& state,
+                                               TimePoint now,
+                                               std::optional<TimePoint>& next_due) {
+    std::vector<const FlowNode*> targets;
+    for (const auto* e : definition.outgoing(gateway)) {
+        if (const auto* target = definition.node(e->target)) {
+            targets.push_back(target);
+        }
+    }
+    // What arrived wins over a timer that fell due while it waited.
+    for (const auto* target : targets) {
+        const auto awaited = awaited_signal(*target);
+        if (!awaited.empty() &&
+            p_.instances.catch_signal(tenant, id, awaited,
+                                      tag_of(gateway, visit) + ">" + target->id)) {
+            return target->id;
+        }
+    }
+    for (const auto* target : targets) {
+        if (target->type != "timerCatchEvent" || !state.entered_at) {
+            continue;
+        }
+        const auto duration = core::string_field(target->config, "duration");
+        const TimePoint due = duration.empty()
+                                  ? time_of(core::string_field(target->config, "date"))
+                                  : *state.entered_at + iso_duration(duration).value_or(0ms);
+        if (due <= now) {
+            return target->id;
+        }
+        next_due = std::min(next_due.value_or(due), due);
+    }
+    return std::nullopt;
 }
 
 void Engine::apply_deadline(const core::TenantId& tenant,

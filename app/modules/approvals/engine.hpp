@@ -77,6 +77,12 @@ public:
                                  std::int64_t task_id,
                                  const boost::json::object& request);
     void signal(const core::Principal& who, std::int64_t id, const boost::json::object& request);
+    /// A message {name, business_key, data?, message_id?} for the tenant's running instances
+    /// with that business key (REST, or an event of the tenant's namespace). Answers
+    /// {delivered: [instance ids]}; a repeated message_id delivers nothing again.
+    boost::json::object correlate(const core::TenantId& tenant,
+                                  const std::string& sender,
+                                  const boost::json::object& request);
     /// Per-node status for ProFlow's FlowView: every node of the pinned version with its
     /// status (pending, active, completed, approved, rejected, returned, cancelled, failed).
     boost::json::object diagram(const core::TenantId& tenant, std::int64_t id);
@@ -155,6 +161,22 @@ private:
                                   const std::string& kind,
                                   const std::string& reason,
                                   const FlowNode* on_error);
+    /// A signal or message throw event: broadcast or correlated, and the receivers woken.
+    void throw_event(const core::TenantId& tenant,
+                     std::int64_t id,
+                     const FlowNode& node,
+                     int visit,
+                     const boost::json::object& scope);
+    /// The event of an event-based gateway's race that happened (a signal or message caught
+    /// now, else a timer due), or nullopt with `next_due` lowered to its first timer.
+    std::optional<std::string> race_winner(const core::TenantId& tenant,
+                                           std::int64_t id,
+                                           const ProcessDefinition& definition,
+                                           const std::string& gateway,
+                                           int visit,
+                                           const VisitState& state,
+                                           TimePoint now,
+                                           std::optional<TimePoint>& next_due);
     /// A due deadline's action (after it, the visit may be settled or reassigned).
     void apply_deadline(const core::TenantId& tenant,
                         std::int64_t id,

@@ -25,6 +25,8 @@ struct Token {
     std::optional<std::string> resume_at;
     /// Already counted at its join (a token held there and resumed).
     bool joined = false;
+    /// A catch event whose event has happened (it won an event-based gateway's race).
+    bool caught = false;
 };
 
 struct Waiting {
@@ -134,6 +136,31 @@ bool is_join(const ProcessDefinition& definition, const FlowNode& node) {
 }  // namespace
 
 void register_functions(inngest::Client& client, Engine& engine, int step_budget) {
+    // Events of a tenant's namespace (`tenants/<tenant>/<name>`, sent only by the app for that
+    // tenant) that carry a business key are messages for that tenant's instances.
+    client.create_function(
+        {.id = "approvals-message-from-event",
+         .name = "Correlate a tenant event to approval instances",
+         .triggers = {inngest::EventTrigger{"tenants/*"}}},
+        [&engine](inngest::Context& ctx) -> boost::json::value {
+            const std::string name = ctx.event.name;
+            const auto slash = name.find('/', 8);  // after "tenants/"
+            const auto* key = ctx.event.data.if_contains("business_key");
+            if (slash == std::string::npos || key == nullptr || !key->is_string()) {
+                return json::object{{"skipped", "no business_key"}};
+            }
+            const auto tenant = core::TenantId::trusted(name.substr(8, slash - 8));
+            json::object message{{"name", name.substr(slash + 1)},
+                                 {"business_key", *key},
+                                 {"message_id", "event:" + ctx.event.id.value_or(ctx.run.run_id)}};
+            if (const auto* data = ctx.event.data.if_contains("data"); data && data->is_object()) {
+                message["data"] = *data;
+            }
+            return ctx.step.run("correlate", [&] {
+                return engine.correlate(tenant, "event:" + name.substr(slash + 1), message);
+            });
+        });
+
     client.create_function(
         {.id = "approvals-instance",
          .name = "Run an approval instance",
@@ -196,6 +223,9 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                     json::object token_json{{"node", node->id},
                                             {"visit", visit},
                                             {"last", state.ready.empty() && state.waiting.empty()}};
+                    if (token.caught) {
+                        token_json["caught"] = true;
+                    }
                     ++steps;
                     auto result = ctx.step.run("visit:" + tag, [&] {
                         return engine.visit(tenant, id, definition, token_json);
@@ -219,11 +249,8 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                         Waiting waiting{
                             node->id,        visit,        std::string(wait->as_string()),
                             token.resume_at, std::nullopt, {}};
-                        for (const char* key : {"signal", "signal_ref"}) {
-                            if (const auto* s = node->config.if_contains(key);
-                                s && s->is_string()) {
-                                waiting.signal = std::string(s->as_string());
-                            }
+                        if (const auto awaited = awaited_signal(*node); !awaited.empty()) {
+                            waiting.signal = awaited;
                         }
                         state.waiting.push_back(std::move(waiting));
                         continue;
@@ -294,6 +321,12 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                         continue;
                     }
                     if (outcome == "cancelled") {
+                        continue;
+                    }
+                    if (outcome == "race") {
+                        // The event that happened first: its catch event passes at once.
+                        state.ready.push_back(
+                            {std::string(r.at("target").as_string()), std::nullopt, false, true});
                         continue;
                     }
                     if (outcome == "boundary") {

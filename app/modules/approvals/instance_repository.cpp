@@ -434,6 +434,71 @@ void InstanceRepository::signal(const core::Principal& who,
     tx.commit();
 }
 
+namespace {
+
+// Stores `name` for each of `targets` (the instance rows of the query that found them) and logs
+// it on each; a repeat of `source_key` stores nothing. Answers the instances that got it now.
+std::vector<std::int64_t> store_for_each(Transaction& tx,
+                                         const core::TenantId& tenant,
+                                         const core::db::Rows& targets,
+                                         const std::string& name,
+                                         const boost::json::object& data,
+                                         const std::string& sent_by,
+                                         const std::optional<std::string>& source_key) {
+    std::vector<std::int64_t> reached;
+    for (int i = 0; i < targets.size(); ++i) {
+        const auto id = targets.integer(i, "id");
+        const auto stored = tx.exec(
+            "INSERT INTO approval_signals (tenant_id, instance_id, name, data, sent_by, "
+            "source_key) VALUES ($1, $2, $3, $4::jsonb, $5, $6) ON CONFLICT DO NOTHING RETURNING "
+            "id",
+            {tenant.value(), std::to_string(id), name, json::serialize(data), sent_by, source_key});
+        if (!stored.empty()) {
+            log_event(tx, tenant, id, "signal:" + name,
+                      json::object{{"by", sent_by}, {"data", data}});
+            reached.push_back(id);
+        }
+    }
+    return reached;
+}
+
+}  // namespace
+
+InstanceRepository::Delivery InstanceRepository::deliver_message(
+    const core::TenantId& tenant,
+    const std::string& name,
+    const std::string& business_key,
+    const boost::json::object& data,
+    const std::string& sent_by,
+    const std::optional<std::string>& source_key) {
+    Transaction tx(pool_, tenant);
+    const auto targets = tx.exec(
+        "SELECT id FROM approval_instances WHERE tenant_id = $1 AND business_key = $2 AND status "
+        "= 'running' ORDER BY id FOR UPDATE",
+        {tenant.value(), business_key});
+    Delivery delivery{targets.size(), store_for_each(tx, tenant, targets, "message:" + name, data,
+                                                     sent_by, source_key)};
+    tx.commit();
+    return delivery;
+}
+
+std::vector<std::int64_t> InstanceRepository::broadcast_signal(const core::TenantId& tenant,
+                                                               const std::string& name,
+                                                               const boost::json::object& data,
+                                                               const std::string& sent_by,
+                                                               const std::string& source_key) {
+    Transaction tx(pool_, tenant);
+    // Waiting now: the wait the run stored at its last park names the signal.
+    const auto targets = tx.exec(
+        "SELECT id FROM approval_instances WHERE tenant_id = $1 AND status = 'running' AND "
+        "engine_state -> 'waiting' @> jsonb_build_array(jsonb_build_object('signal', $2::text)) "
+        "ORDER BY id FOR UPDATE",
+        {tenant.value(), name});
+    auto reached = store_for_each(tx, tenant, targets, name, data, sent_by, source_key);
+    tx.commit();
+    return reached;
+}
+
 std::optional<boost::json::object> InstanceRepository::catch_signal(const core::TenantId& tenant,
                                                                     std::int64_t id,
                                                                     const std::string& name,

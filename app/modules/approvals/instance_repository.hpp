@@ -159,6 +159,28 @@ public:
                 std::int64_t id,
                 const std::string& name,
                 const boost::json::object& data);
+    /// Delivers message `name` to every running instance of the tenant with `business_key`
+    /// (each keeps it until one of its message catch events or receive tasks takes it); with
+    /// `source_key`, a repeat delivers nothing again.
+    struct Delivery {
+        /// Running instances with the business key.
+        int matched = 0;
+        /// Those that got the message now (a repeated source key reaches none).
+        std::vector<std::int64_t> reached;
+    };
+    Delivery deliver_message(const core::TenantId& tenant,
+                             const std::string& name,
+                             const std::string& business_key,
+                             const boost::json::object& data,
+                             const std::string& sent_by,
+                             const std::optional<std::string>& source_key);
+    /// Broadcasts signal `name` to the tenant's running instances waiting for it now (at their
+    /// last stored wait), except `except`; once per `source_key`. Answers the instances reached.
+    std::vector<std::int64_t> broadcast_signal(const core::TenantId& tenant,
+                                               const std::string& name,
+                                               const boost::json::object& data,
+                                               const std::string& sent_by,
+                                               const std::string& source_key);
     /// Catches the oldest uncaught signal `name` for the node visit `by` ("node#visit"): its
     /// data, merged into the variables; nullopt when none arrived.
     std::optional<boost::json::object> catch_signal(const core::TenantId& tenant,

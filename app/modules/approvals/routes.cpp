@@ -320,6 +320,30 @@ void register_instance_routes(core::Router& router, Engine& engine) {
             return json_response(202, json::object{{"accepted", true}});
         });
 
+    router.add(
+        core::RouteSpec{
+            .method = "POST",
+            .pattern = "/api/v1/approvals/messages",
+            .access = core::Access::kAdmin,
+            .summary =
+                "Send a message to the running instances with a business key (caught by their "
+                "message catch events and receive tasks; data merged into the variables); a "
+                "repeated message_id delivers nothing again; 404 when no instance with the key "
+                "runs",
+            .request_schema = R"json({"type":"object","required":["name","business_key"],
+  "properties":{"name":{"type":"string"},"business_key":{"type":"string"},
+  "data":{"type":"object"},"message_id":{"type":"string"}}})json",
+            .response_schema = R"json({"type":"object","properties":{"matched":{"type":"integer"},
+  "delivered":{"type":"array","items":{"type":"integer"}}}})json"},
+        [&engine](const HttpRequest& request, RequestContext& context) {
+            const auto& who = context.who();
+            auto delivered = engine.correlate(who.tenant, who.user_id, context.json_body(request));
+            if (delivered.at("matched") == 0) {
+                throw DomainError::not_found("a running instance with this business key");
+            }
+            return json_response(202, std::move(delivered));
+        });
+
     const auto read_only = [&router, visible](const std::string& suffix, const char* what,
                                               auto read, std::string response_schema = {}) {
         router.add(core::RouteSpec{.method = "GET",
