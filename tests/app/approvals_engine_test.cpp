@@ -1103,6 +1103,86 @@ TEST_CASE("messages by business key, thrown signals and messages, and event-base
     CHECK(diagram["answer"] == "pending");
 }
 
+TEST_CASE("business rule tasks decide from versioned tables, and manual tasks are confirmed",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    const auto gina = t.token("globex", "gina", {"admin"});
+    const std::string decisions = "/api/v1/approvals/decisions";
+    const auto table = [](const char* top) {
+        return std::string(R"({"key":"approver","name":"Who approves","source":{)"
+                           R"("hit_policy":"first","inputs":[{"name":"amount"}],)"
+                           R"("outputs":["approver"],"rules":[)"
+                           R"({"when":["value >= 1000"],"then":{"approver":")") +
+               top + R"("}},{"when":["-"],"then":{"approver":"bob"}}]}})";
+    };
+    // Saving: administrators only; a bad table is refused naming the problem.
+    CHECK(t.call("POST", decisions, bob, table("carol")).status == 403);
+    const auto bad = t.call("POST", decisions, alice,
+                            R"({"key":"approver","source":{"hit_policy":"first","inputs":)"
+                            R"([{"name":"amount"}],"outputs":["approver"],"rules":[{"when":)"
+                            R"(["-","-"],"then":{"approver":"x"}}]}})");
+    CHECK(bad.status == 422);
+    CHECK(json::serialize(bad.body).find("rules[0].when") != std::string::npos);
+    const auto v1 = t.call("POST", decisions, alice, table("carol"));
+    REQUIRE(v1.status == 201);
+    CHECK(v1.body.at("version") == 1);
+    const auto v2 = t.call("POST", decisions, alice, table("dave"));
+    REQUIRE(v2.status == 201);
+    CHECK(v2.body.at("version") == 2);
+    CHECK(t.call("GET", decisions + "/approver", bob).body.at("version") == 2);
+    CHECK(t.call("GET", decisions + "/approver?version=1", bob).body.at("version") == 1);
+    CHECK(t.call("GET", decisions + "/approver", gina).status == 404);  // tenants do not share
+    const auto tried =
+        t.call("POST", decisions + "/approver/evaluate", bob, R"({"variables":{"amount":5000}})");
+    REQUIRE(tried.status == 200);
+    CHECK(tried.body.at("result").at("approver") == "dave");
+
+    // A process: the table (pinned to version 1) names the approver, who confirms a manual
+    // task whose assignee comes from the decision.
+    const auto definition = flow.publish(
+        alice, R"({"key":"purchase","nodes":[{"id":"start","type":"startEvent"},)"
+               R"({"id":"decide","type":"businessRuleTask","data":{"bpmn":{"decision":"approver",)"
+               R"("version":1}}},)"
+               R"({"id":"hand_over","type":"manualTask","data":{"bpmn":{"approvers":[{"type":)"
+               R"("user","value":"${approver}"}]}}},{"id":"end","type":"endEvent"}],"edges":[)"
+               R"({"id":"1","source":"start","target":"decide"},)"
+               R"({"id":"2","source":"decide","target":"hand_over"},)"
+               R"({"id":"3","source":"hand_over","target":"end"}]})");
+    const auto small = flow.start(alice, definition, R"({"amount":50})");
+    const auto seen = flow.wait_pending(alice, small, "hand_over");
+    REQUIRE(seen.is_object());
+    CHECK(seen.at("variables").at("approver") == "bob");
+    const auto task = flow.pending_task(seen, "hand_over", "bob");
+    REQUIRE(task != 0);
+    // A manual task is confirmed, not rejected.
+    const auto refused = flow.act(bob, task, "reject", R"({"comment":"no"})");
+    CHECK(refused.status == 422);
+    REQUIRE(flow.act(bob, task, "approve").status == 200);
+    CHECK(flow.wait_done(alice, small).at("status") == "completed");
+    const auto large = flow.start(alice, definition, R"({"amount":5000})");
+    const auto pinned = flow.wait_pending(alice, large, "hand_over");
+    REQUIRE(pinned.is_object());
+    CHECK(pinned.at("variables").at("approver") == "carol");  // version 1, not the latest
+
+    // A missing table fails the task: the instance is failed and held for a retry.
+    const auto missing = flow.publish(
+        alice, R"({"key":"missing","nodes":[{"id":"start","type":"startEvent"},)"
+               R"({"id":"decide","type":"businessRuleTask","data":{"bpmn":{"decision":"nope"}}},)"
+               R"({"id":"end","type":"endEvent"}],"edges":[)"
+               R"({"id":"1","source":"start","target":"decide"},)"
+               R"({"id":"2","source":"decide","target":"end"}]})");
+    const auto failing = flow.start(alice, missing);
+    const auto failed = flow.wait_instance(
+        alice, failing, [](const json::value& i) { return i.at("status") == "failed"; });
+    REQUIRE(failed.is_object());
+    CHECK(std::string(failed.at("status_reason").as_string()).find("'nope' does not exist") !=
+          std::string::npos);
+}
+
 TEST_CASE("the planning documents' registration process runs end to end", "[app][approvals]") {
     auto clock = fresh_clock();
     AppUnderTest t(AppUnderTestOptions{.clock = clock});

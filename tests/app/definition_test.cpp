@@ -235,7 +235,7 @@ TEST_CASE("boundary events: attached to the right task, started by it, named whe
     CHECK(mentions(with(R"(,{"id":"b","type":"boundaryEvent","data":{"bpmn":{"attached_to":)"
                         R"("charge","duration":"PT1H"}}})",
                         R"(,{"id":"5","source":"b","target":"fix"})"),
-                   "node:b", "timer boundary event is attached to a user task"));
+                   "node:b", "timer boundary event is attached to a user or manual task"));
     CHECK(mentions(with(R"(,{"id":"b","type":"boundaryEvent","data":{"bpmn":{"attached_to":)"
                         R"("review","duration":"soon"}}})",
                         R"(,{"id":"5","source":"b","target":"fix"})"),
@@ -243,7 +243,7 @@ TEST_CASE("boundary events: attached to the right task, started by it, named whe
     CHECK(mentions(with(R"(,{"id":"b","type":"boundaryEvent","data":{"bpmn":{"attached_to":)"
                         R"("review","event":"error"}}})",
                         R"(,{"id":"5","source":"b","target":"fix"})"),
-                   "node:b", "service or script task"));
+                   "node:b", "service, script or business rule task"));
     CHECK(mentions(with(R"(,{"id":"b","type":"boundaryEvent","data":{"bpmn":{"attached_to":)"
                         R"("charge","event":"error","cancel_activity":false}}})",
                         R"(,{"id":"5","source":"b","target":"fix"})"),

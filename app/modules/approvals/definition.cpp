@@ -258,16 +258,20 @@ void check_boundary(const ProcessDefinition& d,
         return;
     }
     if (b.kind == "timer") {
-        if (host->type != "userTask") {
-            problem("a timer boundary event is attached to a user task, not a " + host->type);
+        if (host->type != "userTask" && host->type != "manualTask") {
+            problem("a timer boundary event is attached to a user or manual task, not a " +
+                    host->type);
         }
         if (!b.duration) {
             problem("a timer boundary event needs an ISO 8601 duration (PT30M)");
         }
     } else if (b.kind == "error") {
-        if (host->type != "serviceTask" && host->type != "scriptTask") {
-            problem("an error boundary event is attached to a service or script task, not a " +
-                    host->type);
+        if (host->type != "serviceTask" && host->type != "scriptTask" &&
+            host->type != "businessRuleTask") {
+            problem(
+                "an error boundary event is attached to a service, script or business rule "
+                "task, not a " +
+                host->type);
         }
         if (!b.interrupting) {
             problem("an error boundary event always interrupts its task (cancel_activity)");
@@ -731,7 +735,7 @@ std::vector<DefinitionProblem> validate(const ProcessDefinition& d) {
                 }
             }
         }
-        if (n.type == "userTask") {
+        if (n.type == "userTask" || n.type == "manualTask") {
             check_user_task(n, problems);
         }
         if (n.type == "timerCatchEvent") {
@@ -772,6 +776,15 @@ std::vector<DefinitionProblem> validate(const ProcessDefinition& d) {
                     on_edge(e->id, "an event-based gateway leads to catch events only, not a " +
                                        target->type);
                 }
+            }
+        }
+        if (n.type == "businessRuleTask") {
+            const auto* version = n.config.if_contains("version");
+            if (core::string_field(n.config, "decision").empty() ||
+                (version != nullptr && !version->is_int64())) {
+                on_node(n.id,
+                        "a business rule task names its decision table (decision) and, when "
+                        "pinned, an integer version");
             }
         }
         if (n.type == "scriptTask") {

@@ -20,7 +20,8 @@ inline constexpr const char* kElementTypes[] = {
     "startEvent",      "endEvent",         "userTask",          "serviceTask",
     "scriptTask",      "exclusiveGateway", "parallelGateway",   "inclusiveGateway",
     "timerCatchEvent", "signalCatchEvent", "boundaryEvent",     "messageCatchEvent",
-    "receiveTask",     "signalThrowEvent", "messageThrowEvent", "eventBasedGateway"};
+    "receiveTask",     "signalThrowEvent", "messageThrowEvent", "eventBasedGateway",
+    "manualTask",      "businessRuleTask"};
 
 struct FlowNode {
     std::string id;

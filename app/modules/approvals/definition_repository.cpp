@@ -142,4 +142,43 @@ std::optional<DefinitionVersionRow> DefinitionRepository::version(const core::Te
     return core::db::first_as<DefinitionVersionRow>(rows);
 }
 
+namespace {
+
+constexpr const char* kDecisionColumns =
+    "key, version, name, source::text AS source, created_by, " SQL_UTC_TIME(
+        "created_at") " AS created_at";
+
+}  // namespace
+
+DecisionRow DefinitionRepository::save_decision(const core::TenantId& tenant,
+                                                const std::string& key,
+                                                const std::string& name,
+                                                const boost::json::object& source,
+                                                const std::string& author) {
+    Transaction tx(pool_, tenant);
+    // Saves of one key take turns, so each gets the next version.
+    tx.exec("SELECT pg_advisory_xact_lock(hashtext('approval_decisions/' || $1 || '/' || $2))",
+            {tenant.value(), key});
+    const auto rows = tx.exec(
+        std::string("INSERT INTO approval_decisions (tenant_id, key, version, name, source, "
+                    "created_by) SELECT $1, $2, coalesce(max(version), 0) + 1, $3, $4::jsonb, $5 "
+                    "FROM approval_decisions WHERE tenant_id = $1 AND key = $2 RETURNING ") +
+            kDecisionColumns,
+        {tenant.value(), key, name, json::serialize(source), author});
+    tx.commit();
+    return core::db::row_as<DecisionRow>(rows);
+}
+
+std::optional<DecisionRow> DefinitionRepository::decision(const core::TenantId& tenant,
+                                                          const std::string& key,
+                                                          std::optional<int> version) {
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
+        std::string("SELECT ") + kDecisionColumns +
+            " FROM approval_decisions WHERE tenant_id = $1 AND key = $2 AND ($3::int IS NULL OR "
+            "version = $3::int) ORDER BY version DESC LIMIT 1",
+        {tenant.value(), key, version ? core::db::Param(std::to_string(*version)) : std::nullopt});
+    return core::db::first_as<DecisionRow>(rows);
+}
+
 }  // namespace riveredge::approvals

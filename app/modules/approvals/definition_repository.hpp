@@ -74,6 +74,19 @@ BOOST_DESCRIBE_STRUCT(DefinitionVersionRow,
 /// The definition list's sort fields and filters.
 extern const core::db::ListSpec kDefinitionList;
 
+/// One version of a decision table.
+struct DecisionRow {
+    std::string key;
+    int version = 0;
+    std::string name;
+    boost::json::object source;
+    std::string created_by;
+    std::string created_at;
+
+    boost::json::object to_json() const { return core::db::row_json(*this); }
+};
+BOOST_DESCRIBE_STRUCT(DecisionRow, (), (key, version, name, source, created_by, created_at))
+
 class DefinitionRepository {
 public:
     explicit DefinitionRepository(core::db::Pool& pool) : pool_(pool) {}
@@ -105,6 +118,17 @@ public:
     std::optional<DefinitionVersionRow> version(const core::TenantId& tenant,
                                                 std::int64_t id,
                                                 int version);
+
+    /// Stores `source` as the next version of decision table `key` (1 for a new key).
+    DecisionRow save_decision(const core::TenantId& tenant,
+                              const std::string& key,
+                              const std::string& name,
+                              const boost::json::object& source,
+                              const std::string& author);
+    /// A version of decision table `key`, the latest when `version` is empty.
+    std::optional<DecisionRow> decision(const core::TenantId& tenant,
+                                        const std::string& key,
+                                        std::optional<int> version = std::nullopt);
 
 private:
     core::db::Pool& pool_;

@@ -1,6 +1,8 @@
 #include "modules/approvals/definition_service.hpp"
 
 #include "core/errors.hpp"
+#include "core/json/fields.hpp"
+#include "modules/approvals/decision_table.hpp"
 #include "modules/approvals/definition.hpp"
 
 #include <boost/json/serialize.hpp>
@@ -148,6 +150,68 @@ boost::json::object DefinitionService::publish(const core::Principal& who, std::
     const int version = repository_.publish(who.tenant, id, compiled, found->draft,
                                             sha256_hex(json::serialize(compiled)), who.user_id);
     return repository_.version(who.tenant, id, version)->to_json();
+}
+
+DecisionRow DefinitionService::save_decision(const core::Principal& author,
+                                             const boost::json::object& request) {
+    json::object problems;
+    const auto key = core::string_field(request, "key");
+    if (key.empty() || key.size() > 100) {
+        problems["key"] = "required: the table's key, 1 to 100 bytes";
+    }
+    const auto* source = request.if_contains("source");
+    if (source == nullptr || !source->is_object()) {
+        problems["source"] = "required: {hit_policy, inputs, outputs, rules}";
+    } else if (const auto found = check_decision_table(source->as_object()); !found.empty()) {
+        json::array list;
+        for (const auto& problem : found) {
+            list.emplace_back(problem);
+        }
+        problems["source"] = std::move(list);
+    }
+    if (!problems.empty()) {
+        throw DomainError::validation(std::move(problems));
+    }
+    const auto name = core::string_field(request, "name");
+    return repository_.save_decision(author.tenant, key, name.empty() ? key : name,
+                                     source->as_object(), author.user_id);
+}
+
+DecisionRow DefinitionService::decision(const core::TenantId& tenant,
+                                        const std::string& key,
+                                        std::optional<int> version) {
+    auto found = repository_.decision(tenant, key, version);
+    if (!found) {
+        throw DomainError::not_found("decision table " + key);
+    }
+    return std::move(*found);
+}
+
+boost::json::object DefinitionService::try_decision(const core::TenantId& tenant,
+                                                    const std::string& key,
+                                                    const boost::json::object& request) {
+    std::optional<int> version;
+    if (const auto* v = request.if_contains("version"); v != nullptr && !v->is_null()) {
+        if (!v->is_int64() || v->as_int64() < 1) {
+            throw DomainError::validation(json::object{{"version", "a version number"}});
+        }
+        version = static_cast<int>(v->as_int64());
+    }
+    json::object variables;
+    if (const auto* v = request.if_contains("variables"); v != nullptr && !v->is_null()) {
+        if (!v->is_object()) {
+            throw DomainError::validation(json::object{{"variables", "an object"}});
+        }
+        variables = v->as_object();
+    }
+    const auto table = decision(tenant, key, version);
+    try {
+        return json::object{{"key", table.key},
+                            {"version", table.version},
+                            {"result", evaluate_decision(table.source, variables)}};
+    } catch (const std::runtime_error& error) {
+        throw DomainError::validation(json::object{{"variables", error.what()}});
+    }
 }
 
 }  // namespace riveredge::approvals

@@ -26,6 +26,19 @@ public:
     /// Validates the draft and stores it as the next immutable version; 422 with the problems.
     boost::json::object publish(const core::Principal& who, std::int64_t id);
 
+    /// Saves a decision table {key, name, source} as the key's next version; 422 naming each
+    /// problem of the source.
+    DecisionRow save_decision(const core::Principal& author, const boost::json::object& request);
+    /// A version of a decision table (the latest without one); 404 when there is none.
+    DecisionRow decision(const core::TenantId& tenant,
+                         const std::string& key,
+                         std::optional<int> version);
+    /// Tries a stored table on {variables, version?}: {key, version, result}; 422 when it
+    /// cannot decide (two rules of a unique table match, an input fails).
+    boost::json::object try_decision(const core::TenantId& tenant,
+                                     const std::string& key,
+                                     const boost::json::object& request);
+
     DefinitionRepository& repository() noexcept { return repository_; }
 
 private:

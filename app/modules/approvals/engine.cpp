@@ -5,6 +5,7 @@
 #include "core/http/outbound.hpp"
 #include "core/json/fields.hpp"
 #include "core/log/logger.hpp"
+#include "modules/approvals/decision_table.hpp"
 #include "modules/schedules/schedule_math.hpp"
 
 #include <inngest/client.hpp>
@@ -545,7 +546,7 @@ boost::json::object Engine::visit(const core::TenantId& tenant,
         }
         return pass(std::move(next), "gateway");
     }
-    if (node->type == "userTask") {
+    if (node->type == "userTask" || node->type == "manualTask") {
         return enter_user_task(tenant, id, *node, visit, variables, initiator, false);
     }
     const bool catcher = node->type == "timerCatchEvent" || node->type == "signalCatchEvent" ||
@@ -605,6 +606,14 @@ boost::json::object Engine::visit(const core::TenantId& tenant,
         }
         return outcome;
     }
+    if (node->type == "businessRuleTask") {
+        auto outcome =
+            run_rules(tenant, id, *node, visit, scope, error_boundary(definition, node_id));
+        if (outcome.contains("next") && !outcome.contains("caught")) {
+            outcome = pass(single_next(), "rule");
+        }
+        return outcome;
+    }
     if (node->type == "scriptTask") {
         auto outcome =
             run_script(tenant, id, *node, visit, scope, error_boundary(definition, node_id));
@@ -626,7 +635,10 @@ boost::json::object Engine::enter_user_task(const core::TenantId& tenant,
                                             bool resubmit) {
     const auto now = p_.now();
     const std::string tag = tag_of(node.id, visit);
-    VisitOpening opening{node.id, visit, resubmit ? "resubmit" : "task", {}, {}, {}, {}};
+    VisitOpening opening{
+        node.id, visit, resubmit ? "resubmit" : node.type == "manualTask" ? "manual" : "task",
+        {},      {},    {},
+        {}};
     if (resubmit) {
         opening.assignees = {initiator};
     } else {
@@ -789,6 +801,49 @@ boost::json::object Engine::run_service(const core::TenantId& tenant,
         changes[name] = result;
     }
     p_.instances.merge(tenant, id, changes, "system", "service:" + tag_of(node.id, visit));
+    return json::object{{"next", json::array{}}};
+}
+
+boost::json::object Engine::run_rules(const core::TenantId& tenant,
+                                      std::int64_t id,
+                                      const FlowNode& node,
+                                      int visit,
+                                      const boost::json::object& scope,
+                                      const FlowNode* on_error) {
+    const auto key = core::string_field(node.config, "decision");
+    std::optional<int> pinned;
+    if (const auto* v = node.config.if_contains("version"); v != nullptr && v->is_int64()) {
+        pinned = static_cast<int>(v->as_int64());
+    }
+    json::value result;
+    int version = 0;
+    try {
+        const auto table = p_.definitions.decision(tenant, key, pinned);
+        if (!table) {
+            throw std::runtime_error("decision table '" + key + "'" +
+                                     (pinned ? " version " + std::to_string(*pinned) : "") +
+                                     " does not exist");
+        }
+        version = table->version;
+        result = evaluate_decision(table->source, scope);
+    } catch (const std::exception& error) {
+        return fail_task(tenant, id, node, visit, "rule",
+                         "business rule task '" + node.id + "' failed: " + error.what(), on_error);
+    }
+    p_.instances.log(
+        tenant, id, "decision",
+        json::object{
+            {"node_id", node.id}, {"decision", key}, {"version", version}, {"result", result}});
+    // An object's outputs become variables; a list (collect) or no match goes to one variable.
+    json::object changes;
+    if (const auto name = core::string_field(node.config, "result_variable"); !name.empty()) {
+        changes[name] = result;
+    } else if (result.is_object()) {
+        changes = result.as_object();
+    } else {
+        changes[node.id + "_result"] = result;
+    }
+    p_.instances.merge(tenant, id, changes, "system", "rule:" + tag_of(node.id, visit));
     return json::object{{"next", json::array{}}};
 }
 

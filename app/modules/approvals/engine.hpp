@@ -144,6 +144,13 @@ private:
                                     int attempt,
                                     const boost::json::object& scope,
                                     const FlowNode* on_error);
+    /// A business rule task: the decision table's answer for the variables, as variables.
+    boost::json::object run_rules(const core::TenantId& tenant,
+                                  std::int64_t id,
+                                  const FlowNode& node,
+                                  int visit,
+                                  const boost::json::object& scope,
+                                  const FlowNode* on_error);
     /// `scope`: the process variables and `initiator`, for the mappings.
     boost::json::object run_script(const core::TenantId& tenant,
                                    std::int64_t id,

@@ -125,6 +125,55 @@ void register_routes(core::Router& router, DefinitionService& service) {
 
     core::add_version_routes(router, {"/api/v1/approvals/definitions/{id}", "process definition"},
                              service);
+
+    const std::string decision_schema = R"json({"type":"object","properties":{
+  "key":{"type":"string"},"version":{"type":"integer"},"name":{"type":"string"},
+  "source":{"type":"object"},"created_by":{"type":"string"},
+  "created_at":{"type":"string","format":"date-time"}}})json";
+    router.add(
+        core::RouteSpec{
+            .method = "POST",
+            .pattern = "/api/v1/approvals/decisions",
+            .access = core::Access::kAdmin,
+            .summary = "Save a decision table (hit policy first, unique or collect) as its key's "
+                       "next version, for business rule tasks",
+            .request_schema = R"json({"type":"object","required":["key","source"],"properties":{
+  "key":{"type":"string"},"name":{"type":"string"},"source":{"type":"object"}}})json",
+            .response_schema = decision_schema},
+        [&service](const HttpRequest& request, RequestContext& context) {
+            return json_response(
+                201, service.save_decision(context.who(), context.json_body(request)).to_json());
+        });
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/approvals/decisions/{key}",
+                               .access = core::Access::kUser,
+                               .summary = "A decision table: its latest version, or ?version=N",
+                               .response_schema = decision_schema},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   std::optional<int> version;
+                   if (context.query.contains("version")) {
+                       version = core::int_query(context, "version", 1, 1, 1000000);
+                   }
+                   return json_response(
+                       200,
+                       service.decision(context.who().tenant, context.params.at("key"), version)
+                           .to_json());
+               });
+    router.add(
+        core::RouteSpec{
+            .method = "POST",
+            .pattern = "/api/v1/approvals/decisions/{key}/evaluate",
+            .access = core::Access::kUser,
+            .summary = "Try a decision table on {variables, version?}: what it decides",
+            .request_schema = R"json({"type":"object","properties":{"variables":{"type":"object"},
+  "version":{"type":"integer"}}})json",
+            .response_schema = R"json({"type":"object","properties":{"key":{"type":"string"},
+  "version":{"type":"integer"},"result":{}}})json"},
+        [&service](const HttpRequest& request, RequestContext& context) {
+            return json_response(
+                200, service.try_decision(context.who().tenant, context.params.at("key"),
+                                          context.json_body(request)));
+        });
 }
 
 }  // namespace riveredge::approvals

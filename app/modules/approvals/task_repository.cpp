@@ -142,6 +142,8 @@ struct Locked {
     double ratio = 1;
     json::array veto;
     TaskRow task;
+    /// The visit's kind: task, resubmit, or manual (a manual task is only confirmed).
+    std::string kind;
 };
 
 bool assigned_to(const std::string& assignee, const core::Principal& who) {
@@ -201,7 +203,7 @@ Locked lock_task(Transaction& tx,
                                     ", not running");
     }
     const auto visit = tx.exec(
-        "SELECT id, status, coalesce(mode, 'any') AS mode, coalesce(ratio, 1) AS ratio, "
+        "SELECT id, status, kind, coalesce(mode, 'any') AS mode, coalesce(ratio, 1) AS ratio, "
         "veto::text AS veto FROM approval_node_visits WHERE tenant_id = $1 AND instance_id = $2 "
         "AND node_id = $3 AND visit = $4::int FOR UPDATE",
         {who.tenant.value(), std::to_string(locked.instance_id), locked.node_id,
@@ -210,6 +212,7 @@ Locked lock_task(Transaction& tx,
         throw DomainError::conflict("this step was already decided");
     }
     locked.visit_id = visit.integer(0, "id");
+    locked.kind = visit.text(0, "kind");
     locked.mode = visit.text(0, "mode");
     locked.ratio = std::stod(visit.text(0, "ratio"));
     locked.veto = json::parse(visit.text(0, "veto")).as_array();
@@ -527,6 +530,10 @@ ActionResult TaskRepository::decide(const core::Principal& who,
                                     const SignatureHook& sign) {
     Transaction tx(pool_, who.tenant);
     const auto locked = lock_task(tx, who, task_id, true);
+    if (locked.kind == "manual" && action != "approve") {
+        throw DomainError::validation(
+            json::object{{"action", "a manual task is confirmed (approve), not " + action}});
+    }
     if (action == "return") {
         const auto earlier = tx.exec(
             "SELECT 1 FROM approval_node_visits WHERE tenant_id = $1 AND instance_id = $2 AND "
