@@ -1183,6 +1183,93 @@ TEST_CASE("business rule tasks decide from versioned tables, and manual tasks ar
           std::string::npos);
 }
 
+TEST_CASE("call activities start a child instance, map its variables, and end with it",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    flow.publish(
+        alice,
+        linear(
+            "child_review",
+            {user_task(
+                "check",
+                R"({"approvers":[{"type":"user","value":"bob"}],"editable_fields":["verdict"]})")}));
+    const auto parent =
+        flow.publish(alice, R"({"key":"parent","nodes":[{"id":"start","type":"startEvent"},)"
+                            R"({"id":"sub","type":"callActivity","data":{"bpmn":{"called_element":)"
+                            R"("child_review","input_mapping":{"amount":"${amount}"},)"
+                            R"("output_mapping":{"child_says":"${verdict}"}}}},)"
+                            R"({"id":"end","type":"endEvent"}],"edges":[)"
+                            R"({"id":"1","source":"start","target":"sub"},)"
+                            R"({"id":"2","source":"sub","target":"end"}]})");
+    const auto children = [&](std::int64_t id) {
+        std::vector<std::int64_t> out;
+        for (const auto& e :
+             listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/events", alice,
+                    "events")) {
+            if (e.at("name") == "child_started") {
+                out.push_back(e.at("data").at("child_id").as_int64());
+            }
+        }
+        return out;
+    };
+    const auto wait_child = [&](std::int64_t id, std::size_t count) {
+        for (int i = 0; i < 200 && children(id).size() < count; ++i) {
+            std::this_thread::sleep_for(25ms);
+        }
+        const auto found = children(id);
+        REQUIRE(found.size() == count);
+        return found.back();
+    };
+
+    // The child runs with the mapped input; its result comes back through the output mapping.
+    const auto id = flow.start(alice, parent, R"({"amount":300})");
+    const auto child = wait_child(id, 1);
+    const auto at_check = flow.wait_pending(alice, child, "check");
+    REQUIRE(at_check.is_object());
+    CHECK(at_check.at("variables").at("amount") == 300);
+    CHECK(at_check.at("parent_id") == id);
+    REQUIRE(flow.act(bob, flow.pending_task(at_check, "check"), "approve",
+                     R"({"variables":{"verdict":"ok"}})")
+                .status == 200);
+    const auto done = flow.wait_done(alice, id);
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "completed");
+    CHECK(done.at("variables").at("child_says") == "ok");
+
+    // A child that is rejected fails the call activity: the parent is held for a retry, which
+    // starts a fresh child.
+    const auto second = flow.start(alice, parent, R"({"amount":5})");
+    const auto rejected_child = wait_child(second, 1);
+    const auto rejecting = flow.wait_pending(alice, rejected_child, "check");
+    REQUIRE(flow.act(bob, flow.pending_task(rejecting, "check"), "reject", R"({"comment":"no"})")
+                .status == 200);
+    const auto failed = flow.wait_instance(
+        alice, second, [](const json::value& i) { return i.at("status") == "failed"; });
+    REQUIRE(failed.is_object());
+    CHECK(std::string(failed.at("status_reason").as_string()).find("ended rejected") !=
+          std::string::npos);
+    const std::string second_path = "/api/v1/approvals/instances/" + std::to_string(second);
+    REQUIRE(t.call("POST", second_path + "/retry", alice, R"({"reason":"try again"})").status ==
+            200);
+    const auto fresh = wait_child(second, 2);
+    CHECK(fresh != rejected_child);
+
+    // Ending the parent ends its child: the child's task leaves bob's box.
+    REQUIRE(flow.wait_pending(alice, fresh, "check").is_object());
+    CHECK(todo_nodes(t, bob) == std::vector<std::string>{"check"});
+    REQUIRE(
+        t.call("POST", second_path + "/terminate", alice, R"({"reason":"not needed"})").status ==
+        200);
+    const auto ended = t.call("GET", "/api/v1/approvals/instances/" + std::to_string(fresh), alice);
+    CHECK(ended.body.at("status") == "cancelled");
+    CHECK(ended.body.at("status_reason") == "the calling instance ended");
+    CHECK(todo_nodes(t, bob).empty());
+}
+
 TEST_CASE("the planning documents' registration process runs end to end", "[app][approvals]") {
     auto clock = fresh_clock();
     AppUnderTest t(AppUnderTestOptions{.clock = clock});

@@ -243,7 +243,7 @@ TEST_CASE("boundary events: attached to the right task, started by it, named whe
     CHECK(mentions(with(R"(,{"id":"b","type":"boundaryEvent","data":{"bpmn":{"attached_to":)"
                         R"("review","event":"error"}}})",
                         R"(,{"id":"5","source":"b","target":"fix"})"),
-                   "node:b", "service, script or business rule task"));
+                   "node:b", "service, script or business rule task or a call activity"));
     CHECK(mentions(with(R"(,{"id":"b","type":"boundaryEvent","data":{"bpmn":{"attached_to":)"
                         R"("charge","event":"error","cancel_activity":false}}})",
                         R"(,{"id":"5","source":"b","target":"fix"})"),

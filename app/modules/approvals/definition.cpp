@@ -267,10 +267,10 @@ void check_boundary(const ProcessDefinition& d,
         }
     } else if (b.kind == "error") {
         if (host->type != "serviceTask" && host->type != "scriptTask" &&
-            host->type != "businessRuleTask") {
+            host->type != "businessRuleTask" && host->type != "callActivity") {
             problem(
                 "an error boundary event is attached to a service, script or business rule "
-                "task, not a " +
+                "task or a call activity, not a " +
                 host->type);
         }
         if (!b.interrupting) {
@@ -776,6 +776,13 @@ std::vector<DefinitionProblem> validate(const ProcessDefinition& d) {
                     on_edge(e->id, "an event-based gateway leads to catch events only, not a " +
                                        target->type);
                 }
+            }
+        }
+        if (n.type == "callActivity") {
+            if (core::string_field(n.config, "called_element").empty()) {
+                on_node(n.id, "a call activity names the process it starts (called_element)");
+            } else if (core::string_field(n.config, "called_element") == d.key) {
+                on_node(n.id, "a call activity does not call its own process");
             }
         }
         if (n.type == "businessRuleTask") {

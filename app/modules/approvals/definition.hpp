@@ -21,7 +21,7 @@ inline constexpr const char* kElementTypes[] = {
     "scriptTask",      "exclusiveGateway", "parallelGateway",   "inclusiveGateway",
     "timerCatchEvent", "signalCatchEvent", "boundaryEvent",     "messageCatchEvent",
     "receiveTask",     "signalThrowEvent", "messageThrowEvent", "eventBasedGateway",
-    "manualTask",      "businessRuleTask"};
+    "manualTask",      "businessRuleTask", "callActivity"};
 
 struct FlowNode {
     std::string id;

@@ -70,6 +70,17 @@ std::optional<DefinitionRow> DefinitionRepository::find(const core::TenantId& te
     return core::db::first_as<DefinitionRow>(rows);
 }
 
+std::optional<DefinitionRow> DefinitionRepository::find_key(const core::TenantId& tenant,
+                                                            const std::string& key) {
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
+        std::string("SELECT ") + kDefinitionColumns +
+            " FROM approval_definitions d WHERE d.tenant_id = $1 AND d.key = $2 AND "
+            "d.archived_at IS NULL",
+        {tenant.value(), key});
+    return core::db::first_as<DefinitionRow>(rows);
+}
+
 const core::db::ListSpec kDefinitionList{
     .sort_fields = {{"key", "d.key"}, {"name", "d.name"}, {"updated_at", "d.updated_at"}},
     .default_sort = "key",

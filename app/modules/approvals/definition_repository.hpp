@@ -101,6 +101,8 @@ public:
                       const std::string& format,
                       const boost::json::value& draft);
     std::optional<DefinitionRow> find(const core::TenantId& tenant, std::int64_t id);
+    /// The tenant's definition with `key` (not archived).
+    std::optional<DefinitionRow> find_key(const core::TenantId& tenant, const std::string& key);
     core::db::Page<DefinitionSummary> list(const core::TenantId& tenant,
                                            const core::db::Param& name_contains,
                                            const core::db::ListRequest& page);

@@ -325,8 +325,9 @@ boost::json::object Engine::act(const core::Principal& who,
 }
 
 void Engine::withdraw(const core::Principal& who, std::int64_t id) {
-    p_.instances.withdraw(who, id);
+    const auto children = p_.instances.withdraw(who, id);
     wake(who.tenant, id, "withdrawn");
+    wake_related(who.tenant, id, children);
 }
 
 namespace {
@@ -349,8 +350,9 @@ void Engine::terminate(const core::Principal& admin,
     if (!problems.empty()) {
         throw DomainError::validation(std::move(problems));
     }
-    p_.instances.terminate(admin, id, reason);
+    const auto children = p_.instances.terminate(admin, id, reason);
     wake(admin.tenant, id, "terminated");
+    wake_related(admin.tenant, id, children);
 }
 
 void Engine::change_hold(const core::Principal& admin,
@@ -605,6 +607,9 @@ boost::json::object Engine::visit(const core::TenantId& tenant,
             outcome = pass(single_next(), "service");
         }
         return outcome;
+    }
+    if (node->type == "callActivity") {
+        return call_child(tenant, id, *node, visit, scope, *instance);
     }
     if (node->type == "businessRuleTask") {
         auto outcome =
@@ -967,19 +972,36 @@ boost::json::object Engine::fail_task(const core::TenantId& tenant,
                                       const FlowNode* on_error) {
     p_.tasks.record_visit(tenant, id, node.id, visit, kind, "failed", p_.now());
     if (on_error != nullptr) {
-        // Caught: the token leaves through the error boundary, the error in a variable.
-        const auto variable = core::string_field(on_error->config, "error_variable");
-        p_.instances.merge(tenant, id,
-                           json::object{{variable.empty() ? "error" : variable,
-                                         json::object{{"node_id", node.id}, {"message", reason}}}},
-                           "system", "error:" + tag_of(node.id, visit));
-        p_.instances.log(tenant, id, "error_caught",
-                         json::object{{"node_id", node.id},
-                                      {"visit", visit},
-                                      {"boundary", on_error->id},
-                                      {"error", reason}});
+        caught_error(tenant, id, node, visit, *on_error, reason);
         return json::object{{"next", json::array{json::value(on_error->id)}}, {"caught", true}};
     }
+    failed_at(tenant, id, node, visit, reason);
+    return json::object{{"wait", "failed"}};
+}
+
+void Engine::caught_error(const core::TenantId& tenant,
+                          std::int64_t id,
+                          const FlowNode& node,
+                          int visit,
+                          const FlowNode& boundary,
+                          const std::string& reason) {
+    // The token leaves through the error boundary, the error in a variable.
+    const auto variable = core::string_field(boundary.config, "error_variable");
+    p_.instances.merge(tenant, id,
+                       json::object{{variable.empty() ? "error" : variable,
+                                     json::object{{"node_id", node.id}, {"message", reason}}}},
+                       "system", "error:" + tag_of(node.id, visit));
+    p_.instances.log(
+        tenant, id, "error_caught",
+        json::object{
+            {"node_id", node.id}, {"visit", visit}, {"boundary", boundary.id}, {"error", reason}});
+}
+
+void Engine::failed_at(const core::TenantId& tenant,
+                       std::int64_t id,
+                       const FlowNode& node,
+                       int visit,
+                       const std::string& reason) {
     if (p_.instances.mark_failed(tenant, id, node.id, "failed:" + tag_of(node.id, visit), reason)) {
         core::log(core::LogLevel::kWarn, "approval instance failed at a task",
                   {{"tenant", tenant.value()}, {"instance", id}, {"reason", reason}});
@@ -990,7 +1012,76 @@ boost::json::object Engine::fail_task(const core::TenantId& tenant,
                    "approval-failed-" + std::to_string(id) + "-" + tag_of(node.id, visit));
         }
     }
-    return json::object{{"wait", "failed"}};
+}
+
+boost::json::object Engine::call_child(const core::TenantId& tenant,
+                                       std::int64_t id,
+                                       const FlowNode& node,
+                                       int visit,
+                                       const boost::json::object& scope,
+                                       const InstanceRow& parent) {
+    const auto tag = tag_of(node.id, visit);
+    const std::string step = "call:" + tag;
+    const auto key = core::string_field(node.config, "called_element");
+    const auto called = p_.definitions.find_key(tenant, key);
+    if (!called || called->latest_version == 0) {
+        return fail_task(tenant, id, node, visit, "call",
+                         "call activity '" + node.id + "': no published process '" + key + "'",
+                         nullptr);
+    }
+    json::object variables;
+    if (const auto* inputs = node.config.if_contains("input_mapping");
+        inputs != nullptr && inputs->is_object()) {
+        for (const auto& [name, expression] : inputs->as_object()) {
+            variables[name] = map_value(expression, scope);
+        }
+    }
+    std::optional<std::string> business_key;
+    if (const auto* k = node.config.if_contains("business_key"); k != nullptr) {
+        const auto value = map_value(*k, scope);
+        if (value.is_string() && !value.as_string().empty()) {
+            business_key = std::string(value.as_string());
+        }
+    }
+    // The child and its start event commit together, once per visit (a retried step finds
+    // the child it started).
+    const auto child = p_.instances.create(
+        tenant, called->id, called->latest_version, business_key, variables, parent.initiator,
+        [&tenant](std::int64_t child_id) {
+            return inngest::Event{
+                .name = kInstanceStarted,
+                .data = {{"tenant_id", tenant.value()},
+                         {"instance_id", child_id},
+                         {"generation", 0}},
+                .id = "approval-instance-" + tenant.value() + "-" + std::to_string(child_id)};
+        },
+        InstanceRepository::Parent{id, step});
+    const auto started = child ? child : [&]() -> std::optional<std::int64_t> {
+        const auto earlier = p_.instances.child_of(tenant, id, step);
+        return earlier ? std::optional(earlier->id) : std::nullopt;
+    }();
+    if (!started) {
+        return fail_task(tenant, id, node, visit, "call",
+                         "call activity '" + node.id + "': business key '" +
+                             business_key.value_or("") + "' is taken in process '" + key + "'",
+                         nullptr);
+    }
+    p_.instances.log(tenant, id, "child_started",
+                     json::object{{"node_id", node.id}, {"visit", visit}, {"child_id", *started}});
+    p_.tasks.open_visit(tenant, id, VisitOpening{node.id, visit, "child", {}, {}, {}, {}}, p_.now(),
+                        "enter:" + tag);
+    return json::object{{"wait", "child"}};
+}
+
+void Engine::wake_related(const core::TenantId& tenant,
+                          std::int64_t id,
+                          const std::vector<std::int64_t>& cancelled_children) {
+    for (const auto child : cancelled_children) {
+        wake(tenant, child, "parent ended");
+    }
+    if (const auto instance = p_.instances.find(tenant, id); instance && instance->parent_id) {
+        wake(tenant, *instance->parent_id, "child ended");
+    }
 }
 
 boost::json::object Engine::park(const core::TenantId& tenant,
@@ -1093,6 +1184,44 @@ boost::json::object Engine::park(const core::TenantId& tenant,
             entry["outcome"] = vs->status;
             if (vs->return_target) {
                 entry["target"] = *vs->return_target;
+            }
+        } else if (kind == "child") {
+            // A call activity: done when its child instance ends.
+            const auto* call = definition_of().node(node);
+            const auto child = p_.instances.child_of(tenant, id, "call:" + tag_of(node, visit));
+            if (call == nullptr || !child || alive(child->status)) {
+                continue;
+            }
+            if (child->status == "completed") {
+                json::object changes;
+                if (const auto* outputs = call->config.if_contains("output_mapping");
+                    outputs != nullptr && outputs->is_object()) {
+                    for (const auto& [name, expression] : outputs->as_object()) {
+                        changes[name] = map_value(expression, child->variables);
+                    }
+                }
+                p_.instances.merge(tenant, id, changes, "system", "call:" + tag_of(node, visit));
+                p_.tasks.close_visit(tenant, id, node, visit, "completed", now);
+                entry["outcome"] = "completed";
+            } else {
+                // The child did not complete: the call activity failed.
+                p_.tasks.close_visit(tenant, id, node, visit, "failed", now);
+                const auto reason =
+                    "call activity '" + node + "': instance " + std::to_string(child->id) +
+                    " ended " + child->status +
+                    (child->status_reason ? " (" + *child->status_reason + ")" : std::string());
+                if (const auto* on_error = error_boundary(definition_of(), node)) {
+                    caught_error(tenant, id, *call, visit, *on_error, reason);
+                    entry["outcome"] = "boundary";
+                    entry["target"] = on_error->id;
+                } else {
+                    failed_at(tenant, id, *call, visit, reason);
+                    // Stored held at once, so a retry need not wait for the next park.
+                    auto held_state = state;
+                    held_state["waiting"].as_array()[i].as_object()["kind"] = "failed";
+                    p_.instances.save_state(tenant, id, generation, held_state, current);
+                    entry["outcome"] = "failed";
+                }
             }
         } else if (kind == "race") {
             // An event-based gateway: the first of its events wins, the others are withdrawn.
@@ -1272,7 +1401,8 @@ boost::json::object Engine::finish(const core::TenantId& tenant,
                                    const std::string& node_id,
                                    const std::string& step_key,
                                    const std::optional<std::string>& reason) {
-    p_.instances.finish(tenant, id, status, node_id, step_key, reason);
+    const auto children = p_.instances.finish(tenant, id, status, node_id, step_key, reason);
+    wake_related(tenant, id, children);
     if (reason) {
         core::log(core::LogLevel::kWarn, "approval instance ended",
                   {{"tenant", tenant.value()},

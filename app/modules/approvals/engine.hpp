@@ -144,6 +144,31 @@ private:
                                     int attempt,
                                     const boost::json::object& scope,
                                     const FlowNode* on_error);
+    /// The token leaves a failed task through its error boundary: the error in a variable.
+    void caught_error(const core::TenantId& tenant,
+                      std::int64_t id,
+                      const FlowNode& node,
+                      int visit,
+                      const FlowNode& boundary,
+                      const std::string& reason);
+    /// The instance fails at `node` (held for a retry) and its initiator is told.
+    void failed_at(const core::TenantId& tenant,
+                   std::int64_t id,
+                   const FlowNode& node,
+                   int visit,
+                   const std::string& reason);
+    /// A call activity: starts the called process's latest version as a child instance
+    /// (input mapping, business key) once per visit, and waits for it to end.
+    boost::json::object call_child(const core::TenantId& tenant,
+                                   std::int64_t id,
+                                   const FlowNode& node,
+                                   int visit,
+                                   const boost::json::object& scope,
+                                   const InstanceRow& parent);
+    /// After an instance ended: wakes the children that ended with it, and its parent.
+    void wake_related(const core::TenantId& tenant,
+                      std::int64_t id,
+                      const std::vector<std::int64_t>& cancelled_children);
     /// A business rule task: the decision table's answer for the variables, as variables.
     boost::json::object run_rules(const core::TenantId& tenant,
                                   std::int64_t id,

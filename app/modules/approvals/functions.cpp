@@ -329,6 +329,12 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                             {std::string(r.at("target").as_string()), std::nullopt, false, true});
                         continue;
                     }
+                    if (outcome == "failed") {
+                        // A call activity's child failed: the token is held at it for a retry.
+                        done.pop_back();
+                        state.waiting.at(index).kind = "failed";
+                        continue;
+                    }
                     if (outcome == "boundary") {
                         // An interrupting boundary timer: the task is gone, the token leaves.
                         state.ready.push_back(

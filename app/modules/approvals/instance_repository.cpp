@@ -20,7 +20,7 @@ constexpr const char* kInstanceColumns =
     "i.initiator, i.current_nodes::text AS current_nodes, i.generation, i.engine_state::text AS "
     "engine_state, i.status_reason, round(extract(epoch FROM i.ended_at - i.started_at)::numeric, "
     "3) AS duration_seconds, " SQL_UTC_TIME("i.started_at") " AS started_at, " SQL_UTC_TIME(
-        "i.ended_at") " AS ended_at";
+        "i.ended_at") " AS ended_at, i.parent_id";
 
 // Whether the user $<user> (holding the token roles $<roles>, a JSON array) takes part in
 // instance i: its initiator, a task's assignee (directly or through a role), owner, decider
@@ -99,14 +99,17 @@ std::optional<std::int64_t> InstanceRepository::create(
     const std::optional<std::string>& business_key,
     const boost::json::object& variables,
     const std::string& initiator,
-    const core::outbox::Announcement& announce) {
+    const core::outbox::Announcement& announce,
+    const std::optional<Parent>& parent) {
     Transaction tx(pool_, tenant);
     const auto rows = tx.exec(
         "INSERT INTO approval_instances (tenant_id, definition_id, version, business_key, "
-        "variables, initiator) VALUES ($1, $2, $3::int, $4, $5::jsonb, $6) ON CONFLICT DO NOTHING "
-        "RETURNING id",
+        "variables, initiator, parent_id, parent_step) VALUES ($1, $2, $3::int, $4, $5::jsonb, "
+        "$6, $7::bigint, $8) ON CONFLICT DO NOTHING RETURNING id",
         {tenant.value(), std::to_string(definition_id), std::to_string(version), business_key,
-         json::serialize(variables), initiator});
+         json::serialize(variables), initiator,
+         parent ? core::db::Param(std::to_string(parent->id)) : std::nullopt,
+         parent ? core::db::Param(parent->step) : std::nullopt});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -118,6 +121,18 @@ std::optional<std::int64_t> InstanceRepository::create(
     log_event(tx, tenant, id, event.name, event.data);
     tx.commit();
     return id;
+}
+
+std::optional<InstanceRow> InstanceRepository::child_of(const core::TenantId& tenant,
+                                                        std::int64_t parent_id,
+                                                        const std::string& step) {
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
+        std::string("SELECT ") + kInstanceColumns +
+            " FROM approval_instances i WHERE i.tenant_id = $1 AND i.parent_id = $2 AND "
+            "i.parent_step = $3",
+        {tenant.value(), std::to_string(parent_id), step});
+    return core::db::first_as<InstanceRow>(rows);
 }
 
 json::object InstanceRow::to_json() const {
@@ -184,27 +199,50 @@ void cancel_open_work(Transaction& tx, const core::TenantId& tenant, std::int64_
         {tenant.value(), std::to_string(id)});
 }
 
+// Ends the alive descendants of `id` (child instances of its call activities, and theirs):
+// cancelled, their open work closed. Answers their ids, for their runs to be woken.
+std::vector<std::int64_t> cancel_descendants(Transaction& tx,
+                                             const core::TenantId& tenant,
+                                             std::int64_t id) {
+    const auto rows = tx.exec(
+        std::string("WITH RECURSIVE tree(id) AS (SELECT id FROM approval_instances WHERE "
+                    "tenant_id = $1 AND parent_id = $2 UNION ALL SELECT i.id FROM "
+                    "approval_instances i JOIN tree t ON i.parent_id = t.id WHERE i.tenant_id = "
+                    "$1) UPDATE approval_instances SET status = 'cancelled', status_reason = 'the "
+                    "calling instance ended', current_nodes = '[]', ended_at = now() WHERE "
+                    "tenant_id = $1 AND id IN (SELECT id FROM tree) AND status IN ") +
+            kAliveStatuses + " RETURNING id",
+        {tenant.value(), std::to_string(id)});
+    std::vector<std::int64_t> ended;
+    for (int i = 0; i < rows.size(); ++i) {
+        ended.push_back(rows.integer(i, "id"));
+        cancel_open_work(tx, tenant, ended.back());
+    }
+    return ended;
+}
+
 // A person ends a running instance as `status` (withdrawn, or cancelled with a reason).
-void close_by_hand(Transaction& tx,
-                   const core::TenantId& tenant,
-                   std::int64_t id,
-                   const std::string& status,
-                   const std::optional<std::string>& reason) {
+std::vector<std::int64_t> close_by_hand(Transaction& tx,
+                                        const core::TenantId& tenant,
+                                        std::int64_t id,
+                                        const std::string& status,
+                                        const std::optional<std::string>& reason) {
     tx.exec(
         "UPDATE approval_instances SET status = $3, status_reason = $4, current_nodes = '[]', "
         "ended_at = now() WHERE tenant_id = $1 AND id = $2",
         {tenant.value(), std::to_string(id), status, reason});
     cancel_open_work(tx, tenant, id);
+    return cancel_descendants(tx, tenant, id);
 }
 
 }  // namespace
 
-bool InstanceRepository::finish(const core::TenantId& tenant,
-                                std::int64_t id,
-                                const std::string& status,
-                                const std::optional<std::string>& node_id,
-                                const std::optional<std::string>& step_key,
-                                const std::optional<std::string>& reason) {
+std::vector<std::int64_t> InstanceRepository::finish(const core::TenantId& tenant,
+                                                     std::int64_t id,
+                                                     const std::string& status,
+                                                     const std::optional<std::string>& node_id,
+                                                     const std::optional<std::string>& step_key,
+                                                     const std::optional<std::string>& reason) {
     Transaction tx(pool_, tenant);
     const auto updated = tx.exec(
         "UPDATE approval_instances SET status = $3, status_reason = $4, current_nodes = '[]', "
@@ -212,6 +250,7 @@ bool InstanceRepository::finish(const core::TenantId& tenant,
         "'running'",
         {tenant.value(), std::to_string(id), status, reason});
     cancel_open_work(tx, tenant, id);
+    auto cancelled = cancel_descendants(tx, tenant, id);
     if (step_key) {
         json::object detail;
         if (reason) {
@@ -220,10 +259,11 @@ bool InstanceRepository::finish(const core::TenantId& tenant,
         append_timeline(tx, tenant, id, "system", status, node_id, detail, step_key);
     }
     tx.commit();
-    return updated.affected() > 0;
+    return cancelled;
 }
 
-void InstanceRepository::withdraw(const core::Principal& who, std::int64_t id) {
+std::vector<std::int64_t> InstanceRepository::withdraw(const core::Principal& who,
+                                                       std::int64_t id) {
     Transaction tx(pool_, who.tenant);
     const auto rows = tx.exec(
         "SELECT status, initiator FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR "
@@ -253,14 +293,15 @@ void InstanceRepository::withdraw(const core::Principal& who, std::int64_t id) {
         throw core::DomainError::conflict(
             "an approver has acted already: it can no longer be withdrawn");
     }
-    close_by_hand(tx, who.tenant, id, "withdrawn", std::nullopt);
+    auto cancelled = close_by_hand(tx, who.tenant, id, "withdrawn", std::nullopt);
     append_timeline(tx, who.tenant, id, who.user_id, "withdrawn", std::nullopt, json::object{});
     tx.commit();
+    return cancelled;
 }
 
-void InstanceRepository::terminate(const core::Principal& who,
-                                   std::int64_t id,
-                                   const std::string& reason) {
+std::vector<std::int64_t> InstanceRepository::terminate(const core::Principal& who,
+                                                        std::int64_t id,
+                                                        const std::string& reason) {
     Transaction tx(pool_, who.tenant);
     const auto rows =
         tx.exec("SELECT status FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
@@ -272,10 +313,11 @@ void InstanceRepository::terminate(const core::Principal& who,
     if (status != "running" && status != "suspended" && status != "failed") {
         throw core::DomainError::conflict("the instance is " + status);
     }
-    close_by_hand(tx, who.tenant, id, "cancelled", "terminated: " + reason);
+    auto cancelled = close_by_hand(tx, who.tenant, id, "cancelled", "terminated: " + reason);
     append_timeline(tx, who.tenant, id, who.user_id, "terminated", std::nullopt,
                     json::object{{"reason", reason}});
     tx.commit();
+    return cancelled;
 }
 
 void InstanceRepository::change_hold(const core::Principal& who,

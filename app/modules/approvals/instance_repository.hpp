@@ -36,6 +36,8 @@ struct InstanceRow {
     std::optional<double> duration_seconds;
     std::string started_at;
     std::optional<std::string> ended_at;
+    /// The instance whose call activity started this one.
+    std::optional<std::int64_t> parent_id;
 
     /// As the API shows it: without the interpreter's state.
     boost::json::object to_json() const;
@@ -55,7 +57,8 @@ BOOST_DESCRIBE_STRUCT(InstanceRow,
                        status_reason,
                        duration_seconds,
                        started_at,
-                       ended_at))
+                       ended_at,
+                       parent_id))
 
 /// The instance list's sort fields and filters.
 extern const core::db::ListSpec kInstanceList;
@@ -71,14 +74,26 @@ class InstanceRepository {
 public:
     explicit InstanceRepository(core::db::Pool& pool) : pool_(pool) {}
 
-    /// nullopt when the business key is taken for this definition.
+    /// Where a child instance comes from: its parent and the call activity's step.
+    struct Parent {
+        std::int64_t id = 0;
+        std::string step;
+    };
+    /// nullopt when the business key is taken for this definition, or (for a child) when the
+    /// parent's step started its child already.
     std::optional<std::int64_t> create(const core::TenantId& tenant,
                                        std::int64_t definition_id,
                                        int version,
                                        const std::optional<std::string>& business_key,
                                        const boost::json::object& variables,
                                        const std::string& initiator,
-                                       const core::outbox::Announcement& announce);
+                                       const core::outbox::Announcement& announce,
+                                       const std::optional<Parent>& parent = std::nullopt);
+    /// The child instance a parent's step started, if any.
+    std::optional<InstanceRow> child_of(const core::TenantId& tenant,
+                                        std::int64_t parent_id,
+                                        const std::string& step);
+
     std::optional<InstanceRow> find(const core::TenantId& tenant, std::int64_t id);
     /// True when `who` initiated, was assigned, decided, delegated or was CC'd on instance `id`.
     bool participates(const core::Principal& who, std::int64_t id);
@@ -101,19 +116,22 @@ public:
                                     std::int64_t id,
                                     const std::string& node_id,
                                     const std::vector<std::string>& users);
-    /// Ends a running instance (its open tasks and visits close) with a reason; with
-    /// `step_key`, records it on the timeline once. False when it was not running.
-    bool finish(const core::TenantId& tenant,
-                std::int64_t id,
-                const std::string& status,
-                const std::optional<std::string>& node_id,
-                const std::optional<std::string>& step_key,
-                const std::optional<std::string>& reason = std::nullopt);
+    /// Ends a running instance (its open tasks and visits close, and any child instances its
+    /// call activities started) with a reason; with `step_key`, records it on the timeline
+    /// once. Answers the descendants it cancelled, whose runs are to be woken.
+    std::vector<std::int64_t> finish(const core::TenantId& tenant,
+                                     std::int64_t id,
+                                     const std::string& status,
+                                     const std::optional<std::string>& node_id,
+                                     const std::optional<std::string>& step_key,
+                                     const std::optional<std::string>& reason = std::nullopt);
     /// The initiator withdraws while nobody has acted. Throws DomainError 404/403/409.
-    void withdraw(const core::Principal& who, std::int64_t id);
+    std::vector<std::int64_t> withdraw(const core::Principal& who, std::int64_t id);
     /// An administrator ends a running, suspended or failed instance: cancelled, its open tasks
     /// and steps with it, the reason in the timeline. Throws DomainError 404/409.
-    void terminate(const core::Principal& who, std::int64_t id, const std::string& reason);
+    std::vector<std::int64_t> terminate(const core::Principal& who,
+                                        std::int64_t id,
+                                        const std::string& reason);
     /// An administrator's hold on an instance, with the reason in the timeline: suspend
     /// (running → suspended), resume (suspended → running), retry (failed at a service or
     /// script task whose token is held → running). Throws DomainError 404/409.
