@@ -244,8 +244,8 @@ async function runsPage() {
   return true;
 }
 
-const stepIcons = { StepRun: ['ok', '✓'], Sleep: ['wait', 'z'], Resumed: ['ok', '⚑'], TimedOut: ['wait', '⏱'],
-  InvokeResult: ['ok', '↩'], StepError: ['retry', '↻'], StepFailed: ['bad', '✕'], InvokeTimedOut: ['bad', '⏱'], InvokeFunction: ['bad', '✕'] };
+const stepIcons = { StepRun: ['ok', '✓'], Sleep: ['wait', 'z'], Resumed: ['ok', '⚑'], TimedOut: ['wait', '◷'],
+  InvokeResult: ['ok', '↩'], StepError: ['retry', '↻'], StepFailed: ['bad', '✕'], InvokeTimedOut: ['bad', '◷'], InvokeFunction: ['bad', '✕'] };
 
 function timeline(run) {
   const span = Math.max(1, (run.ended_at || Date.now() + serverOffset) - run.started_at);
