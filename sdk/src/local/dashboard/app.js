@@ -324,16 +324,19 @@ async function functionsPage() {
   lastBody = text;
   const rows = body.functions.map((f) => {
     const config = { ...f.config };
+    const attempts = Object.values(f.config.steps || {}).map((st) => st?.retries?.attempts).find((n) => n !== undefined);
     delete config.steps; delete config.triggers; delete config.id; delete config.name;
+    const settings = Object.keys(config).length ? jsonView(config, 'Config') : el('span', { class: 'muted', text: 'defaults' });
     return el('tr', { dataset: { fn: f.id } },
       el('td', {}, el('div', { class: 'name', text: f.name || f.id }), el('div', { class: 'mono muted', text: f.id })),
       el('td', { class: 'mono' }, (f.config.triggers || []).map((t) => el('div', { text: triggerText(t) }))),
       el('td', {}, Object.entries(f.runs).map(([s, n]) => el('span', {}, link(el('span', { class: `chip ${s}`, text: `${s} ${n}` }), { fn: f.id, status: s }), ' ')),
         link('all runs', { fn: f.id })),
-      el('td', {}, jsonView(config, 'Config')));
+      el('td', {}, attempts === undefined ? el('span', { class: 'muted', text: 'default' }) : `${attempts}`),
+      el('td', {}, settings));
   });
   main.replaceChildren(el('h1', { text: 'Functions' }), rows.length
-    ? el('table', { id: 'functions' }, el('thead', {}, el('tr', {}, ['Function', 'Triggers', 'Runs', 'Config'].map((h) => el('th', { text: h })))), el('tbody', {}, rows))
+    ? el('table', { id: 'functions' }, el('thead', {}, el('tr', {}, ['Function', 'Triggers', 'Runs', 'Retries', 'Flow control'].map((h) => el('th', { text: h })))), el('tbody', {}, rows))
     : el('div', { class: 'panel empty', text: 'No functions synced yet.' }));
   return true;
 }
@@ -396,7 +399,10 @@ function stopTimer() { if (timer) clearTimeout(timer); timer = null; }
 function schedule() {
   stopTimer();
   const every = Number(document.getElementById('refresh').value);
-  if (every > 0) timer = setTimeout(() => { if (!document.hidden) load(); else schedule(); }, every);
+  // Not while the tab is hidden, someone types in a filter or the send dialog is open.
+  const idle = () => !document.hidden && !dialog.open &&
+    !(main.contains(document.activeElement) && /^(INPUT|TEXTAREA)$/.test(document.activeElement.tagName));
+  if (every > 0) timer = setTimeout(() => { if (idle()) load(); else schedule(); }, every);
 }
 
 document.getElementById('refresh').addEventListener('change', (e) => {
