@@ -170,6 +170,10 @@ try {
   await page.waitForSelector('#timeline li[data-op="StepError"]');
   assert.match(await page.textContent('#timeline li[data-op="StepError"]'), /broken/);
   assert.match(await page.textContent('#timeline li[data-op="StepRun"]'), /attempt 2/);
+  // The body then threw once outside a step: that whole call was retried too.
+  assert.match(await page.textContent('#timeline li[data-op="CallError"]'), /broken func/);
+  assert.deepEqual(await page.$$eval('#timeline li', (items) => items.map((li) => li.dataset.op)),
+                   ['StepError', 'StepRun', 'CallError']);
   await shot('run-retried');
 
   // Send a test event from the page: its new run shows up.

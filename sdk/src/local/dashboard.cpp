@@ -146,8 +146,8 @@ std::string error_message(const json::value& error) {
 }
 
 json::object summary(const RunSnapshot& run) {
-    int retries = 0;
     int steps = 0;
+    int retries = static_cast<int>(run.retried_calls.size());
     std::string last_error = error_message(run.error);
     for (const auto& step : run.history) {
         if (step.op == "StepError") {
@@ -191,6 +191,21 @@ json::object detail_json(const RunSnapshot& run) {
                                        {"ended_at", step.ended_ms},
                                        {"data", step.data},
                                        {"error", step.error}});
+    }
+    // Retried calls go in among the steps, by time (their attempt follows the steps before).
+    for (const auto& call : run.retried_calls) {
+        json::object entry{{"id", call.hashed_id},
+                           {"name", "call to the function"},
+                           {"op", call.op},
+                           {"attempt", call.attempt},
+                           {"started_at", call.started_ms},
+                           {"ended_at", call.ended_ms},
+                           {"data", nullptr},
+                           {"error", call.error}};
+        auto at = std::find_if(history.begin(), history.end(), [&call](const json::value& step) {
+            return step.at("ended_at").to_number<std::int64_t>() > call.ended_ms;
+        });
+        history.insert(at, std::move(entry));
     }
     json::array pending;
     for (const auto& step : run.pending) {

@@ -2031,9 +2031,15 @@ private:
                        const Job& job,
                        const json::value& error,
                        bool no_retry,
-                       const std::string& retry_after) {
+                       const std::string& retry_after,
+                       std::optional<TimePoint> call_began = std::nullopt) {
         const TimePoint now = options_.clock->now();
         if (!no_retry && job.attempt + 1 < fn.max_attempts) {
+            if (call_began) {  // a whole call failed (not a step): shown with the run's steps
+                run.snapshot.retried_calls.push_back(
+                    StepRecord{job.step_id, fn.slug, "CallError", json::value(), error, job.attempt,
+                               to_millis(*call_began), to_millis(now)});
+            }
             TimePoint at = now + options_.retry_backoff(job.attempt + 1);
             if (!retry_after.empty()) {
                 if (const auto seconds = parse_time_string(retry_after + "s")) {
@@ -2058,7 +2064,7 @@ private:
             log(LogLevel::kWarn, "call to " + fn.slug + " failed: " + response.error().message);
             retry_or_fail(run, fn, job,
                           json::object{{"name", "Error"}, {"message", response.error().message}},
-                          false, {});
+                          false, {}, call_began);
             return;
         }
         boost::system::error_code ec;
@@ -2078,7 +2084,7 @@ private:
             retry_or_fail(
                 run, fn, job,
                 json::object{{"name", "Error"}, {"message", "response did not come from an SDK"}},
-                false, {});
+                false, {}, call_began);
             return;
         }
         if (status == 200) {
@@ -2095,7 +2101,7 @@ private:
             handle_ops(run, fn, job, ops, no_retry == "true", retry_after, now, call_began);
             return;
         }
-        retry_or_fail(run, fn, job, body, no_retry == "true", retry_after);
+        retry_or_fail(run, fn, job, body, no_retry == "true", retry_after, call_began);
     }
 
     void handle_ops(Run& run,
@@ -2406,6 +2412,15 @@ private:
         for (const auto& [hash, step] : run.waiting) {
             waiting.push_back(pending_json(step));
         }
+        json::array retried;
+        for (const auto& call : run.snapshot.retried_calls) {
+            retried.push_back(json::object{{"id", call.hashed_id},
+                                           {"name", call.name},
+                                           {"error", call.error},
+                                           {"attempt", call.attempt},
+                                           {"started", call.started_ms},
+                                           {"ended", call.ended_ms}});
+        }
         json::object waits;
         for (const auto& [hash, wait] : run.waits) {
             waits[hash] = json::object{
@@ -2433,6 +2448,7 @@ private:
             {"started", to_millis(run.started)},
             {"ended", run.snapshot.ended_ms},
             {"waiting", std::move(waiting)},
+            {"retried_calls", std::move(retried)},
             {"parent_run", run.parent_run},
             {"parent_hash", run.parent_hash},
             {"concurrency_buckets", string_array(run.concurrency_buckets)},
@@ -2507,6 +2523,18 @@ private:
         run.started = TimePoint(milliseconds(integer("started")));
         run.snapshot.started_ms = integer("started");
         run.snapshot.ended_ms = optional_ms(doc, "ended");
+        if (const auto* retried = doc.if_contains("retried_calls");
+            retried && retried->is_array()) {
+            for (const auto& value : retried->get_array()) {
+                const auto& call = value.as_object();
+                run.snapshot.retried_calls.push_back(
+                    StepRecord{std::string(call.at("id").as_string()),
+                               std::string(call.at("name").as_string()), "CallError", json::value(),
+                               call.at("error"),
+                               static_cast<int>(call.at("attempt").to_number<std::int64_t>()),
+                               optional_ms(call, "started"), optional_ms(call, "ended")});
+            }
+        }
         if (const auto* waiting = doc.if_contains("waiting"); waiting && waiting->is_array()) {
             for (const auto& value : waiting->get_array()) {
                 const auto& step = value.as_object();

@@ -113,6 +113,9 @@ struct RunSnapshot {
     std::int64_t ended_ms = 0;
     /// Sleeps, waits and invokes not resolved yet.
     std::vector<PendingStep> pending{};
+    /// Calls that failed as a whole and were retried (the function threw outside a step, or
+    /// the app could not be reached): op `CallError`, the call's attempt, its error and times.
+    std::vector<StepRecord> retried_calls{};
 };
 
 /// Stores runs. In memory by default; an application may keep them elsewhere.

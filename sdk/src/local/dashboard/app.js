@@ -245,14 +245,14 @@ async function runsPage() {
 }
 
 const stepIcons = { StepRun: ['ok', '✓'], Sleep: ['wait', 'z'], Resumed: ['ok', '⚑'], TimedOut: ['wait', '◷'],
-  InvokeResult: ['ok', '↩'], StepError: ['retry', '↻'], StepFailed: ['bad', '✕'], InvokeTimedOut: ['bad', '◷'], InvokeFunction: ['bad', '✕'] };
+  InvokeResult: ['ok', '↩'], StepError: ['retry', '↻'], StepFailed: ['bad', '✕'], InvokeTimedOut: ['bad', '◷'], InvokeFunction: ['bad', '✕'], CallError: ['retry', '↻'] };
 
 function timeline(run) {
   const span = Math.max(1, (run.ended_at || Date.now() + serverOffset) - run.started_at);
   const items = run.history.map((step) => {
     const [kind, icon] = stepIcons[step.op] || ['ok', '•'];
     const took = step.ended_at && step.started_at ? step.ended_at - step.started_at : null;
-    const label = step.op === 'StepError' ? 'error, retried' : step.op;
+    const label = step.op === 'StepError' || step.op === 'CallError' ? `${step.op}, retried` : step.op;
     const body = el('div', {},
       el('div', {}, el('span', { class: 'name', text: step.name || step.id }), el('span', { class: 'op', text: label }),
         el('span', { class: 'op', text: `attempt ${step.attempt + 1}` })),
