@@ -371,8 +371,10 @@ async function eventsPage() {
 
 // ---- load and refresh ----------------------------------------------------------------------
 
+let again = false;  // load() was asked for while one ran (the URL may have changed meanwhile)
+
 async function load() {
-  if (busy) return;
+  if (busy) { again = true; return; }
   busy = true;
   try {
     const p = params();
@@ -391,6 +393,11 @@ async function load() {
     else { main.replaceChildren(el('div', { class: 'notice bad', id: 'load-error', text: `Could not load: ${err.message}` })); schedule(); }
   } finally {
     busy = false;
+    if (again) {
+      again = false;
+      lastBody = '';
+      load();
+    }
   }
 }
 
