@@ -10,7 +10,8 @@
 // finds itself replaced exits with status 75, to be restarted as a standby.
 //
 // Apps are synced at start (retried until they answer) and again on `POST /v1/apps
-// {"url": ...}`. Events go to `POST /e/{key}`; runs are listed at `GET /v1/runs`.
+// {"url": ...}`. Events go to `POST /e/{key}`; runs are listed at `GET /v1/runs` and shown at
+// /_dashboard/ (with --signing-key, the page asks for that key).
 
 #include <inngest/local/executor.hpp>
 #include <inngest/local/postgres_state_store.hpp>
@@ -104,6 +105,8 @@ int main(int argc, char** argv) {
                   << (executor.active() ? "" : ", standing by")
                   << " (point SDKs at it with INNGEST_BASE_URL=" << executor.url() << ")"
                   << std::endl;
+        std::cout << "inngest-local: dashboard at " << executor.url() << "/_dashboard/"
+                  << (options.signing_key ? " (sign in with the signing key)" : "") << std::endl;
         boost::asio::signal_set signals(io, SIGINT, SIGTERM);
         signals.async_wait([](const boost::system::error_code&, int) {});
         io.run();

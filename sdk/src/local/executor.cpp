@@ -1,5 +1,6 @@
 #include "crypto/crypto.hpp"
 #include "crypto/signing_key.hpp"
+#include "local/dashboard.hpp"
 #include "local/flow_control.hpp"
 #include "local/seen_keys.hpp"
 #include "protocol/json_writer.hpp"
@@ -237,6 +238,9 @@ public:
                 normalized = normalized.substr(dash + 1);
             }
             raw_key_ = normalized;
+        }
+        if (options_.dashboard) {
+            dashboard_ = std::make_unique<internal::Dashboard>(dashboard_hooks());
         }
     }
 
@@ -525,7 +529,79 @@ public:
         return out;
     }
 
+    std::vector<EventRecord> events() const {
+        const std::lock_guard lock(mutex_);
+        return {events_.begin(), events_.end()};
+    }
+
+    Result<void> cancel_run(const std::string& run_id) {
+        std::unique_lock lock(mutex_);
+        const auto it = runs_.find(run_id);
+        if (!active() || it == runs_.end() || it->second.snapshot.status != RunStatus::kRunning) {
+            return Error{ErrorCode::kInvalidArgument, "the run is not running"};
+        }
+        cancel(it->second, options_.clock->now());
+        if (!persist(lock)) {
+            return Error{ErrorCode::kInternal, "the executor could not store the cancellation"};
+        }
+        changed_.notify_all();
+        return {};
+    }
+
+    Result<std::string> rerun(const std::string& run_id) {
+        const auto original = options_.store->find(run_id);
+        if (!original) {
+            return Error{ErrorCode::kInvalidArgument, "run not found"};
+        }
+        std::unique_lock lock(mutex_);
+        const auto fn = functions_.find(original->function_id);
+        if (!active() || fn == functions_.end()) {
+            return Error{ErrorCode::kInvalidArgument, "the run's function is not registered"};
+        }
+        const std::string id =
+            start_run(*fn->second, original->event, original->events, options_.clock->now());
+        log(LogLevel::kInfo, "run " + id + " reruns " + run_id);
+        if (!persist(lock)) {
+            return Error{ErrorCode::kInternal, "the executor could not store the new run"};
+        }
+        changed_.notify_all();
+        return id;
+    }
+
 private:
+    internal::DashboardHooks dashboard_hooks() {
+        internal::DashboardHooks hooks;
+        hooks.key_required = key_.has_value();
+        hooks.key_accepted = [this](std::string_view key) {
+            return key_accepted(key);
+        };
+        hooks.functions = [this] {
+            return functions();
+        };
+        hooks.runs = [this] {
+            return runs({});
+        };
+        hooks.run = [this](const std::string& id) {
+            return run(id);
+        };
+        hooks.events = [this] {
+            return events();
+        };
+        hooks.send = [this](const json::value& events) {
+            return send(events);
+        };
+        hooks.cancel = [this](const std::string& id) {
+            return cancel_run(id);
+        };
+        hooks.rerun = [this](const std::string& id) {
+            return rerun(id);
+        };
+        hooks.now_ms = [this] {
+            return to_millis(options_.clock->now());
+        };
+        return hooks;
+    }
+
     struct Trigger {
         std::string event;
         std::optional<Expression> expression;
@@ -567,6 +643,8 @@ private:
             pending;  // hashes awaiting resolution (planned, timers, waits, invokes)
         std::map<std::string, Wait> waits;
         std::set<std::string> invokes;  // hashes waiting for a child run
+        /// Sleeps, waits and invokes in progress, with their start and deadline (for display).
+        std::map<std::string, PendingStep> waiting;
         bool disable_immediate_execution = false;
         int version = -1;
         TimePoint started;
@@ -626,8 +704,14 @@ private:
         if (!bearer.starts_with("Bearer ")) {
             return false;
         }
-        bearer = bearer.substr(7);
-        // Accept the hashed key (what SDKs send) or the plain key, prefix optional (§5.4).
+        return key_accepted(bearer.substr(7));
+    }
+
+    // Accept the hashed key (what SDKs send) or the plain key, prefix optional (§5.4).
+    bool key_accepted(std::string_view bearer) const {
+        if (!key_) {
+            return true;
+        }
         const auto strip = [](std::string value) {
             if (value.starts_with("signkey-")) {
                 const auto dash = value.find('-', 8);
@@ -637,7 +721,7 @@ private:
             }
             return value;
         };
-        const std::string given = strip(bearer);
+        const std::string given = strip(std::string(bearer));
         return detail::crypto::constant_time_equal(given, strip(key_->hashed())) ||
                detail::crypto::constant_time_equal(given, raw_key_);
     }
@@ -653,6 +737,9 @@ private:
                                                           : "this executor stands by; another "
                                                             "one is active on its database"},
                                       {"status", 503}});
+        }
+        if (dashboard_ && (path == "/_dashboard" || path.starts_with("/_dashboard/"))) {
+            return dashboard_->handle(request);
         }
         if (request.method == "POST" && path.starts_with("/e/")) {
             const std::string key = path.substr(3);
@@ -851,7 +938,13 @@ private:
                                            {"op", step.op},
                                            {"data", step.data},
                                            {"error", step.error},
-                                           {"attempt", step.attempt}});
+                                           {"attempt", step.attempt},
+                                           {"started_at", step.started_ms},
+                                           {"ended_at", step.ended_ms}});
+        }
+        json::array pending;
+        for (const auto& step : run.pending) {
+            pending.push_back(pending_json(step));
         }
         return json::object{{"run_id", run.run_id},
                             {"function_id", run.function_id},
@@ -861,7 +954,10 @@ private:
                             {"error", run.error},
                             {"history", history},
                             {"calls", run.calls},
-                            {"waiting_for", string_array(run.waiting_for)}};
+                            {"waiting_for", string_array(run.waiting_for)},
+                            {"started_at", run.started_ms},
+                            {"ended_at", run.ended_ms},
+                            {"pending", std::move(pending)}};
     }
 
     // ---- registration ------------------------------------------------------------------
@@ -1095,6 +1191,12 @@ private:
         }
         event["ts"] = ts;
         std::unique_lock lock(mutex_);
+        if (options_.keep_events > 0) {
+            events_.push_back(EventRecord{event, to_millis(now), {}});
+            while (events_.size() > options_.keep_events) {
+                events_.pop_front();
+            }
+        }
         if (ts > to_millis(now)) {
             // A future ts starts its runs at that time.
             Job job;
@@ -1437,7 +1539,9 @@ private:
         run.snapshot.function_id = fn.slug;
         run.snapshot.event = event;
         run.snapshot.events = std::move(events);
+        run.snapshot.started_ms = to_millis(now);
         run.started = now;
+        note_started(run.snapshot);
         run.parent_run = std::move(parent_run);
         run.parent_hash = std::move(parent_hash);
         for (const auto& limit : fn.flow.concurrency) {
@@ -1465,6 +1569,23 @@ private:
         return id;
     }
 
+    // Links a new run to the received events it came from (the dashboard's events page).
+    void note_started(const RunSnapshot& run) {
+        for (const auto& value : run.events) {
+            const auto* object = value.if_object();
+            const auto* id = object != nullptr ? object->if_contains("id") : nullptr;
+            if (id == nullptr || !id->is_string()) {
+                continue;
+            }
+            for (auto it = events_.rbegin(); it != events_.rend(); ++it) {
+                if (it->event.at("id") == *id) {
+                    it->run_ids.push_back(run.run_id);
+                    break;
+                }
+            }
+        }
+    }
+
     void schedule_call(const std::string& run_id,
                        const std::string& step_id,
                        int attempt,
@@ -1483,6 +1604,10 @@ private:
         for (const auto& [hash, wait] : run.waits) {
             run.snapshot.waiting_for.push_back(wait.event);
         }
+        run.snapshot.pending.clear();
+        for (const auto& [hash, step] : run.waiting) {
+            run.snapshot.pending.push_back(step);
+        }
         options_.store->save(run.snapshot);
         dirty_runs_.insert(run.snapshot.run_id);
     }
@@ -1493,11 +1618,18 @@ private:
                  const std::string& name,
                  const std::string& op,
                  json::value error,
-                 int attempt = 0) {
+                 int attempt = 0,
+                 std::optional<TimePoint> began = std::nullopt) {
         if (run.steps.contains(hash)) {
             return;
         }
-        StepRecord record{hash, name, op, json::value(), std::move(error), attempt};
+        const std::int64_t ended = to_millis(options_.clock->now());
+        std::int64_t started = began ? to_millis(*began) : ended;
+        if (const auto it = run.waiting.find(hash); it != run.waiting.end()) {
+            started = began ? started : it->second.started_ms;
+            run.waiting.erase(it);
+        }
+        StepRecord record{hash, name, op, json::value(), std::move(error), attempt, started, ended};
         if (const auto* object = value.if_object();
             object != nullptr && object->contains("data") && object->size() == 1) {
             record.data = object->at("data");
@@ -1524,6 +1656,8 @@ private:
 
     void finish(Run& run, RunStatus status, TimePoint now) {
         run.snapshot.status = status;
+        run.snapshot.ended_ms = to_millis(now);
+        run.waiting.clear();
         metrics_.add("inngest_executor_runs_finished_total",
                      {{"function", run.snapshot.function_id}, {"status", run_status_name(status)}});
         finished_.push_back(run.snapshot.run_id);
@@ -1830,6 +1964,7 @@ private:
             }
             return;
         }
+        const TimePoint call_began = options_.clock->now();
         lock.unlock();
         const auto call_started = std::chrono::steady_clock::now();
         const auto response = detail::send_http(request);
@@ -1847,7 +1982,7 @@ private:
         if (current.snapshot.status != RunStatus::kRunning) {
             return;  // cancelled meanwhile: discard what the call did
         }
-        handle_response(current, fn, job, response);
+        handle_response(current, fn, job, response, call_began);
         save(current);
     }
 
@@ -1896,9 +2031,15 @@ private:
                        const Job& job,
                        const json::value& error,
                        bool no_retry,
-                       const std::string& retry_after) {
+                       const std::string& retry_after,
+                       std::optional<TimePoint> call_began = std::nullopt) {
         const TimePoint now = options_.clock->now();
         if (!no_retry && job.attempt + 1 < fn.max_attempts) {
+            if (call_began) {  // a whole call failed (not a step): shown with the run's steps
+                run.snapshot.retried_calls.push_back(
+                    StepRecord{job.step_id, fn.slug, "CallError", json::value(), error, job.attempt,
+                               to_millis(*call_began), to_millis(now)});
+            }
             TimePoint at = now + options_.retry_backoff(job.attempt + 1);
             if (!retry_after.empty()) {
                 if (const auto seconds = parse_time_string(retry_after + "s")) {
@@ -1916,13 +2057,14 @@ private:
     void handle_response(Run& run,
                          const FunctionEntry& fn,
                          const Job& job,
-                         const Result<detail::InboundResponse>& response) {
+                         const Result<detail::InboundResponse>& response,
+                         TimePoint call_began) {
         const TimePoint now = options_.clock->now();
         if (!response) {
             log(LogLevel::kWarn, "call to " + fn.slug + " failed: " + response.error().message);
             retry_or_fail(run, fn, job,
                           json::object{{"name", "Error"}, {"message", response.error().message}},
-                          false, {});
+                          false, {}, call_began);
             return;
         }
         boost::system::error_code ec;
@@ -1942,7 +2084,7 @@ private:
             retry_or_fail(
                 run, fn, job,
                 json::object{{"name", "Error"}, {"message", "response did not come from an SDK"}},
-                false, {});
+                false, {}, call_began);
             return;
         }
         if (status == 200) {
@@ -1956,10 +2098,10 @@ private:
             } else if (body.is_object()) {
                 ops.push_back(body);
             }
-            handle_ops(run, fn, job, ops, no_retry == "true", retry_after, now);
+            handle_ops(run, fn, job, ops, no_retry == "true", retry_after, now, call_began);
             return;
         }
-        retry_or_fail(run, fn, job, body, no_retry == "true", retry_after);
+        retry_or_fail(run, fn, job, body, no_retry == "true", retry_after, call_began);
     }
 
     void handle_ops(Run& run,
@@ -1968,7 +2110,8 @@ private:
                     const json::array& ops,
                     bool no_retry,
                     const std::string& retry_after,
-                    TimePoint now) {
+                    TimePoint now,
+                    TimePoint call_began) {
         if (ops.empty()) {
             schedule_call(run.snapshot.run_id, "step", 0, now);  // nothing happened: rediscover
             return;
@@ -2001,7 +2144,7 @@ private:
             if (kind == "steprun") {
                 memoize(run, hash,
                         json::object{{"data", op.contains("data") ? op.at("data") : json::value()}},
-                        name, "StepRun", json::value(), job.attempt);
+                        name, "StepRun", json::value(), job.attempt, call_began);
                 progressed = true;
                 if (targeted) {
                     run.pending.erase(hash);
@@ -2010,12 +2153,13 @@ private:
                 const json::value error = op.contains("error") ? op.at("error") : json::value();
                 if (kind == "steperror" && !no_retry && job.attempt + 1 < fn.max_attempts) {
                     run.snapshot.history.push_back(
-                        StepRecord{hash, name, "StepError", json::value(), error, job.attempt});
+                        StepRecord{hash, name, "StepError", json::value(), error, job.attempt,
+                                   to_millis(call_began), to_millis(now)});
                     retry_or_fail(run, fn, job, error, false, retry_after);
                     return;
                 }
                 memoize(run, hash, json::object{{"error", error}}, name, "StepFailed", error,
-                        job.attempt);
+                        job.attempt, call_began);
                 progressed = true;
                 if (targeted) {
                     run.pending.erase(hash);
@@ -2036,6 +2180,8 @@ private:
                     return;
                 }
                 run.pending.insert(hash);
+                run.waiting[hash] =
+                    PendingStep{hash, name, "Sleep", to_millis(now), to_millis(*until), {}, {}};
                 Job timer;
                 timer.kind = JobKind::kTimer;
                 timer.run_id = run.snapshot.run_id;
@@ -2068,6 +2214,14 @@ private:
                     wait.condition = std::move(*compiled);
                 }
                 const auto expires = parse_deadline(opt("timeout"), now).value_or(now);
+                run.waiting[hash] = PendingStep{
+                    hash,
+                    wait.name,
+                    "WaitForEvent",
+                    to_millis(now),
+                    to_millis(expires),
+                    wait.event,
+                    wait.condition ? std::string(wait.condition->source()) : std::string()};
                 run.pending.insert(hash);
                 run.waits[hash] = std::move(wait);
                 Job timeout;
@@ -2111,6 +2265,13 @@ private:
                                          {"user", json::object{}}};
                 run.invokes.insert(hash);
                 const auto deadline = parse_deadline(opt("timeout"), now);
+                run.waiting[hash] = PendingStep{hash,
+                                                name,
+                                                "InvokeFunction",
+                                                to_millis(now),
+                                                deadline ? to_millis(*deadline) : 0,
+                                                target_fn->first,
+                                                {}};
                 if (deadline) {
                     Job timeout;
                     timeout.kind = JobKind::kInvokeTimeout;
@@ -2243,7 +2404,22 @@ private:
                                            {"op", step.op},
                                            {"data", step.data},
                                            {"error", step.error},
-                                           {"attempt", step.attempt}});
+                                           {"attempt", step.attempt},
+                                           {"started", step.started_ms},
+                                           {"ended", step.ended_ms}});
+        }
+        json::array waiting;
+        for (const auto& [hash, step] : run.waiting) {
+            waiting.push_back(pending_json(step));
+        }
+        json::array retried;
+        for (const auto& call : run.snapshot.retried_calls) {
+            retried.push_back(json::object{{"id", call.hashed_id},
+                                           {"name", call.name},
+                                           {"error", call.error},
+                                           {"attempt", call.attempt},
+                                           {"started", call.started_ms},
+                                           {"ended", call.ended_ms}});
         }
         json::object waits;
         for (const auto& [hash, wait] : run.waits) {
@@ -2270,12 +2446,27 @@ private:
             {"no_immediate", run.disable_immediate_execution},
             {"version", run.version},
             {"started", to_millis(run.started)},
+            {"ended", run.snapshot.ended_ms},
+            {"waiting", std::move(waiting)},
+            {"retried_calls", std::move(retried)},
             {"parent_run", run.parent_run},
             {"parent_hash", run.parent_hash},
             {"concurrency_buckets", string_array(run.concurrency_buckets)},
             {"priority", run.priority},
             {"singleton", run.singleton ? json::value(*run.singleton) : json::value()},
             {"sequence", run.sequence}};
+    }
+
+    static std::int64_t optional_ms(const json::object& doc, const char* key) {
+        const auto* value = doc.if_contains(key);
+        return value != nullptr && value->is_number() ? value->to_number<std::int64_t>() : 0;
+    }
+
+    static json::object pending_json(const PendingStep& step) {
+        return json::object{{"id", step.hashed_id},   {"name", step.name},
+                            {"op", step.op},          {"started", step.started_ms},
+                            {"until", step.until_ms}, {"event", step.event},
+                            {"if", step.condition}};
     }
 
     static Run run_from(const json::object& doc) {
@@ -2302,7 +2493,8 @@ private:
             run.snapshot.history.push_back(StepRecord{
                 std::string(step.at("id").as_string()), std::string(step.at("name").as_string()),
                 std::string(step.at("op").as_string()), step.at("data"), step.at("error"),
-                static_cast<int>(step.at("attempt").to_number<std::int64_t>())});
+                static_cast<int>(step.at("attempt").to_number<std::int64_t>()),
+                optional_ms(step, "started"), optional_ms(step, "ended")});
         }
         run.snapshot.calls = static_cast<int>(integer("calls"));
         run.steps = doc.at("steps").as_object();
@@ -2329,6 +2521,37 @@ private:
         run.disable_immediate_execution = doc.at("no_immediate").as_bool();
         run.version = static_cast<int>(integer("version"));
         run.started = TimePoint(milliseconds(integer("started")));
+        run.snapshot.started_ms = integer("started");
+        run.snapshot.ended_ms = optional_ms(doc, "ended");
+        if (const auto* retried = doc.if_contains("retried_calls");
+            retried && retried->is_array()) {
+            for (const auto& value : retried->get_array()) {
+                const auto& call = value.as_object();
+                run.snapshot.retried_calls.push_back(
+                    StepRecord{std::string(call.at("id").as_string()),
+                               std::string(call.at("name").as_string()), "CallError", json::value(),
+                               call.at("error"),
+                               static_cast<int>(call.at("attempt").to_number<std::int64_t>()),
+                               optional_ms(call, "started"), optional_ms(call, "ended")});
+            }
+        }
+        if (const auto* waiting = doc.if_contains("waiting"); waiting && waiting->is_array()) {
+            for (const auto& value : waiting->get_array()) {
+                const auto& step = value.as_object();
+                const auto field = [&step](const char* key) {
+                    const auto* v = step.if_contains(key);
+                    return v != nullptr && v->is_string() ? std::string(v->get_string())
+                                                          : std::string();
+                };
+                run.waiting[field("id")] = PendingStep{field("id"),
+                                                       field("name"),
+                                                       field("op"),
+                                                       optional_ms(step, "started"),
+                                                       optional_ms(step, "until"),
+                                                       field("event"),
+                                                       field("if")};
+            }
+        }
         run.parent_run = text("parent_run");
         run.parent_hash = text("parent_hash");
         if (const auto* buckets = doc.if_contains("concurrency_buckets");
@@ -2743,6 +2966,9 @@ private:
     std::optional<detail::SigningKey> key_;
     std::string raw_key_;
     std::unique_ptr<HttpServer> server_;
+    std::unique_ptr<internal::Dashboard> dashboard_;
+    /// The latest received events, oldest first (at most options_.keep_events; memory only).
+    std::deque<EventRecord> events_;
     std::vector<std::thread> workers_;
     std::thread standby_;
     /// Set once work runs (see begin_work); `replaced_` once the store went to another executor.
@@ -2844,6 +3070,15 @@ void Executor::poke() {
 
 std::optional<TimePoint> Executor::next_due() const {
     return impl_->next_due();
+}
+std::vector<EventRecord> Executor::events() const {
+    return impl_->events();
+}
+Result<void> Executor::cancel(const std::string& run_id) {
+    return impl_->cancel_run(run_id);
+}
+Result<std::string> Executor::rerun(const std::string& run_id) {
+    return impl_->rerun(run_id);
 }
 boost::json::array Executor::functions() const {
     return impl_->functions();

@@ -15,6 +15,7 @@
 #include <boost/json/value.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -65,6 +66,31 @@ struct StepRecord {
     boost::json::value data{};
     boost::json::value error{};
     int attempt = 0;
+    /// When the step began (the call that ran it, or the sleep/wait/invoke's start) and when it
+    /// resolved, in ms since the epoch on the executor's clock; 0 when unknown (older records).
+    std::int64_t started_ms = 0;
+    std::int64_t ended_ms = 0;
+};
+
+/// A step the run waits on now: a sleep, a wait for an event or an invoke.
+struct PendingStep {
+    std::string hashed_id{};
+    std::string name{};
+    /// `Sleep`, `WaitForEvent` or `InvokeFunction`.
+    std::string op{};
+    std::int64_t started_ms = 0;
+    /// The sleep's end or the wait's/invoke's timeout; 0 when none.
+    std::int64_t until_ms = 0;
+    /// For a wait: the event name and its `if` expression.
+    std::string event{};
+    std::string condition{};
+};
+
+/// An event the executor received (`send`, `POST /e/{key}`) and the runs it started.
+struct EventRecord {
+    boost::json::object event{};
+    std::int64_t received_ms = 0;
+    std::vector<std::string> run_ids{};
 };
 
 /// A run as the inspection API shows it.
@@ -81,6 +107,15 @@ struct RunSnapshot {
     int calls = 0;
     /// Event names the run waits for now (`step.wait_for_event`), in step order.
     std::vector<std::string> waiting_for{};
+    /// When the run started and ended (ms since the epoch on the executor's clock; 0 while
+    /// running).
+    std::int64_t started_ms = 0;
+    std::int64_t ended_ms = 0;
+    /// Sleeps, waits and invokes not resolved yet.
+    std::vector<PendingStep> pending{};
+    /// Calls that failed as a whole and were retried (the function threw outside a step, or
+    /// the app could not be reached): op `CallError`, the call's attempt, its error and times.
+    std::vector<StepRecord> retried_calls{};
 };
 
 /// Stores runs. In memory by default; an application may keep them elsewhere.
@@ -134,6 +169,11 @@ struct ExecutorOptions {
     std::chrono::milliseconds call_timeout{60000};
     /// Call bodies larger than this send `use_api` and serve the state from the API instead.
     std::size_t max_inline_state_bytes = std::size_t{4} * 1024 * 1024;
+    /// Serves the run dashboard at `/_dashboard` (behind `signing_key` when one is set: a login
+    /// form takes the key and sets a session cookie; open like the API otherwise).
+    bool dashboard = true;
+    /// Received events kept in memory for the dashboard's events page (the newest ones).
+    std::size_t keep_events = 1000;
     LogSink log_sink{};
 };
 
@@ -187,6 +227,15 @@ public:
 
     /// The synced function configs.
     boost::json::array functions() const;
+
+    /// The latest received events (at most `ExecutorOptions::keep_events`), oldest first, each
+    /// with the runs it started.
+    std::vector<EventRecord> events() const;
+    /// Cancels a running run. An error when it is unknown or no longer running.
+    Result<void> cancel(const std::string& run_id);
+    /// Starts a new run of the run's function with the same event(s), from the first step;
+    /// returns its id.
+    Result<std::string> rerun(const std::string& run_id);
 
     class Impl;
 
