@@ -233,6 +233,37 @@ class Deployment:
                 print("".join(log.readlines()[-40:]), file=sys.stderr)
 
 
+WALKTHROUGH_FUNCTIONS = ["messages-deliver", "scripts-run", "approvals-instance",
+                         "records-archive", "print-render", "print-job"]
+
+
+def check_dashboard(d):
+    """The executor's dashboard shows the walk-through's runs: through its API always, and in
+    headless Chromium (screenshots beside the test) where the dashboard test installed
+    playwright-core."""
+    headers = {"Authorization": f"Bearer {d.executor_key}"}
+    request = urllib.request.Request(
+        f"http://{d.executor_base}/_dashboard/api/runs?limit=200", headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        listed = json.load(response)
+    seen = {run["function_id"] for run in listed["runs"]}
+    missing = [f for f in WALKTHROUGH_FUNCTIONS if not any(s.endswith(f) for s in seen)]
+    if missing:
+        raise SystemExit(f"FAIL the dashboard lists no run of {missing} (it lists {sorted(seen)})")
+    print(f"ok   the dashboard's API lists the walk-through's {listed['total']} runs")
+    shot_dir = os.environ.get("DASHBOARD_TEST_DIR", "")
+    script = os.path.join(shot_dir, "walkthrough_shot.mjs")
+    if d.mode != "embedded" or not os.path.exists(os.path.join(shot_dir, "node_modules")):
+        return
+    result = subprocess.run(["node", script, f"http://{d.executor_base}", d.executor_key,
+                             os.environ.get("DASHBOARD_SHOT_DIR", d.work)] +
+                            WALKTHROUGH_FUNCTIONS, capture_output=True, text=True, timeout=120)
+    print(result.stdout.strip())
+    if result.returncode not in (0, 77):
+        print(result.stderr[-4000:], file=sys.stderr)
+        raise SystemExit("FAIL the dashboard in Chromium did not show the walk-through's runs")
+
+
 def main():
     mode, source, app_binary, inngest_local = sys.argv[1:5]
     if mode not in ("embedded", "dev", "cloud"):
@@ -302,6 +333,7 @@ def main():
         if "INV-0042" not in preview or "玖万捌仟柒佰陆拾伍元肆角整" not in preview:
             raise SystemExit(f"FAIL the preview PDF reads {preview!r}")
         print("ok   the preview reads 销售发票 INV-0042 … 玖万捌仟柒佰陆拾伍元肆角整")
+        check_dashboard(d)
         ok = True
     finally:
         d.stop()
