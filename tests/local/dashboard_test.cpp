@@ -220,6 +220,12 @@ TEST_CASE(
         std::this_thread::sleep_for(10ms);
     }
 
+    // Open without a key, but to loopback names only: a rebound foreign name is refused.
+    const auto rebound =
+        app.request("GET", "/_dashboard/api/runs", {{"Host", "rebound.example:8288"}});
+    CHECK(rebound.status == 403);
+    CHECK(app.request("GET", "/_dashboard/", {{"Host", "localhost:8288"}}).status == 200);
+
     auto all = app.get_json("/_dashboard/api/runs");
     CHECK(all.at("total") == 3);
     CHECK(all.at("counts").at("Completed") == 2);
