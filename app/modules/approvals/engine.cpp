@@ -46,6 +46,20 @@ bool alive(const std::string& status) {
     return status == "running" || held(status);
 }
 
+/// An interrupting timer boundary of a task visit that is due by `now`, if any.
+const FlowNode* due_interrupting_boundary(const std::vector<const FlowNode*>& boundaries,
+                                          const VisitState& visit,
+                                          TimePoint now) {
+    for (const auto* b : boundaries) {
+        const auto boundary = boundary_of(*b);
+        if (boundary.kind == "timer" && boundary.interrupting && boundary.duration &&
+            visit.entered_at && *visit.entered_at + *boundary.duration <= now) {
+            return b;
+        }
+    }
+    return nullptr;
+}
+
 /// The error boundary event attached to a service or script task, if any.
 const FlowNode* error_boundary(const ProcessDefinition& definition, const std::string& task) {
     for (const auto* b : definition.boundaries(task)) {
@@ -1181,6 +1195,15 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                 }
                 continue;
             }
+            if (vs->status == "cancelled") {
+                // Cancelled by an interrupting boundary timer in an earlier attempt of this
+                // step (its answer was lost): leave through that boundary again.
+                if (const auto* b = due_interrupting_boundary(boundaries_of(node), *vs, now)) {
+                    resolved.push_back(
+                        json::object{{"index", i}, {"outcome", "boundary"}, {"target", b->id}});
+                    continue;
+                }
+            }
             entry["outcome"] = vs->status;
             if (vs->return_target) {
                 entry["target"] = *vs->return_target;
@@ -1189,6 +1212,12 @@ boost::json::object Engine::park(const core::TenantId& tenant,
             // A call activity: done when its child instance ends.
             const auto* call = definition_of().node(node);
             const auto child = p_.instances.child_of(tenant, id, "call:" + tag_of(node, visit));
+            if (vs->status == "failed") {
+                // Failed before and retried by an administrator: a fresh child.
+                entry["outcome"] = "resume";
+                resolved.push_back(std::move(entry));
+                continue;
+            }
             if (call == nullptr || !child || alive(child->status)) {
                 continue;
             }

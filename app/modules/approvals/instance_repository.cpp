@@ -326,8 +326,9 @@ void InstanceRepository::change_hold(const core::Principal& who,
                                      const std::string& reason) {
     Transaction tx(pool_, who.tenant);
     const auto rows = tx.exec(
-        "SELECT status, coalesce(engine_state -> 'waiting' @> '[{\"kind\": \"failed\"}]', false) "
-        "AS held_failure FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+        "SELECT status, coalesce(engine_state -> 'waiting' @> '[{\"kind\": \"failed\"}]' OR "
+        "engine_state -> 'waiting' @> '[{\"kind\": \"held\"}]', false) AS held_failure FROM "
+        "approval_instances WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
         {who.tenant.value(), std::to_string(id)});
     if (rows.empty()) {
         throw core::DomainError::not_found("instance " + std::to_string(id));
@@ -515,8 +516,9 @@ InstanceRepository::Delivery InstanceRepository::deliver_message(
     const std::optional<std::string>& source_key) {
     Transaction tx(pool_, tenant);
     const auto targets = tx.exec(
-        "SELECT id FROM approval_instances WHERE tenant_id = $1 AND business_key = $2 AND status "
-        "= 'running' ORDER BY id FOR UPDATE",
+        std::string("SELECT id FROM approval_instances WHERE tenant_id = $1 AND business_key = "
+                    "$2 AND status IN ") +
+            kAliveStatuses + " ORDER BY id FOR UPDATE",
         {tenant.value(), business_key});
     Delivery delivery{targets.size(), store_for_each(tx, tenant, targets, "message:" + name, data,
                                                      sent_by, source_key)};
@@ -532,9 +534,10 @@ std::vector<std::int64_t> InstanceRepository::broadcast_signal(const core::Tenan
     Transaction tx(pool_, tenant);
     // Waiting now: the wait the run stored at its last park names the signal.
     const auto targets = tx.exec(
-        "SELECT id FROM approval_instances WHERE tenant_id = $1 AND status = 'running' AND "
-        "engine_state -> 'waiting' @> jsonb_build_array(jsonb_build_object('signal', $2::text)) "
-        "ORDER BY id FOR UPDATE",
+        std::string("SELECT id FROM approval_instances WHERE tenant_id = $1 AND status IN ") +
+            kAliveStatuses +
+            " AND engine_state -> 'waiting' @> jsonb_build_array(jsonb_build_object('signal', "
+            "$2::text)) ORDER BY id FOR UPDATE",
         {tenant.value(), name});
     auto reached = store_for_each(tx, tenant, targets, name, data, sent_by, source_key);
     tx.commit();
