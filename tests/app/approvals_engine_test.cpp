@@ -1270,6 +1270,71 @@ TEST_CASE("call activities start a child instance, map its variables, and end wi
     CHECK(todo_nodes(t, bob).empty());
 }
 
+TEST_CASE("listeners call activities when a node starts and ends and when a flow is taken",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    const auto created =
+        t.call("POST", "/api/v1/scripts", alice,
+               R"({"name":"audit","code":"function main(a) { return a; }","parameters":[)"
+               R"({"name":"event","type":"string"},{"name":"element","type":"string"},)"
+               R"({"name":"amount","type":"number"},{"name":"who","type":"string"}]})");
+    REQUIRE(created.status == 201);
+    REQUIRE(t.call("PUT", "/api/v1/approvals/activities/Audit", alice,
+                   R"({"kind":"script","script_id":)" +
+                       std::to_string(created.body.at("id").as_int64()) + "}")
+                .status == 200);
+    const std::string source =
+        R"({"key":"listened","nodes":[{"id":"start","type":"startEvent"},)"
+        R"({"id":"review","type":"userTask","data":{"bpmn":{"approvers":[{"type":"user",)"
+        R"("value":"bob"}],"listeners":[{"event":"start","activity":"Audit"},)"
+        R"({"event":"end","activity":"Audit","input_mapping":{"amount":"${amount}"}},)"
+        R"({"event":"start","activity":"Unbound"}]}}},)"
+        R"({"id":"end","type":"endEvent"}],"edges":[)"
+        R"({"id":"in","source":"start","target":"review"},)"
+        R"({"id":"out","source":"review","target":"end","data":{"listeners":)"
+        R"([{"event":"take","activity":"Audit","input_mapping":{"who":"${initiator}"}}]}}]})";
+    // Misused listeners are refused with the element named.
+    const auto broken = t.call(
+        "POST", "/api/v1/approvals/definitions/validate", alice,
+        R"({"source":{"nodes":[{"id":"s","type":"startEvent","data":{"bpmn":{"listeners":)"
+        R"([{"event":"take","activity":"Audit"}]}}},{"id":"e","type":"endEvent"}],)"
+        R"("edges":[{"id":"x","source":"s","target":"e","data":{"listeners":[{"event":"take"}]}}]}})");
+    REQUIRE(broken.status == 200);
+    const auto problems = json::serialize(broken.body.at("problems"));
+    CHECK(problems.find(R"("node":"s")") != std::string::npos);
+    CHECK(problems.find("not 'take'") != std::string::npos);
+    CHECK(problems.find(R"("edge":"x")") != std::string::npos);
+
+    const auto id = flow.start(alice, flow.publish(alice, source), R"({"amount":12})");
+    const auto seen = flow.wait_pending(alice, id, "review");
+    REQUIRE(seen.is_object());
+    REQUIRE(flow.act(bob, flow.pending_task(seen, "review"), "approve").status == 200);
+    REQUIRE(flow.wait_done(alice, id).at("status") == "completed");
+
+    std::vector<std::string> calls;
+    int failed = 0;
+    for (const auto& e : listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/events",
+                                alice, "events")) {
+        if (e.at("name") == "listener") {
+            const auto& data = e.at("data");
+            calls.push_back(std::string(data.at("event").as_string()) + ":" +
+                            std::string(data.at("element").as_string()) + ":" +
+                            json::serialize(data.at("result")));
+        }
+        failed += e.at("name") == "listener_failed" ? 1 : 0;
+    }
+    CAPTURE(calls);
+    REQUIRE(calls.size() == 3);
+    CHECK(calls[0] == R"(start:review:{"event":"start","element":"review"})");
+    CHECK(calls[1] == R"(end:review:{"amount":12})");
+    CHECK(calls[2] == R"(take:out:{"who":"alice"})");
+    CHECK(failed == 1);  // the unbound one: logged, and the flow went on
+}
+
 TEST_CASE("the planning documents' registration process runs end to end", "[app][approvals]") {
     auto clock = fresh_clock();
     AppUnderTest t(AppUnderTestOptions{.clock = clock});

@@ -114,6 +114,10 @@ ProcessDefinition import_proflow(const json::object& source) {
             }
             e.is_default = flag_of(*data, {"isDefault", "default", "is_default"});
             e.is_return = flag_of(*data, {"isReturn", "return", "is_return"});
+            if (const auto* listeners = data->if_contains("listeners");
+                listeners != nullptr && listeners->is_array()) {
+                e.listeners = listeners->as_array();
+            }
         }
         d.edges.push_back(std::move(e));
     }
@@ -211,8 +215,8 @@ ProcessDefinition import_seed(const json::object& source) {
                     return x.source == id && x.target == name;
                 });
                 if (!exists) {
-                    d.edges.push_back(
-                        FlowEdge{id + "->" + name, id, name, std::nullopt, order, false, false});
+                    d.edges.push_back(FlowEdge{
+                        id + "->" + name, id, name, std::nullopt, order, false, false, {}});
                 }
             }
             ++order;
@@ -239,6 +243,31 @@ bool valid_rfc3339(const std::string& text) {
     static const std::regex pattern(
         R"(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|z|[+-]\d{2}:\d{2}))");
     return std::regex_match(text, pattern);
+}
+
+// Listeners: objects with an event the element has, and an activity or url to call.
+void check_listeners(const json::array& listeners,
+                     std::initializer_list<const char*> events,
+                     const std::function<void(const std::string&)>& problem) {
+    for (std::size_t i = 0; i < listeners.size(); ++i) {
+        const auto* l = listeners[i].if_object();
+        const std::string where = "listeners[" + std::to_string(i) + "]: ";
+        if (l == nullptr) {
+            problem(where + "an object {event, activity or url, input_mapping}");
+            continue;
+        }
+        const auto event = core::string_field(*l, "event");
+        if (std::none_of(events.begin(), events.end(), [&](const char* e) { return event == e; })) {
+            std::string allowed;
+            for (const char* e : events) {
+                allowed += (allowed.empty() ? "" : " or ") + std::string(e);
+            }
+            problem(where + "event is " + allowed + ", not '" + event + "'");
+        }
+        if (core::string_field(*l, "activity").empty() && core::string_field(*l, "url").empty()) {
+            problem(where + "names the activity (or url) it calls");
+        }
+    }
 }
 
 void check_boundary(const ProcessDefinition& d,
@@ -419,6 +448,22 @@ int ProcessDefinition::incoming(const std::string& id) const {
     }));
 }
 
+std::vector<json::object> listeners_of(const json::array& listeners, const std::string& event) {
+    std::vector<json::object> found;
+    for (const auto& l : listeners) {
+        if (l.is_object() && core::string_field(l.as_object(), "event") == event) {
+            found.push_back(l.as_object());
+        }
+    }
+    return found;
+}
+
+const json::array& node_listeners(const FlowNode& node) {
+    static const json::array none;
+    const auto* listeners = node.config.if_contains("listeners");
+    return listeners != nullptr && listeners->is_array() ? listeners->as_array() : none;
+}
+
 std::string awaited_signal(const FlowNode& node) {
     const auto named = [&](const char* key, const char* ref) {
         const auto name = core::string_field(node.config, key);
@@ -474,14 +519,18 @@ boost::json::object ProcessDefinition::to_json() const {
     }
     json::array edge_list;
     for (const auto& e : edges) {
-        edge_list.push_back(json::object{
+        json::object edge{
             {"id", e.id},
             {"source", e.source},
             {"target", e.target},
             {"condition", e.condition ? json::value(*e.condition) : json::value(nullptr)},
             {"priority", e.priority},
             {"default", e.is_default},
-            {"return", e.is_return}});
+            {"return", e.is_return}};
+        if (!e.listeners.empty()) {
+            edge["listeners"] = e.listeners;
+        }
+        edge_list.push_back(std::move(edge));
     }
     return json::object{{"key", key},
                         {"name", name},
@@ -506,13 +555,18 @@ ProcessDefinition ProcessDefinition::from_json(const boost::json::object& json_o
                       std::nullopt,
                       0,
                       false,
-                      false};
+                      false,
+                      {}};
         if (o.at("condition").is_string()) {
             edge.condition = std::string(o.at("condition").as_string());
         }
         edge.priority = static_cast<int>(o.at("priority").to_number<std::int64_t>());
         edge.is_default = o.at("default").as_bool();
         edge.is_return = o.at("return").as_bool();
+        if (const auto* listeners = o.if_contains("listeners");
+            listeners != nullptr && listeners->is_array()) {
+            edge.listeners = listeners->as_array();
+        }
         d.edges.push_back(std::move(edge));
     }
     return d;
@@ -686,6 +740,7 @@ std::vector<DefinitionProblem> validate(const ProcessDefinition& d) {
         }
         out[e.source].push_back(&e);
         in[e.target].push_back(&e);
+        check_listeners(e.listeners, {"take"}, [&](const std::string& m) { on_edge(e.id, m); });
         if (e.condition) {
             const auto compiled =
                 inngest::local::Expression::compile(unwrap_expression(*e.condition));
@@ -778,6 +833,8 @@ std::vector<DefinitionProblem> validate(const ProcessDefinition& d) {
                 }
             }
         }
+        check_listeners(node_listeners(n), {"start", "end"},
+                        [&](const std::string& m) { on_node(n.id, m); });
         if (n.type == "callActivity") {
             if (core::string_field(n.config, "called_element").empty()) {
                 on_node(n.id, "a call activity names the process it starts (called_element)");

@@ -41,6 +41,8 @@ struct FlowEdge {
     bool is_default = false;
     /// An explicit return path (back to an earlier node): the only edges allowed in a cycle.
     bool is_return = false;
+    /// Listeners of its `take` event (each {event, activity or url, input_mapping}).
+    boost::json::array listeners{};
 };
 
 struct ProcessDefinition {
@@ -93,6 +95,12 @@ struct Boundary {
     std::optional<std::chrono::milliseconds> duration;
 };
 Boundary boundary_of(const FlowNode& node);
+
+/// The listeners of `event` (start, end, take) among a node's config `listeners` or an edge's.
+std::vector<boost::json::object> listeners_of(const boost::json::array& listeners,
+                                              const std::string& event);
+/// A node's listeners (its config's `listeners` array; empty when it has none).
+const boost::json::array& node_listeners(const FlowNode& node);
 
 /// What a catch element waits for in the signal store: the signal's name, or `message:<name>`
 /// for a message catch event or receive task; empty for anything else.

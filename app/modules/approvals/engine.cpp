@@ -489,6 +489,98 @@ boost::json::object Engine::visit(const core::TenantId& tenant,
                                   const ProcessDefinition& definition,
                                   const boost::json::object& token) {
     const std::string node_id(token.at("node").as_string());
+    const FlowNode* node = definition.node(node_id);
+    bool listened = node != nullptr && !node_listeners(*node).empty();
+    for (const auto* e : definition.outgoing(node_id)) {
+        listened = listened || !e->listeners.empty();
+    }
+    if (!listened) {
+        return visit_node(tenant, id, definition, token);
+    }
+    const auto tag = tag_of(node_id, static_cast<int>(token.at("visit").to_number<std::int64_t>()));
+    const auto running = [&]() -> std::optional<boost::json::object> {
+        const auto instance = p_.instances.find(tenant, id);
+        if (!instance || instance->status != "running") {
+            return std::nullopt;
+        }
+        return scope_of(instance->variables, instance->initiator);
+    };
+    if (const auto scope = running()) {
+        run_listeners(tenant, id, node_listeners(*node), "start", node_id, *scope, tag);
+    }
+    auto result = visit_node(tenant, id, definition, token);
+    if (result.contains("next")) {
+        if (const auto scope = running()) {
+            // The token leaves a node that did its work at once.
+            run_listeners(tenant, id, node_listeners(*node), "end", node_id, *scope, tag);
+            for (const auto& next : result.at("next").as_array()) {
+                for (const auto* e : definition.outgoing(node_id)) {
+                    if (e->target == next.as_string()) {
+                        run_listeners(tenant, id, e->listeners, "take", e->id, *scope, tag);
+                    }
+                }
+            }
+        }
+    }
+    return result;
+}
+
+boost::json::object Engine::leave(const core::TenantId& tenant,
+                                  std::int64_t id,
+                                  const ProcessDefinition& definition,
+                                  const std::string& node_id,
+                                  int visit,
+                                  const std::string& target) {
+    const auto instance = p_.instances.find(tenant, id);
+    const FlowNode* node = definition.node(node_id);
+    if (!instance || node == nullptr) {
+        return json::object{{"left", false}};
+    }
+    const auto scope = scope_of(instance->variables, instance->initiator);
+    const auto tag = tag_of(node_id, visit);
+    run_listeners(tenant, id, node_listeners(*node), "end", node_id, scope, tag);
+    for (const auto* e : definition.outgoing(node_id)) {
+        if (e->target == target) {
+            run_listeners(tenant, id, e->listeners, "take", e->id, scope, tag);
+        }
+    }
+    return json::object{{"left", true}};
+}
+
+void Engine::run_listeners(const core::TenantId& tenant,
+                           std::int64_t id,
+                           const boost::json::array& listeners,
+                           const std::string& event,
+                           const std::string& element,
+                           const boost::json::object& scope,
+                           const std::string& tag) {
+    for (auto listener : listeners_of(listeners, event)) {
+        if (const auto activity = core::string_field(listener, "activity"); !activity.empty()) {
+            listener["activity_name"] = activity;
+        }
+        json::value input = json::object{{"event", event}, {"element", element}};
+        if (const auto* mapping = listener.if_contains("input_mapping")) {
+            input = map_value(*mapping, scope);
+        }
+        // Best effort: a listener observes the flow and does not stop it; what it did is logged.
+        json::object entry{{"event", event}, {"element", element}};
+        try {
+            entry["result"] = call_activity(tenant, listener, input,
+                                            "approval-" + std::to_string(id) + "-listener-" +
+                                                event + "-" + element + "-" + tag);
+        } catch (const std::exception& error) {
+            entry["error"] = error.what();
+        }
+        p_.instances.log(tenant, id, entry.contains("error") ? "listener_failed" : "listener",
+                         entry);
+    }
+}
+
+boost::json::object Engine::visit_node(const core::TenantId& tenant,
+                                       std::int64_t id,
+                                       const ProcessDefinition& definition,
+                                       const boost::json::object& token) {
+    const std::string node_id(token.at("node").as_string());
     const int visit = static_cast<int>(token.at("visit").to_number<std::int64_t>());
     const FlowNode* node = definition.node(node_id);
     if (node == nullptr) {
@@ -687,20 +779,10 @@ boost::json::object Engine::enter_user_task(const core::TenantId& tenant,
     return json::object{{"wait", "task"}};
 }
 
-boost::json::object Engine::run_service(const core::TenantId& tenant,
-                                        std::int64_t id,
-                                        const FlowNode& node,
-                                        int visit,
-                                        int attempt,
-                                        const boost::json::object& scope,
-                                        const FlowNode* on_error) {
-    const auto& c = node.config;
-    json::value input = json::object{};
-    if (const auto* mapping = c.if_contains("input_mapping")) {
-        input = map_value(*mapping, scope);
-    } else if (const auto* body = c.if_contains("body")) {
-        input = map_value(*body, scope);
-    }
+json::value Engine::call_activity(const core::TenantId& tenant,
+                                  const boost::json::object& c,
+                                  const json::value& input,
+                                  const std::string& notify_key) {
     const int timeout = static_cast<int>(
         std::chrono::duration_cast<std::chrono::seconds>(
             iso_duration(core::string_field(c, "timeout")).value_or(std::chrono::seconds(30)))
@@ -723,58 +805,83 @@ boost::json::object Engine::run_service(const core::TenantId& tenant,
         auto parsed = json::parse(response.at("body").as_string(), ec);
         return ec ? response.at("body") : parsed;
     };
-    json::value result;
-    std::string activity;
-    try {
-        if (c.contains("url")) {
-            activity = core::string_field(c, "url");
-            result = call(c);
-        } else {
-            activity = !core::string_field(c, "activity_name").empty()
-                           ? core::string_field(c, "activity_name")
-                           : core::string_field(c, "action");
-            if (activity == "set_variables") {
-                result = input;
-            } else if (activity == "notify") {
-                const auto& in = input.as_object();
-                std::vector<std::string> users;
-                if (const auto* r = in.if_contains("recipients"); r && r->is_array()) {
-                    for (const auto& u : r->as_array()) {
+    if (c.contains("url")) {
+        return call(c);
+    }
+    const auto activity = !core::string_field(c, "activity_name").empty()
+                              ? core::string_field(c, "activity_name")
+                              : core::string_field(c, "action");
+    if (activity == "set_variables") {
+        return input;
+    }
+    if (activity == "notify") {
+        std::vector<std::string> users;
+        std::string subject;
+        std::string body;
+        if (input.is_object()) {
+            const auto& in = input.as_object();
+            if (const auto* r = in.if_contains("recipients"); r && r->is_array()) {
+                for (const auto& u : r->as_array()) {
+                    if (u.is_string()) {
                         users.emplace_back(u.as_string());
                     }
                 }
-                notify(tenant, users, core::string_field(in, "subject"),
-                       core::string_field(in, "body"),
-                       "approval-" + std::to_string(id) + "-" + tag_of(node.id, visit));
-                result = json::object{{"notified", users.size()}};
-            } else if (const auto binding = p_.activities.find(tenant, activity)) {
-                if (binding->kind == "http") {
-                    result = call(binding->config);
-                } else {
-                    json::object request{{"mode", "sync"}, {"arguments", input}};
-                    const auto run = p_.scripts.start_run(
-                        core::Principal{tenant, "approvals", {}},
-                        binding->config.at("script_id").to_number<std::int64_t>(), request,
-                        "approval");
-                    if (run.at("status") != "succeeded") {
-                        // The script's own message says why, for whoever retries the task.
-                        std::string why;
-                        if (const auto* error = run.if_contains("error");
-                            error != nullptr && error->is_object()) {
-                            why = ": " + core::string_field(error->as_object(), "message");
-                        }
-                        throw std::runtime_error("script run " + json::serialize(run.at("id")) +
-                                                 " " + std::string(run.at("status").as_string()) +
-                                                 why);
-                    }
-                    result = run.at("result");
-                }
-            } else {
-                throw inngest::NonRetriableError(
-                    "activity '" + activity + "' is not bound: PUT /api/v1/approvals/activities/" +
-                    activity);
             }
+            subject = core::string_field(in, "subject");
+            body = core::string_field(in, "body");
         }
+        notify(tenant, users, subject, body, notify_key);
+        return json::object{{"notified", users.size()}};
+    }
+    const auto binding = p_.activities.find(tenant, activity);
+    if (!binding) {
+        throw inngest::NonRetriableError("activity '" + activity +
+                                         "' is not bound: PUT /api/v1/approvals/activities/" +
+                                         activity);
+    }
+    if (binding->kind == "http") {
+        return call(binding->config);
+    }
+    json::object request{{"mode", "sync"}, {"arguments", input}};
+    const auto run = p_.scripts.start_run(core::Principal{tenant, "approvals", {}},
+                                          binding->config.at("script_id").to_number<std::int64_t>(),
+                                          request, "approval");
+    if (run.at("status") != "succeeded") {
+        // The script's own message says why, for whoever retries the task.
+        std::string why;
+        if (const auto* error = run.if_contains("error"); error != nullptr && error->is_object()) {
+            why = ": " + core::string_field(error->as_object(), "message");
+        }
+        throw std::runtime_error("script run " + json::serialize(run.at("id")) + " " +
+                                 std::string(run.at("status").as_string()) + why);
+    }
+    return run.at("result");
+}
+
+boost::json::object Engine::run_service(const core::TenantId& tenant,
+                                        std::int64_t id,
+                                        const FlowNode& node,
+                                        int visit,
+                                        int attempt,
+                                        const boost::json::object& scope,
+                                        const FlowNode* on_error) {
+    const auto& c = node.config;
+    json::value input = json::object{};
+    if (const auto* mapping = c.if_contains("input_mapping")) {
+        input = map_value(*mapping, scope);
+    } else if (const auto* body = c.if_contains("body")) {
+        input = map_value(*body, scope);
+    }
+    std::string activity = core::string_field(c, "url");
+    if (activity.empty()) {
+        activity = !core::string_field(c, "activity_name").empty()
+                       ? core::string_field(c, "activity_name")
+                       : core::string_field(c, "action");
+    }
+    json::value result;
+    try {
+        result = call_activity(tenant, c, input,
+                               "approval-" + std::to_string(id) + "-" + tag_of(node.id, visit));
     } catch (const std::exception& error) {
         const bool final = dynamic_cast<const inngest::NonRetriableError*>(&error) != nullptr;
         json::object policy;

@@ -96,6 +96,14 @@ public:
                               std::int64_t id,
                               const ProcessDefinition& definition,
                               const boost::json::object& token);
+    /// A waiting node's token leaves it toward `target`: its end listeners and the taken
+    /// flow's take listeners run (the step `leave:<node>#<visit>`).
+    boost::json::object leave(const core::TenantId& tenant,
+                              std::int64_t id,
+                              const ProcessDefinition& definition,
+                              const std::string& node_id,
+                              int visit,
+                              const std::string& target);
     /// Stores the state at a wait and settles what can be settled: deadlines, timers, signals,
     /// decisions. Answers {stop} or {resolved: [{index, outcome, target?}], sleep_ms}.
     boost::json::object park(const core::TenantId& tenant,
@@ -144,6 +152,20 @@ private:
                                     int attempt,
                                     const boost::json::object& scope,
                                     const FlowNode* on_error);
+    /// One visit's own work (`visit` adds the listeners around it).
+    boost::json::object visit_node(const core::TenantId& tenant,
+                                   std::int64_t id,
+                                   const ProcessDefinition& definition,
+                                   const boost::json::object& token);
+    /// Calls the `event` listeners of an element (a node's start or end, a flow's take) with
+    /// their mapped input; best effort, each call's result or error in the event log.
+    void run_listeners(const core::TenantId& tenant,
+                       std::int64_t id,
+                       const boost::json::array& listeners,
+                       const std::string& event,
+                       const std::string& element,
+                       const boost::json::object& scope,
+                       const std::string& tag);
     /// The token leaves a failed task through its error boundary: the error in a variable.
     void caught_error(const core::TenantId& tenant,
                       std::int64_t id,
@@ -169,6 +191,14 @@ private:
     void wake_related(const core::TenantId& tenant,
                       std::int64_t id,
                       const std::vector<std::int64_t>& cancelled_children);
+    /// Calls what a service task or listener names in `config`: `url` (HTTP, on the tenant's
+    /// allow-list), or an activity (`activity_name`/`action`): built-in `set_variables` and
+    /// `notify` (once per `notify_key`), else the tenant's binding (HTTP or a script). Its
+    /// result; throws (NonRetriableError when no retry could pass).
+    boost::json::value call_activity(const core::TenantId& tenant,
+                                     const boost::json::object& config,
+                                     const boost::json::value& input,
+                                     const std::string& notify_key);
     /// A business rule task: the decision table's answer for the variables, as variables.
     boost::json::object run_rules(const core::TenantId& tenant,
                                   std::int64_t id,

@@ -354,8 +354,18 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                         state.ready.push_back({at.node, at.resume_at, true});
                         continue;
                     }
-                    state.ready.push_back({at.resume_at.value_or(first_next(definition, at.node)),
-                                           std::nullopt, false});
+                    const auto next = at.resume_at.value_or(first_next(definition, at.node));
+                    bool listened = !listeners_of(node_listeners(*node), "end").empty();
+                    for (const auto* e : definition.outgoing(at.node)) {
+                        listened = listened || (e->target == next && !e->listeners.empty());
+                    }
+                    if (listened) {
+                        ++steps;
+                        ctx.step.run("leave:" + at.node + "#" + std::to_string(at.visit), [&] {
+                            return engine.leave(tenant, id, definition, at.node, at.visit, next);
+                        });
+                    }
+                    state.ready.push_back({next, std::nullopt, false});
                 }
                 std::sort(done.rbegin(), done.rend());
                 for (const auto index : done) {
