@@ -1335,6 +1335,78 @@ TEST_CASE("listeners call activities when a node starts and ends and when a flow
     CHECK(failed == 1);  // the unbound one: logged, and the flow went on
 }
 
+TEST_CASE("a compensation throw event runs the completed tasks' handlers, newest first",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto created =
+        t.call("POST", "/api/v1/scripts", alice,
+               R"({"name":"undo","code":"function main(a) { return a; }","parameters":[)"
+               R"({"name":"event","type":"string"},{"name":"element","type":"string"}]})");
+    REQUIRE(created.status == 201);
+    REQUIRE(t.call("PUT", "/api/v1/approvals/activities/Undo", alice,
+                   R"({"kind":"script","script_id":)" +
+                       std::to_string(created.body.at("id").as_int64()) + "}")
+                .status == 200);
+    const auto task = [](const std::string& id) {
+        return R"({"id":")" + id +
+               R"(","type":"serviceTask","data":{"bpmn":{"action":"set_variables",)"
+               R"("input_mapping":{")" +
+               id + R"(":true}}}})";
+    };
+    const auto handler = [](const std::string& id) {
+        return R"({"id":")" + id +
+               R"(","type":"serviceTask","data":{"bpmn":{"action":"Undo",)"
+               R"("input_mapping":{"event":")" +
+               id + R"("}}}})";
+    };
+    const auto boundary = [](const std::string& id, const std::string& host) {
+        return R"({"id":")" + id + R"(","type":"boundaryEvent","data":{"bpmn":{"attached_to":")" +
+               host + R"(","event":"compensation"}}})";
+    };
+    const std::string source =
+        R"({"key":"trip","nodes":[{"id":"start","type":"startEvent"},)" + task("hotel") + "," +
+        task("flight") + "," + boundary("undo_hotel", "hotel") + "," +
+        boundary("undo_flight", "flight") + "," + handler("cancel_hotel") + "," +
+        handler("cancel_flight") +
+        R"(,{"id":"undo","type":"intermediateThrowEvent","data":{"bpmn":{"compensate":true}}},)"
+        R"({"id":"end","type":"endEvent"}],"edges":[)"
+        R"({"id":"1","source":"start","target":"hotel"},)"
+        R"({"id":"2","source":"hotel","target":"flight"},)"
+        R"({"id":"3","source":"flight","target":"undo"},)"
+        R"({"id":"4","source":"undo","target":"end"},)"
+        R"({"id":"5","source":"undo_hotel","target":"cancel_hotel"},)"
+        R"({"id":"6","source":"undo_flight","target":"cancel_flight"}]})";
+    // A handler with a flow of its own, or a compensation boundary on a gateway, is refused.
+    const auto validate = [&](const std::string& body) {
+        return json::serialize(t.call("POST", "/api/v1/approvals/definitions/validate", alice,
+                                      R"({"source":)" + body + "}")
+                                   .body.at("problems"));
+    };
+    auto with_flow = source;
+    with_flow.insert(with_flow.size() - 2, R"(,{"id":"7","source":"cancel_hotel","target":"end"})");
+    CHECK(validate(with_flow).find("a compensation handler has no outgoing flow") !=
+          std::string::npos);
+    CHECK(validate(source) == "[]");
+
+    const auto id = flow.start(alice, flow.publish(alice, source));
+    const auto done = flow.wait_done(alice, id);
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "completed");
+    std::vector<std::string> compensated;
+    for (const auto& e : listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/events",
+                                alice, "events")) {
+        if (e.at("name") == "compensated") {
+            compensated.push_back(std::string(e.at("data").at("handler").as_string()) + "=" +
+                                  json::serialize(e.at("data").at("result")));
+        }
+    }
+    CHECK(compensated == std::vector<std::string>{R"(cancel_flight={"event":"cancel_flight"})",
+                                                  R"(cancel_hotel={"event":"cancel_hotel"})"});
+}
+
 TEST_CASE("the planning documents' registration process runs end to end", "[app][approvals]") {
     auto clock = fresh_clock();
     AppUnderTest t(AppUnderTestOptions{.clock = clock});

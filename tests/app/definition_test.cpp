@@ -251,7 +251,7 @@ TEST_CASE("boundary events: attached to the right task, started by it, named whe
     CHECK(mentions(with(R"(,{"id":"b","type":"boundaryEvent","data":{"bpmn":{"attached_to":)"
                         R"("review","event":"message"}}})",
                         R"(,{"id":"5","source":"b","target":"fix"})"),
-                   "node:b", "a timer or an error"));
+                   "node:b", "a timer, an error or a compensation"));
     // Without the boundary, what it led to is unreachable.
     CHECK(mentions(with("", ""), "node:fix", "cannot be reached"));
 }

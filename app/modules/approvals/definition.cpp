@@ -125,6 +125,10 @@ ProcessDefinition import_proflow(const json::object& source) {
 }
 
 std::string normalised_type(const std::string& type, const json::object& config) {
+    if ((type == "intermediateThrowEvent" || type == "endEvent") &&
+        flag_of(config, {"compensate", "compensation"})) {
+        return type == "endEvent" ? type : "compensationThrowEvent";
+    }
     if (type == "intermediateThrowEvent") {
         if (config.contains("message_ref") || config.contains("message")) {
             return "messageThrowEvent";
@@ -314,8 +318,20 @@ void check_boundary(const ProcessDefinition& d,
                 problem("a task has at most one error boundary event");
             }
         }
+    } else if (b.kind == "compensation") {
+        if (host->type != "userTask" && host->type != "manualTask" && host->type != "serviceTask" &&
+            host->type != "scriptTask" && host->type != "businessRuleTask") {
+            problem("a compensation boundary event is attached to a task, not a " + host->type);
+        }
+        const auto out = d.outgoing(node.id);
+        const FlowNode* handler = out.size() == 1 ? d.node(out.front()->target) : nullptr;
+        if (handler == nullptr ||
+            (handler->type != "serviceTask" && handler->type != "scriptTask")) {
+            problem("a compensation boundary event leads to one handler, a service or script task");
+        }
     } else {
-        problem("a boundary event catches a timer or an error, not '" + b.kind + "'");
+        problem("a boundary event catches a timer, an error or a compensation, not '" + b.kind +
+                "'");
     }
 }
 
@@ -446,6 +462,16 @@ int ProcessDefinition::incoming(const std::string& id) const {
     return static_cast<int>(std::count_if(edges.begin(), edges.end(), [&](const FlowEdge& e) {
         return e.target == id && !e.is_return;
     }));
+}
+
+const FlowNode* compensation_handler(const ProcessDefinition& d, const std::string& task) {
+    for (const auto* b : d.boundaries(task)) {
+        if (boundary_of(*b).kind == "compensation") {
+            const auto out = d.outgoing(b->id);
+            return out.empty() ? nullptr : d.node(out.front()->target);
+        }
+    }
+    return nullptr;
 }
 
 std::vector<json::object> listeners_of(const json::array& listeners, const std::string& event) {
@@ -750,6 +776,15 @@ std::vector<DefinitionProblem> validate(const ProcessDefinition& d) {
         }
     }
 
+    // Compensation handlers: reached only through a compensation boundary, they run alone.
+    std::set<std::string> handlers;
+    for (const auto& n : d.nodes) {
+        if (n.type == "boundaryEvent" && boundary_of(n).kind == "compensation") {
+            for (const auto* e : out[n.id]) {
+                handlers.insert(e->target);
+            }
+        }
+    }
     for (const auto& n : d.nodes) {
         const auto& outs = out[n.id];
         const auto& ins = in[n.id];
@@ -759,7 +794,11 @@ std::vector<DefinitionProblem> validate(const ProcessDefinition& d) {
         if (n.type == "endEvent" && !outs.empty()) {
             on_node(n.id, "an end event has no outgoing flow");
         }
-        if (n.type != "endEvent" && outs.empty()) {
+        const bool handler = handlers.count(n.id) > 0;
+        if (handler && !outs.empty()) {
+            on_node(n.id, "a compensation handler has no outgoing flow: it runs on its own");
+        }
+        if (n.type != "endEvent" && outs.empty() && !handler) {
             on_node(n.id, "has no outgoing flow");
         }
         if (n.type == "boundaryEvent") {
@@ -905,7 +944,11 @@ std::vector<DefinitionProblem> validate(const ProcessDefinition& d) {
         }
     }
     for (const auto& n : d.nodes) {
-        if (!n.id.empty() && n.type != "endEvent" && reaches_end.count(n.id) == 0) {
+        const bool compensation_path =
+            handlers.count(n.id) > 0 ||
+            (n.type == "boundaryEvent" && boundary_of(n).kind == "compensation");
+        if (!n.id.empty() && n.type != "endEvent" && reaches_end.count(n.id) == 0 &&
+            !compensation_path) {
             on_node(n.id, "no path leads from here to an end event");
         }
     }

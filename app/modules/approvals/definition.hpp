@@ -21,7 +21,7 @@ inline constexpr const char* kElementTypes[] = {
     "scriptTask",      "exclusiveGateway", "parallelGateway",   "inclusiveGateway",
     "timerCatchEvent", "signalCatchEvent", "boundaryEvent",     "messageCatchEvent",
     "receiveTask",     "signalThrowEvent", "messageThrowEvent", "eventBasedGateway",
-    "manualTask",      "businessRuleTask", "callActivity"};
+    "manualTask",      "businessRuleTask", "callActivity",      "compensationThrowEvent"};
 
 struct FlowNode {
     std::string id;
@@ -101,6 +101,9 @@ std::vector<boost::json::object> listeners_of(const boost::json::array& listener
                                               const std::string& event);
 /// A node's listeners (its config's `listeners` array; empty when it has none).
 const boost::json::array& node_listeners(const FlowNode& node);
+
+/// The compensation handler of a task: the target of its compensation boundary's flow.
+const FlowNode* compensation_handler(const ProcessDefinition& definition, const std::string& task);
 
 /// What a catch element waits for in the signal store: the signal's name, or `message:<name>`
 /// for a message catch event or receive task; empty for anything else.

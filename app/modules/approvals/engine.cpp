@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 namespace riveredge::approvals {
 namespace {
@@ -525,6 +526,52 @@ boost::json::object Engine::visit(const core::TenantId& tenant,
     return result;
 }
 
+boost::json::object Engine::compensate(const core::TenantId& tenant,
+                                       std::int64_t id,
+                                       const ProcessDefinition& definition,
+                                       const boost::json::object& item) {
+    const std::string handler_id(item.at("handler").as_string());
+    const std::string node_id(item.at("node").as_string());
+    const int visit = static_cast<int>(item.at("visit").to_number<std::int64_t>());
+    const FlowNode* handler = definition.node(handler_id);
+    const auto instance = p_.instances.find(tenant, id);
+    json::object entry{{"tag", tag_of(node_id, visit)}, {"handler", handler_id}};
+    if (handler == nullptr || !instance) {
+        return entry;
+    }
+    const auto scope = scope_of(instance->variables, instance->initiator);
+    const auto& c = handler->config;
+    // Best effort, like listeners: a handler's failure is recorded and the others still run.
+    try {
+        if (handler->type == "scriptTask") {
+            json::object request{{"mode", "sync"}};
+            if (const auto* args = c.if_contains("arguments")) {
+                request["arguments"] = map_value(*args, scope);
+            }
+            const auto run = p_.scripts.start_run(core::Principal{tenant, "approvals", {}},
+                                                  c.at("script_id").to_number<std::int64_t>(),
+                                                  request, "approval");
+            if (run.at("status") != "succeeded") {
+                throw std::runtime_error("script run " + json::serialize(run.at("status")));
+            }
+            entry["result"] = run.at("result");
+        } else {
+            json::value input = json::object{};
+            if (const auto* mapping = c.if_contains("input_mapping")) {
+                input = map_value(*mapping, scope);
+            }
+            entry["result"] = call_activity(
+                tenant, c, input,
+                "approval-" + std::to_string(id) + "-compensate-" + tag_of(node_id, visit));
+        }
+    } catch (const std::exception& error) {
+        entry["error"] = error.what();
+    }
+    p_.instances.log(tenant, id, entry.contains("error") ? "compensation_failed" : "compensated",
+                     entry);
+    return entry;
+}
+
 boost::json::object Engine::leave(const core::TenantId& tenant,
                                   std::int64_t id,
                                   const ProcessDefinition& definition,
@@ -679,6 +726,35 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
         p_.tasks.open_visit(tenant, id, VisitOpening{node_id, visit, "race", {}, {}, due, {}}, now,
                             "enter:" + tag);
         return json::object{{"wait", "race"}};
+    }
+    if (node->type == "compensationThrowEvent") {
+        // Every completed task with a compensation handler, not compensated yet, newest first:
+        // the run calls each handler in that order (a step each), then goes on.
+        std::set<std::string> done;
+        for (const auto& e : p_.instances.events(tenant, id)) {
+            if (e.at("name") == "compensated" || e.at("name") == "compensation_failed") {
+                done.insert(std::string(e.at("data").at("tag").as_string()));
+            }
+        }
+        json::array compensate;
+        auto visits = p_.tasks.visits_of(tenant, id);
+        // Newest completion first (the visits come oldest first; ties keep that order reversed).
+        std::reverse(visits.begin(), visits.end());
+        std::stable_sort(visits.begin(), visits.end(), [](const auto& a, const auto& b) {
+            return a.left_at.value_or("") > b.left_at.value_or("");
+        });
+        for (auto v = visits.begin(); v != visits.end(); ++v) {
+            const auto* handler = compensation_handler(definition, v->node_id);
+            const auto done_tag = tag_of(v->node_id, v->visit);
+            if (handler != nullptr && (v->status == "completed" || v->status == "approved") &&
+                done.count(done_tag) == 0) {
+                compensate.push_back(json::object{
+                    {"handler", handler->id}, {"node", v->node_id}, {"visit", v->visit}});
+            }
+        }
+        auto out = pass(single_next(), "event");
+        out["compensate"] = std::move(compensate);
+        return out;
     }
     if (node->type == "signalThrowEvent" || node->type == "messageThrowEvent") {
         throw_event(tenant, id, *node, visit, scope);

@@ -96,6 +96,13 @@ public:
                               std::int64_t id,
                               const ProcessDefinition& definition,
                               const boost::json::object& token);
+    /// Runs one compensation handler {handler, node, visit} (a compensation throw event's
+    /// list, newest completed task first); best effort, logged `compensated` or
+    /// `compensation_failed`, each completed visit once.
+    boost::json::object compensate(const core::TenantId& tenant,
+                                   std::int64_t id,
+                                   const ProcessDefinition& definition,
+                                   const boost::json::object& item);
     /// A waiting node's token leaves it toward `target`: its end listeners and the taken
     /// flow's take listeners run (the step `leave:<node>#<visit>`).
     boost::json::object leave(const core::TenantId& tenant,

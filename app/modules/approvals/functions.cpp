@@ -245,6 +245,17 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                     if (result.contains("end")) {
                         return result;
                     }
+                    if (const auto* items = result.if_contains("compensate")) {
+                        for (const auto& item : items->as_array()) {
+                            const std::string key = "compensate:" + tag + ":" +
+                                                    std::string(item.at("node").as_string()) + "#" +
+                                                    std::to_string(item.at("visit").as_int64());
+                            ++steps;
+                            ctx.step.run(key, [&] {
+                                return engine.compensate(tenant, id, definition, item.as_object());
+                            });
+                        }
+                    }
                     if (const auto* wait = result.if_contains("wait")) {
                         Waiting waiting{
                             node->id,        visit,        std::string(wait->as_string()),
