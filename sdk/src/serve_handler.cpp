@@ -5,6 +5,7 @@
 #include "protocol/function_config.hpp"
 #include "protocol/json_writer.hpp"
 #include "transport/http_client.hpp"
+#include "transport/url.hpp"
 
 #include <inngest/client.hpp>
 #include <inngest/serve.hpp>
@@ -44,44 +45,16 @@ std::string_view find_header(const std::vector<std::pair<std::string, std::strin
     return {};
 }
 
-int hex_digit(char c) noexcept {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    const char lower = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (lower >= 'a' && lower <= 'f') {
-        return lower - 'a' + 10;
-    }
-    return -1;
-}
-
-std::string percent_decode(std::string_view text) {
-    std::string out;
-    out.reserve(text.size());
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] == '+') {
-            out.push_back(' ');
-        } else if (text[i] == '%' && i + 2 < text.size() && hex_digit(text[i + 1]) >= 0 &&
-                   hex_digit(text[i + 2]) >= 0) {
-            out.push_back(static_cast<char>(hex_digit(text[i + 1]) * 16 + hex_digit(text[i + 2])));
-            i += 2;
-        } else {
-            out.push_back(text[i]);
-        }
-    }
-    return out;
-}
-
 std::optional<std::string> query_param(std::string_view query, std::string_view name) {
     while (!query.empty()) {
         const std::size_t amp = query.find('&');
         const std::string_view pair = query.substr(0, amp);
         query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
         const std::size_t eq = pair.find('=');
-        const std::string key = percent_decode(pair.substr(0, eq));
+        const std::string key = detail::percent_decode(pair.substr(0, eq));
         if (key == name) {
             return eq == std::string_view::npos ? std::string{}
-                                                : percent_decode(pair.substr(eq + 1));
+                                                : detail::percent_decode(pair.substr(eq + 1));
         }
     }
     return std::nullopt;

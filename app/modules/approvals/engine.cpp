@@ -347,6 +347,19 @@ void Engine::withdraw(const core::Principal& who, std::int64_t id) {
 
 namespace {
 
+// A request's optional `data`: an object merged into the process variables.
+json::object data_field(const boost::json::object& request, json::object& problems) {
+    const auto* d = request.if_contains("data");
+    if (d == nullptr || d->is_null()) {
+        return {};
+    }
+    if (!d->is_object()) {
+        problems["data"] = "an object merged into the process variables";
+        return {};
+    }
+    return d->as_object();
+}
+
 std::string required_reason(const boost::json::object& request, json::object& problems) {
     const auto reason = core::string_field(request, "reason");
     if (reason.empty() || reason.size() > 1000) {
@@ -416,13 +429,7 @@ void Engine::signal(const core::Principal& who,
     if (name.empty() || name.size() > 200) {
         problems["name"] = "required, the signal's name";
     }
-    if (const auto* d = request.if_contains("data"); d != nullptr && !d->is_null()) {
-        if (!d->is_object()) {
-            problems["data"] = "an object merged into the process variables";
-        } else {
-            data = d->as_object();
-        }
-    }
+    data = data_field(request, problems);
     if (!problems.empty()) {
         throw DomainError::validation(std::move(problems));
     }
@@ -1139,13 +1146,7 @@ boost::json::object Engine::correlate(const core::TenantId& tenant,
         problems["message_id"] = "at most 200 bytes";
     }
     json::object data;
-    if (const auto* d = request.if_contains("data"); d != nullptr && !d->is_null()) {
-        if (!d->is_object()) {
-            problems["data"] = "an object merged into the process variables";
-        } else {
-            data = d->as_object();
-        }
-    }
+    data = data_field(request, problems);
     if (!problems.empty()) {
         throw DomainError::validation(std::move(problems));
     }

@@ -2,6 +2,7 @@
 
 #include "crypto/crypto.hpp"
 #include "protocol/json_writer.hpp"
+#include "transport/url.hpp"
 
 #include <boost/json/parse.hpp>
 
@@ -39,36 +40,15 @@ HttpResponse refuse(int status, std::string_view message) {
     return reply(status, json::object{{"error", message}, {"status", status}});
 }
 
-int hex_digit(char c) {
-    return detail::crypto::hex_value(c);
-}
-
-std::string percent_decode(std::string_view text) {
-    std::string out;
-    out.reserve(text.size());
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] == '+') {
-            out.push_back(' ');
-        } else if (text[i] == '%' && i + 2 < text.size() && hex_digit(text[i + 1]) >= 0 &&
-                   hex_digit(text[i + 2]) >= 0) {
-            out.push_back(static_cast<char>(hex_digit(text[i + 1]) * 16 + hex_digit(text[i + 2])));
-            i += 2;
-        } else {
-            out.push_back(text[i]);
-        }
-    }
-    return out;
-}
-
 // The decoded value of `name` in a query string, or empty.
 std::string param(std::string_view query, std::string_view name) {
     while (!query.empty()) {
         const auto amp = query.find('&');
         const std::string_view pair = query.substr(0, amp);
         const auto eq = pair.find('=');
-        if (percent_decode(pair.substr(0, eq)) == name) {
+        if (detail::percent_decode(pair.substr(0, eq)) == name) {
             return eq == std::string_view::npos ? std::string()
-                                                : percent_decode(pair.substr(eq + 1));
+                                                : detail::percent_decode(pair.substr(eq + 1));
         }
         if (amp == std::string_view::npos) {
             break;
