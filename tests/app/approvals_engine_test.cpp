@@ -1407,6 +1407,63 @@ TEST_CASE("a compensation throw event runs the completed tasks' handlers, newest
                                                   R"(cancel_hotel={"event":"cancel_hotel"})"});
 }
 
+TEST_CASE("signal and message boundary events interrupt a task or start a path beside it",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    const auto carol = t.token("acme", "carol");
+    const auto for_user = [](const std::string& user) {
+        return R"({"approvers":[{"type":"user","value":")" + user + R"("}]})";
+    };
+    // review (bob): a "ping" signal asks carol beside it; a "withdraw" message ends it.
+    const auto definition = flow.publish(
+        alice,
+        R"({"key":"interruptible","nodes":[{"id":"start","type":"startEvent"},)" +
+            user_task("review", for_user("bob")) + "," + user_task("pinged", for_user("carol")) +
+            R"(,{"id":"ping","type":"boundaryEvent","data":{"bpmn":{"attached_to":"review",)"
+            R"("signal":"ping","cancel_activity":false}}},)"
+            R"({"id":"withdrawn","type":"boundaryEvent","data":{"bpmn":{"attached_to":"review",)"
+            R"("message":"withdraw"}}},)"
+            R"({"id":"end","type":"endEvent"},{"id":"end2","type":"endEvent"},)"
+            R"({"id":"end3","type":"endEvent"}],"edges":[)"
+            R"({"id":"1","source":"start","target":"review"},)"
+            R"({"id":"2","source":"review","target":"end"},)"
+            R"({"id":"3","source":"ping","target":"pinged"},)"
+            R"({"id":"4","source":"pinged","target":"end2"},)"
+            R"({"id":"5","source":"withdrawn","target":"end3"}]})");
+    const auto r =
+        t.call("POST", "/api/v1/approvals/instances", alice,
+               R"({"definition_id":)" + std::to_string(definition) + R"(,"business_key":"B-1"})");
+    REQUIRE(r.status == 201);
+    const auto id = r.body.at("id").as_int64();
+    const std::string instance = "/api/v1/approvals/instances/" + std::to_string(id);
+    REQUIRE(flow.wait_pending(alice, id, "review").is_object());
+    REQUIRE(t.call("POST", instance + "/signals", alice, R"({"name":"ping"})").status == 202);
+    const auto pinged = flow.wait_pending(alice, id, "pinged");
+    REQUIRE(pinged.is_object());
+    CHECK(todo_nodes(t, bob) == std::vector<std::string>{"review"});  // still bob's
+    CHECK(todo_nodes(t, carol) == std::vector<std::string>{"pinged"});
+    REQUIRE(flow.act(carol, flow.pending_task(pinged, "pinged"), "approve").status == 200);
+    // The message takes the review from bob and ends the instance through its own path.
+    REQUIRE(t.call("POST", "/api/v1/approvals/messages", alice,
+                   R"({"name":"withdraw","business_key":"B-1"})")
+                .status == 202);
+    const auto done = flow.wait_done(alice, id);
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "completed");
+    CHECK(todo_nodes(t, bob).empty());
+    std::map<std::string, std::string> status;
+    for (const auto& n : listed(t, instance + "/diagram", alice, "nodes")) {
+        status[std::string(n.at("id").as_string())] = std::string(n.at("status").as_string());
+    }
+    CHECK(status["review"] == "cancelled");
+    CHECK(status["withdrawn"] == "completed");
+    CHECK(status["end"] == "pending");
+}
+
 TEST_CASE("the planning documents' registration process runs end to end", "[app][approvals]") {
     auto clock = fresh_clock();
     AppUnderTest t(AppUnderTestOptions{.clock = clock});

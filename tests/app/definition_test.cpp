@@ -249,9 +249,17 @@ TEST_CASE("boundary events: attached to the right task, started by it, named whe
                         R"(,{"id":"5","source":"b","target":"fix"})"),
                    "node:b", "always interrupts"));
     CHECK(mentions(with(R"(,{"id":"b","type":"boundaryEvent","data":{"bpmn":{"attached_to":)"
+                        R"("review","event":"escalation"}}})",
+                        R"(,{"id":"5","source":"b","target":"fix"})"),
+                   "node:b", "a timer, a signal, a message, an error or a compensation"));
+    CHECK(mentions(with(R"(,{"id":"b","type":"boundaryEvent","data":{"bpmn":{"attached_to":)"
                         R"("review","event":"message"}}})",
                         R"(,{"id":"5","source":"b","target":"fix"})"),
-                   "node:b", "a timer, an error or a compensation"));
+                   "node:b", "names its message"));
+    CHECK(mentions(with(R"(,{"id":"b","type":"boundaryEvent","data":{"bpmn":{"attached_to":)"
+                        R"("charge","signal":"stop"}}})",
+                        R"(,{"id":"5","source":"b","target":"fix"})"),
+                   "node:b", "signal boundary event is attached to a user or manual task"));
     // Without the boundary, what it led to is unreachable.
     CHECK(mentions(with("", ""), "node:fix", "cannot be reached"));
 }

@@ -298,6 +298,14 @@ void check_boundary(const ProcessDefinition& d,
         if (!b.duration) {
             problem("a timer boundary event needs an ISO 8601 duration (PT30M)");
         }
+    } else if (b.kind == "signal" || b.kind == "message") {
+        if (host->type != "userTask" && host->type != "manualTask") {
+            problem("a " + b.kind + " boundary event is attached to a user or manual task, not a " +
+                    host->type);
+        }
+        if (b.awaited.empty()) {
+            problem("a " + b.kind + " boundary event names its " + b.kind);
+        }
     } else if (b.kind == "error") {
         if (host->type != "serviceTask" && host->type != "scriptTask" &&
             host->type != "businessRuleTask" && host->type != "callActivity") {
@@ -330,8 +338,10 @@ void check_boundary(const ProcessDefinition& d,
             problem("a compensation boundary event leads to one handler, a service or script task");
         }
     } else {
-        problem("a boundary event catches a timer, an error or a compensation, not '" + b.kind +
-                "'");
+        problem(
+            "a boundary event catches a timer, a signal, a message, an error or a "
+            "compensation, not '" +
+            b.kind + "'");
     }
 }
 
@@ -526,7 +536,15 @@ Boundary boundary_of(const FlowNode& node) {
     const auto duration = core::string_field(node.config, "duration");
     b.kind = core::string_field(node.config, "event");
     if (b.kind.empty()) {
-        b.kind = duration.empty() ? "error" : "timer";
+        b.kind = !duration.empty()                 ? "timer"
+                 : node.config.contains("signal")  ? "signal"
+                 : node.config.contains("message") ? "message"
+                                                   : "error";
+    }
+    if (b.kind == "signal" && !core::string_field(node.config, "signal").empty()) {
+        b.awaited = core::string_field(node.config, "signal");
+    } else if (b.kind == "message" && !core::string_field(node.config, "message").empty()) {
+        b.awaited = "message:" + core::string_field(node.config, "message");
     }
     b.duration = iso_duration(duration);
     for (const char* key : {"cancel_activity", "cancelActivity", "interrupting"}) {

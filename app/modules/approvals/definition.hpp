@@ -93,6 +93,9 @@ struct Boundary {
     std::string kind;
     bool interrupting = true;
     std::optional<std::chrono::milliseconds> duration;
+    /// For a `signal` or `message` boundary: what it waits for in the signal store (the
+    /// signal's name, or `message:<name>`).
+    std::string awaited;
 };
 Boundary boundary_of(const FlowNode& node);
 

@@ -47,20 +47,6 @@ bool alive(const std::string& status) {
     return status == "running" || held(status);
 }
 
-/// An interrupting timer boundary of a task visit that is due by `now`, if any.
-const FlowNode* due_interrupting_boundary(const std::vector<const FlowNode*>& boundaries,
-                                          const VisitState& visit,
-                                          TimePoint now) {
-    for (const auto* b : boundaries) {
-        const auto boundary = boundary_of(*b);
-        if (boundary.kind == "timer" && boundary.interrupting && boundary.duration &&
-            visit.entered_at && *visit.entered_at + *boundary.duration <= now) {
-            return b;
-        }
-    }
-    return nullptr;
-}
-
 /// The error boundary event attached to a service or script task, if any.
 const FlowNode* error_boundary(const ProcessDefinition& definition, const std::string& task) {
     for (const auto* b : definition.boundaries(task)) {
@@ -1347,29 +1333,25 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                 const auto* fired = w.if_contains("fired");
                 for (const auto* b : boundaries_of(node)) {
                     const auto boundary = boundary_of(*b);
-                    if (boundary.kind != "timer" || !boundary.duration || !vs->entered_at) {
-                        continue;
-                    }
                     if (!boundary.interrupting && fired != nullptr && fired->is_array() &&
                         std::find(fired->as_array().begin(), fired->as_array().end(),
                                   json::value(b->id)) != fired->as_array().end()) {
-                        continue;  // a non-interrupting timer fires once per visit
+                        continue;  // a non-interrupting boundary fires once per visit
                     }
-                    const auto at = *vs->entered_at + *boundary.duration;
-                    if (at > now) {
-                        next_due = std::min(next_due.value_or(at), at);
+                    if (!boundary_happened(tenant, id, *b, node, visit, *vs, now, next_due)) {
                         continue;
                     }
                     if (boundary.interrupting) {
                         // The task is cancelled and the token leaves through the boundary.
-                        p_.tasks.settle_by_system(tenant, id, node, visit, "cancelled",
-                                                  "boundary timer '" + b->id + "' fired", now);
+                        p_.tasks.settle_by_system(
+                            tenant, id, node, visit, "cancelled",
+                            "boundary " + boundary.kind + " '" + b->id + "' fired", now);
                         resolved.push_back(
                             json::object{{"index", i}, {"outcome", "boundary"}, {"target", b->id}});
                         break;
                     }
                     // The task stays open; a second token starts on the boundary's path.
-                    p_.instances.log(tenant, id, "boundary_timer",
+                    p_.instances.log(tenant, id, "boundary_" + boundary.kind,
                                      json::object{{"node_id", node},
                                                   {"visit", visit},
                                                   {"boundary", b->id},
@@ -1382,9 +1364,18 @@ boost::json::object Engine::park(const core::TenantId& tenant,
             if (vs->status == "cancelled") {
                 // Cancelled by an interrupting boundary timer in an earlier attempt of this
                 // step (its answer was lost): leave through that boundary again.
-                if (const auto* b = due_interrupting_boundary(boundaries_of(node), *vs, now)) {
-                    resolved.push_back(
-                        json::object{{"index", i}, {"outcome", "boundary"}, {"target", b->id}});
+                std::optional<TimePoint> ignored;
+                const FlowNode* interrupted = nullptr;
+                for (const auto* b : boundaries_of(node)) {
+                    if (boundary_of(*b).interrupting &&
+                        boundary_happened(tenant, id, *b, node, visit, *vs, now, ignored)) {
+                        interrupted = b;
+                        break;
+                    }
+                }
+                if (interrupted != nullptr) {
+                    resolved.push_back(json::object{
+                        {"index", i}, {"outcome", "boundary"}, {"target", interrupted->id}});
                     continue;
                 }
             }
@@ -1518,6 +1509,37 @@ std::optional<std::string> Engine::race_winner(const core::TenantId& tenant,
         next_due = std::min(next_due.value_or(due), due);
     }
     return std::nullopt;
+}
+
+bool Engine::boundary_happened(const core::TenantId& tenant,
+                               std::int64_t id,
+                               const FlowNode& boundary_node,
+                               const std::string& task,
+                               int visit,
+                               const VisitState& state,
+                               TimePoint now,
+                               std::optional<TimePoint>& next_due) {
+    const auto boundary = boundary_of(boundary_node);
+    if (boundary.kind == "timer") {
+        if (!boundary.duration || !state.entered_at) {
+            return false;
+        }
+        const auto at = *state.entered_at + *boundary.duration;
+        if (at > now) {
+            next_due = std::min(next_due.value_or(at), at);
+            return false;
+        }
+        return true;
+    }
+    if (boundary.kind == "signal" || boundary.kind == "message") {
+        // Caught once for this visit and boundary: a retried step finds the same one.
+        return !boundary.awaited.empty() &&
+               p_.instances
+                   .catch_signal(tenant, id, boundary.awaited,
+                                 tag_of(task, visit) + ">" + boundary_node.id)
+                   .has_value();
+    }
+    return false;
 }
 
 void Engine::apply_deadline(const core::TenantId& tenant,

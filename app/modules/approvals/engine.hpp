@@ -246,6 +246,16 @@ private:
                                            const VisitState& state,
                                            TimePoint now,
                                            std::optional<TimePoint>& next_due);
+    /// Whether a boundary event of a waiting task's visit has happened: its timer is due
+    /// (else `next_due` is lowered to it), or its signal or message was caught now or before.
+    bool boundary_happened(const core::TenantId& tenant,
+                           std::int64_t id,
+                           const FlowNode& boundary_node,
+                           const std::string& task,
+                           int visit,
+                           const VisitState& state,
+                           TimePoint now,
+                           std::optional<TimePoint>& next_due);
     /// A due deadline's action (after it, the visit may be settled or reassigned).
     void apply_deadline(const core::TenantId& tenant,
                         std::int64_t id,
