@@ -47,6 +47,12 @@ bool alive(const std::string& status) {
     return status == "running" || held(status);
 }
 
+inngest::Event wake_event(const core::TenantId& tenant, std::int64_t id, const std::string& why) {
+    return inngest::Event{
+        .name = kInstanceWake,
+        .data = {{"tenant_id", tenant.value()}, {"instance_id", id}, {"why", why}}};
+}
+
 /// The error boundary event attached to a service or script task, if any.
 const FlowNode* error_boundary(const ProcessDefinition& definition, const std::string& task) {
     for (const auto* b : definition.boundaries(task)) {
@@ -147,6 +153,13 @@ TimePoint time_of(std::string_view text) {
         throw inngest::NonRetriableError("not an RFC 3339 time: " + std::string(text));
     }
     return TimePoint(*parsed);
+}
+
+/// When a timer catch event falls due: its `date`, or its `duration` after `from`.
+TimePoint timer_due(const FlowNode& timer, TimePoint from) {
+    const auto duration = core::string_field(timer.config, "duration");
+    return duration.empty() ? time_of(core::string_field(timer.config, "date"))
+                            : from + iso_duration(duration).value_or(0ms);
 }
 
 }  // namespace
@@ -378,10 +391,13 @@ void Engine::change_hold(const core::Principal& admin,
     if (!problems.empty()) {
         throw DomainError::validation(std::move(problems));
     }
-    p_.instances.change_hold(admin, id, change, reason);
+    // A resume or retry wakes the held run in the same transaction: it never waits a day.
+    std::optional<inngest::Event> wake_up;
     if (change != HoldChange::kSuspend) {
-        wake(admin.tenant, id, change == HoldChange::kResume ? "resumed" : "retried");
+        wake_up =
+            wake_event(admin.tenant, id, change == HoldChange::kResume ? "resumed" : "retried");
     }
+    p_.instances.change_hold(admin, id, change, reason, wake_up, kWakeEchoes);
 }
 
 boost::json::object Engine::reassign(const core::Principal& admin,
@@ -710,10 +726,7 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
             if (target == nullptr || target->type != "timerCatchEvent") {
                 continue;
             }
-            const auto duration = core::string_field(target->config, "duration");
-            const TimePoint at = duration.empty()
-                                     ? time_of(core::string_field(target->config, "date"))
-                                     : now + iso_duration(duration).value_or(0ms);
+            const TimePoint at = timer_due(*target, now);
             due = std::min(due.value_or(at), at);
         }
         p_.tasks.open_visit(tenant, id, VisitOpening{node_id, visit, "race", {}, {}, due, {}}, now,
@@ -754,9 +767,7 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
         return pass(single_next(), "event");
     }
     if (node->type == "timerCatchEvent") {
-        const auto duration = core::string_field(node->config, "duration");
-        const TimePoint due = duration.empty() ? time_of(core::string_field(node->config, "date"))
-                                               : now + iso_duration(duration).value_or(0ms);
+        const TimePoint due = timer_due(*node, now);
         p_.tasks.open_visit(tenant, id,
                             VisitOpening{node_id, visit, "timer", {}, {}, due, std::nullopt}, now,
                             "enter:" + tag);
@@ -1499,10 +1510,7 @@ std::optional<std::string> Engine::race_winner(const core::TenantId& tenant,
         if (target->type != "timerCatchEvent" || !state.entered_at) {
             continue;
         }
-        const auto duration = core::string_field(target->config, "duration");
-        const TimePoint due = duration.empty()
-                                  ? time_of(core::string_field(target->config, "date"))
-                                  : *state.entered_at + iso_duration(duration).value_or(0ms);
+        const TimePoint due = timer_due(*target, *state.entered_at);
         if (due <= now) {
             return target->id;
         }
@@ -1813,11 +1821,7 @@ void Engine::notify(const core::TenantId& tenant,
 
 void Engine::wake(const core::TenantId& tenant, std::int64_t id, const std::string& why) {
     // Through the outbox like every announcement, with its echoes (see kWakeEchoes).
-    p_.instances.announce(
-        tenant, id,
-        inngest::Event{.name = kInstanceWake,
-                       .data = {{"tenant_id", tenant.value()}, {"instance_id", id}, {"why", why}}},
-        kWakeEchoes);
+    p_.instances.announce(tenant, id, wake_event(tenant, id, why), kWakeEchoes);
 }
 
 }  // namespace riveredge::approvals

@@ -320,10 +320,32 @@ std::vector<std::int64_t> InstanceRepository::terminate(const core::Principal& w
     return cancelled;
 }
 
+namespace {
+
+// `event` through the outbox inside `tx`, again after each of `echoes` (an id of its own each),
+// and in the instance's event log.
+void announce_in(Transaction& tx,
+                 const core::TenantId& tenant,
+                 std::int64_t id,
+                 const inngest::Event& event,
+                 const std::vector<std::chrono::milliseconds>& echoes) {
+    core::outbox::add(tx, tenant, event);
+    for (const auto after : echoes) {
+        auto echo = event;
+        echo.id.reset();
+        core::outbox::add(tx, tenant, echo, after);
+    }
+    log_event(tx, tenant, id, event.name, event.data);
+}
+
+}  // namespace
+
 void InstanceRepository::change_hold(const core::Principal& who,
                                      std::int64_t id,
                                      HoldChange change,
-                                     const std::string& reason) {
+                                     const std::string& reason,
+                                     const std::optional<inngest::Event>& wake,
+                                     const std::vector<std::chrono::milliseconds>& echoes) {
     Transaction tx(pool_, who.tenant);
     const auto rows = tx.exec(
         "SELECT status, coalesce(engine_state -> 'waiting' @> '[{\"kind\": \"failed\"}]' OR "
@@ -358,6 +380,9 @@ void InstanceRepository::change_hold(const core::Principal& who,
                                                          : "retried";
     append_timeline(tx, who.tenant, id, who.user_id, action, std::nullopt,
                     json::object{{"reason", reason}});
+    if (wake) {
+        announce_in(tx, who.tenant, id, *wake, echoes);
+    }
     tx.commit();
 }
 
@@ -604,13 +629,7 @@ void InstanceRepository::announce(const core::TenantId& tenant,
                                   const inngest::Event& event,
                                   const std::vector<std::chrono::milliseconds>& echoes) {
     Transaction tx(pool_, tenant);
-    core::outbox::add(tx, tenant, event);
-    for (const auto after : echoes) {
-        auto echo = event;
-        echo.id.reset();
-        core::outbox::add(tx, tenant, echo, after);
-    }
-    log_event(tx, tenant, id, event.name, event.data);
+    announce_in(tx, tenant, id, event, echoes);
     tx.commit();
 }
 

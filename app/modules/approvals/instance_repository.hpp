@@ -135,10 +135,14 @@ public:
     /// An administrator's hold on an instance, with the reason in the timeline: suspend
     /// (running → suspended), resume (suspended → running), retry (failed at a service or
     /// script task whose token is held → running). Throws DomainError 404/409.
+    /// `wake` (with its `echoes`) goes into the outbox in the same transaction, so a resumed
+    /// or retried instance is always woken.
     void change_hold(const core::Principal& who,
                      std::int64_t id,
                      HoldChange change,
-                     const std::string& reason);
+                     const std::string& reason,
+                     const std::optional<inngest::Event>& wake = std::nullopt,
+                     const std::vector<std::chrono::milliseconds>& echoes = {});
     /// A service or script task failed for good: the instance turns `failed` with the reason,
     /// its open tasks stay (frozen) so a retry can go on; the timeline records it once under
     /// `step_key`. False when the instance was not running.

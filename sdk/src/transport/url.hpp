@@ -4,6 +4,8 @@
 // percent-encoded, so an id with `&`, `=`, `#`, spaces or UTF-8 survives the round trip; what
 // we receive is decoded (form style: `+` is a space, a malformed escape stays as it is).
 
+#include "crypto/crypto.hpp"
+
 #include <string>
 #include <string_view>
 
@@ -28,29 +30,16 @@ inline std::string percent_encode(std::string_view text) {
     return out;
 }
 
-inline int hex_value_of(char c) noexcept {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 inline std::string percent_decode(std::string_view text) {
     std::string out;
     out.reserve(text.size());
     for (std::size_t i = 0; i < text.size(); ++i) {
         if (text[i] == '+') {
             out.push_back(' ');
-        } else if (text[i] == '%' && i + 2 < text.size() && hex_value_of(text[i + 1]) >= 0 &&
-                   hex_value_of(text[i + 2]) >= 0) {
-            out.push_back(
-                static_cast<char>(hex_value_of(text[i + 1]) * 16 + hex_value_of(text[i + 2])));
+        } else if (text[i] == '%' && i + 2 < text.size() && crypto::hex_value(text[i + 1]) >= 0 &&
+                   crypto::hex_value(text[i + 2]) >= 0) {
+            out.push_back(static_cast<char>(crypto::hex_value(text[i + 1]) * 16 +
+                                            crypto::hex_value(text[i + 2])));
             i += 2;
         } else {
             out.push_back(text[i]);
