@@ -135,3 +135,34 @@ TEST_CASE("transact commits what its work did, or nothing when the work throws",
         riveredge::core::db::exec_once(pool, std::nullopt, "SELECT count(*) AS n FROM t");
     CHECK(rows.integer(0, "n") == 2);  // 1 and 2 committed; 3 rolled back
 }
+
+TEST_CASE("parameters are values that PostgreSQL reads back as the same values", "[app][db]") {
+    Pool pool(inngest_test::shared_postgres().fresh_database(), 1);
+    using riveredge::core::db::Param;
+    const std::optional<std::int64_t> absent;
+    const std::optional<std::int64_t> present = 7;
+    const auto rows = riveredge::core::db::exec_once(
+        pool, std::nullopt,
+        "SELECT $1::bigint AS big, $2::int AS small, $3::boolean AS yes, $4::boolean AS no, "
+        "$5::float8 = 0.1::float8 AS tenth, $6::text AS shown, $7::jsonb = '{\"k\":[1,\"x\"]}' "
+        "AS same_json, $8::bigint IS NULL AS absent, $9::bigint AS present, $10 AS tenant, $11 AS "
+        "text_value, $12::text IS NULL AS null_text",
+        {std::int64_t{9007199254740993}, -3, true, false, 0.1, 1e21,
+         json::object{{"k", json::array{1, "x"}}}, absent, present,
+         riveredge::core::TenantId::trusted("acme"), "a'b; DROP", std::nullopt});
+    CHECK(rows.text(0, "big") == "9007199254740993");
+    CHECK(rows.integer(0, "small") == -3);
+    CHECK(rows.boolean(0, "yes"));
+    CHECK_FALSE(rows.boolean(0, "no"));
+    CHECK(rows.boolean(0, "tenth"));  // the shortest text that reads back as the same double
+    CHECK(rows.text(0, "shown") == "1000000000000000000000");  // plain decimal, no exponent
+    CHECK(rows.boolean(0, "same_json"));
+    CHECK(rows.boolean(0, "absent"));
+    CHECK(rows.integer(0, "present") == 7);
+    CHECK(rows.text(0, "tenant") == "acme");
+    CHECK(rows.text(0, "text_value") == "a'b; DROP");
+    CHECK(rows.boolean(0, "null_text"));
+    // Nothing converts to a flag by accident: a double or a pointer is not a bool parameter.
+    STATIC_REQUIRE_FALSE(std::is_convertible_v<const char**, Param>);
+    STATIC_REQUIRE(std::is_convertible_v<std::optional<bool>, Param>);
+}

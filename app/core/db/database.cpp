@@ -5,8 +5,10 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <libpq-fe.h>
 
+#include <charconv>
 #include <cstdlib>
 #include <limits>
 
@@ -26,6 +28,15 @@ namespace {
 }
 
 }  // namespace
+
+Param::Param(double number) {
+    char text[400];
+    const auto written = std::to_chars(text, text + sizeof text, number, std::chars_format::fixed);
+    emplace(text, written.ptr);
+}
+Param::Param(const boost::json::value& json) : optional(boost::json::serialize(json)) {}
+Param::Param(const boost::json::object& json) : optional(boost::json::serialize(json)) {}
+Param::Param(const boost::json::array& json) : optional(boost::json::serialize(json)) {}
 
 Rows::Rows(PGresult* result) : result_(result) {}
 Rows::~Rows() {

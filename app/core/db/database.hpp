@@ -7,6 +7,7 @@
 
 #include <boost/json/fwd.hpp>
 
+#include <concepts>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -34,8 +35,38 @@ private:
     std::string sqlstate_;
 };
 
-/// A parameter: text, or SQL NULL.
-using Param = std::optional<std::string>;
+/// A parameter: its text, or SQL NULL. Built from what repositories hold (text, integers, flags,
+/// the tenant, JSON, optionals of these) so a parameter list names values, not conversions;
+/// PostgreSQL parses the text by the type the statement gives it (`$3::int`, `$4::jsonb`).
+class Param : public std::optional<std::string> {
+public:
+    Param() = default;
+    Param(std::nullopt_t) {}
+    Param(std::string text) : optional(std::move(text)) {}
+    Param(std::string_view text) : optional(std::string(text)) {}
+    Param(const char* text) : optional(std::string(text)) {}
+    Param(std::optional<std::string> text) : optional(std::move(text)) {}
+    Param(const TenantId& tenant) : optional(tenant.value()) {}
+    /// Exactly a bool: nothing converts to a flag on its way in.
+    template <std::same_as<bool> Flag>
+    Param(Flag flag) : optional(flag ? "true" : "false") {}
+    /// The shortest plain decimal that reads back as the same double (never an exponent form).
+    Param(double number);
+    template <class Integer>
+    requires(std::is_integral_v<Integer> && !std::is_same_v<Integer, bool> &&
+             !std::is_same_v<Integer, char>) Param(Integer number)
+        : optional(std::to_string(number)) {}
+    /// JSON, serialized (for `json`/`jsonb` parameters).
+    Param(const boost::json::value& json);
+    Param(const boost::json::object& json);
+    Param(const boost::json::array& json);
+    template <class T>
+    requires(!std::is_same_v<T, std::string>) Param(const std::optional<T>& value) {
+        if (value) {
+            *this = Param(*value);
+        }
+    }
+};
 
 /// The rows of a result, read as text or typed.
 class Rows {

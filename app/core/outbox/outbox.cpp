@@ -72,23 +72,19 @@ void add(db::Transaction& tx,
          const TenantId& tenant,
          const inngest::Event& event,
          std::chrono::milliseconds after) {
-    tx.exec(kAdd, {tenant.value(), event.id.value_or(random_event_id()), event.name,
-                   boost::json::serialize(event.data),
-                   event.ts ? db::Param(std::to_string(*event.ts)) : std::nullopt,
-                   std::to_string(std::max<std::int64_t>(after.count(), 0))});
+    tx.exec(kAdd, {tenant, event.id.value_or(random_event_id()), event.name, event.data, event.ts,
+                   std::max<std::int64_t>(after.count(), 0)});
 }
 
 void add(db::Pool& pool, const TenantId& tenant, const inngest::Event& event) {
-    db::Transaction tx(pool, tenant);
-    add(tx, tenant, event);
-    tx.commit();
+    db::transact(pool, tenant, [&](db::Transaction& tx) { add(tx, tenant, event); });
 }
 
 Backlog backlog(db::Pool& pool) {
-    db::Transaction tx(pool, std::nullopt);
-    const auto rows = relay_exec(tx, kBacklog, {});
-    tx.commit();
-    return {rows.integer(0, "unsent"), rows.integer(0, "oldest")};
+    return db::transact(pool, std::nullopt, [](db::Transaction& tx) {
+        const auto rows = relay_exec(tx, kBacklog, {});
+        return Backlog{rows.integer(0, "unsent"), rows.integer(0, "oldest")};
+    });
 }
 
 Relay::Relay(std::string database_url, const inngest::Client& client, RelayOptions options)
@@ -153,58 +149,59 @@ void Relay::run() {
 }
 
 bool Relay::relay_batch() {
-    db::Transaction tx(*pool_, std::nullopt);
-    const auto rows = relay_exec(tx, kClaim, {std::to_string(options_.batch)});
-    if (rows.empty()) {
-        tx.commit();
-        return false;
-    }
-    std::vector<inngest::Event> events;
-    events.reserve(static_cast<std::size_t>(rows.size()));
-    for (int i = 0; i < rows.size(); ++i) {
-        inngest::Event event{.name = rows.text(i, "name"),
-                             .data = boost::json::parse(rows.text(i, "data")).as_object(),
-                             .id = rows.text(i, "event_id")};
-        if (!rows.is_null(i, "ts")) {
-            event.ts = rows.integer(i, "ts");
-        }
-        events.push_back(std::move(event));
-    }
     int marked_sent = 0;
-    const auto mark = [&](int from, int to, const inngest::Result<inngest::SendEventResult>& sent) {
-        if (sent) {
-            relay_exec(tx, kMarkSent, {id_array(rows, from, to)});
-            marked_sent += to - from;
-            return;
+    const bool more = db::transact(*pool_, std::nullopt, [&](db::Transaction& tx) {
+        const auto rows = relay_exec(tx, kClaim, {options_.batch});
+        if (rows.empty()) {
+            return false;
         }
-        relay_exec(tx, kMarkFailed, {id_array(rows, from, to), sent.error().message});
-        log(LogLevel::kWarn, "outbox relay: send failed; retried with backoff",
-            {{"events", to - from},
-             {"first_event", rows.text(from, "event_id")},
-             {"error", sent.error().message}});
-    };
-    const auto sent = client_.send(events);
-    // Only a refusal of the request itself (4xx) is worth one event at a time; an unreachable
-    // or failing server (5xx, network) fails the whole batch, retried with backoff.
-    const bool refused = !sent && sent.error().code == inngest::ErrorCode::kRemoteRejected &&
-                         sent.error().message.starts_with("event API answered 4");
-    if (sent || !refused || events.size() == 1) {
-        mark(0, rows.size(), sent);
-    } else {
-        // Refused as a batch: one at a time, so one bad event holds up only itself.
+        std::vector<inngest::Event> events;
+        events.reserve(static_cast<std::size_t>(rows.size()));
         for (int i = 0; i < rows.size(); ++i) {
-            mark(i, i + 1, client_.send(events[static_cast<std::size_t>(i)]));
+            inngest::Event event{.name = rows.text(i, "name"),
+                                 .data = boost::json::parse(rows.text(i, "data")).as_object(),
+                                 .id = rows.text(i, "event_id")};
+            if (!rows.is_null(i, "ts")) {
+                event.ts = rows.integer(i, "ts");
+            }
+            events.push_back(std::move(event));
         }
-    }
-    tx.commit();
-    relayed_ += static_cast<std::uint64_t>(marked_sent);
-    return sent && rows.size() == static_cast<int>(options_.batch);
+        const auto mark = [&](int from, int to,
+                              const inngest::Result<inngest::SendEventResult>& sent) {
+            if (sent) {
+                relay_exec(tx, kMarkSent, {id_array(rows, from, to)});
+                marked_sent += to - from;
+                return;
+            }
+            relay_exec(tx, kMarkFailed, {id_array(rows, from, to), sent.error().message});
+            log(LogLevel::kWarn, "outbox relay: send failed; retried with backoff",
+                {{"events", to - from},
+                 {"first_event", rows.text(from, "event_id")},
+                 {"error", sent.error().message}});
+        };
+        const auto sent = client_.send(events);
+        // Only a refusal of the request itself (4xx) is worth one event at a time; an unreachable
+        // or failing server (5xx, network) fails the whole batch, retried with backoff.
+        const bool refused = !sent && sent.error().code == inngest::ErrorCode::kRemoteRejected &&
+                             sent.error().message.starts_with("event API answered 4");
+        if (sent || !refused || events.size() == 1) {
+            mark(0, rows.size(), sent);
+        } else {
+            // Refused as a batch: one at a time, so one bad event holds up only itself.
+            for (int i = 0; i < rows.size(); ++i) {
+                mark(i, i + 1, client_.send(events[static_cast<std::size_t>(i)]));
+            }
+        }
+        return sent && rows.size() == static_cast<int>(options_.batch);
+    });
+    relayed_ += static_cast<std::uint64_t>(marked_sent);  // counted once committed
+    return more;
 }
 
 void Relay::prune_sent() {
-    db::Transaction tx(*pool_, std::nullopt);
-    relay_exec(tx, kPrune, {std::to_string(options_.keep_sent.count())});
-    tx.commit();
+    db::transact(*pool_, std::nullopt, [this](db::Transaction& tx) {
+        relay_exec(tx, kPrune, {options_.keep_sent.count()});
+    });
 }
 
 }  // namespace riveredge::core::outbox

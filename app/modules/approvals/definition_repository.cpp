@@ -39,8 +39,7 @@ std::optional<std::int64_t> DefinitionRepository::create(const core::TenantId& t
         "INSERT INTO approval_definitions (tenant_id, key, name, format, draft, created_by) "
         "VALUES ($1, $2, $3, $4, $5::jsonb, $6) ON CONFLICT (tenant_id, key) DO NOTHING "
         "RETURNING id",
-        {tenant.value(), definition.key, definition.name, definition.format,
-         json::serialize(definition.draft), author});
+        {tenant, definition.key, definition.name, definition.format, definition.draft, author});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -56,7 +55,7 @@ bool DefinitionRepository::update_draft(const core::TenantId& tenant,
         pool_, tenant,
         "UPDATE approval_definitions SET name = $3, format = $4, draft = $5::jsonb, updated_at = "
         "now() WHERE tenant_id = $1 AND id = $2",
-        {tenant.value(), std::to_string(id), name, format, json::serialize(draft)});
+        {tenant, id, name, format, draft});
     return rows.affected() == 1;
 }
 
@@ -66,7 +65,7 @@ std::optional<DefinitionRow> DefinitionRepository::find(const core::TenantId& te
         core::db::exec_once(pool_, tenant,
                             std::string("SELECT ") + kDefinitionColumns +
                                 " FROM approval_definitions d WHERE d.tenant_id = $1 AND d.id = $2",
-                            {tenant.value(), std::to_string(id)});
+                            {tenant, id});
     return core::db::first_as<DefinitionRow>(rows);
 }
 
@@ -77,7 +76,7 @@ std::optional<DefinitionRow> DefinitionRepository::find_key(const core::TenantId
         std::string("SELECT ") + kDefinitionColumns +
             " FROM approval_definitions d WHERE d.tenant_id = $1 AND d.key = $2 AND "
             "d.archived_at IS NULL",
-        {tenant.value(), key});
+        {tenant, key});
     return core::db::first_as<DefinitionRow>(rows);
 }
 
@@ -95,7 +94,7 @@ core::db::Page<DefinitionSummary> DefinitionRepository::list(const core::TenantI
         "FROM approval_definitions d WHERE d.tenant_id = $1 AND d.archived_at IS NULL AND "
         "($2::text IS NULL OR strpos(lower(d.name), lower($2)) > 0 OR strpos(lower(d.key), "
         "lower($2)) > 0)",
-        {tenant.value(), name_contains}, page);
+        {tenant, name_contains}, page);
     return core::db::page_as<DefinitionSummary>(found);
 }
 
@@ -104,7 +103,7 @@ bool DefinitionRepository::archive(const core::TenantId& tenant, std::int64_t id
         pool_, tenant,
         "UPDATE approval_definitions SET archived_at = coalesce(archived_at, now()) WHERE "
         "tenant_id = $1 AND id = $2",
-        {tenant.value(), std::to_string(id)});
+        {tenant, id});
     return rows.affected() == 1;
 }
 
@@ -114,21 +113,23 @@ int DefinitionRepository::publish(const core::TenantId& tenant,
                                   const boost::json::value& source,
                                   const std::string& content_hash,
                                   const std::string& author) {
-    Transaction tx(pool_, tenant);
-    // The row lock orders concurrent publishes: version numbers never collide.
-    const auto rows = tx.exec(
-        "UPDATE approval_definitions SET latest_version = latest_version + 1, updated_at = now() "
-        "WHERE tenant_id = $1 AND id = $2 RETURNING latest_version",
-        {tenant.value(), std::to_string(id)});
-    const int version = static_cast<int>(rows.integer(0, "latest_version"));
-    tx.exec(
-        "INSERT INTO approval_definition_versions (tenant_id, definition_id, version, compiled, "
-        "source, content_hash, published_by) VALUES ($1, $2, $3::int, $4::jsonb, $5::jsonb, $6, "
-        "$7)",
-        {tenant.value(), std::to_string(id), std::to_string(version), json::serialize(compiled),
-         json::serialize(source), content_hash, author});
-    tx.commit();
-    return version;
+    return core::db::transact(pool_, tenant, [&](Transaction& tx) {
+        // The row lock orders concurrent publishes: version numbers never collide.
+        const auto rows = tx.exec(
+            "UPDATE approval_definitions SET latest_version = latest_version + 1, updated_at = "
+            "now() "
+            "WHERE tenant_id = $1 AND id = $2 RETURNING latest_version",
+            {tenant, id});
+        const int version = static_cast<int>(rows.integer(0, "latest_version"));
+        tx.exec(
+            "INSERT INTO approval_definition_versions (tenant_id, definition_id, version, "
+            "compiled, "
+            "source, content_hash, published_by) VALUES ($1, $2, $3::int, $4::jsonb, $5::jsonb, "
+            "$6, "
+            "$7)",
+            {tenant, id, version, compiled, source, content_hash, author});
+        return version;
+    });
 }
 
 boost::json::array DefinitionRepository::versions(const core::TenantId& tenant, std::int64_t id) {
@@ -137,7 +138,7 @@ boost::json::array DefinitionRepository::versions(const core::TenantId& tenant, 
         "SELECT v.version, v.content_hash, v.published_by, " SQL_UTC_TIME("v.published_at") " AS "
         "published_at FROM approval_definition_versions v WHERE v.tenant_id = $1 AND "
         "v.definition_id = $2 ORDER BY v.version DESC",
-        {tenant.value(), std::to_string(id)});
+        {tenant, id});
     return core::db::rows_json<VersionSummary>(rows);
 }
 
@@ -149,7 +150,7 @@ std::optional<DefinitionVersionRow> DefinitionRepository::version(const core::Te
         std::string("SELECT ") + kVersionColumns +
             " FROM approval_definition_versions v WHERE v.tenant_id = $1 AND v.definition_id = $2 "
             "AND v.version = $3::int",
-        {tenant.value(), std::to_string(id), std::to_string(version)});
+        {tenant, id, version});
     return core::db::first_as<DefinitionVersionRow>(rows);
 }
 
@@ -166,18 +167,19 @@ DecisionRow DefinitionRepository::save_decision(const core::TenantId& tenant,
                                                 const std::string& name,
                                                 const boost::json::object& source,
                                                 const std::string& author) {
-    Transaction tx(pool_, tenant);
-    // Saves of one key take turns, so each gets the next version.
-    tx.exec("SELECT pg_advisory_xact_lock(hashtext('approval_decisions/' || $1 || '/' || $2))",
-            {tenant.value(), key});
-    const auto rows = tx.exec(
-        std::string("INSERT INTO approval_decisions (tenant_id, key, version, name, source, "
-                    "created_by) SELECT $1, $2, coalesce(max(version), 0) + 1, $3, $4::jsonb, $5 "
-                    "FROM approval_decisions WHERE tenant_id = $1 AND key = $2 RETURNING ") +
-            kDecisionColumns,
-        {tenant.value(), key, name, json::serialize(source), author});
-    tx.commit();
-    return core::db::row_as<DecisionRow>(rows);
+    return core::db::transact(pool_, tenant, [&](Transaction& tx) {
+        // Saves of one key take turns, so each gets the next version.
+        tx.exec("SELECT pg_advisory_xact_lock(hashtext('approval_decisions/' || $1 || '/' || $2))",
+                {tenant, key});
+        const auto rows = tx.exec(
+            std::string(
+                "INSERT INTO approval_decisions (tenant_id, key, version, name, source, "
+                "created_by) SELECT $1, $2, coalesce(max(version), 0) + 1, $3, $4::jsonb, $5 "
+                "FROM approval_decisions WHERE tenant_id = $1 AND key = $2 RETURNING ") +
+                kDecisionColumns,
+            {tenant, key, name, source, author});
+        return core::db::row_as<DecisionRow>(rows);
+    });
 }
 
 std::optional<DecisionRow> DefinitionRepository::decision(const core::TenantId& tenant,
@@ -188,7 +190,7 @@ std::optional<DecisionRow> DefinitionRepository::decision(const core::TenantId& 
         std::string("SELECT ") + kDecisionColumns +
             " FROM approval_decisions WHERE tenant_id = $1 AND key = $2 AND ($3::int IS NULL OR "
             "version = $3::int) ORDER BY version DESC LIMIT 1",
-        {tenant.value(), key, version ? core::db::Param(std::to_string(*version)) : std::nullopt});
+        {tenant, key, version});
     return core::db::first_as<DecisionRow>(rows);
 }
 

@@ -5,8 +5,8 @@
 #include "core/http/outbound.hpp"
 #include "core/json/fields.hpp"
 #include "core/log/logger.hpp"
+#include "core/time/rfc3339.hpp"
 #include "modules/approvals/decision_table.hpp"
-#include "modules/schedules/schedule_math.hpp"
 
 #include <inngest/client.hpp>
 #include <inngest/errors.hpp>
@@ -148,7 +148,7 @@ std::string tag_of(const std::string& node, int visit) {
 }
 
 TimePoint time_of(std::string_view text) {
-    const auto parsed = schedules::parse_time(text);
+    const auto parsed = core::parse_time(text);
     if (!parsed) {
         throw inngest::NonRetriableError("not an RFC 3339 time: " + std::string(text));
     }

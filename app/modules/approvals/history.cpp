@@ -24,8 +24,7 @@ void append_timeline(core::db::Transaction& tx,
     tx.exec(
         "INSERT INTO approval_timeline (tenant_id, instance_id, actor, action, node_id, detail, "
         "step_key) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) ON CONFLICT DO NOTHING",
-        {tenant.value(), std::to_string(instance_id), actor, action, node_id,
-         json::serialize(detail), step_key});
+        {tenant, instance_id, actor, action, node_id, detail, step_key});
 }
 
 void merge_variables(core::db::Transaction& tx,
@@ -40,7 +39,7 @@ void merge_variables(core::db::Transaction& tx,
     const auto rows = tx.exec(
         "SELECT variables::text AS v FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR "
         "UPDATE",
-        {tenant.value(), std::to_string(instance_id)});
+        {tenant, instance_id});
     if (rows.empty()) {
         return;
     }
@@ -53,13 +52,13 @@ void merge_variables(core::db::Transaction& tx,
         tx.exec(
             "INSERT INTO approval_variable_changes (tenant_id, instance_id, name, old_value, "
             "new_value, actor, source) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7)",
-            {tenant.value(), std::to_string(instance_id), std::string(name),
-             old != nullptr ? core::db::Param(json::serialize(*old)) : std::nullopt,
-             json::serialize(value), actor, source});
+            {tenant, instance_id, std::string(name),
+             old != nullptr ? core::db::Param(*old) : std::nullopt, value, actor,
+             source});
         variables[name] = value;
     }
     tx.exec("UPDATE approval_instances SET variables = $3::jsonb WHERE tenant_id = $1 AND id = $2",
-            {tenant.value(), std::to_string(instance_id), json::serialize(variables)});
+            {tenant, instance_id, variables});
 }
 
 void log_event(core::db::Transaction& tx,
@@ -70,7 +69,7 @@ void log_event(core::db::Transaction& tx,
     tx.exec(
         "INSERT INTO approval_events (tenant_id, instance_id, name, data) VALUES ($1, $2, $3, "
         "$4::jsonb)",
-        {tenant.value(), std::to_string(instance_id), name, json::serialize(data)});
+        {tenant, instance_id, name, data});
 }
 
 }  // namespace riveredge::approvals

@@ -88,7 +88,7 @@ bool InstanceRepository::participates(const core::Principal& who, std::int64_t i
                             "SELECT 1 FROM approval_instances i WHERE i.tenant_id = $1 AND "
                             "i.id = $2 AND " +
                                 participates_sql(3, 4),
-                            {who.tenant.value(), std::to_string(id), who.user_id, roles_json(who)});
+                            {who.tenant, id, who.user_id, roles_json(who)});
     return !rows.empty();
 }
 
@@ -101,26 +101,25 @@ std::optional<std::int64_t> InstanceRepository::create(
     const std::string& initiator,
     const core::outbox::Announcement& announce,
     const std::optional<Parent>& parent) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
-        "INSERT INTO approval_instances (tenant_id, definition_id, version, business_key, "
-        "variables, initiator, parent_id, parent_step) VALUES ($1, $2, $3::int, $4, $5::jsonb, "
-        "$6, $7::bigint, $8) ON CONFLICT DO NOTHING RETURNING id",
-        {tenant.value(), std::to_string(definition_id), std::to_string(version), business_key,
-         json::serialize(variables), initiator,
-         parent ? core::db::Param(std::to_string(parent->id)) : std::nullopt,
-         parent ? core::db::Param(parent->step) : std::nullopt});
-    if (rows.empty()) {
-        return std::nullopt;
-    }
-    const auto id = rows.integer(0, "id");
-    append_timeline(tx, tenant, id, initiator, "started", std::nullopt,
-                    json::object{{"version", version}}, std::nullopt);
-    const auto event = announce(id);
-    core::outbox::add(tx, tenant, event);
-    log_event(tx, tenant, id, event.name, event.data);
-    tx.commit();
-    return id;
+    return core::db::transact(pool_, tenant, [&](Transaction& tx) -> std::optional<std::int64_t> {
+        const auto rows = tx.exec(
+            "INSERT INTO approval_instances (tenant_id, definition_id, version, business_key, "
+            "variables, initiator, parent_id, parent_step) VALUES ($1, $2, $3::int, $4, $5::jsonb, "
+            "$6, $7::bigint, $8) ON CONFLICT DO NOTHING RETURNING id",
+            {tenant, definition_id, version, business_key, variables, initiator,
+             parent ? core::db::Param(parent->id) : std::nullopt,
+             parent ? core::db::Param(parent->step) : std::nullopt});
+        if (rows.empty()) {
+            return std::nullopt;
+        }
+        const auto id = rows.integer(0, "id");
+        append_timeline(tx, tenant, id, initiator, "started", std::nullopt,
+                        json::object{{"version", version}}, std::nullopt);
+        const auto event = announce(id);
+        core::outbox::add(tx, tenant, event);
+        log_event(tx, tenant, id, event.name, event.data);
+        return id;
+    });
 }
 
 std::optional<InstanceRow> InstanceRepository::child_of(const core::TenantId& tenant,
@@ -131,7 +130,7 @@ std::optional<InstanceRow> InstanceRepository::child_of(const core::TenantId& te
         std::string("SELECT ") + kInstanceColumns +
             " FROM approval_instances i WHERE i.tenant_id = $1 AND i.parent_id = $2 AND "
             "i.parent_step = $3",
-        {tenant.value(), std::to_string(parent_id), step});
+        {tenant, parent_id, step});
     return core::db::first_as<InstanceRow>(rows);
 }
 
@@ -146,7 +145,7 @@ std::optional<InstanceRow> InstanceRepository::find(const core::TenantId& tenant
         core::db::exec_once(pool_, tenant,
                             std::string("SELECT ") + kInstanceColumns +
                                 " FROM approval_instances i WHERE i.tenant_id = $1 AND i.id = $2",
-                            {tenant.value(), std::to_string(id)});
+                            {tenant, id});
     return core::db::first_as<InstanceRow>(rows);
 }
 
@@ -176,7 +175,7 @@ core::db::Page<InstanceRow> InstanceRepository::list(const core::TenantId& tenan
         "($8::text IS NULL OR i.id IN (SELECT instance_id FROM approval_cc WHERE tenant_id = $1 "
         "AND user_id = $8)) AND ($6::text IS NULL OR " +
             participates_sql(6, 7) + ")",
-        {tenant.value(), filter.status, filter.initiator, filter.definition_id, filter.business_key,
+        {tenant, filter.status, filter.initiator, filter.definition_id, filter.business_key,
          filter.participant ? core::db::Param(filter.participant->user_id) : std::nullopt,
          filter.participant ? core::db::Param(roles_json(*filter.participant))
                             : core::db::Param("[]"),
@@ -192,11 +191,11 @@ void cancel_open_work(Transaction& tx, const core::TenantId& tenant, std::int64_
     tx.exec(
         "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND instance_id = $2 "
         "AND status IN ('pending', 'queued')",
-        {tenant.value(), std::to_string(id)});
+        {tenant, id});
     tx.exec(
         "UPDATE approval_node_visits SET status = 'cancelled', left_at = now() WHERE tenant_id = "
         "$1 AND instance_id = $2 AND status = 'active'",
-        {tenant.value(), std::to_string(id)});
+        {tenant, id});
 }
 
 // Ends the alive descendants of `id` (child instances of its call activities, and theirs):
@@ -212,7 +211,7 @@ std::vector<std::int64_t> cancel_descendants(Transaction& tx,
                     "calling instance ended', current_nodes = '[]', ended_at = now() WHERE "
                     "tenant_id = $1 AND id IN (SELECT id FROM tree) AND status IN ") +
             kAliveStatuses + " RETURNING id",
-        {tenant.value(), std::to_string(id)});
+        {tenant, id});
     std::vector<std::int64_t> ended;
     for (int i = 0; i < rows.size(); ++i) {
         ended.push_back(rows.integer(i, "id"));
@@ -230,7 +229,7 @@ std::vector<std::int64_t> close_by_hand(Transaction& tx,
     tx.exec(
         "UPDATE approval_instances SET status = $3, status_reason = $4, current_nodes = '[]', "
         "ended_at = now() WHERE tenant_id = $1 AND id = $2",
-        {tenant.value(), std::to_string(id), status, reason});
+        {tenant, id, status, reason});
     cancel_open_work(tx, tenant, id);
     return cancel_descendants(tx, tenant, id);
 }
@@ -243,81 +242,81 @@ std::vector<std::int64_t> InstanceRepository::finish(const core::TenantId& tenan
                                                      const std::optional<std::string>& node_id,
                                                      const std::optional<std::string>& step_key,
                                                      const std::optional<std::string>& reason) {
-    Transaction tx(pool_, tenant);
-    const auto updated = tx.exec(
-        "UPDATE approval_instances SET status = $3, status_reason = $4, current_nodes = '[]', "
-        "ended_at = coalesce(ended_at, now()) WHERE tenant_id = $1 AND id = $2 AND status = "
-        "'running'",
-        {tenant.value(), std::to_string(id), status, reason});
-    cancel_open_work(tx, tenant, id);
-    auto cancelled = cancel_descendants(tx, tenant, id);
-    if (step_key) {
-        json::object detail;
-        if (reason) {
-            detail["reason"] = *reason;
+    return core::db::transact(pool_, tenant, [&](Transaction& tx) {
+        const auto updated = tx.exec(
+            "UPDATE approval_instances SET status = $3, status_reason = $4, current_nodes = '[]', "
+            "ended_at = coalesce(ended_at, now()) WHERE tenant_id = $1 AND id = $2 AND status = "
+            "'running'",
+            {tenant, id, status, reason});
+        cancel_open_work(tx, tenant, id);
+        auto cancelled = cancel_descendants(tx, tenant, id);
+        if (step_key) {
+            json::object detail;
+            if (reason) {
+                detail["reason"] = *reason;
+            }
+            append_timeline(tx, tenant, id, "system", status, node_id, detail, step_key);
         }
-        append_timeline(tx, tenant, id, "system", status, node_id, detail, step_key);
-    }
-    tx.commit();
-    return cancelled;
+        return cancelled;
+    });
 }
 
 std::vector<std::int64_t> InstanceRepository::withdraw(const core::Principal& who,
                                                        std::int64_t id) {
-    Transaction tx(pool_, who.tenant);
-    const auto rows = tx.exec(
-        "SELECT status, initiator FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR "
-        "UPDATE",
-        {who.tenant.value(), std::to_string(id)});
-    if (rows.empty()) {
-        throw core::DomainError::not_found("instance " + std::to_string(id));
-    }
-    if (rows.text(0, "initiator") != who.user_id) {
-        throw core::DomainError::forbidden("only the initiator withdraws an instance");
-    }
-    if (rows.text(0, "status") != "running") {
-        throw core::DomainError::conflict("the instance is " + rows.text(0, "status"));
-    }
-    const bool acted =
-        !tx.exec(
-               "SELECT 1 FROM approval_timeline WHERE tenant_id = $1 AND instance_id = $2 AND "
-               "actor NOT IN ('system', $3) LIMIT 1",
-               {who.tenant.value(), std::to_string(id), who.user_id})
-             .empty() ||
-        !tx.exec(
-               "SELECT 1 FROM approval_tasks WHERE tenant_id = $1 AND instance_id = $2 AND "
-               "decided_by IS NOT NULL AND decided_by <> $3 LIMIT 1",
-               {who.tenant.value(), std::to_string(id), who.user_id})
-             .empty();
-    if (acted) {
-        throw core::DomainError::conflict(
-            "an approver has acted already: it can no longer be withdrawn");
-    }
-    auto cancelled = close_by_hand(tx, who.tenant, id, "withdrawn", std::nullopt);
-    append_timeline(tx, who.tenant, id, who.user_id, "withdrawn", std::nullopt, json::object{});
-    tx.commit();
-    return cancelled;
+    return core::db::transact(pool_, who.tenant, [&](Transaction& tx) {
+        const auto rows = tx.exec(
+            "SELECT status, initiator FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR "
+            "UPDATE",
+            {who.tenant, id});
+        if (rows.empty()) {
+            throw core::DomainError::not_found("instance " + std::to_string(id));
+        }
+        if (rows.text(0, "initiator") != who.user_id) {
+            throw core::DomainError::forbidden("only the initiator withdraws an instance");
+        }
+        if (rows.text(0, "status") != "running") {
+            throw core::DomainError::conflict("the instance is " + rows.text(0, "status"));
+        }
+        const bool acted =
+            !tx.exec(
+                   "SELECT 1 FROM approval_timeline WHERE tenant_id = $1 AND instance_id = $2 AND "
+                   "actor NOT IN ('system', $3) LIMIT 1",
+                   {who.tenant, id, who.user_id})
+                 .empty() ||
+            !tx.exec(
+                   "SELECT 1 FROM approval_tasks WHERE tenant_id = $1 AND instance_id = $2 AND "
+                   "decided_by IS NOT NULL AND decided_by <> $3 LIMIT 1",
+                   {who.tenant, id, who.user_id})
+                 .empty();
+        if (acted) {
+            throw core::DomainError::conflict(
+                "an approver has acted already: it can no longer be withdrawn");
+        }
+        auto cancelled = close_by_hand(tx, who.tenant, id, "withdrawn", std::nullopt);
+        append_timeline(tx, who.tenant, id, who.user_id, "withdrawn", std::nullopt, json::object{});
+        return cancelled;
+    });
 }
 
 std::vector<std::int64_t> InstanceRepository::terminate(const core::Principal& who,
                                                         std::int64_t id,
                                                         const std::string& reason) {
-    Transaction tx(pool_, who.tenant);
-    const auto rows =
-        tx.exec("SELECT status FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-                {who.tenant.value(), std::to_string(id)});
-    if (rows.empty()) {
-        throw core::DomainError::not_found("instance " + std::to_string(id));
-    }
-    const auto status = rows.text(0, "status");
-    if (status != "running" && status != "suspended" && status != "failed") {
-        throw core::DomainError::conflict("the instance is " + status);
-    }
-    auto cancelled = close_by_hand(tx, who.tenant, id, "cancelled", "terminated: " + reason);
-    append_timeline(tx, who.tenant, id, who.user_id, "terminated", std::nullopt,
-                    json::object{{"reason", reason}});
-    tx.commit();
-    return cancelled;
+    return core::db::transact(pool_, who.tenant, [&](Transaction& tx) {
+        const auto rows = tx.exec(
+            "SELECT status FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+            {who.tenant, id});
+        if (rows.empty()) {
+            throw core::DomainError::not_found("instance " + std::to_string(id));
+        }
+        const auto status = rows.text(0, "status");
+        if (status != "running" && status != "suspended" && status != "failed") {
+            throw core::DomainError::conflict("the instance is " + status);
+        }
+        auto cancelled = close_by_hand(tx, who.tenant, id, "cancelled", "terminated: " + reason);
+        append_timeline(tx, who.tenant, id, who.user_id, "terminated", std::nullopt,
+                        json::object{{"reason", reason}});
+        return cancelled;
+    });
 }
 
 namespace {
@@ -346,44 +345,44 @@ void InstanceRepository::change_hold(const core::Principal& who,
                                      const std::string& reason,
                                      const std::optional<inngest::Event>& wake,
                                      const std::vector<std::chrono::milliseconds>& echoes) {
-    Transaction tx(pool_, who.tenant);
-    const auto rows = tx.exec(
-        "SELECT status, coalesce(engine_state -> 'waiting' @> '[{\"kind\": \"failed\"}]' OR "
-        "engine_state -> 'waiting' @> '[{\"kind\": \"held\"}]', false) AS held_failure FROM "
-        "approval_instances WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-        {who.tenant.value(), std::to_string(id)});
-    if (rows.empty()) {
-        throw core::DomainError::not_found("instance " + std::to_string(id));
-    }
-    const auto status = rows.text(0, "status");
-    const char* from = change == HoldChange::kSuspend  ? "running"
-                       : change == HoldChange::kResume ? "suspended"
-                                                       : "failed";
-    if (status != from) {
-        throw core::DomainError::conflict("the instance is " + status + ", not " + from);
-    }
-    if (change == HoldChange::kRetry && rows.text(0, "held_failure") != "t") {
-        // Failed before its token was stored at the task (a moment after the failure), or
-        // failed in a way no task retry mends (a broken definition, a run that gave up).
-        throw core::DomainError::conflict(
-            "no failed service or script task is held for a retry (if it failed just now, try "
-            "again in a few seconds)");
-    }
-    const bool suspend = change == HoldChange::kSuspend;
-    tx.exec(
-        "UPDATE approval_instances SET status = $3, status_reason = $4, ended_at = NULL WHERE "
-        "tenant_id = $1 AND id = $2",
-        {who.tenant.value(), std::to_string(id), suspend ? "suspended" : "running",
-         suspend ? core::db::Param("suspended: " + reason) : std::nullopt});
-    const char* action = suspend                         ? "suspended"
-                         : change == HoldChange::kResume ? "resumed"
-                                                         : "retried";
-    append_timeline(tx, who.tenant, id, who.user_id, action, std::nullopt,
-                    json::object{{"reason", reason}});
-    if (wake) {
-        announce_in(tx, who.tenant, id, *wake, echoes);
-    }
-    tx.commit();
+    core::db::transact(pool_, who.tenant, [&](Transaction& tx) {
+        const auto rows = tx.exec(
+            "SELECT status, coalesce(engine_state -> 'waiting' @> '[{\"kind\": \"failed\"}]' OR "
+            "engine_state -> 'waiting' @> '[{\"kind\": \"held\"}]', false) AS held_failure FROM "
+            "approval_instances WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+            {who.tenant, id});
+        if (rows.empty()) {
+            throw core::DomainError::not_found("instance " + std::to_string(id));
+        }
+        const auto status = rows.text(0, "status");
+        const char* from = change == HoldChange::kSuspend  ? "running"
+                           : change == HoldChange::kResume ? "suspended"
+                                                           : "failed";
+        if (status != from) {
+            throw core::DomainError::conflict("the instance is " + status + ", not " + from);
+        }
+        if (change == HoldChange::kRetry && rows.text(0, "held_failure") != "t") {
+            // Failed before its token was stored at the task (a moment after the failure), or
+            // failed in a way no task retry mends (a broken definition, a run that gave up).
+            throw core::DomainError::conflict(
+                "no failed service or script task is held for a retry (if it failed just now, try "
+                "again in a few seconds)");
+        }
+        const bool suspend = change == HoldChange::kSuspend;
+        tx.exec(
+            "UPDATE approval_instances SET status = $3, status_reason = $4, ended_at = NULL WHERE "
+            "tenant_id = $1 AND id = $2",
+            {who.tenant, id, suspend ? "suspended" : "running",
+             suspend ? core::db::Param("suspended: " + reason) : std::nullopt});
+        const char* action = suspend                         ? "suspended"
+                             : change == HoldChange::kResume ? "resumed"
+                                                             : "retried";
+        append_timeline(tx, who.tenant, id, who.user_id, action, std::nullopt,
+                        json::object{{"reason", reason}});
+        if (wake) {
+            announce_in(tx, who.tenant, id, *wake, echoes);
+        }
+    });
 }
 
 bool InstanceRepository::mark_failed(const core::TenantId& tenant,
@@ -391,15 +390,15 @@ bool InstanceRepository::mark_failed(const core::TenantId& tenant,
                                      const std::string& node_id,
                                      const std::string& step_key,
                                      const std::string& reason) {
-    Transaction tx(pool_, tenant);
-    const auto updated = tx.exec(
-        "UPDATE approval_instances SET status = 'failed', status_reason = $3, ended_at = "
-        "coalesce(ended_at, now()) WHERE tenant_id = $1 AND id = $2 AND status = 'running'",
-        {tenant.value(), std::to_string(id), reason});
-    append_timeline(tx, tenant, id, "system", "failed", node_id, json::object{{"reason", reason}},
-                    step_key);
-    tx.commit();
-    return updated.affected() > 0;
+    return core::db::transact(pool_, tenant, [&](Transaction& tx) {
+        const auto updated = tx.exec(
+            "UPDATE approval_instances SET status = 'failed', status_reason = $3, ended_at = "
+            "coalesce(ended_at, now()) WHERE tenant_id = $1 AND id = $2 AND status = 'running'",
+            {tenant, id, reason});
+        append_timeline(tx, tenant, id, "system", "failed", node_id,
+                        json::object{{"reason", reason}}, step_key);
+        return updated.affected() > 0;
+    });
 }
 
 bool InstanceRepository::save_state(const core::TenantId& tenant,
@@ -412,8 +411,7 @@ bool InstanceRepository::save_state(const core::TenantId& tenant,
         "UPDATE approval_instances SET engine_state = $4::jsonb, current_nodes = $5::jsonb WHERE "
         "tenant_id = $1 AND id = $2 AND generation = $3::int AND status IN " +
             std::string(kAliveStatuses),
-        {tenant.value(), std::to_string(id), std::to_string(generation), json::serialize(state),
-         json::serialize(current_nodes)});
+        {tenant, id, generation, state, current_nodes});
     return updated.affected() > 0;
 }
 
@@ -423,33 +421,31 @@ std::optional<int> InstanceRepository::next_generation(
     std::optional<int> from,
     const std::optional<boost::json::object>& state,
     const core::outbox::Announcement& announce) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
-        "UPDATE approval_instances SET generation = generation + 1, engine_state = "
-        "coalesce($4::jsonb, engine_state) WHERE tenant_id = $1 AND id = $2 AND status IN " +
-            std::string(kAliveStatuses) +
-            " AND ($3::int IS NULL OR generation = $3::int) RETURNING generation",
-        {tenant.value(), std::to_string(id),
-         from ? core::db::Param(std::to_string(*from)) : std::nullopt,
-         state ? core::db::Param(json::serialize(*state)) : std::nullopt});
-    if (rows.empty()) {
-        return std::nullopt;
-    }
-    const auto generation = static_cast<int>(rows.integer(0, "generation"));
-    if (announce) {
-        const auto event = announce(generation);
-        core::outbox::add(tx, tenant, event);
-        log_event(tx, tenant, id, event.name, event.data);
-    }
-    tx.commit();
-    return generation;
+    return core::db::transact(pool_, tenant, [&](Transaction& tx) -> std::optional<int> {
+        const auto rows = tx.exec(
+            "UPDATE approval_instances SET generation = generation + 1, engine_state = "
+            "coalesce($4::jsonb, engine_state) WHERE tenant_id = $1 AND id = $2 AND status IN " +
+                std::string(kAliveStatuses) +
+                " AND ($3::int IS NULL OR generation = $3::int) RETURNING generation",
+            {tenant, id, from, state});
+        if (rows.empty()) {
+            return std::nullopt;
+        }
+        const auto generation = static_cast<int>(rows.integer(0, "generation"));
+        if (announce) {
+            const auto event = announce(generation);
+            core::outbox::add(tx, tenant, event);
+            log_event(tx, tenant, id, event.name, event.data);
+        }
+        return generation;
+    });
 }
 
 boost::json::object InstanceRepository::variables(const core::TenantId& tenant, std::int64_t id) {
     const auto rows = core::db::exec_once(
         pool_, tenant,
         "SELECT variables::text AS v FROM approval_instances WHERE tenant_id = $1 AND id = $2",
-        {tenant.value(), std::to_string(id)});
+        {tenant, id});
     return rows.empty() ? json::object{} : json::parse(rows.text(0, "v")).as_object();
 }
 
@@ -470,7 +466,7 @@ boost::json::array InstanceRepository::variable_history(const core::TenantId& te
         "SELECT name, old_value::text AS old_value, new_value::text AS new_value, actor, source, "
         SQL_UTC_TIME("at") " AS at FROM approval_variable_changes WHERE tenant_id = $1 AND "
         "instance_id = $2 ORDER BY id",
-        {tenant.value(), std::to_string(id)});
+        {tenant, id});
     return core::db::rows_json<VariableChange>(rows);
 }
 
@@ -478,28 +474,29 @@ void InstanceRepository::signal(const core::Principal& who,
                                 std::int64_t id,
                                 const std::string& name,
                                 const boost::json::object& data) {
-    Transaction tx(pool_, who.tenant);
-    const auto rows = tx.exec(
-        "SELECT status, initiator FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR "
-        "UPDATE",
-        {who.tenant.value(), std::to_string(id)});
-    if (rows.empty()) {
-        throw core::DomainError::not_found("instance " + std::to_string(id));
-    }
-    if (rows.text(0, "initiator") != who.user_id && !who.has_role(core::kAdminRole)) {
-        throw core::DomainError::forbidden(
-            "signals come from the instance's initiator or a tenant administrator");
-    }
-    if (rows.text(0, "status") != "running") {
-        throw core::DomainError::conflict("the instance is " + rows.text(0, "status"));
-    }
-    tx.exec(
-        "INSERT INTO approval_signals (tenant_id, instance_id, name, data, sent_by) VALUES ($1, "
-        "$2, $3, $4::jsonb, $5)",
-        {who.tenant.value(), std::to_string(id), name, json::serialize(data), who.user_id});
-    log_event(tx, who.tenant, id, "signal:" + name,
-              json::object{{"by", who.user_id}, {"data", data}});
-    tx.commit();
+    core::db::transact(pool_, who.tenant, [&](Transaction& tx) {
+        const auto rows = tx.exec(
+            "SELECT status, initiator FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR "
+            "UPDATE",
+            {who.tenant, id});
+        if (rows.empty()) {
+            throw core::DomainError::not_found("instance " + std::to_string(id));
+        }
+        if (rows.text(0, "initiator") != who.user_id && !who.has_role(core::kAdminRole)) {
+            throw core::DomainError::forbidden(
+                "signals come from the instance's initiator or a tenant administrator");
+        }
+        if (rows.text(0, "status") != "running") {
+            throw core::DomainError::conflict("the instance is " + rows.text(0, "status"));
+        }
+        tx.exec(
+            "INSERT INTO approval_signals (tenant_id, instance_id, name, data, sent_by) VALUES "
+            "($1, "
+            "$2, $3, $4::jsonb, $5)",
+            {who.tenant, id, name, data, who.user_id});
+        log_event(tx, who.tenant, id, "signal:" + name,
+                  json::object{{"by", who.user_id}, {"data", data}});
+    });
 }
 
 namespace {
@@ -520,7 +517,7 @@ std::vector<std::int64_t> store_for_each(Transaction& tx,
             "INSERT INTO approval_signals (tenant_id, instance_id, name, data, sent_by, "
             "source_key) VALUES ($1, $2, $3, $4::jsonb, $5, $6) ON CONFLICT DO NOTHING RETURNING "
             "id",
-            {tenant.value(), std::to_string(id), name, json::serialize(data), sent_by, source_key});
+            {tenant, id, name, data, sent_by, source_key});
         if (!stored.empty()) {
             log_event(tx, tenant, id, "signal:" + name,
                       json::object{{"by", sent_by}, {"data", data}});
@@ -539,16 +536,16 @@ InstanceRepository::Delivery InstanceRepository::deliver_message(
     const boost::json::object& data,
     const std::string& sent_by,
     const std::optional<std::string>& source_key) {
-    Transaction tx(pool_, tenant);
-    const auto targets = tx.exec(
-        std::string("SELECT id FROM approval_instances WHERE tenant_id = $1 AND business_key = "
-                    "$2 AND status IN ") +
-            kAliveStatuses + " ORDER BY id FOR UPDATE",
-        {tenant.value(), business_key});
-    Delivery delivery{targets.size(), store_for_each(tx, tenant, targets, "message:" + name, data,
-                                                     sent_by, source_key)};
-    tx.commit();
-    return delivery;
+    return core::db::transact(pool_, tenant, [&](Transaction& tx) {
+        const auto targets = tx.exec(
+            std::string("SELECT id FROM approval_instances WHERE tenant_id = $1 AND business_key = "
+                        "$2 AND status IN ") +
+                kAliveStatuses + " ORDER BY id FOR UPDATE",
+            {tenant, business_key});
+        Delivery delivery{targets.size(), store_for_each(tx, tenant, targets, "message:" + name,
+                                                         data, sent_by, source_key)};
+        return delivery;
+    });
 }
 
 std::vector<std::int64_t> InstanceRepository::broadcast_signal(const core::TenantId& tenant,
@@ -556,81 +553,83 @@ std::vector<std::int64_t> InstanceRepository::broadcast_signal(const core::Tenan
                                                                const boost::json::object& data,
                                                                const std::string& sent_by,
                                                                const std::string& source_key) {
-    Transaction tx(pool_, tenant);
-    // Waiting now: the wait the run stored at its last park names the signal.
-    const auto targets = tx.exec(
-        std::string("SELECT id FROM approval_instances WHERE tenant_id = $1 AND status IN ") +
-            kAliveStatuses +
-            " AND engine_state -> 'waiting' @> jsonb_build_array(jsonb_build_object('signal', "
-            "$2::text)) ORDER BY id FOR UPDATE",
-        {tenant.value(), name});
-    auto reached = store_for_each(tx, tenant, targets, name, data, sent_by, source_key);
-    tx.commit();
-    return reached;
+    return core::db::transact(pool_, tenant, [&](Transaction& tx) {
+        // Waiting now: the wait the run stored at its last park names the signal.
+        const auto targets = tx.exec(
+            std::string("SELECT id FROM approval_instances WHERE tenant_id = $1 AND status IN ") +
+                kAliveStatuses +
+                " AND engine_state -> 'waiting' @> jsonb_build_array(jsonb_build_object('signal', "
+                "$2::text)) ORDER BY id FOR UPDATE",
+            {tenant, name});
+        auto reached = store_for_each(tx, tenant, targets, name, data, sent_by, source_key);
+        return reached;
+    });
 }
 
 std::optional<boost::json::object> InstanceRepository::catch_signal(const core::TenantId& tenant,
                                                                     std::int64_t id,
                                                                     const std::string& name,
                                                                     const std::string& by) {
-    Transaction tx(pool_, tenant);
-    // A retried step finds the signal it caught before; otherwise the oldest uncaught one.
-    auto earlier = tx.exec(
-        "SELECT data::text AS data FROM approval_signals WHERE tenant_id = $1 AND instance_id = "
-        "$2 AND consumed_by = $3",
-        {tenant.value(), std::to_string(id), by});
-    const auto rows =
-        !earlier.empty()
-            ? std::move(earlier)
-            : tx.exec(
-                  "UPDATE approval_signals SET consumed_by = $4 WHERE id = (SELECT id FROM "
-                  "approval_signals WHERE tenant_id = $1 AND instance_id = $2 AND name = $3 "
-                  "AND consumed_by IS NULL ORDER BY id LIMIT 1 FOR UPDATE) RETURNING "
-                  "data::text AS data",
-                  {tenant.value(), std::to_string(id), name, by});
-    if (rows.empty()) {
-        tx.commit();
-        return std::nullopt;
-    }
-    auto data = json::parse(rows.text(0, "data")).as_object();
-    merge_variables(tx, tenant, id, data, "system", "signal:" + name);
-    tx.commit();
-    return data;
+    return core::db::transact(
+        pool_, tenant, [&](Transaction& tx) -> std::optional<boost::json::object> {
+            // A retried step finds the signal it caught before; otherwise the oldest uncaught one.
+            auto earlier = tx.exec(
+                "SELECT data::text AS data FROM approval_signals WHERE tenant_id = $1 AND "
+                "instance_id = "
+                "$2 AND consumed_by = $3",
+                {tenant, id, by});
+            const auto rows =
+                !earlier.empty()
+                    ? std::move(earlier)
+                    : tx.exec(
+                          "UPDATE approval_signals SET consumed_by = $4 WHERE id = (SELECT id FROM "
+                          "approval_signals WHERE tenant_id = $1 AND instance_id = $2 AND name = "
+                          "$3 "
+                          "AND consumed_by IS NULL ORDER BY id LIMIT 1 FOR UPDATE) RETURNING "
+                          "data::text AS data",
+                          {tenant, id, name, by});
+            if (rows.empty()) {
+                return std::nullopt;
+            }
+            auto data = json::parse(rows.text(0, "data")).as_object();
+            merge_variables(tx, tenant, id, data, "system", "signal:" + name);
+            return data;
+        });
 }
 
 std::vector<std::string> InstanceRepository::add_cc(const core::TenantId& tenant,
                                                     std::int64_t id,
                                                     const std::string& node_id,
                                                     const std::vector<std::string>& users) {
-    Transaction tx(pool_, tenant);
-    std::vector<std::string> added;
-    for (const auto& user : users) {
-        if (!tx.exec("INSERT INTO approval_cc (tenant_id, instance_id, node_id, user_id) VALUES "
-                     "($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING id",
-                     {tenant.value(), std::to_string(id), node_id, user})
-                 .empty()) {
-            added.push_back(user);
+    return core::db::transact(pool_, tenant, [&](Transaction& tx) {
+        std::vector<std::string> added;
+        for (const auto& user : users) {
+            if (!tx.exec(
+                       "INSERT INTO approval_cc (tenant_id, instance_id, node_id, user_id) VALUES "
+                       "($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING id",
+                       {tenant, id, node_id, user})
+                     .empty()) {
+                added.push_back(user);
+            }
         }
-    }
-    if (!added.empty()) {
-        json::array who;
-        for (const auto& u : added) {
-            who.emplace_back(u);
+        if (!added.empty()) {
+            json::array who;
+            for (const auto& u : added) {
+                who.emplace_back(u);
+            }
+            append_timeline(tx, tenant, id, "system", "copied", node_id,
+                            json::object{{"users", std::move(who)}});
         }
-        append_timeline(tx, tenant, id, "system", "copied", node_id,
-                        json::object{{"users", std::move(who)}});
-    }
-    tx.commit();
-    return added;
+        return added;
+    });
 }
 
 void InstanceRepository::announce(const core::TenantId& tenant,
                                   std::int64_t id,
                                   const inngest::Event& event,
                                   const std::vector<std::chrono::milliseconds>& echoes) {
-    Transaction tx(pool_, tenant);
-    announce_in(tx, tenant, id, event, echoes);
-    tx.commit();
+    core::db::transact(pool_, tenant,
+                       [&](Transaction& tx) { announce_in(tx, tenant, id, event, echoes); });
 }
 
 void InstanceRepository::log(const core::TenantId& tenant,
@@ -646,7 +645,7 @@ boost::json::array InstanceRepository::events(const core::TenantId& tenant, std:
         pool_, tenant,
         "SELECT name, data::text AS data, " SQL_UTC_TIME("at") " AS at FROM approval_events "
         "WHERE tenant_id = $1 AND instance_id = $2 ORDER BY id",
-        {tenant.value(), std::to_string(id)});
+        {tenant, id});
     return core::db::rows_json<LoggedEvent>(rows);
 }
 
@@ -657,7 +656,7 @@ boost::json::array InstanceRepository::timeline(const core::TenantId& tenant,
         "SELECT " SQL_UTC_TIME("l.at") " AS at, l.actor, l.action, l.node_id, l.detail::text AS "
         "detail FROM approval_timeline l WHERE l.tenant_id = $1 AND l.instance_id = $2 ORDER BY "
         "l.id",
-        {tenant.value(), std::to_string(instance_id)});
+        {tenant, instance_id});
     return core::db::rows_json<TimelineEntry>(rows);
 }
 

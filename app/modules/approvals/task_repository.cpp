@@ -3,7 +3,7 @@
 #include "core/db/sql_time.hpp"
 #include "core/errors.hpp"
 #include "core/text/integers.hpp"
-#include "modules/schedules/schedule_math.hpp"
+#include "core/time/rfc3339.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -61,7 +61,7 @@ std::optional<std::pair<json::object, json::object>> node_config(Transaction& tx
         "AND v.definition_id = i.definition_id AND v.version = i.version, "
         "jsonb_array_elements(v.compiled->'nodes') n WHERE i.tenant_id = $1 AND i.id = $2 AND "
         "n->>'id' = $3",
-        {tenant.value(), std::to_string(instance_id), node_id});
+        {tenant, instance_id, node_id});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -159,7 +159,7 @@ std::vector<TaskRow> visit_tasks(Transaction& tx,
     const auto rows = tx.exec(
         "SELECT id, assignee, status, kind, owner, decided_by FROM approval_tasks WHERE "
         "tenant_id = $1 AND instance_id = $2 AND node_id = $3 AND visit = $4::int ORDER BY seq, id",
-        {tenant.value(), std::to_string(instance_id), node_id, std::to_string(visit)});
+        {tenant, instance_id, node_id, visit});
     std::vector<TaskRow> out;
     for (int i = 0; i < rows.size(); ++i) {
         TaskRow row{rows.integer(i, "id"),  rows.text(i, "assignee"),
@@ -186,7 +186,7 @@ Locked lock_task(Transaction& tx,
                  bool administrator = false) {
     const auto task = tx.exec(
         "SELECT instance_id, node_id, visit FROM approval_tasks WHERE tenant_id = $1 AND id = $2",
-        {who.tenant.value(), std::to_string(task_id)});
+        {who.tenant, task_id});
     if (task.empty()) {
         throw DomainError::not_found("task " + std::to_string(task_id));
     }
@@ -196,7 +196,7 @@ Locked lock_task(Transaction& tx,
     locked.visit = static_cast<int>(task.integer(0, "visit"));
     const auto instance =
         tx.exec("SELECT status FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-                {who.tenant.value(), std::to_string(locked.instance_id)});
+                {who.tenant, locked.instance_id});
     if (instance.empty() || instance.text(0, "status") != "running") {
         throw DomainError::conflict("the instance is " +
                                     (instance.empty() ? "gone" : instance.text(0, "status")) +
@@ -206,8 +206,7 @@ Locked lock_task(Transaction& tx,
         "SELECT id, status, kind, coalesce(mode, 'any') AS mode, coalesce(ratio, 1) AS ratio, "
         "veto::text AS veto FROM approval_node_visits WHERE tenant_id = $1 AND instance_id = $2 "
         "AND node_id = $3 AND visit = $4::int FOR UPDATE",
-        {who.tenant.value(), std::to_string(locked.instance_id), locked.node_id,
-         std::to_string(locked.visit)});
+        {who.tenant, locked.instance_id, locked.node_id, locked.visit});
     if (visit.empty() || visit.text(0, "status") != "active") {
         throw DomainError::conflict("this step was already decided");
     }
@@ -285,7 +284,7 @@ void leave_node(Transaction& tx,
     tx.exec(
         "UPDATE approval_instances SET current_nodes = current_nodes - $3 WHERE tenant_id = $1 "
         "AND id = $2",
-        {tenant.value(), std::to_string(instance_id), node_id});
+        {tenant, instance_id, node_id});
 }
 
 // Applies the rule after a decision: activates the tasks waiting on an approval, and settles
@@ -300,7 +299,7 @@ std::string settle(Transaction& tx,
         const auto activated = tx.exec(
             "UPDATE approval_tasks SET status = 'pending' WHERE tenant_id = $1 AND blocked_by = $2 "
             "AND status = 'queued' RETURNING id, assignee",
-            {tenant.value(), std::to_string(*approved_task)});
+            {tenant, *approved_task});
         for (int i = 0; i < activated.size(); ++i) {
             new_work.push_back(
                 {activated.integer(i, "id"), activated.text(i, "assignee"), "pending"});
@@ -314,21 +313,19 @@ std::string settle(Transaction& tx,
             "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND instance_id = "
             "$2 AND node_id = $3 AND visit = $4::int AND kind <> 'added' AND status IN "
             "('pending', 'queued')",
-            {tenant.value(), std::to_string(locked.instance_id), locked.node_id,
-             std::to_string(locked.visit)});
+            {tenant, locked.instance_id, locked.node_id, locked.visit});
         return "active";
     }
     if (outcome == "pending") {
         return "active";
     }
     tx.exec("UPDATE approval_node_visits SET status = $2, left_at = $3::timestamptz WHERE id = $1",
-            {std::to_string(locked.visit_id), outcome, sql_time(now)});
+            {locked.visit_id, outcome, sql_time(now)});
     leave_node(tx, tenant, locked.instance_id, locked.node_id);
     tx.exec(
         "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND instance_id = $2 "
         "AND node_id = $3 AND visit = $4::int AND status IN ('pending', 'queued')",
-        {tenant.value(), std::to_string(locked.instance_id), locked.node_id,
-         std::to_string(locked.visit)});
+        {tenant, locked.instance_id, locked.node_id, locked.visit});
     new_work.clear();
     return outcome;
 }
@@ -351,9 +348,7 @@ std::int64_t insert_task(Transaction& tx,
         "INSERT INTO approval_tasks (tenant_id, instance_id, node_id, visit, assignee, status, "
         "kind, seq, blocked_by) VALUES ($1, $2, $3, $4::int, $5, $6, $7, $8::int, $9::bigint) ON "
         "CONFLICT DO NOTHING RETURNING id",
-        {tenant.value(), std::to_string(instance_id), node_id, std::to_string(visit), assignee,
-         status, kind, std::to_string(seq),
-         blocked_by ? core::db::Param(std::to_string(*blocked_by)) : std::nullopt});
+        {tenant, instance_id, node_id, visit, assignee, status, kind, seq, blocked_by});
     if (rows.empty()) {
         throw DomainError::conflict(assignee + " already has a task on this step");
     }
@@ -373,7 +368,7 @@ std::int64_t hand_task_to(Transaction& tx,
     const auto id =
         insert_task(tx, tenant, instance_id, node_id, visit, to, "pending", kind, 0, std::nullopt);
     tx.exec("UPDATE approval_tasks SET blocked_by = $3 WHERE tenant_id = $1 AND blocked_by = $2",
-            {tenant.value(), std::to_string(old_id), std::to_string(id)});
+            {tenant, old_id, id});
     return id;
 }
 
@@ -389,62 +384,62 @@ std::vector<TaskRef> TaskRepository::open_visit(const core::TenantId& tenant,
                                                 const VisitOpening& opening,
                                                 TimePoint now,
                                                 const std::string& step_key) {
-    Transaction tx(pool_, tenant);
-    json::array veto;
-    for (const auto& v : opening.rule.veto) {
-        veto.emplace_back(v);
-    }
-    const auto inserted = tx.exec(
-        "INSERT INTO approval_node_visits (tenant_id, instance_id, node_id, visit, kind, mode, "
-        "ratio, veto, due_at, deadline, entered_at) VALUES ($1, $2, $3, $4::int, $5, $6, "
-        "$7::float8, $8::jsonb, $9::timestamptz, $10::jsonb, $11::timestamptz) ON CONFLICT DO "
-        "NOTHING RETURNING id",
-        {tenant.value(), std::to_string(instance_id), opening.node_id,
-         std::to_string(opening.visit), opening.kind, opening.rule.mode,
-         std::to_string(opening.rule.ratio), json::serialize(veto),
-         opening.due_at ? core::db::Param(sql_time(*opening.due_at)) : std::nullopt,
-         opening.deadline ? core::db::Param(json::serialize(*opening.deadline)) : std::nullopt,
-         sql_time(now)});
-    if (!inserted.empty()) {
-        std::optional<std::int64_t> previous;
-        int seq = 0;
-        json::array who;
-        for (const auto& assignee : opening.assignees) {
-            const bool queued = opening.rule.mode == "sequential" && previous.has_value();
-            const auto id = insert_task(tx, tenant, instance_id, opening.node_id, opening.visit,
-                                        assignee, queued ? "queued" : "pending",
-                                        opening.kind == "resubmit" ? "resubmit" : "approval", seq++,
-                                        queued ? previous : std::nullopt);
-            previous = id;
-            who.emplace_back(assignee);
+    return core::db::transact(pool_, tenant, [&](Transaction& tx) -> std::vector<TaskRef> {
+        json::array veto;
+        for (const auto& v : opening.rule.veto) {
+            veto.emplace_back(v);
         }
-        tx.exec(
-            "UPDATE approval_instances SET current_nodes = (SELECT coalesce(jsonb_agg(DISTINCT "
-            "n), '[]') FROM jsonb_array_elements_text(current_nodes || "
-            "jsonb_build_array($3::text)) "
-            "AS n) WHERE tenant_id = $1 AND id = $2",
-            {tenant.value(), std::to_string(instance_id), opening.node_id});
-        if (!opening.assignees.empty()) {
-            append_timeline(tx, tenant, instance_id, "system",
-                            opening.kind == "resubmit" ? "resubmission_requested" : "task_created",
-                            opening.node_id,
-                            json::object{{"assignees", std::move(who)},
-                                         {"visit", opening.visit},
-                                         {"mode", opening.rule.mode}},
-                            step_key);
+        const auto inserted = tx.exec(
+            "INSERT INTO approval_node_visits (tenant_id, instance_id, node_id, visit, kind, mode, "
+            "ratio, veto, due_at, deadline, entered_at) VALUES ($1, $2, $3, $4::int, $5, $6, "
+            "$7::float8, $8::jsonb, $9::timestamptz, $10::jsonb, $11::timestamptz) ON CONFLICT DO "
+            "NOTHING RETURNING id",
+            {tenant, instance_id, opening.node_id, opening.visit, opening.kind, opening.rule.mode,
+             opening.rule.ratio, veto,
+             opening.due_at ? core::db::Param(sql_time(*opening.due_at)) : std::nullopt,
+             opening.deadline, sql_time(now)});
+        if (!inserted.empty()) {
+            std::optional<std::int64_t> previous;
+            int seq = 0;
+            json::array who;
+            for (const auto& assignee : opening.assignees) {
+                const bool queued = opening.rule.mode == "sequential" && previous.has_value();
+                const auto id = insert_task(tx, tenant, instance_id, opening.node_id, opening.visit,
+                                            assignee, queued ? "queued" : "pending",
+                                            opening.kind == "resubmit" ? "resubmit" : "approval",
+                                            seq++, queued ? previous : std::nullopt);
+                previous = id;
+                who.emplace_back(assignee);
+            }
+            tx.exec(
+                "UPDATE approval_instances SET current_nodes = (SELECT coalesce(jsonb_agg(DISTINCT "
+                "n), '[]') FROM jsonb_array_elements_text(current_nodes || "
+                "jsonb_build_array($3::text)) "
+                "AS n) WHERE tenant_id = $1 AND id = $2",
+                {tenant, instance_id, opening.node_id});
+            if (!opening.assignees.empty()) {
+                append_timeline(
+                    tx, tenant, instance_id, "system",
+                    opening.kind == "resubmit" ? "resubmission_requested" : "task_created",
+                    opening.node_id,
+                    json::object{{"assignees", std::move(who)},
+                                 {"visit", opening.visit},
+                                 {"mode", opening.rule.mode}},
+                    step_key);
+            }
         }
-    }
-    const auto rows = tx.exec(
-        "SELECT id, assignee, status FROM approval_tasks WHERE tenant_id = $1 AND instance_id = $2 "
-        "AND node_id = $3 AND visit = $4::int ORDER BY seq, id",
-        {tenant.value(), std::to_string(instance_id), opening.node_id,
-         std::to_string(opening.visit)});
-    tx.commit();
-    std::vector<TaskRef> out;
-    for (int i = 0; i < rows.size(); ++i) {
-        out.push_back({rows.integer(i, "id"), rows.text(i, "assignee"), rows.text(i, "status")});
-    }
-    return out;
+        const auto rows = tx.exec(
+            "SELECT id, assignee, status FROM approval_tasks WHERE tenant_id = $1 AND instance_id "
+            "= $2 "
+            "AND node_id = $3 AND visit = $4::int ORDER BY seq, id",
+            {tenant, instance_id, opening.node_id, opening.visit});
+        std::vector<TaskRef> out;
+        for (int i = 0; i < rows.size(); ++i) {
+            out.push_back(
+                {rows.integer(i, "id"), rows.text(i, "assignee"), rows.text(i, "status")});
+        }
+        return out;
+    });
 }
 
 void TaskRepository::record_visit(const core::TenantId& tenant,
@@ -459,8 +454,7 @@ void TaskRepository::record_visit(const core::TenantId& tenant,
         "INSERT INTO approval_node_visits (tenant_id, instance_id, node_id, visit, kind, status, "
         "entered_at, left_at) VALUES ($1, $2, $3, $4::int, $5, $6, $7::timestamptz, "
         "$7::timestamptz) ON CONFLICT DO NOTHING",
-        {tenant.value(), std::to_string(instance_id), node_id, std::to_string(visit), kind, status,
-         sql_time(now)});
+        {tenant, instance_id, node_id, visit, kind, status, sql_time(now)});
 }
 
 void TaskRepository::close_visit(const core::TenantId& tenant,
@@ -469,14 +463,14 @@ void TaskRepository::close_visit(const core::TenantId& tenant,
                                  int visit,
                                  const std::string& status,
                                  TimePoint now) {
-    Transaction tx(pool_, tenant);
-    tx.exec(
-        "UPDATE approval_node_visits SET status = $5, left_at = $6::timestamptz WHERE tenant_id = "
-        "$1 AND instance_id = $2 AND node_id = $3 AND visit = $4::int AND status = 'active'",
-        {tenant.value(), std::to_string(instance_id), node_id, std::to_string(visit), status,
-         sql_time(now)});
-    leave_node(tx, tenant, instance_id, node_id);
-    tx.commit();
+    core::db::transact(pool_, tenant, [&](Transaction& tx) {
+        tx.exec(
+            "UPDATE approval_node_visits SET status = $5, left_at = $6::timestamptz WHERE "
+            "tenant_id = "
+            "$1 AND instance_id = $2 AND node_id = $3 AND visit = $4::int AND status = 'active'",
+            {tenant, instance_id, node_id, visit, status, sql_time(now)});
+        leave_node(tx, tenant, instance_id, node_id);
+    });
 }
 
 std::optional<VisitState> TaskRepository::visit_state(const core::TenantId& tenant,
@@ -491,7 +485,7 @@ std::optional<VisitState> TaskRepository::visit_state(const core::TenantId& tena
         "reminders FROM approval_node_visits WHERE tenant_id = $1 AND instance_id = $2 AND node_id "
         "= $3 AND "
         "visit = $4::int",
-        {tenant.value(), std::to_string(instance_id), node_id, std::to_string(visit)});
+        {tenant, instance_id, node_id, visit});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -507,14 +501,14 @@ std::optional<VisitState> TaskRepository::visit_state(const core::TenantId& tena
         state.return_target = rows.text(0, "return_target");
     }
     if (!rows.is_null(0, "due_at")) {
-        if (const auto due = schedules::parse_time(rows.text(0, "due_at"))) {
+        if (const auto due = core::parse_time(rows.text(0, "due_at"))) {
             state.due_at = TimePoint(*due);
         }
     }
     if (!rows.is_null(0, "deadline")) {
         state.deadline = json::parse(rows.text(0, "deadline")).as_object();
     }
-    if (const auto entered = schedules::parse_time(rows.text(0, "entered_at"))) {
+    if (const auto entered = core::parse_time(rows.text(0, "entered_at"))) {
         state.entered_at = TimePoint(*entered);
     }
     return state;
@@ -528,78 +522,80 @@ ActionResult TaskRepository::decide(const core::Principal& who,
                                     const boost::json::object& changes,
                                     TimePoint now,
                                     const SignatureHook& sign) {
-    Transaction tx(pool_, who.tenant);
-    const auto locked = lock_task(tx, who, task_id, true);
-    if (locked.kind == "manual" && action != "approve") {
-        throw DomainError::validation(
-            json::object{{"action", "a manual task is confirmed (approve), not " + action}});
-    }
-    if (action == "return") {
-        const auto earlier = tx.exec(
-            "SELECT 1 FROM approval_node_visits WHERE tenant_id = $1 AND instance_id = $2 AND "
-            "node_id = $3 AND (kind IN ('task', 'resubmit') OR node_id = (SELECT node_id FROM "
-            "approval_node_visits WHERE tenant_id = $1 AND instance_id = $2 ORDER BY id LIMIT 1)) "
-            "AND status IN ('approved', 'completed') LIMIT 1",
-            {who.tenant.value(), std::to_string(locked.instance_id), return_target.value_or("")});
-        if (!return_target || earlier.empty() || *return_target == locked.node_id) {
-            throw DomainError::validation(json::object{
-                {"return_to", "an earlier approval step or the start of this instance"}});
-        }
-    }
-    if (!changes.empty() && locked.task.kind != "resubmit") {
-        check_editable(tx, who.tenant, locked.instance_id, locked.node_id, changes);
-    }
-    if (action == "approve") {
-        const auto step =
-            signature_step(tx, who.tenant, locked.instance_id, locked.node_id, locked.visit);
-        if (step && !sign) {
-            throw DomainError::validation(json::object{
-                {"signature",
-                 "step " + locked.node_id +
-                     " is approved by an electronic signature: {password, user_id, reason}"}});
-        }
-        if (!step && sign) {
+    return core::db::transact(pool_, who.tenant, [&](Transaction& tx) -> ActionResult {
+        const auto locked = lock_task(tx, who, task_id, true);
+        if (locked.kind == "manual" && action != "approve") {
             throw DomainError::validation(
-                json::object{{"signature", "step " + locked.node_id + " takes no signature"}});
+                json::object{{"action", "a manual task is confirmed (approve), not " + action}});
         }
-        if (step) {
-            sign(tx, *step);
+        if (action == "return") {
+            const auto earlier = tx.exec(
+                "SELECT 1 FROM approval_node_visits WHERE tenant_id = $1 AND instance_id = $2 AND "
+                "node_id = $3 AND (kind IN ('task', 'resubmit') OR node_id = (SELECT node_id FROM "
+                "approval_node_visits WHERE tenant_id = $1 AND instance_id = $2 ORDER BY id LIMIT "
+                "1)) "
+                "AND status IN ('approved', 'completed') LIMIT 1",
+                {who.tenant, locked.instance_id, return_target.value_or("")});
+            if (!return_target || earlier.empty() || *return_target == locked.node_id) {
+                throw DomainError::validation(json::object{
+                    {"return_to", "an earlier approval step or the start of this instance"}});
+            }
         }
-    }
-    const std::string status = action == "approve"  ? "approved"
-                               : action == "reject" ? "rejected"
-                                                    : "returned";
-    tx.exec(
-        "UPDATE approval_tasks SET status = $3, decided_by = $4, comment = $5, decided_at = "
-        "$6::timestamptz WHERE tenant_id = $1 AND id = $2",
-        {who.tenant.value(), std::to_string(task_id), status, who.user_id, comment, sql_time(now)});
-    merge_variables(tx, who.tenant, locked.instance_id, changes, who.user_id,
-                    "task:" + std::to_string(task_id));
-    append_timeline(tx, who.tenant, locked.instance_id, who.user_id, status, locked.node_id,
-                    json::object{{"task_id", task_id},
-                                 {"comment", optional_text(comment)},
-                                 {"return_to", optional_text(return_target)}});
-    std::vector<TaskRef> work;
-    std::string visit_status;
-    if (action == "return") {
+        if (!changes.empty() && locked.task.kind != "resubmit") {
+            check_editable(tx, who.tenant, locked.instance_id, locked.node_id, changes);
+        }
+        if (action == "approve") {
+            const auto step =
+                signature_step(tx, who.tenant, locked.instance_id, locked.node_id, locked.visit);
+            if (step && !sign) {
+                throw DomainError::validation(json::object{
+                    {"signature",
+                     "step " + locked.node_id +
+                         " is approved by an electronic signature: {password, user_id, reason}"}});
+            }
+            if (!step && sign) {
+                throw DomainError::validation(
+                    json::object{{"signature", "step " + locked.node_id + " takes no signature"}});
+            }
+            if (step) {
+                sign(tx, *step);
+            }
+        }
+        const std::string status = action == "approve"  ? "approved"
+                                   : action == "reject" ? "rejected"
+                                                        : "returned";
         tx.exec(
-            "UPDATE approval_node_visits SET status = 'returned', return_target = $2, left_at = "
-            "$3::timestamptz WHERE id = $1",
-            {std::to_string(locked.visit_id), *return_target, sql_time(now)});
-        leave_node(tx, who.tenant, locked.instance_id, locked.node_id);
-        tx.exec(
-            "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND instance_id "
-            "= $2 AND node_id = $3 AND visit = $4::int AND status IN ('pending', 'queued')",
-            {who.tenant.value(), std::to_string(locked.instance_id), locked.node_id,
-             std::to_string(locked.visit)});
-        visit_status = "returned";
-    } else {
-        visit_status =
-            settle(tx, who.tenant, locked,
-                   action == "approve" ? std::optional(task_id) : std::nullopt, now, work);
-    }
-    tx.commit();
-    return result_of(locked, visit_status, std::move(work));
+            "UPDATE approval_tasks SET status = $3, decided_by = $4, comment = $5, decided_at = "
+            "$6::timestamptz WHERE tenant_id = $1 AND id = $2",
+            {who.tenant, task_id, status, who.user_id, comment, sql_time(now)});
+        merge_variables(tx, who.tenant, locked.instance_id, changes, who.user_id,
+                        "task:" + std::to_string(task_id));
+        append_timeline(tx, who.tenant, locked.instance_id, who.user_id, status, locked.node_id,
+                        json::object{{"task_id", task_id},
+                                     {"comment", optional_text(comment)},
+                                     {"return_to", optional_text(return_target)}});
+        std::vector<TaskRef> work;
+        std::string visit_status;
+        if (action == "return") {
+            tx.exec(
+                "UPDATE approval_node_visits SET status = 'returned', return_target = $2, left_at "
+                "= "
+                "$3::timestamptz WHERE id = $1",
+                {locked.visit_id, *return_target, sql_time(now)});
+            leave_node(tx, who.tenant, locked.instance_id, locked.node_id);
+            tx.exec(
+                "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND "
+                "instance_id "
+                "= $2 AND node_id = $3 AND visit = $4::int AND status IN ('pending', 'queued')",
+                {who.tenant, locked.instance_id, locked.node_id, locked.visit});
+            visit_status = "returned";
+        } else {
+            visit_status =
+                settle(tx, who.tenant, locked,
+                       action == "approve" ? std::optional(task_id) : std::nullopt, now, work);
+        }
+        return result_of(locked, visit_status, std::move(work));
+    });
 }
 
 ActionResult TaskRepository::reassign(const core::Principal& who,
@@ -607,80 +603,85 @@ ActionResult TaskRepository::reassign(const core::Principal& who,
                                       const std::string& to,
                                       bool delegate,
                                       const std::optional<std::string>& comment) {
-    Transaction tx(pool_, who.tenant);
-    const auto locked = lock_task(tx, who, task_id, true);
-    if (to == who.user_id || to == locked.task.assignee) {
-        throw DomainError::validation(json::object{{"to", "someone other than the assignee"}});
-    }
-    std::vector<TaskRef> work;
-    if (delegate) {
-        const auto updated = tx.exec(
-            "UPDATE approval_tasks SET owner = $3, assignee = $4 WHERE tenant_id = $1 AND id = $2 "
-            "AND NOT EXISTS (SELECT 1 FROM approval_tasks o WHERE o.instance_id = "
-            "approval_tasks.instance_id AND o.node_id = approval_tasks.node_id AND o.visit = "
-            "approval_tasks.visit AND o.assignee = $4)",
-            {who.tenant.value(), std::to_string(task_id), who.user_id, to});
-        if (updated.affected() == 0) {
-            throw DomainError::conflict(to + " already has a task on this step");
+    return core::db::transact(pool_, who.tenant, [&](Transaction& tx) {
+        const auto locked = lock_task(tx, who, task_id, true);
+        if (to == who.user_id || to == locked.task.assignee) {
+            throw DomainError::validation(json::object{{"to", "someone other than the assignee"}});
         }
-        work.push_back({task_id, to, "pending"});
-    } else {
-        tx.exec(
-            "UPDATE approval_tasks SET status = 'transferred', decided_by = $3, comment = $4 WHERE "
-            "tenant_id = $1 AND id = $2",
-            {who.tenant.value(), std::to_string(task_id), who.user_id, comment});
-        const auto id = hand_task_to(tx, who.tenant, task_id, locked.instance_id, locked.node_id,
-                                     locked.visit, locked.task.kind, to);
-        work.push_back({id, to, "pending"});
-    }
-    append_timeline(
-        tx, who.tenant, locked.instance_id, who.user_id, delegate ? "delegated" : "transferred",
-        locked.node_id,
-        json::object{{"task_id", task_id}, {"to", to}, {"comment", optional_text(comment)}});
-    tx.commit();
-    return result_of(locked, "active", std::move(work));
+        std::vector<TaskRef> work;
+        if (delegate) {
+            const auto updated = tx.exec(
+                "UPDATE approval_tasks SET owner = $3, assignee = $4 WHERE tenant_id = $1 AND id = "
+                "$2 "
+                "AND NOT EXISTS (SELECT 1 FROM approval_tasks o WHERE o.instance_id = "
+                "approval_tasks.instance_id AND o.node_id = approval_tasks.node_id AND o.visit = "
+                "approval_tasks.visit AND o.assignee = $4)",
+                {who.tenant, task_id, who.user_id, to});
+            if (updated.affected() == 0) {
+                throw DomainError::conflict(to + " already has a task on this step");
+            }
+            work.push_back({task_id, to, "pending"});
+        } else {
+            tx.exec(
+                "UPDATE approval_tasks SET status = 'transferred', decided_by = $3, comment = $4 "
+                "WHERE "
+                "tenant_id = $1 AND id = $2",
+                {who.tenant, task_id, who.user_id, comment});
+            const auto id = hand_task_to(tx, who.tenant, task_id, locked.instance_id,
+                                         locked.node_id, locked.visit, locked.task.kind, to);
+            work.push_back({id, to, "pending"});
+        }
+        append_timeline(
+            tx, who.tenant, locked.instance_id, who.user_id, delegate ? "delegated" : "transferred",
+            locked.node_id,
+            json::object{{"task_id", task_id}, {"to", to}, {"comment", optional_text(comment)}});
+        return result_of(locked, "active", std::move(work));
+    });
 }
 
 ActionResult TaskRepository::reassign_stuck(const core::Principal& admin,
                                             std::int64_t task_id,
                                             const std::string& to,
                                             const std::string& reason) {
-    Transaction tx(pool_, admin.tenant);
-    const auto locked = lock_task(tx, admin, task_id, false, true);
-    if (to == locked.task.assignee) {
-        throw DomainError::validation(json::object{{"to", "someone other than the assignee"}});
-    }
-    tx.exec(
-        "UPDATE approval_tasks SET status = 'transferred', decided_by = $3, comment = $4 WHERE "
-        "tenant_id = $1 AND id = $2",
-        {admin.tenant.value(), std::to_string(task_id), admin.user_id, reason});
-    const auto id = hand_task_to(tx, admin.tenant, task_id, locked.instance_id, locked.node_id,
-                                 locked.visit, locked.task.kind, to);
-    append_timeline(
-        tx, admin.tenant, locked.instance_id, admin.user_id, "reassigned", locked.node_id,
-        json::object{
-            {"task_id", task_id}, {"from", locked.task.assignee}, {"to", to}, {"reason", reason}});
-    tx.commit();
-    return result_of(locked, "active", {{id, to, "pending"}});
+    return core::db::transact(pool_, admin.tenant, [&](Transaction& tx) {
+        const auto locked = lock_task(tx, admin, task_id, false, true);
+        if (to == locked.task.assignee) {
+            throw DomainError::validation(json::object{{"to", "someone other than the assignee"}});
+        }
+        tx.exec(
+            "UPDATE approval_tasks SET status = 'transferred', decided_by = $3, comment = $4 WHERE "
+            "tenant_id = $1 AND id = $2",
+            {admin.tenant, task_id, admin.user_id, reason});
+        const auto id = hand_task_to(tx, admin.tenant, task_id, locked.instance_id, locked.node_id,
+                                     locked.visit, locked.task.kind, to);
+        append_timeline(tx, admin.tenant, locked.instance_id, admin.user_id, "reassigned",
+                        locked.node_id,
+                        json::object{{"task_id", task_id},
+                                     {"from", locked.task.assignee},
+                                     {"to", to},
+                                     {"reason", reason}});
+        return result_of(locked, "active", {{id, to, "pending"}});
+    });
 }
 
 ActionResult TaskRepository::resolve(const core::Principal& who,
                                      std::int64_t task_id,
                                      const std::optional<std::string>& comment) {
-    Transaction tx(pool_, who.tenant);
-    const auto locked = lock_task(tx, who, task_id, false);
-    if (!locked.task.owner) {
-        throw DomainError::conflict("this task is not delegated");
-    }
-    tx.exec(
-        "UPDATE approval_tasks SET assignee = owner, owner = NULL WHERE tenant_id = $1 AND id = $2",
-        {who.tenant.value(), std::to_string(task_id)});
-    append_timeline(tx, who.tenant, locked.instance_id, who.user_id, "resolved", locked.node_id,
-                    json::object{{"task_id", task_id},
-                                 {"back_to", *locked.task.owner},
-                                 {"comment", optional_text(comment)}});
-    tx.commit();
-    return result_of(locked, "active", {{task_id, *locked.task.owner, "pending"}});
+    return core::db::transact(pool_, who.tenant, [&](Transaction& tx) {
+        const auto locked = lock_task(tx, who, task_id, false);
+        if (!locked.task.owner) {
+            throw DomainError::conflict("this task is not delegated");
+        }
+        tx.exec(
+            "UPDATE approval_tasks SET assignee = owner, owner = NULL WHERE tenant_id = $1 AND id "
+            "= $2",
+            {who.tenant, task_id});
+        append_timeline(tx, who.tenant, locked.instance_id, who.user_id, "resolved", locked.node_id,
+                        json::object{{"task_id", task_id},
+                                     {"back_to", *locked.task.owner},
+                                     {"comment", optional_text(comment)}});
+        return result_of(locked, "active", {{task_id, *locked.task.owner, "pending"}});
+    });
 }
 
 ActionResult TaskRepository::add_signer(const core::Principal& who,
@@ -688,60 +689,62 @@ ActionResult TaskRepository::add_signer(const core::Principal& who,
                                         const std::string& user,
                                         bool before,
                                         const std::optional<std::string>& comment) {
-    Transaction tx(pool_, who.tenant);
-    const auto locked = lock_task(tx, who, task_id, true);
-    std::vector<TaskRef> work;
-    if (before) {
-        const auto id = insert_task(tx, who.tenant, locked.instance_id, locked.node_id,
-                                    locked.visit, user, "pending", "added", 0, std::nullopt);
-        tx.exec(
-            "UPDATE approval_tasks SET status = 'queued', blocked_by = $3 WHERE tenant_id = $1 "
-            "AND id = $2",
-            {who.tenant.value(), std::to_string(task_id), std::to_string(id)});
-        work.push_back({id, user, "pending"});
-    } else {
-        insert_task(tx, who.tenant, locked.instance_id, locked.node_id, locked.visit, user,
-                    "queued", "added", 0, task_id);
-    }
-    append_timeline(tx, who.tenant, locked.instance_id, who.user_id, "signer_added", locked.node_id,
-                    json::object{{"task_id", task_id},
-                                 {"user", user},
-                                 {"position", before ? "before" : "after"},
-                                 {"comment", optional_text(comment)}});
-    tx.commit();
-    return result_of(locked, "active", std::move(work));
+    return core::db::transact(pool_, who.tenant, [&](Transaction& tx) {
+        const auto locked = lock_task(tx, who, task_id, true);
+        std::vector<TaskRef> work;
+        if (before) {
+            const auto id = insert_task(tx, who.tenant, locked.instance_id, locked.node_id,
+                                        locked.visit, user, "pending", "added", 0, std::nullopt);
+            tx.exec(
+                "UPDATE approval_tasks SET status = 'queued', blocked_by = $3 WHERE tenant_id = $1 "
+                "AND id = $2",
+                {who.tenant, task_id, id});
+            work.push_back({id, user, "pending"});
+        } else {
+            insert_task(tx, who.tenant, locked.instance_id, locked.node_id, locked.visit, user,
+                        "queued", "added", 0, task_id);
+        }
+        append_timeline(tx, who.tenant, locked.instance_id, who.user_id, "signer_added",
+                        locked.node_id,
+                        json::object{{"task_id", task_id},
+                                     {"user", user},
+                                     {"position", before ? "before" : "after"},
+                                     {"comment", optional_text(comment)}});
+        return result_of(locked, "active", std::move(work));
+    });
 }
 
 ActionResult TaskRepository::claim(const core::Principal& who, std::int64_t task_id) {
-    Transaction tx(pool_, who.tenant);
-    const auto locked = lock_task(tx, who, task_id, true);
-    if (!group_role(locked.task.assignee)) {
-        throw DomainError::conflict("only a group task can be claimed");
-    }
-    const auto updated = tx.exec(
-        "UPDATE approval_tasks SET assignee = $3, claimed_by = $3 WHERE tenant_id = $1 AND id = $2 "
-        "AND NOT EXISTS (SELECT 1 FROM approval_tasks o WHERE o.instance_id = "
-        "approval_tasks.instance_id AND o.node_id = approval_tasks.node_id AND o.visit = "
-        "approval_tasks.visit AND o.assignee = $3)",
-        {who.tenant.value(), std::to_string(task_id), who.user_id});
-    if (updated.affected() == 0) {
-        throw DomainError::conflict(who.user_id + " already has a task on this step");
-    }
-    append_timeline(tx, who.tenant, locked.instance_id, who.user_id, "claimed", locked.node_id,
-                    json::object{{"task_id", task_id}, {"group", locked.task.assignee}});
-    tx.commit();
-    return result_of(locked, "active", {});
+    return core::db::transact(pool_, who.tenant, [&](Transaction& tx) {
+        const auto locked = lock_task(tx, who, task_id, true);
+        if (!group_role(locked.task.assignee)) {
+            throw DomainError::conflict("only a group task can be claimed");
+        }
+        const auto updated = tx.exec(
+            "UPDATE approval_tasks SET assignee = $3, claimed_by = $3 WHERE tenant_id = $1 AND id "
+            "= $2 "
+            "AND NOT EXISTS (SELECT 1 FROM approval_tasks o WHERE o.instance_id = "
+            "approval_tasks.instance_id AND o.node_id = approval_tasks.node_id AND o.visit = "
+            "approval_tasks.visit AND o.assignee = $3)",
+            {who.tenant, task_id, who.user_id});
+        if (updated.affected() == 0) {
+            throw DomainError::conflict(who.user_id + " already has a task on this step");
+        }
+        append_timeline(tx, who.tenant, locked.instance_id, who.user_id, "claimed", locked.node_id,
+                        json::object{{"task_id", task_id}, {"group", locked.task.assignee}});
+        return result_of(locked, "active", {});
+    });
 }
 
 ActionResult TaskRepository::comment(const core::Principal& who,
                                      std::int64_t task_id,
                                      const std::string& text) {
-    Transaction tx(pool_, who.tenant);
-    const auto locked = lock_task(tx, who, task_id, false);
-    append_timeline(tx, who.tenant, locked.instance_id, who.user_id, "commented", locked.node_id,
-                    json::object{{"task_id", task_id}, {"comment", text}});
-    tx.commit();
-    return result_of(locked, "active", {});
+    return core::db::transact(pool_, who.tenant, [&](Transaction& tx) {
+        const auto locked = lock_task(tx, who, task_id, false);
+        append_timeline(tx, who.tenant, locked.instance_id, who.user_id, "commented",
+                        locked.node_id, json::object{{"task_id", task_id}, {"comment", text}});
+        return result_of(locked, "active", {});
+    });
 }
 
 bool TaskRepository::settle_by_system(const core::TenantId& tenant,
@@ -751,25 +754,26 @@ bool TaskRepository::settle_by_system(const core::TenantId& tenant,
                                       const std::string& outcome,
                                       const std::string& reason,
                                       TimePoint now) {
-    Transaction tx(pool_, tenant);
-    const auto updated = tx.exec(
-        "UPDATE approval_node_visits SET status = $5, left_at = $6::timestamptz WHERE tenant_id = "
-        "$1 AND instance_id = $2 AND node_id = $3 AND visit = $4::int AND status = 'active'",
-        {tenant.value(), std::to_string(instance_id), node_id, std::to_string(visit), outcome,
-         sql_time(now)});
-    if (updated.affected() == 0) {
-        return false;
-    }
-    leave_node(tx, tenant, instance_id, node_id);
-    tx.exec(
-        "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND instance_id = $2 "
-        "AND node_id = $3 AND visit = $4::int AND status IN ('pending', 'queued')",
-        {tenant.value(), std::to_string(instance_id), node_id, std::to_string(visit)});
-    append_timeline(tx, tenant, instance_id, "system", "auto_" + outcome, node_id,
-                    json::object{{"visit", visit}, {"reason", reason}},
-                    "auto:" + node_id + "#" + std::to_string(visit));
-    tx.commit();
-    return true;
+    return core::db::transact(pool_, tenant, [&](Transaction& tx) -> bool {
+        const auto updated = tx.exec(
+            "UPDATE approval_node_visits SET status = $5, left_at = $6::timestamptz WHERE "
+            "tenant_id = "
+            "$1 AND instance_id = $2 AND node_id = $3 AND visit = $4::int AND status = 'active'",
+            {tenant, instance_id, node_id, visit, outcome, sql_time(now)});
+        if (updated.affected() == 0) {
+            return false;
+        }
+        leave_node(tx, tenant, instance_id, node_id);
+        tx.exec(
+            "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND instance_id = "
+            "$2 "
+            "AND node_id = $3 AND visit = $4::int AND status IN ('pending', 'queued')",
+            {tenant, instance_id, node_id, visit});
+        append_timeline(tx, tenant, instance_id, "system", "auto_" + outcome, node_id,
+                        json::object{{"visit", visit}, {"reason", reason}},
+                        "auto:" + node_id + "#" + std::to_string(visit));
+        return true;
+    });
 }
 
 std::vector<TaskRef> TaskRepository::reassign_pending(
@@ -779,25 +783,25 @@ std::vector<TaskRef> TaskRepository::reassign_pending(
     int visit,
     const std::function<std::optional<std::string>(const std::string&)>& assignee_for,
     const std::string& reason) {
-    Transaction tx(pool_, tenant);
-    std::vector<TaskRef> moved;
-    for (const auto& t : visit_tasks(tx, tenant, instance_id, node_id, visit)) {
-        if (t.status != "pending") {
-            continue;
+    return core::db::transact(pool_, tenant, [&](Transaction& tx) -> std::vector<TaskRef> {
+        std::vector<TaskRef> moved;
+        for (const auto& t : visit_tasks(tx, tenant, instance_id, node_id, visit)) {
+            if (t.status != "pending") {
+                continue;
+            }
+            const auto to = assignee_for(t.assignee);
+            if (!to || *to == t.assignee) {
+                continue;
+            }
+            tx.exec("UPDATE approval_tasks SET status = 'transferred' WHERE id = $1", {t.id});
+            const auto id =
+                hand_task_to(tx, tenant, t.id, instance_id, node_id, visit, t.kind, *to);
+            append_timeline(tx, tenant, instance_id, "system", reason, node_id,
+                            json::object{{"task_id", t.id}, {"from", t.assignee}, {"to", *to}});
+            moved.push_back({id, *to, "pending"});
         }
-        const auto to = assignee_for(t.assignee);
-        if (!to || *to == t.assignee) {
-            continue;
-        }
-        tx.exec("UPDATE approval_tasks SET status = 'transferred' WHERE id = $1",
-                {std::to_string(t.id)});
-        const auto id = hand_task_to(tx, tenant, t.id, instance_id, node_id, visit, t.kind, *to);
-        append_timeline(tx, tenant, instance_id, "system", reason, node_id,
-                        json::object{{"task_id", t.id}, {"from", t.assignee}, {"to", *to}});
-        moved.push_back({id, *to, "pending"});
-    }
-    tx.commit();
-    return moved;
+        return moved;
+    });
 }
 
 void TaskRepository::postpone(const core::TenantId& tenant,
@@ -808,23 +812,23 @@ void TaskRepository::postpone(const core::TenantId& tenant,
         pool_, tenant,
         "UPDATE approval_node_visits SET due_at = $3::timestamptz, reminders = reminders + "
         "$4::int WHERE tenant_id = $1 AND id = $2",
-        {tenant.value(), std::to_string(visit_id),
-         due_at ? core::db::Param(sql_time(*due_at)) : std::nullopt, reminded ? "1" : "0"});
+        {tenant, visit_id, due_at ? core::db::Param(sql_time(*due_at)) : std::nullopt,
+         reminded ? "1" : "0"});
 }
 
 std::vector<TaskRef> TaskRepository::pending_tasks(const core::TenantId& tenant,
                                                    std::int64_t instance_id,
                                                    const std::string& node_id,
                                                    int visit) {
-    Transaction tx(pool_, tenant);
-    std::vector<TaskRef> out;
-    for (const auto& t : visit_tasks(tx, tenant, instance_id, node_id, visit)) {
-        if (t.status == "pending") {
-            out.push_back({t.id, t.assignee, t.status});
+    return core::db::transact(pool_, tenant, [&](Transaction& tx) {
+        std::vector<TaskRef> out;
+        for (const auto& t : visit_tasks(tx, tenant, instance_id, node_id, visit)) {
+            if (t.status == "pending") {
+                out.push_back({t.id, t.assignee, t.status});
+            }
         }
-    }
-    tx.commit();
-    return out;
+        return out;
+    });
 }
 
 core::db::Page<TaskView> TaskRepository::tasks_for(const core::Principal& who,
@@ -842,7 +846,7 @@ core::db::Page<TaskView> TaskRepository::tasks_for(const core::Principal& who,
         "t.tenant_id AND i.id = t.instance_id AND i.status = 'running') ELSE t.decided_by = $3 AND "
         "t.status IN ('approved', 'rejected', "
         "'returned', 'transferred') END",
-        {who.tenant.value(), box, who.user_id, json::serialize(roles)}, page);
+        {who.tenant, box, who.user_id, roles}, page);
     return core::db::page_as<TaskView>(found);
 }
 
@@ -852,7 +856,7 @@ boost::json::array TaskRepository::tasks_of(const core::TenantId& tenant,
                                           std::string("SELECT ") + kTaskColumns +
                                               " FROM approval_tasks t WHERE t.tenant_id = $1 AND "
                                               "t.instance_id = $2 ORDER BY t.id",
-                                          {tenant.value(), std::to_string(instance_id)});
+                                          {tenant, instance_id});
     return core::db::rows_json<TaskView>(rows);
 }
 
@@ -863,7 +867,7 @@ std::vector<NodeVisit> TaskRepository::visits_of(const core::TenantId& tenant,
         "SELECT node_id, visit, kind, status, " SQL_UTC_TIME("entered_at") " AS entered_at, "
         SQL_UTC_TIME("left_at") " AS left_at, " SQL_UTC_TIME("due_at") " AS due_at FROM "
         "approval_node_visits WHERE tenant_id = $1 AND instance_id = $2 ORDER BY id",
-        {tenant.value(), std::to_string(instance_id)});
+        {tenant, instance_id});
     return core::db::rows_as<NodeVisit>(rows);
 }
 

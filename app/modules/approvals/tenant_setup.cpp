@@ -47,7 +47,7 @@ void Directory::set(const core::TenantId& tenant,
         "VALUES ($1, $2, $3, $4, ARRAY(SELECT jsonb_array_elements_text($5::jsonb))) ON CONFLICT "
         "(tenant_id, user_id) DO UPDATE SET manager_id = EXCLUDED.manager_id, display_name = "
         "EXCLUDED.display_name, roles = EXCLUDED.roles, updated_at = now()",
-        {tenant.value(), user_id, manager_id, display_name, json::serialize(role_list)});
+        {tenant, user_id, manager_id, display_name, role_list});
 }
 
 boost::json::array Directory::list(const core::TenantId& tenant) {
@@ -56,26 +56,26 @@ boost::json::array Directory::list(const core::TenantId& tenant) {
         "SELECT user_id, manager_id, display_name, to_json(roles)::text AS roles FROM "
         "approval_directory "
         "WHERE tenant_id = $1 ORDER BY user_id",
-        {tenant.value()});
+        {tenant});
     return core::db::rows_json<DirectoryEntry>(rows);
 }
 
 std::optional<std::string> Directory::manager_of(const core::TenantId& tenant,
                                                  const std::string& user_id,
                                                  int levels) {
-    Transaction tx(pool_, tenant);
-    std::optional<std::string> current = user_id;
-    // Bounded: a cycle in the directory cannot loop forever.
-    for (int i = 0; i < levels && i < 20 && current; ++i) {
-        const auto rows = tx.exec(
-            "SELECT manager_id FROM approval_directory WHERE tenant_id = $1 AND user_id = $2",
-            {tenant.value(), *current});
-        current = rows.empty() || rows.is_null(0, "manager_id")
-                      ? std::nullopt
-                      : std::optional(rows.text(0, "manager_id"));
-    }
-    tx.commit();
-    return current;
+    return core::db::transact(pool_, tenant, [&](Transaction& tx) {
+        std::optional<std::string> current = user_id;
+        // Bounded: a cycle in the directory cannot loop forever.
+        for (int i = 0; i < levels && i < 20 && current; ++i) {
+            const auto rows = tx.exec(
+                "SELECT manager_id FROM approval_directory WHERE tenant_id = $1 AND user_id = $2",
+                {tenant, *current});
+            current = rows.empty() || rows.is_null(0, "manager_id")
+                          ? std::nullopt
+                          : std::optional(rows.text(0, "manager_id"));
+        }
+        return current;
+    });
 }
 
 std::vector<std::string> Directory::members_of(const core::TenantId& tenant,
@@ -84,7 +84,7 @@ std::vector<std::string> Directory::members_of(const core::TenantId& tenant,
         pool_, tenant,
         "SELECT user_id FROM approval_directory WHERE tenant_id = $1 AND $2 = ANY (roles) ORDER "
         "BY user_id",
-        {tenant.value(), role});
+        {tenant, role});
     std::vector<std::string> users;
     users.reserve(static_cast<std::size_t>(rows.size()));
     for (int i = 0; i < rows.size(); ++i) {
@@ -101,7 +101,7 @@ void ActivityBindings::set(const core::Principal& who,
         "INSERT INTO approval_activities (tenant_id, name, kind, config, updated_by) VALUES ($1, "
         "$2, $3, $4::jsonb, $5) ON CONFLICT (tenant_id, name) DO UPDATE SET kind = EXCLUDED.kind, "
         "config = EXCLUDED.config, updated_by = EXCLUDED.updated_by, updated_at = now()",
-        {who.tenant.value(), name, binding.kind, json::serialize(binding.config), who.user_id});
+        {who.tenant, name, binding.kind, binding.config, who.user_id});
 }
 
 boost::json::array ActivityBindings::list(const core::TenantId& tenant) {
@@ -109,7 +109,7 @@ boost::json::array ActivityBindings::list(const core::TenantId& tenant) {
         pool_, tenant,
         "SELECT name, kind, config::text AS config, updated_by FROM approval_activities WHERE "
         "tenant_id = $1 ORDER BY name",
-        {tenant.value()});
+        {tenant});
     return core::db::rows_json<ActivityEntry>(rows);
 }
 
@@ -119,7 +119,7 @@ std::optional<ActivityBinding> ActivityBindings::find(const core::TenantId& tena
         pool_, tenant,
         "SELECT kind, config::text AS config FROM approval_activities WHERE tenant_id = $1 AND "
         "name = $2",
-        {tenant.value(), name});
+        {tenant, name});
     if (rows.empty()) {
         return std::nullopt;
     }

@@ -199,8 +199,7 @@ BOOST_DESCRIBE_STRUCT(SmsSettings, (), (endpoint, api_key, sign_name, template_i
 
 std::optional<DeliveryDetail> Repository::delivery(const core::TenantId& tenant,
                                                    std::int64_t delivery_id) {
-    const auto rows = core::db::exec_once(pool_, tenant, kDelivery,
-                                          {tenant.value(), std::to_string(delivery_id)});
+    const auto rows = core::db::exec_once(pool_, tenant, kDelivery, {tenant, delivery_id});
     return core::db::first_as<DeliveryDetail>(rows);
 }
 
@@ -209,37 +208,35 @@ void Repository::update_delivery(const core::TenantId& tenant,
                                  const std::string& status,
                                  const std::string& reply,
                                  bool attempted) {
-    core::db::exec_once(
-        pool_, tenant, kUpdateDelivery,
-        {tenant.value(), std::to_string(delivery_id), status, reply, attempted ? "1" : "0"});
+    core::db::exec_once(pool_, tenant, kUpdateDelivery,
+                        {tenant, delivery_id, status, reply, attempted ? "1" : "0"});
 }
 
 void Repository::save_smtp_settings(const core::TenantId& tenant, const SmtpSettings& settings) {
-    core::db::exec_once(
-        pool_, tenant, kSaveSmtp,
-        {tenant.value(), settings.host, std::to_string(settings.port), settings.tls_mode,
-         settings.username, settings.password, settings.from_address, settings.from_name});
+    core::db::exec_once(pool_, tenant, kSaveSmtp,
+                        {tenant, settings.host, settings.port, settings.tls_mode, settings.username,
+                         settings.password, settings.from_address, settings.from_name});
 }
 
 std::optional<SmtpSettings> Repository::smtp_settings(const core::TenantId& tenant) {
-    const auto rows = core::db::exec_once(pool_, tenant, kSmtp, {tenant.value()});
+    const auto rows = core::db::exec_once(pool_, tenant, kSmtp, {tenant});
     return core::db::first_as<SmtpSettings>(rows);
 }
 
 void Repository::save_sms_settings(const core::TenantId& tenant, const SmsSettings& settings) {
-    core::db::exec_once(pool_, tenant, kSaveSms,
-                        {tenant.value(), settings.endpoint, settings.api_key, settings.sign_name,
-                         settings.template_id});
+    core::db::exec_once(
+        pool_, tenant, kSaveSms,
+        {tenant, settings.endpoint, settings.api_key, settings.sign_name, settings.template_id});
 }
 
 std::optional<SmsSettings> Repository::sms_settings(const core::TenantId& tenant) {
-    const auto rows = core::db::exec_once(pool_, tenant, kSms, {tenant.value()});
+    const auto rows = core::db::exec_once(pool_, tenant, kSms, {tenant});
     return core::db::first_as<SmsSettings>(rows);
 }
 
 std::optional<std::int64_t> Repository::find_by_idempotency_key(const core::TenantId& tenant,
                                                                 const std::string& key) {
-    const auto rows = core::db::exec_once(pool_, tenant, kFindByKey, {tenant.value(), key});
+    const auto rows = core::db::exec_once(pool_, tenant, kFindByKey, {tenant, key});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -252,53 +249,50 @@ std::int64_t Repository::create_message(const core::TenantId& tenant,
                                         const std::optional<std::string>& idempotency_key,
                                         const std::vector<NewDelivery>& deliveries,
                                         const core::outbox::Announcement& announce) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(kInsertMessage, {tenant.value(), sender, content.subject,
-                                               content.body, content.html_body, idempotency_key});
-    const std::int64_t id = rows.integer(0, "id");
-    for (const auto& delivery : deliveries) {
-        tx.exec(kInsertDelivery,
-                {tenant.value(), std::to_string(id), delivery.channel, delivery.recipient});
-    }
-    core::outbox::add(tx, tenant, announce(id));
-    tx.commit();
-    return id;
+    return core::db::transact(pool_, tenant, [&](Transaction& tx) {
+        const auto rows = tx.exec(kInsertMessage, {tenant, sender, content.subject, content.body,
+                                                   content.html_body, idempotency_key});
+        const std::int64_t id = rows.integer(0, "id");
+        for (const auto& delivery : deliveries) {
+            tx.exec(kInsertDelivery, {tenant, id, delivery.channel, delivery.recipient});
+        }
+        core::outbox::add(tx, tenant, announce(id));
+        return id;
+    });
 }
 
 std::vector<Delivery> Repository::deliveries(const core::TenantId& tenant,
                                              std::int64_t message_id) {
-    const auto rows = core::db::exec_once(pool_, tenant, kDeliveries,
-                                          {tenant.value(), std::to_string(message_id)});
+    const auto rows = core::db::exec_once(pool_, tenant, kDeliveries, {tenant, message_id});
     return core::db::rows_as<Delivery>(rows);
 }
 
 bool Repository::deliver_in_app(const core::TenantId& tenant, std::int64_t delivery_id) {
-    Transaction tx(pool_, tenant);
-    const auto inserted = tx.exec(kInsertInboxItem, {tenant.value(), std::to_string(delivery_id)});
-    if (!inserted.empty()) {
-        // Delivered with the commit: sockets hear of the item only once it is really there.
-        // The notification names the item only (NOTIFY payloads are capped at 8000 bytes and
-        // every process hears every tenant's); listeners read the item in its tenant.
-        tx.exec("SELECT pg_notify($1, $2)", {std::string(kInboxChannel), inserted.text(0, "note")});
-    }
-    const bool changed =
-        tx.exec(kMarkSent, {tenant.value(), std::to_string(delivery_id)}).affected() == 1;
-    tx.commit();
-    return changed;
+    return core::db::transact(pool_, tenant, [&](Transaction& tx) {
+        const auto inserted = tx.exec(kInsertInboxItem, {tenant, delivery_id});
+        if (!inserted.empty()) {
+            // Delivered with the commit: sockets hear of the item only once it is really there.
+            // The notification names the item only (NOTIFY payloads are capped at 8000 bytes and
+            // every process hears every tenant's); listeners read the item in its tenant.
+            tx.exec("SELECT pg_notify($1, $2)",
+                    {std::string(kInboxChannel), inserted.text(0, "note")});
+        }
+        const bool changed = tx.exec(kMarkSent, {tenant, delivery_id}).affected() == 1;
+        return changed;
+    });
 }
 
 std::optional<std::string> Repository::sender_of(const core::TenantId& tenant,
                                                  std::int64_t message_id) {
     const auto rows = core::db::exec_once(
         pool_, tenant, "SELECT sender_id FROM messages WHERE tenant_id = $1 AND id = $2",
-        {tenant.value(), std::to_string(message_id)});
+        {tenant, message_id});
     return rows.empty() ? std::nullopt : std::optional(rows.text(0, "sender_id"));
 }
 
 std::optional<InboxNote> Repository::inbox_note(const core::TenantId& tenant,
                                                 std::int64_t item_id) {
-    const auto rows =
-        core::db::exec_once(pool_, tenant, kInboxNote, {tenant.value(), std::to_string(item_id)});
+    const auto rows = core::db::exec_once(pool_, tenant, kInboxNote, {tenant, item_id});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -311,13 +305,13 @@ std::pair<std::int64_t, int> Repository::add_template(const core::TenantId& tena
                                                       const std::string& locale,
                                                       const MessageContent& content,
                                                       const std::string& author) {
-    Transaction tx(pool_, tenant);
-    // Serialise versioning of one template key within the tenant.
-    tx.exec("SELECT pg_advisory_xact_lock(hashtext($1))", {tenant.value() + "/" + key});
-    const auto rows = tx.exec(kAddTemplate, {tenant.value(), key, channel, locale, content.subject,
-                                             content.body, author, content.html_body});
-    tx.commit();
-    return {rows.integer(0, "id"), static_cast<int>(rows.integer(0, "version"))};
+    return core::db::transact(pool_, tenant, [&](Transaction& tx) {
+        // Serialise versioning of one template key within the tenant.
+        tx.exec("SELECT pg_advisory_xact_lock(hashtext($1))", {tenant.value() + "/" + key});
+        const auto rows = tx.exec(kAddTemplate, {tenant, key, channel, locale, content.subject,
+                                                 content.body, author, content.html_body});
+        return std::pair{rows.integer(0, "id"), static_cast<int>(rows.integer(0, "version"))};
+    });
 }
 
 std::optional<boost::json::object> Repository::latest_template(const core::TenantId& tenant,
@@ -325,7 +319,7 @@ std::optional<boost::json::object> Repository::latest_template(const core::Tenan
                                                                const std::string& channel,
                                                                const std::string& locale) {
     const auto rows =
-        core::db::exec_once(pool_, tenant, kLatestTemplate, {tenant.value(), key, channel, locale});
+        core::db::exec_once(pool_, tenant, kLatestTemplate, {tenant, key, channel, locale});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -333,7 +327,7 @@ std::optional<boost::json::object> Repository::latest_template(const core::Tenan
 }
 
 boost::json::array Repository::templates(const core::TenantId& tenant) {
-    const auto rows = core::db::exec_once(pool_, tenant, kTemplates, {tenant.value()});
+    const auto rows = core::db::exec_once(pool_, tenant, kTemplates, {tenant});
     return core::db::rows_json<TemplateEntry>(rows);
 }
 
@@ -346,7 +340,7 @@ core::db::JsonPage Repository::delivery_log(const core::TenantId& tenant,
                                             const core::db::ListRequest& page) {
     const auto found =
         core::db::select_page(pool_, tenant, kDeliveryLogColumns, kDeliveryLogFrom,
-                              {tenant.value(), status, channel, recipient, since, until}, page);
+                              {tenant, status, channel, recipient, since, until}, page);
     return {core::db::rows_json<DeliveryLogEntry>(found.rows), found.total};
 }
 
@@ -355,38 +349,36 @@ core::db::JsonPage Repository::inbox(const core::TenantId& tenant,
                                      const std::string& filter,
                                      const core::db::ListRequest& page) {
     const auto found = core::db::select_page(pool_, tenant, kInboxColumns, kInboxFrom,
-                                             {tenant.value(), user, filter}, page);
+                                             {tenant, user, filter}, page);
     return {core::db::rows_json<InboxEntry>(found.rows), found.total};
 }
 
 std::int64_t Repository::unread_count(const core::TenantId& tenant, const std::string& user) {
-    const auto rows = core::db::exec_once(pool_, tenant, kUnread, {tenant.value(), user});
+    const auto rows = core::db::exec_once(pool_, tenant, kUnread, {tenant, user});
     return rows.integer(0, "n");
 }
 
 bool Repository::mark_read(const core::TenantId& tenant,
                            const std::string& user,
                            std::int64_t item) {
-    Transaction tx(pool_, tenant);
-    const bool found =
-        tx.exec(kMarkRead, {tenant.value(), user, std::to_string(item)}).affected() == 1;
-    tx.commit();
-    return found;
+    return core::db::transact(pool_, tenant, [&](Transaction& tx) {
+        const bool found = tx.exec(kMarkRead, {tenant, user, item}).affected() == 1;
+        return found;
+    });
 }
 
 std::int64_t Repository::mark_all_read(const core::TenantId& tenant, const std::string& user) {
     auto changed = core::db::transact(pool_, tenant, [&](Transaction& tx) {
-        return tx.exec(kMarkAllRead, {tenant.value(), user}).affected();
+        return tx.exec(kMarkAllRead, {tenant, user}).affected();
     });
     return changed;
 }
 
 bool Repository::archive(const core::TenantId& tenant, const std::string& user, std::int64_t item) {
-    Transaction tx(pool_, tenant);
-    const bool found =
-        tx.exec(kArchive, {tenant.value(), user, std::to_string(item)}).affected() == 1;
-    tx.commit();
-    return found;
+    return core::db::transact(pool_, tenant, [&](Transaction& tx) {
+        const bool found = tx.exec(kArchive, {tenant, user, item}).affected() == 1;
+        return found;
+    });
 }
 
 }  // namespace riveredge::messages

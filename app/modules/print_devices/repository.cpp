@@ -128,9 +128,8 @@ std::int64_t Repository::add_printer(const core::TenantId& tenant,
             "INSERT INTO print_printers (tenant_id, name, site, kind, transport, cups_queue, "
             "ipp_uri, agent_id, defaults, owners, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, "
             "$8, $9::jsonb, $10::jsonb, $11) RETURNING id",
-            {tenant.value(), fields.name, fields.site, fields.kind, fields.transport,
-             fields.cups_queue, fields.ipp_uri, fields.agent_id, json::serialize(fields.defaults),
-             owners_json(fields.owners), author});
+            {tenant, fields.name, fields.site, fields.kind, fields.transport, fields.cups_queue,
+             fields.ipp_uri, fields.agent_id, fields.defaults, owners_json(fields.owners), author});
         return rows.integer(0, "id");
     } catch (const core::db::DbError& error) {
         if (error.sqlstate() != "23505") {
@@ -153,9 +152,8 @@ void Repository::update_printer(Transaction& tx,
             "UPDATE print_printers SET name = $3, site = $4, kind = $5, transport = $6, "
             "cups_queue = $7, ipp_uri = $8, agent_id = $9, defaults = $10::jsonb, owners = "
             "$11::jsonb, updated_at = now() WHERE tenant_id = $1 AND id = $2",
-            {tenant.value(), std::to_string(id), fields.name, fields.site, fields.kind,
-             fields.transport, fields.cups_queue, fields.ipp_uri, fields.agent_id,
-             json::serialize(fields.defaults), owners_json(fields.owners)});
+            {tenant, id, fields.name, fields.site, fields.kind, fields.transport, fields.cups_queue,
+             fields.ipp_uri, fields.agent_id, fields.defaults, owners_json(fields.owners)});
     } catch (const core::db::DbError& error) {
         if (error.sqlstate() != "23505") {
             throw;
@@ -171,8 +169,13 @@ std::optional<PrinterRow> Repository::printer(Transaction& tx,
     const auto rows = tx.exec(std::string("SELECT ") + kPrinterColumns +
                                   " FROM print_printers p WHERE p.tenant_id = $1 AND p.id = $2" +
                                   (for_update ? " FOR UPDATE" : ""),
-                              {tenant.value(), std::to_string(id)});
+                              {tenant, id});
     return core::db::first_as<PrinterRow>(rows);
+}
+
+std::optional<PrinterRow> Repository::printer(const core::TenantId& tenant, std::int64_t id) {
+    return core::db::transact(pool_, tenant,
+                              [&](Transaction& tx) { return printer(tx, tenant, id, false); });
 }
 
 std::vector<PrinterRow> Repository::printers(const core::TenantId& tenant) {
@@ -180,7 +183,7 @@ std::vector<PrinterRow> Repository::printers(const core::TenantId& tenant) {
         core::db::exec_once(pool_, tenant,
                             std::string("SELECT ") + kPrinterColumns +
                                 " FROM print_printers p WHERE p.tenant_id = $1 ORDER BY p.id",
-                            {tenant.value()});
+                            {tenant});
     return core::db::rows_as<PrinterRow>(rows);
 }
 
@@ -193,7 +196,7 @@ core::db::Page<PrinterRow> Repository::list_printers(const core::TenantId& tenan
         pool_, tenant, kPrinterColumns,
         "FROM print_printers p WHERE p.tenant_id = $1 AND ($2::text IS NULL OR p.site = $2) AND "
         "($3::text IS NULL OR p.kind = $3) AND ($4::text IS NULL OR p.health = $4)",
-        {tenant.value(), site, kind, health}, page);
+        {tenant, site, kind, health}, page);
     return core::db::page_as<PrinterRow>(found);
 }
 
@@ -201,7 +204,7 @@ bool Repository::delete_printer(const core::TenantId& tenant, std::int64_t id) {
     try {
         core::db::exec_once(pool_, tenant,
                             "DELETE FROM print_printers WHERE tenant_id = $1 AND id = $2",
-                            {tenant.value(), std::to_string(id)});
+                            {tenant, id});
         return true;
     } catch (const core::db::DbError& error) {
         if (error.sqlstate() == "23503") {
@@ -222,8 +225,8 @@ void Repository::record_health(Transaction& tx,
         "health_checked_at = now(), health_version = health_version + CASE WHEN $7::bool THEN 1 "
         "ELSE 0 END, health_changed_at = CASE WHEN $7::bool THEN now() ELSE health_changed_at END "
         "WHERE tenant_id = $1 AND id = $2",
-        {tenant.value(), std::to_string(id), health.state, json::serialize(health.reasons),
-         health.message, json::serialize(health.capabilities), changed ? "true" : "false"});
+        {tenant, id, health.state, health.reasons, health.message, health.capabilities,
+         changed});
 }
 
 std::vector<std::string> Repository::tenants_with_printers() {
@@ -247,22 +250,19 @@ std::pair<std::int64_t, bool> Repository::add_job(Transaction& tx,
         "idempotency_key) VALUES ($1, $2, $3, $4::bigint, decode($5, 'hex'), $6, $7, $8, $9, "
         "$10::jsonb, $11, now() + make_interval(secs => $12::int), $13::bigint, $14, $15) ON "
         "CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING id",
-        {tenant.value(), std::to_string(job.printer_id), job.source,
-         job.render_id ? Param(std::to_string(*job.render_id)) : std::nullopt,
+        {tenant, job.printer_id, job.source, job.render_id,
          job.payload
              ? Param(core::to_hex(reinterpret_cast<const unsigned char*>(job.payload->data()),
                                   job.payload->size()))
              : std::nullopt,
-         job.format, job.title, job.document_type, job.document_id, json::serialize(job.options),
-         token, std::to_string(job.deadline_seconds),
-         job.reprint_of ? Param(std::to_string(*job.reprint_of)) : std::nullopt, job.requested_by,
-         job.idempotency_key});
+         job.format, job.title, job.document_type, job.document_id, job.options, token,
+         job.deadline_seconds, job.reprint_of, job.requested_by, job.idempotency_key});
     if (!rows.empty()) {
         return {rows.integer(0, "id"), true};
     }
     const auto existing =
         tx.exec("SELECT id FROM print_jobs WHERE tenant_id = $1 AND idempotency_key = $2",
-                {tenant.value(), job.idempotency_key});
+                {tenant, job.idempotency_key});
     return {existing.integer(0, "id"), false};
 }
 
@@ -273,7 +273,7 @@ std::optional<JobRow> Repository::job(Transaction& tx,
     const auto rows = tx.exec(std::string("SELECT ") + kJobColumns +
                                   " FROM print_jobs j WHERE j.tenant_id = $1 AND j.id = $2" +
                                   (for_update ? " FOR UPDATE" : ""),
-                              {tenant.value(), std::to_string(id)});
+                              {tenant, id});
     return core::db::first_as<JobRow>(rows);
 }
 
@@ -283,7 +283,7 @@ std::optional<std::string> Repository::payload(Transaction& tx,
     const auto rows = tx.exec(
         "SELECT encode(payload, 'hex') AS payload FROM print_jobs WHERE tenant_id = $1 AND id = "
         "$2 AND payload IS NOT NULL",
-        {tenant.value(), std::to_string(id)});
+        {tenant, id});
     return rows.empty() ? std::nullopt : std::optional(core::from_hex(rows.text(0, "payload")));
 }
 
@@ -298,7 +298,7 @@ core::db::Page<JobRow> Repository::list_jobs(const core::TenantId& tenant,
         "FROM print_jobs j WHERE j.tenant_id = $1 AND ($2::bigint IS NULL OR j.printer_id = "
         "$2::bigint) AND ($3::text IS NULL OR j.document_type = $3) AND ($4::text IS NULL OR "
         "j.document_id = $4) AND ($5::text IS NULL OR j.status = $5)",
-        {tenant.value(), printer_id, document_type, document_id, status}, page);
+        {tenant, printer_id, document_type, document_id, status}, page);
     return core::db::page_as<JobRow>(found);
 }
 
@@ -306,7 +306,7 @@ void Repository::mark_submitting(Transaction& tx, const core::TenantId& tenant, 
     tx.exec(
         "UPDATE print_jobs SET status = 'submitting', submit_attempts = submit_attempts + 1, "
         "updated_at = now() WHERE tenant_id = $1 AND id = $2",
-        {tenant.value(), std::to_string(id)});
+        {tenant, id});
 }
 
 void Repository::record_submitted(Transaction& tx,
@@ -318,7 +318,7 @@ void Repository::record_submitted(Transaction& tx,
         "UPDATE print_jobs SET cups_job_id = $3::int, status = CASE WHEN finished_at IS NULL "
         "THEN $4 ELSE status END, submitted_at = now(), updated_at = now() WHERE tenant_id = $1 "
         "AND id = $2",
-        {tenant.value(), std::to_string(id), std::to_string(cups_job_id), status});
+        {tenant, id, cups_job_id, status});
 }
 
 bool Repository::record_state(Transaction& tx,
@@ -335,9 +335,7 @@ bool Repository::record_state(Transaction& tx,
                  "error), updated_at = now(), finished_at = CASE WHEN $3 IN ('completed', "
                  "'canceled', 'aborted', 'failed') THEN now() END WHERE tenant_id = $1 AND id "
                  "= $2 AND finished_at IS NULL",
-                 {tenant.value(), std::to_string(id), status, json::serialize(reasons),
-                  printer_message, impressions ? Param(std::to_string(*impressions)) : std::nullopt,
-                  error})
+                 {tenant, id, status, reasons, printer_message, impressions, error})
                .affected() == 1;
 }
 
@@ -347,7 +345,7 @@ bool Repository::has_unfinished_jobs(Transaction& tx,
     return !tx.exec(
                   "SELECT 1 FROM print_jobs WHERE tenant_id = $1 AND printer_id = $2 AND "
                   "finished_at IS NULL LIMIT 1",
-                  {tenant.value(), std::to_string(printer_id)})
+                  {tenant, printer_id})
                 .empty();
 }
 
@@ -355,7 +353,7 @@ void Repository::request_cancel(Transaction& tx, const core::TenantId& tenant, s
     tx.exec(
         "UPDATE print_jobs SET cancel_requested = true, updated_at = now() WHERE tenant_id = $1 "
         "AND id = $2",
-        {tenant.value(), std::to_string(id)});
+        {tenant, id});
 }
 
 }  // namespace riveredge::devices

@@ -185,6 +185,8 @@ public:
                                       const core::TenantId& tenant,
                                       std::int64_t id,
                                       bool for_update);
+    /// The printer as it is now, read in a transaction of its own.
+    std::optional<PrinterRow> printer(const core::TenantId& tenant, std::int64_t id);
     std::vector<PrinterRow> printers(const core::TenantId& tenant);
     core::db::Page<PrinterRow> list_printers(const core::TenantId& tenant,
                                              const core::db::Param& site,

@@ -339,12 +339,7 @@ PrinterRow Service::add_printer(const core::Principal& who, const json::object& 
 PrinterRow Service::update_printer(const core::Principal& who,
                                    std::int64_t id,
                                    const json::object& body) {
-    std::optional<PrinterRow> existing;
-    {
-        Transaction read(repository_.pool(), who.tenant);
-        existing = repository_.printer(read, who.tenant, id, false);
-        read.commit();
-    }
+    const auto existing = repository_.printer(who.tenant, id);
     if (!existing) {
         throw DomainError::not_found("printer " + std::to_string(id));
     }
@@ -354,29 +349,30 @@ PrinterRow Service::update_printer(const core::Principal& who,
     if (fields.cups_queue && moved) {
         queue_health(*fields.cups_queue);  // CUPS is asked before any row is locked
     }
-    Transaction tx(repository_.pool(), who.tenant);
-    if (!repository_.printer(tx, who.tenant, id, true)) {
-        throw DomainError::not_found("printer " + std::to_string(id));
-    }
-    // Unfinished jobs are followed (and, after a crash, searched for) on the printer's queue:
-    // moving it under them could send a job twice.
-    if (moved && repository_.has_unfinished_jobs(tx, who.tenant, id)) {
-        throw DomainError::conflict("printer " + std::to_string(id) +
-                                    " has unfinished print jobs; change its queue once they end");
-    }
-    repository_.update_printer(tx, who.tenant, id, fields);
-    tx.commit();
+    core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
+        if (!repository_.printer(tx, who.tenant, id, true)) {
+            throw DomainError::not_found("printer " + std::to_string(id));
+        }
+        // Unfinished jobs are followed (and, after a crash, searched for) on the printer's queue:
+        // moving it under them could send a job twice.
+        if (moved && repository_.has_unfinished_jobs(tx, who.tenant, id)) {
+            throw DomainError::conflict(
+                "printer " + std::to_string(id) +
+                " has unfinished print jobs; change its queue once they end");
+        }
+        repository_.update_printer(tx, who.tenant, id, fields);
+    });
     return printer(who.tenant, id);
 }
 
 PrinterRow Service::printer(const core::TenantId& tenant, std::int64_t id) {
-    Transaction tx(repository_.pool(), tenant);
-    const auto row = repository_.printer(tx, tenant, id, false);
-    if (!row) {
-        throw DomainError::not_found("printer " + std::to_string(id));
-    }
-    tx.commit();
-    return std::move(*row);
+    return core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        const auto row = repository_.printer(tx, tenant, id, false);
+        if (!row) {
+            throw DomainError::not_found("printer " + std::to_string(id));
+        }
+        return std::move(*row);
+    });
 }
 
 void Service::delete_printer(const core::Principal& who, std::int64_t id) {
@@ -514,12 +510,8 @@ JobRow Service::request_job(const core::Principal& who, const json::object& body
     }
     // The options are checked against the printer's capabilities, so the printer is read
     // before all the problems are answered together.
-    std::optional<PrinterRow> printer;
-    if (job.printer_id > 0) {
-        Transaction read(repository_.pool(), who.tenant);
-        printer = repository_.printer(read, who.tenant, job.printer_id, false);
-        read.commit();
-    }
+    const auto printer = job.printer_id > 0 ? repository_.printer(who.tenant, job.printer_id)
+                                            : std::optional<PrinterRow>();
     if (!printer && !problems.contains("printer_id")) {
         throw DomainError::not_found("printer " + std::to_string(job.printer_id));
     }
@@ -546,26 +538,29 @@ JobRow Service::request_job(const core::Principal& who, const json::object& body
         // before a transaction is open: the check takes connections of its own).
         capabilities_.pdf_printer().rendered(who.tenant, *job.render_id);
     }
-    Transaction tx(repository_.pool(), who.tenant);
-    const auto [id, fresh] = repository_.add_job(tx, who.tenant, job, "rv-" + core::random_hex(12));
-    auto row = require_job(tx, who.tenant, id, false);
-    if (!fresh && (row.printer_id != job.printer_id || row.render_id != job.render_id ||
-                   row.title != job.title || row.options != job.options ||
-                   row.document_type != job.document_type || row.document_id != job.document_id ||
-                   (job.payload && repository_.payload(tx, who.tenant, id) != job.payload))) {
-        throw DomainError::conflict("idempotency key '" + job.idempotency_key.value_or("") +
-                                    "' was used for a different print job (" + std::to_string(id) +
-                                    ")");
-    }
-    if (fresh) {
-        core::outbox::add(
-            tx, who.tenant,
-            inngest::Event{.name = kJobRequested,
-                           .data = json::object{{"tenant_id", who.tenant.value()}, {"job_id", id}},
-                           .id = "print-job-" + who.tenant.value() + "-" + std::to_string(id)});
-    }
-    tx.commit();
-    return row;
+    return core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
+        const auto [id, fresh] =
+            repository_.add_job(tx, who.tenant, job, "rv-" + core::random_hex(12));
+        auto row = require_job(tx, who.tenant, id, false);
+        if (!fresh &&
+            (row.printer_id != job.printer_id || row.render_id != job.render_id ||
+             row.title != job.title || row.options != job.options ||
+             row.document_type != job.document_type || row.document_id != job.document_id ||
+             (job.payload && repository_.payload(tx, who.tenant, id) != job.payload))) {
+            throw DomainError::conflict("idempotency key '" + job.idempotency_key.value_or("") +
+                                        "' was used for a different print job (" +
+                                        std::to_string(id) + ")");
+        }
+        if (fresh) {
+            core::outbox::add(
+                tx, who.tenant,
+                inngest::Event{
+                    .name = kJobRequested,
+                    .data = json::object{{"tenant_id", who.tenant.value()}, {"job_id", id}},
+                    .id = "print-job-" + who.tenant.value() + "-" + std::to_string(id)});
+        }
+        return row;
+    });
 }
 
 JobRow Service::job(const core::TenantId& tenant, std::int64_t id) {
@@ -579,20 +574,21 @@ JobRow Service::cancel_job(const core::Principal& who, std::int64_t id) {
     JobRow row;
     std::string queue;
     {
-        Transaction tx(repository_.pool(), who.tenant);
-        row = require_job(tx, who.tenant, id, true);
-        if (row.requested_by != who.user_id && !who.has_role(core::kAdminRole)) {
-            throw DomainError::forbidden(
-                "only the job's requester or an administrator may cancel print job " +
-                std::to_string(id));
-        }
-        if (row.finished()) {
-            throw DomainError::conflict("print job " + std::to_string(id) + " is " + row.status +
-                                        " already");
-        }
-        repository_.request_cancel(tx, who.tenant, id);
-        queue = repository_.printer(tx, who.tenant, row.printer_id, false)->cups_queue.value_or("");
-        tx.commit();
+        core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
+            row = require_job(tx, who.tenant, id, true);
+            if (row.requested_by != who.user_id && !who.has_role(core::kAdminRole)) {
+                throw DomainError::forbidden(
+                    "only the job's requester or an administrator may cancel print job " +
+                    std::to_string(id));
+            }
+            if (row.finished()) {
+                throw DomainError::conflict("print job " + std::to_string(id) + " is " +
+                                            row.status + " already");
+            }
+            repository_.request_cancel(tx, who.tenant, id);
+            queue =
+                repository_.printer(tx, who.tenant, row.printer_id, false)->cups_queue.value_or("");
+        });
     }
     core::log(core::LogLevel::kInfo, "print job cancel requested",
               {{"tenant", who.tenant.value()}, {"job_id", id}, {"by", who.user_id}});
@@ -616,37 +612,39 @@ JobRow Service::cancel_job(const core::Principal& who, std::int64_t id) {
 }
 
 JobRow Service::reprint(const core::Principal& who, std::int64_t id) {
-    Transaction tx(repository_.pool(), who.tenant);
-    const auto original = require_job(tx, who.tenant, id, false);
-    if (!original.finished()) {
-        throw DomainError::conflict("print job " + std::to_string(id) + " is " + original.status +
-                                    "; reprint it once it has finished (or cancel it)");
-    }
-    NewJob job;
-    job.printer_id = original.printer_id;
-    job.source = original.source;
-    job.render_id = original.render_id;
-    if (original.source == "raw") {
-        job.payload = repository_.payload(tx, who.tenant, id);
-    }
-    job.format = original.format;
-    job.title = original.title;
-    job.document_type = original.document_type;
-    job.document_id = original.document_id;
-    job.options = original.options;
-    job.reprint_of = original.id;
-    job.requested_by = who.user_id;
-    const auto [new_id, fresh] =
-        repository_.add_job(tx, who.tenant, job, "rv-" + core::random_hex(12));
-    core::outbox::add(
-        tx, who.tenant,
-        inngest::Event{.name = kJobRequested,
-                       .data = json::object{{"tenant_id", who.tenant.value()}, {"job_id", new_id}},
-                       .id = "print-job-" + who.tenant.value() + "-" + std::to_string(new_id)});
-    auto row = require_job(tx, who.tenant, new_id, false);
-    tx.commit();
+    const auto row = core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
+        const auto original = require_job(tx, who.tenant, id, false);
+        if (!original.finished()) {
+            throw DomainError::conflict("print job " + std::to_string(id) + " is " +
+                                        original.status +
+                                        "; reprint it once it has finished (or cancel it)");
+        }
+        NewJob job;
+        job.printer_id = original.printer_id;
+        job.source = original.source;
+        job.render_id = original.render_id;
+        if (original.source == "raw") {
+            job.payload = repository_.payload(tx, who.tenant, id);
+        }
+        job.format = original.format;
+        job.title = original.title;
+        job.document_type = original.document_type;
+        job.document_id = original.document_id;
+        job.options = original.options;
+        job.reprint_of = original.id;
+        job.requested_by = who.user_id;
+        const auto [new_id, fresh] =
+            repository_.add_job(tx, who.tenant, job, "rv-" + core::random_hex(12));
+        core::outbox::add(
+            tx, who.tenant,
+            inngest::Event{
+                .name = kJobRequested,
+                .data = json::object{{"tenant_id", who.tenant.value()}, {"job_id", new_id}},
+                .id = "print-job-" + who.tenant.value() + "-" + std::to_string(new_id)});
+        return require_job(tx, who.tenant, new_id, false);
+    });
     core::log(core::LogLevel::kInfo, "print job reprinted",
-              {{"tenant", who.tenant.value()}, {"job_id", new_id}, {"reprint_of", id}});
+              {{"tenant", who.tenant.value()}, {"job_id", row.id}, {"reprint_of", id}});
     return row;
 }
 
@@ -687,7 +685,7 @@ json::object Service::submit_step(const core::TenantId& tenant, std::int64_t id)
     if (!fence
              ->exec("SELECT pg_try_advisory_lock(hashtextextended('riveredge.print_job.' || $1, "
                     "0)) AS locked",
-                    {std::to_string(id)})
+                    {id})
              .boolean(0, "locked")) {
         throw DomainError::unavailable("another attempt is sending print job " +
                                        std::to_string(id));
@@ -698,21 +696,21 @@ json::object Service::submit_step(const core::TenantId& tenant, std::int64_t id)
     Then then = Then::kSend;
     bool earlier_attempt = false;
     {
-        Transaction tx(repository_.pool(), tenant);
-        job = require_job(tx, tenant, id, true);
-        queue = repository_.printer(tx, tenant, job.printer_id, false)->cups_queue.value_or("");
-        earlier_attempt = job.status == "submitting";
-        if (job.finished() || job.cups_job_id) {
-            then = Then::kReturn;
-        } else if (!earlier_attempt && job.cancel_requested) {
-            then = Then::kCancelled;
-        } else if (!earlier_attempt && job.deadline_passed) {
-            then = Then::kTooLate;
-        } else {
-            // Written before CUPS is called: whoever comes next knows CUPS may have the job.
-            repository_.mark_submitting(tx, tenant, id);
-        }
-        tx.commit();
+        core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+            job = require_job(tx, tenant, id, true);
+            queue = repository_.printer(tx, tenant, job.printer_id, false)->cups_queue.value_or("");
+            earlier_attempt = job.status == "submitting";
+            if (job.finished() || job.cups_job_id) {
+                then = Then::kReturn;
+            } else if (!earlier_attempt && job.cancel_requested) {
+                then = Then::kCancelled;
+            } else if (!earlier_attempt && job.deadline_passed) {
+                then = Then::kTooLate;
+            } else {
+                // Written before CUPS is called: whoever comes next knows CUPS may have the job.
+                repository_.mark_submitting(tx, tenant, id);
+            }
+        });
     }
     if (then == Then::kSend && earlier_attempt) {
         if (const auto found = cups_.find_job(queue, job.token + " ")) {
@@ -735,10 +733,10 @@ json::object Service::submit_step(const core::TenantId& tenant, std::int64_t id)
                                      : Then::kSend;
     }
     if (then == Then::kCancelled) {
-        Transaction tx(repository_.pool(), tenant);
-        repository_.record_state(tx, tenant, id, "canceled", {}, "", std::nullopt,
-                                 "cancelled before it was sent to the printer");
-        tx.commit();
+        core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+            repository_.record_state(tx, tenant, id, "canceled", {}, "", std::nullopt,
+                                     "cancelled before it was sent to the printer");
+        });
     } else if (then == Then::kTooLate) {
         finish_failed(tenant, job, "its deadline passed before it could be sent");
     }
@@ -784,19 +782,19 @@ JobRow Service::record_cups_state(const core::TenantId& tenant,
     bool recorded = false;
     JobRow row;
     {
-        Transaction tx(repository_.pool(), tenant);
-        // Read under the row's lock: whether a cancel was asked for decides what a cancelled
-        // job means, and a cancel may have come since the caller read the job.
-        const auto locked = require_job(tx, tenant, job.id, true);
-        if (seen.state == JobState::kAborted) {
-            error = "CUPS aborted the job" + (seen.message.empty() ? "" : ": " + seen.message);
-        } else if (seen.state == JobState::kCanceled && !locked.cancel_requested) {
-            error = "cancelled in CUPS, not through this API";
-        }
-        recorded = repository_.record_state(tx, tenant, job.id, to_string(seen.state), reasons,
-                                            seen.message, seen.impressions_completed, error);
-        row = require_job(tx, tenant, job.id, false);
-        tx.commit();
+        core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+            // Read under the row's lock: whether a cancel was asked for decides what a cancelled
+            // job means, and a cancel may have come since the caller read the job.
+            const auto locked = require_job(tx, tenant, job.id, true);
+            if (seen.state == JobState::kAborted) {
+                error = "CUPS aborted the job" + (seen.message.empty() ? "" : ": " + seen.message);
+            } else if (seen.state == JobState::kCanceled && !locked.cancel_requested) {
+                error = "cancelled in CUPS, not through this API";
+            }
+            recorded = repository_.record_state(tx, tenant, job.id, to_string(seen.state), reasons,
+                                                seen.message, seen.impressions_completed, error);
+            row = require_job(tx, tenant, job.id, false);
+        });
     }
     if (recorded && error) {
         notify_job(tenant, row, row.status, *error);
@@ -808,10 +806,10 @@ json::object Service::poll_step(const core::TenantId& tenant, std::int64_t id) {
     JobRow job;
     std::string queue;
     {
-        Transaction tx(repository_.pool(), tenant);
-        job = require_job(tx, tenant, id, false);
-        queue = repository_.printer(tx, tenant, job.printer_id, false)->cups_queue.value_or("");
-        tx.commit();
+        core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+            job = require_job(tx, tenant, id, false);
+            queue = repository_.printer(tx, tenant, job.printer_id, false)->cups_queue.value_or("");
+        });
     }
     const auto state = [](const JobRow& row) {
         return progress(row);
@@ -873,10 +871,10 @@ void Service::finish_failed(const core::TenantId& tenant,
                             const std::string& why) {
     bool recorded = false;
     {
-        Transaction tx(repository_.pool(), tenant);
-        recorded = repository_.record_state(tx, tenant, job.id, "failed", job.state_reasons,
-                                            job.printer_message, std::nullopt, why);
-        tx.commit();
+        core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+            recorded = repository_.record_state(tx, tenant, job.id, "failed", job.state_reasons,
+                                                job.printer_message, std::nullopt, why);
+        });
     }
     if (!recorded) {
         return;  // it had ended meanwhile (completed, cancelled): that stands
@@ -887,18 +885,21 @@ void Service::finish_failed(const core::TenantId& tenant,
 }
 
 void Service::fail_step(const core::TenantId& tenant, std::int64_t id, const std::string& why) {
-    JobRow job;
-    std::string queue;
-    {
-        Transaction tx(repository_.pool(), tenant);
-        auto found = repository_.job(tx, tenant, id, false);
-        if (!found || found->finished()) {
-            return;
-        }
-        job = std::move(*found);
-        queue = repository_.printer(tx, tenant, job.printer_id, false)->cups_queue.value_or("");
-        tx.commit();
+    // The job if it is still open, with its printer's queue.
+    auto open = core::db::transact(
+        repository_.pool(), tenant,
+        [&](Transaction& tx) -> std::optional<std::pair<JobRow, std::string>> {
+            auto job = repository_.job(tx, tenant, id, false);
+            if (!job || job->finished()) {
+                return std::nullopt;
+            }
+            auto queue = repository_.printer(tx, tenant, job->printer_id, false)->cups_queue;
+            return std::pair{std::move(*job), queue.value_or("")};
+        });
+    if (!open) {
+        return;
     }
+    auto& [job, queue] = *open;
     // Reported failed, it must not print later: find it in CUPS (it may have got there) and
     // cancel it. CUPS out of reach: this step fails and is retried, rather than report a job
     // failed that may still print.
@@ -919,15 +920,15 @@ void Service::notify_job(const core::TenantId& tenant,
                          const std::string& body) {
     std::vector<std::string> to{job.requested_by};
     {
-        Transaction tx(repository_.pool(), tenant);
-        if (const auto printer = repository_.printer(tx, tenant, job.printer_id, false)) {
-            for (const auto& owner : printer->owners) {
-                if (std::find(to.begin(), to.end(), owner) == to.end()) {
-                    to.push_back(owner);
+        core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+            if (const auto printer = repository_.printer(tx, tenant, job.printer_id, false)) {
+                for (const auto& owner : printer->owners) {
+                    if (std::find(to.begin(), to.end(), owner) == to.end()) {
+                        to.push_back(owner);
+                    }
                 }
             }
-        }
-        tx.commit();
+        });
     }
     capabilities_.notifier().notify(
         tenant, "print-devices", to, "Print job " + std::to_string(job.id) + " " + what,

@@ -56,7 +56,7 @@ std::optional<std::int64_t> Repository::create(const core::TenantId& tenant,
         pool_, tenant,
         "INSERT INTO print_templates (tenant_id, key, name, draft, created_by) VALUES ($1, $2, "
         "$3, $4::jsonb, $5) ON CONFLICT (tenant_id, key) DO NOTHING RETURNING id",
-        {tenant.value(), key, name, json::serialize(draft), author});
+        {tenant, key, name, draft, author});
     return rows.empty() ? std::nullopt : std::optional(rows.integer(0, "id"));
 }
 
@@ -67,7 +67,7 @@ std::optional<TemplateRow> Repository::find(Transaction& tx,
     const auto rows = tx.exec(std::string("SELECT ") + kTemplateColumns +
                                   " FROM print_templates WHERE tenant_id = $1 AND id = $2" +
                                   (for_update ? " FOR UPDATE" : ""),
-                              {tenant.value(), std::to_string(id)});
+                              {tenant, id});
     return core::db::first_as<TemplateRow>(rows);
 }
 
@@ -87,7 +87,7 @@ core::db::Page<TemplateRow> Repository::list(const core::TenantId& tenant,
         pool_, tenant, kTemplateColumns,
         "FROM print_templates t WHERE t.tenant_id = $1 AND ($2::text IS NULL OR "
         "strpos(lower(t.key), lower($2)) > 0 OR strpos(lower(t.name), lower($2)) > 0)",
-        {tenant.value(), name_contains}, page);
+        {tenant, name_contains}, page);
     return core::db::page_as<TemplateRow>(found);
 }
 
@@ -99,7 +99,7 @@ void Repository::save_draft(Transaction& tx,
     tx.exec(
         "UPDATE print_templates SET draft = $3::jsonb, name = coalesce($4, name), updated_at = "
         "now() WHERE tenant_id = $1 AND id = $2",
-        {tenant.value(), std::to_string(id), json::serialize(draft), name});
+        {tenant, id, draft, name});
 }
 
 void Repository::add_version(Transaction& tx,
@@ -112,12 +112,11 @@ void Repository::add_version(Transaction& tx,
     tx.exec(
         "INSERT INTO print_template_versions (tenant_id, template_id, version, source, "
         "content_hash, published_by) VALUES ($1, $2, $3::int, $4::jsonb, $5, $6)",
-        {tenant.value(), std::to_string(id), std::to_string(version), json::serialize(source),
-         content_hash, author});
+        {tenant, id, version, source, content_hash, author});
     tx.exec(
         "UPDATE print_templates SET latest_version = $3::int, updated_at = now() WHERE tenant_id "
         "= $1 AND id = $2",
-        {tenant.value(), std::to_string(id), std::to_string(version)});
+        {tenant, id, version});
 }
 
 std::optional<json::value> Repository::version_source(Transaction& tx,
@@ -127,7 +126,7 @@ std::optional<json::value> Repository::version_source(Transaction& tx,
     const auto rows = tx.exec(
         "SELECT source::text AS source FROM print_template_versions WHERE tenant_id = $1 AND "
         "template_id = $2 AND version = $3::int",
-        {tenant.value(), std::to_string(id), std::to_string(version)});
+        {tenant, id, version});
     return rows.empty() ? std::nullopt : std::optional(json::parse(rows.text(0, "source")));
 }
 
@@ -137,7 +136,7 @@ json::array Repository::versions(const core::TenantId& tenant, std::int64_t id) 
         "SELECT version, content_hash, published_by, " SQL_UTC_TIME(
             "published_at") " AS published_at FROM print_template_versions WHERE tenant_id = $1 "
                             "AND template_id = $2 ORDER BY version DESC",
-        {tenant.value(), std::to_string(id)});
+        {tenant, id});
     json::array out;
     for (int i = 0; i < rows.size(); ++i) {
         out.push_back(json::object{{"version", rows.integer(i, "version")},
@@ -156,7 +155,7 @@ std::optional<json::object> Repository::version(const core::TenantId& tenant,
         "SELECT version, source::text AS source, content_hash, published_by, " SQL_UTC_TIME(
             "published_at") " AS published_at FROM print_template_versions WHERE tenant_id = $1 "
                             "AND template_id = $2 AND version = $3::int",
-        {tenant.value(), std::to_string(id), std::to_string(version)});
+        {tenant, id, version});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -178,14 +177,13 @@ std::pair<std::int64_t, bool> Repository::add_render(Transaction& tx,
         "INSERT INTO print_renders (tenant_id, template_id, version, items, requested_by, "
         "idempotency_key) VALUES ($1, $2, $3::int, $4::jsonb, $5, $6) ON CONFLICT (tenant_id, "
         "idempotency_key) DO NOTHING RETURNING id",
-        {tenant.value(), std::to_string(template_id), std::to_string(version),
-         json::serialize(items), requested_by, key});
+        {tenant, template_id, version, items, requested_by, key});
     if (!rows.empty()) {
         return {rows.integer(0, "id"), true};
     }
     const auto existing =
         tx.exec("SELECT id FROM print_renders WHERE tenant_id = $1 AND idempotency_key = $2",
-                {tenant.value(), key});
+                {tenant, key});
     return {existing.integer(0, "id"), false};
 }
 
@@ -200,7 +198,7 @@ std::optional<RenderRow> Repository::render(Transaction& tx,
                 "finished_at") " AS finished_at FROM print_renders WHERE tenant_id = $1 AND id = "
                                "$2" +
             (for_update ? " FOR UPDATE" : ""),
-        {tenant.value(), std::to_string(id)});
+        {tenant, id});
     return core::db::first_as<RenderRow>(rows);
 }
 
@@ -214,18 +212,16 @@ void Repository::finish_render(Transaction& tx,
         tx.exec(
             "INSERT INTO print_outputs (tenant_id, sha256, content, size, pages) VALUES ($1, $2, "
             "decode($3, 'hex'), $4::bigint, $5::int) ON CONFLICT DO NOTHING",
-            {tenant.value(), output->sha256,
+            {tenant, output->sha256,
              core::to_hex(reinterpret_cast<const unsigned char*>(output->bytes.data()),
                           output->bytes.size()),
-             std::to_string(output->bytes.size()), std::to_string(output->pages)});
+             output->bytes.size(), output->pages});
     }
     tx.exec(
         "UPDATE print_renders SET status = $3, output_sha256 = $4, pages = $5::int, warnings = "
         "$6::jsonb, error = $7, finished_at = now() WHERE tenant_id = $1 AND id = $2",
-        {tenant.value(), std::to_string(id), output ? "done" : "failed",
-         output ? Param(output->sha256) : std::nullopt,
-         output ? Param(std::to_string(output->pages)) : std::nullopt, json::serialize(warnings),
-         error});
+        {tenant, id, output ? "done" : "failed", output ? Param(output->sha256) : std::nullopt,
+         output ? Param(output->pages) : std::nullopt, warnings, error});
 }
 
 std::optional<Output> Repository::output(const core::TenantId& tenant, const std::string& sha256) {
@@ -233,7 +229,7 @@ std::optional<Output> Repository::output(const core::TenantId& tenant, const std
         pool_, tenant,
         "SELECT encode(content, 'hex') AS content, pages FROM print_outputs WHERE tenant_id = $1 "
         "AND sha256 = $2",
-        {tenant.value(), sha256});
+        {tenant, sha256});
     if (rows.empty()) {
         return std::nullopt;
     }

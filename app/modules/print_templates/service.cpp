@@ -184,23 +184,23 @@ TemplateRow Service::update(const core::Principal& who,
         throw DomainError::validation(json::object{{"template", "required: the design"}});
     }
     parse_template(*source);
-    Transaction tx(repository_.pool(), who.tenant);
-    require(repository_, tx, who.tenant, id, true);
-    repository_.save_draft(tx, who.tenant, id, name, *source);
-    auto row = require(repository_, tx, who.tenant, id, false);
-    tx.commit();
-    return row;
+    return core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
+        require(repository_, tx, who.tenant, id, true);
+        repository_.save_draft(tx, who.tenant, id, name, *source);
+        auto row = require(repository_, tx, who.tenant, id, false);
+        return row;
+    });
 }
 
 json::object Service::publish(const core::Principal& who, std::int64_t id) {
-    Transaction tx(repository_.pool(), who.tenant);
-    const auto row = require(repository_, tx, who.tenant, id, true);
-    parse_template(row.draft);
-    const int version = row.latest_version + 1;
-    const auto hash = core::sha256_hex(core::canonical_json(row.draft));
-    repository_.add_version(tx, who.tenant, id, version, row.draft, hash, who.user_id);
-    tx.commit();
-    return json::object{{"template_id", id}, {"version", version}, {"content_hash", hash}};
+    return core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
+        const auto row = require(repository_, tx, who.tenant, id, true);
+        parse_template(row.draft);
+        const int version = row.latest_version + 1;
+        const auto hash = core::sha256_hex(core::canonical_json(row.draft));
+        repository_.add_version(tx, who.tenant, id, version, row.draft, hash, who.user_id);
+        return json::object{{"template_id", id}, {"version", version}, {"content_hash", hash}};
+    });
 }
 
 RenderedPdf Service::preview(const core::TenantId& tenant,
@@ -208,23 +208,23 @@ RenderedPdf Service::preview(const core::TenantId& tenant,
                              const json::object& request) {
     json::value source;
     if (id) {
-        Transaction tx(repository_.pool(), tenant);
-        const auto row = require(repository_, tx, tenant, *id, false);
-        source = row.draft;
-        if (const auto* v = request.if_contains("version"); v != nullptr && !v->is_null()) {
-            if (!v->is_int64()) {
-                throw DomainError::validation(
-                    json::object{{"version", "a published version number"}});
+        core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+            const auto row = require(repository_, tx, tenant, *id, false);
+            source = row.draft;
+            if (const auto* v = request.if_contains("version"); v != nullptr && !v->is_null()) {
+                if (!v->is_int64()) {
+                    throw DomainError::validation(
+                        json::object{{"version", "a published version number"}});
+                }
+                auto stored =
+                    repository_.version_source(tx, tenant, *id, static_cast<int>(v->get_int64()));
+                if (!stored) {
+                    throw DomainError::not_found("version " + std::to_string(v->get_int64()) +
+                                                 " of print template " + std::to_string(*id));
+                }
+                source = std::move(*stored);
             }
-            auto stored =
-                repository_.version_source(tx, tenant, *id, static_cast<int>(v->get_int64()));
-            if (!stored) {
-                throw DomainError::not_found("version " + std::to_string(v->get_int64()) +
-                                             " of print template " + std::to_string(*id));
-            }
-            source = std::move(*stored);
-        }
-        tx.commit();
+        });
     } else {
         const auto* given = request.if_contains("template");
         if (given == nullptr) {
@@ -267,92 +267,93 @@ json::object Service::request_render(const core::Principal& who, const json::obj
         key = std::string(k->get_string());
     }
     const auto items = items_of(request);
-    Transaction tx(repository_.pool(), who.tenant);
-    const auto row = require(repository_, tx, who.tenant, template_id->get_int64(), false);
-    int version = row.latest_version;
-    if (const auto* v = request.if_contains("version"); v != nullptr && !v->is_null()) {
-        if (!v->is_int64() || v->get_int64() < 1 || v->get_int64() > 1000000) {
-            throw DomainError::validation(json::object{{"version", "a published version number"}});
+    return core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
+        const auto row = require(repository_, tx, who.tenant, template_id->get_int64(), false);
+        int version = row.latest_version;
+        if (const auto* v = request.if_contains("version"); v != nullptr && !v->is_null()) {
+            if (!v->is_int64() || v->get_int64() < 1 || v->get_int64() > 1000000) {
+                throw DomainError::validation(
+                    json::object{{"version", "a published version number"}});
+            }
+            version = static_cast<int>(v->get_int64());
         }
-        version = static_cast<int>(v->get_int64());
-    }
-    if (version == 0) {
-        throw DomainError::conflict("print template " + std::to_string(row.id) +
-                                    " has no published version; publish it first");
-    }
-    const auto source = repository_.version_source(tx, who.tenant, row.id, version);
-    if (!source) {
-        throw DomainError::not_found("version " + std::to_string(version) + " of print template " +
-                                     std::to_string(row.id));
-    }
-    check_binding(parse_template(*source), items);
-    json::array stored(items.begin(), items.end());
-    const auto [render_id, fresh] =
-        repository_.add_render(tx, who.tenant, row.id, version, stored, who.user_id, key);
-    if (fresh) {
-        core::outbox::add(
-            tx, who.tenant,
-            inngest::Event{
-                .name = kRenderRequested,
-                .data = json::object{{"tenant_id", who.tenant.value()}, {"render_id", render_id}},
-                .id = "print-render-" + who.tenant.value() + "-" + std::to_string(render_id)});
-    }
-    auto render = repository_.render(tx, who.tenant, render_id, false);
-    if (!fresh && (render->template_id != row.id || render->version != version ||
-                   render->items != json::value(stored))) {
-        throw DomainError::conflict("idempotency key '" + key.value_or("") +
-                                    "' was used for a different render (" +
-                                    std::to_string(render_id) + ")");
-    }
-    tx.commit();
-    return render->to_json();
+        if (version == 0) {
+            throw DomainError::conflict("print template " + std::to_string(row.id) +
+                                        " has no published version; publish it first");
+        }
+        const auto source = repository_.version_source(tx, who.tenant, row.id, version);
+        if (!source) {
+            throw DomainError::not_found("version " + std::to_string(version) +
+                                         " of print template " + std::to_string(row.id));
+        }
+        check_binding(parse_template(*source), items);
+        json::array stored(items.begin(), items.end());
+        const auto [render_id, fresh] =
+            repository_.add_render(tx, who.tenant, row.id, version, stored, who.user_id, key);
+        if (fresh) {
+            core::outbox::add(tx, who.tenant,
+                              inngest::Event{.name = kRenderRequested,
+                                             .data = json::object{{"tenant_id", who.tenant.value()},
+                                                                  {"render_id", render_id}},
+                                             .id = "print-render-" + who.tenant.value() + "-" +
+                                                   std::to_string(render_id)});
+        }
+        auto render = repository_.render(tx, who.tenant, render_id, false);
+        if (!fresh && (render->template_id != row.id || render->version != version ||
+                       render->items != json::value(stored))) {
+            throw DomainError::conflict("idempotency key '" + key.value_or("") +
+                                        "' was used for a different render (" +
+                                        std::to_string(render_id) + ")");
+        }
+        return render->to_json();
+    });
 }
 
 json::object Service::run_render(const core::TenantId& tenant, std::int64_t render_id) {
-    Transaction tx(repository_.pool(), tenant);
-    const auto render = repository_.render(tx, tenant, render_id, true);
-    if (!render) {
-        throw DomainError::not_found("render " + std::to_string(render_id));
-    }
-    if (render->status != "queued") {
-        // A retried step: the render was finished in the same transaction as its output.
-        tx.commit();
-        return json::object{{"render_id", render_id}, {"status", render->status}};
-    }
-    const auto source =
-        repository_.version_source(tx, tenant, render->template_id, render->version);
-    std::vector<json::value> items(render->items.as_array().begin(),
-                                   render->items.as_array().end());
-    std::optional<Output> output;
-    json::array warnings;
-    std::optional<std::string> error;
-    try {
-        const auto pdf = renderer_.render(parse_template(*source), items);
-        output = Output{core::sha256_hex(pdf.bytes), pdf.bytes, pdf.pages};
-        for (const auto& warning : pdf.warnings) {
-            warnings.emplace_back(warning);
+    return core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) -> json::object {
+        const auto render = repository_.render(tx, tenant, render_id, true);
+        if (!render) {
+            throw DomainError::not_found("render " + std::to_string(render_id));
         }
-    } catch (const ElementBindingError& failure) {
-        error = "items[" + std::to_string(failure.item()) + "] elements[" +
-                std::to_string(failure.element()) + "]: " + failure.what();
-    } catch (const DomainError& failure) {
-        error = failure.what();
-    } catch (const std::bad_alloc&) {
-        throw;  // the process is in trouble: let the step retry elsewhere or later
-    } catch (const std::exception& failure) {
-        // PoDoFo, a font, zint: the same input fails the same way again; record it.
-        error = std::string("the PDF could not be drawn: ") + failure.what();
-    }
-    repository_.finish_render(tx, tenant, render_id, output, warnings, error);
-    tx.commit();
-    core::log(output ? core::LogLevel::kInfo : core::LogLevel::kWarn,
-              output ? "print render done" : "print render failed",
-              {{"tenant", tenant.value()}, {"render", render_id}, {"error", error.value_or("")}});
-    return json::object{
-        {"render_id", render_id},
-        {"status", output ? "done" : "failed"},
-        {"output_sha256", output ? json::value(output->sha256) : json::value(nullptr)},
-        {"pages", output ? json::value(output->pages) : json::value(nullptr)}};
+        if (render->status != "queued") {
+            // A retried step: the render was finished in the same transaction as its output.
+            return json::object{{"render_id", render_id}, {"status", render->status}};
+        }
+        const auto source =
+            repository_.version_source(tx, tenant, render->template_id, render->version);
+        std::vector<json::value> items(render->items.as_array().begin(),
+                                       render->items.as_array().end());
+        std::optional<Output> output;
+        json::array warnings;
+        std::optional<std::string> error;
+        try {
+            const auto pdf = renderer_.render(parse_template(*source), items);
+            output = Output{core::sha256_hex(pdf.bytes), pdf.bytes, pdf.pages};
+            for (const auto& warning : pdf.warnings) {
+                warnings.emplace_back(warning);
+            }
+        } catch (const ElementBindingError& failure) {
+            error = "items[" + std::to_string(failure.item()) + "] elements[" +
+                    std::to_string(failure.element()) + "]: " + failure.what();
+        } catch (const DomainError& failure) {
+            error = failure.what();
+        } catch (const std::bad_alloc&) {
+            throw;  // the process is in trouble: let the step retry elsewhere or later
+        } catch (const std::exception& failure) {
+            // PoDoFo, a font, zint: the same input fails the same way again; record it.
+            error = std::string("the PDF could not be drawn: ") + failure.what();
+        }
+        repository_.finish_render(tx, tenant, render_id, output, warnings, error);
+        core::log(
+            output ? core::LogLevel::kInfo : core::LogLevel::kWarn,
+            output ? "print render done" : "print render failed",
+            {{"tenant", tenant.value()}, {"render", render_id}, {"error", error.value_or("")}});
+        return json::object{
+            {"render_id", render_id},
+            {"status", output ? "done" : "failed"},
+            {"output_sha256", output ? json::value(output->sha256) : json::value(nullptr)},
+            {"pages", output ? json::value(output->pages) : json::value(nullptr)}};
+    });
 }
 
 json::object Service::render_status(const core::TenantId& tenant, std::int64_t render_id) {

@@ -75,10 +75,10 @@ void AuditTrail::append(core::db::Transaction& tx,
                         const core::TenantId& tenant,
                         const Actor& actor,
                         const AuditEntry& entry) {
-    tx.exec("SELECT pg_advisory_xact_lock(hashtext('record_audit:' || $1))", {tenant.value()});
+    tx.exec("SELECT pg_advisory_xact_lock(hashtext('record_audit:' || $1))", {tenant});
     const auto last = tx.exec(
         "SELECT seq, row_hash FROM record_audit WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1",
-        {tenant.value()});
+        {tenant});
     const std::int64_t seq = last.empty() ? 1 : last.integer(0, "seq") + 1;
     const std::string prev_hash = last.empty() ? kGenesis : last.text(0, "row_hash");
     // Server time, at the millisecond the API shows, so the hash reads back the same.
@@ -103,11 +103,9 @@ void AuditTrail::append(core::db::Transaction& tx,
         "old_value, new_value, reason, at, address, user_agent, prev_hash, row_hash) VALUES ($1, "
         "$2::bigint, $3::bigint, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10::timestamptz, $11, "
         "$12, $13, $14)",
-        {tenant.value(), std::to_string(seq),
-         entry.record_id ? Param(std::to_string(*entry.record_id)) : std::nullopt,
-         actor.who.user_id, actor.printed_name, entry.action,
-         entry.old_value.is_null() ? std::nullopt : Param(json::serialize(entry.old_value)),
-         entry.new_value.is_null() ? std::nullopt : Param(json::serialize(entry.new_value)),
+        {tenant, seq, entry.record_id, actor.who.user_id, actor.printed_name, entry.action,
+         entry.old_value.is_null() ? Param() : Param(entry.old_value),
+         entry.new_value.is_null() ? Param() : Param(entry.new_value),
          entry.reason, at, optional_param(actor.address), optional_param(actor.user_agent),
          prev_hash, row_hash(prev_hash, fields)});
 }
@@ -118,7 +116,7 @@ json::array AuditTrail::entries(core::db::Transaction& tx,
     const auto rows = tx.exec(std::string("SELECT ") + kEntryColumns +
                                   " FROM record_audit a WHERE a.tenant_id = $1 AND "
                                   "a.record_id = $2 ORDER BY a.seq",
-                              {tenant.value(), std::to_string(record_id)});
+                              {tenant, record_id});
     json::array out;
     for (int i = 0; i < rows.size(); ++i) {
         auto entry = hashed_fields(tenant, rows, i);
@@ -148,7 +146,7 @@ ChainCheck AuditTrail::verify(core::db::Pool& pool, const core::TenantId& tenant
             std::string("SELECT ") + kEntryColumns +
                 " FROM record_audit a WHERE a.tenant_id = $1 AND a.seq > $2::bigint "
                 "ORDER BY a.seq LIMIT 1000",
-            {tenant.value(), std::to_string(after)});
+            {tenant, after});
         for (int i = 0; i < rows.size(); ++i) {
             const auto seq = rows.integer(i, "seq");
             if (seq != expected_seq) {

@@ -102,7 +102,7 @@ std::optional<std::int64_t> Repository::create(Transaction& tx,
         "INSERT INTO records (tenant_id, type, business_key, title, created_by) "
         "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, type, business_key) DO NOTHING "
         "RETURNING id",
-        {tenant.value(), record.type, record.business_key, record.title, author});
+        {tenant, record.type, record.business_key, record.title, author});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -111,8 +111,8 @@ std::optional<std::int64_t> Repository::create(Transaction& tx,
         "INSERT INTO record_versions (tenant_id, record_id, version, title, content, "
         "canonicalization, content_hash, created_by) VALUES ($1, $2, 1, $3, $4::jsonb, $5, $6, "
         "$7)",
-        {tenant.value(), std::to_string(id), record.title, json::serialize(record.content),
-         core::kCanonicalization, canonical_hash, author});
+        {tenant, id, record.title, record.content, core::kCanonicalization, canonical_hash,
+         author});
     return id;
 }
 
@@ -123,7 +123,7 @@ std::optional<Record> Repository::find(Transaction& tx,
     const auto rows = tx.exec(std::string("SELECT ") + kRecordColumns +
                                   " FROM records r WHERE r.tenant_id = $1 AND r.id = $2" +
                                   (for_update ? " FOR UPDATE" : ""),
-                              {tenant.value(), std::to_string(id)});
+                              {tenant, id});
     return core::db::first_as<Record>(rows);
 }
 
@@ -136,7 +136,7 @@ std::optional<RecordVersion> Repository::version(Transaction& tx,
         "v.content_hash, v.change_reason, v.created_by, " SQL_UTC_TIME(
             "v.created_at") " AS created_at FROM record_versions v WHERE v.tenant_id = $1 AND "
                             "v.record_id = $2 AND v.version = $3::int",
-        {tenant.value(), std::to_string(id), std::to_string(number)});
+        {tenant, id, number});
     return core::db::first_as<RecordVersion>(rows);
 }
 
@@ -153,7 +153,7 @@ json::array Repository::versions(const core::TenantId& tenant, std::int64_t id) 
         "SELECT v.version, v.title, v.content_hash, v.change_reason, v.created_by, " SQL_UTC_TIME(
             "v.created_at") " AS created_at FROM record_versions v WHERE v.tenant_id = $1 AND "
                             "v.record_id = $2 ORDER BY v.version DESC",
-        {tenant.value(), std::to_string(id)});
+        {tenant, id});
     return core::db::rows_json<VersionSummary>(rows);
 }
 
@@ -170,12 +170,12 @@ void Repository::add_version(Transaction& tx,
         "INSERT INTO record_versions (tenant_id, record_id, version, title, content, "
         "canonicalization, content_hash, change_reason, created_by) VALUES ($1, $2, $3::int, $4, "
         "$5::jsonb, $6, $7, $8, $9)",
-        {tenant.value(), std::to_string(id), std::to_string(number), title,
-         json::serialize(content), core::kCanonicalization, content_hash, reason, author});
+        {tenant, id, number, title, content, core::kCanonicalization, content_hash, reason,
+         author});
     tx.exec(
         "UPDATE records SET latest_version = $3::int, title = $4, updated_at = now() "
         "WHERE tenant_id = $1 AND id = $2",
-        {tenant.value(), std::to_string(id), std::to_string(number), title});
+        {tenant, id, number, title});
 }
 
 void Repository::set_state(Transaction& tx,
@@ -188,12 +188,11 @@ void Repository::set_state(Transaction& tx,
         "UPDATE records SET state = $3, state_reason = $4, updated_at = now(), retain_until = "
         "CASE WHEN $5::int IS NULL THEN retain_until ELSE now() + $5::int * interval '1 day' END "
         "WHERE tenant_id = $1 AND id = $2",
-        {tenant.value(), std::to_string(id), state, reason,
-         retain_days ? Param(std::to_string(*retain_days)) : std::nullopt});
+        {tenant, id, state, reason, retain_days});
 }
 
 void Repository::purge(Transaction& tx, const core::TenantId& tenant, std::int64_t id) {
-    const std::vector<Param> params{tenant.value(), std::to_string(id)};
+    const std::vector<Param> params{tenant, id};
     // The attachments only this record used go with it.
     const auto hashes = tx.exec(
         "SELECT DISTINCT sha256 FROM record_version_attachments WHERE tenant_id = $1 AND "
@@ -205,7 +204,7 @@ void Repository::purge(Transaction& tx, const core::TenantId& tenant, std::int64
         tx.exec(
             "DELETE FROM record_attachments a WHERE tenant_id = $1 AND sha256 = $2 AND NOT EXISTS "
             "(SELECT 1 FROM record_version_attachments l WHERE l.tenant_id = $1 AND l.sha256 = $2)",
-            {tenant.value(), hashes.text(i, "sha256")});
+            {tenant, hashes.text(i, "sha256")});
     }
     tx.exec("DELETE FROM record_archives WHERE tenant_id = $1 AND record_id = $2", params);
     tx.exec("DELETE FROM record_signatures WHERE tenant_id = $1 AND record_id = $2", params);
@@ -222,7 +221,7 @@ core::db::Page<Record> Repository::list(const core::TenantId& tenant,
         pool_, tenant, kRecordColumns,
         "FROM records r WHERE r.tenant_id = $1 AND ($2::text IS NULL OR r.type = $2) AND "
         "($3::text IS NULL OR r.state = $3) AND ($4::text IS NULL OR r.business_key = $4)",
-        {tenant.value(), type, state, business_key}, page);
+        {tenant, type, state, business_key}, page);
     return core::db::page_as<Record>(found);
 }
 
@@ -232,7 +231,7 @@ std::vector<Signature> Repository::signatures(Transaction& tx,
     const auto rows = tx.exec(std::string("SELECT ") + kSignatureColumns +
                                   " FROM record_signatures s WHERE s.tenant_id = $1 AND "
                                   "s.record_id = $2 ORDER BY s.id",
-                              {tenant.value(), std::to_string(record_id)});
+                              {tenant, record_id});
     return core::db::rows_as<Signature>(rows);
 }
 
@@ -244,9 +243,8 @@ std::optional<std::int64_t> Repository::insert_signature(Transaction& tx,
         "meaning, reason, signed_at, content_hash, key_id, seal, step_key) VALUES ($1, $2, "
         "$3::int, $4, $5, $6, $7, $8::timestamptz, $9, $10, $11, $12) ON CONFLICT (tenant_id, "
         "record_id, version, signer_id, meaning, step_key) DO NOTHING RETURNING id",
-        {tenant.value(), std::to_string(s.record_id), std::to_string(s.version), s.signer_id,
-         s.printed_name, s.meaning, s.reason, s.signed_at, s.content_hash, s.key_id, s.seal,
-         s.step_key});
+        {tenant, s.record_id, s.version, s.signer_id, s.printed_name, s.meaning, s.reason,
+         s.signed_at, s.content_hash, s.key_id, s.seal, s.step_key});
     return rows.empty() ? std::nullopt : std::optional(rows.integer(0, "id"));
 }
 
@@ -258,7 +256,7 @@ std::optional<Credential> Repository::credential(Transaction& tx,
         "coalesce(locked_until > now(), false) AS locked, "
         "coalesce(session_until > now(), false) AS in_session "
         "FROM record_signing_credentials WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE",
-        {tenant.value(), user_id});
+        {tenant, user_id});
     return core::db::first_as<Credential>(rows);
 }
 
@@ -272,7 +270,7 @@ void Repository::save_credential(Transaction& tx,
         "password_hash) VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, user_id) DO UPDATE SET "
         "printed_name = excluded.printed_name, password_hash = excluded.password_hash, "
         "failed_attempts = 0, locked_until = NULL, session_until = NULL, updated_at = now()",
-        {tenant.value(), user_id, printed_name, password_hash});
+        {tenant, user_id, printed_name, password_hash});
 }
 
 int Repository::signing_failed(Transaction& tx,
@@ -288,7 +286,7 @@ int Repository::signing_failed(Transaction& tx,
         "now() + $4::int * interval '1 minute' WHEN locked_until <= now() THEN NULL ELSE "
         "locked_until END, updated_at = now() WHERE tenant_id = $1 AND user_id = $2 "
         "RETURNING failed_attempts",
-        {tenant.value(), user_id, std::to_string(lock_after), std::to_string(lock_minutes)});
+        {tenant, user_id, lock_after, lock_minutes});
     return rows.empty() ? 0 : static_cast<int>(rows.integer(0, "failed_attempts"));
 }
 
@@ -300,7 +298,7 @@ void Repository::signing_succeeded(Transaction& tx,
         "UPDATE record_signing_credentials SET failed_attempts = 0, locked_until = NULL, "
         "session_until = now() + $3::int * interval '1 minute', updated_at = now() "
         "WHERE tenant_id = $1 AND user_id = $2",
-        {tenant.value(), user_id, std::to_string(session_minutes)});
+        {tenant, user_id, session_minutes});
 }
 
 bool Repository::register_seal_key(Transaction& tx,
@@ -310,14 +308,14 @@ bool Repository::register_seal_key(Transaction& tx,
     return tx.exec(
                  "INSERT INTO record_seal_keys (tenant_id, key_id, public_key) VALUES ($1, $2, "
                  "$3) ON CONFLICT DO NOTHING",
-                 {tenant.value(), key_id, public_key})
+                 {tenant, key_id, public_key})
                .affected() == 1;
 }
 
 std::map<std::string, std::string> Repository::seal_keys(Transaction& tx,
                                                          const core::TenantId& tenant) {
-    const auto rows = tx.exec(
-        "SELECT key_id, public_key FROM record_seal_keys WHERE tenant_id = $1", {tenant.value()});
+    const auto rows =
+        tx.exec("SELECT key_id, public_key FROM record_seal_keys WHERE tenant_id = $1", {tenant});
     std::map<std::string, std::string> out;
     for (int i = 0; i < rows.size(); ++i) {
         out.emplace(rows.text(i, "key_id"), rows.text(i, "public_key"));
@@ -334,8 +332,7 @@ bool Repository::store_attachment(Transaction& tx,
                  "INSERT INTO record_attachments (tenant_id, sha256, media_type, size, content, "
                  "uploaded_by) VALUES ($1, $2, $3, $4::bigint, decode($5, 'hex'), $6) ON "
                  "CONFLICT DO NOTHING",
-                 {tenant.value(), attachment.sha256, attachment.media_type,
-                  std::to_string(bytes.size()),
+                 {tenant, attachment.sha256, attachment.media_type, bytes.size(),
                   core::to_hex(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()),
                   uploaded_by})
                .affected() == 1;
@@ -347,7 +344,7 @@ std::vector<std::string> Repository::missing_attachments(Transaction& tx,
     std::vector<std::string> missing;
     for (const auto& hash : hashes) {
         if (tx.exec("SELECT 1 FROM record_attachments WHERE tenant_id = $1 AND sha256 = $2",
-                    {tenant.value(), hash})
+                    {tenant, hash})
                 .empty()) {
             missing.push_back(hash);
         }
@@ -364,7 +361,7 @@ void Repository::link_attachments(Transaction& tx,
         tx.exec(
             "INSERT INTO record_version_attachments (tenant_id, record_id, version, name, sha256) "
             "VALUES ($1, $2, $3::int, $4, $5)",
-            {tenant.value(), std::to_string(id), std::to_string(version), ref.name, ref.sha256});
+            {tenant, id, version, ref.name, ref.sha256});
     }
 }
 
@@ -377,7 +374,7 @@ std::optional<Attachment> Repository::attachment_of(Transaction& tx,
         "record_attachments a WHERE a.tenant_id = $1 AND a.sha256 = $3 AND EXISTS (SELECT 1 FROM "
         "record_version_attachments l WHERE l.tenant_id = $1 AND l.record_id = $2 AND l.sha256 = "
         "$3)",
-        {tenant.value(), std::to_string(id), sha256});
+        {tenant, id, sha256});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -391,7 +388,7 @@ std::vector<std::pair<int, AttachmentRef>> Repository::attachment_refs(Transacti
     const auto rows = tx.exec(
         "SELECT version, name, sha256 FROM record_version_attachments WHERE tenant_id = $1 AND "
         "record_id = $2 ORDER BY version, name",
-        {tenant.value(), std::to_string(id)});
+        {tenant, id});
     std::vector<std::pair<int, AttachmentRef>> out;
     for (int i = 0; i < rows.size(); ++i) {
         out.emplace_back(static_cast<int>(rows.integer(i, "version")),
@@ -405,7 +402,7 @@ std::vector<std::string> Repository::corrupt_attachments(Transaction& tx,
     const auto rows = tx.exec(
         "SELECT sha256 FROM record_attachments WHERE tenant_id = $1 AND "
         "encode(sha256(content), 'hex') <> sha256 ORDER BY sha256",
-        {tenant.value()});
+        {tenant});
     std::vector<std::string> out;
     for (int i = 0; i < rows.size(); ++i) {
         out.push_back(rows.text(i, "sha256"));
@@ -417,7 +414,7 @@ void Repository::request_archive(Transaction& tx, const core::TenantId& tenant, 
     tx.exec(
         "UPDATE records SET archive_requested_at = coalesce(archive_requested_at, now()) WHERE "
         "tenant_id = $1 AND id = $2",
-        {tenant.value(), std::to_string(id)});
+        {tenant, id});
 }
 
 bool Repository::store_archive(Transaction& tx,
@@ -427,8 +424,7 @@ bool Repository::store_archive(Transaction& tx,
                  "INSERT INTO record_archives (tenant_id, record_id, package, package_hash, "
                  "key_id, seal, archived_at) VALUES ($1, $2, $3::jsonb, $4, $5, $6, "
                  "$7::timestamptz) ON CONFLICT DO NOTHING",
-                 {tenant.value(), std::to_string(archive.record_id),
-                  json::serialize(archive.package), archive.package_hash, archive.key_id,
+                 {tenant, archive.record_id, archive.package, archive.package_hash, archive.key_id,
                   archive.seal, archive.archived_at})
                .affected() == 1;
 }
@@ -440,7 +436,7 @@ std::optional<Archive> Repository::archive(Transaction& tx,
         "SELECT package::text AS package, package_hash, key_id, seal, " SQL_UTC_TIME(
             "archived_at") " AS archived_at FROM record_archives WHERE tenant_id = $1 AND "
                            "record_id = $2",
-        {tenant.value(), std::to_string(id)});
+        {tenant, id});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -460,7 +456,7 @@ std::vector<std::pair<std::string, std::int64_t>> Repository::due_archives(int l
         "NOT NULL OR (s.archive_after_days IS NOT NULL AND r.updated_at < now() - "
         "s.archive_after_days * interval '1 day')) ORDER BY r.archive_requested_at NULLS LAST, "
         "r.updated_at, r.id LIMIT $1::int",
-        {std::to_string(limit)});
+        {limit});
     std::vector<std::pair<std::string, std::int64_t>> out;
     for (int i = 0; i < rows.size(); ++i) {
         out.emplace_back(rows.text(i, "tenant_id"), rows.integer(i, "id"));
@@ -473,7 +469,7 @@ Settings Repository::settings(Transaction& tx, const core::TenantId& tenant) {
         "SELECT custom_meanings::text AS custom_meanings, security_contacts::text AS "
         "security_contacts, retention_days, archive_after_days FROM record_settings WHERE "
         "tenant_id = $1",
-        {tenant.value()});
+        {tenant});
     return core::db::first_as<Settings>(rows).value_or(Settings{});
 }
 
@@ -486,11 +482,9 @@ void Repository::save_settings(Transaction& tx,
         "ON CONFLICT (tenant_id) DO UPDATE SET custom_meanings = excluded.custom_meanings, "
         "security_contacts = excluded.security_contacts, retention_days = "
         "excluded.retention_days, archive_after_days = excluded.archive_after_days",
-        {tenant.value(), json::serialize(json::value_from(settings.custom_meanings)),
-         json::serialize(json::value_from(settings.security_contacts)),
-         std::to_string(settings.retention_days),
-         settings.archive_after_days ? Param(std::to_string(*settings.archive_after_days))
-                                     : std::nullopt});
+        {tenant, json::value_from(settings.custom_meanings),
+         json::value_from(settings.security_contacts), settings.retention_days,
+         settings.archive_after_days});
 }
 
 }  // namespace riveredge::records

@@ -192,39 +192,40 @@ json::object Service::create(const Actor& actor, const json::object& request) {
         throw DomainError::validation(std::move(problems));
     }
     const std::string hash = content_hash(*content);
-    Transaction tx(repository_.pool(), actor.who.tenant);
-    require_attachments(tx, actor.who.tenant, attachments);
-    const auto id = repository_.create(tx, actor.who.tenant, {*type, *key, *title, *content}, hash,
-                                       actor.who.user_id);
-    if (!id) {
-        throw DomainError::conflict("a record of type '" + *type + "' with business key '" + *key +
-                                    "' exists already");
-    }
-    repository_.link_attachments(tx, actor.who.tenant, *id, 1, attachments);
-    AuditTrail::append(tx, actor.who.tenant, actor,
-                       {*id, "created", nullptr,
-                        json::object{{"type", *type},
-                                     {"business_key", *key},
-                                     {"title", *title},
-                                     {"version", 1},
-                                     {"content_hash", hash}},
-                        std::nullopt});
-    tx.commit();
-    return get(actor.who.tenant, *id);
+    const auto id = core::db::transact(repository_.pool(), actor.who.tenant, [&](Transaction& tx) {
+        require_attachments(tx, actor.who.tenant, attachments);
+        const auto created = repository_.create(
+            tx, actor.who.tenant, {*type, *key, *title, *content}, hash, actor.who.user_id);
+        if (!created) {
+            throw DomainError::conflict("a record of type '" + *type + "' with business key '" +
+                                        *key + "' exists already");
+        }
+        repository_.link_attachments(tx, actor.who.tenant, *created, 1, attachments);
+        AuditTrail::append(tx, actor.who.tenant, actor,
+                           {*created, "created", nullptr,
+                            json::object{{"type", *type},
+                                         {"business_key", *key},
+                                         {"title", *title},
+                                         {"version", 1},
+                                         {"content_hash", hash}},
+                            std::nullopt});
+        return *created;
+    });
+    return get(actor.who.tenant, id);
 }
 
 json::object Service::get(const core::TenantId& tenant, std::int64_t id) {
-    Transaction tx(repository_.pool(), tenant);
-    const auto record = require(tx, tenant, id, false);
-    const auto latest = repository_.version(tx, tenant, id, record.latest_version);
-    bool all_valid = true;
-    auto out = record.to_json();
-    out["content"] = latest ? latest->content : json::value(nullptr);
-    out["content_hash"] = latest ? json::value(latest->content_hash) : json::value(nullptr);
-    out["signatures"] = checked_signatures(tx, tenant, id, all_valid);
-    out["signatures_valid"] = all_valid;
-    tx.commit();
-    return out;
+    return core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        const auto record = require(tx, tenant, id, false);
+        const auto latest = repository_.version(tx, tenant, id, record.latest_version);
+        bool all_valid = true;
+        auto out = record.to_json();
+        out["content"] = latest ? latest->content : json::value(nullptr);
+        out["content_hash"] = latest ? json::value(latest->content_hash) : json::value(nullptr);
+        out["signatures"] = checked_signatures(tx, tenant, id, all_valid);
+        out["signatures_valid"] = all_valid;
+        return out;
+    });
 }
 
 json::object Service::update(const Actor& actor, std::int64_t id, const json::object& request) {
@@ -239,27 +240,28 @@ json::object Service::update(const Actor& actor, std::int64_t id, const json::ob
     }
     const std::string hash = content_hash(*content);
     const auto& tenant = actor.who.tenant;
-    Transaction tx(repository_.pool(), tenant);
-    require_attachments(tx, tenant, attachments);
-    const auto record = require(tx, tenant, id, true);
-    if (record.state != "draft") {
-        throw DomainError::conflict("only a draft's content changes; this record is " +
-                                    record.state);
-    }
-    const auto previous = repository_.version(tx, tenant, id, record.latest_version);
-    const int number = record.latest_version + 1;
-    const std::string new_title = title.value_or(record.title);
-    repository_.add_version(tx, tenant, id, number, new_title, *content, hash, *reason,
-                            actor.who.user_id);
-    repository_.link_attachments(tx, tenant, id, number, attachments);
-    AuditTrail::append(
-        tx, tenant, actor,
-        {id, "content_changed",
-         json::object{{"version", record.latest_version},
-                      {"title", record.title},
-                      {"content", previous ? previous->content : json::value(nullptr)}},
-         json::object{{"version", number}, {"title", new_title}, {"content", *content}}, *reason});
-    tx.commit();
+    core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        require_attachments(tx, tenant, attachments);
+        const auto record = require(tx, tenant, id, true);
+        if (record.state != "draft") {
+            throw DomainError::conflict("only a draft's content changes; this record is " +
+                                        record.state);
+        }
+        const auto previous = repository_.version(tx, tenant, id, record.latest_version);
+        const int number = record.latest_version + 1;
+        const std::string new_title = title.value_or(record.title);
+        repository_.add_version(tx, tenant, id, number, new_title, *content, hash, *reason,
+                                actor.who.user_id);
+        repository_.link_attachments(tx, tenant, id, number, attachments);
+        AuditTrail::append(
+            tx, tenant, actor,
+            {id, "content_changed",
+             json::object{{"version", record.latest_version},
+                          {"title", record.title},
+                          {"content", previous ? previous->content : json::value(nullptr)}},
+             json::object{{"version", number}, {"title", new_title}, {"content", *content}},
+             *reason});
+    });
     return get(tenant, id);
 }
 
@@ -282,70 +284,76 @@ json::object Service::transition(const Actor& actor, std::int64_t id, const json
         throw DomainError::forbidden(*action + " is for tenant administrators");
     }
     const auto& tenant = actor.who.tenant;
-    Transaction tx(repository_.pool(), tenant);
-    const auto record = require(tx, tenant, id, true);
-    if (move.from.count(record.state) == 0) {
-        throw DomainError::conflict("a record that is " + record.state + " cannot " + *action);
-    }
-    if (*action == "make_effective") {
-        // Effective only once approved: an approval signature on the version that takes effect.
-        bool approved = false;
-        for (const auto& s : repository_.signatures(tx, tenant, id)) {
-            approved = approved || (s.version == record.latest_version && s.meaning == "approval");
+    // True when the move is an archive request (the archive is built later, durably).
+    const bool archiving = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        const auto record = require(tx, tenant, id, true);
+        if (move.from.count(record.state) == 0) {
+            throw DomainError::conflict("a record that is " + record.state + " cannot " + *action);
         }
-        if (!approved) {
-            throw DomainError::conflict("version " + std::to_string(record.latest_version) +
-                                        " has no approval signature yet");
+        if (*action == "make_effective") {
+            // Effective only once approved: an approval signature on the version that takes effect.
+            bool approved = false;
+            for (const auto& s : repository_.signatures(tx, tenant, id)) {
+                approved =
+                    approved || (s.version == record.latest_version && s.meaning == "approval");
+            }
+            if (!approved) {
+                throw DomainError::conflict("version " + std::to_string(record.latest_version) +
+                                            " has no approval signature yet");
+            }
         }
-    }
-    if (*action == "archive") {
-        // Archiving builds and seals a package: the records-archive function does it, durably.
-        repository_.request_archive(tx, tenant, id);
-        AuditTrail::append(
-            tx, tenant, actor,
-            {id, "archive_requested", nullptr, json::object{{"state", record.state}}, reason});
-        core::outbox::add(
-            tx, tenant,
-            inngest::Event{.name = kArchiveRequested,
-                           .data = json::object{{"tenant_id", tenant.value()}, {"record_id", id}},
-                           .id = "records-archive-" + tenant.value() + "-" + std::to_string(id)});
-        tx.commit();
-        auto out = get(tenant, id);
+        if (*action == "archive") {
+            // Archiving builds and seals a package: the records-archive function does it, durably.
+            repository_.request_archive(tx, tenant, id);
+            AuditTrail::append(
+                tx, tenant, actor,
+                {id, "archive_requested", nullptr, json::object{{"state", record.state}}, reason});
+            core::outbox::add(
+                tx, tenant,
+                inngest::Event{
+                    .name = kArchiveRequested,
+                    .data = json::object{{"tenant_id", tenant.value()}, {"record_id", id}},
+                    .id = "records-archive-" + tenant.value() + "-" + std::to_string(id)});
+            return true;
+        }
+        std::optional<int> retain_days;
+        if (move.to == "deleted") {
+            retain_days = repository_.settings(tx, tenant).retention_days;
+        }
+        repository_.set_state(tx, tenant, id, move.to, reason, retain_days);
+        AuditTrail::append(tx, tenant, actor,
+                           {id, "state_changed", json::object{{"state", record.state}},
+                            json::object{{"state", move.to}, {"action", *action}}, reason});
+        return false;
+    });
+    auto out = get(tenant, id);
+    if (archiving) {
         out["archive"] = "requested";
-        return out;
     }
-    std::optional<int> retain_days;
-    if (move.to == "deleted") {
-        retain_days = repository_.settings(tx, tenant).retention_days;
-    }
-    repository_.set_state(tx, tenant, id, move.to, reason, retain_days);
-    AuditTrail::append(tx, tenant, actor,
-                       {id, "state_changed", json::object{{"state", record.state}},
-                        json::object{{"state", move.to}, {"action", *action}}, reason});
-    tx.commit();
-    return get(tenant, id);
+    return out;
 }
 
 void Service::purge(const Actor& actor, std::int64_t id) {
     const auto& tenant = actor.who.tenant;
-    Transaction tx(repository_.pool(), tenant);
-    const auto record = require(tx, tenant, id, true);
-    if (record.state != "deleted") {
-        throw DomainError::conflict("only a deleted record is purged; this one is " + record.state);
-    }
-    auto summary = record.to_json();
-    // The database refuses too (a trigger), whatever calls it.
-    const auto due = tx.exec("SELECT retain_until < now() AS due FROM records WHERE id = $1",
-                             {std::to_string(id)});
-    if (!due.boolean(0, "due")) {
-        throw DomainError::conflict("the record is kept until " +
-                                    record.retain_until.value_or("its retention ends") +
-                                    "; it cannot be purged before");
-    }
-    AuditTrail::append(tx, tenant, actor,
-                       {id, "purged", std::move(summary), nullptr, std::nullopt});
-    repository_.purge(tx, tenant, id);
-    tx.commit();
+    core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        const auto record = require(tx, tenant, id, true);
+        if (record.state != "deleted") {
+            throw DomainError::conflict("only a deleted record is purged; this one is " +
+                                        record.state);
+        }
+        auto summary = record.to_json();
+        // The database refuses too (a trigger), whatever calls it.
+        const auto due =
+            tx.exec("SELECT retain_until < now() AS due FROM records WHERE id = $1", {id});
+        if (!due.boolean(0, "due")) {
+            throw DomainError::conflict("the record is kept until " +
+                                        record.retain_until.value_or("its retention ends") +
+                                        "; it cannot be purged before");
+        }
+        AuditTrail::append(tx, tenant, actor,
+                           {id, "purged", std::move(summary), nullptr, std::nullopt});
+        repository_.purge(tx, tenant, id);
+    });
 }
 
 json::object Service::set_signing_password(const Actor& actor, const json::object& request) {
@@ -360,31 +368,31 @@ json::object Service::set_signing_password(const Actor& actor, const json::objec
         throw DomainError::validation(std::move(problems));
     }
     const auto& tenant = actor.who.tenant;
-    Transaction tx(repository_.pool(), tenant);
-    const auto existing = repository_.credential(tx, tenant, actor.who.user_id);
-    if (existing && existing->locked) {
-        throw DomainError::forbidden("signing is locked after " +
-                                     std::to_string(kLockAfterFailures) +
-                                     " failed attempts; try again later");
-    }
-    if (existing && !current) {
-        throw DomainError::validation(
-            json::object{{"current_password", "required to change a signing password"}});
-    }
-    if (existing && !password_matches(*current, existing->password_hash)) {
-        // A guess at the current password counts like a failed signing.
-        refuse_wrong_password(tx, actor, std::nullopt);
-    }
-    repository_.save_credential(tx, tenant, actor.who.user_id, *printed_name,
-                                hash_password(*password));
-    AuditTrail::append(
-        tx, tenant, actor,
-        {std::nullopt, existing ? "signing_password_changed" : "signing_password_set",
-         existing ? json::value(json::object{{"printed_name", existing->printed_name}})
-                  : json::value(nullptr),
-         json::object{{"printed_name", *printed_name}}, std::nullopt});
-    tx.commit();
-    return json::object{{"user_id", actor.who.user_id}, {"printed_name", *printed_name}};
+    return core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        const auto existing = repository_.credential(tx, tenant, actor.who.user_id);
+        if (existing && existing->locked) {
+            throw DomainError::forbidden("signing is locked after " +
+                                         std::to_string(kLockAfterFailures) +
+                                         " failed attempts; try again later");
+        }
+        if (existing && !current) {
+            throw DomainError::validation(
+                json::object{{"current_password", "required to change a signing password"}});
+        }
+        if (existing && !password_matches(*current, existing->password_hash)) {
+            // A guess at the current password counts like a failed signing.
+            refuse_wrong_password(tx, actor, std::nullopt);
+        }
+        repository_.save_credential(tx, tenant, actor.who.user_id, *printed_name,
+                                    hash_password(*password));
+        AuditTrail::append(
+            tx, tenant, actor,
+            {std::nullopt, existing ? "signing_password_changed" : "signing_password_set",
+             existing ? json::value(json::object{{"printed_name", existing->printed_name}})
+                      : json::value(nullptr),
+             json::object{{"printed_name", *printed_name}}, std::nullopt});
+        return json::object{{"user_id", actor.who.user_id}, {"printed_name", *printed_name}};
+    });
 }
 
 json::object Service::sign(const Actor& actor, std::int64_t id, const json::object& request) {
@@ -433,33 +441,33 @@ Actor Service::authenticate(const Actor& actor,
     if (user_id && *user_id != actor.who.user_id) {
         throw DomainError::forbidden("a user signs only as themselves");
     }
-    Transaction tx(repository_.pool(), tenant);
-    if (meaning) {
-        check_meaning(tx, tenant, *meaning);
-    }
-    // The credential row is locked: one signer's attempts are counted one after the other.
-    const auto credential = repository_.credential(tx, tenant, actor.who.user_id);
-    if (!credential) {
-        throw DomainError::conflict(
-            "set a signing password first (PUT /api/v1/records/signing-password)");
-    }
-    if (credential->locked) {
-        throw DomainError::forbidden("signing is locked after " +
-                                     std::to_string(kLockAfterFailures) +
-                                     " failed attempts; try again later");
-    }
-    if (!user_id && !credential->in_session) {
-        throw DomainError::validation(
-            json::object{{"user_id",
-                          "required: outside a signing session a signature needs your user id and "
-                          "signing password"}});
-    }
-    if (!password_matches(*password, credential->password_hash)) {
-        refuse_wrong_password(tx, actor, record_id);
-    }
-    tx.commit();
     Actor signer = actor;
-    signer.printed_name = credential->printed_name;
+    signer.printed_name = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        if (meaning) {
+            check_meaning(tx, tenant, *meaning);
+        }
+        // The credential row is locked: one signer's attempts are counted one after the other.
+        const auto credential = repository_.credential(tx, tenant, actor.who.user_id);
+        if (!credential) {
+            throw DomainError::conflict(
+                "set a signing password first (PUT /api/v1/records/signing-password)");
+        }
+        if (credential->locked) {
+            throw DomainError::forbidden("signing is locked after " +
+                                         std::to_string(kLockAfterFailures) +
+                                         " failed attempts; try again later");
+        }
+        if (!user_id && !credential->in_session) {
+            throw DomainError::validation(json::object{
+                {"user_id",
+                 "required: outside a signing session a signature needs your user id and "
+                 "signing password"}});
+        }
+        if (!password_matches(*password, credential->password_hash)) {
+            refuse_wrong_password(tx, actor, record_id);
+        }
+        return credential->printed_name;
+    });
     return signer;
 }
 
@@ -552,23 +560,23 @@ json::array Service::checked_signatures(Transaction& tx,
 }
 
 json::object Service::verify_signatures(const core::TenantId& tenant, std::int64_t id) {
-    Transaction tx(repository_.pool(), tenant);
-    require(tx, tenant, id, false);
-    bool all_valid = true;
-    auto signatures = checked_signatures(tx, tenant, id, all_valid);
-    tx.commit();
-    return json::object{
-        {"record_id", id}, {"valid", all_valid}, {"signatures", std::move(signatures)}};
+    return core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        require(tx, tenant, id, false);
+        bool all_valid = true;
+        auto signatures = checked_signatures(tx, tenant, id, all_valid);
+        return json::object{
+            {"record_id", id}, {"valid", all_valid}, {"signatures", std::move(signatures)}};
+    });
 }
 
 json::object Service::trail(const Actor& actor, std::int64_t id) {
     const auto& tenant = actor.who.tenant;
-    Transaction tx(repository_.pool(), tenant);
-    require(tx, tenant, id, false);
-    AuditTrail::append(tx, tenant, actor, {id, "trail_viewed", nullptr, nullptr, std::nullopt});
-    auto entries = AuditTrail::entries(tx, tenant, id);
-    tx.commit();
-    return json::object{{"record_id", id}, {"entries", std::move(entries)}};
+    return core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        require(tx, tenant, id, false);
+        AuditTrail::append(tx, tenant, actor, {id, "trail_viewed", nullptr, nullptr, std::nullopt});
+        auto entries = AuditTrail::entries(tx, tenant, id);
+        return json::object{{"record_id", id}, {"entries", std::move(entries)}};
+    });
 }
 
 json::object Service::package(Transaction& tx, const core::TenantId& tenant, const Record& record) {
@@ -596,11 +604,11 @@ json::object Service::package(Transaction& tx, const core::TenantId& tenant, con
 
 json::object Service::export_record(const Actor& actor, std::int64_t id) {
     const auto& tenant = actor.who.tenant;
-    Transaction tx(repository_.pool(), tenant);
-    const auto record = require(tx, tenant, id, false);
-    AuditTrail::append(tx, tenant, actor, {id, "exported", nullptr, nullptr, std::nullopt});
-    auto out = package(tx, tenant, record);
-    tx.commit();
+    auto out = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        const auto record = require(tx, tenant, id, false);
+        AuditTrail::append(tx, tenant, actor, {id, "exported", nullptr, nullptr, std::nullopt});
+        return package(tx, tenant, record);
+    });
     out["exported_at"] = now_text();
     out["exported_by"] = actor.who.user_id;
     return out;
@@ -637,11 +645,18 @@ std::string text_of(const json::value& value) {
 
 core::PdfPrinter::Pdf Service::export_pdf(const Actor& actor, std::int64_t id) {
     const auto& tenant = actor.who.tenant;
-    Transaction tx(repository_.pool(), tenant);
-    const auto record = require(tx, tenant, id, false);
-    const auto latest = repository_.version(tx, tenant, id, record.latest_version);
-    const auto exported = package(tx, tenant, record);
-    tx.commit();
+    struct Read {
+        Record record;
+        std::optional<RecordVersion> latest;
+        json::object exported;
+    };
+    const auto [record, latest, exported] =
+        core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+            auto found = require(tx, tenant, id, false);
+            auto version = repository_.version(tx, tenant, id, found.latest_version);
+            auto package_of = package(tx, tenant, found);
+            return Read{std::move(found), std::move(version), std::move(package_of)};
+        });
     json::array rows;
     // A long value continues over several rows (none may be taller than a page: a printed copy
     // must be complete), cut between characters.
@@ -713,11 +728,11 @@ core::PdfPrinter::Pdf Service::export_pdf(const Actor& actor, std::int64_t id) {
         }
     }
     // The export is audited once it exists.
-    Transaction audit(repository_.pool(), tenant);
-    AuditTrail::append(audit, tenant, actor,
-                       {id, "exported", nullptr,
-                        json::object{{"format", "pdf"}, {"pages", pdf.pages}}, std::nullopt});
-    audit.commit();
+    core::db::transact(repository_.pool(), tenant, [&](Transaction& audit) {
+        AuditTrail::append(audit, tenant, actor,
+                           {id, "exported", nullptr,
+                            json::object{{"format", "pdf"}, {"pages", pdf.pages}}, std::nullopt});
+    });
     return pdf;
 }
 
@@ -726,46 +741,46 @@ json::object Service::archive(const core::TenantId& tenant, std::int64_t id) {
         throw DomainError::unavailable(
             "archives are sealed: this server has no seal key (RIVEREDGE_RECORDS_SEAL_KEY)");
     }
-    Transaction tx(repository_.pool(), tenant);
-    const auto record = require(tx, tenant, id, true);
-    if (record.state == "archived") {
-        // A retried step: the package was stored with the state change.
-        const auto stored = repository_.archive(tx, tenant, id);
-        tx.commit();
+    return core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) -> json::object {
+        const auto record = require(tx, tenant, id, true);
+        if (record.state == "archived") {
+            // A retried step: the package was stored with the state change.
+            const auto stored = repository_.archive(tx, tenant, id);
+            return json::object{{"record_id", id},
+                                {"archived", true},
+                                {"package_hash", stored ? json::value(stored->package_hash)
+                                                        : json::value(nullptr)}};
+        }
+        if (record.state != "superseded" && record.state != "obsolete") {
+            return json::object{{"record_id", id},
+                                {"archived", false},
+                                {"reason", "the record is " + record.state}};
+        }
+        const Actor system{archiver(), "records archive", "", ""};
+        Archive archive{id, {}, "", seal_key_->id(), "", now_text()};
+        archive.package = package(tx, tenant, record);
+        archive.package.as_object()["archived_at"] = archive.archived_at;
+        const std::string canonical = core::canonical_json(archive.package);
+        archive.package_hash = core::sha256_hex(canonical);
+        archive.seal = seal_key_->seal(canonical);
+        Actor acting = system;
+        acting.who.tenant = tenant;
+        register_seal_key(tx, acting);
+        repository_.store_archive(tx, tenant, archive);
+        repository_.set_state(tx, tenant, id, "archived", std::nullopt, std::nullopt);
+        AuditTrail::append(tx, tenant, acting,
+                           {id, "state_changed", json::object{{"state", record.state}},
+                            json::object{{"state", "archived"},
+                                         {"action", "archive"},
+                                         {"package_hash", archive.package_hash},
+                                         {"key_id", archive.key_id}},
+                            std::nullopt});
+        core::log(
+            core::LogLevel::kInfo, "record archived",
+            {{"tenant", tenant.value()}, {"record", id}, {"package_hash", archive.package_hash}});
         return json::object{
-            {"record_id", id},
-            {"archived", true},
-            {"package_hash", stored ? json::value(stored->package_hash) : json::value(nullptr)}};
-    }
-    if (record.state != "superseded" && record.state != "obsolete") {
-        tx.commit();
-        return json::object{
-            {"record_id", id}, {"archived", false}, {"reason", "the record is " + record.state}};
-    }
-    const Actor system{archiver(), "records archive", "", ""};
-    Archive archive{id, {}, "", seal_key_->id(), "", now_text()};
-    archive.package = package(tx, tenant, record);
-    archive.package.as_object()["archived_at"] = archive.archived_at;
-    const std::string canonical = core::canonical_json(archive.package);
-    archive.package_hash = core::sha256_hex(canonical);
-    archive.seal = seal_key_->seal(canonical);
-    Actor acting = system;
-    acting.who.tenant = tenant;
-    register_seal_key(tx, acting);
-    repository_.store_archive(tx, tenant, archive);
-    repository_.set_state(tx, tenant, id, "archived", std::nullopt, std::nullopt);
-    AuditTrail::append(tx, tenant, acting,
-                       {id, "state_changed", json::object{{"state", record.state}},
-                        json::object{{"state", "archived"},
-                                     {"action", "archive"},
-                                     {"package_hash", archive.package_hash},
-                                     {"key_id", archive.key_id}},
-                        std::nullopt});
-    tx.commit();
-    core::log(core::LogLevel::kInfo, "record archived",
-              {{"tenant", tenant.value()}, {"record", id}, {"package_hash", archive.package_hash}});
-    return json::object{
-        {"record_id", id}, {"archived", true}, {"package_hash", archive.package_hash}};
+            {"record_id", id}, {"archived", true}, {"package_hash", archive.package_hash}};
+    });
 }
 
 std::vector<std::pair<std::string, std::int64_t>> Service::due_archives(int limit) {
@@ -774,33 +789,34 @@ std::vector<std::pair<std::string, std::int64_t>> Service::due_archives(int limi
 
 json::object Service::read_archive(const Actor& actor, std::int64_t id) {
     const auto& tenant = actor.who.tenant;
-    Transaction tx(repository_.pool(), tenant);
-    require(tx, tenant, id, false);
-    const auto stored = repository_.archive(tx, tenant, id);
-    if (!stored) {
-        throw DomainError::not_found("an archive of record " + std::to_string(id));
-    }
-    const auto keys = repository_.seal_keys(tx, tenant);
-    AuditTrail::append(tx, tenant, actor,
-                       {id, "archive_read", nullptr,
-                        json::object{{"package_hash", stored->package_hash}}, std::nullopt});
-    tx.commit();
-    const std::string canonical = core::canonical_json(stored->package);
+    const auto [stored,
+                keys] = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        require(tx, tenant, id, false);
+        auto archive = repository_.archive(tx, tenant, id);
+        if (!archive) {
+            throw DomainError::not_found("an archive of record " + std::to_string(id));
+        }
+        AuditTrail::append(tx, tenant, actor,
+                           {id, "archive_read", nullptr,
+                            json::object{{"package_hash", archive->package_hash}}, std::nullopt});
+        return std::pair{std::move(*archive), repository_.seal_keys(tx, tenant)};
+    });
+    const std::string canonical = core::canonical_json(stored.package);
     std::string problem;
-    if (core::sha256_hex(canonical) != stored->package_hash) {
+    if (core::sha256_hex(canonical) != stored.package_hash) {
         problem = "the package changed after it was archived";
-    } else if (const auto key = keys.find(stored->key_id);
+    } else if (const auto key = keys.find(stored.key_id);
                key == keys.end() ||
-               !verify_seal(key->second, stored->key_id, canonical, stored->seal)) {
+               !verify_seal(key->second, stored.key_id, canonical, stored.seal)) {
         problem = "the package's seal does not verify";
     }
     return json::object{{"record_id", id},
-                        {"archived_at", stored->archived_at},
-                        {"package_hash", stored->package_hash},
-                        {"key_id", stored->key_id},
+                        {"archived_at", stored.archived_at},
+                        {"package_hash", stored.package_hash},
+                        {"key_id", stored.key_id},
                         {"valid", problem.empty()},
                         {"problem", problem.empty() ? json::value(nullptr) : json::value(problem)},
-                        {"package", stored->package}};
+                        {"package", stored.package}};
 }
 
 json::object Service::upload_attachment(const Actor& actor,
@@ -816,23 +832,23 @@ json::object Service::upload_attachment(const Actor& actor,
     }
     Attachment attachment{core::sha256_hex(bytes), media_type,
                           static_cast<std::int64_t>(bytes.size()), std::move(bytes)};
-    Transaction tx(repository_.pool(), actor.who.tenant);
-    const bool stored =
-        repository_.store_attachment(tx, actor.who.tenant, attachment, actor.who.user_id);
-    tx.commit();
-    return json::object{{"sha256", attachment.sha256},
-                        {"size", attachment.size},
-                        {"media_type", attachment.media_type},
-                        {"stored", stored ? "new" : "already kept"}};
+    return core::db::transact(repository_.pool(), actor.who.tenant, [&](Transaction& tx) {
+        const bool stored =
+            repository_.store_attachment(tx, actor.who.tenant, attachment, actor.who.user_id);
+        return json::object{{"sha256", attachment.sha256},
+                            {"size", attachment.size},
+                            {"media_type", attachment.media_type},
+                            {"stored", stored ? "new" : "already kept"}};
+    });
 }
 
 Attachment Service::download_attachment(const core::TenantId& tenant,
                                         std::int64_t id,
                                         const std::string& sha256) {
-    Transaction tx(repository_.pool(), tenant);
-    require(tx, tenant, id, false);
-    auto attachment = repository_.attachment_of(tx, tenant, id, sha256);
-    tx.commit();
+    auto attachment = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        require(tx, tenant, id, false);
+        return repository_.attachment_of(tx, tenant, id, sha256);
+    });
     if (!attachment) {
         throw DomainError::not_found("attachment " + sha256 + " of record " + std::to_string(id));
     }
@@ -875,21 +891,21 @@ json::object Service::check_integrity(const core::TenantId& tenant) {
     json::array corrupt_attachments;
     std::vector<std::string> contacts;
     {
-        Transaction tx(repository_.pool(), tenant);
-        const auto ids =
-            tx.exec("SELECT id FROM records WHERE tenant_id = $1 ORDER BY id", {tenant.value()});
-        for (int i = 0; i < ids.size(); ++i) {
-            bool valid = true;
-            checked_signatures(tx, tenant, ids.integer(i, "id"), valid);
-            if (!valid) {
-                broken_records.emplace_back(ids.integer(i, "id"));
+        core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+            const auto ids =
+                tx.exec("SELECT id FROM records WHERE tenant_id = $1 ORDER BY id", {tenant});
+            for (int i = 0; i < ids.size(); ++i) {
+                bool valid = true;
+                checked_signatures(tx, tenant, ids.integer(i, "id"), valid);
+                if (!valid) {
+                    broken_records.emplace_back(ids.integer(i, "id"));
+                }
             }
-        }
-        for (const auto& hash : repository_.corrupt_attachments(tx, tenant)) {
-            corrupt_attachments.emplace_back(hash);
-        }
-        contacts = repository_.settings(tx, tenant).security_contacts;
-        tx.commit();
+            for (const auto& hash : repository_.corrupt_attachments(tx, tenant)) {
+                corrupt_attachments.emplace_back(hash);
+            }
+            contacts = repository_.settings(tx, tenant).security_contacts;
+        });
     }
     const bool intact = chain.valid && broken_records.empty() && corrupt_attachments.empty();
     if (!intact) {
@@ -928,63 +944,63 @@ json::object Service::check_integrity(const core::TenantId& tenant) {
 }
 
 json::object Service::settings(const core::TenantId& tenant) {
-    auto out = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+    return core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
         return repository_.settings(tx, tenant).to_json();
     });
-    return out;
 }
 
 json::object Service::save_settings(const Actor& actor, const json::object& request) {
     const auto& tenant = actor.who.tenant;
-    Transaction tx(repository_.pool(), tenant);
-    const Settings before = repository_.settings(tx, tenant);
-    Settings after = before;
-    json::object problems;
-    const auto string_list = [&](const char* name, std::vector<std::string>& out) {
-        const auto* value = request.if_contains(name);
-        if (value == nullptr) {
-            return;
-        }
-        if (!value->is_array() || value->get_array().size() > 50) {
-            problems[name] = "an array of at most 50 strings";
-            return;
-        }
-        out.clear();
-        for (const auto& item : value->get_array()) {
-            if (!item.is_string() || item.get_string().empty() || item.get_string().size() > 100) {
-                problems[name] = "an array of non-empty strings of at most 100 bytes";
+    return core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) -> json::object {
+        const Settings before = repository_.settings(tx, tenant);
+        Settings after = before;
+        json::object problems;
+        const auto string_list = [&](const char* name, std::vector<std::string>& out) {
+            const auto* value = request.if_contains(name);
+            if (value == nullptr) {
                 return;
             }
-            out.emplace_back(item.get_string());
+            if (!value->is_array() || value->get_array().size() > 50) {
+                problems[name] = "an array of at most 50 strings";
+                return;
+            }
+            out.clear();
+            for (const auto& item : value->get_array()) {
+                if (!item.is_string() || item.get_string().empty() ||
+                    item.get_string().size() > 100) {
+                    problems[name] = "an array of non-empty strings of at most 100 bytes";
+                    return;
+                }
+                out.emplace_back(item.get_string());
+            }
+        };
+        string_list("custom_meanings", after.custom_meanings);
+        string_list("security_contacts", after.security_contacts);
+        if (const auto* days = request.if_contains("retention_days"); days != nullptr) {
+            if (!days->is_int64() || days->get_int64() < 0 || days->get_int64() > 36500) {
+                problems["retention_days"] = "an integer from 0 to 36500";
+            } else {
+                after.retention_days = static_cast<int>(days->get_int64());
+            }
         }
-    };
-    string_list("custom_meanings", after.custom_meanings);
-    string_list("security_contacts", after.security_contacts);
-    if (const auto* days = request.if_contains("retention_days"); days != nullptr) {
-        if (!days->is_int64() || days->get_int64() < 0 || days->get_int64() > 36500) {
-            problems["retention_days"] = "an integer from 0 to 36500";
-        } else {
-            after.retention_days = static_cast<int>(days->get_int64());
+        if (const auto* days = request.if_contains("archive_after_days"); days != nullptr) {
+            if (days->is_null()) {
+                after.archive_after_days.reset();
+            } else if (!days->is_int64() || days->get_int64() < 0 || days->get_int64() > 36500) {
+                problems["archive_after_days"] = "null (never) or an integer from 0 to 36500";
+            } else {
+                after.archive_after_days = static_cast<int>(days->get_int64());
+            }
         }
-    }
-    if (const auto* days = request.if_contains("archive_after_days"); days != nullptr) {
-        if (days->is_null()) {
-            after.archive_after_days.reset();
-        } else if (!days->is_int64() || days->get_int64() < 0 || days->get_int64() > 36500) {
-            problems["archive_after_days"] = "null (never) or an integer from 0 to 36500";
-        } else {
-            after.archive_after_days = static_cast<int>(days->get_int64());
+        if (!problems.empty()) {
+            throw DomainError::validation(std::move(problems));
         }
-    }
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
-    repository_.save_settings(tx, tenant, after);
-    AuditTrail::append(
-        tx, tenant, actor,
-        {std::nullopt, "settings_changed", before.to_json(), after.to_json(), std::nullopt});
-    tx.commit();
-    return after.to_json();
+        repository_.save_settings(tx, tenant, after);
+        AuditTrail::append(
+            tx, tenant, actor,
+            {std::nullopt, "settings_changed", before.to_json(), after.to_json(), std::nullopt});
+        return after.to_json();
+    });
 }
 
 void Service::refuse_wrong_password(Transaction& tx,
@@ -1019,13 +1035,13 @@ json::object Service::notify_lockout(const core::TenantId& tenant,
                                      const std::string& notice_id) {
     std::vector<std::string> recipients{user_id};
     {
-        Transaction tx(repository_.pool(), tenant);
-        for (const auto& contact : repository_.settings(tx, tenant).security_contacts) {
-            if (contact != user_id) {
-                recipients.push_back(contact);
+        core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+            for (const auto& contact : repository_.settings(tx, tenant).security_contacts) {
+                if (contact != user_id) {
+                    recipients.push_back(contact);
+                }
             }
-        }
-        tx.commit();
+        });
     }
     const auto message = notifier_.notify(
         tenant, "records", recipients, "Electronic signing locked",

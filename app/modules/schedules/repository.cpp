@@ -154,7 +154,7 @@ std::vector<Param> definition_params(const ScheduleDefinition& d) {
         std::string(kind),
         t.kind == TriggerKind::kCron ? Param(t.cron) : std::nullopt,
         t.time_zone,
-        t.kind == TriggerKind::kInterval ? Param(std::to_string(t.every.count())) : std::nullopt,
+        t.kind == TriggerKind::kInterval ? Param(t.every.count()) : std::nullopt,
         t.kind == TriggerKind::kInterval ? Param(sql_time(t.anchor)) : std::nullopt,
         t.kind == TriggerKind::kOnce ? Param(sql_time(t.once_at)) : std::nullopt,
         optional_time(t.start_at),
@@ -187,7 +187,7 @@ std::optional<std::int64_t> Repository::insert(Transaction& tx,
                                                const std::string& author) {
     auto params = definition_params(definition);
     params.insert(params.begin(), tenant.value());
-    params.push_back(enabled ? "true" : "false");
+    params.push_back(enabled);
     params.push_back(author);
     const auto rows = tx.exec(
         "INSERT INTO schedules (tenant_id, name, code, trigger_kind, cron, time_zone, "
@@ -229,18 +229,18 @@ void Repository::set_enabled(Transaction& tx,
     tx.exec(
         "UPDATE schedules SET enabled = $3::boolean, paused_reason = $4, version = version + 1, "
         "updated_at = now() WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
-        {tenant.value(), std::to_string(id), enabled ? "true" : "false", reason});
+        {tenant, id, enabled, reason});
 }
 
 void Repository::mark_deleted(Transaction& tx, const core::TenantId& tenant, std::int64_t id) {
     tx.exec(
         "UPDATE schedules SET deleted_at = now(), next_fire_at = NULL, version = version + 1, "
         "updated_at = now() WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
-        {tenant.value(), std::to_string(id)});
+        {tenant, id});
     tx.exec(
         "UPDATE schedule_fires SET status = 'cancelled', reason = 'schedule deleted' "
         "WHERE tenant_id = $1 AND schedule_id = $2 AND status IN ('armed', 'waiting')",
-        {tenant.value(), std::to_string(id)});
+        {tenant, id});
 }
 
 std::optional<Schedule> Repository::find(Transaction& tx,
@@ -251,7 +251,7 @@ std::optional<Schedule> Repository::find(Transaction& tx,
     const auto rows = tx.exec(
         std::string(kScheduleSelect) + "WHERE s.tenant_id = $1 AND s.id = $2" +
             (include_deleted ? "" : " AND s.deleted_at IS NULL") + (lock ? " FOR UPDATE" : ""),
-        {tenant.value(), std::to_string(id)});
+        {tenant, id});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -267,7 +267,7 @@ core::db::Page<Schedule> Repository::list(const core::TenantId& tenant,
         "FROM schedules s WHERE s.tenant_id = $1 AND s.deleted_at IS NULL AND ($2::boolean IS "
         "NULL OR s.enabled = $2::boolean) AND ($3::text IS NULL OR strpos(lower(s.name), "
         "lower($3)) > 0 OR strpos(lower(s.code), lower($3)) > 0)",
-        {tenant.value(), enabled, name_contains}, page);
+        {tenant, enabled, name_contains}, page);
     core::db::Page<Schedule> out{{}, found.total};
     for (int i = 0; i < found.rows.size(); ++i) {
         out.items.push_back(schedule_of(found.rows, i));
@@ -281,13 +281,13 @@ void Repository::arm(Transaction& tx,
                      const std::optional<TimePoint>& next,
                      int version) {
     tx.exec("UPDATE schedules SET next_fire_at = $3::timestamptz WHERE tenant_id = $1 AND id = $2",
-            {tenant.value(), std::to_string(id), optional_time(next)});
+            {tenant, id, optional_time(next)});
     // Armed fires at other times belong to an older timing: they will not run.
     tx.exec(
         "UPDATE schedule_fires SET status = 'cancelled', reason = 'rescheduled' WHERE tenant_id = "
         "$1 AND schedule_id = $2 AND kind = 'scheduled' AND status = 'armed' AND "
         "($3::timestamptz IS NULL OR scheduled_for <> $3::timestamptz)",
-        {tenant.value(), std::to_string(id), optional_time(next)});
+        {tenant, id, optional_time(next)});
     if (next) {
         tx.exec(
             "INSERT INTO schedule_fires (tenant_id, schedule_id, scheduled_for, kind, "
@@ -295,7 +295,7 @@ void Repository::arm(Transaction& tx,
             "ON CONFLICT (schedule_id, scheduled_for, kind) DO UPDATE SET schedule_version = "
             "$4::int, status = CASE WHEN schedule_fires.status = 'cancelled' THEN 'armed' ELSE "
             "schedule_fires.status END, reason = NULL",
-            {tenant.value(), std::to_string(id), sql_time(*next), std::to_string(version)});
+            {tenant, id, sql_time(*next), version});
     }
 }
 
@@ -305,12 +305,11 @@ std::optional<Fire> Repository::fire(Transaction& tx,
                                      TimePoint scheduled_for,
                                      const std::string& kind,
                                      bool lock) {
-    const auto rows =
-        tx.exec(std::string(kFireSelect) +
-                    "WHERE f.tenant_id = $1 AND f.schedule_id = $2 AND "
-                    "f.scheduled_for = $3::timestamptz AND f.kind = $4" +
-                    (lock ? " FOR UPDATE" : ""),
-                {tenant.value(), std::to_string(schedule_id), sql_time(scheduled_for), kind});
+    const auto rows = tx.exec(std::string(kFireSelect) +
+                                  "WHERE f.tenant_id = $1 AND f.schedule_id = $2 AND "
+                                  "f.scheduled_for = $3::timestamptz AND f.kind = $4" +
+                                  (lock ? " FOR UPDATE" : ""),
+                              {tenant, schedule_id, sql_time(scheduled_for), kind});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -323,7 +322,7 @@ std::optional<Fire> Repository::fire_by_id(Transaction& tx,
                                            bool lock) {
     const auto rows = tx.exec(std::string(kFireSelect) + "WHERE f.tenant_id = $1 AND f.id = $2" +
                                   (lock ? " FOR UPDATE" : ""),
-                              {tenant.value(), std::to_string(fire_id)});
+                              {tenant, fire_id});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -340,7 +339,7 @@ std::int64_t Repository::insert_manual_fire(Transaction& tx,
             "INSERT INTO schedule_fires (tenant_id, schedule_id, scheduled_for, kind, "
             "schedule_version, status) VALUES ($1, $2, $3::timestamptz, 'manual', $4::int, "
             "'armed') RETURNING id",
-            {tenant.value(), std::to_string(schedule_id), sql_time(at), std::to_string(version)})
+            {tenant, schedule_id, sql_time(at), version})
         .integer(0, "id");
 }
 
@@ -354,7 +353,7 @@ void Repository::set_fire_status(Transaction& tx,
         "UPDATE schedule_fires SET status = $3, reason = $4, finished_at = "
         "coalesce($5::timestamptz, "
         "finished_at) WHERE tenant_id = $1 AND id = $2",
-        {tenant.value(), std::to_string(fire_id), status, reason, optional_time(now)});
+        {tenant, fire_id, status, reason, optional_time(now)});
 }
 
 void Repository::start_fire(Transaction& tx,
@@ -364,7 +363,7 @@ void Repository::start_fire(Transaction& tx,
     tx.exec(
         "UPDATE schedule_fires SET status = 'running', started_at = $3::timestamptz, attempt = 1 "
         "WHERE tenant_id = $1 AND id = $2",
-        {tenant.value(), std::to_string(fire_id), sql_time(now)});
+        {tenant, fire_id, sql_time(now)});
 }
 
 void Repository::finish_fire(Transaction& tx,
@@ -378,8 +377,7 @@ void Repository::finish_fire(Transaction& tx,
     tx.exec(
         "UPDATE schedule_fires SET status = $3, output = $4::jsonb, error = $5, attempt = "
         "$6::int, finished_at = $7::timestamptz WHERE tenant_id = $1 AND id = $2",
-        {tenant.value(), std::to_string(fire_id), status, json::serialize(output), error,
-         std::to_string(attempt), sql_time(now)});
+        {tenant, fire_id, status, output, error, attempt, sql_time(now)});
 }
 
 int Repository::running_fires(Transaction& tx,
@@ -392,8 +390,7 @@ int Repository::running_fires(Transaction& tx,
         tx.exec("SELECT count(*) AS n FROM schedule_fires WHERE tenant_id = $1 AND schedule_id = "
                 "$2 AND id <> $3 AND status = 'running' AND started_at > $4::timestamptz - "
                 "make_interval(secs => $5::int)",
-                {tenant.value(), std::to_string(schedule_id), std::to_string(except_fire),
-                 sql_time(now), std::to_string(timeout_seconds)})
+                {tenant, schedule_id, except_fire, sql_time(now), timeout_seconds})
             .integer(0, "n"));
 }
 
@@ -404,7 +401,7 @@ int Repository::waiting_fires(Transaction& tx,
     return static_cast<int>(
         tx.exec("SELECT count(*) AS n FROM schedule_fires WHERE tenant_id = $1 AND schedule_id = "
                 "$2 AND id <> $3 AND status = 'waiting'",
-                {tenant.value(), std::to_string(schedule_id), std::to_string(except_fire)})
+                {tenant, schedule_id, except_fire})
             .integer(0, "n"));
 }
 
@@ -419,7 +416,7 @@ core::db::JsonPage Repository::fires(const core::TenantId& tenant,
         "FROM schedule_fires f WHERE f.tenant_id = $1 AND f.schedule_id = $2 AND ($3::text IS "
         "NULL OR f.status = $3) AND ($4::timestamptz IS NULL OR f.scheduled_for >= "
         "$4::timestamptz) AND ($5::timestamptz IS NULL OR f.scheduled_for < $5::timestamptz)",
-        {tenant.value(), std::to_string(schedule_id), status, since, until}, page);
+        {tenant, schedule_id, status, since, until}, page);
     return {core::db::rows_json<FireView>(found.rows), found.total};
 }
 

@@ -173,10 +173,6 @@ std::vector<TimePoint> upcoming_fires(const Trigger& trigger, TimePoint after, i
     return out;
 }
 
-std::string format_utc(TimePoint time) {
-    return date::format("%FT%TZ", date::floor<std::chrono::milliseconds>(time));
-}
-
 std::string format_local(TimePoint time, std::string_view zone) {
     const auto* z = zone_of(zone);
     if (z == nullptr) {
@@ -185,36 +181,6 @@ std::string format_local(TimePoint time, std::string_view zone) {
     const date::zoned_time<std::chrono::milliseconds> zoned{
         z, date::floor<std::chrono::milliseconds>(time)};
     return date::format("%FT%T%Ez", zoned);
-}
-
-std::optional<TimePoint> parse_time(std::string_view text) {
-    static const std::regex pattern(
-        R"((\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|([+-])(\d{2}):(\d{2})))");
-    std::cmatch m;
-    if (!std::regex_match(text.begin(), text.end(), m, pattern)) {
-        return std::nullopt;
-    }
-    const auto number = [&](int i) {
-        return std::stoi(m[i].str());
-    };
-    const date::year_month_day ymd{date::year{number(1)},
-                                   date::month{static_cast<unsigned>(number(2))},
-                                   date::day{static_cast<unsigned>(number(3))}};
-    if (!ymd.ok() || number(4) > 23 || number(5) > 59 || number(6) > 59) {
-        return std::nullopt;
-    }
-    TimePoint time = date::sys_days{ymd} + hours(number(4)) + minutes(number(5)) +
-                     std::chrono::seconds(number(6));
-    if (m[7].matched) {
-        std::string fraction = m[7].str();
-        fraction.resize(3, '0');
-        time += milliseconds(std::stoi(fraction));
-    }
-    if (m[9].matched) {
-        const auto offset = hours(number(10)) + minutes(number(11));
-        time -= m[9].str() == "+" ? offset : -offset;
-    }
-    return time;
 }
 
 }  // namespace riveredge::schedules

@@ -8,6 +8,8 @@
 // autumn) fires once, at its first occurrence. Interval triggers are exact durations in
 // absolute time (every 24 h is not "every day at 09:00" across a DST change: use cron for that).
 
+#include "core/time/rfc3339.hpp"
+
 #include <chrono>
 #include <optional>
 #include <string>
@@ -16,7 +18,9 @@
 
 namespace riveredge::schedules {
 
-using TimePoint = std::chrono::sys_time<std::chrono::milliseconds>;
+using core::format_utc;
+using core::parse_time;
+using core::TimePoint;
 
 enum class TriggerKind { kCron, kInterval, kOnce };
 
@@ -50,11 +54,7 @@ std::optional<TimePoint> next_fire(const Trigger& trigger, TimePoint after);
 /// The next `count` fires after `after`.
 std::vector<TimePoint> upcoming_fires(const Trigger& trigger, TimePoint after, int count);
 
-/// `2026-03-08T03:00:00.000Z` (RFC 3339, UTC, milliseconds: the API's one format).
-std::string format_utc(TimePoint time);
 /// `2026-03-08T03:00:00.000-04:00`: the wall-clock time in `zone` with its offset.
 std::string format_local(TimePoint time, std::string_view zone);
-/// RFC 3339 (`Z` or an offset, optional fraction); nullopt if malformed.
-std::optional<TimePoint> parse_time(std::string_view text);
 
 }  // namespace riveredge::schedules

@@ -299,56 +299,58 @@ Schedule Service::create(const core::Principal& author, const boost::json::objec
         }
         enabled = e->as_bool();
     }
-    Transaction tx(repository_.pool(), author.tenant);
-    const auto id = repository_.insert(tx, author.tenant, definition, enabled, author.user_id);
-    if (!id) {
-        throw DomainError::conflict("a schedule with code '" + definition.code +
-                                    "' exists already");
-    }
-    const auto next = enabled ? next_fire(definition.trigger, now()) : std::nullopt;
-    repository_.arm(tx, author.tenant, *id, next, 1);
-    if (next) {
-        arm_fire(tx, author.tenant, *id, *next, 1, "scheduled");
-    }
-    tx.commit();
-    return get(author.tenant, *id);
+    const auto id = core::db::transact(repository_.pool(), author.tenant, [&](Transaction& tx) {
+        const auto inserted =
+            repository_.insert(tx, author.tenant, definition, enabled, author.user_id);
+        if (!inserted) {
+            throw DomainError::conflict("a schedule with code '" + definition.code +
+                                        "' exists already");
+        }
+        const auto next = enabled ? next_fire(definition.trigger, now()) : std::nullopt;
+        repository_.arm(tx, author.tenant, *inserted, next, 1);
+        if (next) {
+            arm_fire(tx, author.tenant, *inserted, *next, 1, "scheduled");
+        }
+        return *inserted;
+    });
+    return get(author.tenant, id);
 }
 
 Schedule Service::update(const core::Principal& author,
                          std::int64_t id,
                          const boost::json::object& request) {
     const auto definition = definition_from(author.tenant, request);
-    Transaction tx(repository_.pool(), author.tenant);
-    const auto current = repository_.find(tx, author.tenant, id, true);
-    if (!current) {
-        throw DomainError::not_found("schedule " + std::to_string(id));
-    }
-    try {
-        repository_.replace(tx, author.tenant, id, definition);
-    } catch (const core::db::DbError& error) {
-        if (error.sqlstate() == "23505") {
-            throw DomainError::conflict("a schedule with code '" + definition.code +
-                                        "' exists already");
+    core::db::transact(repository_.pool(), author.tenant, [&](Transaction& tx) {
+        const auto current = repository_.find(tx, author.tenant, id, true);
+        if (!current) {
+            throw DomainError::not_found("schedule " + std::to_string(id));
         }
-        throw;
-    }
-    const int version = current->version + 1;
-    const auto next = current->enabled ? next_fire(definition.trigger, now()) : std::nullopt;
-    repository_.arm(tx, author.tenant, id, next, version);
-    if (next) {
-        arm_fire(tx, author.tenant, id, *next, version, "scheduled");
-    }
-    tx.commit();
+        try {
+            repository_.replace(tx, author.tenant, id, definition);
+        } catch (const core::db::DbError& error) {
+            if (error.sqlstate() == "23505") {
+                throw DomainError::conflict("a schedule with code '" + definition.code +
+                                            "' exists already");
+            }
+            throw;
+        }
+        const int version = current->version + 1;
+        const auto next = current->enabled ? next_fire(definition.trigger, now()) : std::nullopt;
+        repository_.arm(tx, author.tenant, id, next, version);
+        if (next) {
+            arm_fire(tx, author.tenant, id, *next, version, "scheduled");
+        }
+    });
     return get(author.tenant, id);
 }
 
 void Service::remove(const core::Principal& who, std::int64_t id) {
-    Transaction tx(repository_.pool(), who.tenant);
-    if (!repository_.find(tx, who.tenant, id, true)) {
-        throw DomainError::not_found("schedule " + std::to_string(id));
-    }
-    repository_.mark_deleted(tx, who.tenant, id);
-    tx.commit();
+    core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
+        if (!repository_.find(tx, who.tenant, id, true)) {
+            throw DomainError::not_found("schedule " + std::to_string(id));
+        }
+        repository_.mark_deleted(tx, who.tenant, id);
+    });
 }
 
 Schedule Service::get(const core::TenantId& tenant, std::int64_t id) {
@@ -372,55 +374,56 @@ Schedule Service::pause(const core::Principal& who,
         }
         reason = r->as_string();
     }
-    Transaction tx(repository_.pool(), who.tenant);
-    const auto current = repository_.find(tx, who.tenant, id, true);
-    if (!current) {
-        throw DomainError::not_found("schedule " + std::to_string(id));
-    }
-    repository_.set_enabled(tx, who.tenant, id, false, reason);
-    repository_.arm(tx, who.tenant, id, std::nullopt, current->version + 1);
-    tx.commit();
+    core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
+        const auto current = repository_.find(tx, who.tenant, id, true);
+        if (!current) {
+            throw DomainError::not_found("schedule " + std::to_string(id));
+        }
+        repository_.set_enabled(tx, who.tenant, id, false, reason);
+        repository_.arm(tx, who.tenant, id, std::nullopt, current->version + 1);
+    });
     return get(who.tenant, id);
 }
 
 Schedule Service::resume(const core::Principal& who, std::int64_t id) {
-    Transaction tx(repository_.pool(), who.tenant);
-    const auto current = repository_.find(tx, who.tenant, id, true);
-    if (!current) {
-        throw DomainError::not_found("schedule " + std::to_string(id));
-    }
-    const int version = current->version + 1;
-    repository_.set_enabled(tx, who.tenant, id, true, std::nullopt);
-    // From now on: fires missed while paused are not made up.
-    const auto next = next_fire(current->definition.trigger, now());
-    repository_.arm(tx, who.tenant, id, next, version);
-    if (next) {
-        arm_fire(tx, who.tenant, id, *next, version, "scheduled");
-    }
-    tx.commit();
+    core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
+        const auto current = repository_.find(tx, who.tenant, id, true);
+        if (!current) {
+            throw DomainError::not_found("schedule " + std::to_string(id));
+        }
+        const int version = current->version + 1;
+        repository_.set_enabled(tx, who.tenant, id, true, std::nullopt);
+        // From now on: fires missed while paused are not made up.
+        const auto next = next_fire(current->definition.trigger, now());
+        repository_.arm(tx, who.tenant, id, next, version);
+        if (next) {
+            arm_fire(tx, who.tenant, id, *next, version, "scheduled");
+        }
+    });
     return get(who.tenant, id);
 }
 
 boost::json::object Service::run_now(const core::Principal& who, std::int64_t id) {
     const auto at = now();
-    Transaction tx(repository_.pool(), who.tenant);
-    const auto current = repository_.find(tx, who.tenant, id, true);
-    if (!current) {
-        throw DomainError::not_found("schedule " + std::to_string(id));
-    }
-    std::int64_t fire_id = 0;
-    try {
-        fire_id = repository_.insert_manual_fire(tx, who.tenant, id, at, current->version);
-    } catch (const core::db::DbError& error) {
-        if (error.sqlstate() == "23505") {
-            throw DomainError::conflict("a manual fire of this schedule at this instant exists");
+    return core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
+        const auto current = repository_.find(tx, who.tenant, id, true);
+        if (!current) {
+            throw DomainError::not_found("schedule " + std::to_string(id));
         }
-        throw;
-    }
-    arm_fire(tx, who.tenant, id, at, current->version, "manual",
-             ":manual-" + std::to_string(fire_id));
-    tx.commit();
-    return json::object{{"fire_id", fire_id}, {"scheduled_for", format_utc(at)}};
+        std::int64_t fire_id = 0;
+        try {
+            fire_id = repository_.insert_manual_fire(tx, who.tenant, id, at, current->version);
+        } catch (const core::db::DbError& error) {
+            if (error.sqlstate() == "23505") {
+                throw DomainError::conflict(
+                    "a manual fire of this schedule at this instant exists");
+            }
+            throw;
+        }
+        arm_fire(tx, who.tenant, id, at, current->version, "manual",
+                 ":manual-" + std::to_string(fire_id));
+        return json::object{{"fire_id", fire_id}, {"scheduled_for", format_utc(at)}};
+    });
 }
 
 boost::json::object Service::preview(const core::TenantId& tenant, std::int64_t id, int count) {
@@ -464,105 +467,107 @@ boost::json::object Service::claim(const core::TenantId& tenant,
     const auto skip = [](const std::string& reason, std::int64_t fire_id = 0) {
         return json::object{{"decision", "skip"}, {"fire_id", fire_id}, {"reason", reason}};
     };
-    Transaction tx(repository_.pool(), tenant);
-    const auto schedule = repository_.find(tx, tenant, schedule_id, true, true);
-    const auto fire = repository_.fire(tx, tenant, schedule_id, when, kind, true);
-    if (!fire) {
-        return skip("no such fire");
-    }
-    if (fire->status != "armed") {
-        return skip("already " + fire->status, fire->id);  // a repeated delivery
-    }
-    if (fire->schedule_version != version) {
-        return skip("stale: armed by an older version", fire->id);
-    }
-    const auto cancel = [&](const std::string& reason) {
-        repository_.set_fire_status(tx, tenant, fire->id, "cancelled", reason, at);
-        tx.commit();
-        return skip(reason, fire->id);
-    };
-    if (!schedule || schedule->deleted) {
-        return cancel("schedule deleted");
-    }
-    if (!schedule->enabled) {
-        return cancel("schedule paused");
-    }
-    if (kind == "scheduled" &&
-        (schedule->version != version || schedule->next_fire_at != std::optional(when))) {
-        return cancel("stale: the schedule changed");
-    }
-    // Arm the next fire before this one runs, so a slow or failing action never stops the chain.
-    std::optional<TimePoint> next;
-    if (kind == "scheduled") {
-        next = next_fire(schedule->definition.trigger, std::max(when, at));
-        repository_.arm(tx, tenant, schedule_id, next, schedule->version);
-    }
-    const auto& d = schedule->definition;
-    if (kind == "scheduled" && at - when > kReconcileGrace &&
-        (d.misfire_policy != "fire_once" ||
-         at - when > std::chrono::seconds(d.misfire_window_seconds))) {
-        // Delivered late (the process was down at its time and the executor resumed it): the
-        // misfire policy decides, as the reconciler does for a delivery that never came.
-        const std::string reason =
-            "missed: delivered late (misfire policy " + d.misfire_policy + ")";
-        repository_.set_fire_status(tx, tenant, fire->id, "missed", reason, at);
-        if (next) {
-            arm_fire(tx, tenant, schedule_id, *next, schedule->version, "scheduled");
-        }
-        tx.commit();
-        return skip(reason, fire->id);
-    }
-    std::string decision = "run";
-    std::string reason;
-    if (d.overlap_policy != "allow" &&
-        repository_.running_fires(tx, tenant, schedule_id, fire->id, at, d.timeout_seconds) > 0) {
-        if (d.overlap_policy == "queue_one" &&
-            repository_.waiting_fires(tx, tenant, schedule_id, fire->id) == 0) {
-            decision = "wait";
-            repository_.set_fire_status(tx, tenant, fire->id, "waiting",
-                                        "queued behind a running fire", std::nullopt);
-        } else {
-            decision = "skip";
-            reason = "overlap: the previous fire is still running";
-            repository_.set_fire_status(tx, tenant, fire->id, "skipped", reason, at);
-        }
-    } else {
-        repository_.start_fire(tx, tenant, fire->id, at);
-    }
-    if (next) {
-        arm_fire(tx, tenant, schedule_id, *next, schedule->version, "scheduled");
-    }
-    tx.commit();
-    return json::object{{"decision", decision}, {"fire_id", fire->id}, {"reason", reason}};
+    return core::db::transact(
+        repository_.pool(), tenant, [&](Transaction& tx) -> boost::json::object {
+            const auto schedule = repository_.find(tx, tenant, schedule_id, true, true);
+            const auto fire = repository_.fire(tx, tenant, schedule_id, when, kind, true);
+            if (!fire) {
+                return skip("no such fire");
+            }
+            if (fire->status != "armed") {
+                return skip("already " + fire->status, fire->id);  // a repeated delivery
+            }
+            if (fire->schedule_version != version) {
+                return skip("stale: armed by an older version", fire->id);
+            }
+            const auto cancel = [&](const std::string& reason) {
+                repository_.set_fire_status(tx, tenant, fire->id, "cancelled", reason, at);
+                return skip(reason, fire->id);
+            };
+            if (!schedule || schedule->deleted) {
+                return cancel("schedule deleted");
+            }
+            if (!schedule->enabled) {
+                return cancel("schedule paused");
+            }
+            if (kind == "scheduled" &&
+                (schedule->version != version || schedule->next_fire_at != std::optional(when))) {
+                return cancel("stale: the schedule changed");
+            }
+            // Arm the next fire before this one runs, so a slow or failing action never stops the
+            // chain.
+            std::optional<TimePoint> next;
+            if (kind == "scheduled") {
+                next = next_fire(schedule->definition.trigger, std::max(when, at));
+                repository_.arm(tx, tenant, schedule_id, next, schedule->version);
+            }
+            const auto& d = schedule->definition;
+            if (kind == "scheduled" && at - when > kReconcileGrace &&
+                (d.misfire_policy != "fire_once" ||
+                 at - when > std::chrono::seconds(d.misfire_window_seconds))) {
+                // Delivered late (the process was down at its time and the executor resumed it):
+                // the misfire policy decides, as the reconciler does for a delivery that never
+                // came.
+                const std::string reason =
+                    "missed: delivered late (misfire policy " + d.misfire_policy + ")";
+                repository_.set_fire_status(tx, tenant, fire->id, "missed", reason, at);
+                if (next) {
+                    arm_fire(tx, tenant, schedule_id, *next, schedule->version, "scheduled");
+                }
+                return skip(reason, fire->id);
+            }
+            std::string decision = "run";
+            std::string reason;
+            if (d.overlap_policy != "allow" &&
+                repository_.running_fires(tx, tenant, schedule_id, fire->id, at,
+                                          d.timeout_seconds) > 0) {
+                if (d.overlap_policy == "queue_one" &&
+                    repository_.waiting_fires(tx, tenant, schedule_id, fire->id) == 0) {
+                    decision = "wait";
+                    repository_.set_fire_status(tx, tenant, fire->id, "waiting",
+                                                "queued behind a running fire", std::nullopt);
+                } else {
+                    decision = "skip";
+                    reason = "overlap: the previous fire is still running";
+                    repository_.set_fire_status(tx, tenant, fire->id, "skipped", reason, at);
+                }
+            } else {
+                repository_.start_fire(tx, tenant, fire->id, at);
+            }
+            if (next) {
+                arm_fire(tx, tenant, schedule_id, *next, schedule->version, "scheduled");
+            }
+            return json::object{{"decision", decision}, {"fire_id", fire->id}, {"reason", reason}};
+        });
 }
 
 boost::json::object Service::retry_waiting(const core::TenantId& tenant, std::int64_t fire_id) {
     const auto at = now();
-    Transaction tx(repository_.pool(), tenant);
-    const auto fire = repository_.fire_by_id(tx, tenant, fire_id, true);
-    if (!fire || fire->status != "waiting") {
-        return json::object{{"decision", "skip"}};
-    }
-    const auto schedule = repository_.find(tx, tenant, fire->schedule_id, false, true);
-    if (!schedule || schedule->deleted || !schedule->enabled) {
-        repository_.set_fire_status(tx, tenant, fire_id, "cancelled", "schedule paused or deleted",
-                                    at);
-        tx.commit();
-        return json::object{{"decision", "skip"}};
-    }
-    const int timeout = schedule->definition.timeout_seconds;
-    if (repository_.running_fires(tx, tenant, fire->schedule_id, fire_id, at, timeout) == 0) {
-        repository_.start_fire(tx, tenant, fire_id, at);
-        tx.commit();
-        return json::object{{"decision", "run"}};
-    }
-    if (at - fire->scheduled_for > std::chrono::seconds(timeout)) {
-        repository_.set_fire_status(tx, tenant, fire_id, "skipped",
-                                    "overlap: waited longer than the timeout", at);
-        tx.commit();
-        return json::object{{"decision", "skip"}};
-    }
-    return json::object{{"decision", "wait"}};
+    return core::db::transact(
+        repository_.pool(), tenant, [&](Transaction& tx) -> boost::json::object {
+            const auto fire = repository_.fire_by_id(tx, tenant, fire_id, true);
+            if (!fire || fire->status != "waiting") {
+                return json::object{{"decision", "skip"}};
+            }
+            const auto schedule = repository_.find(tx, tenant, fire->schedule_id, false, true);
+            if (!schedule || schedule->deleted || !schedule->enabled) {
+                repository_.set_fire_status(tx, tenant, fire_id, "cancelled",
+                                            "schedule paused or deleted", at);
+                return json::object{{"decision", "skip"}};
+            }
+            const int timeout = schedule->definition.timeout_seconds;
+            if (repository_.running_fires(tx, tenant, fire->schedule_id, fire_id, at, timeout) ==
+                0) {
+                repository_.start_fire(tx, tenant, fire_id, at);
+                return json::object{{"decision", "run"}};
+            }
+            if (at - fire->scheduled_for > std::chrono::seconds(timeout)) {
+                repository_.set_fire_status(tx, tenant, fire_id, "skipped",
+                                            "overlap: waited longer than the timeout", at);
+                return json::object{{"decision", "skip"}};
+            }
+            return json::object{{"decision", "wait"}};
+        });
 }
 
 boost::json::object Service::run_action(const core::TenantId& tenant,
@@ -643,12 +648,12 @@ boost::json::object Service::perform(const core::TenantId& tenant,
     std::optional<Fire> fire;
     std::optional<Schedule> schedule;
     {
-        Transaction tx(repository_.pool(), tenant);
-        fire = repository_.fire_by_id(tx, tenant, fire_id, false);
-        if (fire) {
-            schedule = repository_.find(tx, tenant, fire->schedule_id, false, true);
-        }
-        tx.commit();
+        core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+            fire = repository_.fire_by_id(tx, tenant, fire_id, false);
+            if (fire) {
+                schedule = repository_.find(tx, tenant, fire->schedule_id, false, true);
+            }
+        });
     }
     if (!fire || !schedule) {
         throw inngest::NonRetriableError("fire " + std::to_string(fire_id) + " does not exist");
@@ -699,39 +704,43 @@ boost::json::object Service::reconcile() {
     }
     for (const auto& due : repository_.due_before(at - kReconcileGrace)) {
         const auto tenant = core::TenantId::trusted(due.tenant_id);
-        Transaction tx(repository_.pool(), tenant);
-        const auto s = repository_.find(tx, tenant, due.schedule_id, true);
-        if (!s || !s->enabled || !s->next_fire_at || *s->next_fire_at >= at - kReconcileGrace) {
-            continue;
-        }
-        const auto fire = repository_.fire(tx, tenant, s->id, *s->next_fire_at, "scheduled", true);
-        if (fire && fire->status != "armed") {
-            continue;  // it ran; the claim moved next_fire_at on
-        }
-        const auto& d = s->definition;
-        if (d.misfire_policy == "fire_once" &&
-            at - *s->next_fire_at <= std::chrono::seconds(d.misfire_window_seconds)) {
-            // A new id: the lost event's id may still be remembered by a recovered executor.
-            const auto minute =
-                std::chrono::duration_cast<std::chrono::minutes>(at.time_since_epoch()).count();
-            arm_fire(tx, tenant, s->id, *s->next_fire_at, s->version, "scheduled",
-                     ":r" + std::to_string(minute));
-            tx.commit();
-            ++refired;
-            continue;
-        }
-        if (fire) {
-            repository_.set_fire_status(
-                tx, tenant, fire->id, "missed",
-                "missed: not delivered at its time (misfire policy " + d.misfire_policy + ")", at);
-        }
-        const auto next = next_fire(d.trigger, at);
-        repository_.arm(tx, tenant, s->id, next, s->version);
-        if (next) {
-            arm_fire(tx, tenant, s->id, *next, s->version, "scheduled");
-        }
-        tx.commit();
-        ++missed;
+        // What became of one overdue schedule: left alone, fired again, or marked missed.
+        enum class Outcome { kNone, kRefired, kMissed };
+        const auto outcome = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+            const auto s = repository_.find(tx, tenant, due.schedule_id, true);
+            if (!s || !s->enabled || !s->next_fire_at || *s->next_fire_at >= at - kReconcileGrace) {
+                return Outcome::kNone;
+            }
+            const auto fire =
+                repository_.fire(tx, tenant, s->id, *s->next_fire_at, "scheduled", true);
+            if (fire && fire->status != "armed") {
+                return Outcome::kNone;  // it ran; the claim moved next_fire_at on
+            }
+            const auto& d = s->definition;
+            if (d.misfire_policy == "fire_once" &&
+                at - *s->next_fire_at <= std::chrono::seconds(d.misfire_window_seconds)) {
+                // A new id: the lost event's id may still be remembered by a recovered executor.
+                const auto minute =
+                    std::chrono::duration_cast<std::chrono::minutes>(at.time_since_epoch()).count();
+                arm_fire(tx, tenant, s->id, *s->next_fire_at, s->version, "scheduled",
+                         ":r" + std::to_string(minute));
+                return Outcome::kRefired;
+            }
+            if (fire) {
+                repository_.set_fire_status(
+                    tx, tenant, fire->id, "missed",
+                    "missed: not delivered at its time (misfire policy " + d.misfire_policy + ")",
+                    at);
+            }
+            const auto next = next_fire(d.trigger, at);
+            repository_.arm(tx, tenant, s->id, next, s->version);
+            if (next) {
+                arm_fire(tx, tenant, s->id, *next, s->version, "scheduled");
+            }
+            return Outcome::kMissed;
+        });
+        refired += outcome == Outcome::kRefired ? 1 : 0;
+        missed += outcome == Outcome::kMissed ? 1 : 0;
     }
     return json::object{{"rearmed", rearmed}, {"missed", missed}, {"refired", refired}};
 }

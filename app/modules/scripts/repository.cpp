@@ -70,9 +70,8 @@ void insert_version(Transaction& tx,
         "INSERT INTO script_versions (tenant_id, script_id, version, code, parameters, "
         "timeout_ms, memory_limit_mb, created_by) VALUES ($1, $2, $3::int, $4, $5::jsonb, "
         "$6::int, $7::int, $8)",
-        {tenant.value(), std::to_string(script_id), std::to_string(number), version.code,
-         json::serialize(version.parameters), std::to_string(version.timeout_ms),
-         std::to_string(version.memory_limit_mb), author});
+        {tenant, script_id, number, version.code, version.parameters, version.timeout_ms,
+         version.memory_limit_mb, author});
 }
 
 }  // namespace
@@ -83,19 +82,19 @@ std::optional<std::int64_t> Repository::create(const core::TenantId& tenant,
                                                bool enabled,
                                                const ScriptVersion& version,
                                                const std::string& author) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
-        "INSERT INTO scripts (tenant_id, name, description, enabled, created_by) "
-        "VALUES ($1, $2, $3, $4::boolean, $5) ON CONFLICT (tenant_id, name) DO NOTHING "
-        "RETURNING id",
-        {tenant.value(), name, description, enabled ? "true" : "false", author});
-    if (rows.empty()) {
-        return std::nullopt;
-    }
-    const std::int64_t id = rows.integer(0, "id");
-    insert_version(tx, tenant, id, 1, version, author);
-    tx.commit();
-    return id;
+    return core::db::transact(pool_, tenant, [&](Transaction& tx) -> std::optional<std::int64_t> {
+        const auto rows = tx.exec(
+            "INSERT INTO scripts (tenant_id, name, description, enabled, created_by) "
+            "VALUES ($1, $2, $3, $4::boolean, $5) ON CONFLICT (tenant_id, name) DO NOTHING "
+            "RETURNING id",
+            {tenant, name, description, enabled, author});
+        if (rows.empty()) {
+            return std::nullopt;
+        }
+        const std::int64_t id = rows.integer(0, "id");
+        insert_version(tx, tenant, id, 1, version, author);
+        return id;
+    });
 }
 
 bool Repository::update(const core::TenantId& tenant,
@@ -105,24 +104,25 @@ bool Repository::update(const core::TenantId& tenant,
                         const std::optional<bool>& enabled,
                         const std::optional<ScriptVersion>& version,
                         const std::string& author) {
-    Transaction tx(pool_, tenant);
-    // The row lock orders concurrent saves, so version numbers never collide.
-    const auto rows = tx.exec(
-        "UPDATE scripts SET name = coalesce($3, name), description = coalesce($4, description), "
-        "enabled = coalesce($5::boolean, enabled), latest_version = latest_version + $6::int, "
-        "updated_at = now() WHERE tenant_id = $1 AND id = $2 RETURNING latest_version",
-        {tenant.value(), std::to_string(script_id), name, description,
-         enabled ? core::db::Param(*enabled ? "true" : "false") : std::nullopt,
-         version ? "1" : "0"});
-    if (rows.empty()) {
-        return false;
-    }
-    if (version) {
-        insert_version(tx, tenant, script_id, static_cast<int>(rows.integer(0, "latest_version")),
-                       *version, author);
-    }
-    tx.commit();
-    return true;
+    return core::db::transact(pool_, tenant, [&](Transaction& tx) -> bool {
+        // The row lock orders concurrent saves, so version numbers never collide.
+        const auto rows = tx.exec(
+            "UPDATE scripts SET name = coalesce($3, name), description = coalesce($4, "
+            "description), "
+            "enabled = coalesce($5::boolean, enabled), latest_version = latest_version + $6::int, "
+            "updated_at = now() WHERE tenant_id = $1 AND id = $2 RETURNING latest_version",
+            {tenant, script_id, name, description,
+             enabled,
+             version ? "1" : "0"});
+        if (rows.empty()) {
+            return false;
+        }
+        if (version) {
+            insert_version(tx, tenant, script_id,
+                           static_cast<int>(rows.integer(0, "latest_version")), *version, author);
+        }
+        return true;
+    });
 }
 
 json::object Script::to_json() const {
@@ -138,7 +138,7 @@ std::optional<Script> Repository::find(const core::TenantId& tenant, std::int64_
         core::db::exec_once(pool_, tenant,
                             std::string("SELECT ") + kScriptColumns +
                                 " FROM scripts s WHERE s.tenant_id = $1 AND s.id = $2",
-                            {tenant.value(), std::to_string(script_id)});
+                            {tenant, script_id});
     auto row = core::db::first_as<ScriptRow>(rows);
     if (!row) {
         return std::nullopt;
@@ -158,7 +158,7 @@ core::db::Page<ScriptRow> Repository::list(const core::TenantId& tenant,
         pool_, tenant, kScriptColumns,
         "FROM scripts s WHERE s.tenant_id = $1 AND ($2::boolean IS NULL OR s.enabled = "
         "$2::boolean) AND ($3::text IS NULL OR strpos(lower(s.name), lower($3)) > 0)",
-        {tenant.value(), enabled, name_contains}, page);
+        {tenant, enabled, name_contains}, page);
     return core::db::page_as<ScriptRow>(found);
 }
 
@@ -167,7 +167,7 @@ boost::json::array Repository::versions(const core::TenantId& tenant, std::int64
         pool_, tenant,
         "SELECT v.version, v.created_by, " SQL_UTC_TIME("v.created_at") " AS created_at FROM "
         "script_versions v WHERE v.tenant_id = $1 AND v.script_id = $2 ORDER BY v.version DESC",
-        {tenant.value(), std::to_string(script_id)});
+        {tenant, script_id});
     return core::db::rows_json<VersionSummary>(rows);
 }
 
@@ -179,7 +179,7 @@ std::optional<ScriptVersionRow> Repository::version(const core::TenantId& tenant
                             std::string("SELECT ") + kVersionColumns +
                                 " FROM script_versions v WHERE v.tenant_id = $1 AND v.script_id = "
                                 "$2 AND v.version = $3::int",
-                            {tenant.value(), std::to_string(script_id), std::to_string(version)});
+                            {tenant, script_id, version});
     return core::db::first_as<ScriptVersionRow>(rows);
 }
 
@@ -194,19 +194,20 @@ std::int64_t Repository::create_run(const core::TenantId& tenant,
                                     const NewRun& run,
                                     const std::string& status,
                                     const core::outbox::Announcement& announce) {
-    Transaction tx(pool_, tenant);
-    const auto rows = tx.exec(
-        "INSERT INTO script_runs (tenant_id, script_id, version, mode, trigger, status, arguments, "
-        "run_by, started_at) VALUES ($1, $2, $3::int, $4, $5, $6, $7::jsonb, $8, "
-        "CASE WHEN $6 = 'running' THEN now() END) RETURNING id",
-        {tenant.value(), std::to_string(run.script_id), std::to_string(run.version), run.mode,
-         run.trigger, status, json::serialize(run.arguments), run.run_by});
-    const std::int64_t id = rows.integer(0, "id");
-    if (announce) {
-        core::outbox::add(tx, tenant, announce(id));
-    }
-    tx.commit();
-    return id;
+    return core::db::transact(pool_, tenant, [&](Transaction& tx) {
+        const auto rows = tx.exec(
+            "INSERT INTO script_runs (tenant_id, script_id, version, mode, trigger, status, "
+            "arguments, "
+            "run_by, started_at) VALUES ($1, $2, $3::int, $4, $5, $6, $7::jsonb, $8, "
+            "CASE WHEN $6 = 'running' THEN now() END) RETURNING id",
+            {tenant, run.script_id, run.version, run.mode, run.trigger, status, run.arguments,
+             run.run_by});
+        const std::int64_t id = rows.integer(0, "id");
+        if (announce) {
+            core::outbox::add(tx, tenant, announce(id));
+        }
+        return id;
+    });
 }
 
 std::optional<RunPlan> Repository::run_plan(const core::TenantId& tenant, std::int64_t run_id) {
@@ -226,7 +227,7 @@ bool Repository::start_run(const core::TenantId& tenant, std::int64_t run_id) {
         core::db::exec_once(pool_, tenant,
                             "UPDATE script_runs SET status = 'running', started_at = now() "
                             "WHERE tenant_id = $1 AND id = $2 AND status IN ('queued', 'running')",
-                            {tenant.value(), std::to_string(run_id)});
+                            {tenant, run_id});
     return rows.affected() == 1;
 }
 
@@ -238,11 +239,9 @@ void Repository::finish_run(const core::TenantId& tenant,
         "UPDATE script_runs SET status = $3, result = $4::jsonb, console = $5::jsonb, "
         "console_truncated = $6::boolean, error = $7::jsonb, duration_ms = $8::int, "
         "memory_bytes = $9::bigint, finished_at = now() WHERE tenant_id = $1 AND id = $2",
-        {tenant.value(), std::to_string(run_id), std::string(outcome.at("status").as_string()),
-         json::serialize(outcome.at("result")), json::serialize(outcome.at("console")),
-         outcome.at("console_truncated").as_bool() ? "true" : "false",
-         json::serialize(outcome.at("error")), json::serialize(outcome.at("duration_ms")),
-         json::serialize(outcome.at("memory_bytes"))});
+        {tenant, run_id, std::string(outcome.at("status").as_string()), outcome.at("result"),
+         outcome.at("console"), outcome.at("console_truncated").as_bool(),
+         outcome.at("error"), outcome.at("duration_ms"), outcome.at("memory_bytes")});
 }
 
 std::optional<RunRow> Repository::run(const core::TenantId& tenant, std::int64_t run_id) {
@@ -250,7 +249,7 @@ std::optional<RunRow> Repository::run(const core::TenantId& tenant, std::int64_t
         core::db::exec_once(pool_, tenant,
                             std::string("SELECT ") + kRunColumns +
                                 " FROM script_runs r WHERE r.tenant_id = $1 AND r.id = $2",
-                            {tenant.value(), std::to_string(run_id)});
+                            {tenant, run_id});
     return core::db::first_as<RunRow>(rows);
 }
 
@@ -262,7 +261,7 @@ core::db::Page<RunRow> Repository::runs(const core::TenantId& tenant,
         pool_, tenant, kRunColumns,
         "FROM script_runs r WHERE r.tenant_id = $1 AND r.script_id = $2 AND ($3::text IS NULL OR "
         "r.status = $3)",
-        {tenant.value(), std::to_string(script_id), status}, page);
+        {tenant, script_id, status}, page);
     return core::db::page_as<RunRow>(found);
 }
 
@@ -271,7 +270,7 @@ TenantScriptSettings Repository::settings(const core::TenantId& tenant) {
         pool_, tenant,
         "SELECT array_to_json(http_allow_list)::text AS hosts, max_timeout_ms, max_memory_mb "
         "FROM scripts_settings WHERE tenant_id = $1",
-        {tenant.value()});
+        {tenant});
     TenantScriptSettings settings;
     if (!rows.empty()) {
         const json::value hosts = json::parse(rows.text(0, "hosts"));
@@ -296,8 +295,7 @@ void Repository::save_settings(const core::TenantId& tenant, const TenantScriptS
         "ON CONFLICT (tenant_id) DO UPDATE SET http_allow_list = EXCLUDED.http_allow_list, "
         "max_timeout_ms = EXCLUDED.max_timeout_ms, max_memory_mb = EXCLUDED.max_memory_mb, "
         "updated_at = now()",
-        {tenant.value(), json::serialize(hosts), std::to_string(settings.max_timeout_ms),
-         std::to_string(settings.max_memory_mb)});
+        {tenant, hosts, settings.max_timeout_ms, settings.max_memory_mb});
 }
 
 }  // namespace riveredge::scripts
