@@ -1,0 +1,68 @@
+#pragma once
+
+// Workflow definitions: YAML or JSON sources read into one JSON model, validated with every
+// problem named by its element (`nodes[2].depends_on[0]`, `states.paid.transitions[1].guard`),
+// and the parallel groups of a DAG. Guards are small expressions over the event, the context
+// and the input, parsed once here and evaluated without any script engine.
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace riveredge::workflows {
+
+/// A source that cannot be read (YAML or JSON syntax, too large or too deep).
+class SourceError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// The JSON model of a YAML document: plain scalars typed as YAML 1.2's core schema (null,
+/// booleans, integers, floats), quoted scalars strings. Throws SourceError.
+boost::json::value yaml_to_json(std::string_view text);
+
+/// One problem of a definition: the element and what is wrong with it.
+struct Problem {
+    std::string element;
+    std::string reason;
+};
+
+/// Every problem of a definition model; empty when it is valid.
+std::vector<Problem> validate(const boost::json::value& model);
+
+/// A DAG's parallel groups: its nodes by topological level, each level in definition order.
+/// Only for a valid DAG model.
+boost::json::array parallel_groups(const boost::json::object& model);
+
+/// The actions of an action field (one action object or a list of them); empty when absent.
+std::vector<boost::json::object> actions_of(const boost::json::object& owner, std::string_view key);
+
+/// A guard or value expression: literals (numbers, 'strings', true, false, null), paths under
+/// `event`, `context` and `input` (a missing field is null), `! && || == != < <= > >= + - * /`
+/// and parentheses.
+class Expression {
+public:
+    /// Throws std::invalid_argument saying what is wrong and where.
+    explicit Expression(std::string_view text);
+    ~Expression();
+    Expression(Expression&&) noexcept;
+    Expression& operator=(Expression&&) noexcept;
+
+    /// The value over `scope` ({event, context, input}).
+    boost::json::value evaluate(const boost::json::object& scope) const;
+    /// Its truth: false, null, 0 and "" are false.
+    bool test(const boost::json::object& scope) const;
+
+    struct Node;
+
+private:
+    std::unique_ptr<Node> root_;
+};
+
+}  // namespace riveredge::workflows
