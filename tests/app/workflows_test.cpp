@@ -196,7 +196,7 @@ const json::object* run_of(const json::array& history, const std::string& key) {
 
 }  // namespace
 
-TEST_CASE("workflow definitions in YAML and JSON give one model, with a DAG's parallel groups",
+TEST_CASE("workflows: definitions in YAML and JSON give one model, with a DAG's parallel groups",
           "[app][workflows]") {
     AppUnderTest t;
     const auto admin = t.token("acme", "root", {"admin"});
@@ -265,7 +265,7 @@ TEST_CASE("workflow definitions in YAML and JSON give one model, with a DAG's pa
           409);
 }
 
-TEST_CASE("definitions that misuse an element are refused with the element named",
+TEST_CASE("workflows: definitions that misuse an element are refused with the element named",
           "[app][workflows]") {
     AppUnderTest t;
     const auto admin = t.token("acme", "root", {"admin"});
@@ -354,7 +354,7 @@ TEST_CASE("definitions that misuse an element are refused with the element named
     CHECK(t.call("GET", "/api/v1/workflows/definitions", admin).body.at("total") == 0);
 }
 
-TEST_CASE("an order state machine moves through its states by events, guards refusing",
+TEST_CASE("workflows: an order state machine moves through its states by events, guards refusing",
           "[app][workflows]") {
     AppUnderTest t;
     const auto admin = t.token("acme", "root", {"admin"});
@@ -440,7 +440,7 @@ TEST_CASE("an order state machine moves through its states by events, guards ref
     CHECK(e.at("context").at("stage") == "cancelled");
 }
 
-TEST_CASE("a customer-support DAG runs its parallel groups and retries a node",
+TEST_CASE("workflows: a customer-support DAG runs its parallel groups and retries a node",
           "[app][workflows]") {
     AppUnderTest t;
     const auto admin = t.token("acme", "root", {"admin"});
@@ -485,8 +485,10 @@ TEST_CASE("a customer-support DAG runs its parallel groups and retries a node",
     CHECK(f.send(bob, id, "anything").status == 409);
 }
 
-TEST_CASE("a failed node compensates the completed ones newest first, then the error handler runs",
-          "[app][workflows]") {
+TEST_CASE(
+    "workflows: a failed node compensates the completed ones newest first, then the error handler "
+    "runs",
+    "[app][workflows]") {
     AppUnderTest t;
     const auto admin = t.token("acme", "root", {"admin"});
     Flows f{t, admin};
@@ -580,7 +582,8 @@ states:
     CHECK(run_of(booking_history, "compensate:entry:held#1") != nullptr);
 }
 
-TEST_CASE("executions pause, resume and cancel, and only admins may", "[app][workflows]") {
+TEST_CASE("workflows: executions pause, resume and cancel, and only admins may",
+          "[app][workflows]") {
     AppUnderTest t;
     const auto admin = t.token("acme", "root", {"admin"});
     const auto alice = t.token("acme", "alice");
@@ -619,8 +622,9 @@ TEST_CASE("executions pause, resume and cancel, and only admins may", "[app][wor
     CHECK(run_of(f.history(alice, id), "entry:shipped#1") == nullptr);
 }
 
-TEST_CASE("a tenant's quota holds its executions back by priority, and a paused DAG waits",
-          "[app][workflows]") {
+TEST_CASE(
+    "workflows: a tenant's quota holds its executions back by priority, and a paused DAG waits",
+    "[app][workflows]") {
     AppUnderTest t(AppUnderTestOptions{.workflows_tenant_concurrency = 1});
     const auto admin = t.token("acme", "root", {"admin"});
     const auto other_admin = t.token("globex", "root", {"admin"});
@@ -697,7 +701,67 @@ TEST_CASE("a tenant's quota holds its executions back by priority, and a paused 
     CHECK(run_of(f.history(admin, first), "node:after") != nullptr);
 }
 
-TEST_CASE("workflow rows are the tenant's own, and refusals hold", "[app][workflows]") {
+TEST_CASE(
+    "workflows: a retry waits its delay on the app's clock, and script and HTTP actions run "
+    "through the tenant's capabilities",
+    "[app][workflows]") {
+    auto clock = std::make_shared<inngest::local::ManualClock>();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    const auto admin = t.token("acme", "root", {"admin"});
+    const auto script = t.call(
+        "POST", "/api/v1/scripts", admin,
+        json::serialize(json::object{
+            {"name", "double"},
+            {"code", "function main(args, ctx) { return { double: args.x * 2 }; }"},
+            {"parameters",
+             json::array{json::object{{"name", "x"}, {"type", "number"}, {"required", true}}}}}));
+    INFO(json::serialize(script.body));
+    REQUIRE(script.status == 201);
+    Flows f{t, admin};
+    f.publish("application/yaml",
+              "key: compute\nkind: dag\nnodes:\n"
+              "  - id: compute\n    action: {kind: script, script_id: " +
+                  std::to_string(script.body.at("id").as_int64()) +
+                  ", arguments: {x: 21}}\n"
+                  "  - id: flaky\n    depends_on: [compute]\n    retries: 2\n"
+                  "    retry_delay_seconds: 30\n"
+                  "    action: {kind: fail, message: not yet, times: 1}\n");
+    const auto id = f.start(admin, R"({"definition_key":"compute"})");
+    const json::object* flaky = nullptr;
+    json::array history;
+    for (int i = 0; i < 400 && (flaky == nullptr || flaky->at("status") != "retrying"); ++i) {
+        std::this_thread::sleep_for(25ms);
+        history = f.history(admin, id);
+        flaky = run_of(history, "node:flaky");
+    }
+    REQUIRE(flaky != nullptr);
+    CHECK(flaky->at("status") == "retrying");
+    CHECK(flaky->at("attempts") == 1);
+    CHECK(flaky->at("error") == "not yet");
+    // The second attempt waits for the clock.
+    REQUIRE(t.app().executor()->wait_idle(10s));
+    CHECK(t.call("GET", "/api/v1/workflows/executions/" + std::to_string(id), admin)
+              .body.at("status") == "running");
+    clock->advance(31s);
+    t.app().executor()->poke();
+    const auto e = f.wait_status(admin, id, "completed");
+    CHECK(e.at("context").at("nodes").at("compute").at("double") == 42);
+    history = f.history(admin, id);
+    CHECK(run_of(history, "node:flaky")->at("attempts") == 2);
+    CHECK(run_of(history, "node:flaky")->at("output").at("recovered_at_attempt") == 2);
+    CHECK(run_of(history, "node:compute")->at("action_kind") == "script");
+
+    // An HTTP action to a host the tenant does not allow fails its node, named.
+    f.publish("application/yaml",
+              "key: call-out\nkind: dag\nnodes:\n"
+              "  - id: call\n    action: {kind: http, url: 'http://example.com/hook'}\n");
+    const auto refused = f.start(admin, R"({"definition_key":"call-out"})");
+    const auto failed = f.wait_status(admin, refused, "failed");
+    CHECK(failed.at("error") ==
+          "node 'call' failed: host 'example.com' is not on the tenant's allow-list");
+}
+
+TEST_CASE("workflows: rows are the tenant's own, and refusals hold", "[app][workflows]") {
     AppUnderTest t;
     const auto admin = t.token("acme", "root", {"admin"});
     const auto alice = t.token("acme", "alice");

@@ -449,6 +449,10 @@ json::object Service::begin(const core::TenantId& tenant, std::int64_t id) {
         }
         repository_.set_status(tx, tenant, id, "running", {"queued"});
         const auto version = repository_.version(tenant, found->definition_id, found->version);
+        if (!version) {
+            throw inngest::NonRetriableError("execution " + std::to_string(id) +
+                                             " has no definition version");
+        }
         return json::object{
             {"status", found->status == "queued" ? "running" : found->status},
             {"kind", found->kind},
