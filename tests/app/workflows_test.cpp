@@ -176,6 +176,18 @@ struct Flows {
                       token, R"({"event":")" + event + R"(","data":)" + data + "}");
     }
 
+    // Waits for facts, not time: every announced event relayed, then nothing due in the executor.
+    void settle() {
+        for (int i = 0; i < 400; ++i) {
+            const auto ready = t.call("GET", "/readyz");
+            if (ready.status == 200 && ready.body.at("outbox").at("unsent") == 0) {
+                break;
+            }
+            std::this_thread::sleep_for(25ms);
+        }
+        REQUIRE(t.app().executor()->wait_idle(10s));
+    }
+
     json::array history(const std::string& token, std::int64_t id, const std::string& query = "") {
         const auto r =
             t.call("GET", "/api/v1/workflows/executions/" + std::to_string(id) + "/history" + query,
@@ -599,7 +611,7 @@ TEST_CASE("workflows: executions pause, resume and cancel, and only admins may",
     CHECK(t.call("POST", base + "/pause", admin).status == 409);
     // An event is accepted while paused but applied only after the resume.
     REQUIRE(f.send(alice, id, "pay", R"({"amount":100})").status == 202);
-    std::this_thread::sleep_for(500ms);
+    f.settle();
     auto e = t.call("GET", base, alice).body;
     CHECK(e.at("current_state") == "created");
     CHECK(e.at("target_state") == "paid");
@@ -617,7 +629,7 @@ TEST_CASE("workflows: executions pause, resume and cancel, and only admins may",
     CHECK(t.call("POST", base + "/cancel", admin).status == 409);
     CHECK(t.call("POST", base + "/resume", admin).status == 409);
     // The run stops at its next look and nothing more is recorded.
-    std::this_thread::sleep_for(500ms);
+    f.settle();
     CHECK(t.call("GET", base, alice).body.at("status") == "cancelled");
     CHECK(run_of(f.history(alice, id), "entry:shipped#1") == nullptr);
 }

@@ -54,7 +54,7 @@ struct Run {
             call.attempt = attempt;
             const std::string tag = call.key + "#" + std::to_string(attempt);
             result = ctx.step.run(tag, [&] { return service.run_step(tenant, id, call); });
-            if (result.at("ok").as_bool()) {
+            if (result.at("ok").as_bool() || result.contains("cancelled")) {
                 return result;
             }
             if (attempt < call.max_attempts && delay_seconds > 0) {
@@ -90,6 +90,10 @@ struct Run {
     json::value fail(const json::object& model,
                      const std::string& element,
                      const std::string& error) {
+        // A cancel wins over the failure it interrupted: nothing is compensated.
+        if (!may_continue("failure")) {
+            return json::object{{"stopped", true}};
+        }
         const auto plan = ctx.step.run("compensation-plan",
                                        [&] { return service.compensation_plan(tenant, id); });
         for (const auto& item : plan) {

@@ -556,6 +556,10 @@ json::object Service::run_step(const core::TenantId& tenant,
     if (!found) {
         throw inngest::NonRetriableError("no workflow execution " + std::to_string(id));
     }
+    if (found->status == "cancelled") {
+        // Cancelled while this step waited (a retry's sleep, a level under way): run nothing.
+        return json::object{{"ok", false}, {"cancelled", true}, {"error", "cancelled"}};
+    }
     json::object context = as_object_or_empty(found->context);
     json::object scope{{"event", call.event}, {"context", context}, {"input", found->input}};
     json::object recorded{{"context", context}};
