@@ -1,6 +1,7 @@
 // Workflow definitions without a database: YAML typing, guard expressions, parallel groups.
 
 #include "modules/workflows/definition.hpp"
+#include "modules/workflows/expression.hpp"
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>

@@ -2,14 +2,12 @@
 
 // Workflow definitions: YAML or JSON sources read into one JSON model, validated with every
 // problem named by its element (`nodes[2].depends_on[0]`, `states.paid.transitions[1].guard`),
-// and the parallel groups of a DAG. Guards are small expressions over the event, the context
-// and the input, parsed once here and evaluated without any script engine.
+// and the parallel groups of a DAG. Guards are checked with `expression.hpp`.
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
-#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -42,27 +40,5 @@ boost::json::array parallel_groups(const boost::json::object& model);
 
 /// The actions of an action field (one action object or a list of them); empty when absent.
 std::vector<boost::json::object> actions_of(const boost::json::object& owner, std::string_view key);
-
-/// A guard or value expression: literals (numbers, 'strings', true, false, null), paths under
-/// `event`, `context` and `input` (a missing field is null), `! && || == != < <= > >= + - * /`
-/// and parentheses.
-class Expression {
-public:
-    /// Throws std::invalid_argument saying what is wrong and where.
-    explicit Expression(std::string_view text);
-    ~Expression();
-    Expression(Expression&&) noexcept;
-    Expression& operator=(Expression&&) noexcept;
-
-    /// The value over `scope` ({event, context, input}).
-    boost::json::value evaluate(const boost::json::object& scope) const;
-    /// Its truth: false, null, 0 and "" are false.
-    bool test(const boost::json::object& scope) const;
-
-    struct Node;
-
-private:
-    std::unique_ptr<Node> root_;
-};
 
 }  // namespace riveredge::workflows
