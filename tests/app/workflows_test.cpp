@@ -176,17 +176,8 @@ struct Flows {
                       token, R"({"event":")" + event + R"(","data":)" + data + "}");
     }
 
-    // Waits for facts, not time: every announced event relayed, then nothing due in the executor.
-    void settle() {
-        for (int i = 0; i < 400; ++i) {
-            const auto ready = t.call("GET", "/readyz");
-            if (ready.status == 200 && ready.body.at("outbox").at("unsent") == 0) {
-                break;
-            }
-            std::this_thread::sleep_for(25ms);
-        }
-        REQUIRE(t.app().executor()->wait_idle(10s));
-    }
+    // Waits for facts, not time: what was announced is relayed and nothing is due.
+    void settle() { REQUIRE(t.app().wait_settled(10s)); }
 
     json::array history(const std::string& token, std::int64_t id, const std::string& query = "") {
         const auto r =
@@ -771,6 +762,38 @@ TEST_CASE(
     const auto failed = f.wait_status(admin, refused, "failed");
     CHECK(failed.at("error") ==
           "node 'call' failed: host 'example.com' is not on the tenant's allow-list");
+}
+
+TEST_CASE("workflows: an order waiting for events survives a restart of the app, in one run",
+          "[app][workflows]") {
+    std::string database;
+    std::int64_t id = 0;
+    {
+        AppUnderTest first;
+        database = first.settings().database_url;
+        const auto admin = first.token("acme", "root", {"admin"});
+        Flows f{first, admin};
+        f.publish("application/yaml", kOrderYaml);
+        id = f.start(admin, R"({"definition_key":"order"})");
+        f.wait_state(admin, id, "created");
+        REQUIRE(f.send(admin, id, "pay", R"({"amount":100})").status == 202);
+        f.wait_state(admin, id, "paid");
+        f.settle();
+    }  // the process is gone; its executor's run waits in the database
+    AppUnderTest second(AppUnderTestOptions{.database_url = database});
+    REQUIRE(second.app().wait_settled(10s));
+    const auto resumed = second.app().executor()->runs("riveredge-flow-workflows-execution");
+    REQUIRE(resumed.size() == 1);
+    CHECK(resumed[0].waiting_for == std::vector<std::string>{"workflows/execution.wake"});
+    const auto admin = second.token("acme", "root", {"admin"});
+    Flows f{second, admin};
+    REQUIRE(f.send(admin, id, "ship").status == 202);
+    REQUIRE(f.send(admin, id, "deliver").status == 202);
+    const auto done = f.wait_status(admin, id, "completed");
+    CHECK(done.at("current_state") == "delivered");
+    const auto runs = second.app().executor()->runs("riveredge-flow-workflows-execution");
+    REQUIRE(runs.size() == 1);
+    CHECK(runs[0].run_id == resumed[0].run_id);
 }
 
 TEST_CASE("workflows: rows are the tenant's own, and refusals hold", "[app][workflows]") {
