@@ -83,3 +83,33 @@ TEST_CASE("a DAG's parallel groups are its topological levels in definition orde
     CHECK(problems[0].element == "nodes");
     CHECK(problems[0].reason == "the dependencies form a cycle through b, c, d");
 }
+
+TEST_CASE("a definition must fit in one run's steps, and a state machine's events are capped",
+          "[workflows]") {
+    json::array nodes;
+    for (int i = 0; i < 80; ++i) {
+        nodes.push_back(json::object{{"id", "n" + std::to_string(i)},
+                                     {"retries", 10},
+                                     {"action", json::object{{"kind", "noop"}}}});
+    }
+    const json::value big{{"key", "big"}, {"kind", "dag"}, {"nodes", nodes}};
+    const auto problems = validate(big);
+    REQUIRE(problems.size() == 1);
+    CHECK(problems[0].element == "nodes");
+    CHECK(problems[0].reason.find("could take 887 steps") == 0);
+    nodes.resize(20);
+    CHECK(validate(json::value{{"key", "ok"}, {"kind", "dag"}, {"nodes", nodes}}).empty());
+
+    const auto simple = json::parse(R"({"key":"s","kind":"state_machine","initial":"a","states":{
+        "a":{"transitions":[{"event":"go","target":"b"}]},"b":{"final":true}}})");
+    // Per event: its look and wait, apply, entry.
+    CHECK(riveredge::workflows::max_events(simple.as_object()) == (800 - 8) / 4);
+    const auto heavy = json::parse(R"({"key":"s","kind":"state_machine","initial":"a","states":{
+        "a":{"retries":10,"retry_delay_seconds":5,"on_exit":{"kind":"noop"},
+             "transitions":[{"event":"go","target":"a","action":{"kind":"noop"}},
+                            {"event":"end","target":"b"}]},
+        "b":{"final":true}}})");
+    // Per event: look and wait, apply, and three steps of 21 attempts and sleeps each.
+    CHECK(riveredge::workflows::max_events(heavy.as_object()) == (800 - 28) / 66);
+    CHECK(validate(heavy).empty());
+}

@@ -441,6 +441,73 @@ void check_state_machine(Checker& c, const json::object& model) {
 
 }  // namespace
 
+namespace {
+
+int int_of(const json::object& owner, const char* key) {
+    const auto* value = owner.if_contains(key);
+    return value != nullptr && value->is_int64() ? static_cast<int>(value->get_int64()) : 0;
+}
+
+// Steps of a retried step: one per attempt, and a sleep before each retry when it waits.
+int attempts_cost(const json::object& owner) {
+    const int retries = int_of(owner, "retries");
+    return retries + 1 + (int_of(owner, "retry_delay_seconds") > 0 ? retries : 0);
+}
+
+// Compensation (three attempts each), its plan, the error handler, the gate and the finish.
+constexpr int kFailureSteps = 5;
+constexpr int kCompensationSteps = 3;
+
+}  // namespace
+
+int dag_worst_steps(const json::object& model) {
+    // Its begin, each level's gate, and a failure's handling.
+    int steps = 1 + static_cast<int>(parallel_groups(model).size()) + kFailureSteps;
+    for (const auto& n : model.at("nodes").as_array()) {
+        const auto& node = n.as_object();
+        steps += attempts_cost(node);
+        if (node.contains("compensate")) {
+            steps += kCompensationSteps;
+        }
+    }
+    return steps;
+}
+
+int max_events(const json::object& model) {
+    const auto& states = model.at("states").as_object();
+    const auto& initial = states.at(model.at("initial").as_string()).as_object();
+    const int fixed = 2 + attempts_cost(initial) + kFailureSteps +
+                      (initial.contains("compensate") ? kCompensationSteps : 0);
+    int per_event = 1;
+    for (const auto& [name, value] : states) {
+        const auto& from = value.as_object();
+        const auto* transitions = from.if_contains("transitions");
+        if (transitions == nullptr || !transitions->is_array()) {
+            continue;
+        }
+        for (const auto& t : transitions->as_array()) {
+            const auto& transition = t.as_object();
+            const auto* target = states.if_contains(transition.at("target").as_string());
+            if (target == nullptr) {
+                continue;
+            }
+            // Its look and wait, exit, the transition's action, apply, entry (and its undoing).
+            int cost = 2 + 1 + attempts_cost(target->as_object());
+            if (from.contains("on_exit")) {
+                cost += attempts_cost(from);
+            }
+            if (transition.contains("action")) {
+                cost += attempts_cost(from);
+            }
+            if (target->as_object().contains("compensate")) {
+                cost += kCompensationSteps;
+            }
+            per_event = std::max(per_event, cost);
+        }
+    }
+    return std::clamp((kStepBudget - fixed) / per_event, 0, 200);
+}
+
 std::vector<Problem> validate(const json::value& value) {
     Checker c;
     if (!value.is_object()) {
@@ -461,8 +528,19 @@ std::vector<Problem> validate(const json::value& value) {
     }
     if (kind->get_string() == "dag") {
         check_dag(c, model);
+        if (c.problems.empty() && dag_worst_steps(model) > kStepBudget) {
+            c.add("nodes", "could take " + std::to_string(dag_worst_steps(model)) +
+                               " steps with every retry, more than the " +
+                               std::to_string(kStepBudget) +
+                               " one run may take: fewer nodes or retries");
+        }
     } else if (kind->get_string() == "state_machine") {
         check_state_machine(c, model);
+        if (c.problems.empty() && max_events(model) < 10) {
+            c.add("states", "a run could take only " + std::to_string(max_events(model)) +
+                                " events within its " + std::to_string(kStepBudget) +
+                                " steps: fewer retries on the states");
+        }
     } else {
         c.add("kind", "'" + std::string(kind->get_string()) + "' is not dag or state_machine");
     }

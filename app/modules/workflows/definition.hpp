@@ -38,6 +38,16 @@ std::vector<Problem> validate(const boost::json::value& model);
 /// Only for a valid DAG model.
 boost::json::array parallel_groups(const boost::json::object& model);
 
+/// Inngest runs a function in at most 1000 steps. What a valid definition may cost:
+/// a DAG's worst case (every attempt, sleep and compensation) must fit in `kStepBudget`; a
+/// state machine takes at most `max_events` events, so that its worst case fits too. The rest
+/// of the 1000 is left for pauses and for waits that time out.
+inline constexpr int kStepBudget = 800;
+/// The worst-case steps of a valid DAG.
+int dag_worst_steps(const boost::json::object& model);
+/// How many events a valid state machine's execution may take (at most 200).
+int max_events(const boost::json::object& model);
+
 /// The actions of an action field (one action object or a list of them); empty when absent.
 std::vector<boost::json::object> actions_of(const boost::json::object& owner, std::string_view key);
 

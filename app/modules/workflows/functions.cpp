@@ -24,8 +24,9 @@ namespace {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
-// Waits between looks at the database: a wake event ends the wait at once.
-constexpr auto kLongWait = std::chrono::hours(24);
+// The longest wait between looks at the database (a wake event ends it at once): a safety net
+// for a wake that was lost, each costing two of the run's steps.
+constexpr auto kLongWait = std::chrono::hours(24 * 7);
 
 int int_field(const json::object& owner, const char* key, int fallback) {
     const auto* value = owner.if_contains(key);

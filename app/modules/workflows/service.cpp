@@ -23,9 +23,6 @@ using core::DomainError;
 namespace {
 
 constexpr std::size_t kMaxSource = 256 * 1024;
-// A run replays every step it took on each call: events per execution are capped so that a
-// state machine stays well under the platform's 1000 steps per run.
-constexpr std::int64_t kMaxEvents = 200;
 
 DomainError invalid_definition(const std::vector<Problem>& problems) {
     json::object fields;
@@ -359,9 +356,11 @@ json::object Service::send_event(const core::Principal& who,
                                  "$1 AND execution_id = $2",
                                  {who.tenant.value(), std::to_string(id)})
                                .integer(0, "n");
-        if (count >= kMaxEvents) {
+        // Its run takes every event in one Inngest run, of at most 1000 steps.
+        if (const int most = max_events(model); count >= most) {
             throw DomainError::conflict("execution " + std::to_string(id) + " took its " +
-                                        std::to_string(kMaxEvents) + " events");
+                                        std::to_string(most) +
+                                        " events, the most one run of its definition takes");
         }
         const std::string target(t.at("target").as_string());
         const auto event_id = repository_.insert_event(tx, who.tenant, id, name, data, state,
