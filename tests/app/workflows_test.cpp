@@ -512,8 +512,12 @@ nodes:
   - id: notify_warehouse
     depends_on: [reserve]
     action: {kind: noop}
+  - id: pack
+    depends_on: [charge]
+    action: {kind: noop}
+    compensate: {kind: fail, message: packing station offline}
   - id: ship
-    depends_on: [charge, notify_warehouse]
+    depends_on: [pack, notify_warehouse]
     retries: 1
     action: {kind: fail, message: carrier down}
   - id: invoice
@@ -536,16 +540,23 @@ nodes:
     CHECK(ship->at("attempts") == 2);
     CHECK(ship->at("error") == "carrier down");
     CHECK(run_of(history, "node:invoice") == nullptr);  // never reached
-    // Compensation walks back in reverse completion order: charge (completed after reserve)
-    // first; notify_warehouse has no compensate action.
+    // Compensation walks back in reverse completion order: pack, charge, reserve
+    // (notify_warehouse has no compensate action); pack's compensation fails through its three
+    // attempts and the older ones still run.
     std::vector<std::string> order;
     for (const auto& run : history) {
         if (run.at("phase") == "compensate") {
             order.emplace_back(run.at("node").as_string());
-            CHECK(run.at("status") == "succeeded");
         }
     }
-    CHECK(order == std::vector<std::string>{"charge", "reserve"});
+    CHECK(order == std::vector<std::string>{"pack", "charge", "reserve"});
+    const auto* pack = run_of(history, "compensate:node:pack");
+    REQUIRE(pack != nullptr);
+    CHECK(pack->at("status") == "failed");
+    CHECK(pack->at("attempts") == 3);
+    CHECK(pack->at("error") == "packing station offline");
+    CHECK(run_of(history, "compensate:node:charge")->at("status") == "succeeded");
+    CHECK(run_of(history, "compensate:node:reserve")->at("status") == "succeeded");
     const auto* handler = run_of(history, "on_error");
     REQUIRE(handler != nullptr);
     CHECK(handler->at("status") == "succeeded");

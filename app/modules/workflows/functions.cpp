@@ -97,13 +97,17 @@ struct Run {
         }
         const auto plan = ctx.step.run("compensation-plan",
                                        [&] { return service.compensation_plan(tenant, id); });
+        bool undone = false;
         for (const auto& item : plan) {
             const auto& o = item.as_object();
-            attempt(StepCall{.key = "compensate:" + std::string(o.at("key").as_string()),
-                             .node = std::string(o.at("node").as_string()),
-                             .phase = "compensate",
-                             .actions = o.at("actions").as_array()},
-                    2, 0);
+            // A compensation that fails is recorded and the older ones still run.
+            const auto compensated =
+                attempt(StepCall{.key = "compensate:" + std::string(o.at("key").as_string()),
+                                 .node = std::string(o.at("node").as_string()),
+                                 .phase = "compensate",
+                                 .actions = o.at("actions").as_array()},
+                        2, 0);
+            undone = undone || compensated.at("ok").as_bool();
         }
         if (model.contains("on_error")) {
             attempt(StepCall{.key = "on_error",
@@ -116,9 +120,8 @@ struct Run {
                     0, 0);
         }
         const std::string why = element + " failed: " + error;
-        return ctx.step.run("finish:failed", [&] {
-            return service.finish(tenant, id, "failed", why, !plan.empty());
-        });
+        return ctx.step.run("finish:failed",
+                            [&] { return service.finish(tenant, id, "failed", why, undone); });
     }
 
     json::value finish_completed() {
