@@ -30,6 +30,9 @@ TEST_CASE("YAML scalars are typed as YAML 1.2's core schema, quoted ones stay st
                 previous + ", *" + previous + ", *" + previous + ", *" + previous + "]\n";
     }
     CHECK_THROWS_AS(yaml_to_json(bomb), SourceError);
+    // So is a document nested past any sensible depth (the parser's stack stays bounded).
+    CHECK_THROWS_AS(yaml_to_json(std::string(100000, '[')), SourceError);
+    CHECK_THROWS_AS(yaml_to_json(std::string(100, '[') + std::string(100, ']')), SourceError);
 }
 
 TEST_CASE("guard expressions compare, combine and read event, context and input", "[workflows]") {
