@@ -596,6 +596,46 @@ states:
     CHECK(run_of(booking_history, "compensate:entry:held#1") != nullptr);
 }
 
+TEST_CASE("workflows: the nodes of a parallel group run at the same time", "[app][workflows]") {
+    AppUnderTest t;
+    const auto admin = t.token("acme", "root", {"admin"});
+    // Each call waits until both lookups have arrived: run one after the other, the first would
+    // wait in vain and answer that it was alone.
+    std::mutex mutex;
+    std::condition_variable arrived;
+    int calls = 0;
+    inngest::HttpServerOptions options;
+    options.port = 0;
+    options.routes = [&](const inngest::HttpRequest&) -> std::optional<inngest::HttpResponse> {
+        std::unique_lock lock(mutex);
+        ++calls;
+        arrived.notify_all();
+        const bool together = arrived.wait_for(lock, 5s, [&] { return calls >= 2; });
+        return inngest::HttpResponse{
+            200, {}, together ? "{\"together\":true}" : "{\"together\":false}"};
+    };
+    inngest::HttpServer hook(options);
+    hook.start();
+    REQUIRE(t.call("PUT", "/api/v1/scripts/settings", admin, R"({"http_allow_list":["127.0.0.1"]})")
+                .status == 200);
+    const auto url = "http://127.0.0.1:" + std::to_string(hook.port());
+    Flows f{t, admin};
+    f.publish("application/json",
+              R"({"key":"lookups","kind":"dag","nodes":[
+                  {"id":"triage","action":{"kind":"noop"}},
+                  {"id":"crm","depends_on":["triage"],"action":{"kind":"http","url":")" +
+                  url + R"(/crm","method":"GET"}},
+                  {"id":"erp","depends_on":["triage"],"action":{"kind":"http","url":")" +
+                  url +
+                  R"(/erp","method":"GET"}},
+                  {"id":"respond","depends_on":["crm","erp"],"action":{"kind":"noop"}}]})");
+    const auto id = f.start(admin, R"({"definition_key":"lookups"})");
+    const auto e = f.wait_status(admin, id, "completed");
+    const auto& nodes = e.at("context").at("nodes");
+    CHECK(nodes.at("crm").at("body") == R"({"together":true})");
+    CHECK(nodes.at("erp").at("body") == R"({"together":true})");
+}
+
 TEST_CASE("workflows: executions pause, resume and cancel, and only admins may",
           "[app][workflows]") {
     AppUnderTest t;
