@@ -312,6 +312,13 @@ json::object Service::send_event(const core::Principal& who,
     }
     const std::string name(name_value->get_string());
     const json::object data = data_value != nullptr ? data_value->get_object() : json::object{};
+    // The model first, outside the transaction (its version never changes), so that the
+    // transaction holds one pooled connection only.
+    const auto peek = repository_.execution(who.tenant, id);
+    if (!peek) {
+        throw DomainError::not_found("workflow execution " + std::to_string(id));
+    }
+    const auto model = model_of(who.tenant, *peek);
     Transaction tx(repository_.pool(), who.tenant);
     const auto found = repository_.execution(tx, who.tenant, id, true);
     if (!found) {
@@ -325,7 +332,6 @@ json::object Service::send_event(const core::Principal& who,
         throw DomainError::conflict("execution " + std::to_string(id) + " is " + found->status +
                                     ": it takes no event '" + name + "'");
     }
-    const auto model = model_of(who.tenant, *found);
     const std::string state = found->target_state.value_or("");
     const json::object details{{"state", state}, {"event", name}};
     if (is_final(model, state)) {
@@ -441,24 +447,26 @@ json::object Service::cancel(const core::Principal& who,
 }
 
 json::object Service::begin(const core::TenantId& tenant, std::int64_t id) {
-    return core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-        const auto found = repository_.execution(tx, tenant, id, true);
-        if (!found) {
+    const auto found = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        auto row = repository_.execution(tx, tenant, id, true);
+        if (!row) {
             throw inngest::NonRetriableError("no workflow execution " + std::to_string(id));
         }
-        repository_.set_status(tx, tenant, id, "running", {"queued"});
-        const auto version = repository_.version(tenant, found->definition_id, found->version);
-        if (!version) {
-            throw inngest::NonRetriableError("execution " + std::to_string(id) +
-                                             " has no definition version");
+        if (repository_.set_status(tx, tenant, id, "running", {"queued"})) {
+            row->status = "running";
         }
-        return json::object{
-            {"status", found->status == "queued" ? "running" : found->status},
-            {"kind", found->kind},
-            {"model", version->model},
-            {"current_state",
-             found->current_state ? json::value(*found->current_state) : json::value()}};
+        return std::move(*row);
     });
+    const auto version = repository_.version(tenant, found.definition_id, found.version);
+    if (!version) {
+        throw inngest::NonRetriableError("execution " + std::to_string(id) +
+                                         " has no definition version");
+    }
+    return json::object{
+        {"status", found.status},
+        {"kind", found.kind},
+        {"model", version->model},
+        {"current_state", found.current_state ? json::value(*found.current_state) : json::value()}};
 }
 
 std::string Service::gate(const core::TenantId& tenant, std::int64_t id) {
