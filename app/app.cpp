@@ -14,6 +14,7 @@
 #include "modules/records/module.hpp"
 #include "modules/schedules/module.hpp"
 #include "modules/scripts/module.hpp"
+#include "modules/workflows/module.hpp"
 
 #include <inngest/inngest.hpp>
 #include <inngest/local/executor.hpp>
@@ -224,7 +225,7 @@ public:
              {messages::make_messages_module, scripts::make_scripts_module,
               schedules::make_schedules_module, print::make_print_templates_module,
               devices::make_print_devices_module, records::make_records_module,
-              approvals::make_approvals_module}) {
+              approvals::make_approvals_module, workflows::make_workflows_module}) {
             modules_.push_back(make(context));
         }
 

@@ -18,9 +18,9 @@
 
 namespace riveredge::core {
 
-inline constexpr std::array<std::string_view, 9> kReservedEventPrefixes{
-    "messages/", "schedules/", "scripts/",   "approvals/", "records/",
-    "print/",    "inngest/",   "riveredge/", "tenants/"};
+inline constexpr std::array<std::string_view, 10> kReservedEventPrefixes{
+    "messages/", "schedules/", "scripts/", "approvals/", "records/",
+    "print/",    "workflows/", "inngest/", "riveredge/", "tenants/"};
 
 /// True when `name` lies in the app's own namespace (or Inngest's).
 inline bool is_reserved_event_name(std::string_view name) {

@@ -58,6 +58,8 @@ struct AppUnderTestOptions {
     std::map<std::string, std::string> inngest_environment{};
     /// The bearer `/metrics` wants; off when unset.
     std::optional<std::string> metrics_token{};
+    /// Workflow executions of a tenant that run at once (0: the default).
+    int workflows_tenant_concurrency = 0;
 };
 
 /// One JSON request over loopback HTTP, with a bearer token when given; a body that is not JSON
@@ -115,6 +117,9 @@ public:
         }
         if (options.approvals_step_budget > 0) {
             settings_.approvals_step_budget = options.approvals_step_budget;
+        }
+        if (options.workflows_tenant_concurrency > 0) {
+            settings_.workflows_tenant_concurrency = options.workflows_tenant_concurrency;
         }
         app_ = std::make_unique<riveredge::App>(settings_, std::move(options.clock));
         app_->start();

@@ -216,6 +216,46 @@ void walk_the_modules(const AppUnderTest& t, const ExternalInngest& inngest) {
     const auto received = label_printer.wait_for(1, 30s);
     REQUIRE(received.size() == 1);
     CHECK(received[0] == zpl);
+
+    // Workflows: a DAG with a parallel level, and a state machine moved by an event, both run
+    // by the workflows-execution function.
+    for (const auto* source : {
+             R"({"key":"fan","kind":"dag","nodes":[{"id":"a","action":{"kind":"noop"}},
+               {"id":"b","depends_on":["a"],"action":{"kind":"set","values":{"b":1}}},
+               {"id":"c","depends_on":["a"],"action":{"kind":"set","values":{"c":2}}}]})",
+             R"({"key":"door","kind":"state_machine","initial":"shut","states":{
+               "shut":{"transitions":[{"event":"open","target":"open"}]},
+               "open":{"final":true,"on_entry":{"kind":"set","values":{"opened":true}}}}})"}) {
+        const auto imported = t.call("POST", "/api/v1/workflows/definitions", alice, source);
+        INFO(json::serialize(imported.body));
+        REQUIRE(imported.status == 201);
+        REQUIRE(t.call("POST",
+                       "/api/v1/workflows/definitions/" +
+                           std::to_string(imported.body.at("id").as_int64()) +
+                           "/versions/1/publish",
+                       alice)
+                    .status == 200);
+    }
+    const auto start_workflow = [&](const char* key) {
+        const auto e = t.call("POST", "/api/v1/workflows/executions", alice,
+                              std::string(R"({"definition_key":")") + key + R"("})");
+        REQUIRE(e.status == 201);
+        return "/api/v1/workflows/executions/" + std::to_string(e.body.at("id").as_int64());
+    };
+    const auto completed = [&](const std::string& path) {
+        return poll([&]() -> json::value {
+            const auto e = t.call("GET", path, alice);
+            return e.body.at("status") == "completed" ? e.body : json::value();
+        });
+    };
+    const auto fan = completed(start_workflow("fan"));
+    REQUIRE(fan.is_object());
+    CHECK(fan.at("context").at("c") == 2);
+    const auto door = start_workflow("door");
+    REQUIRE(t.call("POST", door + "/events", alice, R"({"event":"open"})").status == 202);
+    const auto opened = completed(door);
+    REQUIRE(opened.is_object());
+    CHECK(opened.at("context").at("opened") == true);
 }
 
 AppUnderTestOptions beside(const ExternalInngest& inngest) {

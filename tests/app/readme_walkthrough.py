@@ -234,7 +234,7 @@ class Deployment:
 
 
 WALKTHROUGH_FUNCTIONS = ["messages-deliver", "scripts-run", "approvals-instance",
-                         "records-archive", "print-render", "print-job"]
+                         "records-archive", "print-render", "print-job", "workflows-execution"]
 
 
 def check_dashboard(d):
@@ -323,6 +323,14 @@ def main():
                      lambda r: r["status"] == "done")
         d.eventually("the print job completed", "/api/v1/print/jobs/1", alice,
                      lambda r: r["status"] == "completed")
+        d.eventually("the order reached its final state", "/api/v1/workflows/executions/1",
+                     alice, lambda r: r["status"] == "completed"
+                     and r["current_state"] == "delivered"
+                     and r["context"].get("carrier") == "SF Express")
+        d.eventually("the order's history holds each state it entered",
+                     "/api/v1/workflows/executions/1/history", alice,
+                     lambda r: [i["step_key"] for i in r["items"] if i["phase"] == "entry"] ==
+                     ["entry:created#1", "entry:paid#1", "entry:shipped#1", "entry:delivered#1"])
         pdfs = [f for f in os.listdir(f"{d.work}/cups/pdf")] if os.path.isdir(
             f"{d.work}/cups/pdf") else []
         if not any(f.endswith(".pdf") for f in pdfs):

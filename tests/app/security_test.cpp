@@ -170,7 +170,8 @@ TEST_CASE("a schedule cannot send the app's own events or speak for another tena
     };
     for (const char* name :
          {"messages/message.requested", "approvals/instance.started", "scripts/run.requested",
-          "schedules/fire.due", "inngest/function.failed", "tenants/acme/order.created"}) {
+          "schedules/fire.due", "workflows/execution.started", "workflows/execution.wake",
+          "inngest/function.failed", "tenants/acme/order.created"}) {
         INFO(name);
         const auto refused = schedule(name);
         CHECK(refused.status == 422);

@@ -209,6 +209,8 @@ Settings load_settings(const std::map<std::string, std::string>& environment) {
     settings.script_worker = get("RIVEREDGE_SCRIPT_WORKER").value_or("");
     settings.approvals_step_budget =
         number("RIVEREDGE_APPROVALS_STEP_BUDGET", 20, 950, settings.approvals_step_budget);
+    settings.workflows_tenant_concurrency = number("RIVEREDGE_WORKFLOWS_TENANT_CONCURRENCY", 1,
+                                                   1000, settings.workflows_tenant_concurrency);
     settings.records_seal_key_file = get("RIVEREDGE_RECORDS_SEAL_KEY");
     settings.cups_server = get("RIVEREDGE_CUPS_SERVER").value_or(get("CUPS_SERVER").value_or(""));
     if (const auto failpoints = get("RIVEREDGE_FAILPOINTS")) {

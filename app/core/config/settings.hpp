@@ -52,6 +52,10 @@ struct Settings {
     /// Steps an approval instance's run takes before it hands over to a fresh run (Inngest
     /// caps a run at 1000 steps).
     int approvals_step_budget = 800;
+    /// Workflow executions of one tenant that run steps at once (Inngest's concurrency limit
+    /// keyed by tenant); the others wait their turn, by priority.
+    /// `RIVEREDGE_WORKFLOWS_TENANT_CONCURRENCY`.
+    int workflows_tenant_concurrency = 10;
     /// The Ed25519 private key (PEM file) that seals electronic signatures; signing answers 503
     /// without one. `RIVEREDGE_RECORDS_SEAL_KEY`.
     std::optional<std::string> records_seal_key_file;

@@ -1,0 +1,321 @@
+// The workflows module's Inngest function: one interpreter for both kinds of definition, on the
+// app's Inngest client like the approvals engine (no thread or timer of its own).
+//
+// A DAG runs level by level (its parallel groups): the nodes of a level are parallel steps,
+// each attempt of a node a step "node:<id>#<attempt>" with a sleep between attempts. A state
+// machine enters its initial state, then applies the events REST accepted, in order: the exit
+// actions, the transition's action, the event marked applied, the entry actions; between
+// events it waits for a wake. On a failure that outlives its retries, the completed nodes (or
+// entered states) with a `compensate` action are compensated newest first, then the
+// workflow's `on_error` handler runs. Pauses and cancels take effect between levels or events.
+
+#include "core/events.hpp"
+#include "modules/workflows/definition.hpp"
+#include "modules/workflows/service.hpp"
+
+#include <inngest/inngest.hpp>
+
+#include <map>
+
+namespace riveredge::workflows {
+
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+// The longest wait between looks at the database (a wake event ends it at once): a safety net
+// for a wake that was lost, each costing two of the run's steps.
+constexpr auto kLongWait = std::chrono::hours(24 * 7);
+
+int int_field(const json::object& owner, const char* key, int fallback) {
+    const auto* value = owner.if_contains(key);
+    return value != nullptr && value->is_int64() ? static_cast<int>(value->get_int64()) : fallback;
+}
+
+json::array actions(const json::object& owner, std::string_view key) {
+    json::array out;
+    for (auto& a : actions_of(owner, key)) {
+        out.emplace_back(std::move(a));
+    }
+    return out;
+}
+
+struct Run {
+    inngest::Context& ctx;
+    Service& service;
+    core::TenantId tenant;
+    std::int64_t id;
+    int waits = 0;
+
+    json::object attempt(StepCall call, int retries, int delay_seconds) {
+        call.max_attempts = retries + 1;
+        json::object result;
+        for (int attempt = 1; attempt <= call.max_attempts; ++attempt) {
+            call.attempt = attempt;
+            const std::string tag = call.key + "#" + std::to_string(attempt);
+            result = ctx.step.run(tag, [&] { return service.run_step(tenant, id, call); });
+            if (result.at("ok").as_bool() || result.contains("cancelled")) {
+                return result;
+            }
+            if (attempt < call.max_attempts && delay_seconds > 0) {
+                ctx.step.sleep("retry:" + tag, std::chrono::seconds(delay_seconds));
+            }
+        }
+        return result;
+    }
+
+    void wait_for_wake() {
+        const std::string n = std::to_string(waits++);
+        ctx.step.wait_for_event(
+            "wait:" + n, {.event = kExecutionWake,
+                          .timeout = kLongWait,
+                          .if_expression = "async.data.execution_id == " + std::to_string(id)});
+    }
+
+    // Running, or stopped (cancelled or ended); waits out a pause.
+    bool may_continue(const std::string& where) {
+        for (int i = 0;; ++i) {
+            const std::string status = ctx.step.run("gate:" + where + ":" + std::to_string(i),
+                                                    [&] { return service.gate(tenant, id); });
+            if (status == "running") {
+                return true;
+            }
+            if (status != "paused") {
+                return false;
+            }
+            wait_for_wake();
+        }
+    }
+
+    json::value fail(const json::object& model,
+                     const std::string& element,
+                     const std::string& error) {
+        // A cancel wins over the failure it interrupted: nothing is compensated.
+        if (!may_continue("failure")) {
+            return json::object{{"stopped", true}};
+        }
+        const auto plan = ctx.step.run("compensation-plan",
+                                       [&] { return service.compensation_plan(tenant, id); });
+        bool undone = false;
+        for (const auto& item : plan) {
+            const auto& o = item.as_object();
+            // A compensation that fails is recorded and the older ones still run.
+            const auto compensated =
+                attempt(StepCall{.key = "compensate:" + std::string(o.at("key").as_string()),
+                                 .node = std::string(o.at("node").as_string()),
+                                 .phase = "compensate",
+                                 .actions = o.at("actions").as_array()},
+                        2, 0);
+            undone = undone || compensated.at("ok").as_bool();
+        }
+        if (model.contains("on_error")) {
+            attempt(StepCall{.key = "on_error",
+                             .node = element,
+                             .phase = "on_error",
+                             .actions = actions(model, "on_error"),
+                             .event = json::object{{"name", "error"},
+                                                   {"data", json::object{{"node", element},
+                                                                         {"error", error}}}}},
+                    0, 0);
+        }
+        const std::string why = element + " failed: " + error;
+        return ctx.step.run("finish:failed",
+                            [&] { return service.finish(tenant, id, "failed", why, undone); });
+    }
+
+    json::value finish_completed() {
+        return ctx.step.run("finish:completed", [&] {
+            return service.finish(tenant, id, "completed", std::nullopt, false);
+        });
+    }
+
+    json::value dag(const json::object& model) {
+        const auto groups = parallel_groups(model);
+        std::map<std::string, const json::object*> nodes;
+        for (const auto& n : model.at("nodes").as_array()) {
+            nodes[std::string(n.at("id").as_string())] = &n.as_object();
+        }
+        for (std::size_t level = 0; level < groups.size(); ++level) {
+            if (!may_continue("level" + std::to_string(level))) {
+                return json::object{{"stopped", true}};
+            }
+            const auto& group = groups[level].as_array();
+            std::vector<std::function<json::value()>> branches;
+            for (const auto& id_value : group) {
+                const std::string node_id(id_value.as_string());
+                const auto& node = *nodes.at(node_id);
+                branches.emplace_back([this, node_id, &node]() -> json::value {
+                    return attempt(StepCall{.key = "node:" + node_id,
+                                            .node = node_id,
+                                            .phase = "node",
+                                            .actions = actions(node, "action"),
+                                            .keeps_output = true},
+                                   int_field(node, "retries", 0),
+                                   int_field(node, "retry_delay_seconds", 0));
+                });
+            }
+            // The nodes of a level run as parallel steps; a lone node needs no fan-out.
+            const auto results = branches.size() == 1 ? std::vector<json::value>{branches.front()()}
+                                                      : ctx.step.parallel(branches);
+            for (std::size_t i = 0; i < results.size(); ++i) {
+                const auto& r = results[i].as_object();
+                if (!r.at("ok").as_bool()) {
+                    return fail(model, "node '" + std::string(group[i].as_string()) + "'",
+                                std::string(r.at("error").as_string()));
+                }
+            }
+        }
+        return finish_completed();
+    }
+
+    json::value state_machine(const json::object& model, const json::value& current_state) {
+        const auto& states = model.at("states").as_object();
+        std::map<std::string, int> visits;
+        const auto state_of = [&](const std::string& name) -> const json::object& {
+            return states.at(name).as_object();
+        };
+        // Entering a state: its entry actions (possibly none) as one recorded step.
+        const auto enter = [&](const std::string& state, const json::value& event) {
+            const int visit = ++visits[state];
+            const auto& s = state_of(state);
+            return attempt(StepCall{.key = "entry:" + state + "#" + std::to_string(visit),
+                                    .node = state,
+                                    .phase = "entry",
+                                    .actions = actions(s, "on_entry"),
+                                    .event = event,
+                                    .enters_state = true},
+                           int_field(s, "retries", 0), int_field(s, "retry_delay_seconds", 0));
+        };
+        std::string current;
+        if (current_state.is_string()) {
+            current = std::string(current_state.as_string());  // a run that resumed elsewhere
+            visits[current] = 1;
+        } else {
+            if (!may_continue("start")) {
+                return json::object{{"stopped", true}};
+            }
+            current = std::string(model.at("initial").as_string());
+            const auto entered = enter(current, nullptr);
+            if (!entered.at("ok").as_bool()) {
+                return fail(model, "state '" + current + "' on_entry",
+                            std::string(entered.at("error").as_string()));
+            }
+        }
+        for (int n = 0;; ++n) {
+            const auto* final = state_of(current).if_contains("final");
+            if (final != nullptr && final->is_bool() && final->get_bool()) {
+                return finish_completed();
+            }
+            const auto next = ctx.step.run("next:" + std::to_string(n),
+                                           [&] { return service.next_event(tenant, id); });
+            const std::string status(next.at("status").as_string());
+            if (status != "running" && status != "paused") {
+                return json::object{{"stopped", true}};
+            }
+            if (!next.contains("event")) {
+                wait_for_wake();
+                continue;
+            }
+            const auto& event = next.at("event").as_object();
+            const auto event_id = event.at("id").as_int64();
+            const std::string name(event.at("name").as_string());
+            const std::string target(event.at("to_state").as_string());
+            const json::object event_scope{{"name", name}, {"data", event.at("data")}};
+            const auto& from = state_of(current);
+            if (from.contains("on_exit")) {
+                const auto left = attempt(
+                    StepCall{.key = "exit:" + current + "#" + std::to_string(visits[current]),
+                             .node = current,
+                             .phase = "exit",
+                             .actions = actions(from, "on_exit"),
+                             .event = event_scope},
+                    int_field(from, "retries", 0), int_field(from, "retry_delay_seconds", 0));
+                if (!left.at("ok").as_bool()) {
+                    return fail(model, "state '" + current + "' on_exit",
+                                std::string(left.at("error").as_string()));
+                }
+            }
+            const auto& transition =
+                from.at("transitions")
+                    .as_array()
+                    .at(static_cast<std::size_t>(event.at("transition").to_number<std::int64_t>()))
+                    .as_object();
+            if (transition.contains("action")) {
+                const auto moved = attempt(StepCall{.key = "transition:" + std::to_string(event_id),
+                                                    .node = current + "->" + target,
+                                                    .phase = "transition",
+                                                    .actions = actions(transition, "action"),
+                                                    .event = event_scope},
+                                           int_field(from, "retries", 0),
+                                           int_field(from, "retry_delay_seconds", 0));
+                if (!moved.at("ok").as_bool()) {
+                    return fail(model, "transition '" + name + "' from '" + current + "'",
+                                std::string(moved.at("error").as_string()));
+                }
+            }
+            ctx.step.run("apply:" + std::to_string(event_id),
+                         [&] { return service.apply_event(tenant, id, event_id); });
+            current = target;
+            const auto entered = enter(current, event_scope);
+            if (!entered.at("ok").as_bool()) {
+                return fail(model, "state '" + current + "' on_entry",
+                            std::string(entered.at("error").as_string()));
+            }
+        }
+    }
+};
+
+}  // namespace
+
+void register_functions(inngest::Client& client, Service& service, int tenant_concurrency) {
+    client.create_function(
+        {.id = "workflows-execution",
+         .name = "Run a workflow execution",
+         .triggers = {inngest::EventTrigger{kExecutionStarted}},
+         // Node failures are handled inside (retries, compensation, on_error): these retries
+         // are for the database or the process failing under a step.
+         .retries = 5,
+         // The per-tenant quota: at most this many executions of a tenant run steps at once.
+         .concurrency = {{.limit = tenant_concurrency, .key = "event.data.tenant_id"}},
+         .priority = inngest::Priority{.run = "event.data.priority"},
+         // A run that fails through its retries (the database gone, say) ends its execution
+         // as failed rather than leaving it running.
+         .on_failure = [&service](inngest::Context& ctx) -> json::value {
+             const auto* original = ctx.event.data.if_contains("event");
+             if (original == nullptr || !original->is_object() ||
+                 !original->as_object().contains("data")) {
+                 return nullptr;
+             }
+             const auto& data = original->as_object().at("data").as_object();
+             const auto tenant = core::event_tenant(data);
+             const auto id = data.at("execution_id").to_number<std::int64_t>();
+             std::string why = "the run failed through its retries";
+             if (const auto* error = ctx.event.data.if_contains("error");
+                 error != nullptr && error->is_object()) {
+                 if (const auto* message = error->as_object().if_contains("message");
+                     message != nullptr && message->is_string()) {
+                     why += ": " + std::string(message->as_string());
+                 }
+             }
+             return ctx.step.run("mark-failed",
+                                 [&] { return service.finish(tenant, id, "failed", why, false); });
+         }},
+        [&service](inngest::Context& ctx) -> json::value {
+            const auto tenant = core::event_tenant(ctx.event.data);
+            const auto id = ctx.event.data.at("execution_id").to_number<std::int64_t>();
+            Run run{ctx, service, tenant, id};
+            const auto plan = ctx.step.run("begin", [&] { return service.begin(tenant, id); });
+            const std::string status(plan.at("status").as_string());
+            if (status != "running" && status != "paused") {
+                return json::object{{"stopped", true}, {"status", status}};
+            }
+            const auto& model = plan.at("model").as_object();
+            if (plan.at("kind") == "dag") {
+                return run.dag(model);
+            }
+            return run.state_machine(model, plan.at("current_state"));
+        });
+}
+
+}  // namespace riveredge::workflows

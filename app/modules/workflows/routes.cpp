@@ -1,0 +1,319 @@
+// HTTP in and out for workflows: parse, call the service, write JSON.
+
+#include "core/http/router.hpp"
+#include "core/http/version_routes.hpp"
+#include "modules/workflows/service.hpp"
+
+#include <set>
+
+namespace riveredge::workflows {
+namespace {
+
+using core::DomainError;
+using core::id_param;
+using core::json_response;
+using core::query_filter;
+using core::RequestContext;
+using inngest::HttpRequest;
+
+constexpr const char* kSourceSchema = R"json({"type":"object",
+  "description":"A definition as JSON; send YAML of the same shape with Content-Type application/yaml (or text/yaml).",
+  "required":["key","kind"],"properties":{
+  "key":{"type":"string","maxLength":100},"name":{"type":"string"},"description":{"type":"string"},
+  "kind":{"enum":["dag","state_machine"]},
+  "on_error":{"description":"an action or a list of actions, run once after a failure"},
+  "nodes":{"type":"array","description":"DAG: {id, depends_on, action, compensate, retries, retry_delay_seconds}",
+    "items":{"type":"object"}},
+  "initial":{"type":"string","description":"state machine: the first state"},
+  "context":{"type":"object","description":"state machine: defaults under the execution's input"},
+  "states":{"type":"object","description":"state machine: name -> {on_entry, on_exit, compensate, transitions [{event, target, guard, action}], final, retries, retry_delay_seconds}"}}})json";
+
+constexpr const char* kDefinitionSchema = R"json({"type":"object","properties":{
+  "id":{"type":"integer"},"key":{"type":"string"},"name":{"type":"string"},
+  "kind":{"enum":["dag","state_machine"]},"latest_version":{"type":"integer"},
+  "published_version":{"type":"integer","nullable":true},"created_by":{"type":"string"},
+  "created_at":{"type":"string"},"updated_at":{"type":"string"},
+  "version":{"type":"integer","description":"on import: the version just added"},
+  "validation":{"type":"object","description":"on import: what validation found"}}})json";
+
+constexpr const char* kValidationSchema = R"json({"type":"object","properties":{
+  "valid":{"type":"boolean"},"key":{"type":"string"},"name":{"type":"string"},
+  "kind":{"type":"string"},
+  "parallel_groups":{"type":"array","items":{"type":"array","items":{"type":"string"}}},
+  "initial":{"type":"string"},"states":{"type":"object"}}})json";
+
+constexpr const char* kVersionSchema = R"json({"type":"object","properties":{
+  "version":{"type":"integer"},"format":{"enum":["json","yaml"]},"source":{"type":"string"},
+  "model":{"type":"object"},"parallel_groups":{"type":"array","nullable":true,"items":{}},
+  "created_by":{"type":"string"},"created_at":{"type":"string"},
+  "published_at":{"type":"string","nullable":true}}})json";
+
+constexpr const char* kStartSchema = R"json({"type":"object","properties":{
+  "definition_id":{"type":"integer"},"definition_key":{"type":"string"},
+  "version":{"type":"integer","description":"a published version; default the published one"},
+  "input":{"type":"object"},
+  "priority":{"type":"integer","minimum":-600,"maximum":600,
+    "description":"seconds ahead of (or behind) other executions waiting for the tenant's quota"}}})json";
+
+constexpr const char* kExecutionSchema = R"json({"type":"object","properties":{
+  "id":{"type":"integer"},"definition_id":{"type":"integer"},"definition_key":{"type":"string"},
+  "version":{"type":"integer"},"kind":{"type":"string"},
+  "status":{"enum":["queued","running","paused","completed","failed","cancelled"]},
+  "current_state":{"type":"string","nullable":true},"target_state":{"type":"string","nullable":true},
+  "allowed_events":{"type":"array","items":{"type":"string"}},"final":{"type":"boolean"},
+  "parallel_groups":{"type":"array","items":{}},
+  "input":{"type":"object"},"context":{"type":"object"},"output":{"nullable":true},
+  "error":{"type":"string","nullable":true},"compensated":{"type":"boolean"},
+  "priority":{"type":"integer"},"started_by":{"type":"string"},"created_at":{"type":"string"},
+  "started_at":{"type":"string","nullable":true},"ended_at":{"type":"string","nullable":true},
+  "updated_at":{"type":"string"}}})json";
+
+constexpr const char* kEventSchema = R"json({"type":"object","required":["event"],"properties":{
+  "event":{"type":"string"},"data":{"type":"object"}}})json";
+
+constexpr const char* kAcceptedSchema = R"json({"type":"object","properties":{
+  "id":{"type":"integer"},"execution_id":{"type":"integer"},"event":{"type":"string"},
+  "from_state":{"type":"string"},"to_state":{"type":"string"},"transition":{"type":"integer"},
+  "status":{"type":"string"},"execution_status":{"type":"string"}}})json";
+
+constexpr const char* kEventsSchema = R"json({"type":"object","properties":{
+  "events":{"type":"array","items":{"type":"object","properties":{
+    "id":{"type":"integer"},"name":{"type":"string"},"data":{"type":"object"},
+    "from_state":{"type":"string"},"to_state":{"type":"string"},"transition":{"type":"integer"},
+    "status":{"enum":["accepted","applied"]},"sent_by":{"type":"string"},
+    "created_at":{"type":"string"},"applied_at":{"type":"string","nullable":true}}}}}})json";
+
+constexpr const char* kNodeRunSchema = R"json({"type":"object","properties":{
+  "id":{"type":"integer"},"step_key":{"type":"string"},"node":{"type":"string"},
+  "phase":{"enum":["node","entry","exit","transition","on_error","compensate"]},
+  "action_kind":{"type":"string"},"status":{"enum":["running","retrying","succeeded","failed"]},
+  "input":{"type":"object"},"output":{"nullable":true},"attempts":{"type":"integer"},
+  "error":{"type":"string","nullable":true},"started_at":{"type":"string"},
+  "ended_at":{"type":"string","nullable":true},"duration_ms":{"type":"integer","nullable":true}}})json";
+
+constexpr const char* kCancelSchema =
+    R"json({"type":"object","properties":{"reason":{"type":"string","maxLength":500}}})json";
+
+std::optional<std::string> one_of(const RequestContext& context,
+                                  const char* name,
+                                  const std::set<std::string>& allowed,
+                                  const char* described) {
+    auto value = query_filter(context, name);
+    if (value && allowed.count(*value) == 0) {
+        throw DomainError::validation(boost::json::object{{name, described}});
+    }
+    return value;
+}
+
+boost::json::object optional_body(const HttpRequest& request, const RequestContext& context) {
+    return request.body.empty() ? boost::json::object{} : context.json_body(request);
+}
+
+}  // namespace
+
+void register_routes(core::Router& router, Service& service) {
+    router.add(
+        core::RouteSpec{.method = "POST",
+                        .pattern = "/api/v1/workflows/definitions",
+                        .access = core::Access::kAdmin,
+                        .summary = "Import a DAG or state-machine definition from JSON or YAML "
+                                   "(Content-Type application/yaml): a new version of its key, "
+                                   "unpublished; 422 names every element with a problem",
+                        .request_schema = kSourceSchema,
+                        .response_schema = kDefinitionSchema},
+        [&service](const HttpRequest& request, RequestContext& context) {
+            return json_response(
+                201, service.import(context.who(), std::string(request.header("Content-Type")),
+                                    request.body));
+        });
+
+    router.add(core::RouteSpec{.method = "POST",
+                               .pattern = "/api/v1/workflows/definitions/validate",
+                               .access = core::Access::kUser,
+                               .summary = "Validate a definition without saving it: a DAG's "
+                                          "parallel groups, a state machine's states and events",
+                               .request_schema = kSourceSchema,
+                               .response_schema = kValidationSchema},
+               [](const HttpRequest& request, RequestContext&) {
+                   const auto read = Service::read_source(
+                       std::string(request.header("Content-Type")), request.body);
+                   return json_response(200, Service::summary(read.model));
+               });
+
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/workflows/definitions",
+                               .access = core::Access::kUser,
+                               .summary = "List workflow definitions",
+                               .response_schema = kDefinitionSchema,
+                               .list = &kDefinitionList},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   const auto kind =
+                       one_of(context, "kind", {"dag", "state_machine"}, "dag or state_machine");
+                   return core::list_response(
+                       context,
+                       service.repository().definitions(
+                           context.who().tenant, query_filter(context, "q"), kind, context.list));
+               });
+
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/workflows/definitions/{id}",
+                               .access = core::Access::kUser,
+                               .summary = "A workflow definition: its latest and published version",
+                               .response_schema = kDefinitionSchema},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   return json_response(
+                       200, service.get(context.who().tenant, id_param(context, "id")).to_json());
+               });
+
+    core::add_version_routes(
+        router,
+        core::VersionedItem{.item_pattern = "/api/v1/workflows/definitions/{id}",
+                            .noun = "workflow definition",
+                            .access = core::Access::kUser,
+                            .version_schema = kVersionSchema},
+        service);
+
+    router.add(
+        core::RouteSpec{.method = "POST",
+                        .pattern = "/api/v1/workflows/definitions/{id}/versions/{version}/publish",
+                        .access = core::Access::kAdmin,
+                        .summary = "Publish a version: new executions run it",
+                        .response_schema = kDefinitionSchema},
+        [&service](const HttpRequest&, RequestContext& context) {
+            const auto version = id_param(context, "version");
+            if (version > 1000000) {
+                throw DomainError::not_found("version " + std::to_string(version));
+            }
+            return json_response(200, service.publish(context.who(), id_param(context, "id"),
+                                                      static_cast<int>(version)));
+        });
+
+    router.add(core::RouteSpec{.method = "POST",
+                               .pattern = "/api/v1/workflows/executions",
+                               .access = core::Access::kUser,
+                               .summary = "Start an execution of a published definition with "
+                                          "input and a priority",
+                               .request_schema = kStartSchema,
+                               .response_schema = kExecutionSchema},
+               [&service](const HttpRequest& request, RequestContext& context) {
+                   return json_response(201,
+                                        service.start(context.who(), context.json_body(request)));
+               });
+
+    router.add(
+        core::RouteSpec{.method = "GET",
+                        .pattern = "/api/v1/workflows/executions",
+                        .access = core::Access::kUser,
+                        .summary = "List the tenant's executions",
+                        .response_schema = kExecutionSchema,
+                        .list = &kExecutionList},
+        [&service](const HttpRequest&, RequestContext& context) {
+            const auto status =
+                one_of(context, "status",
+                       {"queued", "running", "paused", "completed", "failed", "cancelled"},
+                       "queued, running, paused, completed, failed or cancelled");
+            auto definition = query_filter(context, "definition_id");
+            if (definition && (definition->empty() || definition->size() > 18 ||
+                               definition->find_first_not_of("0123456789") != std::string::npos)) {
+                throw DomainError::validation(
+                    boost::json::object{{"definition_id", "a definition's id"}});
+            }
+            return core::list_response(
+                context, service.repository().executions(context.who().tenant, status, definition,
+                                                         context.list));
+        });
+
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/workflows/executions/{id}",
+                               .access = core::Access::kUser,
+                               .summary = "An execution: status, current state and the events "
+                                          "it takes now, or a DAG's parallel groups",
+                               .response_schema = kExecutionSchema},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   return json_response(
+                       200, service.execution(context.who().tenant, id_param(context, "id")));
+               });
+
+    router.add(core::RouteSpec{.method = "POST",
+                               .pattern = "/api/v1/workflows/executions/{id}/events",
+                               .access = core::Access::kUser,
+                               .summary = "Send an event to a state machine: 202 with the "
+                                          "transition it takes, 409 naming the state and event "
+                                          "when the state does not take it or its guard refuses",
+                               .request_schema = kEventSchema,
+                               .response_schema = kAcceptedSchema},
+               [&service](const HttpRequest& request, RequestContext& context) {
+                   return json_response(202,
+                                        service.send_event(context.who(), id_param(context, "id"),
+                                                           context.json_body(request)));
+               });
+
+    router.add(core::RouteSpec{.method = "GET",
+                               .pattern = "/api/v1/workflows/executions/{id}/events",
+                               .access = core::Access::kUser,
+                               .summary = "The events a state machine accepted, in order",
+                               .response_schema = kEventsSchema},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   const auto& tenant = context.who().tenant;
+                   const auto id = id_param(context, "id");
+                   service.require_execution(tenant, id);
+                   return json_response(
+                       200,
+                       boost::json::object{{"events", service.repository().events(tenant, id)}});
+               });
+
+    router.add(
+        core::RouteSpec{.method = "GET",
+                        .pattern = "/api/v1/workflows/executions/{id}/history",
+                        .access = core::Access::kUser,
+                        .summary = "Every node and action run: input, output, attempts, start, "
+                                   "end, duration and error",
+                        .response_schema = kNodeRunSchema,
+                        .list = &kHistoryList},
+        [&service](const HttpRequest&, RequestContext& context) {
+            const auto& tenant = context.who().tenant;
+            const auto id = id_param(context, "id");
+            service.require_execution(tenant, id);
+            const auto phase = one_of(
+                context, "phase", {"node", "entry", "exit", "transition", "on_error", "compensate"},
+                "node, entry, exit, transition, on_error or compensate");
+            const auto status =
+                one_of(context, "status", {"running", "retrying", "succeeded", "failed"},
+                       "running, retrying, succeeded or failed");
+            auto page = service.repository().history(tenant, id, phase, status, context.list);
+            return core::list_response(context, std::move(page.items), page.total);
+        });
+
+    router.add(core::RouteSpec{.method = "POST",
+                               .pattern = "/api/v1/workflows/executions/{id}/pause",
+                               .access = core::Access::kAdmin,
+                               .summary = "Pause: the run stops before its next level or event",
+                               .response_schema = kExecutionSchema},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   return json_response(200, service.pause(context.who(), id_param(context, "id")));
+               });
+
+    router.add(core::RouteSpec{.method = "POST",
+                               .pattern = "/api/v1/workflows/executions/{id}/resume",
+                               .access = core::Access::kAdmin,
+                               .summary = "Resume a paused execution",
+                               .response_schema = kExecutionSchema},
+               [&service](const HttpRequest&, RequestContext& context) {
+                   return json_response(200,
+                                        service.resume(context.who(), id_param(context, "id")));
+               });
+
+    router.add(core::RouteSpec{.method = "POST",
+                               .pattern = "/api/v1/workflows/executions/{id}/cancel",
+                               .access = core::Access::kAdmin,
+                               .summary = "Cancel with an optional reason: nothing more runs "
+                                          "(no compensation)",
+                               .request_schema = kCancelSchema,
+                               .response_schema = kExecutionSchema},
+               [&service](const HttpRequest& request, RequestContext& context) {
+                   return json_response(200, service.cancel(context.who(), id_param(context, "id"),
+                                                            optional_body(request, context)));
+               });
+}
+
+}  // namespace riveredge::workflows

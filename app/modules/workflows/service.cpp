@@ -1,0 +1,594 @@
+#include "modules/workflows/service.hpp"
+
+#include "core/errors.hpp"
+#include "core/http/host_allow_list.hpp"
+#include "core/json/fields.hpp"
+#include "core/outbox/outbox.hpp"
+#include "modules/workflows/definition.hpp"
+#include "modules/workflows/expression.hpp"
+
+#include <inngest/errors.hpp>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
+#include <set>
+
+namespace riveredge::workflows {
+
+namespace json = boost::json;
+using core::DomainError;
+
+namespace {
+
+constexpr std::size_t kMaxSource = 256 * 1024;
+
+DomainError invalid_definition(const std::vector<Problem>& problems) {
+    json::object fields;
+    json::array list;
+    for (const auto& p : problems) {
+        fields[p.element] = p.reason;
+        list.push_back(json::object{{"element", p.element}, {"reason", p.reason}});
+    }
+    const auto& first = problems.front();
+    std::string message = "the definition is invalid: " + first.element + " " + first.reason;
+    if (problems.size() > 1) {
+        message += " (and " + std::to_string(problems.size() - 1) + " more)";
+    }
+    return {DomainError::Kind::kInvalid, "invalid_definition", message,
+            json::object{{"fields", std::move(fields)}, {"problems", std::move(list)}}};
+}
+
+const json::object* find_node(const json::object& model, const std::string& id) {
+    for (const auto& n : model.at("nodes").as_array()) {
+        if (n.at("id").as_string() == id) {
+            return &n.as_object();
+        }
+    }
+    return nullptr;
+}
+
+json::array action_array(const json::object& owner, std::string_view key) {
+    json::array out;
+    for (auto& action : actions_of(owner, key)) {
+        out.emplace_back(std::move(action));
+    }
+    return out;
+}
+
+std::string kinds_of(const json::array& actions) {
+    if (actions.empty()) {
+        return "none";
+    }
+    std::string out;
+    for (const auto& a : actions) {
+        out += (out.empty() ? "" : ",") + std::string(a.at("kind").as_string());
+    }
+    return out;
+}
+
+// The events a state takes, in definition order, each once.
+json::array events_of(const json::object& model, const std::string& state) {
+    json::array out;
+    const auto* s = model.at("states").as_object().if_contains(state);
+    if (s == nullptr) {
+        return out;
+    }
+    if (const auto* transitions = s->as_object().if_contains("transitions")) {
+        std::set<std::string> seen;
+        for (const auto& t : transitions->as_array()) {
+            const std::string event(t.at("event").as_string());
+            if (seen.insert(event).second) {
+                out.emplace_back(event);
+            }
+        }
+    }
+    return out;
+}
+
+bool is_final(const json::object& model, const std::string& state) {
+    const auto* s = model.at("states").as_object().if_contains(state);
+    if (s == nullptr) {
+        return false;
+    }
+    const auto* f = s->as_object().if_contains("final");
+    return f != nullptr && f->is_bool() && f->get_bool();
+}
+
+json::object as_object_or_empty(const json::value& value) {
+    return value.is_object() ? value.get_object() : json::object{};
+}
+
+}  // namespace
+
+Service::Read Service::read_source(const std::string& content_type, const std::string& body) {
+    if (body.size() > kMaxSource) {
+        throw DomainError::bad_request("a definition is at most 256 KiB");
+    }
+    std::string type = core::lower_ascii(content_type);
+    const bool yaml = type.find("yaml") != std::string::npos;
+    json::value parsed;
+    if (yaml) {
+        try {
+            parsed = yaml_to_json(body);
+        } catch (const SourceError& error) {
+            throw DomainError::bad_request(std::string("the YAML cannot be read: ") + error.what());
+        }
+    } else {
+        boost::system::error_code ec;
+        parsed = json::parse(body, ec);
+        if (ec) {
+            throw DomainError::bad_request("the body is not JSON (send YAML as application/yaml)");
+        }
+    }
+    const auto problems = validate(parsed);
+    if (!problems.empty()) {
+        throw invalid_definition(problems);
+    }
+    return {parsed.as_object(), yaml ? "yaml" : "json"};
+}
+
+json::object Service::summary(const json::object& model) {
+    json::object out{{"valid", true},
+                     {"key", model.at("key")},
+                     {"name", model.contains("name") ? model.at("name") : model.at("key")},
+                     {"kind", model.at("kind")}};
+    if (model.at("kind") == "dag") {
+        out["parallel_groups"] = parallel_groups(model);
+    } else {
+        json::object states;
+        for (const auto& [name, value] : model.at("states").as_object()) {
+            states[name] = json::object{{"final", is_final(model, std::string(name))},
+                                        {"events", events_of(model, std::string(name))}};
+        }
+        out["initial"] = model.at("initial");
+        out["states"] = std::move(states);
+    }
+    return out;
+}
+
+json::object Service::import(const core::Principal& who,
+                             const std::string& content_type,
+                             const std::string& body) {
+    const auto read = read_source(content_type, body);
+    const std::string key(read.model.at("key").as_string());
+    const std::string name =
+        read.model.contains("name") ? std::string(read.model.at("name").as_string()) : key;
+    const std::string kind(read.model.at("kind").as_string());
+    const auto groups =
+        kind == "dag" ? std::optional(parallel_groups(read.model)) : std::optional<json::array>();
+    const auto [id, version] =
+        repository_.add_version(who, key, name, kind, read.format, body, read.model, groups);
+    auto out = get(who.tenant, id).to_json();
+    out["version"] = version;
+    out["validation"] = summary(read.model);
+    return out;
+}
+
+DefinitionRow Service::get(const core::TenantId& tenant, std::int64_t id) {
+    auto found = repository_.definition(tenant, id);
+    if (!found) {
+        throw DomainError::not_found("workflow definition " + std::to_string(id));
+    }
+    return std::move(*found);
+}
+
+json::object Service::publish(const core::Principal& who, std::int64_t id, int version) {
+    get(who.tenant, id);
+    if (!repository_.publish(who.tenant, id, version)) {
+        throw DomainError::not_found("version " + std::to_string(version) +
+                                     " of workflow definition " + std::to_string(id));
+    }
+    return get(who.tenant, id).to_json();
+}
+
+json::object Service::start(const core::Principal& who, const json::object& body) {
+    json::object problems;
+    std::optional<DefinitionRow> definition;
+    if (const auto* id = body.if_contains("definition_id"); id != nullptr && id->is_int64()) {
+        definition = repository_.definition(who.tenant, id->get_int64());
+    } else if (const auto* key = body.if_contains("definition_key");
+               key != nullptr && key->is_string()) {
+        definition = repository_.definition_by_key(who.tenant, std::string(key->get_string()));
+    } else {
+        problems["definition_id"] = "a definition's id (or definition_key) is required";
+    }
+    const auto* input_value = body.if_contains("input");
+    if (input_value != nullptr && !input_value->is_object()) {
+        problems["input"] = "must be an object";
+    }
+    int priority = 0;
+    if (const auto* p = body.if_contains("priority")) {
+        if (!p->is_int64() || p->get_int64() < -600 || p->get_int64() > 600) {
+            problems["priority"] = "an integer from -600 to 600 (seconds ahead in the queue)";
+        } else {
+            priority = static_cast<int>(p->get_int64());
+        }
+    }
+    std::optional<int> pinned;
+    if (const auto* v = body.if_contains("version")) {
+        if (!v->is_int64() || v->get_int64() < 1) {
+            problems["version"] = "a published version's number";
+        } else {
+            pinned = static_cast<int>(v->get_int64());
+        }
+    }
+    if (!problems.empty()) {
+        throw DomainError::validation(std::move(problems));
+    }
+    if (!definition) {
+        throw DomainError::not_found("workflow definition");
+    }
+    const int number = pinned.value_or(definition->published_version.value_or(0));
+    const auto version = number > 0 ? repository_.version(who.tenant, definition->id, number)
+                                    : std::optional<VersionRow>();
+    if (!version || !version->published_at) {
+        throw DomainError::conflict(pinned ? "version " + std::to_string(number) + " of '" +
+                                                 definition->key + "' is not published"
+                                           : "definition '" + definition->key +
+                                                 "' has no published version");
+    }
+    const auto& model = version->model.as_object();
+    const json::object input = input_value != nullptr ? input_value->get_object() : json::object{};
+    json::object context;
+    if (const auto* defaults = model.if_contains("context")) {
+        context = defaults->as_object();
+    }
+    for (const auto& [k, v] : input) {
+        context[k] = v;
+    }
+    const auto initial = definition->kind == "state_machine"
+                             ? std::optional(std::string(model.at("initial").as_string()))
+                             : std::nullopt;
+    const auto id = core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
+        const auto created = repository_.insert_execution(tx, who, *definition, number, input,
+                                                          context, initial, priority);
+        inngest::Event event{.name = kExecutionStarted,
+                             .data = json::object{{"tenant_id", who.tenant.value()},
+                                                  {"execution_id", created},
+                                                  {"priority", priority}}};
+        event.id = "workflow-execution-" + who.tenant.value() + "-" + std::to_string(created);
+        core::outbox::add(tx, who.tenant, event);
+        return created;
+    });
+    return execution(who.tenant, id);
+}
+
+json::object Service::model_of(const core::TenantId& tenant, const ExecutionRow& execution) {
+    const auto version = repository_.version(tenant, execution.definition_id, execution.version);
+    if (!version) {
+        throw DomainError::not_found("workflow definition version");
+    }
+    return version->model.as_object();
+}
+
+void Service::require_execution(const core::TenantId& tenant, std::int64_t id) {
+    if (!repository_.execution(tenant, id)) {
+        throw DomainError::not_found("workflow execution " + std::to_string(id));
+    }
+}
+
+json::object Service::execution(const core::TenantId& tenant, std::int64_t id) {
+    const auto found = repository_.execution(tenant, id);
+    if (!found) {
+        throw DomainError::not_found("workflow execution " + std::to_string(id));
+    }
+    auto out = found->to_json();
+    const auto model = model_of(tenant, *found);
+    if (found->kind == "dag") {
+        out["parallel_groups"] = parallel_groups(model);
+    } else {
+        const std::string target = found->target_state.value_or("");
+        const bool ended = found->status == "completed" || found->status == "failed" ||
+                           found->status == "cancelled";
+        out["final"] = is_final(model, found->current_state.value_or(""));
+        out["allowed_events"] = ended ? json::array{} : events_of(model, target);
+    }
+    return out;
+}
+
+void Service::wake(Transaction& tx, const core::TenantId& tenant, std::int64_t id) {
+    // A wake that lands between the run's last look and its wait is lost (Inngest keeps no
+    // event for a wait that does not exist yet), so it is sent again after 2 s and 15 s.
+    inngest::Event event{.name = kExecutionWake,
+                         .data = json::object{{"tenant_id", tenant.value()}, {"execution_id", id}}};
+    core::outbox::add(tx, tenant, event);
+    for (const auto after : {std::chrono::milliseconds(2000), std::chrono::milliseconds(15000)}) {
+        core::outbox::add(tx, tenant, event, after);
+    }
+}
+
+json::object Service::send_event(const core::Principal& who,
+                                 std::int64_t id,
+                                 const json::object& body) {
+    const auto* name_value = body.if_contains("event");
+    if (name_value == nullptr || !name_value->is_string() || name_value->get_string().empty()) {
+        throw DomainError::validation(json::object{{"event", "the event's name is required"}});
+    }
+    const auto* data_value = body.if_contains("data");
+    if (data_value != nullptr && !data_value->is_object()) {
+        throw DomainError::validation(json::object{{"data", "must be an object"}});
+    }
+    const std::string name(name_value->get_string());
+    const json::object data = data_value != nullptr ? data_value->get_object() : json::object{};
+    // The model first, outside the transaction (its version never changes), so that the
+    // transaction holds one pooled connection only.
+    const auto peek = repository_.execution(who.tenant, id);
+    if (!peek) {
+        throw DomainError::not_found("workflow execution " + std::to_string(id));
+    }
+    const auto model = model_of(who.tenant, *peek);
+    Transaction tx(repository_.pool(), who.tenant);
+    const auto found = repository_.execution(tx, who.tenant, id, true);
+    if (!found) {
+        throw DomainError::not_found("workflow execution " + std::to_string(id));
+    }
+    if (found->kind != "state_machine") {
+        throw DomainError::conflict("execution " + std::to_string(id) +
+                                    " runs a DAG, which takes no events");
+    }
+    if (found->status == "completed" || found->status == "failed" || found->status == "cancelled") {
+        throw DomainError::conflict("execution " + std::to_string(id) + " is " + found->status +
+                                    ": it takes no event '" + name + "'");
+    }
+    const std::string state = found->target_state.value_or("");
+    const json::object details{{"state", state}, {"event", name}};
+    if (is_final(model, state)) {
+        throw DomainError(DomainError::Kind::kConflict, "event_not_allowed",
+                          "state '" + state + "' is final: it takes no event '" + name + "'",
+                          details);
+    }
+    const auto& transitions = model.at("states").at(state).as_object().at("transitions").as_array();
+    const json::object scope{{"event", json::object{{"name", name}, {"data", data}}},
+                             {"context", found->context},
+                             {"input", found->input}};
+    bool known = false;
+    json::array refused;
+    for (std::size_t i = 0; i < transitions.size(); ++i) {
+        const auto& t = transitions[i].as_object();
+        if (t.at("event").as_string() != name) {
+            continue;
+        }
+        known = true;
+        if (const auto* guard = t.if_contains("guard")) {
+            if (!Expression(guard->as_string()).test(scope)) {
+                refused.push_back(*guard);
+                continue;
+            }
+        }
+        const auto count = tx.exec(
+                                 "SELECT count(*) AS n FROM workflow_events WHERE tenant_id = "
+                                 "$1 AND execution_id = $2",
+                                 {who.tenant.value(), std::to_string(id)})
+                               .integer(0, "n");
+        // Its run takes every event in one Inngest run, of at most 1000 steps.
+        if (const int most = max_events(model); count >= most) {
+            throw DomainError::conflict("execution " + std::to_string(id) + " took its " +
+                                        std::to_string(most) +
+                                        " events, the most one run of its definition takes");
+        }
+        const std::string target(t.at("target").as_string());
+        const auto event_id = repository_.insert_event(tx, who.tenant, id, name, data, state,
+                                                       target, static_cast<int>(i), who.user_id);
+        repository_.set_target_state(tx, who.tenant, id, target);
+        wake(tx, who.tenant, id);
+        tx.commit();
+        return json::object{{"id", event_id},       {"execution_id", id},
+                            {"event", name},        {"from_state", state},
+                            {"to_state", target},   {"transition", i},
+                            {"status", "accepted"}, {"execution_status", found->status}};
+    }
+    if (!known) {
+        auto with_allowed = details;
+        with_allowed["allowed_events"] = events_of(model, state);
+        throw DomainError(DomainError::Kind::kConflict, "event_not_allowed",
+                          "event '" + name + "' is not allowed in state '" + state + "'",
+                          std::move(with_allowed));
+    }
+    auto with_guards = details;
+    with_guards["guards"] = refused;
+    throw DomainError(DomainError::Kind::kConflict, "guard_refused",
+                      "event '" + name + "' in state '" + state + "': the guard " +
+                          json::serialize(refused.front()) + " does not hold",
+                      std::move(with_guards));
+}
+
+json::object Service::pause(const core::Principal& who, std::int64_t id) {
+    core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
+        const auto found = repository_.execution(tx, who.tenant, id, true);
+        if (!found) {
+            throw DomainError::not_found("workflow execution " + std::to_string(id));
+        }
+        if (!repository_.set_status(tx, who.tenant, id, "paused", {"queued", "running"})) {
+            throw DomainError::conflict("execution " + std::to_string(id) + " is " + found->status +
+                                        ": only a queued or running one pauses");
+        }
+    });
+    return execution(who.tenant, id);
+}
+
+json::object Service::resume(const core::Principal& who, std::int64_t id) {
+    core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
+        const auto found = repository_.execution(tx, who.tenant, id, true);
+        if (!found) {
+            throw DomainError::not_found("workflow execution " + std::to_string(id));
+        }
+        if (!repository_.set_status(tx, who.tenant, id, "running", {"paused"})) {
+            throw DomainError::conflict("execution " + std::to_string(id) + " is " + found->status +
+                                        ", not paused");
+        }
+        wake(tx, who.tenant, id);
+    });
+    return execution(who.tenant, id);
+}
+
+json::object Service::cancel(const core::Principal& who,
+                             std::int64_t id,
+                             const json::object& body) {
+    std::string reason = core::string_field(body, "reason");
+    if (reason.size() > 500) {
+        throw DomainError::validation(json::object{{"reason", "at most 500 characters"}});
+    }
+    core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
+        const auto found = repository_.execution(tx, who.tenant, id, true);
+        if (!found) {
+            throw DomainError::not_found("workflow execution " + std::to_string(id));
+        }
+        if (!repository_.set_status(
+                tx, who.tenant, id, "cancelled", {"queued", "running", "paused"},
+                "cancelled by " + who.user_id + (reason.empty() ? "" : ": " + reason))) {
+            throw DomainError::conflict("execution " + std::to_string(id) + " is " + found->status +
+                                        ": it cannot be cancelled");
+        }
+        wake(tx, who.tenant, id);
+    });
+    return execution(who.tenant, id);
+}
+
+json::object Service::begin(const core::TenantId& tenant, std::int64_t id) {
+    const auto found = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        auto row = repository_.execution(tx, tenant, id, true);
+        if (!row) {
+            throw inngest::NonRetriableError("no workflow execution " + std::to_string(id));
+        }
+        if (repository_.set_status(tx, tenant, id, "running", {"queued"})) {
+            row->status = "running";
+        }
+        return std::move(*row);
+    });
+    const auto version = repository_.version(tenant, found.definition_id, found.version);
+    if (!version) {
+        throw inngest::NonRetriableError("execution " + std::to_string(id) +
+                                         " has no definition version");
+    }
+    return json::object{
+        {"status", found.status},
+        {"kind", found.kind},
+        {"model", version->model},
+        {"current_state", found.current_state ? json::value(*found.current_state) : json::value()}};
+}
+
+std::string Service::gate(const core::TenantId& tenant, std::int64_t id) {
+    const auto found = repository_.execution(tenant, id);
+    return found ? found->status : "cancelled";
+}
+
+json::object Service::run_step(const core::TenantId& tenant,
+                               std::int64_t id,
+                               const StepCall& call) {
+    const auto found = repository_.execution(tenant, id);
+    if (!found) {
+        throw inngest::NonRetriableError("no workflow execution " + std::to_string(id));
+    }
+    if (found->status == "cancelled") {
+        // Cancelled while this step waited (a retry's sleep, a level under way): run nothing.
+        return json::object{{"ok", false}, {"cancelled", true}, {"error", "cancelled"}};
+    }
+    json::object context = as_object_or_empty(found->context);
+    json::object scope{{"event", call.event}, {"context", context}, {"input", found->input}};
+    json::object recorded{{"context", context}};
+    if (!call.event.is_null()) {
+        recorded["event"] = call.event;
+    }
+    repository_.begin_node_run(tenant, id, call.key, call.node, call.phase, kinds_of(call.actions),
+                               recorded, call.attempt);
+    json::object changes;
+    json::array outputs;
+    try {
+        for (std::size_t i = 0; i < call.actions.size(); ++i) {
+            outputs.push_back(
+                run_action(tenant, id, call, call.actions[i].as_object(), i, scope, changes));
+            // A later action of the list sees what an earlier one set.
+            for (const auto& [k, v] : changes) {
+                scope["context"].as_object()[k] = v;
+            }
+        }
+    } catch (const std::exception& error) {
+        const bool last = call.attempt >= call.max_attempts;
+        core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+            repository_.end_node_run(tx, tenant, id, call.key, last ? "failed" : "retrying",
+                                     std::nullopt, std::string(error.what()));
+        });
+        return json::object{{"ok", false}, {"error", error.what()}, {"attempt", call.attempt}};
+    }
+    const json::value output =
+        outputs.size() == 1 ? outputs.front() : json::value(std::move(outputs));
+    core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        repository_.end_node_run(tx, tenant, id, call.key, "succeeded", output, std::nullopt);
+        if (!changes.empty()) {
+            repository_.merge_context(tx, tenant, id, changes);
+        }
+        if (call.keeps_output) {
+            repository_.set_node_output(tx, tenant, id, call.node, output);
+        }
+        if (call.enters_state) {
+            repository_.set_current_state(tx, tenant, id, call.node);
+        }
+    });
+    return json::object{{"ok", true}, {"output", output}, {"attempt", call.attempt}};
+}
+
+json::object Service::next_event(const core::TenantId& tenant, std::int64_t id) {
+    const auto status = gate(tenant, id);
+    if (status != "running") {
+        return json::object{{"status", status}};
+    }
+    const auto next = repository_.next_event(tenant, id);
+    if (!next) {
+        return json::object{{"status", status}};
+    }
+    return json::object{{"status", status}, {"event", next->to_json()}};
+}
+
+json::object Service::apply_event(const core::TenantId& tenant,
+                                  std::int64_t id,
+                                  std::int64_t event_id) {
+    core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        repository_.mark_applied(tx, tenant, event_id, id);
+    });
+    return json::object{{"applied", event_id}};
+}
+
+json::array Service::compensation_plan(const core::TenantId& tenant, std::int64_t id) {
+    const auto found = repository_.execution(tenant, id);
+    if (!found) {
+        return {};
+    }
+    const auto model = model_of(tenant, *found);
+    const bool dag = found->kind == "dag";
+    json::array plan;
+    for (const auto& run : repository_.completed_runs(tenant, id, dag ? "node" : "entry")) {
+        const json::object* owner = nullptr;
+        if (dag) {
+            owner = find_node(model, run.node);
+        } else if (const auto* s = model.at("states").as_object().if_contains(run.node)) {
+            owner = &s->as_object();
+        }
+        if (owner == nullptr || !owner->contains("compensate")) {
+            continue;
+        }
+        plan.push_back(json::object{{"key", run.step_key},
+                                    {"node", run.node},
+                                    {"actions", action_array(*owner, "compensate")}});
+    }
+    return plan;
+}
+
+json::object Service::finish(const core::TenantId& tenant,
+                             std::int64_t id,
+                             const std::string& status,
+                             const std::optional<std::string>& error,
+                             bool compensated) {
+    if (compensated) {
+        repository_.mark_compensated(tenant, id);
+    }
+    const auto found = repository_.execution(tenant, id);
+    const bool changed = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        return repository_.set_status(tx, tenant, id, status, {"running", "paused"}, error,
+                                      found ? std::optional(found->context) : std::nullopt);
+    });
+    return json::object{{"status", changed ? status : (found ? found->status : "unknown")}};
+}
+
+}  // namespace riveredge::workflows
