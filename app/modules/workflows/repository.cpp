@@ -60,7 +60,7 @@ std::pair<std::int64_t, int> Repository::add_version(const core::Principal& who,
             "($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, key) DO UPDATE SET latest_version = "
             "workflow_definitions.latest_version + 1, name = EXCLUDED.name, updated_at = now() "
             "RETURNING id, latest_version, kind",
-            {who.tenant.value(), key, name, kind, who.user_id});
+            {who.tenant, key, name, kind, who.user_id});
         if (rows.text(0, "kind") != kind) {
             throw core::DomainError::conflict("definition '" + key + "' is a " +
                                               rows.text(0, "kind") + ", not a " + kind);
@@ -71,9 +71,8 @@ std::pair<std::int64_t, int> Repository::add_version(const core::Principal& who,
             "INSERT INTO workflow_definition_versions (tenant_id, definition_id, version, format, "
             "source, model, groups, created_by) VALUES ($1, $2, $3::int, $4, $5, $6::jsonb, "
             "$7::jsonb, $8)",
-            {who.tenant.value(), id_text(id), std::to_string(version), format, source,
-             json::serialize(model), groups ? Param(json::serialize(*groups)) : std::nullopt,
-             who.user_id});
+            {who.tenant, id_text(id), version, format, source, model,
+             groups ? Param(json::serialize(*groups)) : std::nullopt, who.user_id});
         return std::pair{id, version};
     });
 }
@@ -83,7 +82,7 @@ std::optional<DefinitionRow> Repository::definition(const core::TenantId& tenant
         core::db::exec_once(pool_, tenant,
                             std::string("SELECT ") + kDefinitionColumns +
                                 " FROM workflow_definitions d WHERE d.tenant_id = $1 AND d.id = $2",
-                            {tenant.value(), id_text(id)}));
+                            {tenant, id_text(id)}));
 }
 
 std::optional<DefinitionRow> Repository::definition_by_key(const core::TenantId& tenant,
@@ -92,7 +91,7 @@ std::optional<DefinitionRow> Repository::definition_by_key(const core::TenantId&
         pool_, tenant,
         std::string("SELECT ") + kDefinitionColumns +
             " FROM workflow_definitions d WHERE d.tenant_id = $1 AND d.key = $2",
-        {tenant.value(), key}));
+        {tenant, key}));
 }
 
 core::db::Page<DefinitionRow> Repository::definitions(const core::TenantId& tenant,
@@ -104,7 +103,7 @@ core::db::Page<DefinitionRow> Repository::definitions(const core::TenantId& tena
         "FROM workflow_definitions d WHERE d.tenant_id = $1 AND ($2::text IS NULL OR "
         "strpos(lower(d.name), lower($2)) > 0 OR strpos(lower(d.key), lower($2)) > 0) AND "
         "($3::text IS NULL OR d.kind = $3)",
-        {tenant.value(), q, kind}, page));
+        {tenant, q, kind}, page));
 }
 
 json::array Repository::versions(const core::TenantId& tenant, std::int64_t id) {
@@ -123,7 +122,7 @@ json::array Repository::versions(const core::TenantId& tenant, std::int64_t id) 
                                                                               "id = $2 ORDER "
                                                                               "BY v.version "
                                                                               "DESC",
-        {tenant.value(), id_text(id)}));
+        {tenant, id_text(id)}));
 }
 
 std::optional<VersionRow> Repository::version(const core::TenantId& tenant,
@@ -135,7 +134,7 @@ std::optional<VersionRow> Repository::version(const core::TenantId& tenant,
         "v.created_by, " SQL_UTC_TIME("v.created_at") " AS created_at, " SQL_UTC_TIME(
             "v.published_at") " AS published_at FROM workflow_definition_versions v WHERE "
                               "v.tenant_id = $1 AND v.definition_id = $2 AND v.version = $3::int",
-        {tenant.value(), id_text(id), std::to_string(number)}));
+        {tenant, id_text(id), number}));
 }
 
 bool Repository::publish(const core::TenantId& tenant, std::int64_t id, int number) {
@@ -143,14 +142,14 @@ bool Repository::publish(const core::TenantId& tenant, std::int64_t id, int numb
         const auto rows = tx.exec(
             "UPDATE workflow_definition_versions SET published_at = coalesce(published_at, "
             "now()) WHERE tenant_id = $1 AND definition_id = $2 AND version = $3::int",
-            {tenant.value(), id_text(id), std::to_string(number)});
+            {tenant, id_text(id), number});
         if (rows.affected() == 0) {
             return false;
         }
         tx.exec(
             "UPDATE workflow_definitions SET published_version = $3::int, updated_at = now() "
             "WHERE tenant_id = $1 AND id = $2",
-            {tenant.value(), id_text(id), std::to_string(number)});
+            {tenant, id_text(id), number});
         return true;
     });
 }
@@ -164,7 +163,7 @@ std::optional<ExecutionRow> Repository::execution(Transaction& tx,
                     " FROM workflow_executions e JOIN workflow_definitions d ON d.id = "
                     "e.definition_id WHERE e.tenant_id = $1 AND e.id = $2" +
                     (for_update ? " FOR UPDATE OF e" : ""),
-                {tenant.value(), id_text(id)}));
+                {tenant, id_text(id)}));
 }
 
 std::optional<ExecutionRow> Repository::execution(const core::TenantId& tenant, std::int64_t id) {
@@ -181,7 +180,7 @@ core::db::Page<ExecutionRow> Repository::executions(const core::TenantId& tenant
         "FROM workflow_executions e JOIN workflow_definitions d ON d.id = e.definition_id WHERE "
         "e.tenant_id = $1 AND ($2::text IS NULL OR e.status = $2) AND ($3::bigint IS NULL OR "
         "e.definition_id = $3::bigint)",
-        {tenant.value(), status, definition_id}, page));
+        {tenant, status, definition_id}, page));
 }
 
 std::int64_t Repository::insert_execution(Transaction& tx,
@@ -197,9 +196,8 @@ std::int64_t Repository::insert_execution(Transaction& tx,
             "INSERT INTO workflow_executions (tenant_id, definition_id, version, kind, "
             "target_state, input, context, priority, started_by) VALUES ($1, $2, $3::int, $4, "
             "$5, $6::jsonb, $7::jsonb, $8::int, $9) RETURNING id",
-            {who.tenant.value(), id_text(definition.id), std::to_string(version), definition.kind,
-             initial_state, json::serialize(input), json::serialize(context),
-             std::to_string(priority), who.user_id})
+            {who.tenant, id_text(definition.id), version, definition.kind, initial_state, input,
+             context, priority, who.user_id})
         .integer(0, "id");
 }
 
@@ -222,8 +220,8 @@ bool Repository::set_status(Transaction& tx,
                  "error = coalesce($5, error), output = coalesce($6::jsonb, output) "
                  "WHERE tenant_id = $1 AND id = $2 AND status IN (SELECT "
                  "jsonb_array_elements_text($7::jsonb))",
-                 {tenant.value(), id_text(id), status, ends ? "true" : "false", error,
-                  output ? Param(json::serialize(*output)) : std::nullopt, json::serialize(from)})
+                 {tenant, id_text(id), status, ends ? "true" : "false", error,
+                  output ? Param(json::serialize(*output)) : std::nullopt, from})
                .affected() > 0;
 }
 
@@ -234,7 +232,7 @@ void Repository::merge_context(Transaction& tx,
     tx.exec(
         "UPDATE workflow_executions SET context = context || $3::jsonb, updated_at = now() WHERE "
         "tenant_id = $1 AND id = $2",
-        {tenant.value(), id_text(id), json::serialize(values)});
+        {tenant, id_text(id), values});
 }
 
 void Repository::set_node_output(Transaction& tx,
@@ -246,7 +244,7 @@ void Repository::set_node_output(Transaction& tx,
         "UPDATE workflow_executions SET context = jsonb_set(CASE WHEN context ? 'nodes' THEN "
         "context ELSE context || '{\"nodes\":{}}'::jsonb END, ARRAY['nodes', $3], $4::jsonb), "
         "updated_at = now() WHERE tenant_id = $1 AND id = $2",
-        {tenant.value(), id_text(id), node, json::serialize(output)});
+        {tenant, id_text(id), node, output});
 }
 
 void Repository::set_current_state(Transaction& tx,
@@ -256,14 +254,14 @@ void Repository::set_current_state(Transaction& tx,
     tx.exec(
         "UPDATE workflow_executions SET current_state = $3, updated_at = now() WHERE tenant_id = "
         "$1 AND id = $2",
-        {tenant.value(), id_text(id), state});
+        {tenant, id_text(id), state});
 }
 
 void Repository::mark_compensated(const core::TenantId& tenant, std::int64_t id) {
     core::db::exec_once(pool_, tenant,
                         "UPDATE workflow_executions SET compensated = true, updated_at = now() "
                         "WHERE tenant_id = $1 AND id = $2",
-                        {tenant.value(), id_text(id)});
+                        {tenant, id_text(id)});
 }
 
 void Repository::begin_node_run(const core::TenantId& tenant,
@@ -282,8 +280,7 @@ void Repository::begin_node_run(const core::TenantId& tenant,
         "ON CONFLICT (execution_id, step_key) DO UPDATE SET attempts = greatest("
         "workflow_node_runs.attempts, EXCLUDED.attempts), status = 'running', input = "
         "EXCLUDED.input",
-        {tenant.value(), id_text(execution_id), step_key, node, phase, action_kind,
-         json::serialize(input), std::to_string(attempt)});
+        {tenant, id_text(execution_id), step_key, node, phase, action_kind, input, attempt});
 }
 
 void Repository::end_node_run(Transaction& tx,
@@ -298,7 +295,7 @@ void Repository::end_node_run(Transaction& tx,
         "now(), completed_seq = CASE WHEN $4 = 'succeeded' THEN "
         "nextval('workflow_completion_seq') ELSE completed_seq END WHERE tenant_id = $1 AND "
         "execution_id = $2 AND step_key = $3",
-        {tenant.value(), id_text(execution_id), step_key, status,
+        {tenant, id_text(execution_id), step_key, status,
          output ? Param(json::serialize(*output)) : std::nullopt, error});
 }
 
@@ -311,7 +308,7 @@ core::db::JsonPage Repository::history(const core::TenantId& tenant,
         pool_, tenant, kNodeRunColumns,
         "FROM workflow_node_runs r WHERE r.tenant_id = $1 AND r.execution_id = $2 AND ($3::text "
         "IS NULL OR r.phase = $3) AND ($4::text IS NULL OR r.status = $4)",
-        {tenant.value(), id_text(execution_id), phase, status}, page);
+        {tenant, id_text(execution_id), phase, status}, page);
     return {core::db::rows_json<NodeRunRow>(found.rows), found.total};
 }
 
@@ -323,7 +320,7 @@ std::vector<NodeRunRow> Repository::completed_runs(const core::TenantId& tenant,
         std::string("SELECT ") + kNodeRunColumns +
             " FROM workflow_node_runs r WHERE r.tenant_id = $1 AND r.execution_id = $2 AND "
             "r.phase = $3 AND r.status = 'succeeded' ORDER BY r.completed_seq DESC",
-        {tenant.value(), id_text(execution_id), phase}));
+        {tenant, id_text(execution_id), phase}));
 }
 
 std::int64_t Repository::insert_event(Transaction& tx,
@@ -340,8 +337,7 @@ std::int64_t Repository::insert_event(Transaction& tx,
             "INSERT INTO workflow_events (tenant_id, execution_id, name, data, from_state, "
             "to_state, transition, sent_by) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7::int, $8) "
             "RETURNING id",
-            {tenant.value(), id_text(execution_id), name, json::serialize(data), from_state,
-             to_state, std::to_string(transition), sent_by})
+            {tenant, id_text(execution_id), name, data, from_state, to_state, transition, sent_by})
         .integer(0, "id");
 }
 
@@ -352,7 +348,7 @@ void Repository::set_target_state(Transaction& tx,
     tx.exec(
         "UPDATE workflow_executions SET target_state = $3, updated_at = now() WHERE tenant_id = $1 "
         "AND id = $2",
-        {tenant.value(), id_text(id), state});
+        {tenant, id_text(id), state});
 }
 
 std::optional<EventRow> Repository::next_event(const core::TenantId& tenant,
@@ -362,7 +358,7 @@ std::optional<EventRow> Repository::next_event(const core::TenantId& tenant,
         std::string("SELECT ") + kEventColumns +
             " FROM workflow_events v WHERE v.tenant_id = $1 AND v.execution_id = $2 AND "
             "v.status = 'accepted' ORDER BY v.id LIMIT 1",
-        {tenant.value(), id_text(execution_id)}));
+        {tenant, id_text(execution_id)}));
 }
 
 void Repository::mark_applied(Transaction& tx,
@@ -372,7 +368,7 @@ void Repository::mark_applied(Transaction& tx,
     tx.exec(
         "UPDATE workflow_events SET status = 'applied', applied_at = now() WHERE tenant_id = $1 "
         "AND id = $2 AND execution_id = $3",
-        {tenant.value(), id_text(event_id), id_text(execution_id)});
+        {tenant, id_text(event_id), id_text(execution_id)});
 }
 
 json::array Repository::events(const core::TenantId& tenant, std::int64_t execution_id) {
@@ -380,7 +376,7 @@ json::array Repository::events(const core::TenantId& tenant, std::int64_t execut
         pool_, tenant,
         std::string("SELECT ") + kEventColumns +
             " FROM workflow_events v WHERE v.tenant_id = $1 AND v.execution_id = $2 ORDER BY v.id",
-        {tenant.value(), id_text(execution_id)}));
+        {tenant, id_text(execution_id)}));
 }
 
 const core::db::ListSpec kDefinitionList{

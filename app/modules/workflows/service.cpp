@@ -319,79 +319,81 @@ json::object Service::send_event(const core::Principal& who,
         throw DomainError::not_found("workflow execution " + std::to_string(id));
     }
     const auto model = model_of(who.tenant, *peek);
-    Transaction tx(repository_.pool(), who.tenant);
-    const auto found = repository_.execution(tx, who.tenant, id, true);
-    if (!found) {
-        throw DomainError::not_found("workflow execution " + std::to_string(id));
-    }
-    if (found->kind != "state_machine") {
-        throw DomainError::conflict("execution " + std::to_string(id) +
-                                    " runs a DAG, which takes no events");
-    }
-    if (found->status == "completed" || found->status == "failed" || found->status == "cancelled") {
-        throw DomainError::conflict("execution " + std::to_string(id) + " is " + found->status +
-                                    ": it takes no event '" + name + "'");
-    }
-    const std::string state = found->target_state.value_or("");
-    const json::object details{{"state", state}, {"event", name}};
-    if (is_final(model, state)) {
-        throw DomainError(DomainError::Kind::kConflict, "event_not_allowed",
-                          "state '" + state + "' is final: it takes no event '" + name + "'",
-                          details);
-    }
-    const auto& transitions = model.at("states").at(state).as_object().at("transitions").as_array();
-    const json::object scope{{"event", json::object{{"name", name}, {"data", data}}},
-                             {"context", found->context},
-                             {"input", found->input}};
-    bool known = false;
-    json::array refused;
-    for (std::size_t i = 0; i < transitions.size(); ++i) {
-        const auto& t = transitions[i].as_object();
-        if (t.at("event").as_string() != name) {
-            continue;
+    return core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) -> json::object {
+        const auto found = repository_.execution(tx, who.tenant, id, true);
+        if (!found) {
+            throw DomainError::not_found("workflow execution " + std::to_string(id));
         }
-        known = true;
-        if (const auto* guard = t.if_contains("guard")) {
-            if (!Expression(guard->as_string()).test(scope)) {
-                refused.push_back(*guard);
+        if (found->kind != "state_machine") {
+            throw DomainError::conflict("execution " + std::to_string(id) +
+                                        " runs a DAG, which takes no events");
+        }
+        if (found->status == "completed" || found->status == "failed" ||
+            found->status == "cancelled") {
+            throw DomainError::conflict("execution " + std::to_string(id) + " is " + found->status +
+                                        ": it takes no event '" + name + "'");
+        }
+        const std::string state = found->target_state.value_or("");
+        const json::object details{{"state", state}, {"event", name}};
+        if (is_final(model, state)) {
+            throw DomainError(DomainError::Kind::kConflict, "event_not_allowed",
+                              "state '" + state + "' is final: it takes no event '" + name + "'",
+                              details);
+        }
+        const auto& transitions =
+            model.at("states").at(state).as_object().at("transitions").as_array();
+        const json::object scope{{"event", json::object{{"name", name}, {"data", data}}},
+                                 {"context", found->context},
+                                 {"input", found->input}};
+        bool known = false;
+        json::array refused;
+        for (std::size_t i = 0; i < transitions.size(); ++i) {
+            const auto& t = transitions[i].as_object();
+            if (t.at("event").as_string() != name) {
                 continue;
             }
+            known = true;
+            if (const auto* guard = t.if_contains("guard")) {
+                if (!Expression(guard->as_string()).test(scope)) {
+                    refused.push_back(*guard);
+                    continue;
+                }
+            }
+            const auto count = tx.exec(
+                                     "SELECT count(*) AS n FROM workflow_events WHERE tenant_id = "
+                                     "$1 AND execution_id = $2",
+                                     {who.tenant, id})
+                                   .integer(0, "n");
+            // Its run takes every event in one Inngest run, of at most 1000 steps.
+            if (const int most = max_events(model); count >= most) {
+                throw DomainError::conflict("execution " + std::to_string(id) + " took its " +
+                                            std::to_string(most) +
+                                            " events, the most one run of its definition takes");
+            }
+            const std::string target(t.at("target").as_string());
+            const auto event_id = repository_.insert_event(
+                tx, who.tenant, id, name, data, state, target, static_cast<int>(i), who.user_id);
+            repository_.set_target_state(tx, who.tenant, id, target);
+            wake(tx, who.tenant, id);
+            return json::object{{"id", event_id},       {"execution_id", id},
+                                {"event", name},        {"from_state", state},
+                                {"to_state", target},   {"transition", i},
+                                {"status", "accepted"}, {"execution_status", found->status}};
         }
-        const auto count = tx.exec(
-                                 "SELECT count(*) AS n FROM workflow_events WHERE tenant_id = "
-                                 "$1 AND execution_id = $2",
-                                 {who.tenant.value(), std::to_string(id)})
-                               .integer(0, "n");
-        // Its run takes every event in one Inngest run, of at most 1000 steps.
-        if (const int most = max_events(model); count >= most) {
-            throw DomainError::conflict("execution " + std::to_string(id) + " took its " +
-                                        std::to_string(most) +
-                                        " events, the most one run of its definition takes");
+        if (!known) {
+            auto with_allowed = details;
+            with_allowed["allowed_events"] = events_of(model, state);
+            throw DomainError(DomainError::Kind::kConflict, "event_not_allowed",
+                              "event '" + name + "' is not allowed in state '" + state + "'",
+                              std::move(with_allowed));
         }
-        const std::string target(t.at("target").as_string());
-        const auto event_id = repository_.insert_event(tx, who.tenant, id, name, data, state,
-                                                       target, static_cast<int>(i), who.user_id);
-        repository_.set_target_state(tx, who.tenant, id, target);
-        wake(tx, who.tenant, id);
-        tx.commit();
-        return json::object{{"id", event_id},       {"execution_id", id},
-                            {"event", name},        {"from_state", state},
-                            {"to_state", target},   {"transition", i},
-                            {"status", "accepted"}, {"execution_status", found->status}};
-    }
-    if (!known) {
-        auto with_allowed = details;
-        with_allowed["allowed_events"] = events_of(model, state);
-        throw DomainError(DomainError::Kind::kConflict, "event_not_allowed",
-                          "event '" + name + "' is not allowed in state '" + state + "'",
-                          std::move(with_allowed));
-    }
-    auto with_guards = details;
-    with_guards["guards"] = refused;
-    throw DomainError(DomainError::Kind::kConflict, "guard_refused",
-                      "event '" + name + "' in state '" + state + "': the guard " +
-                          json::serialize(refused.front()) + " does not hold",
-                      std::move(with_guards));
+        auto with_guards = details;
+        with_guards["guards"] = refused;
+        throw DomainError(DomainError::Kind::kConflict, "guard_refused",
+                          "event '" + name + "' in state '" + state + "': the guard " +
+                              json::serialize(refused.front()) + " does not hold",
+                          std::move(with_guards));
+    });
 }
 
 json::object Service::pause(const core::Principal& who, std::int64_t id) {
