@@ -1,5 +1,7 @@
-// API responses write numbers as plain decimals, and everything else as Boost.JSON does.
+// API responses write numbers as plain decimals, and everything else as Boost.JSON does; request
+// fields are read by their rules, times in the API's one format.
 
+#include "core/json/request_fields.hpp"
 #include "core/json/text.hpp"
 
 #include <boost/json.hpp>
@@ -30,4 +32,59 @@ TEST_CASE("response JSON writes doubles as plain decimals that read back exactly
     CHECK(back.at("name") == "审批 \"quoted\"\n");
     CHECK(back.at("list") == json::array{1.5, nullptr, true});
     CHECK(back.at("count") == 3);
+}
+
+TEST_CASE("request fields read by their rules and name every problem", "[app][fields]") {
+    namespace core = riveredge::core;
+    const auto body = boost::json::parse(R"({"name":"Ann","empty":"","long":"abcdef",
+        "line":"a\nb","count":7,"big":11,"flag":true,"word":"no","kind":"two",
+        "at":"2026-12-01T09:00:00+08:00","bad_at":"yesterday","nothing":null})")
+                          .as_object();
+    boost::json::object problems;
+    CHECK(core::text_field(body, "name", {.max = 5, .min = 1, .required = true}, problems) ==
+          "Ann");
+    CHECK(core::text_field(body, "empty", {.max = 5}, problems) == "");
+    CHECK_FALSE(core::text_field(body, "nothing", {.max = 5}, problems));
+    CHECK(problems.empty());
+
+    CHECK_FALSE(core::text_field(body, "missing", {.max = 5, .required = true}, problems));
+    CHECK_FALSE(core::text_field(body, "empty", {.max = 5, .min = 1}, problems));
+    CHECK_FALSE(core::text_field(body, "long", {.max = 5}, problems));
+    CHECK_FALSE(core::text_field(body, "line", {.max = 5, .single_line = true}, problems));
+    CHECK_FALSE(core::text_field(body, "count", {.max = 5}, problems));
+    CHECK(core::text_field(body, "line", {.max = 5}, problems) == "a\nb");
+    CHECK(problems.at("missing") == "required");
+    CHECK(problems.at("empty") == "a non-empty string of at most 5 bytes");
+    CHECK(problems.at("long") == "a string of at most 5 bytes");
+    CHECK(problems.at("line") == "no control characters");
+    CHECK(problems.contains("count"));
+
+    problems.clear();
+    CHECK(core::int_field(body, "count", 1, 10, problems) == 7);
+    CHECK_FALSE(core::int_field(body, "big", 1, 10, problems));
+    CHECK_FALSE(core::int_field(body, "name", 1, 10, problems));
+    CHECK(core::bool_field(body, "flag", problems) == true);
+    CHECK_FALSE(core::bool_field(body, "word", problems));
+    CHECK(core::choice_field(body, "kind", {"one", "two"}, problems) == "two");
+    CHECK_FALSE(core::choice_field(body, "word", {"one", "two"}, problems));
+    CHECK(core::time_field(body, "at", problems) == core::parse_time("2026-12-01T01:00:00Z"));
+    CHECK_FALSE(core::time_field(body, "bad_at", problems, "trigger.at"));
+    CHECK(problems.at("big") == "an integer from 1 to 10");
+    CHECK(problems.contains("name"));
+    CHECK(problems.at("word") == "one of one, two");
+    CHECK(problems.contains("trigger.at"));
+    CHECK_FALSE(problems.contains("bad_at"));
+    CHECK(problems.size() == 4);
+}
+
+TEST_CASE("times are written as RFC 3339 UTC with milliseconds and read from any offset",
+          "[app][fields]") {
+    namespace core = riveredge::core;
+    const auto time = core::parse_time("2026-03-08T03:00:00.5-05:00");
+    REQUIRE(time);
+    CHECK(core::format_utc(*time) == "2026-03-08T08:00:00.500Z");
+    CHECK(core::format_utc(*core::parse_time("1999-12-31T23:59:59.999999Z")) ==
+          "1999-12-31T23:59:59.999Z");
+    CHECK_FALSE(core::parse_time("2026-02-30T00:00:00Z"));
+    CHECK_FALSE(core::parse_time("2026-03-08 03:00"));
 }

@@ -19,6 +19,14 @@ std::string format_utc(TimePoint time) {
     return text;
 }
 
+std::string format_utc(std::chrono::system_clock::time_point time) {
+    return format_utc(std::chrono::floor<std::chrono::milliseconds>(time));
+}
+
+std::string now_utc() {
+    return format_utc(std::chrono::system_clock::now());
+}
+
 std::optional<TimePoint> parse_time(std::string_view text) {
     using namespace std::chrono;
     static const std::regex pattern(

@@ -15,6 +15,10 @@ using TimePoint = std::chrono::sys_time<std::chrono::milliseconds>;
 
 /// `2026-03-08T03:00:00.000Z`.
 std::string format_utc(TimePoint time);
+/// The same for a reading of the system clock, cut to the millisecond.
+std::string format_utc(std::chrono::system_clock::time_point time);
+/// The system clock's time now, formatted.
+std::string now_utc();
 /// RFC 3339 (`Z` or an offset, optional fraction, cut to milliseconds); nullopt if malformed.
 std::optional<TimePoint> parse_time(std::string_view text);
 

@@ -3,15 +3,9 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
-#include <date/date.h>
-
 namespace riveredge::approvals {
 
 namespace json = boost::json;
-
-std::string sql_time(TimePoint time) {
-    return date::format("%FT%TZ", date::floor<std::chrono::milliseconds>(time));
-}
 
 void append_timeline(core::db::Transaction& tx,
                      const core::TenantId& tenant,
@@ -53,8 +47,7 @@ void merge_variables(core::db::Transaction& tx,
             "INSERT INTO approval_variable_changes (tenant_id, instance_id, name, old_value, "
             "new_value, actor, source) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7)",
             {tenant, instance_id, std::string(name),
-             old != nullptr ? core::db::Param(*old) : std::nullopt, value, actor,
-             source});
+             old != nullptr ? core::db::Param(*old) : std::nullopt, value, actor, source});
         variables[name] = value;
     }
     tx.exec("UPDATE approval_instances SET variables = $3::jsonb WHERE tenant_id = $1 AND id = $2",

@@ -5,6 +5,7 @@
 
 #include "core/auth/principal.hpp"
 #include "core/db/database.hpp"
+#include "core/time/rfc3339.hpp"
 
 #include <boost/json/object.hpp>
 
@@ -33,7 +34,6 @@ inline std::optional<std::string> group_role(const std::string& assignee) {
 }
 
 /// A time as a PostgreSQL timestamptz literal (UTC, milliseconds).
-std::string sql_time(TimePoint time);
 
 /// One timeline entry; `step_key` makes an engine step's entry idempotent (a retried step
 /// writes none).

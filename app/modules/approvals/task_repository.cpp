@@ -320,7 +320,7 @@ std::string settle(Transaction& tx,
         return "active";
     }
     tx.exec("UPDATE approval_node_visits SET status = $2, left_at = $3::timestamptz WHERE id = $1",
-            {locked.visit_id, outcome, sql_time(now)});
+            {locked.visit_id, outcome, core::format_utc(now)});
     leave_node(tx, tenant, locked.instance_id, locked.node_id);
     tx.exec(
         "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND instance_id = $2 "
@@ -396,8 +396,8 @@ std::vector<TaskRef> TaskRepository::open_visit(const core::TenantId& tenant,
             "NOTHING RETURNING id",
             {tenant, instance_id, opening.node_id, opening.visit, opening.kind, opening.rule.mode,
              opening.rule.ratio, veto,
-             opening.due_at ? core::db::Param(sql_time(*opening.due_at)) : std::nullopt,
-             opening.deadline, sql_time(now)});
+             opening.due_at ? core::db::Param(core::format_utc(*opening.due_at)) : std::nullopt,
+             opening.deadline, core::format_utc(now)});
         if (!inserted.empty()) {
             std::optional<std::int64_t> previous;
             int seq = 0;
@@ -454,7 +454,7 @@ void TaskRepository::record_visit(const core::TenantId& tenant,
         "INSERT INTO approval_node_visits (tenant_id, instance_id, node_id, visit, kind, status, "
         "entered_at, left_at) VALUES ($1, $2, $3, $4::int, $5, $6, $7::timestamptz, "
         "$7::timestamptz) ON CONFLICT DO NOTHING",
-        {tenant, instance_id, node_id, visit, kind, status, sql_time(now)});
+        {tenant, instance_id, node_id, visit, kind, status, core::format_utc(now)});
 }
 
 void TaskRepository::close_visit(const core::TenantId& tenant,
@@ -468,7 +468,7 @@ void TaskRepository::close_visit(const core::TenantId& tenant,
             "UPDATE approval_node_visits SET status = $5, left_at = $6::timestamptz WHERE "
             "tenant_id = "
             "$1 AND instance_id = $2 AND node_id = $3 AND visit = $4::int AND status = 'active'",
-            {tenant, instance_id, node_id, visit, status, sql_time(now)});
+            {tenant, instance_id, node_id, visit, status, core::format_utc(now)});
         leave_node(tx, tenant, instance_id, node_id);
     });
 }
@@ -567,7 +567,7 @@ ActionResult TaskRepository::decide(const core::Principal& who,
         tx.exec(
             "UPDATE approval_tasks SET status = $3, decided_by = $4, comment = $5, decided_at = "
             "$6::timestamptz WHERE tenant_id = $1 AND id = $2",
-            {who.tenant, task_id, status, who.user_id, comment, sql_time(now)});
+            {who.tenant, task_id, status, who.user_id, comment, core::format_utc(now)});
         merge_variables(tx, who.tenant, locked.instance_id, changes, who.user_id,
                         "task:" + std::to_string(task_id));
         append_timeline(tx, who.tenant, locked.instance_id, who.user_id, status, locked.node_id,
@@ -581,7 +581,7 @@ ActionResult TaskRepository::decide(const core::Principal& who,
                 "UPDATE approval_node_visits SET status = 'returned', return_target = $2, left_at "
                 "= "
                 "$3::timestamptz WHERE id = $1",
-                {locked.visit_id, *return_target, sql_time(now)});
+                {locked.visit_id, *return_target, core::format_utc(now)});
             leave_node(tx, who.tenant, locked.instance_id, locked.node_id);
             tx.exec(
                 "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND "
@@ -759,7 +759,7 @@ bool TaskRepository::settle_by_system(const core::TenantId& tenant,
             "UPDATE approval_node_visits SET status = $5, left_at = $6::timestamptz WHERE "
             "tenant_id = "
             "$1 AND instance_id = $2 AND node_id = $3 AND visit = $4::int AND status = 'active'",
-            {tenant, instance_id, node_id, visit, outcome, sql_time(now)});
+            {tenant, instance_id, node_id, visit, outcome, core::format_utc(now)});
         if (updated.affected() == 0) {
             return false;
         }
@@ -812,7 +812,7 @@ void TaskRepository::postpone(const core::TenantId& tenant,
         pool_, tenant,
         "UPDATE approval_node_visits SET due_at = $3::timestamptz, reminders = reminders + "
         "$4::int WHERE tenant_id = $1 AND id = $2",
-        {tenant, visit_id, due_at ? core::db::Param(sql_time(*due_at)) : std::nullopt,
+        {tenant, visit_id, due_at ? core::db::Param(core::format_utc(*due_at)) : std::nullopt,
          reminded ? "1" : "0"});
 }
 

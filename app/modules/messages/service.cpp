@@ -1,6 +1,7 @@
 #include "modules/messages/service.hpp"
 
 #include "core/errors.hpp"
+#include "core/json/request_fields.hpp"
 #include "core/log/logger.hpp"
 #include "modules/messages/templates.hpp"
 
@@ -16,39 +17,6 @@ namespace {
 constexpr std::size_t kMaxSubject = 500;
 constexpr std::size_t kMaxBody = 64 * 1024;
 constexpr std::size_t kMaxRecipients = 1000;
-
-std::string required_text(const boost::json::object& request,
-                          const char* field,
-                          std::size_t max,
-                          boost::json::object& problems) {
-    const auto* value = request.if_contains(field);
-    if (value == nullptr || !value->is_string() || value->get_string().empty()) {
-        problems[field] = "required, a non-empty string";
-        return {};
-    }
-    if (value->get_string().size() > max) {
-        problems[field] = "at most " + std::to_string(max) + " bytes";
-        return {};
-    }
-    return std::string(value->get_string());
-}
-
-// An optional string field: absent or null gives nullopt; anything else must be a bounded string.
-std::optional<std::string> optional_text(const boost::json::object& request,
-                                         const char* field,
-                                         std::size_t max,
-                                         boost::json::object& problems) {
-    const auto* value = request.if_contains(field);
-    if (value == nullptr || value->is_null()) {
-        return std::nullopt;
-    }
-    if (!value->is_string() || value->get_string().size() > max) {
-        problems[field] = "a string of at most " + std::to_string(max) + " bytes, or null";
-        return std::nullopt;
-    }
-    return std::string(value->get_string());
-}
-
 // A deliberately strict address check: one @, no spaces, no angle brackets or line breaks, so
 // an address can never inject SMTP commands or headers.
 bool valid_address(const std::string& address) {
@@ -141,9 +109,14 @@ boost::json::object Service::send(const core::Principal& sender,
             content.html_body = std::string(rendered.at("html_body").as_string());
         }
     } else {
-        content.subject = required_text(request, "subject", kMaxSubject, problems);
-        content.body = required_text(request, "body", kMaxBody, problems);
-        content.html_body = optional_text(request, "html", kMaxBody, problems);
+        content.subject =
+            core::text_field(request, "subject", {.max = kMaxSubject, .min = 1, .required = true},
+                             problems)
+                .value_or("");
+        content.body = core::text_field(request, "body",
+                                        {.max = kMaxBody, .min = 1, .required = true}, problems)
+                           .value_or("");
+        content.html_body = core::text_field(request, "html", {.max = kMaxBody}, problems);
     }
     std::vector<NewDelivery> deliveries;
     std::set<std::string> channels;
@@ -324,19 +297,30 @@ boost::json::object Service::deliver_on_channel(const core::TenantId& tenant,
 boost::json::object Service::add_template(const core::Principal& author,
                                           const boost::json::object& request) {
     boost::json::object problems;
-    const std::string key = required_text(request, "key", 100, problems);
-    const std::string channel = required_text(request, "channel", 20, problems);
+    const std::string key =
+        core::text_field(request, "key", {.max = 100, .min = 1, .required = true}, problems)
+            .value_or("");
+    const std::string channel =
+        core::text_field(request, "channel", {.max = 20, .min = 1, .required = true}, problems)
+            .value_or("");
     if (!channel.empty() && channel != "in_app" && channel != "email" && channel != "sms" &&
         channel != "push") {
         problems["channel"] = "in_app, email, sms or push";
     }
     std::string locale = "zh-CN";
     if (const auto* value = request.if_contains("locale"); value != nullptr && !value->is_null()) {
-        locale = required_text(request, "locale", 20, problems);
+        locale =
+            core::text_field(request, "locale", {.max = 20, .min = 1, .required = true}, problems)
+                .value_or("");
     }
-    const std::string subject = required_text(request, "subject", kMaxSubject, problems);
-    const std::string body = required_text(request, "body", kMaxBody, problems);
-    const auto html_body = optional_text(request, "html_body", kMaxBody, problems);
+    const std::string subject =
+        core::text_field(request, "subject", {.max = kMaxSubject, .min = 1, .required = true},
+                         problems)
+            .value_or("");
+    const std::string body =
+        core::text_field(request, "body", {.max = kMaxBody, .min = 1, .required = true}, problems)
+            .value_or("");
+    const auto html_body = core::text_field(request, "html_body", {.max = kMaxBody}, problems);
     if (html_body && channel != "email") {
         problems["html_body"] = "only email templates have an HTML body";
     }
@@ -376,7 +360,9 @@ boost::json::object Service::preview(const core::TenantId& tenant,
     boost::json::value version = nullptr;
     if (const auto* key = request.if_contains("key"); key != nullptr && !key->is_null()) {
         boost::json::object problems;
-        const std::string key_text = required_text(request, "key", 100, problems);
+        const std::string key_text =
+            core::text_field(request, "key", {.max = 100, .min = 1, .required = true}, problems)
+                .value_or("");
         if (const auto* value = request.if_contains("channel");
             value != nullptr && value->is_string()) {
             channel = value->get_string();
@@ -402,9 +388,14 @@ boost::json::object Service::preview(const core::TenantId& tenant,
         version = stored->at("version");
     } else {
         boost::json::object problems;
-        subject_source = required_text(request, "subject", kMaxSubject, problems);
-        body_source = required_text(request, "body", kMaxBody, problems);
-        html_source = optional_text(request, "html_body", kMaxBody, problems);
+        subject_source =
+            core::text_field(request, "subject", {.max = kMaxSubject, .min = 1, .required = true},
+                             problems)
+                .value_or("");
+        body_source = core::text_field(request, "body",
+                                       {.max = kMaxBody, .min = 1, .required = true}, problems)
+                          .value_or("");
+        html_source = core::text_field(request, "html_body", {.max = kMaxBody}, problems);
         if (!problems.empty()) {
             throw core::DomainError::validation(std::move(problems));
         }
@@ -439,13 +430,19 @@ boost::json::object Service::deliver_sms(const core::TenantId& tenant,
 void Service::save_sms_settings(const core::TenantId& tenant, const boost::json::object& request) {
     boost::json::object problems;
     SmsSettings settings;
-    settings.endpoint = required_text(request, "endpoint", 500, problems);
+    settings.endpoint =
+        core::text_field(request, "endpoint", {.max = 500, .min = 1, .required = true}, problems)
+            .value_or("");
     if (!settings.endpoint.empty() && !settings.endpoint.starts_with("http://") &&
         !settings.endpoint.starts_with("https://")) {
         problems["endpoint"] = "an http(s) URL";
     }
-    settings.sign_name = required_text(request, "sign_name", 100, problems);
-    settings.template_id = required_text(request, "template_id", 100, problems);
+    settings.sign_name =
+        core::text_field(request, "sign_name", {.max = 100, .min = 1, .required = true}, problems)
+            .value_or("");
+    settings.template_id =
+        core::text_field(request, "template_id", {.max = 100, .min = 1, .required = true}, problems)
+            .value_or("");
     if (const auto* key = request.if_contains("api_key"); key != nullptr && !key->is_null()) {
         if (!key->is_string() || key->get_string().size() > 500) {
             problems["api_key"] = "a string of at most 500 bytes";
@@ -473,8 +470,12 @@ boost::json::object Service::sms_settings(const core::TenantId& tenant) {
 void Service::save_smtp_settings(const core::TenantId& tenant, const boost::json::object& request) {
     boost::json::object problems;
     SmtpSettings settings;
-    settings.host = required_text(request, "host", 253, problems);
-    settings.from_address = required_text(request, "from_address", 254, problems);
+    settings.host =
+        core::text_field(request, "host", {.max = 253, .min = 1, .required = true}, problems)
+            .value_or("");
+    settings.from_address = core::text_field(request, "from_address",
+                                             {.max = 254, .min = 1, .required = true}, problems)
+                                .value_or("");
     if (!settings.from_address.empty() && !valid_address(settings.from_address)) {
         problems["from_address"] = "a valid email address";
     }

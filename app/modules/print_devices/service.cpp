@@ -1,6 +1,7 @@
 #include "modules/print_devices/service.hpp"
 
 #include "core/errors.hpp"
+#include "core/json/request_fields.hpp"
 #include "core/log/logger.hpp"
 #include "core/module.hpp"
 #include "core/outbox/outbox.hpp"
@@ -33,31 +34,6 @@ bool is_problem(const std::string& health) {
 bool has_reason(const std::vector<std::string>& reasons, std::string_view prefix) {
     return std::any_of(reasons.begin(), reasons.end(),
                        [&](const std::string& reason) { return reason.rfind(prefix, 0) == 0; });
-}
-
-// A string member: absent gives `fallback`; present must be a string of `min`..`max` bytes.
-std::optional<std::string> text_field(const json::object& body,
-                                      const char* name,
-                                      std::size_t min,
-                                      std::size_t max,
-                                      json::object& problems) {
-    const auto* value = body.if_contains(name);
-    if (value == nullptr || value->is_null()) {
-        return std::nullopt;
-    }
-    if (!value->is_string() || value->get_string().size() < min ||
-        value->get_string().size() > max) {
-        problems[name] =
-            "a string of " + std::to_string(min) + " to " + std::to_string(max) + " bytes";
-        return std::nullopt;
-    }
-    const std::string text(value->get_string());
-    if (std::any_of(text.begin(), text.end(),
-                    [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
-        problems[name] = "no control characters";
-        return std::nullopt;
-    }
-    return text;
 }
 
 const std::regex kMediaName("^[A-Za-z0-9_.-]{1,64}$");
@@ -213,22 +189,28 @@ PrinterFields Service::printer_fields(const core::Principal& who,
                                       const std::optional<PrinterRow>& existing) {
     json::object problems;
     PrinterFields fields;
-    fields.name = text_field(body, "name", 1, 100, problems)
-                      .value_or(existing ? existing->name : std::string());
+    fields.name =
+        core::text_field(body, "name", {.max = 100, .min = 1, .single_line = true}, problems)
+            .value_or(existing ? existing->name : std::string());
     if (fields.name.empty() && !problems.contains("name")) {
         problems["name"] = "required: 1 to 100 bytes";
     }
-    fields.site =
-        text_field(body, "site", 0, 100, problems).value_or(existing ? existing->site : "");
+    fields.site = core::text_field(body, "site", {.max = 100, .single_line = true}, problems)
+                      .value_or(existing ? existing->site : "");
     fields.kind =
-        text_field(body, "kind", 1, 20, problems).value_or(existing ? existing->kind : "office");
+        core::text_field(body, "kind", {.max = 20, .min = 1, .single_line = true}, problems)
+            .value_or(existing ? existing->kind : "office");
     if (fields.kind != "office" && fields.kind != "label") {
         problems["kind"] = "office or label";
     }
-    fields.transport = text_field(body, "transport", 1, 20, problems)
-                           .value_or(existing ? existing->transport : "cups");
+    fields.transport =
+        core::text_field(body, "transport", {.max = 20, .min = 1, .single_line = true}, problems)
+            .value_or(existing ? existing->transport : "cups");
     const auto keep = [&](const char* name, const std::optional<std::string>& old) {
-        return body.contains(name) ? text_field(body, name, 1, 300, problems) : old;
+        return body.contains(name)
+                   ? core::text_field(body, name, {.max = 300, .min = 1, .single_line = true},
+                                      problems)
+                   : old;
     };
     fields.cups_queue = keep("cups_queue", existing ? existing->cups_queue : std::nullopt);
     fields.ipp_uri = keep("ipp_uri", existing ? existing->ipp_uri : std::nullopt);
@@ -463,8 +445,11 @@ JobRow Service::request_job(const core::Principal& who, const json::object& body
     NewJob job;
     job.printer_id = id_member(body, "printer_id", problems);
     job.requested_by = who.user_id;
-    job.title = text_field(body, "title", 1, 200, problems).value_or("print job");
-    job.idempotency_key = text_field(body, "idempotency_key", 1, 200, problems);
+    job.title =
+        core::text_field(body, "title", {.max = 200, .min = 1, .single_line = true}, problems)
+            .value_or("print job");
+    job.idempotency_key = core::text_field(body, "idempotency_key",
+                                           {.max = 200, .min = 1, .single_line = true}, problems);
     const bool has_render = body.contains("render_id");
     const bool has_raw = body.contains("raw_base64");
     if (has_render == has_raw) {
@@ -492,8 +477,12 @@ JobRow Service::request_job(const core::Principal& who, const json::object& body
         if (!document->is_object()) {
             problems["document"] = "{type, id} of the business document printed";
         } else {
-            job.document_type = text_field(document->get_object(), "type", 1, 100, problems);
-            job.document_id = text_field(document->get_object(), "id", 1, 200, problems);
+            job.document_type =
+                core::text_field(document->get_object(), "type",
+                                 {.max = 100, .min = 1, .single_line = true}, problems);
+            job.document_id =
+                core::text_field(document->get_object(), "id",
+                                 {.max = 200, .min = 1, .single_line = true}, problems);
             if (!job.document_type || !job.document_id) {
                 problems["document"] = "{type, id}: both strings";
             }

@@ -2,13 +2,12 @@
 
 #include "core/db/sql_time.hpp"
 #include "core/json/canonical.hpp"
+#include "core/time/rfc3339.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <chrono>
-
-#include <date/date.h>
 
 namespace riveredge::records {
 namespace {
@@ -82,8 +81,7 @@ void AuditTrail::append(core::db::Transaction& tx,
     const std::int64_t seq = last.empty() ? 1 : last.integer(0, "seq") + 1;
     const std::string prev_hash = last.empty() ? kGenesis : last.text(0, "row_hash");
     // Server time, at the millisecond the API shows, so the hash reads back the same.
-    const std::string at = date::format(
-        "%FT%TZ", date::floor<std::chrono::milliseconds>(std::chrono::system_clock::now()));
+    const std::string at = core::now_utc();
     const json::object fields{
         {"tenant_id", tenant.value()},
         {"seq", seq},
@@ -105,9 +103,9 @@ void AuditTrail::append(core::db::Transaction& tx,
         "$12, $13, $14)",
         {tenant, seq, entry.record_id, actor.who.user_id, actor.printed_name, entry.action,
          entry.old_value.is_null() ? Param() : Param(entry.old_value),
-         entry.new_value.is_null() ? Param() : Param(entry.new_value),
-         entry.reason, at, optional_param(actor.address), optional_param(actor.user_agent),
-         prev_hash, row_hash(prev_hash, fields)});
+         entry.new_value.is_null() ? Param() : Param(entry.new_value), entry.reason, at,
+         optional_param(actor.address), optional_param(actor.user_agent), prev_hash,
+         row_hash(prev_hash, fields)});
 }
 
 json::array AuditTrail::entries(core::db::Transaction& tx,

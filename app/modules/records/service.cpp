@@ -2,10 +2,12 @@
 
 #include "core/errors.hpp"
 #include "core/json/canonical.hpp"
+#include "core/json/request_fields.hpp"
 #include "core/json/text.hpp"
 #include "core/log/logger.hpp"
 #include "core/outbox/outbox.hpp"
 #include "core/text/hex.hpp"
+#include "core/time/rfc3339.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -15,8 +17,6 @@
 #include <chrono>
 #include <map>
 #include <set>
-
-#include <date/date.h>
 
 namespace riveredge::records {
 namespace {
@@ -50,31 +50,6 @@ const std::map<std::string, Move>& moves() {
           true,
           true}}};
     return all;
-}
-
-// A bounded, non-empty string field, or its problem in `problems`.
-std::optional<std::string> text_field(const json::object& request,
-                                      const char* name,
-                                      std::size_t max,
-                                      bool required,
-                                      json::object& problems) {
-    const auto* value = request.if_contains(name);
-    if (value == nullptr || value->is_null()) {
-        if (required) {
-            problems[name] = "required";
-        }
-        return std::nullopt;
-    }
-    if (!value->is_string() || value->get_string().empty() || value->get_string().size() > max) {
-        problems[name] = "a non-empty string of at most " + std::to_string(max) + " bytes";
-        return std::nullopt;
-    }
-    return std::string(value->get_string());
-}
-
-std::string now_text() {
-    return date::format("%FT%TZ",
-                        date::floor<std::chrono::milliseconds>(std::chrono::system_clock::now()));
 }
 
 // A record's content: a JSON object, or its problem in `problems`.
@@ -182,9 +157,12 @@ Record Service::require(Transaction& tx,
 
 json::object Service::create(const Actor& actor, const json::object& request) {
     json::object problems;
-    const auto type = text_field(request, "type", 100, true, problems);
-    const auto key = text_field(request, "business_key", 200, true, problems);
-    const auto title = text_field(request, "title", 500, true, problems);
+    const auto type =
+        core::text_field(request, "type", {.max = 100, .min = 1, .required = true}, problems);
+    const auto key = core::text_field(request, "business_key",
+                                      {.max = 200, .min = 1, .required = true}, problems);
+    const auto title =
+        core::text_field(request, "title", {.max = 500, .min = 1, .required = true}, problems);
     const auto* content = content_field(request, problems);
     const auto attachments =
         content != nullptr ? attachments_in(*content, problems) : std::vector<AttachmentRef>{};
@@ -230,8 +208,9 @@ json::object Service::get(const core::TenantId& tenant, std::int64_t id) {
 
 json::object Service::update(const Actor& actor, std::int64_t id, const json::object& request) {
     json::object problems;
-    const auto reason = text_field(request, "reason", 1000, true, problems);
-    const auto title = text_field(request, "title", 500, false, problems);
+    const auto reason =
+        core::text_field(request, "reason", {.max = 1000, .min = 1, .required = true}, problems);
+    const auto title = core::text_field(request, "title", {.max = 500, .min = 1}, problems);
     const auto* content = content_field(request, problems);
     const auto attachments =
         content != nullptr ? attachments_in(*content, problems) : std::vector<AttachmentRef>{};
@@ -267,8 +246,9 @@ json::object Service::update(const Actor& actor, std::int64_t id, const json::ob
 
 json::object Service::transition(const Actor& actor, std::int64_t id, const json::object& request) {
     json::object problems;
-    const auto action = text_field(request, "action", 50, true, problems);
-    const auto reason = text_field(request, "reason", 1000, false, problems);
+    const auto action =
+        core::text_field(request, "action", {.max = 50, .min = 1, .required = true}, problems);
+    const auto reason = core::text_field(request, "reason", {.max = 1000, .min = 1}, problems);
     if (action && moves().count(*action) == 0) {
         problems["action"] =
             "one of submit, return, make_effective, supersede, obsolete, archive, delete";
@@ -358,9 +338,12 @@ void Service::purge(const Actor& actor, std::int64_t id) {
 
 json::object Service::set_signing_password(const Actor& actor, const json::object& request) {
     json::object problems;
-    const auto password = text_field(request, "password", 200, true, problems);
-    const auto printed_name = text_field(request, "printed_name", 200, true, problems);
-    const auto current = text_field(request, "current_password", 200, false, problems);
+    const auto password =
+        core::text_field(request, "password", {.max = 200, .min = 1, .required = true}, problems);
+    const auto printed_name = core::text_field(request, "printed_name",
+                                               {.max = 200, .min = 1, .required = true}, problems);
+    const auto current =
+        core::text_field(request, "current_password", {.max = 200, .min = 1}, problems);
     if (password && password->size() < 10) {
         problems["password"] = "at least 10 characters";
     }
@@ -397,8 +380,10 @@ json::object Service::set_signing_password(const Actor& actor, const json::objec
 
 json::object Service::sign(const Actor& actor, std::int64_t id, const json::object& request) {
     json::object problems;
-    const auto meaning = text_field(request, "meaning", 100, true, problems);
-    const auto reason = text_field(request, "reason", 1000, true, problems);
+    const auto meaning =
+        core::text_field(request, "meaning", {.max = 100, .min = 1, .required = true}, problems);
+    const auto reason =
+        core::text_field(request, "reason", {.max = 1000, .min = 1, .required = true}, problems);
     if (!problems.empty()) {
         throw DomainError::validation(std::move(problems));
     }
@@ -432,8 +417,9 @@ Actor Service::authenticate(const Actor& actor,
             "signing is not configured on this server (RIVEREDGE_RECORDS_SEAL_KEY)");
     }
     json::object problems;
-    const auto password = text_field(credentials, "password", 200, true, problems);
-    const auto user_id = text_field(credentials, "user_id", 200, false, problems);
+    const auto password = core::text_field(credentials, "password",
+                                           {.max = 200, .min = 1, .required = true}, problems);
+    const auto user_id = core::text_field(credentials, "user_id", {.max = 200, .min = 1}, problems);
     if (!problems.empty()) {
         throw DomainError::validation(std::move(problems));
     }
@@ -494,7 +480,7 @@ json::object Service::seal(Transaction& tx,
     register_seal_key(tx, signer);
     Signature signature{
         0,       id,      version->version, signer.who.user_id,    signer.printed_name,
-        meaning, reason,  now_text(),       version->content_hash, seal_key_->id(),
+        meaning, reason,  core::now_utc(),  version->content_hash, seal_key_->id(),
         {},      step_key};
     signature.seal = seal_key_->seal(signature.sealed_message(tenant));
     const auto signature_id = repository_.insert_signature(tx, tenant, signature);
@@ -609,7 +595,7 @@ json::object Service::export_record(const Actor& actor, std::int64_t id) {
         AuditTrail::append(tx, tenant, actor, {id, "exported", nullptr, nullptr, std::nullopt});
         return package(tx, tenant, record);
     });
-    out["exported_at"] = now_text();
+    out["exported_at"] = core::now_utc();
     out["exported_by"] = actor.who.user_id;
     return out;
 }
@@ -716,7 +702,7 @@ core::PdfPrinter::Pdf Service::export_pdf(const Actor& actor, std::int64_t id) {
         {"version", record.latest_version},
         {"content_hash", latest ? latest->content_hash : std::string()},
         {"signatures_valid", exported.at("signatures_valid").as_bool() ? "yes" : "NO"},
-        {"exported_at", now_text()},
+        {"exported_at", core::now_utc()},
         {"exported_by", actor.printed_name},
         {"rows", std::move(rows)}};
     auto pdf = printer_.print(export_design(), {json::value(std::move(data))});
@@ -757,7 +743,7 @@ json::object Service::archive(const core::TenantId& tenant, std::int64_t id) {
                                 {"reason", "the record is " + record.state}};
         }
         const Actor system{archiver(), "records archive", "", ""};
-        Archive archive{id, {}, "", seal_key_->id(), "", now_text()};
+        Archive archive{id, {}, "", seal_key_->id(), "", core::now_utc()};
         archive.package = package(tx, tenant, record);
         archive.package.as_object()["archived_at"] = archive.archived_at;
         const std::string canonical = core::canonical_json(archive.package);

@@ -6,8 +6,6 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
-#include <date/date.h>
-
 namespace riveredge::schedules {
 namespace {
 
@@ -140,7 +138,7 @@ Fire fire_of(const Rows& rows, int i) {
 }
 
 Param optional_time(const std::optional<TimePoint>& time) {
-    return time ? Param(sql_time(*time)) : std::nullopt;
+    return time ? Param(format_utc(*time)) : std::nullopt;
 }
 
 std::vector<Param> definition_params(const ScheduleDefinition& d) {
@@ -148,23 +146,22 @@ std::vector<Param> definition_params(const ScheduleDefinition& d) {
     const char* kind = t.kind == TriggerKind::kCron       ? "cron"
                        : t.kind == TriggerKind::kInterval ? "interval"
                                                           : "once";
-    return {
-        d.name,
-        d.code,
-        std::string(kind),
-        t.kind == TriggerKind::kCron ? Param(t.cron) : std::nullopt,
-        t.time_zone,
-        t.kind == TriggerKind::kInterval ? Param(t.every.count()) : std::nullopt,
-        t.kind == TriggerKind::kInterval ? Param(sql_time(t.anchor)) : std::nullopt,
-        t.kind == TriggerKind::kOnce ? Param(sql_time(t.once_at)) : std::nullopt,
-        optional_time(t.start_at),
-        optional_time(t.end_at),
-        d.overlap_policy,
-        d.misfire_policy,
-        std::to_string(d.misfire_window_seconds),
-        std::to_string(d.timeout_seconds),
-        std::to_string(d.retries),
-        json::serialize(d.action)};
+    return {d.name,
+            d.code,
+            std::string(kind),
+            t.kind == TriggerKind::kCron ? Param(t.cron) : std::nullopt,
+            t.time_zone,
+            t.kind == TriggerKind::kInterval ? Param(t.every.count()) : std::nullopt,
+            t.kind == TriggerKind::kInterval ? Param(format_utc(t.anchor)) : std::nullopt,
+            t.kind == TriggerKind::kOnce ? Param(format_utc(t.once_at)) : std::nullopt,
+            optional_time(t.start_at),
+            optional_time(t.end_at),
+            d.overlap_policy,
+            d.misfire_policy,
+            std::to_string(d.misfire_window_seconds),
+            std::to_string(d.timeout_seconds),
+            std::to_string(d.retries),
+            json::serialize(d.action)};
 }
 
 // Runs `sql` across tenants, in the scheduler scope the RLS policies allow.
@@ -175,10 +172,6 @@ Rows scheduler_query(core::db::Pool& pool,
 }
 
 }  // namespace
-
-std::string sql_time(TimePoint time) {
-    return date::format("%FT%TZ", time);
-}
 
 std::optional<std::int64_t> Repository::insert(Transaction& tx,
                                                const core::TenantId& tenant,
@@ -295,7 +288,7 @@ void Repository::arm(Transaction& tx,
             "ON CONFLICT (schedule_id, scheduled_for, kind) DO UPDATE SET schedule_version = "
             "$4::int, status = CASE WHEN schedule_fires.status = 'cancelled' THEN 'armed' ELSE "
             "schedule_fires.status END, reason = NULL",
-            {tenant, id, sql_time(*next), version});
+            {tenant, id, format_utc(*next), version});
     }
 }
 
@@ -309,7 +302,7 @@ std::optional<Fire> Repository::fire(Transaction& tx,
                                   "WHERE f.tenant_id = $1 AND f.schedule_id = $2 AND "
                                   "f.scheduled_for = $3::timestamptz AND f.kind = $4" +
                                   (lock ? " FOR UPDATE" : ""),
-                              {tenant, schedule_id, sql_time(scheduled_for), kind});
+                              {tenant, schedule_id, format_utc(scheduled_for), kind});
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -339,7 +332,7 @@ std::int64_t Repository::insert_manual_fire(Transaction& tx,
             "INSERT INTO schedule_fires (tenant_id, schedule_id, scheduled_for, kind, "
             "schedule_version, status) VALUES ($1, $2, $3::timestamptz, 'manual', $4::int, "
             "'armed') RETURNING id",
-            {tenant, schedule_id, sql_time(at), version})
+            {tenant, schedule_id, format_utc(at), version})
         .integer(0, "id");
 }
 
@@ -363,7 +356,7 @@ void Repository::start_fire(Transaction& tx,
     tx.exec(
         "UPDATE schedule_fires SET status = 'running', started_at = $3::timestamptz, attempt = 1 "
         "WHERE tenant_id = $1 AND id = $2",
-        {tenant, fire_id, sql_time(now)});
+        {tenant, fire_id, format_utc(now)});
 }
 
 void Repository::finish_fire(Transaction& tx,
@@ -377,7 +370,7 @@ void Repository::finish_fire(Transaction& tx,
     tx.exec(
         "UPDATE schedule_fires SET status = $3, output = $4::jsonb, error = $5, attempt = "
         "$6::int, finished_at = $7::timestamptz WHERE tenant_id = $1 AND id = $2",
-        {tenant, fire_id, status, output, error, attempt, sql_time(now)});
+        {tenant, fire_id, status, output, error, attempt, format_utc(now)});
 }
 
 int Repository::running_fires(Transaction& tx,
@@ -390,7 +383,7 @@ int Repository::running_fires(Transaction& tx,
         tx.exec("SELECT count(*) AS n FROM schedule_fires WHERE tenant_id = $1 AND schedule_id = "
                 "$2 AND id <> $3 AND status = 'running' AND started_at > $4::timestamptz - "
                 "make_interval(secs => $5::int)",
-                {tenant, schedule_id, except_fire, sql_time(now), timeout_seconds})
+                {tenant, schedule_id, except_fire, format_utc(now), timeout_seconds})
             .integer(0, "n"));
 }
 
@@ -465,7 +458,7 @@ std::vector<DueSchedule> Repository::due_before(TimePoint before) {
         "SELECT tenant_id, id, (extract(epoch from next_fire_at) * 1000)::bigint AS next_ms, "
         "version FROM schedules WHERE deleted_at IS NULL AND enabled AND next_fire_at < "
         "$1::timestamptz ORDER BY next_fire_at LIMIT 1000",
-        {sql_time(before)}));
+        {format_utc(before)}));
 }
 
 std::vector<DueSchedule> Repository::armed_from(TimePoint from) {
@@ -474,14 +467,14 @@ std::vector<DueSchedule> Repository::armed_from(TimePoint from) {
         "SELECT tenant_id, id, (extract(epoch from next_fire_at) * 1000)::bigint AS next_ms, "
         "version FROM schedules WHERE deleted_at IS NULL AND enabled AND next_fire_at >= "
         "$1::timestamptz ORDER BY next_fire_at",
-        {sql_time(from)}));
+        {format_utc(from)}));
 }
 
 std::int64_t Repository::prune_fires(TimePoint before) {
     return scheduler_query(pool_,
                            "DELETE FROM schedule_fires WHERE finished_at < $1::timestamptz AND "
                            "status IN ('succeeded', 'failed', 'skipped', 'missed', 'cancelled')",
-                           {sql_time(before)})
+                           {format_utc(before)})
         .affected();
 }
 

@@ -179,6 +179,5 @@ private:
 };
 
 /// Milliseconds since the epoch as a timestamptz parameter.
-std::string sql_time(TimePoint time);
 
 }  // namespace riveredge::schedules

@@ -5,6 +5,7 @@
 #include "core/http/host_allow_list.hpp"
 #include "core/http/outbound.hpp"
 #include "core/json/fields.hpp"
+#include "core/json/request_fields.hpp"
 #include "core/log/logger.hpp"
 #include "core/outbox/outbox.hpp"
 
@@ -25,59 +26,6 @@ using core::db::Transaction;
 
 constexpr std::chrono::seconds kReconcileGrace{60};
 constexpr std::size_t kMaxOutputBytes = 16 * 1024;
-
-std::optional<TimePoint> time_field(const json::object& o,
-                                    const std::string& field,
-                                    const std::string& name,
-                                    json::object& problems) {
-    const auto* v = o.if_contains(field);
-    if (v == nullptr || v->is_null()) {
-        return std::nullopt;
-    }
-    const auto parsed = v->is_string() ? parse_time(v->as_string()) : std::nullopt;
-    if (!parsed) {
-        problems[name] = "an RFC 3339 time, e.g. 2026-12-01T09:00:00+08:00";
-    }
-    return parsed;
-}
-
-int bounded_int(const json::object& o,
-                const char* field,
-                int fallback,
-                int low,
-                int high,
-                json::object& problems) {
-    const auto* v = o.if_contains(field);
-    if (v == nullptr || v->is_null()) {
-        return fallback;
-    }
-    if (!v->is_int64() || v->as_int64() < low || v->as_int64() > high) {
-        problems[field] = "an integer from " + std::to_string(low) + " to " + std::to_string(high);
-        return fallback;
-    }
-    return static_cast<int>(v->as_int64());
-}
-
-std::string one_of(const json::object& o,
-                   const char* field,
-                   const std::string& fallback,
-                   std::initializer_list<const char*> allowed,
-                   json::object& problems) {
-    const auto* v = o.if_contains(field);
-    if (v == nullptr || v->is_null()) {
-        return fallback;
-    }
-    std::string names;
-    for (const char* a : allowed) {
-        if (v->is_string() && v->as_string() == a) {
-            return a;
-        }
-        names += names.empty() ? a : std::string(", ") + a;
-    }
-    problems[field] = "one of " + names;
-    return fallback;
-}
-
 Trigger trigger_from(const json::value* given, TimePoint now, json::object& problems) {
     Trigger trigger;
     if (given == nullptr || !given->is_object()) {
@@ -103,10 +51,11 @@ Trigger trigger_from(const json::value* given, TimePoint now, json::object& prob
         } else {
             trigger.every = std::chrono::seconds(every->as_int64());
         }
-        trigger.anchor = time_field(t, "anchor_at", "trigger.anchor_at", problems).value_or(now);
+        trigger.anchor =
+            core::time_field(t, "anchor_at", problems, "trigger.anchor_at").value_or(now);
     } else if (kind == "once") {
         trigger.kind = TriggerKind::kOnce;
-        const auto at = time_field(t, "at", "trigger.at", problems);
+        const auto at = core::time_field(t, "at", problems, "trigger.at");
         if (!at && !t.contains("at")) {
             problems["trigger.at"] = "required, an RFC 3339 time";
         }
@@ -115,8 +64,8 @@ Trigger trigger_from(const json::value* given, TimePoint now, json::object& prob
         problems["trigger.kind"] = "cron, interval or once";
         return trigger;
     }
-    trigger.start_at = time_field(t, "start_at", "trigger.start_at", problems);
-    trigger.end_at = time_field(t, "end_at", "trigger.end_at", problems);
+    trigger.start_at = core::time_field(t, "start_at", problems, "trigger.start_at");
+    trigger.end_at = core::time_field(t, "end_at", problems, "trigger.end_at");
     if (problems.empty()) {
         if (const auto problem = check_trigger(trigger)) {
             problems["trigger." + problem->field] = problem->message;
@@ -154,12 +103,17 @@ ScheduleDefinition Service::definition_from(const core::TenantId& tenant,
     d.code = core::string_field(request, "code");
     d.trigger = trigger_from(request.if_contains("trigger"), now(), problems);
     d.overlap_policy =
-        one_of(request, "overlap_policy", "skip", {"skip", "queue_one", "allow"}, problems);
-    d.misfire_policy = one_of(request, "misfire_policy", "skip", {"skip", "fire_once"}, problems);
-    d.misfire_window_seconds =
-        bounded_int(request, "misfire_window_seconds", 3600, 60, 7 * 24 * 3600, problems);
-    d.timeout_seconds = bounded_int(request, "timeout_seconds", 300, 1, 24 * 3600, problems);
-    d.retries = bounded_int(request, "retries", 0, 0, 10, problems);
+        core::choice_field(request, "overlap_policy", {"skip", "queue_one", "allow"}, problems)
+            .value_or("skip");
+    d.misfire_policy =
+        core::choice_field(request, "misfire_policy", {"skip", "fire_once"}, problems)
+            .value_or("skip");
+    d.misfire_window_seconds = static_cast<int>(
+        core::int_field(request, "misfire_window_seconds", 60, 7 * 24 * 3600, problems)
+            .value_or(3600));
+    d.timeout_seconds = static_cast<int>(
+        core::int_field(request, "timeout_seconds", 1, 24 * 3600, problems).value_or(300));
+    d.retries = static_cast<int>(core::int_field(request, "retries", 0, 10, problems).value_or(0));
 
     const auto* action = request.if_contains("action");
     if (action == nullptr || !action->is_object()) {

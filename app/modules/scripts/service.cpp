@@ -1,6 +1,7 @@
 #include "modules/scripts/service.hpp"
 
 #include "core/errors.hpp"
+#include "core/json/request_fields.hpp"
 #include "core/log/logger.hpp"
 
 #include <inngest/client.hpp>
@@ -49,55 +50,6 @@ bool has_type(const json::value& value, const std::string& type) {
         return value.is_array();
     return false;
 }
-
-std::optional<std::string> text_field(const json::object& request,
-                                      const char* field,
-                                      std::size_t max,
-                                      bool required,
-                                      json::object& problems) {
-    const auto* value = request.if_contains(field);
-    if (value == nullptr || value->is_null()) {
-        if (required) {
-            problems[field] = "required";
-        }
-        return std::nullopt;
-    }
-    if (!value->is_string() || (required && value->get_string().empty()) ||
-        value->get_string().size() > max) {
-        problems[field] = std::string(required ? "a non-empty string" : "a string") +
-                          " of at most " + std::to_string(max) + " bytes";
-        return std::nullopt;
-    }
-    return std::string(value->get_string());
-}
-
-std::optional<int> int_field(
-    const json::object& request, const char* field, int low, int high, json::object& problems) {
-    const auto* value = request.if_contains(field);
-    if (value == nullptr || value->is_null()) {
-        return std::nullopt;
-    }
-    if (!value->is_int64() || value->as_int64() < low || value->as_int64() > high) {
-        problems[field] = "an integer from " + std::to_string(low) + " to " + std::to_string(high);
-        return std::nullopt;
-    }
-    return static_cast<int>(value->as_int64());
-}
-
-std::optional<bool> bool_field(const json::object& request,
-                               const char* field,
-                               json::object& problems) {
-    const auto* value = request.if_contains(field);
-    if (value == nullptr || value->is_null()) {
-        return std::nullopt;
-    }
-    if (!value->is_bool()) {
-        problems[field] = "true or false";
-        return std::nullopt;
-    }
-    return value->as_bool();
-}
-
 // Declared parameters, checked: names are identifiers, types known, defaults of their type.
 json::array checked_parameters(const json::value& value, json::object& problems) {
     if (!value.is_array() || value.as_array().size() > kMaxParameters) {
@@ -215,7 +167,9 @@ ScriptVersion Service::version_from(const core::TenantId& tenant,
                                     {},
                                     std::min(kDefaultTimeoutMs, limits.max_timeout_ms),
                                     std::min(kDefaultMemoryMb, limits.max_memory_mb)});
-    if (const auto code = text_field(request, "code", kMaxCode, !base, problems)) {
+    if (const auto code = core::text_field(
+            request, "code", {.max = kMaxCode, .min = !base ? 1U : 0U, .required = !base},
+            problems)) {
         version.code = *code;
         const auto check = runner_.validate(version.code);
         if (!check.valid) {
@@ -226,12 +180,12 @@ ScriptVersion Service::version_from(const core::TenantId& tenant,
         parameters != nullptr && !parameters->is_null()) {
         version.parameters = checked_parameters(*parameters, problems);
     }
-    if (const auto timeout =
-            int_field(request, "timeout_ms", kMinTimeoutMs, limits.max_timeout_ms, problems)) {
+    if (const auto timeout = core::int_field(request, "timeout_ms", kMinTimeoutMs,
+                                             limits.max_timeout_ms, problems)) {
         version.timeout_ms = *timeout;
     }
     if (const auto memory =
-            int_field(request, "memory_limit_mb", 1, limits.max_memory_mb, problems)) {
+            core::int_field(request, "memory_limit_mb", 1, limits.max_memory_mb, problems)) {
         version.memory_limit_mb = *memory;
     }
     return version;
@@ -239,9 +193,10 @@ ScriptVersion Service::version_from(const core::TenantId& tenant,
 
 Script Service::create(const core::Principal& author, const boost::json::object& request) {
     json::object problems;
-    const auto name = text_field(request, "name", 100, true, problems);
-    const auto description = text_field(request, "description", 2000, false, problems);
-    const auto enabled = bool_field(request, "enabled", problems);
+    const auto name =
+        core::text_field(request, "name", {.max = 100, .min = 1, .required = true}, problems);
+    const auto description = core::text_field(request, "description", {.max = 2000}, problems);
+    const auto enabled = core::bool_field(request, "enabled", problems);
     if (const auto* language = request.if_contains("language");
         language != nullptr && !language->is_null() && *language != "javascript") {
         problems["language"] = "javascript is the only language";
@@ -266,12 +221,12 @@ Script Service::update(const core::Principal& author,
         throw core::DomainError::not_found("script " + std::to_string(script_id));
     }
     json::object problems;
-    const auto name = text_field(request, "name", 100, false, problems);
+    const auto name = core::text_field(request, "name", {.max = 100}, problems);
     if (name && name->empty()) {
         problems["name"] = "a non-empty string";
     }
-    const auto description = text_field(request, "description", 2000, false, problems);
-    const auto enabled = bool_field(request, "enabled", problems);
+    const auto description = core::text_field(request, "description", {.max = 2000}, problems);
+    const auto enabled = core::bool_field(request, "enabled", problems);
     const ScriptVersion base = current->latest.runnable();
     const auto version = version_from(author.tenant, request, base, problems);
     if (!problems.empty()) {
@@ -305,7 +260,8 @@ Script Service::get(const core::TenantId& tenant, std::int64_t script_id) {
 
 boost::json::object Service::validate(const boost::json::object& request) const {
     json::object problems;
-    const auto code = text_field(request, "code", kMaxCode, true, problems);
+    const auto code =
+        core::text_field(request, "code", {.max = kMaxCode, .min = 1, .required = true}, problems);
     if (!problems.empty()) {
         throw core::DomainError::validation(std::move(problems));
     }
@@ -328,7 +284,7 @@ boost::json::object Service::start_run(const core::Principal& who,
             mode = given->as_string();
         }
     }
-    const auto pinned = int_field(request, "version", 1, 1 << 30, problems);
+    const auto pinned = core::int_field(request, "version", 1, 1 << 30, problems);
     if (!problems.empty()) {
         throw core::DomainError::validation(std::move(problems));
     }
@@ -478,10 +434,10 @@ boost::json::object Service::save_settings(const core::Principal& who,
         }
     }
     if (const auto timeout =
-            int_field(request, "max_timeout_ms", kMinTimeoutMs, 300000, problems)) {
+            core::int_field(request, "max_timeout_ms", kMinTimeoutMs, 300000, problems)) {
         settings.max_timeout_ms = *timeout;
     }
-    if (const auto memory = int_field(request, "max_memory_mb", 1, 1024, problems)) {
+    if (const auto memory = core::int_field(request, "max_memory_mb", 1, 1024, problems)) {
         settings.max_memory_mb = *memory;
     }
     if (!problems.empty()) {

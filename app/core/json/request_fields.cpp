@@ -1,0 +1,122 @@
+#include "core/json/request_fields.hpp"
+
+#include <algorithm>
+
+namespace riveredge::core {
+namespace {
+
+// The field's value, or null when it is absent or null (and "required" filed if it must be there).
+const boost::json::value* present(const boost::json::object& body,
+                                  std::string_view name,
+                                  bool required,
+                                  boost::json::object& problems) {
+    const auto* value = body.if_contains(name);
+    if (value == nullptr || value->is_null()) {
+        if (required) {
+            problems[name] = "required";
+        }
+        return nullptr;
+    }
+    return value;
+}
+
+std::string size_rule(const TextRule& rule) {
+    const auto max = std::to_string(rule.max);
+    if (rule.min == 0) {
+        return "a string of at most " + max + " bytes";
+    }
+    if (rule.min == 1) {
+        return "a non-empty string of at most " + max + " bytes";
+    }
+    return "a string of " + std::to_string(rule.min) + " to " + max + " bytes";
+}
+
+}  // namespace
+
+std::optional<std::string> text_field(const boost::json::object& body,
+                                      std::string_view name,
+                                      TextRule rule,
+                                      boost::json::object& problems) {
+    const auto* value = present(body, name, rule.required, problems);
+    if (value == nullptr) {
+        return std::nullopt;
+    }
+    if (!value->is_string() || value->get_string().size() < rule.min ||
+        value->get_string().size() > rule.max) {
+        problems[name] = size_rule(rule);
+        return std::nullopt;
+    }
+    std::string text(value->get_string());
+    if (rule.single_line && std::any_of(text.begin(), text.end(),
+                                        [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
+        problems[name] = "no control characters";
+        return std::nullopt;
+    }
+    return text;
+}
+
+std::optional<std::int64_t> int_field(const boost::json::object& body,
+                                      std::string_view name,
+                                      std::int64_t low,
+                                      std::int64_t high,
+                                      boost::json::object& problems) {
+    const auto* value = present(body, name, false, problems);
+    if (value == nullptr) {
+        return std::nullopt;
+    }
+    if (!value->is_int64() || value->get_int64() < low || value->get_int64() > high) {
+        problems[name] = "an integer from " + std::to_string(low) + " to " + std::to_string(high);
+        return std::nullopt;
+    }
+    return value->get_int64();
+}
+
+std::optional<bool> bool_field(const boost::json::object& body,
+                               std::string_view name,
+                               boost::json::object& problems) {
+    const auto* value = present(body, name, false, problems);
+    if (value == nullptr) {
+        return std::nullopt;
+    }
+    if (!value->is_bool()) {
+        problems[name] = "true or false";
+        return std::nullopt;
+    }
+    return value->get_bool();
+}
+
+std::optional<std::string> choice_field(const boost::json::object& body,
+                                        std::string_view name,
+                                        std::initializer_list<std::string_view> allowed,
+                                        boost::json::object& problems) {
+    const auto* value = present(body, name, false, problems);
+    if (value == nullptr) {
+        return std::nullopt;
+    }
+    std::string names;
+    for (const auto choice : allowed) {
+        if (value->is_string() && value->get_string() == choice) {
+            return std::string(choice);
+        }
+        names += (names.empty() ? "" : ", ") + std::string(choice);
+    }
+    problems[name] = "one of " + names;
+    return std::nullopt;
+}
+
+std::optional<TimePoint> time_field(const boost::json::object& body,
+                                    std::string_view name,
+                                    boost::json::object& problems,
+                                    std::string_view shown) {
+    const auto* value = present(body, name, false, problems);
+    if (value == nullptr) {
+        return std::nullopt;
+    }
+    const auto parsed = value->is_string() ? parse_time(value->get_string()) : std::nullopt;
+    if (!parsed) {
+        problems[shown.empty() ? name : shown] = "an RFC 3339 time, e.g. 2026-12-01T09:00:00+08:00";
+    }
+    return parsed;
+}
+
+}  // namespace riveredge::core

@@ -1,0 +1,58 @@
+#pragma once
+
+// Reading the fields of a request body against simple rules. A field that breaks its rule adds
+// its problem under its name to `problems` and reads as nothing, so a caller checks every field
+// and then answers one 422 (`DomainError::validation(problems)`) that names them all. Absent
+// and null read as nothing too; only a required field makes that a problem.
+
+#include "core/time/rfc3339.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace riveredge::core {
+
+/// What a text field must be: `min`..`max` bytes, and on one line when `single_line` (no
+/// control characters: names, titles, keys).
+struct TextRule {
+    std::size_t max = 0;
+    std::size_t min = 0;
+    bool required = false;
+    bool single_line = false;
+};
+
+std::optional<std::string> text_field(const boost::json::object& body,
+                                      std::string_view name,
+                                      TextRule rule,
+                                      boost::json::object& problems);
+
+/// An integer from `low` to `high`.
+std::optional<std::int64_t> int_field(const boost::json::object& body,
+                                      std::string_view name,
+                                      std::int64_t low,
+                                      std::int64_t high,
+                                      boost::json::object& problems);
+
+/// true or false.
+std::optional<bool> bool_field(const boost::json::object& body,
+                               std::string_view name,
+                               boost::json::object& problems);
+
+/// One of `allowed`.
+std::optional<std::string> choice_field(const boost::json::object& body,
+                                        std::string_view name,
+                                        std::initializer_list<std::string_view> allowed,
+                                        boost::json::object& problems);
+
+/// An RFC 3339 time; its problem is filed under `shown` when given (a nested field's path).
+std::optional<TimePoint> time_field(const boost::json::object& body,
+                                    std::string_view name,
+                                    boost::json::object& problems,
+                                    std::string_view shown = {});
+
+}  // namespace riveredge::core
