@@ -309,7 +309,7 @@ TEST_CASE("workflows: definitions that misuse an element are refused with the el
          "states.a.transitions[0].guard", "not a valid expression"},
         {sm + "states:\n  a:\n    transitions:\n      - {event: go, target: b, guard: "
               "'secret.x == 1'}\n  b: {final: true}\n",
-         "states.a.transitions[0].guard", "unknown name 'secret.x'"},
+         "states.a.transitions[0].guard", "unknown name 'secret'"},
         {sm + "states:\n  a:\n    transitions:\n      - {event: go, target: b}\n      - {event: "
               "go, target: a}\n  b: {final: true}\n",
          "states.a.transitions[1]", "never taken"},

@@ -72,3 +72,14 @@ TEST_CASE("runtime errors are reported, not thrown", "[unit]") {
     CHECK_FALSE(compiled->evaluate(kVars).has_value());
     CHECK_FALSE(compiled->matches(kVars));
 }
+
+TEST_CASE("an expression names the top-level variables it reads, once each, in order",
+          "[expression]") {
+    const auto expression = inngest::local::Expression::compile(
+        "event.data.total > limits['max'] && size(event.data.items) < 3 ? secret.key : "
+        "[context.a, 'event.x']");
+    REQUIRE(expression.has_value());
+    CHECK(expression->variables() ==
+          std::vector<std::string>{"event", "limits", "secret", "context"});
+    CHECK(inngest::local::Expression::compile("1 + 2")->variables().empty());
+}

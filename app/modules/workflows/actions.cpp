@@ -4,7 +4,7 @@
 #include "core/http/host_allow_list.hpp"
 #include "core/http/outbound.hpp"
 #include "core/json/fields.hpp"
-#include "modules/workflows/expression.hpp"
+#include "modules/workflows/definition.hpp"
 #include "modules/workflows/service.hpp"
 
 #include <boost/json/serialize.hpp>
@@ -33,7 +33,12 @@ json::value Service::run_action(const core::TenantId& tenant,
         }
         if (const auto* expressions = action.if_contains("expressions")) {
             for (const auto& [key, text] : expressions->as_object()) {
-                values[key] = Expression(text.as_string()).evaluate(scope);
+                auto value = compile_expression(text.as_string()).evaluate(scope);
+                if (!value) {
+                    throw std::runtime_error("expression for '" + std::string(key) +
+                                             "': " + value.error().message);
+                }
+                values[key] = std::move(*value);
             }
         }
         for (const auto& [key, value] : values) {

@@ -1,7 +1,5 @@
 #include "modules/workflows/definition.hpp"
 
-#include "modules/workflows/expression.hpp"
-
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
@@ -10,6 +8,20 @@
 #include <set>
 
 namespace riveredge::workflows {
+
+inngest::local::Expression compile_expression(std::string_view text) {
+    auto compiled = inngest::local::Expression::compile(text);
+    if (!compiled) {
+        throw std::invalid_argument(compiled.error().message);
+    }
+    for (const auto& name : compiled->variables()) {
+        if (name != "event" && name != "context" && name != "input") {
+            throw std::invalid_argument("unknown name '" + name +
+                                        "' (an expression reads event, context and input)");
+        }
+    }
+    return std::move(*compiled);
+}
 
 namespace json = boost::json;
 
@@ -96,7 +108,7 @@ public:
             return;
         }
         try {
-            Expression parsed(value.get_string());
+            compile_expression(value.get_string());
         } catch (const std::invalid_argument& error) {
             add(element, std::string("is not a valid expression: ") + error.what());
         }

@@ -2,7 +2,10 @@
 
 // Workflow definitions: YAML or JSON sources read into one JSON model, validated with every
 // problem named by its element (`nodes[2].depends_on[0]`, `states.paid.transitions[1].guard`),
-// and the parallel groups of a DAG. Guards are checked with `expression.hpp`.
+// and the parallel groups of a DAG. Guards and `set` expressions are in the app's one
+// expression language, the SDK's (`inngest::local::Expression`).
+
+#include <inngest/local/expression.hpp>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -24,6 +27,10 @@ public:
 /// The JSON model of a YAML document: plain scalars typed as YAML 1.2's core schema (null,
 /// booleans, integers, floats), quoted scalars strings. Throws SourceError.
 boost::json::value yaml_to_json(std::string_view text);
+
+/// A guard or `set` expression compiled for a workflow: it may read only `event`, `context`
+/// and `input`. Throws std::invalid_argument saying what is wrong.
+inngest::local::Expression compile_expression(std::string_view text);
 
 /// One problem of a definition: the element and what is wrong with it.
 struct Problem {

@@ -3,9 +3,9 @@
 #include "core/errors.hpp"
 #include "core/http/host_allow_list.hpp"
 #include "core/json/fields.hpp"
+#include "core/json/request_fields.hpp"
 #include "core/outbox/outbox.hpp"
 #include "modules/workflows/definition.hpp"
-#include "modules/workflows/expression.hpp"
 
 #include <inngest/errors.hpp>
 
@@ -198,22 +198,9 @@ json::object Service::start(const core::Principal& who, const json::object& body
     if (input_value != nullptr && !input_value->is_object()) {
         problems["input"] = "must be an object";
     }
-    int priority = 0;
-    if (const auto* p = body.if_contains("priority")) {
-        if (!p->is_int64() || p->get_int64() < -600 || p->get_int64() > 600) {
-            problems["priority"] = "an integer from -600 to 600 (seconds ahead in the queue)";
-        } else {
-            priority = static_cast<int>(p->get_int64());
-        }
-    }
-    std::optional<int> pinned;
-    if (const auto* v = body.if_contains("version")) {
-        if (!v->is_int64() || v->get_int64() < 1) {
-            problems["version"] = "a published version's number";
-        } else {
-            pinned = static_cast<int>(v->get_int64());
-        }
-    }
+    // Seconds ahead in the queue.
+    const auto priority = core::int_field(body, "priority", -600, 600, problems).value_or(0);
+    const auto pinned = core::int_field(body, "version", 1, 1 << 30, problems);
     if (!problems.empty()) {
         throw DomainError::validation(std::move(problems));
     }
@@ -354,7 +341,7 @@ json::object Service::send_event(const core::Principal& who,
             }
             known = true;
             if (const auto* guard = t.if_contains("guard")) {
-                if (!Expression(guard->as_string()).test(scope)) {
+                if (!compile_expression(guard->as_string()).matches(scope)) {
                     refused.push_back(*guard);
                     continue;
                 }

@@ -722,4 +722,22 @@ const std::string& Expression::source() const noexcept {
     return *source_;
 }
 
+std::vector<std::string> Expression::variables() const {
+    std::vector<std::string> names;
+    std::vector<const Node*> pending{root_.get()};
+    while (!pending.empty()) {
+        const Node* node = pending.back();
+        pending.pop_back();
+        if (node->kind == Node::Kind::kVariable &&
+            std::find(names.begin(), names.end(), node->name) == names.end()) {
+            names.push_back(node->name);
+        }
+        // Children in reverse, so the walk meets them left to right.
+        for (auto child = node->children.rbegin(); child != node->children.rend(); ++child) {
+            pending.push_back(child->get());
+        }
+    }
+    return names;
+}
+
 }  // namespace inngest::local

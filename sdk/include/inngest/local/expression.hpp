@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace inngest::local {
 
@@ -37,6 +38,9 @@ public:
     bool matches(const boost::json::object& variables) const;
 
     const std::string& source() const noexcept;
+    /// The top-level variables it reads (`event` for `event.data.x`), each once, in order of
+    /// first use: for callers that admit only some names.
+    std::vector<std::string> variables() const;
 
     struct Node;
 
