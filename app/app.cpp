@@ -248,8 +248,8 @@ public:
                                     .pattern = "/healthz",
                                     .access = core::Access::kPublic,
                                     .summary = "Liveness"},
-                    [](const inngest::HttpRequest&, core::RequestContext&) {
-                        return core::json_response(200, boost::json::object{{"status", "ok"}});
+                    [](core::Call&) {
+                        return boost::json::object{{"status", "ok"}};
                     });
         router_.add(
             core::RouteSpec{.method = "GET",
@@ -291,9 +291,7 @@ public:
                                     .pattern = "/api/openapi.json",
                                     .access = core::Access::kPublic,
                                     .summary = "This API's OpenAPI 3 document"},
-                    [this](const inngest::HttpRequest&, core::RequestContext&) {
-                        return core::json_response(200, core::openapi_document(router_));
-                    });
+                    [this](core::Call&) { return core::openapi_document(router_); });
 
         server_ = std::make_unique<inngest::HttpServer>(inngest::HttpServerOptions{
             .host = settings_.host,
