@@ -428,6 +428,11 @@ boost::json::object Call::body_or_empty() const {
     return request.body.empty() ? boost::json::object{} : body();
 }
 
+std::optional<std::string> Call::query(const char* name) const {
+    const auto it = context.query.find(name);
+    return it == context.query.end() ? std::nullopt : std::optional(it->second);
+}
+
 std::optional<std::string> Call::filter(const char* name) const {
     return query_filter(context, name);
 }

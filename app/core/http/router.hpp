@@ -94,9 +94,21 @@ struct RouteSpec {
 };
 using RouteInfo = RouteSpec;
 
+/// The rows of a page, each shown by its `to_json()`.
+template <class T>
+boost::json::array page_items(const db::Page<T>& page) {
+    boost::json::array items;
+    items.reserve(page.items.size());
+    for (const auto& item : page.items) {
+        items.emplace_back(item.to_json());
+    }
+    return items;
+}
+
 /// What a JSON route's handler gets: the request and its context, with the readers handlers
 /// share. Each reader refuses as the router's free helpers below do (a `DomainError`).
 struct Call {
+    /// For the rare rest (a header, the raw body).
     const inngest::HttpRequest& request;
     RequestContext& context;
 
@@ -111,6 +123,8 @@ struct Call {
     boost::json::object body() const;
     /// The same, but an empty body is an empty object (routes whose fields are all optional).
     boost::json::object body_or_empty() const;
+    /// The query parameter `name` as sent (empty included), or nullopt when absent.
+    std::optional<std::string> query(const char* name) const;
     /// The query parameter `name` when present and not empty (`query_filter`).
     std::optional<std::string> filter(const char* name) const;
     /// The query flag `name`: "true", "false" or absent; 422 otherwise (`boolean_filter`).
@@ -127,7 +141,9 @@ struct Call {
         return list(std::move(page.items), page.total);
     }
     template <class T>
-    boost::json::object list(const db::Page<T>& page) const;
+    boost::json::object list(const db::Page<T>& page) const {
+        return list(page_items(page), page.total);
+    }
 
     /// Answers `status` instead of the route's `status`: only its `other_status` may be given
     /// (`std::logic_error` otherwise, a 500), so the document cannot drift.
@@ -208,22 +224,7 @@ inngest::HttpResponse list_response(const RequestContext& context,
 /// The same for a page of typed rows, each shown by its `to_json()`.
 template <class T>
 inngest::HttpResponse list_response(const RequestContext& context, const db::Page<T>& page) {
-    boost::json::array items;
-    items.reserve(page.items.size());
-    for (const auto& item : page.items) {
-        items.emplace_back(item.to_json());
-    }
-    return list_response(context, std::move(items), page.total);
-}
-
-template <class T>
-boost::json::object Call::list(const db::Page<T>& page) const {
-    boost::json::array items;
-    items.reserve(page.items.size());
-    for (const auto& item : page.items) {
-        items.emplace_back(item.to_json());
-    }
-    return list(std::move(items), page.total);
+    return list_response(context, page_items(page), page.total);
 }
 
 /// The query parameter `name` when present and not empty, else nullopt (a SQL NULL filter).

@@ -137,7 +137,7 @@ void register_routes(core::Router& router, DefinitionService& service) {
                          .response_schema = decision_schema},
                [&service](Call& call) {
                    std::optional<int> version;
-                   if (call.context.query.contains("version")) {
+                   if (call.query("version")) {
                        version = call.int_query("version", 1, 1, 1000000);
                    }
                    return service.decision(call.tenant(), call.param("key"), version).to_json();
@@ -182,6 +182,8 @@ void register_instance_routes(core::Router& router, Engine& engine) {
   "seq":{"type":"integer"},"decided_by":{"type":["string","null"]},
   "comment":{"type":["string","null"]},"created_at":{"type":"string"},
   "decided_at":{"type":["string","null"]}}})json";
+    static constexpr const char* kReasonSchema =
+        R"({"type":"object","required":["reason"],"properties":{"reason":{"type":"string","maxLength":1000}}})";
     static constexpr const char* kActionResult = R"json({"type":"object","properties":{
   "task_id":{"type":"integer"},"instance_id":{"type":"integer"},"node_id":{"type":"string"},
   "action":{"type":"string"},"step_status":{"type":"string",
@@ -263,15 +265,14 @@ void register_instance_routes(core::Router& router, Engine& engine) {
         });
 
     router.add(
-        RouteSpec{
-            .method = "POST",
-            .pattern = "/api/v1/approvals/instances/{id}/terminate",
-            .access = Access::kAdmin,
-            .summary = "An administrator ends a running, suspended or failed instance (cancelled), "
-                       "with a reason",
-            .request_schema =
-                R"({"type":"object","required":["reason"],"properties":{"reason":{"type":"string","maxLength":1000}}})",
-            .response_schema = kInstanceSchema},
+        RouteSpec{.method = "POST",
+                  .pattern = "/api/v1/approvals/instances/{id}/terminate",
+                  .access = Access::kAdmin,
+                  .summary =
+                      "An administrator ends a running, suspended or failed instance (cancelled), "
+                      "with a reason",
+                  .request_schema = kReasonSchema,
+                  .response_schema = kInstanceSchema},
         [&engine](Call& call) {
             const auto id = call.id();
             engine.terminate(call.who(), id, call.body());
@@ -293,14 +294,12 @@ void register_instance_routes(core::Router& router, Engine& engine) {
                "An administrator retries the service or script task a failed instance stopped "
                "at (from its first attempt), with a reason"}}) {
         router.add(
-            RouteSpec{
-                .method = "POST",
-                .pattern = std::string("/api/v1/approvals/instances/{id}/") + hold.verb,
-                .access = Access::kAdmin,
-                .summary = hold.summary,
-                .request_schema =
-                    R"({"type":"object","required":["reason"],"properties":{"reason":{"type":"string","maxLength":1000}}})",
-                .response_schema = kInstanceSchema},
+            RouteSpec{.method = "POST",
+                      .pattern = std::string("/api/v1/approvals/instances/{id}/") + hold.verb,
+                      .access = Access::kAdmin,
+                      .summary = hold.summary,
+                      .request_schema = kReasonSchema,
+                      .response_schema = kInstanceSchema},
             [&engine, change = hold.change](Call& call) {
                 const auto id = call.id();
                 engine.change_hold(call.who(), id, change, call.body());
@@ -422,6 +421,10 @@ void register_instance_routes(core::Router& router, Engine& engine) {
             return call.list(page);
         });
 
+    static constexpr const char* kCommentSchema =
+        R"json({"type":"object","properties":{"comment":{"type":"string"}}})json";
+    static constexpr const char* kToSchema =
+        R"json({"type":"object","required":["to"],"properties":{"to":{"type":"string"},"comment":{"type":"string"}}})json";
     struct Action {
         const char* name;
         const char* summary;
@@ -433,16 +436,12 @@ void register_instance_routes(core::Router& router, Engine& engine) {
          "step (config signature) the approval is an electronic signature of the instance's "
          "record: signature {password, user_id, reason}, sealed with the decision",
          R"json({"type":"object","properties":{"comment":{"type":"string"},"variables":{"type":"object"},"signature":{"type":"object","required":["password","reason"],"properties":{"password":{"type":"string"},"user_id":{"type":"string"},"reason":{"type":"string","maxLength":1000}}}}})json"},
-        {"reject", "Reject: the instance ends rejected",
-         R"json({"type":"object","properties":{"comment":{"type":"string"}}})json"},
+        {"reject", "Reject: the instance ends rejected", kCommentSchema},
         {"return", "Return to an earlier step (or the start: the initiator resubmits)",
          R"json({"type":"object","required":["return_to"],"properties":{"return_to":{"type":"string"},"comment":{"type":"string"}}})json"},
-        {"transfer", "Hand the task to someone else for good",
-         R"json({"type":"object","required":["to"],"properties":{"to":{"type":"string"},"comment":{"type":"string"}}})json"},
-        {"delegate", "Ask someone's opinion: the task comes back when they resolve it",
-         R"json({"type":"object","required":["to"],"properties":{"to":{"type":"string"},"comment":{"type":"string"}}})json"},
-        {"resolve", "The delegate gives the task back with their opinion",
-         R"json({"type":"object","properties":{"comment":{"type":"string"}}})json"},
+        {"transfer", "Hand the task to someone else for good", kToSchema},
+        {"delegate", "Ask someone's opinion: the task comes back when they resolve it", kToSchema},
+        {"resolve", "The delegate gives the task back with their opinion", kCommentSchema},
         {"add-signer", "Add a signer before (acts first) or after (acts once I approve)",
          R"json({"type":"object","required":["user","position"],"properties":{"user":{"type":"string"},"position":{"enum":["before","after"]},"comment":{"type":"string"}}})json"},
         {"claim", "Take a group task (a member of its role)", ""},

@@ -144,9 +144,7 @@ void register_routes(core::Router& router, Service& service) {
                   .list = &kInboxList},
         [&service](Call& call) {
             const auto& who = call.who();
-            const auto& query = call.context.query;
-            const std::string filter =
-                query.contains("status") ? query.at("status") : std::string("all");
+            const std::string filter = call.query("status").value_or("all");
             if (filter != "all" && filter != "unread" && filter != "read" && filter != "archived") {
                 throw DomainError::validation(
                     json::object{{"status", "all, unread, read or archived"}});

@@ -49,18 +49,16 @@ HttpResponse drawn_response(const std::string& content_type,
 // application/json) its pages, warnings and bytes in base64 for a designer that shows the
 // warnings beside the preview.
 HttpResponse preview_response(const Call& call, RenderedPdf pdf) {
-    const auto& query = call.context.query;
-    if (const auto format = query.find("format");
-        format != query.end() && format->second != "pdf") {
-        if (format->second != "png") {
+    if (const auto format = call.query("format"); format && *format != "pdf") {
+        if (*format != "png") {
             throw core::DomainError::validation(json::object{{"format", "pdf or png"}});
         }
         const auto number = [&](const char* name, int fallback, int low, int high) {
-            const auto found = query.find(name);
-            if (found == query.end()) {
+            const auto found = call.query(name);
+            if (!found) {
                 return fallback;
             }
-            const auto value = core::parse_integer_in<int>(found->second, low, high);
+            const auto value = core::parse_integer_in<int>(*found, low, high);
             if (!value) {
                 throw core::DomainError::validation(
                     json::object{{name, "an integer from " + std::to_string(low) + " to " +
