@@ -258,7 +258,7 @@ public:
                             .summary = "Readiness: database reachable and migrated; the "
                                        "embedded executor's role (active, standby or "
                                        "external) and the outbox backlog"},
-            [this](const inngest::HttpRequest&, core::RequestContext&) {
+            [this](core::Call&) {
                 try {
                     auto connection = pool_.acquire();
                     const auto rows =
@@ -284,9 +284,7 @@ public:
                                     .access = core::Access::kPublic,
                                     .summary = "Prometheus metrics, for the deployment's scraper "
                                                "(bearer: RIVEREDGE_METRICS_TOKEN; off when unset)"},
-                    [this](const inngest::HttpRequest& request, core::RequestContext&) {
-                        return metrics_response(request);
-                    });
+                    [this](core::Call& call) { return metrics_response(call.request); });
         router_.add(core::RouteSpec{.method = "GET",
                                     .pattern = "/api/openapi.json",
                                     .access = core::Access::kPublic,

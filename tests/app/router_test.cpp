@@ -250,6 +250,15 @@ TEST_CASE("routes that answer on their own keep working beside JSON routes", "[a
                    return riveredge::core::bytes_response("text/plain",
                                                           std::to_string(call.id() * 2));
                });
+    router.add(
+        RouteSpec{
+            .method = "GET", .pattern = "/created", .access = Access::kPublic, .summary = "test"},
+        [](Call&) {
+            auto response = riveredge::core::bytes_response("text/plain", "made");
+            response.status = 201;  // not declared: the router refuses to answer it
+            return response;
+        });
+    CHECK(dispatch(router, "GET", "/created").status == 500);
     inngest::HttpRequest request;
     request.method = "GET";
     request.path = "/raw";

@@ -209,7 +209,14 @@ void Router::add(RouteSpec spec, ResponseHandler handler) {
     add(std::move(spec), [success, other, handler = std::move(handler)](
                              const inngest::HttpRequest& request, RequestContext& context) {
         Call call(request, context, success, other);
-        return handler(call);
+        auto response = handler(call);
+        // A success it answers is one it declares, as for JSON routes.
+        if (response.status >= 200 && response.status <= 299 && response.status != success &&
+            response.status != other) {
+            throw std::logic_error("route " + context.route + " answers " +
+                                   std::to_string(response.status) + ", which it does not declare");
+        }
+        return response;
     });
 }
 

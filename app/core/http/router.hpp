@@ -177,9 +177,10 @@ public:
     /// together. Throws `std::logic_error` for a method and pattern declared twice, schemas that
     /// are not JSON, or a status that is not 2xx.
     void add(RouteSpec spec, JsonHandler handler);
-    /// The same for a route that answers on its own (bytes, redirects, statuses of its own);
-    /// `spec.status` is then only what the document says.
+    /// The same for a route that makes its own response (bytes, a PDF): a success status it
+    /// answers must be one it declares (a 500 otherwise); errors and redirects are its own.
     void add(RouteSpec spec, ResponseHandler handler);
+    /// The older form, without `Call`: `spec.status` is then only what the document says.
     void add(RouteSpec spec, RouteHandler handler);
     /// Requests under `prefix` go to `handler` untouched (the Inngest serve endpoint).
     void mount(std::string prefix,

@@ -417,8 +417,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
                                   "todo or done (started and cc are instance lists: "
                                   "GET /api/v1/approvals/instances?box=started|cc)"}});
             }
-            const auto page = engine.tasks().tasks_for(call.who(), box, call.paging());
-            return call.list(page);
+            return call.list(engine.tasks().tasks_for(call.who(), box, call.paging()));
         });
 
     static constexpr const char* kCommentSchema =

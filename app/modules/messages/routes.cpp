@@ -3,8 +3,6 @@
 #include "core/http/router.hpp"
 #include "modules/messages/service.hpp"
 
-#include <charconv>
-
 namespace riveredge::messages {
 namespace {
 
