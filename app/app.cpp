@@ -249,8 +249,8 @@ public:
                                     .pattern = "/healthz",
                                     .access = core::Access::kPublic,
                                     .summary = "Liveness"},
-                    [](const inngest::HttpRequest&, core::RequestContext&) {
-                        return core::json_response(200, boost::json::object{{"status", "ok"}});
+                    [](core::Call&) {
+                        return boost::json::object{{"status", "ok"}};
                     });
         router_.add(
             core::RouteSpec{.method = "GET",
@@ -259,7 +259,7 @@ public:
                             .summary = "Readiness: database reachable and migrated; the "
                                        "embedded executor's role (active, standby or "
                                        "external) and the outbox backlog"},
-            [this](const inngest::HttpRequest&, core::RequestContext&) {
+            [this](core::Call&) {
                 try {
                     auto connection = pool_.acquire();
                     const auto rows =
@@ -285,16 +285,12 @@ public:
                                     .access = core::Access::kPublic,
                                     .summary = "Prometheus metrics, for the deployment's scraper "
                                                "(bearer: RIVEREDGE_METRICS_TOKEN; off when unset)"},
-                    [this](const inngest::HttpRequest& request, core::RequestContext&) {
-                        return metrics_response(request);
-                    });
+                    [this](core::Call& call) { return metrics_response(call.request); });
         router_.add(core::RouteSpec{.method = "GET",
                                     .pattern = "/api/openapi.json",
                                     .access = core::Access::kPublic,
                                     .summary = "This API's OpenAPI 3 document"},
-                    [this](const inngest::HttpRequest&, core::RequestContext&) {
-                        return core::json_response(200, core::openapi_document(router_));
-                    });
+                    [this](core::Call&) { return core::openapi_document(router_); });
 
         server_ = std::make_unique<inngest::HttpServer>(inngest::HttpServerOptions{
             .host = settings_.host,

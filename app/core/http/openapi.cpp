@@ -132,16 +132,22 @@ boost::json::object openapi_document(const Router& router) {
             to_openapi_30(parsed);
             return parsed;
         };
-        operation["responses"] = boost::json::parse(R"({
-            "200":{"description":"success","content":{"application/json":{"schema":{"type":"object"}}}},
-            "default":{"description":"error","content":{"application/json":{"schema":{"$ref":"#/components/schemas/Error"}}}}})");
-        operation["responses"]
-            .as_object()["200"]
-            .as_object()["content"]
-            .as_object()["application/json"]
-            .as_object()["schema"] = route.list != nullptr
-                                         ? list_schema(schema(route.response_schema))
-                                         : schema(route.response_schema);
+        // The route's success statuses, from its declaration: the router answers them.
+        boost::json::object responses;
+        const auto body = route.list != nullptr ? list_schema(schema(route.response_schema))
+                                                : schema(route.response_schema);
+        for (const int status : {route.status, route.other_status}) {
+            if (status != 0) {
+                responses[std::to_string(status)] =
+                    boost::json::object{{"description", status == 201   ? "created"
+                                                        : status == 202 ? "accepted"
+                                                                        : "success"},
+                                        {"content", {{"application/json", {{"schema", body}}}}}};
+            }
+        }
+        responses["default"] = boost::json::parse(
+            R"({"description":"error","content":{"application/json":{"schema":{"$ref":"#/components/schemas/Error"}}}})");
+        operation["responses"] = std::move(responses);
         operation["x-permission"] = access_name(route.access);
         operation["description"] =
             route.access == Access::kAdmin  ? "Permission: tenant administrators (role admin)."

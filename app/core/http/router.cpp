@@ -108,6 +108,17 @@ DomainError from_db_error(const db::DbError& error) {
                        error.what());
 }
 
+// The one shape of every list.
+boost::json::object list_body(const RequestContext& context,
+                              boost::json::array items,
+                              std::int64_t total) {
+    return boost::json::object{{"items", std::move(items)},
+                               {"total", total},
+                               {"page", context.list.page},
+                               {"page_size", context.list.page_size},
+                               {"sort", context.list.sort}};
+}
+
 }  // namespace
 
 const char* access_name(Access access) noexcept {
@@ -181,7 +192,43 @@ std::map<std::string, std::string> parse_query(std::string_view query) {
 Router::Router(std::string jwt_secret, std::vector<std::string> cors_origins)
     : jwt_secret_(std::move(jwt_secret)), cors_origins_(std::move(cors_origins)) {}
 
+void Router::add(RouteSpec spec, JsonHandler handler) {
+    const int success = spec.status;
+    const int other = spec.other_status;
+    add(std::move(spec), [success, other, handler = std::move(handler)](
+                             const inngest::HttpRequest& request, RequestContext& context) {
+        Call call(request, context, success, other);
+        const auto body = handler(call);
+        return json_response(call.status(), body);
+    });
+}
+
+void Router::add(RouteSpec spec, ResponseHandler handler) {
+    const int success = spec.status;
+    const int other = spec.other_status;
+    add(std::move(spec), [success, other, handler = std::move(handler)](
+                             const inngest::HttpRequest& request, RequestContext& context) {
+        Call call(request, context, success, other);
+        auto response = handler(call);
+        // A success it answers is one it declares, as for JSON routes.
+        if (response.status >= 200 && response.status <= 299 && response.status != success &&
+            response.status != other) {
+            throw std::logic_error("route " + context.route + " answers " +
+                                   std::to_string(response.status) + ", which it does not declare");
+        }
+        return response;
+    });
+}
+
 void Router::add(RouteSpec spec, RouteHandler handler) {
+    const auto success = [](int status) {
+        return status >= 200 && status <= 299;
+    };
+    if (!success(spec.status) || (spec.other_status != 0 && !success(spec.other_status)) ||
+        spec.other_status == spec.status) {
+        throw std::logic_error("route " + spec.method + " " + spec.pattern +
+                               ": success statuses are 2xx and distinct");
+    }
     for (const auto& existing : infos_) {
         if (existing.method == spec.method && existing.pattern == spec.pattern) {
             throw std::logic_error("route declared twice: " + spec.method + " " + spec.pattern);
@@ -372,14 +419,60 @@ std::int64_t id_param(const RequestContext& context, const char* name) {
     return *value;
 }
 
+std::int64_t Call::id(const char* name) const {
+    return id_param(context, name);
+}
+
+const std::string& Call::param(const char* name) const {
+    return context.params.at(name);
+}
+
+boost::json::object Call::body() const {
+    return context.json_body(request);
+}
+
+boost::json::object Call::body_or_empty() const {
+    return request.body.empty() ? boost::json::object{} : body();
+}
+
+std::optional<std::string> Call::query(const char* name) const {
+    const auto it = context.query.find(name);
+    return it == context.query.end() ? std::nullopt : std::optional(it->second);
+}
+
+std::optional<std::string> Call::filter(const char* name) const {
+    return query_filter(context, name);
+}
+
+std::optional<std::string> Call::flag(const char* name) const {
+    return boolean_filter(context, name);
+}
+
+int Call::int_query(const char* name, int fallback, int low, int high) const {
+    return core::int_query(context, name, fallback, low, high);
+}
+
+RequestOrigin Call::origin() const {
+    return RequestOrigin{request.remote_address,
+                         std::string(request.header("User-Agent").substr(0, 300))};
+}
+
+boost::json::object Call::list(boost::json::array items, std::int64_t total) const {
+    return list_body(context, std::move(items), total);
+}
+
+void Call::answer(int code) {
+    if (code != success_ && (other_ == 0 || code != other_)) {
+        throw std::logic_error("route " + context.route + " answers " + std::to_string(code) +
+                               ", which it does not declare");
+    }
+    status_ = code;
+}
+
 inngest::HttpResponse list_response(const RequestContext& context,
                                     boost::json::array items,
                                     std::int64_t total) {
-    return json_response(200, boost::json::object{{"items", std::move(items)},
-                                                  {"total", total},
-                                                  {"page", context.list.page},
-                                                  {"page_size", context.list.page_size},
-                                                  {"sort", context.list.sort}});
+    return json_response(200, list_body(context, std::move(items), total));
 }
 
 std::optional<std::string> query_filter(const RequestContext& context, const char* name) {

@@ -6,6 +6,7 @@
 #include "core/auth/principal.hpp"
 #include "core/db/list.hpp"
 #include "core/errors.hpp"
+#include "core/module.hpp"
 
 #include <inngest/serve.hpp>
 
@@ -84,15 +85,102 @@ struct RouteSpec {
     /// Set for a paged, sortable list: the router validates `page`, `page_size` and `sort`
     /// against it into `RequestContext::list`, and the document lists its sort fields and filters.
     const db::ListSpec* list = nullptr;
+    /// The success status: what a JSON route (a `Call` handler) answers and what the document
+    /// states. 201 where a call creates, 202 where it queues work.
+    int status = 200;
+    /// A second success status some calls of a JSON route answer (`Call::answer`), documented
+    /// beside `status` with the same schema; 0 for none.
+    int other_status = 0;
 };
 using RouteInfo = RouteSpec;
+
+/// The rows of a page, each shown by its `to_json()`.
+template <class T>
+boost::json::array page_items(const db::Page<T>& page) {
+    boost::json::array items;
+    items.reserve(page.items.size());
+    for (const auto& item : page.items) {
+        items.emplace_back(item.to_json());
+    }
+    return items;
+}
+
+/// What a JSON route's handler gets: the request and its context, with the readers handlers
+/// share. Each reader refuses as the router's free helpers below do (a `DomainError`).
+struct Call {
+    /// For the rare rest (a header, the raw body).
+    const inngest::HttpRequest& request;
+    RequestContext& context;
+
+    const Principal& who() const { return context.who(); }
+    const TenantId& tenant() const { return context.who().tenant; }
+    bool is_admin() const { return context.is_admin(); }
+    /// The path parameter `name` as a positive integer (`id_param`); 422 otherwise.
+    std::int64_t id(const char* name = "id") const;
+    /// The path parameter `name` as it came, percent-decoded.
+    const std::string& param(const char* name) const;
+    /// The body as a JSON object; 400 when it is not JSON or not an object.
+    boost::json::object body() const;
+    /// The same, but an empty body is an empty object (routes whose fields are all optional).
+    boost::json::object body_or_empty() const;
+    /// The query parameter `name` as sent (empty included), or nullopt when absent.
+    std::optional<std::string> query(const char* name) const;
+    /// The query parameter `name` when present and not empty (`query_filter`).
+    std::optional<std::string> filter(const char* name) const;
+    /// The query flag `name`: "true", "false" or absent; 422 otherwise (`boolean_filter`).
+    std::optional<std::string> flag(const char* name) const;
+    /// The query parameter `name` as an integer in [low, high], `fallback` when absent.
+    int int_query(const char* name, int fallback, int low, int high) const;
+    /// Where the request came from, for audit trails (the User-Agent cut to 300 bytes).
+    RequestOrigin origin() const;
+    /// The page and sort a list route was asked for, validated against its `ListSpec`.
+    const db::ListRequest& paging() const noexcept { return context.list; }
+    /// The one shape of every list: {items, total, page, page_size, sort}, for the page asked.
+    boost::json::object list(boost::json::array items, std::int64_t total) const;
+    boost::json::object list(db::JsonPage page) const {
+        return list(std::move(page.items), page.total);
+    }
+    template <class T>
+    boost::json::object list(const db::Page<T>& page) const {
+        return list(page_items(page), page.total);
+    }
+
+    /// Answers `status` instead of the route's `status`: only its `other_status` may be given
+    /// (`std::logic_error` otherwise, a 500), so the document cannot drift.
+    void answer(int code);
+    int status() const noexcept { return status_; }
+
+    /// For the router: a call answering `success`, or `other` when the handler says so.
+    Call(const inngest::HttpRequest& request_in, RequestContext& context_in, int success, int other)
+        : request(request_in),
+          context(context_in),
+          status_(success),
+          success_(success),
+          other_(other) {}
+
+private:
+    int status_;
+    int success_;
+    int other_;
+};
+
+/// A JSON route's handler: the response body, answered with the route's status.
+using JsonHandler = std::function<boost::json::value(Call&)>;
+/// A handler that makes its own response (bytes, a PDF) from the same readers.
+using ResponseHandler = std::function<inngest::HttpResponse(Call&)>;
 
 class Router {
 public:
     Router(std::string jwt_secret, std::vector<std::string> cors_origins);
 
-    /// Declares a route: dispatch, permission and documentation together. Throws
-    /// `std::logic_error` for a method and pattern declared twice or schemas that are not JSON.
+    /// Declares a JSON route: dispatch, permission, documentation and its success status
+    /// together. Throws `std::logic_error` for a method and pattern declared twice, schemas that
+    /// are not JSON, or a status that is not 2xx.
+    void add(RouteSpec spec, JsonHandler handler);
+    /// The same for a route that makes its own response (bytes, a PDF): a success status it
+    /// answers must be one it declares (a 500 otherwise); errors and redirects are its own.
+    void add(RouteSpec spec, ResponseHandler handler);
+    /// The older form, without `Call`: `spec.status` is then only what the document says.
     void add(RouteSpec spec, RouteHandler handler);
     /// Requests under `prefix` go to `handler` untouched (the Inngest serve endpoint).
     void mount(std::string prefix,
@@ -137,12 +225,7 @@ inngest::HttpResponse list_response(const RequestContext& context,
 /// The same for a page of typed rows, each shown by its `to_json()`.
 template <class T>
 inngest::HttpResponse list_response(const RequestContext& context, const db::Page<T>& page) {
-    boost::json::array items;
-    items.reserve(page.items.size());
-    for (const auto& item : page.items) {
-        items.emplace_back(item.to_json());
-    }
-    return list_response(context, std::move(items), page.total);
+    return list_response(context, page_items(page), page.total);
 }
 
 /// The query parameter `name` when present and not empty, else nullopt (a SQL NULL filter).

@@ -14,29 +14,27 @@ void add_version_routes(Router& router, VersionRoutes routes) {
             .summary = "The versions of a " + shared->noun + ", newest first",
             .response_schema =
                 R"({"type":"object","properties":{"versions":{"type":"array","items":{"type":"object"}}}})"},
-        [shared](const inngest::HttpRequest&, RequestContext& context) {
-            const auto& tenant = context.who().tenant;
-            const auto id = id_param(context, "id");
-            shared->require_item(tenant, id);  // 404 for a missing or another tenant's
-            return json_response(200,
-                                 boost::json::object{{"versions", shared->versions(tenant, id)}});
+        [shared](Call& call) {
+            const auto id = call.id();
+            shared->require_item(call.tenant(), id);  // 404 for a missing or another tenant's
+            return boost::json::object{{"versions", shared->versions(call.tenant(), id)}};
         });
     router.add(RouteSpec{.method = "GET",
                          .pattern = shared->item_pattern + "/versions/{version}",
                          .access = shared->access,
                          .summary = "One immutable version of a " + shared->noun,
                          .response_schema = shared->version_schema},
-               [shared](const inngest::HttpRequest&, RequestContext& context) {
-                   const auto id = id_param(context, "id");
-                   const auto number = id_param(context, "version");
+               [shared](Call& call) -> boost::json::value {
+                   const auto id = call.id();
+                   const auto number = call.id("version");
                    auto found =
-                       shared->version(context.who().tenant, id,
+                       shared->version(call.tenant(), id,
                                        static_cast<int>(std::min<std::int64_t>(number, 1 << 30)));
                    if (!found) {
                        throw DomainError::not_found("version " + std::to_string(number) + " of " +
                                                     shared->noun + " " + std::to_string(id));
                    }
-                   return json_response(200, *found);
+                   return std::move(*found);
                });
 }
 

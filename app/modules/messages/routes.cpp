@@ -3,27 +3,23 @@
 #include "core/http/router.hpp"
 #include "modules/messages/service.hpp"
 
-#include <charconv>
-
 namespace riveredge::messages {
 namespace {
 
+namespace json = boost::json;
+using core::Access;
+using core::Call;
 using core::DomainError;
-using core::id_param;
-using core::json_response;
-using core::RequestContext;
-using inngest::HttpRequest;
+using core::RouteSpec;
 
 }  // namespace
 
 void register_routes(core::Router& router, Service& service) {
-    router.add(
-        core::RouteSpec{
-            .method = "POST",
-            .pattern = "/api/v1/messages/send",
-            .access = core::Access::kUser,
-            .summary = "Send a message to users (in-app), idempotent by key",
-            .request_schema = R"({"type":"object",
+    router.add(RouteSpec{.method = "POST",
+                         .pattern = "/api/v1/messages/send",
+                         .access = Access::kUser,
+                         .summary = "Send a message to users (in-app), idempotent by key",
+                         .request_schema = R"({"type":"object",
         "required":["channels","recipients"],"properties":{
         "template_key":{"type":"string"},"locale":{"type":"string"},"variables":{"type":"object"},
         "subject":{"type":"string","maxLength":500},"body":{"type":"string"},
@@ -31,219 +27,193 @@ void register_routes(core::Router& router, Service& service) {
         "channels":{"type":"array","items":{"enum":["in_app","email","sms"]}},
         "recipients":{"type":"array","items":{"type":"string"},"maxItems":1000},
         "idempotency_key":{"type":"string","maxLength":200}}})",
-            .response_schema = R"({"type":"object","properties":{"message_id":{"type":"integer"},
-        "created":{"type":"boolean"},"deliveries":{"type":"integer"}}})"},
-        [&service](const HttpRequest& request, RequestContext& context) {
-            const auto result = service.send(context.who(), context.json_body(request));
-            return json_response(result.at("created").as_bool() ? 201 : 200, result);
-        });
-
-    router.add(
-        core::RouteSpec{
-            .method = "PUT",
-            .pattern = "/api/v1/messages/settings/smtp",
-            .access = core::Access::kAdmin,
-            .summary = "Set the tenant's SMTP settings (the password is never returned)"},
-        [&service](const HttpRequest& request, RequestContext& context) {
-            service.save_smtp_settings(context.who().tenant, context.json_body(request));
-            return json_response(200, service.smtp_settings(context.who().tenant));
-        });
-
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/messages/settings/smtp",
-                               .access = core::Access::kAdmin,
-                               .summary = "The tenant's SMTP settings, without the password"},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(200, service.smtp_settings(context.who().tenant));
+                         .response_schema =
+                             R"({"type":"object","properties":{"message_id":{"type":"integer"},
+        "created":{"type":"boolean"},"deliveries":{"type":"integer"}}})",
+                         .status = 201,
+                         .other_status = 200},
+               [&service](Call& call) {
+                   auto result = service.send(call.who(), call.body());
+                   if (!result.at("created").as_bool()) {
+                       call.answer(200);  // sent before under the same idempotency key
+                   }
+                   return result;
                });
 
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/messages/deliveries",
-                               .access = core::Access::kAdmin,
-                               .summary = "The delivery log",
-                               .list = &kDeliveryLogList},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   const auto& who = context.who();
-                   const auto filter = [&](const char* name) {
-                       return core::query_filter(context, name);
-                   };
-                   const auto status = filter("status");
+    router.add(
+        RouteSpec{.method = "PUT",
+                  .pattern = "/api/v1/messages/settings/smtp",
+                  .access = Access::kAdmin,
+                  .summary = "Set the tenant's SMTP settings (the password is never returned)"},
+        [&service](Call& call) {
+            service.save_smtp_settings(call.tenant(), call.body());
+            return service.smtp_settings(call.tenant());
+        });
+
+    router.add(RouteSpec{.method = "GET",
+                         .pattern = "/api/v1/messages/settings/smtp",
+                         .access = Access::kAdmin,
+                         .summary = "The tenant's SMTP settings, without the password"},
+               [&service](Call& call) { return service.smtp_settings(call.tenant()); });
+
+    router.add(RouteSpec{.method = "GET",
+                         .pattern = "/api/v1/messages/deliveries",
+                         .access = Access::kAdmin,
+                         .summary = "The delivery log",
+                         .list = &kDeliveryLogList},
+               [&service](Call& call) {
+                   const auto status = call.filter("status");
                    if (status && *status != "queued" && *status != "sending" && *status != "sent" &&
                        *status != "failed") {
                        throw DomainError::validation(
-                           boost::json::object{{"status", "queued, sending, sent or failed"}});
+                           json::object{{"status", "queued, sending, sent or failed"}});
                    }
-                   const auto channel = filter("channel");
+                   const auto channel = call.filter("channel");
                    if (channel && *channel != "in_app" && *channel != "email" &&
                        *channel != "sms" && *channel != "push") {
                        throw DomainError::validation(
-                           boost::json::object{{"channel", "in_app, email, sms or push"}});
+                           json::object{{"channel", "in_app, email, sms or push"}});
                    }
                    // since/until are cast by PostgreSQL; a malformed one is a 400 (SQLSTATE 22007).
-                   auto page = service.repository().delivery_log(
-                       who.tenant, status, channel, filter("recipient"), filter("since"),
-                       filter("until"), context.list);
-                   return core::list_response(context, std::move(page.items), page.total);
+                   return call.list(service.repository().delivery_log(
+                       call.tenant(), status, channel, call.filter("recipient"),
+                       call.filter("since"), call.filter("until"), call.paging()));
                });
 
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/messages/ws",
-                               .access = core::Access::kPublic,
-                               .summary = "WebSocket: real-time push of new inbox items"},
-               [](const HttpRequest&, RequestContext&) -> inngest::HttpResponse {
+    router.add(RouteSpec{.method = "GET",
+                         .pattern = "/api/v1/messages/ws",
+                         .access = Access::kPublic,
+                         .summary = "WebSocket: real-time push of new inbox items"},
+               [](Call&) -> json::value {
                    // Reached only without an Upgrade header: the socket itself is taken over before
                    // routing (core/http/websocket_hub).
                    throw DomainError(
-                       core::DomainError::Kind::kUpgradeRequired, "upgrade_required",
+                       DomainError::Kind::kUpgradeRequired, "upgrade_required",
                        "open a WebSocket here (token in Authorization or ?token=); new inbox "
                        "items are pushed as JSON");
                });
 
     router.add(
-        core::RouteSpec{
+        RouteSpec{
             .method = "PUT",
             .pattern = "/api/v1/messages/settings/sms",
-            .access = core::Access::kAdmin,
+            .access = Access::kAdmin,
             .summary = "Set the tenant's SMS gateway (endpoint, api_key, sign_name, template_id)"},
-        [&service](const HttpRequest& request, RequestContext& context) {
-            service.save_sms_settings(context.who().tenant, context.json_body(request));
-            return json_response(200, service.sms_settings(context.who().tenant));
+        [&service](Call& call) {
+            service.save_sms_settings(call.tenant(), call.body());
+            return service.sms_settings(call.tenant());
         });
 
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/messages/settings/sms",
-                               .access = core::Access::kAdmin,
-                               .summary = "The tenant's SMS gateway settings, without the API key"},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(200, service.sms_settings(context.who().tenant));
-               });
+    router.add(RouteSpec{.method = "GET",
+                         .pattern = "/api/v1/messages/settings/sms",
+                         .access = Access::kAdmin,
+                         .summary = "The tenant's SMS gateway settings, without the API key"},
+               [&service](Call& call) { return service.sms_settings(call.tenant()); });
 
     router.add(
-        core::RouteSpec{
+        RouteSpec{
             .method = "POST",
             .pattern = "/api/v1/messages/templates",
-            .access = core::Access::kAdmin,
-            .summary = "Add a template version (key, channel, locale, subject, body; Mustache)"},
-        [&service](const HttpRequest& request, RequestContext& context) {
-            return json_response(201,
-                                 service.add_template(context.who(), context.json_body(request)));
-        });
-
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/messages/templates",
-                               .access = core::Access::kUser,
-                               .summary = "The latest version of every template"},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(
-                       200, boost::json::object{{"templates", service.repository().templates(
-                                                                  context.who().tenant)}});
-               });
+            .access = Access::kAdmin,
+            .summary = "Add a template version (key, channel, locale, subject, body; Mustache)",
+            .status = 201},
+        [&service](Call& call) { return service.add_template(call.who(), call.body()); });
 
     router.add(
-        core::RouteSpec{.method = "POST",
-                        .pattern = "/api/v1/messages/templates/preview",
-                        .access = core::Access::kUser,
-                        .summary = "Render a stored or inline template with sample variables"},
-        [&service](const HttpRequest& request, RequestContext& context) {
-            return json_response(200,
-                                 service.preview(context.who().tenant, context.json_body(request)));
+        RouteSpec{.method = "GET",
+                  .pattern = "/api/v1/messages/templates",
+                  .access = Access::kUser,
+                  .summary = "The latest version of every template"},
+        [&service](Call& call) {
+            return json::object{{"templates", service.repository().templates(call.tenant())}};
         });
 
+    router.add(RouteSpec{.method = "POST",
+                         .pattern = "/api/v1/messages/templates/preview",
+                         .access = Access::kUser,
+                         .summary = "Render a stored or inline template with sample variables"},
+               [&service](Call& call) { return service.preview(call.tenant(), call.body()); });
+
     router.add(
-        core::RouteSpec{.method = "GET",
-                        .pattern = "/api/v1/messages/inbox",
-                        .access = core::Access::kUser,
-                        .summary = "The caller's inbox",
-                        .list = &kInboxList},
-        [&service](const HttpRequest&, RequestContext& context) {
-            const auto& who = context.who();
-            std::string filter = "all";
-            if (const auto it = context.query.find("status"); it != context.query.end()) {
-                filter = it->second;
-            }
+        RouteSpec{.method = "GET",
+                  .pattern = "/api/v1/messages/inbox",
+                  .access = Access::kUser,
+                  .summary = "The caller's inbox",
+                  .list = &kInboxList},
+        [&service](Call& call) {
+            const auto& who = call.who();
+            const std::string filter = call.query("status").value_or("all");
             if (filter != "all" && filter != "unread" && filter != "read" && filter != "archived") {
                 throw DomainError::validation(
-                    boost::json::object{{"status", "all, unread, read or archived"}});
+                    json::object{{"status", "all, unread, read or archived"}});
             }
-            auto page = service.repository().inbox(who.tenant, who.user_id, filter, context.list);
-            return core::list_response(context, std::move(page.items), page.total);
+            return call.list(
+                service.repository().inbox(who.tenant, who.user_id, filter, call.paging()));
         });
 
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/messages/inbox/unread-count",
-                               .access = core::Access::kUser,
-                               .summary = "Count the caller's unread inbox items"},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   const auto& who = context.who();
-                   return json_response(
-                       200, boost::json::object{{"unread", service.repository().unread_count(
-                                                               who.tenant, who.user_id)}});
+    router.add(RouteSpec{.method = "GET",
+                         .pattern = "/api/v1/messages/inbox/unread-count",
+                         .access = Access::kUser,
+                         .summary = "Count the caller's unread inbox items"},
+               [&service](Call& call) {
+                   const auto& who = call.who();
+                   return json::object{
+                       {"unread", service.repository().unread_count(who.tenant, who.user_id)}};
                });
 
-    router.add(core::RouteSpec{.method = "POST",
-                               .pattern = "/api/v1/messages/inbox/read-all",
-                               .access = core::Access::kUser,
-                               .summary = "Mark every inbox item read"},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   const auto& who = context.who();
-                   return json_response(
-                       200, boost::json::object{{"marked", service.repository().mark_all_read(
-                                                               who.tenant, who.user_id)}});
+    router.add(RouteSpec{.method = "POST",
+                         .pattern = "/api/v1/messages/inbox/read-all",
+                         .access = Access::kUser,
+                         .summary = "Mark every inbox item read"},
+               [&service](Call& call) {
+                   const auto& who = call.who();
+                   return json::object{
+                       {"marked", service.repository().mark_all_read(who.tenant, who.user_id)}};
                });
 
-    router.add(
-        core::RouteSpec{.method = "POST",
-                        .pattern = "/api/v1/messages/inbox/{id}/read",
-                        .access = core::Access::kUser,
-                        .summary = "Mark one inbox item read"},
-        [&service](const HttpRequest&, RequestContext& context) {
-            const auto& who = context.who();
-            if (!service.repository().mark_read(who.tenant, who.user_id, id_param(context, "id"))) {
-                throw DomainError::not_found("inbox item");
-            }
-            return json_response(200, boost::json::object{{"read", true}});
-        });
+    // Marking one of the caller's inbox items: 404 when it is not theirs.
+    const auto mark = [&router, &service](const char* verb, const char* summary, const char* field,
+                                          auto change) {
+        router.add(RouteSpec{.method = "POST",
+                             .pattern = std::string("/api/v1/messages/inbox/{id}/") + verb,
+                             .access = Access::kUser,
+                             .summary = summary},
+                   [&service, field, change](Call& call) {
+                       const auto& who = call.who();
+                       if (!(service.repository().*change)(who.tenant, who.user_id, call.id())) {
+                           throw DomainError::not_found("inbox item");
+                       }
+                       return json::object{{field, true}};
+                   });
+    };
+    mark("read", "Mark one inbox item read", "read", &Repository::mark_read);
+    mark("archive", "Archive one inbox item", "archived", &Repository::archive);
 
     router.add(
-        core::RouteSpec{.method = "POST",
-                        .pattern = "/api/v1/messages/inbox/{id}/archive",
-                        .access = core::Access::kUser,
-                        .summary = "Archive one inbox item"},
-        [&service](const HttpRequest&, RequestContext& context) {
-            const auto& who = context.who();
-            if (!service.repository().archive(who.tenant, who.user_id, id_param(context, "id"))) {
-                throw DomainError::not_found("inbox item");
-            }
-            return json_response(200, boost::json::object{{"archived", true}});
-        });
-
-    router.add(
-        core::RouteSpec{
-            .method = "GET",
-            .pattern = "/api/v1/messages/{id}/deliveries",
-            .access = core::Access::kUser,
-            .summary = "The delivery log of one message (its sender or an administrator)"},
-        [&service](const HttpRequest&, RequestContext& context) {
-            const auto& who = context.who();
-            const auto id = id_param(context, "id");
+        RouteSpec{.method = "GET",
+                  .pattern = "/api/v1/messages/{id}/deliveries",
+                  .access = Access::kUser,
+                  .summary = "The delivery log of one message (its sender or an administrator)"},
+        [&service](Call& call) {
+            const auto& who = call.who();
+            const auto id = call.id();
             const auto sender = service.repository().sender_of(who.tenant, id);
             if (!sender) {
                 throw DomainError::not_found("message");
             }
-            if (*sender != who.user_id && !context.is_admin()) {
+            if (*sender != who.user_id && !call.is_admin()) {
                 throw DomainError::forbidden(
                     "a message's deliveries are for its sender and tenant administrators");
             }
-            const auto deliveries = service.repository().deliveries(who.tenant, id);
-            boost::json::array out;
-            for (const auto& d : deliveries) {
-                out.push_back(boost::json::object{{"id", d.id},
-                                                  {"channel", d.channel},
-                                                  {"recipient", d.recipient},
-                                                  {"status", d.status},
-                                                  {"attempts", d.attempts}});
+            json::array out;
+            for (const auto& d : service.repository().deliveries(who.tenant, id)) {
+                out.push_back(json::object{{"id", d.id},
+                                           {"channel", d.channel},
+                                           {"recipient", d.recipient},
+                                           {"status", d.status},
+                                           {"attempts", d.attempts}});
             }
-            return json_response(200, boost::json::object{{"deliveries", std::move(out)}});
+            return json::object{{"deliveries", std::move(out)}};
         });
 }
 

@@ -9,11 +9,9 @@ namespace riveredge::devices {
 namespace {
 
 namespace json = boost::json;
-using core::id_param;
-using core::json_response;
-using core::query_filter;
-using core::RequestContext;
-using inngest::HttpRequest;
+using core::Access;
+using core::Call;
+using core::RouteSpec;
 
 constexpr const char* kOptionsSchema = R"({"type":"object","properties":{
     "media":{"type":"string","example":"iso_a4_210x297mm"},
@@ -74,132 +72,107 @@ constexpr const char* kJobRequest = R"({"type":"object","required":["printer_id"
 }  // namespace
 
 void register_routes(core::Router& router, Service& service) {
-    router.add(core::RouteSpec{.method = "POST",
-                               .pattern = "/api/v1/print/printers",
-                               .access = core::Access::kAdmin,
-                               .summary = "Register a printer (its CUPS queue must exist and be "
-                                          "named after the tenant)",
-                               .request_schema = kPrinterRequest,
-                               .response_schema = kPrinterSchema},
-               [&service](const HttpRequest& request, RequestContext& context) {
-                   return json_response(
-                       201,
-                       service.add_printer(context.who(), context.json_body(request)).to_json());
-               });
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/print/printers",
-                               .access = core::Access::kUser,
-                               .summary = "The tenant's printers with their health",
-                               .response_schema = kPrinterSchema,
-                               .list = &kPrinterList},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   const auto page = service.repository().list_printers(
-                       context.who().tenant, query_filter(context, "site"),
-                       query_filter(context, "kind"), query_filter(context, "health"),
-                       context.list);
-                   return core::list_response(context, page);
-               });
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/print/printers/{id}",
-                               .access = core::Access::kUser,
-                               .summary = "A printer with its capabilities and health",
-                               .response_schema = kPrinterSchema},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(
-                       200,
-                       service.printer(context.who().tenant, id_param(context, "id")).to_json());
-               });
-    router.add(core::RouteSpec{.method = "PUT",
-                               .pattern = "/api/v1/print/printers/{id}",
-                               .access = core::Access::kAdmin,
-                               .summary = "Change a printer (members given replace the old)",
-                               .request_schema = kPrinterRequest,
-                               .response_schema = kPrinterSchema},
-               [&service](const HttpRequest& request, RequestContext& context) {
-                   return json_response(200,
-                                        service
-                                            .update_printer(context.who(), id_param(context, "id"),
-                                                            context.json_body(request))
-                                            .to_json());
-               });
-    router.add(core::RouteSpec{.method = "DELETE",
-                               .pattern = "/api/v1/print/printers/{id}",
-                               .access = core::Access::kAdmin,
-                               .summary = "Remove a printer without print jobs (409 otherwise)"},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   service.delete_printer(context.who(), id_param(context, "id"));
-                   return json_response(200, json::object{{"deleted", true}});
+    router.add(
+        RouteSpec{.method = "POST",
+                  .pattern = "/api/v1/print/printers",
+                  .access = Access::kAdmin,
+                  .summary = "Register a printer (its CUPS queue must exist and be "
+                             "named after the tenant)",
+                  .request_schema = kPrinterRequest,
+                  .response_schema = kPrinterSchema,
+                  .status = 201},
+        [&service](Call& call) { return service.add_printer(call.who(), call.body()).to_json(); });
+    router.add(RouteSpec{.method = "GET",
+                         .pattern = "/api/v1/print/printers",
+                         .access = Access::kUser,
+                         .summary = "The tenant's printers with their health",
+                         .response_schema = kPrinterSchema,
+                         .list = &kPrinterList},
+               [&service](Call& call) {
+                   return call.list(service.repository().list_printers(
+                       call.tenant(), call.filter("site"), call.filter("kind"),
+                       call.filter("health"), call.paging()));
                });
     router.add(
-        core::RouteSpec{.method = "POST",
-                        .pattern = "/api/v1/print/printers/{id}/check",
-                        .access = core::Access::kAdmin,
-                        .summary = "Read the printer's health from CUPS now (owners are "
-                                   "told about a change)",
-                        .response_schema = kPrinterSchema},
-        [&service](const HttpRequest&, RequestContext& context) {
-            return json_response(
-                200,
-                service.check_printer(context.who().tenant, id_param(context, "id")).to_json());
-        });
-    router.add(core::RouteSpec{.method = "POST",
-                               .pattern = "/api/v1/print/jobs",
-                               .access = core::Access::kUser,
-                               .summary = "Print a done render or raw bytes (202; the print-job "
-                                          "function sends it at most once and follows it)",
-                               .request_schema = kJobRequest,
-                               .response_schema = kJobSchema},
-               [&service](const HttpRequest& request, RequestContext& context) {
-                   return json_response(
-                       202,
-                       service.request_job(context.who(), context.json_body(request)).to_json());
+        RouteSpec{.method = "GET",
+                  .pattern = "/api/v1/print/printers/{id}",
+                  .access = Access::kUser,
+                  .summary = "A printer with its capabilities and health",
+                  .response_schema = kPrinterSchema},
+        [&service](Call& call) { return service.printer(call.tenant(), call.id()).to_json(); });
+    router.add(RouteSpec{.method = "PUT",
+                         .pattern = "/api/v1/print/printers/{id}",
+                         .access = Access::kAdmin,
+                         .summary = "Change a printer (members given replace the old)",
+                         .request_schema = kPrinterRequest,
+                         .response_schema = kPrinterSchema},
+               [&service](Call& call) {
+                   return service.update_printer(call.who(), call.id(), call.body()).to_json();
+               });
+    router.add(RouteSpec{.method = "DELETE",
+                         .pattern = "/api/v1/print/printers/{id}",
+                         .access = Access::kAdmin,
+                         .summary = "Remove a printer without print jobs (409 otherwise)"},
+               [&service](Call& call) {
+                   service.delete_printer(call.who(), call.id());
+                   return json::object{{"deleted", true}};
+               });
+    router.add(RouteSpec{.method = "POST",
+                         .pattern = "/api/v1/print/printers/{id}/check",
+                         .access = Access::kAdmin,
+                         .summary = "Read the printer's health from CUPS now (owners are "
+                                    "told about a change)",
+                         .response_schema = kPrinterSchema},
+               [&service](Call& call) {
+                   return service.check_printer(call.tenant(), call.id()).to_json();
                });
     router.add(
-        core::RouteSpec{.method = "GET",
-                        .pattern = "/api/v1/print/jobs",
-                        .access = core::Access::kUser,
-                        .summary = "Print job history, by printer, business document or "
-                                   "status",
-                        .response_schema = kJobSchema,
-                        .list = &kJobList},
-        [&service](const HttpRequest&, RequestContext& context) {
-            const auto printer_id = query_filter(context, "printer_id");
+        RouteSpec{.method = "POST",
+                  .pattern = "/api/v1/print/jobs",
+                  .access = Access::kUser,
+                  .summary = "Print a done render or raw bytes (202; the print-job "
+                             "function sends it at most once and follows it)",
+                  .request_schema = kJobRequest,
+                  .response_schema = kJobSchema,
+                  .status = 202},
+        [&service](Call& call) { return service.request_job(call.who(), call.body()).to_json(); });
+    router.add(
+        RouteSpec{.method = "GET",
+                  .pattern = "/api/v1/print/jobs",
+                  .access = Access::kUser,
+                  .summary = "Print job history, by printer, business document or "
+                             "status",
+                  .response_schema = kJobSchema,
+                  .list = &kJobList},
+        [&service](Call& call) {
+            const auto printer_id = call.filter("printer_id");
             if (printer_id && printer_id->find_first_not_of("0123456789") != std::string::npos) {
                 throw core::DomainError::validation(json::object{{"printer_id", "a printer's id"}});
             }
-            const auto page = service.repository().list_jobs(
-                context.who().tenant, printer_id, query_filter(context, "document_type"),
-                query_filter(context, "document_id"), query_filter(context, "status"),
-                context.list);
-            return core::list_response(context, page);
+            return call.list(service.repository().list_jobs(
+                call.tenant(), printer_id, call.filter("document_type"), call.filter("document_id"),
+                call.filter("status"), call.paging()));
         });
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/print/jobs/{id}",
-                               .access = core::Access::kUser,
-                               .summary = "A print job and its state in CUPS",
-                               .response_schema = kJobSchema},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(
-                       200, service.job(context.who().tenant, id_param(context, "id")).to_json());
-               });
-    router.add(core::RouteSpec{.method = "POST",
-                               .pattern = "/api/v1/print/jobs/{id}/cancel",
-                               .access = core::Access::kUser,
-                               .summary = "Cancel a job (its requester or an administrator)",
-                               .response_schema = kJobSchema},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(
-                       200, service.cancel_job(context.who(), id_param(context, "id")).to_json());
-               });
-    router.add(core::RouteSpec{.method = "POST",
-                               .pattern = "/api/v1/print/jobs/{id}/reprint",
-                               .access = core::Access::kUser,
-                               .summary = "Print a finished job again, as a new job (202)",
-                               .response_schema = kJobSchema},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(
-                       202, service.reprint(context.who(), id_param(context, "id")).to_json());
-               });
+    router.add(RouteSpec{.method = "GET",
+                         .pattern = "/api/v1/print/jobs/{id}",
+                         .access = Access::kUser,
+                         .summary = "A print job and its state in CUPS",
+                         .response_schema = kJobSchema},
+               [&service](Call& call) { return service.job(call.tenant(), call.id()).to_json(); });
+    router.add(
+        RouteSpec{.method = "POST",
+                  .pattern = "/api/v1/print/jobs/{id}/cancel",
+                  .access = Access::kUser,
+                  .summary = "Cancel a job (its requester or an administrator)",
+                  .response_schema = kJobSchema},
+        [&service](Call& call) { return service.cancel_job(call.who(), call.id()).to_json(); });
+    router.add(RouteSpec{.method = "POST",
+                         .pattern = "/api/v1/print/jobs/{id}/reprint",
+                         .access = Access::kUser,
+                         .summary = "Print a finished job again, as a new job (202)",
+                         .response_schema = kJobSchema,
+                         .status = 202},
+               [&service](Call& call) { return service.reprint(call.who(), call.id()).to_json(); });
 }
 
 }  // namespace riveredge::devices

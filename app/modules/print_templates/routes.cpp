@@ -12,10 +12,9 @@ namespace riveredge::print {
 namespace {
 
 namespace json = boost::json;
-using core::id_param;
-using core::json_response;
-using core::RequestContext;
-using inngest::HttpRequest;
+using core::Access;
+using core::Call;
+using core::RouteSpec;
 using inngest::HttpResponse;
 
 constexpr const char* kTemplateSchema = R"({"type":"object","properties":{
@@ -49,20 +48,17 @@ HttpResponse drawn_response(const std::string& content_type,
 // The PDF itself; `?format=png&page=N&dpi=D` one page as a PNG for the designer; or (Accept:
 // application/json) its pages, warnings and bytes in base64 for a designer that shows the
 // warnings beside the preview.
-HttpResponse preview_response(const HttpRequest& request,
-                              const RequestContext& context,
-                              RenderedPdf pdf) {
-    if (const auto format = context.query.find("format");
-        format != context.query.end() && format->second != "pdf") {
-        if (format->second != "png") {
+HttpResponse preview_response(const Call& call, RenderedPdf pdf) {
+    if (const auto format = call.query("format"); format && *format != "pdf") {
+        if (*format != "png") {
             throw core::DomainError::validation(json::object{{"format", "pdf or png"}});
         }
         const auto number = [&](const char* name, int fallback, int low, int high) {
-            const auto found = context.query.find(name);
-            if (found == context.query.end()) {
+            const auto found = call.query(name);
+            if (!found) {
                 return fallback;
             }
-            const auto value = core::parse_integer_in<int>(found->second, low, high);
+            const auto value = core::parse_integer_in<int>(*found, low, high);
             if (!value) {
                 throw core::DomainError::validation(
                     json::object{{name, "an integer from " + std::to_string(low) + " to " +
@@ -87,13 +83,13 @@ HttpResponse preview_response(const HttpRequest& request,
         }
         return drawn_response("image/png", std::move(*png), pdf.pages, pdf.warnings.size());
     }
-    if (request.header("Accept").find("application/json") != std::string_view::npos) {
+    if (call.request.header("Accept").find("application/json") != std::string_view::npos) {
         json::array warnings(pdf.warnings.begin(), pdf.warnings.end());
-        return json_response(200,
-                             json::object{{"pages", pdf.pages},
-                                          {"size", static_cast<std::int64_t>(pdf.bytes.size())},
-                                          {"warnings", std::move(warnings)},
-                                          {"pdf_base64", core::to_base64(pdf.bytes)}});
+        return core::json_response(
+            200, json::object{{"pages", pdf.pages},
+                              {"size", static_cast<std::int64_t>(pdf.bytes.size())},
+                              {"warnings", std::move(warnings)},
+                              {"pdf_base64", core::to_base64(pdf.bytes)}});
     }
     const auto warnings = pdf.warnings.size();
     return drawn_response("application/pdf", std::move(pdf.bytes), pdf.pages, warnings);
@@ -103,117 +99,96 @@ HttpResponse preview_response(const HttpRequest& request,
 
 void register_routes(core::Router& router, Service& service) {
     router.add(
-        core::RouteSpec{.method = "POST",
-                        .pattern = "/api/v1/print/templates",
-                        .access = core::Access::kAdmin,
-                        .summary = "Create a print template (its draft; validation names "
-                                   "the element and field at fault)",
-                        .request_schema = R"({"type":"object","required":["key","name","template"],
+        RouteSpec{.method = "POST",
+                  .pattern = "/api/v1/print/templates",
+                  .access = Access::kAdmin,
+                  .summary = "Create a print template (its draft; validation names "
+                             "the element and field at fault)",
+                  .request_schema = R"({"type":"object","required":["key","name","template"],
         "properties":{"key":{"type":"string"},"name":{"type":"string"},"template":{"type":"object"}}})",
-                        .response_schema = kTemplateSchema},
-        [&service](const HttpRequest& request, RequestContext& context) {
-            return json_response(
-                201, service.create(context.who(), context.json_body(request)).to_json());
-        });
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/print/templates",
-                               .access = core::Access::kUser,
-                               .summary = "The tenant's print templates",
-                               .list = &kTemplateList},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   const auto page = service.repository().list(
-                       context.who().tenant, core::query_filter(context, "q"), context.list);
-                   return core::list_response(context, page);
+                  .response_schema = kTemplateSchema,
+                  .status = 201},
+        [&service](Call& call) { return service.create(call.who(), call.body()).to_json(); });
+    router.add(RouteSpec{.method = "GET",
+                         .pattern = "/api/v1/print/templates",
+                         .access = Access::kUser,
+                         .summary = "The tenant's print templates",
+                         .list = &kTemplateList},
+               [&service](Call& call) {
+                   return call.list(
+                       service.repository().list(call.tenant(), call.filter("q"), call.paging()));
                });
-    router.add(core::RouteSpec{.method = "POST",
-                               .pattern = "/api/v1/print/preview",
-                               .access = core::Access::kUser,
-                               .summary = "Draw an unsaved design over sample data at once: the "
-                                          "PDF, one page as a PNG (?format=png&page=1&dpi=96), "
-                                          "or with Accept: application/json its pages, warnings "
-                                          "and base64 bytes",
-                               .request_schema = kPreviewRequest},
-               [&service](const HttpRequest& request, RequestContext& context) {
-                   return preview_response(request, context,
-                                           service.preview(context.who().tenant, std::nullopt,
-                                                           context.json_body(request)));
+    router.add(RouteSpec{.method = "POST",
+                         .pattern = "/api/v1/print/preview",
+                         .access = Access::kUser,
+                         .summary = "Draw an unsaved design over sample data at once: the "
+                                    "PDF, one page as a PNG (?format=png&page=1&dpi=96), "
+                                    "or with Accept: application/json its pages, warnings "
+                                    "and base64 bytes",
+                         .request_schema = kPreviewRequest},
+               [&service](Call& call) {
+                   return preview_response(
+                       call, service.preview(call.tenant(), std::nullopt, call.body()));
                });
-    router.add(core::RouteSpec{.method = "POST",
-                               .pattern = "/api/v1/print/renders",
-                               .access = core::Access::kUser,
-                               .summary = "Render a published version over data items, durably "
-                                          "(202; the print-render function draws it)",
-                               .request_schema = R"({"type":"object","required":["template_id"],
+    router.add(RouteSpec{.method = "POST",
+                         .pattern = "/api/v1/print/renders",
+                         .access = Access::kUser,
+                         .summary = "Render a published version over data items, durably "
+                                    "(202; the print-render function draws it)",
+                         .request_schema = R"({"type":"object","required":["template_id"],
         "properties":{"template_id":{"type":"integer"},"version":{"type":"integer"},
         "data":{"type":"object"},"items":{"type":"array","items":{"type":"object"},"maxItems":500},
         "idempotency_key":{"type":"string"}}})",
-                               .response_schema = kRenderSchema},
-               [&service](const HttpRequest& request, RequestContext& context) {
-                   return json_response(
-                       202, service.request_render(context.who(), context.json_body(request)));
-               });
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/print/renders/{id}",
-                               .access = core::Access::kUser,
-                               .summary = "A render's status, pages, warnings and output hash",
-                               .response_schema = kRenderSchema},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(
-                       200, service.render_status(context.who().tenant, id_param(context, "id")));
-               });
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/print/renders/{id}/pdf",
-                               .access = core::Access::kUser,
-                               .summary = "The PDF a render produced (409 until it is done)"},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   auto output =
-                       service.render_output(context.who().tenant, id_param(context, "id"));
+                         .response_schema = kRenderSchema,
+                         .status = 202},
+               [&service](Call& call) { return service.request_render(call.who(), call.body()); });
+    router.add(RouteSpec{.method = "GET",
+                         .pattern = "/api/v1/print/renders/{id}",
+                         .access = Access::kUser,
+                         .summary = "A render's status, pages, warnings and output hash",
+                         .response_schema = kRenderSchema},
+               [&service](Call& call) { return service.render_status(call.tenant(), call.id()); });
+    router.add(RouteSpec{.method = "GET",
+                         .pattern = "/api/v1/print/renders/{id}/pdf",
+                         .access = Access::kUser,
+                         .summary = "The PDF a render produced (409 until it is done)"},
+               [&service](Call& call) {
+                   auto output = service.render_output(call.tenant(), call.id());
                    auto response =
                        drawn_response("application/pdf", std::move(output.bytes), output.pages, 0);
                    response.headers.emplace_back("X-Content-SHA256", output.sha256);
                    return response;
                });
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/print/templates/{id}",
-                               .access = core::Access::kUser,
-                               .summary = "A print template with its draft",
-                               .response_schema = kTemplateSchema},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(
-                       200, service.get(context.who().tenant, id_param(context, "id")).to_json());
-               });
-    router.add(core::RouteSpec{.method = "PUT",
-                               .pattern = "/api/v1/print/templates/{id}",
-                               .access = core::Access::kAdmin,
-                               .summary = "Replace the draft (validated)",
-                               .request_schema = R"({"type":"object","required":["template"],
+    router.add(RouteSpec{.method = "GET",
+                         .pattern = "/api/v1/print/templates/{id}",
+                         .access = Access::kUser,
+                         .summary = "A print template with its draft",
+                         .response_schema = kTemplateSchema},
+               [&service](Call& call) { return service.get(call.tenant(), call.id()).to_json(); });
+    router.add(RouteSpec{.method = "PUT",
+                         .pattern = "/api/v1/print/templates/{id}",
+                         .access = Access::kAdmin,
+                         .summary = "Replace the draft (validated)",
+                         .request_schema = R"({"type":"object","required":["template"],
         "properties":{"name":{"type":"string"},"template":{"type":"object"}}})",
-                               .response_schema = kTemplateSchema},
-               [&service](const HttpRequest& request, RequestContext& context) {
-                   return json_response(200, service
-                                                 .update(context.who(), id_param(context, "id"),
-                                                         context.json_body(request))
-                                                 .to_json());
+                         .response_schema = kTemplateSchema},
+               [&service](Call& call) {
+                   return service.update(call.who(), call.id(), call.body()).to_json();
                });
-    router.add(core::RouteSpec{.method = "POST",
-                               .pattern = "/api/v1/print/templates/{id}/publish",
-                               .access = core::Access::kAdmin,
-                               .summary = "The draft becomes the next immutable version"},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(201,
-                                        service.publish(context.who(), id_param(context, "id")));
-               });
-    router.add(core::RouteSpec{.method = "POST",
-                               .pattern = "/api/v1/print/templates/{id}/preview",
-                               .access = core::Access::kUser,
-                               .summary = "Draw the draft (or `version`) over sample data at once",
-                               .request_schema = kPreviewRequest},
-               [&service](const HttpRequest& request, RequestContext& context) {
-                   const auto body =
-                       request.body.empty() ? json::object{} : context.json_body(request);
+    router.add(RouteSpec{.method = "POST",
+                         .pattern = "/api/v1/print/templates/{id}/publish",
+                         .access = Access::kAdmin,
+                         .summary = "The draft becomes the next immutable version",
+                         .status = 201},
+               [&service](Call& call) { return service.publish(call.who(), call.id()); });
+    router.add(RouteSpec{.method = "POST",
+                         .pattern = "/api/v1/print/templates/{id}/preview",
+                         .access = Access::kUser,
+                         .summary = "Draw the draft (or `version`) over sample data at once",
+                         .request_schema = kPreviewRequest},
+               [&service](Call& call) {
                    return preview_response(
-                       request, context,
-                       service.preview(context.who().tenant, id_param(context, "id"), body));
+                       call, service.preview(call.tenant(), call.id(), call.body_or_empty()));
                });
     core::add_version_routes(router, {"/api/v1/print/templates/{id}", "print template"}, service);
 }

@@ -7,11 +7,9 @@
 namespace riveredge::records {
 namespace {
 
-using core::id_param;
-using core::json_response;
-using core::query_filter;
-using core::RequestContext;
-using inngest::HttpRequest;
+using core::Access;
+using core::Call;
+using core::RouteSpec;
 
 constexpr const char* kRecordSchema = R"({"type":"object","properties":{
     "id":{"type":"integer"},"type":{"type":"string"},"business_key":{"type":"string"},
@@ -41,9 +39,9 @@ constexpr const char* kSettingsSchema = R"({"type":"object","properties":{
       "description":"how long a deleted record is kept before it may be purged"}}})";
 
 // Who acts and from where, for the audit trail.
-Actor actor_of(Service& service, const HttpRequest& request, const RequestContext& context) {
-    return service.actor(context.who(), request.remote_address,
-                         std::string(request.header("User-Agent").substr(0, 300)));
+Actor actor_of(Service& service, const Call& call) {
+    auto [address, user_agent] = call.origin();
+    return service.actor(call.who(), std::move(address), std::move(user_agent));
 }
 
 }  // namespace
@@ -51,232 +49,205 @@ Actor actor_of(Service& service, const HttpRequest& request, const RequestContex
 void register_routes(core::Router& router, Service& service) {
     // Literal paths before /records/{id}, which would otherwise take them.
     router.add(
-        core::RouteSpec{
-            .method = "PUT",
-            .pattern = "/api/v1/records/signing-password",
-            .access = core::Access::kUser,
-            .summary = "Set (or, with the current one, change) the caller's signing password and "
-                       "printed name",
-            .request_schema = R"({"type":"object","required":["password","printed_name"],
+        RouteSpec{.method = "PUT",
+                  .pattern = "/api/v1/records/signing-password",
+                  .access = Access::kUser,
+                  .summary =
+                      "Set (or, with the current one, change) the caller's signing password and "
+                      "printed name",
+                  .request_schema = R"({"type":"object","required":["password","printed_name"],
         "properties":{"password":{"type":"string","minLength":10},
         "printed_name":{"type":"string"},"current_password":{"type":"string"}}})"},
-        [&service](const HttpRequest& request, RequestContext& context) {
-            return json_response(200,
-                                 service.set_signing_password(actor_of(service, request, context),
-                                                              context.json_body(request)));
+        [&service](Call& call) {
+            return service.set_signing_password(actor_of(service, call), call.body());
         });
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/records/settings",
-                               .access = core::Access::kUser,
-                               .summary = "The tenant's signature meanings, security contacts "
-                                          "and retention",
-                               .response_schema = kSettingsSchema},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(200, service.settings(context.who().tenant));
-               });
-    router.add(core::RouteSpec{.method = "PUT",
-                               .pattern = "/api/v1/records/settings",
-                               .access = core::Access::kAdmin,
-                               .summary = "Change the records settings (role admin; audited)",
-                               .request_schema = kSettingsSchema,
-                               .response_schema = kSettingsSchema},
-               [&service](const HttpRequest& request, RequestContext& context) {
-                   return json_response(200,
-                                        service.save_settings(actor_of(service, request, context),
-                                                              context.json_body(request)));
+    router.add(RouteSpec{.method = "GET",
+                         .pattern = "/api/v1/records/settings",
+                         .access = Access::kUser,
+                         .summary = "The tenant's signature meanings, security contacts "
+                                    "and retention",
+                         .response_schema = kSettingsSchema},
+               [&service](Call& call) { return service.settings(call.tenant()); });
+    router.add(RouteSpec{.method = "PUT",
+                         .pattern = "/api/v1/records/settings",
+                         .access = Access::kAdmin,
+                         .summary = "Change the records settings (role admin; audited)",
+                         .request_schema = kSettingsSchema,
+                         .response_schema = kSettingsSchema},
+               [&service](Call& call) {
+                   return service.save_settings(actor_of(service, call), call.body());
                });
     router.add(
-        core::RouteSpec{
-            .method = "GET",
-            .pattern = "/api/v1/records/audit/verify",
-            .access = core::Access::kAdmin,
-            .summary = "Walk the tenant's audit hash chain; names the first broken row",
-            .response_schema = R"({"type":"object","properties":{"valid":{"type":"boolean"},
+        RouteSpec{.method = "GET",
+                  .pattern = "/api/v1/records/audit/verify",
+                  .access = Access::kAdmin,
+                  .summary = "Walk the tenant's audit hash chain; names the first broken row",
+                  .response_schema = R"({"type":"object","properties":{"valid":{"type":"boolean"},
         "rows":{"type":"integer"},"first_broken":{"type":"object","properties":{
         "seq":{"type":"integer"},"id":{"type":"integer"},"problem":{"type":"string"}}}}})"},
-        [&service](const HttpRequest& request, RequestContext& context) {
-            return json_response(200, service.verify_chain(actor_of(service, request, context)));
-        });
+        [&service](Call& call) { return service.verify_chain(actor_of(service, call)); });
 
-    router.add(core::RouteSpec{.method = "POST",
-                               .pattern = "/api/v1/records",
-                               .access = core::Access::kUser,
-                               .summary = "Create a record as a draft (version 1)",
-                               .request_schema = R"({"type":"object",
+    router.add(
+        RouteSpec{.method = "POST",
+                  .pattern = "/api/v1/records",
+                  .access = Access::kUser,
+                  .summary = "Create a record as a draft (version 1)",
+                  .request_schema = R"({"type":"object",
         "required":["type","business_key","title","content"],"properties":{
         "type":{"type":"string","maxLength":100},"business_key":{"type":"string","maxLength":200},
         "title":{"type":"string","maxLength":500},"content":{"type":"object"}}})",
-                               .response_schema = kRecordSchema},
-               [&service](const HttpRequest& request, RequestContext& context) {
-                   return json_response(201, service.create(actor_of(service, request, context),
-                                                            context.json_body(request)));
+                  .response_schema = kRecordSchema,
+                  .status = 201},
+        [&service](Call& call) { return service.create(actor_of(service, call), call.body()); });
+    router.add(RouteSpec{.method = "GET",
+                         .pattern = "/api/v1/records",
+                         .access = Access::kUser,
+                         .summary = "List records",
+                         .response_schema = kRecordSchema,
+                         .list = &kRecordList},
+               [&service](Call& call) {
+                   return call.list(service.repository().list(
+                       call.tenant(), call.filter("type"), call.filter("state"),
+                       call.filter("business_key"), call.paging()));
                });
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/records",
-                               .access = core::Access::kUser,
-                               .summary = "List records",
-                               .response_schema = kRecordSchema,
-                               .list = &kRecordList},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   const auto page = service.repository().list(
-                       context.who().tenant, query_filter(context, "type"),
-                       query_filter(context, "state"), query_filter(context, "business_key"),
-                       context.list);
-                   return core::list_response(context, page);
-               });
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/records/{id}",
-                               .access = core::Access::kUser,
-                               .summary = "A record with its latest content and every "
-                                          "signature's manifestation, verified",
-                               .response_schema = kRecordSchema},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(200,
-                                        service.get(context.who().tenant, id_param(context, "id")));
-               });
+    router.add(RouteSpec{.method = "GET",
+                         .pattern = "/api/v1/records/{id}",
+                         .access = Access::kUser,
+                         .summary = "A record with its latest content and every "
+                                    "signature's manifestation, verified",
+                         .response_schema = kRecordSchema},
+               [&service](Call& call) { return service.get(call.tenant(), call.id()); });
     router.add(
-        core::RouteSpec{
-            .method = "PUT",
-            .pattern = "/api/v1/records/{id}",
-            .access = core::Access::kUser,
-            .summary = "Change a draft's content: a new immutable version, with a reason",
-            .request_schema = R"({"type":"object","required":["content","reason"],
+        RouteSpec{.method = "PUT",
+                  .pattern = "/api/v1/records/{id}",
+                  .access = Access::kUser,
+                  .summary = "Change a draft's content: a new immutable version, with a reason",
+                  .request_schema = R"({"type":"object","required":["content","reason"],
         "properties":{"title":{"type":"string"},"content":{"type":"object"},
         "reason":{"type":"string","maxLength":1000}}})",
-            .response_schema = kRecordSchema},
-        [&service](const HttpRequest& request, RequestContext& context) {
-            return json_response(
-                200, service.update(actor_of(service, request, context), id_param(context, "id"),
-                                    context.json_body(request)));
+                  .response_schema = kRecordSchema},
+        [&service](Call& call) {
+            return service.update(actor_of(service, call), call.id(), call.body());
         });
     router.add(
-        core::RouteSpec{
-            .method = "POST",
-            .pattern = "/api/v1/records/{id}/transitions",
-            .access = core::Access::kUser,
-            .summary = "Move a record: submit, return (reason), make_effective (admin, after an "
-                       "approval signature), supersede, obsolete, archive, delete (admin, reason)",
-            .request_schema = R"({"type":"object","required":["action"],"properties":{
+        RouteSpec{.method = "POST",
+                  .pattern = "/api/v1/records/{id}/transitions",
+                  .access = Access::kUser,
+                  .summary =
+                      "Move a record: submit, return (reason), make_effective (admin, after an "
+                      "approval signature), supersede, obsolete, archive, delete (admin, reason)",
+                  .request_schema = R"({"type":"object","required":["action"],"properties":{
         "action":{"enum":["submit","return","make_effective","supersede","obsolete","archive","delete"]},
         "reason":{"type":"string","maxLength":1000}}})",
-            .response_schema = kRecordSchema},
-        [&service](const HttpRequest& request, RequestContext& context) {
-            auto out = service.transition(actor_of(service, request, context),
-                                          id_param(context, "id"), context.json_body(request));
+                  .response_schema = kRecordSchema,
+                  .other_status = 202},
+        [&service](Call& call) {
+            auto out = service.transition(actor_of(service, call), call.id(), call.body());
             // An archive is asked for here and made by the records-archive function.
-            return json_response(out.contains("archive") ? 202 : 200, out);
+            if (out.contains("archive")) {
+                call.answer(202);
+            }
+            return out;
         });
-    router.add(core::RouteSpec{.method = "POST",
-                               .pattern = "/api/v1/records/{id}/purge",
-                               .access = core::Access::kAdmin,
-                               .summary = "Remove a deleted record whose retention has passed "
-                                          "(409 before; the trail keeps the purge)"},
-               [&service](const HttpRequest& request, RequestContext& context) {
-                   service.purge(actor_of(service, request, context), id_param(context, "id"));
-                   return json_response(200, boost::json::object{{"purged", true}});
+    router.add(RouteSpec{.method = "POST",
+                         .pattern = "/api/v1/records/{id}/purge",
+                         .access = Access::kAdmin,
+                         .summary = "Remove a deleted record whose retention has passed "
+                                    "(409 before; the trail keeps the purge)"},
+               [&service](Call& call) {
+                   service.purge(actor_of(service, call), call.id());
+                   return boost::json::object{{"purged", true}};
                });
     router.add(
-        core::RouteSpec{
-            .method = "POST",
-            .pattern = "/api/v1/records/{id}/signatures",
-            .access = core::Access::kUser,
-            .summary = "Sign the latest version: user_id and signing password (the password "
-                       "alone within a 15-minute signing session); five wrong passwords lock "
-                       "signing for 30 minutes",
-            .request_schema = R"({"type":"object","required":["meaning","reason","password"],
+        RouteSpec{.method = "POST",
+                  .pattern = "/api/v1/records/{id}/signatures",
+                  .access = Access::kUser,
+                  .summary = "Sign the latest version: user_id and signing password (the password "
+                             "alone within a 15-minute signing session); five wrong passwords lock "
+                             "signing for 30 minutes",
+                  .request_schema = R"({"type":"object","required":["meaning","reason","password"],
         "properties":{"meaning":{"type":"string",
         "description":"authorship, review, approval, responsibility or a tenant-defined meaning"},
         "reason":{"type":"string","maxLength":1000},"password":{"type":"string"},
         "user_id":{"type":"string"}}})",
-            .response_schema = kSignatureSchema},
-        [&service](const HttpRequest& request, RequestContext& context) {
-            return json_response(
-                201, service.sign(actor_of(service, request, context), id_param(context, "id"),
-                                  context.json_body(request)));
+                  .response_schema = kSignatureSchema,
+                  .status = 201},
+        [&service](Call& call) {
+            return service.sign(actor_of(service, call), call.id(), call.body());
         });
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/records/{id}/signatures/verify",
-                               .access = core::Access::kUser,
-                               .summary = "Verify each signature against the content it sealed",
-                               .response_schema = R"({"type":"object","properties":{
+    router.add(
+        RouteSpec{.method = "GET",
+                  .pattern = "/api/v1/records/{id}/signatures/verify",
+                  .access = Access::kUser,
+                  .summary = "Verify each signature against the content it sealed",
+                  .response_schema = R"({"type":"object","properties":{
         "record_id":{"type":"integer"},"valid":{"type":"boolean"},
-        "signatures":{"type":"array","items":)" + std::string(kSignatureSchema) +
-                                                  "}}}"},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(200, service.verify_signatures(context.who().tenant,
-                                                                       id_param(context, "id")));
+        "signatures":{"type":"array","items":)" +
+                                     std::string(kSignatureSchema) + "}}}"},
+        [&service](Call& call) { return service.verify_signatures(call.tenant(), call.id()); });
+    router.add(
+        RouteSpec{.method = "GET",
+                  .pattern = "/api/v1/records/{id}/audit",
+                  .access = Access::kUser,
+                  .summary = "The record's audit trail, oldest first (reading it "
+                             "is audited)"},
+        [&service](Call& call) { return service.trail(actor_of(service, call), call.id()); });
+    router.add(RouteSpec{.method = "GET",
+                         .pattern = "/api/v1/records/{id}/export",
+                         .access = Access::kUser,
+                         .summary = "The record, its versions, verified signatures and "
+                                    "audit trail as one JSON document (audited)"},
+               [&service](Call& call) {
+                   return service.export_record(actor_of(service, call), call.id());
                });
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/records/{id}/audit",
-                               .access = core::Access::kUser,
-                               .summary = "The record's audit trail, oldest first (reading it "
-                                          "is audited)"},
-               [&service](const HttpRequest& request, RequestContext& context) {
-                   return json_response(200, service.trail(actor_of(service, request, context),
-                                                           id_param(context, "id")));
-               });
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/records/{id}/export",
-                               .access = core::Access::kUser,
-                               .summary = "The record, its versions, verified signatures and "
-                                          "audit trail as one JSON document (audited)"},
-               [&service](const HttpRequest& request, RequestContext& context) {
-                   return json_response(200,
-                                        service.export_record(actor_of(service, request, context),
-                                                              id_param(context, "id")));
-               });
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/records/{id}/export/pdf",
-                               .access = core::Access::kUser,
-                               .summary = "The record as a printable PDF: content, attachments, "
-                                          "each signature's manifestation (printed name, meaning, "
-                                          "UTC time, reason, verified) and the audit trail "
-                                          "(audited)"},
-               [&service](const HttpRequest& request, RequestContext& context) {
-                   auto pdf = service.export_pdf(actor_of(service, request, context),
-                                                 id_param(context, "id"));
+    router.add(RouteSpec{.method = "GET",
+                         .pattern = "/api/v1/records/{id}/export/pdf",
+                         .access = Access::kUser,
+                         .summary = "The record as a printable PDF: content, attachments, "
+                                    "each signature's manifestation (printed name, meaning, "
+                                    "UTC time, reason, verified) and the audit trail "
+                                    "(audited)"},
+               [&service](Call& call) {
+                   auto pdf = service.export_pdf(actor_of(service, call), call.id());
                    return core::bytes_response("application/pdf", std::move(pdf.bytes),
                                                {{"X-Pages", std::to_string(pdf.pages)}});
                });
     router.add(
-        core::RouteSpec{
-            .method = "POST",
-            .pattern = "/api/v1/records/attachments",
-            .access = core::Access::kUser,
-            .summary = "Keep attachment bytes (the raw body, with its Content-Type) under their "
-                       "SHA-256; a version names them in its content's `attachments` "
-                       "[{name, sha256}], so its signatures cover them",
-            .response_schema = R"({"type":"object","properties":{"sha256":{"type":"string"},
+        RouteSpec{.method = "POST",
+                  .pattern = "/api/v1/records/attachments",
+                  .access = Access::kUser,
+                  .summary =
+                      "Keep attachment bytes (the raw body, with its Content-Type) under their "
+                      "SHA-256; a version names them in its content's `attachments` "
+                      "[{name, sha256}], so its signatures cover them",
+                  .response_schema = R"({"type":"object","properties":{"sha256":{"type":"string"},
         "size":{"type":"integer"},"media_type":{"type":"string"},
-        "stored":{"enum":["new","already kept"]}}})"},
-        [&service](const HttpRequest& request, RequestContext& context) {
-            auto body = request.body;
-            return json_response(
-                201, service.upload_attachment(actor_of(service, request, context),
-                                               std::string(request.header("Content-Type")),
-                                               std::move(body)));
+        "stored":{"enum":["new","already kept"]}}})",
+                  .status = 201},
+        [&service](Call& call) {
+            return service.upload_attachment(actor_of(service, call),
+                                             std::string(call.request.header("Content-Type")),
+                                             std::string(call.request.body));
         });
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/records/{id}/attachments/{sha256}",
-                               .access = core::Access::kUser,
-                               .summary = "The bytes of an attachment a version of the record "
-                                          "names (409 when they no longer match their hash)"},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   auto attachment = service.download_attachment(
-                       context.who().tenant, id_param(context, "id"), context.params.at("sha256"));
+    router.add(RouteSpec{.method = "GET",
+                         .pattern = "/api/v1/records/{id}/attachments/{sha256}",
+                         .access = Access::kUser,
+                         .summary = "The bytes of an attachment a version of the record "
+                                    "names (409 when they no longer match their hash)"},
+               [&service](Call& call) {
+                   auto attachment =
+                       service.download_attachment(call.tenant(), call.id(), call.param("sha256"));
                    return core::bytes_response(attachment.media_type, std::move(attachment.bytes),
                                                {{"Content-Disposition", "attachment"},
                                                 {"X-Content-SHA256", attachment.sha256}});
                });
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/records/{id}/archive",
-                               .access = core::Access::kUser,
-                               .summary = "The sealed archive package of an archived record, its "
-                                          "hash and seal re-verified (reading it is audited)"},
-               [&service](const HttpRequest& request, RequestContext& context) {
-                   return json_response(200,
-                                        service.read_archive(actor_of(service, request, context),
-                                                             id_param(context, "id")));
+    router.add(RouteSpec{.method = "GET",
+                         .pattern = "/api/v1/records/{id}/archive",
+                         .access = Access::kUser,
+                         .summary = "The sealed archive package of an archived record, its "
+                                    "hash and seal re-verified (reading it is audited)"},
+               [&service](Call& call) {
+                   return service.read_archive(actor_of(service, call), call.id());
                });
     core::add_version_routes(router, {"/api/v1/records/{id}", "record"}, service);
 }

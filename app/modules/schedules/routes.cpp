@@ -8,13 +8,11 @@
 namespace riveredge::schedules {
 namespace {
 
+namespace json = boost::json;
+using core::Access;
+using core::Call;
 using core::DomainError;
-using core::id_param;
-using core::int_query;
-using core::json_response;
-using core::query_filter;
-using core::RequestContext;
-using inngest::HttpRequest;
+using core::RouteSpec;
 
 constexpr const char* kDefinitionSchema = R"json({"type":"object",
   "required":["name","code","trigger","action"],"properties":{
@@ -51,10 +49,10 @@ constexpr const char* kPreviewSchema = R"json({"type":"object","properties":{
   "time_zone":{"type":"string"},"fires":{"type":"array","items":{"type":"object","properties":{
   "utc":{"type":"string"},"local":{"type":"string"}}}}}})json";
 
-core::db::Param time_filter(const RequestContext& context, const char* name) {
-    const auto value = query_filter(context, name);
+core::db::Param time_filter(const Call& call, const char* name) {
+    const auto value = call.filter(name);
     if (value && !parse_time(*value)) {
-        throw DomainError::validation(boost::json::object{{name, "an RFC 3339 time"}});
+        throw DomainError::validation(json::object{{name, "an RFC 3339 time"}});
     }
     return value;
 }
@@ -63,148 +61,123 @@ core::db::Param time_filter(const RequestContext& context, const char* name) {
 
 void register_routes(core::Router& router, Service& service) {
     router.add(
-        core::RouteSpec{
-            .method = "POST",
-            .pattern = "/api/v1/schedules/preview",
-            .access = core::Access::kUser,
-            .summary = "The next fire times of a trigger before it is saved (?count=1..100)",
-            .request_schema =
-                R"json({"type":"object","properties":{"trigger":{"type":"object"}}})json",
-            .response_schema = kPreviewSchema},
-        [&service](const HttpRequest& request, RequestContext& context) {
-            return json_response(200,
-                                 service.preview_trigger(context.json_body(request),
-                                                         int_query(context, "count", 5, 1, 100)));
+        RouteSpec{.method = "POST",
+                  .pattern = "/api/v1/schedules/preview",
+                  .access = Access::kUser,
+                  .summary = "The next fire times of a trigger before it is saved (?count=1..100)",
+                  .request_schema =
+                      R"json({"type":"object","properties":{"trigger":{"type":"object"}}})json",
+                  .response_schema = kPreviewSchema},
+        [&service](Call& call) {
+            return service.preview_trigger(call.body(), call.int_query("count", 5, 1, 100));
         });
 
-    router.add(core::RouteSpec{.method = "POST",
-                               .pattern = "/api/v1/schedules",
-                               .access = core::Access::kAdmin,
-                               .summary = "Create a schedule; it is armed at once",
-                               .request_schema = kDefinitionSchema,
-                               .response_schema = kScheduleSchema},
-               [&service](const HttpRequest& request, RequestContext& context) {
-                   return json_response(
-                       201, service.create(context.who(), context.json_body(request)).to_json());
+    router.add(
+        RouteSpec{.method = "POST",
+                  .pattern = "/api/v1/schedules",
+                  .access = Access::kAdmin,
+                  .summary = "Create a schedule; it is armed at once",
+                  .request_schema = kDefinitionSchema,
+                  .response_schema = kScheduleSchema,
+                  .status = 201},
+        [&service](Call& call) { return service.create(call.who(), call.body()).to_json(); });
+
+    router.add(RouteSpec{.method = "GET",
+                         .pattern = "/api/v1/schedules",
+                         .access = Access::kAdmin,
+                         .summary = "List schedules",
+                         .response_schema = kScheduleSchema,
+                         .list = &kScheduleList},
+               [&service](Call& call) {
+                   return call.list(service.repository().list(call.tenant(), call.flag("enabled"),
+                                                              call.filter("q"), call.paging()));
                });
 
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/schedules",
-                               .access = core::Access::kAdmin,
-                               .summary = "List schedules",
-                               .response_schema = kScheduleSchema,
-                               .list = &kScheduleList},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   const auto enabled = core::boolean_filter(context, "enabled");
-                   const auto page = service.repository().list(
-                       context.who().tenant, enabled, query_filter(context, "q"), context.list);
-                   return core::list_response(context, page);
-               });
+    router.add(RouteSpec{.method = "GET",
+                         .pattern = "/api/v1/schedules/{id}",
+                         .access = Access::kAdmin,
+                         .summary = "A schedule with its next fire time",
+                         .response_schema = kScheduleSchema},
+               [&service](Call& call) { return service.get(call.tenant(), call.id()).to_json(); });
 
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/schedules/{id}",
-                               .access = core::Access::kAdmin,
-                               .summary = "A schedule with its next fire time",
-                               .response_schema = kScheduleSchema},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(
-                       200, service.get(context.who().tenant, id_param(context, "id")).to_json());
+    router.add(
+        RouteSpec{.method = "PUT",
+                  .pattern = "/api/v1/schedules/{id}",
+                  .access = Access::kAdmin,
+                  .summary = "Replace a schedule's definition; fires armed before are dropped",
+                  .request_schema = kDefinitionSchema,
+                  .response_schema = kScheduleSchema},
+        [&service](Call& call) {
+            return service.update(call.who(), call.id(), call.body()).to_json();
+        });
+
+    router.add(RouteSpec{.method = "DELETE",
+                         .pattern = "/api/v1/schedules/{id}",
+                         .access = Access::kAdmin,
+                         .summary = "Delete a schedule (its history stays)"},
+               [&service](Call& call) {
+                   service.remove(call.who(), call.id());
+                   return json::object{{"deleted", true}};
                });
 
     router.add(
-        core::RouteSpec{
-            .method = "PUT",
-            .pattern = "/api/v1/schedules/{id}",
-            .access = core::Access::kAdmin,
-            .summary = "Replace a schedule's definition; fires armed before are dropped",
-            .request_schema = kDefinitionSchema,
-            .response_schema = kScheduleSchema},
-        [&service](const HttpRequest& request, RequestContext& context) {
-            return json_response(
-                200,
-                service.update(context.who(), id_param(context, "id"), context.json_body(request))
-                    .to_json());
+        RouteSpec{.method = "POST",
+                  .pattern = "/api/v1/schedules/{id}/pause",
+                  .access = Access::kAdmin,
+                  .summary = "Pause with a reason; no fire runs while paused",
+                  .request_schema =
+                      R"json({"type":"object","properties":{"reason":{"type":"string"}}})json",
+                  .response_schema = kScheduleSchema},
+        [&service](Call& call) {
+            return service.pause(call.who(), call.id(), call.body_or_empty()).to_json();
         });
 
-    router.add(core::RouteSpec{.method = "DELETE",
-                               .pattern = "/api/v1/schedules/{id}",
-                               .access = core::Access::kAdmin,
-                               .summary = "Delete a schedule (its history stays)"},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   service.remove(context.who(), id_param(context, "id"));
-                   return json_response(200, boost::json::object{{"deleted", true}});
-               });
+    router.add(RouteSpec{.method = "POST",
+                         .pattern = "/api/v1/schedules/{id}/resume",
+                         .access = Access::kAdmin,
+                         .summary = "Resume from now on (missed fires are not made up)"},
+               [&service](Call& call) { return service.resume(call.who(), call.id()).to_json(); });
+
+    router.add(RouteSpec{.method = "POST",
+                         .pattern = "/api/v1/schedules/{id}/run",
+                         .access = Access::kAdmin,
+                         .summary = "Fire now, beside the schedule's own timing",
+                         .status = 202},
+               [&service](Call& call) { return service.run_now(call.who(), call.id()); });
 
     router.add(
-        core::RouteSpec{
-            .method = "POST",
-            .pattern = "/api/v1/schedules/{id}/pause",
-            .access = core::Access::kAdmin,
-            .summary = "Pause with a reason; no fire runs while paused",
-            .request_schema =
-                R"json({"type":"object","properties":{"reason":{"type":"string"}}})json",
-            .response_schema = kScheduleSchema},
-        [&service](const HttpRequest& request, RequestContext& context) {
-            const auto body =
-                request.body.empty() ? boost::json::object{} : context.json_body(request);
-            return json_response(
-                200, service.pause(context.who(), id_param(context, "id"), body).to_json());
-        });
-
-    router.add(core::RouteSpec{.method = "POST",
-                               .pattern = "/api/v1/schedules/{id}/resume",
-                               .access = core::Access::kAdmin,
-                               .summary = "Resume from now on (missed fires are not made up)"},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(
-                       200, service.resume(context.who(), id_param(context, "id")).to_json());
-               });
-
-    router.add(core::RouteSpec{.method = "POST",
-                               .pattern = "/api/v1/schedules/{id}/run",
-                               .access = core::Access::kAdmin,
-                               .summary = "Fire now, beside the schedule's own timing"},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(202,
-                                        service.run_now(context.who(), id_param(context, "id")));
-               });
-
-    router.add(
-        core::RouteSpec{
+        RouteSpec{
             .method = "GET",
             .pattern = "/api/v1/schedules/{id}/preview",
-            .access = core::Access::kUser,
+            .access = Access::kUser,
             .summary = "The next fire times in the schedule's zone and in UTC (?count=1..100)",
             .response_schema = kPreviewSchema},
-        [&service](const HttpRequest&, RequestContext& context) {
-            return json_response(200, service.preview(context.who().tenant, id_param(context, "id"),
-                                                      int_query(context, "count", 5, 1, 100)));
+        [&service](Call& call) {
+            return service.preview(call.tenant(), call.id(), call.int_query("count", 5, 1, 100));
         });
 
     router.add(
-        core::RouteSpec{
+        RouteSpec{
             .method = "GET",
             .pattern = "/api/v1/schedules/{id}/fires",
-            .access = core::Access::kAdmin,
+            .access = Access::kAdmin,
             .summary = "Run history: scheduled time, start, end, status, attempt, output or error",
             .list = &kFireList},
-        [&service](const HttpRequest&, RequestContext& context) {
-            const auto& tenant = context.who().tenant;
-            const auto id = id_param(context, "id");
-            service.get(tenant, id);  // 404 for a missing or another tenant's schedule
-            const auto status = query_filter(context, "status");
+        [&service](Call& call) {
+            const auto id = call.id();
+            service.get(call.tenant(), id);  // 404 for a missing or another tenant's schedule
+            const auto status = call.filter("status");
             static const std::set<std::string> statuses{"armed",     "waiting",  "running",
                                                         "succeeded", "failed",   "skipped",
                                                         "missed",    "cancelled"};
             if (status && statuses.count(*status) == 0) {
-                throw DomainError::validation(boost::json::object{
+                throw DomainError::validation(json::object{
                     {"status",
                      "armed, waiting, running, succeeded, failed, skipped, missed or cancelled"}});
             }
-            auto page =
-                service.repository().fires(tenant, id, status, time_filter(context, "since"),
-                                           time_filter(context, "until"), context.list);
-            return core::list_response(context, std::move(page.items), page.total);
+            return call.list(service.repository().fires(call.tenant(), id, status,
+                                                        time_filter(call, "since"),
+                                                        time_filter(call, "until"), call.paging()));
         });
 }
 
