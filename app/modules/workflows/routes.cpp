@@ -9,12 +9,10 @@
 namespace riveredge::workflows {
 namespace {
 
+using core::Access;
+using core::Call;
 using core::DomainError;
-using core::id_param;
-using core::json_response;
-using core::query_filter;
-using core::RequestContext;
-using inngest::HttpRequest;
+using core::RouteSpec;
 
 constexpr const char* kSourceSchema = R"json({"type":"object",
   "description":"A definition as JSON; send YAML of the same shape with Content-Type application/yaml (or text/yaml).",
@@ -94,225 +92,195 @@ constexpr const char* kNodeRunSchema = R"json({"type":"object","properties":{
 constexpr const char* kCancelSchema =
     R"json({"type":"object","properties":{"reason":{"type":"string","maxLength":500}}})json";
 
-std::optional<std::string> one_of(const RequestContext& context,
+std::optional<std::string> one_of(const Call& call,
                                   const char* name,
                                   const std::set<std::string>& allowed,
                                   const char* described) {
-    auto value = query_filter(context, name);
+    auto value = call.filter(name);
     if (value && allowed.count(*value) == 0) {
         throw DomainError::validation(boost::json::object{{name, described}});
     }
     return value;
 }
 
-boost::json::object optional_body(const HttpRequest& request, const RequestContext& context) {
-    return request.body.empty() ? boost::json::object{} : context.json_body(request);
-}
-
 }  // namespace
 
 void register_routes(core::Router& router, Service& service) {
-    router.add(
-        core::RouteSpec{.method = "POST",
-                        .pattern = "/api/v1/workflows/definitions",
-                        .access = core::Access::kAdmin,
-                        .summary = "Import a DAG or state-machine definition from JSON or YAML "
-                                   "(Content-Type application/yaml): a new version of its key, "
-                                   "unpublished; 422 names every element with a problem",
-                        .request_schema = kSourceSchema,
-                        .response_schema = kDefinitionSchema},
-        [&service](const HttpRequest& request, RequestContext& context) {
-            return json_response(
-                201, service.import(context.who(), std::string(request.header("Content-Type")),
-                                    request.body));
-        });
+    router.add(RouteSpec{.method = "POST",
+                         .pattern = "/api/v1/workflows/definitions",
+                         .access = Access::kAdmin,
+                         .summary = "Import a DAG or state-machine definition from JSON or YAML "
+                                    "(Content-Type application/yaml): a new version of its key, "
+                                    "unpublished; 422 names every element with a problem",
+                         .request_schema = kSourceSchema,
+                         .response_schema = kDefinitionSchema,
+                         .status = 201},
+               [&service](Call& call) {
+                   return service.import(call.who(),
+                                         std::string(call.request.header("Content-Type")),
+                                         call.request.body);
+               });
 
-    router.add(core::RouteSpec{.method = "POST",
-                               .pattern = "/api/v1/workflows/definitions/validate",
-                               .access = core::Access::kUser,
-                               .summary = "Validate a definition without saving it: a DAG's "
-                                          "parallel groups, a state machine's states and events",
-                               .request_schema = kSourceSchema,
-                               .response_schema = kValidationSchema},
-               [](const HttpRequest& request, RequestContext&) {
+    router.add(RouteSpec{.method = "POST",
+                         .pattern = "/api/v1/workflows/definitions/validate",
+                         .access = Access::kUser,
+                         .summary = "Validate a definition without saving it: a DAG's "
+                                    "parallel groups, a state machine's states and events",
+                         .request_schema = kSourceSchema,
+                         .response_schema = kValidationSchema},
+               [](Call& call) {
                    const auto read = Service::read_source(
-                       std::string(request.header("Content-Type")), request.body);
-                   return json_response(200, Service::summary(read.model));
+                       std::string(call.request.header("Content-Type")), call.request.body);
+                   return Service::summary(read.model);
                });
 
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/workflows/definitions",
-                               .access = core::Access::kUser,
-                               .summary = "List workflow definitions",
-                               .response_schema = kDefinitionSchema,
-                               .list = &kDefinitionList},
-               [&service](const HttpRequest&, RequestContext& context) {
+    router.add(RouteSpec{.method = "GET",
+                         .pattern = "/api/v1/workflows/definitions",
+                         .access = Access::kUser,
+                         .summary = "List workflow definitions",
+                         .response_schema = kDefinitionSchema,
+                         .list = &kDefinitionList},
+               [&service](Call& call) {
                    const auto kind =
-                       one_of(context, "kind", {"dag", "state_machine"}, "dag or state_machine");
-                   return core::list_response(
-                       context,
-                       service.repository().definitions(
-                           context.who().tenant, query_filter(context, "q"), kind, context.list));
+                       one_of(call, "kind", {"dag", "state_machine"}, "dag or state_machine");
+                   return call.list(service.repository().definitions(
+                       call.tenant(), call.filter("q"), kind, call.paging()));
                });
 
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/workflows/definitions/{id}",
-                               .access = core::Access::kUser,
-                               .summary = "A workflow definition: its latest and published version",
-                               .response_schema = kDefinitionSchema},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(
-                       200, service.get(context.who().tenant, id_param(context, "id")).to_json());
-               });
+    router.add(RouteSpec{.method = "GET",
+                         .pattern = "/api/v1/workflows/definitions/{id}",
+                         .access = Access::kUser,
+                         .summary = "A workflow definition: its latest and published version",
+                         .response_schema = kDefinitionSchema},
+               [&service](Call& call) { return service.get(call.tenant(), call.id()).to_json(); });
 
     core::add_version_routes(
         router,
         core::VersionedItem{.item_pattern = "/api/v1/workflows/definitions/{id}",
                             .noun = "workflow definition",
-                            .access = core::Access::kUser,
+                            .access = Access::kUser,
                             .version_schema = kVersionSchema},
         service);
 
-    router.add(
-        core::RouteSpec{.method = "POST",
-                        .pattern = "/api/v1/workflows/definitions/{id}/versions/{version}/publish",
-                        .access = core::Access::kAdmin,
-                        .summary = "Publish a version: new executions run it",
-                        .response_schema = kDefinitionSchema},
-        [&service](const HttpRequest&, RequestContext& context) {
-            const auto version = id_param(context, "version");
-            if (version > 1000000) {
-                throw DomainError::not_found("version " + std::to_string(version));
-            }
-            return json_response(200, service.publish(context.who(), id_param(context, "id"),
-                                                      static_cast<int>(version)));
-        });
-
-    router.add(core::RouteSpec{.method = "POST",
-                               .pattern = "/api/v1/workflows/executions",
-                               .access = core::Access::kUser,
-                               .summary = "Start an execution of a published definition with "
-                                          "input and a priority",
-                               .request_schema = kStartSchema,
-                               .response_schema = kExecutionSchema},
-               [&service](const HttpRequest& request, RequestContext& context) {
-                   return json_response(201,
-                                        service.start(context.who(), context.json_body(request)));
+    router.add(RouteSpec{.method = "POST",
+                         .pattern = "/api/v1/workflows/definitions/{id}/versions/{version}/publish",
+                         .access = Access::kAdmin,
+                         .summary = "Publish a version: new executions run it",
+                         .response_schema = kDefinitionSchema},
+               [&service](Call& call) {
+                   const auto version = call.id("version");
+                   if (version > 1000000) {
+                       throw DomainError::not_found("version " + std::to_string(version));
+                   }
+                   return service.publish(call.who(), call.id(), static_cast<int>(version));
                });
 
+    router.add(RouteSpec{.method = "POST",
+                         .pattern = "/api/v1/workflows/executions",
+                         .access = Access::kUser,
+                         .summary = "Start an execution of a published definition with "
+                                    "input and a priority",
+                         .request_schema = kStartSchema,
+                         .response_schema = kExecutionSchema,
+                         .status = 201},
+               [&service](Call& call) { return service.start(call.who(), call.body()); });
+
     router.add(
-        core::RouteSpec{.method = "GET",
-                        .pattern = "/api/v1/workflows/executions",
-                        .access = core::Access::kUser,
-                        .summary = "List the tenant's executions",
-                        .response_schema = kExecutionSchema,
-                        .list = &kExecutionList},
-        [&service](const HttpRequest&, RequestContext& context) {
-            const auto status =
-                one_of(context, "status",
-                       {"queued", "running", "paused", "completed", "failed", "cancelled"},
-                       "queued, running, paused, completed, failed or cancelled");
-            auto definition = query_filter(context, "definition_id");
+        RouteSpec{.method = "GET",
+                  .pattern = "/api/v1/workflows/executions",
+                  .access = Access::kUser,
+                  .summary = "List the tenant's executions",
+                  .response_schema = kExecutionSchema,
+                  .list = &kExecutionList},
+        [&service](Call& call) {
+            const auto status = one_of(
+                call, "status", {"queued", "running", "paused", "completed", "failed", "cancelled"},
+                "queued, running, paused, completed, failed or cancelled");
+            auto definition = call.filter("definition_id");
             if (definition && (definition->empty() || definition->size() > 18 ||
                                definition->find_first_not_of("0123456789") != std::string::npos)) {
                 throw DomainError::validation(
                     boost::json::object{{"definition_id", "a definition's id"}});
             }
-            return core::list_response(
-                context, service.repository().executions(context.who().tenant, status, definition,
-                                                         context.list));
+            return call.list(
+                service.repository().executions(call.tenant(), status, definition, call.paging()));
         });
 
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/workflows/executions/{id}",
-                               .access = core::Access::kUser,
-                               .summary = "An execution: status, current state and the events "
-                                          "it takes now, or a DAG's parallel groups",
-                               .response_schema = kExecutionSchema},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(
-                       200, service.execution(context.who().tenant, id_param(context, "id")));
-               });
-
-    router.add(core::RouteSpec{.method = "POST",
-                               .pattern = "/api/v1/workflows/executions/{id}/events",
-                               .access = core::Access::kUser,
-                               .summary = "Send an event to a state machine: 202 with the "
-                                          "transition it takes, 409 naming the state and event "
-                                          "when the state does not take it or its guard refuses",
-                               .request_schema = kEventSchema,
-                               .response_schema = kAcceptedSchema},
-               [&service](const HttpRequest& request, RequestContext& context) {
-                   return json_response(202,
-                                        service.send_event(context.who(), id_param(context, "id"),
-                                                           context.json_body(request)));
-               });
-
-    router.add(core::RouteSpec{.method = "GET",
-                               .pattern = "/api/v1/workflows/executions/{id}/events",
-                               .access = core::Access::kUser,
-                               .summary = "The events a state machine accepted, in order",
-                               .response_schema = kEventsSchema},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   const auto& tenant = context.who().tenant;
-                   const auto id = id_param(context, "id");
-                   service.require_execution(tenant, id);
-                   return json_response(
-                       200,
-                       boost::json::object{{"events", service.repository().events(tenant, id)}});
-               });
+    router.add(RouteSpec{.method = "GET",
+                         .pattern = "/api/v1/workflows/executions/{id}",
+                         .access = Access::kUser,
+                         .summary = "An execution: status, current state and the events "
+                                    "it takes now, or a DAG's parallel groups",
+                         .response_schema = kExecutionSchema},
+               [&service](Call& call) { return service.execution(call.tenant(), call.id()); });
 
     router.add(
-        core::RouteSpec{.method = "GET",
-                        .pattern = "/api/v1/workflows/executions/{id}/history",
-                        .access = core::Access::kUser,
-                        .summary = "Every node and action run: input, output, attempts, start, "
-                                   "end, duration and error",
-                        .response_schema = kNodeRunSchema,
-                        .list = &kHistoryList},
-        [&service](const HttpRequest&, RequestContext& context) {
-            const auto& tenant = context.who().tenant;
-            const auto id = id_param(context, "id");
-            service.require_execution(tenant, id);
-            const auto phase = one_of(
-                context, "phase", {"node", "entry", "exit", "transition", "on_error", "compensate"},
-                "node, entry, exit, transition, on_error or compensate");
-            const auto status =
-                one_of(context, "status", {"running", "retrying", "succeeded", "failed"},
-                       "running, retrying, succeeded or failed");
-            auto page = service.repository().history(tenant, id, phase, status, context.list);
-            return core::list_response(context, std::move(page.items), page.total);
-        });
+        RouteSpec{.method = "POST",
+                  .pattern = "/api/v1/workflows/executions/{id}/events",
+                  .access = Access::kUser,
+                  .summary = "Send an event to a state machine: 202 with the "
+                             "transition it takes, 409 naming the state and event "
+                             "when the state does not take it or its guard refuses",
+                  .request_schema = kEventSchema,
+                  .response_schema = kAcceptedSchema,
+                  .status = 202},
+        [&service](Call& call) { return service.send_event(call.who(), call.id(), call.body()); });
 
-    router.add(core::RouteSpec{.method = "POST",
-                               .pattern = "/api/v1/workflows/executions/{id}/pause",
-                               .access = core::Access::kAdmin,
-                               .summary = "Pause: the run stops before its next level or event",
-                               .response_schema = kExecutionSchema},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(200, service.pause(context.who(), id_param(context, "id")));
+    router.add(RouteSpec{.method = "GET",
+                         .pattern = "/api/v1/workflows/executions/{id}/events",
+                         .access = Access::kUser,
+                         .summary = "The events a state machine accepted, in order",
+                         .response_schema = kEventsSchema},
+               [&service](Call& call) {
+                   service.require_execution(call.tenant(), call.id());
+                   return boost::json::object{
+                       {"events", service.repository().events(call.tenant(), call.id())}};
                });
 
-    router.add(core::RouteSpec{.method = "POST",
-                               .pattern = "/api/v1/workflows/executions/{id}/resume",
-                               .access = core::Access::kAdmin,
-                               .summary = "Resume a paused execution",
-                               .response_schema = kExecutionSchema},
-               [&service](const HttpRequest&, RequestContext& context) {
-                   return json_response(200,
-                                        service.resume(context.who(), id_param(context, "id")));
+    router.add(RouteSpec{.method = "GET",
+                         .pattern = "/api/v1/workflows/executions/{id}/history",
+                         .access = Access::kUser,
+                         .summary = "Every node and action run: input, output, attempts, start, "
+                                    "end, duration and error",
+                         .response_schema = kNodeRunSchema,
+                         .list = &kHistoryList},
+               [&service](Call& call) {
+                   service.require_execution(call.tenant(), call.id());
+                   const auto phase =
+                       one_of(call, "phase",
+                              {"node", "entry", "exit", "transition", "on_error", "compensate"},
+                              "node, entry, exit, transition, on_error or compensate");
+                   const auto status =
+                       one_of(call, "status", {"running", "retrying", "succeeded", "failed"},
+                              "running, retrying, succeeded or failed");
+                   auto page = service.repository().history(call.tenant(), call.id(), phase, status,
+                                                            call.paging());
+                   return call.list(std::move(page.items), page.total);
                });
 
-    router.add(core::RouteSpec{.method = "POST",
-                               .pattern = "/api/v1/workflows/executions/{id}/cancel",
-                               .access = core::Access::kAdmin,
-                               .summary = "Cancel with an optional reason: nothing more runs "
-                                          "(no compensation)",
-                               .request_schema = kCancelSchema,
-                               .response_schema = kExecutionSchema},
-               [&service](const HttpRequest& request, RequestContext& context) {
-                   return json_response(200, service.cancel(context.who(), id_param(context, "id"),
-                                                            optional_body(request, context)));
+    router.add(RouteSpec{.method = "POST",
+                         .pattern = "/api/v1/workflows/executions/{id}/pause",
+                         .access = Access::kAdmin,
+                         .summary = "Pause: the run stops before its next level or event",
+                         .response_schema = kExecutionSchema},
+               [&service](Call& call) { return service.pause(call.who(), call.id()); });
+
+    router.add(RouteSpec{.method = "POST",
+                         .pattern = "/api/v1/workflows/executions/{id}/resume",
+                         .access = Access::kAdmin,
+                         .summary = "Resume a paused execution",
+                         .response_schema = kExecutionSchema},
+               [&service](Call& call) { return service.resume(call.who(), call.id()); });
+
+    router.add(RouteSpec{.method = "POST",
+                         .pattern = "/api/v1/workflows/executions/{id}/cancel",
+                         .access = Access::kAdmin,
+                         .summary = "Cancel with an optional reason: nothing more runs "
+                                    "(no compensation)",
+                         .request_schema = kCancelSchema,
+                         .response_schema = kExecutionSchema},
+               [&service](Call& call) {
+                   return service.cancel(call.who(), call.id(), call.body_or_empty());
                });
 }
 
