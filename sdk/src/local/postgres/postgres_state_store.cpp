@@ -76,7 +76,16 @@ public:
 
     ~PostgresStateStore() override {
         if (conn_ != nullptr) {
-            PQfinish(conn_);  // also releases the session's advisory lock
+            // Closing the connection frees the executor lock only once the server's backend
+            // has noticed and exited, which a successor started at once can beat. Freed here,
+            // the lock is free when the destructor returns.
+            if (!replaced_) {
+                const std::string key = "inngest-executor:" + options_.table_prefix;
+                const char* values[] = {key.c_str()};
+                PQclear(PQexecParams(conn_, "SELECT pg_advisory_unlock(hashtext($1))", 1, nullptr,
+                                     values, nullptr, nullptr, 0));
+            }
+            PQfinish(conn_);
         }
     }
 
