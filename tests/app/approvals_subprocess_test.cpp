@@ -144,6 +144,7 @@ TEST_CASE("a boundary timer interrupts a sub-process and cancels its inner tasks
     const auto bob = t.token("acme", "bob");
     const auto carol = t.token("acme", "carol");
     const auto dave = t.token("acme", "dave");
+    const auto erin = t.token("acme", "erin");
     // Inside: two reviews in parallel and a nested sub-process with a third; after an hour the
     // whole sub-process is taken away and dave handles it.
     const auto definition = flow.publish(
@@ -156,9 +157,13 @@ TEST_CASE("a boundary timer interrupts a sub-process and cancels its inner tasks
                  node("out2", "endEvent", "nested"), node("join", "parallelGateway", "sub"),
                  node("out", "endEvent", "sub"),
                  node("late", "boundaryEvent", "", R"({"attached_to":"sub","duration":"PT1H"})"),
-                 user("handle", "dave"), node("end", "endEvent"), node("end2", "endEvent")},
+                 user("handle", "dave"), node("end", "endEvent"), node("end2", "endEvent"),
+                 node("nudge", "boundaryEvent", "",
+                      R"({"attached_to":"sub","duration":"PT30M","cancel_activity":false})"),
+                 user("nudged", "erin"), node("end3", "endEvent")},
                 {"start>sub", "in>fork", "fork>r1", "fork>nested", "in2>r2", "r2>out2", "r1>join",
-                 "nested>join", "join>out", "sub>end", "late>handle", "handle>end2"}));
+                 "nested>join", "join>out", "sub>end", "late>handle", "handle>end2", "nudge>nudged",
+                 "nudged>end3"}));
     const auto id = flow.start(alice, definition);
     const auto both = flow.wait_pending(alice, id, "r2");
     REQUIRE(both.is_object());
@@ -171,6 +176,9 @@ TEST_CASE("a boundary timer interrupts a sub-process and cancels its inner tasks
     clock->advance(std::chrono::minutes(50));
     settle();
     CHECK(todo_nodes(t, dave).empty());  // not yet
+    // The non-interrupting nudge fired beside the sub-process, whose tasks stay open.
+    CHECK(todo_nodes(t, erin) == std::vector<std::string>{"nudged"});
+    CHECK(todo_nodes(t, bob) == std::vector<std::string>{"r1"});
     clock->advance(std::chrono::minutes(15));
     settle();
     const auto at_handle = flow.wait_pending(alice, id, "handle");
@@ -184,6 +192,8 @@ TEST_CASE("a boundary timer interrupts a sub-process and cancels its inner tasks
     CHECK(status["r2"] == "cancelled");
     CHECK(status["late"] == "completed");
     REQUIRE(flow.act(dave, flow.pending_task(at_handle, "handle"), "approve").status == 200);
+    CHECK(todo_nodes(t, erin) == std::vector<std::string>{"nudged"});  // outside: it stays
+    REQUIRE(flow.act(erin, flow.pending_task(at_handle, "nudged"), "approve").status == 200);
     const auto done = flow.wait_done(alice, id);
     REQUIRE(done.is_object());
     CHECK(done.at("status") == "completed");
@@ -402,4 +412,57 @@ TEST_CASE("a failed transaction compensates its completed tasks newest first",
     CHECK(status["end"] == "pending");
     const auto names = event_names(t, alice, id);
     CHECK(std::find(names.begin(), names.end(), "error_caught") != names.end());
+
+    // A cancel end event: the transaction compensates and its cancel boundary takes over.
+    const auto handled = [&](std::int64_t instance) {
+        std::vector<std::string> out;
+        for (const auto& e :
+             listed(t, "/api/v1/approvals/instances/" + std::to_string(instance) + "/events", alice,
+                    "events")) {
+            if (e.at("name") == "compensated") {
+                out.emplace_back(e.at("data").at("handler").as_string());
+            }
+        }
+        return out;
+    };
+    const auto cancelled = flow.start(
+        alice,
+        flow.publish(
+            alice,
+            process("trip_cancel",
+                    {node("start", "startEvent"), node("trip", "transaction"),
+                     node("in", "startEvent", "trip"), task("hotel", "trip"), task("car", "trip"),
+                     node("stop", "cancelEndEvent", "trip"),
+                     compensation("undo_hotel", "hotel", "trip"), handler("cancel_hotel", "trip"),
+                     compensation("undo_car", "car", "trip"), handler("cancel_car", "trip"),
+                     node("called_off", "boundaryEvent", "",
+                          R"({"attached_to":"trip","event":"cancel"})"),
+                     node("end", "endEvent"), node("end2", "endEvent")},
+                    {"start>trip", "in>hotel", "hotel>car", "car>stop", "trip>end",
+                     "called_off>end2", "undo_hotel>cancel_hotel", "undo_car>cancel_car"})));
+    const auto after_cancel = flow.wait_done(alice, cancelled);
+    REQUIRE(after_cancel.is_object());
+    CHECK(after_cancel.at("status") == "completed");
+    CHECK(handled(cancelled) == std::vector<std::string>{"cancel_car", "cancel_hotel"});
+    CHECK(statuses(t, alice, cancelled)["called_off"] == "completed");
+
+    // Nothing catches the error: the transaction compensates, then the instance fails.
+    const auto uncaught = flow.start(
+        alice,
+        flow.publish(
+            alice,
+            process("trip_uncaught",
+                    {node("start", "startEvent"), node("trip", "transaction"),
+                     node("in", "startEvent", "trip"), task("hotel", "trip"), task("car", "trip"),
+                     node("fail", "endEvent", "trip", R"({"error_code":"PAYMENT"})"),
+                     compensation("undo_hotel", "hotel", "trip"), handler("cancel_hotel", "trip"),
+                     compensation("undo_car", "car", "trip"), handler("cancel_car", "trip"),
+                     node("end", "endEvent")},
+                    {"start>trip", "in>hotel", "hotel>car", "car>fail", "trip>end",
+                     "undo_hotel>cancel_hotel", "undo_car>cancel_car"})));
+    const auto failed = flow.wait_done(alice, uncaught);
+    REQUIRE(failed.is_object());
+    CHECK(failed.at("status") == "failed");
+    CHECK(std::string(failed.at("status_reason").as_string()).find("PAYMENT") != std::string::npos);
+    CHECK(handled(uncaught) == std::vector<std::string>{"cancel_car", "cancel_hotel"});
 }

@@ -92,9 +92,10 @@ ProcessDefinition import_definition(const boost::json::value& source, const std:
 std::vector<DefinitionProblem> validate(const ProcessDefinition& definition);
 
 /// A boundary event's settings: the task it is attached to (`attached_to`, or BPMN's
-/// `attachedToRef`), what it catches (`timer` with a `duration`, or `error` from a service or
-/// script task), and whether it interrupts the task (`cancel_activity`, default true; a timer
-/// may leave the task open and start a second path beside it).
+/// `attachedToRef`), what it catches (`timer` with a `duration`, `signal`, `message`, `error`
+/// (optionally only one `error_code`), `cancel` on a transaction, or `compensation`), and
+/// whether it interrupts the task or sub-process (`cancel_activity`, default true; a timer may
+/// leave it open and start a second path beside it).
 struct Boundary {
     std::string attached_to;
     std::string kind;
