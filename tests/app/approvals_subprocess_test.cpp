@@ -173,10 +173,15 @@ TEST_CASE("a boundary timer interrupts a sub-process and cancels its inner tasks
         t.app().executor()->poke();
         REQUIRE(t.app().wait_settled(20s));
     };
+    settle();  // parked before the clock moves, so its wait counts from now
     clock->advance(std::chrono::minutes(50));
     settle();
     CHECK(todo_nodes(t, dave).empty());  // not yet
     // The non-interrupting nudge fired beside the sub-process, whose tasks stay open.
+    for (int i = 0; i < 200 && todo_nodes(t, erin).empty(); ++i) {
+        t.app().executor()->poke();
+        std::this_thread::sleep_for(25ms);
+    }
     CHECK(todo_nodes(t, erin) == std::vector<std::string>{"nudged"});
     CHECK(todo_nodes(t, bob) == std::vector<std::string>{"r1"});
     clock->advance(std::chrono::minutes(15));
