@@ -470,4 +470,35 @@ TEST_CASE("a failed transaction compensates its completed tasks newest first",
     CHECK(failed.at("status") == "failed");
     CHECK(std::string(failed.at("status_reason").as_string()).find("PAYMENT") != std::string::npos);
     CHECK(handled(uncaught) == std::vector<std::string>{"cancel_car", "cancel_hotel"});
+
+    // A service task that fails with no boundary of its own: the transaction's boundary that
+    // catches any error takes it, after compensating what completed inside.
+    const auto charge = t.call("POST", "/api/v1/scripts", alice,
+                               R"({"name":"charge","code":"function main(a) { throw new )"
+                               R"(Error('card declined'); }"})");
+    REQUIRE(charge.status == 201);
+    REQUIRE(t.call("PUT", "/api/v1/approvals/activities/Charge", alice,
+                   R"({"kind":"script","script_id":)" +
+                       std::to_string(charge.body.at("id").as_int64()) + "}")
+                .status == 200);
+    const auto declined = flow.start(
+        alice,
+        flow.publish(
+            alice,
+            process("trip_declined",
+                    {node("start", "startEvent"), node("trip", "transaction"),
+                     node("in", "startEvent", "trip"), task("hotel", "trip"),
+                     node("pay", "serviceTask", "trip", R"({"action":"Charge"})"),
+                     node("out", "endEvent", "trip"), compensation("undo_hotel", "hotel", "trip"),
+                     handler("cancel_hotel", "trip"),
+                     node("any", "boundaryEvent", "", R"({"attached_to":"trip","event":"error"})"),
+                     node("end", "endEvent"), node("end2", "endEvent")},
+                    {"start>trip", "in>hotel", "hotel>pay", "pay>out", "trip>end", "any>end2",
+                     "undo_hotel>cancel_hotel"})));
+    const auto after_decline = flow.wait_done(alice, declined);
+    REQUIRE(after_decline.is_object());
+    CHECK(after_decline.at("status") == "completed");
+    CHECK(after_decline.at("variables").at("error").at("node_id") == "pay");
+    CHECK(handled(declined) == std::vector<std::string>{"cancel_hotel"});
+    CHECK(statuses(t, alice, declined)["trip"] == "failed");
 }

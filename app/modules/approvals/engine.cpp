@@ -73,6 +73,21 @@ const FlowNode* error_boundary(const ProcessDefinition& definition,
     return any;
 }
 
+/// Who catches a failed service, script or business rule task's error (it has no code): its
+/// own error boundary, else the nearest enclosing sub-process's that catches any error.
+const FlowNode* task_error_catcher(const ProcessDefinition& definition, const FlowNode& task) {
+    if (const auto* own = error_boundary(definition, task.id)) {
+        return own;
+    }
+    for (const FlowNode* scope = definition.node(task.parent); scope != nullptr;
+         scope = definition.node(scope->parent)) {
+        if (const auto* b = error_boundary(definition, scope->id)) {
+            return b;
+        }
+    }
+    return nullptr;
+}
+
 constexpr int kMaxReminders = 3;
 
 bool is_expression(const std::string& text) {
@@ -806,34 +821,36 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
                             "enter:" + tag);
         return json::object{{"wait", "signal"}};
     }
+    const FlowNode* on_error = task_error_catcher(definition, *node);
+    const auto settle_task = [&](json::object outcome, const std::string& kind) {
+        if (outcome.contains("next") && !outcome.contains("caught")) {
+            return pass(single_next(), kind);
+        }
+        if (outcome.contains("caught") && boundary_of(*on_error).attached_to != node_id) {
+            // Caught by an enclosing sub-process: it ends with everything in it.
+            const auto catching = boundary_of(*on_error).attached_to;
+            const auto reason = "task '" + node_id + "' failed";
+            return json::object{
+                {"thrown",
+                 json::object{{"scope", catching}, {"boundary", on_error->id}, {"reason", reason}}},
+                {"compensate", leave_scopes(tenant, id, definition, *node, catching, reason)}};
+        }
+        return outcome;
+    };
     if (node->type == "serviceTask") {
         const int attempt =
             token.contains("attempt") ? static_cast<int>(token.at("attempt").as_int64()) : 1;
-        auto outcome = run_service(tenant, id, *node, visit, attempt, scope,
-                                   error_boundary(definition, node_id));
-        if (outcome.contains("next") && !outcome.contains("caught")) {
-            outcome = pass(single_next(), "service");
-        }
-        return outcome;
+        return settle_task(run_service(tenant, id, *node, visit, attempt, scope, on_error),
+                           "service");
     }
     if (node->type == "callActivity") {
         return call_child(tenant, id, *node, visit, scope, *instance);
     }
     if (node->type == "businessRuleTask") {
-        auto outcome =
-            run_rules(tenant, id, *node, visit, scope, error_boundary(definition, node_id));
-        if (outcome.contains("next") && !outcome.contains("caught")) {
-            outcome = pass(single_next(), "rule");
-        }
-        return outcome;
+        return settle_task(run_rules(tenant, id, *node, visit, scope, on_error), "rule");
     }
     if (node->type == "scriptTask") {
-        auto outcome =
-            run_script(tenant, id, *node, visit, scope, error_boundary(definition, node_id));
-        if (outcome.contains("next") && !outcome.contains("caught")) {
-            outcome = pass(single_next(), "script");
-        }
-        return outcome;
+        return settle_task(run_script(tenant, id, *node, visit, scope, on_error), "script");
     }
     return finish(tenant, id, "failed", node_id, "failed:" + tag,
                   "element type " + node->type + " cannot run");
@@ -1231,15 +1248,11 @@ boost::json::object Engine::throw_from(const core::TenantId& tenant,
                                         : "cancelled at '" + node.id + "'";
     p_.tasks.record_visit(tenant, id, node.id, visit, "event", "completed", now);
     // The nearest enclosing sub-process with a boundary that catches it; a cancel concerns
-    // only the nearest transaction. Every transaction the throw leaves is compensated.
-    std::vector<std::string> left;
+    // only the nearest transaction.
     const FlowNode* catcher = nullptr;
     std::string caught_scope;
     for (const FlowNode* scope = definition.node(node.parent); scope != nullptr;
          scope = definition.node(scope->parent)) {
-        if (is_transaction(*scope)) {
-            left.push_back(scope->id);
-        }
         if (kind == "error") {
             catcher = error_boundary(definition, scope->id, code);
         } else {
@@ -1258,23 +1271,47 @@ boost::json::object Engine::throw_from(const core::TenantId& tenant,
                                   {"code", code},
                                   {"message", message},
                                   {"caught_by", catcher != nullptr ? catcher->id : ""}});
-    auto compensate = owed_compensations(tenant, id, definition, [&](const std::string& n) {
-        return std::any_of(left.begin(), left.end(),
-                           [&](const std::string& t) { return definition.inside(n, t); });
-    });
+    auto compensate = leave_scopes(tenant, id, definition, node, caught_scope, reason);
     if (catcher != nullptr) {
-        cancel_inside(tenant, id, definition, caught_scope, reason);
-        for (const auto& v : p_.tasks.visits_of(tenant, id)) {
-            if (v.node_id == caught_scope && v.status == "active") {
-                p_.tasks.settle_by_system(tenant, id, caught_scope, v.visit, "failed", reason, now);
-            }
-        }
         caught_error(tenant, id, node, visit, *catcher, reason, code);
     }
     return json::object{{"thrown", json::object{{"scope", caught_scope},
                                                 {"boundary", catcher != nullptr ? catcher->id : ""},
                                                 {"reason", reason}}},
                         {"compensate", std::move(compensate)}};
+}
+
+boost::json::array Engine::leave_scopes(const core::TenantId& tenant,
+                                        std::int64_t id,
+                                        const ProcessDefinition& definition,
+                                        const FlowNode& origin,
+                                        const std::string& until,
+                                        const std::string& reason) {
+    // Every transaction the error leaves is compensated (up to the catching sub-process, or
+    // all of them when nothing catches it).
+    std::vector<std::string> left;
+    for (const FlowNode* scope = definition.node(origin.parent); scope != nullptr;
+         scope = definition.node(scope->parent)) {
+        if (is_transaction(*scope)) {
+            left.push_back(scope->id);
+        }
+        if (scope->id == until) {
+            break;
+        }
+    }
+    auto compensate = owed_compensations(tenant, id, definition, [&](const std::string& n) {
+        return std::any_of(left.begin(), left.end(),
+                           [&](const std::string& t) { return definition.inside(n, t); });
+    });
+    if (!until.empty()) {
+        cancel_inside(tenant, id, definition, until, reason);
+        for (const auto& v : p_.tasks.visits_of(tenant, id)) {
+            if (v.node_id == until && v.status == "active") {
+                p_.tasks.settle_by_system(tenant, id, until, v.visit, "failed", reason, p_.now());
+            }
+        }
+    }
+    return compensate;
 }
 
 void Engine::cancel_inside(const core::TenantId& tenant,

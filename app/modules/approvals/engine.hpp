@@ -198,6 +198,15 @@ private:
                                    const ProcessDefinition& definition,
                                    const FlowNode& node,
                                    int visit);
+    /// An error leaves `origin` for the sub-process `until` (empty: it leaves the process):
+    /// answers the compensations of the transactions it leaves, and cancels `until` (its visit
+    /// `failed`) with everything in it.
+    boost::json::array leave_scopes(const core::TenantId& tenant,
+                                    std::int64_t id,
+                                    const ProcessDefinition& definition,
+                                    const FlowNode& origin,
+                                    const std::string& until,
+                                    const std::string& reason);
     /// Cancels every open visit inside a sub-process (tasks, waits, inner sub-processes, the
     /// children of call activities) when a boundary or an error interrupts it.
     void cancel_inside(const core::TenantId& tenant,
