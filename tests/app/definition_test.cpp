@@ -243,7 +243,8 @@ TEST_CASE("boundary events: attached to the right task, started by it, named whe
     CHECK(mentions(with(R"(,{"id":"b","type":"boundaryEvent","data":{"bpmn":{"attached_to":)"
                         R"("review","event":"error"}}})",
                         R"(,{"id":"5","source":"b","target":"fix"})"),
-                   "node:b", "service, script or business rule task or a call activity"));
+                   "node:b",
+                   "service, script or business rule task, a call activity or a sub-process"));
     CHECK(mentions(with(R"(,{"id":"b","type":"boundaryEvent","data":{"bpmn":{"attached_to":)"
                         R"("charge","event":"error","cancel_activity":false}}})",
                         R"(,{"id":"5","source":"b","target":"fix"})"),
@@ -251,7 +252,7 @@ TEST_CASE("boundary events: attached to the right task, started by it, named whe
     CHECK(mentions(with(R"(,{"id":"b","type":"boundaryEvent","data":{"bpmn":{"attached_to":)"
                         R"("review","event":"escalation"}}})",
                         R"(,{"id":"5","source":"b","target":"fix"})"),
-                   "node:b", "a timer, a signal, a message, an error or a compensation"));
+                   "node:b", "a timer, a signal, a message, an error, a cancel or a compensation"));
     CHECK(mentions(with(R"(,{"id":"b","type":"boundaryEvent","data":{"bpmn":{"attached_to":)"
                         R"("review","event":"message"}}})",
                         R"(,{"id":"5","source":"b","target":"fix"})"),
@@ -262,6 +263,102 @@ TEST_CASE("boundary events: attached to the right task, started by it, named whe
                    "node:b", "signal boundary event is attached to a user or manual task"));
     // Without the boundary, what it led to is unreachable.
     CHECK(mentions(with("", ""), "node:fix", "cannot be reached"));
+}
+
+TEST_CASE("sub-processes, error end events and transactions import and validate", "[approvals]") {
+    // ProFlow: React Flow's parentId (or parentNode) names the container; a transaction is a
+    // sub-process that compensates, an errorEndEvent an end event with an error_code.
+    const auto proflow = import_definition(json::parse(R"({"nodes":[
+        {"id":"s","type":"startEvent"},{"id":"tx","type":"transaction"},
+        {"id":"in","type":"startEvent","parentNode":"tx"},
+        {"id":"err","type":"errorEndEvent","parentId":"tx","data":{"bpmn":{"error_code":"E"}}},
+        {"id":"b","type":"boundaryEvent","data":{"bpmn":{"attached_to":"tx","event":"error"}}},
+        {"id":"e","type":"endEvent"}],"edges":[{"id":"1","source":"s","target":"tx"},
+        {"id":"2","source":"in","target":"err"},{"id":"3","source":"tx","target":"e"},
+        {"id":"4","source":"b","target":"e"}]})"),
+                                           "proflow");
+    CAPTURE(problems_of(proflow));
+    CHECK(problems_of(proflow).empty());
+    CHECK(proflow.node("tx")->type == "subProcess");
+    CHECK(is_transaction(*proflow.node("tx")));
+    CHECK(proflow.node("in")->parent == "tx");
+    CHECK(end_throws(*proflow.node("err")) == "error");
+    CHECK(error_code_of(*proflow.node("err")) == "E");
+    CHECK(proflow.inside("err", "tx"));
+    // The compiled form keeps the containers.
+    CHECK(ProcessDefinition::from_json(proflow.to_json()).node("err")->parent == "tx");
+
+    // The planning documents' format: `parent` on the element (or in its config).
+    const auto seed = import_definition(json::parse(R"({"process":{"key":"p"},"elements":[
+        {"id":"s","type":"startEvent","outgoing":["sub"]},
+        {"id":"sub","type":"subProcess","outgoing":["e"]},
+        {"id":"in","type":"startEvent","parent":"sub","outgoing":["out"]},
+        {"id":"out","type":"endEvent","config":{"parent":"sub"}},
+        {"id":"e","type":"endEvent"}]})"),
+                                        "seed");
+    CAPTURE(problems_of(seed));
+    CHECK(problems_of(seed).empty());
+    CHECK(seed.node("out")->parent == "sub");
+    CHECK(seed.inner_start("sub")->id == "in");
+
+    // Misuse, each named.
+    const auto problems = [](const std::string& nodes, const std::string& edges) {
+        return problems_of(import_definition(
+            json::parse(R"({"nodes":[{"id":"s","type":"startEvent"},{"id":"e","type":"endEvent"},)"
+                        R"({"id":"sub","type":"subProcess"},)" +
+                        nodes +
+                        R"(],"edges":[{"id":"1","source":"s","target":"sub"},)"
+                        R"({"id":"2","source":"sub","target":"e"})" +
+                        edges + "]}"),
+            "proflow"));
+    };
+    // No start event inside.
+    CHECK(mentions(problems(R"({"id":"out","type":"endEvent","parentId":"sub"})", ""), "node:sub",
+                   "exactly one start event inside"));
+    // No end event inside.
+    CHECK(mentions(problems(R"({"id":"in","type":"startEvent","parentId":"sub"},)"
+                            R"({"id":"t","type":"userTask","parentId":"sub","data":{"bpmn":)"
+                            R"({"assignee":"${initiator}"}}})",
+                            R"(,{"id":"3","source":"in","target":"t"})"),
+                   "node:sub", "an end event inside"));
+    const std::string inner = R"({"id":"in","type":"startEvent","parentId":"sub"},)"
+                              R"({"id":"out","type":"endEvent","parentId":"sub"})";
+    CHECK(problems(inner, R"(,{"id":"3","source":"in","target":"out"})").empty());
+    // A flow across the border.
+    CHECK(mentions(problems(inner, R"(,{"id":"3","source":"in","target":"e"})"), "edge:3",
+                   "crosses the border of sub-process 'sub'"));
+    // An error end event without a code.
+    CHECK(mentions(problems(inner + R"(,{"id":"x","type":"errorEndEvent","parentId":"sub"})",
+                            R"(,{"id":"3","source":"in","target":"out"})"),
+                   "node:x", "error_code"));
+    // A cancel end event outside a transaction.
+    CHECK(mentions(problems(inner + R"(,{"id":"x","type":"cancelEndEvent","parentId":"sub"})",
+                            R"(,{"id":"3","source":"in","target":"out"})"),
+                   "node:x", "inside a transaction"));
+    // A container that is not a sub-process.
+    CHECK(mentions(problems(inner + R"(,{"id":"x","type":"endEvent","parentId":"e"})",
+                            R"(,{"id":"3","source":"in","target":"out"})"),
+                   "node:x", "is not a sub-process"));
+    // Boundaries a sub-process cannot have, or not where it sits.
+    CHECK(mentions(problems(inner + R"(,{"id":"b","type":"boundaryEvent","data":{"bpmn":)"
+                                    R"({"attached_to":"sub","event":"cancel"}}})",
+                            R"(,{"id":"3","source":"in","target":"out"},)"
+                            R"({"id":"4","source":"b","target":"e"})"),
+                   "node:b", "a cancel boundary event is attached to a transaction"));
+    CHECK(mentions(problems(inner + R"(,{"id":"b","type":"boundaryEvent","parentId":"sub",)"
+                                    R"("data":{"bpmn":{"attached_to":"sub","duration":"PT1H"}}},)"
+                                    R"({"id":"e2","type":"endEvent","parentId":"sub"})",
+                            R"(,{"id":"3","source":"in","target":"out"},)"
+                            R"({"id":"4","source":"b","target":"e2"})"),
+                   "node:b", "sits where its task does"));
+    CHECK(mentions(problems(inner + R"(,{"id":"b","type":"boundaryEvent","data":{"bpmn":)"
+                                    R"({"attached_to":"sub","event":"error"}}},)"
+                                    R"({"id":"c","type":"boundaryEvent","data":{"bpmn":)"
+                                    R"({"attached_to":"sub","event":"error"}}})",
+                            R"(,{"id":"3","source":"in","target":"out"},)"
+                            R"({"id":"4","source":"b","target":"e"},)"
+                            R"({"id":"5","source":"c","target":"e"})"),
+                   "node:b", "at most one error boundary event without an error_code"));
 }
 
 TEST_CASE("ISO 8601 durations", "[approvals]") {

@@ -60,6 +60,27 @@ std::vector<std::pair<std::string, const json::object*>> items(const json::value
 
 std::string normalised_type(const std::string& type, const json::object& config);
 
+// Element types that are another element with a setting: a transaction is a sub-process that
+// compensates, an error or cancel end event an end event that throws. The container may also
+// be given in the settings (`parent`).
+void normalise(FlowNode& n) {
+    if (n.parent.empty()) {
+        n.parent = core::string_field(n.config, "parent");
+    }
+    if (n.type == "transaction") {
+        n.type = "subProcess";
+        n.config["transaction"] = true;
+    } else if (n.type == "errorEndEvent") {
+        n.type = "endEvent";
+        if (!n.config.contains("error_code")) {
+            n.config["error_code"] = core::string_field(n.config, "errorCode");
+        }
+    } else if (n.type == "cancelEndEvent") {
+        n.type = "endEvent";
+        n.config["cancel"] = true;
+    }
+}
+
 ProcessDefinition import_proflow(const json::object& source) {
     ProcessDefinition d;
     d.key = core::string_field(source, "key");
@@ -82,6 +103,14 @@ ProcessDefinition import_proflow(const json::object& source) {
             n.config = *bpmn;
         }
         n.type = normalised_type(n.type, n.config);
+        // React Flow nests a node in a group through parentId (parentNode before v11.11).
+        for (const char* key : {"parentId", "parentNode"}) {
+            if (const auto parent = core::string_field(*node, key); !parent.empty()) {
+                n.parent = parent;
+                break;
+            }
+        }
+        normalise(n);
         // The name shown in the designer, wherever this editor keeps it.
         const auto* meta = object_at(data_ref, "meta");
         for (const std::string& candidate :
@@ -192,6 +221,8 @@ ProcessDefinition import_seed(const json::object& source) {
         node.type = normalised_type(core::string_field(e, "type"), config_ref);
         node.name = core::string_field(e, "name").empty() ? node.id : core::string_field(e, "name");
         node.config = config_ref;
+        node.parent = core::string_field(e, "parent");
+        normalise(node);
         d.nodes.push_back(std::move(node));
     }
     // `outgoing` names either a sequenceFlow or, for a plain connection, the next element.
@@ -290,41 +321,63 @@ void check_boundary(const ProcessDefinition& d,
         problem("a boundary event is attached to a task of this process (attached_to)");
         return;
     }
+    if (node.parent != host->parent) {
+        problem("a boundary event sits where its task does (inside '" + host->parent + "')");
+    }
+    const bool waits =
+        host->type == "userTask" || host->type == "manualTask" || host->type == "subProcess";
     if (b.kind == "timer") {
-        if (host->type != "userTask" && host->type != "manualTask") {
-            problem("a timer boundary event is attached to a user or manual task, not a " +
-                    host->type);
+        if (!waits) {
+            problem(
+                "a timer boundary event is attached to a user or manual task or a sub-process, "
+                "not a " +
+                host->type);
         }
         if (!b.duration) {
             problem("a timer boundary event needs an ISO 8601 duration (PT30M)");
         }
     } else if (b.kind == "signal" || b.kind == "message") {
-        if (host->type != "userTask" && host->type != "manualTask") {
-            problem("a " + b.kind + " boundary event is attached to a user or manual task, not a " +
-                    host->type);
+        if (!waits) {
+            problem(
+                "a " + b.kind +
+                " boundary event is attached to a user or manual task or a sub-process, not a " +
+                host->type);
         }
         if (b.awaited.empty()) {
             problem("a " + b.kind + " boundary event names its " + b.kind);
         }
     } else if (b.kind == "error") {
         if (host->type != "serviceTask" && host->type != "scriptTask" &&
-            host->type != "businessRuleTask" && host->type != "callActivity") {
+            host->type != "businessRuleTask" && host->type != "callActivity" &&
+            host->type != "subProcess") {
             problem(
                 "an error boundary event is attached to a service, script or business rule "
-                "task or a call activity, not a " +
+                "task, a call activity or a sub-process, not a " +
                 host->type);
         }
         if (!b.interrupting) {
             problem("an error boundary event always interrupts its task (cancel_activity)");
         }
-        if (d.boundaries(host->id).size() > 1) {
-            int errors = 0;
-            for (const auto* other : d.boundaries(host->id)) {
-                errors += boundary_of(*other).kind == "error" ? 1 : 0;
-            }
-            if (errors > 1) {
-                problem("a task has at most one error boundary event");
-            }
+        // Several may catch different codes; at most one catches any (no error_code).
+        int same = 0;
+        for (const auto* other : d.boundaries(host->id)) {
+            same +=
+                boundary_of(*other).kind == "error" && error_code_of(*other) == error_code_of(node)
+                    ? 1
+                    : 0;
+        }
+        if (same > 1) {
+            problem(error_code_of(node).empty()
+                        ? "a task has at most one error boundary event without an error_code"
+                        : "two error boundary events of a task catch '" + error_code_of(node) +
+                              "'");
+        }
+    } else if (b.kind == "cancel") {
+        if (!is_transaction(*host)) {
+            problem("a cancel boundary event is attached to a transaction, not a " + host->type);
+        }
+        if (!b.interrupting) {
+            problem("a cancel boundary event always interrupts its transaction (cancel_activity)");
         }
     } else if (b.kind == "compensation") {
         if (host->type != "userTask" && host->type != "manualTask" && host->type != "serviceTask" &&
@@ -339,7 +392,7 @@ void check_boundary(const ProcessDefinition& d,
         }
     } else {
         problem(
-            "a boundary event catches a timer, a signal, a message, an error or a "
+            "a boundary event catches a timer, a signal, a message, an error, a cancel or a "
             "compensation, not '" +
             b.kind + "'");
     }
@@ -444,6 +497,53 @@ void check_user_task(const FlowNode& node, std::vector<DefinitionProblem>& probl
     }
 }
 
+// Sub-processes and what may be inside them: a known container, one start event and an end
+// event inside each, error end events with a code, cancel end events inside a transaction.
+void check_scopes(const ProcessDefinition& d, std::vector<DefinitionProblem>& problems) {
+    const auto problem = [&](const std::string& id, std::string message) {
+        problems.push_back({id, std::nullopt, std::move(message)});
+    };
+    for (const auto& n : d.nodes) {
+        if (!n.parent.empty()) {
+            const FlowNode* container = d.node(n.parent);
+            if (container == nullptr || container->type != "subProcess") {
+                problem(n.id, "its parent '" + n.parent + "' is not a sub-process of this process");
+            } else if (d.inside(n.parent, n.id) || n.parent == n.id) {
+                problem(n.id, "sub-processes cannot contain each other");
+            }
+        }
+        if (n.type == "subProcess") {
+            int starts = 0;
+            int ends = 0;
+            for (const auto& inner : d.nodes) {
+                starts += inner.parent == n.id && inner.type == "startEvent" ? 1 : 0;
+                ends += inner.parent == n.id && inner.type == "endEvent" ? 1 : 0;
+            }
+            if (starts != 1) {
+                problem(n.id, "a sub-process has exactly one start event inside (found " +
+                                  std::to_string(starts) + ")");
+            }
+            if (ends == 0) {
+                problem(n.id, "a sub-process has an end event inside");
+            }
+        }
+        const auto throws = end_throws(n);
+        if (throws == "error" && error_code_of(n).empty()) {
+            problem(n.id, "an error end event names the error it throws (error_code)");
+        }
+        if (throws == "cancel") {
+            bool in_transaction = false;
+            for (const auto& outer : d.nodes) {
+                in_transaction =
+                    in_transaction || (is_transaction(outer) && d.inside(n.id, outer.id));
+            }
+            if (!in_transaction) {
+                problem(n.id, "a cancel end event is inside a transaction sub-process");
+            }
+        }
+    }
+}
+
 }  // namespace
 
 const FlowNode* ProcessDefinition::node(const std::string& id) const {
@@ -525,6 +625,49 @@ std::vector<const FlowNode*> ProcessDefinition::boundaries(const std::string& ta
     return found;
 }
 
+bool ProcessDefinition::inside(const std::string& node, const std::string& scope) const {
+    // Bounded by the node count, so a (refused) cycle of parents cannot loop for ever.
+    const FlowNode* at = this->node(node);
+    for (std::size_t depth = 0; at != nullptr && depth <= nodes.size(); ++depth) {
+        if (at->parent.empty()) {
+            return false;
+        }
+        if (at->parent == scope) {
+            return true;
+        }
+        at = this->node(at->parent);
+    }
+    return false;
+}
+
+const FlowNode* ProcessDefinition::inner_start(const std::string& scope) const {
+    for (const auto& n : nodes) {
+        if (n.type == "startEvent" && n.parent == scope) {
+            return &n;
+        }
+    }
+    return nullptr;
+}
+
+bool is_transaction(const FlowNode& node) {
+    return node.type == "subProcess" && flag_of(node.config, {"transaction"});
+}
+
+std::string end_throws(const FlowNode& node) {
+    if (node.type != "endEvent") {
+        return {};
+    }
+    if (node.config.contains("error_code") || node.config.contains("errorCode")) {
+        return "error";
+    }
+    return flag_of(node.config, {"cancel"}) ? "cancel" : "";
+}
+
+std::string error_code_of(const FlowNode& node) {
+    const auto code = core::string_field(node.config, "error_code");
+    return code.empty() ? core::string_field(node.config, "errorCode") : code;
+}
+
 Boundary boundary_of(const FlowNode& node) {
     Boundary b;
     for (const char* key : {"attached_to", "attachedToRef", "attachedTo"}) {
@@ -558,8 +701,11 @@ Boundary boundary_of(const FlowNode& node) {
 boost::json::object ProcessDefinition::to_json() const {
     json::array node_list;
     for (const auto& n : nodes) {
-        node_list.push_back(
-            json::object{{"id", n.id}, {"type", n.type}, {"name", n.name}, {"config", n.config}});
+        json::object o{{"id", n.id}, {"type", n.type}, {"name", n.name}, {"config", n.config}};
+        if (!n.parent.empty()) {
+            o["parent"] = n.parent;
+        }
+        node_list.push_back(std::move(o));
     }
     json::array edge_list;
     for (const auto& e : edges) {
@@ -589,7 +735,8 @@ ProcessDefinition ProcessDefinition::from_json(const boost::json::object& json_o
     for (const auto& n : json_object.at("nodes").as_array()) {
         const auto& o = n.as_object();
         d.nodes.push_back({core::string_field(o, "id"), core::string_field(o, "type"),
-                           core::string_field(o, "name"), o.at("config").as_object()});
+                           core::string_field(o, "name"), o.at("config").as_object(),
+                           core::string_field(o, "parent")});
     }
     for (const auto& e : json_object.at("edges").as_array()) {
         const auto& o = e.as_object();
@@ -752,11 +899,12 @@ std::vector<DefinitionProblem> validate(const ProcessDefinition& d) {
         if (known.count(n.type) == 0) {
             on_node(n.id, "unknown element type '" + n.type + "'");
         }
-        if (n.type == "startEvent") {
+        if (n.type == "startEvent" && n.parent.empty()) {
             starts.push_back(n.id);
         }
-        ends += n.type == "endEvent" ? 1 : 0;
+        ends += n.type == "endEvent" && n.parent.empty() ? 1 : 0;
     }
+    check_scopes(d, problems);
     if (starts.size() != 1) {
         problems.push_back({starts.size() > 1 ? std::optional(starts[1]) : std::nullopt,
                             std::nullopt,
@@ -784,6 +932,11 @@ std::vector<DefinitionProblem> validate(const ProcessDefinition& d) {
         }
         out[e.source].push_back(&e);
         in[e.target].push_back(&e);
+        if (const auto& from = d.node(e.source)->parent, &to = d.node(e.target)->parent;
+            from != to) {
+            on_edge(e.id, "crosses the border of sub-process '" + (from.empty() ? to : from) +
+                              "': a flow stays inside its sub-process");
+        }
         check_listeners(e.listeners, {"take"}, [&](const std::string& m) { on_edge(e.id, m); });
         if (e.condition) {
             const auto compiled =
@@ -935,6 +1088,12 @@ std::vector<DefinitionProblem> validate(const ProcessDefinition& d) {
             for (const auto* boundary : d.boundaries(id)) {
                 if (seen.insert(boundary->id).second) {
                     queue.push_back(boundary->id);
+                }
+            }
+            // Entering a sub-process starts its inner start event.
+            if (const auto* inner = d.inner_start(id); inner != nullptr) {
+                if (seen.insert(inner->id).second) {
+                    queue.push_back(inner->id);
                 }
             }
         }

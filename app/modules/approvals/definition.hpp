@@ -21,7 +21,8 @@ inline constexpr const char* kElementTypes[] = {
     "scriptTask",      "exclusiveGateway", "parallelGateway",   "inclusiveGateway",
     "timerCatchEvent", "signalCatchEvent", "boundaryEvent",     "messageCatchEvent",
     "receiveTask",     "signalThrowEvent", "messageThrowEvent", "eventBasedGateway",
-    "manualTask",      "businessRuleTask", "callActivity",      "compensationThrowEvent"};
+    "manualTask",      "businessRuleTask", "callActivity",      "compensationThrowEvent",
+    "subProcess"};
 
 struct FlowNode {
     std::string id;
@@ -29,6 +30,8 @@ struct FlowNode {
     std::string name;
     /// The element's settings (approvers, mode, deadline, timer, signal, script ...).
     boost::json::object config;
+    /// The embedded sub-process this node is inside; empty at the process's top level.
+    std::string parent{};
 };
 
 struct FlowEdge {
@@ -58,6 +61,10 @@ struct ProcessDefinition {
     int incoming(const std::string& id) const;
     /// The boundary events attached to a task, in the order drawn.
     std::vector<const FlowNode*> boundaries(const std::string& task) const;
+    /// Whether `node` is (at any depth) inside the sub-process `scope`.
+    bool inside(const std::string& node, const std::string& scope) const;
+    /// The start event directly inside a sub-process (nullptr when it has none).
+    const FlowNode* inner_start(const std::string& scope) const;
     boost::json::object to_json() const;
     static ProcessDefinition from_json(const boost::json::object& json);
 };
@@ -85,9 +92,10 @@ ProcessDefinition import_definition(const boost::json::value& source, const std:
 std::vector<DefinitionProblem> validate(const ProcessDefinition& definition);
 
 /// A boundary event's settings: the task it is attached to (`attached_to`, or BPMN's
-/// `attachedToRef`), what it catches (`timer` with a `duration`, or `error` from a service or
-/// script task), and whether it interrupts the task (`cancel_activity`, default true; a timer
-/// may leave the task open and start a second path beside it).
+/// `attachedToRef`), what it catches (`timer` with a `duration`, `signal`, `message`, `error`
+/// (optionally only one `error_code`), `cancel` on a transaction, or `compensation`), and
+/// whether it interrupts the task or sub-process (`cancel_activity`, default true; a timer may
+/// leave it open and start a second path beside it).
 struct Boundary {
     std::string attached_to;
     std::string kind;
@@ -98,6 +106,16 @@ struct Boundary {
     std::string awaited;
 };
 Boundary boundary_of(const FlowNode& node);
+
+/// A sub-process that compensates its completed tasks when an error or cancel leaves it.
+bool is_transaction(const FlowNode& node);
+
+/// What an end event throws: `error` (with `error_code`), `cancel` (inside a transaction), or
+/// nothing (empty) for a plain end event.
+std::string end_throws(const FlowNode& node);
+
+/// An error end event's code, or an error boundary's filter (empty: it catches any error).
+std::string error_code_of(const FlowNode& node);
 
 /// The listeners of `event` (start, end, take) among a node's config `listeners` or an edge's.
 std::vector<boost::json::object> listeners_of(const boost::json::array& listeners,

@@ -53,10 +53,35 @@ inngest::Event wake_event(const core::TenantId& tenant, std::int64_t id, const s
         .data = {{"tenant_id", tenant.value()}, {"instance_id", id}, {"why", why}}};
 }
 
-/// The error boundary event attached to a service or script task, if any.
-const FlowNode* error_boundary(const ProcessDefinition& definition, const std::string& task) {
+/// The error boundary event of a task or sub-process that catches `code`: the one naming that
+/// code, else the one with no code (it catches any error).
+const FlowNode* error_boundary(const ProcessDefinition& definition,
+                               const std::string& task,
+                               const std::string& code = {}) {
+    const FlowNode* any = nullptr;
     for (const auto* b : definition.boundaries(task)) {
-        if (boundary_of(*b).kind == "error") {
+        if (boundary_of(*b).kind != "error") {
+            continue;
+        }
+        const auto filter = error_code_of(*b);
+        if (filter.empty() && any == nullptr) {
+            any = b;
+        } else if (!filter.empty() && filter == code) {
+            return b;
+        }
+    }
+    return any;
+}
+
+/// Who catches a failed service, script or business rule task's error (it has no code): its
+/// own error boundary, else the nearest enclosing sub-process's that catches any error.
+const FlowNode* task_error_catcher(const ProcessDefinition& definition, const FlowNode& task) {
+    if (const auto* own = error_boundary(definition, task.id)) {
+        return own;
+    }
+    for (const FlowNode* scope = definition.node(task.parent); scope != nullptr;
+         scope = definition.node(scope->parent)) {
+        if (const auto* b = error_boundary(definition, scope->id)) {
             return b;
         }
     }
@@ -461,12 +486,13 @@ boost::json::object Engine::diagram(const core::TenantId& tenant, std::int64_t i
     json::array nodes;
     for (const auto& n : definition.nodes) {
         const auto found = latest.find(n.id);
-        nodes.push_back(
-            json::object{{"id", n.id},
-                         {"type", n.type},
-                         {"name", n.name},
-                         {"status", found == latest.end() ? "pending" : found->second.first},
-                         {"visits", found == latest.end() ? 0 : found->second.second}});
+        nodes.push_back(json::object{
+            {"id", n.id},
+            {"type", n.type},
+            {"name", n.name},
+            {"status", found == latest.end() ? "pending" : found->second.first},
+            {"visits", found == latest.end() ? 0 : found->second.second},
+            {"parent", n.parent.empty() ? json::value(nullptr) : json::value(n.parent)}});
     }
     return json::object{{"instance_id", id},
                         {"status", instance->status},
@@ -581,6 +607,20 @@ boost::json::object Engine::compensate(const core::TenantId& tenant,
     return entry;
 }
 
+boost::json::object Engine::complete_scope(const core::TenantId& tenant,
+                                           std::int64_t id,
+                                           const ProcessDefinition& definition,
+                                           const std::string& node_id,
+                                           int visit) {
+    const auto out = definition.outgoing(node_id);
+    if (out.empty()) {
+        throw inngest::NonRetriableError("sub-process '" + node_id + "' has no outgoing flow");
+    }
+    p_.tasks.close_visit(tenant, id, node_id, visit, "completed", p_.now());
+    leave(tenant, id, definition, node_id, visit, out.front()->target);
+    return next_of({out.front()->target});
+}
+
 boost::json::object Engine::leave(const core::TenantId& tenant,
                                   std::int64_t id,
                                   const ProcessDefinition& definition,
@@ -676,6 +716,23 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
         // Returned to the start: the initiator resubmits.
         return enter_user_task(tenant, id, *node, visit, variables, initiator, true);
     }
+    if (node->type == "endEvent" && !end_throws(*node).empty()) {
+        return throw_from(tenant, id, definition, *node, visit);
+    }
+    if (node->type == "subProcess") {
+        // Its inner start event begins; the run keeps the sub-process waiting until every
+        // inner token has ended.
+        const auto* inner = definition.inner_start(node_id);
+        if (inner == nullptr) {
+            return finish(tenant, id, "failed", node_id, "failed:" + tag,
+                          "sub-process '" + node_id + "' has no start event");
+        }
+        p_.tasks.open_visit(tenant, id,
+                            VisitOpening{node_id, visit, "subprocess", {}, {}, {}, std::nullopt},
+                            now, "enter:" + tag);
+        copy_to(tenant, id, *node, variables, initiator);
+        return json::object{{"wait", "scope"}, {"start", inner->id}};
+    }
     if (node->type == "endEvent") {
         if (!token.at("last").as_bool()) {
             return pass({}, "event");
@@ -736,28 +793,8 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
     if (node->type == "compensationThrowEvent") {
         // Every completed task with a compensation handler, not compensated yet, newest first:
         // the run calls each handler in that order (a step each), then goes on.
-        std::set<std::string> done;
-        for (const auto& e : p_.instances.events(tenant, id)) {
-            if (e.at("name") == "compensated" || e.at("name") == "compensation_failed") {
-                done.insert(std::string(e.at("data").at("tag").as_string()));
-            }
-        }
-        json::array compensate;
-        auto visits = p_.tasks.visits_of(tenant, id);
-        // Newest completion first (the visits come oldest first; ties keep that order reversed).
-        std::reverse(visits.begin(), visits.end());
-        std::stable_sort(visits.begin(), visits.end(), [](const auto& a, const auto& b) {
-            return a.left_at.value_or("") > b.left_at.value_or("");
-        });
-        for (auto v = visits.begin(); v != visits.end(); ++v) {
-            const auto* handler = compensation_handler(definition, v->node_id);
-            const auto done_tag = tag_of(v->node_id, v->visit);
-            if (handler != nullptr && (v->status == "completed" || v->status == "approved") &&
-                done.count(done_tag) == 0) {
-                compensate.push_back(json::object{
-                    {"handler", handler->id}, {"node", v->node_id}, {"visit", v->visit}});
-            }
-        }
+        auto compensate =
+            owed_compensations(tenant, id, definition, [](const std::string&) { return true; });
         auto out = pass(single_next(), "event");
         out["compensate"] = std::move(compensate);
         return out;
@@ -784,34 +821,36 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
                             "enter:" + tag);
         return json::object{{"wait", "signal"}};
     }
+    const FlowNode* on_error = task_error_catcher(definition, *node);
+    const auto settle_task = [&](json::object outcome, const std::string& kind) {
+        if (outcome.contains("next") && !outcome.contains("caught")) {
+            return pass(single_next(), kind);
+        }
+        if (outcome.contains("caught") && boundary_of(*on_error).attached_to != node_id) {
+            // Caught by an enclosing sub-process: it ends with everything in it.
+            const auto catching = boundary_of(*on_error).attached_to;
+            const auto reason = "task '" + node_id + "' failed";
+            return json::object{
+                {"thrown",
+                 json::object{{"scope", catching}, {"boundary", on_error->id}, {"reason", reason}}},
+                {"compensate", leave_scopes(tenant, id, definition, *node, catching, reason)}};
+        }
+        return outcome;
+    };
     if (node->type == "serviceTask") {
         const int attempt =
             token.contains("attempt") ? static_cast<int>(token.at("attempt").as_int64()) : 1;
-        auto outcome = run_service(tenant, id, *node, visit, attempt, scope,
-                                   error_boundary(definition, node_id));
-        if (outcome.contains("next") && !outcome.contains("caught")) {
-            outcome = pass(single_next(), "service");
-        }
-        return outcome;
+        return settle_task(run_service(tenant, id, *node, visit, attempt, scope, on_error),
+                           "service");
     }
     if (node->type == "callActivity") {
         return call_child(tenant, id, *node, visit, scope, *instance);
     }
     if (node->type == "businessRuleTask") {
-        auto outcome =
-            run_rules(tenant, id, *node, visit, scope, error_boundary(definition, node_id));
-        if (outcome.contains("next") && !outcome.contains("caught")) {
-            outcome = pass(single_next(), "rule");
-        }
-        return outcome;
+        return settle_task(run_rules(tenant, id, *node, visit, scope, on_error), "rule");
     }
     if (node->type == "scriptTask") {
-        auto outcome =
-            run_script(tenant, id, *node, visit, scope, error_boundary(definition, node_id));
-        if (outcome.contains("next") && !outcome.contains("caught")) {
-            outcome = pass(single_next(), "script");
-        }
-        return outcome;
+        return settle_task(run_script(tenant, id, *node, visit, scope, on_error), "script");
     }
     return finish(tenant, id, "failed", node_id, "failed:" + tag,
                   "element type " + node->type + " cannot run");
@@ -1179,17 +1218,157 @@ void Engine::caught_error(const core::TenantId& tenant,
                           const FlowNode& node,
                           int visit,
                           const FlowNode& boundary,
-                          const std::string& reason) {
+                          const std::string& reason,
+                          const std::string& code) {
     // The token leaves through the error boundary, the error in a variable.
     const auto variable = core::string_field(boundary.config, "error_variable");
-    p_.instances.merge(tenant, id,
-                       json::object{{variable.empty() ? "error" : variable,
-                                     json::object{{"node_id", node.id}, {"message", reason}}}},
+    json::object error{{"node_id", node.id}, {"message", reason}};
+    json::object logged{
+        {"node_id", node.id}, {"visit", visit}, {"boundary", boundary.id}, {"error", reason}};
+    if (!code.empty()) {
+        error["code"] = code;
+        logged["code"] = code;
+    }
+    p_.instances.merge(tenant, id, json::object{{variable.empty() ? "error" : variable, error}},
                        "system", "error:" + tag_of(node.id, visit));
-    p_.instances.log(
-        tenant, id, "error_caught",
-        json::object{
-            {"node_id", node.id}, {"visit", visit}, {"boundary", boundary.id}, {"error", reason}});
+    p_.instances.log(tenant, id, "error_caught", logged);
+}
+
+boost::json::object Engine::throw_from(const core::TenantId& tenant,
+                                       std::int64_t id,
+                                       const ProcessDefinition& definition,
+                                       const FlowNode& node,
+                                       int visit) {
+    const auto now = p_.now();
+    const auto kind = end_throws(node);
+    const auto code = kind == "error" ? error_code_of(node) : std::string();
+    const auto message = core::string_field(node.config, "error_message");
+    const auto reason = kind == "error" ? "error '" + code + "' thrown at '" + node.id + "'" +
+                                              (message.empty() ? "" : ": " + message)
+                                        : "cancelled at '" + node.id + "'";
+    p_.tasks.record_visit(tenant, id, node.id, visit, "event", "completed", now);
+    // The nearest enclosing sub-process with a boundary that catches it; a cancel concerns
+    // only the nearest transaction.
+    const FlowNode* catcher = nullptr;
+    std::string caught_scope;
+    for (const FlowNode* scope = definition.node(node.parent); scope != nullptr;
+         scope = definition.node(scope->parent)) {
+        if (kind == "error") {
+            catcher = error_boundary(definition, scope->id, code);
+        } else {
+            for (const auto* b : definition.boundaries(scope->id)) {
+                catcher = boundary_of(*b).kind == "cancel" ? b : catcher;
+            }
+        }
+        if (catcher != nullptr || (kind == "cancel" && is_transaction(*scope))) {
+            caught_scope = catcher != nullptr ? scope->id : std::string();
+            break;
+        }
+    }
+    p_.instances.log(tenant, id, kind == "error" ? "error_thrown" : "cancel_thrown",
+                     json::object{{"node_id", node.id},
+                                  {"visit", visit},
+                                  {"code", code},
+                                  {"message", message},
+                                  {"caught_by", catcher != nullptr ? catcher->id : ""}});
+    auto compensate = leave_scopes(tenant, id, definition, node, caught_scope, reason);
+    if (catcher != nullptr) {
+        caught_error(tenant, id, node, visit, *catcher, reason, code);
+    }
+    return json::object{{"thrown", json::object{{"scope", caught_scope},
+                                                {"boundary", catcher != nullptr ? catcher->id : ""},
+                                                {"reason", reason}}},
+                        {"compensate", std::move(compensate)}};
+}
+
+boost::json::array Engine::leave_scopes(const core::TenantId& tenant,
+                                        std::int64_t id,
+                                        const ProcessDefinition& definition,
+                                        const FlowNode& origin,
+                                        const std::string& until,
+                                        const std::string& reason) {
+    // Every transaction the error leaves is compensated (up to the catching sub-process, or
+    // all of them when nothing catches it).
+    std::vector<std::string> left;
+    for (const FlowNode* scope = definition.node(origin.parent); scope != nullptr;
+         scope = definition.node(scope->parent)) {
+        if (is_transaction(*scope)) {
+            left.push_back(scope->id);
+        }
+        if (scope->id == until) {
+            break;
+        }
+    }
+    auto compensate = owed_compensations(tenant, id, definition, [&](const std::string& n) {
+        return std::any_of(left.begin(), left.end(),
+                           [&](const std::string& t) { return definition.inside(n, t); });
+    });
+    if (!until.empty()) {
+        cancel_inside(tenant, id, definition, until, reason);
+        for (const auto& v : p_.tasks.visits_of(tenant, id)) {
+            if (v.node_id == until && v.status == "active") {
+                p_.tasks.settle_by_system(tenant, id, until, v.visit, "failed", reason, p_.now());
+            }
+        }
+    }
+    return compensate;
+}
+
+void Engine::cancel_inside(const core::TenantId& tenant,
+                           std::int64_t id,
+                           const ProcessDefinition& definition,
+                           const std::string& scope,
+                           const std::string& reason) {
+    const auto now = p_.now();
+    for (const auto& v : p_.tasks.visits_of(tenant, id)) {
+        if (v.status != "active" || !definition.inside(v.node_id, scope)) {
+            continue;
+        }
+        p_.tasks.settle_by_system(tenant, id, v.node_id, v.visit, "cancelled", reason, now);
+        if (v.kind != "child") {
+            continue;
+        }
+        // A call activity's child ends with the interrupted sub-process.
+        const auto step = "call:" + tag_of(v.node_id, v.visit);
+        if (const auto child = p_.instances.child_of(tenant, id, step);
+            child && alive(child->status)) {
+            const auto descendants = p_.instances.finish(tenant, child->id, "cancelled", v.node_id,
+                                                         "interrupted:" + step, reason);
+            for (const auto d : descendants) {
+                wake(tenant, d, "parent ended");
+            }
+            wake(tenant, child->id, "parent ended");
+        }
+    }
+}
+
+boost::json::array Engine::owed_compensations(
+    const core::TenantId& tenant,
+    std::int64_t id,
+    const ProcessDefinition& definition,
+    const std::function<bool(const std::string&)>& within) {
+    std::set<std::string> done;
+    for (const auto& e : p_.instances.events(tenant, id)) {
+        if (e.at("name") == "compensated" || e.at("name") == "compensation_failed") {
+            done.insert(std::string(e.at("data").at("tag").as_string()));
+        }
+    }
+    json::array compensate;
+    auto visits = p_.tasks.visits_of(tenant, id);
+    // Newest completion first (the visits come oldest first; ties keep that order reversed).
+    std::reverse(visits.begin(), visits.end());
+    std::stable_sort(visits.begin(), visits.end(), [](const auto& a, const auto& b) {
+        return a.left_at.value_or("") > b.left_at.value_or("");
+    });
+    for (const auto& v : visits) {
+        const auto* handler = compensation_handler(definition, v.node_id);
+        if (handler != nullptr && (v.status == "completed" || v.status == "approved") &&
+            done.count(tag_of(v.node_id, v.visit)) == 0 && within(v.node_id)) {
+            compensate.push_back(
+                json::object{{"handler", handler->id}, {"node", v.node_id}, {"visit", v.visit}});
+        }
+    }
+    return compensate;
 }
 
 void Engine::failed_at(const core::TenantId& tenant,
@@ -1316,11 +1495,26 @@ boost::json::object Engine::park(const core::TenantId& tenant,
     const auto boundaries_of = [&](const std::string& node) {
         return definition_of().boundaries(node);
     };
-    for (std::size_t i = 0; i < waiting.size(); ++i) {
+    // Sub-processes first: one that a boundary interrupts takes its inner work with it, which
+    // is then not settled on its own.
+    std::vector<std::size_t> order;
+    for (int pass = 0; pass < 2; ++pass) {
+        for (std::size_t i = 0; i < waiting.size(); ++i) {
+            if ((waiting[i].at("kind") == "scope") == (pass == 0)) {
+                order.push_back(i);
+            }
+        }
+    }
+    std::vector<std::string> interrupted_scopes;
+    for (const auto i : order) {
         const auto& w = waiting[i].as_object();
         const std::string node(w.at("node").as_string());
         const int visit = static_cast<int>(w.at("visit").to_number<std::int64_t>());
         const std::string kind(w.at("kind").as_string());
+        if (std::any_of(interrupted_scopes.begin(), interrupted_scopes.end(),
+                        [&](const std::string& s) { return definition_of().inside(node, s); })) {
+            continue;
+        }
         if (kind == "held" || kind == "failed") {
             // The instance runs again: the node is visited afresh.
             resolved.push_back(json::object{{"index", i}, {"outcome", "resume"}});
@@ -1332,7 +1526,7 @@ boost::json::object Engine::park(const core::TenantId& tenant,
         }
         const bool due = vs->status == "active" && vs->due_at && *vs->due_at <= now;
         json::object entry{{"index", i}};
-        if (kind == "task") {
+        if (kind == "task" || kind == "scope") {
             if (due && vs->deadline) {
                 apply_deadline(tenant, id, node, visit, *vs);
                 vs = p_.tasks.visit_state(tenant, id, node, visit);
@@ -1353,10 +1547,14 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                         continue;
                     }
                     if (boundary.interrupting) {
-                        // The task is cancelled and the token leaves through the boundary.
-                        p_.tasks.settle_by_system(
-                            tenant, id, node, visit, "cancelled",
-                            "boundary " + boundary.kind + " '" + b->id + "' fired", now);
+                        // The task is cancelled and the token leaves through the boundary; a
+                        // sub-process's inner work is cancelled with it.
+                        const auto why = "boundary " + boundary.kind + " '" + b->id + "' fired";
+                        if (kind == "scope") {
+                            cancel_inside(tenant, id, definition_of(), node, why);
+                            interrupted_scopes.push_back(node);
+                        }
+                        p_.tasks.settle_by_system(tenant, id, node, visit, "cancelled", why, now);
                         resolved.push_back(
                             json::object{{"index", i}, {"outcome", "boundary"}, {"target", b->id}});
                         break;
@@ -1385,10 +1583,18 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                     }
                 }
                 if (interrupted != nullptr) {
+                    if (kind == "scope") {
+                        cancel_inside(tenant, id, definition_of(), node,
+                                      "boundary '" + interrupted->id + "' fired");
+                        interrupted_scopes.push_back(node);
+                    }
                     resolved.push_back(json::object{
                         {"index", i}, {"outcome", "boundary"}, {"target", interrupted->id}});
                     continue;
                 }
+            }
+            if (kind == "scope") {
+                continue;  // a sub-process ends when its tokens do (the run sees that)
             }
             entry["outcome"] = vs->status;
             if (vs->return_target) {
@@ -1404,7 +1610,19 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                 resolved.push_back(std::move(entry));
                 continue;
             }
-            if (call == nullptr || !child || alive(child->status)) {
+            // An error end event the child did not catch ends it for good (failed), and
+            // carries its code up here.
+            std::string code;
+            bool thrown = false;
+            if (child && child->status == "failed") {
+                for (const auto& e : p_.instances.events(tenant, child->id)) {
+                    if (e.at("name") == "error_thrown" && e.at("data").at("caught_by") == "") {
+                        code = std::string(e.at("data").at("code").as_string());
+                        thrown = true;
+                    }
+                }
+            }
+            if (call == nullptr || !child || (alive(child->status) && !thrown)) {
                 continue;
             }
             if (child->status == "completed") {
@@ -1425,8 +1643,8 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                     "call activity '" + node + "': instance " + std::to_string(child->id) +
                     " ended " + child->status +
                     (child->status_reason ? " (" + *child->status_reason + ")" : std::string());
-                if (const auto* on_error = error_boundary(definition_of(), node)) {
-                    caught_error(tenant, id, *call, visit, *on_error, reason);
+                if (const auto* on_error = error_boundary(definition_of(), node, code)) {
+                    caught_error(tenant, id, *call, visit, *on_error, reason, code);
                     entry["outcome"] = "boundary";
                     entry["target"] = on_error->id;
                 } else {

@@ -103,6 +103,13 @@ public:
                                    std::int64_t id,
                                    const ProcessDefinition& definition,
                                    const boost::json::object& item);
+    /// An embedded sub-process whose inner tokens have all ended: its visit completes and the
+    /// token leaves by its outgoing flow ({next: [node]}), its end and take listeners run.
+    boost::json::object complete_scope(const core::TenantId& tenant,
+                                       std::int64_t id,
+                                       const ProcessDefinition& definition,
+                                       const std::string& node_id,
+                                       int visit);
     /// A waiting node's token leaves it toward `target`: its end listeners and the taken
     /// flow's take listeners run (the step `leave:<node>#<visit>`).
     boost::json::object leave(const core::TenantId& tenant,
@@ -173,13 +180,46 @@ private:
                        const std::string& element,
                        const boost::json::object& scope,
                        const std::string& tag);
-    /// The token leaves a failed task through its error boundary: the error in a variable.
+    /// The token leaves a failed task through its error boundary: the error in a variable
+    /// ({node_id, message, code when it has one}).
     void caught_error(const core::TenantId& tenant,
                       std::int64_t id,
                       const FlowNode& node,
                       int visit,
                       const FlowNode& boundary,
-                      const std::string& reason);
+                      const std::string& reason,
+                      const std::string& code = {});
+    /// An error or cancel end event: finds the nearest enclosing sub-process boundary that
+    /// catches it, lists the compensations of the transactions it leaves, and cancels the
+    /// caught sub-process's open work. Answers {thrown: {scope, boundary, reason}, compensate};
+    /// an empty boundary means nothing caught it (the run fails the instance).
+    boost::json::object throw_from(const core::TenantId& tenant,
+                                   std::int64_t id,
+                                   const ProcessDefinition& definition,
+                                   const FlowNode& node,
+                                   int visit);
+    /// An error leaves `origin` for the sub-process `until` (empty: it leaves the process):
+    /// answers the compensations of the transactions it leaves, and cancels `until` (its visit
+    /// `failed`) with everything in it.
+    boost::json::array leave_scopes(const core::TenantId& tenant,
+                                    std::int64_t id,
+                                    const ProcessDefinition& definition,
+                                    const FlowNode& origin,
+                                    const std::string& until,
+                                    const std::string& reason);
+    /// Cancels every open visit inside a sub-process (tasks, waits, inner sub-processes, the
+    /// children of call activities) when a boundary or an error interrupts it.
+    void cancel_inside(const core::TenantId& tenant,
+                       std::int64_t id,
+                       const ProcessDefinition& definition,
+                       const std::string& scope,
+                       const std::string& reason);
+    /// The compensations still owed for completed visits of nodes `within` accepts: each
+    /// {handler, node, visit}, newest completion first, none already compensated.
+    boost::json::array owed_compensations(const core::TenantId& tenant,
+                                          std::int64_t id,
+                                          const ProcessDefinition& definition,
+                                          const std::function<bool(const std::string&)>& within);
     /// The instance fails at `node` (held for a retry) and its initiator is told.
     void failed_at(const core::TenantId& tenant,
                    std::int64_t id,

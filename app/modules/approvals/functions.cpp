@@ -10,6 +10,7 @@
 
 #include <inngest/inngest.hpp>
 
+#include <algorithm>
 #include <deque>
 #include <map>
 
@@ -128,6 +129,25 @@ std::string first_next(const ProcessDefinition& definition, const std::string& n
     return out.front()->target;
 }
 
+/// Drops every token inside a sub-process (and its own wait) when an error or an interrupting
+/// boundary ends it; the engine has cancelled their visits. Answers the waiting indices gone.
+std::vector<std::size_t> drop_scope(RunState& state,
+                                    const ProcessDefinition& definition,
+                                    const std::string& scope,
+                                    bool with_itself) {
+    std::vector<std::size_t> gone;
+    for (std::size_t i = 0; i < state.waiting.size(); ++i) {
+        const auto& node = state.waiting[i].node;
+        if (definition.inside(node, scope) || (with_itself && node == scope)) {
+            gone.push_back(i);
+        }
+    }
+    std::erase_if(state.ready, [&](const Token& t) { return definition.inside(t.node, scope); });
+    std::erase_if(state.joins,
+                  [&](const auto& join) { return definition.inside(join.first, scope); });
+    return gone;
+}
+
 bool is_join(const ProcessDefinition& definition, const FlowNode& node) {
     return (node.type == "parallelGateway" || node.type == "inclusiveGateway") &&
            definition.incoming(node.id) > 1;
@@ -187,7 +207,7 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                 state = RunState::from_json(plan.at("state").as_object());
             } else {
                 for (const auto& node : definition.nodes) {
-                    if (node.type == "startEvent") {
+                    if (node.type == "startEvent" && node.parent.empty()) {
                         state.ready.push_back({node.id, std::nullopt, false});
                     }
                 }
@@ -256,6 +276,27 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                             });
                         }
                     }
+                    if (const auto* thrown = result.if_contains("thrown")) {
+                        // An error or cancel end event: its catcher's sub-process ends with
+                        // everything in it and the token leaves through the boundary; with no
+                        // catcher the instance fails.
+                        const std::string boundary(thrown->at("boundary").as_string());
+                        if (boundary.empty()) {
+                            const std::string reason(thrown->at("reason").as_string());
+                            return ctx.step.run("failed:" + tag, [&] {
+                                return engine.finish(tenant, id, "failed", node->id,
+                                                     "failed:" + tag, reason);
+                            });
+                        }
+                        auto gone = drop_scope(state, definition,
+                                               std::string(thrown->at("scope").as_string()), true);
+                        std::sort(gone.rbegin(), gone.rend());
+                        for (const auto index : gone) {
+                            state.waiting.erase(state.waiting.begin() + static_cast<long>(index));
+                        }
+                        state.ready.push_back({boundary, std::nullopt, false});
+                        continue;
+                    }
                     if (const auto* wait = result.if_contains("wait")) {
                         Waiting waiting{
                             node->id,        visit,        std::string(wait->as_string()),
@@ -264,6 +305,11 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                             waiting.signal = awaited;
                         }
                         state.waiting.push_back(std::move(waiting));
+                        if (const auto* start = result.if_contains("start")) {
+                            // An embedded sub-process: its inner start event begins.
+                            state.ready.push_back(
+                                {std::string(start->as_string()), std::nullopt, false});
+                        }
                         continue;
                     }
                     const auto& next = result.at("next").as_array();
@@ -278,6 +324,33 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                     for (const auto& n : next) {
                         state.ready.push_back({std::string(n.as_string()), std::nullopt, false});
                     }
+                }
+                // A sub-process none of whose tokens is left (they all ended) completes, and
+                // its token leaves by its outgoing flow.
+                bool completed_scope = false;
+                for (std::size_t i = state.waiting.size(); i-- > 0 && !completed_scope;) {
+                    const Waiting scope = state.waiting[i];
+                    if (scope.kind != "scope" ||
+                        std::any_of(state.waiting.begin(), state.waiting.end(),
+                                    [&](const Waiting& w) {
+                                        return definition.inside(w.node, scope.node);
+                                    })) {
+                        continue;
+                    }
+                    ++steps;
+                    const auto left = ctx.step.run(
+                        "complete:" + scope.node + "#" + std::to_string(scope.visit), [&] {
+                            return engine.complete_scope(tenant, id, definition, scope.node,
+                                                         scope.visit);
+                        });
+                    state.waiting.erase(state.waiting.begin() + static_cast<long>(i));
+                    for (const auto& n : left.at("next").as_array()) {
+                        state.ready.push_back({std::string(n.as_string()), std::nullopt, false});
+                    }
+                    completed_scope = true;
+                }
+                if (completed_scope) {
+                    continue;
                 }
                 if (state.waiting.empty()) {
                     // Every token ended at an end event that was not the last one: done.
@@ -309,9 +382,13 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                     continue;
                 }
                 std::vector<std::size_t> done;
+                std::vector<std::size_t> dropped;  // inside a sub-process a boundary ended
                 for (const auto& r : resolved) {
                     const auto index =
                         static_cast<std::size_t>(r.at("index").to_number<std::int64_t>());
+                    if (std::find(dropped.begin(), dropped.end(), index) != dropped.end()) {
+                        continue;
+                    }
                     const Waiting at = state.waiting.at(index);
                     done.push_back(index);
                     const std::string outcome(r.at("outcome").as_string());
@@ -348,6 +425,11 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                     }
                     if (outcome == "boundary") {
                         // An interrupting boundary timer: the task is gone, the token leaves.
+                        if (at.kind == "scope") {
+                            for (const auto inner : drop_scope(state, definition, at.node, false)) {
+                                dropped.push_back(inner);
+                            }
+                        }
                         state.ready.push_back(
                             {std::string(r.at("target").as_string()), std::nullopt, false});
                         continue;
@@ -378,7 +460,9 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                     }
                     state.ready.push_back({next, std::nullopt, false});
                 }
+                done.insert(done.end(), dropped.begin(), dropped.end());
                 std::sort(done.rbegin(), done.rend());
+                done.erase(std::unique(done.begin(), done.end()), done.end());
                 for (const auto index : done) {
                     state.waiting.erase(state.waiting.begin() + static_cast<long>(index));
                 }
