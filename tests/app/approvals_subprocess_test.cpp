@@ -354,6 +354,47 @@ TEST_CASE("an error a child instance throws reaches its call activity's boundary
     CHECK(status["other"] == "pending");
 }
 
+TEST_CASE("a child's error passes a call activity without a boundary to its sub-process's",
+          "[app][approvals][subprocess]") {
+    auto clock = std::make_shared<inngest::local::ManualClock>();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    flow.publish(alice, process("credit_check",
+                                {node("start", "startEvent"),
+                                 node("refuse", "endEvent", "", R"({"error_code":"NO_CREDIT"})")},
+                                {"start>refuse"}));
+    // The call activity sits in a sub-process beside bob's review; only the sub-process has a
+    // boundary for NO_CREDIT.
+    const auto parent = flow.publish(
+        alice, process("calling_inside",
+                       {node("start", "startEvent"), node("sub", "subProcess"),
+                        node("in", "startEvent", "sub"), node("fork", "parallelGateway", "sub"),
+                        node("call", "callActivity", "sub", R"({"called_element":"credit_check"})"),
+                        user("review", "bob", "sub"), node("join", "parallelGateway", "sub"),
+                        node("out", "endEvent", "sub"),
+                        node("no_credit", "boundaryEvent", "",
+                             R"({"attached_to":"sub","event":"error","error_code":"NO_CREDIT",)"
+                             R"("error_variable":"credit"})"),
+                        node("end", "endEvent"), node("refused", "endEvent")},
+                       {"start>sub", "in>fork", "fork>call", "fork>review", "call>join",
+                        "review>join", "join>out", "sub>end", "no_credit>refused"}));
+    const auto id = flow.start(alice, parent);
+    const auto done = flow.wait_done(alice, id);
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "completed");
+    CHECK(done.at("variables").at("credit").at("code") == "NO_CREDIT");
+    CHECK(done.at("variables").at("credit").at("node_id") == "call");
+    CHECK(todo_nodes(t, bob).empty());  // the review went with the sub-process
+    auto status = statuses(t, alice, id);
+    CHECK(status["call"] == "failed");
+    CHECK(status["review"] == "cancelled");
+    CHECK(status["sub"] == "failed");
+    CHECK(status["no_credit"] == "completed");
+    CHECK(status["end"] == "pending");
+}
+
 TEST_CASE("a failed transaction compensates its completed tasks newest first",
           "[app][approvals][subprocess]") {
     auto clock = std::make_shared<inngest::local::ManualClock>();

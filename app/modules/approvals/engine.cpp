@@ -73,19 +73,27 @@ const FlowNode* error_boundary(const ProcessDefinition& definition,
     return any;
 }
 
+/// Who catches an error (with its code, if it has one) that leaves `node` past its own
+/// boundaries: the nearest enclosing sub-process's error boundary that matches.
+const FlowNode* enclosing_error_catcher(const ProcessDefinition& definition,
+                                        const FlowNode& node,
+                                        const std::string& code = {}) {
+    for (const FlowNode* scope = definition.node(node.parent); scope != nullptr;
+         scope = definition.node(scope->parent)) {
+        if (const auto* b = error_boundary(definition, scope->id, code)) {
+            return b;
+        }
+    }
+    return nullptr;
+}
+
 /// Who catches a failed service, script or business rule task's error (it has no code): its
 /// own error boundary, else the nearest enclosing sub-process's that catches any error.
 const FlowNode* task_error_catcher(const ProcessDefinition& definition, const FlowNode& task) {
     if (const auto* own = error_boundary(definition, task.id)) {
         return own;
     }
-    for (const FlowNode* scope = definition.node(task.parent); scope != nullptr;
-         scope = definition.node(scope->parent)) {
-        if (const auto* b = error_boundary(definition, scope->id)) {
-            return b;
-        }
-    }
-    return nullptr;
+    return enclosing_error_catcher(definition, task);
 }
 
 constexpr int kMaxReminders = 3;
@@ -1647,6 +1655,17 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                     caught_error(tenant, id, *call, visit, *on_error, reason, code);
                     entry["outcome"] = "boundary";
                     entry["target"] = on_error->id;
+                } else if (const auto* outer =
+                               enclosing_error_catcher(definition_of(), *call, code)) {
+                    // Caught by an enclosing sub-process: it ends with everything in it, the
+                    // transactions it leaves compensating first (the run's steps).
+                    const auto catching = boundary_of(*outer).attached_to;
+                    entry["compensate"] =
+                        leave_scopes(tenant, id, definition_of(), *call, catching, reason);
+                    caught_error(tenant, id, *call, visit, *outer, reason, code);
+                    entry["outcome"] = "thrown";
+                    entry["scope"] = catching;
+                    entry["target"] = outer->id;
                 } else {
                     failed_at(tenant, id, *call, visit, reason);
                     // Stored held at once, so a retry need not wait for the next park.

@@ -423,6 +423,28 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                         state.waiting.at(index).kind = "failed";
                         continue;
                     }
+                    if (outcome == "thrown") {
+                        // A call activity's error caught by an enclosing sub-process: the
+                        // transactions it leaves compensate, the sub-process ends with everything
+                        // in it, and the token leaves through the boundary.
+                        for (const auto& item : r.at("compensate").as_array()) {
+                            const std::string key = "compensate:" + at.node + "#" +
+                                                    std::to_string(at.visit) + ":" +
+                                                    std::string(item.at("node").as_string()) + "#" +
+                                                    std::to_string(item.at("visit").as_int64());
+                            ++steps;
+                            ctx.step.run(key, [&] {
+                                return engine.compensate(tenant, id, definition, item.as_object());
+                            });
+                        }
+                        for (const auto inner : drop_scope(
+                                 state, definition, std::string(r.at("scope").as_string()), true)) {
+                            dropped.push_back(inner);
+                        }
+                        state.ready.push_back(
+                            {std::string(r.at("target").as_string()), std::nullopt, false});
+                        continue;
+                    }
                     if (outcome == "boundary") {
                         // An interrupting boundary timer: the task is gone, the token leaves.
                         if (at.kind == "scope") {
