@@ -28,24 +28,6 @@ std::shared_ptr<inngest::local::ManualClock> fresh_clock() {
 bool contains(const std::vector<std::string>& list, const std::string& item) {
     return std::find(list.begin(), list.end(), item) != list.end();
 }
-
-// A list from a GET, copied out of the response (never iterate a temporary's member).
-json::array listed(AppUnderTest& t,
-                   const std::string& path,
-                   const std::string& token,
-                   const char* key) {
-    const auto response = t.call("GET", path, token);
-    return response.body.at(key).as_array();
-}
-
-std::vector<std::string> todo_nodes(AppUnderTest& t, const std::string& token) {
-    std::vector<std::string> nodes;
-    for (const auto& task : listed(t, "/api/v1/approvals/tasks", token, "items")) {
-        nodes.emplace_back(task.at("node_id").as_string());
-    }
-    return nodes;
-}
-
 // A linear process start -> <nodes> -> end, each node given as its ProFlow JSON.
 std::string linear(const std::string& key, const std::vector<std::string>& nodes) {
     std::string out = R"({"key":")" + key + R"(","nodes":[{"id":"start","type":"startEvent"},)";

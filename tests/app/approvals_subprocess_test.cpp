@@ -16,24 +16,6 @@ namespace json = boost::json;
 using namespace std::chrono_literals;
 
 namespace {
-
-json::array listed(AppUnderTest& t,
-                   const std::string& path,
-                   const std::string& token,
-                   const char* key) {
-    const auto response = t.call("GET", path, token);
-    return response.body.at(key).as_array();
-}
-
-std::vector<std::string> todo_nodes(AppUnderTest& t, const std::string& token) {
-    std::vector<std::string> nodes;
-    for (const auto& task : listed(t, "/api/v1/approvals/tasks", token, "items")) {
-        nodes.emplace_back(task.at("node_id").as_string());
-    }
-    std::sort(nodes.begin(), nodes.end());
-    return nodes;
-}
-
 // A ProFlow node; `parent` is the sub-process it sits in (React Flow's parentId).
 std::string node(const std::string& id,
                  const std::string& type,

@@ -5,6 +5,7 @@
 
 #include "app/app_under_test.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -21,6 +22,25 @@ inline std::string fixture(const std::string& name) {
 
 inline std::string import_body(const std::string& source, const std::string& extra = "") {
     return R"({"source":)" + source + (extra.empty() ? "" : "," + extra) + "}";
+}
+
+// A list from a GET, copied out of the response (never iterate a temporary's member).
+inline json::array listed(AppUnderTest& t,
+                          const std::string& path,
+                          const std::string& token,
+                          const char* key) {
+    const auto response = t.call("GET", path, token);
+    return response.body.at(key).as_array();
+}
+
+// The nodes of the caller's open tasks (the todo box), sorted.
+inline std::vector<std::string> todo_nodes(AppUnderTest& t, const std::string& token) {
+    std::vector<std::string> nodes;
+    for (const auto& task : listed(t, "/api/v1/approvals/tasks", token, "items")) {
+        nodes.emplace_back(task.at("node_id").as_string());
+    }
+    std::sort(nodes.begin(), nodes.end());
+    return nodes;
 }
 
 inline bool has_pending(const json::value& instance, const std::string& node) {

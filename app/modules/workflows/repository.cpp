@@ -39,10 +39,6 @@ constexpr const char* kEventColumns =
     "v.sent_by, " SQL_UTC_TIME("v.created_at") " AS created_at, " SQL_UTC_TIME(
         "v.applied_at") " AS applied_at";
 
-std::string id_text(std::int64_t id) {
-    return std::to_string(id);
-}
-
 }  // namespace
 
 std::pair<std::int64_t, int> Repository::add_version(const core::Principal& who,
@@ -71,7 +67,7 @@ std::pair<std::int64_t, int> Repository::add_version(const core::Principal& who,
             "INSERT INTO workflow_definition_versions (tenant_id, definition_id, version, format, "
             "source, model, groups, created_by) VALUES ($1, $2, $3::int, $4, $5, $6::jsonb, "
             "$7::jsonb, $8)",
-            {who.tenant, id_text(id), version, format, source, model,
+            {who.tenant, id, version, format, source, model,
              groups ? Param(json::serialize(*groups)) : std::nullopt, who.user_id});
         return std::pair{id, version};
     });
@@ -82,7 +78,7 @@ std::optional<DefinitionRow> Repository::definition(const core::TenantId& tenant
         core::db::exec_once(pool_, tenant,
                             std::string("SELECT ") + kDefinitionColumns +
                                 " FROM workflow_definitions d WHERE d.tenant_id = $1 AND d.id = $2",
-                            {tenant, id_text(id)}));
+                            {tenant, id}));
 }
 
 std::optional<DefinitionRow> Repository::definition_by_key(const core::TenantId& tenant,
@@ -122,7 +118,7 @@ json::array Repository::versions(const core::TenantId& tenant, std::int64_t id) 
                                                                               "id = $2 ORDER "
                                                                               "BY v.version "
                                                                               "DESC",
-        {tenant, id_text(id)}));
+        {tenant, id}));
 }
 
 std::optional<VersionRow> Repository::version(const core::TenantId& tenant,
@@ -134,7 +130,7 @@ std::optional<VersionRow> Repository::version(const core::TenantId& tenant,
         "v.created_by, " SQL_UTC_TIME("v.created_at") " AS created_at, " SQL_UTC_TIME(
             "v.published_at") " AS published_at FROM workflow_definition_versions v WHERE "
                               "v.tenant_id = $1 AND v.definition_id = $2 AND v.version = $3::int",
-        {tenant, id_text(id), number}));
+        {tenant, id, number}));
 }
 
 bool Repository::publish(const core::TenantId& tenant, std::int64_t id, int number) {
@@ -142,14 +138,14 @@ bool Repository::publish(const core::TenantId& tenant, std::int64_t id, int numb
         const auto rows = tx.exec(
             "UPDATE workflow_definition_versions SET published_at = coalesce(published_at, "
             "now()) WHERE tenant_id = $1 AND definition_id = $2 AND version = $3::int",
-            {tenant, id_text(id), number});
+            {tenant, id, number});
         if (rows.affected() == 0) {
             return false;
         }
         tx.exec(
             "UPDATE workflow_definitions SET published_version = $3::int, updated_at = now() "
             "WHERE tenant_id = $1 AND id = $2",
-            {tenant, id_text(id), number});
+            {tenant, id, number});
         return true;
     });
 }
@@ -163,7 +159,7 @@ std::optional<ExecutionRow> Repository::execution(Transaction& tx,
                     " FROM workflow_executions e JOIN workflow_definitions d ON d.id = "
                     "e.definition_id WHERE e.tenant_id = $1 AND e.id = $2" +
                     (for_update ? " FOR UPDATE OF e" : ""),
-                {tenant, id_text(id)}));
+                {tenant, id}));
 }
 
 std::optional<ExecutionRow> Repository::execution(const core::TenantId& tenant, std::int64_t id) {
@@ -196,8 +192,8 @@ std::int64_t Repository::insert_execution(Transaction& tx,
             "INSERT INTO workflow_executions (tenant_id, definition_id, version, kind, "
             "target_state, input, context, priority, started_by) VALUES ($1, $2, $3::int, $4, "
             "$5, $6::jsonb, $7::jsonb, $8::int, $9) RETURNING id",
-            {who.tenant, id_text(definition.id), version, definition.kind, initial_state, input,
-             context, priority, who.user_id})
+            {who.tenant, definition.id, version, definition.kind, initial_state, input, context,
+             priority, who.user_id})
         .integer(0, "id");
 }
 
@@ -220,7 +216,7 @@ bool Repository::set_status(Transaction& tx,
                  "error = coalesce($5, error), output = coalesce($6::jsonb, output) "
                  "WHERE tenant_id = $1 AND id = $2 AND status IN (SELECT "
                  "jsonb_array_elements_text($7::jsonb))",
-                 {tenant, id_text(id), status, ends ? "true" : "false", error,
+                 {tenant, id, status, ends, error,
                   output ? Param(json::serialize(*output)) : std::nullopt, from})
                .affected() > 0;
 }
@@ -232,7 +228,7 @@ void Repository::merge_context(Transaction& tx,
     tx.exec(
         "UPDATE workflow_executions SET context = context || $3::jsonb, updated_at = now() WHERE "
         "tenant_id = $1 AND id = $2",
-        {tenant, id_text(id), values});
+        {tenant, id, values});
 }
 
 void Repository::set_node_output(Transaction& tx,
@@ -244,7 +240,7 @@ void Repository::set_node_output(Transaction& tx,
         "UPDATE workflow_executions SET context = jsonb_set(CASE WHEN context ? 'nodes' THEN "
         "context ELSE context || '{\"nodes\":{}}'::jsonb END, ARRAY['nodes', $3], $4::jsonb), "
         "updated_at = now() WHERE tenant_id = $1 AND id = $2",
-        {tenant, id_text(id), node, output});
+        {tenant, id, node, output});
 }
 
 void Repository::set_current_state(Transaction& tx,
@@ -254,14 +250,14 @@ void Repository::set_current_state(Transaction& tx,
     tx.exec(
         "UPDATE workflow_executions SET current_state = $3, updated_at = now() WHERE tenant_id = "
         "$1 AND id = $2",
-        {tenant, id_text(id), state});
+        {tenant, id, state});
 }
 
 void Repository::mark_compensated(const core::TenantId& tenant, std::int64_t id) {
     core::db::exec_once(pool_, tenant,
                         "UPDATE workflow_executions SET compensated = true, updated_at = now() "
                         "WHERE tenant_id = $1 AND id = $2",
-                        {tenant, id_text(id)});
+                        {tenant, id});
 }
 
 void Repository::begin_node_run(const core::TenantId& tenant,
@@ -280,7 +276,7 @@ void Repository::begin_node_run(const core::TenantId& tenant,
         "ON CONFLICT (execution_id, step_key) DO UPDATE SET attempts = greatest("
         "workflow_node_runs.attempts, EXCLUDED.attempts), status = 'running', input = "
         "EXCLUDED.input",
-        {tenant, id_text(execution_id), step_key, node, phase, action_kind, input, attempt});
+        {tenant, execution_id, step_key, node, phase, action_kind, input, attempt});
 }
 
 void Repository::end_node_run(Transaction& tx,
@@ -295,7 +291,7 @@ void Repository::end_node_run(Transaction& tx,
         "now(), completed_seq = CASE WHEN $4 = 'succeeded' THEN "
         "nextval('workflow_completion_seq') ELSE completed_seq END WHERE tenant_id = $1 AND "
         "execution_id = $2 AND step_key = $3",
-        {tenant, id_text(execution_id), step_key, status,
+        {tenant, execution_id, step_key, status,
          output ? Param(json::serialize(*output)) : std::nullopt, error});
 }
 
@@ -308,7 +304,7 @@ core::db::JsonPage Repository::history(const core::TenantId& tenant,
         pool_, tenant, kNodeRunColumns,
         "FROM workflow_node_runs r WHERE r.tenant_id = $1 AND r.execution_id = $2 AND ($3::text "
         "IS NULL OR r.phase = $3) AND ($4::text IS NULL OR r.status = $4)",
-        {tenant, id_text(execution_id), phase, status}, page);
+        {tenant, execution_id, phase, status}, page);
     return {core::db::rows_json<NodeRunRow>(found.rows), found.total};
 }
 
@@ -320,7 +316,7 @@ std::vector<NodeRunRow> Repository::completed_runs(const core::TenantId& tenant,
         std::string("SELECT ") + kNodeRunColumns +
             " FROM workflow_node_runs r WHERE r.tenant_id = $1 AND r.execution_id = $2 AND "
             "r.phase = $3 AND r.status = 'succeeded' ORDER BY r.completed_seq DESC",
-        {tenant, id_text(execution_id), phase}));
+        {tenant, execution_id, phase}));
 }
 
 std::int64_t Repository::insert_event(Transaction& tx,
@@ -337,7 +333,7 @@ std::int64_t Repository::insert_event(Transaction& tx,
             "INSERT INTO workflow_events (tenant_id, execution_id, name, data, from_state, "
             "to_state, transition, sent_by) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7::int, $8) "
             "RETURNING id",
-            {tenant, id_text(execution_id), name, data, from_state, to_state, transition, sent_by})
+            {tenant, execution_id, name, data, from_state, to_state, transition, sent_by})
         .integer(0, "id");
 }
 
@@ -348,7 +344,7 @@ void Repository::set_target_state(Transaction& tx,
     tx.exec(
         "UPDATE workflow_executions SET target_state = $3, updated_at = now() WHERE tenant_id = $1 "
         "AND id = $2",
-        {tenant, id_text(id), state});
+        {tenant, id, state});
 }
 
 std::optional<EventRow> Repository::next_event(const core::TenantId& tenant,
@@ -358,7 +354,7 @@ std::optional<EventRow> Repository::next_event(const core::TenantId& tenant,
         std::string("SELECT ") + kEventColumns +
             " FROM workflow_events v WHERE v.tenant_id = $1 AND v.execution_id = $2 AND "
             "v.status = 'accepted' ORDER BY v.id LIMIT 1",
-        {tenant, id_text(execution_id)}));
+        {tenant, execution_id}));
 }
 
 void Repository::mark_applied(Transaction& tx,
@@ -368,7 +364,7 @@ void Repository::mark_applied(Transaction& tx,
     tx.exec(
         "UPDATE workflow_events SET status = 'applied', applied_at = now() WHERE tenant_id = $1 "
         "AND id = $2 AND execution_id = $3",
-        {tenant, id_text(event_id), id_text(execution_id)});
+        {tenant, event_id, execution_id});
 }
 
 json::array Repository::events(const core::TenantId& tenant, std::int64_t execution_id) {
@@ -376,7 +372,7 @@ json::array Repository::events(const core::TenantId& tenant, std::int64_t execut
         pool_, tenant,
         std::string("SELECT ") + kEventColumns +
             " FROM workflow_events v WHERE v.tenant_id = $1 AND v.execution_id = $2 ORDER BY v.id",
-        {tenant, id_text(execution_id)}));
+        {tenant, execution_id}));
 }
 
 const core::db::ListSpec kDefinitionList{
