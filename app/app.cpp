@@ -245,21 +245,15 @@ public:
             pinned.headers.emplace_back("Host", own_authority());
             return serve_->handle(pinned);
         });
-        router_.add(core::RouteSpec{.method = "GET",
-                                    .pattern = "/healthz",
-                                    .access = core::Access::kPublic,
-                                    .summary = "Liveness"},
-                    [](core::Call&) {
-                        return boost::json::object{{"status", "ok"}};
-                    });
-        router_.add(
-            core::RouteSpec{.method = "GET",
-                            .pattern = "/readyz",
-                            .access = core::Access::kPublic,
-                            .summary = "Readiness: database reachable and migrated; the "
-                                       "embedded executor's role (active, standby or "
-                                       "external) and the outbox backlog"},
-            [this](core::Call&) {
+        router_.get("/healthz", core::Access::kPublic, "Liveness").to([](core::Call&) {
+            return boost::json::object{{"status", "ok"}};
+        });
+        router_
+            .get("/readyz", core::Access::kPublic,
+                 "Readiness: database reachable and migrated; the "
+                 "embedded executor's role (active, standby or "
+                 "external) and the outbox backlog")
+            .to([this](core::Call&) {
                 try {
                     auto connection = pool_.acquire();
                     const auto rows =
@@ -280,17 +274,13 @@ public:
                                                boost::json::object{{"database", "unreachable"}});
                 }
             });
-        router_.add(core::RouteSpec{.method = "GET",
-                                    .pattern = "/metrics",
-                                    .access = core::Access::kPublic,
-                                    .summary = "Prometheus metrics, for the deployment's scraper "
-                                               "(bearer: RIVEREDGE_METRICS_TOKEN; off when unset)"},
-                    [this](core::Call& call) { return metrics_response(call.request); });
-        router_.add(core::RouteSpec{.method = "GET",
-                                    .pattern = "/api/openapi.json",
-                                    .access = core::Access::kPublic,
-                                    .summary = "This API's OpenAPI 3 document"},
-                    [this](core::Call&) { return core::openapi_document(router_); });
+        router_
+            .get("/metrics", core::Access::kPublic,
+                 "Prometheus metrics, for the deployment's scraper "
+                 "(bearer: RIVEREDGE_METRICS_TOKEN; off when unset)")
+            .to([this](core::Call& call) { return metrics_response(call.request); });
+        router_.get("/api/openapi.json", core::Access::kPublic, "This API's OpenAPI 3 document")
+            .to([this](core::Call&) { return core::openapi_document(router_); });
 
         server_ = std::make_unique<inngest::HttpServer>(inngest::HttpServerOptions{
             .host = settings_.host,

@@ -573,7 +573,12 @@ TEST_CASE(
     // One job in CUPS, one printout: the retry found the first submission by its token.
     CHECK(cups.job_lines(queue).size() == 1);
     CHECK(label_printer.wait_for(1, 10s).size() == 1);
-    std::this_thread::sleep_for(1s);
+    // Once CUPS holds no unfinished job of the queue it sends the printer nothing more, so what
+    // arrived is all that ever will.
+    for (int i = 0; i < 200 && !cups.unfinished_job_lines(queue).empty(); ++i) {
+        std::this_thread::sleep_for(50ms);
+    }
+    REQUIRE(cups.unfinished_job_lines(queue).empty());
     const auto printed = label_printer.received();
     REQUIRE(printed.size() == 1);
     CHECK(printed[0] == zpl);

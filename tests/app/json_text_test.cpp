@@ -87,4 +87,9 @@ TEST_CASE("times are written as RFC 3339 UTC with milliseconds and read from any
           "1999-12-31T23:59:59.999Z");
     CHECK_FALSE(core::parse_time("2026-02-30T00:00:00Z"));
     CHECK_FALSE(core::parse_time("2026-03-08 03:00"));
+    // What PostgreSQL cannot store is not a time here either: year 0, offsets past 15:59.
+    CHECK(core::parse_time("2026-03-08T03:00:00+14:00"));
+    CHECK_FALSE(core::parse_time("2026-03-08T03:00:00+16:00"));
+    CHECK_FALSE(core::parse_time("2026-03-08T03:00:00-05:60"));
+    CHECK_FALSE(core::parse_time("0000-01-01T00:00:00Z"));
 }

@@ -160,3 +160,63 @@ TEST_CASE("every list route documents its paging, sort fields and filters", "[ap
     }
     CHECK(documented == static_cast<int>(lists.size()));
 }
+
+TEST_CASE("declared filters are checked against their schema and narrow page and total",
+          "[app][lists]") {
+    AppUnderTest t;
+    const auto admin = t.token("acme", "alice", {"admin"});
+    create_scripts(t, admin, 3);  // report-g, report-f, report-e
+    const auto listed = t.call("GET", "/api/v1/scripts?q=report-f", admin);
+    REQUIRE(listed.body.at("items").as_array().size() == 1);
+    const auto id = listed.body.at("items").at(0).at("id").as_int64();
+    REQUIRE(t.call("PUT", "/api/v1/scripts/" + std::to_string(id), admin, R"({"enabled":false})")
+                .status == 200);
+
+    // Each filter sent adds its condition; together they narrow with AND.
+    CHECK(t.call("GET", "/api/v1/scripts?enabled=false", admin).body.at("total") == 1);
+    CHECK(t.call("GET", "/api/v1/scripts?enabled=true", admin).body.at("total") == 2);
+    CHECK(t.call("GET", "/api/v1/scripts?enabled=true&q=report-f", admin).body.at("total") == 0);
+    CHECK(t.call("GET", "/api/v1/scripts?enabled=false&q=REPORT-F", admin).body.at("total") == 1);
+    // An empty value is a filter not sent.
+    CHECK(t.call("GET", "/api/v1/scripts?enabled=&q=", admin).body.at("total") == 3);
+    // Past the last page the total is counted with the same conditions.
+    const auto past = t.call("GET", "/api/v1/scripts?enabled=true&page=9&page_size=1", admin);
+    CHECK(past.body.at("items").as_array().empty());
+    CHECK(past.body.at("total") == 2);
+    // A value is only ever a parameter: quotes and semicolons match nothing and harm nothing.
+    CHECK(t.call("GET", "/api/v1/scripts?q=%27%29%3B%20DROP%20TABLE%20scripts%3B--", admin)
+              .body.at("total") == 0);
+    CHECK(t.call("GET", "/api/v1/scripts", admin).body.at("total") == 3);
+
+    const auto refused = [&](const std::string& target, const char* field, const char* reason) {
+        const auto r = t.call("GET", target, admin);
+        INFO(target << " -> " << r.status << " " << json::serialize(r.body));
+        CHECK(r.status == 422);
+        const auto& fields = r.body.at("error").at("details").at("fields");
+        REQUIRE(fields.as_object().contains(field));
+        CHECK(std::string(fields.at(field).as_string()).find(reason) != std::string::npos);
+    };
+    refused("/api/v1/scripts?enabled=yes", "enabled", "true or false");
+    refused("/api/v1/scripts/" + std::to_string(id) + "/runs?status=exploded", "status",
+            "syntax_error");
+    refused("/api/v1/workflows/executions?definition_id=1%3BDROP", "definition_id", "number");
+    refused("/api/v1/schedules/1/fires?since=tomorrow", "since", "RFC 3339");
+    // RFC 3339 forms PostgreSQL would refuse are refused here, with the field named, not by the
+    // database; the forms it takes reach it in one format (a lower-case t, an offset).
+    refused("/api/v1/schedules/1/fires?since=2026-01-01T00:00:00%2B99:00", "since", "RFC 3339");
+    refused("/api/v1/schedules/1/fires?until=0000-01-01T00:00:00Z", "until", "RFC 3339");
+    CHECK(t.call("GET", "/api/v1/messages/deliveries?since=2026-01-01t08:00:00.5%2B08:00", admin)
+              .status == 200);
+    refused("/api/v1/approvals/tasks?box=started", "box", "todo, done");
+
+    // The document states each filter's schema, so clients see the allowed values.
+    const auto document = t.call("GET", "/api/openapi.json");
+    const auto& runs = document.body.at("paths").at("/api/v1/scripts/{id}/runs").at("get");
+    bool status_documented = false;
+    for (const auto& p : runs.at("parameters").as_array()) {
+        if (p.at("name") == "status") {
+            status_documented = p.at("schema").as_object().contains("enum");
+        }
+    }
+    CHECK(status_documented);
+}

@@ -670,7 +670,11 @@ TEST_CASE("the delivery log filters by status, channel, recipient and time", "[a
               .body.at("items")
               .as_array()
               .size() == 2);
-    CHECK(t.call("GET", "/api/v1/messages/deliveries?since=yesterday-ish", alice).status == 400);
+    // A filter's value is checked against its declared schema before any SQL runs.
+    const auto bad_time = t.call("GET", "/api/v1/messages/deliveries?since=yesterday-ish", alice);
+    CHECK(bad_time.status == 422);
+    CHECK(bad_time.body.at("error").at("details").at("fields").as_object().contains("since"));
+    CHECK(t.call("GET", "/api/v1/messages/deliveries?channel=fax", alice).status == 422);
     CHECK(t.call("GET", "/api/v1/messages/deliveries?status=lost", alice).status == 422);
     CHECK(t.call("GET", "/api/v1/messages/deliveries", t.token("globex", "alice", {"admin"}))
               .body.at("items")

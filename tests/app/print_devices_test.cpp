@@ -282,7 +282,24 @@ TEST_CASE(
     const auto pending = wait_job(
         t, carol, job_id, [](const json::value& job) { return has_status(job, "pending"); });
     CHECK(pending.at("cups_job_id").is_int64());
-    std::this_thread::sleep_for(1500ms);
+    // The signal that a held job stays held: the job's run has polled CUPS again since it saw
+    // the job pending, and the app has nothing else in flight. CUPS still holds the job.
+    const auto polls = [&t] {
+        int count = 0;
+        for (const auto& run : t.app().executor()->runs("riveredge-flow-print-job")) {
+            for (const auto& step : run.history) {
+                count += step.name.rfind("poll-", 0) == 0 ? 1 : 0;
+            }
+        }
+        return count;
+    };
+    const int polls_seen = polls();
+    for (int i = 0; i < 800 && polls() <= polls_seen; ++i) {
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(polls() > polls_seen);
+    REQUIRE(t.app().wait_settled(20s));
+    CHECK(shared_cups().unfinished_job_lines(queue).size() == 1);
     CHECK(t.call("GET", "/api/v1/print/jobs/" + std::to_string(job_id), carol).body.at("status") ==
           "pending");
     CHECK(label_printer.received().empty());

@@ -73,9 +73,10 @@ void TempCups::resume(const std::string& name) {
     run("cupsenable -h '" + socket_ + "' '" + name + "'");
 }
 
-std::vector<std::string> TempCups::job_lines(const std::string& queue) const {
-    const auto text =
-        output_of("lpstat -h '" + socket_ + "' -W all -o '" + queue + "' 2>/dev/null");
+namespace {
+
+// The lines of `lpstat -o` output that name one of the queue's jobs.
+std::vector<std::string> lines_of_queue(const std::string& text, const std::string& queue) {
     std::vector<std::string> lines;
     std::size_t start = 0;
     while (start < text.size()) {
@@ -90,6 +91,19 @@ std::vector<std::string> TempCups::job_lines(const std::string& queue) const {
         start = end + 1;
     }
     return lines;
+}
+
+}  // namespace
+
+std::vector<std::string> TempCups::job_lines(const std::string& queue) const {
+    return lines_of_queue(
+        output_of("lpstat -h '" + socket_ + "' -W all -o '" + queue + "' 2>/dev/null"), queue);
+}
+
+std::vector<std::string> TempCups::unfinished_job_lines(const std::string& queue) const {
+    return lines_of_queue(
+        output_of("lpstat -h '" + socket_ + "' -W not-completed -o '" + queue + "' 2>/dev/null"),
+        queue);
 }
 
 std::vector<std::string> TempCups::pdfs_containing(const std::string& text) const {

@@ -35,6 +35,9 @@ public:
     /// Jobs of the queue in CUPS' own listing (`lpstat -W all`), one line each, for asserting
     /// how many jobs CUPS received.
     std::vector<std::string> job_lines(const std::string& queue) const;
+    /// The same for the jobs CUPS has not finished (pending, held or printing): none left means
+    /// CUPS will send the queue's device nothing more.
+    std::vector<std::string> unfinished_job_lines(const std::string& queue) const;
     /// The PDFs the virtual printer wrote whose file name contains `text`.
     std::vector<std::string> pdfs_containing(const std::string& text) const;
 

@@ -1,8 +1,14 @@
 #include "core/db/list.hpp"
 
 #include "core/text/integers.hpp"
+#include "core/time/rfc3339.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
 
 #include <algorithm>
+#include <limits>
 
 namespace riveredge::core::db {
 namespace {
@@ -25,7 +31,89 @@ std::string sort_names(const ListSpec& spec) {
     return names;
 }
 
+/// Why `value` does not fit `schema`, or nothing when it does.
+std::optional<std::string> schema_problem(const std::string& schema, const std::string& value) {
+    if (schema.empty()) {
+        return std::nullopt;
+    }
+    const auto parsed = boost::json::parse(schema).as_object();
+    if (const auto* choices = parsed.if_contains("enum")) {
+        std::string names;
+        for (const auto& choice : choices->as_array()) {
+            if (choice.is_string() && choice.get_string() == value) {
+                return std::nullopt;
+            }
+            names +=
+                (names.empty() ? "" : ", ") + (choice.is_string() ? std::string(choice.get_string())
+                                                                  : boost::json::serialize(choice));
+        }
+        return "one of: " + names;
+    }
+    const auto* type = parsed.if_contains("type");
+    const auto* format = parsed.if_contains("format");
+    if (type != nullptr && *type == "boolean" && value != "true" && value != "false") {
+        return std::string("true or false");
+    }
+    if (type != nullptr && *type == "integer" &&
+        !parse_integer_in<std::int64_t>(value, 0, std::numeric_limits<std::int64_t>::max())) {
+        return std::string("a whole number");
+    }
+    if (format != nullptr && *format == "date-time" && !parse_time(value)) {
+        return std::string("an RFC 3339 time, such as 2026-01-31T08:00:00Z");
+    }
+    return std::nullopt;
+}
+
+/// `sql` with each `$?` made `$<number>`.
+std::string numbered(const std::string& sql, std::size_t number) {
+    std::string out;
+    std::size_t from = 0;
+    for (auto at = sql.find("$?"); at != std::string::npos; at = sql.find("$?", from)) {
+        out.append(sql, from, at - from);
+        out += "$" + std::to_string(number);
+        from = at + 2;
+    }
+    out.append(sql, from);
+    return out;
+}
+
 }  // namespace
+
+std::vector<SortField> sort_fields(std::string_view alias,
+                                   std::initializer_list<std::string_view> names) {
+    std::vector<SortField> fields;
+    fields.reserve(names.size());
+    for (const auto name : names) {
+        fields.push_back({std::string(name), std::string(alias) + "." + std::string(name)});
+    }
+    return fields;
+}
+
+std::optional<ListRequestError> parse_list_filters(
+    const ListSpec& spec,
+    const std::function<std::optional<std::string>(const std::string&)>& query,
+    ListRequest& out) {
+    out.conditions.clear();
+    for (const auto& filter : spec.filters) {
+        auto value = query(filter.name);
+        if (!value || value->empty()) {
+            continue;
+        }
+        if (auto problem = schema_problem(filter.schema, *value)) {
+            return ListRequestError{filter.name, std::move(*problem)};
+        }
+        // A time goes to the query in our own format, whatever RFC 3339 form it came in.
+        if (const auto time = filter.schema.find("date-time") != std::string::npos
+                                  ? parse_time(*value)
+                                  : std::nullopt) {
+            *value = format_utc(*time);
+        }
+        if (!filter.sql.empty()) {
+            out.conditions.emplace_back(filter.sql, std::move(*value));
+        }
+    }
+    return std::nullopt;
+}
 
 std::optional<ListRequestError> parse_list_request(const ListSpec& spec,
                                                    const std::optional<std::string>& page,
@@ -84,12 +172,17 @@ PageRows select_page(Pool& pool,
                      std::string_view from_where,
                      std::vector<Param> params,
                      const ListRequest& request) {
+    std::string where(from_where);
+    for (const auto& [condition, value] : request.conditions) {
+        params.emplace_back(value);
+        where += " AND (" + numbered(condition, params.size()) + ")";
+    }
     const auto limit_at = params.size() + 1;
     std::string sql = "SELECT ";
     sql.append(columns);
     // The window runs before LIMIT: every row of the page carries the count of all matches.
     sql += ", count(*) OVER () AS list_total ";
-    sql.append(from_where);
+    sql += where;
     sql += " ORDER BY " + request.order_by + " LIMIT $" + std::to_string(limit_at) +
            "::int OFFSET $" + std::to_string(limit_at + 1) + "::bigint";
     auto counted = params;
@@ -102,7 +195,7 @@ PageRows select_page(Pool& pool,
         total = rows.integer(0, "list_total");
     } else if (request.offset() > 0) {
         // Past the last page: no row carries the count, so ask for it.
-        total = tx.exec("SELECT count(*) AS n " + std::string(from_where), counted).integer(0, "n");
+        total = tx.exec("SELECT count(*) AS n " + where, counted).integer(0, "n");
     }
     tx.commit();
     return PageRows{std::move(rows), total};

@@ -11,9 +11,12 @@
 #include <boost/json/array.hpp>
 
 #include <cstdint>
+#include <functional>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace riveredge::core::db {
@@ -24,13 +27,24 @@ struct SortField {
     std::string sql;
 };
 
-/// A filter the list understands, for the API document.
+/// A filter the list understands: documented, checked and applied from this one declaration.
 struct ListFilter {
     std::string name;
     std::string description;
-    /// JSON Schema of the value ({"type":"string"} when empty).
+    /// JSON Schema of the value ({"type":"string"} when empty). The router refuses (422) a value
+    /// outside an `enum`, a `boolean` other than true or false, an `integer` that is not one, and
+    /// a `date-time` that is not RFC 3339.
     std::string schema{};
+    /// The condition a sent value adds to the query, `$?` standing for the value (text; cast it
+    /// where the column is not): `s.status = $?`, `s.enabled = $?::boolean`. Empty: the route
+    /// reads this filter itself. An empty value counts as not sent.
+    std::string sql{};
 };
+
+/// Sort fields named as the columns of `alias` they sort by: `sort_fields("s", {"name"})` sorts
+/// `name` by `s.name`.
+std::vector<SortField> sort_fields(std::string_view alias,
+                                   std::initializer_list<std::string_view> names);
 
 struct ListSpec {
     std::vector<SortField> sort_fields;
@@ -51,6 +65,9 @@ struct ListRequest {
     std::string sort;
     /// The ORDER BY expression list built from whitelisted SQL only.
     std::string order_by;
+    /// The conditions of the filters sent (`ListFilter::sql`), each with its value, which
+    /// `select_page` adds to its query.
+    std::vector<std::pair<std::string, std::string>> conditions{};
     std::int64_t offset() const noexcept { return static_cast<std::int64_t>(page - 1) * page_size; }
 };
 
@@ -67,6 +84,14 @@ std::optional<ListRequestError> parse_list_request(const ListSpec& spec,
                                                    const std::optional<std::string>& page_size,
                                                    const std::optional<std::string>& sort,
                                                    ListRequest& out);
+
+/// Checks every filter sent in `query` (a parameter's value, or nullopt when it was not sent)
+/// against its schema and puts the conditions of those that carry SQL into `out.conditions`.
+/// Returns the first invalid one instead.
+std::optional<ListRequestError> parse_list_filters(
+    const ListSpec& spec,
+    const std::function<std::optional<std::string>(const std::string&)>& query,
+    ListRequest& out);
 
 /// One page of rows and how many rows match in all.
 struct PageRows {
@@ -88,8 +113,9 @@ struct Page {
 };
 
 /// Runs `SELECT <columns> <from_where> ORDER BY <request> LIMIT/OFFSET` in the tenant's
-/// transaction, counting every match in the same statement. `from_where` starts with FROM and
-/// uses `params` as $1..$n.
+/// transaction, counting every match in the same statement. `from_where` starts with FROM, uses
+/// `params` as $1..$n and ends in its WHERE clause: the request's filter conditions are added to
+/// it with AND, their values numbered after `params`.
 PageRows select_page(Pool& pool,
                      const std::optional<TenantId>& tenant,
                      std::string_view columns,

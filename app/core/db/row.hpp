@@ -30,6 +30,13 @@
 
 namespace riveredge::core::db {
 
+/// `SELECT <columns> <from>`.
+inline std::string select_sql(std::string_view columns, std::string_view from) {
+    std::string sql = "SELECT ";
+    sql.append(columns).append(" ").append(from);
+    return sql;
+}
+
 namespace column {
 void read(const Rows& rows, int row, std::string_view name, std::string& out);
 void read(const Rows& rows, int row, std::string_view name, std::int64_t& out);
@@ -94,6 +101,54 @@ boost::json::array rows_json(const Rows& rows) {
         out.emplace_back(row_json(row_as<T>(rows, i)));
     }
     return out;
+}
+
+/// Where a typed read runs: in the caller's transaction, or in one of its own for the tenant
+/// (`exec_once`). Built implicitly: `select_first<T>(tx, ...)`, `select_first<T>({pool, tenant},
+/// ...)`.
+class ReadIn {
+public:
+    ReadIn(Transaction& tx) : tx_(&tx) {}
+    ReadIn(Pool& pool, const TenantId& tenant) : pool_(&pool), tenant_(&tenant) {}
+
+    Rows exec(const std::string& sql, const std::vector<Param>& params) const {
+        return tx_ != nullptr ? tx_->exec(sql, params) : exec_once(*pool_, *tenant_, sql, params);
+    }
+
+private:
+    Transaction* tx_ = nullptr;
+    Pool* pool_ = nullptr;
+    const TenantId* tenant_ = nullptr;
+};
+
+/// A typed read: `SELECT <columns> <from>` (`from` starts with FROM), its rows as `T`.
+template <class T>
+std::vector<T> select_rows(const ReadIn& in,
+                           std::string_view columns,
+                           std::string_view from,
+                           const std::vector<Param>& params) {
+    return rows_as<T>(in.exec(select_sql(columns, from), params));
+}
+
+/// A typed lookup: the first row of `SELECT <columns> <from>` as a `T`, or nothing.
+template <class T>
+std::optional<T> select_first(const ReadIn& in,
+                              std::string_view columns,
+                              std::string_view from,
+                              const std::vector<Param>& params) {
+    return first_as<T>(in.exec(select_sql(columns, from), params));
+}
+
+/// `select_page` with its rows typed: a list query in one call.
+template <class T>
+Page<T> page_of(Pool& pool,
+                const std::optional<TenantId>& tenant,
+                std::string_view columns,
+                std::string_view from_where,
+                std::vector<Param> params,
+                const ListRequest& request) {
+    const auto found = select_page(pool, tenant, columns, from_where, std::move(params), request);
+    return {rows_as<T>(found.rows), found.total};
 }
 
 /// A page found by `select_page`, its rows typed.

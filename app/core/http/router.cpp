@@ -192,6 +192,58 @@ std::map<std::string, std::string> parse_query(std::string_view query) {
 Router::Router(std::string jwt_secret, std::vector<std::string> cors_origins)
     : jwt_secret_(std::move(jwt_secret)), cors_origins_(std::move(cors_origins)) {}
 
+namespace {
+RouteSpec declared(const char* method, std::string pattern, Access access, std::string summary) {
+    return RouteSpec{.method = method,
+                     .pattern = std::move(pattern),
+                     .access = access,
+                     .summary = std::move(summary)};
+}
+}  // namespace
+
+RouteBuilder Router::get(std::string pattern, Access access, std::string summary) {
+    return {*this, declared("GET", std::move(pattern), access, std::move(summary))};
+}
+RouteBuilder Router::post(std::string pattern, Access access, std::string summary) {
+    return {*this, declared("POST", std::move(pattern), access, std::move(summary))};
+}
+RouteBuilder Router::put(std::string pattern, Access access, std::string summary) {
+    return {*this, declared("PUT", std::move(pattern), access, std::move(summary))};
+}
+RouteBuilder Router::patch(std::string pattern, Access access, std::string summary) {
+    return {*this, declared("PATCH", std::move(pattern), access, std::move(summary))};
+}
+RouteBuilder Router::del(std::string pattern, Access access, std::string summary) {
+    return {*this, declared("DELETE", std::move(pattern), access, std::move(summary))};
+}
+
+RouteBuilder RouteBuilder::accepts(std::string schema) && {
+    spec_.request_schema = std::move(schema);
+    return std::move(*this);
+}
+RouteBuilder RouteBuilder::returns(std::string schema) && {
+    spec_.response_schema = std::move(schema);
+    return std::move(*this);
+}
+RouteBuilder RouteBuilder::lists(const db::ListSpec& spec) && {
+    spec_.list = &spec;
+    return std::move(*this);
+}
+RouteBuilder RouteBuilder::status(int code) && {
+    spec_.status = code;
+    return std::move(*this);
+}
+RouteBuilder RouteBuilder::also(int code) && {
+    spec_.other_status = code;
+    return std::move(*this);
+}
+void RouteBuilder::to(JsonHandler handler) && {
+    router_->add(std::move(spec_), std::move(handler));
+}
+void RouteBuilder::to(ResponseHandler handler) && {
+    router_->add(std::move(spec_), std::move(handler));
+}
+
 void Router::add(RouteSpec spec, JsonHandler handler) {
     const int success = spec.status;
     const int other = spec.other_status;
@@ -322,9 +374,15 @@ inngest::HttpResponse Router::route(const inngest::HttpRequest& request,
                 const auto it = context.query.find(name);
                 return it == context.query.end() ? std::nullopt : std::optional(it->second);
             };
-            if (const auto problem =
-                    db::parse_list_request(*route.info.list, value("page"), value("page_size"),
-                                           value("sort"), context.list)) {
+            auto problem = db::parse_list_request(*route.info.list, value("page"),
+                                                  value("page_size"), value("sort"), context.list);
+            if (!problem) {
+                problem = db::parse_list_filters(
+                    *route.info.list,
+                    [&value](const std::string& name) { return value(name.c_str()); },
+                    context.list);
+            }
+            if (problem) {
                 throw DomainError::validation(
                     boost::json::object{{problem->field, problem->reason}});
             }

@@ -169,6 +169,37 @@ using JsonHandler = std::function<boost::json::value(Call&)>;
 /// A handler that makes its own response (bytes, a PDF) from the same readers.
 using ResponseHandler = std::function<inngest::HttpResponse(Call&)>;
 
+class Router;
+
+/// A route declared in one expression, read left to right as the OpenAPI document shows it:
+/// `router.get(path, access, summary)`, then what applies (`accepts`, `returns`, `lists`,
+/// `status`, `also`), then `.to(handler)`, which adds it. Each step returns a new builder that
+/// must be used, so a declaration that never reaches `.to` does not compile.
+class [[nodiscard]] RouteBuilder {
+public:
+    RouteBuilder(Router& router, RouteSpec spec) : router_(&router), spec_(std::move(spec)) {}
+
+    /// The request body's JSON Schema.
+    RouteBuilder accepts(std::string schema) &&;
+    /// The response body's JSON Schema (for a list route, one item's).
+    RouteBuilder returns(std::string schema) &&;
+    /// A paged, sortable list over `spec` (which must outlive the router).
+    RouteBuilder lists(const db::ListSpec& spec) &&;
+    /// A temporary spec would be gone before the first request.
+    RouteBuilder lists(const db::ListSpec&& spec) && = delete;
+    /// The success status, when not 200.
+    RouteBuilder status(int code) &&;
+    /// A second success status some calls answer (`Call::answer`).
+    RouteBuilder also(int code) &&;
+
+    void to(JsonHandler handler) &&;
+    void to(ResponseHandler handler) &&;
+
+private:
+    Router* router_;
+    RouteSpec spec_;
+};
+
 class Router {
 public:
     Router(std::string jwt_secret, std::vector<std::string> cors_origins);
@@ -182,6 +213,12 @@ public:
     void add(RouteSpec spec, ResponseHandler handler);
     /// The older form, without `Call`: `spec.status` is then only what the document says.
     void add(RouteSpec spec, RouteHandler handler);
+    /// The start of a one-expression declaration (`RouteBuilder`).
+    RouteBuilder get(std::string pattern, Access access, std::string summary);
+    RouteBuilder post(std::string pattern, Access access, std::string summary);
+    RouteBuilder put(std::string pattern, Access access, std::string summary);
+    RouteBuilder patch(std::string pattern, Access access, std::string summary);
+    RouteBuilder del(std::string pattern, Access access, std::string summary);
     /// Requests under `prefix` go to `handler` untouched (the Inngest serve endpoint).
     void mount(std::string prefix,
                std::function<inngest::HttpResponse(const inngest::HttpRequest&)> handler);

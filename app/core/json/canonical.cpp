@@ -1,5 +1,6 @@
 #include "core/json/canonical.hpp"
 
+#include "core/json/separated.hpp"
 #include "core/text/hex.hpp"
 
 #include <openssl/evp.h>
@@ -179,19 +180,9 @@ void write(const boost::json::value& value, std::string& out) {
         case boost::json::kind::string:
             write_string(value.get_string(), out);
             return;
-        case boost::json::kind::array: {
-            out.push_back('[');
-            bool first = true;
-            for (const auto& item : value.get_array()) {
-                if (!first) {
-                    out.push_back(',');
-                }
-                first = false;
-                write(item, out);
-            }
-            out.push_back(']');
+        case boost::json::kind::array:
+            json_detail::write_separated(value.get_array(), '[', ']', out, write);
             return;
-        }
         case boost::json::kind::object: {
             std::vector<std::pair<std::u16string, const boost::json::key_value_pair*>> members;
             for (const auto& member : value.get_object()) {
@@ -199,18 +190,12 @@ void write(const boost::json::value& value, std::string& out) {
             }
             std::sort(members.begin(), members.end(),
                       [](const auto& a, const auto& b) { return a.first < b.first; });
-            out.push_back('{');
-            bool first = true;
-            for (const auto& [name, member] : members) {
-                if (!first) {
-                    out.push_back(',');
-                }
-                first = false;
-                write_string(member->key(), out);
-                out.push_back(':');
-                write(member->value(), out);
-            }
-            out.push_back('}');
+            json_detail::write_separated(members, '{', '}', out,
+                                         [](const auto& sorted, std::string& text) {
+                                             write_string(sorted.second->key(), text);
+                                             text.push_back(':');
+                                             write(sorted.second->value(), text);
+                                         });
             return;
         }
     }

@@ -33,6 +33,14 @@ std::string size_rule(const TextRule& rule) {
 
 }  // namespace
 
+void require_fields(const boost::json::object& body,
+                    std::initializer_list<std::string_view> names,
+                    boost::json::object& problems) {
+    for (const auto name : names) {
+        present(body, name, true, problems);
+    }
+}
+
 std::optional<std::string> text_field(const boost::json::object& body,
                                       std::string_view name,
                                       TextRule rule,

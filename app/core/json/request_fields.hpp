@@ -49,6 +49,12 @@ std::optional<std::string> choice_field(const boost::json::object& body,
                                         std::initializer_list<std::string_view> allowed,
                                         boost::json::object& problems);
 
+/// Files "required" under each of `names` that is absent or null (for the readers that take no
+/// rule of their own: integers, flags, choices, times).
+void require_fields(const boost::json::object& body,
+                    std::initializer_list<std::string_view> names,
+                    boost::json::object& problems);
+
 /// An RFC 3339 time; its problem is filed under `shown` when given (a nested field's path).
 std::optional<TimePoint> time_field(const boost::json::object& body,
                                     std::string_view name,

@@ -1,5 +1,7 @@
 #include "core/json/text.hpp"
 
+#include "core/json/separated.hpp"
+
 #include <boost/json/serialize.hpp>
 
 #include <array>
@@ -11,34 +13,18 @@ namespace {
 
 void write(const boost::json::value& value, std::string& out) {
     switch (value.kind()) {
-        case boost::json::kind::object: {
-            out.push_back('{');
-            bool first = true;
-            for (const auto& member : value.get_object()) {
-                if (!first) {
-                    out.push_back(',');
-                }
-                first = false;
-                out += boost::json::serialize(boost::json::string_view(member.key()));
-                out.push_back(':');
-                write(member.value(), out);
-            }
-            out.push_back('}');
+        case boost::json::kind::object:
+            json_detail::write_separated(
+                value.get_object(), '{', '}', out,
+                [](const boost::json::key_value_pair& member, std::string& text) {
+                    text += boost::json::serialize(boost::json::string_view(member.key()));
+                    text.push_back(':');
+                    write(member.value(), text);
+                });
             return;
-        }
-        case boost::json::kind::array: {
-            out.push_back('[');
-            bool first = true;
-            for (const auto& item : value.get_array()) {
-                if (!first) {
-                    out.push_back(',');
-                }
-                first = false;
-                write(item, out);
-            }
-            out.push_back(']');
+        case boost::json::kind::array:
+            json_detail::write_separated(value.get_array(), '[', ']', out, write);
             return;
-        }
         case boost::json::kind::double_: {
             const double number = value.get_double();
             if (!std::isfinite(number)) {

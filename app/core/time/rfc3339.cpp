@@ -40,7 +40,9 @@ std::optional<TimePoint> parse_time(std::string_view text) {
     };
     const year_month_day date{year{number(1)}, month{static_cast<unsigned>(number(2))},
                               day{static_cast<unsigned>(number(3))}};
-    if (!date.ok() || number(4) > 23 || number(5) > 59 || number(6) > 59) {
+    // Year 0 and offsets past 15:59 are RFC 3339's but not PostgreSQL's, which stores what we read.
+    if (!date.ok() || number(1) < 1 || number(4) > 23 || number(5) > 59 || number(6) > 59 ||
+        (m[9].matched && (number(10) > 15 || number(11) > 59))) {
         return std::nullopt;
     }
     TimePoint time = sys_days{date} + hours(number(4)) + minutes(number(5)) + seconds(number(6));

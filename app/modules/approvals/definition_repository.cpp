@@ -61,41 +61,33 @@ bool DefinitionRepository::update_draft(const core::TenantId& tenant,
 
 std::optional<DefinitionRow> DefinitionRepository::find(const core::TenantId& tenant,
                                                         std::int64_t id) {
-    const auto rows =
-        core::db::exec_once(pool_, tenant,
-                            std::string("SELECT ") + kDefinitionColumns +
-                                " FROM approval_definitions d WHERE d.tenant_id = $1 AND d.id = $2",
-                            {tenant, id});
-    return core::db::first_as<DefinitionRow>(rows);
+    return core::db::select_first<DefinitionRow>(
+        {pool_, tenant}, kDefinitionColumns,
+        "FROM approval_definitions d WHERE d.tenant_id = $1 AND d.id = $2", {tenant, id});
 }
 
 std::optional<DefinitionRow> DefinitionRepository::find_key(const core::TenantId& tenant,
                                                             const std::string& key) {
-    const auto rows = core::db::exec_once(
-        pool_, tenant,
-        std::string("SELECT ") + kDefinitionColumns +
-            " FROM approval_definitions d WHERE d.tenant_id = $1 AND d.key = $2 AND "
-            "d.archived_at IS NULL",
+    return core::db::select_first<DefinitionRow>(
+        {pool_, tenant}, kDefinitionColumns,
+        "FROM approval_definitions d WHERE d.tenant_id = $1 AND d.key = $2 AND "
+        "d.archived_at IS NULL",
         {tenant, key});
-    return core::db::first_as<DefinitionRow>(rows);
 }
 
 const core::db::ListSpec kDefinitionList{
-    .sort_fields = {{"key", "d.key"}, {"name", "d.name"}, {"updated_at", "d.updated_at"}},
+    .sort_fields = core::db::sort_fields("d", {"key", "name", "updated_at"}),
     .default_sort = "key",
     .tiebreak_sql = "d.id",
-    .filters = {{"q", "text contained in the key or the name (any case)"}}};
+    .filters = {{"q", "text contained in the key or the name (any case)", "",
+                 "strpos(lower(d.name), lower($?)) > 0 OR strpos(lower(d.key), lower($?)) > 0"}}};
 
 core::db::Page<DefinitionSummary> DefinitionRepository::list(const core::TenantId& tenant,
-                                                             const core::db::Param& name_contains,
                                                              const core::db::ListRequest& page) {
-    const auto found = core::db::select_page(
+    return core::db::page_of<DefinitionSummary>(
         pool_, tenant, "d.id, d.key, d.name, d.format, d.latest_version",
-        "FROM approval_definitions d WHERE d.tenant_id = $1 AND d.archived_at IS NULL AND "
-        "($2::text IS NULL OR strpos(lower(d.name), lower($2)) > 0 OR strpos(lower(d.key), "
-        "lower($2)) > 0)",
-        {tenant, name_contains}, page);
-    return core::db::page_as<DefinitionSummary>(found);
+        "FROM approval_definitions d WHERE d.tenant_id = $1 AND d.archived_at IS NULL", {tenant},
+        page);
 }
 
 bool DefinitionRepository::archive(const core::TenantId& tenant, std::int64_t id) {
@@ -145,13 +137,11 @@ boost::json::array DefinitionRepository::versions(const core::TenantId& tenant, 
 std::optional<DefinitionVersionRow> DefinitionRepository::version(const core::TenantId& tenant,
                                                                   std::int64_t id,
                                                                   int version) {
-    const auto rows = core::db::exec_once(
-        pool_, tenant,
-        std::string("SELECT ") + kVersionColumns +
-            " FROM approval_definition_versions v WHERE v.tenant_id = $1 AND v.definition_id = $2 "
-            "AND v.version = $3::int",
+    return core::db::select_first<DefinitionVersionRow>(
+        {pool_, tenant}, kVersionColumns,
+        "FROM approval_definition_versions v WHERE v.tenant_id = $1 AND v.definition_id = $2 "
+        "AND v.version = $3::int",
         {tenant, id, version});
-    return core::db::first_as<DefinitionVersionRow>(rows);
 }
 
 namespace {
@@ -185,13 +175,11 @@ DecisionRow DefinitionRepository::save_decision(const core::TenantId& tenant,
 std::optional<DecisionRow> DefinitionRepository::decision(const core::TenantId& tenant,
                                                           const std::string& key,
                                                           std::optional<int> version) {
-    const auto rows = core::db::exec_once(
-        pool_, tenant,
-        std::string("SELECT ") + kDecisionColumns +
-            " FROM approval_decisions WHERE tenant_id = $1 AND key = $2 AND ($3::int IS NULL OR "
-            "version = $3::int) ORDER BY version DESC LIMIT 1",
+    return core::db::select_first<DecisionRow>(
+        {pool_, tenant}, kDecisionColumns,
+        "FROM approval_decisions WHERE tenant_id = $1 AND key = $2 AND ($3::int IS NULL OR "
+        "version = $3::int) ORDER BY version DESC LIMIT 1",
         {tenant, key, version});
-    return core::db::first_as<DecisionRow>(rows);
 }
 
 }  // namespace riveredge::approvals

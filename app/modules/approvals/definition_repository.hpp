@@ -103,8 +103,8 @@ public:
     std::optional<DefinitionRow> find(const core::TenantId& tenant, std::int64_t id);
     /// The tenant's definition with `key` (not archived).
     std::optional<DefinitionRow> find_key(const core::TenantId& tenant, const std::string& key);
+    /// The page asked for, its filters applied (`kDefinitionList`).
     core::db::Page<DefinitionSummary> list(const core::TenantId& tenant,
-                                           const core::db::Param& name_contains,
                                            const core::db::ListRequest& page);
     /// Hides the definition from lists and new instances; its versions stay for the instances
     /// pinned to them. False when there is no such definition.

@@ -33,8 +33,6 @@ inline std::optional<std::string> group_role(const std::string& assignee) {
     return assignee.substr(prefix.size());
 }
 
-/// A time as a PostgreSQL timestamptz literal (UTC, milliseconds).
-
 /// One timeline entry; `step_key` makes an engine step's entry idempotent (a retried step
 /// writes none).
 void append_timeline(core::db::Transaction& tx,

@@ -9,6 +9,10 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <algorithm>
+#include <initializer_list>
+#include <string_view>
+
 namespace riveredge::approvals {
 namespace {
 
@@ -125,13 +129,11 @@ std::optional<std::int64_t> InstanceRepository::create(
 std::optional<InstanceRow> InstanceRepository::child_of(const core::TenantId& tenant,
                                                         std::int64_t parent_id,
                                                         const std::string& step) {
-    const auto rows = core::db::exec_once(
-        pool_, tenant,
-        std::string("SELECT ") + kInstanceColumns +
-            " FROM approval_instances i WHERE i.tenant_id = $1 AND i.parent_id = $2 AND "
-            "i.parent_step = $3",
+    return core::db::select_first<InstanceRow>(
+        {pool_, tenant}, kInstanceColumns,
+        "FROM approval_instances i WHERE i.tenant_id = $1 AND i.parent_id = $2 AND "
+        "i.parent_step = $3",
         {tenant, parent_id, step});
-    return core::db::first_as<InstanceRow>(rows);
 }
 
 json::object InstanceRow::to_json() const {
@@ -141,41 +143,36 @@ json::object InstanceRow::to_json() const {
 }
 
 std::optional<InstanceRow> InstanceRepository::find(const core::TenantId& tenant, std::int64_t id) {
-    const auto rows =
-        core::db::exec_once(pool_, tenant,
-                            std::string("SELECT ") + kInstanceColumns +
-                                " FROM approval_instances i WHERE i.tenant_id = $1 AND i.id = $2",
-                            {tenant, id});
-    return core::db::first_as<InstanceRow>(rows);
+    return core::db::select_first<InstanceRow>(
+        {pool_, tenant}, kInstanceColumns,
+        "FROM approval_instances i WHERE i.tenant_id = $1 AND i.id = $2", {tenant, id});
 }
 
 const core::db::ListSpec kInstanceList{
-    .sort_fields = {{"started_at", "i.started_at"},
-                    {"ended_at", "i.ended_at"},
-                    {"status", "i.status"},
-                    {"business_key", "i.business_key"}},
+    .sort_fields = core::db::sort_fields("i", {"started_at", "ended_at", "status", "business_key"}),
     .default_sort = "-started_at",
     .tiebreak_sql = "i.id",
-    .filters = {
-        {"status", "running, suspended, completed, rejected, failed, withdrawn or cancelled"},
-        {"definition_id", "instances of this definition", R"({"type":"integer"})"},
-        {"business_key", "instances with this business key"},
-        {"started_by", "me: instances I started"},
-        {"box", "started (as started_by=me) or cc (copied to me)",
-         R"({"enum":["started","cc"]})"}}};
+    .filters = {{"status", "the instance's status",
+                 R"({"enum":["running","suspended","completed","rejected","failed","withdrawn",)"
+                 R"("cancelled"]})",
+                 "i.status = $?"},
+                {"definition_id", "instances of this definition", R"({"type":"integer"})",
+                 "i.definition_id = $?::bigint"},
+                {"business_key", "instances with this business key", "", "i.business_key = $?"},
+                {"started_by", "me: instances I started", R"({"enum":["me"]})"},
+                {"box", "started (as started_by=me) or cc (copied to me)",
+                 R"({"enum":["started","cc"]})"}}};
 
 core::db::Page<InstanceRow> InstanceRepository::list(const core::TenantId& tenant,
                                                      const InstanceFilter& filter,
                                                      const core::db::ListRequest& page) {
     const auto found = core::db::select_page(
         pool_, tenant, kInstanceColumns,
-        "FROM approval_instances i WHERE i.tenant_id = $1 AND ($2::text IS NULL OR i.status = "
-        "$2) AND ($3::text IS NULL OR i.initiator = $3) AND ($4::bigint IS NULL OR "
-        "i.definition_id = $4::bigint) AND ($5::text IS NULL OR i.business_key = $5) AND "
-        "($8::text IS NULL OR i.id IN (SELECT instance_id FROM approval_cc WHERE tenant_id = $1 "
-        "AND user_id = $8)) AND ($6::text IS NULL OR " +
-            participates_sql(6, 7) + ")",
-        {tenant, filter.status, filter.initiator, filter.definition_id, filter.business_key,
+        "FROM approval_instances i WHERE i.tenant_id = $1 AND ($2::text IS NULL OR i.initiator = "
+        "$2) AND ($5::text IS NULL OR i.id IN (SELECT instance_id FROM approval_cc WHERE "
+        "tenant_id = $1 AND user_id = $5)) AND ($3::text IS NULL OR " +
+            participates_sql(3, 4) + ")",
+        {tenant, filter.initiator,
          filter.participant ? core::db::Param(filter.participant->user_id) : std::nullopt,
          filter.participant ? core::db::Param(roles_json(*filter.participant))
                             : core::db::Param("[]"),
@@ -261,22 +258,45 @@ std::vector<std::int64_t> InstanceRepository::finish(const core::TenantId& tenan
     });
 }
 
+namespace {
+
+// An instance locked for an action by hand (withdraw, terminate, a signal).
+struct LockedInstance {
+    std::string status;
+    std::string initiator;
+
+    // 409 unless the instance is in one of `allowed`.
+    void require_status(std::initializer_list<std::string_view> allowed) const {
+        if (std::find(allowed.begin(), allowed.end(), status) == allowed.end()) {
+            throw core::DomainError::conflict("the instance is " + status);
+        }
+    }
+};
+
+// Locks the instance until `tx` ends; 404 when the tenant has none with this id.
+LockedInstance lock_for_hand_action(Transaction& tx,
+                                    const core::TenantId& tenant,
+                                    std::int64_t id) {
+    const auto rows = tx.exec(
+        "SELECT status, initiator FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR "
+        "UPDATE",
+        {tenant, id});
+    if (rows.empty()) {
+        throw core::DomainError::not_found("instance " + std::to_string(id));
+    }
+    return {rows.text(0, "status"), rows.text(0, "initiator")};
+}
+
+}  // namespace
+
 std::vector<std::int64_t> InstanceRepository::withdraw(const core::Principal& who,
                                                        std::int64_t id) {
     return core::db::transact(pool_, who.tenant, [&](Transaction& tx) {
-        const auto rows = tx.exec(
-            "SELECT status, initiator FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR "
-            "UPDATE",
-            {who.tenant, id});
-        if (rows.empty()) {
-            throw core::DomainError::not_found("instance " + std::to_string(id));
-        }
-        if (rows.text(0, "initiator") != who.user_id) {
+        const auto locked = lock_for_hand_action(tx, who.tenant, id);
+        if (locked.initiator != who.user_id) {
             throw core::DomainError::forbidden("only the initiator withdraws an instance");
         }
-        if (rows.text(0, "status") != "running") {
-            throw core::DomainError::conflict("the instance is " + rows.text(0, "status"));
-        }
+        locked.require_status({"running"});
         const bool acted =
             !tx.exec(
                    "SELECT 1 FROM approval_timeline WHERE tenant_id = $1 AND instance_id = $2 AND "
@@ -302,16 +322,7 @@ std::vector<std::int64_t> InstanceRepository::terminate(const core::Principal& w
                                                         std::int64_t id,
                                                         const std::string& reason) {
     return core::db::transact(pool_, who.tenant, [&](Transaction& tx) {
-        const auto rows = tx.exec(
-            "SELECT status FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-            {who.tenant, id});
-        if (rows.empty()) {
-            throw core::DomainError::not_found("instance " + std::to_string(id));
-        }
-        const auto status = rows.text(0, "status");
-        if (status != "running" && status != "suspended" && status != "failed") {
-            throw core::DomainError::conflict("the instance is " + status);
-        }
+        lock_for_hand_action(tx, who.tenant, id).require_status({"running", "suspended", "failed"});
         auto cancelled = close_by_hand(tx, who.tenant, id, "cancelled", "terminated: " + reason);
         append_timeline(tx, who.tenant, id, who.user_id, "terminated", std::nullopt,
                         json::object{{"reason", reason}});
@@ -475,20 +486,12 @@ void InstanceRepository::signal(const core::Principal& who,
                                 const std::string& name,
                                 const boost::json::object& data) {
     core::db::transact(pool_, who.tenant, [&](Transaction& tx) {
-        const auto rows = tx.exec(
-            "SELECT status, initiator FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR "
-            "UPDATE",
-            {who.tenant, id});
-        if (rows.empty()) {
-            throw core::DomainError::not_found("instance " + std::to_string(id));
-        }
-        if (rows.text(0, "initiator") != who.user_id && !who.has_role(core::kAdminRole)) {
+        const auto locked = lock_for_hand_action(tx, who.tenant, id);
+        if (locked.initiator != who.user_id && !who.has_role(core::kAdminRole)) {
             throw core::DomainError::forbidden(
                 "signals come from the instance's initiator or a tenant administrator");
         }
-        if (rows.text(0, "status") != "running") {
-            throw core::DomainError::conflict("the instance is " + rows.text(0, "status"));
-        }
+        locked.require_status({"running"});
         tx.exec(
             "INSERT INTO approval_signals (tenant_id, instance_id, name, data, sent_by) VALUES "
             "($1, "

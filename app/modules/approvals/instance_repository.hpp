@@ -97,12 +97,10 @@ public:
     std::optional<InstanceRow> find(const core::TenantId& tenant, std::int64_t id);
     /// True when `who` initiated, was assigned, decided, delegated or was CC'd on instance `id`.
     bool participates(const core::Principal& who, std::int64_t id);
-    /// Filters (null: any): who started it, its definition, its business key.
+    /// What the caller may see (null: any); the declared filters (`kInstanceList`) come in the
+    /// request.
     struct InstanceFilter {
-        core::db::Param status;
         core::db::Param initiator;
-        core::db::Param definition_id;
-        core::db::Param business_key;
         /// Only instances this user takes part in (non-administrators); all when null.
         std::optional<core::Principal> participant;
         /// Only instances copied (CC) to this user.

@@ -28,14 +28,13 @@ constexpr const char* kTaskColumns =
 }  // namespace
 
 const core::db::ListSpec kTaskList{
-    .sort_fields = {{"created_at", "t.created_at"},
-                    {"decided_at", "t.decided_at"},
-                    {"instance_id", "t.instance_id"}},
+    .sort_fields = core::db::sort_fields("t", {"created_at", "decided_at", "instance_id"}),
     .default_sort = "created_at",
     .tiebreak_sql = "t.id",
     .filters = {{"box",
                  "todo (pending for me or my roles in running instances, the default) or done "
-                 "(decided by me)",
+                 "(decided by me); started and cc are instance lists "
+                 "(GET /api/v1/approvals/instances?box=started|cc)",
                  R"({"enum":["todo","done"]})"}}};
 
 namespace {
@@ -479,12 +478,10 @@ std::optional<VisitState> TaskRepository::visit_state(const core::TenantId& tena
                                                       int visit) {
     const auto rows = core::db::exec_once(
         pool_, tenant,
-        "SELECT id, kind, status, return_target, to_char(due_at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS due_at, to_char(entered_at AT TIME ZONE "
-        "'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS entered_at, deadline::text AS deadline, "
-        "reminders FROM approval_node_visits WHERE tenant_id = $1 AND instance_id = $2 AND node_id "
-        "= $3 AND "
-        "visit = $4::int",
+        "SELECT id, kind, status, return_target, " SQL_UTC_TIME("due_at") " AS due_at, " SQL_UTC_TIME(
+            "entered_at") " AS entered_at, deadline::text AS deadline, reminders FROM "
+                          "approval_node_visits WHERE tenant_id = $1 AND instance_id = $2 AND "
+                          "node_id = $3 AND visit = $4::int",
         {tenant, instance_id, node_id, visit});
     if (rows.empty()) {
         return std::nullopt;

@@ -98,30 +98,26 @@ constexpr const char* kDeliveryLogColumns =
     "d.id, d.message_id, d.channel, d.recipient, d.status, d.attempts, d.provider_reply, "
     "m.subject, " SQL_UTC_TIME("d.updated_at") " AS updated_at";
 constexpr const char* kDeliveryLogFrom =
-    "FROM message_deliveries d JOIN messages m ON m.id = d.message_id WHERE d.tenant_id = $1 "
-    "AND ($2::text IS NULL OR d.status = $2) AND ($3::text IS NULL OR d.channel = $3) "
-    "AND ($4::text IS NULL OR d.recipient = $4) AND ($5::timestamptz IS NULL OR d.updated_at >= "
-    "$5) AND ($6::timestamptz IS NULL OR d.updated_at < $6)";
+    "FROM message_deliveries d JOIN messages m ON m.id = d.message_id WHERE d.tenant_id = $1";
 
 }  // namespace
 
 const core::db::ListSpec kDeliveryLogList{
-    .sort_fields = {{"updated_at", "d.updated_at"},
-                    {"status", "d.status"},
-                    {"channel", "d.channel"},
-                    {"recipient", "d.recipient"}},
+    .sort_fields = core::db::sort_fields("d", {"updated_at", "status", "channel", "recipient"}),
     .default_sort = "-updated_at",
     .tiebreak_sql = "d.id",
-    .filters = {{"status", "queued, sending, sent or failed"},
-                {"channel", "in_app, email, sms or push"},
-                {"recipient", "this recipient exactly"},
-                {"since", "updated at or after this RFC 3339 time",
-                 R"({"type":"string","format":"date-time"})"},
-                {"until", "updated before this RFC 3339 time",
-                 R"({"type":"string","format":"date-time"})"}}};
+    .filters = {
+        {"status", "the delivery's status", R"({"enum":["queued","sending","sent","failed"]})",
+         "d.status = $?"},
+        {"channel", "the channel", R"({"enum":["in_app","email","sms","push"]})", "d.channel = $?"},
+        {"recipient", "this recipient exactly", "", "d.recipient = $?"},
+        {"since", "updated at or after this RFC 3339 time",
+         R"({"type":"string","format":"date-time"})", "d.updated_at >= $?::timestamptz"},
+        {"until", "updated before this RFC 3339 time", R"({"type":"string","format":"date-time"})",
+         "d.updated_at < $?::timestamptz"}}};
 
 const core::db::ListSpec kInboxList{
-    .sort_fields = {{"created_at", "i.created_at"}},
+    .sort_fields = core::db::sort_fields("i", {"created_at"}),
     .default_sort = "-created_at",
     .tiebreak_sql = "i.id",
     .filters = {{"status", "all (not archived, the default), unread, read or archived",
@@ -332,15 +328,9 @@ boost::json::array Repository::templates(const core::TenantId& tenant) {
 }
 
 core::db::JsonPage Repository::delivery_log(const core::TenantId& tenant,
-                                            const core::db::Param& status,
-                                            const core::db::Param& channel,
-                                            const core::db::Param& recipient,
-                                            const core::db::Param& since,
-                                            const core::db::Param& until,
                                             const core::db::ListRequest& page) {
     const auto found =
-        core::db::select_page(pool_, tenant, kDeliveryLogColumns, kDeliveryLogFrom,
-                              {tenant, status, channel, recipient, since, until}, page);
+        core::db::select_page(pool_, tenant, kDeliveryLogColumns, kDeliveryLogFrom, {tenant}, page);
     return {core::db::rows_json<DeliveryLogEntry>(found.rows), found.total};
 }
 

@@ -114,13 +114,8 @@ public:
     /// The latest version of every template.
     boost::json::array templates(const core::TenantId& tenant);
 
-    /// The delivery log, filtered (empty filters match everything).
+    /// The delivery log: the page asked for, its filters applied (`kDeliveryLogList`).
     core::db::JsonPage delivery_log(const core::TenantId& tenant,
-                                    const core::db::Param& status,
-                                    const core::db::Param& channel,
-                                    const core::db::Param& recipient,
-                                    const core::db::Param& since,
-                                    const core::db::Param& until,
                                     const core::db::ListRequest& page);
 
     core::db::JsonPage inbox(const core::TenantId& tenant,

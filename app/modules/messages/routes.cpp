@@ -7,194 +7,137 @@ namespace riveredge::messages {
 namespace {
 
 namespace json = boost::json;
-using core::Access;
+using enum core::Access;
 using core::Call;
 using core::DomainError;
-using core::RouteSpec;
 
 }  // namespace
 
 void register_routes(core::Router& router, Service& service) {
-    router.add(RouteSpec{.method = "POST",
-                         .pattern = "/api/v1/messages/send",
-                         .access = Access::kUser,
-                         .summary = "Send a message to users (in-app), idempotent by key",
-                         .request_schema = R"({"type":"object",
+    router
+        .post("/api/v1/messages/send", kUser, "Send a message to users (in-app), idempotent by key")
+        .accepts(R"({"type":"object",
         "required":["channels","recipients"],"properties":{
         "template_key":{"type":"string"},"locale":{"type":"string"},"variables":{"type":"object"},
         "subject":{"type":"string","maxLength":500},"body":{"type":"string"},
         "html":{"type":"string","description":"HTML body: email goes as multipart/alternative"},
         "channels":{"type":"array","items":{"enum":["in_app","email","sms"]}},
         "recipients":{"type":"array","items":{"type":"string"},"maxItems":1000},
-        "idempotency_key":{"type":"string","maxLength":200}}})",
-                         .response_schema =
-                             R"({"type":"object","properties":{"message_id":{"type":"integer"},
-        "created":{"type":"boolean"},"deliveries":{"type":"integer"}}})",
-                         .status = 201,
-                         .other_status = 200},
-               [&service](Call& call) {
-                   auto result = service.send(call.who(), call.body());
-                   if (!result.at("created").as_bool()) {
-                       call.answer(200);  // sent before under the same idempotency key
-                   }
-                   return result;
-               });
+        "idempotency_key":{"type":"string","maxLength":200}}})")
+        .returns(R"({"type":"object","properties":{"message_id":{"type":"integer"},
+        "created":{"type":"boolean"},"deliveries":{"type":"integer"}}})")
+        .status(201)
+        .also(200)
+        .to([&service](Call& call) {
+            auto result = service.send(call.who(), call.body());
+            if (!result.at("created").as_bool()) {
+                call.answer(200);  // sent before under the same idempotency key
+            }
+            return result;
+        });
 
-    router.add(
-        RouteSpec{.method = "PUT",
-                  .pattern = "/api/v1/messages/settings/smtp",
-                  .access = Access::kAdmin,
-                  .summary = "Set the tenant's SMTP settings (the password is never returned)"},
-        [&service](Call& call) {
+    router
+        .put("/api/v1/messages/settings/smtp", kAdmin,
+             "Set the tenant's SMTP settings (the password is never returned)")
+        .to([&service](Call& call) {
             service.save_smtp_settings(call.tenant(), call.body());
             return service.smtp_settings(call.tenant());
         });
 
-    router.add(RouteSpec{.method = "GET",
-                         .pattern = "/api/v1/messages/settings/smtp",
-                         .access = Access::kAdmin,
-                         .summary = "The tenant's SMTP settings, without the password"},
-               [&service](Call& call) { return service.smtp_settings(call.tenant()); });
+    router
+        .get("/api/v1/messages/settings/smtp", kAdmin,
+             "The tenant's SMTP settings, without the password")
+        .to([&service](Call& call) { return service.smtp_settings(call.tenant()); });
 
-    router.add(RouteSpec{.method = "GET",
-                         .pattern = "/api/v1/messages/deliveries",
-                         .access = Access::kAdmin,
-                         .summary = "The delivery log",
-                         .list = &kDeliveryLogList},
-               [&service](Call& call) {
-                   const auto status = call.filter("status");
-                   if (status && *status != "queued" && *status != "sending" && *status != "sent" &&
-                       *status != "failed") {
-                       throw DomainError::validation(
-                           json::object{{"status", "queued, sending, sent or failed"}});
-                   }
-                   const auto channel = call.filter("channel");
-                   if (channel && *channel != "in_app" && *channel != "email" &&
-                       *channel != "sms" && *channel != "push") {
-                       throw DomainError::validation(
-                           json::object{{"channel", "in_app, email, sms or push"}});
-                   }
-                   // since/until are cast by PostgreSQL; a malformed one is a 400 (SQLSTATE 22007).
-                   return call.list(service.repository().delivery_log(
-                       call.tenant(), status, channel, call.filter("recipient"),
-                       call.filter("since"), call.filter("until"), call.paging()));
-               });
+    router.get("/api/v1/messages/deliveries", kAdmin, "The delivery log")
+        .lists(kDeliveryLogList)
+        .to([&service](Call& call) {
+            return call.list(service.repository().delivery_log(call.tenant(), call.paging()));
+        });
 
-    router.add(RouteSpec{.method = "GET",
-                         .pattern = "/api/v1/messages/ws",
-                         .access = Access::kPublic,
-                         .summary = "WebSocket: real-time push of new inbox items"},
-               [](Call&) -> json::value {
-                   // Reached only without an Upgrade header: the socket itself is taken over before
-                   // routing (core/http/websocket_hub).
-                   throw DomainError(
-                       DomainError::Kind::kUpgradeRequired, "upgrade_required",
-                       "open a WebSocket here (token in Authorization or ?token=); new inbox "
-                       "items are pushed as JSON");
-               });
+    router.get("/api/v1/messages/ws", kPublic, "WebSocket: real-time push of new inbox items")
+        .to([](Call&) -> json::value {
+            // Reached only without an Upgrade header: the socket itself is taken over before
+            // routing (core/http/websocket_hub).
+            throw DomainError(
+                DomainError::Kind::kUpgradeRequired, "upgrade_required",
+                "open a WebSocket here (token in Authorization or ?token=); new inbox "
+                "items are pushed as JSON");
+        });
 
-    router.add(
-        RouteSpec{
-            .method = "PUT",
-            .pattern = "/api/v1/messages/settings/sms",
-            .access = Access::kAdmin,
-            .summary = "Set the tenant's SMS gateway (endpoint, api_key, sign_name, template_id)"},
-        [&service](Call& call) {
+    router
+        .put("/api/v1/messages/settings/sms", kAdmin,
+             "Set the tenant's SMS gateway (endpoint, api_key, sign_name, template_id)")
+        .to([&service](Call& call) {
             service.save_sms_settings(call.tenant(), call.body());
             return service.sms_settings(call.tenant());
         });
 
-    router.add(RouteSpec{.method = "GET",
-                         .pattern = "/api/v1/messages/settings/sms",
-                         .access = Access::kAdmin,
-                         .summary = "The tenant's SMS gateway settings, without the API key"},
-               [&service](Call& call) { return service.sms_settings(call.tenant()); });
+    router
+        .get("/api/v1/messages/settings/sms", kAdmin,
+             "The tenant's SMS gateway settings, without the API key")
+        .to([&service](Call& call) { return service.sms_settings(call.tenant()); });
 
-    router.add(
-        RouteSpec{
-            .method = "POST",
-            .pattern = "/api/v1/messages/templates",
-            .access = Access::kAdmin,
-            .summary = "Add a template version (key, channel, locale, subject, body; Mustache)",
-            .status = 201},
-        [&service](Call& call) { return service.add_template(call.who(), call.body()); });
+    router
+        .post("/api/v1/messages/templates", kAdmin,
+              "Add a template version (key, channel, locale, subject, body; Mustache)")
+        .status(201)
+        .to([&service](Call& call) { return service.add_template(call.who(), call.body()); });
 
-    router.add(
-        RouteSpec{.method = "GET",
-                  .pattern = "/api/v1/messages/templates",
-                  .access = Access::kUser,
-                  .summary = "The latest version of every template"},
-        [&service](Call& call) {
+    router.get("/api/v1/messages/templates", kUser, "The latest version of every template")
+        .to([&service](Call& call) {
             return json::object{{"templates", service.repository().templates(call.tenant())}};
         });
 
-    router.add(RouteSpec{.method = "POST",
-                         .pattern = "/api/v1/messages/templates/preview",
-                         .access = Access::kUser,
-                         .summary = "Render a stored or inline template with sample variables"},
-               [&service](Call& call) { return service.preview(call.tenant(), call.body()); });
+    router
+        .post("/api/v1/messages/templates/preview", kUser,
+              "Render a stored or inline template with sample variables")
+        .to([&service](Call& call) { return service.preview(call.tenant(), call.body()); });
 
-    router.add(
-        RouteSpec{.method = "GET",
-                  .pattern = "/api/v1/messages/inbox",
-                  .access = Access::kUser,
-                  .summary = "The caller's inbox",
-                  .list = &kInboxList},
-        [&service](Call& call) {
+    router.get("/api/v1/messages/inbox", kUser, "The caller's inbox")
+        .lists(kInboxList)
+        .to([&service](Call& call) {
             const auto& who = call.who();
-            const std::string filter = call.query("status").value_or("all");
-            if (filter != "all" && filter != "unread" && filter != "read" && filter != "archived") {
-                throw DomainError::validation(
-                    json::object{{"status", "all, unread, read or archived"}});
-            }
+            // Checked against kInboxList's enum by the router.
+            const std::string filter = call.filter("status").value_or("all");
             return call.list(
                 service.repository().inbox(who.tenant, who.user_id, filter, call.paging()));
         });
 
-    router.add(RouteSpec{.method = "GET",
-                         .pattern = "/api/v1/messages/inbox/unread-count",
-                         .access = Access::kUser,
-                         .summary = "Count the caller's unread inbox items"},
-               [&service](Call& call) {
-                   const auto& who = call.who();
-                   return json::object{
-                       {"unread", service.repository().unread_count(who.tenant, who.user_id)}};
-               });
+    router
+        .get("/api/v1/messages/inbox/unread-count", kUser, "Count the caller's unread inbox items")
+        .to([&service](Call& call) {
+            const auto& who = call.who();
+            return json::object{
+                {"unread", service.repository().unread_count(who.tenant, who.user_id)}};
+        });
 
-    router.add(RouteSpec{.method = "POST",
-                         .pattern = "/api/v1/messages/inbox/read-all",
-                         .access = Access::kUser,
-                         .summary = "Mark every inbox item read"},
-               [&service](Call& call) {
-                   const auto& who = call.who();
-                   return json::object{
-                       {"marked", service.repository().mark_all_read(who.tenant, who.user_id)}};
-               });
+    router.post("/api/v1/messages/inbox/read-all", kUser, "Mark every inbox item read")
+        .to([&service](Call& call) {
+            const auto& who = call.who();
+            return json::object{
+                {"marked", service.repository().mark_all_read(who.tenant, who.user_id)}};
+        });
 
     // Marking one of the caller's inbox items: 404 when it is not theirs.
     const auto mark = [&router, &service](const char* verb, const char* summary, const char* field,
                                           auto change) {
-        router.add(RouteSpec{.method = "POST",
-                             .pattern = std::string("/api/v1/messages/inbox/{id}/") + verb,
-                             .access = Access::kUser,
-                             .summary = summary},
-                   [&service, field, change](Call& call) {
-                       const auto& who = call.who();
-                       if (!(service.repository().*change)(who.tenant, who.user_id, call.id())) {
-                           throw DomainError::not_found("inbox item");
-                       }
-                       return json::object{{field, true}};
-                   });
+        router.post(std::string("/api/v1/messages/inbox/{id}/") + verb, kUser, summary)
+            .to([&service, field, change](Call& call) {
+                const auto& who = call.who();
+                if (!(service.repository().*change)(who.tenant, who.user_id, call.id())) {
+                    throw DomainError::not_found("inbox item");
+                }
+                return json::object{{field, true}};
+            });
     };
     mark("read", "Mark one inbox item read", "read", &Repository::mark_read);
     mark("archive", "Archive one inbox item", "archived", &Repository::archive);
 
-    router.add(
-        RouteSpec{.method = "GET",
-                  .pattern = "/api/v1/messages/{id}/deliveries",
-                  .access = Access::kUser,
-                  .summary = "The delivery log of one message (its sender or an administrator)"},
-        [&service](Call& call) {
+    router
+        .get("/api/v1/messages/{id}/deliveries", kUser,
+             "The delivery log of one message (its sender or an administrator)")
+        .to([&service](Call& call) {
             const auto& who = call.who();
             const auto id = call.id();
             const auto sender = service.repository().sender_of(who.tenant, id);

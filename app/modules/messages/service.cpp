@@ -163,16 +163,7 @@ boost::json::object Service::send(const core::Principal& sender,
             }
         }
     }
-    std::optional<std::string> key;
-    if (const auto* given = request.if_contains("idempotency_key");
-        given != nullptr && !given->is_null()) {
-        if (!given->is_string() || given->get_string().empty() ||
-            given->get_string().size() > 200) {
-            problems["idempotency_key"] = "a string of 1 to 200 characters";
-        } else {
-            key = std::string(given->get_string());
-        }
-    }
+    const auto key = core::text_field(request, "idempotency_key", {.max = 200, .min = 1}, problems);
     if (problems.empty() && deliveries.empty()) {
         problems["recipients"] =
             "no recipient matches the channels (user ids: in_app, addresses: email, phone numbers: "
@@ -443,12 +434,10 @@ void Service::save_sms_settings(const core::TenantId& tenant, const boost::json:
     settings.template_id =
         core::text_field(request, "template_id", {.max = 100, .min = 1, .required = true}, problems)
             .value_or("");
-    if (const auto* key = request.if_contains("api_key"); key != nullptr && !key->is_null()) {
-        if (!key->is_string() || key->get_string().size() > 500) {
-            problems["api_key"] = "a string of at most 500 bytes";
-        } else if (!key->get_string().empty()) {
-            settings.api_key = std::string(key->get_string());
-        }
+    // An empty key reads as none sent.
+    if (auto key = core::text_field(request, "api_key", {.max = 500}, problems);
+        key && !key->empty()) {
+        settings.api_key = std::move(key);
     }
     if (!problems.empty()) {
         throw core::DomainError::validation(std::move(problems));
@@ -479,38 +468,20 @@ void Service::save_smtp_settings(const core::TenantId& tenant, const boost::json
     if (!settings.from_address.empty() && !valid_address(settings.from_address)) {
         problems["from_address"] = "a valid email address";
     }
-    const auto* port = request.if_contains("port");
-    if (port == nullptr || !port->is_int64() || port->get_int64() < 1 ||
-        port->get_int64() > 65535) {
-        problems["port"] = "an integer between 1 and 65535";
-    } else {
-        settings.port = static_cast<int>(port->get_int64());
-    }
-    const auto* tls = request.if_contains("tls_mode");
-    if (tls == nullptr || !tls->is_string() ||
-        (tls->get_string() != "none" && tls->get_string() != "starttls" &&
-         tls->get_string() != "smtps")) {
-        problems["tls_mode"] = "none, starttls or smtps";
-    } else {
-        settings.tls_mode = tls->get_string();
-    }
-    for (const auto* field : {"username", "password", "from_name"}) {
-        const auto* value = request.if_contains(field);
-        if (value != nullptr && !value->is_null() &&
-            (!value->is_string() || value->get_string().size() > 500)) {
-            problems[field] = "a string of at most 500 bytes";
-        }
-    }
-    const auto text = [&](const char* field) -> std::optional<std::string> {
-        const auto* value = request.if_contains(field);
-        if (value == nullptr || !value->is_string() || value->get_string().empty()) {
-            return std::nullopt;
-        }
-        return std::string(value->get_string());
+    core::require_fields(request, {"port", "tls_mode"}, problems);
+    settings.port =
+        static_cast<int>(core::int_field(request, "port", 1, 65535, problems).value_or(0));
+    settings.tls_mode =
+        core::choice_field(request, "tls_mode", {"none", "starttls", "smtps"}, problems)
+            .value_or("");
+    // Empty is the same as absent: no login, no display name.
+    const auto optional_text = [&](const char* field) {
+        auto value = core::text_field(request, field, {.max = 500}, problems);
+        return value && !value->empty() ? value : std::nullopt;
     };
-    settings.username = text("username");
-    settings.password = text("password");
-    settings.from_name = text("from_name");
+    settings.username = optional_text("username");
+    settings.password = optional_text("password");
+    settings.from_name = optional_text("from_name");
     if (!problems.empty()) {
         throw core::DomainError::validation(std::move(problems));
     }

@@ -9,9 +9,6 @@
 
 namespace inngest {
 class Client;
-}
-
-namespace inngest {
 class Metrics;
 }  // namespace inngest
 

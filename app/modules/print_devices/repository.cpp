@@ -47,23 +47,29 @@ std::string owners_json(const std::vector<std::string>& owners) {
 }  // namespace
 
 const core::db::ListSpec kPrinterList{
-    .sort_fields = {{"id", "p.id"}, {"name", "p.name"}, {"site", "p.site"}, {"health", "p.health"}},
+    .sort_fields = core::db::sort_fields("p", {"id", "name", "site", "health"}),
     .default_sort = "name",
     .tiebreak_sql = "p.id",
-    .filters = {{"site", "the site"},
-                {"kind", "office or label"},
-                {"health", "unknown, ready, paused, offline, media_empty, error or missing"}}};
+    .filters = {
+        {"site", "the site", "", "p.site = $?"},
+        {"kind", "the printer's kind", R"({"enum":["office","label"]})", "p.kind = $?"},
+        {"health", "the printer's health",
+         R"({"enum":["unknown","ready","paused","offline","media_empty","error","missing"]})",
+         "p.health = $?"}}};
 
 const core::db::ListSpec kJobList{
-    .sort_fields = {{"id", "j.id"}, {"status", "j.status"}, {"created_at", "j.created_at"}},
+    .sort_fields = core::db::sort_fields("j", {"id", "status", "created_at"}),
     .default_sort = "-id",
     .tiebreak_sql = "j.id",
-    .filters = {{"printer_id", "the printer's id", R"({"type":"integer"})"},
-                {"document_type", "the business document's type (with document_id)"},
-                {"document_id", "the business document's id"},
-                {"status",
-                 "queued, submitting, pending, held, processing, stopped, completed, "
-                 "canceled, aborted or failed"}}};
+    .filters = {
+        {"printer_id", "the printer's id", R"({"type":"integer"})", "j.printer_id = $?::bigint"},
+        {"document_type", "the business document's type (with document_id)", "",
+         "j.document_type = $?"},
+        {"document_id", "the business document's id", "", "j.document_id = $?"},
+        {"status", "the job's status",
+         R"({"enum":["queued","submitting","pending","held","processing","stopped",)"
+         R"("completed","canceled","aborted","failed"]})",
+         "j.status = $?"}}};
 
 json::object PrinterRow::to_json() const {
     return json::object{{"id", id},
@@ -166,11 +172,11 @@ std::optional<PrinterRow> Repository::printer(Transaction& tx,
                                               const core::TenantId& tenant,
                                               std::int64_t id,
                                               bool for_update) {
-    const auto rows = tx.exec(std::string("SELECT ") + kPrinterColumns +
-                                  " FROM print_printers p WHERE p.tenant_id = $1 AND p.id = $2" +
-                                  (for_update ? " FOR UPDATE" : ""),
-                              {tenant, id});
-    return core::db::first_as<PrinterRow>(rows);
+    return core::db::select_first<PrinterRow>(
+        tx, kPrinterColumns,
+        std::string("FROM print_printers p WHERE p.tenant_id = $1 AND p.id = $2") +
+            (for_update ? " FOR UPDATE" : ""),
+        {tenant, id});
 }
 
 std::optional<PrinterRow> Repository::printer(const core::TenantId& tenant, std::int64_t id) {
@@ -179,25 +185,16 @@ std::optional<PrinterRow> Repository::printer(const core::TenantId& tenant, std:
 }
 
 std::vector<PrinterRow> Repository::printers(const core::TenantId& tenant) {
-    const auto rows =
-        core::db::exec_once(pool_, tenant,
-                            std::string("SELECT ") + kPrinterColumns +
-                                " FROM print_printers p WHERE p.tenant_id = $1 ORDER BY p.id",
-                            {tenant});
-    return core::db::rows_as<PrinterRow>(rows);
+    return core::db::select_rows<PrinterRow>(
+        {pool_, tenant}, kPrinterColumns,
+        "FROM print_printers p WHERE p.tenant_id = $1 ORDER BY p.id", {tenant});
 }
 
 core::db::Page<PrinterRow> Repository::list_printers(const core::TenantId& tenant,
-                                                     const Param& site,
-                                                     const Param& kind,
-                                                     const Param& health,
                                                      const core::db::ListRequest& page) {
-    const auto found = core::db::select_page(
-        pool_, tenant, kPrinterColumns,
-        "FROM print_printers p WHERE p.tenant_id = $1 AND ($2::text IS NULL OR p.site = $2) AND "
-        "($3::text IS NULL OR p.kind = $3) AND ($4::text IS NULL OR p.health = $4)",
-        {tenant, site, kind, health}, page);
-    return core::db::page_as<PrinterRow>(found);
+    return core::db::page_of<PrinterRow>(pool_, tenant, kPrinterColumns,
+                                         "FROM print_printers p WHERE p.tenant_id = $1", {tenant},
+                                         page);
 }
 
 bool Repository::delete_printer(const core::TenantId& tenant, std::int64_t id) {
@@ -225,8 +222,7 @@ void Repository::record_health(Transaction& tx,
         "health_checked_at = now(), health_version = health_version + CASE WHEN $7::bool THEN 1 "
         "ELSE 0 END, health_changed_at = CASE WHEN $7::bool THEN now() ELSE health_changed_at END "
         "WHERE tenant_id = $1 AND id = $2",
-        {tenant, id, health.state, health.reasons, health.message, health.capabilities,
-         changed});
+        {tenant, id, health.state, health.reasons, health.message, health.capabilities, changed});
 }
 
 std::vector<std::string> Repository::tenants_with_printers() {
@@ -270,11 +266,11 @@ std::optional<JobRow> Repository::job(Transaction& tx,
                                       const core::TenantId& tenant,
                                       std::int64_t id,
                                       bool for_update) {
-    const auto rows = tx.exec(std::string("SELECT ") + kJobColumns +
-                                  " FROM print_jobs j WHERE j.tenant_id = $1 AND j.id = $2" +
-                                  (for_update ? " FOR UPDATE" : ""),
-                              {tenant, id});
-    return core::db::first_as<JobRow>(rows);
+    return core::db::select_first<JobRow>(
+        tx, kJobColumns,
+        std::string("FROM print_jobs j WHERE j.tenant_id = $1 AND j.id = $2") +
+            (for_update ? " FOR UPDATE" : ""),
+        {tenant, id});
 }
 
 std::optional<std::string> Repository::payload(Transaction& tx,
@@ -288,18 +284,9 @@ std::optional<std::string> Repository::payload(Transaction& tx,
 }
 
 core::db::Page<JobRow> Repository::list_jobs(const core::TenantId& tenant,
-                                             const Param& printer_id,
-                                             const Param& document_type,
-                                             const Param& document_id,
-                                             const Param& status,
                                              const core::db::ListRequest& page) {
-    const auto found = core::db::select_page(
-        pool_, tenant, kJobColumns,
-        "FROM print_jobs j WHERE j.tenant_id = $1 AND ($2::bigint IS NULL OR j.printer_id = "
-        "$2::bigint) AND ($3::text IS NULL OR j.document_type = $3) AND ($4::text IS NULL OR "
-        "j.document_id = $4) AND ($5::text IS NULL OR j.status = $5)",
-        {tenant, printer_id, document_type, document_id, status}, page);
-    return core::db::page_as<JobRow>(found);
+    return core::db::page_of<JobRow>(pool_, tenant, kJobColumns,
+                                     "FROM print_jobs j WHERE j.tenant_id = $1", {tenant}, page);
 }
 
 void Repository::mark_submitting(Transaction& tx, const core::TenantId& tenant, std::int64_t id) {

@@ -188,10 +188,8 @@ public:
     /// The printer as it is now, read in a transaction of its own.
     std::optional<PrinterRow> printer(const core::TenantId& tenant, std::int64_t id);
     std::vector<PrinterRow> printers(const core::TenantId& tenant);
+    /// The page asked for, its filters applied (`kPrinterList`).
     core::db::Page<PrinterRow> list_printers(const core::TenantId& tenant,
-                                             const core::db::Param& site,
-                                             const core::db::Param& kind,
-                                             const core::db::Param& health,
                                              const core::db::ListRequest& page);
     /// False when jobs still refer to the printer.
     bool delete_printer(const core::TenantId& tenant, std::int64_t id);
@@ -217,11 +215,8 @@ public:
     std::optional<std::string> payload(core::db::Transaction& tx,
                                        const core::TenantId& tenant,
                                        std::int64_t id);
+    /// The page asked for, its filters applied (`kJobList`).
     core::db::Page<JobRow> list_jobs(const core::TenantId& tenant,
-                                     const core::db::Param& printer_id,
-                                     const core::db::Param& document_type,
-                                     const core::db::Param& document_id,
-                                     const core::db::Param& status,
                                      const core::db::ListRequest& page);
 
     void mark_submitting(core::db::Transaction& tx, const core::TenantId& tenant, std::int64_t id);

@@ -9,9 +9,8 @@ namespace riveredge::devices {
 namespace {
 
 namespace json = boost::json;
-using core::Access;
+using enum core::Access;
 using core::Call;
-using core::RouteSpec;
 
 constexpr const char* kOptionsSchema = R"({"type":"object","properties":{
     "media":{"type":"string","example":"iso_a4_210x297mm"},
@@ -72,107 +71,81 @@ constexpr const char* kJobRequest = R"({"type":"object","required":["printer_id"
 }  // namespace
 
 void register_routes(core::Router& router, Service& service) {
-    router.add(
-        RouteSpec{.method = "POST",
-                  .pattern = "/api/v1/print/printers",
-                  .access = Access::kAdmin,
-                  .summary = "Register a printer (its CUPS queue must exist and be "
-                             "named after the tenant)",
-                  .request_schema = kPrinterRequest,
-                  .response_schema = kPrinterSchema,
-                  .status = 201},
-        [&service](Call& call) { return service.add_printer(call.who(), call.body()).to_json(); });
-    router.add(RouteSpec{.method = "GET",
-                         .pattern = "/api/v1/print/printers",
-                         .access = Access::kUser,
-                         .summary = "The tenant's printers with their health",
-                         .response_schema = kPrinterSchema,
-                         .list = &kPrinterList},
-               [&service](Call& call) {
-                   return call.list(service.repository().list_printers(
-                       call.tenant(), call.filter("site"), call.filter("kind"),
-                       call.filter("health"), call.paging()));
-               });
-    router.add(
-        RouteSpec{.method = "GET",
-                  .pattern = "/api/v1/print/printers/{id}",
-                  .access = Access::kUser,
-                  .summary = "A printer with its capabilities and health",
-                  .response_schema = kPrinterSchema},
-        [&service](Call& call) { return service.printer(call.tenant(), call.id()).to_json(); });
-    router.add(RouteSpec{.method = "PUT",
-                         .pattern = "/api/v1/print/printers/{id}",
-                         .access = Access::kAdmin,
-                         .summary = "Change a printer (members given replace the old)",
-                         .request_schema = kPrinterRequest,
-                         .response_schema = kPrinterSchema},
-               [&service](Call& call) {
-                   return service.update_printer(call.who(), call.id(), call.body()).to_json();
-               });
-    router.add(RouteSpec{.method = "DELETE",
-                         .pattern = "/api/v1/print/printers/{id}",
-                         .access = Access::kAdmin,
-                         .summary = "Remove a printer without print jobs (409 otherwise)"},
-               [&service](Call& call) {
-                   service.delete_printer(call.who(), call.id());
-                   return json::object{{"deleted", true}};
-               });
-    router.add(RouteSpec{.method = "POST",
-                         .pattern = "/api/v1/print/printers/{id}/check",
-                         .access = Access::kAdmin,
-                         .summary = "Read the printer's health from CUPS now (owners are "
-                                    "told about a change)",
-                         .response_schema = kPrinterSchema},
-               [&service](Call& call) {
-                   return service.check_printer(call.tenant(), call.id()).to_json();
-               });
-    router.add(
-        RouteSpec{.method = "POST",
-                  .pattern = "/api/v1/print/jobs",
-                  .access = Access::kUser,
-                  .summary = "Print a done render or raw bytes (202; the print-job "
-                             "function sends it at most once and follows it)",
-                  .request_schema = kJobRequest,
-                  .response_schema = kJobSchema,
-                  .status = 202},
-        [&service](Call& call) { return service.request_job(call.who(), call.body()).to_json(); });
-    router.add(
-        RouteSpec{.method = "GET",
-                  .pattern = "/api/v1/print/jobs",
-                  .access = Access::kUser,
-                  .summary = "Print job history, by printer, business document or "
-                             "status",
-                  .response_schema = kJobSchema,
-                  .list = &kJobList},
-        [&service](Call& call) {
-            const auto printer_id = call.filter("printer_id");
-            if (printer_id && printer_id->find_first_not_of("0123456789") != std::string::npos) {
-                throw core::DomainError::validation(json::object{{"printer_id", "a printer's id"}});
-            }
-            return call.list(service.repository().list_jobs(
-                call.tenant(), printer_id, call.filter("document_type"), call.filter("document_id"),
-                call.filter("status"), call.paging()));
+    router
+        .post("/api/v1/print/printers", kAdmin,
+              "Register a printer (its CUPS queue must exist and be "
+              "named after the tenant)")
+        .accepts(kPrinterRequest)
+        .returns(kPrinterSchema)
+        .status(201)
+        .to([&service](Call& call) {
+            return service.add_printer(call.who(), call.body()).to_json();
         });
-    router.add(RouteSpec{.method = "GET",
-                         .pattern = "/api/v1/print/jobs/{id}",
-                         .access = Access::kUser,
-                         .summary = "A print job and its state in CUPS",
-                         .response_schema = kJobSchema},
-               [&service](Call& call) { return service.job(call.tenant(), call.id()).to_json(); });
-    router.add(
-        RouteSpec{.method = "POST",
-                  .pattern = "/api/v1/print/jobs/{id}/cancel",
-                  .access = Access::kUser,
-                  .summary = "Cancel a job (its requester or an administrator)",
-                  .response_schema = kJobSchema},
-        [&service](Call& call) { return service.cancel_job(call.who(), call.id()).to_json(); });
-    router.add(RouteSpec{.method = "POST",
-                         .pattern = "/api/v1/print/jobs/{id}/reprint",
-                         .access = Access::kUser,
-                         .summary = "Print a finished job again, as a new job (202)",
-                         .response_schema = kJobSchema,
-                         .status = 202},
-               [&service](Call& call) { return service.reprint(call.who(), call.id()).to_json(); });
+    router.get("/api/v1/print/printers", kUser, "The tenant's printers with their health")
+        .returns(kPrinterSchema)
+        .lists(kPrinterList)
+        .to([&service](Call& call) {
+            return call.list(service.repository().list_printers(call.tenant(), call.paging()));
+        });
+    router.get("/api/v1/print/printers/{id}", kUser, "A printer with its capabilities and health")
+        .returns(kPrinterSchema)
+        .to([&service](Call& call) { return service.printer(call.tenant(), call.id()).to_json(); });
+    router
+        .put("/api/v1/print/printers/{id}", kAdmin,
+             "Change a printer (members given replace the old)")
+        .accepts(kPrinterRequest)
+        .returns(kPrinterSchema)
+        .to([&service](Call& call) {
+            return service.update_printer(call.who(), call.id(), call.body()).to_json();
+        });
+    router
+        .del("/api/v1/print/printers/{id}", kAdmin,
+             "Remove a printer without print jobs (409 otherwise)")
+        .to([&service](Call& call) {
+            service.delete_printer(call.who(), call.id());
+            return json::object{{"deleted", true}};
+        });
+    router
+        .post("/api/v1/print/printers/{id}/check", kAdmin,
+              "Read the printer's health from CUPS now (owners are "
+              "told about a change)")
+        .returns(kPrinterSchema)
+        .to([&service](Call& call) {
+            return service.check_printer(call.tenant(), call.id()).to_json();
+        });
+    router
+        .post("/api/v1/print/jobs", kUser,
+              "Print a done render or raw bytes (202; the print-job "
+              "function sends it at most once and follows it)")
+        .accepts(kJobRequest)
+        .returns(kJobSchema)
+        .status(202)
+        .to([&service](Call& call) {
+            return service.request_job(call.who(), call.body()).to_json();
+        });
+    router
+        .get("/api/v1/print/jobs", kUser,
+             "Print job history, by printer, business document or "
+             "status")
+        .returns(kJobSchema)
+        .lists(kJobList)
+        .to([&service](Call& call) {
+            return call.list(service.repository().list_jobs(call.tenant(), call.paging()));
+        });
+    router.get("/api/v1/print/jobs/{id}", kUser, "A print job and its state in CUPS")
+        .returns(kJobSchema)
+        .to([&service](Call& call) { return service.job(call.tenant(), call.id()).to_json(); });
+    router
+        .post("/api/v1/print/jobs/{id}/cancel", kUser,
+              "Cancel a job (its requester or an administrator)")
+        .returns(kJobSchema)
+        .to([&service](Call& call) { return service.cancel_job(call.who(), call.id()).to_json(); });
+    router
+        .post("/api/v1/print/jobs/{id}/reprint", kUser,
+              "Print a finished job again, as a new job (202)")
+        .returns(kJobSchema)
+        .status(202)
+        .to([&service](Call& call) { return service.reprint(call.who(), call.id()).to_json(); });
 }
 
 }  // namespace riveredge::devices

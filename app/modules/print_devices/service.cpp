@@ -488,14 +488,9 @@ JobRow Service::request_job(const core::Principal& who, const json::object& body
             }
         }
     }
-    if (const auto* deadline = body.if_contains("deadline_seconds");
-        deadline != nullptr && !deadline->is_null()) {
-        if (!deadline->is_int64() || deadline->get_int64() < kMinDeadlineSeconds ||
-            deadline->get_int64() > kMaxDeadlineSeconds) {
-            problems["deadline_seconds"] = "an integer from 5 to 7200";
-        } else {
-            job.deadline_seconds = static_cast<int>(deadline->get_int64());
-        }
+    if (const auto deadline = core::int_field(body, "deadline_seconds", kMinDeadlineSeconds,
+                                              kMaxDeadlineSeconds, problems)) {
+        job.deadline_seconds = static_cast<int>(*deadline);
     }
     // The options are checked against the printer's capabilities, so the printer is read
     // before all the problems are answered together.

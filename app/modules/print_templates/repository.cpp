@@ -64,31 +64,25 @@ std::optional<TemplateRow> Repository::find(Transaction& tx,
                                             const core::TenantId& tenant,
                                             std::int64_t id,
                                             bool for_update) {
-    const auto rows = tx.exec(std::string("SELECT ") + kTemplateColumns +
-                                  " FROM print_templates WHERE tenant_id = $1 AND id = $2" +
-                                  (for_update ? " FOR UPDATE" : ""),
-                              {tenant, id});
-    return core::db::first_as<TemplateRow>(rows);
+    return core::db::select_first<TemplateRow>(
+        tx, kTemplateColumns,
+        std::string("FROM print_templates WHERE tenant_id = $1 AND id = $2") +
+            (for_update ? " FOR UPDATE" : ""),
+        {tenant, id});
 }
 
 const core::db::ListSpec kTemplateList{
-    .sort_fields = {{"key", "t.key"},
-                    {"name", "t.name"},
-                    {"created_at", "t.created_at"},
-                    {"updated_at", "t.updated_at"}},
+    .sort_fields = core::db::sort_fields("t", {"key", "name", "created_at", "updated_at"}),
     .default_sort = "key",
     .tiebreak_sql = "t.id",
-    .filters = {{"q", "text contained in the key or the name (any case)"}}};
+    .filters = {{"q", "text contained in the key or the name (any case)", "",
+                 "strpos(lower(t.key), lower($?)) > 0 OR strpos(lower(t.name), lower($?)) > 0"}}};
 
 core::db::Page<TemplateRow> Repository::list(const core::TenantId& tenant,
-                                             const Param& name_contains,
                                              const core::db::ListRequest& page) {
-    const auto found = core::db::select_page(
-        pool_, tenant, kTemplateColumns,
-        "FROM print_templates t WHERE t.tenant_id = $1 AND ($2::text IS NULL OR "
-        "strpos(lower(t.key), lower($2)) > 0 OR strpos(lower(t.name), lower($2)) > 0)",
-        {tenant, name_contains}, page);
-    return core::db::page_as<TemplateRow>(found);
+    return core::db::page_of<TemplateRow>(pool_, tenant, kTemplateColumns,
+                                          "FROM print_templates t WHERE t.tenant_id = $1", {tenant},
+                                          page);
 }
 
 void Repository::save_draft(Transaction& tx,

@@ -91,8 +91,8 @@ public:
                                     const core::TenantId& tenant,
                                     std::int64_t id,
                                     bool for_update);
+    /// The page asked for, its filters applied (`kTemplateList`).
     core::db::Page<TemplateRow> list(const core::TenantId& tenant,
-                                     const core::db::Param& name_contains,
                                      const core::db::ListRequest& page);
     void save_draft(core::db::Transaction& tx,
                     const core::TenantId& tenant,

@@ -12,9 +12,8 @@ namespace riveredge::print {
 namespace {
 
 namespace json = boost::json;
-using core::Access;
+using enum core::Access;
 using core::Call;
-using core::RouteSpec;
 using inngest::HttpResponse;
 
 constexpr const char* kTemplateSchema = R"({"type":"object","properties":{
@@ -98,98 +97,80 @@ HttpResponse preview_response(const Call& call, RenderedPdf pdf) {
 }  // namespace
 
 void register_routes(core::Router& router, Service& service) {
-    router.add(
-        RouteSpec{.method = "POST",
-                  .pattern = "/api/v1/print/templates",
-                  .access = Access::kAdmin,
-                  .summary = "Create a print template (its draft; validation names "
-                             "the element and field at fault)",
-                  .request_schema = R"({"type":"object","required":["key","name","template"],
-        "properties":{"key":{"type":"string"},"name":{"type":"string"},"template":{"type":"object"}}})",
-                  .response_schema = kTemplateSchema,
-                  .status = 201},
-        [&service](Call& call) { return service.create(call.who(), call.body()).to_json(); });
-    router.add(RouteSpec{.method = "GET",
-                         .pattern = "/api/v1/print/templates",
-                         .access = Access::kUser,
-                         .summary = "The tenant's print templates",
-                         .list = &kTemplateList},
-               [&service](Call& call) {
-                   return call.list(
-                       service.repository().list(call.tenant(), call.filter("q"), call.paging()));
-               });
-    router.add(RouteSpec{.method = "POST",
-                         .pattern = "/api/v1/print/preview",
-                         .access = Access::kUser,
-                         .summary = "Draw an unsaved design over sample data at once: the "
-                                    "PDF, one page as a PNG (?format=png&page=1&dpi=96), "
-                                    "or with Accept: application/json its pages, warnings "
-                                    "and base64 bytes",
-                         .request_schema = kPreviewRequest},
-               [&service](Call& call) {
-                   return preview_response(
-                       call, service.preview(call.tenant(), std::nullopt, call.body()));
-               });
-    router.add(RouteSpec{.method = "POST",
-                         .pattern = "/api/v1/print/renders",
-                         .access = Access::kUser,
-                         .summary = "Render a published version over data items, durably "
-                                    "(202; the print-render function draws it)",
-                         .request_schema = R"({"type":"object","required":["template_id"],
+    router
+        .post("/api/v1/print/templates", kAdmin,
+              "Create a print template (its draft; validation names "
+              "the element and field at fault)")
+        .accepts(R"({"type":"object","required":["key","name","template"],
+        "properties":{"key":{"type":"string"},"name":{"type":"string"},"template":{"type":"object"}}})")
+        .returns(kTemplateSchema)
+        .status(201)
+        .to([&service](Call& call) { return service.create(call.who(), call.body()).to_json(); });
+    router.get("/api/v1/print/templates", kUser, "The tenant's print templates")
+        .lists(kTemplateList)
+        .to([&service](Call& call) {
+            return call.list(service.repository().list(call.tenant(), call.paging()));
+        });
+    router
+        .post("/api/v1/print/preview", kUser,
+              "Draw an unsaved design over sample data at once: the "
+              "PDF, one page as a PNG (?format=png&page=1&dpi=96), "
+              "or with Accept: application/json its pages, warnings "
+              "and base64 bytes")
+        .accepts(kPreviewRequest)
+        .to([&service](Call& call) {
+            return preview_response(call,
+                                    service.preview(call.tenant(), std::nullopt, call.body()));
+        });
+    router
+        .post("/api/v1/print/renders", kUser,
+              "Render a published version over data items, durably "
+              "(202; the print-render function draws it)")
+        .accepts(R"({"type":"object","required":["template_id"],
         "properties":{"template_id":{"type":"integer"},"version":{"type":"integer"},
         "data":{"type":"object"},"items":{"type":"array","items":{"type":"object"},"maxItems":500},
-        "idempotency_key":{"type":"string"}}})",
-                         .response_schema = kRenderSchema,
-                         .status = 202},
-               [&service](Call& call) { return service.request_render(call.who(), call.body()); });
-    router.add(RouteSpec{.method = "GET",
-                         .pattern = "/api/v1/print/renders/{id}",
-                         .access = Access::kUser,
-                         .summary = "A render's status, pages, warnings and output hash",
-                         .response_schema = kRenderSchema},
-               [&service](Call& call) { return service.render_status(call.tenant(), call.id()); });
-    router.add(RouteSpec{.method = "GET",
-                         .pattern = "/api/v1/print/renders/{id}/pdf",
-                         .access = Access::kUser,
-                         .summary = "The PDF a render produced (409 until it is done)"},
-               [&service](Call& call) {
-                   auto output = service.render_output(call.tenant(), call.id());
-                   auto response =
-                       drawn_response("application/pdf", std::move(output.bytes), output.pages, 0);
-                   response.headers.emplace_back("X-Content-SHA256", output.sha256);
-                   return response;
-               });
-    router.add(RouteSpec{.method = "GET",
-                         .pattern = "/api/v1/print/templates/{id}",
-                         .access = Access::kUser,
-                         .summary = "A print template with its draft",
-                         .response_schema = kTemplateSchema},
-               [&service](Call& call) { return service.get(call.tenant(), call.id()).to_json(); });
-    router.add(RouteSpec{.method = "PUT",
-                         .pattern = "/api/v1/print/templates/{id}",
-                         .access = Access::kAdmin,
-                         .summary = "Replace the draft (validated)",
-                         .request_schema = R"({"type":"object","required":["template"],
-        "properties":{"name":{"type":"string"},"template":{"type":"object"}}})",
-                         .response_schema = kTemplateSchema},
-               [&service](Call& call) {
-                   return service.update(call.who(), call.id(), call.body()).to_json();
-               });
-    router.add(RouteSpec{.method = "POST",
-                         .pattern = "/api/v1/print/templates/{id}/publish",
-                         .access = Access::kAdmin,
-                         .summary = "The draft becomes the next immutable version",
-                         .status = 201},
-               [&service](Call& call) { return service.publish(call.who(), call.id()); });
-    router.add(RouteSpec{.method = "POST",
-                         .pattern = "/api/v1/print/templates/{id}/preview",
-                         .access = Access::kUser,
-                         .summary = "Draw the draft (or `version`) over sample data at once",
-                         .request_schema = kPreviewRequest},
-               [&service](Call& call) {
-                   return preview_response(
-                       call, service.preview(call.tenant(), call.id(), call.body_or_empty()));
-               });
+        "idempotency_key":{"type":"string"}}})")
+        .returns(kRenderSchema)
+        .status(202)
+        .to([&service](Call& call) { return service.request_render(call.who(), call.body()); });
+    router
+        .get("/api/v1/print/renders/{id}", kUser,
+             "A render's status, pages, warnings and output hash")
+        .returns(kRenderSchema)
+        .to([&service](Call& call) { return service.render_status(call.tenant(), call.id()); });
+    router
+        .get("/api/v1/print/renders/{id}/pdf", kUser,
+             "The PDF a render produced (409 until it is done)")
+        .to([&service](Call& call) {
+            auto output = service.render_output(call.tenant(), call.id());
+            auto response =
+                drawn_response("application/pdf", std::move(output.bytes), output.pages, 0);
+            response.headers.emplace_back("X-Content-SHA256", output.sha256);
+            return response;
+        });
+    router.get("/api/v1/print/templates/{id}", kUser, "A print template with its draft")
+        .returns(kTemplateSchema)
+        .to([&service](Call& call) { return service.get(call.tenant(), call.id()).to_json(); });
+    router.put("/api/v1/print/templates/{id}", kAdmin, "Replace the draft (validated)")
+        .accepts(R"({"type":"object","required":["template"],
+        "properties":{"name":{"type":"string"},"template":{"type":"object"}}})")
+        .returns(kTemplateSchema)
+        .to([&service](Call& call) {
+            return service.update(call.who(), call.id(), call.body()).to_json();
+        });
+    router
+        .post("/api/v1/print/templates/{id}/publish", kAdmin,
+              "The draft becomes the next immutable version")
+        .status(201)
+        .to([&service](Call& call) { return service.publish(call.who(), call.id()); });
+    router
+        .post("/api/v1/print/templates/{id}/preview", kUser,
+              "Draw the draft (or `version`) over sample data at once")
+        .accepts(kPreviewRequest)
+        .to([&service](Call& call) {
+            return preview_response(
+                call, service.preview(call.tenant(), call.id(), call.body_or_empty()));
+        });
     core::add_version_routes(router, {"/api/v1/print/templates/{id}", "print template"}, service);
 }
 

@@ -42,16 +42,15 @@ BOOST_DESCRIBE_STRUCT(VersionSummary,
 }  // namespace
 
 const core::db::ListSpec kRecordList{
-    .sort_fields = {{"id", "r.id"},
-                    {"title", "r.title"},
-                    {"type", "r.type"},
-                    {"state", "r.state"},
-                    {"updated_at", "r.updated_at"}},
+    .sort_fields = core::db::sort_fields("r", {"id", "title", "type", "state", "updated_at"}),
     .default_sort = "-id",
     .tiebreak_sql = "r.id",
-    .filters = {{"type", "the record type"},
-                {"state", "draft, in_review, effective, superseded, obsolete, archived or deleted"},
-                {"business_key", "the business key"}}};
+    .filters = {{"type", "the record type", "", "r.type = $?"},
+                {"state", "the record's state",
+                 R"({"enum":["draft","in_review","effective","superseded","obsolete","archived",)"
+                 R"("deleted"]})",
+                 "r.state = $?"},
+                {"business_key", "the business key", "", "r.business_key = $?"}}};
 
 json::object Record::to_json() const {
     return core::db::row_json(*this);
@@ -120,11 +119,11 @@ std::optional<Record> Repository::find(Transaction& tx,
                                        const core::TenantId& tenant,
                                        std::int64_t id,
                                        bool for_update) {
-    const auto rows = tx.exec(std::string("SELECT ") + kRecordColumns +
-                                  " FROM records r WHERE r.tenant_id = $1 AND r.id = $2" +
-                                  (for_update ? " FOR UPDATE" : ""),
-                              {tenant, id});
-    return core::db::first_as<Record>(rows);
+    return core::db::select_first<Record>(
+        tx, kRecordColumns,
+        std::string("FROM records r WHERE r.tenant_id = $1 AND r.id = $2") +
+            (for_update ? " FOR UPDATE" : ""),
+        {tenant, id});
 }
 
 std::optional<RecordVersion> Repository::version(Transaction& tx,
@@ -213,26 +212,18 @@ void Repository::purge(Transaction& tx, const core::TenantId& tenant, std::int64
 }
 
 core::db::Page<Record> Repository::list(const core::TenantId& tenant,
-                                        const Param& type,
-                                        const Param& state,
-                                        const Param& business_key,
                                         const core::db::ListRequest& page) {
-    const auto found = core::db::select_page(
-        pool_, tenant, kRecordColumns,
-        "FROM records r WHERE r.tenant_id = $1 AND ($2::text IS NULL OR r.type = $2) AND "
-        "($3::text IS NULL OR r.state = $3) AND ($4::text IS NULL OR r.business_key = $4)",
-        {tenant, type, state, business_key}, page);
-    return core::db::page_as<Record>(found);
+    return core::db::page_of<Record>(pool_, tenant, kRecordColumns,
+                                     "FROM records r WHERE r.tenant_id = $1", {tenant}, page);
 }
 
 std::vector<Signature> Repository::signatures(Transaction& tx,
                                               const core::TenantId& tenant,
                                               std::int64_t record_id) {
-    const auto rows = tx.exec(std::string("SELECT ") + kSignatureColumns +
-                                  " FROM record_signatures s WHERE s.tenant_id = $1 AND "
-                                  "s.record_id = $2 ORDER BY s.id",
-                              {tenant, record_id});
-    return core::db::rows_as<Signature>(rows);
+    return core::db::select_rows<Signature>(tx, kSignatureColumns,
+                                            "FROM record_signatures s WHERE s.tenant_id = $1 AND "
+                                            "s.record_id = $2 ORDER BY s.id",
+                                            {tenant, record_id});
 }
 
 std::optional<std::int64_t> Repository::insert_signature(Transaction& tx,

@@ -208,11 +208,8 @@ public:
     /// deleted and its retention has passed.
     void purge(core::db::Transaction& tx, const core::TenantId& tenant, std::int64_t id);
 
-    core::db::Page<Record> list(const core::TenantId& tenant,
-                                const core::db::Param& type,
-                                const core::db::Param& state,
-                                const core::db::Param& business_key,
-                                const core::db::ListRequest& page);
+    /// The page asked for, its filters applied (`kRecordList`).
+    core::db::Page<Record> list(const core::TenantId& tenant, const core::db::ListRequest& page);
 
     std::vector<Signature> signatures(core::db::Transaction& tx,
                                       const core::TenantId& tenant,

@@ -252,15 +252,10 @@ std::optional<Schedule> Repository::find(Transaction& tx,
 }
 
 core::db::Page<Schedule> Repository::list(const core::TenantId& tenant,
-                                          const Param& enabled,
-                                          const Param& name_contains,
                                           const core::db::ListRequest& page) {
     const auto found = core::db::select_page(
         pool_, tenant, kScheduleColumns,
-        "FROM schedules s WHERE s.tenant_id = $1 AND s.deleted_at IS NULL AND ($2::boolean IS "
-        "NULL OR s.enabled = $2::boolean) AND ($3::text IS NULL OR strpos(lower(s.name), "
-        "lower($3)) > 0 OR strpos(lower(s.code), lower($3)) > 0)",
-        {tenant, enabled, name_contains}, page);
+        "FROM schedules s WHERE s.tenant_id = $1 AND s.deleted_at IS NULL", {tenant}, page);
     core::db::Page<Schedule> out{{}, found.total};
     for (int i = 0; i < found.rows.size(); ++i) {
         out.items.push_back(schedule_of(found.rows, i));
@@ -400,47 +395,48 @@ int Repository::waiting_fires(Transaction& tx,
 
 core::db::JsonPage Repository::fires(const core::TenantId& tenant,
                                      std::int64_t schedule_id,
-                                     const Param& status,
-                                     const Param& since,
-                                     const Param& until,
                                      const core::db::ListRequest& page) {
-    const auto found = core::db::select_page(
-        pool_, tenant, kFireViewColumns,
-        "FROM schedule_fires f WHERE f.tenant_id = $1 AND f.schedule_id = $2 AND ($3::text IS "
-        "NULL OR f.status = $3) AND ($4::timestamptz IS NULL OR f.scheduled_for >= "
-        "$4::timestamptz) AND ($5::timestamptz IS NULL OR f.scheduled_for < $5::timestamptz)",
-        {tenant, schedule_id, status, since, until}, page);
+    const auto found =
+        core::db::select_page(pool_, tenant, kFireViewColumns,
+                              "FROM schedule_fires f WHERE f.tenant_id = $1 AND f.schedule_id = $2",
+                              {tenant, schedule_id}, page);
     return {core::db::rows_json<FireView>(found.rows), found.total};
 }
 
 const core::db::ListSpec kScheduleList{
-    .sort_fields = {{"code", "s.code"},
-                    {"name", "s.name"},
-                    {"next_fire_at", "s.next_fire_at"},
-                    {"created_at", "s.created_at"},
-                    {"updated_at", "s.updated_at"}},
+    .sort_fields =
+        core::db::sort_fields("s", {"code", "name", "next_fire_at", "created_at", "updated_at"}),
     .default_sort = "code",
     .tiebreak_sql = "s.id",
-    .filters = {{"enabled", "true or false", R"({"type":"boolean"})"},
-                {"q", "text contained in the name or the code (any case)"}}};
+    .filters = {{"enabled", "true or false", R"({"type":"boolean"})", "s.enabled = $?::boolean"},
+                {"q", "text contained in the name or the code (any case)", "",
+                 "strpos(lower(s.name), lower($?)) > 0 OR strpos(lower(s.code), lower($?)) > 0"}}};
 
 const core::db::ListSpec kFireList{
-    .sort_fields = {{"scheduled_for", "f.scheduled_for"},
-                    {"started_at", "f.started_at"},
-                    {"status", "f.status"}},
+    .sort_fields = core::db::sort_fields("f", {"scheduled_for", "started_at", "status"}),
     .default_sort = "-scheduled_for",
     .tiebreak_sql = "f.id",
     .filters = {
-        {"status", "armed, waiting, running, succeeded, failed, skipped, missed or cancelled"},
+        {"status", "the fire's status",
+         R"({"enum":["armed","waiting","running","succeeded","failed","skipped","missed",)"
+         R"("cancelled"]})",
+         "f.status = $?"},
         {"since", "scheduled at or after this RFC 3339 time",
-         R"({"type":"string","format":"date-time"})"},
+         R"({"type":"string","format":"date-time"})", "f.scheduled_for >= $?::timestamptz"},
         {"until", "scheduled before this RFC 3339 time",
-         R"({"type":"string","format":"date-time"})"}}};
+         R"({"type":"string","format":"date-time"})", "f.scheduled_for < $?::timestamptz"}}};
 
 namespace {
 
-// The scheduler-scope rows (tenant_id, id, next_ms, version) as DueSchedule entries.
-std::vector<DueSchedule> due_schedules(const core::db::Rows& rows) {
+// Live, enabled schedules of every tenant (the scheduler scope) whose next fire meets `when`
+// (a condition on next_fire_at against $1), soonest first.
+std::vector<DueSchedule> live_schedules(core::db::Pool& pool, const char* when, TimePoint at) {
+    const auto rows = scheduler_query(
+        pool,
+        std::string("SELECT tenant_id, id, (extract(epoch from next_fire_at) * 1000)::bigint AS "
+                    "next_ms, version FROM schedules WHERE deleted_at IS NULL AND enabled AND ") +
+            when,
+        {format_utc(at)});
     std::vector<DueSchedule> out;
     for (int i = 0; i < rows.size(); ++i) {
         out.push_back({rows.text(i, "tenant_id"), rows.integer(i, "id"),
@@ -453,21 +449,12 @@ std::vector<DueSchedule> due_schedules(const core::db::Rows& rows) {
 }  // namespace
 
 std::vector<DueSchedule> Repository::due_before(TimePoint before) {
-    return due_schedules(scheduler_query(
-        pool_,
-        "SELECT tenant_id, id, (extract(epoch from next_fire_at) * 1000)::bigint AS next_ms, "
-        "version FROM schedules WHERE deleted_at IS NULL AND enabled AND next_fire_at < "
-        "$1::timestamptz ORDER BY next_fire_at LIMIT 1000",
-        {format_utc(before)}));
+    return live_schedules(pool_, "next_fire_at < $1::timestamptz ORDER BY next_fire_at LIMIT 1000",
+                          before);
 }
 
 std::vector<DueSchedule> Repository::armed_from(TimePoint from) {
-    return due_schedules(scheduler_query(
-        pool_,
-        "SELECT tenant_id, id, (extract(epoch from next_fire_at) * 1000)::bigint AS next_ms, "
-        "version FROM schedules WHERE deleted_at IS NULL AND enabled AND next_fire_at >= "
-        "$1::timestamptz ORDER BY next_fire_at",
-        {format_utc(from)}));
+    return live_schedules(pool_, "next_fire_at >= $1::timestamptz ORDER BY next_fire_at", from);
 }
 
 std::int64_t Repository::prune_fires(TimePoint before) {

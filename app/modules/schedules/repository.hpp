@@ -101,10 +101,8 @@ public:
                                  std::int64_t id,
                                  bool lock,
                                  bool include_deleted = false);
-    core::db::Page<Schedule> list(const core::TenantId& tenant,
-                                  const core::db::Param& enabled,
-                                  const core::db::Param& name_contains,
-                                  const core::db::ListRequest& page);
+    /// The page asked for, its filters applied (`kScheduleList`).
+    core::db::Page<Schedule> list(const core::TenantId& tenant, const core::db::ListRequest& page);
 
     /// Sets next_fire_at and, when there is one, upserts its armed fire row for the current
     /// version (an edit that keeps the time re-owns the row). Cancels other armed fires.
@@ -161,9 +159,6 @@ public:
                       std::int64_t except_fire);
     core::db::JsonPage fires(const core::TenantId& tenant,
                              std::int64_t schedule_id,
-                             const core::db::Param& status,
-                             const core::db::Param& since,
-                             const core::db::Param& until,
                              const core::db::ListRequest& page);
 
     /// Across tenants (scheduler scope): live, enabled schedules whose next fire is before

@@ -92,15 +92,10 @@ ScheduleDefinition Service::definition_from(const core::TenantId& tenant,
                                             const boost::json::object& request) const {
     json::object problems;
     ScheduleDefinition d;
-    for (const auto& [field, max] : {std::pair{"name", 200}, std::pair{"code", 100}}) {
-        const auto* v = request.if_contains(field);
-        if (v == nullptr || !v->is_string() || v->as_string().empty() ||
-            v->as_string().size() > static_cast<std::size_t>(max)) {
-            problems[field] = "required, 1 to " + std::to_string(max) + " characters";
-        }
-    }
-    d.name = core::string_field(request, "name");
-    d.code = core::string_field(request, "code");
+    d.name = core::text_field(request, "name", {.max = 200, .min = 1, .required = true}, problems)
+                 .value_or("");
+    d.code = core::text_field(request, "code", {.max = 100, .min = 1, .required = true}, problems)
+                 .value_or("");
     d.trigger = trigger_from(request.if_contains("trigger"), now(), problems);
     d.overlap_policy =
         core::choice_field(request, "overlap_policy", {"skip", "queue_one", "allow"}, problems)
@@ -246,12 +241,10 @@ bool Service::resend_fire(const core::TenantId& tenant,
 
 Schedule Service::create(const core::Principal& author, const boost::json::object& request) {
     const auto definition = definition_from(author.tenant, request);
-    bool enabled = true;
-    if (const auto* e = request.if_contains("enabled"); e != nullptr && !e->is_null()) {
-        if (!e->is_bool()) {
-            throw DomainError::validation(json::object{{"enabled", "true or false"}});
-        }
-        enabled = e->as_bool();
+    json::object problems;
+    const bool enabled = core::bool_field(request, "enabled", problems).value_or(true);
+    if (!problems.empty()) {
+        throw DomainError::validation(std::move(problems));
     }
     const auto id = core::db::transact(repository_.pool(), author.tenant, [&](Transaction& tx) {
         const auto inserted =
@@ -320,13 +313,11 @@ Schedule Service::get(const core::TenantId& tenant, std::int64_t id) {
 Schedule Service::pause(const core::Principal& who,
                         std::int64_t id,
                         const boost::json::object& request) {
-    std::string reason = "paused by " + who.user_id;
-    if (const auto* r = request.if_contains("reason"); r != nullptr && !r->is_null()) {
-        if (!r->is_string() || r->as_string().size() > 500) {
-            throw DomainError::validation(
-                json::object{{"reason", "a string of at most 500 bytes"}});
-        }
-        reason = r->as_string();
+    json::object problems;
+    const auto reason = core::text_field(request, "reason", {.max = 500}, problems)
+                            .value_or("paused by " + who.user_id);
+    if (!problems.empty()) {
+        throw DomainError::validation(std::move(problems));
     }
     core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
         const auto current = repository_.find(tx, who.tenant, id, true);

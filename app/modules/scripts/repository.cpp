@@ -38,23 +38,21 @@ BOOST_DESCRIBE_STRUCT(VersionSummary, (), (version, created_by, created_at))
 }  // namespace
 
 const core::db::ListSpec kScriptList{
-    .sort_fields = {{"name", "s.name"},
-                    {"created_at", "s.created_at"},
-                    {"updated_at", "s.updated_at"}},
+    .sort_fields = core::db::sort_fields("s", {"name", "created_at", "updated_at"}),
     .default_sort = "name",
     .tiebreak_sql = "s.id",
-    .filters = {{"enabled", "true or false", R"({"type":"boolean"})"},
-                {"q", "text contained in the name (any case)"}}};
+    .filters = {{"enabled", "true or false", R"({"type":"boolean"})", "s.enabled = $?::boolean"},
+                {"q", "text contained in the name (any case)", "",
+                 "strpos(lower(s.name), lower($?)) > 0"}}};
 
 const core::db::ListSpec kRunList{
-    .sort_fields = {{"created_at", "r.created_at"},
-                    {"duration_ms", "r.duration_ms"},
-                    {"status", "r.status"}},
+    .sort_fields = core::db::sort_fields("r", {"created_at", "duration_ms", "status"}),
     .default_sort = "-created_at",
     .tiebreak_sql = "r.id",
-    .filters = {{"status",
-                 "queued, running, succeeded, failed, syntax_error, timed_out, "
-                 "memory_exceeded or output_exceeded"}},
+    .filters = {{"status", "the run's status",
+                 R"({"enum":["queued","running","succeeded","failed","syntax_error","timed_out",)"
+                 R"("memory_exceeded","output_exceeded"]})",
+                 "r.status = $?"}},
     .default_page_size = 20,
     .max_page_size = 200};
 
@@ -111,9 +109,7 @@ bool Repository::update(const core::TenantId& tenant,
             "description), "
             "enabled = coalesce($5::boolean, enabled), latest_version = latest_version + $6::int, "
             "updated_at = now() WHERE tenant_id = $1 AND id = $2 RETURNING latest_version",
-            {tenant, script_id, name, description,
-             enabled,
-             version ? "1" : "0"});
+            {tenant, script_id, name, description, enabled, version ? "1" : "0"});
         if (rows.empty()) {
             return false;
         }
@@ -151,15 +147,9 @@ std::optional<Script> Repository::find(const core::TenantId& tenant, std::int64_
 }
 
 core::db::Page<ScriptRow> Repository::list(const core::TenantId& tenant,
-                                           const core::db::Param& enabled,
-                                           const core::db::Param& name_contains,
                                            const core::db::ListRequest& page) {
-    const auto found = core::db::select_page(
-        pool_, tenant, kScriptColumns,
-        "FROM scripts s WHERE s.tenant_id = $1 AND ($2::boolean IS NULL OR s.enabled = "
-        "$2::boolean) AND ($3::text IS NULL OR strpos(lower(s.name), lower($3)) > 0)",
-        {tenant, enabled, name_contains}, page);
-    return core::db::page_as<ScriptRow>(found);
+    return core::db::page_of<ScriptRow>(pool_, tenant, kScriptColumns,
+                                        "FROM scripts s WHERE s.tenant_id = $1", {tenant}, page);
 }
 
 boost::json::array Repository::versions(const core::TenantId& tenant, std::int64_t script_id) {
@@ -174,13 +164,11 @@ boost::json::array Repository::versions(const core::TenantId& tenant, std::int64
 std::optional<ScriptVersionRow> Repository::version(const core::TenantId& tenant,
                                                     std::int64_t script_id,
                                                     int version) {
-    const auto rows =
-        core::db::exec_once(pool_, tenant,
-                            std::string("SELECT ") + kVersionColumns +
-                                " FROM script_versions v WHERE v.tenant_id = $1 AND v.script_id = "
-                                "$2 AND v.version = $3::int",
-                            {tenant, script_id, version});
-    return core::db::first_as<ScriptVersionRow>(rows);
+    return core::db::select_first<ScriptVersionRow>(
+        {pool_, tenant}, kVersionColumns,
+        "FROM script_versions v WHERE v.tenant_id = $1 AND v.script_id = "
+        "$2 AND v.version = $3::int",
+        {tenant, script_id, version});
 }
 
 std::optional<ScriptVersion> Repository::runnable_version(const core::TenantId& tenant,
@@ -240,29 +228,23 @@ void Repository::finish_run(const core::TenantId& tenant,
         "console_truncated = $6::boolean, error = $7::jsonb, duration_ms = $8::int, "
         "memory_bytes = $9::bigint, finished_at = now() WHERE tenant_id = $1 AND id = $2",
         {tenant, run_id, std::string(outcome.at("status").as_string()), outcome.at("result"),
-         outcome.at("console"), outcome.at("console_truncated").as_bool(),
-         outcome.at("error"), outcome.at("duration_ms"), outcome.at("memory_bytes")});
+         outcome.at("console"), outcome.at("console_truncated").as_bool(), outcome.at("error"),
+         outcome.at("duration_ms"), outcome.at("memory_bytes")});
 }
 
 std::optional<RunRow> Repository::run(const core::TenantId& tenant, std::int64_t run_id) {
-    const auto rows =
-        core::db::exec_once(pool_, tenant,
-                            std::string("SELECT ") + kRunColumns +
-                                " FROM script_runs r WHERE r.tenant_id = $1 AND r.id = $2",
-                            {tenant, run_id});
-    return core::db::first_as<RunRow>(rows);
+    return core::db::select_first<RunRow>({pool_, tenant}, kRunColumns,
+                                          "FROM script_runs r WHERE r.tenant_id = $1 AND r.id = $2",
+                                          {tenant, run_id});
 }
 
 core::db::Page<RunRow> Repository::runs(const core::TenantId& tenant,
                                         std::int64_t script_id,
-                                        const core::db::Param& status,
                                         const core::db::ListRequest& page) {
-    const auto found = core::db::select_page(
+    return core::db::page_of<RunRow>(
         pool_, tenant, kRunColumns,
-        "FROM script_runs r WHERE r.tenant_id = $1 AND r.script_id = $2 AND ($3::text IS NULL OR "
-        "r.status = $3)",
-        {tenant, script_id, status}, page);
-    return core::db::page_as<RunRow>(found);
+        "FROM script_runs r WHERE r.tenant_id = $1 AND r.script_id = $2", {tenant, script_id},
+        page);
 }
 
 TenantScriptSettings Repository::settings(const core::TenantId& tenant) {

@@ -164,10 +164,8 @@ public:
 
     /// The script with its latest version's code, parameters and limits.
     std::optional<Script> find(const core::TenantId& tenant, std::int64_t script_id);
-    core::db::Page<ScriptRow> list(const core::TenantId& tenant,
-                                   const core::db::Param& enabled,
-                                   const core::db::Param& name_contains,
-                                   const core::db::ListRequest& page);
+    /// The page asked for, its filters applied (`kScriptList`).
+    core::db::Page<ScriptRow> list(const core::TenantId& tenant, const core::db::ListRequest& page);
     boost::json::array versions(const core::TenantId& tenant, std::int64_t script_id);
     std::optional<ScriptVersionRow> version(const core::TenantId& tenant,
                                             std::int64_t script_id,
@@ -192,7 +190,6 @@ public:
     std::optional<RunRow> run(const core::TenantId& tenant, std::int64_t run_id);
     core::db::Page<RunRow> runs(const core::TenantId& tenant,
                                 std::int64_t script_id,
-                                const core::db::Param& status,
                                 const core::db::ListRequest& page);
 
     TenantScriptSettings settings(const core::TenantId& tenant);

@@ -7,10 +7,9 @@
 namespace riveredge::scripts {
 namespace {
 
-using core::Access;
+using enum core::Access;
 using core::Call;
 using core::DomainError;
-using core::RouteSpec;
 
 constexpr const char* kScriptSchema = R"({"type":"object","properties":{
     "id":{"type":"integer"},"name":{"type":"string"},"description":{"type":"string"},
@@ -45,118 +44,91 @@ constexpr const char* kRunSchema = R"({"type":"object","properties":{
 
 void register_routes(core::Router& router, Service& service) {
     // Literal paths before /scripts/{id}, which would otherwise take them.
-    router.add(
-        RouteSpec{
-            .method = "POST",
-            .pattern = "/api/v1/scripts/validate",
-            .access = Access::kUser,
-            .summary = "Compile a script without running it; syntax errors with their line",
-            .request_schema =
-                R"({"type":"object","required":["code"],"properties":{"code":{"type":"string"}}})",
-            .response_schema = R"({"type":"object","properties":{"valid":{"type":"boolean"},
+    router
+        .post("/api/v1/scripts/validate", kUser,
+              "Compile a script without running it; syntax errors with their line")
+        .accepts(R"({"type":"object","required":["code"],"properties":{"code":{"type":"string"}}})")
+        .returns(R"({"type":"object","properties":{"valid":{"type":"boolean"},
         "error":{"type":"object","nullable":true,"properties":{"message":{"type":"string"},
-        "line":{"type":"integer","nullable":true},"column":{"type":"integer","nullable":true}}}}})"},
-        [&service](Call& call) { return service.validate(call.body()); });
+        "line":{"type":"integer","nullable":true},"column":{"type":"integer","nullable":true}}}}})")
+        .to([&service](Call& call) { return service.validate(call.body()); });
 
     const char* settings_schema = R"({"type":"object","properties":{
         "http_allow_list":{"type":"array","items":{"type":"string"},"maxItems":100},
         "max_timeout_ms":{"type":"integer","minimum":10,"maximum":300000},
         "max_memory_mb":{"type":"integer","minimum":1,"maximum":1024}}})";
-    router.add(
-        RouteSpec{.method = "GET",
-                  .pattern = "/api/v1/scripts/settings",
-                  .access = Access::kUser,
-                  .summary = "The tenant's sandbox settings: ctx.http allow-list and limit maxima",
-                  .response_schema = settings_schema},
-        [&service](Call& call) { return service.settings(call.tenant()); });
-    router.add(RouteSpec{.method = "PUT",
-                         .pattern = "/api/v1/scripts/settings",
-                         .access = Access::kAdmin,
-                         .summary = "Change the tenant's sandbox settings (role admin)",
-                         .request_schema = settings_schema,
-                         .response_schema = settings_schema},
-               [&service](Call& call) { return service.save_settings(call.who(), call.body()); });
+    router
+        .get("/api/v1/scripts/settings", kUser,
+             "The tenant's sandbox settings: ctx.http allow-list and limit maxima")
+        .returns(settings_schema)
+        .to([&service](Call& call) { return service.settings(call.tenant()); });
+    router
+        .put("/api/v1/scripts/settings", kAdmin,
+             "Change the tenant's sandbox settings (role admin)")
+        .accepts(settings_schema)
+        .returns(settings_schema)
+        .to([&service](Call& call) { return service.save_settings(call.who(), call.body()); });
 
-    router.add(
-        RouteSpec{.method = "POST",
-                  .pattern = "/api/v1/scripts",
-                  .access = Access::kAdmin,
-                  .summary = "Create a script (version 1); the code must compile",
-                  .request_schema = kSaveSchema,
-                  .response_schema = kScriptSchema,
-                  .status = 201},
-        [&service](Call& call) { return service.create(call.who(), call.body()).to_json(); });
+    router.post("/api/v1/scripts", kAdmin, "Create a script (version 1); the code must compile")
+        .accepts(kSaveSchema)
+        .returns(kScriptSchema)
+        .status(201)
+        .to([&service](Call& call) { return service.create(call.who(), call.body()).to_json(); });
 
-    router.add(RouteSpec{.method = "GET",
-                         .pattern = "/api/v1/scripts",
-                         .access = Access::kUser,
-                         .summary = "List scripts",
-                         .response_schema = kScriptSchema,
-                         .list = &kScriptList},
-               [&service](Call& call) {
-                   return call.list(service.repository().list(call.tenant(), call.flag("enabled"),
-                                                              call.filter("q"), call.paging()));
-               });
+    router.get("/api/v1/scripts", kUser, "List scripts")
+        .returns(kScriptSchema)
+        .lists(kScriptList)
+        .to([&service](Call& call) {
+            return call.list(service.repository().list(call.tenant(), call.paging()));
+        });
 
-    router.add(
-        RouteSpec{.method = "GET",
-                  .pattern = "/api/v1/scripts/{id}",
-                  .access = Access::kUser,
-                  .summary = "A script with its latest version's code, parameters and limits",
-                  .response_schema = kScriptSchema},
-        [&service](Call& call) { return service.get(call.tenant(), call.id()).to_json(); });
+    router
+        .get("/api/v1/scripts/{id}", kUser,
+             "A script with its latest version's code, parameters and limits")
+        .returns(kScriptSchema)
+        .to([&service](Call& call) { return service.get(call.tenant(), call.id()).to_json(); });
 
-    router.add(
-        RouteSpec{
-            .method = "PUT",
-            .pattern = "/api/v1/scripts/{id}",
-            .access = Access::kAdmin,
-            .summary = "Save a script: a change to code, parameters or limits makes a new version",
-            .request_schema = kSaveSchema,
-            .response_schema = kScriptSchema},
-        [&service](Call& call) {
+    router
+        .put("/api/v1/scripts/{id}", kAdmin,
+             "Save a script: a change to code, parameters or limits makes a new version")
+        .accepts(kSaveSchema)
+        .returns(kScriptSchema)
+        .to([&service](Call& call) {
             return service.update(call.who(), call.id(), call.body()).to_json();
         });
 
     core::add_version_routes(router, {"/api/v1/scripts/{id}", "script"}, service);
 
-    router.add(RouteSpec{.method = "POST",
-                         .pattern = "/api/v1/scripts/{id}/run",
-                         .access = Access::kUser,
-                         .summary = "Run a script: mode=sync answers with the finished run, "
-                                    "mode=async with the queued run",
-                         .request_schema = R"({"type":"object","properties":{
+    router
+        .post("/api/v1/scripts/{id}/run", kUser,
+              "Run a script: mode=sync answers with the finished run, "
+              "mode=async with the queued run")
+        .accepts(R"({"type":"object","properties":{
         "arguments":{"type":"object"},"mode":{"enum":["sync","async"],"default":"sync"},
-        "version":{"type":"integer","description":"a saved version; the latest by default"}}})",
-                         .response_schema = kRunSchema,
-                         .other_status = 202},
-               [&service](Call& call) {
-                   auto run = service.start_run(call.who(), call.id(), call.body());
-                   if (run.at("mode") == "async") {
-                       call.answer(202);
-                   }
-                   return run;
-               });
+        "version":{"type":"integer","description":"a saved version; the latest by default"}}})")
+        .returns(kRunSchema)
+        .also(202)
+        .to([&service](Call& call) {
+            auto run = service.start_run(call.who(), call.id(), call.body());
+            if (run.at("mode") == "async") {
+                call.answer(202);
+            }
+            return run;
+        });
 
-    router.add(RouteSpec{.method = "GET",
-                         .pattern = "/api/v1/scripts/{id}/runs",
-                         .access = Access::kUser,
-                         .summary = "Runs of a script, newest first",
-                         .list = &kRunList},
-               [&service](Call& call) {
-                   const auto id = call.id();
-                   service.get(call.tenant(), id);
-                   return call.list(service.repository().runs(
-                       call.tenant(), id, call.filter("status"), call.paging()));
-               });
+    router.get("/api/v1/scripts/{id}/runs", kUser, "Runs of a script, newest first")
+        .lists(kRunList)
+        .to([&service](Call& call) {
+            const auto id = call.id();
+            service.get(call.tenant(), id);
+            return call.list(service.repository().runs(call.tenant(), id, call.paging()));
+        });
 
-    router.add(
-        RouteSpec{.method = "GET",
-                  .pattern = "/api/v1/script-runs/{run_id}",
-                  .access = Access::kUser,
-                  .summary = "One run: arguments, status, result, console, error, duration, memory",
-                  .response_schema = kRunSchema},
-        [&service](Call& call) {
+    router
+        .get("/api/v1/script-runs/{run_id}", kUser,
+             "One run: arguments, status, result, console, error, duration, memory")
+        .returns(kRunSchema)
+        .to([&service](Call& call) {
             const auto id = call.id("run_id");
             auto found = service.repository().run(call.tenant(), id);
             if (!found) {

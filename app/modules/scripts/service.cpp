@@ -197,10 +197,7 @@ Script Service::create(const core::Principal& author, const boost::json::object&
         core::text_field(request, "name", {.max = 100, .min = 1, .required = true}, problems);
     const auto description = core::text_field(request, "description", {.max = 2000}, problems);
     const auto enabled = core::bool_field(request, "enabled", problems);
-    if (const auto* language = request.if_contains("language");
-        language != nullptr && !language->is_null() && *language != "javascript") {
-        problems["language"] = "javascript is the only language";
-    }
+    core::choice_field(request, "language", {"javascript"}, problems);
     const auto version = version_from(author.tenant, request, std::nullopt, problems);
     if (!problems.empty()) {
         throw core::DomainError::validation(std::move(problems));
@@ -221,10 +218,7 @@ Script Service::update(const core::Principal& author,
         throw core::DomainError::not_found("script " + std::to_string(script_id));
     }
     json::object problems;
-    const auto name = core::text_field(request, "name", {.max = 100}, problems);
-    if (name && name->empty()) {
-        problems["name"] = "a non-empty string";
-    }
+    const auto name = core::text_field(request, "name", {.max = 100, .min = 1}, problems);
     const auto description = core::text_field(request, "description", {.max = 2000}, problems);
     const auto enabled = core::bool_field(request, "enabled", problems);
     const ScriptVersion base = current->latest.runnable();
@@ -276,14 +270,8 @@ boost::json::object Service::start_run(const core::Principal& who,
                                        const boost::json::object& request,
                                        const std::string& trigger) {
     json::object problems;
-    std::string mode = "sync";
-    if (const auto* given = request.if_contains("mode"); given != nullptr && !given->is_null()) {
-        if (*given != "sync" && *given != "async") {
-            problems["mode"] = "sync or async";
-        } else {
-            mode = given->as_string();
-        }
-    }
+    const auto mode =
+        core::choice_field(request, "mode", {"sync", "async"}, problems).value_or("sync");
     const auto pinned = core::int_field(request, "version", 1, 1 << 30, problems);
     if (!problems.empty()) {
         throw core::DomainError::validation(std::move(problems));

@@ -17,9 +17,6 @@
 
 namespace inngest {
 class Client;
-}
-
-namespace inngest {
 class Metrics;
 }  // namespace inngest
 

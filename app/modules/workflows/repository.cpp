@@ -74,32 +74,23 @@ std::pair<std::int64_t, int> Repository::add_version(const core::Principal& who,
 }
 
 std::optional<DefinitionRow> Repository::definition(const core::TenantId& tenant, std::int64_t id) {
-    return core::db::first_as<DefinitionRow>(
-        core::db::exec_once(pool_, tenant,
-                            std::string("SELECT ") + kDefinitionColumns +
-                                " FROM workflow_definitions d WHERE d.tenant_id = $1 AND d.id = $2",
-                            {tenant, id}));
+    return core::db::select_first<DefinitionRow>(
+        {pool_, tenant}, kDefinitionColumns,
+        "FROM workflow_definitions d WHERE d.tenant_id = $1 AND d.id = $2", {tenant, id});
 }
 
 std::optional<DefinitionRow> Repository::definition_by_key(const core::TenantId& tenant,
                                                            const std::string& key) {
-    return core::db::first_as<DefinitionRow>(core::db::exec_once(
-        pool_, tenant,
-        std::string("SELECT ") + kDefinitionColumns +
-            " FROM workflow_definitions d WHERE d.tenant_id = $1 AND d.key = $2",
-        {tenant, key}));
+    return core::db::select_first<DefinitionRow>(
+        {pool_, tenant}, kDefinitionColumns,
+        "FROM workflow_definitions d WHERE d.tenant_id = $1 AND d.key = $2", {tenant, key});
 }
 
 core::db::Page<DefinitionRow> Repository::definitions(const core::TenantId& tenant,
-                                                      const Param& q,
-                                                      const Param& kind,
                                                       const core::db::ListRequest& page) {
-    return core::db::page_as<DefinitionRow>(core::db::select_page(
-        pool_, tenant, kDefinitionColumns,
-        "FROM workflow_definitions d WHERE d.tenant_id = $1 AND ($2::text IS NULL OR "
-        "strpos(lower(d.name), lower($2)) > 0 OR strpos(lower(d.key), lower($2)) > 0) AND "
-        "($3::text IS NULL OR d.kind = $3)",
-        {tenant, q, kind}, page));
+    return core::db::page_of<DefinitionRow>(pool_, tenant, kDefinitionColumns,
+                                            "FROM workflow_definitions d WHERE d.tenant_id = $1",
+                                            {tenant}, page);
 }
 
 json::array Repository::versions(const core::TenantId& tenant, std::int64_t id) {
@@ -154,12 +145,12 @@ std::optional<ExecutionRow> Repository::execution(Transaction& tx,
                                                   const core::TenantId& tenant,
                                                   std::int64_t id,
                                                   bool for_update) {
-    return core::db::first_as<ExecutionRow>(
-        tx.exec(std::string("SELECT ") + kExecutionColumns +
-                    " FROM workflow_executions e JOIN workflow_definitions d ON d.id = "
-                    "e.definition_id WHERE e.tenant_id = $1 AND e.id = $2" +
-                    (for_update ? " FOR UPDATE OF e" : ""),
-                {tenant, id}));
+    return core::db::select_first<ExecutionRow>(
+        tx, kExecutionColumns,
+        std::string("FROM workflow_executions e JOIN workflow_definitions d ON d.id = "
+                    "e.definition_id WHERE e.tenant_id = $1 AND e.id = $2") +
+            (for_update ? " FOR UPDATE OF e" : ""),
+        {tenant, id});
 }
 
 std::optional<ExecutionRow> Repository::execution(const core::TenantId& tenant, std::int64_t id) {
@@ -168,15 +159,12 @@ std::optional<ExecutionRow> Repository::execution(const core::TenantId& tenant, 
 }
 
 core::db::Page<ExecutionRow> Repository::executions(const core::TenantId& tenant,
-                                                    const Param& status,
-                                                    const Param& definition_id,
                                                     const core::db::ListRequest& page) {
-    return core::db::page_as<ExecutionRow>(core::db::select_page(
+    return core::db::page_of<ExecutionRow>(
         pool_, tenant, kExecutionColumns,
         "FROM workflow_executions e JOIN workflow_definitions d ON d.id = e.definition_id WHERE "
-        "e.tenant_id = $1 AND ($2::text IS NULL OR e.status = $2) AND ($3::bigint IS NULL OR "
-        "e.definition_id = $3::bigint)",
-        {tenant, status, definition_id}, page));
+        "e.tenant_id = $1",
+        {tenant}, page);
 }
 
 std::int64_t Repository::insert_execution(Transaction& tx,
@@ -297,26 +285,22 @@ void Repository::end_node_run(Transaction& tx,
 
 core::db::JsonPage Repository::history(const core::TenantId& tenant,
                                        std::int64_t execution_id,
-                                       const Param& phase,
-                                       const Param& status,
                                        const core::db::ListRequest& page) {
     const auto found = core::db::select_page(
         pool_, tenant, kNodeRunColumns,
-        "FROM workflow_node_runs r WHERE r.tenant_id = $1 AND r.execution_id = $2 AND ($3::text "
-        "IS NULL OR r.phase = $3) AND ($4::text IS NULL OR r.status = $4)",
-        {tenant, execution_id, phase, status}, page);
+        "FROM workflow_node_runs r WHERE r.tenant_id = $1 AND r.execution_id = $2",
+        {tenant, execution_id}, page);
     return {core::db::rows_json<NodeRunRow>(found.rows), found.total};
 }
 
 std::vector<NodeRunRow> Repository::completed_runs(const core::TenantId& tenant,
                                                    std::int64_t execution_id,
                                                    const std::string& phase) {
-    return core::db::rows_as<NodeRunRow>(core::db::exec_once(
-        pool_, tenant,
-        std::string("SELECT ") + kNodeRunColumns +
-            " FROM workflow_node_runs r WHERE r.tenant_id = $1 AND r.execution_id = $2 AND "
-            "r.phase = $3 AND r.status = 'succeeded' ORDER BY r.completed_seq DESC",
-        {tenant, execution_id, phase}));
+    return core::db::select_rows<NodeRunRow>(
+        {pool_, tenant}, kNodeRunColumns,
+        "FROM workflow_node_runs r WHERE r.tenant_id = $1 AND r.execution_id = $2 AND "
+        "r.phase = $3 AND r.status = 'succeeded' ORDER BY r.completed_seq DESC",
+        {tenant, execution_id, phase});
 }
 
 std::int64_t Repository::insert_event(Transaction& tx,
@@ -349,12 +333,11 @@ void Repository::set_target_state(Transaction& tx,
 
 std::optional<EventRow> Repository::next_event(const core::TenantId& tenant,
                                                std::int64_t execution_id) {
-    return core::db::first_as<EventRow>(core::db::exec_once(
-        pool_, tenant,
-        std::string("SELECT ") + kEventColumns +
-            " FROM workflow_events v WHERE v.tenant_id = $1 AND v.execution_id = $2 AND "
-            "v.status = 'accepted' ORDER BY v.id LIMIT 1",
-        {tenant, execution_id}));
+    return core::db::select_first<EventRow>(
+        {pool_, tenant}, kEventColumns,
+        "FROM workflow_events v WHERE v.tenant_id = $1 AND v.execution_id = $2 AND "
+        "v.status = 'accepted' ORDER BY v.id LIMIT 1",
+        {tenant, execution_id});
 }
 
 void Repository::mark_applied(Transaction& tx,
@@ -376,28 +359,33 @@ json::array Repository::events(const core::TenantId& tenant, std::int64_t execut
 }
 
 const core::db::ListSpec kDefinitionList{
-    .sort_fields = {{"key", "d.key"}, {"name", "d.name"}, {"updated_at", "d.updated_at"}},
+    .sort_fields = core::db::sort_fields("d", {"key", "name", "updated_at"}),
     .default_sort = "key",
     .tiebreak_sql = "d.id",
-    .filters = {{"q", "text contained in the name or the key (any case)"},
-                {"kind", "dag or state_machine"}}};
+    .filters = {
+        {"q", "text contained in the name or the key (any case)", "",
+         "strpos(lower(d.name), lower($?)) > 0 OR strpos(lower(d.key), lower($?)) > 0"},
+        {"kind", "the definition's kind", R"({"enum":["dag","state_machine"]})", "d.kind = $?"}}};
 
 const core::db::ListSpec kExecutionList{
-    .sort_fields = {{"created_at", "e.created_at"},
-                    {"ended_at", "e.ended_at"},
-                    {"status", "e.status"},
-                    {"priority", "e.priority"}},
+    .sort_fields = core::db::sort_fields("e", {"created_at", "ended_at", "status", "priority"}),
     .default_sort = "-created_at",
     .tiebreak_sql = "e.id",
-    .filters = {{"status", "queued, running, paused, completed, failed or cancelled"},
-                {"definition_id", "the definition's id", R"({"type":"integer"})"}}};
+    .filters = {{"status", "the execution's status",
+                 R"({"enum":["queued","running","paused","completed","failed","cancelled"]})",
+                 "e.status = $?"},
+                {"definition_id", "the definition's id", R"({"type":"integer"})",
+                 "e.definition_id = $?::bigint"}}};
 
 const core::db::ListSpec kHistoryList{
-    .sort_fields = {{"id", "r.id"}, {"started_at", "r.started_at"}, {"node", "r.node"}},
+    .sort_fields = core::db::sort_fields("r", {"id", "started_at", "node"}),
     .default_sort = "id",
     .tiebreak_sql = "r.id",
-    .filters = {{"phase", "node, entry, exit, transition, on_error or compensate"},
-                {"status", "running, retrying, succeeded or failed"}},
+    .filters = {{"phase", "the run's phase",
+                 R"({"enum":["node","entry","exit","transition","on_error","compensate"]})",
+                 "r.phase = $?"},
+                {"status", "the run's status",
+                 R"({"enum":["running","retrying","succeeded","failed"]})", "r.status = $?"}},
     .default_page_size = 100};
 
 }  // namespace riveredge::workflows

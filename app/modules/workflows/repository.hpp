@@ -190,9 +190,8 @@ public:
     std::optional<DefinitionRow> definition(const core::TenantId& tenant, std::int64_t id);
     std::optional<DefinitionRow> definition_by_key(const core::TenantId& tenant,
                                                    const std::string& key);
+    /// The page asked for, its filters applied (`kDefinitionList`).
     core::db::Page<DefinitionRow> definitions(const core::TenantId& tenant,
-                                              const Param& q,
-                                              const Param& kind,
                                               const core::db::ListRequest& page);
     boost::json::array versions(const core::TenantId& tenant, std::int64_t id);
     std::optional<VersionRow> version(const core::TenantId& tenant, std::int64_t id, int number);
@@ -206,8 +205,6 @@ public:
                                           bool for_update = false);
     std::optional<ExecutionRow> execution(const core::TenantId& tenant, std::int64_t id);
     core::db::Page<ExecutionRow> executions(const core::TenantId& tenant,
-                                            const Param& status,
-                                            const Param& definition_id,
                                             const core::db::ListRequest& page);
     std::int64_t insert_execution(Transaction& tx,
                                   const core::Principal& who,
@@ -259,8 +256,6 @@ public:
                       const std::optional<std::string>& error);
     core::db::JsonPage history(const core::TenantId& tenant,
                                std::int64_t execution_id,
-                               const Param& phase,
-                               const Param& status,
                                const core::db::ListRequest& page);
     /// Succeeded runs of `phase`, newest completion first: what compensation walks back.
     std::vector<NodeRunRow> completed_runs(const core::TenantId& tenant,

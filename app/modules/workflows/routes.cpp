@@ -4,15 +4,12 @@
 #include "core/http/version_routes.hpp"
 #include "modules/workflows/service.hpp"
 
-#include <set>
-
 namespace riveredge::workflows {
 namespace {
 
-using core::Access;
+using enum core::Access;
 using core::Call;
 using core::DomainError;
-using core::RouteSpec;
 
 constexpr const char* kSourceSchema = R"json({"type":"object",
   "description":"A definition as JSON; send YAML of the same shape with Content-Type application/yaml (or text/yaml).",
@@ -92,196 +89,143 @@ constexpr const char* kNodeRunSchema = R"json({"type":"object","properties":{
 constexpr const char* kCancelSchema =
     R"json({"type":"object","properties":{"reason":{"type":"string","maxLength":500}}})json";
 
-std::optional<std::string> one_of(const Call& call,
-                                  const char* name,
-                                  const std::set<std::string>& allowed,
-                                  const char* described) {
-    auto value = call.filter(name);
-    if (value && allowed.count(*value) == 0) {
-        throw DomainError::validation(boost::json::object{{name, described}});
-    }
-    return value;
-}
-
 }  // namespace
 
 void register_routes(core::Router& router, Service& service) {
-    router.add(RouteSpec{.method = "POST",
-                         .pattern = "/api/v1/workflows/definitions",
-                         .access = Access::kAdmin,
-                         .summary = "Import a DAG or state-machine definition from JSON or YAML "
-                                    "(Content-Type application/yaml): a new version of its key, "
-                                    "unpublished; 422 names every element with a problem",
-                         .request_schema = kSourceSchema,
-                         .response_schema = kDefinitionSchema,
-                         .status = 201},
-               [&service](Call& call) {
-                   return service.import(call.who(),
-                                         std::string(call.request.header("Content-Type")),
-                                         call.request.body);
-               });
+    router
+        .post("/api/v1/workflows/definitions", kAdmin,
+              "Import a DAG or state-machine definition from JSON or YAML "
+              "(Content-Type application/yaml): a new version of its key, "
+              "unpublished; 422 names every element with a problem")
+        .accepts(kSourceSchema)
+        .returns(kDefinitionSchema)
+        .status(201)
+        .to([&service](Call& call) {
+            return service.import(call.who(), std::string(call.request.header("Content-Type")),
+                                  call.request.body);
+        });
 
-    router.add(RouteSpec{.method = "POST",
-                         .pattern = "/api/v1/workflows/definitions/validate",
-                         .access = Access::kUser,
-                         .summary = "Validate a definition without saving it: a DAG's "
-                                    "parallel groups, a state machine's states and events",
-                         .request_schema = kSourceSchema,
-                         .response_schema = kValidationSchema},
-               [](Call& call) {
-                   const auto read = Service::read_source(
-                       std::string(call.request.header("Content-Type")), call.request.body);
-                   return Service::summary(read.model);
-               });
+    router
+        .post("/api/v1/workflows/definitions/validate", kUser,
+              "Validate a definition without saving it: a DAG's "
+              "parallel groups, a state machine's states and events")
+        .accepts(kSourceSchema)
+        .returns(kValidationSchema)
+        .to([](Call& call) {
+            const auto read = Service::read_source(std::string(call.request.header("Content-Type")),
+                                                   call.request.body);
+            return Service::summary(read.model);
+        });
 
-    router.add(RouteSpec{.method = "GET",
-                         .pattern = "/api/v1/workflows/definitions",
-                         .access = Access::kUser,
-                         .summary = "List workflow definitions",
-                         .response_schema = kDefinitionSchema,
-                         .list = &kDefinitionList},
-               [&service](Call& call) {
-                   const auto kind =
-                       one_of(call, "kind", {"dag", "state_machine"}, "dag or state_machine");
-                   return call.list(service.repository().definitions(
-                       call.tenant(), call.filter("q"), kind, call.paging()));
-               });
+    router.get("/api/v1/workflows/definitions", kUser, "List workflow definitions")
+        .returns(kDefinitionSchema)
+        .lists(kDefinitionList)
+        .to([&service](Call& call) {
+            return call.list(service.repository().definitions(call.tenant(), call.paging()));
+        });
 
-    router.add(RouteSpec{.method = "GET",
-                         .pattern = "/api/v1/workflows/definitions/{id}",
-                         .access = Access::kUser,
-                         .summary = "A workflow definition: its latest and published version",
-                         .response_schema = kDefinitionSchema},
-               [&service](Call& call) { return service.get(call.tenant(), call.id()).to_json(); });
+    router
+        .get("/api/v1/workflows/definitions/{id}", kUser,
+             "A workflow definition: its latest and published version")
+        .returns(kDefinitionSchema)
+        .to([&service](Call& call) { return service.get(call.tenant(), call.id()).to_json(); });
 
     core::add_version_routes(
         router,
         core::VersionedItem{.item_pattern = "/api/v1/workflows/definitions/{id}",
                             .noun = "workflow definition",
-                            .access = Access::kUser,
+                            .access = kUser,
                             .version_schema = kVersionSchema},
         service);
 
-    router.add(RouteSpec{.method = "POST",
-                         .pattern = "/api/v1/workflows/definitions/{id}/versions/{version}/publish",
-                         .access = Access::kAdmin,
-                         .summary = "Publish a version: new executions run it",
-                         .response_schema = kDefinitionSchema},
-               [&service](Call& call) {
-                   const auto version = call.id("version");
-                   if (version > 1000000) {
-                       throw DomainError::not_found("version " + std::to_string(version));
-                   }
-                   return service.publish(call.who(), call.id(), static_cast<int>(version));
-               });
-
-    router.add(RouteSpec{.method = "POST",
-                         .pattern = "/api/v1/workflows/executions",
-                         .access = Access::kUser,
-                         .summary = "Start an execution of a published definition with "
-                                    "input and a priority",
-                         .request_schema = kStartSchema,
-                         .response_schema = kExecutionSchema,
-                         .status = 201},
-               [&service](Call& call) { return service.start(call.who(), call.body()); });
-
-    router.add(
-        RouteSpec{.method = "GET",
-                  .pattern = "/api/v1/workflows/executions",
-                  .access = Access::kUser,
-                  .summary = "List the tenant's executions",
-                  .response_schema = kExecutionSchema,
-                  .list = &kExecutionList},
-        [&service](Call& call) {
-            const auto status = one_of(
-                call, "status", {"queued", "running", "paused", "completed", "failed", "cancelled"},
-                "queued, running, paused, completed, failed or cancelled");
-            auto definition = call.filter("definition_id");
-            if (definition && (definition->empty() || definition->size() > 18 ||
-                               definition->find_first_not_of("0123456789") != std::string::npos)) {
-                throw DomainError::validation(
-                    boost::json::object{{"definition_id", "a definition's id"}});
+    router
+        .post("/api/v1/workflows/definitions/{id}/versions/{version}/publish", kAdmin,
+              "Publish a version: new executions run it")
+        .returns(kDefinitionSchema)
+        .to([&service](Call& call) {
+            const auto version = call.id("version");
+            if (version > 1000000) {
+                throw DomainError::not_found("version " + std::to_string(version));
             }
-            return call.list(
-                service.repository().executions(call.tenant(), status, definition, call.paging()));
+            return service.publish(call.who(), call.id(), static_cast<int>(version));
         });
 
-    router.add(RouteSpec{.method = "GET",
-                         .pattern = "/api/v1/workflows/executions/{id}",
-                         .access = Access::kUser,
-                         .summary = "An execution: status, current state and the events "
-                                    "it takes now, or a DAG's parallel groups",
-                         .response_schema = kExecutionSchema},
-               [&service](Call& call) { return service.execution(call.tenant(), call.id()); });
+    router
+        .post("/api/v1/workflows/executions", kUser,
+              "Start an execution of a published definition with "
+              "input and a priority")
+        .accepts(kStartSchema)
+        .returns(kExecutionSchema)
+        .status(201)
+        .to([&service](Call& call) { return service.start(call.who(), call.body()); });
 
-    router.add(
-        RouteSpec{.method = "POST",
-                  .pattern = "/api/v1/workflows/executions/{id}/events",
-                  .access = Access::kUser,
-                  .summary = "Send an event to a state machine: 202 with the "
-                             "transition it takes, 409 naming the state and event "
-                             "when the state does not take it or its guard refuses",
-                  .request_schema = kEventSchema,
-                  .response_schema = kAcceptedSchema,
-                  .status = 202},
-        [&service](Call& call) { return service.send_event(call.who(), call.id(), call.body()); });
+    router.get("/api/v1/workflows/executions", kUser, "List the tenant's executions")
+        .returns(kExecutionSchema)
+        .lists(kExecutionList)
+        .to([&service](Call& call) {
+            return call.list(service.repository().executions(call.tenant(), call.paging()));
+        });
 
-    router.add(RouteSpec{.method = "GET",
-                         .pattern = "/api/v1/workflows/executions/{id}/events",
-                         .access = Access::kUser,
-                         .summary = "The events a state machine accepted, in order",
-                         .response_schema = kEventsSchema},
-               [&service](Call& call) {
-                   service.require_execution(call.tenant(), call.id());
-                   return boost::json::object{
-                       {"events", service.repository().events(call.tenant(), call.id())}};
-               });
+    router
+        .get("/api/v1/workflows/executions/{id}", kUser,
+             "An execution: status, current state and the events "
+             "it takes now, or a DAG's parallel groups")
+        .returns(kExecutionSchema)
+        .to([&service](Call& call) { return service.execution(call.tenant(), call.id()); });
 
-    router.add(RouteSpec{.method = "GET",
-                         .pattern = "/api/v1/workflows/executions/{id}/history",
-                         .access = Access::kUser,
-                         .summary = "Every node and action run: input, output, attempts, start, "
-                                    "end, duration and error",
-                         .response_schema = kNodeRunSchema,
-                         .list = &kHistoryList},
-               [&service](Call& call) {
-                   service.require_execution(call.tenant(), call.id());
-                   const auto phase =
-                       one_of(call, "phase",
-                              {"node", "entry", "exit", "transition", "on_error", "compensate"},
-                              "node, entry, exit, transition, on_error or compensate");
-                   const auto status =
-                       one_of(call, "status", {"running", "retrying", "succeeded", "failed"},
-                              "running, retrying, succeeded or failed");
-                   auto page = service.repository().history(call.tenant(), call.id(), phase, status,
-                                                            call.paging());
-                   return call.list(std::move(page.items), page.total);
-               });
+    router
+        .post("/api/v1/workflows/executions/{id}/events", kUser,
+              "Send an event to a state machine: 202 with the "
+              "transition it takes, 409 naming the state and event "
+              "when the state does not take it or its guard refuses")
+        .accepts(kEventSchema)
+        .returns(kAcceptedSchema)
+        .status(202)
+        .to([&service](Call& call) {
+            return service.send_event(call.who(), call.id(), call.body());
+        });
 
-    router.add(RouteSpec{.method = "POST",
-                         .pattern = "/api/v1/workflows/executions/{id}/pause",
-                         .access = Access::kAdmin,
-                         .summary = "Pause: the run stops before its next level or event",
-                         .response_schema = kExecutionSchema},
-               [&service](Call& call) { return service.pause(call.who(), call.id()); });
+    router
+        .get("/api/v1/workflows/executions/{id}/events", kUser,
+             "The events a state machine accepted, in order")
+        .returns(kEventsSchema)
+        .to([&service](Call& call) {
+            service.require_execution(call.tenant(), call.id());
+            return boost::json::object{
+                {"events", service.repository().events(call.tenant(), call.id())}};
+        });
 
-    router.add(RouteSpec{.method = "POST",
-                         .pattern = "/api/v1/workflows/executions/{id}/resume",
-                         .access = Access::kAdmin,
-                         .summary = "Resume a paused execution",
-                         .response_schema = kExecutionSchema},
-               [&service](Call& call) { return service.resume(call.who(), call.id()); });
+    router
+        .get("/api/v1/workflows/executions/{id}/history", kUser,
+             "Every node and action run: input, output, attempts, start, "
+             "end, duration and error")
+        .returns(kNodeRunSchema)
+        .lists(kHistoryList)
+        .to([&service](Call& call) {
+            service.require_execution(call.tenant(), call.id());
+            auto page = service.repository().history(call.tenant(), call.id(), call.paging());
+            return call.list(std::move(page.items), page.total);
+        });
 
-    router.add(RouteSpec{.method = "POST",
-                         .pattern = "/api/v1/workflows/executions/{id}/cancel",
-                         .access = Access::kAdmin,
-                         .summary = "Cancel with an optional reason: nothing more runs "
-                                    "(no compensation)",
-                         .request_schema = kCancelSchema,
-                         .response_schema = kExecutionSchema},
-               [&service](Call& call) {
-                   return service.cancel(call.who(), call.id(), call.body_or_empty());
-               });
+    router
+        .post("/api/v1/workflows/executions/{id}/pause", kAdmin,
+              "Pause: the run stops before its next level or event")
+        .returns(kExecutionSchema)
+        .to([&service](Call& call) { return service.pause(call.who(), call.id()); });
+
+    router.post("/api/v1/workflows/executions/{id}/resume", kAdmin, "Resume a paused execution")
+        .returns(kExecutionSchema)
+        .to([&service](Call& call) { return service.resume(call.who(), call.id()); });
+
+    router
+        .post("/api/v1/workflows/executions/{id}/cancel", kAdmin,
+              "Cancel with an optional reason: nothing more runs "
+              "(no compensation)")
+        .accepts(kCancelSchema)
+        .returns(kExecutionSchema)
+        .to([&service](Call& call) {
+            return service.cancel(call.who(), call.id(), call.body_or_empty());
+        });
 }
 
 }  // namespace riveredge::workflows
