@@ -1235,6 +1235,9 @@ TEST_CASE("call activities start a child instance, map its variables, and end wi
     CHECK(std::string(failed.at("status_reason").as_string()).find("ended rejected") !=
           std::string::npos);
     const std::string second_path = "/api/v1/approvals/instances/" + std::to_string(second);
+    // The instance turns failed a moment before its run stores the token at the call activity;
+    // once the executor has nothing left to do, the token is held and the retry can take it.
+    REQUIRE(t.app().wait_settled(20s));
     REQUIRE(t.call("POST", second_path + "/retry", alice, R"({"reason":"try again"})").status ==
             200);
     const auto fresh = wait_child(second, 2);
