@@ -1262,16 +1262,9 @@ TEST_CASE("listeners call activities when a node starts and ends and when a flow
     Flow flow{t, *clock};
     const auto alice = t.token("acme", "alice", {"admin"});
     const auto bob = t.token("acme", "bob");
-    const auto created =
-        t.call("POST", "/api/v1/scripts", alice,
-               R"({"name":"audit","code":"function main(a) { return a; }","parameters":[)"
-               R"({"name":"event","type":"string"},{"name":"element","type":"string"},)"
-               R"({"name":"amount","type":"number"},{"name":"who","type":"string"}]})");
-    REQUIRE(created.status == 201);
-    REQUIRE(t.call("PUT", "/api/v1/approvals/activities/Audit", alice,
-                   R"({"kind":"script","script_id":)" +
-                       std::to_string(created.body.at("id").as_int64()) + "}")
-                .status == 200);
+    bind_script_activity(t, alice, "Audit", "audit",
+                         R"([{"name":"event","type":"string"},{"name":"element","type":"string"},)"
+                         R"({"name":"amount","type":"number"},{"name":"who","type":"string"}])");
     const std::string source =
         R"({"key":"listened","nodes":[{"id":"start","type":"startEvent"},)"
         R"({"id":"review","type":"userTask","data":{"bpmn":{"approvers":[{"type":"user",)"
@@ -1326,15 +1319,7 @@ TEST_CASE("a compensation throw event runs the completed tasks' handlers, newest
     AppUnderTest t(AppUnderTestOptions{.clock = clock});
     Flow flow{t, *clock};
     const auto alice = t.token("acme", "alice", {"admin"});
-    const auto created =
-        t.call("POST", "/api/v1/scripts", alice,
-               R"({"name":"undo","code":"function main(a) { return a; }","parameters":[)"
-               R"({"name":"event","type":"string"},{"name":"element","type":"string"}]})");
-    REQUIRE(created.status == 201);
-    REQUIRE(t.call("PUT", "/api/v1/approvals/activities/Undo", alice,
-                   R"({"kind":"script","script_id":)" +
-                       std::to_string(created.body.at("id").as_int64()) + "}")
-                .status == 200);
+    bind_undo_activity(t, alice);
     const auto task = [](const std::string& id) {
         return R"({"id":")" + id +
                R"(","type":"serviceTask","data":{"bpmn":{"action":"set_variables",)"

@@ -383,15 +383,7 @@ TEST_CASE("a failed transaction compensates its completed tasks newest first",
     AppUnderTest t(AppUnderTestOptions{.clock = clock});
     Flow flow{t, *clock};
     const auto alice = t.token("acme", "alice", {"admin"});
-    const auto created =
-        t.call("POST", "/api/v1/scripts", alice,
-               R"({"name":"undo","code":"function main(a) { return a; }","parameters":[)"
-               R"({"name":"event","type":"string"},{"name":"element","type":"string"}]})");
-    REQUIRE(created.status == 201);
-    REQUIRE(t.call("PUT", "/api/v1/approvals/activities/Undo", alice,
-                   R"({"kind":"script","script_id":)" +
-                       std::to_string(created.body.at("id").as_int64()) + "}")
-                .status == 200);
+    bind_undo_activity(t, alice);
     const auto task = [](const std::string& id, const std::string& parent) {
         return node(id, "serviceTask", parent,
                     R"({"action":"set_variables","input_mapping":{")" + id + R"(":true}})");

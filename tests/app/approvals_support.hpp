@@ -43,6 +43,31 @@ inline std::vector<std::string> todo_nodes(AppUnderTest& t, const std::string& t
     return nodes;
 }
 
+// Binds `activity` to a new script `script` that returns its arguments, declared by
+// `parameters` (a JSON array of {name, type}).
+inline void bind_script_activity(AppUnderTest& t,
+                                 const std::string& admin,
+                                 const std::string& activity,
+                                 const std::string& script,
+                                 const std::string& parameters) {
+    const auto created =
+        t.call("POST", "/api/v1/scripts", admin,
+               R"({"name":")" + script +
+                   R"(","code":"function main(a) { return a; }","parameters":)" + parameters + "}");
+    REQUIRE(created.status == 201);
+    REQUIRE(t.call("PUT", "/api/v1/approvals/activities/" + activity, admin,
+                   R"({"kind":"script","script_id":)" +
+                       std::to_string(created.body.at("id").as_int64()) + "}")
+                .status == 200);
+}
+
+// The compensation handler the compensation tests point their tasks at: activity `Undo`.
+inline void bind_undo_activity(AppUnderTest& t, const std::string& admin) {
+    bind_script_activity(
+        t, admin, "Undo", "undo",
+        R"([{"name":"event","type":"string"},{"name":"element","type":"string"}])");
+}
+
 inline bool has_pending(const json::value& instance, const std::string& node) {
     for (const auto& task : instance.at("tasks").as_array()) {
         if (task.at("node_id") == json::value(node) && task.at("status") == "pending") {

@@ -135,6 +135,34 @@ TEST_CASE("a route's success statuses are 2xx and distinct", "[app][router]") {
         RouteSpec{.method = "GET", .pattern = "/d", .summary = "test", .status = 204}, handler));
 }
 
+TEST_CASE("a list's filter schemas are checked when its route is added", "[app][router]") {
+    Router router("secret-0123456789abcdef0123456789", {});
+    const auto handler = [](Call&) {
+        return json::object{};
+    };
+    // Each would otherwise fail only on the first request that sends the filter.
+    static const riveredge::core::db::ListSpec not_an_object{
+        .sort_fields = {},
+        .default_sort = "",
+        .tiebreak_sql = "x.id",
+        .filters = {{"status", "a status", R"(["queued"])", "x.status = $?"}}};
+    static const riveredge::core::db::ListSpec enum_of_numbers{
+        .sort_fields = {},
+        .default_sort = "",
+        .tiebreak_sql = "x.id",
+        .filters = {{"status", "a status", R"({"enum":[1,2]})", "x.status = $?"}}};
+    static const riveredge::core::db::ListSpec fine{
+        .sort_fields = {},
+        .default_sort = "",
+        .tiebreak_sql = "x.id",
+        .filters = {{"status", "a status", R"({"enum":["queued"]})", "x.status = $?"}}};
+    CHECK_THROWS_AS(router.get("/a", Access::kUser, "test").lists(not_an_object).to(handler),
+                    std::logic_error);
+    CHECK_THROWS_AS(router.get("/b", Access::kUser, "test").lists(enum_of_numbers).to(handler),
+                    std::logic_error);
+    CHECK_NOTHROW(router.get("/c", Access::kUser, "test").lists(fine).to(handler));
+}
+
 TEST_CASE("the readers of a call refuse what the routes refuse", "[app][router]") {
     Router router("secret-0123456789abcdef0123456789", {});
     router.add(

@@ -4,11 +4,11 @@
 #include "core/time/rfc3339.hpp"
 
 #include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include <algorithm>
 #include <limits>
+#include <stdexcept>
 
 namespace riveredge::core::db {
 namespace {
@@ -31,35 +31,39 @@ std::string sort_names(const ListSpec& spec) {
     return names;
 }
 
-/// Why `value` does not fit `schema`, or nothing when it does.
-std::optional<std::string> schema_problem(const std::string& schema, const std::string& value) {
-    if (schema.empty()) {
-        return std::nullopt;
-    }
-    const auto parsed = boost::json::parse(schema).as_object();
-    if (const auto* choices = parsed.if_contains("enum")) {
-        std::string names;
-        for (const auto& choice : choices->as_array()) {
-            if (choice.is_string() && choice.get_string() == value) {
+/// Why `value` does not pass `check`, or nothing when it does.
+std::optional<std::string> check_problem(const FilterCheck& check, const std::string& value) {
+    using Kind = FilterCheck::Kind;
+    switch (check.kind) {
+        case Kind::kAny:
+            return std::nullopt;
+        case Kind::kChoice: {
+            if (std::find(check.choices.begin(), check.choices.end(), value) !=
+                check.choices.end()) {
                 return std::nullopt;
             }
-            names +=
-                (names.empty() ? "" : ", ") + (choice.is_string() ? std::string(choice.get_string())
-                                                                  : boost::json::serialize(choice));
+            std::string names;
+            for (const auto& choice : check.choices) {
+                names += (names.empty() ? "" : ", ") + choice;
+            }
+            return "one of: " + names;
         }
-        return "one of: " + names;
-    }
-    const auto* type = parsed.if_contains("type");
-    const auto* format = parsed.if_contains("format");
-    if (type != nullptr && *type == "boolean" && value != "true" && value != "false") {
-        return std::string("true or false");
-    }
-    if (type != nullptr && *type == "integer" &&
-        !parse_integer_in<std::int64_t>(value, 0, std::numeric_limits<std::int64_t>::max())) {
-        return std::string("a whole number");
-    }
-    if (format != nullptr && *format == "date-time" && !parse_time(value)) {
-        return std::string("an RFC 3339 time, such as 2026-01-31T08:00:00Z");
+        case Kind::kBoolean:
+            if (value == "true" || value == "false") {
+                return std::nullopt;
+            }
+            return std::string("true or false");
+        case Kind::kInteger:
+            if (parse_integer_in<std::int64_t>(value, 0,
+                                               std::numeric_limits<std::int64_t>::max())) {
+                return std::nullopt;
+            }
+            return std::string("a whole number");
+        case Kind::kTime:
+            if (parse_time(value)) {
+                return std::nullopt;
+            }
+            return std::string("an RFC 3339 time, such as 2026-01-31T08:00:00Z");
     }
     return std::nullopt;
 }
@@ -89,24 +93,57 @@ std::vector<SortField> sort_fields(std::string_view alias,
     return fields;
 }
 
+FilterCheck filter_check(const std::string& schema) {
+    FilterCheck check;
+    if (schema.empty()) {
+        return check;
+    }
+    boost::system::error_code ec;
+    const auto parsed = boost::json::parse(schema, ec);
+    if (ec || !parsed.is_object()) {
+        throw std::invalid_argument("a filter schema is not a JSON object: " + schema);
+    }
+    const auto& object = parsed.get_object();
+    if (const auto* choices = object.if_contains("enum")) {
+        if (!choices->is_array()) {
+            throw std::invalid_argument("a filter's enum is not an array: " + schema);
+        }
+        check.kind = FilterCheck::Kind::kChoice;
+        for (const auto& choice : choices->get_array()) {
+            if (!choice.is_string()) {
+                throw std::invalid_argument("a filter's enum holds more than text: " + schema);
+            }
+            check.choices.emplace_back(choice.get_string());
+        }
+    } else if (const auto* format = object.if_contains("format");
+               format && *format == "date-time") {
+        check.kind = FilterCheck::Kind::kTime;
+    } else if (const auto* type = object.if_contains("type"); type && *type == "boolean") {
+        check.kind = FilterCheck::Kind::kBoolean;
+    } else if (type && *type == "integer") {
+        check.kind = FilterCheck::Kind::kInteger;
+    }
+    return check;
+}
+
 std::optional<ListRequestError> parse_list_filters(
     const ListSpec& spec,
+    const std::vector<FilterCheck>& checks,
     const std::function<std::optional<std::string>(const std::string&)>& query,
     ListRequest& out) {
     out.conditions.clear();
-    for (const auto& filter : spec.filters) {
+    for (std::size_t i = 0; i < spec.filters.size(); ++i) {
+        const auto& filter = spec.filters[i];
         auto value = query(filter.name);
         if (!value || value->empty()) {
             continue;
         }
-        if (auto problem = schema_problem(filter.schema, *value)) {
+        if (auto problem = check_problem(checks.at(i), *value)) {
             return ListRequestError{filter.name, std::move(*problem)};
         }
-        // A time goes to the query in our own format, whatever RFC 3339 form it came in.
-        if (const auto time = filter.schema.find("date-time") != std::string::npos
-                                  ? parse_time(*value)
-                                  : std::nullopt) {
-            *value = format_utc(*time);
+        if (checks[i].kind == FilterCheck::Kind::kTime) {
+            // To the query in our own format, whatever RFC 3339 form it came in.
+            *value = format_utc(*parse_time(*value));
         }
         if (!filter.sql.empty()) {
             out.conditions.emplace_back(filter.sql, std::move(*value));

@@ -85,11 +85,25 @@ std::optional<ListRequestError> parse_list_request(const ListSpec& spec,
                                                    const std::optional<std::string>& sort,
                                                    ListRequest& out);
 
+/// What a filter's schema asks of a sent value, worked out once when its route is added.
+struct FilterCheck {
+    enum class Kind { kAny, kChoice, kBoolean, kInteger, kTime };
+    Kind kind = Kind::kAny;
+    /// The `enum` members, for kChoice.
+    std::vector<std::string> choices{};
+};
+
+/// The check of a `ListFilter::schema` (empty: any text). Throws std::invalid_argument for a
+/// schema that is not a JSON object or whose `enum` is not an array of strings.
+FilterCheck filter_check(const std::string& schema);
+
 /// Checks every filter sent in `query` (a parameter's value, or nullopt when it was not sent)
 /// against its schema and puts the conditions of those that carry SQL into `out.conditions`.
 /// Returns the first invalid one instead.
+/// `checks` holds `filter_check` of each of the spec's filters, in order.
 std::optional<ListRequestError> parse_list_filters(
     const ListSpec& spec,
+    const std::vector<FilterCheck>& checks,
     const std::function<std::optional<std::string>(const std::string&)>& query,
     ListRequest& out);
 

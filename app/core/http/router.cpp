@@ -245,14 +245,10 @@ void RouteBuilder::to(ResponseHandler handler) && {
 }
 
 void Router::add(RouteSpec spec, JsonHandler handler) {
-    const int success = spec.status;
-    const int other = spec.other_status;
-    add(std::move(spec), [success, other, handler = std::move(handler)](
-                             const inngest::HttpRequest& request, RequestContext& context) {
-        Call call(request, context, success, other);
-        const auto body = handler(call);
-        return json_response(call.status(), body);
-    });
+    add(std::move(spec), ResponseHandler([handler = std::move(handler)](Call& call) {
+            const auto body = handler(call);
+            return json_response(call.status(), body);
+        }));
 }
 
 void Router::add(RouteSpec spec, ResponseHandler handler) {
@@ -286,13 +282,7 @@ void Router::add(RouteSpec spec, RouteHandler handler) {
             throw std::logic_error("route declared twice: " + spec.method + " " + spec.pattern);
         }
     }
-    std::vector<const std::string*> schemas{&spec.request_schema, &spec.response_schema};
-    if (spec.list != nullptr) {
-        for (const auto& filter : spec.list->filters) {
-            schemas.push_back(&filter.schema);
-        }
-    }
-    for (const auto* schema : schemas) {
+    for (const auto* schema : {&spec.request_schema, &spec.response_schema}) {
         boost::system::error_code ec;
         if (!schema->empty() && (boost::json::parse(*schema, ec), ec)) {
             throw std::logic_error("route " + spec.method + " " + spec.pattern +
@@ -300,6 +290,16 @@ void Router::add(RouteSpec spec, RouteHandler handler) {
         }
     }
     Route route{spec, split_path(spec.pattern), std::move(handler)};
+    if (spec.list != nullptr) {
+        for (const auto& filter : spec.list->filters) {
+            try {
+                route.filter_checks.push_back(db::filter_check(filter.schema));
+            } catch (const std::invalid_argument& bad) {
+                throw std::logic_error("route " + spec.method + " " + spec.pattern + ": " +
+                                       bad.what());
+            }
+        }
+    }
     infos_.push_back(std::move(spec));
     routes_.push_back(std::move(route));
 }
@@ -378,7 +378,7 @@ inngest::HttpResponse Router::route(const inngest::HttpRequest& request,
                                                   value("page_size"), value("sort"), context.list);
             if (!problem) {
                 problem = db::parse_list_filters(
-                    *route.info.list,
+                    *route.info.list, route.filter_checks,
                     [&value](const std::string& name) { return value(name.c_str()); },
                     context.list);
             }
@@ -525,12 +525,6 @@ void Call::answer(int code) {
                                ", which it does not declare");
     }
     status_ = code;
-}
-
-inngest::HttpResponse list_response(const RequestContext& context,
-                                    boost::json::array items,
-                                    std::int64_t total) {
-    return json_response(200, list_body(context, std::move(items), total));
 }
 
 std::optional<std::string> query_filter(const RequestContext& context, const char* name) {

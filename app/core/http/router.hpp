@@ -235,6 +235,8 @@ private:
         RouteInfo info;
         std::vector<std::string> segments;
         RouteHandler handler;
+        /// For a list route: its filters' checks, worked out once here (`db::filter_check`).
+        std::vector<db::FilterCheck> filter_checks{};
     };
     inngest::HttpResponse route(const inngest::HttpRequest& request, RequestContext& context) const;
     void add_cors(const inngest::HttpRequest& request, inngest::HttpResponse& response) const;
@@ -253,17 +255,6 @@ std::int64_t id_param(const RequestContext& context, const char* name);
 
 /// The query parameter `name` as an integer in [low, high], or `fallback` when absent.
 int int_query(const RequestContext& context, const char* name, int fallback, int low, int high);
-
-/// The one shape of every list: {items, total, page, page_size, sort}.
-inngest::HttpResponse list_response(const RequestContext& context,
-                                    boost::json::array items,
-                                    std::int64_t total);
-
-/// The same for a page of typed rows, each shown by its `to_json()`.
-template <class T>
-inngest::HttpResponse list_response(const RequestContext& context, const db::Page<T>& page) {
-    return list_response(context, page_items(page), page.total);
-}
 
 /// The query parameter `name` when present and not empty, else nullopt (a SQL NULL filter).
 std::optional<std::string> query_filter(const RequestContext& context, const char* name);

@@ -1612,12 +1612,6 @@ boost::json::object Engine::park(const core::TenantId& tenant,
             // A call activity: done when its child instance ends.
             const auto* call = definition_of().node(node);
             const auto child = p_.instances.child_of(tenant, id, "call:" + tag_of(node, visit));
-            if (vs->status == "failed") {
-                // Failed before and retried by an administrator: a fresh child.
-                entry["outcome"] = "resume";
-                resolved.push_back(std::move(entry));
-                continue;
-            }
             // An error end event the child did not catch ends it for good (failed), and
             // carries its code up here.
             std::string code;
@@ -1628,6 +1622,21 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                         code = std::string(e.at("data").at("code").as_string());
                         thrown = true;
                     }
+                }
+            }
+            if (vs->status == "failed") {
+                // Closed failed by an earlier attempt of this step. Caught by a boundary: the
+                // catch below is done again (its writes touch only what is still open). Not
+                // caught: the instance was held and an administrator retried it, so a fresh
+                // child starts.
+                const bool caught =
+                    call != nullptr &&
+                    (error_boundary(definition_of(), node, code) != nullptr ||
+                     enclosing_error_catcher(definition_of(), *call, code) != nullptr);
+                if (!caught) {
+                    entry["outcome"] = "resume";
+                    resolved.push_back(std::move(entry));
+                    continue;
                 }
             }
             if (call == nullptr || !child || (alive(child->status) && !thrown)) {

@@ -219,6 +219,19 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                 return ctx.step.run(
                     key, [&] { return engine.finish(tenant, id, status, at.node, key); });
             };
+            // The compensations a left transaction owes, one step each, keyed under `owner`
+            // (the node visit that left it) so replays and retries run each once.
+            const auto compensate = [&](const json::array& items, const std::string& owner) {
+                for (const auto& item : items) {
+                    const std::string key = "compensate:" + owner + ":" +
+                                            std::string(item.at("node").as_string()) + "#" +
+                                            std::to_string(item.at("visit").as_int64());
+                    ++steps;
+                    ctx.step.run(key, [&] {
+                        return engine.compensate(tenant, id, definition, item.as_object());
+                    });
+                }
+            };
 
             for (int hops = 0; hops < 100000; ++hops) {
                 while (!state.ready.empty()) {
@@ -266,15 +279,7 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                         return result;
                     }
                     if (const auto* items = result.if_contains("compensate")) {
-                        for (const auto& item : items->as_array()) {
-                            const std::string key = "compensate:" + tag + ":" +
-                                                    std::string(item.at("node").as_string()) + "#" +
-                                                    std::to_string(item.at("visit").as_int64());
-                            ++steps;
-                            ctx.step.run(key, [&] {
-                                return engine.compensate(tenant, id, definition, item.as_object());
-                            });
-                        }
+                        compensate(items->as_array(), tag);
                     }
                     if (const auto* thrown = result.if_contains("thrown")) {
                         // An error or cancel end event: its catcher's sub-process ends with
@@ -427,16 +432,8 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                         // A call activity's error caught by an enclosing sub-process: the
                         // transactions it leaves compensate, the sub-process ends with everything
                         // in it, and the token leaves through the boundary.
-                        for (const auto& item : r.at("compensate").as_array()) {
-                            const std::string key = "compensate:" + at.node + "#" +
-                                                    std::to_string(at.visit) + ":" +
-                                                    std::string(item.at("node").as_string()) + "#" +
-                                                    std::to_string(item.at("visit").as_int64());
-                            ++steps;
-                            ctx.step.run(key, [&] {
-                                return engine.compensate(tenant, id, definition, item.as_object());
-                            });
-                        }
+                        compensate(r.at("compensate").as_array(),
+                                   at.node + "#" + std::to_string(at.visit));
                         for (const auto inner : drop_scope(
                                  state, definition, std::string(r.at("scope").as_string()), true)) {
                             dropped.push_back(inner);

@@ -310,50 +310,60 @@ json::object Service::request_render(const core::Principal& who, const json::obj
 }
 
 json::object Service::run_render(const core::TenantId& tenant, std::int64_t render_id) {
-    return core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) -> json::object {
-        const auto render = repository_.render(tx, tenant, render_id, true);
-        if (!render) {
-            throw DomainError::not_found("render " + std::to_string(render_id));
-        }
-        if (render->status != "queued") {
-            // A retried step: the render was finished in the same transaction as its output.
-            return json::object{{"render_id", render_id}, {"status", render->status}};
-        }
-        const auto source =
-            repository_.version_source(tx, tenant, render->template_id, render->version);
-        std::vector<json::value> items(render->items.as_array().begin(),
-                                       render->items.as_array().end());
-        std::optional<Output> output;
-        json::array warnings;
-        std::optional<std::string> error;
-        try {
-            const auto pdf = renderer_.render(parse_template(*source), items);
-            output = Output{core::sha256_hex(pdf.bytes), pdf.bytes, pdf.pages};
-            for (const auto& warning : pdf.warnings) {
-                warnings.emplace_back(warning);
+    bool finished_now = false;
+    std::optional<std::string> render_error;
+    auto result =
+        core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) -> json::object {
+            const auto render = repository_.render(tx, tenant, render_id, true);
+            if (!render) {
+                throw DomainError::not_found("render " + std::to_string(render_id));
             }
-        } catch (const ElementBindingError& failure) {
-            error = "items[" + std::to_string(failure.item()) + "] elements[" +
-                    std::to_string(failure.element()) + "]: " + failure.what();
-        } catch (const DomainError& failure) {
-            error = failure.what();
-        } catch (const std::bad_alloc&) {
-            throw;  // the process is in trouble: let the step retry elsewhere or later
-        } catch (const std::exception& failure) {
-            // PoDoFo, a font, zint: the same input fails the same way again; record it.
-            error = std::string("the PDF could not be drawn: ") + failure.what();
-        }
-        repository_.finish_render(tx, tenant, render_id, output, warnings, error);
-        core::log(
-            output ? core::LogLevel::kInfo : core::LogLevel::kWarn,
-            output ? "print render done" : "print render failed",
-            {{"tenant", tenant.value()}, {"render", render_id}, {"error", error.value_or("")}});
-        return json::object{
-            {"render_id", render_id},
-            {"status", output ? "done" : "failed"},
-            {"output_sha256", output ? json::value(output->sha256) : json::value(nullptr)},
-            {"pages", output ? json::value(output->pages) : json::value(nullptr)}};
-    });
+            if (render->status != "queued") {
+                // A retried step: the render was finished in the same transaction as its output.
+                return json::object{{"render_id", render_id}, {"status", render->status}};
+            }
+            const auto source =
+                repository_.version_source(tx, tenant, render->template_id, render->version);
+            std::vector<json::value> items(render->items.as_array().begin(),
+                                           render->items.as_array().end());
+            std::optional<Output> output;
+            json::array warnings;
+            std::optional<std::string> error;
+            try {
+                const auto pdf = renderer_.render(parse_template(*source), items);
+                output = Output{core::sha256_hex(pdf.bytes), pdf.bytes, pdf.pages};
+                for (const auto& warning : pdf.warnings) {
+                    warnings.emplace_back(warning);
+                }
+            } catch (const ElementBindingError& failure) {
+                error = "items[" + std::to_string(failure.item()) + "] elements[" +
+                        std::to_string(failure.element()) + "]: " + failure.what();
+            } catch (const DomainError& failure) {
+                error = failure.what();
+            } catch (const std::bad_alloc&) {
+                throw;  // the process is in trouble: let the step retry elsewhere or later
+            } catch (const std::exception& failure) {
+                // PoDoFo, a font, zint: the same input fails the same way again; record it.
+                error = std::string("the PDF could not be drawn: ") + failure.what();
+            }
+            repository_.finish_render(tx, tenant, render_id, output, warnings, error);
+            finished_now = true;
+            render_error = error;
+            return json::object{
+                {"render_id", render_id},
+                {"status", output ? "done" : "failed"},
+                {"output_sha256", output ? json::value(output->sha256) : json::value(nullptr)},
+                {"pages", output ? json::value(output->pages) : json::value(nullptr)}};
+        });
+    if (finished_now) {  // logged once committed
+        const bool done = result.at("status") == "done";
+        core::log(done ? core::LogLevel::kInfo : core::LogLevel::kWarn,
+                  done ? "print render done" : "print render failed",
+                  {{"tenant", tenant.value()},
+                   {"render", render_id},
+                   {"error", render_error.value_or("")}});
+    }
+    return result;
 }
 
 json::object Service::render_status(const core::TenantId& tenant, std::int64_t render_id) {

@@ -351,7 +351,8 @@ json::object Service::set_signing_password(const Actor& actor, const json::objec
         throw DomainError::validation(std::move(problems));
     }
     const auto& tenant = actor.who.tenant;
-    return core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+    std::optional<int> refused;  // a wrong current password: counted, committed, then refused
+    auto saved = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
         const auto existing = repository_.credential(tx, tenant, actor.who.user_id);
         if (existing && existing->locked) {
             throw DomainError::forbidden("signing is locked after " +
@@ -364,7 +365,8 @@ json::object Service::set_signing_password(const Actor& actor, const json::objec
         }
         if (existing && !password_matches(*current, existing->password_hash)) {
             // A guess at the current password counts like a failed signing.
-            refuse_wrong_password(tx, actor, std::nullopt);
+            refused = count_wrong_password(tx, actor, std::nullopt);
+            return json::object{};
         }
         repository_.save_credential(tx, tenant, actor.who.user_id, *printed_name,
                                     hash_password(*password));
@@ -376,6 +378,10 @@ json::object Service::set_signing_password(const Actor& actor, const json::objec
              json::object{{"printed_name", *printed_name}}, std::nullopt});
         return json::object{{"user_id", actor.who.user_id}, {"printed_name", *printed_name}};
     });
+    if (refused) {
+        refuse_signing(actor, *refused);
+    }
+    return saved;
 }
 
 json::object Service::sign(const Actor& actor, std::int64_t id, const json::object& request) {
@@ -428,6 +434,7 @@ Actor Service::authenticate(const Actor& actor,
         throw DomainError::forbidden("a user signs only as themselves");
     }
     Actor signer = actor;
+    std::optional<int> refused;  // a wrong password: counted, committed, then refused
     signer.printed_name = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
         if (meaning) {
             check_meaning(tx, tenant, *meaning);
@@ -450,10 +457,14 @@ Actor Service::authenticate(const Actor& actor,
                  "signing password"}});
         }
         if (!password_matches(*password, credential->password_hash)) {
-            refuse_wrong_password(tx, actor, record_id);
+            refused = count_wrong_password(tx, actor, record_id);
+            return std::string();
         }
         return credential->printed_name;
     });
+    if (refused) {
+        refuse_signing(actor, *refused);
+    }
     return signer;
 }
 
@@ -727,46 +738,53 @@ json::object Service::archive(const core::TenantId& tenant, std::int64_t id) {
         throw DomainError::unavailable(
             "archives are sealed: this server has no seal key (RIVEREDGE_RECORDS_SEAL_KEY)");
     }
-    return core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) -> json::object {
-        const auto record = require(tx, tenant, id, true);
-        if (record.state == "archived") {
-            // A retried step: the package was stored with the state change.
-            const auto stored = repository_.archive(tx, tenant, id);
-            return json::object{{"record_id", id},
-                                {"archived", true},
-                                {"package_hash", stored ? json::value(stored->package_hash)
-                                                        : json::value(nullptr)}};
-        }
-        if (record.state != "superseded" && record.state != "obsolete") {
-            return json::object{{"record_id", id},
-                                {"archived", false},
-                                {"reason", "the record is " + record.state}};
-        }
-        const Actor system{archiver(), "records archive", "", ""};
-        Archive archive{id, {}, "", seal_key_->id(), "", core::now_utc()};
-        archive.package = package(tx, tenant, record);
-        archive.package.as_object()["archived_at"] = archive.archived_at;
-        const std::string canonical = core::canonical_json(archive.package);
-        archive.package_hash = core::sha256_hex(canonical);
-        archive.seal = seal_key_->seal(canonical);
-        Actor acting = system;
-        acting.who.tenant = tenant;
-        register_seal_key(tx, acting);
-        repository_.store_archive(tx, tenant, archive);
-        repository_.set_state(tx, tenant, id, "archived", std::nullopt, std::nullopt);
-        AuditTrail::append(tx, tenant, acting,
-                           {id, "state_changed", json::object{{"state", record.state}},
-                            json::object{{"state", "archived"},
-                                         {"action", "archive"},
-                                         {"package_hash", archive.package_hash},
-                                         {"key_id", archive.key_id}},
-                            std::nullopt});
-        core::log(
-            core::LogLevel::kInfo, "record archived",
-            {{"tenant", tenant.value()}, {"record", id}, {"package_hash", archive.package_hash}});
-        return json::object{
-            {"record_id", id}, {"archived", true}, {"package_hash", archive.package_hash}};
-    });
+    bool archived_now = false;
+    auto result =
+        core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) -> json::object {
+            const auto record = require(tx, tenant, id, true);
+            if (record.state == "archived") {
+                // A retried step: the package was stored with the state change.
+                const auto stored = repository_.archive(tx, tenant, id);
+                return json::object{{"record_id", id},
+                                    {"archived", true},
+                                    {"package_hash", stored ? json::value(stored->package_hash)
+                                                            : json::value(nullptr)}};
+            }
+            if (record.state != "superseded" && record.state != "obsolete") {
+                return json::object{{"record_id", id},
+                                    {"archived", false},
+                                    {"reason", "the record is " + record.state}};
+            }
+            const Actor system{archiver(), "records archive", "", ""};
+            Archive archive{id, {}, "", seal_key_->id(), "", core::now_utc()};
+            archive.package = package(tx, tenant, record);
+            archive.package.as_object()["archived_at"] = archive.archived_at;
+            const std::string canonical = core::canonical_json(archive.package);
+            archive.package_hash = core::sha256_hex(canonical);
+            archive.seal = seal_key_->seal(canonical);
+            Actor acting = system;
+            acting.who.tenant = tenant;
+            register_seal_key(tx, acting);
+            repository_.store_archive(tx, tenant, archive);
+            repository_.set_state(tx, tenant, id, "archived", std::nullopt, std::nullopt);
+            AuditTrail::append(tx, tenant, acting,
+                               {id, "state_changed", json::object{{"state", record.state}},
+                                json::object{{"state", "archived"},
+                                             {"action", "archive"},
+                                             {"package_hash", archive.package_hash},
+                                             {"key_id", archive.key_id}},
+                                std::nullopt});
+            archived_now = true;
+            return json::object{
+                {"record_id", id}, {"archived", true}, {"package_hash", archive.package_hash}};
+        });
+    if (archived_now) {  // logged once committed
+        core::log(core::LogLevel::kInfo, "record archived",
+                  {{"tenant", tenant.value()},
+                   {"record", id},
+                   {"package_hash", result.at("package_hash")}});
+    }
+    return result;
 }
 
 std::vector<std::pair<std::string, std::int64_t>> Service::due_archives(int limit) {
@@ -989,9 +1007,9 @@ json::object Service::save_settings(const Actor& actor, const json::object& requ
     });
 }
 
-void Service::refuse_wrong_password(Transaction& tx,
-                                    const Actor& actor,
-                                    std::optional<std::int64_t> record_id) {
+int Service::count_wrong_password(Transaction& tx,
+                                  const Actor& actor,
+                                  std::optional<std::int64_t> record_id) {
     const auto& tenant = actor.who.tenant;
     const int failures =
         repository_.signing_failed(tx, tenant, actor.who.user_id, kLockAfterFailures, kLockMinutes);
@@ -1009,10 +1027,14 @@ void Service::refuse_wrong_password(Transaction& tx,
                                                               {"notice_id", notice}},
                                          .id = notice});
     }
-    tx.commit();
-    core::log(
-        core::LogLevel::kWarn, "signing refused: wrong signing password",
-        {{"tenant", tenant.value()}, {"user", actor.who.user_id}, {"failed_attempts", failures}});
+    return failures;
+}
+
+void Service::refuse_signing(const Actor& actor, int failures) {
+    core::log(core::LogLevel::kWarn, "signing refused: wrong signing password",
+              {{"tenant", actor.who.tenant.value()},
+               {"user", actor.who.user_id},
+               {"failed_attempts", failures}});
     throw DomainError::forbidden("wrong signing password");
 }
 

@@ -144,11 +144,13 @@ private:
                                           const core::TenantId& tenant,
                                           std::int64_t id,
                                           bool& all_valid);
-    /// Counts a wrong signing password (committing `tx`), locks and notifies at the limit, and
-    /// throws 403.
-    [[noreturn]] void refuse_wrong_password(core::db::Transaction& tx,
-                                            const Actor& actor,
-                                            std::optional<std::int64_t> record_id);
+    /// Counts a wrong signing password in `tx`, locking and notifying at the limit; the count.
+    /// The caller commits `tx` (the count must stay) and then calls `refuse_signing`.
+    int count_wrong_password(core::db::Transaction& tx,
+                             const Actor& actor,
+                             std::optional<std::int64_t> record_id);
+    /// Logs the refusal counted by `count_wrong_password` and throws 403.
+    [[noreturn]] static void refuse_signing(const Actor& actor, int failures);
 
     Repository& repository_;
     core::Notifier& notifier_;
