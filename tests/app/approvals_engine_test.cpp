@@ -6,6 +6,7 @@
 #include "app/app_under_test.hpp"
 #include "app/approvals_support.hpp"
 #include "core/db/database.hpp"
+#include "modules/approvals/instance_repository.hpp"
 #include "modules/approvals/task_repository.hpp"
 
 #include <atomic>
@@ -536,6 +537,49 @@ TEST_CASE("timers and signals and a decision that beats the wait costs latency o
         alice, quiet, [](const json::value& i) { return i.at("status") != "running"; }, 1);
     REQUIRE(finished.is_object());
     CHECK(finished.at("status") == "completed");
+}
+
+TEST_CASE("an engine step's event-log entry is written once however often the step runs",
+          "[app][approvals]") {
+    // A step retried after a crash or a failed attempt writes its entries again; the entry's key
+    // (what it is about: a node visit, an attempt) keeps the log to one of each.
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto id = flow.start(
+        alice,
+        flow.publish(alice, linear("logged", {user_task("step", R"({"approvers":[{"type":)"
+                                                                R"("user","value":"bob"}]})")})));
+    REQUIRE(flow.wait_pending(alice, id, "step").is_object());
+    riveredge::core::db::Pool pool(t.settings().database_url, 1);
+    riveredge::approvals::InstanceRepository instances(pool);
+    const auto acme = riveredge::core::TenantId::trusted("acme");
+    const auto count = [&](const std::string& name, std::int64_t instance) {
+        int n = 0;
+        for (const auto& e :
+             listed(t, "/api/v1/approvals/instances/" + std::to_string(instance) + "/events", alice,
+                    "events")) {
+            n += e.at("name").as_string() == name ? 1 : 0;
+        }
+        return n;
+    };
+    const json::object data{{"node_id", "step"}, {"visit", 1}};
+    instances.log(acme, id, "deadline", data, "deadline:step#1/0");
+    instances.log(acme, id, "deadline", data, "deadline:step#1/0");
+    CHECK(count("deadline", id) == 1);
+    // Another round of the same visit is another entry.
+    instances.log(acme, id, "deadline", data, "deadline:step#1/1");
+    CHECK(count("deadline", id) == 2);
+    // The key is the instance's own: another instance logs under the same key.
+    const auto other = flow.start(
+        alice,
+        flow.publish(alice, linear("logged_too", {user_task("step", R"({"approvers":[)"
+                                                                    R"({"type":"user",)"
+                                                                    R"("value":"bob"}]})")})));
+    instances.log(acme, other, "deadline", data, "deadline:step#1/0");
+    CHECK(count("deadline", id) == 2);
+    CHECK(count("deadline", other) == 1);
 }
 
 TEST_CASE("a decision's wake is sent now and again after 2 s and 15 s, each once",
@@ -1270,7 +1314,11 @@ TEST_CASE("listeners call activities when a node starts and ends and when a flow
         R"({"id":"review","type":"userTask","data":{"bpmn":{"approvers":[{"type":"user",)"
         R"("value":"bob"}],"listeners":[{"event":"start","activity":"Audit"},)"
         R"({"event":"end","activity":"Audit","input_mapping":{"amount":"${amount}"}},)"
-        R"({"event":"start","activity":"Unbound"}]}}},)"
+        R"({"event":"start","activity":"Unbound"},)"
+        R"({"event":"end","activity":"notify","input_mapping":{"recipients":["carol"],)"
+        R"("subject":"one","body":"first"}},)"
+        R"({"event":"end","activity":"notify","input_mapping":{"recipients":["carol"],)"
+        R"("subject":"two","body":"second"}}]}}},)"
         R"({"id":"end","type":"endEvent"}],"edges":[)"
         R"({"id":"in","source":"start","target":"review"},)"
         R"({"id":"out","source":"review","target":"end","data":{"listeners":)"
@@ -1295,9 +1343,13 @@ TEST_CASE("listeners call activities when a node starts and ends and when a flow
 
     std::vector<std::string> calls;
     int failed = 0;
+    int notified = 0;
     for (const auto& e : listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/events",
                                 alice, "events")) {
-        if (e.at("name") == "listener") {
+        if (e.at("name") == "listener" &&
+            e.at("data").at("result").as_object().contains("notified")) {
+            ++notified;
+        } else if (e.at("name") == "listener") {
             const auto& data = e.at("data");
             calls.push_back(std::string(data.at("event").as_string()) + ":" +
                             std::string(data.at("element").as_string()) + ":" +
@@ -1311,6 +1363,9 @@ TEST_CASE("listeners call activities when a node starts and ends and when a flow
     CHECK(calls[1] == R"(end:review:{"amount":12})");
     CHECK(calls[2] == R"(take:out:{"who":"alice"})");
     CHECK(failed == 1);  // the unbound one: logged, and the flow went on
+    // Two listeners of one event are two calls: each notification reaches carol.
+    CHECK(notified == 2);
+    CHECK(t.wait_unread(t.token("acme", "carol"), 2));
 }
 
 TEST_CASE("a compensation throw event runs the completed tasks' handlers, newest first",

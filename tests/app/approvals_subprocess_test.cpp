@@ -7,6 +7,7 @@
 #include "app/app_under_test.hpp"
 #include "app/approvals_support.hpp"
 
+#include <algorithm>
 #include <map>
 
 using riveredge_test::AppUnderTest;
@@ -431,7 +432,9 @@ TEST_CASE("a failed transaction compensates its completed tasks newest first",
     CHECK(status["unpaid"] == "completed");
     CHECK(status["end"] == "pending");
     const auto names = event_names(t, alice, id);
-    CHECK(std::find(names.begin(), names.end(), "error_caught") != names.end());
+    CHECK(std::count(names.begin(), names.end(), "error_thrown") == 1);
+    CHECK(std::count(names.begin(), names.end(), "error_caught") == 1);
+    CHECK(done.at("variables").at("error").at("code") == "PAYMENT");
 
     // A cancel end event: the transaction compensates and its cancel boundary takes over.
     const auto handled = [&](std::int64_t instance) {
@@ -465,6 +468,12 @@ TEST_CASE("a failed transaction compensates its completed tasks newest first",
     CHECK(after_cancel.at("status") == "completed");
     CHECK(handled(cancelled) == std::vector<std::string>{"cancel_car", "cancel_hotel"});
     CHECK(statuses(t, alice, cancelled)["called_off"] == "completed");
+    // A cancel is no error: the transaction ends cancelled and no error variable is set.
+    CHECK(statuses(t, alice, cancelled)["trip"] == "cancelled");
+    CHECK(!after_cancel.at("variables").as_object().contains("error"));
+    const auto cancel_names = event_names(t, alice, cancelled);
+    CHECK(std::count(cancel_names.begin(), cancel_names.end(), "cancel_thrown") == 1);
+    CHECK(std::count(cancel_names.begin(), cancel_names.end(), "error_caught") == 0);
 
     // Nothing catches the error: the transaction compensates, then the instance fails.
     const auto uncaught = flow.start(
@@ -485,6 +494,39 @@ TEST_CASE("a failed transaction compensates its completed tasks newest first",
     CHECK(failed.at("status") == "failed");
     CHECK(std::string(failed.at("status_reason").as_string()).find("PAYMENT") != std::string::npos);
     CHECK(handled(uncaught) == std::vector<std::string>{"cancel_car", "cancel_hotel"});
+
+    // A call activity whose child ends with an error: nothing on the call catches it, the
+    // transaction's boundary does, and what completed inside compensates first.
+    flow.publish(alice, process("no_credit",
+                                {node("start", "startEvent"),
+                                 node("refuse", "endEvent", "", R"({"error_code":"NO_CREDIT"})")},
+                                {"start>refuse"}));
+    const auto called = flow.start(
+        alice,
+        flow.publish(
+            alice,
+            process("trip_called",
+                    {node("start", "startEvent"), node("trip", "transaction"),
+                     node("in", "startEvent", "trip"), task("hotel", "trip"),
+                     node("check", "callActivity", "trip", R"({"called_element":"no_credit"})"),
+                     node("out", "endEvent", "trip"), compensation("undo_hotel", "hotel", "trip"),
+                     handler("cancel_hotel", "trip"),
+                     node("refused", "boundaryEvent", "",
+                          R"({"attached_to":"trip","event":"error","error_code":"NO_CREDIT"})"),
+                     node("end", "endEvent"), node("end2", "endEvent")},
+                    {"start>trip", "in>hotel", "hotel>check", "check>out", "trip>end",
+                     "refused>end2", "undo_hotel>cancel_hotel"})));
+    const auto after_call = flow.wait_done(alice, called);
+    REQUIRE(after_call.is_object());
+    CHECK(after_call.at("status") == "completed");
+    CHECK(after_call.at("variables").at("error").at("code") == "NO_CREDIT");
+    CHECK(handled(called) == std::vector<std::string>{"cancel_hotel"});
+    const auto call_status = statuses(t, alice, called);
+    CHECK(call_status.at("check") == "failed");
+    CHECK(call_status.at("trip") == "failed");
+    CHECK(call_status.at("end2") == "completed");
+    const auto call_names = event_names(t, alice, called);
+    CHECK(std::count(call_names.begin(), call_names.end(), "error_caught") == 1);
 
     // A service task that fails with no boundary of its own: the transaction's boundary that
     // catches any error takes it, after compensating what completed inside.

@@ -96,6 +96,24 @@ const FlowNode* task_error_catcher(const ProcessDefinition& definition, const Fl
     return enclosing_error_catcher(definition, task);
 }
 
+/// Who catches a cancel end event: the cancel boundary of the nearest enclosing transaction (a
+/// cancel concerns only that one), or nothing.
+const FlowNode* cancel_catcher(const ProcessDefinition& definition, const FlowNode& node) {
+    for (const FlowNode* scope = definition.node(node.parent); scope != nullptr;
+         scope = definition.node(scope->parent)) {
+        if (!is_transaction(*scope)) {
+            continue;
+        }
+        for (const auto* b : definition.boundaries(scope->id)) {
+            if (boundary_of(*b).kind == "cancel") {
+                return b;
+            }
+        }
+        return nullptr;
+    }
+    return nullptr;
+}
+
 constexpr int kMaxReminders = 3;
 
 bool is_expression(const std::string& text) {
@@ -611,7 +629,7 @@ boost::json::object Engine::compensate(const core::TenantId& tenant,
         entry["error"] = error.what();
     }
     p_.instances.log(tenant, id, entry.contains("error") ? "compensation_failed" : "compensated",
-                     entry);
+                     entry, "compensate:" + tag_of(node_id, visit) + ">" + handler_id);
     return entry;
 }
 
@@ -658,7 +676,10 @@ void Engine::run_listeners(const core::TenantId& tenant,
                            const std::string& element,
                            const boost::json::object& scope,
                            const std::string& tag) {
+    int position = 0;
     for (auto listener : listeners_of(listeners, event)) {
+        // Each listener's call and entry are its own, however many share the event.
+        const auto key = event + "-" + element + "-" + tag + "-" + std::to_string(++position);
         if (const auto activity = core::string_field(listener, "activity"); !activity.empty()) {
             listener["activity_name"] = activity;
         }
@@ -670,13 +691,12 @@ void Engine::run_listeners(const core::TenantId& tenant,
         json::object entry{{"event", event}, {"element", element}};
         try {
             entry["result"] = call_activity(tenant, listener, input,
-                                            "approval-" + std::to_string(id) + "-listener-" +
-                                                event + "-" + element + "-" + tag);
+                                            "approval-" + std::to_string(id) + "-listener-" + key);
         } catch (const std::exception& error) {
             entry["error"] = error.what();
         }
         p_.instances.log(tenant, id, entry.contains("error") ? "listener_failed" : "listener",
-                         entry);
+                         entry, "listener:" + key);
     }
 }
 
@@ -836,12 +856,8 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
         }
         if (outcome.contains("caught") && boundary_of(*on_error).attached_to != node_id) {
             // Caught by an enclosing sub-process: it ends with everything in it.
-            const auto catching = boundary_of(*on_error).attached_to;
-            const auto reason = "task '" + node_id + "' failed";
-            return json::object{
-                {"thrown",
-                 json::object{{"scope", catching}, {"boundary", on_error->id}, {"reason", reason}}},
-                {"compensate", leave_scopes(tenant, id, definition, *node, catching, reason)}};
+            return escape(tenant, id, definition, *node, on_error, "task '" + node_id + "' failed",
+                          "failed");
         }
         return outcome;
     };
@@ -1024,7 +1040,8 @@ boost::json::object Engine::run_service(const core::TenantId& tenant,
                          json::object{{"node_id", node.id},
                                       {"attempt", attempt},
                                       {"activity", activity},
-                                      {"error", error.what()}});
+                                      {"error", error.what()}},
+                         "service:" + tag_of(node.id, visit) + "/" + std::to_string(attempt));
         if (!final && attempt < max_attempts) {
             auto interval = iso_duration(core::string_field(policy, "initial_interval"))
                                 .value_or(iso_duration(core::string_field(policy, "interval"))
@@ -1086,7 +1103,8 @@ boost::json::object Engine::run_rules(const core::TenantId& tenant,
     p_.instances.log(
         tenant, id, "decision",
         json::object{
-            {"node_id", node.id}, {"decision", key}, {"version", version}, {"result", result}});
+            {"node_id", node.id}, {"decision", key}, {"version", version}, {"result", result}},
+        "decision:" + tag_of(node.id, visit));
     // An object's outputs become variables; a list (collect) or no match goes to one variable.
     json::object changes;
     if (const auto name = core::string_field(node.config, "result_variable"); !name.empty()) {
@@ -1165,9 +1183,9 @@ void Engine::throw_event(const core::TenantId& tenant,
     for (const auto other : reached) {
         reached_json.emplace_back(other);
     }
-    p_.instances.log(tenant, id,
-                     node.type == "signalThrowEvent" ? "signal_thrown" : "message_thrown",
-                     json::object{{"node_id", node.id}, {"reached", std::move(reached_json)}});
+    p_.instances.log(
+        tenant, id, node.type == "signalThrowEvent" ? "signal_thrown" : "message_thrown",
+        json::object{{"node_id", node.id}, {"reached", std::move(reached_json)}}, once);
     for (const auto other : reached) {
         wake(tenant, other, node.type == "signalThrowEvent" ? "signal" : "message");
     }
@@ -1239,7 +1257,8 @@ void Engine::caught_error(const core::TenantId& tenant,
     }
     p_.instances.merge(tenant, id, json::object{{variable.empty() ? "error" : variable, error}},
                        "system", "error:" + tag_of(node.id, visit));
-    p_.instances.log(tenant, id, "error_caught", logged);
+    p_.instances.log(tenant, id, "error_caught", logged,
+                     "caught:" + tag_of(node.id, visit) + ">" + boundary.id);
 }
 
 boost::json::object Engine::throw_from(const core::TenantId& tenant,
@@ -1255,48 +1274,34 @@ boost::json::object Engine::throw_from(const core::TenantId& tenant,
                                               (message.empty() ? "" : ": " + message)
                                         : "cancelled at '" + node.id + "'";
     p_.tasks.record_visit(tenant, id, node.id, visit, "event", "completed", now);
-    // The nearest enclosing sub-process with a boundary that catches it; a cancel concerns
-    // only the nearest transaction.
-    const FlowNode* catcher = nullptr;
-    std::string caught_scope;
-    for (const FlowNode* scope = definition.node(node.parent); scope != nullptr;
-         scope = definition.node(scope->parent)) {
-        if (kind == "error") {
-            catcher = error_boundary(definition, scope->id, code);
-        } else {
-            for (const auto* b : definition.boundaries(scope->id)) {
-                catcher = boundary_of(*b).kind == "cancel" ? b : catcher;
-            }
-        }
-        if (catcher != nullptr || (kind == "cancel" && is_transaction(*scope))) {
-            caught_scope = catcher != nullptr ? scope->id : std::string();
-            break;
-        }
-    }
+    const FlowNode* catcher = kind == "error" ? enclosing_error_catcher(definition, node, code)
+                                              : cancel_catcher(definition, node);
     p_.instances.log(tenant, id, kind == "error" ? "error_thrown" : "cancel_thrown",
                      json::object{{"node_id", node.id},
                                   {"visit", visit},
                                   {"code", code},
                                   {"message", message},
-                                  {"caught_by", catcher != nullptr ? catcher->id : ""}});
-    auto compensate = leave_scopes(tenant, id, definition, node, caught_scope, reason);
-    if (catcher != nullptr) {
+                                  {"caught_by", catcher != nullptr ? catcher->id : ""}},
+                     "thrown:" + tag_of(node.id, visit));
+    auto thrown = escape(tenant, id, definition, node, catcher, reason,
+                         kind == "error" ? "failed" : "cancelled");
+    // A cancel is no error: its boundary's path gets no error variable.
+    if (catcher != nullptr && kind == "error") {
         caught_error(tenant, id, node, visit, *catcher, reason, code);
     }
-    return json::object{{"thrown", json::object{{"scope", caught_scope},
-                                                {"boundary", catcher != nullptr ? catcher->id : ""},
-                                                {"reason", reason}}},
-                        {"compensate", std::move(compensate)}};
+    return thrown;
 }
 
-boost::json::array Engine::leave_scopes(const core::TenantId& tenant,
-                                        std::int64_t id,
-                                        const ProcessDefinition& definition,
-                                        const FlowNode& origin,
-                                        const std::string& until,
-                                        const std::string& reason) {
-    // Every transaction the error leaves is compensated (up to the catching sub-process, or
-    // all of them when nothing catches it).
+boost::json::object Engine::escape(const core::TenantId& tenant,
+                                   std::int64_t id,
+                                   const ProcessDefinition& definition,
+                                   const FlowNode& origin,
+                                   const FlowNode* catcher,
+                                   const std::string& reason,
+                                   const std::string& scope_ends) {
+    const auto until = catcher != nullptr ? boundary_of(*catcher).attached_to : std::string();
+    // Every transaction it leaves is compensated (up to the catching sub-process, or all of
+    // them when nothing catches it).
     std::vector<std::string> left;
     for (const FlowNode* scope = definition.node(origin.parent); scope != nullptr;
          scope = definition.node(scope->parent)) {
@@ -1315,11 +1320,14 @@ boost::json::array Engine::leave_scopes(const core::TenantId& tenant,
         cancel_inside(tenant, id, definition, until, reason);
         for (const auto& v : p_.tasks.visits_of(tenant, id)) {
             if (v.node_id == until && v.status == "active") {
-                p_.tasks.settle_by_system(tenant, id, until, v.visit, "failed", reason, p_.now());
+                p_.tasks.settle_by_system(tenant, id, until, v.visit, scope_ends, reason, p_.now());
             }
         }
     }
-    return compensate;
+    return json::object{{"thrown", json::object{{"scope", until},
+                                                {"boundary", catcher != nullptr ? catcher->id : ""},
+                                                {"reason", reason}}},
+                        {"compensate", std::move(compensate)}};
 }
 
 void Engine::cancel_inside(const core::TenantId& tenant,
@@ -1449,7 +1457,8 @@ boost::json::object Engine::call_child(const core::TenantId& tenant,
                          nullptr);
     }
     p_.instances.log(tenant, id, "child_started",
-                     json::object{{"node_id", node.id}, {"visit", visit}, {"child_id", *started}});
+                     json::object{{"node_id", node.id}, {"visit", visit}, {"child_id", *started}},
+                     "child:" + tag);
     p_.tasks.open_visit(tenant, id, VisitOpening{node.id, visit, "child", {}, {}, {}, {}}, p_.now(),
                         "enter:" + tag);
     return json::object{{"wait", "child"}};
@@ -1469,6 +1478,7 @@ void Engine::wake_related(const core::TenantId& tenant,
 boost::json::object Engine::park(const core::TenantId& tenant,
                                  std::int64_t id,
                                  int generation,
+                                 const ProcessDefinition& definition,
                                  const boost::json::object& state) {
     const auto& waiting = state.at("waiting").as_array();
     json::array current;
@@ -1489,19 +1499,8 @@ boost::json::object Engine::park(const core::TenantId& tenant,
     const auto now = p_.now();
     std::optional<TimePoint> next_due;
     json::array resolved;
-    // Read when a task may have boundary timers, or a gateway races events.
-    std::optional<ProcessDefinition> definition;
-    const auto definition_of = [&]() -> const ProcessDefinition& {
-        if (!definition) {
-            const auto version =
-                p_.definitions.version(tenant, instance->definition_id, instance->version);
-            definition =
-                version ? ProcessDefinition::from_json(version->compiled) : ProcessDefinition{};
-        }
-        return *definition;
-    };
     const auto boundaries_of = [&](const std::string& node) {
-        return definition_of().boundaries(node);
+        return definition.boundaries(node);
     };
     // Sub-processes first: one that a boundary interrupts takes its inner work with it, which
     // is then not settled on its own.
@@ -1520,7 +1519,7 @@ boost::json::object Engine::park(const core::TenantId& tenant,
         const int visit = static_cast<int>(w.at("visit").to_number<std::int64_t>());
         const std::string kind(w.at("kind").as_string());
         if (std::any_of(interrupted_scopes.begin(), interrupted_scopes.end(),
-                        [&](const std::string& s) { return definition_of().inside(node, s); })) {
+                        [&](const std::string& s) { return definition.inside(node, s); })) {
             continue;
         }
         if (kind == "held" || kind == "failed") {
@@ -1559,7 +1558,7 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                         // sub-process's inner work is cancelled with it.
                         const auto why = "boundary " + boundary.kind + " '" + b->id + "' fired";
                         if (kind == "scope") {
-                            cancel_inside(tenant, id, definition_of(), node, why);
+                            cancel_inside(tenant, id, definition, node, why);
                             interrupted_scopes.push_back(node);
                         }
                         p_.tasks.settle_by_system(tenant, id, node, visit, "cancelled", why, now);
@@ -1572,7 +1571,8 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                                      json::object{{"node_id", node},
                                                   {"visit", visit},
                                                   {"boundary", b->id},
-                                                  {"interrupting", false}});
+                                                  {"interrupting", false}},
+                                     "boundary:" + tag_of(node, visit) + ">" + b->id);
                     resolved.push_back(
                         json::object{{"index", i}, {"outcome", "spawn"}, {"target", b->id}});
                 }
@@ -1592,7 +1592,7 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                 }
                 if (interrupted != nullptr) {
                     if (kind == "scope") {
-                        cancel_inside(tenant, id, definition_of(), node,
+                        cancel_inside(tenant, id, definition, node,
                                       "boundary '" + interrupted->id + "' fired");
                         interrupted_scopes.push_back(node);
                     }
@@ -1610,7 +1610,7 @@ boost::json::object Engine::park(const core::TenantId& tenant,
             }
         } else if (kind == "child") {
             // A call activity: done when its child instance ends.
-            const auto* call = definition_of().node(node);
+            const auto* call = definition.node(node);
             const auto child = p_.instances.child_of(tenant, id, "call:" + tag_of(node, visit));
             // An error end event the child did not catch ends it for good (failed), and
             // carries its code up here.
@@ -1629,10 +1629,9 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                 // catch below is done again (its writes touch only what is still open). Not
                 // caught: the instance was held and an administrator retried it, so a fresh
                 // child starts.
-                const bool caught =
-                    call != nullptr &&
-                    (error_boundary(definition_of(), node, code) != nullptr ||
-                     enclosing_error_catcher(definition_of(), *call, code) != nullptr);
+                const bool caught = call != nullptr &&
+                                    (error_boundary(definition, node, code) != nullptr ||
+                                     enclosing_error_catcher(definition, *call, code) != nullptr);
                 if (!caught) {
                     entry["outcome"] = "resume";
                     resolved.push_back(std::move(entry));
@@ -1660,21 +1659,19 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                     "call activity '" + node + "': instance " + std::to_string(child->id) +
                     " ended " + child->status +
                     (child->status_reason ? " (" + *child->status_reason + ")" : std::string());
-                if (const auto* on_error = error_boundary(definition_of(), node, code)) {
+                if (const auto* on_error = error_boundary(definition, node, code)) {
                     caught_error(tenant, id, *call, visit, *on_error, reason, code);
                     entry["outcome"] = "boundary";
                     entry["target"] = on_error->id;
-                } else if (const auto* outer =
-                               enclosing_error_catcher(definition_of(), *call, code)) {
+                } else if (const auto* outer = enclosing_error_catcher(definition, *call, code)) {
                     // Caught by an enclosing sub-process: it ends with everything in it, the
                     // transactions it leaves compensating first (the run's steps).
-                    const auto catching = boundary_of(*outer).attached_to;
-                    entry["compensate"] =
-                        leave_scopes(tenant, id, definition_of(), *call, catching, reason);
+                    auto left = escape(tenant, id, definition, *call, outer, reason, "failed");
                     caught_error(tenant, id, *call, visit, *outer, reason, code);
                     entry["outcome"] = "thrown";
-                    entry["scope"] = catching;
+                    entry["scope"] = left.at("thrown").at("scope");
                     entry["target"] = outer->id;
+                    entry["compensate"] = std::move(left.at("compensate"));
                 } else {
                     failed_at(tenant, id, *call, visit, reason);
                     // Stored held at once, so a retry need not wait for the next park.
@@ -1687,7 +1684,7 @@ boost::json::object Engine::park(const core::TenantId& tenant,
         } else if (kind == "race") {
             // An event-based gateway: the first of its events wins, the others are withdrawn.
             const auto winner =
-                race_winner(tenant, id, definition_of(), node, visit, *vs, now, next_due);
+                race_winner(tenant, id, definition, node, visit, *vs, now, next_due);
             if (!winner) {
                 continue;
             }
@@ -1813,8 +1810,10 @@ void Engine::apply_deadline(const core::TenantId& tenant,
     if (action == "remind" && state.reminders >= limit && !then.empty()) {
         action = then;
     }
+    // Once per reminder round: a retried step neither logs nor reminds twice.
     p_.instances.log(tenant, id, "deadline",
-                     json::object{{"node_id", node_id}, {"visit", visit}, {"action", action}});
+                     json::object{{"node_id", node_id}, {"visit", visit}, {"action", action}},
+                     "deadline:" + tag_of(node_id, visit) + "/" + std::to_string(state.reminders));
     if (action == "approve" || action == "reject") {
         p_.tasks.settle_by_system(tenant, id, node_id, visit,
                                   action == "approve" ? "approved" : "rejected", "deadline passed",

@@ -123,6 +123,7 @@ public:
     boost::json::object park(const core::TenantId& tenant,
                              std::int64_t id,
                              int generation,
+                             const ProcessDefinition& definition,
                              const boost::json::object& state);
     /// Hands the instance to a fresh run (before the platform's step limit).
     boost::json::object hand_over(const core::TenantId& tenant,
@@ -198,15 +199,17 @@ private:
                                    const ProcessDefinition& definition,
                                    const FlowNode& node,
                                    int visit);
-    /// An error leaves `origin` for the sub-process `until` (empty: it leaves the process):
-    /// answers the compensations of the transactions it leaves, and cancels `until` (its visit
-    /// `failed`) with everything in it.
-    boost::json::array leave_scopes(const core::TenantId& tenant,
-                                    std::int64_t id,
-                                    const ProcessDefinition& definition,
-                                    const FlowNode& origin,
-                                    const std::string& until,
-                                    const std::string& reason);
+    /// An error or cancel leaves `origin` for `catcher`, a boundary of an enclosing sub-process
+    /// (nullptr: it leaves the process, and the run fails the instance). Answers {thrown:
+    /// {scope, boundary, reason}, compensate}: the compensations of the transactions it leaves;
+    /// the caught sub-process ends (`scope_ends`) with everything in it.
+    boost::json::object escape(const core::TenantId& tenant,
+                               std::int64_t id,
+                               const ProcessDefinition& definition,
+                               const FlowNode& origin,
+                               const FlowNode* catcher,
+                               const std::string& reason,
+                               const std::string& scope_ends);
     /// Cancels every open visit inside a sub-process (tasks, waits, inner sub-processes, the
     /// children of call activities) when a boundary or an error interrupts it.
     void cancel_inside(const core::TenantId& tenant,

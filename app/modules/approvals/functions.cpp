@@ -371,8 +371,9 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                     });
                 }
                 steps += 1;
-                const auto parked = ctx.step.run(
-                    "park:" + round, [&] { return engine.park(tenant, id, generation, snapshot); });
+                const auto parked = ctx.step.run("park:" + round, [&] {
+                    return engine.park(tenant, id, generation, definition, snapshot);
+                });
                 if (parked.contains("stop")) {
                     return json::object{{"stopped", true}};
                 }

@@ -58,11 +58,12 @@ void log_event(core::db::Transaction& tx,
                const core::TenantId& tenant,
                std::int64_t instance_id,
                const std::string& name,
-               const boost::json::object& data) {
+               const boost::json::object& data,
+               const std::optional<std::string>& step_key) {
     tx.exec(
-        "INSERT INTO approval_events (tenant_id, instance_id, name, data) VALUES ($1, $2, $3, "
-        "$4::jsonb)",
-        {tenant, instance_id, name, data});
+        "INSERT INTO approval_events (tenant_id, instance_id, name, data, step_key) VALUES ($1, "
+        "$2, $3, $4::jsonb, $5) ON CONFLICT DO NOTHING",
+        {tenant, instance_id, name, data, step_key});
 }
 
 }  // namespace riveredge::approvals

@@ -52,11 +52,13 @@ void merge_variables(core::db::Transaction& tx,
                      const std::string& actor,
                      const std::string& source);
 
-/// One entry of the instance's event log (events sent for it and signals received).
+/// One entry of the instance's event log (events sent for it, signals received, what the
+/// engine did); `step_key` makes an engine step's entry idempotent, as in the timeline.
 void log_event(core::db::Transaction& tx,
                const core::TenantId& tenant,
                std::int64_t instance_id,
                const std::string& name,
-               const boost::json::object& data);
+               const boost::json::object& data,
+               const std::optional<std::string>& step_key = std::nullopt);
 
 }  // namespace riveredge::approvals

@@ -264,6 +264,8 @@ namespace {
 struct LockedInstance {
     std::string status;
     std::string initiator;
+    // Its token is held at a failed task, waiting for a retry.
+    bool held_failure = false;
 
     // 409 unless the instance is in one of `allowed`.
     void require_status(std::initializer_list<std::string_view> allowed) const {
@@ -278,13 +280,14 @@ LockedInstance lock_for_hand_action(Transaction& tx,
                                     const core::TenantId& tenant,
                                     std::int64_t id) {
     const auto rows = tx.exec(
-        "SELECT status, initiator FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR "
-        "UPDATE",
+        "SELECT status, initiator, coalesce(engine_state -> 'waiting' @> '[{\"kind\": "
+        "\"failed\"}]' OR engine_state -> 'waiting' @> '[{\"kind\": \"held\"}]', false) AS "
+        "held_failure FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
         {tenant, id});
     if (rows.empty()) {
         throw core::DomainError::not_found("instance " + std::to_string(id));
     }
-    return {rows.text(0, "status"), rows.text(0, "initiator")};
+    return {rows.text(0, "status"), rows.text(0, "initiator"), rows.text(0, "held_failure") == "t"};
 }
 
 }  // namespace
@@ -357,22 +360,14 @@ void InstanceRepository::change_hold(const core::Principal& who,
                                      const std::optional<inngest::Event>& wake,
                                      const std::vector<std::chrono::milliseconds>& echoes) {
     core::db::transact(pool_, who.tenant, [&](Transaction& tx) {
-        const auto rows = tx.exec(
-            "SELECT status, coalesce(engine_state -> 'waiting' @> '[{\"kind\": \"failed\"}]' OR "
-            "engine_state -> 'waiting' @> '[{\"kind\": \"held\"}]', false) AS held_failure FROM "
-            "approval_instances WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-            {who.tenant, id});
-        if (rows.empty()) {
-            throw core::DomainError::not_found("instance " + std::to_string(id));
-        }
-        const auto status = rows.text(0, "status");
+        const auto locked = lock_for_hand_action(tx, who.tenant, id);
         const char* from = change == HoldChange::kSuspend  ? "running"
                            : change == HoldChange::kResume ? "suspended"
                                                            : "failed";
-        if (status != from) {
-            throw core::DomainError::conflict("the instance is " + status + ", not " + from);
+        if (locked.status != from) {
+            throw core::DomainError::conflict("the instance is " + locked.status + ", not " + from);
         }
-        if (change == HoldChange::kRetry && rows.text(0, "held_failure") != "t") {
+        if (change == HoldChange::kRetry && !locked.held_failure) {
             // Failed before its token was stored at the task (a moment after the failure), or
             // failed in a way no task retry mends (a broken definition, a run that gave up).
             throw core::DomainError::conflict(
@@ -638,9 +633,10 @@ void InstanceRepository::announce(const core::TenantId& tenant,
 void InstanceRepository::log(const core::TenantId& tenant,
                              std::int64_t id,
                              const std::string& name,
-                             const boost::json::object& data) {
+                             const boost::json::object& data,
+                             const std::string& once) {
     core::db::transact(pool_, tenant,
-                       [&](Transaction& tx) { log_event(tx, tenant, id, name, data); });
+                       [&](Transaction& tx) { log_event(tx, tenant, id, name, data, once); });
 }
 
 boost::json::array InstanceRepository::events(const core::TenantId& tenant, std::int64_t id) {

@@ -214,10 +214,13 @@ public:
                   std::int64_t id,
                   const inngest::Event& event,
                   const std::vector<std::chrono::milliseconds>& echoes = {});
+    /// One entry of the instance's event log, written by an engine step. `once` names what the
+    /// entry is about (a node visit, an attempt): a retried step writes no second entry.
     void log(const core::TenantId& tenant,
              std::int64_t id,
              const std::string& name,
-             const boost::json::object& data);
+             const boost::json::object& data,
+             const std::string& once);
     boost::json::array events(const core::TenantId& tenant, std::int64_t id);
     boost::json::array timeline(const core::TenantId& tenant, std::int64_t instance_id);
 

@@ -1,24 +1,15 @@
 #include "modules/messages/channels/sms_channel.hpp"
 
-#include <boost/json.hpp>
+#include "core/http/outbound.hpp"
+
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 
 #include <algorithm>
 #include <cctype>
-
-#include <curl/curl.h>
+#include <vector>
 
 namespace riveredge::messages {
-namespace {
-
-std::size_t collect(char* data, std::size_t size, std::size_t count, void* user) {
-    auto* out = static_cast<std::string*>(user);
-    if (out->size() < 4096) {
-        out->append(data, std::min(size * count, 4096 - out->size()));
-    }
-    return size * count;
-}
-
-}  // namespace
 
 bool valid_phone(const std::string& phone) {
     const bool plus = !phone.empty() && phone[0] == '+';
@@ -37,9 +28,18 @@ SmsResult send_sms(const core::OutboundPolicy& policy,
                    const std::string& phone,
                    const std::string& subject,
                    const std::string& body) {
-    std::optional<core::CheckedDestination> destination;
+    const std::string payload = boost::json::serialize(
+        boost::json::object{{"phone", phone},
+                            {"sign_name", settings.sign_name},
+                            {"template_id", settings.template_id},
+                            {"params", {{"subject", subject}, {"body", body}}}});
+    std::vector<std::string> headers;
+    if (settings.api_key) {
+        headers.push_back("Authorization: Bearer " + *settings.api_key);
+    }
+    core::HttpReply reply;
     try {
-        destination = core::check_url(policy, settings.endpoint, {"http", "https"});
+        reply = core::exchange_http(policy, "POST", settings.endpoint, payload, headers, 30, 500);
     } catch (const core::OutboundRefused& refused) {
         // The deployment refuses the endpoint: no attempt would ever pass.
         return {false, 0, std::string("not sent: ") + refused.what(), false};
@@ -47,50 +47,12 @@ SmsResult send_sms(const core::OutboundPolicy& policy,
         // The name did not resolve (DNS may be back later).
         return {false, 0, std::string("not sent: ") + unresolved.what(), true};
     }
-    CURL* curl = curl_easy_init();
-    if (curl == nullptr) {
-        return {false, 0, "curl initialisation failed", true};
+    if (!reply.transport_error.empty()) {
+        return {false, 0, reply.transport_error, true};
     }
-    const std::string payload = boost::json::serialize(
-        boost::json::object{{"phone", phone},
-                            {"sign_name", settings.sign_name},
-                            {"template_id", settings.template_id},
-                            {"params", {{"subject", subject}, {"body", body}}}});
-    curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
-    std::string authorization;
-    if (settings.api_key) {
-        authorization = "Authorization: Bearer " + *settings.api_key;
-        headers = curl_slist_append(headers, authorization.c_str());
-    }
-    std::string response;
-    const core::CurlPin pin(curl, *destination);
-    curl_easy_setopt(curl, CURLOPT_URL, settings.endpoint.c_str());
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload.c_str());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(payload.size()));
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    const CURLcode status = curl_easy_perform(curl);
-    long code = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
-    SmsResult result;
-    result.status = code;
-    if (status != CURLE_OK) {
-        result.reply = curl_easy_strerror(status);
-        result.retriable = true;
-        return result;
-    }
-    result.reply = std::to_string(code) + " " + response.substr(0, 500);
-    result.sent = code >= 200 && code < 300;
-    result.retriable = code == 429 || code >= 500;
-    return result;
+    return {reply.status >= 200 && reply.status < 300, reply.status,
+            std::to_string(reply.status) + " " + reply.body,
+            reply.status == 429 || reply.status >= 500};
 }
 
 }  // namespace riveredge::messages
