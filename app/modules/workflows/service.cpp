@@ -2,7 +2,6 @@
 
 #include "core/errors.hpp"
 #include "core/http/host_allow_list.hpp"
-#include "core/json/fields.hpp"
 #include "core/json/request_fields.hpp"
 #include "core/outbox/outbox.hpp"
 #include "modules/workflows/definition.hpp"
@@ -415,9 +414,10 @@ json::object Service::resume(const core::Principal& who, std::int64_t id) {
 json::object Service::cancel(const core::Principal& who,
                              std::int64_t id,
                              const json::object& body) {
-    std::string reason = core::string_field(body, "reason");
-    if (reason.size() > 500) {
-        throw DomainError::validation(json::object{{"reason", "at most 500 characters"}});
+    json::object problems;
+    const auto reason = core::text_field(body, "reason", {.max = 500}, problems).value_or("");
+    if (!problems.empty()) {
+        throw DomainError::validation(std::move(problems));
     }
     core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
         const auto found = repository_.execution(tx, who.tenant, id, true);
