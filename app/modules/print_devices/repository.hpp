@@ -40,6 +40,7 @@ struct PrinterRow {
     std::string created_at;
     std::string updated_at;
 
+    /// The row, its health columns shown as one `health` object.
     boost::json::object to_json() const;
 };
 BOOST_DESCRIBE_STRUCT(PrinterRow,
@@ -115,6 +116,7 @@ struct JobRow {
     std::optional<std::string> finished_at;
 
     bool finished() const;
+    /// The row, its business document as one `document` object, without the worker's columns.
     boost::json::object to_json() const;
 };
 BOOST_DESCRIBE_STRUCT(JobRow,
