@@ -145,20 +145,15 @@ void Repository::update_printer(Transaction& tx,
     }
 }
 
-std::optional<PrinterRow> Repository::printer(Transaction& tx,
+std::optional<PrinterRow> Repository::printer(const core::db::ReadIn& in,
                                               const core::TenantId& tenant,
                                               std::int64_t id,
                                               bool for_update) {
     return core::db::select_first<PrinterRow>(
-        tx, kPrinterColumns,
+        in, kPrinterColumns,
         std::string("FROM print_printers p WHERE p.tenant_id = $1 AND p.id = $2") +
             (for_update ? " FOR UPDATE" : ""),
         {tenant, id});
-}
-
-std::optional<PrinterRow> Repository::printer(const core::TenantId& tenant, std::int64_t id) {
-    return core::db::transact(pool_, tenant,
-                              [&](Transaction& tx) { return printer(tx, tenant, id, false); });
 }
 
 std::vector<PrinterRow> Repository::printers(const core::TenantId& tenant) {

@@ -250,13 +250,13 @@ json::object Service::model_of(const core::TenantId& tenant, const ExecutionRow&
 }
 
 void Service::require_execution(const core::TenantId& tenant, std::int64_t id) {
-    if (!repository_.execution(tenant, id)) {
+    if (!repository_.execution({repository_.pool(), tenant}, tenant, id)) {
         throw DomainError::not_found("workflow execution " + std::to_string(id));
     }
 }
 
 json::object Service::execution(const core::TenantId& tenant, std::int64_t id) {
-    const auto found = repository_.execution(tenant, id);
+    const auto found = repository_.execution({repository_.pool(), tenant}, tenant, id);
     if (!found) {
         throw DomainError::not_found("workflow execution " + std::to_string(id));
     }
@@ -300,7 +300,7 @@ json::object Service::send_event(const core::Principal& who,
     const json::object data = data_value != nullptr ? data_value->get_object() : json::object{};
     // The model first, outside the transaction (its version never changes), so that the
     // transaction holds one pooled connection only.
-    const auto peek = repository_.execution(who.tenant, id);
+    const auto peek = repository_.execution({repository_.pool(), who.tenant}, who.tenant, id);
     if (!peek) {
         throw DomainError::not_found("workflow execution " + std::to_string(id));
     }
@@ -459,14 +459,14 @@ json::object Service::begin(const core::TenantId& tenant, std::int64_t id) {
 }
 
 std::string Service::gate(const core::TenantId& tenant, std::int64_t id) {
-    const auto found = repository_.execution(tenant, id);
+    const auto found = repository_.execution({repository_.pool(), tenant}, tenant, id);
     return found ? found->status : "cancelled";
 }
 
 json::object Service::run_step(const core::TenantId& tenant,
                                std::int64_t id,
                                const StepCall& call) {
-    const auto found = repository_.execution(tenant, id);
+    const auto found = repository_.execution({repository_.pool(), tenant}, tenant, id);
     if (!found) {
         throw inngest::NonRetriableError("no workflow execution " + std::to_string(id));
     }
@@ -540,7 +540,7 @@ json::object Service::apply_event(const core::TenantId& tenant,
 }
 
 json::array Service::compensation_plan(const core::TenantId& tenant, std::int64_t id) {
-    const auto found = repository_.execution(tenant, id);
+    const auto found = repository_.execution({repository_.pool(), tenant}, tenant, id);
     if (!found) {
         return {};
     }
@@ -572,7 +572,7 @@ json::object Service::finish(const core::TenantId& tenant,
     if (compensated) {
         repository_.mark_compensated(tenant, id);
     }
-    const auto found = repository_.execution(tenant, id);
+    const auto found = repository_.execution({repository_.pool(), tenant}, tenant, id);
     const bool changed = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
         return repository_.set_status(tx, tenant, id, status, {"running", "paused"}, error,
                                       found ? std::optional(found->context) : std::nullopt);
