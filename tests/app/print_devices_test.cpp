@@ -9,6 +9,7 @@
 #include "support/child_process.hpp"
 #include "support/temp_cups.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -33,6 +34,16 @@ AppUnderTestOptions with_cups() {
 std::string queue_for(const std::string& tenant, const std::string& what) {
     static int counter = 0;
     return tenant + "-" + what + std::to_string(getpid()) + "_" + std::to_string(++counter);
+}
+
+// An object's keys, sorted: the API's fields, whatever order they come in.
+std::vector<std::string> keys_of(const json::value& object) {
+    std::vector<std::string> keys;
+    for (const auto& field : object.as_object()) {
+        keys.emplace_back(field.key());
+    }
+    std::sort(keys.begin(), keys.end());
+    return keys;
 }
 
 std::int64_t add_printer(const AppUnderTest& t,
@@ -143,6 +154,15 @@ TEST_CASE("print devices: a rendered template prints on the virtual PDF printer"
     const auto printer = add_printer(t, admin, "Office PDF", queue, R"(,"defaults":{"copies":1})");
     const auto described =
         t.call("GET", "/api/v1/print/printers/" + std::to_string(printer), admin);
+    // A printer shows its health as one object; the check counter stays inside.
+    CHECK(keys_of(described.body) ==
+          std::vector<std::string>{"agent_id", "capabilities", "created_at", "created_by",
+                                   "cups_queue", "defaults", "health", "id", "ipp_uri", "kind",
+                                   "name", "owners", "site", "transport", "updated_at"});
+    CHECK(keys_of(described.body.at("health")) ==
+          std::vector<std::string>{"changed_at", "checked_at", "message", "reasons", "state"});
+    CHECK(described.body.at("ipp_uri").is_null());
+    CHECK(described.body.at("defaults") == json::parse(R"({"copies":1})"));
     CHECK(described.body.at("health").at("state") == "ready");
     CHECK(described.body.at("capabilities").at("make_and_model").as_string().find("PDF") !=
           json::string::npos);
@@ -162,6 +182,19 @@ TEST_CASE("print devices: a rendered template prints on the virtual PDF printer"
     });
     REQUIRE(done.at("status") == "completed");
     CHECK(done.at("cups_job_id").is_int64());
+    // A job shows its business document as one object; its token and deadline arithmetic are
+    // the worker's.
+    CHECK(keys_of(done) ==
+          std::vector<std::string>{"cancel_requested", "created_at",   "cups_job_id",
+                                   "deadline_at",      "document",     "error",
+                                   "finished_at",      "format",       "id",
+                                   "impressions",      "options",      "printer_id",
+                                   "printer_message",  "render_id",    "reprint_of",
+                                   "requested_by",     "source",       "state_reasons",
+                                   "status",           "submitted_at", "title"});
+    CHECK(done.at("document") == json::parse(R"({"type":"sales_order","id":"SO-4711"})"));
+    CHECK(done.at("reprint_of").is_null());
+    CHECK(done.at("error").is_null());
     CHECK(done.at("finished_at").is_string());
 
     // The virtual printer wrote one PDF for this job (named after its CUPS job), with our text.
@@ -201,6 +234,7 @@ TEST_CASE("print devices: a rendered template prints on the virtual PDF printer"
     REQUIRE(by_document.status == 200);
     CHECK(by_document.body.at("total") == 1);
     CHECK(by_document.body.at("items").at(0).at("id") == job_id);
+    CHECK(by_document.body.at("items").at(0) == done);
     CHECK(t.call("GET", "/api/v1/print/jobs?printer_id=" + std::to_string(printer), admin)
               .body.at("total") == 1);
     CHECK(t.call("GET", "/api/v1/print/jobs?document_type=sales_order&document_id=SO-1", admin)

@@ -89,6 +89,12 @@ TEST_CASE("print: a template previews with Chinese data and validation names the
     CHECK(t.call("POST", "/api/v1/print/templates", bob,
                  R"({"key":"x","name":"x","template":)" + std::string(kInvoice) + "}")
               .status == 403);
+    const auto unnamed = t.call("POST", "/api/v1/print/templates", admin,
+                                R"({"key":"","template":)" + std::string(kInvoice) + "}");
+    CHECK(unnamed.status == 422);
+    CHECK(unnamed.body.at("error").at("details").at("fields") ==
+          boost::json::parse(R"({"key":"a non-empty string of at most 100 bytes",
+                                 "name":"required"})"));
     const auto bad = t.call(
         "POST", "/api/v1/print/templates", admin,
         R"({"key":"bad","name":"bad","template":{"page":{"size":"A4"},"elements":[{"type":"text","x":10,"y":10,"width":50,"height":10,"text":"x","font_size":999}]}})");

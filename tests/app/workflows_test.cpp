@@ -661,6 +661,11 @@ TEST_CASE("workflows: executions pause, resume and cancel, and only admins may",
     f.wait_state(alice, id, "paid");
     CHECK(t.call("POST", base + "/resume", admin).status == 409);
 
+    // A reason that is not text is refused by name, and the execution runs on.
+    const auto refused = t.call("POST", base + "/cancel", admin, R"({"reason":42})");
+    CHECK(refused.status == 422);
+    CHECK(refused.body.at("error").at("details").at("fields").as_object().contains("reason"));
+    CHECK(t.call("GET", base, alice).body.at("status") == "running");
     const auto cancelled = t.call("POST", base + "/cancel", admin, R"({"reason":"customer left"})");
     REQUIRE(cancelled.status == 200);
     CHECK(cancelled.body.at("status") == "cancelled");

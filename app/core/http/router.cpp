@@ -502,10 +502,6 @@ std::optional<std::string> Call::filter(const char* name) const {
     return query_filter(context, name);
 }
 
-std::optional<std::string> Call::flag(const char* name) const {
-    return boolean_filter(context, name);
-}
-
 int Call::int_query(const char* name, int fallback, int low, int high) const {
     return core::int_query(context, name, fallback, low, high);
 }
@@ -533,14 +529,6 @@ std::optional<std::string> query_filter(const RequestContext& context, const cha
         return std::nullopt;
     }
     return it->second;
-}
-
-std::optional<std::string> boolean_filter(const RequestContext& context, const char* name) {
-    auto value = query_filter(context, name);
-    if (value && *value != "true" && *value != "false") {
-        throw DomainError::validation(boost::json::object{{name, "true or false"}});
-    }
-    return value;
 }
 
 int int_query(const RequestContext& context, const char* name, int fallback, int low, int high) {

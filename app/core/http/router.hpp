@@ -127,8 +127,6 @@ struct Call {
     std::optional<std::string> query(const char* name) const;
     /// The query parameter `name` when present and not empty (`query_filter`).
     std::optional<std::string> filter(const char* name) const;
-    /// The query flag `name`: "true", "false" or absent; 422 otherwise (`boolean_filter`).
-    std::optional<std::string> flag(const char* name) const;
     /// The query parameter `name` as an integer in [low, high], `fallback` when absent.
     int int_query(const char* name, int fallback, int low, int high) const;
     /// Where the request came from, for audit trails (the User-Agent cut to 300 bytes).
@@ -258,9 +256,6 @@ int int_query(const RequestContext& context, const char* name, int fallback, int
 
 /// The query parameter `name` when present and not empty, else nullopt (a SQL NULL filter).
 std::optional<std::string> query_filter(const RequestContext& context, const char* name);
-
-/// Like `query_filter`, for a flag: "true" or "false", else a validation DomainError.
-std::optional<std::string> boolean_filter(const RequestContext& context, const char* name);
 
 /// Query parameters, percent-decoded.
 std::map<std::string, std::string> parse_query(std::string_view query);

@@ -36,10 +36,6 @@ constexpr const char* kJobColumns =
                                                                                                                                "submitted_at, " SQL_UTC_TIME(
                                                                                                                                    "j.finished_at") " AS finished_at";
 
-json::value optional_json(const std::optional<std::string>& value) {
-    return value ? json::value(*value) : json::value(nullptr);
-}
-
 std::string owners_json(const std::vector<std::string>& owners) {
     return json::serialize(json::array(owners.begin(), owners.end()));
 }
@@ -72,25 +68,18 @@ const core::db::ListSpec kJobList{
          "j.status = $?"}}};
 
 json::object PrinterRow::to_json() const {
-    return json::object{{"id", id},
-                        {"name", name},
-                        {"site", site},
-                        {"kind", kind},
-                        {"transport", transport},
-                        {"cups_queue", optional_json(cups_queue)},
-                        {"ipp_uri", optional_json(ipp_uri)},
-                        {"agent_id", optional_json(agent_id)},
-                        {"defaults", defaults},
-                        {"capabilities", capabilities},
-                        {"owners", json::array(owners.begin(), owners.end())},
-                        {"health", json::object{{"state", health},
-                                                {"reasons", health_reasons},
-                                                {"message", health_message},
-                                                {"checked_at", optional_json(health_checked_at)},
-                                                {"changed_at", optional_json(health_changed_at)}}},
-                        {"created_by", created_by},
-                        {"created_at", created_at},
-                        {"updated_at", updated_at}};
+    auto out = core::db::row_json(*this);
+    // The API shows the health columns as one object; health_version is the checks' own counter.
+    out["health"] = json::object{{"state", health},
+                                 {"reasons", health_reasons},
+                                 {"message", health_message},
+                                 {"checked_at", json::value_from(health_checked_at)},
+                                 {"changed_at", json::value_from(health_changed_at)}};
+    for (const auto* column : {"health_reasons", "health_message", "health_version",
+                               "health_checked_at", "health_changed_at"}) {
+        out.erase(column);
+    }
+    return out;
 }
 
 bool JobRow::finished() const {
@@ -99,30 +88,18 @@ bool JobRow::finished() const {
 }
 
 json::object JobRow::to_json() const {
-    return json::object{
-        {"id", id},
-        {"printer_id", printer_id},
-        {"source", source},
-        {"render_id", render_id ? json::value(*render_id) : json::value(nullptr)},
-        {"format", format},
-        {"title", title},
-        {"document", document_type ? json::value(json::object{{"type", *document_type},
-                                                              {"id", document_id.value_or("")}})
-                                   : json::value(nullptr)},
-        {"options", options},
-        {"status", status},
-        {"cups_job_id", cups_job_id ? json::value(*cups_job_id) : json::value(nullptr)},
-        {"state_reasons", state_reasons},
-        {"printer_message", printer_message},
-        {"impressions", impressions ? json::value(*impressions) : json::value(nullptr)},
-        {"error", optional_json(error)},
-        {"cancel_requested", cancel_requested},
-        {"deadline_at", deadline_at},
-        {"reprint_of", reprint_of ? json::value(*reprint_of) : json::value(nullptr)},
-        {"requested_by", requested_by},
-        {"created_at", created_at},
-        {"submitted_at", optional_json(submitted_at)},
-        {"finished_at", optional_json(finished_at)}};
+    auto out = core::db::row_json(*this);
+    // The business document as one object (or null); the token, the deadline arithmetic and the
+    // attempt count are the worker's, not the API's.
+    out["document"] =
+        document_type
+            ? json::value(json::object{{"type", *document_type}, {"id", document_id.value_or("")}})
+            : json::value(nullptr);
+    for (const auto* column : {"document_type", "document_id", "token", "deadline_passed",
+                               "seconds_left", "submit_attempts"}) {
+        out.erase(column);
+    }
+    return out;
 }
 
 std::int64_t Repository::add_printer(const core::TenantId& tenant,
@@ -168,20 +145,15 @@ void Repository::update_printer(Transaction& tx,
     }
 }
 
-std::optional<PrinterRow> Repository::printer(Transaction& tx,
+std::optional<PrinterRow> Repository::printer(const core::db::ReadIn& in,
                                               const core::TenantId& tenant,
                                               std::int64_t id,
                                               bool for_update) {
     return core::db::select_first<PrinterRow>(
-        tx, kPrinterColumns,
+        in, kPrinterColumns,
         std::string("FROM print_printers p WHERE p.tenant_id = $1 AND p.id = $2") +
             (for_update ? " FOR UPDATE" : ""),
         {tenant, id});
-}
-
-std::optional<PrinterRow> Repository::printer(const core::TenantId& tenant, std::int64_t id) {
-    return core::db::transact(pool_, tenant,
-                              [&](Transaction& tx) { return printer(tx, tenant, id, false); });
 }
 
 std::vector<PrinterRow> Repository::printers(const core::TenantId& tenant) {

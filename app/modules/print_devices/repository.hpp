@@ -40,6 +40,7 @@ struct PrinterRow {
     std::string created_at;
     std::string updated_at;
 
+    /// The row, its health columns shown as one `health` object.
     boost::json::object to_json() const;
 };
 BOOST_DESCRIBE_STRUCT(PrinterRow,
@@ -115,6 +116,7 @@ struct JobRow {
     std::optional<std::string> finished_at;
 
     bool finished() const;
+    /// The row, its business document as one `document` object, without the worker's columns.
     boost::json::object to_json() const;
 };
 BOOST_DESCRIBE_STRUCT(JobRow,
@@ -181,12 +183,11 @@ public:
                         const core::TenantId& tenant,
                         std::int64_t id,
                         const PrinterFields& fields);
-    std::optional<PrinterRow> printer(core::db::Transaction& tx,
+    /// In the caller's transaction (`for_update` locks the row there) or in one of its own.
+    std::optional<PrinterRow> printer(const core::db::ReadIn& in,
                                       const core::TenantId& tenant,
                                       std::int64_t id,
-                                      bool for_update);
-    /// The printer as it is now, read in a transaction of its own.
-    std::optional<PrinterRow> printer(const core::TenantId& tenant, std::int64_t id);
+                                      bool for_update = false);
     std::vector<PrinterRow> printers(const core::TenantId& tenant);
     /// The page asked for, its filters applied (`kPrinterList`).
     core::db::Page<PrinterRow> list_printers(const core::TenantId& tenant,

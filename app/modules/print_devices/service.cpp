@@ -321,7 +321,7 @@ PrinterRow Service::add_printer(const core::Principal& who, const json::object& 
 PrinterRow Service::update_printer(const core::Principal& who,
                                    std::int64_t id,
                                    const json::object& body) {
-    const auto existing = repository_.printer(who.tenant, id);
+    const auto existing = repository_.printer({repository_.pool(), who.tenant}, who.tenant, id);
     if (!existing) {
         throw DomainError::not_found("printer " + std::to_string(id));
     }
@@ -348,13 +348,11 @@ PrinterRow Service::update_printer(const core::Principal& who,
 }
 
 PrinterRow Service::printer(const core::TenantId& tenant, std::int64_t id) {
-    return core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-        const auto row = repository_.printer(tx, tenant, id, false);
-        if (!row) {
-            throw DomainError::not_found("printer " + std::to_string(id));
-        }
-        return std::move(*row);
-    });
+    auto row = repository_.printer({repository_.pool(), tenant}, tenant, id);
+    if (!row) {
+        throw DomainError::not_found("printer " + std::to_string(id));
+    }
+    return std::move(*row);
 }
 
 void Service::delete_printer(const core::Principal& who, std::int64_t id) {
@@ -366,16 +364,7 @@ void Service::delete_printer(const core::Principal& who, std::int64_t id) {
 }
 
 PrinterRow Service::check_printer(const core::TenantId& tenant, std::int64_t id) {
-    std::optional<PrinterRow> row;
-    {
-        row = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-            return repository_.printer(tx, tenant, id, false);
-        });
-    }
-    if (!row) {
-        throw DomainError::not_found("printer " + std::to_string(id));
-    }
-    refresh_health(tenant, *row);
+    refresh_health(tenant, printer(tenant, id));
     return printer(tenant, id);
 }
 
@@ -494,7 +483,8 @@ JobRow Service::request_job(const core::Principal& who, const json::object& body
     }
     // The options are checked against the printer's capabilities, so the printer is read
     // before all the problems are answered together.
-    const auto printer = job.printer_id > 0 ? repository_.printer(who.tenant, job.printer_id)
+    const auto printer = job.printer_id > 0 ? repository_.printer({repository_.pool(), who.tenant},
+                                                                  who.tenant, job.printer_id)
                                             : std::optional<PrinterRow>();
     if (!printer && !problems.contains("printer_id")) {
         throw DomainError::not_found("printer " + std::to_string(job.printer_id));

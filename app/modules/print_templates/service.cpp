@@ -2,6 +2,7 @@
 
 #include "core/errors.hpp"
 #include "core/json/canonical.hpp"
+#include "core/json/request_fields.hpp"
 #include "core/log/logger.hpp"
 #include "core/outbox/outbox.hpp"
 #include "modules/print_templates/text_binding.hpp"
@@ -14,19 +15,6 @@ namespace {
 namespace json = boost::json;
 using core::DomainError;
 using core::db::Transaction;
-
-std::string required_text(const json::object& request,
-                          const char* key,
-                          std::size_t max,
-                          json::object& problems) {
-    const auto* value = request.if_contains(key);
-    if (value == nullptr || !value->is_string() || value->get_string().empty() ||
-        value->get_string().size() > max) {
-        problems[key] = "required: a string of 1 to " + std::to_string(max) + " bytes";
-        return {};
-    }
-    return std::string(value->get_string());
-}
 
 // The data items of a request: `items` (an array of objects) or `data` (one object).
 std::vector<json::value> items_of(const json::object& request) {
@@ -130,6 +118,19 @@ void check_binding(const PrintTemplate& layout, const std::vector<json::value>& 
     }
 }
 
+// The design a create or an update saves, checked; a 422 first for the other fields' `problems`.
+const json::value& design_of(const json::object& request, json::object problems) {
+    if (!problems.empty()) {
+        throw DomainError::validation(std::move(problems));
+    }
+    const auto* source = request.if_contains("template");
+    if (source == nullptr) {
+        throw DomainError::validation(json::object{{"template", "required: the design"}});
+    }
+    parse_template(*source);
+    return *source;
+}
+
 TemplateRow require(Repository& repository,
                     Transaction& tx,
                     const core::TenantId& tenant,
@@ -146,17 +147,14 @@ TemplateRow require(Repository& repository,
 
 TemplateRow Service::create(const core::Principal& who, const json::object& request) {
     json::object problems;
-    const auto key = required_text(request, "key", 100, problems);
-    const auto name = required_text(request, "name", 200, problems);
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
-    const auto* source = request.if_contains("template");
-    if (source == nullptr) {
-        throw DomainError::validation(json::object{{"template", "required: the design"}});
-    }
-    parse_template(*source);
-    const auto id = repository_.create(who.tenant, key, name, *source, who.user_id);
+    const auto key =
+        core::text_field(request, "key", {.max = 100, .min = 1, .required = true}, problems)
+            .value_or("");
+    const auto name =
+        core::text_field(request, "name", {.max = 200, .min = 1, .required = true}, problems)
+            .value_or("");
+    const auto& source = design_of(request, std::move(problems));
+    const auto id = repository_.create(who.tenant, key, name, source, who.user_id);
     if (!id) {
         throw DomainError::conflict("a print template with key '" + key + "' exists already");
     }
@@ -172,21 +170,12 @@ TemplateRow Service::get(const core::TenantId& tenant, std::int64_t id) {
 TemplateRow Service::update(const core::Principal& who,
                             std::int64_t id,
                             const json::object& request) {
-    std::optional<std::string> name;
-    if (const auto* n = request.if_contains("name"); n != nullptr && !n->is_null()) {
-        if (!n->is_string() || n->get_string().empty() || n->get_string().size() > 200) {
-            throw DomainError::validation(json::object{{"name", "a string of 1 to 200 bytes"}});
-        }
-        name = std::string(n->get_string());
-    }
-    const auto* source = request.if_contains("template");
-    if (source == nullptr) {
-        throw DomainError::validation(json::object{{"template", "required: the design"}});
-    }
-    parse_template(*source);
+    json::object problems;
+    const auto name = core::text_field(request, "name", {.max = 200, .min = 1}, problems);
+    const auto& source = design_of(request, std::move(problems));
     return core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
         require(repository_, tx, who.tenant, id, true);
-        repository_.save_draft(tx, who.tenant, id, name, *source);
+        repository_.save_draft(tx, who.tenant, id, name, source);
         auto row = require(repository_, tx, who.tenant, id, false);
         return row;
     });
@@ -258,13 +247,10 @@ json::object Service::request_render(const core::Principal& who, const json::obj
     if (template_id == nullptr || !template_id->is_int64()) {
         throw DomainError::validation(json::object{{"template_id", "required: the template's id"}});
     }
-    std::optional<std::string> key;
-    if (const auto* k = request.if_contains("idempotency_key"); k != nullptr && !k->is_null()) {
-        if (!k->is_string() || k->get_string().empty() || k->get_string().size() > 200) {
-            throw DomainError::validation(
-                json::object{{"idempotency_key", "a string of 1 to 200 bytes"}});
-        }
-        key = std::string(k->get_string());
+    json::object problems;
+    const auto key = core::text_field(request, "idempotency_key", {.max = 200, .min = 1}, problems);
+    if (!problems.empty()) {
+        throw DomainError::validation(std::move(problems));
     }
     const auto items = items_of(request);
     return core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {

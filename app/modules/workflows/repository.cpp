@@ -141,21 +141,16 @@ bool Repository::publish(const core::TenantId& tenant, std::int64_t id, int numb
     });
 }
 
-std::optional<ExecutionRow> Repository::execution(Transaction& tx,
+std::optional<ExecutionRow> Repository::execution(const core::db::ReadIn& in,
                                                   const core::TenantId& tenant,
                                                   std::int64_t id,
                                                   bool for_update) {
     return core::db::select_first<ExecutionRow>(
-        tx, kExecutionColumns,
+        in, kExecutionColumns,
         std::string("FROM workflow_executions e JOIN workflow_definitions d ON d.id = "
                     "e.definition_id WHERE e.tenant_id = $1 AND e.id = $2") +
             (for_update ? " FOR UPDATE OF e" : ""),
         {tenant, id});
-}
-
-std::optional<ExecutionRow> Repository::execution(const core::TenantId& tenant, std::int64_t id) {
-    return core::db::transact(pool_, tenant,
-                              [&](Transaction& tx) { return execution(tx, tenant, id); });
 }
 
 core::db::Page<ExecutionRow> Repository::executions(const core::TenantId& tenant,

@@ -199,11 +199,11 @@ public:
     bool publish(const core::TenantId& tenant, std::int64_t id, int number);
 
     // Executions
-    std::optional<ExecutionRow> execution(Transaction& tx,
+    /// In the caller's transaction (`for_update` locks the row there) or in one of its own.
+    std::optional<ExecutionRow> execution(const core::db::ReadIn& in,
                                           const core::TenantId& tenant,
                                           std::int64_t id,
                                           bool for_update = false);
-    std::optional<ExecutionRow> execution(const core::TenantId& tenant, std::int64_t id);
     core::db::Page<ExecutionRow> executions(const core::TenantId& tenant,
                                             const core::db::ListRequest& page);
     std::int64_t insert_execution(Transaction& tx,

@@ -2,7 +2,6 @@
 
 #include "core/errors.hpp"
 #include "core/http/host_allow_list.hpp"
-#include "core/json/fields.hpp"
 #include "core/json/request_fields.hpp"
 #include "core/outbox/outbox.hpp"
 #include "modules/workflows/definition.hpp"
@@ -251,13 +250,13 @@ json::object Service::model_of(const core::TenantId& tenant, const ExecutionRow&
 }
 
 void Service::require_execution(const core::TenantId& tenant, std::int64_t id) {
-    if (!repository_.execution(tenant, id)) {
+    if (!repository_.execution({repository_.pool(), tenant}, tenant, id)) {
         throw DomainError::not_found("workflow execution " + std::to_string(id));
     }
 }
 
 json::object Service::execution(const core::TenantId& tenant, std::int64_t id) {
-    const auto found = repository_.execution(tenant, id);
+    const auto found = repository_.execution({repository_.pool(), tenant}, tenant, id);
     if (!found) {
         throw DomainError::not_found("workflow execution " + std::to_string(id));
     }
@@ -301,7 +300,7 @@ json::object Service::send_event(const core::Principal& who,
     const json::object data = data_value != nullptr ? data_value->get_object() : json::object{};
     // The model first, outside the transaction (its version never changes), so that the
     // transaction holds one pooled connection only.
-    const auto peek = repository_.execution(who.tenant, id);
+    const auto peek = repository_.execution({repository_.pool(), who.tenant}, who.tenant, id);
     if (!peek) {
         throw DomainError::not_found("workflow execution " + std::to_string(id));
     }
@@ -415,9 +414,10 @@ json::object Service::resume(const core::Principal& who, std::int64_t id) {
 json::object Service::cancel(const core::Principal& who,
                              std::int64_t id,
                              const json::object& body) {
-    std::string reason = core::string_field(body, "reason");
-    if (reason.size() > 500) {
-        throw DomainError::validation(json::object{{"reason", "at most 500 characters"}});
+    json::object problems;
+    const auto reason = core::text_field(body, "reason", {.max = 500}, problems).value_or("");
+    if (!problems.empty()) {
+        throw DomainError::validation(std::move(problems));
     }
     core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
         const auto found = repository_.execution(tx, who.tenant, id, true);
@@ -459,14 +459,14 @@ json::object Service::begin(const core::TenantId& tenant, std::int64_t id) {
 }
 
 std::string Service::gate(const core::TenantId& tenant, std::int64_t id) {
-    const auto found = repository_.execution(tenant, id);
+    const auto found = repository_.execution({repository_.pool(), tenant}, tenant, id);
     return found ? found->status : "cancelled";
 }
 
 json::object Service::run_step(const core::TenantId& tenant,
                                std::int64_t id,
                                const StepCall& call) {
-    const auto found = repository_.execution(tenant, id);
+    const auto found = repository_.execution({repository_.pool(), tenant}, tenant, id);
     if (!found) {
         throw inngest::NonRetriableError("no workflow execution " + std::to_string(id));
     }
@@ -540,7 +540,7 @@ json::object Service::apply_event(const core::TenantId& tenant,
 }
 
 json::array Service::compensation_plan(const core::TenantId& tenant, std::int64_t id) {
-    const auto found = repository_.execution(tenant, id);
+    const auto found = repository_.execution({repository_.pool(), tenant}, tenant, id);
     if (!found) {
         return {};
     }
@@ -572,7 +572,7 @@ json::object Service::finish(const core::TenantId& tenant,
     if (compensated) {
         repository_.mark_compensated(tenant, id);
     }
-    const auto found = repository_.execution(tenant, id);
+    const auto found = repository_.execution({repository_.pool(), tenant}, tenant, id);
     const bool changed = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
         return repository_.set_status(tx, tenant, id, status, {"running", "paused"}, error,
                                       found ? std::optional(found->context) : std::nullopt);
