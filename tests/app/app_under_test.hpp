@@ -6,6 +6,8 @@
 #include "app.hpp"
 #include "core/auth/jwt.hpp"
 #include "core/log/logger.hpp"
+#include "crypto/signing_key.hpp"
+#include "support/call_builder.hpp"
 #include "support/temp_postgres.hpp"
 #include "transport/http_client.hpp"
 
@@ -138,6 +140,30 @@ public:
                   const std::string& body = {}) const {
         return call_url(method, "http://127.0.0.1:" + std::to_string(app_->port()) + path, token,
                         body);
+    }
+
+    /// Calls function `call.fn_slug` as the executor would (signed with the shared key), with the
+    /// state in `call`: what Inngest does when a step's answer was lost. Answers the function's
+    /// status and its JSON reply (the ops of a 206).
+    std::pair<int, boost::json::value> replay(const inngest_test::CallBuilder& call) const {
+        const auto body = call.body();
+        inngest::detail::OutboundRequest request{
+            "POST",
+            "http://127.0.0.1:" + std::to_string(app_->port()) +
+                "/api/inngest?fnId=" + call.fn_slug + "&stepId=step",
+            {{"Content-Type", "application/json"}},
+            body,
+            std::chrono::seconds(10),
+            std::nullopt};
+        request.headers.emplace_back(
+            "X-Inngest-Signature",
+            inngest::detail::sign_body(inngest::detail::SigningKey::parse(kExecutorKey), body,
+                                       std::chrono::duration_cast<std::chrono::seconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count()));
+        const auto reply = inngest::detail::send_http(request);
+        REQUIRE(reply.has_value());
+        return {reply->status, boost::json::parse(reply->body)};
     }
 
     // Waits until `user` has `count` unread items (the delivery runs through Inngest).

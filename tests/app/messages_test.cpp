@@ -121,6 +121,15 @@ TEST_CASE("a message is delivered durably to each recipient's inbox", "[app]") {
     CHECK(again.body.at("created") == false);
     REQUIRE(t.app().wait_settled(10s));
     CHECK(t.call("GET", "/api/v1/messages/inbox", bob).body.at("items").as_array().size() == 1);
+
+    // A key is its sender's own: another sender's "po-1" is a message of its own (a user cannot
+    // take the place of a message someone else sends with a key).
+    const auto others =
+        t.call("POST", "/api/v1/messages/send", carol, send_body(R"(["bob"])", "po-1"));
+    CHECK(others.status == 201);
+    CHECK(others.body.at("created") == true);
+    CHECK(others.body.at("message_id") != message_id);
+    REQUIRE(t.wait_unread(bob, 2));
 }
 
 TEST_CASE("the inbox marks read, reads all and archives", "[app]") {
@@ -562,26 +571,9 @@ TEST_CASE("a delivery step re-run after a lost answer does not send the email tw
                      {"data", json::object{{"tenant_id", "acme"}, {"message_id", message}}}};
     call.data("load-deliveries",
               json::array{json::object{{"id", delivery.at("id")}, {"channel", "email"}}});
-    inngest::detail::OutboundRequest request{
-        "POST",
-        "http://127.0.0.1:" + std::to_string(t.port()) +
-            "/api/inngest?fnId=riveredge-flow-messages-deliver&stepId=step",
-        {{"Content-Type", "application/json"}},
-        call.body(),
-        10s,
-        std::nullopt};
-    // Signed as the executor signs, with the key the app shares with it.
-    request.headers.emplace_back(
-        "X-Inngest-Signature",
-        inngest::detail::sign_body(inngest::detail::SigningKey::parse(riveredge_test::kExecutorKey),
-                                   call.body(),
-                                   std::chrono::duration_cast<std::chrono::seconds>(
-                                       std::chrono::system_clock::now().time_since_epoch())
-                                       .count()));
-    const auto replayed = inngest::detail::send_http(request);
-    REQUIRE(replayed.has_value());
-    REQUIRE(replayed->status == 206);
-    const auto ops = json::parse(replayed->body).as_array();
+    const auto [status, reply] = t.replay(call);
+    REQUIRE(status == 206);
+    const auto ops = reply.as_array();
     REQUIRE(ops.size() == 1);
     CHECK(ops[0].at("op") == "StepRun");
     CHECK(ops[0].at("data").at("status") == "sent");

@@ -292,6 +292,56 @@ TEST_CASE("overlap skip: a fire does not start while the previous one still runs
     hook.stop();
 }
 
+TEST_CASE("a claim re-run after its answer was lost goes on with the fire it claimed",
+          "[app][schedules]") {
+    // Inngest runs a step again when the process died after the step committed but before its
+    // answer arrived. The claim must then answer as before, not take its own fire for another
+    // run's ("already running"), which left the fire running for ever with its action never run.
+    auto clock = clock_at("2026-11-23T10:00:30.000Z");
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto created =
+        t.call("POST", "/api/v1/schedules", alice,
+               schedule_body("claimed", R"({"kind":"cron","cron":"* * * * *"})", "",
+                             R"({"type":"event","name":"claimed.tick","data":{}})"));
+    REQUIRE(created.status == 201);
+    const auto id = created.body.at("id").as_int64();
+    // The 10:01 fire is armed; its run starts only when the clock gets there.
+    const auto at = parse_time(std::string(created.body.at("next_fire_at").as_string()));
+    REQUIRE(at.has_value());
+    inngest_test::CallBuilder call;
+    call.fn_slug = "riveredge-flow-schedules-fire";
+    call.event = json::object{
+        {"name", "schedules/fire.due"},
+        {"data",
+         json::object{{"tenant_id", "acme"},
+                      {"schedule_id", id},
+                      {"scheduled_for",
+                       std::chrono::duration_cast<std::chrono::milliseconds>(at->time_since_epoch())
+                           .count()},
+                      {"version", created.body.at("version")},
+                      {"kind", "scheduled"}}}};
+    const auto claim = [&](const std::string& run_id) {
+        call.run_id = run_id;
+        const auto [status, reply] = t.replay(call);
+        REQUIRE(status == 206);
+        REQUIRE(reply.as_array().size() == 1);
+        return reply.as_array()[0].at("data");
+    };
+    const std::string run = "01JCLAIMRUN000000000000001";
+    const auto first = claim(run);
+    CHECK(first.at("decision") == "run");
+    CHECK(fires(t, alice, id, "?status=running").size() == 1);
+    // The same run again: its answer was lost, it goes on.
+    const auto again = claim(run);
+    CHECK(again.at("decision") == "run");
+    CHECK(again.at("fire_id") == first.at("fire_id"));
+    // Another run (a second delivery of the same fire) is turned away.
+    const auto other = claim("01JCLAIMRUN000000000000002");
+    CHECK(other.at("decision") == "skip");
+    CHECK(other.at("reason") == "already running");
+}
+
 TEST_CASE("a failing action is retried as often as the schedule says and then recorded failed",
           "[app][schedules]") {
     auto clock = clock_at("2026-11-23T10:00:30.000Z");

@@ -12,7 +12,7 @@ using core::db::Param;
 using core::db::Transaction;
 
 constexpr const char* kFindByKey =
-    "SELECT id FROM messages WHERE tenant_id = $1 AND idempotency_key = $2";
+    "SELECT id FROM messages WHERE tenant_id = $1 AND sender_id = $2 AND idempotency_key = $3";
 constexpr const char* kInsertMessage =
     "INSERT INTO messages (tenant_id, sender_id, subject, body, html_body, idempotency_key) "
     "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
@@ -231,8 +231,9 @@ std::optional<SmsSettings> Repository::sms_settings(const core::TenantId& tenant
 }
 
 std::optional<std::int64_t> Repository::find_by_idempotency_key(const core::TenantId& tenant,
+                                                                const std::string& sender,
                                                                 const std::string& key) {
-    const auto rows = core::db::exec_once(pool_, tenant, kFindByKey, {tenant, key});
+    const auto rows = core::db::exec_once(pool_, tenant, kFindByKey, {tenant, sender, key});
     if (rows.empty()) {
         return std::nullopt;
     }

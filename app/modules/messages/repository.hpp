@@ -67,8 +67,10 @@ class Repository {
 public:
     explicit Repository(core::db::Pool& pool) : pool_(pool) {}
 
-    /// Message id of an earlier send with this idempotency key.
+    /// Message id of the sender's earlier send with this idempotency key (a key is its
+    /// sender's own: one sender cannot take another's place).
     std::optional<std::int64_t> find_by_idempotency_key(const core::TenantId& tenant,
+                                                        const std::string& sender,
                                                         const std::string& key);
     /// Inserts the message, its deliveries and the event `announce` makes of its id in one
     /// transaction.

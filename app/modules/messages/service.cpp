@@ -187,8 +187,12 @@ std::int64_t Service::notify(const core::TenantId& tenant,
                              const std::string& body,
                              const std::optional<std::string>& idempotency_key) {
     std::vector<NewDelivery> deliveries;
+    std::set<std::string> seen;
     for (const auto& user : user_ids) {
-        deliveries.push_back({"in_app", user});
+        // One delivery per user: a second would break the delivery's unique key on every retry.
+        if (seen.insert(user).second) {
+            deliveries.push_back({"in_app", user});
+        }
     }
     bool created = false;
     return record(tenant, sender, MessageContent{subject, body, std::nullopt}, idempotency_key,
@@ -202,7 +206,8 @@ std::int64_t Service::record(const core::TenantId& tenant,
                              const std::vector<NewDelivery>& deliveries,
                              bool& created) {
     if (idempotency_key) {
-        if (const auto existing = repository_.find_by_idempotency_key(tenant, *idempotency_key)) {
+        if (const auto existing =
+                repository_.find_by_idempotency_key(tenant, sender, *idempotency_key)) {
             created = false;
             return *existing;
         }
@@ -222,7 +227,7 @@ std::int64_t Service::record(const core::TenantId& tenant,
         // Two concurrent sends with one key: the loser answers with the winner's message.
         if (error.sqlstate() == "23505" && idempotency_key) {
             if (const auto existing =
-                    repository_.find_by_idempotency_key(tenant, *idempotency_key)) {
+                    repository_.find_by_idempotency_key(tenant, sender, *idempotency_key)) {
                 created = false;
                 return *existing;
             }
@@ -435,7 +440,9 @@ void Service::save_sms_settings(const core::TenantId& tenant, const boost::json:
         core::text_field(request, "template_id", {.max = 100, .min = 1, .required = true}, problems)
             .value_or("");
     // An empty key reads as none sent.
-    if (auto key = core::text_field(request, "api_key", {.max = 500}, problems);
+    // On one line: it goes into an HTTP header.
+    if (auto key =
+            core::text_field(request, "api_key", {.max = 500, .single_line = true}, problems);
         key && !key->empty()) {
         settings.api_key = std::move(key);
     }

@@ -7,8 +7,6 @@
 
 namespace riveredge::schedules {
 
-using namespace std::chrono_literals;
-
 void register_functions(inngest::Client& client, Service& service) {
     client.create_function(
         {.id = "schedules-fire",
@@ -23,15 +21,21 @@ void register_functions(inngest::Client& client, Service& service) {
                 return service.claim(tenant, data.at("schedule_id").to_number<std::int64_t>(),
                                      data.at("scheduled_for").to_number<std::int64_t>(),
                                      data.at("version").to_number<int>(),
-                                     std::string(data.at("kind").as_string()));
+                                     std::string(data.at("kind").as_string()), ctx.run.run_id);
             });
             const std::int64_t fire_id = claim.at("fire_id").to_number<std::int64_t>();
             std::string decision(claim.at("decision").as_string());
-            // Queued behind a running fire (overlap policy queue_one): look again now and then.
-            for (int i = 0; decision == "wait" && i < 500; ++i) {
-                ctx.step.sleep("overlap-wait-" + std::to_string(i), 5s);
+            // Queued behind a running fire (overlap policy queue_one): look again now and then,
+            // until the timeout; the last check skips a fire that still cannot run.
+            const std::chrono::milliseconds every(
+                claim.contains("check_every_ms")
+                    ? claim.at("check_every_ms").to_number<std::int64_t>()
+                    : 5000);
+            for (int i = 0; decision == "wait" && i < kOverlapChecks; ++i) {
+                ctx.step.sleep("overlap-wait-" + std::to_string(i), every);
                 const auto again = ctx.step.run("overlap-check-" + std::to_string(i), [&] {
-                    return service.retry_waiting(tenant, fire_id);
+                    return service.retry_waiting(tenant, fire_id, ctx.run.run_id,
+                                                 i + 1 == kOverlapChecks);
                 });
                 decision = std::string(again.at("decision").as_string());
             }

@@ -27,8 +27,8 @@ const std::string kScheduleSelect = std::string("SELECT ") + kScheduleColumns + 
 
 constexpr const char* kFireSelect =
     "SELECT f.id, f.schedule_id, " MS("f.scheduled_for") " AS scheduled_ms, f.kind, "
-    "f.schedule_version, f.status, f.attempt, " MS("f.started_at") " AS started_ms "
-    "FROM schedule_fires f ";
+    "f.schedule_version, f.status, f.attempt, " MS("f.started_at") " AS started_ms, "
+    "f.claimed_by FROM schedule_fires f ";
 
 constexpr const char* kFireViewColumns =
     "f.id, f.schedule_id, " SQL_UTC_TIME("f.scheduled_for") " AS scheduled_for, f.kind, "
@@ -127,14 +127,16 @@ Schedule schedule_of(const Rows& rows, int i) {
 }
 
 Fire fire_of(const Rows& rows, int i) {
-    return Fire{rows.integer(i, "id"),
-                rows.integer(i, "schedule_id"),
-                *time_of(rows, i, "scheduled_ms"),
-                rows.text(i, "kind"),
-                static_cast<int>(rows.integer(i, "schedule_version")),
-                rows.text(i, "status"),
-                static_cast<int>(rows.integer(i, "attempt")),
-                time_of(rows, i, "started_ms")};
+    return Fire{
+        rows.integer(i, "id"),
+        rows.integer(i, "schedule_id"),
+        *time_of(rows, i, "scheduled_ms"),
+        rows.text(i, "kind"),
+        static_cast<int>(rows.integer(i, "schedule_version")),
+        rows.text(i, "status"),
+        static_cast<int>(rows.integer(i, "attempt")),
+        time_of(rows, i, "started_ms"),
+        rows.is_null(i, "claimed_by") ? std::nullopt : std::optional(rows.text(i, "claimed_by"))};
 }
 
 Param optional_time(const std::optional<TimePoint>& time) {
@@ -352,6 +354,14 @@ void Repository::start_fire(Transaction& tx,
         "UPDATE schedule_fires SET status = 'running', started_at = $3::timestamptz, attempt = 1 "
         "WHERE tenant_id = $1 AND id = $2",
         {tenant, fire_id, format_utc(now)});
+}
+
+void Repository::claim_fire(Transaction& tx,
+                            const core::TenantId& tenant,
+                            std::int64_t fire_id,
+                            const std::string& run_id) {
+    tx.exec("UPDATE schedule_fires SET claimed_by = $3 WHERE tenant_id = $1 AND id = $2",
+            {tenant, fire_id, run_id});
 }
 
 void Repository::finish_fire(Transaction& tx,

@@ -56,6 +56,8 @@ struct Fire {
     std::string status;
     int attempt = 0;
     std::optional<TimePoint> started_at;
+    /// The run that claimed it (to run or to wait).
+    std::optional<std::string> claimed_by;
 };
 
 /// A schedule the reconciler looks at: overdue (its armed fire should have started) or armed.
@@ -138,6 +140,11 @@ public:
                     const core::TenantId& tenant,
                     std::int64_t fire_id,
                     TimePoint now);
+    /// Records the run that claimed the fire.
+    void claim_fire(core::db::Transaction& tx,
+                    const core::TenantId& tenant,
+                    std::int64_t fire_id,
+                    const std::string& run_id);
     void finish_fire(core::db::Transaction& tx,
                      const core::TenantId& tenant,
                      std::int64_t fire_id,

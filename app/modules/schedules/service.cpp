@@ -406,7 +406,8 @@ boost::json::object Service::claim(const core::TenantId& tenant,
                                    std::int64_t schedule_id,
                                    std::int64_t scheduled_for_ms,
                                    int version,
-                                   const std::string& kind) {
+                                   const std::string& kind,
+                                   const std::string& run_id) {
     const TimePoint when{std::chrono::milliseconds(scheduled_for_ms)};
     const auto at = now();
     const auto skip = [](const std::string& reason, std::int64_t fire_id = 0) {
@@ -419,7 +420,19 @@ boost::json::object Service::claim(const core::TenantId& tenant,
             if (!fire) {
                 return skip("no such fire");
             }
+            const auto decided = [&](const std::string& decision, const std::string& reason) {
+                json::object out{{"decision", decision}, {"fire_id", fire->id}, {"reason", reason}};
+                if (decision == "wait" && schedule) {
+                    out["check_every_ms"] = overlap_check_every(schedule->definition).count();
+                }
+                return out;
+            };
             if (fire->status != "armed") {
+                if (fire->claimed_by == run_id &&
+                    (fire->status == "running" || fire->status == "waiting")) {
+                    // This run claimed it already; the step's answer was lost.
+                    return decided(fire->status == "running" ? "run" : "wait", "");
+                }
                 return skip("already " + fire->status, fire->id);  // a repeated delivery
             }
             if (fire->schedule_version != version) {
@@ -479,18 +492,33 @@ boost::json::object Service::claim(const core::TenantId& tenant,
             } else {
                 repository_.start_fire(tx, tenant, fire->id, at);
             }
+            if (decision != "skip") {
+                repository_.claim_fire(tx, tenant, fire->id, run_id);
+            }
             if (next) {
                 arm_fire(tx, tenant, schedule_id, *next, schedule->version, "scheduled");
             }
-            return json::object{{"decision", decision}, {"fire_id", fire->id}, {"reason", reason}};
+            return decided(decision, reason);
         });
 }
 
-boost::json::object Service::retry_waiting(const core::TenantId& tenant, std::int64_t fire_id) {
+std::chrono::milliseconds overlap_check_every(const ScheduleDefinition& definition) {
+    const std::chrono::milliseconds span =
+        std::chrono::seconds(definition.timeout_seconds) * 11 / 10;
+    return std::max(std::chrono::milliseconds(5000), span / kOverlapChecks);
+}
+
+boost::json::object Service::retry_waiting(const core::TenantId& tenant,
+                                           std::int64_t fire_id,
+                                           const std::string& run_id,
+                                           bool last) {
     const auto at = now();
     return core::db::transact(
         repository_.pool(), tenant, [&](Transaction& tx) -> boost::json::object {
             const auto fire = repository_.fire_by_id(tx, tenant, fire_id, true);
+            if (fire && fire->status == "running" && fire->claimed_by == run_id) {
+                return json::object{{"decision", "run"}};  // started by this check; answer lost
+            }
             if (!fire || fire->status != "waiting") {
                 return json::object{{"decision", "skip"}};
             }
@@ -506,7 +534,7 @@ boost::json::object Service::retry_waiting(const core::TenantId& tenant, std::in
                 repository_.start_fire(tx, tenant, fire_id, at);
                 return json::object{{"decision", "run"}};
             }
-            if (at - fire->scheduled_for > std::chrono::seconds(timeout)) {
+            if (last || at - fire->scheduled_for > std::chrono::seconds(timeout)) {
                 repository_.set_fire_status(tx, tenant, fire_id, "skipped",
                                             "overlap: waited longer than the timeout", at);
                 return json::object{{"decision", "skip"}};

@@ -33,6 +33,12 @@ struct Collaborators {
     const core::OutboundPolicy& outbound;
 };
 
+/// The most overlap checks a queued fire's run makes (two steps each, well under a run's limit).
+constexpr int kOverlapChecks = 400;
+/// How often a queued fire looks again: every 5 s, or less often when the schedule's timeout is
+/// long, so that the checks outlast it.
+std::chrono::milliseconds overlap_check_every(const ScheduleDefinition& definition);
+
 class Service {
 public:
     Service(Repository& repository, Collaborators collaborators)
@@ -54,14 +60,21 @@ public:
     boost::json::object preview_trigger(const boost::json::object& request, int count);
 
     // The fire function's steps.
-    /// Decides whether a delivered fire runs: {decision: run|wait|skip, fire_id, reason}.
+    /// Decides whether a delivered fire runs: {decision: run|wait|skip, fire_id, reason, and
+    /// for a wait check_every_ms}. The fire is claimed for `run_id`: the same run claiming it
+    /// again (its answer was lost) gets the same decision.
     boost::json::object claim(const core::TenantId& tenant,
                               std::int64_t schedule_id,
                               std::int64_t scheduled_for_ms,
                               int version,
-                              const std::string& kind);
-    /// For a queued fire: {decision: run|wait|skip}.
-    boost::json::object retry_waiting(const core::TenantId& tenant, std::int64_t fire_id);
+                              const std::string& kind,
+                              const std::string& run_id);
+    /// For a queued fire: {decision: run|wait|skip}. The `last` check skips the fire when it
+    /// still cannot run, so no fire stays waiting after its run gave up.
+    boost::json::object retry_waiting(const core::TenantId& tenant,
+                                      std::int64_t fire_id,
+                                      const std::string& run_id,
+                                      bool last);
     /// Runs the action; throws to have Inngest retry while attempts remain.
     boost::json::object perform(const core::TenantId& tenant,
                                 std::int64_t fire_id,
