@@ -77,11 +77,14 @@ public:
     /// The script with its latest version; DomainError 404 when the tenant has none with this id.
     virtual boost::json::object get(const TenantId& tenant, std::int64_t script_id) = 0;
     /// Runs a stored script as `who` (synchronously unless the request says async) and returns
-    /// the run record.
+    /// the run record. A durable step passes its own `idempotency_key`: run again with it, the
+    /// step gets the run that succeeded or is queued instead of a second one (a run that failed
+    /// leaves the key free, so a retry runs the script again).
     virtual boost::json::object start_run(const Principal& who,
                                           std::int64_t script_id,
                                           const boost::json::object& request,
-                                          const std::string& trigger) = 0;
+                                          const std::string& trigger,
+                                          const std::optional<std::string>& idempotency_key) = 0;
     /// The hosts the tenant allows outbound HTTP to (scripts, schedules, service tasks).
     virtual std::vector<std::string> http_allow_list(const TenantId& tenant) = 0;
 };

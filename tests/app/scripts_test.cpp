@@ -3,6 +3,9 @@
 
 #include "app/app_under_test.hpp"
 #include "core/db/database.hpp"
+#include "modules/scripts/repository.hpp"
+#include "modules/scripts/script_runner.hpp"
+#include "modules/scripts/service.hpp"
 
 #include <inngest/http_server.hpp>
 
@@ -382,4 +385,85 @@ TEST_CASE("bad script requests get precise 4xx answers and change nothing", "[ap
               .body.at("items")
               .as_array()
               .empty());
+}
+
+TEST_CASE("a durable step's script run is once per key: a repeat gets the run, a failure frees it",
+          "[app][scripts]") {
+    // What schedules, workflows and approvals pass for a step: the step re-run after a crash
+    // must not run the script a second time, and a retry after the script failed must.
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto ok = t.call("POST", "/api/v1/scripts", alice,
+                           create_body("once", "function main(a) { return {n: a.n}; }",
+                                       R"("parameters":[{"name":"n","type":"number"}])"));
+    REQUIRE(ok.status == 201);
+    const auto failing = t.call("POST", "/api/v1/scripts", alice,
+                                create_body("fails", "function main() { throw new Error('no'); }"));
+    REQUIRE(failing.status == 201);
+    riveredge::core::db::Pool pool(t.settings().database_url, 1);
+    riveredge::scripts::Repository repository(pool);
+    const riveredge::scripts::ScriptRunner runner(SCRIPT_WORKER_PATH);
+    const riveredge::core::OutboundPolicy outbound;
+    riveredge::scripts::Service service(repository, runner, outbound);
+    const riveredge::core::Principal schedule{
+        riveredge::core::TenantId::trusted("acme"), "schedule:7", {}};
+    const json::object request{{"mode", "sync"}, {"arguments", json::object{{"n", 1}}}};
+    const auto runs_of = [&](const json::value& script) {
+        return t
+            .call("GET", "/api/v1/scripts/" + std::to_string(script.at("id").as_int64()) + "/runs",
+                  alice)
+            .body.at("total")
+            .as_int64();
+    };
+
+    const auto first =
+        service.start_run(schedule, ok.body.at("id").as_int64(), request, "schedule", "fire-1");
+    CHECK(first.at("status") == "succeeded");
+    const auto again =
+        service.start_run(schedule, ok.body.at("id").as_int64(), request, "schedule", "fire-1");
+    CHECK(again.at("id") == first.at("id"));
+    CHECK(runs_of(ok.body) == 1);
+    // The key is its sender's own; without a key every call is a run.
+    const riveredge::core::Principal other{
+        riveredge::core::TenantId::trusted("acme"), "schedule:8", {}};
+    CHECK(service.start_run(other, ok.body.at("id").as_int64(), request, "schedule", "fire-1")
+              .at("id") != first.at("id"));
+    service.start_run(schedule, ok.body.at("id").as_int64(), request, "schedule");
+    CHECK(runs_of(ok.body) == 3);
+
+    // A failed run leaves the key free: the retry runs the script again.
+    const auto failed = service.start_run(schedule, failing.body.at("id").as_int64(),
+                                          json::object{{"mode", "sync"}}, "schedule", "fire-2");
+    CHECK(failed.at("status") == "failed");
+    const auto retried = service.start_run(schedule, failing.body.at("id").as_int64(),
+                                           json::object{{"mode", "sync"}}, "schedule", "fire-2");
+    CHECK(retried.at("id") != failed.at("id"));
+    CHECK(runs_of(failing.body) == 2);
+
+    // A run left 'running' by a process that died runs again, in the same record.
+    const auto orphan = repository.create_run(
+        schedule.tenant,
+        riveredge::scripts::NewRun{ok.body.at("id").as_int64(), 1, "sync", "schedule",
+                                   json::object{{"n", 2}}, "schedule:7", "fire-3"},
+        "running");
+    const auto resumed =
+        service.start_run(schedule, ok.body.at("id").as_int64(),
+                          json::object{{"mode", "sync"}, {"arguments", json::object{{"n", 3}}}},
+                          "schedule", "fire-3");
+    CHECK(resumed.at("id") == orphan.id);
+    CHECK(resumed.at("status") == "succeeded");
+
+    // A worker that cannot start leaves the run failed, not running for ever.
+    const riveredge::scripts::ScriptRunner broken("/nonexistent/riveredge-script-worker");
+    riveredge::scripts::Service stranded(repository, broken, outbound);
+    CHECK_THROWS(
+        stranded.start_run(schedule, ok.body.at("id").as_int64(), request, "schedule", "fire-4"));
+    const auto listed = t.call("GET",
+                               "/api/v1/scripts/" + std::to_string(ok.body.at("id").as_int64()) +
+                                   "/runs?sort=-created_at",
+                               alice)
+                            .body.at("items")
+                            .as_array();
+    REQUIRE(!listed.empty());
+    CHECK(listed[0].at("status") == "failed");
 }

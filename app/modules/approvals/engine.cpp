@@ -602,6 +602,7 @@ boost::json::object Engine::compensate(const core::TenantId& tenant,
     }
     const auto scope = scope_of(instance->variables, instance->initiator);
     const auto& c = handler->config;
+    const auto key = "approval-" + std::to_string(id) + "-compensate-" + tag_of(node_id, visit);
     // Best effort, like listeners: a handler's failure is recorded and the others still run.
     try {
         if (handler->type == "scriptTask") {
@@ -611,7 +612,7 @@ boost::json::object Engine::compensate(const core::TenantId& tenant,
             }
             const auto run = p_.scripts.start_run(core::Principal{tenant, "approvals", {}},
                                                   c.at("script_id").to_number<std::int64_t>(),
-                                                  request, "approval");
+                                                  request, "approval", key);
             if (run.at("status") != "succeeded") {
                 throw std::runtime_error("script run " + json::serialize(run.at("status")));
             }
@@ -621,9 +622,7 @@ boost::json::object Engine::compensate(const core::TenantId& tenant,
             if (const auto* mapping = c.if_contains("input_mapping")) {
                 input = map_value(*mapping, scope);
             }
-            entry["result"] = call_activity(
-                tenant, c, input,
-                "approval-" + std::to_string(id) + "-compensate-" + tag_of(node_id, visit));
+            entry["result"] = call_activity(tenant, c, input, key);
         }
     } catch (const std::exception& error) {
         entry["error"] = error.what();
@@ -925,7 +924,7 @@ boost::json::object Engine::enter_user_task(const core::TenantId& tenant,
 json::value Engine::call_activity(const core::TenantId& tenant,
                                   const boost::json::object& c,
                                   const json::value& input,
-                                  const std::string& notify_key) {
+                                  const std::string& call_key) {
     const int timeout = static_cast<int>(
         std::chrono::duration_cast<std::chrono::seconds>(
             iso_duration(core::string_field(c, "timeout")).value_or(std::chrono::seconds(30)))
@@ -973,7 +972,7 @@ json::value Engine::call_activity(const core::TenantId& tenant,
             subject = core::string_field(in, "subject");
             body = core::string_field(in, "body");
         }
-        notify(tenant, users, subject, body, notify_key);
+        notify(tenant, users, subject, body, call_key);
         return json::object{{"notified", users.size()}};
     }
     const auto binding = p_.activities.find(tenant, activity);
@@ -988,7 +987,7 @@ json::value Engine::call_activity(const core::TenantId& tenant,
     json::object request{{"mode", "sync"}, {"arguments", input}};
     const auto run = p_.scripts.start_run(core::Principal{tenant, "approvals", {}},
                                           binding->config.at("script_id").to_number<std::int64_t>(),
-                                          request, "approval");
+                                          request, "approval", call_key);
     if (run.at("status") != "succeeded") {
         // The script's own message says why, for whoever retries the task.
         std::string why;
@@ -1131,9 +1130,9 @@ boost::json::object Engine::run_script(const core::TenantId& tenant,
     }
     json::object run;
     try {
-        run =
-            p_.scripts.start_run(core::Principal{tenant, "approvals", {}},
-                                 c.at("script_id").to_number<std::int64_t>(), request, "approval");
+        run = p_.scripts.start_run(core::Principal{tenant, "approvals", {}},
+                                   c.at("script_id").to_number<std::int64_t>(), request, "approval",
+                                   "approval-" + std::to_string(id) + "-" + tag_of(node.id, visit));
     } catch (const DomainError& error) {
         run = json::object{{"status", "rejected"}, {"error", error.what()}};
     }

@@ -243,12 +243,13 @@ private:
                       const std::vector<std::int64_t>& cancelled_children);
     /// Calls what a service task or listener names in `config`: `url` (HTTP, on the tenant's
     /// allow-list), or an activity (`activity_name`/`action`): built-in `set_variables` and
-    /// `notify` (once per `notify_key`), else the tenant's binding (HTTP or a script). Its
-    /// result; throws (NonRetriableError when no retry could pass).
+    /// `notify`, else the tenant's binding (HTTP or a script). A notification or script run is
+    /// once per `call_key` (a retried step's call finds the first). Its result; throws
+    /// (NonRetriableError when no retry could pass).
     boost::json::value call_activity(const core::TenantId& tenant,
                                      const boost::json::object& config,
                                      const boost::json::value& input,
-                                     const std::string& notify_key);
+                                     const std::string& call_key);
     /// A business rule task: the decision table's answer for the variables, as variables.
     boost::json::object run_rules(const core::TenantId& tenant,
                                   std::int64_t id,

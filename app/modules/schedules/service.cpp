@@ -567,8 +567,9 @@ boost::json::object Service::run_action(const core::TenantId& tenant,
         if (const auto* args = a.if_contains("arguments"); args != nullptr && !args->is_null()) {
             request["arguments"] = *args;
         }
-        const auto run = with_.scripts.start_run(core::Principal{tenant, origin, {}},
-                                                 a.at("script_id").as_int64(), request, "schedule");
+        const auto run =
+            with_.scripts.start_run(core::Principal{tenant, origin, {}},
+                                    a.at("script_id").as_int64(), request, "schedule", key);
         if (run.at("status") != "succeeded") {
             const auto* error = run.if_contains("error");
             throw std::runtime_error("script run " + std::to_string(run.at("id").as_int64()) + " " +

@@ -29,8 +29,9 @@ public:
     boost::json::object start_run(const core::Principal& who,
                                   std::int64_t script_id,
                                   const boost::json::object& request,
-                                  const std::string& trigger) override {
-        return service_.start_run(who, script_id, request, trigger);
+                                  const std::string& trigger,
+                                  const std::optional<std::string>& idempotency_key) override {
+        return service_.start_run(who, script_id, request, trigger, idempotency_key);
     }
     std::vector<std::string> http_allow_list(const core::TenantId& tenant) override {
         return repository_.settings(tenant).http_allow_list;

@@ -178,23 +178,32 @@ std::optional<ScriptVersion> Repository::runnable_version(const core::TenantId& 
     return found ? std::optional(found->runnable()) : std::nullopt;
 }
 
-std::int64_t Repository::create_run(const core::TenantId& tenant,
-                                    const NewRun& run,
-                                    const std::string& status,
-                                    const core::outbox::Announcement& announce) {
+RecordedRun Repository::create_run(const core::TenantId& tenant,
+                                   const NewRun& run,
+                                   const std::string& status,
+                                   const core::outbox::Announcement& announce) {
     return core::db::transact(pool_, tenant, [&](Transaction& tx) {
         const auto rows = tx.exec(
             "INSERT INTO script_runs (tenant_id, script_id, version, mode, trigger, status, "
-            "arguments, "
-            "run_by, started_at) VALUES ($1, $2, $3::int, $4, $5, $6, $7::jsonb, $8, "
-            "CASE WHEN $6 = 'running' THEN now() END) RETURNING id",
+            "arguments, run_by, idempotency_key, started_at) VALUES ($1, $2, $3::int, $4, $5, "
+            "$6, $7::jsonb, $8, $9, CASE WHEN $6 = 'running' THEN now() END) ON CONFLICT "
+            "(tenant_id, run_by, idempotency_key) WHERE idempotency_key IS NOT NULL AND status "
+            "IN ('queued', 'running', 'succeeded') DO NOTHING RETURNING id",
             {tenant, run.script_id, run.version, run.mode, run.trigger, status, run.arguments,
-             run.run_by});
+             run.run_by, run.idempotency_key});
+        if (rows.empty()) {
+            return RecordedRun{
+                tx.exec("SELECT id FROM script_runs WHERE tenant_id = $1 AND run_by = $2 AND "
+                        "idempotency_key = $3 AND status IN ('queued', 'running', 'succeeded')",
+                        {tenant, run.run_by, run.idempotency_key})
+                    .integer(0, "id"),
+                false};
+        }
         const std::int64_t id = rows.integer(0, "id");
         if (announce) {
             core::outbox::add(tx, tenant, announce(id));
         }
-        return id;
+        return RecordedRun{id, true};
     });
 }
 
@@ -230,6 +239,16 @@ void Repository::finish_run(const core::TenantId& tenant,
         {tenant, run_id, std::string(outcome.at("status").as_string()), outcome.at("result"),
          outcome.at("console"), outcome.at("console_truncated").as_bool(), outcome.at("error"),
          outcome.at("duration_ms"), outcome.at("memory_bytes")});
+}
+
+std::optional<RunRow> Repository::run_with_key(const core::TenantId& tenant,
+                                               const std::string& run_by,
+                                               const std::string& key) {
+    return core::db::select_first<RunRow>(
+        {pool_, tenant}, kRunColumns,
+        "FROM script_runs r WHERE r.tenant_id = $1 AND r.run_by = $2 AND r.idempotency_key = $3 "
+        "AND r.status IN ('queued', 'running', 'succeeded')",
+        {tenant, run_by, key});
 }
 
 std::optional<RunRow> Repository::run(const core::TenantId& tenant, std::int64_t run_id) {

@@ -129,6 +129,14 @@ struct NewRun {
     std::string trigger;
     boost::json::value arguments;
     std::string run_by;
+    std::optional<std::string> idempotency_key{};
+};
+
+/// A recorded run: its id, and whether this call recorded it (false: an earlier run with the
+/// same idempotency key).
+struct RecordedRun {
+    std::int64_t id = 0;
+    bool fresh = true;
 };
 
 /// What the executor needs to carry out a recorded run.
@@ -175,11 +183,11 @@ public:
                                                   int version);
 
     /// Records a run in state `status` (queued or running), with the event `announce` makes of
-    /// its id when given, in one transaction; returns its id.
-    std::int64_t create_run(const core::TenantId& tenant,
-                            const NewRun& run,
-                            const std::string& status,
-                            const core::outbox::Announcement& announce = {});
+    /// its id when given, in one transaction; or finds the run holding its idempotency key.
+    RecordedRun create_run(const core::TenantId& tenant,
+                           const NewRun& run,
+                           const std::string& status,
+                           const core::outbox::Announcement& announce = {});
     /// The run and the version it names.
     std::optional<RunPlan> run_plan(const core::TenantId& tenant, std::int64_t run_id);
     /// queued -> running; false when the run is already finished.
@@ -188,6 +196,10 @@ public:
                     std::int64_t run_id,
                     const boost::json::object& outcome);
     std::optional<RunRow> run(const core::TenantId& tenant, std::int64_t run_id);
+    /// The queued, running or succeeded run `run_by` started with `key`.
+    std::optional<RunRow> run_with_key(const core::TenantId& tenant,
+                                       const std::string& run_by,
+                                       const std::string& key);
     core::db::Page<RunRow> runs(const core::TenantId& tenant,
                                 std::int64_t script_id,
                                 const core::db::ListRequest& page);

@@ -268,7 +268,8 @@ boost::json::object Service::validate(const boost::json::object& request) const 
 boost::json::object Service::start_run(const core::Principal& who,
                                        std::int64_t script_id,
                                        const boost::json::object& request,
-                                       const std::string& trigger) {
+                                       const std::string& trigger,
+                                       const std::optional<std::string>& idempotency_key) {
     json::object problems;
     const auto mode =
         core::choice_field(request, "mode", {"sync", "async"}, problems).value_or("sync");
@@ -300,17 +301,26 @@ boost::json::object Service::start_run(const core::Principal& who,
         }
         throw core::DomainError::validation(std::move(fields));
     }
-    const NewRun run{script_id, number, mode, trigger, arguments, who.user_id};
+    const NewRun run{script_id, number, mode, trigger, arguments, who.user_id, idempotency_key};
     if (mode == "async") {
         // Queued and announced in one transaction (the outbox): a queued run always runs.
-        const auto run_id =
+        const auto recorded =
             repository_.create_run(who.tenant, run, "queued", [&who](std::int64_t id) {
                 return inngest::Event{
                     .name = kRunRequested,
                     .data = {{"tenant_id", who.tenant.value()}, {"run_id", id}},
                     .id = "script-run-" + who.tenant.value() + "-" + std::to_string(id)};
             });
-        return repository_.run(who.tenant, run_id)->to_json();
+        return repository_.run(who.tenant, recorded.id)->to_json();
+    }
+    if (idempotency_key) {
+        // The step's earlier attempt recorded this run: it succeeded (or is queued), so it is the
+        // answer. One still running was left by a process that died; it runs again below.
+        if (const auto earlier =
+                repository_.run_with_key(who.tenant, who.user_id, *idempotency_key);
+            earlier && earlier->status != "running") {
+            return earlier->to_json();
+        }
     }
     {
         const std::lock_guard lock(sync_mutex_);
@@ -337,8 +347,8 @@ boost::json::object Service::start_run(const core::Principal& who,
             }
         }
     } release{*this, who.tenant.value()};
-    const auto run_id = repository_.create_run(who.tenant, run, "running");
-    return run_now(who.tenant, run_id, *version, arguments);
+    const auto recorded = repository_.create_run(who.tenant, run, "running");
+    return run_now(who.tenant, recorded.id, *version, arguments);
 }
 
 boost::json::object Service::run_now(const core::TenantId& tenant,
@@ -358,7 +368,16 @@ boost::json::object Service::run_now(const core::TenantId& tenant,
     request.limits.memory_bytes =
         static_cast<std::size_t>(std::min(version.memory_limit_mb, settings.max_memory_mb)) * 1024 *
         1024;
-    const auto outcome = runner_.run(request);
+    ScriptOutcome outcome;
+    try {
+        outcome = runner_.run(request);
+    } catch (const std::exception& error) {
+        // The worker could not be started: the run ends failed instead of staying 'running'.
+        ScriptOutcome failed;
+        failed.error = ScriptError{error.what(), std::nullopt, std::nullopt};
+        repository_.finish_run(tenant, run_id, failed.to_json());
+        throw;
+    }
     repository_.finish_run(tenant, run_id, outcome.to_json());
     if (metrics_ != nullptr) {
         metrics_->add("riveredge_script_runs_total", {{"outcome", to_string(outcome.status)}});

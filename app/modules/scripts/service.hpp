@@ -45,11 +45,14 @@ public:
     boost::json::object validate(const boost::json::object& request) const;
 
     /// `mode`: "sync" runs now and answers with the finished run; "async" records the run,
-    /// emits `scripts/run.requested` and answers with the queued run.
+    /// emits `scripts/run.requested` and answers with the queued run. With an
+    /// `idempotency_key` (core::StoredScripts), a queued or succeeded run of `who` with that key
+    /// is answered as it is, and one left running by a process that died runs again.
     boost::json::object start_run(const core::Principal& who,
                                   std::int64_t script_id,
                                   const boost::json::object& request,
-                                  const std::string& trigger = "api");
+                                  const std::string& trigger = "api",
+                                  const std::optional<std::string>& idempotency_key = {});
 
     /// Carries out a recorded run once (the Inngest function's step). A run already finished
     /// is returned as it is, so a retried step never runs the script twice after it finished.

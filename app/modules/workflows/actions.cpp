@@ -59,9 +59,10 @@ json::value Service::run_action(const core::TenantId& tenant,
         if (const auto* args = action.if_contains("arguments")) {
             request["arguments"] = *args;
         }
-        const auto run = c_.scripts.start_run(core::Principal{tenant, "workflows", {}},
-                                              action.at("script_id").to_number<std::int64_t>(),
-                                              request, "workflow");
+        const auto run = c_.scripts.start_run(
+            core::Principal{tenant, "workflows", {}},
+            action.at("script_id").to_number<std::int64_t>(), request, "workflow",
+            "workflow-" + std::to_string(id) + "-" + call.key + "-" + std::to_string(index));
         if (run.at("status") != "succeeded") {
             std::string why;
             if (const auto* error = run.if_contains("error");
