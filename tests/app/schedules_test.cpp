@@ -246,11 +246,14 @@ TEST_CASE("overlap skip: a fire does not start while the previous one still runs
     std::condition_variable released;
     bool release = false;
     int calls = 0;
+    std::string idempotency_key;
     inngest::HttpServerOptions options;
     options.port = 0;
-    options.routes = [&](const inngest::HttpRequest&) -> std::optional<inngest::HttpResponse> {
+    options.routes =
+        [&](const inngest::HttpRequest& request) -> std::optional<inngest::HttpResponse> {
         std::unique_lock lock(mutex);
         ++calls;
+        idempotency_key = request.header("Idempotency-Key");
         released.wait_for(lock, 20s, [&] { return release; });
         return inngest::HttpResponse{200, {}, "{\"ok\":true}"};
     };
@@ -289,6 +292,12 @@ TEST_CASE("overlap skip: a fire does not start while the previous one still runs
     released.notify_all();
     REQUIRE(wait_for("succeeded", 1));
     CHECK(calls == 1);
+    // The fire's key goes with the call, so a receiver can tell a retry from a new fire.
+    const auto fired = fires(t, alice, id, "?status=succeeded").at(0).at("id").as_int64();
+    {
+        std::lock_guard lock(mutex);
+        CHECK(idempotency_key == "schedule-fire-" + std::to_string(fired));
+    }
     hook.stop();
 }
 

@@ -86,6 +86,7 @@ HttpReply exchange_http(const OutboundPolicy& policy,
 boost::json::object call_http(const OutboundPolicy& policy,
                               const boost::json::object& request,
                               int timeout_seconds,
+                              const std::string& idempotency_key,
                               std::size_t max_body_bytes) {
     const std::string url = string_field(request, "url");
     const std::string method =
@@ -98,7 +99,11 @@ boost::json::object call_http(const OutboundPolicy& policy,
     if (const auto* b = request.if_contains("body"); b != nullptr && !b->is_null()) {
         body = b->is_string() ? std::string(b->as_string()) : boost::json::serialize(*b);
     }
-    auto reply = exchange_http(policy, method, url, body, {}, timeout_seconds, max_body_bytes);
+    std::vector<std::string> headers;
+    if (!idempotency_key.empty()) {
+        headers.push_back("Idempotency-Key: " + idempotency_key);
+    }
+    auto reply = exchange_http(policy, method, url, body, headers, timeout_seconds, max_body_bytes);
     if (!reply.transport_error.empty()) {
         throw std::runtime_error("HTTP call failed: " + reply.transport_error);
     }

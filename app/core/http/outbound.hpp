@@ -41,10 +41,12 @@ HttpReply exchange_http(const OutboundPolicy& policy,
 /// (a string, or JSON sent serialised)}: {status, body (at most `max_body_bytes`)}. Only to a
 /// destination `policy` allows, connected to the address it checked; no redirects. Throws
 /// OutboundRefused when the policy refuses, std::runtime_error on transport errors and on a
-/// status of 400 or more.
+/// status of 400 or more. A durable step passes its key as `idempotency_key`: it goes out as the
+/// Idempotency-Key header, the same on every retry, so the receiver can tell a repeat.
 boost::json::object call_http(const OutboundPolicy& policy,
                               const boost::json::object& request,
                               int timeout_seconds,
+                              const std::string& idempotency_key = {},
                               std::size_t max_body_bytes = 16 * 1024);
 
 }  // namespace riveredge::core

@@ -939,7 +939,7 @@ json::value Engine::call_activity(const core::TenantId& tenant,
         request["body"] = input;
         json::object response;
         try {
-            response = core::call_http(p_.outbound, request, std::max(1, timeout));
+            response = core::call_http(p_.outbound, request, std::max(1, timeout), call_key);
         } catch (const core::OutboundRefused& refused) {
             throw inngest::NonRetriableError(refused.what());  // no retry would pass
         }

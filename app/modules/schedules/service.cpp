@@ -607,7 +607,7 @@ boost::json::object Service::run_action(const core::TenantId& tenant,
             throw inngest::NonRetriableError("the URL's host is no longer on the allow-list");
         }
         try {
-            return core::call_http(with_.outbound, a, definition.timeout_seconds);
+            return core::call_http(with_.outbound, a, definition.timeout_seconds, key);
         } catch (const core::OutboundRefused& refused) {
             throw inngest::NonRetriableError(refused.what());  // no retry would pass
         }

@@ -23,6 +23,10 @@ json::value Service::run_action(const core::TenantId& tenant,
                                 const json::object& scope,
                                 json::object& context_changes) {
     const std::string kind(action.at("kind").as_string());
+    // What makes this action's effect once: a notification, a script run, the HTTP call's
+    // Idempotency-Key (the same when the step runs again).
+    const auto once =
+        "workflow-" + std::to_string(id) + "-" + call.key + "-" + std::to_string(index);
     if (kind == "noop") {
         return nullptr;
     }
@@ -59,10 +63,9 @@ json::value Service::run_action(const core::TenantId& tenant,
         if (const auto* args = action.if_contains("arguments")) {
             request["arguments"] = *args;
         }
-        const auto run = c_.scripts.start_run(
-            core::Principal{tenant, "workflows", {}},
-            action.at("script_id").to_number<std::int64_t>(), request, "workflow",
-            "workflow-" + std::to_string(id) + "-" + call.key + "-" + std::to_string(index));
+        const auto run = c_.scripts.start_run(core::Principal{tenant, "workflows", {}},
+                                              action.at("script_id").to_number<std::int64_t>(),
+                                              request, "workflow", once);
         if (run.at("status") != "succeeded") {
             std::string why;
             if (const auto* error = run.if_contains("error");
@@ -79,10 +82,9 @@ json::value Service::run_action(const core::TenantId& tenant,
         for (const auto& u : action.at("users").as_array()) {
             users.emplace_back(u.as_string());
         }
-        const auto message_id = c_.notifier.notify(
-            tenant, "workflows", users, core::string_field(action, "subject"),
-            core::string_field(action, "body"),
-            "workflow-" + std::to_string(id) + "-" + call.key + "-" + std::to_string(index));
+        const auto message_id =
+            c_.notifier.notify(tenant, "workflows", users, core::string_field(action, "subject"),
+                               core::string_field(action, "body"), once);
         return json::object{{"message_id", message_id}, {"notified", users.size()}};
     }
     if (kind == "http") {
@@ -98,7 +100,7 @@ json::value Service::run_action(const core::TenantId& tenant,
         const int timeout = action.contains("timeout_seconds")
                                 ? static_cast<int>(action.at("timeout_seconds").as_int64())
                                 : 30;
-        return core::call_http(c_.outbound, request, timeout);
+        return core::call_http(c_.outbound, request, timeout, once);
     }
     throw std::runtime_error("unknown action kind " + kind);
 }
