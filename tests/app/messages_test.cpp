@@ -622,6 +622,39 @@ TEST_CASE("templates are versioned, previewed and used to send", "[app]") {
         t.call("POST", "/api/v1/messages/templates/preview", alice,
                R"({"subject":"Hi {{name}}","body":"Body","variables":{"name":"Ada"}})");
     CHECK(inline_preview.body.at("subject") == "Hi Ada");
+    // Sections over lists multiply: a short template over a long list is refused before it runs
+    // (it would keep a thread busy for good), and so is one whose text grows past 1 MiB.
+    json::array many;
+    for (int i = 0; i < 5000; ++i) {
+        many.emplace_back(i);
+    }
+    const auto started = std::chrono::steady_clock::now();
+    const auto nested =
+        t.call("POST", "/api/v1/messages/templates/preview", alice,
+               json::serialize(json::object{{"subject", "s"},
+                                            {"body", "{{#a}}{{#a}}{{#a}}{{.}}{{/a}}{{/a}}{{/a}}"},
+                                            {"variables", json::object{{"a", many}}}}));
+    CHECK(nested.status == 422);
+    CHECK(json::serialize(nested.body).find("nested sections") != std::string::npos);
+    CHECK(std::chrono::steady_clock::now() - started < 5s);
+    const auto huge =
+        t.call("POST", "/api/v1/messages/templates/preview", alice,
+               json::serialize(json::object{{"subject", "s"},
+                                            {"body", "{{#a}}" + std::string(60000, 'x') + "{{/a}}"},
+                                            {"variables", json::object{{"a", many}}}}));
+    CHECK(huge.status == 422);
+    CHECK(json::serialize(huge.body).find("1048576 bytes") != std::string::npos);
+    // One level over the same list renders.
+    const auto flat =
+        t.call("POST", "/api/v1/messages/templates/preview", alice,
+               json::serialize(json::object{{"subject", "s"},
+                                            {"body", "{{#a}}.{{/a}}"},
+                                            {"variables", json::object{{"a", many}}}}));
+    REQUIRE(flat.status == 200);
+    CHECK(flat.body.at("body").as_string().size() == 5000);
+    CHECK(t.call("POST", "/api/v1/messages/templates/preview", alice,
+                 R"({"subject":"s","body":"{{=<% %>=}}<%x%>"})")
+              .status == 422);
 
     const auto sent = t.call(
         "POST", "/api/v1/messages/send", alice,

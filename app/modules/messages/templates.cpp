@@ -1,7 +1,9 @@
 #include "modules/messages/templates.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
+#include <cmath>
 #include <stdexcept>
 
 #include <kainjow/mustache.hpp>
@@ -57,9 +59,63 @@ public:
     const mustache::data* get_partial(const std::string&) const override { return nullptr; }
 };
 
+// Sections over lists multiply: {{#a}}{{#a}}...{{/a}}{{/a}} walks the list once per item of it,
+// so a short template and a long list could keep a thread busy for good, with or without output.
+// Before rendering, (list items + 1) ^ (section depth) must stay within this; the text is capped
+// as it grows.
+constexpr double kMaxSectionWork = 1e6;
+constexpr std::size_t kMaxRendered = 1024 * 1024;
+
+// How deep sections nest (the {{ }} delimiters; templates may not change them).
+int section_depth(const std::string& source) {
+    int depth = 0;
+    int deepest = 0;
+    for (auto at = source.find("{{"); at != std::string::npos && at + 2 < source.size();
+         at = source.find("{{", at + 2)) {
+        const char kind = source[at + 2];
+        if (kind == '#' || kind == '^') {
+            deepest = std::max(deepest, ++depth);
+        } else if (kind == '/') {
+            depth = std::max(0, depth - 1);
+        }
+    }
+    return deepest;
+}
+
+std::size_t list_items(const boost::json::value& value) {
+    std::size_t count = 0;
+    if (value.is_array()) {
+        count += value.get_array().size();
+        for (const auto& item : value.get_array()) {
+            count += list_items(item);
+        }
+    } else if (value.is_object()) {
+        for (const auto& entry : value.get_object()) {
+            count += list_items(entry.value());
+        }
+    }
+    return count;
+}
+
+// Where kainjow writes the text: refuses to grow past kMaxRendered.
+struct BoundedText {
+    std::string text;
+    BoundedText& operator<<(const std::string& piece) {
+        if (text.size() + piece.size() > kMaxRendered) {
+            throw std::invalid_argument("the rendered text would be longer than " +
+                                        std::to_string(kMaxRendered) + " bytes");
+        }
+        text += piece;
+        return *this;
+    }
+};
+
 }  // namespace
 
 std::optional<std::string> template_error(const std::string& source) {
+    if (source.find("{{=") != std::string::npos) {
+        return "templates keep the {{ }} delimiters";
+    }
     mustache::mustache compiled(source);
     if (!compiled.is_valid()) {
         return compiled.error_message();
@@ -70,16 +126,26 @@ std::optional<std::string> template_error(const std::string& source) {
 std::string render_template(const std::string& source,
                             const boost::json::object& variables,
                             bool html) {
+    if (source.find("{{=") != std::string::npos) {
+        throw std::invalid_argument("templates keep the {{ }} delimiters");
+    }
     mustache::mustache compiled(source);
     if (!compiled.is_valid()) {
         throw std::invalid_argument(compiled.error_message());
+    }
+    if (std::pow(static_cast<double>(list_items(variables) + 1), section_depth(source)) >
+        kMaxSectionWork) {
+        throw std::invalid_argument(
+            "the template's nested sections over these lists would render too much");
     }
     if (!html) {
         compiled.set_custom_escape([](const std::string& text) { return text; });
     }
     const mustache::data data = to_data(variables);
     NoPartials context(&data);
-    return compiled.render(context);
+    BoundedText out;
+    compiled.render(context, out);
+    return std::move(out.text);
 }
 
 }  // namespace riveredge::messages
