@@ -77,6 +77,49 @@ TEST_CASE("request fields read by their rules and name every problem", "[app][fi
     CHECK(problems.size() == 4);
 }
 
+TEST_CASE("lists of texts and nested objects are read by the same rules", "[app][fields]") {
+    namespace core = riveredge::core;
+    const auto body = boost::json::parse(R"({"to":["a","b","a"],"none":[],"mixed":["a",1],
+        "many":["a","b","c"],"line":["x\ny"],"action":{"type":"mail"}})")
+                          .as_object();
+    boost::json::object problems;
+    const core::TextListRule rule{.min = 1, .max = 3, .item = {.max = 5, .min = 1}};
+    CHECK(core::text_list_field(body, "to", rule, problems) ==
+          std::vector<std::string>{"a", "b", "a"});
+    auto distinct = rule;
+    distinct.distinct = true;
+    CHECK(core::text_list_field(body, "to", distinct, problems) ==
+          std::vector<std::string>{"a", "b"});
+    CHECK_FALSE(core::text_list_field(body, "absent", rule, problems));
+    CHECK(problems.empty());
+    auto required = rule;
+    required.required = true;
+    CHECK_FALSE(core::text_list_field(body, "absent", required, problems));
+    CHECK_FALSE(core::text_list_field(body, "none", rule, problems));
+    CHECK_FALSE(core::text_list_field(body, "mixed", rule, problems));
+    auto two = rule;
+    two.max = 2;
+    CHECK_FALSE(core::text_list_field(body, "many", two, problems));
+    auto single = rule;
+    single.item.single_line = true;
+    CHECK_FALSE(core::text_list_field(body, "line", single, problems));
+    CHECK(problems.at("absent") == "required");
+    CHECK(problems.at("none") == "an array of 1 to 3 items");
+    CHECK(problems.at("mixed") == "each item a non-empty string of at most 5 bytes");
+    CHECK(problems.at("many") == "an array of 1 to 2 items");
+    CHECK(problems.at("line") == "each item no control characters");
+
+    // A nested object's problems are filed under its path.
+    boost::json::object nested;
+    core::choice_field(body.at("action").as_object(), "type", {"message", "http"}, nested);
+    core::require_fields(body.at("action").as_object(), {"url"}, nested);
+    boost::json::object all;
+    core::file_under(all, "action", nested);
+    CHECK(all.size() == 2);
+    CHECK(all.at("action.type") == "one of message, http");
+    CHECK(all.at("action.url") == "required");
+}
+
 TEST_CASE("times are written as RFC 3339 UTC with milliseconds and read from any offset",
           "[app][fields]") {
     namespace core = riveredge::core;

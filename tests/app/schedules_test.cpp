@@ -453,6 +453,17 @@ TEST_CASE("schedules: field-level errors and tenant isolation", "[app][schedules
     CHECK(field_errors(schedule_body("a", R"({"kind":"once","at":"tomorrow"})"))
               .contains("trigger.at"));
     CHECK(field_errors(schedule_body("a", R"({"kind":"weekly"})")).contains("trigger.kind"));
+    // A once trigger with a null time would never fire.
+    CHECK(field_errors(schedule_body("a", R"({"kind":"once","at":null})")).contains("trigger.at"));
+    const auto action_errors =
+        field_errors(schedule_body("a", R"({"kind":"cron","cron":"0 * * * *"})", "",
+                                   R"({"type":"message","recipients":[],"subject":""})"));
+    CHECK(action_errors.contains("action.recipients"));
+    CHECK(action_errors.contains("action.subject"));
+    CHECK(action_errors.contains("action.body"));
+    CHECK(field_errors(schedule_body("a", R"({"kind":"cron","cron":"0 * * * *"})", "",
+                                     R"({"type":"http","url":"http://127.0.0.1/","method":"GOT"})"))
+              .contains("action.method"));
     CHECK(field_errors(schedule_body("a", R"({"kind":"cron","cron":"0 * * * *"})",
                                      R"("overlap_policy":"cancel")"))
               .contains("overlap_policy"));

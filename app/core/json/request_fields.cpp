@@ -31,6 +31,22 @@ std::string size_rule(const TextRule& rule) {
     return "a string of " + std::to_string(rule.min) + " to " + max + " bytes";
 }
 
+// What is wrong with `value` as a text under `rule`, or nothing.
+std::optional<std::string> text_problem(const boost::json::value& value, const TextRule& rule) {
+    if (!value.is_string() || value.get_string().size() < rule.min ||
+        value.get_string().size() > rule.max) {
+        return size_rule(rule);
+    }
+    const auto& text = value.get_string();
+    if (rule.single_line && std::any_of(text.begin(), text.end(), [](char c) {
+            const auto u = static_cast<unsigned char>(c);
+            return u < 0x20 || u == 0x7f;
+        })) {
+        return "no control characters";
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 void require_fields(const boost::json::object& body,
@@ -49,18 +65,47 @@ std::optional<std::string> text_field(const boost::json::object& body,
     if (value == nullptr) {
         return std::nullopt;
     }
-    if (!value->is_string() || value->get_string().size() < rule.min ||
-        value->get_string().size() > rule.max) {
-        problems[name] = size_rule(rule);
+    if (const auto problem = text_problem(*value, rule)) {
+        problems[name] = *problem;
         return std::nullopt;
     }
-    std::string text(value->get_string());
-    if (rule.single_line && std::any_of(text.begin(), text.end(),
-                                        [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
-        problems[name] = "no control characters";
+    return std::string(value->get_string());
+}
+
+std::optional<std::vector<std::string>> text_list_field(const boost::json::object& body,
+                                                        std::string_view name,
+                                                        TextListRule rule,
+                                                        boost::json::object& problems) {
+    const auto* value = present(body, name, rule.required, problems);
+    if (value == nullptr) {
         return std::nullopt;
     }
-    return text;
+    if (!value->is_array() || value->get_array().size() < rule.min ||
+        value->get_array().size() > rule.max) {
+        problems[name] = "an array of " + std::to_string(rule.min) + " to " +
+                         std::to_string(rule.max) + " items";
+        return std::nullopt;
+    }
+    std::vector<std::string> items;
+    for (const auto& item : value->get_array()) {
+        if (const auto problem = text_problem(item, rule.item)) {
+            problems[name] = "each item " + *problem;
+            return std::nullopt;
+        }
+        std::string text(item.get_string());
+        if (!rule.distinct || std::find(items.begin(), items.end(), text) == items.end()) {
+            items.push_back(std::move(text));
+        }
+    }
+    return items;
+}
+
+void file_under(boost::json::object& problems,
+                std::string_view prefix,
+                const boost::json::object& nested) {
+    for (const auto& [name, problem] : nested) {
+        problems[std::string(prefix) + "." + std::string(name)] = problem;
+    }
 }
 
 std::optional<std::int64_t> int_field(const boost::json::object& body,

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace riveredge::core {
 
@@ -30,6 +31,25 @@ std::optional<std::string> text_field(const boost::json::object& body,
                                       std::string_view name,
                                       TextRule rule,
                                       boost::json::object& problems);
+
+/// A list of `min`..`max` texts, each by `item`; `distinct` drops repeats, keeping the first.
+struct TextListRule {
+    std::size_t min = 0;
+    std::size_t max = 0;
+    TextRule item{};
+    bool required = false;
+    bool distinct = false;
+};
+
+std::optional<std::vector<std::string>> text_list_field(const boost::json::object& body,
+                                                        std::string_view name,
+                                                        TextListRule rule,
+                                                        boost::json::object& problems);
+
+/// Files each problem of a nested object's fields under `prefix`.`name` (its path in the body).
+void file_under(boost::json::object& problems,
+                std::string_view prefix,
+                const boost::json::object& nested);
 
 /// An integer from `low` to `high`.
 std::optional<std::int64_t> int_field(const boost::json::object& body,

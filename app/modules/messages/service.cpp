@@ -120,47 +120,35 @@ boost::json::object Service::send(const core::Principal& sender,
     }
     std::vector<NewDelivery> deliveries;
     std::set<std::string> channels;
-    if (const auto* list = request.if_contains("channels");
-        list == nullptr || !list->is_array() || list->get_array().empty()) {
-        problems["channels"] = "required, a non-empty array";
-    } else {
-        for (const auto& channel : list->get_array()) {
-            if (!channel.is_string() ||
-                (channel.get_string() != "in_app" && channel.get_string() != "email" &&
-                 channel.get_string() != "sms")) {
+    if (const auto list = core::text_list_field(
+            request, "channels",
+            {.min = 1, .max = 10, .item = {.max = 10, .min = 1}, .required = true}, problems)) {
+        for (const auto& channel : *list) {
+            if (channel != "in_app" && channel != "email" && channel != "sms") {
                 problems["channels"] = "supported channels: in_app, email, sms";
                 break;
             }
-            channels.insert(std::string(channel.get_string()));
+            channels.insert(channel);
         }
     }
-    const auto* recipients = request.if_contains("recipients");
-    if (recipients == nullptr || !recipients->is_array() || recipients->get_array().empty() ||
-        recipients->get_array().size() > kMaxRecipients) {
-        problems["recipients"] = "required, an array of 1 to 1000 user ids";
-    } else {
-        std::set<std::string> seen;
-        for (const auto& recipient : recipients->get_array()) {
-            if (!recipient.is_string() || recipient.get_string().empty() ||
-                recipient.get_string().size() > 200) {
-                problems["recipients"] = "each recipient is a user id (1 to 200 characters)";
-                break;
-            }
-            const std::string address(recipient.get_string());
-            if (!seen.insert(address).second) {
-                continue;
-            }
-            // An address goes to the email channel, a user id to the in-app inbox.
-            const bool is_email = address.find('@') != std::string::npos;
-            if (is_email && !valid_address(address)) {
-                problems["recipients"] = "'" + address + "' is not a valid email address";
-                break;
-            }
-            const bool is_phone = !is_email && valid_phone(address);
-            const std::string channel = is_email ? "email" : (is_phone ? "sms" : "in_app");
-            if (channels.count(channel) != 0) {
-                deliveries.push_back({channel, address});
-            }
+    const auto recipients = core::text_list_field(request, "recipients",
+                                                  {.min = 1,
+                                                   .max = kMaxRecipients,
+                                                   .item = {.max = 200, .min = 1},
+                                                   .required = true,
+                                                   .distinct = true},
+                                                  problems);
+    for (const auto& address : recipients.value_or(std::vector<std::string>{})) {
+        // An address goes to the email channel, a user id to the in-app inbox.
+        const bool is_email = address.find('@') != std::string::npos;
+        if (is_email && !valid_address(address)) {
+            problems["recipients"] = "'" + address + "' is not a valid email address";
+            break;
+        }
+        const bool is_phone = !is_email && valid_phone(address);
+        const std::string channel = is_email ? "email" : (is_phone ? "sms" : "in_app");
+        if (channels.count(channel) != 0) {
+            deliveries.push_back({channel, address});
         }
     }
     const auto key = core::text_field(request, "idempotency_key", {.max = 200, .min = 1}, problems);

@@ -1,5 +1,6 @@
 #include "modules/schedules/service.hpp"
 
+#include "core/db/unique.hpp"
 #include "core/errors.hpp"
 #include "core/events.hpp"
 #include "core/http/host_allow_list.hpp"
@@ -14,6 +15,7 @@
 
 #include <boost/json/serialize.hpp>
 
+#include <limits>
 #include <regex>
 #include <set>
 
@@ -56,8 +58,8 @@ Trigger trigger_from(const json::value* given, TimePoint now, json::object& prob
     } else if (kind == "once") {
         trigger.kind = TriggerKind::kOnce;
         const auto at = core::time_field(t, "at", problems, "trigger.at");
-        if (!at && !t.contains("at")) {
-            problems["trigger.at"] = "required, an RFC 3339 time";
+        if (!at && !problems.contains("trigger.at")) {
+            problems["trigger.at"] = "required, an RFC 3339 time";  // absent or null
         }
         trigger.once_at = at.value_or(TimePoint{});
     } else {
@@ -115,70 +117,55 @@ ScheduleDefinition Service::definition_from(const core::TenantId& tenant,
         problems["action"] = "required: {type: message|script|event|http, ...}";
     } else {
         const auto& a = action->as_object();
-        const std::string type = core::string_field(a, "type");
+        // Read like a body of its own; the problems are filed under action.<field>.
+        json::object nested;
+        core::require_fields(a, {"type"}, nested);
+        const auto type =
+            core::choice_field(a, "type", {"message", "script", "event", "http"}, nested);
         if (type == "message") {
-            const auto* recipients = a.if_contains("recipients");
-            if (recipients == nullptr || !recipients->is_array() ||
-                recipients->as_array().empty() || recipients->as_array().size() > 1000) {
-                problems["action.recipients"] = "1 to 1000 user ids";
-            } else {
-                for (const auto& r : recipients->as_array()) {
-                    if (!r.is_string() || r.as_string().empty()) {
-                        problems["action.recipients"] = "user ids (strings)";
-                    }
-                }
-            }
-            for (const char* f : {"subject", "body"}) {
-                if (core::string_field(a, f).empty()) {
-                    problems[std::string("action.") + f] = "required, a non-empty string";
-                }
-            }
+            core::text_list_field(
+                a, "recipients",
+                {.min = 1, .max = 1000, .item = {.max = 200, .min = 1}, .required = true}, nested);
+            core::text_field(a, "subject", {.max = 500, .min = 1, .required = true}, nested);
+            core::text_field(a, "body", {.max = 64 * 1024, .min = 1, .required = true}, nested);
         } else if (type == "script") {
-            const auto* script = a.if_contains("script_id");
-            if (script == nullptr || !script->is_int64() || script->as_int64() <= 0) {
-                problems["action.script_id"] = "required, a script id";
-            } else {
+            core::require_fields(a, {"script_id"}, nested);
+            if (const auto script = core::int_field(
+                    a, "script_id", 1, std::numeric_limits<std::int64_t>::max(), nested)) {
                 try {
-                    with_.scripts.get(tenant, script->as_int64());
+                    with_.scripts.get(tenant, *script);
                 } catch (const DomainError&) {
-                    problems["action.script_id"] = "no such script";
+                    nested["script_id"] = "no such script";
                 }
             }
             if (const auto* args = a.if_contains("arguments");
                 args != nullptr && !args->is_null() && !args->is_object()) {
-                problems["action.arguments"] = "an object";
+                nested["arguments"] = "an object";
             }
         } else if (type == "event") {
-            const std::string name = core::string_field(a, "name");
-            if (name.empty() || name.size() > 200) {
-                problems["action.name"] = "required, an event name of at most 200 bytes";
-            } else if (core::is_reserved_event_name(name)) {
-                problems["action.name"] =
+            const auto name = core::text_field(
+                a, "name", {.max = 200, .min = 1, .required = true, .single_line = true}, nested);
+            if (name && core::is_reserved_event_name(*name)) {
+                nested["name"] =
                     "names under messages/, schedules/, scripts/, approvals/, records/, print/, "
                     "inngest/, riveredge/ and tenants/ are the app's own; the event is sent as "
                     "tenants/<your tenant>/<name>";
             }
             if (const auto* data = a.if_contains("data");
                 data != nullptr && !data->is_null() && !data->is_object()) {
-                problems["action.data"] = "an object";
+                nested["data"] = "an object";
             }
         } else if (type == "http") {
             const std::string host = core::http_host(core::string_field(a, "url"));
             if (host.empty()) {
-                problems["action.url"] = "an http(s) URL";
+                nested["url"] = "an http(s) URL";
             } else if (!core::host_allowed(host, with_.scripts.http_allow_list(tenant))) {
-                problems["action.url"] = "host " + host +
-                                         " is not on the tenant's allow-list "
-                                         "(PUT /api/v1/scripts/settings)";
+                nested["url"] = "host " + host +
+                                " is not on the tenant's allow-list (PUT /api/v1/scripts/settings)";
             }
-            const std::string method = core::string_field(a, "method");
-            if (!method.empty() && method != "GET" && method != "POST" && method != "PUT" &&
-                method != "PATCH" && method != "DELETE") {
-                problems["action.method"] = "GET, POST, PUT, PATCH or DELETE";
-            }
-        } else {
-            problems["action.type"] = "message, script, event or http";
+            core::choice_field(a, "method", {"GET", "POST", "PUT", "PATCH", "DELETE"}, nested);
         }
+        core::file_under(problems, "action", nested);
         if (json::serialize(a).size() > 64 * 1024) {
             problems["action"] = "at most 64 KiB";
         }
@@ -268,21 +255,12 @@ Schedule Service::update(const core::Principal& author,
                          const boost::json::object& request) {
     const auto definition = definition_from(author.tenant, request);
     core::db::transact(repository_.pool(), author.tenant, [&](Transaction& tx) {
-        const auto current = repository_.find(tx, author.tenant, id, true);
-        if (!current) {
-            throw DomainError::not_found("schedule " + std::to_string(id));
-        }
-        try {
-            repository_.replace(tx, author.tenant, id, definition);
-        } catch (const core::db::DbError& error) {
-            if (error.sqlstate() == "23505") {
-                throw DomainError::conflict("a schedule with code '" + definition.code +
-                                            "' exists already");
-            }
-            throw;
-        }
-        const int version = current->version + 1;
-        const auto next = current->enabled ? next_fire(definition.trigger, now()) : std::nullopt;
+        const auto current = must_find(tx, author.tenant, id, true);
+        core::db::unique_or_conflict(
+            "a schedule with code '" + definition.code + "' exists already",
+            [&] { repository_.replace(tx, author.tenant, id, definition); });
+        const int version = current.version + 1;
+        const auto next = current.enabled ? next_fire(definition.trigger, now()) : std::nullopt;
         repository_.arm(tx, author.tenant, id, next, version);
         if (next) {
             arm_fire(tx, author.tenant, id, *next, version, "scheduled");
@@ -293,21 +271,25 @@ Schedule Service::update(const core::Principal& author,
 
 void Service::remove(const core::Principal& who, std::int64_t id) {
     core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
-        if (!repository_.find(tx, who.tenant, id, true)) {
-            throw DomainError::not_found("schedule " + std::to_string(id));
-        }
+        must_find(tx, who.tenant, id, true);
         repository_.mark_deleted(tx, who.tenant, id);
     });
 }
 
-Schedule Service::get(const core::TenantId& tenant, std::int64_t id) {
-    auto found = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-        return repository_.find(tx, tenant, id, false);
-    });
+Schedule Service::must_find(Transaction& tx,
+                            const core::TenantId& tenant,
+                            std::int64_t id,
+                            bool lock) {
+    auto found = repository_.find(tx, tenant, id, lock);
     if (!found) {
         throw DomainError::not_found("schedule " + std::to_string(id));
     }
     return std::move(*found);
+}
+
+Schedule Service::get(const core::TenantId& tenant, std::int64_t id) {
+    return core::db::transact(repository_.pool(), tenant,
+                              [&](Transaction& tx) { return must_find(tx, tenant, id, false); });
 }
 
 Schedule Service::pause(const core::Principal& who,
@@ -320,26 +302,20 @@ Schedule Service::pause(const core::Principal& who,
         throw DomainError::validation(std::move(problems));
     }
     core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
-        const auto current = repository_.find(tx, who.tenant, id, true);
-        if (!current) {
-            throw DomainError::not_found("schedule " + std::to_string(id));
-        }
+        const auto current = must_find(tx, who.tenant, id, true);
         repository_.set_enabled(tx, who.tenant, id, false, reason);
-        repository_.arm(tx, who.tenant, id, std::nullopt, current->version + 1);
+        repository_.arm(tx, who.tenant, id, std::nullopt, current.version + 1);
     });
     return get(who.tenant, id);
 }
 
 Schedule Service::resume(const core::Principal& who, std::int64_t id) {
     core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
-        const auto current = repository_.find(tx, who.tenant, id, true);
-        if (!current) {
-            throw DomainError::not_found("schedule " + std::to_string(id));
-        }
-        const int version = current->version + 1;
+        const auto current = must_find(tx, who.tenant, id, true);
+        const int version = current.version + 1;
         repository_.set_enabled(tx, who.tenant, id, true, std::nullopt);
         // From now on: fires missed while paused are not made up.
-        const auto next = next_fire(current->definition.trigger, now());
+        const auto next = next_fire(current.definition.trigger, now());
         repository_.arm(tx, who.tenant, id, next, version);
         if (next) {
             arm_fire(tx, who.tenant, id, *next, version, "scheduled");
@@ -351,41 +327,28 @@ Schedule Service::resume(const core::Principal& who, std::int64_t id) {
 boost::json::object Service::run_now(const core::Principal& who, std::int64_t id) {
     const auto at = now();
     return core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
-        const auto current = repository_.find(tx, who.tenant, id, true);
-        if (!current) {
-            throw DomainError::not_found("schedule " + std::to_string(id));
-        }
-        std::int64_t fire_id = 0;
-        try {
-            fire_id = repository_.insert_manual_fire(tx, who.tenant, id, at, current->version);
-        } catch (const core::db::DbError& error) {
-            if (error.sqlstate() == "23505") {
-                throw DomainError::conflict(
-                    "a manual fire of this schedule at this instant exists");
-            }
-            throw;
-        }
-        arm_fire(tx, who.tenant, id, at, current->version, "manual",
+        const auto current = must_find(tx, who.tenant, id, true);
+        const auto fire_id = core::db::unique_or_conflict(
+            "a manual fire of this schedule at this instant exists", [&] {
+                return repository_.insert_manual_fire(tx, who.tenant, id, at, current.version);
+            });
+        arm_fire(tx, who.tenant, id, at, current.version, "manual",
                  ":manual-" + std::to_string(fire_id));
         return json::object{{"fire_id", fire_id}, {"scheduled_for", format_utc(at)}};
     });
 }
 
 boost::json::object Service::preview(const core::TenantId& tenant, std::int64_t id, int count) {
-    auto found = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-        return repository_.find(tx, tenant, id, false);
-    });
-    if (!found) {
-        throw DomainError::not_found("schedule " + std::to_string(id));
-    }
+    return fires_of(get(tenant, id).definition.trigger, count);
+}
+
+boost::json::object Service::fires_of(const Trigger& trigger, int count) {
     json::array fires;
-    for (const auto& t : upcoming_fires(found->definition.trigger, now(), count)) {
+    for (const auto& t : upcoming_fires(trigger, now(), count)) {
         fires.push_back(
-            json::object{{"utc", format_utc(t)},
-                         {"local", format_local(t, found->definition.trigger.time_zone)}});
+            json::object{{"utc", format_utc(t)}, {"local", format_local(t, trigger.time_zone)}});
     }
-    return json::object{{"time_zone", found->definition.trigger.time_zone},
-                        {"fires", std::move(fires)}};
+    return json::object{{"time_zone", trigger.time_zone}, {"fires", std::move(fires)}};
 }
 
 boost::json::object Service::preview_trigger(const boost::json::object& request, int count) {
@@ -394,12 +357,7 @@ boost::json::object Service::preview_trigger(const boost::json::object& request,
     if (!problems.empty()) {
         throw DomainError::validation(std::move(problems));
     }
-    json::array fires;
-    for (const auto& t : upcoming_fires(trigger, now(), count)) {
-        fires.push_back(
-            json::object{{"utc", format_utc(t)}, {"local", format_local(t, trigger.time_zone)}});
-    }
-    return json::object{{"time_zone", trigger.time_zone}, {"fires", std::move(fires)}};
+    return fires_of(trigger, count);
 }
 
 boost::json::object Service::claim(const core::TenantId& tenant,

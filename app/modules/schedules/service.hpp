@@ -92,6 +92,13 @@ public:
 private:
     ScheduleDefinition definition_from(const core::TenantId& tenant,
                                        const boost::json::object& request) const;
+    /// The schedule, locked for update when `lock`; 404 when the tenant has none with this id.
+    Schedule must_find(core::db::Transaction& tx,
+                       const core::TenantId& tenant,
+                       std::int64_t id,
+                       bool lock);
+    /// {time_zone, fires: [{utc, local}]}: the trigger's next `count` fire times.
+    boost::json::object fires_of(const Trigger& trigger, int count);
     TimePoint now() const;
     /// Arms a fire: its event, delayed to `when`, goes into the outbox inside `tx`, so it is
     /// sent once the schedule's row commits, and only then.

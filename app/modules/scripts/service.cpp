@@ -1,5 +1,6 @@
 #include "modules/scripts/service.hpp"
 
+#include "core/db/unique.hpp"
 #include "core/errors.hpp"
 #include "core/json/request_fields.hpp"
 #include "core/log/logger.hpp"
@@ -230,17 +231,11 @@ Script Service::update(const core::Principal& author,
     const bool changed = version.code != base.code || version.parameters != base.parameters ||
                          version.timeout_ms != base.timeout_ms ||
                          version.memory_limit_mb != base.memory_limit_mb;
-    try {
+    core::db::unique_or_conflict("a script named '" + name.value_or("") + "' exists already", [&] {
         repository_.update(author.tenant, script_id, name, description, enabled,
                            changed ? std::optional<ScriptVersion>(version) : std::nullopt,
                            author.user_id);
-    } catch (const core::db::DbError& error) {
-        if (error.sqlstate() == "23505") {
-            throw core::DomainError::conflict("a script named '" + name.value_or("") +
-                                              "' exists already");
-        }
-        throw;
-    }
+    });
     return get(author.tenant, script_id);
 }
 

@@ -1,5 +1,7 @@
 #include "modules/messages/channels/smtp_channel.hpp"
 
+#include "core/text/base64.hpp"
+
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -10,26 +12,6 @@
 
 namespace riveredge::messages {
 namespace {
-
-std::string base64(const std::string& data) {
-    static constexpr char kAlphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    std::size_t i = 0;
-    while (i < data.size()) {
-        const std::size_t n = std::min<std::size_t>(3, data.size() - i);
-        unsigned value = 0;
-        for (std::size_t k = 0; k < 3; ++k) {
-            value = (value << 8U) | (k < n ? static_cast<unsigned char>(data[i + k]) : 0U);
-        }
-        out += kAlphabet[(value >> 18U) & 63U];
-        out += kAlphabet[(value >> 12U) & 63U];
-        out += n > 1 ? kAlphabet[(value >> 6U) & 63U] : '=';
-        out += n > 2 ? kAlphabet[value & 63U] : '=';
-        i += 3;
-    }
-    return out;
-}
 
 bool plain_ascii(const std::string& text) {
     for (const char c : text) {
@@ -92,7 +74,7 @@ void global_init() {
 std::string part_headers_and_body(const char* content_type, const std::string& content) {
     std::string part = std::string("Content-Type: ") + content_type + "; charset=UTF-8\r\n";
     part += "Content-Transfer-Encoding: base64\r\n\r\n";
-    const std::string encoded = base64(content);
+    const std::string encoded = core::to_base64(content);
     for (std::size_t i = 0; i < encoded.size(); i += 76) {
         part += encoded.substr(i, 76) + "\r\n";
     }
@@ -110,7 +92,7 @@ std::string encode_header_word(const std::string& text) {
         if (!out.empty()) {
             out += "\r\n ";
         }
-        out += "=?UTF-8?B?" + base64(chunk) + "?=";
+        out += "=?UTF-8?B?" + core::to_base64(chunk) + "?=";
     }
     return out;
 }
@@ -132,7 +114,7 @@ std::string render_email(const SmtpSettings& settings, const Email& email) {
         return message;
     }
     // "=_" never occurs in base64, so the boundary cannot collide with a part's content.
-    const std::string boundary = "=_riveredge_" + base64(email.message_id).substr(0, 24);
+    const std::string boundary = "=_riveredge_" + core::to_base64(email.message_id).substr(0, 24);
     message += "Content-Type: multipart/alternative; boundary=\"" + boundary + "\"\r\n\r\n";
     message += "--" + boundary + "\r\n" + part_headers_and_body("text/plain", email.text);
     message += "--" + boundary + "\r\n" + part_headers_and_body("text/html", *email.html);
