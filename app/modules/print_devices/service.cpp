@@ -585,7 +585,15 @@ JobRow Service::cancel_job(const core::Principal& who, std::int64_t id) {
     return job(who.tenant, id);
 }
 
-JobRow Service::reprint(const core::Principal& who, std::int64_t id) {
+JobRow Service::reprint(const core::Principal& who, std::int64_t id, const json::object& body) {
+    json::object problems;
+    // As for a new job: a client retrying a reprint whose answer it never got gets the same job.
+    auto idempotency_key = core::text_field(body, "idempotency_key",
+                                            {.max = 200, .min = 1, .single_line = true}, problems);
+    if (!problems.empty()) {
+        throw DomainError::validation(std::move(problems));
+    }
+    bool fresh = false;
     const auto row = core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
         const auto original = require_job(tx, who.tenant, id, false);
         if (!original.finished()) {
@@ -607,18 +615,33 @@ JobRow Service::reprint(const core::Principal& who, std::int64_t id) {
         job.options = original.options;
         job.reprint_of = original.id;
         job.requested_by = who.user_id;
-        const auto [new_id, fresh] =
-            repository_.add_job(tx, who.tenant, job, "rv-" + core::random_hex(12));
+        job.idempotency_key = idempotency_key;
+        const auto added = repository_.add_job(tx, who.tenant, job, "rv-" + core::random_hex(12));
+        const auto new_id = added.first;
+        fresh = added.second;
+        auto reprinted = require_job(tx, who.tenant, new_id, false);
+        if (!fresh) {
+            // The key is taken: this reprint's retry answers the job it made; a key of another
+            // job (a request, another job's reprint) is a conflict.
+            if (reprinted.reprint_of != id) {
+                throw DomainError::conflict("idempotency key '" + idempotency_key.value_or("") +
+                                            "' was used for a different print job (" +
+                                            std::to_string(new_id) + ")");
+            }
+            return reprinted;
+        }
         core::outbox::add(
             tx, who.tenant,
             inngest::Event{
                 .name = kJobRequested,
                 .data = json::object{{"tenant_id", who.tenant.value()}, {"job_id", new_id}},
                 .id = "print-job-" + who.tenant.value() + "-" + std::to_string(new_id)});
-        return require_job(tx, who.tenant, new_id, false);
+        return reprinted;
     });
-    core::log(core::LogLevel::kInfo, "print job reprinted",
-              {{"tenant", who.tenant.value()}, {"job_id", row.id}, {"reprint_of", id}});
+    if (fresh) {
+        core::log(core::LogLevel::kInfo, "print job reprinted",
+                  {{"tenant", who.tenant.value()}, {"job_id", row.id}, {"reprint_of", id}});
+    }
     return row;
 }
 
