@@ -775,26 +775,37 @@ JobRow Service::record_cups_state(const core::TenantId& tenant,
             reasons.emplace_back(reason);
         }
     }
-    std::optional<std::string> error;
-    bool recorded = false;
+    // What a final state CUPS reports means: an error when CUPS aborted the job, or when it was
+    // cancelled there though nobody asked this API to.
+    const auto error_of = [&](const JobRow& row) -> std::optional<std::string> {
+        if (seen.state == JobState::kAborted) {
+            return "CUPS aborted the job" + (seen.message.empty() ? "" : ": " + seen.message);
+        }
+        if (seen.state == JobState::kCanceled && !row.cancel_requested) {
+            return std::string("cancelled in CUPS, not through this API");
+        }
+        return std::nullopt;
+    };
+    // The owners are told before the state is saved, under a key naming the job and its end
+    // (notify_job's): saved first, a crash or a failed notice in between would lose the notice
+    // for good, since the retried step finds the job finished. Told first, a retry tells again
+    // under the same key, which the notifier keeps once.
+    if (seen.state == JobState::kAborted || seen.state == JobState::kCanceled) {
+        const auto before = current(tenant, job.id);
+        if (const auto error = error_of(before); error && !before.finished()) {
+            notify_job(tenant, job, to_string(seen.state), *error);
+        }
+    }
     JobRow row;
     {
         core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
             // Read under the row's lock: whether a cancel was asked for decides what a cancelled
             // job means, and a cancel may have come since the caller read the job.
             const auto locked = require_job(tx, tenant, job.id, true);
-            if (seen.state == JobState::kAborted) {
-                error = "CUPS aborted the job" + (seen.message.empty() ? "" : ": " + seen.message);
-            } else if (seen.state == JobState::kCanceled && !locked.cancel_requested) {
-                error = "cancelled in CUPS, not through this API";
-            }
-            recorded = repository_.record_state(tx, tenant, job.id, to_string(seen.state), reasons,
-                                                seen.message, seen.impressions_completed, error);
+            repository_.record_state(tx, tenant, job.id, to_string(seen.state), reasons,
+                                     seen.message, seen.impressions_completed, error_of(locked));
             row = require_job(tx, tenant, job.id, false);
         });
-    }
-    if (recorded && error) {
-        notify_job(tenant, row, row.status, *error);
     }
     return row;
 }
@@ -866,19 +877,22 @@ json::object Service::poll_step(const core::TenantId& tenant, std::int64_t id) {
 void Service::finish_failed(const core::TenantId& tenant,
                             const JobRow& job,
                             const std::string& why) {
-    bool recorded = false;
-    {
-        core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-            recorded = repository_.record_state(tx, tenant, job.id, "failed", job.state_reasons,
-                                                job.printer_message, std::nullopt, why);
-        });
-    }
-    if (!recorded) {
+    if (current(tenant, job.id).finished()) {
         return;  // it had ended meanwhile (completed, cancelled): that stands
     }
+    // Told before the failure is saved, under a key naming the job and its end (notify_job's):
+    // saved first, a crash or a failed notice in between would lose the notice for good, since
+    // the retried step finds the job finished. Told first, a retry tells again under the same
+    // key, which the notifier keeps once. (A job that ends otherwise between the look above and
+    // the save keeps that end: a notice of a failure that did not stand, rarer than a lost one.)
     core::log(core::LogLevel::kWarn, "print job failed",
               {{"tenant", tenant.value()}, {"job_id", job.id}, {"reason", why}});
     notify_job(tenant, job, "failed", why);
+    failpoint("print.job_failing");
+    core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        repository_.record_state(tx, tenant, job.id, "failed", job.state_reasons,
+                                 job.printer_message, std::nullopt, why);
+    });
 }
 
 void Service::fail_step(const core::TenantId& tenant, std::int64_t id, const std::string& why) {
