@@ -556,3 +556,36 @@ TEST_CASE("print devices: CUPS out of reach is a 503 that does not show where CU
     CHECK(json::serialize(r.body).find(nowhere) == std::string::npos);
     CHECK(t.call("GET", "/api/v1/print/printers", admin).body.at("total") == 0);
 }
+
+TEST_CASE(
+    "print devices: a printer whose CUPS server is out of reach is offline without showing "
+    "where the server is",
+    "[app][print_devices]") {
+    const auto queue = queue_for("acme", "away");
+    shared_cups().add_raw_queue(queue, "socket://127.0.0.1:9");
+    std::string database;
+    std::int64_t printer = 0;
+    {
+        AppUnderTest first(with_cups());
+        database = first.settings().database_url;
+        printer = add_printer(first, first.token("acme", "alice", {"admin"}), "Away", queue);
+    }
+    // The same database, and a CUPS server address where nothing listens.
+    const std::string nowhere = "127.0.0.1:" + std::to_string(inngest_test::free_port());
+    AppUnderTest t(AppUnderTestOptions{.database_url = database, .cups_server = nowhere});
+    const auto admin = t.token("acme", "alice", {"admin"});
+    const auto checked =
+        t.call("POST", "/api/v1/print/printers/" + std::to_string(printer) + "/check", admin);
+    REQUIRE(checked.status == 200);
+    CHECK(checked.body.at("health").at("state") == "offline");
+    CHECK(checked.body.at("health").at("message") == "the print server cannot be reached");
+    CHECK(json::serialize(checked.body).find(nowhere) == std::string::npos);
+    // The owner is told the printer is offline, without the server's address either.
+    REQUIRE(t.wait_unread(admin, 1));
+    const auto inbox = t.call("GET", "/api/v1/messages/inbox", admin);
+    REQUIRE(inbox.status == 200);
+    const auto told = json::serialize(inbox.body);
+    CHECK(told.find("is offline") != std::string::npos);
+    CHECK(told.find(nowhere) == std::string::npos);
+    CHECK(told.find("127.0.0.1") == std::string::npos);
+}

@@ -384,8 +384,12 @@ bool Service::refresh_health(const core::TenantId& tenant, const PrinterRow& row
     try {
         health = health_of(cups_.printer(*row.cups_queue));
     } catch (const CupsError& error) {
+        // The error names the CUPS server (its address, its socket): the deployment's, not the
+        // tenant's. Tenants see the health message and the owners' notice; the log has the rest.
+        core::log(core::LogLevel::kWarn, "printer health: CUPS did not answer",
+                  {{"tenant", tenant.value()}, {"printer_id", row.id}, {"error", error.what()}});
         health.state = "offline";
-        health.message = error.what();
+        health.message = "the print server cannot be reached";
     }
     const bool changed = health.state != row.health;
     if (changed && (is_problem(health.state) || is_problem(row.health)) &&
