@@ -307,12 +307,16 @@ PrinterRow Service::add_printer(const core::Principal& who, const json::object& 
             }
         }
     }
-    const auto id = repository_.add_printer(who.tenant, fields, who.user_id);
-    if (health) {
-        core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
-            repository_.record_health(tx, who.tenant, id, *health, true);
-        });
-    }
+    // The printer and the health CUPS reported for it are one transaction: a failure between
+    // two would leave a printer registered with health "unknown" and no capabilities, which
+    // the registering client, answered with an error, would not know to retry or remove.
+    const auto id = core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
+        const auto added = repository_.add_printer(tx, who.tenant, fields, who.user_id);
+        if (health) {
+            repository_.record_health(tx, who.tenant, added, *health, true);
+        }
+        return added;
+    });
     core::log(core::LogLevel::kInfo, "printer registered",
               {{"tenant", who.tenant.value()}, {"printer_id", id}, {"by", who.user_id}});
     return printer(who.tenant, id);
