@@ -323,8 +323,9 @@ void Service::purge(const Actor& actor, std::int64_t id) {
         }
         auto summary = record.to_json();
         // The database refuses too (a trigger), whatever calls it.
-        const auto due =
-            tx.exec("SELECT retain_until < now() AS due FROM records WHERE id = $1", {id});
+        const auto due = tx.exec(
+            "SELECT retain_until < now() AS due FROM records WHERE tenant_id = $1 AND id = $2",
+            {tenant, id});
         if (!due.boolean(0, "due")) {
             throw DomainError::conflict("the record is kept until " +
                                         record.retain_until.value_or("its retention ends") +
