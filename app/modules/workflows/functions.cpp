@@ -15,6 +15,7 @@
 
 #include <inngest/inngest.hpp>
 
+#include <algorithm>
 #include <map>
 
 namespace riveredge::workflows {
@@ -169,7 +170,7 @@ struct Run {
         return finish_completed();
     }
 
-    json::value state_machine(const json::object& model, const json::value& current_state) {
+    json::value state_machine(const json::object& model, const json::object& plan) {
         const auto& states = model.at("states").as_object();
         std::map<std::string, int> visits;
         const auto state_of = [&](const std::string& name) -> const json::object& {
@@ -188,9 +189,17 @@ struct Run {
                            int_field(s, "retries", 0), int_field(s, "retry_delay_seconds", 0));
         };
         std::string current;
-        if (current_state.is_string()) {
-            current = std::string(current_state.as_string());  // a run that resumed elsewhere
-            visits[current] = 1;
+        if (const auto& current_state = plan.at("current_state"); current_state.is_string()) {
+            // A run picking up an execution another run began (a rerun): it goes on from the
+            // state entered last, counting visits from the history so that step keys stay unique.
+            current = std::string(current_state.as_string());
+            if (const auto* seen = plan.if_contains("visits");
+                seen != nullptr && seen->is_object()) {
+                for (const auto& [name, count] : seen->get_object()) {
+                    visits[std::string(name)] = static_cast<int>(count.to_number<std::int64_t>());
+                }
+            }
+            visits[current] = std::max(visits[current], 1);
         } else {
             if (!may_continue("start")) {
                 return json::object{{"stopped", true}};
@@ -314,7 +323,7 @@ void register_functions(inngest::Client& client, Service& service, int tenant_co
             if (plan.at("kind") == "dag") {
                 return run.dag(model);
             }
-            return run.state_machine(model, plan.at("current_state"));
+            return run.state_machine(model, plan);
         });
 }
 

@@ -451,11 +451,23 @@ json::object Service::begin(const core::TenantId& tenant, std::int64_t id) {
         throw inngest::NonRetriableError("execution " + std::to_string(id) +
                                          " has no definition version");
     }
-    return json::object{
+    json::object plan{
         {"status", found.status},
         {"kind", found.kind},
         {"model", version->model},
         {"current_state", found.current_state ? json::value(*found.current_state) : json::value()}};
+    if (found.current_state) {
+        // A run picking up a state machine another run began: the visits so far, so that its
+        // entry steps go on numbering each state's visits (entry:<state>#<visit>) where the
+        // history left off instead of reusing a key, which would overwrite that history row
+        // and pass a notify action's once-only key.
+        json::object visits;
+        for (const auto& [state, count] : repository_.entry_visits(tenant, id)) {
+            visits[state] = count;
+        }
+        plan["visits"] = std::move(visits);
+    }
+    return plan;
 }
 
 std::string Service::gate(const core::TenantId& tenant, std::int64_t id) {
