@@ -3,6 +3,7 @@
 // per-tenant quota and priority, and refusals.
 
 #include "app/app_under_test.hpp"
+#include "core/db/database.hpp"
 
 #include <inngest/http_server.hpp>
 
@@ -909,6 +910,49 @@ states:
     CHECK(keys == std::vector<std::string>{"entry:a#1", "entry:a#2", "entry:b#1", "entry:b#2",
                                            "entry:end#1"});
     CHECK(t.wait_unread(alice, 2));
+}
+
+TEST_CASE("workflows: a run that fails before it begins ends its queued execution failed",
+          "[app][workflows]") {
+    auto clock = std::make_shared<inngest::local::ManualClock>();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    const auto admin = t.token("acme", "root", {"admin"});
+    Flows f{t, admin};
+    f.publish("application/yaml", kOrderYaml);
+    // The database refuses every start of an execution (standing in for one that fails each
+    // attempt of the run's first step).
+    {
+        riveredge::core::db::Pool pool(*t.settings().migration_database_url, 1);
+        riveredge::core::db::transact(pool, std::nullopt, [](riveredge::core::db::Transaction& tx) {
+            tx.exec(
+                "CREATE FUNCTION refuse_start() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "RAISE EXCEPTION 'starting is refused'; END $$");
+            tx.exec(
+                "CREATE TRIGGER refuse_start BEFORE UPDATE ON workflow_executions FOR EACH "
+                "ROW WHEN (OLD.status = 'queued' AND NEW.status = 'running') EXECUTE "
+                "FUNCTION refuse_start()");
+        });
+    }
+    const auto id = f.start(admin, R"({"definition_key":"order"})");
+    const auto status = [&] {
+        return t.call("GET", "/api/v1/workflows/executions/" + std::to_string(id), admin)
+            .body.at("status");
+    };
+    // The run retries its first step on the app's clock until it fails through its retries.
+    for (int i = 0; i < 40 && status() != "failed"; ++i) {
+        REQUIRE(t.app().executor()->wait_idle(10s));
+        clock->advance(70s);
+        t.app().executor()->poke();
+        std::this_thread::sleep_for(100ms);
+    }
+    // The run failed before its first step ever succeeded; its failure handler ends the
+    // execution, which never left "queued".
+    const auto runs = t.app().executor()->runs("riveredge-flow-workflows-execution");
+    REQUIRE(runs.size() == 1);
+    REQUIRE(runs[0].status == inngest::local::RunStatus::kFailed);
+    const auto failed = f.wait_status(admin, id, "failed");
+    CHECK(failed.at("error").as_string().find("failed through its retries") != json::string::npos);
+    CHECK(failed.at("ended_at").is_string());
 }
 
 TEST_CASE("workflows: rows are the tenant's own, and refusals hold", "[app][workflows]") {

@@ -585,9 +585,11 @@ json::object Service::finish(const core::TenantId& tenant,
         repository_.mark_compensated(tenant, id);
     }
     const auto found = repository_.execution({repository_.pool(), tenant}, tenant, id);
+    // "queued" too: a run that fails before its begin step ever succeeded ends here (through
+    // on_failure) with its execution never moved to running.
     const bool changed = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-        return repository_.set_status(tx, tenant, id, status, {"running", "paused"}, error,
-                                      found ? std::optional(found->context) : std::nullopt);
+        return repository_.set_status(tx, tenant, id, status, {"queued", "running", "paused"},
+                                      error, found ? std::optional(found->context) : std::nullopt);
     });
     return json::object{{"status", changed ? status : (found ? found->status : "unknown")}};
 }
