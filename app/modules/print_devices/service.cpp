@@ -1,6 +1,7 @@
 #include "modules/print_devices/service.hpp"
 
 #include "core/errors.hpp"
+#include "core/found.hpp"
 #include "core/json/request_fields.hpp"
 #include "core/log/logger.hpp"
 #include "core/module.hpp"
@@ -325,20 +326,17 @@ PrinterRow Service::add_printer(const core::Principal& who, const json::object& 
 PrinterRow Service::update_printer(const core::Principal& who,
                                    std::int64_t id,
                                    const json::object& body) {
-    const auto existing = repository_.printer({repository_.pool(), who.tenant}, who.tenant, id);
-    if (!existing) {
-        throw DomainError::not_found("printer " + std::to_string(id));
-    }
+    const auto existing =
+        core::found(repository_.printer({repository_.pool(), who.tenant}, who.tenant, id),
+                    "printer " + std::to_string(id));
     auto fields = printer_fields(who, body, existing);
     const bool moved =
-        fields.cups_queue != existing->cups_queue || fields.transport != existing->transport;
+        fields.cups_queue != existing.cups_queue || fields.transport != existing.transport;
     if (fields.cups_queue && moved) {
         queue_health(*fields.cups_queue);  // CUPS is asked before any row is locked
     }
     core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
-        if (!repository_.printer(tx, who.tenant, id, true)) {
-            throw DomainError::not_found("printer " + std::to_string(id));
-        }
+        core::found(repository_.printer(tx, who.tenant, id, true), "printer " + std::to_string(id));
         // Unfinished jobs are followed (and, after a crash, searched for) on the printer's queue:
         // moving it under them could send a job twice.
         if (moved && repository_.has_unfinished_jobs(tx, who.tenant, id)) {
@@ -352,11 +350,8 @@ PrinterRow Service::update_printer(const core::Principal& who,
 }
 
 PrinterRow Service::printer(const core::TenantId& tenant, std::int64_t id) {
-    auto row = repository_.printer({repository_.pool(), tenant}, tenant, id);
-    if (!row) {
-        throw DomainError::not_found("printer " + std::to_string(id));
-    }
-    return std::move(*row);
+    return core::found(repository_.printer({repository_.pool(), tenant}, tenant, id),
+                       "printer " + std::to_string(id));
 }
 
 void Service::delete_printer(const core::Principal& who, std::int64_t id) {
@@ -430,11 +425,8 @@ JobRow Service::require_job(Transaction& tx,
                             const core::TenantId& tenant,
                             std::int64_t id,
                             bool for_update) {
-    auto row = repository_.job(tx, tenant, id, for_update);
-    if (!row) {
-        throw DomainError::not_found("print job " + std::to_string(id));
-    }
-    return std::move(*row);
+    return core::found(repository_.job(tx, tenant, id, for_update),
+                       "print job " + std::to_string(id));
 }
 
 JobRow Service::request_job(const core::Principal& who, const json::object& body) {

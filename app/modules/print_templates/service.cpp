@@ -1,6 +1,7 @@
 #include "modules/print_templates/service.hpp"
 
 #include "core/errors.hpp"
+#include "core/found.hpp"
 #include "core/json/canonical.hpp"
 #include "core/json/request_fields.hpp"
 #include "core/log/logger.hpp"
@@ -136,11 +137,8 @@ TemplateRow require(Repository& repository,
                     const core::TenantId& tenant,
                     std::int64_t id,
                     bool for_update) {
-    auto row = repository.find(tx, tenant, id, for_update);
-    if (!row) {
-        throw DomainError::not_found("print template " + std::to_string(id));
-    }
-    return std::move(*row);
+    return core::found(repository.find(tx, tenant, id, for_update),
+                       "print template " + std::to_string(id));
 }
 
 }  // namespace

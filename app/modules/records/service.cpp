@@ -1,6 +1,7 @@
 #include "modules/records/service.hpp"
 
 #include "core/errors.hpp"
+#include "core/found.hpp"
 #include "core/json/canonical.hpp"
 #include "core/json/request_fields.hpp"
 #include "core/json/text.hpp"
@@ -148,11 +149,8 @@ Record Service::require(Transaction& tx,
                         const core::TenantId& tenant,
                         std::int64_t id,
                         bool for_update) {
-    auto record = repository_.find(tx, tenant, id, for_update);
-    if (!record) {
-        throw DomainError::not_found("record " + std::to_string(id));
-    }
-    return std::move(*record);
+    return core::found(repository_.find(tx, tenant, id, for_update),
+                       "record " + std::to_string(id));
 }
 
 json::object Service::create(const Actor& actor, const json::object& request) {
