@@ -29,19 +29,6 @@ using namespace std::chrono_literals;
 // for a wake that was lost, each costing two of the run's steps.
 constexpr auto kLongWait = std::chrono::hours(24 * 7);
 
-int int_field(const json::object& owner, const char* key, int fallback) {
-    const auto* value = owner.if_contains(key);
-    return value != nullptr && value->is_int64() ? static_cast<int>(value->get_int64()) : fallback;
-}
-
-json::array actions(const json::object& owner, std::string_view key) {
-    json::array out;
-    for (auto& a : actions_of(owner, key)) {
-        out.emplace_back(std::move(a));
-    }
-    return out;
-}
-
 struct Run {
     inngest::Context& ctx;
     Service& service;
@@ -114,7 +101,7 @@ struct Run {
             attempt(StepCall{.key = "on_error",
                              .node = element,
                              .phase = "on_error",
-                             .actions = actions(model, "on_error"),
+                             .actions = actions_of(model, "on_error"),
                              .event = json::object{{"name", "error"},
                                                    {"data", json::object{{"node", element},
                                                                          {"error", error}}}}},
@@ -150,10 +137,9 @@ struct Run {
                     return attempt(StepCall{.key = "node:" + node_id,
                                             .node = node_id,
                                             .phase = "node",
-                                            .actions = actions(node, "action"),
+                                            .actions = actions_of(node, "action"),
                                             .keeps_output = true},
-                                   int_field(node, "retries", 0),
-                                   int_field(node, "retry_delay_seconds", 0));
+                                   int_of(node, "retries"), int_of(node, "retry_delay_seconds"));
                 });
             }
             // The nodes of a level run as parallel steps; a lone node needs no fan-out.
@@ -183,10 +169,10 @@ struct Run {
             return attempt(StepCall{.key = "entry:" + state + "#" + std::to_string(visit),
                                     .node = state,
                                     .phase = "entry",
-                                    .actions = actions(s, "on_entry"),
+                                    .actions = actions_of(s, "on_entry"),
                                     .event = event,
                                     .enters_state = true},
-                           int_field(s, "retries", 0), int_field(s, "retry_delay_seconds", 0));
+                           int_of(s, "retries"), int_of(s, "retry_delay_seconds"));
         };
         std::string current;
         if (const auto& current_state = plan.at("current_state"); current_state.is_string()) {
@@ -212,8 +198,7 @@ struct Run {
             }
         }
         for (int n = 0;; ++n) {
-            const auto* final = state_of(current).if_contains("final");
-            if (final != nullptr && final->is_bool() && final->get_bool()) {
+            if (is_final(model, current)) {
                 return finish_completed();
             }
             const auto next = ctx.step.run("next:" + std::to_string(n),
@@ -237,9 +222,9 @@ struct Run {
                     StepCall{.key = "exit:" + current + "#" + std::to_string(visits[current]),
                              .node = current,
                              .phase = "exit",
-                             .actions = actions(from, "on_exit"),
+                             .actions = actions_of(from, "on_exit"),
                              .event = event_scope},
-                    int_field(from, "retries", 0), int_field(from, "retry_delay_seconds", 0));
+                    int_of(from, "retries"), int_of(from, "retry_delay_seconds"));
                 if (!left.at("ok").as_bool()) {
                     return fail(model, "state '" + current + "' on_exit",
                                 std::string(left.at("error").as_string()));
@@ -251,13 +236,13 @@ struct Run {
                     .at(static_cast<std::size_t>(event.at("transition").to_number<std::int64_t>()))
                     .as_object();
             if (transition.contains("action")) {
-                const auto moved = attempt(StepCall{.key = "transition:" + std::to_string(event_id),
-                                                    .node = current + "->" + target,
-                                                    .phase = "transition",
-                                                    .actions = actions(transition, "action"),
-                                                    .event = event_scope},
-                                           int_field(from, "retries", 0),
-                                           int_field(from, "retry_delay_seconds", 0));
+                const auto moved =
+                    attempt(StepCall{.key = "transition:" + std::to_string(event_id),
+                                     .node = current + "->" + target,
+                                     .phase = "transition",
+                                     .actions = actions_of(transition, "action"),
+                                     .event = event_scope},
+                            int_of(from, "retries"), int_of(from, "retry_delay_seconds"));
                 if (!moved.at("ok").as_bool()) {
                     return fail(model, "transition '" + name + "' from '" + current + "'",
                                 std::string(moved.at("error").as_string()));

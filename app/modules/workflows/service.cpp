@@ -49,14 +49,6 @@ const json::object* find_node(const json::object& model, const std::string& id) 
     return nullptr;
 }
 
-json::array action_array(const json::object& owner, std::string_view key) {
-    json::array out;
-    for (auto& action : actions_of(owner, key)) {
-        out.emplace_back(std::move(action));
-    }
-    return out;
-}
-
 std::string kinds_of(const json::array& actions) {
     if (actions.empty()) {
         return "none";
@@ -85,15 +77,6 @@ json::array events_of(const json::object& model, const std::string& state) {
         }
     }
     return out;
-}
-
-bool is_final(const json::object& model, const std::string& state) {
-    const auto* s = model.at("states").as_object().if_contains(state);
-    if (s == nullptr) {
-        return false;
-    }
-    const auto* f = s->as_object().if_contains("final");
-    return f != nullptr && f->is_bool() && f->get_bool();
 }
 
 json::object as_object_or_empty(const json::value& value) {
@@ -554,7 +537,7 @@ json::array Service::compensation_plan(const core::TenantId& tenant, std::int64_
         }
         plan.push_back(json::object{{"key", run.step_key},
                                     {"node", run.node},
-                                    {"actions", action_array(*owner, "compensate")}});
+                                    {"actions", actions_of(*owner, "compensate")}});
     }
     return plan;
 }
