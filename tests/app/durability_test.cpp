@@ -585,3 +585,79 @@ TEST_CASE(
     std::filesystem::remove(log);
     std::filesystem::remove(log + ".2");
 }
+
+TEST_CASE(
+    "a print job that fails while its process dies between telling its requester and recording "
+    "the failure tells the requester once after the restart",
+    "[app][durability][print_devices]") {
+    auto& cups = inngest_test::shared_cups();
+    const std::string queue = "acme-refusing" + std::to_string(getpid());
+    cups.add_raw_queue(queue, "socket://127.0.0.1:9");
+    const std::string database = inngest_test::shared_postgres().fresh_database();
+    const std::string log = "/tmp/riveredge-print-fail-" + std::to_string(getpid()) + ".log";
+    const int port = inngest_test::free_port();
+    const int executor_port = inngest_test::free_port();
+    const std::string cups_server = "RIVEREDGE_CUPS_SERVER=" + cups.server();
+    // The first process stops dead in the middle of failing the job: after one of its two
+    // writes, the notice and the job's final state.
+    AppProcess first(database, port, executor_port, log,
+                     {cups_server, "RIVEREDGE_FAILPOINTS=print.job_failing"});
+    first.start();
+    const auto alice = riveredge::core::issue_token(
+        riveredge::core::Principal{riveredge::core::TenantId::trusted("acme"), "alice", {"admin"}},
+        kSecret);
+    const auto bob = riveredge::core::issue_token(
+        riveredge::core::Principal{riveredge::core::TenantId::trusted("acme"), "bob", {}}, kSecret);
+    const auto printer = first.api(
+        "POST", "/api/v1/print/printers", alice,
+        R"({"name":"Refusing","kind":"label","cups_queue":")" + queue + R"(","owners":["alice"]})");
+    REQUIRE(printer.status == 201);
+    // The queue stops accepting jobs: CUPS refuses bob's for good, and the job fails.
+    REQUIRE(std::system(("cupsreject -h '" + cups.server() + "' '" + queue + "' >/dev/null 2>&1")
+                            .c_str()) == 0);
+    const auto asked =
+        first.api("POST", "/api/v1/print/jobs", bob,
+                  R"({"printer_id":)" + std::to_string(printer.body.at("id").as_int64()) +
+                      R"(,"raw_base64":")" + riveredge::core::to_base64("^XA^XZ") + "\"}");
+    REQUIRE(asked.status == 202);
+    const auto job_path = "/api/v1/print/jobs/" + std::to_string(asked.body.at("id").as_int64());
+    for (int i = 0; i < 400 && first.running(); ++i) {
+        std::this_thread::sleep_for(25ms);
+    }
+    INFO(first.log());
+    REQUIRE_FALSE(first.running());
+    REQUIRE(first.log().find("failpoint reached") != std::string::npos);
+
+    AppProcess second(database, port, executor_port, log + ".2", {cups_server});
+    second.start();
+    json::value job;
+    for (int i = 0; i < 600; ++i) {
+        job = second.api("GET", job_path, bob).body;
+        if (job.at("status") == "failed" || job.at("status") == "completed") {
+            break;
+        }
+        std::this_thread::sleep_for(50ms);
+    }
+    INFO(second.log());
+    REQUIRE(job.at("status") == "failed");
+    CHECK(job.at("error").as_string().find("not accepting jobs") != json::string::npos);
+    // The requester (not an owner, so told of nothing else) has the failure's notice: once,
+    // though it was sent before the crash and again by the retried step.
+    const auto unread = [&] {
+        return second.api("GET", "/api/v1/messages/inbox/unread-count", bob)
+            .body.at("unread")
+            .as_int64();
+    };
+    for (int i = 0; i < 400 && unread() < 1; ++i) {
+        std::this_thread::sleep_for(25ms);
+    }
+    CHECK(unread() == 1);
+    std::this_thread::sleep_for(1s);
+    CHECK(unread() == 1);
+    const auto inbox = second.api("GET", "/api/v1/messages/inbox", bob);
+    CHECK(json::serialize(inbox.body).find("failed") != std::string::npos);
+    REQUIRE(std::system(("cupsaccept -h '" + cups.server() + "' '" + queue + "' >/dev/null 2>&1")
+                            .c_str()) == 0);
+    std::filesystem::remove(log);
+    std::filesystem::remove(log + ".2");
+}

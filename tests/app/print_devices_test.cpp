@@ -247,7 +247,7 @@ TEST_CASE("print devices: ZPL reaches a raw label printer byte for byte, and rep
     AppUnderTest t(with_cups());
     const auto admin = t.token("acme", "alice", {"admin"});
     const auto bob = t.token("acme", "bob");
-    const auto printer = label_printer_on(t, admin, label_printer, "Label 1").id;
+    const auto [printer, queue] = label_printer_on(t, admin, label_printer, "Label 1");
 
     // Every byte value, so nothing on the way may treat the document as text.
     std::string zpl = "^XA^FO50,50^A0N,40,40^FDSO-4711^FS^XZ\n";
@@ -277,6 +277,27 @@ TEST_CASE("print devices: ZPL reaches a raw label printer byte for byte, and rep
     const auto both = label_printer.wait_for(2, 10s);
     REQUIRE(both.size() == 2);
     CHECK(both[1] == zpl);
+
+    // A reprint retried with its idempotency key (a client whose first answer timed out) is the
+    // same job, sent to CUPS once.
+    const auto reprint_path = "/api/v1/print/jobs/" + std::to_string(job_id) + "/reprint";
+    const auto keyed = t.call("POST", reprint_path, bob, R"({"idempotency_key":"reprint-1"})");
+    REQUIRE(keyed.status == 202);
+    const auto retried = t.call("POST", reprint_path, bob, R"({"idempotency_key":"reprint-1"})");
+    REQUIRE(retried.status == 202);
+    CHECK(retried.body.at("id") == keyed.body.at("id"));
+    CHECK(retried.body.at("reprint_of") == job_id);
+    wait_job(t, bob, keyed.body.at("id").as_int64(),
+             [](const json::value& job) { return has_status(job, "completed"); });
+    REQUIRE(t.app().wait_settled(20s));
+    CHECK(shared_cups().job_lines(queue).size() == 3);
+    CHECK(label_printer.wait_for(3, 10s).size() == 3);
+    CHECK(t.call("GET", "/api/v1/print/jobs?printer_id=" + std::to_string(printer), bob)
+              .body.at("total") == 3);
+    // The key names that reprint: another job's reprint under it is refused.
+    CHECK(t.call("POST", "/api/v1/print/jobs/" + std::to_string(second) + "/reprint", bob,
+                 R"({"idempotency_key":"reprint-1"})")
+              .status == 409);
     // Finished jobs cannot be cancelled; running jobs cannot be reprinted.
     CHECK(t.call("POST", "/api/v1/print/jobs/" + std::to_string(job_id) + "/cancel", bob).status ==
           409);
@@ -534,4 +555,37 @@ TEST_CASE("print devices: CUPS out of reach is a 503 that does not show where CU
     CHECK(r.status == 503);
     CHECK(json::serialize(r.body).find(nowhere) == std::string::npos);
     CHECK(t.call("GET", "/api/v1/print/printers", admin).body.at("total") == 0);
+}
+
+TEST_CASE(
+    "print devices: a printer whose CUPS server is out of reach is offline without showing "
+    "where the server is",
+    "[app][print_devices]") {
+    const auto queue = queue_for("acme", "away");
+    shared_cups().add_raw_queue(queue, "socket://127.0.0.1:9");
+    std::string database;
+    std::int64_t printer = 0;
+    {
+        AppUnderTest first(with_cups());
+        database = first.settings().database_url;
+        printer = add_printer(first, first.token("acme", "alice", {"admin"}), "Away", queue);
+    }
+    // The same database, and a CUPS server address where nothing listens.
+    const std::string nowhere = "127.0.0.1:" + std::to_string(inngest_test::free_port());
+    AppUnderTest t(AppUnderTestOptions{.database_url = database, .cups_server = nowhere});
+    const auto admin = t.token("acme", "alice", {"admin"});
+    const auto checked =
+        t.call("POST", "/api/v1/print/printers/" + std::to_string(printer) + "/check", admin);
+    REQUIRE(checked.status == 200);
+    CHECK(checked.body.at("health").at("state") == "offline");
+    CHECK(checked.body.at("health").at("message") == "the print server cannot be reached");
+    CHECK(json::serialize(checked.body).find(nowhere) == std::string::npos);
+    // The owner is told the printer is offline, without the server's address either.
+    REQUIRE(t.wait_unread(admin, 1));
+    const auto inbox = t.call("GET", "/api/v1/messages/inbox", admin);
+    REQUIRE(inbox.status == 200);
+    const auto told = json::serialize(inbox.body);
+    CHECK(told.find("is offline") != std::string::npos);
+    CHECK(told.find(nowhere) == std::string::npos);
+    CHECK(told.find("127.0.0.1") == std::string::npos);
 }

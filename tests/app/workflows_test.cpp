@@ -3,9 +3,11 @@
 // per-tenant quota and priority, and refusals.
 
 #include "app/app_under_test.hpp"
+#include "core/db/database.hpp"
 
 #include <inngest/http_server.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <functional>
@@ -850,6 +852,107 @@ TEST_CASE("workflows: an order waiting for events survives a restart of the app,
     const auto runs = second.app().executor()->runs("riveredge-flow-workflows-execution");
     REQUIRE(runs.size() == 1);
     CHECK(runs[0].run_id == resumed[0].run_id);
+}
+
+TEST_CASE(
+    "workflows: a state machine picked up by a new run keeps counting its visits, so a state "
+    "entered again keeps every visit in its history",
+    "[app][workflows]") {
+    AppUnderTest t;
+    const auto admin = t.token("acme", "root", {"admin"});
+    const auto alice = t.token("acme", "alice");
+    Flows f{t, admin};
+    f.publish("application/yaml", R"yaml(
+key: loop
+kind: state_machine
+initial: a
+states:
+  a:
+    on_entry:
+      - {kind: set, values: {at: a}}
+      - {kind: notify, users: [alice], subject: "At a", body: "Back at a"}
+    transitions:
+      - {event: go, target: b}
+  b:
+    on_entry: {kind: set, values: {at: b}}
+    transitions:
+      - {event: back, target: a}
+      - {event: done, target: end}
+  end:
+    final: true
+)yaml");
+    const auto id = f.start(admin, R"({"definition_key":"loop"})");
+    f.wait_state(admin, id, "a");
+    REQUIRE(f.send(admin, id, "go").status == 202);
+    f.wait_state(admin, id, "b");
+    f.settle();
+    REQUIRE(t.wait_unread(alice, 1));
+    // The run is replaced by a new one of the same event (an operator's rerun in Inngest): it
+    // finds the execution in state b and goes on from there.
+    auto& executor = *t.app().executor();
+    const auto runs = executor.runs("riveredge-flow-workflows-execution");
+    REQUIRE(runs.size() == 1);
+    REQUIRE(executor.cancel(runs[0].run_id).has_value());
+    REQUIRE(executor.rerun(runs[0].run_id).has_value());
+    f.settle();
+    REQUIRE(f.send(admin, id, "back").status == 202);
+    f.wait_state(admin, id, "a");
+    REQUIRE(f.send(admin, id, "go").status == 202);
+    REQUIRE(f.send(admin, id, "done").status == 202);
+    const auto done = f.wait_status(admin, id, "completed");
+    CHECK(done.at("current_state") == "end");
+    // Every entry has a row of its own, the second visit to a included, and its notice went out.
+    std::vector<std::string> keys;
+    for (const auto& run : f.history(admin, id, "?phase=entry")) {
+        keys.emplace_back(run.at("step_key").as_string());
+    }
+    std::sort(keys.begin(), keys.end());
+    CHECK(keys == std::vector<std::string>{"entry:a#1", "entry:a#2", "entry:b#1", "entry:b#2",
+                                           "entry:end#1"});
+    CHECK(t.wait_unread(alice, 2));
+}
+
+TEST_CASE("workflows: a run that fails before it begins ends its queued execution failed",
+          "[app][workflows]") {
+    auto clock = std::make_shared<inngest::local::ManualClock>();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    const auto admin = t.token("acme", "root", {"admin"});
+    Flows f{t, admin};
+    f.publish("application/yaml", kOrderYaml);
+    // The database refuses every start of an execution (standing in for one that fails each
+    // attempt of the run's first step).
+    {
+        riveredge::core::db::Pool pool(*t.settings().migration_database_url, 1);
+        riveredge::core::db::transact(pool, std::nullopt, [](riveredge::core::db::Transaction& tx) {
+            tx.exec(
+                "CREATE FUNCTION refuse_start() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "RAISE EXCEPTION 'starting is refused'; END $$");
+            tx.exec(
+                "CREATE TRIGGER refuse_start BEFORE UPDATE ON workflow_executions FOR EACH "
+                "ROW WHEN (OLD.status = 'queued' AND NEW.status = 'running') EXECUTE "
+                "FUNCTION refuse_start()");
+        });
+    }
+    const auto id = f.start(admin, R"({"definition_key":"order"})");
+    const auto status = [&] {
+        return t.call("GET", "/api/v1/workflows/executions/" + std::to_string(id), admin)
+            .body.at("status");
+    };
+    // The run retries its first step on the app's clock until it fails through its retries.
+    for (int i = 0; i < 40 && status() != "failed"; ++i) {
+        REQUIRE(t.app().executor()->wait_idle(10s));
+        clock->advance(70s);
+        t.app().executor()->poke();
+        std::this_thread::sleep_for(100ms);
+    }
+    // The run failed before its first step ever succeeded; its failure handler ends the
+    // execution, which never left "queued".
+    const auto runs = t.app().executor()->runs("riveredge-flow-workflows-execution");
+    REQUIRE(runs.size() == 1);
+    REQUIRE(runs[0].status == inngest::local::RunStatus::kFailed);
+    const auto failed = f.wait_status(admin, id, "failed");
+    CHECK(failed.at("error").as_string().find("failed through its retries") != json::string::npos);
+    CHECK(failed.at("ended_at").is_string());
 }
 
 TEST_CASE("workflows: rows are the tenant's own, and refusals hold", "[app][workflows]") {

@@ -3,6 +3,7 @@
 // printers each minute (or when asked) and tells their owners about changes.
 
 #include "core/errors.hpp"
+#include "core/events.hpp"
 #include "core/log/logger.hpp"
 #include "modules/print_devices/service.hpp"
 
@@ -30,13 +31,12 @@ struct JobRef {
 };
 
 JobRef job_of(const json::object& data) {
-    const auto* tenant = data.if_contains("tenant_id");
+    auto tenant = core::event_tenant(data);
     const auto* job = data.if_contains("job_id");
-    if (tenant == nullptr || !tenant->is_string() || job == nullptr || !job->is_int64()) {
-        throw inngest::NonRetriableError(std::string(kJobRequested) +
-                                         " needs tenant_id and job_id");
+    if (job == nullptr || !job->is_int64()) {
+        throw inngest::NonRetriableError(std::string(kJobRequested) + " needs job_id");
     }
-    return {core::TenantId::trusted(std::string(tenant->get_string())), job->get_int64()};
+    return {std::move(tenant), job->get_int64()};
 }
 
 // A job that no longer exists cannot be printed by retrying.

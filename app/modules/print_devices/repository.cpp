@@ -102,12 +102,12 @@ json::object JobRow::to_json() const {
     return out;
 }
 
-std::int64_t Repository::add_printer(const core::TenantId& tenant,
+std::int64_t Repository::add_printer(Transaction& tx,
+                                     const core::TenantId& tenant,
                                      const PrinterFields& fields,
                                      const std::string& author) {
     try {
-        const auto rows = core::db::exec_once(
-            pool_, tenant,
+        const auto rows = tx.exec(
             "INSERT INTO print_printers (tenant_id, name, site, kind, transport, cups_queue, "
             "ipp_uri, agent_id, defaults, owners, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, "
             "$8, $9::jsonb, $10::jsonb, $11) RETURNING id",

@@ -174,9 +174,10 @@ public:
     explicit Repository(core::db::Pool& pool) : pool_(pool) {}
     core::db::Pool& pool() noexcept { return pool_; }
 
-    /// nullopt when the name is taken in the tenant; DomainError 409 when another tenant's
-    /// printer has the queue.
-    std::int64_t add_printer(const core::TenantId& tenant,
+    /// The new printer's id, in the caller's transaction; DomainError 409 when the name is
+    /// taken in the tenant or any printer has the queue.
+    std::int64_t add_printer(core::db::Transaction& tx,
+                             const core::TenantId& tenant,
                              const PrinterFields& fields,
                              const std::string& author);
     void update_printer(core::db::Transaction& tx,

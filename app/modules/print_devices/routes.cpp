@@ -41,6 +41,9 @@ constexpr const char* kPrinterSchema = R"({"type":"object","properties":{
     "created_by":{"type":"string"},"created_at":{"type":"string","format":"date-time"},
     "updated_at":{"type":"string","format":"date-time"}}})";
 
+constexpr const char* kReprintRequest = R"({"type":"object","properties":{
+    "idempotency_key":{"type":"string","maxLength":200,"description":"a repeated reprint with the same key answers the job the first one made"}}})";
+
 constexpr const char* kJobSchema = R"({"type":"object","properties":{
     "id":{"type":"integer"},"printer_id":{"type":"integer"},"source":{"enum":["render","raw"]},
     "render_id":{"type":"integer","nullable":true},"format":{"type":"string"},
@@ -143,9 +146,12 @@ void register_routes(core::Router& router, Service& service) {
     router
         .post("/api/v1/print/jobs/{id}/reprint", kUser,
               "Print a finished job again, as a new job (202)")
+        .accepts(kReprintRequest)
         .returns(kJobSchema)
         .status(202)
-        .to([&service](Call& call) { return service.reprint(call.who(), call.id()).to_json(); });
+        .to([&service](Call& call) {
+            return service.reprint(call.who(), call.id(), call.body_or_empty()).to_json();
+        });
 }
 
 }  // namespace riveredge::devices

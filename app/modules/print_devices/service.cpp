@@ -1,6 +1,7 @@
 #include "modules/print_devices/service.hpp"
 
 #include "core/errors.hpp"
+#include "core/found.hpp"
 #include "core/json/request_fields.hpp"
 #include "core/log/logger.hpp"
 #include "core/module.hpp"
@@ -307,12 +308,16 @@ PrinterRow Service::add_printer(const core::Principal& who, const json::object& 
             }
         }
     }
-    const auto id = repository_.add_printer(who.tenant, fields, who.user_id);
-    if (health) {
-        core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
-            repository_.record_health(tx, who.tenant, id, *health, true);
-        });
-    }
+    // The printer and the health CUPS reported for it are one transaction: a failure between
+    // two would leave a printer registered with health "unknown" and no capabilities, which
+    // the registering client, answered with an error, would not know to retry or remove.
+    const auto id = core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
+        const auto added = repository_.add_printer(tx, who.tenant, fields, who.user_id);
+        if (health) {
+            repository_.record_health(tx, who.tenant, added, *health, true);
+        }
+        return added;
+    });
     core::log(core::LogLevel::kInfo, "printer registered",
               {{"tenant", who.tenant.value()}, {"printer_id", id}, {"by", who.user_id}});
     return printer(who.tenant, id);
@@ -321,20 +326,17 @@ PrinterRow Service::add_printer(const core::Principal& who, const json::object& 
 PrinterRow Service::update_printer(const core::Principal& who,
                                    std::int64_t id,
                                    const json::object& body) {
-    const auto existing = repository_.printer({repository_.pool(), who.tenant}, who.tenant, id);
-    if (!existing) {
-        throw DomainError::not_found("printer " + std::to_string(id));
-    }
+    const auto existing =
+        core::found(repository_.printer({repository_.pool(), who.tenant}, who.tenant, id),
+                    "printer " + std::to_string(id));
     auto fields = printer_fields(who, body, existing);
     const bool moved =
-        fields.cups_queue != existing->cups_queue || fields.transport != existing->transport;
+        fields.cups_queue != existing.cups_queue || fields.transport != existing.transport;
     if (fields.cups_queue && moved) {
         queue_health(*fields.cups_queue);  // CUPS is asked before any row is locked
     }
     core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
-        if (!repository_.printer(tx, who.tenant, id, true)) {
-            throw DomainError::not_found("printer " + std::to_string(id));
-        }
+        core::found(repository_.printer(tx, who.tenant, id, true), "printer " + std::to_string(id));
         // Unfinished jobs are followed (and, after a crash, searched for) on the printer's queue:
         // moving it under them could send a job twice.
         if (moved && repository_.has_unfinished_jobs(tx, who.tenant, id)) {
@@ -348,11 +350,8 @@ PrinterRow Service::update_printer(const core::Principal& who,
 }
 
 PrinterRow Service::printer(const core::TenantId& tenant, std::int64_t id) {
-    auto row = repository_.printer({repository_.pool(), tenant}, tenant, id);
-    if (!row) {
-        throw DomainError::not_found("printer " + std::to_string(id));
-    }
-    return std::move(*row);
+    return core::found(repository_.printer({repository_.pool(), tenant}, tenant, id),
+                       "printer " + std::to_string(id));
 }
 
 void Service::delete_printer(const core::Principal& who, std::int64_t id) {
@@ -384,8 +383,12 @@ bool Service::refresh_health(const core::TenantId& tenant, const PrinterRow& row
     try {
         health = health_of(cups_.printer(*row.cups_queue));
     } catch (const CupsError& error) {
+        // The error names the CUPS server (its address, its socket): the deployment's, not the
+        // tenant's. Tenants see the health message and the owners' notice; the log has the rest.
+        core::log(core::LogLevel::kWarn, "printer health: CUPS did not answer",
+                  {{"tenant", tenant.value()}, {"printer_id", row.id}, {"error", error.what()}});
         health.state = "offline";
-        health.message = error.what();
+        health.message = "the print server cannot be reached";
     }
     const bool changed = health.state != row.health;
     if (changed && (is_problem(health.state) || is_problem(row.health)) &&
@@ -422,11 +425,8 @@ JobRow Service::require_job(Transaction& tx,
                             const core::TenantId& tenant,
                             std::int64_t id,
                             bool for_update) {
-    auto row = repository_.job(tx, tenant, id, for_update);
-    if (!row) {
-        throw DomainError::not_found("print job " + std::to_string(id));
-    }
-    return std::move(*row);
+    return core::found(repository_.job(tx, tenant, id, for_update),
+                       "print job " + std::to_string(id));
 }
 
 JobRow Service::request_job(const core::Principal& who, const json::object& body) {
@@ -585,7 +585,15 @@ JobRow Service::cancel_job(const core::Principal& who, std::int64_t id) {
     return job(who.tenant, id);
 }
 
-JobRow Service::reprint(const core::Principal& who, std::int64_t id) {
+JobRow Service::reprint(const core::Principal& who, std::int64_t id, const json::object& body) {
+    json::object problems;
+    // As for a new job: a client retrying a reprint whose answer it never got gets the same job.
+    auto idempotency_key = core::text_field(body, "idempotency_key",
+                                            {.max = 200, .min = 1, .single_line = true}, problems);
+    if (!problems.empty()) {
+        throw DomainError::validation(std::move(problems));
+    }
+    bool fresh = false;
     const auto row = core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
         const auto original = require_job(tx, who.tenant, id, false);
         if (!original.finished()) {
@@ -607,18 +615,33 @@ JobRow Service::reprint(const core::Principal& who, std::int64_t id) {
         job.options = original.options;
         job.reprint_of = original.id;
         job.requested_by = who.user_id;
-        const auto [new_id, fresh] =
-            repository_.add_job(tx, who.tenant, job, "rv-" + core::random_hex(12));
+        job.idempotency_key = idempotency_key;
+        const auto added = repository_.add_job(tx, who.tenant, job, "rv-" + core::random_hex(12));
+        const auto new_id = added.first;
+        fresh = added.second;
+        auto reprinted = require_job(tx, who.tenant, new_id, false);
+        if (!fresh) {
+            // The key is taken: this reprint's retry answers the job it made; a key of another
+            // job (a request, another job's reprint) is a conflict.
+            if (reprinted.reprint_of != id) {
+                throw DomainError::conflict("idempotency key '" + idempotency_key.value_or("") +
+                                            "' was used for a different print job (" +
+                                            std::to_string(new_id) + ")");
+            }
+            return reprinted;
+        }
         core::outbox::add(
             tx, who.tenant,
             inngest::Event{
                 .name = kJobRequested,
                 .data = json::object{{"tenant_id", who.tenant.value()}, {"job_id", new_id}},
                 .id = "print-job-" + who.tenant.value() + "-" + std::to_string(new_id)});
-        return require_job(tx, who.tenant, new_id, false);
+        return reprinted;
     });
-    core::log(core::LogLevel::kInfo, "print job reprinted",
-              {{"tenant", who.tenant.value()}, {"job_id", row.id}, {"reprint_of", id}});
+    if (fresh) {
+        core::log(core::LogLevel::kInfo, "print job reprinted",
+                  {{"tenant", who.tenant.value()}, {"job_id", row.id}, {"reprint_of", id}});
+    }
     return row;
 }
 
@@ -752,26 +775,37 @@ JobRow Service::record_cups_state(const core::TenantId& tenant,
             reasons.emplace_back(reason);
         }
     }
-    std::optional<std::string> error;
-    bool recorded = false;
+    // What a final state CUPS reports means: an error when CUPS aborted the job, or when it was
+    // cancelled there though nobody asked this API to.
+    const auto error_of = [&](const JobRow& row) -> std::optional<std::string> {
+        if (seen.state == JobState::kAborted) {
+            return "CUPS aborted the job" + (seen.message.empty() ? "" : ": " + seen.message);
+        }
+        if (seen.state == JobState::kCanceled && !row.cancel_requested) {
+            return std::string("cancelled in CUPS, not through this API");
+        }
+        return std::nullopt;
+    };
+    // The owners are told before the state is saved, under a key naming the job and its end
+    // (notify_job's): saved first, a crash or a failed notice in between would lose the notice
+    // for good, since the retried step finds the job finished. Told first, a retry tells again
+    // under the same key, which the notifier keeps once.
+    if (seen.state == JobState::kAborted || seen.state == JobState::kCanceled) {
+        const auto before = current(tenant, job.id);
+        if (const auto error = error_of(before); error && !before.finished()) {
+            notify_job(tenant, job, to_string(seen.state), *error);
+        }
+    }
     JobRow row;
     {
         core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
             // Read under the row's lock: whether a cancel was asked for decides what a cancelled
             // job means, and a cancel may have come since the caller read the job.
             const auto locked = require_job(tx, tenant, job.id, true);
-            if (seen.state == JobState::kAborted) {
-                error = "CUPS aborted the job" + (seen.message.empty() ? "" : ": " + seen.message);
-            } else if (seen.state == JobState::kCanceled && !locked.cancel_requested) {
-                error = "cancelled in CUPS, not through this API";
-            }
-            recorded = repository_.record_state(tx, tenant, job.id, to_string(seen.state), reasons,
-                                                seen.message, seen.impressions_completed, error);
+            repository_.record_state(tx, tenant, job.id, to_string(seen.state), reasons,
+                                     seen.message, seen.impressions_completed, error_of(locked));
             row = require_job(tx, tenant, job.id, false);
         });
-    }
-    if (recorded && error) {
-        notify_job(tenant, row, row.status, *error);
     }
     return row;
 }
@@ -843,19 +877,22 @@ json::object Service::poll_step(const core::TenantId& tenant, std::int64_t id) {
 void Service::finish_failed(const core::TenantId& tenant,
                             const JobRow& job,
                             const std::string& why) {
-    bool recorded = false;
-    {
-        core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-            recorded = repository_.record_state(tx, tenant, job.id, "failed", job.state_reasons,
-                                                job.printer_message, std::nullopt, why);
-        });
-    }
-    if (!recorded) {
+    if (current(tenant, job.id).finished()) {
         return;  // it had ended meanwhile (completed, cancelled): that stands
     }
+    // Told before the failure is saved, under a key naming the job and its end (notify_job's):
+    // saved first, a crash or a failed notice in between would lose the notice for good, since
+    // the retried step finds the job finished. Told first, a retry tells again under the same
+    // key, which the notifier keeps once. (A job that ends otherwise between the look above and
+    // the save keeps that end: a notice of a failure that did not stand, rarer than a lost one.)
     core::log(core::LogLevel::kWarn, "print job failed",
               {{"tenant", tenant.value()}, {"job_id", job.id}, {"reason", why}});
     notify_job(tenant, job, "failed", why);
+    failpoint("print.job_failing");
+    core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        repository_.record_state(tx, tenant, job.id, "failed", job.state_reasons,
+                                 job.printer_message, std::nullopt, why);
+    });
 }
 
 void Service::fail_step(const core::TenantId& tenant, std::int64_t id, const std::string& why) {

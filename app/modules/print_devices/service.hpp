@@ -52,8 +52,9 @@ public:
     JobRow job(const core::TenantId& tenant, std::int64_t id);
     /// The requester or an administrator: the job is cancelled in CUPS (or never sent).
     JobRow cancel_job(const core::Principal& who, std::int64_t id);
-    /// A finished job printed again, as a new job.
-    JobRow reprint(const core::Principal& who, std::int64_t id);
+    /// A finished job printed again, as a new job; with an `idempotency_key` in `body`, a
+    /// repeated reprint answers the job the first one made.
+    JobRow reprint(const core::Principal& who, std::int64_t id, const boost::json::object& body);
 
     // The print-job function's steps.
     /// Sends the job to CUPS at most once: the job is marked `submitting` before CUPS is called,

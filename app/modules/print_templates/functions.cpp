@@ -2,6 +2,7 @@
 // goes to the database by its SHA-256; the step's output names it and never carries the bytes.
 
 #include "core/errors.hpp"
+#include "core/events.hpp"
 #include "modules/print_templates/service.hpp"
 
 #include <inngest/inngest.hpp>
@@ -16,18 +17,14 @@ void register_functions(inngest::Client& client, Service& service) {
          // PoDoFo draws one document at a time in this process; more would only queue.
          .concurrency = {{.limit = 2}}},
         [&service](inngest::Context& ctx) {
-            const auto* tenant = ctx.event.data.if_contains("tenant_id");
+            const auto tenant = core::event_tenant(ctx.event.data);
             const auto* render = ctx.event.data.if_contains("render_id");
-            if (tenant == nullptr || !tenant->is_string() || render == nullptr ||
-                !render->is_int64()) {
-                throw inngest::NonRetriableError(
-                    "print/render.requested needs tenant_id and render_id");
+            if (render == nullptr || !render->is_int64()) {
+                throw inngest::NonRetriableError("print/render.requested needs render_id");
             }
             return ctx.step.run("render", [&] {
                 try {
-                    return service.run_render(
-                        core::TenantId::trusted(std::string(tenant->get_string())),
-                        render->get_int64());
+                    return service.run_render(tenant, render->get_int64());
                 } catch (const core::DomainError& error) {
                     if (error.kind() == core::DomainError::Kind::kNotFound) {
                         throw inngest::NonRetriableError(error.what());

@@ -1,6 +1,7 @@
 #include "modules/print_templates/service.hpp"
 
 #include "core/errors.hpp"
+#include "core/found.hpp"
 #include "core/json/canonical.hpp"
 #include "core/json/request_fields.hpp"
 #include "core/log/logger.hpp"
@@ -131,16 +132,25 @@ const json::value& design_of(const json::object& request, json::object problems)
     return *source;
 }
 
+// The layout drawn over `items`, every binding checked first; a binding problem is a 422.
+RenderedPdf draw_checked(const PdfRenderer& renderer,
+                         const PrintTemplate& layout,
+                         const std::vector<json::value>& items) {
+    check_binding(layout, items);
+    try {
+        return renderer.render(layout, items);
+    } catch (const ElementBindingError& error) {
+        refuse_binding(error, items.size() > 1);
+    }
+}
+
 TemplateRow require(Repository& repository,
                     Transaction& tx,
                     const core::TenantId& tenant,
                     std::int64_t id,
                     bool for_update) {
-    auto row = repository.find(tx, tenant, id, for_update);
-    if (!row) {
-        throw DomainError::not_found("print template " + std::to_string(id));
-    }
-    return std::move(*row);
+    return core::found(repository.find(tx, tenant, id, for_update),
+                       "print template " + std::to_string(id));
 }
 
 }  // namespace
@@ -222,24 +232,13 @@ RenderedPdf Service::preview(const core::TenantId& tenant,
         }
         source = *given;
     }
+    // The design is read before the items, so a bad design is the problem named first.
     const auto layout = parse_template(source);
-    const auto items = items_of(request);
-    check_binding(layout, items);
-    try {
-        return renderer_.render(layout, items);
-    } catch (const ElementBindingError& error) {
-        refuse_binding(error, items.size() > 1);
-    }
+    return draw_checked(renderer_, layout, items_of(request));
 }
 
 RenderedPdf Service::draw(const json::value& design, const std::vector<json::value>& items) {
-    const auto layout = parse_template(design);
-    check_binding(layout, items);
-    try {
-        return renderer_.render(layout, items);
-    } catch (const ElementBindingError& error) {
-        refuse_binding(error, items.size() > 1);
-    }
+    return draw_checked(renderer_, parse_template(design), items);
 }
 
 json::object Service::request_render(const core::Principal& who, const json::object& request) {

@@ -39,12 +39,12 @@ public:
                         std::optional<std::int64_t> id,
                         const boost::json::object& request);
 
-    /// Records a render of a published version over `items` and announces it (outbox); every
-    /// item's binding is checked first, so a missing value is a 422 here, not a failed run.
     /// Draws a design over items at once (the PdfPrinter other modules use).
     RenderedPdf draw(const boost::json::value& design,
                      const std::vector<boost::json::value>& items);
 
+    /// Records a render of a published version over `items` and announces it (outbox); every
+    /// item's binding is checked first, so a missing value is a 422 here, not a failed run.
     boost::json::object request_render(const core::Principal& who,
                                        const boost::json::object& request);
     /// The print-render function's step: draws the render, stores the PDF by its SHA-256 and

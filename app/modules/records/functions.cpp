@@ -2,6 +2,7 @@
 // archived data checked for accessibility, readability and integrity) and the archive.
 
 #include "core/errors.hpp"
+#include "core/events.hpp"
 #include "modules/records/service.hpp"
 
 #include <inngest/inngest.hpp>
@@ -15,12 +16,12 @@ namespace {
 // so one bad record never stops the others.
 boost::json::value archive_step(inngest::Context& ctx,
                                 Service& service,
-                                const std::string& tenant,
+                                const core::TenantId& tenant,
                                 std::int64_t record_id,
                                 bool tolerant) {
-    return ctx.step.run("archive:" + tenant + ":" + std::to_string(record_id), [&] {
+    return ctx.step.run("archive:" + tenant.value() + ":" + std::to_string(record_id), [&] {
         try {
-            return service.archive(core::TenantId::trusted(tenant), record_id);
+            return service.archive(tenant, record_id);
         } catch (const core::DomainError& error) {
             if (tolerant) {
                 return boost::json::object{
@@ -66,26 +67,24 @@ void register_functions(inngest::Client& client, Service& service) {
                                    {"failed", std::move(failed)}};
                            });
 
-    client.create_function(
-        {.id = "records-lockout-notice",
-         .name = "Tell a locked-out signer and the security contacts",
-         .triggers = {inngest::EventTrigger{kSigningLocked}}},
-        [&service](inngest::Context& ctx) {
-            const auto* tenant = ctx.event.data.if_contains("tenant_id");
-            const auto* user = ctx.event.data.if_contains("user_id");
-            const auto* notice = ctx.event.data.if_contains("notice_id");
-            if (tenant == nullptr || !tenant->is_string() || user == nullptr ||
-                !user->is_string() || notice == nullptr || !notice->is_string()) {
-                throw inngest::NonRetriableError(
-                    "records/signing.locked needs tenant_id, user_id and "
-                    "notice_id");
-            }
-            return ctx.step.run("notify", [&] {
-                return service.notify_lockout(
-                    core::TenantId::trusted(std::string(tenant->get_string())),
-                    std::string(user->get_string()), std::string(notice->get_string()));
-            });
-        });
+    client.create_function({.id = "records-lockout-notice",
+                            .name = "Tell a locked-out signer and the security contacts",
+                            .triggers = {inngest::EventTrigger{kSigningLocked}}},
+                           [&service](inngest::Context& ctx) {
+                               const auto tenant = core::event_tenant(ctx.event.data);
+                               const auto* user = ctx.event.data.if_contains("user_id");
+                               const auto* notice = ctx.event.data.if_contains("notice_id");
+                               if (user == nullptr || !user->is_string() || notice == nullptr ||
+                                   !notice->is_string()) {
+                                   throw inngest::NonRetriableError(
+                                       "records/signing.locked needs user_id and notice_id");
+                               }
+                               return ctx.step.run("notify", [&] {
+                                   return service.notify_lockout(tenant,
+                                                                 std::string(user->get_string()),
+                                                                 std::string(notice->get_string()));
+                               });
+                           });
 
     // An administrator's request (an event written with the request, through the outbox), or
     // the nightly pass over what is due: asked for and not done, or superseded or obsolete
@@ -99,15 +98,12 @@ void register_functions(inngest::Client& client, Service& service) {
         [&service](inngest::Context& ctx) {
             const auto& data = ctx.event.data;
             if (ctx.event.name == kArchiveRequested) {
-                const auto* tenant = data.if_contains("tenant_id");
+                const auto tenant = core::event_tenant(data);
                 const auto* record = data.if_contains("record_id");
-                if (tenant == nullptr || !tenant->is_string() || record == nullptr ||
-                    !record->is_int64()) {
-                    throw inngest::NonRetriableError(
-                        "records/archive.requested needs tenant_id and record_id");
+                if (record == nullptr || !record->is_int64()) {
+                    throw inngest::NonRetriableError("records/archive.requested needs record_id");
                 }
-                return archive_step(ctx, service, std::string(tenant->get_string()),
-                                    record->get_int64(), false);
+                return archive_step(ctx, service, tenant, record->get_int64(), false);
             }
             const auto due = ctx.step.run("due", [&] {
                 boost::json::array out;
@@ -119,9 +115,10 @@ void register_functions(inngest::Client& client, Service& service) {
             boost::json::array archived;
             for (const auto& item : due) {
                 const auto& entry = item.as_object();
-                const auto result =
-                    archive_step(ctx, service, std::string(entry.at("tenant_id").as_string()),
-                                 entry.at("record_id").as_int64(), true);
+                const auto result = archive_step(
+                    ctx, service,
+                    core::TenantId::trusted(std::string(entry.at("tenant_id").as_string())),
+                    entry.at("record_id").as_int64(), true);
                 if (result.at("archived").as_bool()) {
                     archived.push_back(item);
                 }

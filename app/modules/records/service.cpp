@@ -1,6 +1,7 @@
 #include "modules/records/service.hpp"
 
 #include "core/errors.hpp"
+#include "core/found.hpp"
 #include "core/json/canonical.hpp"
 #include "core/json/request_fields.hpp"
 #include "core/json/text.hpp"
@@ -148,11 +149,8 @@ Record Service::require(Transaction& tx,
                         const core::TenantId& tenant,
                         std::int64_t id,
                         bool for_update) {
-    auto record = repository_.find(tx, tenant, id, for_update);
-    if (!record) {
-        throw DomainError::not_found("record " + std::to_string(id));
-    }
-    return std::move(*record);
+    return core::found(repository_.find(tx, tenant, id, for_update),
+                       "record " + std::to_string(id));
 }
 
 json::object Service::create(const Actor& actor, const json::object& request) {
@@ -323,8 +321,9 @@ void Service::purge(const Actor& actor, std::int64_t id) {
         }
         auto summary = record.to_json();
         // The database refuses too (a trigger), whatever calls it.
-        const auto due =
-            tx.exec("SELECT retain_until < now() AS due FROM records WHERE id = $1", {id});
+        const auto due = tx.exec(
+            "SELECT retain_until < now() AS due FROM records WHERE tenant_id = $1 AND id = $2",
+            {tenant, id});
         if (!due.boolean(0, "due")) {
             throw DomainError::conflict("the record is kept until " +
                                         record.retain_until.value_or("its retention ends") +

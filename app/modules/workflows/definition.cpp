@@ -451,15 +451,6 @@ void check_state_machine(Checker& c, const json::object& model) {
     }
 }
 
-}  // namespace
-
-namespace {
-
-int int_of(const json::object& owner, const char* key) {
-    const auto* value = owner.if_contains(key);
-    return value != nullptr && value->is_int64() ? static_cast<int>(value->get_int64()) : 0;
-}
-
 // Steps of a retried step: one per attempt, and a sleep before each retry when it waits.
 int attempts_cost(const json::object& owner) {
     const int retries = int_of(owner, "retries");
@@ -605,8 +596,8 @@ json::array parallel_groups(const json::object& model) {
     return groups;
 }
 
-std::vector<json::object> actions_of(const json::object& owner, std::string_view key) {
-    std::vector<json::object> out;
+json::array actions_of(const json::object& owner, std::string_view key) {
+    json::array out;
     const auto* value = owner.if_contains(key);
     if (value == nullptr) {
         return out;
@@ -619,6 +610,20 @@ std::vector<json::object> actions_of(const json::object& owner, std::string_view
         out.push_back(value->get_object());
     }
     return out;
+}
+
+int int_of(const json::object& owner, const char* key) {
+    const auto* value = owner.if_contains(key);
+    return value != nullptr && value->is_int64() ? static_cast<int>(value->get_int64()) : 0;
+}
+
+bool is_final(const json::object& model, const std::string& state) {
+    const auto* s = model.at("states").as_object().if_contains(state);
+    if (s == nullptr) {
+        return false;
+    }
+    const auto* f = s->as_object().if_contains("final");
+    return f != nullptr && f->is_bool() && f->get_bool();
 }
 
 }  // namespace riveredge::workflows

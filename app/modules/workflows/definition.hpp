@@ -55,7 +55,14 @@ int dag_worst_steps(const boost::json::object& model);
 /// How many events a valid state machine's execution may take (at most 200).
 int max_events(const boost::json::object& model);
 
-/// The actions of an action field (one action object or a list of them); empty when absent.
-std::vector<boost::json::object> actions_of(const boost::json::object& owner, std::string_view key);
+/// The actions of an action field (one action object or a list of them), as a list; empty when
+/// absent.
+boost::json::array actions_of(const boost::json::object& owner, std::string_view key);
+
+/// An integer member of a node or state (`retries`, `retry_delay_seconds`); 0 when absent.
+int int_of(const boost::json::object& owner, const char* key);
+
+/// Whether `state` is one of the state machine's final states.
+bool is_final(const boost::json::object& model, const std::string& state);
 
 }  // namespace riveredge::workflows

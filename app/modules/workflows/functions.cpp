@@ -15,6 +15,7 @@
 
 #include <inngest/inngest.hpp>
 
+#include <algorithm>
 #include <map>
 
 namespace riveredge::workflows {
@@ -27,19 +28,6 @@ using namespace std::chrono_literals;
 // The longest wait between looks at the database (a wake event ends it at once): a safety net
 // for a wake that was lost, each costing two of the run's steps.
 constexpr auto kLongWait = std::chrono::hours(24 * 7);
-
-int int_field(const json::object& owner, const char* key, int fallback) {
-    const auto* value = owner.if_contains(key);
-    return value != nullptr && value->is_int64() ? static_cast<int>(value->get_int64()) : fallback;
-}
-
-json::array actions(const json::object& owner, std::string_view key) {
-    json::array out;
-    for (auto& a : actions_of(owner, key)) {
-        out.emplace_back(std::move(a));
-    }
-    return out;
-}
 
 struct Run {
     inngest::Context& ctx;
@@ -113,7 +101,7 @@ struct Run {
             attempt(StepCall{.key = "on_error",
                              .node = element,
                              .phase = "on_error",
-                             .actions = actions(model, "on_error"),
+                             .actions = actions_of(model, "on_error"),
                              .event = json::object{{"name", "error"},
                                                    {"data", json::object{{"node", element},
                                                                          {"error", error}}}}},
@@ -149,10 +137,9 @@ struct Run {
                     return attempt(StepCall{.key = "node:" + node_id,
                                             .node = node_id,
                                             .phase = "node",
-                                            .actions = actions(node, "action"),
+                                            .actions = actions_of(node, "action"),
                                             .keeps_output = true},
-                                   int_field(node, "retries", 0),
-                                   int_field(node, "retry_delay_seconds", 0));
+                                   int_of(node, "retries"), int_of(node, "retry_delay_seconds"));
                 });
             }
             // The nodes of a level run as parallel steps; a lone node needs no fan-out.
@@ -169,7 +156,7 @@ struct Run {
         return finish_completed();
     }
 
-    json::value state_machine(const json::object& model, const json::value& current_state) {
+    json::value state_machine(const json::object& model, const json::object& plan) {
         const auto& states = model.at("states").as_object();
         std::map<std::string, int> visits;
         const auto state_of = [&](const std::string& name) -> const json::object& {
@@ -182,15 +169,23 @@ struct Run {
             return attempt(StepCall{.key = "entry:" + state + "#" + std::to_string(visit),
                                     .node = state,
                                     .phase = "entry",
-                                    .actions = actions(s, "on_entry"),
+                                    .actions = actions_of(s, "on_entry"),
                                     .event = event,
                                     .enters_state = true},
-                           int_field(s, "retries", 0), int_field(s, "retry_delay_seconds", 0));
+                           int_of(s, "retries"), int_of(s, "retry_delay_seconds"));
         };
         std::string current;
-        if (current_state.is_string()) {
-            current = std::string(current_state.as_string());  // a run that resumed elsewhere
-            visits[current] = 1;
+        if (const auto& current_state = plan.at("current_state"); current_state.is_string()) {
+            // A run picking up an execution another run began (a rerun): it goes on from the
+            // state entered last, counting visits from the history so that step keys stay unique.
+            current = std::string(current_state.as_string());
+            if (const auto* seen = plan.if_contains("visits");
+                seen != nullptr && seen->is_object()) {
+                for (const auto& [name, count] : seen->get_object()) {
+                    visits[std::string(name)] = static_cast<int>(count.to_number<std::int64_t>());
+                }
+            }
+            visits[current] = std::max(visits[current], 1);
         } else {
             if (!may_continue("start")) {
                 return json::object{{"stopped", true}};
@@ -203,8 +198,7 @@ struct Run {
             }
         }
         for (int n = 0;; ++n) {
-            const auto* final = state_of(current).if_contains("final");
-            if (final != nullptr && final->is_bool() && final->get_bool()) {
+            if (is_final(model, current)) {
                 return finish_completed();
             }
             const auto next = ctx.step.run("next:" + std::to_string(n),
@@ -228,9 +222,9 @@ struct Run {
                     StepCall{.key = "exit:" + current + "#" + std::to_string(visits[current]),
                              .node = current,
                              .phase = "exit",
-                             .actions = actions(from, "on_exit"),
+                             .actions = actions_of(from, "on_exit"),
                              .event = event_scope},
-                    int_field(from, "retries", 0), int_field(from, "retry_delay_seconds", 0));
+                    int_of(from, "retries"), int_of(from, "retry_delay_seconds"));
                 if (!left.at("ok").as_bool()) {
                     return fail(model, "state '" + current + "' on_exit",
                                 std::string(left.at("error").as_string()));
@@ -242,13 +236,13 @@ struct Run {
                     .at(static_cast<std::size_t>(event.at("transition").to_number<std::int64_t>()))
                     .as_object();
             if (transition.contains("action")) {
-                const auto moved = attempt(StepCall{.key = "transition:" + std::to_string(event_id),
-                                                    .node = current + "->" + target,
-                                                    .phase = "transition",
-                                                    .actions = actions(transition, "action"),
-                                                    .event = event_scope},
-                                           int_field(from, "retries", 0),
-                                           int_field(from, "retry_delay_seconds", 0));
+                const auto moved =
+                    attempt(StepCall{.key = "transition:" + std::to_string(event_id),
+                                     .node = current + "->" + target,
+                                     .phase = "transition",
+                                     .actions = actions_of(transition, "action"),
+                                     .event = event_scope},
+                            int_of(from, "retries"), int_of(from, "retry_delay_seconds"));
                 if (!moved.at("ok").as_bool()) {
                     return fail(model, "transition '" + name + "' from '" + current + "'",
                                 std::string(moved.at("error").as_string()));
@@ -314,7 +308,7 @@ void register_functions(inngest::Client& client, Service& service, int tenant_co
             if (plan.at("kind") == "dag") {
                 return run.dag(model);
             }
-            return run.state_machine(model, plan.at("current_state"));
+            return run.state_machine(model, plan);
         });
 }
 

@@ -288,6 +288,21 @@ core::db::JsonPage Repository::history(const core::TenantId& tenant,
     return {core::db::rows_json<NodeRunRow>(found.rows), found.total};
 }
 
+std::map<std::string, int> Repository::entry_visits(const core::TenantId& tenant,
+                                                    std::int64_t execution_id) {
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
+        "SELECT node, max(substring(step_key FROM '#([0-9]+)$')::int) AS visits FROM "
+        "workflow_node_runs WHERE tenant_id = $1 AND execution_id = $2 AND phase = 'entry' "
+        "GROUP BY node",
+        {tenant, execution_id});
+    std::map<std::string, int> out;
+    for (int i = 0; i < rows.size(); ++i) {
+        out[rows.text(i, "node")] = static_cast<int>(rows.integer(i, "visits"));
+    }
+    return out;
+}
+
 std::vector<NodeRunRow> Repository::completed_runs(const core::TenantId& tenant,
                                                    std::int64_t execution_id,
                                                    const std::string& phase) {

@@ -12,6 +12,7 @@
 #include <boost/json/object.hpp>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -257,6 +258,10 @@ public:
     core::db::JsonPage history(const core::TenantId& tenant,
                                std::int64_t execution_id,
                                const core::db::ListRequest& page);
+    /// How many times each state of a state machine was entered so far, as its entry steps'
+    /// keys (`entry:<state>#<visit>`) count them.
+    std::map<std::string, int> entry_visits(const core::TenantId& tenant,
+                                            std::int64_t execution_id);
     /// Succeeded runs of `phase`, newest completion first: what compensation walks back.
     std::vector<NodeRunRow> completed_runs(const core::TenantId& tenant,
                                            std::int64_t execution_id,

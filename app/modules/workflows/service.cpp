@@ -1,6 +1,7 @@
 #include "modules/workflows/service.hpp"
 
 #include "core/errors.hpp"
+#include "core/found.hpp"
 #include "core/http/host_allow_list.hpp"
 #include "core/json/request_fields.hpp"
 #include "core/outbox/outbox.hpp"
@@ -48,14 +49,6 @@ const json::object* find_node(const json::object& model, const std::string& id) 
     return nullptr;
 }
 
-json::array action_array(const json::object& owner, std::string_view key) {
-    json::array out;
-    for (auto& action : actions_of(owner, key)) {
-        out.emplace_back(std::move(action));
-    }
-    return out;
-}
-
 std::string kinds_of(const json::array& actions) {
     if (actions.empty()) {
         return "none";
@@ -84,15 +77,6 @@ json::array events_of(const json::object& model, const std::string& state) {
         }
     }
     return out;
-}
-
-bool is_final(const json::object& model, const std::string& state) {
-    const auto* s = model.at("states").as_object().if_contains(state);
-    if (s == nullptr) {
-        return false;
-    }
-    const auto* f = s->as_object().if_contains("final");
-    return f != nullptr && f->is_bool() && f->get_bool();
 }
 
 json::object as_object_or_empty(const json::value& value) {
@@ -166,11 +150,8 @@ json::object Service::import(const core::Principal& who,
 }
 
 DefinitionRow Service::get(const core::TenantId& tenant, std::int64_t id) {
-    auto found = repository_.definition(tenant, id);
-    if (!found) {
-        throw DomainError::not_found("workflow definition " + std::to_string(id));
-    }
-    return std::move(*found);
+    return core::found(repository_.definition(tenant, id),
+                       "workflow definition " + std::to_string(id));
 }
 
 json::object Service::publish(const core::Principal& who, std::int64_t id, int version) {
@@ -242,33 +223,28 @@ json::object Service::start(const core::Principal& who, const json::object& body
 }
 
 json::object Service::model_of(const core::TenantId& tenant, const ExecutionRow& execution) {
-    const auto version = repository_.version(tenant, execution.definition_id, execution.version);
-    if (!version) {
-        throw DomainError::not_found("workflow definition version");
-    }
-    return version->model.as_object();
+    return core::found(repository_.version(tenant, execution.definition_id, execution.version),
+                       "workflow definition version")
+        .model.as_object();
 }
 
 void Service::require_execution(const core::TenantId& tenant, std::int64_t id) {
-    if (!repository_.execution({repository_.pool(), tenant}, tenant, id)) {
-        throw DomainError::not_found("workflow execution " + std::to_string(id));
-    }
+    core::found(repository_.execution({repository_.pool(), tenant}, tenant, id),
+                "workflow execution " + std::to_string(id));
 }
 
 json::object Service::execution(const core::TenantId& tenant, std::int64_t id) {
-    const auto found = repository_.execution({repository_.pool(), tenant}, tenant, id);
-    if (!found) {
-        throw DomainError::not_found("workflow execution " + std::to_string(id));
-    }
-    auto out = found->to_json();
-    const auto model = model_of(tenant, *found);
-    if (found->kind == "dag") {
+    const auto row = core::found(repository_.execution({repository_.pool(), tenant}, tenant, id),
+                                 "workflow execution " + std::to_string(id));
+    auto out = row.to_json();
+    const auto model = model_of(tenant, row);
+    if (row.kind == "dag") {
         out["parallel_groups"] = parallel_groups(model);
     } else {
-        const std::string target = found->target_state.value_or("");
-        const bool ended = found->status == "completed" || found->status == "failed" ||
-                           found->status == "cancelled";
-        out["final"] = is_final(model, found->current_state.value_or(""));
+        const std::string target = row.target_state.value_or("");
+        const bool ended =
+            row.status == "completed" || row.status == "failed" || row.status == "cancelled";
+        out["final"] = is_final(model, row.current_state.value_or(""));
         out["allowed_events"] = ended ? json::array{} : events_of(model, target);
     }
     return out;
@@ -300,26 +276,22 @@ json::object Service::send_event(const core::Principal& who,
     const json::object data = data_value != nullptr ? data_value->get_object() : json::object{};
     // The model first, outside the transaction (its version never changes), so that the
     // transaction holds one pooled connection only.
-    const auto peek = repository_.execution({repository_.pool(), who.tenant}, who.tenant, id);
-    if (!peek) {
-        throw DomainError::not_found("workflow execution " + std::to_string(id));
-    }
-    const auto model = model_of(who.tenant, *peek);
+    const auto peek =
+        core::found(repository_.execution({repository_.pool(), who.tenant}, who.tenant, id),
+                    "workflow execution " + std::to_string(id));
+    const auto model = model_of(who.tenant, peek);
     return core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) -> json::object {
-        const auto found = repository_.execution(tx, who.tenant, id, true);
-        if (!found) {
-            throw DomainError::not_found("workflow execution " + std::to_string(id));
-        }
-        if (found->kind != "state_machine") {
+        const auto row = core::found(repository_.execution(tx, who.tenant, id, true),
+                                     "workflow execution " + std::to_string(id));
+        if (row.kind != "state_machine") {
             throw DomainError::conflict("execution " + std::to_string(id) +
                                         " runs a DAG, which takes no events");
         }
-        if (found->status == "completed" || found->status == "failed" ||
-            found->status == "cancelled") {
-            throw DomainError::conflict("execution " + std::to_string(id) + " is " + found->status +
+        if (row.status == "completed" || row.status == "failed" || row.status == "cancelled") {
+            throw DomainError::conflict("execution " + std::to_string(id) + " is " + row.status +
                                         ": it takes no event '" + name + "'");
         }
-        const std::string state = found->target_state.value_or("");
+        const std::string state = row.target_state.value_or("");
         const json::object details{{"state", state}, {"event", name}};
         if (is_final(model, state)) {
             throw DomainError(DomainError::Kind::kConflict, "event_not_allowed",
@@ -329,8 +301,8 @@ json::object Service::send_event(const core::Principal& who,
         const auto& transitions =
             model.at("states").at(state).as_object().at("transitions").as_array();
         const json::object scope{{"event", json::object{{"name", name}, {"data", data}}},
-                                 {"context", found->context},
-                                 {"input", found->input}};
+                                 {"context", row.context},
+                                 {"input", row.input}};
         bool known = false;
         json::array refused;
         for (std::size_t i = 0; i < transitions.size(); ++i) {
@@ -364,7 +336,7 @@ json::object Service::send_event(const core::Principal& who,
             return json::object{{"id", event_id},       {"execution_id", id},
                                 {"event", name},        {"from_state", state},
                                 {"to_state", target},   {"transition", i},
-                                {"status", "accepted"}, {"execution_status", found->status}};
+                                {"status", "accepted"}, {"execution_status", row.status}};
         }
         if (!known) {
             auto with_allowed = details;
@@ -384,12 +356,10 @@ json::object Service::send_event(const core::Principal& who,
 
 json::object Service::pause(const core::Principal& who, std::int64_t id) {
     core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
-        const auto found = repository_.execution(tx, who.tenant, id, true);
-        if (!found) {
-            throw DomainError::not_found("workflow execution " + std::to_string(id));
-        }
+        const auto row = core::found(repository_.execution(tx, who.tenant, id, true),
+                                     "workflow execution " + std::to_string(id));
         if (!repository_.set_status(tx, who.tenant, id, "paused", {"queued", "running"})) {
-            throw DomainError::conflict("execution " + std::to_string(id) + " is " + found->status +
+            throw DomainError::conflict("execution " + std::to_string(id) + " is " + row.status +
                                         ": only a queued or running one pauses");
         }
     });
@@ -398,12 +368,10 @@ json::object Service::pause(const core::Principal& who, std::int64_t id) {
 
 json::object Service::resume(const core::Principal& who, std::int64_t id) {
     core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
-        const auto found = repository_.execution(tx, who.tenant, id, true);
-        if (!found) {
-            throw DomainError::not_found("workflow execution " + std::to_string(id));
-        }
+        const auto row = core::found(repository_.execution(tx, who.tenant, id, true),
+                                     "workflow execution " + std::to_string(id));
         if (!repository_.set_status(tx, who.tenant, id, "running", {"paused"})) {
-            throw DomainError::conflict("execution " + std::to_string(id) + " is " + found->status +
+            throw DomainError::conflict("execution " + std::to_string(id) + " is " + row.status +
                                         ", not paused");
         }
         wake(tx, who.tenant, id);
@@ -420,14 +388,12 @@ json::object Service::cancel(const core::Principal& who,
         throw DomainError::validation(std::move(problems));
     }
     core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
-        const auto found = repository_.execution(tx, who.tenant, id, true);
-        if (!found) {
-            throw DomainError::not_found("workflow execution " + std::to_string(id));
-        }
+        const auto row = core::found(repository_.execution(tx, who.tenant, id, true),
+                                     "workflow execution " + std::to_string(id));
         if (!repository_.set_status(
                 tx, who.tenant, id, "cancelled", {"queued", "running", "paused"},
                 "cancelled by " + who.user_id + (reason.empty() ? "" : ": " + reason))) {
-            throw DomainError::conflict("execution " + std::to_string(id) + " is " + found->status +
+            throw DomainError::conflict("execution " + std::to_string(id) + " is " + row.status +
                                         ": it cannot be cancelled");
         }
         wake(tx, who.tenant, id);
@@ -451,11 +417,23 @@ json::object Service::begin(const core::TenantId& tenant, std::int64_t id) {
         throw inngest::NonRetriableError("execution " + std::to_string(id) +
                                          " has no definition version");
     }
-    return json::object{
+    json::object plan{
         {"status", found.status},
         {"kind", found.kind},
         {"model", version->model},
         {"current_state", found.current_state ? json::value(*found.current_state) : json::value()}};
+    if (found.current_state) {
+        // A run picking up a state machine another run began: the visits so far, so that its
+        // entry steps go on numbering each state's visits (entry:<state>#<visit>) where the
+        // history left off instead of reusing a key, which would overwrite that history row
+        // and pass a notify action's once-only key.
+        json::object visits;
+        for (const auto& [state, count] : repository_.entry_visits(tenant, id)) {
+            visits[state] = count;
+        }
+        plan["visits"] = std::move(visits);
+    }
+    return plan;
 }
 
 std::string Service::gate(const core::TenantId& tenant, std::int64_t id) {
@@ -559,7 +537,7 @@ json::array Service::compensation_plan(const core::TenantId& tenant, std::int64_
         }
         plan.push_back(json::object{{"key", run.step_key},
                                     {"node", run.node},
-                                    {"actions", action_array(*owner, "compensate")}});
+                                    {"actions", actions_of(*owner, "compensate")}});
     }
     return plan;
 }
@@ -573,9 +551,11 @@ json::object Service::finish(const core::TenantId& tenant,
         repository_.mark_compensated(tenant, id);
     }
     const auto found = repository_.execution({repository_.pool(), tenant}, tenant, id);
+    // "queued" too: a run that fails before its begin step ever succeeded ends here (through
+    // on_failure) with its execution never moved to running.
     const bool changed = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-        return repository_.set_status(tx, tenant, id, status, {"running", "paused"}, error,
-                                      found ? std::optional(found->context) : std::nullopt);
+        return repository_.set_status(tx, tenant, id, status, {"queued", "running", "paused"},
+                                      error, found ? std::optional(found->context) : std::nullopt);
     });
     return json::object{{"status", changed ? status : (found ? found->status : "unknown")}};
 }

@@ -82,7 +82,8 @@ public:
     void require_execution(const core::TenantId& tenant, std::int64_t id);
 
     // The interpreter's steps
-    /// Moves a queued execution to running: {status, kind, model, current_state}.
+    /// Moves a queued execution to running: {status, kind, model, current_state}, and for a
+    /// state machine already in a state, `visits`: how often each state was entered so far.
     boost::json::object begin(const core::TenantId& tenant, std::int64_t id);
     /// The execution's status now (running, paused, cancelled ...).
     std::string gate(const core::TenantId& tenant, std::int64_t id);
