@@ -2,6 +2,7 @@
 
 #include "core/db/row.hpp"
 #include "core/db/sql_time.hpp"
+#include "core/db/unique.hpp"
 #include "core/errors.hpp"
 #include "core/text/hex.hpp"
 
@@ -130,19 +131,14 @@ void Repository::update_printer(Transaction& tx,
                                 const core::TenantId& tenant,
                                 std::int64_t id,
                                 const PrinterFields& fields) {
-    try {
+    core::db::unique_or_conflict("the name or the CUPS queue is another printer's", [&] {
         tx.exec(
             "UPDATE print_printers SET name = $3, site = $4, kind = $5, transport = $6, "
             "cups_queue = $7, ipp_uri = $8, agent_id = $9, defaults = $10::jsonb, owners = "
             "$11::jsonb, updated_at = now() WHERE tenant_id = $1 AND id = $2",
             {tenant, id, fields.name, fields.site, fields.kind, fields.transport, fields.cups_queue,
              fields.ipp_uri, fields.agent_id, fields.defaults, owners_json(fields.owners)});
-    } catch (const core::db::DbError& error) {
-        if (error.sqlstate() != "23505") {
-            throw;
-        }
-        throw DomainError::conflict("the name or the CUPS queue is another printer's");
-    }
+    });
 }
 
 std::optional<PrinterRow> Repository::printer(const core::db::ReadIn& in,
