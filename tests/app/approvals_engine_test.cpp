@@ -539,6 +539,59 @@ TEST_CASE("timers and signals and a decision that beats the wait costs latency o
     CHECK(finished.at("status") == "completed");
 }
 
+TEST_CASE("a timer or a signal timeout that an earlier park attempt settled is settled again",
+          "[app][approvals]") {
+    // A park attempt closes a timer's visit (completed) or a timed-out signal wait's
+    // (cancelled) and dies before its answer is stored; the next attempt finds the visit no
+    // longer active and must still move the token on (it used to wait, a second at a time,
+    // for a due time that had passed).
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto id = flow.start(
+        alice,
+        flow.publish(
+            alice,
+            linear("settled_waits",
+                   {R"({"id":"cool","type":"timerCatchEvent","data":{"bpmn":{"duration":"PT2H"}}})",
+                    R"({"id":"paid","type":"signalCatchEvent","data":{"bpmn":{"signal":"paid",)"
+                    R"("timeout":"P1D"}}})"})));
+    const auto at = [&](const std::string& node) {
+        return flow.wait_instance(
+            alice, id,
+            [&](const json::value& i) {
+                return i.at("current_nodes") == json::array{json::value(node)};
+            },
+            1);
+    };
+    riveredge::core::db::Pool pool(t.settings().database_url, 1);
+    riveredge::approvals::TaskRepository tasks(pool);
+    const auto acme = riveredge::core::TenantId::trusted("acme");
+    REQUIRE(at("cool").is_object());
+    REQUIRE(t.app().wait_settled(10s));
+    clock->advance(std::chrono::minutes(121));
+    // What the lost attempt did once the timer fell due.
+    tasks.close_visit(acme, id, "cool", 1, "completed", clock->now());
+    t.app().executor()->poke();
+    REQUIRE(at("paid").is_object());
+    REQUIRE(t.app().wait_settled(10s));
+    clock->advance(std::chrono::hours(25));
+    tasks.close_visit(acme, id, "paid", 1, "cancelled", clock->now());
+    t.app().executor()->poke();
+    const auto done = flow.wait_instance(
+        alice, id, [](const json::value& i) { return i.at("status") != "running"; }, 1);
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "completed");  // the timeout's flow went on
+    std::map<std::string, std::string> status;
+    for (const auto& n : listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/diagram",
+                                alice, "nodes")) {
+        status[std::string(n.at("id").as_string())] = std::string(n.at("status").as_string());
+    }
+    CHECK(status["cool"] == "completed");
+    CHECK(status["paid"] == "cancelled");
+}
+
 TEST_CASE("an engine step's event-log entry is written once however often the step runs",
           "[app][approvals]") {
     // A step retried after a crash or a failed attempt writes its entries again; the entry's key

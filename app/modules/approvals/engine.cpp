@@ -1692,7 +1692,9 @@ boost::json::object Engine::park(const core::TenantId& tenant,
             entry["outcome"] = "race";
             entry["target"] = *winner;
         } else if (kind == "timer") {
-            if (!due) {
+            // Completed by an earlier attempt of this step (its answer was lost): it fired, and
+            // does so again here, or the run would wait for a due time that never comes.
+            if (!due && vs->status != "completed") {
                 next_due = std::min(next_due.value_or(*vs->due_at), *vs->due_at);
                 continue;
             }
@@ -1700,13 +1702,17 @@ boost::json::object Engine::park(const core::TenantId& tenant,
             entry["outcome"] = "fired";
         } else {
             const auto* name = w.if_contains("signal");
-            const bool caught = name != nullptr && p_.instances.catch_signal(
-                                                       tenant, id, std::string(name->as_string()),
-                                                       tag_of(node, visit));
+            // Cancelled by an earlier attempt of this step: it timed out then, whatever arrived
+            // since (a catch below would consume a signal the flow never takes).
+            const bool timed_out = vs->status == "cancelled";
+            const bool caught =
+                !timed_out && name != nullptr &&
+                p_.instances.catch_signal(tenant, id, std::string(name->as_string()),
+                                          tag_of(node, visit));
             if (caught) {
                 p_.tasks.close_visit(tenant, id, node, visit, "completed", now);
                 entry["outcome"] = "signalled";
-            } else if (due) {
+            } else if (due || timed_out) {
                 p_.tasks.close_visit(tenant, id, node, visit, "cancelled", now);
                 entry["outcome"] = "timeout";
             } else {
