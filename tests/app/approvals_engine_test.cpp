@@ -1352,6 +1352,65 @@ TEST_CASE("call activities start a child instance, map its variables, and end wi
     CHECK(todo_nodes(t, bob).empty());
 }
 
+TEST_CASE("a park attempt that failed an instance at a call activity and died leaves it retryable",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    flow.publish(alice, linear("checked", {user_task("check", R"({"approvers":[{"type":"user",)"
+                                                              R"("value":"bob"}]})")}));
+    const auto parent =
+        flow.publish(alice, R"({"key":"caller","nodes":[{"id":"start","type":"startEvent"},)"
+                            R"({"id":"sub","type":"callActivity","data":{"bpmn":{"called_element":)"
+                            R"("checked"}}},{"id":"end","type":"endEvent"}],"edges":[)"
+                            R"({"id":"1","source":"start","target":"sub"},)"
+                            R"({"id":"2","source":"sub","target":"end"}]})");
+    const auto children = [&](std::int64_t id) {
+        std::vector<std::int64_t> out;
+        for (const auto& e :
+             listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/events", alice,
+                    "events")) {
+            if (e.at("name") == "child_started") {
+                out.push_back(e.at("data").at("child_id").as_int64());
+            }
+        }
+        return out;
+    };
+    const auto id = flow.start(alice, parent);
+    for (int i = 0; i < 200 && children(id).empty(); ++i) {
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(children(id).size() == 1);
+    const auto child = children(id).front();
+    const auto seen = flow.wait_pending(alice, child, "check");
+    REQUIRE(seen.is_object());
+    // The park that sees the rejected child fails the instance, then dies storing the token
+    // held at the call activity; its retry stores the snapshot it was given (the token waiting
+    // for the child) and finds the instance held.
+    fail_first_update(t, "held_store_fails", "approval_instances",
+                      R"(NEW.engine_state -> 'waiting' @> '[{"kind":"failed"}]' AND NOT )"
+                      R"(coalesce(OLD.engine_state -> 'waiting' @> '[{"kind":"failed"}]', false))");
+    REQUIRE(flow.act(bob, flow.pending_task(seen, "check"), "reject").status == 200);
+    const std::string path = "/api/v1/approvals/instances/" + std::to_string(id);
+    REQUIRE(flow.wait_instance(alice, id,
+                               [](const json::value& i) { return i.at("status") == "failed"; })
+                .is_object());
+    REQUIRE(t.app().wait_settled(20s));
+    CHECK(updates_met(t, "held_store_fails") == 1);
+    clock->advance(std::chrono::minutes(2));  // the step's retry
+    t.app().executor()->poke();
+    REQUIRE(t.app().wait_settled(20s));
+    // The token is held at the call activity again: the administrator's retry is taken and
+    // starts a fresh child.
+    REQUIRE(t.call("POST", path + "/retry", alice, R"({"reason":"try again"})").status == 200);
+    for (int i = 0; i < 200 && children(id).size() < 2; ++i) {
+        std::this_thread::sleep_for(25ms);
+    }
+    CHECK(children(id).size() == 2);
+}
+
 TEST_CASE("listeners call activities when a node starts and ends and when a flow is taken",
           "[app][approvals]") {
     auto clock = fresh_clock();

@@ -96,6 +96,16 @@ const FlowNode* task_error_catcher(const ProcessDefinition& definition, const Fl
     return enclosing_error_catcher(definition, task);
 }
 
+/// Whether a failed call activity's error (with the code its child threw) is caught: by its
+/// own error boundary or an enclosing sub-process's.
+bool call_failure_caught(const ProcessDefinition& definition,
+                         const std::string& call,
+                         const std::string& code) {
+    const FlowNode* node = definition.node(call);
+    return node != nullptr && (error_boundary(definition, call, code) != nullptr ||
+                               enclosing_error_catcher(definition, *node, code) != nullptr);
+}
+
 /// Who catches a cancel end event: the cancel boundary of the nearest enclosing transaction (a
 /// cancel concerns only that one), or nothing.
 const FlowNode* cancel_catcher(const ProcessDefinition& definition, const FlowNode& node) {
@@ -1493,6 +1503,9 @@ boost::json::object Engine::park(const core::TenantId& tenant,
         return json::object{{"stop", true}};
     }
     if (held(instance->status)) {
+        if (instance->status == "failed") {
+            hold_failed_calls(tenant, id, generation, definition, state, current);
+        }
         // Held: deadlines, timers and signals wait too; a resume or retry wakes the run.
         return json::object{{"resolved", json::array{}}, {"sleep_ms", kHeldRecheck.count()}};
     }
@@ -1612,27 +1625,15 @@ boost::json::object Engine::park(const core::TenantId& tenant,
             // A call activity: done when its child instance ends.
             const auto* call = definition.node(node);
             const auto child = p_.instances.child_of(tenant, id, "call:" + tag_of(node, visit));
-            // An error end event the child did not catch ends it for good (failed), and
-            // carries its code up here.
-            std::string code;
-            bool thrown = false;
-            if (child && child->status == "failed") {
-                for (const auto& e : p_.instances.events(tenant, child->id)) {
-                    if (e.at("name") == "error_thrown" && e.at("data").at("caught_by") == "") {
-                        code = std::string(e.at("data").at("code").as_string());
-                        thrown = true;
-                    }
-                }
-            }
+            const auto thrown_code = thrown_by(tenant, child);
+            const bool thrown = thrown_code.has_value();
+            const std::string code = thrown_code.value_or("");
             if (vs->status == "failed") {
                 // Closed failed by an earlier attempt of this step. Caught by a boundary: the
                 // catch below is done again (its writes touch only what is still open). Not
                 // caught: the instance was held and an administrator retried it, so a fresh
                 // child starts.
-                const bool caught = call != nullptr &&
-                                    (error_boundary(definition, node, code) != nullptr ||
-                                     enclosing_error_catcher(definition, *call, code) != nullptr);
-                if (!caught) {
+                if (!call_failure_caught(definition, node, code)) {
                     entry["outcome"] = "resume";
                     resolved.push_back(std::move(entry));
                     continue;
@@ -1730,6 +1731,53 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                            std::chrono::milliseconds(1000), kRecheck);
     }
     return json::object{{"resolved", std::move(resolved)}, {"sleep_ms", sleep.count()}};
+}
+
+std::optional<std::string> Engine::thrown_by(const core::TenantId& tenant,
+                                             const std::optional<InstanceRow>& child) {
+    std::optional<std::string> code;
+    if (child && child->status == "failed") {
+        for (const auto& e : p_.instances.events(tenant, child->id)) {
+            if (e.at("name") == "error_thrown" && e.at("data").at("caught_by") == "") {
+                code = std::string(e.at("data").at("code").as_string());
+            }
+        }
+    }
+    return code;
+}
+
+void Engine::hold_failed_calls(const core::TenantId& tenant,
+                               std::int64_t id,
+                               int generation,
+                               const ProcessDefinition& definition,
+                               const boost::json::object& state,
+                               const boost::json::array& current) {
+    // A park that failed the instance at a call activity stored the token held there
+    // ('failed', what an administrator's retry looks for). If that attempt died before its
+    // answer was stored, its retry saved the snapshot's 'child' over it: hold it again, or no
+    // retry would ever be accepted.
+    auto again = state;
+    bool changed = false;
+    for (auto& item : again["waiting"].as_array()) {
+        auto& w = item.as_object();
+        if (w.at("kind") != "child") {
+            continue;
+        }
+        const std::string node(w.at("node").as_string());
+        const int visit = static_cast<int>(w.at("visit").to_number<std::int64_t>());
+        const auto vs = p_.tasks.visit_state(tenant, id, node, visit);
+        if (!vs || vs->status != "failed") {
+            continue;
+        }
+        const auto child = p_.instances.child_of(tenant, id, "call:" + tag_of(node, visit));
+        if (!call_failure_caught(definition, node, thrown_by(tenant, child).value_or(""))) {
+            w["kind"] = "failed";
+            changed = true;
+        }
+    }
+    if (changed) {
+        p_.instances.save_state(tenant, id, generation, again, current);
+    }
 }
 
 std::optional<std::string> Engine::race_winner(const core::TenantId& tenant,

@@ -237,6 +237,18 @@ private:
                                    int visit,
                                    const boost::json::object& scope,
                                    const InstanceRow& parent);
+    /// The code of the error a failed child instance threw and did not catch itself (it
+    /// carries it up to its call activity); nullopt when it threw none.
+    std::optional<std::string> thrown_by(const core::TenantId& tenant,
+                                         const std::optional<InstanceRow>& child);
+    /// At a park of a failed instance: stores `state` again with each call activity whose
+    /// child failed uncaught held there (kind 'failed'), as the attempt that failed it did.
+    void hold_failed_calls(const core::TenantId& tenant,
+                           std::int64_t id,
+                           int generation,
+                           const ProcessDefinition& definition,
+                           const boost::json::object& state,
+                           const boost::json::array& current);
     /// After an instance ended: wakes the children that ended with it, and its parent.
     void wake_related(const core::TenantId& tenant,
                       std::int64_t id,
