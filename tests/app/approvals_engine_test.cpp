@@ -302,11 +302,15 @@ TEST_CASE("return to an earlier step or to the initiator, who resubmits", "[app]
     const auto alice = t.token("acme", "alice", {"admin"});
     const auto bob = t.token("acme", "bob");
     const auto erin = t.token("acme", "erin");
+    // first copies the audit role's members on each visit.
+    REQUIRE(t.call("PUT", "/api/v1/approvals/directory/carol", alice, R"({"roles":["audit"]})")
+                .status == 200);
     const auto definition = flow.publish(
         alice,
         linear(
             "rework",
-            {user_task("first", R"({"approvers":[{"type":"user","value":"bob"}]})"),
+            {user_task("first", R"({"approvers":[{"type":"user","value":"bob"}],)"
+                                R"("cc":[{"type":"role","value":"audit"}]})"),
              user_task(
                  "second",
                  R"({"approvers":[{"type":"user","value":"erin"}],"return_policy":"direct"})")}));
@@ -320,10 +324,16 @@ TEST_CASE("return to an earlier step or to the initiator, who resubmits", "[app]
     CHECK(flow.act(erin, second, "return", R"({"return_to":"end"})").status == 422);
     CHECK(flow.act(erin, second, "return", R"({"return_to":"second"})").status == 422);
     CHECK(flow.act(erin, second, "return", "{}").status == 422);
+    // dave joins the audit role before first's second visit copies him.
+    REQUIRE(
+        t.call("PUT", "/api/v1/approvals/directory/dave", alice, R"({"roles":["audit"]})").status ==
+        200);
     REQUIRE(flow.act(erin, second, "return", R"({"return_to":"first","comment":"fix"})").status ==
             200);
     seen = flow.wait_pending(alice, id, "first");
     REQUIRE(seen.is_object());
+    CHECK(t.wait_unread(t.token("acme", "dave"), 1));
+    CHECK(t.wait_unread(t.token("acme", "carol"), 1));  // copied once
     REQUIRE(flow.act(bob, flow.pending_task(seen, "first"), "approve").status == 200);
     // Direct policy: back to the step that returned it.
     seen = flow.wait_pending(alice, id, "second");
@@ -416,6 +426,13 @@ TEST_CASE("transfer, delegate, add signers, claim, CC and withdraw", "[app][appr
     CHECK(flow.act(frank, erins, "approve").status == 409);  // a delegate resolves, not decides
     CHECK(flow.act(erin, erins, "approve").status == 403);   // it is with frank now
     REQUIRE(flow.act(frank, erins, "resolve", R"({"comment":"looks fine"})").status == 200);
+    // Each hand-over is news, however often the same task goes to the same person.
+    CHECK(t.wait_unread(frank, 1));
+    CHECK(t.wait_unread(erin, 2));  // it came back
+    REQUIRE(flow.act(erin, erins, "delegate", R"({"to":"frank"})").status == 200);
+    CHECK(t.wait_unread(frank, 2));
+    REQUIRE(flow.act(frank, erins, "resolve", R"({"comment":"still fine"})").status == 200);
+    CHECK(t.wait_unread(erin, 3));
     REQUIRE(flow.act(erin, erins, "add-signer", R"({"user":"gus","position":"after"})").status ==
             200);
     const auto approved = flow.act(erin, erins, "approve");
@@ -465,6 +482,8 @@ TEST_CASE("transfer, delegate, add signers, claim, CC and withdraw", "[app][appr
     CHECK(flow.act(bob, bobs, "approve").status == 409);
     seen = flow.wait_pending(alice, late, "step");
     REQUIRE(flow.act(erin, flow.pending_task(seen, "step", "erin"), "approve").status == 200);
+    // bob's task is his turn again: he is told so (three tasks before, one notice each).
+    CHECK(t.wait_unread(bob, 4));
     CHECK(flow.act(bob, bobs, "approve").status == 200);
     CHECK(t.call("POST", "/api/v1/approvals/instances/" + std::to_string(late) + "/withdraw", alice)
               .status == 409);

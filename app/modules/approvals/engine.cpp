@@ -388,7 +388,7 @@ boost::json::object Engine::act(const core::Principal& who,
         throw DomainError::not_found("task action " + action);
     }
     notify_tasks(who.tenant, result.instance_id, result.node_id, result.new_work,
-                 action == "approve" ? "it is your turn" : action);
+                 action == "approve" ? "it is your turn" : action, false);
     if (result.visit_status != "active" || action == "approve") {
         wake(who.tenant, result.instance_id, action);
     }
@@ -475,7 +475,7 @@ boost::json::object Engine::reassign(const core::Principal& admin,
     }
     const auto result = p_.tasks.reassign_stuck(admin, task_id, to, reason);
     notify_tasks(admin.tenant, result.instance_id, result.node_id, result.new_work,
-                 "reassigned to you");
+                 "reassigned to you", false);
     return json::object{{"task_id", task_id},
                         {"instance_id", result.instance_id},
                         {"node_id", result.node_id},
@@ -736,7 +736,7 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
     const std::string tag = tag_of(node_id, visit);
     const auto pass = [&](std::vector<std::string> next, const std::string& kind) {
         p_.tasks.record_visit(tenant, id, node_id, visit, kind, "completed", now);
-        copy_to(tenant, id, *node, variables, initiator);
+        copy_to(tenant, id, *node, visit, variables, initiator);
         return next_of(std::move(next));
     };
     const auto single_next = [&] {
@@ -768,7 +768,7 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
         p_.tasks.open_visit(tenant, id,
                             VisitOpening{node_id, visit, "subprocess", {}, {}, {}, std::nullopt},
                             now, "enter:" + tag);
-        copy_to(tenant, id, *node, variables, initiator);
+        copy_to(tenant, id, *node, visit, variables, initiator);
         return json::object{{"wait", "scope"}, {"start", inner->id}};
     }
     if (node->type == "endEvent") {
@@ -776,7 +776,7 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
             return pass({}, "event");
         }
         p_.tasks.record_visit(tenant, id, node_id, visit, "event", "completed", now);
-        copy_to(tenant, id, *node, variables, initiator);
+        copy_to(tenant, id, *node, visit, variables, initiator);
         return finish(tenant, id, "completed", node_id, "finish:" + tag);
     }
     if (node->type == "exclusiveGateway") {
@@ -927,8 +927,8 @@ boost::json::object Engine::enter_user_task(const core::TenantId& tenant,
     std::copy_if(tasks.begin(), tasks.end(), std::back_inserter(pending),
                  [](const TaskRef& t) { return t.status == "pending"; });
     notify_tasks(tenant, id, node.id, pending,
-                 resubmit ? "returned to you for resubmission" : "awaits your approval");
-    copy_to(tenant, id, node, variables, initiator);
+                 resubmit ? "returned to you for resubmission" : "awaits your approval", true);
+    copy_to(tenant, id, node, visit, variables, initiator);
     return json::object{{"wait", "task"}};
 }
 
@@ -1908,7 +1908,7 @@ void Engine::apply_deadline(const core::TenantId& tenant,
             return p_.directory.manager_of(tenant, group_role(assignee) ? initiator : assignee);
         },
         action == "transfer" ? "deadline_transferred" : "escalated");
-    notify_tasks(tenant, id, node_id, moved, "was escalated to you (deadline passed)");
+    notify_tasks(tenant, id, node_id, moved, "was escalated to you (deadline passed)", true);
     p_.tasks.postpone(tenant, state.id, std::nullopt, false);
 }
 
@@ -2050,6 +2050,7 @@ std::vector<std::string> Engine::resolve_assignees(const core::TenantId& tenant,
 void Engine::copy_to(const core::TenantId& tenant,
                      std::int64_t id,
                      const FlowNode& node,
+                     int visit,
                      const boost::json::object& variables,
                      const std::string& initiator) {
     const auto* cc = node.config.if_contains("cc");
@@ -2061,21 +2062,28 @@ void Engine::copy_to(const core::TenantId& tenant,
     const auto added = p_.instances.add_cc(tenant, id, node.id, users);
     notify(tenant, added, "Copied: approval request #" + std::to_string(id),
            "You were copied on an approval request at step " + node.name + ".",
-           "approval-cc-" + std::to_string(id) + "-" + node.id);
+           // Per visit: a node entered again may copy people its first visit did not.
+           "approval-cc-" + std::to_string(id) + "-" + tag_of(node.id, visit));
 }
 
 void Engine::notify_tasks(const core::TenantId& tenant,
                           std::int64_t id,
                           const std::string& node_id,
                           const std::vector<TaskRef>& tasks,
-                          const std::string& why) {
+                          const std::string& why,
+                          bool from_step) {
     for (const auto& task : tasks) {
-        // A group task goes to every member the directory lists; each key is per member, so a
-        // retried step notifies nobody twice.
+        // A group task goes to every member the directory lists. From a step, each key is per
+        // task and member, so a retried step notifies nobody twice. A REST action is no step
+        // and sends its own notice unkeyed: under that key the same user may have been told of
+        // the same task before (a delegated task resolved back to its owner, a task queued
+        // behind a signer added before it, a second delegation to the same person).
         for (const auto& user : recipients(tenant, {task.assignee})) {
             notify(tenant, {user}, "Approval request #" + std::to_string(id) + ": " + why,
                    "Task " + std::to_string(task.id) + " at step " + node_id + " " + why + ".",
-                   "approval-task-" + std::to_string(task.id) + "-" + user);
+                   from_step
+                       ? std::optional("approval-task-" + std::to_string(task.id) + "-" + user)
+                       : std::nullopt);
         }
     }
 }
@@ -2105,7 +2113,7 @@ void Engine::notify(const core::TenantId& tenant,
                     const std::vector<std::string>& users,
                     const std::string& subject,
                     const std::string& body,
-                    const std::string& key) {
+                    const std::optional<std::string>& key) {
     if (users.empty()) {
         return;
     }

@@ -317,16 +317,21 @@ private:
                         const std::string& node_id,
                         int visit,
                         const VisitState& state);
+    /// Copies the node's `cc` on this visit of it, and tells those newly copied.
     void copy_to(const core::TenantId& tenant,
                  std::int64_t id,
                  const FlowNode& node,
+                 int visit,
                  const boost::json::object& variables,
                  const std::string& initiator);
+    /// Tells whoever each task is for of it; `from_step`: once per task and user however often
+    /// the step runs (else each call notifies).
     void notify_tasks(const core::TenantId& tenant,
                       std::int64_t id,
                       const std::string& node_id,
                       const std::vector<TaskRef>& tasks,
-                      const std::string& why);
+                      const std::string& why,
+                      bool from_step);
     /// Users to tell about work for `assignees`: a group (`role:<name>`) stands for the
     /// directory's members of that role. Each user once, in order.
     std::vector<std::string> recipients(const core::TenantId& tenant,
@@ -335,7 +340,7 @@ private:
                 const std::vector<std::string>& users,
                 const std::string& subject,
                 const std::string& body,
-                const std::string& key);
+                const std::optional<std::string>& key);
     void wake(const core::TenantId& tenant, std::int64_t id, const std::string& why);
 
     EngineParts p_;
