@@ -295,6 +295,63 @@ TEST_CASE("deadlines remind, escalate to the manager and auto-approve over virtu
     CHECK(contains(actions, "auto_approved"));
 }
 
+TEST_CASE("a deadline's escalation whose attempt died escalates once", "[app][approvals]") {
+    // The attempt that escalates dies before its step's answer is stored; the retry must not
+    // escalate the escalated task again (to the manager's manager).
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    for (const auto& [user, manager] :
+         std::vector<std::pair<std::string, std::string>>{{"bob", "mgr"}, {"mgr", "boss"}}) {
+        REQUIRE(t.call("PUT", "/api/v1/approvals/directory/" + user, alice,
+                       R"({"manager_id":")" + manager + R"("})")
+                    .status == 200);
+    }
+    const auto id = flow.start(
+        alice, flow.publish(alice, linear("escalate_once",
+                                          {user_task("review", R"({"approvers":[{"type":"user",)"
+                                                               R"("value":"bob"}],"deadline":)"
+                                                               R"({"duration":"P1D","action":)"
+                                                               R"("escalate"}})")})));
+    REQUIRE(flow.wait_pending(alice, id, "review").is_object());
+    REQUIRE(t.app().wait_settled(10s));
+    // The attempt dies where the deadline's due time is cleared.
+    fail_first_update(t, "deadline_clear_fails", "approval_node_visits",
+                      "OLD.due_at IS NOT NULL AND NEW.due_at IS NULL");
+    clock->advance(std::chrono::hours(25));
+    t.app().executor()->poke();
+    REQUIRE(t.app().wait_settled(20s));
+    REQUIRE(updates_met(t, "deadline_clear_fails") == 1);
+    clock->advance(std::chrono::minutes(2));  // the step's retry
+    t.app().executor()->poke();
+    const auto seen = flow.wait_instance(
+        alice, id, [&](const json::value& i) { return flow.pending_task(i, "review", "mgr") != 0; },
+        1);
+    REQUIRE(seen.is_object());
+    REQUIRE(t.app().wait_settled(20s));
+    const auto now = t.call("GET", "/api/v1/approvals/instances/" + std::to_string(id), alice).body;
+    CHECK(flow.pending_task(now, "review", "mgr") != 0);
+    CHECK(flow.pending_task(now, "review", "boss") == 0);
+    const auto actions = flow.timeline_actions(alice, id);
+    CHECK(std::count(actions.begin(), actions.end(), "escalated") == 1);
+    CHECK(t.wait_unread(t.token("acme", "mgr"), 1));
+    CHECK(t.wait_unread(t.token("acme", "boss"), 0));
+    // Run once more (a step that died after the move committed): nothing moves, and the answer
+    // is the task moved before, for its notice (keyed, so mgr is not told twice).
+    riveredge::core::db::Pool pool(t.settings().database_url, 1);
+    riveredge::approvals::TaskRepository tasks(pool);
+    const auto again = tasks.reassign_pending(
+        riveredge::core::TenantId::trusted("acme"), id, "review", 1,
+        [](const std::string&) { return std::optional<std::string>("boss"); }, "escalated");
+    REQUIRE(again.size() == 1);
+    CHECK(again[0].id == flow.pending_task(now, "review", "mgr"));
+    CHECK(again[0].assignee == "mgr");
+    CHECK(flow.pending_task(
+              t.call("GET", "/api/v1/approvals/instances/" + std::to_string(id), alice).body,
+              "review", "mgr") != 0);
+}
+
 TEST_CASE("return to an earlier step or to the initiator, who resubmits", "[app][approvals]") {
     auto clock = fresh_clock();
     AppUnderTest t(AppUnderTestOptions{.clock = clock});

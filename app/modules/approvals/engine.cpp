@@ -1908,8 +1908,8 @@ void Engine::apply_deadline(const core::TenantId& tenant,
             return p_.directory.manager_of(tenant, group_role(assignee) ? initiator : assignee);
         },
         action == "transfer" ? "deadline_transferred" : "escalated");
+    // The due time is cleared with the move (its transaction is what makes it happen once).
     notify_tasks(tenant, id, node_id, moved, "was escalated to you (deadline passed)", true);
-    p_.tasks.postpone(tenant, state.id, std::nullopt, false);
 }
 
 boost::json::object Engine::hand_over(const core::TenantId& tenant,
