@@ -1556,6 +1556,58 @@ TEST_CASE("listeners call activities when a node starts and ends and when a flow
     CHECK(t.wait_unread(t.token("acme", "carol"), 2));
 }
 
+TEST_CASE("a service task's retries run its start listeners once", "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bind = [&](const std::string& activity, const std::string& code) {
+        const auto created =
+            t.call("POST", "/api/v1/scripts", alice,
+                   json::serialize(json::object{
+                       {"name", activity},
+                       {"code", code},
+                       {"parameters", json::parse(R"([{"name":"event","type":"string"},)"
+                                                  R"({"name":"element","type":"string"}])")}}));
+        REQUIRE(created.status == 201);
+        const auto script = created.body.at("id").as_int64();
+        REQUIRE(t.call("PUT", "/api/v1/approvals/activities/" + activity, alice,
+                       R"({"kind":"script","script_id":)" + std::to_string(script) + "}")
+                    .status == 200);
+        return script;
+    };
+    const auto audit = bind("Audit", "function main(a) { return a; }");
+    bind("Charge", "function main(a) { throw new Error('card declined'); }");
+    const auto id = flow.start(
+        alice,
+        flow.publish(
+            alice,
+            R"({"key":"retried","nodes":[{"id":"start","type":"startEvent"},)"
+            R"({"id":"charge","type":"serviceTask","data":{"bpmn":{"implementation":)"
+            R"("temporal_activity","activity_name":"Charge",)"
+            R"("retry_policy":{"max_attempts":3,"initial_interval":"PT1M"},)"
+            R"("listeners":[{"event":"start","activity":"Audit"}]}}},)"
+            R"({"id":"declined","type":"boundaryEvent","data":{"bpmn":{"attached_to":"charge",)"
+            R"("event":"error"}}},)"
+            R"({"id":"end","type":"endEvent"},{"id":"end2","type":"endEvent"}],"edges":[)"
+            R"({"id":"1","source":"start","target":"charge"},)"
+            R"({"id":"2","source":"charge","target":"end"},)"
+            R"({"id":"3","source":"declined","target":"end2"}]})"));
+    const auto done = flow.wait_instance(
+        alice, id, [](const json::value& i) { return i.at("status") != "running"; }, 5);
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "completed");
+    int failures = 0;
+    for (const auto& e : listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/events",
+                                alice, "events")) {
+        failures += e.at("name") == "service_failed" ? 1 : 0;
+    }
+    CHECK(failures == 3);
+    // Three attempts, one visit: the node started once.
+    CHECK(listed(t, "/api/v1/scripts/" + std::to_string(audit) + "/runs", alice, "items").size() ==
+          1);
+}
+
 TEST_CASE("a compensation throw event runs the completed tasks' handlers, newest first",
           "[app][approvals]") {
     auto clock = fresh_clock();

@@ -577,7 +577,8 @@ boost::json::object Engine::visit(const core::TenantId& tenant,
         }
         return scope_of(instance->variables, instance->initiator);
     };
-    if (const auto scope = running()) {
+    // A service task's retry (`attempt` 2 and on) is the same visit: the node started once.
+    if (const auto scope = running(); scope && !token.contains("attempt")) {
         run_listeners(tenant, id, node_listeners(*node), "start", node_id, *scope, tag);
     }
     auto result = visit_node(tenant, id, definition, token);
