@@ -847,6 +847,70 @@ TEST_CASE("administrators reassign a stuck task and terminate an instance, with 
     CHECK(json::serialize(by_action["terminated"]).find("order cancelled") != std::string::npos);
 }
 
+TEST_CASE("an engine finish that comes after an administrator's terminate adds nothing",
+          "[app][approvals]") {
+    // The run's finish step (here: the task was rejected) fails its first attempt; before its
+    // retry an administrator terminates the instance. The retry ends nothing, so it neither
+    // writes 'rejected' after 'terminated' nor tells the initiator the request was rejected.
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    const auto id = flow.start(
+        alice, flow.publish(alice, linear("terminated_first",
+                                          {user_task("step", R"({"approvers":[{"type":"user",)"
+                                                             R"("value":"bob"}]})")})));
+    const auto seen = flow.wait_pending(alice, id, "step");
+    REQUIRE(seen.is_object());
+    fail_first_update(t, "finish_fails", "approval_instances",
+                      "OLD.status = 'running' AND NEW.status = 'rejected'");
+    REQUIRE(flow.act(bob, flow.pending_task(seen, "step"), "reject").status == 200);
+    for (int i = 0; i < 200 && updates_met(t, "finish_fails") == 0; ++i) {
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(t.app().wait_settled(20s));
+    REQUIRE(updates_met(t, "finish_fails") == 1);
+    const std::string path = "/api/v1/approvals/instances/" + std::to_string(id);
+    REQUIRE(
+        t.call("POST", path + "/terminate", alice, R"({"reason":"withdrawn by phone"})").status ==
+        200);
+    clock->advance(std::chrono::minutes(2));  // the finish step's retry
+    t.app().executor()->poke();
+    std::vector<inngest::local::RunSnapshot> runs;
+    for (int i = 0; i < 200; ++i) {
+        REQUIRE(t.app().wait_settled(20s));
+        runs = t.app().executor()->runs("riveredge-flow-approvals-instance");
+        if (!runs.empty() && runs.back().status != inngest::local::RunStatus::kRunning) {
+            break;
+        }
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(!runs.empty());
+    CHECK(runs.back().status == inngest::local::RunStatus::kCompleted);
+    CHECK(t.call("GET", path, alice).body.at("status") == "cancelled");
+    CHECK(flow.timeline_actions(alice, id).back() == "terminated");
+    CHECK(t.call("GET", "/api/v1/messages/inbox/unread-count", alice).body.at("unread") == 0);
+
+    // A finish retried after its first attempt ended the instance counts as having ended it (the
+    // step's entry is there), so the retry still tells what the first attempt may not have.
+    const auto other = flow.start(
+        alice, flow.publish(alice, linear("finished_twice",
+                                          {user_task("step", R"({"approvers":[{"type":"user",)"
+                                                             R"("value":"bob"}]})")})));
+    REQUIRE(flow.wait_pending(alice, other, "step").is_object());
+    riveredge::core::db::Pool pool(t.settings().database_url, 1);
+    riveredge::approvals::InstanceRepository instances(pool);
+    const auto acme = riveredge::core::TenantId::trusted("acme");
+    const auto first = instances.finish(acme, other, "cancelled", std::nullopt, "finish:test");
+    CHECK(first.ended);
+    CHECK(instances.finish(acme, other, "cancelled", std::nullopt, "finish:test").ended);
+    CHECK_FALSE(instances.finish(acme, other, "failed", std::nullopt, "finish:another").ended);
+    const auto actions = flow.timeline_actions(alice, other);
+    CHECK(std::count(actions.begin(), actions.end(), "cancelled") == 1);
+    CHECK(std::count(actions.begin(), actions.end(), "failed") == 0);
+}
+
 TEST_CASE("administrators suspend, resume and retry an instance, with reasons",
           "[app][approvals]") {
     auto clock = fresh_clock();

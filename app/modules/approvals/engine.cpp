@@ -1361,7 +1361,7 @@ void Engine::cancel_inside(const core::TenantId& tenant,
             child && alive(child->status)) {
             const auto descendants = p_.instances.finish(tenant, child->id, "cancelled", v.node_id,
                                                          "interrupted:" + step, reason);
-            for (const auto d : descendants) {
+            for (const auto d : descendants.cancelled) {
                 wake(tenant, d, "parent ended");
             }
             wake(tenant, child->id, "parent ended");
@@ -1944,8 +1944,12 @@ boost::json::object Engine::finish(const core::TenantId& tenant,
                                    const std::string& node_id,
                                    const std::string& step_key,
                                    const std::optional<std::string>& reason) {
-    const auto children = p_.instances.finish(tenant, id, status, node_id, step_key, reason);
-    wake_related(tenant, id, children);
+    const auto ending = p_.instances.finish(tenant, id, status, node_id, step_key, reason);
+    wake_related(tenant, id, ending.cancelled);
+    if (!ending.ended) {
+        // It ended otherwise first (an administrator terminated it): nothing to tell.
+        return json::object{{"end", status}};
+    }
     if (reason) {
         core::log(core::LogLevel::kWarn, "approval instance ended",
                   {{"tenant", tenant.value()},

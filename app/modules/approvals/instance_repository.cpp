@@ -233,28 +233,37 @@ std::vector<std::int64_t> close_by_hand(Transaction& tx,
 
 }  // namespace
 
-std::vector<std::int64_t> InstanceRepository::finish(const core::TenantId& tenant,
-                                                     std::int64_t id,
-                                                     const std::string& status,
-                                                     const std::optional<std::string>& node_id,
-                                                     const std::optional<std::string>& step_key,
-                                                     const std::optional<std::string>& reason) {
+InstanceRepository::Ending InstanceRepository::finish(const core::TenantId& tenant,
+                                                      std::int64_t id,
+                                                      const std::string& status,
+                                                      const std::optional<std::string>& node_id,
+                                                      const std::optional<std::string>& step_key,
+                                                      const std::optional<std::string>& reason) {
     return core::db::transact(pool_, tenant, [&](Transaction& tx) {
         const auto updated = tx.exec(
             "UPDATE approval_instances SET status = $3, status_reason = $4, current_nodes = '[]', "
             "ended_at = coalesce(ended_at, now()) WHERE tenant_id = $1 AND id = $2 AND status = "
             "'running'",
             {tenant, id, status, reason});
+        // Ended by this call, or by an earlier attempt of the same step (its timeline entry,
+        // written with the status, is there). Else it had ended otherwise, say terminated by
+        // an administrator: a 'rejected' after their 'terminated' would tell a false story.
+        const bool ended =
+            updated.affected() > 0 ||
+            (step_key && !tx.exec("SELECT 1 FROM approval_timeline WHERE tenant_id = $1 AND "
+                                  "instance_id = $2 AND step_key = $3",
+                                  {tenant, id, *step_key})
+                              .empty());
         cancel_open_work(tx, tenant, id);
-        auto cancelled = cancel_descendants(tx, tenant, id);
-        if (step_key) {
+        Ending ending{ended, cancel_descendants(tx, tenant, id)};
+        if (ended && step_key) {
             json::object detail;
             if (reason) {
                 detail["reason"] = *reason;
             }
             append_timeline(tx, tenant, id, "system", status, node_id, detail, step_key);
         }
-        return cancelled;
+        return ending;
     });
 }
 
