@@ -1146,6 +1146,12 @@ boost::json::object Engine::run_script(const core::TenantId& tenant,
             p_.scripts.start_run(core::Principal{tenant, "approvals", {}},
                                  c.at("script_id").to_number<std::int64_t>(), request, "approval");
     } catch (const DomainError& error) {
+        // Too many synchronous runs at once, or scripts unavailable for now: no fault of the
+        // task's. The step fails this attempt and Inngest retries it later.
+        if (error.kind() == DomainError::Kind::kTooMany ||
+            error.kind() == DomainError::Kind::kUnavailable) {
+            throw;
+        }
         run = json::object{{"status", "rejected"}, {"error", error.what()}};
     }
     if (run.at("status") != "succeeded") {
