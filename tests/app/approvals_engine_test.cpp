@@ -1381,6 +1381,55 @@ TEST_CASE("messages by business key, thrown signals and messages, and event-base
     CHECK(diagram["answer"] == "pending");
 }
 
+TEST_CASE("a signal throw step retried after its broadcast committed wakes the receivers again",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    const auto waiter = flow.start(
+        alice, flow.publish(alice, linear("alarmed", {R"({"id":"alarm","type":"signalCatchEvent",)"
+                                                      R"("data":{"bpmn":{"signal":"alarm"}}})"})));
+    const auto thrower = flow.start(
+        alice,
+        flow.publish(alice, linear("alarming", {user_task("hold", R"({"approvers":[{"type":"user",)"
+                                                                  R"("value":"bob"}]})"),
+                                                R"({"id":"raise","type":"signalThrowEvent",)"
+                                                R"("data":{"bpmn":{"signal":"alarm"}}})"})));
+    const auto seen = flow.wait_pending(alice, thrower, "hold");
+    REQUIRE(seen.is_object());
+    REQUIRE(flow.wait_instance(alice, waiter,
+                               [](const json::value& i) {
+                                   return i.at("current_nodes") == json::array{"alarm"};
+                               })
+                .is_object());
+    REQUIRE(t.app().wait_settled(10s));  // the waiter has stored its wait for the signal
+    // What the throw step's first attempt committed before it died, the wakes not sent.
+    riveredge::core::db::Pool pool(t.settings().database_url, 1);
+    riveredge::approvals::InstanceRepository instances(pool);
+    const auto acme = riveredge::core::TenantId::trusted("acme");
+    REQUIRE(instances.broadcast_signal(acme, "alarm", json::object{},
+                                       "approval:" + std::to_string(thrower),
+                                       "throw:" + std::to_string(thrower) + ":raise#1") ==
+            std::vector<std::int64_t>{waiter});
+    // The step runs again: it stores nothing new and still wakes the waiter, which goes on now
+    // rather than at its next re-check.
+    REQUIRE(flow.act(bob, flow.pending_task(seen, "hold"), "approve").status == 200);
+    CHECK(flow.wait_done(alice, thrower).at("status") == "completed");
+    const auto woken = flow.wait_instance(
+        alice, waiter, [](const json::value& i) { return i.at("status") != "running"; }, 1);
+    REQUIRE(woken.is_object());
+    CHECK(woken.at("status") == "completed");
+    for (const auto& e :
+         listed(t, "/api/v1/approvals/instances/" + std::to_string(thrower) + "/events", alice,
+                "events")) {
+        if (e.at("name") == "signal_thrown") {
+            CHECK(e.at("data").at("reached") == json::array{waiter});
+        }
+    }
+}
+
 TEST_CASE("business rule tasks decide from versioned tables, and manual tasks are confirmed",
           "[app][approvals]") {
     auto clock = fresh_clock();

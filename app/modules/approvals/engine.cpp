@@ -1180,7 +1180,8 @@ void Engine::throw_event(const core::TenantId& tenant,
         }
     }
     const std::string sender = "approval:" + std::to_string(id);
-    // Once per throwing visit: a retried step delivers nothing again.
+    // Once per throwing visit: a retried step delivers nothing again, but wakes again whom the
+    // delivery reached (the attempt that delivered may have died before it woke them).
     const std::string once = "throw:" + std::to_string(id) + ":" + tag_of(node.id, visit);
     std::vector<std::int64_t> reached;
     if (node.type == "signalThrowEvent") {
@@ -1193,7 +1194,7 @@ void Engine::throw_event(const core::TenantId& tenant,
                       .deliver_message(
                           tenant, core::string_field(node.config, "message"),
                           key.is_string() ? std::string(key.as_string()) : json::serialize(key),
-                          data, sender, once)
+                          data, sender, once, true)
                       .reached;
     }
     json::array reached_json;

@@ -509,14 +509,17 @@ void InstanceRepository::signal(const core::Principal& who,
 namespace {
 
 // Stores `name` for each of `targets` (the instance rows of the query that found them) and logs
-// it on each; a repeat of `source_key` stores nothing. Answers the instances that got it now.
+// it on each; a repeat of `source_key` stores nothing. Answers the instances that got it now,
+// and with `again` those that hold it from an earlier call with this `source_key` too: a step
+// retried after its delivery committed must still wake them.
 std::vector<std::int64_t> store_for_each(Transaction& tx,
                                          const core::TenantId& tenant,
                                          const core::db::Rows& targets,
                                          const std::string& name,
                                          const boost::json::object& data,
                                          const std::string& sent_by,
-                                         const std::optional<std::string>& source_key) {
+                                         const std::optional<std::string>& source_key,
+                                         bool again) {
     std::vector<std::int64_t> reached;
     for (int i = 0; i < targets.size(); ++i) {
         const auto id = targets.integer(i, "id");
@@ -529,6 +532,8 @@ std::vector<std::int64_t> store_for_each(Transaction& tx,
             log_event(tx, tenant, id, "signal:" + name,
                       json::object{{"by", sent_by}, {"data", data}});
             reached.push_back(id);
+        } else if (again && source_key) {
+            reached.push_back(id);  // the only conflict there is: this source key, stored before
         }
     }
     return reached;
@@ -542,7 +547,8 @@ InstanceRepository::Delivery InstanceRepository::deliver_message(
     const std::string& business_key,
     const boost::json::object& data,
     const std::string& sent_by,
-    const std::optional<std::string>& source_key) {
+    const std::optional<std::string>& source_key,
+    bool again) {
     return core::db::transact(pool_, tenant, [&](Transaction& tx) {
         const auto targets = tx.exec(
             std::string("SELECT id FROM approval_instances WHERE tenant_id = $1 AND business_key = "
@@ -550,7 +556,7 @@ InstanceRepository::Delivery InstanceRepository::deliver_message(
                 kAliveStatuses + " ORDER BY id FOR UPDATE",
             {tenant, business_key});
         Delivery delivery{targets.size(), store_for_each(tx, tenant, targets, "message:" + name,
-                                                         data, sent_by, source_key)};
+                                                         data, sent_by, source_key, again)};
         return delivery;
     });
 }
@@ -568,7 +574,7 @@ std::vector<std::int64_t> InstanceRepository::broadcast_signal(const core::Tenan
                 " AND engine_state -> 'waiting' @> jsonb_build_array(jsonb_build_object('signal', "
                 "$2::text)) ORDER BY id FOR UPDATE",
             {tenant, name});
-        auto reached = store_for_each(tx, tenant, targets, name, data, sent_by, source_key);
+        auto reached = store_for_each(tx, tenant, targets, name, data, sent_by, source_key, true);
         return reached;
     });
 }

@@ -193,7 +193,8 @@ public:
     struct Delivery {
         /// Running instances with the business key.
         int matched = 0;
-        /// Those that got the message now (a repeated source key reaches none).
+        /// Those that got the message now (a repeated source key reaches none), and with
+        /// `again` those that got it under the same source key before.
         std::vector<std::int64_t> reached;
     };
     Delivery deliver_message(const core::TenantId& tenant,
@@ -201,9 +202,11 @@ public:
                              const std::string& business_key,
                              const boost::json::object& data,
                              const std::string& sent_by,
-                             const std::optional<std::string>& source_key);
+                             const std::optional<std::string>& source_key,
+                             bool again = false);
     /// Broadcasts signal `name` to the tenant's running instances waiting for it now (at their
-    /// last stored wait), except `except`; once per `source_key`. Answers the instances reached.
+    /// last stored wait); once per `source_key`. Answers the instances reached, now or by an
+    /// earlier call with the same `source_key` (a retried step wakes them again).
     std::vector<std::int64_t> broadcast_signal(const core::TenantId& tenant,
                                                const std::string& name,
                                                const boost::json::object& data,
