@@ -295,6 +295,63 @@ TEST_CASE("deadlines remind, escalate to the manager and auto-approve over virtu
     CHECK(contains(actions, "auto_approved"));
 }
 
+TEST_CASE("a deadline's escalation whose attempt died escalates once", "[app][approvals]") {
+    // The attempt that escalates dies before its step's answer is stored; the retry must not
+    // escalate the escalated task again (to the manager's manager).
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    for (const auto& [user, manager] :
+         std::vector<std::pair<std::string, std::string>>{{"bob", "mgr"}, {"mgr", "boss"}}) {
+        REQUIRE(t.call("PUT", "/api/v1/approvals/directory/" + user, alice,
+                       R"({"manager_id":")" + manager + R"("})")
+                    .status == 200);
+    }
+    const auto id = flow.start(
+        alice, flow.publish(alice, linear("escalate_once",
+                                          {user_task("review", R"({"approvers":[{"type":"user",)"
+                                                               R"("value":"bob"}],"deadline":)"
+                                                               R"({"duration":"P1D","action":)"
+                                                               R"("escalate"}})")})));
+    REQUIRE(flow.wait_pending(alice, id, "review").is_object());
+    REQUIRE(t.app().wait_settled(10s));
+    // The attempt dies where the deadline's due time is cleared.
+    fail_first_update(t, "deadline_clear_fails", "approval_node_visits",
+                      "OLD.due_at IS NOT NULL AND NEW.due_at IS NULL");
+    clock->advance(std::chrono::hours(25));
+    t.app().executor()->poke();
+    REQUIRE(t.app().wait_settled(20s));
+    REQUIRE(updates_met(t, "deadline_clear_fails") == 1);
+    clock->advance(std::chrono::minutes(2));  // the step's retry
+    t.app().executor()->poke();
+    const auto seen = flow.wait_instance(
+        alice, id, [&](const json::value& i) { return flow.pending_task(i, "review", "mgr") != 0; },
+        1);
+    REQUIRE(seen.is_object());
+    REQUIRE(t.app().wait_settled(20s));
+    const auto now = t.call("GET", "/api/v1/approvals/instances/" + std::to_string(id), alice).body;
+    CHECK(flow.pending_task(now, "review", "mgr") != 0);
+    CHECK(flow.pending_task(now, "review", "boss") == 0);
+    const auto actions = flow.timeline_actions(alice, id);
+    CHECK(std::count(actions.begin(), actions.end(), "escalated") == 1);
+    CHECK(t.wait_unread(t.token("acme", "mgr"), 1));
+    CHECK(t.wait_unread(t.token("acme", "boss"), 0));
+    // Run once more (a step that died after the move committed): nothing moves, and the answer
+    // is the task moved before, for its notice (keyed, so mgr is not told twice).
+    riveredge::core::db::Pool pool(t.settings().database_url, 1);
+    riveredge::approvals::TaskRepository tasks(pool);
+    const auto again = tasks.reassign_pending(
+        riveredge::core::TenantId::trusted("acme"), id, "review", 1,
+        [](const std::string&) { return std::optional<std::string>("boss"); }, "escalated");
+    REQUIRE(again.size() == 1);
+    CHECK(again[0].id == flow.pending_task(now, "review", "mgr"));
+    CHECK(again[0].assignee == "mgr");
+    CHECK(flow.pending_task(
+              t.call("GET", "/api/v1/approvals/instances/" + std::to_string(id), alice).body,
+              "review", "mgr") != 0);
+}
+
 TEST_CASE("return to an earlier step or to the initiator, who resubmits", "[app][approvals]") {
     auto clock = fresh_clock();
     AppUnderTest t(AppUnderTestOptions{.clock = clock});
@@ -302,11 +359,15 @@ TEST_CASE("return to an earlier step or to the initiator, who resubmits", "[app]
     const auto alice = t.token("acme", "alice", {"admin"});
     const auto bob = t.token("acme", "bob");
     const auto erin = t.token("acme", "erin");
+    // first copies the audit role's members on each visit.
+    REQUIRE(t.call("PUT", "/api/v1/approvals/directory/carol", alice, R"({"roles":["audit"]})")
+                .status == 200);
     const auto definition = flow.publish(
         alice,
         linear(
             "rework",
-            {user_task("first", R"({"approvers":[{"type":"user","value":"bob"}]})"),
+            {user_task("first", R"({"approvers":[{"type":"user","value":"bob"}],)"
+                                R"("cc":[{"type":"role","value":"audit"}]})"),
              user_task(
                  "second",
                  R"({"approvers":[{"type":"user","value":"erin"}],"return_policy":"direct"})")}));
@@ -320,10 +381,16 @@ TEST_CASE("return to an earlier step or to the initiator, who resubmits", "[app]
     CHECK(flow.act(erin, second, "return", R"({"return_to":"end"})").status == 422);
     CHECK(flow.act(erin, second, "return", R"({"return_to":"second"})").status == 422);
     CHECK(flow.act(erin, second, "return", "{}").status == 422);
+    // dave joins the audit role before first's second visit copies him.
+    REQUIRE(
+        t.call("PUT", "/api/v1/approvals/directory/dave", alice, R"({"roles":["audit"]})").status ==
+        200);
     REQUIRE(flow.act(erin, second, "return", R"({"return_to":"first","comment":"fix"})").status ==
             200);
     seen = flow.wait_pending(alice, id, "first");
     REQUIRE(seen.is_object());
+    CHECK(t.wait_unread(t.token("acme", "dave"), 1));
+    CHECK(t.wait_unread(t.token("acme", "carol"), 1));  // copied once
     REQUIRE(flow.act(bob, flow.pending_task(seen, "first"), "approve").status == 200);
     // Direct policy: back to the step that returned it.
     seen = flow.wait_pending(alice, id, "second");
@@ -416,6 +483,13 @@ TEST_CASE("transfer, delegate, add signers, claim, CC and withdraw", "[app][appr
     CHECK(flow.act(frank, erins, "approve").status == 409);  // a delegate resolves, not decides
     CHECK(flow.act(erin, erins, "approve").status == 403);   // it is with frank now
     REQUIRE(flow.act(frank, erins, "resolve", R"({"comment":"looks fine"})").status == 200);
+    // Each hand-over is news, however often the same task goes to the same person.
+    CHECK(t.wait_unread(frank, 1));
+    CHECK(t.wait_unread(erin, 2));  // it came back
+    REQUIRE(flow.act(erin, erins, "delegate", R"({"to":"frank"})").status == 200);
+    CHECK(t.wait_unread(frank, 2));
+    REQUIRE(flow.act(frank, erins, "resolve", R"({"comment":"still fine"})").status == 200);
+    CHECK(t.wait_unread(erin, 3));
     REQUIRE(flow.act(erin, erins, "add-signer", R"({"user":"gus","position":"after"})").status ==
             200);
     const auto approved = flow.act(erin, erins, "approve");
@@ -465,6 +539,8 @@ TEST_CASE("transfer, delegate, add signers, claim, CC and withdraw", "[app][appr
     CHECK(flow.act(bob, bobs, "approve").status == 409);
     seen = flow.wait_pending(alice, late, "step");
     REQUIRE(flow.act(erin, flow.pending_task(seen, "step", "erin"), "approve").status == 200);
+    // bob's task is his turn again: he is told so (three tasks before, one notice each).
+    CHECK(t.wait_unread(bob, 4));
     CHECK(flow.act(bob, bobs, "approve").status == 200);
     CHECK(t.call("POST", "/api/v1/approvals/instances/" + std::to_string(late) + "/withdraw", alice)
               .status == 409);
@@ -537,6 +613,59 @@ TEST_CASE("timers and signals and a decision that beats the wait costs latency o
         alice, quiet, [](const json::value& i) { return i.at("status") != "running"; }, 1);
     REQUIRE(finished.is_object());
     CHECK(finished.at("status") == "completed");
+}
+
+TEST_CASE("a timer or a signal timeout that an earlier park attempt settled is settled again",
+          "[app][approvals]") {
+    // A park attempt closes a timer's visit (completed) or a timed-out signal wait's
+    // (cancelled) and dies before its answer is stored; the next attempt finds the visit no
+    // longer active and must still move the token on (it used to wait, a second at a time,
+    // for a due time that had passed).
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto id = flow.start(
+        alice,
+        flow.publish(
+            alice,
+            linear("settled_waits",
+                   {R"({"id":"cool","type":"timerCatchEvent","data":{"bpmn":{"duration":"PT2H"}}})",
+                    R"({"id":"paid","type":"signalCatchEvent","data":{"bpmn":{"signal":"paid",)"
+                    R"("timeout":"P1D"}}})"})));
+    const auto at = [&](const std::string& node) {
+        return flow.wait_instance(
+            alice, id,
+            [&](const json::value& i) {
+                return i.at("current_nodes") == json::array{json::value(node)};
+            },
+            1);
+    };
+    riveredge::core::db::Pool pool(t.settings().database_url, 1);
+    riveredge::approvals::TaskRepository tasks(pool);
+    const auto acme = riveredge::core::TenantId::trusted("acme");
+    REQUIRE(at("cool").is_object());
+    REQUIRE(t.app().wait_settled(10s));
+    clock->advance(std::chrono::minutes(121));
+    // What the lost attempt did once the timer fell due.
+    tasks.close_visit(acme, id, "cool", 1, "completed", clock->now());
+    t.app().executor()->poke();
+    REQUIRE(at("paid").is_object());
+    REQUIRE(t.app().wait_settled(10s));
+    clock->advance(std::chrono::hours(25));
+    tasks.close_visit(acme, id, "paid", 1, "cancelled", clock->now());
+    t.app().executor()->poke();
+    const auto done = flow.wait_instance(
+        alice, id, [](const json::value& i) { return i.at("status") != "running"; }, 1);
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "completed");  // the timeout's flow went on
+    std::map<std::string, std::string> status;
+    for (const auto& n : listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/diagram",
+                                alice, "nodes")) {
+        status[std::string(n.at("id").as_string())] = std::string(n.at("status").as_string());
+    }
+    CHECK(status["cool"] == "completed");
+    CHECK(status["paid"] == "cancelled");
 }
 
 TEST_CASE("an engine step's event-log entry is written once however often the step runs",
@@ -718,6 +847,70 @@ TEST_CASE("administrators reassign a stuck task and terminate an instance, with 
     CHECK(json::serialize(by_action["terminated"]).find("order cancelled") != std::string::npos);
 }
 
+TEST_CASE("an engine finish that comes after an administrator's terminate adds nothing",
+          "[app][approvals]") {
+    // The run's finish step (here: the task was rejected) fails its first attempt; before its
+    // retry an administrator terminates the instance. The retry ends nothing, so it neither
+    // writes 'rejected' after 'terminated' nor tells the initiator the request was rejected.
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    const auto id = flow.start(
+        alice, flow.publish(alice, linear("terminated_first",
+                                          {user_task("step", R"({"approvers":[{"type":"user",)"
+                                                             R"("value":"bob"}]})")})));
+    const auto seen = flow.wait_pending(alice, id, "step");
+    REQUIRE(seen.is_object());
+    fail_first_update(t, "finish_fails", "approval_instances",
+                      "OLD.status = 'running' AND NEW.status = 'rejected'");
+    REQUIRE(flow.act(bob, flow.pending_task(seen, "step"), "reject").status == 200);
+    for (int i = 0; i < 200 && updates_met(t, "finish_fails") == 0; ++i) {
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(t.app().wait_settled(20s));
+    REQUIRE(updates_met(t, "finish_fails") == 1);
+    const std::string path = "/api/v1/approvals/instances/" + std::to_string(id);
+    REQUIRE(
+        t.call("POST", path + "/terminate", alice, R"({"reason":"withdrawn by phone"})").status ==
+        200);
+    clock->advance(std::chrono::minutes(2));  // the finish step's retry
+    t.app().executor()->poke();
+    std::vector<inngest::local::RunSnapshot> runs;
+    for (int i = 0; i < 200; ++i) {
+        REQUIRE(t.app().wait_settled(20s));
+        runs = t.app().executor()->runs("riveredge-flow-approvals-instance");
+        if (!runs.empty() && runs.back().status != inngest::local::RunStatus::kRunning) {
+            break;
+        }
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(!runs.empty());
+    CHECK(runs.back().status == inngest::local::RunStatus::kCompleted);
+    CHECK(t.call("GET", path, alice).body.at("status") == "cancelled");
+    CHECK(flow.timeline_actions(alice, id).back() == "terminated");
+    CHECK(t.call("GET", "/api/v1/messages/inbox/unread-count", alice).body.at("unread") == 0);
+
+    // A finish retried after its first attempt ended the instance counts as having ended it (the
+    // step's entry is there), so the retry still tells what the first attempt may not have.
+    const auto other = flow.start(
+        alice, flow.publish(alice, linear("finished_twice",
+                                          {user_task("step", R"({"approvers":[{"type":"user",)"
+                                                             R"("value":"bob"}]})")})));
+    REQUIRE(flow.wait_pending(alice, other, "step").is_object());
+    riveredge::core::db::Pool pool(t.settings().database_url, 1);
+    riveredge::approvals::InstanceRepository instances(pool);
+    const auto acme = riveredge::core::TenantId::trusted("acme");
+    const auto first = instances.finish(acme, other, "cancelled", std::nullopt, "finish:test");
+    CHECK(first.ended);
+    CHECK(instances.finish(acme, other, "cancelled", std::nullopt, "finish:test").ended);
+    CHECK_FALSE(instances.finish(acme, other, "failed", std::nullopt, "finish:another").ended);
+    const auto actions = flow.timeline_actions(alice, other);
+    CHECK(std::count(actions.begin(), actions.end(), "cancelled") == 1);
+    CHECK(std::count(actions.begin(), actions.end(), "failed") == 0);
+}
+
 TEST_CASE("administrators suspend, resume and retry an instance, with reasons",
           "[app][approvals]") {
     auto clock = fresh_clock();
@@ -857,6 +1050,65 @@ TEST_CASE("administrators suspend, resume and retry an instance, with reasons",
     REQUIRE(ended.status == 200);
     CHECK(ended.body.at("status") == "cancelled");
     CHECK(t.call("POST", second_path + "/retry", alice, R"({"reason":"x"})").status == 409);
+}
+
+TEST_CASE("a script task that finds the tenant's synchronous runs busy tries again later",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto create = [&](const std::string& name, const std::string& code,
+                            const std::string& extra) {
+        const auto created =
+            t.call("POST", "/api/v1/scripts", alice,
+                   R"({"name":")" + name + R"(","code":")" + code + R"(")" + extra + "}");
+        REQUIRE(created.status == 201);
+        return std::to_string(created.body.at("id").as_int64());
+    };
+    const auto busy = create("busy", "function main() { for (;;) {} }", R"(,"timeout_ms":3000)");
+    const auto answer = create("answer", "function main() { return 42; }", "");
+    const auto definition = flow.publish(
+        alice, linear("busy_scripts", {R"({"id":"compute","type":"scriptTask","data":{"bpmn":)"
+                                       R"({"script_id":)" +
+                                       answer + R"(,"result_variable":"answer"}}})"}));
+    // The tenant's two synchronous runs are taken for three seconds.
+    std::vector<std::thread> runs;
+    for (int i = 0; i < 2; ++i) {
+        runs.emplace_back([&] { t.call("POST", "/api/v1/scripts/" + busy + "/run", alice, "{}"); });
+    }
+    const auto running = [&] {
+        int n = 0;
+        for (const auto& run : listed(t, "/api/v1/scripts/" + busy + "/runs", alice, "items")) {
+            n += run.at("status") == "running" ? 1 : 0;
+        }
+        return n;
+    };
+    for (int i = 0; i < 200 && running() < 2; ++i) {
+        std::this_thread::sleep_for(10ms);
+    }
+    REQUIRE(running() == 2);
+    const auto id = flow.start(alice, definition);
+    REQUIRE(t.app().wait_settled(10s));
+    for (auto& run : runs) {
+        run.join();
+    }
+    // The task's first attempt was refused, and that attempt failed as a step, to be retried.
+    bool refused = false;
+    for (const auto& run : t.app().executor()->runs("riveredge-flow-approvals-instance")) {
+        for (const auto& step : run.history) {
+            refused = refused || (step.op == "StepError" && step.name == "visit:compute#1" &&
+                                  json::serialize(step.error).find("too many synchronous") !=
+                                      std::string::npos);
+        }
+    }
+    CHECK(refused);
+    CHECK(t.call("GET", "/api/v1/approvals/instances/" + std::to_string(id), alice)
+              .body.at("status") == "running");
+    const auto done = flow.wait_done(alice, id);  // the clock moves on: the step's retry
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "completed");
+    CHECK(done.at("variables").at("answer") == 42);
 }
 
 TEST_CASE("boundary timers interrupt a task or start a path beside it, error boundaries catch",
@@ -1129,6 +1381,55 @@ TEST_CASE("messages by business key, thrown signals and messages, and event-base
     CHECK(diagram["answer"] == "pending");
 }
 
+TEST_CASE("a signal throw step retried after its broadcast committed wakes the receivers again",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    const auto waiter = flow.start(
+        alice, flow.publish(alice, linear("alarmed", {R"({"id":"alarm","type":"signalCatchEvent",)"
+                                                      R"("data":{"bpmn":{"signal":"alarm"}}})"})));
+    const auto thrower = flow.start(
+        alice,
+        flow.publish(alice, linear("alarming", {user_task("hold", R"({"approvers":[{"type":"user",)"
+                                                                  R"("value":"bob"}]})"),
+                                                R"({"id":"raise","type":"signalThrowEvent",)"
+                                                R"("data":{"bpmn":{"signal":"alarm"}}})"})));
+    const auto seen = flow.wait_pending(alice, thrower, "hold");
+    REQUIRE(seen.is_object());
+    REQUIRE(flow.wait_instance(alice, waiter,
+                               [](const json::value& i) {
+                                   return i.at("current_nodes") == json::array{"alarm"};
+                               })
+                .is_object());
+    REQUIRE(t.app().wait_settled(10s));  // the waiter has stored its wait for the signal
+    // What the throw step's first attempt committed before it died, the wakes not sent.
+    riveredge::core::db::Pool pool(t.settings().database_url, 1);
+    riveredge::approvals::InstanceRepository instances(pool);
+    const auto acme = riveredge::core::TenantId::trusted("acme");
+    REQUIRE(instances.broadcast_signal(acme, "alarm", json::object{},
+                                       "approval:" + std::to_string(thrower),
+                                       "throw:" + std::to_string(thrower) + ":raise#1") ==
+            std::vector<std::int64_t>{waiter});
+    // The step runs again: it stores nothing new and still wakes the waiter, which goes on now
+    // rather than at its next re-check.
+    REQUIRE(flow.act(bob, flow.pending_task(seen, "hold"), "approve").status == 200);
+    CHECK(flow.wait_done(alice, thrower).at("status") == "completed");
+    const auto woken = flow.wait_instance(
+        alice, waiter, [](const json::value& i) { return i.at("status") != "running"; }, 1);
+    REQUIRE(woken.is_object());
+    CHECK(woken.at("status") == "completed");
+    for (const auto& e :
+         listed(t, "/api/v1/approvals/instances/" + std::to_string(thrower) + "/events", alice,
+                "events")) {
+        if (e.at("name") == "signal_thrown") {
+            CHECK(e.at("data").at("reached") == json::array{waiter});
+        }
+    }
+}
+
 TEST_CASE("business rule tasks decide from versioned tables, and manual tasks are confirmed",
           "[app][approvals]") {
     auto clock = fresh_clock();
@@ -1299,6 +1600,65 @@ TEST_CASE("call activities start a child instance, map its variables, and end wi
     CHECK(todo_nodes(t, bob).empty());
 }
 
+TEST_CASE("a park attempt that failed an instance at a call activity and died leaves it retryable",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    flow.publish(alice, linear("checked", {user_task("check", R"({"approvers":[{"type":"user",)"
+                                                              R"("value":"bob"}]})")}));
+    const auto parent =
+        flow.publish(alice, R"({"key":"caller","nodes":[{"id":"start","type":"startEvent"},)"
+                            R"({"id":"sub","type":"callActivity","data":{"bpmn":{"called_element":)"
+                            R"("checked"}}},{"id":"end","type":"endEvent"}],"edges":[)"
+                            R"({"id":"1","source":"start","target":"sub"},)"
+                            R"({"id":"2","source":"sub","target":"end"}]})");
+    const auto children = [&](std::int64_t id) {
+        std::vector<std::int64_t> out;
+        for (const auto& e :
+             listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/events", alice,
+                    "events")) {
+            if (e.at("name") == "child_started") {
+                out.push_back(e.at("data").at("child_id").as_int64());
+            }
+        }
+        return out;
+    };
+    const auto id = flow.start(alice, parent);
+    for (int i = 0; i < 200 && children(id).empty(); ++i) {
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(children(id).size() == 1);
+    const auto child = children(id).front();
+    const auto seen = flow.wait_pending(alice, child, "check");
+    REQUIRE(seen.is_object());
+    // The park that sees the rejected child fails the instance, then dies storing the token
+    // held at the call activity; its retry stores the snapshot it was given (the token waiting
+    // for the child) and finds the instance held.
+    fail_first_update(t, "held_store_fails", "approval_instances",
+                      R"(NEW.engine_state -> 'waiting' @> '[{"kind":"failed"}]' AND NOT )"
+                      R"(coalesce(OLD.engine_state -> 'waiting' @> '[{"kind":"failed"}]', false))");
+    REQUIRE(flow.act(bob, flow.pending_task(seen, "check"), "reject").status == 200);
+    const std::string path = "/api/v1/approvals/instances/" + std::to_string(id);
+    REQUIRE(flow.wait_instance(alice, id,
+                               [](const json::value& i) { return i.at("status") == "failed"; })
+                .is_object());
+    REQUIRE(t.app().wait_settled(20s));
+    CHECK(updates_met(t, "held_store_fails") == 1);
+    clock->advance(std::chrono::minutes(2));  // the step's retry
+    t.app().executor()->poke();
+    REQUIRE(t.app().wait_settled(20s));
+    // The token is held at the call activity again: the administrator's retry is taken and
+    // starts a fresh child.
+    REQUIRE(t.call("POST", path + "/retry", alice, R"({"reason":"try again"})").status == 200);
+    for (int i = 0; i < 200 && children(id).size() < 2; ++i) {
+        std::this_thread::sleep_for(25ms);
+    }
+    CHECK(children(id).size() == 2);
+}
+
 TEST_CASE("listeners call activities when a node starts and ends and when a flow is taken",
           "[app][approvals]") {
     auto clock = fresh_clock();
@@ -1367,6 +1727,58 @@ TEST_CASE("listeners call activities when a node starts and ends and when a flow
     // the first names her twice).
     CHECK(notified == 2);
     CHECK(t.wait_unread(t.token("acme", "carol"), 2));
+}
+
+TEST_CASE("a service task's retries run its start listeners once", "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bind = [&](const std::string& activity, const std::string& code) {
+        const auto created =
+            t.call("POST", "/api/v1/scripts", alice,
+                   json::serialize(json::object{
+                       {"name", activity},
+                       {"code", code},
+                       {"parameters", json::parse(R"([{"name":"event","type":"string"},)"
+                                                  R"({"name":"element","type":"string"}])")}}));
+        REQUIRE(created.status == 201);
+        const auto script = created.body.at("id").as_int64();
+        REQUIRE(t.call("PUT", "/api/v1/approvals/activities/" + activity, alice,
+                       R"({"kind":"script","script_id":)" + std::to_string(script) + "}")
+                    .status == 200);
+        return script;
+    };
+    const auto audit = bind("Audit", "function main(a) { return a; }");
+    bind("Charge", "function main(a) { throw new Error('card declined'); }");
+    const auto id = flow.start(
+        alice,
+        flow.publish(
+            alice,
+            R"({"key":"retried","nodes":[{"id":"start","type":"startEvent"},)"
+            R"({"id":"charge","type":"serviceTask","data":{"bpmn":{"implementation":)"
+            R"("temporal_activity","activity_name":"Charge",)"
+            R"("retry_policy":{"max_attempts":3,"initial_interval":"PT1M"},)"
+            R"("listeners":[{"event":"start","activity":"Audit"}]}}},)"
+            R"({"id":"declined","type":"boundaryEvent","data":{"bpmn":{"attached_to":"charge",)"
+            R"("event":"error"}}},)"
+            R"({"id":"end","type":"endEvent"},{"id":"end2","type":"endEvent"}],"edges":[)"
+            R"({"id":"1","source":"start","target":"charge"},)"
+            R"({"id":"2","source":"charge","target":"end"},)"
+            R"({"id":"3","source":"declined","target":"end2"}]})"));
+    const auto done = flow.wait_instance(
+        alice, id, [](const json::value& i) { return i.at("status") != "running"; }, 5);
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "completed");
+    int failures = 0;
+    for (const auto& e : listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/events",
+                                alice, "events")) {
+        failures += e.at("name") == "service_failed" ? 1 : 0;
+    }
+    CHECK(failures == 3);
+    // Three attempts, one visit: the node started once.
+    CHECK(listed(t, "/api/v1/scripts/" + std::to_string(audit) + "/runs", alice, "items").size() ==
+          1);
 }
 
 TEST_CASE("a compensation throw event runs the completed tasks' handlers, newest first",

@@ -96,6 +96,16 @@ const FlowNode* task_error_catcher(const ProcessDefinition& definition, const Fl
     return enclosing_error_catcher(definition, task);
 }
 
+/// Whether a failed call activity's error (with the code its child threw) is caught: by its
+/// own error boundary or an enclosing sub-process's.
+bool call_failure_caught(const ProcessDefinition& definition,
+                         const std::string& call,
+                         const std::string& code) {
+    const FlowNode* node = definition.node(call);
+    return node != nullptr && (error_boundary(definition, call, code) != nullptr ||
+                               enclosing_error_catcher(definition, *node, code) != nullptr);
+}
+
 /// Who catches a cancel end event: the cancel boundary of the nearest enclosing transaction (a
 /// cancel concerns only that one), or nothing.
 const FlowNode* cancel_catcher(const ProcessDefinition& definition, const FlowNode& node) {
@@ -378,7 +388,7 @@ boost::json::object Engine::act(const core::Principal& who,
         throw DomainError::not_found("task action " + action);
     }
     notify_tasks(who.tenant, result.instance_id, result.node_id, result.new_work,
-                 action == "approve" ? "it is your turn" : action);
+                 action == "approve" ? "it is your turn" : action, false);
     if (result.visit_status != "active" || action == "approve") {
         wake(who.tenant, result.instance_id, action);
     }
@@ -465,7 +475,7 @@ boost::json::object Engine::reassign(const core::Principal& admin,
     }
     const auto result = p_.tasks.reassign_stuck(admin, task_id, to, reason);
     notify_tasks(admin.tenant, result.instance_id, result.node_id, result.new_work,
-                 "reassigned to you");
+                 "reassigned to you", false);
     return json::object{{"task_id", task_id},
                         {"instance_id", result.instance_id},
                         {"node_id", result.node_id},
@@ -567,7 +577,8 @@ boost::json::object Engine::visit(const core::TenantId& tenant,
         }
         return scope_of(instance->variables, instance->initiator);
     };
-    if (const auto scope = running()) {
+    // A service task's retry (`attempt` 2 and on) is the same visit: the node started once.
+    if (const auto scope = running(); scope && !token.contains("attempt")) {
         run_listeners(tenant, id, node_listeners(*node), "start", node_id, *scope, tag);
     }
     auto result = visit_node(tenant, id, definition, token);
@@ -725,7 +736,7 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
     const std::string tag = tag_of(node_id, visit);
     const auto pass = [&](std::vector<std::string> next, const std::string& kind) {
         p_.tasks.record_visit(tenant, id, node_id, visit, kind, "completed", now);
-        copy_to(tenant, id, *node, variables, initiator);
+        copy_to(tenant, id, *node, visit, variables, initiator);
         return next_of(std::move(next));
     };
     const auto single_next = [&] {
@@ -757,7 +768,7 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
         p_.tasks.open_visit(tenant, id,
                             VisitOpening{node_id, visit, "subprocess", {}, {}, {}, std::nullopt},
                             now, "enter:" + tag);
-        copy_to(tenant, id, *node, variables, initiator);
+        copy_to(tenant, id, *node, visit, variables, initiator);
         return json::object{{"wait", "scope"}, {"start", inner->id}};
     }
     if (node->type == "endEvent") {
@@ -765,7 +776,7 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
             return pass({}, "event");
         }
         p_.tasks.record_visit(tenant, id, node_id, visit, "event", "completed", now);
-        copy_to(tenant, id, *node, variables, initiator);
+        copy_to(tenant, id, *node, visit, variables, initiator);
         return finish(tenant, id, "completed", node_id, "finish:" + tag);
     }
     if (node->type == "exclusiveGateway") {
@@ -916,8 +927,8 @@ boost::json::object Engine::enter_user_task(const core::TenantId& tenant,
     std::copy_if(tasks.begin(), tasks.end(), std::back_inserter(pending),
                  [](const TaskRef& t) { return t.status == "pending"; });
     notify_tasks(tenant, id, node.id, pending,
-                 resubmit ? "returned to you for resubmission" : "awaits your approval");
-    copy_to(tenant, id, node, variables, initiator);
+                 resubmit ? "returned to you for resubmission" : "awaits your approval", true);
+    copy_to(tenant, id, node, visit, variables, initiator);
     return json::object{{"wait", "task"}};
 }
 
@@ -1134,6 +1145,12 @@ boost::json::object Engine::run_script(const core::TenantId& tenant,
                                    c.at("script_id").to_number<std::int64_t>(), request, "approval",
                                    "approval-" + std::to_string(id) + "-" + tag_of(node.id, visit));
     } catch (const DomainError& error) {
+        // Too many synchronous runs at once, or scripts unavailable for now: no fault of the
+        // task's. The step fails this attempt and Inngest retries it later.
+        if (error.kind() == DomainError::Kind::kTooMany ||
+            error.kind() == DomainError::Kind::kUnavailable) {
+            throw;
+        }
         run = json::object{{"status", "rejected"}, {"error", error.what()}};
     }
     if (run.at("status") != "succeeded") {
@@ -1162,7 +1179,8 @@ void Engine::throw_event(const core::TenantId& tenant,
         }
     }
     const std::string sender = "approval:" + std::to_string(id);
-    // Once per throwing visit: a retried step delivers nothing again.
+    // Once per throwing visit: a retried step delivers nothing again, but wakes again whom the
+    // delivery reached (the attempt that delivered may have died before it woke them).
     const std::string once = "throw:" + std::to_string(id) + ":" + tag_of(node.id, visit);
     std::vector<std::int64_t> reached;
     if (node.type == "signalThrowEvent") {
@@ -1175,7 +1193,7 @@ void Engine::throw_event(const core::TenantId& tenant,
                       .deliver_message(
                           tenant, core::string_field(node.config, "message"),
                           key.is_string() ? std::string(key.as_string()) : json::serialize(key),
-                          data, sender, once)
+                          data, sender, once, true)
                       .reached;
     }
     json::array reached_json;
@@ -1349,7 +1367,7 @@ void Engine::cancel_inside(const core::TenantId& tenant,
             child && alive(child->status)) {
             const auto descendants = p_.instances.finish(tenant, child->id, "cancelled", v.node_id,
                                                          "interrupted:" + step, reason);
-            for (const auto d : descendants) {
+            for (const auto d : descendants.cancelled) {
                 wake(tenant, d, "parent ended");
             }
             wake(tenant, child->id, "parent ended");
@@ -1492,6 +1510,9 @@ boost::json::object Engine::park(const core::TenantId& tenant,
         return json::object{{"stop", true}};
     }
     if (held(instance->status)) {
+        if (instance->status == "failed") {
+            hold_failed_calls(tenant, id, generation, definition, state, current);
+        }
         // Held: deadlines, timers and signals wait too; a resume or retry wakes the run.
         return json::object{{"resolved", json::array{}}, {"sleep_ms", kHeldRecheck.count()}};
     }
@@ -1611,27 +1632,15 @@ boost::json::object Engine::park(const core::TenantId& tenant,
             // A call activity: done when its child instance ends.
             const auto* call = definition.node(node);
             const auto child = p_.instances.child_of(tenant, id, "call:" + tag_of(node, visit));
-            // An error end event the child did not catch ends it for good (failed), and
-            // carries its code up here.
-            std::string code;
-            bool thrown = false;
-            if (child && child->status == "failed") {
-                for (const auto& e : p_.instances.events(tenant, child->id)) {
-                    if (e.at("name") == "error_thrown" && e.at("data").at("caught_by") == "") {
-                        code = std::string(e.at("data").at("code").as_string());
-                        thrown = true;
-                    }
-                }
-            }
+            const auto thrown_code = thrown_by(tenant, child);
+            const bool thrown = thrown_code.has_value();
+            const std::string code = thrown_code.value_or("");
             if (vs->status == "failed") {
                 // Closed failed by an earlier attempt of this step. Caught by a boundary: the
                 // catch below is done again (its writes touch only what is still open). Not
                 // caught: the instance was held and an administrator retried it, so a fresh
                 // child starts.
-                const bool caught = call != nullptr &&
-                                    (error_boundary(definition, node, code) != nullptr ||
-                                     enclosing_error_catcher(definition, *call, code) != nullptr);
-                if (!caught) {
+                if (!call_failure_caught(definition, node, code)) {
                     entry["outcome"] = "resume";
                     resolved.push_back(std::move(entry));
                     continue;
@@ -1691,7 +1700,9 @@ boost::json::object Engine::park(const core::TenantId& tenant,
             entry["outcome"] = "race";
             entry["target"] = *winner;
         } else if (kind == "timer") {
-            if (!due) {
+            // Completed by an earlier attempt of this step (its answer was lost): it fired, and
+            // does so again here, or the run would wait for a due time that never comes.
+            if (!due && vs->status != "completed") {
                 next_due = std::min(next_due.value_or(*vs->due_at), *vs->due_at);
                 continue;
             }
@@ -1699,13 +1710,17 @@ boost::json::object Engine::park(const core::TenantId& tenant,
             entry["outcome"] = "fired";
         } else {
             const auto* name = w.if_contains("signal");
-            const bool caught = name != nullptr && p_.instances.catch_signal(
-                                                       tenant, id, std::string(name->as_string()),
-                                                       tag_of(node, visit));
+            // Cancelled by an earlier attempt of this step: it timed out then, whatever arrived
+            // since (a catch below would consume a signal the flow never takes).
+            const bool timed_out = vs->status == "cancelled";
+            const bool caught =
+                !timed_out && name != nullptr &&
+                p_.instances.catch_signal(tenant, id, std::string(name->as_string()),
+                                          tag_of(node, visit));
             if (caught) {
                 p_.tasks.close_visit(tenant, id, node, visit, "completed", now);
                 entry["outcome"] = "signalled";
-            } else if (due) {
+            } else if (due || timed_out) {
                 p_.tasks.close_visit(tenant, id, node, visit, "cancelled", now);
                 entry["outcome"] = "timeout";
             } else {
@@ -1723,6 +1738,53 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                            std::chrono::milliseconds(1000), kRecheck);
     }
     return json::object{{"resolved", std::move(resolved)}, {"sleep_ms", sleep.count()}};
+}
+
+std::optional<std::string> Engine::thrown_by(const core::TenantId& tenant,
+                                             const std::optional<InstanceRow>& child) {
+    std::optional<std::string> code;
+    if (child && child->status == "failed") {
+        for (const auto& e : p_.instances.events(tenant, child->id)) {
+            if (e.at("name") == "error_thrown" && e.at("data").at("caught_by") == "") {
+                code = std::string(e.at("data").at("code").as_string());
+            }
+        }
+    }
+    return code;
+}
+
+void Engine::hold_failed_calls(const core::TenantId& tenant,
+                               std::int64_t id,
+                               int generation,
+                               const ProcessDefinition& definition,
+                               const boost::json::object& state,
+                               const boost::json::array& current) {
+    // A park that failed the instance at a call activity stored the token held there
+    // ('failed', what an administrator's retry looks for). If that attempt died before its
+    // answer was stored, its retry saved the snapshot's 'child' over it: hold it again, or no
+    // retry would ever be accepted.
+    auto again = state;
+    bool changed = false;
+    for (auto& item : again["waiting"].as_array()) {
+        auto& w = item.as_object();
+        if (w.at("kind") != "child") {
+            continue;
+        }
+        const std::string node(w.at("node").as_string());
+        const int visit = static_cast<int>(w.at("visit").to_number<std::int64_t>());
+        const auto vs = p_.tasks.visit_state(tenant, id, node, visit);
+        if (!vs || vs->status != "failed") {
+            continue;
+        }
+        const auto child = p_.instances.child_of(tenant, id, "call:" + tag_of(node, visit));
+        if (!call_failure_caught(definition, node, thrown_by(tenant, child).value_or(""))) {
+            w["kind"] = "failed";
+            changed = true;
+        }
+    }
+    if (changed) {
+        p_.instances.save_state(tenant, id, generation, again, current);
+    }
 }
 
 std::optional<std::string> Engine::race_winner(const core::TenantId& tenant,
@@ -1853,8 +1915,8 @@ void Engine::apply_deadline(const core::TenantId& tenant,
             return p_.directory.manager_of(tenant, group_role(assignee) ? initiator : assignee);
         },
         action == "transfer" ? "deadline_transferred" : "escalated");
-    notify_tasks(tenant, id, node_id, moved, "was escalated to you (deadline passed)");
-    p_.tasks.postpone(tenant, state.id, std::nullopt, false);
+    // The due time is cleared with the move (its transaction is what makes it happen once).
+    notify_tasks(tenant, id, node_id, moved, "was escalated to you (deadline passed)", true);
 }
 
 boost::json::object Engine::hand_over(const core::TenantId& tenant,
@@ -1888,8 +1950,12 @@ boost::json::object Engine::finish(const core::TenantId& tenant,
                                    const std::string& node_id,
                                    const std::string& step_key,
                                    const std::optional<std::string>& reason) {
-    const auto children = p_.instances.finish(tenant, id, status, node_id, step_key, reason);
-    wake_related(tenant, id, children);
+    const auto ending = p_.instances.finish(tenant, id, status, node_id, step_key, reason);
+    wake_related(tenant, id, ending.cancelled);
+    if (!ending.ended) {
+        // It ended otherwise first (an administrator terminated it): nothing to tell.
+        return json::object{{"end", status}};
+    }
     if (reason) {
         core::log(core::LogLevel::kWarn, "approval instance ended",
                   {{"tenant", tenant.value()},
@@ -1995,6 +2061,7 @@ std::vector<std::string> Engine::resolve_assignees(const core::TenantId& tenant,
 void Engine::copy_to(const core::TenantId& tenant,
                      std::int64_t id,
                      const FlowNode& node,
+                     int visit,
                      const boost::json::object& variables,
                      const std::string& initiator) {
     const auto* cc = node.config.if_contains("cc");
@@ -2006,21 +2073,28 @@ void Engine::copy_to(const core::TenantId& tenant,
     const auto added = p_.instances.add_cc(tenant, id, node.id, users);
     notify(tenant, added, "Copied: approval request #" + std::to_string(id),
            "You were copied on an approval request at step " + node.name + ".",
-           "approval-cc-" + std::to_string(id) + "-" + node.id);
+           // Per visit: a node entered again may copy people its first visit did not.
+           "approval-cc-" + std::to_string(id) + "-" + tag_of(node.id, visit));
 }
 
 void Engine::notify_tasks(const core::TenantId& tenant,
                           std::int64_t id,
                           const std::string& node_id,
                           const std::vector<TaskRef>& tasks,
-                          const std::string& why) {
+                          const std::string& why,
+                          bool from_step) {
     for (const auto& task : tasks) {
-        // A group task goes to every member the directory lists; each key is per member, so a
-        // retried step notifies nobody twice.
+        // A group task goes to every member the directory lists. From a step, each key is per
+        // task and member, so a retried step notifies nobody twice. A REST action is no step
+        // and sends its own notice unkeyed: under that key the same user may have been told of
+        // the same task before (a delegated task resolved back to its owner, a task queued
+        // behind a signer added before it, a second delegation to the same person).
         for (const auto& user : recipients(tenant, {task.assignee})) {
             notify(tenant, {user}, "Approval request #" + std::to_string(id) + ": " + why,
                    "Task " + std::to_string(task.id) + " at step " + node_id + " " + why + ".",
-                   "approval-task-" + std::to_string(task.id) + "-" + user);
+                   from_step
+                       ? std::optional("approval-task-" + std::to_string(task.id) + "-" + user)
+                       : std::nullopt);
         }
     }
 }
@@ -2050,7 +2124,7 @@ void Engine::notify(const core::TenantId& tenant,
                     const std::vector<std::string>& users,
                     const std::string& subject,
                     const std::string& body,
-                    const std::string& key) {
+                    const std::optional<std::string>& key) {
     if (users.empty()) {
         return;
     }

@@ -237,6 +237,18 @@ private:
                                    int visit,
                                    const boost::json::object& scope,
                                    const InstanceRow& parent);
+    /// The code of the error a failed child instance threw and did not catch itself (it
+    /// carries it up to its call activity); nullopt when it threw none.
+    std::optional<std::string> thrown_by(const core::TenantId& tenant,
+                                         const std::optional<InstanceRow>& child);
+    /// At a park of a failed instance: stores `state` again with each call activity whose
+    /// child failed uncaught held there (kind 'failed'), as the attempt that failed it did.
+    void hold_failed_calls(const core::TenantId& tenant,
+                           std::int64_t id,
+                           int generation,
+                           const ProcessDefinition& definition,
+                           const boost::json::object& state,
+                           const boost::json::array& current);
     /// After an instance ended: wakes the children that ended with it, and its parent.
     void wake_related(const core::TenantId& tenant,
                       std::int64_t id,
@@ -306,16 +318,21 @@ private:
                         const std::string& node_id,
                         int visit,
                         const VisitState& state);
+    /// Copies the node's `cc` on this visit of it, and tells those newly copied.
     void copy_to(const core::TenantId& tenant,
                  std::int64_t id,
                  const FlowNode& node,
+                 int visit,
                  const boost::json::object& variables,
                  const std::string& initiator);
+    /// Tells whoever each task is for of it; `from_step`: once per task and user however often
+    /// the step runs (else each call notifies).
     void notify_tasks(const core::TenantId& tenant,
                       std::int64_t id,
                       const std::string& node_id,
                       const std::vector<TaskRef>& tasks,
-                      const std::string& why);
+                      const std::string& why,
+                      bool from_step);
     /// Users to tell about work for `assignees`: a group (`role:<name>`) stands for the
     /// directory's members of that role. Each user once, in order.
     std::vector<std::string> recipients(const core::TenantId& tenant,
@@ -324,7 +341,7 @@ private:
                 const std::vector<std::string>& users,
                 const std::string& subject,
                 const std::string& body,
-                const std::string& key);
+                const std::optional<std::string>& key);
     void wake(const core::TenantId& tenant, std::int64_t id, const std::string& why);
 
     EngineParts p_;

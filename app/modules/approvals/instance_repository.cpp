@@ -233,28 +233,37 @@ std::vector<std::int64_t> close_by_hand(Transaction& tx,
 
 }  // namespace
 
-std::vector<std::int64_t> InstanceRepository::finish(const core::TenantId& tenant,
-                                                     std::int64_t id,
-                                                     const std::string& status,
-                                                     const std::optional<std::string>& node_id,
-                                                     const std::optional<std::string>& step_key,
-                                                     const std::optional<std::string>& reason) {
+InstanceRepository::Ending InstanceRepository::finish(const core::TenantId& tenant,
+                                                      std::int64_t id,
+                                                      const std::string& status,
+                                                      const std::optional<std::string>& node_id,
+                                                      const std::optional<std::string>& step_key,
+                                                      const std::optional<std::string>& reason) {
     return core::db::transact(pool_, tenant, [&](Transaction& tx) {
         const auto updated = tx.exec(
             "UPDATE approval_instances SET status = $3, status_reason = $4, current_nodes = '[]', "
             "ended_at = coalesce(ended_at, now()) WHERE tenant_id = $1 AND id = $2 AND status = "
             "'running'",
             {tenant, id, status, reason});
+        // Ended by this call, or by an earlier attempt of the same step (its timeline entry,
+        // written with the status, is there). Else it had ended otherwise, say terminated by
+        // an administrator: a 'rejected' after their 'terminated' would tell a false story.
+        const bool ended =
+            updated.affected() > 0 ||
+            (step_key && !tx.exec("SELECT 1 FROM approval_timeline WHERE tenant_id = $1 AND "
+                                  "instance_id = $2 AND step_key = $3",
+                                  {tenant, id, *step_key})
+                              .empty());
         cancel_open_work(tx, tenant, id);
-        auto cancelled = cancel_descendants(tx, tenant, id);
-        if (step_key) {
+        Ending ending{ended, cancel_descendants(tx, tenant, id)};
+        if (ended && step_key) {
             json::object detail;
             if (reason) {
                 detail["reason"] = *reason;
             }
             append_timeline(tx, tenant, id, "system", status, node_id, detail, step_key);
         }
-        return cancelled;
+        return ending;
     });
 }
 
@@ -500,14 +509,17 @@ void InstanceRepository::signal(const core::Principal& who,
 namespace {
 
 // Stores `name` for each of `targets` (the instance rows of the query that found them) and logs
-// it on each; a repeat of `source_key` stores nothing. Answers the instances that got it now.
+// it on each; a repeat of `source_key` stores nothing. Answers the instances that got it now,
+// and with `again` those that hold it from an earlier call with this `source_key` too: a step
+// retried after its delivery committed must still wake them.
 std::vector<std::int64_t> store_for_each(Transaction& tx,
                                          const core::TenantId& tenant,
                                          const core::db::Rows& targets,
                                          const std::string& name,
                                          const boost::json::object& data,
                                          const std::string& sent_by,
-                                         const std::optional<std::string>& source_key) {
+                                         const std::optional<std::string>& source_key,
+                                         bool again) {
     std::vector<std::int64_t> reached;
     for (int i = 0; i < targets.size(); ++i) {
         const auto id = targets.integer(i, "id");
@@ -520,6 +532,8 @@ std::vector<std::int64_t> store_for_each(Transaction& tx,
             log_event(tx, tenant, id, "signal:" + name,
                       json::object{{"by", sent_by}, {"data", data}});
             reached.push_back(id);
+        } else if (again && source_key) {
+            reached.push_back(id);  // the only conflict there is: this source key, stored before
         }
     }
     return reached;
@@ -533,7 +547,8 @@ InstanceRepository::Delivery InstanceRepository::deliver_message(
     const std::string& business_key,
     const boost::json::object& data,
     const std::string& sent_by,
-    const std::optional<std::string>& source_key) {
+    const std::optional<std::string>& source_key,
+    bool again) {
     return core::db::transact(pool_, tenant, [&](Transaction& tx) {
         const auto targets = tx.exec(
             std::string("SELECT id FROM approval_instances WHERE tenant_id = $1 AND business_key = "
@@ -541,7 +556,7 @@ InstanceRepository::Delivery InstanceRepository::deliver_message(
                 kAliveStatuses + " ORDER BY id FOR UPDATE",
             {tenant, business_key});
         Delivery delivery{targets.size(), store_for_each(tx, tenant, targets, "message:" + name,
-                                                         data, sent_by, source_key)};
+                                                         data, sent_by, source_key, again)};
         return delivery;
     });
 }
@@ -559,7 +574,7 @@ std::vector<std::int64_t> InstanceRepository::broadcast_signal(const core::Tenan
                 " AND engine_state -> 'waiting' @> jsonb_build_array(jsonb_build_object('signal', "
                 "$2::text)) ORDER BY id FOR UPDATE",
             {tenant, name});
-        auto reached = store_for_each(tx, tenant, targets, name, data, sent_by, source_key);
+        auto reached = store_for_each(tx, tenant, targets, name, data, sent_by, source_key, true);
         return reached;
     });
 }

@@ -114,15 +114,23 @@ public:
                                     std::int64_t id,
                                     const std::string& node_id,
                                     const std::vector<std::string>& users);
+    /// What finish did.
+    struct Ending {
+        /// This call ended the instance, or an earlier attempt of the step whose key it carries
+        /// did; false when it had ended otherwise (an administrator terminated it, say).
+        bool ended = false;
+        /// The descendants it cancelled, whose runs are to be woken.
+        std::vector<std::int64_t> cancelled;
+    };
     /// Ends a running instance (its open tasks and visits close, and any child instances its
     /// call activities started) with a reason; with `step_key`, records it on the timeline
-    /// once. Answers the descendants it cancelled, whose runs are to be woken.
-    std::vector<std::int64_t> finish(const core::TenantId& tenant,
-                                     std::int64_t id,
-                                     const std::string& status,
-                                     const std::optional<std::string>& node_id,
-                                     const std::optional<std::string>& step_key,
-                                     const std::optional<std::string>& reason = std::nullopt);
+    /// once, when it ended it.
+    Ending finish(const core::TenantId& tenant,
+                  std::int64_t id,
+                  const std::string& status,
+                  const std::optional<std::string>& node_id,
+                  const std::optional<std::string>& step_key,
+                  const std::optional<std::string>& reason = std::nullopt);
     /// The initiator withdraws while nobody has acted. Throws DomainError 404/403/409.
     std::vector<std::int64_t> withdraw(const core::Principal& who, std::int64_t id);
     /// An administrator ends a running, suspended or failed instance: cancelled, its open tasks
@@ -185,7 +193,8 @@ public:
     struct Delivery {
         /// Running instances with the business key.
         int matched = 0;
-        /// Those that got the message now (a repeated source key reaches none).
+        /// Those that got the message now (a repeated source key reaches none), and with
+        /// `again` those that got it under the same source key before.
         std::vector<std::int64_t> reached;
     };
     Delivery deliver_message(const core::TenantId& tenant,
@@ -193,9 +202,11 @@ public:
                              const std::string& business_key,
                              const boost::json::object& data,
                              const std::string& sent_by,
-                             const std::optional<std::string>& source_key);
+                             const std::optional<std::string>& source_key,
+                             bool again = false);
     /// Broadcasts signal `name` to the tenant's running instances waiting for it now (at their
-    /// last stored wait), except `except`; once per `source_key`. Answers the instances reached.
+    /// last stored wait); once per `source_key`. Answers the instances reached, now or by an
+    /// earlier call with the same `source_key` (a retried step wakes them again).
     std::vector<std::int64_t> broadcast_signal(const core::TenantId& tenant,
                                                const std::string& name,
                                                const boost::json::object& data,

@@ -782,6 +782,28 @@ std::vector<TaskRef> TaskRepository::reassign_pending(
     const std::string& reason) {
     return core::db::transact(pool_, tenant, [&](Transaction& tx) -> std::vector<TaskRef> {
         std::vector<TaskRef> moved;
+        // Once per deadline: clearing its due time claims it, in the transaction that moves the
+        // tasks. A retried step that finds it cleared moves nothing (the tasks it would move now
+        // are the ones moved before, which would go a level higher), and answers the tasks its
+        // earlier attempt moved, for their notices.
+        const auto claimed = tx.exec(
+            "UPDATE approval_node_visits SET due_at = NULL WHERE tenant_id = $1 AND instance_id = "
+            "$2 AND node_id = $3 AND visit = $4::int AND due_at IS NOT NULL",
+            {tenant, instance_id, node_id, visit});
+        if (claimed.affected() == 0) {
+            const auto earlier = tx.exec(
+                "SELECT t.id, t.assignee FROM approval_tasks t WHERE t.tenant_id = $1 AND "
+                "t.instance_id = $2 AND t.node_id = $3 AND t.visit = $4::int AND t.status = "
+                "'pending' AND EXISTS (SELECT 1 FROM approval_timeline l WHERE l.tenant_id = $1 "
+                "AND l.instance_id = $2 AND l.node_id = $3 AND l.action = $5 AND "
+                "(l.detail ->> 'visit')::int = $4::int AND l.detail ->> 'to' = t.assignee) ORDER "
+                "BY t.id",
+                {tenant, instance_id, node_id, visit, reason});
+            for (int i = 0; i < earlier.size(); ++i) {
+                moved.push_back({earlier.integer(i, "id"), earlier.text(i, "assignee"), "pending"});
+            }
+            return moved;
+        }
         for (const auto& t : visit_tasks(tx, tenant, instance_id, node_id, visit)) {
             if (t.status != "pending") {
                 continue;
@@ -793,8 +815,10 @@ std::vector<TaskRef> TaskRepository::reassign_pending(
             tx.exec("UPDATE approval_tasks SET status = 'transferred' WHERE id = $1", {t.id});
             const auto id =
                 hand_task_to(tx, tenant, t.id, instance_id, node_id, visit, t.kind, *to);
-            append_timeline(tx, tenant, instance_id, "system", reason, node_id,
-                            json::object{{"task_id", t.id}, {"from", t.assignee}, {"to", *to}});
+            append_timeline(
+                tx, tenant, instance_id, "system", reason, node_id,
+                json::object{
+                    {"task_id", t.id}, {"from", t.assignee}, {"to", *to}, {"visit", visit}});
             moved.push_back({id, *to, "pending"});
         }
         return moved;
