@@ -1052,65 +1052,6 @@ TEST_CASE("administrators suspend, resume and retry an instance, with reasons",
     CHECK(t.call("POST", second_path + "/retry", alice, R"({"reason":"x"})").status == 409);
 }
 
-TEST_CASE("a script task that finds the tenant's synchronous runs busy tries again later",
-          "[app][approvals]") {
-    auto clock = fresh_clock();
-    AppUnderTest t(AppUnderTestOptions{.clock = clock});
-    Flow flow{t, *clock};
-    const auto alice = t.token("acme", "alice", {"admin"});
-    const auto create = [&](const std::string& name, const std::string& code,
-                            const std::string& extra) {
-        const auto created =
-            t.call("POST", "/api/v1/scripts", alice,
-                   R"({"name":")" + name + R"(","code":")" + code + R"(")" + extra + "}");
-        REQUIRE(created.status == 201);
-        return std::to_string(created.body.at("id").as_int64());
-    };
-    const auto busy = create("busy", "function main() { for (;;) {} }", R"(,"timeout_ms":3000)");
-    const auto answer = create("answer", "function main() { return 42; }", "");
-    const auto definition = flow.publish(
-        alice, linear("busy_scripts", {R"({"id":"compute","type":"scriptTask","data":{"bpmn":)"
-                                       R"({"script_id":)" +
-                                       answer + R"(,"result_variable":"answer"}}})"}));
-    // The tenant's two synchronous runs are taken for three seconds.
-    std::vector<std::thread> runs;
-    for (int i = 0; i < 2; ++i) {
-        runs.emplace_back([&] { t.call("POST", "/api/v1/scripts/" + busy + "/run", alice, "{}"); });
-    }
-    const auto running = [&] {
-        int n = 0;
-        for (const auto& run : listed(t, "/api/v1/scripts/" + busy + "/runs", alice, "items")) {
-            n += run.at("status") == "running" ? 1 : 0;
-        }
-        return n;
-    };
-    for (int i = 0; i < 200 && running() < 2; ++i) {
-        std::this_thread::sleep_for(10ms);
-    }
-    REQUIRE(running() == 2);
-    const auto id = flow.start(alice, definition);
-    REQUIRE(t.app().wait_settled(10s));
-    for (auto& run : runs) {
-        run.join();
-    }
-    // The task's first attempt was refused, and that attempt failed as a step, to be retried.
-    bool refused = false;
-    for (const auto& run : t.app().executor()->runs("riveredge-flow-approvals-instance")) {
-        for (const auto& step : run.history) {
-            refused = refused || (step.op == "StepError" && step.name == "visit:compute#1" &&
-                                  json::serialize(step.error).find("too many synchronous") !=
-                                      std::string::npos);
-        }
-    }
-    CHECK(refused);
-    CHECK(t.call("GET", "/api/v1/approvals/instances/" + std::to_string(id), alice)
-              .body.at("status") == "running");
-    const auto done = flow.wait_done(alice, id);  // the clock moves on: the step's retry
-    REQUIRE(done.is_object());
-    CHECK(done.at("status") == "completed");
-    CHECK(done.at("variables").at("answer") == 42);
-}
-
 TEST_CASE("boundary timers interrupt a task or start a path beside it, error boundaries catch",
           "[app][approvals]") {
     auto clock = fresh_clock();

@@ -1145,12 +1145,6 @@ boost::json::object Engine::run_script(const core::TenantId& tenant,
                                    c.at("script_id").to_number<std::int64_t>(), request, "approval",
                                    "approval-" + std::to_string(id) + "-" + tag_of(node.id, visit));
     } catch (const DomainError& error) {
-        // Too many synchronous runs at once, or scripts unavailable for now: no fault of the
-        // task's. The step fails this attempt and Inngest retries it later.
-        if (error.kind() == DomainError::Kind::kTooMany ||
-            error.kind() == DomainError::Kind::kUnavailable) {
-            throw;
-        }
         run = json::object{{"status", "rejected"}, {"error", error.what()}};
     }
     if (run.at("status") != "succeeded") {
