@@ -1033,8 +1033,11 @@ boost::json::object Engine::run_service(const core::TenantId& tenant,
     }
     json::value result;
     try {
+        // Each of the task's own retry attempts is a new call (a new key); a step re-run of the
+        // same attempt is the same call.
         result = call_activity(tenant, c, input,
-                               "approval-" + std::to_string(id) + "-" + tag_of(node.id, visit));
+                               "approval-" + std::to_string(id) + "-" + tag_of(node.id, visit) +
+                                   (attempt > 1 ? "/" + std::to_string(attempt) : ""));
     } catch (const std::exception& error) {
         const bool final = dynamic_cast<const inngest::NonRetriableError*>(&error) != nullptr;
         json::object policy;
@@ -1909,8 +1912,10 @@ void Engine::apply_deadline(const core::TenantId& tenant,
             return p_.directory.manager_of(tenant, group_role(assignee) ? initiator : assignee);
         },
         action == "transfer" ? "deadline_transferred" : "escalated");
-    // The due time is cleared with the move (its transaction is what makes it happen once).
+    // The move happens once (its timeline entries); the due time is cleared only once the
+    // notices are out, so a step that dies before sends them on its retry.
     notify_tasks(tenant, id, node_id, moved, "was escalated to you (deadline passed)", true);
+    p_.tasks.postpone(tenant, state.id, std::nullopt, false);
 }
 
 boost::json::object Engine::hand_over(const core::TenantId& tenant,

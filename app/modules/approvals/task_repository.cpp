@@ -782,15 +782,19 @@ std::vector<TaskRef> TaskRepository::reassign_pending(
     const std::string& reason) {
     return core::db::transact(pool_, tenant, [&](Transaction& tx) -> std::vector<TaskRef> {
         std::vector<TaskRef> moved;
-        // Once per deadline: clearing its due time claims it, in the transaction that moves the
-        // tasks. A retried step that finds it cleared moves nothing (the tasks it would move now
-        // are the ones moved before, which would go a level higher), and answers the tasks its
-        // earlier attempt moved, for their notices.
-        const auto claimed = tx.exec(
-            "UPDATE approval_node_visits SET due_at = NULL WHERE tenant_id = $1 AND instance_id = "
-            "$2 AND node_id = $3 AND visit = $4::int AND due_at IS NOT NULL",
-            {tenant, instance_id, node_id, visit});
-        if (claimed.affected() == 0) {
+        // Once per deadline: the move's timeline entries commit with it. A retried step that
+        // finds them moves nothing (the tasks it would move now are the ones moved before, which
+        // would go a level higher) and answers the tasks its earlier attempt moved, for their
+        // notices. The due time stays set until the caller has sent them, so a step that died in
+        // between comes back here.
+        const bool moved_before =
+            !tx.exec(
+                   "SELECT 1 FROM approval_timeline WHERE tenant_id = $1 AND instance_id = $2 "
+                   "AND node_id = $3 AND action = $5 AND (detail ->> 'visit')::int = $4::int "
+                   "LIMIT 1",
+                   {tenant, instance_id, node_id, visit, reason})
+                 .empty();
+        if (moved_before) {
             const auto earlier = tx.exec(
                 "SELECT t.id, t.assignee FROM approval_tasks t WHERE t.tenant_id = $1 AND "
                 "t.instance_id = $2 AND t.node_id = $3 AND t.visit = $4::int AND t.status = "

@@ -215,9 +215,9 @@ public:
                           const std::string& reason,
                           TimePoint now);
     /// Moves a visit's pending tasks to new assignees (a deadline's escalation or transfer);
-    /// `assignee_for` answers nullopt to leave a task where it is. Once per deadline: it clears
-    /// the visit's due time with the move; when that is clear already (a retried step), it moves
-    /// nothing and answers the tasks moved before.
+    /// `assignee_for` answers nullopt to leave a task where it is. Once per deadline: when the
+    /// visit's timeline holds the move already (a retried step), it moves nothing and answers
+    /// the tasks moved before.
     std::vector<TaskRef> reassign_pending(
         const core::TenantId& tenant,
         std::int64_t instance_id,

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <stdexcept>
+#include <string_view>
 
 #include <kainjow/mustache.hpp>
 
@@ -60,41 +61,64 @@ public:
 };
 
 // Sections over lists multiply: {{#a}}{{#a}}...{{/a}}{{/a}} walks the list once per item of it,
-// so a short template and a long list could keep a thread busy for good, with or without output.
-// Before rendering, (list items + 1) ^ (section depth) must stay within this; the text is capped
+// so a short template and a long list could keep a thread busy for good, or build a huge line
+// (kainjow holds a line until its newline). Before rendering, each piece of the template runs at
+// most (list items + 1) ^ (section depth) times and writes at most its text and its longest
+// value per variable tag; that product must stay within kMaxEstimate. The text is also capped
 // as it grows.
-constexpr double kMaxSectionWork = 1e6;
+constexpr double kMaxEstimate = 4.0 * 1024 * 1024;
 constexpr std::size_t kMaxRendered = 1024 * 1024;
 
-// How deep sections nest (the {{ }} delimiters; templates may not change them).
-int section_depth(const std::string& source) {
+struct TemplateShape {
     int depth = 0;
-    int deepest = 0;
-    for (auto at = source.find("{{"); at != std::string::npos && at + 2 < source.size();
-         at = source.find("{{", at + 2)) {
-        const char kind = source[at + 2];
+    int variable_tags = 0;
+    bool sets_delimiters = false;
+};
+
+// The tags of `source` as kainjow reads them (a tag's text is trimmed: {{ #a }} is a section).
+TemplateShape shape_of(const std::string& source) {
+    TemplateShape shape;
+    int depth = 0;
+    for (auto at = source.find("{{"); at != std::string::npos;) {
+        const auto end = source.find("}}", at + 2);
+        if (end == std::string::npos) {
+            break;
+        }
+        const auto tag = std::string_view(source).substr(at + 2, end - at - 2);
+        const auto first = tag.find_first_not_of(" \t\r\n");
+        const char kind = first == std::string_view::npos ? '\0' : tag[first];
         if (kind == '#' || kind == '^') {
-            deepest = std::max(deepest, ++depth);
+            shape.depth = std::max(shape.depth, ++depth);
         } else if (kind == '/') {
             depth = std::max(0, depth - 1);
+        } else if (kind == '=') {
+            shape.sets_delimiters = true;
+        } else if (kind != '!' && kind != '>') {
+            ++shape.variable_tags;
         }
+        at = source.find("{{", end + 2);
     }
-    return deepest;
+    return shape;
 }
 
-std::size_t list_items(const boost::json::value& value) {
-    std::size_t count = 0;
+struct DataShape {
+    std::size_t list_items = 0;
+    std::size_t longest_value = 32;  // a number's text
+};
+
+void measure(const boost::json::value& value, DataShape& shape) {
     if (value.is_array()) {
-        count += value.get_array().size();
+        shape.list_items += value.get_array().size();
         for (const auto& item : value.get_array()) {
-            count += list_items(item);
+            measure(item, shape);
         }
     } else if (value.is_object()) {
         for (const auto& entry : value.get_object()) {
-            count += list_items(entry.value());
+            measure(entry.value(), shape);
         }
+    } else if (value.is_string()) {
+        shape.longest_value = std::max(shape.longest_value, value.get_string().size());
     }
-    return count;
 }
 
 // Where kainjow writes the text: refuses to grow past kMaxRendered.
@@ -113,7 +137,7 @@ struct BoundedText {
 }  // namespace
 
 std::optional<std::string> template_error(const std::string& source) {
-    if (source.find("{{=") != std::string::npos) {
+    if (shape_of(source).sets_delimiters) {
         return "templates keep the {{ }} delimiters";
     }
     mustache::mustache compiled(source);
@@ -126,17 +150,23 @@ std::optional<std::string> template_error(const std::string& source) {
 std::string render_template(const std::string& source,
                             const boost::json::object& variables,
                             bool html) {
-    if (source.find("{{=") != std::string::npos) {
+    const auto shape = shape_of(source);
+    if (shape.sets_delimiters) {
         throw std::invalid_argument("templates keep the {{ }} delimiters");
     }
     mustache::mustache compiled(source);
     if (!compiled.is_valid()) {
         throw std::invalid_argument(compiled.error_message());
     }
-    if (std::pow(static_cast<double>(list_items(variables) + 1), section_depth(source)) >
-        kMaxSectionWork) {
+    DataShape data_shape;
+    measure(variables, data_shape);
+    const double rounds = std::pow(static_cast<double>(data_shape.list_items + 1), shape.depth);
+    const double per_round =
+        static_cast<double>(source.size()) +
+        static_cast<double>(shape.variable_tags) * static_cast<double>(data_shape.longest_value);
+    if (rounds * per_round > kMaxEstimate) {
         throw std::invalid_argument(
-            "the template's nested sections over these lists would render too much");
+            "the template's sections over these lists would render too much");
     }
     if (!html) {
         compiled.set_custom_escape([](const std::string& text) { return text; });

@@ -163,7 +163,10 @@ ScheduleDefinition Service::definition_from(const core::TenantId& tenant,
                 nested["url"] = "host " + host +
                                 " is not on the tenant's allow-list (PUT /api/v1/scripts/settings)";
             }
-            core::choice_field(a, "method", {"GET", "POST", "PUT", "PATCH", "DELETE"}, nested);
+            if (const auto* method = a.if_contains("method");  // "" is the default, POST
+                method != nullptr && !(method->is_string() && method->as_string().empty())) {
+                core::choice_field(a, "method", {"GET", "POST", "PUT", "PATCH", "DELETE"}, nested);
+            }
         }
         core::file_under(problems, "action", nested);
         if (json::serialize(a).size() > 64 * 1024) {

@@ -187,15 +187,16 @@ RecordedRun Repository::create_run(const core::TenantId& tenant,
             "INSERT INTO script_runs (tenant_id, script_id, version, mode, trigger, status, "
             "arguments, run_by, idempotency_key, started_at) VALUES ($1, $2, $3::int, $4, $5, "
             "$6, $7::jsonb, $8, $9, CASE WHEN $6 = 'running' THEN now() END) ON CONFLICT "
-            "(tenant_id, run_by, idempotency_key) WHERE idempotency_key IS NOT NULL AND status "
-            "IN ('queued', 'running', 'succeeded') DO NOTHING RETURNING id",
+            "(tenant_id, run_by, script_id, idempotency_key) WHERE idempotency_key IS NOT NULL "
+            "AND status IN ('queued', 'running', 'succeeded') DO NOTHING RETURNING id",
             {tenant, run.script_id, run.version, run.mode, run.trigger, status, run.arguments,
              run.run_by, run.idempotency_key});
         if (rows.empty()) {
             return RecordedRun{
                 tx.exec("SELECT id FROM script_runs WHERE tenant_id = $1 AND run_by = $2 AND "
-                        "idempotency_key = $3 AND status IN ('queued', 'running', 'succeeded')",
-                        {tenant, run.run_by, run.idempotency_key})
+                        "script_id = $3 AND idempotency_key = $4 AND status IN ('queued', "
+                        "'running', 'succeeded')",
+                        {tenant, run.run_by, run.script_id, run.idempotency_key})
                     .integer(0, "id"),
                 false};
         }
@@ -243,12 +244,13 @@ void Repository::finish_run(const core::TenantId& tenant,
 
 std::optional<RunRow> Repository::run_with_key(const core::TenantId& tenant,
                                                const std::string& run_by,
+                                               std::int64_t script_id,
                                                const std::string& key) {
     return core::db::select_first<RunRow>(
         {pool_, tenant}, kRunColumns,
-        "FROM script_runs r WHERE r.tenant_id = $1 AND r.run_by = $2 AND r.idempotency_key = $3 "
-        "AND r.status IN ('queued', 'running', 'succeeded')",
-        {tenant, run_by, key});
+        "FROM script_runs r WHERE r.tenant_id = $1 AND r.run_by = $2 AND r.script_id = $3 AND "
+        "r.idempotency_key = $4 AND r.status IN ('queued', 'running', 'succeeded')",
+        {tenant, run_by, script_id, key});
 }
 
 std::optional<RunRow> Repository::run(const core::TenantId& tenant, std::int64_t run_id) {

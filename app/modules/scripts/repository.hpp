@@ -196,9 +196,10 @@ public:
                     std::int64_t run_id,
                     const boost::json::object& outcome);
     std::optional<RunRow> run(const core::TenantId& tenant, std::int64_t run_id);
-    /// The queued, running or succeeded run `run_by` started with `key`.
+    /// The queued, running or succeeded run of the script `run_by` started with `key`.
     std::optional<RunRow> run_with_key(const core::TenantId& tenant,
                                        const std::string& run_by,
+                                       std::int64_t script_id,
                                        const std::string& key);
     core::db::Page<RunRow> runs(const core::TenantId& tenant,
                                 std::int64_t script_id,

@@ -312,7 +312,7 @@ boost::json::object Service::start_run(const core::Principal& who,
         // The step's earlier attempt recorded this run: it succeeded (or is queued), so it is the
         // answer. One still running was left by a process that died; it runs again below.
         if (const auto earlier =
-                repository_.run_with_key(who.tenant, who.user_id, *idempotency_key);
+                repository_.run_with_key(who.tenant, who.user_id, script_id, *idempotency_key);
             earlier && earlier->status != "running") {
             return earlier->to_json();
         }
@@ -343,6 +343,12 @@ boost::json::object Service::start_run(const core::Principal& who,
         }
     } release{*this, who.tenant.value()};
     const auto recorded = repository_.create_run(who.tenant, run, "running");
+    if (!recorded.fresh) {
+        // Left running by a process that died: it runs again as it was recorded.
+        if (const auto plan = repository_.run_plan(who.tenant, recorded.id)) {
+            return run_now(who.tenant, recorded.id, plan->version, plan->run.arguments);
+        }
+    }
     return run_now(who.tenant, recorded.id, *version, arguments);
 }
 
@@ -368,8 +374,12 @@ boost::json::object Service::run_now(const core::TenantId& tenant,
         outcome = runner_.run(request);
     } catch (const std::exception& error) {
         // The worker could not be started: the run ends failed instead of staying 'running'.
+        // The cause names the worker's path, so it goes to the log, not into the tenant's run.
+        core::log(core::LogLevel::kError, "script worker did not start",
+                  {{"tenant_id", tenant.value()}, {"run_id", run_id}, {"error", error.what()}});
         ScriptOutcome failed;
-        failed.error = ScriptError{error.what(), std::nullopt, std::nullopt};
+        failed.error =
+            ScriptError{"the script worker could not be started", std::nullopt, std::nullopt};
         repository_.finish_run(tenant, run_id, failed.to_json());
         throw;
     }
