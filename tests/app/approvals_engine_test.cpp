@@ -352,6 +352,52 @@ TEST_CASE("a deadline's escalation whose attempt died escalates once", "[app][ap
               "review", "mgr") != 0);
 }
 
+TEST_CASE("an escalation to someone who holds the step already leaves that task where it is",
+          "[app][approvals]") {
+    // A visit holds one task per assignee. Moving bob's task to his manager, who approves this
+    // step too, broke that rule and failed the deadline's step on every retry.
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    REQUIRE(
+        t.call("PUT", "/api/v1/approvals/directory/bob", alice, R"({"manager_id":"mgr"})").status ==
+        200);
+    const auto id = flow.start(
+        alice,
+        flow.publish(alice, linear("both", {user_task("review", R"({"approvers":[)"
+                                                                R"({"type":"user","value":"bob"},)"
+                                                                R"({"type":"user","value":"mgr"}],)"
+                                                                R"("mode":"all","deadline":)"
+                                                                R"({"duration":"P1D",)"
+                                                                R"("action":"escalate"}})")})));
+    const auto seen = flow.wait_pending(alice, id, "review");
+    REQUIRE(seen.is_object());
+    REQUIRE(t.app().wait_settled(10s));
+    clock->advance(std::chrono::hours(25));
+    t.app().executor()->poke();
+    REQUIRE(t.app().wait_settled(20s));
+    const auto now = t.call("GET", "/api/v1/approvals/instances/" + std::to_string(id), alice).body;
+    CHECK(now.at("status") == "running");
+    CHECK(flow.pending_task(now, "review", "bob") != 0);
+    CHECK(flow.pending_task(now, "review", "mgr") != 0);
+    // The deadline's step went through: no attempt of it failed.
+    int failed_steps = 0;
+    for (const auto& run : t.app().executor()->runs("riveredge-flow-approvals-instance")) {
+        for (const auto& step : run.history) {
+            failed_steps += step.error.is_null() ? 0 : 1;
+        }
+    }
+    CHECK(failed_steps == 0);
+    REQUIRE(flow.act(t.token("acme", "bob"), flow.pending_task(now, "review", "bob"), "approve")
+                .status == 200);
+    REQUIRE(flow.act(t.token("acme", "mgr"), flow.pending_task(now, "review", "mgr"), "approve")
+                .status == 200);
+    const auto done = flow.wait_done(alice, id);
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "completed");
+}
+
 TEST_CASE("return to an earlier step or to the initiator, who resubmits", "[app][approvals]") {
     auto clock = fresh_clock();
     AppUnderTest t(AppUnderTestOptions{.clock = clock});

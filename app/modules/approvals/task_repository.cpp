@@ -808,12 +808,20 @@ std::vector<TaskRef> TaskRepository::reassign_pending(
             }
             return moved;
         }
-        for (const auto& t : visit_tasks(tx, tenant, instance_id, node_id, visit)) {
+        const auto tasks = visit_tasks(tx, tenant, instance_id, node_id, visit);
+        // A visit holds one task per assignee: one who has (or had) a task of this step keeps
+        // theirs, and the task that would go to them stays where it is (moving it would break
+        // that rule on every retry of the step).
+        std::set<std::string> holders;
+        for (const auto& t : tasks) {
+            holders.insert(t.assignee);
+        }
+        for (const auto& t : tasks) {
             if (t.status != "pending") {
                 continue;
             }
             const auto to = assignee_for(t.assignee);
-            if (!to || *to == t.assignee) {
+            if (!to || *to == t.assignee || !holders.insert(*to).second) {
                 continue;
             }
             tx.exec("UPDATE approval_tasks SET status = 'transferred' WHERE id = $1", {t.id});
