@@ -188,6 +188,56 @@ TEST_CASE("a boundary timer interrupts a sub-process and cancels its inner tasks
     CHECK(statuses(t, alice, id)["end"] == "pending");
 }
 
+TEST_CASE("an interrupted sub-process ends its call activity's child even when it is suspended",
+          "[app][approvals][subprocess]") {
+    // Suspended (or held failed), the child has no run left to end it: the interruption does.
+    auto clock = std::make_shared<inngest::local::ManualClock>();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    flow.publish(
+        alice, process("checking",
+                       {node("start", "startEvent"), user("check", "bob"), node("end", "endEvent")},
+                       {"start>check", "check>end"}));
+    const auto id = flow.start(
+        alice,
+        flow.publish(
+            alice,
+            process(
+                "calling_late",
+                {node("start", "startEvent"), node("sub", "subProcess"),
+                 node("in", "startEvent", "sub"),
+                 node("call", "callActivity", "sub", R"({"called_element":"checking"})"),
+                 node("out", "endEvent", "sub"),
+                 node("late", "boundaryEvent", "", R"({"attached_to":"sub","duration":"PT1H"})"),
+                 user("handle", "dave"), node("end", "endEvent"), node("end2", "endEvent")},
+                {"start>sub", "in>call", "call>out", "sub>end", "late>handle", "handle>end2"})));
+    std::int64_t child = 0;
+    for (int i = 0; i < 400 && child == 0; ++i) {
+        for (const auto& e :
+             listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/events", alice,
+                    "events")) {
+            if (e.at("name") == "child_started") {
+                child = e.at("data").at("child_id").as_int64();
+            }
+        }
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(child != 0);
+    REQUIRE(flow.wait_pending(alice, child, "check").is_object());
+    REQUIRE(t.call("POST", "/api/v1/approvals/instances/" + std::to_string(child) + "/suspend",
+                   alice, R"({"reason":"on hold"})")
+                .status == 200);
+    t.app().executor()->poke();
+    REQUIRE(t.app().wait_settled(20s));  // parked before the clock moves
+    clock->advance(std::chrono::minutes(61));
+    t.app().executor()->poke();
+    // The parent goes on (dave's task) while the child is over.
+    REQUIRE(flow.wait_pending(alice, id, "handle").is_object());
+    const auto ended = t.call("GET", "/api/v1/approvals/instances/" + std::to_string(child), alice);
+    CHECK(ended.body.at("status") == "cancelled");
+}
+
 TEST_CASE("an error end event is caught by its sub-process's boundary, uncaught it fails",
           "[app][approvals][subprocess]") {
     auto clock = std::make_shared<inngest::local::ManualClock>();

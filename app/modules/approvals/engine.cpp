@@ -1362,8 +1362,9 @@ void Engine::cancel_inside(const core::TenantId& tenant,
         const auto step = "call:" + tag_of(v.node_id, v.visit);
         if (const auto child = p_.instances.child_of(tenant, id, step);
             child && alive(child->status)) {
+            // Suspended or held failed too: nothing is left to resume it.
             const auto descendants = p_.instances.finish(tenant, child->id, "cancelled", v.node_id,
-                                                         "interrupted:" + step, reason);
+                                                         "interrupted:" + step, reason, true);
             for (const auto d : descendants.cancelled) {
                 wake(tenant, d, "parent ended");
             }

@@ -238,13 +238,15 @@ InstanceRepository::Ending InstanceRepository::finish(const core::TenantId& tena
                                                       const std::string& status,
                                                       const std::optional<std::string>& node_id,
                                                       const std::optional<std::string>& step_key,
-                                                      const std::optional<std::string>& reason) {
+                                                      const std::optional<std::string>& reason,
+                                                      bool held_too) {
     return core::db::transact(pool_, tenant, [&](Transaction& tx) {
-        const auto updated = tx.exec(
-            "UPDATE approval_instances SET status = $3, status_reason = $4, current_nodes = '[]', "
-            "ended_at = coalesce(ended_at, now()) WHERE tenant_id = $1 AND id = $2 AND status = "
-            "'running'",
-            {tenant, id, status, reason});
+        const auto updated =
+            tx.exec(std::string("UPDATE approval_instances SET status = $3, status_reason = $4, "
+                                "current_nodes = '[]', ended_at = coalesce(ended_at, now()) WHERE "
+                                "tenant_id = $1 AND id = $2 AND status IN ") +
+                        (held_too ? kAliveStatuses : "('running')"),
+                    {tenant, id, status, reason});
         // Ended by this call, or by an earlier attempt of the same step (its timeline entry,
         // written with the status, is there). Else it had ended otherwise, say terminated by
         // an administrator: a 'rejected' after their 'terminated' would tell a false story.

@@ -124,13 +124,15 @@ public:
     };
     /// Ends a running instance (its open tasks and visits close, and any child instances its
     /// call activities started) with a reason; with `step_key`, records it on the timeline
-    /// once, when it ended it.
+    /// once, when it ended it. `held_too` ends a suspended or failed one as well (a child whose
+    /// caller's sub-process was interrupted).
     Ending finish(const core::TenantId& tenant,
                   std::int64_t id,
                   const std::string& status,
                   const std::optional<std::string>& node_id,
                   const std::optional<std::string>& step_key,
-                  const std::optional<std::string>& reason = std::nullopt);
+                  const std::optional<std::string>& reason = std::nullopt,
+                  bool held_too = false);
     /// The initiator withdraws while nobody has acted. Throws DomainError 404/403/409.
     std::vector<std::int64_t> withdraw(const core::Principal& who, std::int64_t id);
     /// An administrator ends a running, suspended or failed instance: cancelled, its open tasks
