@@ -692,14 +692,15 @@ TEST_CASE("a timer or a signal timeout that an earlier park attempt settled is s
     const auto acme = riveredge::core::TenantId::trusted("acme");
     REQUIRE(at("cool").is_object());
     REQUIRE(t.app().wait_settled(10s));
+    // What the lost attempt did once the timer fell due; written before the clock moves, so the
+    // executor's own park cannot get there first.
+    tasks.close_visit(acme, id, "cool", 1, "completed", clock->now() + std::chrono::minutes(121));
     clock->advance(std::chrono::minutes(121));
-    // What the lost attempt did once the timer fell due.
-    tasks.close_visit(acme, id, "cool", 1, "completed", clock->now());
     t.app().executor()->poke();
     REQUIRE(at("paid").is_object());
     REQUIRE(t.app().wait_settled(10s));
+    tasks.close_visit(acme, id, "paid", 1, "cancelled", clock->now() + std::chrono::hours(25));
     clock->advance(std::chrono::hours(25));
-    tasks.close_visit(acme, id, "paid", 1, "cancelled", clock->now());
     t.app().executor()->poke();
     const auto done = flow.wait_instance(
         alice, id, [](const json::value& i) { return i.at("status") != "running"; }, 1);
