@@ -652,7 +652,22 @@ TEST_CASE(
         std::this_thread::sleep_for(25ms);
     }
     CHECK(unread() == 1);
-    std::this_thread::sleep_for(1s);
+    // Once the job's run and every delivery run have ended, no second notice can come.
+    const auto ended = [&](const std::string& function_id) {
+        for (const auto& run : second.executor_runs(function_id)) {
+            if (run.at("status") == "Running") {
+                return false;
+            }
+        }
+        return true;
+    };
+    for (int i = 0; i < 400 && !(ended("riveredge-flow-print-job") &&
+                                 ended("riveredge-flow-messages-deliver"));
+         ++i) {
+        std::this_thread::sleep_for(25ms);
+    }
+    CHECK(ended("riveredge-flow-print-job"));
+    CHECK(ended("riveredge-flow-messages-deliver"));
     CHECK(unread() == 1);
     const auto inbox = second.api("GET", "/api/v1/messages/inbox", bob);
     CHECK(json::serialize(inbox.body).find("failed") != std::string::npos);
