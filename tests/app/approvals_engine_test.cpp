@@ -706,11 +706,7 @@ TEST_CASE("a timer or a signal timeout that an earlier park attempt settled is s
         alice, id, [](const json::value& i) { return i.at("status") != "running"; }, 1);
     REQUIRE(done.is_object());
     CHECK(done.at("status") == "completed");  // the timeout's flow went on
-    std::map<std::string, std::string> status;
-    for (const auto& n : listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/diagram",
-                                alice, "nodes")) {
-        status[std::string(n.at("id").as_string())] = std::string(n.at("status").as_string());
-    }
+    auto status = statuses(t, alice, id);
     CHECK(status["cool"] == "completed");
     CHECK(status["paid"] == "cancelled");
 }
@@ -732,13 +728,8 @@ TEST_CASE("an engine step's event-log entry is written once however often the st
     riveredge::approvals::InstanceRepository instances(pool);
     const auto acme = riveredge::core::TenantId::trusted("acme");
     const auto count = [&](const std::string& name, std::int64_t instance) {
-        int n = 0;
-        for (const auto& e :
-             listed(t, "/api/v1/approvals/instances/" + std::to_string(instance) + "/events", alice,
-                    "events")) {
-            n += e.at("name").as_string() == name ? 1 : 0;
-        }
-        return n;
+        const auto names = event_names(t, alice, instance);
+        return std::count(names.begin(), names.end(), name);
     };
     const json::object data{{"node_id", "step"}, {"visit", 1}};
     instances.log(acme, id, "deadline", data, "deadline:step#1/0");
@@ -1359,12 +1350,7 @@ TEST_CASE("messages by business key, thrown signals and messages, and event-base
     const auto late =
         t.call("GET", "/api/v1/approvals/instances/" + std::to_string(timed_out), alice);
     CHECK(late.body.at("current_nodes") == json::array{"chase"});
-    std::map<std::string, std::string> diagram;
-    for (const auto& n :
-         listed(t, "/api/v1/approvals/instances/" + std::to_string(timed_out) + "/diagram", alice,
-                "nodes")) {
-        diagram[std::string(n.at("id").as_string())] = std::string(n.at("status").as_string());
-    }
+    auto diagram = statuses(t, alice, timed_out);
     CHECK(diagram["hour"] == "completed");
     CHECK(diagram["answer"] == "pending");
 }
@@ -1955,12 +1941,7 @@ TEST_CASE("the planning documents' registration process runs end to end", "[app]
                 .status == 200);
     CHECK(flow.wait_done(alice, invalid).at("status") == "completed");
     CHECK(contains(flow.timeline_actions(alice, invalid), "completed"));
-    std::map<std::string, std::string> status;
-    for (const auto& n :
-         listed(t, "/api/v1/approvals/instances/" + std::to_string(invalid) + "/diagram", alice,
-                "nodes")) {
-        status[std::string(n.at("id").as_string())] = std::string(n.at("status").as_string());
-    }
+    auto status = statuses(t, alice, invalid);
     CHECK(status["reject_registration_task"] == "completed");
     CHECK(status["send_email_task"] == "pending");
 

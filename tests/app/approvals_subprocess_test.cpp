@@ -55,26 +55,6 @@ std::string process(const std::string& key,
     return R"({"key":")" + key + R"(","nodes":[)" + list + R"(],"edges":[)" + edges(flows) + "]}";
 }
 
-std::map<std::string, std::string> statuses(AppUnderTest& t,
-                                            const std::string& token,
-                                            std::int64_t id) {
-    std::map<std::string, std::string> status;
-    for (const auto& n : listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/diagram",
-                                token, "nodes")) {
-        status[std::string(n.at("id").as_string())] = std::string(n.at("status").as_string());
-    }
-    return status;
-}
-
-std::vector<std::string> event_names(AppUnderTest& t, const std::string& token, std::int64_t id) {
-    std::vector<std::string> names;
-    for (const auto& e : listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/events",
-                                token, "events")) {
-        names.emplace_back(e.at("name").as_string());
-    }
-    return names;
-}
-
 }  // namespace
 
 TEST_CASE("an embedded sub-process runs its inner tasks and completes when they end",

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -32,6 +33,30 @@ inline json::array listed(AppUnderTest& t,
                           const char* key) {
     const auto response = t.call("GET", path, token);
     return response.body.at(key).as_array();
+}
+
+// Each node of an instance's diagram with its status.
+inline std::map<std::string, std::string> statuses(AppUnderTest& t,
+                                                   const std::string& token,
+                                                   std::int64_t id) {
+    std::map<std::string, std::string> status;
+    for (const auto& n : listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/diagram",
+                                token, "nodes")) {
+        status[std::string(n.at("id").as_string())] = std::string(n.at("status").as_string());
+    }
+    return status;
+}
+
+// The names in an instance's event log, in order.
+inline std::vector<std::string> event_names(AppUnderTest& t,
+                                            const std::string& token,
+                                            std::int64_t id) {
+    std::vector<std::string> names;
+    for (const auto& e : listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/events",
+                                token, "events")) {
+        names.emplace_back(e.at("name").as_string());
+    }
+    return names;
 }
 
 // The nodes of the caller's open tasks (the todo box), sorted.

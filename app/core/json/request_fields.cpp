@@ -1,6 +1,7 @@
 #include "core/json/request_fields.hpp"
 
 #include <algorithm>
+#include <unordered_set>
 
 namespace riveredge::core {
 namespace {
@@ -87,14 +88,15 @@ std::optional<std::vector<std::string>> text_list_field(const boost::json::objec
         return std::nullopt;
     }
     std::vector<std::string> items;
+    std::unordered_set<std::string_view> seen;  // views into the body, which outlives the loop
     for (const auto& item : value->get_array()) {
         if (const auto problem = text_problem(item, rule.item)) {
             problems[name] = "each item " + *problem;
             return std::nullopt;
         }
-        std::string text(item.get_string());
-        if (!rule.distinct || std::find(items.begin(), items.end(), text) == items.end()) {
-            items.push_back(std::move(text));
+        const std::string_view text = item.get_string();
+        if (!rule.distinct || seen.insert(text).second) {
+            items.emplace_back(text);
         }
     }
     return items;
