@@ -52,6 +52,26 @@ public:
     }
     void kill_now() { process_->kill_now(); }
     bool running() const { return process_ && process_->running(); }
+    // Waits for the process to stop dead at its failpoint; true when it did.
+    bool stopped_at_failpoint() const {
+        for (int i = 0; i < 400 && running(); ++i) {
+            std::this_thread::sleep_for(25ms);
+        }
+        return !running() && log().find("failpoint reached") != std::string::npos;
+    }
+    // The print job at `path` once it has finished (completed or failed), or as it is after
+    // 30 s.
+    json::value finished_job(const std::string& path, const std::string& token) const {
+        json::value job;
+        for (int i = 0; i < 600; ++i) {
+            job = api("GET", path, token).body;
+            if (job.at("status") == "completed" || job.at("status") == "failed") {
+                break;
+            }
+            std::this_thread::sleep_for(50ms);
+        }
+        return job;
+    }
     std::string log() const { return process_ ? process_->log() : std::string(); }
 
     std::string url(const std::string& path) const {
@@ -549,24 +569,14 @@ TEST_CASE(
                       R"(,"raw_base64":")" + riveredge::core::to_base64(zpl) + "\"}");
     REQUIRE(asked.status == 202);
     const auto job_path = "/api/v1/print/jobs/" + std::to_string(asked.body.at("id").as_int64());
-    for (int i = 0; i < 400 && first.running(); ++i) {
-        std::this_thread::sleep_for(25ms);
-    }
+    const bool stopped = first.stopped_at_failpoint();
     INFO(first.log());
-    REQUIRE_FALSE(first.running());
-    REQUIRE(first.log().find("failpoint reached") != std::string::npos);
+    REQUIRE(stopped);
     REQUIRE(cups.job_lines(queue).size() == 1);
 
     AppProcess second(database, port, executor_port, log + ".2", {cups_server});
     second.start();
-    json::value job;
-    for (int i = 0; i < 600; ++i) {
-        job = second.api("GET", job_path, alice).body;
-        if (job.at("status") == "completed" || job.at("status") == "failed") {
-            break;
-        }
-        std::this_thread::sleep_for(50ms);
-    }
+    const auto job = second.finished_job(job_path, alice);
     INFO(second.log());
     REQUIRE(job.at("status") == "completed");
     CHECK(second.log().find("found in CUPS from an earlier attempt") != std::string::npos);
@@ -621,23 +631,13 @@ TEST_CASE(
                       R"(,"raw_base64":")" + riveredge::core::to_base64("^XA^XZ") + "\"}");
     REQUIRE(asked.status == 202);
     const auto job_path = "/api/v1/print/jobs/" + std::to_string(asked.body.at("id").as_int64());
-    for (int i = 0; i < 400 && first.running(); ++i) {
-        std::this_thread::sleep_for(25ms);
-    }
+    const bool stopped = first.stopped_at_failpoint();
     INFO(first.log());
-    REQUIRE_FALSE(first.running());
-    REQUIRE(first.log().find("failpoint reached") != std::string::npos);
+    REQUIRE(stopped);
 
     AppProcess second(database, port, executor_port, log + ".2", {cups_server});
     second.start();
-    json::value job;
-    for (int i = 0; i < 600; ++i) {
-        job = second.api("GET", job_path, bob).body;
-        if (job.at("status") == "failed" || job.at("status") == "completed") {
-            break;
-        }
-        std::this_thread::sleep_for(50ms);
-    }
+    const auto job = second.finished_job(job_path, bob);
     INFO(second.log());
     REQUIRE(job.at("status") == "failed");
     CHECK(job.at("error").as_string().find("not accepting jobs") != json::string::npos);
