@@ -16,9 +16,10 @@ constexpr const char* kFindByKey =
 constexpr const char* kInsertMessage =
     "INSERT INTO messages (tenant_id, sender_id, subject, body, html_body, idempotency_key) "
     "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+// A recipient named twice on a channel is one delivery (the unique key would refuse the second).
 constexpr const char* kInsertDelivery =
     "INSERT INTO message_deliveries (tenant_id, message_id, channel, recipient) "
-    "VALUES ($1, $2, $3, $4)";
+    "VALUES ($1, $2, $3, $4) ON CONFLICT (message_id, channel, recipient) DO NOTHING";
 constexpr const char* kDeliveries =
     "SELECT id, channel, recipient, status, attempts FROM message_deliveries "
     "WHERE tenant_id = $1 AND message_id = $2 ORDER BY id";

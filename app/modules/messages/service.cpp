@@ -175,12 +175,8 @@ std::int64_t Service::notify(const core::TenantId& tenant,
                              const std::string& body,
                              const std::optional<std::string>& idempotency_key) {
     std::vector<NewDelivery> deliveries;
-    std::set<std::string> seen;
     for (const auto& user : user_ids) {
-        // One delivery per user: a second would break the delivery's unique key on every retry.
-        if (seen.insert(user).second) {
-            deliveries.push_back({"in_app", user});
-        }
+        deliveries.push_back({"in_app", user});
     }
     bool created = false;
     return record(tenant, sender, MessageContent{subject, body, std::nullopt}, idempotency_key,
