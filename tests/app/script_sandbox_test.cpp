@@ -1,5 +1,6 @@
 // The script sandbox on its own: the real worker process and the real Duktape, no database.
 
+#include "core/http/exchange.hpp"
 #include "core/http/outbound_policy.hpp"
 #include "modules/scripts/script_runner.hpp"
 
@@ -274,6 +275,47 @@ TEST_CASE("ctx.http reaches only hosts on the allow-list", "[scripts]") {
     request.arguments = {{"url", "file:///etc/passwd"}};
     request.http_allow_list = {"127.0.0.1"};
     CHECK(runner().run(request).error->message.find("http(s)") != std::string::npos);
+    server.stop();
+}
+
+TEST_CASE("an answer past the limit is cut and said to be cut; ctx.http refuses one over 1 MiB",
+          "[scripts][outbound]") {
+    inngest::HttpServerOptions options;
+    options.port = 0;
+    options.routes =
+        [](const inngest::HttpRequest& request) -> std::optional<inngest::HttpResponse> {
+        const std::size_t size = request.path == "/big" ? 2 * 1024 * 1024 : 100;
+        return inngest::HttpResponse{201, {}, std::string(size, 'x')};
+    };
+    inngest::HttpServer server(options);
+    server.start();
+    const std::string base = "http://127.0.0.1:" + std::to_string(server.port());
+    riveredge::core::OutboundPolicy dev_policy({"127.0.0.0/8"}, {"1024-65535"});
+
+    riveredge::core::HttpExchange exchange{"GET", base + "/small", std::nullopt, {}, 5s, 100};
+    const auto whole = riveredge::core::exchange_http(dev_policy, exchange);
+    CHECK(whole.status == 201);
+    CHECK(whole.body.size() == 100);
+    CHECK_FALSE(whole.truncated);
+    exchange.url = base + "/big";
+    const auto cut = riveredge::core::exchange_http(dev_policy, exchange);
+    CHECK(cut.transport_error.empty());
+    CHECK(cut.status == 201);
+    CHECK(cut.body.size() == 100);
+    CHECK(cut.truncated);
+
+    ScriptRequest request;
+    request.code = R"(function main(args, ctx) { return ctx.http({url: args.url}).body.length; })";
+    request.http_allow_list = {"127.0.0.1"};
+    request.outbound_policy = dev_policy.to_text();
+    request.arguments = {{"url", base + "/small"}};
+    const auto small = runner().run(request);
+    REQUIRE(small.status == ScriptStatus::kSucceeded);
+    CHECK(small.result == 100);
+    request.arguments = {{"url", base + "/big"}};
+    const auto big = runner().run(request);
+    REQUIRE(big.status == ScriptStatus::kFailed);
+    CHECK(big.error->message.find("longer than 1 MiB") != std::string::npos);
     server.stop();
 }
 

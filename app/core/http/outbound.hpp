@@ -4,38 +4,17 @@
 // Callers check the host against the tenant's allow-list first (host_allow_list.hpp); the
 // deployment's policy (outbound_policy.hpp) is checked here, on the resolved address.
 
-#include "core/http/outbound_policy.hpp"
+#include "core/http/exchange.hpp"
 
 #include <boost/json/object.hpp>
 
 #include <cstddef>
 #include <string>
-#include <vector>
 
 namespace riveredge::core {
 
 /// The host of an http(s) URL, lower-cased; empty when the URL is not http(s).
 std::string http_host(const std::string& url);
-
-/// What an exchange got back: the status and body (at most the limit asked for), or the
-/// transport's error (no connection, a timeout) with status 0.
-struct HttpReply {
-    long status = 0;
-    std::string body;
-    std::string transport_error;
-};
-
-/// One exchange with `url`, only to a destination `policy` allows, connected to the address it
-/// checked, no redirects; `headers` are extra lines ("Name: value") beside the JSON content
-/// type. Any status is an answer; throws OutboundRefused when the policy refuses, and
-/// std::runtime_error when the name does not resolve.
-HttpReply exchange_http(const OutboundPolicy& policy,
-                        const std::string& method,
-                        const std::string& url,
-                        const std::string& body,
-                        const std::vector<std::string>& headers,
-                        int timeout_seconds,
-                        std::size_t max_body_bytes);
 
 /// One call described by {url, method (POST by default; GET, POST, PUT, PATCH or DELETE), body
 /// (a string, or JSON sent serialised)}: {status, body (at most `max_body_bytes`)}. Only to a

@@ -893,23 +893,33 @@ json::object Service::check_integrity(const core::TenantId& tenant) {
     json::array broken_records;
     json::array corrupt_attachments;
     std::vector<std::string> contacts;
-    {
+    // Signatures a page of records at a time, each page its own short transaction: a tenant with
+    // many records holds no snapshot (and no pooled connection) for the whole check.
+    constexpr int kRecordsPerPage = 200;
+    std::int64_t after = 0;
+    for (bool more = true; more;) {
         core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-            const auto ids =
-                tx.exec("SELECT id FROM records WHERE tenant_id = $1 ORDER BY id", {tenant});
+            const auto ids = tx.exec(
+                "SELECT id FROM records WHERE tenant_id = $1 AND id > $2::bigint ORDER BY id "
+                "LIMIT $3::int",
+                {tenant, after, kRecordsPerPage});
             for (int i = 0; i < ids.size(); ++i) {
+                after = ids.integer(i, "id");
                 bool valid = true;
-                checked_signatures(tx, tenant, ids.integer(i, "id"), valid);
+                checked_signatures(tx, tenant, after, valid);
                 if (!valid) {
-                    broken_records.emplace_back(ids.integer(i, "id"));
+                    broken_records.emplace_back(after);
                 }
             }
-            for (const auto& hash : repository_.corrupt_attachments(tx, tenant)) {
-                corrupt_attachments.emplace_back(hash);
-            }
-            contacts = repository_.settings(tx, tenant).security_contacts;
+            more = ids.size() == kRecordsPerPage;
         });
     }
+    core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        for (const auto& hash : repository_.corrupt_attachments(tx, tenant)) {
+            corrupt_attachments.emplace_back(hash);
+        }
+        contacts = repository_.settings(tx, tenant).security_contacts;
+    });
     const bool intact = chain.valid && broken_records.empty() && corrupt_attachments.empty();
     if (!intact) {
         std::string body = "The periodic check of electronic records found: ";

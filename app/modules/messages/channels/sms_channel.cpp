@@ -1,13 +1,12 @@
 #include "modules/messages/channels/sms_channel.hpp"
 
-#include "core/http/outbound.hpp"
+#include "core/http/exchange.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
 #include <cctype>
-#include <vector>
 
 namespace riveredge::messages {
 
@@ -33,13 +32,18 @@ SmsResult send_sms(const core::OutboundPolicy& policy,
                             {"sign_name", settings.sign_name},
                             {"template_id", settings.template_id},
                             {"params", {{"subject", subject}, {"body", body}}}});
-    std::vector<std::string> headers;
+    core::HttpExchange request{"POST",
+                               settings.endpoint,
+                               payload,
+                               {"Content-Type: application/json"},
+                               std::chrono::seconds(30),
+                               500};
     if (settings.api_key) {
-        headers.push_back("Authorization: Bearer " + *settings.api_key);
+        request.headers.push_back("Authorization: Bearer " + *settings.api_key);
     }
     core::HttpReply reply;
     try {
-        reply = core::exchange_http(policy, "POST", settings.endpoint, payload, headers, 30, 500);
+        reply = core::exchange_http(policy, request);
     } catch (const core::OutboundRefused& refused) {
         // The deployment refuses the endpoint: no attempt would ever pass.
         return {false, 0, std::string("not sent: ") + refused.what(), false};

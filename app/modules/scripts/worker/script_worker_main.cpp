@@ -9,6 +9,7 @@
 // limits: {memory_bytes, console_bytes, output_bytes, timeout_ms, http_calls}}.
 // stdout: one JSON outcome {status, result, console, console_truncated, error, memory_bytes}.
 
+#include "core/http/exchange.hpp"
 #include "core/http/host_allow_list.hpp"
 #include "core/http/outbound_policy.hpp"
 
@@ -209,14 +210,7 @@ duk_ret_t host_log(duk_context* ctx) {
     return 0;
 }
 
-std::size_t collect_body(char* data, std::size_t size, std::size_t count, void*) {
-    constexpr std::size_t kMaxResponse = 1024 * 1024;
-    if (g_http_body.size() + size * count > kMaxResponse) {
-        return 0;  // aborts the transfer
-    }
-    g_http_body.append(data, size * count);
-    return size * count;
-}
+constexpr std::size_t kMaxResponse = 1024 * 1024;
 
 // The C++ half of ctx.http: no Duktape calls; results in g_http_*.
 void perform_http(const char* url, const char* method, const char* body, const char* header_lines) {
@@ -247,43 +241,35 @@ void perform_http(const char* url, const char* method, const char* body, const c
             std::string("ctx.http does not send ") + method + " (GET, POST, PUT, PATCH or DELETE)";
         return;
     }
-    std::optional<riveredge::core::CheckedDestination> destination;
+    riveredge::core::HttpExchange request{
+        method,
+        url,
+        body == nullptr ? std::nullopt : std::optional<std::string>(body),
+        {},
+        std::chrono::duration_cast<std::chrono::milliseconds>(g_state.deadline -
+                                                              std::chrono::steady_clock::now()),
+        kMaxResponse};
+    const std::string_view lines = header_lines;
+    for (std::size_t start = 0; start < lines.size();) {
+        const std::size_t end = std::min(lines.find('\n', start), lines.size());
+        request.headers.emplace_back(lines.substr(start, end - start));
+        start = end + 1;
+    }
+    riveredge::core::HttpReply reply;
     try {
-        destination = riveredge::core::check_url(*g_state.outbound, url, {"http", "https"});
+        reply = riveredge::core::exchange_http(*g_state.outbound, request);
     } catch (const std::exception& refused) {
         g_http_error = std::string("ctx.http refused: ") + refused.what();
         return;
     }
-    curl_slist* headers = nullptr;
-    std::string lines = header_lines;
-    std::size_t start = 0;
-    while (start < lines.size()) {
-        const std::size_t end = std::min(lines.find('\n', start), lines.size());
-        headers = curl_slist_append(headers, lines.substr(start, end - start).c_str());
-        start = end + 1;
-    }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        g_state.deadline - std::chrono::steady_clock::now());
-    CURL* curl = curl_easy_init();
-    const riveredge::core::CurlPin pin(curl, *destination);
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<long>(1, left.count())));
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect_body);
-    if (body != nullptr) {
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(std::strlen(body)));
-    }
-    const CURLcode status = curl_easy_perform(curl);
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &g_http_status);
-    curl_easy_cleanup(curl);
-    curl_slist_free_all(headers);
-    if (status != CURLE_OK) {
-        g_http_error = std::string("ctx.http failed: ") + curl_easy_strerror(status);
+    if (!reply.transport_error.empty()) {
+        g_http_error = "ctx.http failed: " + reply.transport_error;
+    } else if (reply.truncated) {
+        g_http_error = "ctx.http: the response is longer than " +
+                       std::to_string(kMaxResponse / 1024 / 1024) + " MiB";
+    } else {
+        g_http_status = reply.status;
+        g_http_body = std::move(reply.body);
     }
 }
 
