@@ -4,6 +4,7 @@
 #include "app/app_under_test.hpp"
 #include "core/db/database.hpp"
 #include "modules/schedules/schedule_math.hpp"
+#include "modules/schedules/service.hpp"
 
 #include <inngest/http_server.hpp>
 
@@ -349,6 +350,76 @@ TEST_CASE("a claim re-run after its answer was lost goes on with the fire it cla
     const auto other = claim("01JCLAIMRUN000000000000002");
     CHECK(other.at("decision") == "skip");
     CHECK(other.at("reason") == "already running");
+}
+
+TEST_CASE("a queued fire that still cannot run at its last check is skipped, not left waiting",
+          "[app][schedules]") {
+    // A queue_one fire looks again kOverlapChecks times. Before, it gave up after a fixed number
+    // of looks and stayed 'waiting', and every later queue_one fire of the schedule was skipped
+    // behind it. The run is replayed through the signed serve endpoint with its earlier checks
+    // memoized, so the last check is reached without 800 real steps.
+    auto clock = clock_at("2026-11-23T10:00:30.000Z");
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto created =
+        t.call("POST", "/api/v1/schedules", alice,
+               schedule_body("queued", R"({"kind":"cron","cron":"* * * * *"})",
+                             R"("overlap_policy":"queue_one","timeout_seconds":600)",
+                             R"({"type":"event","name":"queued.tick","data":{}})"));
+    REQUIRE(created.status == 201);
+    const auto id = created.body.at("id").as_int64();
+    const auto fire_call = [&](const std::string& run_id) {
+        const auto schedule = t.call("GET", "/api/v1/schedules/" + std::to_string(id), alice);
+        const auto at = parse_time(std::string(schedule.body.at("next_fire_at").as_string()));
+        REQUIRE(at.has_value());
+        inngest_test::CallBuilder call;
+        call.fn_slug = "riveredge-flow-schedules-fire";
+        call.run_id = run_id;
+        call.event = json::object{
+            {"name", "schedules/fire.due"},
+            {"data",
+             json::object{{"tenant_id", "acme"},
+                          {"schedule_id", id},
+                          {"scheduled_for", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                at->time_since_epoch())
+                                                .count()},
+                          {"version", schedule.body.at("version")},
+                          {"kind", "scheduled"}}}};
+        return call;
+    };
+    const auto step_data = [&](const inngest_test::CallBuilder& call) {
+        const auto [status, reply] = t.replay(call);
+        REQUIRE(status == 206);
+        REQUIRE(reply.as_array().size() == 1);
+        return reply.as_array()[0].at("data");
+    };
+    // 10:01 claims and runs (its action is not replayed, so it stays running); 10:02 queues.
+    REQUIRE(step_data(fire_call("01JQUEUERUN000000000000001")).at("decision") == "run");
+    auto queued = fire_call("01JQUEUERUN000000000000002");
+    const auto claim = step_data(queued);
+    REQUIRE(claim.at("decision") == "wait");
+    REQUIRE(fires(t, alice, id, "?status=waiting").size() == 1);
+    queued.data("claim", claim);
+    const auto checks_up_to = [&](int last) {
+        auto call = queued;
+        for (int i = 0; i < last; ++i) {
+            call.data("overlap-wait-" + std::to_string(i), nullptr);
+            call.data("overlap-check-" + std::to_string(i), json::object{{"decision", "wait"}});
+        }
+        call.data("overlap-wait-" + std::to_string(last), nullptr);
+        return call;
+    };
+    // A check before the last, with the other fire still running: it waits on.
+    CHECK(step_data(checks_up_to(riveredge::schedules::kOverlapChecks - 2)).at("decision") ==
+          "wait");
+    CHECK(fires(t, alice, id, "?status=waiting").size() == 1);
+    // The last check, the other fire still running and the timeout not yet passed: skipped.
+    CHECK(step_data(checks_up_to(riveredge::schedules::kOverlapChecks - 1)).at("decision") ==
+          "skip");
+    CHECK(fires(t, alice, id, "?status=waiting").empty());
+    const auto skipped = fires(t, alice, id, "?status=skipped");
+    REQUIRE(skipped.size() == 1);
+    CHECK(skipped.at(0).at("reason") == "overlap: waited longer than the timeout");
 }
 
 TEST_CASE("a failing action is retried as often as the schedule says and then recorded failed",

@@ -466,4 +466,7 @@ TEST_CASE("a durable step's script run is once per key: a repeat gets the run, a
                             .as_array();
     REQUIRE(!listed.empty());
     CHECK(listed[0].at("status") == "failed");
+    // The tenant learns that it failed, not where the deployment keeps its worker.
+    CHECK(listed[0].at("error").at("message") == "the script worker could not be started");
+    CHECK(json::serialize(listed[0]).find("/nonexistent") == std::string::npos);
 }
