@@ -295,60 +295,71 @@ json::object Service::request_render(const core::Principal& who, const json::obj
 }
 
 json::object Service::run_render(const core::TenantId& tenant, std::int64_t render_id) {
-    bool finished_now = false;
-    std::optional<std::string> render_error;
-    auto result =
-        core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) -> json::object {
-            const auto render = repository_.render(tx, tenant, render_id, true);
-            if (!render) {
-                throw DomainError::not_found("render " + std::to_string(render_id));
-            }
-            if (render->status != "queued") {
-                // A retried step: the render was finished in the same transaction as its output.
-                return json::object{{"render_id", render_id}, {"status", render->status}};
-            }
-            const auto source =
-                repository_.version_source(tx, tenant, render->template_id, render->version);
-            std::vector<json::value> items(render->items.as_array().begin(),
-                                           render->items.as_array().end());
-            std::optional<Output> output;
-            json::array warnings;
-            std::optional<std::string> error;
-            try {
-                const auto pdf = renderer_.render(parse_template(*source), items);
-                output = Output{core::sha256_hex(pdf.bytes), pdf.bytes, pdf.pages};
-                for (const auto& warning : pdf.warnings) {
-                    warnings.emplace_back(warning);
-                }
-            } catch (const ElementBindingError& failure) {
-                error = "items[" + std::to_string(failure.item()) + "] elements[" +
-                        std::to_string(failure.element()) + "]: " + failure.what();
-            } catch (const DomainError& failure) {
-                error = failure.what();
-            } catch (const std::bad_alloc&) {
-                throw;  // the process is in trouble: let the step retry elsewhere or later
-            } catch (const std::exception& failure) {
-                // PoDoFo, a font, zint: the same input fails the same way again; record it.
-                error = std::string("the PDF could not be drawn: ") + failure.what();
-            }
-            repository_.finish_render(tx, tenant, render_id, output, warnings, error);
-            finished_now = true;
-            render_error = error;
-            return json::object{
-                {"render_id", render_id},
-                {"status", output ? "done" : "failed"},
-                {"output_sha256", output ? json::value(output->sha256) : json::value(nullptr)},
-                {"pages", output ? json::value(output->pages) : json::value(nullptr)}};
+    const auto settled = [render_id](const std::string& status) {
+        return json::object{{"render_id", render_id}, {"status", status}};
+    };
+    // Drawn outside any transaction: a document of hundreds of items holds no row lock and no
+    // pooled connection while it draws. Drawing has no side effect, so two attempts that
+    // overlap draw twice and the first to store its output wins.
+    const auto [render, source] =
+        core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+            auto row = core::found(repository_.render(tx, tenant, render_id, false),
+                                   "render " + std::to_string(render_id));
+            auto design = row.status == "queued"
+                              ? repository_.version_source(tx, tenant, row.template_id, row.version)
+                              : std::nullopt;
+            return std::pair{std::move(row), std::move(design)};
         });
-    if (finished_now) {  // logged once committed
-        const bool done = result.at("status") == "done";
-        core::log(done ? core::LogLevel::kInfo : core::LogLevel::kWarn,
-                  done ? "print render done" : "print render failed",
-                  {{"tenant", tenant.value()},
-                   {"render", render_id},
-                   {"error", render_error.value_or("")}});
+    if (render.status != "queued") {
+        // A retried step: the render was finished in the same transaction as its output.
+        return settled(render.status);
     }
-    return result;
+    std::vector<json::value> items(render.items.as_array().begin(), render.items.as_array().end());
+    std::optional<Output> output;
+    json::array warnings;
+    std::optional<std::string> error;
+    try {
+        if (!source) {
+            throw DomainError::not_found("version " + std::to_string(render.version) +
+                                         " of template " + std::to_string(render.template_id));
+        }
+        const auto pdf = renderer_.render(parse_template(*source), items);
+        output = Output{core::sha256_hex(pdf.bytes), pdf.bytes, pdf.pages};
+        for (const auto& warning : pdf.warnings) {
+            warnings.emplace_back(warning);
+        }
+    } catch (const ElementBindingError& failure) {
+        error = "items[" + std::to_string(failure.item()) + "] elements[" +
+                std::to_string(failure.element()) + "]: " + failure.what();
+    } catch (const DomainError& failure) {
+        error = failure.what();
+    } catch (const std::bad_alloc&) {
+        throw;  // the process is in trouble: let the step retry elsewhere or later
+    } catch (const std::exception& failure) {
+        // PoDoFo, a font, zint: the same input fails the same way again; record it.
+        error = std::string("the PDF could not be drawn: ") + failure.what();
+    }
+    const auto stored = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        const auto now = core::found(repository_.render(tx, tenant, render_id, true),
+                                     "render " + std::to_string(render_id));
+        if (now.status != "queued") {
+            return now.status;
+        }
+        repository_.finish_render(tx, tenant, render_id, output, warnings, error);
+        return std::string();
+    });
+    if (!stored.empty()) {
+        return settled(stored);  // another attempt stored first
+    }
+    const bool done = output.has_value();
+    core::log(done ? core::LogLevel::kInfo : core::LogLevel::kWarn,
+              done ? "print render done" : "print render failed",
+              {{"tenant", tenant.value()}, {"render", render_id}, {"error", error.value_or("")}});
+    return json::object{
+        {"render_id", render_id},
+        {"status", done ? "done" : "failed"},
+        {"output_sha256", done ? json::value(output->sha256) : json::value(nullptr)},
+        {"pages", done ? json::value(output->pages) : json::value(nullptr)}};
 }
 
 json::object Service::render_status(const core::TenantId& tenant, std::int64_t render_id) {
