@@ -1,5 +1,7 @@
 #include "core/json/request_fields.hpp"
 
+#include "core/errors.hpp"
+
 #include <algorithm>
 #include <unordered_set>
 
@@ -140,6 +142,20 @@ std::optional<bool> bool_field(const boost::json::object& body,
     return value->get_bool();
 }
 
+std::optional<boost::json::object> object_field(const boost::json::object& body,
+                                                std::string_view name,
+                                                boost::json::object& problems) {
+    const auto* value = present(body, name, false, problems);
+    if (value == nullptr) {
+        return std::nullopt;
+    }
+    if (!value->is_object()) {
+        problems[name] = "an object";
+        return std::nullopt;
+    }
+    return value->get_object();
+}
+
 std::optional<std::string> choice_field(const boost::json::object& body,
                                         std::string_view name,
                                         std::initializer_list<std::string_view> allowed,
@@ -172,6 +188,12 @@ std::optional<TimePoint> time_field(const boost::json::object& body,
         problems[shown.empty() ? name : shown] = "an RFC 3339 time, e.g. 2026-12-01T09:00:00+08:00";
     }
     return parsed;
+}
+
+void refuse_if_any(const boost::json::object& problems) {
+    if (!problems.empty()) {
+        throw DomainError::validation(problems);
+    }
 }
 
 }  // namespace riveredge::core

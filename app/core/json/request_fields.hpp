@@ -63,6 +63,11 @@ std::optional<bool> bool_field(const boost::json::object& body,
                                std::string_view name,
                                boost::json::object& problems);
 
+/// A JSON object.
+std::optional<boost::json::object> object_field(const boost::json::object& body,
+                                                std::string_view name,
+                                                boost::json::object& problems);
+
 /// One of `allowed`.
 std::optional<std::string> choice_field(const boost::json::object& body,
                                         std::string_view name,
@@ -74,6 +79,9 @@ std::optional<std::string> choice_field(const boost::json::object& body,
 void require_fields(const boost::json::object& body,
                     std::initializer_list<std::string_view> names,
                     boost::json::object& problems);
+
+/// The one 422 (`DomainError::validation`) naming every problem filed; nothing when none is.
+void refuse_if_any(const boost::json::object& problems);
 
 /// An RFC 3339 time; its problem is filed under `shown` when given (a nested field's path).
 std::optional<TimePoint> time_field(const boost::json::object& body,

@@ -1,14 +1,14 @@
 #include "modules/approvals/definition_service.hpp"
 
 #include "core/errors.hpp"
+#include "core/found.hpp"
+#include "core/json/canonical.hpp"
 #include "core/json/fields.hpp"
+#include "core/json/request_fields.hpp"
 #include "modules/approvals/decision_table.hpp"
 #include "modules/approvals/definition.hpp"
 
 #include <boost/json/serialize.hpp>
-#include <openssl/evp.h>
-
-#include <array>
 
 namespace riveredge::approvals {
 namespace {
@@ -48,19 +48,6 @@ json::array problems_json(const ProcessDefinition& definition) {
     json::array out;
     for (const auto& problem : validate(definition)) {
         out.push_back(problem.to_json());
-    }
-    return out;
-}
-
-std::string sha256_hex(const std::string& text) {
-    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-    unsigned int length = 0;
-    EVP_Digest(text.data(), text.size(), digest.data(), &length, EVP_sha256(), nullptr);
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned int i = 0; i < length; ++i) {
-        out += kHex[digest[i] >> 4U];
-        out += kHex[digest[i] & 15U];
     }
     return out;
 }
@@ -112,34 +99,28 @@ boost::json::object DefinitionService::create(const core::Principal& author,
 boost::json::object DefinitionService::update(const core::Principal& author,
                                               std::int64_t id,
                                               const boost::json::object& request) {
-    const auto current = repository_.find(author.tenant, id);
-    if (!current) {
-        throw DomainError::not_found("process definition " + std::to_string(id));
-    }
+    const auto current = core::found(repository_.find(author.tenant, id),
+                                     "process definition " + std::to_string(id));
     const auto imported = import_from(request);
-    const std::string name = required(request, "name", current->name, 200);
+    const std::string name = required(request, "name", current.name, 200);
     repository_.update_draft(author.tenant, id, name, imported.format, request.at("source"));
     return get(author.tenant, id);
 }
 
 boost::json::object DefinitionService::get(const core::TenantId& tenant, std::int64_t id) {
-    const auto found = repository_.find(tenant, id);
-    if (!found) {
-        throw DomainError::not_found("process definition " + std::to_string(id));
-    }
-    auto problems = problems_json(import_definition(found->draft, found->format));
-    auto out = found->to_json();
+    const auto found =
+        core::found(repository_.find(tenant, id), "process definition " + std::to_string(id));
+    auto problems = problems_json(import_definition(found.draft, found.format));
+    auto out = found.to_json();
     out["valid"] = problems.empty();
     out["problems"] = std::move(problems);
     return out;
 }
 
 boost::json::object DefinitionService::publish(const core::Principal& who, std::int64_t id) {
-    const auto found = repository_.find(who.tenant, id);
-    if (!found) {
-        throw DomainError::not_found("process definition " + std::to_string(id));
-    }
-    const auto definition = import_definition(found->draft, found->format);
+    const auto found =
+        core::found(repository_.find(who.tenant, id), "process definition " + std::to_string(id));
+    const auto definition = import_definition(found.draft, found.format);
     auto problems = problems_json(definition);
     if (!problems.empty()) {
         throw DomainError(DomainError::Kind::kInvalid, "invalid_definition",
@@ -147,8 +128,9 @@ boost::json::object DefinitionService::publish(const core::Principal& who, std::
                           json::object{{"problems", std::move(problems)}});
     }
     const auto compiled = definition.to_json();
-    const int version = repository_.publish(who.tenant, id, compiled, found->draft,
-                                            sha256_hex(json::serialize(compiled)), who.user_id);
+    const int version =
+        repository_.publish(who.tenant, id, compiled, found.draft,
+                            core::sha256_hex(json::serialize(compiled)), who.user_id);
     return repository_.version(who.tenant, id, version)->to_json();
 }
 
@@ -169,9 +151,7 @@ DecisionRow DefinitionService::save_decision(const core::Principal& author,
         }
         problems["source"] = std::move(list);
     }
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     const auto name = core::string_field(request, "name");
     return repository_.save_decision(author.tenant, key, name.empty() ? key : name,
                                      source->as_object(), author.user_id);
@@ -180,31 +160,18 @@ DecisionRow DefinitionService::save_decision(const core::Principal& author,
 DecisionRow DefinitionService::decision(const core::TenantId& tenant,
                                         const std::string& key,
                                         std::optional<int> version) {
-    auto found = repository_.decision(tenant, key, version);
-    if (!found) {
-        throw DomainError::not_found("decision table " + key);
-    }
-    return std::move(*found);
+    return core::found(repository_.decision(tenant, key, version), "decision table " + key);
 }
 
 boost::json::object DefinitionService::try_decision(const core::TenantId& tenant,
                                                     const std::string& key,
                                                     const boost::json::object& request) {
-    std::optional<int> version;
-    if (const auto* v = request.if_contains("version"); v != nullptr && !v->is_null()) {
-        if (!v->is_int64() || v->as_int64() < 1) {
-            throw DomainError::validation(json::object{{"version", "a version number"}});
-        }
-        version = static_cast<int>(v->as_int64());
-    }
-    json::object variables;
-    if (const auto* v = request.if_contains("variables"); v != nullptr && !v->is_null()) {
-        if (!v->is_object()) {
-            throw DomainError::validation(json::object{{"variables", "an object"}});
-        }
-        variables = v->as_object();
-    }
-    const auto table = decision(tenant, key, version);
+    json::object problems;
+    const auto version = core::int_field(request, "version", 1, 1 << 30, problems);
+    const auto variables =
+        core::object_field(request, "variables", problems).value_or(json::object{});
+    core::refuse_if_any(problems);
+    const auto table = decision(tenant, key, version ? std::optional<int>(*version) : std::nullopt);
     try {
         return json::object{{"key", table.key},
                             {"version", table.version},

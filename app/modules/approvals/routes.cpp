@@ -4,6 +4,7 @@
 #include "core/http/router.hpp"
 #include "core/http/version_routes.hpp"
 #include "core/json/fields.hpp"
+#include "core/json/request_fields.hpp"
 #include "modules/approvals/definition_service.hpp"
 #include "modules/approvals/engine.hpp"
 
@@ -466,9 +467,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
             if (name.empty() || name.size() > 200) {
                 problems["name"] = "1 to 200 bytes";
             }
-            if (!problems.empty()) {
-                throw core::DomainError::validation(std::move(problems));
-            }
+            core::refuse_if_any(problems);
             engine.activities().set(call.who(), name, ActivityBinding{kind, config});
             return json::object{{"name", name}, {"kind", kind}, {"config", config}};
         });

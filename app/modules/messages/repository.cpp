@@ -353,24 +353,15 @@ std::int64_t Repository::unread_count(const core::TenantId& tenant, const std::s
 bool Repository::mark_read(const core::TenantId& tenant,
                            const std::string& user,
                            std::int64_t item) {
-    return core::db::transact(pool_, tenant, [&](Transaction& tx) {
-        const bool found = tx.exec(kMarkRead, {tenant, user, item}).affected() == 1;
-        return found;
-    });
+    return core::db::exec_once(pool_, tenant, kMarkRead, {tenant, user, item}).affected() == 1;
 }
 
 std::int64_t Repository::mark_all_read(const core::TenantId& tenant, const std::string& user) {
-    auto changed = core::db::transact(pool_, tenant, [&](Transaction& tx) {
-        return tx.exec(kMarkAllRead, {tenant, user}).affected();
-    });
-    return changed;
+    return core::db::exec_once(pool_, tenant, kMarkAllRead, {tenant, user}).affected();
 }
 
 bool Repository::archive(const core::TenantId& tenant, const std::string& user, std::int64_t item) {
-    return core::db::transact(pool_, tenant, [&](Transaction& tx) {
-        const bool found = tx.exec(kArchive, {tenant, user, item}).affected() == 1;
-        return found;
-    });
+    return core::db::exec_once(pool_, tenant, kArchive, {tenant, user, item}).affected() == 1;
 }
 
 }  // namespace riveredge::messages

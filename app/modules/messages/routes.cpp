@@ -36,18 +36,28 @@ void register_routes(core::Router& router, Service& service) {
             return result;
         });
 
-    router
-        .put("/api/v1/messages/settings/smtp", kAdmin,
-             "Set the tenant's SMTP settings (the password is never returned)")
-        .to([&service](Call& call) {
-            service.save_smtp_settings(call.tenant(), call.body());
-            return service.smtp_settings(call.tenant());
+    // A channel's settings: PUT stores them and answers them as GET shows them, secrets left out.
+    using Save = void (Service::*)(const core::TenantId&, const json::object&);
+    using Show = json::object (Service::*)(const core::TenantId&);
+    const auto settings_routes = [&router, &service](
+                                     const std::string& channel, const char* put_summary,
+                                     const char* get_summary, Save save, Show show) {
+        const std::string path = "/api/v1/messages/settings/" + channel;
+        router.put(path, kAdmin, put_summary).to([&service, save, show](Call& call) {
+            (service.*save)(call.tenant(), call.body());
+            return (service.*show)(call.tenant());
         });
-
-    router
-        .get("/api/v1/messages/settings/smtp", kAdmin,
-             "The tenant's SMTP settings, without the password")
-        .to([&service](Call& call) { return service.smtp_settings(call.tenant()); });
+        router.get(path, kAdmin, get_summary).to([&service, show](Call& call) {
+            return (service.*show)(call.tenant());
+        });
+    };
+    settings_routes("smtp", "Set the tenant's SMTP settings (the password is never returned)",
+                    "The tenant's SMTP settings, without the password",
+                    &Service::save_smtp_settings, &Service::smtp_settings);
+    settings_routes("sms",
+                    "Set the tenant's SMS gateway (endpoint, api_key, sign_name, template_id)",
+                    "The tenant's SMS gateway settings, without the API key",
+                    &Service::save_sms_settings, &Service::sms_settings);
 
     router.get("/api/v1/messages/deliveries", kAdmin, "The delivery log")
         .lists(kDeliveryLogList)
@@ -64,19 +74,6 @@ void register_routes(core::Router& router, Service& service) {
                 "open a WebSocket here (token in Authorization or ?token=); new inbox "
                 "items are pushed as JSON");
         });
-
-    router
-        .put("/api/v1/messages/settings/sms", kAdmin,
-             "Set the tenant's SMS gateway (endpoint, api_key, sign_name, template_id)")
-        .to([&service](Call& call) {
-            service.save_sms_settings(call.tenant(), call.body());
-            return service.sms_settings(call.tenant());
-        });
-
-    router
-        .get("/api/v1/messages/settings/sms", kAdmin,
-             "The tenant's SMS gateway settings, without the API key")
-        .to([&service](Call& call) { return service.sms_settings(call.tenant()); });
 
     router
         .post("/api/v1/messages/templates", kAdmin,

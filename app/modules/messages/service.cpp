@@ -1,6 +1,7 @@
 #include "modules/messages/service.hpp"
 
 #include "core/errors.hpp"
+#include "core/found.hpp"
 #include "core/json/request_fields.hpp"
 #include "core/log/logger.hpp"
 #include "modules/messages/templates.hpp"
@@ -157,9 +158,7 @@ boost::json::object Service::send(const core::Principal& sender,
             "no recipient matches the channels (user ids: in_app, addresses: email, phone numbers: "
             "sms)";
     }
-    if (!problems.empty()) {
-        throw core::DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     bool created = false;
     const std::int64_t id =
         record(sender.tenant, sender.user_id, content, key, deliveries, created);
@@ -313,9 +312,7 @@ boost::json::object Service::add_template(const core::Principal& author,
             }
         }
     }
-    if (!problems.empty()) {
-        throw core::DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     const auto [id, version] =
         repository_.add_template(author.tenant, key, channel, locale,
                                  MessageContent{subject, body, html_body}, author.user_id);
@@ -325,21 +322,15 @@ boost::json::object Service::add_template(const core::Principal& author,
 
 boost::json::object Service::preview(const core::TenantId& tenant,
                                      const boost::json::object& request) {
-    boost::json::object variables;
-    if (const auto* value = request.if_contains("variables");
-        value != nullptr && !value->is_null()) {
-        if (!value->is_object()) {
-            throw core::DomainError::validation(boost::json::object{{"variables", "an object"}});
-        }
-        variables = value->get_object();
-    }
+    boost::json::object problems;
+    const auto variables =
+        core::object_field(request, "variables", problems).value_or(boost::json::object{});
     std::string subject_source;
     std::string body_source;
     std::optional<std::string> html_source;
     std::string channel = "in_app";
     boost::json::value version = nullptr;
     if (const auto* key = request.if_contains("key"); key != nullptr && !key->is_null()) {
-        boost::json::object problems;
         const std::string key_text =
             core::text_field(request, "key", {.max = 100, .min = 1, .required = true}, problems)
                 .value_or("");
@@ -352,22 +343,17 @@ boost::json::object Service::preview(const core::TenantId& tenant,
             value != nullptr && value->is_string()) {
             locale = value->get_string();
         }
-        if (!problems.empty()) {
-            throw core::DomainError::validation(std::move(problems));
+        core::refuse_if_any(problems);
+        const auto stored =
+            core::found(repository_.latest_template(tenant, key_text, channel, locale),
+                        "template " + key_text + " (" + channel + ", " + locale + ")");
+        subject_source = stored.at("subject").as_string();
+        body_source = stored.at("body").as_string();
+        if (stored.at("html_body").is_string()) {
+            html_source = std::string(stored.at("html_body").as_string());
         }
-        const auto stored = repository_.latest_template(tenant, key_text, channel, locale);
-        if (!stored) {
-            throw core::DomainError::not_found("template " + key_text + " (" + channel + ", " +
-                                               locale + ")");
-        }
-        subject_source = stored->at("subject").as_string();
-        body_source = stored->at("body").as_string();
-        if (stored->at("html_body").is_string()) {
-            html_source = std::string(stored->at("html_body").as_string());
-        }
-        version = stored->at("version");
+        version = stored.at("version");
     } else {
-        boost::json::object problems;
         subject_source =
             core::text_field(request, "subject", {.max = kMaxSubject, .min = 1, .required = true},
                              problems)
@@ -376,9 +362,7 @@ boost::json::object Service::preview(const core::TenantId& tenant,
                                        {.max = kMaxBody, .min = 1, .required = true}, problems)
                           .value_or("");
         html_source = core::text_field(request, "html_body", {.max = kMaxBody}, problems);
-        if (!problems.empty()) {
-            throw core::DomainError::validation(std::move(problems));
-        }
+        core::refuse_if_any(problems);
     }
     try {
         // Only an HTML mail body escapes values; subjects and text channels take them as they are.
@@ -430,21 +414,16 @@ void Service::save_sms_settings(const core::TenantId& tenant, const boost::json:
         key && !key->empty()) {
         settings.api_key = std::move(key);
     }
-    if (!problems.empty()) {
-        throw core::DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     repository_.save_sms_settings(tenant, settings);
 }
 
 boost::json::object Service::sms_settings(const core::TenantId& tenant) {
-    const auto settings = repository_.sms_settings(tenant);
-    if (!settings) {
-        throw core::DomainError::not_found("SMS settings");
-    }
-    return boost::json::object{{"endpoint", settings->endpoint},
-                               {"has_api_key", settings->api_key.has_value()},
-                               {"sign_name", settings->sign_name},
-                               {"template_id", settings->template_id}};
+    const auto settings = core::found(repository_.sms_settings(tenant), "SMS settings");
+    return boost::json::object{{"endpoint", settings.endpoint},
+                               {"has_api_key", settings.api_key.has_value()},
+                               {"sign_name", settings.sign_name},
+                               {"template_id", settings.template_id}};
 }
 
 void Service::save_smtp_settings(const core::TenantId& tenant, const boost::json::object& request) {
@@ -473,27 +452,22 @@ void Service::save_smtp_settings(const core::TenantId& tenant, const boost::json
     settings.username = optional_text("username");
     settings.password = optional_text("password");
     settings.from_name = optional_text("from_name");
-    if (!problems.empty()) {
-        throw core::DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     repository_.save_smtp_settings(tenant, settings);
 }
 
 boost::json::object Service::smtp_settings(const core::TenantId& tenant) {
-    const auto settings = repository_.smtp_settings(tenant);
-    if (!settings) {
-        throw core::DomainError::not_found("SMTP settings");
-    }
+    const auto settings = core::found(repository_.smtp_settings(tenant), "SMTP settings");
     const auto or_null = [](const std::optional<std::string>& value) {
         return value ? boost::json::value(*value) : boost::json::value(nullptr);
     };
-    return boost::json::object{{"host", settings->host},
-                               {"port", settings->port},
-                               {"tls_mode", settings->tls_mode},
-                               {"username", or_null(settings->username)},
-                               {"has_password", settings->password.has_value()},
-                               {"from_address", settings->from_address},
-                               {"from_name", or_null(settings->from_name)}};
+    return boost::json::object{{"host", settings.host},
+                               {"port", settings.port},
+                               {"tls_mode", settings.tls_mode},
+                               {"username", or_null(settings.username)},
+                               {"has_password", settings.password.has_value()},
+                               {"from_address", settings.from_address},
+                               {"from_name", or_null(settings.from_name)}};
 }
 
 }  // namespace riveredge::messages

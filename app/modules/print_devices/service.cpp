@@ -271,9 +271,7 @@ PrinterFields Service::printer_fields(const core::Principal& who,
     } else {
         fields.owners = existing ? existing->owners : std::vector<std::string>{who.user_id};
     }
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     return fields;
 }
 
@@ -303,9 +301,7 @@ PrinterRow Service::add_printer(const core::Principal& who, const json::object& 
             json::object problems;
             fields.defaults = print_options(body.if_contains("defaults"), "defaults",
                                             health->capabilities, problems);
-            if (!problems.empty()) {
-                throw DomainError::validation(std::move(problems));
-            }
+            core::refuse_if_any(problems);
         }
     }
     // The printer and the health CUPS reported for it are one transaction: a failure between
@@ -503,9 +499,7 @@ JobRow Service::request_job(const core::Principal& who, const json::object& body
          print_options(body.if_contains("options"), "options", printer->capabilities, problems)) {
         options[key] = value;
     }
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     job.options = std::move(options);
     if (job.render_id) {
         // Checked now so that a render not done is a 409 here, not a failed job later (and
@@ -590,9 +584,7 @@ JobRow Service::reprint(const core::Principal& who, std::int64_t id, const json:
     // As for a new job: a client retrying a reprint whose answer it never got gets the same job.
     auto idempotency_key = core::text_field(body, "idempotency_key",
                                             {.max = 200, .min = 1, .single_line = true}, problems);
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     bool fresh = false;
     const auto row = core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
         const auto original = require_job(tx, who.tenant, id, false);

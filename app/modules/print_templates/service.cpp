@@ -35,11 +35,9 @@ std::vector<json::value> items_of(const json::object& request) {
         }
         return items;
     }
-    const auto* data = request.if_contains("data");
-    if (data != nullptr && !data->is_null() && !data->is_object()) {
-        throw DomainError::validation(json::object{{"data", "a data object"}});
-    }
-    items.push_back(data != nullptr && data->is_object() ? *data : json::value(json::object{}));
+    json::object problems;
+    items.push_back(core::object_field(request, "data", problems).value_or(json::object{}));
+    core::refuse_if_any(problems);
     return items;
 }
 
@@ -121,9 +119,7 @@ void check_binding(const PrintTemplate& layout, const std::vector<json::value>& 
 
 // The design a create or an update saves, checked; a 422 first for the other fields' `problems`.
 const json::value& design_of(const json::object& request, json::object problems) {
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     const auto* source = request.if_contains("template");
     if (source == nullptr) {
         throw DomainError::validation(json::object{{"template", "required: the design"}});
@@ -248,9 +244,7 @@ json::object Service::request_render(const core::Principal& who, const json::obj
     }
     json::object problems;
     const auto key = core::text_field(request, "idempotency_key", {.max = 200, .min = 1}, problems);
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     const auto items = items_of(request);
     return core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
         const auto row = require(repository_, tx, who.tenant, template_id->get_int64(), false);

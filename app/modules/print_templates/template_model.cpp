@@ -1,6 +1,7 @@
 #include "modules/print_templates/template_model.hpp"
 
 #include "core/errors.hpp"
+#include "core/json/request_fields.hpp"
 #include "modules/print_templates/text_binding.hpp"
 
 #include <map>
@@ -336,9 +337,7 @@ PrintTemplate parse_template(const json::value& source) {
             out.elements.push_back(std::move(element));
         }
     }
-    if (!problems.empty()) {
-        throw core::DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     return out;
 }
 

@@ -164,9 +164,7 @@ json::object Service::create(const Actor& actor, const json::object& request) {
     const auto* content = content_field(request, problems);
     const auto attachments =
         content != nullptr ? attachments_in(*content, problems) : std::vector<AttachmentRef>{};
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     const std::string hash = content_hash(*content);
     const auto id = core::db::transact(repository_.pool(), actor.who.tenant, [&](Transaction& tx) {
         require_attachments(tx, actor.who.tenant, attachments);
@@ -212,9 +210,7 @@ json::object Service::update(const Actor& actor, std::int64_t id, const json::ob
     const auto* content = content_field(request, problems);
     const auto attachments =
         content != nullptr ? attachments_in(*content, problems) : std::vector<AttachmentRef>{};
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     const std::string hash = content_hash(*content);
     const auto& tenant = actor.who.tenant;
     core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
@@ -251,9 +247,7 @@ json::object Service::transition(const Actor& actor, std::int64_t id, const json
         problems["action"] =
             "one of submit, return, make_effective, supersede, obsolete, archive, delete";
     }
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     const Move& move = moves().at(*action);
     if (move.reason_required && !reason) {
         throw DomainError::validation(json::object{{"reason", "required for " + *action}});
@@ -346,9 +340,7 @@ json::object Service::set_signing_password(const Actor& actor, const json::objec
     if (password && password->size() < 10) {
         problems["password"] = "at least 10 characters";
     }
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     const auto& tenant = actor.who.tenant;
     std::optional<int> refused;  // a wrong current password: counted, committed, then refused
     auto saved = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
@@ -389,9 +381,7 @@ json::object Service::sign(const Actor& actor, std::int64_t id, const json::obje
         core::text_field(request, "meaning", {.max = 100, .min = 1, .required = true}, problems);
     const auto reason =
         core::text_field(request, "reason", {.max = 1000, .min = 1, .required = true}, problems);
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     const auto signer = authenticate(actor, request, id, *meaning);
     auto out = core::db::transact(repository_.pool(), actor.who.tenant, [&](Transaction& tx) {
         return seal(tx, signer, id, *meaning, *reason, "");
@@ -425,9 +415,7 @@ Actor Service::authenticate(const Actor& actor,
     const auto password = core::text_field(credentials, "password",
                                            {.max = 200, .min = 1, .required = true}, problems);
     const auto user_id = core::text_field(credentials, "user_id", {.max = 200, .min = 1}, problems);
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     const auto& tenant = actor.who.tenant;
     if (user_id && *user_id != actor.who.user_id) {
         throw DomainError::forbidden("a user signs only as themselves");
@@ -1005,9 +993,7 @@ json::object Service::save_settings(const Actor& actor, const json::object& requ
                 after.archive_after_days = static_cast<int>(days->get_int64());
             }
         }
-        if (!problems.empty()) {
-            throw DomainError::validation(std::move(problems));
-        }
+        core::refuse_if_any(problems);
         repository_.save_settings(tx, tenant, after);
         AuditTrail::append(
             tx, tenant, actor,

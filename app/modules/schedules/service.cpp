@@ -3,6 +3,7 @@
 #include "core/db/unique.hpp"
 #include "core/errors.hpp"
 #include "core/events.hpp"
+#include "core/found.hpp"
 #include "core/http/host_allow_list.hpp"
 #include "core/http/outbound.hpp"
 #include "core/json/fields.hpp"
@@ -138,10 +139,7 @@ ScheduleDefinition Service::definition_from(const core::TenantId& tenant,
                     nested["script_id"] = "no such script";
                 }
             }
-            if (const auto* args = a.if_contains("arguments");
-                args != nullptr && !args->is_null() && !args->is_object()) {
-                nested["arguments"] = "an object";
-            }
+            core::object_field(a, "arguments", nested);
         } else if (type == "event") {
             const auto name = core::text_field(
                 a, "name", {.max = 200, .min = 1, .required = true, .single_line = true}, nested);
@@ -151,10 +149,7 @@ ScheduleDefinition Service::definition_from(const core::TenantId& tenant,
                     "inngest/, riveredge/ and tenants/ are the app's own; the event is sent as "
                     "tenants/<your tenant>/<name>";
             }
-            if (const auto* data = a.if_contains("data");
-                data != nullptr && !data->is_null() && !data->is_object()) {
-                nested["data"] = "an object";
-            }
+            core::object_field(a, "data", nested);
         } else if (type == "http") {
             const std::string host = core::http_host(core::string_field(a, "url"));
             if (host.empty()) {
@@ -174,9 +169,7 @@ ScheduleDefinition Service::definition_from(const core::TenantId& tenant,
         }
         d.action = a;
     }
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     return d;
 }
 
@@ -213,6 +206,17 @@ void Service::arm_fire(Transaction& tx,
     core::outbox::add(tx, tenant, fire_event(tenant, schedule_id, when, version, kind, id_suffix));
 }
 
+void Service::rearm(Transaction& tx,
+                    const core::TenantId& tenant,
+                    std::int64_t schedule_id,
+                    const std::optional<TimePoint>& next,
+                    int version) {
+    repository_.arm(tx, tenant, schedule_id, next, version);
+    if (next) {
+        arm_fire(tx, tenant, schedule_id, *next, version, "scheduled");
+    }
+}
+
 bool Service::resend_fire(const core::TenantId& tenant,
                           std::int64_t schedule_id,
                           TimePoint when,
@@ -233,9 +237,7 @@ Schedule Service::create(const core::Principal& author, const boost::json::objec
     const auto definition = definition_from(author.tenant, request);
     json::object problems;
     const bool enabled = core::bool_field(request, "enabled", problems).value_or(true);
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     const auto id = core::db::transact(repository_.pool(), author.tenant, [&](Transaction& tx) {
         const auto inserted =
             repository_.insert(tx, author.tenant, definition, enabled, author.user_id);
@@ -244,10 +246,7 @@ Schedule Service::create(const core::Principal& author, const boost::json::objec
                                         "' exists already");
         }
         const auto next = enabled ? next_fire(definition.trigger, now()) : std::nullopt;
-        repository_.arm(tx, author.tenant, *inserted, next, 1);
-        if (next) {
-            arm_fire(tx, author.tenant, *inserted, *next, 1, "scheduled");
-        }
+        rearm(tx, author.tenant, *inserted, next, 1);
         return *inserted;
     });
     return get(author.tenant, id);
@@ -264,10 +263,7 @@ Schedule Service::update(const core::Principal& author,
             [&] { repository_.replace(tx, author.tenant, id, definition); });
         const int version = current.version + 1;
         const auto next = current.enabled ? next_fire(definition.trigger, now()) : std::nullopt;
-        repository_.arm(tx, author.tenant, id, next, version);
-        if (next) {
-            arm_fire(tx, author.tenant, id, *next, version, "scheduled");
-        }
+        rearm(tx, author.tenant, id, next, version);
     });
     return get(author.tenant, id);
 }
@@ -283,11 +279,7 @@ Schedule Service::must_find(Transaction& tx,
                             const core::TenantId& tenant,
                             std::int64_t id,
                             bool lock) {
-    auto found = repository_.find(tx, tenant, id, lock);
-    if (!found) {
-        throw DomainError::not_found("schedule " + std::to_string(id));
-    }
-    return std::move(*found);
+    return core::found(repository_.find(tx, tenant, id, lock), "schedule " + std::to_string(id));
 }
 
 Schedule Service::get(const core::TenantId& tenant, std::int64_t id) {
@@ -301,9 +293,7 @@ Schedule Service::pause(const core::Principal& who,
     json::object problems;
     const auto reason = core::text_field(request, "reason", {.max = 500}, problems)
                             .value_or("paused by " + who.user_id);
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
         const auto current = must_find(tx, who.tenant, id, true);
         repository_.set_enabled(tx, who.tenant, id, false, reason);
@@ -319,10 +309,7 @@ Schedule Service::resume(const core::Principal& who, std::int64_t id) {
         repository_.set_enabled(tx, who.tenant, id, true, std::nullopt);
         // From now on: fires missed while paused are not made up.
         const auto next = next_fire(current.definition.trigger, now());
-        repository_.arm(tx, who.tenant, id, next, version);
-        if (next) {
-            arm_fire(tx, who.tenant, id, *next, version, "scheduled");
-        }
+        rearm(tx, who.tenant, id, next, version);
     });
     return get(who.tenant, id);
 }
@@ -357,9 +344,7 @@ boost::json::object Service::fires_of(const Trigger& trigger, int count) {
 boost::json::object Service::preview_trigger(const boost::json::object& request, int count) {
     json::object problems;
     const auto trigger = trigger_from(request.if_contains("trigger"), now(), problems);
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     return fires_of(trigger, count);
 }
 
@@ -668,10 +653,7 @@ boost::json::object Service::reconcile() {
                     at);
             }
             const auto next = next_fire(d.trigger, at);
-            repository_.arm(tx, tenant, s->id, next, s->version);
-            if (next) {
-                arm_fire(tx, tenant, s->id, *next, s->version, "scheduled");
-            }
+            rearm(tx, tenant, s->id, next, s->version);
             return Outcome::kMissed;
         });
         refired += outcome == Outcome::kRefired ? 1 : 0;

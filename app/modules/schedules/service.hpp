@@ -109,6 +109,12 @@ private:
                   int version,
                   const std::string& kind,
                   const std::string& id_suffix = {});
+    /// Sets the schedule's next fire time (none: disarmed) and arms that fire.
+    void rearm(core::db::Transaction& tx,
+               const core::TenantId& tenant,
+               std::int64_t schedule_id,
+               const std::optional<TimePoint>& next,
+               int version);
     /// Sends an armed fire's event again, straight to Inngest (the reconciler's repair for an
     /// Inngest that lost it); false (logged) when Inngest is unreachable.
     bool resend_fire(const core::TenantId& tenant,

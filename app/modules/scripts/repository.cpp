@@ -269,28 +269,18 @@ core::db::Page<RunRow> Repository::runs(const core::TenantId& tenant,
 }
 
 TenantScriptSettings Repository::settings(const core::TenantId& tenant) {
-    const auto rows = core::db::exec_once(
-        pool_, tenant,
-        "SELECT array_to_json(http_allow_list)::text AS hosts, max_timeout_ms, max_memory_mb "
-        "FROM scripts_settings WHERE tenant_id = $1",
-        {tenant});
-    TenantScriptSettings settings;
-    if (!rows.empty()) {
-        const json::value hosts = json::parse(rows.text(0, "hosts"));
-        for (const auto& host : hosts.as_array()) {
-            settings.http_allow_list.emplace_back(host.as_string());
-        }
-        settings.max_timeout_ms = static_cast<int>(rows.integer(0, "max_timeout_ms"));
-        settings.max_memory_mb = static_cast<int>(rows.integer(0, "max_memory_mb"));
-    }
-    return settings;
+    // No row yet: the defaults.
+    return core::db::first_as<TenantScriptSettings>(
+               core::db::exec_once(pool_, tenant,
+                                   "SELECT array_to_json(http_allow_list)::text AS "
+                                   "http_allow_list, max_timeout_ms, max_memory_mb FROM "
+                                   "scripts_settings WHERE tenant_id = $1",
+                                   {tenant}))
+        .value_or(TenantScriptSettings{});
 }
 
 void Repository::save_settings(const core::TenantId& tenant, const TenantScriptSettings& settings) {
-    json::array hosts;
-    for (const auto& host : settings.http_allow_list) {
-        hosts.emplace_back(host);
-    }
+    const auto hosts = json::value_from(settings.http_allow_list);
     core::db::exec_once(
         pool_, tenant,
         "INSERT INTO scripts_settings (tenant_id, http_allow_list, max_timeout_ms, max_memory_mb) "

@@ -120,6 +120,7 @@ struct TenantScriptSettings {
     int max_timeout_ms = 30000;
     int max_memory_mb = 64;
 };
+BOOST_DESCRIBE_STRUCT(TenantScriptSettings, (), (http_allow_list, max_timeout_ms, max_memory_mb))
 
 /// A run as it starts: which version, with what.
 struct NewRun {

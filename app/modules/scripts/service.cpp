@@ -2,6 +2,7 @@
 
 #include "core/db/unique.hpp"
 #include "core/errors.hpp"
+#include "core/found.hpp"
 #include "core/json/request_fields.hpp"
 #include "core/log/logger.hpp"
 
@@ -200,9 +201,7 @@ Script Service::create(const core::Principal& author, const boost::json::object&
     const auto enabled = core::bool_field(request, "enabled", problems);
     core::choice_field(request, "language", {"javascript"}, problems);
     const auto version = version_from(author.tenant, request, std::nullopt, problems);
-    if (!problems.empty()) {
-        throw core::DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     const auto id = repository_.create(author.tenant, *name, description.value_or(""),
                                        enabled.value_or(true), version, author.user_id);
     if (!id) {
@@ -214,19 +213,14 @@ Script Service::create(const core::Principal& author, const boost::json::object&
 Script Service::update(const core::Principal& author,
                        std::int64_t script_id,
                        const boost::json::object& request) {
-    const auto current = repository_.find(author.tenant, script_id);
-    if (!current) {
-        throw core::DomainError::not_found("script " + std::to_string(script_id));
-    }
+    const auto current = get(author.tenant, script_id);
     json::object problems;
     const auto name = core::text_field(request, "name", {.max = 100, .min = 1}, problems);
     const auto description = core::text_field(request, "description", {.max = 2000}, problems);
     const auto enabled = core::bool_field(request, "enabled", problems);
-    const ScriptVersion base = current->latest.runnable();
+    const ScriptVersion base = current.latest.runnable();
     const auto version = version_from(author.tenant, request, base, problems);
-    if (!problems.empty()) {
-        throw core::DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     // Only a change to what runs makes a version; renaming or disabling does not.
     const bool changed = version.code != base.code || version.parameters != base.parameters ||
                          version.timeout_ms != base.timeout_ms ||
@@ -240,20 +234,14 @@ Script Service::update(const core::Principal& author,
 }
 
 Script Service::get(const core::TenantId& tenant, std::int64_t script_id) {
-    auto found = repository_.find(tenant, script_id);
-    if (!found) {
-        throw core::DomainError::not_found("script " + std::to_string(script_id));
-    }
-    return std::move(*found);
+    return core::found(repository_.find(tenant, script_id), "script " + std::to_string(script_id));
 }
 
 boost::json::object Service::validate(const boost::json::object& request) const {
     json::object problems;
     const auto code =
         core::text_field(request, "code", {.max = kMaxCode, .min = 1, .required = true}, problems);
-    if (!problems.empty()) {
-        throw core::DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     const auto check = runner_.validate(*code);
     json::object out{{"valid", check.valid}};
     out["error"] = check.valid ? json::value(nullptr) : json::value(error_json(check.error));
@@ -269,26 +257,19 @@ boost::json::object Service::start_run(const core::Principal& who,
     const auto mode =
         core::choice_field(request, "mode", {"sync", "async"}, problems).value_or("sync");
     const auto pinned = core::int_field(request, "version", 1, 1 << 30, problems);
-    if (!problems.empty()) {
-        throw core::DomainError::validation(std::move(problems));
-    }
-    const auto script = repository_.find(who.tenant, script_id);
-    if (!script) {
-        throw core::DomainError::not_found("script " + std::to_string(script_id));
-    }
-    if (!script->row.enabled) {
+    core::refuse_if_any(problems);
+    const auto script = get(who.tenant, script_id);
+    if (!script.row.enabled) {
         throw core::DomainError::conflict("script " + std::to_string(script_id) + " is disabled");
     }
-    const int number = pinned.value_or(script->row.latest_version);
-    const auto version = repository_.runnable_version(who.tenant, script_id, number);
-    if (!version) {
-        throw core::DomainError::not_found("version " + std::to_string(number) + " of script " +
-                                           std::to_string(script_id));
-    }
+    const int number = pinned.value_or(script.row.latest_version);
+    const auto version = core::found(
+        repository_.runnable_version(who.tenant, script_id, number),
+        "version " + std::to_string(number) + " of script " + std::to_string(script_id));
     const json::value given_arguments =
         request.if_contains("arguments") ? request.at("arguments") : json::value(nullptr);
     json::object argument_problems;
-    const auto arguments = bind_arguments(version->parameters, given_arguments, argument_problems);
+    const auto arguments = bind_arguments(version.parameters, given_arguments, argument_problems);
     if (!argument_problems.empty()) {
         json::object fields;
         for (const auto& [name, reason] : argument_problems) {
@@ -349,7 +330,7 @@ boost::json::object Service::start_run(const core::Principal& who,
             return run_now(who.tenant, recorded.id, plan->version, plan->run.arguments);
         }
     }
-    return run_now(who.tenant, recorded.id, *version, arguments);
+    return run_now(who.tenant, recorded.id, version, arguments);
 }
 
 boost::json::object Service::run_now(const core::TenantId& tenant,
@@ -408,14 +389,7 @@ boost::json::object Service::execute_run(const core::TenantId& tenant, std::int6
 }
 
 boost::json::object Service::settings(const core::TenantId& tenant) {
-    const auto settings = repository_.settings(tenant);
-    json::array hosts;
-    for (const auto& host : settings.http_allow_list) {
-        hosts.emplace_back(host);
-    }
-    return json::object{{"http_allow_list", std::move(hosts)},
-                        {"max_timeout_ms", settings.max_timeout_ms},
-                        {"max_memory_mb", settings.max_memory_mb}};
+    return core::db::row_json(repository_.settings(tenant));
 }
 
 boost::json::object Service::save_settings(const core::Principal& who,
@@ -452,9 +426,7 @@ boost::json::object Service::save_settings(const core::Principal& who,
     if (const auto memory = core::int_field(request, "max_memory_mb", 1, 1024, problems)) {
         settings.max_memory_mb = *memory;
     }
-    if (!problems.empty()) {
-        throw core::DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     repository_.save_settings(who.tenant, settings);
     return this->settings(who.tenant);
 }

@@ -174,16 +174,11 @@ json::object Service::start(const core::Principal& who, const json::object& body
     } else {
         problems["definition_id"] = "a definition's id (or definition_key) is required";
     }
-    const auto* input_value = body.if_contains("input");
-    if (input_value != nullptr && !input_value->is_object()) {
-        problems["input"] = "must be an object";
-    }
+    const auto input = core::object_field(body, "input", problems).value_or(json::object{});
     // Seconds ahead in the queue.
     const auto priority = core::int_field(body, "priority", -600, 600, problems).value_or(0);
     const auto pinned = core::int_field(body, "version", 1, 1 << 30, problems);
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     if (!definition) {
         throw DomainError::not_found("workflow definition");
     }
@@ -197,7 +192,6 @@ json::object Service::start(const core::Principal& who, const json::object& body
                                                  "' has no published version");
     }
     const auto& model = version->model.as_object();
-    const json::object input = input_value != nullptr ? input_value->get_object() : json::object{};
     json::object context;
     if (const auto* defaults = model.if_contains("context")) {
         context = defaults->as_object();
@@ -264,16 +258,12 @@ void Service::wake(Transaction& tx, const core::TenantId& tenant, std::int64_t i
 json::object Service::send_event(const core::Principal& who,
                                  std::int64_t id,
                                  const json::object& body) {
-    const auto* name_value = body.if_contains("event");
-    if (name_value == nullptr || !name_value->is_string() || name_value->get_string().empty()) {
-        throw DomainError::validation(json::object{{"event", "the event's name is required"}});
-    }
-    const auto* data_value = body.if_contains("data");
-    if (data_value != nullptr && !data_value->is_object()) {
-        throw DomainError::validation(json::object{{"data", "must be an object"}});
-    }
-    const std::string name(name_value->get_string());
-    const json::object data = data_value != nullptr ? data_value->get_object() : json::object{};
+    json::object problems;
+    const auto name =
+        core::text_field(body, "event", {.max = 1000, .min = 1, .required = true}, problems)
+            .value_or("");
+    const auto data = core::object_field(body, "data", problems).value_or(json::object{});
+    core::refuse_if_any(problems);
     // The model first, outside the transaction (its version never changes), so that the
     // transaction holds one pooled connection only.
     const auto peek =
@@ -384,9 +374,7 @@ json::object Service::cancel(const core::Principal& who,
                              const json::object& body) {
     json::object problems;
     const auto reason = core::text_field(body, "reason", {.max = 500}, problems).value_or("");
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
         const auto row = core::found(repository_.execution(tx, who.tenant, id, true),
                                      "workflow execution " + std::to_string(id));
