@@ -1633,6 +1633,110 @@ TEST_CASE("a park attempt that failed an instance at a call activity and died le
     CHECK(children(id).size() == 2);
 }
 
+TEST_CASE("a finish retried after its first attempt ended the instance still wakes its relatives",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    flow.publish(alice, linear("woken_child", {user_task("check", R"({"approvers":[{"type":)"
+                                                                  R"("user","value":"bob"}]})")}));
+    const auto children = [&](std::int64_t id) {
+        std::vector<std::int64_t> out;
+        for (int i = 0; i < 200 && out.empty(); ++i) {
+            for (const auto& e :
+                 listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/events", alice,
+                        "events")) {
+                if (e.at("name") == "child_started") {
+                    out.push_back(e.at("data").at("child_id").as_int64());
+                }
+            }
+            std::this_thread::sleep_for(25ms);
+        }
+        return out;
+    };
+    // Each case's step dies once sending its first wake, after its transaction ended the
+    // instance; the retry (two virtual minutes on) ends nothing again and must still wake.
+    const auto retry_step = [&](const std::string& failing) {
+        for (int i = 0; i < 200 && updates_met(t, failing) == 0; ++i) {
+            std::this_thread::sleep_for(25ms);
+        }
+        REQUIRE(t.app().wait_settled(20s));
+        REQUIRE(updates_met(t, failing) == 1);
+        clock->advance(std::chrono::minutes(2));
+        t.app().executor()->poke();
+    };
+
+    // A child that completes wakes its parent, which goes on now rather than at its re-check.
+    const auto parent =
+        flow.publish(alice, R"({"key":"woken_parent","nodes":[{"id":"start","type":"startEvent"},)"
+                            R"({"id":"sub","type":"callActivity","data":{"bpmn":{"called_element":)"
+                            R"("woken_child"}}},{"id":"end","type":"endEvent"}],"edges":[)"
+                            R"({"id":"1","source":"start","target":"sub"},)"
+                            R"({"id":"2","source":"sub","target":"end"}]})");
+    const auto id = flow.start(alice, parent);
+    const auto found = children(id);
+    REQUIRE(found.size() == 1);
+    const auto child = found.front();
+    const auto seen = flow.wait_pending(alice, child, "check");
+    REQUIRE(seen.is_object());
+    REQUIRE(t.app().wait_settled(10s));  // the parent waits for its child
+    fail_first_insert(
+        t, "parent_wake_fails", "approval_events",
+        "NEW.name = 'approvals/instance.wake' AND NEW.data ->> 'why' = 'child ended'");
+    REQUIRE(flow.act(bob, flow.pending_task(seen, "check"), "approve").status == 200);
+    retry_step("parent_wake_fails");
+    const auto done = flow.wait_instance(
+        alice, id, [](const json::value& i) { return i.at("status") != "running"; }, 1);
+    CHECK((done.is_object() && done.at("status") == "completed"));
+
+    // A parent that ends cancels its child and wakes it: the child's run stops now.
+    const auto racing = flow.publish(
+        alice, R"({"key":"racing_parent","nodes":[{"id":"start","type":"startEvent"},)"
+               R"({"id":"fork","type":"parallelGateway"},)"
+               R"({"id":"sub","type":"callActivity","data":{"bpmn":{"called_element":)"
+               R"("woken_child"}}},)" +
+                   user_task("decide", R"({"approvers":[{"type":"user","value":"bob"}]})") +
+                   R"(,{"id":"join","type":"parallelGateway"},{"id":"end","type":"endEvent"}],)"
+                   R"("edges":[{"id":"1","source":"start","target":"fork"},)"
+                   R"({"id":"2","source":"fork","target":"sub"},)"
+                   R"({"id":"3","source":"fork","target":"decide"},)"
+                   R"({"id":"4","source":"sub","target":"join"},)"
+                   R"({"id":"5","source":"decide","target":"join"},)"
+                   R"({"id":"6","source":"join","target":"end"}]})");
+    const auto second = flow.start(alice, racing);
+    const auto second_children = children(second);
+    REQUIRE(second_children.size() == 1);
+    const auto cancelled = second_children.front();
+    REQUIRE(flow.wait_pending(alice, cancelled, "check").is_object());
+    const auto deciding = flow.wait_pending(alice, second, "decide");
+    REQUIRE(deciding.is_object());
+    REQUIRE(t.app().wait_settled(10s));  // the child waits for its task
+    fail_first_insert(
+        t, "child_wake_fails", "approval_events",
+        "NEW.name = 'approvals/instance.wake' AND NEW.data ->> 'why' = 'parent ended'");
+    REQUIRE(flow.act(bob, flow.pending_task(deciding, "decide"), "reject").status == 200);
+    retry_step("child_wake_fails");
+    CHECK(flow.wait_done(alice, second).at("status") == "rejected");
+    const auto child_run_running = [&] {
+        for (const auto& run : t.app().executor()->runs("riveredge-flow-approvals-instance")) {
+            if (run.event.at("data").at("instance_id").to_number<std::int64_t>() == cancelled) {
+                return run.status == inngest::local::RunStatus::kRunning;
+            }
+        }
+        return false;
+    };
+    bool running = true;
+    for (int i = 0; i < 200 && running; ++i) {
+        running = child_run_running();
+        std::this_thread::sleep_for(25ms);
+    }
+    CHECK_FALSE(running);
+    CHECK(t.call("GET", "/api/v1/approvals/instances/" + std::to_string(cancelled), alice)
+              .body.at("status") == "cancelled");
+}
+
 TEST_CASE("listeners call activities when a node starts and ends and when a flow is taken",
           "[app][approvals]") {
     auto clock = fresh_clock();

@@ -726,6 +726,11 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
         // waits here and visits it afresh once the instance runs again.
         return json::object{{"wait", "held"}};
     }
+    if (instance && instance->status == "completed" && node->type == "endEvent") {
+        // The end event's step again after its finish committed (the attempt died, or its
+        // answer was lost): finish ends nothing twice, but wakes whom that attempt may not have.
+        return finish(tenant, id, "completed", node_id, "finish:" + tag_of(node_id, visit));
+    }
     if (!instance || instance->status != "running") {
         return json::object{{"end", instance ? instance->status : std::string("missing")}};
     }

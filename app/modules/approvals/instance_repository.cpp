@@ -195,26 +195,49 @@ void cancel_open_work(Transaction& tx, const core::TenantId& tenant, std::int64_
         {tenant, id});
 }
 
-// Ends the alive descendants of `id` (child instances of its call activities, and theirs):
-// cancelled, their open work closed. Answers their ids, for their runs to be woken.
+// The descendants of instance $2 (child instances of its call activities, and theirs).
+constexpr const char* kDescendants =
+    "WITH RECURSIVE tree(id) AS (SELECT id FROM approval_instances WHERE tenant_id = $1 AND "
+    "parent_id = $2 UNION ALL SELECT i.id FROM approval_instances i JOIN tree t ON i.parent_id = "
+    "t.id WHERE i.tenant_id = $1) ";
+// Why a descendant was cancelled with its caller.
+constexpr const char* kCallerEnded = "the calling instance ended";
+
+// Ends the alive descendants of `id`: cancelled, their open work closed. Answers their ids, for
+// their runs to be woken.
 std::vector<std::int64_t> cancel_descendants(Transaction& tx,
                                              const core::TenantId& tenant,
                                              std::int64_t id) {
     const auto rows = tx.exec(
-        std::string("WITH RECURSIVE tree(id) AS (SELECT id FROM approval_instances WHERE "
-                    "tenant_id = $1 AND parent_id = $2 UNION ALL SELECT i.id FROM "
-                    "approval_instances i JOIN tree t ON i.parent_id = t.id WHERE i.tenant_id = "
-                    "$1) UPDATE approval_instances SET status = 'cancelled', status_reason = 'the "
-                    "calling instance ended', current_nodes = '[]', ended_at = now() WHERE "
-                    "tenant_id = $1 AND id IN (SELECT id FROM tree) AND status IN ") +
+        kDescendants +
+            std::string("UPDATE approval_instances SET status = 'cancelled', status_reason = $3, "
+                        "current_nodes = '[]', ended_at = now() WHERE tenant_id = $1 AND id IN "
+                        "(SELECT id FROM tree) AND status IN ") +
             kAliveStatuses + " RETURNING id",
-        {tenant, id});
+        {tenant, id, kCallerEnded});
     std::vector<std::int64_t> ended;
     for (int i = 0; i < rows.size(); ++i) {
         ended.push_back(rows.integer(i, "id"));
         cancel_open_work(tx, tenant, ended.back());
     }
     return ended;
+}
+
+// The descendants of `id` cancelled with a caller, now or by an earlier call.
+std::vector<std::int64_t> cancelled_descendants(Transaction& tx,
+                                                const core::TenantId& tenant,
+                                                std::int64_t id) {
+    const auto rows = tx.exec(kDescendants + std::string("SELECT i.id FROM approval_instances i "
+                                                         "WHERE i.tenant_id = $1 AND i.id IN "
+                                                         "(SELECT id FROM tree) AND i.status = "
+                                                         "'cancelled' AND i.status_reason = $3 "
+                                                         "ORDER BY i.id"),
+                              {tenant, id, kCallerEnded});
+    std::vector<std::int64_t> ids;
+    for (int i = 0; i < rows.size(); ++i) {
+        ids.push_back(rows.integer(i, "id"));
+    }
+    return ids;
 }
 
 // A person ends a running instance as `status` (withdrawn, or cancelled with a reason).
@@ -258,6 +281,11 @@ InstanceRepository::Ending InstanceRepository::finish(const core::TenantId& tena
                               .empty());
         cancel_open_work(tx, tenant, id);
         Ending ending{ended, cancel_descendants(tx, tenant, id)};
+        if (ended && updated.affected() == 0) {
+            // The earlier attempt cancelled the descendants, and may have died before it woke
+            // them: they are woken again (a spare wake costs a run one park).
+            ending.cancelled = cancelled_descendants(tx, tenant, id);
+        }
         if (ended && step_key) {
             json::object detail;
             if (reason) {

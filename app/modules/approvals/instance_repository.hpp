@@ -119,7 +119,8 @@ public:
         /// This call ended the instance, or an earlier attempt of the step whose key it carries
         /// did; false when it had ended otherwise (an administrator terminated it, say).
         bool ended = false;
-        /// The descendants it cancelled, whose runs are to be woken.
+        /// The descendants it cancelled, whose runs are to be woken (on a retry of the step,
+        /// those its earlier attempt cancelled).
         std::vector<std::int64_t> cancelled;
     };
     /// Ends a running instance (its open tasks and visits close, and any child instances its
