@@ -1404,6 +1404,51 @@ TEST_CASE("a signal throw step retried after its broadcast committed wakes the r
     }
 }
 
+TEST_CASE("a message throw step retried after its wake was sent logs the receiver's wake once",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    // The receiver takes the message and goes on to a task, so it is still running (and reached
+    // again) when the throw step runs again.
+    const auto receiving = flow.publish(
+        alice, linear("receiving", {R"({"id":"go","type":"receiveTask",)"
+                                    R"("data":{"bpmn":{"message":"go"}}})",
+                                    user_task("after", R"({"approvers":[{"type":"user",)"
+                                                       R"("value":"bob"}]})")}));
+    const auto started = t.call("POST", "/api/v1/approvals/instances", alice,
+                                R"({"definition_id":)" + std::to_string(receiving) +
+                                    R"(,"business_key":"R-1","variables":{}})");
+    REQUIRE(started.status == 201);
+    const auto receiver = started.body.at("id").as_int64();
+    // The throw step's first attempt delivers and wakes, then dies recording its visit.
+    fail_first_insert(t, "thrown_visit_fails", "approval_node_visits", "NEW.node_id = 'send_go'");
+    const auto sender = flow.start(
+        alice,
+        flow.publish(alice, linear("sending", {R"({"id":"send_go","type":)"
+                                               R"("messageThrowEvent","data":{"bpmn":)"
+                                               R"({"message":"go","business_key":"R-1"}}})"})));
+    REQUIRE(flow.wait_pending(alice, receiver, "after").is_object());
+    for (int i = 0; i < 200 && updates_met(t, "thrown_visit_fails") == 0; ++i) {
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(t.app().wait_settled(20s));
+    REQUIRE(updates_met(t, "thrown_visit_fails") == 1);
+    clock->advance(std::chrono::minutes(2));  // the step's retry wakes the receiver again
+    t.app().executor()->poke();
+    CHECK(flow.wait_done(alice, sender).at("status") == "completed");
+    REQUIRE(t.app().wait_settled(20s));
+    // The retry's wake is the same wake: one entry in the receiver's log.
+    int wakes = 0;
+    for (const auto& e :
+         listed(t, "/api/v1/approvals/instances/" + std::to_string(receiver) + "/events", alice,
+                "events")) {
+        wakes += e.at("name") == "approvals/instance.wake" ? 1 : 0;
+    }
+    CHECK(wakes == 1);
+}
+
 TEST_CASE("business rule tasks decide from versioned tables, and manual tasks are confirmed",
           "[app][approvals]") {
     auto clock = fresh_clock();

@@ -1206,7 +1206,7 @@ void Engine::throw_event(const core::TenantId& tenant,
         tenant, id, node.type == "signalThrowEvent" ? "signal_thrown" : "message_thrown",
         json::object{{"node_id", node.id}, {"reached", std::move(reached_json)}}, once);
     for (const auto other : reached) {
-        wake(tenant, other, node.type == "signalThrowEvent" ? "signal" : "message");
+        wake(tenant, other, node.type == "signalThrowEvent" ? "signal" : "message", once);
     }
 }
 
@@ -1237,7 +1237,8 @@ boost::json::object Engine::correlate(const core::TenantId& tenant,
     json::array delivered;
     for (const auto id : delivery.reached) {
         delivered.emplace_back(id);
-        wake(tenant, id, "message");
+        wake(tenant, id, "message",
+             message_id.empty() ? std::nullopt : std::optional("message:" + message_id));
     }
     return json::object{{"matched", delivery.matched}, {"delivered", std::move(delivered)}};
 }
@@ -1371,9 +1372,9 @@ void Engine::cancel_inside(const core::TenantId& tenant,
             const auto descendants = p_.instances.finish(tenant, child->id, "cancelled", v.node_id,
                                                          "interrupted:" + step, reason, true);
             for (const auto d : descendants.cancelled) {
-                wake(tenant, d, "parent ended");
+                wake(tenant, d, "parent ended", "parent-ended");
             }
-            wake(tenant, child->id, "parent ended");
+            wake(tenant, child->id, "parent ended", "parent-ended");
         }
     }
 }
@@ -1487,11 +1488,12 @@ boost::json::object Engine::call_child(const core::TenantId& tenant,
 void Engine::wake_related(const core::TenantId& tenant,
                           std::int64_t id,
                           const std::vector<std::int64_t>& cancelled_children) {
+    // Each ends once: its wake is logged once, however often a step sends it.
     for (const auto child : cancelled_children) {
-        wake(tenant, child, "parent ended");
+        wake(tenant, child, "parent ended", "parent-ended");
     }
     if (const auto instance = p_.instances.find(tenant, id); instance && instance->parent_id) {
-        wake(tenant, *instance->parent_id, "child ended");
+        wake(tenant, *instance->parent_id, "child ended", "child-ended:" + std::to_string(id));
     }
 }
 
@@ -2142,9 +2144,14 @@ void Engine::notify(const core::TenantId& tenant,
     }
 }
 
-void Engine::wake(const core::TenantId& tenant, std::int64_t id, const std::string& why) {
-    // Through the outbox like every announcement, with its echoes (see kWakeEchoes).
-    p_.instances.announce(tenant, id, wake_event(tenant, id, why), kWakeEchoes);
+void Engine::wake(const core::TenantId& tenant,
+                  std::int64_t id,
+                  const std::string& why,
+                  const std::optional<std::string>& once) {
+    // Through the outbox like every announcement, with its echoes (see kWakeEchoes). The key is
+    // in the woken instance's log, beside its own steps' keys: "wake:" keeps them apart.
+    p_.instances.announce(tenant, id, wake_event(tenant, id, why), kWakeEchoes,
+                          once ? std::optional("wake:" + *once) : std::nullopt);
 }
 
 }  // namespace riveredge::approvals

@@ -342,7 +342,12 @@ private:
                 const std::string& subject,
                 const std::string& body,
                 const std::optional<std::string>& key);
-    void wake(const core::TenantId& tenant, std::int64_t id, const std::string& why);
+    /// Wakes instance `id`'s run. `once` names what the wake is about (a throwing visit, a
+    /// message, a relative's end): a step that wakes again on a retry logs it once.
+    void wake(const core::TenantId& tenant,
+              std::int64_t id,
+              const std::string& why,
+              const std::optional<std::string>& once = std::nullopt);
 
     EngineParts p_;
 };

@@ -375,19 +375,20 @@ std::vector<std::int64_t> InstanceRepository::terminate(const core::Principal& w
 namespace {
 
 // `event` through the outbox inside `tx`, again after each of `echoes` (an id of its own each),
-// and in the instance's event log.
+// and in the instance's event log (once under `once`).
 void announce_in(Transaction& tx,
                  const core::TenantId& tenant,
                  std::int64_t id,
                  const inngest::Event& event,
-                 const std::vector<std::chrono::milliseconds>& echoes) {
+                 const std::vector<std::chrono::milliseconds>& echoes,
+                 const std::optional<std::string>& once = std::nullopt) {
     core::outbox::add(tx, tenant, event);
     for (const auto after : echoes) {
         auto echo = event;
         echo.id.reset();
         core::outbox::add(tx, tenant, echo, after);
     }
-    log_event(tx, tenant, id, event.name, event.data);
+    log_event(tx, tenant, id, event.name, event.data, once);
 }
 
 }  // namespace
@@ -670,9 +671,10 @@ std::vector<std::string> InstanceRepository::add_cc(const core::TenantId& tenant
 void InstanceRepository::announce(const core::TenantId& tenant,
                                   std::int64_t id,
                                   const inngest::Event& event,
-                                  const std::vector<std::chrono::milliseconds>& echoes) {
+                                  const std::vector<std::chrono::milliseconds>& echoes,
+                                  const std::optional<std::string>& once) {
     core::db::transact(pool_, tenant,
-                       [&](Transaction& tx) { announce_in(tx, tenant, id, event, echoes); });
+                       [&](Transaction& tx) { announce_in(tx, tenant, id, event, echoes, once); });
 }
 
 void InstanceRepository::log(const core::TenantId& tenant,

@@ -224,10 +224,12 @@ public:
 
     /// Sends `event` through the outbox and records it in the instance's event log, in one
     /// transaction; sends it again (unlogged, each with an id of its own) after each of `echoes`.
+    /// `once` keys the log entry as in `log` (a retried step sends again, logs once).
     void announce(const core::TenantId& tenant,
                   std::int64_t id,
                   const inngest::Event& event,
-                  const std::vector<std::chrono::milliseconds>& echoes = {});
+                  const std::vector<std::chrono::milliseconds>& echoes = {},
+                  const std::optional<std::string>& once = std::nullopt);
     /// One entry of the instance's event log, written by an engine step. `once` names what the
     /// entry is about (a node visit, an attempt): a retried step writes no second entry.
     void log(const core::TenantId& tenant,
