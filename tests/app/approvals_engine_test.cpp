@@ -1782,6 +1782,112 @@ TEST_CASE("a finish retried after its first attempt ended the instance still wak
               .body.at("status") == "cancelled");
 }
 
+TEST_CASE("a step that failed an instance and runs again tells the initiator once",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    // How many "is failed" notices alice got for `id`, once the executor has nothing left to do.
+    const auto failed_notices = [&](std::int64_t id) {
+        REQUIRE(t.app().wait_settled(20s));
+        const std::string subject = "Your approval request #" + std::to_string(id) + " is failed";
+        int n = 0;
+        for (const auto& item : listed(t, "/api/v1/messages/inbox", alice, "items")) {
+            n += item.at("subject") == json::value(subject) ? 1 : 0;
+        }
+        return n;
+    };
+    // The attempt that marks the instance failed dies before its notice is stored (here the
+    // notice's insert fails and the attempt goes on: the state a crash right after the mark
+    // leaves); the step then runs again.
+    const auto lose_notice = [&](const std::string& name) {
+        fail_first_insert(t, name, "messages", "NEW.idempotency_key LIKE 'approval-failed-%'");
+    };
+
+    // A service task's visit: Inngest calls again with the steps before it memoized, as when the
+    // step's answer was lost.
+    lose_notice("visit_notice_fails");
+    const auto id = flow.start(
+        alice, flow.publish(alice, linear("failing", {R"({"id":"charge","type":"serviceTask",)"
+                                                      R"("data":{"bpmn":{"implementation":)"
+                                                      R"("temporal_activity","activity_name":)"
+                                                      R"("Unbound"}}})"})));
+    REQUIRE(flow.wait_instance(alice, id,
+                               [](const json::value& i) { return i.at("status") == "failed"; })
+                .is_object());
+    REQUIRE(failed_notices(id) == 0);
+    REQUIRE(updates_met(t, "visit_notice_fails") == 1);
+    const auto runs = t.app().executor()->runs("riveredge-flow-approvals-instance");
+    REQUIRE(runs.size() == 1);
+    inngest_test::CallBuilder call;
+    call.fn_slug = "riveredge-flow-approvals-instance";
+    call.event = runs[0].event;
+    call.attempt = 1;
+    const auto failing_step = inngest_test::step_hash("visit:charge#1");
+    bool reached = false;
+    for (const auto& step : runs[0].history) {
+        reached = reached || step.hashed_id == failing_step;
+        if (reached || step.op == "StepError") {
+            continue;
+        }
+        // A step run's result is memoized as {data}; a wait's or sleep's as it is.
+        call.steps[step.hashed_id] =
+            step.op == "StepRun" ? json::value(json::object{{"data", step.data}}) : step.data;
+        call.stack.push_back(step.hashed_id);
+    }
+    REQUIRE(reached);
+    const auto [status, reply] = t.replay(call);
+    REQUIRE(status == 206);
+    CHECK(reply.as_array().at(0).at("id") == json::value(failing_step));
+    CHECK(failed_notices(id) == 1);
+    REQUIRE(t.replay(call).first == 206);  // and again: the notice is keyed
+    CHECK(failed_notices(id) == 1);
+
+    // A park that fails the instance at a call activity whose child was rejected, and dies
+    // storing the token held there; its retry holds it again and tells.
+    flow.publish(alice, linear("rejecting", {user_task("check", R"({"approvers":[{"type":"user",)"
+                                                                R"("value":"bob"}]})")}));
+    const auto caller =
+        flow.start(alice, flow.publish(alice, R"({"key":"calling","nodes":[{"id":"start",)"
+                                              R"("type":"startEvent"},{"id":"sub","type":)"
+                                              R"("callActivity","data":{"bpmn":{)"
+                                              R"("called_element":"rejecting"}}},{"id":"end",)"
+                                              R"("type":"endEvent"}],"edges":[{"id":"1",)"
+                                              R"("source":"start","target":"sub"},{"id":"2",)"
+                                              R"("source":"sub","target":"end"}]})"));
+    std::int64_t child = 0;
+    for (int i = 0; i < 200 && child == 0; ++i) {
+        for (const auto& e :
+             listed(t, "/api/v1/approvals/instances/" + std::to_string(caller) + "/events", alice,
+                    "events")) {
+            if (e.at("name") == "child_started") {
+                child = e.at("data").at("child_id").as_int64();
+            }
+        }
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(child != 0);
+    const auto checking = flow.wait_pending(alice, child, "check");
+    REQUIRE(checking.is_object());
+    lose_notice("park_notice_fails");
+    fail_first_update(t, "held_again_fails", "approval_instances",
+                      R"(NEW.engine_state -> 'waiting' @> '[{"kind":"failed"}]' AND NOT )"
+                      R"(coalesce(OLD.engine_state -> 'waiting' @> '[{"kind":"failed"}]', false))");
+    REQUIRE(flow.act(bob, flow.pending_task(checking, "check"), "reject").status == 200);
+    REQUIRE(flow.wait_instance(alice, caller,
+                               [](const json::value& i) { return i.at("status") == "failed"; })
+                .is_object());
+    REQUIRE(t.app().wait_settled(20s));
+    REQUIRE(updates_met(t, "park_notice_fails") == 1);
+    REQUIRE(updates_met(t, "held_again_fails") == 1);
+    CHECK(failed_notices(caller) == 0);
+    clock->advance(std::chrono::minutes(2));  // the park step's retry
+    t.app().executor()->poke();
+    CHECK(failed_notices(caller) == 1);
+}
+
 TEST_CASE("listeners call activities when a node starts and ends and when a flow is taken",
           "[app][approvals]") {
     auto clock = fresh_clock();

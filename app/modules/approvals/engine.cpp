@@ -722,6 +722,18 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
     }
     const auto instance = p_.instances.find(tenant, id);
     if (instance && held(instance->status)) {
+        // This visit's task failed the instance and its step runs again (the attempt died after
+        // the mark, perhaps before its notice): the notice goes out as that attempt's would.
+        if (instance->status == "failed") {
+            const auto vs = p_.tasks.visit_state(tenant, id, node_id, visit);
+            const auto reason =
+                vs && vs->status == "failed"
+                    ? p_.instances.failure_reason(tenant, id, "failed:" + tag_of(node_id, visit))
+                    : std::nullopt;
+            if (reason) {
+                tell_failed(tenant, id, node_id, visit, *reason);
+            }
+        }
         // Nothing happens at a node while an administrator holds the instance: the token
         // waits here and visits it afresh once the instance runs again.
         return json::object{{"wait", "held"}};
@@ -1416,12 +1428,20 @@ void Engine::failed_at(const core::TenantId& tenant,
     if (p_.instances.mark_failed(tenant, id, node.id, "failed:" + tag_of(node.id, visit), reason)) {
         core::log(core::LogLevel::kWarn, "approval instance failed at a task",
                   {{"tenant", tenant.value()}, {"instance", id}, {"reason", reason}});
-        if (const auto instance = p_.instances.find(tenant, id)) {
-            notify(tenant, {instance->initiator},
-                   "Your approval request #" + std::to_string(id) + " is failed",
-                   reason + " An administrator can retry it.",
-                   "approval-failed-" + std::to_string(id) + "-" + tag_of(node.id, visit));
-        }
+        tell_failed(tenant, id, node.id, visit, reason);
+    }
+}
+
+void Engine::tell_failed(const core::TenantId& tenant,
+                         std::int64_t id,
+                         const std::string& node_id,
+                         int visit,
+                         const std::string& reason) {
+    if (const auto instance = p_.instances.find(tenant, id)) {
+        notify(tenant, {instance->initiator},
+               "Your approval request #" + std::to_string(id) + " is failed",
+               reason + " An administrator can retry it.",
+               "approval-failed-" + std::to_string(id) + "-" + tag_of(node_id, visit));
     }
 }
 
@@ -1785,6 +1805,11 @@ void Engine::hold_failed_calls(const core::TenantId& tenant,
         if (!call_failure_caught(definition, node, thrown_by(tenant, child).value_or(""))) {
             w["kind"] = "failed";
             changed = true;
+            // That attempt may have died before its notice, too.
+            if (const auto reason =
+                    p_.instances.failure_reason(tenant, id, "failed:" + tag_of(node, visit))) {
+                tell_failed(tenant, id, node, visit, *reason);
+            }
         }
     }
     if (changed) {

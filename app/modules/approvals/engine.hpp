@@ -229,6 +229,13 @@ private:
                    const FlowNode& node,
                    int visit,
                    const std::string& reason);
+    /// Tells the initiator the instance is failed at `node_id`'s `visit`, once per visit (the
+    /// notice is keyed): the step that failed it tells again when it runs again.
+    void tell_failed(const core::TenantId& tenant,
+                     std::int64_t id,
+                     const std::string& node_id,
+                     int visit,
+                     const std::string& reason);
     /// A call activity: starts the called process's latest version as a child instance
     /// (input mapping, business key) once per visit, and waits for it to end.
     boost::json::object call_child(const core::TenantId& tenant,

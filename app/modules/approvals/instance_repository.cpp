@@ -447,6 +447,17 @@ bool InstanceRepository::mark_failed(const core::TenantId& tenant,
     });
 }
 
+std::optional<std::string> InstanceRepository::failure_reason(const core::TenantId& tenant,
+                                                              std::int64_t id,
+                                                              const std::string& step_key) {
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
+        "SELECT coalesce(detail ->> 'reason', '') AS reason FROM approval_timeline WHERE "
+        "tenant_id = $1 AND instance_id = $2 AND step_key = $3 AND action = 'failed'",
+        {tenant, id, step_key});
+    return rows.empty() ? std::nullopt : std::optional(rows.text(0, "reason"));
+}
+
 bool InstanceRepository::save_state(const core::TenantId& tenant,
                                     std::int64_t id,
                                     int generation,

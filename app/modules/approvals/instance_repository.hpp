@@ -160,6 +160,11 @@ public:
                      const std::string& node_id,
                      const std::string& step_key,
                      const std::string& reason);
+    /// The reason in the timeline's `failed` entry of `step_key` (mark_failed's, or a failed
+    /// finish's); nullopt when that step recorded no failure.
+    std::optional<std::string> failure_reason(const core::TenantId& tenant,
+                                              std::int64_t id,
+                                              const std::string& step_key);
 
     /// Stores the interpreter's state at a wait (what a resume continues from) if `generation`
     /// still owns the instance; false when it does not or the instance has ended. A held
