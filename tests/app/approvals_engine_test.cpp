@@ -1449,6 +1449,54 @@ TEST_CASE("a message throw step retried after its wake was sent logs the receive
     CHECK(wakes == 1);
 }
 
+TEST_CASE("a tenant event's correlate step retried after its delivery committed wakes the receiver",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto order =
+        flow.publish(alice, linear("paid_order", {R"({"id":"paid","type":"receiveTask",)"
+                                                  R"("data":{"bpmn":{"message":"paid"}}})"}));
+    const auto r = t.call("POST", "/api/v1/approvals/instances", alice,
+                          R"({"definition_id":)" + std::to_string(order) +
+                              R"(,"business_key":"ORD-7","variables":{}})");
+    REQUIRE(r.status == 201);
+    const auto id = r.body.at("id").as_int64();
+    REQUIRE(flow.wait_instance(alice, id,
+                               [](const json::value& i) {
+                                   return i.at("current_nodes") == json::array{"paid"};
+                               })
+                .is_object());
+    REQUIRE(t.app().wait_settled(10s));
+    // What the step's first attempt committed before it died, the wake not sent.
+    riveredge::core::db::Pool pool(t.settings().database_url, 1);
+    riveredge::approvals::InstanceRepository instances(pool);
+    const auto acme = riveredge::core::TenantId::trusted("acme");
+    const json::object data{{"amount", 7}};
+    REQUIRE(
+        instances.deliver_message(acme, "paid", "ORD-7", data, "event:paid", "message:event:evt-7")
+            .reached == std::vector<std::int64_t>{id});
+    // The step runs again for the same event: it delivers nothing new and still wakes the
+    // instance, which goes on now rather than at its next re-check.
+    REQUIRE(t.app()
+                .executor()
+                ->send(json::array{json::object{
+                    {"name", "tenants/acme/paid"},
+                    {"id", "evt-7"},
+                    {"data", json::object{{"business_key", "ORD-7"}, {"data", data}}}}})
+                .has_value());
+    t.app().executor()->poke();
+    const auto done = flow.wait_instance(
+        alice, id, [](const json::value& i) { return i.at("status") != "running"; }, 1);
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "completed");
+    CHECK(done.at("variables").at("amount") == 7);
+    const auto runs = t.app().executor()->runs("riveredge-flow-approvals-message-from-event");
+    REQUIRE(runs.size() == 1);
+    CHECK(runs[0].output.at("delivered") == json::array{id});
+}
+
 TEST_CASE("business rule tasks decide from versioned tables, and manual tasks are confirmed",
           "[app][approvals]") {
     auto clock = fresh_clock();

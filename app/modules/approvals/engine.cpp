@@ -1224,7 +1224,8 @@ void Engine::throw_event(const core::TenantId& tenant,
 
 boost::json::object Engine::correlate(const core::TenantId& tenant,
                                       const std::string& sender,
-                                      const boost::json::object& request) {
+                                      const boost::json::object& request,
+                                      bool again) {
     json::object problems;
     const auto name = core::string_field(request, "name");
     const auto key = core::string_field(request, "business_key");
@@ -1245,7 +1246,7 @@ boost::json::object Engine::correlate(const core::TenantId& tenant,
     }
     const auto delivery = p_.instances.deliver_message(
         tenant, name, key, data, sender,
-        message_id.empty() ? std::nullopt : std::optional("message:" + message_id));
+        message_id.empty() ? std::nullopt : std::optional("message:" + message_id), again);
     json::array delivered;
     for (const auto id : delivery.reached) {
         delivered.emplace_back(id);

@@ -79,10 +79,12 @@ public:
     void signal(const core::Principal& who, std::int64_t id, const boost::json::object& request);
     /// A message {name, business_key, data?, message_id?} for the tenant's running instances
     /// with that business key (REST, or an event of the tenant's namespace). Answers
-    /// {delivered: [instance ids]}; a repeated message_id delivers nothing again.
+    /// {delivered: [instance ids]}; a repeated message_id delivers nothing again, and with
+    /// `again` (a step's retry) answers and wakes again those it reached before.
     boost::json::object correlate(const core::TenantId& tenant,
                                   const std::string& sender,
-                                  const boost::json::object& request);
+                                  const boost::json::object& request,
+                                  bool again = false);
     /// Per-node status for ProFlow's FlowView: every node of the pinned version with its
     /// status (pending, active, completed, approved, rejected, returned, cancelled, failed).
     boost::json::object diagram(const core::TenantId& tenant, std::int64_t id);
