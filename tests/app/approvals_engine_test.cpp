@@ -1404,6 +1404,99 @@ TEST_CASE("a signal throw step retried after its broadcast committed wakes the r
     }
 }
 
+TEST_CASE("a message throw step retried after its wake was sent logs the receiver's wake once",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    // The receiver takes the message and goes on to a task, so it is still running (and reached
+    // again) when the throw step runs again.
+    const auto receiving = flow.publish(
+        alice, linear("receiving", {R"({"id":"go","type":"receiveTask",)"
+                                    R"("data":{"bpmn":{"message":"go"}}})",
+                                    user_task("after", R"({"approvers":[{"type":"user",)"
+                                                       R"("value":"bob"}]})")}));
+    const auto started = t.call("POST", "/api/v1/approvals/instances", alice,
+                                R"({"definition_id":)" + std::to_string(receiving) +
+                                    R"(,"business_key":"R-1","variables":{}})");
+    REQUIRE(started.status == 201);
+    const auto receiver = started.body.at("id").as_int64();
+    // The throw step's first attempt delivers and wakes, then dies recording its visit.
+    fail_first_insert(t, "thrown_visit_fails", "approval_node_visits", "NEW.node_id = 'send_go'");
+    const auto sender = flow.start(
+        alice,
+        flow.publish(alice, linear("sending", {R"({"id":"send_go","type":)"
+                                               R"("messageThrowEvent","data":{"bpmn":)"
+                                               R"({"message":"go","business_key":"R-1"}}})"})));
+    REQUIRE(flow.wait_pending(alice, receiver, "after").is_object());
+    for (int i = 0; i < 200 && updates_met(t, "thrown_visit_fails") == 0; ++i) {
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(t.app().wait_settled(20s));
+    REQUIRE(updates_met(t, "thrown_visit_fails") == 1);
+    clock->advance(std::chrono::minutes(2));  // the step's retry wakes the receiver again
+    t.app().executor()->poke();
+    CHECK(flow.wait_done(alice, sender).at("status") == "completed");
+    REQUIRE(t.app().wait_settled(20s));
+    // The retry's wake is the same wake: one entry in the receiver's log.
+    int wakes = 0;
+    for (const auto& e :
+         listed(t, "/api/v1/approvals/instances/" + std::to_string(receiver) + "/events", alice,
+                "events")) {
+        wakes += e.at("name") == "approvals/instance.wake" ? 1 : 0;
+    }
+    CHECK(wakes == 1);
+}
+
+TEST_CASE("a tenant event's correlate step retried after its delivery committed wakes the receiver",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto order =
+        flow.publish(alice, linear("paid_order", {R"({"id":"paid","type":"receiveTask",)"
+                                                  R"("data":{"bpmn":{"message":"paid"}}})"}));
+    const auto r = t.call("POST", "/api/v1/approvals/instances", alice,
+                          R"({"definition_id":)" + std::to_string(order) +
+                              R"(,"business_key":"ORD-7","variables":{}})");
+    REQUIRE(r.status == 201);
+    const auto id = r.body.at("id").as_int64();
+    REQUIRE(flow.wait_instance(alice, id,
+                               [](const json::value& i) {
+                                   return i.at("current_nodes") == json::array{"paid"};
+                               })
+                .is_object());
+    REQUIRE(t.app().wait_settled(10s));
+    // What the step's first attempt committed before it died, the wake not sent.
+    riveredge::core::db::Pool pool(t.settings().database_url, 1);
+    riveredge::approvals::InstanceRepository instances(pool);
+    const auto acme = riveredge::core::TenantId::trusted("acme");
+    const json::object data{{"amount", 7}};
+    REQUIRE(
+        instances.deliver_message(acme, "paid", "ORD-7", data, "event:paid", "message:event:evt-7")
+            .reached == std::vector<std::int64_t>{id});
+    // The step runs again for the same event: it delivers nothing new and still wakes the
+    // instance, which goes on now rather than at its next re-check.
+    REQUIRE(t.app()
+                .executor()
+                ->send(json::array{json::object{
+                    {"name", "tenants/acme/paid"},
+                    {"id", "evt-7"},
+                    {"data", json::object{{"business_key", "ORD-7"}, {"data", data}}}}})
+                .has_value());
+    t.app().executor()->poke();
+    const auto done = flow.wait_instance(
+        alice, id, [](const json::value& i) { return i.at("status") != "running"; }, 1);
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "completed");
+    CHECK(done.at("variables").at("amount") == 7);
+    const auto runs = t.app().executor()->runs("riveredge-flow-approvals-message-from-event");
+    REQUIRE(runs.size() == 1);
+    CHECK(runs[0].output.at("delivered") == json::array{id});
+}
+
 TEST_CASE("business rule tasks decide from versioned tables, and manual tasks are confirmed",
           "[app][approvals]") {
     auto clock = fresh_clock();
@@ -1631,6 +1724,216 @@ TEST_CASE("a park attempt that failed an instance at a call activity and died le
         std::this_thread::sleep_for(25ms);
     }
     CHECK(children(id).size() == 2);
+}
+
+TEST_CASE("a finish retried after its first attempt ended the instance still wakes its relatives",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    flow.publish(alice, linear("woken_child", {user_task("check", R"({"approvers":[{"type":)"
+                                                                  R"("user","value":"bob"}]})")}));
+    const auto children = [&](std::int64_t id) {
+        std::vector<std::int64_t> out;
+        for (int i = 0; i < 200 && out.empty(); ++i) {
+            for (const auto& e :
+                 listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/events", alice,
+                        "events")) {
+                if (e.at("name") == "child_started") {
+                    out.push_back(e.at("data").at("child_id").as_int64());
+                }
+            }
+            std::this_thread::sleep_for(25ms);
+        }
+        return out;
+    };
+    // Each case's step dies once sending its first wake, after its transaction ended the
+    // instance; the retry (two virtual minutes on) ends nothing again and must still wake.
+    const auto retry_step = [&](const std::string& failing) {
+        for (int i = 0; i < 200 && updates_met(t, failing) == 0; ++i) {
+            std::this_thread::sleep_for(25ms);
+        }
+        REQUIRE(t.app().wait_settled(20s));
+        REQUIRE(updates_met(t, failing) == 1);
+        clock->advance(std::chrono::minutes(2));
+        t.app().executor()->poke();
+    };
+
+    // A child that completes wakes its parent, which goes on now rather than at its re-check.
+    const auto parent =
+        flow.publish(alice, R"({"key":"woken_parent","nodes":[{"id":"start","type":"startEvent"},)"
+                            R"({"id":"sub","type":"callActivity","data":{"bpmn":{"called_element":)"
+                            R"("woken_child"}}},{"id":"end","type":"endEvent"}],"edges":[)"
+                            R"({"id":"1","source":"start","target":"sub"},)"
+                            R"({"id":"2","source":"sub","target":"end"}]})");
+    const auto id = flow.start(alice, parent);
+    const auto found = children(id);
+    REQUIRE(found.size() == 1);
+    const auto child = found.front();
+    const auto seen = flow.wait_pending(alice, child, "check");
+    REQUIRE(seen.is_object());
+    REQUIRE(t.app().wait_settled(10s));  // the parent waits for its child
+    fail_first_insert(
+        t, "parent_wake_fails", "approval_events",
+        "NEW.name = 'approvals/instance.wake' AND NEW.data ->> 'why' = 'child ended'");
+    REQUIRE(flow.act(bob, flow.pending_task(seen, "check"), "approve").status == 200);
+    retry_step("parent_wake_fails");
+    const auto done = flow.wait_instance(
+        alice, id, [](const json::value& i) { return i.at("status") != "running"; }, 1);
+    CHECK((done.is_object() && done.at("status") == "completed"));
+
+    // A parent that ends cancels its child and wakes it: the child's run stops now.
+    const auto racing = flow.publish(
+        alice, R"({"key":"racing_parent","nodes":[{"id":"start","type":"startEvent"},)"
+               R"({"id":"fork","type":"parallelGateway"},)"
+               R"({"id":"sub","type":"callActivity","data":{"bpmn":{"called_element":)"
+               R"("woken_child"}}},)" +
+                   user_task("decide", R"({"approvers":[{"type":"user","value":"bob"}]})") +
+                   R"(,{"id":"join","type":"parallelGateway"},{"id":"end","type":"endEvent"}],)"
+                   R"("edges":[{"id":"1","source":"start","target":"fork"},)"
+                   R"({"id":"2","source":"fork","target":"sub"},)"
+                   R"({"id":"3","source":"fork","target":"decide"},)"
+                   R"({"id":"4","source":"sub","target":"join"},)"
+                   R"({"id":"5","source":"decide","target":"join"},)"
+                   R"({"id":"6","source":"join","target":"end"}]})");
+    const auto second = flow.start(alice, racing);
+    const auto second_children = children(second);
+    REQUIRE(second_children.size() == 1);
+    const auto cancelled = second_children.front();
+    REQUIRE(flow.wait_pending(alice, cancelled, "check").is_object());
+    const auto deciding = flow.wait_pending(alice, second, "decide");
+    REQUIRE(deciding.is_object());
+    REQUIRE(t.app().wait_settled(10s));  // the child waits for its task
+    fail_first_insert(
+        t, "child_wake_fails", "approval_events",
+        "NEW.name = 'approvals/instance.wake' AND NEW.data ->> 'why' = 'parent ended'");
+    REQUIRE(flow.act(bob, flow.pending_task(deciding, "decide"), "reject").status == 200);
+    retry_step("child_wake_fails");
+    CHECK(flow.wait_done(alice, second).at("status") == "rejected");
+    const auto child_run_running = [&] {
+        for (const auto& run : t.app().executor()->runs("riveredge-flow-approvals-instance")) {
+            if (run.event.at("data").at("instance_id").to_number<std::int64_t>() == cancelled) {
+                return run.status == inngest::local::RunStatus::kRunning;
+            }
+        }
+        return false;
+    };
+    bool running = true;
+    for (int i = 0; i < 200 && running; ++i) {
+        running = child_run_running();
+        std::this_thread::sleep_for(25ms);
+    }
+    CHECK_FALSE(running);
+    CHECK(t.call("GET", "/api/v1/approvals/instances/" + std::to_string(cancelled), alice)
+              .body.at("status") == "cancelled");
+}
+
+TEST_CASE("a step that failed an instance and runs again tells the initiator once",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    // How many "is failed" notices alice got for `id`, once the executor has nothing left to do.
+    const auto failed_notices = [&](std::int64_t id) {
+        REQUIRE(t.app().wait_settled(20s));
+        const std::string subject = "Your approval request #" + std::to_string(id) + " is failed";
+        int n = 0;
+        for (const auto& item : listed(t, "/api/v1/messages/inbox", alice, "items")) {
+            n += item.at("subject") == json::value(subject) ? 1 : 0;
+        }
+        return n;
+    };
+    // The attempt that marks the instance failed dies before its notice is stored (here the
+    // notice's insert fails and the attempt goes on: the state a crash right after the mark
+    // leaves); the step then runs again.
+    const auto lose_notice = [&](const std::string& name) {
+        fail_first_insert(t, name, "messages", "NEW.idempotency_key LIKE 'approval-failed-%'");
+    };
+
+    // A service task's visit: Inngest calls again with the steps before it memoized, as when the
+    // step's answer was lost.
+    lose_notice("visit_notice_fails");
+    const auto id = flow.start(
+        alice, flow.publish(alice, linear("failing", {R"({"id":"charge","type":"serviceTask",)"
+                                                      R"("data":{"bpmn":{"implementation":)"
+                                                      R"("temporal_activity","activity_name":)"
+                                                      R"("Unbound"}}})"})));
+    REQUIRE(flow.wait_instance(alice, id,
+                               [](const json::value& i) { return i.at("status") == "failed"; })
+                .is_object());
+    REQUIRE(failed_notices(id) == 0);
+    REQUIRE(updates_met(t, "visit_notice_fails") == 1);
+    const auto runs = t.app().executor()->runs("riveredge-flow-approvals-instance");
+    REQUIRE(runs.size() == 1);
+    inngest_test::CallBuilder call;
+    call.fn_slug = "riveredge-flow-approvals-instance";
+    call.event = runs[0].event;
+    call.attempt = 1;
+    const auto failing_step = inngest_test::step_hash("visit:charge#1");
+    bool reached = false;
+    for (const auto& step : runs[0].history) {
+        reached = reached || step.hashed_id == failing_step;
+        if (reached || step.op == "StepError") {
+            continue;
+        }
+        // A step run's result is memoized as {data}; a wait's or sleep's as it is.
+        call.steps[step.hashed_id] =
+            step.op == "StepRun" ? json::value(json::object{{"data", step.data}}) : step.data;
+        call.stack.push_back(step.hashed_id);
+    }
+    REQUIRE(reached);
+    const auto [status, reply] = t.replay(call);
+    REQUIRE(status == 206);
+    CHECK(reply.as_array().at(0).at("id") == json::value(failing_step));
+    CHECK(failed_notices(id) == 1);
+    REQUIRE(t.replay(call).first == 206);  // and again: the notice is keyed
+    CHECK(failed_notices(id) == 1);
+
+    // A park that fails the instance at a call activity whose child was rejected, and dies
+    // storing the token held there; its retry holds it again and tells.
+    flow.publish(alice, linear("rejecting", {user_task("check", R"({"approvers":[{"type":"user",)"
+                                                                R"("value":"bob"}]})")}));
+    const auto caller =
+        flow.start(alice, flow.publish(alice, R"({"key":"calling","nodes":[{"id":"start",)"
+                                              R"("type":"startEvent"},{"id":"sub","type":)"
+                                              R"("callActivity","data":{"bpmn":{)"
+                                              R"("called_element":"rejecting"}}},{"id":"end",)"
+                                              R"("type":"endEvent"}],"edges":[{"id":"1",)"
+                                              R"("source":"start","target":"sub"},{"id":"2",)"
+                                              R"("source":"sub","target":"end"}]})"));
+    std::int64_t child = 0;
+    for (int i = 0; i < 200 && child == 0; ++i) {
+        for (const auto& e :
+             listed(t, "/api/v1/approvals/instances/" + std::to_string(caller) + "/events", alice,
+                    "events")) {
+            if (e.at("name") == "child_started") {
+                child = e.at("data").at("child_id").as_int64();
+            }
+        }
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(child != 0);
+    const auto checking = flow.wait_pending(alice, child, "check");
+    REQUIRE(checking.is_object());
+    lose_notice("park_notice_fails");
+    fail_first_update(t, "held_again_fails", "approval_instances",
+                      R"(NEW.engine_state -> 'waiting' @> '[{"kind":"failed"}]' AND NOT )"
+                      R"(coalesce(OLD.engine_state -> 'waiting' @> '[{"kind":"failed"}]', false))");
+    REQUIRE(flow.act(bob, flow.pending_task(checking, "check"), "reject").status == 200);
+    REQUIRE(flow.wait_instance(alice, caller,
+                               [](const json::value& i) { return i.at("status") == "failed"; })
+                .is_object());
+    REQUIRE(t.app().wait_settled(20s));
+    REQUIRE(updates_met(t, "park_notice_fails") == 1);
+    REQUIRE(updates_met(t, "held_again_fails") == 1);
+    CHECK(failed_notices(caller) == 0);
+    clock->advance(std::chrono::minutes(2));  // the park step's retry
+    t.app().executor()->poke();
+    CHECK(failed_notices(caller) == 1);
 }
 
 TEST_CASE("listeners call activities when a node starts and ends and when a flow is taken",

@@ -103,15 +103,16 @@ inline bool has_pending(const json::value& instance, const std::string& node) {
     return false;
 }
 
-// Makes the first UPDATE of a row of `table` that matches `when` (a trigger's WHEN over OLD and
-// NEW) fail, as if the step's attempt died right there: its transaction rolls back, what the
-// attempt committed before stays, and Inngest retries the step. Later updates pass. `name`
-// names the trigger (and its sequence, which counts the matching updates: a sequence is not
-// rolled back with them).
-inline void fail_first_update(AppUnderTest& t,
-                              const std::string& name,
-                              const std::string& table,
-                              const std::string& when) {
+// Makes the first `operation` (UPDATE or INSERT) of a row of `table` that matches `when` (a
+// trigger's WHEN over OLD and NEW; NEW only for an INSERT) fail, as if the step's attempt died
+// right there: its transaction rolls back, what the attempt committed before stays, and Inngest
+// retries the step. Later ones pass. `name` names the trigger (and its sequence, which counts the
+// matching writes: a sequence is not rolled back with them).
+inline void fail_first_write(AppUnderTest& t,
+                             const std::string& name,
+                             const std::string& operation,
+                             const std::string& table,
+                             const std::string& when) {
     riveredge::core::db::Pool owner(t.settings().migration_database_url.value(), 1);
     riveredge::core::db::transact(owner, std::nullopt, [&](riveredge::core::db::Transaction& tx) {
         tx.exec("CREATE SEQUENCE " + name);
@@ -120,12 +121,26 @@ inline void fail_first_update(AppUnderTest& t,
                 name +
                 "') = 1 THEN RAISE EXCEPTION 'test: the attempt dies here'; END IF; RETURN NEW; "
                 "END $$");
-        tx.exec("CREATE TRIGGER " + name + " BEFORE UPDATE ON " + table + " FOR EACH ROW WHEN (" +
-                when + ") EXECUTE FUNCTION " + name + "()");
+        tx.exec("CREATE TRIGGER " + name + " BEFORE " + operation + " ON " + table +
+                " FOR EACH ROW WHEN (" + when + ") EXECUTE FUNCTION " + name + "()");
     });
 }
 
-// How many updates the trigger of fail_first_update met (the first one failed).
+inline void fail_first_update(AppUnderTest& t,
+                              const std::string& name,
+                              const std::string& table,
+                              const std::string& when) {
+    fail_first_write(t, name, "UPDATE", table, when);
+}
+
+inline void fail_first_insert(AppUnderTest& t,
+                              const std::string& name,
+                              const std::string& table,
+                              const std::string& when) {
+    fail_first_write(t, name, "INSERT", table, when);
+}
+
+// How many writes the trigger of fail_first_write met (the first one failed).
 inline std::int64_t updates_met(AppUnderTest& t, const std::string& name) {
     riveredge::core::db::Pool owner(t.settings().migration_database_url.value(), 1);
     const auto rows = riveredge::core::db::exec_once(

@@ -722,9 +722,26 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
     }
     const auto instance = p_.instances.find(tenant, id);
     if (instance && held(instance->status)) {
+        // This visit's task failed the instance and its step runs again (the attempt died after
+        // the mark, perhaps before its notice): the notice goes out as that attempt's would.
+        if (instance->status == "failed") {
+            const auto vs = p_.tasks.visit_state(tenant, id, node_id, visit);
+            const auto reason =
+                vs && vs->status == "failed"
+                    ? p_.instances.failure_reason(tenant, id, "failed:" + tag_of(node_id, visit))
+                    : std::nullopt;
+            if (reason) {
+                tell_failed(tenant, id, node_id, visit, *reason);
+            }
+        }
         // Nothing happens at a node while an administrator holds the instance: the token
         // waits here and visits it afresh once the instance runs again.
         return json::object{{"wait", "held"}};
+    }
+    if (instance && instance->status == "completed" && node->type == "endEvent") {
+        // The end event's step again after its finish committed (the attempt died, or its
+        // answer was lost): finish ends nothing twice, but wakes whom that attempt may not have.
+        return finish(tenant, id, "completed", node_id, "finish:" + tag_of(node_id, visit));
     }
     if (!instance || instance->status != "running") {
         return json::object{{"end", instance ? instance->status : std::string("missing")}};
@@ -1201,13 +1218,14 @@ void Engine::throw_event(const core::TenantId& tenant,
         tenant, id, node.type == "signalThrowEvent" ? "signal_thrown" : "message_thrown",
         json::object{{"node_id", node.id}, {"reached", std::move(reached_json)}}, once);
     for (const auto other : reached) {
-        wake(tenant, other, node.type == "signalThrowEvent" ? "signal" : "message");
+        wake(tenant, other, node.type == "signalThrowEvent" ? "signal" : "message", once);
     }
 }
 
 boost::json::object Engine::correlate(const core::TenantId& tenant,
                                       const std::string& sender,
-                                      const boost::json::object& request) {
+                                      const boost::json::object& request,
+                                      bool again) {
     json::object problems;
     const auto name = core::string_field(request, "name");
     const auto key = core::string_field(request, "business_key");
@@ -1228,11 +1246,12 @@ boost::json::object Engine::correlate(const core::TenantId& tenant,
     }
     const auto delivery = p_.instances.deliver_message(
         tenant, name, key, data, sender,
-        message_id.empty() ? std::nullopt : std::optional("message:" + message_id));
+        message_id.empty() ? std::nullopt : std::optional("message:" + message_id), again);
     json::array delivered;
     for (const auto id : delivery.reached) {
         delivered.emplace_back(id);
-        wake(tenant, id, "message");
+        wake(tenant, id, "message",
+             message_id.empty() ? std::nullopt : std::optional("message:" + message_id));
     }
     return json::object{{"matched", delivery.matched}, {"delivered", std::move(delivered)}};
 }
@@ -1366,9 +1385,9 @@ void Engine::cancel_inside(const core::TenantId& tenant,
             const auto descendants = p_.instances.finish(tenant, child->id, "cancelled", v.node_id,
                                                          "interrupted:" + step, reason, true);
             for (const auto d : descendants.cancelled) {
-                wake(tenant, d, "parent ended");
+                wake(tenant, d, "parent ended", "parent-ended");
             }
-            wake(tenant, child->id, "parent ended");
+            wake(tenant, child->id, "parent ended", "parent-ended");
         }
     }
 }
@@ -1410,12 +1429,20 @@ void Engine::failed_at(const core::TenantId& tenant,
     if (p_.instances.mark_failed(tenant, id, node.id, "failed:" + tag_of(node.id, visit), reason)) {
         core::log(core::LogLevel::kWarn, "approval instance failed at a task",
                   {{"tenant", tenant.value()}, {"instance", id}, {"reason", reason}});
-        if (const auto instance = p_.instances.find(tenant, id)) {
-            notify(tenant, {instance->initiator},
-                   "Your approval request #" + std::to_string(id) + " is failed",
-                   reason + " An administrator can retry it.",
-                   "approval-failed-" + std::to_string(id) + "-" + tag_of(node.id, visit));
-        }
+        tell_failed(tenant, id, node.id, visit, reason);
+    }
+}
+
+void Engine::tell_failed(const core::TenantId& tenant,
+                         std::int64_t id,
+                         const std::string& node_id,
+                         int visit,
+                         const std::string& reason) {
+    if (const auto instance = p_.instances.find(tenant, id)) {
+        notify(tenant, {instance->initiator},
+               "Your approval request #" + std::to_string(id) + " is failed",
+               reason + " An administrator can retry it.",
+               "approval-failed-" + std::to_string(id) + "-" + tag_of(node_id, visit));
     }
 }
 
@@ -1482,11 +1509,12 @@ boost::json::object Engine::call_child(const core::TenantId& tenant,
 void Engine::wake_related(const core::TenantId& tenant,
                           std::int64_t id,
                           const std::vector<std::int64_t>& cancelled_children) {
+    // Each ends once: its wake is logged once, however often a step sends it.
     for (const auto child : cancelled_children) {
-        wake(tenant, child, "parent ended");
+        wake(tenant, child, "parent ended", "parent-ended");
     }
     if (const auto instance = p_.instances.find(tenant, id); instance && instance->parent_id) {
-        wake(tenant, *instance->parent_id, "child ended");
+        wake(tenant, *instance->parent_id, "child ended", "child-ended:" + std::to_string(id));
     }
 }
 
@@ -1778,6 +1806,11 @@ void Engine::hold_failed_calls(const core::TenantId& tenant,
         if (!call_failure_caught(definition, node, thrown_by(tenant, child).value_or(""))) {
             w["kind"] = "failed";
             changed = true;
+            // That attempt may have died before its notice, too.
+            if (const auto reason =
+                    p_.instances.failure_reason(tenant, id, "failed:" + tag_of(node, visit))) {
+                tell_failed(tenant, id, node, visit, *reason);
+            }
         }
     }
     if (changed) {
@@ -2137,9 +2170,14 @@ void Engine::notify(const core::TenantId& tenant,
     }
 }
 
-void Engine::wake(const core::TenantId& tenant, std::int64_t id, const std::string& why) {
-    // Through the outbox like every announcement, with its echoes (see kWakeEchoes).
-    p_.instances.announce(tenant, id, wake_event(tenant, id, why), kWakeEchoes);
+void Engine::wake(const core::TenantId& tenant,
+                  std::int64_t id,
+                  const std::string& why,
+                  const std::optional<std::string>& once) {
+    // Through the outbox like every announcement, with its echoes (see kWakeEchoes). The key is
+    // in the woken instance's log, beside its own steps' keys: "wake:" keeps them apart.
+    p_.instances.announce(tenant, id, wake_event(tenant, id, why), kWakeEchoes,
+                          once ? std::optional("wake:" + *once) : std::nullopt);
 }
 
 }  // namespace riveredge::approvals

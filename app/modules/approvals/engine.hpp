@@ -79,10 +79,12 @@ public:
     void signal(const core::Principal& who, std::int64_t id, const boost::json::object& request);
     /// A message {name, business_key, data?, message_id?} for the tenant's running instances
     /// with that business key (REST, or an event of the tenant's namespace). Answers
-    /// {delivered: [instance ids]}; a repeated message_id delivers nothing again.
+    /// {delivered: [instance ids]}; a repeated message_id delivers nothing again, and with
+    /// `again` (a step's retry) answers and wakes again those it reached before.
     boost::json::object correlate(const core::TenantId& tenant,
                                   const std::string& sender,
-                                  const boost::json::object& request);
+                                  const boost::json::object& request,
+                                  bool again = false);
     /// Per-node status for ProFlow's FlowView: every node of the pinned version with its
     /// status (pending, active, completed, approved, rejected, returned, cancelled, failed).
     boost::json::object diagram(const core::TenantId& tenant, std::int64_t id);
@@ -229,6 +231,13 @@ private:
                    const FlowNode& node,
                    int visit,
                    const std::string& reason);
+    /// Tells the initiator the instance is failed at `node_id`'s `visit`, once per visit (the
+    /// notice is keyed): the step that failed it tells again when it runs again.
+    void tell_failed(const core::TenantId& tenant,
+                     std::int64_t id,
+                     const std::string& node_id,
+                     int visit,
+                     const std::string& reason);
     /// A call activity: starts the called process's latest version as a child instance
     /// (input mapping, business key) once per visit, and waits for it to end.
     boost::json::object call_child(const core::TenantId& tenant,
@@ -342,7 +351,12 @@ private:
                 const std::string& subject,
                 const std::string& body,
                 const std::optional<std::string>& key);
-    void wake(const core::TenantId& tenant, std::int64_t id, const std::string& why);
+    /// Wakes instance `id`'s run. `once` names what the wake is about (a throwing visit, a
+    /// message, a relative's end): a step that wakes again on a retry logs it once.
+    void wake(const core::TenantId& tenant,
+              std::int64_t id,
+              const std::string& why,
+              const std::optional<std::string>& once = std::nullopt);
 
     EngineParts p_;
 };

@@ -176,8 +176,10 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
             if (const auto* data = ctx.event.data.if_contains("data"); data && data->is_object()) {
                 message["data"] = *data;
             }
+            // A retry finds the delivery its earlier attempt committed (the event's id keys it)
+            // and still answers and wakes whom it reached, as that attempt may not have.
             return ctx.step.run("correlate", [&] {
-                return engine.correlate(tenant, "event:" + name.substr(slash + 1), message);
+                return engine.correlate(tenant, "event:" + name.substr(slash + 1), message, true);
             });
         });
 

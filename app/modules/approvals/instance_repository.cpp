@@ -195,26 +195,49 @@ void cancel_open_work(Transaction& tx, const core::TenantId& tenant, std::int64_
         {tenant, id});
 }
 
-// Ends the alive descendants of `id` (child instances of its call activities, and theirs):
-// cancelled, their open work closed. Answers their ids, for their runs to be woken.
+// The descendants of instance $2 (child instances of its call activities, and theirs).
+constexpr const char* kDescendants =
+    "WITH RECURSIVE tree(id) AS (SELECT id FROM approval_instances WHERE tenant_id = $1 AND "
+    "parent_id = $2 UNION ALL SELECT i.id FROM approval_instances i JOIN tree t ON i.parent_id = "
+    "t.id WHERE i.tenant_id = $1) ";
+// Why a descendant was cancelled with its caller.
+constexpr const char* kCallerEnded = "the calling instance ended";
+
+// Ends the alive descendants of `id`: cancelled, their open work closed. Answers their ids, for
+// their runs to be woken.
 std::vector<std::int64_t> cancel_descendants(Transaction& tx,
                                              const core::TenantId& tenant,
                                              std::int64_t id) {
     const auto rows = tx.exec(
-        std::string("WITH RECURSIVE tree(id) AS (SELECT id FROM approval_instances WHERE "
-                    "tenant_id = $1 AND parent_id = $2 UNION ALL SELECT i.id FROM "
-                    "approval_instances i JOIN tree t ON i.parent_id = t.id WHERE i.tenant_id = "
-                    "$1) UPDATE approval_instances SET status = 'cancelled', status_reason = 'the "
-                    "calling instance ended', current_nodes = '[]', ended_at = now() WHERE "
-                    "tenant_id = $1 AND id IN (SELECT id FROM tree) AND status IN ") +
+        kDescendants +
+            std::string("UPDATE approval_instances SET status = 'cancelled', status_reason = $3, "
+                        "current_nodes = '[]', ended_at = now() WHERE tenant_id = $1 AND id IN "
+                        "(SELECT id FROM tree) AND status IN ") +
             kAliveStatuses + " RETURNING id",
-        {tenant, id});
+        {tenant, id, kCallerEnded});
     std::vector<std::int64_t> ended;
     for (int i = 0; i < rows.size(); ++i) {
         ended.push_back(rows.integer(i, "id"));
         cancel_open_work(tx, tenant, ended.back());
     }
     return ended;
+}
+
+// The descendants of `id` cancelled with a caller, now or by an earlier call.
+std::vector<std::int64_t> cancelled_descendants(Transaction& tx,
+                                                const core::TenantId& tenant,
+                                                std::int64_t id) {
+    const auto rows = tx.exec(kDescendants + std::string("SELECT i.id FROM approval_instances i "
+                                                         "WHERE i.tenant_id = $1 AND i.id IN "
+                                                         "(SELECT id FROM tree) AND i.status = "
+                                                         "'cancelled' AND i.status_reason = $3 "
+                                                         "ORDER BY i.id"),
+                              {tenant, id, kCallerEnded});
+    std::vector<std::int64_t> ids;
+    for (int i = 0; i < rows.size(); ++i) {
+        ids.push_back(rows.integer(i, "id"));
+    }
+    return ids;
 }
 
 // A person ends a running instance as `status` (withdrawn, or cancelled with a reason).
@@ -258,6 +281,11 @@ InstanceRepository::Ending InstanceRepository::finish(const core::TenantId& tena
                               .empty());
         cancel_open_work(tx, tenant, id);
         Ending ending{ended, cancel_descendants(tx, tenant, id)};
+        if (ended && updated.affected() == 0) {
+            // The earlier attempt cancelled the descendants, and may have died before it woke
+            // them: they are woken again (a spare wake costs a run one park).
+            ending.cancelled = cancelled_descendants(tx, tenant, id);
+        }
         if (ended && step_key) {
             json::object detail;
             if (reason) {
@@ -347,19 +375,20 @@ std::vector<std::int64_t> InstanceRepository::terminate(const core::Principal& w
 namespace {
 
 // `event` through the outbox inside `tx`, again after each of `echoes` (an id of its own each),
-// and in the instance's event log.
+// and in the instance's event log (once under `once`).
 void announce_in(Transaction& tx,
                  const core::TenantId& tenant,
                  std::int64_t id,
                  const inngest::Event& event,
-                 const std::vector<std::chrono::milliseconds>& echoes) {
+                 const std::vector<std::chrono::milliseconds>& echoes,
+                 const std::optional<std::string>& once = std::nullopt) {
     core::outbox::add(tx, tenant, event);
     for (const auto after : echoes) {
         auto echo = event;
         echo.id.reset();
         core::outbox::add(tx, tenant, echo, after);
     }
-    log_event(tx, tenant, id, event.name, event.data);
+    log_event(tx, tenant, id, event.name, event.data, once);
 }
 
 }  // namespace
@@ -416,6 +445,17 @@ bool InstanceRepository::mark_failed(const core::TenantId& tenant,
                         json::object{{"reason", reason}}, step_key);
         return updated.affected() > 0;
     });
+}
+
+std::optional<std::string> InstanceRepository::failure_reason(const core::TenantId& tenant,
+                                                              std::int64_t id,
+                                                              const std::string& step_key) {
+    const auto rows = core::db::exec_once(
+        pool_, tenant,
+        "SELECT coalesce(detail ->> 'reason', '') AS reason FROM approval_timeline WHERE "
+        "tenant_id = $1 AND instance_id = $2 AND step_key = $3 AND action = 'failed'",
+        {tenant, id, step_key});
+    return rows.empty() ? std::nullopt : std::optional(rows.text(0, "reason"));
 }
 
 bool InstanceRepository::save_state(const core::TenantId& tenant,
@@ -642,9 +682,10 @@ std::vector<std::string> InstanceRepository::add_cc(const core::TenantId& tenant
 void InstanceRepository::announce(const core::TenantId& tenant,
                                   std::int64_t id,
                                   const inngest::Event& event,
-                                  const std::vector<std::chrono::milliseconds>& echoes) {
+                                  const std::vector<std::chrono::milliseconds>& echoes,
+                                  const std::optional<std::string>& once) {
     core::db::transact(pool_, tenant,
-                       [&](Transaction& tx) { announce_in(tx, tenant, id, event, echoes); });
+                       [&](Transaction& tx) { announce_in(tx, tenant, id, event, echoes, once); });
 }
 
 void InstanceRepository::log(const core::TenantId& tenant,

@@ -119,7 +119,8 @@ public:
         /// This call ended the instance, or an earlier attempt of the step whose key it carries
         /// did; false when it had ended otherwise (an administrator terminated it, say).
         bool ended = false;
-        /// The descendants it cancelled, whose runs are to be woken.
+        /// The descendants it cancelled, whose runs are to be woken (on a retry of the step,
+        /// those its earlier attempt cancelled).
         std::vector<std::int64_t> cancelled;
     };
     /// Ends a running instance (its open tasks and visits close, and any child instances its
@@ -159,6 +160,11 @@ public:
                      const std::string& node_id,
                      const std::string& step_key,
                      const std::string& reason);
+    /// The reason in the timeline's `failed` entry of `step_key` (mark_failed's, or a failed
+    /// finish's); nullopt when that step recorded no failure.
+    std::optional<std::string> failure_reason(const core::TenantId& tenant,
+                                              std::int64_t id,
+                                              const std::string& step_key);
 
     /// Stores the interpreter's state at a wait (what a resume continues from) if `generation`
     /// still owns the instance; false when it does not or the instance has ended. A held
@@ -223,10 +229,12 @@ public:
 
     /// Sends `event` through the outbox and records it in the instance's event log, in one
     /// transaction; sends it again (unlogged, each with an id of its own) after each of `echoes`.
+    /// `once` keys the log entry as in `log` (a retried step sends again, logs once).
     void announce(const core::TenantId& tenant,
                   std::int64_t id,
                   const inngest::Event& event,
-                  const std::vector<std::chrono::milliseconds>& echoes = {});
+                  const std::vector<std::chrono::milliseconds>& echoes = {},
+                  const std::optional<std::string>& once = std::nullopt);
     /// One entry of the instance's event log, written by an engine step. `once` names what the
     /// entry is about (a node visit, an attempt): a retried step writes no second entry.
     void log(const core::TenantId& tenant,
