@@ -61,7 +61,8 @@ public:
 class Notifier {
 public:
     virtual ~Notifier() = default;
-    /// Sends `subject`/`body` to `user_ids`' inboxes, once per `idempotency_key`; the message id.
+    /// Sends `subject`/`body` to `user_ids`' inboxes, once per `idempotency_key` of `sender` (a
+    /// part of the app, such as "approvals": its keys are never a user's); the message id.
     virtual std::int64_t notify(const TenantId& tenant,
                                 const std::string& sender,
                                 const std::vector<std::string>& user_ids,

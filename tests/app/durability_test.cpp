@@ -59,13 +59,14 @@ public:
         }
         return !running() && log().find("failpoint reached") != std::string::npos;
     }
-    // The print job at `path` once it has finished (completed or failed), or as it is after
-    // 30 s.
+    // The print job at `path` once it has finished (completed, failed or canceled), or as it is
+    // after 30 s.
     json::value finished_job(const std::string& path, const std::string& token) const {
         json::value job;
         for (int i = 0; i < 600; ++i) {
             job = api("GET", path, token).body;
-            if (job.at("status") == "completed" || job.at("status") == "failed") {
+            if (job.at("status") == "completed" || job.at("status") == "failed" ||
+                job.at("status") == "canceled") {
                 break;
             }
             std::this_thread::sleep_for(50ms);
@@ -100,6 +101,23 @@ public:
             std::this_thread::sleep_for(25ms);
         }
         return false;
+    }
+    // Waits until no run of the functions is running (up to 10 s); true when none is.
+    bool runs_ended(const std::vector<std::string>& function_ids) const {
+        const auto ended = [&] {
+            for (const auto& function_id : function_ids) {
+                for (const auto& run : executor_runs(function_id)) {
+                    if (run.at("status") == "Running") {
+                        return false;
+                    }
+                }
+            }
+            return true;
+        };
+        for (int i = 0; i < 400 && !ended(); ++i) {
+            std::this_thread::sleep_for(25ms);
+        }
+        return ended();
     }
     json::array executor_runs(const std::string& function_id) const {
         const auto r = call("GET",
@@ -653,26 +671,72 @@ TEST_CASE(
     }
     CHECK(unread() == 1);
     // Once the job's run and every delivery run have ended, no second notice can come.
-    const auto ended = [&](const std::string& function_id) {
-        for (const auto& run : second.executor_runs(function_id)) {
-            if (run.at("status") == "Running") {
-                return false;
-            }
-        }
-        return true;
-    };
-    for (int i = 0; i < 400 && !(ended("riveredge-flow-print-job") &&
-                                 ended("riveredge-flow-messages-deliver"));
-         ++i) {
-        std::this_thread::sleep_for(25ms);
-    }
-    CHECK(ended("riveredge-flow-print-job"));
-    CHECK(ended("riveredge-flow-messages-deliver"));
+    CHECK(second.runs_ended({"riveredge-flow-print-job", "riveredge-flow-messages-deliver"}));
     CHECK(unread() == 1);
     const auto inbox = second.api("GET", "/api/v1/messages/inbox", bob);
     CHECK(json::serialize(inbox.body).find("failed") != std::string::npos);
     REQUIRE(std::system(("cupsaccept -h '" + cups.server() + "' '" + queue + "' >/dev/null 2>&1")
                             .c_str()) == 0);
+    std::filesystem::remove(log);
+    std::filesystem::remove(log + ".2");
+}
+
+TEST_CASE(
+    "a print job cancelled in CUPS at its deadline while its process dies before recording the "
+    "failure fails by its deadline after the restart and tells the requester once",
+    "[app][durability][print_devices]") {
+    // Where the first process stops dead: right after the cancel (nobody told yet), or after
+    // the notice, before the failure is saved. Either way the retried poll finds the job
+    // cancelled in CUPS already.
+    const std::string failpoint = GENERATE("print.job_cancelled_in_cups", "print.job_failing");
+    INFO(failpoint);
+    auto& cups = inngest_test::shared_cups();
+    const std::string queue = "acme-late" + std::to_string(getpid());
+    // Nothing listens there: CUPS' backend retries for ever and the job stays "processing".
+    cups.add_raw_queue(queue, "socket://127.0.0.1:" + std::to_string(inngest_test::free_port()));
+    const std::string database = inngest_test::shared_postgres().fresh_database();
+    const std::string log = "/tmp/riveredge-print-late-" + std::to_string(getpid()) + ".log";
+    const int port = inngest_test::free_port();
+    const int executor_port = inngest_test::free_port();
+    const std::string cups_server = "RIVEREDGE_CUPS_SERVER=" + cups.server();
+    AppProcess first(database, port, executor_port, log,
+                     {cups_server, "RIVEREDGE_FAILPOINTS=" + failpoint});
+    first.start();
+    const auto alice = riveredge::core::issue_token(
+        riveredge::core::Principal{riveredge::core::TenantId::trusted("acme"), "alice", {"admin"}},
+        kSecret);
+    const auto bob = riveredge::core::issue_token(
+        riveredge::core::Principal{riveredge::core::TenantId::trusted("acme"), "bob", {}}, kSecret);
+    const auto printer = first.api(
+        "POST", "/api/v1/print/printers", alice,
+        R"({"name":"Late","kind":"label","cups_queue":")" + queue + R"(","owners":["alice"]})");
+    REQUIRE(printer.status == 201);
+    const auto asked =
+        first.api("POST", "/api/v1/print/jobs", bob,
+                  R"({"printer_id":)" + std::to_string(printer.body.at("id").as_int64()) +
+                      R"(,"raw_base64":")" + riveredge::core::to_base64("^XA^XZ") +
+                      R"(","deadline_seconds":5})");
+    REQUIRE(asked.status == 202);
+    const auto job_path = "/api/v1/print/jobs/" + std::to_string(asked.body.at("id").as_int64());
+    const bool stopped = first.stopped_at_failpoint();
+    INFO(first.log());
+    REQUIRE(stopped);
+    REQUIRE(first.log().find("\"failpoint\":\"" + failpoint + "\"") != std::string::npos);
+
+    AppProcess second(database, port, executor_port, log + ".2", {cups_server});
+    second.start();
+    const auto job = second.finished_job(job_path, bob);
+    INFO(second.log());
+    // It failed by its deadline, as it would have without the crash: not "canceled" (by someone
+    // in CUPS, as the retry would otherwise read CUPS' state).
+    CHECK(job.at("status") == "failed");
+    CHECK(job.at("error").as_string().find("deadline") != json::string::npos);
+    // The requester (not an owner, so told of nothing else) is told once, of the failure.
+    REQUIRE(second.runs_ended({"riveredge-flow-print-job", "riveredge-flow-messages-deliver"}));
+    const auto inbox = second.api("GET", "/api/v1/messages/inbox", bob).body.at("items");
+    INFO(json::serialize(inbox));
+    REQUIRE(inbox.as_array().size() == 1);
+    CHECK(inbox.at(0).at("subject").as_string().ends_with(" failed"));
     std::filesystem::remove(log);
     std::filesystem::remove(log + ".2");
 }

@@ -132,6 +132,69 @@ TEST_CASE("a message is delivered durably to each recipient's inbox", "[app]") {
     REQUIRE(t.wait_unread(bob, 2));
 }
 
+TEST_CASE("a user named like one of the app's own senders cannot take its idempotency keys",
+          "[app]") {
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    const auto carol = t.token("acme", "carol");
+    const auto impostor = t.token("acme", "approvals");  // a token's sub is any text
+    // An approval for bob to decide; its end is told to alice under "approval-finished-<id>".
+    const auto definition = t.call(
+        "POST", "/api/v1/approvals/definitions", alice,
+        R"({"source":{"key":"one","nodes":[{"id":"start","type":"startEvent"},{"id":"ok","type":"userTask","data":{"bpmn":{"approvers":[{"type":"user","value":"bob"}]}}},{"id":"end","type":"endEvent"}],"edges":[{"id":"e0","source":"start","target":"ok"},{"id":"e1","source":"ok","target":"end"}]}})");
+    REQUIRE(definition.status == 201);
+    const auto definition_id = std::to_string(definition.body.at("id").as_int64());
+    REQUIRE(t.call("POST", "/api/v1/approvals/definitions/" + definition_id + "/publish", alice)
+                .status == 201);
+    const auto instance = t.call("POST", "/api/v1/approvals/instances", alice,
+                                 R"({"definition_id":)" + definition_id + "}");
+    REQUIRE(instance.status == 201);
+    const auto instance_id = instance.body.at("id").as_int64();
+    json::array tasks;
+    for (int i = 0; i < 400 && tasks.empty(); ++i) {
+        tasks = t.call("GET", "/api/v1/approvals/tasks", bob).body.at("items").as_array();
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(tasks.size() == 1);
+
+    // The user "approvals" sends first with the key the approvals engine will use: a message of
+    // its own, whose deliveries it may read.
+    const auto own =
+        t.call("POST", "/api/v1/messages/send", impostor,
+               send_body(R"(["carol"])", "approval-finished-" + std::to_string(instance_id)));
+    REQUIRE(own.status == 201);
+    CHECK(own.body.at("created") == true);
+    CHECK(t.call("GET",
+                 "/api/v1/messages/" + std::to_string(own.body.at("message_id").as_int64()) +
+                     "/deliveries",
+                 impostor)
+              .status == 200);
+    REQUIRE(t.wait_unread(carol, 1));
+
+    // The approval ends: alice is still told, under the engine's own key.
+    REQUIRE(t.call("POST",
+                   "/api/v1/approvals/tasks/" + std::to_string(tasks[0].at("id").as_int64()) +
+                       "/approve",
+                   bob, "{}")
+                .status == 200);
+    json::array told;
+    for (int i = 0; i < 400 && told.empty(); ++i) {
+        told = t.call("GET", "/api/v1/messages/inbox", alice).body.at("items").as_array();
+        std::this_thread::sleep_for(25ms);
+    }
+    INFO(json::serialize(told));
+    REQUIRE(told.size() == 1);
+    CHECK(told[0].at("subject").as_string() ==
+          "Your approval request #" + std::to_string(instance_id) + " is completed");
+    // The engine's notice is not the user's message: its deliveries are not the user's to read.
+    CHECK(t.call("GET",
+                 "/api/v1/messages/" + std::to_string(told[0].at("message_id").as_int64()) +
+                     "/deliveries",
+                 impostor)
+              .status == 403);
+}
+
 TEST_CASE("the inbox marks read, reads all and archives", "[app]") {
     AppUnderTest t;
     const auto alice = t.token("acme", "alice", {"admin"});

@@ -470,3 +470,55 @@ TEST_CASE("a durable step's script run is once per key: a repeat gets the run, a
     CHECK(listed[0].at("error").at("message") == "the script worker could not be started");
     CHECK(json::serialize(listed[0]).find("/nonexistent") == std::string::npos);
 }
+
+TEST_CASE("a durable step's keyed run settles when the run holding its key fails meanwhile",
+          "[app][scripts]") {
+    // The run holding the key (another attempt's, still running) fails between the insert that
+    // meets it and the look-up of it: the key is free then, and this attempt's run is recorded
+    // and run in the same call instead of the step failing once.
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto ok = t.call("POST", "/api/v1/scripts", alice,
+                           create_body("once", "function main(a) { return {n: a.n}; }",
+                                       R"("parameters":[{"name":"n","type":"number"}])"));
+    REQUIRE(ok.status == 201);
+    const auto script_id = ok.body.at("id").as_int64();
+    riveredge::core::db::Pool pool(t.settings().database_url, 1);
+    riveredge::scripts::Repository repository(pool);
+    const riveredge::scripts::ScriptRunner runner(SCRIPT_WORKER_PATH);
+    const riveredge::core::OutboundPolicy outbound;
+    riveredge::scripts::Service service(repository, runner, outbound);
+    const riveredge::core::Principal schedule{
+        riveredge::core::TenantId::trusted("acme"), "schedule:7", {}};
+    const auto holder = repository.create_run(
+        schedule.tenant,
+        riveredge::scripts::NewRun{script_id, 1, "sync", "schedule", json::object{{"n", 1}},
+                                   "schedule:7", "fire-1"},
+        "running");
+    // The holder fails right after each insert into script_runs, as if its attempt ended
+    // failed just then (each statement sees what is committed when it starts).
+    {
+        riveredge::core::db::Pool owner(*t.settings().migration_database_url, 1);
+        riveredge::core::db::transact(
+            owner, std::nullopt, [&](riveredge::core::db::Transaction& tx) {
+                tx.exec(
+                    "CREATE FUNCTION fail_holder() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    "UPDATE script_runs SET status = 'failed', finished_at = now() WHERE id = " +
+                    std::to_string(holder.id) + " AND status = 'running'; RETURN NULL; END $$");
+                tx.exec(
+                    "CREATE TRIGGER fail_holder AFTER INSERT ON script_runs FOR EACH STATEMENT "
+                    "EXECUTE FUNCTION fail_holder()");
+            });
+    }
+    json::value run;
+    REQUIRE_NOTHROW(run = service.start_run(
+                        schedule, script_id,
+                        json::object{{"mode", "sync"}, {"arguments", json::object{{"n", 2}}}},
+                        "schedule", "fire-1"));
+    CHECK(run.at("id") != holder.id);
+    CHECK(run.at("status") == "succeeded");
+    CHECK(run.at("result") == json::object{{"n", 2}});
+    const auto holder_now = repository.run(schedule.tenant, holder.id);
+    REQUIRE(holder_now);
+    CHECK(holder_now->status == "failed");
+}

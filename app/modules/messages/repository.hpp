@@ -63,6 +63,16 @@ struct Delivery {
 extern const core::db::ListSpec kDeliveryLogList;
 extern const core::db::ListSpec kInboxList;
 
+/// A message's sender as stored: a user (a token's `sub`, any text) and one of the app's own
+/// senders (approvals, workflows, schedule:<id> ...) never have the same id, so neither can
+/// take the other's idempotency keys (a key is its sender's own).
+inline std::string user_sender(const std::string& user_id) {
+    return "user:" + user_id;
+}
+inline std::string system_sender(const std::string& name) {
+    return "system:" + name;
+}
+
 class Repository {
 public:
     explicit Repository(core::db::Pool& pool) : pool_(pool) {}
@@ -83,7 +93,7 @@ public:
     std::vector<Delivery> deliveries(const core::TenantId& tenant, std::int64_t message_id);
     /// Delivers an in-app delivery: the inbox item and the `sent` state, once.
     bool deliver_in_app(const core::TenantId& tenant, std::int64_t delivery_id);
-    /// Who sent message `message_id`, if it is `tenant`'s.
+    /// Who sent message `message_id` (user_sender's or system_sender's id), if it is `tenant`'s.
     std::optional<std::string> sender_of(const core::TenantId& tenant, std::int64_t message_id);
     /// What a socket of the item's user receives about it, if the item exists in `tenant`.
     std::optional<InboxNote> inbox_note(const core::TenantId& tenant, std::int64_t item_id);

@@ -141,7 +141,7 @@ void register_routes(core::Router& router, Service& service) {
             if (!sender) {
                 throw DomainError::not_found("message");
             }
-            if (*sender != who.user_id && !call.is_admin()) {
+            if (*sender != user_sender(who.user_id) && !call.is_admin()) {
                 throw DomainError::forbidden(
                     "a message's deliveries are for its sender and tenant administrators");
             }

@@ -161,7 +161,7 @@ boost::json::object Service::send(const core::Principal& sender,
     core::refuse_if_any(problems);
     bool created = false;
     const std::int64_t id =
-        record(sender.tenant, sender.user_id, content, key, deliveries, created);
+        record(sender.tenant, user_sender(sender.user_id), content, key, deliveries, created);
     return boost::json::object{{"message_id", id},
                                {"created", created},
                                {"deliveries", static_cast<std::int64_t>(deliveries.size())}};
@@ -178,8 +178,8 @@ std::int64_t Service::notify(const core::TenantId& tenant,
         deliveries.push_back({"in_app", user});
     }
     bool created = false;
-    return record(tenant, sender, MessageContent{subject, body, std::nullopt}, idempotency_key,
-                  deliveries, created);
+    return record(tenant, system_sender(sender), MessageContent{subject, body, std::nullopt},
+                  idempotency_key, deliveries, created);
 }
 
 std::int64_t Service::record(const core::TenantId& tenant,

@@ -33,10 +33,12 @@ public:
 
     /// Validates and records a message with one delivery per (channel, recipient) and, in the same
     /// transaction, its announcement through the outbox:
-    /// `messages/message.requested`. The same idempotency key returns the first message.
+    /// `messages/message.requested`. The same idempotency key returns the first message. The
+    /// sender is the user (user_sender).
     boost::json::object send(const core::Principal& sender, const boost::json::object& request);
 
-    /// What another module calls to notify users in the app (approvals, schedules ...).
+    /// What another module calls to notify users in the app (approvals, schedules ...): the
+    /// sender is the module's (system_sender), never a user's.
     std::int64_t notify(const core::TenantId& tenant,
                         const std::string& sender,
                         const std::vector<std::string>& user_ids,

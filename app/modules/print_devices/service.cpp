@@ -828,23 +828,34 @@ json::object Service::poll_step(const core::TenantId& tenant, std::int64_t id) {
                           "CUPS no longer knows job " + std::to_string(*job.cups_job_id));
             return state(current(tenant, id));
         }
+        // What the printer said before the cancel: now, or what the last poll saved when an
+        // earlier attempt cancelled.
+        std::string said = job.printer_message;
+        bool cancelled_here = false;
         if (!is_final(seen->state) && (job.cancel_requested || job.deadline_passed)) {
-            const std::string said = seen->message;
+            said = seen->message;
             cups_.cancel(queue, *job.cups_job_id);
+            cancelled_here = true;
+            failpoint("print.job_cancelled_in_cups");
             // It may have ended meanwhile: what CUPS says after the cancel is what happened.
             seen = ours(cups_.job(*job.cups_job_id));
             if (!seen) {
                 finish_failed(tenant, job, "CUPS lost the job while cancelling it");
                 return state(current(tenant, id));
             }
-            if (job.deadline_passed && !job.cancel_requested &&
-                seen->state != JobState::kCompleted) {
-                finish_failed(
-                    tenant, job,
-                    "not printed by its deadline (" + job.deadline_at + "); the printer " +
-                        (said.empty() ? "said nothing" : "said: " + said) + "; cancelled in CUPS");
-                return state(current(tenant, id));
-            }
+        }
+        // Past its deadline, a job not printed failed by it. Found cancelled already, it is one an
+        // attempt cancelled here and died before saving that: read as "canceled", it would end
+        // so and its owners would be told a second time, under that end's key. (So does one
+        // cancelled in CUPS by hand that no poll saw so before its deadline: it was due to be.)
+        if (job.deadline_passed && !job.cancel_requested &&
+            (cancelled_here ? seen->state != JobState::kCompleted
+                            : seen->state == JobState::kCanceled)) {
+            finish_failed(tenant, job,
+                          "not printed by its deadline (" + job.deadline_at + "); the printer " +
+                              (said.empty() ? "said nothing" : "said: " + said) +
+                              "; cancelled in CUPS");
+            return state(current(tenant, id));
         }
         return state(record_cups_state(tenant, job, *seen));
     } catch (const CupsError& error) {

@@ -1,6 +1,7 @@
 #include "modules/scripts/repository.hpp"
 
 #include "core/db/sql_time.hpp"
+#include "core/errors.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -183,28 +184,37 @@ RecordedRun Repository::create_run(const core::TenantId& tenant,
                                    const std::string& status,
                                    const core::outbox::Announcement& announce) {
     return core::db::transact(pool_, tenant, [&](Transaction& tx) {
-        const auto rows = tx.exec(
-            "INSERT INTO script_runs (tenant_id, script_id, version, mode, trigger, status, "
-            "arguments, run_by, idempotency_key, started_at) VALUES ($1, $2, $3::int, $4, $5, "
-            "$6, $7::jsonb, $8, $9, CASE WHEN $6 = 'running' THEN now() END) ON CONFLICT "
-            "(tenant_id, run_by, script_id, idempotency_key) WHERE idempotency_key IS NOT NULL "
-            "AND status IN ('queued', 'running', 'succeeded') DO NOTHING RETURNING id",
-            {tenant, run.script_id, run.version, run.mode, run.trigger, status, run.arguments,
-             run.run_by, run.idempotency_key});
-        if (rows.empty()) {
-            return RecordedRun{
-                tx.exec("SELECT id FROM script_runs WHERE tenant_id = $1 AND run_by = $2 AND "
-                        "script_id = $3 AND idempotency_key = $4 AND status IN ('queued', "
-                        "'running', 'succeeded')",
-                        {tenant, run.run_by, run.script_id, run.idempotency_key})
-                    .integer(0, "id"),
-                false};
+        // The run holding the key may fail between the insert that met it and the look-up
+        // (each statement sees what is committed when it starts): the key is free then, and the
+        // insert is tried again. Bounded: each round means yet another run took it and failed.
+        for (int round = 0; round < 3; ++round) {
+            const auto rows = tx.exec(
+                "INSERT INTO script_runs (tenant_id, script_id, version, mode, trigger, status, "
+                "arguments, run_by, idempotency_key, started_at) VALUES ($1, $2, $3::int, $4, $5, "
+                "$6, $7::jsonb, $8, $9, CASE WHEN $6 = 'running' THEN now() END) ON CONFLICT "
+                "(tenant_id, run_by, script_id, idempotency_key) WHERE idempotency_key IS NOT "
+                "NULL AND status IN ('queued', 'running', 'succeeded') DO NOTHING RETURNING id",
+                {tenant, run.script_id, run.version, run.mode, run.trigger, status, run.arguments,
+                 run.run_by, run.idempotency_key});
+            if (!rows.empty()) {
+                const std::int64_t id = rows.integer(0, "id");
+                if (announce) {
+                    core::outbox::add(tx, tenant, announce(id));
+                }
+                return RecordedRun{id, true};
+            }
+            const auto holder = tx.exec(
+                "SELECT id FROM script_runs WHERE tenant_id = $1 AND run_by = $2 AND "
+                "script_id = $3 AND idempotency_key = $4 AND status IN ('queued', "
+                "'running', 'succeeded')",
+                {tenant, run.run_by, run.script_id, run.idempotency_key});
+            if (!holder.empty()) {
+                return RecordedRun{holder.integer(0, "id"), false};
+            }
         }
-        const std::int64_t id = rows.integer(0, "id");
-        if (announce) {
-            core::outbox::add(tx, tenant, announce(id));
-        }
-        return RecordedRun{id, true};
+        throw core::DomainError::unavailable(
+            "script " + std::to_string(run.script_id) + ": the run holding key '" +
+            run.idempotency_key.value_or("") + "' kept changing; retry");
     });
 }
 
