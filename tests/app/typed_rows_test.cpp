@@ -116,6 +116,23 @@ TEST_CASE("typed rows refuse a missing column and a value that does not fit", "[
     }
 }
 
+TEST_CASE("a row the result does not have is an error, not a read past its end", "[app][db]") {
+    Pool pool(inngest_test::shared_postgres().fresh_database(), 1);
+    const auto none = riveredge::core::db::exec_once(
+        pool, std::nullopt, "SELECT 1::bigint AS id, true AS ok, 'x' AS t WHERE false");
+    REQUIRE(none.empty());
+    // Each read used to hand libpq's pointer past the result to strtoll (a crash).
+    CHECK_THROWS_AS(none.integer(0, "id"), DbError);
+    CHECK_THROWS_AS(none.boolean(0, "ok"), DbError);
+    CHECK_THROWS_AS(none.text(0, "t"), DbError);
+    CHECK_THROWS_AS(none.is_null(-1, "t"), DbError);
+    try {
+        static_cast<void>(none.integer(0, "id"));
+    } catch (const DbError& error) {
+        CHECK(error.sqlstate() == "P0002");
+    }
+}
+
 TEST_CASE("transact commits what its work did, or nothing when the work throws", "[app][db]") {
     Pool pool(inngest_test::shared_postgres().fresh_database(), 2);
     using riveredge::core::db::Transaction;

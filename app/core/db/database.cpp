@@ -60,22 +60,32 @@ int Rows::column(std::string_view name) const {
     return index;
 }
 
+int Rows::cell(int row, std::string_view name) const {
+    // libpq reads past the result for a row it does not have: a caller's mistake would end the
+    // process instead of the request.
+    if (row < 0 || row >= size()) {
+        throw DbError("P0002", "no row " + std::to_string(row) + " in a result of " +
+                                   std::to_string(size()) + " (column " + std::string(name) + ")");
+    }
+    return column(name);
+}
+
 bool Rows::is_null(int row, std::string_view name) const {
-    return PQgetisnull(result_, row, column(name)) == 1;
+    return PQgetisnull(result_, row, cell(row, name)) == 1;
 }
 
 std::string Rows::text(int row, std::string_view name) const {
-    const int col = column(name);
+    const int col = cell(row, name);
     return std::string(PQgetvalue(result_, row, col),
                        static_cast<std::size_t>(PQgetlength(result_, row, col)));
 }
 
 std::int64_t Rows::integer(int row, std::string_view name) const {
-    return std::strtoll(PQgetvalue(result_, row, column(name)), nullptr, 10);
+    return std::strtoll(PQgetvalue(result_, row, cell(row, name)), nullptr, 10);
 }
 
 bool Rows::boolean(int row, std::string_view name) const {
-    return PQgetvalue(result_, row, column(name))[0] == 't';
+    return PQgetvalue(result_, row, cell(row, name))[0] == 't';
 }
 
 std::int64_t Rows::affected() const {

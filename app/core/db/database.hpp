@@ -88,6 +88,8 @@ public:
 
 private:
     int column(std::string_view name) const;
+    /// The column's index, once `row` is known to be in the result (DbError P0002 if not).
+    int cell(int row, std::string_view name) const;
     pg_result* result_;
 };
 
