@@ -1936,6 +1936,69 @@ TEST_CASE("a step that failed an instance and runs again tells the initiator onc
     CHECK(failed_notices(caller) == 1);
 }
 
+TEST_CASE("a visit that ended its instance failed and runs again ends the run the same way",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    // The attempt that ended the instance dies before its notice is stored (the notice's insert
+    // fails and the attempt goes on: the state a crash right after the finish leaves).
+    fail_first_insert(t, "finished_notice_fails", "messages",
+                      "NEW.idempotency_key LIKE 'approval-finished-%'");
+    const auto id = flow.start(
+        alice, flow.publish(alice, linear("nobody", {user_task("check", R"({"approvers":[{"type":)"
+                                                                        R"("form_field","value":)"
+                                                                        R"("missing"}]})")})));
+    REQUIRE(flow.wait_done(alice, id).at("status") == "failed");
+    REQUIRE(t.app().wait_settled(20s));
+    REQUIRE(updates_met(t, "finished_notice_fails") == 1);
+    const auto notices = [&] {
+        REQUIRE(t.app().wait_settled(20s));
+        const std::string subject = "Your approval request #" + std::to_string(id) + " is failed";
+        int n = 0;
+        for (const auto& item : listed(t, "/api/v1/messages/inbox", alice, "items")) {
+            n += item.at("subject") == json::value(subject) ? 1 : 0;
+        }
+        return n;
+    };
+    REQUIRE(notices() == 0);
+    // Inngest calls again with the steps before the visit memoized (its answer was lost).
+    const auto runs = t.app().executor()->runs("riveredge-flow-approvals-instance");
+    REQUIRE(runs.size() == 1);
+    inngest_test::CallBuilder call;
+    call.fn_slug = "riveredge-flow-approvals-instance";
+    call.event = runs[0].event;
+    call.attempt = 1;
+    const auto failing_step = inngest_test::step_hash("visit:check#1");
+    bool reached = false;
+    for (const auto& step : runs[0].history) {
+        reached = reached || step.hashed_id == failing_step;
+        if (reached || step.op == "StepError") {
+            continue;
+        }
+        call.steps[step.hashed_id] =
+            step.op == "StepRun" ? json::value(json::object{{"data", step.data}}) : step.data;
+        call.stack.push_back(step.hashed_id);
+    }
+    REQUIRE(reached);
+    const auto [status, reply] = t.replay(call);
+    REQUIRE(status == 206);
+    const auto& op = reply.as_array().at(0);
+    REQUIRE(op.at("id") == json::value(failing_step));
+    INFO(json::serialize(op.at("data")));
+    CHECK(op.at("data") == json::value(json::object{{"end", "failed"}}));
+    CHECK(notices() == 1);
+    // The run goes on from that answer: it ends, and stores no token held for a retry.
+    call.steps[failing_step] = json::object{{"data", op.at("data")}};
+    call.stack.push_back(failing_step);
+    t.replay(call);
+    const std::string path = "/api/v1/approvals/instances/" + std::to_string(id);
+    CHECK(t.call("POST", path + "/retry", alice, R"({"reason":"try again"})").status == 409);
+    CHECK(t.call("GET", path, alice).body.at("status") == "failed");
+    CHECK(notices() == 1);
+}
+
 TEST_CASE("listeners call activities when a node starts and ends and when a flow is taken",
           "[app][approvals]") {
     auto clock = fresh_clock();

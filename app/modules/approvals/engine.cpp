@@ -722,14 +722,19 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
     }
     const auto instance = p_.instances.find(tenant, id);
     if (instance && held(instance->status)) {
-        // This visit's task failed the instance and its step runs again (the attempt died after
-        // the mark, perhaps before its notice): the notice goes out as that attempt's would.
         if (instance->status == "failed") {
             const auto vs = p_.tasks.visit_state(tenant, id, node_id, visit);
             const auto reason =
-                vs && vs->status == "failed"
-                    ? p_.instances.failure_reason(tenant, id, "failed:" + tag_of(node_id, visit))
-                    : std::nullopt;
+                p_.instances.failure_reason(tenant, id, "failed:" + tag_of(node_id, visit));
+            if (reason && !(vs && vs->status == "failed")) {
+                // This visit's step ended the instance failed (no approver, an element that
+                // cannot run: no task held for a retry) and runs again: it ends it the same way.
+                return finish(tenant, id, "failed", node_id, "failed:" + tag_of(node_id, visit),
+                              *reason);
+            }
+            // This visit's task failed the instance and its step runs again (the attempt died
+            // after the mark, perhaps before its notice): the notice goes out as that attempt's
+            // would.
             if (reason) {
                 tell_failed(tenant, id, node_id, visit, *reason);
             }
