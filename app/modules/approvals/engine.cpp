@@ -1375,7 +1375,10 @@ void Engine::cancel_inside(const core::TenantId& tenant,
                            const std::string& reason) {
     const auto now = p_.now();
     for (const auto& v : p_.tasks.visits_of(tenant, id)) {
-        if (v.status != "active" || !definition.inside(v.node_id, scope)) {
+        // A call activity's visit this step's earlier attempt cancelled (it died before ending
+        // the child, a transaction of its own) still ends its child below.
+        const bool cancelled_call = v.kind == "child" && v.status == "cancelled";
+        if ((v.status != "active" && !cancelled_call) || !definition.inside(v.node_id, scope)) {
             continue;
         }
         p_.tasks.settle_by_system(tenant, id, v.node_id, v.visit, "cancelled", reason, now);
