@@ -1999,6 +1999,81 @@ TEST_CASE("a visit that ended its instance failed and runs again ends the run th
     CHECK(notices() == 1);
 }
 
+TEST_CASE("a park that failed two call activities and runs again tells the initiator as it did",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    flow.publish(alice, linear("refused", {user_task("check", R"({"approvers":[{"type":"user",)"
+                                                              R"("value":"bob"}]})")}));
+    const auto id = flow.start(
+        alice, flow.publish(alice, R"({"key":"twice_calling","nodes":[{"id":"start",)"
+                                   R"("type":"startEvent"},{"id":"fork","type":"parallelGateway"},)"
+                                   R"({"id":"one","type":"callActivity","data":{"bpmn":{)"
+                                   R"("called_element":"refused"}}},)"
+                                   R"({"id":"two","type":"callActivity","data":{"bpmn":{)"
+                                   R"("called_element":"refused"}}},)"
+                                   R"({"id":"join","type":"parallelGateway"},)"
+                                   R"({"id":"end","type":"endEvent"}],"edges":[)"
+                                   R"({"id":"1","source":"start","target":"fork"},)"
+                                   R"({"id":"2","source":"fork","target":"one"},)"
+                                   R"({"id":"3","source":"fork","target":"two"},)"
+                                   R"({"id":"4","source":"one","target":"join"},)"
+                                   R"({"id":"5","source":"two","target":"join"},)"
+                                   R"({"id":"6","source":"join","target":"end"}]})"));
+    std::vector<std::int64_t> children;
+    for (int i = 0; i < 200 && children.size() < 2; ++i) {
+        children.clear();
+        for (const auto& e :
+             listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/events", alice,
+                    "events")) {
+            if (e.at("name") == "child_started") {
+                children.push_back(e.at("data").at("child_id").as_int64());
+            }
+        }
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(children.size() == 2);
+    // Both children are rejected while the parent is suspended, so that one park sees both.
+    const std::string path = "/api/v1/approvals/instances/" + std::to_string(id);
+    REQUIRE(t.call("POST", path + "/suspend", alice, R"({"reason":"wait"})").status == 200);
+    for (const auto child : children) {
+        const auto seen = flow.wait_pending(alice, child, "check");
+        REQUIRE(seen.is_object());
+        REQUIRE(flow.act(bob, flow.pending_task(seen, "check"), "reject").status == 200);
+        REQUIRE(flow.wait_done(alice, child).at("status") == "rejected");
+    }
+    REQUIRE(t.app().wait_settled(20s));
+    // That park fails the instance at both (telling of the first, which failed it) and dies
+    // storing the token held at the second; its retry holds both again.
+    fail_first_update(t, "second_hold_fails", "approval_instances",
+                      R"(NEW.engine_state -> 'waiting' @> '[{"kind":"failed"}]' AND )"
+                      R"(coalesce(OLD.engine_state -> 'waiting' @> '[{"kind":"failed"}]', false) )"
+                      R"(AND NEW.engine_state IS DISTINCT FROM OLD.engine_state)");
+    REQUIRE(t.call("POST", path + "/resume", alice, R"({"reason":"go"})").status == 200);
+    REQUIRE(flow.wait_instance(alice, id,
+                               [](const json::value& i) { return i.at("status") == "failed"; })
+                .is_object());
+    const auto failed_notices = [&] {
+        REQUIRE(t.app().wait_settled(20s));
+        const std::string subject = "Your approval request #" + std::to_string(id) + " is failed";
+        int n = 0;
+        for (const auto& item : listed(t, "/api/v1/messages/inbox", alice, "items")) {
+            n += item.at("subject") == json::value(subject) ? 1 : 0;
+        }
+        return n;
+    };
+    REQUIRE(failed_notices() == 1);
+    REQUIRE(updates_met(t, "second_hold_fails") == 1);
+    clock->advance(std::chrono::minutes(2));  // the park step's retry
+    t.app().executor()->poke();
+    CHECK(failed_notices() == 1);
+    // Both are held for the administrator's retry.
+    REQUIRE(t.call("POST", path + "/retry", alice, R"({"reason":"try again"})").status == 200);
+}
+
 TEST_CASE("listeners call activities when a node starts and ends and when a flow is taken",
           "[app][approvals]") {
     auto clock = fresh_clock();

@@ -1545,7 +1545,7 @@ boost::json::object Engine::park(const core::TenantId& tenant,
     }
     if (held(instance->status)) {
         if (instance->status == "failed") {
-            hold_failed_calls(tenant, id, generation, definition, state, current);
+            hold_failed_calls(tenant, id, generation, definition, state, current, *instance);
         }
         // Held: deadlines, timers and signals wait too; a resume or retry wakes the run.
         return json::object{{"resolved", json::array{}}, {"sleep_ms", kHeldRecheck.count()}};
@@ -1792,7 +1792,8 @@ void Engine::hold_failed_calls(const core::TenantId& tenant,
                                int generation,
                                const ProcessDefinition& definition,
                                const boost::json::object& state,
-                               const boost::json::array& current) {
+                               const boost::json::array& current,
+                               const InstanceRow& instance) {
     // A park that failed the instance at a call activity stored the token held there
     // ('failed', what an administrator's retry looks for). If that attempt died before its
     // answer was stored, its retry saved the snapshot's 'child' over it: hold it again, or no
@@ -1814,9 +1815,12 @@ void Engine::hold_failed_calls(const core::TenantId& tenant,
         if (!call_failure_caught(definition, node, thrown_by(tenant, child).value_or(""))) {
             w["kind"] = "failed";
             changed = true;
-            // That attempt may have died before its notice, too.
-            if (const auto reason =
-                    p_.instances.failure_reason(tenant, id, "failed:" + tag_of(node, visit))) {
+            // That attempt may have died before its notice, too. It told only of the failure
+            // that failed the instance (the one whose reason the instance keeps), not of a
+            // second call failing in the same park.
+            const auto reason =
+                p_.instances.failure_reason(tenant, id, "failed:" + tag_of(node, visit));
+            if (reason && reason == instance.status_reason) {
                 tell_failed(tenant, id, node, visit, *reason);
             }
         }
