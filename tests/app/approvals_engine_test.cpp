@@ -2074,6 +2074,43 @@ TEST_CASE("a park that failed two call activities and runs again tells the initi
     REQUIRE(t.call("POST", path + "/retry", alice, R"({"reason":"try again"})").status == 200);
 }
 
+TEST_CASE("an end event's copy whose step dies before its notice tells the copied on the retry",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto carol = t.token("acme", "carol");
+    // The attempt copies carol, loses the notice (its insert fails and the attempt goes on: the
+    // state a crash right after the copy leaves) and dies ending the instance.
+    fail_first_insert(t, "cc_notice_fails", "messages", "NEW.idempotency_key LIKE 'approval-cc-%'");
+    fail_first_update(t, "end_fails", "approval_instances",
+                      "OLD.status = 'running' AND NEW.status = 'completed'");
+    const auto id = flow.start(
+        alice, flow.publish(alice, R"({"key":"copied_at_end","nodes":[{"id":"start",)"
+                                   R"("type":"startEvent"},{"id":"end","type":"endEvent",)"
+                                   R"("data":{"bpmn":{"cc":[{"type":"user","value":"carol"}]}}}],)"
+                                   R"("edges":[{"id":"1","source":"start","target":"end"}]})"));
+    for (int i = 0; i < 200 && updates_met(t, "end_fails") == 0; ++i) {
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(t.app().wait_settled(20s));
+    REQUIRE(updates_met(t, "cc_notice_fails") == 1);
+    REQUIRE(updates_met(t, "end_fails") == 1);
+    clock->advance(std::chrono::minutes(2));  // the visit step's retry
+    t.app().executor()->poke();
+    REQUIRE(flow.wait_done(alice, id).at("status") == "completed");
+    REQUIRE(t.app().wait_settled(20s));
+    const std::string subject = "Copied: approval request #" + std::to_string(id);
+    int copied = 0;
+    for (const auto& item : listed(t, "/api/v1/messages/inbox", carol, "items")) {
+        copied += item.at("subject") == json::value(subject) ? 1 : 0;
+    }
+    CHECK(copied == 1);
+    const auto actions = flow.timeline_actions(alice, id);
+    CHECK(std::count(actions.begin(), actions.end(), "copied") == 1);
+}
+
 TEST_CASE("listeners call activities when a node starts and ends and when a flow is taken",
           "[app][approvals]") {
     auto clock = fresh_clock();

@@ -2115,7 +2115,10 @@ void Engine::copy_to(const core::TenantId& tenant,
     }
     FlowNode sources{node.id, node.type, node.name, json::object{{"approvers", *cc}}};
     const auto users = recipients(tenant, resolve_assignees(tenant, sources, variables, initiator));
-    const auto added = p_.instances.add_cc(tenant, id, node.id, users);
+    // Keyed per visit: a retried step finds whom its earlier attempt copied, and tells them
+    // (that attempt may have died before its notice).
+    const auto added =
+        p_.instances.add_cc(tenant, id, node.id, users, "cc:" + tag_of(node.id, visit));
     notify(tenant, added, "Copied: approval request #" + std::to_string(id),
            "You were copied on an approval request at step " + node.name + ".",
            // Per visit: a node entered again may copy people its first visit did not.
