@@ -1936,6 +1936,181 @@ TEST_CASE("a step that failed an instance and runs again tells the initiator onc
     CHECK(failed_notices(caller) == 1);
 }
 
+TEST_CASE("a visit that ended its instance failed and runs again ends the run the same way",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    // The attempt that ended the instance dies before its notice is stored (the notice's insert
+    // fails and the attempt goes on: the state a crash right after the finish leaves).
+    fail_first_insert(t, "finished_notice_fails", "messages",
+                      "NEW.idempotency_key LIKE 'approval-finished-%'");
+    const auto id = flow.start(
+        alice, flow.publish(alice, linear("nobody", {user_task("check", R"({"approvers":[{"type":)"
+                                                                        R"("form_field","value":)"
+                                                                        R"("missing"}]})")})));
+    REQUIRE(flow.wait_done(alice, id).at("status") == "failed");
+    REQUIRE(t.app().wait_settled(20s));
+    REQUIRE(updates_met(t, "finished_notice_fails") == 1);
+    const auto notices = [&] {
+        REQUIRE(t.app().wait_settled(20s));
+        const std::string subject = "Your approval request #" + std::to_string(id) + " is failed";
+        int n = 0;
+        for (const auto& item : listed(t, "/api/v1/messages/inbox", alice, "items")) {
+            n += item.at("subject") == json::value(subject) ? 1 : 0;
+        }
+        return n;
+    };
+    REQUIRE(notices() == 0);
+    // Inngest calls again with the steps before the visit memoized (its answer was lost).
+    const auto runs = t.app().executor()->runs("riveredge-flow-approvals-instance");
+    REQUIRE(runs.size() == 1);
+    inngest_test::CallBuilder call;
+    call.fn_slug = "riveredge-flow-approvals-instance";
+    call.event = runs[0].event;
+    call.attempt = 1;
+    const auto failing_step = inngest_test::step_hash("visit:check#1");
+    bool reached = false;
+    for (const auto& step : runs[0].history) {
+        reached = reached || step.hashed_id == failing_step;
+        if (reached || step.op == "StepError") {
+            continue;
+        }
+        call.steps[step.hashed_id] =
+            step.op == "StepRun" ? json::value(json::object{{"data", step.data}}) : step.data;
+        call.stack.push_back(step.hashed_id);
+    }
+    REQUIRE(reached);
+    const auto [status, reply] = t.replay(call);
+    REQUIRE(status == 206);
+    const auto& op = reply.as_array().at(0);
+    REQUIRE(op.at("id") == json::value(failing_step));
+    INFO(json::serialize(op.at("data")));
+    CHECK(op.at("data") == json::value(json::object{{"end", "failed"}}));
+    CHECK(notices() == 1);
+    // The run goes on from that answer: it ends, and stores no token held for a retry.
+    call.steps[failing_step] = json::object{{"data", op.at("data")}};
+    call.stack.push_back(failing_step);
+    t.replay(call);
+    const std::string path = "/api/v1/approvals/instances/" + std::to_string(id);
+    CHECK(t.call("POST", path + "/retry", alice, R"({"reason":"try again"})").status == 409);
+    CHECK(t.call("GET", path, alice).body.at("status") == "failed");
+    CHECK(notices() == 1);
+}
+
+TEST_CASE("a park that failed two call activities and runs again tells the initiator as it did",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    flow.publish(alice, linear("refused", {user_task("check", R"({"approvers":[{"type":"user",)"
+                                                              R"("value":"bob"}]})")}));
+    const auto id = flow.start(
+        alice, flow.publish(alice, R"({"key":"twice_calling","nodes":[{"id":"start",)"
+                                   R"("type":"startEvent"},{"id":"fork","type":"parallelGateway"},)"
+                                   R"({"id":"one","type":"callActivity","data":{"bpmn":{)"
+                                   R"("called_element":"refused"}}},)"
+                                   R"({"id":"two","type":"callActivity","data":{"bpmn":{)"
+                                   R"("called_element":"refused"}}},)"
+                                   R"({"id":"join","type":"parallelGateway"},)"
+                                   R"({"id":"end","type":"endEvent"}],"edges":[)"
+                                   R"({"id":"1","source":"start","target":"fork"},)"
+                                   R"({"id":"2","source":"fork","target":"one"},)"
+                                   R"({"id":"3","source":"fork","target":"two"},)"
+                                   R"({"id":"4","source":"one","target":"join"},)"
+                                   R"({"id":"5","source":"two","target":"join"},)"
+                                   R"({"id":"6","source":"join","target":"end"}]})"));
+    std::vector<std::int64_t> children;
+    for (int i = 0; i < 200 && children.size() < 2; ++i) {
+        children.clear();
+        for (const auto& e :
+             listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/events", alice,
+                    "events")) {
+            if (e.at("name") == "child_started") {
+                children.push_back(e.at("data").at("child_id").as_int64());
+            }
+        }
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(children.size() == 2);
+    // Both children are rejected while the parent is suspended, so that one park sees both.
+    const std::string path = "/api/v1/approvals/instances/" + std::to_string(id);
+    REQUIRE(t.call("POST", path + "/suspend", alice, R"({"reason":"wait"})").status == 200);
+    for (const auto child : children) {
+        const auto seen = flow.wait_pending(alice, child, "check");
+        REQUIRE(seen.is_object());
+        REQUIRE(flow.act(bob, flow.pending_task(seen, "check"), "reject").status == 200);
+        REQUIRE(flow.wait_done(alice, child).at("status") == "rejected");
+    }
+    REQUIRE(t.app().wait_settled(20s));
+    // That park fails the instance at both (telling of the first, which failed it) and dies
+    // storing the token held at the second; its retry holds both again.
+    fail_first_update(t, "second_hold_fails", "approval_instances",
+                      R"(NEW.engine_state -> 'waiting' @> '[{"kind":"failed"}]' AND )"
+                      R"(coalesce(OLD.engine_state -> 'waiting' @> '[{"kind":"failed"}]', false) )"
+                      R"(AND NEW.engine_state IS DISTINCT FROM OLD.engine_state)");
+    REQUIRE(t.call("POST", path + "/resume", alice, R"({"reason":"go"})").status == 200);
+    REQUIRE(flow.wait_instance(alice, id,
+                               [](const json::value& i) { return i.at("status") == "failed"; })
+                .is_object());
+    const auto failed_notices = [&] {
+        REQUIRE(t.app().wait_settled(20s));
+        const std::string subject = "Your approval request #" + std::to_string(id) + " is failed";
+        int n = 0;
+        for (const auto& item : listed(t, "/api/v1/messages/inbox", alice, "items")) {
+            n += item.at("subject") == json::value(subject) ? 1 : 0;
+        }
+        return n;
+    };
+    REQUIRE(failed_notices() == 1);
+    REQUIRE(updates_met(t, "second_hold_fails") == 1);
+    clock->advance(std::chrono::minutes(2));  // the park step's retry
+    t.app().executor()->poke();
+    CHECK(failed_notices() == 1);
+    // Both are held for the administrator's retry.
+    REQUIRE(t.call("POST", path + "/retry", alice, R"({"reason":"try again"})").status == 200);
+}
+
+TEST_CASE("an end event's copy whose step dies before its notice tells the copied on the retry",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto carol = t.token("acme", "carol");
+    // The attempt copies carol, loses the notice (its insert fails and the attempt goes on: the
+    // state a crash right after the copy leaves) and dies ending the instance.
+    fail_first_insert(t, "cc_notice_fails", "messages", "NEW.idempotency_key LIKE 'approval-cc-%'");
+    fail_first_update(t, "end_fails", "approval_instances",
+                      "OLD.status = 'running' AND NEW.status = 'completed'");
+    const auto id = flow.start(
+        alice, flow.publish(alice, R"({"key":"copied_at_end","nodes":[{"id":"start",)"
+                                   R"("type":"startEvent"},{"id":"end","type":"endEvent",)"
+                                   R"("data":{"bpmn":{"cc":[{"type":"user","value":"carol"}]}}}],)"
+                                   R"("edges":[{"id":"1","source":"start","target":"end"}]})"));
+    for (int i = 0; i < 200 && updates_met(t, "end_fails") == 0; ++i) {
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(t.app().wait_settled(20s));
+    REQUIRE(updates_met(t, "cc_notice_fails") == 1);
+    REQUIRE(updates_met(t, "end_fails") == 1);
+    clock->advance(std::chrono::minutes(2));  // the visit step's retry
+    t.app().executor()->poke();
+    REQUIRE(flow.wait_done(alice, id).at("status") == "completed");
+    REQUIRE(t.app().wait_settled(20s));
+    const std::string subject = "Copied: approval request #" + std::to_string(id);
+    int copied = 0;
+    for (const auto& item : listed(t, "/api/v1/messages/inbox", carol, "items")) {
+        copied += item.at("subject") == json::value(subject) ? 1 : 0;
+    }
+    CHECK(copied == 1);
+    const auto actions = flow.timeline_actions(alice, id);
+    CHECK(std::count(actions.begin(), actions.end(), "copied") == 1);
+}
+
 TEST_CASE("listeners call activities when a node starts and ends and when a flow is taken",
           "[app][approvals]") {
     auto clock = fresh_clock();

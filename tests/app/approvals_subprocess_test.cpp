@@ -218,6 +218,62 @@ TEST_CASE("an interrupted sub-process ends its call activity's child even when i
     CHECK(ended.body.at("status") == "cancelled");
 }
 
+TEST_CASE("an interrupted sub-process whose step died before ending the child ends it on retry",
+          "[app][approvals][subprocess]") {
+    // The park's first attempt closes the call activity's visit, then dies ending its child;
+    // the retry finds the visit closed and must still end the child.
+    auto clock = std::make_shared<inngest::local::ManualClock>();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    flow.publish(
+        alice, process("checked_late",
+                       {node("start", "startEvent"), user("check", "bob"), node("end", "endEvent")},
+                       {"start>check", "check>end"}));
+    const auto id = flow.start(
+        alice,
+        flow.publish(
+            alice,
+            process(
+                "calling_later",
+                {node("start", "startEvent"), node("sub", "subProcess"),
+                 node("in", "startEvent", "sub"),
+                 node("call", "callActivity", "sub", R"({"called_element":"checked_late"})"),
+                 node("out", "endEvent", "sub"),
+                 node("late", "boundaryEvent", "", R"({"attached_to":"sub","duration":"PT1H"})"),
+                 user("handle", "dave"), node("end", "endEvent"), node("end2", "endEvent")},
+                {"start>sub", "in>call", "call>out", "sub>end", "late>handle", "handle>end2"})));
+    std::int64_t child = 0;
+    for (int i = 0; i < 400 && child == 0; ++i) {
+        for (const auto& e :
+             listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/events", alice,
+                    "events")) {
+            if (e.at("name") == "child_started") {
+                child = e.at("data").at("child_id").as_int64();
+            }
+        }
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(child != 0);
+    REQUIRE(flow.wait_pending(alice, child, "check").is_object());
+    REQUIRE(t.app().wait_settled(20s));  // parked before the clock moves
+    fail_first_update(t, "child_end_fails", "approval_instances",
+                      "OLD.status = 'running' AND NEW.status = 'cancelled'");
+    clock->advance(std::chrono::minutes(61));
+    t.app().executor()->poke();
+    for (int i = 0; i < 400 && updates_met(t, "child_end_fails") == 0; ++i) {
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(t.app().wait_settled(20s));
+    REQUIRE(updates_met(t, "child_end_fails") == 1);
+    clock->advance(std::chrono::minutes(2));  // the park step's retry
+    t.app().executor()->poke();
+    REQUIRE(flow.wait_pending(alice, id, "handle").is_object());
+    REQUIRE(t.app().wait_settled(20s));
+    const auto ended = t.call("GET", "/api/v1/approvals/instances/" + std::to_string(child), alice);
+    CHECK(ended.body.at("status") == "cancelled");
+}
+
 TEST_CASE("an error end event is caught by its sub-process's boundary, uncaught it fails",
           "[app][approvals][subprocess]") {
     auto clock = std::make_shared<inngest::local::ManualClock>();

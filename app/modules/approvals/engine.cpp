@@ -722,14 +722,19 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
     }
     const auto instance = p_.instances.find(tenant, id);
     if (instance && held(instance->status)) {
-        // This visit's task failed the instance and its step runs again (the attempt died after
-        // the mark, perhaps before its notice): the notice goes out as that attempt's would.
         if (instance->status == "failed") {
             const auto vs = p_.tasks.visit_state(tenant, id, node_id, visit);
             const auto reason =
-                vs && vs->status == "failed"
-                    ? p_.instances.failure_reason(tenant, id, "failed:" + tag_of(node_id, visit))
-                    : std::nullopt;
+                p_.instances.failure_reason(tenant, id, "failed:" + tag_of(node_id, visit));
+            if (reason && !(vs && vs->status == "failed")) {
+                // This visit's step ended the instance failed (no approver, an element that
+                // cannot run: no task held for a retry) and runs again: it ends it the same way.
+                return finish(tenant, id, "failed", node_id, "failed:" + tag_of(node_id, visit),
+                              *reason);
+            }
+            // This visit's task failed the instance and its step runs again (the attempt died
+            // after the mark, perhaps before its notice): the notice goes out as that attempt's
+            // would.
             if (reason) {
                 tell_failed(tenant, id, node_id, visit, *reason);
             }
@@ -1370,7 +1375,10 @@ void Engine::cancel_inside(const core::TenantId& tenant,
                            const std::string& reason) {
     const auto now = p_.now();
     for (const auto& v : p_.tasks.visits_of(tenant, id)) {
-        if (v.status != "active" || !definition.inside(v.node_id, scope)) {
+        // A call activity's visit this step's earlier attempt cancelled (it died before ending
+        // the child, a transaction of its own) still ends its child below.
+        const bool cancelled_call = v.kind == "child" && v.status == "cancelled";
+        if ((v.status != "active" && !cancelled_call) || !definition.inside(v.node_id, scope)) {
             continue;
         }
         p_.tasks.settle_by_system(tenant, id, v.node_id, v.visit, "cancelled", reason, now);
@@ -1537,7 +1545,7 @@ boost::json::object Engine::park(const core::TenantId& tenant,
     }
     if (held(instance->status)) {
         if (instance->status == "failed") {
-            hold_failed_calls(tenant, id, generation, definition, state, current);
+            hold_failed_calls(tenant, id, generation, definition, state, current, *instance);
         }
         // Held: deadlines, timers and signals wait too; a resume or retry wakes the run.
         return json::object{{"resolved", json::array{}}, {"sleep_ms", kHeldRecheck.count()}};
@@ -1784,7 +1792,8 @@ void Engine::hold_failed_calls(const core::TenantId& tenant,
                                int generation,
                                const ProcessDefinition& definition,
                                const boost::json::object& state,
-                               const boost::json::array& current) {
+                               const boost::json::array& current,
+                               const InstanceRow& instance) {
     // A park that failed the instance at a call activity stored the token held there
     // ('failed', what an administrator's retry looks for). If that attempt died before its
     // answer was stored, its retry saved the snapshot's 'child' over it: hold it again, or no
@@ -1806,9 +1815,12 @@ void Engine::hold_failed_calls(const core::TenantId& tenant,
         if (!call_failure_caught(definition, node, thrown_by(tenant, child).value_or(""))) {
             w["kind"] = "failed";
             changed = true;
-            // That attempt may have died before its notice, too.
-            if (const auto reason =
-                    p_.instances.failure_reason(tenant, id, "failed:" + tag_of(node, visit))) {
+            // That attempt may have died before its notice, too. It told only of the failure
+            // that failed the instance (the one whose reason the instance keeps), not of a
+            // second call failing in the same park.
+            const auto reason =
+                p_.instances.failure_reason(tenant, id, "failed:" + tag_of(node, visit));
+            if (reason && reason == instance.status_reason) {
                 tell_failed(tenant, id, node, visit, *reason);
             }
         }
@@ -2103,7 +2115,10 @@ void Engine::copy_to(const core::TenantId& tenant,
     }
     FlowNode sources{node.id, node.type, node.name, json::object{{"approvers", *cc}}};
     const auto users = recipients(tenant, resolve_assignees(tenant, sources, variables, initiator));
-    const auto added = p_.instances.add_cc(tenant, id, node.id, users);
+    // Keyed per visit: a retried step finds whom its earlier attempt copied, and tells them
+    // (that attempt may have died before its notice).
+    const auto added =
+        p_.instances.add_cc(tenant, id, node.id, users, "cc:" + tag_of(node.id, visit));
     notify(tenant, added, "Copied: approval request #" + std::to_string(id),
            "You were copied on an approval request at step " + node.name + ".",
            // Per visit: a node entered again may copy people its first visit did not.

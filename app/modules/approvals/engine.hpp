@@ -251,13 +251,15 @@ private:
     std::optional<std::string> thrown_by(const core::TenantId& tenant,
                                          const std::optional<InstanceRow>& child);
     /// At a park of a failed instance: stores `state` again with each call activity whose
-    /// child failed uncaught held there (kind 'failed'), as the attempt that failed it did.
+    /// child failed uncaught held there (kind 'failed'), as the attempt that failed it did, and
+    /// tells of the failure that failed `instance` as that attempt did.
     void hold_failed_calls(const core::TenantId& tenant,
                            std::int64_t id,
                            int generation,
                            const ProcessDefinition& definition,
                            const boost::json::object& state,
-                           const boost::json::array& current);
+                           const boost::json::array& current,
+                           const InstanceRow& instance);
     /// After an instance ended: wakes the children that ended with it, and its parent.
     void wake_related(const core::TenantId& tenant,
                       std::int64_t id,

@@ -655,9 +655,21 @@ std::optional<boost::json::object> InstanceRepository::catch_signal(const core::
 std::vector<std::string> InstanceRepository::add_cc(const core::TenantId& tenant,
                                                     std::int64_t id,
                                                     const std::string& node_id,
-                                                    const std::vector<std::string>& users) {
+                                                    const std::vector<std::string>& users,
+                                                    const std::string& step_key) {
     return core::db::transact(pool_, tenant, [&](Transaction& tx) {
         std::vector<std::string> added;
+        // The step copied them before (its attempt died before their notice): the same ones.
+        const auto earlier = tx.exec(
+            "SELECT u FROM approval_timeline, jsonb_array_elements_text(detail -> 'users') AS u "
+            "WHERE tenant_id = $1 AND instance_id = $2 AND step_key = $3",
+            {tenant, id, step_key});
+        for (int i = 0; i < earlier.size(); ++i) {
+            added.push_back(earlier.text(i, "u"));
+        }
+        if (!added.empty()) {
+            return added;
+        }
         for (const auto& user : users) {
             if (!tx.exec(
                        "INSERT INTO approval_cc (tenant_id, instance_id, node_id, user_id) VALUES "
@@ -673,7 +685,7 @@ std::vector<std::string> InstanceRepository::add_cc(const core::TenantId& tenant
                 who.emplace_back(u);
             }
             append_timeline(tx, tenant, id, "system", "copied", node_id,
-                            json::object{{"users", std::move(who)}});
+                            json::object{{"users", std::move(who)}}, step_key);
         }
         return added;
     });

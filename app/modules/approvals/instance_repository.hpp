@@ -109,11 +109,13 @@ public:
     core::db::Page<InstanceRow> list(const core::TenantId& tenant,
                                      const InstanceFilter& filter,
                                      const core::db::ListRequest& page);
-    /// Copies the instance to `users` at `node_id` (once each); returns those added now.
+    /// Copies the instance to `users` at `node_id` (once each); returns those added now, or
+    /// those the step `step_key` added before when it runs again.
     std::vector<std::string> add_cc(const core::TenantId& tenant,
                                     std::int64_t id,
                                     const std::string& node_id,
-                                    const std::vector<std::string>& users);
+                                    const std::vector<std::string>& users,
+                                    const std::string& step_key);
     /// What finish did.
     struct Ending {
         /// This call ended the instance, or an earlier attempt of the step whose key it carries
