@@ -71,6 +71,17 @@ public:
                                 const std::optional<std::string>& idempotency_key) = 0;
 };
 
+/// A script run that ended without succeeding (failed, timed out, over its memory); `run` is its
+/// record. The message: "script run <id> <status>: <the script's own message>".
+class ScriptRunFailed : public std::runtime_error {
+public:
+    explicit ScriptRunFailed(boost::json::object run);
+    const boost::json::object& run() const noexcept { return run_; }
+
+private:
+    boost::json::object run_;
+};
+
 /// A tenant's stored scripts and its outbound allow-list (the scripts module).
 class StoredScripts {
 public:
@@ -86,6 +97,16 @@ public:
                                           const boost::json::object& request,
                                           const std::string& trigger,
                                           const std::optional<std::string>& idempotency_key) = 0;
+    /// What a durable step of another module runs: the script, synchronously, as `runner` (a
+    /// part of the app) with `arguments` (null: none), once per `key` (see start_run). The
+    /// record of a run that succeeded; ScriptRunFailed for one that did not, DomainError when
+    /// it could not start (no such script, disabled, arguments refused).
+    boost::json::object run_to_success(const TenantId& tenant,
+                                       const std::string& runner,
+                                       std::int64_t script_id,
+                                       const boost::json::value& arguments,
+                                       const std::string& trigger,
+                                       const std::string& key);
     /// The hosts the tenant allows outbound HTTP to (scripts, schedules, service tasks).
     virtual std::vector<std::string> http_allow_list(const TenantId& tenant) = 0;
 };

@@ -9,6 +9,7 @@
 #include "modules/approvals/definition.hpp"
 
 #include <boost/json/serialize.hpp>
+#include <boost/json/value_from.hpp>
 
 namespace riveredge::approvals {
 namespace {
@@ -145,11 +146,7 @@ DecisionRow DefinitionService::save_decision(const core::Principal& author,
     if (source == nullptr || !source->is_object()) {
         problems["source"] = "required: {hit_policy, inputs, outputs, rules}";
     } else if (const auto found = check_decision_table(source->as_object()); !found.empty()) {
-        json::array list;
-        for (const auto& problem : found) {
-            list.emplace_back(problem);
-        }
-        problems["source"] = std::move(list);
+        problems["source"] = json::value_from(found);
     }
     core::refuse_if_any(problems);
     const auto name = core::string_field(request, "name");

@@ -1,9 +1,11 @@
 #include "modules/approvals/engine.hpp"
 
 #include "core/errors.hpp"
+#include "core/found.hpp"
 #include "core/http/host_allow_list.hpp"
 #include "core/http/outbound.hpp"
 #include "core/json/fields.hpp"
+#include "core/json/request_fields.hpp"
 #include "core/log/logger.hpp"
 #include "core/time/rfc3339.hpp"
 #include "modules/approvals/decision_table.hpp"
@@ -17,6 +19,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
 
 namespace riveredge::approvals {
@@ -45,6 +48,14 @@ bool held(const std::string& status) {
 
 bool alive(const std::string& status) {
     return status == "running" || held(status);
+}
+
+// The event that starts a new instance's run; its id is the instance's, so a resend is one run.
+inngest::Event started_event(const core::TenantId& tenant, std::int64_t id) {
+    return inngest::Event{
+        .name = kInstanceStarted,
+        .data = {{"tenant_id", tenant.value()}, {"instance_id", id}, {"generation", 0}},
+        .id = "approval-instance-" + tenant.value() + "-" + std::to_string(id)};
 }
 
 inngest::Event wake_event(const core::TenantId& tenant, std::int64_t id, const std::string& why) {
@@ -230,56 +241,34 @@ TimePoint timer_due(const FlowNode& timer, TimePoint from) {
 boost::json::object Engine::start(const core::Principal& initiator,
                                   const boost::json::object& request) {
     json::object problems;
-    const auto* definition_id = request.if_contains("definition_id");
-    if (definition_id == nullptr || !definition_id->is_int64() || definition_id->as_int64() <= 0) {
-        problems["definition_id"] = "required, a definition id";
+    core::require_fields(request, {"definition_id"}, problems);
+    const auto definition_id = core::int_field(request, "definition_id", 1,
+                                               std::numeric_limits<std::int64_t>::max(), problems);
+    const auto business_key =
+        core::text_field(request, "business_key", {.max = 200, .min = 1}, problems);
+    auto variables = core::object_field(request, "variables", problems).value_or(json::object{});
+    if (json::serialize(variables).size() > 256 * 1024) {
+        problems["variables"] = "at most 256 KiB";
     }
-    std::optional<std::string> business_key;
-    if (const auto* key = request.if_contains("business_key"); key && !key->is_null()) {
-        if (!key->is_string() || key->as_string().empty() || key->as_string().size() > 200) {
-            problems["business_key"] = "a string of 1 to 200 characters";
-        } else {
-            business_key = std::string(key->as_string());
-        }
-    }
-    json::object variables;
-    if (const auto* v = request.if_contains("variables"); v && !v->is_null()) {
-        if (!v->is_object()) {
-            problems["variables"] = "an object of form fields";
-        } else if (json::serialize(*v).size() > 256 * 1024) {
-            problems["variables"] = "at most 256 KiB";
-        } else {
-            variables = v->as_object();
-        }
-    }
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
-    const auto id = definition_id->as_int64();
-    const auto definition = p_.definitions.find(initiator.tenant, id);
-    if (!definition) {
-        throw DomainError::not_found("process definition " + std::to_string(id));
-    }
-    if (definition->archived_at) {
+    core::refuse_if_any(problems);
+    const auto id = *definition_id;
+    const auto definition = core::found(p_.definitions.find(initiator.tenant, id),
+                                        "process definition " + std::to_string(id));
+    if (definition.archived_at) {
         throw DomainError::conflict("process definition " + std::to_string(id) + " is archived");
     }
-    const int version = definition->latest_version;
+    const int version = definition.latest_version;
     if (version == 0) {
         throw DomainError::conflict("process definition " + std::to_string(id) +
                                     " has no published version");
     }
     // The instance and its start event in one transaction (the outbox): a started instance
     // always runs.
-    const auto instance = p_.instances.create(
-        initiator.tenant, id, version, business_key, variables, initiator.user_id,
-        [&initiator](std::int64_t instance_id) {
-            return inngest::Event{.name = kInstanceStarted,
-                                  .data = {{"tenant_id", initiator.tenant.value()},
-                                           {"instance_id", instance_id},
-                                           {"generation", 0}},
-                                  .id = "approval-instance-" + initiator.tenant.value() + "-" +
-                                        std::to_string(instance_id)};
-        });
+    const auto instance =
+        p_.instances.create(initiator.tenant, id, version, business_key, variables,
+                            initiator.user_id, [&initiator](std::int64_t instance_id) {
+                                return started_event(initiator.tenant, instance_id);
+                            });
     if (!instance) {
         throw DomainError::conflict("an instance with business key '" + business_key.value_or("") +
                                     "' exists already");
@@ -288,11 +277,8 @@ boost::json::object Engine::start(const core::Principal& initiator,
 }
 
 boost::json::object Engine::get(const core::TenantId& tenant, std::int64_t id) {
-    const auto found = p_.instances.find(tenant, id);
-    if (!found) {
-        throw DomainError::not_found("instance " + std::to_string(id));
-    }
-    auto out = found->to_json();
+    auto out =
+        core::found(p_.instances.find(tenant, id), "instance " + std::to_string(id)).to_json();
     out["tasks"] = p_.tasks.tasks_of(tenant, id);
     return out;
 }
@@ -304,28 +290,12 @@ boost::json::object Engine::act(const core::Principal& who,
                                 const boost::json::object& request) {
     json::object problems;
     const auto text = [&](const char* key, bool required, std::size_t max) {
-        std::optional<std::string> out;
-        const auto* v = request.if_contains(key);
-        if (v == nullptr || v->is_null()) {
-            if (required) {
-                problems[key] = "required";
-            }
-        } else if (!v->is_string() || v->as_string().empty() || v->as_string().size() > max) {
-            problems[key] = "a string of 1 to " + std::to_string(max) + " bytes";
-        } else {
-            out = std::string(v->as_string());
-        }
-        return out;
+        return core::text_field(request, key, {.max = max, .min = 1, .required = required},
+                                problems);
     };
     const auto comment = text("comment", action == "comment", 2000);
-    json::object changes;
-    if (const auto* v = request.if_contains("variables"); v != nullptr && !v->is_null()) {
-        if (!v->is_object()) {
-            problems["variables"] = "an object of form fields";
-        } else {
-            changes = v->as_object();
-        }
-    }
+    const auto changes =
+        core::object_field(request, "variables", problems).value_or(json::object{});
     std::optional<std::string> to;
     if (action == "transfer" || action == "delegate") {
         to = text("to", true, 200);
@@ -359,9 +329,7 @@ boost::json::object Engine::act(const core::Principal& who,
             signing_reason = std::string(reason->get_string());
         }
     }
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     ActionResult result;
     if (action == "approve" && signature != nullptr) {
         // Re-authentication first, in its own transaction (a wrong password is counted even
@@ -409,23 +377,12 @@ namespace {
 
 // A request's optional `data`: an object merged into the process variables.
 json::object data_field(const boost::json::object& request, json::object& problems) {
-    const auto* d = request.if_contains("data");
-    if (d == nullptr || d->is_null()) {
-        return {};
-    }
-    if (!d->is_object()) {
-        problems["data"] = "an object merged into the process variables";
-        return {};
-    }
-    return d->as_object();
+    return core::object_field(request, "data", problems).value_or(json::object{});
 }
 
 std::string required_reason(const boost::json::object& request, json::object& problems) {
-    const auto reason = core::string_field(request, "reason");
-    if (reason.empty() || reason.size() > 1000) {
-        problems["reason"] = "required: why, 1 to 1000 bytes";
-    }
-    return reason;
+    return core::text_field(request, "reason", {.max = 1000, .min = 1, .required = true}, problems)
+        .value_or("");
 }
 
 }  // namespace
@@ -435,9 +392,7 @@ void Engine::terminate(const core::Principal& admin,
                        const boost::json::object& request) {
     json::object problems;
     const auto reason = required_reason(request, problems);
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     const auto children = p_.instances.terminate(admin, id, reason);
     wake(admin.tenant, id, "terminated");
     wake_related(admin.tenant, id, children);
@@ -449,9 +404,7 @@ void Engine::change_hold(const core::Principal& admin,
                          const boost::json::object& request) {
     json::object problems;
     const auto reason = required_reason(request, problems);
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
+    core::refuse_if_any(problems);
     // A resume or retry wakes the held run in the same transaction: it never waits a day.
     std::optional<inngest::Event> wake_up;
     if (change != HoldChange::kSuspend) {
@@ -466,13 +419,10 @@ boost::json::object Engine::reassign(const core::Principal& admin,
                                      const boost::json::object& request) {
     json::object problems;
     const auto reason = required_reason(request, problems);
-    const auto to = core::string_field(request, "to");
-    if (to.empty() || to.size() > 200) {
-        problems["to"] = "required: the user who takes the task";
-    }
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
+    const auto to =
+        core::text_field(request, "to", {.max = 200, .min = 1, .required = true}, problems)
+            .value_or("");
+    core::refuse_if_any(problems);
     const auto result = p_.tasks.reassign_stuck(admin, task_id, to, reason);
     notify_tasks(admin.tenant, result.instance_id, result.node_id, result.new_work,
                  "reassigned to you", false);
@@ -486,29 +436,22 @@ boost::json::object Engine::reassign(const core::Principal& admin,
 void Engine::signal(const core::Principal& who,
                     std::int64_t id,
                     const boost::json::object& request) {
-    const auto name = core::string_field(request, "name");
-    json::object data;
     json::object problems;
-    if (name.empty() || name.size() > 200) {
-        problems["name"] = "required, the signal's name";
-    }
-    data = data_field(request, problems);
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
+    const auto name =
+        core::text_field(request, "name", {.max = 200, .min = 1, .required = true}, problems)
+            .value_or("");
+    const auto data = data_field(request, problems);
+    core::refuse_if_any(problems);
     p_.instances.signal(who, id, name, data);
     wake(who.tenant, id, "signal");
 }
 
 boost::json::object Engine::diagram(const core::TenantId& tenant, std::int64_t id) {
-    const auto instance = p_.instances.find(tenant, id);
-    if (!instance) {
-        throw DomainError::not_found("instance " + std::to_string(id));
-    }
-    const auto version = p_.definitions.version(tenant, instance->definition_id, instance->version);
-    if (!version) {
-        throw DomainError::not_found("the instance's definition version");
-    }
+    const auto instance =
+        core::found(p_.instances.find(tenant, id), "instance " + std::to_string(id));
+    const auto version =
+        core::found(p_.definitions.version(tenant, instance.definition_id, instance.version),
+                    "the instance's definition version");
     std::map<std::string, std::pair<std::string, int>> latest;
     const auto visits = p_.tasks.visits_of(tenant, id);
     json::array visits_json;
@@ -518,7 +461,7 @@ boost::json::object Engine::diagram(const core::TenantId& tenant, std::int64_t i
         ++entry.second;
         visits_json.push_back(v.to_json());
     }
-    const auto definition = ProcessDefinition::from_json(version->compiled);
+    const auto definition = ProcessDefinition::from_json(version.compiled);
     json::array nodes;
     for (const auto& n : definition.nodes) {
         const auto found = latest.find(n.id);
@@ -531,11 +474,11 @@ boost::json::object Engine::diagram(const core::TenantId& tenant, std::int64_t i
             {"parent", n.parent.empty() ? json::value(nullptr) : json::value(n.parent)}});
     }
     return json::object{{"instance_id", id},
-                        {"status", instance->status},
-                        {"current_nodes", instance->current_nodes},
+                        {"status", instance.status},
+                        {"current_nodes", instance.current_nodes},
                         {"nodes", std::move(nodes)},
                         {"visits", std::move(visits_json)},
-                        {"source", version->source}};
+                        {"source", version.source}};
 }
 
 // ---- Steps -----------------------------------------------------------------------------
@@ -617,17 +560,13 @@ boost::json::object Engine::compensate(const core::TenantId& tenant,
     // Best effort, like listeners: a handler's failure is recorded and the others still run.
     try {
         if (handler->type == "scriptTask") {
-            json::object request{{"mode", "sync"}};
-            if (const auto* args = c.if_contains("arguments")) {
-                request["arguments"] = map_value(*args, scope);
-            }
-            const auto run = p_.scripts.start_run(core::Principal{tenant, "approvals", {}},
-                                                  c.at("script_id").to_number<std::int64_t>(),
-                                                  request, "approval", key);
-            if (run.at("status") != "succeeded") {
-                throw std::runtime_error("script run " + json::serialize(run.at("status")));
-            }
-            entry["result"] = run.at("result");
+            const auto* args = c.if_contains("arguments");
+            entry["result"] =
+                p_.scripts
+                    .run_to_success(tenant, "approvals",
+                                    c.at("script_id").to_number<std::int64_t>(),
+                                    args ? map_value(*args, scope) : nullptr, "approval", key)
+                    .at("result");
         } else {
             json::value input = json::object{};
             if (const auto* mapping = c.if_contains("input_mapping")) {
@@ -1017,20 +956,12 @@ json::value Engine::call_activity(const core::TenantId& tenant,
     if (binding->kind == "http") {
         return call(binding->config);
     }
-    json::object request{{"mode", "sync"}, {"arguments", input}};
-    const auto run = p_.scripts.start_run(core::Principal{tenant, "approvals", {}},
-                                          binding->config.at("script_id").to_number<std::int64_t>(),
-                                          request, "approval", call_key);
-    if (run.at("status") != "succeeded") {
-        // The script's own message says why, for whoever retries the task.
-        std::string why;
-        if (const auto* error = run.if_contains("error"); error != nullptr && error->is_object()) {
-            why = ": " + core::string_field(error->as_object(), "message");
-        }
-        throw std::runtime_error("script run " + json::serialize(run.at("id")) + " " +
-                                 std::string(run.at("status").as_string()) + why);
-    }
-    return run.at("result");
+    // A failed run's message is the script's own, for whoever retries the task.
+    return p_.scripts
+        .run_to_success(tenant, "approvals",
+                        binding->config.at("script_id").to_number<std::int64_t>(), input,
+                        "approval", call_key)
+        .at("result");
 }
 
 boost::json::object Engine::run_service(const core::TenantId& tenant,
@@ -1099,9 +1030,7 @@ boost::json::object Engine::run_service(const core::TenantId& tenant,
     if (const auto* outputs = c.if_contains("output_mapping"); outputs && outputs->is_object()) {
         auto with_result = scope;
         with_result["result"] = result;
-        for (const auto& [name, expression] : outputs->as_object()) {
-            changes[name] = map_value(expression, with_result);
-        }
+        changes = map_value(*outputs, with_result).as_object();
     } else if (const auto name = core::string_field(c, "result_variable"); !name.empty()) {
         changes[name] = result;
     }
@@ -1160,23 +1089,19 @@ boost::json::object Engine::run_script(const core::TenantId& tenant,
                                        const boost::json::object& scope,
                                        const FlowNode* on_error) {
     const auto& c = node.config;
-    json::object request{{"mode", "sync"}};
-    if (const auto* args = c.if_contains("arguments")) {
-        request["arguments"] = map_value(*args, scope);
-    }
+    const auto* args = c.if_contains("arguments");
     json::object run;
     try {
-        run = p_.scripts.start_run(core::Principal{tenant, "approvals", {}},
-                                   c.at("script_id").to_number<std::int64_t>(), request, "approval",
-                                   "approval-" + std::to_string(id) + "-" + tag_of(node.id, visit));
-    } catch (const DomainError& error) {
-        run = json::object{{"status", "rejected"}, {"error", error.what()}};
-    }
-    if (run.at("status") != "succeeded") {
+        run = p_.scripts.run_to_success(
+            tenant, "approvals", c.at("script_id").to_number<std::int64_t>(),
+            args ? map_value(*args, scope) : nullptr, "approval",
+            "approval-" + std::to_string(id) + "-" + tag_of(node.id, visit));
+    } catch (const DomainError& refused) {  // the run could not start
         return fail_task(tenant, id, node, visit, "script",
-                         "script task '" + node.id + "' " + json::serialize(run.at("status")) +
-                             (run.contains("error") ? ": " + json::serialize(run.at("error")) : ""),
-                         on_error);
+                         "script task '" + node.id + "' refused: " + refused.what(), on_error);
+    } catch (const core::ScriptRunFailed& failed) {
+        return fail_task(tenant, id, node, visit, "script",
+                         "script task '" + node.id + "': " + failed.what(), on_error);
     }
     if (const auto name = core::string_field(c, "result_variable"); !name.empty()) {
         p_.instances.merge(tenant, id, json::object{{name, run.at("result")}}, "system",
@@ -1232,23 +1157,16 @@ boost::json::object Engine::correlate(const core::TenantId& tenant,
                                       const boost::json::object& request,
                                       bool again) {
     json::object problems;
-    const auto name = core::string_field(request, "name");
-    const auto key = core::string_field(request, "business_key");
-    const auto message_id = core::string_field(request, "message_id");
-    if (name.empty() || name.size() > 200) {
-        problems["name"] = "required, the message's name";
-    }
-    if (key.empty() || key.size() > 200) {
-        problems["business_key"] = "required, the business key of the instances it is for";
-    }
-    if (message_id.size() > 200) {
-        problems["message_id"] = "at most 200 bytes";
-    }
-    json::object data;
-    data = data_field(request, problems);
-    if (!problems.empty()) {
-        throw DomainError::validation(std::move(problems));
-    }
+    const auto required = [&](const char* field) {
+        return core::text_field(request, field, {.max = 200, .min = 1, .required = true}, problems)
+            .value_or("");
+    };
+    const auto name = required("name");
+    const auto key = required("business_key");
+    const auto message_id =
+        core::text_field(request, "message_id", {.max = 200}, problems).value_or("");
+    const auto data = data_field(request, problems);
+    core::refuse_if_any(problems);
     const auto delivery = p_.instances.deliver_message(
         tenant, name, key, data, sender,
         message_id.empty() ? std::nullopt : std::optional("message:" + message_id), again);
@@ -1472,9 +1390,7 @@ boost::json::object Engine::call_child(const core::TenantId& tenant,
     json::object variables;
     if (const auto* inputs = node.config.if_contains("input_mapping");
         inputs != nullptr && inputs->is_object()) {
-        for (const auto& [name, expression] : inputs->as_object()) {
-            variables[name] = map_value(expression, scope);
-        }
+        variables = map_value(*inputs, scope).as_object();
     }
     std::optional<std::string> business_key;
     if (const auto* k = node.config.if_contains("business_key"); k != nullptr) {
@@ -1487,14 +1403,7 @@ boost::json::object Engine::call_child(const core::TenantId& tenant,
     // the child it started).
     const auto child = p_.instances.create(
         tenant, called->id, called->latest_version, business_key, variables, parent.initiator,
-        [&tenant](std::int64_t child_id) {
-            return inngest::Event{
-                .name = kInstanceStarted,
-                .data = {{"tenant_id", tenant.value()},
-                         {"instance_id", child_id},
-                         {"generation", 0}},
-                .id = "approval-instance-" + tenant.value() + "-" + std::to_string(child_id)};
-        },
+        [&tenant](std::int64_t child_id) { return started_event(tenant, child_id); },
         InstanceRepository::Parent{id, step});
     const auto started = child ? child : [&]() -> std::optional<std::int64_t> {
         const auto earlier = p_.instances.child_of(tenant, id, step);
@@ -1687,9 +1596,7 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                 json::object changes;
                 if (const auto* outputs = call->config.if_contains("output_mapping");
                     outputs != nullptr && outputs->is_object()) {
-                    for (const auto& [name, expression] : outputs->as_object()) {
-                        changes[name] = map_value(expression, child->variables);
-                    }
+                    changes = map_value(*outputs, child->variables).as_object();
                 }
                 p_.instances.merge(tenant, id, changes, "system", "call:" + tag_of(node, visit));
                 p_.tasks.close_visit(tenant, id, node, visit, "completed", now);

@@ -10,6 +10,8 @@
 
 #include <inngest/inngest.hpp>
 
+#include <boost/json/value_from.hpp>
+
 #include <algorithm>
 #include <deque>
 #include <map>
@@ -64,24 +66,16 @@ struct RunState {
                 o["signal"] = *item.signal;
             }
             if (!item.fired.empty()) {
-                json::array fired;
-                for (const auto& b : item.fired) {
-                    fired.emplace_back(b);
-                }
-                o["fired"] = std::move(fired);
+                o["fired"] = json::value_from(item.fired);
             }
             w.push_back(std::move(o));
-        }
-        json::object v;
-        for (const auto& [node, count] : visits) {
-            v[node] = count;
         }
         json::object j;
         for (const auto& [node, join] : joins) {
             j[node] = json::object{{"arrived", join.arrived}, {"expected", join.expected}};
         }
         return json::object{{"waiting", std::move(w)},
-                            {"visits", std::move(v)},
+                            {"visits", json::value_from(visits)},
                             {"joins", std::move(j)},
                             {"round", round}};
     }

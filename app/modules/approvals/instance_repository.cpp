@@ -8,6 +8,7 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/value_from.hpp>
 
 #include <algorithm>
 #include <initializer_list>
@@ -48,11 +49,7 @@ std::string participates_sql(int user, int roles) {
 }
 
 std::string roles_json(const core::Principal& who) {
-    json::array roles;
-    for (const auto& role : who.roles) {
-        roles.emplace_back(role);
-    }
-    return json::serialize(roles);
+    return json::serialize(json::value_from(who.roles));
 }
 
 // A variable's change, as the history shows it.
@@ -680,12 +677,8 @@ std::vector<std::string> InstanceRepository::add_cc(const core::TenantId& tenant
             }
         }
         if (!added.empty()) {
-            json::array who;
-            for (const auto& u : added) {
-                who.emplace_back(u);
-            }
             append_timeline(tx, tenant, id, "system", "copied", node_id,
-                            json::object{{"users", std::move(who)}}, step_key);
+                            json::object{{"users", json::value_from(added)}}, step_key);
         }
         return added;
     });

@@ -7,6 +7,7 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/value_from.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -286,6 +287,34 @@ void leave_node(Transaction& tx,
         {tenant, instance_id, node_id});
 }
 
+// A settled visit's tasks still open (pending, or queued behind another) are cancelled.
+void cancel_open_tasks(Transaction& tx,
+                       const core::TenantId& tenant,
+                       std::int64_t instance_id,
+                       const std::string& node_id,
+                       int visit) {
+    tx.exec(
+        "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND instance_id = $2 "
+        "AND node_id = $3 AND visit = $4::int AND status IN ('pending', 'queued')",
+        {tenant, instance_id, node_id, visit});
+}
+
+// Closes the visit with `status` if it is still active; whether it was.
+bool close_active_visit(Transaction& tx,
+                        const core::TenantId& tenant,
+                        std::int64_t instance_id,
+                        const std::string& node_id,
+                        int visit,
+                        const std::string& status,
+                        TimePoint now) {
+    return tx.exec(
+                 "UPDATE approval_node_visits SET status = $5, left_at = $6::timestamptz WHERE "
+                 "tenant_id = $1 AND instance_id = $2 AND node_id = $3 AND visit = $4::int AND "
+                 "status = 'active'",
+                 {tenant, instance_id, node_id, visit, status, core::format_utc(now)})
+               .affected() == 1;
+}
+
 // Applies the rule after a decision: activates the tasks waiting on an approval, and settles
 // the visit when its outcome is known.
 std::string settle(Transaction& tx,
@@ -321,10 +350,7 @@ std::string settle(Transaction& tx,
     tx.exec("UPDATE approval_node_visits SET status = $2, left_at = $3::timestamptz WHERE id = $1",
             {locked.visit_id, outcome, core::format_utc(now)});
     leave_node(tx, tenant, locked.instance_id, locked.node_id);
-    tx.exec(
-        "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND instance_id = $2 "
-        "AND node_id = $3 AND visit = $4::int AND status IN ('pending', 'queued')",
-        {tenant, locked.instance_id, locked.node_id, locked.visit});
+    cancel_open_tasks(tx, tenant, locked.instance_id, locked.node_id, locked.visit);
     new_work.clear();
     return outcome;
 }
@@ -363,7 +389,13 @@ std::int64_t hand_task_to(Transaction& tx,
                           const std::string& node_id,
                           int visit,
                           const std::string& kind,
-                          const std::string& to) {
+                          const std::string& to,
+                          const std::optional<std::string>& by = std::nullopt,
+                          const std::optional<std::string>& comment = std::nullopt) {
+    tx.exec(
+        "UPDATE approval_tasks SET status = 'transferred', decided_by = $3, comment = $4 WHERE "
+        "tenant_id = $1 AND id = $2",
+        {tenant, old_id, by, comment});
     const auto id =
         insert_task(tx, tenant, instance_id, node_id, visit, to, "pending", kind, 0, std::nullopt);
     tx.exec("UPDATE approval_tasks SET blocked_by = $3 WHERE tenant_id = $1 AND blocked_by = $2",
@@ -384,10 +416,7 @@ std::vector<TaskRef> TaskRepository::open_visit(const core::TenantId& tenant,
                                                 TimePoint now,
                                                 const std::string& step_key) {
     return core::db::transact(pool_, tenant, [&](Transaction& tx) -> std::vector<TaskRef> {
-        json::array veto;
-        for (const auto& v : opening.rule.veto) {
-            veto.emplace_back(v);
-        }
+        const auto veto = json::value_from(opening.rule.veto);
         const auto inserted = tx.exec(
             "INSERT INTO approval_node_visits (tenant_id, instance_id, node_id, visit, kind, mode, "
             "ratio, veto, due_at, deadline, entered_at) VALUES ($1, $2, $3, $4::int, $5, $6, "
@@ -463,11 +492,7 @@ void TaskRepository::close_visit(const core::TenantId& tenant,
                                  const std::string& status,
                                  TimePoint now) {
     core::db::transact(pool_, tenant, [&](Transaction& tx) {
-        tx.exec(
-            "UPDATE approval_node_visits SET status = $5, left_at = $6::timestamptz WHERE "
-            "tenant_id = "
-            "$1 AND instance_id = $2 AND node_id = $3 AND visit = $4::int AND status = 'active'",
-            {tenant, instance_id, node_id, visit, status, core::format_utc(now)});
+        close_active_visit(tx, tenant, instance_id, node_id, visit, status, now);
         leave_node(tx, tenant, instance_id, node_id);
     });
 }
@@ -580,11 +605,7 @@ ActionResult TaskRepository::decide(const core::Principal& who,
                 "$3::timestamptz WHERE id = $1",
                 {locked.visit_id, *return_target, core::format_utc(now)});
             leave_node(tx, who.tenant, locked.instance_id, locked.node_id);
-            tx.exec(
-                "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND "
-                "instance_id "
-                "= $2 AND node_id = $3 AND visit = $4::int AND status IN ('pending', 'queued')",
-                {who.tenant, locked.instance_id, locked.node_id, locked.visit});
+            cancel_open_tasks(tx, who.tenant, locked.instance_id, locked.node_id, locked.visit);
             visit_status = "returned";
         } else {
             visit_status =
@@ -619,13 +640,9 @@ ActionResult TaskRepository::reassign(const core::Principal& who,
             }
             work.push_back({task_id, to, "pending"});
         } else {
-            tx.exec(
-                "UPDATE approval_tasks SET status = 'transferred', decided_by = $3, comment = $4 "
-                "WHERE "
-                "tenant_id = $1 AND id = $2",
-                {who.tenant, task_id, who.user_id, comment});
-            const auto id = hand_task_to(tx, who.tenant, task_id, locked.instance_id,
-                                         locked.node_id, locked.visit, locked.task.kind, to);
+            const auto id =
+                hand_task_to(tx, who.tenant, task_id, locked.instance_id, locked.node_id,
+                             locked.visit, locked.task.kind, to, who.user_id, comment);
             work.push_back({id, to, "pending"});
         }
         append_timeline(
@@ -645,12 +662,8 @@ ActionResult TaskRepository::reassign_stuck(const core::Principal& admin,
         if (to == locked.task.assignee) {
             throw DomainError::validation(json::object{{"to", "someone other than the assignee"}});
         }
-        tx.exec(
-            "UPDATE approval_tasks SET status = 'transferred', decided_by = $3, comment = $4 WHERE "
-            "tenant_id = $1 AND id = $2",
-            {admin.tenant, task_id, admin.user_id, reason});
         const auto id = hand_task_to(tx, admin.tenant, task_id, locked.instance_id, locked.node_id,
-                                     locked.visit, locked.task.kind, to);
+                                     locked.visit, locked.task.kind, to, admin.user_id, reason);
         append_timeline(tx, admin.tenant, locked.instance_id, admin.user_id, "reassigned",
                         locked.node_id,
                         json::object{{"task_id", task_id},
@@ -752,20 +765,11 @@ bool TaskRepository::settle_by_system(const core::TenantId& tenant,
                                       const std::string& reason,
                                       TimePoint now) {
     return core::db::transact(pool_, tenant, [&](Transaction& tx) -> bool {
-        const auto updated = tx.exec(
-            "UPDATE approval_node_visits SET status = $5, left_at = $6::timestamptz WHERE "
-            "tenant_id = "
-            "$1 AND instance_id = $2 AND node_id = $3 AND visit = $4::int AND status = 'active'",
-            {tenant, instance_id, node_id, visit, outcome, core::format_utc(now)});
-        if (updated.affected() == 0) {
+        if (!close_active_visit(tx, tenant, instance_id, node_id, visit, outcome, now)) {
             return false;
         }
         leave_node(tx, tenant, instance_id, node_id);
-        tx.exec(
-            "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND instance_id = "
-            "$2 "
-            "AND node_id = $3 AND visit = $4::int AND status IN ('pending', 'queued')",
-            {tenant, instance_id, node_id, visit});
+        cancel_open_tasks(tx, tenant, instance_id, node_id, visit);
         append_timeline(tx, tenant, instance_id, "system", "auto_" + outcome, node_id,
                         json::object{{"visit", visit}, {"reason", reason}},
                         "auto:" + node_id + "#" + std::to_string(visit));
@@ -824,7 +828,6 @@ std::vector<TaskRef> TaskRepository::reassign_pending(
             if (!to || *to == t.assignee || !holders.insert(*to).second) {
                 continue;
             }
-            tx.exec("UPDATE approval_tasks SET status = 'transferred' WHERE id = $1", {t.id});
             const auto id =
                 hand_task_to(tx, tenant, t.id, instance_id, node_id, visit, t.kind, *to);
             append_timeline(

@@ -509,21 +509,9 @@ boost::json::object Service::run_action(const core::TenantId& tenant,
         return json::object{{"message_id", message}};
     }
     if (type == "script") {
-        json::object request{{"mode", "sync"}};
-        if (const auto* args = a.if_contains("arguments"); args != nullptr && !args->is_null()) {
-            request["arguments"] = *args;
-        }
-        const auto run =
-            with_.scripts.start_run(core::Principal{tenant, origin, {}},
-                                    a.at("script_id").as_int64(), request, "schedule", key);
-        if (run.at("status") != "succeeded") {
-            const auto* error = run.if_contains("error");
-            throw std::runtime_error("script run " + std::to_string(run.at("id").as_int64()) + " " +
-                                     std::string(run.at("status").as_string()) +
-                                     (error != nullptr && error->is_object()
-                                          ? ": " + std::string(error->at("message").as_string())
-                                          : std::string()));
-        }
+        const auto* args = a.if_contains("arguments");
+        const auto run = with_.scripts.run_to_success(tenant, origin, a.at("script_id").as_int64(),
+                                                      args ? *args : nullptr, "schedule", key);
         return json::object{{"script_run_id", run.at("id")}, {"result", run.at("result")}};
     }
     if (type == "event") {

@@ -59,23 +59,11 @@ json::value Service::run_action(const core::TenantId& tenant,
         return json::object{{"recovered_at_attempt", call.attempt}};
     }
     if (kind == "script") {
-        json::object request{{"mode", "sync"}};
-        if (const auto* args = action.if_contains("arguments")) {
-            request["arguments"] = *args;
-        }
-        const auto run = c_.scripts.start_run(core::Principal{tenant, "workflows", {}},
-                                              action.at("script_id").to_number<std::int64_t>(),
-                                              request, "workflow", once);
-        if (run.at("status") != "succeeded") {
-            std::string why;
-            if (const auto* error = run.if_contains("error");
-                error != nullptr && error->is_object()) {
-                why = ": " + core::string_field(error->as_object(), "message");
-            }
-            throw std::runtime_error("script run " + json::serialize(run.at("id")) + " " +
-                                     std::string(run.at("status").as_string()) + why);
-        }
-        return run.at("result");
+        const auto* args = action.if_contains("arguments");
+        return c_.scripts
+            .run_to_success(tenant, "workflows", action.at("script_id").to_number<std::int64_t>(),
+                            args ? *args : nullptr, "workflow", once)
+            .at("result");
     }
     if (kind == "notify") {
         std::vector<std::string> users;
