@@ -1004,6 +1004,31 @@ TEST_CASE("SMS goes through the tenant's gateway with sign name and template, re
               .status == 422);
 }
 
+TEST_CASE("an SMS step re-run after the gateway accepted posts again under the same key", "[app]") {
+    AppUnderTest t;
+    FakeSmsGateway gateway;
+    const auto alice = t.token("acme", "alice", {"admin"});
+    REQUIRE(t.call("PUT", "/api/v1/messages/settings/sms", alice,
+                   R"({"endpoint":")" + gateway.url() +
+                       R"(","api_key":"k","sign_name":"河流科技","template_id":"SMS_1001"})")
+                .status == 200);
+    // The gateway accepts, then the `sent` update dies once: the step runs again and posts again,
+    // with the key the gateway dedupes on.
+    riveredge_test::approvals::fail_first_update(t, "sms_sent_dies", "message_deliveries",
+                                                 "NEW.status = 'sent' AND NEW.channel = 'sms'");
+    const auto sent =
+        t.call("POST", "/api/v1/messages/send", alice,
+               R"({"subject":"s","body":"b","channels":["sms"],"recipients":["+8613800000001"]})");
+    REQUIRE(sent.status == 201);
+    const auto delivery = delivery_of(t, alice, sent.body.at("message_id").as_int64(), "sent");
+    REQUIRE(delivery.is_object());
+    const auto requests = gateway.requests();
+    REQUIRE(requests.size() == 2);
+    const std::string key(requests[0].header("Idempotency-Key"));
+    CHECK(key == "delivery-" + std::to_string(delivery.at("id").as_int64()) + ".acme");
+    CHECK(requests[1].header("Idempotency-Key") == key);
+}
+
 TEST_CASE("an email whose server stays unreachable is failed after the last attempt, not queued",
           "[app][smtp]") {
     auto clock = std::make_shared<inngest::local::ManualClock>();
