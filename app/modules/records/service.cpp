@@ -878,7 +878,7 @@ std::vector<std::string> Service::tenants_with_trail() {
     return out;
 }
 
-json::object Service::check_integrity(const core::TenantId& tenant) {
+json::object Service::check_integrity(const core::TenantId& tenant, std::int64_t day) {
     const auto chain = AuditTrail::verify(repository_.pool(), tenant);
     json::array broken_records;
     json::array corrupt_attachments;
@@ -930,10 +930,6 @@ json::object Service::check_integrity(const core::TenantId& tenant) {
         core::log(core::LogLevel::kError, "records integrity check failed",
                   {{"tenant", tenant.value()}, {"detail", body}});
         if (!contacts.empty()) {
-            const auto day = std::chrono::duration_cast<std::chrono::hours>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count() /
-                             24;
             notifier_.notify(tenant, "records", contacts,
                              "Electronic records integrity check failed", body,
                              "records-integrity-" + std::to_string(day));
