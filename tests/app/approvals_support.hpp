@@ -140,6 +140,27 @@ inline void fail_first_insert(AppUnderTest& t,
     fail_first_write(t, name, "INSERT", table, when);
 }
 
+// Makes every INSERT of a row of `table` that matches `when` fail, until the trigger `name` is
+// dropped (DROP TRIGGER <name> ON <table>): a step that fails through all its retries.
+inline void fail_every_insert(AppUnderTest& t,
+                              const std::string& name,
+                              const std::string& table,
+                              const std::string& when) {
+    riveredge::core::db::Pool owner(t.settings().migration_database_url.value(), 1);
+    riveredge::core::db::transact(owner, std::nullopt, [&](riveredge::core::db::Transaction& tx) {
+        tx.exec("CREATE FUNCTION " + name +
+                "() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$ BEGIN RAISE EXCEPTION "
+                "'test: every attempt dies here'; END $$");
+        tx.exec("CREATE TRIGGER " + name + " BEFORE INSERT ON " + table + " FOR EACH ROW WHEN (" +
+                when + ") EXECUTE FUNCTION " + name + "()");
+    });
+}
+
+inline void drop_trigger(AppUnderTest& t, const std::string& name, const std::string& table) {
+    riveredge::core::db::Pool owner(t.settings().migration_database_url.value(), 1);
+    riveredge::core::db::exec_once(owner, std::nullopt, "DROP TRIGGER " + name + " ON " + table);
+}
+
 // How many writes the trigger of fail_first_write met (the first one failed).
 inline std::int64_t updates_met(AppUnderTest& t, const std::string& name) {
     riveredge::core::db::Pool owner(t.settings().migration_database_url.value(), 1);

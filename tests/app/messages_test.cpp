@@ -2,6 +2,7 @@
 
 #include "app.hpp"
 #include "app/app_under_test.hpp"
+#include "app/approvals_support.hpp"
 #include "core/auth/jwt.hpp"
 #include "core/db/database.hpp"
 #include "core/http/websocket_hub.hpp"
@@ -24,6 +25,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -1002,6 +1004,31 @@ TEST_CASE("SMS goes through the tenant's gateway with sign name and template, re
               .status == 422);
 }
 
+TEST_CASE("an SMS step re-run after the gateway accepted posts again under the same key", "[app]") {
+    AppUnderTest t;
+    FakeSmsGateway gateway;
+    const auto alice = t.token("acme", "alice", {"admin"});
+    REQUIRE(t.call("PUT", "/api/v1/messages/settings/sms", alice,
+                   R"({"endpoint":")" + gateway.url() +
+                       R"(","api_key":"k","sign_name":"河流科技","template_id":"SMS_1001"})")
+                .status == 200);
+    // The gateway accepts, then the `sent` update dies once: the step runs again and posts again,
+    // with the key the gateway dedupes on.
+    riveredge_test::approvals::fail_first_update(t, "sms_sent_dies", "message_deliveries",
+                                                 "NEW.status = 'sent' AND NEW.channel = 'sms'");
+    const auto sent =
+        t.call("POST", "/api/v1/messages/send", alice,
+               R"({"subject":"s","body":"b","channels":["sms"],"recipients":["+8613800000001"]})");
+    REQUIRE(sent.status == 201);
+    const auto delivery = delivery_of(t, alice, sent.body.at("message_id").as_int64(), "sent");
+    REQUIRE(delivery.is_object());
+    const auto requests = gateway.requests();
+    REQUIRE(requests.size() == 2);
+    const std::string key(requests[0].header("Idempotency-Key"));
+    CHECK(key == "delivery-" + std::to_string(delivery.at("id").as_int64()) + ".acme");
+    CHECK(requests[1].header("Idempotency-Key") == key);
+}
+
 TEST_CASE("an email whose server stays unreachable is failed after the last attempt, not queued",
           "[app][smtp]") {
     auto clock = std::make_shared<inngest::local::ManualClock>();
@@ -1031,4 +1058,68 @@ TEST_CASE("an email whose server stays unreachable is failed after the last atte
     const auto runs = t.app().executor()->runs("riveredge-flow-messages-deliver");
     REQUIRE(runs.size() == 1);
     CHECK(runs[0].status == inngest::local::RunStatus::kFailed);
+}
+
+TEST_CASE("a delivery that fails for good does not stop the message's other deliveries", "[app]") {
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    // No SMTP settings: the email fails for good; bob's inbox still gets the message.
+    const auto sent = t.call(
+        "POST", "/api/v1/messages/send", alice,
+        R"({"subject":"s","body":"b","channels":["email","in_app"],"recipients":["e@x.org","bob"]})");
+    REQUIRE(sent.status == 201);
+    REQUIRE(sent.body.at("deliveries") == 2);
+    REQUIRE(t.app().wait_settled(10s));
+    CHECK(t.wait_unread(bob, 1));
+    const auto log = t.call(
+        "GET",
+        "/api/v1/messages/" + std::to_string(sent.body.at("message_id").as_int64()) + "/deliveries",
+        alice);
+    REQUIRE(log.status == 200);
+    INFO(json::serialize(log.body));
+    std::map<std::string, std::string> statuses;
+    for (const auto& delivery : log.body.at("deliveries").as_array()) {
+        statuses[std::string(delivery.at("channel").as_string())] =
+            std::string(delivery.at("status").as_string());
+    }
+    CHECK(statuses["email"] == "failed");
+    CHECK(statuses["in_app"] == "sent");
+    // The run still ends failed: one of its deliveries did.
+    const auto runs = t.app().executor()->runs("riveredge-flow-messages-deliver");
+    REQUIRE(runs.size() == 1);
+    CHECK(runs[0].status == inngest::local::RunStatus::kFailed);
+}
+
+TEST_CASE("a delivery whose step fails through every retry ends failed, not queued", "[app]") {
+    auto clock = std::make_shared<inngest::local::ManualClock>();
+    AppUnderTest t(riveredge_test::AppUnderTestOptions{.clock = clock});
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto carol = t.token("acme", "carol");
+    // bob's inbox item can never be written (the database refuses it on every attempt).
+    riveredge_test::approvals::fail_every_insert(t, "bob_inbox_dies", "inbox_items",
+                                                 "NEW.user_id = 'bob'");
+    const auto sent =
+        t.call("POST", "/api/v1/messages/send", alice, send_body(R"(["bob","carol"])"));
+    REQUIRE(sent.status == 201);
+    for (int i = 0; i < 8; ++i) {
+        REQUIRE(t.app().wait_settled(10s));
+        clock->advance(std::chrono::minutes(1));
+        t.app().executor()->poke();
+    }
+    REQUIRE(t.app().wait_settled(10s));
+    CHECK(t.wait_unread(carol, 1));
+    const auto log = t.call(
+        "GET",
+        "/api/v1/messages/" + std::to_string(sent.body.at("message_id").as_int64()) + "/deliveries",
+        alice);
+    REQUIRE(log.status == 200);
+    INFO(json::serialize(log.body));
+    std::map<std::string, std::string> statuses;
+    for (const auto& delivery : log.body.at("deliveries").as_array()) {
+        statuses[std::string(delivery.at("recipient").as_string())] =
+            std::string(delivery.at("status").as_string());
+    }
+    CHECK(statuses["bob"] == "failed");
+    CHECK(statuses["carol"] == "sent");
 }

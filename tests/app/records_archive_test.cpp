@@ -180,6 +180,37 @@ TEST_CASE("records: the archive is a sealed package made by the records-archive 
     CHECK(t.call("GET", path(create_record(t, p.bob, "BR-NONE"), "/archive"), p.bob).status == 404);
 }
 
+TEST_CASE("records: an archive asked again after a run that failed through its retries runs again",
+          "[app][records]") {
+    // Noon UTC: no nightly run comes between.
+    auto clock = std::make_shared<inngest::local::ManualClock>(
+        std::chrono::system_clock::time_point(std::chrono::seconds(1796558400)));
+    AppUnderTest t(AppUnderTestOptions{.clock = clock, .records_seal_key_file = seal_key_file()});
+    const auto p = people(t);
+    set_password(t, p.alice, "Alice");
+    const auto id = superseded_record(t, p, "BR-AGAIN");
+    approvals::fail_every_insert(t, "archive_dies", "record_archives", "true");
+    REQUIRE(move(t, p.alice, id, "archive").status == 202);
+    for (int i = 0; i < 8; ++i) {
+        REQUIRE(t.app().wait_settled(10s));
+        clock->advance(std::chrono::minutes(1));
+        t.app().executor()->poke();
+    }
+    REQUIRE(t.app().wait_settled(10s));
+    auto runs = t.app().executor()->runs("riveredge-flow-records-archive");
+    REQUIRE(runs.size() == 1);
+    CHECK(runs[0].status == inngest::local::RunStatus::kFailed);
+    CHECK(t.call("GET", path(id), p.alice).body.at("state") == "superseded");
+
+    // Within the outbox's 24 hours: the second request is a run of its own, and archives.
+    approvals::drop_trigger(t, "archive_dies", "record_archives");
+    REQUIRE(move(t, p.alice, id, "archive").status == 202);
+    REQUIRE(wait_state(t, p.alice, id, "archived"));
+    REQUIRE(t.app().wait_settled(10s));
+    runs = t.app().executor()->runs("riveredge-flow-records-archive");
+    CHECK(runs.size() == 2);
+}
+
 TEST_CASE("records: the nightly archive takes records superseded longer than the setting",
           "[app][records]") {
     // 02:29:30 UTC: the nightly archive runs at 02:30.

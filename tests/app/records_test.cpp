@@ -3,6 +3,7 @@
 // an audit trail whose hash chain finds a row changed behind the app's back.
 
 #include "app/records_support.hpp"
+#include "core/db/database.hpp"
 #include "core/json/canonical.hpp"
 
 #include <libpq-fe.h>
@@ -506,4 +507,14 @@ TEST_CASE("records: the nightly re-verification tells the security contacts of a
     const auto runs = t.app().executor()->runs("riveredge-flow-records-verify-integrity");
     REQUIRE(runs.size() == 1);
     CHECK(runs[0].output.at("failed") == json::array{json::value("acme")});
+    // The notice is keyed by the day the check was scheduled for (the executor's 6 December),
+    // not the wall clock's day when a step runs: a retry after midnight sends no second one.
+    riveredge::core::db::Pool dba(inngest_test::as_role(t.settings().database_url, "postgres"), 1);
+    const auto keys = riveredge::core::db::exec_once(
+        dba, std::nullopt,
+        "SELECT idempotency_key FROM messages WHERE tenant_id = 'acme' AND idempotency_key LIKE "
+        "'records-integrity-%'");
+    REQUIRE(keys.size() == 1);
+    CHECK(keys.text(0, "idempotency_key") ==
+          "records-integrity-" + std::to_string(1796522370 / 86400));
 }

@@ -13,7 +13,30 @@ void register_functions(inngest::Client& client, Service& service) {
          .name = "Deliver a message",
          .triggers = {inngest::EventTrigger{kMessageRequested}},
          .retries = 5,
-         .concurrency = {{.limit = 20, .key = "event.data.tenant_id"}}},
+         .concurrency = {{.limit = 20, .key = "event.data.tenant_id"}},
+         // A run that ends failed leaves no delivery queued or sending: a step that died through
+         // its retries (the database gone, say) never got to mark its delivery.
+         .on_failure = [&service](inngest::Context& ctx) -> boost::json::value {
+             const auto* original = ctx.event.data.if_contains("event");
+             if (original == nullptr || !original->is_object() ||
+                 !original->as_object().contains("data")) {
+                 return nullptr;
+             }
+             const auto& data = original->as_object().at("data").as_object();
+             const auto* message = data.if_contains("message_id");
+             if (message == nullptr || !message->is_int64()) {
+                 return nullptr;
+             }
+             const auto tenant = core::event_tenant(data);
+             const std::int64_t message_id = message->get_int64();
+             return ctx.step.run("fail-unfinished", [&] {
+                 return boost::json::object{
+                     {"message_id", message_id},
+                     {"failed",
+                      service.repository().fail_unfinished(
+                          tenant, message_id, "the delivery run failed through its retries")}};
+             });
+         }},
         [&service](inngest::Context& ctx) {
             const auto tenant = core::event_tenant(ctx.event.data);
             const std::int64_t message_id =
@@ -32,15 +55,27 @@ void register_functions(inngest::Client& client, Service& service) {
                 return out;
             });
             int delivered = 0;
+            int failed = 0;
             for (const auto& delivery : deliveries) {
                 const std::int64_t id = delivery.at("id").to_number<std::int64_t>();
                 const std::string channel(delivery.at("channel").as_string());
                 // One step per delivery: a retry never repeats a delivery that already succeeded.
-                ctx.step.run("deliver-" + std::to_string(id), [&] {
-                    return service.deliver(tenant, id, channel,
-                                           ctx.run.attempt + 1 >= ctx.run.max_attempts);
-                });
-                ++delivered;
+                try {
+                    ctx.step.run("deliver-" + std::to_string(id), [&] {
+                        return service.deliver(tenant, id, channel,
+                                               ctx.run.attempt + 1 >= ctx.run.max_attempts);
+                    });
+                    ++delivered;
+                } catch (const inngest::StepError&) {
+                    // This delivery failed for good; the message's other ones still go out.
+                    ++failed;
+                }
+            }
+            if (failed > 0) {
+                // The run ends failed (on_failure fails what a dead step left queued).
+                throw inngest::NonRetriableError(
+                    std::to_string(failed) + " of " + std::to_string(deliveries.size()) +
+                    " deliveries of message " + std::to_string(message_id) + " failed");
             }
             return boost::json::object{{"message_id", message_id}, {"delivered", delivered}};
         });

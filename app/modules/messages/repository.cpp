@@ -65,6 +65,9 @@ constexpr const char* kDelivery =
 constexpr const char* kUpdateDelivery =
     "UPDATE message_deliveries SET status = $3, provider_reply = $4, "
     "attempts = attempts + $5::int, updated_at = now() WHERE tenant_id = $1 AND id = $2";
+constexpr const char* kFailUnfinished =
+    "UPDATE message_deliveries SET status = 'failed', provider_reply = $3, updated_at = now() "
+    "WHERE tenant_id = $1 AND message_id = $2 AND status IN ('queued', 'sending') RETURNING id";
 constexpr const char* kSaveSmtp =
     "INSERT INTO messages_smtp_settings (tenant_id, host, port, tls_mode, username, password, "
     "from_address, from_name) VALUES ($1, $2, $3::int, $4, $5, $6, $7, $8) "
@@ -207,6 +210,12 @@ void Repository::update_delivery(const core::TenantId& tenant,
                                  bool attempted) {
     core::db::exec_once(pool_, tenant, kUpdateDelivery,
                         {tenant, delivery_id, status, reply, attempted ? "1" : "0"});
+}
+
+std::int64_t Repository::fail_unfinished(const core::TenantId& tenant,
+                                         std::int64_t message_id,
+                                         const std::string& reason) {
+    return core::db::exec_once(pool_, tenant, kFailUnfinished, {tenant, message_id, reason}).size();
 }
 
 void Repository::save_smtp_settings(const core::TenantId& tenant, const SmtpSettings& settings) {

@@ -105,6 +105,11 @@ public:
                          const std::string& status,
                          const std::string& reply,
                          bool attempted);
+    /// Fails the message's deliveries still queued or sending (its run ended failed); returns
+    /// how many.
+    std::int64_t fail_unfinished(const core::TenantId& tenant,
+                                 std::int64_t message_id,
+                                 const std::string& reason);
     void save_smtp_settings(const core::TenantId& tenant, const SmtpSettings& settings);
     std::optional<SmtpSettings> smtp_settings(const core::TenantId& tenant);
     void save_sms_settings(const core::TenantId& tenant, const SmsSettings& settings);

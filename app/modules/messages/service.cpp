@@ -36,6 +36,12 @@ bool valid_address(const std::string& address) {
     return address.find('.', at) != std::string::npos;
 }
 
+// A delivery's stable id across retries: the email's Message-ID and the SMS gateway's
+// Idempotency-Key, so a provider can tell a delivery sent again from a new one.
+std::string delivery_key(const core::TenantId& tenant, std::int64_t delivery_id) {
+    return "delivery-" + std::to_string(delivery_id) + "." + tenant.value();
+}
+
 // Delivery through an outside provider (SMTP, SMS gateway), the same for every channel: an
 // already sent delivery is not sent again, a tenant without settings fails for good, each try
 // counts as an attempt, and the provider's answer decides between sent, retry and failure.
@@ -268,8 +274,7 @@ boost::json::object Service::deliver_on_channel(const core::TenantId& tenant,
             return send_email(
                 outbound_, settings,
                 Email{delivery.recipient, delivery.subject, delivery.body, delivery.html_body,
-                      "delivery-" + std::to_string(delivery_id) + "." + tenant.value() +
-                          "@riveredge-flow"});
+                      delivery_key(tenant, delivery_id) + "@riveredge-flow"});
         });
 }
 
@@ -386,8 +391,9 @@ boost::json::object Service::deliver_sms(const core::TenantId& tenant,
     return deliver_through_provider(
         repository_, tenant, delivery_id, "SMS", last_attempt,
         [&] { return repository_.sms_settings(tenant); },
-        [this](const SmsSettings& sms, const DeliveryDetail& delivery) {
-            return send_sms(outbound_, sms, delivery.recipient, delivery.subject, delivery.body);
+        [&](const SmsSettings& sms, const DeliveryDetail& delivery) {
+            return send_sms(outbound_, sms, delivery.recipient, delivery.subject, delivery.body,
+                            delivery_key(tenant, delivery_id));
         });
 }
 

@@ -70,10 +70,10 @@ json::object ChainCheck::to_json() const {
     return out;
 }
 
-void AuditTrail::append(core::db::Transaction& tx,
-                        const core::TenantId& tenant,
-                        const Actor& actor,
-                        const AuditEntry& entry) {
+std::int64_t AuditTrail::append(core::db::Transaction& tx,
+                                const core::TenantId& tenant,
+                                const Actor& actor,
+                                const AuditEntry& entry) {
     tx.exec("SELECT pg_advisory_xact_lock(hashtext('record_audit:' || $1))", {tenant});
     const auto last = tx.exec(
         "SELECT seq, row_hash FROM record_audit WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1",
@@ -106,6 +106,7 @@ void AuditTrail::append(core::db::Transaction& tx,
          entry.new_value.is_null() ? Param() : Param(entry.new_value), entry.reason, at,
          optional_param(actor.address), optional_param(actor.user_agent), prev_hash,
          row_hash(prev_hash, fields)});
+    return seq;
 }
 
 json::array AuditTrail::entries(core::db::Transaction& tx,

@@ -48,11 +48,11 @@ struct ChainCheck {
 class AuditTrail {
 public:
     /// Appends one entry inside `tx`, after the tenant's last row (taken under a per-tenant
-    /// transaction lock, so the chain has one order).
-    static void append(core::db::Transaction& tx,
-                       const core::TenantId& tenant,
-                       const Actor& actor,
-                       const AuditEntry& entry);
+    /// transaction lock, so the chain has one order). Returns the entry's sequence number.
+    static std::int64_t append(core::db::Transaction& tx,
+                               const core::TenantId& tenant,
+                               const Actor& actor,
+                               const AuditEntry& entry);
     /// A record's entries, oldest first.
     static boost::json::array entries(core::db::Transaction& tx,
                                       const core::TenantId& tenant,

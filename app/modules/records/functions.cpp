@@ -7,6 +7,8 @@
 
 #include <inngest/inngest.hpp>
 
+#include <chrono>
+
 namespace riveredge::records {
 namespace {
 
@@ -38,34 +40,42 @@ boost::json::value archive_step(inngest::Context& ctx,
 }  // namespace
 
 void register_functions(inngest::Client& client, Service& service) {
-    client.create_function({.id = "records-verify-integrity",
-                            .name = "Re-verify electronic records: audit chains and signatures",
-                            .triggers = {inngest::CronTrigger{"TZ=UTC 0 2 * * *"}},
-                            .concurrency = {{.limit = 1}}},
-                           [&service](inngest::Context& ctx) {
-                               const auto tenants = ctx.step.run("tenants", [&] {
-                                   boost::json::array out;
-                                   for (const auto& tenant : service.tenants_with_trail()) {
-                                       out.emplace_back(tenant);
-                                   }
-                                   return out;
-                               });
-                               boost::json::array failed;
-                               for (const auto& tenant : tenants) {
-                                   const std::string id(tenant.as_string());
-                                   // One step per tenant: a retry re-checks only the tenants not
-                                   // done yet.
-                                   const auto result = ctx.step.run("verify:" + id, [&] {
-                                       return service.check_integrity(core::TenantId::trusted(id));
-                                   });
-                                   if (!result.at("intact").as_bool()) {
-                                       failed.emplace_back(id);
-                                   }
-                               }
-                               return boost::json::object{
-                                   {"tenants", static_cast<std::int64_t>(tenants.size())},
-                                   {"failed", std::move(failed)}};
-                           });
+    client.create_function(
+        {.id = "records-verify-integrity",
+         .name = "Re-verify electronic records: audit chains and signatures",
+         .triggers = {inngest::CronTrigger{"TZ=UTC 0 2 * * *"}},
+         .concurrency = {{.limit = 1}}},
+        [&service](inngest::Context& ctx) {
+            const auto tenants = ctx.step.run("tenants", [&] {
+                boost::json::array out;
+                for (const auto& tenant : service.tenants_with_trail()) {
+                    out.emplace_back(tenant);
+                }
+                return out;
+            });
+            // The day the check was scheduled for (its event's time, the
+            // same on every retry): a retry after midnight is the same
+            // night's check and sends no second notice.
+            const std::int64_t ms =
+                ctx.event.ts.value_or(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+            const std::int64_t day = ms / (24 * 60 * 60 * 1000);
+            boost::json::array failed;
+            for (const auto& tenant : tenants) {
+                const std::string id(tenant.as_string());
+                // One step per tenant: a retry re-checks only the tenants not
+                // done yet.
+                const auto result = ctx.step.run("verify:" + id, [&] {
+                    return service.check_integrity(core::TenantId::trusted(id), day);
+                });
+                if (!result.at("intact").as_bool()) {
+                    failed.emplace_back(id);
+                }
+            }
+            return boost::json::object{{"tenants", static_cast<std::int64_t>(tenants.size())},
+                                       {"failed", std::move(failed)}};
+        });
 
     client.create_function({.id = "records-lockout-notice",
                             .name = "Tell a locked-out signer and the security contacts",

@@ -277,15 +277,17 @@ json::object Service::transition(const Actor& actor, std::int64_t id, const json
         if (*action == "archive") {
             // Archiving builds and seals a package: the records-archive function does it, durably.
             repository_.request_archive(tx, tenant, id);
-            AuditTrail::append(
+            const auto seq = AuditTrail::append(
                 tx, tenant, actor,
                 {id, "archive_requested", nullptr, json::object{{"state", record.state}}, reason});
-            core::outbox::add(
-                tx, tenant,
-                inngest::Event{
-                    .name = kArchiveRequested,
-                    .data = json::object{{"tenant_id", tenant.value()}, {"record_id", id}},
-                    .id = "records-archive-" + tenant.value() + "-" + std::to_string(id)});
+            // One event id per request (its audit row): a request again after a run that failed
+            // starts a run of its own, where the record's id alone would be dropped for 24 hours.
+            core::outbox::add(tx, tenant,
+                              inngest::Event{.name = kArchiveRequested,
+                                             .data = json::object{{"tenant_id", tenant.value()},
+                                                                  {"record_id", id}},
+                                             .id = "records-archive-" + tenant.value() + "-" +
+                                                   std::to_string(id) + "-" + std::to_string(seq)});
             return true;
         }
         std::optional<int> retain_days;
@@ -876,7 +878,7 @@ std::vector<std::string> Service::tenants_with_trail() {
     return out;
 }
 
-json::object Service::check_integrity(const core::TenantId& tenant) {
+json::object Service::check_integrity(const core::TenantId& tenant, std::int64_t day) {
     const auto chain = AuditTrail::verify(repository_.pool(), tenant);
     json::array broken_records;
     json::array corrupt_attachments;
@@ -928,10 +930,6 @@ json::object Service::check_integrity(const core::TenantId& tenant) {
         core::log(core::LogLevel::kError, "records integrity check failed",
                   {{"tenant", tenant.value()}, {"detail", body}});
         if (!contacts.empty()) {
-            const auto day = std::chrono::duration_cast<std::chrono::hours>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count() /
-                             24;
             notifier_.notify(tenant, "records", contacts,
                              "Electronic records integrity check failed", body,
                              "records-integrity-" + std::to_string(day));

@@ -111,8 +111,9 @@ public:
     /// The tenants that have an audit trail (the periodic check's list).
     std::vector<std::string> tenants_with_trail();
     /// The periodic integrity check of one tenant: its audit chain and every signature. Tells
-    /// the tenant's security contacts (once a day) when anything is broken.
-    boost::json::object check_integrity(const core::TenantId& tenant);
+    /// the tenant's security contacts (once for `day`, the check's day since the epoch) when
+    /// anything is broken.
+    boost::json::object check_integrity(const core::TenantId& tenant, std::int64_t day);
 
     boost::json::object settings(const core::TenantId& tenant);
     boost::json::object save_settings(const Actor& actor, const boost::json::object& request);

@@ -26,18 +26,20 @@ SmsResult send_sms(const core::OutboundPolicy& policy,
                    const SmsSettings& settings,
                    const std::string& phone,
                    const std::string& subject,
-                   const std::string& body) {
+                   const std::string& body,
+                   const std::string& idempotency_key) {
     const std::string payload = boost::json::serialize(
         boost::json::object{{"phone", phone},
                             {"sign_name", settings.sign_name},
                             {"template_id", settings.template_id},
                             {"params", {{"subject", subject}, {"body", body}}}});
-    core::HttpExchange request{"POST",
-                               settings.endpoint,
-                               payload,
-                               {"Content-Type: application/json"},
-                               std::chrono::seconds(30),
-                               500};
+    core::HttpExchange request{
+        "POST",
+        settings.endpoint,
+        payload,
+        {"Content-Type: application/json", "Idempotency-Key: " + idempotency_key},
+        std::chrono::seconds(30),
+        500};
     if (settings.api_key) {
         request.headers.push_back("Authorization: Bearer " + *settings.api_key);
     }

@@ -27,10 +27,13 @@ struct SmsResult {
 /// Mainland or international numbers: `+` and 8-15 digits, or 11 digits starting with 1.
 bool valid_phone(const std::string& phone);
 
+/// `idempotency_key` is the delivery's stable id, sent as `Idempotency-Key`: a gateway that
+/// honours it sends a delivery re-posted by a retried step once.
 SmsResult send_sms(const core::OutboundPolicy& policy,
                    const SmsSettings& settings,
                    const std::string& phone,
                    const std::string& subject,
-                   const std::string& body);
+                   const std::string& body,
+                   const std::string& idempotency_key);
 
 }  // namespace riveredge::messages
