@@ -659,6 +659,7 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
     if (node == nullptr) {
         throw inngest::NonRetriableError("node " + node_id + " is not in the definition");
     }
+    const VisitRef here{tenant, id, *node, visit};
     const auto instance = p_.instances.find(tenant, id);
     if (instance && held(instance->status)) {
         if (instance->status == "failed") {
@@ -697,7 +698,7 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
     const std::string tag = tag_of(node_id, visit);
     const auto pass = [&](std::vector<std::string> next, const std::string& kind) {
         p_.tasks.record_visit(tenant, id, node_id, visit, kind, "completed", now);
-        copy_to(tenant, id, *node, visit, variables, initiator);
+        copy_to(here, variables, initiator);
         return next_of(std::move(next));
     };
     const auto single_next = [&] {
@@ -713,10 +714,10 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
             return pass(single_next(), "event");
         }
         // Returned to the start: the initiator resubmits.
-        return enter_user_task(tenant, id, *node, visit, variables, initiator, true);
+        return enter_user_task(here, variables, initiator, true);
     }
     if (node->type == "endEvent" && !end_throws(*node).empty()) {
-        return throw_from(tenant, id, definition, *node, visit);
+        return throw_from(here, definition);
     }
     if (node->type == "subProcess") {
         // Its inner start event begins; the run keeps the sub-process waiting until every
@@ -729,7 +730,7 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
         p_.tasks.open_visit(tenant, id,
                             VisitOpening{node_id, visit, "subprocess", {}, {}, {}, std::nullopt},
                             now, "enter:" + tag);
-        copy_to(tenant, id, *node, visit, variables, initiator);
+        copy_to(here, variables, initiator);
         return json::object{{"wait", "scope"}, {"start", inner->id}};
     }
     if (node->type == "endEvent") {
@@ -737,7 +738,7 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
             return pass({}, "event");
         }
         p_.tasks.record_visit(tenant, id, node_id, visit, "event", "completed", now);
-        copy_to(tenant, id, *node, visit, variables, initiator);
+        copy_to(here, variables, initiator);
         return finish(tenant, id, "completed", node_id, "finish:" + tag);
     }
     if (node->type == "exclusiveGateway") {
@@ -767,7 +768,7 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
         return pass(std::move(next), "gateway");
     }
     if (node->type == "userTask" || node->type == "manualTask") {
-        return enter_user_task(tenant, id, *node, visit, variables, initiator, false);
+        return enter_user_task(here, variables, initiator, false);
     }
     const bool catcher = node->type == "timerCatchEvent" || node->type == "signalCatchEvent" ||
                          node->type == "messageCatchEvent" || node->type == "receiveTask";
@@ -799,7 +800,7 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
         return out;
     }
     if (node->type == "signalThrowEvent" || node->type == "messageThrowEvent") {
-        throw_event(tenant, id, *node, visit, scope);
+        throw_event(here, scope);
         return pass(single_next(), "event");
     }
     if (node->type == "timerCatchEvent") {
@@ -835,29 +836,26 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
     if (node->type == "serviceTask") {
         const int attempt =
             token.contains("attempt") ? static_cast<int>(token.at("attempt").as_int64()) : 1;
-        return settle_task(run_service(tenant, id, *node, visit, attempt, scope, on_error),
-                           "service");
+        return settle_task(run_service(here, attempt, scope, on_error), "service");
     }
     if (node->type == "callActivity") {
-        return call_child(tenant, id, *node, visit, scope, *instance);
+        return call_child(here, scope, *instance);
     }
     if (node->type == "businessRuleTask") {
-        return settle_task(run_rules(tenant, id, *node, visit, scope, on_error), "rule");
+        return settle_task(run_rules(here, scope, on_error), "rule");
     }
     if (node->type == "scriptTask") {
-        return settle_task(run_script(tenant, id, *node, visit, scope, on_error), "script");
+        return settle_task(run_script(here, scope, on_error), "script");
     }
     return finish(tenant, id, "failed", node_id, "failed:" + tag,
                   "element type " + node->type + " cannot run");
 }
 
-boost::json::object Engine::enter_user_task(const core::TenantId& tenant,
-                                            std::int64_t id,
-                                            const FlowNode& node,
-                                            int visit,
+boost::json::object Engine::enter_user_task(const VisitRef& here,
                                             const boost::json::object& variables,
                                             const std::string& initiator,
                                             bool resubmit) {
+    const auto& [tenant, id, node, visit] = here;
     const auto now = p_.now();
     const std::string tag = tag_of(node.id, visit);
     VisitOpening opening{
@@ -889,7 +887,7 @@ boost::json::object Engine::enter_user_task(const core::TenantId& tenant,
                  [](const TaskRef& t) { return t.status == "pending"; });
     notify_tasks(tenant, id, node.id, pending,
                  resubmit ? "returned to you for resubmission" : "awaits your approval", true);
-    copy_to(tenant, id, node, visit, variables, initiator);
+    copy_to(here, variables, initiator);
     return json::object{{"wait", "task"}};
 }
 
@@ -964,13 +962,11 @@ json::value Engine::call_activity(const core::TenantId& tenant,
         .at("result");
 }
 
-boost::json::object Engine::run_service(const core::TenantId& tenant,
-                                        std::int64_t id,
-                                        const FlowNode& node,
-                                        int visit,
+boost::json::object Engine::run_service(const VisitRef& here,
                                         int attempt,
                                         const boost::json::object& scope,
                                         const FlowNode* on_error) {
+    const auto& [tenant, id, node, visit] = here;
     const auto& c = node.config;
     json::value input = json::object{};
     if (const auto* mapping = c.if_contains("input_mapping")) {
@@ -1023,8 +1019,8 @@ boost::json::object Engine::run_service(const core::TenantId& tenant,
             }
             return json::object{{"retry_in_ms", delay.count()}, {"attempt", attempt + 1}};
         }
-        return fail_task(tenant, id, node, visit, "service",
-                         "service task '" + node.id + "' failed: " + error.what(), on_error);
+        return fail_task(here, "service", "service task '" + node.id + "' failed: " + error.what(),
+                         on_error);
     }
     json::object changes;
     if (const auto* outputs = c.if_contains("output_mapping"); outputs && outputs->is_object()) {
@@ -1038,12 +1034,10 @@ boost::json::object Engine::run_service(const core::TenantId& tenant,
     return json::object{{"next", json::array{}}};
 }
 
-boost::json::object Engine::run_rules(const core::TenantId& tenant,
-                                      std::int64_t id,
-                                      const FlowNode& node,
-                                      int visit,
+boost::json::object Engine::run_rules(const VisitRef& here,
                                       const boost::json::object& scope,
                                       const FlowNode* on_error) {
+    const auto& [tenant, id, node, visit] = here;
     const auto key = core::string_field(node.config, "decision");
     std::optional<int> pinned;
     if (const auto* v = node.config.if_contains("version"); v != nullptr && v->is_int64()) {
@@ -1061,7 +1055,7 @@ boost::json::object Engine::run_rules(const core::TenantId& tenant,
         version = table->version;
         result = evaluate_decision(table->source, scope);
     } catch (const std::exception& error) {
-        return fail_task(tenant, id, node, visit, "rule",
+        return fail_task(here, "rule",
                          "business rule task '" + node.id + "' failed: " + error.what(), on_error);
     }
     p_.instances.log(
@@ -1082,12 +1076,10 @@ boost::json::object Engine::run_rules(const core::TenantId& tenant,
     return json::object{{"next", json::array{}}};
 }
 
-boost::json::object Engine::run_script(const core::TenantId& tenant,
-                                       std::int64_t id,
-                                       const FlowNode& node,
-                                       int visit,
+boost::json::object Engine::run_script(const VisitRef& here,
                                        const boost::json::object& scope,
                                        const FlowNode* on_error) {
+    const auto& [tenant, id, node, visit] = here;
     const auto& c = node.config;
     const auto* args = c.if_contains("arguments");
     json::object run;
@@ -1097,11 +1089,11 @@ boost::json::object Engine::run_script(const core::TenantId& tenant,
             args ? map_value(*args, scope) : nullptr, "approval",
             "approval-" + std::to_string(id) + "-" + tag_of(node.id, visit));
     } catch (const DomainError& refused) {  // the run could not start
-        return fail_task(tenant, id, node, visit, "script",
-                         "script task '" + node.id + "' refused: " + refused.what(), on_error);
+        return fail_task(here, "script", "script task '" + node.id + "' refused: " + refused.what(),
+                         on_error);
     } catch (const core::ScriptRunFailed& failed) {
-        return fail_task(tenant, id, node, visit, "script",
-                         "script task '" + node.id + "': " + failed.what(), on_error);
+        return fail_task(here, "script", "script task '" + node.id + "': " + failed.what(),
+                         on_error);
     }
     if (const auto name = core::string_field(c, "result_variable"); !name.empty()) {
         p_.instances.merge(tenant, id, json::object{{name, run.at("result")}}, "system",
@@ -1110,11 +1102,8 @@ boost::json::object Engine::run_script(const core::TenantId& tenant,
     return json::object{{"next", json::array{}}};
 }
 
-void Engine::throw_event(const core::TenantId& tenant,
-                         std::int64_t id,
-                         const FlowNode& node,
-                         int visit,
-                         const boost::json::object& scope) {
+void Engine::throw_event(const VisitRef& here, const boost::json::object& scope) {
+    const auto& [tenant, id, node, visit] = here;
     json::object data;
     if (const auto* mapped = node.config.if_contains("data")) {
         const auto value = map_value(*mapped, scope);
@@ -1179,29 +1168,25 @@ boost::json::object Engine::correlate(const core::TenantId& tenant,
     return json::object{{"matched", delivery.matched}, {"delivered", std::move(delivered)}};
 }
 
-boost::json::object Engine::fail_task(const core::TenantId& tenant,
-                                      std::int64_t id,
-                                      const FlowNode& node,
-                                      int visit,
+boost::json::object Engine::fail_task(const VisitRef& here,
                                       const std::string& kind,
                                       const std::string& reason,
                                       const FlowNode* on_error) {
+    const auto& [tenant, id, node, visit] = here;
     p_.tasks.record_visit(tenant, id, node.id, visit, kind, "failed", p_.now());
     if (on_error != nullptr) {
-        caught_error(tenant, id, node, visit, *on_error, reason);
+        caught_error(here, *on_error, reason);
         return json::object{{"next", json::array{json::value(on_error->id)}}, {"caught", true}};
     }
-    failed_at(tenant, id, node, visit, reason);
+    failed_at(here, reason);
     return json::object{{"wait", "failed"}};
 }
 
-void Engine::caught_error(const core::TenantId& tenant,
-                          std::int64_t id,
-                          const FlowNode& node,
-                          int visit,
+void Engine::caught_error(const VisitRef& here,
                           const FlowNode& boundary,
                           const std::string& reason,
                           const std::string& code) {
+    const auto& [tenant, id, node, visit] = here;
     // The token leaves through the error boundary, the error in a variable.
     const auto variable = core::string_field(boundary.config, "error_variable");
     json::object error{{"node_id", node.id}, {"message", reason}};
@@ -1217,11 +1202,8 @@ void Engine::caught_error(const core::TenantId& tenant,
                      "caught:" + tag_of(node.id, visit) + ">" + boundary.id);
 }
 
-boost::json::object Engine::throw_from(const core::TenantId& tenant,
-                                       std::int64_t id,
-                                       const ProcessDefinition& definition,
-                                       const FlowNode& node,
-                                       int visit) {
+boost::json::object Engine::throw_from(const VisitRef& here, const ProcessDefinition& definition) {
+    const auto& [tenant, id, node, visit] = here;
     const auto now = p_.now();
     const auto kind = end_throws(node);
     const auto code = kind == "error" ? error_code_of(node) : std::string();
@@ -1243,7 +1225,7 @@ boost::json::object Engine::throw_from(const core::TenantId& tenant,
                          kind == "error" ? "failed" : "cancelled");
     // A cancel is no error: its boundary's path gets no error variable.
     if (catcher != nullptr && kind == "error") {
-        caught_error(tenant, id, node, visit, *catcher, reason, code);
+        caught_error(here, *catcher, reason, code);
     }
     return thrown;
 }
@@ -1347,11 +1329,8 @@ boost::json::array Engine::owed_compensations(
     return compensate;
 }
 
-void Engine::failed_at(const core::TenantId& tenant,
-                       std::int64_t id,
-                       const FlowNode& node,
-                       int visit,
-                       const std::string& reason) {
+void Engine::failed_at(const VisitRef& here, const std::string& reason) {
+    const auto& [tenant, id, node, visit] = here;
     if (p_.instances.mark_failed(tenant, id, node.id, "failed:" + tag_of(node.id, visit), reason)) {
         core::log(core::LogLevel::kWarn, "approval instance failed at a task",
                   {{"tenant", tenant.value()}, {"instance", id}, {"reason", reason}});
@@ -1372,18 +1351,16 @@ void Engine::tell_failed(const core::TenantId& tenant,
     }
 }
 
-boost::json::object Engine::call_child(const core::TenantId& tenant,
-                                       std::int64_t id,
-                                       const FlowNode& node,
-                                       int visit,
+boost::json::object Engine::call_child(const VisitRef& here,
                                        const boost::json::object& scope,
                                        const InstanceRow& parent) {
+    const auto& [tenant, id, node, visit] = here;
     const auto tag = tag_of(node.id, visit);
     const std::string step = "call:" + tag;
     const auto key = core::string_field(node.config, "called_element");
     const auto called = p_.definitions.find_key(tenant, key);
     if (!called || called->latest_version == 0) {
-        return fail_task(tenant, id, node, visit, "call",
+        return fail_task(here, "call",
                          "call activity '" + node.id + "': no published process '" + key + "'",
                          nullptr);
     }
@@ -1410,7 +1387,7 @@ boost::json::object Engine::call_child(const core::TenantId& tenant,
         return earlier ? std::optional(earlier->id) : std::nullopt;
     }();
     if (!started) {
-        return fail_task(tenant, id, node, visit, "call",
+        return fail_task(here, "call",
                          "call activity '" + node.id + "': business key '" +
                              business_key.value_or("") + "' is taken in process '" + key + "'",
                          nullptr);
@@ -1609,20 +1586,20 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                     " ended " + child->status +
                     (child->status_reason ? " (" + *child->status_reason + ")" : std::string());
                 if (const auto* on_error = error_boundary(definition, node, code)) {
-                    caught_error(tenant, id, *call, visit, *on_error, reason, code);
+                    caught_error(VisitRef{tenant, id, *call, visit}, *on_error, reason, code);
                     entry["outcome"] = "boundary";
                     entry["target"] = on_error->id;
                 } else if (const auto* outer = enclosing_error_catcher(definition, *call, code)) {
                     // Caught by an enclosing sub-process: it ends with everything in it, the
                     // transactions it leaves compensating first (the run's steps).
                     auto left = escape(tenant, id, definition, *call, outer, reason, "failed");
-                    caught_error(tenant, id, *call, visit, *outer, reason, code);
+                    caught_error(VisitRef{tenant, id, *call, visit}, *outer, reason, code);
                     entry["outcome"] = "thrown";
                     entry["scope"] = left.at("thrown").at("scope");
                     entry["target"] = outer->id;
                     entry["compensate"] = std::move(left.at("compensate"));
                 } else {
-                    failed_at(tenant, id, *call, visit, reason);
+                    failed_at(VisitRef{tenant, id, *call, visit}, reason);
                     // Stored held at once, so a retry need not wait for the next park.
                     auto held_state = state;
                     held_state["waiting"].as_array()[i].as_object()["kind"] = "failed";
@@ -2010,12 +1987,10 @@ std::vector<std::string> Engine::resolve_assignees(const core::TenantId& tenant,
     return out;
 }
 
-void Engine::copy_to(const core::TenantId& tenant,
-                     std::int64_t id,
-                     const FlowNode& node,
-                     int visit,
+void Engine::copy_to(const VisitRef& here,
                      const boost::json::object& variables,
                      const std::string& initiator) {
+    const auto& [tenant, id, node, visit] = here;
     const auto* cc = node.config.if_contains("cc");
     if (cc == nullptr || !cc->is_array() || cc->as_array().empty()) {
         return;

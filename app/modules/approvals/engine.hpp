@@ -45,6 +45,14 @@ struct EngineParts {
     const core::OutboundPolicy& outbound;
 };
 
+/// One visit of one node of an instance: what the engine's work at a node acts on.
+struct VisitRef {
+    const core::TenantId& tenant;
+    std::int64_t id;  ///< the instance
+    const FlowNode& node;
+    int visit;
+};
+
 class Engine {
 public:
     explicit Engine(EngineParts parts) : p_(std::move(parts)) {}
@@ -155,17 +163,11 @@ private:
                                                const boost::json::object& variables,
                                                const std::string& initiator);
 
-    boost::json::object enter_user_task(const core::TenantId& tenant,
-                                        std::int64_t id,
-                                        const FlowNode& node,
-                                        int visit,
+    boost::json::object enter_user_task(const VisitRef& here,
                                         const boost::json::object& variables,
                                         const std::string& initiator,
                                         bool resubmit);
-    boost::json::object run_service(const core::TenantId& tenant,
-                                    std::int64_t id,
-                                    const FlowNode& node,
-                                    int visit,
+    boost::json::object run_service(const VisitRef& here,
                                     int attempt,
                                     const boost::json::object& scope,
                                     const FlowNode* on_error);
@@ -185,10 +187,7 @@ private:
                        const std::string& tag);
     /// The token leaves a failed task through its error boundary: the error in a variable
     /// ({node_id, message, code when it has one}).
-    void caught_error(const core::TenantId& tenant,
-                      std::int64_t id,
-                      const FlowNode& node,
-                      int visit,
+    void caught_error(const VisitRef& here,
                       const FlowNode& boundary,
                       const std::string& reason,
                       const std::string& code = {});
@@ -196,11 +195,7 @@ private:
     /// catches it, lists the compensations of the transactions it leaves, and cancels the
     /// caught sub-process's open work. Answers {thrown: {scope, boundary, reason}, compensate};
     /// an empty boundary means nothing caught it (the run fails the instance).
-    boost::json::object throw_from(const core::TenantId& tenant,
-                                   std::int64_t id,
-                                   const ProcessDefinition& definition,
-                                   const FlowNode& node,
-                                   int visit);
+    boost::json::object throw_from(const VisitRef& here, const ProcessDefinition& definition);
     /// An error or cancel leaves `origin` for `catcher`, a boundary of an enclosing sub-process
     /// (nullptr: it leaves the process, and the run fails the instance). Answers {thrown:
     /// {scope, boundary, reason}, compensate}: the compensations of the transactions it leaves;
@@ -226,11 +221,7 @@ private:
                                           const ProcessDefinition& definition,
                                           const std::function<bool(const std::string&)>& within);
     /// The instance fails at `node` (held for a retry) and its initiator is told.
-    void failed_at(const core::TenantId& tenant,
-                   std::int64_t id,
-                   const FlowNode& node,
-                   int visit,
-                   const std::string& reason);
+    void failed_at(const VisitRef& here, const std::string& reason);
     /// Tells the initiator the instance is failed at `node_id`'s `visit`, once per visit (the
     /// notice is keyed): the step that failed it tells again when it runs again.
     void tell_failed(const core::TenantId& tenant,
@@ -240,10 +231,7 @@ private:
                      const std::string& reason);
     /// A call activity: starts the called process's latest version as a child instance
     /// (input mapping, business key) once per visit, and waits for it to end.
-    boost::json::object call_child(const core::TenantId& tenant,
-                                   std::int64_t id,
-                                   const FlowNode& node,
-                                   int visit,
+    boost::json::object call_child(const VisitRef& here,
                                    const boost::json::object& scope,
                                    const InstanceRow& parent);
     /// The code of the error a failed child instance threw and did not catch itself (it
@@ -274,35 +262,22 @@ private:
                                      const boost::json::value& input,
                                      const std::string& call_key);
     /// A business rule task: the decision table's answer for the variables, as variables.
-    boost::json::object run_rules(const core::TenantId& tenant,
-                                  std::int64_t id,
-                                  const FlowNode& node,
-                                  int visit,
+    boost::json::object run_rules(const VisitRef& here,
                                   const boost::json::object& scope,
                                   const FlowNode* on_error);
     /// `scope`: the process variables and `initiator`, for the mappings.
-    boost::json::object run_script(const core::TenantId& tenant,
-                                   std::int64_t id,
-                                   const FlowNode& node,
-                                   int visit,
+    boost::json::object run_script(const VisitRef& here,
                                    const boost::json::object& scope,
                                    const FlowNode* on_error);
     /// A service or script task failed for good. With an error boundary event (`on_error`)
     /// the token leaves through it ({next: [boundary]}); without, the instance turns `failed`
     /// and the token is held at the task ({wait: failed}) for an administrator's retry.
-    boost::json::object fail_task(const core::TenantId& tenant,
-                                  std::int64_t id,
-                                  const FlowNode& node,
-                                  int visit,
+    boost::json::object fail_task(const VisitRef& here,
                                   const std::string& kind,
                                   const std::string& reason,
                                   const FlowNode* on_error);
     /// A signal or message throw event: broadcast or correlated, and the receivers woken.
-    void throw_event(const core::TenantId& tenant,
-                     std::int64_t id,
-                     const FlowNode& node,
-                     int visit,
-                     const boost::json::object& scope);
+    void throw_event(const VisitRef& here, const boost::json::object& scope);
     /// The event of an event-based gateway's race that happened (a signal or message caught
     /// now, else a timer due), or nullopt with `next_due` lowered to its first timer.
     std::optional<std::string> race_winner(const core::TenantId& tenant,
@@ -330,10 +305,7 @@ private:
                         int visit,
                         const VisitState& state);
     /// Copies the node's `cc` on this visit of it, and tells those newly copied.
-    void copy_to(const core::TenantId& tenant,
-                 std::int64_t id,
-                 const FlowNode& node,
-                 int visit,
+    void copy_to(const VisitRef& here,
                  const boost::json::object& variables,
                  const std::string& initiator);
     /// Tells whoever each task is for of it; `from_step`: once per task and user however often
