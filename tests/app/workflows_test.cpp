@@ -491,6 +491,63 @@ TEST_CASE("workflows: a customer-support DAG runs its parallel groups and retrie
 }
 
 TEST_CASE(
+    "workflows: a node step run again after its end committed answers its stored output and sets "
+    "nothing twice",
+    "[app][workflows]") {
+    AppUnderTest t;
+    const auto admin = t.token("acme", "root", {"admin"});
+    Flows f{t, admin};
+    f.publish("application/yaml", R"yaml(
+key: counter
+kind: dag
+nodes:
+  - id: inc
+    action: {kind: set, expressions: {count: context.count + 1}}
+  - id: after
+    depends_on: [inc]
+    action: {kind: noop}
+)yaml");
+    const auto id = f.start(admin, R"({"definition_key":"counter","input":{"count":0}})");
+    REQUIRE(f.wait_status(admin, id, "completed").at("context").at("count") == 1);
+    f.settle();
+    // Inngest calls again with the steps before the node memoized, as when the node's end
+    // committed and its answer was lost.
+    const auto runs = t.app().executor()->runs("riveredge-flow-workflows-execution");
+    REQUIRE(runs.size() == 1);
+    inngest_test::CallBuilder call;
+    call.fn_slug = "riveredge-flow-workflows-execution";
+    call.event = runs[0].event;
+    call.attempt = 1;
+    const auto node_step = inngest_test::step_hash("node:inc#1");
+    bool reached = false;
+    for (const auto& step : runs[0].history) {
+        reached = reached || step.hashed_id == node_step;
+        if (reached) {
+            continue;
+        }
+        call.steps[step.hashed_id] =
+            step.op == "StepRun" ? json::value(json::object{{"data", step.data}}) : step.data;
+        call.stack.push_back(step.hashed_id);
+    }
+    REQUIRE(reached);
+    const auto [status, reply] = t.replay(call);
+    REQUIRE(status == 206);
+    const auto& op = reply.as_array().at(0);
+    REQUIRE(op.at("id") == json::value(node_step));
+    INFO(json::serialize(op.at("data")));
+    CHECK(op.at("data").at("ok") == true);
+    CHECK(op.at("data").at("output") == json::parse(R"({"count":1})"));
+    const auto e = t.call("GET", "/api/v1/workflows/executions/" + std::to_string(id), admin).body;
+    CHECK(e.at("context").at("count") == 1);
+    // The history keeps the input the node ran with.
+    const auto history = f.history(admin, id, "?phase=node");
+    const auto* inc = run_of(history, "node:inc");
+    REQUIRE(inc != nullptr);
+    CHECK(inc->at("status") == "succeeded");
+    CHECK(inc->at("input").at("context").at("count") == 0);
+}
+
+TEST_CASE(
     "workflows: a failed node compensates the completed ones newest first, then the error handler "
     "runs",
     "[app][workflows]") {
