@@ -11,6 +11,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <set>
 
@@ -909,6 +910,51 @@ TEST_CASE("workflows: an order waiting for events survives a restart of the app,
     const auto runs = second.app().executor()->runs("riveredge-flow-workflows-execution");
     REQUIRE(runs.size() == 1);
     CHECK(runs[0].run_id == resumed[0].run_id);
+}
+
+TEST_CASE(
+    "workflows: each retry attempt of an http node sends an Idempotency-Key of its own, so a "
+    "receiver that replays answers by key lets the retry succeed",
+    "[app][workflows]") {
+    AppUnderTest t;
+    const auto admin = t.token("acme", "root", {"admin"});
+    // Stripe-style: the first call fails with 500, and a key seen before gets its stored answer.
+    std::mutex mutex;
+    std::vector<std::string> keys;
+    std::map<std::string, int> answered;
+    inngest::HttpServerOptions options;
+    options.port = 0;
+    options.routes =
+        [&](const inngest::HttpRequest& request) -> std::optional<inngest::HttpResponse> {
+        std::lock_guard lock(mutex);
+        const std::string key(request.header("Idempotency-Key"));
+        keys.push_back(key);
+        if (const auto seen = answered.find(key); seen != answered.end()) {
+            return inngest::HttpResponse{seen->second, {}, "{\"replayed\":true}"};
+        }
+        const int status = answered.empty() ? 500 : 200;
+        answered[key] = status;
+        return inngest::HttpResponse{status, {}, "{}"};
+    };
+    inngest::HttpServer hook(options);
+    hook.start();
+    REQUIRE(t.call("PUT", "/api/v1/scripts/settings", admin, R"({"http_allow_list":["127.0.0.1"]})")
+                .status == 200);
+    Flows f{t, admin};
+    f.publish("application/json",
+              R"({"key":"charge","kind":"dag","nodes":[
+                  {"id":"charge","retries":1,"action":{"kind":"http","url":"http://127.0.0.1:)" +
+                  std::to_string(hook.port()) + R"(/charge"}}]})");
+    const auto id = f.start(admin, R"({"definition_key":"charge"})");
+    const auto e = f.wait(admin, id, [](const json::value& x) {
+        return x.at("status") == "completed" || x.at("status") == "failed";
+    });
+    INFO(json::serialize(e));
+    CHECK(e.at("status") == "completed");
+    std::lock_guard lock(mutex);
+    REQUIRE(keys.size() == 2);
+    CHECK(!keys[0].empty());
+    CHECK(keys[0] != keys[1]);
 }
 
 TEST_CASE(
