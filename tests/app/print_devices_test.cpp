@@ -4,6 +4,7 @@
 // deadline, health changes told to the owners, tenant isolation and bad input.
 
 #include "app/app_under_test.hpp"
+#include "app/approvals_support.hpp"
 #include "app/command_output.hpp"
 #include "core/text/base64.hpp"
 #include "support/child_process.hpp"
@@ -366,6 +367,41 @@ TEST_CASE(
               .body.at("health")
               .at("state") == "ready");
     CHECK(t.wait_unread(carol, 2));
+}
+
+TEST_CASE(
+    "print devices: a health change whose save failed does not use up the notice of a later "
+    "change",
+    "[app][print_devices]") {
+    RawPrinterListener label_printer;
+    AppUnderTest t(with_cups());
+    const auto admin = t.token("acme", "alice", {"admin"});
+    const auto carol = t.token("acme", "carol");
+    const auto [printer, queue] =
+        label_printer_on(t, admin, label_printer, "Label 5", R"(,"owners":["carol"])");
+    const auto check = [&] {
+        return t.call("POST", "/api/v1/print/printers/" + std::to_string(printer) + "/check",
+                      admin);
+    };
+    REQUIRE(check().body.at("health").at("state") == "ready");
+    // The first change's save fails after its notice went out (as a crash in between would).
+    riveredge_test::approvals::fail_first_update(t, "health_save_fails", "print_printers",
+                                                 "NEW.health <> OLD.health");
+    shared_cups().pause(queue);
+    CHECK(check().status == 500);
+    REQUIRE(t.wait_unread(carol, 1));
+    shared_cups().resume(queue);
+    REQUIRE(check().body.at("health").at("state") == "ready");  // as recorded: no change
+    // A later outage is a change of its own: its owners hear of it.
+    shared_cups().pause(queue);
+    REQUIRE(check().body.at("health").at("state") == "paused");
+    CHECK(t.wait_unread(carol, 2));
+    int paused = 0;
+    const auto inbox = t.call("GET", "/api/v1/messages/inbox", carol);
+    for (const auto& item : inbox.body.at("items").as_array()) {
+        paused += item.at("subject").as_string().find("is paused") != json::string::npos ? 1 : 0;
+    }
+    CHECK(paused == 2);
 }
 
 TEST_CASE(

@@ -389,18 +389,22 @@ bool Service::refresh_health(const core::TenantId& tenant, const PrinterRow& row
     const bool changed = health.state != row.health;
     if (changed && (is_problem(health.state) || is_problem(row.health)) &&
         row.health != "unknown") {
-        // Notified before the change is recorded, under a key naming the change: a retry after
-        // a crash in between sends the same notice, which the notifier keeps once.
+        // Notified before the change is recorded, under a key naming the change: from the
+        // recorded check it follows (version and time) to the new state. A retry after a crash
+        // in between reads the same row and sends the same notice, which the notifier keeps
+        // once; a change found after a later recorded check has a key of its own, so one whose
+        // save failed cannot swallow it.
         const std::string subject = is_problem(health.state)
                                         ? "Printer " + row.name + " is " + health.state +
                                               (health.message.empty() ? "" : ": " + health.message)
                                         : "Printer " + row.name + " is ready again";
-        capabilities_.notifier().notify(tenant, "print-devices", row.owners, subject,
-                                        "Printer " + row.name + " (" + row.site + ", queue " +
-                                            row.cups_queue.value_or("") + ") went from " +
-                                            row.health + " to " + health.state + ".",
-                                        "print-health:" + std::to_string(row.id) + ":" +
-                                            std::to_string(row.health_version + 1));
+        capabilities_.notifier().notify(
+            tenant, "print-devices", row.owners, subject,
+            "Printer " + row.name + " (" + row.site + ", queue " + row.cups_queue.value_or("") +
+                ") went from " + row.health + " to " + health.state + ".",
+            "print-health:" + std::to_string(row.id) + ":" +
+                std::to_string(row.health_version + 1) + ":" + row.health_checked_at.value_or("") +
+                ":" + row.health + ":" + health.state);
     }
     core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
         repository_.record_health(tx, tenant, row.id, health, changed);
