@@ -405,6 +405,56 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "print devices: a job cancelled in CUPS by hand whose save fails until its deadline has "
+    "passed is told of its end once",
+    "[app][print_devices]") {
+    AppUnderTest t(with_cups());
+    const auto admin = t.token("acme", "alice", {"admin"});
+    const auto dave = t.token("acme", "dave");
+    const auto queue = queue_for("acme", "byhand");
+    // Nothing listens there: CUPS' backend retries for ever and the job stays "processing".
+    shared_cups().add_raw_queue(queue,
+                                "socket://127.0.0.1:" + std::to_string(inngest_test::free_port()));
+    const auto printer = add_printer(t, admin, "Dock", queue);
+    // Saving the job "canceled" fails until its deadline has passed: the poll that saw it so
+    // told its end, and its retries run after the deadline.
+    {
+        riveredge::core::db::Pool owner(t.settings().migration_database_url.value(), 1);
+        riveredge::core::db::transact(
+            owner, std::nullopt, [](riveredge::core::db::Transaction& tx) {
+                tx.exec(
+                    "CREATE FUNCTION refuse_early_cancel() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION 'test: the save fails'; END $$");
+                tx.exec(
+                    "CREATE TRIGGER refuse_early_cancel BEFORE UPDATE ON print_jobs FOR EACH ROW "
+                    "WHEN (NEW.status = 'canceled' AND now() < NEW.deadline_at) EXECUTE FUNCTION "
+                    "refuse_early_cancel()");
+            });
+    }
+    const auto asked = t.call("POST", "/api/v1/print/jobs", dave,
+                              raw_job(printer, "^XA^XZ", R"(,"deadline_seconds":8)"));
+    REQUIRE(asked.status == 202);
+    const auto job_id = asked.body.at("id").as_int64();
+    const auto processing = wait_job(
+        t, dave, job_id, [](const json::value& job) { return has_status(job, "processing"); });
+    REQUIRE(processing.at("cups_job_id").is_int64());
+    command_output("cancel -h '" + shared_cups().server() + "' " +
+                   std::to_string(processing.at("cups_job_id").as_int64()));
+    const auto ended = wait_job(
+        t, dave, job_id,
+        [](const json::value& job) {
+            return has_status(job, "failed") || has_status(job, "canceled");
+        },
+        60s);
+    INFO(json::serialize(ended));
+    REQUIRE(t.app().wait_settled(20s));
+    // The requester (not an owner) heard of the job's end once.
+    const auto inbox = t.call("GET", "/api/v1/messages/inbox", dave).body.at("items");
+    INFO(json::serialize(inbox));
+    CHECK(inbox.as_array().size() == 1);
+}
+
+TEST_CASE(
     "print devices: a printer that cannot be reached is cancelled at the job's deadline "
     "and its owners are told",
     "[app][print_devices]") {

@@ -782,7 +782,7 @@ JobRow Service::record_cups_state(const core::TenantId& tenant,
         }
         return std::nullopt;
     };
-    // The owners are told before the state is saved, under a key naming the job and its end
+    // The owners are told before the state is saved, under the key of the job's end
     // (notify_job's): saved first, a crash or a failed notice in between would lose the notice
     // for good, since the retried step finds the job finished. Told first, a retry tells again
     // under the same key, which the notifier keeps once.
@@ -887,7 +887,7 @@ void Service::finish_failed(const core::TenantId& tenant,
     if (current(tenant, job.id).finished()) {
         return;  // it had ended meanwhile (completed, cancelled): that stands
     }
-    // Told before the failure is saved, under a key naming the job and its end (notify_job's):
+    // Told before the failure is saved, under the key of the job's end (notify_job's):
     // saved first, a crash or a failed notice in between would lose the notice for good, since
     // the retried step finds the job finished. Told first, a retry tells again under the same
     // key, which the notifier keeps once. (A job that ends otherwise between the look above and
@@ -951,7 +951,10 @@ void Service::notify_job(const core::TenantId& tenant,
     capabilities_.notifier().notify(
         tenant, "print-devices", to, "Print job " + std::to_string(job.id) + " " + what,
         "Print job " + std::to_string(job.id) + " (" + job.title + ") " + what + ": " + body,
-        "print-job:" + std::to_string(job.id) + ":" + what);
+        // One key for the job's end, whatever it turns out to be: a notice told before a save
+        // that failed, and a retry that ends the job otherwise (a cancel seen in CUPS by hand,
+        // then its deadline passed), must not tell its owners of two ends.
+        "print-job:" + std::to_string(job.id) + ":ended");
 }
 
 }  // namespace riveredge::devices
