@@ -4,6 +4,7 @@
 // deadline, health changes told to the owners, tenant isolation and bad input.
 
 #include "app/app_under_test.hpp"
+#include "app/approvals_support.hpp"
 #include "app/command_output.hpp"
 #include "core/text/base64.hpp"
 #include "support/child_process.hpp"
@@ -366,6 +367,91 @@ TEST_CASE(
               .body.at("health")
               .at("state") == "ready");
     CHECK(t.wait_unread(carol, 2));
+}
+
+TEST_CASE(
+    "print devices: a health change whose save failed does not use up the notice of a later "
+    "change",
+    "[app][print_devices]") {
+    RawPrinterListener label_printer;
+    AppUnderTest t(with_cups());
+    const auto admin = t.token("acme", "alice", {"admin"});
+    const auto carol = t.token("acme", "carol");
+    const auto [printer, queue] =
+        label_printer_on(t, admin, label_printer, "Label 5", R"(,"owners":["carol"])");
+    const auto check = [&] {
+        return t.call("POST", "/api/v1/print/printers/" + std::to_string(printer) + "/check",
+                      admin);
+    };
+    REQUIRE(check().body.at("health").at("state") == "ready");
+    // The first change's save fails after its notice went out (as a crash in between would).
+    riveredge_test::approvals::fail_first_update(t, "health_save_fails", "print_printers",
+                                                 "NEW.health <> OLD.health");
+    shared_cups().pause(queue);
+    CHECK(check().status == 500);
+    REQUIRE(t.wait_unread(carol, 1));
+    shared_cups().resume(queue);
+    REQUIRE(check().body.at("health").at("state") == "ready");  // as recorded: no change
+    // A later outage is a change of its own: its owners hear of it.
+    shared_cups().pause(queue);
+    REQUIRE(check().body.at("health").at("state") == "paused");
+    CHECK(t.wait_unread(carol, 2));
+    int paused = 0;
+    const auto inbox = t.call("GET", "/api/v1/messages/inbox", carol);
+    for (const auto& item : inbox.body.at("items").as_array()) {
+        paused += item.at("subject").as_string().find("is paused") != json::string::npos ? 1 : 0;
+    }
+    CHECK(paused == 2);
+}
+
+TEST_CASE(
+    "print devices: a job cancelled in CUPS by hand whose save fails until its deadline has "
+    "passed is told of its end once",
+    "[app][print_devices]") {
+    AppUnderTest t(with_cups());
+    const auto admin = t.token("acme", "alice", {"admin"});
+    const auto dave = t.token("acme", "dave");
+    const auto queue = queue_for("acme", "byhand");
+    // Nothing listens there: CUPS' backend retries for ever and the job stays "processing".
+    shared_cups().add_raw_queue(queue,
+                                "socket://127.0.0.1:" + std::to_string(inngest_test::free_port()));
+    const auto printer = add_printer(t, admin, "Dock", queue);
+    // Saving the job "canceled" fails until its deadline has passed: the poll that saw it so
+    // told its end, and its retries run after the deadline.
+    {
+        riveredge::core::db::Pool owner(t.settings().migration_database_url.value(), 1);
+        riveredge::core::db::transact(
+            owner, std::nullopt, [](riveredge::core::db::Transaction& tx) {
+                tx.exec(
+                    "CREATE FUNCTION refuse_early_cancel() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION 'test: the save fails'; END $$");
+                tx.exec(
+                    "CREATE TRIGGER refuse_early_cancel BEFORE UPDATE ON print_jobs FOR EACH ROW "
+                    "WHEN (NEW.status = 'canceled' AND now() < NEW.deadline_at) EXECUTE FUNCTION "
+                    "refuse_early_cancel()");
+            });
+    }
+    const auto asked = t.call("POST", "/api/v1/print/jobs", dave,
+                              raw_job(printer, "^XA^XZ", R"(,"deadline_seconds":8)"));
+    REQUIRE(asked.status == 202);
+    const auto job_id = asked.body.at("id").as_int64();
+    const auto processing = wait_job(
+        t, dave, job_id, [](const json::value& job) { return has_status(job, "processing"); });
+    REQUIRE(processing.at("cups_job_id").is_int64());
+    command_output("cancel -h '" + shared_cups().server() + "' " +
+                   std::to_string(processing.at("cups_job_id").as_int64()));
+    const auto ended = wait_job(
+        t, dave, job_id,
+        [](const json::value& job) {
+            return has_status(job, "failed") || has_status(job, "canceled");
+        },
+        60s);
+    INFO(json::serialize(ended));
+    REQUIRE(t.app().wait_settled(20s));
+    // The requester (not an owner) heard of the job's end once.
+    const auto inbox = t.call("GET", "/api/v1/messages/inbox", dave).body.at("items");
+    INFO(json::serialize(inbox));
+    CHECK(inbox.as_array().size() == 1);
 }
 
 TEST_CASE(

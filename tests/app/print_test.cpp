@@ -4,6 +4,7 @@
 
 #include "app/command_output.hpp"
 #include "app/records_support.hpp"
+#include "core/db/database.hpp"
 #include "core/json/canonical.hpp"
 
 #include <algorithm>
@@ -222,6 +223,53 @@ TEST_CASE("print: a render is drawn durably and its PDF is kept by its hash", "[
     CHECK(t.call("POST", "/api/v1/print/renders", globex,
                  R"({"template_id":)" + std::to_string(id) + "," + items + "}")
               .status == 404);
+}
+
+TEST_CASE("print: a render whose run fails through its retries ends failed, not queued",
+          "[app][print]") {
+    auto clock = std::make_shared<inngest::local::ManualClock>();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    const auto admin = t.token("acme", "alice", {"admin"});
+    const auto id = create_template(t, admin);
+    REQUIRE(t.call("POST", "/api/v1/print/templates/" + std::to_string(id) + "/publish", admin)
+                .status == 201);
+    // The database refuses every render's output (standing in for a step that fails each
+    // attempt: persistent database errors, or bad_alloc, which the step rethrows).
+    {
+        riveredge::core::db::Pool pool(*t.settings().migration_database_url, 1);
+        riveredge::core::db::transact(pool, std::nullopt, [](riveredge::core::db::Transaction& tx) {
+            tx.exec(
+                "CREATE FUNCTION refuse_output() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "RAISE EXCEPTION 'storing is refused'; END $$");
+            tx.exec(
+                "CREATE TRIGGER refuse_output BEFORE UPDATE ON print_renders FOR EACH ROW WHEN "
+                "(NEW.status = 'done') EXECUTE FUNCTION refuse_output()");
+        });
+    }
+    const auto asked =
+        t.call("POST", "/api/v1/print/renders", admin,
+               R"({"template_id":)" + std::to_string(id) +
+                   R"(,"data":{"number":"INV-9","customer":"x","total":1,"date":"2026-12-01"}})");
+    REQUIRE(asked.status == 202);
+    const auto path = "/api/v1/print/renders/" + std::to_string(asked.body.at("id").as_int64());
+    // The run retries its step on the app's clock until it fails through its retries.
+    const auto ended = [&] {
+        const auto runs = t.app().executor()->runs("riveredge-flow-print-render");
+        return runs.size() == 1 && runs[0].status == inngest::local::RunStatus::kFailed;
+    };
+    for (int i = 0; i < 40 && !ended(); ++i) {
+        REQUIRE(t.app().executor()->wait_idle(10s));
+        clock->advance(70s);
+        t.app().executor()->poke();
+        std::this_thread::sleep_for(100ms);
+    }
+    REQUIRE(ended());
+    REQUIRE(t.app().wait_settled(20s));
+    const auto render = t.call("GET", path, admin).body;
+    INFO(json::serialize(render));
+    CHECK(render.at("status") == "failed");
+    CHECK(render.at("error").as_string().find("every attempt") != json::string::npos);
+    CHECK(render.at("error").as_string().find("refused") == json::string::npos);  // log only
 }
 
 TEST_CASE("print: the designer gets a page of the preview as a PNG", "[app][print]") {

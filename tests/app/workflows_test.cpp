@@ -11,6 +11,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <set>
 
@@ -491,6 +492,63 @@ TEST_CASE("workflows: a customer-support DAG runs its parallel groups and retrie
 }
 
 TEST_CASE(
+    "workflows: a node step run again after its end committed answers its stored output and sets "
+    "nothing twice",
+    "[app][workflows]") {
+    AppUnderTest t;
+    const auto admin = t.token("acme", "root", {"admin"});
+    Flows f{t, admin};
+    f.publish("application/yaml", R"yaml(
+key: counter
+kind: dag
+nodes:
+  - id: inc
+    action: {kind: set, expressions: {count: context.count + 1}}
+  - id: after
+    depends_on: [inc]
+    action: {kind: noop}
+)yaml");
+    const auto id = f.start(admin, R"({"definition_key":"counter","input":{"count":0}})");
+    REQUIRE(f.wait_status(admin, id, "completed").at("context").at("count") == 1);
+    f.settle();
+    // Inngest calls again with the steps before the node memoized, as when the node's end
+    // committed and its answer was lost.
+    const auto runs = t.app().executor()->runs("riveredge-flow-workflows-execution");
+    REQUIRE(runs.size() == 1);
+    inngest_test::CallBuilder call;
+    call.fn_slug = "riveredge-flow-workflows-execution";
+    call.event = runs[0].event;
+    call.attempt = 1;
+    const auto node_step = inngest_test::step_hash("node:inc#1");
+    bool reached = false;
+    for (const auto& step : runs[0].history) {
+        reached = reached || step.hashed_id == node_step;
+        if (reached) {
+            continue;
+        }
+        call.steps[step.hashed_id] =
+            step.op == "StepRun" ? json::value(json::object{{"data", step.data}}) : step.data;
+        call.stack.push_back(step.hashed_id);
+    }
+    REQUIRE(reached);
+    const auto [status, reply] = t.replay(call);
+    REQUIRE(status == 206);
+    const auto& op = reply.as_array().at(0);
+    REQUIRE(op.at("id") == json::value(node_step));
+    INFO(json::serialize(op.at("data")));
+    CHECK(op.at("data").at("ok") == true);
+    CHECK(op.at("data").at("output") == json::parse(R"({"count":1})"));
+    const auto e = t.call("GET", "/api/v1/workflows/executions/" + std::to_string(id), admin).body;
+    CHECK(e.at("context").at("count") == 1);
+    // The history keeps the input the node ran with.
+    const auto history = f.history(admin, id, "?phase=node");
+    const auto* inc = run_of(history, "node:inc");
+    REQUIRE(inc != nullptr);
+    CHECK(inc->at("status") == "succeeded");
+    CHECK(inc->at("input").at("context").at("count") == 0);
+}
+
+TEST_CASE(
     "workflows: a failed node compensates the completed ones newest first, then the error handler "
     "runs",
     "[app][workflows]") {
@@ -852,6 +910,51 @@ TEST_CASE("workflows: an order waiting for events survives a restart of the app,
     const auto runs = second.app().executor()->runs("riveredge-flow-workflows-execution");
     REQUIRE(runs.size() == 1);
     CHECK(runs[0].run_id == resumed[0].run_id);
+}
+
+TEST_CASE(
+    "workflows: each retry attempt of an http node sends an Idempotency-Key of its own, so a "
+    "receiver that replays answers by key lets the retry succeed",
+    "[app][workflows]") {
+    AppUnderTest t;
+    const auto admin = t.token("acme", "root", {"admin"});
+    // Stripe-style: the first call fails with 500, and a key seen before gets its stored answer.
+    std::mutex mutex;
+    std::vector<std::string> keys;
+    std::map<std::string, int> answered;
+    inngest::HttpServerOptions options;
+    options.port = 0;
+    options.routes =
+        [&](const inngest::HttpRequest& request) -> std::optional<inngest::HttpResponse> {
+        std::lock_guard lock(mutex);
+        const std::string key(request.header("Idempotency-Key"));
+        keys.push_back(key);
+        if (const auto seen = answered.find(key); seen != answered.end()) {
+            return inngest::HttpResponse{seen->second, {}, "{\"replayed\":true}"};
+        }
+        const int status = answered.empty() ? 500 : 200;
+        answered[key] = status;
+        return inngest::HttpResponse{status, {}, "{}"};
+    };
+    inngest::HttpServer hook(options);
+    hook.start();
+    REQUIRE(t.call("PUT", "/api/v1/scripts/settings", admin, R"({"http_allow_list":["127.0.0.1"]})")
+                .status == 200);
+    Flows f{t, admin};
+    f.publish("application/json",
+              R"({"key":"charge","kind":"dag","nodes":[
+                  {"id":"charge","retries":1,"action":{"kind":"http","url":"http://127.0.0.1:)" +
+                  std::to_string(hook.port()) + R"(/charge"}}]})");
+    const auto id = f.start(admin, R"({"definition_key":"charge"})");
+    const auto e = f.wait(admin, id, [](const json::value& x) {
+        return x.at("status") == "completed" || x.at("status") == "failed";
+    });
+    INFO(json::serialize(e));
+    CHECK(e.at("status") == "completed");
+    std::lock_guard lock(mutex);
+    REQUIRE(keys.size() == 2);
+    CHECK(!keys[0].empty());
+    CHECK(keys[0] != keys[1]);
 }
 
 TEST_CASE(

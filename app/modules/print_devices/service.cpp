@@ -389,18 +389,22 @@ bool Service::refresh_health(const core::TenantId& tenant, const PrinterRow& row
     const bool changed = health.state != row.health;
     if (changed && (is_problem(health.state) || is_problem(row.health)) &&
         row.health != "unknown") {
-        // Notified before the change is recorded, under a key naming the change: a retry after
-        // a crash in between sends the same notice, which the notifier keeps once.
+        // Notified before the change is recorded, under a key naming the change: from the
+        // recorded check it follows (version and time) to the new state. A retry after a crash
+        // in between reads the same row and sends the same notice, which the notifier keeps
+        // once; a change found after a later recorded check has a key of its own, so one whose
+        // save failed cannot swallow it.
         const std::string subject = is_problem(health.state)
                                         ? "Printer " + row.name + " is " + health.state +
                                               (health.message.empty() ? "" : ": " + health.message)
                                         : "Printer " + row.name + " is ready again";
-        capabilities_.notifier().notify(tenant, "print-devices", row.owners, subject,
-                                        "Printer " + row.name + " (" + row.site + ", queue " +
-                                            row.cups_queue.value_or("") + ") went from " +
-                                            row.health + " to " + health.state + ".",
-                                        "print-health:" + std::to_string(row.id) + ":" +
-                                            std::to_string(row.health_version + 1));
+        capabilities_.notifier().notify(
+            tenant, "print-devices", row.owners, subject,
+            "Printer " + row.name + " (" + row.site + ", queue " + row.cups_queue.value_or("") +
+                ") went from " + row.health + " to " + health.state + ".",
+            "print-health:" + std::to_string(row.id) + ":" +
+                std::to_string(row.health_version + 1) + ":" + row.health_checked_at.value_or("") +
+                ":" + row.health + ":" + health.state);
     }
     core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
         repository_.record_health(tx, tenant, row.id, health, changed);
@@ -778,7 +782,7 @@ JobRow Service::record_cups_state(const core::TenantId& tenant,
         }
         return std::nullopt;
     };
-    // The owners are told before the state is saved, under a key naming the job and its end
+    // The owners are told before the state is saved, under the key of the job's end
     // (notify_job's): saved first, a crash or a failed notice in between would lose the notice
     // for good, since the retried step finds the job finished. Told first, a retry tells again
     // under the same key, which the notifier keeps once.
@@ -883,7 +887,7 @@ void Service::finish_failed(const core::TenantId& tenant,
     if (current(tenant, job.id).finished()) {
         return;  // it had ended meanwhile (completed, cancelled): that stands
     }
-    // Told before the failure is saved, under a key naming the job and its end (notify_job's):
+    // Told before the failure is saved, under the key of the job's end (notify_job's):
     // saved first, a crash or a failed notice in between would lose the notice for good, since
     // the retried step finds the job finished. Told first, a retry tells again under the same
     // key, which the notifier keeps once. (A job that ends otherwise between the look above and
@@ -947,7 +951,10 @@ void Service::notify_job(const core::TenantId& tenant,
     capabilities_.notifier().notify(
         tenant, "print-devices", to, "Print job " + std::to_string(job.id) + " " + what,
         "Print job " + std::to_string(job.id) + " (" + job.title + ") " + what + ": " + body,
-        "print-job:" + std::to_string(job.id) + ":" + what);
+        // One key for the job's end, whatever it turns out to be: a notice told before a save
+        // that failed, and a retry that ends the job otherwise (a cancel seen in CUPS by hand,
+        // then its deadline passed), must not tell its owners of two ends.
+        "print-job:" + std::to_string(job.id) + ":ended");
 }
 
 }  // namespace riveredge::devices

@@ -356,6 +356,22 @@ json::object Service::run_render(const core::TenantId& tenant, std::int64_t rend
         {"pages", done ? json::value(output->pages) : json::value(nullptr)}};
 }
 
+void Service::fail_render(const core::TenantId& tenant,
+                          std::int64_t render_id,
+                          const std::string& cause) {
+    core::log(core::LogLevel::kWarn, "print render failed through its retries",
+              {{"tenant", tenant.value()}, {"render", render_id}, {"error", cause}});
+    core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        const auto now = repository_.render(tx, tenant, render_id, true);
+        if (now && now->status == "queued") {
+            // The tenant reads a render's error: the cause may be the database's, for the log.
+            repository_.finish_render(tx, tenant, render_id, std::nullopt, {},
+                                      "the render could not be finished (it failed on every "
+                                      "attempt); ask for it again");
+        }
+    });
+}
+
 json::object Service::render_status(const core::TenantId& tenant, std::int64_t render_id) {
     auto render = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
         return repository_.render(tx, tenant, render_id, false);

@@ -50,6 +50,12 @@ public:
     /// The print-render function's step: draws the render, stores the PDF by its SHA-256 and
     /// marks the render done (or failed) in one transaction. Never returns the bytes.
     boost::json::object run_render(const core::TenantId& tenant, std::int64_t render_id);
+    /// The print-render function's failure handler: a render still queued once its run failed
+    /// through its retries ends failed (else nothing waits on it and print jobs for it are
+    /// refused for ever). `cause` (the last error, maybe the database's) goes to the log only.
+    void fail_render(const core::TenantId& tenant,
+                     std::int64_t render_id,
+                     const std::string& cause);
     boost::json::object render_status(const core::TenantId& tenant, std::int64_t render_id);
     Output render_output(const core::TenantId& tenant, std::int64_t render_id);
 

@@ -24,7 +24,7 @@ json::value Service::run_action(const core::TenantId& tenant,
                                 json::object& context_changes) {
     const std::string kind(action.at("kind").as_string());
     // What makes this action's effect once: a notification, a script run, the HTTP call's
-    // Idempotency-Key (the same when the step runs again).
+    // Idempotency-Key (the same when the step runs again; an HTTP call's own per attempt).
     const auto once =
         "workflow-" + std::to_string(id) + "-" + call.key + "-" + std::to_string(index);
     if (kind == "noop") {
@@ -88,7 +88,11 @@ json::value Service::run_action(const core::TenantId& tenant,
         const int timeout = action.contains("timeout_seconds")
                                 ? static_cast<int>(action.at("timeout_seconds").as_int64())
                                 : 30;
-        return core::call_http(c_.outbound, request, timeout, once);
+        // Each of the node's own retry attempts is a new call (a receiver that answers a known
+        // key with its stored answer would repeat the failure); a step re-run of the same
+        // attempt is the same call.
+        return core::call_http(c_.outbound, request, timeout,
+                               once + (call.attempt > 1 ? "/" + std::to_string(call.attempt) : ""));
     }
     throw std::runtime_error("unknown action kind " + kind);
 }

@@ -243,6 +243,16 @@ void Repository::mark_compensated(const core::TenantId& tenant, std::int64_t id)
                         {tenant, id});
 }
 
+std::optional<NodeRunRow> Repository::node_run(const core::TenantId& tenant,
+                                               std::int64_t execution_id,
+                                               const std::string& step_key) {
+    return core::db::select_first<NodeRunRow>(
+        {pool_, tenant}, kNodeRunColumns,
+        "FROM workflow_node_runs r WHERE r.tenant_id = $1 AND r.execution_id = $2 AND "
+        "r.step_key = $3",
+        {tenant, execution_id, step_key});
+}
+
 void Repository::begin_node_run(const core::TenantId& tenant,
                                 std::int64_t execution_id,
                                 const std::string& step_key,

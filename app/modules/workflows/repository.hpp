@@ -239,6 +239,10 @@ public:
     void mark_compensated(const core::TenantId& tenant, std::int64_t id);
 
     // Node runs
+    /// The run of `step_key`, if begun.
+    std::optional<NodeRunRow> node_run(const core::TenantId& tenant,
+                                       std::int64_t execution_id,
+                                       const std::string& step_key);
     /// The run of `step_key` begun for `attempt` (created on the first); its row.
     void begin_node_run(const core::TenantId& tenant,
                         std::int64_t execution_id,

@@ -440,6 +440,13 @@ json::object Service::run_step(const core::TenantId& tenant,
         // Cancelled while this step waited (a retry's sleep, a level under way): run nothing.
         return json::object{{"ok", false}, {"cancelled", true}, {"error", "cancelled"}};
     }
+    // This attempt's end already committed (its answer was lost): running the actions again
+    // would apply its `set`s twice to the context they were merged into, and rewrite its history.
+    if (const auto done = repository_.node_run(tenant, id, call.key);
+        done && done->status == "succeeded" && done->attempts >= call.attempt) {
+        return json::object{
+            {"ok", true}, {"output", done->output.value_or(nullptr)}, {"attempt", call.attempt}};
+    }
     json::object context = as_object_or_empty(found->context);
     json::object scope{{"event", call.event}, {"context", context}, {"input", found->input}};
     json::object recorded{{"context", context}};
