@@ -731,9 +731,17 @@ TEST_CASE(
     // in CUPS, as the retry would otherwise read CUPS' state).
     CHECK(job.at("status") == "failed");
     CHECK(job.at("error").as_string().find("deadline") != json::string::npos);
-    // The requester (not an owner, so told of nothing else) is told once, of the failure.
+    // The requester (not an owner, so told of nothing else) is told once, of the failure. The
+    // notice's delivery run may not exist yet when the job has ended: wait for the notice, then
+    // for every run to end, so that a second notice would have come by then.
+    const auto items = [&] {
+        return second.api("GET", "/api/v1/messages/inbox", bob).body.at("items").as_array();
+    };
+    for (int i = 0; i < 400 && items().empty(); ++i) {
+        std::this_thread::sleep_for(25ms);
+    }
     REQUIRE(second.runs_ended({"riveredge-flow-print-job", "riveredge-flow-messages-deliver"}));
-    const auto inbox = second.api("GET", "/api/v1/messages/inbox", bob).body.at("items");
+    const json::value inbox = items();
     INFO(json::serialize(inbox));
     REQUIRE(inbox.as_array().size() == 1);
     CHECK(inbox.at(0).at("subject").as_string().ends_with(" failed"));

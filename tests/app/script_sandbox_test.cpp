@@ -292,7 +292,8 @@ TEST_CASE("an answer past the limit is cut and said to be cut; ctx.http refuses 
     const std::string base = "http://127.0.0.1:" + std::to_string(server.port());
     riveredge::core::OutboundPolicy dev_policy({"127.0.0.0/8"}, {"1024-65535"});
 
-    riveredge::core::HttpExchange exchange{"GET", base + "/small", std::nullopt, {}, 5s, 100};
+    riveredge::core::HttpExchange exchange{"GET", base + "/small", std::nullopt, {}, 5s,
+                                           100,   std::nullopt};
     const auto whole = riveredge::core::exchange_http(dev_policy, exchange);
     CHECK(whole.status == 201);
     CHECK(whole.body.size() == 100);

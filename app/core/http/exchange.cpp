@@ -55,7 +55,10 @@ HttpReply exchange_http(const OutboundPolicy& policy, const HttpExchange& reques
     curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT_MS, std::min(timeout_ms, 10'000L));
+    const long connect_ms =
+        request.connect_timeout ? static_cast<long>(request.connect_timeout->count()) : 10'000L;
+    curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT_MS,
+                     std::max(1L, std::min(timeout_ms, connect_ms)));
     curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, lines.get());
     curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, collect);

@@ -21,6 +21,8 @@ struct HttpExchange {
     std::vector<std::string> headers;  ///< "Name: value" lines, sent as given
     std::chrono::milliseconds timeout{30'000};
     std::size_t max_body_bytes = 16 * 1024;
+    /// How long connecting may take, within `timeout`; by default at most 10 s of it.
+    std::optional<std::chrono::milliseconds> connect_timeout;
 };
 
 /// What an exchange got back: the status and body (at most the limit asked for; `truncated`

@@ -34,7 +34,8 @@ boost::json::object call_http(const OutboundPolicy& policy,
                           std::nullopt,
                           {"Content-Type: application/json"},
                           std::chrono::seconds(timeout_seconds),
-                          max_body_bytes};
+                          max_body_bytes,
+                          std::nullopt};
     // GET and DELETE go without a body, whatever the description holds.
     if (method != "GET" && method != "DELETE") {
         const auto* b = request.if_contains("body");

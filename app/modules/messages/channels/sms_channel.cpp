@@ -39,7 +39,8 @@ SmsResult send_sms(const core::OutboundPolicy& policy,
         payload,
         {"Content-Type: application/json", "Idempotency-Key: " + idempotency_key},
         std::chrono::seconds(30),
-        500};
+        500,
+        std::nullopt};
     if (settings.api_key) {
         request.headers.push_back("Authorization: Bearer " + *settings.api_key);
     }

@@ -241,14 +241,13 @@ void perform_http(const char* url, const char* method, const char* body, const c
             std::string("ctx.http does not send ") + method + " (GET, POST, PUT, PATCH or DELETE)";
         return;
     }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        g_state.deadline - std::chrono::steady_clock::now());
+    // The run's deadline bounds the call, connecting included, as it always has.
     riveredge::core::HttpExchange request{
-        method,
-        url,
-        body == nullptr ? std::nullopt : std::optional<std::string>(body),
-        {},
-        std::chrono::duration_cast<std::chrono::milliseconds>(g_state.deadline -
-                                                              std::chrono::steady_clock::now()),
-        kMaxResponse};
+        method, url,  body == nullptr ? std::nullopt : std::optional<std::string>(body),
+        {},     left, kMaxResponse,
+        left};
     const std::string_view lines = header_lines;
     for (std::size_t start = 0; start < lines.size();) {
         const std::size_t end = std::min(lines.find('\n', start), lines.size());
