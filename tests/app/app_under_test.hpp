@@ -166,6 +166,32 @@ public:
         return {reply->status, boost::json::parse(reply->body)};
     }
 
+    /// The call Inngest makes again when step `step_id`'s answer was lost: the one run of function
+    /// `fn_slug` with every step before that one memoized (a run's result as {data}, a wait's or
+    /// sleep's as it is; failed attempts left out).
+    inngest_test::CallBuilder call_again_at(const std::string& fn_slug,
+                                            const std::string& step_id) const {
+        const auto runs = app_->executor()->runs(fn_slug);
+        REQUIRE(runs.size() == 1);
+        inngest_test::CallBuilder call;
+        call.fn_slug = fn_slug;
+        call.event = runs[0].event;
+        call.attempt = 1;
+        const auto step = inngest_test::step_hash(step_id);
+        bool reached = false;
+        for (const auto& done : runs[0].history) {
+            reached = reached || done.hashed_id == step;
+            if (reached || done.op == "StepError") {
+                continue;
+            }
+            call.steps[done.hashed_id] =
+                done.op == "StepRun" ? json::value(json::object{{"data", done.data}}) : done.data;
+            call.stack.push_back(done.hashed_id);
+        }
+        REQUIRE(reached);
+        return call;
+    }
+
     // Waits until `user` has `count` unread items (the delivery runs through Inngest).
     bool wait_unread(const std::string& token, std::int64_t count) const {
         for (int i = 0; i < 200; ++i) {

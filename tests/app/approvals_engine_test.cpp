@@ -1867,25 +1867,8 @@ TEST_CASE("a step that failed an instance and runs again tells the initiator onc
                 .is_object());
     REQUIRE(failed_notices(id) == 0);
     REQUIRE(updates_met(t, "visit_notice_fails") == 1);
-    const auto runs = t.app().executor()->runs("riveredge-flow-approvals-instance");
-    REQUIRE(runs.size() == 1);
-    inngest_test::CallBuilder call;
-    call.fn_slug = "riveredge-flow-approvals-instance";
-    call.event = runs[0].event;
-    call.attempt = 1;
+    const auto call = t.call_again_at("riveredge-flow-approvals-instance", "visit:charge#1");
     const auto failing_step = inngest_test::step_hash("visit:charge#1");
-    bool reached = false;
-    for (const auto& step : runs[0].history) {
-        reached = reached || step.hashed_id == failing_step;
-        if (reached || step.op == "StepError") {
-            continue;
-        }
-        // A step run's result is memoized as {data}; a wait's or sleep's as it is.
-        call.steps[step.hashed_id] =
-            step.op == "StepRun" ? json::value(json::object{{"data", step.data}}) : step.data;
-        call.stack.push_back(step.hashed_id);
-    }
-    REQUIRE(reached);
     const auto [status, reply] = t.replay(call);
     REQUIRE(status == 206);
     CHECK(reply.as_array().at(0).at("id") == json::value(failing_step));
@@ -1905,18 +1888,7 @@ TEST_CASE("a step that failed an instance and runs again tells the initiator onc
                                               R"("type":"endEvent"}],"edges":[{"id":"1",)"
                                               R"("source":"start","target":"sub"},{"id":"2",)"
                                               R"("source":"sub","target":"end"}]})"));
-    std::int64_t child = 0;
-    for (int i = 0; i < 200 && child == 0; ++i) {
-        for (const auto& e :
-             listed(t, "/api/v1/approvals/instances/" + std::to_string(caller) + "/events", alice,
-                    "events")) {
-            if (e.at("name") == "child_started") {
-                child = e.at("data").at("child_id").as_int64();
-            }
-        }
-        std::this_thread::sleep_for(25ms);
-    }
-    REQUIRE(child != 0);
+    const auto child = wait_children(t, alice, caller).front();
     const auto checking = flow.wait_pending(alice, child, "check");
     REQUIRE(checking.is_object());
     lose_notice("park_notice_fails");
@@ -1964,24 +1936,8 @@ TEST_CASE("a visit that ended its instance failed and runs again ends the run th
     };
     REQUIRE(notices() == 0);
     // Inngest calls again with the steps before the visit memoized (its answer was lost).
-    const auto runs = t.app().executor()->runs("riveredge-flow-approvals-instance");
-    REQUIRE(runs.size() == 1);
-    inngest_test::CallBuilder call;
-    call.fn_slug = "riveredge-flow-approvals-instance";
-    call.event = runs[0].event;
-    call.attempt = 1;
+    auto call = t.call_again_at("riveredge-flow-approvals-instance", "visit:check#1");
     const auto failing_step = inngest_test::step_hash("visit:check#1");
-    bool reached = false;
-    for (const auto& step : runs[0].history) {
-        reached = reached || step.hashed_id == failing_step;
-        if (reached || step.op == "StepError") {
-            continue;
-        }
-        call.steps[step.hashed_id] =
-            step.op == "StepRun" ? json::value(json::object{{"data", step.data}}) : step.data;
-        call.stack.push_back(step.hashed_id);
-    }
-    REQUIRE(reached);
     const auto [status, reply] = t.replay(call);
     REQUIRE(status == 206);
     const auto& op = reply.as_array().at(0);
@@ -2023,19 +1979,7 @@ TEST_CASE("a park that failed two call activities and runs again tells the initi
                                    R"({"id":"4","source":"one","target":"join"},)"
                                    R"({"id":"5","source":"two","target":"join"},)"
                                    R"({"id":"6","source":"join","target":"end"}]})"));
-    std::vector<std::int64_t> children;
-    for (int i = 0; i < 200 && children.size() < 2; ++i) {
-        children.clear();
-        for (const auto& e :
-             listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/events", alice,
-                    "events")) {
-            if (e.at("name") == "child_started") {
-                children.push_back(e.at("data").at("child_id").as_int64());
-            }
-        }
-        std::this_thread::sleep_for(25ms);
-    }
-    REQUIRE(children.size() == 2);
+    const auto children = wait_children(t, alice, id, 2);
     // Both children are rejected while the parent is suspended, so that one park sees both.
     const std::string path = "/api/v1/approvals/instances/" + std::to_string(id);
     REQUIRE(t.call("POST", path + "/suspend", alice, R"({"reason":"wait"})").status == 200);

@@ -192,18 +192,7 @@ TEST_CASE("an interrupted sub-process ends its call activity's child even when i
                  node("late", "boundaryEvent", "", R"({"attached_to":"sub","duration":"PT1H"})"),
                  user("handle", "dave"), node("end", "endEvent"), node("end2", "endEvent")},
                 {"start>sub", "in>call", "call>out", "sub>end", "late>handle", "handle>end2"})));
-    std::int64_t child = 0;
-    for (int i = 0; i < 400 && child == 0; ++i) {
-        for (const auto& e :
-             listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/events", alice,
-                    "events")) {
-            if (e.at("name") == "child_started") {
-                child = e.at("data").at("child_id").as_int64();
-            }
-        }
-        std::this_thread::sleep_for(25ms);
-    }
-    REQUIRE(child != 0);
+    const auto child = wait_children(t, alice, id).front();
     REQUIRE(flow.wait_pending(alice, child, "check").is_object());
     REQUIRE(t.call("POST", "/api/v1/approvals/instances/" + std::to_string(child) + "/suspend",
                    alice, R"({"reason":"on hold"})")
@@ -243,18 +232,7 @@ TEST_CASE("an interrupted sub-process whose step died before ending the child en
                  node("late", "boundaryEvent", "", R"({"attached_to":"sub","duration":"PT1H"})"),
                  user("handle", "dave"), node("end", "endEvent"), node("end2", "endEvent")},
                 {"start>sub", "in>call", "call>out", "sub>end", "late>handle", "handle>end2"})));
-    std::int64_t child = 0;
-    for (int i = 0; i < 400 && child == 0; ++i) {
-        for (const auto& e :
-             listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/events", alice,
-                    "events")) {
-            if (e.at("name") == "child_started") {
-                child = e.at("data").at("child_id").as_int64();
-            }
-        }
-        std::this_thread::sleep_for(25ms);
-    }
-    REQUIRE(child != 0);
+    const auto child = wait_children(t, alice, id).front();
     REQUIRE(flow.wait_pending(alice, child, "check").is_object());
     REQUIRE(t.app().wait_settled(20s));  // parked before the clock moves
     fail_first_update(t, "child_end_fails", "approval_instances",

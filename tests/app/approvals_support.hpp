@@ -60,6 +60,30 @@ inline std::vector<std::string> event_names(AppUnderTest& t,
 }
 
 // The nodes of the caller's open tasks (the todo box), sorted.
+// The children the instance's call activities started (its `child_started` events), once there
+// are `count` of them (up to 5 s).
+inline std::vector<std::int64_t> wait_children(AppUnderTest& t,
+                                               const std::string& token,
+                                               std::int64_t id,
+                                               std::size_t count = 1) {
+    std::vector<std::int64_t> children;
+    for (int i = 0; i < 200 && children.size() < count; ++i) {
+        children.clear();
+        for (const auto& e :
+             listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/events", token,
+                    "events")) {
+            if (e.at("name") == "child_started") {
+                children.push_back(e.at("data").at("child_id").as_int64());
+            }
+        }
+        if (children.size() < count) {
+            std::this_thread::sleep_for(25ms);
+        }
+    }
+    REQUIRE(children.size() == count);
+    return children;
+}
+
 inline std::vector<std::string> todo_nodes(AppUnderTest& t, const std::string& token) {
     std::vector<std::string> nodes;
     for (const auto& task : listed(t, "/api/v1/approvals/tasks", token, "items")) {

@@ -54,6 +54,23 @@ std::string send_body(const std::string& recipients, const std::string& key = {}
     return body + "}";
 }
 
+// A message's deliveries by `key` (channel or recipient): their status, from the delivery log.
+std::map<std::string, std::string> delivery_statuses(const AppUnderTest& t,
+                                                     const std::string& token,
+                                                     const json::value& message_id,
+                                                     const char* key) {
+    const auto log = t.call(
+        "GET", "/api/v1/messages/" + std::to_string(message_id.as_int64()) + "/deliveries", token);
+    REQUIRE(log.status == 200);
+    INFO(json::serialize(log.body));
+    std::map<std::string, std::string> statuses;
+    for (const auto& delivery : log.body.at("deliveries").as_array()) {
+        statuses[std::string(delivery.at(key).as_string())] =
+            std::string(delivery.at("status").as_string());
+    }
+    return statuses;
+}
+
 }  // namespace
 
 TEST_CASE("health, readiness and the OpenAPI document", "[app]") {
@@ -1072,17 +1089,7 @@ TEST_CASE("a delivery that fails for good does not stop the message's other deli
     REQUIRE(sent.body.at("deliveries") == 2);
     REQUIRE(t.app().wait_settled(10s));
     CHECK(t.wait_unread(bob, 1));
-    const auto log = t.call(
-        "GET",
-        "/api/v1/messages/" + std::to_string(sent.body.at("message_id").as_int64()) + "/deliveries",
-        alice);
-    REQUIRE(log.status == 200);
-    INFO(json::serialize(log.body));
-    std::map<std::string, std::string> statuses;
-    for (const auto& delivery : log.body.at("deliveries").as_array()) {
-        statuses[std::string(delivery.at("channel").as_string())] =
-            std::string(delivery.at("status").as_string());
-    }
+    auto statuses = delivery_statuses(t, alice, sent.body.at("message_id"), "channel");
     CHECK(statuses["email"] == "failed");
     CHECK(statuses["in_app"] == "sent");
     // The run still ends failed: one of its deliveries did.
@@ -1109,17 +1116,7 @@ TEST_CASE("a delivery whose step fails through every retry ends failed, not queu
     }
     REQUIRE(t.app().wait_settled(10s));
     CHECK(t.wait_unread(carol, 1));
-    const auto log = t.call(
-        "GET",
-        "/api/v1/messages/" + std::to_string(sent.body.at("message_id").as_int64()) + "/deliveries",
-        alice);
-    REQUIRE(log.status == 200);
-    INFO(json::serialize(log.body));
-    std::map<std::string, std::string> statuses;
-    for (const auto& delivery : log.body.at("deliveries").as_array()) {
-        statuses[std::string(delivery.at("recipient").as_string())] =
-            std::string(delivery.at("status").as_string());
-    }
+    auto statuses = delivery_statuses(t, alice, sent.body.at("message_id"), "recipient");
     CHECK(statuses["bob"] == "failed");
     CHECK(statuses["carol"] == "sent");
 }

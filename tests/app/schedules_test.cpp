@@ -59,6 +59,39 @@ json::array fires(const AppUnderTest& t,
     return r.body.at("items").as_array();
 }
 
+// The signed call Inngest makes for schedule `id`'s next armed fire, as run `run_id`; replayed,
+// it runs the function's first step that is not memoized.
+inngest_test::CallBuilder fire_call(const AppUnderTest& t,
+                                    const std::string& token,
+                                    std::int64_t id,
+                                    const std::string& run_id) {
+    const auto schedule = t.call("GET", "/api/v1/schedules/" + std::to_string(id), token);
+    const auto at = parse_time(std::string(schedule.body.at("next_fire_at").as_string()));
+    REQUIRE(at.has_value());
+    inngest_test::CallBuilder call;
+    call.fn_slug = "riveredge-flow-schedules-fire";
+    call.run_id = run_id;
+    call.event = json::object{
+        {"name", "schedules/fire.due"},
+        {"data",
+         json::object{{"tenant_id", "acme"},
+                      {"schedule_id", id},
+                      {"scheduled_for",
+                       std::chrono::duration_cast<std::chrono::milliseconds>(at->time_since_epoch())
+                           .count()},
+                      {"version", schedule.body.at("version")},
+                      {"kind", "scheduled"}}}};
+    return call;
+}
+
+// The one step a replayed call ran: its data.
+json::value step_data(const AppUnderTest& t, const inngest_test::CallBuilder& call) {
+    const auto [status, reply] = t.replay(call);
+    REQUIRE(status == 206);
+    REQUIRE(reply.as_array().size() == 1);
+    return reply.as_array()[0].at("data");
+}
+
 std::vector<std::string> fired_times(const AppUnderTest& t,
                                      const std::string& token,
                                      std::int64_t id) {
@@ -317,26 +350,11 @@ TEST_CASE("a claim re-run after its answer was lost goes on with the fire it cla
     REQUIRE(created.status == 201);
     const auto id = created.body.at("id").as_int64();
     // The 10:01 fire is armed; its run starts only when the clock gets there.
-    const auto at = parse_time(std::string(created.body.at("next_fire_at").as_string()));
-    REQUIRE(at.has_value());
-    inngest_test::CallBuilder call;
-    call.fn_slug = "riveredge-flow-schedules-fire";
-    call.event = json::object{
-        {"name", "schedules/fire.due"},
-        {"data",
-         json::object{{"tenant_id", "acme"},
-                      {"schedule_id", id},
-                      {"scheduled_for",
-                       std::chrono::duration_cast<std::chrono::milliseconds>(at->time_since_epoch())
-                           .count()},
-                      {"version", created.body.at("version")},
-                      {"kind", "scheduled"}}}};
+    const auto base = fire_call(t, alice, id, "");
     const auto claim = [&](const std::string& run_id) {
+        auto call = base;
         call.run_id = run_id;
-        const auto [status, reply] = t.replay(call);
-        REQUIRE(status == 206);
-        REQUIRE(reply.as_array().size() == 1);
-        return reply.as_array()[0].at("data");
+        return step_data(t, call);
     };
     const std::string run = "01JCLAIMRUN000000000000001";
     const auto first = claim(run);
@@ -368,35 +386,11 @@ TEST_CASE("a queued fire that still cannot run at its last check is skipped, not
                              R"({"type":"event","name":"queued.tick","data":{}})"));
     REQUIRE(created.status == 201);
     const auto id = created.body.at("id").as_int64();
-    const auto fire_call = [&](const std::string& run_id) {
-        const auto schedule = t.call("GET", "/api/v1/schedules/" + std::to_string(id), alice);
-        const auto at = parse_time(std::string(schedule.body.at("next_fire_at").as_string()));
-        REQUIRE(at.has_value());
-        inngest_test::CallBuilder call;
-        call.fn_slug = "riveredge-flow-schedules-fire";
-        call.run_id = run_id;
-        call.event = json::object{
-            {"name", "schedules/fire.due"},
-            {"data",
-             json::object{{"tenant_id", "acme"},
-                          {"schedule_id", id},
-                          {"scheduled_for", std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                at->time_since_epoch())
-                                                .count()},
-                          {"version", schedule.body.at("version")},
-                          {"kind", "scheduled"}}}};
-        return call;
-    };
-    const auto step_data = [&](const inngest_test::CallBuilder& call) {
-        const auto [status, reply] = t.replay(call);
-        REQUIRE(status == 206);
-        REQUIRE(reply.as_array().size() == 1);
-        return reply.as_array()[0].at("data");
-    };
     // 10:01 claims and runs (its action is not replayed, so it stays running); 10:02 queues.
-    REQUIRE(step_data(fire_call("01JQUEUERUN000000000000001")).at("decision") == "run");
-    auto queued = fire_call("01JQUEUERUN000000000000002");
-    const auto claim = step_data(queued);
+    REQUIRE(step_data(t, fire_call(t, alice, id, "01JQUEUERUN000000000000001")).at("decision") ==
+            "run");
+    auto queued = fire_call(t, alice, id, "01JQUEUERUN000000000000002");
+    const auto claim = step_data(t, queued);
     REQUIRE(claim.at("decision") == "wait");
     REQUIRE(fires(t, alice, id, "?status=waiting").size() == 1);
     queued.data("claim", claim);
@@ -410,11 +404,11 @@ TEST_CASE("a queued fire that still cannot run at its last check is skipped, not
         return call;
     };
     // A check before the last, with the other fire still running: it waits on.
-    CHECK(step_data(checks_up_to(riveredge::schedules::kOverlapChecks - 2)).at("decision") ==
+    CHECK(step_data(t, checks_up_to(riveredge::schedules::kOverlapChecks - 2)).at("decision") ==
           "wait");
     CHECK(fires(t, alice, id, "?status=waiting").size() == 1);
     // The last check, the other fire still running and the timeout not yet passed: skipped.
-    CHECK(step_data(checks_up_to(riveredge::schedules::kOverlapChecks - 1)).at("decision") ==
+    CHECK(step_data(t, checks_up_to(riveredge::schedules::kOverlapChecks - 1)).at("decision") ==
           "skip");
     CHECK(fires(t, alice, id, "?status=waiting").empty());
     const auto skipped = fires(t, alice, id, "?status=skipped");

@@ -513,24 +513,8 @@ nodes:
     f.settle();
     // Inngest calls again with the steps before the node memoized, as when the node's end
     // committed and its answer was lost.
-    const auto runs = t.app().executor()->runs("riveredge-flow-workflows-execution");
-    REQUIRE(runs.size() == 1);
-    inngest_test::CallBuilder call;
-    call.fn_slug = "riveredge-flow-workflows-execution";
-    call.event = runs[0].event;
-    call.attempt = 1;
+    const auto call = t.call_again_at("riveredge-flow-workflows-execution", "node:inc#1");
     const auto node_step = inngest_test::step_hash("node:inc#1");
-    bool reached = false;
-    for (const auto& step : runs[0].history) {
-        reached = reached || step.hashed_id == node_step;
-        if (reached) {
-            continue;
-        }
-        call.steps[step.hashed_id] =
-            step.op == "StepRun" ? json::value(json::object{{"data", step.data}}) : step.data;
-        call.stack.push_back(step.hashed_id);
-    }
-    REQUIRE(reached);
     const auto [status, reply] = t.replay(call);
     REQUIRE(status == 206);
     const auto& op = reply.as_array().at(0);
