@@ -361,6 +361,27 @@ TEST_CASE("sub-processes, error end events and transactions import and validate"
                    "node:b", "at most one error boundary event without an error_code"));
 }
 
+TEST_CASE("a timer's date is one the engine can read when the timer is reached", "[approvals]") {
+    const auto timer_problems = [](const std::string& date) {
+        auto source = leave_request().as_object();
+        source["nodes"].as_array().push_back(
+            json::parse(R"({"id":"wait","type":"timerCatchEvent","data":{"bpmn":{"date":")" + date +
+                        R"("}}})"));
+        return problems_of(import_definition(source, "proflow"));
+    };
+    for (const char* ok : {"2030-01-01T09:00:00Z", "2030-01-01 09:00:00.25+08:00"}) {
+        CAPTURE(ok);
+        CHECK_FALSE(mentions(timer_problems(ok), "node:wait", "RFC 3339"));
+    }
+    // Each matches RFC 3339's shape but is no time: the engine could not schedule it.
+    for (const char* bad :
+         {"2030-02-30T09:00:00Z", "0000-01-01T00:00:00Z", "2030-01-01T24:00:00Z",
+          "2030-01-01T09:00:00+16:00", "2030-01-01T09:00:00.1234567890Z", "tomorrow"}) {
+        CAPTURE(bad);
+        CHECK(mentions(timer_problems(bad), "node:wait", "RFC 3339"));
+    }
+}
+
 TEST_CASE("ISO 8601 durations", "[approvals]") {
     for (const char* ok : {"PT1H", "P2D", "P1W", "PT30M", "P1DT12H", "PT0.5S", "P1Y2M"}) {
         CAPTURE(ok);

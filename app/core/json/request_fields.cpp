@@ -75,6 +75,13 @@ std::optional<std::string> text_field(const boost::json::object& body,
     return std::string(value->get_string());
 }
 
+std::string required_text(const boost::json::object& body,
+                          std::string_view name,
+                          std::size_t max,
+                          boost::json::object& problems) {
+    return text_field(body, name, {.max = max, .min = 1, .required = true}, problems).value_or("");
+}
+
 std::optional<std::vector<std::string>> text_list_field(const boost::json::object& body,
                                                         std::string_view name,
                                                         TextListRule rule,

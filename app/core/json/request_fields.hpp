@@ -32,6 +32,13 @@ std::optional<std::string> text_field(const boost::json::object& body,
                                       TextRule rule,
                                       boost::json::object& problems);
 
+/// A required, non-empty text of at most `max` bytes; empty when it is missing or breaks the
+/// rule (its problem filed), which the caller's 422 then refuses.
+std::string required_text(const boost::json::object& body,
+                          std::string_view name,
+                          std::size_t max,
+                          boost::json::object& problems);
+
 /// A list of `min`..`max` texts, each by `item`; `distinct` drops repeats, keeping the first.
 struct TextListRule {
     std::size_t min = 0;

@@ -1,6 +1,7 @@
 #include "modules/approvals/definition.hpp"
 
 #include "core/json/fields.hpp"
+#include "core/time/rfc3339.hpp"
 
 #include <inngest/local/expression.hpp>
 
@@ -274,12 +275,6 @@ bool is_gateway(const std::string& type) {
            type == "eventBasedGateway";
 }
 
-bool valid_rfc3339(const std::string& text) {
-    static const std::regex pattern(
-        R"(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|z|[+-]\d{2}:\d{2}))");
-    return std::regex_match(text, pattern);
-}
-
 // Listeners: objects with an event the element has, and an activity or url to call.
 void check_listeners(const json::array& listeners,
                      std::initializer_list<const char*> events,
@@ -326,24 +321,17 @@ void check_boundary(const ProcessDefinition& d,
     }
     const bool waits =
         host->type == "userTask" || host->type == "manualTask" || host->type == "subProcess";
-    if (b.kind == "timer") {
-        if (!waits) {
-            problem(
-                "a timer boundary event is attached to a user or manual task or a sub-process, "
-                "not a " +
-                host->type);
-        }
-        if (!b.duration) {
-            problem("a timer boundary event needs an ISO 8601 duration (PT30M)");
-        }
-    } else if (b.kind == "signal" || b.kind == "message") {
+    if (b.kind == "timer" || b.kind == "signal" || b.kind == "message") {
         if (!waits) {
             problem(
                 "a " + b.kind +
                 " boundary event is attached to a user or manual task or a sub-process, not a " +
                 host->type);
         }
-        if (b.awaited.empty()) {
+        if (b.kind == "timer" && !b.duration) {
+            problem("a timer boundary event needs an ISO 8601 duration (PT30M)");
+        }
+        if (b.kind != "timer" && b.awaited.empty()) {
             problem("a " + b.kind + " boundary event names its " + b.kind);
         }
     } else if (b.kind == "error") {
@@ -1006,7 +994,8 @@ std::vector<DefinitionProblem> validate(const ProcessDefinition& d) {
         if (n.type == "timerCatchEvent") {
             const std::string duration = core::string_field(n.config, "duration");
             const std::string date = core::string_field(n.config, "date");
-            if (!(duration.empty() ? valid_rfc3339(date) : valid_iso_duration(duration))) {
+            if (!(duration.empty() ? core::parse_time(date).has_value()
+                                   : valid_iso_duration(duration))) {
                 on_node(n.id, "a timer needs an ISO 8601 duration (PT30M) or an RFC 3339 date");
             }
         }

@@ -53,22 +53,15 @@ json::array problems_json(const ProcessDefinition& definition) {
     return out;
 }
 
-std::string required(const json::object& request,
-                     const char* field,
-                     const std::string& fallback,
-                     std::size_t max) {
-    const auto* v = request.if_contains(field);
-    if (v == nullptr || v->is_null()) {
-        if (fallback.empty()) {
-            throw DomainError::validation(json::object{{field, "required"}});
-        }
-        return fallback.substr(0, max);
-    }
-    if (!v->is_string() || v->as_string().empty() || v->as_string().size() > max) {
-        throw DomainError::validation(
-            json::object{{field, "a string of 1 to " + std::to_string(max) + " characters"}});
-    }
-    return std::string(v->as_string());
+// The request's text, or `fallback` cut to `max` where it is absent: required without one.
+std::string text_or(const json::object& request,
+                    std::string_view field,
+                    const std::string& fallback,
+                    std::size_t max,
+                    json::object& problems) {
+    return core::text_field(request, field, {.max = max, .min = 1, .required = fallback.empty()},
+                            problems)
+        .value_or(fallback.substr(0, max));
 }
 
 }  // namespace
@@ -85,9 +78,12 @@ boost::json::object DefinitionService::validate(const boost::json::object& reque
 boost::json::object DefinitionService::create(const core::Principal& author,
                                               const boost::json::object& request) {
     const auto imported = import_from(request);
-    const std::string key = required(request, "key", imported.definition.key, 100);
-    const std::string name = required(
-        request, "name", imported.definition.name.empty() ? key : imported.definition.name, 200);
+    json::object problems;
+    const std::string key = text_or(request, "key", imported.definition.key, 100, problems);
+    const std::string name =
+        text_or(request, "name", imported.definition.name.empty() ? key : imported.definition.name,
+                200, problems);
+    core::refuse_if_any(problems);
     const auto id = repository_.create(
         author.tenant, NewDefinition{key, name, imported.format, request.at("source")},
         author.user_id);
@@ -103,7 +99,9 @@ boost::json::object DefinitionService::update(const core::Principal& author,
     const auto current = core::found(repository_.find(author.tenant, id),
                                      "process definition " + std::to_string(id));
     const auto imported = import_from(request);
-    const std::string name = required(request, "name", current.name, 200);
+    json::object problems;
+    const std::string name = text_or(request, "name", current.name, 200, problems);
+    core::refuse_if_any(problems);
     repository_.update_draft(author.tenant, id, name, imported.format, request.at("source"));
     return get(author.tenant, id);
 }

@@ -381,8 +381,7 @@ json::object data_field(const boost::json::object& request, json::object& proble
 }
 
 std::string required_reason(const boost::json::object& request, json::object& problems) {
-    return core::text_field(request, "reason", {.max = 1000, .min = 1, .required = true}, problems)
-        .value_or("");
+    return core::required_text(request, "reason", 1000, problems);
 }
 
 }  // namespace
@@ -419,9 +418,7 @@ boost::json::object Engine::reassign(const core::Principal& admin,
                                      const boost::json::object& request) {
     json::object problems;
     const auto reason = required_reason(request, problems);
-    const auto to =
-        core::text_field(request, "to", {.max = 200, .min = 1, .required = true}, problems)
-            .value_or("");
+    const auto to = core::required_text(request, "to", 200, problems);
     core::refuse_if_any(problems);
     const auto result = p_.tasks.reassign_stuck(admin, task_id, to, reason);
     notify_tasks(admin.tenant, result.instance_id, result.node_id, result.new_work,
@@ -437,9 +434,7 @@ void Engine::signal(const core::Principal& who,
                     std::int64_t id,
                     const boost::json::object& request) {
     json::object problems;
-    const auto name =
-        core::text_field(request, "name", {.max = 200, .min = 1, .required = true}, problems)
-            .value_or("");
+    const auto name = core::required_text(request, "name", 200, problems);
     const auto data = data_field(request, problems);
     core::refuse_if_any(problems);
     p_.instances.signal(who, id, name, data);
@@ -582,18 +577,26 @@ boost::json::object Engine::compensate(const core::TenantId& tenant,
     return entry;
 }
 
+std::string first_target(const ProcessDefinition& definition,
+                         const std::string& node,
+                         std::string_view what) {
+    const auto out = definition.outgoing(node);
+    if (out.empty()) {
+        throw inngest::NonRetriableError(std::string(what) + " '" + node +
+                                         "' has no outgoing flow");
+    }
+    return out.front()->target;
+}
+
 boost::json::object Engine::complete_scope(const core::TenantId& tenant,
                                            std::int64_t id,
                                            const ProcessDefinition& definition,
                                            const std::string& node_id,
                                            int visit) {
-    const auto out = definition.outgoing(node_id);
-    if (out.empty()) {
-        throw inngest::NonRetriableError("sub-process '" + node_id + "' has no outgoing flow");
-    }
+    const auto next = first_target(definition, node_id, "sub-process");
     p_.tasks.close_visit(tenant, id, node_id, visit, "completed", p_.now());
-    leave(tenant, id, definition, node_id, visit, out.front()->target);
-    return next_of({out.front()->target});
+    leave(tenant, id, definition, node_id, visit, next);
+    return next_of({next});
 }
 
 boost::json::object Engine::leave(const core::TenantId& tenant,
@@ -702,11 +705,7 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
         return next_of(std::move(next));
     };
     const auto single_next = [&] {
-        const auto out = definition.outgoing(node_id);
-        if (out.empty()) {
-            throw inngest::NonRetriableError("node '" + node_id + "' has no outgoing flow");
-        }
-        return std::vector<std::string>{out.front()->target};
+        return std::vector<std::string>{first_target(definition, node_id)};
     };
 
     if (node->type == "startEvent") {
@@ -1146,12 +1145,8 @@ boost::json::object Engine::correlate(const core::TenantId& tenant,
                                       const boost::json::object& request,
                                       bool again) {
     json::object problems;
-    const auto required = [&](const char* field) {
-        return core::text_field(request, field, {.max = 200, .min = 1, .required = true}, problems)
-            .value_or("");
-    };
-    const auto name = required("name");
-    const auto key = required("business_key");
+    const auto name = core::required_text(request, "name", 200, problems);
+    const auto key = core::required_text(request, "business_key", 200, problems);
     const auto message_id =
         core::text_field(request, "message_id", {.max = 200}, problems).value_or("");
     const auto data = data_field(request, problems);

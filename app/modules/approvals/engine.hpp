@@ -53,6 +53,12 @@ struct VisitRef {
     int visit;
 };
 
+/// Where the node's first outgoing flow leads; a node with none cannot go on (NonRetriableError,
+/// naming it as `what`).
+std::string first_target(const ProcessDefinition& definition,
+                         const std::string& node,
+                         std::string_view what = "node");
+
 class Engine {
 public:
     explicit Engine(EngineParts parts) : p_(std::move(parts)) {}

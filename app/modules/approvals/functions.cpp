@@ -115,14 +115,6 @@ struct RunState {
     }
 };
 
-std::string first_next(const ProcessDefinition& definition, const std::string& node) {
-    const auto out = definition.outgoing(node);
-    if (out.empty()) {
-        throw inngest::NonRetriableError("node '" + node + "' has no outgoing flow");
-    }
-    return out.front()->target;
-}
-
 /// Drops every token inside a sub-process (and its own wait) when an error or an interrupting
 /// boundary ends it; the engine has cancelled their visits. Answers the waiting indices gone.
 std::vector<std::size_t> drop_scope(RunState& state,
@@ -463,7 +455,7 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
                         state.ready.push_back({at.node, at.resume_at, true});
                         continue;
                     }
-                    const auto next = at.resume_at.value_or(first_next(definition, at.node));
+                    const auto next = at.resume_at.value_or(first_target(definition, at.node));
                     bool listened = !listeners_of(node_listeners(*node), "end").empty();
                     for (const auto* e : definition.outgoing(at.node)) {
                         listened = listened || (e->target == next && !e->listeners.empty());

@@ -81,6 +81,23 @@ struct TimelineEntry {
 };
 BOOST_DESCRIBE_STRUCT(TimelineEntry, (), (at, actor, action, node_id, detail))
 
+// `event` through the outbox inside `tx`, again after each of `echoes` (an id of its own each),
+// and in the instance's event log (once under `once`).
+void announce_in(Transaction& tx,
+                 const core::TenantId& tenant,
+                 std::int64_t id,
+                 const inngest::Event& event,
+                 const std::vector<std::chrono::milliseconds>& echoes,
+                 const std::optional<std::string>& once = std::nullopt) {
+    core::outbox::add(tx, tenant, event);
+    for (const auto after : echoes) {
+        auto echo = event;
+        echo.id.reset();
+        core::outbox::add(tx, tenant, echo, after);
+    }
+    log_event(tx, tenant, id, event.name, event.data, once);
+}
+
 }  // namespace
 
 bool InstanceRepository::participates(const core::Principal& who, std::int64_t id) {
@@ -116,9 +133,7 @@ std::optional<std::int64_t> InstanceRepository::create(
         const auto id = rows.integer(0, "id");
         append_timeline(tx, tenant, id, initiator, "started", std::nullopt,
                         json::object{{"version", version}}, std::nullopt);
-        const auto event = announce(id);
-        core::outbox::add(tx, tenant, event);
-        log_event(tx, tenant, id, event.name, event.data);
+        announce_in(tx, tenant, id, announce(id), {});
         return id;
     });
 }
@@ -369,27 +384,6 @@ std::vector<std::int64_t> InstanceRepository::terminate(const core::Principal& w
     });
 }
 
-namespace {
-
-// `event` through the outbox inside `tx`, again after each of `echoes` (an id of its own each),
-// and in the instance's event log (once under `once`).
-void announce_in(Transaction& tx,
-                 const core::TenantId& tenant,
-                 std::int64_t id,
-                 const inngest::Event& event,
-                 const std::vector<std::chrono::milliseconds>& echoes,
-                 const std::optional<std::string>& once = std::nullopt) {
-    core::outbox::add(tx, tenant, event);
-    for (const auto after : echoes) {
-        auto echo = event;
-        echo.id.reset();
-        core::outbox::add(tx, tenant, echo, after);
-    }
-    log_event(tx, tenant, id, event.name, event.data, once);
-}
-
-}  // namespace
-
 void InstanceRepository::change_hold(const core::Principal& who,
                                      std::int64_t id,
                                      HoldChange change,
@@ -469,28 +463,22 @@ bool InstanceRepository::save_state(const core::TenantId& tenant,
     return updated.affected() > 0;
 }
 
-std::optional<int> InstanceRepository::next_generation(
-    const core::TenantId& tenant,
-    std::int64_t id,
-    std::optional<int> from,
-    const std::optional<boost::json::object>& state,
-    const core::outbox::Announcement& announce) {
+std::optional<int> InstanceRepository::next_generation(const core::TenantId& tenant,
+                                                       std::int64_t id,
+                                                       int from,
+                                                       const boost::json::object& state,
+                                                       const core::outbox::Announcement& announce) {
     return core::db::transact(pool_, tenant, [&](Transaction& tx) -> std::optional<int> {
         const auto rows = tx.exec(
-            "UPDATE approval_instances SET generation = generation + 1, engine_state = "
-            "coalesce($4::jsonb, engine_state) WHERE tenant_id = $1 AND id = $2 AND status IN " +
-                std::string(kAliveStatuses) +
-                " AND ($3::int IS NULL OR generation = $3::int) RETURNING generation",
+            "UPDATE approval_instances SET generation = generation + 1, engine_state = $4::jsonb "
+            "WHERE tenant_id = $1 AND id = $2 AND status IN " +
+                std::string(kAliveStatuses) + " AND generation = $3::int RETURNING generation",
             {tenant, id, from, state});
         if (rows.empty()) {
             return std::nullopt;
         }
         const auto generation = static_cast<int>(rows.integer(0, "generation"));
-        if (announce) {
-            const auto event = announce(generation);
-            core::outbox::add(tx, tenant, event);
-            log_event(tx, tenant, id, event.name, event.data);
-        }
+        announce_in(tx, tenant, id, announce(generation), {});
         return generation;
     });
 }

@@ -176,13 +176,14 @@ public:
                     int generation,
                     const boost::json::object& state,
                     const boost::json::array& current_nodes);
-    /// Moves the instance to the next generation (a hand-over or a resume); nullopt when it is
-    /// not running or `from` no longer owns it (any owner when `from` is empty).
+    /// Moves the instance from generation `from` to the next (a hand-over), storing `state` and
+    /// announcing the next generation in the same transaction; nullopt when it is not running or
+    /// `from` no longer owns it.
     std::optional<int> next_generation(const core::TenantId& tenant,
                                        std::int64_t id,
-                                       std::optional<int> from,
-                                       const std::optional<boost::json::object>& state,
-                                       const core::outbox::Announcement& announce = {});
+                                       int from,
+                                       const boost::json::object& state,
+                                       const core::outbox::Announcement& announce);
 
     boost::json::object variables(const core::TenantId& tenant, std::int64_t id);
     void merge(const core::TenantId& tenant,
@@ -246,8 +247,6 @@ public:
              const std::string& once);
     boost::json::array events(const core::TenantId& tenant, std::int64_t id);
     boost::json::array timeline(const core::TenantId& tenant, std::int64_t instance_id);
-
-    core::db::Pool& pool() noexcept { return pool_; }
 
 private:
     core::db::Pool& pool_;

@@ -8,6 +8,8 @@
 #include "modules/approvals/definition_service.hpp"
 #include "modules/approvals/engine.hpp"
 
+#include <boost/json/value_from.hpp>
+
 namespace riveredge::approvals {
 namespace {
 
@@ -396,36 +398,26 @@ void register_instance_routes(core::Router& router, Engine& engine) {
         .to([&engine](Call& call) {
             const auto body = call.body();
             const auto user = call.param("user");
-            const auto manager = core::string_field(body, "manager_id");
-            const auto name = core::string_field(body, "display_name");
-            if (user.empty() || user.size() > 200 || manager.size() > 200 || name.size() > 200 ||
-                manager == user) {
-                throw core::DomainError::validation(
-                    json::object{{"manager_id", "another user id (at most 200 bytes)"}});
+            json::object problems;
+            // An empty manager or name clears it.
+            const auto text = [&](std::string_view field) {
+                auto value = core::text_field(body, field, {.max = 200}, problems);
+                return value && !value->empty() ? value : std::nullopt;
+            };
+            const auto manager = text("manager_id");
+            const auto name = text("display_name");
+            const auto roles =
+                core::text_list_field(body, "roles", {.max = 50, .item = {.max = 100, .min = 1}},
+                                      problems)
+                    .value_or(std::vector<std::string>{});
+            if (user.empty() || user.size() > 200 || manager == user) {
+                problems["manager_id"] = "another user id (at most 200 bytes)";
             }
-            std::vector<std::string> roles;
-            const auto* given = body.if_contains("roles");
-            if (given != nullptr) {
-                const auto* list = given->if_array();
-                if (list == nullptr || list->size() > 50) {
-                    throw core::DomainError::validation(
-                        json::object{{"roles", "an array of at most 50 role names"}});
-                }
-                for (const auto& role : *list) {
-                    const auto* text = role.if_string();
-                    if (text == nullptr || text->empty() || text->size() > 100) {
-                        throw core::DomainError::validation(
-                            json::object{{"roles", "role names are strings of 1 to 100 bytes"}});
-                    }
-                    roles.emplace_back(*text);
-                }
-            }
-            engine.directory().set(call.tenant(), user,
-                                   manager.empty() ? std::nullopt : std::optional(manager),
-                                   name.empty() ? std::nullopt : std::optional(name), roles);
+            core::refuse_if_any(problems);
+            engine.directory().set(call.tenant(), user, manager, name, roles);
             return json::object{{"user_id", user},
-                                {"manager_id", manager},
-                                {"roles", given != nullptr ? *given : json::array{}}};
+                                {"manager_id", manager.value_or("")},
+                                {"roles", json::value_from(roles)}};
         });
 
     router

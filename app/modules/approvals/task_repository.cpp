@@ -48,6 +48,7 @@ struct TaskRow {
     std::optional<std::string> owner;
     std::optional<std::string> decided_by;
 };
+BOOST_DESCRIBE_STRUCT(TaskRow, (), (id, assignee, status, kind, owner, decided_by))
 
 // The node's config in the instance's pinned version, with the instance's variables (both
 // JSON objects); nullopt when the version has no such node.
@@ -156,24 +157,11 @@ std::vector<TaskRow> visit_tasks(Transaction& tx,
                                  std::int64_t instance_id,
                                  const std::string& node_id,
                                  int visit) {
-    const auto rows = tx.exec(
-        "SELECT id, assignee, status, kind, owner, decided_by FROM approval_tasks WHERE "
-        "tenant_id = $1 AND instance_id = $2 AND node_id = $3 AND visit = $4::int ORDER BY seq, id",
+    return core::db::select_rows<TaskRow>(
+        tx, "id, assignee, status, kind, owner, decided_by",
+        "FROM approval_tasks WHERE tenant_id = $1 AND instance_id = $2 AND node_id = $3 AND "
+        "visit = $4::int ORDER BY seq, id",
         {tenant, instance_id, node_id, visit});
-    std::vector<TaskRow> out;
-    for (int i = 0; i < rows.size(); ++i) {
-        TaskRow row{rows.integer(i, "id"),  rows.text(i, "assignee"),
-                    rows.text(i, "status"), rows.text(i, "kind"),
-                    std::nullopt,           std::nullopt};
-        if (!rows.is_null(i, "owner")) {
-            row.owner = rows.text(i, "owner");
-        }
-        if (!rows.is_null(i, "decided_by")) {
-            row.decided_by = rows.text(i, "decided_by");
-        }
-        out.push_back(std::move(row));
-    }
-    return out;
 }
 
 // Locks the task's instance (serialising with withdraw) and its visit (serialising decisions),
@@ -324,14 +312,11 @@ std::string settle(Transaction& tx,
                    TimePoint now,
                    std::vector<TaskRef>& new_work) {
     if (approved_task) {
-        const auto activated = tx.exec(
+        const auto activated = core::db::rows_as<TaskRef>(tx.exec(
             "UPDATE approval_tasks SET status = 'pending' WHERE tenant_id = $1 AND blocked_by = $2 "
-            "AND status = 'queued' RETURNING id, assignee",
-            {tenant, *approved_task});
-        for (int i = 0; i < activated.size(); ++i) {
-            new_work.push_back(
-                {activated.integer(i, "id"), activated.text(i, "assignee"), "pending"});
-        }
+            "AND status = 'queued' RETURNING id, assignee, status",
+            {tenant, *approved_task}));
+        new_work.insert(new_work.end(), activated.begin(), activated.end());
     }
     const auto tasks = visit_tasks(tx, tenant, locked.instance_id, locked.node_id, locked.visit);
     const std::string outcome = evaluate(locked, tasks);
@@ -404,8 +389,7 @@ std::int64_t hand_task_to(Transaction& tx,
 }
 
 ActionResult result_of(const Locked& locked, std::string status, std::vector<TaskRef> work) {
-    return ActionResult{locked.instance_id, locked.node_id, locked.visit, std::move(status),
-                        std::move(work)};
+    return ActionResult{locked.instance_id, locked.node_id, std::move(status), std::move(work)};
 }
 
 }  // namespace
@@ -456,17 +440,11 @@ std::vector<TaskRef> TaskRepository::open_visit(const core::TenantId& tenant,
                     step_key);
             }
         }
-        const auto rows = tx.exec(
-            "SELECT id, assignee, status FROM approval_tasks WHERE tenant_id = $1 AND instance_id "
-            "= $2 "
-            "AND node_id = $3 AND visit = $4::int ORDER BY seq, id",
+        return core::db::select_rows<TaskRef>(
+            tx, "id, assignee, status",
+            "FROM approval_tasks WHERE tenant_id = $1 AND instance_id = $2 AND node_id = $3 AND "
+            "visit = $4::int ORDER BY seq, id",
             {tenant, instance_id, opening.node_id, opening.visit});
-        std::vector<TaskRef> out;
-        for (int i = 0; i < rows.size(); ++i) {
-            out.push_back(
-                {rows.integer(i, "id"), rows.text(i, "assignee"), rows.text(i, "status")});
-        }
-        return out;
     });
 }
 
@@ -503,7 +481,7 @@ std::optional<VisitState> TaskRepository::visit_state(const core::TenantId& tena
                                                       int visit) {
     const auto rows = core::db::exec_once(
         pool_, tenant,
-        "SELECT id, kind, status, return_target, " SQL_UTC_TIME("due_at") " AS due_at, " SQL_UTC_TIME(
+        "SELECT id, status, return_target, " SQL_UTC_TIME("due_at") " AS due_at, " SQL_UTC_TIME(
             "entered_at") " AS entered_at, deadline::text AS deadline, reminders FROM "
                           "approval_node_visits WHERE tenant_id = $1 AND instance_id = $2 AND "
                           "node_id = $3 AND visit = $4::int",
@@ -511,13 +489,9 @@ std::optional<VisitState> TaskRepository::visit_state(const core::TenantId& tena
     if (rows.empty()) {
         return std::nullopt;
     }
-    VisitState state{rows.integer(0, "id"),
-                     rows.text(0, "kind"),
-                     rows.text(0, "status"),
-                     std::nullopt,
-                     std::nullopt,
-                     std::nullopt,
-                     static_cast<int>(rows.integer(0, "reminders")),
+    VisitState state{rows.integer(0, "id"), rows.text(0, "status"),
+                     std::nullopt,          std::nullopt,
+                     std::nullopt,          static_cast<int>(rows.integer(0, "reminders")),
                      std::nullopt};
     if (!rows.is_null(0, "return_target")) {
         state.return_target = rows.text(0, "return_target");
@@ -799,18 +773,15 @@ std::vector<TaskRef> TaskRepository::reassign_pending(
                    {tenant, instance_id, node_id, visit, reason})
                  .empty();
         if (moved_before) {
-            const auto earlier = tx.exec(
-                "SELECT t.id, t.assignee FROM approval_tasks t WHERE t.tenant_id = $1 AND "
+            return core::db::rows_as<TaskRef>(tx.exec(
+                "SELECT t.id, t.assignee, t.status FROM approval_tasks t WHERE t.tenant_id = $1 "
+                "AND "
                 "t.instance_id = $2 AND t.node_id = $3 AND t.visit = $4::int AND t.status = "
                 "'pending' AND EXISTS (SELECT 1 FROM approval_timeline l WHERE l.tenant_id = $1 "
                 "AND l.instance_id = $2 AND l.node_id = $3 AND l.action = $5 AND "
                 "(l.detail ->> 'visit')::int = $4::int AND l.detail ->> 'to' = t.assignee) ORDER "
                 "BY t.id",
-                {tenant, instance_id, node_id, visit, reason});
-            for (int i = 0; i < earlier.size(); ++i) {
-                moved.push_back({earlier.integer(i, "id"), earlier.text(i, "assignee"), "pending"});
-            }
-            return moved;
+                {tenant, instance_id, node_id, visit, reason}));
         }
         const auto tasks = visit_tasks(tx, tenant, instance_id, node_id, visit);
         // A visit holds one task per assignee: one who has (or had) a task of this step keeps

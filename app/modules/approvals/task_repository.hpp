@@ -59,12 +59,12 @@ struct TaskRef {
     std::string assignee;
     std::string status;
 };
+BOOST_DESCRIBE_STRUCT(TaskRef, (), (id, assignee, status))
 
 /// Where an action applied, and who should hear of it.
 struct ActionResult {
     std::int64_t instance_id = 0;
     std::string node_id;
-    int visit = 0;
     /// The visit's status after the action (active while it is still open).
     std::string visit_status;
     /// Tasks that became pending for someone through this action.
@@ -73,7 +73,6 @@ struct ActionResult {
 
 struct VisitState {
     std::int64_t id = 0;
-    std::string kind;
     std::string status;
     std::optional<std::string> return_target;
     std::optional<TimePoint> due_at;

@@ -2,13 +2,15 @@
 
 #include "core/db/row.hpp"
 
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
+#include <boost/json/value_from.hpp>
 
 namespace riveredge::approvals {
 
 namespace json = boost::json;
 using core::db::Transaction;
+
+// In the struct's own namespace, where the typed readers look for it.
+BOOST_DESCRIBE_STRUCT(ActivityBinding, (), (kind, config))
 
 namespace {
 
@@ -37,17 +39,13 @@ void Directory::set(const core::TenantId& tenant,
                     const std::optional<std::string>& manager_id,
                     const std::optional<std::string>& display_name,
                     const std::vector<std::string>& roles) {
-    json::array role_list;
-    for (const auto& role : roles) {
-        role_list.emplace_back(role);
-    }
     core::db::exec_once(
         pool_, tenant,
         "INSERT INTO approval_directory (tenant_id, user_id, manager_id, display_name, roles) "
         "VALUES ($1, $2, $3, $4, ARRAY(SELECT jsonb_array_elements_text($5::jsonb))) ON CONFLICT "
         "(tenant_id, user_id) DO UPDATE SET manager_id = EXCLUDED.manager_id, display_name = "
         "EXCLUDED.display_name, roles = EXCLUDED.roles, updated_at = now()",
-        {tenant, user_id, manager_id, display_name, role_list});
+        {tenant, user_id, manager_id, display_name, json::value_from(roles)});
 }
 
 boost::json::array Directory::list(const core::TenantId& tenant) {
@@ -115,15 +113,9 @@ boost::json::array ActivityBindings::list(const core::TenantId& tenant) {
 
 std::optional<ActivityBinding> ActivityBindings::find(const core::TenantId& tenant,
                                                       const std::string& name) {
-    const auto rows = core::db::exec_once(
-        pool_, tenant,
-        "SELECT kind, config::text AS config FROM approval_activities WHERE tenant_id = $1 AND "
-        "name = $2",
-        {tenant, name});
-    if (rows.empty()) {
-        return std::nullopt;
-    }
-    return ActivityBinding{rows.text(0, "kind"), json::parse(rows.text(0, "config")).as_object()};
+    return core::db::select_first<ActivityBinding>(
+        {pool_, tenant}, "kind, config::text AS config",
+        "FROM approval_activities WHERE tenant_id = $1 AND name = $2", {tenant, name});
 }
 
 }  // namespace riveredge::approvals
