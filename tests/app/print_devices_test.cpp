@@ -11,10 +11,18 @@
 #include "support/temp_cups.hpp"
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 using namespace riveredge_test;
 using inngest_test::RawPrinterListener;
@@ -142,6 +150,72 @@ std::int64_t published_render(const AppUnderTest& t,
     FAIL("the render did not finish");
     return 0;
 }
+
+// A "CUPS server" on a loopback port that takes each request and closes the connection without
+// answering it: a server that does not answer, without making libcups wait for its reply timeout.
+// Counts the connections. (A request is one connection: libcups connects again only when it could
+// not send the request's headers, so they are read before closing.)
+class UnansweringServer {
+public:
+    UnansweringServer() {
+        listener_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+        socklen_t length = sizeof address;
+        getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
+        port_ = ntohs(address.sin_port);
+        REQUIRE(listen(listener_, 16) == 0);
+        thread_ = std::thread([this] { serve(); });
+    }
+    ~UnansweringServer() {
+        stop_ = true;
+        thread_.join();
+        close(listener_);
+    }
+    UnansweringServer(const UnansweringServer&) = delete;
+    UnansweringServer& operator=(const UnansweringServer&) = delete;
+
+    std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+    /// The connections accepted so far (each answered call has returned after its close).
+    int connections() const { return connections_; }
+
+private:
+    void serve() {
+        while (!stop_) {
+            pollfd waiting{listener_, POLLIN, 0};
+            if (poll(&waiting, 1, 50) <= 0) {
+                continue;
+            }
+            const int client = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+            if (client < 0) {
+                continue;
+            }
+            ++connections_;
+            std::string request;
+            std::array<char, 4096> buffer{};
+            while (request.find("\r\n\r\n") == std::string::npos) {
+                pollfd reading{client, POLLIN, 0};
+                if (poll(&reading, 1, 5000) <= 0) {
+                    break;
+                }
+                const auto n = read(client, buffer.data(), buffer.size());
+                if (n <= 0) {
+                    break;
+                }
+                request.append(buffer.data(), static_cast<std::size_t>(n));
+            }
+            close(client);
+        }
+    }
+
+    int listener_ = -1;
+    int port_ = 0;
+    std::atomic<bool> stop_{false};
+    std::atomic<int> connections_{0};
+    std::thread thread_;
+};
 
 }  // namespace
 
@@ -674,4 +748,52 @@ TEST_CASE(
     CHECK(told.find("is offline") != std::string::npos);
     CHECK(told.find(nowhere) == std::string::npos);
     CHECK(told.find("127.0.0.1") == std::string::npos);
+}
+
+TEST_CASE(
+    "print devices: one check of a tenant asks a CUPS server that does not answer once, and "
+    "every printer is offline",
+    "[app][print_devices]") {
+    constexpr int kPrinters = 3;
+    std::string database;
+    std::vector<std::int64_t> printers;
+    {
+        AppUnderTest first(with_cups());
+        database = first.settings().database_url;
+        const auto admin = first.token("acme", "alice", {"admin"});
+        for (int i = 0; i < kPrinters; ++i) {
+            const auto queue = queue_for("acme", "silent");
+            shared_cups().add_raw_queue(queue, "socket://127.0.0.1:9");
+            printers.push_back(add_printer(first, admin, "Silent " + std::to_string(i), queue));
+        }
+    }
+    // The same database and a CUPS server that takes requests and never answers them. The manual
+    // clock keeps the reconciler's cron from running on its own.
+    UnansweringServer cups;
+    AppUnderTestOptions options;
+    options.clock = std::make_shared<inngest::local::ManualClock>(std::chrono::system_clock::now());
+    options.database_url = database;
+    options.cups_server = cups.address();
+    AppUnderTest t(std::move(options));
+    const auto admin = t.token("acme", "alice", {"admin"});
+    // What asking about one printer costs: the connections of one request.
+    const auto one =
+        t.call("POST", "/api/v1/print/printers/" + std::to_string(printers[0]) + "/check", admin);
+    REQUIRE(one.status == 200);
+    CHECK(one.body.at("health").at("state") == "offline");
+    const int per_request = cups.connections();
+    REQUIRE(per_request >= 1);
+
+    run_reconciler(t);
+    // The tenant's check asked once (once per printer before), and the printers it did not
+    // ask are offline the same way, their owner told as for the first.
+    const int during_check = cups.connections() - per_request;
+    CHECK(during_check == per_request);
+    for (const auto id : printers) {
+        const auto r = t.call("GET", "/api/v1/print/printers/" + std::to_string(id), admin);
+        REQUIRE(r.status == 200);
+        CHECK(r.body.at("health").at("state") == "offline");
+        CHECK(r.body.at("health").at("message") == "the print server cannot be reached");
+    }
+    CHECK(t.wait_unread(admin, kPrinters));
 }

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -517,4 +518,50 @@ TEST_CASE("records: the nightly re-verification tells the security contacts of a
     REQUIRE(keys.size() == 1);
     CHECK(keys.text(0, "idempotency_key") ==
           "records-integrity-" + std::to_string(1796522370 / 86400));
+}
+
+TEST_CASE("records: the nightly re-verification reads the seal key register once per page",
+          "[app][records]") {
+    // PostgreSQL's own log counts the statements: this test's database logs every statement of
+    // the app's role, set before the app's first connection.
+    const std::string database = inngest_test::shared_postgres().fresh_database();
+    {
+        riveredge::core::db::Pool dba(inngest_test::as_role(database, "postgres"), 1);
+        riveredge::core::db::exec_once(
+            dba, std::nullopt,
+            "DO $$ BEGIN EXECUTE format('ALTER ROLE riveredge IN DATABASE %I SET log_statement = "
+            "''all''', current_database()); END $$");
+    }
+    // 01:59:30 UTC: the check runs at 02:00.
+    auto clock = std::make_shared<inngest::local::ManualClock>(
+        std::chrono::system_clock::time_point(std::chrono::seconds(1796522370)));
+    AppUnderTestOptions options;
+    options.clock = clock;
+    options.database_url = database;
+    options.records_seal_key_file = seal_key_file();
+    AppUnderTest t(std::move(options));
+    const auto p = people(t);
+    set_password(t, p.bob, "Bob Reviewer");
+    constexpr int kRecords = 3;
+    for (int i = 0; i < kRecords; ++i) {
+        const auto id = create_record(t, p.bob, "BR-00" + std::to_string(i));
+        REQUIRE(sign(t, p.bob, id, "bob", "authorship").status == 201);
+    }
+    const auto log = inngest_test::shared_postgres().log_file();
+    const auto from = std::filesystem::file_size(log);
+    clock->advance(std::chrono::seconds(45));
+    t.app().executor()->poke();
+    REQUIRE(t.app().wait_settled(20s));
+    const auto runs = t.app().executor()->runs("riveredge-flow-records-verify-integrity");
+    REQUIRE(runs.size() == 1);
+    // Every record's signature checked against the register, and found valid.
+    CHECK(runs[0].output.at("failed").as_array().empty());
+    std::ifstream in(log);
+    in.seekg(static_cast<std::streamoff>(from));
+    int key_reads = 0;
+    for (std::string line; std::getline(in, line);) {
+        key_reads += line.find("FROM record_seal_keys") != std::string::npos ? 1 : 0;
+    }
+    // One page of three records: one read of the register (one per record before).
+    CHECK(key_reads == 1);
 }

@@ -18,6 +18,8 @@ public:
     /// owner's libpq URL. `as_role` turns it into another role's URL for the same database.
     std::string fresh_database();
     int port() const noexcept { return port_; }
+    /// The server's log (its standard error): what `log_statement` and the like write.
+    std::string log_file() const { return dir_ + "/server.log"; }
     /// Stops the server and starts it again on the same data and port (every connection drops).
     void restart();
 

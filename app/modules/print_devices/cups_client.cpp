@@ -56,7 +56,7 @@ Connection connect(const std::string& server) {
         throw CupsError("cannot reach the CUPS server" +
                             (server.empty() ? std::string() : " at " + server) + ": " +
                             std::strerror(errno),
-                        false);
+                        false, true);
     }
     httpSetTimeout(http.get(), kReplyTimeoutSeconds, give_up, nullptr);
     return http;
@@ -69,13 +69,16 @@ std::string printer_uri(const std::string& queue) {
     return uri;
 }
 
-// Client errors are CUPS refusing this request; server errors and no reply may pass.
-[[noreturn]] void fail(const std::string& what) {
+// Client errors are CUPS refusing this request; server errors and no reply may pass. No HTTP
+// reply at all on `http` (a timeout, the connection closed unanswered) is the server not
+// answering, not this request failing.
+[[noreturn]] void fail(http_t* http, const std::string& what) {
     const ipp_status_t status = cupsLastError();
+    const bool unreachable = httpGetStatus(http) == HTTP_STATUS_ERROR;
     const bool permanent =
-        status >= IPP_STATUS_ERROR_BAD_REQUEST &&
+        !unreachable && status >= IPP_STATUS_ERROR_BAD_REQUEST &&
         (status < IPP_STATUS_ERROR_INTERNAL || status == IPP_STATUS_ERROR_NOT_ACCEPTING_JOBS);
-    throw CupsError(what + ": " + cupsLastErrorString(), permanent);
+    throw CupsError(what + ": " + cupsLastErrorString(), permanent, unreachable);
 }
 
 // The target (printer-uri or job-uri) comes first after charset and language, as IPP wants.
@@ -224,7 +227,7 @@ std::optional<CupsPrinter> CupsClient::printer(const std::string& queue) {
             return;
         }
         if (!response || cupsLastError() > IPP_STATUS_OK_CONFLICTING) {
-            fail("CUPS could not describe queue " + queue);
+            fail(http.get(), "CUPS could not describe queue " + queue);
         }
         CupsPrinter printer;
         ipp_t* r = response.get();
@@ -298,7 +301,7 @@ int CupsClient::submit(const std::string& queue,
             cupsPrintFile2(http.get(), queue.c_str(), path.c_str(), job_name.c_str(), count, list);
         cupsFreeOptions(count, list);
         if (job_id <= 0) {
-            fail("CUPS did not take the job for queue " + queue);
+            fail(http.get(), "CUPS did not take the job for queue " + queue);
         }
     });
     return job_id;
@@ -317,7 +320,7 @@ std::optional<CupsJob> CupsClient::find_job(const std::string& queue,
             return;
         }
         if (!response || cupsLastError() > IPP_STATUS_OK_CONFLICTING) {
-            fail("CUPS could not list the jobs of queue " + queue);
+            fail(http.get(), "CUPS could not list the jobs of queue " + queue);
         }
         ipp_t* r = response.get();
         for (ipp_attribute_t* a = ippFirstAttribute(r); a != nullptr; a = ippNextAttribute(r)) {
@@ -353,7 +356,7 @@ std::optional<CupsJob> CupsClient::job(int job_id) {
             return;
         }
         if (!response || cupsLastError() > IPP_STATUS_OK_CONFLICTING) {
-            fail("CUPS could not describe job " + std::to_string(job_id));
+            fail(http.get(), "CUPS could not describe job " + std::to_string(job_id));
         }
         ipp_t* r = response.get();
         for (ipp_attribute_t* a = ippFirstAttribute(r); a != nullptr; a = ippNextAttribute(r)) {
@@ -372,7 +375,7 @@ void CupsClient::cancel(const std::string& queue, int job_id) {
         const ipp_status_t status = cupsCancelJob2(http.get(), queue.c_str(), job_id, 0);
         // "not possible": the job has already finished, which is what cancelling wants.
         if (status > IPP_STATUS_OK_CONFLICTING && status != IPP_STATUS_ERROR_NOT_POSSIBLE) {
-            fail("CUPS could not cancel job " + std::to_string(job_id));
+            fail(http.get(), "CUPS could not cancel job " + std::to_string(job_id));
         }
     });
 }

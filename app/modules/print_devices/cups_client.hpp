@@ -68,15 +68,19 @@ struct JobOptions {
 
 /// A CUPS call that failed. `permanent` when CUPS refused the request itself (no such queue,
 /// a format it cannot print, a queue rejecting jobs): trying again cannot help. Otherwise the
-/// server could not be reached or failed, and a retry may succeed.
+/// server could not be reached or failed, and a retry may succeed. `unreachable` when the server
+/// itself did not answer (no connection, or no HTTP reply on it: a timeout, a connection closed
+/// unanswered), whatever was asked: another call now would wait for its timeouts the same way.
 class CupsError : public std::runtime_error {
 public:
-    CupsError(const std::string& message, bool permanent)
-        : std::runtime_error(message), permanent_(permanent) {}
+    CupsError(const std::string& message, bool permanent, bool unreachable = false)
+        : std::runtime_error(message), permanent_(permanent), unreachable_(unreachable) {}
     bool permanent() const noexcept { return permanent_; }
+    bool unreachable() const noexcept { return unreachable_; }
 
 private:
     bool permanent_;
+    bool unreachable_;
 };
 
 class CupsClient {

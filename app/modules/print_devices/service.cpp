@@ -359,32 +359,46 @@ void Service::delete_printer(const core::Principal& who, std::int64_t id) {
 }
 
 PrinterRow Service::check_printer(const core::TenantId& tenant, std::int64_t id) {
-    refresh_health(tenant, printer(tenant, id));
+    bool cups_unreachable = false;
+    refresh_health(tenant, printer(tenant, id), cups_unreachable);
     return printer(tenant, id);
 }
 
 int Service::check_tenant(const core::TenantId& tenant) {
     int changed = 0;
+    // Once the CUPS server itself has not answered (each attempt waits for its timeouts), the
+    // tenant's other printers are offline without asking it again.
+    bool cups_unreachable = false;
     for (const auto& row : repository_.printers(tenant)) {
-        changed += refresh_health(tenant, row) ? 1 : 0;
+        changed += refresh_health(tenant, row, cups_unreachable) ? 1 : 0;
     }
     return changed;
 }
 
-bool Service::refresh_health(const core::TenantId& tenant, const PrinterRow& row) {
+bool Service::refresh_health(const core::TenantId& tenant,
+                             const PrinterRow& row,
+                             bool& cups_unreachable) {
     if (row.transport != "cups") {
         return false;
     }
     Health health;
-    try {
-        health = health_of(cups_.printer(*row.cups_queue));
-    } catch (const CupsError& error) {
-        // The error names the CUPS server (its address, its socket): the deployment's, not the
-        // tenant's. Tenants see the health message and the owners' notice; the log has the rest.
-        core::log(core::LogLevel::kWarn, "printer health: CUPS did not answer",
-                  {{"tenant", tenant.value()}, {"printer_id", row.id}, {"error", error.what()}});
+    if (cups_unreachable) {
         health.state = "offline";
         health.message = "the print server cannot be reached";
+    } else {
+        try {
+            health = health_of(cups_.printer(*row.cups_queue));
+        } catch (const CupsError& error) {
+            // The error names the CUPS server (its address, its socket): the deployment's, not
+            // the tenant's. Tenants see the health message and the owners' notice; the log has
+            // the rest.
+            core::log(
+                core::LogLevel::kWarn, "printer health: CUPS did not answer",
+                {{"tenant", tenant.value()}, {"printer_id", row.id}, {"error", error.what()}});
+            health.state = "offline";
+            health.message = "the print server cannot be reached";
+            cups_unreachable = error.unreachable();
+        }
     }
     const bool changed = health.state != row.health;
     if (changed && (is_problem(health.state) || is_problem(row.health)) &&

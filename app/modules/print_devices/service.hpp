@@ -75,8 +75,12 @@ public:
 
 private:
     /// Reads one printer's state from CUPS, records it, and tells the owners of a change to or
-    /// from a problem; whether the state changed.
-    bool refresh_health(const core::TenantId& tenant, const PrinterRow& row);
+    /// from a problem; whether the state changed. `cups_unreachable` is set when the CUPS server
+    /// itself did not answer; when it is already set, CUPS is not asked again and the printer is
+    /// offline as if it had been (one check of many printers waits for one server timeout).
+    bool refresh_health(const core::TenantId& tenant,
+                        const PrinterRow& row,
+                        bool& cups_unreachable);
     JobRow require_job(core::db::Transaction& tx,
                        const core::TenantId& tenant,
                        std::int64_t id,

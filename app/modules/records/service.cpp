@@ -196,7 +196,8 @@ json::object Service::get(const core::TenantId& tenant, std::int64_t id) {
         auto out = record.to_json();
         out["content"] = latest ? latest->content : json::value(nullptr);
         out["content_hash"] = latest ? json::value(latest->content_hash) : json::value(nullptr);
-        out["signatures"] = checked_signatures(tx, tenant, id, all_valid);
+        out["signatures"] =
+            checked_signatures(tx, tenant, id, repository_.seal_keys(tx, tenant), all_valid);
         out["signatures_valid"] = all_valid;
         return out;
     });
@@ -519,9 +520,9 @@ bool Service::seal_verifies(const std::map<std::string, std::string>& keys,
 json::array Service::checked_signatures(Transaction& tx,
                                         const core::TenantId& tenant,
                                         std::int64_t id,
+                                        const std::map<std::string, std::string>& keys,
                                         bool& all_valid) {
     json::array out;
-    const auto keys = repository_.seal_keys(tx, tenant);
     std::map<int, std::optional<std::string>> hashes;  // version -> hash of its content now
     for (const auto& s : repository_.signatures(tx, tenant, id)) {
         if (hashes.count(s.version) == 0) {
@@ -549,7 +550,8 @@ json::object Service::verify_signatures(const core::TenantId& tenant, std::int64
     return core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
         require(tx, tenant, id, false);
         bool all_valid = true;
-        auto signatures = checked_signatures(tx, tenant, id, all_valid);
+        auto signatures =
+            checked_signatures(tx, tenant, id, repository_.seal_keys(tx, tenant), all_valid);
         return json::object{
             {"record_id", id}, {"valid", all_valid}, {"signatures", std::move(signatures)}};
     });
@@ -579,7 +581,8 @@ json::object Service::package(Transaction& tx, const core::TenantId& tenant, con
             json::object{{"version", version}, {"name", ref.name}, {"sha256", ref.sha256}});
     }
     bool all_valid = true;
-    auto signatures = checked_signatures(tx, tenant, id, all_valid);
+    auto signatures =
+        checked_signatures(tx, tenant, id, repository_.seal_keys(tx, tenant), all_valid);
     return json::object{{"record", record.to_json()},
                         {"versions", std::move(versions)},
                         {"attachments", std::move(attachments)},
@@ -893,10 +896,13 @@ json::object Service::check_integrity(const core::TenantId& tenant, std::int64_t
                 "SELECT id FROM records WHERE tenant_id = $1 AND id > $2::bigint ORDER BY id "
                 "LIMIT $3::int",
                 {tenant, after, kRecordsPerPage});
+            // The key register once for the page: every record of it is checked against it.
+            const auto keys = ids.size() > 0 ? repository_.seal_keys(tx, tenant)
+                                             : std::map<std::string, std::string>{};
             for (int i = 0; i < ids.size(); ++i) {
                 after = ids.integer(i, "id");
                 bool valid = true;
-                checked_signatures(tx, tenant, after, valid);
+                checked_signatures(tx, tenant, after, keys, valid);
                 if (!valid) {
                     broken_records.emplace_back(after);
                 }

@@ -141,9 +141,13 @@ private:
                        const Signature& signature) const;
     /// Adds the server key to the tenant's key register (audited) the first time it seals.
     void register_seal_key(core::db::Transaction& tx, const Actor& actor);
+    /// Record `id`'s signatures, each verified against `keys`, the tenant's key register as
+    /// `Repository::seal_keys` reads it in `tx`: the caller reads it once for all the records it
+    /// checks (the integrity check once per page), not once per record.
     boost::json::array checked_signatures(core::db::Transaction& tx,
                                           const core::TenantId& tenant,
                                           std::int64_t id,
+                                          const std::map<std::string, std::string>& keys,
                                           bool& all_valid);
     /// Counts a wrong signing password in `tx`, locking and notifying at the limit; the count.
     /// The caller commits `tx` (the count must stay) and then calls `refuse_signing`.
