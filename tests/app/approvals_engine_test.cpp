@@ -9,8 +9,11 @@
 #include "modules/approvals/instance_repository.hpp"
 #include "modules/approvals/task_repository.hpp"
 
+#include <inngest/http_server.hpp>
+
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -2175,6 +2178,78 @@ TEST_CASE("a service task's retries run its start listeners once", "[app][approv
     // Three attempts, one visit: the node started once.
     CHECK(listed(t, "/api/v1/scripts/" + std::to_string(audit) + "/runs", alice, "items").size() ==
           1);
+}
+
+TEST_CASE(
+    "a service task's own retry attempts send Idempotency-Keys of their own; a step run "
+    "again keeps its attempt's",
+    "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    // A receiver that answers a key it has seen with its stored answer (Stripe-style), and fails
+    // the first call it gets with a 500.
+    std::mutex mutex;
+    std::vector<std::string> keys;
+    std::map<std::string, int> answers;
+    inngest::HttpServerOptions options;
+    options.port = 0;
+    options.routes =
+        [&](const inngest::HttpRequest& request) -> std::optional<inngest::HttpResponse> {
+        std::lock_guard lock(mutex);
+        const std::string key(request.header("Idempotency-Key"));
+        keys.push_back(key);
+        const auto stored = answers.try_emplace(key, answers.empty() ? 500 : 200).first->second;
+        return inngest::HttpResponse{stored, {}, R"({"charged":true})"};
+    };
+    inngest::HttpServer receiver(options);
+    receiver.start();
+    const auto received = [&] {
+        std::lock_guard lock(mutex);
+        return keys;
+    };
+    REQUIRE(t.call("PUT", "/api/v1/scripts/settings", alice, R"({"http_allow_list":["127.0.0.1"]})")
+                .status == 200);
+    const auto id = flow.start(
+        alice,
+        flow.publish(alice, linear("charged",
+                                   {R"({"id":"charge","type":"serviceTask","data":{"bpmn":{"url":)"
+                                    R"("http://127.0.0.1:)" +
+                                        std::to_string(receiver.port()) +
+                                        R"(/charge","retry_policy":{"max_attempts":2,)"
+                                        R"("initial_interval":"PT1M"}}}})",
+                                    user_task("confirm", R"({"approvers":[{"type":"user",)"
+                                                         R"("value":"bob"}]})")})));
+    t.app().executor()->poke();
+    REQUIRE(t.app().wait_settled(20s));
+    REQUIRE(received().size() == 1);  // attempt 1 got its 500; the run sleeps a minute
+    clock->advance(std::chrono::minutes(2));
+    t.app().executor()->poke();
+    REQUIRE(t.app().wait_settled(20s));
+    const auto tried = received();
+    REQUIRE(tried.size() == 2);
+    const std::string first = "approval-" + std::to_string(id) + "-charge#1";
+    CHECK(tried[0] == first);
+    CHECK(tried[1] == first + "/2");
+    // Attempt 2 is a new call: the receiver did not answer it with attempt 1's stored 500.
+    REQUIRE(flow.wait_pending(alice, id, "confirm").is_object());
+
+    // Inngest calls again at each attempt's step, as when its answer was lost: the same call.
+    for (const auto& [step, key] : {std::pair{std::string("visit:charge#1:2"), first + "/2"},
+                                    std::pair{std::string("visit:charge#1"), first}}) {
+        INFO(step);
+        const auto [status, reply] =
+            t.replay(t.call_again_at("riveredge-flow-approvals-instance", step));
+        REQUIRE(status == 206);
+        CHECK(reply.as_array().at(0).at("id") == json::value(inngest_test::step_hash(step)));
+        const auto again = received();
+        REQUIRE(!again.empty());
+        CHECK(again.back() == key);
+    }
+    std::lock_guard lock(mutex);
+    CHECK(keys.size() == 4);
+    CHECK(answers.size() == 2);  // two calls, each sent again under its own key
 }
 
 TEST_CASE("a compensation throw event runs the completed tasks' handlers, newest first",

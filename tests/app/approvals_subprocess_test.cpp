@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 using riveredge_test::AppUnderTest;
 using riveredge_test::AppUnderTestOptions;
@@ -250,6 +251,69 @@ TEST_CASE("an interrupted sub-process whose step died before ending the child en
     REQUIRE(t.app().wait_settled(20s));
     const auto ended = t.call("GET", "/api/v1/approvals/instances/" + std::to_string(child), alice);
     CHECK(ended.body.at("status") == "cancelled");
+}
+
+TEST_CASE("an interrupted sub-process whose step died before waking the child wakes it on retry",
+          "[app][approvals][subprocess]") {
+    // The park's first attempt ends the call activity's child (held: suspended), then dies
+    // before its wake; the retry finds the child cancelled and must still wake its run, which
+    // otherwise sleeps until its held re-check a day later.
+    auto clock = std::make_shared<inngest::local::ManualClock>();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    flow.publish(
+        alice, process("checked_held",
+                       {node("start", "startEvent"), user("check", "bob"), node("end", "endEvent")},
+                       {"start>check", "check>end"}));
+    const auto id = flow.start(
+        alice,
+        flow.publish(
+            alice,
+            process(
+                "calling_held",
+                {node("start", "startEvent"), node("sub", "subProcess"),
+                 node("in", "startEvent", "sub"),
+                 node("call", "callActivity", "sub", R"({"called_element":"checked_held"})"),
+                 node("out", "endEvent", "sub"),
+                 node("late", "boundaryEvent", "", R"({"attached_to":"sub","duration":"PT1H"})"),
+                 user("handle", "dave"), node("end", "endEvent"), node("end2", "endEvent")},
+                {"start>sub", "in>call", "call>out", "sub>end", "late>handle", "handle>end2"})));
+    const auto child = wait_children(t, alice, id).front();
+    REQUIRE(flow.wait_pending(alice, child, "check").is_object());
+    REQUIRE(t.call("POST", "/api/v1/approvals/instances/" + std::to_string(child) + "/suspend",
+                   alice, R"({"reason":"on hold"})")
+                .status == 200);
+    REQUIRE(t.app().wait_settled(20s));
+    // Past the child's running re-check: its run parks held, for a day, before the interruption.
+    clock->advance(std::chrono::minutes(16));
+    t.app().executor()->poke();
+    REQUIRE(t.app().wait_settled(20s));
+    fail_first_insert(t, "child_wake_fails", "approval_events",
+                      "NEW.step_key = 'wake:parent-ended'");
+    clock->advance(std::chrono::minutes(45));
+    t.app().executor()->poke();
+    for (int i = 0; i < 400 && updates_met(t, "child_wake_fails") == 0; ++i) {
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(t.app().wait_settled(20s));
+    REQUIRE(updates_met(t, "child_wake_fails") == 1);
+    REQUIRE(t.call("GET", "/api/v1/approvals/instances/" + std::to_string(child), alice)
+                .body.at("status") == "cancelled");  // the first attempt's end committed
+    clock->advance(std::chrono::minutes(2));         // the park step's retry
+    t.app().executor()->poke();
+    REQUIRE(flow.wait_pending(alice, id, "handle").is_object());
+    REQUIRE(t.app().wait_settled(20s));
+    // The child's run ended now, hours before its re-check; the clock stands still.
+    std::optional<inngest::local::RunStatus> child_run;
+    for (const auto& run : t.app().executor()->runs("riveredge-flow-approvals-instance")) {
+        if (run.event.at("data").at("instance_id").to_number<std::int64_t>() == child) {
+            child_run = run.status;
+        }
+    }
+    REQUIRE(child_run.has_value());
+    CHECK(inngest::local::run_status_name(*child_run) == std::string("Completed"));
+    CHECK(updates_met(t, "child_wake_fails") == 2);  // its wake went out on the retry
 }
 
 TEST_CASE("an error end event is caught by its sub-process's boundary, uncaught it fails",

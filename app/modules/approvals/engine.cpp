@@ -1271,7 +1271,7 @@ void Engine::cancel_inside(const core::TenantId& tenant,
     const auto now = p_.now();
     for (const auto& v : p_.tasks.visits_of(tenant, id)) {
         // A call activity's visit this step's earlier attempt cancelled (it died before ending
-        // the child, a transaction of its own) still ends its child below.
+        // the child or before waking it, transactions of their own) still does both below.
         const bool cancelled_call = v.kind == "child" && v.status == "cancelled";
         if ((v.status != "active" && !cancelled_call) || !definition.inside(v.node_id, scope)) {
             continue;
@@ -1282,16 +1282,29 @@ void Engine::cancel_inside(const core::TenantId& tenant,
         }
         // A call activity's child ends with the interrupted sub-process.
         const auto step = "call:" + tag_of(v.node_id, v.visit);
-        if (const auto child = p_.instances.child_of(tenant, id, step);
-            child && alive(child->status)) {
-            // Suspended or held failed too: nothing is left to resume it.
-            const auto descendants = p_.instances.finish(tenant, child->id, "cancelled", v.node_id,
-                                                         "interrupted:" + step, reason, true);
-            for (const auto d : descendants.cancelled) {
-                wake(tenant, d, "parent ended", "parent-ended");
-            }
-            wake(tenant, child->id, "parent ended", "parent-ended");
+        const auto child = p_.instances.child_of(tenant, id, step);
+        if (!child) {
+            continue;
         }
+        const bool live = alive(child->status);
+        // Cancelled, but its wake never logged: this step's earlier attempt ended it and died
+        // before the wake (a transaction of its own), and its run sleeps until its re-check (a
+        // day when it was held). It is woken now; the wake's key logs it once.
+        if (!live && (child->status != "cancelled" ||
+                      p_.instances.logged(tenant, child->id, "wake:parent-ended"))) {
+            continue;
+        }
+        // Suspended or held failed too: nothing is left to resume it. Run again, finish ends
+        // nothing twice and answers the descendants that attempt cancelled.
+        const auto ending = p_.instances.finish(tenant, child->id, "cancelled", v.node_id,
+                                                "interrupted:" + step, reason, true);
+        if (!live && !ending.ended) {
+            continue;  // cancelled otherwise (an administrator's terminate), and woken by it
+        }
+        for (const auto d : ending.cancelled) {
+            wake(tenant, d, "parent ended", "parent-ended");
+        }
+        wake(tenant, child->id, "parent ended", "parent-ended");
     }
 }
 

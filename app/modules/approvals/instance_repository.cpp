@@ -690,6 +690,16 @@ void InstanceRepository::log(const core::TenantId& tenant,
                        [&](Transaction& tx) { log_event(tx, tenant, id, name, data, once); });
 }
 
+bool InstanceRepository::logged(const core::TenantId& tenant,
+                                std::int64_t id,
+                                const std::string& once) {
+    return !core::db::exec_once(pool_, tenant,
+                                "SELECT 1 FROM approval_events WHERE tenant_id = $1 AND "
+                                "instance_id = $2 AND step_key = $3",
+                                {tenant, id, once})
+                .empty();
+}
+
 boost::json::array InstanceRepository::events(const core::TenantId& tenant, std::int64_t id) {
     const auto rows = core::db::exec_once(
         pool_, tenant,

@@ -245,6 +245,8 @@ public:
              const std::string& name,
              const boost::json::object& data,
              const std::string& once);
+    /// True when the instance's event log has the entry keyed `once` (by `log` or `announce`).
+    bool logged(const core::TenantId& tenant, std::int64_t id, const std::string& once);
     boost::json::array events(const core::TenantId& tenant, std::int64_t id);
     boost::json::array timeline(const core::TenantId& tenant, std::int64_t instance_id);
 
