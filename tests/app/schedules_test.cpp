@@ -10,6 +10,8 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
+#include <mutex>
 
 using riveredge_test::AppUnderTest;
 using riveredge_test::AppUnderTestOptions;
@@ -423,16 +425,31 @@ TEST_CASE("a failing action is retried as often as the schedule says and then re
     const auto alice = t.token("acme", "alice", {"admin"});
     const auto admin = t.token("acme", "root", {"admin"});
     std::atomic<int> calls{0};
+    std::mutex mutex;
+    std::vector<std::string> flaky_keys;
+    std::map<std::string, inngest::HttpResponse> answered;
     inngest::HttpServerOptions options;
     options.port = 0;
-    // The first call of each pair fails: a retry succeeds, no retry means failure.
+    // The first call of each pair fails: a retry succeeds, no retry means failure. /flaky is an
+    // idempotent receiver: a key it has answered gets the same answer again.
     options.routes =
         [&](const inngest::HttpRequest& request) -> std::optional<inngest::HttpResponse> {
-        const int n = ++calls;
-        if (request.path == "/always-down" || n % 2 == 1) {
-            return inngest::HttpResponse{503, {}, "{\"error\":\"busy\"}"};
+        const std::string key(request.header("Idempotency-Key"));
+        std::lock_guard lock(mutex);
+        if (request.path == "/flaky") {
+            flaky_keys.push_back(key);
+            if (const auto stored = answered.find(key); stored != answered.end()) {
+                return stored->second;
+            }
         }
-        return inngest::HttpResponse{200, {}, "{\"ok\":true}"};
+        const int n = ++calls;
+        const auto response = request.path == "/always-down" || n % 2 == 1
+                                  ? inngest::HttpResponse{503, {}, "{\"error\":\"busy\"}"}
+                                  : inngest::HttpResponse{200, {}, "{\"ok\":true}"};
+        if (request.path == "/flaky") {
+            answered.emplace(key, response);
+        }
+        return response;
     };
     inngest::HttpServer hook(options);
     hook.start();
@@ -450,6 +467,12 @@ TEST_CASE("a failing action is retried as often as the schedule says and then re
     CHECK(ok.at("status") == "succeeded");
     CHECK(ok.at("attempt") == 2);
     CHECK(ok.at("output").at("status") == 200);
+    // Each attempt calls under a key of its own: the receiver's stored 503 is not the retry's.
+    {
+        const auto key = "schedule-fire-" + std::to_string(ok.at("id").as_int64());
+        std::lock_guard lock(mutex);
+        CHECK(flaky_keys == std::vector<std::string>{key, key + "/2"});
+    }
 
     const auto down = t.call(
         "POST", "/api/v1/schedules", alice,

@@ -492,6 +492,7 @@ boost::json::object Service::retry_waiting(const core::TenantId& tenant,
 boost::json::object Service::run_action(const core::TenantId& tenant,
                                         std::int64_t schedule_id,
                                         std::int64_t fire_id,
+                                        int attempt,
                                         const ScheduleDefinition& definition) {
     const auto& a = definition.action;
     const std::string type = core::string_field(a, "type");
@@ -540,8 +541,12 @@ boost::json::object Service::run_action(const core::TenantId& tenant,
                                 with_.scripts.http_allow_list(tenant))) {
             throw inngest::NonRetriableError("the URL's host is no longer on the allow-list");
         }
+        // Each attempt calls under a key of its own (the first under the fire's): a receiver
+        // that keeps its answer per key would give a retry the failure it answered before. A
+        // crash in an attempt keeps its number, and so its key.
+        const auto attempt_key = attempt <= 1 ? key : key + "/" + std::to_string(attempt);
         try {
-            return core::call_http(with_.outbound, a, definition.timeout_seconds, key);
+            return core::call_http(with_.outbound, a, definition.timeout_seconds, attempt_key);
         } catch (const core::OutboundRefused& refused) {
             throw inngest::NonRetriableError(refused.what());  // no retry would pass
         }
@@ -573,7 +578,8 @@ boost::json::object Service::perform(const core::TenantId& tenant,
     std::optional<std::string> error;
     bool final_failure = false;
     try {
-        output = capped(run_action(tenant, schedule->id, fire_id, schedule->definition));
+        output =
+            capped(run_action(tenant, schedule->id, fire_id, fire->attempt, schedule->definition));
     } catch (const inngest::NonRetriableError& e) {
         error = e.what();
         final_failure = true;
@@ -582,8 +588,9 @@ boost::json::object Service::perform(const core::TenantId& tenant,
     }
     const int tries = std::min(schedule->definition.retries + 1, max_attempts);
     if (error && !final_failure && attempt + 1 < tries) {
+        // The fire's attempt is the one that runs next: its number keys that attempt's call.
         core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-            repository_.finish_fire(tx, tenant, fire_id, "running", nullptr, error, attempt + 1,
+            repository_.finish_fire(tx, tenant, fire_id, "running", nullptr, error, attempt + 2,
                                     now());
         });
         throw std::runtime_error(*error);  // Inngest retries the step

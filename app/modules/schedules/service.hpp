@@ -124,6 +124,7 @@ private:
     boost::json::object run_action(const core::TenantId& tenant,
                                    std::int64_t schedule_id,
                                    std::int64_t fire_id,
+                                   int attempt,
                                    const ScheduleDefinition& definition);
 
     Repository& repository_;
