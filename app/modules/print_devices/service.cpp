@@ -647,13 +647,10 @@ std::string Service::load_document(const core::TenantId& tenant, const JobRow& j
     if (job.source == "render") {
         return capabilities_.pdf_printer().rendered(tenant, *job.render_id).bytes;
     }
-    auto bytes = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-        return repository_.payload(tx, tenant, job.id);
+    return core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        return core::found(repository_.payload(tx, tenant, job.id),
+                           "the bytes of print job " + std::to_string(job.id));
     });
-    if (!bytes) {
-        throw DomainError::not_found("the bytes of print job " + std::to_string(job.id));
-    }
-    return std::move(*bytes);
 }
 
 json::object Service::progress(const JobRow& row) {

@@ -211,13 +211,10 @@ RenderedPdf Service::preview(const core::TenantId& tenant,
                     throw DomainError::validation(
                         json::object{{"version", "a published version number"}});
                 }
-                auto stored =
-                    repository_.version_source(tx, tenant, *id, static_cast<int>(v->get_int64()));
-                if (!stored) {
-                    throw DomainError::not_found("version " + std::to_string(v->get_int64()) +
-                                                 " of print template " + std::to_string(*id));
-                }
-                source = std::move(*stored);
+                source = core::found(
+                    repository_.version_source(tx, tenant, *id, static_cast<int>(v->get_int64())),
+                    "version " + std::to_string(v->get_int64()) + " of print template " +
+                        std::to_string(*id));
             }
         });
     } else {
@@ -260,12 +257,10 @@ json::object Service::request_render(const core::Principal& who, const json::obj
             throw DomainError::conflict("print template " + std::to_string(row.id) +
                                         " has no published version; publish it first");
         }
-        const auto source = repository_.version_source(tx, who.tenant, row.id, version);
-        if (!source) {
-            throw DomainError::not_found("version " + std::to_string(version) +
-                                         " of print template " + std::to_string(row.id));
-        }
-        check_binding(parse_template(*source), items);
+        const auto source = core::found(
+            repository_.version_source(tx, who.tenant, row.id, version),
+            "version " + std::to_string(version) + " of print template " + std::to_string(row.id));
+        check_binding(parse_template(source), items);
         json::array stored(items.begin(), items.end());
         const auto [render_id, fresh] =
             repository_.add_render(tx, who.tenant, row.id, version, stored, who.user_id, key);
@@ -313,11 +308,10 @@ json::object Service::run_render(const core::TenantId& tenant, std::int64_t rend
     json::array warnings;
     std::optional<std::string> error;
     try {
-        if (!source) {
-            throw DomainError::not_found("version " + std::to_string(render.version) +
-                                         " of template " + std::to_string(render.template_id));
-        }
-        const auto pdf = renderer_.render(parse_template(*source), items);
+        const auto design =
+            core::found(source, "version " + std::to_string(render.version) + " of template " +
+                                    std::to_string(render.template_id));
+        const auto pdf = renderer_.render(parse_template(design), items);
         output = Output{core::sha256_hex(pdf.bytes), pdf.bytes, pdf.pages};
         for (const auto& warning : pdf.warnings) {
             warnings.emplace_back(warning);
@@ -373,13 +367,11 @@ void Service::fail_render(const core::TenantId& tenant,
 }
 
 json::object Service::render_status(const core::TenantId& tenant, std::int64_t render_id) {
-    auto render = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-        return repository_.render(tx, tenant, render_id, false);
+    return core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        return core::found(repository_.render(tx, tenant, render_id, false),
+                           "render " + std::to_string(render_id))
+            .to_json();
     });
-    if (!render) {
-        throw DomainError::not_found("render " + std::to_string(render_id));
-    }
-    return render->to_json();
 }
 
 Output Service::render_output(const core::TenantId& tenant, std::int64_t render_id) {
@@ -389,11 +381,9 @@ Output Service::render_output(const core::TenantId& tenant, std::int64_t render_
                                     std::string(status.at("status").as_string()) +
                                     "; its PDF is not there");
     }
-    auto output = repository_.output(tenant, std::string(status.at("output_sha256").as_string()));
-    if (!output) {
-        throw DomainError::not_found("the PDF of render " + std::to_string(render_id));
-    }
-    return std::move(*output);
+    return core::found(
+        repository_.output(tenant, std::string(status.at("output_sha256").as_string())),
+        "the PDF of render " + std::to_string(render_id));
 }
 
 }  // namespace riveredge::print

@@ -785,14 +785,12 @@ json::object Service::read_archive(const Actor& actor, std::int64_t id) {
     const auto [stored,
                 keys] = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
         require(tx, tenant, id, false);
-        auto archive = repository_.archive(tx, tenant, id);
-        if (!archive) {
-            throw DomainError::not_found("an archive of record " + std::to_string(id));
-        }
+        auto archive = core::found(repository_.archive(tx, tenant, id),
+                                   "an archive of record " + std::to_string(id));
         AuditTrail::append(tx, tenant, actor,
                            {id, "archive_read", nullptr,
-                            json::object{{"package_hash", archive->package_hash}}, std::nullopt});
-        return std::pair{std::move(*archive), repository_.seal_keys(tx, tenant)};
+                            json::object{{"package_hash", archive.package_hash}}, std::nullopt});
+        return std::pair{std::move(archive), repository_.seal_keys(tx, tenant)};
     });
     const std::string canonical = core::canonical_json(stored.package);
     std::string problem;
@@ -840,16 +838,14 @@ Attachment Service::download_attachment(const core::TenantId& tenant,
                                         const std::string& sha256) {
     auto attachment = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
         require(tx, tenant, id, false);
-        return repository_.attachment_of(tx, tenant, id, sha256);
+        return core::found(repository_.attachment_of(tx, tenant, id, sha256),
+                           "attachment " + sha256 + " of record " + std::to_string(id));
     });
-    if (!attachment) {
-        throw DomainError::not_found("attachment " + sha256 + " of record " + std::to_string(id));
-    }
-    if (core::sha256_hex(attachment->bytes) != sha256) {
+    if (core::sha256_hex(attachment.bytes) != sha256) {
         throw DomainError::conflict("the stored bytes of attachment " + sha256 +
                                     " no longer match their hash");
     }
-    return std::move(*attachment);
+    return attachment;
 }
 
 void Service::register_seal_key(Transaction& tx, const Actor& actor) {

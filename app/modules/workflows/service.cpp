@@ -165,12 +165,12 @@ json::object Service::publish(const core::Principal& who, std::int64_t id, int v
 
 json::object Service::start(const core::Principal& who, const json::object& body) {
     json::object problems;
-    std::optional<DefinitionRow> definition;
+    std::optional<DefinitionRow> named;
     if (const auto* id = body.if_contains("definition_id"); id != nullptr && id->is_int64()) {
-        definition = repository_.definition(who.tenant, id->get_int64());
+        named = repository_.definition(who.tenant, id->get_int64());
     } else if (const auto* key = body.if_contains("definition_key");
                key != nullptr && key->is_string()) {
-        definition = repository_.definition_by_key(who.tenant, std::string(key->get_string()));
+        named = repository_.definition_by_key(who.tenant, std::string(key->get_string()));
     } else {
         problems["definition_id"] = "a definition's id (or definition_key) is required";
     }
@@ -179,16 +179,14 @@ json::object Service::start(const core::Principal& who, const json::object& body
     const auto priority = core::int_field(body, "priority", -600, 600, problems).value_or(0);
     const auto pinned = core::int_field(body, "version", 1, 1 << 30, problems);
     core::refuse_if_any(problems);
-    if (!definition) {
-        throw DomainError::not_found("workflow definition");
-    }
-    const int number = pinned.value_or(definition->published_version.value_or(0));
-    const auto version = number > 0 ? repository_.version(who.tenant, definition->id, number)
+    const auto definition = core::found(std::move(named), "workflow definition");
+    const int number = pinned.value_or(definition.published_version.value_or(0));
+    const auto version = number > 0 ? repository_.version(who.tenant, definition.id, number)
                                     : std::optional<VersionRow>();
     if (!version || !version->published_at) {
         throw DomainError::conflict(pinned ? "version " + std::to_string(number) + " of '" +
-                                                 definition->key + "' is not published"
-                                           : "definition '" + definition->key +
+                                                 definition.key + "' is not published"
+                                           : "definition '" + definition.key +
                                                  "' has no published version");
     }
     const auto& model = version->model.as_object();
@@ -199,11 +197,11 @@ json::object Service::start(const core::Principal& who, const json::object& body
     for (const auto& [k, v] : input) {
         context[k] = v;
     }
-    const auto initial = definition->kind == "state_machine"
+    const auto initial = definition.kind == "state_machine"
                              ? std::optional(std::string(model.at("initial").as_string()))
                              : std::nullopt;
     const auto id = core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
-        const auto created = repository_.insert_execution(tx, who, *definition, number, input,
+        const auto created = repository_.insert_execution(tx, who, definition, number, input,
                                                           context, initial, priority);
         inngest::Event event{.name = kExecutionStarted,
                              .data = json::object{{"tenant_id", who.tenant.value()},
