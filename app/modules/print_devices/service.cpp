@@ -1,6 +1,7 @@
 #include "modules/print_devices/service.hpp"
 
 #include "core/errors.hpp"
+#include "core/events.hpp"
 #include "core/found.hpp"
 #include "core/json/request_fields.hpp"
 #include "core/log/logger.hpp"
@@ -526,10 +527,7 @@ JobRow Service::request_job(const core::Principal& who, const json::object& body
         if (fresh) {
             core::outbox::add(
                 tx, who.tenant,
-                inngest::Event{
-                    .name = kJobRequested,
-                    .data = json::object{{"tenant_id", who.tenant.value()}, {"job_id", id}},
-                    .id = "print-job-" + who.tenant.value() + "-" + std::to_string(id)});
+                core::row_event(kJobRequested, who.tenant, "job_id", id, "print-job"));
         }
         return row;
     });
@@ -628,10 +626,7 @@ JobRow Service::reprint(const core::Principal& who, std::int64_t id, const json:
         }
         core::outbox::add(
             tx, who.tenant,
-            inngest::Event{
-                .name = kJobRequested,
-                .data = json::object{{"tenant_id", who.tenant.value()}, {"job_id", new_id}},
-                .id = "print-job-" + who.tenant.value() + "-" + std::to_string(new_id)});
+            core::row_event(kJobRequested, who.tenant, "job_id", new_id, "print-job"));
         return reprinted;
     });
     if (fresh) {

@@ -1,6 +1,7 @@
 #include "modules/print_templates/service.hpp"
 
 #include "core/errors.hpp"
+#include "core/events.hpp"
 #include "core/found.hpp"
 #include "core/json/canonical.hpp"
 #include "core/json/request_fields.hpp"
@@ -266,11 +267,8 @@ json::object Service::request_render(const core::Principal& who, const json::obj
             repository_.add_render(tx, who.tenant, row.id, version, stored, who.user_id, key);
         if (fresh) {
             core::outbox::add(tx, who.tenant,
-                              inngest::Event{.name = kRenderRequested,
-                                             .data = json::object{{"tenant_id", who.tenant.value()},
-                                                                  {"render_id", render_id}},
-                                             .id = "print-render-" + who.tenant.value() + "-" +
-                                                   std::to_string(render_id)});
+                              core::row_event(kRenderRequested, who.tenant, "render_id", render_id,
+                                              "print-render"));
         }
         auto render = repository_.render(tx, who.tenant, render_id, false);
         if (!fresh && (render->template_id != row.id || render->version != version ||

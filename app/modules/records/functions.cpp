@@ -109,11 +109,8 @@ void register_functions(inngest::Client& client, Service& service) {
             const auto& data = ctx.event.data;
             if (ctx.event.name == kArchiveRequested) {
                 const auto tenant = core::event_tenant(data);
-                const auto* record = data.if_contains("record_id");
-                if (record == nullptr || !record->is_int64()) {
-                    throw inngest::NonRetriableError("records/archive.requested needs record_id");
-                }
-                return archive_step(ctx, service, tenant, record->get_int64(), false);
+                return archive_step(ctx, service, tenant,
+                                    core::event_int(data, "record_id", kArchiveRequested), false);
             }
             const auto due = ctx.step.run("due", [&] {
                 boost::json::array out;

@@ -2,6 +2,7 @@
 
 #include "core/db/unique.hpp"
 #include "core/errors.hpp"
+#include "core/events.hpp"
 #include "core/found.hpp"
 #include "core/json/request_fields.hpp"
 #include "core/log/logger.hpp"
@@ -282,10 +283,7 @@ boost::json::object Service::start_run(const core::Principal& who,
         // Queued and announced in one transaction (the outbox): a queued run always runs.
         const auto recorded =
             repository_.create_run(who.tenant, run, "queued", [&who](std::int64_t id) {
-                return inngest::Event{
-                    .name = kRunRequested,
-                    .data = {{"tenant_id", who.tenant.value()}, {"run_id", id}},
-                    .id = "script-run-" + who.tenant.value() + "-" + std::to_string(id)};
+                return core::row_event(kRunRequested, who.tenant, "run_id", id, "script-run");
             });
         return repository_.run(who.tenant, recorded.id)->to_json();
     }

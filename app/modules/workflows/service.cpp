@@ -1,6 +1,7 @@
 #include "modules/workflows/service.hpp"
 
 #include "core/errors.hpp"
+#include "core/events.hpp"
 #include "core/found.hpp"
 #include "core/http/host_allow_list.hpp"
 #include "core/json/request_fields.hpp"
@@ -203,11 +204,9 @@ json::object Service::start(const core::Principal& who, const json::object& body
     const auto id = core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
         const auto created = repository_.insert_execution(tx, who, definition, number, input,
                                                           context, initial, priority);
-        inngest::Event event{.name = kExecutionStarted,
-                             .data = json::object{{"tenant_id", who.tenant.value()},
-                                                  {"execution_id", created},
-                                                  {"priority", priority}}};
-        event.id = "workflow-execution-" + who.tenant.value() + "-" + std::to_string(created);
+        auto event = core::row_event(kExecutionStarted, who.tenant, "execution_id", created,
+                                     "workflow-execution");
+        event.data["priority"] = priority;
         core::outbox::add(tx, who.tenant, event);
         return created;
     });
