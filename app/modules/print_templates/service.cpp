@@ -51,70 +51,43 @@ std::vector<json::value> items_of(const json::object& request) {
         json::object{{at, "elements[" + std::to_string(error.element()) + "]: " + error.what()}});
 }
 
-// Every placeholder of every item, bound without drawing.
+// Every placeholder of every item, bound without drawing; the first problem is refused.
 void check_binding(const PrintTemplate& layout, const std::vector<json::value>& items) {
-    for (std::size_t i = 0; i < items.size(); ++i) {
-        json::value data = items[i];
-        data.as_object()["page"] = static_cast<std::int64_t>(i + 1);
-        data.as_object()["pages"] = static_cast<std::int64_t>(items.size());
-        data.as_object()["doc_page"] = 1;
-        data.as_object()["doc_pages"] = 1;
-        for (std::size_t e = 0; e < layout.elements.size(); ++e) {
-            const auto& element = layout.elements[e];
-            if (element.kind == ElementKind::kLine || element.kind == ElementKind::kBox ||
-                (element.visible_if && !truthy(data, *element.visible_if))) {
-                continue;
-            }
-            if (element.kind != ElementKind::kTable) {
-                const std::string& text = element.kind == ElementKind::kText    ? element.text
-                                          : element.kind == ElementKind::kImage ? element.src
-                                                                                : element.data;
-                try {
-                    bind_text(text, data);
-                } catch (const BindingError& error) {
-                    refuse_binding(ElementBindingError(i, e, error.placeholder(), error.what()),
-                                   items.size() > 1);
+    try {
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            json::value data = items[i];
+            data.as_object()["page"] = static_cast<std::int64_t>(i + 1);
+            data.as_object()["pages"] = static_cast<std::int64_t>(items.size());
+            data.as_object()["doc_page"] = 1;
+            data.as_object()["doc_pages"] = 1;
+            for (std::size_t e = 0; e < layout.elements.size(); ++e) {
+                const auto& element = layout.elements[e];
+                if (element.kind == ElementKind::kLine || element.kind == ElementKind::kBox ||
+                    (element.visible_if && !truthy(data, *element.visible_if))) {
+                    continue;
                 }
-                continue;
-            }
-            // A table: its rows' array, and every cell of every row.
-            const auto* rows = value_at(data, element.rows);
-            if (rows == nullptr || !rows->is_array()) {
-                refuse_binding(
-                    ElementBindingError(i, e, element.rows,
-                                        "no array of rows at " + element.rows + " in the data"),
-                    items.size() > 1);
-            }
-            for (std::size_t r = 0; r < rows->get_array().size(); ++r) {
-                json::value row = rows->get_array()[r].is_object()
-                                      ? rows->get_array()[r]
-                                      : json::value(json::object{{"value", rows->get_array()[r]}});
-                row.as_object()["_row"] = static_cast<std::int64_t>(r + 1);
-                if (element.subtotal) {
-                    const auto* value = value_at(row, element.subtotal->path);
-                    if (value == nullptr || !number_value(*value)) {
-                        refuse_binding(
-                            ElementBindingError(i, e,
-                                                element.rows + "[" + std::to_string(r) + "]." +
-                                                    element.subtotal->path,
-                                                "the page subtotal adds up numbers; this row has "
-                                                "none there"),
-                            items.size() > 1);
-                    }
+                if (element.kind != ElementKind::kTable) {
+                    bind_in(element.kind == ElementKind::kText    ? element.text
+                            : element.kind == ElementKind::kImage ? element.src
+                                                                  : element.data,
+                            data, i, e);
+                    continue;
                 }
-                for (const auto& column : element.columns) {
-                    try {
-                        bind_text(column.text, row);
-                    } catch (const BindingError& error) {
-                        refuse_binding(ElementBindingError(i, e,
-                                                           element.rows + "[" + std::to_string(r) +
-                                                               "]." + error.placeholder(),
-                                                           error.what()),
-                                       items.size() > 1);
+                // A table: its rows' array, and every row: its subtotal's number (checked
+                // before its cells, unlike the renderer), then every cell.
+                const auto& rows = table_rows(element, data, i, e);
+                for (std::size_t r = 0; r < rows.size(); ++r) {
+                    const auto row = table_row(rows, r);
+                    check_subtotal(element, row, r, i, e);
+                    for (const auto& column : element.columns) {
+                        bind_in(column.text, row, i, e,
+                                element.rows + "[" + std::to_string(r) + "].");
                     }
                 }
             }
         }
+    } catch (const ElementBindingError& error) {
+        refuse_binding(error, items.size() > 1);
     }
 }
 
