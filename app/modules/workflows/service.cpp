@@ -220,13 +220,11 @@ json::object Service::model_of(const core::TenantId& tenant, const ExecutionRow&
 }
 
 void Service::require_execution(const core::TenantId& tenant, std::int64_t id) {
-    core::found(repository_.execution({repository_.pool(), tenant}, tenant, id),
-                "workflow execution " + std::to_string(id));
+    execution_or_404({repository_.pool(), tenant}, tenant, id);
 }
 
 json::object Service::execution(const core::TenantId& tenant, std::int64_t id) {
-    const auto row = core::found(repository_.execution({repository_.pool(), tenant}, tenant, id),
-                                 "workflow execution " + std::to_string(id));
+    const auto row = execution_or_404({repository_.pool(), tenant}, tenant, id);
     auto out = row.to_json();
     const auto model = model_of(tenant, row);
     if (row.kind == "dag") {
@@ -263,13 +261,10 @@ json::object Service::send_event(const core::Principal& who,
     core::refuse_if_any(problems);
     // The model first, outside the transaction (its version never changes), so that the
     // transaction holds one pooled connection only.
-    const auto peek =
-        core::found(repository_.execution({repository_.pool(), who.tenant}, who.tenant, id),
-                    "workflow execution " + std::to_string(id));
+    const auto peek = execution_or_404({repository_.pool(), who.tenant}, who.tenant, id);
     const auto model = model_of(who.tenant, peek);
     return core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) -> json::object {
-        const auto row = core::found(repository_.execution(tx, who.tenant, id, true),
-                                     "workflow execution " + std::to_string(id));
+        const auto row = execution_or_404(tx, who.tenant, id, true);
         if (row.kind != "state_machine") {
             throw DomainError::conflict("execution " + std::to_string(id) +
                                         " runs a DAG, which takes no events");
@@ -341,29 +336,40 @@ json::object Service::send_event(const core::Principal& who,
     });
 }
 
-json::object Service::pause(const core::Principal& who, std::int64_t id) {
+ExecutionRow Service::execution_or_404(const core::db::ReadIn& in,
+                                       const core::TenantId& tenant,
+                                       std::int64_t id,
+                                       bool for_update) {
+    return core::found(repository_.execution(in, tenant, id, for_update),
+                       "workflow execution " + std::to_string(id));
+}
+
+json::object Service::change_status(const core::Principal& who,
+                                    std::int64_t id,
+                                    const StatusChange& change) {
     core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
-        const auto row = core::found(repository_.execution(tx, who.tenant, id, true),
-                                     "workflow execution " + std::to_string(id));
-        if (!repository_.set_status(tx, who.tenant, id, "paused", {"queued", "running"})) {
+        const auto row = execution_or_404(tx, who.tenant, id, true);
+        if (!repository_.set_status(tx, who.tenant, id, change.to, change.from, change.error)) {
             throw DomainError::conflict("execution " + std::to_string(id) + " is " + row.status +
-                                        ": only a queued or running one pauses");
+                                        change.refused);
+        }
+        if (change.wake) {
+            wake(tx, who.tenant, id);
         }
     });
     return execution(who.tenant, id);
 }
 
+json::object Service::pause(const core::Principal& who, std::int64_t id) {
+    return change_status(who, id,
+                         {.to = "paused",
+                          .from = {"queued", "running"},
+                          .refused = ": only a queued or running one pauses"});
+}
+
 json::object Service::resume(const core::Principal& who, std::int64_t id) {
-    core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
-        const auto row = core::found(repository_.execution(tx, who.tenant, id, true),
-                                     "workflow execution " + std::to_string(id));
-        if (!repository_.set_status(tx, who.tenant, id, "running", {"paused"})) {
-            throw DomainError::conflict("execution " + std::to_string(id) + " is " + row.status +
-                                        ", not paused");
-        }
-        wake(tx, who.tenant, id);
-    });
-    return execution(who.tenant, id);
+    return change_status(
+        who, id, {.to = "running", .from = {"paused"}, .refused = ", not paused", .wake = true});
 }
 
 json::object Service::cancel(const core::Principal& who,
@@ -372,18 +378,13 @@ json::object Service::cancel(const core::Principal& who,
     json::object problems;
     const auto reason = core::text_field(body, "reason", {.max = 500}, problems).value_or("");
     core::refuse_if_any(problems);
-    core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
-        const auto row = core::found(repository_.execution(tx, who.tenant, id, true),
-                                     "workflow execution " + std::to_string(id));
-        if (!repository_.set_status(
-                tx, who.tenant, id, "cancelled", {"queued", "running", "paused"},
-                "cancelled by " + who.user_id + (reason.empty() ? "" : ": " + reason))) {
-            throw DomainError::conflict("execution " + std::to_string(id) + " is " + row.status +
-                                        ": it cannot be cancelled");
-        }
-        wake(tx, who.tenant, id);
-    });
-    return execution(who.tenant, id);
+    return change_status(
+        who, id,
+        {.to = "cancelled",
+         .from = {"queued", "running", "paused"},
+         .refused = ": it cannot be cancelled",
+         .wake = true,
+         .error = "cancelled by " + who.user_id + (reason.empty() ? "" : ": " + reason)});
 }
 
 json::object Service::begin(const core::TenantId& tenant, std::int64_t id) {
