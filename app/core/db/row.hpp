@@ -103,6 +103,16 @@ boost::json::array rows_json(const Rows& rows) {
     return out;
 }
 
+/// Column `column` of every row of `rows`, as text (a list of tenants, of hashes).
+inline std::vector<std::string> texts(const Rows& rows, std::string_view column) {
+    std::vector<std::string> out;
+    out.reserve(static_cast<std::size_t>(rows.size()));
+    for (int i = 0; i < rows.size(); ++i) {
+        out.push_back(rows.text(i, column));
+    }
+    return out;
+}
+
 /// Where a typed read runs: in the caller's transaction, or in one of its own for the tenant
 /// (`exec_once`). Built implicitly: `select_first<T>(tx, ...)`, `select_first<T>({pool, tenant},
 /// ...)`.

@@ -96,11 +96,8 @@ void register_functions(inngest::Client& client, Service& service) {
          .concurrency = {{.limit = 1}}},
         [&service](inngest::Context& ctx) -> json::value {
             const auto tenants = ctx.step.run("tenants", [&] {
-                json::array out;
-                for (const auto& tenant : service.repository().tenants_with_printers()) {
-                    out.emplace_back(tenant);
-                }
-                return out;
+                const auto found = service.repository().tenants_with_printers();
+                return json::array(found.begin(), found.end());
             });
             std::int64_t changed = 0;
             for (const auto& tenant : tenants) {

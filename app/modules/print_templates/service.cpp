@@ -284,9 +284,7 @@ json::object Service::run_render(const core::TenantId& tenant, std::int64_t rend
                                     std::to_string(render.template_id));
         const auto pdf = renderer_.render(parse_template(design), items);
         output = Output{core::sha256_hex(pdf.bytes), pdf.bytes, pdf.pages};
-        for (const auto& warning : pdf.warnings) {
-            warnings.emplace_back(warning);
-        }
+        warnings = json::array(pdf.warnings.begin(), pdf.warnings.end());
     } catch (const ElementBindingError& failure) {
         error = "items[" + std::to_string(failure.item()) + "] elements[" +
                 std::to_string(failure.element()) + "]: " + failure.what();

@@ -47,11 +47,8 @@ void register_functions(inngest::Client& client, Service& service) {
          .concurrency = {{.limit = 1}}},
         [&service](inngest::Context& ctx) {
             const auto tenants = ctx.step.run("tenants", [&] {
-                boost::json::array out;
-                for (const auto& tenant : service.tenants_with_trail()) {
-                    out.emplace_back(tenant);
-                }
-                return out;
+                const auto found = service.tenants_with_trail();
+                return boost::json::array(found.begin(), found.end());
             });
             // The day the check was scheduled for (its event's time, the
             // same on every retry): a retry after midnight is the same

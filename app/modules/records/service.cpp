@@ -864,14 +864,10 @@ json::object Service::verify_chain(const Actor& actor) {
 }
 
 std::vector<std::string> Service::tenants_with_trail() {
-    const auto rows =
+    return core::db::texts(
         core::db::exec_in_scope(repository_.pool(), "records_verifier",
-                                "SELECT DISTINCT tenant_id FROM record_audit ORDER BY tenant_id");
-    std::vector<std::string> out;
-    for (int i = 0; i < rows.size(); ++i) {
-        out.push_back(rows.text(i, "tenant_id"));
-    }
-    return out;
+                                "SELECT DISTINCT tenant_id FROM record_audit ORDER BY tenant_id"),
+        "tenant_id");
 }
 
 json::object Service::check_integrity(const core::TenantId& tenant, std::int64_t day) {
@@ -901,9 +897,8 @@ json::object Service::check_integrity(const core::TenantId& tenant, std::int64_t
         });
     }
     core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-        for (const auto& hash : repository_.corrupt_attachments(tx, tenant)) {
-            corrupt_attachments.emplace_back(hash);
-        }
+        const auto hashes = repository_.corrupt_attachments(tx, tenant);
+        corrupt_attachments = json::array(hashes.begin(), hashes.end());
         contacts = repository_.settings(tx, tenant).security_contacts;
     });
     const bool intact = chain.valid && broken_records.empty() && corrupt_attachments.empty();
@@ -1046,11 +1041,8 @@ json::object Service::notify_lockout(const core::TenantId& tenant,
             " minutes after " + std::to_string(kLockAfterFailures) +
             " wrong signing passwords in a row.",
         notice_id);
-    json::array to;
-    for (const auto& recipient : recipients) {
-        to.emplace_back(recipient);
-    }
-    return json::object{{"message_id", message}, {"recipients", std::move(to)}};
+    return json::object{{"message_id", message},
+                        {"recipients", json::array(recipients.begin(), recipients.end())}};
 }
 
 }  // namespace riveredge::records
