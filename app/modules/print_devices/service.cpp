@@ -123,6 +123,21 @@ bool unreachable_message(const std::string& message) {
     });
 }
 
+// The 409 for an idempotency key that names another print job (request or reprint): `id`.
+DomainError key_used_elsewhere(const std::optional<std::string>& key, std::int64_t id) {
+    return DomainError::conflict("idempotency key '" + key.value_or("") +
+                                 "' was used for a different print job (" + std::to_string(id) +
+                                 ")");
+}
+
+// The CUPS queue of a job's printer ("" when it has none).
+std::string queue_of(Repository& repository,
+                     Transaction& tx,
+                     const core::TenantId& tenant,
+                     std::int64_t printer_id) {
+    return repository.printer(tx, tenant, printer_id, false)->cups_queue.value_or("");
+}
+
 }  // namespace
 
 Health health_of(const std::optional<CupsPrinter>& printer) {
@@ -520,9 +535,7 @@ JobRow Service::request_job(const core::Principal& who, const json::object& body
              row.title != job.title || row.options != job.options ||
              row.document_type != job.document_type || row.document_id != job.document_id ||
              (job.payload && repository_.payload(tx, who.tenant, id) != job.payload))) {
-            throw DomainError::conflict("idempotency key '" + job.idempotency_key.value_or("") +
-                                        "' was used for a different print job (" +
-                                        std::to_string(id) + ")");
+            throw key_used_elsewhere(job.idempotency_key, id);
         }
         if (fresh) {
             core::outbox::add(
@@ -531,13 +544,6 @@ JobRow Service::request_job(const core::Principal& who, const json::object& body
         }
         return row;
     });
-}
-
-JobRow Service::job(const core::TenantId& tenant, std::int64_t id) {
-    auto row = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-        return require_job(tx, tenant, id, false);
-    });
-    return row;
 }
 
 JobRow Service::cancel_job(const core::Principal& who, std::int64_t id) {
@@ -556,8 +562,7 @@ JobRow Service::cancel_job(const core::Principal& who, std::int64_t id) {
                                             row.status + " already");
             }
             repository_.request_cancel(tx, who.tenant, id);
-            queue =
-                repository_.printer(tx, who.tenant, row.printer_id, false)->cups_queue.value_or("");
+            queue = queue_of(repository_, tx, who.tenant, row.printer_id);
         });
     }
     core::log(core::LogLevel::kInfo, "print job cancel requested",
@@ -578,7 +583,7 @@ JobRow Service::cancel_job(const core::Principal& who, std::int64_t id) {
                       {{"job_id", id}, {"error", error.what()}});
         }
     }
-    return job(who.tenant, id);
+    return current(who.tenant, id);
 }
 
 JobRow Service::reprint(const core::Principal& who, std::int64_t id, const json::object& body) {
@@ -618,9 +623,7 @@ JobRow Service::reprint(const core::Principal& who, std::int64_t id, const json:
             // The key is taken: this reprint's retry answers the job it made; a key of another
             // job (a request, another job's reprint) is a conflict.
             if (reprinted.reprint_of != id) {
-                throw DomainError::conflict("idempotency key '" + idempotency_key.value_or("") +
-                                            "' was used for a different print job (" +
-                                            std::to_string(new_id) + ")");
+                throw key_used_elsewhere(idempotency_key, new_id);
             }
             return reprinted;
         }
@@ -683,7 +686,7 @@ json::object Service::submit_step(const core::TenantId& tenant, std::int64_t id)
     {
         core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
             job = require_job(tx, tenant, id, true);
-            queue = repository_.printer(tx, tenant, job.printer_id, false)->cups_queue.value_or("");
+            queue = queue_of(repository_, tx, tenant, job.printer_id);
             earlier_attempt = job.status == "submitting";
             if (job.finished() || job.cups_job_id) {
                 then = Then::kReturn;
@@ -804,7 +807,7 @@ json::object Service::poll_step(const core::TenantId& tenant, std::int64_t id) {
     {
         core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
             job = require_job(tx, tenant, id, false);
-            queue = repository_.printer(tx, tenant, job.printer_id, false)->cups_queue.value_or("");
+            queue = queue_of(repository_, tx, tenant, job.printer_id);
         });
     }
     const auto state = [](const JobRow& row) {
@@ -896,16 +899,16 @@ void Service::finish_failed(const core::TenantId& tenant,
 
 void Service::fail_step(const core::TenantId& tenant, std::int64_t id, const std::string& why) {
     // The job if it is still open, with its printer's queue.
-    auto open = core::db::transact(
-        repository_.pool(), tenant,
-        [&](Transaction& tx) -> std::optional<std::pair<JobRow, std::string>> {
-            auto job = repository_.job(tx, tenant, id, false);
-            if (!job || job->finished()) {
-                return std::nullopt;
-            }
-            auto queue = repository_.printer(tx, tenant, job->printer_id, false)->cups_queue;
-            return std::pair{std::move(*job), queue.value_or("")};
-        });
+    auto open =
+        core::db::transact(repository_.pool(), tenant,
+                           [&](Transaction& tx) -> std::optional<std::pair<JobRow, std::string>> {
+                               auto job = repository_.job(tx, tenant, id, false);
+                               if (!job || job->finished()) {
+                                   return std::nullopt;
+                               }
+                               auto queue = queue_of(repository_, tx, tenant, job->printer_id);
+                               return std::pair{std::move(*job), std::move(queue)};
+                           });
     if (!open) {
         return;
     }
