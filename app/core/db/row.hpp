@@ -161,6 +161,18 @@ Page<T> page_of(Pool& pool,
     return {rows_as<T>(found.rows), found.total};
 }
 
+/// `select_page` with its rows read as `T` and shown as JSON (`rows_json`): a display list.
+template <class T>
+JsonPage json_page_of(Pool& pool,
+                      const std::optional<TenantId>& tenant,
+                      std::string_view columns,
+                      std::string_view from_where,
+                      std::vector<Param> params,
+                      const ListRequest& request) {
+    const auto found = select_page(pool, tenant, columns, from_where, std::move(params), request);
+    return {rows_json<T>(found.rows), found.total};
+}
+
 /// A page found by `select_page`, its rows typed.
 template <class T>
 Page<T> page_as(const PageRows& found) {

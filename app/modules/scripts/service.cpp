@@ -271,13 +271,8 @@ boost::json::object Service::start_run(const core::Principal& who,
         request.if_contains("arguments") ? request.at("arguments") : json::value(nullptr);
     json::object argument_problems;
     const auto arguments = bind_arguments(version.parameters, given_arguments, argument_problems);
-    if (!argument_problems.empty()) {
-        json::object fields;
-        for (const auto& [name, reason] : argument_problems) {
-            fields["arguments." + std::string(name)] = reason;
-        }
-        throw core::DomainError::validation(std::move(fields));
-    }
+    core::file_under(problems, "arguments", argument_problems);  // empty until here
+    core::refuse_if_any(problems);
     const NewRun run{script_id, number, mode, trigger, arguments, who.user_id, idempotency_key};
     if (mode == "async") {
         // Queued and announced in one transaction (the outbox): a queued run always runs.
