@@ -7,12 +7,17 @@
 // speak for another tenant.
 
 #include "core/auth/principal.hpp"
+#include "core/errors.hpp"
 
 #include <inngest/errors.hpp>
+#include <inngest/event.hpp>
 
 #include <boost/json/object.hpp>
 
 #include <array>
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -47,6 +52,73 @@ inline TenantId event_tenant(const boost::json::object& data) {
         throw inngest::NonRetriableError("the event carries no valid data.tenant_id");
     }
     return TenantId::trusted(std::string(value->get_string()));
+}
+
+/// The event that announces one of a tenant's rows to the app's own function: data
+/// `{"tenant_id": <tenant>, <id_field>: <id>}` and the event id `<id_prefix>-<tenant>-<id>`, so
+/// that a repeated send (an outbox relay after a crash) starts no second run.
+inline inngest::Event row_event(std::string_view name,
+                                const TenantId& tenant,
+                                std::string_view id_field,
+                                std::int64_t id,
+                                std::string_view id_prefix) {
+    return inngest::Event{
+        .name = std::string(name),
+        .data = boost::json::object{{"tenant_id", tenant.value()}, {id_field, id}},
+        .id = std::string(id_prefix) + "-" + tenant.value() + "-" + std::to_string(id)};
+}
+
+/// The integer `data.<field>` of one of the app's own events; a missing or non-integer one fails
+/// the run without retries ("<event> needs <field>").
+inline std::int64_t event_int(const boost::json::object& data,
+                              std::string_view field,
+                              std::string_view event) {
+    const auto* value = data.if_contains(field);
+    if (value == nullptr || !value->is_int64()) {
+        throw inngest::NonRetriableError(std::string(event) + " needs " + std::string(field));
+    }
+    return value->get_int64();
+}
+
+/// The `data` of the event whose run failed, read from the `inngest/function.failed` event's data
+/// (`event.data`); nullptr when the failure event carries none (or not an object).
+inline const boost::json::object* failed_event_data(const boost::json::object& failure) {
+    const auto* original = failure.if_contains("event");
+    if (original == nullptr || !original->is_object()) {
+        return nullptr;
+    }
+    const auto* data = original->as_object().if_contains("data");
+    return data != nullptr && data->is_object() ? &data->as_object() : nullptr;
+}
+
+/// The message of the error a failed run ended with (`error.message` of the
+/// `inngest/function.failed` event's data), when it has one.
+inline std::optional<std::string> failure_message(const boost::json::object& failure) {
+    const auto* error = failure.if_contains("error");
+    if (error == nullptr || !error->is_object()) {
+        return std::nullopt;
+    }
+    const auto* message = error->as_object().if_contains("message");
+    if (message == nullptr || !message->is_string()) {
+        return std::nullopt;
+    }
+    return std::string(message->as_string());
+}
+
+/// What `work` returns; a DomainError of one of `kinds` becomes a NonRetriableError with its
+/// message (retrying the step cannot change that answer), any other error passes unchanged.
+template <class F>
+auto final_on(std::initializer_list<DomainError::Kind> kinds, F&& work) -> decltype(work()) {
+    try {
+        return work();
+    } catch (const DomainError& error) {
+        for (const auto kind : kinds) {
+            if (error.kind() == kind) {
+                throw inngest::NonRetriableError(error.what());
+            }
+        }
+        throw;
+    }
 }
 
 }  // namespace riveredge::core

@@ -362,19 +362,6 @@ void read(const Rows& rows, int row, std::string_view name, std::vector<std::str
 
 }  // namespace column
 
-boost::json::array json_rows(const Rows& rows, std::string_view column) {
-    boost::json::array out;
-    out.reserve(static_cast<std::size_t>(rows.size()));
-    for (int i = 0; i < rows.size(); ++i) {
-        out.push_back(boost::json::parse(rows.text(i, column)));
-    }
-    return out;
-}
-
-boost::json::object json_row(const Rows& rows, int row, std::string_view column) {
-    return boost::json::parse(rows.text(row, column)).as_object();
-}
-
 Rows exec_once(Pool& pool,
                const std::optional<TenantId>& tenant,
                std::string_view sql,

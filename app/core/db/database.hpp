@@ -93,12 +93,6 @@ private:
     pg_result* result_;
 };
 
-/// For queries that build each row as JSON (`json_build_object(...)::text AS row`): the rows,
-/// each parsed.
-boost::json::array json_rows(const Rows& rows, std::string_view column = "row");
-/// One such row, parsed (it must be an object).
-boost::json::object json_row(const Rows& rows, int row = 0, std::string_view column = "row");
-
 class Connection {
 public:
     explicit Connection(const std::string& url);

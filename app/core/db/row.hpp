@@ -103,6 +103,16 @@ boost::json::array rows_json(const Rows& rows) {
     return out;
 }
 
+/// Column `column` of every row of `rows`, as text (a list of tenants, of hashes).
+inline std::vector<std::string> texts(const Rows& rows, std::string_view column) {
+    std::vector<std::string> out;
+    out.reserve(static_cast<std::size_t>(rows.size()));
+    for (int i = 0; i < rows.size(); ++i) {
+        out.push_back(rows.text(i, column));
+    }
+    return out;
+}
+
 /// Where a typed read runs: in the caller's transaction, or in one of its own for the tenant
 /// (`exec_once`). Built implicitly: `select_first<T>(tx, ...)`, `select_first<T>({pool, tenant},
 /// ...)`.
@@ -149,6 +159,18 @@ Page<T> page_of(Pool& pool,
                 const ListRequest& request) {
     const auto found = select_page(pool, tenant, columns, from_where, std::move(params), request);
     return {rows_as<T>(found.rows), found.total};
+}
+
+/// `select_page` with its rows read as `T` and shown as JSON (`rows_json`): a display list.
+template <class T>
+JsonPage json_page_of(Pool& pool,
+                      const std::optional<TenantId>& tenant,
+                      std::string_view columns,
+                      std::string_view from_where,
+                      std::vector<Param> params,
+                      const ListRequest& request) {
+    const auto found = select_page(pool, tenant, columns, from_where, std::move(params), request);
+    return {rows_json<T>(found.rows), found.total};
 }
 
 /// A page found by `select_page`, its rows typed.

@@ -210,9 +210,6 @@ RouteBuilder Router::post(std::string pattern, Access access, std::string summar
 RouteBuilder Router::put(std::string pattern, Access access, std::string summary) {
     return {*this, declared("PUT", std::move(pattern), access, std::move(summary))};
 }
-RouteBuilder Router::patch(std::string pattern, Access access, std::string summary) {
-    return {*this, declared("PATCH", std::move(pattern), access, std::move(summary))};
-}
 RouteBuilder Router::del(std::string pattern, Access access, std::string summary) {
     return {*this, declared("DELETE", std::move(pattern), access, std::move(summary))};
 }

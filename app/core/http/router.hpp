@@ -215,7 +215,6 @@ public:
     RouteBuilder get(std::string pattern, Access access, std::string summary);
     RouteBuilder post(std::string pattern, Access access, std::string summary);
     RouteBuilder put(std::string pattern, Access access, std::string summary);
-    RouteBuilder patch(std::string pattern, Access access, std::string summary);
     RouteBuilder del(std::string pattern, Access access, std::string summary);
     /// Requests under `prefix` go to `handler` untouched (the Inngest serve endpoint).
     void mount(std::string prefix,

@@ -17,17 +17,15 @@ void register_functions(inngest::Client& client, Service& service) {
          // A run that ends failed leaves no delivery queued or sending: a step that died through
          // its retries (the database gone, say) never got to mark its delivery.
          .on_failure = [&service](inngest::Context& ctx) -> boost::json::value {
-             const auto* original = ctx.event.data.if_contains("event");
-             if (original == nullptr || !original->is_object() ||
-                 !original->as_object().contains("data")) {
+             const auto* data = core::failed_event_data(ctx.event.data);
+             if (data == nullptr) {
                  return nullptr;
              }
-             const auto& data = original->as_object().at("data").as_object();
-             const auto* message = data.if_contains("message_id");
+             const auto* message = data->if_contains("message_id");
              if (message == nullptr || !message->is_int64()) {
                  return nullptr;
              }
-             const auto tenant = core::event_tenant(data);
+             const auto tenant = core::event_tenant(*data);
              const std::int64_t message_id = message->get_int64();
              return ctx.step.run("fail-unfinished", [&] {
                  return boost::json::object{

@@ -340,18 +340,16 @@ boost::json::array Repository::templates(const core::TenantId& tenant) {
 
 core::db::JsonPage Repository::delivery_log(const core::TenantId& tenant,
                                             const core::db::ListRequest& page) {
-    const auto found =
-        core::db::select_page(pool_, tenant, kDeliveryLogColumns, kDeliveryLogFrom, {tenant}, page);
-    return {core::db::rows_json<DeliveryLogEntry>(found.rows), found.total};
+    return core::db::json_page_of<DeliveryLogEntry>(pool_, tenant, kDeliveryLogColumns,
+                                                    kDeliveryLogFrom, {tenant}, page);
 }
 
 core::db::JsonPage Repository::inbox(const core::TenantId& tenant,
                                      const std::string& user,
                                      const std::string& filter,
                                      const core::db::ListRequest& page) {
-    const auto found = core::db::select_page(pool_, tenant, kInboxColumns, kInboxFrom,
-                                             {tenant, user, filter}, page);
-    return {core::db::rows_json<InboxEntry>(found.rows), found.total};
+    return core::db::json_page_of<InboxEntry>(pool_, tenant, kInboxColumns, kInboxFrom,
+                                              {tenant, user, filter}, page);
 }
 
 std::int64_t Repository::unread_count(const core::TenantId& tenant, const std::string& user) {

@@ -1,5 +1,6 @@
 // HTTP in and out for the messages module: parse, call the service, write JSON.
 
+#include "core/found.hpp"
 #include "core/http/router.hpp"
 #include "modules/messages/service.hpp"
 
@@ -137,11 +138,9 @@ void register_routes(core::Router& router, Service& service) {
         .to([&service](Call& call) {
             const auto& who = call.who();
             const auto id = call.id();
-            const auto sender = service.repository().sender_of(who.tenant, id);
-            if (!sender) {
-                throw DomainError::not_found("message");
-            }
-            if (*sender != user_sender(who.user_id) && !call.is_admin()) {
+            const auto sender =
+                core::found(service.repository().sender_of(who.tenant, id), "message");
+            if (sender != user_sender(who.user_id) && !call.is_admin()) {
                 throw DomainError::forbidden(
                     "a message's deliveries are for its sender and tenant administrators");
             }

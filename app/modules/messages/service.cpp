@@ -1,6 +1,7 @@
 #include "modules/messages/service.hpp"
 
 #include "core/errors.hpp"
+#include "core/events.hpp"
 #include "core/found.hpp"
 #include "core/json/request_fields.hpp"
 #include "core/log/logger.hpp"
@@ -204,9 +205,7 @@ std::int64_t Service::record(const core::TenantId& tenant,
     // The event goes out with the rows (the outbox): its id makes a repeated relay (after a
     // crash) start no second run.
     const auto announce = [&tenant](std::int64_t id) {
-        return inngest::Event{.name = kMessageRequested,
-                              .data = {{"tenant_id", tenant.value()}, {"message_id", id}},
-                              .id = "message-" + tenant.value() + "-" + std::to_string(id)};
+        return core::row_event(kMessageRequested, tenant, "message_id", id, "message");
     };
     std::int64_t id = 0;
     try {

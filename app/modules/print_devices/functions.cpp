@@ -32,25 +32,14 @@ struct JobRef {
 
 JobRef job_of(const json::object& data) {
     auto tenant = core::event_tenant(data);
-    const auto* job = data.if_contains("job_id");
-    if (job == nullptr || !job->is_int64()) {
-        throw inngest::NonRetriableError(std::string(kJobRequested) + " needs job_id");
-    }
-    return {std::move(tenant), job->get_int64()};
+    return {std::move(tenant), core::event_int(data, "job_id", kJobRequested)};
 }
 
 // A job that no longer exists cannot be printed by retrying.
 template <class F>
 json::object not_found_is_final(F&& work) {
-    try {
-        return work();
-    } catch (const core::DomainError& error) {
-        if (error.kind() == core::DomainError::Kind::kNotFound ||
-            error.kind() == core::DomainError::Kind::kConflict) {
-            throw inngest::NonRetriableError(error.what());
-        }
-        throw;
-    }
+    return core::final_on({core::DomainError::Kind::kNotFound, core::DomainError::Kind::kConflict},
+                          std::forward<F>(work));
 }
 
 }  // namespace
@@ -64,12 +53,11 @@ void register_functions(inngest::Client& client, Service& service) {
          // libcups calls run on the module's own workers; more runs would only wait for them.
          .concurrency = {{.limit = 8}},
          .on_failure = [&service](inngest::Context& ctx) -> json::value {
-             const auto* original = ctx.event.data.if_contains("event");
-             if (original == nullptr || !original->is_object() ||
-                 !original->as_object().contains("data")) {
+             const auto* data = core::failed_event_data(ctx.event.data);
+             if (data == nullptr) {
                  return nullptr;
              }
-             const auto job = job_of(original->as_object().at("data").as_object());
+             const auto job = job_of(*data);
              // The error itself goes to the log only: it can name the CUPS server.
              if (const auto* error = ctx.event.data.if_contains("error")) {
                  core::log(core::LogLevel::kWarn, "print-job failed through its retries",
@@ -108,11 +96,8 @@ void register_functions(inngest::Client& client, Service& service) {
          .concurrency = {{.limit = 1}}},
         [&service](inngest::Context& ctx) -> json::value {
             const auto tenants = ctx.step.run("tenants", [&] {
-                json::array out;
-                for (const auto& tenant : service.repository().tenants_with_printers()) {
-                    out.emplace_back(tenant);
-                }
-                return out;
+                const auto found = service.repository().tenants_with_printers();
+                return json::array(found.begin(), found.end());
             });
             std::int64_t changed = 0;
             for (const auto& tenant : tenants) {

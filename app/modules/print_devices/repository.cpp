@@ -194,14 +194,10 @@ void Repository::record_health(Transaction& tx,
 }
 
 std::vector<std::string> Repository::tenants_with_printers() {
-    const auto rows =
+    return core::db::texts(
         core::db::exec_in_scope(pool_, "print_reconciler",
-                                "SELECT DISTINCT tenant_id FROM print_printers ORDER BY tenant_id");
-    std::vector<std::string> out;
-    for (int i = 0; i < rows.size(); ++i) {
-        out.push_back(rows.text(i, "tenant_id"));
-    }
-    return out;
+                                "SELECT DISTINCT tenant_id FROM print_printers ORDER BY tenant_id"),
+        "tenant_id");
 }
 
 std::pair<std::int64_t, bool> Repository::add_job(Transaction& tx,

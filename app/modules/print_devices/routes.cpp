@@ -137,7 +137,7 @@ void register_routes(core::Router& router, Service& service) {
         });
     router.get("/api/v1/print/jobs/{id}", kUser, "A print job and its state in CUPS")
         .returns(kJobSchema)
-        .to([&service](Call& call) { return service.job(call.tenant(), call.id()).to_json(); });
+        .to([&service](Call& call) { return service.current(call.tenant(), call.id()).to_json(); });
     router
         .post("/api/v1/print/jobs/{id}/cancel", kUser,
               "Cancel a job (its requester or an administrator)")

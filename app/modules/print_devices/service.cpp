@@ -1,6 +1,7 @@
 #include "modules/print_devices/service.hpp"
 
 #include "core/errors.hpp"
+#include "core/events.hpp"
 #include "core/found.hpp"
 #include "core/json/request_fields.hpp"
 #include "core/log/logger.hpp"
@@ -120,6 +121,21 @@ bool unreachable_message(const std::string& message) {
     return std::any_of(std::begin(kMessages), std::end(kMessages), [&](std::string_view text) {
         return message.find(text) != std::string::npos;
     });
+}
+
+// The 409 for an idempotency key that names another print job (request or reprint): `id`.
+DomainError key_used_elsewhere(const std::optional<std::string>& key, std::int64_t id) {
+    return DomainError::conflict("idempotency key '" + key.value_or("") +
+                                 "' was used for a different print job (" + std::to_string(id) +
+                                 ")");
+}
+
+// The CUPS queue of a job's printer ("" when it has none).
+std::string queue_of(Repository& repository,
+                     Transaction& tx,
+                     const core::TenantId& tenant,
+                     std::int64_t printer_id) {
+    return repository.printer(tx, tenant, printer_id, false)->cups_queue.value_or("");
 }
 
 }  // namespace
@@ -533,27 +549,15 @@ JobRow Service::request_job(const core::Principal& who, const json::object& body
              row.title != job.title || row.options != job.options ||
              row.document_type != job.document_type || row.document_id != job.document_id ||
              (job.payload && repository_.payload(tx, who.tenant, id) != job.payload))) {
-            throw DomainError::conflict("idempotency key '" + job.idempotency_key.value_or("") +
-                                        "' was used for a different print job (" +
-                                        std::to_string(id) + ")");
+            throw key_used_elsewhere(job.idempotency_key, id);
         }
         if (fresh) {
             core::outbox::add(
                 tx, who.tenant,
-                inngest::Event{
-                    .name = kJobRequested,
-                    .data = json::object{{"tenant_id", who.tenant.value()}, {"job_id", id}},
-                    .id = "print-job-" + who.tenant.value() + "-" + std::to_string(id)});
+                core::row_event(kJobRequested, who.tenant, "job_id", id, "print-job"));
         }
         return row;
     });
-}
-
-JobRow Service::job(const core::TenantId& tenant, std::int64_t id) {
-    auto row = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-        return require_job(tx, tenant, id, false);
-    });
-    return row;
 }
 
 JobRow Service::cancel_job(const core::Principal& who, std::int64_t id) {
@@ -572,8 +576,7 @@ JobRow Service::cancel_job(const core::Principal& who, std::int64_t id) {
                                             row.status + " already");
             }
             repository_.request_cancel(tx, who.tenant, id);
-            queue =
-                repository_.printer(tx, who.tenant, row.printer_id, false)->cups_queue.value_or("");
+            queue = queue_of(repository_, tx, who.tenant, row.printer_id);
         });
     }
     core::log(core::LogLevel::kInfo, "print job cancel requested",
@@ -594,7 +597,7 @@ JobRow Service::cancel_job(const core::Principal& who, std::int64_t id) {
                       {{"job_id", id}, {"error", error.what()}});
         }
     }
-    return job(who.tenant, id);
+    return current(who.tenant, id);
 }
 
 JobRow Service::reprint(const core::Principal& who, std::int64_t id, const json::object& body) {
@@ -634,18 +637,13 @@ JobRow Service::reprint(const core::Principal& who, std::int64_t id, const json:
             // The key is taken: this reprint's retry answers the job it made; a key of another
             // job (a request, another job's reprint) is a conflict.
             if (reprinted.reprint_of != id) {
-                throw DomainError::conflict("idempotency key '" + idempotency_key.value_or("") +
-                                            "' was used for a different print job (" +
-                                            std::to_string(new_id) + ")");
+                throw key_used_elsewhere(idempotency_key, new_id);
             }
             return reprinted;
         }
         core::outbox::add(
             tx, who.tenant,
-            inngest::Event{
-                .name = kJobRequested,
-                .data = json::object{{"tenant_id", who.tenant.value()}, {"job_id", new_id}},
-                .id = "print-job-" + who.tenant.value() + "-" + std::to_string(new_id)});
+            core::row_event(kJobRequested, who.tenant, "job_id", new_id, "print-job"));
         return reprinted;
     });
     if (fresh) {
@@ -661,13 +659,10 @@ std::string Service::load_document(const core::TenantId& tenant, const JobRow& j
     if (job.source == "render") {
         return capabilities_.pdf_printer().rendered(tenant, *job.render_id).bytes;
     }
-    auto bytes = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-        return repository_.payload(tx, tenant, job.id);
+    return core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        return core::found(repository_.payload(tx, tenant, job.id),
+                           "the bytes of print job " + std::to_string(job.id));
     });
-    if (!bytes) {
-        throw DomainError::not_found("the bytes of print job " + std::to_string(job.id));
-    }
-    return std::move(*bytes);
 }
 
 json::object Service::progress(const JobRow& row) {
@@ -705,7 +700,7 @@ json::object Service::submit_step(const core::TenantId& tenant, std::int64_t id)
     {
         core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
             job = require_job(tx, tenant, id, true);
-            queue = repository_.printer(tx, tenant, job.printer_id, false)->cups_queue.value_or("");
+            queue = queue_of(repository_, tx, tenant, job.printer_id);
             earlier_attempt = job.status == "submitting";
             if (job.finished() || job.cups_job_id) {
                 then = Then::kReturn;
@@ -826,7 +821,7 @@ json::object Service::poll_step(const core::TenantId& tenant, std::int64_t id) {
     {
         core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
             job = require_job(tx, tenant, id, false);
-            queue = repository_.printer(tx, tenant, job.printer_id, false)->cups_queue.value_or("");
+            queue = queue_of(repository_, tx, tenant, job.printer_id);
         });
     }
     const auto state = [](const JobRow& row) {
@@ -918,16 +913,16 @@ void Service::finish_failed(const core::TenantId& tenant,
 
 void Service::fail_step(const core::TenantId& tenant, std::int64_t id, const std::string& why) {
     // The job if it is still open, with its printer's queue.
-    auto open = core::db::transact(
-        repository_.pool(), tenant,
-        [&](Transaction& tx) -> std::optional<std::pair<JobRow, std::string>> {
-            auto job = repository_.job(tx, tenant, id, false);
-            if (!job || job->finished()) {
-                return std::nullopt;
-            }
-            auto queue = repository_.printer(tx, tenant, job->printer_id, false)->cups_queue;
-            return std::pair{std::move(*job), queue.value_or("")};
-        });
+    auto open =
+        core::db::transact(repository_.pool(), tenant,
+                           [&](Transaction& tx) -> std::optional<std::pair<JobRow, std::string>> {
+                               auto job = repository_.job(tx, tenant, id, false);
+                               if (!job || job->finished()) {
+                                   return std::nullopt;
+                               }
+                               auto queue = queue_of(repository_, tx, tenant, job->printer_id);
+                               return std::pair{std::move(*job), std::move(queue)};
+                           });
     if (!open) {
         return;
     }

@@ -49,7 +49,8 @@ public:
     // Jobs.
     /// Records a job and announces it; the print-job function sends it. 202's body.
     JobRow request_job(const core::Principal& who, const boost::json::object& body);
-    JobRow job(const core::TenantId& tenant, std::int64_t id);
+    /// The job as it is now, read in a transaction of its own.
+    JobRow current(const core::TenantId& tenant, std::int64_t id);
     /// The requester or an administrator: the job is cancelled in CUPS (or never sent).
     JobRow cancel_job(const core::Principal& who, std::int64_t id);
     /// A finished job printed again, as a new job; with an `idempotency_key` in `body`, a
@@ -91,8 +92,6 @@ private:
     /// The health of a queue being registered: DomainError 422 when CUPS has no such queue,
     /// 503 when CUPS cannot be reached.
     Health queue_health(const std::string& queue);
-    /// The job as it is now, read in a transaction of its own.
-    JobRow current(const core::TenantId& tenant, std::int64_t id);
     std::string load_document(const core::TenantId& tenant, const JobRow& job);
     /// Records CUPS' view of the job; the job as recorded.
     JobRow record_cups_state(const core::TenantId& tenant, const JobRow& job, const CupsJob& seen);

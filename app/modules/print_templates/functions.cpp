@@ -21,27 +21,16 @@ void register_functions(inngest::Client& client, Service& service) {
          // A run whose step failed through its retries (bad_alloc each time, the database
          // refusing the output) ends its render failed rather than leaving it queued.
          .on_failure = [&service](inngest::Context& ctx) -> json::value {
-             const auto* original = ctx.event.data.if_contains("event");
-             if (original == nullptr || !original->is_object()) {
+             const auto* data = core::failed_event_data(ctx.event.data);
+             if (data == nullptr) {
                  return nullptr;
              }
-             const auto* data = original->as_object().if_contains("data");
-             if (data == nullptr || !data->is_object()) {
-                 return nullptr;
-             }
-             const auto* render = data->as_object().if_contains("render_id");
+             const auto* render = data->if_contains("render_id");
              if (render == nullptr || !render->is_int64()) {
                  return nullptr;
              }
-             const auto tenant = core::event_tenant(data->as_object());
-             std::string cause;
-             if (const auto* error = ctx.event.data.if_contains("error");
-                 error != nullptr && error->is_object()) {
-                 if (const auto* message = error->as_object().if_contains("message");
-                     message != nullptr && message->is_string()) {
-                     cause = message->as_string();
-                 }
-             }
+             const auto tenant = core::event_tenant(*data);
+             const auto cause = core::failure_message(ctx.event.data).value_or("");
              return ctx.step.run("mark-failed", [&] {
                  service.fail_render(tenant, render->get_int64(), cause);
                  return json::value(nullptr);
@@ -49,19 +38,10 @@ void register_functions(inngest::Client& client, Service& service) {
          }},
         [&service](inngest::Context& ctx) {
             const auto tenant = core::event_tenant(ctx.event.data);
-            const auto* render = ctx.event.data.if_contains("render_id");
-            if (render == nullptr || !render->is_int64()) {
-                throw inngest::NonRetriableError("print/render.requested needs render_id");
-            }
+            const auto render = core::event_int(ctx.event.data, "render_id", kRenderRequested);
             return ctx.step.run("render", [&] {
-                try {
-                    return service.run_render(tenant, render->get_int64());
-                } catch (const core::DomainError& error) {
-                    if (error.kind() == core::DomainError::Kind::kNotFound) {
-                        throw inngest::NonRetriableError(error.what());
-                    }
-                    throw;
-                }
+                return core::final_on({core::DomainError::Kind::kNotFound},
+                                      [&] { return service.run_render(tenant, render); });
             });
         });
 }

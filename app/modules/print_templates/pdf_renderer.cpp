@@ -437,11 +437,13 @@ struct DocumentPlan {
     double subtotal_height = 0;
 };
 
+}  // namespace
+
 std::string bind_in(const std::string& text,
                     const json::value& data,
                     std::size_t item,
                     std::size_t element,
-                    const std::string& prefix = {}) {
+                    const std::string& prefix) {
     try {
         return bind_text(text, data);
     } catch (const BindingError& error) {
@@ -449,7 +451,39 @@ std::string bind_in(const std::string& text,
     }
 }
 
-}  // namespace
+const json::array& table_rows(const Element& table,
+                              const json::value& data,
+                              std::size_t item,
+                              std::size_t element) {
+    const auto* rows = value_at(data, table.rows);
+    if (rows == nullptr || !rows->is_array()) {
+        throw ElementBindingError(item, element, table.rows,
+                                  "no array of rows at " + table.rows + " in the data");
+    }
+    return rows->get_array();
+}
+
+json::value table_row(const json::array& rows, std::size_t r) {
+    json::value row = rows[r].is_object() ? rows[r] : json::value(json::object{{"value", rows[r]}});
+    row.as_object()["_row"] = static_cast<std::int64_t>(r + 1);
+    return row;
+}
+
+void check_subtotal(const Element& table,
+                    const json::value& row,
+                    std::size_t r,
+                    std::size_t item,
+                    std::size_t element) {
+    if (!table.subtotal) {
+        return;
+    }
+    const auto* value = value_at(row, table.subtotal->path);
+    if (value == nullptr || !number_value(*value)) {
+        throw ElementBindingError(
+            item, element, table.rows + "[" + std::to_string(r) + "]." + table.subtotal->path,
+            "the page subtotal adds up numbers; this row has none there");
+    }
+}
 
 RenderedPdf PdfRenderer::render(const PrintTemplate& layout,
                                 const std::vector<json::value>& items) const {
@@ -496,30 +530,15 @@ RenderedPdf PdfRenderer::render(const PrintTemplate& layout,
             }
             plan.header_height = height_for(headers);
             plan.subtotal_height = table->subtotal ? size * table->line_height + 2 * padding : 0;
-            const auto* rows = value_at(plan.data, table->rows);
-            if (rows == nullptr || !rows->is_array()) {
-                throw ElementBindingError(item, table_index, table->rows,
-                                          "no array of rows at " + table->rows + " in the data");
-            }
-            for (std::size_t r = 0; r < rows->get_array().size(); ++r) {
-                json::value row = rows->get_array()[r].is_object()
-                                      ? rows->get_array()[r]
-                                      : json::value(json::object{{"value", rows->get_array()[r]}});
-                row.as_object()["_row"] = static_cast<std::int64_t>(r + 1);
+            const auto& rows = table_rows(*table, plan.data, item, table_index);
+            for (std::size_t r = 0; r < rows.size(); ++r) {
+                json::value row = table_row(rows, r);
                 TableRow bound;
                 for (const auto& column : table->columns) {
                     bound.cells.push_back(bind_in(column.text, row, item, table_index,
                                                   table->rows + "[" + std::to_string(r) + "]."));
                 }
-                if (table->subtotal) {
-                    const auto* value = value_at(row, table->subtotal->path);
-                    if (value == nullptr || !number_value(*value)) {
-                        throw ElementBindingError(
-                            item, table_index,
-                            table->rows + "[" + std::to_string(r) + "]." + table->subtotal->path,
-                            "the page subtotal adds up numbers; this row has none there");
-                    }
-                }
+                check_subtotal(*table, row, r, item, table_index);
                 bound.height = height_for(bound.cells);
                 bound.source = std::move(row);
                 plan.rows.push_back(std::move(bound));

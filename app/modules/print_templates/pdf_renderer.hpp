@@ -7,9 +7,12 @@
 #include "modules/print_templates/fonts.hpp"
 #include "modules/print_templates/template_model.hpp"
 
+#include <boost/json/array.hpp>
 #include <boost/json/value.hpp>
 
+#include <cstddef>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -59,5 +62,33 @@ private:
     std::size_t element_;
     std::string placeholder_;
 };
+
+// Binding as the renderer does it, shared with the check a render request makes without drawing;
+// each throws ElementBindingError for element `element` of data item `item`.
+
+/// `text` bound to `data`; a BindingError's placeholder is named after `prefix`.
+std::string bind_in(const std::string& text,
+                    const boost::json::value& data,
+                    std::size_t item,
+                    std::size_t element,
+                    const std::string& prefix = {});
+
+/// The array of rows a table element reads (its `rows` path in `data`).
+const boost::json::array& table_rows(const Element& table,
+                                     const boost::json::value& data,
+                                     std::size_t item,
+                                     std::size_t element);
+
+/// Row `r` as the cells bind it: an object as it is, any other value as `{"value": ...}`; `_row`
+/// is its number from 1.
+boost::json::value table_row(const boost::json::array& rows, std::size_t r);
+
+/// For a table with a page subtotal: refuses row `r` (as table_row gives it) when it has no
+/// number at the subtotal's path.
+void check_subtotal(const Element& table,
+                    const boost::json::value& row,
+                    std::size_t r,
+                    std::size_t item,
+                    std::size_t element);
 
 }  // namespace riveredge::print

@@ -1,6 +1,7 @@
 // HTTP in and out for print templates: parse, call the service, write JSON or the PDF.
 
 #include "core/errors.hpp"
+#include "core/found.hpp"
 #include "core/http/router.hpp"
 #include "core/http/version_routes.hpp"
 #include "core/text/base64.hpp"
@@ -74,13 +75,10 @@ HttpResponse preview_response(const Call& call, RenderedPdf pdf) {
                 json::object{{"dpi", "this page at " + std::to_string(dpi) +
                                          " dpi would be over 40 megapixels; ask for a lower dpi"}});
         }
-        auto png = pdf_page_png(pdf.bytes, page, dpi);
-        if (!png) {
-            throw core::DomainError::not_found("page " + std::to_string(page) +
-                                               " (the preview has " + std::to_string(pdf.pages) +
-                                               ")");
-        }
-        return drawn_response("image/png", std::move(*png), pdf.pages, pdf.warnings.size());
+        auto png = core::found(pdf_page_png(pdf.bytes, page, dpi),
+                               "page " + std::to_string(page) + " (the preview has " +
+                                   std::to_string(pdf.pages) + ")");
+        return drawn_response("image/png", std::move(png), pdf.pages, pdf.warnings.size());
     }
     if (call.request.header("Accept").find("application/json") != std::string_view::npos) {
         json::array warnings(pdf.warnings.begin(), pdf.warnings.end());

@@ -1,6 +1,7 @@
 #include "modules/print_templates/service.hpp"
 
 #include "core/errors.hpp"
+#include "core/events.hpp"
 #include "core/found.hpp"
 #include "core/json/canonical.hpp"
 #include "core/json/request_fields.hpp"
@@ -50,70 +51,43 @@ std::vector<json::value> items_of(const json::object& request) {
         json::object{{at, "elements[" + std::to_string(error.element()) + "]: " + error.what()}});
 }
 
-// Every placeholder of every item, bound without drawing.
+// Every placeholder of every item, bound without drawing; the first problem is refused.
 void check_binding(const PrintTemplate& layout, const std::vector<json::value>& items) {
-    for (std::size_t i = 0; i < items.size(); ++i) {
-        json::value data = items[i];
-        data.as_object()["page"] = static_cast<std::int64_t>(i + 1);
-        data.as_object()["pages"] = static_cast<std::int64_t>(items.size());
-        data.as_object()["doc_page"] = 1;
-        data.as_object()["doc_pages"] = 1;
-        for (std::size_t e = 0; e < layout.elements.size(); ++e) {
-            const auto& element = layout.elements[e];
-            if (element.kind == ElementKind::kLine || element.kind == ElementKind::kBox ||
-                (element.visible_if && !truthy(data, *element.visible_if))) {
-                continue;
-            }
-            if (element.kind != ElementKind::kTable) {
-                const std::string& text = element.kind == ElementKind::kText    ? element.text
-                                          : element.kind == ElementKind::kImage ? element.src
-                                                                                : element.data;
-                try {
-                    bind_text(text, data);
-                } catch (const BindingError& error) {
-                    refuse_binding(ElementBindingError(i, e, error.placeholder(), error.what()),
-                                   items.size() > 1);
+    try {
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            json::value data = items[i];
+            data.as_object()["page"] = static_cast<std::int64_t>(i + 1);
+            data.as_object()["pages"] = static_cast<std::int64_t>(items.size());
+            data.as_object()["doc_page"] = 1;
+            data.as_object()["doc_pages"] = 1;
+            for (std::size_t e = 0; e < layout.elements.size(); ++e) {
+                const auto& element = layout.elements[e];
+                if (element.kind == ElementKind::kLine || element.kind == ElementKind::kBox ||
+                    (element.visible_if && !truthy(data, *element.visible_if))) {
+                    continue;
                 }
-                continue;
-            }
-            // A table: its rows' array, and every cell of every row.
-            const auto* rows = value_at(data, element.rows);
-            if (rows == nullptr || !rows->is_array()) {
-                refuse_binding(
-                    ElementBindingError(i, e, element.rows,
-                                        "no array of rows at " + element.rows + " in the data"),
-                    items.size() > 1);
-            }
-            for (std::size_t r = 0; r < rows->get_array().size(); ++r) {
-                json::value row = rows->get_array()[r].is_object()
-                                      ? rows->get_array()[r]
-                                      : json::value(json::object{{"value", rows->get_array()[r]}});
-                row.as_object()["_row"] = static_cast<std::int64_t>(r + 1);
-                if (element.subtotal) {
-                    const auto* value = value_at(row, element.subtotal->path);
-                    if (value == nullptr || !number_value(*value)) {
-                        refuse_binding(
-                            ElementBindingError(i, e,
-                                                element.rows + "[" + std::to_string(r) + "]." +
-                                                    element.subtotal->path,
-                                                "the page subtotal adds up numbers; this row has "
-                                                "none there"),
-                            items.size() > 1);
-                    }
+                if (element.kind != ElementKind::kTable) {
+                    bind_in(element.kind == ElementKind::kText    ? element.text
+                            : element.kind == ElementKind::kImage ? element.src
+                                                                  : element.data,
+                            data, i, e);
+                    continue;
                 }
-                for (const auto& column : element.columns) {
-                    try {
-                        bind_text(column.text, row);
-                    } catch (const BindingError& error) {
-                        refuse_binding(ElementBindingError(i, e,
-                                                           element.rows + "[" + std::to_string(r) +
-                                                               "]." + error.placeholder(),
-                                                           error.what()),
-                                       items.size() > 1);
+                // A table: its rows' array, and every row: its subtotal's number (checked
+                // before its cells, unlike the renderer), then every cell.
+                const auto& rows = table_rows(element, data, i, e);
+                for (std::size_t r = 0; r < rows.size(); ++r) {
+                    const auto row = table_row(rows, r);
+                    check_subtotal(element, row, r, i, e);
+                    for (const auto& column : element.columns) {
+                        bind_in(column.text, row, i, e,
+                                element.rows + "[" + std::to_string(r) + "].");
                     }
                 }
             }
         }
+    } catch (const ElementBindingError& error) {
+        refuse_binding(error, items.size() > 1);
     }
 }
 
@@ -211,13 +185,10 @@ RenderedPdf Service::preview(const core::TenantId& tenant,
                     throw DomainError::validation(
                         json::object{{"version", "a published version number"}});
                 }
-                auto stored =
-                    repository_.version_source(tx, tenant, *id, static_cast<int>(v->get_int64()));
-                if (!stored) {
-                    throw DomainError::not_found("version " + std::to_string(v->get_int64()) +
-                                                 " of print template " + std::to_string(*id));
-                }
-                source = std::move(*stored);
+                source = core::found(
+                    repository_.version_source(tx, tenant, *id, static_cast<int>(v->get_int64())),
+                    "version " + std::to_string(v->get_int64()) + " of print template " +
+                        std::to_string(*id));
             }
         });
     } else {
@@ -260,22 +231,17 @@ json::object Service::request_render(const core::Principal& who, const json::obj
             throw DomainError::conflict("print template " + std::to_string(row.id) +
                                         " has no published version; publish it first");
         }
-        const auto source = repository_.version_source(tx, who.tenant, row.id, version);
-        if (!source) {
-            throw DomainError::not_found("version " + std::to_string(version) +
-                                         " of print template " + std::to_string(row.id));
-        }
-        check_binding(parse_template(*source), items);
+        const auto source = core::found(
+            repository_.version_source(tx, who.tenant, row.id, version),
+            "version " + std::to_string(version) + " of print template " + std::to_string(row.id));
+        check_binding(parse_template(source), items);
         json::array stored(items.begin(), items.end());
         const auto [render_id, fresh] =
             repository_.add_render(tx, who.tenant, row.id, version, stored, who.user_id, key);
         if (fresh) {
             core::outbox::add(tx, who.tenant,
-                              inngest::Event{.name = kRenderRequested,
-                                             .data = json::object{{"tenant_id", who.tenant.value()},
-                                                                  {"render_id", render_id}},
-                                             .id = "print-render-" + who.tenant.value() + "-" +
-                                                   std::to_string(render_id)});
+                              core::row_event(kRenderRequested, who.tenant, "render_id", render_id,
+                                              "print-render"));
         }
         auto render = repository_.render(tx, who.tenant, render_id, false);
         if (!fresh && (render->template_id != row.id || render->version != version ||
@@ -313,15 +279,12 @@ json::object Service::run_render(const core::TenantId& tenant, std::int64_t rend
     json::array warnings;
     std::optional<std::string> error;
     try {
-        if (!source) {
-            throw DomainError::not_found("version " + std::to_string(render.version) +
-                                         " of template " + std::to_string(render.template_id));
-        }
-        const auto pdf = renderer_.render(parse_template(*source), items);
+        const auto design =
+            core::found(source, "version " + std::to_string(render.version) + " of template " +
+                                    std::to_string(render.template_id));
+        const auto pdf = renderer_.render(parse_template(design), items);
         output = Output{core::sha256_hex(pdf.bytes), pdf.bytes, pdf.pages};
-        for (const auto& warning : pdf.warnings) {
-            warnings.emplace_back(warning);
-        }
+        warnings = json::array(pdf.warnings.begin(), pdf.warnings.end());
     } catch (const ElementBindingError& failure) {
         error = "items[" + std::to_string(failure.item()) + "] elements[" +
                 std::to_string(failure.element()) + "]: " + failure.what();
@@ -373,13 +336,11 @@ void Service::fail_render(const core::TenantId& tenant,
 }
 
 json::object Service::render_status(const core::TenantId& tenant, std::int64_t render_id) {
-    auto render = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-        return repository_.render(tx, tenant, render_id, false);
+    return core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        return core::found(repository_.render(tx, tenant, render_id, false),
+                           "render " + std::to_string(render_id))
+            .to_json();
     });
-    if (!render) {
-        throw DomainError::not_found("render " + std::to_string(render_id));
-    }
-    return render->to_json();
 }
 
 Output Service::render_output(const core::TenantId& tenant, std::int64_t render_id) {
@@ -389,11 +350,9 @@ Output Service::render_output(const core::TenantId& tenant, std::int64_t render_
                                     std::string(status.at("status").as_string()) +
                                     "; its PDF is not there");
     }
-    auto output = repository_.output(tenant, std::string(status.at("output_sha256").as_string()));
-    if (!output) {
-        throw DomainError::not_found("the PDF of render " + std::to_string(render_id));
-    }
-    return std::move(*output);
+    return core::found(
+        repository_.output(tenant, std::string(status.at("output_sha256").as_string())),
+        "the PDF of render " + std::to_string(render_id));
 }
 
 }  // namespace riveredge::print

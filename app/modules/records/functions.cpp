@@ -47,11 +47,8 @@ void register_functions(inngest::Client& client, Service& service) {
          .concurrency = {{.limit = 1}}},
         [&service](inngest::Context& ctx) {
             const auto tenants = ctx.step.run("tenants", [&] {
-                boost::json::array out;
-                for (const auto& tenant : service.tenants_with_trail()) {
-                    out.emplace_back(tenant);
-                }
-                return out;
+                const auto found = service.tenants_with_trail();
+                return boost::json::array(found.begin(), found.end());
             });
             // The day the check was scheduled for (its event's time, the
             // same on every retry): a retry after midnight is the same
@@ -109,11 +106,8 @@ void register_functions(inngest::Client& client, Service& service) {
             const auto& data = ctx.event.data;
             if (ctx.event.name == kArchiveRequested) {
                 const auto tenant = core::event_tenant(data);
-                const auto* record = data.if_contains("record_id");
-                if (record == nullptr || !record->is_int64()) {
-                    throw inngest::NonRetriableError("records/archive.requested needs record_id");
-                }
-                return archive_step(ctx, service, tenant, record->get_int64(), false);
+                return archive_step(ctx, service, tenant,
+                                    core::event_int(data, "record_id", kArchiveRequested), false);
             }
             const auto due = ctx.step.run("due", [&] {
                 boost::json::array out;

@@ -390,15 +390,10 @@ std::vector<std::pair<int, AttachmentRef>> Repository::attachment_refs(Transacti
 
 std::vector<std::string> Repository::corrupt_attachments(Transaction& tx,
                                                          const core::TenantId& tenant) {
-    const auto rows = tx.exec(
-        "SELECT sha256 FROM record_attachments WHERE tenant_id = $1 AND "
-        "encode(sha256(content), 'hex') <> sha256 ORDER BY sha256",
-        {tenant});
-    std::vector<std::string> out;
-    for (int i = 0; i < rows.size(); ++i) {
-        out.push_back(rows.text(i, "sha256"));
-    }
-    return out;
+    return core::db::texts(tx.exec("SELECT sha256 FROM record_attachments WHERE tenant_id = $1 AND "
+                                   "encode(sha256(content), 'hex') <> sha256 ORDER BY sha256",
+                                   {tenant}),
+                           "sha256");
 }
 
 void Repository::request_archive(Transaction& tx, const core::TenantId& tenant, std::int64_t id) {

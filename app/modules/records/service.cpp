@@ -788,14 +788,12 @@ json::object Service::read_archive(const Actor& actor, std::int64_t id) {
     const auto [stored,
                 keys] = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
         require(tx, tenant, id, false);
-        auto archive = repository_.archive(tx, tenant, id);
-        if (!archive) {
-            throw DomainError::not_found("an archive of record " + std::to_string(id));
-        }
+        auto archive = core::found(repository_.archive(tx, tenant, id),
+                                   "an archive of record " + std::to_string(id));
         AuditTrail::append(tx, tenant, actor,
                            {id, "archive_read", nullptr,
-                            json::object{{"package_hash", archive->package_hash}}, std::nullopt});
-        return std::pair{std::move(*archive), repository_.seal_keys(tx, tenant)};
+                            json::object{{"package_hash", archive.package_hash}}, std::nullopt});
+        return std::pair{std::move(archive), repository_.seal_keys(tx, tenant)};
     });
     const std::string canonical = core::canonical_json(stored.package);
     std::string problem;
@@ -843,16 +841,14 @@ Attachment Service::download_attachment(const core::TenantId& tenant,
                                         const std::string& sha256) {
     auto attachment = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
         require(tx, tenant, id, false);
-        return repository_.attachment_of(tx, tenant, id, sha256);
+        return core::found(repository_.attachment_of(tx, tenant, id, sha256),
+                           "attachment " + sha256 + " of record " + std::to_string(id));
     });
-    if (!attachment) {
-        throw DomainError::not_found("attachment " + sha256 + " of record " + std::to_string(id));
-    }
-    if (core::sha256_hex(attachment->bytes) != sha256) {
+    if (core::sha256_hex(attachment.bytes) != sha256) {
         throw DomainError::conflict("the stored bytes of attachment " + sha256 +
                                     " no longer match their hash");
     }
-    return std::move(*attachment);
+    return attachment;
 }
 
 void Service::register_seal_key(Transaction& tx, const Actor& actor) {
@@ -871,14 +867,10 @@ json::object Service::verify_chain(const Actor& actor) {
 }
 
 std::vector<std::string> Service::tenants_with_trail() {
-    const auto rows =
+    return core::db::texts(
         core::db::exec_in_scope(repository_.pool(), "records_verifier",
-                                "SELECT DISTINCT tenant_id FROM record_audit ORDER BY tenant_id");
-    std::vector<std::string> out;
-    for (int i = 0; i < rows.size(); ++i) {
-        out.push_back(rows.text(i, "tenant_id"));
-    }
-    return out;
+                                "SELECT DISTINCT tenant_id FROM record_audit ORDER BY tenant_id"),
+        "tenant_id");
 }
 
 json::object Service::check_integrity(const core::TenantId& tenant, std::int64_t day) {
@@ -911,9 +903,8 @@ json::object Service::check_integrity(const core::TenantId& tenant, std::int64_t
         });
     }
     core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-        for (const auto& hash : repository_.corrupt_attachments(tx, tenant)) {
-            corrupt_attachments.emplace_back(hash);
-        }
+        const auto hashes = repository_.corrupt_attachments(tx, tenant);
+        corrupt_attachments = json::array(hashes.begin(), hashes.end());
         contacts = repository_.settings(tx, tenant).security_contacts;
     });
     const bool intact = chain.valid && broken_records.empty() && corrupt_attachments.empty();
@@ -1056,11 +1047,8 @@ json::object Service::notify_lockout(const core::TenantId& tenant,
             " minutes after " + std::to_string(kLockAfterFailures) +
             " wrong signing passwords in a row.",
         notice_id);
-    json::array to;
-    for (const auto& recipient : recipients) {
-        to.emplace_back(recipient);
-    }
-    return json::object{{"message_id", message}, {"recipients", std::move(to)}};
+    return json::object{{"message_id", message},
+                        {"recipients", json::array(recipients.begin(), recipients.end())}};
 }
 
 }  // namespace riveredge::records

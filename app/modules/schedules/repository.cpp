@@ -406,11 +406,10 @@ int Repository::waiting_fires(Transaction& tx,
 core::db::JsonPage Repository::fires(const core::TenantId& tenant,
                                      std::int64_t schedule_id,
                                      const core::db::ListRequest& page) {
-    const auto found =
-        core::db::select_page(pool_, tenant, kFireViewColumns,
-                              "FROM schedule_fires f WHERE f.tenant_id = $1 AND f.schedule_id = $2",
-                              {tenant, schedule_id}, page);
-    return {core::db::rows_json<FireView>(found.rows), found.total};
+    return core::db::json_page_of<FireView>(
+        pool_, tenant, kFireViewColumns,
+        "FROM schedule_fires f WHERE f.tenant_id = $1 AND f.schedule_id = $2",
+        {tenant, schedule_id}, page);
 }
 
 const core::db::ListSpec kScheduleList{

@@ -1,5 +1,6 @@
 // HTTP in and out for the scripts module: parse, call the service, write JSON.
 
+#include "core/found.hpp"
 #include "core/http/router.hpp"
 #include "core/http/version_routes.hpp"
 #include "modules/scripts/service.hpp"
@@ -130,11 +131,9 @@ void register_routes(core::Router& router, Service& service) {
         .returns(kRunSchema)
         .to([&service](Call& call) {
             const auto id = call.id("run_id");
-            auto found = service.repository().run(call.tenant(), id);
-            if (!found) {
-                throw DomainError::not_found("script run " + std::to_string(id));
-            }
-            return found->to_json();
+            return core::found(service.repository().run(call.tenant(), id),
+                               "script run " + std::to_string(id))
+                .to_json();
         });
 }
 

@@ -92,8 +92,6 @@ public:
     /// Compiles without running.
     SyntaxCheck validate(const std::string& code) const;
 
-    const std::string& worker_path() const noexcept { return worker_path_; }
-
 private:
     ScriptOutcome execute(const boost::json::object& worker_request,
                           const ScriptLimits& limits) const;

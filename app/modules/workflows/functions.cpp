@@ -276,21 +276,15 @@ void register_functions(inngest::Client& client, Service& service, int tenant_co
          // A run that fails through its retries (the database gone, say) ends its execution
          // as failed rather than leaving it running.
          .on_failure = [&service](inngest::Context& ctx) -> json::value {
-             const auto* original = ctx.event.data.if_contains("event");
-             if (original == nullptr || !original->is_object() ||
-                 !original->as_object().contains("data")) {
+             const auto* data = core::failed_event_data(ctx.event.data);
+             if (data == nullptr) {
                  return nullptr;
              }
-             const auto& data = original->as_object().at("data").as_object();
-             const auto tenant = core::event_tenant(data);
-             const auto id = data.at("execution_id").to_number<std::int64_t>();
+             const auto tenant = core::event_tenant(*data);
+             const auto id = data->at("execution_id").to_number<std::int64_t>();
              std::string why = "the run failed through its retries";
-             if (const auto* error = ctx.event.data.if_contains("error");
-                 error != nullptr && error->is_object()) {
-                 if (const auto* message = error->as_object().if_contains("message");
-                     message != nullptr && message->is_string()) {
-                     why += ": " + std::string(message->as_string());
-                 }
+             if (const auto message = core::failure_message(ctx.event.data)) {
+                 why += ": " + *message;
              }
              return ctx.step.run("mark-failed",
                                  [&] { return service.finish(tenant, id, "failed", why, false); });

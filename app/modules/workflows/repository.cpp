@@ -291,11 +291,10 @@ void Repository::end_node_run(Transaction& tx,
 core::db::JsonPage Repository::history(const core::TenantId& tenant,
                                        std::int64_t execution_id,
                                        const core::db::ListRequest& page) {
-    const auto found = core::db::select_page(
+    return core::db::json_page_of<NodeRunRow>(
         pool_, tenant, kNodeRunColumns,
         "FROM workflow_node_runs r WHERE r.tenant_id = $1 AND r.execution_id = $2",
         {tenant, execution_id}, page);
-    return {core::db::rows_json<NodeRunRow>(found.rows), found.total};
 }
 
 std::map<std::string, int> Repository::entry_visits(const core::TenantId& tenant,

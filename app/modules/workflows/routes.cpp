@@ -203,8 +203,7 @@ void register_routes(core::Router& router, Service& service) {
         .lists(kHistoryList)
         .to([&service](Call& call) {
             service.require_execution(call.tenant(), call.id());
-            auto page = service.repository().history(call.tenant(), call.id(), call.paging());
-            return call.list(std::move(page.items), page.total);
+            return call.list(service.repository().history(call.tenant(), call.id(), call.paging()));
         });
 
     router

@@ -1,6 +1,7 @@
 #include "modules/workflows/service.hpp"
 
 #include "core/errors.hpp"
+#include "core/events.hpp"
 #include "core/found.hpp"
 #include "core/http/host_allow_list.hpp"
 #include "core/json/request_fields.hpp"
@@ -165,12 +166,12 @@ json::object Service::publish(const core::Principal& who, std::int64_t id, int v
 
 json::object Service::start(const core::Principal& who, const json::object& body) {
     json::object problems;
-    std::optional<DefinitionRow> definition;
+    std::optional<DefinitionRow> named;
     if (const auto* id = body.if_contains("definition_id"); id != nullptr && id->is_int64()) {
-        definition = repository_.definition(who.tenant, id->get_int64());
+        named = repository_.definition(who.tenant, id->get_int64());
     } else if (const auto* key = body.if_contains("definition_key");
                key != nullptr && key->is_string()) {
-        definition = repository_.definition_by_key(who.tenant, std::string(key->get_string()));
+        named = repository_.definition_by_key(who.tenant, std::string(key->get_string()));
     } else {
         problems["definition_id"] = "a definition's id (or definition_key) is required";
     }
@@ -179,16 +180,14 @@ json::object Service::start(const core::Principal& who, const json::object& body
     const auto priority = core::int_field(body, "priority", -600, 600, problems).value_or(0);
     const auto pinned = core::int_field(body, "version", 1, 1 << 30, problems);
     core::refuse_if_any(problems);
-    if (!definition) {
-        throw DomainError::not_found("workflow definition");
-    }
-    const int number = pinned.value_or(definition->published_version.value_or(0));
-    const auto version = number > 0 ? repository_.version(who.tenant, definition->id, number)
+    const auto definition = core::found(std::move(named), "workflow definition");
+    const int number = pinned.value_or(definition.published_version.value_or(0));
+    const auto version = number > 0 ? repository_.version(who.tenant, definition.id, number)
                                     : std::optional<VersionRow>();
     if (!version || !version->published_at) {
         throw DomainError::conflict(pinned ? "version " + std::to_string(number) + " of '" +
-                                                 definition->key + "' is not published"
-                                           : "definition '" + definition->key +
+                                                 definition.key + "' is not published"
+                                           : "definition '" + definition.key +
                                                  "' has no published version");
     }
     const auto& model = version->model.as_object();
@@ -199,17 +198,15 @@ json::object Service::start(const core::Principal& who, const json::object& body
     for (const auto& [k, v] : input) {
         context[k] = v;
     }
-    const auto initial = definition->kind == "state_machine"
+    const auto initial = definition.kind == "state_machine"
                              ? std::optional(std::string(model.at("initial").as_string()))
                              : std::nullopt;
     const auto id = core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
-        const auto created = repository_.insert_execution(tx, who, *definition, number, input,
+        const auto created = repository_.insert_execution(tx, who, definition, number, input,
                                                           context, initial, priority);
-        inngest::Event event{.name = kExecutionStarted,
-                             .data = json::object{{"tenant_id", who.tenant.value()},
-                                                  {"execution_id", created},
-                                                  {"priority", priority}}};
-        event.id = "workflow-execution-" + who.tenant.value() + "-" + std::to_string(created);
+        auto event = core::row_event(kExecutionStarted, who.tenant, "execution_id", created,
+                                     "workflow-execution");
+        event.data["priority"] = priority;
         core::outbox::add(tx, who.tenant, event);
         return created;
     });
@@ -223,13 +220,11 @@ json::object Service::model_of(const core::TenantId& tenant, const ExecutionRow&
 }
 
 void Service::require_execution(const core::TenantId& tenant, std::int64_t id) {
-    core::found(repository_.execution({repository_.pool(), tenant}, tenant, id),
-                "workflow execution " + std::to_string(id));
+    execution_or_404({repository_.pool(), tenant}, tenant, id);
 }
 
 json::object Service::execution(const core::TenantId& tenant, std::int64_t id) {
-    const auto row = core::found(repository_.execution({repository_.pool(), tenant}, tenant, id),
-                                 "workflow execution " + std::to_string(id));
+    const auto row = execution_or_404({repository_.pool(), tenant}, tenant, id);
     auto out = row.to_json();
     const auto model = model_of(tenant, row);
     if (row.kind == "dag") {
@@ -266,13 +261,10 @@ json::object Service::send_event(const core::Principal& who,
     core::refuse_if_any(problems);
     // The model first, outside the transaction (its version never changes), so that the
     // transaction holds one pooled connection only.
-    const auto peek =
-        core::found(repository_.execution({repository_.pool(), who.tenant}, who.tenant, id),
-                    "workflow execution " + std::to_string(id));
+    const auto peek = execution_or_404({repository_.pool(), who.tenant}, who.tenant, id);
     const auto model = model_of(who.tenant, peek);
     return core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) -> json::object {
-        const auto row = core::found(repository_.execution(tx, who.tenant, id, true),
-                                     "workflow execution " + std::to_string(id));
+        const auto row = execution_or_404(tx, who.tenant, id, true);
         if (row.kind != "state_machine") {
             throw DomainError::conflict("execution " + std::to_string(id) +
                                         " runs a DAG, which takes no events");
@@ -344,29 +336,40 @@ json::object Service::send_event(const core::Principal& who,
     });
 }
 
-json::object Service::pause(const core::Principal& who, std::int64_t id) {
+ExecutionRow Service::execution_or_404(const core::db::ReadIn& in,
+                                       const core::TenantId& tenant,
+                                       std::int64_t id,
+                                       bool for_update) {
+    return core::found(repository_.execution(in, tenant, id, for_update),
+                       "workflow execution " + std::to_string(id));
+}
+
+json::object Service::change_status(const core::Principal& who,
+                                    std::int64_t id,
+                                    const StatusChange& change) {
     core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
-        const auto row = core::found(repository_.execution(tx, who.tenant, id, true),
-                                     "workflow execution " + std::to_string(id));
-        if (!repository_.set_status(tx, who.tenant, id, "paused", {"queued", "running"})) {
+        const auto row = execution_or_404(tx, who.tenant, id, true);
+        if (!repository_.set_status(tx, who.tenant, id, change.to, change.from, change.error)) {
             throw DomainError::conflict("execution " + std::to_string(id) + " is " + row.status +
-                                        ": only a queued or running one pauses");
+                                        change.refused);
+        }
+        if (change.wake) {
+            wake(tx, who.tenant, id);
         }
     });
     return execution(who.tenant, id);
 }
 
+json::object Service::pause(const core::Principal& who, std::int64_t id) {
+    return change_status(who, id,
+                         {.to = "paused",
+                          .from = {"queued", "running"},
+                          .refused = ": only a queued or running one pauses"});
+}
+
 json::object Service::resume(const core::Principal& who, std::int64_t id) {
-    core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
-        const auto row = core::found(repository_.execution(tx, who.tenant, id, true),
-                                     "workflow execution " + std::to_string(id));
-        if (!repository_.set_status(tx, who.tenant, id, "running", {"paused"})) {
-            throw DomainError::conflict("execution " + std::to_string(id) + " is " + row.status +
-                                        ", not paused");
-        }
-        wake(tx, who.tenant, id);
-    });
-    return execution(who.tenant, id);
+    return change_status(
+        who, id, {.to = "running", .from = {"paused"}, .refused = ", not paused", .wake = true});
 }
 
 json::object Service::cancel(const core::Principal& who,
@@ -375,18 +378,13 @@ json::object Service::cancel(const core::Principal& who,
     json::object problems;
     const auto reason = core::text_field(body, "reason", {.max = 500}, problems).value_or("");
     core::refuse_if_any(problems);
-    core::db::transact(repository_.pool(), who.tenant, [&](Transaction& tx) {
-        const auto row = core::found(repository_.execution(tx, who.tenant, id, true),
-                                     "workflow execution " + std::to_string(id));
-        if (!repository_.set_status(
-                tx, who.tenant, id, "cancelled", {"queued", "running", "paused"},
-                "cancelled by " + who.user_id + (reason.empty() ? "" : ": " + reason))) {
-            throw DomainError::conflict("execution " + std::to_string(id) + " is " + row.status +
-                                        ": it cannot be cancelled");
-        }
-        wake(tx, who.tenant, id);
-    });
-    return execution(who.tenant, id);
+    return change_status(
+        who, id,
+        {.to = "cancelled",
+         .from = {"queued", "running", "paused"},
+         .refused = ": it cannot be cancelled",
+         .wake = true,
+         .error = "cancelled by " + who.user_id + (reason.empty() ? "" : ": " + reason)});
 }
 
 json::object Service::begin(const core::TenantId& tenant, std::int64_t id) {

@@ -113,6 +113,24 @@ private:
                                   const boost::json::object& scope,
                                   boost::json::object& context_changes);
     boost::json::object model_of(const core::TenantId& tenant, const ExecutionRow& execution);
+    /// The execution, read in `in` (locked when `for_update`); 404 "workflow execution <id> not
+    /// found" when the tenant has none.
+    ExecutionRow execution_or_404(const core::db::ReadIn& in,
+                                  const core::TenantId& tenant,
+                                  std::int64_t id,
+                                  bool for_update = false);
+    /// A pause, resume or cancel: the execution moves to `to` from one of `from` (with `error`),
+    /// its run woken when `wake`; else 409 "execution <id> is <status><refused>".
+    struct StatusChange {
+        std::string to;
+        std::vector<std::string> from;
+        std::string refused;
+        bool wake = false;
+        std::optional<std::string> error = std::nullopt;
+    };
+    boost::json::object change_status(const core::Principal& who,
+                                      std::int64_t id,
+                                      const StatusChange& change);
     void wake(Transaction& tx, const core::TenantId& tenant, std::int64_t id);
 
     Repository& repository_;

@@ -22,12 +22,12 @@ bool valid_phone(const std::string& phone) {
                 : digits.size() == 11 && digits[0] == '1';
 }
 
-SmsResult send_sms(const core::OutboundPolicy& policy,
-                   const SmsSettings& settings,
-                   const std::string& phone,
-                   const std::string& subject,
-                   const std::string& body,
-                   const std::string& idempotency_key) {
+ProviderResult send_sms(const core::OutboundPolicy& policy,
+                        const SmsSettings& settings,
+                        const std::string& phone,
+                        const std::string& subject,
+                        const std::string& body,
+                        const std::string& idempotency_key) {
     const std::string payload = boost::json::serialize(
         boost::json::object{{"phone", phone},
                             {"sign_name", settings.sign_name},
@@ -47,17 +47,13 @@ SmsResult send_sms(const core::OutboundPolicy& policy,
     core::HttpReply reply;
     try {
         reply = core::exchange_http(policy, request);
-    } catch (const core::OutboundRefused& refused) {
-        // The deployment refuses the endpoint: no attempt would ever pass.
-        return {false, 0, std::string("not sent: ") + refused.what(), false};
-    } catch (const std::exception& unresolved) {
-        // The name did not resolve (DNS may be back later).
-        return {false, 0, std::string("not sent: ") + unresolved.what(), true};
+    } catch (const std::exception& failure) {
+        return not_sent(failure);
     }
     if (!reply.transport_error.empty()) {
-        return {false, 0, reply.transport_error, true};
+        return {false, reply.transport_error, true};
     }
-    return {reply.status >= 200 && reply.status < 300, reply.status,
+    return {reply.status >= 200 && reply.status < 300,
             std::to_string(reply.status) + " " + reply.body,
             reply.status == 429 || reply.status >= 500};
 }

@@ -4,6 +4,7 @@
 // API key. 2xx is sent; 429, 5xx and connection failures retry; other 4xx are permanent.
 
 #include "core/http/outbound_policy.hpp"
+#include "modules/messages/channels/provider_result.hpp"
 
 #include <optional>
 #include <string>
@@ -17,23 +18,16 @@ struct SmsSettings {
     std::string template_id;
 };
 
-struct SmsResult {
-    bool sent = false;
-    long status = 0;
-    std::string reply;
-    bool retriable = false;
-};
-
 /// Mainland or international numbers: `+` and 8-15 digits, or 11 digits starting with 1.
 bool valid_phone(const std::string& phone);
 
 /// `idempotency_key` is the delivery's stable id, sent as `Idempotency-Key`: a gateway that
 /// honours it sends a delivery re-posted by a retried step once.
-SmsResult send_sms(const core::OutboundPolicy& policy,
-                   const SmsSettings& settings,
-                   const std::string& phone,
-                   const std::string& subject,
-                   const std::string& body,
-                   const std::string& idempotency_key);
+ProviderResult send_sms(const core::OutboundPolicy& policy,
+                        const SmsSettings& settings,
+                        const std::string& phone,
+                        const std::string& subject,
+                        const std::string& body,
+                        const std::string& idempotency_key);
 
 }  // namespace riveredge::messages

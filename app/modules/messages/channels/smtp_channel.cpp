@@ -122,23 +122,19 @@ std::string render_email(const SmtpSettings& settings, const Email& email) {
     return message;
 }
 
-SmtpResult send_email(const core::OutboundPolicy& policy,
-                      const SmtpSettings& settings,
-                      const Email& email) {
+ProviderResult send_email(const core::OutboundPolicy& policy,
+                          const SmtpSettings& settings,
+                          const Email& email) {
     std::optional<core::CheckedDestination> destination;
     try {
         destination = policy.check(settings.host, settings.port);
-    } catch (const core::OutboundRefused& refused) {
-        // The deployment refuses the relay: no attempt would ever pass.
-        return {false, 0, std::string("not sent: ") + refused.what(), false};
-    } catch (const std::exception& unresolved) {
-        // The name did not resolve (DNS may be back later).
-        return {false, 0, std::string("not sent: ") + unresolved.what(), true};
+    } catch (const std::exception& failure) {
+        return not_sent(failure);
     }
     global_init();
     CURL* curl = curl_easy_init();
     if (curl == nullptr) {
-        return {false, 0, "curl initialisation failed", true};
+        return {false, "curl initialisation failed", true};
     }
     const std::string scheme = settings.tls_mode == "smtps" ? "smtps" : "smtp";
     const std::string url = scheme + "://" + settings.host + ":" + std::to_string(settings.port);
@@ -176,8 +172,7 @@ SmtpResult send_email(const core::OutboundPolicy& policy,
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
     curl_slist_free_all(recipients);
     curl_easy_cleanup(curl);
-    SmtpResult result;
-    result.code = code;
+    ProviderResult result;
     if (status == CURLE_OK) {
         result.sent = true;
         result.reply = "accepted (" + std::to_string(code) + ")";

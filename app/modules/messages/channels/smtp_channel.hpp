@@ -3,6 +3,7 @@
 // Email through libcurl's SMTP client: STARTTLS or SMTPS, AUTH, UTF-8 headers as RFC 2047 words.
 
 #include "core/http/outbound_policy.hpp"
+#include "modules/messages/channels/provider_result.hpp"
 
 #include <optional>
 #include <string>
@@ -31,23 +32,15 @@ struct Email {
     std::string message_id;
 };
 
-struct SmtpResult {
-    bool sent = false;
-    /// The server's last reply code (0 when no reply: connection failure).
-    long code = 0;
-    std::string reply;
-    /// 4xx and connection failures may succeed later; 5xx will not.
-    bool retriable = false;
-};
-
 /// `=?UTF-8?B?...?=` for text that is not plain ASCII, else the text itself.
 std::string encode_header_word(const std::string& text);
 
 /// The RFC 5322 message (headers and body, CRLF line ends).
 std::string render_email(const SmtpSettings& settings, const Email& email);
 
-SmtpResult send_email(const core::OutboundPolicy& policy,
-                      const SmtpSettings& settings,
-                      const Email& email);
+/// Sent when the relay accepts it; 4xx and connection failures may succeed later, 5xx will not.
+ProviderResult send_email(const core::OutboundPolicy& policy,
+                          const SmtpSettings& settings,
+                          const Email& email);
 
 }  // namespace riveredge::messages
