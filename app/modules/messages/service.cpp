@@ -117,13 +117,8 @@ boost::json::object Service::send(const core::Principal& sender,
             content.html_body = std::string(rendered.at("html_body").as_string());
         }
     } else {
-        content.subject =
-            core::text_field(request, "subject", {.max = kMaxSubject, .min = 1, .required = true},
-                             problems)
-                .value_or("");
-        content.body = core::text_field(request, "body",
-                                        {.max = kMaxBody, .min = 1, .required = true}, problems)
-                           .value_or("");
+        content.subject = core::required_text(request, "subject", kMaxSubject, problems);
+        content.body = core::required_text(request, "body", kMaxBody, problems);
         content.html_body = core::text_field(request, "html", {.max = kMaxBody}, problems);
     }
     std::vector<NewDelivery> deliveries;
@@ -280,29 +275,18 @@ boost::json::object Service::deliver_on_channel(const core::TenantId& tenant,
 boost::json::object Service::add_template(const core::Principal& author,
                                           const boost::json::object& request) {
     boost::json::object problems;
-    const std::string key =
-        core::text_field(request, "key", {.max = 100, .min = 1, .required = true}, problems)
-            .value_or("");
-    const std::string channel =
-        core::text_field(request, "channel", {.max = 20, .min = 1, .required = true}, problems)
-            .value_or("");
+    const std::string key = core::required_text(request, "key", 100, problems);
+    const std::string channel = core::required_text(request, "channel", 20, problems);
     if (!channel.empty() && channel != "in_app" && channel != "email" && channel != "sms" &&
         channel != "push") {
         problems["channel"] = "in_app, email, sms or push";
     }
     std::string locale = "zh-CN";
     if (const auto* value = request.if_contains("locale"); value != nullptr && !value->is_null()) {
-        locale =
-            core::text_field(request, "locale", {.max = 20, .min = 1, .required = true}, problems)
-                .value_or("");
+        locale = core::required_text(request, "locale", 20, problems);
     }
-    const std::string subject =
-        core::text_field(request, "subject", {.max = kMaxSubject, .min = 1, .required = true},
-                         problems)
-            .value_or("");
-    const std::string body =
-        core::text_field(request, "body", {.max = kMaxBody, .min = 1, .required = true}, problems)
-            .value_or("");
+    const std::string subject = core::required_text(request, "subject", kMaxSubject, problems);
+    const std::string body = core::required_text(request, "body", kMaxBody, problems);
     const auto html_body = core::text_field(request, "html_body", {.max = kMaxBody}, problems);
     if (html_body && channel != "email") {
         problems["html_body"] = "only email templates have an HTML body";
@@ -335,9 +319,7 @@ boost::json::object Service::preview(const core::TenantId& tenant,
     std::string channel = "in_app";
     boost::json::value version = nullptr;
     if (const auto* key = request.if_contains("key"); key != nullptr && !key->is_null()) {
-        const std::string key_text =
-            core::text_field(request, "key", {.max = 100, .min = 1, .required = true}, problems)
-                .value_or("");
+        const std::string key_text = core::required_text(request, "key", 100, problems);
         if (const auto* value = request.if_contains("channel");
             value != nullptr && value->is_string()) {
             channel = value->get_string();
@@ -358,13 +340,8 @@ boost::json::object Service::preview(const core::TenantId& tenant,
         }
         version = stored.at("version");
     } else {
-        subject_source =
-            core::text_field(request, "subject", {.max = kMaxSubject, .min = 1, .required = true},
-                             problems)
-                .value_or("");
-        body_source = core::text_field(request, "body",
-                                       {.max = kMaxBody, .min = 1, .required = true}, problems)
-                          .value_or("");
+        subject_source = core::required_text(request, "subject", kMaxSubject, problems);
+        body_source = core::required_text(request, "body", kMaxBody, problems);
         html_source = core::text_field(request, "html_body", {.max = kMaxBody}, problems);
         core::refuse_if_any(problems);
     }
@@ -399,19 +376,13 @@ boost::json::object Service::deliver_sms(const core::TenantId& tenant,
 void Service::save_sms_settings(const core::TenantId& tenant, const boost::json::object& request) {
     boost::json::object problems;
     SmsSettings settings;
-    settings.endpoint =
-        core::text_field(request, "endpoint", {.max = 500, .min = 1, .required = true}, problems)
-            .value_or("");
+    settings.endpoint = core::required_text(request, "endpoint", 500, problems);
     if (!settings.endpoint.empty() && !settings.endpoint.starts_with("http://") &&
         !settings.endpoint.starts_with("https://")) {
         problems["endpoint"] = "an http(s) URL";
     }
-    settings.sign_name =
-        core::text_field(request, "sign_name", {.max = 100, .min = 1, .required = true}, problems)
-            .value_or("");
-    settings.template_id =
-        core::text_field(request, "template_id", {.max = 100, .min = 1, .required = true}, problems)
-            .value_or("");
+    settings.sign_name = core::required_text(request, "sign_name", 100, problems);
+    settings.template_id = core::required_text(request, "template_id", 100, problems);
     // An empty key reads as none sent.
     // On one line: it goes into an HTTP header.
     if (auto key =
@@ -434,12 +405,8 @@ boost::json::object Service::sms_settings(const core::TenantId& tenant) {
 void Service::save_smtp_settings(const core::TenantId& tenant, const boost::json::object& request) {
     boost::json::object problems;
     SmtpSettings settings;
-    settings.host =
-        core::text_field(request, "host", {.max = 253, .min = 1, .required = true}, problems)
-            .value_or("");
-    settings.from_address = core::text_field(request, "from_address",
-                                             {.max = 254, .min = 1, .required = true}, problems)
-                                .value_or("");
+    settings.host = core::required_text(request, "host", 253, problems);
+    settings.from_address = core::required_text(request, "from_address", 254, problems);
     if (!settings.from_address.empty() && !valid_address(settings.from_address)) {
         problems["from_address"] = "a valid email address";
     }

@@ -127,12 +127,8 @@ TemplateRow require(Repository& repository,
 
 TemplateRow Service::create(const core::Principal& who, const json::object& request) {
     json::object problems;
-    const auto key =
-        core::text_field(request, "key", {.max = 100, .min = 1, .required = true}, problems)
-            .value_or("");
-    const auto name =
-        core::text_field(request, "name", {.max = 200, .min = 1, .required = true}, problems)
-            .value_or("");
+    const auto key = core::required_text(request, "key", 100, problems);
+    const auto name = core::required_text(request, "name", 200, problems);
     const auto& source = design_of(request, std::move(problems));
     const auto id = repository_.create(who.tenant, key, name, source, who.user_id);
     if (!id) {

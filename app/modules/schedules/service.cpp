@@ -95,10 +95,8 @@ ScheduleDefinition Service::definition_from(const core::TenantId& tenant,
                                             const boost::json::object& request) const {
     json::object problems;
     ScheduleDefinition d;
-    d.name = core::text_field(request, "name", {.max = 200, .min = 1, .required = true}, problems)
-                 .value_or("");
-    d.code = core::text_field(request, "code", {.max = 100, .min = 1, .required = true}, problems)
-                 .value_or("");
+    d.name = core::required_text(request, "name", 200, problems);
+    d.code = core::required_text(request, "code", 100, problems);
     d.trigger = trigger_from(request.if_contains("trigger"), now(), problems);
     d.overlap_policy =
         core::choice_field(request, "overlap_policy", {"skip", "queue_one", "allow"}, problems)

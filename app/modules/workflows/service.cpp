@@ -254,9 +254,7 @@ json::object Service::send_event(const core::Principal& who,
                                  std::int64_t id,
                                  const json::object& body) {
     json::object problems;
-    const auto name =
-        core::text_field(body, "event", {.max = 1000, .min = 1, .required = true}, problems)
-            .value_or("");
+    const auto name = core::required_text(body, "event", 1000, problems);
     const auto data = core::object_field(body, "data", problems).value_or(json::object{});
     core::refuse_if_any(problems);
     // The model first, outside the transaction (its version never changes), so that the
