@@ -475,7 +475,8 @@ TEST_CASE("bad dates, huge numbers and huge images are refused, not printed wron
           "[print][unit]") {
     const auto data = json::parse(
         R"({"feb31":"2026-02-31","hour25":"2026-12-06T25:00","junk":"2026-12-06xyz",
-            "offset":"2026-12-06T09:30:00.123+08:00","leap":"2028-02-29","big":1e60,"trillion":1e12})");
+            "offset":"2026-12-06T09:30:00.123+08:00","leap":"2028-02-29","big":1e60,"trillion":1e12,
+            "almost":999999999999.999,"under":-999999999999.995,"top":999999999999.99})");
     CHECK_THROWS_AS(bind_text("{{feb31 | cn_date}}", data), BindingError);
     CHECK_THROWS_AS(bind_text("{{hour25 | date}}", data), BindingError);
     CHECK_THROWS_AS(bind_text("{{junk | date}}", data), BindingError);
@@ -484,6 +485,11 @@ TEST_CASE("bad dates, huge numbers and huge images are refused, not printed wron
     CHECK_THROWS_AS(bind_text("{{big | number}}", data), BindingError);
     CHECK_THROWS_AS(bind_text("{{big | currency}}", data), BindingError);
     CHECK_THROWS_AS(bind_text("{{trillion | cn_amount}}", data), BindingError);
+    // Below 10^12 but 10^12 once rounded to the fen.
+    CHECK_THROWS_AS(bind_text("{{almost | cn_amount}}", data), BindingError);
+    CHECK_THROWS_AS(bind_text("{{under | cn_amount}}", data), BindingError);
+    CHECK(bind_text("{{top | cn_amount}}", data) ==
+          "玖仟玖佰玖拾玖亿玖仟玖佰玖拾玖万玖仟玖佰玖拾玖元玖角玖分");
     CHECK(chinese_capital_amount(99999999999999) ==
           "玖仟玖佰玖拾玖亿玖仟玖佰玖拾玖万玖仟玖佰玖拾玖元玖角玖分");
     CHECK_THROWS_AS(chinese_capital_amount(100000000000000), std::out_of_range);
