@@ -213,6 +213,15 @@ TEST_CASE("print: a render is drawn durably and its PDF is kept by its hash", "[
     CHECK(output.find("%PDF") == std::string::npos);
     CHECK(output.find(riveredge::core::sha256_hex(pdf.body)) != std::string::npos);
 
+    // A version number past the range of versions is refused, not read as another version
+    // (4294967297 is 1 modulo 2^32).
+    const std::string preview = "/api/v1/print/templates/" + std::to_string(id) + "/preview";
+    const std::string sample =
+        R"("data":{"number":"1","customer":"x","total":1,"date":"2026-12-01"})";
+    CHECK(t.call("POST", preview, bob, R"({"version":1,)" + sample + "}").status == 200);
+    CHECK(t.call("POST", preview, bob, R"({"version":4294967297,)" + sample + "}").status == 422);
+    CHECK(t.call("POST", preview, bob, R"({"version":0,)" + sample + "}").status == 422);
+
     // Another tenant sees none of it.
     const auto globex = t.token("globex", "bob");
     CHECK(t.call("GET", "/api/v1/print/templates/" + std::to_string(id), globex).status == 404);

@@ -207,7 +207,8 @@ RenderedPdf Service::preview(const core::TenantId& tenant,
             const auto row = require(repository_, tx, tenant, *id, false);
             source = row.draft;
             if (const auto* v = request.if_contains("version"); v != nullptr && !v->is_null()) {
-                if (!v->is_int64()) {
+                // A number past int is refused, not truncated into another version.
+                if (!v->is_int64() || v->get_int64() < 1 || v->get_int64() > 1000000) {
                     throw DomainError::validation(
                         json::object{{"version", "a published version number"}});
                 }
