@@ -212,6 +212,12 @@ TEST_CASE("print: a render is drawn durably and its PDF is kept by its hash", "[
     const auto output = json::serialize(runs[0].output);
     CHECK(output.find("%PDF") == std::string::npos);
     CHECK(output.find(riveredge::core::sha256_hex(pdf.body)) != std::string::npos);
+    // The step run again (as when its answer was lost) answers what the first run answered.
+    const auto [again_status, again] =
+        t.replay(t.call_again_at("riveredge-flow-print-render", "render"));
+    REQUIRE(again_status == 206);
+    INFO(json::serialize(again));
+    CHECK(again.as_array().at(0).at("data") == runs[0].output);
 
     // A version number past the range of versions is refused, not read as another version
     // (4294967297 is 1 modulo 2^32).

@@ -290,8 +290,14 @@ json::object Service::request_render(const core::Principal& who, const json::obj
 }
 
 json::object Service::run_render(const core::TenantId& tenant, std::int64_t render_id) {
-    const auto settled = [render_id](const std::string& status) {
-        return json::object{{"render_id", render_id}, {"status", status}};
+    // The step's answer; a step run again answers what the attempt that stored it answered.
+    const auto answer = [render_id](const std::string& status,
+                                    const std::optional<std::string>& sha256,
+                                    std::optional<int> pages) {
+        return json::object{{"render_id", render_id},
+                            {"status", status},
+                            {"output_sha256", sha256 ? json::value(*sha256) : json::value(nullptr)},
+                            {"pages", pages ? json::value(*pages) : json::value(nullptr)}};
     };
     // Drawn outside any transaction: a document of hundreds of items holds no row lock and no
     // pooled connection while it draws. Drawing has no side effect, so two attempts that
@@ -307,7 +313,7 @@ json::object Service::run_render(const core::TenantId& tenant, std::int64_t rend
         });
     if (render.status != "queued") {
         // A retried step: the render was finished in the same transaction as its output.
-        return settled(render.status);
+        return answer(render.status, render.output_sha256, render.pages);
     }
     std::vector<json::value> items(render.items.as_array().begin(), render.items.as_array().end());
     std::optional<Output> output;
@@ -335,26 +341,23 @@ json::object Service::run_render(const core::TenantId& tenant, std::int64_t rend
         error = std::string("the PDF could not be drawn: ") + failure.what();
     }
     const auto stored = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-        const auto now = core::found(repository_.render(tx, tenant, render_id, true),
-                                     "render " + std::to_string(render_id));
+        auto now = core::found(repository_.render(tx, tenant, render_id, true),
+                               "render " + std::to_string(render_id));
         if (now.status != "queued") {
-            return now.status;
+            return std::optional(std::move(now));
         }
         repository_.finish_render(tx, tenant, render_id, output, warnings, error);
-        return std::string();
+        return std::optional<RenderRow>();
     });
-    if (!stored.empty()) {
-        return settled(stored);  // another attempt stored first
+    if (stored) {  // another attempt stored first: its answer
+        return answer(stored->status, stored->output_sha256, stored->pages);
     }
     const bool done = output.has_value();
     core::log(done ? core::LogLevel::kInfo : core::LogLevel::kWarn,
               done ? "print render done" : "print render failed",
               {{"tenant", tenant.value()}, {"render", render_id}, {"error", error.value_or("")}});
-    return json::object{
-        {"render_id", render_id},
-        {"status", done ? "done" : "failed"},
-        {"output_sha256", done ? json::value(output->sha256) : json::value(nullptr)},
-        {"pages", done ? json::value(output->pages) : json::value(nullptr)}};
+    return answer(done ? "done" : "failed", done ? std::optional(output->sha256) : std::nullopt,
+                  done ? std::optional(output->pages) : std::nullopt);
 }
 
 void Service::fail_render(const core::TenantId& tenant,
