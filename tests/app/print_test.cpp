@@ -238,6 +238,25 @@ TEST_CASE("print: a render is drawn durably and its PDF is kept by its hash", "[
     CHECK(t.call("POST", "/api/v1/print/renders", globex,
                  R"({"template_id":)" + std::to_string(id) + "," + items + "}")
               .status == 404);
+
+    // The same request again under its key is the same render, however its numbers are written:
+    // 1e2 comes back from the database as 100.
+    const std::string hundred =
+        R"({"template_id":)" + std::to_string(id) +
+        R"(,"items":[{"number":"INV-3","customer":"x","total":1e2,"date":"2026-12-03"}],)"
+        R"("idempotency_key":"batch-8"})";
+    const auto first = t.call("POST", "/api/v1/print/renders", bob, hundred);
+    REQUIRE(first.status == 202);
+    const auto second = t.call("POST", "/api/v1/print/renders", bob, hundred);
+    INFO(json::serialize(second.body));
+    CHECK(second.status == 202);
+    CHECK(second.body.at("id") == first.body.at("id"));
+    // Other items under that key are still refused.
+    CHECK(t.call("POST", "/api/v1/print/renders", bob,
+                 R"({"template_id":)" + std::to_string(id) +
+                     R"(,"items":[{"number":"INV-3","customer":"x","total":100.5,)"
+                     R"("date":"2026-12-03"}],"idempotency_key":"batch-8"})")
+              .status == 409);
 }
 
 TEST_CASE("print: a render whose run fails through its retries ends failed, not queued",

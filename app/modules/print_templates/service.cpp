@@ -279,8 +279,10 @@ json::object Service::request_render(const core::Principal& who, const json::obj
                                                    std::to_string(render_id)});
         }
         auto render = repository_.render(tx, who.tenant, render_id, false);
+        // The items compared as jsonb: read back into json::value, the request's 1e2 (a double)
+        // comes back as the integer 100, which json::value does not hold equal.
         if (!fresh && (render->template_id != row.id || render->version != version ||
-                       render->items != json::value(stored))) {
+                       !repository_.same_items(tx, who.tenant, render_id, stored))) {
             throw DomainError::conflict("idempotency key '" + key.value_or("") +
                                         "' was used for a different render (" +
                                         std::to_string(render_id) + ")");
