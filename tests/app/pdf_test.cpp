@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -30,6 +31,7 @@
 
 namespace json = boost::json;
 using namespace riveredge::print;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -541,4 +543,26 @@ TEST_CASE("a page subtotal refuses rows without a number, and tables flow on eve
         {"type":"table","x":5,"y":5,"width":90,"height":100,"rows":"lines","show_on":"first",
          "columns":[{"header":"a","text":"{{a}}","width":90}]}]})")
               .find("elements[0].show_on") != std::string::npos);
+}
+
+TEST_CASE("a render past the page limit is refused before anything is drawn", "[print]") {
+    // One row a page: the table has room for its header only.
+    const auto layout = parse_template(json::parse(R"({"page":{"size":"A6"},"elements":[
+        {"type":"text","x":5,"y":5,"width":90,"height":10,"text":"第 {{page}} 页"},
+        {"type":"table","x":5,"y":20,"width":90,"height":8,"rows":"lines",
+         "columns":[{"header":"a","text":"{{value}}","width":90}]}]})"));
+    json::array rows(1001, json::value(1));
+    PdfRenderer renderer(fonts());
+    const auto started = std::chrono::steady_clock::now();
+    CHECK_THROWS_WITH(renderer.render(layout, {json::value(json::object{{"lines", rows}})}),
+                      Catch::Contains("1,001 pages") && Catch::Contains("at most 1,000"));
+    CHECK(std::chrono::steady_clock::now() - started < 5s);
+    try {
+        renderer.render(layout, {json::value(json::object{{"lines", rows}})});
+        FAIL("1,001 pages");
+    } catch (const RenderLimitError& error) {
+        CHECK(error.field() == "pages");
+    }
+    rows.resize(1000);
+    CHECK(renderer.render(layout, {json::value(json::object{{"lines", rows}})}).pages == 1000);
 }

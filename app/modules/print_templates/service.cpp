@@ -117,6 +117,20 @@ void check_binding(const PrintTemplate& layout, const std::vector<json::value>& 
     }
 }
 
+// A render past a limit of the renderer (table rows, pages): a 422 naming what is too large.
+[[noreturn]] void refuse_limit(const RenderLimitError& error) {
+    throw DomainError::validation(json::object{{error.field(), error.what()}});
+}
+
+// The items' table rows counted against the renderer's limit, before binding them one by one.
+void check_rows(const PrintTemplate& layout, const std::vector<json::value>& items) {
+    try {
+        check_table_rows(layout, items);
+    } catch (const RenderLimitError& error) {
+        refuse_limit(error);
+    }
+}
+
 // The design a create or an update saves, checked; a 422 first for the other fields' `problems`.
 const json::value& design_of(const json::object& request, json::object problems) {
     core::refuse_if_any(problems);
@@ -132,11 +146,14 @@ const json::value& design_of(const json::object& request, json::object problems)
 RenderedPdf draw_checked(const PdfRenderer& renderer,
                          const PrintTemplate& layout,
                          const std::vector<json::value>& items) {
+    check_rows(layout, items);
     check_binding(layout, items);
     try {
         return renderer.render(layout, items);
     } catch (const ElementBindingError& error) {
         refuse_binding(error, items.size() > 1);
+    } catch (const RenderLimitError& error) {
+        refuse_limit(error);
     }
 }
 
@@ -266,7 +283,9 @@ json::object Service::request_render(const core::Principal& who, const json::obj
             throw DomainError::not_found("version " + std::to_string(version) +
                                          " of print template " + std::to_string(row.id));
         }
-        check_binding(parse_template(*source), items);
+        const auto layout = parse_template(*source);
+        check_rows(layout, items);
+        check_binding(layout, items);
         json::array stored(items.begin(), items.end());
         const auto [render_id, fresh] =
             repository_.add_render(tx, who.tenant, row.id, version, stored, who.user_id, key);
@@ -336,6 +355,8 @@ json::object Service::run_render(const core::TenantId& tenant, std::int64_t rend
                 std::to_string(failure.element()) + "]: " + failure.what();
     } catch (const DomainError& failure) {
         error = failure.what();
+    } catch (const RenderLimitError& failure) {
+        error = failure.what();  // the same items are past it on every attempt
     } catch (const std::bad_alloc&) {
         throw;  // the process is in trouble: let the step retry elsewhere or later
     } catch (const std::exception& failure) {
