@@ -566,3 +566,33 @@ TEST_CASE("a render past the page limit is refused before anything is drawn", "[
     rows.resize(1000);
     CHECK(renderer.render(layout, {json::value(json::object{{"lines", rows}})}).pages == 1000);
 }
+
+TEST_CASE("a PoDoFo failure comes out as a std::exception, which the callers handle",
+          "[print][unit]") {
+    // DejaVu Sans without its glyf table: FreeType still reads it (its characters are covered),
+    // PoDoFo cannot subset it and throws its own PdfError, which is no std::exception.
+    std::ifstream in(fonts()->faces().back().path(), std::ios::binary);
+    std::string font((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::size_t tables =
+        (static_cast<unsigned char>(font[4]) << 8) | static_cast<unsigned char>(font[5]);
+    bool renamed = false;
+    for (std::size_t t = 0; t < tables; ++t) {
+        if (font.compare(12 + 16 * t, 4, "glyf") == 0) {
+            font[12 + 16 * t] = 'x';
+            renamed = true;
+        }
+    }
+    REQUIRE(renamed);
+    const std::string path = cache_dir() + "/no-glyf.ttf";
+    riveredge_test::write_file(path, font);
+    std::vector<FontFace> faces;
+    faces.emplace_back("No Glyf", path);
+    REQUIRE(faces[0].covers(U'A'));
+    PdfRenderer renderer(std::make_shared<const FontChain>(std::move(faces)));
+    const auto layout = parse_template(json::parse(R"({"page":{"size":"A6"},"elements":[
+        {"type":"text","x":5,"y":5,"width":90,"height":10,"text":"Hello {{name}}"}]})"));
+    CHECK_THROWS_WITH(renderer.render(layout, {json::parse(R"({"name":"World"})")}),
+                      Catch::Contains("PoDoFo"));
+    // The renderer draws again afterwards (the lock was released).
+    CHECK(PdfRenderer(fonts()).render(layout, {json::parse(R"({"name":"World"})")}).pages == 1);
+}

@@ -483,8 +483,10 @@ void check_table_rows(const PrintTemplate& layout, const std::vector<json::value
     }
 }
 
+// PoDoFo's PdfError is no std::exception: it would be retried as if the process were in
+// trouble, or pass every handler that catches std::exception. It leaves as a runtime_error.
 RenderedPdf PdfRenderer::render(const PrintTemplate& layout,
-                                const std::vector<json::value>& items) const {
+                                const std::vector<json::value>& items) const try {
     // Refused before waiting for the lock: too many rows, or more items than pages (each item
     // is a page at least).
     check_table_rows(layout, items);
@@ -761,6 +763,16 @@ RenderedPdf PdfRenderer::render(const PrintTemplate& layout,
     out.width_mm = layout.page.width_mm;
     out.height_mm = layout.page.height_mm;
     return out;
+} catch (const PoDoFo::PdfError& error) {
+    std::string details;
+    for (const auto& info : error.GetCallstack()) {
+        if (!info.GetInformation().empty()) {
+            details += (details.empty() ? "" : "; ") + info.GetInformation();
+        }
+    }
+    throw std::runtime_error(std::string("PoDoFo: ") +
+                             PoDoFo::PdfError::ErrorMessage(error.GetError()) +
+                             (details.empty() ? "" : " (" + details + ")"));
 }
 
 }  // namespace riveredge::print

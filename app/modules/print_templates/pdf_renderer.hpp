@@ -56,7 +56,8 @@ public:
 
     /// One page per data item; `{{page}}` and `{{pages}}` count them. Throws `BindingError`
     /// (wrapped by the caller into a 422 naming the element) when the data does not fit, and
-    /// `RenderLimitError` before drawing a render past kMaxTableRows or kMaxPages.
+    /// `RenderLimitError` before drawing a render past kMaxTableRows or kMaxPages; a failure
+    /// of PoDoFo (such as a font it cannot subset) as a `std::runtime_error`.
     RenderedPdf render(const PrintTemplate& layout,
                        const std::vector<boost::json::value>& items) const;
 
