@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -30,6 +31,7 @@
 
 namespace json = boost::json;
 using namespace riveredge::print;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -475,7 +477,8 @@ TEST_CASE("bad dates, huge numbers and huge images are refused, not printed wron
           "[print][unit]") {
     const auto data = json::parse(
         R"({"feb31":"2026-02-31","hour25":"2026-12-06T25:00","junk":"2026-12-06xyz",
-            "offset":"2026-12-06T09:30:00.123+08:00","leap":"2028-02-29","big":1e60,"trillion":1e12})");
+            "offset":"2026-12-06T09:30:00.123+08:00","leap":"2028-02-29","big":1e60,"trillion":1e12,
+            "almost":999999999999.999,"under":-999999999999.995,"top":999999999999.99})");
     CHECK_THROWS_AS(bind_text("{{feb31 | cn_date}}", data), BindingError);
     CHECK_THROWS_AS(bind_text("{{hour25 | date}}", data), BindingError);
     CHECK_THROWS_AS(bind_text("{{junk | date}}", data), BindingError);
@@ -484,6 +487,11 @@ TEST_CASE("bad dates, huge numbers and huge images are refused, not printed wron
     CHECK_THROWS_AS(bind_text("{{big | number}}", data), BindingError);
     CHECK_THROWS_AS(bind_text("{{big | currency}}", data), BindingError);
     CHECK_THROWS_AS(bind_text("{{trillion | cn_amount}}", data), BindingError);
+    // Below 10^12 but 10^12 once rounded to the fen.
+    CHECK_THROWS_AS(bind_text("{{almost | cn_amount}}", data), BindingError);
+    CHECK_THROWS_AS(bind_text("{{under | cn_amount}}", data), BindingError);
+    CHECK(bind_text("{{top | cn_amount}}", data) ==
+          "玖仟玖佰玖拾玖亿玖仟玖佰玖拾玖万玖仟玖佰玖拾玖元玖角玖分");
     CHECK(chinese_capital_amount(99999999999999) ==
           "玖仟玖佰玖拾玖亿玖仟玖佰玖拾玖万玖仟玖佰玖拾玖元玖角玖分");
     CHECK_THROWS_AS(chinese_capital_amount(100000000000000), std::out_of_range);
@@ -535,4 +543,56 @@ TEST_CASE("a page subtotal refuses rows without a number, and tables flow on eve
         {"type":"table","x":5,"y":5,"width":90,"height":100,"rows":"lines","show_on":"first",
          "columns":[{"header":"a","text":"{{a}}","width":90}]}]})")
               .find("elements[0].show_on") != std::string::npos);
+}
+
+TEST_CASE("a render past the page limit is refused before anything is drawn", "[print]") {
+    // One row a page: the table has room for its header only.
+    const auto layout = parse_template(json::parse(R"({"page":{"size":"A6"},"elements":[
+        {"type":"text","x":5,"y":5,"width":90,"height":10,"text":"第 {{page}} 页"},
+        {"type":"table","x":5,"y":20,"width":90,"height":8,"rows":"lines",
+         "columns":[{"header":"a","text":"{{value}}","width":90}]}]})"));
+    json::array rows(1001, json::value(1));
+    PdfRenderer renderer(fonts());
+    const auto started = std::chrono::steady_clock::now();
+    CHECK_THROWS_WITH(renderer.render(layout, {json::value(json::object{{"lines", rows}})}),
+                      Catch::Contains("1,001 pages") && Catch::Contains("at most 1,000"));
+    CHECK(std::chrono::steady_clock::now() - started < 5s);
+    try {
+        renderer.render(layout, {json::value(json::object{{"lines", rows}})});
+        FAIL("1,001 pages");
+    } catch (const RenderLimitError& error) {
+        CHECK(error.field() == "pages");
+    }
+    rows.resize(1000);
+    CHECK(renderer.render(layout, {json::value(json::object{{"lines", rows}})}).pages == 1000);
+}
+
+TEST_CASE("a PoDoFo failure comes out as a std::exception, which the callers handle",
+          "[print][unit]") {
+    // DejaVu Sans without its glyf table: FreeType still reads it (its characters are covered),
+    // PoDoFo cannot subset it and throws its own PdfError, which is no std::exception.
+    std::ifstream in(fonts()->faces().back().path(), std::ios::binary);
+    std::string font((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::size_t tables =
+        (static_cast<unsigned char>(font[4]) << 8) | static_cast<unsigned char>(font[5]);
+    bool renamed = false;
+    for (std::size_t t = 0; t < tables; ++t) {
+        if (font.compare(12 + 16 * t, 4, "glyf") == 0) {
+            font[12 + 16 * t] = 'x';
+            renamed = true;
+        }
+    }
+    REQUIRE(renamed);
+    const std::string path = cache_dir() + "/no-glyf.ttf";
+    riveredge_test::write_file(path, font);
+    std::vector<FontFace> faces;
+    faces.emplace_back("No Glyf", path);
+    REQUIRE(faces[0].covers(U'A'));
+    PdfRenderer renderer(std::make_shared<const FontChain>(std::move(faces)));
+    const auto layout = parse_template(json::parse(R"({"page":{"size":"A6"},"elements":[
+        {"type":"text","x":5,"y":5,"width":90,"height":10,"text":"Hello {{name}}"}]})"));
+    CHECK_THROWS_WITH(renderer.render(layout, {json::parse(R"({"name":"World"})")}),
+                      Catch::Contains("PoDoFo"));
+    // The renderer draws again afterwards (the lock was released).
+    CHECK(PdfRenderer(fonts()).render(layout, {json::parse(R"({"name":"World"})")}).pages == 1);
 }

@@ -212,6 +212,21 @@ TEST_CASE("print: a render is drawn durably and its PDF is kept by its hash", "[
     const auto output = json::serialize(runs[0].output);
     CHECK(output.find("%PDF") == std::string::npos);
     CHECK(output.find(riveredge::core::sha256_hex(pdf.body)) != std::string::npos);
+    // The step run again (as when its answer was lost) answers what the first run answered.
+    const auto [again_status, again] =
+        t.replay(t.call_again_at("riveredge-flow-print-render", "render"));
+    REQUIRE(again_status == 206);
+    INFO(json::serialize(again));
+    CHECK(again.as_array().at(0).at("data") == runs[0].output);
+
+    // A version number past the range of versions is refused, not read as another version
+    // (4294967297 is 1 modulo 2^32).
+    const std::string preview = "/api/v1/print/templates/" + std::to_string(id) + "/preview";
+    const std::string sample =
+        R"("data":{"number":"1","customer":"x","total":1,"date":"2026-12-01"})";
+    CHECK(t.call("POST", preview, bob, R"({"version":1,)" + sample + "}").status == 200);
+    CHECK(t.call("POST", preview, bob, R"({"version":4294967297,)" + sample + "}").status == 422);
+    CHECK(t.call("POST", preview, bob, R"({"version":0,)" + sample + "}").status == 422);
 
     // Another tenant sees none of it.
     const auto globex = t.token("globex", "bob");
@@ -223,6 +238,25 @@ TEST_CASE("print: a render is drawn durably and its PDF is kept by its hash", "[
     CHECK(t.call("POST", "/api/v1/print/renders", globex,
                  R"({"template_id":)" + std::to_string(id) + "," + items + "}")
               .status == 404);
+
+    // The same request again under its key is the same render, however its numbers are written:
+    // 1e2 comes back from the database as 100.
+    const std::string hundred =
+        R"({"template_id":)" + std::to_string(id) +
+        R"(,"items":[{"number":"INV-3","customer":"x","total":1e2,"date":"2026-12-03"}],)"
+        R"("idempotency_key":"batch-8"})";
+    const auto first = t.call("POST", "/api/v1/print/renders", bob, hundred);
+    REQUIRE(first.status == 202);
+    const auto second = t.call("POST", "/api/v1/print/renders", bob, hundred);
+    INFO(json::serialize(second.body));
+    CHECK(second.status == 202);
+    CHECK(second.body.at("id") == first.body.at("id"));
+    // Other items under that key are still refused.
+    CHECK(t.call("POST", "/api/v1/print/renders", bob,
+                 R"({"template_id":)" + std::to_string(id) +
+                     R"(,"items":[{"number":"INV-3","customer":"x","total":100.5,)"
+                     R"("date":"2026-12-03"}],"idempotency_key":"batch-8"})")
+              .status == 409);
 }
 
 TEST_CASE("print: a render whose run fails through its retries ends failed, not queued",
@@ -296,4 +330,84 @@ TEST_CASE("print: the designer gets a page of the preview as a PNG", "[app][prin
     CHECK(raw_call(t, "POST", "/api/v1/print/preview?format=png&dpi=5000", bob, "application/json",
                    body)
               .status == 422);
+}
+
+namespace {
+
+// A table of one column; each row of `lines` is a number.
+const char* kLines = R"({"page":{"size":"A4"},"elements":[
+  {"type":"table","x":10,"y":10,"width":100,"height":250,"rows":"lines","font_size":6,
+   "columns":[{"header":"n","text":"{{_row}}: {{value}}","width":100}]}]})";
+
+// `count` rows for kLines.
+std::string lines(std::size_t count) {
+    std::string out = R"({"lines":[)";
+    for (std::size_t i = 0; i < count; ++i) {
+        out += i == 0 ? "7" : ",7";
+    }
+    return out + "]}";
+}
+
+}  // namespace
+
+TEST_CASE("print: a preview or render past the table-row limit is refused before drawing",
+          "[app][print]") {
+    AppUnderTest t;
+    const auto admin = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    // 10,001 rows: a 422 naming the rows, not a PDF of some 180 pages drawn under the lock every
+    // tenant's previews and renders share.
+    const auto started = std::chrono::steady_clock::now();
+    const auto refused =
+        t.call("POST", "/api/v1/print/preview", bob,
+               std::string(R"({"template":)") + kLines + R"(,"data":)" + lines(10001) + "}");
+    INFO(json::serialize(refused.body).substr(0, 400));  // not a whole PDF
+    CHECK(refused.status == 422);
+    CHECK(refused.body.at("error").at("details").at("fields").as_object().contains("data.lines"));
+    CHECK(std::chrono::steady_clock::now() - started < 5s);
+
+    // A durable render is refused when asked for, and records nothing.
+    const auto created =
+        t.call("POST", "/api/v1/print/templates", admin,
+               std::string(R"({"key":"lines","name":"lines","template":)") + kLines + "}");
+    REQUIRE(created.status == 201);
+    const auto id = std::to_string(created.body.at("id").as_int64());
+    REQUIRE(t.call("POST", "/api/v1/print/templates/" + id + "/publish", admin).status == 201);
+    // Over several items: the rows count together.
+    const auto over = t.call(
+        "POST", "/api/v1/print/renders", bob,
+        R"({"template_id":)" + id + R"(,"items":[)" + lines(5000) + "," + lines(5001) + "]}");
+    INFO(json::serialize(over.body).substr(0, 400));
+    CHECK(over.status == 422);
+    CHECK(over.body.at("error").at("details").at("fields").as_object().contains("items[1].lines"));
+    const auto fine = t.call("POST", "/api/v1/print/renders", bob,
+                             R"({"template_id":)" + id + R"(,"data":)" + lines(3) + "}");
+    REQUIRE(fine.status == 202);
+    CHECK(fine.body.at("id") == 1);  // the refused request recorded nothing
+
+    // Past 1,000 pages (a row a page here): a preview is refused before drawing; a durable
+    // render ends failed naming why, on its first attempt (the same items fail the same way).
+    const std::string row_a_page = R"({"page":{"size":"A6"},"elements":[
+      {"type":"table","x":5,"y":20,"width":90,"height":8,"rows":"lines",
+       "columns":[{"header":"n","text":"{{value}}","width":90}]}]})";
+    const auto pages = t.call(
+        "POST", "/api/v1/print/preview", bob,
+        R"({"template":)" + row_a_page + R"(,"items":[)" + lines(501) + "," + lines(501) + "]}");
+    INFO(json::serialize(pages.body).substr(0, 400));
+    CHECK(pages.status == 422);
+    CHECK(pages.body.at("error").at("details").at("fields").as_object().contains("pages"));
+    const auto tall = t.call("POST", "/api/v1/print/templates", admin,
+                             R"({"key":"tall","name":"tall","template":)" + row_a_page + "}");
+    REQUIRE(tall.status == 201);
+    const auto tall_id = std::to_string(tall.body.at("id").as_int64());
+    REQUIRE(t.call("POST", "/api/v1/print/templates/" + tall_id + "/publish", admin).status == 201);
+    const auto asked = t.call(
+        "POST", "/api/v1/print/renders", bob,
+        R"({"template_id":)" + tall_id + R"(,"items":[)" + lines(501) + "," + lines(501) + "]}");
+    REQUIRE(asked.status == 202);
+    const auto ended = wait_render(t, bob, asked.body.at("id").as_int64());
+    INFO(json::serialize(ended));
+    REQUIRE(ended.is_object());
+    CHECK(ended.at("status") == "failed");
+    CHECK(ended.at("error").as_string().find("1,002 pages") != json::string::npos);
 }

@@ -437,6 +437,15 @@ struct DocumentPlan {
     double subtotal_height = 0;
 };
 
+// 10001 as "10,001".
+std::string counted(std::size_t n) {
+    std::string digits = std::to_string(n);
+    for (auto at = static_cast<std::ptrdiff_t>(digits.size()) - 3; at > 0; at -= 3) {
+        digits.insert(static_cast<std::size_t>(at), ",");
+    }
+    return digits;
+}
+
 }  // namespace
 
 std::string bind_in(const std::string& text,
@@ -485,8 +494,45 @@ void check_subtotal(const Element& table,
     }
 }
 
+void check_table_rows(const PrintTemplate& layout, const std::vector<json::value>& items) {
+    std::size_t total = 0;
+    for (std::size_t item = 0; item < items.size(); ++item) {
+        for (const auto& element : layout.elements) {
+            const auto* rows =
+                element.kind == ElementKind::kTable ? value_at(items[item], element.rows) : nullptr;
+            if (rows == nullptr || !rows->is_array()) {
+                continue;  // the binding check names it
+            }
+            total += rows->get_array().size();
+            if (total > kMaxTableRows) {
+                throw RenderLimitError(
+                    (items.size() > 1 ? "items[" + std::to_string(item) + "]." : "data.") +
+                        element.rows,
+                    "this table's " + counted(rows->get_array().size()) +
+                        " rows bring the render to " + counted(total) +
+                        "; a render takes at most " + counted(kMaxTableRows) +
+                        " table rows, all tables together: split it into several renders");
+            }
+        }
+    }
+}
+
+// PoDoFo's PdfError is no std::exception: it would be retried as if the process were in
+// trouble, or pass every handler that catches std::exception. It leaves as a runtime_error.
 RenderedPdf PdfRenderer::render(const PrintTemplate& layout,
-                                const std::vector<json::value>& items) const {
+                                const std::vector<json::value>& items) const try {
+    // Refused before waiting for the lock: too many rows, or more items than pages (each item
+    // is a page at least).
+    check_table_rows(layout, items);
+    const auto too_many_pages = [](std::size_t pages, const char* at_least) {
+        return RenderLimitError("pages", "the PDF would have " + std::string(at_least) +
+                                             counted(pages) + " pages; a render has at most " +
+                                             counted(kMaxPages) +
+                                             ": split it into several renders");
+    };
+    if (items.size() > kMaxPages) {
+        throw too_many_pages(items.size(), "at least ");
+    }
     // PoDoFo 0.9.8 keeps global font state (the FreeType library and font cache): one document
     // at a time.
     static std::mutex podofo;
@@ -566,6 +612,10 @@ RenderedPdf PdfRenderer::render(const PrintTemplate& layout,
         }
         total_pages += plan.pages.size();
         plans.push_back(std::move(plan));
+    }
+
+    if (total_pages > kMaxPages) {
+        throw too_many_pages(total_pages, "");
     }
 
     // Pass 2: draw.
@@ -732,6 +782,16 @@ RenderedPdf PdfRenderer::render(const PrintTemplate& layout,
     out.width_mm = layout.page.width_mm;
     out.height_mm = layout.page.height_mm;
     return out;
+} catch (const PoDoFo::PdfError& error) {
+    std::string details;
+    for (const auto& info : error.GetCallstack()) {
+        if (!info.GetInformation().empty()) {
+            details += (details.empty() ? "" : "; ") + info.GetInformation();
+        }
+    }
+    throw std::runtime_error(std::string("PoDoFo: ") +
+                             PoDoFo::PdfError::ErrorMessage(error.GetError()) +
+                             (details.empty() ? "" : " (" + details + ")"));
 }
 
 }  // namespace riveredge::print

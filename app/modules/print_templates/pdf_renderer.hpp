@@ -18,6 +18,13 @@
 
 namespace riveredge::print {
 
+/// Table rows one render takes at most, all tables of all its items together: an ERP print of
+/// thousands of lines fits, a request that would hold the renderer (one document at a time in
+/// the process) for minutes does not.
+inline constexpr std::size_t kMaxTableRows = 10'000;
+/// Pages one render (one PDF) has at most.
+inline constexpr std::size_t kMaxPages = 1'000;
+
 struct RenderedPdf {
     std::string bytes;
     int pages = 0;
@@ -29,12 +36,30 @@ struct RenderedPdf {
     std::vector<std::string> warnings;
 };
 
+/// A render past a limit (kMaxTableRows, kMaxPages), found before anything is drawn: `field`
+/// names what is too large (`data.lines`, `items[3].lines`, `pages`).
+class RenderLimitError : public std::runtime_error {
+public:
+    RenderLimitError(std::string field, const std::string& message)
+        : std::runtime_error(message), field_(std::move(field)) {}
+    const std::string& field() const noexcept { return field_; }
+
+private:
+    std::string field_;
+};
+
+/// Throws `RenderLimitError` when the items' tables (every table element, shown or not) have
+/// more than kMaxTableRows rows together. Counts only: nothing is bound.
+void check_table_rows(const PrintTemplate& layout, const std::vector<boost::json::value>& items);
+
 class PdfRenderer {
 public:
     explicit PdfRenderer(std::shared_ptr<const FontChain> fonts) : fonts_(std::move(fonts)) {}
 
     /// One page per data item; `{{page}}` and `{{pages}}` count them. Throws `BindingError`
-    /// (wrapped by the caller into a 422 naming the element) when the data does not fit.
+    /// (wrapped by the caller into a 422 naming the element) when the data does not fit, and
+    /// `RenderLimitError` before drawing a render past kMaxTableRows or kMaxPages; a failure
+    /// of PoDoFo (such as a font it cannot subset) as a `std::runtime_error`.
     RenderedPdf render(const PrintTemplate& layout,
                        const std::vector<boost::json::value>& items) const;
 

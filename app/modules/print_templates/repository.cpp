@@ -181,6 +181,17 @@ std::pair<std::int64_t, bool> Repository::add_render(Transaction& tx,
     return {existing.integer(0, "id"), false};
 }
 
+bool Repository::same_items(Transaction& tx,
+                            const core::TenantId& tenant,
+                            std::int64_t id,
+                            const json::value& items) {
+    return tx
+        .exec(
+            "SELECT items = $3::jsonb AS same FROM print_renders WHERE tenant_id = $1 AND id = $2",
+            {tenant, id, items})
+        .boolean(0, "same");
+}
+
 std::optional<RenderRow> Repository::render(Transaction& tx,
                                             const core::TenantId& tenant,
                                             std::int64_t id,

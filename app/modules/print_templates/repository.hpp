@@ -123,6 +123,12 @@ public:
                                              const boost::json::value& items,
                                              const std::string& requested_by,
                                              const std::optional<std::string>& idempotency_key);
+    /// Whether render `id` was asked for over `items`, compared as the database keeps them (as
+    /// jsonb: 1e2 and 100 are one number, the order of an object's members does not count).
+    bool same_items(core::db::Transaction& tx,
+                    const core::TenantId& tenant,
+                    std::int64_t id,
+                    const boost::json::value& items);
     std::optional<RenderRow> render(core::db::Transaction& tx,
                                     const core::TenantId& tenant,
                                     std::int64_t id,

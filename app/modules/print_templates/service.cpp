@@ -91,6 +91,20 @@ void check_binding(const PrintTemplate& layout, const std::vector<json::value>& 
     }
 }
 
+// A render past a limit of the renderer (table rows, pages): a 422 naming what is too large.
+[[noreturn]] void refuse_limit(const RenderLimitError& error) {
+    throw DomainError::validation(json::object{{error.field(), error.what()}});
+}
+
+// The items' table rows counted against the renderer's limit, before binding them one by one.
+void check_rows(const PrintTemplate& layout, const std::vector<json::value>& items) {
+    try {
+        check_table_rows(layout, items);
+    } catch (const RenderLimitError& error) {
+        refuse_limit(error);
+    }
+}
+
 // The design a create or an update saves, checked; a 422 first for the other fields' `problems`.
 const json::value& design_of(const json::object& request, json::object problems) {
     core::refuse_if_any(problems);
@@ -106,11 +120,14 @@ const json::value& design_of(const json::object& request, json::object problems)
 RenderedPdf draw_checked(const PdfRenderer& renderer,
                          const PrintTemplate& layout,
                          const std::vector<json::value>& items) {
+    check_rows(layout, items);
     check_binding(layout, items);
     try {
         return renderer.render(layout, items);
     } catch (const ElementBindingError& error) {
         refuse_binding(error, items.size() > 1);
+    } catch (const RenderLimitError& error) {
+        refuse_limit(error);
     }
 }
 
@@ -177,7 +194,8 @@ RenderedPdf Service::preview(const core::TenantId& tenant,
             const auto row = require(repository_, tx, tenant, *id, false);
             source = row.draft;
             if (const auto* v = request.if_contains("version"); v != nullptr && !v->is_null()) {
-                if (!v->is_int64()) {
+                // A number past int is refused, not truncated into another version.
+                if (!v->is_int64() || v->get_int64() < 1 || v->get_int64() > 1000000) {
                     throw DomainError::validation(
                         json::object{{"version", "a published version number"}});
                 }
@@ -227,10 +245,11 @@ json::object Service::request_render(const core::Principal& who, const json::obj
             throw DomainError::conflict("print template " + std::to_string(row.id) +
                                         " has no published version; publish it first");
         }
-        const auto source = core::found(
+        const auto layout = parse_template(core::found(
             repository_.version_source(tx, who.tenant, row.id, version),
-            "version " + std::to_string(version) + " of print template " + std::to_string(row.id));
-        check_binding(parse_template(source), items);
+            "version " + std::to_string(version) + " of print template " + std::to_string(row.id)));
+        check_rows(layout, items);
+        check_binding(layout, items);
         json::array stored(items.begin(), items.end());
         const auto [render_id, fresh] =
             repository_.add_render(tx, who.tenant, row.id, version, stored, who.user_id, key);
@@ -240,8 +259,10 @@ json::object Service::request_render(const core::Principal& who, const json::obj
                                               "print-render"));
         }
         auto render = repository_.render(tx, who.tenant, render_id, false);
+        // The items compared as jsonb: read back into json::value, the request's 1e2 (a double)
+        // comes back as the integer 100, which json::value does not hold equal.
         if (!fresh && (render->template_id != row.id || render->version != version ||
-                       render->items != json::value(stored))) {
+                       !repository_.same_items(tx, who.tenant, render_id, stored))) {
             throw DomainError::conflict("idempotency key '" + key.value_or("") +
                                         "' was used for a different render (" +
                                         std::to_string(render_id) + ")");
@@ -251,8 +272,14 @@ json::object Service::request_render(const core::Principal& who, const json::obj
 }
 
 json::object Service::run_render(const core::TenantId& tenant, std::int64_t render_id) {
-    const auto settled = [render_id](const std::string& status) {
-        return json::object{{"render_id", render_id}, {"status", status}};
+    // The step's answer; a step run again answers what the attempt that stored it answered.
+    const auto answer = [render_id](const std::string& status,
+                                    const std::optional<std::string>& sha256,
+                                    std::optional<int> pages) {
+        return json::object{{"render_id", render_id},
+                            {"status", status},
+                            {"output_sha256", sha256 ? json::value(*sha256) : json::value(nullptr)},
+                            {"pages", pages ? json::value(*pages) : json::value(nullptr)}};
     };
     // Drawn outside any transaction: a document of hundreds of items holds no row lock and no
     // pooled connection while it draws. Drawing has no side effect, so two attempts that
@@ -268,7 +295,7 @@ json::object Service::run_render(const core::TenantId& tenant, std::int64_t rend
         });
     if (render.status != "queued") {
         // A retried step: the render was finished in the same transaction as its output.
-        return settled(render.status);
+        return answer(render.status, render.output_sha256, render.pages);
     }
     std::vector<json::value> items(render.items.as_array().begin(), render.items.as_array().end());
     std::optional<Output> output;
@@ -286,6 +313,8 @@ json::object Service::run_render(const core::TenantId& tenant, std::int64_t rend
                 std::to_string(failure.element()) + "]: " + failure.what();
     } catch (const DomainError& failure) {
         error = failure.what();
+    } catch (const RenderLimitError& failure) {
+        error = failure.what();  // the same items are past it on every attempt
     } catch (const std::bad_alloc&) {
         throw;  // the process is in trouble: let the step retry elsewhere or later
     } catch (const std::exception& failure) {
@@ -293,26 +322,23 @@ json::object Service::run_render(const core::TenantId& tenant, std::int64_t rend
         error = std::string("the PDF could not be drawn: ") + failure.what();
     }
     const auto stored = core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-        const auto now = core::found(repository_.render(tx, tenant, render_id, true),
-                                     "render " + std::to_string(render_id));
+        auto now = core::found(repository_.render(tx, tenant, render_id, true),
+                               "render " + std::to_string(render_id));
         if (now.status != "queued") {
-            return now.status;
+            return std::optional(std::move(now));
         }
         repository_.finish_render(tx, tenant, render_id, output, warnings, error);
-        return std::string();
+        return std::optional<RenderRow>();
     });
-    if (!stored.empty()) {
-        return settled(stored);  // another attempt stored first
+    if (stored) {  // another attempt stored first: its answer
+        return answer(stored->status, stored->output_sha256, stored->pages);
     }
     const bool done = output.has_value();
     core::log(done ? core::LogLevel::kInfo : core::LogLevel::kWarn,
               done ? "print render done" : "print render failed",
               {{"tenant", tenant.value()}, {"render", render_id}, {"error", error.value_or("")}});
-    return json::object{
-        {"render_id", render_id},
-        {"status", done ? "done" : "failed"},
-        {"output_sha256", done ? json::value(output->sha256) : json::value(nullptr)},
-        {"pages", done ? json::value(output->pages) : json::value(nullptr)}};
+    return answer(done ? "done" : "failed", done ? std::optional(output->sha256) : std::nullopt,
+                  done ? std::optional(output->pages) : std::nullopt);
 }
 
 void Service::fail_render(const core::TenantId& tenant,

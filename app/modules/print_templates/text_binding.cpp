@@ -200,10 +200,14 @@ std::string apply(const std::string& placeholder,
     }
     if (formatter == "cn_amount") {
         const double amount = need_number();
-        if (std::fabs(amount) >= 1e12) {
+        // Checked again once rounded to the fen: 999999999999.999 is 10^12 yuan.
+        constexpr std::int64_t kLimitCents = 100'000'000'000'000;
+        const std::int64_t cents =
+            std::fabs(amount) < 1e12 ? std::llround(amount * 100) : kLimitCents;
+        if (cents >= kLimitCents || cents <= -kLimitCents) {
             throw BindingError(placeholder, "cn_amount takes amounts below 1万亿 (10^12)");
         }
-        return chinese_capital_amount(std::llround(amount * 100));
+        return chinese_capital_amount(cents);
     }
     if (formatter == "date") {
         return format_date(need_date(), argument.empty() ? "YYYY-MM-DD" : argument);
