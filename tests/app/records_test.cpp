@@ -459,6 +459,43 @@ TEST_CASE("records: bad input gets a precise 4xx and writes nothing", "[app][rec
     CHECK(audit_rows() == before + 1);  // only the record that was created
 }
 
+TEST_CASE("records: a NUL in a reason or in the content is refused, and the trail still verifies",
+          "[app][records]") {
+    auto t = records_app();
+    const auto p = people(t);
+    set_password(t, p.bob, "Bob");
+    const auto id = create_record(t, p.bob);
+    REQUIRE(move(t, p.bob, id, "submit").status == 200);
+    const auto rows_before =
+        t.call("GET", "/api/v1/records/audit/verify", p.alice).body.at("rows").as_int64();
+
+    // The trail would hash "ok\0x" and PostgreSQL keep "ok": the row "changed" for ever.
+    const auto returned = move(t, p.bob, id, "return", std::string("ok\0x", 4));
+    INFO(json::serialize(returned.body));
+    CHECK(returned.status == 422);
+    CHECK(returned.body.at("error").at("details").at("fields").at("reason") == "no NUL characters");
+    CHECK(t.call("GET", path(id), p.bob).body.at("state") == "in_review");
+    // A signing reason: the seal would cover a text the database does not keep.
+    json::object signing{{"meaning", "review"},
+                         {"reason", std::string("checked\0 twice", 14)},
+                         {"password", "correct horse battery"},
+                         {"user_id", "bob"}};
+    CHECK(t.call("POST", path(id, "/signatures"), p.bob, json::serialize(signing)).status == 422);
+
+    // In the content the NUL is a JSON escape jsonb refuses: a 4xx, not a 500, and no record.
+    const auto content =
+        t.call("POST", "/api/v1/records", p.bob,
+               R"({"type":"t","business_key":"nul","title":"x","content":{"note":"a\u0000b"}})");
+    INFO(json::serialize(content.body));
+    CHECK(content.status >= 400);
+    CHECK(content.status < 500);
+    CHECK(t.call("GET", "/api/v1/records", p.bob).body.at("total") == 1);
+
+    const auto chain = t.call("GET", "/api/v1/records/audit/verify", p.alice);
+    CHECK(chain.body.at("valid") == true);
+    CHECK(chain.body.at("rows").as_int64() == rows_before);  // nothing was written
+}
+
 TEST_CASE("records: without a seal key signing answers 503 and nothing is signed",
           "[app][records]") {
     AppUnderTest t;

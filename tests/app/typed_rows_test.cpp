@@ -183,3 +183,32 @@ TEST_CASE("parameters are values that PostgreSQL reads back as the same values",
     STATIC_REQUIRE_FALSE(std::is_convertible_v<const char**, Param>);
     STATIC_REQUIRE(std::is_convertible_v<std::optional<bool>, Param>);
 }
+
+TEST_CASE("a text parameter holding a NUL is refused before it is sent, and nothing is written",
+          "[app][db]") {
+    Pool pool(inngest_test::shared_postgres().fresh_database(), 1);
+    using riveredge::core::db::Transaction;
+    riveredge::core::db::exec_once(pool, std::nullopt, "CREATE TABLE t (v text)");
+    // libpq takes parameters as C strings: sent, "ok\0x" would be stored as "ok".
+    const std::string with_nul("ok\0x", 4);
+    try {
+        riveredge::core::db::transact(pool, std::nullopt, [&](Transaction& tx) {
+            tx.exec("INSERT INTO t VALUES ('before')");
+            return tx.exec("INSERT INTO t VALUES ($1)", {with_nul}).affected();
+        });
+        FAIL("a text with a NUL was sent");
+    } catch (const DbError& error) {
+        CHECK(error.sqlstate() == "22021");  // PostgreSQL's own: character_not_in_repertoire
+    }
+    const auto rows =
+        riveredge::core::db::exec_once(pool, std::nullopt, "SELECT count(*) AS n FROM t");
+    CHECK(rows.integer(0, "n") == 0);
+    // In JSON the NUL is an escape PostgreSQL's jsonb refuses on its own (22P05).
+    try {
+        riveredge::core::db::exec_once(pool, std::nullopt, "SELECT $1::jsonb AS j",
+                                       {json::object{{"k", with_nul}}});
+        FAIL("jsonb took a \\u0000");
+    } catch (const DbError& error) {
+        CHECK(error.sqlstate() == "22P05");
+    }
+}
