@@ -734,12 +734,16 @@ core::PdfPrinter::Pdf Service::export_pdf(const Actor& actor, std::int64_t id) {
         {"exported_by", actor.printed_name},
         {"rows", std::move(rows)}};
     auto pdf = printer_.print(export_design(), {json::value(std::move(data))});
-    for (const auto& warning : pdf.warnings) {
-        if (warning.find("cut") != std::string::npos) {
-            // A printed copy that left something out is no copy: refuse rather than mislead.
-            throw DomainError(DomainError::Kind::kInternal, "export_incomplete",
-                              "the record does not fit the printed form: " + warning);
+    if (!pdf.warnings.empty()) {
+        // Every warning of the renderer is something not drawn as given: text cut to fit, or a
+        // character shown as □ (outside the Basic Multilingual Plane, or in no font). A printed
+        // copy that left out or replaced something is no copy: refuse rather than mislead.
+        std::string what;
+        for (const auto& warning : pdf.warnings) {
+            what += (what.empty() ? "" : "; ") + warning;
         }
+        throw DomainError(DomainError::Kind::kConflict, "export_incomplete",
+                          "the record cannot be printed as it is: " + what);
     }
     // The export is audited once it exists.
     core::db::transact(repository_.pool(), tenant, [&](Transaction& audit) {
