@@ -109,6 +109,16 @@ TEST_CASE("lists of texts and nested objects are read by the same rules", "[app]
     CHECK(problems.at("many") == "an array of 1 to 2 items");
     CHECK(problems.at("line") == "each item no control characters");
 
+    // A NUL is no character of any text: PostgreSQL cannot store it, and a text cut at it is
+    // another text than the one a hash or a signature covered.
+    const auto nul =
+        boost::json::parse(R"({"reason":"ok\u0000x","list":["a","b\u0000"]})").as_object();
+    boost::json::object nul_problems;
+    CHECK_FALSE(core::text_field(nul, "reason", {.max = 50}, nul_problems));
+    CHECK_FALSE(core::text_list_field(nul, "list", rule, nul_problems));
+    CHECK(nul_problems.at("reason") == "no NUL characters");
+    CHECK(nul_problems.at("list") == "each item no NUL characters");
+
     // A nested object's problems are filed under its path.
     boost::json::object nested;
     core::choice_field(body.at("action").as_object(), "type", {"message", "http"}, nested);

@@ -468,3 +468,33 @@ TEST_CASE("records: the PDF export shows each signature's manifestation and the 
     CHECK(audited);
     CHECK(raw_call(t, "GET", path(id, "/export/pdf"), t.token("globex", "bob")).status == 404);
 }
+
+TEST_CASE("records: a PDF export that would show a character as another is refused",
+          "[app][records][print]") {
+    auto t = records_app();
+    const auto p = people(t);
+    // 𠮷 (U+20BB7) is outside the Basic Multilingual Plane: the renderer draws it as □.
+    set_password(t, p.carol, "𠮷田 Carol");
+    const auto id = create_record(t, p.carol, "BR-NAME");
+    REQUIRE(sign(t, p.carol, id, "carol", "authorship").status == 201);
+    const auto refused = raw_call(t, "GET", path(id, "/export/pdf"), p.bob);
+    INFO(refused.body.substr(0, 400));
+    CHECK(refused.status == 409);
+    CHECK(refused.body.find("export_incomplete") != std::string::npos);
+    CHECK(refused.body.find("U+20BB7") != std::string::npos);
+
+    // A character no font has (U+0378 is unassigned) in the content: □ too.
+    const auto other = create_record(t, p.carol, "BR-GLYPH", R"({"note":"a\u0378b"})");
+    const auto no_glyph = raw_call(t, "GET", path(other, "/export/pdf"), p.bob);
+    INFO(no_glyph.body.substr(0, 400));
+    CHECK(no_glyph.status == 409);
+    CHECK(no_glyph.body.find("no glyph") != std::string::npos);
+
+    // Neither copy was made, so neither is in the trail.
+    for (const auto record : {id, other}) {
+        const auto trail = t.call("GET", path(record, "/audit"), p.alice);
+        for (const auto& entry : trail.body.at("entries").as_array()) {
+            CHECK(entry.at("action") != "exported");
+        }
+    }
+}

@@ -459,6 +459,126 @@ TEST_CASE("records: bad input gets a precise 4xx and writes nothing", "[app][rec
     CHECK(audit_rows() == before + 1);  // only the record that was created
 }
 
+TEST_CASE("records: a NUL in a reason or in the content is refused, and the trail still verifies",
+          "[app][records]") {
+    auto t = records_app();
+    const auto p = people(t);
+    set_password(t, p.bob, "Bob");
+    const auto id = create_record(t, p.bob);
+    REQUIRE(move(t, p.bob, id, "submit").status == 200);
+    const auto rows_before =
+        t.call("GET", "/api/v1/records/audit/verify", p.alice).body.at("rows").as_int64();
+
+    // The trail would hash "ok\0x" and PostgreSQL keep "ok": the row "changed" for ever.
+    const auto returned = move(t, p.bob, id, "return", std::string("ok\0x", 4));
+    INFO(json::serialize(returned.body));
+    CHECK(returned.status == 422);
+    CHECK(returned.body.at("error").at("details").at("fields").at("reason") == "no NUL characters");
+    CHECK(t.call("GET", path(id), p.bob).body.at("state") == "in_review");
+    // A signing reason: the seal would cover a text the database does not keep.
+    json::object signing{{"meaning", "review"},
+                         {"reason", std::string("checked\0 twice", 14)},
+                         {"password", "correct horse battery"},
+                         {"user_id", "bob"}};
+    CHECK(t.call("POST", path(id, "/signatures"), p.bob, json::serialize(signing)).status == 422);
+
+    // In the content the NUL is a JSON escape jsonb refuses: a 4xx, not a 500, and no record.
+    const auto content =
+        t.call("POST", "/api/v1/records", p.bob,
+               R"({"type":"t","business_key":"nul","title":"x","content":{"note":"a\u0000b"}})");
+    INFO(json::serialize(content.body));
+    CHECK(content.status >= 400);
+    CHECK(content.status < 500);
+    CHECK(t.call("GET", "/api/v1/records", p.bob).body.at("total") == 1);
+
+    const auto chain = t.call("GET", "/api/v1/records/audit/verify", p.alice);
+    CHECK(chain.body.at("valid") == true);
+    CHECK(chain.body.at("rows").as_int64() == rows_before);  // nothing was written
+}
+
+TEST_CASE("records: content whose numbers would come back changed from storage is refused",
+          "[app][records]") {
+    auto t = records_app();
+    const auto p = people(t);
+    set_password(t, p.bob, "Bob");
+    const auto id = create_record(t, p.bob);
+    const auto audit_rows = [&] {
+        return t.call("GET", "/api/v1/records/audit/verify", p.alice).body.at("rows").as_int64();
+    };
+    const auto before = audit_rows();
+    const auto field_of = [](const Response& r, const std::string& name) {
+        INFO(json::serialize(r.body));
+        const auto& fields = r.body.at("error").at("details").at("fields").as_object();
+        return fields.contains(name) ? fields.at(name) : json::value();
+    };
+
+    // 1e16 is read as a double and hashed so; jsonb gives back the integer 10000000000000000,
+    // beyond 2^53, which has no canonical form: the trail and the signatures could not be
+    // checked again.
+    const auto whole =
+        t.call("POST", "/api/v1/records", p.bob,
+               R"({"type":"t","business_key":"e16","title":"x","content":{"n":1e16}})");
+    CHECK(whole.status == 422);
+    CHECK(field_of(whole, "content.n").is_string());
+    const auto changed =
+        t.call("PUT", path(id), p.bob, R"({"content":{"lot":"A7","n":1e16},"reason":"typo"})");
+    CHECK(changed.status == 422);
+    CHECK(field_of(changed, "content.n").is_string());
+    // A 17-digit decimal that Boost.JSON reads back one bit off from jsonb's plain notation:
+    // the content hash would no longer match the stored content.
+    const auto digits = t.call(
+        "POST", "/api/v1/records", p.bob,
+        R"({"type":"t","business_key":"d17","title":"x","content":{"m":[1,34846281429204.756]}})");
+    CHECK(digits.status == 422);
+    CHECK(field_of(digits, "content.m[1]").is_string());
+
+    CHECK(t.call("GET", "/api/v1/records", p.bob).body.at("total") == 1);
+    CHECK(t.call("GET", path(id), p.bob).body.at("latest_version") == 1);
+    CHECK(audit_rows() == before);
+
+    // What comes back the same is taken, and keeps verifying.
+    const auto kept = t.call("PUT", path(id), p.bob,
+                             R"({"content":{"a":1e15,"b":2e19,"c":0.1,"d":-3.0,"e":"1e16",)"
+                             R"("f":9007199254740992,"g":1.5e300,"h":5e-324},"reason":"ok"})");
+    INFO(json::serialize(kept.body));
+    CHECK(kept.status == 200);
+    REQUIRE(sign(t, p.bob, id, "bob", "authorship").status == 201);
+    CHECK(t.call("GET", path(id, "/signatures/verify"), p.bob).body.at("valid") == true);
+    const auto chain = t.call("GET", "/api/v1/records/audit/verify", p.alice);
+    CHECK(chain.body.at("valid") == true);
+}
+
+TEST_CASE("records: stored content with no canonical form shows broken, not a 500",
+          "[app][records]") {
+    auto t = records_app();
+    const auto p = people(t);
+    set_password(t, p.bob, "Bob");
+    const auto id = create_record(t, p.bob);
+    REQUIRE(sign(t, p.bob, id, "bob", "authorship").status == 201);
+    // What a row written before numbers were checked holds (or a DBA's edit): an integer
+    // beyond 2^53, which JCS cannot represent.
+    as_superuser(t,
+                 "SET session_replication_role = replica; UPDATE record_versions SET content = "
+                 "'{\"n\":10000000000000000}'; UPDATE record_audit SET new_value = new_value || "
+                 "'{\"n\":10000000000000000}' WHERE action = 'created'");
+    const auto chain = t.call("GET", "/api/v1/records/audit/verify", p.alice);
+    INFO(json::serialize(chain.body));
+    REQUIRE(chain.status == 200);
+    CHECK(chain.body.at("valid") == false);
+    CHECK(chain.body.at("first_broken").at("seq") == 2);
+    CHECK(chain.body.at("first_broken").at("problem").as_string().find("canonical") !=
+          json::string::npos);
+    const auto signatures = t.call("GET", path(id, "/signatures/verify"), p.bob);
+    INFO(json::serialize(signatures.body));
+    REQUIRE(signatures.status == 200);
+    CHECK(signatures.body.at("valid") == false);
+    CHECK(signatures.body.at("signatures").at(0).at("problem").as_string().find("canonical") !=
+          json::string::npos);
+    const auto record = t.call("GET", path(id), p.bob);
+    REQUIRE(record.status == 200);
+    CHECK(record.body.at("signatures_valid") == false);
+}
+
 TEST_CASE("records: without a seal key signing answers 503 and nothing is signed",
           "[app][records]") {
     AppUnderTest t;
@@ -564,4 +684,62 @@ TEST_CASE("records: the nightly re-verification reads the seal key register once
     }
     // One page of three records: one read of the register (one per record before).
     CHECK(key_reads == 1);
+}
+
+TEST_CASE("records: the nightly re-verification checks every tenant when one tenant's check fails",
+          "[app][records]") {
+    // 01:59:30 UTC: the check runs at 02:00.
+    auto clock = std::make_shared<inngest::local::ManualClock>(
+        std::chrono::system_clock::time_point(std::chrono::seconds(1796522370)));
+    AppUnderTestOptions options;
+    options.clock = clock;
+    options.records_seal_key_file = seal_key_file();
+    AppUnderTest t(std::move(options));
+    const auto acme = people(t, "acme");
+    const auto globex = people(t, "globex");
+    for (const auto* tenant : {&acme, &globex}) {
+        REQUIRE(t.call("PUT", "/api/v1/records/settings", tenant->alice,
+                       R"({"security_contacts":["alice"]})")
+                    .status == 200);
+        const auto id = create_record(t, tenant->bob);
+        REQUIRE(move(t, tenant->bob, id, "submit").status == 200);
+    }
+    // acme, checked first: a row whose content has no canonical form, and a notice that can
+    // never be written, so its check fails on every attempt. globex: a rewritten row.
+    as_superuser(t,
+                 "SET session_replication_role = replica; UPDATE record_audit SET new_value = "
+                 "new_value || '{\"n\":10000000000000000}' WHERE tenant_id = 'acme' AND action = "
+                 "'created'; "
+                 "UPDATE record_audit SET actor_id = 'mallory' WHERE tenant_id = 'globex' AND "
+                 "seq = 2");
+    {
+        riveredge::core::db::Pool owner(t.settings().migration_database_url.value(), 1);
+        riveredge::core::db::transact(
+            owner, std::nullopt, [&](riveredge::core::db::Transaction& tx) {
+                tx.exec(
+                    "CREATE FUNCTION acme_notice_dies() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                    "BEGIN RAISE EXCEPTION 'test: acme''s notice dies here'; END $$");
+                tx.exec(
+                    "CREATE TRIGGER acme_notice_dies BEFORE INSERT ON messages FOR EACH ROW WHEN "
+                    "(NEW.tenant_id = 'acme') EXECUTE FUNCTION acme_notice_dies()");
+            });
+    }
+    clock->advance(std::chrono::seconds(45));
+    t.app().executor()->poke();
+    for (int i = 0; i < 8; ++i) {
+        REQUIRE(t.app().wait_settled(10s));
+        clock->advance(std::chrono::minutes(1));
+        t.app().executor()->poke();
+    }
+    REQUIRE(t.app().wait_settled(10s));
+    // globex was checked, and its contact told.
+    REQUIRE(t.wait_unread(globex.alice, 1));
+    const auto inbox = t.call("GET", "/api/v1/messages/inbox", globex.alice);
+    CHECK(inbox.body.at("items").at(0).at("body").as_string().find("row 2") != json::string::npos);
+    const auto runs = t.app().executor()->runs("riveredge-flow-records-verify-integrity");
+    REQUIRE(runs.size() == 1);
+    // The run ends failed, naming the tenant that could not be checked.
+    CHECK(runs[0].status == inngest::local::RunStatus::kFailed);
+    INFO(json::serialize(runs[0].error));
+    CHECK(json::serialize(runs[0].error).find("acme") != std::string::npos);
 }

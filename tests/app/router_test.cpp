@@ -4,6 +4,7 @@
 #include "core/http/router.hpp"
 
 #include "app/app_under_test.hpp"
+#include "core/db/database.hpp"
 #include "core/http/openapi.hpp"
 
 #include <boost/json.hpp>
@@ -110,6 +111,27 @@ TEST_CASE("a JSON route answers the status it declares, and the document states 
     const auto& run = responses(document, "/things/{id}/run", "post");
     CHECK(run.contains("200"));
     CHECK(run.contains("202"));
+}
+
+TEST_CASE("a text PostgreSQL cannot store is the caller's 400, not a 500", "[app][router]") {
+    Router router("secret-0123456789abcdef0123456789", {});
+    router.add(
+        RouteSpec{
+            .method = "POST", .pattern = "/store", .access = Access::kPublic, .summary = "test"},
+        [](Call& call) -> json::object {
+            // What core::db answers for a NUL in a text parameter, and what jsonb answers for a
+            // \u0000 in a string.
+            throw riveredge::core::db::DbError(std::string(call.body().at("state").as_string()),
+                                               "refused");
+        });
+    for (const std::string state : {"22021", "22P05"}) {
+        INFO(state);
+        const auto refused =
+            dispatch(router, "POST", "/store", "", R"({"state":")" + state + "\"}");
+        CHECK(refused.status == 400);
+        CHECK(error_code(refused) == "bad_request");
+        CHECK(refused.body.at("error").at("message").as_string().find("NUL") != json::string::npos);
+    }
 }
 
 TEST_CASE("a route's success statuses are 2xx and distinct", "[app][router]") {

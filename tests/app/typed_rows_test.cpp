@@ -4,10 +4,14 @@
 
 #include "core/db/database.hpp"
 #include "core/db/row.hpp"
+#include "core/json/canonical.hpp"
 #include "support/temp_postgres.hpp"
 
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
+
+#include <random>
 
 namespace json = boost::json;
 using riveredge::core::db::DbError;
@@ -182,4 +186,84 @@ TEST_CASE("parameters are values that PostgreSQL reads back as the same values",
     // Nothing converts to a flag by accident: a double or a pointer is not a bool parameter.
     STATIC_REQUIRE_FALSE(std::is_convertible_v<const char**, Param>);
     STATIC_REQUIRE(std::is_convertible_v<std::optional<bool>, Param>);
+}
+
+TEST_CASE("a text parameter holding a NUL is refused before it is sent, and nothing is written",
+          "[app][db]") {
+    Pool pool(inngest_test::shared_postgres().fresh_database(), 1);
+    using riveredge::core::db::Transaction;
+    riveredge::core::db::exec_once(pool, std::nullopt, "CREATE TABLE t (v text)");
+    // libpq takes parameters as C strings: sent, "ok\0x" would be stored as "ok".
+    const std::string with_nul("ok\0x", 4);
+    try {
+        riveredge::core::db::transact(pool, std::nullopt, [&](Transaction& tx) {
+            tx.exec("INSERT INTO t VALUES ('before')");
+            return tx.exec("INSERT INTO t VALUES ($1)", {with_nul}).affected();
+        });
+        FAIL("a text with a NUL was sent");
+    } catch (const DbError& error) {
+        CHECK(error.sqlstate() == "22021");  // PostgreSQL's own: character_not_in_repertoire
+    }
+    const auto rows =
+        riveredge::core::db::exec_once(pool, std::nullopt, "SELECT count(*) AS n FROM t");
+    CHECK(rows.integer(0, "n") == 0);
+    // In JSON the NUL is an escape PostgreSQL's jsonb refuses on its own (22P05).
+    try {
+        riveredge::core::db::exec_once(pool, std::nullopt, "SELECT $1::jsonb AS j",
+                                       {json::object{{"k", with_nul}}});
+        FAIL("jsonb took a \\u0000");
+    } catch (const DbError& error) {
+        CHECK(error.sqlstate() == "22P05");
+    }
+}
+
+TEST_CASE("the numbers named as changed by jsonb are the ones PostgreSQL gives back changed",
+          "[app][db]") {
+    using riveredge::core::canonical_json;
+    using riveredge::core::number_changed_by_jsonb;
+    // Decimals as a request brings them: long ones, whole numbers past 2^53, powers of ten.
+    std::mt19937_64 random(20261207);
+    std::string text = "[1e16,-1e16,1e19,2e19,9007199254740992.0,1.5e300,5e-324,0.1,-3.0,0.0";
+    for (int i = 0; i < 1500; ++i) {
+        std::string digits;
+        const int length = 15 + static_cast<int>(random() % 3);
+        for (int k = 0; k < length; ++k) {
+            digits.push_back(static_cast<char>('0' + (k == 0 ? 1 + random() % 9 : random() % 10)));
+        }
+        const auto point =
+            static_cast<std::size_t>(random() % static_cast<std::uint64_t>(length - 1));
+        text += "," + digits.substr(0, point + 1) + "." + digits.substr(point + 1);
+        text += ",-" + digits + "e" + std::to_string(static_cast<int>(random() % 580) - 290);
+    }
+    for (int power = -30; power <= 30; ++power) {
+        text += ",1e" + std::to_string(power) + ",4.35e" + std::to_string(power);
+    }
+    text += "]";
+    const auto numbers = json::parse(text).as_array();
+    Pool pool(inngest_test::shared_postgres().fresh_database(), 1);
+    const auto rows = riveredge::core::db::exec_once(pool, std::nullopt,
+                                                     "SELECT $1::jsonb::text AS back", {numbers});
+    const auto back = json::parse(rows.text(0, "back")).as_array();
+    REQUIRE(back.size() == numbers.size());
+    int whole = 0;  // came back an integer past 2^53
+    int off = 0;    // came back another double
+    for (std::size_t i = 0; i < numbers.size(); ++i) {
+        bool kept = true;
+        try {
+            kept = canonical_json(back[i]) == canonical_json(numbers[i]);
+        } catch (const riveredge::core::CanonicalJsonError&) {
+            kept = false;
+        }
+        INFO(json::serialize(numbers[i]) << " came back as " << json::serialize(back[i]));
+        CHECK(number_changed_by_jsonb(numbers[i]).has_value() == !kept);
+        (back[i].is_double() ? off : whole) += kept ? 0 : 1;
+    }
+    // Both kinds are in the sample.
+    CHECK(number_changed_by_jsonb(numbers[0]).has_value());        // 1e16
+    CHECK_FALSE(number_changed_by_jsonb(numbers[3]).has_value());  // 2e19: a double again
+    CHECK(whole > 5);
+    CHECK(off > 5);
+    // The path of the first one, in field-name style.
+    CHECK(number_changed_by_jsonb(json::parse(R"({"a":[1,2.5,{"b":1e16}],"c":1e17})")) == "a[2].b");
+    CHECK_FALSE(number_changed_by_jsonb(json::parse(R"({"a":[1,"1e16",0.5]})")));
 }

@@ -111,7 +111,14 @@ bool Connection::healthy() const {
 Rows Connection::exec(std::string_view sql, const std::vector<Param>& params) {
     std::vector<const char*> values;
     values.reserve(params.size());
-    for (const auto& param : params) {
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        const auto& param = params[i];
+        // libpq reads a parameter as a C string: a NUL would end it there, and PostgreSQL store
+        // the text cut short. Refused as PostgreSQL refuses a NUL in text (22021), unsent.
+        if (param && param->find('\0') != std::string::npos) {
+            throw DbError("22021", "parameter $" + std::to_string(i + 1) +
+                                       " holds a NUL character, which a text cannot store");
+        }
         values.push_back(param ? param->c_str() : nullptr);
     }
     PGresult* result =

@@ -100,7 +100,8 @@ public:
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
 
-    /// Runs one parameterised statement ($1, $2, ...). Throws `DbError`.
+    /// Runs one parameterised statement ($1, $2, ...). Throws `DbError`; 22021, unsent, for a
+    /// parameter holding a NUL (libpq would send it cut short at the NUL).
     Rows exec(std::string_view sql, const std::vector<Param>& params = {});
     /// Runs a script of several statements with no parameters: for migrations (our own files)
     /// only, never for anything built from input.

@@ -87,7 +87,8 @@ int http_status(const DomainError& error) noexcept {
     return 500;
 }
 
-// PostgreSQL errors mapped once: unique/foreign-key violations are conflicts, bad input is 400.
+// PostgreSQL errors mapped once: unique/foreign-key violations are conflicts, bad input
+// (including a text PostgreSQL cannot store) is 400.
 DomainError from_db_error(const db::DbError& error) {
     const std::string& state = error.sqlstate();
     if (state == "23505") {
@@ -98,6 +99,12 @@ DomainError from_db_error(const db::DbError& error) {
         return DomainError(DomainError::Kind::kConflict, "conflict",
                            "the resource is still referenced or refers to a missing one", nullptr,
                            error.what());
+    }
+    if (state == "22021" || state == "22P05") {
+        // A NUL in a text parameter (core::db refuses it unsent), or \u0000 in jsonb.
+        return DomainError(DomainError::Kind::kBadRequest, "bad_request",
+                           "a text holds a NUL character (\\u0000), which cannot be stored",
+                           nullptr, error.what());
     }
     if (state == "22P02" || state == "22007" || state == "22008" || state == "22001" ||
         state == "22003" || state == "23514" || state == "23502") {

@@ -47,6 +47,11 @@ std::optional<std::string> text_problem(const boost::json::value& value, const T
         })) {
         return "no control characters";
     }
+    // No text keeps a NUL: PostgreSQL cannot store one, and a text cut at it is not the text a
+    // hash or a signature covered.
+    if (text.find('\0') != boost::json::string::npos) {
+        return "no NUL characters";
+    }
     return std::nullopt;
 }
 

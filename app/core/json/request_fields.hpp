@@ -18,8 +18,8 @@
 
 namespace riveredge::core {
 
-/// What a text field must be: `min`..`max` bytes, and on one line when `single_line` (no
-/// control characters: names, titles, keys).
+/// What a text field must be: `min`..`max` bytes, never a NUL, and on one line when
+/// `single_line` (no control characters: names, titles, keys).
 struct TextRule {
     std::size_t max = 0;
     std::size_t min = 0;

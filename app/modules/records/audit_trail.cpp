@@ -157,7 +157,18 @@ ChainCheck AuditTrail::verify(core::db::Pool& pool, const core::TenantId& tenant
                 broken(rows, i, "it does not follow the row before it (prev_hash differs)");
                 return check;
             }
-            const auto hash = row_hash(expected_prev, hashed_fields(tenant, rows, i));
+            std::string hash;
+            try {
+                hash = row_hash(expected_prev, hashed_fields(tenant, rows, i));
+            } catch (const core::CanonicalJsonError& error) {
+                // Its hash cannot be recomputed, so it cannot be shown unchanged: broken, not
+                // a failed verification.
+                broken(rows, i,
+                       std::string("its stored content has no canonical form, so its hash "
+                                   "cannot be checked (") +
+                           error.what() + ")");
+                return check;
+            }
             if (hash != rows.text(i, "row_hash")) {
                 broken(rows, i, "its content does not match its hash (the row was changed)");
                 return check;

@@ -3,9 +3,12 @@
 
 #include "core/errors.hpp"
 #include "core/events.hpp"
+#include "core/log/logger.hpp"
 #include "modules/records/service.hpp"
 
 #include <inngest/inngest.hpp>
+
+#include <boost/json/serialize.hpp>
 
 #include <chrono>
 
@@ -59,16 +62,32 @@ void register_functions(inngest::Client& client, Service& service) {
                                           .count());
             const std::int64_t day = ms / (24 * 60 * 60 * 1000);
             boost::json::array failed;
+            boost::json::object unchecked;  // tenant -> why its check could not be made
             for (const auto& tenant : tenants) {
                 const std::string id(tenant.as_string());
                 // One step per tenant: a retry re-checks only the tenants not
-                // done yet.
-                const auto result = ctx.step.run("verify:" + id, [&] {
-                    return service.check_integrity(core::TenantId::trusted(id), day);
-                });
-                if (!result.at("intact").as_bool()) {
+                // done yet. A tenant whose check fails through its retries is
+                // logged and the others are still checked; the run then fails.
+                try {
+                    const auto result = ctx.step.run("verify:" + id, [&] {
+                        return service.check_integrity(core::TenantId::trusted(id), day);
+                    });
+                    if (!result.at("intact").as_bool()) {
+                        failed.emplace_back(id);
+                    }
+                } catch (const inngest::StepError& error) {
+                    core::log(core::LogLevel::kError, "records integrity check could not be made",
+                              {{"tenant", id}, {"error", error.what()}});
                     failed.emplace_back(id);
+                    unchecked[id] = error.what();
                 }
+            }
+            if (!unchecked.empty()) {
+                throw inngest::NonRetriableError(
+                    "the integrity check could not be made for " +
+                    std::to_string(unchecked.size()) +
+                    " tenant(s): " + boost::json::serialize(unchecked) +
+                    "; not intact or not checked: " + boost::json::serialize(failed));
             }
             return boost::json::object{{"tenants", static_cast<std::int64_t>(tenants.size())},
                                        {"failed", std::move(failed)}};

@@ -72,6 +72,20 @@ std::string content_hash(const json::value& content) {
     }
 }
 
+// The hash of content about to be stored, or a 422 naming where it has no canonical form or
+// holds a number the stored content would give back as another: the hash, the trail and the
+// signatures must verify against what is read back.
+std::string new_content_hash(const json::value& content) {
+    auto hash = content_hash(content);
+    if (const auto at = core::number_changed_by_jsonb(content)) {
+        throw DomainError::validation(json::object{
+            {"content" + (at->empty() ? std::string() : "." + *at),
+             "a number that would not read back as written (a whole number beyond 2^53, or "
+             "more digits than a double keeps): write it with fewer digits, or as a string"}});
+    }
+    return hash;
+}
+
 // The attachments a content names: an optional `attachments` array of objects with a `name`
 // (unique) and the `sha256` of bytes uploaded before; problems name the member at fault.
 std::vector<AttachmentRef> attachments_in(const json::value& content, json::object& problems) {
@@ -165,7 +179,7 @@ json::object Service::create(const Actor& actor, const json::object& request) {
     const auto attachments =
         content != nullptr ? attachments_in(*content, problems) : std::vector<AttachmentRef>{};
     core::refuse_if_any(problems);
-    const std::string hash = content_hash(*content);
+    const std::string hash = new_content_hash(*content);
     const auto id = core::db::transact(repository_.pool(), actor.who.tenant, [&](Transaction& tx) {
         require_attachments(tx, actor.who.tenant, attachments);
         const auto created = repository_.create(
@@ -212,7 +226,7 @@ json::object Service::update(const Actor& actor, std::int64_t id, const json::ob
     const auto attachments =
         content != nullptr ? attachments_in(*content, problems) : std::vector<AttachmentRef>{};
     core::refuse_if_any(problems);
-    const std::string hash = content_hash(*content);
+    const std::string hash = new_content_hash(*content);
     const auto& tenant = actor.who.tenant;
     core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
         require_attachments(tx, tenant, attachments);
@@ -524,15 +538,26 @@ json::array Service::checked_signatures(Transaction& tx,
                                         bool& all_valid) {
     json::array out;
     std::map<int, std::optional<std::string>> hashes;  // version -> hash of its content now
+    std::set<int> unreadable;  // versions whose stored content has no canonical form
     for (const auto& s : repository_.signatures(tx, tenant, id)) {
         if (hashes.count(s.version) == 0) {
             const auto version = repository_.version(tx, tenant, id, s.version);
-            hashes[s.version] =
-                version ? std::optional(core::sha256_hex(core::canonical_json(version->content)))
-                        : std::nullopt;
+            std::optional<std::string> hash;
+            if (version) {
+                try {
+                    hash = core::sha256_hex(core::canonical_json(version->content));
+                } catch (const core::CanonicalJsonError&) {
+                    unreadable.insert(s.version);
+                }
+            }
+            hashes[s.version] = std::move(hash);
         }
         std::string problem;
-        if (hashes[s.version] != s.content_hash) {
+        if (unreadable.count(s.version) > 0) {
+            problem =
+                "the version's content has no canonical form now: what was signed cannot "
+                "be checked";
+        } else if (hashes[s.version] != s.content_hash) {
             problem = "the version's content changed after it was signed";
         } else if (!seal_verifies(keys, tenant, s)) {
             problem = "the seal does not match what was signed";
@@ -709,12 +734,16 @@ core::PdfPrinter::Pdf Service::export_pdf(const Actor& actor, std::int64_t id) {
         {"exported_by", actor.printed_name},
         {"rows", std::move(rows)}};
     auto pdf = printer_.print(export_design(), {json::value(std::move(data))});
-    for (const auto& warning : pdf.warnings) {
-        if (warning.find("cut") != std::string::npos) {
-            // A printed copy that left something out is no copy: refuse rather than mislead.
-            throw DomainError(DomainError::Kind::kInternal, "export_incomplete",
-                              "the record does not fit the printed form: " + warning);
+    if (!pdf.warnings.empty()) {
+        // Every warning of the renderer is something not drawn as given: text cut to fit, or a
+        // character shown as □ (outside the Basic Multilingual Plane, or in no font). A printed
+        // copy that left out or replaced something is no copy: refuse rather than mislead.
+        std::string what;
+        for (const auto& warning : pdf.warnings) {
+            what += (what.empty() ? "" : "; ") + warning;
         }
+        throw DomainError(DomainError::Kind::kConflict, "export_incomplete",
+                          "the record cannot be printed as it is: " + what);
     }
     // The export is audited once it exists.
     core::db::transact(repository_.pool(), tenant, [&](Transaction& audit) {
