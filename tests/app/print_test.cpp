@@ -162,6 +162,19 @@ TEST_CASE("print: a render is drawn durably and its PDF is kept by its hash", "[
     CHECK(
         t.call("POST", "/api/v1/print/templates/" + std::to_string(id) + "/publish", bob).status ==
         403);
+    // A draft that jsonb keeps with a whole number past 2^53 (1e16 comes back as one) has no
+    // canonical form to hash: a 422 naming the template, not a 500.
+    const auto huge = t.call("POST", "/api/v1/print/templates", admin,
+                             R"({"key":"huge","name":"x","template":{"page":{"width":60,)"
+                             R"("height":40,"note":1e16},"elements":[]}})");
+    INFO(json::serialize(huge.body));
+    REQUIRE(huge.status == 201);
+    const auto unhashable = t.call(
+        "POST",
+        "/api/v1/print/templates/" + std::to_string(huge.body.at("id").as_int64()) + "/publish",
+        admin);
+    CHECK(unhashable.status == 422);
+    CHECK(unhashable.body.at("error").at("details").at("fields").as_object().contains("template"));
 
     // A missing value in the second item: 422 naming it, and no render is recorded.
     const auto refused = t.call(

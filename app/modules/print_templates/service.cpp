@@ -179,7 +179,13 @@ json::object Service::publish(const core::Principal& who, std::int64_t id) {
         const auto row = require(repository_, tx, who.tenant, id, true);
         parse_template(row.draft);
         const int version = row.latest_version + 1;
-        const auto hash = core::sha256_hex(core::canonical_json(row.draft));
+        std::string hash;
+        try {
+            hash = core::sha256_hex(core::canonical_json(row.draft));
+        } catch (const core::CanonicalJsonError& error) {
+            // As stored, the draft holds what JCS cannot write (a whole number past 2^53).
+            throw DomainError::validation(json::object{{"template", error.what()}});
+        }
         repository_.add_version(tx, who.tenant, id, version, row.draft, hash, who.user_id);
         return json::object{{"template_id", id}, {"version", version}, {"content_hash", hash}};
     });
