@@ -3,8 +3,6 @@
 #include "core/json/separated.hpp"
 #include "core/text/hex.hpp"
 
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -203,74 +201,20 @@ void write(const boost::json::value& value, std::string& out) {
     }
 }
 
-// PostgreSQL's text of the numeric it reads from `written` ("-1.5E-7", "1E16", Boost.JSON's
-// form of a double): the same digits in plain notation, as numeric_out prints them
-// ("-0.00000015", "10000000000000000").
-std::string plain_decimal(std::string_view written) {
-    std::string sign;
-    if (!written.empty() && written.front() == '-') {
-        sign = "-";
-        written.remove_prefix(1);
-    }
-    int exponent = 0;
-    if (const auto e = written.find_first_of("eE"); e != std::string_view::npos) {
-        std::string_view power = written.substr(e + 1);
-        if (!power.empty() && power.front() == '+') {
-            power.remove_prefix(1);
-        }
-        std::from_chars(power.data(), power.data() + power.size(), exponent);
-        written = written.substr(0, e);
-    }
-    std::string digits;
-    auto point = static_cast<long>(written.size());  // digits before the decimal point
-    for (std::size_t i = 0; i < written.size(); ++i) {
-        if (written[i] == '.') {
-            point = static_cast<long>(i);
-        } else {
-            digits.push_back(written[i]);
-        }
-    }
-    point += exponent;
-    std::string out;
-    if (point <= 0) {
-        out = "0." + std::string(static_cast<std::size_t>(-point), '0') + digits;
-    } else if (static_cast<std::size_t>(point) >= digits.size()) {
-        out = digits + std::string(static_cast<std::size_t>(point) - digits.size(), '0');
-    } else {
-        out = digits.substr(0, static_cast<std::size_t>(point)) + "." +
-              digits.substr(static_cast<std::size_t>(point));
-    }
-    const auto first = out.find_first_not_of('0');
-    if (first == std::string::npos) {
-        return "0";
-    }
-    out.erase(0, out[first] == '.' ? first - 1 : first);
-    return sign + out;
-}
-
-// Whether a double's canonical form is what jsonb gives back for it.
-bool kept_by_jsonb(const boost::json::value& number) {
-    if (!std::isfinite(number.get_double())) {
-        return false;  // no JSON form at all
-    }
-    boost::system::error_code error;
-    const auto back = boost::json::parse(plain_decimal(boost::json::serialize(number)), error);
-    try {
-        return !error && canonical_json(back) == canonical_json(number);
-    } catch (const CanonicalJsonError&) {
-        return false;
-    }
-}
-
-std::optional<std::string> changed_number(const boost::json::value& value,
-                                          const std::string& path) {
+std::optional<std::string> beyond_exact(const boost::json::value& value, const std::string& path) {
     switch (value.kind()) {
-        case boost::json::kind::double_:
-            return kept_by_jsonb(value) ? std::nullopt : std::optional(path);
+        case boost::json::kind::int64:
+            return value.get_int64() > kMaxExactInteger || value.get_int64() < -kMaxExactInteger
+                       ? std::optional(path)
+                       : std::nullopt;
+        case boost::json::kind::uint64:
+            return value.get_uint64() > static_cast<std::uint64_t>(kMaxExactInteger)
+                       ? std::optional(path)
+                       : std::nullopt;
         case boost::json::kind::array: {
             const auto& items = value.get_array();
             for (std::size_t i = 0; i < items.size(); ++i) {
-                if (auto found = changed_number(items[i], path + "[" + std::to_string(i) + "]")) {
+                if (auto found = beyond_exact(items[i], path + "[" + std::to_string(i) + "]")) {
                     return found;
                 }
             }
@@ -279,20 +223,20 @@ std::optional<std::string> changed_number(const boost::json::value& value,
         case boost::json::kind::object:
             for (const auto& [name, member] : value.get_object()) {
                 const std::string at(name);
-                if (auto found = changed_number(member, path.empty() ? at : path + "." + at)) {
+                if (auto found = beyond_exact(member, path.empty() ? at : path + "." + at)) {
                     return found;
                 }
             }
             return std::nullopt;
         default:
-            return std::nullopt;  // integers come back as written; no other kind is a number
+            return std::nullopt;
     }
 }
 
 }  // namespace
 
-std::optional<std::string> number_changed_by_jsonb(const boost::json::value& value) {
-    return changed_number(value, "");
+std::optional<std::string> integer_beyond_exact(const boost::json::value& value) {
+    return beyond_exact(value, "");
 }
 
 std::string canonical_json(const boost::json::value& value) {

@@ -25,14 +25,10 @@ public:
 
 std::string canonical_json(const boost::json::value& value);
 
-/// Where `value` holds a number whose canonical form a PostgreSQL `jsonb` column would not give
-/// back: jsonb keeps the decimal Boost.JSON writes and gives it back in plain notation, which
-/// Boost.JSON reads again. A whole number beyond 2^53 written as a double (1e16) comes back as
-/// an integer JCS refuses; some 16- and 17-digit doubles come back a bit off (Boost.JSON 1.81
-/// does not round every long decimal correctly). The first such number's path in the style of
-/// field names ("n", "list[2]", "a.b"; "" for `value` itself), or nothing. A hash of a value it
-/// names would not verify once the value is stored.
-std::optional<std::string> number_changed_by_jsonb(const boost::json::value& value);
+/// The path of the first integer beyond 2^53 in `value`, the one number JSON text carries that
+/// JCS cannot write (`canonical_json` refuses it), in the style of field names ("n", "list[2]",
+/// "a.b"; "" for `value` itself); nothing when there is none.
+std::optional<std::string> integer_beyond_exact(const boost::json::value& value);
 
 /// SHA-256 of `bytes` as lowercase hex.
 std::string sha256_hex(const std::string& bytes);

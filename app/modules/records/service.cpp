@@ -72,18 +72,20 @@ std::string content_hash(const json::value& content) {
     }
 }
 
-// The hash of content about to be stored, or a 422 naming where it has no canonical form or
-// holds a number the stored content would give back as another: the hash, the trail and the
-// signatures must verify against what is read back.
-std::string new_content_hash(const json::value& content) {
-    auto hash = content_hash(content);
-    if (const auto at = core::number_changed_by_jsonb(content)) {
+// The content as its jsonb column gives it back (PostgreSQL's numeric text, read again by
+// Boost.JSON): it is what is hashed, stored and audited, so a later read verifies against the
+// same numbers. A 422 names an integer beyond 2^53 in it (1e16 comes back as one), which has no
+// canonical form.
+json::value stored_form(Transaction& tx, const json::value& content) {
+    auto stored =
+        json::parse(tx.exec("SELECT $1::jsonb::text AS content", {content}).text(0, "content"));
+    if (const auto at = core::integer_beyond_exact(stored)) {
         throw DomainError::validation(json::object{
             {"content" + (at->empty() ? std::string() : "." + *at),
-             "a number that would not read back as written (a whole number beyond 2^53, or "
-             "more digits than a double keeps): write it with fewer digits, or as a string"}});
+             "a whole number beyond 2^53 (as 1e16 is stored), which cannot be hashed exactly: "
+             "write it as a string"}});
     }
-    return hash;
+    return stored;
 }
 
 // The attachments a content names: an optional `attachments` array of objects with a `name`
@@ -179,11 +181,12 @@ json::object Service::create(const Actor& actor, const json::object& request) {
     const auto attachments =
         content != nullptr ? attachments_in(*content, problems) : std::vector<AttachmentRef>{};
     core::refuse_if_any(problems);
-    const std::string hash = new_content_hash(*content);
     const auto id = core::db::transact(repository_.pool(), actor.who.tenant, [&](Transaction& tx) {
+        const auto stored = stored_form(tx, *content);
+        const std::string hash = content_hash(stored);
         require_attachments(tx, actor.who.tenant, attachments);
-        const auto created = repository_.create(
-            tx, actor.who.tenant, {*type, *key, *title, *content}, hash, actor.who.user_id);
+        const auto created = repository_.create(tx, actor.who.tenant, {*type, *key, *title, stored},
+                                                hash, actor.who.user_id);
         if (!created) {
             throw DomainError::conflict("a record of type '" + *type + "' with business key '" +
                                         *key + "' exists already");
@@ -226,9 +229,10 @@ json::object Service::update(const Actor& actor, std::int64_t id, const json::ob
     const auto attachments =
         content != nullptr ? attachments_in(*content, problems) : std::vector<AttachmentRef>{};
     core::refuse_if_any(problems);
-    const std::string hash = new_content_hash(*content);
     const auto& tenant = actor.who.tenant;
     core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        const auto stored = stored_form(tx, *content);
+        const std::string hash = content_hash(stored);
         require_attachments(tx, tenant, attachments);
         const auto record = require(tx, tenant, id, true);
         if (record.state != "draft") {
@@ -238,7 +242,7 @@ json::object Service::update(const Actor& actor, std::int64_t id, const json::ob
         const auto previous = repository_.version(tx, tenant, id, record.latest_version);
         const int number = record.latest_version + 1;
         const std::string new_title = title.value_or(record.title);
-        repository_.add_version(tx, tenant, id, number, new_title, *content, hash, *reason,
+        repository_.add_version(tx, tenant, id, number, new_title, stored, hash, *reason,
                                 actor.who.user_id);
         repository_.link_attachments(tx, tenant, id, number, attachments);
         AuditTrail::append(
@@ -247,7 +251,7 @@ json::object Service::update(const Actor& actor, std::int64_t id, const json::ob
              json::object{{"version", record.latest_version},
                           {"title", record.title},
                           {"content", previous ? previous->content : json::value(nullptr)}},
-             json::object{{"version", number}, {"title", new_title}, {"content", *content}},
+             json::object{{"version", number}, {"title", new_title}, {"content", stored}},
              *reason});
     });
     return get(tenant, id);
