@@ -56,6 +56,35 @@ std::string process(const std::string& key,
     return R"({"key":")" + key + R"(","nodes":[)" + list + R"(],"edges":[)" + edges(flows) + "]}";
 }
 
+// A process whose sub-process calls `called` (bob's task "check") from a call activity and is
+// interrupted by a one-hour timer boundary (then dave's task "handle"); started, and answered
+// once its child waits at "check": {instance, child}.
+std::pair<std::int64_t, std::int64_t> start_calling_late(AppUnderTest& t,
+                                                         Flow& flow,
+                                                         const std::string& alice,
+                                                         const std::string& called) {
+    flow.publish(
+        alice, process(called,
+                       {node("start", "startEvent"), user("check", "bob"), node("end", "endEvent")},
+                       {"start>check", "check>end"}));
+    const auto id = flow.start(
+        alice,
+        flow.publish(
+            alice,
+            process(
+                "calling_" + called,
+                {node("start", "startEvent"), node("sub", "subProcess"),
+                 node("in", "startEvent", "sub"),
+                 node("call", "callActivity", "sub", R"({"called_element":")" + called + R"("})"),
+                 node("out", "endEvent", "sub"),
+                 node("late", "boundaryEvent", "", R"({"attached_to":"sub","duration":"PT1H"})"),
+                 user("handle", "dave"), node("end", "endEvent"), node("end2", "endEvent")},
+                {"start>sub", "in>call", "call>out", "sub>end", "late>handle", "handle>end2"})));
+    const auto child = wait_children(t, alice, id).front();
+    REQUIRE(flow.wait_pending(alice, child, "check").is_object());
+    return {id, child};
+}
+
 }  // namespace
 
 TEST_CASE("an embedded sub-process runs its inner tasks and completes when they end",
@@ -176,25 +205,7 @@ TEST_CASE("an interrupted sub-process ends its call activity's child even when i
     AppUnderTest t(AppUnderTestOptions{.clock = clock});
     Flow flow{t, *clock};
     const auto alice = t.token("acme", "alice", {"admin"});
-    flow.publish(
-        alice, process("checking",
-                       {node("start", "startEvent"), user("check", "bob"), node("end", "endEvent")},
-                       {"start>check", "check>end"}));
-    const auto id = flow.start(
-        alice,
-        flow.publish(
-            alice,
-            process(
-                "calling_late",
-                {node("start", "startEvent"), node("sub", "subProcess"),
-                 node("in", "startEvent", "sub"),
-                 node("call", "callActivity", "sub", R"({"called_element":"checking"})"),
-                 node("out", "endEvent", "sub"),
-                 node("late", "boundaryEvent", "", R"({"attached_to":"sub","duration":"PT1H"})"),
-                 user("handle", "dave"), node("end", "endEvent"), node("end2", "endEvent")},
-                {"start>sub", "in>call", "call>out", "sub>end", "late>handle", "handle>end2"})));
-    const auto child = wait_children(t, alice, id).front();
-    REQUIRE(flow.wait_pending(alice, child, "check").is_object());
+    const auto [id, child] = start_calling_late(t, flow, alice, "checking");
     REQUIRE(t.call("POST", "/api/v1/approvals/instances/" + std::to_string(child) + "/suspend",
                    alice, R"({"reason":"on hold"})")
                 .status == 200);
@@ -216,25 +227,7 @@ TEST_CASE("an interrupted sub-process whose step died before ending the child en
     AppUnderTest t(AppUnderTestOptions{.clock = clock});
     Flow flow{t, *clock};
     const auto alice = t.token("acme", "alice", {"admin"});
-    flow.publish(
-        alice, process("checked_late",
-                       {node("start", "startEvent"), user("check", "bob"), node("end", "endEvent")},
-                       {"start>check", "check>end"}));
-    const auto id = flow.start(
-        alice,
-        flow.publish(
-            alice,
-            process(
-                "calling_later",
-                {node("start", "startEvent"), node("sub", "subProcess"),
-                 node("in", "startEvent", "sub"),
-                 node("call", "callActivity", "sub", R"({"called_element":"checked_late"})"),
-                 node("out", "endEvent", "sub"),
-                 node("late", "boundaryEvent", "", R"({"attached_to":"sub","duration":"PT1H"})"),
-                 user("handle", "dave"), node("end", "endEvent"), node("end2", "endEvent")},
-                {"start>sub", "in>call", "call>out", "sub>end", "late>handle", "handle>end2"})));
-    const auto child = wait_children(t, alice, id).front();
-    REQUIRE(flow.wait_pending(alice, child, "check").is_object());
+    const auto [id, child] = start_calling_late(t, flow, alice, "checked_late");
     REQUIRE(t.app().wait_settled(20s));  // parked before the clock moves
     fail_first_update(t, "child_end_fails", "approval_instances",
                       "OLD.status = 'running' AND NEW.status = 'cancelled'");
@@ -262,25 +255,7 @@ TEST_CASE("an interrupted sub-process whose step died before waking the child wa
     AppUnderTest t(AppUnderTestOptions{.clock = clock});
     Flow flow{t, *clock};
     const auto alice = t.token("acme", "alice", {"admin"});
-    flow.publish(
-        alice, process("checked_held",
-                       {node("start", "startEvent"), user("check", "bob"), node("end", "endEvent")},
-                       {"start>check", "check>end"}));
-    const auto id = flow.start(
-        alice,
-        flow.publish(
-            alice,
-            process(
-                "calling_held",
-                {node("start", "startEvent"), node("sub", "subProcess"),
-                 node("in", "startEvent", "sub"),
-                 node("call", "callActivity", "sub", R"({"called_element":"checked_held"})"),
-                 node("out", "endEvent", "sub"),
-                 node("late", "boundaryEvent", "", R"({"attached_to":"sub","duration":"PT1H"})"),
-                 user("handle", "dave"), node("end", "endEvent"), node("end2", "endEvent")},
-                {"start>sub", "in>call", "call>out", "sub>end", "late>handle", "handle>end2"})));
-    const auto child = wait_children(t, alice, id).front();
-    REQUIRE(flow.wait_pending(alice, child, "check").is_object());
+    const auto [id, child] = start_calling_late(t, flow, alice, "checked_held");
     REQUIRE(t.call("POST", "/api/v1/approvals/instances/" + std::to_string(child) + "/suspend",
                    alice, R"({"reason":"on hold"})")
                 .status == 200);
