@@ -525,6 +525,14 @@ TEST_CASE(
         t.call("PUT", path(id), p.bob, R"({"content":{"lot":"A7","n":1e16},"reason":"typo"})");
     CHECK(changed.status == 422);
     CHECK(field_of(changed, "content.n").is_string());
+    // Boost.JSON 1.81 does not round every decimal it reads correctly: this one reads back
+    // another double each time it is stored and read again, so no hash of it would verify.
+    const auto drifting =
+        t.call("POST", "/api/v1/records", p.bob,
+               R"({"type":"t","business_key":"drift","title":"x","content":{"x":6.72535861e-22}})");
+    CHECK(drifting.status == 422);
+    CHECK(field_of(drifting, "content").is_string());
+
     CHECK(t.call("GET", "/api/v1/records", p.bob).body.at("total") == 1);
     CHECK(t.call("GET", path(id), p.bob).body.at("latest_version") == 1);
     CHECK(audit_rows() == before);

@@ -72,18 +72,29 @@ std::string content_hash(const json::value& content) {
     }
 }
 
-// The content as its jsonb column gives it back (PostgreSQL's numeric text, read again by
-// Boost.JSON): it is what is hashed, stored and audited, so a later read verifies against the
-// same numbers. A 422 names an integer beyond 2^53 in it (1e16 comes back as one), which has no
-// canonical form.
+// `value` as a jsonb column gives it back: PostgreSQL's numeric text, read again by Boost.JSON.
+json::value read_back(Transaction& tx, const json::value& value) {
+    return json::parse(tx.exec("SELECT $1::jsonb::text AS content", {value}).text(0, "content"));
+}
+
+// The content as its jsonb column gives it back: it is what is hashed, stored and audited, so a
+// later read verifies against the same numbers. A 422 names an integer beyond 2^53 in it (1e16
+// comes back as one), which has no canonical form, and refuses a number that is not read back
+// the same twice (Boost.JSON 1.81 does not round every decimal correctly): its hash would not
+// verify after the next read.
 json::value stored_form(Transaction& tx, const json::value& content) {
-    auto stored =
-        json::parse(tx.exec("SELECT $1::jsonb::text AS content", {content}).text(0, "content"));
+    auto stored = read_back(tx, content);
     if (const auto at = core::integer_beyond_exact(stored)) {
         throw DomainError::validation(json::object{
             {"content" + (at->empty() ? std::string() : "." + *at),
              "a whole number beyond 2^53 (as 1e16 is stored), which cannot be hashed exactly: "
              "write it as a string"}});
+    }
+    if (core::canonical_json(read_back(tx, stored)) != core::canonical_json(stored)) {
+        throw DomainError::validation(
+            json::object{{"content",
+                          "a number that does not read back as the same double once stored: "
+                          "write it with fewer digits, or as a string"}});
     }
     return stored;
 }
@@ -737,7 +748,29 @@ core::PdfPrinter::Pdf Service::export_pdf(const Actor& actor, std::int64_t id) {
         {"exported_at", core::now_utc()},
         {"exported_by", actor.printed_name},
         {"rows", std::move(rows)}};
-    auto pdf = printer_.print(export_design(), {json::value(std::move(data))});
+    core::PdfPrinter::Pdf pdf;
+    try {
+        pdf = printer_.print(export_design(), {json::value(std::move(data))});
+    } catch (const DomainError& error) {
+        if (error.kind() != DomainError::Kind::kInvalid) {
+            throw;
+        }
+        // Past a render's limits (rows, pages): the record does not fit one printed copy, which
+        // the client can do nothing about but export it as JSON.
+        std::string what;
+        if (const auto* fields = error.details().is_object()
+                                     ? error.details().as_object().if_contains("fields")
+                                     : nullptr;
+            fields != nullptr && fields->is_object()) {
+            for (const auto& [name, problem] : fields->as_object()) {
+                what +=
+                    (what.empty() ? "" : "; ") +
+                    (problem.is_string() ? std::string(problem.as_string()) : std::string(name));
+            }
+        }
+        throw DomainError(DomainError::Kind::kConflict, "export_incomplete",
+                          "the record is too large for one printed copy: " + what);
+    }
     if (!pdf.warnings.empty()) {
         // Every warning of the renderer is something not drawn as given: text cut to fit, or a
         // character shown as □ (outside the Basic Multilingual Plane, or in no font). A printed
