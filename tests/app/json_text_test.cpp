@@ -3,6 +3,7 @@
 
 #include "core/json/request_fields.hpp"
 #include "core/json/text.hpp"
+#include "core/text/storable.hpp"
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
@@ -145,4 +146,21 @@ TEST_CASE("times are written as RFC 3339 UTC with milliseconds and read from any
     CHECK_FALSE(core::parse_time("2026-03-08T03:00:00+16:00"));
     CHECK_FALSE(core::parse_time("2026-03-08T03:00:00-05:60"));
     CHECK_FALSE(core::parse_time("0000-01-01T00:00:00Z"));
+}
+
+TEST_CASE("text from outside is made storable: a NUL or a byte that is not UTF-8 becomes U+FFFD",
+          "[app][unit]") {
+    using riveredge::core::storable_text;
+    const std::string fffd = "\xEF\xBF\xBD";
+    CHECK(storable_text("审批 ok") == "审批 ok");  // whole characters stay
+    CHECK(storable_text(std::string("a\0b", 3)) == "a" + fffd + "b");
+    // A reply cut by a size cap in the middle of a character.
+    CHECK(storable_text(std::string("审批").substr(0, 4)) == "审" + fffd);
+    CHECK(storable_text("\xC0\xAF") == fffd + fffd);                        // an overlong '/'
+    CHECK(storable_text("\xED\xA0\x80") == fffd + fffd + fffd);             // a surrogate
+    CHECK(storable_text("\xF4\x90\x80\x80") == fffd + fffd + fffd + fffd);  // past U+10FFFF
+    CHECK(storable_text("\xF0\x9F\x98\x80") == "\xF0\x9F\x98\x80");         // outside the BMP
+    const auto stored = riveredge::core::storable_json(
+        json::parse(R"({"k\u0000":["x\u0000",1,{"n":null}],"t":true})"));
+    CHECK(stored == json::parse(R"({"k\ufffd":["x\ufffd",1,{"n":null}],"t":true})"));
 }

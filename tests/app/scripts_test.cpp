@@ -183,6 +183,22 @@ TEST_CASE("the sandbox limits hold through the API and runs are recorded", "[app
     CHECK(refused.body.at("memory_bytes").as_int64() <= 4 * 1024 * 1024);
     CHECK(t.call("GET", "/healthz").status == 200);  // the service is unharmed
 
+    // What a script returns is stored even with a NUL in it, which jsonb cannot hold:
+    // U+FFFD stands in, and the run ends instead of staying running.
+    const auto odd = t.call("POST", "/api/v1/scripts", alice,
+                            create_body("odd", R"(function main() { )"
+                                               R"(return 'a\u0000b'; })"));
+    REQUIRE(odd.status == 201);
+    const auto ended =
+        t.call("POST", "/api/v1/scripts/" + std::to_string(odd.body.at("id").as_int64()) + "/run",
+               alice, "{}");
+    INFO(json::serialize(ended.body));
+    REQUIRE(ended.status == 200);
+    CHECK(ended.body.at("status") == "succeeded");
+    CHECK(ended.body.at("result") ==
+          "a\xEF\xBF\xBD"
+          "b");
+
     // Per-script limits stay within the tenant's maxima.
     CHECK(t.call("POST", "/api/v1/scripts", alice,
                  create_body("slow", "function main() {}", R"("timeout_ms":600000)"))

@@ -101,9 +101,11 @@ DomainError from_db_error(const db::DbError& error) {
                            error.what());
     }
     if (state == "22021" || state == "22P05") {
-        // A NUL in a text parameter (core::db refuses it unsent), or \u0000 in jsonb.
+        // A NUL in a text parameter (core::db refuses it unsent), \u0000 in jsonb, or bytes
+        // that are not UTF-8.
         return DomainError(DomainError::Kind::kBadRequest, "bad_request",
-                           "a text holds a NUL character (\\u0000), which cannot be stored",
+                           "a text holds a character that cannot be stored (a NUL, \\u0000, or "
+                           "bytes that are not UTF-8)",
                            nullptr, error.what());
     }
     if (state == "22P02" || state == "22007" || state == "22008" || state == "22001" ||

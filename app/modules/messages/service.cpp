@@ -5,6 +5,7 @@
 #include "core/found.hpp"
 #include "core/json/request_fields.hpp"
 #include "core/log/logger.hpp"
+#include "core/text/storable.hpp"
 #include "modules/messages/templates.hpp"
 
 #include <inngest/client.hpp>
@@ -70,7 +71,10 @@ boost::json::object deliver_through_provider(Repository& repository,
         throw inngest::NonRetriableError(reason);
     }
     repository.update_delivery(tenant, delivery_id, "sending", "", true);
-    const auto result = send(*settings, *delivery);
+    auto result = send(*settings, *delivery);
+    // The provider's words, stored and logged: a NUL or a character cut by the reply's size cap
+    // would make the store fail after the message went out.
+    result.reply = core::storable_text(result.reply);
     if (result.sent) {
         repository.update_delivery(tenant, delivery_id, "sent", result.reply, false);
         return boost::json::object{

@@ -2,6 +2,7 @@
 
 #include "core/db/sql_time.hpp"
 #include "core/errors.hpp"
+#include "core/text/storable.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -241,7 +242,10 @@ bool Repository::start_run(const core::TenantId& tenant, std::int64_t run_id) {
 
 void Repository::finish_run(const core::TenantId& tenant,
                             std::int64_t run_id,
-                            const boost::json::object& outcome) {
+                            const boost::json::object& ran) {
+    // What the script returned and logged is kept as it was, but for a NUL or bytes that are
+    // not UTF-8, which jsonb cannot hold (U+FFFD instead): the run must end, whatever it wrote.
+    const auto outcome = core::storable_json(ran).as_object();
     core::db::exec_once(
         pool_, tenant,
         "UPDATE script_runs SET status = $3, result = $4::jsonb, console = $5::jsonb, "
