@@ -758,3 +758,71 @@ TEST_CASE("a 10,000-row report and a 64 KiB cell are drawn under the text limits
         wide, {json::object{{"lines", json::array{json::object{{"w", std::string(1024, 'w')}}}}}});
     CHECK(drawn.pages == 1);
 }
+
+TEST_CASE("a shrinking text ends at the size it always did, without a layout at every size",
+          "[print]") {
+    PdfRenderer renderer(fonts());
+    const auto boxed = [](const char* overflow, double size, double height) {
+        return parse_template(json::value(
+            json::object{{"page", json::object{{"size", "A4"}}},
+                         {"elements", json::array{json::object{{"type", "text"},
+                                                               {"x", 5},
+                                                               {"y", 5},
+                                                               {"width", 60},
+                                                               {"height", height},
+                                                               {"font_size", size},
+                                                               {"overflow", overflow},
+                                                               {"text", "{{t}}"}}}}}));
+    };
+    // Words, Chinese and paragraphs in a 60 × 40 mm box from 40 pt: the size it takes is the
+    // first of 40, 36, 32.4, … (10% smaller each time) at which it is drawn whole.
+    std::string text;
+    for (int i = 0; i < 40; ++i) {
+        text += i % 7 == 6 ? "精密轴承批次合格。\n" : "lorem ipsum dolor ";
+    }
+    const json::value data(json::object{{"t", text}});
+    const auto shrunk = renderer.render(boxed("shrink", 40, 40), {data});
+    CHECK(shrunk.warnings.empty());
+    double size = 40;
+    auto wrapped = renderer.render(boxed("wrap", size, 40), {data});
+    while (!wrapped.warnings.empty() && size > 4) {
+        size = std::max(4.0, size * 0.9);
+        wrapped = renderer.render(boxed("wrap", size, 40), {data});
+    }
+    INFO("the text fits at " << size << " pt");
+    CHECK(size < 20);
+    const auto words = [](const std::string& pdf) {
+        std::istringstream in(poppler("pdftotext", pdf, "-bbox"));
+        std::string out;
+        for (std::string line; std::getline(in, line);) {
+            out += line.find("<word") != std::string::npos ? line + "\n" : "";
+        }
+        return out;
+    };
+    CHECK(words(shrunk.bytes).size() > 1000);
+    CHECK(words(shrunk.bytes) == words(wrapped.bytes));
+
+    // Four texts of 64 KiB shrinking from 200 pt: laid out at a few sizes near the one they
+    // fit at, not at each of the 37 sizes down to 4 pt.
+    std::string long_text;
+    while (long_text.size() < 65000) {
+        long_text += "lorem ipsum dolor sit amet ";
+    }
+    json::array elements;
+    for (int i = 0; i < 4; ++i) {
+        elements.push_back(json::object{{"type", "text"},
+                                        {"x", 5},
+                                        {"y", 5 + 70 * i},
+                                        {"width", 190},
+                                        {"height", 65},
+                                        {"font_size", 200},
+                                        {"overflow", "shrink"},
+                                        {"text", "{{t}}"}});
+    }
+    const auto four = parse_template(json::value(
+        json::object{{"page", json::object{{"size", "A4"}}}, {"elements", std::move(elements)}}));
+    const auto started = std::chrono::steady_clock::now();
+    const auto pdf = renderer.render(four, {json::object{{"t", long_text}}});
+    CHECK(pdf.pages == 1);
+    CHECK(std::chrono::steady_clock::now() - started < 4s);
+}
