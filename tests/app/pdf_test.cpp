@@ -596,3 +596,233 @@ TEST_CASE("a PoDoFo failure comes out as a std::exception, which the callers han
     // The renderer draws again afterwards (the lock was released).
     CHECK(PdfRenderer(fonts()).render(layout, {json::parse(R"({"name":"World"})")}).pages == 1);
 }
+
+TEST_CASE("a bound text stops at 64 KiB while binding, naming the placeholder it passes at",
+          "[print][unit]") {
+    // {{v}} 400 times over a 1 MiB value is 400 MiB when built whole: refused at the first.
+    std::string repeated;
+    for (int i = 0; i < 400; ++i) {
+        repeated += "{{v}}";
+    }
+    const json::value big(json::object{{"v", std::string(std::size_t{1024} * 1024, 'x')}});
+    auto started = std::chrono::steady_clock::now();
+    try {
+        const auto bound = bind_text(repeated, big);
+        FAIL_CHECK("bound " << bound.size() << " bytes");
+    } catch (const BindingError& error) {
+        CHECK(error.placeholder() == "v");
+        CHECK_THAT(error.what(), Catch::Contains("65,536 bytes"));
+    }
+    CHECK(std::chrono::steady_clock::now() - started < 2s);
+
+    // Values that are small alone: stopped once past, naming the placeholder.
+    const json::value small(json::object{{"v", std::string(1000, 'y')},
+                                         {"w", std::string(1024, 'z')},
+                                         {"list", json::array(20000, json::value(12345))}});
+    CHECK_THROWS_AS(bind_text(repeated, small), BindingError);  // 400,000 bytes
+    // Exactly 64 KiB binds; a byte more is refused, also when literal text passes it.
+    std::string sixty_four;
+    for (int i = 0; i < 64; ++i) {
+        sixty_four += "{{w}}";
+    }
+    CHECK(bind_text(sixty_four, small).size() == 65536);
+    try {
+        const auto bound = bind_text(sixty_four + "!", small);
+        FAIL_CHECK("bound " << bound.size() << " bytes");
+    } catch (const BindingError& error) {
+        CHECK(error.placeholder() == "w");
+    }
+    // A value printed as JSON (120,000 bytes here), also through upper.
+    CHECK_THROWS_AS(bind_text("{{list}}", small), BindingError);
+    CHECK_THROWS_AS(bind_text("{{list | upper}}", small), BindingError);
+    CHECK_THROWS_AS(bind_text("{{none | default:x}}" + repeated, small), BindingError);
+
+    // In a render: the cell of row 1 names its row and the value, before any layout.
+    const auto layout =
+        parse_template(json::parse(R"({"page":{"size":"A6"},"elements":[
+        {"type":"table","x":5,"y":5,"width":90,"height":100,"rows":"lines",
+         "columns":[{"header":"a","text":"{{a}}","width":30},{"header":"b","text":")" +
+                                   repeated.substr(0, 200) + R"(","width":60}]}]})"));
+    json::array rows{json::object{{"a", 1}, {"v", "short"}},
+                     json::object{{"a", 2}, {"v", std::string(2000, 'q')}}};
+    started = std::chrono::steady_clock::now();
+    try {
+        const auto pdf = PdfRenderer(fonts()).render(layout, {json::object{{"lines", rows}}});
+        FAIL_CHECK("drew " << pdf.pages << " pages");
+    } catch (const ElementBindingError& error) {
+        CHECK(error.placeholder() == "lines[1].v");
+        CHECK(error.element() == 0);
+    }
+    CHECK(std::chrono::steady_clock::now() - started < 2s);
+}
+
+namespace {
+
+// A stock report of `count` rows, such as an ERP prints: codes, Chinese names, amounts and a
+// remark; a title and "page X of Y" on every page.
+std::pair<PrintTemplate, json::value> stock_report(std::size_t count, const std::string& remark) {
+    auto layout = parse_template(json::parse(R"({"page":{"size":"A4"},"elements":[
+        {"type":"text","x":10,"y":8,"width":190,"height":8,"text":"库存明细 {{warehouse}}","font_size":14,"align":"center"},
+        {"type":"table","x":10,"y":20,"width":190,"height":255,"rows":"lines","font_size":8,
+         "columns":[{"header":"序号","text":"{{_row}}","width":14,"align":"right"},
+                    {"header":"物料编码","text":"{{code}}","width":26},
+                    {"header":"品名规格","text":"{{name}} {{spec}}","width":50},
+                    {"header":"数量","text":"{{qty | number:0}}","width":16,"align":"right"},
+                    {"header":"金额","text":"{{amount | currency}}","width":24,"align":"right"},
+                    {"header":"备注","text":"{{remark | default:}}","width":60}]},
+        {"type":"text","x":10,"y":280,"width":190,"height":6,"text":"第 {{page}} 页 共 {{pages}} 页","font_size":8,"align":"right"}]})"));
+    json::array lines;
+    for (std::size_t i = 0; i < count; ++i) {
+        lines.push_back(json::object{{"code", "MAT-" + std::to_string(100000 + i)},
+                                     {"name", "深沟球轴承"},
+                                     {"spec", "6204-2RS 20×47×14"},
+                                     {"qty", static_cast<std::int64_t>(i % 97 + 1)},
+                                     {"amount", 12.5 * static_cast<double>(i % 97 + 1)},
+                                     {"remark", remark}});
+    }
+    return {std::move(layout),
+            json::value(json::object{{"warehouse", "华东一号仓"}, {"lines", std::move(lines)}})};
+}
+
+}  // namespace
+
+TEST_CASE("a render past 4 MiB of text is refused before its text is laid out", "[print]") {
+    PdfRenderer renderer(fonts());
+    // Table cells: 70 rows of 60,000 bytes are 4,200,000 bytes, refused before the layout.
+    const auto cells = parse_template(json::parse(R"({"page":{"size":"A6"},"elements":[
+        {"type":"table","x":5,"y":5,"width":90,"height":100,"rows":"lines",
+         "columns":[{"header":"t","text":"{{t}}","width":90}]}]})"));
+    json::array rows(70, json::value(json::object{{"t", std::string(60000, 'x')}}));
+    auto started = std::chrono::steady_clock::now();
+    try {
+        const auto pdf = renderer.render(cells, {json::object{{"lines", rows}}});
+        FAIL_CHECK("drew " << pdf.pages << " pages");
+    } catch (const RenderLimitError& error) {
+        CHECK(error.field() == "text");
+        CHECK_THAT(error.what(), Catch::Contains("4,194,304") && Catch::Contains("split it"));
+    }
+    CHECK(std::chrono::steady_clock::now() - started < 2s);
+
+    // A text drawn on every page counts on every page: 15,000 bytes on 300 pages (a row a
+    // page) are 4,500,000 bytes, refused once the pages are known, before drawing.
+    const auto repeated = parse_template(json::parse(
+        R"({"page":{"size":"A6"},"elements":[
+        {"type":"text","x":5,"y":5,"width":90,"height":10,"overflow":"clip","text":")" +
+        std::string(15000, 'y') + R"("},
+        {"type":"table","x":5,"y":20,"width":90,"height":8,"rows":"lines",
+         "columns":[{"header":"a","text":"{{value}}","width":90}]}]})"));
+    json::array one_a_page(300, json::value(7));
+    started = std::chrono::steady_clock::now();
+    try {
+        const auto pdf = renderer.render(repeated, {json::object{{"lines", one_a_page}}});
+        FAIL_CHECK("drew " << pdf.pages << " pages");
+    } catch (const RenderLimitError& error) {
+        CHECK(error.field() == "text");
+        CHECK_THAT(error.what(), Catch::Contains("4,194,304"));
+    }
+    CHECK(std::chrono::steady_clock::now() - started < 5s);
+    one_a_page.resize(250);  // 3,750,000 bytes
+    CHECK(renderer.render(repeated, {json::object{{"lines", one_a_page}}}).pages == 250);
+}
+
+TEST_CASE("a 10,000-row report and a 64 KiB cell are drawn under the text limits", "[print]") {
+    PdfRenderer renderer(fonts());
+    // 10,000 rows, the most a render takes, with a remark of 33 Chinese characters: some 160
+    // bytes of text a row, 1.6 MB.
+    const auto [layout, data] =
+        stock_report(10000, "按合同分批交货，质检合格后入库；来料批次号见随货同行单及质检报告。");
+    const auto started = std::chrono::steady_clock::now();
+    const auto pdf = renderer.render(layout, {data});
+    INFO(pdf.pages
+         << " pages in "
+         << std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()
+         << " s");
+    CHECK(pdf.pages > 100);
+    CHECK(pdf.pages <= 1000);
+    CHECK(pdf.warnings.empty());
+    const auto last =
+        poppler("pdftotext", pdf.bytes,
+                "-f " + std::to_string(pdf.pages) + " -l " + std::to_string(pdf.pages));
+    CHECK(last.find("MAT-109999") != std::string::npos);
+
+    // One cell of exactly 64 KiB once bound (64 × 1,024 bytes) is drawn, cut to its row.
+    std::string sixty_four;
+    for (int i = 0; i < 64; ++i) {
+        sixty_four += "{{w}}";
+    }
+    const auto wide = parse_template(json::parse(R"({"page":{"size":"A6"},"elements":[
+        {"type":"table","x":5,"y":5,"width":90,"height":100,"rows":"lines",
+         "columns":[{"header":"w","text":")" + sixty_four +
+                                                 R"(","width":90}]}]})"));
+    const auto drawn = renderer.render(
+        wide, {json::object{{"lines", json::array{json::object{{"w", std::string(1024, 'w')}}}}}});
+    CHECK(drawn.pages == 1);
+}
+
+TEST_CASE("a shrinking text ends at the size it always did, without a layout at every size",
+          "[print]") {
+    PdfRenderer renderer(fonts());
+    const auto boxed = [](const char* overflow, double size, double height) {
+        return parse_template(json::value(
+            json::object{{"page", json::object{{"size", "A4"}}},
+                         {"elements", json::array{json::object{{"type", "text"},
+                                                               {"x", 5},
+                                                               {"y", 5},
+                                                               {"width", 60},
+                                                               {"height", height},
+                                                               {"font_size", size},
+                                                               {"overflow", overflow},
+                                                               {"text", "{{t}}"}}}}}));
+    };
+    // Words, Chinese and paragraphs in a 60 × 40 mm box from 40 pt: the size it takes is the
+    // first of 40, 36, 32.4, … (10% smaller each time) at which it is drawn whole.
+    std::string text;
+    for (int i = 0; i < 40; ++i) {
+        text += i % 7 == 6 ? "精密轴承批次合格。\n" : "lorem ipsum dolor ";
+    }
+    const json::value data(json::object{{"t", text}});
+    const auto shrunk = renderer.render(boxed("shrink", 40, 40), {data});
+    CHECK(shrunk.warnings.empty());
+    double size = 40;
+    auto wrapped = renderer.render(boxed("wrap", size, 40), {data});
+    while (!wrapped.warnings.empty() && size > 4) {
+        size = std::max(4.0, size * 0.9);
+        wrapped = renderer.render(boxed("wrap", size, 40), {data});
+    }
+    INFO("the text fits at " << size << " pt");
+    CHECK(size < 20);
+    const auto words = [](const std::string& pdf) {
+        std::istringstream in(poppler("pdftotext", pdf, "-bbox"));
+        std::string out;
+        for (std::string line; std::getline(in, line);) {
+            out += line.find("<word") != std::string::npos ? line + "\n" : "";
+        }
+        return out;
+    };
+    CHECK(words(shrunk.bytes).size() > 1000);
+    CHECK(words(shrunk.bytes) == words(wrapped.bytes));
+
+    // Four texts of 64 KiB shrinking from 200 pt: laid out at a few sizes near the one they
+    // fit at, not at each of the 37 sizes down to 4 pt.
+    std::string long_text;
+    while (long_text.size() < 65000) {
+        long_text += "lorem ipsum dolor sit amet ";
+    }
+    json::array elements;
+    for (int i = 0; i < 4; ++i) {
+        elements.push_back(json::object{{"type", "text"},
+                                        {"x", 5},
+                                        {"y", 5 + 70 * i},
+                                        {"width", 190},
+                                        {"height", 65},
+                                        {"font_size", 200},
+                                        {"overflow", "shrink"},
+                                        {"text", "{{t}}"}});
+    }
+    const auto four = parse_template(json::value(
+        json::object{{"page", json::object{{"size", "A4"}}}, {"elements", std::move(elements)}}));
+    const auto started = std::chrono::steady_clock::now();
+    const auto pdf = renderer.render(four, {json::object{{"t", long_text}}});
+    CHECK(pdf.pages == 1);
+    CHECK(std::chrono::steady_clock::now() - started < 4s);
+}

@@ -424,3 +424,88 @@ TEST_CASE("print: a preview or render past the table-row limit is refused before
     CHECK(ended.at("status") == "failed");
     CHECK(ended.at("error").as_string().find("1,002 pages") != json::string::npos);
 }
+
+TEST_CASE("print: a text past 64 KiB or a render past 4 MiB of text is refused, naming it",
+          "[app][print]") {
+    AppUnderTest t;
+    const auto admin = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    // Whether a 422 names `field`.
+    const auto names = [](const auto& response, const char* field) {
+        return response.body.is_object() && response.body.as_object().contains("error") &&
+               response.body.at("error").at("details").at("fields").as_object().contains(field);
+    };
+    // A cell of {{v}} 40 times over a 2,000-byte value is 80,000 bytes once bound: a 422
+    // naming the row's value and the element, not a PDF.
+    std::string repeated;
+    for (int i = 0; i < 40; ++i) {
+        repeated += "{{v}}";
+    }
+    const std::string cell = R"({"page":{"size":"A6"},"elements":[
+      {"type":"table","x":5,"y":5,"width":90,"height":100,"rows":"lines",
+       "columns":[{"header":"v","text":")" +
+                             repeated + R"(","width":90}]}]})";
+    auto started = std::chrono::steady_clock::now();
+    const auto long_cell = t.call("POST", "/api/v1/print/preview", bob,
+                                  R"({"template":)" + cell + R"(,"data":{"lines":[{"v":")" +
+                                      std::string(2000, 'v') + R"("}]}})");
+    INFO(json::serialize(long_cell.body).substr(0, 400));
+    CHECK(long_cell.status == 422);
+    CHECK(names(long_cell, "data.lines[0].v"));
+    CHECK(std::chrono::steady_clock::now() - started < 2s);
+
+    // 2 × 35 rows of 60,000 bytes: 4,200,000 bytes of cells. A preview and a render request
+    // are refused naming the text, before anything is laid out; nothing is recorded.
+    const std::string cells = R"({"page":{"size":"A6"},"elements":[
+      {"type":"table","x":5,"y":5,"width":90,"height":100,"rows":"lines",
+       "columns":[{"header":"t","text":"{{t}}","width":90}]}]})";
+    std::string rows = R"({"lines":[)";
+    for (int i = 0; i < 35; ++i) {
+        rows += (i == 0 ? R"({"t":")" : R"(,{"t":")") + std::string(60000, 'x') + R"("})";
+    }
+    rows += "]}";
+    started = std::chrono::steady_clock::now();
+    const auto preview =
+        t.call("POST", "/api/v1/print/preview", bob,
+               R"({"template":)" + cells + R"(,"items":[)" + rows + "," + rows + "]}");
+    INFO(json::serialize(preview.body).substr(0, 400));
+    CHECK(preview.status == 422);
+    CHECK(names(preview, "text"));
+    CHECK(std::chrono::steady_clock::now() - started < 5s);
+    const auto created = t.call("POST", "/api/v1/print/templates", admin,
+                                R"({"key":"cells","name":"cells","template":)" + cells + "}");
+    REQUIRE(created.status == 201);
+    const auto id = std::to_string(created.body.at("id").as_int64());
+    REQUIRE(t.call("POST", "/api/v1/print/templates/" + id + "/publish", admin).status == 201);
+    const auto over =
+        t.call("POST", "/api/v1/print/renders", bob,
+               R"({"template_id":)" + id + R"(,"items":[)" + rows + "," + rows + "]}");
+    INFO(json::serialize(over.body).substr(0, 400));
+    CHECK(over.status == 422);
+    CHECK(names(over, "text"));
+    CHECK(json::serialize(over.body).find("4,194,304") != std::string::npos);
+
+    // A text on every page counts on every page, which is known once the table is cut into
+    // pages: 15,000 bytes on 300 pages (a row a page). The request is taken; the render ends
+    // failed naming the text, on its first attempt.
+    const std::string every_page = R"({"page":{"size":"A6"},"elements":[
+      {"type":"text","x":5,"y":5,"width":90,"height":10,"overflow":"clip","text":")" +
+                                   std::string(15000, 'y') + R"("},
+      {"type":"table","x":5,"y":20,"width":90,"height":8,"rows":"lines",
+       "columns":[{"header":"n","text":"{{value}}","width":90}]}]})";
+    const auto tall = t.call("POST", "/api/v1/print/templates", admin,
+                             R"({"key":"tall","name":"tall","template":)" + every_page + "}");
+    REQUIRE(tall.status == 201);
+    const auto tall_id = std::to_string(tall.body.at("id").as_int64());
+    REQUIRE(t.call("POST", "/api/v1/print/templates/" + tall_id + "/publish", admin).status == 201);
+    const auto asked = t.call("POST", "/api/v1/print/renders", bob,
+                              R"({"template_id":)" + tall_id + R"(,"data":)" + lines(300) + "}");
+    REQUIRE(asked.status == 202);
+    CHECK(asked.body.at("id") == 1);  // the refused request recorded nothing
+    const auto ended = wait_render(t, bob, asked.body.at("id").as_int64());
+    INFO(json::serialize(ended));
+    REQUIRE(ended.is_object());
+    CHECK(ended.at("status") == "failed");
+    CHECK(ended.at("error").as_string().find("bytes of text") != json::string::npos);
+    CHECK(ended.at("error").as_string().find("4,194,304") != json::string::npos);
+}

@@ -27,6 +27,9 @@ constexpr double kPointsPerMm = 72.0 / 25.4;
 constexpr double kCellPaddingMm = 1.0;
 /// Images decode to width × height × 4 bytes: at most 25 megapixels (100 MB) each.
 constexpr std::uint64_t kMaxImagePixels = 25'000'000;
+/// An image's `src` once bound: a data URI of an image of at most 2 MiB is at most 3 MiB of
+/// base64 (data_uri_bytes), with room for line breaks in it.
+constexpr std::size_t kMaxImageSource = std::size_t{4} * 1024 * 1024;
 
 double pt(double mm) {
     return mm * kPointsPerMm;
@@ -57,6 +60,28 @@ struct Run {
     double width = 0;  // pt
 };
 using Line = std::vector<Run>;
+
+// A text's extent at one size (Canvas::extent).
+struct Extent {
+    std::vector<double> paragraphs;  // pt
+    double widest = 0;               // pt
+    double size = 0;
+};
+
+// The fewest lines Canvas::lay_out can give the text of `extent` at `size` within `width` (pt).
+// A wrapped line is at most `width` and one character wide, and a break drops at most one
+// space, so a paragraph takes at least its width over `width` plus twice the widest character.
+// Widths scale with the size (with slack for rounding).
+std::size_t fewest_lines(const Extent& extent, double width, double size) {
+    const double scale = size / extent.size;
+    const double line = width + 2 * extent.widest * scale * (1 + 1e-6);
+    std::size_t lines = 0;
+    for (const double paragraph : extent.paragraphs) {
+        lines += static_cast<std::size_t>(
+            std::max(1.0, std::ceil(paragraph * scale * (1 - 1e-6) / line)));
+    }
+    return lines;
+}
 
 class Warnings {
 public:
@@ -147,6 +172,22 @@ public:
             }
             out.chars.push_back(c);
             out.faces.push_back(*face);
+        }
+        return out;
+    }
+
+    // `text` measured at `size` for fewest_lines: each paragraph's characters laid end to end
+    // (pt), and the widest character.
+    Extent extent(const Shaped& text, double size) {
+        Extent out{{0}, 0, size};
+        for (std::size_t i = 0; i < text.chars.size(); ++i) {
+            if (text.chars[i] == U'\n') {
+                out.paragraphs.push_back(0);
+                continue;
+            }
+            const double w = width_of(text.faces[i], text.chars[i], size);
+            out.paragraphs.back() += w;
+            out.widest = std::max(out.widest, w);
         }
         return out;
     }
@@ -275,13 +316,25 @@ void draw_text(PdfPainter& painter,
     const Shaped shaped = canvas.shape(text);
     const bool wrap = style.overflow != Overflow::kClip;
     auto lines = canvas.lay_out(shaped, box.width, style.size, wrap);
-    const auto height_of = [&](double size) {
-        return static_cast<double>(lines.size()) * size * style.line_height;
+    const auto too_tall = [&](std::size_t count, double size) {
+        return static_cast<double>(count) * size * style.line_height > box.height + 0.01;
     };
-    if (style.overflow == Overflow::kShrink) {
-        while (height_of(style.size) > box.height + 0.01 && style.size > 4) {
+    if (style.overflow == Overflow::kShrink && too_tall(lines.size(), style.size) &&
+        style.size > 4) {
+        // 10% smaller until it fits, down to 4 pt. A size at which the text has too many lines
+        // by fewest_lines is passed over without laying it out: the same size is reached
+        // without laying the text out at each of up to 37 sizes (200 pt to 4 pt).
+        const auto measured = canvas.extent(shaped, style.size);
+        while (style.size > 4) {
             style.size = std::max(4.0, style.size * 0.9);
+            if (style.size > 4 &&
+                too_tall(fewest_lines(measured, box.width, style.size), style.size)) {
+                continue;
+            }
             lines = canvas.lay_out(shaped, box.width, style.size, true);
+            if (!too_tall(lines.size(), style.size)) {
+                break;
+            }
         }
     }
     const std::size_t fit = std::max<std::size_t>(
@@ -428,13 +481,20 @@ struct TableRow {
     json::value source;
 };
 
-// One document (data item) laid out: how many pages, and which table rows go on each.
+// One document (data item) bound, then laid out: how many pages, and which table rows go on
+// each.
 struct DocumentPlan {
     json::value data;
+    bool table_shown = false;
     std::vector<TableRow> rows;
     std::vector<std::pair<std::size_t, std::size_t>> pages;  // [first, last) table rows per page
     double header_height = 0;
     double subtotal_height = 0;
+    // Bytes of bound text: each text element's (0 for other elements and hidden ones), the
+    // table's header and subtotal label (drawn on every page), all its cells.
+    std::vector<std::size_t> text_bytes;
+    std::size_t header_bytes = 0;
+    std::size_t cell_bytes = 0;
 };
 
 // 10001 as "10,001".
@@ -446,20 +506,44 @@ std::string counted(std::size_t n) {
     return digits;
 }
 
-}  // namespace
+// The text a render lays out, counted against kMaxRenderText as it is bound or laid out.
+class TextBudget {
+public:
+    // `bytes` drawn `times` times; refused as soon as the total passes the limit.
+    void add(std::size_t bytes, std::size_t times = 1) {
+        used_ += bytes * times;  // at most 64 KiB on 1,000 pages at a time
+        if (used_ > kMaxRenderText) {
+            throw RenderLimitError(
+                "text", "the PDF would lay out at least " + counted(used_) +
+                            " bytes of text (its texts and table cells bound to the data, on "
+                            "every page they are drawn on); a render lays out at most " +
+                            counted(kMaxRenderText) + " (4 MiB): split it into several renders");
+        }
+    }
 
+private:
+    std::size_t used_ = 0;
+};
+
+// Binding as the renderer does it; each throws ElementBindingError for element `element` of
+// data item `item`.
+
+// `text` bound to `data` (at most `limit` bytes); a BindingError's placeholder is named after
+// `prefix`.
 std::string bind_in(const std::string& text,
                     const json::value& data,
                     std::size_t item,
                     std::size_t element,
-                    const std::string& prefix) {
+                    const std::string& prefix = {},
+                    std::size_t limit = kMaxBoundText) {
     try {
-        return bind_text(text, data);
+        return bind_text(text, data, limit);
     } catch (const BindingError& error) {
         throw ElementBindingError(item, element, prefix + error.placeholder(), error.what());
     }
 }
 
+// The array of rows a table element reads (its `rows` path in `data`).
 const json::array& table_rows(const Element& table,
                               const json::value& data,
                               std::size_t item,
@@ -472,12 +556,16 @@ const json::array& table_rows(const Element& table,
     return rows->get_array();
 }
 
+// Row `r` as the cells bind it: an object as it is, any other value as `{"value": ...}`; `_row`
+// is its number from 1.
 json::value table_row(const json::array& rows, std::size_t r) {
     json::value row = rows[r].is_object() ? rows[r] : json::value(json::object{{"value", rows[r]}});
     row.as_object()["_row"] = static_cast<std::int64_t>(r + 1);
     return row;
 }
 
+// For a table with a page subtotal: refuses row `r` (as table_row gives it) when it has no
+// number at the subtotal's path.
 void check_subtotal(const Element& table,
                     const json::value& row,
                     std::size_t r,
@@ -492,6 +580,92 @@ void check_subtotal(const Element& table,
             item, element, table.rows + "[" + std::to_string(r) + "]." + table.subtotal->path,
             "the page subtotal adds up numbers; this row has none there");
     }
+}
+
+// Every item bound as it is drawn, without drawing (nothing here needs the PoDoFo lock), its
+// text counted once per item: each text is drawn at least once. The page numbers bind as if
+// each item were one page (the drawing binds them again with the real ones, a few bytes
+// longer at most). For drawing, the table's rows are kept and images and barcodes are left to
+// the drawing; for the check, everything is bound and nothing kept.
+std::vector<DocumentPlan> bind_items(const PrintTemplate& layout,
+                                     const std::vector<json::value>& items,
+                                     bool for_drawing) {
+    TextBudget budget;
+    std::vector<DocumentPlan> plans;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        DocumentPlan plan;
+        plan.data = items[i];
+        if (plan.data.is_object()) {
+            auto& object = plan.data.as_object();
+            object["page"] = static_cast<std::int64_t>(i + 1);
+            object["pages"] = static_cast<std::int64_t>(items.size());
+            object["doc_page"] = 1;
+            object["doc_pages"] = 1;
+        }
+        plan.text_bytes.resize(layout.elements.size());
+        for (std::size_t e = 0; e < layout.elements.size(); ++e) {
+            const auto& element = layout.elements[e];
+            if (element.visible_if && !truthy(plan.data, *element.visible_if)) {
+                continue;
+            }
+            switch (element.kind) {
+                case ElementKind::kLine:
+                case ElementKind::kBox:
+                    break;
+                case ElementKind::kText:
+                    plan.text_bytes[e] = bind_in(element.text, plan.data, i, e).size();
+                    budget.add(plan.text_bytes[e]);
+                    break;
+                case ElementKind::kImage:
+                    if (!for_drawing) {
+                        bind_in(element.src, plan.data, i, e, {}, kMaxImageSource);
+                    }
+                    break;
+                case ElementKind::kBarcode:
+                    if (!for_drawing) {
+                        bind_in(element.data, plan.data, i, e);
+                    }
+                    break;
+                case ElementKind::kTable: {
+                    plan.table_shown = true;
+                    for (const auto& column : element.columns) {
+                        plan.header_bytes += column.header.size();
+                    }
+                    plan.header_bytes += element.subtotal ? element.subtotal->label.size() : 0;
+                    budget.add(plan.header_bytes);
+                    // Every row: its subtotal's number, then every cell.
+                    const auto& rows = table_rows(element, plan.data, i, e);
+                    for (std::size_t r = 0; r < rows.size(); ++r) {
+                        json::value row = table_row(rows, r);
+                        check_subtotal(element, row, r, i, e);
+                        TableRow bound;
+                        for (const auto& column : element.columns) {
+                            auto cell = bind_in(column.text, row, i, e,
+                                                element.rows + "[" + std::to_string(r) + "].");
+                            budget.add(cell.size());
+                            plan.cell_bytes += cell.size();
+                            bound.cells.push_back(std::move(cell));
+                        }
+                        if (for_drawing) {
+                            bound.source = std::move(row);
+                            plan.rows.push_back(std::move(bound));
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+        if (for_drawing) {
+            plans.push_back(std::move(plan));
+        }
+    }
+    return plans;
+}
+
+}  // namespace
+
+void check_binding(const PrintTemplate& layout, const std::vector<json::value>& items) {
+    bind_items(layout, items, false);
 }
 
 void check_table_rows(const PrintTemplate& layout, const std::vector<json::value>& items) {
@@ -533,6 +707,8 @@ RenderedPdf PdfRenderer::render(const PrintTemplate& layout,
     if (items.size() > kMaxPages) {
         throw too_many_pages(items.size(), "at least ");
     }
+    // Bound, and its text counted once per item, before waiting for the lock.
+    auto plans = bind_items(layout, items, true);
     // PoDoFo 0.9.8 keeps global font state (the FreeType library and font cache): one document
     // at a time.
     static std::mutex podofo;
@@ -551,14 +727,11 @@ RenderedPdf PdfRenderer::render(const PrintTemplate& layout,
         }
     }
 
-    // Pass 1: bind and measure every table row, and cut the rows into pages, so that every
-    // page can say how many pages there are.
-    std::vector<DocumentPlan> plans;
+    // Pass 1: measure every table row, and cut the rows into pages, so that every page can say
+    // how many pages there are.
     std::size_t total_pages = 0;
-    for (std::size_t item = 0; item < items.size(); ++item) {
-        DocumentPlan plan;
-        plan.data = items[item];
-        if (table != nullptr && !(table->visible_if && !truthy(plan.data, *table->visible_if))) {
+    for (auto& plan : plans) {
+        if (table != nullptr && plan.table_shown) {
             const double size = table->font_size;
             const double padding = pt(kCellPaddingMm);
             const auto height_for = [&](const std::vector<std::string>& cells) {
@@ -576,18 +749,8 @@ RenderedPdf PdfRenderer::render(const PrintTemplate& layout,
             }
             plan.header_height = height_for(headers);
             plan.subtotal_height = table->subtotal ? size * table->line_height + 2 * padding : 0;
-            const auto& rows = table_rows(*table, plan.data, item, table_index);
-            for (std::size_t r = 0; r < rows.size(); ++r) {
-                json::value row = table_row(rows, r);
-                TableRow bound;
-                for (const auto& column : table->columns) {
-                    bound.cells.push_back(bind_in(column.text, row, item, table_index,
-                                                  table->rows + "[" + std::to_string(r) + "]."));
-                }
-                check_subtotal(*table, row, r, item, table_index);
-                bound.height = height_for(bound.cells);
-                bound.source = std::move(row);
-                plan.rows.push_back(std::move(bound));
+            for (auto& row : plan.rows) {
+                row.height = height_for(row.cells);
             }
             const double room = pt(table->height) - plan.header_height - plan.subtotal_height;
             std::size_t first = 0;
@@ -611,11 +774,21 @@ RenderedPdf PdfRenderer::render(const PrintTemplate& layout,
             plan.pages.emplace_back(0, 0);
         }
         total_pages += plan.pages.size();
-        plans.push_back(std::move(plan));
     }
 
     if (total_pages > kMaxPages) {
         throw too_many_pages(total_pages, "");
+    }
+    // The text as it is drawn, before drawing: every text on every page it is on, the table's
+    // header and subtotal label on every page, each cell once.
+    TextBudget drawn;
+    for (const auto& plan : plans) {
+        drawn.add(plan.cell_bytes);
+        drawn.add(plan.header_bytes, plan.pages.size());
+        for (std::size_t e = 0; e < layout.elements.size(); ++e) {
+            drawn.add(plan.text_bytes[e],
+                      layout.elements[e].show_on == ShowOn::kAll ? plan.pages.size() : 1);
+        }
     }
 
     // Pass 2: draw.
@@ -670,7 +843,8 @@ RenderedPdf PdfRenderer::render(const PrintTemplate& layout,
                                       warnings, "elements[" + std::to_string(e) + "]");
                             break;
                         case ElementKind::kImage: {
-                            const std::string src = bind_in(element.src, data, item, e);
+                            const std::string src =
+                                bind_in(element.src, data, item, e, {}, kMaxImageSource);
                             auto bytes = data_uri_bytes(src);
                             const auto size = bytes ? declared_size(*bytes) : std::nullopt;
                             if (!size || size->first == 0 || size->second == 0 ||

@@ -7,7 +7,6 @@
 #include "modules/print_templates/fonts.hpp"
 #include "modules/print_templates/template_model.hpp"
 
-#include <boost/json/array.hpp>
 #include <boost/json/value.hpp>
 
 #include <cstddef>
@@ -24,6 +23,11 @@ namespace riveredge::print {
 inline constexpr std::size_t kMaxTableRows = 10'000;
 /// Pages one render (one PDF) has at most.
 inline constexpr std::size_t kMaxPages = 1'000;
+/// Text one render lays out at most, in bytes (UTF-8) once bound to the data: its text elements
+/// on every page they are drawn on, its table's header on every page and each table cell once.
+/// A 10,000-row report of some 400 bytes a row fits; laying out that much keeps the renderer
+/// (one document at a time in the process) busy for some 10 s of Chinese, not for half an hour.
+inline constexpr std::size_t kMaxRenderText = std::size_t{4} * 1024 * 1024;
 
 struct RenderedPdf {
     std::string bytes;
@@ -36,8 +40,8 @@ struct RenderedPdf {
     std::vector<std::string> warnings;
 };
 
-/// A render past a limit (kMaxTableRows, kMaxPages), found before anything is drawn: `field`
-/// names what is too large (`data.lines`, `items[3].lines`, `pages`).
+/// A render past a limit (kMaxTableRows, kMaxPages, kMaxRenderText), found before anything is
+/// drawn: `field` names what is too large (`data.lines`, `items[3].lines`, `pages`, `text`).
 class RenderLimitError : public std::runtime_error {
 public:
     RenderLimitError(std::string field, const std::string& message)
@@ -52,14 +56,22 @@ private:
 /// more than kMaxTableRows rows together. Counts only: nothing is bound.
 void check_table_rows(const PrintTemplate& layout, const std::vector<boost::json::value>& items);
 
+/// Binds every placeholder of every item as a render does, without drawing (and without waiting
+/// for the renderer): throws `ElementBindingError` for the first that cannot be bound, and
+/// `RenderLimitError` once the bound text passes kMaxRenderText, each text counted once per item
+/// (how many pages it is drawn on is known only once the table is laid out).
+void check_binding(const PrintTemplate& layout, const std::vector<boost::json::value>& items);
+
 class PdfRenderer {
 public:
     explicit PdfRenderer(std::shared_ptr<const FontChain> fonts) : fonts_(std::move(fonts)) {}
 
-    /// One page per data item; `{{page}}` and `{{pages}}` count them. Throws `BindingError`
-    /// (wrapped by the caller into a 422 naming the element) when the data does not fit, and
-    /// `RenderLimitError` before drawing a render past kMaxTableRows or kMaxPages; a failure
-    /// of PoDoFo (such as a font it cannot subset) as a `std::runtime_error`.
+    /// One page per data item; `{{page}}` and `{{pages}}` count them. Throws
+    /// `ElementBindingError` (turned by the caller into a 422 naming the element) when the data
+    /// does not fit, and `RenderLimitError` before drawing a render past kMaxTableRows,
+    /// kMaxPages or kMaxRenderText (the rows and the text once per item before waiting for the
+    /// lock, the pages and the text on every page once the table is laid out); a failure of
+    /// PoDoFo (such as a font it cannot subset) as a `std::runtime_error`.
     RenderedPdf render(const PrintTemplate& layout,
                        const std::vector<boost::json::value>& items) const;
 
@@ -87,33 +99,5 @@ private:
     std::size_t element_;
     std::string placeholder_;
 };
-
-// Binding as the renderer does it, shared with the check a render request makes without drawing;
-// each throws ElementBindingError for element `element` of data item `item`.
-
-/// `text` bound to `data`; a BindingError's placeholder is named after `prefix`.
-std::string bind_in(const std::string& text,
-                    const boost::json::value& data,
-                    std::size_t item,
-                    std::size_t element,
-                    const std::string& prefix = {});
-
-/// The array of rows a table element reads (its `rows` path in `data`).
-const boost::json::array& table_rows(const Element& table,
-                                     const boost::json::value& data,
-                                     std::size_t item,
-                                     std::size_t element);
-
-/// Row `r` as the cells bind it: an object as it is, any other value as `{"value": ...}`; `_row`
-/// is its number from 1.
-boost::json::value table_row(const boost::json::array& rows, std::size_t r);
-
-/// For a table with a page subtotal: refuses row `r` (as table_row gives it) when it has no
-/// number at the subtotal's path.
-void check_subtotal(const Element& table,
-                    const boost::json::value& row,
-                    std::size_t r,
-                    std::size_t item,
-                    std::size_t element);
 
 }  // namespace riveredge::print

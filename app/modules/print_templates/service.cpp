@@ -7,7 +7,6 @@
 #include "core/json/request_fields.hpp"
 #include "core/log/logger.hpp"
 #include "core/outbox/outbox.hpp"
-#include "modules/print_templates/text_binding.hpp"
 
 #include <inngest/event.hpp>
 
@@ -51,49 +50,21 @@ std::vector<json::value> items_of(const json::object& request) {
         json::object{{at, "elements[" + std::to_string(error.element()) + "]: " + error.what()}});
 }
 
-// Every placeholder of every item, bound without drawing; the first problem is refused.
-void check_binding(const PrintTemplate& layout, const std::vector<json::value>& items) {
-    try {
-        for (std::size_t i = 0; i < items.size(); ++i) {
-            json::value data = items[i];
-            data.as_object()["page"] = static_cast<std::int64_t>(i + 1);
-            data.as_object()["pages"] = static_cast<std::int64_t>(items.size());
-            data.as_object()["doc_page"] = 1;
-            data.as_object()["doc_pages"] = 1;
-            for (std::size_t e = 0; e < layout.elements.size(); ++e) {
-                const auto& element = layout.elements[e];
-                if (element.kind == ElementKind::kLine || element.kind == ElementKind::kBox ||
-                    (element.visible_if && !truthy(data, *element.visible_if))) {
-                    continue;
-                }
-                if (element.kind != ElementKind::kTable) {
-                    bind_in(element.kind == ElementKind::kText    ? element.text
-                            : element.kind == ElementKind::kImage ? element.src
-                                                                  : element.data,
-                            data, i, e);
-                    continue;
-                }
-                // A table: its rows' array, and every row: its subtotal's number (checked
-                // before its cells, unlike the renderer), then every cell.
-                const auto& rows = table_rows(element, data, i, e);
-                for (std::size_t r = 0; r < rows.size(); ++r) {
-                    const auto row = table_row(rows, r);
-                    check_subtotal(element, row, r, i, e);
-                    for (const auto& column : element.columns) {
-                        bind_in(column.text, row, i, e,
-                                element.rows + "[" + std::to_string(r) + "].");
-                    }
-                }
-            }
-        }
-    } catch (const ElementBindingError& error) {
-        refuse_binding(error, items.size() > 1);
-    }
-}
-
-// A render past a limit of the renderer (table rows, pages): a 422 naming what is too large.
+// A render past a limit of the renderer (table rows, pages, text): a 422 naming what is too large.
 [[noreturn]] void refuse_limit(const RenderLimitError& error) {
     throw DomainError::validation(json::object{{error.field(), error.what()}});
+}
+
+// Every placeholder of every item, bound without drawing, and the text it binds to counted: the
+// first problem is refused.
+void check_bound(const PrintTemplate& layout, const std::vector<json::value>& items) {
+    try {
+        check_binding(layout, items);
+    } catch (const ElementBindingError& error) {
+        refuse_binding(error, items.size() > 1);
+    } catch (const RenderLimitError& error) {
+        refuse_limit(error);
+    }
 }
 
 // The items' table rows counted against the renderer's limit, before binding them one by one.
@@ -121,7 +92,7 @@ RenderedPdf draw_checked(const PdfRenderer& renderer,
                          const PrintTemplate& layout,
                          const std::vector<json::value>& items) {
     check_rows(layout, items);
-    check_binding(layout, items);
+    check_bound(layout, items);
     try {
         return renderer.render(layout, items);
     } catch (const ElementBindingError& error) {
@@ -255,7 +226,7 @@ json::object Service::request_render(const core::Principal& who, const json::obj
             repository_.version_source(tx, who.tenant, row.id, version),
             "version " + std::to_string(version) + " of print template " + std::to_string(row.id)));
         check_rows(layout, items);
-        check_binding(layout, items);
+        check_bound(layout, items);
         json::array stored(items.begin(), items.end());
         const auto [render_id, fresh] =
             repository_.add_render(tx, who.tenant, row.id, version, stored, who.user_id, key);

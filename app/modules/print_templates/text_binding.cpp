@@ -1,6 +1,7 @@
 #include "modules/print_templates/text_binding.hpp"
 
 #include <boost/json/serialize.hpp>
+#include <boost/json/serializer.hpp>
 
 #include <algorithm>
 #include <array>
@@ -9,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 namespace riveredge::print {
@@ -22,14 +24,37 @@ std::string trim(std::string text) {
     return first == std::string::npos ? "" : text.substr(first, last - first + 1);
 }
 
-std::string plain(const json::value& value) {
+// `value` as a placeholder prints it (a string as it is, null as nothing, anything else as
+// JSON); nullopt when that passes `room` bytes, found without copying or serialising it whole.
+std::optional<std::string> plain_within(const json::value& value, std::size_t room) {
     if (value.is_string()) {
-        return std::string(value.get_string());
+        return value.get_string().size() <= room ? std::optional<std::string>(value.get_string())
+                                                 : std::nullopt;
     }
     if (value.is_null()) {
-        return "";
+        return std::string();
     }
-    return json::serialize(value);
+    json::serializer writer;
+    writer.reset(&value);
+    std::string out;
+    char buffer[4096];
+    while (!writer.done()) {
+        const auto part = writer.read(buffer, sizeof buffer);
+        if (part.size() > room - out.size()) {
+            return std::nullopt;
+        }
+        out.append(part.data(), part.size());
+    }
+    return out;
+}
+
+// 65536 as "65,536".
+std::string counted(std::size_t n) {
+    std::string digits = std::to_string(n);
+    for (auto at = static_cast<std::ptrdiff_t>(digits.size()) - 3; at > 0; at -= 3) {
+        digits.insert(static_cast<std::size_t>(at), ",");
+    }
+    return digits;
 }
 
 }  // namespace
@@ -151,10 +176,12 @@ std::string format_date(const std::array<int, 6>& d, const std::string& pattern)
     return out;
 }
 
-std::string apply(const std::string& placeholder,
-                  const std::string& formatter,
-                  const std::string& argument,
-                  const json::value& value) {
+// The value through one formatter; nullopt when that passes `room` bytes.
+std::optional<std::string> apply(const std::string& placeholder,
+                                 const std::string& formatter,
+                                 const std::string& argument,
+                                 const json::value& value,
+                                 std::size_t room) {
     const auto need_number = [&]() {
         const auto n = number_of(value);
         if (!n) {
@@ -218,9 +245,11 @@ std::string apply(const std::string& placeholder,
                "日";
     }
     if (formatter == "upper") {
-        std::string text = plain(value);
-        for (auto& c : text) {
-            c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        auto text = plain_within(value, room);
+        if (text) {
+            for (auto& c : *text) {
+                c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+            }
         }
         return text;
     }
@@ -284,20 +313,35 @@ bool truthy(const json::value& data, const std::string& path) {
     return true;
 }
 
-std::string bind_text(const std::string& text, const json::value& data) {
+std::string bind_text(const std::string& text, const json::value& data, std::size_t limit) {
     std::string out;
+    std::string last;  // the placeholder bound last, which names literal text past the limit
+    // Refused as soon as the text would pass `limit`, before the piece is added.
+    const auto too_long = [&](const std::string& path, bool after) {
+        return BindingError(path.empty() ? text.substr(0, 40) : path,
+                            "bound to the data, this text passes " + counted(limit) +
+                                " bytes (the most one text holds) " +
+                                (path.empty() ? std::string("in its text")
+                                              : (after ? "after {{" : "at {{") + path + "}}"));
+    };
+    const auto add = [&](std::string_view piece, const std::string& path, bool after) {
+        if (piece.size() > limit - out.size()) {
+            throw too_long(path, after);
+        }
+        out.append(piece);
+    };
     std::size_t at = 0;
     while (true) {
         const auto open = text.find("{{", at);
         if (open == std::string::npos) {
-            out.append(text, at);
+            add(std::string_view(text).substr(at), last, true);
             return out;
         }
         const auto close = text.find("}}", open + 2);
         if (close == std::string::npos) {
             throw BindingError(text.substr(open, 40), "a {{ without its }}");
         }
-        out.append(text, at, open - at);
+        add(std::string_view(text).substr(at, open - at), last, true);
         const std::string placeholder = text.substr(open + 2, close - open - 2);
         std::vector<std::string> parts;
         std::size_t from = 0;
@@ -326,9 +370,12 @@ std::string bind_text(const std::string& text, const json::value& data) {
                 throw BindingError(
                     path, "no value at " + path + " in the data (add | default:… to allow it)");
             }
-            out += *fallback;
+            add(*fallback, path, false);
         } else {
-            std::string piece = plain(*value);
+            // The value as it prints, or through its formatters; none is built past the room
+            // left.
+            const std::size_t room = limit - out.size();
+            std::optional<std::string> piece;
             const json::value* current = value;
             json::value formatted;
             for (std::size_t i = 1; i < parts.size(); ++i) {
@@ -339,12 +386,22 @@ std::string bind_text(const std::string& text, const json::value& data) {
                 const std::string name = trim(parts[i].substr(0, colon));
                 const std::string argument =
                     colon == std::string::npos ? "" : trim(parts[i].substr(colon + 1));
-                piece = apply(path, name, argument, *current);
-                formatted = json::value(piece);
+                piece = apply(path, name, argument, *current, room);
+                if (!piece) {
+                    throw too_long(path, false);
+                }
+                formatted = json::value(*piece);
                 current = &formatted;
             }
-            out += piece;
+            if (!piece) {  // no formatter
+                piece = plain_within(*value, room);
+                if (!piece) {
+                    throw too_long(path, false);
+                }
+            }
+            add(*piece, path, false);
         }
+        last = path;
         at = close + 2;
     }
 }

@@ -6,6 +6,7 @@
 
 #include <boost/json/value.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -24,9 +25,19 @@ private:
     std::string placeholder_;
 };
 
+/// The most one bound text holds, in bytes: a text element, a table cell or a barcode's data
+/// once its placeholders are replaced. More than a whole page of small print (an A4 page of
+/// 6 pt Chinese is about 12,000 characters, 35 KB); what passes it is a value repeated or one
+/// that does not belong in a printed box.
+inline constexpr std::size_t kMaxBoundText = std::size_t{64} * 1024;
+
 /// `text` with every placeholder replaced. A missing value is an error unless the placeholder
-/// ends in `| default:…`. Throws BindingError.
-std::string bind_text(const std::string& text, const boost::json::value& data);
+/// ends in `| default:…`. Throws BindingError; also as soon as the text would pass `limit`
+/// bytes, naming the placeholder it passes at, before the rest is built (a value is not even
+/// copied or serialised whole).
+std::string bind_text(const std::string& text,
+                      const boost::json::value& data,
+                      std::size_t limit = kMaxBoundText);
 
 /// The value at a dotted path (`items[0].name`); nullptr when there is none.
 const boost::json::value* value_at(const boost::json::value& data, const std::string& path);
