@@ -2,6 +2,7 @@
 
 #include "core/json/separated.hpp"
 #include "core/text/hex.hpp"
+#include "core/text/utf8.hpp"
 
 #include <openssl/evp.h>
 
@@ -21,34 +22,11 @@ constexpr std::int64_t kMaxExactInteger = std::int64_t{1} << 53;
 std::u16string utf16(std::string_view text) {
     std::u16string out;
     for (std::size_t i = 0; i < text.size();) {
-        const auto byte = static_cast<unsigned char>(text[i]);
-        std::uint32_t point = 0;
-        std::size_t length = 0;
-        if (byte < 0x80) {
-            point = byte;
-            length = 1;
-        } else if ((byte & 0xE0) == 0xC0) {
-            point = byte & 0x1F;
-            length = 2;
-        } else if ((byte & 0xF0) == 0xE0) {
-            point = byte & 0x0F;
-            length = 3;
-        } else if ((byte & 0xF8) == 0xF0) {
-            point = byte & 0x07;
-            length = 4;
-        } else {
+        const auto [length, decoded] = utf8_at(text, i);
+        if (length == 0) {
             throw CanonicalJsonError("invalid UTF-8 in a JSON string");
         }
-        if (i + length > text.size()) {
-            throw CanonicalJsonError("invalid UTF-8 in a JSON string");
-        }
-        for (std::size_t k = 1; k < length; ++k) {
-            const auto next = static_cast<unsigned char>(text[i + k]);
-            if ((next & 0xC0) != 0x80) {
-                throw CanonicalJsonError("invalid UTF-8 in a JSON string");
-            }
-            point = (point << 6) | (next & 0x3F);
-        }
+        auto point = decoded;
         if (point >= 0x10000) {
             point -= 0x10000;
             out.push_back(static_cast<char16_t>(0xD800 + (point >> 10)));
