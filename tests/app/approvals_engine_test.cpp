@@ -5,6 +5,7 @@
 
 #include "app/app_under_test.hpp"
 #include "app/approvals_support.hpp"
+#include "app/replaying_receiver.hpp"
 #include "core/db/database.hpp"
 #include "modules/approvals/instance_repository.hpp"
 #include "modules/approvals/task_repository.hpp"
@@ -19,6 +20,7 @@
 
 using riveredge_test::AppUnderTest;
 using riveredge_test::AppUnderTestOptions;
+using riveredge_test::ReplayingReceiver;
 using namespace riveredge_test::approvals;
 namespace json = boost::json;
 using namespace std::chrono_literals;
@@ -2188,26 +2190,10 @@ TEST_CASE(
     AppUnderTest t(AppUnderTestOptions{.clock = clock});
     Flow flow{t, *clock};
     const auto alice = t.token("acme", "alice", {"admin"});
-    // A receiver that answers a key it has seen with its stored answer (Stripe-style), and fails
-    // the first call it gets with a 500.
-    std::mutex mutex;
-    std::vector<std::string> keys;
-    std::map<std::string, int> answers;
-    inngest::HttpServerOptions options;
-    options.port = 0;
-    options.routes =
-        [&](const inngest::HttpRequest& request) -> std::optional<inngest::HttpResponse> {
-        std::lock_guard lock(mutex);
-        const std::string key(request.header("Idempotency-Key"));
-        keys.push_back(key);
-        const auto stored = answers.try_emplace(key, answers.empty() ? 500 : 200).first->second;
-        return inngest::HttpResponse{stored, {}, R"({"charged":true})"};
-    };
-    inngest::HttpServer receiver(options);
-    receiver.start();
+    // Answers a key it has seen with its stored answer; fails the first call with a 500.
+    ReplayingReceiver receiver(R"({"charged":true})");
     const auto received = [&] {
-        std::lock_guard lock(mutex);
-        return keys;
+        return receiver.keys();
     };
     REQUIRE(t.call("PUT", "/api/v1/scripts/settings", alice, R"({"http_allow_list":["127.0.0.1"]})")
                 .status == 200);
@@ -2247,9 +2233,8 @@ TEST_CASE(
         REQUIRE(!again.empty());
         CHECK(again.back() == key);
     }
-    std::lock_guard lock(mutex);
-    CHECK(keys.size() == 4);
-    CHECK(answers.size() == 2);  // two calls, each sent again under its own key
+    CHECK(receiver.keys().size() == 4);
+    CHECK(receiver.answered() == 2);  // two calls, each sent again under its own key
 }
 
 TEST_CASE("a compensation throw event runs the completed tasks' handlers, newest first",

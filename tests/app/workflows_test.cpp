@@ -3,6 +3,7 @@
 // per-tenant quota and priority, and refusals.
 
 #include "app/app_under_test.hpp"
+#include "app/replaying_receiver.hpp"
 #include "core/db/database.hpp"
 
 #include <inngest/http_server.hpp>
@@ -902,26 +903,8 @@ TEST_CASE(
     "[app][workflows]") {
     AppUnderTest t;
     const auto admin = t.token("acme", "root", {"admin"});
-    // Stripe-style: the first call fails with 500, and a key seen before gets its stored answer.
-    std::mutex mutex;
-    std::vector<std::string> keys;
-    std::map<std::string, int> answered;
-    inngest::HttpServerOptions options;
-    options.port = 0;
-    options.routes =
-        [&](const inngest::HttpRequest& request) -> std::optional<inngest::HttpResponse> {
-        std::lock_guard lock(mutex);
-        const std::string key(request.header("Idempotency-Key"));
-        keys.push_back(key);
-        if (const auto seen = answered.find(key); seen != answered.end()) {
-            return inngest::HttpResponse{seen->second, {}, "{\"replayed\":true}"};
-        }
-        const int status = answered.empty() ? 500 : 200;
-        answered[key] = status;
-        return inngest::HttpResponse{status, {}, "{}"};
-    };
-    inngest::HttpServer hook(options);
-    hook.start();
+    // The first call fails with 500, and a key seen before gets its stored answer.
+    riveredge_test::ReplayingReceiver hook;
     REQUIRE(t.call("PUT", "/api/v1/scripts/settings", admin, R"({"http_allow_list":["127.0.0.1"]})")
                 .status == 200);
     Flows f{t, admin};
@@ -935,7 +918,7 @@ TEST_CASE(
     });
     INFO(json::serialize(e));
     CHECK(e.at("status") == "completed");
-    std::lock_guard lock(mutex);
+    const auto keys = hook.keys();
     REQUIRE(keys.size() == 2);
     CHECK(!keys[0].empty());
     CHECK(keys[0] != keys[1]);
