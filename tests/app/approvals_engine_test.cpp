@@ -347,7 +347,7 @@ TEST_CASE("a deadline's escalation whose attempt died escalates once", "[app][ap
     riveredge::core::db::Pool pool(t.settings().database_url, 1);
     riveredge::approvals::TaskRepository tasks(pool);
     const auto again = tasks.reassign_pending(
-        riveredge::core::TenantId::trusted("acme"), id, "review", 1,
+        {riveredge::core::TenantId::trusted("acme"), id, "review", 1},
         [](const std::string&) { return std::optional<std::string>("boss"); }, "escalated");
     REQUIRE(again.size() == 1);
     CHECK(again[0].id == flow.pending_task(now, "review", "mgr"));
@@ -653,8 +653,8 @@ TEST_CASE("timers and signals and a decision that beats the wait costs latency o
     riveredge::core::db::Pool pool(t.settings().database_url, 1);
     riveredge::approvals::TaskRepository tasks(pool);
     tasks.decide(riveredge::core::Principal{riveredge::core::TenantId::trusted("acme"), "bob", {}},
-                 flow.pending_task(seen, "step"), "approve", std::nullopt, std::nullopt,
-                 json::object{}, clock->now());
+                 flow.pending_task(seen, "step"), {"approve", std::nullopt, std::nullopt, {}},
+                 clock->now());
     REQUIRE(t.app().wait_settled(10s));
     CHECK(t.call("GET", "/api/v1/approvals/instances/" + std::to_string(quiet), alice)
               .body.at("status") == "running");
@@ -699,12 +699,12 @@ TEST_CASE("a timer or a signal timeout that an earlier park attempt settled is s
     REQUIRE(t.app().wait_settled(10s));
     // What the lost attempt did once the timer fell due; written before the clock moves, so the
     // executor's own park cannot get there first.
-    tasks.close_visit(acme, id, "cool", 1, "completed", clock->now() + std::chrono::minutes(121));
+    tasks.close_visit({acme, id, "cool", 1}, "completed", clock->now() + std::chrono::minutes(121));
     clock->advance(std::chrono::minutes(121));
     t.app().executor()->poke();
     REQUIRE(at("paid").is_object());
     REQUIRE(t.app().wait_settled(10s));
-    tasks.close_visit(acme, id, "paid", 1, "cancelled", clock->now() + std::chrono::hours(25));
+    tasks.close_visit({acme, id, "paid", 1}, "cancelled", clock->now() + std::chrono::hours(25));
     clock->advance(std::chrono::hours(25));
     t.app().executor()->poke();
     const auto done = flow.wait_instance(

@@ -1062,7 +1062,14 @@ std::vector<DefinitionProblem> validate(const ProcessDefinition& d) {
         }
     }
 
-    // Reachability: every node from the start, and an end from every node.
+    // Reachability: every node from the start, and an end from every node. A node is queued
+    // the first time it is reached.
+    const auto reach = [](std::set<std::string>& seen, std::vector<std::string>& queue,
+                          const std::string& node) {
+        if (seen.insert(node).second) {
+            queue.push_back(node);
+        }
+    };
     if (starts.size() == 1) {
         std::set<std::string> seen{starts[0]};
         std::vector<std::string> queue{starts[0]};
@@ -1070,20 +1077,14 @@ std::vector<DefinitionProblem> validate(const ProcessDefinition& d) {
             const auto id = queue.back();
             queue.pop_back();
             for (const auto* e : out[id]) {
-                if (seen.insert(e->target).second) {
-                    queue.push_back(e->target);
-                }
+                reach(seen, queue, e->target);
             }
             for (const auto* boundary : d.boundaries(id)) {
-                if (seen.insert(boundary->id).second) {
-                    queue.push_back(boundary->id);
-                }
+                reach(seen, queue, boundary->id);
             }
             // Entering a sub-process starts its inner start event.
             if (const auto* inner = d.inner_start(id); inner != nullptr) {
-                if (seen.insert(inner->id).second) {
-                    queue.push_back(inner->id);
-                }
+                reach(seen, queue, inner->id);
             }
         }
         for (const auto& n : d.nodes) {
@@ -1096,17 +1097,14 @@ std::vector<DefinitionProblem> validate(const ProcessDefinition& d) {
     std::vector<std::string> queue;
     for (const auto& n : d.nodes) {
         if (n.type == "endEvent") {
-            reaches_end.insert(n.id);
-            queue.push_back(n.id);
+            reach(reaches_end, queue, n.id);
         }
     }
     while (!queue.empty()) {
         const auto id = queue.back();
         queue.pop_back();
         for (const auto* e : in[id]) {
-            if (reaches_end.insert(e->source).second) {
-                queue.push_back(e->source);
-            }
+            reach(reaches_end, queue, e->source);
         }
     }
     for (const auto& n : d.nodes) {

@@ -265,8 +265,14 @@ boost::json::object Engine::start(const core::Principal& initiator,
     // The instance and its start event in one transaction (the outbox): a started instance
     // always runs.
     const auto instance =
-        p_.instances.create(initiator.tenant, id, version, business_key, variables,
-                            initiator.user_id, [&initiator](std::int64_t instance_id) {
+        p_.instances.create(initiator.tenant,
+                            {.definition_id = id,
+                             .version = version,
+                             .business_key = business_key,
+                             .variables = variables,
+                             .initiator = initiator.user_id,
+                             .parent = std::nullopt},
+                            [&initiator](std::int64_t instance_id) {
                                 return started_event(initiator.tenant, instance_id);
                             });
     if (!instance) {
@@ -335,13 +341,13 @@ boost::json::object Engine::act(const core::Principal& who,
         // Re-authentication first, in its own transaction (a wrong password is counted even
         // though nothing is decided); the seal then commits with the decision.
         const auto authenticated = p_.signer.authenticate(who, from, *signature);
-        result = p_.tasks.decide(who, task_id, action, comment, return_to, changes, p_.now(),
+        result = p_.tasks.decide(who, task_id, {action, comment, return_to, changes}, p_.now(),
                                  [&](core::db::Transaction& tx, const SignatureStep& step) {
                                      p_.signer.sign(tx, authenticated, step.record_id, step.meaning,
                                                     *signing_reason, step.step_key);
                                  });
     } else if (action == "approve" || action == "reject" || action == "return") {
-        result = p_.tasks.decide(who, task_id, action, comment, return_to, changes, p_.now());
+        result = p_.tasks.decide(who, task_id, {action, comment, return_to, changes}, p_.now());
     } else if (action == "transfer" || action == "delegate") {
         result = p_.tasks.reassign(who, task_id, *to, action == "delegate", comment);
     } else if (action == "resolve") {
@@ -594,7 +600,7 @@ boost::json::object Engine::complete_scope(const core::TenantId& tenant,
                                            const std::string& node_id,
                                            int visit) {
     const auto next = first_target(definition, node_id, "sub-process");
-    p_.tasks.close_visit(tenant, id, node_id, visit, "completed", p_.now());
+    p_.tasks.close_visit({tenant, id, node_id, visit}, "completed", p_.now());
     leave(tenant, id, definition, node_id, visit, next);
     return next_of({next});
 }
@@ -666,7 +672,7 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
     const auto instance = p_.instances.find(tenant, id);
     if (instance && held(instance->status)) {
         if (instance->status == "failed") {
-            const auto vs = p_.tasks.visit_state(tenant, id, node_id, visit);
+            const auto vs = p_.tasks.visit_state(here.key());
             const auto reason =
                 p_.instances.failure_reason(tenant, id, "failed:" + tag_of(node_id, visit));
             if (reason && !(vs && vs->status == "failed")) {
@@ -700,7 +706,7 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
     const auto now = p_.now();
     const std::string tag = tag_of(node_id, visit);
     const auto pass = [&](std::vector<std::string> next, const std::string& kind) {
-        p_.tasks.record_visit(tenant, id, node_id, visit, kind, "completed", now);
+        p_.tasks.record_visit(here.key(), kind, "completed", now);
         copy_to(here, variables, initiator);
         return next_of(std::move(next));
     };
@@ -736,7 +742,7 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
         if (!token.at("last").as_bool()) {
             return pass({}, "event");
         }
-        p_.tasks.record_visit(tenant, id, node_id, visit, "event", "completed", now);
+        p_.tasks.record_visit(here.key(), "event", "completed", now);
         copy_to(here, variables, initiator);
         return finish(tenant, id, "completed", node_id, "finish:" + tag);
     }
@@ -1167,8 +1173,7 @@ boost::json::object Engine::fail_task(const VisitRef& here,
                                       const std::string& kind,
                                       const std::string& reason,
                                       const FlowNode* on_error) {
-    const auto& [tenant, id, node, visit] = here;
-    p_.tasks.record_visit(tenant, id, node.id, visit, kind, "failed", p_.now());
+    p_.tasks.record_visit(here.key(), kind, "failed", p_.now());
     if (on_error != nullptr) {
         caught_error(here, *on_error, reason);
         return json::object{{"next", json::array{json::value(on_error->id)}}, {"caught", true}};
@@ -1206,7 +1211,7 @@ boost::json::object Engine::throw_from(const VisitRef& here, const ProcessDefini
     const auto reason = kind == "error" ? "error '" + code + "' thrown at '" + node.id + "'" +
                                               (message.empty() ? "" : ": " + message)
                                         : "cancelled at '" + node.id + "'";
-    p_.tasks.record_visit(tenant, id, node.id, visit, "event", "completed", now);
+    p_.tasks.record_visit(here.key(), "event", "completed", now);
     const FlowNode* catcher = kind == "error" ? enclosing_error_catcher(definition, node, code)
                                               : cancel_catcher(definition, node);
     p_.instances.log(tenant, id, kind == "error" ? "error_thrown" : "cancel_thrown",
@@ -1253,7 +1258,8 @@ boost::json::object Engine::escape(const core::TenantId& tenant,
         cancel_inside(tenant, id, definition, until, reason);
         for (const auto& v : p_.tasks.visits_of(tenant, id)) {
             if (v.node_id == until && v.status == "active") {
-                p_.tasks.settle_by_system(tenant, id, until, v.visit, scope_ends, reason, p_.now());
+                p_.tasks.settle_by_system({tenant, id, until, v.visit}, scope_ends, reason,
+                                          p_.now());
             }
         }
     }
@@ -1276,7 +1282,7 @@ void Engine::cancel_inside(const core::TenantId& tenant,
         if ((v.status != "active" && !cancelled_call) || !definition.inside(v.node_id, scope)) {
             continue;
         }
-        p_.tasks.settle_by_system(tenant, id, v.node_id, v.visit, "cancelled", reason, now);
+        p_.tasks.settle_by_system({tenant, id, v.node_id, v.visit}, "cancelled", reason, now);
         if (v.kind != "child") {
             continue;
         }
@@ -1387,9 +1393,14 @@ boost::json::object Engine::call_child(const VisitRef& here,
     // The child and its start event commit together, once per visit (a retried step finds
     // the child it started).
     const auto child = p_.instances.create(
-        tenant, called->id, called->latest_version, business_key, variables, parent.initiator,
-        [&tenant](std::int64_t child_id) { return started_event(tenant, child_id); },
-        InstanceRepository::Parent{id, step});
+        tenant,
+        {.definition_id = called->id,
+         .version = called->latest_version,
+         .business_key = business_key,
+         .variables = variables,
+         .initiator = parent.initiator,
+         .parent = InstanceRepository::Parent{id, step}},
+        [&tenant](std::int64_t child_id) { return started_event(tenant, child_id); });
     const auto started = child ? child : [&]() -> std::optional<std::int64_t> {
         const auto earlier = p_.instances.child_of(tenant, id, step);
         return earlier ? std::optional(earlier->id) : std::nullopt;
@@ -1470,12 +1481,13 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                         [&](const std::string& s) { return definition.inside(node, s); })) {
             continue;
         }
+        const VisitKey at{tenant, id, node, visit};
         if (kind == "held" || kind == "failed") {
             // The instance runs again: the node is visited afresh.
             resolved.push_back(json::object{{"index", i}, {"outcome", "resume"}});
             continue;
         }
-        auto vs = p_.tasks.visit_state(tenant, id, node, visit);
+        auto vs = p_.tasks.visit_state(at);
         if (!vs) {
             continue;
         }
@@ -1483,8 +1495,8 @@ boost::json::object Engine::park(const core::TenantId& tenant,
         json::object entry{{"index", i}};
         if (kind == "task" || kind == "scope") {
             if (due && vs->deadline) {
-                apply_deadline(tenant, id, node, visit, *vs);
-                vs = p_.tasks.visit_state(tenant, id, node, visit);
+                apply_deadline(at, *vs);
+                vs = p_.tasks.visit_state(at);
             }
             if (vs->status == "active") {
                 if (vs->due_at && vs->deadline) {
@@ -1498,7 +1510,7 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                                   json::value(b->id)) != fired->as_array().end()) {
                         continue;  // a non-interrupting boundary fires once per visit
                     }
-                    if (!boundary_happened(tenant, id, *b, node, visit, *vs, now, next_due)) {
+                    if (!boundary_happened(at, *b, *vs, now, next_due)) {
                         continue;
                     }
                     if (boundary.interrupting) {
@@ -1509,7 +1521,7 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                             cancel_inside(tenant, id, definition, node, why);
                             interrupted_scopes.push_back(node);
                         }
-                        p_.tasks.settle_by_system(tenant, id, node, visit, "cancelled", why, now);
+                        p_.tasks.settle_by_system(at, "cancelled", why, now);
                         resolved.push_back(
                             json::object{{"index", i}, {"outcome", "boundary"}, {"target", b->id}});
                         break;
@@ -1533,7 +1545,7 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                 const FlowNode* interrupted = nullptr;
                 for (const auto* b : boundaries_of(node)) {
                     if (boundary_of(*b).interrupting &&
-                        boundary_happened(tenant, id, *b, node, visit, *vs, now, ignored)) {
+                        boundary_happened(at, *b, *vs, now, ignored)) {
                         interrupted = b;
                         break;
                     }
@@ -1584,11 +1596,11 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                     changes = map_value(*outputs, child->variables).as_object();
                 }
                 p_.instances.merge(tenant, id, changes, "system", "call:" + tag_of(node, visit));
-                p_.tasks.close_visit(tenant, id, node, visit, "completed", now);
+                p_.tasks.close_visit(at, "completed", now);
                 entry["outcome"] = "completed";
             } else {
                 // The child did not complete: the call activity failed.
-                p_.tasks.close_visit(tenant, id, node, visit, "failed", now);
+                p_.tasks.close_visit(at, "failed", now);
                 const auto reason =
                     "call activity '" + node + "': instance " + std::to_string(child->id) +
                     " ended " + child->status +
@@ -1617,12 +1629,11 @@ boost::json::object Engine::park(const core::TenantId& tenant,
             }
         } else if (kind == "race") {
             // An event-based gateway: the first of its events wins, the others are withdrawn.
-            const auto winner =
-                race_winner(tenant, id, definition, node, visit, *vs, now, next_due);
+            const auto winner = race_winner(at, definition, *vs, now, next_due);
             if (!winner) {
                 continue;
             }
-            p_.tasks.close_visit(tenant, id, node, visit, "completed", now);
+            p_.tasks.close_visit(at, "completed", now);
             entry["outcome"] = "race";
             entry["target"] = *winner;
         } else if (kind == "timer") {
@@ -1632,7 +1643,7 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                 next_due = std::min(next_due.value_or(*vs->due_at), *vs->due_at);
                 continue;
             }
-            p_.tasks.close_visit(tenant, id, node, visit, "completed", now);
+            p_.tasks.close_visit(at, "completed", now);
             entry["outcome"] = "fired";
         } else {
             const auto* name = w.if_contains("signal");
@@ -1644,10 +1655,10 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                 p_.instances.catch_signal(tenant, id, std::string(name->as_string()),
                                           tag_of(node, visit));
             if (caught) {
-                p_.tasks.close_visit(tenant, id, node, visit, "completed", now);
+                p_.tasks.close_visit(at, "completed", now);
                 entry["outcome"] = "signalled";
             } else if (due || timed_out) {
-                p_.tasks.close_visit(tenant, id, node, visit, "cancelled", now);
+                p_.tasks.close_visit(at, "cancelled", now);
                 entry["outcome"] = "timeout";
             } else {
                 if (vs->due_at) {
@@ -1699,7 +1710,7 @@ void Engine::hold_failed_calls(const core::TenantId& tenant,
         }
         const std::string node(w.at("node").as_string());
         const int visit = static_cast<int>(w.at("visit").to_number<std::int64_t>());
-        const auto vs = p_.tasks.visit_state(tenant, id, node, visit);
+        const auto vs = p_.tasks.visit_state({tenant, id, node, visit});
         if (!vs || vs->status != "failed") {
             continue;
         }
@@ -1722,16 +1733,13 @@ void Engine::hold_failed_calls(const core::TenantId& tenant,
     }
 }
 
-std::optional<std::string> Engine::race_winner(const core::TenantId& tenant,
-                                               std::int64_t id,
+std::optional<std::string> Engine::race_winner(const VisitKey& gateway,
                                                const ProcessDefinition& definition,
-                                               const std::string& gateway,
-                                               int visit,
                                                const VisitState& state,
                                                TimePoint now,
                                                std::optional<TimePoint>& next_due) {
     std::vector<const FlowNode*> targets;
-    for (const auto* e : definition.outgoing(gateway)) {
+    for (const auto* e : definition.outgoing(gateway.node_id)) {
         if (const auto* target = definition.node(e->target)) {
             targets.push_back(target);
         }
@@ -1740,8 +1748,8 @@ std::optional<std::string> Engine::race_winner(const core::TenantId& tenant,
     for (const auto* target : targets) {
         const auto awaited = awaited_signal(*target);
         if (!awaited.empty() &&
-            p_.instances.catch_signal(tenant, id, awaited,
-                                      tag_of(gateway, visit) + ">" + target->id)) {
+            p_.instances.catch_signal(gateway.tenant, gateway.instance_id, awaited,
+                                      tag_of(gateway.node_id, gateway.visit) + ">" + target->id)) {
             return target->id;
         }
     }
@@ -1758,11 +1766,8 @@ std::optional<std::string> Engine::race_winner(const core::TenantId& tenant,
     return std::nullopt;
 }
 
-bool Engine::boundary_happened(const core::TenantId& tenant,
-                               std::int64_t id,
+bool Engine::boundary_happened(const VisitKey& task,
                                const FlowNode& boundary_node,
-                               const std::string& task,
-                               int visit,
                                const VisitState& state,
                                TimePoint now,
                                std::optional<TimePoint>& next_due) {
@@ -1782,18 +1787,15 @@ bool Engine::boundary_happened(const core::TenantId& tenant,
         // Caught once for this visit and boundary: a retried step finds the same one.
         return !boundary.awaited.empty() &&
                p_.instances
-                   .catch_signal(tenant, id, boundary.awaited,
-                                 tag_of(task, visit) + ">" + boundary_node.id)
+                   .catch_signal(task.tenant, task.instance_id, boundary.awaited,
+                                 tag_of(task.node_id, task.visit) + ">" + boundary_node.id)
                    .has_value();
     }
     return false;
 }
 
-void Engine::apply_deadline(const core::TenantId& tenant,
-                            std::int64_t id,
-                            const std::string& node_id,
-                            int visit,
-                            const VisitState& state) {
+void Engine::apply_deadline(const VisitKey& at, const VisitState& state) {
+    const auto& [tenant, id, node_id, visit] = at;
     const auto& deadline = *state.deadline;
     std::string action = core::string_field(deadline, "action").empty()
                              ? "remind"
@@ -1811,13 +1813,12 @@ void Engine::apply_deadline(const core::TenantId& tenant,
                      json::object{{"node_id", node_id}, {"visit", visit}, {"action", action}},
                      "deadline:" + tag_of(node_id, visit) + "/" + std::to_string(state.reminders));
     if (action == "approve" || action == "reject") {
-        p_.tasks.settle_by_system(tenant, id, node_id, visit,
-                                  action == "approve" ? "approved" : "rejected", "deadline passed",
-                                  p_.now());
+        p_.tasks.settle_by_system(at, action == "approve" ? "approved" : "rejected",
+                                  "deadline passed", p_.now());
         return;
     }
     if (action == "remind") {
-        const auto pending = p_.tasks.pending_tasks(tenant, id, node_id, visit);
+        const auto pending = p_.tasks.pending_tasks(at);
         std::vector<std::string> assignees;
         for (const auto& t : pending) {
             assignees.push_back(t.assignee);
@@ -1840,14 +1841,14 @@ void Engine::apply_deadline(const core::TenantId& tenant,
         initiator = instance->initiator;
     }
     const auto moved = p_.tasks.reassign_pending(
-        tenant, id, node_id, visit,
+        at,
         [&](const std::string& assignee) -> std::optional<std::string> {
             if (action == "transfer") {
                 const auto to = core::string_field(deadline, "transfer_to");
                 return to.empty() ? std::nullopt : std::optional(to);
             }
             // Escalate: the assignee's manager; a group task goes to the initiator's.
-            return p_.directory.manager_of(tenant, group_role(assignee) ? initiator : assignee);
+            return p_.directory.manager_of(at.tenant, group_role(assignee) ? initiator : assignee);
         },
         action == "transfer" ? "deadline_transferred" : "escalated");
     // The move happens once (its timeline entries); the due time is cleared only once the

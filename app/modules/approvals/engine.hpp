@@ -51,6 +51,8 @@ struct VisitRef {
     std::int64_t id;  ///< the instance
     const FlowNode& node;
     int visit;
+
+    VisitKey key() const { return {tenant, id, node.id, visit}; }
 };
 
 /// Where the node's first outgoing flow leads; a node with none cannot go on (NonRetriableError,
@@ -286,30 +288,20 @@ private:
     void throw_event(const VisitRef& here, const boost::json::object& scope);
     /// The event of an event-based gateway's race that happened (a signal or message caught
     /// now, else a timer due), or nullopt with `next_due` lowered to its first timer.
-    std::optional<std::string> race_winner(const core::TenantId& tenant,
-                                           std::int64_t id,
+    std::optional<std::string> race_winner(const VisitKey& gateway,
                                            const ProcessDefinition& definition,
-                                           const std::string& gateway,
-                                           int visit,
                                            const VisitState& state,
                                            TimePoint now,
                                            std::optional<TimePoint>& next_due);
     /// Whether a boundary event of a waiting task's visit has happened: its timer is due
     /// (else `next_due` is lowered to it), or its signal or message was caught now or before.
-    bool boundary_happened(const core::TenantId& tenant,
-                           std::int64_t id,
+    bool boundary_happened(const VisitKey& task,
                            const FlowNode& boundary_node,
-                           const std::string& task,
-                           int visit,
                            const VisitState& state,
                            TimePoint now,
                            std::optional<TimePoint>& next_due);
     /// A due deadline's action (after it, the visit may be settled or reassigned).
-    void apply_deadline(const core::TenantId& tenant,
-                        std::int64_t id,
-                        const std::string& node_id,
-                        int visit,
-                        const VisitState& state);
+    void apply_deadline(const VisitKey& at, const VisitState& state);
     /// Copies the node's `cc` on this visit of it, and tells those newly copied.
     void copy_to(const VisitRef& here,
                  const boost::json::object& variables,

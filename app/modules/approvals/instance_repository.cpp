@@ -110,15 +110,10 @@ bool InstanceRepository::participates(const core::Principal& who, std::int64_t i
     return !rows.empty();
 }
 
-std::optional<std::int64_t> InstanceRepository::create(
-    const core::TenantId& tenant,
-    std::int64_t definition_id,
-    int version,
-    const std::optional<std::string>& business_key,
-    const boost::json::object& variables,
-    const std::string& initiator,
-    const core::outbox::Announcement& announce,
-    const std::optional<Parent>& parent) {
+std::optional<std::int64_t> InstanceRepository::create(const core::TenantId& tenant,
+                                                       const NewInstance& instance,
+                                                       const core::outbox::Announcement& announce) {
+    const auto& [definition_id, version, business_key, variables, initiator, parent] = instance;
     return core::db::transact(pool_, tenant, [&](Transaction& tx) -> std::optional<std::int64_t> {
         const auto rows = tx.exec(
             "INSERT INTO approval_instances (tenant_id, definition_id, version, business_key, "

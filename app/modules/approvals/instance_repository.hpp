@@ -79,16 +79,21 @@ public:
         std::int64_t id = 0;
         std::string step;
     };
-    /// nullopt when the business key is taken for this definition, or (for a child) when the
-    /// parent's step started its child already.
+    /// An instance to start: a published version of a definition, with its variables.
+    struct NewInstance {
+        std::int64_t definition_id = 0;
+        int version = 0;
+        std::optional<std::string> business_key;
+        boost::json::object variables;
+        std::string initiator;
+        std::optional<Parent> parent;
+    };
+    /// Creates the instance, its timeline's first entry and `announce`'s event (the outbox)
+    /// together. nullopt when the business key is taken for this definition, or (for a child)
+    /// when the parent's step started its child already.
     std::optional<std::int64_t> create(const core::TenantId& tenant,
-                                       std::int64_t definition_id,
-                                       int version,
-                                       const std::optional<std::string>& business_key,
-                                       const boost::json::object& variables,
-                                       const std::string& initiator,
-                                       const core::outbox::Announcement& announce,
-                                       const std::optional<Parent>& parent = std::nullopt);
+                                       const NewInstance& instance,
+                                       const core::outbox::Announcement& announce);
     /// The child instance a parent's step started, if any.
     std::optional<InstanceRow> child_of(const core::TenantId& tenant,
                                         std::int64_t parent_id,

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 #include <set>
 
@@ -145,23 +146,34 @@ struct Locked {
     TaskRow task;
     /// The visit's kind: task, resubmit, or manual (a manual task is only confirmed).
     std::string kind;
+
+    VisitKey key(const core::TenantId& tenant) const {
+        return {tenant, instance_id, node_id, visit};
+    }
 };
+
+// The rows of one visit, in a table keyed like approval_node_visits: parameters $1 to $4.
+constexpr const char* kOfVisit =
+    "tenant_id = $1 AND instance_id = $2 AND node_id = $3 AND visit = $4::int";
+
+// The visit's key as those four parameters, and then `more` ($5 on).
+std::vector<core::db::Param> visit_params(const VisitKey& at,
+                                          std::initializer_list<core::db::Param> more = {}) {
+    std::vector<core::db::Param> params{at.tenant, at.instance_id, at.node_id, at.visit};
+    params.insert(params.end(), more.begin(), more.end());
+    return params;
+}
 
 bool assigned_to(const std::string& assignee, const core::Principal& who) {
     const auto role = group_role(assignee);
     return assignee == who.user_id || (role && who.has_role(*role));
 }
 
-std::vector<TaskRow> visit_tasks(Transaction& tx,
-                                 const core::TenantId& tenant,
-                                 std::int64_t instance_id,
-                                 const std::string& node_id,
-                                 int visit) {
+std::vector<TaskRow> visit_tasks(Transaction& tx, const VisitKey& at) {
     return core::db::select_rows<TaskRow>(
         tx, "id, assignee, status, kind, owner, decided_by",
-        "FROM approval_tasks WHERE tenant_id = $1 AND instance_id = $2 AND node_id = $3 AND "
-        "visit = $4::int ORDER BY seq, id",
-        {tenant, instance_id, node_id, visit});
+        std::string("FROM approval_tasks WHERE ") + kOfVisit + " ORDER BY seq, id",
+        visit_params(at));
 }
 
 // Locks the task's instance (serialising with withdraw) and its visit (serialising decisions),
@@ -192,9 +204,9 @@ Locked lock_task(Transaction& tx,
     }
     const auto visit = tx.exec(
         "SELECT id, status, kind, coalesce(mode, 'any') AS mode, coalesce(ratio, 1) AS ratio, "
-        "veto::text AS veto FROM approval_node_visits WHERE tenant_id = $1 AND instance_id = $2 "
-        "AND node_id = $3 AND visit = $4::int FOR UPDATE",
-        {who.tenant, locked.instance_id, locked.node_id, locked.visit});
+        "veto::text AS veto FROM approval_node_visits WHERE " +
+            std::string(kOfVisit) + " FOR UPDATE",
+        visit_params(locked.key(who.tenant)));
     if (visit.empty() || visit.text(0, "status") != "active") {
         throw DomainError::conflict("this step was already decided");
     }
@@ -203,8 +215,7 @@ Locked lock_task(Transaction& tx,
     locked.mode = visit.text(0, "mode");
     locked.ratio = std::stod(visit.text(0, "ratio"));
     locked.veto = json::parse(visit.text(0, "veto")).as_array();
-    for (auto& row :
-         visit_tasks(tx, who.tenant, locked.instance_id, locked.node_id, locked.visit)) {
+    for (auto& row : visit_tasks(tx, locked.key(who.tenant))) {
         if (row.id == task_id) {
             locked.task = std::move(row);
         }
@@ -276,30 +287,21 @@ void leave_node(Transaction& tx,
 }
 
 // A settled visit's tasks still open (pending, or queued behind another) are cancelled.
-void cancel_open_tasks(Transaction& tx,
-                       const core::TenantId& tenant,
-                       std::int64_t instance_id,
-                       const std::string& node_id,
-                       int visit) {
-    tx.exec(
-        "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND instance_id = $2 "
-        "AND node_id = $3 AND visit = $4::int AND status IN ('pending', 'queued')",
-        {tenant, instance_id, node_id, visit});
+void cancel_open_tasks(Transaction& tx, const VisitKey& at) {
+    tx.exec(std::string("UPDATE approval_tasks SET status = 'cancelled' WHERE ") + kOfVisit +
+                " AND status IN ('pending', 'queued')",
+            visit_params(at));
 }
 
 // Closes the visit with `status` if it is still active; whether it was.
 bool close_active_visit(Transaction& tx,
-                        const core::TenantId& tenant,
-                        std::int64_t instance_id,
-                        const std::string& node_id,
-                        int visit,
+                        const VisitKey& at,
                         const std::string& status,
                         TimePoint now) {
-    return tx.exec(
-                 "UPDATE approval_node_visits SET status = $5, left_at = $6::timestamptz WHERE "
-                 "tenant_id = $1 AND instance_id = $2 AND node_id = $3 AND visit = $4::int AND "
-                 "status = 'active'",
-                 {tenant, instance_id, node_id, visit, status, core::format_utc(now)})
+    return tx.exec(std::string("UPDATE approval_node_visits SET status = $5, left_at = "
+                               "$6::timestamptz WHERE ") +
+                       kOfVisit + " AND status = 'active'",
+                   visit_params(at, {status, core::format_utc(now)}))
                .affected() == 1;
 }
 
@@ -318,15 +320,13 @@ std::string settle(Transaction& tx,
             {tenant, *approved_task}));
         new_work.insert(new_work.end(), activated.begin(), activated.end());
     }
-    const auto tasks = visit_tasks(tx, tenant, locked.instance_id, locked.node_id, locked.visit);
+    const auto tasks = visit_tasks(tx, locked.key(tenant));
     const std::string outcome = evaluate(locked, tasks);
     if (outcome == "carried") {
         // The approvers carried the node; only added signers remain.
-        tx.exec(
-            "UPDATE approval_tasks SET status = 'cancelled' WHERE tenant_id = $1 AND instance_id = "
-            "$2 AND node_id = $3 AND visit = $4::int AND kind <> 'added' AND status IN "
-            "('pending', 'queued')",
-            {tenant, locked.instance_id, locked.node_id, locked.visit});
+        tx.exec(std::string("UPDATE approval_tasks SET status = 'cancelled' WHERE ") + kOfVisit +
+                    " AND kind <> 'added' AND status IN ('pending', 'queued')",
+                visit_params(locked.key(tenant)));
         return "active";
     }
     if (outcome == "pending") {
@@ -335,7 +335,7 @@ std::string settle(Transaction& tx,
     tx.exec("UPDATE approval_node_visits SET status = $2, left_at = $3::timestamptz WHERE id = $1",
             {locked.visit_id, outcome, core::format_utc(now)});
     leave_node(tx, tenant, locked.instance_id, locked.node_id);
-    cancel_open_tasks(tx, tenant, locked.instance_id, locked.node_id, locked.visit);
+    cancel_open_tasks(tx, locked.key(tenant));
     new_work.clear();
     return outcome;
 }
@@ -345,10 +345,7 @@ json::value optional_text(const std::optional<std::string>& text) {
 }
 
 std::int64_t insert_task(Transaction& tx,
-                         const core::TenantId& tenant,
-                         std::int64_t instance_id,
-                         const std::string& node_id,
-                         int visit,
+                         const VisitKey& at,
                          const std::string& assignee,
                          const std::string& status,
                          const std::string& kind,
@@ -358,7 +355,7 @@ std::int64_t insert_task(Transaction& tx,
         "INSERT INTO approval_tasks (tenant_id, instance_id, node_id, visit, assignee, status, "
         "kind, seq, blocked_by) VALUES ($1, $2, $3, $4::int, $5, $6, $7, $8::int, $9::bigint) ON "
         "CONFLICT DO NOTHING RETURNING id",
-        {tenant, instance_id, node_id, visit, assignee, status, kind, seq, blocked_by});
+        visit_params(at, {assignee, status, kind, seq, blocked_by}));
     if (rows.empty()) {
         throw DomainError::conflict(assignee + " already has a task on this step");
     }
@@ -368,11 +365,8 @@ std::int64_t insert_task(Transaction& tx,
 // A pending task handed to `to`: a new pending task on the same step, and whoever waited on the
 // old task now waits on the new one. The caller closes the old task (transferred) its own way.
 std::int64_t hand_task_to(Transaction& tx,
-                          const core::TenantId& tenant,
+                          const VisitKey& at,
                           std::int64_t old_id,
-                          std::int64_t instance_id,
-                          const std::string& node_id,
-                          int visit,
                           const std::string& kind,
                           const std::string& to,
                           const std::optional<std::string>& by = std::nullopt,
@@ -380,11 +374,10 @@ std::int64_t hand_task_to(Transaction& tx,
     tx.exec(
         "UPDATE approval_tasks SET status = 'transferred', decided_by = $3, comment = $4 WHERE "
         "tenant_id = $1 AND id = $2",
-        {tenant, old_id, by, comment});
-    const auto id =
-        insert_task(tx, tenant, instance_id, node_id, visit, to, "pending", kind, 0, std::nullopt);
+        {at.tenant, old_id, by, comment});
+    const auto id = insert_task(tx, at, to, "pending", kind, 0, std::nullopt);
     tx.exec("UPDATE approval_tasks SET blocked_by = $3 WHERE tenant_id = $1 AND blocked_by = $2",
-            {tenant, old_id, id});
+            {at.tenant, old_id, id});
     return id;
 }
 
@@ -410,14 +403,14 @@ std::vector<TaskRef> TaskRepository::open_visit(const core::TenantId& tenant,
              opening.rule.ratio, veto,
              opening.due_at ? core::db::Param(core::format_utc(*opening.due_at)) : std::nullopt,
              opening.deadline, core::format_utc(now)});
+        const VisitKey at{tenant, instance_id, opening.node_id, opening.visit};
         if (!inserted.empty()) {
             std::optional<std::int64_t> previous;
             int seq = 0;
             json::array who;
             for (const auto& assignee : opening.assignees) {
                 const bool queued = opening.rule.mode == "sequential" && previous.has_value();
-                const auto id = insert_task(tx, tenant, instance_id, opening.node_id, opening.visit,
-                                            assignee, queued ? "queued" : "pending",
+                const auto id = insert_task(tx, at, assignee, queued ? "queued" : "pending",
                                             opening.kind == "resubmit" ? "resubmit" : "approval",
                                             seq++, queued ? previous : std::nullopt);
                 previous = id;
@@ -442,50 +435,38 @@ std::vector<TaskRef> TaskRepository::open_visit(const core::TenantId& tenant,
         }
         return core::db::select_rows<TaskRef>(
             tx, "id, assignee, status",
-            "FROM approval_tasks WHERE tenant_id = $1 AND instance_id = $2 AND node_id = $3 AND "
-            "visit = $4::int ORDER BY seq, id",
-            {tenant, instance_id, opening.node_id, opening.visit});
+            std::string("FROM approval_tasks WHERE ") + kOfVisit + " ORDER BY seq, id",
+            visit_params(at));
     });
 }
 
-void TaskRepository::record_visit(const core::TenantId& tenant,
-                                  std::int64_t instance_id,
-                                  const std::string& node_id,
-                                  int visit,
+void TaskRepository::record_visit(const VisitKey& at,
                                   const std::string& kind,
                                   const std::string& status,
                                   TimePoint now) {
     core::db::exec_once(
-        pool_, tenant,
+        pool_, at.tenant,
         "INSERT INTO approval_node_visits (tenant_id, instance_id, node_id, visit, kind, status, "
         "entered_at, left_at) VALUES ($1, $2, $3, $4::int, $5, $6, $7::timestamptz, "
         "$7::timestamptz) ON CONFLICT DO NOTHING",
-        {tenant, instance_id, node_id, visit, kind, status, core::format_utc(now)});
+        visit_params(at, {kind, status, core::format_utc(now)}));
 }
 
-void TaskRepository::close_visit(const core::TenantId& tenant,
-                                 std::int64_t instance_id,
-                                 const std::string& node_id,
-                                 int visit,
-                                 const std::string& status,
-                                 TimePoint now) {
-    core::db::transact(pool_, tenant, [&](Transaction& tx) {
-        close_active_visit(tx, tenant, instance_id, node_id, visit, status, now);
-        leave_node(tx, tenant, instance_id, node_id);
+void TaskRepository::close_visit(const VisitKey& at, const std::string& status, TimePoint now) {
+    core::db::transact(pool_, at.tenant, [&](Transaction& tx) {
+        close_active_visit(tx, at, status, now);
+        leave_node(tx, at.tenant, at.instance_id, at.node_id);
     });
 }
 
-std::optional<VisitState> TaskRepository::visit_state(const core::TenantId& tenant,
-                                                      std::int64_t instance_id,
-                                                      const std::string& node_id,
-                                                      int visit) {
+std::optional<VisitState> TaskRepository::visit_state(const VisitKey& at) {
     const auto rows = core::db::exec_once(
-        pool_, tenant,
+        pool_, at.tenant,
         "SELECT id, status, return_target, " SQL_UTC_TIME("due_at") " AS due_at, " SQL_UTC_TIME(
             "entered_at") " AS entered_at, deadline::text AS deadline, reminders FROM "
-                          "approval_node_visits WHERE tenant_id = $1 AND instance_id = $2 AND "
-                          "node_id = $3 AND visit = $4::int",
-        {tenant, instance_id, node_id, visit});
+                          "approval_node_visits WHERE " +
+            std::string(kOfVisit),
+        visit_params(at));
     if (rows.empty()) {
         return std::nullopt;
     }
@@ -512,12 +493,10 @@ std::optional<VisitState> TaskRepository::visit_state(const core::TenantId& tena
 
 ActionResult TaskRepository::decide(const core::Principal& who,
                                     std::int64_t task_id,
-                                    const std::string& action,
-                                    const std::optional<std::string>& comment,
-                                    const std::optional<std::string>& return_target,
-                                    const boost::json::object& changes,
+                                    const Decision& decision,
                                     TimePoint now,
                                     const SignatureHook& sign) {
+    const auto& [action, comment, return_target, changes] = decision;
     return core::db::transact(pool_, who.tenant, [&](Transaction& tx) -> ActionResult {
         const auto locked = lock_task(tx, who, task_id, true);
         if (locked.kind == "manual" && action != "approve") {
@@ -579,7 +558,7 @@ ActionResult TaskRepository::decide(const core::Principal& who,
                 "$3::timestamptz WHERE id = $1",
                 {locked.visit_id, *return_target, core::format_utc(now)});
             leave_node(tx, who.tenant, locked.instance_id, locked.node_id);
-            cancel_open_tasks(tx, who.tenant, locked.instance_id, locked.node_id, locked.visit);
+            cancel_open_tasks(tx, locked.key(who.tenant));
             visit_status = "returned";
         } else {
             visit_status =
@@ -614,9 +593,8 @@ ActionResult TaskRepository::reassign(const core::Principal& who,
             }
             work.push_back({task_id, to, "pending"});
         } else {
-            const auto id =
-                hand_task_to(tx, who.tenant, task_id, locked.instance_id, locked.node_id,
-                             locked.visit, locked.task.kind, to, who.user_id, comment);
+            const auto id = hand_task_to(tx, locked.key(who.tenant), task_id, locked.task.kind, to,
+                                         who.user_id, comment);
             work.push_back({id, to, "pending"});
         }
         append_timeline(
@@ -636,8 +614,8 @@ ActionResult TaskRepository::reassign_stuck(const core::Principal& admin,
         if (to == locked.task.assignee) {
             throw DomainError::validation(json::object{{"to", "someone other than the assignee"}});
         }
-        const auto id = hand_task_to(tx, admin.tenant, task_id, locked.instance_id, locked.node_id,
-                                     locked.visit, locked.task.kind, to, admin.user_id, reason);
+        const auto id = hand_task_to(tx, locked.key(admin.tenant), task_id, locked.task.kind, to,
+                                     admin.user_id, reason);
         append_timeline(tx, admin.tenant, locked.instance_id, admin.user_id, "reassigned",
                         locked.node_id,
                         json::object{{"task_id", task_id},
@@ -677,16 +655,15 @@ ActionResult TaskRepository::add_signer(const core::Principal& who,
         const auto locked = lock_task(tx, who, task_id, true);
         std::vector<TaskRef> work;
         if (before) {
-            const auto id = insert_task(tx, who.tenant, locked.instance_id, locked.node_id,
-                                        locked.visit, user, "pending", "added", 0, std::nullopt);
+            const auto id =
+                insert_task(tx, locked.key(who.tenant), user, "pending", "added", 0, std::nullopt);
             tx.exec(
                 "UPDATE approval_tasks SET status = 'queued', blocked_by = $3 WHERE tenant_id = $1 "
                 "AND id = $2",
                 {who.tenant, task_id, id});
             work.push_back({id, user, "pending"});
         } else {
-            insert_task(tx, who.tenant, locked.instance_id, locked.node_id, locked.visit, user,
-                        "queued", "added", 0, task_id);
+            insert_task(tx, locked.key(who.tenant), user, "queued", "added", 0, task_id);
         }
         append_timeline(tx, who.tenant, locked.instance_id, who.user_id, "signer_added",
                         locked.node_id,
@@ -731,34 +708,28 @@ ActionResult TaskRepository::comment(const core::Principal& who,
     });
 }
 
-bool TaskRepository::settle_by_system(const core::TenantId& tenant,
-                                      std::int64_t instance_id,
-                                      const std::string& node_id,
-                                      int visit,
+bool TaskRepository::settle_by_system(const VisitKey& at,
                                       const std::string& outcome,
                                       const std::string& reason,
                                       TimePoint now) {
-    return core::db::transact(pool_, tenant, [&](Transaction& tx) -> bool {
-        if (!close_active_visit(tx, tenant, instance_id, node_id, visit, outcome, now)) {
+    return core::db::transact(pool_, at.tenant, [&](Transaction& tx) -> bool {
+        if (!close_active_visit(tx, at, outcome, now)) {
             return false;
         }
-        leave_node(tx, tenant, instance_id, node_id);
-        cancel_open_tasks(tx, tenant, instance_id, node_id, visit);
-        append_timeline(tx, tenant, instance_id, "system", "auto_" + outcome, node_id,
-                        json::object{{"visit", visit}, {"reason", reason}},
-                        "auto:" + node_id + "#" + std::to_string(visit));
+        leave_node(tx, at.tenant, at.instance_id, at.node_id);
+        cancel_open_tasks(tx, at);
+        append_timeline(tx, at.tenant, at.instance_id, "system", "auto_" + outcome, at.node_id,
+                        json::object{{"visit", at.visit}, {"reason", reason}},
+                        "auto:" + at.node_id + "#" + std::to_string(at.visit));
         return true;
     });
 }
 
 std::vector<TaskRef> TaskRepository::reassign_pending(
-    const core::TenantId& tenant,
-    std::int64_t instance_id,
-    const std::string& node_id,
-    int visit,
+    const VisitKey& at,
     const std::function<std::optional<std::string>(const std::string&)>& assignee_for,
     const std::string& reason) {
-    return core::db::transact(pool_, tenant, [&](Transaction& tx) -> std::vector<TaskRef> {
+    return core::db::transact(pool_, at.tenant, [&](Transaction& tx) -> std::vector<TaskRef> {
         std::vector<TaskRef> moved;
         // Once per deadline: the move's timeline entries commit with it. A retried step that
         // finds them moves nothing (the tasks it would move now are the ones moved before, which
@@ -770,7 +741,7 @@ std::vector<TaskRef> TaskRepository::reassign_pending(
                    "SELECT 1 FROM approval_timeline WHERE tenant_id = $1 AND instance_id = $2 "
                    "AND node_id = $3 AND action = $5 AND (detail ->> 'visit')::int = $4::int "
                    "LIMIT 1",
-                   {tenant, instance_id, node_id, visit, reason})
+                   visit_params(at, {reason}))
                  .empty();
         if (moved_before) {
             return core::db::rows_as<TaskRef>(tx.exec(
@@ -781,9 +752,9 @@ std::vector<TaskRef> TaskRepository::reassign_pending(
                 "AND l.instance_id = $2 AND l.node_id = $3 AND l.action = $5 AND "
                 "(l.detail ->> 'visit')::int = $4::int AND l.detail ->> 'to' = t.assignee) ORDER "
                 "BY t.id",
-                {tenant, instance_id, node_id, visit, reason}));
+                visit_params(at, {reason})));
         }
-        const auto tasks = visit_tasks(tx, tenant, instance_id, node_id, visit);
+        const auto tasks = visit_tasks(tx, at);
         // A visit holds one task per assignee: one who has (or had) a task of this step keeps
         // theirs, and the task that would go to them stays where it is (moving it would break
         // that rule on every retry of the step).
@@ -799,12 +770,11 @@ std::vector<TaskRef> TaskRepository::reassign_pending(
             if (!to || *to == t.assignee || !holders.insert(*to).second) {
                 continue;
             }
-            const auto id =
-                hand_task_to(tx, tenant, t.id, instance_id, node_id, visit, t.kind, *to);
+            const auto id = hand_task_to(tx, at, t.id, t.kind, *to);
             append_timeline(
-                tx, tenant, instance_id, "system", reason, node_id,
+                tx, at.tenant, at.instance_id, "system", reason, at.node_id,
                 json::object{
-                    {"task_id", t.id}, {"from", t.assignee}, {"to", *to}, {"visit", visit}});
+                    {"task_id", t.id}, {"from", t.assignee}, {"to", *to}, {"visit", at.visit}});
             moved.push_back({id, *to, "pending"});
         }
         return moved;
@@ -823,13 +793,10 @@ void TaskRepository::postpone(const core::TenantId& tenant,
          reminded ? "1" : "0"});
 }
 
-std::vector<TaskRef> TaskRepository::pending_tasks(const core::TenantId& tenant,
-                                                   std::int64_t instance_id,
-                                                   const std::string& node_id,
-                                                   int visit) {
-    return core::db::transact(pool_, tenant, [&](Transaction& tx) {
+std::vector<TaskRef> TaskRepository::pending_tasks(const VisitKey& at) {
+    return core::db::transact(pool_, at.tenant, [&](Transaction& tx) {
         std::vector<TaskRef> out;
-        for (const auto& t : visit_tasks(tx, tenant, instance_id, node_id, visit)) {
+        for (const auto& t : visit_tasks(tx, at)) {
             if (t.status == "pending") {
                 out.push_back({t.id, t.assignee, t.status});
             }

@@ -21,6 +21,14 @@
 
 namespace riveredge::approvals {
 
+/// One visit of one node of an instance: how the visit and task tables key it.
+struct VisitKey {
+    core::TenantId tenant;
+    std::int64_t instance_id = 0;
+    std::string node_id;
+    int visit = 0;
+};
+
 /// What a signing step signs: the record its instance names, the step's meaning, and a key
 /// unique to this visit (a signature is made once per version, signer, meaning and step).
 struct SignatureStep {
@@ -52,6 +60,15 @@ struct VisitOpening {
     std::optional<TimePoint> due_at;
     /// The user task's deadline settings ({duration, action, ...}).
     std::optional<boost::json::object> deadline;
+};
+
+/// A decision on a task: approve, reject or return (to `return_target`), with an opinion and
+/// form fields to merge into the process variables.
+struct Decision {
+    std::string action;
+    std::optional<std::string> comment;
+    std::optional<std::string> return_target;
+    boost::json::object changes;
 };
 
 struct TaskRef {
@@ -146,36 +163,22 @@ public:
                                     const std::string& step_key);
     /// Records a visit that opens and closes at once (start, gateways, service and script
     /// tasks, events) with `status` (completed or failed).
-    void record_visit(const core::TenantId& tenant,
-                      std::int64_t instance_id,
-                      const std::string& node_id,
-                      int visit,
+    void record_visit(const VisitKey& at,
                       const std::string& kind,
                       const std::string& status,
                       TimePoint now);
     /// Closes an open visit (a timer fired, a signal caught).
-    void close_visit(const core::TenantId& tenant,
-                     std::int64_t instance_id,
-                     const std::string& node_id,
-                     int visit,
-                     const std::string& status,
-                     TimePoint now);
-    std::optional<VisitState> visit_state(const core::TenantId& tenant,
-                                          std::int64_t instance_id,
-                                          const std::string& node_id,
-                                          int visit);
+    void close_visit(const VisitKey& at, const std::string& status, TimePoint now);
+    std::optional<VisitState> visit_state(const VisitKey& at);
 
-    /// approve, reject or return (to `return_target`) a pending task of `who`'s. `changes`
-    /// are form fields merged into the process variables in the same transaction. At a step
+    /// Decides a pending task of `who`'s; the decision's `changes` are merged into the
+    /// process variables in the same transaction. At a step
     /// whose approval is an electronic signature (`signature` in its config), `sign` seals it
     /// inside the decision's transaction: both commit, or neither. Throws DomainError: 404 no
     /// such task, 403 not `who`'s, 409 already settled, 422 bad return target or signature.
     ActionResult decide(const core::Principal& who,
                         std::int64_t task_id,
-                        const std::string& action,
-                        const std::optional<std::string>& comment,
-                        const std::optional<std::string>& return_target,
-                        const boost::json::object& changes,
+                        const Decision& decision,
                         TimePoint now,
                         const SignatureHook& sign = {});
     /// Hands the task to `to` for good (transfer) or until they resolve it (delegate).
@@ -206,10 +209,7 @@ public:
     ActionResult comment(const core::Principal& who, std::int64_t task_id, const std::string& text);
 
     /// Settles an active visit for the system (a deadline's auto-approve or auto-reject).
-    bool settle_by_system(const core::TenantId& tenant,
-                          std::int64_t instance_id,
-                          const std::string& node_id,
-                          int visit,
+    bool settle_by_system(const VisitKey& at,
                           const std::string& outcome,
                           const std::string& reason,
                           TimePoint now);
@@ -218,10 +218,7 @@ public:
     /// visit's timeline holds the move already (a retried step), it moves nothing and answers
     /// the tasks moved before.
     std::vector<TaskRef> reassign_pending(
-        const core::TenantId& tenant,
-        std::int64_t instance_id,
-        const std::string& node_id,
-        int visit,
+        const VisitKey& at,
         const std::function<std::optional<std::string>(const std::string&)>& assignee_for,
         const std::string& reason);
     /// After a deadline action: the next due time (none to stop) and one more reminder.
@@ -229,10 +226,7 @@ public:
                   std::int64_t visit_id,
                   std::optional<TimePoint> due_at,
                   bool reminded);
-    std::vector<TaskRef> pending_tasks(const core::TenantId& tenant,
-                                       std::int64_t instance_id,
-                                       const std::string& node_id,
-                                       int visit);
+    std::vector<TaskRef> pending_tasks(const VisitKey& at);
 
     /// A user's boxes: todo (pending for them or their roles), done (decided by them).
     core::db::Page<TaskView> tasks_for(const core::Principal& who,
