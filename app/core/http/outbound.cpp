@@ -17,6 +17,10 @@ std::string http_host(const std::string& url) {
     return std::regex_match(url, m, pattern) ? lower_ascii(m[2].str()) : std::string();
 }
 
+std::string attempt_key(const std::string& key, int attempt) {
+    return attempt > 1 ? key + "/" + std::to_string(attempt) : key;
+}
+
 boost::json::object call_http(const OutboundPolicy& policy,
                               const boost::json::object& request,
                               int timeout_seconds,

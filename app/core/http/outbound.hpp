@@ -28,4 +28,9 @@ boost::json::object call_http(const OutboundPolicy& policy,
                               const std::string& idempotency_key = {},
                               std::size_t max_body_bytes = 16 * 1024);
 
+/// The Idempotency-Key of attempt `attempt` of a call keyed `key`: `key` itself for the first
+/// attempt, `key/<attempt>` for each retry after it. A receiver that keeps its answer per key
+/// would give a retry under the same key the failure it answered before.
+std::string attempt_key(const std::string& key, int attempt);
+
 }  // namespace riveredge::core

@@ -542,9 +542,9 @@ boost::json::object Service::run_action(const core::TenantId& tenant,
         // Each attempt calls under a key of its own (the first under the fire's): a receiver
         // that keeps its answer per key would give a retry the failure it answered before. A
         // crash in an attempt keeps its number, and so its key.
-        const auto attempt_key = attempt <= 1 ? key : key + "/" + std::to_string(attempt);
         try {
-            return core::call_http(with_.outbound, a, definition.timeout_seconds, attempt_key);
+            return core::call_http(with_.outbound, a, definition.timeout_seconds,
+                                   core::attempt_key(key, attempt));
         } catch (const core::OutboundRefused& refused) {
             throw inngest::NonRetriableError(refused.what());  // no retry would pass
         }

@@ -92,7 +92,7 @@ json::value Service::run_action(const core::TenantId& tenant,
         // key with its stored answer would repeat the failure); a step re-run of the same
         // attempt is the same call.
         return core::call_http(c_.outbound, request, timeout,
-                               once + (call.attempt > 1 ? "/" + std::to_string(call.attempt) : ""));
+                               core::attempt_key(once, call.attempt));
     }
     throw std::runtime_error("unknown action kind " + kind);
 }
