@@ -989,9 +989,10 @@ boost::json::object Engine::run_service(const VisitRef& here,
     try {
         // Each of the task's own retry attempts is a new call (a new key); a step re-run of the
         // same attempt is the same call.
-        result = call_activity(tenant, c, input,
-                               "approval-" + std::to_string(id) + "-" + tag_of(node.id, visit) +
-                                   (attempt > 1 ? "/" + std::to_string(attempt) : ""));
+        result = call_activity(
+            tenant, c, input,
+            core::attempt_key("approval-" + std::to_string(id) + "-" + tag_of(node.id, visit),
+                              attempt));
     } catch (const std::exception& error) {
         const bool final = dynamic_cast<const inngest::NonRetriableError*>(&error) != nullptr;
         json::object policy;
