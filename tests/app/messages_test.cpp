@@ -317,12 +317,81 @@ TEST_CASE("bad input gets precise 4xx answers and changes nothing", "[app]") {
     CHECK(t.call("GET", "/api/v1/messages/inbox?page_size=100000", alice).status == 422);
     CHECK(t.call("DELETE", "/api/v1/messages/inbox/read-all", alice).status == 405);
     CHECK(t.call("GET", "/nowhere", alice).status == 404);
+    // A send by template follows the rules of a direct send: its fields are checked as sent,
+    // under their own names, and what the template renders is held to the direct limits.
+    REQUIRE(t.call("POST", "/api/v1/messages/templates", alice,
+                   R"({"key":"welcome","channel":"in_app","subject":"{{s}}","body":"{{b}}"})")
+                .status == 201);
+    REQUIRE(t.call("POST", "/api/v1/messages/templates", alice,
+                   R"({"key":"welcome","channel":"email","subject":"{{s}}","body":"{{b}}",)"
+                   R"("html_body":"<p>{{h}}</p>"})")
+                .status == 201);
+    const auto fields = [](const Response& response) {
+        INFO(json::serialize(response.body));
+        return response.body.at("error").at("details").at("fields").as_object();
+    };
+    const auto by_template = [](const std::string& fields_json,
+                                const std::string& channel = "in_app",
+                                const std::string& recipient = "bob") {
+        return R"({"channels":[")" + channel + R"("],"recipients":[")" + recipient + R"("],)" +
+               fields_json + "}";
+    };
+    r = t.call("POST", "/api/v1/messages/send", alice,
+               by_template(R"("template_key":"welcome","locale":5)"));
+    CHECK(r.status == 422);
+    CHECK(fields(r).contains("locale"));
+    r = t.call("POST", "/api/v1/messages/send", alice,
+               by_template(R"("template_key":"welcome","locale":"")"));
+    CHECK(r.status == 422);
+    CHECK(fields(r).contains("locale"));
+    r = t.call("POST", "/api/v1/messages/send", alice, by_template(R"("template_key":5)"));
+    CHECK(r.status == 422);
+    CHECK(fields(r).contains("template_key"));
+    CHECK_FALSE(fields(r).contains("key"));
+    r = t.call("POST", "/api/v1/messages/send", alice,
+               by_template(R"("template_key":"welcome","variables":{"s":")" +
+                           std::string(600, 's') + R"(","b":"b"})"));
+    CHECK(r.status == 422);
+    CHECK(fields(r).contains("subject"));
+    CHECK(json::serialize(r.body).find("500 bytes") != std::string::npos);
+    r = t.call("POST", "/api/v1/messages/send", alice,
+               by_template(R"("template_key":"welcome","variables":{"s":"a\u0000b","b":"b"})"));
+    CHECK(r.status == 422);
+    CHECK(fields(r).contains("subject"));
+    r = t.call("POST", "/api/v1/messages/send", alice,
+               by_template(R"("template_key":"welcome","variables":{"s":"s","b":")" +
+                           std::string(70000, 'b') + R"("})"));
+    CHECK(r.status == 422);
+    CHECK(fields(r).contains("body"));
+    r = t.call("POST", "/api/v1/messages/send", alice,
+               by_template(R"("template_key":"welcome","variables":{"s":"s","b":"b","h":")" +
+                               std::string(70000, 'h') + R"("})",
+                           "email", "bob@example.com"));
+    CHECK(r.status == 422);
+    CHECK(fields(r).contains("html"));
+    // The preview reads its key, channel and locale by the same rules.
+    r = t.call("POST", "/api/v1/messages/templates/preview", alice,
+               R"({"key":"welcome","channel":5})");
+    CHECK(r.status == 422);
+    CHECK(fields(r).contains("channel"));
+    r = t.call("POST", "/api/v1/messages/templates/preview", alice,
+               R"({"key":"welcome","locale":["en"]})");
+    CHECK(r.status == 422);
+    CHECK(fields(r).contains("locale"));
+    CHECK(t.call("POST", "/api/v1/messages/templates/preview", alice,
+                 R"({"key":"welcome","locale":"zh-CN","variables":{"s":"s","b":"b"}})")
+              .status == 200);
     // SQL metacharacters are data, nothing else.
     const std::string evil = R"(["x'); DROP TABLE messages; --"])";
     CHECK(t.call("POST", "/api/v1/messages/send", alice, send_body(evil)).status == 201);
     CHECK(t.call("GET", "/readyz").status == 200);
     const auto evil_user = t.token("acme", "x'); DROP TABLE messages; --");
     CHECK(t.wait_unread(evil_user, 1));
+    REQUIRE(t.app().wait_settled(10s));
+    CHECK(t.call("GET", "/api/v1/messages/inbox", t.token("acme", "bob"))
+              .body.at("items")
+              .as_array()
+              .empty());
     // None of the rejected requests left a message behind.
     riveredge::core::db::Pool pool(t.settings().database_url, 1);
     riveredge::core::db::Transaction tx(pool, TenantId::trusted("acme"));

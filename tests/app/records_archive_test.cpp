@@ -36,8 +36,11 @@ std::string with_attachment(const std::string& sha256, const std::string& name =
 }
 
 // A record made effective (an approval signature) and then superseded.
-std::int64_t superseded_record(const AppUnderTest& t, const People& p, const std::string& key) {
-    const auto id = create_record(t, p.alice, key);
+std::int64_t superseded_record(const AppUnderTest& t,
+                               const People& p,
+                               const std::string& key,
+                               const std::string& content = R"({"lot":"A7","yield":98.5})") {
+    const auto id = create_record(t, p.alice, key, content);
     REQUIRE(move(t, p.alice, id, "submit").status == 200);
     REQUIRE(sign(t, p.alice, id, "alice", "approval").status == 201);
     REQUIRE(move(t, p.alice, id, "make_effective").status == 200);
@@ -178,6 +181,41 @@ TEST_CASE("records: the archive is a sealed package made by the records-archive 
     CHECK(as_app_role(t, "DELETE FROM record_archives") == "42501");
     // No archive for a record that has none.
     CHECK(t.call("GET", path(create_record(t, p.bob, "BR-NONE"), "/archive"), p.bob).status == 404);
+}
+
+TEST_CASE("records: an archive of content nested 30 levels deep reads back and verifies",
+          "[app][records]") {
+    auto t = records_app();
+    const auto p = people(t);
+    set_password(t, p.alice, "Alice");
+    // 30 levels: the request is 31, within what the router reads; the package nests it deeper.
+    std::string content = R"({"lot":"A7"})";
+    for (int level = 1; level < 30; ++level) {
+        content = R"({"d":)" + content + "}";
+    }
+    const auto id = superseded_record(t, p, "BR-DEEP", content);
+    REQUIRE(move(t, p.alice, id, "archive").status == 202);
+    REQUIRE(wait_state(t, p.alice, id, "archived"));
+    REQUIRE(t.app().wait_settled(20s));
+    const auto runs = t.app().executor()->runs("riveredge-flow-records-archive");
+    REQUIRE(runs.size() == 1);
+    CHECK(runs[0].output.at("archived").as_bool());
+
+    const auto archive = raw_call(t, "GET", path(id, "/archive"), p.bob);
+    INFO(archive.body.substr(0, 2000));
+    REQUIRE(archive.status == 200);
+    json::parse_options deep;
+    deep.max_depth = 64;
+    const auto body = json::parse(archive.body, {}, deep);
+    CHECK(body.at("valid").as_bool());
+    const auto& package = body.at("package");
+    CHECK(body.at("package_hash") ==
+          json::value(riveredge::core::sha256_hex(riveredge::core::canonical_json(package))));
+    CHECK(package.at("versions").at(0).at("content") == json::parse(content, {}, deep));
+    // Read again (as a retried archive step reads it): the same, still valid.
+    const auto again = raw_call(t, "GET", path(id, "/archive"), p.alice);
+    REQUIRE(again.status == 200);
+    CHECK(json::parse(again.body, {}, deep).at("package") == package);
 }
 
 TEST_CASE("records: an archive asked again after a run that failed through its retries runs again",

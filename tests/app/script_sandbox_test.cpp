@@ -214,6 +214,58 @@ TEST_CASE("a huge result is refused by the output cap", "[scripts]") {
     CHECK(cyclic.error->message.find("JSON") != std::string::npos);
 }
 
+TEST_CASE(
+    "a result or console line that is not UTF-8 is kept readably, a too deep result is "
+    "refused by name, and the console survives both",
+    "[scripts]") {
+    // Duktape writes a lone surrogate as the bytes ED A0 80, which are not UTF-8: it becomes
+    // U+FFFD, and the run succeeds with its console.
+    const std::string replaced = "\xEF\xBF\xBD";
+    const auto lone = run(R"(function main() { console.log("ok"); return "\uD800"; })");
+    CAPTURE(lone.error ? lone.error->message : std::string());
+    REQUIRE(lone.status == ScriptStatus::kSucceeded);
+    CHECK(lone.result == json::value(replaced));
+    REQUIRE(lone.console.size() == 1);
+    CHECK(lone.console[0] == json::parse(R"({"level":"log","message":"ok"})"));
+    // In a key, and in a console line: the result is kept too.
+    const auto logged = run(R"(
+        function main() {
+            console.log("a\uD800b");
+            var o = {}; o["k\uDC00"] = "\uD83D\uDE00";
+            return o;
+        })");
+    CAPTURE(logged.error ? logged.error->message : std::string());
+    REQUIRE(logged.status == ScriptStatus::kSucceeded);
+    REQUIRE(logged.console.size() == 1);
+    CHECK(logged.console[0].at("message") == json::value("a" + replaced + "b"));
+    REQUIRE(logged.result.is_object());
+    REQUIRE(logged.result.as_object().size() == 1);
+    CHECK(logged.result.as_object().begin()->key() == "k" + replaced);
+    // A surrogate pair (Duktape keeps it as two halves) is its one character.
+    CHECK(logged.result.as_object().begin()->value() == "\xF0\x9F\x98\x80");
+
+    // Nested past what a request may nest: a failure that says so, the console kept.
+    const auto deep = run(R"(
+        function main() {
+            console.log("built");
+            var v = 1;
+            for (var i = 0; i < 40; i++) { v = [v]; }
+            return v;
+        })");
+    CHECK(deep.status == ScriptStatus::kFailed);
+    REQUIRE(deep.error.has_value());
+    CAPTURE(deep.error->message);
+    CHECK(deep.error->message.find("nests deeper than 32") != std::string::npos);
+    REQUIRE(deep.console.size() == 1);
+    CHECK(deep.console[0].at("message") == "built");
+    // 32 levels are a result.
+    const auto deepest =
+        run("function main() { var v = 1; for (var i = 0; i < 32; i++) { v = [v]; } return v; }");
+    CAPTURE(deepest.error ? deepest.error->message : std::string());
+    CHECK(deepest.status == ScriptStatus::kSucceeded);
+    CHECK(deepest.result.is_array());
+}
+
 TEST_CASE("the script's world holds no host objects", "[scripts]") {
     const auto outcome = run(R"(
         function main() {

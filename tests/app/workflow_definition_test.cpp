@@ -119,3 +119,47 @@ TEST_CASE("a definition must fit in one run's steps, and a state machine's event
     CHECK(riveredge::workflows::max_events(heavy.as_object()) == (800 - 28) / 66);
     CHECK(validate(heavy).empty());
 }
+
+TEST_CASE(
+    "validation names a node's missing or mistyped id and an integer past int64, throwing "
+    "for neither",
+    "[workflows]") {
+    const auto check = [](const char* text, const std::string& element, const std::string& says) {
+        INFO(text);
+        std::vector<riveredge::workflows::Problem> problems;
+        CHECK_NOTHROW(problems = validate(json::parse(text)));
+        bool named = false;
+        for (const auto& problem : problems) {
+            named = named ||
+                    (problem.element == element && problem.reason.find(says) != std::string::npos);
+        }
+        CHECK(named);
+    };
+    // A later node depending on a valid one, its own id absent or not a string.
+    check(R"({"key":"k","kind":"dag","nodes":[{"id":"a","action":{"kind":"noop"}},
+        {"depends_on":["a"],"action":{"kind":"noop"}}]})",
+          "nodes[1].id", "must be 1 to 64 letters");
+    check(R"({"key":"k","kind":"dag","nodes":[{"id":"a","action":{"kind":"noop"}},
+        {"id":5,"depends_on":["a"],"action":{"kind":"noop"}}]})",
+          "nodes[1].id", "must be 1 to 64 letters");
+    // Integers past int64 (Boost.JSON keeps them as uint64) lie outside every range.
+    check(R"({"key":"k","kind":"dag","nodes":[{"id":"a","action":{"kind":"noop"},
+        "retries":18446744073709551615}]})",
+          "nodes[0].retries", "must lie between 0 and 10");
+    check(R"({"key":"k","kind":"dag","nodes":[{"id":"a","action":{"kind":"noop"},
+        "retry_delay_seconds":9223372036854775808}]})",
+          "nodes[0].retry_delay_seconds", "must lie between 0 and 3600");
+    check(R"({"key":"k","kind":"dag","nodes":[{"id":"a",
+        "action":{"kind":"fail","times":18446744073709551615}}]})",
+          "nodes[0].action.times", "must lie between 1 and 100");
+    check(R"({"key":"k","kind":"dag","nodes":[{"id":"a",
+        "action":{"kind":"http","url":"https://x.example","timeout_seconds":18446744073709551615}}]})",
+          "nodes[0].action.timeout_seconds", "must lie between 1 and 60");
+    check(R"({"key":"k","kind":"dag","nodes":[{"id":"a",
+        "action":{"kind":"script","script_id":18446744073709551615}}]})",
+          "nodes[0].action.script_id", "stored script's id");
+    check(R"({"key":"s","kind":"state_machine","initial":"a","states":{
+        "a":{"retries":18446744073709551615,"transitions":[{"event":"go","target":"b"}]},
+        "b":{"final":true}}})",
+          "states.a.retries", "must lie between 0 and 10");
+}

@@ -276,10 +276,12 @@ TEST_CASE("workflows: definitions that misuse an element are refused with the el
           "[app][workflows]") {
     AppUnderTest t;
     const auto admin = t.token("acme", "root", {"admin"});
+    const auto user = t.token("acme", "alice");
     struct Case {
         std::string yaml;
         std::string element;
         std::string says;
+        std::string type = "application/yaml";
     };
     const std::string dag = "key: d\nkind: dag\n";
     const std::string sm = "key: s\nkind: state_machine\ninitial: a\n";
@@ -331,11 +333,21 @@ TEST_CASE("workflows: definitions that misuse an element are refused with the el
          "states", "at least one state must be final"},
         {"key: k\nkind: flowchart\n", "kind", "not dag or state_machine"},
         {"kind: dag\nnodes:\n  - {id: a, action: {kind: noop}}\n", "key", "required"},
+        // A node after a valid one, depending on it, without an id or with one not a string.
+        {dag + "nodes:\n  - {id: a, action: {kind: noop}}\n"
+               "  - {depends_on: [a], action: {kind: noop}}\n",
+         "nodes[1].id", "must be 1 to 64 letters"},
+        {dag + "nodes:\n  - {id: a, action: {kind: noop}}\n"
+               "  - {id: 5, depends_on: [a], action: {kind: noop}}\n",
+         "nodes[1].id", "must be 1 to 64 letters"},
+        // Past int64 (YAML would make it a double, so JSON).
+        {R"({"key":"d","kind":"dag","nodes":[{"id":"a","action":{"kind":"noop"},)"
+         R"("retries":18446744073709551615}]})",
+         "nodes[0].retries", "between 0 and 10", "application/json"},
     };
     for (const auto& c : cases) {
         INFO(c.yaml);
-        const auto r =
-            post_as(t, "/api/v1/workflows/definitions", admin, "application/yaml", c.yaml);
+        const auto r = post_as(t, "/api/v1/workflows/definitions", admin, c.type, c.yaml);
         INFO(json::serialize(r.body));
         REQUIRE(r.status == 422);
         CHECK(r.body.at("error").at("code") == "invalid_definition");
@@ -344,10 +356,11 @@ TEST_CASE("workflows: definitions that misuse an element are refused with the el
         CHECK(std::string(fields.at(c.element).as_string()).find(c.says) != std::string::npos);
         CHECK(std::string(r.body.at("error").at("message").as_string()).find(c.element) !=
               std::string::npos);
-        // Validation alone says the same.
-        CHECK(
-            post_as(t, "/api/v1/workflows/definitions/validate", admin, "application/yaml", c.yaml)
-                .status == 422);
+        // Validation alone says the same, to a user too.
+        const auto checked =
+            post_as(t, "/api/v1/workflows/definitions/validate", user, c.type, c.yaml);
+        CHECK(checked.status == 422);
+        CHECK(checked.body.at("error").at("details").at("fields").as_object().contains(c.element));
     }
     // A source that cannot be read at all is a 400.
     const auto broken =

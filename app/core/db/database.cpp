@@ -1,6 +1,7 @@
 #include "core/db/database.hpp"
 
 #include "core/db/row.hpp"
+#include "core/json/depth.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -348,19 +349,19 @@ void read(const Rows& rows, int row, std::string_view name, double& out) {
 }
 
 void read(const Rows& rows, int row, std::string_view name, boost::json::value& out) {
-    out = boost::json::parse(rows.text(row, name));
+    out = parse_stored_json(rows.text(row, name));
 }
 
 void read(const Rows& rows, int row, std::string_view name, boost::json::object& out) {
-    out = boost::json::parse(rows.text(row, name)).as_object();
+    out = parse_stored_json(rows.text(row, name)).as_object();
 }
 
 void read(const Rows& rows, int row, std::string_view name, boost::json::array& out) {
-    out = boost::json::parse(rows.text(row, name)).as_array();
+    out = parse_stored_json(rows.text(row, name)).as_array();
 }
 
 void read(const Rows& rows, int row, std::string_view name, std::vector<std::string>& out) {
-    const auto parsed = boost::json::parse(rows.text(row, name));
+    const auto parsed = parse_stored_json(rows.text(row, name));
     out.clear();
     for (const auto& item : parsed.as_array()) {
         out.emplace_back(item.as_string());

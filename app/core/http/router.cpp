@@ -2,6 +2,7 @@
 
 #include "core/auth/jwt.hpp"
 #include "core/db/database.hpp"
+#include "core/json/depth.hpp"
 #include "core/json/text.hpp"
 #include "core/log/logger.hpp"
 #include "core/text/integers.hpp"
@@ -162,7 +163,9 @@ const Principal& RequestContext::who() const {
 
 boost::json::object RequestContext::json_body(const inngest::HttpRequest& request) const {
     boost::system::error_code ec;
-    auto value = boost::json::parse(request.body, ec);
+    boost::json::parse_options options;
+    options.max_depth = kRequestJsonDepth;
+    auto value = boost::json::parse(request.body, ec, {}, options);
     if (ec) {
         throw DomainError::bad_request("the request body is not valid JSON: " + ec.message());
     }

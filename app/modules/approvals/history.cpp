@@ -1,5 +1,7 @@
 #include "modules/approvals/history.hpp"
 
+#include "core/json/depth.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -37,7 +39,7 @@ void merge_variables(core::db::Transaction& tx,
     if (rows.empty()) {
         return;
     }
-    auto variables = json::parse(rows.text(0, "v")).as_object();
+    auto variables = core::parse_stored_json(rows.text(0, "v")).as_object();
     for (const auto& [name, value] : changes) {
         const auto* old = variables.if_contains(name);
         if (old != nullptr && *old == value) {

@@ -2,6 +2,7 @@
 
 #include "core/db/sql_time.hpp"
 #include "core/errors.hpp"
+#include "core/json/depth.hpp"
 #include "modules/approvals/history.hpp"
 
 #include <inngest/event.hpp>
@@ -483,7 +484,7 @@ boost::json::object InstanceRepository::variables(const core::TenantId& tenant, 
         pool_, tenant,
         "SELECT variables::text AS v FROM approval_instances WHERE tenant_id = $1 AND id = $2",
         {tenant, id});
-    return rows.empty() ? json::object{} : json::parse(rows.text(0, "v")).as_object();
+    return rows.empty() ? json::object{} : core::parse_stored_json(rows.text(0, "v")).as_object();
 }
 
 void InstanceRepository::merge(const core::TenantId& tenant,
@@ -626,7 +627,7 @@ std::optional<boost::json::object> InstanceRepository::catch_signal(const core::
             if (rows.empty()) {
                 return std::nullopt;
             }
-            auto data = json::parse(rows.text(0, "data")).as_object();
+            auto data = core::parse_stored_json(rows.text(0, "data")).as_object();
             merge_variables(tx, tenant, id, data, "system", "signal:" + name);
             return data;
         });

@@ -2,6 +2,7 @@
 
 #include "core/db/sql_time.hpp"
 #include "core/errors.hpp"
+#include "core/json/depth.hpp"
 #include "core/text/integers.hpp"
 #include "core/time/rfc3339.hpp"
 
@@ -67,8 +68,8 @@ std::optional<std::pair<json::object, json::object>> node_config(Transaction& tx
     if (rows.empty()) {
         return std::nullopt;
     }
-    return std::pair{json::parse(rows.text(0, "config")).as_object(),
-                     json::parse(rows.text(0, "variables")).as_object()};
+    return std::pair{core::parse_stored_json(rows.text(0, "config")).as_object(),
+                     core::parse_stored_json(rows.text(0, "variables")).as_object()};
 }
 
 // An approver changes only the form fields its node declares editable (`editable_fields`);

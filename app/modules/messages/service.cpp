@@ -20,6 +20,23 @@ namespace {
 constexpr std::size_t kMaxSubject = 500;
 constexpr std::size_t kMaxBody = 64 * 1024;
 constexpr std::size_t kMaxRecipients = 1000;
+constexpr std::size_t kMaxTemplateKey = 100;
+constexpr std::size_t kMaxLocale = 20;
+constexpr const char* kDefaultLocale = "zh-CN";
+
+// What a template rendered, held to the rules of the field a direct send would have sent it in
+// (`subject`, `body`, `html`): its problem filed under that field, said to be the rendering's.
+void check_rendered(const std::string& text,
+                    const char* field,
+                    core::TextRule rule,
+                    boost::json::object& problems) {
+    boost::json::object found;
+    core::text_field(boost::json::object{{field, text}}, field, rule, found);
+    if (const auto* problem = found.if_contains(field)) {
+        problems[field] = "as the template renders it (" + std::to_string(text.size()) +
+                          " bytes), " + std::string(problem->as_string());
+    }
+}
 // A deliberately strict address check: one @, no spaces, no angle brackets or line breaks, so
 // an address can never inject SMTP commands or headers.
 bool valid_address(const std::string& address) {
@@ -100,26 +117,18 @@ boost::json::object Service::send(const core::Principal& sender,
                                   const boost::json::object& request) {
     boost::json::object problems;
     MessageContent content;
-    if (const auto* key = request.if_contains("template_key"); key != nullptr && !key->is_null()) {
-        // Rendered once, with the in-app template of the locale (plain text, no HTML escaping).
-        boost::json::object preview_request{{"key", *key}};
-        for (const char* field : {"locale", "variables"}) {
-            if (const auto* value = request.if_contains(field)) {
-                preview_request[field] = *value;
-            }
-        }
-        preview_request["channel"] = "in_app";
-        if (const auto* channels_value = request.if_contains("channels");
-            channels_value != nullptr && channels_value->is_array() &&
-            !channels_value->get_array().empty() && channels_value->get_array()[0].is_string()) {
-            preview_request["channel"] = channels_value->get_array()[0];
-        }
-        const auto rendered = preview(sender.tenant, preview_request);
-        content.subject = std::string(rendered.at("subject").as_string());
-        content.body = std::string(rendered.at("body").as_string());
-        if (rendered.at("html_body").is_string()) {
-            content.html_body = std::string(rendered.at("html_body").as_string());
-        }
+    // A send by template reads its own fields by the rules a direct send's fields follow, and
+    // renders only once every field is right.
+    const auto* template_value = request.if_contains("template_key");
+    const bool by_template = template_value != nullptr && !template_value->is_null();
+    std::string template_key;
+    std::string locale = kDefaultLocale;
+    boost::json::object variables;
+    if (by_template) {
+        template_key = core::required_text(request, "template_key", kMaxTemplateKey, problems);
+        locale = core::text_field(request, "locale", {.max = kMaxLocale, .min = 1}, problems)
+                     .value_or(kDefaultLocale);
+        variables = core::object_field(request, "variables", problems).value_or(variables);
     } else {
         content.subject = core::required_text(request, "subject", kMaxSubject, problems);
         content.body = core::required_text(request, "body", kMaxBody, problems);
@@ -127,9 +136,12 @@ boost::json::object Service::send(const core::Principal& sender,
     }
     std::vector<NewDelivery> deliveries;
     std::set<std::string> channels;
+    // A template is rendered as the first channel's (the in-app one when no channel is right).
+    std::string template_channel = "in_app";
     if (const auto list = core::text_list_field(
             request, "channels",
             {.min = 1, .max = 10, .item = {.max = 10, .min = 1}, .required = true}, problems)) {
+        template_channel = list->front();
         for (const auto& channel : *list) {
             if (channel != "in_app" && channel != "email" && channel != "sms") {
                 problems["channels"] = "supported channels: in_app, email, sms";
@@ -165,6 +177,23 @@ boost::json::object Service::send(const core::Principal& sender,
             "sms)";
     }
     core::refuse_if_any(problems);
+    if (by_template) {
+        // Rendered once, with the template of the locale (plain text, no HTML escaping), and
+        // held to the limits of a subject, body and HTML body sent directly.
+        const auto rendered =
+            render_stored(sender.tenant, template_key, template_channel, locale, variables);
+        content.subject = std::string(rendered.at("subject").as_string());
+        content.body = std::string(rendered.at("body").as_string());
+        if (rendered.at("html_body").is_string()) {
+            content.html_body = std::string(rendered.at("html_body").as_string());
+        }
+        check_rendered(content.subject, "subject", {.max = kMaxSubject, .min = 1}, problems);
+        check_rendered(content.body, "body", {.max = kMaxBody, .min = 1}, problems);
+        if (content.html_body) {
+            check_rendered(*content.html_body, "html", {.max = kMaxBody}, problems);
+        }
+        core::refuse_if_any(problems);
+    }
     bool created = false;
     const std::int64_t id =
         record(sender.tenant, user_sender(sender.user_id), content, key, deliveries, created);
@@ -317,38 +346,45 @@ boost::json::object Service::preview(const core::TenantId& tenant,
     boost::json::object problems;
     const auto variables =
         core::object_field(request, "variables", problems).value_or(boost::json::object{});
-    std::string subject_source;
-    std::string body_source;
-    std::optional<std::string> html_source;
-    std::string channel = "in_app";
-    boost::json::value version = nullptr;
+    const auto channel =
+        core::text_field(request, "channel", {.max = 20, .min = 1}, problems).value_or("in_app");
     if (const auto* key = request.if_contains("key"); key != nullptr && !key->is_null()) {
-        const std::string key_text = core::required_text(request, "key", 100, problems);
-        if (const auto* value = request.if_contains("channel");
-            value != nullptr && value->is_string()) {
-            channel = value->get_string();
-        }
-        std::string locale = "zh-CN";
-        if (const auto* value = request.if_contains("locale");
-            value != nullptr && value->is_string()) {
-            locale = value->get_string();
-        }
+        const std::string key_text = core::required_text(request, "key", kMaxTemplateKey, problems);
+        const auto locale =
+            core::text_field(request, "locale", {.max = kMaxLocale, .min = 1}, problems)
+                .value_or(kDefaultLocale);
         core::refuse_if_any(problems);
-        const auto stored =
-            core::found(repository_.latest_template(tenant, key_text, channel, locale),
-                        "template " + key_text + " (" + channel + ", " + locale + ")");
-        subject_source = stored.at("subject").as_string();
-        body_source = stored.at("body").as_string();
-        if (stored.at("html_body").is_string()) {
-            html_source = std::string(stored.at("html_body").as_string());
-        }
-        version = stored.at("version");
-    } else {
-        subject_source = core::required_text(request, "subject", kMaxSubject, problems);
-        body_source = core::required_text(request, "body", kMaxBody, problems);
-        html_source = core::text_field(request, "html_body", {.max = kMaxBody}, problems);
-        core::refuse_if_any(problems);
+        return render_stored(tenant, key_text, channel, locale, variables);
     }
+    const auto subject_source = core::required_text(request, "subject", kMaxSubject, problems);
+    const auto body_source = core::required_text(request, "body", kMaxBody, problems);
+    const auto html_source = core::text_field(request, "html_body", {.max = kMaxBody}, problems);
+    core::refuse_if_any(problems);
+    return render(subject_source, body_source, html_source, channel, variables, nullptr);
+}
+
+boost::json::object Service::render_stored(const core::TenantId& tenant,
+                                           const std::string& key,
+                                           const std::string& channel,
+                                           const std::string& locale,
+                                           const boost::json::object& variables) {
+    const auto stored = core::found(repository_.latest_template(tenant, key, channel, locale),
+                                    "template " + key + " (" + channel + ", " + locale + ")");
+    std::optional<std::string> html_source;
+    if (stored.at("html_body").is_string()) {
+        html_source = std::string(stored.at("html_body").as_string());
+    }
+    return render(std::string(stored.at("subject").as_string()),
+                  std::string(stored.at("body").as_string()), html_source, channel, variables,
+                  stored.at("version"));
+}
+
+boost::json::object Service::render(const std::string& subject_source,
+                                    const std::string& body_source,
+                                    const std::optional<std::string>& html_source,
+                                    const std::string& channel,
+                                    const boost::json::object& variables,
+                                    const boost::json::value& version) {
     try {
         // Only an HTML mail body escapes values; subjects and text channels take them as they are.
         const bool html = channel == "email" && body_source.find('<') != std::string::npos;

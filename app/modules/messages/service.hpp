@@ -34,7 +34,9 @@ public:
     /// Validates and records a message with one delivery per (channel, recipient) and, in the same
     /// transaction, its announcement through the outbox:
     /// `messages/message.requested`. The same idempotency key returns the first message. The
-    /// sender is the user (user_sender).
+    /// sender is the user (user_sender). A send by `template_key` (with `locale` and
+    /// `variables`) is held to the rules of a direct send: what the template renders as
+    /// subject, body and HTML body is refused like a `subject`, `body` or `html` sent so.
     boost::json::object send(const core::Principal& sender, const boost::json::object& request);
 
     /// What another module calls to notify users in the app (approvals, schedules ...): the
@@ -79,6 +81,21 @@ private:
     boost::json::object deliver_sms(const core::TenantId& tenant,
                                     std::int64_t delivery_id,
                                     bool last_attempt);
+    /// The latest version of a stored template rendered over `variables`: {subject, body,
+    /// html_body, version}; 404 when there is none, 422 naming `template` when it cannot render.
+    boost::json::object render_stored(const core::TenantId& tenant,
+                                      const std::string& key,
+                                      const std::string& channel,
+                                      const std::string& locale,
+                                      const boost::json::object& variables);
+    /// Template sources rendered over `variables` (an email body with HTML escapes its values):
+    /// {subject, body, html_body, version}; 422 naming `template` when one cannot render.
+    static boost::json::object render(const std::string& subject_source,
+                                      const std::string& body_source,
+                                      const std::optional<std::string>& html_source,
+                                      const std::string& channel,
+                                      const boost::json::object& variables,
+                                      const boost::json::value& version);
     std::int64_t record(const core::TenantId& tenant,
                         const std::string& sender,
                         const MessageContent& content,

@@ -2,6 +2,7 @@
 
 #include "core/db/sql_time.hpp"
 #include "core/json/canonical.hpp"
+#include "core/json/depth.hpp"
 #include "core/time/rfc3339.hpp"
 
 #include <boost/json/parse.hpp>
@@ -24,7 +25,8 @@ constexpr const char* kEntryColumns =
         "a.at") " AS at, a.address, a.user_agent, a.prev_hash, a.row_hash";
 
 json::value json_or_null(const Rows& rows, int i, const char* column) {
-    return rows.is_null(i, column) ? json::value(nullptr) : json::parse(rows.text(i, column));
+    return rows.is_null(i, column) ? json::value(nullptr)
+                                   : core::parse_stored_json(rows.text(i, column));
 }
 
 json::value text_or_null(const Rows& rows, int i, const char* column) {

@@ -2,6 +2,7 @@
 
 #include "core/db/sql_time.hpp"
 #include "core/json/canonical.hpp"
+#include "core/json/depth.hpp"
 #include "core/text/hex.hpp"
 
 #include <boost/json/parse.hpp>
@@ -427,7 +428,7 @@ std::optional<Archive> Repository::archive(Transaction& tx,
         return std::nullopt;
     }
     return Archive{id,
-                   json::parse(rows.text(0, "package")),
+                   core::parse_stored_json(rows.text(0, "package")),
                    rows.text(0, "package_hash"),
                    rows.text(0, "key_id"),
                    rows.text(0, "seal"),

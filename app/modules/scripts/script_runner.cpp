@@ -1,5 +1,7 @@
 #include "modules/scripts/script_runner.hpp"
 
+#include "core/json/depth.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -274,7 +276,11 @@ ScriptOutcome ScriptRunner::execute(const boost::json::object& worker_request,
                           "the script's output exceeded " + std::to_string(output_cap) + " bytes");
     } else {
         boost::system::error_code ec;
-        const json::value parsed = json::parse(output, ec);
+        // The outcome holds the result one level down, and the worker holds the result to the
+        // depth of a request.
+        json::parse_options options;
+        options.max_depth = core::kRequestJsonDepth + 1;
+        const json::value parsed = json::parse(output, ec, {}, options);
         if (ec || !parsed.is_object()) {
             std::string how = WIFSIGNALED(status)
                                   ? "was killed by signal " + std::to_string(WTERMSIG(status))

@@ -74,8 +74,14 @@ public:
             add(join(element, key), "must be an integer");
             return;
         }
-        const auto n = value->to_number<std::int64_t>();
-        if (n < low || n > high) {
+        // Boost.JSON keeps an integer past int64 as uint64, which no int64 can hold: compared as
+        // it is, it lies beyond every range.
+        const bool within =
+            value->is_int64()
+                ? value->get_int64() >= low && value->get_int64() <= high
+                : high >= 0 && value->get_uint64() <= static_cast<std::uint64_t>(high) &&
+                      (low <= 0 || value->get_uint64() >= static_cast<std::uint64_t>(low));
+        if (!within) {
             add(join(element, key),
                 "must lie between " + std::to_string(low) + " and " + std::to_string(high));
         }
@@ -269,6 +275,8 @@ void check_dag(Checker& c, const json::object& model) {
             continue;
         }
         const std::string element = "nodes[" + std::to_string(i) + "].depends_on";
+        // Its id may be missing or not a string: the first loop named that and went on.
+        const auto* own = nodes[i].get_object().if_contains("id");
         const auto* deps = nodes[i].get_object().if_contains("depends_on");
         if (deps == nullptr) {
             continue;
@@ -290,7 +298,8 @@ void check_dag(Checker& c, const json::object& model) {
                 dependencies_known = false;
             } else if (!seen.emplace(dep.get_string()).second) {
                 c.add(at, "repeats '" + std::string(dep.get_string()) + "'");
-            } else if (dep.get_string() == nodes[i].get_object().at("id").as_string()) {
+            } else if (own != nullptr && own->is_string() &&
+                       dep.get_string() == own->get_string()) {
                 c.add(at, "a node cannot depend on itself");
                 dependencies_known = false;
             }

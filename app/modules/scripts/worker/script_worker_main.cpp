@@ -12,6 +12,8 @@
 #include "core/http/exchange.hpp"
 #include "core/http/host_allow_list.hpp"
 #include "core/http/outbound_policy.hpp"
+#include "core/json/depth.hpp"
+#include "core/text/storable.hpp"
 
 #include <boost/json.hpp>
 #include <duktape.h>
@@ -108,8 +110,54 @@ void* budget_realloc(void* user, void* pointer, duk_size_t size) {
 
 HeapBudget g_budget;
 
+// Duktape keeps a string's UTF-16 surrogates as three bytes each (ED A0 80 for U+D800), which
+// are not UTF-8. A high surrogate followed by a low one is one character and becomes its four
+// bytes; a surrogate alone becomes U+FFFD, three bytes for three, so a console line or a result
+// is no longer than the engine counted it. Any other byte that is not UTF-8 is left to
+// storable_text, which replaces it by U+FFFD too.
+std::string surrogates_to_utf8(std::string_view text) {
+    const auto byte = [&text](std::size_t at) {
+        return static_cast<unsigned char>(text[at]);
+    };
+    const auto surrogate = [&](std::size_t at, unsigned char first, unsigned char last) {
+        return at + 3 <= text.size() && byte(at) == 0xED && byte(at + 1) >= first &&
+               byte(at + 1) <= last && (byte(at + 2) & 0xC0U) == 0x80;
+    };
+    // The ten bits a surrogate carries.
+    const auto bits = [&](std::size_t at) {
+        return ((byte(at + 1) & 0x0FU) << 6U) | (byte(at + 2) & 0x3FU);
+    };
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t at = 0; at < text.size();) {
+        if (surrogate(at, 0xA0, 0xAF) && surrogate(at + 3, 0xB0, 0xBF)) {
+            const unsigned point = 0x10000U + (bits(at) << 10U) + bits(at + 3);
+            out += static_cast<char>(0xF0U | (point >> 18U));
+            out += static_cast<char>(0x80U | ((point >> 12U) & 0x3FU));
+            out += static_cast<char>(0x80U | ((point >> 6U) & 0x3FU));
+            out += static_cast<char>(0x80U | (point & 0x3FU));
+            at += 6;
+        } else if (surrogate(at, 0xA0, 0xBF)) {
+            out += "\xEF\xBF\xBD";
+            at += 3;
+        } else {
+            out += text[at];
+            ++at;
+        }
+    }
+    return out;
+}
+
+// Text from the engine as UTF-8 (surrogates_to_utf8, then storable_text).
+std::string engine_text(std::string_view text) {
+    return riveredge::core::storable_text(surrogates_to_utf8(text));
+}
+
 void write_outcome(const json::object& outcome) {
-    const std::string text = json::serialize(outcome);
+    // The outcome's strings hold what the engine gave them (console lines, error messages): made
+    // UTF-8 here, once, or the runner could not read any of it. Serialisation escapes every
+    // control character, so this changes nothing but bytes that are not UTF-8.
+    const std::string text = engine_text(json::serialize(outcome));
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
 }
@@ -541,11 +589,32 @@ int main() {
                         json::object{{"message", "the result is " + std::to_string(encoded.size()) +
                                                      " bytes, over the limit of " +
                                                      std::to_string(output_limit)}};
-                } else {
-                    outcome["status"] = "succeeded";
+                } else if (encoded.empty()) {
                     // `undefined` encodes to nothing: a script that returns nothing yields null.
-                    outcome["result"] =
-                        encoded.empty() ? json::value(nullptr) : json::parse(encoded);
+                    outcome["status"] = "succeeded";
+                    outcome["result"] = nullptr;
+                } else {
+                    // Read as UTF-8, and no deeper than a request may nest: where the result
+                    // goes (a run, an approval's variables, a workflow's context) nests it
+                    // further.
+                    json::parse_options options;
+                    options.max_depth = riveredge::core::kRequestJsonDepth;
+                    boost::system::error_code parse_error;
+                    auto result = json::parse(engine_text(encoded), parse_error, {}, options);
+                    if (parse_error == json::error::too_deep) {
+                        outcome["status"] = "failed";
+                        outcome["error"] = json::object{
+                            {"message", "the result nests deeper than " +
+                                            std::to_string(riveredge::core::kRequestJsonDepth) +
+                                            " levels of arrays and objects"}};
+                    } else if (parse_error) {
+                        outcome["status"] = "failed";
+                        outcome["error"] = json::object{
+                            {"message", "the result is not JSON: " + parse_error.message()}};
+                    } else {
+                        outcome["status"] = "succeeded";
+                        outcome["result"] = std::move(result);
+                    }
                 }
             }
         }
