@@ -9,14 +9,70 @@
 #include <libpq-fe.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <set>
+#include <sstream>
 #include <thread>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 using namespace riveredge_test;
 using namespace riveredge_test::records;
+
+namespace {
+
+// What the process writes on stderr (the app's log lines) while it lives, written on to the real
+// stderr when it ends.
+class StderrCapture {
+public:
+    StderrCapture()
+        : path_(std::filesystem::temp_directory_path() /
+                ("records-stderr-" + std::to_string(::getpid()) + ".log")) {
+        std::fflush(stderr);
+        saved_ = ::dup(STDERR_FILENO);
+        const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        REQUIRE(fd >= 0);
+        ::dup2(fd, STDERR_FILENO);
+        ::close(fd);
+    }
+    StderrCapture(const StderrCapture&) = delete;
+    StderrCapture& operator=(const StderrCapture&) = delete;
+    ~StderrCapture() {
+        std::fflush(stderr);
+        ::dup2(saved_, STDERR_FILENO);
+        ::close(saved_);
+        std::fputs(text().c_str(), stderr);
+        std::filesystem::remove(path_);
+    }
+
+    std::string text() const {
+        std::fflush(stderr);
+        std::ifstream in(path_);
+        return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    }
+    // The lines that contain `needle`.
+    std::vector<std::string> lines_with(const std::string& needle) const {
+        std::vector<std::string> out;
+        std::istringstream in(text());
+        for (std::string line; std::getline(in, line);) {
+            if (line.find(needle) != std::string::npos) {
+                out.push_back(line);
+            }
+        }
+        return out;
+    }
+
+private:
+    std::filesystem::path path_;
+    int saved_ = -1;
+};
+
+}  // namespace
 
 TEST_CASE("JCS: RFC 8785's own examples canonicalise byte for byte", "[app][records][unit]") {
     using riveredge::core::canonical_json;
@@ -727,6 +783,7 @@ TEST_CASE("records: the nightly re-verification checks every tenant when one ten
                     "(NEW.tenant_id = 'acme') EXECUTE FUNCTION acme_notice_dies()");
             });
     }
+    const StderrCapture log;
     clock->advance(std::chrono::seconds(45));
     t.app().executor()->poke();
     for (int i = 0; i < 8; ++i) {
@@ -735,6 +792,11 @@ TEST_CASE("records: the nightly re-verification checks every tenant when one ten
         t.app().executor()->poke();
     }
     REQUIRE(t.app().wait_settled(10s));
+    // acme's failure is logged once, when its last attempt failed, not again on each later
+    // invocation that replays the failed step.
+    const auto logged = log.lines_with("records integrity check could not be made");
+    REQUIRE(logged.size() == 1);
+    CHECK(logged[0].find("\"tenant\":\"acme\"") != std::string::npos);
     // globex was checked, and its contact told.
     REQUIRE(t.wait_unread(globex.alice, 1));
     const auto inbox = t.call("GET", "/api/v1/messages/inbox", globex.alice);

@@ -11,6 +11,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <chrono>
+#include <exception>
 
 namespace riveredge::records {
 namespace {
@@ -70,14 +71,25 @@ void register_functions(inngest::Client& client, Service& service) {
                 // logged and the others are still checked; the run then fails.
                 try {
                     const auto result = ctx.step.run("verify:" + id, [&] {
-                        return service.check_integrity(core::TenantId::trusted(id), day);
+                        try {
+                            return service.check_integrity(core::TenantId::trusted(id), day);
+                        } catch (const std::exception& error) {
+                            // Logged where the last attempt fails: the StepError below is
+                            // replayed on every later invocation of the run.
+                            if (ctx.run.attempt + 1 >= ctx.run.max_attempts ||
+                                dynamic_cast<const inngest::NonRetriableError*>(&error) !=
+                                    nullptr) {
+                                core::log(core::LogLevel::kError,
+                                          "records integrity check could not be made",
+                                          {{"tenant", id}, {"error", error.what()}});
+                            }
+                            throw;
+                        }
                     });
                     if (!result.at("intact").as_bool()) {
                         failed.emplace_back(id);
                     }
                 } catch (const inngest::StepError& error) {
-                    core::log(core::LogLevel::kError, "records integrity check could not be made",
-                              {{"tenant", id}, {"error", error.what()}});
                     failed.emplace_back(id);
                     unchecked[id] = error.what();
                 }
