@@ -63,13 +63,18 @@ const json::value* content_field(const json::object& request, json::object& prob
     return content;
 }
 
-// The content's canonical hash, or a 422 naming `content` when JCS cannot represent it.
-std::string content_hash(const json::value& content) {
+// The content's canonical form, or a 422 naming `content` when JCS cannot represent it.
+std::string canonical_content(const json::value& content) {
     try {
-        return core::sha256_hex(core::canonical_json(content));
+        return core::canonical_json(content);
     } catch (const core::CanonicalJsonError& error) {
         throw DomainError::validation(json::object{{"content", error.what()}});
     }
+}
+
+// The content's canonical hash, or a 422 naming `content` when JCS cannot represent it.
+std::string content_hash(const json::value& content) {
+    return core::sha256_hex(canonical_content(content));
 }
 
 // `value` as a jsonb column gives it back: PostgreSQL's numeric text, read again by Boost.JSON.
@@ -77,12 +82,18 @@ json::value read_back(Transaction& tx, const json::value& value) {
     return json::parse(tx.exec("SELECT $1::jsonb::text AS content", {value}).text(0, "content"));
 }
 
+// The content as its jsonb column gives it back, and the hash of its canonical form.
+struct StoredContent {
+    json::value content;
+    std::string hash;
+};
+
 // The content as its jsonb column gives it back: it is what is hashed, stored and audited, so a
 // later read verifies against the same numbers. A 422 names an integer beyond 2^53 in it (1e16
 // comes back as one), which has no canonical form, and refuses a number that is not read back
 // the same twice (Boost.JSON 1.81 does not round every decimal correctly): its hash would not
-// verify after the next read.
-json::value stored_form(Transaction& tx, const json::value& content) {
+// verify after the next read. The canonical form compared is the one hashed.
+StoredContent stored_form(Transaction& tx, const json::value& content) {
     auto stored = read_back(tx, content);
     if (const auto at = core::integer_beyond_exact(stored)) {
         throw DomainError::validation(json::object{
@@ -90,13 +101,14 @@ json::value stored_form(Transaction& tx, const json::value& content) {
              "a whole number beyond 2^53 (as 1e16 is stored), which cannot be hashed exactly: "
              "write it as a string"}});
     }
-    if (core::canonical_json(read_back(tx, stored)) != core::canonical_json(stored)) {
+    const std::string canonical = canonical_content(stored);
+    if (core::canonical_json(read_back(tx, stored)) != canonical) {
         throw DomainError::validation(
             json::object{{"content",
                           "a number that does not read back as the same double once stored: "
                           "write it with fewer digits, or as a string"}});
     }
-    return stored;
+    return {std::move(stored), core::sha256_hex(canonical)};
 }
 
 // The attachments a content names: an optional `attachments` array of objects with a `name`
@@ -193,8 +205,7 @@ json::object Service::create(const Actor& actor, const json::object& request) {
         content != nullptr ? attachments_in(*content, problems) : std::vector<AttachmentRef>{};
     core::refuse_if_any(problems);
     const auto id = core::db::transact(repository_.pool(), actor.who.tenant, [&](Transaction& tx) {
-        const auto stored = stored_form(tx, *content);
-        const std::string hash = content_hash(stored);
+        const auto [stored, hash] = stored_form(tx, *content);
         require_attachments(tx, actor.who.tenant, attachments);
         const auto created = repository_.create(tx, actor.who.tenant, {*type, *key, *title, stored},
                                                 hash, actor.who.user_id);
@@ -242,8 +253,7 @@ json::object Service::update(const Actor& actor, std::int64_t id, const json::ob
     core::refuse_if_any(problems);
     const auto& tenant = actor.who.tenant;
     core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-        const auto stored = stored_form(tx, *content);
-        const std::string hash = content_hash(stored);
+        const auto [stored, hash] = stored_form(tx, *content);
         require_attachments(tx, tenant, attachments);
         const auto record = require(tx, tenant, id, true);
         if (record.state != "draft") {
