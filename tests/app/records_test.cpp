@@ -638,6 +638,52 @@ TEST_CASE("records: stored content with no canonical form shows broken, not a 50
     CHECK(record.body.at("signatures_valid") == false);
 }
 
+TEST_CASE("records: a draft stored with a whole number past 2^53 is replaced by PUT, not signed",
+          "[app][records]") {
+    auto t = records_app();
+    const auto p = people(t);
+    set_password(t, p.bob, "Bob");
+    const auto id = create_record(t, p.bob);
+    // A version written before such numbers were refused: {"n":1e16} was hashed as the double
+    // it reads as, and jsonb keeps the integer 10000000000000000, which JCS cannot write.
+    const std::string legacy = R"({"lot":"A7","n":10000000000000000})";
+    as_superuser(t,
+                 "SET session_replication_role = replica; UPDATE record_versions SET content = '" +
+                     legacy + "', content_hash = '" + riveredge::core::sha256_hex(legacy) +
+                     "' WHERE tenant_id = 'acme' AND record_id = " + std::to_string(id));
+    // A signature of it could never be verified: refused, naming the number.
+    const auto signing = sign(t, p.bob, id, "bob", "authorship");
+    INFO(json::serialize(signing.body));
+    CHECK(signing.status == 409);
+    CHECK(signing.body.at("error").at("message").as_string().find("content.n") !=
+          json::string::npos);
+    CHECK(t.call("GET", path(id), p.bob).body.at("signatures").as_array().empty());
+
+    // Replacing the content is how it is mended: the number as text.
+    const auto replaced =
+        t.call("PUT", path(id), p.bob,
+               R"({"content":{"lot":"A7","n":"10000000000000000"},"reason":"the number as text"})");
+    INFO(json::serialize(replaced.body));
+    REQUIRE(replaced.status == 200);
+    CHECK(replaced.body.at("latest_version") == 2);
+    CHECK(replaced.body.at("content").at("n") == "10000000000000000");
+    // The trail keeps the old content whole, as its text (it has no canonical form to hash).
+    const auto trail = t.call("GET", path(id, "/audit"), p.bob);
+    const json::object* changed = nullptr;
+    for (const auto& entry : trail.body.at("entries").as_array()) {
+        if (entry.at("action") == "content_changed") {
+            changed = &entry.at("old_value").as_object();
+        }
+    }
+    REQUIRE(changed != nullptr);
+    CHECK(changed->at("version") == 1);
+    CHECK_FALSE(changed->contains("content"));
+    CHECK(json::parse(changed->at("content_text").as_string()) == json::parse(legacy));
+    // The new version signs, and its signature verifies.
+    REQUIRE(sign(t, p.bob, id, "bob", "authorship").status == 201);
+    CHECK(t.call("GET", path(id, "/signatures/verify"), p.bob).body.at("valid") == true);
+}
+
 TEST_CASE("records: without a seal key signing answers 503 and nothing is signed",
           "[app][records]") {
     AppUnderTest t;

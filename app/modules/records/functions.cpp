@@ -33,8 +33,11 @@ boost::json::value archive_step(inngest::Context& ctx,
                 return boost::json::object{
                     {"record_id", record_id}, {"archived", false}, {"error", error.what()}};
             }
-            if (error.kind() == core::DomainError::Kind::kNotFound) {
-                throw inngest::NonRetriableError(error.what());  // purged since it was asked
+            if (error.kind() == core::DomainError::Kind::kNotFound ||
+                error.kind() == core::DomainError::Kind::kConflict) {
+                // Purged since it was asked, or what it holds cannot be archived: a retry
+                // would find the same.
+                throw inngest::NonRetriableError(error.what());
             }
             throw;
         }

@@ -17,6 +17,7 @@
 #include <array>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace riveredge::records {
@@ -82,6 +83,16 @@ json::value read_back(Transaction& tx, const json::value& value) {
     return json::parse(tx.exec("SELECT $1::jsonb::text AS content", {value}).text(0, "content"));
 }
 
+// Where a stored content holds a whole number beyond 2^53 ("content.n"), which has no canonical
+// form: jsonb keeps such numbers, and versions stored before they were refused hold them.
+std::optional<std::string> number_beyond_exact(const json::value& content) {
+    const auto at = core::integer_beyond_exact(content);
+    if (!at) {
+        return std::nullopt;
+    }
+    return "content" + (at->empty() ? std::string() : "." + *at);
+}
+
 // The content as its jsonb column gives it back, and the hash of its canonical form.
 struct StoredContent {
     json::value content;
@@ -95,9 +106,9 @@ struct StoredContent {
 // verify after the next read. The canonical form compared is the one hashed.
 StoredContent stored_form(Transaction& tx, const json::value& content) {
     auto stored = read_back(tx, content);
-    if (const auto at = core::integer_beyond_exact(stored)) {
+    if (const auto at = number_beyond_exact(stored)) {
         throw DomainError::validation(json::object{
-            {"content" + (at->empty() ? std::string() : "." + *at),
+            {*at,
              "a whole number beyond 2^53 (as 1e16 is stored), which cannot be hashed exactly: "
              "write it as a string"}});
     }
@@ -266,12 +277,17 @@ json::object Service::update(const Actor& actor, std::int64_t id, const json::ob
         repository_.add_version(tx, tenant, id, number, new_title, stored, hash, *reason,
                                 actor.who.user_id);
         repository_.link_attachments(tx, tenant, id, number, attachments);
+        json::object old_value{{"version", record.latest_version}, {"title", record.title}};
+        if (previous && number_beyond_exact(previous->content)) {
+            // Stored before such numbers were refused: it has no canonical form for the row's
+            // hash, so the trail keeps its text, whole (the version itself is kept as it is).
+            old_value["content_text"] = json::serialize(previous->content);
+        } else {
+            old_value["content"] = previous ? previous->content : json::value(nullptr);
+        }
         AuditTrail::append(
             tx, tenant, actor,
-            {id, "content_changed",
-             json::object{{"version", record.latest_version},
-                          {"title", record.title},
-                          {"content", previous ? previous->content : json::value(nullptr)}},
+            {id, "content_changed", std::move(old_value),
              json::object{{"version", number}, {"title", new_title}, {"content", stored}},
              *reason});
     });
@@ -514,6 +530,13 @@ json::object Service::seal(Transaction& tx,
         throw DomainError::conflict("a record that is " + record.state + " is not signed");
     }
     const auto version = repository_.version(tx, tenant, id, record.latest_version);
+    if (const auto at = version ? number_beyond_exact(version->content) : std::nullopt) {
+        throw DomainError::conflict(
+            "version " + std::to_string(version->version) + "'s " + *at +
+            " is a whole number beyond 2^53 (stored before such numbers were refused), which has "
+            "no canonical form: a signature of it could never be verified. Replace the content "
+            "(PUT, while the record is a draft) and sign the new version");
+    }
     if (!version || content_hash(version->content) != version->content_hash) {
         throw DomainError::conflict("the latest version's content does not match its hash");
     }
@@ -827,6 +850,14 @@ json::object Service::archive(const core::TenantId& tenant, std::int64_t id) {
             Archive archive{id, {}, "", seal_key_->id(), "", core::now_utc()};
             archive.package = package(tx, tenant, record);
             archive.package.as_object()["archived_at"] = archive.archived_at;
+            if (const auto at = core::integer_beyond_exact(archive.package)) {
+                // A version (or trail row) stored before such numbers were refused: nothing
+                // the archive could hash and seal, and nothing a retry would change.
+                throw DomainError::conflict(
+                    "record " + std::to_string(id) + " cannot be archived: its package's " + *at +
+                    " is a whole number beyond 2^53 (stored before such numbers were refused), "
+                    "which has no canonical form to hash and seal");
+            }
             const std::string canonical = core::canonical_json(archive.package);
             archive.package_hash = core::sha256_hex(canonical);
             archive.seal = seal_key_->seal(canonical);
