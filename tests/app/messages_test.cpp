@@ -992,7 +992,8 @@ TEST_CASE("an in-app message over NOTIFY's 8000-byte cap is delivered and pushed
 namespace {
 
 // FakeSmsGateway: a stand-in for a commercial SMS gateway (none is reachable here), over real
-// loopback HTTP. It records requests; "...429" numbers are throttled once, "...400" refused.
+// loopback HTTP. It records requests; "...429" numbers are throttled once, "...400" refused,
+// "...777" accepted with a reply holding a NUL and cut inside a character.
 class FakeSmsGateway {
 public:
     FakeSmsGateway()
@@ -1009,6 +1010,10 @@ public:
                        }
                        if (phone.ends_with("400")) {
                            return inngest::HttpResponse{400, {}, R"({"code":"InvalidPhone"})"};
+                       }
+                       if (phone.ends_with("777")) {
+                           // "ok", NUL, 收 and the first two of 的's three bytes.
+                           return inngest::HttpResponse{200, {}, std::string("ok\0收\xE7\x9A", 8)};
                        }
                        return inngest::HttpResponse{200, {}, R"({"code":"OK"})"};
                    }}) {
@@ -1113,6 +1118,35 @@ TEST_CASE("an SMS step re-run after the gateway accepted posts again under the s
     const std::string key(requests[0].header("Idempotency-Key"));
     CHECK(key == "delivery-" + std::to_string(delivery.at("id").as_int64()) + ".acme");
     CHECK(requests[1].header("Idempotency-Key") == key);
+}
+
+TEST_CASE("an SMS gateway's reply with a NUL and a cut character is stored, and sent once",
+          "[app]") {
+    AppUnderTest t;
+    FakeSmsGateway gateway;
+    const auto alice = t.token("acme", "alice", {"admin"});
+    REQUIRE(t.call("PUT", "/api/v1/messages/settings/sms", alice,
+                   R"({"endpoint":")" + gateway.url() +
+                       R"(","api_key":"k","sign_name":"河流科技","template_id":"SMS_1001"})")
+                .status == 200);
+    const auto sent =
+        t.call("POST", "/api/v1/messages/send", alice,
+               R"({"subject":"s","body":"b","channels":["sms"],"recipients":["+8613800000777"]})");
+    REQUIRE(sent.status == 201);
+    const auto delivery = delivery_of(t, alice, sent.body.at("message_id").as_int64(), "sent");
+    CHECK(t.app().wait_settled(10s));
+    // Once: storing the reply did not fail the step after the gateway had accepted.
+    CHECK(gateway.requests().size() == 1);
+    INFO(json::serialize(delivery));
+    REQUIRE(delivery.is_object());
+    CHECK(delivery.at("attempts") == 1);
+    // The reply is kept with U+FFFD for the NUL and for each byte of the cut character.
+    const auto log = t.call("GET", "/api/v1/messages/deliveries?channel=sms", alice);
+    REQUIRE(log.body.at("items").as_array().size() == 1);
+    const auto& kept = log.body.at("items").at(0);
+    CHECK(kept.at("status") == "sent");
+    const std::string fffd = "\xEF\xBF\xBD";
+    CHECK(kept.at("provider_reply") == json::value("200 ok" + fffd + "收" + fffd + fffd));
 }
 
 TEST_CASE("an email whose server stays unreachable is failed after the last attempt, not queued",

@@ -249,6 +249,44 @@ TEST_CASE("records: an archive asked again after a run that failed through its r
     CHECK(runs.size() == 2);
 }
 
+TEST_CASE("records: a record stored with a whole number past 2^53 is not archived, and says why",
+          "[app][records]") {
+    // 02:29:30 UTC: the nightly archive runs at 02:30.
+    auto clock = std::make_shared<inngest::local::ManualClock>(
+        std::chrono::system_clock::time_point(std::chrono::seconds(1796524170)));
+    AppUnderTest t(AppUnderTestOptions{.clock = clock, .records_seal_key_file = seal_key_file()});
+    const auto p = people(t);
+    set_password(t, p.alice, "Alice");
+    const auto big = superseded_record(t, p, "BR-BIG");
+    // A version written before such numbers were refused: jsonb keeps 10000000000000000, which
+    // JCS cannot write, so no package of it can be hashed.
+    const std::string legacy = R"({"lot":"A7","n":10000000000000000})";
+    as_superuser(t,
+                 "SET session_replication_role = replica; UPDATE record_versions SET content = '" +
+                     legacy + "', content_hash = '" + riveredge::core::sha256_hex(legacy) +
+                     "' WHERE tenant_id = 'acme' AND record_id = " + std::to_string(big));
+    REQUIRE(move(t, p.alice, big, "archive").status == 202);
+    // Nothing a retry could change: the run fails at once, naming the number.
+    REQUIRE(t.app().wait_settled(10s));
+    const auto runs = t.app().executor()->runs("riveredge-flow-records-archive");
+    REQUIRE(runs.size() == 1);
+    CHECK(runs[0].status == inngest::local::RunStatus::kFailed);
+    INFO(json::serialize(runs[0].error));
+    CHECK(json::serialize(runs[0].error).find("content.n") != std::string::npos);
+    CHECK(t.call("GET", path(big), p.alice).body.at("state") == "superseded");
+
+    // The nightly pass reports it and archives the record after it.
+    const auto other = superseded_record(t, p, "BR-OTHER");
+    REQUIRE(
+        t.call("PUT", "/api/v1/records/settings", p.alice, R"({"archive_after_days":0})").status ==
+        200);
+    clock->advance(std::chrono::seconds(45));
+    t.app().executor()->poke();
+    REQUIRE(wait_state(t, p.alice, other, "archived"));
+    REQUIRE(t.app().wait_settled(20s));
+    CHECK(t.call("GET", path(big), p.alice).body.at("state") == "superseded");
+}
+
 TEST_CASE("records: the nightly archive takes records superseded longer than the setting",
           "[app][records]") {
     // 02:29:30 UTC: the nightly archive runs at 02:30.

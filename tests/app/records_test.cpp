@@ -9,14 +9,70 @@
 #include <libpq-fe.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <set>
+#include <sstream>
 #include <thread>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 using namespace riveredge_test;
 using namespace riveredge_test::records;
+
+namespace {
+
+// What the process writes on stderr (the app's log lines) while it lives, written on to the real
+// stderr when it ends.
+class StderrCapture {
+public:
+    StderrCapture()
+        : path_(std::filesystem::temp_directory_path() /
+                ("records-stderr-" + std::to_string(::getpid()) + ".log")) {
+        std::fflush(stderr);
+        saved_ = ::dup(STDERR_FILENO);
+        const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        REQUIRE(fd >= 0);
+        ::dup2(fd, STDERR_FILENO);
+        ::close(fd);
+    }
+    StderrCapture(const StderrCapture&) = delete;
+    StderrCapture& operator=(const StderrCapture&) = delete;
+    ~StderrCapture() {
+        std::fflush(stderr);
+        ::dup2(saved_, STDERR_FILENO);
+        ::close(saved_);
+        std::fputs(text().c_str(), stderr);
+        std::filesystem::remove(path_);
+    }
+
+    std::string text() const {
+        std::fflush(stderr);
+        std::ifstream in(path_);
+        return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    }
+    // The lines that contain `needle`.
+    std::vector<std::string> lines_with(const std::string& needle) const {
+        std::vector<std::string> out;
+        std::istringstream in(text());
+        for (std::string line; std::getline(in, line);) {
+            if (line.find(needle) != std::string::npos) {
+                out.push_back(line);
+            }
+        }
+        return out;
+    }
+
+private:
+    std::filesystem::path path_;
+    int saved_ = -1;
+};
+
+}  // namespace
 
 TEST_CASE("JCS: RFC 8785's own examples canonicalise byte for byte", "[app][records][unit]") {
     using riveredge::core::canonical_json;
@@ -582,6 +638,52 @@ TEST_CASE("records: stored content with no canonical form shows broken, not a 50
     CHECK(record.body.at("signatures_valid") == false);
 }
 
+TEST_CASE("records: a draft stored with a whole number past 2^53 is replaced by PUT, not signed",
+          "[app][records]") {
+    auto t = records_app();
+    const auto p = people(t);
+    set_password(t, p.bob, "Bob");
+    const auto id = create_record(t, p.bob);
+    // A version written before such numbers were refused: {"n":1e16} was hashed as the double
+    // it reads as, and jsonb keeps the integer 10000000000000000, which JCS cannot write.
+    const std::string legacy = R"({"lot":"A7","n":10000000000000000})";
+    as_superuser(t,
+                 "SET session_replication_role = replica; UPDATE record_versions SET content = '" +
+                     legacy + "', content_hash = '" + riveredge::core::sha256_hex(legacy) +
+                     "' WHERE tenant_id = 'acme' AND record_id = " + std::to_string(id));
+    // A signature of it could never be verified: refused, naming the number.
+    const auto signing = sign(t, p.bob, id, "bob", "authorship");
+    INFO(json::serialize(signing.body));
+    CHECK(signing.status == 409);
+    CHECK(signing.body.at("error").at("message").as_string().find("content.n") !=
+          json::string::npos);
+    CHECK(t.call("GET", path(id), p.bob).body.at("signatures").as_array().empty());
+
+    // Replacing the content is how it is mended: the number as text.
+    const auto replaced =
+        t.call("PUT", path(id), p.bob,
+               R"({"content":{"lot":"A7","n":"10000000000000000"},"reason":"the number as text"})");
+    INFO(json::serialize(replaced.body));
+    REQUIRE(replaced.status == 200);
+    CHECK(replaced.body.at("latest_version") == 2);
+    CHECK(replaced.body.at("content").at("n") == "10000000000000000");
+    // The trail keeps the old content whole, as its text (it has no canonical form to hash).
+    const auto trail = t.call("GET", path(id, "/audit"), p.bob);
+    const json::object* changed = nullptr;
+    for (const auto& entry : trail.body.at("entries").as_array()) {
+        if (entry.at("action") == "content_changed") {
+            changed = &entry.at("old_value").as_object();
+        }
+    }
+    REQUIRE(changed != nullptr);
+    CHECK(changed->at("version") == 1);
+    CHECK_FALSE(changed->contains("content"));
+    CHECK(json::parse(changed->at("content_text").as_string()) == json::parse(legacy));
+    // The new version signs, and its signature verifies.
+    REQUIRE(sign(t, p.bob, id, "bob", "authorship").status == 201);
+    CHECK(t.call("GET", path(id, "/signatures/verify"), p.bob).body.at("valid") == true);
+}
+
 TEST_CASE("records: without a seal key signing answers 503 and nothing is signed",
           "[app][records]") {
     AppUnderTest t;
@@ -727,6 +829,7 @@ TEST_CASE("records: the nightly re-verification checks every tenant when one ten
                     "(NEW.tenant_id = 'acme') EXECUTE FUNCTION acme_notice_dies()");
             });
     }
+    const StderrCapture log;
     clock->advance(std::chrono::seconds(45));
     t.app().executor()->poke();
     for (int i = 0; i < 8; ++i) {
@@ -735,6 +838,11 @@ TEST_CASE("records: the nightly re-verification checks every tenant when one ten
         t.app().executor()->poke();
     }
     REQUIRE(t.app().wait_settled(10s));
+    // acme's failure is logged once, when its last attempt failed, not again on each later
+    // invocation that replays the failed step.
+    const auto logged = log.lines_with("records integrity check could not be made");
+    REQUIRE(logged.size() == 1);
+    CHECK(logged[0].find("\"tenant\":\"acme\"") != std::string::npos);
     // globex was checked, and its contact told.
     REQUIRE(t.wait_unread(globex.alice, 1));
     const auto inbox = t.call("GET", "/api/v1/messages/inbox", globex.alice);

@@ -198,6 +198,21 @@ TEST_CASE("the sandbox limits hold through the API and runs are recorded", "[app
     CHECK(ended.body.at("result") ==
           "a\xEF\xBF\xBD"
           "b");
+    // So is a console line with a NUL in it, whole: the worker keeps what follows the NUL.
+    const auto noisy = t.call("POST", "/api/v1/scripts", alice,
+                              create_body("noisy", R"(function main() { )"
+                                                   R"(console.log('a\u0000b', 'c'); })"));
+    REQUIRE(noisy.status == 201);
+    const auto logged =
+        t.call("POST", "/api/v1/scripts/" + std::to_string(noisy.body.at("id").as_int64()) + "/run",
+               alice, "{}");
+    INFO(json::serialize(logged.body));
+    REQUIRE(logged.status == 200);
+    CHECK(logged.body.at("status") == "succeeded");
+    REQUIRE(logged.body.at("console").as_array().size() == 1);
+    CHECK(logged.body.at("console").at(0).at("message") ==
+          "a\xEF\xBF\xBD"
+          "b c");
 
     // Per-script limits stay within the tenant's maxima.
     CHECK(t.call("POST", "/api/v1/scripts", alice,

@@ -11,6 +11,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <chrono>
+#include <exception>
 
 namespace riveredge::records {
 namespace {
@@ -32,8 +33,11 @@ boost::json::value archive_step(inngest::Context& ctx,
                 return boost::json::object{
                     {"record_id", record_id}, {"archived", false}, {"error", error.what()}};
             }
-            if (error.kind() == core::DomainError::Kind::kNotFound) {
-                throw inngest::NonRetriableError(error.what());  // purged since it was asked
+            if (error.kind() == core::DomainError::Kind::kNotFound ||
+                error.kind() == core::DomainError::Kind::kConflict) {
+                // Purged since it was asked, or what it holds cannot be archived: a retry
+                // would find the same.
+                throw inngest::NonRetriableError(error.what());
             }
             throw;
         }
@@ -70,14 +74,25 @@ void register_functions(inngest::Client& client, Service& service) {
                 // logged and the others are still checked; the run then fails.
                 try {
                     const auto result = ctx.step.run("verify:" + id, [&] {
-                        return service.check_integrity(core::TenantId::trusted(id), day);
+                        try {
+                            return service.check_integrity(core::TenantId::trusted(id), day);
+                        } catch (const std::exception& error) {
+                            // Logged where the last attempt fails: the StepError below is
+                            // replayed on every later invocation of the run.
+                            if (ctx.run.attempt + 1 >= ctx.run.max_attempts ||
+                                dynamic_cast<const inngest::NonRetriableError*>(&error) !=
+                                    nullptr) {
+                                core::log(core::LogLevel::kError,
+                                          "records integrity check could not be made",
+                                          {{"tenant", id}, {"error", error.what()}});
+                            }
+                            throw;
+                        }
                     });
                     if (!result.at("intact").as_bool()) {
                         failed.emplace_back(id);
                     }
                 } catch (const inngest::StepError& error) {
-                    core::log(core::LogLevel::kError, "records integrity check could not be made",
-                              {{"tenant", id}, {"error", error.what()}});
                     failed.emplace_back(id);
                     unchecked[id] = error.what();
                 }

@@ -17,6 +17,7 @@
 #include <array>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace riveredge::records {
@@ -63,13 +64,18 @@ const json::value* content_field(const json::object& request, json::object& prob
     return content;
 }
 
-// The content's canonical hash, or a 422 naming `content` when JCS cannot represent it.
-std::string content_hash(const json::value& content) {
+// The content's canonical form, or a 422 naming `content` when JCS cannot represent it.
+std::string canonical_content(const json::value& content) {
     try {
-        return core::sha256_hex(core::canonical_json(content));
+        return core::canonical_json(content);
     } catch (const core::CanonicalJsonError& error) {
         throw DomainError::validation(json::object{{"content", error.what()}});
     }
+}
+
+// The content's canonical hash, or a 422 naming `content` when JCS cannot represent it.
+std::string content_hash(const json::value& content) {
+    return core::sha256_hex(canonical_content(content));
 }
 
 // `value` as a jsonb column gives it back: PostgreSQL's numeric text, read again by Boost.JSON.
@@ -77,26 +83,43 @@ json::value read_back(Transaction& tx, const json::value& value) {
     return json::parse(tx.exec("SELECT $1::jsonb::text AS content", {value}).text(0, "content"));
 }
 
+// Where a stored content holds a whole number beyond 2^53 ("content.n"), which has no canonical
+// form: jsonb keeps such numbers, and versions stored before they were refused hold them.
+std::optional<std::string> number_beyond_exact(const json::value& content) {
+    const auto at = core::integer_beyond_exact(content);
+    if (!at) {
+        return std::nullopt;
+    }
+    return "content" + (at->empty() ? std::string() : "." + *at);
+}
+
+// The content as its jsonb column gives it back, and the hash of its canonical form.
+struct StoredContent {
+    json::value content;
+    std::string hash;
+};
+
 // The content as its jsonb column gives it back: it is what is hashed, stored and audited, so a
 // later read verifies against the same numbers. A 422 names an integer beyond 2^53 in it (1e16
 // comes back as one), which has no canonical form, and refuses a number that is not read back
 // the same twice (Boost.JSON 1.81 does not round every decimal correctly): its hash would not
-// verify after the next read.
-json::value stored_form(Transaction& tx, const json::value& content) {
+// verify after the next read. The canonical form compared is the one hashed.
+StoredContent stored_form(Transaction& tx, const json::value& content) {
     auto stored = read_back(tx, content);
-    if (const auto at = core::integer_beyond_exact(stored)) {
+    if (const auto at = number_beyond_exact(stored)) {
         throw DomainError::validation(json::object{
-            {"content" + (at->empty() ? std::string() : "." + *at),
+            {*at,
              "a whole number beyond 2^53 (as 1e16 is stored), which cannot be hashed exactly: "
              "write it as a string"}});
     }
-    if (core::canonical_json(read_back(tx, stored)) != core::canonical_json(stored)) {
+    const std::string canonical = canonical_content(stored);
+    if (core::canonical_json(read_back(tx, stored)) != canonical) {
         throw DomainError::validation(
             json::object{{"content",
                           "a number that does not read back as the same double once stored: "
                           "write it with fewer digits, or as a string"}});
     }
-    return stored;
+    return {std::move(stored), core::sha256_hex(canonical)};
 }
 
 // The attachments a content names: an optional `attachments` array of objects with a `name`
@@ -193,8 +216,7 @@ json::object Service::create(const Actor& actor, const json::object& request) {
         content != nullptr ? attachments_in(*content, problems) : std::vector<AttachmentRef>{};
     core::refuse_if_any(problems);
     const auto id = core::db::transact(repository_.pool(), actor.who.tenant, [&](Transaction& tx) {
-        const auto stored = stored_form(tx, *content);
-        const std::string hash = content_hash(stored);
+        const auto [stored, hash] = stored_form(tx, *content);
         require_attachments(tx, actor.who.tenant, attachments);
         const auto created = repository_.create(tx, actor.who.tenant, {*type, *key, *title, stored},
                                                 hash, actor.who.user_id);
@@ -242,8 +264,7 @@ json::object Service::update(const Actor& actor, std::int64_t id, const json::ob
     core::refuse_if_any(problems);
     const auto& tenant = actor.who.tenant;
     core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-        const auto stored = stored_form(tx, *content);
-        const std::string hash = content_hash(stored);
+        const auto [stored, hash] = stored_form(tx, *content);
         require_attachments(tx, tenant, attachments);
         const auto record = require(tx, tenant, id, true);
         if (record.state != "draft") {
@@ -256,12 +277,17 @@ json::object Service::update(const Actor& actor, std::int64_t id, const json::ob
         repository_.add_version(tx, tenant, id, number, new_title, stored, hash, *reason,
                                 actor.who.user_id);
         repository_.link_attachments(tx, tenant, id, number, attachments);
+        json::object old_value{{"version", record.latest_version}, {"title", record.title}};
+        if (previous && number_beyond_exact(previous->content)) {
+            // Stored before such numbers were refused: it has no canonical form for the row's
+            // hash, so the trail keeps its text, whole (the version itself is kept as it is).
+            old_value["content_text"] = json::serialize(previous->content);
+        } else {
+            old_value["content"] = previous ? previous->content : json::value(nullptr);
+        }
         AuditTrail::append(
             tx, tenant, actor,
-            {id, "content_changed",
-             json::object{{"version", record.latest_version},
-                          {"title", record.title},
-                          {"content", previous ? previous->content : json::value(nullptr)}},
+            {id, "content_changed", std::move(old_value),
              json::object{{"version", number}, {"title", new_title}, {"content", stored}},
              *reason});
     });
@@ -504,6 +530,13 @@ json::object Service::seal(Transaction& tx,
         throw DomainError::conflict("a record that is " + record.state + " is not signed");
     }
     const auto version = repository_.version(tx, tenant, id, record.latest_version);
+    if (const auto at = version ? number_beyond_exact(version->content) : std::nullopt) {
+        throw DomainError::conflict(
+            "version " + std::to_string(version->version) + "'s " + *at +
+            " is a whole number beyond 2^53 (stored before such numbers were refused), which has "
+            "no canonical form: a signature of it could never be verified. Replace the content "
+            "(PUT, while the record is a draft) and sign the new version");
+    }
     if (!version || content_hash(version->content) != version->content_hash) {
         throw DomainError::conflict("the latest version's content does not match its hash");
     }
@@ -817,6 +850,14 @@ json::object Service::archive(const core::TenantId& tenant, std::int64_t id) {
             Archive archive{id, {}, "", seal_key_->id(), "", core::now_utc()};
             archive.package = package(tx, tenant, record);
             archive.package.as_object()["archived_at"] = archive.archived_at;
+            if (const auto at = core::integer_beyond_exact(archive.package)) {
+                // A version (or trail row) stored before such numbers were refused: nothing
+                // the archive could hash and seal, and nothing a retry would change.
+                throw DomainError::conflict(
+                    "record " + std::to_string(id) + " cannot be archived: its package's " + *at +
+                    " is a whole number beyond 2^53 (stored before such numbers were refused), "
+                    "which has no canonical form to hash and seal");
+            }
             const std::string canonical = core::canonical_json(archive.package);
             archive.package_hash = core::sha256_hex(canonical);
             archive.seal = seal_key_->seal(canonical);

@@ -200,7 +200,9 @@ std::string g_http_error;
 long g_http_status = 0;
 
 // Arguments as one console line into g_line: strings as they are, everything else as JSON.
-// Runs under duk_safe_call, since JSON encoding throws for cyclic values.
+// Strings are taken with their length: a NUL in one is a character, not its end (the run's
+// console is made storable later). Runs under duk_safe_call, since JSON encoding throws for
+// cyclic values.
 duk_ret_t format_arguments(duk_context* ctx, void*) {
     const duk_idx_t count = duk_get_top(ctx);
     for (duk_idx_t i = 0; i < count; ++i) {
@@ -208,7 +210,9 @@ duk_ret_t format_arguments(duk_context* ctx, void*) {
             g_line += ' ';
         }
         if (duk_is_string(ctx, i)) {
-            g_line += duk_get_string(ctx, i);
+            duk_size_t length = 0;
+            const char* text = duk_get_lstring(ctx, i, &length);
+            g_line.append(text, length);
         } else if (duk_is_undefined(ctx, i) || duk_is_function(ctx, i)) {
             g_line += duk_safe_to_string(ctx, i);
         } else {
