@@ -797,3 +797,64 @@ TEST_CASE(
     }
     CHECK(t.wait_unread(admin, kPrinters));
 }
+
+TEST_CASE(
+    "print devices: a job failed while an attempt the executor gave up on is still sending it is "
+    "not sent",
+    "[app][print_devices]") {
+    RawPrinterListener label_printer;
+    AppUnderTest t(with_cups());
+    const auto admin = t.token("acme", "alice", {"admin"});
+    const auto [printer, queue] = label_printer_on(t, admin, label_printer, "Label 9");
+    const auto render_id = published_render(t, admin, "SO-9");
+    const auto first = t.call("POST", "/api/v1/print/jobs", admin,
+                              R"({"printer_id":)" + std::to_string(printer) + R"(,"render_id":)" +
+                                  std::to_string(render_id) + "}");
+    REQUIRE(first.status == 202);
+    wait_job(t, admin, first.body.at("id").as_int64(),
+             [](const json::value& job) { return has_status(job, "completed"); });
+    REQUIRE(label_printer.wait_for(1, 10s).size() == 1);
+    REQUIRE(t.app().wait_settled(20s));
+
+    // The submit attempt of a reprint marks its job submitting, then waits behind this lock on
+    // the render it reads next: an attempt still running after the executor gave up on it.
+    riveredge::core::db::Pool owner(t.settings().migration_database_url.value(), 1);
+    auto held = std::make_unique<riveredge::core::db::Transaction>(owner, std::nullopt);
+    held->exec("LOCK TABLE print_renders IN ACCESS EXCLUSIVE MODE");
+    const auto again = t.call(
+        "POST", "/api/v1/print/jobs/" + std::to_string(first.body.at("id").as_int64()) + "/reprint",
+        admin, "{}");
+    REQUIRE(again.status == 202);
+    const auto job_id = again.body.at("id").as_int64();
+    wait_job(t, admin, job_id,
+             [](const json::value& job) { return has_status(job, "submitting"); });
+
+    // Meanwhile the function failed through its retries: its failure handler fails the job.
+    inngest_test::CallBuilder failure;
+    failure.fn_slug = "riveredge-flow-print-job-failure";
+    failure.event = json::object{
+        {"name", "inngest/function.failed"},
+        {"data",
+         json::object{{"function_id", "riveredge-flow-print-job"},
+                      {"run_id", "01JTESTRUN0000000000000001"},
+                      {"error", json::object{{"name", "Error"}, {"message", "call timed out"}}},
+                      {"event", json::object{{"name", "print/job.requested"},
+                                             {"data", json::object{{"tenant_id", "acme"},
+                                                                   {"job_id", job_id}}}}}}}};
+    const auto [status, reply] = t.replay(failure);
+    INFO(json::serialize(reply));
+    CHECK(status == 206);
+    CHECK(t.call("GET", "/api/v1/print/jobs/" + std::to_string(job_id), admin).body.at("status") ==
+          "failed");
+
+    // The stale attempt goes on: it must not send the job its owners were told failed.
+    held.reset();
+    REQUIRE(t.app().wait_settled(30s));
+    const auto after = t.call("GET", "/api/v1/print/jobs/" + std::to_string(job_id), admin).body;
+    INFO(json::serialize(after));
+    CHECK(after.at("status") == "failed");
+    CHECK(after.at("cups_job_id").is_null());
+    CHECK(shared_cups().job_lines(queue).size() == 1);
+    std::this_thread::sleep_for(500ms);
+    CHECK(label_printer.received().size() == 1);
+}

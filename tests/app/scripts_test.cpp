@@ -8,6 +8,10 @@
 #include "modules/scripts/service.hpp"
 
 #include <inngest/http_server.hpp>
+#include <inngest/metrics.hpp>
+
+#include <functional>
+#include <thread>
 
 using riveredge_test::AppUnderTest;
 using riveredge_test::Response;
@@ -552,4 +556,83 @@ TEST_CASE("a durable step's keyed run settles when the run holding its key fails
     const auto holder_now = repository.run(schedule.tenant, holder.id);
     REQUIRE(holder_now);
     CHECK(holder_now->status == "failed");
+}
+
+TEST_CASE("a run another attempt is still carrying out is not run a second time",
+          "[app][scripts]") {
+    // The executor gives up on a call after its call timeout and retries the step while the
+    // first attempt still runs the script; a keyed run's caller does the same. The second
+    // attempt must not start the script again: it waits for the first one, or is retried.
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto slow = t.call(
+        "POST", "/api/v1/scripts", alice,
+        create_body("slow",
+                    "function main() { var end = Date.now() + 1500; while (Date.now() < end) {} "
+                    "return {done: true}; }"));
+    REQUIRE(slow.status == 201);
+    const auto script_id = slow.body.at("id").as_int64();
+    riveredge::core::db::Pool pool(t.settings().database_url, 4);
+    riveredge::scripts::Repository repository(pool);
+    const riveredge::scripts::ScriptRunner runner(SCRIPT_WORKER_PATH);
+    const riveredge::core::OutboundPolicy outbound;
+    inngest::Metrics metrics;
+    riveredge::scripts::Service service(repository, runner, outbound, &metrics);
+    const auto tenant = riveredge::core::TenantId::trusted("acme");
+    const auto runs_counted = [&] {
+        const auto text = metrics.text();
+        const std::string series = R"(riveredge_script_runs_total{outcome="succeeded"} )";
+        const auto at = text.find(series);
+        return at == std::string::npos ? 0 : std::stoi(text.substr(at + series.size()));
+    };
+    // Two attempts 300 ms apart, on threads of their own; what each answered (or threw).
+    const auto overlapping = [](const std::function<json::object()>& attempt) {
+        const auto answer = [&attempt](json::object& out) {
+            try {
+                out = attempt();
+            } catch (const std::exception& error) {
+                out = json::object{{"thrown", error.what()}};
+            }
+        };
+        json::object first;
+        json::object second;
+        std::thread a([&] { answer(first); });
+        std::this_thread::sleep_for(300ms);
+        std::thread b([&] { answer(second); });
+        a.join();
+        b.join();
+        return std::pair{first, second};
+    };
+
+    SECTION("the durable step of an async run") {
+        const auto queued = repository.create_run(
+            tenant,
+            riveredge::scripts::NewRun{script_id, 1, "async", "api", json::object{}, "alice"},
+            "queued");
+        const auto [first, second] =
+            overlapping([&] { return service.execute_run(tenant, queued.id); });
+        CHECK(runs_counted() == 1);
+        CHECK(first.at("status") == "succeeded");
+        CHECK(second.at("status") == "succeeded");
+        CHECK(second.at("id") == queued.id);
+
+        // One left running by a process that died holds nothing: it runs again.
+        const auto orphan = repository.create_run(
+            tenant,
+            riveredge::scripts::NewRun{script_id, 1, "async", "api", json::object{}, "alice"},
+            "running");
+        CHECK(service.execute_run(tenant, orphan.id).at("status") == "succeeded");
+        CHECK(runs_counted() == 2);
+    }
+    SECTION("a keyed run of another module's step") {
+        const riveredge::core::Principal schedule{tenant, "schedule:7", {}};
+        const auto [first, second] = overlapping([&] {
+            return service.start_run(schedule, script_id, json::object{{"mode", "sync"}},
+                                     "schedule", "fire-1");
+        });
+        CHECK(runs_counted() == 1);
+        CHECK(first.at("status") == "succeeded");
+        CHECK(second.at("status") == "succeeded");
+        CHECK(second.at("id") == first.at("id"));
+    }
 }

@@ -819,6 +819,84 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "workflows: an event sent while the run's wait waits for the tenant's slot is applied once "
+    "the slot is free",
+    "[app][workflows]") {
+    // The run looked for events, found none, and its next call, the one that sets up its wait
+    // for a wake, is held while another execution holds the tenant's one slot. The event sent
+    // meanwhile and its wakes (at once, 2 s and 15 s later) find no wait: the run must still see
+    // the event once it goes on, not sleep for a week.
+    AppUnderTest t(AppUnderTestOptions{.workflows_tenant_concurrency = 1});
+    const auto admin = t.token("acme", "root", {"admin"});
+    Flows f{t, admin};
+    f.publish("application/yaml",
+              "key: door\nkind: state_machine\ninitial: closed\nstates:\n"
+              "  closed:\n    transitions:\n      - {event: open, target: opened}\n"
+              "  opened:\n    final: true\n");
+    f.publish("application/json",
+              R"({"key":"quick","kind":"dag","nodes":[{"id":"a","action":{"kind":"noop"}}]})");
+    const auto door = f.start(admin, R"({"definition_key":"door"})");
+    f.wait_state(admin, door, "closed");
+    f.settle();
+    const auto base = "/api/v1/workflows/executions/" + std::to_string(door);
+    REQUIRE(t.call("POST", base + "/pause", admin).status == 200);
+    f.settle();
+
+    riveredge::core::db::Pool owner(t.settings().migration_database_url.value(), 3);
+    // Sessions of this database waiting for a lock: on a table, or on a row.
+    const auto waiting = [&](bool on_table) {
+        return riveredge::core::db::transact(
+            owner, std::nullopt, [&](riveredge::core::db::Transaction& tx) {
+                return tx.exec(
+                             "SELECT count(*) AS n FROM pg_locks l JOIN pg_stat_activity a ON "
+                             "a.pid = l.pid WHERE NOT l.granted AND a.datname = "
+                             "current_database() AND (l.locktype = 'relation') = $1::boolean",
+                             {on_table})
+                           .integer(0, "n") > 0;
+            });
+    };
+    const auto calls_waiting = [&] {
+        const auto page = call_url("GET", t.app().executor_url() + "/metrics", kExecutorKey);
+        return page.status == 200 &&
+               std::string(page.body.as_string()).find("inngest_executor_calls_waiting 1") !=
+                   std::string::npos;
+    };
+    const auto until = [](const std::function<bool()>& done) {
+        for (int i = 0; i < 400 && !done(); ++i) {
+            std::this_thread::sleep_for(25ms);
+        }
+        return done();
+    };
+    // Resumed, the run looks for events behind this lock, its call holding the tenant's slot.
+    auto events_locked = std::make_unique<riveredge::core::db::Transaction>(owner, std::nullopt);
+    events_locked->exec("LOCK TABLE workflow_events IN ACCESS EXCLUSIVE MODE");
+    REQUIRE(t.call("POST", base + "/resume", admin).status == 200);
+    REQUIRE(until([&] { return waiting(true); }));
+    // Another execution's first call waits for the slot; once it has it, it stays in it behind
+    // a lock on its row.
+    const auto quick = f.start(admin, R"({"definition_key":"quick"})");
+    auto quick_locked = std::make_unique<riveredge::core::db::Transaction>(
+        owner, riveredge::core::TenantId::trusted("acme"));
+    REQUIRE(
+        quick_locked->exec("SELECT id FROM workflow_executions WHERE id = $1 FOR UPDATE", {quick})
+            .size() == 1);
+    REQUIRE(until(calls_waiting));
+    // The look finds no event; the other execution takes the slot, and the door's next call, the
+    // one that sets up its wait, is held.
+    events_locked.reset();
+    REQUIRE(until([&] { return waiting(false); }));
+    REQUIRE(until(calls_waiting));
+
+    REQUIRE(f.send(admin, door, "open").status == 202);
+    std::this_thread::sleep_for(18s);  // past the last wake
+    CHECK(t.call("GET", base, admin).body.at("current_state") == "closed");
+    quick_locked.reset();
+    f.wait_status(admin, quick, "completed");
+    f.wait_state(admin, door, "opened");
+    f.wait_status(admin, door, "completed");
+}
+
+TEST_CASE(
     "workflows: a retry waits its delay on the app's clock, and script and HTTP actions run "
     "through the tenant's capabilities",
     "[app][workflows]") {

@@ -679,6 +679,17 @@ JobRow Service::current(const core::TenantId& tenant, std::int64_t id) {
     return row;
 }
 
+namespace {
+
+// `SELECT <lock>(...)` of the lock that a job is sent under, from the last look at it until its
+// CUPS id is recorded, and that its failure is saved under (fail_step); $1 is the job's id.
+std::string send_lock(const char* lock) {
+    return std::string("SELECT ") + lock +
+           "(hashtextextended('riveredge.print_job.sending.' || $1, 0))";
+}
+
+}  // namespace
+
 json::object Service::submit_step(const core::TenantId& tenant, std::int64_t id) {
     // One attempt at a time talks to CUPS for a job: an attempt the executor gave up on may
     // still be running, and two would both send. The fence is a session lock on a connection
@@ -746,6 +757,16 @@ json::object Service::submit_step(const core::TenantId& tenant, std::int64_t id)
         return progress(current(tenant, id));
     }
     const std::string document = load_document(tenant, job);
+    // The last look, and the send, under the send lock on the fence's connection (it lets go
+    // when this returns, its connection closed): this attempt may be one the executor gave up
+    // on, slow since it marked the job submitting, and the job failed meanwhile; then it is not
+    // sent. A failure saved after it finds the job's CUPS id, and cancels the job in CUPS.
+    fence->exec(send_lock("pg_advisory_lock"), {id});
+    if (const auto now = current(tenant, id); now.finished() || now.cups_job_id) {
+        core::log(core::LogLevel::kInfo, "print job ended before it was sent; not sent",
+                  {{"tenant", tenant.value()}, {"job_id", id}, {"status", now.status}});
+        return progress(now);
+    }
     int cups_job_id = 0;
     try {
         cups_job_id = cups_.submit(queue, job.token + " " + job.title, document, job.format,
@@ -938,7 +959,29 @@ void Service::fail_step(const core::TenantId& tenant, std::int64_t id, const std
     if (job.cups_job_id) {
         cups_.cancel(queue, *job.cups_job_id);
     }
-    finish_failed(tenant, job, why);
+    if (current(tenant, id).finished()) {
+        return;  // it had ended meanwhile: that stands
+    }
+    // Told before the failure is saved, as in finish_failed.
+    core::log(core::LogLevel::kWarn, "print job failed",
+              {{"tenant", tenant.value()}, {"job_id", id}, {"reason", why}});
+    notify_job(tenant, job, "failed", why);
+    failpoint("print.job_failing");
+    // Saved under the send lock: an attempt the executor gave up on may still be sending the
+    // job. Either it looks after this and does not send the job, or it has recorded the job's
+    // CUPS id, and the job is cancelled in CUPS before it is saved failed.
+    core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        tx.exec(send_lock("pg_advisory_xact_lock"), {id});
+        const auto locked = require_job(tx, tenant, id, true);
+        if (locked.finished()) {
+            return;
+        }
+        if (locked.cups_job_id && locked.cups_job_id != job.cups_job_id) {
+            cups_.cancel(queue, *locked.cups_job_id);
+        }
+        repository_.record_state(tx, tenant, id, "failed", locked.state_reasons,
+                                 locked.printer_message, std::nullopt, why);
+    });
 }
 
 void Service::notify_job(const core::TenantId& tenant,

@@ -231,6 +231,21 @@ std::optional<RunPlan> Repository::run_plan(const core::TenantId& tenant, std::i
     return RunPlan{std::move(*stored), std::move(*version)};
 }
 
+std::unique_ptr<core::db::Connection> Repository::fence_session() {
+    return pool_.connect();
+}
+
+bool Repository::try_fence(core::db::Connection& session,
+                           const core::TenantId& tenant,
+                           std::int64_t run_id) {
+    return session
+        .exec(
+            "SELECT pg_try_advisory_lock(hashtextextended('riveredge.script_run.' || $1 || '.' "
+            "|| $2, 0)) AS locked",
+            {tenant, run_id})
+        .boolean(0, "locked");
+}
+
 bool Repository::start_run(const core::TenantId& tenant, std::int64_t run_id) {
     const auto rows =
         core::db::exec_once(pool_, tenant,

@@ -13,6 +13,7 @@
 #include <boost/json/object.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -191,7 +192,16 @@ public:
                            const core::outbox::Announcement& announce = {});
     /// The run and the version it names.
     std::optional<RunPlan> run_plan(const core::TenantId& tenant, std::int64_t run_id);
-    /// queued -> running; false when the run is already finished.
+    /// A connection of its own, for a run's fence (`try_fence`).
+    std::unique_ptr<core::db::Connection> fence_session();
+    /// Takes the run's fence on `session` when no other attempt holds it: a session lock, held
+    /// while the connection lives, so a process that dies lets go of it at once. Only its holder
+    /// carries out the run (start_run, the script, finish_run).
+    bool try_fence(core::db::Connection& session,
+                   const core::TenantId& tenant,
+                   std::int64_t run_id);
+    /// queued -> running; false when the run is already finished. Under the run's fence: a run
+    /// found running then was left by an attempt that is gone.
     bool start_run(const core::TenantId& tenant, std::int64_t run_id);
     void finish_run(const core::TenantId& tenant,
                     std::int64_t run_id,

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <regex>
 #include <set>
+#include <thread>
 
 namespace riveredge::scripts {
 namespace {
@@ -29,6 +30,13 @@ constexpr int kMaxSyncRunsPerTenant = 2;
 constexpr int kDefaultTimeoutMs = 5000;
 constexpr int kDefaultMemoryMb = 32;
 constexpr int kMinTimeoutMs = 10;
+// How long the step of an async run waits for another attempt carrying out the same run (one
+// the executor gave up on after its call timeout, 60 s, may still run the script): well within
+// that timeout, so the waiting attempt answers (retry after the run's limit) before it is given
+// up on too.
+constexpr auto kStepFenceWait = std::chrono::seconds(20);
+// Beyond a run's own time limit: the worker's start and the run's record.
+constexpr auto kRunOverhead = std::chrono::seconds(30);
 
 const std::set<std::string>& parameter_types() {
     static const std::set<std::string> types{"string",  "number", "integer",
@@ -317,13 +325,44 @@ boost::json::object Service::start_run(const core::Principal& who,
         }
     } release{*this, who.tenant.value()};
     const auto recorded = repository_.create_run(who.tenant, run, "running");
-    if (!recorded.fresh) {
-        // Left running by a process that died: it runs again as it was recorded.
-        if (const auto plan = repository_.run_plan(who.tenant, recorded.id)) {
-            return run_now(who.tenant, recorded.id, plan->version, plan->run.arguments);
-        }
+    // Met the run holding the key: an earlier attempt's, left running by a process that died,
+    // or still carried out by an attempt the caller gave up on. It runs as it was recorded, and
+    // only if nobody carries it out any more.
+    const auto earlier =
+        recorded.fresh ? std::nullopt : repository_.run_plan(who.tenant, recorded.id);
+    const auto& runs = earlier ? earlier->version : version;
+    // Another module's step turns an error into a failed attempt of its own: it waits for the
+    // attempt carrying the run out until that run is over (the executor may give up on this
+    // call meanwhile; the call after it finds the run that succeeded by its key).
+    const auto fenced = fence(who.tenant, recorded.id, runs, std::chrono::hours(1));
+    if (!repository_.start_run(who.tenant, recorded.id)) {
+        return repository_.run(who.tenant, recorded.id)->to_json();  // another attempt ran it
     }
-    return run_now(who.tenant, recorded.id, version, arguments);
+    return run_now(who.tenant, recorded.id, runs, earlier ? earlier->run.arguments : arguments);
+}
+
+std::unique_ptr<core::db::Connection> Service::fence(const core::TenantId& tenant,
+                                                     std::int64_t run_id,
+                                                     const ScriptVersion& version,
+                                                     std::chrono::seconds wait) {
+    // The holder's run is over by its time limit (and the worker's start and its record).
+    const auto holder_done =
+        std::chrono::ceil<std::chrono::seconds>(std::chrono::milliseconds(
+            std::min(version.timeout_ms, repository_.settings(tenant).max_timeout_ms))) +
+        kRunOverhead;
+    auto session = repository_.fence_session();
+    const auto give_up = std::chrono::steady_clock::now() + std::min(wait, holder_done);
+    while (!repository_.try_fence(*session, tenant, run_id)) {
+        if (std::chrono::steady_clock::now() >= give_up) {
+            // Retried after that, the step finds the run finished (or, its holder gone, carries
+            // it out).
+            throw inngest::RetryAfterError(
+                "script run " + std::to_string(run_id) + " is being carried out by another attempt",
+                holder_done);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return session;
 }
 
 boost::json::object Service::run_now(const core::TenantId& tenant,
@@ -375,8 +414,14 @@ boost::json::object Service::execute_run(const core::TenantId& tenant, std::int6
         throw inngest::NonRetriableError("script run " + std::to_string(run_id) +
                                          " does not exist");
     }
-    if (!repository_.start_run(tenant, run_id)) {
+    if (plan->run.status != "queued" && plan->run.status != "running") {
         return plan->run.to_json();  // finished before: never run twice
+    }
+    // An attempt the executor gave up on (its call timeout) may still be running the script:
+    // only the holder of the run's fence carries it out.
+    const auto fenced = fence(tenant, run_id, plan->version, kStepFenceWait);
+    if (!repository_.start_run(tenant, run_id)) {
+        return repository_.run(tenant, run_id)->to_json();  // finished meanwhile
     }
     return run_now(tenant, run_id, plan->version, plan->run.arguments);
 }

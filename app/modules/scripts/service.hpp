@@ -11,6 +11,7 @@
 #include <boost/json/object.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <string>
@@ -47,7 +48,8 @@ public:
     /// `mode`: "sync" runs now and answers with the finished run; "async" records the run,
     /// emits `scripts/run.requested` and answers with the queued run. With an
     /// `idempotency_key` (core::StoredScripts), a queued or succeeded run of `who` with that key
-    /// is answered as it is, and one left running by a process that died runs again.
+    /// is answered as it is, and one left running by a process that died runs again (one that
+    /// another attempt still runs is waited for).
     boost::json::object start_run(const core::Principal& who,
                                   std::int64_t script_id,
                                   const boost::json::object& request,
@@ -55,7 +57,9 @@ public:
                                   const std::optional<std::string>& idempotency_key = {});
 
     /// Carries out a recorded run once (the Inngest function's step). A run already finished
-    /// is returned as it is, so a retried step never runs the script twice after it finished.
+    /// is returned as it is, so a retried step never runs the script twice after it finished;
+    /// nor while another attempt still runs it: that one is waited for 20 s, then the step is
+    /// retried after the run's time limit (inngest::RetryAfterError).
     boost::json::object execute_run(const core::TenantId& tenant, std::int64_t run_id);
 
     boost::json::object settings(const core::TenantId& tenant);
@@ -70,6 +74,13 @@ private:
                                const boost::json::object& request,
                                const std::optional<ScriptVersion>& base,
                                boost::json::object& problems) const;
+    /// The run's fence (Repository::try_fence), waited for up to `wait` when another attempt
+    /// holds it (at most until that attempt's run is over by its time limit); still held then,
+    /// inngest::RetryAfterError for that time.
+    std::unique_ptr<core::db::Connection> fence(const core::TenantId& tenant,
+                                                std::int64_t run_id,
+                                                const ScriptVersion& version,
+                                                std::chrono::seconds wait);
     boost::json::object run_now(const core::TenantId& tenant,
                                 std::int64_t run_id,
                                 const ScriptVersion& version,

@@ -16,7 +16,11 @@
 #include <inngest/inngest.hpp>
 
 #include <algorithm>
+#include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
 
 namespace riveredge::workflows {
 
@@ -28,10 +32,38 @@ using namespace std::chrono_literals;
 // The longest wait between looks at the database (a wake event ends it at once): a safety net
 // for a wake that was lost, each costing two of the run's steps.
 constexpr auto kLongWait = std::chrono::hours(24 * 7);
+// The wait of a run that a wake is due to already (it was sent before the wait was set up).
+constexpr auto kRecheckWait = std::chrono::seconds(1);
+
+// The waits each run has got past, by run id: their results are memoized, so the look before a
+// wait (Run::wait_for_wake) is not made again for them each time the run replays. An
+// optimisation only: forgetting (a restart, the bound) costs a look per wait once.
+class PassedWaits {
+public:
+    bool passed(const std::string& run_id, int wait) const {
+        const std::lock_guard lock(mutex_);
+        const auto found = last_.find(run_id);
+        return found != last_.end() && found->second >= wait;
+    }
+    void pass(const std::string& run_id, int wait) {
+        const std::lock_guard lock(mutex_);
+        if (last_.size() >= kRunsKept && !last_.contains(run_id)) {
+            last_.clear();
+        }
+        auto& last = last_[run_id];
+        last = std::max(last, wait);
+    }
+
+private:
+    static constexpr std::size_t kRunsKept = 10000;
+    mutable std::mutex mutex_;
+    std::unordered_map<std::string, int> last_;
+};
 
 struct Run {
     inngest::Context& ctx;
     Service& service;
+    PassedWaits& passed;
     core::TenantId tenant;
     std::int64_t id;
     int waits = 0;
@@ -53,12 +85,21 @@ struct Run {
         return result;
     }
 
-    void wait_for_wake() {
-        const std::string n = std::to_string(waits++);
+    // Waits for a wake; `due` says whether one is due already (what the look before the wait
+    // saw has changed). A wait only gets wakes sent after it is set up, and the call that sets
+    // it up may be held for long while the tenant's slots are busy: the event REST accepted
+    // meanwhile and all its wakes would find no wait, and the run would sleep for a week. So the
+    // call that sets the wait up looks again, and with a wake due waits a moment only. (The
+    // timeout matters to that call alone: a replay gets what the wait got.)
+    void wait_for_wake(const std::function<bool()>& due) {
+        const int n = waits++;
+        const bool recheck = !passed.passed(ctx.run.run_id, n) && due();
         ctx.step.wait_for_event(
-            "wait:" + n, {.event = kExecutionWake,
-                          .timeout = kLongWait,
-                          .if_expression = "async.data.execution_id == " + std::to_string(id)});
+            "wait:" + std::to_string(n),
+            {.event = kExecutionWake,
+             .timeout = recheck ? inngest::Duration(kRecheckWait) : inngest::Duration(kLongWait),
+             .if_expression = "async.data.execution_id == " + std::to_string(id)});
+        passed.pass(ctx.run.run_id, n);
     }
 
     // Running, or stopped (cancelled or ended); waits out a pause.
@@ -72,7 +113,7 @@ struct Run {
             if (status != "paused") {
                 return false;
             }
-            wait_for_wake();
+            wait_for_wake([&] { return service.gate(tenant, id) != "paused"; });
         }
     }
 
@@ -208,7 +249,10 @@ struct Run {
                 return json::object{{"stopped", true}};
             }
             if (!next.contains("event")) {
-                wait_for_wake();
+                wait_for_wake([&] {
+                    const auto now = service.next_event(tenant, id);
+                    return now.contains("event") || now.at("status") != next.at("status");
+                });
                 continue;
             }
             const auto& event = next.at("event").as_object();
@@ -289,10 +333,10 @@ void register_functions(inngest::Client& client, Service& service, int tenant_co
              return ctx.step.run("mark-failed",
                                  [&] { return service.finish(tenant, id, "failed", why, false); });
          }},
-        [&service](inngest::Context& ctx) -> json::value {
+        [&service, passed = std::make_shared<PassedWaits>()](inngest::Context& ctx) -> json::value {
             const auto tenant = core::event_tenant(ctx.event.data);
             const auto id = ctx.event.data.at("execution_id").to_number<std::int64_t>();
-            Run run{ctx, service, tenant, id};
+            Run run{ctx, service, *passed, tenant, id};
             const auto plan = ctx.step.run("begin", [&] { return service.begin(tenant, id); });
             const std::string status(plan.at("status").as_string());
             if (status != "running" && status != "paused") {
