@@ -278,6 +278,23 @@ TEST_CASE("the readers of a call refuse what the routes refuse", "[app][router]"
         CHECK(origin.body.at("address") == "192.0.2.1");
         CHECK(origin.body.at("user_agent").as_string().size() == 300);
     }
+    SECTION("the origin's User-Agent is cut between characters and made storable") {
+        const auto with_agent = [&](const std::string& agent) {
+            inngest::HttpRequest request;
+            request.method = "GET";
+            request.path = "/origin";
+            request.headers.emplace_back("User-Agent", agent);
+            const auto response = router.dispatch(request);
+            REQUIRE(response.status == 200);
+            return std::string(json::parse(response.body).at("user_agent").as_string());
+        };
+        CHECK(with_agent(std::string(299, 'a') + "é") == std::string(299, 'a'));
+        CHECK(with_agent(std::string(298, 'a') + "é") == std::string(298, 'a') + "é");
+        CHECK(with_agent("Mozilla \xE9t\xE9") == "Mozilla \xEF\xBF\xBDt\xEF\xBF\xBD");
+        CHECK(with_agent(std::string("a\0b", 3)) ==
+              "a\xEF\xBF\xBD"
+              "b");
+    }
 }
 
 TEST_CASE("routes that answer on their own keep working beside JSON routes", "[app][router]") {

@@ -5,6 +5,8 @@
 #include "core/json/text.hpp"
 #include "core/log/logger.hpp"
 #include "core/text/integers.hpp"
+#include "core/text/storable.hpp"
+#include "core/text/utf8.hpp"
 
 #include <inngest/metrics.hpp>
 
@@ -513,8 +515,11 @@ int Call::int_query(const char* name, int fallback, int low, int high) const {
 }
 
 RequestOrigin Call::origin() const {
-    return RequestOrigin{request.remote_address,
-                         std::string(request.header("User-Agent").substr(0, 300))};
+    // Kept in audit trails, which hash what they store: 300 bytes at most, cut between two
+    // characters, with a NUL or bytes that are not UTF-8 (a Latin-1 header) as U+FFFD.
+    return RequestOrigin{
+        request.remote_address,
+        std::string(utf8_prefix(storable_text(request.header("User-Agent")), 300))};
 }
 
 boost::json::object Call::list(boost::json::array items, std::int64_t total) const {
