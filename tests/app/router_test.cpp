@@ -269,6 +269,31 @@ TEST_CASE("the readers of a call refuse what the routes refuse", "[app][router]"
         CHECK(empty.body.at("raw") == "");
         CHECK(dispatch(router, "GET", "/query", "n=11").status == 422);
         CHECK(dispatch(router, "GET", "/query", "n=x").status == 422);
+        CHECK(dispatch(router, "GET", "/query", "q=%E6%B1%89+%41%2b").body.at("q") == "汉 A+");
+    }
+    SECTION("a malformed percent-escape is refused, naming it and its parameter") {
+        for (const auto& [query, escape, name] :
+             std::vector<std::tuple<std::string, std::string, std::string>>{
+                 {"q=%zz", "%zz", "q"},
+                 {"n=1&q=ab%4", "%4", "q"},
+                 {"q=%4x1", "%4x", "q"},
+                 {"q=%-1", "%-1", "q"},
+                 {"q=%+f", "%+f", "q"},
+                 {"q=%", "%", "q"},
+                 {"%zzq=1", "%zz", "%zzq"}}) {
+            INFO(query);
+            const auto refused = dispatch(router, "GET", "/query", query);
+            CHECK(refused.status == 400);
+            CHECK(error_code(refused) == "bad_request");
+            const std::string message(refused.body.at("error").at("message").as_string());
+            CHECK(message.find("'" + escape + "'") != std::string::npos);
+            CHECK(message.find("query parameter '" + name + "'") != std::string::npos);
+            CHECK(message.find("NUL") == std::string::npos);
+        }
+        const auto path = dispatch(router, "GET", "/ids/3/%zz");
+        CHECK(path.status == 400);
+        CHECK(path.body.at("error").at("message").as_string().find("'%zz'") != json::string::npos);
+        CHECK(dispatch(router, "GET", "/ids/3/%34").body.at("other") == 4);
     }
     SECTION("who is asked only of an authenticated call") {
         CHECK(dispatch(router, "GET", "/who").status == 401);
