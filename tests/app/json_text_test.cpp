@@ -4,6 +4,7 @@
 #include "core/json/request_fields.hpp"
 #include "core/json/text.hpp"
 #include "core/text/storable.hpp"
+#include "core/text/utf8.hpp"
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
@@ -163,4 +164,23 @@ TEST_CASE("text from outside is made storable: a NUL or a byte that is not UTF-8
     const auto stored = riveredge::core::storable_json(
         json::parse(R"({"k\u0000":["x\u0000",1,{"n":null}],"t":true})"));
     CHECK(stored == json::parse(R"({"k\ufffd":["x\ufffd",1,{"n":null}],"t":true})"));
+}
+
+TEST_CASE("text cut to a size is cut between two characters", "[app][unit]") {
+    using riveredge::core::utf8_prefix;
+    const std::string han = "汉汉";  // 3 bytes each
+    CHECK(utf8_prefix(han, 6) == han);
+    CHECK(utf8_prefix(han, 100) == han);
+    CHECK(utf8_prefix(han, 5) == "汉");
+    CHECK(utf8_prefix(han, 4) == "汉");
+    CHECK(utf8_prefix(han, 3) == "汉");
+    CHECK(utf8_prefix(han, 2).empty());
+    CHECK(utf8_prefix("a\xF0\x9F\x98\x80", 5) == "a\xF0\x9F\x98\x80");  // outside the BMP
+    CHECK(utf8_prefix("a\xF0\x9F\x98\x80", 4) == "a");
+    CHECK(utf8_prefix("ab\xC3\xA9", 3) == "ab");
+    // A text that ends inside a character (cut before) loses that character too.
+    CHECK(utf8_prefix(han.substr(0, 4), 4) == "汉");
+    // Bytes that are not UTF-8 are left for storable_text.
+    CHECK(utf8_prefix("a\xE9t\xE9", 3) == "a\xE9t");
+    CHECK(utf8_prefix("\x80\x80\x80\x80", 4) == "\x80\x80\x80\x80");
 }

@@ -918,6 +918,7 @@ TEST_CASE("a new inbox item is pushed at once to the recipient's open WebSocket"
     WsClient bob(t.app().port(), t.token("acme", "bob"));
     WsClient other_bob(t.app().port(), t.token("globex", "bob", {"admin"}));
     CHECK_THROWS(WsClient(t.app().port(), "invalid-token"));
+    CHECK_THROWS(WsClient(t.app().port(), "%zz"));  // a malformed escape: refused, nothing else
     CHECK(t.call("GET", "/api/v1/messages/ws").status == 426);
 
     REQUIRE(t.call("POST", "/api/v1/messages/send", alice, send_body(R"(["bob"])")).status == 201);

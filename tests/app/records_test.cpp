@@ -553,6 +553,47 @@ TEST_CASE("records: a NUL in a reason or in the content is refused, and the trai
 }
 
 TEST_CASE(
+    "records: a User-Agent cut inside a character or not UTF-8 is kept readable, and the "
+    "trail verifies",
+    "[app][records]") {
+    auto t = records_app();
+    const auto p = people(t);
+    const auto create_with = [&](const std::string& key, const std::string& user_agent) {
+        inngest::detail::OutboundRequest request{
+            "POST",
+            "http://127.0.0.1:" + std::to_string(t.app().port()) + "/api/v1/records",
+            {{"Authorization", "Bearer " + p.bob},
+             {"Content-Type", "application/json"},
+             {"User-Agent", user_agent}},
+            R"({"type":"t","business_key":")" + key + R"(","title":"x","content":{"a":1}})",
+            10s,
+            std::nullopt};
+        const auto response = inngest::detail::send_http(request);
+        REQUIRE(response.has_value());
+        INFO(response->body);
+        REQUIRE(response->status == 201);
+        return json::parse(response->body).at("id").as_int64();
+    };
+    // The audit trail keeps 300 bytes of the User-Agent: here they end inside the é.
+    const auto cut = create_with("cut", std::string(299, 'a') + "é");
+    const auto latin1 = create_with("latin1", "Mozilla \xE9t\xE9");  // Latin-1, not UTF-8
+    const auto chain = t.call("GET", "/api/v1/records/audit/verify", p.alice);
+    INFO(json::serialize(chain.body));
+    CHECK(chain.status == 200);
+    CHECK(chain.body.at("valid") == true);
+    const auto agent = [&](std::int64_t id) {
+        const auto trail = t.call("GET", path(id, "/audit"), p.bob);
+        INFO(json::serialize(trail.body));
+        REQUIRE(trail.status == 200);
+        const auto& rows = trail.body.at("entries").as_array();
+        REQUIRE(!rows.empty());
+        return rows.at(0).at("user_agent");
+    };
+    CHECK(agent(cut) == json::value(std::string(299, 'a')));
+    CHECK(agent(latin1) == "Mozilla \xEF\xBF\xBDt\xEF\xBF\xBD");
+}
+
+TEST_CASE(
     "records: content is hashed as storage gives it back; a whole number past 2^53 is refused",
     "[app][records]") {
     auto t = records_app();

@@ -269,6 +269,31 @@ TEST_CASE("the readers of a call refuse what the routes refuse", "[app][router]"
         CHECK(empty.body.at("raw") == "");
         CHECK(dispatch(router, "GET", "/query", "n=11").status == 422);
         CHECK(dispatch(router, "GET", "/query", "n=x").status == 422);
+        CHECK(dispatch(router, "GET", "/query", "q=%E6%B1%89+%41%2b").body.at("q") == "汉 A+");
+    }
+    SECTION("a malformed percent-escape is refused, naming it and its parameter") {
+        for (const auto& [query, escape, name] :
+             std::vector<std::tuple<std::string, std::string, std::string>>{
+                 {"q=%zz", "%zz", "q"},
+                 {"n=1&q=ab%4", "%4", "q"},
+                 {"q=%4x1", "%4x", "q"},
+                 {"q=%-1", "%-1", "q"},
+                 {"q=%+f", "%+f", "q"},
+                 {"q=%", "%", "q"},
+                 {"%zzq=1", "%zz", "%zzq"}}) {
+            INFO(query);
+            const auto refused = dispatch(router, "GET", "/query", query);
+            CHECK(refused.status == 400);
+            CHECK(error_code(refused) == "bad_request");
+            const std::string message(refused.body.at("error").at("message").as_string());
+            CHECK(message.find("'" + escape + "'") != std::string::npos);
+            CHECK(message.find("query parameter '" + name + "'") != std::string::npos);
+            CHECK(message.find("NUL") == std::string::npos);
+        }
+        const auto path = dispatch(router, "GET", "/ids/3/%zz");
+        CHECK(path.status == 400);
+        CHECK(path.body.at("error").at("message").as_string().find("'%zz'") != json::string::npos);
+        CHECK(dispatch(router, "GET", "/ids/3/%34").body.at("other") == 4);
     }
     SECTION("who is asked only of an authenticated call") {
         CHECK(dispatch(router, "GET", "/who").status == 401);
@@ -277,6 +302,23 @@ TEST_CASE("the readers of a call refuse what the routes refuse", "[app][router]"
         const auto origin = dispatch(router, "GET", "/origin");
         CHECK(origin.body.at("address") == "192.0.2.1");
         CHECK(origin.body.at("user_agent").as_string().size() == 300);
+    }
+    SECTION("the origin's User-Agent is cut between characters and made storable") {
+        const auto with_agent = [&](const std::string& agent) {
+            inngest::HttpRequest request;
+            request.method = "GET";
+            request.path = "/origin";
+            request.headers.emplace_back("User-Agent", agent);
+            const auto response = router.dispatch(request);
+            REQUIRE(response.status == 200);
+            return std::string(json::parse(response.body).at("user_agent").as_string());
+        };
+        CHECK(with_agent(std::string(299, 'a') + "é") == std::string(299, 'a'));
+        CHECK(with_agent(std::string(298, 'a') + "é") == std::string(298, 'a') + "é");
+        CHECK(with_agent("Mozilla \xE9t\xE9") == "Mozilla \xEF\xBF\xBDt\xEF\xBF\xBD");
+        CHECK(with_agent(std::string("a\0b", 3)) ==
+              "a\xEF\xBF\xBD"
+              "b");
     }
 }
 

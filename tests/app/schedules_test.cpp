@@ -490,6 +490,103 @@ TEST_CASE("a failing action is retried as often as the schedule says and then re
     hook.stop();
 }
 
+TEST_CASE("an action whose answer PostgreSQL cannot store as it is runs once and succeeds",
+          "[app][schedules]") {
+    auto clock = clock_at("2026-11-23T10:00:30.000Z");
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto admin = t.token("acme", "root", {"admin"});
+    std::string han;
+    while (han.size() < 20'000) {
+        han += "汉";  // 20,001 bytes: the 16 KiB an answer keeps ends inside a character
+    }
+    std::mutex mutex;
+    std::map<std::string, int> calls;
+    inngest::HttpServerOptions options;
+    options.port = 0;
+    options.routes =
+        [&](const inngest::HttpRequest& request) -> std::optional<inngest::HttpResponse> {
+        std::lock_guard lock(mutex);
+        ++calls[request.path];
+        return inngest::HttpResponse{
+            200, {}, request.path == "/nul" ? std::string("{\"a\":\"x\0y\"}", 11) : han};
+    };
+    inngest::HttpServer hook(options);
+    hook.start();
+    REQUIRE(t.call("PUT", "/api/v1/scripts/settings", admin, R"({"http_allow_list":["127.0.0.1"]})")
+                .status == 200);
+    const auto url = "http://127.0.0.1:" + std::to_string(hook.port());
+    std::map<std::string, std::int64_t> ids;
+    for (const std::string path : {"/nul", "/han"}) {
+        const auto created = t.call(
+            "POST", "/api/v1/schedules", alice,
+            schedule_body(path.substr(1), R"({"kind":"once","at":"2026-11-23T10:01:00.000Z"})",
+                          R"("retries":10)", R"({"type":"http","url":")" + url + path + "\"}"));
+        REQUIRE(created.status == 201);
+        ids[path] = created.body.at("id").as_int64();
+    }
+    advance(t, *clock, 30s);
+    advance(t, *clock, 600s);  // time for every retry a failure would have had
+    const auto nul = fires(t, alice, ids["/nul"]).at(0);
+    INFO(json::serialize(nul));
+    CHECK(nul.at("status") == "succeeded");
+    CHECK(nul.at("attempt") == 1);
+    CHECK(nul.at("output").at("status") == 200);
+    CHECK(nul.at("output").at("body") == "{\"a\":\"x\xEF\xBF\xBDy\"}");
+    const auto cut = fires(t, alice, ids["/han"]).at(0);
+    CHECK(cut.at("status") == "succeeded");
+    CHECK(cut.at("attempt") == 1);
+    // Too long to keep whole: a preview, cut between two characters.
+    CHECK(cut.at("output").at("truncated") == true);
+    const std::string preview(cut.at("output").at("preview").as_string());
+    CHECK(preview.size() <= 8192);
+    CHECK(preview.size() > 8000);
+    CHECK(preview.find("\xEF\xBF\xBD") == std::string::npos);
+    CHECK(preview.ends_with("汉"));
+    std::lock_guard lock(mutex);
+    CHECK(calls == std::map<std::string, int>{{"/han", 1}, {"/nul", 1}});
+}
+
+TEST_CASE("a fire whose run failed through its retries ends failed, not running",
+          "[app][schedules]") {
+    auto clock = clock_at("2026-11-23T10:00:30.000Z");
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto created =
+        t.call("POST", "/api/v1/schedules", alice,
+               schedule_body("stuck", R"({"kind":"once","at":"2026-11-23T10:01:00.000Z"})"));
+    REQUIRE(created.status == 201);
+    const auto id = created.body.at("id").as_int64();
+    // The run claims the fire, then dies through its retries before the action records
+    // anything (the database gone for the whole of them, say).
+    auto call = fire_call(t, alice, id, "run-stuck");
+    CHECK(step_data(t, call).at("decision") == "run");
+    REQUIRE(fires(t, alice, id).at(0).at("status") == "running");
+    // Another run's failure leaves this run's fire alone.
+    for (const std::string run : {"run-other", "run-stuck"}) {
+        inngest_test::CallBuilder failed;
+        failed.fn_slug = "riveredge-flow-schedules-fire-failure";
+        failed.run_id = run + "-failure";
+        failed.event = json::object{
+            {"name", "inngest/function.failed"},
+            {"data", json::object{{"function_id", "riveredge-flow-schedules-fire"},
+                                  {"run_id", run},
+                                  {"event", call.event},
+                                  {"error", json::object{{"message", "database gone"}}}}}};
+        const auto [status, reply] = t.replay(failed);
+        INFO(json::serialize(reply));
+        CHECK(status == 206);
+        if (run == "run-other") {
+            CHECK(fires(t, alice, id).at(0).at("status") == "running");
+        }
+    }
+    const auto fire = fires(t, alice, id).at(0);
+    INFO(json::serialize(fire));
+    CHECK(fire.at("status") == "failed");
+    CHECK(fire.at("error").as_string().find("database gone") != json::string::npos);
+    CHECK(!fire.at("finished_at").is_null());
+}
+
 TEST_CASE("DST through the API: the repeated hour fires once and the skipped hour not at all",
           "[app][schedules]") {
     auto clock = clock_at("2026-11-01T05:25:00.000Z");  // 01:25 EDT, the night New York falls back

@@ -369,6 +369,23 @@ TEST_CASE("dev mode stays on loopback unless allowed, and keys are checked at st
     env.erase("RIVEREDGE_OUTBOUND_NETWORKS");
     env.erase("RIVEREDGE_OUTBOUND_PORTS");
 
+    // The request body limit: 8 MiB unless set; a value that is not a whole number of bytes in
+    // range stops the start, naming the variable.
+    CHECK(riveredge::core::load_settings(env).max_body_bytes == 8u * 1024 * 1024);
+    env["RIVEREDGE_MAX_BODY_BYTES"] = "2097152";
+    CHECK(riveredge::core::load_settings(env).max_body_bytes == 2u * 1024 * 1024);
+    env["RIVEREDGE_MAX_BODY_BYTES"] = "1073741824";
+    CHECK(riveredge::core::load_settings(env).max_body_bytes == 1024u * 1024 * 1024);
+    for (const std::string bad :
+         {"8MB", "8 MiB", "-1", "0", "1048575", "1073741825", "99999999999", "2e6", " 2097152"}) {
+        INFO(bad);
+        env["RIVEREDGE_MAX_BODY_BYTES"] = bad;
+        CHECK_THROWS_WITH(riveredge::core::load_settings(env),
+                          Catch::Contains("RIVEREDGE_MAX_BODY_BYTES must be a number of bytes "
+                                          "between 1048576 (1 MiB) and 1073741824 (1 GiB)"));
+    }
+    env.erase("RIVEREDGE_MAX_BODY_BYTES");
+
     env["RIVEREDGE_EXECUTOR_SIGNING_KEY"] = "signkey-local-abc";
     CHECK_THROWS_WITH(riveredge::core::load_settings(env),
                       Catch::Contains("RIVEREDGE_EXECUTOR_SIGNING_KEY"));

@@ -1016,6 +1016,47 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "workflows: an http node whose answer holds a NUL is called once and its output kept, the "
+    "NUL as U+FFFD",
+    "[app][workflows]") {
+    AppUnderTest t;
+    const auto admin = t.token("acme", "root", {"admin"});
+    std::atomic<int> calls{0};
+    inngest::HttpServerOptions options;
+    options.port = 0;
+    options.routes = [&](const inngest::HttpRequest&) -> std::optional<inngest::HttpResponse> {
+        ++calls;
+        return inngest::HttpResponse{200, {}, std::string("a\0b", 3)};
+    };
+    inngest::HttpServer hook(options);
+    hook.start();
+    REQUIRE(t.call("PUT", "/api/v1/scripts/settings", admin, R"({"http_allow_list":["127.0.0.1"]})")
+                .status == 200);
+    Flows f{t, admin};
+    f.publish("application/json",
+              R"({"key":"fetch","kind":"dag","nodes":[
+                  {"id":"fetch","action":{"kind":"http","url":"http://127.0.0.1:)" +
+                  std::to_string(hook.port()) + R"(/nul"}}]})");
+    const auto id = f.start(admin, R"({"definition_key":"fetch"})");
+    const auto e = f.wait(admin, id, [](const json::value& x) {
+        return x.at("status") == "completed" || x.at("status") == "failed";
+    });
+    INFO(json::serialize(e));
+    CHECK(e.at("status") == "completed");
+    f.settle();
+    CHECK(calls == 1);
+    const auto history = f.history(admin, id);
+    const auto* fetch = run_of(history, "node:fetch");
+    REQUIRE(fetch != nullptr);
+    CHECK(fetch->at("status") == "succeeded");
+    CHECK(fetch->at("attempts") == 1);
+    CHECK(fetch->at("output").at("body") ==
+          "a\xEF\xBF\xBD"
+          "b");
+    hook.stop();
+}
+
+TEST_CASE(
     "workflows: a state machine picked up by a new run keeps counting its visits, so a state "
     "entered again keeps every visit in its history",
     "[app][workflows]") {

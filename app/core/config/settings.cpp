@@ -1,6 +1,7 @@
 #include "core/config/settings.hpp"
 
 #include "core/http/outbound_policy.hpp"
+#include "core/text/integers.hpp"
 
 #include <fstream>
 #include <sstream>
@@ -121,6 +122,20 @@ Settings load_settings(const std::map<std::string, std::string>& environment) {
         number("RIVEREDGE_DB_POOL_SIZE", 1, 256, settings.database_pool_size);
     settings.executor_port =
         static_cast<unsigned short>(number("RIVEREDGE_EXECUTOR_PORT", 0, 65535, 0));
+    if (const auto text = get("RIVEREDGE_MAX_BODY_BYTES")) {
+        // Bounded below by what the serve endpoint takes (a run's state comes in one body) and
+        // what an upload needs, above by what one request may hold in memory.
+        constexpr std::size_t kLow = std::size_t{1} << 20;
+        constexpr std::size_t kHigh = std::size_t{1} << 30;
+        if (const auto bytes = parse_integer_in<std::size_t>(*text, kLow, kHigh)) {
+            settings.max_body_bytes = *bytes;
+        } else {
+            problems.emplace_back(
+                "RIVEREDGE_MAX_BODY_BYTES must be a number of bytes between 1048576 (1 MiB) and "
+                "1073741824 (1 GiB), without a unit; it was '" +
+                *text + "'");
+        }
+    }
     if (const auto url = get("RIVEREDGE_DATABASE_URL")) {
         settings.database_url = *url;
     } else {

@@ -24,6 +24,7 @@ struct Settings {
     std::string jwt_secret;
     /// Origins allowed by CORS (the React frontend).
     std::vector<std::string> cors_origins{"http://localhost:5173", "http://127.0.0.1:5173"};
+    /// The largest request body (`RIVEREDGE_MAX_BODY_BYTES`, 1 MiB to 1 GiB): over it 413.
     std::size_t max_body_bytes = std::size_t{8} * 1024 * 1024;
     /// Empty: embedded local executor. Else the external Inngest (`INNGEST_DEV` URL or Cloud).
     std::optional<std::string> inngest_dev;

@@ -1,5 +1,7 @@
 #include "core/http/exchange.hpp"
 
+#include "core/text/utf8.hpp"
+
 #include <algorithm>
 #include <memory>
 
@@ -71,6 +73,10 @@ HttpReply exchange_http(const OutboundPolicy& policy, const HttpExchange& reques
     const CURLcode status = curl_easy_perform(curl.get());
     if (status != CURLE_OK && !(status == CURLE_WRITE_ERROR && response.truncated)) {
         return {0, {}, false, curl_easy_strerror(status)};
+    }
+    if (response.truncated) {
+        // Cut at the limit, which can fall inside a character: the body ends before it.
+        response.body.resize(utf8_prefix(response.body, response.body.size()).size());
     }
     long code = 0;
     curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &code);

@@ -26,8 +26,8 @@ struct HttpExchange {
 };
 
 /// What an exchange got back: the status and body (at most the limit asked for; `truncated`
-/// when the answer was longer), or the transport's error (no connection, a timeout) with
-/// status 0.
+/// when the answer was longer, and then cut before a UTF-8 character the limit fell inside), or
+/// the transport's error (no connection, a timeout) with status 0.
 struct HttpReply {
     long status = 0;
     std::string body;

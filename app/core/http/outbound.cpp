@@ -2,6 +2,7 @@
 
 #include "core/http/host_allow_list.hpp"
 #include "core/json/fields.hpp"
+#include "core/text/storable.hpp"
 
 #include <boost/json/serialize.hpp>
 
@@ -57,7 +58,9 @@ boost::json::object call_http(const OutboundPolicy& policy,
     if (reply.status >= 400) {
         throw std::runtime_error("HTTP call answered " + std::to_string(reply.status));
     }
-    return boost::json::object{{"status", reply.status}, {"body", std::move(reply.body)}};
+    // Every caller keeps the answer (a fire's output, a node's, a task's variables), and
+    // PostgreSQL refuses a NUL or bytes that are not UTF-8: they are kept as U+FFFD instead.
+    return boost::json::object{{"status", reply.status}, {"body", storable_text(reply.body)}};
 }
 
 }  // namespace riveredge::core

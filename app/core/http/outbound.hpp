@@ -17,7 +17,8 @@ namespace riveredge::core {
 std::string http_host(const std::string& url);
 
 /// One call described by {url, method (POST by default; GET, POST, PUT, PATCH or DELETE), body
-/// (a string, or JSON sent serialised)}: {status, body (at most `max_body_bytes`)}. Only to a
+/// (a string, or JSON sent serialised)}: {status, body (at most `max_body_bytes`, cut between
+/// characters, each NUL and byte that is not UTF-8 as U+FFFD: storable_text)}. Only to a
 /// destination `policy` allows, connected to the address it checked; no redirects. Throws
 /// OutboundRefused when the policy refuses, std::runtime_error on transport errors and on a
 /// status of 400 or more. A durable step passes its key as `idempotency_key`: it goes out as the

@@ -6,6 +6,8 @@
 #include "core/json/text.hpp"
 #include "core/log/logger.hpp"
 #include "core/text/integers.hpp"
+#include "core/text/storable.hpp"
+#include "core/text/utf8.hpp"
 
 #include <inngest/metrics.hpp>
 
@@ -14,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <limits>
+#include <optional>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -37,20 +40,51 @@ std::vector<std::string> split_path(std::string_view path) {
     return segments;
 }
 
-std::string decode(std::string_view text) {
+int hex_digit(char c) {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+// `text` of a URL with '+' as a space and each %XX as its byte; nullopt when a '%' is not
+// followed by two hex digits, with `malformed` set to that escape (the '%' and at most two
+// characters after it).
+std::optional<std::string> decode(std::string_view text, std::string_view& malformed) {
     std::string out;
+    out.reserve(text.size());
     for (std::size_t i = 0; i < text.size(); ++i) {
         if (text[i] == '+') {
             out.push_back(' ');
-        } else if (text[i] == '%' && i + 2 < text.size()) {
-            out.push_back(static_cast<char>(
-                std::strtol(std::string(text.substr(i + 1, 2)).c_str(), nullptr, 16)));
+        } else if (text[i] == '%') {
+            const int high = i + 2 < text.size() ? hex_digit(text[i + 1]) : -1;
+            const int low = i + 2 < text.size() ? hex_digit(text[i + 2]) : -1;
+            if (high < 0 || low < 0) {
+                malformed = text.substr(i, 3);
+                return std::nullopt;
+            }
+            out.push_back(static_cast<char>(high * 16 + low));
             i += 2;
         } else {
             out.push_back(text[i]);
         }
     }
     return out;
+}
+
+// The 400 for a malformed escape in `where` (the path, or a query parameter named).
+DomainError malformed_escape(const std::string& where, std::string_view escape) {
+    return DomainError(DomainError::Kind::kBadRequest, "bad_request",
+                       storable_text(std::string(utf8_prefix(where, 200)) +
+                                     " holds a malformed percent-escape '" + std::string(escape) +
+                                     "': a '%' must be followed by two hex digits (%25 for '%' "
+                                     "itself)"));
 }
 
 std::string new_request_id() {
@@ -195,8 +229,19 @@ std::map<std::string, std::string> parse_query(std::string_view query) {
         const std::string_view pair = query.substr(0, amp);
         query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
         const auto eq = pair.find('=');
-        out[decode(pair.substr(0, eq))] =
-            eq == std::string_view::npos ? "" : decode(pair.substr(eq + 1));
+        const std::string_view raw_name = pair.substr(0, eq);
+        std::string_view malformed;
+        auto name = decode(raw_name, malformed);
+        if (!name) {
+            throw malformed_escape("the query parameter '" + std::string(raw_name) + "'",
+                                   malformed);
+        }
+        auto value = eq == std::string_view::npos ? std::optional<std::string>("")
+                                                  : decode(pair.substr(eq + 1), malformed);
+        if (!value) {
+            throw malformed_escape("the query parameter '" + *name + "'", malformed);
+        }
+        out[std::move(*name)] = std::move(*value);
     }
     return out;
 }
@@ -346,11 +391,17 @@ inngest::HttpResponse Router::route(const inngest::HttpRequest& request,
             continue;
         }
         std::map<std::string, std::string> params;
+        std::optional<std::string> malformed;  // the first malformed escape of a parameter
         bool match = true;
         for (std::size_t i = 0; i < segments.size() && match; ++i) {
             const auto& pattern = route.segments[i];
             if (pattern.size() > 2 && pattern.front() == '{' && pattern.back() == '}') {
-                params[pattern.substr(1, pattern.size() - 2)] = decode(segments[i]);
+                std::string_view escape;
+                if (auto value = decode(segments[i], escape)) {
+                    params[pattern.substr(1, pattern.size() - 2)] = std::move(*value);
+                } else if (!malformed) {
+                    malformed = std::string(escape);
+                }
             } else {
                 match = pattern == segments[i];
             }
@@ -362,9 +413,7 @@ inngest::HttpResponse Router::route(const inngest::HttpRequest& request,
         if (route.info.method != request.method) {
             continue;
         }
-        context.params = std::move(params);
         context.route = route.info.pattern;
-        context.query = parse_query(request.query);
         if (route.info.access != Access::kPublic) {
             const std::string_view header = request.header("Authorization");
             if (!header.starts_with("Bearer ")) {
@@ -378,6 +427,12 @@ inngest::HttpResponse Router::route(const inngest::HttpRequest& request,
         if (route.info.access == Access::kAdmin) {
             context.require_admin("this route");
         }
+        // Who may call comes first: a caller without a token is told that, whatever it sent.
+        if (malformed) {
+            throw malformed_escape("the path", *malformed);
+        }
+        context.params = std::move(params);
+        context.query = parse_query(request.query);
         if (route.info.list != nullptr) {
             const auto value = [&context](const char* name) -> std::optional<std::string> {
                 const auto it = context.query.find(name);
@@ -516,8 +571,11 @@ int Call::int_query(const char* name, int fallback, int low, int high) const {
 }
 
 RequestOrigin Call::origin() const {
-    return RequestOrigin{request.remote_address,
-                         std::string(request.header("User-Agent").substr(0, 300))};
+    // Kept in audit trails, which hash what they store: 300 bytes at most, cut between two
+    // characters, with a NUL or bytes that are not UTF-8 (a Latin-1 header) as U+FFFD.
+    return RequestOrigin{
+        request.remote_address,
+        std::string(utf8_prefix(storable_text(request.header("User-Agent")), 300))};
 }
 
 boost::json::object Call::list(boost::json::array items, std::int64_t total) const {

@@ -142,16 +142,6 @@ public:
             ::close(fd);
             return;
         }
-        std::string token;
-        if (const auto header = request.header("Authorization"); header.starts_with("Bearer ")) {
-            token = std::string(header.substr(7));
-        } else {
-            const auto query = parse_query(request.query);
-            if (const auto it = query.find("token"); it != query.end()) {
-                token = it->second;
-            }
-        }
-        auto verified = verify_token_until(token, secret_);
         const auto refuse = [&](const char* status, const char* code, const char* message) {
             const std::string body = std::string(R"({"error":{"code":")") + code +
                                      R"(","message":")" + message + R"(","details":null}})";
@@ -162,6 +152,22 @@ public:
             asio::write(socket, asio::buffer(refusal), ec);
             socket.close(ec);
         };
+        std::string token;
+        if (const auto header = request.header("Authorization"); header.starts_with("Bearer ")) {
+            token = std::string(header.substr(7));
+        } else {
+            std::map<std::string, std::string> query;
+            try {
+                query = parse_query(request.query);
+            } catch (const DomainError&) {
+                return refuse("400 Bad Request", "bad_request",
+                              "the query holds a malformed percent-escape");
+            }
+            if (const auto it = query.find("token"); it != query.end()) {
+                token = it->second;
+            }
+        }
+        auto verified = verify_token_until(token, secret_);
         if (!verified) {
             return refuse("401 Unauthorized", "unauthorized", "a valid token is required");
         }

@@ -1,7 +1,7 @@
 #pragma once
 
 // One UTF-8 decoder for the places that must tell whole characters from bytes: JCS ordering
-// (canonical.cpp) and text made storable (storable.cpp).
+// (canonical.cpp), text made storable (storable.cpp) and text cut to a size (utf8_prefix).
 
 #include <cstddef>
 #include <cstdint>
@@ -48,6 +48,29 @@ inline Utf8Character utf8_at(std::string_view text, std::size_t at) {
         return {};
     }
     return {length, point};
+}
+
+/// At most `max_bytes` of `text`, cut between two characters: a character the cut would split
+/// is left out whole (so is one `text` itself ends inside, when it was cut before). Bytes that
+/// are not UTF-8 are kept as they are.
+inline std::string_view utf8_prefix(std::string_view text, std::size_t max_bytes) {
+    std::string_view head = text.substr(0, max_bytes);
+    // The last lead byte among the last three bytes, and whether its character fits.
+    for (std::size_t back = 1; back <= 3 && back <= head.size(); ++back) {
+        const auto byte = static_cast<unsigned char>(head[head.size() - back]);
+        if ((byte & 0xC0) == 0x80) {
+            continue;  // a continuation: look further back for its lead
+        }
+        const std::size_t length = (byte & 0xE0) == 0xC0   ? 2
+                                   : (byte & 0xF0) == 0xE0 ? 3
+                                   : (byte & 0xF8) == 0xF0 ? 4
+                                                           : 1;
+        if (length > back) {
+            head.remove_suffix(back);
+        }
+        break;
+    }
+    return head;
 }
 
 }  // namespace riveredge::core

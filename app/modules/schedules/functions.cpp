@@ -13,7 +13,27 @@ void register_functions(inngest::Client& client, Service& service) {
          .name = "Fire a schedule",
          .triggers = {inngest::EventTrigger{kFireDue}},
          // A schedule's own retries (0-10) are applied inside; this is the ceiling.
-         .retries = 10},
+         .retries = 10,
+         // A run that ends failed leaves no fire running or waiting: a step that died through
+         // its retries (the database gone, say) never got to record the fire's end.
+         .on_failure = [&service](inngest::Context& ctx) -> boost::json::value {
+             const auto* data = core::failed_event_data(ctx.event.data);
+             const auto* run = ctx.event.data.if_contains("run_id");
+             if (data == nullptr || run == nullptr || !run->is_string()) {
+                 return nullptr;
+             }
+             const auto tenant = core::event_tenant(*data);
+             const std::string run_id(run->as_string());
+             const std::string why =
+                 "the fire's run failed through its retries: " +
+                 core::failure_message(ctx.event.data).value_or("no error given");
+             return ctx.step.run("fail-unfinished", [&] {
+                 return service.fail_unfinished(
+                     tenant, data->at("schedule_id").to_number<std::int64_t>(),
+                     data->at("scheduled_for").to_number<std::int64_t>(),
+                     std::string(data->at("kind").as_string()), run_id, why);
+             });
+         }},
         [&service](inngest::Context& ctx) {
             const auto& data = ctx.event.data;
             const auto tenant = core::event_tenant(data);

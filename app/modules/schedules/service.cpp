@@ -10,6 +10,8 @@
 #include "core/json/request_fields.hpp"
 #include "core/log/logger.hpp"
 #include "core/outbox/outbox.hpp"
+#include "core/text/storable.hpp"
+#include "core/text/utf8.hpp"
 
 #include <inngest/client.hpp>
 #include <inngest/errors.hpp>
@@ -77,12 +79,17 @@ Trigger trigger_from(const json::value* given, TimePoint now, json::object& prob
     return trigger;
 }
 
-json::value capped(json::value output) {
-    if (json::serialize(output).size() <= kMaxOutputBytes) {
-        return output;
+// What a fire keeps of its action's output: the output, storable (a NUL or bytes that are not
+// UTF-8 from a receiver or script as U+FFFD, which jsonb refuses), or past kMaxOutputBytes a
+// preview of it cut between two characters.
+json::value capped(const json::value& output) {
+    json::value storable = core::storable_json(output);
+    const std::string text = json::serialize(storable);
+    if (text.size() <= kMaxOutputBytes) {
+        return storable;
     }
     return json::object{{"truncated", true},
-                        {"preview", json::serialize(output).substr(0, kMaxOutputBytes / 2)}};
+                        {"preview", core::utf8_prefix(text, kMaxOutputBytes / 2)}};
 }
 
 }  // namespace
@@ -579,10 +586,10 @@ boost::json::object Service::perform(const core::TenantId& tenant,
         output =
             capped(run_action(tenant, schedule->id, fire_id, fire->attempt, schedule->definition));
     } catch (const inngest::NonRetriableError& e) {
-        error = e.what();
+        error = core::storable_text(e.what());
         final_failure = true;
     } catch (const std::exception& e) {
-        error = e.what();
+        error = core::storable_text(e.what());
     }
     const int tries = std::min(schedule->definition.retries + 1, max_attempts);
     if (error && !final_failure && attempt + 1 < tries) {
@@ -598,6 +605,26 @@ boost::json::object Service::perform(const core::TenantId& tenant,
         repository_.finish_fire(tx, tenant, fire_id, status, output, error, attempt + 1, now());
     });
     return json::object{{"fire_id", fire_id}, {"status", status}};
+}
+
+boost::json::object Service::fail_unfinished(const core::TenantId& tenant,
+                                             std::int64_t schedule_id,
+                                             std::int64_t scheduled_for_ms,
+                                             const std::string& kind,
+                                             const std::string& run_id,
+                                             const std::string& why) {
+    const TimePoint when{std::chrono::milliseconds(scheduled_for_ms)};
+    return core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        const auto fire = repository_.fire(tx, tenant, schedule_id, when, kind, true);
+        // Another run's fire (this run was turned away), or one that ended: left as it is.
+        if (!fire || fire->claimed_by != run_id ||
+            (fire->status != "running" && fire->status != "waiting")) {
+            return json::object{{"fire_id", fire ? fire->id : 0}, {"failed", false}};
+        }
+        repository_.finish_fire(tx, tenant, fire->id, "failed", nullptr, core::storable_text(why),
+                                fire->attempt, now());
+        return json::object{{"fire_id", fire->id}, {"failed", true}};
+    });
 }
 
 boost::json::object Service::reconcile() {

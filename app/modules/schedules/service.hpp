@@ -80,6 +80,15 @@ public:
                                 std::int64_t fire_id,
                                 int attempt,
                                 int max_attempts);
+    /// The fire function's on_failure: the fire of this delivery (schedule, time, kind) that run
+    /// `run_id` claimed ends failed with `why` when it is still running or waiting, which a step
+    /// that died through its retries (the database gone, say) left it. {fire_id, failed}.
+    boost::json::object fail_unfinished(const core::TenantId& tenant,
+                                        std::int64_t schedule_id,
+                                        std::int64_t scheduled_for_ms,
+                                        const std::string& kind,
+                                        const std::string& run_id,
+                                        const std::string& why);
 
     /// Re-arms overdue schedules per their misfire policy (and, on its first call in a process,
     /// re-sends every armed fire, which restores what an executor restart lost).

@@ -6,6 +6,7 @@
 #include "core/http/host_allow_list.hpp"
 #include "core/json/request_fields.hpp"
 #include "core/outbox/outbox.hpp"
+#include "core/text/storable.hpp"
 #include "modules/workflows/definition.hpp"
 
 #include <inngest/errors.hpp>
@@ -455,8 +456,11 @@ json::object Service::run_step(const core::TenantId& tenant,
     json::array outputs;
     try {
         for (std::size_t i = 0; i < call.actions.size(); ++i) {
-            outputs.push_back(
-                run_action(tenant, id, call, call.actions[i].as_object(), i, scope, changes));
+            // An output is stored as given but for a NUL or bytes that are not UTF-8 (an http
+            // node's answer, a script's result), which jsonb refuses, as U+FFFD: refused, the
+            // node's end would fail after its action ran, and the action run again.
+            outputs.push_back(core::storable_json(
+                run_action(tenant, id, call, call.actions[i].as_object(), i, scope, changes)));
             // A later action of the list sees what an earlier one set.
             for (const auto& [k, v] : changes) {
                 scope["context"].as_object()[k] = v;
@@ -464,11 +468,12 @@ json::object Service::run_step(const core::TenantId& tenant,
         }
     } catch (const std::exception& error) {
         const bool last = call.attempt >= call.max_attempts;
+        const std::string message = core::storable_text(error.what());
         core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
             repository_.end_node_run(tx, tenant, id, call.key, last ? "failed" : "retrying",
-                                     std::nullopt, std::string(error.what()));
+                                     std::nullopt, message);
         });
-        return json::object{{"ok", false}, {"error", error.what()}, {"attempt", call.attempt}};
+        return json::object{{"ok", false}, {"error", message}, {"attempt", call.attempt}};
     }
     const json::value output =
         outputs.size() == 1 ? outputs.front() : json::value(std::move(outputs));
