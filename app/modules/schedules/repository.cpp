@@ -406,10 +406,10 @@ int Repository::waiting_fires(Transaction& tx,
 core::db::JsonPage Repository::fires(const core::TenantId& tenant,
                                      std::int64_t schedule_id,
                                      const core::db::ListRequest& page) {
-    return core::db::json_page_of<FireView>(
+    return core::db::json_page(core::db::page_of<FireView>(
         pool_, tenant, kFireViewColumns,
         "FROM schedule_fires f WHERE f.tenant_id = $1 AND f.schedule_id = $2",
-        {tenant, schedule_id}, page);
+        {tenant, schedule_id}, page));
 }
 
 const core::db::ListSpec kScheduleList{
