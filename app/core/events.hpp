@@ -91,6 +91,29 @@ inline const boost::json::object* failed_event_data(const boost::json::object& f
     return data != nullptr && data->is_object() ? &data->as_object() : nullptr;
 }
 
+/// The row a failed run was about: the tenant and the integer `data.<id_field>` of the event whose
+/// run failed (`failed_event_data`).
+struct FailedRow {
+    TenantId tenant;
+    std::int64_t id = 0;
+};
+
+/// The failed run's row, read from the `inngest/function.failed` event's data (`event.data`);
+/// nothing when that event carries no data or no integer `id_field`. A malformed tenant fails the
+/// failure handler without retries (`event_tenant`).
+inline std::optional<FailedRow> failed_event_row(const boost::json::object& failure,
+                                                 std::string_view id_field) {
+    const auto* data = failed_event_data(failure);
+    if (data == nullptr) {
+        return std::nullopt;
+    }
+    const auto* id = data->if_contains(id_field);
+    if (id == nullptr || !id->is_int64()) {
+        return std::nullopt;
+    }
+    return FailedRow{event_tenant(*data), id->get_int64()};
+}
+
 /// The message of the error a failed run ended with (`error.message` of the
 /// `inngest/function.failed` event's data), when it has one.
 inline std::optional<std::string> failure_message(const boost::json::object& failure) {

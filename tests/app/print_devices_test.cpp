@@ -83,6 +83,24 @@ LabelPrinter label_printer_on(const AppUnderTest& t,
     return {add_printer(t, admin, name, queue, R"(,"kind":"label")" + extra), queue};
 }
 
+// acme's app with CUPS, alice its administrator, and a label printer on a raw queue to
+// `label_printer` that carol owns.
+struct CarolsLabelPrinter {
+    explicit CarolsLabelPrinter(const std::string& name) {
+        const auto registered =
+            label_printer_on(t, admin, label_printer, name, R"(,"owners":["carol"])");
+        printer = registered.id;
+        queue = registered.queue;
+    }
+
+    RawPrinterListener label_printer;
+    AppUnderTest t{with_cups()};
+    std::string admin = t.token("acme", "alice", {"admin"});
+    std::string carol = t.token("acme", "carol");
+    std::int64_t printer = 0;
+    std::string queue;
+};
+
 std::int64_t unread(const AppUnderTest& t, const std::string& token) {
     return t.call("GET", "/api/v1/messages/inbox/unread-count", token).body.at("unread").as_int64();
 }
@@ -382,12 +400,8 @@ TEST_CASE(
     "print devices: a paused queue keeps the job pending, tells the owners, and prints "
     "on resume",
     "[app][print_devices]") {
-    RawPrinterListener label_printer;
-    AppUnderTest t(with_cups());
-    const auto admin = t.token("acme", "alice", {"admin"});
-    const auto carol = t.token("acme", "carol");
-    const auto [printer, queue] =
-        label_printer_on(t, admin, label_printer, "Label 2", R"(,"owners":["carol"])");
+    CarolsLabelPrinter setup("Label 2");
+    auto& [label_printer, t, admin, carol, printer, queue] = setup;
 
     shared_cups().pause(queue);
     // The reconciler (asked through its event, as its cron does each minute) finds the printer
@@ -447,12 +461,8 @@ TEST_CASE(
     "print devices: a health change whose save failed does not use up the notice of a later "
     "change",
     "[app][print_devices]") {
-    RawPrinterListener label_printer;
-    AppUnderTest t(with_cups());
-    const auto admin = t.token("acme", "alice", {"admin"});
-    const auto carol = t.token("acme", "carol");
-    const auto [printer, queue] =
-        label_printer_on(t, admin, label_printer, "Label 5", R"(,"owners":["carol"])");
+    CarolsLabelPrinter setup("Label 5");
+    auto& [label_printer, t, admin, carol, printer, queue] = setup;
     const auto check = [&] {
         return t.call("POST", "/api/v1/print/printers/" + std::to_string(printer) + "/check",
                       admin);

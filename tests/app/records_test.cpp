@@ -738,15 +738,35 @@ TEST_CASE("records: without a seal key signing answers 503 and nothing is signed
     CHECK(t.call("GET", path(id), p.bob).body.at("signatures").as_array().empty());
 }
 
-TEST_CASE("records: the nightly re-verification tells the security contacts of a broken trail",
-          "[app][records]") {
-    // 01:59:30 UTC: the check runs at 02:00.
-    auto clock = std::make_shared<inngest::local::ManualClock>(
-        std::chrono::system_clock::time_point(std::chrono::seconds(1796522370)));
-    AppUnderTestOptions options;
-    options.clock = clock;
-    options.records_seal_key_file = seal_key_file();
-    AppUnderTest t(std::move(options));
+namespace {
+
+// The app of a nightly re-verification test, with signing on: its clock at 01:59:30 UTC, half a
+// minute before the check runs at 02:00; on `database` when the test prepared one.
+struct NightlyApp {
+    explicit NightlyApp(const std::string& database = {})
+        : t(AppUnderTestOptions{
+              .clock = clock, .database_url = database, .records_seal_key_file = seal_key_file()}) {
+    }
+
+    // Past 02:00, the executor woken: the check starts.
+    void reach_the_check() {
+        clock->advance(std::chrono::seconds(45));
+        t.app().executor()->poke();
+    }
+
+    std::shared_ptr<inngest::local::ManualClock> clock =
+        std::make_shared<inngest::local::ManualClock>(
+            std::chrono::system_clock::time_point(std::chrono::seconds(1796522370)));
+    AppUnderTest t;
+};
+
+struct TwoTenants {
+    People acme;
+    People globex;
+};
+
+// acme and globex, each with alice as its security contact and one record of bob's submitted.
+TwoTenants submitted_in_two_tenants(const AppUnderTest& t) {
     const auto acme = people(t, "acme");
     const auto globex = people(t, "globex");
     for (const auto* tenant : {&acme, &globex}) {
@@ -756,12 +776,21 @@ TEST_CASE("records: the nightly re-verification tells the security contacts of a
         const auto id = create_record(t, tenant->bob);
         REQUIRE(move(t, tenant->bob, id, "submit").status == 200);
     }
+    return {acme, globex};
+}
+
+}  // namespace
+
+TEST_CASE("records: the nightly re-verification tells the security contacts of a broken trail",
+          "[app][records]") {
+    NightlyApp nightly;
+    auto& t = nightly.t;
+    const auto [acme, globex] = submitted_in_two_tenants(t);
     // Someone with database access rewrites one of acme's rows.
     as_superuser(t,
                  "SET session_replication_role = replica; UPDATE record_audit SET actor_id = "
                  "'mallory' WHERE tenant_id = 'acme' AND seq = 2");
-    clock->advance(std::chrono::seconds(45));
-    t.app().executor()->poke();
+    nightly.reach_the_check();
     REQUIRE(t.app().wait_settled(20s));
     REQUIRE(t.wait_unread(acme.alice, 1));
     const auto inbox = t.call("GET", "/api/v1/messages/inbox", acme.alice);
@@ -798,14 +827,8 @@ TEST_CASE("records: the nightly re-verification reads the seal key register once
             "DO $$ BEGIN EXECUTE format('ALTER ROLE riveredge IN DATABASE %I SET log_statement = "
             "''all''', current_database()); END $$");
     }
-    // 01:59:30 UTC: the check runs at 02:00.
-    auto clock = std::make_shared<inngest::local::ManualClock>(
-        std::chrono::system_clock::time_point(std::chrono::seconds(1796522370)));
-    AppUnderTestOptions options;
-    options.clock = clock;
-    options.database_url = database;
-    options.records_seal_key_file = seal_key_file();
-    AppUnderTest t(std::move(options));
+    NightlyApp nightly(database);
+    auto& t = nightly.t;
     const auto p = people(t);
     set_password(t, p.bob, "Bob Reviewer");
     constexpr int kRecords = 3;
@@ -815,8 +838,7 @@ TEST_CASE("records: the nightly re-verification reads the seal key register once
     }
     const auto log = inngest_test::shared_postgres().log_file();
     const auto from = std::filesystem::file_size(log);
-    clock->advance(std::chrono::seconds(45));
-    t.app().executor()->poke();
+    nightly.reach_the_check();
     REQUIRE(t.app().wait_settled(20s));
     const auto runs = t.app().executor()->runs("riveredge-flow-records-verify-integrity");
     REQUIRE(runs.size() == 1);
@@ -834,22 +856,9 @@ TEST_CASE("records: the nightly re-verification reads the seal key register once
 
 TEST_CASE("records: the nightly re-verification checks every tenant when one tenant's check fails",
           "[app][records]") {
-    // 01:59:30 UTC: the check runs at 02:00.
-    auto clock = std::make_shared<inngest::local::ManualClock>(
-        std::chrono::system_clock::time_point(std::chrono::seconds(1796522370)));
-    AppUnderTestOptions options;
-    options.clock = clock;
-    options.records_seal_key_file = seal_key_file();
-    AppUnderTest t(std::move(options));
-    const auto acme = people(t, "acme");
-    const auto globex = people(t, "globex");
-    for (const auto* tenant : {&acme, &globex}) {
-        REQUIRE(t.call("PUT", "/api/v1/records/settings", tenant->alice,
-                       R"({"security_contacts":["alice"]})")
-                    .status == 200);
-        const auto id = create_record(t, tenant->bob);
-        REQUIRE(move(t, tenant->bob, id, "submit").status == 200);
-    }
+    NightlyApp nightly;
+    auto& t = nightly.t;
+    const auto [acme, globex] = submitted_in_two_tenants(t);
     // acme, checked first: a row whose content has no canonical form, and a notice that can
     // never be written, so its check fails on every attempt. globex: a rewritten row.
     as_superuser(t,
@@ -871,11 +880,10 @@ TEST_CASE("records: the nightly re-verification checks every tenant when one ten
             });
     }
     const StderrCapture log;
-    clock->advance(std::chrono::seconds(45));
-    t.app().executor()->poke();
+    nightly.reach_the_check();
     for (int i = 0; i < 8; ++i) {
         REQUIRE(t.app().wait_settled(10s));
-        clock->advance(std::chrono::minutes(1));
+        nightly.clock->advance(std::chrono::minutes(1));
         t.app().executor()->poke();
     }
     REQUIRE(t.app().wait_settled(10s));

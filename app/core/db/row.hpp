@@ -149,6 +149,12 @@ std::optional<T> select_first(const ReadIn& in,
     return first_as<T>(in.exec(select_sql(columns, from), params));
 }
 
+/// A page found by `select_page`, its rows typed.
+template <class T>
+Page<T> page_as(const PageRows& found) {
+    return {rows_as<T>(found.rows), found.total};
+}
+
 /// `select_page` with its rows typed: a list query in one call.
 template <class T>
 Page<T> page_of(Pool& pool,
@@ -157,26 +163,19 @@ Page<T> page_of(Pool& pool,
                 std::string_view from_where,
                 std::vector<Param> params,
                 const ListRequest& request) {
-    const auto found = select_page(pool, tenant, columns, from_where, std::move(params), request);
-    return {rows_as<T>(found.rows), found.total};
+    return page_as<T>(select_page(pool, tenant, columns, from_where, std::move(params), request));
 }
 
-/// `select_page` with its rows read as `T` and shown as JSON (`rows_json`): a display list.
+/// A page of typed rows as the route edge returns it, each row shown as JSON (`row_json`): a
+/// display list whose row type stays in its repository (`json_page(page_of<T>(...))`).
 template <class T>
-JsonPage json_page_of(Pool& pool,
-                      const std::optional<TenantId>& tenant,
-                      std::string_view columns,
-                      std::string_view from_where,
-                      std::vector<Param> params,
-                      const ListRequest& request) {
-    const auto found = select_page(pool, tenant, columns, from_where, std::move(params), request);
-    return {rows_json<T>(found.rows), found.total};
-}
-
-/// A page found by `select_page`, its rows typed.
-template <class T>
-Page<T> page_as(const PageRows& found) {
-    return {rows_as<T>(found.rows), found.total};
+JsonPage json_page(const Page<T>& page) {
+    boost::json::array items;
+    items.reserve(page.items.size());
+    for (const auto& row : page.items) {
+        items.emplace_back(row_json(row));
+    }
+    return {std::move(items), page.total};
 }
 
 }  // namespace riveredge::core::db

@@ -23,6 +23,33 @@ const boost::json::value* present(const boost::json::object& body,
     return value;
 }
 
+// The field's value when it is there and keeps its rule; null when it is absent or null ("required"
+// filed if it must be there) and when it breaks its rule, with the problem `problem_of` finds in it
+// (a present value's problem, or nothing) filed under its name.
+template <class ProblemOf>
+const boost::json::value* checked(const boost::json::object& body,
+                                  std::string_view name,
+                                  bool required,
+                                  boost::json::object& problems,
+                                  ProblemOf&& problem_of) {
+    const auto* value = present(body, name, required, problems);
+    if (value == nullptr) {
+        return nullptr;
+    }
+    if (const std::optional<std::string> problem = problem_of(*value)) {
+        problems[name] = *problem;
+        return nullptr;
+    }
+    return value;
+}
+
+// The rule of a field of one JSON kind: `expected` when the value is of another.
+auto of_kind(boost::json::kind kind, const char* expected) {
+    return [kind, expected](const boost::json::value& value) {
+        return value.kind() == kind ? std::nullopt : std::optional<std::string>(expected);
+    };
+}
+
 std::string size_rule(const TextRule& rule) {
     const auto max = std::to_string(rule.max);
     if (rule.min == 0) {
@@ -69,15 +96,9 @@ std::optional<std::string> text_field(const boost::json::object& body,
                                       std::string_view name,
                                       TextRule rule,
                                       boost::json::object& problems) {
-    const auto* value = present(body, name, rule.required, problems);
-    if (value == nullptr) {
-        return std::nullopt;
-    }
-    if (const auto problem = text_problem(*value, rule)) {
-        problems[name] = *problem;
-        return std::nullopt;
-    }
-    return std::string(value->get_string());
+    const auto* value = checked(body, name, rule.required, problems,
+                                [&](const boost::json::value& v) { return text_problem(v, rule); });
+    return value != nullptr ? std::optional<std::string>(value->get_string()) : std::nullopt;
 }
 
 std::string required_text(const boost::json::object& body,
@@ -91,14 +112,16 @@ std::optional<std::vector<std::string>> text_list_field(const boost::json::objec
                                                         std::string_view name,
                                                         TextListRule rule,
                                                         boost::json::object& problems) {
-    const auto* value = present(body, name, rule.required, problems);
+    const auto* value = checked(body, name, rule.required, problems,
+                                [&](const boost::json::value& v) -> std::optional<std::string> {
+                                    if (v.is_array() && v.get_array().size() >= rule.min &&
+                                        v.get_array().size() <= rule.max) {
+                                        return std::nullopt;
+                                    }
+                                    return "an array of " + std::to_string(rule.min) + " to " +
+                                           std::to_string(rule.max) + " items";
+                                });
     if (value == nullptr) {
-        return std::nullopt;
-    }
-    if (!value->is_array() || value->get_array().size() < rule.min ||
-        value->get_array().size() > rule.max) {
-        problems[name] = "an array of " + std::to_string(rule.min) + " to " +
-                         std::to_string(rule.max) + " items";
         return std::nullopt;
     }
     std::vector<std::string> items;
@@ -129,62 +152,50 @@ std::optional<std::int64_t> int_field(const boost::json::object& body,
                                       std::int64_t low,
                                       std::int64_t high,
                                       boost::json::object& problems) {
-    const auto* value = present(body, name, false, problems);
-    if (value == nullptr) {
-        return std::nullopt;
-    }
-    if (!value->is_int64() || value->get_int64() < low || value->get_int64() > high) {
-        problems[name] = "an integer from " + std::to_string(low) + " to " + std::to_string(high);
-        return std::nullopt;
-    }
-    return value->get_int64();
+    const auto* value =
+        checked(body, name, false, problems,
+                [&](const boost::json::value& v) -> std::optional<std::string> {
+                    if (v.is_int64() && v.get_int64() >= low && v.get_int64() <= high) {
+                        return std::nullopt;
+                    }
+                    return "an integer from " + std::to_string(low) + " to " + std::to_string(high);
+                });
+    return value != nullptr ? std::optional<std::int64_t>(value->get_int64()) : std::nullopt;
 }
 
 std::optional<bool> bool_field(const boost::json::object& body,
                                std::string_view name,
                                boost::json::object& problems) {
-    const auto* value = present(body, name, false, problems);
-    if (value == nullptr) {
-        return std::nullopt;
-    }
-    if (!value->is_bool()) {
-        problems[name] = "true or false";
-        return std::nullopt;
-    }
-    return value->get_bool();
+    const auto* value =
+        checked(body, name, false, problems, of_kind(boost::json::kind::bool_, "true or false"));
+    return value != nullptr ? std::optional<bool>(value->get_bool()) : std::nullopt;
 }
 
 std::optional<boost::json::object> object_field(const boost::json::object& body,
                                                 std::string_view name,
                                                 boost::json::object& problems) {
-    const auto* value = present(body, name, false, problems);
-    if (value == nullptr) {
-        return std::nullopt;
-    }
-    if (!value->is_object()) {
-        problems[name] = "an object";
-        return std::nullopt;
-    }
-    return value->get_object();
+    const auto* value =
+        checked(body, name, false, problems, of_kind(boost::json::kind::object, "an object"));
+    return value != nullptr ? std::optional<boost::json::object>(value->get_object())
+                            : std::nullopt;
 }
 
 std::optional<std::string> choice_field(const boost::json::object& body,
                                         std::string_view name,
                                         std::initializer_list<std::string_view> allowed,
                                         boost::json::object& problems) {
-    const auto* value = present(body, name, false, problems);
-    if (value == nullptr) {
-        return std::nullopt;
-    }
-    std::string names;
-    for (const auto choice : allowed) {
-        if (value->is_string() && value->get_string() == choice) {
-            return std::string(choice);
-        }
-        names += (names.empty() ? "" : ", ") + std::string(choice);
-    }
-    problems[name] = "one of " + names;
-    return std::nullopt;
+    const auto* value = checked(body, name, false, problems,
+                                [&](const boost::json::value& v) -> std::optional<std::string> {
+                                    std::string names;
+                                    for (const auto choice : allowed) {
+                                        if (v.is_string() && v.get_string() == choice) {
+                                            return std::nullopt;
+                                        }
+                                        names += (names.empty() ? "" : ", ") + std::string(choice);
+                                    }
+                                    return "one of " + names;
+                                });
+    return value != nullptr ? std::optional<std::string>(value->get_string()) : std::nullopt;
 }
 
 std::optional<TimePoint> time_field(const boost::json::object& body,

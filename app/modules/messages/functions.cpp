@@ -17,22 +17,16 @@ void register_functions(inngest::Client& client, Service& service) {
          // A run that ends failed leaves no delivery queued or sending: a step that died through
          // its retries (the database gone, say) never got to mark its delivery.
          .on_failure = [&service](inngest::Context& ctx) -> boost::json::value {
-             const auto* data = core::failed_event_data(ctx.event.data);
-             if (data == nullptr) {
+             const auto message = core::failed_event_row(ctx.event.data, "message_id");
+             if (!message) {
                  return nullptr;
              }
-             const auto* message = data->if_contains("message_id");
-             if (message == nullptr || !message->is_int64()) {
-                 return nullptr;
-             }
-             const auto tenant = core::event_tenant(*data);
-             const std::int64_t message_id = message->get_int64();
              return ctx.step.run("fail-unfinished", [&] {
                  return boost::json::object{
-                     {"message_id", message_id},
-                     {"failed",
-                      service.repository().fail_unfinished(
-                          tenant, message_id, "the delivery run failed through its retries")}};
+                     {"message_id", message->id},
+                     {"failed", service.repository().fail_unfinished(
+                                    message->tenant, message->id,
+                                    "the delivery run failed through its retries")}};
              });
          }},
         [&service](inngest::Context& ctx) {

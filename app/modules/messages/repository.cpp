@@ -340,16 +340,16 @@ boost::json::array Repository::templates(const core::TenantId& tenant) {
 
 core::db::JsonPage Repository::delivery_log(const core::TenantId& tenant,
                                             const core::db::ListRequest& page) {
-    return core::db::json_page_of<DeliveryLogEntry>(pool_, tenant, kDeliveryLogColumns,
-                                                    kDeliveryLogFrom, {tenant}, page);
+    return core::db::json_page(core::db::page_of<DeliveryLogEntry>(
+        pool_, tenant, kDeliveryLogColumns, kDeliveryLogFrom, {tenant}, page));
 }
 
 core::db::JsonPage Repository::inbox(const core::TenantId& tenant,
                                      const std::string& user,
                                      const std::string& filter,
                                      const core::db::ListRequest& page) {
-    return core::db::json_page_of<InboxEntry>(pool_, tenant, kInboxColumns, kInboxFrom,
-                                              {tenant, user, filter}, page);
+    return core::db::json_page(core::db::page_of<InboxEntry>(
+        pool_, tenant, kInboxColumns, kInboxFrom, {tenant, user, filter}, page));
 }
 
 std::int64_t Repository::unread_count(const core::TenantId& tenant, const std::string& user) {

@@ -21,18 +21,13 @@ void register_functions(inngest::Client& client, Service& service) {
          // A run whose step failed through its retries (bad_alloc each time, the database
          // refusing the output) ends its render failed rather than leaving it queued.
          .on_failure = [&service](inngest::Context& ctx) -> json::value {
-             const auto* data = core::failed_event_data(ctx.event.data);
-             if (data == nullptr) {
+             const auto render = core::failed_event_row(ctx.event.data, "render_id");
+             if (!render) {
                  return nullptr;
              }
-             const auto* render = data->if_contains("render_id");
-             if (render == nullptr || !render->is_int64()) {
-                 return nullptr;
-             }
-             const auto tenant = core::event_tenant(*data);
              const auto cause = core::failure_message(ctx.event.data).value_or("");
              return ctx.step.run("mark-failed", [&] {
-                 service.fail_render(tenant, render->get_int64(), cause);
+                 service.fail_render(render->tenant, render->id, cause);
                  return json::value(nullptr);
              });
          }},

@@ -367,15 +367,13 @@ void Repository::claim_fire(Transaction& tx,
 void Repository::finish_fire(Transaction& tx,
                              const core::TenantId& tenant,
                              std::int64_t fire_id,
-                             const std::string& status,
-                             const boost::json::value& output,
-                             const std::optional<std::string>& error,
-                             int attempt,
+                             const FireOutcome& outcome,
                              TimePoint now) {
     tx.exec(
         "UPDATE schedule_fires SET status = $3, output = $4::jsonb, error = $5, attempt = "
         "$6::int, finished_at = $7::timestamptz WHERE tenant_id = $1 AND id = $2",
-        {tenant, fire_id, status, output, error, attempt, format_utc(now)});
+        {tenant, fire_id, outcome.status, outcome.output, outcome.error, outcome.attempt,
+         format_utc(now)});
 }
 
 int Repository::running_fires(Transaction& tx,
@@ -406,10 +404,10 @@ int Repository::waiting_fires(Transaction& tx,
 core::db::JsonPage Repository::fires(const core::TenantId& tenant,
                                      std::int64_t schedule_id,
                                      const core::db::ListRequest& page) {
-    return core::db::json_page_of<FireView>(
+    return core::db::json_page(core::db::page_of<FireView>(
         pool_, tenant, kFireViewColumns,
         "FROM schedule_fires f WHERE f.tenant_id = $1 AND f.schedule_id = $2",
-        {tenant, schedule_id}, page);
+        {tenant, schedule_id}, page));
 }
 
 const core::db::ListSpec kScheduleList{

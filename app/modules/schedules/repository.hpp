@@ -60,6 +60,16 @@ struct Fire {
     std::optional<std::string> claimed_by;
 };
 
+/// How an attempt of a fire ended: its status (`running` while another attempt follows), the
+/// action's output and error, and the fire's attempt from now on (the one that runs next while
+/// it is running).
+struct FireOutcome {
+    std::string status;
+    boost::json::value output;
+    std::optional<std::string> error;
+    int attempt = 0;
+};
+
 /// A schedule the reconciler looks at: overdue (its armed fire should have started) or armed.
 struct DueSchedule {
     std::string tenant_id;
@@ -145,13 +155,11 @@ public:
                     const core::TenantId& tenant,
                     std::int64_t fire_id,
                     const std::string& run_id);
+    /// Records how an attempt ended (finished_at `now`).
     void finish_fire(core::db::Transaction& tx,
                      const core::TenantId& tenant,
                      std::int64_t fire_id,
-                     const std::string& status,
-                     const boost::json::value& output,
-                     const std::optional<std::string>& error,
-                     int attempt,
+                     const FireOutcome& outcome,
                      TimePoint now);
     /// Fires of the schedule that hold the overlap lease: running and started within timeout.
     int running_fires(core::db::Transaction& tx,

@@ -595,14 +595,18 @@ boost::json::object Service::perform(const core::TenantId& tenant,
     if (error && !final_failure && attempt + 1 < tries) {
         // The fire's attempt is the one that runs next: its number keys that attempt's call.
         core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-            repository_.finish_fire(tx, tenant, fire_id, "running", nullptr, error, attempt + 2,
-                                    now());
+            repository_.finish_fire(
+                tx, tenant, fire_id,
+                {.status = "running", .output = nullptr, .error = error, .attempt = attempt + 2},
+                now());
         });
         throw std::runtime_error(*error);  // Inngest retries the step
     }
     const std::string status = error ? "failed" : "succeeded";
     core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-        repository_.finish_fire(tx, tenant, fire_id, status, output, error, attempt + 1, now());
+        repository_.finish_fire(
+            tx, tenant, fire_id,
+            {.status = status, .output = output, .error = error, .attempt = attempt + 1}, now());
     });
     return json::object{{"fire_id", fire_id}, {"status", status}};
 }

@@ -291,10 +291,10 @@ void Repository::end_node_run(Transaction& tx,
 core::db::JsonPage Repository::history(const core::TenantId& tenant,
                                        std::int64_t execution_id,
                                        const core::db::ListRequest& page) {
-    return core::db::json_page_of<NodeRunRow>(
+    return core::db::json_page(core::db::page_of<NodeRunRow>(
         pool_, tenant, kNodeRunColumns,
         "FROM workflow_node_runs r WHERE r.tenant_id = $1 AND r.execution_id = $2",
-        {tenant, execution_id}, page);
+        {tenant, execution_id}, page));
 }
 
 std::map<std::string, int> Repository::entry_visits(const core::TenantId& tenant,
