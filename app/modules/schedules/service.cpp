@@ -625,8 +625,12 @@ boost::json::object Service::fail_unfinished(const core::TenantId& tenant,
             (fire->status != "running" && fire->status != "waiting")) {
             return json::object{{"fire_id", fire ? fire->id : 0}, {"failed", false}};
         }
-        repository_.finish_fire(tx, tenant, fire->id, "failed", nullptr, core::storable_text(why),
-                                fire->attempt, now());
+        repository_.finish_fire(tx, tenant, fire->id,
+                                {.status = "failed",
+                                 .output = nullptr,
+                                 .error = core::storable_text(why),
+                                 .attempt = fire->attempt},
+                                now());
         return json::object{{"fire_id", fire->id}, {"failed", true}};
     });
 }
