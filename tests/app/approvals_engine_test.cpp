@@ -2237,6 +2237,40 @@ TEST_CASE(
     CHECK(receiver.answered() == 2);  // two calls, each sent again under its own key
 }
 
+TEST_CASE("a service task whose answer holds an escaped NUL is called once and its result stored",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    std::atomic<int> calls{0};
+    inngest::HttpServerOptions options;
+    options.port = 0;
+    options.routes = [&](const inngest::HttpRequest&) -> std::optional<inngest::HttpResponse> {
+        ++calls;
+        return inngest::HttpResponse{200, {}, R"({"v":"a\u0000b"})"};
+    };
+    inngest::HttpServer receiver(options);
+    receiver.start();
+    REQUIRE(t.call("PUT", "/api/v1/scripts/settings", alice, R"({"http_allow_list":["127.0.0.1"]})")
+                .status == 200);
+    const auto id = flow.start(
+        alice,
+        flow.publish(alice,
+                     linear("nul", {R"({"id":"ask","type":"serviceTask","data":{"bpmn":{"url":)"
+                                    R"("http://127.0.0.1:)" +
+                                        std::to_string(receiver.port()) +
+                                        R"(/ask","result_variable":"reply"}}})",
+                                    user_task("confirm", R"({"approvers":[{"type":"user",)"
+                                                         R"("value":"bob"}]})")})));
+    const auto waiting = flow.wait_pending(alice, id, "confirm");
+    REQUIRE(waiting.is_object());
+    CHECK(waiting.at("variables").at("reply").at("v") ==
+          "a\xEF\xBF\xBD"
+          "b");
+    CHECK(calls.load() == 1);
+}
+
 TEST_CASE("a compensation throw event runs the completed tasks' handlers, newest first",
           "[app][approvals]") {
     auto clock = fresh_clock();

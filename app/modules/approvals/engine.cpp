@@ -7,6 +7,7 @@
 #include "core/json/fields.hpp"
 #include "core/json/request_fields.hpp"
 #include "core/log/logger.hpp"
+#include "core/text/storable.hpp"
 #include "core/time/rfc3339.hpp"
 #include "modules/approvals/decision_table.hpp"
 
@@ -919,8 +920,9 @@ json::value Engine::call_activity(const core::TenantId& tenant,
             throw inngest::NonRetriableError(refused.what());  // no retry would pass
         }
         boost::system::error_code ec;
-        auto parsed = json::parse(response.at("body").as_string(), ec);
-        return ec ? response.at("body") : parsed;
+        const auto parsed = json::parse(response.at("body").as_string(), ec);
+        // A parsed "\u0000" is a NUL again, which the variables' jsonb cannot hold.
+        return ec ? response.at("body") : core::storable_json(parsed);
     };
     if (c.contains("url")) {
         return call(c);
