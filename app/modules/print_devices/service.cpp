@@ -969,9 +969,13 @@ void Service::fail_step(const core::TenantId& tenant, std::int64_t id, const std
     failpoint("print.job_failing");
     // Saved under the send lock: an attempt the executor gave up on may still be sending the
     // job. Either it looks after this and does not send the job, or it has recorded the job's
-    // CUPS id, and the job is cancelled in CUPS before it is saved failed.
+    // CUPS id, and the job is cancelled in CUPS before it is saved failed. The lock is waited
+    // for on a connection of its own, held until the failure commits (the connection closes
+    // when this returns): its holder needs pooled connections to finish, and failures waiting
+    // on it inside the pool could take them all.
+    const auto sending = repository_.pool().connect();
+    sending->exec(send_lock("pg_advisory_lock"), {id});
     core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-        tx.exec(send_lock("pg_advisory_xact_lock"), {id});
         const auto locked = require_job(tx, tenant, id, true);
         if (locked.finished()) {
             return;

@@ -324,6 +324,9 @@ boost::json::object Service::start_run(const core::Principal& who,
             }
         }
     } release{*this, who.tenant.value()};
+    // The fence's connection is opened before the run is recorded: a run recorded running that
+    // then could not be fenced (no connection to be had) would stay running for ever.
+    auto session = repository_.fence_session();
     const auto recorded = repository_.create_run(who.tenant, run, "running");
     // Met the run holding the key: an earlier attempt's, left running by a process that died,
     // or still carried out by an attempt the caller gave up on. It runs as it was recorded, and
@@ -334,14 +337,16 @@ boost::json::object Service::start_run(const core::Principal& who,
     // Another module's step turns an error into a failed attempt of its own: it waits for the
     // attempt carrying the run out until that run is over (the executor may give up on this
     // call meanwhile; the call after it finds the run that succeeded by its key).
-    const auto fenced = fence(who.tenant, recorded.id, runs, std::chrono::hours(1));
+    const auto fenced =
+        fence(std::move(session), who.tenant, recorded.id, runs, std::chrono::hours(1));
     if (!repository_.start_run(who.tenant, recorded.id)) {
         return repository_.run(who.tenant, recorded.id)->to_json();  // another attempt ran it
     }
     return run_now(who.tenant, recorded.id, runs, earlier ? earlier->run.arguments : arguments);
 }
 
-std::unique_ptr<core::db::Connection> Service::fence(const core::TenantId& tenant,
+std::unique_ptr<core::db::Connection> Service::fence(std::unique_ptr<core::db::Connection> session,
+                                                     const core::TenantId& tenant,
                                                      std::int64_t run_id,
                                                      const ScriptVersion& version,
                                                      std::chrono::seconds wait) {
@@ -350,7 +355,6 @@ std::unique_ptr<core::db::Connection> Service::fence(const core::TenantId& tenan
         std::chrono::ceil<std::chrono::seconds>(std::chrono::milliseconds(
             std::min(version.timeout_ms, repository_.settings(tenant).max_timeout_ms))) +
         kRunOverhead;
-    auto session = repository_.fence_session();
     const auto give_up = std::chrono::steady_clock::now() + std::min(wait, holder_done);
     while (!repository_.try_fence(*session, tenant, run_id)) {
         if (std::chrono::steady_clock::now() >= give_up) {
@@ -419,7 +423,8 @@ boost::json::object Service::execute_run(const core::TenantId& tenant, std::int6
     }
     // An attempt the executor gave up on (its call timeout) may still be running the script:
     // only the holder of the run's fence carries it out.
-    const auto fenced = fence(tenant, run_id, plan->version, kStepFenceWait);
+    const auto fenced =
+        fence(repository_.fence_session(), tenant, run_id, plan->version, kStepFenceWait);
     if (!repository_.start_run(tenant, run_id)) {
         return repository_.run(tenant, run_id)->to_json();  // finished meanwhile
     }

@@ -74,10 +74,11 @@ private:
                                const boost::json::object& request,
                                const std::optional<ScriptVersion>& base,
                                boost::json::object& problems) const;
-    /// The run's fence (Repository::try_fence), waited for up to `wait` when another attempt
-    /// holds it (at most until that attempt's run is over by its time limit); still held then,
-    /// inngest::RetryAfterError for that time.
-    std::unique_ptr<core::db::Connection> fence(const core::TenantId& tenant,
+    /// The run's fence (Repository::try_fence) taken on `session`, waited for up to `wait` when
+    /// another attempt holds it (at most until that attempt's run is over by its time limit);
+    /// still held then, inngest::RetryAfterError for that time. Answers the session holding it.
+    std::unique_ptr<core::db::Connection> fence(std::unique_ptr<core::db::Connection> session,
+                                                const core::TenantId& tenant,
                                                 std::int64_t run_id,
                                                 const ScriptVersion& version,
                                                 std::chrono::seconds wait);
