@@ -645,9 +645,11 @@ TEST_CASE("a bound text stops at 64 KiB while binding, naming the placeholder it
                                    repeated.substr(0, 200) + R"(","width":60}]}]})"));
     json::array rows{json::object{{"a", 1}, {"v", "short"}},
                      json::object{{"a", 2}, {"v", std::string(2000, 'q')}}};
+    // The renderer is made first: the first one of a process loads the system's fonts.
+    PdfRenderer renderer(fonts());
     started = std::chrono::steady_clock::now();
     try {
-        const auto pdf = PdfRenderer(fonts()).render(layout, {json::object{{"lines", rows}}});
+        const auto pdf = renderer.render(layout, {json::object{{"lines", rows}}});
         FAIL_CHECK("drew " << pdf.pages << " pages");
     } catch (const ElementBindingError& error) {
         CHECK(error.placeholder() == "lines[1].v");
