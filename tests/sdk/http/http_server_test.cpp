@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <future>
@@ -706,7 +707,19 @@ TEST_CASE("a server out of file descriptors waits instead of spinning, and recov
     for (int i = 0; i < 64; ++i) {
         held.push_back(open_connection(static_cast<unsigned short>(port)));
     }
-    std::this_thread::sleep_for(300ms);  // the server has run out of descriptors by now
+    // Measured only once the server holds every descriptor it may open: on a starved machine
+    // it may still be accepting the 64 connections well after they were opened.
+    const auto open_descriptors = [&] {
+        const std::filesystem::path fds("/proc/" + std::to_string(fixture.pid()) + "/fd");
+        return std::distance(std::filesystem::directory_iterator(fds),
+                             std::filesystem::directory_iterator());
+    };
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (open_descriptors() < 48 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(20ms);
+    }
+    REQUIRE(open_descriptors() >= 48);
+    std::this_thread::sleep_for(100ms);  // the accept that failed has been answered
     const double before = cpu_seconds(fixture.pid());
     std::this_thread::sleep_for(1s);
     const double used = cpu_seconds(fixture.pid()) - before;
