@@ -6,6 +6,7 @@
 #include "app/approvals_support.hpp"
 #include "core/auth/jwt.hpp"
 #include "core/config/settings.hpp"
+#include "core/http/outbound.hpp"
 #include "core/http/outbound_policy.hpp"
 #include "crypto/signing_key.hpp"
 #include "modules/messages/channels/smtp_channel.hpp"
@@ -740,4 +741,16 @@ TEST_CASE("the app's database role reads and writes rows only, and every login n
         CHECK(std::string(PQerrorMessage(refused)).find("password") != std::string::npos);
         PQfinish(refused);
     }
+}
+
+TEST_CASE("a URL's host is read without recursion that a long URL could overflow",
+          "[unit][outbound]") {
+    using riveredge::core::http_host;
+    CHECK(http_host("https://Api.Example.com:8443/v1?x=1") == "api.example.com");
+    CHECK(http_host("ftp://example.com/").empty());
+    const std::string path(riveredge::core::kMaxUrlBytes - 20, 'a');
+    CHECK(http_host("https://example.com/" + path) == "example.com");
+    // Hundreds of kilobytes took the process down with a stack overflow inside std::regex.
+    CHECK(http_host("https://example.com/" + std::string(300000, 'a')).empty());
+    CHECK(http_host("https://" + std::string(300000, 'a') + ".com/").empty());
 }

@@ -12,6 +12,11 @@
 namespace riveredge::core {
 
 std::string http_host(const std::string& url) {
+    // std::regex recurses once per character its `.*` takes: tens of kilobytes would overflow
+    // the stack and take the process down. No URL we call is that long.
+    if (url.size() > kMaxUrlBytes) {
+        return {};
+    }
     static const std::regex pattern(R"(^(https?)://([^/:?#@]+)(:\d+)?([/?#].*)?$)",
                                     std::regex::icase);
     std::smatch m;

@@ -13,7 +13,11 @@
 
 namespace riveredge::core {
 
-/// The host of an http(s) URL, lower-cased; empty when the URL is not http(s).
+/// The longest URL the app calls.
+inline constexpr std::size_t kMaxUrlBytes = 8192;
+
+/// The host of an http(s) URL, lower-cased; empty when the URL is not http(s) or is longer than
+/// `kMaxUrlBytes`.
 std::string http_host(const std::string& url);
 
 /// One call described by {url, method (POST by default; GET, POST, PUT, PATCH or DELETE), body

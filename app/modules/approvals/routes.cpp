@@ -442,7 +442,7 @@ void register_instance_routes(core::Router& router, Engine& engine) {
             if (kind == "http") {
                 const auto url = core::string_field(body, "url");
                 if (core::http_host(url).empty()) {
-                    problems["url"] = "an http(s) URL";
+                    problems["url"] = "an http(s) URL of at most 8192 bytes";
                 }
                 const auto method = core::string_field(body, "method");
                 config = json::object{{"url", url}, {"method", method.empty() ? "POST" : method}};

@@ -158,7 +158,7 @@ ScheduleDefinition Service::definition_from(const core::TenantId& tenant,
         } else if (type == "http") {
             const std::string host = core::http_host(core::string_field(a, "url"));
             if (host.empty()) {
-                nested["url"] = "an http(s) URL";
+                nested["url"] = "an http(s) URL of at most 8192 bytes";
             } else if (!core::host_allowed(host, with_.scripts.http_allow_list(tenant))) {
                 nested["url"] = "host " + host +
                                 " is not on the tenant's allow-list (PUT /api/v1/scripts/settings)";
