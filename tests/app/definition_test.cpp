@@ -394,3 +394,82 @@ TEST_CASE("ISO 8601 durations", "[approvals]") {
     CHECK(unwrap_expression(" ${amount > 1} ") == "amount > 1");
     CHECK(unwrap_expression("amount > 1") == "amount > 1");
 }
+
+TEST_CASE("a definition of any size or shape is checked without exhausting the stack",
+          "[approvals]") {
+    // std::regex recursed once per digit: a duration of 30,000 of them took the server down.
+    CHECK_FALSE(valid_iso_duration("P" + std::string(300000, '9') + "D"));
+    auto source = leave_request().as_object();
+    source["nodes"].as_array().push_back(
+        json::parse(R"({"id":"wait","type":"timerCatchEvent","data":{"bpmn":{"duration":"P)" +
+                    std::string(300000, '9') + R"(D"}}})"));
+    CHECK(mentions(problems_of(import_definition(source, "proflow")), "node:wait", "duration"));
+
+    // A chain of 50,000 nodes overflowed the cycle check's recursion; it is refused at import.
+    const auto chain = [](std::size_t length) {
+        json::array nodes{json::parse(R"({"id":"n0","type":"startEvent"})")};
+        json::array edges;
+        for (std::size_t i = 1; i < length; ++i) {
+            const auto id = "n" + std::to_string(i);
+            nodes.push_back(json::object{
+                {"id", id}, {"type", i + 1 == length ? "endEvent" : "exclusiveGateway"}});
+            edges.push_back(json::object{{"id", "e" + std::to_string(i)},
+                                         {"source", "n" + std::to_string(i - 1)},
+                                         {"target", id}});
+        }
+        return json::object{{"nodes", std::move(nodes)}, {"edges", std::move(edges)}};
+    };
+    CHECK_THROWS_AS(import_definition(chain(50000), "proflow"), ImportError);
+    try {
+        import_definition(chain(kMaxNodes + 1), "proflow");
+        FAIL("a definition past the node limit was imported");
+    } catch (const ImportError& error) {
+        CHECK_THAT(error.message, Catch::Contains("at most 1000 nodes"));
+    }
+    // At the limit, a chain is checked (its cycle check walks it without recursion).
+    const auto at_limit = problems_of(import_definition(chain(kMaxNodes), "proflow"));
+    CAPTURE(at_limit);
+    CHECK(at_limit.empty());
+    json::array elements;
+    for (std::size_t i = 0; i <= kMaxNodes + kMaxEdges; ++i) {
+        elements.push_back(json::object{{"id", "x" + std::to_string(i)}, {"type", "manualTask"}});
+    }
+    CHECK_THROWS_AS(import_definition(json::object{{"elements", elements}}, "seed"), ImportError);
+}
+
+TEST_CASE("sub-processes nest at most 20 deep", "[approvals]") {
+    // Each level a sub-process with its own start and end, inside the one before.
+    const auto nested = [](int depth) {
+        json::array nodes{json::parse(R"({"id":"start","type":"startEvent"})"),
+                          json::parse(R"({"id":"end","type":"endEvent"})")};
+        json::array edges{json::parse(R"({"id":"in","source":"start","target":"s1"})"),
+                          json::parse(R"({"id":"out","source":"s1","target":"end"})")};
+        for (int level = 1; level <= depth; ++level) {
+            const auto s = "s" + std::to_string(level);
+            json::object sub{{"id", s}, {"type", "subProcess"}};
+            if (level > 1) {
+                sub["parentId"] = "s" + std::to_string(level - 1);
+            }
+            nodes.push_back(std::move(sub));
+            nodes.push_back(
+                json::object{{"id", s + "-start"}, {"type", "startEvent"}, {"parentId", s}});
+            nodes.push_back(
+                json::object{{"id", s + "-end"}, {"type", "endEvent"}, {"parentId", s}});
+            const auto inner = level < depth ? "s" + std::to_string(level + 1) : s + "-end";
+            edges.push_back(
+                json::object{{"id", s + "-a"}, {"source", s + "-start"}, {"target", inner}});
+            if (level < depth) {
+                edges.push_back(
+                    json::object{{"id", s + "-b"}, {"source", inner}, {"target", s + "-end"}});
+            }
+        }
+        return problems_of(
+            import_definition(json::object{{"nodes", nodes}, {"edges", edges}}, "proflow"));
+    };
+    const auto ok = nested(kMaxNesting);
+    CAPTURE(ok);
+    CHECK(ok.empty());
+    const auto deep = nested(kMaxNesting + 1);
+    CAPTURE(deep);
+    CHECK(mentions(deep, "node:s21", "nest at most 20 deep"));
+}

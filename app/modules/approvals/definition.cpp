@@ -38,6 +38,14 @@ std::vector<std::pair<std::string, const json::object*>> items(const json::value
     if (collection == nullptr || collection->is_null()) {
         return out;
     }
+    const std::size_t limit = std::string_view(what) == "nodes" ? kMaxNodes : kMaxEdges;
+    const std::size_t count = collection->is_array()    ? collection->as_array().size()
+                              : collection->is_object() ? collection->as_object().size()
+                                                        : 0;
+    if (count > limit) {
+        throw ImportError{"a definition holds at most " + std::to_string(limit) + " " + what +
+                          " (this one has " + std::to_string(count) + ")"};
+    }
     if (collection->is_array()) {
         for (const auto& item : collection->as_array()) {
             if (!item.is_object()) {
@@ -192,6 +200,11 @@ ProcessDefinition import_seed(const json::object& source) {
     if (elements == nullptr || !elements->is_array()) {
         throw ImportError{"a process definition has an elements array"};
     }
+    if (elements->as_array().size() > kMaxNodes + kMaxEdges) {
+        throw ImportError{"a definition holds at most " + std::to_string(kMaxNodes + kMaxEdges) +
+                          " elements (this one has " + std::to_string(elements->as_array().size()) +
+                          ")"};
+    }
     std::map<std::string, const json::object*> by_id;
     for (const auto& element : elements->as_array()) {
         if (!element.is_object()) {
@@ -236,6 +249,10 @@ ProcessDefinition import_seed(const json::object& source) {
             continue;
         }
         int order = 0;
+        if (outgoing->as_array().size() > kMaxEdges) {
+            throw ImportError{"an element has at most " + std::to_string(kMaxEdges) +
+                              " outgoing flows"};
+        }
         for (const auto& target : outgoing->as_array()) {
             const std::string name = target.is_string() ? std::string(target.as_string()) : "";
             const auto known = by_id.find(name);
@@ -257,6 +274,12 @@ ProcessDefinition import_seed(const json::object& source) {
             }
             ++order;
         }
+    }
+    if (d.nodes.size() > kMaxNodes || d.edges.size() > kMaxEdges) {
+        throw ImportError{"a definition holds at most " + std::to_string(kMaxNodes) +
+                          " nodes and " + std::to_string(kMaxEdges) + " flows (this one has " +
+                          std::to_string(d.nodes.size()) + " and " +
+                          std::to_string(d.edges.size()) + ")"};
     }
     for (const auto& node : d.nodes) {
         if (const auto flow = core::string_field(node.config, "default_flow"); !flow.empty()) {
@@ -492,12 +515,20 @@ void check_scopes(const ProcessDefinition& d, std::vector<DefinitionProblem>& pr
         problems.push_back({id, std::nullopt, std::move(message)});
     };
     for (const auto& n : d.nodes) {
+        int depth = 0;
+        for (const FlowNode* at = &n; at != nullptr && !at->parent.empty() && depth <= kMaxNesting;
+             at = d.node(at->parent)) {
+            ++depth;
+        }
         if (!n.parent.empty()) {
             const FlowNode* container = d.node(n.parent);
             if (container == nullptr || container->type != "subProcess") {
                 problem(n.id, "its parent '" + n.parent + "' is not a sub-process of this process");
             } else if (d.inside(n.parent, n.id) || n.parent == n.id) {
                 problem(n.id, "sub-processes cannot contain each other");
+            } else if (depth > kMaxNesting) {
+                problem(n.id, "sub-processes nest at most " + std::to_string(kMaxNesting) +
+                                  " deep (or their parents form a cycle)");
             }
         }
         if (n.type == "subProcess") {
@@ -521,9 +552,11 @@ void check_scopes(const ProcessDefinition& d, std::vector<DefinitionProblem>& pr
         }
         if (throws == "cancel") {
             bool in_transaction = false;
-            for (const auto& outer : d.nodes) {
-                in_transaction =
-                    in_transaction || (is_transaction(outer) && d.inside(n.id, outer.id));
+            const FlowNode* outer = d.node(n.parent);
+            for (int level = 0; outer != nullptr && level <= kMaxNesting && !in_transaction;
+                 ++level) {
+                in_transaction = is_transaction(*outer);
+                outer = outer->parent.empty() ? nullptr : d.node(outer->parent);
             }
             if (!in_transaction) {
                 problem(n.id, "a cancel end event is inside a transaction sub-process");
@@ -614,9 +647,10 @@ std::vector<const FlowNode*> ProcessDefinition::boundaries(const std::string& ta
 }
 
 bool ProcessDefinition::inside(const std::string& node, const std::string& scope) const {
-    // Bounded by the node count, so a (refused) cycle of parents cannot loop for ever.
+    // Bounded by the nesting limit, so a (refused) cycle of parents cannot loop for ever; past
+    // it a definition is refused anyway.
     const FlowNode* at = this->node(node);
-    for (std::size_t depth = 0; at != nullptr && depth <= nodes.size(); ++depth) {
+    for (int depth = 0; at != nullptr && depth <= kMaxNesting; ++depth) {
         if (at->parent.empty()) {
             return false;
         }
@@ -794,6 +828,11 @@ bool valid_iso_duration(const std::string& text) {
 }
 
 std::optional<std::chrono::milliseconds> iso_duration(const std::string& text) {
+    // std::regex recurses once per character it repeats: a long text would overflow the stack.
+    // No duration the engine can use is anywhere near this long.
+    if (text.size() > 64) {
+        return std::nullopt;
+    }
     static const std::regex pattern(
         R"(P(?!$)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?)");
     std::smatch m;
@@ -1118,11 +1157,25 @@ std::vector<DefinitionProblem> validate(const ProcessDefinition& d) {
     }
 
     // Cycles are allowed only through edges marked as return paths.
+    // Depth first with a stack of its own: a long chain of nodes must not exhaust the thread's.
     std::map<std::string, int> state;  // 0 new, 1 on the path, 2 done
     std::set<std::string> reported;
-    const std::function<void(const std::string&)> visit = [&](const std::string& id) {
-        state[id] = 1;
-        for (const auto* e : out[id]) {
+    std::vector<std::pair<std::string, std::size_t>> path;  // a node, and its next edge to try
+    for (const auto& n : d.nodes) {
+        if (state[n.id] != 0) {
+            continue;
+        }
+        state[n.id] = 1;
+        path.emplace_back(n.id, 0);
+        while (!path.empty()) {
+            auto& [id, next] = path.back();
+            const auto& edges = out[id];
+            if (next == edges.size()) {
+                state[id] = 2;
+                path.pop_back();
+                continue;
+            }
+            const auto* e = edges[next++];
             if (e->is_return) {
                 continue;
             }
@@ -1130,14 +1183,9 @@ std::vector<DefinitionProblem> validate(const ProcessDefinition& d) {
                 on_edge(e->id,
                         "closes a cycle: mark it as a return path (data.isReturn) or remove it");
             } else if (state[e->target] == 0) {
-                visit(e->target);
+                state[e->target] = 1;
+                path.emplace_back(e->target, 0);
             }
-        }
-        state[id] = 2;
-    };
-    for (const auto& n : d.nodes) {
-        if (state[n.id] == 0) {
-            visit(n.id);
         }
     }
 

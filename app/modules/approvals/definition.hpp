@@ -78,10 +78,18 @@ struct DefinitionProblem {
     boost::json::object to_json() const;
 };
 
-/// Thrown by the importers for input that is not a definition at all (wrong shape).
+/// Thrown by the importers for input that is not a definition at all (wrong shape), or one
+/// past the size limits below.
 struct ImportError {
     std::string message;
 };
+
+/// What one definition may hold. A designer's process has tens of nodes; the limits keep the
+/// checks (some of which pair nodes with nodes) and the engine's lookups quick on any input.
+inline constexpr std::size_t kMaxNodes = 1000;
+inline constexpr std::size_t kMaxEdges = 2000;
+/// Sub-processes inside sub-processes, at most this deep.
+inline constexpr int kMaxNesting = 20;
 
 /// `format`: "proflow" (React Flow `{nodes, edges}` arrays, or the editor's flattened
 /// `{id: node}` maps, as `nodes`/`edges` or `flattenNodes`/`flattenEdges`), "seed" (`process` +

@@ -53,6 +53,16 @@ json::array problems_json(const ProcessDefinition& definition) {
     return out;
 }
 
+// A stored draft's problems. A draft saved before a limit it breaks existed cannot be imported
+// any more: that is its one problem.
+json::array draft_problems(const json::value& draft, const std::string& format) {
+    try {
+        return problems_json(import_definition(draft, format));
+    } catch (const ImportError& error) {
+        return json::array{DefinitionProblem{std::nullopt, std::nullopt, error.message}.to_json()};
+    }
+}
+
 // The request's text, or `fallback` cut to `max` where it is absent: required without one.
 std::string text_or(const json::object& request,
                     std::string_view field,
@@ -109,7 +119,7 @@ boost::json::object DefinitionService::update(const core::Principal& author,
 boost::json::object DefinitionService::get(const core::TenantId& tenant, std::int64_t id) {
     const auto found =
         core::found(repository_.find(tenant, id), "process definition " + std::to_string(id));
-    auto problems = problems_json(import_definition(found.draft, found.format));
+    auto problems = draft_problems(found.draft, found.format);
     auto out = found.to_json();
     out["valid"] = problems.empty();
     out["problems"] = std::move(problems);
@@ -119,14 +129,13 @@ boost::json::object DefinitionService::get(const core::TenantId& tenant, std::in
 boost::json::object DefinitionService::publish(const core::Principal& who, std::int64_t id) {
     const auto found =
         core::found(repository_.find(who.tenant, id), "process definition " + std::to_string(id));
-    const auto definition = import_definition(found.draft, found.format);
-    auto problems = problems_json(definition);
+    auto problems = draft_problems(found.draft, found.format);
     if (!problems.empty()) {
         throw DomainError(DomainError::Kind::kInvalid, "invalid_definition",
                           "the definition has problems; nothing published",
                           json::object{{"problems", std::move(problems)}});
     }
-    const auto compiled = definition.to_json();
+    const auto compiled = import_definition(found.draft, found.format).to_json();
     const int version =
         repository_.publish(who.tenant, id, compiled, found.draft,
                             core::sha256_hex(json::serialize(compiled)), who.user_id);
