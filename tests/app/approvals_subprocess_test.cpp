@@ -440,6 +440,66 @@ TEST_CASE("an error a child instance throws reaches its call activity's boundary
     CHECK(status["other"] == "pending");
 }
 
+TEST_CASE(
+    "processes that call each other stop at ten levels instead of starting children "
+    "without end",
+    "[app][approvals][subprocess]") {
+    auto clock = std::make_shared<inngest::local::ManualClock>();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    // ping calls pong, pong calls ping: each published before the other exists.
+    const auto calling = [&](const std::string& key, const std::string& other) {
+        return flow.publish(
+            alice,
+            process(key,
+                    {node("start", "startEvent"),
+                     node("call", "callActivity", "", R"({"called_element":")" + other + R"("})"),
+                     node("end", "endEvent")},
+                    {"start>call", "call>end"}));
+    };
+    calling("pong", "ping");
+    const auto root = flow.start(alice, calling("ping", "pong"));
+    const auto instances = [&] {
+        REQUIRE(t.app().executor()->wait_idle(30s));
+        const auto all = t.call("GET", "/api/v1/approvals/instances?page_size=100", alice);
+        REQUIRE(all.status == 200);
+        return all.body;
+    };
+    // Until the eleventh level's call has failed (each level starts in a run of its own).
+    json::value all;
+    for (int i = 0; i < 400; ++i) {
+        all = instances();
+        if (json::serialize(all).find("\"failed\"") != std::string::npos) {
+            break;
+        }
+        std::this_thread::sleep_for(25ms);
+    }
+    INFO(json::serialize(all));
+    // The first process and ten levels of children; the eleventh level's call failed, named.
+    CHECK(all.at("total") == 11);
+    int failed = 0;
+    for (const auto& instance : all.at("items").as_array()) {
+        if (instance.at("status") == "failed") {
+            ++failed;
+            CHECK(instance.at("status_reason") ==
+                  "call activity 'call': processes call each other more than 10 deep");
+        }
+    }
+    CHECK(failed == 1);
+    // Nothing more starts later, and the administrator's terminate ends the whole chain.
+    clock->advance(std::chrono::hours(1));
+    t.app().executor()->poke();
+    CHECK(instances().at("total") == 11);
+    REQUIRE(t.call("POST", "/api/v1/approvals/instances/" + std::to_string(root) + "/terminate",
+                   alice, R"({"reason":"a loop"})")
+                .status == 200);
+    const auto ended = instances();
+    for (const auto& instance : ended.at("items").as_array()) {
+        CHECK(instance.at("status") != "running");
+    }
+}
+
 TEST_CASE("a child's error passes a call activity without a boundary to its sub-process's",
           "[app][approvals][subprocess]") {
     auto clock = std::make_shared<inngest::local::ManualClock>();

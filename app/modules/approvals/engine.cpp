@@ -137,6 +137,8 @@ const FlowNode* cancel_catcher(const ProcessDefinition& definition, const FlowNo
 }
 
 constexpr int kMaxReminders = 3;
+// Instances started by call activities, one inside the other, at most.
+constexpr int kMaxCallDepth = 10;
 
 bool is_expression(const std::string& text) {
     return text.size() >= 3 && text.rfind("${", 0) == 0 && text.back() == '}';
@@ -1375,6 +1377,18 @@ boost::json::object Engine::call_child(const VisitRef& here,
     const auto tag = tag_of(node.id, visit);
     const std::string step = "call:" + tag;
     const auto key = core::string_field(node.config, "called_element");
+    // Processes calling each other (A calls B calls A) would start children without end.
+    int depth = 1;
+    for (auto above = parent.parent_id; above && depth <= kMaxCallDepth; ++depth) {
+        const auto ancestor = p_.instances.find(tenant, *above);
+        above = ancestor ? ancestor->parent_id : std::nullopt;
+    }
+    if (depth > kMaxCallDepth) {
+        return fail_task(here, "call",
+                         "call activity '" + node.id + "': processes call each other more than " +
+                             std::to_string(kMaxCallDepth) + " deep",
+                         nullptr);
+    }
     const auto called = p_.definitions.find_key(tenant, key);
     if (!called || called->latest_version == 0) {
         return fail_task(here, "call",
