@@ -337,6 +337,7 @@ int lp_job(const std::string& queue, const std::string& name) {
     write_file(file.string(), "^XA^XZ");
     const auto output = command_output("lp -h '" + shared_cups().server() + "' -d '" + queue +
                                        "' -t '" + name + "' '" + file.string() + "'");
+    std::filesystem::remove(file);
     const auto at = output.find(queue + "-");
     REQUIRE(at != std::string::npos);
     return std::stoi(output.substr(at + queue.size() + 1));
