@@ -3,6 +3,7 @@
 #include "execution/invocation.hpp"
 #include "protocol/call_request.hpp"
 #include "protocol/function_config.hpp"
+#include "protocol/json_scan.hpp"
 #include "protocol/json_writer.hpp"
 #include "transport/http_client.hpp"
 #include "transport/url.hpp"
@@ -123,7 +124,7 @@ private:
         if (auth.check == SignatureCheck::kMismatch && !request_.body.empty()) {
             // Some server paths sign the JCS form but send another encoding (protocol §5.2.6).
             boost::system::error_code ec;
-            const boost::json::value parsed = boost::json::parse(request_.body, ec);
+            const boost::json::value parsed = detail::parse_json(request_.body, ec);
             if (!ec) {
                 const std::string canonical = detail::to_canonical_json(parsed);
                 if (canonical != request_.body) {

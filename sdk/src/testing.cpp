@@ -1,6 +1,7 @@
 #include "crypto/crypto.hpp"
 #include "execution/invocation.hpp"
 #include "protocol/call_request.hpp"
+#include "protocol/json_scan.hpp"
 #include "protocol/json_writer.hpp"
 #include "time_format.hpp"
 
@@ -97,18 +98,19 @@ public:
                 if (!planned_.empty()) {
                     planned_.pop_front();
                 }
-                if (!apply_ops(json::parse(outcome.body).as_array())) {
+                if (!apply_ops(
+                        json::parse(outcome.body, {}, detail::json_parse_options()).as_array())) {
                     return finish(Status::kStopped);
                 }
                 continue;
             }
             if (outcome.status == 200) {
-                result_.output = json::parse(outcome.body);
+                result_.output = json::parse(outcome.body, {}, detail::json_parse_options());
                 return finish(Status::kCompleted);
             }
             ++result_.function_errors;
             boost::system::error_code ec;
-            const json::value body = json::parse(outcome.body, ec);
+            const json::value body = detail::parse_json(outcome.body, ec);
             result_.error = failure_of(ec ? json::value() : body);
             if (outcome.no_retry.value_or(false) || function_attempt_ + 1 >= max_attempts_) {
                 return finish(Status::kFailed);

@@ -13,8 +13,11 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <future>
 #include <sstream>
 #include <thread>
 
@@ -22,6 +25,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 using namespace riveredge_test;
@@ -173,6 +177,183 @@ std::int64_t published_render(const AppUnderTest& t,
 // answering it: a server that does not answer, without making libcups wait for its reply timeout.
 // Counts the connections. (A request is one connection: libcups connects again only when it could
 // not send the request's headers, so they are read before closing.)
+// A Unix socket in front of the test's cupsd that the app reaches CUPS through: the test can
+// hold what the app sends (CUPS then answers nothing, as one that hangs) and let it go on.
+class CupsRelay {
+public:
+    explicit CupsRelay(std::string target)
+        : target_(std::move(target)),
+          path_((std::filesystem::temp_directory_path() /
+                 ("rv-cups-relay-" + std::to_string(getpid()) + ".sock"))
+                    .string()) {
+        std::filesystem::remove(path_);
+        listener_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        const sockaddr_un address = unix_address(path_);
+        REQUIRE(bind(listener_, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+        REQUIRE(listen(listener_, 16) == 0);
+        thread_ = std::thread([this] { serve(); });
+    }
+    ~CupsRelay() {
+        stop_ = true;
+        thread_.join();
+        for (auto& pump : pumps_) {
+            pump.join();
+        }
+        close(listener_);
+        std::filesystem::remove(path_);
+    }
+    CupsRelay(const CupsRelay&) = delete;
+    CupsRelay& operator=(const CupsRelay&) = delete;
+
+    const std::string& path() const { return path_; }
+    void hold(bool on) { held_ = on; }
+    /// Bytes the app sent while held that have not gone on to CUPS yet.
+    std::size_t held_bytes() const { return held_bytes_; }
+
+private:
+    static sockaddr_un unix_address(const std::string& path) {
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
+        return address;
+    }
+    static bool write_all(int fd, std::string_view bytes) {
+        while (!bytes.empty()) {
+            const auto n = send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+            if (n <= 0) {
+                return false;
+            }
+            bytes.remove_prefix(static_cast<std::size_t>(n));
+        }
+        return true;
+    }
+    void serve() {
+        while (!stop_) {
+            pollfd waiting{listener_, POLLIN, 0};
+            if (poll(&waiting, 1, 50) <= 0) {
+                continue;
+            }
+            const int client = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+            if (client < 0) {
+                continue;
+            }
+            const int server = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            const sockaddr_un address = unix_address(target_);
+            if (connect(server, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+                close(server);
+                close(client);
+                continue;
+            }
+            pumps_.emplace_back([this, client, server] { pump(client, server); });
+        }
+    }
+    void pump(int client, int server) {
+        std::string pending;  // from the app, held
+        std::array<char, 16384> buffer{};
+        bool open = true;
+        while (open && !stop_) {
+            if (!held_ && !pending.empty()) {
+                open = write_all(server, pending);
+                held_bytes_ -= pending.size();
+                pending.clear();
+            }
+            std::array<pollfd, 2> fds{pollfd{client, POLLIN, 0}, pollfd{server, POLLIN, 0}};
+            if (poll(fds.data(), fds.size(), 50) <= 0) {
+                continue;
+            }
+            if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+                const auto n = read(client, buffer.data(), buffer.size());
+                const std::string_view bytes(buffer.data(),
+                                             n > 0 ? static_cast<std::size_t>(n) : 0);
+                if (n <= 0) {
+                    open = false;
+                } else if (held_) {
+                    pending.append(bytes);
+                    held_bytes_ += bytes.size();
+                } else {
+                    open = write_all(server, bytes);
+                }
+            }
+            if (open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+                const auto n = read(server, buffer.data(), buffer.size());
+                open = n > 0 && write_all(client, std::string_view(buffer.data(),
+                                                                   static_cast<std::size_t>(n)));
+            }
+        }
+        held_bytes_ -= pending.size();
+        close(client);
+        close(server);
+    }
+
+    std::string target_;
+    std::string path_;
+    int listener_ = -1;
+    std::atomic<bool> stop_{false};
+    std::atomic<bool> held_{false};
+    std::atomic<std::size_t> held_bytes_{0};
+    std::vector<std::thread> pumps_;
+    std::thread thread_;
+};
+
+// Calls the print-job function's failure handler for `job_id` as the executor would, without
+// Catch's assertions (it runs on a thread of its own): the HTTP status, 0 when unanswered.
+int fail_job_through_handler(const AppUnderTest& t, std::int64_t job_id) {
+    inngest_test::CallBuilder failure;
+    failure.fn_slug = "riveredge-flow-print-job-failure";
+    failure.run_id = "01JTESTRUNFAIL" + std::to_string(job_id);
+    failure.event = json::object{
+        {"name", "inngest/function.failed"},
+        {"data",
+         json::object{{"function_id", "riveredge-flow-print-job"},
+                      {"run_id", "01JTESTRUN0000000000000002"},
+                      {"error", json::object{{"name", "Error"}, {"message", "call timed out"}}},
+                      {"event", json::object{{"name", "print/job.requested"},
+                                             {"data", json::object{{"tenant_id", "acme"},
+                                                                   {"job_id", job_id}}}}}}}};
+    const auto body = failure.body();
+    inngest::detail::OutboundRequest request{"POST",
+                                             "http://127.0.0.1:" + std::to_string(t.port()) +
+                                                 "/api/inngest?fnId=" + failure.fn_slug +
+                                                 "&stepId=step",
+                                             {{"Content-Type", "application/json"}},
+                                             body,
+                                             std::chrono::seconds(90),
+                                             std::nullopt};
+    request.headers.emplace_back(
+        "X-Inngest-Signature",
+        inngest::detail::sign_body(inngest::detail::SigningKey::parse(kExecutorKey), body,
+                                   std::chrono::duration_cast<std::chrono::seconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count()));
+    const auto reply = inngest::detail::send_http(request);
+    return reply ? reply->status : 0;
+}
+
+// Submits a file to `queue` straight through the test's cupsd (not through the app), named
+// `name`: its CUPS job id.
+int lp_job(const std::string& queue, const std::string& name) {
+    const auto file =
+        std::filesystem::temp_directory_path() / ("rv-lp-" + std::to_string(getpid()) + ".zpl");
+    write_file(file.string(), "^XA^XZ");
+    const auto output = command_output("lp -h '" + shared_cups().server() + "' -d '" + queue +
+                                       "' -t '" + name + "' '" + file.string() + "'");
+    std::filesystem::remove(file);
+    const auto at = output.find(queue + "-");
+    REQUIRE(at != std::string::npos);
+    return std::stoi(output.substr(at + queue.size() + 1));
+}
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() > until) {
+            return false;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return true;
+}
+
 class UnansweringServer {
 public:
     UnansweringServer() {
@@ -867,4 +1048,114 @@ TEST_CASE(
     CHECK(shared_cups().job_lines(queue).size() == 1);
     std::this_thread::sleep_for(500ms);
     CHECK(label_printer.received().size() == 1);
+}
+
+TEST_CASE(
+    "print devices: a failed job an attempt had sent is saved failed first, then cancelled in "
+    "CUPS outside the transaction, and a cancel left wanted by a crash is done by the retry",
+    "[app][print_devices]") {
+    CupsRelay relay(shared_cups().server());
+    AppUnderTest t(AppUnderTestOptions{.cups_server = relay.path()});
+    const auto admin = t.token("acme", "alice", {"admin"});
+    const auto queue = queue_for("acme", "relayed");
+    shared_cups().add_raw_queue(queue,
+                                "socket://127.0.0.1:" + std::to_string(inngest_test::free_port()));
+    shared_cups().pause(queue);  // its jobs stay pending in CUPS
+    const auto printer = add_printer(t, admin, "Relayed", queue);
+    const auto acme = riveredge::core::TenantId::trusted("acme");
+    riveredge::core::db::Pool owner(t.settings().migration_database_url.value(), 1);
+    // A job an attempt marked submitting (no print-job run: only its failure handler runs).
+    const std::string token = "relaytoken" + std::to_string(getpid());
+    const auto job_id =
+        riveredge::core::db::transact(owner, acme, [&](riveredge::core::db::Transaction& tx) {
+            return tx
+                .exec(
+                    "INSERT INTO print_jobs (tenant_id, printer_id, source, payload, format, "
+                    "title, token, status, deadline_at, requested_by) VALUES ($1, $2, 'raw', "
+                    "convert_to($3, 'UTF8'), 'application/vnd.cups-raw', 'relayed', $4, "
+                    "'submitting', now() + interval '10 minutes', 'alice') RETURNING id",
+                    {acme, printer, std::string("^XA^XZ"), token})
+                .integer(0, "id");
+        });
+    const auto row = [&]() {
+        return riveredge::core::db::transact(
+            owner, acme, [&](riveredge::core::db::Transaction& tx) {
+                return tx.exec(
+                    "SELECT status, coalesce(cups_cancel_wanted, 0) AS wanted FROM print_jobs "
+                    "WHERE id = $1",
+                    {job_id});
+            });
+    };
+    const auto unfinished_in_cups = [&](int cups_id) {
+        const auto lines = shared_cups().unfinished_job_lines(queue);
+        const std::string name = queue + "-" + std::to_string(cups_id) + " ";
+        return std::any_of(lines.begin(), lines.end(),
+                           [&](const std::string& line) { return line.starts_with(name); });
+    };
+
+    // The attempt holds the job's send lock while it sends; the failure handler waits for it.
+    auto sending = owner.connect();
+    sending->exec(
+        "SELECT pg_advisory_lock(hashtextextended('riveredge.print_job.sending.' || $1, 0))",
+        {job_id});
+    auto failing =
+        std::async(std::launch::async, [&] { return fail_job_through_handler(t, job_id); });
+    REQUIRE(eventually(
+        [&] {
+            return riveredge::core::db::transact(
+                       owner, std::nullopt, [](riveredge::core::db::Transaction& tx) {
+                           return tx
+                               .exec(
+                                   "SELECT count(*) AS n FROM pg_locks WHERE locktype = "
+                                   "'advisory' AND NOT granted")
+                               .integer(0, "n");
+                       }) > 0;
+        },
+        20s));
+    // The attempt got the job into CUPS and recorded its id, then lets go; CUPS now hangs.
+    const int sent = lp_job(queue, token + " relayed");
+    riveredge::core::db::transact(owner, acme, [&](riveredge::core::db::Transaction& tx) {
+        tx.exec("UPDATE print_jobs SET cups_job_id = $2, status = 'pending' WHERE id = $1",
+                {job_id, sent});
+    });
+    REQUIRE(unfinished_in_cups(sent));
+    relay.hold(true);
+    sending.reset();
+
+    // The cancel waits on CUPS; the failure is saved already, the cancel wanted with it, and
+    // the job's row is not locked meanwhile.
+    REQUIRE(eventually([&] { return relay.held_bytes() > 0; }, 20s));
+    bool row_free = true;
+    try {
+        riveredge::core::db::transact(owner, acme, [&](riveredge::core::db::Transaction& tx) {
+            tx.exec("SELECT id FROM print_jobs WHERE id = $1 FOR UPDATE NOWAIT", {job_id});
+        });
+    } catch (const std::exception& error) {
+        INFO(error.what());
+        row_free = false;
+    }
+    CHECK(row_free);
+    const auto during = row();
+    CHECK(during.text(0, "status") == "failed");
+    CHECK(during.integer(0, "wanted") == sent);
+    CHECK(failing.wait_for(0s) == std::future_status::timeout);
+
+    // CUPS answers again: the job is cancelled there, and no longer wanted.
+    relay.hold(false);
+    CHECK(failing.get() == 206);
+    CHECK_FALSE(unfinished_in_cups(sent));
+    CHECK(row().text(0, "status") == "failed");
+    CHECK(row().integer(0, "wanted") == 0);
+
+    // A crash between the save and the cancel leaves the cancel wanted: the step's retry
+    // (the job already failed) does it.
+    const int left = lp_job(queue, token + " left");
+    riveredge::core::db::transact(owner, acme, [&](riveredge::core::db::Transaction& tx) {
+        tx.exec("UPDATE print_jobs SET cups_cancel_wanted = $2 WHERE id = $1", {job_id, left});
+    });
+    REQUIRE(unfinished_in_cups(left));
+    CHECK(fail_job_through_handler(t, job_id) == 206);
+    CHECK_FALSE(unfinished_in_cups(left));
+    CHECK(row().integer(0, "wanted") == 0);
+    CHECK(row().text(0, "status") == "failed");
 }

@@ -547,6 +547,84 @@ TEST_CASE("an action whose answer PostgreSQL cannot store as it is runs once and
     CHECK(calls == std::map<std::string, int>{{"/han", 1}, {"/nul", 1}});
 }
 
+TEST_CASE("an action whose end cannot be saved at first is called once: the save is retried alone",
+          "[app][schedules]") {
+    auto clock = clock_at("2026-11-23T10:00:30.000Z");
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto admin = t.token("acme", "root", {"admin"});
+    std::atomic<int> calls{0};
+    inngest::HttpServerOptions options;
+    options.port = 0;
+    options.routes = [&](const inngest::HttpRequest&) -> std::optional<inngest::HttpResponse> {
+        ++calls;
+        return inngest::HttpResponse{200, {}, "{\"ok\":true}"};
+    };
+    inngest::HttpServer hook(options);
+    hook.start();
+    REQUIRE(t.call("PUT", "/api/v1/scripts/settings", admin, R"({"http_allow_list":["127.0.0.1"]})")
+                .status == 200);
+    // Saving a fire's success fails the first time, after the action was called (a sequence
+    // counts the tries: it is not rolled back with the failed save).
+    riveredge::core::db::Pool owner(t.settings().migration_database_url.value(), 1);
+    riveredge::core::db::transact(owner, std::nullopt, [](riveredge::core::db::Transaction& tx) {
+        tx.exec("CREATE SEQUENCE fire_saves");
+        tx.exec(
+            "CREATE FUNCTION refuse_first_fire_save() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN IF nextval('fire_saves') = 1 THEN RAISE EXCEPTION 'test: the save fails'; "
+            "END IF; RETURN NEW; END $$");
+        tx.exec("GRANT USAGE ON SEQUENCE fire_saves TO riveredge");
+        tx.exec(
+            "CREATE TRIGGER refuse_first_fire_save BEFORE UPDATE ON schedule_fires FOR EACH ROW "
+            "WHEN (NEW.status = 'succeeded') EXECUTE FUNCTION refuse_first_fire_save()");
+    });
+    const auto created =
+        t.call("POST", "/api/v1/schedules", alice,
+               schedule_body("saved-late", R"({"kind":"once","at":"2026-11-23T10:01:00.000Z"})", "",
+                             R"({"type":"http","url":"http://127.0.0.1:)" +
+                                 std::to_string(hook.port()) + R"(/once"})"));
+    REQUIRE(created.status == 201);
+    advance(t, *clock, 30s);
+    advance(t, *clock, 60s);  // the retry's backoff
+    const auto fire = fires(t, alice, created.body.at("id").as_int64()).at(0);
+    INFO(json::serialize(fire));
+    CHECK(fire.at("status") == "succeeded");
+    CHECK(fire.at("attempt") == 1);
+    CHECK(fire.at("output").at("status") == 200);
+    CHECK(calls == 1);
+    // The save did fail once, then passed.
+    const auto saves = riveredge::core::db::transact(
+        owner, std::nullopt, [](riveredge::core::db::Transaction& tx) {
+            return tx.exec("SELECT last_value FROM fire_saves").integer(0, "last_value");
+        });
+    CHECK(saves == 2);
+    hook.stop();
+}
+
+TEST_CASE("a fire run whose action step saved its end itself (the code before) ends as it was",
+          "[app][schedules]") {
+    auto clock = clock_at("2026-11-23T10:00:30.000Z");
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto created =
+        t.call("POST", "/api/v1/schedules", alice,
+               schedule_body("older", R"({"kind":"once","at":"2026-11-23T10:01:00.000Z"})"));
+    REQUIRE(created.status == 201);
+    const auto id = created.body.at("id").as_int64();
+    auto call = fire_call(t, alice, id, "run-older");
+    const auto claim = step_data(t, call);
+    REQUIRE(claim.at("decision") == "run");
+    call.data("claim", claim);
+    // Its one step "action" ran the action and saved the end: {fire_id, status}.
+    const json::value ended{{"fire_id", claim.at("fire_id")}, {"status", "succeeded"}};
+    call.data("action", ended);
+    const auto [status, reply] = t.replay(call);
+    CHECK(status == 200);
+    CHECK(reply == ended);
+    // Nothing ran again: the fire is still as the claim left it.
+    CHECK(fires(t, alice, id).at(0).at("status") == "running");
+}
+
 TEST_CASE("a fire whose run failed through its retries ends failed, not running",
           "[app][schedules]") {
     auto clock = clock_at("2026-11-23T10:00:30.000Z");

@@ -956,6 +956,66 @@ TEST_CASE(
           "node 'call' failed: host 'example.com' is not on the tenant's allow-list");
 }
 
+TEST_CASE("workflows: a script node's result nested as deep as a script may return is replayed",
+          "[app][workflows]") {
+    AppUnderTest t;
+    const auto admin = t.token("acme", "root", {"admin"});
+    // 32 levels of arrays and objects: the deepest result the script worker accepts.
+    const auto script =
+        t.call("POST", "/api/v1/scripts", admin,
+               json::serialize(json::object{
+                   {"name", "deep"},
+                   {"code",
+                    "function main(args, ctx) { var v = 'bottom'; for (var i = 0; i < 31; i++) "
+                    "{ v = i % 2 ? [v] : { v: v }; } return { deep: v }; }"}}));
+    INFO(json::serialize(script.body));
+    REQUIRE(script.status == 201);
+    Flows f{t, admin};
+    const auto script_id = std::to_string(script.body.at("id").as_int64());
+    f.publish("application/yaml",
+              "key: deep\nkind: dag\nnodes:\n"
+              "  - id: first\n    action: {kind: script, script_id: " +
+                  script_id +
+                  "}\n"
+                  "  - id: second\n    depends_on: [first]\n"
+                  "    action: {kind: script, script_id: " +
+                  script_id + "}\n");
+    const auto id = f.start(admin, R"({"definition_key":"deep"})");
+    // The execution's context nests the result deeper than the tests' JSON client reads.
+    const auto execution = [&] {
+        inngest::detail::OutboundRequest request{"GET",
+                                                 "http://127.0.0.1:" + std::to_string(t.port()) +
+                                                     "/api/v1/workflows/executions/" +
+                                                     std::to_string(id),
+                                                 {{"Authorization", "Bearer " + admin}},
+                                                 {},
+                                                 10s,
+                                                 std::nullopt};
+        const auto response = inngest::detail::send_http(request);
+        REQUIRE(response.has_value());
+        REQUIRE(response->status == 200);
+        json::parse_options deep;
+        deep.max_depth = 128;
+        return json::parse(response->body, {}, deep);
+    };
+    json::value e = execution();
+    for (int i = 0; i < 600 && e.at("status") != "completed" && e.at("status") != "failed"; ++i) {
+        std::this_thread::sleep_for(25ms);
+        e = execution();
+    }
+    INFO(json::serialize(e));
+    REQUIRE(e.at("status") == "completed");
+    // The first node's result came back whole from the step state the second node's run read.
+    json::value v = e.at("context").at("nodes").at("first").at("deep");
+    int depth = 1;
+    for (; !v.is_string(); ++depth) {
+        v = v.is_array() ? json::value(v.as_array().at(0)) : json::value(v.as_object().at("v"));
+    }
+    CHECK(depth == 32);
+    CHECK(v == "bottom");
+    CHECK(e.at("context").at("nodes").at("second") == e.at("context").at("nodes").at("first"));
+}
+
 TEST_CASE("workflows: an order waiting for events survives a restart of the app, in one run",
           "[app][workflows]") {
     std::string database;

@@ -117,6 +117,48 @@ TEST_CASE("a replaced executor resumes a sleeping run: no step runs twice, the s
     CHECK(after == 1);
 }
 
+TEST_CASE("a run whose step returned as deep as a step may is restored by the next executor",
+          "[local][postgres]") {
+    Durable d;
+    // Arrays `depth` deep around a number.
+    const auto nested = [](int depth) {
+        json::value value = depth;
+        for (int level = 0; level < depth; ++level) {
+            value = json::array{std::move(value)};
+        }
+        return value;
+    };
+    std::atomic<int> bodies{0};
+    d.client.create_function({.id = "deep", .triggers = {inngest::EventTrigger{"deep"}}},
+                             [&](inngest::Context& ctx) {
+                                 const json::value value = ctx.step.run("nest", [&] {
+                                     ++bodies;
+                                     return nested(inngest::kMaxStepResultDepth);
+                                 });
+                                 ctx.step.sleep("rest", 1h);
+                                 return value == nested(inngest::kMaxStepResultDepth);
+                             });
+    std::string run_id;
+    {
+        auto first = d.start_executor();
+        REQUIRE(first->send(event("deep", "evt-deep")).has_value());
+        REQUIRE(first->wait_idle(10s));
+        const auto runs = first->runs("d-deep");
+        REQUIRE(runs.size() == 1);
+        run_id = runs[0].run_id;
+        CHECK(runs[0].status == RunStatus::kRunning);
+    }
+    // The stored run, its step state 64 levels deep, is read back and goes on.
+    auto second = d.start_executor();
+    REQUIRE(second->run(run_id).has_value());
+    d.clock->advance(61min);
+    const auto done = second->wait_for_run(run_id, 10s);
+    REQUIRE(done.has_value());
+    CHECK(done->status == RunStatus::kCompleted);
+    CHECK(done->output == true);
+    CHECK(bodies == 1);
+}
+
 TEST_CASE("a wait stored by one executor is matched by an event sent to the next",
           "[local][postgres]") {
     Durable d;

@@ -226,6 +226,49 @@ TEST_CASE("the inspection API shows a run's steps, output and status", "[unit]")
     CHECK(body.at("calls") == 3);
 }
 
+TEST_CASE("a step result as deep as a step may return is stored and replayed by the executor",
+          "[unit]") {
+    // Arrays `depth` deep around a number.
+    const auto nested = [](int depth) {
+        json::value value = depth;
+        for (int level = 0; level < depth; ++level) {
+            value = json::array{std::move(value)};
+        }
+        return value;
+    };
+    Harness h;
+    h.client->create_function(
+        {.id = "deep", .triggers = {inngest::EventTrigger{"deep"}}},
+        [&nested](inngest::Context& ctx) {
+            const int depth = ctx.event.data.at("depth").to_number<int>();
+            const json::value value = ctx.step.run("nest", [&] { return nested(depth); });
+            const bool same = ctx.step.run("check", [&] { return value == nested(depth); });
+            return json::value{{"depth", depth}, {"same", same}};
+        });
+    h.sync();
+    h.executor.send(ev("deep", {{"depth", inngest::kMaxStepResultDepth}}));
+    h.executor.send(ev("deep", {{"depth", inngest::kMaxStepResultDepth + 1}}));
+    h.settle();
+    const auto runs = h.executor.runs("t-deep");
+    REQUIRE(runs.size() == 2);
+    int completed = 0;
+    int failed = 0;
+    for (const auto& run : runs) {
+        INFO(json::serialize(run.output) << " " << json::serialize(run.error));
+        if (run.status == RunStatus::kCompleted) {
+            ++completed;
+            CHECK(run.output ==
+                  json::value{{"depth", inngest::kMaxStepResultDepth}, {"same", true}});
+        } else {
+            ++failed;
+            CHECK(run.status == RunStatus::kFailed);
+            CHECK(json::serialize(run.error).find("nested deeper than 64") != std::string::npos);
+        }
+    }
+    CHECK(completed == 1);
+    CHECK(failed == 1);
+}
+
 TEST_CASE("a concurrency limit holds runs back until a slot frees", "[unit]") {
     Harness h;
     std::atomic<int> running{0};

@@ -21,8 +21,11 @@ CallResult post(const std::string& url, const CallBuilder& call) {
     if (!response) {
         return {0, boost::json::value(response.error().message)};
     }
+    // Read as deep as anything the SDK may send (its replies nest a step's value two levels).
+    boost::json::parse_options options;
+    options.max_depth = 1024;
     boost::system::error_code ec;
-    auto body = boost::json::parse(response->body, ec);
+    auto body = boost::json::parse(response->body, ec, {}, options);
     return {response->status, ec ? boost::json::value(response->body) : body};
 }
 

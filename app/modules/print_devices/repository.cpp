@@ -307,4 +307,37 @@ void Repository::request_cancel(Transaction& tx, const core::TenantId& tenant, s
         {tenant, id});
 }
 
+std::optional<int> Repository::cups_cancel_wanted(Transaction& tx,
+                                                  const core::TenantId& tenant,
+                                                  std::int64_t id) {
+    const auto rows = tx.exec(
+        "SELECT cups_cancel_wanted FROM print_jobs WHERE tenant_id = $1 AND id = $2 AND "
+        "cups_cancel_wanted IS NOT NULL",
+        {tenant, id});
+    if (rows.empty()) {
+        return std::nullopt;
+    }
+    return static_cast<int>(rows.integer(0, "cups_cancel_wanted"));
+}
+
+void Repository::want_cups_cancel(Transaction& tx,
+                                  const core::TenantId& tenant,
+                                  std::int64_t id,
+                                  int cups_job_id) {
+    tx.exec(
+        "UPDATE print_jobs SET cups_cancel_wanted = $3, updated_at = now() WHERE tenant_id = $1 "
+        "AND id = $2",
+        {tenant, id, cups_job_id});
+}
+
+void Repository::cups_cancel_done(Transaction& tx,
+                                  const core::TenantId& tenant,
+                                  std::int64_t id,
+                                  int cups_job_id) {
+    tx.exec(
+        "UPDATE print_jobs SET cups_cancel_wanted = NULL, updated_at = now() WHERE tenant_id = $1 "
+        "AND id = $2 AND cups_cancel_wanted = $3",
+        {tenant, id, cups_job_id});
+}
+
 }  // namespace riveredge::devices

@@ -239,6 +239,20 @@ public:
                       std::optional<int> impressions,
                       const std::optional<std::string>& error);
     void request_cancel(core::db::Transaction& tx, const core::TenantId& tenant, std::int64_t id);
+    /// The CUPS job a failed job still wants cancelled in CUPS (saved with the failure, cleared
+    /// once CUPS cancelled it), if any.
+    std::optional<int> cups_cancel_wanted(core::db::Transaction& tx,
+                                          const core::TenantId& tenant,
+                                          std::int64_t id);
+    void want_cups_cancel(core::db::Transaction& tx,
+                          const core::TenantId& tenant,
+                          std::int64_t id,
+                          int cups_job_id);
+    /// CUPS cancelled `cups_job_id`: no longer wanted.
+    void cups_cancel_done(core::db::Transaction& tx,
+                          const core::TenantId& tenant,
+                          std::int64_t id,
+                          int cups_job_id);
     bool has_unfinished_jobs(core::db::Transaction& tx,
                              const core::TenantId& tenant,
                              std::int64_t printer_id);

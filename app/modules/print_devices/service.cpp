@@ -933,21 +933,38 @@ void Service::finish_failed(const core::TenantId& tenant,
 }
 
 void Service::fail_step(const core::TenantId& tenant, std::int64_t id, const std::string& why) {
-    // The job if it is still open, with its printer's queue.
+    // The job if it is still open, or if its saved failure still wants a job cancelled in CUPS
+    // (this step retried after a crash or CUPS out of reach between the save and the cancel),
+    // with its printer's queue.
+    struct Open {
+        JobRow job;
+        std::string queue;
+        std::optional<int> wanted;
+    };
     auto open =
-        core::db::transact(repository_.pool(), tenant,
-                           [&](Transaction& tx) -> std::optional<std::pair<JobRow, std::string>> {
-                               auto job = repository_.job(tx, tenant, id, false);
-                               if (!job || job->finished()) {
-                                   return std::nullopt;
-                               }
-                               auto queue = queue_of(repository_, tx, tenant, job->printer_id);
-                               return std::pair{std::move(*job), std::move(queue)};
-                           });
+        core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) -> std::optional<Open> {
+            auto job = repository_.job(tx, tenant, id, false);
+            if (!job) {
+                return std::nullopt;
+            }
+            std::optional<int> wanted;
+            if (job->finished()) {
+                wanted = repository_.cups_cancel_wanted(tx, tenant, id);
+                if (!wanted) {
+                    return std::nullopt;
+                }
+            }
+            auto queue = queue_of(repository_, tx, tenant, job->printer_id);
+            return Open{std::move(*job), std::move(queue), wanted};
+        });
     if (!open) {
         return;
     }
-    auto& [job, queue] = *open;
+    auto& [job, queue, wanted] = *open;
+    if (wanted) {
+        cancel_wanted(tenant, id, queue, *wanted);
+        return;
+    }
     // Reported failed, it must not print later: find it in CUPS (it may have got there) and
     // cancel it. CUPS out of reach: this step fails and is retried, rather than report a job
     // failed that may still print.
@@ -969,22 +986,41 @@ void Service::fail_step(const core::TenantId& tenant, std::int64_t id, const std
     failpoint("print.job_failing");
     // Saved under the send lock: an attempt the executor gave up on may still be sending the
     // job. Either it looks after this and does not send the job, or it has recorded the job's
-    // CUPS id, and the job is cancelled in CUPS before it is saved failed. The lock is waited
-    // for on a connection of its own, held until the failure commits (the connection closes
-    // when this returns): its holder needs pooled connections to finish, and failures waiting
-    // on it inside the pool could take them all.
+    // CUPS id, and the job is cancelled in CUPS right after its failure is saved (with the
+    // cancel as wanted: write before act). The lock is waited for on a connection of its own,
+    // held until this returns (the connection closes then): its holder needs pooled
+    // connections to finish, and failures waiting on it inside the pool could take them all.
     const auto sending = repository_.pool().connect();
     sending->exec(send_lock("pg_advisory_lock"), {id});
+    std::optional<int> cancel;
     core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
         const auto locked = require_job(tx, tenant, id, true);
         if (locked.finished()) {
             return;
         }
         if (locked.cups_job_id && locked.cups_job_id != job.cups_job_id) {
-            cups_.cancel(queue, *locked.cups_job_id);
+            // Sent meanwhile: cancelled in CUPS once the failure has committed, not in this
+            // transaction (its pooled connection and the job's row would wait on CUPS). The
+            // cancel is saved as wanted with the failure: a crash before it is done leaves it
+            // to this step's retry.
+            repository_.want_cups_cancel(tx, tenant, id, *locked.cups_job_id);
+            cancel = locked.cups_job_id;
         }
         repository_.record_state(tx, tenant, id, "failed", locked.state_reasons,
                                  locked.printer_message, std::nullopt, why);
+    });
+    if (cancel) {
+        cancel_wanted(tenant, id, queue, *cancel);
+    }
+}
+
+void Service::cancel_wanted(const core::TenantId& tenant,
+                            std::int64_t id,
+                            const std::string& queue,
+                            int cups_job_id) {
+    cups_.cancel(queue, cups_job_id);
+    core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        repository_.cups_cancel_done(tx, tenant, id, cups_job_id);
     });
 }
 

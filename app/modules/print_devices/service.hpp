@@ -100,6 +100,12 @@ private:
                     const JobRow& job,
                     const std::string& what,
                     const std::string& body);
+    /// Cancels `cups_job_id` in CUPS for a job saved failed that wants it (outside any
+    /// transaction), then saves that it is done. CUPS out of reach: throws, the want stays.
+    void cancel_wanted(const core::TenantId& tenant,
+                       std::int64_t id,
+                       const std::string& queue,
+                       int cups_job_id);
     void failpoint(const char* name) const;
 
     Repository& repository_;

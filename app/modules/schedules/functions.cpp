@@ -62,9 +62,17 @@ void register_functions(inngest::Client& client, Service& service) {
             if (decision != "run") {
                 return boost::json::object{{"fire_id", fire_id}, {"decision", decision}};
             }
-            return ctx.step.run("action", [&] {
+            // The action and the saving of its end are steps of their own: a save that fails
+            // (the database gone) is retried without calling the action again.
+            const auto outcome = ctx.step.run("action", [&] {
                 return service.perform(tenant, fire_id, ctx.run.attempt, ctx.run.max_attempts);
             });
+            if (!outcome.contains("outcome")) {
+                // Nothing to save: the fire was no longer running, or this run was started by
+                // the code before, whose "action" step saved the end itself ({fire_id, status}).
+                return outcome;
+            }
+            return ctx.step.run("record", [&] { return service.record_outcome(tenant, outcome); });
         });
 
     client.create_function({.id = "schedules-reconcile",

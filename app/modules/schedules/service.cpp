@@ -594,6 +594,8 @@ boost::json::object Service::perform(const core::TenantId& tenant,
     const int tries = std::min(schedule->definition.retries + 1, max_attempts);
     if (error && !final_failure && attempt + 1 < tries) {
         // The fire's attempt is the one that runs next: its number keys that attempt's call.
+        // (Not saved, the database gone, the retry calls under this attempt's key again, as
+        // after a crash in it.)
         core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
             repository_.finish_fire(
                 tx, tenant, fire_id,
@@ -602,13 +604,40 @@ boost::json::object Service::perform(const core::TenantId& tenant,
         });
         throw std::runtime_error(*error);  // Inngest retries the step
     }
-    const std::string status = error ? "failed" : "succeeded";
-    core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
-        repository_.finish_fire(
-            tx, tenant, fire_id,
-            {.status = status, .output = output, .error = error, .attempt = attempt + 1}, now());
+    // The action's end, memoized by this step; record_outcome saves it in a step of its own.
+    json::object outcome{{"fire_id", fire_id},
+                         {"outcome", error ? "failed" : "succeeded"},
+                         {"output", std::move(output)},
+                         {"attempt", attempt + 1}};
+    if (error) {
+        outcome["error"] = *error;
+    }
+    return outcome;
+}
+
+boost::json::object Service::record_outcome(const core::TenantId& tenant,
+                                            const boost::json::object& outcome) {
+    const std::int64_t fire_id = outcome.at("fire_id").to_number<std::int64_t>();
+    FireOutcome end{.status = std::string(outcome.at("outcome").as_string()),
+                    .output = outcome.contains("output") ? outcome.at("output") : nullptr,
+                    .error = std::nullopt,
+                    .attempt = outcome.at("attempt").to_number<int>()};
+    if (const auto* error = outcome.if_contains("error"); error != nullptr && error->is_string()) {
+        end.error = std::string(error->as_string());
+    }
+    return core::db::transact(repository_.pool(), tenant, [&](Transaction& tx) {
+        const auto fire = repository_.fire_by_id(tx, tenant, fire_id, true);
+        if (!fire) {
+            throw inngest::NonRetriableError("fire " + std::to_string(fire_id) + " does not exist");
+        }
+        // Saved by an attempt of this step whose answer was lost, or ended otherwise (the run's
+        // failure handler): that stands.
+        if (fire->status != "running") {
+            return json::object{{"fire_id", fire_id}, {"status", fire->status}};
+        }
+        repository_.finish_fire(tx, tenant, fire_id, end, now());
+        return json::object{{"fire_id", fire_id}, {"status", end.status}};
     });
-    return json::object{{"fire_id", fire_id}, {"status", status}};
 }
 
 boost::json::object Service::fail_unfinished(const core::TenantId& tenant,

@@ -75,11 +75,19 @@ public:
                                       std::int64_t fire_id,
                                       const std::string& run_id,
                                       bool last);
-    /// Runs the action; throws to have Inngest retry while attempts remain.
+    /// Runs the action; throws to have Inngest retry while attempts remain (the next attempt's
+    /// number saved first). Its end is returned, not saved, for the step to memoize:
+    /// {fire_id, outcome: succeeded|failed, output, error, attempt}, which record_outcome saves
+    /// in a step of its own, whose retries never run the action again. A fire no longer running
+    /// is not acted on: {fire_id, status}, nothing to save.
     boost::json::object perform(const core::TenantId& tenant,
                                 std::int64_t fire_id,
                                 int attempt,
                                 int max_attempts);
+    /// Saves the end `perform` returned, when the fire is still running (a save that committed
+    /// before its answer was lost is not made twice). {fire_id, status}.
+    boost::json::object record_outcome(const core::TenantId& tenant,
+                                       const boost::json::object& outcome);
     /// The fire function's on_failure: the fire of this delivery (schedule, time, kind) that run
     /// `run_id` claimed ends failed with `why` when it is still running or waiting, which a step
     /// that died through its retries (the database gone, say) left it. {fire_id, failed}.

@@ -24,6 +24,11 @@
 
 namespace inngest {
 
+/// The deepest a value returned by a step (or by a function) may nest, in arrays and objects:
+/// `[[1]]` nests 2. The SDK reads step state with room for this and the protocol's levels
+/// around it, so anything a step may return can be replayed.
+inline constexpr int kMaxStepResultDepth = 64;
+
 /// Options of `Step::wait_for_event`.
 struct WaitForEventOptions {
     /// The event name to wait for.
@@ -119,6 +124,12 @@ public:
     /// An exception from `fn` fails the step: it is retried per the function's retries
     /// (`NonRetriableError` stops at once, `RetryAfterError` delays the retry). When retries
     /// are exhausted, `StepError` is thrown here on the next invocation.
+    /// @par Depth
+    /// A result nested deeper than `kMaxStepResultDepth` (64) arrays and objects is not
+    /// memoized: the step fails at once, as if `fn` had thrown `NonRetriableError`, so
+    /// `StepError` (name "NonRetriableError") is thrown here on the next invocation. Anything
+    /// within the limit is read back on replay. A function's own result is held to the same
+    /// limit (an invoking run replays it): deeper, the run fails without retries.
     template <class Fn>
     auto run(std::string_view id, Fn&& fn) -> std::invoke_result_t<Fn&>;
 

@@ -15,6 +15,10 @@
 #include <utility>
 
 namespace inngest::detail {
+
+static_assert(kMaxStepResultDepth == kMaxStepValueDepth,
+              "the public limit is the one the SDK reads state with room for");
+
 namespace {
 
 constexpr std::string_view kDiscovery = "step";
@@ -57,7 +61,7 @@ thread_local std::size_t memo_reads = 0;
 boost::json::value parse_memo(std::string_view memo) {
     ++memo_reads;
     boost::system::error_code ec;
-    boost::json::value value = boost::json::parse(memo, ec);
+    boost::json::value value = parse_json(memo, ec);
     if (ec) {
         // The scanner validated the slice: not reached.
         throw std::runtime_error("memoized step state is not valid JSON: " + ec.message());
@@ -193,6 +197,13 @@ void Invocation::time_body(Op& op) const {
 void Invocation::complete_run(boost::json::value data) {
     // The step being executed is always the last op reached.
     Op& op = ops_.back();
+    if (json_depth(data, kMaxStepResultDepth) > kMaxStepResultDepth) {
+        // Memoized, it could not be read back on the replay: the run would fail for ever there.
+        fail_run(std::make_exception_ptr(
+            NonRetriableError("step '" + op.user_id + "' returned a value nested deeper than " +
+                              std::to_string(kMaxStepResultDepth) +
+                              " arrays and objects, which could not be replayed")));
+    }
     op.data = std::move(data);
     time_body(op);
     target_ran_ = true;
@@ -339,6 +350,15 @@ Outcome Invocation::run(const Function& function, Context& context) {
         }
         if (!target_.empty()) {
             return step_not_found();
+        }
+        if (json_depth(result, kMaxStepResultDepth) > kMaxStepResultDepth) {
+            // An invoking run's step state holds it: as a step's, it must be readable again.
+            return Outcome{400,
+                           error_body("NonRetriableError",
+                                      "the function returned a value nested deeper than " +
+                                          std::to_string(kMaxStepResultDepth) +
+                                          " arrays and objects, which could not be replayed"),
+                           true, std::nullopt};
         }
         return Outcome{200, detail::to_json(result), std::nullopt, std::nullopt};
     } catch (const Interrupt&) {

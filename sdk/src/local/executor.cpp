@@ -3,6 +3,7 @@
 #include "local/dashboard.hpp"
 #include "local/flow_control.hpp"
 #include "local/seen_keys.hpp"
+#include "protocol/json_scan.hpp"
 #include "protocol/json_writer.hpp"
 #include "time_format.hpp"
 #include "transport/http_client.hpp"
@@ -887,7 +888,7 @@ private:
     HttpResponse checkpoint(const std::string& rest, const std::string& body_text) {
         const std::string run_id = rest.substr(0, rest.find('/'));
         boost::system::error_code ec;
-        const json::value body = json::parse(body_text, ec);
+        const json::value body = detail::parse_json(body_text, ec);
         if (ec || !body.is_object()) {
             return reply(400, json::object{{"error", "invalid checkpoint body"}});
         }
@@ -2068,7 +2069,7 @@ private:
             return;
         }
         boost::system::error_code ec;
-        json::value body = json::parse(response->body, ec);
+        json::value body = detail::parse_json(response->body, ec);
         if (ec) {
             body = json::value(response->body);
         }
@@ -2865,7 +2866,7 @@ private:
         const std::lock_guard lock(mutex_);
         for (const auto& stored : state.functions) {
             boost::system::error_code ec;
-            const json::value doc = json::parse(stored.document, ec);
+            const json::value doc = detail::parse_json(stored.document, ec);
             if (ec || !doc.is_object()) {
                 continue;
             }
@@ -2881,7 +2882,7 @@ private:
         }
         for (const auto& stored : state.runs) {
             boost::system::error_code ec;
-            const json::value doc = json::parse(stored.document, ec);
+            const json::value doc = detail::parse_json(stored.document, ec);
             if (ec || !doc.is_object()) {
                 log(LogLevel::kError, "stored run " + stored.run_id + " is unreadable");
                 continue;
@@ -2893,7 +2894,7 @@ private:
         }
         for (const auto& stored : state.jobs) {
             boost::system::error_code ec;
-            const json::value doc = json::parse(stored.document, ec);
+            const json::value doc = detail::parse_json(stored.document, ec);
             if (ec || !doc.is_object()) {
                 continue;
             }

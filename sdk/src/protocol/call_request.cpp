@@ -64,7 +64,7 @@ bool is_null(std::string_view raw) noexcept {
 // A slice the scanner has validated: parsing it cannot fail.
 boost::json::value parse_slice(std::string_view raw, boost::json::storage_ptr storage) {
     boost::system::error_code ec;
-    boost::json::value value = boost::json::parse(raw, ec, std::move(storage));
+    boost::json::value value = parse_json(raw, ec, std::move(storage));
     if (ec) {
         throw std::runtime_error("invalid JSON slice: " + ec.message());
     }

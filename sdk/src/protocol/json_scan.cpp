@@ -6,6 +6,7 @@
 #include <boost/json/parse.hpp>
 
 #include <algorithm>
+#include <bitset>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -292,7 +293,7 @@ bool JsonScanner::value(std::string_view& raw, int depth) noexcept {
     }
     const char* start = p_;
     // One bit per open container, set for objects: no recursion, bounded depth.
-    std::uint64_t objects = 0;
+    std::bitset<kMaxJsonDepth> objects;
     int level = 0;
     std::string_view token;
     bool escaped = false;
@@ -309,10 +310,9 @@ bool JsonScanner::value(std::string_view& raw, int depth) noexcept {
                 }
                 const bool object = *p_ == '{';
                 ++p_;
-                objects = (objects << 1U) | (object ? 1U : 0U);
+                objects[static_cast<std::size_t>(level)] = object;
                 ++level;
                 if (consume(object ? '}' : ']')) {
-                    objects >>= 1U;
                     --level;
                     break;
                 }
@@ -358,7 +358,7 @@ bool JsonScanner::value(std::string_view& raw, int depth) noexcept {
                 raw = std::string_view(start, static_cast<std::size_t>(p_ - start));
                 return true;
             }
-            const bool object = (objects & 1U) != 0;
+            const bool object = objects[static_cast<std::size_t>(level - 1)];
             if (!skip_ws()) {
                 return false;
             }
@@ -373,10 +373,47 @@ bool JsonScanner::value(std::string_view& raw, int depth) noexcept {
                 return false;
             }
             ++p_;
-            objects >>= 1U;
             --level;
         }
     }
+}
+
+boost::json::parse_options json_parse_options() noexcept {
+    boost::json::parse_options options;
+    options.max_depth = static_cast<std::size_t>(kMaxJsonDepth);
+    return options;
+}
+
+boost::json::value parse_json(std::string_view text,
+                              boost::system::error_code& ec,
+                              boost::json::storage_ptr storage) {
+    return boost::json::parse(text, ec, std::move(storage), json_parse_options());
+}
+
+int json_depth(const boost::json::value& value, int limit) noexcept {
+    if (limit < 0) {
+        return 0;  // deeper than the caller asked about: not looked at
+    }
+    int deepest = 0;
+    if (const auto* array = value.if_array()) {
+        for (const auto& item : *array) {
+            deepest = std::max(deepest, json_depth(item, limit - 1));
+            if (deepest >= limit) {
+                break;
+            }
+        }
+        return 1 + deepest;
+    }
+    if (const auto* object = value.if_object()) {
+        for (const auto& member : *object) {
+            deepest = std::max(deepest, json_depth(member.value(), limit - 1));
+            if (deepest >= limit) {
+                break;
+            }
+        }
+        return 1 + deepest;
+    }
+    return 0;
 }
 
 bool is_valid_json(std::string_view text) noexcept {

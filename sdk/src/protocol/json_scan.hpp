@@ -2,8 +2,13 @@
 
 // A validating JSON skip-scanner: walks JSON text without building anything, so a value can be
 // kept as a slice of the text and parsed only when it is read. It accepts exactly what
-// boost::json::parse accepts with default options (RFC 8259, UTF-8 validated, lone surrogates
-// in \u escapes rejected, at most 32 nested arrays/objects).
+// boost::json::parse accepts with `json_parse_options()` (RFC 8259, UTF-8 validated, lone
+// surrogates in \u escapes rejected, at most kMaxJsonDepth nested arrays/objects).
+
+#include <boost/json/parse_options.hpp>
+#include <boost/json/storage_ptr.hpp>
+#include <boost/json/value.hpp>
+#include <boost/system/error_code.hpp>
 
 #include <cstddef>
 #include <string>
@@ -11,8 +16,28 @@
 
 namespace inngest::detail {
 
-/// Boost.JSON's default `max_depth`: deeper nesting is rejected as it was by `parse`.
-inline constexpr int kMaxJsonDepth = 32;
+/// The deepest a value a step or a function returns may nest (arrays and objects): deeper, the
+/// step fails with NonRetriableError instead of being memoized (inngest::kMaxStepResultDepth).
+inline constexpr int kMaxStepValueDepth = 64;
+/// The levels the protocol puts around a memoized value where the SDK (or the local executor)
+/// reads it: a call body's object, its `steps`, the step's {"data": ...} (three), an op in a
+/// reply array, a stored run's document. Room is left for a few more.
+inline constexpr int kStepEnvelopeDepth = 8;
+/// How deep the SDK reads JSON that carries step state (call requests, memoized values, replies
+/// and stored runs): whatever a step was allowed to return can be read back on replay.
+inline constexpr int kMaxJsonDepth = kMaxStepValueDepth + kStepEnvelopeDepth;
+
+/// Boost.JSON's options with `max_depth` kMaxJsonDepth: what the scanner accepts.
+boost::json::parse_options json_parse_options() noexcept;
+
+/// boost::json::parse with `json_parse_options()`.
+boost::json::value parse_json(std::string_view text,
+                              boost::system::error_code& ec,
+                              boost::json::storage_ptr storage = {});
+
+/// How deeply `value` nests arrays and objects (a scalar: 0), counted no further than
+/// `limit + 1`: enough to tell whether it is deeper than `limit`, without deep recursion.
+int json_depth(const boost::json::value& value, int limit) noexcept;
 
 class JsonScanner {
 public:

@@ -134,7 +134,107 @@ private:
     inngest_test::ChildProcess process_;
 };
 
+// A value nested `depth` arrays and objects deep: objects every third level, arrays between.
+json::value nested_value(int depth) {
+    json::value value = "bottom";
+    for (int level = depth - 1; level >= 0; --level) {
+        if (level % 3 == 0) {
+            value = json::object{{"level", level}, {"inner", std::move(value)}};
+        } else {
+            value = json::array{level, std::move(value)};
+        }
+    }
+    return value;
+}
+
+int depth_of(const json::value& value) {
+    int deepest = 0;
+    if (const auto* array = value.if_array()) {
+        for (const auto& item : *array) {
+            deepest = std::max(deepest, depth_of(item));
+        }
+        return deepest + 1;
+    }
+    if (const auto* object = value.if_object()) {
+        for (const auto& member : *object) {
+            deepest = std::max(deepest, depth_of(member.value()));
+        }
+        return deepest + 1;
+    }
+    return 0;
+}
+
 }  // namespace
+
+TEST_CASE(
+    "a step result nested as deep as a step may return replays over HTTP, a deeper one "
+    "fails at its step",
+    "[http]") {
+    static_assert(inngest::kMaxStepResultDepth == 64);
+    inngest::Client client({.app_id = "deep",
+                            .dev = true,
+                            .log_sink =
+                                [](auto, auto) {
+                                }},
+                           inngest::Environment::none());
+    std::atomic<int> bodies{0};
+    client.create_function(
+        {.id = "nest", .triggers = {inngest::EventTrigger{"deep/nest"}}},
+        [&bodies](inngest::Context& ctx) -> json::value {
+            const int depth = ctx.event.data.at("depth").to_number<int>();
+            const json::value value = ctx.step.run("nest", [&] {
+                ++bodies;
+                return nested_value(depth);
+            });
+            // A second step: the first one's memoized value is read back on the replay.
+            const int read = ctx.step.run("measure", [&] { return depth_of(value); });
+            return json::object{{"depth", read}, {"same", value == nested_value(depth)}};
+        });
+    client.create_function({.id = "give", .triggers = {inngest::EventTrigger{"deep/give"}}},
+                           [](inngest::Context& ctx) -> json::value {
+                               return nested_value(ctx.event.data.at("depth").to_number<int>());
+                           });
+    inngest::ServeHandler handler(client);
+    inngest::HttpServer server(handler, {.host = "127.0.0.1", .port = 0});
+    server.start();
+    const std::string url = "http://127.0.0.1:" + std::to_string(server.port()) + "/api/inngest";
+    const auto event = [](const char* name, int depth) {
+        return json::object{{"name", name}, {"data", json::object{{"depth", depth}}}};
+    };
+
+    // Up to the limit: the step's value comes back whole on the replay, the body ran once.
+    for (const int depth : {1, 29, 30, 63, 64}) {
+        CAPTURE(depth);
+        bodies = 0;
+        const auto run = inngest_test::drive_run(url, "deep-nest", event("deep/nest", depth));
+        INFO(json::serialize(run.output));
+        CHECK(run.final_status == 200);
+        CHECK(run.ops == std::vector<std::string>{"StepRun", "StepRun"});
+        CHECK(run.output == json::value{{"depth", depth}, {"same", true}});
+        CHECK(bodies == 1);
+    }
+    // One level deeper: refused at the step, which fails at once (no retries), and the run
+    // ends with that failure instead of a replay that could never read the state.
+    {
+        bodies = 0;
+        const auto run = inngest_test::drive_run(url, "deep-nest", event("deep/nest", 65));
+        INFO(json::serialize(run.output));
+        CHECK(run.ops == std::vector<std::string>{"StepFailed"});
+        CHECK(run.final_status == 400);
+        CHECK(run.output.at("name") == "NonRetriableError");
+        CHECK(std::string(run.output.at("message").as_string())
+                  .find("'nest' returned a value nested deeper than 64") != std::string::npos);
+        CHECK(bodies == 1);
+    }
+    // A function's own result, which an invoking run replays, is held to the same limit.
+    const auto given = inngest_test::drive_run(url, "deep-give", event("deep/give", 64));
+    CHECK(given.final_status == 200);
+    CHECK(given.output == nested_value(64));
+    const auto too_deep = inngest_test::drive_run(url, "deep-give", event("deep/give", 65));
+    CHECK(too_deep.final_status == 400);
+    CHECK(too_deep.output.at("name") == "NonRetriableError");
+    server.stop(2s);
+}
 
 TEST_CASE("the Beast server answers introspection and calls over loopback", "[http]") {
     InProcessServer server;

@@ -22,9 +22,10 @@ using inngest_test::step_hash;
 
 namespace {
 
+// Boost.JSON's parser with the depth the SDK reads state at.
 bool boost_accepts(std::string_view text) {
     boost::system::error_code ec;
-    json::parse(text, ec);
+    json::parse(text, ec, {}, inngest::detail::json_parse_options());
     return !ec;
 }
 
@@ -89,12 +90,25 @@ TEST_CASE("the scanner accepts exactly what Boost.JSON's parser accepts", "[unit
         CAPTURE(sample);
         CHECK(is_valid_json(sample) == boost_accepts(sample));
     }
-    // Nesting: 32 levels are accepted, 33 are not, as by Boost.JSON's default max_depth.
-    for (int depth = 30; depth <= 34; ++depth) {
+    // Nesting: kMaxJsonDepth levels are accepted, one more is not, as by Boost.JSON with the
+    // same max_depth; mixed arrays and objects close in the right order.
+    constexpr int kMax = inngest::detail::kMaxJsonDepth;
+    for (int depth = kMax - 2; depth <= kMax + 2; ++depth) {
         const std::string nested = std::string(static_cast<std::size_t>(depth), '[') +
                                    std::string(static_cast<std::size_t>(depth), ']');
+        std::string mixed;
+        for (int level = 0; level < depth; ++level) {
+            mixed += level % 3 == 0 ? "{\"k\":" : "[1,";
+        }
+        mixed += "null";
+        for (int level = depth - 1; level >= 0; --level) {
+            mixed += level % 3 == 0 ? ",\"z\":2}" : "]";
+        }
         CAPTURE(depth);
+        CHECK(is_valid_json(nested) == (depth <= kMax));
         CHECK(is_valid_json(nested) == boost_accepts(nested));
+        CHECK(is_valid_json(mixed) == (depth <= kMax));
+        CHECK(is_valid_json(mixed) == boost_accepts(mixed));
     }
 }
 
@@ -136,7 +150,9 @@ TEST_CASE("random mutations of a call body are rejected exactly when Boost.JSON 
 }
 
 TEST_CASE("a malformed step value is rejected as a malformed request", "[unit]") {
-    const std::string deep = std::string(30, '[') + std::string(30, ']');
+    // Three levels of the body around a step's value: one more than the SDK reads.
+    constexpr auto kDeep = static_cast<std::size_t>(inngest::detail::kMaxJsonDepth - 2);
+    const std::string deep = std::string(kDeep, '[') + std::string(kDeep, ']');
     const std::string bodies[] = {
         call_body(R"({"h":{"data":[1,]}})"),
         call_body(R"({"h":{"data":"unterminated}})"),
@@ -146,7 +162,7 @@ TEST_CASE("a malformed step value is rejected as a malformed request", "[unit]")
         call_body(R"({"h":{"data":1},})"),
         call_body(R"({"h" {"data":1}})"),
         call_body(R"({"h":{"data":1}}})"),
-        call_body(R"({"h":{"data":)" + deep + "}}"),  // 33 levels deep in the body
+        call_body(R"({"h":{"data":)" + deep + "}}"),  // kMaxJsonDepth + 1 levels in the body
     };
     for (const auto& body : bodies) {
         CAPTURE(body);
