@@ -251,6 +251,41 @@ TEST_CASE("a concurrency limit holds runs back until a slot frees", "[unit]") {
     CHECK(peak == 1);
 }
 
+TEST_CASE("a concurrency limit counts steps in flight: parallel steps of one run take a slot each",
+          "[unit]") {
+    Harness h;
+    std::atomic<int> running{0};
+    std::atomic<int> peak{0};
+    const auto body = [&] {
+        const int now = ++running;
+        int seen = peak.load();
+        while (seen < now && !peak.compare_exchange_weak(seen, now)) {
+        }
+        std::this_thread::sleep_for(300ms);
+        --running;
+        return 1;
+    };
+    h.client->create_function({.id = "fan-out",
+                               .triggers = {inngest::EventTrigger{"work"}},
+                               .concurrency = {{.limit = 1}}},
+                              [&](inngest::Context& ctx) {
+                                  auto [a, b, c] =
+                                      ctx.step.parallel([&] { return ctx.step.run("a", body); },
+                                                        [&] { return ctx.step.run("b", body); },
+                                                        [&] { return ctx.step.run("c", body); });
+                                  return a + b + c;
+                              });
+    h.sync();
+    h.executor.send(ev("work"));
+    const auto ids = h.executor.wait_for_runs("t-fan-out", 1, 5s);
+    REQUIRE(ids.size() == 1);
+    const auto run = h.executor.wait_for_run(ids[0], 20s);
+    REQUIRE(run.has_value());
+    CHECK(run->status == RunStatus::kCompleted);
+    CHECK(run->output == 3);
+    CHECK(peak == 1);
+}
+
 TEST_CASE("the memory run store keeps running runs and only the latest finished ones", "[unit]") {
     auto store = inngest::local::make_memory_run_store(3);
     for (int i = 0; i < 6; ++i) {

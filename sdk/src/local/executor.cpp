@@ -1931,7 +1931,7 @@ private:
             awaiting_sync_.push_back(job);
             return;
         }
-        if (run.calls_in_flight == 0 && at_concurrency_limit(fn, run)) {
+        if (at_concurrency_limit(fn, run)) {
             // Held back until a call in one of its buckets finishes.
             blocked_.push_back(job);
             return;
@@ -1951,7 +1951,7 @@ private:
                 "X-Inngest-Signature", detail::sign_body(*key_, request.body, real_now_seconds()));
         }
         ++run.snapshot.calls;
-        ++run.calls_in_flight;  // counted while waiting too: the concurrency limit holds
+        ++run.calls_in_flight;  // a slot in each of the run's buckets until the call ends
         dirty_runs_.insert(run.snapshot.run_id);
         const std::string run_id = run.snapshot.run_id;
         // Write before act: the SDK is only called on stored state. Runs are never erased, so
@@ -1986,8 +1986,9 @@ private:
         save(current);
     }
 
-    // True when a bucket of the run's is full: its limit reached by runs with a call in flight,
-    // of any function that shares the bucket.
+    // True when a bucket of the run's is full: its limit reached by the calls in flight of the
+    // runs (of any function) that share the bucket. As in Inngest each call takes a slot, so a
+    // run's parallel steps count one each.
     bool at_concurrency_limit(const FunctionEntry& fn, const Run& run) const {
         for (std::size_t i = 0;
              i < fn.flow.concurrency.size() && i < run.concurrency_buckets.size(); ++i) {
@@ -1997,7 +1998,7 @@ private:
                 if (other.calls_in_flight > 0 &&
                     std::find(other.concurrency_buckets.begin(), other.concurrency_buckets.end(),
                               bucket) != other.concurrency_buckets.end()) {
-                    ++busy;
+                    busy += other.calls_in_flight;
                 }
             }
             if (busy >= fn.flow.concurrency[i].limit) {
