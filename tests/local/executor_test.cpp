@@ -286,6 +286,29 @@ TEST_CASE("a concurrency limit counts steps in flight: parallel steps of one run
     CHECK(peak == 1);
 }
 
+TEST_CASE("the default call timeout is the protocol's longest call, 2 h", "[unit]") {
+    CHECK(inngest::local::ExecutorOptions{}.call_timeout == std::chrono::hours(2));
+    // A step of a few seconds, with call_timeout unset, is called once.
+    Harness h;
+    std::atomic<int> entered{0};
+    h.client->create_function({.id = "slow", .triggers = {inngest::EventTrigger{"work"}}},
+                              [&](inngest::Context& ctx) {
+                                  return ctx.step.run("slow", [&] {
+                                      ++entered;
+                                      std::this_thread::sleep_for(2s);
+                                      return 1;
+                                  });
+                              });
+    h.sync();
+    h.executor.send(ev("work"));
+    const auto ids = h.executor.wait_for_runs("t-slow", 1, 5s);
+    REQUIRE(ids.size() == 1);
+    const auto run = h.executor.wait_for_run(ids[0], 20s);
+    REQUIRE(run.has_value());
+    CHECK(run->status == RunStatus::kCompleted);
+    CHECK(entered == 1);
+}
+
 TEST_CASE("the memory run store keeps running runs and only the latest finished ones", "[unit]") {
     auto store = inngest::local::make_memory_run_store(3);
     for (int i = 0; i < 6; ++i) {
