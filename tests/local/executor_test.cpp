@@ -3,6 +3,7 @@
 
 #include "transport/http_client.hpp"
 
+#include <inngest/http_server.hpp>
 #include <inngest/inngest.hpp>
 #include <inngest/local/executor.hpp>
 
@@ -307,6 +308,56 @@ TEST_CASE("the default call timeout is the protocol's longest call, 2 h", "[unit
     REQUIRE(run.has_value());
     CHECK(run->status == RunStatus::kCompleted);
     CHECK(entered == 1);
+}
+
+TEST_CASE("a 206 the executor cannot act on is a failed attempt: retried, then the run fails",
+          "[unit]") {
+    const auto body = GENERATE(std::string("oops"), std::string(""), std::string("[]"),
+                               std::string(R"([1,"x",null])"));
+    CAPTURE(body);
+    Harness h;
+    h.client->create_function(
+        {.id = "stub", .triggers = {inngest::EventTrigger{"work"}}, .retries = 2},
+        [](inngest::Context& ctx) { return ctx.step.run("a", [] { return 1; }); });
+    // A stub SDK over real loopback HTTP: syncs through the real handler, answers every call 206
+    // with `body`.
+    std::atomic<int> posts{0};
+    inngest::HttpServerOptions options;
+    options.host = "127.0.0.1";
+    options.port = 0;
+    options.routes =
+        [&](const inngest::HttpRequest& request) -> std::optional<inngest::HttpResponse> {
+        if (request.method != "POST") {
+            return h.handler.handle(request);
+        }
+        ++posts;
+        return inngest::HttpResponse{
+            206,
+            {{"Content-Type", "application/json"}, {"X-Inngest-SDK", "inngest-cpp:v0.1.0"}},
+            body};
+    };
+    inngest::HttpServer stub(options);
+    stub.start();
+    REQUIRE(h.executor.sync_app("http://127.0.0.1:" + std::to_string(stub.port()) + "/api/inngest")
+                .has_value());
+    h.executor.send(ev("work"));
+    const auto ids = h.executor.wait_for_runs("t-stub", 1, 5s);
+    REQUIRE(ids.size() == 1);
+    // Retries wait on the manual clock: move it on until the run ends (or 10 s pass).
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    std::optional<inngest::local::RunSnapshot> run;
+    while (std::chrono::steady_clock::now() < give_up) {
+        h.clock->advance(1min);
+        h.executor.poke();
+        run = h.executor.wait_for_run(ids[0], 50ms);
+        if (run) {
+            break;
+        }
+    }
+    REQUIRE(run.has_value());
+    CHECK(run->status == RunStatus::kFailed);
+    CHECK(posts == 3);  // the first attempt and 2 retries
+    stub.stop();
 }
 
 TEST_CASE("the memory run store keeps running runs and only the latest finished ones", "[unit]") {

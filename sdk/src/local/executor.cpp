@@ -2105,6 +2105,26 @@ private:
         retry_or_fail(run, fn, job, body, no_retry == "true", retry_after, call_began);
     }
 
+    // True when an op of the 206 moves the run on: any op object but a StepPlanned of a step
+    // that is memoized already.
+    static bool actionable(const Run& run, const json::array& ops) {
+        for (const auto& value : ops) {
+            const auto* op = value.if_object();
+            if (op == nullptr) {
+                continue;
+            }
+            const auto* kind = op->if_contains("op");
+            const auto* id = op->if_contains("id");
+            const bool planned =
+                kind != nullptr && kind->is_string() && lower(kind->get_string()) == "stepplanned";
+            if (!planned || id == nullptr || !id->is_string() ||
+                !run.steps.contains(id->get_string())) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     void handle_ops(Run& run,
                     const FunctionEntry& fn,
                     const Job& job,
@@ -2113,8 +2133,17 @@ private:
                     const std::string& retry_after,
                     TimePoint now,
                     TimePoint call_began) {
-        if (ops.empty()) {
-            schedule_call(run.snapshot.run_id, "step", 0, now);  // nothing happened: rediscover
+        if (!actionable(run, ops)) {
+            // Unparseable, empty, or only ops that change nothing (non-objects, steps planned
+            // that are memoized already): a failed attempt, retried with backoff (protocol §9.2)
+            // rather than called again at once for ever or left with nothing scheduled.
+            log(LogLevel::kWarn, "call to " + fn.slug + " answered 206 without an op to act on");
+            retry_or_fail(run, fn, job,
+                          json::object{{"name", "Error"},
+                                       {"message",
+                                        "the SDK answered 206 without an op the "
+                                        "executor could act on"}},
+                          false, retry_after, call_began);
             return;
         }
         if (ops.size() > 1) {
