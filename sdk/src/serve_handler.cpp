@@ -285,7 +285,8 @@ private:
         if (wants_in_band && settings_.allow_in_band_sync && (auth_.verified || settings_.dev)) {
             return sync_in_band();
         }
-        if (!settings_.dev && !auth_.verified && wants_in_band) {
+        if (!settings_.dev && !auth_.verified &&
+            (wants_in_band || !settings_.enable_unauthed_sync)) {
             return unauthorized();
         }
         return sync_out_of_band();
