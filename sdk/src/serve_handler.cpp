@@ -345,7 +345,7 @@ private:
         outbound.url = settings_.api_origin + "/fn/register";
         if (const auto deploy_id = query_param(request_.query, "deployId");
             deploy_id && !deploy_id->empty()) {
-            outbound.url += "?deployId=" + *deploy_id;
+            outbound.url += "?deployId=" + detail::percent_encode(*deploy_id);
         }
         outbound.body = detail::to_json(payload);
         outbound.timeout = settings_.http_timeout;

@@ -386,6 +386,19 @@ TEST_CASE("INNGEST_ENABLE_UNAUTHED_SYNC=false refuses an unsigned sync in cloud 
     CHECK(api.requests().size() == 2);
 }
 
+TEST_CASE("a sync's deployId is sent on to /fn/register percent-encoded again", "[unit]") {
+    inngest_test::FakeInngestApi api;
+    Logs logs;
+    auto client_owner = make_client(true, logs, api.origin());
+    const inngest::ServeHandler handler(*client_owner);
+    const inngest::HttpRequest request{
+        "PUT", "/api/inngest", "deployId=a%26b%3Dc%20d%2Be", {{"Host", "127.0.0.1:3000"}}, ""};
+    REQUIRE(handler.handle(request).status == 200);
+    const auto requests = api.requests();
+    REQUIRE(requests.size() == 1);
+    CHECK(requests[0].query == "deployId=a%26b%3Dc%20d%2Be");
+}
+
 TEST_CASE("a use_api call loads events and step state from the API", "[unit]") {
     inngest_test::FakeInngestApi api;
     Logs logs;
