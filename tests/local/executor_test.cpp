@@ -1,6 +1,7 @@
 // The local executor's own rules (event ingest, matching, dedupe, limits, API auth), driven with
 // an in-process C++ app over loopback HTTP.
 
+#include "support/call_builder.hpp"
 #include "transport/http_client.hpp"
 
 #include <inngest/http_server.hpp>
@@ -357,6 +358,58 @@ TEST_CASE("a 206 the executor cannot act on is a failed attempt: retried, then t
     REQUIRE(run.has_value());
     CHECK(run->status == RunStatus::kFailed);
     CHECK(posts == 3);  // the first attempt and 2 retries
+    stub.stop();
+}
+
+TEST_CASE("a 206 planning only a step memoized already is a failed attempt, not a stuck run",
+          "[unit]") {
+    Harness h;
+    h.client->create_function(
+        {.id = "replan", .triggers = {inngest::EventTrigger{"work"}}, .retries = 2},
+        [](inngest::Context& ctx) {
+            ctx.step.run("a", [] { return 1; });
+            return ctx.step.run("b", [] { return 2; });
+        });
+    // The first call goes to the real handler (step "a" runs and is memoized); every later one
+    // is answered by a stub SDK that plans "a" again.
+    std::atomic<int> posts{0};
+    inngest::HttpServerOptions options;
+    options.host = "127.0.0.1";
+    options.port = 0;
+    options.routes =
+        [&](const inngest::HttpRequest& request) -> std::optional<inngest::HttpResponse> {
+        if (request.method != "POST" || ++posts == 1) {
+            return h.handler.handle(request);
+        }
+        const json::array ops{json::object{{"op", "StepPlanned"},
+                                           {"id", inngest_test::step_hash("a")},
+                                           {"name", "a"},
+                                           {"displayName", "a"}}};
+        return inngest::HttpResponse{
+            206,
+            {{"Content-Type", "application/json"}, {"X-Inngest-SDK", "inngest-cpp:v0.1.0"}},
+            json::serialize(ops)};
+    };
+    inngest::HttpServer stub(options);
+    stub.start();
+    REQUIRE(h.executor.sync_app("http://127.0.0.1:" + std::to_string(stub.port()) + "/api/inngest")
+                .has_value());
+    h.executor.send(ev("work"));
+    const auto ids = h.executor.wait_for_runs("t-replan", 1, 5s);
+    REQUIRE(ids.size() == 1);
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    std::optional<inngest::local::RunSnapshot> run;
+    while (std::chrono::steady_clock::now() < give_up) {
+        h.clock->advance(1min);
+        h.executor.poke();
+        run = h.executor.wait_for_run(ids[0], 50ms);
+        if (run) {
+            break;
+        }
+    }
+    REQUIRE(run.has_value());
+    CHECK(run->status == RunStatus::kFailed);
+    CHECK(posts == 4);  // the real call, then the stub's answer on 3 attempts
     stub.stop();
 }
 
