@@ -286,7 +286,8 @@ private:
         if (wants_in_band && settings_.allow_in_band_sync && (auth_.verified || settings_.dev)) {
             return sync_in_band();
         }
-        if (!settings_.dev && !auth_.verified && wants_in_band) {
+        if (!settings_.dev && !auth_.verified &&
+            (wants_in_band || !settings_.enable_unauthed_sync)) {
             return unauthorized();
         }
         return sync_out_of_band();
@@ -345,7 +346,7 @@ private:
         outbound.url = settings_.api_origin + "/fn/register";
         if (const auto deploy_id = query_param(request_.query, "deployId");
             deploy_id && !deploy_id->empty()) {
-            outbound.url += "?deployId=" + *deploy_id;
+            outbound.url += "?deployId=" + detail::percent_encode(*deploy_id);
         }
         outbound.body = detail::to_json(payload);
         outbound.timeout = settings_.http_timeout;

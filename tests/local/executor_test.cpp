@@ -1,8 +1,10 @@
 // The local executor's own rules (event ingest, matching, dedupe, limits, API auth), driven with
 // an in-process C++ app over loopback HTTP.
 
+#include "support/call_builder.hpp"
 #include "transport/http_client.hpp"
 
+#include <inngest/http_server.hpp>
 #include <inngest/inngest.hpp>
 #include <inngest/local/executor.hpp>
 
@@ -292,6 +294,166 @@ TEST_CASE("a concurrency limit holds runs back until a slot frees", "[unit]") {
         REQUIRE(h.executor.wait_for_run(id, 10s).has_value());
     }
     CHECK(peak == 1);
+}
+
+TEST_CASE("a concurrency limit counts steps in flight: parallel steps of one run take a slot each",
+          "[unit]") {
+    Harness h;
+    std::atomic<int> running{0};
+    std::atomic<int> peak{0};
+    const auto body = [&] {
+        const int now = ++running;
+        int seen = peak.load();
+        while (seen < now && !peak.compare_exchange_weak(seen, now)) {
+        }
+        std::this_thread::sleep_for(300ms);
+        --running;
+        return 1;
+    };
+    h.client->create_function({.id = "fan-out",
+                               .triggers = {inngest::EventTrigger{"work"}},
+                               .concurrency = {{.limit = 1}}},
+                              [&](inngest::Context& ctx) {
+                                  auto [a, b, c] =
+                                      ctx.step.parallel([&] { return ctx.step.run("a", body); },
+                                                        [&] { return ctx.step.run("b", body); },
+                                                        [&] { return ctx.step.run("c", body); });
+                                  return a + b + c;
+                              });
+    h.sync();
+    h.executor.send(ev("work"));
+    const auto ids = h.executor.wait_for_runs("t-fan-out", 1, 5s);
+    REQUIRE(ids.size() == 1);
+    const auto run = h.executor.wait_for_run(ids[0], 20s);
+    REQUIRE(run.has_value());
+    CHECK(run->status == RunStatus::kCompleted);
+    CHECK(run->output == 3);
+    CHECK(peak == 1);
+}
+
+TEST_CASE("the default call timeout is the protocol's longest call, 2 h", "[unit]") {
+    CHECK(inngest::local::ExecutorOptions{}.call_timeout == std::chrono::hours(2));
+    // A step of a few seconds, with call_timeout unset, is called once.
+    Harness h;
+    std::atomic<int> entered{0};
+    h.client->create_function({.id = "slow", .triggers = {inngest::EventTrigger{"work"}}},
+                              [&](inngest::Context& ctx) {
+                                  return ctx.step.run("slow", [&] {
+                                      ++entered;
+                                      std::this_thread::sleep_for(2s);
+                                      return 1;
+                                  });
+                              });
+    h.sync();
+    h.executor.send(ev("work"));
+    const auto ids = h.executor.wait_for_runs("t-slow", 1, 5s);
+    REQUIRE(ids.size() == 1);
+    const auto run = h.executor.wait_for_run(ids[0], 20s);
+    REQUIRE(run.has_value());
+    CHECK(run->status == RunStatus::kCompleted);
+    CHECK(entered == 1);
+}
+
+TEST_CASE("a 206 the executor cannot act on is a failed attempt: retried, then the run fails",
+          "[unit]") {
+    const auto body = GENERATE(std::string("oops"), std::string(""), std::string("[]"),
+                               std::string(R"([1,"x",null])"));
+    CAPTURE(body);
+    Harness h;
+    h.client->create_function(
+        {.id = "stub", .triggers = {inngest::EventTrigger{"work"}}, .retries = 2},
+        [](inngest::Context& ctx) { return ctx.step.run("a", [] { return 1; }); });
+    // A stub SDK over real loopback HTTP: syncs through the real handler, answers every call 206
+    // with `body`.
+    std::atomic<int> posts{0};
+    inngest::HttpServerOptions options;
+    options.host = "127.0.0.1";
+    options.port = 0;
+    options.routes =
+        [&](const inngest::HttpRequest& request) -> std::optional<inngest::HttpResponse> {
+        if (request.method != "POST") {
+            return h.handler.handle(request);
+        }
+        ++posts;
+        return inngest::HttpResponse{
+            206,
+            {{"Content-Type", "application/json"}, {"X-Inngest-SDK", "inngest-cpp:v0.1.0"}},
+            body};
+    };
+    inngest::HttpServer stub(options);
+    stub.start();
+    REQUIRE(h.executor.sync_app("http://127.0.0.1:" + std::to_string(stub.port()) + "/api/inngest")
+                .has_value());
+    h.executor.send(ev("work"));
+    const auto ids = h.executor.wait_for_runs("t-stub", 1, 5s);
+    REQUIRE(ids.size() == 1);
+    // Retries wait on the manual clock: move it on until the run ends (or 10 s pass).
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    std::optional<inngest::local::RunSnapshot> run;
+    while (std::chrono::steady_clock::now() < give_up) {
+        h.clock->advance(1min);
+        h.executor.poke();
+        run = h.executor.wait_for_run(ids[0], 50ms);
+        if (run) {
+            break;
+        }
+    }
+    REQUIRE(run.has_value());
+    CHECK(run->status == RunStatus::kFailed);
+    CHECK(posts == 3);  // the first attempt and 2 retries
+    stub.stop();
+}
+
+TEST_CASE("a 206 planning only a step memoized already is a failed attempt, not a stuck run",
+          "[unit]") {
+    Harness h;
+    h.client->create_function(
+        {.id = "replan", .triggers = {inngest::EventTrigger{"work"}}, .retries = 2},
+        [](inngest::Context& ctx) {
+            ctx.step.run("a", [] { return 1; });
+            return ctx.step.run("b", [] { return 2; });
+        });
+    // The first call goes to the real handler (step "a" runs and is memoized); every later one
+    // is answered by a stub SDK that plans "a" again.
+    std::atomic<int> posts{0};
+    inngest::HttpServerOptions options;
+    options.host = "127.0.0.1";
+    options.port = 0;
+    options.routes =
+        [&](const inngest::HttpRequest& request) -> std::optional<inngest::HttpResponse> {
+        if (request.method != "POST" || ++posts == 1) {
+            return h.handler.handle(request);
+        }
+        const json::array ops{json::object{{"op", "StepPlanned"},
+                                           {"id", inngest_test::step_hash("a")},
+                                           {"name", "a"},
+                                           {"displayName", "a"}}};
+        return inngest::HttpResponse{
+            206,
+            {{"Content-Type", "application/json"}, {"X-Inngest-SDK", "inngest-cpp:v0.1.0"}},
+            json::serialize(ops)};
+    };
+    inngest::HttpServer stub(options);
+    stub.start();
+    REQUIRE(h.executor.sync_app("http://127.0.0.1:" + std::to_string(stub.port()) + "/api/inngest")
+                .has_value());
+    h.executor.send(ev("work"));
+    const auto ids = h.executor.wait_for_runs("t-replan", 1, 5s);
+    REQUIRE(ids.size() == 1);
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    std::optional<inngest::local::RunSnapshot> run;
+    while (std::chrono::steady_clock::now() < give_up) {
+        h.clock->advance(1min);
+        h.executor.poke();
+        run = h.executor.wait_for_run(ids[0], 50ms);
+        if (run) {
+            break;
+        }
+    }
+    REQUIRE(run.has_value());
+    CHECK(run->status == RunStatus::kFailed);
+    CHECK(posts == 4);  // the real call, then the stub's answer on 3 attempts
+    stub.stop();
 }
 
 TEST_CASE("the memory run store keeps running runs and only the latest finished ones", "[unit]") {

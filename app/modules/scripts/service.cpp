@@ -31,9 +31,9 @@ constexpr int kDefaultTimeoutMs = 5000;
 constexpr int kDefaultMemoryMb = 32;
 constexpr int kMinTimeoutMs = 10;
 // How long the step of an async run waits for another attempt carrying out the same run (one
-// the executor gave up on after its call timeout, 60 s, may still run the script): well within
-// that timeout, so the waiting attempt answers (retry after the run's limit) before it is given
-// up on too.
+// the executor gave up on, after a call timeout set shorter than the embedded executor's 2 h
+// default, may still run the script): short, so the waiting attempt answers (retry after the
+// run's limit) before it is given up on too.
 constexpr auto kStepFenceWait = std::chrono::seconds(20);
 // Beyond a run's own time limit: the worker's start and the run's record.
 constexpr auto kRunOverhead = std::chrono::seconds(30);

@@ -76,6 +76,11 @@ struct ClientOptions {
     std::optional<std::string> app_version{};
     /// `INNGEST_ALLOW_IN_BAND_SYNC` (default true).
     std::optional<bool> allow_in_band_sync{};
+    /// `INNGEST_ENABLE_UNAUTHED_SYNC` (default true, as the TS SDK): whether, in cloud mode, an
+    /// unsigned PUT may start an out-of-band sync, which registers the URL this request was sent
+    /// to (its `Host` header) unless `serve_origin` is set. False answers it 401; a signed PUT
+    /// still syncs. Dev mode never asks for a signature.
+    std::optional<bool> enable_unauthed_sync{};
     /// Extra PEM CA bundle trusted for HTTPS, on top of the system store (for a self-hosted
     /// Inngest behind a private CA).
     std::optional<std::string> tls_ca_file{};

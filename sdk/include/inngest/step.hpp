@@ -167,7 +167,10 @@ public:
 
     /// Runs branches in parallel: all their new steps are reported together and executed by
     /// Inngest concurrently. Returns every branch's result (`std::monostate` for `void`) once
-    /// all are memoized.
+    /// all are memoized. An exception a branch throws (anything but the SDK's interrupt) leaves
+    /// `parallel` at once and fails the attempt as if the function had thrown it (a plain
+    /// exception is retried, `RetryAfterError` keeps its delay, an escaped `StepError` fails the
+    /// run), even when an earlier branch had planned a step.
     template <class... Branches>
     requires(sizeof...(Branches) > 0 &&
              (std::is_invocable_v<Branches&> && ...)) auto parallel(Branches&&... branches);

@@ -174,6 +174,9 @@ Settings resolve_settings(const ClientOptions& options, const Environment& envir
     settings.allow_in_band_sync = options.allow_in_band_sync.value_or(
         parse_bool(environment.get("INNGEST_ALLOW_IN_BAND_SYNC"), "INNGEST_ALLOW_IN_BAND_SYNC")
             .value_or(true));
+    settings.enable_unauthed_sync = options.enable_unauthed_sync.value_or(
+        parse_bool(environment.get("INNGEST_ENABLE_UNAUTHED_SYNC"), "INNGEST_ENABLE_UNAUTHED_SYNC")
+            .value_or(true));
     settings.http_timeout = options.http_timeout;
     settings.tls_ca_file = options.tls_ca_file;
     settings.clock = options.clock;

@@ -26,6 +26,7 @@ struct Settings {
     std::optional<std::string> serve_path;
     std::optional<std::string> app_version;
     bool allow_in_band_sync = true;
+    bool enable_unauthed_sync = true;
     std::chrono::milliseconds http_timeout{10000};
     std::optional<std::string> tls_ca_file;
     LogSink log_sink;

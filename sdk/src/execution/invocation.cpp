@@ -123,7 +123,7 @@ Invocation::Reached Invocation::reach(std::string_view id) {
 }
 
 void Invocation::interrupt() {
-    interrupted_ = true;
+    ++unhandled_interrupts_;
     throw Interrupt{};
 }
 
@@ -232,6 +232,7 @@ void Invocation::fail_run(std::exception_ptr error) {
     } catch (const std::exception& e) {
         message = e.what();
     } catch (const Interrupt&) {
+        interrupt_handled();
         message = "a step ended the invocation from inside another step's body";
     } catch (...) {
         message = "step threw a non-standard exception";
@@ -345,7 +346,7 @@ Outcome Invocation::run(const Function& function, Context& context) {
     };
     try {
         boost::json::value result = function.handler()(context);
-        if (interrupted_) {
+        if (unhandled_interrupts_ > 0) {
             return swallowed();
         }
         if (!target_.empty()) {
@@ -371,28 +372,28 @@ Outcome Invocation::run(const Function& function, Context& context) {
         }
         return Outcome{206, serialize_ops(ops_), no_retry_, retry_after_};
     } catch (const StepError& e) {
-        if (interrupted_) {
+        if (unhandled_interrupts_ > 0) {
             return swallowed();
         }
         // A memoized step failure escaped the function: the run fails for good (§10.8).
         return Outcome{400, error_body(e.name(), e.what()), true, std::nullopt};
     } catch (const NonRetriableError& e) {
-        if (interrupted_) {
+        if (unhandled_interrupts_ > 0) {
             return swallowed();
         }
         return Outcome{400, error_body("NonRetriableError", e.what()), true, std::nullopt};
     } catch (const RetryAfterError& e) {
-        if (interrupted_) {
+        if (unhandled_interrupts_ > 0) {
             return swallowed();
         }
         return Outcome{500, error_body("RetryAfterError", e.what()), false, e.header_value()};
     } catch (const std::exception& e) {
-        if (interrupted_) {
+        if (unhandled_interrupts_ > 0) {
             return swallowed();
         }
         return Outcome{500, error_body("Error", e.what()), false, std::nullopt};
     } catch (...) {
-        if (interrupted_) {
+        if (unhandled_interrupts_ > 0) {
             return swallowed();
         }
         return Outcome{500, error_body("Error", "function threw a non-standard exception"), false,
@@ -513,6 +514,7 @@ void ParallelScope::begin_branch(std::size_t index) noexcept {
 }
 
 void ParallelScope::branch_pending() noexcept {
+    invocation_.interrupt_handled();
     if (++pending_ == 1) {
         pending_branch_ = current_;
         pending_mark_ = current_mark_;

@@ -85,6 +85,8 @@ public:
     void leave_parallel() noexcept { --parallel_depth_; }
     int parallel_depth() const noexcept { return parallel_depth_; }
     bool sealed() const noexcept { return sealed_; }
+    /// The SDK caught an interrupt (a parallel scope's pending branch): not swallowed by user code.
+    void interrupt_handled() noexcept { --unhandled_interrupts_; }
     /// Ends the invocation from a parallel scope.
     [[noreturn]] void interrupt_from_parallel();
     /// Where a parallel branch begins.
@@ -128,7 +130,10 @@ private:
     int parallel_depth_ = 0;
     bool in_step_body_ = false;
     bool sealed_ = false;
-    bool interrupted_ = false;
+    // Interrupts thrown and not yet caught by the SDK itself (a parallel scope's branch, a
+    // failing step body). Still above 0 when the function returns or throws something else:
+    // user code swallowed one.
+    int unhandled_interrupts_ = 0;
     bool target_ran_ = false;
     std::optional<bool> no_retry_;
     std::optional<std::string> retry_after_;

@@ -1932,7 +1932,7 @@ private:
             awaiting_sync_.push_back(job);
             return;
         }
-        if (run.calls_in_flight == 0 && at_concurrency_limit(fn, run)) {
+        if (at_concurrency_limit(fn, run)) {
             // Held back until a call in one of its buckets finishes.
             blocked_.push_back(job);
             return;
@@ -1952,7 +1952,7 @@ private:
                 "X-Inngest-Signature", detail::sign_body(*key_, request.body, real_now_seconds()));
         }
         ++run.snapshot.calls;
-        ++run.calls_in_flight;  // counted while waiting too: the concurrency limit holds
+        ++run.calls_in_flight;  // a slot in each of the run's buckets until the call ends
         dirty_runs_.insert(run.snapshot.run_id);
         const std::string run_id = run.snapshot.run_id;
         // Write before act: the SDK is only called on stored state. Runs are never erased, so
@@ -1987,8 +1987,9 @@ private:
         save(current);
     }
 
-    // True when a bucket of the run's is full: its limit reached by runs with a call in flight,
-    // of any function that shares the bucket.
+    // True when a bucket of the run's is full: its limit reached by the calls in flight of the
+    // runs (of any function) that share the bucket. As in Inngest each call takes a slot, so a
+    // run's parallel steps count one each.
     bool at_concurrency_limit(const FunctionEntry& fn, const Run& run) const {
         for (std::size_t i = 0;
              i < fn.flow.concurrency.size() && i < run.concurrency_buckets.size(); ++i) {
@@ -1998,7 +1999,7 @@ private:
                 if (other.calls_in_flight > 0 &&
                     std::find(other.concurrency_buckets.begin(), other.concurrency_buckets.end(),
                               bucket) != other.concurrency_buckets.end()) {
-                    ++busy;
+                    busy += other.calls_in_flight;
                 }
             }
             if (busy >= fn.flow.concurrency[i].limit) {
@@ -2105,6 +2106,26 @@ private:
         retry_or_fail(run, fn, job, body, no_retry == "true", retry_after, call_began);
     }
 
+    // True when an op of the 206 moves the run on: any op object but a StepPlanned of a step
+    // that is memoized already.
+    static bool actionable(const Run& run, const json::array& ops) {
+        for (const auto& value : ops) {
+            const auto* op = value.if_object();
+            if (op == nullptr) {
+                continue;
+            }
+            const auto* kind = op->if_contains("op");
+            const auto* id = op->if_contains("id");
+            const bool planned =
+                kind != nullptr && kind->is_string() && lower(kind->get_string()) == "stepplanned";
+            if (!planned || id == nullptr || !id->is_string() ||
+                !run.steps.contains(id->get_string())) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     void handle_ops(Run& run,
                     const FunctionEntry& fn,
                     const Job& job,
@@ -2113,8 +2134,17 @@ private:
                     const std::string& retry_after,
                     TimePoint now,
                     TimePoint call_began) {
-        if (ops.empty()) {
-            schedule_call(run.snapshot.run_id, "step", 0, now);  // nothing happened: rediscover
+        if (!actionable(run, ops)) {
+            // Unparseable, empty, or only ops that change nothing (non-objects, steps planned
+            // that are memoized already): a failed attempt, retried with backoff (protocol §9.2)
+            // rather than called again at once for ever or left with nothing scheduled.
+            log(LogLevel::kWarn, "call to " + fn.slug + " answered 206 without an op to act on");
+            retry_or_fail(run, fn, job,
+                          json::object{{"name", "Error"},
+                                       {"message",
+                                        "the SDK answered 206 without an op the "
+                                        "executor could act on"}},
+                          false, retry_after, call_began);
             return;
         }
         if (ops.size() > 1) {

@@ -429,6 +429,82 @@ TEST_CASE("swallowing the step interruption with catch (...) is reported, not mi
     CHECK(body_of(response).at("name") == "InterruptSwallowedError");
 }
 
+TEST_CASE(
+    "an exception thrown in a parallel branch after another branch planned a step is the "
+    "function's error, not a swallowed interruption",
+    "[unit]") {
+    Harness h;
+    h.client.create_function(
+        {.id = "throws", .triggers = {inngest::EventTrigger{"x"}}}, [](inngest::Context& ctx) {
+            auto [a, b] =
+                ctx.step.parallel([&] { return ctx.step.run("planned", [] { return 1; }); },
+                                  [&]() -> int { throw std::runtime_error("branch broke"); });
+            return json::value(a + b);
+        });
+    h.client.create_function(
+        {.id = "later", .triggers = {inngest::EventTrigger{"x"}}}, [](inngest::Context& ctx) {
+            auto [a, b] =
+                ctx.step.parallel([&] { return ctx.step.run("planned", [] { return 1; }); },
+                                  [&]() -> int { throw inngest::RetryAfterError("not yet", 9s); });
+            return json::value(a + b);
+        });
+    h.client.create_function(
+        {.id = "failed", .triggers = {inngest::EventTrigger{"x"}}}, [](inngest::Context& ctx) {
+            auto [a, b] =
+                ctx.step.parallel([&] { return ctx.step.run("planned", [] { return 1; }); },
+                                  [&] { return ctx.step.run("gone", [] { return 2; }); });
+            return json::value(a + b);
+        });
+
+    const auto plain = h.call(h.builder("throws"));
+    CHECK(plain.status == 500);
+    CHECK(plain.header("X-Inngest-No-Retry") == "false");
+    CHECK(body_of(plain).at("name") == "Error");
+    CHECK(body_of(plain).at("message") == "branch broke");
+
+    const auto retry = h.call(h.builder("later"));
+    CHECK(retry.status == 500);
+    CHECK(retry.header("X-Inngest-No-Retry") == "false");
+    CHECK(retry.header("Retry-After") == "9");
+    CHECK(body_of(retry).at("name") == "RetryAfterError");
+    CHECK(body_of(retry).at("message") == "not yet");
+
+    auto call = h.builder("failed");
+    call.memo(
+        "gone",
+        json::object{{"error", json::object{{"name", "TypeError"}, {"message", "bad input"}}}});
+    const auto escaped = h.call(call);
+    CHECK(escaped.status == 400);
+    CHECK(escaped.header("X-Inngest-No-Retry") == "true");
+    CHECK(body_of(escaped).at("name") == "TypeError");
+    CHECK(body_of(escaped).at("message") == "bad input");
+}
+
+TEST_CASE(
+    "an interruption swallowed in one parallel branch is reported even after another branch's "
+    "was handled",
+    "[unit]") {
+    Harness h;
+    h.client.create_function(
+        {.id = "swallow", .triggers = {inngest::EventTrigger{"x"}}}, [](inngest::Context& ctx) {
+            auto [a, b, c] = ctx.step.parallel(
+                [&] {
+                    try {
+                        ctx.step.sleep("nap", 1s);
+                    } catch (...) {  // the bug the SDK must catch
+                    }
+                    return 1;
+                },
+                [&] { return ctx.step.run("planned", [] { return 2; }); },
+                [&]() -> int { throw std::runtime_error("after the swallow"); });
+            return json::value(a + b + c);
+        });
+    const auto response = h.call(h.builder("swallow"));
+    CHECK(response.status == 400);
+    CHECK(response.header("X-Inngest-No-Retry") == "true");
+    CHECK(body_of(response).at("name") == "InterruptSwallowedError");
+}
+
 TEST_CASE("steps called inside a step body fail that step", "[unit]") {
     Harness h;
     h.client.create_function(

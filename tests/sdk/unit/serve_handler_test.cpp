@@ -337,6 +337,68 @@ TEST_CASE("out-of-band sync registers with the server's API", "[unit]") {
           json::string::npos);
 }
 
+TEST_CASE("INNGEST_ENABLE_UNAUTHED_SYNC=false refuses an unsigned sync in cloud mode", "[unit]") {
+    inngest_test::FakeInngestApi api;
+    Logs logs;
+    const auto make = [&](inngest::Environment environment) {
+        auto client =
+            std::make_unique<inngest::Client>(inngest::ClientOptions{.app_id = "app",
+                                                                     .signing_key = kKey,
+                                                                     .dev = false,
+                                                                     .base_url = api.origin(),
+                                                                     .log_sink = logs.sink()},
+                                              std::move(environment));
+        client->create_function({.id = "fn", .triggers = {inngest::EventTrigger{"x"}}},
+                                [](inngest::Context&) { return json::value("ran"); });
+        return client;
+    };
+    inngest::HttpRequest unsigned_put{
+        "PUT", "/api/inngest", "", {{"Host", "attacker.example:3000"}}, ""};
+
+    const auto refusing = make(inngest::Environment({{"INNGEST_ENABLE_UNAUTHED_SYNC", "false"}}));
+    const auto refused = inngest::ServeHandler(*refusing).handle(unsigned_put);
+    CHECK(refused.status == 401);
+    CHECK(json::parse(refused.body).at("code") == "unauthorized");
+    CHECK(api.requests().empty());  // nothing registered, no URL taken from the Host header
+
+    // A signed ping still syncs.
+    auto signed_put = unsigned_put;
+    signed_put.body = R"({"url":"https://app.example.com/api/inngest"})";
+    sign(signed_put);
+    CHECK(inngest::ServeHandler(*refusing).handle(signed_put).status == 200);
+    CHECK(api.requests().size() == 1);
+
+    // The client option says the same, and wins over the variable.
+    auto options = inngest::ClientOptions{.app_id = "app",
+                                          .signing_key = kKey,
+                                          .dev = false,
+                                          .base_url = api.origin(),
+                                          .log_sink = logs.sink()};
+    options.enable_unauthed_sync = false;
+    const inngest::Client by_option(
+        options, inngest::Environment({{"INNGEST_ENABLE_UNAUTHED_SYNC", "true"}}));
+    CHECK(inngest::ServeHandler(by_option).handle(unsigned_put).status == 401);
+    CHECK(api.requests().size() == 1);
+
+    // Unset it stays allowed, as in the TS SDK.
+    const auto allowing = make(inngest::Environment::none());
+    CHECK(inngest::ServeHandler(*allowing).handle(unsigned_put).status == 200);
+    CHECK(api.requests().size() == 2);
+}
+
+TEST_CASE("a sync's deployId is sent on to /fn/register percent-encoded again", "[unit]") {
+    inngest_test::FakeInngestApi api;
+    Logs logs;
+    auto client_owner = make_client(true, logs, api.origin());
+    const inngest::ServeHandler handler(*client_owner);
+    const inngest::HttpRequest request{
+        "PUT", "/api/inngest", "deployId=a%26b%3Dc%20d%2Be", {{"Host", "127.0.0.1:3000"}}, ""};
+    REQUIRE(handler.handle(request).status == 200);
+    const auto requests = api.requests();
+    REQUIRE(requests.size() == 1);
+    CHECK(requests[0].query == "deployId=a%26b%3Dc%20d%2Be");
+}
+
 TEST_CASE("a use_api call loads events and step state from the API", "[unit]") {
     inngest_test::FakeInngestApi api;
     Logs logs;

@@ -165,8 +165,12 @@ struct ExecutorOptions {
     int workers = 4;
     /// Delay before retry `attempt` (1-based); default 1s, 2s, 4s ... capped at 1 min.
     std::function<std::chrono::milliseconds(int attempt)> retry_backoff{};
-    /// Timeout of one call to an SDK.
-    std::chrono::milliseconds call_timeout{60000};
+    /// Timeout of one call to an SDK: by default the protocol's longest call, 2 h, as Inngest
+    /// allows. A call still running when it passes counts as a failed attempt and its step is
+    /// called again while the first body may still run, so keep it above the longest step.
+    /// `stop` waits for the calls in flight, so for a step body as long as it runs (at most
+    /// this long).
+    std::chrono::milliseconds call_timeout{std::chrono::hours(2)};
     /// Call bodies larger than this send `use_api` and serve the state from the API instead.
     std::size_t max_inline_state_bytes = std::size_t{4} * 1024 * 1024;
     /// Serves the run dashboard at `/_dashboard` (behind `signing_key` when one is set: a login
