@@ -217,6 +217,20 @@ TEST_CASE("the sandbox limits hold through the API and runs are recorded", "[app
     CHECK(logged.body.at("console").at(0).at("message") ==
           "a\xEF\xBF\xBD"
           "b c");
+    // And a thrown error's message, whole: the run records what follows the NUL too.
+    const auto thrower = t.call("POST", "/api/v1/scripts", alice,
+                                create_body("thrower", R"(function main() { )"
+                                                       R"(throw new Error('a\u0000b'); })"));
+    REQUIRE(thrower.status == 201);
+    const auto thrown = t.call(
+        "POST", "/api/v1/scripts/" + std::to_string(thrower.body.at("id").as_int64()) + "/run",
+        alice, "{}");
+    INFO(json::serialize(thrown.body));
+    REQUIRE(thrown.status == 200);
+    CHECK(thrown.body.at("status") == "failed");
+    CHECK(thrown.body.at("error").at("message") ==
+          "Error: a\xEF\xBF\xBD"
+          "b");
 
     // Per-script limits stay within the tenant's maxima.
     CHECK(t.call("POST", "/api/v1/scripts", alice,
