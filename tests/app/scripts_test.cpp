@@ -7,11 +7,14 @@
 #include "modules/scripts/script_runner.hpp"
 #include "modules/scripts/service.hpp"
 
+#include <inngest/errors.hpp>
 #include <inngest/http_server.hpp>
 #include <inngest/metrics.hpp>
 
 #include <functional>
+#include <optional>
 #include <thread>
+#include <variant>
 
 using riveredge_test::AppUnderTest;
 using riveredge_test::Response;
@@ -770,4 +773,88 @@ TEST_CASE("a run whose fence's connection is lost while its script runs is not r
         CHECK(strict.fence_held(*session));
         CHECK(fence_holders(4242).size() == 1);
     }
+}
+
+TEST_CASE(
+    "a durable step's keyed run another attempt still carries out answers retry-after "
+    "within the step's wait, and the retry gets the run by its key",
+    "[app][scripts]") {
+    // Another module's step (a schedule's action, a workflow node, an approval task) runs the
+    // script synchronously on the step's thread: waiting there for an earlier attempt's run up
+    // to that run's time limit would outlast the executor's call timeout (60 s) and hold one of
+    // the tenant's sync-run slots all along. It waits as an async run's step does, then asks to
+    // be retried after the run's limit.
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto slow = t.call(
+        "POST", "/api/v1/scripts", alice,
+        create_body("slow",
+                    "function main() { var end = Date.now() + 5000; while (Date.now() < end) {} "
+                    "return {done: true}; }",
+                    R"("timeout_ms":20000)"));
+    REQUIRE(slow.status == 201);
+    const auto quick =
+        t.call("POST", "/api/v1/scripts", alice, create_body("quick", "function main() {}"));
+    REQUIRE(quick.status == 201);
+    const auto script_id = slow.body.at("id").as_int64();
+    riveredge::core::db::Pool pool(t.settings().database_url, 4);
+    riveredge::scripts::Repository repository(pool);
+    const riveredge::scripts::ScriptRunner runner(SCRIPT_WORKER_PATH);
+    const riveredge::core::OutboundPolicy outbound;
+    inngest::Metrics metrics;
+    // A step's wait of 1 s instead of 20 s, so a script of 5 s outlasts it.
+    riveredge::scripts::Service service(repository, runner, outbound, &metrics,
+                                        {.fence_wait = 1s, .lease = 15s, .heartbeat = 3s});
+    const auto tenant = riveredge::core::TenantId::trusted("acme");
+    const riveredge::core::Principal schedule{tenant, "schedule:7", {}};
+    const json::object request{{"mode", "sync"}};
+    const auto runs_counted = [&] {
+        const auto text = metrics.text();
+        const std::string series = R"(riveredge_script_runs_total{outcome="succeeded"} )";
+        const auto at = text.find(series);
+        return at == std::string::npos ? 0 : std::stoi(text.substr(at + series.size()));
+    };
+
+    json::object first;
+    std::jthread carrier([&] {
+        try {
+            first = service.start_run(schedule, script_id, request, "schedule", "fire-1");
+        } catch (const std::exception& error) {
+            first = json::object{{"thrown", error.what()}};
+        }
+    });
+    std::optional<riveredge::scripts::RunRow> running;
+    for (int i = 0; i < 400 && !(running && running->status == "running"); ++i) {
+        std::this_thread::sleep_for(10ms);
+        running = repository.run_with_key(tenant, "schedule:7", script_id, "fire-1");
+    }
+    REQUIRE(running);
+    REQUIRE(running->status == "running");
+
+    // The step retried while the first attempt still runs the script.
+    const auto asked = std::chrono::steady_clock::now();
+    std::optional<std::chrono::seconds> retry_after;
+    try {
+        const auto answered = service.start_run(schedule, script_id, request, "schedule", "fire-1");
+        FAIL("answered " << json::serialize(answered));
+    } catch (const inngest::RetryAfterError& retry) {
+        retry_after = std::get<std::chrono::seconds>(retry.retry_at());
+    }
+    const auto waited = std::chrono::steady_clock::now() - asked;
+    CHECK(waited < 3s);
+    REQUIRE(retry_after);
+    CHECK(*retry_after == 50s);  // the run's limit, 20 s, and 30 s
+    // Its sync-run slot is free again: the tenant's two are not both taken.
+    const auto other =
+        service.start_run(schedule, quick.body.at("id").as_int64(), request, "schedule", "fire-2");
+    CHECK(other.at("status") == "succeeded");
+
+    carrier.join();
+    INFO(json::serialize(first));
+    CHECK(first.at("status") == "succeeded");
+    // Retried after the run, the step gets it by its key: the script ran once.
+    const auto retried = service.start_run(schedule, script_id, request, "schedule", "fire-1");
+    CHECK(retried.at("id") == first.at("id"));
+    CHECK(retried.at("status") == "succeeded");
+    CHECK(runs_counted() == 2);  // the slow script once, the quick one once
 }

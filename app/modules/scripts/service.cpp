@@ -378,11 +378,12 @@ boost::json::object Service::start_run(const core::Principal& who,
     const auto earlier =
         recorded.fresh ? std::nullopt : repository_.run_plan(who.tenant, recorded.id);
     const auto& runs = earlier ? earlier->version : version;
-    // Another module's step turns an error into a failed attempt of its own: it waits for the
-    // attempt carrying the run out until that run is over (the executor may give up on this
-    // call meanwhile; the call after it finds the run that succeeded by its key).
-    const auto fenced =
-        fence(std::move(session), who.tenant, recorded.id, runs, std::chrono::hours(1));
+    // Only a durable step's run (it has a key) can meet another attempt carrying it out: that
+    // one is waited for as the step of an async run waits, well within the executor's call
+    // timeout and holding a sync-run slot no longer than that; then inngest::RetryAfterError
+    // (after the run's time limit), and the retried step finds the run that succeeded by its
+    // key. A REST run has no key: its run is new, and no other attempt holds its fence.
+    const auto fenced = fence(std::move(session), who.tenant, recorded.id, runs, times_.fence_wait);
     if (!fenced) {
         return repository_.run(who.tenant, recorded.id)->to_json();  // another attempt ran it
     }

@@ -68,8 +68,10 @@ public:
     /// `mode`: "sync" runs now and answers with the finished run; "async" records the run,
     /// emits `scripts/run.requested` and answers with the queued run. With an
     /// `idempotency_key` (core::StoredScripts), a queued or succeeded run of `who` with that key
-    /// is answered as it is, and one left running by a process that died runs again (one that
-    /// another attempt still runs is waited for).
+    /// is answered as it is, and one left running by a process that died runs again; one that
+    /// another attempt still runs is waited for 20 s, then inngest::RetryAfterError (after the
+    /// run's time limit), which the step lets through so it is retried then and finds the run
+    /// by its key. A run without a key (REST) is new: it never waits for another attempt.
     boost::json::object start_run(const core::Principal& who,
                                   std::int64_t script_id,
                                   const boost::json::object& request,
