@@ -91,7 +91,9 @@ public:
     /// Runs a stored script as `who` (synchronously unless the request says async) and returns
     /// the run record. A durable step passes its own `idempotency_key`: run again with it, the
     /// step gets the run that succeeded or is queued instead of a second one (a run that failed
-    /// leaves the key free, so a retry runs the script again).
+    /// leaves the key free, so a retry runs the script again). While an earlier attempt of the
+    /// step still runs the script, inngest::RetryAfterError after a bounded wait: the step lets
+    /// it through (it is no failure of the step's own), is retried then and gets the run.
     virtual boost::json::object start_run(const Principal& who,
                                           std::int64_t script_id,
                                           const boost::json::object& request,

@@ -2183,6 +2183,83 @@ TEST_CASE("a service task's retries run its start listeners once", "[app][approv
 }
 
 TEST_CASE(
+    "a service task's script run still carried out by an earlier attempt is waited for, "
+    "not counted as a failed attempt that runs the script again",
+    "[app][approvals]") {
+    // The executor gave up on the task's step (its call timeout) while the script activity's run
+    // went on; the step's retry meets that run, still leased by its carrier, and is answered
+    // retry-after. Counted as a failed attempt, the task's next attempt would run the script
+    // again under a key of its own while the first run still goes on (or the task fail).
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto created =
+        t.call("POST", "/api/v1/scripts", alice,
+               json::serialize(json::object{
+                   {"name", "Charge"}, {"code", "function main() { return {charged: true}; }"}}));
+    REQUIRE(created.status == 201);
+    const auto script = created.body.at("id").as_int64();
+    REQUIRE(t.call("PUT", "/api/v1/approvals/activities/Charge", alice,
+                   R"({"kind":"script","script_id":)" + std::to_string(script) + "}")
+                .status == 200);
+    // The earlier attempt's run of instance 1's task, its carrier alive (a fresh lease).
+    riveredge::core::db::Pool owner(t.settings().migration_database_url.value(), 1);
+    const auto tenant = riveredge::core::TenantId::trusted("acme");
+    const auto holder =
+        riveredge::core::db::exec_once(
+            owner, tenant,
+            "INSERT INTO script_runs (tenant_id, script_id, version, mode, trigger, status, "
+            "arguments, run_by, idempotency_key, started_at, lease_until) VALUES ($1, $2, 1, "
+            "'sync', 'approval', 'running', '{}', 'approvals', 'approval-1-charge#1', now(), "
+            "now() + interval '5 minutes') RETURNING id",
+            {tenant, script})
+            .integer(0, "id");
+    const auto id = flow.start(
+        alice,
+        flow.publish(
+            alice,
+            linear("charged", {R"({"id":"charge","type":"serviceTask","data":{"bpmn":{)"
+                               R"("implementation":"temporal_activity","activity_name":"Charge",)"
+                               R"("result_variable":"charge",)"
+                               R"("retry_policy":{"max_attempts":2,"initial_interval":"PT1M"}}}})",
+                               user_task("confirm", R"({"approvers":[{"type":"user",)"
+                                                    R"("value":"bob"}]})")})));
+    REQUIRE(id == 1);
+    const auto runs = [&] {
+        return listed(t, "/api/v1/scripts/" + std::to_string(script) + "/runs", alice, "items")
+            .size();
+    };
+    const auto failures = [&] {
+        int n = 0;
+        for (const auto& e :
+             listed(t, "/api/v1/approvals/instances/" + std::to_string(id) + "/events", alice,
+                    "events")) {
+            n += e.at("name") == "service_failed" ? 1 : 0;
+        }
+        return n;
+    };
+    // The step waits for the run (20 s), then is answered retry-after: no attempt failed.
+    t.app().executor()->poke();
+    REQUIRE(t.app().wait_settled(45s));
+    CHECK(failures() == 0);
+    CHECK(runs() == 1);
+    // The earlier attempt's run ends; the step, retried after it, gets it by its key.
+    REQUIRE(riveredge::core::db::exec_once(
+                owner, tenant,
+                "UPDATE script_runs SET status = 'succeeded', result = '{\"charged\":true}', "
+                "console = '[]', console_truncated = false, duration_ms = 1, memory_bytes = 1, "
+                "finished_at = now(), lease_until = NULL WHERE id = $1",
+                {holder})
+                .affected() == 1);
+    const auto waiting = flow.wait_pending(alice, id, "confirm");
+    REQUIRE(waiting.is_object());
+    CHECK(waiting.at("variables").at("charge") == json::object{{"charged", true}});
+    CHECK(failures() == 0);
+    CHECK(runs() == 1);
+}
+
+TEST_CASE(
     "a service task's own retry attempts send Idempotency-Keys of their own; a step run "
     "again keeps its attempt's",
     "[app][approvals]") {

@@ -490,6 +490,72 @@ TEST_CASE("a failing action is retried as often as the schedule says and then re
     hook.stop();
 }
 
+TEST_CASE(
+    "a script action still carried out by an earlier attempt is waited for, not recorded "
+    "as a failed attempt of the fire",
+    "[app][schedules]") {
+    // The executor gave up on the fire's step (its call timeout) while the action's script run
+    // went on; the step's retry meets that run, still leased by its carrier, and is answered
+    // retry-after. Recorded as the fire's failure, a fire with no retries would end failed while
+    // its script succeeds.
+    auto clock = clock_at("2026-11-23T10:00:30.000Z");
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto script = t.call("POST", "/api/v1/scripts", alice,
+                               R"({"name":"report","code":"function main() { return 7; }"})");
+    REQUIRE(script.status == 201);
+    const auto script_id = script.body.at("id").as_int64();
+    const auto created =
+        t.call("POST", "/api/v1/schedules", alice,
+               schedule_body("scripted", R"({"kind":"once","at":"2026-11-23T10:01:00.000Z"})", "",
+                             R"({"type":"script","script_id":)" + std::to_string(script_id) + "}"));
+    REQUIRE(created.status == 201);
+    const auto id = created.body.at("id").as_int64();
+    // The earlier attempt's run of the schedule's first fire, its carrier alive (a fresh lease).
+    riveredge::core::db::Pool owner(t.settings().migration_database_url.value(), 1);
+    const auto tenant = riveredge::core::TenantId::trusted("acme");
+    const auto holder =
+        riveredge::core::db::exec_once(
+            owner, tenant,
+            "INSERT INTO script_runs (tenant_id, script_id, version, mode, trigger, status, "
+            "arguments, run_by, idempotency_key, started_at, lease_until) VALUES ($1, $2, 1, "
+            "'sync', 'schedule', 'running', '{}', $3, 'schedule-fire-1', now(), now() + "
+            "interval '5 minutes') RETURNING id",
+            {tenant, script_id, "schedule:" + std::to_string(id)})
+            .integer(0, "id");
+    const auto runs = [&] {
+        return t.call("GET", "/api/v1/scripts/" + std::to_string(script_id) + "/runs", alice)
+            .body.at("total")
+            .as_int64();
+    };
+    // The fire's step waits for the run (20 s), then is answered retry-after.
+    REQUIRE(t.app().wait_settled(20s));
+    clock->advance(30s);
+    t.app().executor()->poke();
+    REQUIRE(t.app().wait_settled(45s));
+    auto fire = fires(t, alice, id).at(0);
+    INFO(json::serialize(fire));
+    REQUIRE(fire.at("id") == 1);
+    CHECK(fire.at("status") == "running");
+    CHECK(fire.at("error").is_null());
+    CHECK(runs() == 1);
+    // The earlier attempt's run ends; the step, retried after it, gets it by its key.
+    REQUIRE(riveredge::core::db::exec_once(
+                owner, tenant,
+                "UPDATE script_runs SET status = 'succeeded', result = '7', console = '[]', "
+                "console_truncated = false, duration_ms = 1, memory_bytes = 1, finished_at = "
+                "now(), lease_until = NULL WHERE id = $1",
+                {holder})
+                .affected() == 1);
+    advance(t, *clock, 120s);
+    fire = fires(t, alice, id).at(0);
+    INFO(json::serialize(fire));
+    CHECK(fire.at("status") == "succeeded");
+    CHECK(fire.at("output").at("script_run_id") == holder);
+    CHECK(fire.at("output").at("result") == 7);
+    CHECK(runs() == 1);
+}
+
 TEST_CASE("an action whose answer PostgreSQL cannot store as it is runs once and succeeds",
           "[app][schedules]") {
     auto clock = clock_at("2026-11-23T10:00:30.000Z");

@@ -149,6 +149,21 @@ TEST_CASE("runtime errors carry message line and stack", "[scripts]") {
     const auto thrown = run("function main() { throw new Error('invoice 7 has no lines'); }");
     CHECK(thrown.status == ScriptStatus::kFailed);
     CHECK(thrown.error->message == "Error: invoice 7 has no lines");
+
+    // A NUL is a character of the message, not its end, and a lone surrogate becomes U+FFFD as
+    // it does in console lines: the whole message is kept, as UTF-8.
+    const auto nul = run(R"(function main() { throw new Error('a\u0000b\uD800c'); })");
+    CHECK(nul.status == ScriptStatus::kFailed);
+    REQUIRE(nul.error.has_value());
+    CHECK(nul.error->message == std::string("Error: a\0b\xEF\xBF\xBD"
+                                            "c",
+                                            14));
+    // Thrown as a bare string, and in the stack's first line, alike.
+    const auto bare = run(R"(function main() { throw 'x\u0000y'; })");
+    REQUIRE(bare.error.has_value());
+    CHECK(bare.error->message == std::string("x\0y", 3));
+    REQUIRE(nul.error->stack.has_value());
+    CHECK(nul.error->stack->find(std::string("a\0b", 3)) != std::string::npos);
 }
 
 TEST_CASE("an endless loop is stopped at the time limit", "[scripts]") {

@@ -7,11 +7,14 @@
 #include "modules/scripts/script_runner.hpp"
 #include "modules/scripts/service.hpp"
 
+#include <inngest/errors.hpp>
 #include <inngest/http_server.hpp>
 #include <inngest/metrics.hpp>
 
 #include <functional>
+#include <optional>
 #include <thread>
+#include <variant>
 
 using riveredge_test::AppUnderTest;
 using riveredge_test::Response;
@@ -217,6 +220,20 @@ TEST_CASE("the sandbox limits hold through the API and runs are recorded", "[app
     CHECK(logged.body.at("console").at(0).at("message") ==
           "a\xEF\xBF\xBD"
           "b c");
+    // And a thrown error's message, whole: the run records what follows the NUL too.
+    const auto thrower = t.call("POST", "/api/v1/scripts", alice,
+                                create_body("thrower", R"(function main() { )"
+                                                       R"(throw new Error('a\u0000b'); })"));
+    REQUIRE(thrower.status == 201);
+    const auto thrown = t.call(
+        "POST", "/api/v1/scripts/" + std::to_string(thrower.body.at("id").as_int64()) + "/run",
+        alice, "{}");
+    INFO(json::serialize(thrown.body));
+    REQUIRE(thrown.status == 200);
+    CHECK(thrown.body.at("status") == "failed");
+    CHECK(thrown.body.at("error").at("message") ==
+          "Error: a\xEF\xBF\xBD"
+          "b");
 
     // Per-script limits stay within the tenant's maxima.
     CHECK(t.call("POST", "/api/v1/scripts", alice,
@@ -635,4 +652,209 @@ TEST_CASE("a run another attempt is still carrying out is not run a second time"
         CHECK(second.at("status") == "succeeded");
         CHECK(second.at("id") == first.at("id"));
     }
+}
+
+TEST_CASE("a run whose fence's connection is lost while its script runs is not run a second time",
+          "[app][scripts]") {
+    // The fence is a session lock on a connection of its own, idle while the script runs: a
+    // server's idle timeout, a proxy or a network blip may drop it, and the lock with it. An
+    // attempt that takes the fence then must not run the script while its carrier still runs
+    // it (the carrier's lease on the run is fresh); one whose carrier died (kill -9) must run it
+    // once that lease is stale.
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto create = [&](const std::string& name, const std::string& code) {
+        const auto created = t.call("POST", "/api/v1/scripts", alice,
+                                    create_body(name, code, R"("timeout_ms":10000)"));
+        REQUIRE(created.status == 201);
+        return created.body.at("id").as_int64();
+    };
+    const auto slow =
+        create("slow",
+               "function main() { var end = Date.now() + 4000; while (Date.now() < end) {} "
+               "return {done: true}; }");
+    const auto quick = create("quick", "function main() { return {done: true}; }");
+    riveredge::core::db::Pool pool(t.settings().database_url, 4);
+    riveredge::scripts::Repository repository(pool);
+    const riveredge::scripts::ScriptRunner runner(SCRIPT_WORKER_PATH);
+    const riveredge::core::OutboundPolicy outbound;
+    inngest::Metrics metrics;
+    riveredge::scripts::Service service(repository, runner, outbound, &metrics);
+    const auto tenant = riveredge::core::TenantId::trusted("acme");
+    const auto runs_counted = [&] {
+        const auto text = metrics.text();
+        const std::string series = R"(riveredge_script_runs_total{outcome="succeeded"} )";
+        const auto at = text.find(series);
+        return at == std::string::npos ? 0 : std::stoi(text.substr(at + series.size()));
+    };
+    riveredge::core::db::Pool owner(t.settings().migration_database_url.value(), 1);
+    // The backends holding the fence of run `run_id` (its advisory lock) in this database.
+    const auto fence_holders = [&](std::int64_t run_id) {
+        return riveredge::core::db::exec_once(
+            owner, std::nullopt,
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database()) AND "
+            "(classid::bigint << 32 | objid::bigint) = "
+            "hashtextextended('riveredge.script_run.acme.' || $1, 0)",
+            {run_id});
+    };
+    // Ending a backend takes its own role.
+    riveredge::core::db::Pool app_role(t.settings().database_url, 1);
+
+    SECTION("the connection is dropped while the carrier runs the script") {
+        const auto queued = repository.create_run(
+            tenant, riveredge::scripts::NewRun{slow, 1, "async", "api", json::object{}, "alice"},
+            "queued");
+        json::object first;
+        std::jthread carrier([&] {
+            try {
+                first = service.execute_run(tenant, queued.id);
+            } catch (const std::exception& error) {
+                first = json::object{{"thrown", error.what()}};
+            }
+        });
+        // The script runs under the fence: its connection is ended by the server.
+        int holder = 0;
+        for (int i = 0; i < 400 && holder == 0; ++i) {
+            const auto holders = fence_holders(queued.id);
+            if (!holders.empty() && repository.run(tenant, queued.id)->status == "running") {
+                holder = static_cast<int>(holders.integer(0, "pid"));
+            } else {
+                std::this_thread::sleep_for(10ms);
+            }
+        }
+        REQUIRE(holder != 0);
+        REQUIRE(riveredge::core::db::exec_once(app_role, std::nullopt,
+                                               "SELECT pg_terminate_backend($1::int) AS ended",
+                                               {holder})
+                    .boolean(0, "ended"));
+        for (int i = 0; i < 200 && !fence_holders(queued.id).empty(); ++i) {
+            std::this_thread::sleep_for(10ms);
+        }
+        REQUIRE(fence_holders(queued.id).empty());
+        REQUIRE(repository.run(tenant, queued.id)->status == "running");
+        // A retried step's attempt takes the free fence while the first one still runs the
+        // script: it waits for that run instead of starting a second worker.
+        json::object second;
+        REQUIRE_NOTHROW(second = service.execute_run(tenant, queued.id));
+        carrier.join();
+        INFO(json::serialize(first) << "\n" << json::serialize(second));
+        CHECK(runs_counted() == 1);
+        CHECK(first.at("status") == "succeeded");
+        CHECK(second.at("status") == "succeeded");
+        CHECK(second.at("id") == queued.id);
+    }
+    SECTION("its carrier was killed: the run is carried out once its lease is stale") {
+        const auto orphan = repository.create_run(
+            tenant, riveredge::scripts::NewRun{quick, 1, "async", "api", json::object{}, "alice"},
+            "running");
+        REQUIRE(riveredge::core::db::exec_once(owner, tenant,
+                                               "UPDATE script_runs SET lease_until = "
+                                               "clock_timestamp() + interval '2 seconds' WHERE id "
+                                               "= $1",
+                                               {orphan.id})
+                    .affected() == 1);
+        const auto asked = std::chrono::steady_clock::now();
+        const auto resumed = service.execute_run(tenant, orphan.id);
+        CHECK(resumed.at("status") == "succeeded");
+        CHECK(runs_counted() == 1);
+        // Not before the lease was stale; well within the step's wait for it.
+        CHECK(std::chrono::steady_clock::now() - asked >= 1500ms);
+        CHECK(std::chrono::steady_clock::now() - asked < 15s);
+    }
+    SECTION("the server's idle timeout does not end the fence's connection") {
+        // A deployment that ends sessions idle for a second: not the fence's.
+        riveredge::core::db::Pool strict_pool(
+            t.settings().database_url + " options='-c idle_session_timeout=1000'", 1);
+        riveredge::scripts::Repository strict(strict_pool);
+        const auto session = strict.fence_session();
+        REQUIRE(strict.try_fence(*session, tenant, 4242));
+        std::this_thread::sleep_for(2500ms);
+        CHECK(strict.fence_held(*session));
+        CHECK(fence_holders(4242).size() == 1);
+    }
+}
+
+TEST_CASE(
+    "a durable step's keyed run another attempt still carries out answers retry-after "
+    "within the step's wait, and the retry gets the run by its key",
+    "[app][scripts]") {
+    // Another module's step (a schedule's action, a workflow node, an approval task) runs the
+    // script synchronously on the step's thread: waiting there for an earlier attempt's run up
+    // to that run's time limit would outlast the executor's call timeout (60 s) and hold one of
+    // the tenant's sync-run slots all along. It waits as an async run's step does, then asks to
+    // be retried after the run's limit.
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto slow = t.call(
+        "POST", "/api/v1/scripts", alice,
+        create_body("slow",
+                    "function main() { var end = Date.now() + 5000; while (Date.now() < end) {} "
+                    "return {done: true}; }",
+                    R"("timeout_ms":20000)"));
+    REQUIRE(slow.status == 201);
+    const auto quick =
+        t.call("POST", "/api/v1/scripts", alice, create_body("quick", "function main() {}"));
+    REQUIRE(quick.status == 201);
+    const auto script_id = slow.body.at("id").as_int64();
+    riveredge::core::db::Pool pool(t.settings().database_url, 4);
+    riveredge::scripts::Repository repository(pool);
+    const riveredge::scripts::ScriptRunner runner(SCRIPT_WORKER_PATH);
+    const riveredge::core::OutboundPolicy outbound;
+    inngest::Metrics metrics;
+    // A step's wait of 1 s instead of 20 s, so a script of 5 s outlasts it.
+    riveredge::scripts::Service service(repository, runner, outbound, &metrics,
+                                        {.fence_wait = 1s, .lease = 15s, .heartbeat = 3s});
+    const auto tenant = riveredge::core::TenantId::trusted("acme");
+    const riveredge::core::Principal schedule{tenant, "schedule:7", {}};
+    const json::object request{{"mode", "sync"}};
+    const auto runs_counted = [&] {
+        const auto text = metrics.text();
+        const std::string series = R"(riveredge_script_runs_total{outcome="succeeded"} )";
+        const auto at = text.find(series);
+        return at == std::string::npos ? 0 : std::stoi(text.substr(at + series.size()));
+    };
+
+    json::object first;
+    std::jthread carrier([&] {
+        try {
+            first = service.start_run(schedule, script_id, request, "schedule", "fire-1");
+        } catch (const std::exception& error) {
+            first = json::object{{"thrown", error.what()}};
+        }
+    });
+    std::optional<riveredge::scripts::RunRow> running;
+    for (int i = 0; i < 400 && !(running && running->status == "running"); ++i) {
+        std::this_thread::sleep_for(10ms);
+        running = repository.run_with_key(tenant, "schedule:7", script_id, "fire-1");
+    }
+    REQUIRE(running);
+    REQUIRE(running->status == "running");
+
+    // The step retried while the first attempt still runs the script.
+    const auto asked = std::chrono::steady_clock::now();
+    std::optional<std::chrono::seconds> retry_after;
+    try {
+        const auto answered = service.start_run(schedule, script_id, request, "schedule", "fire-1");
+        FAIL("answered " << json::serialize(answered));
+    } catch (const inngest::RetryAfterError& retry) {
+        retry_after = std::get<std::chrono::seconds>(retry.retry_at());
+    }
+    const auto waited = std::chrono::steady_clock::now() - asked;
+    CHECK(waited < 3s);
+    REQUIRE(retry_after);
+    CHECK(*retry_after == 50s);  // the run's limit, 20 s, and 30 s
+    // Its sync-run slot is free again: the tenant's two are not both taken.
+    const auto other =
+        service.start_run(schedule, quick.body.at("id").as_int64(), request, "schedule", "fire-2");
+    CHECK(other.at("status") == "succeeded");
+
+    carrier.join();
+    INFO(json::serialize(first));
+    CHECK(first.at("status") == "succeeded");
+    // Retried after the run, the step gets it by its key: the script ran once.
+    const auto retried = service.start_run(schedule, script_id, request, "schedule", "fire-1");
+    CHECK(retried.at("id") == first.at("id"));
+    CHECK(retried.at("status") == "succeeded");
+    CHECK(runs_counted() == 2);  // the slow script once, the quick one once
 }

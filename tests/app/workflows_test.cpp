@@ -1016,6 +1016,71 @@ TEST_CASE("workflows: a script node's result nested as deep as a script may retu
     CHECK(e.at("context").at("nodes").at("second") == e.at("context").at("nodes").at("first"));
 }
 
+TEST_CASE(
+    "workflows: a script action still carried out by an earlier attempt is waited for, not "
+    "counted as a failed attempt of its node",
+    "[app][workflows]") {
+    // The executor gave up on the node's step (its call timeout) while the action's script run
+    // went on; the step's retry meets that run, still leased by its carrier, and is answered
+    // retry-after. Counted as the node's failure, a node with no retries would fail the
+    // execution while its script succeeds.
+    auto clock = std::make_shared<inngest::local::ManualClock>();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    const auto admin = t.token("acme", "root", {"admin"});
+    const auto script =
+        t.call("POST", "/api/v1/scripts", admin,
+               R"({"name":"double","code":"function main() { return {double: 42}; }"})");
+    REQUIRE(script.status == 201);
+    const auto script_id = script.body.at("id").as_int64();
+    // The earlier attempt's run of execution 1's node, its carrier alive (a fresh lease).
+    riveredge::core::db::Pool owner(t.settings().migration_database_url.value(), 1);
+    const auto tenant = riveredge::core::TenantId::trusted("acme");
+    const auto holder =
+        riveredge::core::db::exec_once(
+            owner, tenant,
+            "INSERT INTO script_runs (tenant_id, script_id, version, mode, trigger, status, "
+            "arguments, run_by, idempotency_key, started_at, lease_until) VALUES ($1, $2, 1, "
+            "'sync', 'workflow', 'running', '{}', 'workflows', 'workflow-1-node:compute-0', "
+            "now(), now() + interval '5 minutes') RETURNING id",
+            {tenant, script_id})
+            .integer(0, "id");
+    Flows f{t, admin};
+    f.publish("application/yaml",
+              "key: compute\nkind: dag\nnodes:\n"
+              "  - id: compute\n    action: {kind: script, script_id: " +
+                  std::to_string(script_id) + "}\n");
+    const auto id = f.start(admin, R"({"definition_key":"compute"})");
+    REQUIRE(id == 1);
+    const auto runs = [&] {
+        return t.call("GET", "/api/v1/scripts/" + std::to_string(script_id) + "/runs", admin)
+            .body.at("total")
+            .as_int64();
+    };
+    // The node's step waits for the run (20 s), then is answered retry-after.
+    t.app().executor()->poke();
+    REQUIRE(t.app().wait_settled(45s));
+    CHECK(t.call("GET", "/api/v1/workflows/executions/" + std::to_string(id), admin)
+              .body.at("status") == "running");
+    const auto history = f.history(admin, id);
+    const auto* compute = run_of(history, "node:compute");
+    REQUIRE(compute != nullptr);
+    CHECK(compute->at("status") == "running");
+    CHECK(runs() == 1);
+    // The earlier attempt's run ends; the step, retried after it, gets it by its key.
+    REQUIRE(riveredge::core::db::exec_once(
+                owner, tenant,
+                "UPDATE script_runs SET status = 'succeeded', result = '{\"double\":42}', "
+                "console = '[]', console_truncated = false, duration_ms = 1, memory_bytes = 1, "
+                "finished_at = now(), lease_until = NULL WHERE id = $1",
+                {holder})
+                .affected() == 1);
+    clock->advance(std::chrono::minutes(2));
+    t.app().executor()->poke();
+    const auto e = f.wait_status(admin, id, "completed");
+    CHECK(e.at("context").at("nodes").at("compute").at("double") == 42);
+    CHECK(runs() == 1);
+}
+
 TEST_CASE("workflows: an order waiting for events survives a restart of the app, in one run",
           "[app][workflows]") {
     std::string database;

@@ -578,6 +578,10 @@ boost::json::object Engine::compensate(const core::TenantId& tenant,
             }
             entry["result"] = call_activity(tenant, c, input, key);
         }
+    } catch (const inngest::RetryAfterError&) {
+        // Another attempt still carries out the handler's script run: the step is retried after
+        // it and finds the run by its key.
+        throw;
     } catch (const std::exception& error) {
         entry["error"] = error.what();
     }
@@ -997,6 +1001,11 @@ boost::json::object Engine::run_service(const VisitRef& here,
             tenant, c, input,
             core::attempt_key("approval-" + std::to_string(id) + "-" + tag_of(node.id, visit),
                               attempt));
+    } catch (const inngest::RetryAfterError&) {
+        // Another attempt of this task attempt still carries out its script run: the step is
+        // retried after it, under the same key, and finds the run; not a failed task attempt
+        // (whose retry, under a key of its own, would run the script again meanwhile).
+        throw;
     } catch (const std::exception& error) {
         const bool final = dynamic_cast<const inngest::NonRetriableError*>(&error) != nullptr;
         json::object policy;

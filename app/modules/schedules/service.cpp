@@ -585,6 +585,10 @@ boost::json::object Service::perform(const core::TenantId& tenant,
     try {
         output =
             capped(run_action(tenant, schedule->id, fire_id, fire->attempt, schedule->definition));
+    } catch (const inngest::RetryAfterError&) {
+        // Another attempt still carries out the action's script run: the step is retried after
+        // it and finds the run by its key; not a failed attempt of the fire.
+        throw;
     } catch (const inngest::NonRetriableError& e) {
         error = core::storable_text(e.what());
         final_failure = true;

@@ -232,7 +232,18 @@ std::optional<RunPlan> Repository::run_plan(const core::TenantId& tenant, std::i
 }
 
 std::unique_ptr<core::db::Connection> Repository::fence_session() {
-    return pool_.connect();
+    auto session = pool_.connect();
+    // Held idle while the script runs: the server must not end it for that (the deployment may
+    // set idle timeouts for every session; those this server knows are turned off for this one),
+    // and its keepalives keep a quiet connection known alive. Named, so it can be found.
+    session->exec(
+        "SELECT set_config(wanted.name, wanted.value, false) FROM (VALUES "
+        "('idle_session_timeout', '0'), ('idle_in_transaction_session_timeout', '0'), "
+        "('tcp_keepalives_idle', '10'), ('tcp_keepalives_interval', '5'), "
+        "('tcp_keepalives_count', '3'), ('application_name', $1)) AS wanted(name, value) "
+        "WHERE wanted.name IN (SELECT name FROM pg_settings)",
+        {kFenceApplication});
+    return session;
 }
 
 bool Repository::try_fence(core::db::Connection& session,
@@ -246,13 +257,48 @@ bool Repository::try_fence(core::db::Connection& session,
         .boolean(0, "locked");
 }
 
-bool Repository::start_run(const core::TenantId& tenant, std::int64_t run_id) {
-    const auto rows =
-        core::db::exec_once(pool_, tenant,
-                            "UPDATE script_runs SET status = 'running', started_at = now() "
-                            "WHERE tenant_id = $1 AND id = $2 AND status IN ('queued', 'running')",
-                            {tenant, run_id});
-    return rows.affected() == 1;
+bool Repository::fence_held(core::db::Connection& session) {
+    try {
+        return session
+                   .exec(
+                       "SELECT count(*) AS held FROM pg_locks WHERE locktype = 'advisory' AND "
+                       "pid = pg_backend_pid() AND granted")
+                   .integer(0, "held") > 0;
+    } catch (const core::db::DbError&) {
+        return false;  // the connection is gone, and its lock with it
+    }
+}
+
+Start Repository::start_run(const core::TenantId& tenant,
+                            std::int64_t run_id,
+                            std::chrono::milliseconds lease) {
+    return core::db::transact(pool_, tenant, [&](Transaction& tx) {
+        // Queued, or running with no carrier alive (no lease, or one not renewed in time).
+        const auto started = tx.exec(
+            "UPDATE script_runs SET status = 'running', started_at = now(), lease_until = "
+            "clock_timestamp() + $3::int * interval '1 millisecond' WHERE tenant_id = $1 AND id = "
+            "$2 AND (status = 'queued' OR (status = 'running' AND (lease_until IS NULL OR "
+            "lease_until < clock_timestamp())))",
+            {tenant, run_id, static_cast<std::int64_t>(lease.count())});
+        if (started.affected() == 1) {
+            return Start::kStarted;
+        }
+        const auto now = tx.exec("SELECT status FROM script_runs WHERE tenant_id = $1 AND id = $2",
+                                 {tenant, run_id});
+        const auto status = now.empty() ? std::string() : now.text(0, "status");
+        return status == "queued" || status == "running" ? Start::kCarried : Start::kFinished;
+    });
+}
+
+bool Repository::renew_lease(const core::TenantId& tenant,
+                             std::int64_t run_id,
+                             std::chrono::milliseconds lease) {
+    return core::db::exec_once(pool_, tenant,
+                               "UPDATE script_runs SET lease_until = clock_timestamp() + $3::int * "
+                               "interval '1 millisecond' WHERE tenant_id = $1 AND id = $2 AND "
+                               "status = 'running'",
+                               {tenant, run_id, static_cast<std::int64_t>(lease.count())})
+               .affected() == 1;
 }
 
 void Repository::finish_run(const core::TenantId& tenant,
@@ -265,7 +311,8 @@ void Repository::finish_run(const core::TenantId& tenant,
         pool_, tenant,
         "UPDATE script_runs SET status = $3, result = $4::jsonb, console = $5::jsonb, "
         "console_truncated = $6::boolean, error = $7::jsonb, duration_ms = $8::int, "
-        "memory_bytes = $9::bigint, finished_at = now() WHERE tenant_id = $1 AND id = $2",
+        "memory_bytes = $9::bigint, finished_at = now(), lease_until = NULL WHERE tenant_id = $1 "
+        "AND id = $2",
         {tenant, run_id, std::string(outcome.at("status").as_string()), outcome.at("result"),
          outcome.at("console"), outcome.at("console_truncated").as_bool(), outcome.at("error"),
          outcome.at("duration_ms"), outcome.at("memory_bytes")});

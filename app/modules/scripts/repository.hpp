@@ -12,6 +12,7 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -141,6 +142,13 @@ struct RecordedRun {
     bool fresh = true;
 };
 
+/// What start_run found: the run started by this attempt, finished before, or still carried out
+/// by another attempt (its lease is fresh).
+enum class Start { kStarted, kFinished, kCarried };
+
+/// The application_name of a run's fence connection (pg_stat_activity).
+inline constexpr const char* kFenceApplication = "riveredge-script-fence";
+
 /// What the executor needs to carry out a recorded run.
 struct RunPlan {
     RunRow run;
@@ -192,17 +200,31 @@ public:
                            const core::outbox::Announcement& announce = {});
     /// The run and the version it names.
     std::optional<RunPlan> run_plan(const core::TenantId& tenant, std::int64_t run_id);
-    /// A connection of its own, for a run's fence (`try_fence`).
+    /// A connection of its own, for a run's fence (`try_fence`): the server's idle timeouts off
+    /// for it, keepalives on, named `kFenceApplication`.
     std::unique_ptr<core::db::Connection> fence_session();
     /// Takes the run's fence on `session` when no other attempt holds it: a session lock, held
     /// while the connection lives, so a process that dies lets go of it at once. Only its holder
-    /// carries out the run (start_run, the script, finish_run).
+    /// carries out the run (start_run, the script, finish_run). The connection may also be lost
+    /// while its holder still runs the script: the run's lease (start_run) covers that.
     bool try_fence(core::db::Connection& session,
                    const core::TenantId& tenant,
                    std::int64_t run_id);
-    /// queued -> running; false when the run is already finished. Under the run's fence: a run
-    /// found running then was left by an attempt that is gone.
-    bool start_run(const core::TenantId& tenant, std::int64_t run_id);
+    /// Whether `session` is alive and still holds its fence.
+    bool fence_held(core::db::Connection& session);
+    /// Under the run's fence: queued -> running with a lease of `lease` from now (kStarted);
+    /// a run found running then was left by an attempt that is gone, unless its lease is still
+    /// fresh: its carrier may still run the script, though its fence was lost (kCarried). A run
+    /// already finished: kFinished.
+    Start start_run(const core::TenantId& tenant,
+                    std::int64_t run_id,
+                    std::chrono::milliseconds lease);
+    /// The carrier's lease on its running run, renewed to `lease` from now; false when the run
+    /// is no longer running.
+    bool renew_lease(const core::TenantId& tenant,
+                     std::int64_t run_id,
+                     std::chrono::milliseconds lease);
+    /// Ends the run with `outcome` (its lease with it).
     void finish_run(const core::TenantId& tenant,
                     std::int64_t run_id,
                     const boost::json::object& outcome);

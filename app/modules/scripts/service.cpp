@@ -12,8 +12,11 @@
 #include <inngest/metrics.hpp>
 
 #include <cmath>
+#include <condition_variable>
+#include <mutex>
 #include <regex>
 #include <set>
+#include <stop_token>
 #include <thread>
 
 namespace riveredge::scripts {
@@ -30,11 +33,6 @@ constexpr int kMaxSyncRunsPerTenant = 2;
 constexpr int kDefaultTimeoutMs = 5000;
 constexpr int kDefaultMemoryMb = 32;
 constexpr int kMinTimeoutMs = 10;
-// How long the step of an async run waits for another attempt carrying out the same run (one
-// the executor gave up on, after a call timeout set shorter than the embedded executor's 2 h
-// default, may still run the script): short, so the waiting attempt answers (retry after the
-// run's limit) before it is given up on too.
-constexpr auto kStepFenceWait = std::chrono::seconds(20);
 // Beyond a run's own time limit: the worker's start and the run's record.
 constexpr auto kRunOverhead = std::chrono::seconds(30);
 
@@ -127,6 +125,52 @@ json::object error_json(const std::optional<ScriptError>& error) {
                         // Duktape reports the line of a syntax error but not the column.
                         {"column", nullptr}};
 }
+
+// While a run is carried out: its lease renewed through the pool every `times.heartbeat`, on a
+// thread of its own. Stopped and joined when it goes.
+class Heartbeat {
+public:
+    Heartbeat(Repository& repository,
+              const core::TenantId& tenant,
+              std::int64_t run_id,
+              const CarrierTimes& times)
+        : thread_([this, &repository, tenant, run_id, times](const std::stop_token& stop) {
+              beat(stop, repository, tenant, run_id, times);
+          }) {}
+    Heartbeat(const Heartbeat&) = delete;
+    Heartbeat& operator=(const Heartbeat&) = delete;
+    ~Heartbeat() { thread_.request_stop(); }
+
+private:
+    void beat(const std::stop_token& stop,
+              Repository& repository,
+              const core::TenantId& tenant,
+              std::int64_t run_id,
+              const CarrierTimes& times) {
+        std::unique_lock lock(mutex_);
+        for (;;) {
+            wake_.wait_for(lock, stop, times.heartbeat, [] { return false; });
+            if (stop.stop_requested()) {
+                return;
+            }
+            try {
+                if (!repository.renew_lease(tenant, run_id, times.lease)) {
+                    core::log(core::LogLevel::kWarn,
+                              "script run no longer running while carried out",
+                              {{"tenant_id", tenant.value()}, {"run_id", run_id}});
+                }
+            } catch (const std::exception& error) {
+                core::log(
+                    core::LogLevel::kWarn, "script run lease not renewed",
+                    {{"tenant_id", tenant.value()}, {"run_id", run_id}, {"error", error.what()}});
+            }
+        }
+    }
+
+    std::mutex mutex_;
+    std::condition_variable_any wake_;
+    std::jthread thread_;  // last: started once the members it uses are
+};
 
 }  // namespace
 
@@ -334,29 +378,47 @@ boost::json::object Service::start_run(const core::Principal& who,
     const auto earlier =
         recorded.fresh ? std::nullopt : repository_.run_plan(who.tenant, recorded.id);
     const auto& runs = earlier ? earlier->version : version;
-    // Another module's step turns an error into a failed attempt of its own: it waits for the
-    // attempt carrying the run out until that run is over (the executor may give up on this
-    // call meanwhile; the call after it finds the run that succeeded by its key).
-    const auto fenced =
-        fence(std::move(session), who.tenant, recorded.id, runs, std::chrono::hours(1));
-    if (!repository_.start_run(who.tenant, recorded.id)) {
+    // Only a durable step's run (it has a key) can meet another attempt carrying it out: that
+    // one is waited for as the step of an async run waits, well within the executor's call
+    // timeout and holding a sync-run slot no longer than that; then inngest::RetryAfterError
+    // (after the run's time limit), and the retried step finds the run that succeeded by its
+    // key. A REST run has no key: its run is new, and no other attempt holds its fence.
+    const auto fenced = fence(std::move(session), who.tenant, recorded.id, runs, times_.fence_wait);
+    if (!fenced) {
         return repository_.run(who.tenant, recorded.id)->to_json();  // another attempt ran it
     }
-    return run_now(who.tenant, recorded.id, runs, earlier ? earlier->run.arguments : arguments);
+    return run_now(*fenced, who.tenant, recorded.id, runs,
+                   earlier ? earlier->run.arguments : arguments);
 }
 
 std::unique_ptr<core::db::Connection> Service::fence(std::unique_ptr<core::db::Connection> session,
                                                      const core::TenantId& tenant,
                                                      std::int64_t run_id,
                                                      const ScriptVersion& version,
-                                                     std::chrono::seconds wait) {
+                                                     std::chrono::milliseconds wait) {
     // The holder's run is over by its time limit (and the worker's start and its record).
     const auto holder_done =
         std::chrono::ceil<std::chrono::seconds>(std::chrono::milliseconds(
             std::min(version.timeout_ms, repository_.settings(tenant).max_timeout_ms))) +
         kRunOverhead;
-    const auto give_up = std::chrono::steady_clock::now() + std::min(wait, holder_done);
-    while (!repository_.try_fence(*session, tenant, run_id)) {
+    const auto give_up =
+        std::chrono::steady_clock::now() +
+        std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(holder_done));
+    bool fenced = false;
+    for (;;) {
+        // The fence, once taken, is kept while the lease of an attempt that lost its own is
+        // waited out.
+        fenced = fenced || repository_.try_fence(*session, tenant, run_id);
+        if (fenced) {
+            switch (repository_.start_run(tenant, run_id, times_.lease)) {
+                case Start::kStarted:
+                    return session;
+                case Start::kFinished:
+                    return nullptr;
+                case Start::kCarried:
+                    break;
+            }
+        }
         if (std::chrono::steady_clock::now() >= give_up) {
             // Retried after that, the step finds the run finished (or, its holder gone, carries
             // it out).
@@ -364,12 +426,12 @@ std::unique_ptr<core::db::Connection> Service::fence(std::unique_ptr<core::db::C
                 "script run " + std::to_string(run_id) + " is being carried out by another attempt",
                 holder_done);
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        std::this_thread::sleep_for(std::chrono::milliseconds(fenced ? 250 : 100));
     }
-    return session;
 }
 
-boost::json::object Service::run_now(const core::TenantId& tenant,
+boost::json::object Service::run_now(core::db::Connection& fence,
+                                     const core::TenantId& tenant,
                                      std::int64_t run_id,
                                      const ScriptVersion& version,
                                      const boost::json::value& arguments) {
@@ -387,8 +449,13 @@ boost::json::object Service::run_now(const core::TenantId& tenant,
         static_cast<std::size_t>(std::min(version.memory_limit_mb, settings.max_memory_mb)) * 1024 *
         1024;
     ScriptOutcome outcome;
+    bool fence_held = true;
     try {
+        const Heartbeat heartbeat(repository_, tenant, run_id, times_);
         outcome = runner_.run(request);
+        // Looked at while the lease is still renewed: a connection that hangs (its peer gone)
+        // until its keepalives give up holds no other attempt's run of the script.
+        fence_held = repository_.fence_held(fence);
     } catch (const std::exception& error) {
         // The worker could not be started: the run ends failed instead of staying 'running'.
         // The cause names the worker's path, so it goes to the log, not into the tenant's run.
@@ -399,6 +466,14 @@ boost::json::object Service::run_now(const core::TenantId& tenant,
             ScriptError{"the script worker could not be started", std::nullopt, std::nullopt};
         repository_.finish_run(tenant, run_id, failed.to_json());
         throw;
+    }
+    // Recorded under the run's lease, which was this attempt's all along (renewed while the
+    // worker ran): another attempt that took the fence once its connection was lost waited.
+    if (!fence_held) {
+        core::log(core::LogLevel::kWarn,
+                  "script run fence lost while its script ran (its connection dropped); the run's "
+                  "lease kept other attempts from running it again",
+                  {{"tenant_id", tenant.value()}, {"run_id", run_id}});
     }
     repository_.finish_run(tenant, run_id, outcome.to_json());
     if (metrics_ != nullptr) {
@@ -422,13 +497,14 @@ boost::json::object Service::execute_run(const core::TenantId& tenant, std::int6
         return plan->run.to_json();  // finished before: never run twice
     }
     // An attempt the executor gave up on (its call timeout) may still be running the script:
-    // only the holder of the run's fence carries it out.
+    // only the holder of the run's fence carries it out, and only when no other attempt holds a
+    // fresh lease on it.
     const auto fenced =
-        fence(repository_.fence_session(), tenant, run_id, plan->version, kStepFenceWait);
-    if (!repository_.start_run(tenant, run_id)) {
+        fence(repository_.fence_session(), tenant, run_id, plan->version, times_.fence_wait);
+    if (!fenced) {
         return repository_.run(tenant, run_id)->to_json();  // finished meanwhile
     }
-    return run_now(tenant, run_id, plan->version, plan->run.arguments);
+    return run_now(*fenced, tenant, run_id, plan->version, plan->run.arguments);
 }
 
 boost::json::object Service::settings(const core::TenantId& tenant) {

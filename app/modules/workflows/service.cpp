@@ -466,6 +466,10 @@ json::object Service::run_step(const core::TenantId& tenant,
                 scope["context"].as_object()[k] = v;
             }
         }
+    } catch (const inngest::RetryAfterError&) {
+        // Another attempt still carries out a script action's run: the step is retried after
+        // it and finds the run by its key; not a failed attempt of the node.
+        throw;
     } catch (const std::exception& error) {
         const bool last = call.attempt >= call.max_attempts;
         const std::string message = core::storable_text(error.what());

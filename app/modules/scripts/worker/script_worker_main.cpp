@@ -414,7 +414,9 @@ json::object error_of(duk_context* ctx, duk_idx_t index) {
         if (duk_is_string(ctx, -1)) {
             // Frames inside the engine's own C code say nothing to the script's author.
             std::string stack;
-            std::string_view text = duk_get_string(ctx, -1);
+            duk_size_t length = 0;
+            const char* whole = duk_get_lstring(ctx, -1, &length);
+            std::string_view text(whole, length);
             while (!text.empty()) {
                 const auto end = std::min(text.find('\n'), text.size());
                 const auto line = text.substr(0, end);
@@ -427,8 +429,12 @@ json::object error_of(duk_context* ctx, duk_idx_t index) {
         }
         duk_pop(ctx);
     }
+    // Taken with its length: a NUL in the message is a character, not its end (the outcome is
+    // made UTF-8 as it is written, the run's record storable later, as console lines are).
     duk_dup(ctx, index);
-    error["message"] = duk_safe_to_string(ctx, -1);
+    duk_size_t length = 0;
+    const char* message = duk_safe_to_lstring(ctx, -1, &length);
+    error["message"] = json::string(std::string_view(message, length));
     duk_pop(ctx);
     return error;
 }
