@@ -748,7 +748,14 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
         return finish(tenant, id, "completed", node_id, "finish:" + tag);
     }
     if (node->type == "exclusiveGateway") {
-        return pass({choose(definition, *node, scope)}, "gateway");
+        auto chosen = choose(definition, *node, scope);
+        if (!chosen) {
+            // As an inclusive gateway does: the instance ends failed and its initiator is told.
+            return finish(
+                tenant, id, "failed", node_id, "failed:" + tag,
+                "no condition of gateway '" + node_id + "' holds and it has no default flow");
+        }
+        return pass({std::move(*chosen)}, "gateway");
     }
     if (node->type == "boundaryEvent") {
         return pass(single_next(), "event");
@@ -1897,6 +1904,29 @@ boost::json::object Engine::finish(const core::TenantId& tenant,
         // It ended otherwise first (an administrator terminated it): nothing to tell.
         return json::object{{"end", status}};
     }
+    tell_ended(tenant, id, status, node_id, reason);
+    return json::object{{"end", status}};
+}
+
+boost::json::object Engine::fail_run(const core::TenantId& tenant,
+                                     std::int64_t id,
+                                     int generation,
+                                     const std::string& error) {
+    const std::string reason = "the run failed: " + error;
+    const auto ending = p_.instances.fail_run(tenant, id, generation,
+                                              "run-failed:g" + std::to_string(generation), reason);
+    wake_related(tenant, id, ending.cancelled);
+    if (ending.ended) {
+        tell_ended(tenant, id, "failed", "", reason);
+    }
+    return json::object{{"instance_id", id}, {"failed", ending.ended}};
+}
+
+void Engine::tell_ended(const core::TenantId& tenant,
+                        std::int64_t id,
+                        const std::string& status,
+                        const std::string& node_id,
+                        const std::optional<std::string>& reason) {
     if (reason) {
         core::log(core::LogLevel::kWarn, "approval instance ended",
                   {{"tenant", tenant.value()},
@@ -1910,14 +1940,13 @@ boost::json::object Engine::finish(const core::TenantId& tenant,
                reason ? *reason : "The process ended at " + node_id + ".",
                "approval-finished-" + std::to_string(id));
     }
-    return json::object{{"end", status}};
 }
 
 // ---- Helpers ---------------------------------------------------------------------------
 
-std::string Engine::choose(const ProcessDefinition& definition,
-                           const FlowNode& gateway,
-                           const boost::json::object& variables) const {
+std::optional<std::string> Engine::choose(const ProcessDefinition& definition,
+                                          const FlowNode& gateway,
+                                          const boost::json::object& variables) const {
     const FlowEdge* fallback = nullptr;
     for (const auto* e : definition.outgoing(gateway.id)) {
         if (e->is_default) {
@@ -1929,8 +1958,7 @@ std::string Engine::choose(const ProcessDefinition& definition,
         }
     }
     if (fallback == nullptr) {
-        throw inngest::NonRetriableError("no condition of gateway '" + gateway.id +
-                                         "' holds and it has no default flow");
+        return std::nullopt;
     }
     return fallback->target;
 }

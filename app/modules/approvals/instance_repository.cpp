@@ -305,6 +305,37 @@ InstanceRepository::Ending InstanceRepository::finish(const core::TenantId& tena
     });
 }
 
+InstanceRepository::Ending InstanceRepository::fail_run(const core::TenantId& tenant,
+                                                        std::int64_t id,
+                                                        int generation,
+                                                        const std::string& step_key,
+                                                        const std::string& reason) {
+    return core::db::transact(pool_, tenant, [&](Transaction& tx) {
+        // The next generation, owned by no run: a late event of the failed one stops at its load.
+        const auto updated = tx.exec(
+            std::string("UPDATE approval_instances SET status = 'failed', status_reason = $4, "
+                        "current_nodes = '[]', ended_at = coalesce(ended_at, now()), engine_state "
+                        "= NULL, generation = generation + 1 WHERE tenant_id = $1 AND id = $2 AND "
+                        "generation = $3::int AND status IN ") +
+                kAliveStatuses,
+            {tenant, id, generation, reason});
+        if (updated.affected() == 0) {
+            const bool before = !tx.exec(
+                                       "SELECT 1 FROM approval_timeline WHERE tenant_id = $1 AND "
+                                       "instance_id = $2 AND step_key = $3",
+                                       {tenant, id, step_key})
+                                     .empty();
+            return Ending{before, before ? cancelled_descendants(tx, tenant, id)
+                                         : std::vector<std::int64_t>{}};
+        }
+        cancel_open_work(tx, tenant, id);
+        Ending ending{true, cancel_descendants(tx, tenant, id)};
+        append_timeline(tx, tenant, id, "system", "failed", std::nullopt,
+                        json::object{{"reason", reason}}, step_key);
+        return ending;
+    });
+}
+
 namespace {
 
 // An instance locked for an action by hand (withdraw, terminate, a signal).

@@ -141,6 +141,15 @@ public:
                   const std::optional<std::string>& step_key,
                   const std::optional<std::string>& reason = std::nullopt,
                   bool held_too = false);
+    /// The run of `generation` failed for good (its on_failure): an instance that run still
+    /// owns and that is alive (running, or held) ends `failed` with `reason`, as finish ends
+    /// it, and leaves no run's state behind (a retry is refused: no run holds its token). The
+    /// timeline records it once under `step_key`; `ended` also when an earlier call did.
+    Ending fail_run(const core::TenantId& tenant,
+                    std::int64_t id,
+                    int generation,
+                    const std::string& step_key,
+                    const std::string& reason);
     /// The initiator withdraws while nobody has acted. Throws DomainError 404/403/409.
     std::vector<std::int64_t> withdraw(const core::Principal& who, std::int64_t id);
     /// An administrator ends a running, suspended or failed instance: cancelled, its open tasks

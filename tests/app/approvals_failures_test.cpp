@@ -1,0 +1,125 @@
+// The approvals engine where a run fails or two writers race, on real PostgreSQL and the
+// embedded executor with a manual clock: an exclusive gateway with no way out, a run that fails
+// for good (its on_failure), signals that would pass for messages, a withdrawn child, and a
+// decision racing a deadline's escalation or an interrupting boundary timer (a second
+// connection holds the decision's row locks while the engine's step runs into them).
+
+#include "app/app_under_test.hpp"
+#include "app/approvals_support.hpp"
+#include "core/db/database.hpp"
+#include "modules/approvals/instance_repository.hpp"
+
+#include <thread>
+
+using riveredge_test::AppUnderTest;
+using riveredge_test::AppUnderTestOptions;
+using namespace riveredge_test::approvals;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::shared_ptr<inngest::local::ManualClock> fresh_clock() {
+    return std::make_shared<inngest::local::ManualClock>();
+}
+
+std::string path_of(std::int64_t id) {
+    return "/api/v1/approvals/instances/" + std::to_string(id);
+}
+
+// How many of the user's inbox items have this subject.
+int inbox_with(AppUnderTest& t, const std::string& token, const std::string& subject) {
+    int n = 0;
+    for (const auto& item : listed(t, "/api/v1/messages/inbox", token, "items")) {
+        n += item.at("subject") == json::value(subject) ? 1 : 0;
+    }
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "an exclusive gateway none of whose conditions holds, with no default, fails the instance",
+    "[app][approvals]") {
+    // It threw from the visit's step: the run failed for good and the instance stayed running,
+    // its initiator never told, a retry refused.
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto definition = flow.publish(alice, R"({"key":"amounts","nodes":[
+  {"id":"start","type":"startEvent"},
+  {"id":"which","type":"exclusiveGateway"},
+  {"id":"big","type":"userTask","data":{"bpmn":{"approvers":[{"type":"user","value":"bob"}]}}},
+  {"id":"small","type":"userTask","data":{"bpmn":{"approvers":[{"type":"user","value":"erin"}]}}},
+  {"id":"end","type":"endEvent"}],
+ "edges":[{"id":"1","source":"start","target":"which"},
+  {"id":"2","source":"which","target":"big","data":{"condition":"${amount > 1000}"}},
+  {"id":"3","source":"which","target":"small","data":{"condition":"${amount <= 1000}"}},
+  {"id":"4","source":"big","target":"end"},{"id":"5","source":"small","target":"end"}]})");
+    const auto id = flow.start(alice, definition, "{}");
+    const auto done = flow.wait_done(alice, id);
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "failed");
+    INFO(json::serialize(done));
+    CHECK(std::string(done.at("status_reason").as_string()).find("gateway 'which'") !=
+          std::string::npos);
+    REQUIRE(t.app().wait_settled(20s));
+    CHECK(inbox_with(t, alice, "Your approval request #" + std::to_string(id) + " is failed") == 1);
+    const auto actions = flow.timeline_actions(alice, id);
+    CHECK(std::count(actions.begin(), actions.end(), "failed") == 1);
+    // The run ended the instance and returned: it did not fail.
+    for (const auto& run : t.app().executor()->runs("riveredge-flow-approvals-instance")) {
+        CHECK(run.status != inngest::local::RunStatus::kFailed);
+    }
+}
+
+TEST_CASE("a run that fails for good ends its instance failed with the run's error, once",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto definition =
+        flow.publish(alice, R"({"key":"dies","nodes":[{"id":"start","type":"startEvent"},
+  {"id":"review","type":"userTask","data":{"bpmn":{"approvers":[{"type":"user","value":"bob"}]}}},
+  {"id":"end","type":"endEvent"}],
+ "edges":[{"id":"1","source":"start","target":"review"},{"id":"2","source":"review","target":"end"}]})");
+    // Every attempt of the review's visit step dies (the database refusing its visit row).
+    fail_every_insert(t, "review_visit_dies", "approval_node_visits", "NEW.node_id = 'review'");
+    const auto id = flow.start(alice, definition);
+    const auto status = [&] {
+        return std::string(t.call("GET", path_of(id), alice).body.at("status").as_string());
+    };
+    // Through the step's retries (their backoff on the manual clock) to the run's failure.
+    for (int round = 0; round < 30 && status() == "running"; ++round) {
+        REQUIRE(t.app().wait_settled(20s));
+        clock->advance(std::chrono::minutes(2));
+        t.app().executor()->poke();
+    }
+    REQUIRE(t.app().wait_settled(20s));
+    drop_trigger(t, "review_visit_dies", "approval_node_visits");
+    const auto seen = t.call("GET", path_of(id), alice).body;
+    INFO(json::serialize(seen));
+    REQUIRE(seen.at("status") == "failed");
+    const std::string reason(seen.at("status_reason").as_string());
+    CHECK(reason.find("the run failed") != std::string::npos);
+    CHECK(reason.find("every attempt dies here") != std::string::npos);
+    CHECK(seen.at("current_nodes") == json::array{});
+    CHECK(inbox_with(t, alice, "Your approval request #" + std::to_string(id) + " is failed") == 1);
+    // No run holds its token: a retry would wake nobody.
+    CHECK(t.call("POST", path_of(id) + "/retry", alice, R"({"reason":"again"})").status == 409);
+    // The handler's step again (its answer lost): nothing more is ended, written or told.
+    riveredge::core::db::Pool pool(t.settings().database_url, 1);
+    riveredge::approvals::InstanceRepository instances(pool);
+    const auto again = instances.fail_run(riveredge::core::TenantId::trusted("acme"), id, 0,
+                                          "run-failed:g0", "the run failed: again");
+    CHECK(again.ended);
+    const auto actions = flow.timeline_actions(alice, id);
+    CHECK(std::count(actions.begin(), actions.end(), "failed") == 1);
+    CHECK(t.call("GET", path_of(id), alice).body.at("status_reason") == json::value(reason));
+    // A newer generation's instance is not the failed run's to end.
+    const auto other = instances.fail_run(riveredge::core::TenantId::trusted("acme"), id, 5,
+                                          "run-failed:g5", "the run failed: stale");
+    CHECK_FALSE(other.ended);
+}
