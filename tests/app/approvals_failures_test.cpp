@@ -123,3 +123,51 @@ TEST_CASE("a run that fails for good ends its instance failed with the run's err
                                           "run-failed:g5", "the run failed: stale");
     CHECK_FALSE(other.ended);
 }
+
+TEST_CASE("a signal named as a message is refused, so the initiator cannot fake one",
+          "[app][approvals]") {
+    // Messages (administrators only) are kept beside signals as "message:<name>": the
+    // initiator's signal "message:paid" was caught by the receive task waiting for "paid".
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    const auto order = flow.publish(alice, R"({"key":"order","nodes":[
+  {"id":"start","type":"startEvent"},
+  {"id":"paid","type":"receiveTask","data":{"bpmn":{"message":"paid"}}},
+  {"id":"end","type":"endEvent"}],
+ "edges":[{"id":"1","source":"start","target":"paid"},{"id":"2","source":"paid","target":"end"}]})");
+    const auto r = t.call("POST", "/api/v1/approvals/instances", bob,
+                          R"({"definition_id":)" + std::to_string(order) +
+                              R"(,"business_key":"ORD-1","variables":{}})");
+    REQUIRE(r.status == 201);
+    const auto id = r.body.at("id").as_int64();
+    REQUIRE(flow.wait_instance(bob, id,
+                               [](const json::value& i) {
+                                   return i.at("current_nodes") == json::array{"paid"};
+                               })
+                .is_object());
+    REQUIRE(t.app().wait_settled(10s));
+    const auto refused =
+        t.call("POST", path_of(id) + "/signals", bob, R"({"name":"message:paid","data":{"x":1}})");
+    INFO(json::serialize(refused.body));
+    CHECK(refused.status == 422);
+    CHECK(refused.body.at("error").at("details").at("fields").as_object().contains("name"));
+    REQUIRE(t.app().wait_settled(10s));
+    clock->advance(std::chrono::minutes(16));  // past the run's re-check
+    t.app().executor()->poke();
+    REQUIRE(t.app().wait_settled(10s));
+    const auto still = t.call("GET", path_of(id), bob).body;
+    CHECK(still.at("status") == "running");
+    CHECK(still.at("current_nodes") == json::array{"paid"});
+    CHECK(statuses(t, bob, id).at("paid") == "active");
+    // The administrator's message still reaches it.
+    REQUIRE(t.call("POST", "/api/v1/approvals/messages", alice,
+                   R"({"name":"paid","business_key":"ORD-1","data":{"x":2}})")
+                .status == 202);
+    const auto done = flow.wait_done(bob, id);
+    REQUIRE(done.is_object());
+    CHECK(done.at("status") == "completed");
+    CHECK(done.at("variables").at("x") == 2);
+}

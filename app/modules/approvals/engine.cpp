@@ -442,6 +442,12 @@ void Engine::signal(const core::Principal& who,
                     const boost::json::object& request) {
     json::object problems;
     const auto name = core::required_text(request, "name", 200, problems);
+    if (name.starts_with(kMessagePrefix)) {
+        // Messages are kept beside signals under this prefix, and sent by administrators only:
+        // a signal so named would pass for one.
+        problems["name"] = std::string("a signal's name does not start with \"") + kMessagePrefix +
+                           "\" (messages are sent to POST /approvals/messages)";
+    }
     const auto data = data_field(request, problems);
     core::refuse_if_any(problems);
     p_.instances.signal(who, id, name, data);

@@ -609,7 +609,7 @@ InstanceRepository::Delivery InstanceRepository::deliver_message(
                         "$2 AND status IN ") +
                 kAliveStatuses + " ORDER BY id FOR UPDATE",
             {tenant, business_key});
-        Delivery delivery{targets.size(), store_for_each(tx, tenant, targets, "message:" + name,
+        Delivery delivery{targets.size(), store_for_each(tx, tenant, targets, kMessagePrefix + name,
                                                          data, sent_by, source_key, again)};
         return delivery;
     });

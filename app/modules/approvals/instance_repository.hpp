@@ -66,6 +66,10 @@ extern const core::db::ListSpec kInstanceList;
 /// What an administrator does to a running or held instance.
 enum class HoldChange { kSuspend, kResume, kRetry };
 
+/// Messages are kept with signals (approval_signals), named with this prefix; a signal's name
+/// may not start with it (only administrators send messages).
+inline constexpr const char* kMessagePrefix = "message:";
+
 /// Statuses in which an instance is alive: its run goes on (running) or holds (suspended;
 /// failed at a task, waiting for a retry). SQL list, for the statements that accept them.
 inline constexpr const char* kAliveStatuses = "('running', 'suspended', 'failed')";
