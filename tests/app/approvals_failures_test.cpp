@@ -171,3 +171,35 @@ TEST_CASE("a signal named as a message is refused, so the initiator cannot fake 
     CHECK(done.at("status") == "completed");
     CHECK(done.at("variables").at("x") == 2);
 }
+
+TEST_CASE("a call activity's child is not withdrawn on its own", "[app][approvals]") {
+    // The child has its parent's initiator, who could withdraw it and so fail the parent's
+    // call activity, though withdrawing the parent was closed (someone had acted on it).
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto bob = t.token("acme", "bob");
+    flow.publish(alice, R"({"key":"inner","nodes":[{"id":"start","type":"startEvent"},
+  {"id":"check","type":"userTask","data":{"bpmn":{"approvers":[{"type":"user","value":"erin"}]}}},
+  {"id":"end","type":"endEvent"}],
+ "edges":[{"id":"1","source":"start","target":"check"},{"id":"2","source":"check","target":"end"}]})");
+    const auto parent =
+        flow.publish(alice, R"({"key":"outer","nodes":[{"id":"start","type":"startEvent"},)"
+                            R"({"id":"sub","type":"callActivity","data":{"bpmn":{"called_element":)"
+                            R"("inner"}}},{"id":"end","type":"endEvent"}],"edges":[)"
+                            R"({"id":"1","source":"start","target":"sub"},)"
+                            R"({"id":"2","source":"sub","target":"end"}]})");
+    const auto id = flow.start(bob, parent);
+    const auto child = wait_children(t, bob, id).at(0);
+    REQUIRE(flow.wait_pending(bob, child, "check").is_object());
+    const auto refused = t.call("POST", path_of(child) + "/withdraw", bob);
+    INFO(json::serialize(refused.body));
+    CHECK(refused.status == 409);
+    REQUIRE(t.app().wait_settled(10s));
+    CHECK(t.call("GET", path_of(child), bob).body.at("status") == "running");
+    CHECK(t.call("GET", path_of(id), bob).body.at("status") == "running");
+    // The parent itself is withdrawn with its child, as before.
+    REQUIRE(t.call("POST", path_of(id) + "/withdraw", bob).status == 200);
+    CHECK(flow.wait_done(bob, child).at("status") == "cancelled");
+}

@@ -344,6 +344,8 @@ struct LockedInstance {
     std::string initiator;
     // Its token is held at a failed task, waiting for a retry.
     bool held_failure = false;
+    // The instance whose call activity started it (0: none).
+    std::int64_t parent_id = 0;
 
     // 409 unless the instance is in one of `allowed`.
     void require_status(std::initializer_list<std::string_view> allowed) const {
@@ -360,12 +362,14 @@ LockedInstance lock_for_hand_action(Transaction& tx,
     const auto rows = tx.exec(
         "SELECT status, initiator, coalesce(engine_state -> 'waiting' @> '[{\"kind\": "
         "\"failed\"}]' OR engine_state -> 'waiting' @> '[{\"kind\": \"held\"}]', false) AS "
-        "held_failure FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+        "held_failure, coalesce(parent_id, 0) AS parent_id FROM approval_instances WHERE "
+        "tenant_id = $1 AND id = $2 FOR UPDATE",
         {tenant, id});
     if (rows.empty()) {
         throw core::DomainError::not_found("instance " + std::to_string(id));
     }
-    return {rows.text(0, "status"), rows.text(0, "initiator"), rows.text(0, "held_failure") == "t"};
+    return {rows.text(0, "status"), rows.text(0, "initiator"), rows.text(0, "held_failure") == "t",
+            rows.integer(0, "parent_id")};
 }
 
 }  // namespace
@@ -378,6 +382,13 @@ std::vector<std::int64_t> InstanceRepository::withdraw(const core::Principal& wh
             throw core::DomainError::forbidden("only the initiator withdraws an instance");
         }
         locked.require_status({"running"});
+        if (locked.parent_id != 0) {
+            // It has its caller's initiator, and ending it would fail the caller's call
+            // activity: it goes with its caller (withdrawn or terminated there).
+            throw core::DomainError::conflict("this instance was started by instance " +
+                                              std::to_string(locked.parent_id) +
+                                              "'s call activity: withdraw that one");
+        }
         const bool acted =
             !tx.exec(
                    "SELECT 1 FROM approval_timeline WHERE tenant_id = $1 AND instance_id = $2 AND "
