@@ -9,6 +9,7 @@
 #include "core/db/database.hpp"
 #include "modules/approvals/instance_repository.hpp"
 
+#include <functional>
 #include <thread>
 
 using riveredge_test::AppUnderTest;
@@ -202,4 +203,84 @@ TEST_CASE("a call activity's child is not withdrawn on its own", "[app][approval
     // The parent itself is withdrawn with its child, as before.
     REQUIRE(t.call("POST", path_of(id) + "/withdraw", bob).status == 200);
     CHECK(flow.wait_done(bob, child).at("status") == "cancelled");
+}
+
+namespace {
+
+// Runs `decide` in a transaction of a connection of its own (tenant acme's), then holds it open
+// until another backend waits for one of its row locks (an engine step run into them), and
+// commits: a decision that began after the engine read the rows it is about to change.
+void decide_while_engine_waits(AppUnderTest& t,
+                               const std::function<void(riveredge::core::db::Transaction&)>& decide,
+                               const std::function<void()>& trigger) {
+    riveredge::core::db::Pool holder(t.settings().database_url, 1);
+    riveredge::core::db::Pool watcher(t.settings().migration_database_url.value(), 1);
+    const auto acme = riveredge::core::TenantId::trusted("acme");
+    riveredge::core::db::transact(holder, acme, [&](riveredge::core::db::Transaction& tx) {
+        decide(tx);
+        trigger();
+        bool blocked = false;
+        for (int i = 0; i < 1000 && !blocked; ++i) {
+            blocked = !riveredge::core::db::exec_once(
+                           watcher, std::nullopt,
+                           "SELECT 1 FROM pg_locks WHERE NOT granted AND locktype IN "
+                           "('transactionid', 'tuple') LIMIT 1")
+                           .empty();
+            if (!blocked) {
+                std::this_thread::sleep_for(20ms);
+            }
+        }
+        REQUIRE(blocked);
+    });
+}
+
+// bob's approval of the review's first visit, as a decision writes it (task, then visit).
+void approve_review(riveredge::core::db::Transaction& tx, std::int64_t id) {
+    tx.exec(
+        "UPDATE approval_tasks SET status = 'approved', decided_by = 'bob', decided_at = now() "
+        "WHERE instance_id = $1 AND node_id = 'review' AND assignee = 'bob' AND status = 'pending'",
+        {id});
+    REQUIRE(tx.exec("UPDATE approval_node_visits SET status = 'approved', left_at = now() WHERE "
+                    "instance_id = $1 AND node_id = 'review' AND visit = 1 AND status = 'active'",
+                    {id})
+                .affected() == 1);
+}
+
+}  // namespace
+
+TEST_CASE("a deadline's escalation racing a decision leaves the decision standing",
+          "[app][approvals]") {
+    // The escalation read the tasks unlocked and transferred the task by id: bob's approval,
+    // committed meanwhile, was overwritten (transferred) and his manager got a new task.
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    REQUIRE(
+        t.call("PUT", "/api/v1/approvals/directory/bob", alice, R"({"manager_id":"mgr"})").status ==
+        200);
+    const auto id = flow.start(alice, flow.publish(alice, R"({"key":"escalating","nodes":[
+  {"id":"start","type":"startEvent"},
+  {"id":"review","type":"userTask","data":{"bpmn":{"approvers":[{"type":"user","value":"bob"}],
+   "deadline":{"duration":"P1D","action":"escalate"}}}},
+  {"id":"end","type":"endEvent"}],
+ "edges":[{"id":"1","source":"start","target":"review"},{"id":"2","source":"review","target":"end"}]})"));
+    REQUIRE(flow.wait_pending(alice, id, "review").is_object());
+    REQUIRE(t.app().wait_settled(10s));
+    decide_while_engine_waits(
+        t, [&](riveredge::core::db::Transaction& tx) { approve_review(tx, id); },
+        [&] {
+            clock->advance(std::chrono::hours(25));  // the deadline passes
+            t.app().executor()->poke();
+        });
+    const auto done = flow.wait_done(alice, id);
+    REQUIRE(done.is_object());
+    INFO(json::serialize(done));
+    CHECK(done.at("status") == "completed");
+    const auto& tasks = done.at("tasks").as_array();
+    REQUIRE(tasks.size() == 1);
+    CHECK(tasks.at(0).at("assignee") == "bob");
+    CHECK(tasks.at(0).at("status") == "approved");
+    const auto actions = flow.timeline_actions(alice, id);
+    CHECK(std::count(actions.begin(), actions.end(), "escalated") == 0);
 }

@@ -216,7 +216,8 @@ public:
     /// Moves a visit's pending tasks to new assignees (a deadline's escalation or transfer);
     /// `assignee_for` answers nullopt to leave a task where it is. Once per deadline: when the
     /// visit's timeline holds the move already (a retried step), it moves nothing and answers
-    /// the tasks moved before.
+    /// the tasks moved before. It waits for a decision under way on the visit (it locks the
+    /// instance, then the visit) and moves nothing once the visit is no longer active.
     std::vector<TaskRef> reassign_pending(
         const VisitKey& at,
         const std::function<std::optional<std::string>(const std::string&)>& assignee_for,
