@@ -284,3 +284,41 @@ TEST_CASE("a deadline's escalation racing a decision leaves the decision standin
     const auto actions = flow.timeline_actions(alice, id);
     CHECK(std::count(actions.begin(), actions.end(), "escalated") == 0);
 }
+
+TEST_CASE("a decision racing an interrupting boundary timer stands", "[app][approvals]") {
+    // The park read the visit active, its boundary timer due, and then took the boundary
+    // although the cancel found the visit closed by bob's approval meanwhile.
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto id = flow.start(alice, flow.publish(alice, R"({"key":"late","nodes":[
+  {"id":"start","type":"startEvent"},
+  {"id":"review","type":"userTask","data":{"bpmn":{"approvers":[{"type":"user","value":"bob"}]}}},
+  {"id":"late","type":"boundaryEvent","data":{"bpmn":{"attached_to":"review","duration":"PT1H"}}},
+  {"id":"escalated","type":"userTask","data":{"bpmn":{"approvers":[{"type":"user","value":"carol"}]}}},
+  {"id":"end","type":"endEvent"},{"id":"end2","type":"endEvent"}],
+ "edges":[{"id":"1","source":"start","target":"review"},{"id":"2","source":"review","target":"end"},
+  {"id":"3","source":"late","target":"escalated"},{"id":"4","source":"escalated","target":"end2"}]})"));
+    REQUIRE(flow.wait_pending(alice, id, "review").is_object());
+    REQUIRE(t.app().wait_settled(10s));
+    decide_while_engine_waits(
+        t, [&](riveredge::core::db::Transaction& tx) { approve_review(tx, id); },
+        [&] {
+            clock->advance(std::chrono::hours(2));  // the boundary timer is due
+            t.app().executor()->poke();
+        });
+    const auto done = flow.wait_done(alice, id);
+    REQUIRE(done.is_object());
+    INFO(json::serialize(done));
+    CHECK(done.at("status") == "completed");
+    const auto& tasks = done.at("tasks").as_array();
+    REQUIRE(tasks.size() == 1);
+    CHECK(tasks.at(0).at("node_id") == "review");
+    CHECK(tasks.at(0).at("status") == "approved");
+    const auto nodes = statuses(t, alice, id);
+    CHECK(nodes.at("review") == "approved");
+    CHECK(nodes.at("escalated") == "pending");
+    const auto actions = flow.timeline_actions(alice, id);
+    CHECK(std::count(actions.begin(), actions.end(), "auto_cancelled") == 0);
+}

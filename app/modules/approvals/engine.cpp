@@ -1514,6 +1514,9 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                 apply_deadline(at, *vs);
                 vs = p_.tasks.visit_state(at);
             }
+            // A decision settled the visit after it was read active here (an interrupting
+            // boundary found it closed): the decision stands, and is settled below.
+            bool decided_first = false;
             if (vs->status == "active") {
                 if (vs->due_at && vs->deadline) {
                     next_due = std::min(next_due.value_or(*vs->due_at), *vs->due_at);
@@ -1533,11 +1536,15 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                         // The task is cancelled and the token leaves through the boundary; a
                         // sub-process's inner work is cancelled with it.
                         const auto why = "boundary " + boundary.kind + " '" + b->id + "' fired";
+                        if (!p_.tasks.settle_by_system(at, "cancelled", why, now)) {
+                            decided_first = true;
+                            break;
+                        }
+                        // (A retry that finds the visit cancelled does this again, below.)
                         if (kind == "scope") {
                             cancel_inside(tenant, id, definition, node, why);
                             interrupted_scopes.push_back(node);
                         }
-                        p_.tasks.settle_by_system(at, "cancelled", why, now);
                         resolved.push_back(
                             json::object{{"index", i}, {"outcome", "boundary"}, {"target", b->id}});
                         break;
@@ -1552,7 +1559,10 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                     resolved.push_back(
                         json::object{{"index", i}, {"outcome", "spawn"}, {"target", b->id}});
                 }
-                continue;
+                if (!decided_first) {
+                    continue;
+                }
+                vs = p_.tasks.visit_state(at);
             }
             if (vs->status == "cancelled") {
                 // Cancelled by an interrupting boundary timer in an earlier attempt of this

@@ -728,7 +728,8 @@ bool TaskRepository::settle_by_system(const VisitKey& at,
                                       const std::string& reason,
                                       TimePoint now) {
     return core::db::transact(pool_, at.tenant, [&](Transaction& tx) -> bool {
-        if (!close_active_visit(tx, at, outcome, now)) {
+        // In a decision's lock order: one under way is waited for, and wins.
+        if (!lock_active_visit(tx, at) || !close_active_visit(tx, at, outcome, now)) {
             return false;
         }
         leave_node(tx, at.tenant, at.instance_id, at.node_id);

@@ -208,7 +208,9 @@ public:
     /// A comment on the task's node, on the timeline.
     ActionResult comment(const core::Principal& who, std::int64_t task_id, const std::string& text);
 
-    /// Settles an active visit for the system (a deadline's auto-approve or auto-reject).
+    /// Settles an active visit for the system (a deadline's auto-approve or auto-reject, an
+    /// interrupting boundary's cancel); false when it was no longer active (a decision under
+    /// way, which it waits for, settled it first).
     bool settle_by_system(const VisitKey& at,
                           const std::string& outcome,
                           const std::string& reason,
