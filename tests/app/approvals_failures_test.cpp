@@ -322,3 +322,43 @@ TEST_CASE("a decision racing an interrupting boundary timer stands", "[app][appr
     const auto actions = flow.timeline_actions(alice, id);
     CHECK(std::count(actions.begin(), actions.end(), "auto_cancelled") == 0);
 }
+
+TEST_CASE("a service task's step retried after its output merged applies the mapping once",
+          "[app][approvals]") {
+    // The merge commits in a transaction of its own; the attempt dies right after it (the
+    // visit's record refused) and the retry mapped the result over the variables it had changed.
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto definition = flow.publish(alice, R"({"key":"counting","nodes":[
+  {"id":"start","type":"startEvent"},
+  {"id":"bump","type":"serviceTask","data":{"bpmn":{"action":"set_variables",
+   "input_mapping":{"by":1},"output_mapping":{"count":"${count + result.by}"}}}},
+  {"id":"review","type":"userTask","data":{"bpmn":{"approvers":[{"type":"user","value":"bob"}]}}},
+  {"id":"end","type":"endEvent"}],
+ "edges":[{"id":"1","source":"start","target":"bump"},{"id":"2","source":"bump","target":"review"},
+  {"id":"3","source":"review","target":"end"}]})");
+    fail_first_insert(t, "bump_visit_dies", "approval_node_visits", "NEW.node_id = 'bump'");
+    const auto id = flow.start(alice, definition, R"({"count":1})");
+    json::value seen;
+    for (int round = 0; round < 20 && !seen.is_object(); ++round) {
+        REQUIRE(t.app().wait_settled(20s));
+        const auto now = t.call("GET", path_of(id), alice).body;
+        if (has_pending(now, "review")) {
+            seen = now;
+            break;
+        }
+        clock->advance(std::chrono::minutes(2));  // the step's retry
+        t.app().executor()->poke();
+    }
+    REQUIRE(seen.is_object());
+    REQUIRE(updates_met(t, "bump_visit_dies") >= 1);
+    INFO(json::serialize(seen));
+    CHECK(seen.at("variables").at("count") == 2);
+    int changes = 0;
+    for (const auto& c : listed(t, path_of(id) + "/variables", alice, "history")) {
+        changes += c.at("name") == "count" ? 1 : 0;
+    }
+    CHECK(changes == 1);
+}

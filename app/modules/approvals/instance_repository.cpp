@@ -535,6 +535,17 @@ void InstanceRepository::merge(const core::TenantId& tenant,
                                const std::string& actor,
                                const std::string& source) {
     core::db::transact(pool_, tenant, [&](Transaction& tx) {
+        // Under the instance's lock, which every merge takes: a source whose changes are in the
+        // history already (a step that merged, then died before its answer was stored) merges
+        // nothing again, or mappings over the variables it changed would apply twice.
+        tx.exec("SELECT 1 FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+                {tenant, id});
+        if (!tx.exec("SELECT 1 FROM approval_variable_changes WHERE tenant_id = $1 AND "
+                     "instance_id = $2 AND source = $3 LIMIT 1",
+                     {tenant, id, source})
+                 .empty()) {
+            return;
+        }
         merge_variables(tx, tenant, id, changes, actor, source);
     });
 }

@@ -204,6 +204,9 @@ public:
                                        const core::outbox::Announcement& announce);
 
     boost::json::object variables(const core::TenantId& tenant, std::int64_t id);
+    /// Merges an engine step's `changes` into the variables, each change in the history under
+    /// `source` (one per node visit). Once per source: when the history holds a change from it
+    /// already (the step ran again), nothing is merged.
     void merge(const core::TenantId& tenant,
                std::int64_t id,
                const boost::json::object& changes,
