@@ -362,3 +362,31 @@ TEST_CASE("a service task's step retried after its output merged applies the map
     }
     CHECK(changes == 1);
 }
+
+TEST_CASE("set_variables with only an input mapping sets its mapped input as variables",
+          "[app][approvals]") {
+    auto clock = fresh_clock();
+    AppUnderTest t(AppUnderTestOptions{.clock = clock});
+    Flow flow{t, *clock};
+    const auto alice = t.token("acme", "alice", {"admin"});
+    const auto definition = flow.publish(alice, R"({"key":"marking","nodes":[
+  {"id":"start","type":"startEvent"},
+  {"id":"mark","type":"serviceTask","data":{"bpmn":{"action":"set_variables",
+   "input_mapping":{"checked":true,"copy":"${amount}"}}}},
+  {"id":"keep","type":"serviceTask","data":{"bpmn":{"action":"set_variables",
+   "input_mapping":{"ignored":1},"result_variable":"kept"}}},
+  {"id":"end","type":"endEvent"}],
+ "edges":[{"id":"1","source":"start","target":"mark"},{"id":"2","source":"mark","target":"keep"},
+  {"id":"3","source":"keep","target":"end"}]})");
+    const auto id = flow.start(alice, definition, R"({"amount":5})");
+    const auto done = flow.wait_done(alice, id);
+    REQUIRE(done.is_object());
+    INFO(json::serialize(done));
+    CHECK(done.at("status") == "completed");
+    const auto& variables = done.at("variables").as_object();
+    CHECK(variables.at("checked") == true);
+    CHECK(variables.at("copy") == 5);
+    // A result_variable (or output_mapping) still says where the result goes.
+    CHECK(variables.at("kept") == json::object{{"ignored", 1}});
+    CHECK_FALSE(variables.contains("ignored"));
+}

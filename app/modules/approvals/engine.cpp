@@ -1050,6 +1050,9 @@ boost::json::object Engine::run_service(const VisitRef& here,
         changes = map_value(*outputs, with_result).as_object();
     } else if (const auto name = core::string_field(c, "result_variable"); !name.empty()) {
         changes[name] = result;
+    } else if (activity == "set_variables" && result.is_object()) {
+        // What it is for: its mapped input becomes variables.
+        changes = result.as_object();
     }
     p_.instances.merge(tenant, id, changes, "system", "service:" + tag_of(node.id, visit));
     return json::object{{"next", json::array{}}};
