@@ -444,6 +444,12 @@ void Engine::signal(const core::Principal& who,
                     const boost::json::object& request) {
     json::object problems;
     const auto name = core::required_text(request, "name", 200, problems);
+    if (name.starts_with(kMessagePrefix)) {
+        // Messages are kept beside signals under this prefix, and sent by administrators only:
+        // a signal so named would pass for one.
+        problems["name"] = std::string("a signal's name does not start with \"") + kMessagePrefix +
+                           "\" (messages are sent to POST /approvals/messages)";
+    }
     const auto data = data_field(request, problems);
     core::refuse_if_any(problems);
     p_.instances.signal(who, id, name, data);
@@ -754,7 +760,14 @@ boost::json::object Engine::visit_node(const core::TenantId& tenant,
         return finish(tenant, id, "completed", node_id, "finish:" + tag);
     }
     if (node->type == "exclusiveGateway") {
-        return pass({choose(definition, *node, scope)}, "gateway");
+        auto chosen = choose(definition, *node, scope);
+        if (!chosen) {
+            // As an inclusive gateway does: the instance ends failed and its initiator is told.
+            return finish(
+                tenant, id, "failed", node_id, "failed:" + tag,
+                "no condition of gateway '" + node_id + "' holds and it has no default flow");
+        }
+        return pass({std::move(*chosen)}, "gateway");
     }
     if (node->type == "boundaryEvent") {
         return pass(single_next(), "event");
@@ -1048,6 +1061,9 @@ boost::json::object Engine::run_service(const VisitRef& here,
         changes = map_value(*outputs, with_result).as_object();
     } else if (const auto name = core::string_field(c, "result_variable"); !name.empty()) {
         changes[name] = result;
+    } else if (activity == "set_variables" && result.is_object()) {
+        // What it is for: its mapped input becomes variables.
+        changes = result.as_object();
     }
     p_.instances.merge(tenant, id, changes, "system", "service:" + tag_of(node.id, visit));
     return json::object{{"next", json::array{}}};
@@ -1524,6 +1540,9 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                 apply_deadline(at, *vs);
                 vs = p_.tasks.visit_state(at);
             }
+            // A decision settled the visit after it was read active here (an interrupting
+            // boundary found it closed): the decision stands, and is settled below.
+            bool decided_first = false;
             if (vs->status == "active") {
                 if (vs->due_at && vs->deadline) {
                     next_due = std::min(next_due.value_or(*vs->due_at), *vs->due_at);
@@ -1543,11 +1562,15 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                         // The task is cancelled and the token leaves through the boundary; a
                         // sub-process's inner work is cancelled with it.
                         const auto why = "boundary " + boundary.kind + " '" + b->id + "' fired";
+                        if (!p_.tasks.settle_by_system(at, "cancelled", why, now)) {
+                            decided_first = true;
+                            break;
+                        }
+                        // (A retry that finds the visit cancelled does this again, below.)
                         if (kind == "scope") {
                             cancel_inside(tenant, id, definition, node, why);
                             interrupted_scopes.push_back(node);
                         }
-                        p_.tasks.settle_by_system(at, "cancelled", why, now);
                         resolved.push_back(
                             json::object{{"index", i}, {"outcome", "boundary"}, {"target", b->id}});
                         break;
@@ -1562,7 +1585,10 @@ boost::json::object Engine::park(const core::TenantId& tenant,
                     resolved.push_back(
                         json::object{{"index", i}, {"outcome", "spawn"}, {"target", b->id}});
                 }
-                continue;
+                if (!decided_first) {
+                    continue;
+                }
+                vs = p_.tasks.visit_state(at);
             }
             if (vs->status == "cancelled") {
                 // Cancelled by an interrupting boundary timer in an earlier attempt of this
@@ -1920,6 +1946,29 @@ boost::json::object Engine::finish(const core::TenantId& tenant,
         // It ended otherwise first (an administrator terminated it): nothing to tell.
         return json::object{{"end", status}};
     }
+    tell_ended(tenant, id, status, node_id, reason);
+    return json::object{{"end", status}};
+}
+
+boost::json::object Engine::fail_run(const core::TenantId& tenant,
+                                     std::int64_t id,
+                                     int generation,
+                                     const std::string& error) {
+    const std::string reason = "the run failed: " + error;
+    const auto ending = p_.instances.fail_run(tenant, id, generation,
+                                              "run-failed:g" + std::to_string(generation), reason);
+    wake_related(tenant, id, ending.cancelled);
+    if (ending.ended) {
+        tell_ended(tenant, id, "failed", "", reason);
+    }
+    return json::object{{"instance_id", id}, {"failed", ending.ended}};
+}
+
+void Engine::tell_ended(const core::TenantId& tenant,
+                        std::int64_t id,
+                        const std::string& status,
+                        const std::string& node_id,
+                        const std::optional<std::string>& reason) {
     if (reason) {
         core::log(core::LogLevel::kWarn, "approval instance ended",
                   {{"tenant", tenant.value()},
@@ -1933,14 +1982,13 @@ boost::json::object Engine::finish(const core::TenantId& tenant,
                reason ? *reason : "The process ended at " + node_id + ".",
                "approval-finished-" + std::to_string(id));
     }
-    return json::object{{"end", status}};
 }
 
 // ---- Helpers ---------------------------------------------------------------------------
 
-std::string Engine::choose(const ProcessDefinition& definition,
-                           const FlowNode& gateway,
-                           const boost::json::object& variables) const {
+std::optional<std::string> Engine::choose(const ProcessDefinition& definition,
+                                          const FlowNode& gateway,
+                                          const boost::json::object& variables) const {
     const FlowEdge* fallback = nullptr;
     for (const auto* e : definition.outgoing(gateway.id)) {
         if (e->is_default) {
@@ -1952,8 +2000,7 @@ std::string Engine::choose(const ProcessDefinition& definition,
         }
     }
     if (fallback == nullptr) {
-        throw inngest::NonRetriableError("no condition of gateway '" + gateway.id +
-                                         "' holds and it has no default flow");
+        return std::nullopt;
     }
     return fallback->target;
 }

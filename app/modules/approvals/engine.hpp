@@ -155,16 +155,25 @@ public:
                                const std::string& step_key,
                                const std::optional<std::string>& reason = std::nullopt);
 
+    /// The on_failure of `approvals-instance`: the run of `generation` failed for good with
+    /// `error`. An instance it still owned ends failed with that error, once, its relatives are
+    /// woken and its initiator told, as for any other failure that ends it.
+    boost::json::object fail_run(const core::TenantId& tenant,
+                                 std::int64_t id,
+                                 int generation,
+                                 const std::string& error);
+
     InstanceRepository& instances() noexcept { return p_.instances; }
     TaskRepository& tasks() noexcept { return p_.tasks; }
     Directory& directory() noexcept { return p_.directory; }
     ActivityBindings& activities() noexcept { return p_.activities; }
 
 private:
-    /// The exclusive gateway's flow: the first true condition by priority, else the default.
-    std::string choose(const ProcessDefinition& definition,
-                       const FlowNode& gateway,
-                       const boost::json::object& variables) const;
+    /// The exclusive gateway's flow: the first true condition by priority, else the default;
+    /// nullopt when no condition holds and it has no default.
+    std::optional<std::string> choose(const ProcessDefinition& definition,
+                                      const FlowNode& gateway,
+                                      const boost::json::object& variables) const;
     /// Who a user task is for: user ids, and `role:<name>` for group tasks.
     std::vector<std::string> resolve_assignees(const core::TenantId& tenant,
                                                const FlowNode& node,
@@ -256,6 +265,12 @@ private:
                            const boost::json::object& state,
                            const boost::json::array& current,
                            const InstanceRow& instance);
+    /// Tells the initiator that instance `id` ended as `status` (once per instance).
+    void tell_ended(const core::TenantId& tenant,
+                    std::int64_t id,
+                    const std::string& status,
+                    const std::string& node_id,
+                    const std::optional<std::string>& reason);
     /// After an instance ended: wakes the children that ended with it, and its parent.
     void wake_related(const core::TenantId& tenant,
                       std::int64_t id,

@@ -174,7 +174,25 @@ void register_functions(inngest::Client& client, Engine& engine, int step_budget
          .name = "Run an approval instance",
          .triggers = {inngest::EventTrigger{kInstanceStarted},
                       inngest::EventTrigger{kInstanceContinued}},
-         .retries = 5},
+         .retries = 5,
+         // A run that fails for good (a step through its retries, an element that cannot run)
+         // leaves no instance running for ever with nobody told: the instance it owned ends
+         // failed with the run's error.
+         .on_failure = [&engine](inngest::Context& ctx) -> boost::json::value {
+             const auto* data = core::failed_event_data(ctx.event.data);
+             if (data == nullptr) {
+                 return nullptr;
+             }
+             const auto tenant = core::event_tenant(*data);
+             const auto id = data->at("instance_id").to_number<std::int64_t>();
+             const int generation =
+                 data->contains("generation")
+                     ? static_cast<int>(data->at("generation").to_number<std::int64_t>())
+                     : 0;
+             const auto error = core::failure_message(ctx.event.data).value_or("no error given");
+             return ctx.step.run("fail-instance",
+                                 [&] { return engine.fail_run(tenant, id, generation, error); });
+         }},
         [&engine, step_budget](inngest::Context& ctx) -> boost::json::value {
             const auto& data = ctx.event.data;
             const auto tenant = core::event_tenant(data);

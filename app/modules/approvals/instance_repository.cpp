@@ -305,6 +305,37 @@ InstanceRepository::Ending InstanceRepository::finish(const core::TenantId& tena
     });
 }
 
+InstanceRepository::Ending InstanceRepository::fail_run(const core::TenantId& tenant,
+                                                        std::int64_t id,
+                                                        int generation,
+                                                        const std::string& step_key,
+                                                        const std::string& reason) {
+    return core::db::transact(pool_, tenant, [&](Transaction& tx) {
+        // The next generation, owned by no run: a late event of the failed one stops at its load.
+        const auto updated = tx.exec(
+            std::string("UPDATE approval_instances SET status = 'failed', status_reason = $4, "
+                        "current_nodes = '[]', ended_at = coalesce(ended_at, now()), engine_state "
+                        "= NULL, generation = generation + 1 WHERE tenant_id = $1 AND id = $2 AND "
+                        "generation = $3::int AND status IN ") +
+                kAliveStatuses,
+            {tenant, id, generation, reason});
+        if (updated.affected() == 0) {
+            const bool before = !tx.exec(
+                                       "SELECT 1 FROM approval_timeline WHERE tenant_id = $1 AND "
+                                       "instance_id = $2 AND step_key = $3",
+                                       {tenant, id, step_key})
+                                     .empty();
+            return Ending{before, before ? cancelled_descendants(tx, tenant, id)
+                                         : std::vector<std::int64_t>{}};
+        }
+        cancel_open_work(tx, tenant, id);
+        Ending ending{true, cancel_descendants(tx, tenant, id)};
+        append_timeline(tx, tenant, id, "system", "failed", std::nullopt,
+                        json::object{{"reason", reason}}, step_key);
+        return ending;
+    });
+}
+
 namespace {
 
 // An instance locked for an action by hand (withdraw, terminate, a signal).
@@ -313,6 +344,8 @@ struct LockedInstance {
     std::string initiator;
     // Its token is held at a failed task, waiting for a retry.
     bool held_failure = false;
+    // The instance whose call activity started it (0: none).
+    std::int64_t parent_id = 0;
 
     // 409 unless the instance is in one of `allowed`.
     void require_status(std::initializer_list<std::string_view> allowed) const {
@@ -329,12 +362,14 @@ LockedInstance lock_for_hand_action(Transaction& tx,
     const auto rows = tx.exec(
         "SELECT status, initiator, coalesce(engine_state -> 'waiting' @> '[{\"kind\": "
         "\"failed\"}]' OR engine_state -> 'waiting' @> '[{\"kind\": \"held\"}]', false) AS "
-        "held_failure FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+        "held_failure, coalesce(parent_id, 0) AS parent_id FROM approval_instances WHERE "
+        "tenant_id = $1 AND id = $2 FOR UPDATE",
         {tenant, id});
     if (rows.empty()) {
         throw core::DomainError::not_found("instance " + std::to_string(id));
     }
-    return {rows.text(0, "status"), rows.text(0, "initiator"), rows.text(0, "held_failure") == "t"};
+    return {rows.text(0, "status"), rows.text(0, "initiator"), rows.text(0, "held_failure") == "t",
+            rows.integer(0, "parent_id")};
 }
 
 }  // namespace
@@ -347,6 +382,13 @@ std::vector<std::int64_t> InstanceRepository::withdraw(const core::Principal& wh
             throw core::DomainError::forbidden("only the initiator withdraws an instance");
         }
         locked.require_status({"running"});
+        if (locked.parent_id != 0) {
+            // It has its caller's initiator, and ending it would fail the caller's call
+            // activity: it goes with its caller (withdrawn or terminated there).
+            throw core::DomainError::conflict("this instance was started by instance " +
+                                              std::to_string(locked.parent_id) +
+                                              "'s call activity: withdraw that one");
+        }
         const bool acted =
             !tx.exec(
                    "SELECT 1 FROM approval_timeline WHERE tenant_id = $1 AND instance_id = $2 AND "
@@ -493,6 +535,17 @@ void InstanceRepository::merge(const core::TenantId& tenant,
                                const std::string& actor,
                                const std::string& source) {
     core::db::transact(pool_, tenant, [&](Transaction& tx) {
+        // Under the instance's lock, which every merge takes: a source whose changes are in the
+        // history already (a step that merged, then died before its answer was stored) merges
+        // nothing again, or mappings over the variables it changed would apply twice.
+        tx.exec("SELECT 1 FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+                {tenant, id});
+        if (!tx.exec("SELECT 1 FROM approval_variable_changes WHERE tenant_id = $1 AND "
+                     "instance_id = $2 AND source = $3 LIMIT 1",
+                     {tenant, id, source})
+                 .empty()) {
+            return;
+        }
         merge_variables(tx, tenant, id, changes, actor, source);
     });
 }
@@ -578,7 +631,7 @@ InstanceRepository::Delivery InstanceRepository::deliver_message(
                         "$2 AND status IN ") +
                 kAliveStatuses + " ORDER BY id FOR UPDATE",
             {tenant, business_key});
-        Delivery delivery{targets.size(), store_for_each(tx, tenant, targets, "message:" + name,
+        Delivery delivery{targets.size(), store_for_each(tx, tenant, targets, kMessagePrefix + name,
                                                          data, sent_by, source_key, again)};
         return delivery;
     });

@@ -66,6 +66,10 @@ extern const core::db::ListSpec kInstanceList;
 /// What an administrator does to a running or held instance.
 enum class HoldChange { kSuspend, kResume, kRetry };
 
+/// Messages are kept with signals (approval_signals), named with this prefix; a signal's name
+/// may not start with it (only administrators send messages).
+inline constexpr const char* kMessagePrefix = "message:";
+
 /// Statuses in which an instance is alive: its run goes on (running) or holds (suspended;
 /// failed at a task, waiting for a retry). SQL list, for the statements that accept them.
 inline constexpr const char* kAliveStatuses = "('running', 'suspended', 'failed')";
@@ -141,6 +145,15 @@ public:
                   const std::optional<std::string>& step_key,
                   const std::optional<std::string>& reason = std::nullopt,
                   bool held_too = false);
+    /// The run of `generation` failed for good (its on_failure): an instance that run still
+    /// owns and that is alive (running, or held) ends `failed` with `reason`, as finish ends
+    /// it, and leaves no run's state behind (a retry is refused: no run holds its token). The
+    /// timeline records it once under `step_key`; `ended` also when an earlier call did.
+    Ending fail_run(const core::TenantId& tenant,
+                    std::int64_t id,
+                    int generation,
+                    const std::string& step_key,
+                    const std::string& reason);
     /// The initiator withdraws while nobody has acted. Throws DomainError 404/403/409.
     std::vector<std::int64_t> withdraw(const core::Principal& who, std::int64_t id);
     /// An administrator ends a running, suspended or failed instance: cancelled, its open tasks
@@ -191,6 +204,9 @@ public:
                                        const core::outbox::Announcement& announce);
 
     boost::json::object variables(const core::TenantId& tenant, std::int64_t id);
+    /// Merges an engine step's `changes` into the variables, each change in the history under
+    /// `source` (one per node visit). Once per source: when the history holds a change from it
+    /// already (the step ran again), nothing is merged.
     void merge(const core::TenantId& tenant,
                std::int64_t id,
                const boost::json::object& changes,

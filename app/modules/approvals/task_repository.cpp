@@ -294,6 +294,17 @@ void cancel_open_tasks(Transaction& tx, const VisitKey& at) {
             visit_params(at));
 }
 
+// Locks the visit's instance and then the visit, in a decision's order (lock_task); whether the
+// visit is still active.
+bool lock_active_visit(Transaction& tx, const VisitKey& at) {
+    tx.exec("SELECT 1 FROM approval_instances WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+            {at.tenant, at.instance_id});
+    return !tx.exec(std::string("SELECT 1 FROM approval_node_visits WHERE ") + kOfVisit +
+                        " AND status = 'active' FOR UPDATE",
+                    visit_params(at))
+                .empty();
+}
+
 // Closes the visit with `status` if it is still active; whether it was.
 bool close_active_visit(Transaction& tx,
                         const VisitKey& at,
@@ -363,8 +374,9 @@ std::int64_t insert_task(Transaction& tx,
     return rows.integer(0, "id");
 }
 
-// A pending task handed to `to`: a new pending task on the same step, and whoever waited on the
-// old task now waits on the new one. The caller closes the old task (transferred) its own way.
+// A pending task handed to `to`: the old task is transferred, a new pending task takes its place
+// on the same step, and whoever waited on the old task now waits on the new one. 409 when the
+// old task is no longer pending (the callers hold the visit's lock, so it never is).
 std::int64_t hand_task_to(Transaction& tx,
                           const VisitKey& at,
                           std::int64_t old_id,
@@ -372,10 +384,12 @@ std::int64_t hand_task_to(Transaction& tx,
                           const std::string& to,
                           const std::optional<std::string>& by = std::nullopt,
                           const std::optional<std::string>& comment = std::nullopt) {
-    tx.exec(
-        "UPDATE approval_tasks SET status = 'transferred', decided_by = $3, comment = $4 WHERE "
-        "tenant_id = $1 AND id = $2",
-        {at.tenant, old_id, by, comment});
+    if (tx.exec("UPDATE approval_tasks SET status = 'transferred', decided_by = $3, comment = $4 "
+                "WHERE tenant_id = $1 AND id = $2 AND status = 'pending'",
+                {at.tenant, old_id, by, comment})
+            .affected() == 0) {
+        throw DomainError::conflict("task " + std::to_string(old_id) + " is no longer pending");
+    }
     const auto id = insert_task(tx, at, to, "pending", kind, 0, std::nullopt);
     tx.exec("UPDATE approval_tasks SET blocked_by = $3 WHERE tenant_id = $1 AND blocked_by = $2",
             {at.tenant, old_id, id});
@@ -714,7 +728,8 @@ bool TaskRepository::settle_by_system(const VisitKey& at,
                                       const std::string& reason,
                                       TimePoint now) {
     return core::db::transact(pool_, at.tenant, [&](Transaction& tx) -> bool {
-        if (!close_active_visit(tx, at, outcome, now)) {
+        // In a decision's lock order: one under way is waited for, and wins.
+        if (!lock_active_visit(tx, at) || !close_active_visit(tx, at, outcome, now)) {
             return false;
         }
         leave_node(tx, at.tenant, at.instance_id, at.node_id);
@@ -732,6 +747,11 @@ std::vector<TaskRef> TaskRepository::reassign_pending(
     const std::string& reason) {
     return core::db::transact(pool_, at.tenant, [&](Transaction& tx) -> std::vector<TaskRef> {
         std::vector<TaskRef> moved;
+        // As a decision does (instance, then visit): one that started after the caller read the
+        // visit is waited for, and if it settled the visit nothing moves.
+        if (!lock_active_visit(tx, at)) {
+            return moved;
+        }
         // Once per deadline: the move's timeline entries commit with it. A retried step that
         // finds them moves nothing (the tasks it would move now are the ones moved before, which
         // would go a level higher) and answers the tasks its earlier attempt moved, for their

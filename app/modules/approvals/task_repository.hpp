@@ -208,7 +208,9 @@ public:
     /// A comment on the task's node, on the timeline.
     ActionResult comment(const core::Principal& who, std::int64_t task_id, const std::string& text);
 
-    /// Settles an active visit for the system (a deadline's auto-approve or auto-reject).
+    /// Settles an active visit for the system (a deadline's auto-approve or auto-reject, an
+    /// interrupting boundary's cancel); false when it was no longer active (a decision under
+    /// way, which it waits for, settled it first).
     bool settle_by_system(const VisitKey& at,
                           const std::string& outcome,
                           const std::string& reason,
@@ -216,7 +218,8 @@ public:
     /// Moves a visit's pending tasks to new assignees (a deadline's escalation or transfer);
     /// `assignee_for` answers nullopt to leave a task where it is. Once per deadline: when the
     /// visit's timeline holds the move already (a retried step), it moves nothing and answers
-    /// the tasks moved before.
+    /// the tasks moved before. It waits for a decision under way on the visit (it locks the
+    /// instance, then the visit) and moves nothing once the visit is no longer active.
     std::vector<TaskRef> reassign_pending(
         const VisitKey& at,
         const std::function<std::optional<std::string>(const std::string&)>& assignee_for,
