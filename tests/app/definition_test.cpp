@@ -473,3 +473,20 @@ TEST_CASE("sub-processes nest at most 20 deep", "[approvals]") {
     CAPTURE(deep);
     CHECK(mentions(deep, "node:s21", "nest at most 20 deep"));
 }
+
+TEST_CASE("a signal is never named as a message", "[approvals]") {
+    // Messages wait beside signals as "message:<name>": a signal so named would act as one.
+    auto source = leave_request().as_object();
+    auto& nodes = source["nodes"].as_array();
+    nodes.push_back(json::parse(
+        R"({"id":"shout","type":"signalThrowEvent","data":{"bpmn":{"signal":"message:paid"}}})"));
+    nodes.push_back(json::parse(
+        R"({"id":"hear","type":"signalCatchEvent","data":{"bpmn":{"signal":"message:paid"}}})"));
+    nodes.push_back(json::parse(
+        R"({"id":"fine","type":"signalCatchEvent","data":{"bpmn":{"signal":"paid"}}})"));
+    const auto problems = problems_of(import_definition(source, "proflow"));
+    CAPTURE(problems);
+    CHECK(mentions(problems, "node:shout", "does not start with 'message:'"));
+    CHECK(mentions(problems, "node:hear", "does not start with 'message:'"));
+    CHECK_FALSE(mentions(problems, "node:fine", "message:"));
+}

@@ -1048,6 +1048,15 @@ std::vector<DefinitionProblem> validate(const ProcessDefinition& d) {
         if (n.type == "signalThrowEvent" && core::string_field(n.config, "signal").empty()) {
             on_node(n.id, "a signal throw event names its signal");
         }
+        // Messages wait beside signals as "message:<name>": a signal so named would be one.
+        const std::string signal =
+            n.type == "signalThrowEvent"   ? core::string_field(n.config, "signal")
+            : n.type == "signalCatchEvent" ? awaited_signal(n)
+            : n.type == "boundaryEvent" && boundary_of(n).kind == "signal" ? boundary_of(n).awaited
+                                                                           : std::string();
+        if (signal.rfind("message:", 0) == 0) {
+            on_node(n.id, "a signal's name does not start with 'message:' (messages are kept so)");
+        }
         if (n.type == "messageThrowEvent" &&
             (core::string_field(n.config, "message").empty() ||
              core::string_field(n.config, "business_key").empty())) {
