@@ -708,6 +708,10 @@ private:
     // than a small body's). The buffer grows with the bytes received, unless a spare one as
     // large as the body is at hand.
     void read_counted_body(std::size_t size) {
+        // The whole body is due within the read timeout, as a body read at once (time spent
+        // waiting for the budget aside): a client sending a byte now and then does not keep
+        // the connection for ever.
+        body_deadline_ = std::chrono::steady_clock::now() + server_.options().read_timeout;
         reservation_ = server_.start_body();
         body_ = server_.take_body_buffer(size);
         body_.clear();
@@ -734,7 +738,7 @@ private:
             body_.reserve(std::min(body_size_, std::max(needed, 2 * body_.capacity())));
         }
         body_.resize(needed);
-        arm(server_.options().read_timeout);
+        deadline_.store(body_deadline_.time_since_epoch().count(), std::memory_order_relaxed);
         stream_.async_read_some(asio::buffer(body_.data() + body_received_, piece),
                                 [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                                     if (ec) {
@@ -748,12 +752,15 @@ private:
     // next bytes stay in the socket meanwhile).
     void count_body_piece(std::size_t bytes) {
         disarm();  // waiting for the body budget is not the client's delay
+        const auto waiting_since = std::chrono::steady_clock::now();
         const bool counted = server_.hold_body(
-            reservation_.body(), bytes, [self = shared_from_this(), bytes](bool granted) {
-                asio::post(self->stream_.get_executor(), [self, bytes, granted] {
+            reservation_.body(), bytes,
+            [self = shared_from_this(), bytes, waiting_since](bool granted) {
+                asio::post(self->stream_.get_executor(), [self, bytes, granted, waiting_since] {
                     if (!granted) {
                         return self->refuse_unread_body();
                     }
+                    self->body_deadline_ += std::chrono::steady_clock::now() - waiting_since;
                     self->body_received_ += bytes;
                     self->read_body_piece();
                 });
@@ -899,9 +906,10 @@ private:
                 ec = boost::asio::error::no_buffer_space;
             }
         };
-    std::size_t body_size_ = 0;      // a counted body's length
-    std::size_t body_received_ = 0;  // and how much of it is counted
-    bool body_read_ = false;         // body_ was read directly, not by the parser
+    std::size_t body_size_ = 0;                              // a counted body's length
+    std::size_t body_received_ = 0;                          // and how much of it is counted
+    std::chrono::steady_clock::time_point body_deadline_{};  // when it must have arrived
+    bool body_read_ = false;  // body_ was read directly, not by the parser
     bool keep_alive_ = true;
 };
 

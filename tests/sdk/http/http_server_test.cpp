@@ -889,3 +889,27 @@ TEST_CASE("connections that send a body's headers and then nothing hold none of 
         ::close(fd);
     }
 }
+
+TEST_CASE("a large body sent a byte now and then is cut off at the read timeout", "[http]") {
+    InProcessServer server(
+        {.max_buffered_body_bytes = std::size_t{2} << 20, .read_timeout = std::chrono::seconds(1)});
+    const int fd = open_connection(server.server->port());
+    const std::string head = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n";
+    REQUIRE(::send(fd, head.data(), head.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(head.size()));
+    // A byte every 200 ms never leaves the connection idle for the read timeout, yet the whole
+    // body is due within it.
+    const auto started = std::chrono::steady_clock::now();
+    bool closed = false;
+    while (!closed && std::chrono::steady_clock::now() - started < 10s) {
+        closed = ::send(fd, "b", 1, MSG_NOSIGNAL) != 1;
+        char byte = 0;
+        closed = closed || ::recv(fd, &byte, 1, MSG_DONTWAIT) == 0;
+        std::this_thread::sleep_for(200ms);
+    }
+    const auto took = std::chrono::steady_clock::now() - started;
+    ::close(fd);
+    CHECK(closed);
+    CHECK(took >= 900ms);
+    CHECK(took < 6s);
+}
