@@ -883,29 +883,60 @@ namespace {
 // A real WebSocket client (Boost.Beast) with a receive timeout.
 class WsClient {
 public:
-    WsClient(unsigned short port, const std::string& token) : ws_(io_) {
-        boost::asio::ip::tcp::resolver resolver(io_);
-        boost::asio::connect(ws_.next_layer(), resolver.resolve("127.0.0.1", std::to_string(port)));
+    // `receive_buffer`: the socket's receive buffer in bytes (0: the system's default).
+    WsClient(unsigned short port, const std::string& token, int receive_buffer = 0) : ws_(io_) {
+        auto& socket = ws_.next_layer();
+        socket.open(boost::asio::ip::tcp::v4());
+        if (receive_buffer > 0) {
+            socket.set_option(boost::asio::socket_base::receive_buffer_size(receive_buffer));
+        }
+        socket.connect({boost::asio::ip::make_address("127.0.0.1"), port});
         ws_.handshake("127.0.0.1:" + std::to_string(port), "/api/v1/messages/ws?token=" + token);
     }
-    // The next text frame, or nullopt after `timeout` (the connection is then shut down).
+    // Sends a text frame; false when the connection failed meanwhile.
+    bool send(const std::string& text) {
+        boost::beast::error_code ec;
+        ws_.text(true);
+        ws_.write(boost::asio::buffer(text), ec);
+        return !ec;
+    }
+    // Starts a masked text frame of `length` bytes: its header only, written on the socket.
+    void send_frame_header(std::uint64_t length) {
+        std::string header = {'\x81', '\xFF'};  // FIN + text; masked, 64-bit length
+        for (int shift = 56; shift >= 0; shift -= 8) {
+            header.push_back(static_cast<char>((length >> shift) & 0xFFU));
+        }
+        header.append(4, '\0');  // the masking key
+        boost::asio::write(ws_.next_layer(), boost::asio::buffer(header));
+    }
+    // The next text frame, or nullopt after `timeout` (the connection is then shut down) or
+    // once the connection was closed (see timed_out and close_code).
     std::optional<std::string> receive(std::chrono::milliseconds timeout) {
         auto pending = std::async(std::launch::async, [this]() -> std::optional<std::string> {
             boost::beast::flat_buffer buffer;
             boost::beast::error_code ec;
             ws_.read(buffer, ec);
             if (ec) {
+                error_ = ec.message();
                 return std::nullopt;
             }
             return boost::beast::buffers_to_string(buffer.data());
         });
         if (pending.wait_for(timeout) != std::future_status::ready) {
+            timed_out_ = true;
             ::shutdown(ws_.next_layer().native_handle(), SHUT_RDWR);
         }
         return pending.get();
     }
+    bool timed_out() const { return timed_out_; }
+    // How the last receive failed.
+    const std::string& error() const { return error_; }
+    // The code of the close frame the server sent (0 when none came).
+    unsigned close_code() const { return static_cast<unsigned>(ws_.reason().code); }
 
 private:
+    bool timed_out_ = false;
+    std::string error_;
     boost::asio::io_context io_;
     boost::beast::websocket::stream<boost::asio::ip::tcp::socket> ws_;
 };
@@ -964,6 +995,68 @@ TEST_CASE("a WebSocket closes when its token expires, and a user's sockets are c
         }
     }
     CHECK(reopened);
+}
+
+TEST_CASE("a WebSocket client's frame over the hub's small limit closes its socket (1009)",
+          "[app][security]") {
+    AppUnderTest t;
+    WsClient socket(t.app().port(), t.token("acme", "bob"));
+    CHECK(socket.send("ping"));  // a small frame is read and ignored
+    CHECK_FALSE(socket.receive(300ms).has_value());
+    CHECK(socket.timed_out());
+
+    WsClient big(t.app().port(), t.token("acme", "bob"));
+    // A frame of 1 MiB: the server refuses it from its header on, its bytes need not follow.
+    big.send_frame_header(std::uint64_t{1} << 20);
+    CHECK_FALSE(big.receive(10s).has_value());
+    INFO("the read ended with " << big.error());
+    CHECK_FALSE(big.timed_out());  // the server closed it
+    CHECK(big.close_code() == 1009);
+}
+
+TEST_CASE("a WebSocket that reads nothing is closed once 1 MiB waits for it; others go on",
+          "[app][security]") {
+    AppUnderTest t;
+    const auto alice = t.token("acme", "alice");
+    const auto bob = t.token("acme", "bob");
+    WsClient stuck(t.app().port(), bob, 4096);  // reads nothing until the end
+    // Pushes of about 60 KB each, several times what the sockets' buffers and the 1 MiB of the
+    // session's queue hold.
+    const std::string body(60000, 'x');
+    constexpr int kSends = 120;
+    for (int i = 0; i < kSends; ++i) {
+        REQUIRE(t.call("POST", "/api/v1/messages/send", alice,
+                       json::serialize(json::object{{"subject", "flood " + std::to_string(i)},
+                                                    {"body", body},
+                                                    {"channels", json::array{"in_app"}},
+                                                    {"recipients", json::array{"bob"}}}))
+                    .status == 201);
+    }
+    // A new socket of the same user connects and gets the next message, after the flood's.
+    WsClient fresh(t.app().port(), bob);
+    REQUIRE(t.call("POST", "/api/v1/messages/send", alice,
+                   json::serialize(json::object{{"subject", "last"},
+                                                {"body", "after the flood"},
+                                                {"channels", json::array{"in_app"}},
+                                                {"recipients", json::array{"bob"}}}))
+                .status == 201);
+    bool last = false;
+    while (!last) {
+        const auto pushed = fresh.receive(60s);
+        REQUIRE(pushed.has_value());
+        last = json::parse(*pushed).at("item").at("subject") == "last";
+    }
+    REQUIRE(last);
+    // By now every message was handed to the stuck socket's session: it was closed (1008 after
+    // the frame under way, or at once when that frame waited 30 s) instead of queueing them all.
+    int received = 0;
+    while (stuck.receive(10s)) {
+        ++received;
+    }
+    INFO("the stuck socket received " << received << " pushes, then " << stuck.error()
+                                      << ", close code " << stuck.close_code());
+    CHECK_FALSE(stuck.timed_out());  // the server ended the connection
+    CHECK(received < kSends);
 }
 
 TEST_CASE("an in-app message over NOTIFY's 8000-byte cap is delivered and pushed", "[app]") {

@@ -41,11 +41,13 @@ public:
             : hub_(hub),
               ws_(std::move(socket)),
               expiry_(ws_.get_executor()),
+              write_deadline_(ws_.get_executor()),
               who_(std::move(who)) {}
 
         void start(http::request<http::string_body> request,
                    std::chrono::system_clock::time_point expires_at) {
             ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+            ws_.read_message_max(kMaxClientMessageBytes);
             // Each session counts against its user's cap from the handshake on.
             ws_.async_accept(request,
                              [self = shared_from_this(), expires_at](beast::error_code ec) {
@@ -62,6 +64,13 @@ public:
         void send(std::string text) {
             asio::post(ws_.get_executor(),
                        [self = shared_from_this(), text = std::move(text)]() mutable {
+                           if (self->closing_) {
+                               return;
+                           }
+                           if (self->queued_bytes_ + text.size() > kMaxQueuedBytes) {
+                               return self->close_too_slow();
+                           }
+                           self->queued_bytes_ += text.size();
                            self->queue_.push_back(std::move(text));
                            if (self->queue_.size() == 1) {
                                self->write();
@@ -80,9 +89,44 @@ public:
                 if (ec) {
                     return;  // cancelled: the session ended first
                 }
-                self->ws_.async_close(
-                    websocket::close_reason(websocket::close_code::policy_error, "token expired"),
-                    [self](beast::error_code) {});
+                self->close(
+                    websocket::close_reason(websocket::close_code::policy_error, "token expired"));
+            });
+        }
+
+        // A client that does not keep up with its pushes: what it has not been sent yet is
+        // dropped, and the socket closes once the frame being written (if any) is through.
+        void close_too_slow() {
+            if (queue_.size() > 1) {
+                queue_.erase(queue_.begin() + 1, queue_.end());
+                queued_bytes_ = queue_.front().size();
+            }
+            close(websocket::close_reason(websocket::close_code::policy_error,
+                                          "too many pushes waiting for this connection"));
+        }
+
+        // Beast sends the close frame after a write under way; both are bounded by the write
+        // timeout.
+        void close(const websocket::close_reason& reason) {
+            if (closing_) {
+                return;
+            }
+            closing_ = true;
+            arm_write_deadline();
+            ws_.async_close(reason, [self = shared_from_this()](beast::error_code) {
+                self->write_deadline_.cancel();
+            });
+        }
+
+        // A write (or close) that the client does not take within the timeout ends the
+        // connection: receiving from the client does not keep it alive.
+        void arm_write_deadline() {
+            write_deadline_.expires_after(kWriteTimeout);
+            write_deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
+                if (!ec) {
+                    beast::error_code ignored;
+                    beast::get_lowest_layer(self->ws_).close(ignored);  // pending work fails
+                }
             });
         }
 
@@ -90,6 +134,7 @@ public:
             ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
                 if (ec) {
                     self->expiry_.cancel();
+                    self->write_deadline_.cancel();
                     self->hub_.remove(self);
                     return;
                 }
@@ -100,24 +145,39 @@ public:
 
         void write() {
             ws_.text(true);
+            arm_write_deadline();
             ws_.async_write(asio::buffer(queue_.front()),
                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                if (!self->closing_) {
+                                    self->write_deadline_.cancel();
+                                }
                                 if (ec) {
                                     self->hub_.remove(self);
                                     return;
                                 }
+                                self->queued_bytes_ -= self->queue_.front().size();
                                 self->queue_.pop_front();
-                                if (!self->queue_.empty()) {
+                                if (!self->queue_.empty() && !self->closing_) {
                                     self->write();
                                 }
                             });
         }
 
+        // Pushes not yet written to a socket past this get it closed (1008): a client that
+        // reads nothing cannot make the process queue messages for it without end.
+        static constexpr std::size_t kMaxQueuedBytes = std::size_t{1} << 20;
+        // Clients have nothing to say: larger frames close the socket (1009).
+        static constexpr std::size_t kMaxClientMessageBytes = 4096;
+        static constexpr std::chrono::seconds kWriteTimeout{30};
+
         Impl& hub_;
         websocket::stream<tcp::socket> ws_;
         asio::steady_timer expiry_;
+        asio::steady_timer write_deadline_;  // the write (or close) under way must end by then
         beast::flat_buffer buffer_;
         std::deque<std::string> queue_;
+        std::size_t queued_bytes_ = 0;  // in queue_
+        bool closing_ = false;          // a close frame is on its way: nothing else is sent
         Principal who_;
     };
 

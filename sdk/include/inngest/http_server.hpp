@@ -38,12 +38,13 @@ struct HttpServerOptions {
     std::vector<std::string> inline_paths{};
     /// Requests over this size get 413.
     std::size_t max_body_bytes = std::size_t{32} * 1024 * 1024;
-    /// Request bodies held in memory at once, over all connections. A body that would go over
-    /// waits unread (in the socket) until earlier ones are released; one body is always let in
-    /// when none is held, so a body up to `max_body_bytes` is never refused for this. Bodies
-    /// of 64 KiB or less are not counted and never wait; a body sent chunked is counted
-    /// chunk by chunk, and a chunk that does not fit at once ends the request with 503. 0: no
-    /// budget.
+    /// Request bodies held in memory at once, over all connections. A body is counted as its
+    /// bytes arrive (a client that sends none holds none); bytes that would go over wait
+    /// unread (in the socket) until earlier bodies are released. The body holding bytes
+    /// longest always goes on, so a body up to `max_body_bytes` is never refused for this (the
+    /// bytes held stay within the budget plus one body). Bodies of 64 KiB or less are not
+    /// counted and never wait; a body sent chunked is counted chunk by chunk, and a chunk that
+    /// does not fit at once ends the request with 503. 0: no budget.
     std::size_t max_buffered_body_bytes = std::size_t{64} * 1024 * 1024;
     /// A request whose body waited this long for the budget gets 503 (its connection closes).
     std::chrono::seconds budget_wait_timeout{30};

@@ -744,9 +744,12 @@ private:
         }
         if (request.method == "POST" && path.starts_with("/e/")) {
             const std::string key = path.substr(3);
-            if (!options_.event_keys.empty() &&
-                std::find(options_.event_keys.begin(), options_.event_keys.end(), key) ==
-                    options_.event_keys.end()) {
+            // Every key is compared, each in constant time, like the signing key.
+            bool known = options_.event_keys.empty();
+            for (const auto& event_key : options_.event_keys) {
+                known = detail::crypto::constant_time_equal(key, event_key) || known;
+            }
+            if (!known) {
                 return reply(401, json::object{{"error", "unknown event key"}, {"status", 401}});
             }
             boost::system::error_code ec;

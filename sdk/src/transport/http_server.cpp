@@ -62,19 +62,20 @@ public:
     virtual void close_if_expired(std::chrono::steady_clock::time_point now) = 0;
 };
 
-/// A share of the server's body budget, returned when destroyed.
+/// One body's share of the server's body budget (the bytes of it counted so far), returned when
+/// destroyed. Bodies are numbered in the order they started: see HttpServer::Impl::hold_body.
 class BodyReservation {
 public:
     BodyReservation() = default;
-    BodyReservation(HttpServer::Impl* server, std::size_t bytes) noexcept
-        : server_(server), bytes_(bytes) {}
+    BodyReservation(HttpServer::Impl* server, std::uint64_t body) noexcept
+        : server_(server), body_(body) {}
     BodyReservation(BodyReservation&& other) noexcept
-        : server_(std::exchange(other.server_, nullptr)), bytes_(other.bytes_) {}
+        : server_(std::exchange(other.server_, nullptr)), body_(other.body_) {}
     BodyReservation& operator=(BodyReservation&& other) noexcept {
         if (this != &other) {
             reset();
             server_ = std::exchange(other.server_, nullptr);
-            bytes_ = other.bytes_;
+            body_ = other.body_;
         }
         return *this;
     }
@@ -82,13 +83,14 @@ public:
     BodyReservation& operator=(const BodyReservation&) = delete;
     ~BodyReservation() { reset(); }
 
+    std::uint64_t body() const noexcept { return body_; }
     void reset() noexcept;
     /// Adds `bytes` (a chunk about to be read) when they fit the budget now; false otherwise.
     bool grow(std::size_t bytes) noexcept;
 
 private:
     HttpServer::Impl* server_ = nullptr;
-    std::size_t bytes_ = 0;
+    std::uint64_t body_ = 0;
 };
 
 class HttpServer::Impl {
@@ -256,52 +258,74 @@ public:
     const HttpServerOptions& options() const noexcept { return options_; }
     bool stopping() const noexcept { return stopped_.load(); }
 
-    /// Called with the reservation, or with nothing when the wait timed out.
-    using BodyGranted = std::function<void(std::optional<BodyReservation>)>;
+    /// Whether a body of `bytes` counts against the budget: small ones never wait.
+    static bool counts_body(std::size_t bytes) noexcept { return bytes > kUncountedBodyBytes; }
 
-    /// Reserves `bytes` of the body budget: returns the reservation when they fit now (or
-    /// nothing else is held), else queues `granted` to be called with it, first come first
-    /// served, once enough is released.
-    std::optional<BodyReservation> reserve_body(std::size_t bytes, BodyGranted granted) {
-        if (bytes <= kUncountedBodyBytes) {
-            return BodyReservation();
-        }
+    /// A new body's share of the budget, holding nothing yet.
+    BodyReservation start_body() noexcept { return BodyReservation(this, ++last_body_); }
+
+    /// Called with true once the bytes are counted, false when the wait timed out.
+    using BodyGranted = std::function<void(bool)>;
+
+    /// Counts `bytes` of `body` (bytes of it just received) against the budget: true when they
+    /// fit now, else `granted` is queued, first come first served, to be called once enough is
+    /// released. Only bytes received are counted, so a client that announces a body and sends
+    /// nothing holds nothing. The oldest body holding any bytes always goes on (a body up to
+    /// `max_body_bytes` is never refused for the budget, and bodies read in part never wait on
+    /// each other in a circle): the bytes held stay within the budget plus one body.
+    bool hold_body(std::uint64_t body, std::size_t bytes, BodyGranted granted) {
         const std::lock_guard lock(budget_mutex_);
-        if (budget_waiting_.empty() && fits(bytes)) {
-            body_bytes_held_ += bytes;
-            return BodyReservation(this, bytes);
+        if (may_hold(body, bytes)) {
+            hold(body, bytes);
+            return true;
         }
-        budget_waiting_.push_back({bytes, std::move(granted), std::chrono::steady_clock::now()});
-        return std::nullopt;
+        budget_waiting_.push_back(
+            {body, bytes, std::move(granted), std::chrono::steady_clock::now()});
+        return false;
     }
 
     /// Counts `bytes` more of a body being read when they fit now (never waits).
-    bool try_hold_body(std::size_t bytes) noexcept {
+    bool try_hold_body(std::uint64_t body, std::size_t bytes) noexcept {
         const std::lock_guard lock(budget_mutex_);
-        if (!budget_waiting_.empty() || !fits(bytes)) {
+        if (!may_hold(body, bytes)) {
             return false;
         }
-        body_bytes_held_ += bytes;
+        hold(body, bytes);
         return true;
     }
 
-    void release_body(std::size_t bytes) {
-        std::vector<std::pair<BodyGranted, BodyReservation>> ready;
+    void release_body(std::uint64_t body) {
+        std::vector<BodyGranted> ready;
         {
             const std::lock_guard lock(budget_mutex_);
-            body_bytes_held_ -= bytes;
+            if (const auto it = held_by_body_.find(body); it != held_by_body_.end()) {
+                body_bytes_held_ -= it->second;
+                held_by_body_.erase(it);
+            }
             if (stopped_.load()) {
                 return;  // nobody is let in any more
             }
+            // The body now the oldest holding bytes goes on even when it waits behind others.
+            if (!held_by_body_.empty()) {
+                const std::uint64_t oldest = held_by_body_.begin()->first;
+                const auto waiter =
+                    std::find_if(budget_waiting_.begin(), budget_waiting_.end(),
+                                 [oldest](const BudgetWaiter& w) { return w.body == oldest; });
+                if (waiter != budget_waiting_.end()) {
+                    hold(waiter->body, waiter->bytes);
+                    ready.push_back(std::move(waiter->granted));
+                    budget_waiting_.erase(waiter);
+                }
+            }
             while (!budget_waiting_.empty() && fits(budget_waiting_.front().bytes)) {
                 auto& next = budget_waiting_.front();
-                body_bytes_held_ += next.bytes;
-                ready.emplace_back(std::move(next.granted), BodyReservation(this, next.bytes));
+                hold(next.body, next.bytes);
+                ready.push_back(std::move(next.granted));
                 budget_waiting_.pop_front();
             }
         }
-        for (auto& [granted, reservation] : ready) {
-            granted(std::move(reservation));
+        for (auto& granted : ready) {
+            granted(true);
         }
     }
 
@@ -443,7 +467,7 @@ private:
             }
         }
         for (auto& granted : refused) {
-            granted(std::nullopt);
+            granted(false);
         }
     }
 
@@ -451,6 +475,7 @@ private:
     static constexpr std::size_t kUncountedBodyBytes = 64U * 1024U;
 
     struct BudgetWaiter {
+        std::uint64_t body;
         std::size_t bytes;
         BodyGranted granted;
         std::chrono::steady_clock::time_point since;
@@ -459,6 +484,20 @@ private:
     bool fits(std::size_t bytes) const noexcept {
         const std::size_t limit = options_.max_buffered_body_bytes;
         return limit == 0 || body_bytes_held_ == 0 || body_bytes_held_ + bytes <= limit;
+    }
+
+    // Under budget_mutex_: whether `bytes` more of `body` are counted now.
+    bool may_hold(std::uint64_t body, std::size_t bytes) const noexcept {
+        const bool oldest = !held_by_body_.empty() && held_by_body_.begin()->first == body;
+        return oldest || (budget_waiting_.empty() && fits(bytes));
+    }
+
+    // Under budget_mutex_.
+    void hold(std::uint64_t body, std::size_t bytes) {
+        if (bytes > 0) {
+            held_by_body_[body] += bytes;
+            body_bytes_held_ += bytes;
+        }
     }
 
     void accept();
@@ -514,6 +553,8 @@ private:
     std::map<std::string, std::size_t> per_address_;
     std::mutex budget_mutex_;
     std::size_t body_bytes_held_ = 0;
+    std::map<std::uint64_t, std::size_t> held_by_body_;  // the bodies holding bytes, oldest first
+    std::atomic<std::uint64_t> last_body_{0};
     std::deque<BudgetWaiter> budget_waiting_;
     std::vector<std::string> spare_bodies_;
     std::size_t spare_body_bytes_ = 0;
@@ -533,16 +574,12 @@ private:
 };
 
 bool BodyReservation::grow(std::size_t bytes) noexcept {
-    if (server_ == nullptr || !server_->try_hold_body(bytes)) {
-        return false;
-    }
-    bytes_ += bytes;
-    return true;
+    return server_ != nullptr && server_->try_hold_body(body_, bytes);
 }
 
 void BodyReservation::reset() noexcept {
     if (auto* server = std::exchange(server_, nullptr)) {
-        server->release_body(bytes_);
+        server->release_body(body_);
     }
 }
 
@@ -614,7 +651,8 @@ private:
     }
 
     // A body of known length is read straight from the socket into the request's string, in
-    // large reads (Beast's parser would copy it through the read buffer in small pieces).
+    // large reads (Beast's parser would copy it through the read buffer in small pieces). A
+    // large one is counted against the body budget as its bytes arrive.
     void on_header(beast::error_code ec) {
         if (ec || parser_->is_done()) {
             return on_read(ec);
@@ -623,7 +661,7 @@ private:
         if (!length || parser_->chunked()) {
             // A chunked body's size is known chunk by chunk: each chunk is counted before it is
             // read, and one that does not fit the budget now ends the request with 503.
-            reservation_ = BodyReservation(&server_, 0);
+            reservation_ = server_.start_body();
             parser_->on_chunk_header(on_chunk_);
             arm(server_.options().read_timeout);
             http::async_read(stream_, buffer_, *parser_,
@@ -633,20 +671,10 @@ private:
             return;
         }
         const auto size = static_cast<std::size_t>(*length);
-        disarm();  // waiting for the body budget is not the client's delay
-        auto reservation = server_.reserve_body(
-            size, [self = shared_from_this(), size](std::optional<BodyReservation> granted) {
-                asio::post(self->stream_.get_executor(),
-                           [self, size, granted = std::move(granted)]() mutable {
-                               if (!granted) {
-                                   return self->refuse_unread_body();
-                               }
-                               self->read_body(size, std::move(*granted));
-                           });
-            });
-        if (reservation) {
-            read_body(size, std::move(*reservation));
+        if (HttpServer::Impl::counts_body(size)) {
+            return read_counted_body(size);
         }
+        read_body(size);
     }
 
     // The body waited too long for the budget and stays unread: answer and close.
@@ -657,8 +685,8 @@ private:
         write(std::move(busy), parser_->get().version());
     }
 
-    void read_body(std::size_t size, BodyReservation reservation) {
-        reservation_ = std::move(reservation);
+    // A small body (not counted), read whole.
+    void read_body(std::size_t size) {
         arm(server_.options().read_timeout);
         body_ = server_.take_body_buffer(size);
         body_.resize(size);
@@ -673,6 +701,74 @@ private:
                          [self = shared_from_this()](beast::error_code read_ec, std::size_t) {
                              self->on_read(read_ec);
                          });
+    }
+
+    // A large body is read a piece at a time, each piece's bytes counted once they arrived: a
+    // connection that sends none holds none of the budget (only the piece's buffer, no larger
+    // than a small body's). The buffer grows with the bytes received, unless a spare one as
+    // large as the body is at hand.
+    void read_counted_body(std::size_t size) {
+        // The whole body is due within the read timeout, as a body read at once (time spent
+        // waiting for the budget aside): a client sending a byte now and then does not keep
+        // the connection for ever.
+        body_deadline_ = std::chrono::steady_clock::now() + server_.options().read_timeout;
+        reservation_ = server_.start_body();
+        body_ = server_.take_body_buffer(size);
+        body_.clear();
+        body_size_ = size;
+        body_received_ = 0;
+        body_read_ = true;
+        const std::size_t buffered = std::min(buffer_.size(), size);
+        if (buffered == 0) {
+            return read_body_piece();
+        }
+        body_.resize(buffered);
+        asio::buffer_copy(asio::buffer(body_.data(), buffered), buffer_.data());
+        buffer_.consume(buffered);
+        count_body_piece(buffered);
+    }
+
+    void read_body_piece() {
+        if (body_received_ == body_size_) {
+            return on_read({});
+        }
+        const std::size_t piece = std::min(body_size_ - body_received_, kBodyPieceBytes);
+        const std::size_t needed = body_received_ + piece;
+        if (body_.capacity() < needed) {
+            body_.reserve(std::min(body_size_, std::max(needed, 2 * body_.capacity())));
+        }
+        body_.resize(needed);
+        deadline_.store(body_deadline_.time_since_epoch().count(), std::memory_order_relaxed);
+        stream_.async_read_some(asio::buffer(body_.data() + body_received_, piece),
+                                [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                                    if (ec) {
+                                        return self->on_read(ec);
+                                    }
+                                    self->count_body_piece(n);
+                                });
+    }
+
+    // Counts `bytes` just received, waiting for the budget when they do not fit (the client's
+    // next bytes stay in the socket meanwhile).
+    void count_body_piece(std::size_t bytes) {
+        disarm();  // waiting for the body budget is not the client's delay
+        const auto waiting_since = std::chrono::steady_clock::now();
+        const bool counted = server_.hold_body(
+            reservation_.body(), bytes,
+            [self = shared_from_this(), bytes, waiting_since](bool granted) {
+                asio::post(self->stream_.get_executor(), [self, bytes, granted, waiting_since] {
+                    if (!granted) {
+                        return self->refuse_unread_body();
+                    }
+                    self->body_deadline_ += std::chrono::steady_clock::now() - waiting_since;
+                    self->body_received_ += bytes;
+                    self->read_body_piece();
+                });
+            });
+        if (counted) {
+            body_received_ += bytes;
+            read_body_piece();
+        }
     }
 
     void on_read(beast::error_code ec) {
@@ -791,6 +887,8 @@ private:
     }
 
     static constexpr std::chrono::seconds kWriteTimeout{60};
+    // A large body's bytes are read this many at a time, at most.
+    static constexpr std::size_t kBodyPieceBytes = 64U * 1024U;
 
     std::string remote_address_;  // before stream_, which takes the socket
     beast::tcp_stream stream_;
@@ -808,6 +906,9 @@ private:
                 ec = boost::asio::error::no_buffer_space;
             }
         };
+    std::size_t body_size_ = 0;                              // a counted body's length
+    std::size_t body_received_ = 0;                          // and how much of it is counted
+    std::chrono::steady_clock::time_point body_deadline_{};  // when it must have arrived
     bool body_read_ = false;  // body_ was read directly, not by the parser
     bool keep_alive_ = true;
 };

@@ -856,3 +856,60 @@ TEST_CASE("a chunked body counts against the budget chunk by chunk", "[http]") {
     CHECK(served.rfind("HTTP/1.1 200", 0) == 0);
     CHECK(served.find("\r\n\r\n16384") != std::string::npos);
 }
+
+TEST_CASE("connections that send a body's headers and then nothing hold none of the budget",
+          "[http]") {
+    inngest::HttpServerOptions options;
+    options.max_body_bytes = std::size_t{1} << 20;
+    options.max_buffered_body_bytes = std::size_t{2} << 20;
+    options.budget_wait_timeout = 2s;
+    options.read_timeout = 10s;
+    InProcessServer server(options);
+    // Six bodies of 1 MiB announced, three times the budget, and none of their bytes sent.
+    std::vector<int> idle;
+    for (int i = 0; i < 6; ++i) {
+        idle.push_back(open_connection(server.server->port()));
+        const std::string head =
+            "POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n";
+        REQUIRE(::send(idle.back(), head.data(), head.size(), MSG_NOSIGNAL) ==
+                static_cast<ssize_t>(head.size()));
+    }
+    std::this_thread::sleep_for(300ms);  // lets the server read their headers
+    const auto started = std::chrono::steady_clock::now();
+    const std::string body(200U * 1024U, 'b');
+    const auto echoed = request("POST", server.url("/echo"), body);
+    CHECK(echoed.status == 200);  // not 503 after waiting 2 s for the budget
+    CHECK(echoed.body.size() == body.size());
+    CHECK((echoed.body == body));
+    INFO("took " << std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - started)
+                        .count()
+                 << " ms");
+    for (const int fd : idle) {
+        ::close(fd);
+    }
+}
+
+TEST_CASE("a large body sent a byte now and then is cut off at the read timeout", "[http]") {
+    InProcessServer server(
+        {.max_buffered_body_bytes = std::size_t{2} << 20, .read_timeout = std::chrono::seconds(1)});
+    const int fd = open_connection(server.server->port());
+    const std::string head = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n";
+    REQUIRE(::send(fd, head.data(), head.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(head.size()));
+    // A byte every 200 ms never leaves the connection idle for the read timeout, yet the whole
+    // body is due within it.
+    const auto started = std::chrono::steady_clock::now();
+    bool closed = false;
+    while (!closed && std::chrono::steady_clock::now() - started < 10s) {
+        closed = ::send(fd, "b", 1, MSG_NOSIGNAL) != 1;
+        char byte = 0;
+        closed = closed || ::recv(fd, &byte, 1, MSG_DONTWAIT) == 0;
+        std::this_thread::sleep_for(200ms);
+    }
+    const auto took = std::chrono::steady_clock::now() - started;
+    ::close(fd);
+    CHECK(closed);
+    CHECK(took >= 900ms);
+    CHECK(took < 6s);
+}
