@@ -16,6 +16,7 @@
 #include <inngest/local/state_store.hpp>
 #include <inngest/metrics.hpp>
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/json/parse.hpp>
 
 #include <algorithm>
@@ -388,7 +389,24 @@ public:
 
     unsigned short port() const noexcept { return server_ ? server_->port() : 0; }
     bool active() const noexcept { return active_ && !replaced_; }
-    std::string url() const { return "http://127.0.0.1:" + std::to_string(port()); }
+    // Where this process reaches its own server: the bound address, or loopback of the same
+    // family when bound to every address (a client posting to 127.0.0.1 would be refused by a
+    // server bound to ::1 or one interface only).
+    std::string url() const {
+        boost::system::error_code ec;
+        const auto address = boost::asio::ip::make_address(options_.host, ec);
+        std::string host;
+        if (ec) {
+            host = options_.host;  // a name; the server itself only binds addresses
+        } else if (address.is_unspecified()) {
+            host = address.is_v6() ? "[::1]" : "127.0.0.1";
+        } else if (address.is_v6()) {
+            host = "[" + options_.host + "]";
+        } else {
+            host = options_.host;
+        }
+        return "http://" + host + ":" + std::to_string(port());
+    }
 
     // ---- public API --------------------------------------------------------------------
 

@@ -200,7 +200,8 @@ public:
     /// True once the executor runs work: at start, or after a standby took over (see
     /// `ExecutorOptions::open_state`); false again once it was replaced.
     bool active() const noexcept;
-    /// `http://127.0.0.1:<port>`: the base URL SDKs use (`INNGEST_BASE_URL`).
+    /// `http://<host>:<port>`: the base URL SDKs in this process use (`INNGEST_BASE_URL`). The
+    /// bound address (IPv6 bracketed); for 0.0.0.0 or :: the loopback of that family.
     std::string url() const;
 
     /// Registers the app served at `serve_url`, like `inngest dev -u URL`: a signed in-band
