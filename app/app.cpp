@@ -210,7 +210,10 @@ public:
         // INNGEST_* from the environment or the config file, whichever gave them.
         client_ = std::make_unique<inngest::Client>(
             options, inngest::Environment::from_map(settings_.inngest_environment));
-        serve_ = std::make_unique<inngest::ServeHandler>(*client_);
+        inngest::ServeOptions serve_options;
+        // Dev mode off loopback on purpose: the dev server calls us by a network name.
+        serve_options.dev_any_host = settings_.allow_dev_mode_off_loopback;
+        serve_ = std::make_unique<inngest::ServeHandler>(*client_, serve_options);
 
         core::AppContext context{settings_,
                                  pool_,

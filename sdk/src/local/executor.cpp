@@ -745,6 +745,34 @@ private:
                detail::crypto::constant_time_equal(given, raw_key_);
     }
 
+    // Without a key the API trusts whoever reaches it, and a browser reaches loopback too: any
+    // page may post an event (text/plain needs no preflight), and one whose own name was
+    // rebound to 127.0.0.1 may read runs. Browsers send an Origin on such posts and their own
+    // name as Host; SDKs and the Inngest CLI send neither.
+    std::optional<HttpResponse> refuse_browser(const HttpRequest& request) const {
+        if (key_) {
+            return std::nullopt;
+        }
+        if (request.method == "POST" && request.path.starts_with("/e/") &&
+            !options_.event_keys.empty()) {
+            return std::nullopt;  // an event key is asked for: no page knows it
+        }
+        const std::string_view host = request.header("Host");
+        if (!request.header("Origin").empty()) {
+            return reply(403, json::object{{"error",
+                                            "an executor without a key refuses requests "
+                                            "from web pages (an Origin header)"},
+                                           {"status", 403}});
+        }
+        if (!host.empty() && !detail::loopback_host_header(host)) {
+            return reply(403, json::object{{"error",
+                                            "an executor without a key answers on "
+                                            "loopback names only"},
+                                           {"status", 403}});
+        }
+        return std::nullopt;
+    }
+
     std::optional<HttpResponse> route(const HttpRequest& request) {
         const std::string& path = request.path;
         if (request.method == "GET" && path == "/health") {
@@ -759,6 +787,9 @@ private:
         }
         if (dashboard_ && (path == "/_dashboard" || path.starts_with("/_dashboard/"))) {
             return dashboard_->handle(request);
+        }
+        if (const auto refused = refuse_browser(request)) {
+            return refused;
         }
         if (request.method == "POST" && path.starts_with("/e/")) {
             const std::string key = path.substr(3);

@@ -132,7 +132,11 @@ Result<InboundResponse> send_http(const OutboundRequest& request) {
     message.method_string(request.method);
     message.target(parsed->target);
     message.version(11);
-    message.set(http::field::host, parsed->host + ":" + parsed->port);
+    // An IPv6 literal is bracketed in Host as in the URL (RFC 9110 §7.2).
+    message.set(
+        http::field::host,
+        (parsed->host.find(':') != std::string::npos ? "[" + parsed->host + "]" : parsed->host) +
+            ":" + parsed->port);
     for (const auto& [name, value] : request.headers) {
         message.set(name, value);
     }
