@@ -21,6 +21,7 @@
 #include <inngest/local/postgres_state_store.hpp>
 
 #include <boost/algorithm/string/predicate.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <libpq-fe.h>
 
 #include <cstdlib>
@@ -209,7 +210,10 @@ public:
         // INNGEST_* from the environment or the config file, whichever gave them.
         client_ = std::make_unique<inngest::Client>(
             options, inngest::Environment::from_map(settings_.inngest_environment));
-        serve_ = std::make_unique<inngest::ServeHandler>(*client_);
+        inngest::ServeOptions serve_options;
+        // Dev mode off loopback on purpose: the dev server calls us by a network name.
+        serve_options.dev_any_host = settings_.allow_dev_mode_off_loopback;
+        serve_ = std::make_unique<inngest::ServeHandler>(*client_, serve_options);
 
         core::AppContext context{settings_,
                                  pool_,
@@ -338,10 +342,9 @@ public:
         }
         took_over_ = true;
         lock.unlock();
-        const auto synced = executor_->sync_app(
-            "http://127.0.0.1:" + std::to_string(server_->port()) + "/api/inngest");
+        const auto synced = executor_->sync_app("http://" + own_authority() + "/api/inngest");
         if (!synced) {
-            // Our own loopback server refused: nothing here can run; let the supervisor retry.
+            // Our own server refused: nothing here can run; let the supervisor retry.
             core::log(core::LogLevel::kError, "syncing with the embedded executor failed",
                       {{"error", synced.error().message}});
             std::_Exit(75);
@@ -374,13 +377,23 @@ public:
     }
 
     unsigned short port() const { return server_ ? server_->port() : 0; }
+    // Where this process reaches its own server: the bound address, or loopback of the same
+    // family when bound to every address; IPv6 bracketed.
     std::string own_authority() const {
-        const bool any =
-            settings_.host == "0.0.0.0" || settings_.host == "::" || settings_.host.empty();
-        const std::string host = any ? "127.0.0.1"
-                                 : settings_.host.find(':') != std::string::npos
-                                     ? "[" + settings_.host + "]"
-                                     : settings_.host;
+        boost::system::error_code ec;
+        const auto address = boost::asio::ip::make_address(settings_.host, ec);
+        std::string host;
+        if (settings_.host.empty()) {
+            host = "127.0.0.1";
+        } else if (ec) {
+            host = settings_.host;
+        } else if (address.is_unspecified()) {
+            host = address.is_v6() ? "[::1]" : "127.0.0.1";
+        } else if (address.is_v6()) {
+            host = "[" + settings_.host + "]";
+        } else {
+            host = settings_.host;
+        }
         return host + ":" + std::to_string(port());
     }
     inngest::local::Executor* executor() { return executor_.get(); }

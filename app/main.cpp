@@ -50,6 +50,11 @@ int print_token(int argc, char** argv) {
         std::cerr << usage;
         return 2;
     }
+    if (!riveredge::core::valid_tenant_id(tenant)) {
+        std::cerr << "--tenant: 1 to 64 of A-Z, a-z, 0-9, _, . and - (the app refuses any other "
+                     "tenant id)\n";
+        return 2;
+    }
     const std::string secret =
         riveredge::core::load_jwt_secret(riveredge::core::process_environment());
     std::cout << riveredge::core::issue_token(

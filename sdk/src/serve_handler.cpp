@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 namespace inngest {
 namespace {
@@ -98,6 +99,11 @@ public:
                          "cloud mode needs a signing key (INNGEST_SIGNING_KEY); refusing to serve");
         }
         auth_ = authenticate();
+        if (settings_.dev && !auth_.verified) {
+            if (auto refused = refuse_browser()) {
+                return std::move(*refused);
+            }
+        }
         if (request_.method == "GET") {
             return introspect();
         }
@@ -142,6 +148,25 @@ private:
             auth.key = &*settings_.signing_key_fallback;
         }
         return auth;
+    }
+
+    // Dev mode runs unsigned calls, and a loopback bind does not keep a browser out: any page
+    // may post to 127.0.0.1 without a preflight, and one whose own name was rebound to
+    // 127.0.0.1 may read the answers. Browsers send an Origin on such posts and the page's
+    // name as Host; the dev server sends neither.
+    std::optional<HttpResponse> refuse_browser() {
+        std::string reason;
+        if (!request_.header("Origin").empty()) {
+            reason = "dev mode refuses unsigned requests from web pages (an Origin header)";
+        } else if (const std::string_view host = request_.header("Host");
+                   !options_.dev_any_host && !host.empty() && !detail::loopback_host_header(host)) {
+            reason = "dev mode answers unsigned requests on loopback names only";
+        } else {
+            return std::nullopt;
+        }
+        log(LogLevel::kWarn, "refused " + request_.method + " " + request_.path + ": " + reason);
+        return json_response(
+            403, detail::to_json(boost::json::object{{"code", "forbidden"}, {"message", reason}}));
     }
 
     // Cloud mode requires a valid signature; dev mode requires one only if it was sent and

@@ -30,7 +30,19 @@ public:
           port_(port),
           executor_port_(executor_port),
           log_(std::move(log)),
-          extra_env_(std::move(extra_env)) {}
+          extra_env_(std::move(extra_env)) {
+        // Bound elsewhere than 127.0.0.1: reach the app and the executor where they listen.
+        for (const auto& entry : extra_env_) {
+            const auto bracketed = [](const std::string& host) {
+                return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+            };
+            if (entry.rfind("RIVEREDGE_HOST=", 0) == 0) {
+                host_ = bracketed(entry.substr(entry.find('=') + 1));
+            } else if (entry.rfind("RIVEREDGE_EXECUTOR_HOST=", 0) == 0) {
+                executor_host_ = bracketed(entry.substr(entry.find('=') + 1));
+            }
+        }
+    }
 
     void start() {
         // Split roles, as scripts/dev runs it: the owner migrates, the runtime role serves.
@@ -76,7 +88,7 @@ public:
     std::string log() const { return process_ ? process_->log() : std::string(); }
 
     std::string url(const std::string& path) const {
-        return "http://127.0.0.1:" + std::to_string(port_) + path;
+        return "http://" + host_ + ":" + std::to_string(port_) + path;
     }
 
     riveredge_test::Response call(const std::string& method,
@@ -121,7 +133,7 @@ public:
     }
     json::array executor_runs(const std::string& function_id) const {
         const auto r = call("GET",
-                            "http://127.0.0.1:" + std::to_string(executor_port_) +
+                            "http://" + executor_host_ + ":" + std::to_string(executor_port_) +
                                 "/v1/runs?function_id=" + function_id,
                             kExecutorKey);
         REQUIRE(r.status == 200);
@@ -134,6 +146,8 @@ private:
     int executor_port_;
     std::string log_;
     std::vector<std::string> extra_env_;
+    std::string host_ = "127.0.0.1";
+    std::string executor_host_ = "127.0.0.1";
     std::unique_ptr<inngest_test::ChildProcess> process_;
 };
 
@@ -219,6 +233,59 @@ TEST_CASE("an email retrying when the app is killed -9 is delivered once after t
     CHECK(mails_in(maildir) == 1);
     std::filesystem::remove_all(maildir);
     std::filesystem::remove(maildir + ".log");
+    std::filesystem::remove(log);
+}
+
+TEST_CASE("bound to ::1 with its executor on 127.0.0.2, the app syncs, stays up and delivers",
+          "[app][durability]") {
+    // Neither address is 127.0.0.1: the app's sync of its functions and its client's and the
+    // outbox relay's posts to the executor go where the two servers listen.
+    const std::string database = inngest_test::shared_postgres().fresh_database();
+    const std::string log = "/tmp/riveredge-bind-" + std::to_string(getpid()) + ".log";
+    AppProcess app(database, inngest_test::free_port(), inngest_test::free_port(), log,
+                   {"RIVEREDGE_HOST=::1", "RIVEREDGE_EXECUTOR_HOST=127.0.0.2"});
+    app.start();
+    INFO(app.log());
+    // Ready, with the executor active: the sync to [::1] went through and the process lives.
+    json::value ready;
+    for (int i = 0; i < 400; ++i) {
+        const auto r = app.api("GET", "/readyz", "");
+        ready = r.body;
+        if (r.status == 200 && ready.at("executor") == "active" &&
+            app.log().find("embedded executor active") != std::string::npos) {
+            break;
+        }
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(ready.at("executor") == "active");
+    REQUIRE(app.log().find("embedded executor active") != std::string::npos);
+    REQUIRE(app.running());
+
+    // A message: its event goes from the outbox to the executor at 127.0.0.2, which calls the
+    // delivery function back at [::1].
+    const std::string alice = riveredge::core::issue_token(
+        riveredge::core::Principal{riveredge::core::TenantId::trusted("acme"), "alice", {"admin"}},
+        kSecret);
+    const std::string bob = riveredge::core::issue_token(
+        riveredge::core::Principal{riveredge::core::TenantId::trusted("acme"), "bob", {}}, kSecret);
+    const auto sent =
+        app.api("POST", "/api/v1/messages/send", alice,
+                R"({"subject":"bound","body":"here","channels":["in_app"],"recipients":["bob"]})");
+    REQUIRE(sent.status == 201);
+    json::value inbox;
+    for (int i = 0; i < 400; ++i) {
+        inbox = app.api("GET", "/api/v1/messages/inbox", bob).body;
+        if (!inbox.at("items").as_array().empty()) {
+            break;
+        }
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(inbox.at("items").as_array().size() == 1);
+    CHECK(inbox.at("items").at(0).at("subject") == "bound");
+    const auto runs = app.executor_runs("riveredge-flow-messages-deliver");
+    REQUIRE(runs.size() == 1);
+    CHECK(app.running());
+    app.kill_now();
     std::filesystem::remove(log);
 }
 

@@ -439,6 +439,33 @@ TEST_CASE("a token for any user and role is one command that needs only the JWT 
     CHECK(std::system(bad.c_str()) != 0);
 }
 
+TEST_CASE("a tenant id outside A-Z, a-z, 0-9, _ . - (1 to 64) is refused, in tokens and the CLI",
+          "[app][security]") {
+    AppUnderTest t;
+    const auto as_tenant = [](const std::string& tenant) {
+        return riveredge::core::issue_token(Principal{TenantId::trusted(tenant), "bob", {"admin"}},
+                                            kSecret);
+    };
+    // "a/b" would read as tenant a in an event name tenants/a/b/<name>.
+    for (const std::string& tenant : std::vector<std::string>{
+             "acme/evil", "a/b", "acme evil", "acme\n", "t\u00e9nant", std::string(65, 'a'),
+             std::string("acme\0x", 6), "acme:1", "../acme"}) {
+        INFO(tenant);
+        const auto refused = t.call("GET", "/api/v1/messages/inbox", as_tenant(tenant));
+        CHECK(refused.status == 401);
+    }
+    for (const std::string& tenant :
+         std::vector<std::string>{"acme", "Acme.Corp-2_eu", std::string(64, 'z')}) {
+        INFO(tenant);
+        CHECK(t.call("GET", "/api/v1/messages/inbox", as_tenant(tenant)).status == 200);
+    }
+    // The token command refuses to mint one.
+    const std::string command = std::string("env -i RIVEREDGE_JWT_SECRET=") + kSecret + " " +
+                                RIVEREDGE_FLOW_PATH +
+                                " token --tenant acme/evil --user bob >/dev/null 2>&1";
+    CHECK(std::system(command.c_str()) != 0);
+}
+
 // Run by ctest after the validator's npm install (hidden from test discovery: see CMakeLists).
 TEST_CASE("the OpenAPI document is valid OpenAPI 3.0 for a standard validator", "[.][openapi]") {
     AppUnderTest t;

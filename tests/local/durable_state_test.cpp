@@ -14,8 +14,10 @@
 #include <libpq-fe.h>
 
 #include <atomic>
+#include <future>
 #include <map>
 #include <mutex>
+#include <thread>
 
 using namespace std::chrono_literals;
 namespace json = boost::json;
@@ -42,8 +44,10 @@ struct Durable {
           server(handler, {.host = "127.0.0.1", .port = 0}) {}
 
     // A new executor on the database, as a restarted process would make.
-    std::unique_ptr<Executor> start_executor() {
+    std::unique_ptr<Executor> start_executor(
+        std::chrono::milliseconds stop_grace = std::chrono::seconds(15)) {
         inngest::local::ExecutorOptions options;
+        options.stop_grace = stop_grace;
         options.port = port;  // the app registers with the executor at this address
         options.clock = clock;
         options.retry_backoff = [](int) {
@@ -115,6 +119,56 @@ TEST_CASE("a replaced executor resumes a sleeping run: no step runs twice, the s
     CHECK(done->output == 1);
     CHECK(before == 1);
     CHECK(after == 1);
+}
+
+TEST_CASE("stop gives up a call still running past its grace, and the next executor calls again",
+          "[local][postgres]") {
+    Durable d;
+    std::atomic<int> attempts{0};
+    std::atomic<bool> first_ended{false};
+    std::promise<void> release;
+    const std::shared_future<void> released = release.get_future().share();
+    d.client.create_function({.id = "hung", .triggers = {inngest::EventTrigger{"hung"}}},
+                             [&](inngest::Context& ctx) {
+                                 return ctx.step.run("call out", [&] {
+                                     const int attempt = ++attempts;
+                                     if (attempt == 1) {
+                                         released.wait_for(60s);  // an outbound call that hangs
+                                         first_ended = true;
+                                     }
+                                     return attempt;
+                                 });
+                             });
+    std::string run_id;
+    {
+        auto first = d.start_executor(500ms);
+        REQUIRE(first->send(event("hung", "evt-hung")).has_value());
+        for (int i = 0; i < 400 && attempts == 0; ++i) {
+            std::this_thread::sleep_for(25ms);
+        }
+        REQUIRE(attempts == 1);
+        const auto runs = first->runs("d-hung");
+        REQUIRE(runs.size() == 1);
+        run_id = runs[0].run_id;
+        const auto began = std::chrono::steady_clock::now();
+        first->stop();
+        const auto took = std::chrono::steady_clock::now() - began;
+        CHECK(took < 5s);  // the grace (0.5 s) and the writer's last batch, not the step
+        CHECK_FALSE(first_ended);
+    }
+    release.set_value();  // the abandoned body ends; its answer has no one to go to
+    for (int i = 0; i < 400 && !first_ended; ++i) {
+        std::this_thread::sleep_for(25ms);
+    }
+
+    // The call's job was stored: the next executor on the database calls the step again.
+    auto second = d.start_executor();
+    const auto done = second->wait_for_run(run_id, 10s);
+    REQUIRE(done.has_value());
+    CHECK(done->status == RunStatus::kCompleted);
+    CHECK(done->output == 2);
+    CHECK(attempts == 2);
+    CHECK(second->runs("d-hung").size() == 1);
 }
 
 TEST_CASE("a run whose step returned as deep as a step may is restored by the next executor",

@@ -160,6 +160,52 @@ TEST_CASE("the event API checks keys and answers ids, and bad bodies get 400", "
     CHECK(inngest::detail::send_http(send)->status == 400);
 }
 
+TEST_CASE("without a key the API refuses web pages: an Origin, or a Host not a loopback name",
+          "[unit]") {
+    inngest::local::ExecutorOptions options;
+    options.port = 0;  // no signing key, no event keys: inngest-local's dev setup
+    Executor executor(std::move(options));
+    executor.start();
+    const std::string port = std::to_string(executor.port());
+    const auto status = [&](const std::string& method, const std::string& path,
+                            std::vector<std::pair<std::string, std::string>> headers,
+                            const std::string& body = {}) {
+        const inngest::detail::OutboundRequest request{
+            method, executor.url() + path, std::move(headers), body, 5s, std::nullopt};
+        const auto response = inngest::detail::send_http(request);
+        REQUIRE(response.has_value());
+        return response->status;
+    };
+    // A page whose own name was rebound to 127.0.0.1 reads no runs; no page posts an event
+    // (text/plain needs no preflight) or registers functions.
+    CHECK(status("GET", "/v1/runs", {{"Host", "evil.example:" + port}}) == 403);
+    CHECK(status("GET", "/v1/runs", {{"Host", "evil.example"}}) == 403);
+    CHECK(status("POST", "/e/anything",
+                 {{"Content-Type", "text/plain"}, {"Origin", "https://evil.example"}},
+                 R"({"name":"x"})") == 403);
+    CHECK(status("POST", "/fn/register", {{"Origin", "null"}}, R"({"functions":[]})") == 403);
+    CHECK(executor.runs("").empty());
+    // SDKs and the CLI send neither: by loopback address or name, as before.
+    CHECK(status("GET", "/v1/runs", {}) == 200);
+    CHECK(status("GET", "/v1/runs", {{"Host", "localhost:" + port}}) == 200);
+    CHECK(status("POST", "/e/anything", {{"Content-Type", "application/json"}},
+                 R"({"name":"x"})") == 200);
+    CHECK(status("GET", "/health", {{"Host", "evil.example"}}) == 200);
+
+    // Bound to ::1: its URL and an SDK's Host name it bracketed.
+    inngest::local::ExecutorOptions v6;
+    v6.host = "::1";
+    v6.port = 0;
+    Executor six(std::move(v6));
+    six.start();
+    CHECK(six.url() == "http://[::1]:" + std::to_string(six.port()));
+    const inngest::detail::OutboundRequest list{"GET",       six.url() + "/v1/runs", {}, {}, 5s,
+                                                std::nullopt};
+    const auto listed = inngest::detail::send_http(list);
+    REQUIRE(listed.has_value());
+    CHECK(listed->status == 200);
+}
+
 TEST_CASE("in signed mode the API demands the hashed signing key", "[unit]") {
     Harness h("signkey-test-00112233");
     h.client->create_function({.id = "f", .triggers = {inngest::EventTrigger{"x"}}},

@@ -140,7 +140,7 @@ std::optional<VerifiedToken> verify_token_until(std::string_view token, std::str
         }
         const auto& tenant = claims.at("tenant_id").as_string();
         const auto& sub = claims.at("sub").as_string();
-        if (tenant.empty() || sub.empty()) {
+        if (!valid_tenant_id(tenant) || sub.empty()) {
             return std::nullopt;
         }
         const auto expires_at = std::chrono::system_clock::time_point(

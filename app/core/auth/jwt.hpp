@@ -17,7 +17,7 @@ std::string issue_token(const Principal& principal,
                         std::chrono::seconds lifetime = std::chrono::hours(12));
 
 /// The principal of a valid token: HS256, signature checked in constant time, not expired, and
-/// carrying a non-empty tenant_id and sub. nullopt otherwise.
+/// carrying a tenant_id that `valid_tenant_id` accepts and a non-empty sub. nullopt otherwise.
 std::optional<Principal> verify_token(std::string_view token, std::string_view secret);
 
 /// A valid token's principal and when it expires (for connections that outlive a request).

@@ -46,6 +46,11 @@ struct ServeOptions {
     std::size_t max_body_bytes = std::size_t{32} * 1024 * 1024;
     /// Reported as `X-Inngest-Framework` and in introspection.
     std::string framework = "beast";
+    /// Dev mode refuses unsigned requests with an `Origin` header (a web page's) or a Host that
+    /// is not a loopback name (a page whose name was rebound to 127.0.0.1). True lets any Host
+    /// through, for a dev server reaching this app over a network on purpose; Origin is still
+    /// refused.
+    bool dev_any_host = false;
 };
 
 /// The serve endpoint of one client's functions.

@@ -205,22 +205,10 @@ json::object detail_json(const RunSnapshot& run) {
 
 Dashboard::Dashboard(DashboardHooks hooks) : hooks_(std::move(hooks)) {}
 
-namespace {
-
-// Without a key the dashboard trusts whoever reaches it, so only a loopback name may: a page
-// on another site that rebinds its own name to 127.0.0.1 still sends that name as Host.
-bool loopback_host(std::string_view host) {
-    if (host.starts_with('[')) {
-        return host.starts_with("[::1]");
-    }
-    host = host.substr(0, host.find(':'));
-    return host == "127.0.0.1" || host == "localhost";
-}
-
-}  // namespace
-
 HttpResponse Dashboard::handle(const HttpRequest& request) {
-    if (!hooks_.key_required && !loopback_host(request.header("Host"))) {
+    // Without a key the dashboard trusts whoever reaches it, so only a loopback name may: a page
+    // on another site that rebinds its own name to 127.0.0.1 still sends that name as Host.
+    if (!hooks_.key_required && !detail::loopback_host_header(request.header("Host"))) {
         return refuse(403, "an executor without a key serves its dashboard on loopback names only");
     }
     std::string_view path = request.path;

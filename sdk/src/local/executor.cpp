@@ -16,6 +16,7 @@
 #include <inngest/local/state_store.hpp>
 #include <inngest/metrics.hpp>
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/json/parse.hpp>
 
 #include <algorithm>
@@ -367,6 +368,18 @@ public:
         if (standby_.joinable()) {
             standby_.join();
         }
+        {
+            // A step body may run as long as call_timeout: past the grace its calls are
+            // abandoned. Their jobs are not retired, so the stored rows bring them back.
+            std::unique_lock lock(mutex_);
+            if (!calls_done_.wait_for(lock, options_.stop_grace,
+                                      [this] { return calls_out_ == 0; })) {
+                log(LogLevel::kWarn, "stop: abandoning " + std::to_string(calls_out_) +
+                                         " call(s) still running after the grace; a stored "
+                                         "step is called again by the next executor");
+                abandon_ = true;
+            }
+        }
         for (auto& worker : workers_) {
             if (worker.joinable()) {
                 worker.join();
@@ -388,7 +401,24 @@ public:
 
     unsigned short port() const noexcept { return server_ ? server_->port() : 0; }
     bool active() const noexcept { return active_ && !replaced_; }
-    std::string url() const { return "http://127.0.0.1:" + std::to_string(port()); }
+    // Where this process reaches its own server: the bound address, or loopback of the same
+    // family when bound to every address (a client posting to 127.0.0.1 would be refused by a
+    // server bound to ::1 or one interface only).
+    std::string url() const {
+        boost::system::error_code ec;
+        const auto address = boost::asio::ip::make_address(options_.host, ec);
+        std::string host;
+        if (ec) {
+            host = options_.host;  // a name; the server itself only binds addresses
+        } else if (address.is_unspecified()) {
+            host = address.is_v6() ? "[::1]" : "127.0.0.1";
+        } else if (address.is_v6()) {
+            host = "[" + options_.host + "]";
+        } else {
+            host = options_.host;
+        }
+        return "http://" + host + ":" + std::to_string(port());
+    }
 
     // ---- public API --------------------------------------------------------------------
 
@@ -727,6 +757,34 @@ private:
                detail::crypto::constant_time_equal(given, raw_key_);
     }
 
+    // Without a key the API trusts whoever reaches it, and a browser reaches loopback too: any
+    // page may post an event (text/plain needs no preflight), and one whose own name was
+    // rebound to 127.0.0.1 may read runs. Browsers send an Origin on such posts and their own
+    // name as Host; SDKs and the Inngest CLI send neither.
+    std::optional<HttpResponse> refuse_browser(const HttpRequest& request) const {
+        if (key_) {
+            return std::nullopt;
+        }
+        if (request.method == "POST" && request.path.starts_with("/e/") &&
+            !options_.event_keys.empty()) {
+            return std::nullopt;  // an event key is asked for: no page knows it
+        }
+        const std::string_view host = request.header("Host");
+        if (!request.header("Origin").empty()) {
+            return reply(403, json::object{{"error",
+                                            "an executor without a key refuses requests "
+                                            "from web pages (an Origin header)"},
+                                           {"status", 403}});
+        }
+        if (!host.empty() && !detail::loopback_host_header(host)) {
+            return reply(403, json::object{{"error",
+                                            "an executor without a key answers on "
+                                            "loopback names only"},
+                                           {"status", 403}});
+        }
+        return std::nullopt;
+    }
+
     std::optional<HttpResponse> route(const HttpRequest& request) {
         const std::string& path = request.path;
         if (request.method == "GET" && path == "/health") {
@@ -741,6 +799,9 @@ private:
         }
         if (dashboard_ && (path == "/_dashboard" || path.starts_with("/_dashboard/"))) {
             return dashboard_->handle(request);
+        }
+        if (const auto refused = refuse_browser(request)) {
+            return refused;
         }
         if (request.method == "POST" && path.starts_with("/e/")) {
             const std::string key = path.substr(3);
@@ -1777,8 +1838,14 @@ private:
                 flow_due_.erase(flow_index(job.kind, job.slug, job.hash));
             }
             ++in_flight_;
-            execute(job, lock);
+            const bool left = execute(job, lock);
             --in_flight_;
+            if (left) {
+                // Abandoned by stop: nothing of this job is stored, its row stays for the next
+                // executor.
+                changed_.notify_all();
+                break;
+            }
             // The job's row goes in the same write as its effects: a crash before it redoes it.
             const auto held_back = [&job](const Job& held) {
                 return held.key == job.key;
@@ -1797,25 +1864,25 @@ private:
         }
     }
 
-    void execute(Job& job, std::unique_lock<std::mutex>& lock) {
+    // Does the job; true when it was left to the next executor (see call).
+    bool execute(Job& job, std::unique_lock<std::mutex>& lock) {
         const TimePoint now = options_.clock->now();
         switch (job.kind) {
             case JobKind::kCall:
-                call(job, lock);
-                return;
+                return call(job, lock);
             case JobKind::kDelayedEvent:
                 dispatch(job.event.as_object(), now);
-                return;
+                return false;
             case JobKind::kDebounce:
             case JobKind::kBatch:
             case JobKind::kThrottle:
             case JobKind::kRateWindow:
                 flow_job_due(job, now);
-                return;
+                return false;
             case JobKind::kCron: {
                 const auto fn = functions_.find(job.slug);
                 if (fn == functions_.end()) {
-                    return;
+                    return false;
                 }
                 const std::string expression(job.event.as_string());
                 const std::string scheduled = detail::format_rfc3339(job.scheduled);
@@ -1839,14 +1906,14 @@ private:
                         }
                     }
                 }
-                return;
+                return false;
             }
             default:
                 break;
         }
         const auto it = runs_.find(job.run_id);
         if (it == runs_.end() || it->second.snapshot.status != RunStatus::kRunning) {
-            return;
+            return false;
         }
         Run& run = it->second;
         if (job.kind == JobKind::kTimer) {
@@ -1869,6 +1936,7 @@ private:
                 resolve(run, job.hash, now);
             }
         }
+        return false;
     }
 
     std::string call_url(const FunctionEntry& fn, const std::string& step_id) const {
@@ -1915,17 +1983,19 @@ private:
         return detail::to_canonical_json(body);
     }
 
-    void call(const Job& job, std::unique_lock<std::mutex>& lock) {
+    // Calls the SDK for the job's step. True when the call was left to the next executor (the
+    // executor stopping): then nothing of it is applied and the job's row must stay.
+    bool call(const Job& job, std::unique_lock<std::mutex>& lock) {
         const auto it = runs_.find(job.run_id);
         if (it == runs_.end() || it->second.snapshot.status != RunStatus::kRunning) {
-            return;
+            return false;
         }
         Run& run = it->second;
         const auto fn_it = functions_.find(run.snapshot.function_id);
         if (fn_it == functions_.end()) {
             fail(run,
                  json::object{{"name", "Error"}, {"message", "function is no longer registered"}});
-            return;
+            return false;
         }
         // Shared, not copied: a re-sync may replace the entry while the call is in flight.
         const std::shared_ptr<const FunctionEntry> entry = fn_it->second;
@@ -1933,12 +2003,12 @@ private:
         if (fn.restored && std::chrono::steady_clock::now() < wait_for_sync_until_) {
             // The stored URL may name a dead process's port: held until the app syncs.
             awaiting_sync_.push_back(job);
-            return;
+            return false;
         }
         if (at_concurrency_limit(fn, run)) {
             // Held back until a call in one of its buckets finishes.
             blocked_.push_back(job);
-            return;
+            return false;
         }
         std::string body = call_body(run, fn, job.step_id, job.attempt, false);
         if (body.size() > options_.max_inline_state_bytes) {
@@ -1966,28 +2036,39 @@ private:
             if (!stored) {
                 enqueue(options_.clock->now() + milliseconds(1000), job);
             }
-            return;
+            return false;
         }
         const TimePoint call_began = options_.clock->now();
+        if (stopping_) {
+            --run.calls_in_flight;  // stop began after this job was taken: not called now
+            return true;
+        }
+        ++calls_out_;
         lock.unlock();
         const auto call_started = std::chrono::steady_clock::now();
-        const auto response = detail::send_http(request);
+        const auto response = detail::send_http(request, &abandon_);
         metrics_.observe(
             "inngest_executor_call_duration_seconds", {{"function", fn.slug}},
             std::chrono::duration<double>(std::chrono::steady_clock::now() - call_started).count());
         lock.lock();
+        --calls_out_;
+        calls_done_.notify_all();
         const auto again = runs_.find(run_id);
         if (again == runs_.end()) {
-            return;
+            return false;
         }
         Run& current = again->second;
         --current.calls_in_flight;
+        if (abandon_ && !response) {
+            return true;  // given up by stop: the job stays stored, the step is called again
+        }
         release_blocked();
         if (current.snapshot.status != RunStatus::kRunning) {
-            return;  // cancelled meanwhile: discard what the call did
+            return false;  // cancelled meanwhile: discard what the call did
         }
         handle_response(current, fn, job, response, call_began);
         save(current);
+        return false;
     }
 
     // True when a bucket of the run's is full: its limit reached by the calls in flight of the
@@ -3012,6 +3093,11 @@ private:
     mutable std::condition_variable changed_;
     bool stopping_ = false;
     int in_flight_ = 0;
+    // Calls to SDKs under way (stop waits for them up to its grace), and stop's word to give
+    // them up.
+    int calls_out_ = 0;
+    std::condition_variable calls_done_;
+    std::atomic<bool> abandon_{false};
     std::multimap<TimePoint, Job> jobs_;
     // When each flow-control job is due (see take_flow_job): found without a scan of jobs_.
     std::map<std::string, TimePoint> flow_due_;

@@ -75,7 +75,9 @@ beast::error_code exchange(asio::io_context& io,
                            http::response_parser<http::string_body>& parser,
                            std::chrono::milliseconds timeout,
                            Handshake handshake,
-                           bool& timed_out) {
+                           const std::atomic<bool>* abandon,
+                           bool& timed_out,
+                           bool& abandoned) {
     auto& lowest = beast::get_lowest_layer(stream);
     asio::ip::tcp::resolver resolver(io);
     beast::flat_buffer buffer;
@@ -110,8 +112,23 @@ beast::error_code exchange(asio::io_context& io,
                 });
             });
         });
-    io.run_for(timeout + std::chrono::milliseconds(100));
-    timed_out = !io.stopped();
+    const auto deadline =
+        std::chrono::steady_clock::now() + timeout + std::chrono::milliseconds(100);
+    while (!io.stopped()) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= deadline) {
+            break;
+        }
+        if (abandon != nullptr && abandon->load()) {
+            abandoned = true;
+            break;
+        }
+        const std::chrono::steady_clock::duration left = deadline - now;
+        io.run_for(abandon == nullptr ? left
+                                      : std::min<std::chrono::steady_clock::duration>(
+                                            left, std::chrono::milliseconds(50)));
+    }
+    timed_out = !io.stopped() && !abandoned;
     return failure;
 }
 
@@ -124,6 +141,11 @@ bool is_ip_address(const std::string& host) {
 }  // namespace
 
 Result<InboundResponse> send_http(const OutboundRequest& request) {
+    return send_http(request, nullptr);
+}
+
+Result<InboundResponse> send_http(const OutboundRequest& request,
+                                  const std::atomic<bool>* abandon) {
     auto parsed = parse_url(request.url);
     if (!parsed) {
         return parsed.error();
@@ -132,7 +154,11 @@ Result<InboundResponse> send_http(const OutboundRequest& request) {
     message.method_string(request.method);
     message.target(parsed->target);
     message.version(11);
-    message.set(http::field::host, parsed->host + ":" + parsed->port);
+    // An IPv6 literal is bracketed in Host as in the URL (RFC 9110 §7.2).
+    message.set(
+        http::field::host,
+        (parsed->host.find(':') != std::string::npos ? "[" + parsed->host + "]" : parsed->host) +
+            ":" + parsed->port);
     for (const auto& [name, value] : request.headers) {
         message.set(name, value);
     }
@@ -143,6 +169,7 @@ Result<InboundResponse> send_http(const OutboundRequest& request) {
     parser.body_limit(64U * 1024U * 1024U);
     asio::io_context io;
     bool timed_out = false;
+    bool abandoned = false;
     beast::error_code failure;
     if (parsed->tls) {
         ssl::context context(ssl::context::tls_client);
@@ -164,15 +191,18 @@ Result<InboundResponse> send_http(const OutboundRequest& request) {
         stream.set_verify_callback(ssl::host_name_verification(parsed->host));
         failure = exchange(
             io, stream, *parsed, message, parser, request.timeout,
-            [&](auto&& next) { stream.async_handshake(ssl::stream_base::client, next); },
-            timed_out);
+            [&](auto&& next) { stream.async_handshake(ssl::stream_base::client, next); }, abandon,
+            timed_out, abandoned);
     } else {
         beast::tcp_stream stream(io);
         failure = exchange(
             io, stream, *parsed, message, parser, request.timeout,
-            [](auto&& next) { next(beast::error_code{}); }, timed_out);
+            [](auto&& next) { next(beast::error_code{}); }, abandon, timed_out, abandoned);
         beast::error_code ignored;
         stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    }
+    if (abandoned) {
+        return Error{ErrorCode::kNetwork, "request to " + parsed->host + " abandoned"};
     }
     if (timed_out) {
         return Error{ErrorCode::kNetwork, "request to " + parsed->host + " timed out"};

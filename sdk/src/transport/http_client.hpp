@@ -6,6 +6,7 @@
 
 #include <inngest/errors.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -34,5 +35,8 @@ struct InboundResponse {
 /// Sends one request. Connection failures and timeouts are `kNetwork` errors; any HTTP status
 /// is a successful result for the caller to judge.
 Result<InboundResponse> send_http(const OutboundRequest& request);
+/// As above; once `*abandon` turns true (checked every 50 ms) the request is dropped and a
+/// `kNetwork` error answered.
+Result<InboundResponse> send_http(const OutboundRequest& request, const std::atomic<bool>* abandon);
 
 }  // namespace inngest::detail

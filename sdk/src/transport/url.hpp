@@ -48,4 +48,68 @@ inline std::string percent_decode(std::string_view text) {
     return out;
 }
 
+// Whether a Host header names this machine's loopback: localhost, 127.0.0.0/8 or [::1], with or
+// without a port. A page whose own name was rebound to 127.0.0.1 still sends that name.
+inline bool loopback_host_header(std::string_view host) {
+    std::string_view name = host;
+    std::string_view port;
+    if (name.starts_with('[')) {
+        const auto close = name.find(']');
+        if (close == std::string_view::npos) {
+            return false;
+        }
+        port = name.substr(close + 1);
+        name = name.substr(0, close + 1);
+    } else if (const auto colon = name.find(':'); colon != std::string_view::npos) {
+        port = name.substr(colon);
+        name = name.substr(0, colon);
+    }
+    if (!port.empty()) {
+        if (port.size() < 2 || port.size() > 6 || port.front() != ':') {
+            return false;
+        }
+        for (const char c : port.substr(1)) {
+            if (c < '0' || c > '9') {
+                return false;
+            }
+        }
+    }
+    std::string lowered(name);
+    for (char& c : lowered) {
+        c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    }
+    if (lowered == "localhost" || lowered == "[::1]") {
+        return true;
+    }
+    // 127.a.b.c, each part a decimal number below 256
+    if (!lowered.starts_with("127.")) {
+        return false;
+    }
+    int parts = 0;
+    std::string_view rest = std::string_view(lowered);
+    while (true) {
+        const auto dot = rest.find('.');
+        const std::string_view part = rest.substr(0, dot);
+        if (part.empty() || part.size() > 3) {
+            return false;
+        }
+        int value = 0;
+        for (const char c : part) {
+            if (c < '0' || c > '9') {
+                return false;
+            }
+            value = value * 10 + (c - '0');
+        }
+        if (value > 255) {
+            return false;
+        }
+        ++parts;
+        if (dot == std::string_view::npos) {
+            break;
+        }
+        rest = rest.substr(dot + 1);
+    }
+    return parts == 4;
+}
+
 }  // namespace inngest::detail

@@ -3,6 +3,7 @@
 
 #include "crypto/signing_key.hpp"
 #include "fixture_functions.hpp"
+#include "support/call_builder.hpp"
 #include "support/child_process.hpp"
 #include "support/run_driver.hpp"
 #include "transport/connection_group.hpp"
@@ -252,6 +253,32 @@ TEST_CASE("the Beast server answers introspection and calls over loopback", "[ht
 
     CHECK(request("GET", server.url("/health")).body == "ok");
     CHECK(request("GET", server.url("/nowhere")).status == 404);
+}
+
+TEST_CASE("dev mode refuses unsigned requests from web pages: an Origin, or a foreign Host",
+          "[http]") {
+    InProcessServer server;
+    const std::string fn = "conformance-fixture-test-suite-step-test";
+    inngest_test::CallBuilder call;
+    call.fn_slug = fn;
+    call.event = {{"name", "tests/step.test"}, {"data", json::object{}}};
+    const std::string call_body = call.body();
+    // Any page can post to 127.0.0.1 with no preflight (no-cors, text/plain).
+    const auto posted =
+        request("POST", server.url() + "?fnId=" + fn + "&stepId=step", call_body,
+                {{"Content-Type", "text/plain"}, {"Origin", "https://evil.example"}});
+    CHECK(posted.status == 403);
+    CHECK(json::parse(posted.body).at("code") == "forbidden");
+    // A page whose own name was rebound to 127.0.0.1 sends that name as Host.
+    const auto rebound = request("GET", server.url(), {}, {{"Host", "evil.example:8200"}});
+    CHECK(rebound.status == 403);
+    CHECK(json::parse(rebound.body).at("code") == "forbidden");
+    CHECK(request("PUT", server.url(), {}, {{"Origin", "https://evil.example"}}).status == 403);
+    // The dev server sends neither: by loopback address or name, as before.
+    CHECK(request("GET", server.url(), {}, {{"Host", "localhost:8200"}}).status == 200);
+    const auto run = request("POST", server.url() + "?fnId=" + fn + "&stepId=step", call_body,
+                             {{"Content-Type", "application/json"}});
+    CHECK(run.status == 206);
 }
 
 TEST_CASE("oversized and malformed requests get JSON errors and the server keeps serving",

@@ -168,9 +168,12 @@ struct ExecutorOptions {
     /// Timeout of one call to an SDK: by default the protocol's longest call, 2 h, as Inngest
     /// allows. A call still running when it passes counts as a failed attempt and its step is
     /// called again while the first body may still run, so keep it above the longest step.
-    /// `stop` waits for the calls in flight, so for a step body as long as it runs (at most
-    /// this long).
+    /// `stop` waits for the calls in flight up to `stop_grace`.
     std::chrono::milliseconds call_timeout{std::chrono::hours(2)};
+    /// How long `stop` waits for the calls in flight. Past it they are abandoned: their jobs
+    /// stay stored (with a `state` store), so the executor that opens the database next calls
+    /// those steps again; without a store they are lost with the rest of the memory.
+    std::chrono::milliseconds stop_grace{std::chrono::seconds(15)};
     /// Call bodies larger than this send `use_api` and serve the state from the API instead.
     std::size_t max_inline_state_bytes = std::size_t{4} * 1024 * 1024;
     /// Serves the run dashboard at `/_dashboard` (behind `signing_key` when one is set: a login
@@ -200,7 +203,8 @@ public:
     /// True once the executor runs work: at start, or after a standby took over (see
     /// `ExecutorOptions::open_state`); false again once it was replaced.
     bool active() const noexcept;
-    /// `http://127.0.0.1:<port>`: the base URL SDKs use (`INNGEST_BASE_URL`).
+    /// `http://<host>:<port>`: the base URL SDKs in this process use (`INNGEST_BASE_URL`). The
+    /// bound address (IPv6 bracketed); for 0.0.0.0 or :: the loopback of that family.
     std::string url() const;
 
     /// Registers the app served at `serve_url`, like `inngest dev -u URL`: a signed in-band
