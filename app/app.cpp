@@ -163,6 +163,10 @@ public:
             executor_options.signing_key = signing_key;
             executor_options.event_keys = {event_key};
             executor_options.clock = clock_;
+            // The app serves its steps in-process, and its HTTP server's stop waits for their
+            // bodies anyway: abandoning the calls would only throw their results away, and the
+            // next process would run those steps again. So its stop waits for them.
+            executor_options.stop_grace = executor_options.call_timeout;
             // Runs, queued work and dedupe keys live in the app's database: after a crash the
             // executor resumes them. One executor per database is active; in a second process
             // it stands by (the REST API still serves) and takes over when the first one dies.

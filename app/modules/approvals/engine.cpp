@@ -663,6 +663,10 @@ void Engine::run_listeners(const core::TenantId& tenant,
         try {
             entry["result"] = call_activity(tenant, listener, input,
                                             "approval-" + std::to_string(id) + "-listener-" + key);
+        } catch (const inngest::RetryAfterError&) {
+            // Its script run is still carried out by an earlier attempt: the step is retried
+            // after it and gets the run by its key, as the other callers let it.
+            throw;
         } catch (const std::exception& error) {
             entry["error"] = error.what();
         }
