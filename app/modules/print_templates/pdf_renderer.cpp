@@ -499,11 +499,17 @@ struct DocumentPlan {
 
 // 10001 as "10,001".
 std::string counted(std::size_t n) {
-    std::string digits = std::to_string(n);
-    for (auto at = static_cast<std::ptrdiff_t>(digits.size()) - 3; at > 0; at -= 3) {
-        digits.insert(static_cast<std::size_t>(at), ",");
+    // Built forwards: GCC 12's -O2 mistakes string::insert here for an overlapping memcpy
+    // (-Wrestrict), which broke the optimised build.
+    const std::string digits = std::to_string(n);
+    std::string out;
+    for (std::size_t i = 0; i < digits.size(); ++i) {
+        if (i > 0 && (digits.size() - i) % 3 == 0) {
+            out += ',';
+        }
+        out += digits[i];
     }
-    return digits;
+    return out;
 }
 
 // The text a render lays out, counted against kMaxRenderText as it is bound or laid out.
